@@ -1,0 +1,47 @@
+"""The `lienwatch` command. Sub-commands sit on top of the capability packages."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from lienwatch import __version__
+from lienwatch.errors import LienwatchError
+
+app = typer.Typer(
+    name="lienwatch",
+    help="Post-loan risk platform for auto finance.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"lienwatch {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Post-loan risk platform for auto finance."""
+
+
+def main() -> None:
+    """Entry point: user errors become one line on stderr and exit status 1."""
+    try:
+        app(standalone_mode=False)
+    except (LienwatchError, ValueError) as exc:
+        print(f"lienwatch: error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except typer.Abort:
+        print("lienwatch: aborted", file=sys.stderr)
+        sys.exit(1)

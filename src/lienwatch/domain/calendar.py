@@ -1,0 +1,24 @@
+"""Calendar rules for due dates: monthly periods anchored on the disbursement day."""
+
+from __future__ import annotations
+
+import calendar
+from datetime import date
+
+
+def add_months(anchor: date, months: int) -> date:
+    """``anchor`` moved by ``months`` calendar months, clamped to the month's last day.
+
+    Anchoring on the original day (not on the previous due date) keeps a loan disbursed on
+    Jan 31 due on Feb 28/29, Mar 31, Apr 30, ... rather than drifting to the 28th forever.
+    """
+    month_index = anchor.month - 1 + months
+    year = anchor.year + month_index // 12
+    month = month_index % 12 + 1
+    day = min(anchor.day, calendar.monthrange(year, month)[1])
+    return date(year, month, day)
+
+
+def due_dates(start: date, term: int) -> list[date]:
+    """The ``term`` monthly due dates of a loan disbursed on ``start`` (first due one month later)."""
+    return [add_months(start, n) for n in range(1, term + 1)]

@@ -1,0 +1,1 @@
+"""Synthetic portfolio and telemetry with ground truth (seeded, reproducible)."""
