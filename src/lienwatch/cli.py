@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from lienwatch import __version__
+from lienwatch.commands import db
 from lienwatch.errors import LienwatchError
 
 app = typer.Typer(
@@ -35,13 +36,18 @@ def _root(
     """Post-loan risk platform for auto finance."""
 
 
+for module in (db,):
+    module.register(app)
+
+
 def main() -> None:
-    """Entry point: user errors become one line on stderr and exit status 1."""
+    """Entry point: user errors become one line on stderr and exit status 1.
+
+    Usage errors keep typer's own message and status 2; anything else is a bug and keeps
+    its traceback.
+    """
     try:
-        app(standalone_mode=False)
+        app()
     except (LienwatchError, ValueError) as exc:
         print(f"lienwatch: error: {exc}", file=sys.stderr)
-        sys.exit(1)
-    except typer.Abort:
-        print("lienwatch: aborted", file=sys.stderr)
         sys.exit(1)

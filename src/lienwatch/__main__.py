@@ -1,0 +1,3 @@
+from lienwatch.cli import main
+
+main()

@@ -1,0 +1,35 @@
+"""`lienwatch db`: schema migrations."""
+
+from __future__ import annotations
+
+import typer
+
+from lienwatch.config import load_settings
+from lienwatch.store import migrate
+from lienwatch.store.db import check_connection, make_engine
+
+db_app = typer.Typer(help="Database schema: apply and inspect migrations.", no_args_is_help=True)
+
+
+@db_app.command("upgrade")
+def upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
+    """Apply migrations to the configured database (LIENWATCH_DATABASE_URL or the config file)."""
+    settings = load_settings()
+    engine = make_engine(settings.database_url)
+    check_connection(engine)
+    migrate.upgrade(engine, revision)
+    typer.echo(f"database at revision {migrate.current_revision(engine)}")
+
+
+@db_app.command("current")
+def current() -> None:
+    """Print the database's revision and the newest one this version knows."""
+    engine = make_engine(load_settings().database_url)
+    check_connection(engine)
+    typer.echo(
+        f"current {migrate.current_revision(engine) or '(empty)'}, head {migrate.head_revision()}"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(db_app, name="db")

@@ -1,0 +1,135 @@
+"""Configuration: one TOML file plus ``LIENWATCH_*`` environment overrides, validated by pydantic.
+
+The file is ``lienwatch.toml`` in the working folder, or the path in ``LIENWATCH_CONFIG``.
+Environment variables win over the file; nested keys use a double underscore
+(``LIENWATCH_DEMO__LOANS=500`` overrides ``[demo] loans``). Any invalid value becomes a
+:class:`ConfigError` whose one-line message names the key and where it came from.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from lienwatch.errors import LienwatchError
+
+CONFIG_ENV = "LIENWATCH_CONFIG"
+DEFAULT_CONFIG_FILE = "lienwatch.toml"
+DEFAULT_DATABASE_URL = "sqlite:///lienwatch.sqlite3"
+
+
+class ConfigError(LienwatchError):
+    """The configuration file or an environment override is invalid."""
+
+
+class DemoSettings(BaseModel):
+    """Defaults of ``lienwatch demo``; the command's options override them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    loans: int = Field(2000, ge=1, le=1_000_000)
+    days: int = Field(120, ge=1, le=3650)
+    seed: int = 7
+    dir: Path = Path("lienwatch-demo")
+
+
+class Settings(BaseSettings):
+    """Every setting lienwatch reads. Unknown keys in the file are errors, not silently ignored."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LIENWATCH_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    database_url: str = DEFAULT_DATABASE_URL
+    time_zone: str = "Asia/Shanghai"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    demo: DemoSettings = DemoSettings()
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError(
+                f"unsupported database {value.split(':', 1)[0]!r}; use sqlite or postgresql"
+            )
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _iana_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r}") from None
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = config_path()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+
+def config_path() -> Path | None:
+    """The config file in force: ``$LIENWATCH_CONFIG`` (must exist), else ``./lienwatch.toml``."""
+    explicit = os.environ.get(CONFIG_ENV)
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"{CONFIG_ENV}: no such file {explicit!r}")
+        return path
+    default = Path(DEFAULT_CONFIG_FILE)
+    return default if default.is_file() else None
+
+
+def load_settings() -> Settings:
+    """Read and validate the configuration; raise :class:`ConfigError` with a one-line message."""
+    path = config_path()
+    if path is not None:
+        try:
+            tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path}: {exc}") from None
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path)) from None
+
+
+def _describe(exc: ValidationError, path: Path | None) -> str:
+    """The first validation problem as ``key: reason (from source)``."""
+    error = exc.errors()[0]
+    key = ".".join(str(part) for part in error["loc"])
+    env_name = "LIENWATCH_" + "__".join(str(part) for part in error["loc"]).upper()
+    origin = (
+        f"environment {env_name}"
+        if env_name in os.environ
+        else f"file {path}"
+        if path
+        else "default"
+    )
+    reason = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        reason = "unknown key"
+    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    return f"config: {key}: {reason} (from {origin}){more}"

@@ -1,0 +1,184 @@
+"""Repositories: the small persistence verbs the capabilities use.
+
+Each repository wraps a :class:`~sqlalchemy.orm.Session` and never commits: the caller owns
+the transaction, so a payment and its ledger entry (or an alert and its case) commit together.
+The same code runs on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Table, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from lienwatch.errors import LienwatchError
+from lienwatch.store.tables import Device, Installment, Loan, Payment, Position, Vehicle
+
+
+class ConflictError(LienwatchError):
+    """A write that contradicts what is stored (a reused idempotency key, a taken slot)."""
+
+
+class NotFoundError(LienwatchError):
+    """A reference to something that does not exist."""
+
+
+def insert_ignoring_duplicates(
+    session: Session, table: Table, rows: Sequence[Mapping[str, Any]]
+) -> int:
+    """Insert ``rows``, skipping those that collide with a unique constraint; return how many
+    were new."""
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # RETURNING counts the rows really inserted on every driver (executemany's rowcount is -1
+    # on psycopg); SQLAlchemy batches it into multi-row VALUES statements.
+    statement = insert(table).on_conflict_do_nothing().returning(*table.primary_key.columns)
+    return len(session.execute(statement, list(rows)).all())
+
+
+class LoanRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, loan: Loan, installments: Iterable[Installment]) -> Loan:
+        """Add a loan with its schedule; an existing ``ref`` is a :class:`ConflictError`."""
+        with self.session.no_autoflush:
+            taken = self.session.scalar(select(Loan.id).where(Loan.ref == loan.ref))
+        if taken is not None:
+            raise ConflictError(f"loan {loan.ref!r} already exists")
+        loan.installments = list(installments)
+        self.session.add(loan)
+        self.session.flush()
+        return loan
+
+    def get_by_ref(self, ref: str) -> Loan:
+        loan = self.session.scalar(select(Loan).where(Loan.ref == ref))
+        if loan is None:
+            raise NotFoundError(f"loan {ref!r} does not exist")
+        return loan
+
+    def count_by_status(self) -> dict[str, int]:
+        rows = self.session.execute(select(Loan.status, func.count()).group_by(Loan.status))
+        return {status: count for status, count in rows.tuples()}
+
+    def due_between(self, start: date, end: date) -> list[Installment]:
+        """Installments falling due in ``[start, end]``, in due-date order."""
+        query = (
+            select(Installment)
+            .where(Installment.due_date.between(start, end))
+            .order_by(Installment.due_date, Installment.loan_id, Installment.n)
+        )
+        return list(self.session.scalars(query))
+
+
+class PaymentRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def record(
+        self,
+        *,
+        loan: Loan,
+        external_id: str,
+        paid_on: date,
+        amount: int,
+        channel: str = "bank_debit",
+    ) -> tuple[Payment, bool]:
+        """Store a payment once per ``external_id``; return it and whether it is new.
+
+        The same id with the same loan and amount is a harmless retry. The same id with anything
+        else is a :class:`ConflictError`: two different payments cannot share a bank reference.
+        """
+        if amount <= 0:
+            raise ValueError(f"amount: must be positive, got {amount} fen")
+        if paid_on < loan.disbursed_on:
+            raise ValueError(f"paid_on: {paid_on} is before disbursement on {loan.disbursed_on}")
+        with self.session.no_autoflush:
+            existing = self.session.scalar(
+                select(Payment).where(Payment.external_id == external_id)
+            )
+        if existing is None:
+            payment = Payment(
+                external_id=external_id,
+                loan_id=loan.id,
+                paid_on=paid_on,
+                amount=amount,
+                channel=channel,
+            )
+            try:
+                with self.session.begin_nested():
+                    self.session.add(payment)
+            except IntegrityError:  # a concurrent writer stored the same id first
+                existing = self.session.scalar(
+                    select(Payment).where(Payment.external_id == external_id)
+                )
+            else:
+                return payment, True
+        assert existing is not None
+        if existing.loan_id != loan.id or existing.amount != amount or existing.paid_on != paid_on:
+            raise ConflictError(
+                f"payment {external_id!r} already recorded as {existing.amount} fen on "
+                f"{existing.paid_on} for loan id {existing.loan_id}; refusing a different one"
+            )
+        return existing, False
+
+
+class DeviceRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get_by_ident(self, ident: str) -> Device:
+        device = self.session.scalar(select(Device).where(Device.ident == ident))
+        if device is None:
+            raise NotFoundError(f"device {ident!r} is not registered")
+        return device
+
+    def bind(self, *, device: Device, vehicle: Vehicle) -> None:
+        """Fit ``device`` to ``vehicle``: one wired and one wireless tracker at most."""
+        taken = self.session.scalar(
+            select(Device.ident).where(
+                Device.vehicle_id == vehicle.id, Device.kind == device.kind, Device.id != device.id
+            )
+        )
+        if taken is not None:
+            raise ConflictError(
+                f"vehicle {vehicle.vin} already carries {device.kind} device {taken}; "
+                f"unbind it before fitting {device.ident}"
+            )
+        device.vehicle = vehicle
+        self.session.flush()
+
+
+class PositionRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add_many(self, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Store fixes, dropping duplicates of (device, fix time); return how many were new."""
+        return insert_ignoring_duplicates(self.session, Position.__table__, rows)
+
+    def track(self, device_id: int, start: datetime, end: datetime) -> list[Position]:
+        """A device's fixes with ``start <= fix_time < end`` in time order."""
+        query = (
+            select(Position)
+            .where(Position.device_id == device_id)
+            .where(Position.fix_time >= start, Position.fix_time < end)
+            .order_by(Position.fix_time)
+        )
+        return list(self.session.scalars(query))
+
+    def last_fix(self, device_id: int) -> Position | None:
+        query = (
+            select(Position)
+            .where(Position.device_id == device_id)
+            .order_by(Position.fix_time.desc())
+            .limit(1)
+        )
+        return self.session.scalar(query)

@@ -1,0 +1,308 @@
+"""The tables of lienwatch (SQLAlchemy 2 typed declarative models).
+
+Conventions: money columns are ``BigInteger`` fen; times are :class:`UTCDateTime`; due dates
+are local calendar ``Date``s; business identifiers (loan ``ref``, ``vin``, device ``ident``)
+are unique text next to an integer surrogate key that foreign keys use.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from lienwatch.store.types import ExactDecimal, UTCDateTime
+
+# Explicit constraint names keep Alembic migrations identical on SQLite and PostgreSQL.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# A 64-bit key that is still SQLite's rowid alias (SQLite autoincrements only INTEGER keys).
+BigKey = BigInteger().with_variant(Integer, "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime,
+        Decimal: ExactDecimal,
+        dict[str, Any]: JSON,
+    }
+
+
+class Borrower(Base):
+    """A person or a company; a fleet borrower holds many vehicles and loans."""
+
+    __tablename__ = "borrowers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ref: Mapped[str] = mapped_column(String(40), unique=True)
+    kind: Mapped[str] = mapped_column(String(10))  # person | company
+    name: Mapped[str] = mapped_column(String(200))
+    id_number: Mapped[str] = mapped_column(String(40))  # PII: resident id or credit code
+    phone: Mapped[str] = mapped_column(String(32), index=True)  # PII; indexed for ring search
+    address: Mapped[str] = mapped_column(String(400))  # PII
+    city: Mapped[str] = mapped_column(String(80))
+    province_code: Mapped[str] = mapped_column(String(2))  # GB/T 2260
+    home_lat: Mapped[float | None] = mapped_column(Float)
+    home_lon: Mapped[float | None] = mapped_column(Float)
+    time_zone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    vehicles: Mapped[list[Vehicle]] = relationship(back_populates="borrower")
+    loans: Mapped[list[Loan]] = relationship(back_populates="borrower")
+
+
+class Vehicle(Base):
+    __tablename__ = "vehicles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    vin: Mapped[str] = mapped_column(String(17), unique=True)
+    plate: Mapped[str] = mapped_column(String(16), index=True)
+    make: Mapped[str] = mapped_column(String(60))
+    model: Mapped[str] = mapped_column(String(60))
+    energy: Mapped[str] = mapped_column(String(8), default="ice")  # ice | nev
+    condition: Mapped[str] = mapped_column(String(8), default="new")  # new | used
+    purchase_price: Mapped[int] = mapped_column(BigInteger)  # fen
+    purchase_date: Mapped[date] = mapped_column(Date)
+    borrower_id: Mapped[int] = mapped_column(ForeignKey("borrowers.id"), index=True)
+
+    borrower: Mapped[Borrower] = relationship(back_populates="vehicles")
+    devices: Mapped[list[Device]] = relationship(back_populates="vehicle")
+
+
+class Device(Base):
+    """A GPS tracker. A vehicle carries at most one wired and one wireless device."""
+
+    __tablename__ = "devices"
+    __table_args__ = (
+        # At most one bound device of each kind per vehicle (so at most two per vehicle).
+        Index("uq_devices_vehicle_kind", "vehicle_id", "kind", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ident: Mapped[str] = mapped_column(String(20), unique=True)  # IMEI or terminal phone
+    protocol: Mapped[str] = mapped_column(String(12))  # jt808 | gt06 | osmand
+    kind: Mapped[str] = mapped_column(String(10))  # wired | wireless
+    model: Mapped[str] = mapped_column(String(60), default="")
+    vehicle_id: Mapped[int | None] = mapped_column(ForeignKey("vehicles.id"))
+    report_interval_s: Mapped[int] = mapped_column(Integer, default=3600)
+    status: Mapped[str] = mapped_column(String(10), default="unknown")  # online|offline|unknown
+    last_fix_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    vehicle: Mapped[Vehicle | None] = relationship(back_populates="devices")
+
+
+class Loan(Base):
+    __tablename__ = "loans"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ref: Mapped[str] = mapped_column(String(40), unique=True)
+    borrower_id: Mapped[int] = mapped_column(ForeignKey("borrowers.id"), index=True)
+    vehicle_id: Mapped[int] = mapped_column(ForeignKey("vehicles.id"), index=True)
+    product: Mapped[str] = mapped_column(String(40))
+    principal: Mapped[int] = mapped_column(BigInteger)  # fen
+    annual_rate: Mapped[Decimal]
+    term_months: Mapped[int] = mapped_column(SmallInteger)
+    method: Mapped[str] = mapped_column(String(20))  # annuity | equal-principal | interest-only
+    day_count: Mapped[str] = mapped_column(String(8), default="30/360")
+    upfront_fee: Mapped[int] = mapped_column(BigInteger, default=0)  # fen
+    disbursed_on: Mapped[date] = mapped_column(Date)
+    maturity_on: Mapped[date] = mapped_column(Date)
+    time_zone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    booked_province: Mapped[str] = mapped_column(String(2))  # GB/T 2260
+    currency: Mapped[str] = mapped_column(String(3), default="CNY")
+    status: Mapped[str] = mapped_column(String(16), default="active", index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    borrower: Mapped[Borrower] = relationship(back_populates="loans")
+    vehicle: Mapped[Vehicle] = relationship()
+    installments: Mapped[list[Installment]] = relationship(
+        back_populates="loan", order_by="Installment.n", cascade="all, delete-orphan"
+    )
+    payments: Mapped[list[Payment]] = relationship(
+        back_populates="loan", order_by="Payment.paid_on"
+    )
+
+
+class Installment(Base):
+    """One scheduled installment: the contract. What was paid is derived from payments."""
+
+    __tablename__ = "installments"
+    __table_args__ = (UniqueConstraint("loan_id", "n"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"))
+    n: Mapped[int] = mapped_column(SmallInteger)
+    due_date: Mapped[date] = mapped_column(Date, index=True)
+    principal: Mapped[int] = mapped_column(BigInteger)
+    interest: Mapped[int] = mapped_column(BigInteger)
+    fee: Mapped[int] = mapped_column(BigInteger, default=0)
+
+    loan: Mapped[Loan] = relationship(back_populates="installments")
+
+
+class Payment(Base):
+    """A payment received; ``external_id`` is the idempotency key from the bank or channel."""
+
+    __tablename__ = "payments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(80), unique=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), index=True)
+    paid_on: Mapped[date] = mapped_column(Date)  # value date, loan-local
+    amount: Mapped[int] = mapped_column(BigInteger)  # fen
+    currency: Mapped[str] = mapped_column(String(3), default="CNY")
+    channel: Mapped[str] = mapped_column(String(20), default="bank_debit")
+    reversed_at: Mapped[datetime | None]
+    reversal_reason: Mapped[str | None] = mapped_column(String(200))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    loan: Mapped[Loan] = relationship(back_populates="payments")
+
+
+class Position(Base):
+    """A GPS fix, unique per (device, fix time); ``archived`` marks a late, re-uploaded fix."""
+
+    __tablename__ = "positions"
+    __table_args__ = (UniqueConstraint("device_id", "fix_time"),)
+
+    id: Mapped[int] = mapped_column(BigKey, primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"))
+    fix_time: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    speed_kmh: Mapped[float] = mapped_column(Float, default=0.0)
+    course: Mapped[int] = mapped_column(SmallInteger, default=0)
+    valid: Mapped[bool] = mapped_column(Boolean, default=True)
+    alarms: Mapped[str] = mapped_column(String(200), default="")  # canonical names, ";"-joined
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+_OPEN_ALERT = text("status IN ('open', 'acknowledged')")
+_OPEN_CASE = text("status <> 'closed'")
+
+
+class Alert(Base):
+    """A collateral alert; at most one open alert per vehicle and type."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        Index(
+            "uq_alerts_open_vehicle_type",
+            "vehicle_id",
+            "type",
+            unique=True,
+            sqlite_where=_OPEN_ALERT,
+            postgresql_where=_OPEN_ALERT,
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    type: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(10))  # info | warning | critical
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    vehicle_id: Mapped[int] = mapped_column(ForeignKey("vehicles.id"), index=True)
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"))
+    loan_id: Mapped[int | None] = mapped_column(ForeignKey("loans.id"), index=True)
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    province_code: Mapped[str | None] = mapped_column(String(2))
+    evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    exposure: Mapped[int] = mapped_column(BigInteger, default=0)  # unsecured fen at risk
+    status_by: Mapped[str | None] = mapped_column(String(80))
+    status_at: Mapped[datetime | None]
+
+
+class User(Base):
+    """Someone who signs in: an agent, supervisor, analyst, auditor or administrator."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))  # agent|supervisor|analyst|auditor|admin
+    team: Mapped[str | None] = mapped_column(String(80))
+    skills: Mapped[dict[str, Any]] = mapped_column(default=dict)  # languages, regions, field
+    daily_capacity: Mapped[int] = mapped_column(Integer, default=60)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Case(Base):
+    """A loan's follow-up case; at most one open case per loan."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        Index(
+            "uq_cases_open_loan",
+            "loan_id",
+            unique=True,
+            sqlite_where=_OPEN_CASE,
+            postgresql_where=_OPEN_CASE,
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"))
+    status: Mapped[str] = mapped_column(String(16), default="new")
+    priority: Mapped[int] = mapped_column(BigInteger, default=0)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[datetime | None]
+    close_reason: Mapped[str | None] = mapped_column(String(200))
+
+    actions: Mapped[list[Action]] = relationship(
+        back_populates="case", order_by="Action.performed_at"
+    )
+
+
+class Action(Base):
+    """Something done on a case (a contact, a check, a status change), exactly once."""
+
+    __tablename__ = "actions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    idempotency_key: Mapped[str] = mapped_column(String(120), unique=True)
+    kind: Mapped[str] = mapped_column(String(24))  # sms|voice|call|visit|gps_check|status|note
+    performed_at: Mapped[datetime]
+    performed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # None: automation
+    outcome: Mapped[str | None] = mapped_column(String(40))
+    note: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    case: Mapped[Case] = relationship(back_populates="actions")

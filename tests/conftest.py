@@ -1,0 +1,104 @@
+"""Shared fixtures: one ``db_url`` fixture parametrized over SQLite and PostgreSQL.
+
+PostgreSQL is the server at ``LIENWATCH_TEST_PG_URL`` (default: user postgres on
+127.0.0.1:5432). The suite creates its own database ``lienwatch_test`` and drops it at the end.
+With ``CI=true`` the PostgreSQL tests are mandatory and fail when the server is unreachable;
+elsewhere they are skipped, with one line saying so in the report header.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from lienwatch.store import migrate
+from lienwatch.store.db import make_engine
+
+PG_ADMIN_URL = os.environ.get(
+    "LIENWATCH_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _probe_postgres() -> str | None:
+    """None when the server answers, else the reason it does not."""
+    try:
+        engine = create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
+        with engine.connect():
+            pass
+        engine.dispose()
+    except (OperationalError, ModuleNotFoundError) as exc:
+        return str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+    return None
+
+
+PG_PROBLEM = _probe_postgres()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    where = make_url(PG_ADMIN_URL).render_as_string(hide_password=True)
+    if PG_PROBLEM is None:
+        return f"postgresql: {where} reachable; PostgreSQL-backed tests run"
+    if IN_CI:
+        return f"postgresql: {where} UNREACHABLE ({PG_PROBLEM}); CI=true, so those tests will fail"
+    return f"postgresql: {where} unreachable ({PG_PROBLEM}); PostgreSQL-backed tests are skipped"
+
+
+@contextmanager
+def postgres_database(name: str) -> Iterator[str]:
+    """A fresh PostgreSQL database for the block, dropped afterwards; yields its URL."""
+    if PG_PROBLEM is not None:
+        if IN_CI:
+            pytest.fail(f"CI=true but PostgreSQL is unreachable: {PG_PROBLEM}")
+        pytest.skip("PostgreSQL unreachable; set LIENWATCH_TEST_PG_URL or start the server")
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def _postgres_url() -> Iterator[str]:
+    with postgres_database("lienwatch_test") as url:
+        engine = make_engine(url)
+        migrate.upgrade(engine)
+        engine.dispose()
+        yield url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_engine(request: pytest.FixtureRequest, tmp_path) -> Iterator[Engine]:
+    """A migrated database on each backend."""
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'test.sqlite3'}")
+        migrate.upgrade(engine)
+    else:
+        engine = make_engine(request.getfixturevalue("_postgres_url"))
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def db_session(db_engine: Engine) -> Iterator[Session]:
+    """A session inside a transaction that is rolled back after the test (savepoints allowed)."""
+    with db_engine.connect() as connection:
+        outer = connection.begin()
+        session = Session(bind=connection, join_transaction_mode="create_savepoint")
+        try:
+            yield session
+        finally:
+            session.close()
+            outer.rollback()

@@ -1,0 +1,83 @@
+"""Small builders of valid rows for store tests."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy.orm import Session
+
+from lienwatch.domain.schedule import Method, build_schedule
+from lienwatch.store.repositories import LoanRepository
+from lienwatch.store.tables import Borrower, Device, Installment, Loan, Vehicle
+
+
+def borrower(session: Session, ref: str = "B1", phone: str = "13800000001") -> Borrower:
+    row = Borrower(
+        ref=ref,
+        kind="person",
+        name="王伟",
+        id_number="110101199003077578",
+        phone=phone,
+        address="北京市朝阳区建国路 88 号",
+        city="Beijing",
+        province_code="11",
+        home_lat=39.91,
+        home_lon=116.46,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def vehicle(session: Session, owner: Borrower, vin: str = "LSVAU2180N2183294") -> Vehicle:
+    row = Vehicle(
+        vin=vin,
+        plate="京A12345",
+        make="Volkswagen",
+        model="Lavida",
+        purchase_price=15_000_000,
+        purchase_date=date(2026, 1, 10),
+        borrower=owner,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def loan(session: Session, ref: str = "L1", principal: int = 10_000_000) -> Loan:
+    owner = borrower(session, ref=f"B-{ref}")
+    car = vehicle(session, owner, vin=f"LSVAU2180N{abs(hash(ref)) % 10**7:07d}")
+    rate = Decimal("0.0899")
+    schedule = build_schedule(
+        principal=principal,
+        annual_rate=rate,
+        term=12,
+        method=Method.ANNUITY,
+        start=date(2026, 1, 15),
+    )
+    row = Loan(
+        ref=ref,
+        borrower=owner,
+        vehicle=car,
+        product="new-car-36",
+        principal=principal,
+        annual_rate=rate,
+        term_months=12,
+        method=Method.ANNUITY.value,
+        disbursed_on=date(2026, 1, 15),
+        maturity_on=schedule[-1].due_date,
+        booked_province="11",
+    )
+    installments = [
+        Installment(n=i.n, due_date=i.due_date, principal=i.principal, interest=i.interest)
+        for i in schedule
+    ]
+    return LoanRepository(session).add(row, installments)
+
+
+def device(session: Session, ident: str, kind: str = "wired", protocol: str = "jt808") -> Device:
+    row = Device(ident=ident, protocol=protocol, kind=kind, model="test")
+    session.add(row)
+    session.flush()
+    return row

@@ -1,0 +1,173 @@
+"""Repository behaviour, identical on SQLite and PostgreSQL (``db_session`` runs on both)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from lienwatch.store.repositories import (
+    ConflictError,
+    DeviceRepository,
+    LoanRepository,
+    NotFoundError,
+    PaymentRepository,
+    PositionRepository,
+)
+from lienwatch.store.tables import Alert, Case, Loan, Position
+from tests import factories
+
+
+def test_loan_round_trips_with_exact_rate_and_schedule(db_session):
+    factories.loan(db_session, "L-100")
+    db_session.expire_all()
+    loan = LoanRepository(db_session).get_by_ref("L-100")
+    assert loan.annual_rate == Decimal("0.0899")
+    assert isinstance(loan.annual_rate, Decimal)
+    assert [i.n for i in loan.installments] == list(range(1, 13))
+    assert sum(i.principal for i in loan.installments) == loan.principal
+    assert loan.installments[0].due_date == date(2026, 2, 15)
+
+
+def test_duplicate_loan_ref_is_a_conflict(db_session):
+    first = factories.loan(db_session, "L-dup")
+    copy = Loan(
+        **{c: getattr(first, c) for c in ("ref", "borrower_id", "vehicle_id", "product")},
+        principal=1,
+        annual_rate=Decimal("0.1"),
+        term_months=1,
+        method="annuity",
+        disbursed_on=date(2026, 1, 1),
+        maturity_on=date(2026, 2, 1),
+        booked_province="11",
+    )
+    with pytest.raises(ConflictError, match="L-dup"):
+        LoanRepository(db_session).add(copy, [])
+
+
+def test_unknown_loan_is_named(db_session):
+    with pytest.raises(NotFoundError, match="L-missing"):
+        LoanRepository(db_session).get_by_ref("L-missing")
+
+
+def test_payment_is_idempotent_by_external_id(db_session):
+    loan = factories.loan(db_session, "L-pay")
+    payments = PaymentRepository(db_session)
+    first, created = payments.record(
+        loan=loan, external_id="BANK-1", paid_on=date(2026, 2, 15), amount=874_532
+    )
+    again, created_again = payments.record(
+        loan=loan, external_id="BANK-1", paid_on=date(2026, 2, 15), amount=874_532
+    )
+    assert created and not created_again
+    assert again.id == first.id
+    count = db_session.scalars(select(Loan).where(Loan.ref == "L-pay")).one().payments
+    assert len(count) == 1
+
+
+def test_same_external_id_with_other_amount_is_rejected(db_session):
+    loan = factories.loan(db_session, "L-pay2")
+    payments = PaymentRepository(db_session)
+    payments.record(loan=loan, external_id="BANK-2", paid_on=date(2026, 2, 15), amount=100)
+    with pytest.raises(ConflictError, match="BANK-2"):
+        payments.record(loan=loan, external_id="BANK-2", paid_on=date(2026, 2, 15), amount=200)
+
+
+@pytest.mark.parametrize(
+    ("amount", "paid_on", "message"),
+    [
+        (0, date(2026, 2, 1), "amount"),
+        (-5, date(2026, 2, 1), "amount"),
+        (5, date(2025, 1, 1), "paid_on"),
+    ],
+)
+def test_bad_payment_names_the_field(db_session, amount, paid_on, message):
+    loan = factories.loan(db_session, "L-bad")
+    with pytest.raises(ValueError, match=message):
+        PaymentRepository(db_session).record(
+            loan=loan, external_id="X", paid_on=paid_on, amount=amount
+        )
+
+
+def test_positions_deduplicate_on_device_and_fix_time(db_session):
+    dev = factories.device(db_session, "013912345678")
+    t0 = datetime(2026, 3, 1, 2, 13, tzinfo=UTC)
+    rows = [
+        {"device_id": dev.id, "fix_time": t0 + timedelta(minutes=i), "lat": 31.2, "lon": 121.4}
+        for i in range(5)
+    ]
+    repo = PositionRepository(db_session)
+    assert repo.add_many(rows) == 5
+    # A retry of the same batch plus one new fix stores only the new one.
+    assert repo.add_many([*rows, {**rows[0], "fix_time": t0 + timedelta(hours=1)}]) == 1
+    track = repo.track(dev.id, t0, t0 + timedelta(days=1))
+    assert len(track) == 6
+    assert [p.fix_time for p in track] == sorted(p.fix_time for p in track)
+    assert repo.last_fix(dev.id).fix_time == t0 + timedelta(hours=1)
+
+
+def test_times_come_back_aware_utc(db_session):
+    dev = factories.device(db_session, "013912345679")
+    beijing = timezone(timedelta(hours=8))
+    local = datetime(2026, 3, 1, 10, 13, 5, tzinfo=beijing)
+    PositionRepository(db_session).add_many(
+        [{"device_id": dev.id, "fix_time": local, "lat": 1.0, "lon": 2.0}]
+    )
+    db_session.expire_all()
+    stored = db_session.scalars(select(Position)).one().fix_time
+    assert stored.tzinfo is not None and stored.utcoffset() == timedelta(0)
+    assert stored == local and stored.hour == 2
+
+
+def test_naive_datetime_is_refused(db_session):
+    dev = factories.device(db_session, "013912345670")
+    with pytest.raises(Exception, match="naive datetime"):
+        PositionRepository(db_session).add_many(
+            [{"device_id": dev.id, "fix_time": datetime(2026, 3, 1), "lat": 1.0, "lon": 2.0}]
+        )
+
+
+def test_a_vehicle_carries_one_device_of_each_kind(db_session):
+    owner = factories.borrower(db_session, "B-dev")
+    car = factories.vehicle(db_session, owner)
+    devices = DeviceRepository(db_session)
+    wired = factories.device(db_session, "861234567890123", kind="wired", protocol="gt06")
+    wireless = factories.device(db_session, "861234567890124", kind="wireless", protocol="gt06")
+    spare = factories.device(db_session, "861234567890125", kind="wired", protocol="gt06")
+    devices.bind(device=wired, vehicle=car)
+    devices.bind(device=wireless, vehicle=car)
+    with pytest.raises(ConflictError, match="861234567890123"):
+        devices.bind(device=spare, vehicle=car)
+    assert {d.ident for d in car.devices} == {"861234567890123", "861234567890124"}
+    assert devices.get_by_ident("861234567890124").vehicle_id == car.id
+
+
+def test_one_open_alert_per_vehicle_and_type(db_session):
+    loan = factories.loan(db_session, "L-alert")
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+
+    def alert(status: str) -> Alert:
+        return Alert(
+            type="power_cut",
+            severity="critical",
+            status=status,
+            vehicle_id=loan.vehicle_id,
+            loan_id=loan.id,
+            started_at=start,
+        )
+
+    db_session.add_all([alert("resolved"), alert("resolved"), alert("open")])
+    db_session.flush()
+    with pytest.raises(IntegrityError), db_session.begin_nested():
+        db_session.add(alert("acknowledged"))
+
+
+def test_one_open_case_per_loan(db_session):
+    loan = factories.loan(db_session, "L-case")
+    db_session.add_all([Case(loan_id=loan.id, status="closed"), Case(loan_id=loan.id)])
+    db_session.flush()
+    with pytest.raises(IntegrityError), db_session.begin_nested():
+        db_session.add(Case(loan_id=loan.id, status="escalated"))

@@ -1,0 +1,66 @@
+"""The `lienwatch` command as a user runs it: a real subprocess, real exit codes and streams."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import lienwatch
+
+
+def run(*args: str, cwd, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("LIENWATCH_")}
+    environment.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "lienwatch", *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_version(tmp_path):
+    result = run("--version", cwd=tmp_path)
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"lienwatch {lienwatch.__version__}"
+
+
+def test_help_lists_commands(tmp_path):
+    result = run("--help", cwd=tmp_path)
+    assert result.returncode == 0
+    for command in ("db",):
+        assert command in result.stdout
+
+
+def test_db_upgrade_creates_the_default_sqlite_file(tmp_path):
+    result = run("db", "upgrade", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "lienwatch.sqlite3").is_file()
+    assert "revision 0001" in result.stdout
+    assert "current 0001, head 0001" in run("db", "current", cwd=tmp_path).stdout
+
+
+def test_bad_config_is_one_line_on_stderr(tmp_path):
+    (tmp_path / "lienwatch.toml").write_text("[demo]\nloans = 0\n")
+    result = run("db", "upgrade", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("lienwatch: error: config: demo.loans:")
+    assert "Traceback" not in result.stderr
+
+
+def test_unreachable_database_is_one_line(tmp_path):
+    url = "postgresql://postgres@127.0.0.1:1/nothing"
+    result = run("db", "upgrade", cwd=tmp_path, env={"LIENWATCH_DATABASE_URL": url})
+    assert result.returncode == 1
+    assert result.stderr.startswith("lienwatch: error: cannot connect to")
+    assert result.stderr.count("\n") == 1
+
+
+def test_unknown_command_is_a_usage_error(tmp_path):
+    result = run("frobnicate", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "No such command" in result.stderr

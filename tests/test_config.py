@@ -1,0 +1,73 @@
+"""Configuration: file, environment overrides, and one-line errors naming the key."""
+
+from __future__ import annotations
+
+import pytest
+
+from lienwatch.config import ConfigError, load_settings
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    for name in ("LIENWATCH_CONFIG", "LIENWATCH_DATABASE_URL", "LIENWATCH_DEMO__LOANS"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_defaults_use_a_sqlite_file_in_the_working_folder():
+    settings = load_settings()
+    assert settings.database_url == "sqlite:///lienwatch.sqlite3"
+    assert settings.time_zone == "Asia/Shanghai"
+    assert settings.demo.loans == 2000
+
+
+def test_file_in_working_folder_is_read(tmp_path):
+    (tmp_path / "lienwatch.toml").write_text('time_zone = "America/Chicago"\n[demo]\nloans = 50\n')
+    settings = load_settings()
+    assert settings.time_zone == "America/Chicago"
+    assert settings.demo.loans == 50
+
+
+def test_environment_overrides_the_file(tmp_path, monkeypatch):
+    path = tmp_path / "other.toml"
+    path.write_text('database_url = "sqlite:///a.db"\n[demo]\nloans = 50\n')
+    monkeypatch.setenv("LIENWATCH_CONFIG", str(path))
+    monkeypatch.setenv("LIENWATCH_DATABASE_URL", "postgresql://postgres@localhost/x")
+    monkeypatch.setenv("LIENWATCH_DEMO__LOANS", "70")
+    settings = load_settings()
+    assert settings.database_url == "postgresql://postgres@localhost/x"
+    assert settings.demo.loans == 70
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("[demo]\nloans = -3\n", "config: demo.loans: Input should be greater than or equal to 1"),
+        (
+            'time_zone = "Mars/Olympus"\n',
+            "config: time_zone: unknown IANA time zone 'Mars/Olympus'",
+        ),
+        ("colour = 1\n", "config: colour: unknown key"),
+        ('database_url = "mysql://x"\n', "config: database_url: unsupported database 'mysql'"),
+        ("loans = = 2\n", "config file"),
+    ],
+)
+def test_bad_file_value_is_one_line_naming_the_key(tmp_path, content, expected):
+    (tmp_path / "lienwatch.toml").write_text(content)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    message = str(info.value)
+    assert message.startswith(expected)
+    assert "\n" not in message
+
+
+def test_bad_environment_value_names_the_variable(monkeypatch):
+    monkeypatch.setenv("LIENWATCH_DEMO__LOANS", "lots")
+    with pytest.raises(ConfigError, match=r"demo\.loans: .*from environment LIENWATCH_DEMO__LOANS"):
+        load_settings()
+
+
+def test_missing_explicit_config_file(monkeypatch, tmp_path):
+    monkeypatch.setenv("LIENWATCH_CONFIG", str(tmp_path / "nope.toml"))
+    with pytest.raises(ConfigError, match="LIENWATCH_CONFIG: no such file"):
+        load_settings()
