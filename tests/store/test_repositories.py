@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
+import numpy as np
 import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -15,7 +16,9 @@ from lienwatch.store.repositories import (
     LoanRepository,
     NotFoundError,
     PaymentRepository,
+    PositionColumns,
     PositionRepository,
+    load_positions,
 )
 from lienwatch.store.tables import Alert, Case, Loan, Position
 from tests import factories
@@ -171,3 +174,32 @@ def test_one_open_case_per_loan(db_session):
     db_session.flush()
     with pytest.raises(IntegrityError), db_session.begin_nested():
         db_session.add(Case(loan_id=loan.id, status="escalated"))
+
+
+def test_bulk_load_positions_drops_duplicates_and_keeps_utc(db_session):
+    dev = factories.device(db_session, "013912345671")
+    other = factories.device(db_session, "013912345672")
+    t0 = int(datetime(2026, 3, 1, 2, 13, 7, tzinfo=UTC).timestamp())
+    n = 6
+    columns = PositionColumns(
+        device_id=np.array([dev.id] * 3 + [other.id] * 3),
+        time=np.array([t0, t0 + 60, t0 + 60, t0, t0 + 30, t0 + 90], dtype=np.int64),
+        lat=np.linspace(31.0, 31.5, n),
+        lon=np.linspace(121.0, 121.5, n),
+        speed_kmh=np.zeros(n, dtype=np.float32),
+        course=np.arange(n, dtype=np.int16),
+        valid=np.array([True, True, True, False, True, True]),
+        alarms=np.array(["power_cut", "", "", "", "removal;tamper", ""], dtype=object),
+    )
+    assert load_positions(db_session, columns, chunk=4) == 5  # one duplicate (dev, t0+60)
+    assert load_positions(db_session, columns) == 0  # a retried batch adds nothing
+    db_session.expire_all()
+    track = PositionRepository(db_session).track(
+        other.id, datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 2, tzinfo=UTC)
+    )
+    assert [p.fix_time for p in track] == [
+        datetime(2026, 3, 1, 2, 13, 7, tzinfo=UTC) + timedelta(seconds=s) for s in (0, 30, 90)
+    ]
+    assert [p.valid for p in track] == [False, True, True]
+    assert track[1].alarms == "removal;tamper"
+    assert track[2].lat == pytest.approx(31.5)

@@ -1,0 +1,1 @@
+"""Reports: the portfolio overview and the daily risk warning report (HTML)."""

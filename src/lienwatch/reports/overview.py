@@ -1,0 +1,81 @@
+"""The portfolio overview: what the book holds, computed by queries on the store."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from lienwatch.store.tables import Borrower, Device, Loan, Payment, Position, Vehicle
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    as_of: date
+    borrowers: dict[str, int]  # by kind
+    vehicles: int
+    devices: dict[str, int]  # by "protocol/kind"
+    loans: dict[str, int]  # by status
+    principal_disbursed: int  # fen
+    payments: int
+    payments_amount: int  # fen
+    positions: int
+    devices_reporting_24h: int
+    devices_silent_72h: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def build_overview(session: Session, *, as_of: date) -> Overview:
+    """Counts and sums of the book as of the start of ``as_of`` (UTC midnight)."""
+    cutoff = datetime.combine(as_of, time(), tzinfo=UTC)
+    last_fix = (
+        select(Position.device_id, func.max(Position.fix_time).label("last"))
+        .where(Position.fix_time < cutoff)
+        .group_by(Position.device_id)
+        .subquery()
+    )
+    last_by_device = dict(session.execute(select(last_fix.c.device_id, last_fix.c.last)).tuples())
+    device_ids = list(session.scalars(select(Device.id)))
+    reporting = sum(
+        1 for d in device_ids if d in last_by_device and cutoff - last_by_device[d] <= timedelta(1)
+    )
+    silent = sum(
+        1
+        for d in device_ids
+        if d not in last_by_device or cutoff - last_by_device[d] > timedelta(hours=72)
+    )
+    paid = session.execute(
+        select(func.count(Payment.id), func.coalesce(func.sum(Payment.amount), 0)).where(
+            Payment.reversed_at.is_(None)
+        )
+    ).one()
+    return Overview(
+        as_of=as_of,
+        borrowers=_count_by(session, Borrower.kind),
+        vehicles=session.scalar(select(func.count(Vehicle.id))) or 0,
+        devices={
+            f"{protocol}/{kind}": count
+            for protocol, kind, count in session.execute(
+                select(Device.protocol, Device.kind, func.count()).group_by(
+                    Device.protocol, Device.kind
+                )
+            ).tuples()
+        },
+        loans=_count_by(session, Loan.status),
+        principal_disbursed=session.scalar(select(func.coalesce(func.sum(Loan.principal), 0))),
+        payments=paid[0],
+        payments_amount=int(paid[1]),
+        positions=session.scalar(select(func.count(Position.id))) or 0,
+        devices_reporting_24h=reporting,
+        devices_silent_72h=silent,
+    )
+
+
+def _count_by(session: Session, column: Any) -> dict[str, int]:
+    rows = session.execute(select(column, func.count()).group_by(column)).tuples()
+    return {str(key): count for key, count in sorted(rows)}
