@@ -102,3 +102,18 @@ def db_session(db_engine: Engine) -> Iterator[Session]:
         finally:
             session.close()
             outer.rollback()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    """One visible line when PostgreSQL-backed tests were skipped on a machine without it."""
+    skipped = [
+        report
+        for report in terminalreporter.stats.get("skipped", [])
+        if "postgres" in report.keywords
+    ]
+    if skipped:
+        terminalreporter.write_line(
+            f"postgresql unreachable ({PG_PROBLEM}): "
+            f"{len(skipped)} PostgreSQL-backed tests skipped",
+            yellow=True,
+        )
