@@ -388,6 +388,28 @@ def _find_mark(buffer: bytes, start: int) -> int:
     return short
 
 
+def _crc_ok(frame: bytes) -> bool:
+    return crc16_x25(frame[2:-4]) == int.from_bytes(frame[-4:-2], "big")
+
+
+def _sound_frame_within(buffer: bytes, start: int, stop: int) -> bool:
+    """Whether a complete frame with a good CRC starts in ``buffer[start:stop]``."""
+    mark = _find_mark(buffer, start)
+    while 0 <= mark < stop:
+        head = 4 if buffer[mark] == 0x79 else 3
+        end = mark + head + int.from_bytes(buffer[mark + 2 : mark + head], "big") + 2
+        frame = buffer[mark:end]
+        if (
+            end <= len(buffer)
+            and end - mark >= head + 7
+            and frame[-2:] == b"\r\n"
+            and _crc_ok(frame)
+        ):
+            return True
+        mark = _find_mark(buffer, mark + 1)
+    return False
+
+
 class Gt06Decoder(Decoder):
     """Incremental GT06 decoder for one connection.
 
@@ -433,10 +455,15 @@ class Gt06Decoder(Decoder):
         if length < 5:
             return self._unframed(buffer, start, f"length {length} is below the minimum 5")
         if end > len(buffer):
+            if _sound_frame_within(buffer, start + 1, len(buffer)):
+                return self._unframed(buffer, start, "frame cut short: another frame starts in it")
             return None, start
         frame = buffer[start:end]
         if frame[-2:] != b"\r\n":
             return self._unframed(buffer, start, "no 0d0a where the length says the frame ends")
+        if not _crc_ok(frame) and _sound_frame_within(buffer, start + 1, end):
+            # A cut-off frame whose claimed length happens to end on a later frame's 0D 0A.
+            return self._unframed(buffer, start, "frame cut short: another frame starts in it")
         return self._decode_frame(frame, head), end
 
     def _unframed(self, buffer: bytes, start: int, reason: str) -> tuple[Event, int]:
@@ -448,10 +475,9 @@ class Gt06Decoder(Decoder):
         return FrameError(ErrorKind.MALFORMED, reason, buffer[start:resume]), resume
 
     def _decode_frame(self, frame: bytes, head: int) -> Event:
-        found = int.from_bytes(frame[-4:-2], "big")
-        computed = crc16_x25(frame[2:-4])
-        checksum_ok = found == computed
+        checksum_ok = _crc_ok(frame)
         if not checksum_ok and not self.profile.accept_bad_checksum:
+            found, computed = int.from_bytes(frame[-4:-2], "big"), crc16_x25(frame[2:-4])
             reason = f"crc: frame says 0x{found:04x}, computed 0x{computed:04x}"
             return FrameError(ErrorKind.BAD_CHECKSUM, reason, frame)
         protocol_no = frame[head]

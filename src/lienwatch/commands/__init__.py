@@ -1,0 +1,1 @@
+"""CLI sub-commands, each module exposing ``register(app)`` for :mod:`lienwatch.cli`."""
