@@ -123,6 +123,8 @@ class AlarmMap:
 
     def jt808_alarms(self, alarm_word: int) -> tuple[str, ...]:
         """Canonical names for the set bits of a JT/T 808 alarm DWORD, deduplicated, bit order."""
+        if not alarm_word:  # the usual case: skip the table walk
+            return ()
         names = (name for bit, name in sorted(self.jt808_bits.items()) if alarm_word >> bit & 1)
         return tuple(dict.fromkeys(names))
 
