@@ -287,7 +287,7 @@ def encode_alarm(
     return encode_frame(protocol_no, serial, content)
 
 
-def _decode_fix(content: bytes, profile: DeviceProfile, utc_offset: timedelta) -> Position:
+def _decode_fix(content: bytes, utc_offset: timedelta) -> Position:
     if len(content) < _GPS.size:
         raise FrameProblem(ErrorKind.MALFORMED, f"gps: {len(content)} bytes, need {_GPS.size}")
     stamp, satellites, lat_raw, lon_raw, speed, course_word = _GPS.unpack_from(content)
@@ -341,7 +341,7 @@ def _with(position: Position, **changes: Any) -> Position:
 def _decode_location(
     protocol_no: int, content: bytes, profile: DeviceProfile, offset: timedelta
 ) -> Position:
-    position = _decode_fix(content, profile, offset)
+    position = _decode_fix(content, offset)
     extras = dict(position.extras)
     status = dict(position.status)
     rest = content[_GPS.size :]
@@ -357,7 +357,7 @@ def _decode_location(
 
 
 def _decode_alarm(content: bytes, profile: DeviceProfile, offset: timedelta) -> Position:
-    position = _decode_fix(content, profile, offset)
+    position = _decode_fix(content, offset)
     at = _GPS.size
     lbs_length = content[at] if len(content) > at else 0
     status_at = at + lbs_length
