@@ -1,0 +1,1 @@
+"""Vehicle telematics: tracker protocol codecs (more to come: gateway, device registry)."""
