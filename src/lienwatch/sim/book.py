@@ -41,7 +41,12 @@ TERMS = (12, 24, 36, 48, 60)
 _TERM_WEIGHTS = (0.12, 0.25, 0.38, 0.1, 0.15)
 MIN_PRINCIPAL, MAX_PRINCIPAL = 3_000_000, 30_000_000  # fen: 30,000–300,000 CNY
 # Maximum loan-to-value by (energy, condition), after the older regulatory caps.
-_MAX_LTV = {("ice", "new"): 0.80, ("nev", "new"): 0.85, ("ice", "used"): 0.70, ("nev", "used"): 0.70}
+_MAX_LTV = {
+    ("ice", "new"): 0.80,
+    ("nev", "new"): 0.85,
+    ("ice", "used"): 0.70,
+    ("nev", "used"): 0.70,
+}
 MIN_LTV = 0.50
 _PLATE_LETTERS = "BCDEFGHJKLMNPRS"
 _DEVICE_MODELS = {
@@ -79,14 +84,20 @@ def home_and_work(rng: np.random.Generator, city: City) -> tuple[float, float, f
     for spread in (12_000, 6_000, 2_000, 500):
         radius = np.sqrt(rng.uniform(0, 1, 16)) * spread
         bearing = rng.uniform(0, 2 * np.pi, 16)
-        home_lat, home_lon = offset(np.full(16, city.lat), np.full(16, city.lon),
-                                    radius * np.sin(bearing), radius * np.cos(bearing))
+        home_lat, home_lon = offset(
+            np.full(16, city.lat),
+            np.full(16, city.lon),
+            radius * np.sin(bearing),
+            radius * np.cos(bearing),
+        )
         commute = np.clip(rng.lognormal(np.log(7_000), 0.6, 16), 2_000, 20_000)
         heading = rng.uniform(0, 2 * np.pi, 16)
-        work_lat, work_lon = offset(home_lat, home_lon, commute * np.sin(heading),
-                                    commute * np.cos(heading))
+        work_lat, work_lon = offset(
+            home_lat, home_lon, commute * np.sin(heading), commute * np.cos(heading)
+        )
         ok = grid.safely_in(home_lat, home_lon, city.province_code) & grid.safely_in(
-            work_lat, work_lon, city.province_code)
+            work_lat, work_lon, city.province_code
+        )
         if ok.any():
             i = int(np.argmax(ok))
             return float(home_lat[i]), float(home_lon[i]), float(work_lat[i]), float(work_lon[i])
@@ -94,14 +105,18 @@ def home_and_work(rng: np.random.Generator, city: City) -> tuple[float, float, f
 
 
 def vehicle_for(
-    rng: np.random.Generator, borrower: SimBorrower, city: City, disbursed: date, used_vins: set[str],
+    rng: np.random.Generator,
+    borrower: SimBorrower,
+    city: City,
+    disbursed: date,
+    used_vins: set[str],
     used_plates: set[str],
 ) -> tuple[SimVehicle, float]:
     """A financed vehicle and the loan-to-value the lender accepted for it."""
     make, model, energy, (low, high), wmi = CATALOGUE[int(rng.integers(len(CATALOGUE)))]
     condition = "used" if rng.random() < 0.2 else "new"
     price_yuan = rng.uniform(low, high) * (rng.uniform(0.45, 0.8) if condition == "used" else 1.0)
-    price = int(round(price_yuan / 100)) * 10_000  # whole hundreds of yuan, in fen
+    price = round(price_yuan / 100) * 10_000  # whole hundreds of yuan, in fen
     ltv = rng.uniform(MIN_LTV, _MAX_LTV[(energy, condition)])
     purchase = disbursed - timedelta(days=int(rng.integers(0, 8)))
     model_year = purchase.year - (int(rng.integers(1, 6)) if condition == "used" else 0)
@@ -119,7 +134,7 @@ def vehicle_for(
 
 def principal_for(rng: np.random.Generator, price: int, ltv: float) -> int:
     """The principal in fen: price × LTV rounded to 100 yuan, kept within the product range."""
-    principal = int(round(price * ltv / 10_000)) * 10_000
+    principal = round(price * ltv / 10_000) * 10_000
     return min(max(principal, MIN_PRINCIPAL), MAX_PRINCIPAL)
 
 
@@ -127,12 +142,18 @@ def loan_terms(rng: np.random.Generator) -> tuple[int, Decimal, Method, str]:
     """Term, annual rate, repayment method and product name of one loan."""
     term = int(rng.choice(TERMS, p=_TERM_WEIGHTS))
     draw = rng.random()
-    method = Method.ANNUITY if draw < 0.85 else (
-        Method.EQUAL_PRINCIPAL if draw < 0.96 else Method.INTEREST_ONLY)
+    method = (
+        Method.ANNUITY
+        if draw < 0.85
+        else (Method.EQUAL_PRINCIPAL if draw < 0.96 else Method.INTEREST_ONLY)
+    )
     # APR 6–24 %, skewed towards the lower half as in bank-affiliated auto finance.
     rate = Decimal(int(600 + 1800 * rng.beta(1.6, 3.0))) / Decimal(10_000)
-    product = {Method.ANNUITY: "standard", Method.EQUAL_PRINCIPAL: "declining",
-               Method.INTEREST_ONLY: "balloon"}[method]
+    product = {
+        Method.ANNUITY: "standard",
+        Method.EQUAL_PRINCIPAL: "declining",
+        Method.INTEREST_ONLY: "balloon",
+    }[method]
     return term, rate, method, f"auto-{product}-{term}m"
 
 
@@ -149,28 +170,40 @@ def random_date(rng: np.random.Generator, first: date, last: date) -> date:
 
 
 def make_devices(
-    rng: np.random.Generator, vin: str, wireless: bool, used_ids: set[str],
-    wireless_interval_s: int, parked_interval_s: int,
+    rng: np.random.Generator,
+    vin: str,
+    wireless: bool,
+    used_ids: set[str],
+    wireless_interval_s: int,
+    parked_interval_s: int,
 ) -> tuple[SimDevice, SimDevice | None]:
     """The wired tracker and, if ``wireless``, the battery-powered one of a vehicle."""
     devices: list[SimDevice] = []
     for kind in ("wired", "wireless")[: 2 if wireless else 1]:
         protocol = "jt808" if rng.random() < 0.55 else "gt06"
         while True:
-            device_id = (identity.jt808_terminal_phone(rng) if protocol == "jt808"
-                         else identity.imei(rng, str(rng.choice(_IMEI_TACS))))
+            device_id = (
+                identity.jt808_terminal_phone(rng)
+                if protocol == "jt808"
+                else identity.imei(rng, str(rng.choice(_IMEI_TACS)))
+            )
             if device_id not in used_ids:
                 break
         used_ids.add(device_id)
         interval = parked_interval_s if kind == "wired" else wireless_interval_s
-        devices.append(SimDevice(device_id, protocol, kind, _DEVICE_MODELS[(protocol, kind)], vin,
-                                 interval))
+        devices.append(
+            SimDevice(device_id, protocol, kind, _DEVICE_MODELS[(protocol, kind)], vin, interval)
+        )
     return devices[0], devices[1] if wireless else None
 
 
 # Months a loan must have been on book for its story to play out before the business date.
-_MIN_SEASONING = {Profile.LATE_THEN_CURES: 6, Profile.SLIDES_INTO_DEFAULT: 6,
-                  Profile.TRACKER_REMOVED: 1, Profile.MOVES_PROVINCE: 1}
+_MIN_SEASONING = {
+    Profile.LATE_THEN_CURES: 6,
+    Profile.SLIDES_INTO_DEFAULT: 6,
+    Profile.TRACKER_REMOVED: 1,
+    Profile.MOVES_PROVINCE: 1,
+}
 RING_SIZES = (3, 6)
 
 
@@ -236,20 +269,28 @@ class _BookBuilder:
         self.used_phones.add(phone)
         return phone
 
-    def person(self, city: City, disbursed: date, *, phone: str | None = None,
-               address: str | None = None) -> SimBorrower:
+    def person(
+        self, city: City, disbursed: date, *, phone: str | None = None, address: str | None = None
+    ) -> SimBorrower:
         rng = self.rng
         male = bool(rng.random() < 0.75)
         birth = disbursed - timedelta(days=int(rng.integers(22 * 365, 58 * 365)))
         home_lat, home_lon, work_lat, work_lon = home_and_work(rng, city)
         province_zh = PROVINCES[city.province_code][1]
         borrower = SimBorrower(
-            ref=f"B{len(self.borrowers) + 1:06d}", kind="person", name=identity.person_name(rng),
+            ref=f"B{len(self.borrowers) + 1:06d}",
+            kind="person",
+            name=identity.person_name(rng),
             id_number=identity.resident_id(rng, city.province_code, birth, male),
             phone=phone or self.phone(),
             address=address or identity.street_address(rng, province_zh, city.name_zh),
-            city=city.name_en, province_code=city.province_code, home_lat=home_lat,
-            home_lon=home_lon, work_lat=work_lat, work_lon=work_lon)
+            city=city.name_en,
+            province_code=city.province_code,
+            home_lat=home_lat,
+            home_lon=home_lon,
+            work_lat=work_lat,
+            work_lon=work_lon,
+        )
         self.borrowers.append(borrower)
         return borrower
 
@@ -258,12 +299,19 @@ class _BookBuilder:
         home_lat, home_lon, work_lat, work_lon = home_and_work(rng, city)
         province_zh = PROVINCES[city.province_code][1]
         borrower = SimBorrower(
-            ref=f"B{len(self.borrowers) + 1:06d}", kind="company",
+            ref=f"B{len(self.borrowers) + 1:06d}",
+            kind="company",
             name=identity.company_name(rng, city.name_zh),
-            id_number=identity.credit_code(rng, city.province_code), phone=self.phone(),
-            address=identity.street_address(rng, province_zh, city.name_zh), city=city.name_en,
-            province_code=city.province_code, home_lat=home_lat, home_lon=home_lon,
-            work_lat=work_lat, work_lon=work_lon)
+            id_number=identity.credit_code(rng, city.province_code),
+            phone=self.phone(),
+            address=identity.street_address(rng, province_zh, city.name_zh),
+            city=city.name_en,
+            province_code=city.province_code,
+            home_lat=home_lat,
+            home_lon=home_lon,
+            work_lat=work_lat,
+            work_lon=work_lon,
+        )
         self.borrowers.append(borrower)
         return borrower
 
@@ -271,26 +319,50 @@ class _BookBuilder:
         spec = self.spec
         if profile is Profile.SECONDARY_PLEDGE:
             # Pledged cars are typically pledged soon after the loan: book them around the window.
-            return random_date(self.rng, spec.start - timedelta(days=60),
-                               spec.as_of - timedelta(days=12))
+            return random_date(
+                self.rng, spec.start - timedelta(days=60), spec.as_of - timedelta(days=12)
+            )
         first, last = seasoning_window(spec.as_of, term, _MIN_SEASONING.get(profile, 0))
         return random_date(self.rng, first, last)
 
-    def add_loan(self, profile: Profile, borrower: SimBorrower, city: City,
-                 disbursed: date | None = None, ring_id: str | None = None) -> None:
+    def add_loan(
+        self,
+        profile: Profile,
+        borrower: SimBorrower,
+        city: City,
+        disbursed: date | None = None,
+        ring_id: str | None = None,
+    ) -> None:
         rng = self.rng
         term, rate, method, product = loan_terms(rng)
         disbursed = disbursed or self.disbursement(profile, term)
         vehicle, ltv = vehicle_for(rng, borrower, city, disbursed, self.used_vins, self.used_plates)
         principal = principal_for(rng, vehicle.purchase_price, ltv)
         ref = f"L{len(self.plans) + 1:06d}"
-        loan = SimLoan(ref, borrower.ref, vehicle.vin, product, principal, rate, term,
-                       method.value, disbursed, city.province_code,
-                       upfront_fee=int(principal * 0.01 // 100) * 100)
-        wired, wireless = make_devices(rng, vehicle.vin, bool(rng.random() < self.spec.wireless_share),
-                                       self.used_devices, self.spec.wireless_interval_s,
-                                       self.spec.parked_interval_s)
-        self.plans.append(LoanPlan(loan, borrower, vehicle, city, profile, wired, wireless, ring_id))
+        loan = SimLoan(
+            ref,
+            borrower.ref,
+            vehicle.vin,
+            product,
+            principal,
+            rate,
+            term,
+            method.value,
+            disbursed,
+            city.province_code,
+            upfront_fee=int(principal * 0.01 // 100) * 100,
+        )
+        wired, wireless = make_devices(
+            rng,
+            vehicle.vin,
+            bool(rng.random() < self.spec.wireless_share),
+            self.used_devices,
+            self.spec.wireless_interval_s,
+            self.spec.parked_interval_s,
+        )
+        self.plans.append(
+            LoanPlan(loan, borrower, vehicle, city, profile, wired, wireless, ring_id)
+        )
 
     def add_ring(self, ring_id: str, size: int) -> None:
         rng, spec = self.rng, self.spec
@@ -300,15 +372,20 @@ class _BookBuilder:
         shares_address = not shares_phone or bool(rng.random() < 0.5)
         phone = self.phone() if shares_phone else None
         province_zh = PROVINCES[city.province_code][1]
-        address = identity.street_address(rng, province_zh, city.name_zh) if shares_address else None
+        address = (
+            identity.street_address(rng, province_zh, city.name_zh) if shares_address else None
+        )
         for _ in range(size):
-            disbursed = min(anchor + timedelta(days=int(rng.integers(0, 10))),
-                            spec.as_of - timedelta(days=30))
+            disbursed = min(
+                anchor + timedelta(days=int(rng.integers(0, 10))), spec.as_of - timedelta(days=30)
+            )
             borrower = self.person(city, disbursed, phone=phone, address=address)
             self.add_loan(Profile.FRAUD_RING, borrower, city, disbursed, ring_id)
 
 
-def build_book(rng: np.random.Generator, spec: BookSpec) -> tuple[list[SimBorrower], list[LoanPlan]]:
+def build_book(
+    rng: np.random.Generator, spec: BookSpec
+) -> tuple[list[SimBorrower], list[LoanPlan]]:
     """Borrowers and loan plans: rings first, then persons and fleet companies."""
     builder = _BookBuilder(rng, spec)
     counts = profile_counts(spec.profile_mix, spec.loans)

@@ -19,15 +19,17 @@ from lienwatch.sim.tracks import TrackSettings, simulate_tracks
 from lienwatch.sim.truth import loan_events, telemetry_events
 from lienwatch.sim.zones import build_zones, feature_collection
 
-DEFAULT_PROFILE_MIX: Mapping[Profile, float] = MappingProxyType({
-    Profile.ON_TIME: 0.70,
-    Profile.LATE_THEN_CURES: 0.10,
-    Profile.SLIDES_INTO_DEFAULT: 0.06,
-    Profile.SECONDARY_PLEDGE: 0.04,
-    Profile.TRACKER_REMOVED: 0.04,
-    Profile.MOVES_PROVINCE: 0.03,
-    Profile.FRAUD_RING: 0.03,
-})
+DEFAULT_PROFILE_MIX: Mapping[Profile, float] = MappingProxyType(
+    {
+        Profile.ON_TIME: 0.70,
+        Profile.LATE_THEN_CURES: 0.10,
+        Profile.SLIDES_INTO_DEFAULT: 0.06,
+        Profile.SECONDARY_PLEDGE: 0.04,
+        Profile.TRACKER_REMOVED: 0.04,
+        Profile.MOVES_PROVINCE: 0.03,
+        Profile.FRAUD_RING: 0.03,
+    }
+)
 MIN_DAYS = 14  # room for a pledge: arrive, stay three days, go dark, and be seen dark
 
 # Independent random streams, so that changing one stage does not reshuffle the others.
@@ -103,9 +105,14 @@ def _normalised_mix(mix: Mapping[Profile | str, float]) -> Mapping[Profile, floa
             profile = Profile(key)
         except ValueError:
             raise SimConfigError(f"profile_mix: unknown profile {key!r}") from None
-        if isinstance(share, bool) or not isinstance(share, int | float) or not (
-                math.isfinite(share) and share >= 0):
-            raise SimConfigError(f"profile_mix: share of {profile.value} must be ≥ 0, got {share!r}")
+        if (
+            isinstance(share, bool)
+            or not isinstance(share, int | float)
+            or not (math.isfinite(share) and share >= 0)
+        ):
+            raise SimConfigError(
+                f"profile_mix: share of {profile.value} must be ≥ 0, got {share!r}"
+            )
         shares[profile] = float(share)
     total = sum(shares.values())
     if total <= 0:
@@ -133,15 +140,26 @@ def generate(
     """
     report = progress or (lambda stage, done, total: None)
     start = config.start
-    spec = BookSpec(config.loans, start, config.as_of, config.profile_mix, config.wireless_share,
-                    config.company_share, config.parked_interval_s, config.wireless_interval_s)
+    spec = BookSpec(
+        config.loans,
+        start,
+        config.as_of,
+        config.profile_mix,
+        config.wireless_share,
+        config.company_share,
+        config.parked_interval_s,
+        config.wireless_interval_s,
+    )
     report("book", 0, 2)
     borrowers, plans = build_book(_stream(config.seed, _STREAM_BOOK), spec)
     cities = borrower_cities()
     used = {p.city.name_en: p.city for p in plans}
-    zones = build_zones(_stream(config.seed, _STREAM_ZONES), sorted(used.values(), key=lambda c: c.index))
-    stories = plan_stories(_stream(config.seed, _STREAM_STORIES), plans, zones, start, config.days,
-                           cities)
+    zones = build_zones(
+        _stream(config.seed, _STREAM_ZONES), sorted(used.values(), key=lambda c: c.index)
+    )
+    stories = plan_stories(
+        _stream(config.seed, _STREAM_STORIES), plans, zones, start, config.days, cities
+    )
     report("book", 2, 2)
     payments, events = [], []
     rng = _stream(config.seed, _STREAM_PAYMENTS)
@@ -152,10 +170,16 @@ def generate(
         events.extend(loan_events(plan, story, delinquency))
         if (i + 1) % step == 0 or i + 1 == len(plans):
             report("payments", i + 1, len(plans))
-    settings = TrackSettings(start, config.days, config.moving_interval_s, config.parked_interval_s,
-                             config.wireless_interval_s)
-    positions, facts = simulate_tracks(_stream(config.seed, _STREAM_TRACKS), plans, stories,
-                                       settings, cities, report)
+    settings = TrackSettings(
+        start,
+        config.days,
+        config.moving_interval_s,
+        config.parked_interval_s,
+        config.wireless_interval_s,
+    )
+    positions, facts = simulate_tracks(
+        _stream(config.seed, _STREAM_TRACKS), plans, stories, settings, cities, report
+    )
     for v, (plan, story) in enumerate(zip(plans, stories, strict=True)):
         events.extend(telemetry_events(plan, story, facts, v))
     events.sort(key=lambda e: (e.start, e.loan_ref, e.label))
@@ -163,8 +187,18 @@ def generate(
     for plan in plans:
         if plan.ring_id:
             rings.setdefault(plan.ring_id, []).append(plan.borrower.ref)
-    truth = GroundTruth({p.loan.ref: p.profile for p in plans}, events, rings,
-                        feature_collection(zones))
+    truth = GroundTruth(
+        {p.loan.ref: p.profile for p in plans}, events, rings, feature_collection(zones)
+    )
     devices = [d for p in plans for d in (p.wired, p.wireless) if d is not None]
-    return Portfolio(start, config.as_of, borrowers, [p.vehicle for p in plans], devices,
-                     [p.loan for p in plans], payments, positions, truth)
+    return Portfolio(
+        start,
+        config.as_of,
+        borrowers,
+        [p.vehicle for p in plans],
+        devices,
+        [p.loan for p in plans],
+        payments,
+        positions,
+        truth,
+    )

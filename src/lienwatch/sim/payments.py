@@ -32,8 +32,13 @@ class Delinquency:
 def schedule_of(plan: LoanPlan) -> list[Installment]:
     """The loan's repayment schedule (``lienwatch.domain.schedule``)."""
     loan = plan.loan
-    return build_schedule(principal=loan.principal, annual_rate=loan.annual_rate, term=loan.term,
-                          method=Method(loan.method), start=loan.disbursed_on)
+    return build_schedule(
+        principal=loan.principal,
+        annual_rate=loan.annual_rate,
+        term=loan.term,
+        method=Method(loan.method),
+        start=loan.disbursed_on,
+    )
 
 
 class _Payer:
@@ -45,7 +50,9 @@ class _Payer:
         self.payments: list[SimPayment] = []
 
     def pay(self, on: date, amount: int, channel: str) -> None:
-        on = min(max(on, self.plan.loan.disbursed_on + timedelta(days=1)), self.as_of - timedelta(days=1))
+        on = min(
+            max(on, self.plan.loan.disbursed_on + timedelta(days=1)), self.as_of - timedelta(days=1)
+        )
         ref = f"{self.plan.loan.ref}-P{len(self.payments) + 1:03d}"
         self.payments.append(SimPayment(ref, self.plan.loan.ref, on, amount, channel))
 
@@ -67,16 +74,25 @@ class _Payer:
         cured_on = self.rows[first].due_date + timedelta(days=dpd)
         missed = [r for r in self.rows[first:] if r.due_date < cured_on]
         self.on_time(self.rows[:first])
-        self.pay(cured_on, sum(r.payment for r in missed), str(self.rng.choice(["transfer", "cash"])))
+        self.pay(
+            cured_on, sum(r.payment for r in missed), str(self.rng.choice(["transfer", "cash"]))
+        )
         self.on_time(self.rows[first + len(missed) :])
-        return Delinquency("delinquent", self.rows[first].due_date, cured_on=cured_on,
-                           missed_installments=len(missed))
+        return Delinquency(
+            "delinquent",
+            self.rows[first].due_date,
+            cured_on=cured_on,
+            missed_installments=len(missed),
+        )
 
     def slide(self) -> Delinquency | None:
         """Pay normally, then part of one to three installments, then nothing."""
-        window = [i for i, r in enumerate(self.rows)
-                  if i > 0 and self.as_of - timedelta(days=240) <= r.due_date
-                  <= self.as_of - timedelta(days=60)]
+        window = [
+            i
+            for i, r in enumerate(self.rows)
+            if i > 0
+            and self.as_of - timedelta(days=240) <= r.due_date <= self.as_of - timedelta(days=60)
+        ]
         if not window:
             self.on_time(self.rows)
             return None
@@ -85,11 +101,17 @@ class _Payer:
         partial = self.rows[first : first + int(self.rng.integers(1, 4))]
         for row in partial:
             share = self.rng.uniform(0.3, 0.7)
-            self.pay(row.due_date + timedelta(days=int(self.rng.integers(0, 11))),
-                     int(row.payment * share), "transfer")
-        return Delinquency("default", self.rows[first].due_date,
-                           last_payment_on=self.payments[-1].paid_on,
-                           missed_installments=len(self.rows) - first)
+            self.pay(
+                row.due_date + timedelta(days=int(self.rng.integers(0, 11))),
+                int(row.payment * share),
+                "transfer",
+            )
+        return Delinquency(
+            "default",
+            self.rows[first].due_date,
+            last_payment_on=self.payments[-1].paid_on,
+            missed_installments=len(self.rows) - first,
+        )
 
     def stop_on(self, stop: date | None) -> Delinquency | None:
         """Pay on time every installment due before ``stop``; nothing afterwards."""
@@ -97,9 +119,12 @@ class _Payer:
         self.on_time(paying)
         if len(paying) == len(self.rows):
             return None
-        return Delinquency("default", self.rows[len(paying)].due_date,
-                           last_payment_on=self.payments[-1].paid_on if self.payments else None,
-                           missed_installments=len(self.rows) - len(paying))
+        return Delinquency(
+            "default",
+            self.rows[len(paying)].due_date,
+            last_payment_on=self.payments[-1].paid_on if self.payments else None,
+            missed_installments=len(self.rows) - len(paying),
+        )
 
 
 def simulate_payments(

@@ -24,16 +24,38 @@ _LON0, _LAT0, _LON1, _LAT1 = 73.0, 17.5, 135.5, 54.0
 
 # GB/T 2260 province code -> (plate abbreviation, Chinese name). Mainland only.
 PROVINCES: dict[str, tuple[str, str]] = {
-    "11": ("京", "北京市"), "12": ("津", "天津市"), "13": ("冀", "河北省"), "14": ("晋", "山西省"),
-    "15": ("蒙", "内蒙古自治区"), "21": ("辽", "辽宁省"), "22": ("吉", "吉林省"),
-    "23": ("黑", "黑龙江省"), "31": ("沪", "上海市"), "32": ("苏", "江苏省"), "33": ("浙", "浙江省"),
-    "34": ("皖", "安徽省"), "35": ("闽", "福建省"), "36": ("赣", "江西省"), "37": ("鲁", "山东省"),
-    "41": ("豫", "河南省"), "42": ("鄂", "湖北省"), "43": ("湘", "湖南省"), "44": ("粤", "广东省"),
-    "45": ("桂", "广西壮族自治区"), "46": ("琼", "海南省"), "50": ("渝", "重庆市"),
-    "51": ("川", "四川省"), "52": ("贵", "贵州省"), "53": ("云", "云南省"), "54": ("藏", "西藏自治区"),
-    "61": ("陕", "陕西省"), "62": ("甘", "甘肃省"), "63": ("青", "青海省"),
-    "64": ("宁", "宁夏回族自治区"), "65": ("新", "新疆维吾尔自治区"),
-}  # fmt: skip
+    "11": ("京", "北京市"),
+    "12": ("津", "天津市"),
+    "13": ("冀", "河北省"),
+    "14": ("晋", "山西省"),
+    "15": ("蒙", "内蒙古自治区"),
+    "21": ("辽", "辽宁省"),
+    "22": ("吉", "吉林省"),
+    "23": ("黑", "黑龙江省"),
+    "31": ("沪", "上海市"),
+    "32": ("苏", "江苏省"),
+    "33": ("浙", "浙江省"),
+    "34": ("皖", "安徽省"),
+    "35": ("闽", "福建省"),
+    "36": ("赣", "江西省"),
+    "37": ("鲁", "山东省"),
+    "41": ("豫", "河南省"),
+    "42": ("鄂", "湖北省"),
+    "43": ("湘", "湖南省"),
+    "44": ("粤", "广东省"),
+    "45": ("桂", "广西壮族自治区"),
+    "46": ("琼", "海南省"),
+    "50": ("渝", "重庆市"),
+    "51": ("川", "四川省"),
+    "52": ("贵", "贵州省"),
+    "53": ("云", "云南省"),
+    "54": ("藏", "西藏自治区"),
+    "61": ("陕", "陕西省"),
+    "62": ("甘", "甘肃省"),
+    "63": ("青", "青海省"),
+    "64": ("宁", "宁夏回族自治区"),
+    "65": ("新", "新疆维吾尔自治区"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,15 +105,20 @@ def offset(lat: np.ndarray, lon: np.ndarray, east_m: np.ndarray, north_m: np.nda
 def distance_m(lat1, lon1, lat2, lon2) -> np.ndarray:
     """Great-circle (haversine) distance in metres; works on scalars and arrays."""
     p1, p2 = np.radians(lat1), np.radians(lat2)
-    a = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(np.radians(lon2 - lon1) / 2) ** 2
+    a = (
+        np.sin((p2 - p1) / 2) ** 2
+        + np.cos(p1) * np.cos(p2) * np.sin(np.radians(lon2 - lon1) / 2) ** 2
+    )
     return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(a, 1.0)))
 
 
 def scatter(rng: np.random.Generator, lat: float, lon: float, min_m: float, max_m: float, n: int):
-    """``n`` points at a uniformly random bearing and a distance in [min_m, max_m] (area-uniform)."""
+    """``n`` points at random bearings, area-uniform in the ring [min_m, max_m] around a centre."""
     radius = np.sqrt(rng.uniform(min_m**2, max_m**2, n))
     bearing = rng.uniform(0, 2 * math.pi, n)
-    return offset(np.full(n, lat), np.full(n, lon), radius * np.sin(bearing), radius * np.cos(bearing))
+    return offset(
+        np.full(n, lat), np.full(n, lon), radius * np.sin(bearing), radius * np.cos(bearing)
+    )
 
 
 class ProvinceGrid:
@@ -162,7 +189,11 @@ def _rasterize(polygons: list, rows: int, cols: int) -> tuple[slice, slice, np.n
         last = np.ceil((np.maximum(y0, y1) - _LAT0) / _CELL_DEG - 0.5).astype(np.int64)
         spans = np.maximum(last - first, 0)
         edge = np.repeat(np.arange(len(x0)), spans)
-        row = np.repeat(first, spans) + np.arange(spans.sum()) - np.repeat(np.cumsum(spans) - spans, spans)
+        row = (
+            np.repeat(first, spans)
+            + np.arange(spans.sum())
+            - np.repeat(np.cumsum(spans) - spans, spans)
+        )
         yc = _LAT0 + (row + 0.5) * _CELL_DEG
         xc = x0[edge] + (yc - y0[edge]) * (x1[edge] - x0[edge]) / (y1[edge] - y0[edge])
         col = np.ceil((xc - _LON0) / _CELL_DEG - 0.5).astype(np.int64)

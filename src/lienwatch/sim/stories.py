@@ -77,7 +77,11 @@ def _day_between(rng: np.random.Generator, first: int, last: int) -> int:
 
 
 def plan_stories(
-    rng: np.random.Generator, plans: list[LoanPlan], zones: list[RiskZone], start: date, days: int,
+    rng: np.random.Generator,
+    plans: list[LoanPlan],
+    zones: list[RiskZone],
+    start: date,
+    days: int,
     cities: list[City],
 ) -> list[Story]:
     """A story for every loan plan, in plan order."""
@@ -114,10 +118,13 @@ def _pledge(rng: np.random.Generator, story: Story, zones: list[RiskZone], days:
     return Pledge(day, zone, float(lat), float(lon), hold_s, bool(rng.random() < 0.5))
 
 
-def _move(rng: np.random.Generator, city: City, story: Story, days: int, cities: list[City]) -> Move:
+def _move(
+    rng: np.random.Generator, city: City, story: Story, days: int, cities: list[City]
+) -> Move:
     others = [c for c in cities if c.province_code != city.province_code]
-    far = distance_m(city.lat, city.lon, np.array([c.lat for c in others]),
-                     np.array([c.lon for c in others]))
+    far = distance_m(
+        city.lat, city.lon, np.array([c.lat for c in others]), np.array([c.lon for c in others])
+    )
     near = np.flatnonzero((far > 150_000) & (far < 900_000))
     candidates = near if len(near) else np.argsort(far)[:3]
     weights = np.sqrt([others[i].population for i in candidates])
@@ -141,9 +148,13 @@ def _plan_rings(
             stories[i].shared = shared
             # Fraud rings default early: one to three installments paid, then nothing.
             loan = plans[i].loan
-            schedule = build_schedule(principal=loan.principal, annual_rate=loan.annual_rate,
-                                      term=loan.term, method=Method(loan.method),
-                                      start=loan.disbursed_on)
+            schedule = build_schedule(
+                principal=loan.principal,
+                annual_rate=loan.annual_rate,
+                term=loan.term,
+                method=Method(loan.method),
+                start=loan.disbursed_on,
+            )
             stories[i].stop_paying_on = schedule[int(rng.integers(1, 4))].due_date
         first_day = max(stories[i].active_day for i in members) + 2
         if rng.random() >= 0.7 or first_day > days - 4:
@@ -159,12 +170,14 @@ def _plan_rings(
         length = min(int(rng.integers(4, 13)), days - day - 1)
         for i in members:
             spot_lat, spot_lon = offset(lat, lon, *rng.uniform(-40, 40, 2))
-            stories[i].cluster = Cluster(ring_id, day, length, float(lat), float(lon),
-                                         float(spot_lat), float(spot_lon))
+            stories[i].cluster = Cluster(
+                ring_id, day, length, float(lat), float(lon), float(spot_lat), float(spot_lon)
+            )
 
 
 def _shared_fields(members: list[LoanPlan]) -> tuple[str, ...]:
     phones = {m.borrower.phone for m in members}
     addresses = {m.borrower.address for m in members}
-    return tuple(name for name, values in (("phone", phones), ("address", addresses))
-                 if len(values) == 1)
+    return tuple(
+        name for name, values in (("phone", phones), ("address", addresses)) if len(values) == 1
+    )

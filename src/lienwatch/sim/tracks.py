@@ -76,15 +76,26 @@ class TrackFacts:
 def local_midnights(start: date, days: int, time_zone: str) -> np.ndarray:
     """Epoch seconds of local midnight for each window day and the day after the last."""
     zone = ZoneInfo(time_zone)
-    return np.array([int(datetime.combine(start + timedelta(days=d), time(), zone).timestamp())
-                     for d in range(days + 1)], dtype=np.int64)
+    return np.array(
+        [
+            int(datetime.combine(start + timedelta(days=d), time(), zone).timestamp())
+            for d in range(days + 1)
+        ],
+        dtype=np.int64,
+    )
 
 
 class _DayPlanner:
     """Builds the ``(vehicles, days)`` day plans and turns them into segments."""
 
-    def __init__(self, rng: np.random.Generator, plans: list[LoanPlan], stories: list[Story],
-                 settings: TrackSettings, cities: list[City]) -> None:
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        plans: list[LoanPlan],
+        stories: list[Story],
+        settings: TrackSettings,
+        cities: list[City],
+    ) -> None:
         self.rng = rng
         self.settings = settings
         self.stories = stories
@@ -112,32 +123,46 @@ class _DayPlanner:
     def _routine(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Commutes on most weekdays, outings on half the weekend days, else a day at home."""
         rng, (v, d) = self.rng, self.shape
-        weekday = np.array([(self.settings.start + timedelta(days=i)).weekday() < 5 for i in range(d)])
+        weekday = np.array(
+            [(self.settings.start + timedelta(days=i)).weekday() < 5 for i in range(d)]
+        )
         draw = rng.random((v, d))
-        kind = np.where(weekday, np.where(draw < 0.9, COMMUTE, IDLE), np.where(draw < 0.5, OUTING, IDLE))
+        kind = np.where(
+            weekday, np.where(draw < 0.9, COMMUTE, IDLE), np.where(draw < 0.5, OUTING, IDLE)
+        )
         dest_lat = np.where(kind == COMMUTE, self.work_lat, self.home_lat)
         dest_lon = np.where(kind == COMMUTE, self.work_lon, self.home_lon)
         # Outings: mostly 2–25 km around home; sometimes to another city of the same province.
         radius = np.sqrt(rng.uniform(2_000**2, 25_000**2, (v, d)))
         bearing = rng.uniform(0, 2 * np.pi, (v, d))
-        out_lat, out_lon = offset(self.home_lat, self.home_lon, radius * np.sin(bearing),
-                                  radius * np.cos(bearing))
+        out_lat, out_lon = offset(
+            self.home_lat, self.home_lon, radius * np.sin(bearing), radius * np.cos(bearing)
+        )
         has_far = ~np.isnan(self.far_city[0])[:, None] & (rng.random((v, d)) < 0.12)
-        jitter_lat, jitter_lon = offset(np.repeat(self.far_city[0][:, None], d, 1),
-                                        np.repeat(self.far_city[1][:, None], d, 1),
-                                        *rng.uniform(-2_500, 2_500, (2, v, d)))
+        jitter_lat, jitter_lon = offset(
+            np.repeat(self.far_city[0][:, None], d, 1),
+            np.repeat(self.far_city[1][:, None], d, 1),
+            *rng.uniform(-2_500, 2_500, (2, v, d)),
+        )
         out_lat = np.where(has_far, jitter_lat, out_lat)
         out_lon = np.where(has_far, jitter_lon, out_lon)
         outing = kind == OUTING
-        ok = _path_in_province(self.home_lat[outing], self.home_lon[outing], out_lat[outing],
-                               out_lon[outing], np.broadcast_to(self.province[:, None], (v, d))[outing])
+        ok = _path_in_province(
+            self.home_lat[outing],
+            self.home_lon[outing],
+            out_lat[outing],
+            out_lon[outing],
+            np.broadcast_to(self.province[:, None], (v, d))[outing],
+        )
         rows, cols = np.nonzero(outing)
         kind[rows[~ok], cols[~ok]] = IDLE
         good = kind == OUTING
         dest_lat[good], dest_lon[good] = out_lat[good], out_lon[good]
         return kind, dest_lat, dest_lon
 
-    def _apply_story(self, v: int, story: Story, kind, dest_lat, dest_lon, base_lat, base_lon) -> None:
+    def _apply_story(
+        self, v: int, story: Story, kind, dest_lat, dest_lon, base_lat, base_lon
+    ) -> None:
         def relocate(day: int, lat: float, lon: float, hold_until: int) -> None:
             kind[v, day] = RELOCATE
             kind[v, day + 1 : hold_until] = HOLD
@@ -148,8 +173,12 @@ class _DayPlanner:
             relocate(story.pledge.day, story.pledge.lat, story.pledge.lon, self.shape[1])
         if story.move:
             m = story.move
-            for grid, value in ((self.home_lat, m.home_lat), (self.home_lon, m.home_lon),
-                                (self.work_lat, m.work_lat), (self.work_lon, m.work_lon)):
+            for grid, value in (
+                (self.home_lat, m.home_lat),
+                (self.home_lon, m.home_lon),
+                (self.work_lat, m.work_lat),
+                (self.work_lon, m.work_lon),
+            ):
                 grid[v, m.day :] = value
             base_lat[v, m.day :], base_lon[v, m.day :] = m.home_lat, m.home_lon
             later = np.arange(self.shape[1]) > m.day
@@ -176,23 +205,34 @@ class _DayPlanner:
         commute_back = np.clip(rng.normal(18.0, 0.7, shape), 16.5, 21.5) * HOUR_S
         outing_out = rng.uniform(9, 14, shape) * HOUR_S
         stay = rng.uniform(1.5, 5, shape) * HOUR_S
-        relocate_out = np.where(highway, rng.uniform(6, 7, shape), rng.uniform(8, 11, shape)) * HOUR_S
-        depart = np.select([kind == COMMUTE, kind == OUTING, kind == RELOCATE],
-                           [commute_out, outing_out, relocate_out], 12 * HOUR_S)
+        relocate_out = (
+            np.where(highway, rng.uniform(6, 7, shape), rng.uniform(8, 11, shape)) * HOUR_S
+        )
+        depart = np.select(
+            [kind == COMMUTE, kind == OUTING, kind == RELOCATE],
+            [commute_out, outing_out, relocate_out],
+            12 * HOUR_S,
+        )
         dur_a = np.where(kind == RELOCATE, np.minimum(dur_a, 23.3 * HOUR_S - depart), dur_a)
         moving = (kind == COMMUTE) | (kind == OUTING) | (kind == RELOCATE)
         arrive = depart + np.where(moving, dur_a, 0)
-        leave = np.select([kind == COMMUTE, kind == OUTING],
-                          [np.maximum(commute_back, arrive + HOUR_S),
-                           np.maximum(np.minimum(arrive + stay, 23.4 * HOUR_S - dur_b), arrive + 1_800)],
-                          arrive)
+        leave = np.select(
+            [kind == COMMUTE, kind == OUTING],
+            [
+                np.maximum(commute_back, arrive + HOUR_S),
+                np.maximum(np.minimum(arrive + stay, 23.4 * HOUR_S - dur_b), arrive + 1_800),
+            ],
+            arrive,
+        )
         back = leave + np.where((kind == COMMUTE) | (kind == OUTING), dur_b, 0)
         epoch = self.day_epoch[:-1][None, :]
         as_epoch = [(epoch + t.astype(np.int64)) for t in (depart, arrive, leave, back)]
         return (*as_epoch, speed)
 
-    def _segments(self, times, prev_lat, prev_lon, dest_lat, dest_lon, base_lat, base_lon) -> Segments:
-        depart, arrive, leave, back, speed = times
+    def _segments(
+        self, times, prev_lat, prev_lon, dest_lat, dest_lon, base_lat, base_lon
+    ) -> Segments:
+        depart, arrive, leave, back, _speed = times
         v, d = self.shape
         night_start = np.concatenate([np.full((v, 1), self.day_epoch[0]), back[:, :-1]], axis=1)
 
@@ -204,8 +244,9 @@ class _DayPlanner:
 
         start = with_final(day_major(night_start, depart, arrive, leave), back[:, -1])
         end = with_final(day_major(depart, arrive, leave, back), np.full(v, self.day_epoch[-1]))
-        kinds = with_final(day_major(*(np.full((v, d), k) for k in (STAY, TRIP, STAY, TRIP))),
-                           np.full(v, STAY))
+        kinds = with_final(
+            day_major(*(np.full((v, d), k) for k in (STAY, TRIP, STAY, TRIP))), np.full(v, STAY)
+        )
         lat0 = with_final(day_major(prev_lat, prev_lat, dest_lat, dest_lat), base_lat[:, -1])
         lon0 = with_final(day_major(prev_lon, prev_lon, dest_lon, dest_lon), base_lon[:, -1])
         lat1 = with_final(day_major(prev_lat, dest_lat, dest_lat, base_lat), base_lat[:, -1])
@@ -217,9 +258,19 @@ class _DayPlanner:
         active = self.day_epoch[[s.active_day for s in self.stories]][vehicle]
         start = np.maximum(start, active)
         n = len(start)
-        segments = Segments(vehicle, start, end, kinds.astype(np.int8), lat0, lon0, lat1, lon1,
-                            trip_speed, self.rng.uniform(-0.08, 0.08, n),
-                            self.rng.integers(0, 360, n).astype(np.int16))
+        segments = Segments(
+            vehicle,
+            start,
+            end,
+            kinds.astype(np.int8),
+            lat0,
+            lon0,
+            lat1,
+            lon1,
+            trip_speed,
+            self.rng.uniform(-0.08, 0.08, n),
+            self.rng.integers(0, 360, n).astype(np.int16),
+        )
         return segments.take(end > start)
 
 
@@ -244,9 +295,16 @@ def _weekend_cities(rng: np.random.Generator, plans: list[LoanPlan], cities: lis
         home = plan.city
         if home.name_en not in reachable:
             dist = distance_m(home.lat, home.lon, clat, clon)
-            pick = np.flatnonzero((cprov == int(home.province_code)) & (dist > 40_000) & (dist < 200_000))
-            ok = _path_in_province(np.full(len(pick), home.lat), np.full(len(pick), home.lon),
-                                   clat[pick], clon[pick], np.full(len(pick), int(home.province_code)))
+            pick = np.flatnonzero(
+                (cprov == int(home.province_code)) & (dist > 40_000) & (dist < 200_000)
+            )
+            ok = _path_in_province(
+                np.full(len(pick), home.lat),
+                np.full(len(pick), home.lon),
+                clat[pick],
+                clon[pick],
+                np.full(len(pick), int(home.province_code)),
+            )
             reachable[home.name_en] = pick[ok]
         options = reachable[home.name_en]
         if len(options) and rng.random() < 0.5:
@@ -276,7 +334,9 @@ def _evaluate(seg: Segments, index: np.ndarray, t: np.ndarray, rng: np.random.Ge
     heading = np.degrees(np.arctan2(dx - slope * dy, dy + slope * dx)) % 360
     course = np.where(kind == TRIP, heading.astype(np.int16) % 360, seg.course[index])
     driving = (kind == TRIP) & (f > 0) & (f < 1)
-    speed = np.where(driving, np.clip(seg.speed_kmh[index] * rng.lognormal(0, 0.25, n), 3, 135), 0.0)
+    speed = np.where(
+        driving, np.clip(seg.speed_kmh[index] * rng.lognormal(0, 0.25, n), 3, 135), 0.0
+    )
     # Parked in a garage now and then: no fix, the device repeats its last known position.
     valid = (kind == TRIP) | (rng.random(n) >= 0.015)
     lat = np.where(valid, lat, lat0)
@@ -288,13 +348,15 @@ def _wired_times(seg: Segments, settings: TrackSettings, rng: np.random.Generato
     """Fix times of the wired tracker over the given segments: (segment index, epoch)."""
     span = seg.end - seg.start
     parked, moving = settings.parked_interval_s, settings.moving_interval_s
-    counts = np.where(seg.kind == STAY, np.maximum((span - 31) // parked, 0),
-                      -(-span // moving) + 1)
+    counts = np.where(
+        seg.kind == STAY, np.maximum((span - 31) // parked, 0), -(-span // moving) + 1
+    )
     index = np.repeat(np.arange(len(span)), counts)
     k = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
     stay = seg.kind[index] == STAY
-    offset_s = np.where(stay, (k + 1) * parked + rng.integers(0, 30, len(k)),
-                        np.minimum(k * moving, span[index]))
+    offset_s = np.where(
+        stay, (k + 1) * parked + rng.integers(0, 30, len(k)), np.minimum(k * moving, span[index])
+    )
     return index, seg.start[index] + offset_s
 
 
@@ -309,8 +371,12 @@ def _clock_times(first: np.ndarray, last: np.ndarray, interval: int, rng: np.ran
 
 
 def simulate_tracks(
-    rng: np.random.Generator, plans: list[LoanPlan], stories: list[Story], settings: TrackSettings,
-    cities: list[City], progress: Callable[[str, int, int], None] | None = None,
+    rng: np.random.Generator,
+    plans: list[LoanPlan],
+    stories: list[Story],
+    settings: TrackSettings,
+    cities: list[City],
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> tuple[Positions, TrackFacts]:
     """Positions of every tracker of every car over the window, and the facts truth needs."""
     planner = _DayPlanner(rng, plans, stories, settings, cities)
@@ -340,10 +406,19 @@ def simulate_tracks(
         vehicle = segments.vehicle[index]
         keep = t < wired_cut[vehicle]
         # A few fixes go missing (a dropped packet); never the last ones before a cut-off.
-        keep &= (rng.random(len(t)) >= 0.002) | (t > wired_cut[vehicle] - 3 * settings.parked_interval_s)
+        keep &= (rng.random(len(t)) >= 0.002) | (
+            t > wired_cut[vehicle] - 3 * settings.parked_interval_s
+        )
         index, t, vehicle = index[keep], t[keep], vehicle[keep]
-        parts.append((vehicle, np.zeros(len(t), dtype=np.int8), t,
-                      *_evaluate(segments, index, t, rng), np.zeros(len(t), dtype=bool)))
+        parts.append(
+            (
+                vehicle,
+                np.zeros(len(t), dtype=np.int8),
+                t,
+                *_evaluate(segments, index, t, rng),
+                np.zeros(len(t), dtype=bool),
+            )
+        )
         if progress:
             progress("tracks", c + 1, _CHUNKS + 2)
     wireless = np.array([v for v, p in enumerate(plans) if p.wireless is not None], dtype=np.int64)
@@ -351,18 +426,38 @@ def simulate_tracks(
     owner, t = _clock_times(active, wireless_cut[wireless], settings.wireless_interval_s, rng)
     vehicle = wireless[owner]
     index = np.searchsorted(seg_key, (vehicle << 32) | (t - day_epoch[0]), side="right") - 1
-    parts.append((vehicle, np.ones(len(t), dtype=np.int8), t, *_evaluate(segments, index, t, rng),
-                  np.zeros(len(t), dtype=bool)))
+    parts.append(
+        (
+            vehicle,
+            np.ones(len(t), dtype=np.int8),
+            t,
+            *_evaluate(segments, index, t, rng),
+            np.zeros(len(t), dtype=bool),
+        )
+    )
     if alarms:
         vehicle = np.array(list(alarms), dtype=np.int64)
         t = np.array(list(alarms.values()), dtype=np.int64)
         index = np.searchsorted(seg_key, (vehicle << 32) | (t - day_epoch[0]), side="right") - 1
-        lat, lon, speed, course, valid = _evaluate(segments, index, t, rng)
-        parts.append((vehicle, np.zeros(len(t), dtype=np.int8), t, lat, lon, speed * 0, course,
-                      np.ones(len(t), dtype=bool), np.ones(len(t), dtype=bool)))
+        lat, lon, speed, course, _valid = _evaluate(segments, index, t, rng)
+        parts.append(
+            (
+                vehicle,
+                np.zeros(len(t), dtype=np.int8),
+                t,
+                lat,
+                lon,
+                speed * 0,
+                course,
+                np.ones(len(t), dtype=bool),
+                np.ones(len(t), dtype=bool),
+            )
+        )
     if progress:
         progress("tracks", _CHUNKS + 1, _CHUNKS + 2)
-    positions, wired_end, wireless_end = _assemble(plans, parts, wired_cut, wireless_cut, window_end)
+    positions, wired_end, wireless_end = _assemble(
+        plans, parts, wired_cut, wireless_cut, window_end
+    )
     if progress:
         progress("tracks", _CHUNKS + 2, _CHUNKS + 2)
     return positions, TrackFacts(day_epoch, depart, arrive, wired_end, wireless_end)
@@ -371,9 +466,11 @@ def simulate_tracks(
 def _assemble(plans, parts, wired_cut, wireless_cut, window_end):
     """One sorted :class:`Positions` from the parts, and the last fix of stopped devices."""
     vehicle, is_wireless, t, lat, lon, speed, course, valid, alarm = (
-        np.concatenate(column) for column in zip(*parts, strict=True))
+        np.concatenate(column) for column in zip(*parts, strict=True)
+    )
     ids = [p.wired.device_id for p in plans] + [
-        p.wireless.device_id if p.wireless else "" for p in plans]
+        p.wireless.device_id if p.wireless else "" for p in plans
+    ]
     order_of_id = np.argsort(np.array(ids))
     rank = np.empty(len(ids), dtype=np.int64)
     rank[order_of_id] = np.arange(len(ids))
@@ -388,13 +485,25 @@ def _assemble(plans, parts, wired_cut, wireless_cut, window_end):
     sorted_ids = np.array(ids, dtype=object)[order_of_id]
     alarms = np.where(alarm[order], POWER_CUT, "").astype(object)
     positions = Positions(
-        device_id=sorted_ids[device_rank], time=t, lat=lat[order], lon=lon[order],
-        speed_kmh=speed[order], course=course[order], valid=valid[order], alarms=alarms)
+        device_id=sorted_ids[device_rank],
+        time=t,
+        lat=lat[order],
+        lon=lon[order],
+        speed_kmh=speed[order],
+        course=course[order],
+        valid=valid[order],
+        alarms=alarms,
+    )
     last = np.flatnonzero(np.r_[device_rank[1:] != device_rank[:-1], True])
     last_time = dict(zip(device_rank[last].tolist(), t[last].tolist(), strict=True))
-    wired_end = {int(v): last_time[int(rank[v])] for v in np.flatnonzero(wired_cut < window_end)
-                 if int(rank[v]) in last_time}
-    wireless_end = {int(v): last_time[int(rank[v + len(plans)])]
-                    for v in np.flatnonzero(wireless_cut < window_end)
-                    if plans[v].wireless and int(rank[v + len(plans)]) in last_time}
+    wired_end = {
+        int(v): last_time[int(rank[v])]
+        for v in np.flatnonzero(wired_cut < window_end)
+        if int(rank[v]) in last_time
+    }
+    wireless_end = {
+        int(v): last_time[int(rank[v + len(plans)])]
+        for v in np.flatnonzero(wireless_cut < window_end)
+        if plans[v].wireless and int(rank[v + len(plans)]) in last_time
+    }
     return positions, wired_end, wireless_end

@@ -26,7 +26,20 @@ _NAME_PATTERNS = {
     "scrapyard": "{city}{word}报废汽车回收拆解厂",
     "tracker_removal_shop": "{word}汽车电子GPS安装维修店",
 }
-_WORDS = ["金盛", "恒信", "鑫达", "宝利", "永兴", "通达", "华安", "利民", "诚达", "兴旺", "好运", "聚鑫"]
+_WORDS = [
+    "金盛",
+    "恒信",
+    "鑫达",
+    "宝利",
+    "永兴",
+    "通达",
+    "华安",
+    "利民",
+    "诚达",
+    "兴旺",
+    "好运",
+    "聚鑫",
+]
 _VERTICES = 20
 
 
@@ -47,8 +60,12 @@ class RiskZone:
         angles = np.linspace(0, 2 * math.pi, _VERTICES, endpoint=False)
         # A slight, deterministic wobble so the polygon is not a perfect circle; never below 0.9 r.
         radius = self.radius_m * (0.95 + 0.05 * np.sin(3 * angles + len(self.zone_id)))
-        lat, lon = offset(np.full(_VERTICES, self.lat), np.full(_VERTICES, self.lon),
-                          radius * np.cos(angles), radius * np.sin(angles))
+        lat, lon = offset(
+            np.full(_VERTICES, self.lat),
+            np.full(_VERTICES, self.lon),
+            radius * np.cos(angles),
+            radius * np.sin(angles),
+        )
         ring = [[round(float(x), 6), round(float(y), 6)] for x, y in zip(lon, lat, strict=True)]
         ring.append(ring[0])
         return {
@@ -80,8 +97,15 @@ def build_zones(rng: np.random.Generator, cities: list[City]) -> list[RiskZone]:
             zone_id = f"RZ{len(zones) + 1:05d}"
             name = _NAME_PATTERNS[str(category)].format(city=city.name_zh, word=rng.choice(_WORDS))
             zones.append(
-                RiskZone(zone_id, str(category), name, city, float(lat[pick]), float(lon[pick]),
-                         float(rng.uniform(100, 300)))
+                RiskZone(
+                    zone_id,
+                    str(category),
+                    name,
+                    city,
+                    float(lat[pick]),
+                    float(lon[pick]),
+                    float(rng.uniform(100, 300)),
+                )
             )
     return zones
 
