@@ -116,8 +116,11 @@ def vehicle_for(
     make, model, energy, (low, high), wmi = CATALOGUE[int(rng.integers(len(CATALOGUE)))]
     condition = "used" if rng.random() < 0.2 else "new"
     price_yuan = rng.uniform(low, high) * (rng.uniform(0.45, 0.8) if condition == "used" else 1.0)
+    if price_yuan * _MAX_LTV[(energy, condition)] * 100 < MIN_PRINCIPAL:
+        # Too cheap to finance the smallest loan used: the buyer takes a new one instead.
+        condition, price_yuan = "new", low
     price = round(price_yuan / 100) * 10_000  # whole hundreds of yuan, in fen
-    ltv = rng.uniform(MIN_LTV, _MAX_LTV[(energy, condition)])
+    ltv = rng.uniform(max(MIN_LTV, MIN_PRINCIPAL / price), _MAX_LTV[(energy, condition)])
     purchase = disbursed - timedelta(days=int(rng.integers(0, 8)))
     model_year = purchase.year - (int(rng.integers(1, 6)) if condition == "used" else 0)
     while (vin := identity.vin(rng, wmi, model_year)) in used_vins:
@@ -132,10 +135,9 @@ def vehicle_for(
     return vehicle, float(ltv)
 
 
-def principal_for(rng: np.random.Generator, price: int, ltv: float) -> int:
-    """The principal in fen: price × LTV rounded to 100 yuan, kept within the product range."""
-    principal = round(price * ltv / 10_000) * 10_000
-    return min(max(principal, MIN_PRINCIPAL), MAX_PRINCIPAL)
+def principal_for(price: int, ltv: float) -> int:
+    """The principal in fen: price × LTV rounded down to 100 yuan, at most the product maximum."""
+    return min(max(int(price * ltv // 10_000) * 10_000, MIN_PRINCIPAL), MAX_PRINCIPAL)
 
 
 def loan_terms(rng: np.random.Generator) -> tuple[int, Decimal, Method, str]:
@@ -200,7 +202,7 @@ def make_devices(
 # Months a loan must have been on book for its story to play out before the business date.
 _MIN_SEASONING = {
     Profile.LATE_THEN_CURES: 6,
-    Profile.SLIDES_INTO_DEFAULT: 6,
+    Profile.SLIDES_INTO_DEFAULT: 8,
     Profile.TRACKER_REMOVED: 1,
     Profile.MOVES_PROVINCE: 1,
 }
@@ -337,7 +339,7 @@ class _BookBuilder:
         term, rate, method, product = loan_terms(rng)
         disbursed = disbursed or self.disbursement(profile, term)
         vehicle, ltv = vehicle_for(rng, borrower, city, disbursed, self.used_vins, self.used_plates)
-        principal = principal_for(rng, vehicle.purchase_price, ltv)
+        principal = principal_for(vehicle.purchase_price, ltv)
         ref = f"L{len(self.plans) + 1:06d}"
         loan = SimLoan(
             ref,

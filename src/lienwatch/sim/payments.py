@@ -91,7 +91,7 @@ class _Payer:
             i
             for i, r in enumerate(self.rows)
             if i > 0
-            and self.as_of - timedelta(days=240) <= r.due_date <= self.as_of - timedelta(days=60)
+            and self.as_of - timedelta(days=240) <= r.due_date <= self.as_of - timedelta(days=120)
         ]
         if not window:
             self.on_time(self.rows)
