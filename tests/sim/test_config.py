@@ -24,7 +24,7 @@ from lienwatch.sim.truth import expected_alerts
     ],
 )
 def test_bad_settings_name_the_field(field: str, value: object) -> None:
-    with pytest.raises(ValueError, match=f"^{field}:") as caught:
+    with pytest.raises(ValueError, match=rf"^{field}:") as caught:
         SimConfig(**{field: value})
     assert isinstance(caught.value, LienwatchError)
 
@@ -33,7 +33,7 @@ def test_bad_settings_name_the_field(field: str, value: object) -> None:
     "mix", [{"not_a_profile": 1.0}, {Profile.ON_TIME: -1.0}, {Profile.ON_TIME: 0.0}]
 )
 def test_bad_profile_mix(mix: dict) -> None:
-    with pytest.raises(ValueError, match="^profile_mix:"):
+    with pytest.raises(ValueError, match=r"^profile_mix:"):
         SimConfig(profile_mix=mix)
 
 
@@ -56,5 +56,5 @@ def test_expected_alerts_cover_every_profile() -> None:
     assert "left_region" in expected_alerts(Profile.MOVES_PROVINCE)
     assert "cluster" in expected_alerts(Profile.FRAUD_RING)
     assert all(expected_alerts(p) is not None for p in Profile)
-    with pytest.raises(ValueError, match="^profile:"):
+    with pytest.raises(ValueError, match=r"^profile:"):
         expected_alerts("nonsense")
