@@ -1,0 +1,141 @@
+"""Payment histories by profile, built on the loan's schedule from the domain rules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+
+from lienwatch.domain.schedule import Installment, Method, build_schedule
+from lienwatch.sim.book import LoanPlan
+from lienwatch.sim.records import Profile, SimPayment
+from lienwatch.sim.stories import Story
+
+# Days from due date to payment for a payer in good standing: mostly early or on the day,
+# sometimes a day or two late (inside any grace period).
+_ON_TIME_OFFSETS = np.array([-3, -2, -1, 0, 1, 2])
+_ON_TIME_P = np.array([0.08, 0.1, 0.17, 0.5, 0.1, 0.05])
+
+
+@dataclass(frozen=True, slots=True)
+class Delinquency:
+    """How a loan fell behind, for the ground truth."""
+
+    label: str  # "delinquent" (cured) or "default"
+    first_missed_due: date
+    cured_on: date | None = None
+    last_payment_on: date | None = None
+    missed_installments: int = 0
+
+
+def schedule_of(plan: LoanPlan) -> list[Installment]:
+    """The loan's repayment schedule (``lienwatch.domain.schedule``)."""
+    loan = plan.loan
+    return build_schedule(
+        principal=loan.principal,
+        annual_rate=loan.annual_rate,
+        term=loan.term,
+        method=Method(loan.method),
+        start=loan.disbursed_on,
+    )
+
+
+class _Payer:
+    def __init__(self, rng: np.random.Generator, plan: LoanPlan, as_of: date) -> None:
+        self.rng = rng
+        self.plan = plan
+        self.as_of = as_of
+        self.rows = [r for r in schedule_of(plan) if r.due_date < as_of]
+        self.payments: list[SimPayment] = []
+
+    def pay(self, on: date, amount: int, channel: str) -> None:
+        on = min(
+            max(on, self.plan.loan.disbursed_on + timedelta(days=1)), self.as_of - timedelta(days=1)
+        )
+        ref = f"{self.plan.loan.ref}-P{len(self.payments) + 1:03d}"
+        self.payments.append(SimPayment(ref, self.plan.loan.ref, on, amount, channel))
+
+    def on_time(self, rows: list[Installment]) -> None:
+        offsets = self.rng.choice(_ON_TIME_OFFSETS, len(rows), p=_ON_TIME_P)
+        for row, days in zip(rows, offsets, strict=True):
+            channel = "bank_debit" if days == 0 or self.rng.random() < 0.5 else "transfer"
+            self.pay(row.due_date + timedelta(days=int(days)), row.payment, channel)
+
+    def late_then_cure(self) -> Delinquency | None:
+        """Miss the installments falling due over 30–90 days, then pay them all at once."""
+        dpd = int(self.rng.integers(30, 91))
+        latest_start = self.as_of - timedelta(days=dpd + 5)
+        candidates = [i for i, r in enumerate(self.rows) if i > 0 and r.due_date <= latest_start]
+        if not candidates:
+            self.on_time(self.rows)
+            return None
+        first = candidates[max(0, len(candidates) - int(self.rng.integers(1, 7)))]
+        cured_on = self.rows[first].due_date + timedelta(days=dpd)
+        missed = [r for r in self.rows[first:] if r.due_date < cured_on]
+        self.on_time(self.rows[:first])
+        self.pay(
+            cured_on, sum(r.payment for r in missed), str(self.rng.choice(["transfer", "cash"]))
+        )
+        self.on_time(self.rows[first + len(missed) :])
+        return Delinquency(
+            "delinquent",
+            self.rows[first].due_date,
+            cured_on=cured_on,
+            missed_installments=len(missed),
+        )
+
+    def slide(self) -> Delinquency | None:
+        """Pay normally, then part of one to three installments, then nothing."""
+        window = [
+            i
+            for i, r in enumerate(self.rows)
+            if i > 0
+            and self.as_of - timedelta(days=240) <= r.due_date <= self.as_of - timedelta(days=120)
+        ]
+        if not window:
+            self.on_time(self.rows)
+            return None
+        first = int(self.rng.choice(window))
+        self.on_time(self.rows[:first])
+        partial = self.rows[first : first + int(self.rng.integers(1, 4))]
+        for row in partial:
+            share = self.rng.uniform(0.3, 0.7)
+            self.pay(
+                row.due_date + timedelta(days=int(self.rng.integers(0, 11))),
+                int(row.payment * share),
+                "transfer",
+            )
+        return Delinquency(
+            "default",
+            self.rows[first].due_date,
+            last_payment_on=self.payments[-1].paid_on,
+            missed_installments=len(self.rows) - first,
+        )
+
+    def stop_on(self, stop: date | None) -> Delinquency | None:
+        """Pay on time every installment due before ``stop``; nothing afterwards."""
+        paying = [r for r in self.rows if stop is None or r.due_date < stop]
+        self.on_time(paying)
+        if len(paying) == len(self.rows):
+            return None
+        return Delinquency(
+            "default",
+            self.rows[len(paying)].due_date,
+            last_payment_on=self.payments[-1].paid_on if self.payments else None,
+            missed_installments=len(self.rows) - len(paying),
+        )
+
+
+def simulate_payments(
+    rng: np.random.Generator, plan: LoanPlan, story: Story, as_of: date
+) -> tuple[list[SimPayment], Delinquency | None]:
+    """The payments of one loan before ``as_of`` and, if it fell behind, how."""
+    payer = _Payer(rng, plan, as_of)
+    if plan.profile is Profile.LATE_THEN_CURES:
+        delinquency = payer.late_then_cure()
+    elif plan.profile is Profile.SLIDES_INTO_DEFAULT:
+        delinquency = payer.slide()
+    else:
+        delinquency = payer.stop_on(story.stop_paying_on)
+    return payer.payments, delinquency
