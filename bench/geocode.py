@@ -41,9 +41,9 @@ def main() -> None:
     index = ProvinceIndex(china_provinces())
     build = time.perf_counter() - started
 
-    index.lookup(lon[:1000], lat[:1000])  # warm up
+    index.lookup(lat[:1000], lon[:1000])  # warm up
     started = time.perf_counter()
-    ours = index.lookup(lon, lat)
+    ours = index.lookup(lat, lon)
     ours_s = time.perf_counter() - started
 
     shapes = index._shapes

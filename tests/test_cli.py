@@ -31,7 +31,7 @@ def test_version(tmp_path):
 def test_help_lists_commands(tmp_path):
     result = run("--help", cwd=tmp_path)
     assert result.returncode == 0
-    for command in ("db",):
+    for command in ("db", "demo", "decode"):
         assert command in result.stdout
 
 

@@ -33,7 +33,7 @@ def test_grid_answers_equal_exact_polygon_tests(index):
     exact = np.full(lon.size, OUTSIDE)
     for i, polygon in enumerate(index._shapes):
         exact[shapely.contains_xy(polygon, lon, lat) & (exact == OUTSIDE)] = i
-    got = index.lookup(lon, lat)
+    got = index.lookup(lat, lon)
     inside = exact != OUTSIDE
     assert np.array_equal(got[inside], exact[inside])
     # Points outside every polygon get a province only when within the coast tolerance of it.
@@ -53,7 +53,7 @@ def test_every_shipped_city_lands_in_its_province(index):
     rows = list(csv.DictReader(io.StringIO(china_cities_csv())))
     lon = np.array([float(r["lon"]) for r in rows])
     lat = np.array([float(r["lat"]) for r in rows])
-    codes = index.codes(index.lookup(lon, lat))
+    codes = index.codes(index.lookup(lat, lon))
     wrong = [
         (r["name_en"], r["province_gb2260"], c)
         for r, c in zip(rows, codes, strict=True)
@@ -73,12 +73,12 @@ def test_every_shipped_city_lands_in_its_province(index):
     ],
 )
 def test_known_places(index, lon, lat, code):
-    assert index.province_of(lon, lat).code == code
+    assert index.province_of(lat, lon).code == code
 
 
 def test_outside_china_and_bad_input(index):
-    assert index.province_of(139.69, 35.69) is None  # Tokyo
-    assert index.province_of(-74.0, 40.7) is None  # New York, off the grid
-    assert index.lookup(np.array([np.nan]), np.array([30.0]))[0] == OUTSIDE
+    assert index.province_of(35.69, 139.69) is None  # Tokyo
+    assert index.province_of(40.7, -74.0) is None  # New York, off the grid
+    assert index.lookup(np.array([30.0]), np.array([np.nan]))[0] == OUTSIDE
     with pytest.raises(ValueError, match="shape"):
         index.lookup(np.zeros(3), np.zeros(2))

@@ -10,11 +10,12 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
+from lienwatch.domain.geo import haversine_m
 from lienwatch.sim import identity
 from lienwatch.sim.book import TERMS
 from lienwatch.sim.generate import SimConfig, generate
 from lienwatch.sim.payments import schedule_of
-from lienwatch.sim.places import PROVINCES, distance_m, load_cities, province_grid
+from lienwatch.sim.places import PROVINCES, load_cities, province_codes
 from lienwatch.sim.records import Portfolio, Profile
 from lienwatch.sim.zones import ZONE_CATEGORIES
 
@@ -112,14 +113,13 @@ def test_positions_sorted_unique_and_plausible(portfolio: Portfolio) -> None:
 
 
 def test_normal_cars_stay_in_their_province(portfolio: Portfolio) -> None:
-    grid = province_grid()
     borrowers = {b.ref: b for b in portfolio.borrowers}
     wired = {d.vehicle_vin: d.device_id for d in portfolio.devices if d.kind == "wired"}
     for loan in loans_by_profile(portfolio, Profile.ON_TIME):
         _, lat, lon, _, _ = fixes_of(portfolio, wired[loan.vehicle_vin])
-        codes = grid.province(lat, lon)
-        home = int(borrowers[loan.borrower_ref].province_code)
-        assert np.all((codes == home) | (codes == 0)), loan.ref
+        codes = province_codes(lat, lon)
+        home = borrowers[loan.borrower_ref].province_code
+        assert np.all(codes == home), loan.ref
 
 
 def test_parked_noise_is_small(portfolio: Portfolio) -> None:
@@ -128,7 +128,7 @@ def test_parked_noise_is_small(portfolio: Portfolio) -> None:
     ids, t, lat, lon = p.device_id[parked], p.time[parked], p.lat[parked], p.lon[parked]
     # Two consecutive parked fixes of a car that did not move in between lie within 60 m.
     same = (ids[1:] == ids[:-1]) & (t[1:] - t[:-1] <= 7_300)
-    gaps = distance_m(lat[:-1], lon[:-1], lat[1:], lon[1:])[same]
+    gaps = haversine_m(lat[:-1], lon[:-1], lat[1:], lon[1:])[same]
     assert np.median(gaps) < 30 and np.percentile(gaps, 50) > 2
 
 
@@ -140,7 +140,7 @@ def test_secondary_pledge_signature(portfolio: Portfolio) -> None:
         assert event.end is not None and event.end - event.start >= timedelta(hours=72)
         inside = (t >= epoch(event.start)) & (t <= epoch(event.end))
         centre_lon, centre_lat = event.details["centre"]
-        distances = distance_m(centre_lat, centre_lon, lat[inside], lon[inside])
+        distances = haversine_m(centre_lat, centre_lon, lat[inside], lon[inside])
         assert inside.sum() >= 30 and distances.max() < 0.9 * event.details["radius_m"]
         assert t.max() == epoch(event.end)  # then the wired tracker is silent
         assert event.details["category"] in ZONE_CATEGORIES
@@ -164,7 +164,6 @@ def test_tracker_removed_signature(portfolio: Portfolio) -> None:
 
 def test_moved_car_sleeps_in_the_new_province(portfolio: Portfolio) -> None:
     cities = {c.name_en: c for c in load_cities()}
-    grid = province_grid()
     events = [e for e in portfolio.truth.events if e.label == "moved_province"]
     assert len(events) == 3
     for event in events:
@@ -174,16 +173,10 @@ def test_moved_car_sleeps_in_the_new_province(portfolio: Portfolio) -> None:
         nights = (t > epoch(event.end)) & (local_hour >= 1) & (local_hour < 5) & valid
         assert nights.any()
         city = cities[event.details["to_city"]]
-        assert distance_m(city.lat, city.lon, lat[nights], lon[nights]).max() < 30_000
-        # Code 0 is the sea: coastal homes can sit a raster cell off Natural Earth's coastline.
-        assert set(grid.province(lat[nights], lon[nights])) - {0} == {
-            int(event.details["to_province"])
-        }
+        assert haversine_m(city.lat, city.lon, lat[nights], lon[nights]).max() < 30_000
+        assert set(province_codes(lat[nights], lon[nights])) == {event.details["to_province"]}
         before = (t < epoch(event.start)) & (local_hour >= 1) & (local_hour < 5) & valid
-        assert set(grid.province(lat[before], lon[before])) <= {
-            int(event.details["from_province"]),
-            0,
-        }
+        assert set(province_codes(lat[before], lon[before])) <= {event.details["from_province"]}
 
 
 def test_fraud_ring_members_share_contacts(portfolio: Portfolio) -> None:

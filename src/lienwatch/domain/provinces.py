@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import shapely
+from numpy.typing import ArrayLike
 
 OUTSIDE = -1
 _BORDER = -2  # grid cell a boundary may cross: test points exactly
@@ -110,12 +111,12 @@ class ProvinceIndex:
             inside[near] = shapely.contains_xy(self._shapes[index], lon[near], lat[near])
             yield index, inside
 
-    def lookup(self, lon: np.ndarray | float, lat: np.ndarray | float) -> np.ndarray:
+    def lookup(self, lat: ArrayLike, lon: ArrayLike) -> np.ndarray:
         """Province index per point (into :attr:`provinces`), or -1 outside China."""
-        lon = np.atleast_1d(np.asarray(lon, dtype=np.float64))
         lat = np.atleast_1d(np.asarray(lat, dtype=np.float64))
+        lon = np.atleast_1d(np.asarray(lon, dtype=np.float64))
         if lon.shape != lat.shape:
-            raise ValueError(f"lon and lat differ in shape: {lon.shape} vs {lat.shape}")
+            raise ValueError(f"lat and lon differ in shape: {lat.shape} vs {lon.shape}")
         ny, nx = self._grid.shape
         ix = np.floor((lon - self._x0) / self._cell)
         iy = np.floor((lat - self._y0) / self._cell)
@@ -140,10 +141,31 @@ class ProvinceIndex:
             result[near_coast[hits[0]]] = self._outline_owner[hits[1]]
         return result
 
-    def province_of(self, lon: float, lat: float) -> Province | None:
+    def province_of(self, lat: float, lon: float) -> Province | None:
         """The province containing one point, or None outside China."""
-        index = int(self.lookup(lon, lat)[0])
+        index = int(self.lookup(lat, lon)[0])
         return None if index == OUTSIDE else self.provinces[index]
+
+    def within(
+        self, lat: ArrayLike, lon: ArrayLike, code: ArrayLike, *, margin_deg: float = 0.0
+    ) -> np.ndarray:
+        """Whether each point lies in province ``code`` (one code, or one per point) with no
+        other province within ``margin_deg`` north, south, east or west (the sea may be)."""
+        lat = np.atleast_1d(np.asarray(lat, dtype=np.float64))
+        lon = np.atleast_1d(np.asarray(lon, dtype=np.float64))
+        wanted = np.broadcast_to(np.asarray(code, dtype=object).astype(str), lat.shape)
+        codes = self.codes(self.lookup(lat, lon))
+        inside = codes == wanted
+        if margin_deg > 0:
+            for dlat, dlon in (
+                (margin_deg, 0),
+                (-margin_deg, 0),
+                (0, margin_deg),
+                (0, -margin_deg),
+            ):
+                around = self.codes(self.lookup(lat + dlat, lon + dlon))
+                inside &= (around == wanted) | (around == "")
+        return inside
 
     def by_code(self, code: str) -> Province:
         try:

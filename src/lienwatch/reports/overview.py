@@ -39,7 +39,7 @@ def build_overview(session: Session, *, as_of: date) -> Overview:
         .group_by(Position.device_id)
         .subquery()
     )
-    last_by_device = dict(session.execute(select(last_fix.c.device_id, last_fix.c.last)).tuples())
+    last_by_device = dict(session.execute(select(last_fix.c.device_id, last_fix.c.last)).all())
     device_ids = list(session.scalars(select(Device.id)))
     reporting = sum(
         1 for d in device_ids if d in last_by_device and cutoff - last_by_device[d] <= timedelta(1)
@@ -64,7 +64,7 @@ def build_overview(session: Session, *, as_of: date) -> Overview:
                 select(Device.protocol, Device.kind, func.count()).group_by(
                     Device.protocol, Device.kind
                 )
-            ).tuples()
+            ).all()
         },
         loans=_count_by(session, Loan.status),
         principal_disbursed=session.scalar(select(func.coalesce(func.sum(Loan.principal), 0))),
@@ -77,5 +77,5 @@ def build_overview(session: Session, *, as_of: date) -> Overview:
 
 
 def _count_by(session: Session, column: Any) -> dict[str, int]:
-    rows = session.execute(select(column, func.count()).group_by(column)).tuples()
+    rows = session.execute(select(column, func.count()).group_by(column)).all()
     return {str(key): count for key, count in sorted(rows)}

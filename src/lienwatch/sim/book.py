@@ -14,9 +14,10 @@ from decimal import Decimal
 import numpy as np
 
 from lienwatch.domain.calendar import add_months
+from lienwatch.domain.geo import offset_m
 from lienwatch.domain.schedule import Method
 from lienwatch.sim import identity
-from lienwatch.sim.places import PROVINCES, City, load_cities, offset, province_grid
+from lienwatch.sim.places import PROVINCES, City, load_cities, safely_in
 from lienwatch.sim.records import Profile, SimBorrower, SimDevice, SimLoan, SimVehicle
 
 # (make, model, energy, new price range in yuan, world manufacturer identifier)
@@ -74,17 +75,15 @@ class LoanPlan:
 
 def borrower_cities() -> list[City]:
     """Cities borrowers are drawn from: those whose centre is clearly inside their province."""
-    grid = province_grid()
-    return [c for c in load_cities() if grid.safely_in(c.lat, c.lon, c.province_code)]
+    return [c for c in load_cities() if safely_in(c.lat, c.lon, c.province_code)]
 
 
 def home_and_work(rng: np.random.Generator, city: City) -> tuple[float, float, float, float]:
     """A home within ~12 km of the centre and a workplace 2–20 km from home, both in-province."""
-    grid = province_grid()
     for spread in (12_000, 6_000, 2_000, 500):
         radius = np.sqrt(rng.uniform(0, 1, 16)) * spread
         bearing = rng.uniform(0, 2 * np.pi, 16)
-        home_lat, home_lon = offset(
+        home_lat, home_lon = offset_m(
             np.full(16, city.lat),
             np.full(16, city.lon),
             radius * np.sin(bearing),
@@ -92,16 +91,16 @@ def home_and_work(rng: np.random.Generator, city: City) -> tuple[float, float, f
         )
         commute = np.clip(rng.lognormal(np.log(7_000), 0.6, 16), 2_000, 20_000)
         heading = rng.uniform(0, 2 * np.pi, 16)
-        work_lat, work_lon = offset(
+        work_lat, work_lon = offset_m(
             home_lat, home_lon, commute * np.sin(heading), commute * np.cos(heading)
         )
-        ok = grid.safely_in(home_lat, home_lon, city.province_code) & grid.safely_in(
+        ok = safely_in(home_lat, home_lon, city.province_code) & safely_in(
             work_lat, work_lon, city.province_code
         )
         if ok.any():
             i = int(np.argmax(ok))
             return float(home_lat[i]), float(home_lon[i]), float(work_lat[i]), float(work_lon[i])
-    return city.lat, city.lon, *offset(city.lat, city.lon, 2_000.0, 0.0)
+    return city.lat, city.lon, *offset_m(city.lat, city.lon, 2_000.0, 0.0)
 
 
 def vehicle_for(

@@ -12,9 +12,10 @@ from datetime import date, timedelta
 
 import numpy as np
 
+from lienwatch.domain.geo import haversine_m, offset_m
 from lienwatch.domain.schedule import Method, build_schedule
 from lienwatch.sim.book import LoanPlan, home_and_work
-from lienwatch.sim.places import City, distance_m, offset, province_grid
+from lienwatch.sim.places import City, safely_in
 from lienwatch.sim.records import Profile
 from lienwatch.sim.zones import PLEDGE_CATEGORIES, RiskZone
 
@@ -114,7 +115,7 @@ def _pledge(rng: np.random.Generator, story: Story, zones: list[RiskZone], days:
     # Park well inside the zone: half its radius, so GPS noise (≤ 30 m) never leaves it.
     radius = rng.uniform(0, zone.radius_m / 2)
     bearing = rng.uniform(0, 2 * np.pi)
-    lat, lon = offset(zone.lat, zone.lon, radius * np.sin(bearing), radius * np.cos(bearing))
+    lat, lon = offset_m(zone.lat, zone.lon, radius * np.sin(bearing), radius * np.cos(bearing))
     return Pledge(day, zone, float(lat), float(lon), hold_s, bool(rng.random() < 0.5))
 
 
@@ -122,7 +123,7 @@ def _move(
     rng: np.random.Generator, city: City, story: Story, days: int, cities: list[City]
 ) -> Move:
     others = [c for c in cities if c.province_code != city.province_code]
-    far = distance_m(
+    far = haversine_m(
         city.lat, city.lon, np.array([c.lat for c in others]), np.array([c.lon for c in others])
     )
     near = np.flatnonzero((far > 150_000) & (far < 900_000))
@@ -141,7 +142,6 @@ def _plan_rings(
     for i, plan in enumerate(plans):
         if plan.ring_id:
             rings.setdefault(plan.ring_id, []).append(i)
-    grid = province_grid()
     for ring_id, members in rings.items():
         shared = _shared_fields([plans[i] for i in members])
         for i in members:
@@ -161,15 +161,15 @@ def _plan_rings(
             continue
         city = plans[members[0]].city
         for _ in range(20):
-            lat, lon = offset(city.lat, city.lon, *rng.uniform(-8_000, 8_000, 2))
-            if grid.safely_in(lat, lon, city.province_code):
+            lat, lon = offset_m(city.lat, city.lon, *rng.uniform(-8_000, 8_000, 2))
+            if safely_in(lat, lon, city.province_code):
                 break
         else:
             lat, lon = plans[members[0]].borrower.home_lat, plans[members[0]].borrower.home_lon
         day = _day_between(rng, first_day, days - 4)
         length = min(int(rng.integers(4, 13)), days - day - 1)
         for i in members:
-            spot_lat, spot_lon = offset(lat, lon, *rng.uniform(-40, 40, 2))
+            spot_lat, spot_lon = offset_m(lat, lon, *rng.uniform(-40, 40, 2))
             stories[i].cluster = Cluster(
                 ring_id, day, length, float(lat), float(lon), float(spot_lat), float(spot_lon)
             )

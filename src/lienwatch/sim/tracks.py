@@ -19,8 +19,9 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from lienwatch.domain.geo import haversine_m, offset_m
 from lienwatch.sim.book import LoanPlan
-from lienwatch.sim.places import City, distance_m, offset, province_grid
+from lienwatch.sim.places import City, safely_in
 from lienwatch.sim.records import Positions
 from lienwatch.sim.stories import Story
 
@@ -135,11 +136,11 @@ class _DayPlanner:
         # Outings: mostly 2–25 km around home; sometimes to another city of the same province.
         radius = np.sqrt(rng.uniform(2_000**2, 25_000**2, (v, d)))
         bearing = rng.uniform(0, 2 * np.pi, (v, d))
-        out_lat, out_lon = offset(
+        out_lat, out_lon = offset_m(
             self.home_lat, self.home_lon, radius * np.sin(bearing), radius * np.cos(bearing)
         )
         has_far = ~np.isnan(self.far_city[0])[:, None] & (rng.random((v, d)) < 0.12)
-        jitter_lat, jitter_lon = offset(
+        jitter_lat, jitter_lon = offset_m(
             np.repeat(self.far_city[0][:, None], d, 1),
             np.repeat(self.far_city[1][:, None], d, 1),
             *rng.uniform(-2_500, 2_500, (2, v, d)),
@@ -195,8 +196,8 @@ class _DayPlanner:
     def _times(self, kind, prev_lat, prev_lon, dest_lat, dest_lon, base_lat, base_lon):
         """Local departure/arrival seconds of the day's two trips, and their road speeds."""
         rng, shape = self.rng, self.shape
-        dist_a = distance_m(prev_lat, prev_lon, dest_lat, dest_lon) * ROUTE_FACTOR
-        dist_b = distance_m(dest_lat, dest_lon, base_lat, base_lon) * ROUTE_FACTOR
+        dist_a = haversine_m(prev_lat, prev_lon, dest_lat, dest_lon) * ROUTE_FACTOR
+        dist_b = haversine_m(dest_lat, dest_lon, base_lat, base_lon) * ROUTE_FACTOR
         highway = dist_a > 40_000
         speed = np.where(highway, rng.uniform(70, 95, shape), rng.uniform(22, 38, shape))
         dur_a = dist_a / (speed / 3.6)
@@ -251,7 +252,7 @@ class _DayPlanner:
         lon0 = with_final(day_major(prev_lon, prev_lon, dest_lon, dest_lon), base_lon[:, -1])
         lat1 = with_final(day_major(prev_lat, dest_lat, dest_lat, base_lat), base_lat[:, -1])
         lon1 = with_final(day_major(prev_lon, dest_lon, dest_lon, base_lon), base_lon[:, -1])
-        road = distance_m(lat0, lon0, lat1, lon1) * ROUTE_FACTOR
+        road = haversine_m(lat0, lon0, lat1, lon1) * ROUTE_FACTOR
         duration = np.maximum(end - start, 1)
         trip_speed = np.where(kinds == TRIP, road / duration * 3.6, 0.0)
         vehicle = np.repeat(np.arange(v), 4 * d + 1)
@@ -276,10 +277,9 @@ class _DayPlanner:
 
 def _path_in_province(lat0, lon0, lat1, lon1, province) -> np.ndarray:
     """Whether the straight paths' end and quarter points are all safely inside ``province``."""
-    grid = province_grid()
     ok = np.ones(len(lat0), dtype=bool)
     for f in (0.25, 0.5, 0.75, 1.0):
-        ok &= grid.safely_in(lat0 + f * (lat1 - lat0), lon0 + f * (lon1 - lon0), province)
+        ok &= safely_in(lat0 + f * (lat1 - lat0), lon0 + f * (lon1 - lon0), province)
     return ok
 
 
@@ -294,7 +294,7 @@ def _weekend_cities(rng: np.random.Generator, plans: list[LoanPlan], cities: lis
     for i, plan in enumerate(plans):
         home = plan.city
         if home.name_en not in reachable:
-            dist = distance_m(home.lat, home.lon, clat, clon)
+            dist = haversine_m(home.lat, home.lon, clat, clon)
             pick = np.flatnonzero(
                 (cprov == int(home.province_code)) & (dist > 40_000) & (dist < 200_000)
             )
@@ -329,7 +329,7 @@ def _evaluate(seg: Segments, index: np.ndarray, t: np.ndarray, rng: np.random.Ge
     noise_a = rng.uniform(0, 2 * np.pi, n)
     east = f * dx - bulge * dy + noise_r * np.sin(noise_a)
     north = f * dy + bulge * dx + noise_r * np.cos(noise_a)
-    lat, lon = offset(lat0, lon0, east, north)
+    lat, lon = offset_m(lat0, lon0, east, north)
     slope = seg.bend[index] * np.pi * np.cos(np.pi * f)
     heading = np.degrees(np.arctan2(dx - slope * dy, dy + slope * dx)) % 360
     course = np.where(kind == TRIP, heading.astype(np.int16) % 360, seg.course[index])

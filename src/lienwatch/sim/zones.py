@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from lienwatch.sim.places import City, offset, province_grid, scatter
+from lienwatch.domain.geo import offset_m
+from lienwatch.sim.places import City, safely_in, scatter
 
 ZONE_CATEGORIES = (
     "used_car_market",
@@ -60,7 +61,7 @@ class RiskZone:
         angles = np.linspace(0, 2 * math.pi, _VERTICES, endpoint=False)
         # A slight, deterministic wobble so the polygon is not a perfect circle; never below 0.9 r.
         radius = self.radius_m * (0.95 + 0.05 * np.sin(3 * angles + len(self.zone_id)))
-        lat, lon = offset(
+        lat, lon = offset_m(
             np.full(_VERTICES, self.lat),
             np.full(_VERTICES, self.lon),
             radius * np.cos(angles),
@@ -86,13 +87,12 @@ class RiskZone:
 
 def build_zones(rng: np.random.Generator, cities: list[City]) -> list[RiskZone]:
     """Four to seven zones in each city: one of each pledge category plus some others."""
-    grid = province_grid()
     zones: list[RiskZone] = []
     for city in cities:
         extra = rng.choice(ZONE_CATEGORIES, int(rng.integers(1, 5)))
         for category in (*PLEDGE_CATEGORIES, *extra):
             lat, lon = scatter(rng, city.lat, city.lon, 2_000, 12_000, 8)
-            ok = grid.safely_in(lat, lon, city.province_code)
+            ok = safely_in(lat, lon, city.province_code)
             pick = int(np.argmax(ok)) if ok.any() else 0
             zone_id = f"RZ{len(zones) + 1:05d}"
             name = _NAME_PATTERNS[str(category)].format(city=city.name_zh, word=rng.choice(_WORDS))

@@ -68,7 +68,7 @@ class LoanRepository:
 
     def count_by_status(self) -> dict[str, int]:
         rows = self.session.execute(select(Loan.status, func.count()).group_by(Loan.status))
-        return {status: count for status, count in rows.tuples()}
+        return {status: count for status, count in rows.all()}
 
     def due_between(self, start: date, end: date) -> list[Installment]:
         """Installments falling due in ``[start, end]``, in due-date order."""

@@ -1,0 +1,84 @@
+"""`lienwatch demo`: the main job on the embedded default."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from lienwatch.config import load_settings
+from lienwatch.domain.money import to_yuan
+
+
+def demo(
+    loans: Annotated[int | None, typer.Option(help="Loans to simulate [default: 2000].")] = None,
+    days: Annotated[int | None, typer.Option(help="Days of history [default: 120].")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed [default: 7].")] = None,
+    directory: Annotated[
+        Path | None,
+        typer.Option("--dir", help="Output folder [default: ./lienwatch-demo].", file_okay=False),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Simulate a portfolio, load it into a fresh SQLite database, run every capability,
+    write report.html and print a summary."""
+    from lienwatch.demo.run import DemoOptions, run_demo  # heavy imports only when used
+
+    defaults = load_settings().demo
+    options = DemoOptions(
+        loans=loans if loans is not None else defaults.loans,
+        days=days if days is not None else defaults.days,
+        seed=seed if seed is not None else defaults.seed,
+        directory=directory if directory is not None else defaults.dir,
+    )
+    options.sim_config()  # validate before any progress bar is drawn
+    stderr = Console(stderr=True)
+    with Progress(
+        TextColumn("{task.description:<16}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=stderr,
+        transient=as_json,
+    ) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        summary = run_demo(options, progress=progress)
+    if as_json:
+        typer.echo(json.dumps(summary, default=str, ensure_ascii=False))
+    else:
+        _print_summary(Console(), summary)
+
+
+def _print_summary(console: Console, s: dict[str, Any]) -> None:
+    book = s["portfolio"]
+    table = Table(title=f"lienwatch demo — as of {s['as_of']}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_row("loans", f"{sum(book['loans'].values()):,}")
+    table.add_row("principal disbursed", f"¥{to_yuan(book['principal_disbursed']):,.2f}")
+    table.add_row(
+        "payments received", f"{book['payments']:,} · ¥{to_yuan(book['payments_amount']):,.2f}"
+    )
+    table.add_row("trackers", " · ".join(f"{k} {v:,}" for k, v in book["devices"].items()))
+    table.add_row("GPS fixes stored", f"{book['positions']:,}")
+    table.add_row("trackers silent > 72 h", f"{book['devices_silent_72h']:,}")
+    for profile, count in s["ground_truth"]["profiles"].items():
+        table.add_row(f"truth: {profile}", f"{count:,}")
+    table.add_row("total time", f"{sum(s['timings_s'].values()):.1f} s")
+    console.print(table)
+    console.print(f"report: {s['report']}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo)

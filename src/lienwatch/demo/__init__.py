@@ -1,0 +1,1 @@
+"""`lienwatch demo`: the whole product on the embedded default, over a simulated portfolio."""

@@ -1,0 +1,28 @@
+"""HTML rendering of reports with Jinja2 (autoescaped; templates ship with the package)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from lienwatch import __version__
+from lienwatch.domain.money import to_yuan
+
+_environment = Environment(
+    loader=PackageLoader("lienwatch.reports", "templates"),
+    autoescape=select_autoescape(["html"]),
+    undefined=StrictUndefined,  # a missing figure is an error, never a blank
+)
+_environment.filters["yuan"] = lambda fen: f"¥{to_yuan(fen):,.2f}"
+_environment.filters["thousands"] = lambda n: f"{n:,}"
+
+
+def render_report(summary: Mapping[str, Any]) -> str:
+    """The demo's report.html from its summary."""
+    template = _environment.get_template("report.html")
+    return template.render(
+        s=summary, version=__version__, generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    )

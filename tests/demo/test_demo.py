@@ -1,0 +1,85 @@
+"""`lienwatch demo` end to end on a small portfolio: files, database and figures agree."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import Counter
+
+import pytest
+
+from lienwatch.sim import SimConfig, generate
+from tests.test_cli import run
+
+LOANS, DAYS, SEED = 60, 14, 11
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("demo")
+    result = run(
+        "demo", "--loans", str(LOANS), "--days", str(DAYS), "--seed", str(SEED),
+        "--dir", str(folder / "out"), "--json", cwd=folder,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return folder / "out", json.loads(result.stdout)
+
+
+def test_summary_is_one_json_object_with_every_section(demo_run):
+    _, summary = demo_run
+    assert {"portfolio", "ground_truth", "loaded", "timings_s", "report"} <= set(summary)
+    assert summary["loans"] == LOANS and summary["days"] == DAYS and summary["seed"] == SEED
+
+
+def test_figures_are_what_the_database_holds(demo_run):
+    folder, summary = demo_run
+    db = sqlite3.connect(folder / "lienwatch.sqlite3")
+    count = lambda table: db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]  # noqa: E731
+    book = summary["portfolio"]
+    assert sum(book["loans"].values()) == count("loans") == LOANS
+    assert book["positions"] == count("positions") == summary["loaded"]["positions"]
+    assert book["payments"] == count("payments")
+    assert book["payments_amount"] == db.execute("SELECT SUM(amount) FROM payments").fetchone()[0]
+    assert (
+        book["principal_disbursed"] == db.execute("SELECT SUM(principal) FROM loans").fetchone()[0]
+    )
+    assert sum(book["devices"].values()) == count("devices")
+
+
+def test_figures_match_the_simulated_portfolio(demo_run):
+    _, summary = demo_run
+    portfolio = generate(SimConfig(loans=LOANS, days=DAYS, seed=SEED))
+    assert summary["loaded"]["positions"] == len(portfolio.positions)
+    assert summary["portfolio"]["payments_amount"] == sum(p.amount for p in portfolio.payments)
+    profiles = summary["ground_truth"]["profiles"]
+    assert sum(profiles.values()) == LOANS
+    assert profiles == dict(Counter(str(p) for p in portfolio.truth.profiles.values()))
+
+
+def test_report_and_ground_truth_are_written(demo_run):
+    folder, summary = demo_run
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    assert f"{summary['portfolio']['positions']:,}" in html
+    assert summary["as_of"] in html
+    truth = json.loads((folder / "truth.json").read_text(encoding="utf-8"))
+    assert len(truth["profiles"]) == LOANS
+    assert json.loads((folder / "summary.json").read_text())["portfolio"] == summary["portfolio"]
+
+
+def test_same_seed_same_figures(demo_run, tmp_path):
+    _, first = demo_run
+    result = run(
+        "demo", "--loans", str(LOANS), "--days", str(DAYS), "--seed", str(SEED),
+        "--dir", str(tmp_path / "again"), "--json", cwd=tmp_path,
+    )  # fmt: skip
+    second = json.loads(result.stdout)
+    assert second["portfolio"] == first["portfolio"]
+    assert second["ground_truth"] == first["ground_truth"]
+
+
+def test_bad_option_is_a_one_line_error(tmp_path):
+    result = run("demo", "--loans", "0", "--dir", str(tmp_path / "x"), cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.startswith("lienwatch: error: loans:")
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr
