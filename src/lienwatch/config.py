@@ -39,7 +39,7 @@ class DemoSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     loans: int = Field(2000, ge=1, le=1_000_000)
-    days: int = Field(120, ge=1, le=3650)
+    days: int = Field(120, ge=14, le=3650)  # the simulator needs two weeks of history
     seed: int = 7
     dir: Path = Path("lienwatch-demo")
 
