@@ -43,7 +43,9 @@ class Waterfall:
             raise ValueError(f"waterfall: unknown component in {text!r}") from None
         return cls(order)
 
-    def settle(self, amount: int, owed: Mapping[Component, int]) -> tuple[dict[Component, int], int]:
+    def settle(
+        self, amount: int, owed: Mapping[Component, int]
+    ) -> tuple[dict[Component, int], int]:
         """Spend up to ``amount`` fen on ``owed`` in this order.
 
         Returns what each component received and the amount left over.

@@ -20,5 +20,5 @@ def add_months(anchor: date, months: int) -> date:
 
 
 def due_dates(start: date, term: int) -> list[date]:
-    """The ``term`` monthly due dates of a loan disbursed on ``start`` (first due one month later)."""
+    """The ``term`` monthly due dates of a loan disbursed on ``start``, the first a month later."""
     return [add_months(start, n) for n in range(1, term + 1)]

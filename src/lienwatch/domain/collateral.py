@@ -108,7 +108,7 @@ class VehicleClass(StrEnum):
 
     @classmethod
     def of(cls, energy: str, condition: str) -> VehicleClass:
-        """Class from the simulator/vehicle fields ``energy`` (ice|nev), ``condition`` (new|used)."""
+        """Class from a vehicle's ``energy`` (ice|nev) and ``condition`` (new|used)."""
         if condition == "used":
             return cls.USED
         return cls.NEW_NEV if energy == "nev" else cls.NEW_ICE

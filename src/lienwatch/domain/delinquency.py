@@ -94,7 +94,7 @@ DEFAULT_BUCKETS = BucketScheme.from_bounds(
 
 
 def days_past_due(as_of: date, oldest_unpaid_due: date | None, grace_days: int = 0) -> int:
-    """``as_of`` − ``oldest_unpaid_due`` − ``grace_days``, never below 0; 0 when nothing is unpaid."""
+    """``as_of`` − ``oldest_unpaid_due`` − ``grace_days``, never below 0; 0 if nothing is unpaid."""
     if oldest_unpaid_due is None:
         return 0
     return max(0, (as_of - oldest_unpaid_due).days - grace_days)

@@ -316,7 +316,8 @@ class LoanAccount:
     def state(self, as_of: date) -> LoanState:
         """The loan as of the end of ``as_of``."""
         if as_of < self.terms.start:
-            raise ValueError(f"as_of: {as_of} is before the loan's disbursement on {self.terms.start}")
+            raise ValueError(
+                f"as_of: {as_of} is before the loan's disbursement on {self.terms.start}")
         self._catch_up()
         known = bisect_right(self._days, as_of)
         replay = (copy.deepcopy(self._checkpoints[known - 1]) if known

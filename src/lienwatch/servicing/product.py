@@ -20,6 +20,9 @@ from lienwatch.domain.schedule import (
     validate_terms,
 )
 
+DEFAULT_WATERFALL = Waterfall()
+DEFAULT_CURVE = DepreciationCurve()
+
 
 @dataclass(frozen=True, slots=True)
 class Product:
@@ -32,7 +35,7 @@ class Product:
     """
 
     name: str = "standard"
-    waterfall: Waterfall = Waterfall()
+    waterfall: Waterfall = DEFAULT_WATERFALL
     grace_days: int = 0
     late_fee: int = 0
     penalty_multiple: Fraction = Fraction(3, 2)
@@ -41,7 +44,7 @@ class Product:
     buckets: BucketScheme = DEFAULT_BUCKETS
     recovery_rate: Fraction = Fraction(7, 10)
     ltv_caps: dict[VehicleClass, Fraction] = field(default_factory=lambda: dict(DEFAULT_LTV_CAPS))
-    depreciation: DepreciationCurve = DepreciationCurve()
+    depreciation: DepreciationCurve = DEFAULT_CURVE
 
     def __post_init__(self) -> None:
         for name in ("grace_days", "late_fee", "tolerance"):
