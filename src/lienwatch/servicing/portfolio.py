@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from fractions import Fraction
+from functools import lru_cache
 
 import numpy as np
 
@@ -192,16 +193,23 @@ def run_portfolio(
                                appraisal_value[lo:hi], appraisal_day[lo:hi]))
     out = {key: np.concatenate([p[key] for p in parts]) if parts else np.zeros(0, np.int64)
            for key in _RESULT_FIELDS}
-    changed = np.flatnonzero(out["bucket"] != previous_bucket)
-    events = [
-        BucketChanged(
-            str(book.loan_id[i]), as_of,
-            None if previous_bucket[i] < 0
-            else book.products[book.product[i]].buckets.names[previous_bucket[i]],
-            book.products[book.product[i]].buckets.names[out["bucket"][i]], int(out["dpd"][i]))
-        for i in changed
-    ]
+    events = _bucket_events(book, as_of, previous_bucket, out["bucket"], out["dpd"])
     return PortfolioResult(as_of=as_of, events=events, **out)
+
+
+def _bucket_events(book: LoanBook, as_of: date, previous: np.ndarray, current: np.ndarray,
+                   dpd: np.ndarray) -> list[BucketChanged]:
+    """A ``bucket_changed`` event for every loan whose bucket differs from ``previous``."""
+    names = [product.buckets.names for product in book.products]
+    changed = np.flatnonzero(current != previous)
+    return [
+        BucketChanged(loan, as_of, None if before < 0 else names[product][before],
+                      names[product][after], days)
+        for loan, product, before, after, days in zip(
+            book.loan_id[changed].tolist(), book.product[changed].tolist(),
+            previous[changed].tolist(), current[changed].tolist(), dpd[changed].tolist(),
+            strict=True)
+    ]
 
 
 _RESULT_FIELDS = (
@@ -281,8 +289,8 @@ class _Chunk:
         keys = np.stack([self.book.rate_num[sl], self.book.rate_den[sl], prod,
                          self.book.day_count[sl].astype(np.int64)], axis=1)
         unique, inverse = np.unique(keys, axis=0, return_inverse=True)
-        rates = [Fraction(int(a), int(b)) * self.book.products[int(p)].penalty_multiple
-                 / DAY_COUNT_CODES[int(dc)].year_days for a, b, p, dc in unique]
+        rates = [_penalty_rate(int(a), int(b), self.book.products[int(p)].penalty_multiple,
+                               DAY_COUNT_CODES[int(dc)].year_days) for a, b, p, dc in unique]
         num, den = rate_arrays(rates)
         if len(num) and int(self.book.principal.max()) * 200_000 * int(num.max()) >= 2**62:
             raise ValueError("penalty_multiple: too many decimals for exact int64 arithmetic")
@@ -510,6 +518,11 @@ class _Chunk:
         to_factor = tables[prod, np.clip(age, 0, MAX_AGE_DAYS)]
         from_factor = tables[prod, np.clip(base_age, 0, MAX_AGE_DAYS)]
         return _half_up(base_value * to_factor, from_factor)
+
+
+@lru_cache(maxsize=65_536)
+def _penalty_rate(rate_num: int, rate_den: int, multiple: Fraction, year_days: int) -> Fraction:
+    return Fraction(rate_num, rate_den) * multiple / year_days
 
 
 def _prefix(values: np.ndarray) -> np.ndarray:

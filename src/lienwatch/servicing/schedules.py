@@ -1,11 +1,10 @@
 """Schedules for many loans at once, in int64 fen, identical to ``build_schedule`` row by row.
 
-Every step is integer arithmetic except the annuity installment, which is first estimated
-in float64 and then checked: ``pmt = principal × factor`` where ``factor`` is the exact
-rational annuity factor of the loan's (rate, term) converted to the nearest float. Both
-roundings together are off by less than ``x × 2⁻⁵¹``, so ``floor(x + ½)`` can only be wrong
-when ``x`` lies within that distance of a half fen; those few loans are recomputed exactly
-with Python integers.
+Every step is integer arithmetic except the regular annuity installment, which is estimated
+in float64 (see :func:`annuity_payments`): the estimate is accurate to far better than the
+margin it is checked against, so ``floor(x + ½)`` can only be wrong when ``x`` lies within
+that margin of a half fen, and those rare loans are recomputed exactly with Python integers.
+Tests compare the result with ``build_schedule`` on random loans.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from lienwatch.domain.schedule import DayCount, Method, annuity_factor, annuity_payment
+from lienwatch.domain.schedule import DayCount, Method, annuity_payment
 
 METHOD_CODES: tuple[Method, ...] = tuple(Method)
 DAY_COUNT_CODES: tuple[DayCount, ...] = tuple(DayCount)
@@ -59,33 +58,53 @@ def check_int64_room(principal: np.ndarray, rate_num: np.ndarray) -> None:
                          "use at most 6 decimals")
 
 
-def due_days(start: np.ndarray, n: int | np.ndarray) -> np.ndarray:
-    """Day numbers ``n`` months after ``start`` (day numbers), clamped to the month's end."""
-    start_d = start.astype("datetime64[D]")
-    month = start_d.astype("datetime64[M]")
-    day_of_month = (start_d - month.astype("datetime64[D]")).astype(np.int64)
-    target = month + np.asarray(n)
-    month_len = ((target + 1).astype("datetime64[D]") - target.astype("datetime64[D]")).astype(
-        np.int64)
-    return target.astype("datetime64[D]").astype(np.int64) + np.minimum(day_of_month,
-                                                                        month_len - 1)
+# Day number of the first day of every month from 1970-01 to 2299-12 (and one past it):
+# due dates become integer look-ups instead of datetime64 conversions.
+_MONTH_STARTS = np.arange(
+    np.datetime64("1970-01"), np.datetime64("2300-02"), dtype="datetime64[M]"
+).astype("datetime64[D]").astype(np.int64)
+
+
+def month_parts(start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Month index since 1970-01 and zero-based day of month of day numbers ``start``."""
+    if len(start) and (start.min() < 0 or start.max() >= _MONTH_STARTS[-12 * 11]):
+        raise ValueError("start: must be between 1970-01-01 and 2289-12-31")
+    month = np.searchsorted(_MONTH_STARTS, start, side="right") - 1
+    return month, start - _MONTH_STARTS[month]
+
+
+def due_days(month: np.ndarray, day_of_month: np.ndarray, n: int) -> np.ndarray:
+    """Day numbers ``n`` months after the dates given by :func:`month_parts`, clamped to the
+    target month's last day (a loan of Jan 31 falls due on Feb 28/29)."""
+    target = month + n
+    first = _MONTH_STARTS[target]
+    return first + np.minimum(day_of_month, _MONTH_STARTS[target + 1] - first - 1)
 
 
 def annuity_payments(
     principal: np.ndarray, rate_num: np.ndarray, rate_den: np.ndarray, term: np.ndarray
 ) -> np.ndarray:
-    """The regular annuity installment per loan, equal to ``annuity_payment`` exactly."""
-    keys = np.stack([rate_num, rate_den, term], axis=1)
-    unique, inverse = np.unique(keys, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    factors = [annuity_factor(Fraction(int(a), 12 * int(b)), int(n)) for a, b, n in unique]
-    estimate = principal.astype(np.float64) * np.array([float(f) for f in factors])[inverse]
-    payment = np.floor(estimate + 0.5).astype(np.int64)
-    fraction = estimate - np.floor(estimate)
-    doubtful = np.flatnonzero(np.abs(fraction - 0.5) <= estimate * 2.0**-50 + 1e-9)
+    """The regular annuity installment per loan, equal to ``annuity_payment`` exactly.
+
+    The float estimate ``principal × r·eˣ / (eˣ − 1)`` with ``x = n·ln(1 + r)`` (log1p and
+    expm1 keep it accurate for tiny rates) is within a relative ``1e-14`` of the exact
+    value for terms up to 120 months and rates below 100 %; estimates within a relative
+    ``2⁻⁴⁰`` of a half fen are recomputed exactly.
+    """
+    payment = _round_half_up(principal, term)  # 0 % loans: principal / term
+    paying = np.flatnonzero(rate_num > 0)
+    p, a, b, n = principal[paying], rate_num[paying], rate_den[paying], term[paying]
+    rate = a / (12.0 * b)
+    x = n * np.log1p(rate)
+    estimate = p * (rate * np.exp(x) / np.expm1(x))
+    rounded = np.floor(estimate + 0.5)
+    payment[paying] = rounded.astype(np.int64)
+    doubtful = np.flatnonzero(np.abs(estimate - rounded + 0.5) <= estimate * 2.0**-40)
+    doubtful = np.union1d(doubtful, np.flatnonzero(np.abs(estimate - rounded - 0.5)
+                                                   <= estimate * 2.0**-40))
     for i in doubtful:
-        a, b, n = (int(v) for v in unique[inverse[i]])
-        payment[i] = annuity_payment(int(principal[i]), Fraction(a, 12 * b), n)
+        payment[paying[i]] = annuity_payment(int(p[i]), Fraction(int(a[i]), 12 * int(b[i])),
+                                             int(n[i]))
     return payment
 
 
@@ -100,46 +119,57 @@ def build_schedules(
     """Schedules of many loans, row for row what ``build_schedule`` gives for each.
 
     ``method`` and ``day_count`` are codes: indices into :data:`METHOD_CODES` and
-    :data:`DAY_COUNT_CODES`; ``start`` is day numbers; amounts are fen.
+    :data:`DAY_COUNT_CODES`; ``start`` is day numbers; amounts are fen. Raises
+    :class:`ValueError` naming ``principal``, ``annual_rate``, ``term`` or ``start`` when
+    a loan is outside what int64 arithmetic can carry exactly.
     """
     principal = np.asarray(principal, dtype=np.int64)
-    rate_num = np.asarray(rate_num, dtype=np.int64)
-    rate_den = np.asarray(rate_den, dtype=np.int64)
     term = np.asarray(term, dtype=np.int64)
-    method = np.asarray(method)
-    start = np.asarray(start, dtype=np.int64)
-    act365 = np.asarray(day_count) == DAY_COUNT_CODES.index(DayCount.ACT_365)
-    check_int64_room(principal, rate_num)
+    check_int64_room(principal, np.asarray(rate_num, dtype=np.int64))
     if len(term) and (term.min() < 1 or term.max() > 120):
         raise ValueError("term: must be 1–120 months")
-    loans, width = len(principal), int(term.max()) if len(term) else 0
-    annuity = method == METHOD_CODES.index(Method.ANNUITY)
-    equal_principal = method == METHOD_CODES.index(Method.EQUAL_PRINCIPAL)
-    regular = np.zeros(loans, dtype=np.int64)
-    regular[annuity] = annuity_payments(principal[annuity], rate_num[annuity],
-                                        rate_den[annuity], term[annuity])
-    equal_part = principal // term
-    shape = (loans, width)
-    due, part, interest, balance_after = (np.zeros(shape, dtype=np.int64) for _ in range(4))
-    balance = principal.copy()
-    period_start = start
-    for n in range(1, width + 1):
-        live = term >= n
-        due_n = due_days(start, n)
-        days = due_n - period_start
-        interest_n = np.where(
-            act365,
-            _round_half_up(balance * rate_num * days, 365 * rate_den),
-            _round_half_up(balance * rate_num, 12 * rate_den),
-        )
-        part_n = np.where(annuity, np.clip(regular - interest_n, 0, balance),
-                          np.where(equal_principal, equal_part, 0))
-        part_n = np.where(term == n, balance, part_n)
-        balance = np.where(live, balance - part_n, balance)
-        due[:, n - 1], part[:, n - 1] = due_n, part_n
-        interest[:, n - 1], balance_after[:, n - 1] = interest_n, balance
-        period_start = due_n
-    mask = np.arange(width) < term[:, None]
-    offsets = np.zeros(loans + 1, dtype=np.int64)
+    offsets = np.zeros(len(term) + 1, dtype=np.int64)
     np.cumsum(term, out=offsets[1:])
-    return ScheduleArrays(offsets, due[mask], part[mask], interest[mask], balance_after[mask])
+    out = ScheduleArrays(offsets, *(np.empty(offsets[-1], dtype=np.int64) for _ in range(4)))
+    # Longest terms first: the loans still running in period n are then a prefix, and every
+    # step works on views. The stable sort keeps loans of equal term in book order, so each
+    # step writes its rows in ascending positions.
+    order = np.argsort(-term, kind="stable")
+    term = term[order]
+    p = principal[order]
+    a = np.asarray(rate_num, dtype=np.int64)[order]
+    b = np.asarray(rate_den, dtype=np.int64)[order]
+    method = np.asarray(method)[order]
+    start = np.asarray(start, dtype=np.int64)[order]
+    act365 = np.asarray(day_count)[order] == DAY_COUNT_CODES.index(DayCount.ACT_365)
+    annuity = method == METHOD_CODES.index(Method.ANNUITY)
+    # the principal part of every period but the last: annuity → regular − interest,
+    # equal principal → principal // term, interest only → 0
+    fixed_part = np.where(method == METHOD_CODES.index(Method.EQUAL_PRINCIPAL), p // term, 0)
+    regular = np.zeros(len(p), dtype=np.int64)
+    regular[annuity] = annuity_payments(p[annuity], a[annuity], b[annuity], term[annuity])
+    interest_den = np.where(act365, 365, 12) * b
+    first_row = offsets[:-1][order]
+    month, day_of_month = month_parts(start)
+    running = np.searchsorted(-term, -np.arange(1, int(term.max(initial=0)) + 2), side="right")
+    balance = p.copy()
+    period_start = start.copy()
+    any_act365, all_annuity = bool(act365.any()), bool(annuity.all())
+    for n in range(1, len(running)):
+        live = slice(0, running[n - 1])
+        due = due_days(month[live], day_of_month[live], n)
+        interest = balance[live] * a[live]
+        if any_act365:
+            interest *= np.where(act365[live], due - period_start[live], 1)
+        interest = _round_half_up(interest, interest_den[live])
+        part = np.minimum(np.maximum(regular[live] - interest, 0), balance[live])
+        if not all_annuity:
+            part = np.where(annuity[live], part, fixed_part[live])
+        part[running[n]:] = balance[running[n]:running[n - 1]]  # last installments
+        balance[live] -= part
+        rows = first_row[live] + (n - 1)
+        out.due[rows], out.principal[rows] = due, part
+        out.interest[rows], out.balance_after[rows] = interest, balance[live]
+        if any_act365:
+            period_start[live] = due
+    return out
