@@ -1,10 +1,10 @@
 """Benchmark: the vectorized nightly portfolio run over 1,000,000 synthetic loans.
 
-Target: under 15 s on a 2-core machine. The timed run is a nightly one: it compares with the
-previous night's snapshot (computed first, not timed) and emits the bucket changes. The baseline is the exact per-loan path
-(``loan_state``) run on a random sample of the same loans in the same process and
-extrapolated to the whole book (said so in the output); the sample's figures are also
-checked to be identical to the vectorized ones.
+Target: under 15 s on a 2-core machine. The timed run is a nightly one: it compares
+with the previous night's snapshot (computed first, not timed) and emits bucket changes.
+The baseline is the exact per-loan path (``loan_state``) run on a random sample of the
+same loans in the same process and extrapolated to the whole book (said so in the
+output); the sample's figures are also checked to be identical to the vectorized ones.
 
     python bench/servicing_portfolio.py [--loans 1000000] [--sample 2000]
 """

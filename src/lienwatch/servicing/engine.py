@@ -16,7 +16,7 @@ Rules (the vectorized portfolio run implements the very same ones):
 from __future__ import annotations
 
 import copy
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -327,8 +327,7 @@ class LoanAccount:
 
     def _rewind(self, day: date) -> None:
         """Drop the checkpoints from ``day`` on; the next read replays from the one before."""
-        keep = bisect_right(self._days, day) - (1 if day in self._days else 0)
-        keep = min(keep, bisect_right(self._days, day))
+        keep = bisect_left(self._days, day)
         del self._days[keep:]
         del self._checkpoints[keep:]
 
