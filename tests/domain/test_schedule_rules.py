@@ -12,6 +12,7 @@ from lienwatch.domain.money import MoneyError, div_round_half_up, require_curren
 from lienwatch.domain.schedule import (
     DayCount,
     Method,
+    annuity_factor,
     annuity_payment,
     build_schedule,
     period_interest,
@@ -30,8 +31,22 @@ def half_up(value: float) -> int:
 @settings(max_examples=300, deadline=None)
 @given(principals, rates.filter(lambda r: r > 0), terms)
 def test_annuity_installment_is_numpy_financial_pmt_rounded_to_the_fen(principal, rate, term):
-    expected = half_up(float(npf.pmt(float(rate) / 12, term, -principal)))
-    assert annuity_payment(principal, Fraction(rate) / 12, term) == expected
+    floating = float(npf.pmt(float(rate) / 12, term, -principal))
+    exact = principal * annuity_factor(Fraction(rate) / 12, term)
+    ours = annuity_payment(principal, Fraction(rate) / 12, term)
+    # numpy-financial's (1 + r)^n − 1 loses digits for tiny rates: allow 1e-9 relative
+    noise = exact / 10**9
+    assert abs(Fraction(floating) - exact) < noise
+    if abs(exact - int(exact) - Fraction(1, 2)) > noise:
+        assert ours == half_up(floating)
+    else:  # (within float noise of) a half fen: ours is the exact rounding
+        assert ours == int(exact + Fraction(1, 2))
+
+
+def test_an_exact_half_fen_rounds_up_even_where_floats_fall_short():
+    # 10.00 CNY at 4.2 % for one month: 1,003.5 fen exactly; numpy-financial 1003.4999…
+    assert float(npf.pmt(0.042 / 12, 1, -1_000)) < 1003.5
+    assert annuity_payment(1_000, Fraction(42, 1000) / 12, 1) == 1_004
 
 
 @settings(max_examples=150, deadline=None)

@@ -13,9 +13,10 @@ from lienwatch.servicing.engine import (
     LoanAccount,
     PaymentConflictError,
     PaymentDateError,
+    current_schedule,
     loan_state,
 )
-from lienwatch.servicing.product import LoanTerms, Payment, Product
+from lienwatch.servicing.product import LoanTerms, Overpayment, Payment, Product
 
 START = date(2026, 1, 1)
 # 12,000.00 CNY at 12 %, equal principal over 3 months: 4,000.00 principal each,
@@ -178,8 +179,13 @@ operations = st.lists(
 
 
 @settings(max_examples=120, deadline=None)
-@given(operations, st.sampled_from([PRODUCT, Product(late_fee=3_000, grace_days=5,
-                                                     tolerance=0)]))
+@given(operations, st.sampled_from([
+    PRODUCT,
+    Product(late_fee=3_000, grace_days=5, tolerance=0),
+    Product(late_fee=3_000, overpayment=Overpayment.REDUCE_TERM),
+    Product(overpayment=Overpayment.REDUCE_INSTALLMENT,
+            waterfall=Waterfall.parse("principal,interest,fee,penalty")),
+]))
 def test_incremental_replay_equals_recomputation_from_scratch(ops, product):
     account = LoanAccount(TERMS, product)
     posted: dict[int, Payment] = {}
@@ -204,3 +210,48 @@ def test_incremental_replay_equals_recomputation_from_scratch(ops, product):
             assert account.state(as_of) == loan_state(TERMS, product, account.payments, as_of)
     for as_of in (date(2026, 2, 15), date(2026, 4, 1), date(2026, 7, 1)):
         assert account.state(as_of) == loan_state(TERMS, product, account.payments, as_of)
+
+
+# -- overpayment as principal prepayment -----------------------------------------------
+
+ANNUITY = LoanTerms("A", 1_200_000, Decimal("0.12"), 12, "annuity", START)
+
+
+def _prepay_on_first_due_date(policy: Overpayment, extra: int):
+    product = Product(overpayment=policy)
+    first = ANNUITY.schedule()[0]
+    payment = Payment("p1", first.due_date, first.payment + extra)
+    return product, [payment], current_schedule(ANNUITY, product, [payment], first.due_date)
+
+
+def test_reduce_installment_keeps_the_term_and_lowers_the_installments():
+    original = ANNUITY.schedule()
+    _, _, rows = _prepay_on_first_due_date(Overpayment.REDUCE_INSTALLMENT, 300_000)
+    prepaid = 300_000 - original[1].payment  # after settling the next installment
+    assert len(rows) == 12 and sum(r.principal for r in rows) == ANNUITY.principal - prepaid
+    assert rows[1].balance_after == original[1].balance_after - prepaid
+    # the next installment is settled in advance as it was
+    assert (rows[1].principal, rows[1].interest) == (original[1].principal, original[1].interest)
+    assert rows[2].payment < original[2].payment
+    assert len({r.payment for r in rows[2:-1]}) == 1  # a new regular installment
+
+
+def test_reduce_term_keeps_the_installment_and_shortens_the_loan():
+    original = ANNUITY.schedule()
+    product, payments, rows = _prepay_on_first_due_date(Overpayment.REDUCE_TERM, 300_000)
+    prepaid = 300_000 - original[1].payment
+    assert len(rows) < 12 and sum(r.principal for r in rows) == ANNUITY.principal - prepaid
+    assert {r.payment for r in rows[2:-1]} == {original[0].payment}
+    payments += [Payment(f"r{r.n}", r.due_date, r.payment) for r in rows[2:]]
+    state = loan_state(ANNUITY, product, payments, rows[-1].due_date)
+    assert state.status is LoanStatus.SETTLED and state.outstanding_principal == 0
+
+
+def test_prepaying_everything_settles_and_keeps_the_rest_as_credit():
+    product, payments, rows = _prepay_on_first_due_date(Overpayment.REDUCE_TERM, 2_000_000)
+    state = loan_state(ANNUITY, product, payments, date(2026, 2, 1))
+    assert state.outstanding_principal == 0 and state.status is LoanStatus.SETTLED
+    # the extra settles installment 2 in advance, then repays all remaining principal
+    original = ANNUITY.schedule()
+    assert state.credit == 2_000_000 - original[1].payment - original[1].balance_after
+    assert len(rows) == 2 and rows[1].balance_after == 0

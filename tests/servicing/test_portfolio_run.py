@@ -19,7 +19,7 @@ from lienwatch.servicing.portfolio import (
     day_number,
     run_portfolio,
 )
-from lienwatch.servicing.product import Collateral, LoanTerms, Payment, Product
+from lienwatch.servicing.product import Collateral, LoanTerms, Overpayment, Payment, Product
 
 PRODUCTS = (
     Product(),
@@ -29,6 +29,8 @@ PRODUCTS = (
             waterfall=Waterfall.parse("interest,principal,fee,penalty"),
             buckets=BucketScheme.from_bounds(["current", "late", "default"], [0, 89]),
             recovery_rate=Fraction(1, 2)),
+    # re-amortizing prepayments: the run hands these loans to the exact path
+    Product(name="prepay", late_fee=1_000, overpayment=Overpayment.REDUCE_INSTALLMENT),
 )
 
 

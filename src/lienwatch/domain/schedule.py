@@ -8,6 +8,7 @@ parts always sum to the principal exactly.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -65,10 +66,13 @@ class Installment:
         return self.principal + self.interest
 
 
-def rate_fraction(annual_rate: Decimal | int | str, *, field: str = "annual_rate") -> Fraction:
+def rate_fraction(
+    annual_rate: Decimal | Fraction | int | str, *, field: str = "annual_rate"
+) -> Fraction:
     """``annual_rate`` as an exact fraction, checked to lie within 0–100 % (1 excluded)."""
     try:
-        rate = Fraction(Decimal(annual_rate))
+        rate = (annual_rate if isinstance(annual_rate, Fraction)
+                else Fraction(Decimal(annual_rate)))
     except (ArithmeticError, ValueError, TypeError):
         raise ValueError(f"{field}: {annual_rate!r} is not a number") from None
     if not 0 <= rate < 1:
@@ -76,7 +80,9 @@ def rate_fraction(annual_rate: Decimal | int | str, *, field: str = "annual_rate
     return rate
 
 
-def validate_terms(*, principal: int, annual_rate: Decimal | int | str, term: int) -> Fraction:
+def validate_terms(
+    *, principal: int, annual_rate: Decimal | Fraction | int | str, term: int
+) -> Fraction:
     """Check the three numbers every schedule needs; return the rate as a fraction.
 
     Raises :class:`ValueError` naming the field: ``principal`` must be a positive number of
@@ -115,7 +121,7 @@ def period_interest(balance: int, annual_rate: Fraction, days: int, day_count: D
 def build_schedule(
     *,
     principal: int,
-    annual_rate: Decimal,
+    annual_rate: Decimal | Fraction,
     term: int,
     method: Method | str,
     start: date,
@@ -134,23 +140,43 @@ def build_schedule(
     rate = validate_terms(principal=principal, annual_rate=annual_rate, term=term)
     method = parse_enum(Method, method, "method")
     day_count = parse_enum(DayCount, day_count, "day_count")
-    regular = annuity_payment(principal, rate / 12, term)
+    dues = due_dates(start, term)
+    return amortize(
+        principal=principal, annual_rate=rate, periods=list(zip([start, *dues], dues,
+                                                                strict=False)),
+        method=method, day_count=day_count, regular=annuity_payment(principal, rate / 12, term),
+        fixed_part=principal // term,
+    )
+
+
+def amortize(
+    *, principal: int, annual_rate: Fraction, periods: Sequence[tuple[date, date]],
+    method: Method, day_count: DayCount, regular: int, fixed_part: int, shorten: bool = False,
+) -> list[Installment]:
+    """Repay ``principal`` over ``periods`` (start, due) pairs: the rule behind every schedule.
+
+    Each period's interest is :func:`period_interest` on the opening balance. The principal
+    part is ``regular`` − interest (annuity, never below zero), ``fixed_part`` (equal
+    principal) or nothing (interest only), never more than the balance; the last period
+    repays the rest. With ``shorten`` the rows stop once the balance is repaid (a prepayment
+    that reduces the term).
+    """
     rows: list[Installment] = []
     balance = principal
-    period_start = start
-    for n, due in enumerate(due_dates(start, term), start=1):
-        interest = period_interest(balance, rate, (due - period_start).days, day_count)
-        if n == term:
+    for n, (period_start, due) in enumerate(periods, start=1):
+        interest = period_interest(balance, annual_rate, (due - period_start).days, day_count)
+        if n == len(periods):
             part = balance
         elif method is Method.ANNUITY:
             part = max(0, min(regular - interest, balance))
         elif method is Method.EQUAL_PRINCIPAL:
-            part = principal // term
+            part = min(fixed_part, balance)
         else:
             part = 0
         balance -= part
         rows.append(Installment(n, due, part, interest, balance))
-        period_start = due
+        if shorten and balance == 0:
+            break
     return rows
 
 

@@ -26,8 +26,9 @@ from lienwatch.domain.allocation import Component
 from lienwatch.domain.collateral import Exposure, exposure, vehicle_value
 from lienwatch.domain.delinquency import LoanStatus, days_past_due, derive_status
 from lienwatch.domain.money import div_round_half_up, format_yuan
+from lienwatch.domain.schedule import Installment, amortize, annuity_payment
 from lienwatch.errors import LienwatchError
-from lienwatch.servicing.product import Collateral, LoanTerms, Payment, Product
+from lienwatch.servicing.product import Collateral, LoanTerms, Overpayment, Payment, Product
 
 
 class PaymentConflictError(LienwatchError, ValueError):
@@ -117,21 +118,37 @@ class _Replay:
     def __init__(self, terms: LoanTerms, product: Product) -> None:
         self.terms = terms
         self.product = product
+        self.rate = Fraction(terms.annual_rate)
         self.daily_rate = terms.penalty_daily_rate(product)
-        starts = [terms.start, *(row.due_date for row in terms.schedule())]
+        schedule = terms.schedule()
+        starts = [terms.start, *(row.due_date for row in schedule)]
         self.rows = [
             _Installment(row.due_date, period_start, row.principal, row.interest)
-            for row, period_start in zip(terms.schedule(), starts, strict=False)
+            for row, period_start in zip(schedule, starts, strict=False)
         ]
+        self.maturity = schedule[-1].due_date
+        # what a reduce-term prepayment keeps: the regular installment or principal part
+        self.regular = annuity_payment(terms.financed_principal, self.rate / 12, terms.term)
+        self.fixed_part = terms.financed_principal // terms.term
         self.frontier = 0  # every installment before it is settled in full
         self.credit = 0
-        self.day = terms.start  # payments up to and including this day are applied
 
     def pay(self, day: date, amount: int) -> None:
         """Apply ``amount`` fen received on ``day`` (not before the last day applied)."""
         self._charge_fees(before=day)
-        self.day = day
-        while amount and self.frontier < len(self.rows):
+        if self.product.overpayment is Overpayment.CREDIT:
+            amount = self._settle(day, amount, len(self.rows))
+        else:
+            # installments due by ``day`` and the next one; the rest prepays principal
+            due_by_day = sum(1 for row in self.rows if row.due <= day)
+            amount = self._settle(day, amount, due_by_day + 1)
+            if amount and self.frontier < len(self.rows):
+                amount = self._prepay(amount)
+        self.credit += amount
+
+    def _settle(self, day: date, amount: int, limit: int) -> int:
+        """Settle installments oldest first, up to index ``limit``; return what is left."""
+        while amount and self.frontier < min(limit, len(self.rows)):
             row = self.rows[self.frontier]
             owed = row.owed(day, self.daily_rate)
             got, amount = self.product.waterfall.settle(amount, owed)
@@ -145,7 +162,30 @@ class _Replay:
             if got != owed:
                 break
             self.frontier += 1
-        self.credit += amount
+        return amount
+
+    def _prepay(self, amount: int) -> int:
+        """Repay principal of the (untouched) installments from the frontier on and
+        re-amortize them by the product's policy; return what exceeds the principal."""
+        rest = self.rows[self.frontier:]
+        outstanding = sum(row.principal for row in rest)
+        prepaid = min(amount, outstanding)
+        balance = outstanding - prepaid
+        periods = [(row.period_start, row.due) for row in rest]
+        if self.product.overpayment is Overpayment.REDUCE_INSTALLMENT:
+            self.regular = annuity_payment(balance, self.rate / 12, len(rest))
+            self.fixed_part = balance // len(rest)
+        rows = amortize(
+            principal=balance, annual_rate=self.rate, periods=periods,
+            method=self.terms.method, day_count=self.terms.day_count, regular=self.regular,
+            fixed_part=self.fixed_part,
+            shorten=self.product.overpayment is Overpayment.REDUCE_TERM,
+        ) if balance else []
+        self.rows[self.frontier:] = [
+            _Installment(row.due_date, start, row.principal, row.interest)
+            for row, (start, _) in zip(rows, periods, strict=False)
+        ]
+        return amount - prepaid
 
     def _charge_fees(self, *, before: date) -> None:
         """Charge late fees of installments whose grace ended on a day before ``before``."""
@@ -173,7 +213,7 @@ class _Replay:
         paid_in_full = outstanding == 0 and penalty == 0 and fees == 0 and all(
             row.interest == row.paid_interest for row in self.rows)
         status = derive_status(
-            dpd=dpd, paid_in_full=paid_in_full, matured=as_of >= self.rows[-1].due,
+            dpd=dpd, paid_in_full=paid_in_full, matured=as_of >= self.maturity,
             charge_off_dpd=self.product.charge_off_dpd, manual=manual)
         upcoming = next((row.due for row in self.rows[self.frontier:] if row.due >= as_of), None)
         return LoanState(
@@ -226,6 +266,12 @@ def loan_state(
     Payments dated after ``as_of`` are ignored. Raises :class:`PaymentDateError` for a
     payment before disbursement and :class:`ValueError` for an ``as_of`` before it.
     """
+    return _replay_until(terms, product, payments, as_of).state(as_of, manual_status)
+
+
+def _replay_until(
+    terms: LoanTerms, product: Product, payments: Iterable[Payment], as_of: date
+) -> _Replay:
     if as_of < terms.start:
         raise ValueError(f"as_of: {as_of} is before the loan's disbursement on {terms.start}")
     replay = _Replay(terms, product)
@@ -233,7 +279,22 @@ def loan_state(
         if day > as_of:
             break
         replay.pay(day, amount)
-    return replay.state(as_of, manual_status)
+    return replay
+
+
+def current_schedule(
+    terms: LoanTerms, product: Product, payments: Iterable[Payment], as_of: date
+) -> list[Installment]:
+    """The loan's schedule after the payments up to ``as_of``: the contract's, or the one a
+    prepayment re-amortized. Principal repaid by prepayments is in no row (and rows it
+    repaid in full are left out); ``balance_after`` is what the later rows still repay."""
+    replay = _replay_until(terms, product, payments, as_of)
+    rows: list[Installment] = []
+    balance = sum(row.principal for row in replay.rows)
+    for n, row in enumerate(replay.rows, start=1):
+        balance -= row.principal
+        rows.append(Installment(n, row.due, row.principal, row.interest, balance))
+    return rows
 
 
 def loan_exposure(

@@ -9,6 +9,8 @@ installments are described by the schedule alone. Payments are processed as the 
 payment day of every loan at once; within a day, one frontier after another.
 
 Loans are processed in chunks to bound memory; the result is the same for any chunk size.
+Loans of products that turn overpayments into principal prepayments (which re-amortize the
+schedule mid-life) are the exception: they are run through the exact path one by one.
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ from functools import lru_cache
 import numpy as np
 
 from lienwatch.domain.allocation import Component
-from lienwatch.domain.collateral import MAX_AGE_DAYS, MAX_LTV_BPS, VehicleClass
+from lienwatch.domain.collateral import MAX_AGE_DAYS, MAX_LTV_BPS, Appraisal, VehicleClass
 from lienwatch.domain.delinquency import BucketChanged, LoanStatus
-from lienwatch.servicing.engine import LoanState
-from lienwatch.servicing.product import Collateral, LoanTerms, Payment, Product
+from lienwatch.servicing.engine import LoanState, loan_exposure, loan_state
+from lienwatch.servicing.product import Collateral, LoanTerms, Overpayment, Payment, Product
 from lienwatch.servicing.schedules import (
     DAY_COUNT_CODES,
     METHOD_CODES,
@@ -193,8 +195,55 @@ def run_portfolio(
                                appraisal_value[lo:hi], appraisal_day[lo:hi]))
     out = {key: np.concatenate([p[key] for p in parts]) if parts else np.zeros(0, np.int64)
            for key in _RESULT_FIELDS}
+    _rerun_prepaying_loans(book, payments, as_of, out, manual_status, appraisal_value,
+                           appraisal_day)
     events = _bucket_events(book, as_of, previous_bucket, out["bucket"], out["dpd"])
     return PortfolioResult(as_of=as_of, events=events, **out)
+
+
+def _rerun_prepaying_loans(
+    book: LoanBook, payments: PaymentArrays, as_of: date, out: dict[str, np.ndarray],
+    manual_status: np.ndarray, appraisal_value: np.ndarray, appraisal_day: np.ndarray,
+) -> None:
+    """Overwrite the figures of loans whose product prepays principal with the exact path.
+
+    Prepayment re-amortizes a schedule mid-life, which the frontier model does not cover;
+    these loans are few in practice and run loan by loan.
+    """
+    prepaying = [k for k, p in enumerate(book.products) if p.overpayment is not Overpayment.CREDIT]
+    for i in np.flatnonzero(np.isin(book.product, prepaying)):
+        product = book.products[book.product[i]]
+        terms = LoanTerms(
+            str(book.loan_id[i]), int(book.principal[i]),
+            Fraction(int(book.rate_num[i]), int(book.rate_den[i])), int(book.term[i]),
+            METHOD_CODES[book.method[i]], from_day_number(book.start[i]),
+            day_count=DAY_COUNT_CODES[book.day_count[i]])
+        lo, hi = np.searchsorted(payments.loan, [i, i + 1])
+        received = [Payment(f"day-{day}", from_day_number(day), int(amount))
+                    for day, amount in zip(payments.day[lo:hi], payments.amount[lo:hi],
+                                           strict=True)]
+        manual = STATUS_CODES[manual_status[i]] if manual_status[i] >= 0 else None
+        state = loan_state(terms, product, received, as_of, manual_status=manual)
+        appraisals = ([Appraisal(from_day_number(appraisal_day[i]), int(appraisal_value[i]))]
+                      if appraisal_value[i] >= 0 else [])
+        vehicle = Collateral(int(book.price[i]), from_day_number(book.purchased_on[i]),
+                             VEHICLE_CODES[book.vehicle_class[i]])
+        exposure = loan_exposure(state, product, vehicle, appraisals)
+        figures = {
+            "dpd": state.dpd, "bucket": product.buckets.names.index(state.bucket),
+            "status": STATUS_CODES.index(state.status),
+            "outstanding_principal": state.outstanding_principal,
+            "overdue_principal": state.overdue_principal,
+            "overdue_interest": state.overdue_interest,
+            "penalty_accrued": state.penalty_accrued, "fees_due": state.fees_due,
+            "next_due": day_number(state.next_due_date) if state.next_due_date else -1,
+            "payoff": state.payoff_amount, "credit": state.credit,
+            "collateral_value": exposure.collateral_value, "ead": exposure.ead,
+            "recoverable": exposure.recoverable, "unsecured": exposure.unsecured,
+            "ltv_bps": exposure.ltv_bps, "over_cap": exposure.over_cap,
+        }
+        for key, value in figures.items():
+            out[key][i] = value
 
 
 def _bucket_events(book: LoanBook, as_of: date, previous: np.ndarray, current: np.ndarray,

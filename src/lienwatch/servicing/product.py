@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from enum import StrEnum
 from fractions import Fraction
 
 from lienwatch.domain.allocation import Waterfall
@@ -20,6 +21,15 @@ from lienwatch.domain.schedule import (
     validate_terms,
 )
 
+
+class Overpayment(StrEnum):
+    """What a payment does with money beyond the installments due on its date."""
+
+    CREDIT = "credit"  # runs ahead into the next installments; past the last one, credit
+    REDUCE_TERM = "reduce-term"  # prepays principal, same installment, fewer of them
+    REDUCE_INSTALLMENT = "reduce-installment"  # prepays principal, same term, smaller ones
+
+
 DEFAULT_WATERFALL = Waterfall()
 DEFAULT_CURVE = DepreciationCurve()
 
@@ -31,7 +41,9 @@ class Product:
     ``late_fee`` is charged once per installment still unpaid (beyond ``tolerance``) at the
     end of its due date plus ``grace_days``. Penalty interest (罚息) accrues daily on overdue
     principal at ``penalty_multiple`` × the contract rate, divided by the day count's year.
-    ``grace_days`` also shortens DPD. Amounts in fen.
+    ``grace_days`` also shortens DPD. ``overpayment`` decides what money beyond the
+    installments due does (see :class:`Overpayment`; prepayment first settles the next
+    installment, then repays principal and re-amortizes the rest). Amounts in fen.
     """
 
     name: str = "standard"
@@ -45,6 +57,7 @@ class Product:
     recovery_rate: Fraction = Fraction(7, 10)
     ltv_caps: dict[VehicleClass, Fraction] = field(default_factory=lambda: dict(DEFAULT_LTV_CAPS))
     depreciation: DepreciationCurve = DEFAULT_CURVE
+    overpayment: Overpayment = Overpayment.CREDIT
 
     def __post_init__(self) -> None:
         for name in ("grace_days", "late_fee", "tolerance"):
@@ -56,6 +69,8 @@ class Product:
             raise ValueError(f"charge_off_dpd: must be positive, got {self.charge_off_dpd}")
         if not 0 <= self.recovery_rate <= 1:
             raise ValueError(f"recovery_rate: must be within 0–100 %, got {self.recovery_rate}")
+        object.__setattr__(self, "overpayment",
+                           parse_enum(Overpayment, self.overpayment, "overpayment"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +83,7 @@ class LoanTerms:
 
     loan_id: str
     principal: int
-    annual_rate: Decimal
+    annual_rate: Decimal | Fraction
     term: int
     method: Method
     start: date
