@@ -3,8 +3,10 @@
 Rules (the vectorized portfolio run implements the very same ones):
 
 * Payments are applied in value-date order; payments on the same day act as their sum.
-* A payment settles installments oldest first, each by the product's waterfall, and runs on
-  into installments not yet due (paying ahead); what exceeds the whole loan is credit.
+* A payment settles installments oldest first, each by the product's waterfall. By default
+  it runs on into installments not yet due (paying ahead) and what exceeds the whole loan
+  is credit; a prepayment product instead settles the next installment and repays principal
+  with the rest, re-amortizing the remaining installments.
 * Penalty interest on an installment accrues daily on its unpaid principal after its due
   date; it is posted (rounded half up to the fen) whenever that principal changes, and the
   running part is rounded the same way when read.
@@ -19,11 +21,11 @@ import copy
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from fractions import Fraction
 
 from lienwatch.domain.allocation import Component
-from lienwatch.domain.collateral import Exposure, exposure, vehicle_value
+from lienwatch.domain.collateral import Appraisal, Exposure, exposure, vehicle_value
 from lienwatch.domain.delinquency import LoanStatus, days_past_due, derive_status
 from lienwatch.domain.money import div_round_half_up, format_yuan
 from lienwatch.domain.schedule import Installment, amortize, annuity_payment
@@ -199,8 +201,6 @@ class _Replay:
 
     def state(self, as_of: date, manual: LoanStatus | None) -> LoanState:
         """Read the state at the end of ``as_of`` (no payment after it may have been applied)."""
-        from datetime import timedelta
-
         self._charge_fees(before=as_of + timedelta(days=1))
         overdue = [row for row in self.rows if row.due < as_of]
         oldest = next((row.due for row in self.rows[self.frontier:] if row.due <= as_of
@@ -299,7 +299,7 @@ def current_schedule(
 
 def loan_exposure(
     state: LoanState, product: Product, collateral: Collateral,
-    appraisals: Iterable = (),
+    appraisals: Iterable[Appraisal] = (),
 ) -> Exposure:
     """Exposure at default, recoverable collateral value, unsecured part and LTV of a loan."""
     value = vehicle_value(collateral.price, collateral.purchased_on, state.as_of,

@@ -173,6 +173,8 @@ def run_portfolio(
     whose figures could overflow int64.
     """
     size = len(book)
+    if chunk_loans < 1:
+        raise ValueError(f"chunk_loans: must be positive, got {chunk_loans}")
     check_int64_room(book.principal, book.rate_num)
     early = np.flatnonzero(book.start > day_number(as_of))
     if len(early):

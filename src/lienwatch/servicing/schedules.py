@@ -148,7 +148,10 @@ def build_schedules(
     fixed_part = np.where(method == METHOD_CODES.index(Method.EQUAL_PRINCIPAL), p // term, 0)
     regular = np.zeros(len(p), dtype=np.int64)
     regular[annuity] = annuity_payments(p[annuity], a[annuity], b[annuity], term[annuity])
+    # interest = round half up of balance × a × days / den = (balance·2a·days + den) // 2den
+    twice_a = 2 * a
     interest_den = np.where(act365, 365, 12) * b
+    twice_den = 2 * interest_den
     first_row = offsets[:-1][order]
     month, day_of_month = month_parts(start)
     running = np.searchsorted(-term, -np.arange(1, int(term.max(initial=0)) + 2), side="right")
@@ -158,10 +161,11 @@ def build_schedules(
     for n in range(1, len(running)):
         live = slice(0, running[n - 1])
         due = due_days(month[live], day_of_month[live], n)
-        interest = balance[live] * a[live]
+        interest = balance[live] * twice_a[live]
         if any_act365:
             interest *= np.where(act365[live], due - period_start[live], 1)
-        interest = _round_half_up(interest, interest_den[live])
+        interest += interest_den[live]
+        interest //= twice_den[live]
         part = np.minimum(np.maximum(regular[live] - interest, 0), balance[live])
         if not all_annuity:
             part = np.where(annuity[live], part, fixed_part[live])
