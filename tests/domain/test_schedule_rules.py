@@ -1,4 +1,4 @@
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lienwatch.domain.calendar import add_months, due_dates
+from lienwatch.domain.calendar import add_months, due_dates, local_date
 from lienwatch.domain.money import MoneyError, div_round_half_up, require_currency
 from lienwatch.domain.schedule import (
     DayCount,
@@ -107,6 +107,14 @@ def test_due_dates_anchor_on_the_disbursement_day_at_month_end():
         date(2028, 2, 29), date(2028, 3, 31), date(2028, 4, 30), date(2028, 5, 31)]
     assert add_months(date(2026, 1, 31), 1) == date(2026, 2, 28)
     assert add_months(date(2026, 12, 15), 1) == date(2027, 1, 15)
+
+
+def test_local_date_uses_the_loans_time_zone():
+    late_evening_utc = datetime(2026, 3, 15, 16, 30, tzinfo=UTC)  # 00:30 on the 16th in Beijing
+    assert local_date(late_evening_utc) == date(2026, 3, 16)
+    assert local_date(late_evening_utc, "Europe/London") == date(2026, 3, 15)
+    with pytest.raises(ValueError, match=r"^moment:"):
+        local_date(datetime(2026, 3, 15, 16, 30))
 
 
 def test_period_interest_rounds_half_up_exactly():

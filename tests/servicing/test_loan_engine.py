@@ -136,6 +136,8 @@ def test_reversal_replays_as_if_the_payment_never_came():
          "currency"),
         (lambda: Product(late_fee=-1), "late_fee"),
         (lambda: Product(recovery_rate=Fraction(2)), "recovery_rate"),
+        (lambda: Product(ltv_caps={}), "ltv_caps"),
+        (lambda: Product(overpayment="refund"), "overpayment"),
     ],
 )
 def test_bad_input_names_the_field(make, field):

@@ -69,6 +69,9 @@ class Product:
             raise ValueError(f"charge_off_dpd: must be positive, got {self.charge_off_dpd}")
         if not 0 <= self.recovery_rate <= 1:
             raise ValueError(f"recovery_rate: must be within 0–100 %, got {self.recovery_rate}")
+        missing = set(VehicleClass) - set(self.ltv_caps)
+        if missing:
+            raise ValueError(f"ltv_caps: no cap for {', '.join(sorted(missing))}")
         object.__setattr__(self, "overpayment",
                            parse_enum(Overpayment, self.overpayment, "overpayment"))
 
