@@ -327,12 +327,12 @@ class _Chunk:
         self.pen_num, self.pen_den = self._penalty_rates(prod)
         rows = self.s
         payment = rows.principal + rows.interest
-        self.big = payment > self.tolerance[rows.loan_of_row]
+        self.above_tolerance = payment > self.tolerance[rows.loan_of_row]
         # prefix sums over rows, one leading zero: sums over [a, b) are cum[b] - cum[a]
         self.cum_principal = _prefix(rows.principal)
         self.cum_interest = _prefix(rows.interest)
-        self.cum_big = _prefix(self.big.astype(np.int64))
-        self.next_big = _next_true(self.big, rows.offsets)
+        self.cum_above_tolerance = _prefix(self.above_tolerance.astype(np.int64))
+        self.next_above_tolerance = _next_true(self.above_tolerance, rows.offsets)
 
     def _penalty_rates(self, prod: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Penalty per day per fen as exact int64 fractions, one per loan."""
@@ -406,7 +406,7 @@ class _Chunk:
         self.accrue_from[idx] = self.s.due[row]
         checked = day - self.s.due[row] > self.grace[idx]
         self.fee_checked[idx] = checked
-        self.fee[idx] = np.where(checked & self.big[row], self.late_fee[idx], 0)
+        self.fee[idx] = np.where(checked & self.above_tolerance[row], self.late_fee[idx], 0)
 
     def _pay(self, idx: np.ndarray, day: np.ndarray, amount: np.ndarray) -> None:
         """Apply one payment day to each loan in ``idx`` (distinct loans)."""
@@ -473,16 +473,18 @@ class _Chunk:
         live = loans[has_frontier]
         penalty[live] = self._penalty_until(live, today[live]) - self.paid[_PENALTY, live]
         penalty += self._untouched_penalty(q_lt, as_of)
-        after = np.minimum(base + p + 1, end)
-        untouched_fees = np.maximum(0, self.cum_big[base + q_fee] - self.cum_big[after])
+        after = np.minimum(base + p + 1, end)  # the first untouched row, or the loan's end
+        above = self.cum_above_tolerance
+        untouched_fees = np.maximum(0, above[base + q_fee] - above[after])
         fees = (np.where(has_frontier, self.fee - self.paid[_FEE], 0)
                 + self.late_fee * untouched_fees)
         unpaid_front = (s.principal[front] + s.interest[front] - paid_p - paid_i)
         front_late = has_frontier & (s.due[front] <= as_of) & (unpaid_front > self.tolerance)
-        nb = np.where(after < end, self.next_big[np.minimum(after, len(s.due) - 1)], end)
-        nb_late = (nb < end) & (s.due[np.minimum(nb, len(s.due) - 1)] <= as_of)
+        clamp = len(s.due) - 1  # keeps gathers in range; the masks discard those rows
+        later = np.where(after < end, self.next_above_tolerance[np.minimum(after, clamp)], end)
+        later_late = (later < end) & (s.due[np.minimum(later, clamp)] <= as_of)
         oldest = np.where(front_late, s.due[front],
-                          np.where(nb_late, s.due[np.minimum(nb, len(s.due) - 1)], as_of))
+                          np.where(later_late, s.due[np.minimum(later, clamp)], as_of))
         dpd = np.maximum(0, as_of - oldest - self.grace)
         interest_paid_total = self.cum_interest[base + p] - self.cum_interest[base] + paid_i
         unpaid_interest = self.cum_interest[end] - self.cum_interest[base] - interest_paid_total
