@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import calendar
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+DEFAULT_TIME_ZONE = "Asia/Shanghai"
 
 
 def add_months(anchor: date, months: int) -> date:
@@ -22,3 +25,14 @@ def add_months(anchor: date, months: int) -> date:
 def due_dates(start: date, term: int) -> list[date]:
     """The ``term`` monthly due dates of a loan disbursed on ``start``, the first a month later."""
     return [add_months(start, n) for n in range(1, term + 1)]
+
+
+def local_date(moment: datetime, time_zone: str = DEFAULT_TIME_ZONE) -> date:
+    """The calendar date of ``moment`` (timezone-aware, e.g. a UTC timestamp) in the loan's
+    IANA ``time_zone``: due dates and payment value dates are local dates.
+
+    Raises :class:`ValueError` naming ``moment`` for a naive datetime.
+    """
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"moment: {moment.isoformat()} has no time zone")
+    return moment.astimezone(ZoneInfo(time_zone)).date()

@@ -46,3 +46,22 @@ def format_yuan(fen: int) -> str:
 def round_fen(value: Decimal) -> int:
     """Round an exact fen amount to a whole fen, half up (the rounding rule of schedules)."""
     return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+CURRENCY = "CNY"
+
+
+def require_currency(code: str, *, field: str = "currency") -> None:
+    """Refuse any currency but CNY: amounts in fen only make sense in yuan."""
+    if code != CURRENCY:
+        raise MoneyError(f"{field}: only {CURRENCY} is supported, got {code!r}")
+
+
+def div_round_half_up(numerator: int, denominator: int) -> int:
+    """``numerator / denominator`` rounded half up, in exact integer arithmetic.
+
+    Both are integers and ``denominator`` is positive; the same formula written with numpy
+    ``//`` over int64 arrays gives identical results, which is what keeps the vectorized
+    paths equal to the exact ones.
+    """
+    return (2 * numerator + denominator) // (2 * denominator)

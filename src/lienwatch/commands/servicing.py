@@ -1,0 +1,207 @@
+"""CLI commands of servicing: ``lienwatch schedule`` and ``lienwatch loan state``."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from fractions import Fraction
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from lienwatch.domain.money import MoneyError, format_yuan, parse_yuan
+from lienwatch.domain.schedule import DayCount, Installment, Method
+from lienwatch.errors import LienwatchError
+from lienwatch.servicing.engine import loan_state
+from lienwatch.servicing.product import LoanTerms, Payment, Product
+
+
+class OutputFormat(StrEnum):
+    JSON = "json"
+    TABLE = "table"
+
+
+class PaymentsFileError(LienwatchError, ValueError):
+    """A payments file row that cannot be read: names the file, line, column and reason."""
+
+
+Principal = Annotated[str, typer.Option(help="Principal in yuan, e.g. 100000.00.")]
+AnnualRate = Annotated[str, typer.Option(help="Annual contract rate, e.g. 0.0899.")]
+Term = Annotated[int, typer.Option(help="Number of monthly installments (1–120).")]
+MethodOption = Annotated[Method, typer.Option(help="How principal is repaid.")]
+Start = Annotated[str, typer.Option(help="Disbursement date, YYYY-MM-DD.")]
+DayCountOption = Annotated[DayCount, typer.Option(help="Interest day count.")]
+UpfrontFee = Annotated[str, typer.Option(help="Upfront (GPS/service) fee in yuan.")]
+FeeFinanced = Annotated[bool, typer.Option(help="Finance the upfront fee (else paid at signing).")]
+FormatOption = Annotated[OutputFormat, typer.Option("--format", help="Output format.")]
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``schedule`` and the ``loan`` sub-app (``loan state``) to the root ``app``."""
+    app.command("schedule")(schedule_command)
+    loan = typer.Typer(help="Inspect one loan.", no_args_is_help=True)
+    loan.command("state")(loan_state_command)
+    app.add_typer(loan, name="loan")
+
+
+def schedule_command(
+    principal: Principal,
+    annual_rate: AnnualRate,
+    term: Term,
+    method: MethodOption,
+    start: Start,
+    day_count: DayCountOption = DayCount.THIRTY_360,
+    upfront_fee: UpfrontFee = "0",
+    fee_financed: FeeFinanced = False,
+    output: FormatOption = OutputFormat.JSON,
+) -> None:
+    """Print a repayment schedule exact to the fen."""
+    terms = _terms(principal, annual_rate, term, method, start, day_count, upfront_fee,
+                   fee_financed)
+    rows = terms.schedule()
+    if output is OutputFormat.JSON:
+        typer.echo(json.dumps(schedule_json(rows), indent=2))
+    else:
+        Console().print(_schedule_table(rows))
+
+
+def loan_state_command(
+    principal: Principal,
+    annual_rate: AnnualRate,
+    term: Term,
+    method: MethodOption,
+    start: Start,
+    payments: Annotated[Path, typer.Option(help="CSV file with columns id,date,amount.")],
+    as_of: Annotated[str, typer.Option(help="Business date, YYYY-MM-DD.")],
+    day_count: DayCountOption = DayCount.THIRTY_360,
+    upfront_fee: UpfrontFee = "0",
+    fee_financed: FeeFinanced = False,
+    grace_days: Annotated[int, typer.Option(help="Days after a due date before DPD counts.")] = 0,
+    late_fee: Annotated[str, typer.Option(help="Late fee per missed installment, yuan.")] = "0",
+    penalty_multiple: Annotated[
+        str, typer.Option(help="Penalty rate as a multiple of the contract rate.")] = "1.5",
+    output: FormatOption = OutputFormat.JSON,
+) -> None:
+    """Print the state of one loan from its terms and a payments file."""
+    terms = _terms(principal, annual_rate, term, method, start, day_count, upfront_fee,
+                   fee_financed)
+    try:
+        multiple = Fraction(Decimal(penalty_multiple))
+    except (InvalidOperation, ValueError):
+        raise ValueError(f"penalty_multiple: {penalty_multiple!r} is not a number") from None
+    product = Product(grace_days=grace_days, late_fee=parse_yuan(late_fee, field="late_fee"),
+                      penalty_multiple=multiple)
+    state = loan_state(terms, product, read_payments(payments),
+                       _parse_date(as_of, "as_of"))
+    figures = state.as_json()
+    if output is OutputFormat.JSON:
+        typer.echo(json.dumps(figures, indent=2))
+        return
+    table = Table("figure", "value", title=f"loan as of {state.as_of}")
+    for key, value in figures.items():
+        table.add_row(key, "" if value is None else str(value))
+    Console().print(table)
+
+
+def schedule_json(rows: list[Installment]) -> dict[str, object]:
+    """The JSON form of a schedule: amounts as two-decimal strings."""
+    return {
+        "installments": [
+            {"n": r.n, "due_date": r.due_date.isoformat(), "principal": format_yuan(r.principal),
+             "interest": format_yuan(r.interest), "payment": format_yuan(r.payment),
+             "balance_after": format_yuan(r.balance_after)}
+            for r in rows
+        ],
+        "total_interest": format_yuan(sum(r.interest for r in rows)),
+        "total_payment": format_yuan(sum(r.payment for r in rows)),
+    }
+
+
+def read_payments(path: Path) -> list[Payment]:
+    """Payments from a CSV file with the header ``id,date,amount`` (optionally ``currency``).
+
+    Raises :class:`PaymentsFileError` naming the file, line, column and reason for the
+    first bad row, and for a duplicate id with a different amount or date.
+    """
+    try:
+        handle = path.open(newline="", encoding="utf-8")
+    except OSError as exc:
+        raise PaymentsFileError(f"{path}: cannot read: {exc.strerror}") from None
+    with handle:
+        reader = csv.DictReader(handle)
+        missing = {"id", "date", "amount"} - set(reader.fieldnames or ())
+        if missing:
+            raise PaymentsFileError(f"{path}:1: missing column(s) {', '.join(sorted(missing))}")
+        payments: dict[str, Payment] = {}
+        for row in reader:
+            payment = _payment_row(path, reader.line_num, row)
+            seen = payments.setdefault(payment.external_id, payment)
+            if seen != payment:
+                raise PaymentsFileError(f"{path}:{reader.line_num}: column id: "
+                                        f"{payment.external_id!r} repeats with another amount "
+                                        "or date")
+        return list(payments.values())
+
+
+def _payment_row(path: Path, line: int, row: dict[str, str | None]) -> Payment:
+    def bad(column: str, reason: str) -> PaymentsFileError:
+        return PaymentsFileError(f"{path}:{line}: column {column}: {reason}")
+
+    external_id = (row.get("id") or "").strip()
+    if not external_id:
+        raise bad("id", "empty")
+    try:
+        on = date.fromisoformat((row.get("date") or "").strip())
+    except ValueError:
+        raise bad("date", f"{row.get('date')!r} is not a date YYYY-MM-DD") from None
+    try:
+        amount = parse_yuan(row.get("amount") or "", field="amount")
+    except MoneyError as exc:
+        raise bad("amount", str(exc).removeprefix("amount: ")) from None
+    if amount <= 0:
+        raise bad("amount", f"{row.get('amount')!r} is not a positive amount")
+    currency = (row.get("currency") or "CNY").strip()
+    try:
+        return Payment(external_id, on, amount, currency)
+    except ValueError as exc:
+        raise bad("currency", str(exc).removeprefix("currency: ")) from None
+
+
+def _terms(principal: str, annual_rate: str, term: int, method: Method, start: str,
+           day_count: DayCount, upfront_fee: str, fee_financed: bool) -> LoanTerms:
+    try:
+        rate = Decimal(annual_rate)
+    except InvalidOperation:
+        raise ValueError(f"annual_rate: {annual_rate!r} is not a number") from None
+    return LoanTerms(
+        loan_id="cli", principal=parse_yuan(principal, field="principal"), annual_rate=rate,
+        term=term, method=method, start=_parse_date(start, "start"), day_count=day_count,
+        upfront_fee=parse_yuan(upfront_fee, field="upfront_fee"), fee_financed=fee_financed,
+    )
+
+
+def _parse_date(text: str, field: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{field}: {text!r} is not a date YYYY-MM-DD") from None
+
+
+def _schedule_table(rows: list[Installment]) -> Table:
+    table = Table("n", "due date", "principal", "interest", "payment", "balance after",
+                  title="repayment schedule (CNY)", show_footer=True)
+    for column in table.columns[2:]:
+        column.justify = "right"
+    table.columns[2].footer = format_yuan(sum(r.principal for r in rows))
+    table.columns[3].footer = format_yuan(sum(r.interest for r in rows))
+    table.columns[4].footer = format_yuan(sum(r.payment for r in rows))
+    for r in rows:
+        table.add_row(str(r.n), r.due_date.isoformat(), format_yuan(r.principal),
+                      format_yuan(r.interest), format_yuan(r.payment), format_yuan(r.balance_after))
+    return table

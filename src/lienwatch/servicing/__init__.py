@@ -1,0 +1,1 @@
+"""Loan servicing engine: products, loan terms, payment replay, state, portfolio run. No I/O."""
