@@ -16,7 +16,7 @@ ALLOWED: dict[str, set[str]] = {
     "domain": {"errors"},
     "errors": set(),
     "config": {"errors"},
-    "sim": {"domain", "errors"},
+    "sim": {"domain", "errors", "servicing"},  # pays what the servicing rules say is due
     **{name: {"domain", "errors", "config"} for name in CAPABILITIES},
     "store": {"domain", "errors", "config", *CAPABILITIES},
     "bus": {"domain", "errors", "config", *CAPABILITIES},

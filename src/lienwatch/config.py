@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     time_zone: str = "Asia/Shanghai"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     demo: DemoSettings = DemoSettings()
+    # Servicing rules per product code; checked by lienwatch.servicing.catalogue.
+    products: dict[str, dict[str, Any]] = {}
 
     @field_validator("database_url")
     @classmethod

@@ -46,6 +46,24 @@ def test_figures_are_what_the_database_holds(demo_run):
     assert sum(book["devices"].values()) == count("devices")
 
 
+def test_delinquency_is_the_nightly_runs_snapshots(demo_run):
+    folder, summary = demo_run
+    db = sqlite3.connect(folder / "lienwatch.sqlite3")
+    delinquency = summary["portfolio"]["delinquency"]
+    rows = db.execute(
+        "SELECT bucket, COUNT(*), SUM(outstanding_principal) FROM loan_snapshots "
+        "WHERE as_of = ? GROUP BY bucket",
+        (summary["as_of"],),
+    ).fetchall()
+    assert {b: (n, o) for b, n, o in rows} == {
+        b: (row["loans"], row["outstanding"]) for b, row in delinquency["buckets"].items()
+    }
+    assert sum(row["loans"] for row in delinquency["buckets"].values()) == LOANS
+    changes = db.execute("SELECT COUNT(*) FROM bucket_history").fetchone()[0]
+    events = db.execute("SELECT COUNT(*) FROM events WHERE kind = 'bucket_changed'").fetchone()[0]
+    assert changes == events == summary["servicing"]["bucket_changes"] >= LOANS
+
+
 def test_figures_match_the_simulated_portfolio(demo_run):
     _, summary = demo_run
     portfolio = generate(SimConfig(loans=LOANS, days=DAYS, seed=SEED))

@@ -17,8 +17,21 @@ from lienwatch.domain.delinquency import (
 
 @pytest.mark.parametrize(
     ("dpd", "bucket"),
-    [(0, "M0"), (1, "M1"), (30, "M1"), (31, "M2"), (60, "M2"), (61, "M3"), (90, "M3"),
-     (91, "M4"), (121, "M5"), (151, "M6"), (180, "M6"), (181, "M7+"), (5000, "M7+")],
+    [
+        (0, "M0"),
+        (1, "M1"),
+        (30, "M1"),
+        (31, "M2"),
+        (60, "M2"),
+        (61, "M3"),
+        (90, "M3"),
+        (91, "M4"),
+        (121, "M5"),
+        (151, "M6"),
+        (180, "M6"),
+        (181, "M7+"),
+        (5000, "M7+"),
+    ],
 )
 def test_default_buckets(dpd, bucket):
     assert DEFAULT_BUCKETS.name_for(dpd) == bucket
@@ -49,10 +62,14 @@ def test_status_follows_dpd_unless_an_operator_set_one():
     assert derive_status(dpd=1, **common) is LoanStatus.DELINQUENT
     assert derive_status(dpd=180, **common) is LoanStatus.CHARGED_OFF
     assert derive_status(dpd=200, **common, manual=LoanStatus.REPOSSESSED) is LoanStatus.REPOSSESSED
-    assert derive_status(dpd=0, paid_in_full=True, matured=True, charge_off_dpd=180) is \
-        LoanStatus.CLOSED
-    assert derive_status(dpd=0, paid_in_full=True, matured=False, charge_off_dpd=180) is \
-        LoanStatus.SETTLED
+    assert (
+        derive_status(dpd=0, paid_in_full=True, matured=True, charge_off_dpd=180)
+        is LoanStatus.CLOSED
+    )
+    assert (
+        derive_status(dpd=0, paid_in_full=True, matured=False, charge_off_dpd=180)
+        is LoanStatus.SETTLED
+    )
     with pytest.raises(ValueError, match=r"^status:"):
         derive_status(dpd=0, **common, manual=LoanStatus.ACTIVE)
 
@@ -63,19 +80,31 @@ def test_bucket_history_is_append_only_and_emits_changes():
     assert first is not None and first.from_bucket is None
     assert history.observe(date(2026, 3, 2), "M0", 0) is None
     moved = history.observe(date(2026, 3, 16), "M1", 1)
-    assert moved.as_dict() == {"loan": "L1", "date": "2026-03-16", "from": "M0", "to": "M1",
-                               "dpd": 1}
+    assert moved.as_dict() == {
+        "loan": "L1",
+        "date": "2026-03-16",
+        "from": "M0",
+        "to": "M1",
+        "dpd": 1,
+    }
     with pytest.raises(ValueError, match=r"^date:"):
         history.observe(date(2026, 3, 10), "M0", 0)
     assert [row.to_bucket for row in history.rows] == ["M0", "M1"]
 
 
 def test_waterfall_settles_in_its_order_and_returns_the_rest():
-    owed = {Component.PENALTY: 5, Component.FEE: 10, Component.INTEREST: 20,
-            Component.PRINCIPAL: 100}
+    owed = {
+        Component.PENALTY: 5,
+        Component.FEE: 10,
+        Component.INTEREST: 20,
+        Component.PRINCIPAL: 100,
+    }
     got, rest = Waterfall().settle(30, owed)
-    assert got == {Component.PENALTY: 5, Component.FEE: 10, Component.INTEREST: 15,
-                   Component.PRINCIPAL: 0} and rest == 0
+    assert (
+        got
+        == {Component.PENALTY: 5, Component.FEE: 10, Component.INTEREST: 15, Component.PRINCIPAL: 0}
+        and rest == 0
+    )
     got, rest = Waterfall.parse("interest,principal,penalty,fee").settle(130, owed)
     assert got[Component.PRINCIPAL] == 100 and got[Component.PENALTY] == 5
     assert got[Component.FEE] == 5 and rest == 0

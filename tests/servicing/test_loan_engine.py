@@ -32,7 +32,10 @@ def test_missed_installments_accrue_penalty_fees_and_dpd():
     assert state.penalty_accrued == 400_000 * 38 // 2000 + 400_000 * 10 // 2000  # 76.00 + 20.00
     assert state.fees_due == 10_000
     assert (state.outstanding_principal, state.overdue_principal, state.overdue_interest) == (
-        1_200_000, 800_000, 20_000)
+        1_200_000,
+        800_000,
+        20_000,
+    )
     assert state.next_due_date == date(2026, 4, 1)
     running_interest = round(4_000 * 10 / 31)  # 10 of the 31 days of the third period
     assert state.payoff_amount == 1_200_000 + 20_000 + running_interest + 9_600 + 10_000
@@ -71,17 +74,20 @@ def test_grace_days_and_tolerance():
 
 def test_overpayment_runs_ahead_then_becomes_credit():
     total = sum(row.payment for row in TERMS.schedule())
-    state = loan_state(TERMS, PRODUCT, [Payment("all", date(2026, 1, 10), total + 777)],
-                       date(2026, 1, 10))
+    state = loan_state(
+        TERMS, PRODUCT, [Payment("all", date(2026, 1, 10), total + 777)], date(2026, 1, 10)
+    )
     assert state.outstanding_principal == 0 and state.credit == 777
     assert state.status is LoanStatus.SETTLED
 
 
 def test_waterfall_order_is_a_product_setting():
-    interest_first = Product(late_fee=5_000,
-                             waterfall=Waterfall.parse("interest,principal,penalty,fee"))
-    state = loan_state(TERMS, interest_first, [Payment("p", date(2026, 3, 11), 30_000)],
-                       date(2026, 3, 11))
+    interest_first = Product(
+        late_fee=5_000, waterfall=Waterfall.parse("interest,principal,penalty,fee")
+    )
+    state = loan_state(
+        TERMS, interest_first, [Payment("p", date(2026, 3, 11), 30_000)], date(2026, 3, 11)
+    )
     assert state.outstanding_principal == 1_200_000 - 18_000
     assert state.fees_due == 10_000
 
@@ -117,7 +123,8 @@ def test_reversal_replays_as_if_the_payment_never_came():
     assert account.reverse("T1") is True
     assert account.reverse("T1") is False
     assert account.state(date(2026, 3, 20)) == loan_state(
-        TERMS, PRODUCT, [Payment("T2", date(2026, 3, 1), 408_000)], date(2026, 3, 20))
+        TERMS, PRODUCT, [Payment("T2", date(2026, 3, 1), 408_000)], date(2026, 3, 20)
+    )
     with pytest.raises(KeyError, match="external_id"):
         account.reverse("nope")
 
@@ -132,8 +139,10 @@ def test_reversal_replays_as_if_the_payment_never_came():
         (lambda: LoanTerms("L", 100, Decimal("1.5"), 12, "annuity", START), "annual_rate"),
         (lambda: LoanTerms("L", 100, Decimal("0.1"), 0, "annuity", START), "term"),
         (lambda: LoanTerms("L", -1, Decimal("0.1"), 12, "annuity", START), "principal"),
-        (lambda: LoanTerms("L", 100, Decimal("0.1"), 12, "annuity", START, currency="HKD"),
-         "currency"),
+        (
+            lambda: LoanTerms("L", 100, Decimal("0.1"), 12, "annuity", START, currency="HKD"),
+            "currency",
+        ),
         (lambda: Product(late_fee=-1), "late_fee"),
         (lambda: Product(recovery_rate=Fraction(2)), "recovery_rate"),
         (lambda: Product(ltv_caps={}), "ltv_caps"),
@@ -146,11 +155,20 @@ def test_bad_input_names_the_field(make, field):
 
 
 def test_financed_upfront_fee_is_amortized():
-    terms = LoanTerms("L", 1_200_000, Decimal("0.12"), 3, "equal-principal", START,
-                      upfront_fee=30_000, fee_financed=True)
+    terms = LoanTerms(
+        "L",
+        1_200_000,
+        Decimal("0.12"),
+        3,
+        "equal-principal",
+        START,
+        upfront_fee=30_000,
+        fee_financed=True,
+    )
     assert sum(row.principal for row in terms.schedule()) == 1_230_000
-    paid_at_signing = LoanTerms("L", 1_200_000, Decimal("0.12"), 3, "equal-principal", START,
-                                upfront_fee=30_000)
+    paid_at_signing = LoanTerms(
+        "L", 1_200_000, Decimal("0.12"), 3, "equal-principal", START, upfront_fee=30_000
+    )
     assert sum(row.principal for row in paid_at_signing.schedule()) == 1_200_000
 
 
@@ -170,8 +188,7 @@ def test_paying_exact_installments_gives_dpd_from_the_first_unpaid_due_date():
 
 operations = st.lists(
     st.one_of(
-        st.tuples(st.just("post"), st.integers(0, 9), st.integers(0, 120),
-                  st.integers(1, 600_000)),
+        st.tuples(st.just("post"), st.integers(0, 9), st.integers(0, 120), st.integers(1, 600_000)),
         st.tuples(st.just("repost"), st.integers(0, 9)),
         st.tuples(st.just("reverse"), st.integers(0, 9)),
         st.tuples(st.just("read"), st.integers(0, 150)),
@@ -181,13 +198,20 @@ operations = st.lists(
 
 
 @settings(max_examples=120, deadline=None)
-@given(operations, st.sampled_from([
-    PRODUCT,
-    Product(late_fee=3_000, grace_days=5, tolerance=0),
-    Product(late_fee=3_000, overpayment=Overpayment.REDUCE_TERM),
-    Product(overpayment=Overpayment.REDUCE_INSTALLMENT,
-            waterfall=Waterfall.parse("principal,interest,fee,penalty")),
-]))
+@given(
+    operations,
+    st.sampled_from(
+        [
+            PRODUCT,
+            Product(late_fee=3_000, grace_days=5, tolerance=0),
+            Product(late_fee=3_000, overpayment=Overpayment.REDUCE_TERM),
+            Product(
+                overpayment=Overpayment.REDUCE_INSTALLMENT,
+                waterfall=Waterfall.parse("principal,interest,fee,penalty"),
+            ),
+        ]
+    ),
+)
 def test_incremental_replay_equals_recomputation_from_scratch(ops, product):
     account = LoanAccount(TERMS, product)
     posted: dict[int, Payment] = {}

@@ -23,12 +23,18 @@ from lienwatch.servicing.product import Collateral, LoanTerms, Overpayment, Paym
 
 PRODUCTS = (
     Product(),
-    Product(name="strict", late_fee=5_000, tolerance=0, penalty_multiple=Fraction(2),
-            charge_off_dpd=90),
-    Product(name="lenient", grace_days=5, late_fee=2_000, tolerance=1_000,
-            waterfall=Waterfall.parse("interest,principal,fee,penalty"),
-            buckets=BucketScheme.from_bounds(["current", "late", "default"], [0, 89]),
-            recovery_rate=Fraction(1, 2)),
+    Product(
+        name="strict", late_fee=5_000, tolerance=0, penalty_multiple=Fraction(2), charge_off_dpd=90
+    ),
+    Product(
+        name="lenient",
+        grace_days=5,
+        late_fee=2_000,
+        tolerance=1_000,
+        waterfall=Waterfall.parse("interest,principal,fee,penalty"),
+        buckets=BucketScheme.from_bounds(["current", "late", "default"], [0, 89]),
+        recovery_rate=Fraction(1, 2),
+    ),
     # re-amortizing prepayments: the run hands these loans to the exact path
     Product(name="prepay", late_fee=1_000, overpayment=Overpayment.REDUCE_INSTALLMENT),
 )
@@ -38,23 +44,34 @@ PRODUCTS = (
 def loans(draw, index: int):
     start = draw(st.dates(date(2023, 1, 1), date(2025, 12, 31)))
     terms = LoanTerms(
-        f"L{index}", draw(st.integers(10_000, 50_000_000)),
-        Decimal(draw(st.integers(0, 3_600))) / 10_000, draw(st.sampled_from([1, 2, 6, 12, 36])),
-        draw(st.sampled_from(Method)), start, day_count=draw(st.sampled_from(DayCount)))
+        f"L{index}",
+        draw(st.integers(10_000, 50_000_000)),
+        Decimal(draw(st.integers(0, 3_600))) / 10_000,
+        draw(st.sampled_from([1, 2, 6, 12, 36])),
+        draw(st.sampled_from(Method)),
+        start,
+        day_count=draw(st.sampled_from(DayCount)),
+    )
     rows = terms.schedule()
     payments = []
     for row in rows:
         kind = draw(st.sampled_from(["on time", "late", "short", "skip", "lump"]))
         if kind == "skip":
             continue
-        day = row.due_date + timedelta(days={"on time": draw(st.integers(-5, 0)),
-                                             "late": draw(st.integers(1, 70))}.get(kind, 0))
-        amount = {"short": row.payment // 2,
-                  "lump": row.payment * draw(st.integers(2, 4))}.get(kind, row.payment)
+        day = row.due_date + timedelta(
+            days={"on time": draw(st.integers(-5, 0)), "late": draw(st.integers(1, 70))}.get(
+                kind, 0
+            )
+        )
+        amount = {"short": row.payment // 2, "lump": row.payment * draw(st.integers(2, 4))}.get(
+            kind, row.payment
+        )
         payments.append(Payment(f"{index}-{row.n}", max(day, start), max(amount, 1)))
-    vehicle = Collateral(draw(st.integers(100_000, 60_000_000)),
-                         start - timedelta(days=draw(st.integers(0, 800))),
-                         draw(st.sampled_from(VehicleClass)))
+    vehicle = Collateral(
+        draw(st.integers(100_000, 60_000_000)),
+        start - timedelta(days=draw(st.integers(0, 800))),
+        draw(st.sampled_from(VehicleClass)),
+    )
     return terms, payments, vehicle, draw(st.integers(0, len(PRODUCTS) - 1))
 
 
@@ -68,31 +85,58 @@ def portfolios(draw):
 @given(portfolios(), st.integers(0, 1_500), st.integers(1, 5), st.data())
 def test_vectorized_run_equals_the_exact_path_on_every_loan(book_loans, days, chunk, data):
     as_of = max(t.start for t, *_ in book_loans) + timedelta(days=days)
-    book = LoanBook.from_loans([t for t, *_ in book_loans], [v for *_, v, _ in book_loans],
-                               PRODUCTS, [p for *_, p in book_loans])
-    appraisals = [data.draw(st.one_of(st.none(), st.builds(
-        Appraisal, st.dates(t.start, as_of), st.integers(0, 40_000_000))))
-        for t, *_ in book_loans]
+    book = LoanBook.from_loans(
+        [t for t, *_ in book_loans],
+        [v for *_, v, _ in book_loans],
+        PRODUCTS,
+        [p for *_, p in book_loans],
+    )
+    appraisals = [
+        data.draw(
+            st.one_of(
+                st.none(),
+                st.builds(Appraisal, st.dates(t.start, as_of), st.integers(0, 40_000_000)),
+            )
+        )
+        for t, *_ in book_loans
+    ]
     result = run_portfolio(
-        book, PaymentArrays.from_payments([p for _, p, *_ in book_loans]), as_of,
+        book,
+        PaymentArrays.from_payments([p for _, p, *_ in book_loans]),
+        as_of,
         appraisal_value=np.array([-1 if a is None else a.value for a in appraisals]),
         appraisal_day=np.array([-1 if a is None else day_number(a.on) for a in appraisals]),
-        chunk_loans=chunk)
+        chunk_loans=chunk,
+    )
     for i, (terms, payments, vehicle, product) in enumerate(book_loans):
         exact = loan_state(terms, PRODUCTS[product], payments, as_of)
         assert result.state(book, i) == exact
-        expected = loan_exposure(exact, PRODUCTS[product], vehicle,
-                                 [] if appraisals[i] is None else [appraisals[i]])
-        got = (result.collateral_value[i], result.ead[i], result.recoverable[i],
-               result.unsecured[i], result.ltv_bps[i], result.over_cap[i])
-        assert got == (expected.collateral_value, expected.ead, expected.recoverable,
-                       expected.unsecured, expected.ltv_bps, expected.over_cap)
+        expected = loan_exposure(
+            exact, PRODUCTS[product], vehicle, [] if appraisals[i] is None else [appraisals[i]]
+        )
+        got = (
+            result.collateral_value[i],
+            result.ead[i],
+            result.recoverable[i],
+            result.unsecured[i],
+            result.ltv_bps[i],
+            result.over_cap[i],
+        )
+        assert got == (
+            expected.collateral_value,
+            expected.ead,
+            expected.recoverable,
+            expected.unsecured,
+            expected.ltv_bps,
+            expected.over_cap,
+        )
 
 
 def _small_book():
     start = date(2026, 1, 15)
-    terms = [LoanTerms(f"L{i}", 10_000_000, Decimal("0.0899"), 36, "annuity", start)
-             for i in range(3)]
+    terms = [
+        LoanTerms(f"L{i}", 10_000_000, Decimal("0.0899"), 36, "annuity", start) for i in range(3)
+    ]
     first = terms[0].schedule()[0]
     payments = [[Payment("a", first.due_date, first.payment)], [], []]
     vehicles = [Collateral(12_000_000, start)] * 3
@@ -107,7 +151,9 @@ def test_bucket_changed_events_against_the_previous_snapshot():
     assert all(e.from_bucket is None for e in night1.events)
     night2 = run_portfolio(book, arrays, date(2026, 2, 16), previous_bucket=night1.bucket)
     assert [(e.loan, e.from_bucket, e.to_bucket, e.dpd) for e in night2.events] == [
-        ("L1", "M0", "M1", 1), ("L2", "M0", "M1", 1)]
+        ("L1", "M0", "M1", 1),
+        ("L2", "M0", "M1", 1),
+    ]
     assert night2.events[0].as_dict()["date"] == "2026-02-16"
 
 

@@ -7,8 +7,18 @@ from typer.testing import CliRunner
 
 from lienwatch.commands.servicing import PaymentsFileError, register
 
-TERMS = ["--principal", "100000.00", "--annual-rate", "0.0899", "--term", "36",
-         "--method", "annuity", "--start", "2026-01-15"]
+TERMS = [
+    "--principal",
+    "100000.00",
+    "--annual-rate",
+    "0.0899",
+    "--term",
+    "36",
+    "--method",
+    "annuity",
+    "--start",
+    "2026-01-15",
+]
 
 
 @pytest.fixture
@@ -33,8 +43,14 @@ def test_schedule_json(app):
     data = json.loads(result.output)
     rows = data["installments"]
     assert len(rows) == 36
-    assert rows[0] == {"n": 1, "due_date": "2026-02-15", "principal": "2430.34",
-                       "interest": "749.17", "payment": "3179.51", "balance_after": "97569.66"}
+    assert rows[0] == {
+        "n": 1,
+        "due_date": "2026-02-15",
+        "principal": "2430.34",
+        "interest": "749.17",
+        "payment": "3179.51",
+        "balance_after": "97569.66",
+    }
     assert rows[-1]["balance_after"] == "0.00"
     total_principal = sum(int(r["principal"].replace(".", "")) for r in rows)
     assert total_principal == 10_000_000
@@ -49,17 +65,39 @@ def test_schedule_table_and_day_count(app):
 
 def test_loan_state_from_a_payments_file(app, tmp_path):
     payments = tmp_path / "payments.csv"
-    payments.write_text("id,date,amount\nA1,2026-02-15,3179.51\nA1,2026-02-15,3179.51\n"
-                        "A2,2026-03-15,3179.51\n")
-    result = run(app, ["loan", "state", *TERMS, "--payments", str(payments),
-                       "--as-of", "2026-04-20", "--late-fee", "50.00"])
+    payments.write_text(
+        "id,date,amount\nA1,2026-02-15,3179.51\nA1,2026-02-15,3179.51\nA2,2026-03-15,3179.51\n"
+    )
+    result = run(
+        app,
+        [
+            "loan",
+            "state",
+            *TERMS,
+            "--payments",
+            str(payments),
+            "--as-of",
+            "2026-04-20",
+            "--late-fee",
+            "50.00",
+        ],
+    )
     assert result.exit_code == 0, result.output
     state = json.loads(result.output)
     assert state["dpd"] == 5 and state["bucket"] == "M1" and state["status"] == "delinquent"
     assert state["fees_due"] == "50.00" and state["next_due_date"] == "2026-05-15"
-    assert set(state) == {"dpd", "bucket", "status", "outstanding_principal",
-                          "overdue_principal", "overdue_interest", "penalty_accrued",
-                          "fees_due", "next_due_date", "payoff_amount"}
+    assert set(state) == {
+        "dpd",
+        "bucket",
+        "status",
+        "outstanding_principal",
+        "overdue_principal",
+        "overdue_interest",
+        "penalty_accrued",
+        "fees_due",
+        "next_due_date",
+        "payoff_amount",
+    }
 
 
 @pytest.mark.parametrize(
@@ -78,8 +116,9 @@ def test_loan_state_from_a_payments_file(app, tmp_path):
 def test_bad_payment_rows_name_file_line_and_column(app, tmp_path, content, message):
     payments = tmp_path / "payments.csv"
     payments.write_text(content)
-    result = run(app, ["loan", "state", *TERMS, "--payments", str(payments),
-                       "--as-of", "2026-04-20"])
+    result = run(
+        app, ["loan", "state", *TERMS, "--payments", str(payments), "--as-of", "2026-04-20"]
+    )
     assert isinstance(result.exception, PaymentsFileError)
     assert str(result.exception).startswith(str(payments))
     assert re.search(message, str(result.exception))

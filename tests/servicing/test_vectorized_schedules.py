@@ -22,8 +22,10 @@ loan = st.tuples(
     st.integers(0, 999_999).map(lambda micro: Decimal(micro) / 1_000_000),
     st.integers(1, 120),
     st.sampled_from(Method),
-    st.one_of(st.dates(date(1990, 1, 1), date(2090, 12, 31)),
-              st.sampled_from([date(2024, 1, 31), date(2023, 12, 31), date(2024, 2, 29)])),
+    st.one_of(
+        st.dates(date(1990, 1, 1), date(2090, 12, 31)),
+        st.sampled_from([date(2024, 1, 31), date(2023, 12, 31), date(2024, 2, 29)]),
+    ),
     st.sampled_from(DayCount),
 )
 
@@ -33,14 +35,23 @@ loan = st.tuples(
 def test_vectorized_schedules_equal_build_schedule_to_the_fen(loans):
     num, den = rate_arrays([Fraction(rate) for _, rate, *_ in loans])
     got = build_schedules(
-        principal=np.array([p for p, *_ in loans]), rate_num=num, rate_den=den,
+        principal=np.array([p for p, *_ in loans]),
+        rate_num=num,
+        rate_den=den,
         term=np.array([t for _, _, t, *_ in loans]),
         method=np.array([METHOD_CODES.index(m) for *_, m, _, _ in loans]),
         start=np.array([day_number(s) for *_, s, _ in loans]),
-        day_count=np.array([DAY_COUNT_CODES.index(d) for *_, d in loans]))
+        day_count=np.array([DAY_COUNT_CODES.index(d) for *_, d in loans]),
+    )
     for i, (principal, rate, term, method, start, day_count) in enumerate(loans):
-        rows = build_schedule(principal=principal, annual_rate=rate, term=term, method=method,
-                              start=start, day_count=day_count)
+        rows = build_schedule(
+            principal=principal,
+            annual_rate=rate,
+            term=term,
+            method=method,
+            start=start,
+            day_count=day_count,
+        )
         lo, hi = got.offsets[i], got.offsets[i + 1]
         assert got.due[lo:hi].tolist() == [day_number(r.due_date) for r in rows]
         assert got.principal[lo:hi].tolist() == [r.principal for r in rows]
@@ -57,8 +68,9 @@ def test_float_estimated_annuity_payments_equal_exact_ones_on_many_loans():
     term = rng.integers(1, 121, size)
     fast = annuity_payments(principal, num, den, term)
     for i in range(size):
-        exact = annuity_payment(int(principal[i]), Fraction(int(num[i]), 12 * int(den[i])),
-                                int(term[i]))
+        exact = annuity_payment(
+            int(principal[i]), Fraction(int(num[i]), 12 * int(den[i])), int(term[i])
+        )
         assert fast[i] == exact
 
 
@@ -68,13 +80,22 @@ def test_exact_half_fen_ties_round_up():
 
 
 def test_inputs_beyond_int64_room_are_refused_by_field():
-    common = {"rate_den": np.array([1]), "term": np.array([12]), "method": np.array([0]),
-              "start": np.array([20_000]), "day_count": np.array([0])}
+    common = {
+        "rate_den": np.array([1]),
+        "term": np.array([12]),
+        "method": np.array([0]),
+        "start": np.array([20_000]),
+        "day_count": np.array([0]),
+    }
     with pytest.raises(ValueError, match=r"^principal:"):
         build_schedules(principal=np.array([10**11]), rate_num=np.array([0]), **common)
     with pytest.raises(ValueError, match=r"^annual_rate:"):
-        build_schedules(principal=np.array([10**10]),
-                        rate_num=np.array([10**12]), **common | {"rate_den": np.array([10**13])})
+        build_schedules(
+            principal=np.array([10**10]),
+            rate_num=np.array([10**12]),
+            **common | {"rate_den": np.array([10**13])},
+        )
     with pytest.raises(ValueError, match=r"^term:"):
-        build_schedules(principal=np.array([100]), rate_num=np.array([0]),
-                        **common | {"term": np.array([121])})
+        build_schedules(
+            principal=np.array([100]), rate_num=np.array([0]), **common | {"term": np.array([121])}
+        )

@@ -11,6 +11,9 @@ import numpy as np
 import pytest
 
 from lienwatch.domain.geo import haversine_m
+from lienwatch.domain.schedule import Method
+from lienwatch.servicing.engine import loan_state
+from lienwatch.servicing.product import LoanTerms, Payment, Product
 from lienwatch.sim import identity
 from lienwatch.sim.book import TERMS
 from lienwatch.sim.generate import SimConfig, generate
@@ -199,12 +202,27 @@ def test_fraud_ring_members_share_contacts(portfolio: Portfolio) -> None:
 
 def test_on_time_loans_pay_every_installment_due(portfolio: Portfolio) -> None:
     paid = defaultdict(int)
+    by_loan = defaultdict(list)
     for payment in portfolio.payments:
         paid[payment.loan_ref] += payment.amount
+        by_loan[payment.loan_ref].append(payment)
     for loan in loans_by_profile(portfolio, Profile.ON_TIME):
         due = sum(row.payment for row in schedule_of_plan(loan) if row.due_date < portfolio.as_of)
         assert paid[loan.ref] == due, loan.ref
+        received = [Payment(p.external_id, p.paid_on, p.amount) for p in by_loan[loan.ref]]
+        assert loan_state(terms_of(loan), Product(), received, portfolio.as_of).dpd == 0
     assert len({p.external_id for p in portfolio.payments}) == len(portfolio.payments)
+
+
+def terms_of(loan) -> LoanTerms:
+    return LoanTerms(
+        loan.ref,
+        loan.principal,
+        loan.annual_rate,
+        loan.term,
+        Method(loan.method),
+        loan.disbursed_on,
+    )
 
 
 def schedule_of_plan(loan):
@@ -232,7 +250,11 @@ def test_delinquency_profiles(portfolio: Portfolio, profile: Profile) -> None:
         if profile is Profile.LATE_THEN_CURES:
             cured = datetime.fromisoformat(event.details["cured_on"]).date()
             assert 30 <= (cured - first_missed).days <= 90
-            assert paid == sum(r.payment for r in rows)
+            # The cure pays the missed installments and the penalty interest they ran up:
+            # by the servicing rules the loan is current again.
+            assert paid > sum(r.payment for r in rows)
+            received = [Payment(p.external_id, p.paid_on, p.amount) for p in payments]
+            assert loan_state(terms_of(loan), Product(), received, portfolio.as_of).dpd == 0
         else:
             assert paid < sum(r.payment for r in rows)
             assert max(p.paid_on for p in payments) < portfolio.as_of - timedelta(days=20)

@@ -29,7 +29,8 @@ def demo(
     write report.html and print a summary."""
     from lienwatch.demo.run import DemoOptions, run_demo  # heavy imports only when used
 
-    defaults = load_settings().demo
+    settings = load_settings()
+    defaults = settings.demo
     options = DemoOptions(
         loans=loans if loans is not None else defaults.loans,
         days=days if days is not None else defaults.days,
@@ -53,7 +54,7 @@ def demo(
                 tasks[stage] = bar.add_task(stage, total=total)
             bar.update(tasks[stage], completed=done, total=total)
 
-        summary = run_demo(options, progress=progress)
+        summary = run_demo(options, products=settings.products, progress=progress)
     if as_json:
         typer.echo(json.dumps(summary, default=str, ensure_ascii=False))
     else:
@@ -70,6 +71,14 @@ def _print_summary(console: Console, s: dict[str, Any]) -> None:
     table.add_row(
         "payments received", f"{book['payments']:,} · ¥{to_yuan(book['payments_amount']):,.2f}"
     )
+    delinquency = book["delinquency"]
+    if delinquency:
+        table.add_row(
+            "outstanding principal", f"¥{to_yuan(delinquency['outstanding_principal']):,.2f}"
+        )
+        table.add_row("unsecured exposure", f"¥{to_yuan(delinquency['unsecured']):,.2f}")
+        buckets = " · ".join(f"{b} {row['loans']:,}" for b, row in delinquency["buckets"].items())
+        table.add_row("DPD buckets", buckets)
     table.add_row("trackers", " · ".join(f"{k} {v:,}" for k, v in book["devices"].items()))
     table.add_row("GPS fixes stored", f"{book['positions']:,}")
     table.add_row("trackers silent > 72 h", f"{book['devices_silent_72h']:,}")

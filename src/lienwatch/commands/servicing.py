@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import csv
 import json
-from datetime import date
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from fractions import Fraction
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from lienwatch.config import load_settings
 from lienwatch.domain.money import MoneyError, format_yuan, parse_yuan
 from lienwatch.domain.schedule import DayCount, Installment, Method
 from lienwatch.errors import LienwatchError
+from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.servicing.engine import loan_state
 from lienwatch.servicing.product import LoanTerms, Payment, Product
+from lienwatch.store.db import check_connection, make_engine, session_factory, transaction
+from lienwatch.store.servicing import run_nightly
 
 
 class OutputFormat(StrEnum):
@@ -48,6 +53,31 @@ def register(app: typer.Typer) -> None:
     loan = typer.Typer(help="Inspect one loan.", no_args_is_help=True)
     loan.command("state")(loan_state_command)
     app.add_typer(loan, name="loan")
+    servicing = typer.Typer(help="The loan book in the database.", no_args_is_help=True)
+    servicing.command("run")(run_command)
+    app.add_typer(servicing, name="servicing")
+
+
+def run_command(
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Business date YYYY-MM-DD [default: yesterday, local]."),
+    ] = None,
+) -> None:
+    """Run the nightly portfolio run on the configured database: DPD, buckets, statuses,
+    exposure and a snapshot per loan; bucket changes become events."""
+    settings = load_settings()
+    today = datetime.now(ZoneInfo(settings.time_zone)).date()
+    day = _parse_date(as_of, "--as-of") if as_of else today - timedelta(days=1)
+    catalogue = ProductCatalogue.from_tables(settings.products)
+    engine = make_engine(settings.database_url)
+    check_connection(engine)
+    with transaction(session_factory(engine)) as session:
+        counts = run_nightly(session, catalogue, as_of=day)
+    typer.echo(
+        f"as of {day}: {counts.loans} loans, {counts.bucket_changes} bucket changes, "
+        f"{counts.status_changes} status changes"
+    )
 
 
 def schedule_command(

@@ -5,21 +5,27 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import Engine
 
 from lienwatch.demo.load import load_portfolio
 from lienwatch.reports.html import render_report
 from lienwatch.reports.overview import build_overview
+from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.sim import SimConfig, generate, write_portfolio
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory, transaction
+from lienwatch.store.servicing import run_nightly
 
 Progress = Callable[[str, int, int], None]
 DATABASE_FILE = "lienwatch.sqlite3"
+DAILY_RUN_DAYS = 14  # the demo runs servicing nightly over the last two weeks, weekly before
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +40,16 @@ class DemoOptions:
         return SimConfig(loans=self.loans, days=self.days, seed=self.seed)
 
 
-def run_demo(options: DemoOptions, *, progress: Progress | None = None) -> dict[str, Any]:
-    """Run the demo into ``options.directory``; return the summary (also in summary.json)."""
+def run_demo(
+    options: DemoOptions,
+    *,
+    products: Mapping[str, Mapping[str, Any]] | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Run the demo into ``options.directory``; return the summary (also in summary.json).
+
+    ``products`` are the servicing rules per product code (the ``[products]`` configuration).
+    """
     report = progress or (lambda _stage, _done, _total: None)
     directory = options.directory
     directory.mkdir(parents=True, exist_ok=True)
@@ -60,6 +74,10 @@ def run_demo(options: DemoOptions, *, progress: Progress | None = None) -> dict[
         with transaction(session_factory(engine)) as session:
             counts = load_portfolio(session, portfolio, progress=report)
 
+    catalogue = ProductCatalogue.from_tables(products or {})
+    with stage("servicing"):
+        servicing = _nightly_runs(engine, catalogue, portfolio.start, portfolio.as_of, report)
+
     with stage("overview"), transaction(session_factory(engine)) as session:
         overview = build_overview(session, as_of=portfolio.as_of)
     engine.dispose()
@@ -72,6 +90,7 @@ def run_demo(options: DemoOptions, *, progress: Progress | None = None) -> dict[
         "directory": str(directory),
         "database": str(database),
         "loaded": asdict(counts),
+        "servicing": servicing,
         "portfolio": overview.as_dict(),
         "ground_truth": {
             "profiles": dict(sorted(Counter(portfolio.truth.profiles.values()).items())),
@@ -89,6 +108,26 @@ def run_demo(options: DemoOptions, *, progress: Progress | None = None) -> dict[
     summary["timings_s"] = timings
     (directory / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     return summary
+
+
+def _nightly_runs(
+    engine: Engine, catalogue: ProductCatalogue, start: date, as_of: date, report: Progress
+) -> dict[str, int]:
+    """Replay the servicing history: the nightly run, each in its own transaction as in
+    production, weekly over the window and daily over its last two weeks, so the bucket
+    history and its events carry the day each change was observed."""
+    factory = session_factory(engine)
+    daily_from = as_of - timedelta(days=DAILY_RUN_DAYS - 1)
+    weekly = [start + timedelta(days=d) for d in range(0, (daily_from - start).days, 7)]
+    days = [*weekly, *(daily_from + timedelta(days=d) for d in range(DAILY_RUN_DAYS))]
+    changes = statuses = 0
+    for done, day in enumerate(days, start=1):
+        with transaction(factory) as session:
+            counts = run_nightly(session, catalogue, as_of=day)
+        changes += counts.bucket_changes
+        statuses += counts.status_changes
+        report("servicing", done, len(days))
+    return {"nightly_runs": len(days), "bucket_changes": changes, "status_changes": statuses}
 
 
 def _fresh_database(path: Path) -> Path:

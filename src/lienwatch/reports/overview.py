@@ -6,10 +6,30 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from lienwatch.store.tables import Borrower, Device, Loan, Payment, Position, Vehicle
+from lienwatch.domain.delinquency import DEFAULT_BUCKETS
+from lienwatch.store.tables import (
+    Borrower,
+    Device,
+    Loan,
+    LoanSnapshot,
+    Payment,
+    Position,
+    Vehicle,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Delinquency:
+    """The book by bucket from the nightly run's snapshots of one day; amounts in fen."""
+
+    buckets: dict[str, dict[str, int]]  # bucket -> {"loans", "outstanding", "ead"}
+    outstanding_principal: int
+    ead: int
+    unsecured: int
+    over_ltv_cap: int  # loans above their product's LTV cap
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +45,7 @@ class Overview:
     positions: int
     devices_reporting_24h: int
     devices_silent_72h: int
+    delinquency: Delinquency | None  # from the nightly run as of ``as_of``, if there was one
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,6 +94,37 @@ def build_overview(session: Session, *, as_of: date) -> Overview:
         positions=session.scalar(select(func.count(Position.id))) or 0,
         devices_reporting_24h=reporting,
         devices_silent_72h=silent,
+        delinquency=build_delinquency(session, as_of=as_of),
+    )
+
+
+def build_delinquency(session: Session, *, as_of: date) -> Delinquency | None:
+    """Bucket counts and balances from the snapshots of ``as_of`` (None without a run)."""
+    rows = session.execute(
+        select(
+            LoanSnapshot.bucket,
+            func.count(),
+            func.sum(LoanSnapshot.outstanding_principal),
+            func.sum(LoanSnapshot.ead),
+            func.sum(LoanSnapshot.unsecured),
+            func.sum(case((LoanSnapshot.over_ltv_cap, 1), else_=0)),
+        )
+        .where(LoanSnapshot.as_of == as_of)
+        .group_by(LoanSnapshot.bucket)
+    ).all()
+    if not rows:
+        return None
+    order = {name: i for i, name in enumerate(DEFAULT_BUCKETS.names)}
+    rows = sorted(rows, key=lambda row: (order.get(row[0], len(order)), row[0]))
+    return Delinquency(
+        buckets={
+            bucket: {"loans": n, "outstanding": int(outstanding), "ead": int(ead)}
+            for bucket, n, outstanding, ead, _, _ in rows
+        },
+        outstanding_principal=sum(int(row[2]) for row in rows),
+        ead=sum(int(row[3]) for row in rows),
+        unsecured=sum(int(row[4]) for row in rows),
+        over_ltv_cap=sum(int(row[5]) for row in rows),
     )
 
 

@@ -8,14 +8,16 @@ from datetime import date, timedelta
 import numpy as np
 
 from lienwatch.domain.schedule import Installment, Method, build_schedule
+from lienwatch.servicing.engine import loan_state
+from lienwatch.servicing.product import LoanTerms, Payment, Product
 from lienwatch.sim.book import LoanPlan
 from lienwatch.sim.records import Profile, SimPayment
 from lienwatch.sim.stories import Story
 
-# Days from due date to payment for a payer in good standing: mostly early or on the day,
-# sometimes a day or two late (inside any grace period).
-_ON_TIME_OFFSETS = np.array([-3, -2, -1, 0, 1, 2])
-_ON_TIME_P = np.array([0.08, 0.1, 0.17, 0.5, 0.1, 0.05])
+# Days from due date to payment for a payer in good standing: early or on the day. (A day
+# late would owe penalty interest the installment amount does not cover.)
+_ON_TIME_OFFSETS = np.array([-3, -2, -1, 0])
+_ON_TIME_P = np.array([0.1, 0.12, 0.2, 0.58])
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,9 +76,7 @@ class _Payer:
         cured_on = self.rows[first].due_date + timedelta(days=dpd)
         missed = [r for r in self.rows[first:] if r.due_date < cured_on]
         self.on_time(self.rows[:first])
-        self.pay(
-            cured_on, sum(r.payment for r in missed), str(self.rng.choice(["transfer", "cash"]))
-        )
+        self.pay(cured_on, self._amount_due(cured_on), str(self.rng.choice(["transfer", "cash"])))
         self.on_time(self.rows[first + len(missed) :])
         return Delinquency(
             "delinquent",
@@ -84,6 +84,19 @@ class _Payer:
             cured_on=cured_on,
             missed_installments=len(missed),
         )
+
+    def _amount_due(self, on: date) -> int:
+        """What the lender asks for on ``on``: overdue principal and interest, penalty interest
+        and fees, as the servicing rules (default product) compute them."""
+        loan = self.plan.loan
+        terms = LoanTerms(
+            loan.ref, loan.principal, loan.annual_rate, loan.term, Method(loan.method),
+            loan.disbursed_on,
+        )  # fmt: skip
+        paid = [Payment(p.external_id, p.paid_on, p.amount) for p in self.payments]
+        state = loan_state(terms, Product(), paid, on)
+        overdue = state.overdue_principal + state.overdue_interest
+        return overdue + state.penalty_accrued + state.fees_due
 
     def slide(self) -> Delinquency | None:
         """Pay normally, then part of one to three installments, then nothing."""

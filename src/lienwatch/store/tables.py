@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -135,6 +136,7 @@ class Loan(Base):
     method: Mapped[str] = mapped_column(String(20))  # annuity | equal-principal | interest-only
     day_count: Mapped[str] = mapped_column(String(8), default="30/360")
     upfront_fee: Mapped[int] = mapped_column(BigInteger, default=0)  # fen
+    fee_financed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     disbursed_on: Mapped[date] = mapped_column(Date)
     maturity_on: Mapped[date] = mapped_column(Date)
     time_zone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
@@ -151,6 +153,70 @@ class Loan(Base):
     payments: Mapped[list[Payment]] = relationship(
         back_populates="loan", order_by="Payment.paid_on"
     )
+
+
+class LoanSnapshot(Base):
+    """A loan's servicing figures at the end of one business day (from the nightly run).
+
+    Derived data: re-running a day replaces its snapshots. Roll rates and vintage curves are
+    computed from them.
+    """
+
+    __tablename__ = "loan_snapshots"
+    __table_args__ = (UniqueConstraint("loan_id", "as_of"),)
+
+    id: Mapped[int] = mapped_column(BigKey, primary_key=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"))
+    as_of: Mapped[date] = mapped_column(Date, index=True)
+    dpd: Mapped[int] = mapped_column(Integer)
+    bucket: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16))
+    outstanding_principal: Mapped[int] = mapped_column(BigInteger)
+    overdue_principal: Mapped[int] = mapped_column(BigInteger)
+    overdue_interest: Mapped[int] = mapped_column(BigInteger)
+    penalty_accrued: Mapped[int] = mapped_column(BigInteger)
+    fees_due: Mapped[int] = mapped_column(BigInteger)
+    payoff: Mapped[int] = mapped_column(BigInteger)
+    credit: Mapped[int] = mapped_column(BigInteger)
+    next_due_on: Mapped[date | None] = mapped_column(Date)
+    collateral_value: Mapped[int] = mapped_column(BigInteger)
+    ead: Mapped[int] = mapped_column(BigInteger)
+    recoverable: Mapped[int] = mapped_column(BigInteger)
+    unsecured: Mapped[int] = mapped_column(BigInteger)
+    ltv_bps: Mapped[int] = mapped_column(Integer)
+    over_ltv_cap: Mapped[bool] = mapped_column(Boolean)
+
+
+class BucketChange(Base):
+    """Append-only delinquency history: the day a loan entered a bucket."""
+
+    __tablename__ = "bucket_history"
+    __table_args__ = (UniqueConstraint("loan_id", "changed_on"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"))
+    changed_on: Mapped[date] = mapped_column(Date)
+    from_bucket: Mapped[str | None] = mapped_column(String(8))  # None: first observation
+    to_bucket: Mapped[str] = mapped_column(String(8))
+    dpd: Mapped[int] = mapped_column(Integer)
+
+
+class Event(Base):
+    """Outbox of business events (``bucket_changed`` …) for the follow-up engine to consume.
+
+    ``key`` is the idempotency key: producing the same event twice stores it once.
+    """
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(BigKey, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    key: Mapped[str] = mapped_column(String(160), unique=True)
+    loan_id: Mapped[int | None] = mapped_column(ForeignKey("loans.id"), index=True)
+    occurred_at: Mapped[datetime]
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    consumed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Installment(Base):

@@ -1,0 +1,134 @@
+"""The nightly run against the store, on SQLite and PostgreSQL: snapshots equal the exact
+per-loan path, bucket history is append-only, events are stored once, statuses follow."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlalchemy import func, select
+
+from lienwatch.servicing.catalogue import ProductCatalogue
+from lienwatch.servicing.engine import loan_state
+from lienwatch.servicing.product import LoanTerms, Payment
+from lienwatch.store.repositories import PaymentRepository
+from lienwatch.store.servicing import run_nightly
+from lienwatch.store.tables import BucketChange, Event, Loan, LoanSnapshot
+from tests import factories
+
+CATALOGUE = ProductCatalogue.from_tables({"default": {"grace_days": 3, "late_fee": "50.00"}})
+
+
+def nightly(session, as_of: date):
+    return run_nightly(session, CATALOGUE, as_of=as_of)
+
+
+@pytest.fixture
+def book(db_session):
+    """Two loans disbursed 2026-01-15: L-good pays every month, L-late pays only once."""
+    good = factories.loan(db_session, "L-good")
+    late = factories.loan(db_session, "L-late")
+    payments = PaymentRepository(db_session)
+    for installment in good.installments[:6]:
+        payments.record(
+            loan=good, external_id=f"G{installment.n}", paid_on=installment.due_date,
+            amount=installment.principal + installment.interest,
+        )  # fmt: skip
+    first = late.installments[0]
+    payments.record(
+        loan=late, external_id="L1", paid_on=first.due_date, amount=first.principal + first.interest
+    )
+    return good, late
+
+
+def snapshot(session, ref: str, as_of: date) -> LoanSnapshot:
+    return session.scalars(
+        select(LoanSnapshot).join(Loan).where(Loan.ref == ref, LoanSnapshot.as_of == as_of)
+    ).one()
+
+
+def test_snapshots_equal_the_exact_path(db_session, book):
+    as_of = date(2026, 5, 20)
+    counts = nightly(db_session, as_of)
+    assert counts.loans == 2
+    for loan in book:
+        terms = LoanTerms(
+            loan.ref,
+            loan.principal,
+            loan.annual_rate,
+            loan.term_months,
+            "annuity",
+            loan.disbursed_on,
+        )
+        paid = [Payment(p.external_id, p.paid_on, p.amount) for p in loan.payments]
+        exact = loan_state(terms, CATALOGUE.get(loan.product), paid, as_of)
+        row = snapshot(db_session, loan.ref, as_of)
+        assert (row.dpd, row.bucket, row.status) == (exact.dpd, exact.bucket, exact.status)
+        assert row.outstanding_principal == exact.outstanding_principal
+        assert row.overdue_interest == exact.overdue_interest
+        assert row.penalty_accrued == exact.penalty_accrued
+        assert row.fees_due == exact.fees_due
+        assert row.payoff == exact.payoff_amount
+    late = snapshot(db_session, "L-late", as_of)
+    assert late.dpd == (as_of - date(2026, 3, 15)).days - 3  # oldest unpaid due, less grace
+    assert late.bucket == "M3" and late.status == "delinquent"
+    assert late.ead > late.outstanding_principal > 0
+    assert snapshot(db_session, "L-good", as_of).dpd == 0
+
+
+def test_bucket_history_is_append_only_and_events_are_stored_once(db_session, book):
+    for as_of in (date(2026, 3, 10), date(2026, 3, 20), date(2026, 3, 20), date(2026, 4, 30)):
+        nightly(db_session, as_of)
+    late_id = book[1].id
+    history = db_session.execute(
+        select(BucketChange.changed_on, BucketChange.from_bucket, BucketChange.to_bucket)
+        .where(BucketChange.loan_id == late_id)
+        .order_by(BucketChange.changed_on)
+    ).all()
+    assert [tuple(row) for row in history] == [
+        (date(2026, 3, 10), None, "M0"),
+        (date(2026, 3, 20), "M0", "M1"),
+        (date(2026, 4, 30), "M1", "M2"),
+    ]
+    events = db_session.scalars(
+        select(Event).where(Event.loan_id == late_id).order_by(Event.occurred_at)
+    ).all()
+    assert [e.payload["to"] for e in events] == ["M0", "M1", "M2"]
+    assert {e.kind for e in events} == {"bucket_changed"}
+    # Re-running a day replaced its snapshots rather than adding rows.
+    per_day = db_session.scalar(
+        select(func.count())
+        .select_from(LoanSnapshot)
+        .where(LoanSnapshot.as_of == date(2026, 3, 20))
+    )
+    assert per_day == 2
+
+
+def test_loan_status_follows_the_run_and_cures(db_session, book):
+    late = book[1]
+    nightly(db_session, date(2026, 4, 30))
+    db_session.refresh(late)
+    assert late.status == "delinquent"
+    # The borrower pays everything overdue, backdated to 2026-04-20: the next run cures.
+    state = snapshot(db_session, "L-late", date(2026, 4, 30))
+    PaymentRepository(db_session).record(
+        loan=late, external_id="CATCH-UP", paid_on=date(2026, 4, 20), amount=state.payoff
+    )
+    nightly(db_session, date(2026, 5, 1))
+    db_session.refresh(late)
+    assert late.status in {"active", "settled", "closed"}
+    assert snapshot(db_session, "L-late", date(2026, 5, 1)).dpd == 0
+
+
+def test_catalogue_errors_name_the_key():
+    with pytest.raises(ValueError, match=r"products\.gold\.late_fee"):
+        ProductCatalogue.from_tables({"gold": {"late_fee": "a lot"}})
+    with pytest.raises(ValueError, match=r"products\.gold\.colour: unknown key"):
+        ProductCatalogue.from_tables({"gold": {"colour": "red"}})
+    with pytest.raises(ValueError, match=r"products\.default\.overpayment"):
+        ProductCatalogue.from_tables({"default": {"overpayment": "refund"}})
+    catalogue = ProductCatalogue.from_tables(
+        {"default": {"grace_days": 5}, "gold": {"late_fee": 20}}
+    )
+    assert catalogue.get("gold").grace_days == 5 and catalogue.get("gold").late_fee == 2000
+    assert catalogue.get("other").grace_days == 5
