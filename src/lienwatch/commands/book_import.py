@@ -1,0 +1,75 @@
+"""`lienwatch import`: bring a lender's existing book into the configured database."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lienwatch.config import load_settings
+from lienwatch.errors import LienwatchError
+from lienwatch.store.book_import import ImportRejected, import_book
+from lienwatch.store.db import check_connection, make_engine, session_factory, transaction
+
+FileOption = Annotated[Path | None, typer.Option(dir_okay=False, help="CSV or Parquet file.")]
+
+
+def import_command(
+    loans: FileOption = None,
+    payments: FileOption = None,
+    borrowers: FileOption = None,
+    vehicles: FileOption = None,
+    devices: FileOption = None,
+    quarantine: Annotated[
+        bool,
+        typer.Option(help="Import the good rows; write bad ones to NAME.rejected.csv."),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Validate and import a loan book (columns: docs/servicing.md). By default a file with
+    any bad row imports nothing; importing the same files twice changes nothing."""
+    files = {
+        kind: path
+        for kind, path in {
+            "borrowers": borrowers, "vehicles": vehicles, "devices": devices,
+            "loans": loans, "payments": payments,
+        }.items()
+        if path is not None
+    }  # fmt: skip
+    if not files:
+        raise LienwatchError("import: give at least one of --loans, --payments, --borrowers, "
+                             "--vehicles, --devices")  # fmt: skip
+    engine = make_engine(load_settings().database_url)
+    check_connection(engine)
+    try:
+        with transaction(session_factory(engine)) as session:
+            report = import_book(session, files, quarantine=quarantine)
+    except ImportRejected as rejected:
+        for error in rejected.errors:
+            typer.echo(str(error), err=True)
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps({
+            "imported": report.imported, "unchanged": report.unchanged,
+            "rejected": [
+                {"file": e.file, "line": e.line, "column": e.column, "reason": e.reason}
+                for e in report.rejected
+            ],
+            "ignored_columns": report.ignored_columns,
+            "quarantine_files": [str(p) for p in report.quarantine_files],
+        }, ensure_ascii=False))  # fmt: skip
+        return
+    for kind in files:
+        typer.echo(
+            f"{kind}: {report.imported[kind]} imported, {report.unchanged[kind]} unchanged"
+            + (f" (ignored columns: {', '.join(report.ignored_columns[kind])})"
+               if report.ignored_columns.get(kind) else "")
+        )  # fmt: skip
+    for path in report.quarantine_files:
+        typer.echo(f"rejected rows written to {path}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("import")(import_command)

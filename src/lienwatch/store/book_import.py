@@ -1,0 +1,271 @@
+"""Importing a lender's book from CSV or Parquet files into the store.
+
+Rows are validated (:mod:`lienwatch.servicing.book_import`), then compared with the store: new
+rows are inserted, rows already stored with the same values are left alone (so importing a
+file twice changes nothing), and rows that contradict what is stored are errors. By default a
+single bad row imports nothing; with ``quarantine`` the good rows are imported and the bad
+ones are written, with their reasons, to a ``.rejected.csv`` file beside their source.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from lienwatch.domain.calendar import add_months
+from lienwatch.domain.schedule import DayCount, Method
+from lienwatch.errors import LienwatchError
+from lienwatch.servicing.book_import import (
+    KINDS,
+    Known,
+    Row,
+    RowError,
+    check_header,
+    check_references,
+    parse_row,
+)
+from lienwatch.servicing.product import LoanTerms
+from lienwatch.store.tables import Borrower, Device, Installment, Loan, Payment, Vehicle
+
+_TABLES = {
+    "borrowers": (Borrower, Borrower.ref),
+    "vehicles": (Vehicle, Vehicle.vin),
+    "devices": (Device, Device.ident),
+    "loans": (Loan, Loan.ref),
+    "payments": (Payment, Payment.external_id),
+}
+
+
+@dataclass(slots=True)
+class ImportPlan:
+    """What an import will do: rows to insert per kind, rows already stored, conflicts."""
+
+    new: dict[str, list[Row]] = field(default_factory=lambda: {kind: [] for kind in KINDS})
+    unchanged: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    errors: list[RowError] = field(default_factory=list)
+
+
+def known_references(session: Session) -> Known:
+    """The keys rows may refer to that the store already holds."""
+    return Known(
+        borrowers=set(session.scalars(select(Borrower.ref))),
+        vehicles=set(session.scalars(select(Vehicle.vin))),
+        loans=dict(session.execute(select(Loan.ref, Loan.disbursed_on)).all()),
+    )
+
+
+def plan_import(session: Session, rows: Mapping[str, list[Row]]) -> ImportPlan:
+    """Split rows into new, unchanged and conflicting (same key, different values)."""
+    plan = ImportPlan()
+    ids = _Ids(session)
+    for kind in KINDS:
+        model, key_column = _TABLES[kind]
+        keys = [row.key for row in rows.get(kind, [])]
+        stored = {
+            getattr(obj, key_column.key): obj
+            for obj in session.scalars(select(model).where(key_column.in_(keys)))
+        } if keys else {}  # fmt: skip
+        for row in rows.get(kind, []):
+            existing = stored.get(row.key)
+            if existing is None:
+                plan.new[kind].append(row)
+                continue
+            differing = [
+                column
+                for column, value in _stored_values(kind, row, ids).items()
+                if getattr(existing, column) != value
+            ]
+            if differing:
+                plan.errors.append(
+                    RowError(row.file, row.line, differing[0],
+                             f"{row.key!r} is already stored with a different {differing[0]}",
+                             row.raw)
+                )  # fmt: skip
+            else:
+                plan.unchanged[kind] += 1
+    return plan
+
+
+def apply_import(session: Session, plan: ImportPlan) -> dict[str, int]:
+    """Insert the plan's new rows (loans with their schedules); return counts per kind."""
+    ids = _Ids(session)
+    for kind in KINDS:
+        model, _ = _TABLES[kind]
+        rows = plan.new[kind]
+        if not rows:
+            continue
+        values = [_stored_values(kind, row, ids) for row in rows]
+        session.execute(insert(model), values)
+        ids.forget(kind)
+        if kind == "loans":
+            _insert_schedules(session, rows, ids)
+    return {kind: len(plan.new[kind]) for kind in KINDS}
+
+
+def _insert_schedules(session: Session, rows: list[Row], ids: _Ids) -> None:
+    installments: list[dict[str, Any]] = []
+    for row in rows:
+        loan_id = ids.of("loans", row.key)
+        installments.extend(
+            {
+                "loan_id": loan_id, "n": i.n, "due_date": i.due_date,
+                "principal": i.principal, "interest": i.interest, "fee": 0,
+            }
+            for i in _terms(row).schedule()
+        )  # fmt: skip
+    session.execute(insert(Installment), installments)
+
+
+def _terms(row: Row) -> LoanTerms:
+    v = row.values
+    return LoanTerms(
+        row.key, v["principal"], v["annual_rate"], v["term"], Method(v["method"]),
+        v["disbursed_on"], day_count=DayCount(v["day_count"]), upfront_fee=v["upfront_fee"],
+        fee_financed=v["fee_financed"],
+    )  # fmt: skip
+
+
+def _stored_values(kind: str, row: Row, ids: _Ids) -> dict[str, Any]:
+    """The row as table column values (references resolved to surrogate keys)."""
+    v = row.values
+    if kind == "borrowers":
+        return dict(v)
+    if kind == "vehicles":
+        return {**{k: v[k] for k in v if k != "borrower_ref"},
+                "borrower_id": ids.of("borrowers", v["borrower_ref"])}  # fmt: skip
+    if kind == "devices":
+        vehicle = v["vehicle_vin"]
+        return {
+            "ident": v["device_id"], "protocol": v["protocol"], "kind": v["kind"],
+            "model": v["model"] or "", "report_interval_s": v["report_interval_s"],
+            "vehicle_id": ids.of("vehicles", vehicle) if vehicle else None,
+        }  # fmt: skip
+    if kind == "loans":
+        return {
+            "ref": v["ref"], "product": v["product"], "principal": v["principal"],
+            "annual_rate": v["annual_rate"], "term_months": v["term"], "method": v["method"],
+            "day_count": v["day_count"], "upfront_fee": v["upfront_fee"],
+            "fee_financed": v["fee_financed"], "disbursed_on": v["disbursed_on"],
+            "maturity_on": add_months(v["disbursed_on"], v["term"]), "time_zone": v["time_zone"],
+            "booked_province": v["booked_province"], "currency": v["currency"],
+            "borrower_id": ids.of("borrowers", v["borrower_ref"]),
+            "vehicle_id": ids.of("vehicles", v["vehicle_vin"]),
+        }  # fmt: skip
+    return {
+        "external_id": v["id"], "loan_id": ids.of("loans", v["loan_ref"]), "paid_on": v["date"],
+        "amount": v["amount"], "channel": v["channel"], "currency": v["currency"],
+    }  # fmt: skip
+
+
+class _Ids:
+    """Business key -> surrogate key, read from the store once per kind."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._maps: dict[str, dict[str, int]] = {}
+
+    def of(self, kind: str, key: str) -> int | None:
+        if kind not in self._maps:
+            model, key_column = _TABLES[kind]
+            self._maps[kind] = dict(self.session.execute(select(key_column, model.id)).all())
+        return self._maps[kind].get(key)
+
+    def forget(self, kind: str) -> None:
+        self._maps.pop(kind, None)
+
+
+class ImportRejected(LienwatchError):
+    """An import with bad rows and no quarantine: nothing was imported."""
+
+    def __init__(self, errors: list[RowError]) -> None:
+        self.errors = errors
+        shown = "; ".join(str(e) for e in errors[:3])
+        more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+        super().__init__(f"{len(errors)} bad rows, nothing imported: {shown}{more}")
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    imported: dict[str, int]
+    unchanged: dict[str, int]
+    rejected: list[RowError]
+    ignored_columns: dict[str, list[str]]
+    quarantine_files: list[Path]
+
+
+def read_table(path: Path) -> tuple[list[str], list[tuple[int, dict[str, Any]]]]:
+    """A CSV (UTF-8, header on line 1) or Parquet file as its header and (line, row) pairs."""
+    if not path.is_file():
+        raise LienwatchError(f"{path}: no such file")
+    if path.suffix.lower() in {".parquet", ".pq"}:
+        try:
+            import polars
+        except ModuleNotFoundError:
+            raise LienwatchError(
+                f"{path}: reading Parquet needs polars (pip install 'lienwatch[parquet]')"
+            ) from None
+        frame = polars.read_parquet(path)
+        return frame.columns, list(enumerate(frame.to_dicts(), start=1))
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        header = list(reader.fieldnames or [])
+        return header, [(reader.line_num, row) for row in reader]
+
+
+def import_book(
+    session: Session, files: Mapping[str, Path], *, quarantine: bool = False
+) -> ImportReport:
+    """Validate every row of ``files`` (kind -> path) and import them in the caller's
+    transaction; raise :class:`ImportRejected` for bad rows unless ``quarantine``."""
+    unknown_kinds = set(files) - set(KINDS)
+    if unknown_kinds:
+        raise LienwatchError(f"unknown file kinds: {', '.join(sorted(unknown_kinds))}")
+    parsed: dict[str, list[Row]] = {}
+    errors: list[RowError] = []
+    ignored: dict[str, list[str]] = {}
+    sources: dict[str, tuple[Path, list[str]]] = {}
+    for kind, path in files.items():
+        header, rows = read_table(Path(path))
+        sources[kind] = (Path(path), header)
+        header_errors, ignored[kind] = check_header(kind, str(path), header)
+        errors.extend(header_errors)
+        if header_errors:
+            continue
+        parsed[kind] = []
+        for line, raw in rows:
+            result = parse_row(kind, str(path), line, raw)
+            (errors if isinstance(result, RowError) else parsed[kind]).append(result)
+    accepted, reference_errors = check_references(parsed, known_references(session))
+    errors.extend(reference_errors)
+    plan = plan_import(session, accepted)
+    errors.extend(plan.errors)
+    errors.sort(key=lambda e: (e.file, e.line))
+    if errors and not quarantine:
+        raise ImportRejected(errors)
+    imported = apply_import(session, plan)
+    written = _write_quarantine(errors, sources) if errors else []
+    return ImportReport(imported, plan.unchanged, errors, ignored, written)
+
+
+def _write_quarantine(
+    errors: list[RowError], sources: Mapping[str, tuple[Path, list[str]]]
+) -> list[Path]:
+    written = []
+    for path, header in sources.values():
+        mine = [e for e in errors if e.file == str(path)]
+        if not mine:
+            continue
+        target = path.with_name(path.stem + ".rejected.csv")
+        with target.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow([*header, "_line", "_column", "_reason"])
+            for e in mine:
+                writer.writerow([*(e.row.get(c, "") for c in header), e.line, e.column, e.reason])
+        written.append(target)
+    return written
