@@ -14,7 +14,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -165,16 +165,17 @@ class Monitor:
             self._raise_clusters()
         self._clock = max(self._clock, watermark)
 
-    def flush(self, now: int | None = None) -> None:
+    def flush(self, now: int | None = None, *, clusters: bool = True) -> None:
         """End of input: process every held fix, then silences due before ``now`` (default:
-        the newest fix seen), then clusters."""
+        the newest fix seen), then clusters (unless a caller merges partitions first)."""
         slots = list(self._unique_slots())
         newest = max((s.newest for s in slots), default=0)
         until = newest if now is None else now
         for slot in slots:
             self._release(slot, 2**62)
             slot.monitor.fire_due(until)
-        self._raise_clusters()
+        if clusters:
+            self._raise_clusters()
 
     # -- internals -------------------------------------------------------------------------
 
@@ -323,7 +324,7 @@ def raise_clusters(
     book: AlertBook,
     stays: Sequence[StayRecord],
     settings: MonitorSettings,
-    vehicle: callable,
+    vehicle: Callable[[str], VehicleSpec],
 ) -> None:
     """Raise (or update) a ``cluster`` alert on every member of every group of ``stays``."""
     thresholds = settings.thresholds

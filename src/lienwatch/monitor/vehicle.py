@@ -187,10 +187,10 @@ class Liveness:
             del self.offline[device]
             if not self.offline:
                 self.out.resolve(AlertType.DEVICE_OFFLINE, t)
-        if self.removal_due.pop(device, None) is not None or device in self.removed_by_silence:
-            if device in self.removed_by_silence:
-                self.removed_by_silence.discard(device)
-                self.out.resolve(AlertType.DEVICE_REMOVED, t)
+        self.removal_due.pop(device, None)  # it kept reporting: not removed
+        if device in self.removed_by_silence:  # it reports again
+            self.removed_by_silence.discard(device)
+            self.out.resolve(AlertType.DEVICE_REMOVED, t)
         self.last[device] = t
         self.deadline[device] = t + self.limit[device]
         self._next()
