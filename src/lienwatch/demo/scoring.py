@@ -3,7 +3,8 @@
 A top-layer module: it reads :mod:`lienwatch.sim` labels, which the monitor itself never sees.
 For each alert type, a loan is a true case when its profile's
 :func:`~lienwatch.sim.expected_alerts` holds the type (``tracker_mismatch`` only when the car
-carries a second tracker); it is flagged when at least one alert of the type names its vehicle.
+carries a second tracker, ``cluster`` only when the ring's cars really parked together); it is
+flagged when at least one alert of the type names its vehicle.
 """
 
 from __future__ import annotations
@@ -120,6 +121,7 @@ def score_alerts(portfolio: Portfolio, alerts: Iterable[Alert]) -> dict[str, Typ
     truth = portfolio.truth
     loan_of = {loan.vehicle_vin: loan.ref for loan in portfolio.loans}
     two_trackers = _vehicles_with_two_trackers(portfolio)
+    parked_together = {e.loan_ref for e in truth.events if e.label == "cluster"}
     flagged: dict[str, dict[str, int]] = defaultdict(dict)  # type -> loan -> first raised_at
     for alert in alerts:
         loan = alert.loan_id or loan_of.get(alert.vehicle_id)
@@ -141,6 +143,7 @@ def score_alerts(portfolio: Portfolio, alerts: Iterable[Alert]) -> dict[str, Typ
             for loan in portfolio.loans
             if alert_type in expected_alerts(truth.profiles[loan.ref])
             and (alert_type != AlertType.TRACKER_MISMATCH or loan.vehicle_vin in two_trackers)
+            and (alert_type != AlertType.CLUSTER or loan.ref in parked_together)
         }
         scores[str(alert_type)] = _score(alert_type, expected, flagged[alert_type], starts, truth)
     return scores
