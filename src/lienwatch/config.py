@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -44,6 +51,100 @@ class DemoSettings(BaseModel):
     dir: Path = Path("lienwatch-demo")
 
 
+Severity = Literal["info", "warning", "critical"]
+
+DEFAULT_SEVERITIES: dict[str, Severity] = {
+    "power_cut": "critical",
+    "device_removed": "critical",
+    "gnss_antenna_cut": "warning",
+    "device_offline": "warning",
+    "long_stay": "warning",
+    "risk_zone_visit": "critical",
+    "left_region": "warning",
+    "night_relocation": "warning",
+    "address_mismatch": "info",
+    "unusual_area": "info",
+    "position_jump": "warning",
+    "tracker_mismatch": "critical",
+    "cluster": "critical",
+    "ltv_breach": "warning",
+}
+
+
+class MonitorThresholds(BaseModel):
+    """The collateral monitor's thresholds (the defaults are issue 5's); see docs/monitor.md."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    offline_wired_h: float = Field(24.0, gt=0)
+    offline_wireless_h: float = Field(72.0, gt=0)
+    offline_min_intervals: float = Field(3.0, ge=1)  # never fewer report intervals than this
+    removal_silence_intervals: float = Field(2.0, gt=0)  # wired silence after a power cut
+    removal_silence_min_h: float = Field(1.0, gt=0)
+    stay_radius_m: float = Field(200.0, gt=0)
+    long_stay_h: float = Field(72.0, gt=0)
+    place_visit_h: float = Field(4.0, gt=0)  # a stay this long is a visit to its place
+    place_known_visits: int = Field(3, ge=1)  # visits that make a place home or work
+    risk_zone_dwell_min: float = Field(30.0, ge=0)
+    left_region_h: float = Field(2.0, ge=0)
+    night_end_h: float = Field(5.0, gt=0, le=12)  # the night window is 00:00 to this hour
+    night_move_km: float = Field(5.0, gt=0)
+    night_move_nights: int = Field(3, ge=1)
+    address_mismatch_km: float = Field(10.0, gt=0)
+    unusual_distance_km: float = Field(50.0, gt=0)
+    unusual_h: float = Field(6.0, ge=0)
+    activity_days: int = Field(30, ge=1)
+    activity_share: float = Field(0.95, gt=0, le=1)
+    activity_min_days: int = Field(7, ge=1)
+    jump_kmh: float = Field(250.0, gt=0)
+    jump_min_km: float = Field(1.0, ge=0)
+    mismatch_m: float = Field(1000.0, gt=0)
+    mismatch_min: float = Field(30.0, ge=0)
+    pair_window_s: int = Field(300, ge=0)  # fixes of two trackers this close count as a pair
+    cluster_radius_m: float = Field(300.0, gt=0)
+    cluster_h: float = Field(24.0, gt=0)
+    cluster_vehicles: int = Field(3, ge=2)
+    ltv_cap: float = Field(0.8, gt=0)
+    severities: dict[str, Severity] = Field(default_factory=lambda: dict(DEFAULT_SEVERITIES))
+
+    @field_validator("severities")
+    @classmethod
+    def _known_types(cls, value: dict[str, Severity]) -> dict[str, Severity]:
+        unknown = sorted(set(value) - set(DEFAULT_SEVERITIES))
+        if unknown:
+            raise ValueError(f"unknown alert type {unknown[0]!r}")
+        return {**DEFAULT_SEVERITIES, **value}
+
+
+class MonitorSettings(BaseModel):
+    """``[monitor]``: thresholds, with overrides per loan product (``[monitor.products.X]``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reorder_window_s: int = Field(600, ge=0)  # out-of-order fixes this late are reordered
+    workers: int = Field(2, ge=1, le=64)  # processes of a batch run (vehicles partitioned)
+    thresholds: MonitorThresholds = MonitorThresholds()
+    products: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _valid_overrides(self) -> MonitorSettings:
+        for product in self.products:
+            self.for_product(product)
+        return self
+
+    def for_product(self, product: str | None) -> MonitorThresholds:
+        """The thresholds of ``product``: the base ones with its overrides applied."""
+        override = self.products.get(product or "")
+        if not override:
+            return self.thresholds
+        try:
+            return MonitorThresholds.model_validate({**self.thresholds.model_dump(), **override})
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            key = ".".join(str(part) for part in error["loc"])
+            raise ValueError(f"products.{product}.{key}: {error['msg']}") from None
+
+
 class Settings(BaseSettings):
     """Every setting lienwatch reads. Unknown keys in the file are errors, not silently ignored."""
 
@@ -55,6 +156,7 @@ class Settings(BaseSettings):
     time_zone: str = "Asia/Shanghai"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     demo: DemoSettings = DemoSettings()
+    monitor: MonitorSettings = MonitorSettings()
     # Servicing rules per product code; checked by lienwatch.servicing.catalogue.
     products: dict[str, dict[str, Any]] = {}
 

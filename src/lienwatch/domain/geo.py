@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.typing import ArrayLike
 
@@ -25,3 +27,24 @@ def offset_m(
     dlat = np.degrees(np.divide(north_m, EARTH_RADIUS_M))
     dlon = np.degrees(np.divide(east_m, EARTH_RADIUS_M * np.cos(np.radians(lat))))
     return np.add(lat, dlat), np.add(lon, dlon)
+
+
+def unit_vectors(lat: ArrayLike, lon: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Points as unit vectors (x, y, z) from the Earth's centre.
+
+    Per-point state machines compare squared chords of these vectors against
+    :func:`chord2_of_m` thresholds: three subtractions instead of trigonometry per fix.
+    """
+    phi, lam = np.radians(lat), np.radians(lon)
+    cos_phi = np.cos(phi)
+    return cos_phi * np.cos(lam), cos_phi * np.sin(lam), np.sin(phi)
+
+
+def chord2_of_m(metres: float) -> float:
+    """The squared unit-sphere chord of a great-circle distance in metres."""
+    return (2.0 * math.sin(min(metres / EARTH_RADIUS_M, math.pi) / 2.0)) ** 2
+
+
+def m_of_chord2(chord2: float) -> float:
+    """The great-circle distance in metres of a squared unit-sphere chord."""
+    return 2.0 * EARTH_RADIUS_M * math.asin(min(math.sqrt(chord2) / 2.0, 1.0))

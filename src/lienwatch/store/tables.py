@@ -309,6 +309,10 @@ class Alert(Base):
     exposure: Mapped[int] = mapped_column(BigInteger, default=0)  # unsecured fen at risk
     status_by: Mapped[str | None] = mapped_column(String(80))
     status_at: Mapped[datetime | None]
+    key: Mapped[str | None] = mapped_column(String(120), unique=True)  # the monitor's alert id
+    raised_at: Mapped[datetime | None]  # when the monitor could first know
+    updated_at: Mapped[datetime | None]
+    repeats: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 class User(Base):

@@ -1,0 +1,27 @@
+"""The collateral monitor: per-vehicle risk detectors and the alert lifecycle (no I/O)."""
+
+from lienwatch.monitor.engine import FixBatch, Monitor
+from lienwatch.monitor.lifecycle import AlertBook
+from lienwatch.monitor.model import (
+    Alert,
+    AlertStatus,
+    AlertType,
+    DeviceSpec,
+    MonitorInputError,
+    VehicleSpec,
+)
+from lienwatch.monitor.zones import ZONE_CATEGORIES, ZoneLibrary
+
+__all__ = [
+    "ZONE_CATEGORIES",
+    "Alert",
+    "AlertBook",
+    "AlertStatus",
+    "AlertType",
+    "DeviceSpec",
+    "FixBatch",
+    "Monitor",
+    "MonitorInputError",
+    "VehicleSpec",
+    "ZoneLibrary",
+]

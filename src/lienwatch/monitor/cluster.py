@@ -1,0 +1,87 @@
+"""``cluster`` (异常聚集): financed vehicles of different borrowers staying together.
+
+Cross-vehicle, so it reads the long stays every vehicle reported (see
+:class:`~lienwatch.monitor.vehicle.StayRecord`) rather than fixes: a group is ``cluster_vehicles``
+or more stays of different owners, all within ``cluster_radius_m`` of the first, whose common
+overlap lasts ``cluster_h``. Stays are bucketed on a grid about the radius wide, so a pass costs
+the number of long stays times their few neighbours.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from lienwatch.config import MonitorThresholds
+from lienwatch.domain.geo import chord2_of_m
+from lienwatch.monitor.vehicle import StayRecord, chord2
+
+_DEG_PER_M = 1 / 111_000
+
+
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    members: tuple[StayRecord, ...]
+    start: int  # the common overlap began
+    end: int | None  # it ended (a member left), or None while all stay
+
+
+def find_clusters(stays: Iterable[StayRecord], thresholds: MonitorThresholds) -> list[Cluster]:
+    """Every maximal group of stays that satisfies the cluster rule, earliest first."""
+    radius2 = chord2_of_m(thresholds.cluster_radius_m)
+    need_s = thresholds.cluster_h * 3_600
+    cell = thresholds.cluster_radius_m * _DEG_PER_M
+    grid: dict[tuple[int, int], list[StayRecord]] = defaultdict(list)
+    ordered = sorted(stays, key=lambda s: (s.start, s.vehicle_id))
+    for stay in ordered:
+        grid[_cell(stay, cell)].append(stay)
+    found: dict[frozenset[str], Cluster] = {}
+    for stay in ordered:
+        iy, ix = _cell(stay, cell)
+        near = [
+            other
+            for dy in (-1, 0, 1)
+            for dx in (-1, 0, 1)
+            for other in grid.get((iy + dy, ix + dx), ())
+            if other.owner != stay.owner
+            and chord2(other.anchor, stay.anchor) <= radius2
+            and _overlap(stay, other) >= need_s
+        ]
+        group = _group(stay, near, need_s, thresholds.cluster_vehicles)
+        if group is not None:
+            key = frozenset(s.vehicle_id for s in group.members)
+            found.setdefault(key, group)
+    return sorted(found.values(), key=lambda c: (c.start, sorted(s.vehicle_id for s in c.members)))
+
+
+def _cell(stay: StayRecord, cell: float) -> tuple[int, int]:
+    return int(stay.anchor.lat // cell), int(stay.anchor.lon // cell)
+
+
+def _overlap(*stays: StayRecord) -> int:
+    return min(s.last for s in stays) - max(s.start for s in stays)
+
+
+def _group(
+    seed: StayRecord, near: Sequence[StayRecord], need_s: float, size: int
+) -> Cluster | None:
+    """The seed with one stay per other owner, dropping the stay that shortens the common
+    overlap most until it lasts long enough (or too few remain)."""
+    members = {seed.owner: seed}
+    for stay in sorted(near, key=lambda s: (-_overlap(seed, s), s.vehicle_id)):
+        members.setdefault(stay.owner, stay)
+    group = list(members.values())
+    while len(group) >= size and _overlap(*group) < need_s:
+        others = group[1:]
+        worst = max(
+            others, key=lambda s: (_overlap(*[g for g in group if g is not s]), s.vehicle_id)
+        )
+        group.remove(worst)
+    if len(group) < size:
+        return None
+    start = max(s.start for s in group)
+    ended = [s.last for s in group if s.ended]
+    return Cluster(
+        tuple(sorted(group, key=lambda s: s.vehicle_id)), start, min(ended, default=None)
+    )

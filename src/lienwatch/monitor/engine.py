@@ -1,0 +1,353 @@
+"""The streaming monitor: fixes in any order (within the reorder window), alerts out.
+
+:class:`Monitor` enriches each batch of fixes with vectorized lookups (validity, province,
+risk zone, local time, unit vectors), holds them per vehicle until the reorder window has
+passed, and hands them in time order to the vehicle's :class:`VehicleMonitor`. A fix older
+than what a vehicle has already processed is dropped and counted (``late``); so is a repeat of
+a (device, time) already seen. :meth:`Monitor.advance` is the clock: it releases held fixes
+and raises silences (``device_offline``, ``device_removed``) whose deadline has passed.
+Feeding a whole file at once gives exactly what feeding it fix by fix gives.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from lienwatch.config import MonitorSettings
+from lienwatch.domain.geo import unit_vectors
+from lienwatch.domain.provinces import OUTSIDE, ProvinceIndex
+from lienwatch.monitor.cluster import find_clusters
+from lienwatch.monitor.lifecycle import AlertBook
+from lienwatch.monitor.model import (
+    Alert,
+    AlertType,
+    DeviceSpec,
+    Fix,
+    MonitorInputError,
+    VehicleSpec,
+    iso_utc,
+)
+from lienwatch.monitor.vehicle import StayRecord, VehicleMonitor, activity_cells
+from lienwatch.monitor.zones import ZoneLibrary
+
+
+@dataclass(frozen=True, slots=True)
+class FixBatch:
+    """Fixes as parallel arrays (any order): the shape files, the bus and the simulator give."""
+
+    device_id: np.ndarray  # str (object) array
+    time: np.ndarray  # int64 epoch seconds UTC
+    lat: np.ndarray  # float64 degrees WGS-84
+    lon: np.ndarray  # float64
+    valid: np.ndarray  # bool: the tracker's own fix-valid flag
+    alarms: np.ndarray  # str (object) array: canonical names joined by ";", "" for none
+
+    def __len__(self) -> int:
+        return len(self.time)
+
+    def take(self, index: np.ndarray) -> FixBatch:
+        return FixBatch(*(getattr(self, name)[index] for name in self.__slots__))
+
+
+@dataclass(slots=True)
+class _Slot:
+    monitor: VehicleMonitor
+    held: list[tuple[int, str, int, Fix]] = field(default_factory=list)
+    newest: int = -(2**62)
+    released: tuple[int, str] = (-(2**62), "")
+
+
+class Monitor:
+    """All detectors over a fleet; see the module docstring for the ordering contract."""
+
+    def __init__(
+        self,
+        devices: Sequence[DeviceSpec] = (),
+        vehicles: Sequence[VehicleSpec] = (),
+        *,
+        settings: MonitorSettings | None = None,
+        zones: ZoneLibrary | None = None,
+        provinces: ProvinceIndex,
+    ) -> None:
+        self.settings = settings or MonitorSettings()
+        self.zones = zones
+        self.provinces = provinces
+        self.book = AlertBook(provinces.provinces)
+        self.counts: Counter[str] = Counter()
+        self._codes = [p.code for p in provinces.provinces]
+        self._vehicle_specs = {v.vehicle_id: v for v in vehicles}
+        self._devices = {d.device_id: d for d in devices}
+        self._loans = {v.loan_id: v for v in vehicles if v.loan_id}
+        self._slots: dict[str, _Slot] = {}
+        self._seq = itertools.count()
+        self._clock = -(2**62)
+        self._clustered: set[frozenset[str]] = set()
+
+    @property
+    def alerts(self) -> list[Alert]:
+        """Every alert raised so far (open and closed), in the order they were opened."""
+        return self.book.alerts
+
+    # -- input -----------------------------------------------------------------------------
+
+    def ingest(self, batch: FixBatch) -> None:
+        """Take fixes in any order; each is processed once the reorder window has passed."""
+        window = self.settings.reorder_window_s
+        for fix in self._fixes(batch):
+            slot = self._slot(fix.device_id)
+            if (fix.time, fix.device_id) <= slot.released:
+                self.counts["late"] += 1
+                continue
+            heapq.heappush(slot.held, (fix.time, fix.device_id, next(self._seq), fix))
+            if fix.time > slot.newest:
+                slot.newest = fix.time
+                self._release(slot, slot.newest - window)
+
+    def replay(self, batch: FixBatch) -> None:
+        """Process a complete batch directly in (vehicle, time, device) order.
+
+        The batch path: what :meth:`ingest` does once the window has passed, without holding
+        fixes. Call :meth:`flush` afterwards.
+        """
+        vehicles = np.array([self._slot_key(d) for d in batch.device_id.tolist()], dtype=object)
+        order = np.lexsort((batch.device_id.astype(str), batch.time, vehicles.astype(str)))
+        slots = self._slots
+        for fix in self._fixes(batch.take(order)):
+            slot = slots.get(fix.device_id) or self._slot(fix.device_id)
+            key = (fix.time, fix.device_id)
+            if key <= slot.released:
+                self.counts["late"] += 1
+                continue
+            slot.released = key
+            slot.newest = fix.time
+            self._process(slot.monitor, fix)
+
+    def update_ltv(self, loan_id: str, ltv: float, at: int) -> None:
+        """Servicing's loan-to-value for a loan: ``ltv_breach`` above the product's cap,
+        resolved when it falls back under it."""
+        vehicle = self._loans.get(loan_id)
+        if vehicle is None:
+            raise MonitorInputError(f"loan_id: unknown loan {loan_id!r}")
+        cap = self.settings.for_product(vehicle.product).ltv_cap
+        slot = self._slots.get(vehicle.vehicle_id)
+        position = slot.monitor.out.position if slot else None
+        if ltv > cap:
+            self.book.raise_alert(
+                AlertType.LTV_BREACH,
+                vehicle,
+                severity=self.settings.for_product(vehicle.product).severities["ltv_breach"],
+                start=at,
+                at=at,
+                device_id=None,
+                position=position,
+                evidence={"ltv": round(ltv, 4), "cap": cap},
+            )
+        else:
+            self.book.resolve_cause(vehicle.vehicle_id, AlertType.LTV_BREACH, at)
+
+    # -- clock -----------------------------------------------------------------------------
+
+    def advance(self, now: int) -> None:
+        """The clock reached ``now``: process held fixes and silences older than the window."""
+        watermark = now - self.settings.reorder_window_s
+        for slot in self._unique_slots():
+            self._release(slot, watermark)
+            slot.monitor.fire_due(watermark)
+        if watermark // 3_600 > self._clock // 3_600:
+            self._raise_clusters()
+        self._clock = max(self._clock, watermark)
+
+    def flush(self, now: int | None = None, *, clusters: bool = True) -> None:
+        """End of input: process every held fix, then silences due before ``now`` (default:
+        the newest fix seen), then clusters (unless a caller merges partitions first)."""
+        slots = list(self._unique_slots())
+        newest = max((s.newest for s in slots), default=0)
+        until = newest if now is None else now
+        for slot in slots:
+            self._release(slot, 2**62)
+            slot.monitor.fire_due(until)
+        if clusters:
+            self._raise_clusters()
+
+    # -- internals -------------------------------------------------------------------------
+
+    def long_stays(self) -> list[StayRecord]:
+        """The long stays every vehicle reported so far (what ``cluster`` compares)."""
+        return [s for slot in self._unique_slots() for s in slot.monitor.stays.long_stays]
+
+    def _raise_clusters(self) -> None:
+        raise_clusters(self.book, self.long_stays(), self.settings, self._vehicle_spec)
+
+    def _unique_slots(self) -> Iterable[_Slot]:
+        seen: set[int] = set()
+        for slot in self._slots.values():
+            if id(slot) not in seen:
+                seen.add(id(slot))
+                yield slot
+
+    def _release(self, slot: _Slot, watermark: int) -> None:
+        held = slot.held
+        while held and held[0][0] <= watermark:
+            time, device, _, fix = heapq.heappop(held)
+            if (time, device) <= slot.released:
+                self.counts["late"] += 1
+                continue
+            slot.released = (time, device)
+            self._process(slot.monitor, fix)
+
+    def _process(self, monitor: VehicleMonitor, fix: Fix) -> None:
+        self.counts["fixes"] += 1
+        if not fix.valid:
+            self.counts["invalid"] += 1
+        monitor.on_fix(fix)
+
+    def _slot_key(self, device_id: str) -> str:
+        device = self._devices.get(device_id)
+        return device.vehicle_id if device else device_id
+
+    def _vehicle_spec(self, vehicle_id: str) -> VehicleSpec:
+        return self._vehicle_specs.get(vehicle_id) or VehicleSpec(vehicle_id)
+
+    def _slot(self, device_id: str) -> _Slot:
+        """The vehicle slot of a device (shared by the vehicle's devices), made on first use.
+
+        A device missing from the fleet is its own vehicle: a wired tracker whose permitted
+        region is the province of its first valid fix.
+        """
+        slot = self._slots.get(device_id)
+        if slot is not None:
+            return slot
+        device = self._devices.get(device_id)
+        if device is None:
+            device = self._devices[device_id] = DeviceSpec(device_id, device_id)
+            self.counts["unknown_devices"] += 1
+        slot = self._slots.get(device.vehicle_id)
+        if slot is None:
+            slot = self._new_slot(self._vehicle_spec(device.vehicle_id))
+            self._slots[device.vehicle_id] = slot
+        if device_id not in slot.monitor.liveness.limit:
+            slot.monitor.add_device(device)
+        self._slots[device_id] = slot
+        return slot
+
+    def _new_slot(self, spec: VehicleSpec) -> _Slot:
+        devices = [d for d in self._devices.values() if d.vehicle_id == spec.vehicle_id]
+        region = None
+        if spec.region is not None:
+            region = self._codes.index(self.provinces.by_code(spec.region).code)
+        monitor = VehicleMonitor(
+            spec,
+            devices,
+            self.settings.for_product(spec.product),
+            self.book,
+            region=region,
+            zones=self.zones.zones if self.zones else (),
+            province_codes=self._codes,
+        )
+        return _Slot(monitor)
+
+    def _fixes(self, batch: FixBatch) -> Iterable[Fix]:
+        """The batch as :class:`Fix` tuples, derived fields computed vectorized."""
+        n = len(batch)
+        if n == 0:
+            return iter(())
+        lat = np.asarray(batch.lat, dtype=np.float64)
+        lon = np.asarray(batch.lon, dtype=np.float64)
+        valid = usable(lat, lon, np.asarray(batch.valid, dtype=bool))
+        province = np.full(n, OUTSIDE, dtype=np.int64)
+        province[valid] = self.provinces.lookup(lat[valid], lon[valid])
+        zone = np.full(n, -1, dtype=np.int64)
+        if self.zones is not None and len(self.zones):
+            zone[valid] = self.zones.lookup(lat[valid], lon[valid])
+        x, y, z = unit_vectors(np.where(valid, lat, 0.0), np.where(valid, lon, 0.0))
+        devices = batch.device_id.tolist()
+        time = np.asarray(batch.time, dtype=np.int64)
+        local = time + self._utc_offsets(devices, time)
+        cells = activity_cells(np.where(valid, lat, 0.0), np.where(valid, lon, 0.0))
+        columns = (
+            time.tolist(),
+            devices,
+            valid.tolist(),
+            lat.tolist(),
+            lon.tolist(),
+            x.tolist(),
+            y.tolist(),
+            z.tolist(),
+            province.tolist(),
+            zone.tolist(),
+            local.tolist(),
+            cells.tolist(),
+            batch.alarms.tolist(),
+        )
+        return map(Fix._make, zip(*columns, strict=True))
+
+    def _utc_offsets(self, devices: list[str], time: np.ndarray) -> np.ndarray:
+        """Seconds to add to each UTC time for the wall clock of its vehicle's time zone."""
+        zones = np.array([self._vehicle_spec(self._slot_key(d)).time_zone for d in devices])
+        offsets = np.zeros(len(time), dtype=np.int64)
+        for name in np.unique(zones):
+            rows = np.flatnonzero(zones == name)
+            offsets[rows] = _zone_offsets(ZoneInfo(str(name)), time[rows])
+        return offsets
+
+
+def _zone_offsets(zone: ZoneInfo, time: np.ndarray) -> np.ndarray:
+    def offset(t: int) -> int:
+        delta = datetime.fromtimestamp(t, zone).utcoffset()
+        return int(delta.total_seconds()) if delta else 0
+
+    first, last = offset(int(time.min())), offset(int(time.max()))
+    if first == last and offset(int(np.median(time))) == first:
+        return np.full(len(time), first, dtype=np.int64)  # no transition in range (China)
+    hours = time // 3_600
+    unique, inverse = np.unique(hours, return_inverse=True)
+    return np.array([offset(int(h) * 3_600) for h in unique], dtype=np.int64)[inverse]
+
+
+def usable(lat: np.ndarray, lon: np.ndarray, flagged_valid: np.ndarray) -> np.ndarray:
+    """Fixes whose coordinates may move a vehicle's state: flagged valid, finite, in range and
+    not the (0, 0) a tracker without a fix sends."""
+    with np.errstate(invalid="ignore"):
+        in_range = (np.abs(lat) <= 90) & (np.abs(lon) <= 180)
+    return flagged_valid & in_range & ~((lat == 0) & (lon == 0))
+
+
+def raise_clusters(
+    book: AlertBook,
+    stays: Sequence[StayRecord],
+    settings: MonitorSettings,
+    vehicle: Callable[[str], VehicleSpec],
+) -> None:
+    """Raise (or update) a ``cluster`` alert on every member of every group of ``stays``."""
+    thresholds = settings.thresholds
+    need_s = int(thresholds.cluster_h * 3_600)
+    for group in find_clusters(stays, thresholds):
+        names = sorted(s.vehicle_id for s in group.members)
+        lat = sum(s.anchor.lat for s in group.members) / len(group.members)
+        lon = sum(s.anchor.lon for s in group.members) / len(group.members)
+        for member in group.members:
+            spec = vehicle(member.vehicle_id)
+            book.raise_alert(
+                AlertType.CLUSTER,
+                spec,
+                severity=thresholds.severities["cluster"],
+                start=group.start,
+                at=group.start + need_s,
+                device_id=member.anchor.device_id,
+                position=(member.anchor.lat, member.anchor.lon, member.anchor.province),
+                evidence={
+                    "vehicles": names,
+                    "centre": [round(lon, 6), round(lat, 6)],
+                    "together_since": iso_utc(group.start),
+                },
+            )
+            if group.end is not None:
+                book.resolve_cause(member.vehicle_id, AlertType.CLUSTER, group.end)

@@ -1,0 +1,119 @@
+"""Alerts persisted through AlertRepository on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from lienwatch.data import china_provinces
+from lienwatch.domain.provinces import ProvinceIndex
+from lienwatch.monitor import AlertBook, AlertType, VehicleSpec
+from lienwatch.store.repositories import AlertRepository, ConflictError, NotFoundError
+from tests import factories
+
+T0 = int(datetime(2026, 7, 1, tzinfo=UTC).timestamp())
+
+
+@pytest.fixture(scope="module")
+def book_factory():
+    provinces = ProvinceIndex(china_provinces()).provinces
+    return lambda: AlertBook(provinces)
+
+
+def test_save_updates_resolves_and_enforces_one_open_alert(db_session, book_factory):
+    loan = factories.loan(db_session, "L9")
+    tracker = factories.device(db_session, "013800000009")
+    spec = VehicleSpec(loan.vehicle.vin, loan_id="L9", exposure=5_000_00)
+    book = book_factory()
+    alert = book.raise_alert(
+        AlertType.DEVICE_OFFLINE,
+        spec,
+        severity="warning",
+        start=T0,
+        at=T0,
+        device_id=tracker.ident,
+        position=(30.27, 120.15, 10),
+        evidence={"silent_h": 25},
+    )
+    repo = AlertRepository(db_session)
+    row = repo.save(alert)
+    assert (row.vehicle_id, row.device_id, row.loan_id) == (loan.vehicle_id, tracker.id, loan.id)
+    assert row.status == "open" and row.exposure == 500_000 and row.evidence == {"silent_h": 25}
+
+    book.raise_alert(
+        AlertType.DEVICE_OFFLINE,
+        spec,
+        severity="warning",
+        start=T0,
+        at=T0 + 60,
+        device_id=None,
+        position=None,
+        evidence={"silent_h": 26},
+    )
+    book.resolve_cause(spec.vehicle_id, AlertType.DEVICE_OFFLINE, T0 + 120)
+    row = repo.save(alert)
+    assert row.repeats == 1 and row.status == "resolved"
+    assert row.ended_at == datetime.fromtimestamp(T0 + 120, UTC)
+    assert repo.open_alerts() == []
+
+    second = book.raise_alert(
+        AlertType.DEVICE_OFFLINE,
+        spec,
+        severity="warning",
+        start=T0 + 200,
+        at=T0 + 200,
+        device_id=None,
+        position=None,
+        evidence={},
+    )
+    repo.save(second)
+    rogue = book_factory().raise_alert(
+        AlertType.DEVICE_OFFLINE,
+        spec,
+        severity="warning",
+        start=T0 + 300,
+        at=T0 + 300,
+        device_id=None,
+        position=None,
+        evidence={},
+    )
+    with pytest.raises(ConflictError, match="already has an open device_offline"):
+        repo.save(rogue)
+
+
+def test_people_acknowledge_and_mark_false_positive(db_session, book_factory):
+    loan = factories.loan(db_session, "L10")
+    spec = VehicleSpec(loan.vehicle.vin)
+    alert = book_factory().raise_alert(
+        AlertType.LONG_STAY,
+        spec,
+        severity="warning",
+        start=T0,
+        at=T0,
+        device_id=None,
+        position=None,
+        evidence={},
+    )
+    repo = AlertRepository(db_session)
+    row = repo.save(alert)
+    when = datetime(2026, 7, 2, 9, tzinfo=UTC)
+    repo.acknowledge(row.id, by="agent7", at=when)
+    assert [r.id for r in repo.open_alerts(loan.vehicle_id)] == [row.id]
+    repo.mark_false_positive(row.id, by="analyst", at=when)
+    assert (row.status, row.status_by, row.status_at) == ("false_positive", "analyst", when)
+    with pytest.raises(ConflictError, match="already false_positive"):
+        repo.resolve(row.id, by="agent7", at=when)
+    with pytest.raises(NotFoundError):
+        repo.save(
+            book_factory().raise_alert(
+                AlertType.LONG_STAY,
+                VehicleSpec("NOPE"),
+                severity="warning",
+                start=T0,
+                at=T0,
+                device_id=None,
+                position=None,
+                evidence={},
+            )
+        )
