@@ -81,20 +81,24 @@ def _choice(*allowed: str) -> Callable[[str], str]:
 
 
 def _positive_yuan(value: str) -> int:
-    fen = _yuan(value)
+    fen = _fen(value)
     if fen <= 0:
         raise CellError(f"must be positive, got {value}")
     return fen
 
 
 def _yuan(value: str) -> int:
-    try:
-        fen = parse_yuan(value, field="amount")
-    except MoneyError as exc:
-        raise CellError(str(exc).removeprefix("amount: ")) from None
+    fen = _fen(value)
     if fen < 0:
         raise CellError(f"must not be negative, got {value}")
     return fen
+
+
+def _fen(value: str) -> int:
+    try:
+        return parse_yuan(value, field="amount")
+    except MoneyError as exc:
+        raise CellError(str(exc).removeprefix("amount: ")) from None
 
 
 def _rate(value: str) -> Decimal:
