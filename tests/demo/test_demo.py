@@ -64,6 +64,19 @@ def test_delinquency_is_the_nightly_runs_snapshots(demo_run):
     assert changes == events == summary["servicing"]["bucket_changes"] >= LOANS
 
 
+def test_alerts_are_stored_and_scored(demo_run):
+    folder, summary = demo_run
+    db = sqlite3.connect(folder / "lienwatch.sqlite3")
+    stored = db.execute("SELECT type, COUNT(*) FROM alerts GROUP BY type").fetchall()
+    assert sum(n for _, n in stored) == summary["monitoring"]["alerts"] > 0
+    by_status = summary["portfolio"]["alerts"]
+    assert {t: sum(s.values()) for t, s in by_status.items()} == dict(stored)
+    scores = summary["monitoring"]["by_type"]
+    alarmed = [t for t in ("power_cut", "device_removed") if scores.get(t, {}).get("expected")]
+    assert alarmed, "the small portfolio should hold a removed tracker"
+    assert all(scores[t]["recall"] == 1.0 for t in alarmed)
+
+
 def test_figures_match_the_simulated_portfolio(demo_run):
     _, summary = demo_run
     portfolio = generate(SimConfig(loans=LOANS, days=DAYS, seed=SEED))

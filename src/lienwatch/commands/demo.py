@@ -82,11 +82,23 @@ def _print_summary(console: Console, s: dict[str, Any]) -> None:
     table.add_row("trackers", " · ".join(f"{k} {v:,}" for k, v in book["devices"].items()))
     table.add_row("GPS fixes stored", f"{book['positions']:,}")
     table.add_row("trackers silent > 72 h", f"{book['devices_silent_72h']:,}")
+    monitoring = s["monitoring"]
+    table.add_row("collateral alerts", f"{monitoring['alerts']:,}")
+    for alert_type, score in monitoring["by_type"].items():
+        if score["expected"]:
+            table.add_row(
+                f"  {alert_type}",
+                f"precision {_ratio(score['precision'])} · recall {_ratio(score['recall'])}",
+            )
     for profile, count in s["ground_truth"]["profiles"].items():
         table.add_row(f"truth: {profile}", f"{count:,}")
     table.add_row("total time", f"{sum(s['timings_s'].values()):.1f} s")
     console.print(table)
     console.print(f"report: {s['report']}")
+
+
+def _ratio(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
 
 
 def register(app: typer.Typer) -> None:

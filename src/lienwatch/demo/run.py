@@ -7,21 +7,23 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 
-from lienwatch.demo.load import load_portfolio
+from lienwatch.demo.load import load_book, load_fixes
+from lienwatch.demo.scoring import monitor_portfolio, scoring_summary
 from lienwatch.reports.html import render_report
 from lienwatch.reports.overview import build_overview
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.sim import SimConfig, generate, write_portfolio
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory, transaction
-from lienwatch.store.servicing import run_nightly
+from lienwatch.store.repositories import AlertRepository
+from lienwatch.store.servicing import run_nightly, unsecured_exposures
 
 Progress = Callable[[str, int, int], None]
 DATABASE_FILE = "lienwatch.sqlite3"
@@ -69,14 +71,28 @@ def run_demo(
 
     database = _fresh_database(directory / DATABASE_FILE)
     engine = make_engine(f"sqlite:///{database}")
+    factory = session_factory(engine)
     with stage("load"):
         migrate.upgrade(engine)
-        with transaction(session_factory(engine)) as session:
-            counts = load_portfolio(session, portfolio, progress=report)
+        with transaction(factory) as session:
+            loaded = load_book(session, written)
+            loaded["positions"] = load_fixes(session, portfolio.positions, progress=report)
 
     catalogue = ProductCatalogue.from_tables(products or {})
     with stage("servicing"):
         servicing = _nightly_runs(engine, catalogue, portfolio.start, portfolio.as_of, report)
+
+    with stage("monitor"):
+        with transaction(factory) as session:
+            exposures = unsecured_exposures(session, as_of=portfolio.as_of)
+        report("monitor", 0, 1)
+        monitored = monitor_portfolio(portfolio, exposures=exposures)
+        with transaction(factory) as session:
+            alerts = AlertRepository(session)
+            for alert in monitored.alerts:
+                alerts.save(alert)
+        monitoring = scoring_summary(portfolio, monitored)
+        report("monitor", 1, 1)
 
     with stage("overview"), transaction(session_factory(engine)) as session:
         overview = build_overview(session, as_of=portfolio.as_of)
@@ -89,8 +105,9 @@ def run_demo(
         "as_of": portfolio.as_of.isoformat(),
         "directory": str(directory),
         "database": str(database),
-        "loaded": asdict(counts),
+        "loaded": loaded,
         "servicing": servicing,
+        "monitoring": monitoring,
         "portfolio": overview.as_dict(),
         "ground_truth": {
             "profiles": dict(sorted(Counter(portfolio.truth.profiles.values()).items())),

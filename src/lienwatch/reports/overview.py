@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from lienwatch.domain.delinquency import DEFAULT_BUCKETS
 from lienwatch.store.tables import (
+    Alert,
     Borrower,
     Device,
     Loan,
@@ -46,6 +47,7 @@ class Overview:
     devices_reporting_24h: int
     devices_silent_72h: int
     delinquency: Delinquency | None  # from the nightly run as of ``as_of``, if there was one
+    alerts: dict[str, dict[str, int]]  # alert type -> status -> count
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,7 +97,18 @@ def build_overview(session: Session, *, as_of: date) -> Overview:
         devices_reporting_24h=reporting,
         devices_silent_72h=silent,
         delinquency=build_delinquency(session, as_of=as_of),
+        alerts=_alerts_by_type(session),
     )
+
+
+def _alerts_by_type(session: Session) -> dict[str, dict[str, int]]:
+    table: dict[str, dict[str, int]] = {}
+    rows = session.execute(
+        select(Alert.type, Alert.status, func.count()).group_by(Alert.type, Alert.status)
+    ).all()
+    for alert_type, status, count in sorted(rows):
+        table.setdefault(alert_type, {})[status] = count
+    return table
 
 
 def build_delinquency(session: Session, *, as_of: date) -> Delinquency | None:

@@ -232,3 +232,13 @@ def run_nightly(session: Session, catalogue: ProductCatalogue, *, as_of: date) -
         manual_status=stored.manual_status,
     )
     return record_run(session, stored, result)
+
+
+def unsecured_exposures(session: Session, *, as_of: date) -> dict[str, int]:
+    """Loan ref -> unsecured exposure in fen from the snapshots of ``as_of``."""
+    rows = session.execute(
+        select(Loan.ref, LoanSnapshot.unsecured)
+        .join(LoanSnapshot, LoanSnapshot.loan_id == Loan.id)
+        .where(LoanSnapshot.as_of == as_of)
+    ).all()
+    return {ref: int(unsecured) for ref, unsecured in rows}
