@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import lienwatch
+from lienwatch.store import migrate
 
 
 def run(*args: str, cwd, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -39,8 +40,9 @@ def test_db_upgrade_creates_the_default_sqlite_file(tmp_path):
     result = run("db", "upgrade", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "lienwatch.sqlite3").is_file()
-    assert "revision 0001" in result.stdout
-    assert "current 0001, head 0001" in run("db", "current", cwd=tmp_path).stdout
+    head = migrate.head_revision()
+    assert f"revision {head}" in result.stdout
+    assert f"current {head}, head {head}" in run("db", "current", cwd=tmp_path).stdout
 
 
 def test_bad_config_is_one_line_on_stderr(tmp_path):

@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -141,6 +141,50 @@ class DeviceRepository:
         if device is None:
             raise NotFoundError(f"device {ident!r} is not registered")
         return device
+
+    def find(self, ident: str) -> Device | None:
+        return self.session.scalar(select(Device).where(Device.ident == ident))
+
+    def add_quarantined(self, ident: str, protocol: str) -> Device:
+        """Record a device nobody registered, unbound and quarantined; an existing ``ident``
+        (a concurrent connection got there first) is returned as it is."""
+        device = Device(ident=ident, protocol=protocol, kind="wired", quarantined=True)
+        try:
+            with self.session.begin_nested():
+                self.session.add(device)
+        except IntegrityError:
+            return self.get_by_ident(ident)
+        return device
+
+    def loan_of(self, vehicle_id: int) -> int | None:
+        """The id of the vehicle's most recently disbursed loan, or None."""
+        query = (
+            select(Loan.id)
+            .where(Loan.vehicle_id == vehicle_id)
+            .order_by(Loan.disbursed_on.desc(), Loan.id.desc())
+            .limit(1)
+        )
+        return self.session.scalar(query)
+
+    def set_auth_code(self, device_id: int, code: str) -> None:
+        self.session.execute(update(Device).where(Device.id == device_id).values(auth_code=code))
+
+    def set_status(self, device_id: int, status: str) -> None:
+        self.session.execute(update(Device).where(Device.id == device_id).values(status=status))
+
+    def note_last_fixes(self, last_fix: Mapping[int, datetime]) -> None:
+        """Move each device's ``last_fix_at`` forward to the given time (never backward)."""
+        if not last_fix:
+            return
+        table = Device.__table__
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("device"))
+            .where(or_(table.c.last_fix_at.is_(None), table.c.last_fix_at < bindparam("at")))
+            .values(last_fix_at=bindparam("at"))
+        )
+        rows = [{"device": device, "at": at} for device, at in last_fix.items()]
+        self.session.connection().execute(statement, rows)
 
     def bind(self, *, device: Device, vehicle: Vehicle) -> None:
         """Fit ``device`` to ``vehicle``: one wired and one wireless tracker at most."""
