@@ -281,7 +281,7 @@ class _Connection:
             self.authenticated = True
             return reply
         if message.positions:
-            if not await self._jt808_may_report(phone):
+            if not await self._jt808_may_report(phone) or phone != self._ident():
                 self.gateway.stats.refused_positions += len(message.positions)
                 return jt808.encode_general_response(
                     phone, self._serial(), message.serial, message.msg_id, 1, version=version
@@ -326,6 +326,10 @@ class _Connection:
             await self.gateway._closed(self.device)
         self.device = device
         await self.gateway._opened(device)
+
+    def _ident(self) -> str | None:
+        """The device this connection speaks for; a frame naming another is not taken."""
+        return None if self.device is None else self.device.ident
 
     def _take(self, message: Message, fixes: list[Fix]) -> None:
         assert self.device is not None
