@@ -84,15 +84,15 @@ class InProcessBus:
             while size < self.max_fixes and not self._queue.empty():
                 group.append(self._queue.get_nowait())
                 size += len(group[-1][0])
-            stop = any(not fixes for fixes, _ in group)
             batch = [fix for fixes, _ in group for fix in fixes]
-            await self._commit(batch, [done for _, done in group])
-            if stop:
+            if batch:
+                await self._commit(batch, [done for fixes, done in group if fixes])
+            if any(not fixes for fixes, _ in group):  # the stop mark of close()
                 return
 
     async def _commit(self, batch: list[Fix], waiters: list[asyncio.Future[None]]) -> None:
         try:
-            new = await asyncio.to_thread(self.writer.write, batch) if batch else 0
+            new = await asyncio.to_thread(self.writer.write, batch)
         except Exception as exc:  # every waiter learns its fixes are not durable
             self.stats.failed_commits += 1
             log.error("position bus: commit of %d fixes failed: %s", len(batch), exc)
