@@ -6,13 +6,17 @@ capabilities only know the interfaces, and this module picks the implementations
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import uvicorn
+from fastapi import FastAPI
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from lienwatch.api.ingest import ingest_router
 from lienwatch.bus import InProcessBus, JetStreamBus
 from lienwatch.config import BusSettings, GatewaySettings
 from lienwatch.store.db import check_connection, make_engine, session_factory
@@ -74,3 +78,29 @@ async def running_gateway(
         yield gateway
     finally:
         await gateway.stop()
+
+
+def ingest_app(ingest: Ingest, settings: GatewaySettings) -> FastAPI:
+    """A FastAPI application serving HTTP ingest over ``ingest``'s registry and bus."""
+    app = FastAPI(title="lienwatch ingest", version="1")
+    app.include_router(ingest_router(ingest.registry, ingest.bus, settings))
+    return app
+
+
+@contextlib.asynccontextmanager
+async def serving_http(app: FastAPI, host: str, port: int) -> AsyncIterator[int]:
+    """Serve ``app`` with uvicorn on this event loop (the bus lives here); yields the port."""
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():  # failed to bind: surface the reason
+            await task
+            raise RuntimeError(f"http: could not serve on {host}:{port}")
+        await asyncio.sleep(0.01)
+    try:
+        yield server.servers[0].sockets[0].getsockname()[1]
+    finally:
+        server.should_exit = True
+        await task

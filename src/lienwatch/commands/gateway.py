@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -46,23 +47,29 @@ def gateway(
 async def _serve(
     settings: Settings, host: str | None, ports: dict[str, int], store_writer: bool
 ) -> None:
-    from lienwatch.runtime import open_ingest, running_gateway
+    from lienwatch.runtime import ingest_app, open_ingest, running_gateway, serving_http
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    async with (
-        open_ingest(
-            settings.database_url, settings.gateway, settings.bus, store_writer=store_writer
-        ) as ingest,
-        running_gateway(ingest, settings.gateway, host=host, ports=ports) as server,
-    ):
-        typer.echo(
-            f"gateway: jt808 on port {server.port('jt808')}, gt06 on port {server.port('gt06')}, "
-            f"bus {settings.bus.kind}; Ctrl-C to stop",
-            err=True,
+    async with contextlib.AsyncExitStack() as stack:
+        ingest = await stack.enter_async_context(
+            open_ingest(
+                settings.database_url, settings.gateway, settings.bus, store_writer=store_writer
+            )
         )
+        server = await stack.enter_async_context(
+            running_gateway(ingest, settings.gateway, host=host, ports=ports)
+        )
+        listening = f"jt808 on port {server.port('jt808')}, gt06 on port {server.port('gt06')}"
+        if settings.gateway.http_port is not None:
+            app = ingest_app(ingest, settings.gateway)
+            http_port = await stack.enter_async_context(
+                serving_http(app, host or settings.gateway.host, settings.gateway.http_port)
+            )
+            listening += f", HTTP ingest on port {http_port}"
+        typer.echo(f"gateway: {listening}, bus {settings.bus.kind}; Ctrl-C to stop", err=True)
         await stop.wait()
     typer.echo(f"gateway stopped: {server.stats}", err=True)
 
