@@ -291,29 +291,63 @@ def _position_rows(part: dict[str, np.ndarray], times: list[str]) -> Iterable[tu
 
 
 def _insert_positions_sqlite(session: Session, part: dict[str, np.ndarray]) -> int:
+    return _insert_rows_sqlite(session, _position_rows(part, _utc_text(part["time"], " ")))
+
+
+def _copy_positions_postgresql(session: Session, part: dict[str, np.ndarray]) -> int:
+    times = [t + "+00" for t in _utc_text(part["time"], " ")]
+    return _copy_rows_postgresql(session, _position_rows(part, times))
+
+
+def _insert_rows_sqlite(session: Session, rows: Iterable[tuple[Any, ...]]) -> int:
     cursor = session.connection().connection.driver_connection.cursor()
     before = cursor.execute("SELECT total_changes()").fetchone()[0]
     cursor.executemany(
         f"INSERT OR IGNORE INTO positions ({_POSITION_COLUMNS}) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        _position_rows(part, _utc_text(part["time"], " ")),
+        rows,
     )
     return cursor.execute("SELECT total_changes()").fetchone()[0] - before
 
 
-def _copy_positions_postgresql(session: Session, part: dict[str, np.ndarray]) -> int:
+def _copy_rows_postgresql(session: Session, rows: Iterable[tuple[Any, ...]]) -> int:
     cursor = session.connection().connection.driver_connection.cursor()
     cursor.execute(
         "CREATE TEMP TABLE IF NOT EXISTS positions_staging ON COMMIT DELETE ROWS AS "
         f"SELECT {_POSITION_COLUMNS} FROM positions WITH NO DATA"
     )
     cursor.execute("TRUNCATE positions_staging")
-    times = [t + "+00" for t in _utc_text(part["time"], " ")]
     with cursor.copy(f"COPY positions_staging ({_POSITION_COLUMNS}) FROM STDIN") as copy:
-        for row in _position_rows(part, times):
+        for row in rows:
             copy.write_row(row)
     cursor.execute(
         f"INSERT INTO positions ({_POSITION_COLUMNS}) SELECT {_POSITION_COLUMNS} "
         "FROM positions_staging ON CONFLICT DO NOTHING"
     )
     return cursor.rowcount
+
+
+#: One fix as :func:`store_position_rows` takes it, in this column order; times aware UTC.
+PositionRow = tuple[int, datetime, datetime, float, float, float, int, bool, str, bool]
+
+
+def store_position_rows(session: Session, rows: Sequence[PositionRow]) -> int:
+    """Bulk-store fixes given as rows of (device_id, fix_time, received_at, lat, lon,
+    speed_kmh, course, valid, alarms, archived), dropping duplicates of (device, fix time);
+    return how many were new.
+
+    The path of :func:`load_positions` (``executemany`` on SQLite, ``COPY`` on PostgreSQL)
+    for rows that arrive one by one, such as the gateway's.
+    """
+    if not rows:
+        return 0
+    if session.get_bind().dialect.name == "postgresql":
+        return _copy_rows_postgresql(session, rows)
+    return _insert_rows_sqlite(
+        session, ((r[0], _sqlite_time(r[1]), _sqlite_time(r[2]), *r[3:]) for r in rows)
+    )
+
+
+def _sqlite_time(moment: datetime) -> str:
+    """Aware UTC as SQLAlchemy's SQLite datetime text (``YYYY-MM-DD hh:mm:ss.ffffff``)."""
+    return moment.replace(tzinfo=None).isoformat(" ", "microseconds")

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from lienwatch.store.db import transaction
-from lienwatch.store.repositories import DeviceRepository, PositionRepository
+from lienwatch.store.repositories import DeviceRepository, PositionRow, store_position_rows
 from lienwatch.store.tables import Device
 from lienwatch.telematics.fixes import Fix
 from lienwatch.telematics.registry import DeviceRecord, DeviceStatus
@@ -73,28 +72,14 @@ class StoreFixWriter:
         if not fixes:
             return 0
         last_fix: dict[int, datetime] = {}
-        rows: list[dict[str, Any]] = []
+        rows: list[PositionRow] = []
         for fix in fixes:
-            rows.append(_row(fix))
+            rows.append((fix.device_id, fix.time, fix.received_at, fix.lat, fix.lon,
+                         fix.speed_kmh, fix.course, fix.valid, fix.alarms, fix.archived))
             seen = last_fix.get(fix.device_id)
             if seen is None or fix.time > seen:
                 last_fix[fix.device_id] = fix.time
         with transaction(self.factory) as session:
-            new = PositionRepository(session).add_many(rows)
+            new = store_position_rows(session, rows)
             DeviceRepository(session).note_last_fixes(last_fix)
         return new
-
-
-def _row(fix: Fix) -> dict[str, Any]:
-    return {
-        "device_id": fix.device_id,
-        "fix_time": fix.time,
-        "received_at": fix.received_at,
-        "lat": fix.lat,
-        "lon": fix.lon,
-        "speed_kmh": fix.speed_kmh,
-        "course": fix.course,
-        "valid": fix.valid,
-        "alarms": fix.alarms,
-        "archived": fix.archived,
-    }

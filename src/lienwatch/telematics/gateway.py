@@ -99,7 +99,7 @@ class Gateway:
         self.stats = GatewayStats()
         self._servers: dict[str, asyncio.Server] = {}
         self._sessions: Counter[int] = Counter()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._writers: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
 
     async def start(self, *, host: str | None = None, ports: dict[str, int] | None = None) -> None:
         """Listen on the configured (or given) host and ports; port 0 picks a free one."""
@@ -118,13 +118,22 @@ class Gateway:
         """The port ``protocol`` is listening on."""
         return self._servers[protocol].sockets[0].getsockname()[1]
 
-    async def stop(self) -> None:
-        """Stop listening and close every connection."""
+    async def stop(self, *, grace_s: float = 5.0) -> None:
+        """Stop listening and end every connection.
+
+        Connections are aborted (their reads end) and given ``grace_s`` to finish what they
+        are doing (a publish in flight, the device's status update); then they are cancelled.
+        """
         for server in self._servers.values():
             server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for writer in self._writers.values():
+            writer.transport.abort()
+        tasks = list(self._writers)
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=grace_s)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
         for server in self._servers.values():
             await server.wait_closed()
         self._servers.clear()
@@ -134,27 +143,26 @@ class Gateway:
     ) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._tasks.add(task)
+        self._writers[task] = writer
         self.stats.connections += 1
         self.stats.open_connections += 1
         connection = _Connection(self, protocol, writer)
         try:
             reason = await connection.run(reader)
-        except asyncio.CancelledError:
-            reason = "gateway stopping"
+        except ConnectionError:
+            reason = "connection lost"
         except Exception as exc:  # one broken connection must never take the server down
             log.exception("gateway: %s connection failed", protocol)
             reason = f"error: {type(exc).__name__}"
         finally:
-            self._tasks.discard(task)
             self.stats.open_connections -= 1
             writer.close()
-            # Stopping the gateway may cancel this task again while it winds down; the device
-            # status update is shielded so it still completes.
-            with contextlib.suppress(Exception, asyncio.CancelledError):
+            with contextlib.suppress(Exception):
                 await writer.wait_closed()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.shield(connection.finish())
+            try:
+                await connection.finish()
+            finally:
+                del self._writers[task]
         self.stats.closed[reason.split(":")[0]] += 1
 
     async def _opened(self, device: DeviceRecord) -> None:
