@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy import select
 
 from decode import best_rate, gt06_frames, jt808_frames, run_decoder
 from lienwatch.config import BusSettings, GatewaySettings
@@ -47,10 +48,10 @@ def idents(protocol: str, count: int) -> list[str]:
     return [f"0137{n:08d}" if protocol == "jt808" else f"86{n:013d}" for n in range(count)]
 
 
-def tracks(protocol: str, devices: int, fixes: int) -> list[Track]:
+def tracks(protocol: str, devices: int, fixes: int, start: int) -> list[Track]:
     steps = np.arange(fixes)
     return [
-        Track(ident=ident, time=T0 + 30 * steps, lat=30.0 + 1e-4 * steps + d * 1e-3,
+        Track(ident=ident, time=start + 30 * steps, lat=30.0 + 1e-4 * steps + d * 1e-3,
               lon=120.0 + 1e-4 * steps, speed_kmh=np.full(fixes, 50.0),
               course=np.full(fixes, 90), valid=np.ones(fixes, dtype=bool),
               alarms=np.where(steps % 100 == 50, "power_cut", "").astype(object))
@@ -61,18 +62,18 @@ def tracks(protocol: str, devices: int, fixes: int) -> list[Track]:
 def client(args: argparse.Namespace) -> None:
     """The device process: play the tracks, print the report as one JSON line."""
     options = PlayOptions(batch=args.batch, window=args.window, heartbeat_every=50)
-    report = asyncio.run(play(tracks(args.protocol, args.devices, args.fixes), args.protocol,
-                              HOST, args.port, options))  # fmt: skip
+    played = tracks(args.protocol, args.devices, args.fixes, args.start)
+    report = asyncio.run(play(played, args.protocol, HOST, args.port, options))
     print(json.dumps({"positions": report.positions, "acked": report.acked_positions,
                       "errors": report.errors, "seconds": report.seconds}))  # fmt: skip
 
 
 async def run_client(protocol: str, port: int, devices: int, fixes: int, batch: int,
-                     window: int) -> dict:  # fmt: skip
+                     window: int, start: int = T0) -> dict:  # fmt: skip
     process = await asyncio.create_subprocess_exec(
         sys.executable, __file__, "--client", "--protocol", protocol, "--port", str(port),
         "--devices", str(devices), "--fixes", str(fixes), "--batch", str(batch),
-        "--window", str(window), stdout=asyncio.subprocess.PIPE,
+        "--window", str(window), "--start", str(start), stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
     cpu = time.process_time()
     out, _ = await process.communicate()
@@ -83,22 +84,25 @@ async def run_client(protocol: str, port: int, devices: int, fixes: int, batch: 
 
 
 def prepare(url: str, devices: int) -> None:
+    """Migrate the database and register the devices it does not have yet."""
     engine = make_engine(url)
     migrate.upgrade(engine)
     with transaction(session_factory(engine)) as session:
+        known = set(session.scalars(select(Device.ident)))
         for protocol in ("jt808", "gt06"):
             session.add_all(Device(ident=i, protocol=protocol, kind="wired")
-                            for i in idents(protocol, devices))  # fmt: skip
+                            for i in idents(protocol, devices) if i not in known)  # fmt: skip
     engine.dispose()
 
 
-async def lienwatch_run(url: str, protocol: str, devices: int, fixes: int, batch: int) -> dict:
-    settings = GatewaySettings(max_messages_per_s=1e6, burst_messages=1_000_000, http_port=None)
+async def lienwatch_run(url: str, protocol: str, devices: int, fixes: int, batch: int,
+                        start: int) -> dict:  # fmt: skip
+    settings = GatewaySettings(max_messages_per_s=1e6, burst_messages=1_000_000)
     async with (
         open_ingest(url, settings, BusSettings()) as ingest,
         running_gateway(ingest, settings, host=HOST, ports={"jt808": 0, "gt06": 0}) as gateway,
     ):
-        return await run_client(protocol, gateway.port(protocol), devices, fixes, batch, 8)
+        return await run_client(protocol, gateway.port(protocol), devices, fixes, batch, 8, start)
 
 
 async def naive_run(path: Path, devices: int, fixes: int) -> dict:
@@ -160,6 +164,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--window", type=int, default=8, help=argparse.SUPPRESS)
+    parser.add_argument("--start", type=int, default=T0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
         client(args)
@@ -178,9 +183,11 @@ def main() -> None:
         rates = {}
         for index, (name, protocol, batch) in enumerate(runs):
             url = args.database_url or f"sqlite:///{folder}/run{index}.sqlite3"
-            if args.database_url is None:
-                prepare(url, args.devices)
-            result = asyncio.run(lienwatch_run(url, protocol, args.devices, args.fixes, batch))
+            prepare(url, args.devices)
+            start = int(time.time()) - 10**7 * (index + 1)  # fresh fixes in a shared database
+            result = asyncio.run(
+                lienwatch_run(url, protocol, args.devices, args.fixes, batch, start)
+            )
             rates[name] = show(name, result)
         naive_path = Path(folder) / "naive.sqlite3"
         prepare(f"sqlite:///{naive_path}", args.devices)

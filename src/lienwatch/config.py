@@ -52,8 +52,9 @@ class GatewaySettings(BaseModel):
     host: str = "0.0.0.0"
     jt808_port: int = Field(5015, ge=0, le=65535)
     gt06_port: int = Field(5023, ge=0, le=65535)
-    #: HTTP ingest (OsmAnd and JSON batches) served by ``lienwatch gateway``; None: off.
-    http_port: int | None = Field(5055, ge=0, le=65535)
+    #: Serve HTTP ingest (OsmAnd and JSON batches) from ``lienwatch gateway`` too.
+    http_ingest: bool = True
+    http_port: int = Field(5055, ge=0, le=65535)
     #: Bytes a connection may buffer without completing a frame before it is closed.
     max_frame_bytes: int = Field(4096, ge=64, le=131_072)
     #: A connection silent this long is closed (JT/T 808 heartbeats default to 60 s).

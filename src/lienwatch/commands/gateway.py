@@ -63,7 +63,7 @@ async def _serve(
             running_gateway(ingest, settings.gateway, host=host, ports=ports)
         )
         listening = f"jt808 on port {server.port('jt808')}, gt06 on port {server.port('gt06')}"
-        if settings.gateway.http_port is not None:
+        if settings.gateway.http_ingest:
             app = ingest_app(ingest, settings.gateway)
             http_port = await stack.enter_async_context(
                 serving_http(app, host or settings.gateway.host, settings.gateway.http_port)

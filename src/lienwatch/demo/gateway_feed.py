@@ -74,7 +74,7 @@ async def _feed(
     fixes_per_device: int,
 ) -> GatewayFeedStats:
     # The devices are ours and local: no throttling, so the feed stays fast.
-    settings = GatewaySettings(max_messages_per_s=1e6, burst_messages=1_000_000, http_port=None)
+    settings = GatewaySettings(max_messages_per_s=1e6, burst_messages=1_000_000)
     ports = {"jt808": 0, "gt06": 0}
     async with (
         open_ingest(database_url, settings, BusSettings(kind="inprocess")) as ingest,
