@@ -179,3 +179,30 @@ def test_connection_limits(live, engine):
     closed = gateway.gateway.stats.closed
     assert closed["frame too large"] == 1 and closed["idle timeout"] >= 1
     assert len(stored(engine, [phone])) == 26
+
+
+def test_a_2019_terminal_is_answered_in_the_2019_form(live, engine):
+    phone = add_devices(engine, "jt808", 1)[0]
+    registration = jt808.Registration(44, 300, "LW", "M-2019", "T2019", 1, "粤B2")
+    body = jt808.encode_register_body(registration, edition="2019")
+    with live() as gateway, socket.create_connection(("127.0.0.1", gateway.port("jt808"))) as s:
+        s.settimeout(10)
+        s.sendall(jt808.encode_frame(jt808.REGISTER, phone, 1, body, version=1))
+        decoder = Jt808Decoder()
+        raw = s.recv(4096)
+        (registered,) = decoder.feed(raw)
+        code = registered.extras["auth_code"]
+        auth = jt808.encode_auth_body(code, version=1, imei="868120145233604")
+        report = jt808.LocationReport(datetime.fromtimestamp(T0, UTC), 30.5, 114.3)
+        s.sendall(jt808.encode_frame(jt808.AUTH, phone, 2, auth, version=1)
+                  + jt808.encode_frame(jt808.LOCATION, phone, 3,
+                                       jt808.encode_location_body(report), version=1))  # fmt: skip
+        replies = []
+        while len(replies) < 2:
+            raw += (data := s.recv(4096))
+            replies += decoder.feed(data)
+    frames = [jt808.unescape(f) for f in raw.strip(b"\x7e").split(b"\x7e\x7e")]
+    assert [jt808.parse_header(f).version for f in frames] == [1, 1, 1]
+    assert registered.kind == "register_response" and registered.extras["result"] == 0
+    assert results(replies) == [(2, 0), (3, 0)]
+    assert len(stored(engine, [phone])) == 1

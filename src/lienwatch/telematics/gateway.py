@@ -192,6 +192,9 @@ class _Connection:
         self.late_after = timedelta(seconds=self.settings.late_after_s)
         self.bucket = _TokenBucket(self.settings.max_messages_per_s, self.settings.burst_messages)
         self.serials = itertools.count()
+        # JT/T 808 header form of the replies the gateway builds itself: None (2011/2013)
+        # until a 2019 registration or authentication shows the 2019 form.
+        self.jt808_version: int | None = None
 
     async def run(self, reader: asyncio.StreamReader) -> str:
         """Serve until the device leaves or breaks a rule; return why the connection ended."""
@@ -264,7 +267,9 @@ class _Connection:
 
     async def _jt808(self, message: Message, fixes: list[Fix]) -> bytes | None:
         phone = message.device_id or ""
-        version = 1 if message.extras.get("edition") == "2019" or "imei" in message.extras else None
+        if message.extras.get("edition") == "2019" or "imei" in message.extras:
+            self.jt808_version = 1  # the device speaks the 2019 header: answer in kind
+        version = self.jt808_version
         if message.kind == "register":
             result, device = await asyncio.to_thread(self.gateway.registry.register, phone)
             reply = jt808.encode_register_response(
