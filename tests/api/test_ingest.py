@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from lienwatch.config import GatewaySettings
 from lienwatch.runtime import ingest_app, serving_http
@@ -98,3 +98,17 @@ def test_bad_requests_are_refused_naming_the_field(api, request_args, status, na
     response = client.get("/api/v1/ingest/osmand", **request_args)
     assert response.status_code == status
     assert names in response.text
+
+
+def test_store_failure_is_503_so_the_client_retries(api):
+    client, engine = api
+    params = {"id": PHONE, "lat": 1, "lon": 1, "timestamp": 1_700_000_000, "token": TOKEN}
+    with engine.begin() as connection:
+        connection.execute(text("ALTER TABLE positions RENAME TO positions_away"))
+    try:
+        response = client.get("/api/v1/ingest/osmand", params=params)
+    finally:
+        with engine.begin() as connection:
+            connection.execute(text("ALTER TABLE positions_away RENAME TO positions"))
+    assert response.status_code == 503
+    assert client.get("/api/v1/ingest/osmand", params=params).status_code == 200  # the retry
