@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
@@ -349,5 +349,5 @@ def store_position_rows(session: Session, rows: Sequence[PositionRow]) -> int:
 
 
 def _sqlite_time(moment: datetime) -> str:
-    """Aware UTC as SQLAlchemy's SQLite datetime text (``YYYY-MM-DD hh:mm:ss.ffffff``)."""
-    return moment.replace(tzinfo=None).isoformat(" ", "microseconds")
+    """An aware time as SQLAlchemy's SQLite UTC text (``YYYY-MM-DD hh:mm:ss.ffffff``)."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
