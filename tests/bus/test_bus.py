@@ -118,9 +118,9 @@ def test_jetstream_bus_partitions_by_device_and_redelivers_until_stored(db_engin
                 for subject in (bus.subject(d) for d in device_ids)
             }
             await bus.subscribe("store-writer", flaky_store)
-            for _ in range(100):
-                if count_positions(db_engine, device_ids) == 15:
-                    break
+            deadline = asyncio.get_running_loop().time() + 30  # generous: a shared machine
+            while count_positions(db_engine, device_ids) < 15:
+                assert asyncio.get_running_loop().time() < deadline, attempts
                 await asyncio.sleep(0.1)
             assert info.state.messages == 2  # three devices in two partitions
             return {s: len(decode_fixes(data)) for s, data in subjects.items()}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -27,7 +28,8 @@ def store_url(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[str]
         engine.dispose()
         yield url
         return
-    with postgres_database(f"lienwatch_gw_{request.module.__name__.rsplit('.', 1)[-1]}") as url:
+    name = f"lienwatch_gw_{request.module.__name__.rsplit('.', 1)[-1]}_{os.getpid()}"
+    with postgres_database(name) as url:
         engine = make_engine(url)
         migrate.upgrade(engine)
         engine.dispose()
