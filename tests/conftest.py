@@ -1,7 +1,8 @@
 """Shared fixtures: one ``db_url`` fixture parametrized over SQLite and PostgreSQL.
 
 PostgreSQL is the server at ``LIENWATCH_TEST_PG_URL`` (default: user postgres on
-127.0.0.1:5432). The suite creates its own database ``lienwatch_test`` and drops it at the end.
+127.0.0.1:5432). The suite creates its own database ``lienwatch_test_<pid>`` and drops it at
+the end.
 With ``CI=true`` the PostgreSQL tests are mandatory and fail when the server is unreachable;
 elsewhere they are skipped, with one line saying so in the report header.
 """
@@ -72,7 +73,9 @@ def postgres_database(name: str) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def _postgres_url() -> Iterator[str]:
-    with postgres_database("lienwatch_test") as url:
+    # One database per test process: suites run at the same time (other checkouts, CI) must not
+    # drop each other's database.
+    with postgres_database(f"lienwatch_test_{os.getpid()}") as url:
         engine = make_engine(url)
         migrate.upgrade(engine)
         engine.dispose()

@@ -145,6 +145,60 @@ class MonitorSettings(BaseModel):
             raise ValueError(f"products.{product}.{key}: {error['msg']}") from None
 
 
+class GatewaySettings(BaseModel):
+    """The tracker gateway (``lienwatch gateway``) and HTTP ingest: ``[gateway]`` in the file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "0.0.0.0"
+    jt808_port: int = Field(5015, ge=0, le=65535)
+    gt06_port: int = Field(5023, ge=0, le=65535)
+    #: Serve HTTP ingest (OsmAnd and JSON batches) from ``lienwatch gateway`` too.
+    http_ingest: bool = True
+    http_port: int = Field(5055, ge=0, le=65535)
+    #: Bytes a connection may buffer without completing a frame before it is closed.
+    max_frame_bytes: int = Field(4096, ge=64, le=131_072)
+    #: A connection silent this long is closed (JT/T 808 heartbeats default to 60 s).
+    idle_timeout_s: float = Field(600.0, gt=0)
+    #: Sustained messages per second per connection; above it reads are paused (TCP
+    #: backpressure), so a flooding device is slowed, never served at others' expense.
+    max_messages_per_s: float = Field(200.0, gt=0)
+    #: Messages a connection may send in a burst above the sustained rate.
+    burst_messages: int = Field(2000, ge=1)
+    #: What to do with a device the registry does not know: close the connection
+    #: (``reject``) or record it unbound and store its positions (``quarantine``).
+    unknown_devices: Literal["reject", "quarantine"] = "reject"
+    #: JT/T 808 devices must authenticate (0x0102) before their positions are accepted.
+    require_auth: bool = True
+    #: A fix received this long after it was taken is late: stored with ``archived`` set.
+    late_after_s: int = Field(600, ge=0)
+    #: HTTP ingest: partner name -> API token (set tokens through the environment,
+    #: e.g. ``LIENWATCH_GATEWAY__PARTNERS__ACME=...``).
+    partners: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("partners")
+    @classmethod
+    def _strong_tokens(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, token in value.items():
+            if len(token) < 16:
+                raise ValueError(f"partner {name!r}: token must be at least 16 characters")
+        return value
+
+
+class BusSettings(BaseModel):
+    """The position bus: ``[bus]`` in the file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: ``inprocess`` (embedded default: durable = committed to the store) or ``jetstream``.
+    kind: Literal["inprocess", "jetstream"] = "inprocess"
+    nats_url: str = "nats://127.0.0.1:4222"
+    stream: str = Field("LIENWATCH_POSITIONS", pattern=r"^[A-Za-z0-9_-]+$")
+    subject_prefix: str = Field("lienwatch.positions", pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")
+    #: Vehicle partitions: subjects ``<prefix>.<n>`` with n = device id mod partitions.
+    partitions: int = Field(16, ge=1, le=4096)
+
+
 class Settings(BaseSettings):
     """Every setting lienwatch reads. Unknown keys in the file are errors, not silently ignored."""
 
@@ -159,6 +213,8 @@ class Settings(BaseSettings):
     monitor: MonitorSettings = MonitorSettings()
     # Servicing rules per product code; checked by lienwatch.servicing.catalogue.
     products: dict[str, dict[str, Any]] = {}
+    gateway: GatewaySettings = GatewaySettings()
+    bus: BusSettings = BusSettings()
 
     @field_validator("database_url")
     @classmethod

@@ -37,7 +37,9 @@ def test_figures_are_what_the_database_holds(demo_run):
     count = lambda table: db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]  # noqa: E731
     book = summary["portfolio"]
     assert sum(book["loans"].values()) == count("loans") == LOANS
-    assert book["positions"] == count("positions") == summary["loaded"]["positions"]
+    gateway = summary["gateway"]
+    assert book["positions"] == count("positions")
+    assert count("positions") == summary["loaded"]["positions"] + gateway["stored"]
     assert book["payments"] == count("payments")
     assert book["payments_amount"] == db.execute("SELECT SUM(amount) FROM payments").fetchone()[0]
     assert (
@@ -80,7 +82,12 @@ def test_alerts_are_stored_and_scored(demo_run):
 def test_figures_match_the_simulated_portfolio(demo_run):
     _, summary = demo_run
     portfolio = generate(SimConfig(loans=LOANS, days=DAYS, seed=SEED))
-    assert summary["loaded"]["positions"] == len(portfolio.positions)
+    # every simulated fix is stored: most by the bulk loader, a sample through the gateway
+    gateway = summary["gateway"]
+    assert summary["loaded"]["positions"] + gateway["stored"] == len(portfolio.positions)
+    assert gateway["sent"] == gateway["acked"] == gateway["stored"] > 0
+    assert gateway["rejected"] == gateway["device_errors"] == 0
+    assert set(gateway["devices"]) == {"jt808", "gt06"}
     assert summary["portfolio"]["payments_amount"] == sum(p.amount for p in portfolio.payments)
     profiles = summary["ground_truth"]["profiles"]
     assert sum(profiles.values()) == LOANS

@@ -19,6 +19,7 @@ from lienwatch.store.repositories import (
     PositionColumns,
     PositionRepository,
     load_positions,
+    store_position_rows,
 )
 from lienwatch.store.tables import Alert, Case, Loan, Position
 from tests import factories
@@ -203,3 +204,24 @@ def test_bulk_load_positions_drops_duplicates_and_keeps_utc(db_session):
     assert [p.valid for p in track] == [False, True, True]
     assert track[1].alarms == "removal;tamper"
     assert track[2].lat == pytest.approx(31.5)
+
+
+def test_position_rows_from_any_zone_are_stored_in_utc(db_session):
+    device = factories.device(db_session, "rows-zone-1")
+    beijing = timezone(timedelta(hours=8))
+    taken = datetime(2026, 11, 1, 8, 0, tzinfo=beijing)
+    row = (device.id, taken, taken, 30.0, 120.0, 10.0, 90, True, "sos", True)
+    assert store_position_rows(db_session, [row, row]) == 1
+    stored = PositionRepository(db_session).last_fix(device.id)
+    assert stored is not None and stored.fix_time == datetime(2026, 11, 1, tzinfo=UTC)
+    assert (stored.alarms, stored.archived) == ("sos", True)
+
+
+def test_last_fix_only_moves_forward(db_session):
+    devices = DeviceRepository(db_session)
+    device = factories.device(db_session, "last-fix-1")
+    later, earlier = datetime(2026, 11, 2, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC)
+    devices.note_last_fixes({device.id: later})
+    devices.note_last_fixes({device.id: earlier})  # a late fix arriving afterwards
+    db_session.expire_all()
+    assert devices.get_by_ident("last-fix-1").last_fix_at == later

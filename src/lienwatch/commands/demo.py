@@ -81,6 +81,11 @@ def _print_summary(console: Console, s: dict[str, Any]) -> None:
         table.add_row("DPD buckets", buckets)
     table.add_row("trackers", " · ".join(f"{k} {v:,}" for k, v in book["devices"].items()))
     table.add_row("GPS fixes stored", f"{book['positions']:,}")
+    gateway = s["gateway"]
+    table.add_row(
+        "  through the gateway",
+        f"{gateway['stored']:,} of {gateway['sent']:,} sent ({gateway['acked']:,} acked)",
+    )
     table.add_row("trackers silent > 72 h", f"{book['devices_silent_72h']:,}")
     monitoring = s["monitoring"]
     table.add_row("collateral alerts", f"{monitoring['alerts']:,}")

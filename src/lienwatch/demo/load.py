@@ -27,14 +27,21 @@ def load_book(session: Session, files: Mapping[str, Path]) -> dict[str, int]:
 
 
 def load_fixes(
-    session: Session, fixes: Positions, *, progress: Progress, chunk: int = 250_000
+    session: Session,
+    fixes: Positions,
+    *,
+    skip: np.ndarray | None = None,
+    progress: Progress,
+    chunk: int = 250_000,
 ) -> int:
-    """Bulk-store the simulated fixes; return how many were stored."""
+    """Bulk-store the simulated fixes, except those ``skip`` marks; return how many were
+    stored."""
     device_key = dict(session.execute(select(Device.ident, Device.id)).all())
     ids = np.fromiter((device_key[d] for d in fixes.device_id), dtype=np.int64, count=len(fixes))
+    keep = np.flatnonzero(~skip) if skip is not None else np.arange(len(fixes))
     stored = 0
-    for start in range(0, len(fixes), chunk):
-        part = slice(start, start + chunk)
+    for start in range(0, len(keep), chunk):
+        part = keep[start : start + chunk]
         columns = PositionColumns(
             device_id=ids[part],
             time=fixes.time[part],
@@ -46,5 +53,5 @@ def load_fixes(
             alarms=fixes.alarms[part],
         )
         stored += load_positions(session, columns, chunk=chunk)
-        progress("load positions", min(start + chunk, len(fixes)), len(fixes))
+        progress("load positions", min(start + chunk, len(keep)), len(keep))
     return stored

@@ -7,13 +7,14 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 
+from lienwatch.demo.gateway_feed import feed_sample_through_gateway, sample_fixes
 from lienwatch.demo.load import load_book, load_fixes
 from lienwatch.demo.scoring import monitor_portfolio, scoring_summary
 from lienwatch.reports.html import render_report
@@ -72,11 +73,21 @@ def run_demo(
     database = _fresh_database(directory / DATABASE_FILE)
     engine = make_engine(f"sqlite:///{database}")
     factory = session_factory(engine)
+    # A sample of the trackers reaches the store through the real gateway over loopback TCP
+    # (both protocols), the rest through the bulk loader.
+    through_gateway = sample_fixes(portfolio.positions, portfolio.devices)
     with stage("load"):
         migrate.upgrade(engine)
         with transaction(factory) as session:
             loaded = load_book(session, written)
-            loaded["positions"] = load_fixes(session, portfolio.positions, progress=report)
+            loaded["positions"] = load_fixes(
+                session, portfolio.positions, skip=through_gateway, progress=report
+            )
+
+    with stage("gateway"):
+        fed = feed_sample_through_gateway(
+            portfolio.positions, portfolio.devices, f"sqlite:///{database}"
+        )
 
     catalogue = ProductCatalogue.from_tables(products or {})
     with stage("servicing"):
@@ -108,6 +119,7 @@ def run_demo(
         "loaded": loaded,
         "servicing": servicing,
         "monitoring": monitoring,
+        "gateway": asdict(fed),
         "portfolio": overview.as_dict(),
         "ground_truth": {
             "profiles": dict(sorted(Counter(portfolio.truth.profiles.values()).items())),

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -144,6 +144,50 @@ class DeviceRepository:
             raise NotFoundError(f"device {ident!r} is not registered")
         return device
 
+    def find(self, ident: str) -> Device | None:
+        return self.session.scalar(select(Device).where(Device.ident == ident))
+
+    def add_quarantined(self, ident: str, protocol: str) -> Device:
+        """Record a device nobody registered, unbound and quarantined; an existing ``ident``
+        (a concurrent connection got there first) is returned as it is."""
+        device = Device(ident=ident, protocol=protocol, kind="wired", quarantined=True)
+        try:
+            with self.session.begin_nested():
+                self.session.add(device)
+        except IntegrityError:
+            return self.get_by_ident(ident)
+        return device
+
+    def loan_of(self, vehicle_id: int) -> int | None:
+        """The id of the vehicle's most recently disbursed loan, or None."""
+        query = (
+            select(Loan.id)
+            .where(Loan.vehicle_id == vehicle_id)
+            .order_by(Loan.disbursed_on.desc(), Loan.id.desc())
+            .limit(1)
+        )
+        return self.session.scalar(query)
+
+    def set_auth_code(self, device_id: int, code: str) -> None:
+        self.session.execute(update(Device).where(Device.id == device_id).values(auth_code=code))
+
+    def set_status(self, device_id: int, status: str) -> None:
+        self.session.execute(update(Device).where(Device.id == device_id).values(status=status))
+
+    def note_last_fixes(self, last_fix: Mapping[int, datetime]) -> None:
+        """Move each device's ``last_fix_at`` forward to the given time (never backward)."""
+        if not last_fix:
+            return
+        table = Device.__table__
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("device"))
+            .where(or_(table.c.last_fix_at.is_(None), table.c.last_fix_at < bindparam("at")))
+            .values(last_fix_at=bindparam("at"))
+        )
+        rows = [{"device": device, "at": at} for device, at in last_fix.items()]
+        self.session.connection().execute(statement, rows)
+
     def bind(self, *, device: Device, vehicle: Vehicle) -> None:
         """Fit ``device`` to ``vehicle``: one wired and one wireless tracker at most."""
         taken = self.session.scalar(
@@ -249,26 +293,34 @@ def _position_rows(part: dict[str, np.ndarray], times: list[str]) -> Iterable[tu
 
 
 def _insert_positions_sqlite(session: Session, part: dict[str, np.ndarray]) -> int:
+    return _insert_rows_sqlite(session, _position_rows(part, _utc_text(part["time"], " ")))
+
+
+def _copy_positions_postgresql(session: Session, part: dict[str, np.ndarray]) -> int:
+    times = [t + "+00" for t in _utc_text(part["time"], " ")]
+    return _copy_rows_postgresql(session, _position_rows(part, times))
+
+
+def _insert_rows_sqlite(session: Session, rows: Iterable[tuple[Any, ...]]) -> int:
     cursor = session.connection().connection.driver_connection.cursor()
     before = cursor.execute("SELECT total_changes()").fetchone()[0]
     cursor.executemany(
         f"INSERT OR IGNORE INTO positions ({_POSITION_COLUMNS}) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        _position_rows(part, _utc_text(part["time"], " ")),
+        rows,
     )
     return cursor.execute("SELECT total_changes()").fetchone()[0] - before
 
 
-def _copy_positions_postgresql(session: Session, part: dict[str, np.ndarray]) -> int:
+def _copy_rows_postgresql(session: Session, rows: Iterable[tuple[Any, ...]]) -> int:
     cursor = session.connection().connection.driver_connection.cursor()
     cursor.execute(
         "CREATE TEMP TABLE IF NOT EXISTS positions_staging ON COMMIT DELETE ROWS AS "
         f"SELECT {_POSITION_COLUMNS} FROM positions WITH NO DATA"
     )
     cursor.execute("TRUNCATE positions_staging")
-    times = [t + "+00" for t in _utc_text(part["time"], " ")]
     with cursor.copy(f"COPY positions_staging ({_POSITION_COLUMNS}) FROM STDIN") as copy:
-        for row in _position_rows(part, times):
+        for row in rows:
             copy.write_row(row)
     cursor.execute(
         f"INSERT INTO positions ({_POSITION_COLUMNS}) SELECT {_POSITION_COLUMNS} "
@@ -365,3 +417,29 @@ class AlertRepository:
 
 
 _OPEN_ALERT_STATUSES = ("open", "acknowledged")
+
+
+#: One fix as :func:`store_position_rows` takes it, in this column order; times aware UTC.
+PositionRow = tuple[int, datetime, datetime, float, float, float, int, bool, str, bool]
+
+
+def store_position_rows(session: Session, rows: Sequence[PositionRow]) -> int:
+    """Bulk-store fixes given as rows of (device_id, fix_time, received_at, lat, lon,
+    speed_kmh, course, valid, alarms, archived), dropping duplicates of (device, fix time);
+    return how many were new.
+
+    The path of :func:`load_positions` (``executemany`` on SQLite, ``COPY`` on PostgreSQL)
+    for rows that arrive one by one, such as the gateway's.
+    """
+    if not rows:
+        return 0
+    if session.get_bind().dialect.name == "postgresql":
+        return _copy_rows_postgresql(session, rows)
+    return _insert_rows_sqlite(
+        session, ((r[0], _sqlite_time(r[1]), _sqlite_time(r[2]), *r[3:]) for r in rows)
+    )
+
+
+def _sqlite_time(moment: datetime) -> str:
+    """An aware time as SQLAlchemy's SQLite UTC text (``YYYY-MM-DD hh:mm:ss.ffffff``)."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")

@@ -117,6 +117,10 @@ class Device(Base):
     report_interval_s: Mapped[int] = mapped_column(Integer, default=3600)
     status: Mapped[str] = mapped_column(String(10), default="unknown")  # online|offline|unknown
     last_fix_at: Mapped[datetime | None]
+    # JT/T 808 authentication code issued at registration (0x8100), checked on 0x0102.
+    auth_code: Mapped[str | None] = mapped_column(String(64))
+    # Connected without being known: positions are kept, nothing trusts them until bound.
+    quarantined: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     vehicle: Mapped[Vehicle | None] = relationship(back_populates="devices")

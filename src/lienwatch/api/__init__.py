@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI, under ``/api/v1``)."""

@@ -1,0 +1,106 @@
+"""Assembling running services from the settings: store, device registry, position bus, gateway.
+
+This is where the layers meet (like the CLI and the API it may import anything): the
+capabilities only know the interfaces, and this module picks the implementations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from lienwatch.api.ingest import ingest_router
+from lienwatch.bus import InProcessBus, JetStreamBus
+from lienwatch.config import BusSettings, GatewaySettings
+from lienwatch.store.db import check_connection, make_engine, session_factory
+from lienwatch.store.telematics import StoreDeviceDirectory, StoreFixWriter
+from lienwatch.telematics.fixes import PositionBus, writing_to
+from lienwatch.telematics.gateway import Gateway
+from lienwatch.telematics.registry import DeviceRegistry
+
+STORE_WRITER = "store-writer"
+
+
+@dataclass(frozen=True, slots=True)
+class Ingest:
+    """What receives positions: the registry and the bus, over one database engine."""
+
+    engine: Engine
+    factory: sessionmaker[Session]
+    registry: DeviceRegistry
+    bus: PositionBus
+
+
+@contextlib.asynccontextmanager
+async def open_ingest(
+    database_url: str, gateway: GatewaySettings, bus: BusSettings, *, store_writer: bool = True
+) -> AsyncIterator[Ingest]:
+    """The registry and bus for ``database_url``; closed (pending commits done) on exit.
+
+    With the JetStream bus and ``store_writer``, this process also runs the durable consumer
+    that writes the stream to the store (otherwise a ``worker`` elsewhere must).
+    """
+    engine = make_engine(database_url)
+    check_connection(engine)
+    factory = session_factory(engine)
+    directory = StoreDeviceDirectory(factory)
+    registry = DeviceRegistry(directory, unknown_devices=gateway.unknown_devices)
+    position_bus: PositionBus
+    if bus.kind == "jetstream":
+        position_bus = await JetStreamBus.connect(bus)
+        if store_writer:
+            await position_bus.subscribe(STORE_WRITER, writing_to(StoreFixWriter(factory)))
+    else:
+        position_bus = InProcessBus(StoreFixWriter(factory))
+    try:
+        yield Ingest(engine, factory, registry, position_bus)
+    finally:
+        await position_bus.close()
+        engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def running_gateway(
+    ingest: Ingest, settings: GatewaySettings, *, host: str | None = None,
+    ports: dict[str, int] | None = None,
+) -> AsyncIterator[Gateway]:  # fmt: skip
+    """The gateway listening (on ``host``/``ports`` if given, else as configured) until exit."""
+    gateway = Gateway(settings, ingest.registry, ingest.bus)
+    await gateway.start(host=host, ports=ports)
+    try:
+        yield gateway
+    finally:
+        await gateway.stop()
+
+
+def ingest_app(ingest: Ingest, settings: GatewaySettings) -> FastAPI:
+    """A FastAPI application serving HTTP ingest over ``ingest``'s registry and bus."""
+    app = FastAPI(title="lienwatch ingest", version="1")
+    app.include_router(ingest_router(ingest.registry, ingest.bus, settings))
+    return app
+
+
+@contextlib.asynccontextmanager
+async def serving_http(app: FastAPI, host: str, port: int) -> AsyncIterator[int]:
+    """Serve ``app`` with uvicorn on this event loop (the bus lives here); yields the port."""
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():  # failed to bind: surface the reason
+            await task
+            raise RuntimeError(f"http: could not serve on {host}:{port}")
+        await asyncio.sleep(0.01)
+    try:
+        yield server.servers[0].sockets[0].getsockname()[1]
+    finally:
+        server.should_exit = True
+        await task

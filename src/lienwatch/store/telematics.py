@@ -1,0 +1,85 @@
+"""The store behind the tracker gateway: the device directory and the fix writer.
+
+These adapters implement the interfaces ``lienwatch.telematics`` states
+(:class:`~lienwatch.telematics.registry.DeviceDirectory`,
+:class:`~lienwatch.telematics.fixes.FixWriter`). Each call is one business change and commits
+its own transaction: they sit where a request from a device enters the system.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from lienwatch.store.db import transaction
+from lienwatch.store.repositories import DeviceRepository, PositionRow, store_position_rows
+from lienwatch.store.tables import Device
+from lienwatch.telematics.fixes import Fix
+from lienwatch.telematics.registry import DeviceRecord, DeviceStatus
+
+
+class StoreDeviceDirectory:
+    """:class:`~lienwatch.telematics.registry.DeviceDirectory` over the ``devices`` table."""
+
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        self.factory = factory
+
+    def find(self, ident: str) -> DeviceRecord | None:
+        with transaction(self.factory) as session:
+            repository = DeviceRepository(session)
+            device = repository.find(ident)
+            return None if device is None else _record(repository, device)
+
+    def add_quarantined(self, ident: str, protocol: str) -> DeviceRecord:
+        with transaction(self.factory) as session:
+            repository = DeviceRepository(session)
+            return _record(repository, repository.add_quarantined(ident, protocol))
+
+    def set_auth_code(self, device_id: int, code: str) -> None:
+        with transaction(self.factory) as session:
+            DeviceRepository(session).set_auth_code(device_id, code)
+
+    def set_status(self, device_id: int, status: DeviceStatus) -> None:
+        with transaction(self.factory) as session:
+            DeviceRepository(session).set_status(device_id, status.value)
+
+
+def _record(repository: DeviceRepository, device: Device) -> DeviceRecord:
+    return DeviceRecord(
+        id=device.id,
+        ident=device.ident,
+        protocol=device.protocol,
+        kind=device.kind,
+        vehicle_id=device.vehicle_id,
+        loan_id=None if device.vehicle_id is None else repository.loan_of(device.vehicle_id),
+        auth_code=device.auth_code,
+        quarantined=device.quarantined,
+        report_interval_s=device.report_interval_s,
+    )
+
+
+class StoreFixWriter:
+    """:class:`~lienwatch.telematics.fixes.FixWriter`: fixes into ``positions`` (duplicates of
+    (device, fix time) skipped) and each device's ``last_fix_at`` moved forward, in one
+    transaction."""
+
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        self.factory = factory
+
+    def write(self, fixes: Sequence[Fix]) -> int:
+        if not fixes:
+            return 0
+        last_fix: dict[int, datetime] = {}
+        rows: list[PositionRow] = []
+        for fix in fixes:
+            rows.append((fix.device_id, fix.time, fix.received_at, fix.lat, fix.lon,
+                         fix.speed_kmh, fix.course, fix.valid, fix.alarms, fix.archived))
+            seen = last_fix.get(fix.device_id)
+            if seen is None or fix.time > seen:
+                last_fix[fix.device_id] = fix.time
+        with transaction(self.factory) as session:
+            new = store_position_rows(session, rows)
+            DeviceRepository(session).note_last_fixes(last_fix)
+        return new

@@ -1,0 +1,128 @@
+"""The positions the gateway hands on, and the interfaces of what carries and stores them.
+
+The gateway (and HTTP ingest) turn decoded :class:`~lienwatch.telematics.protocols.Position`
+values into :class:`Fix` values bound to a registered device, and publish them in batches to a
+:class:`PositionBus`. ``lienwatch.bus`` implements the bus (in-process or NATS JetStream) and
+``lienwatch.store`` implements :class:`FixWriter`; this module only states the contracts so
+that ``telematics`` never imports either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from lienwatch.telematics.protocols import Position
+
+
+@dataclass(frozen=True, slots=True)
+class Fix:
+    """One GNSS fix of a registered device, ready to store.
+
+    Attributes:
+        device_id: the device's surrogate key in the store (``devices.id``).
+        time: when the fix was taken, timezone-aware UTC.
+        lat, lon: degrees WGS-84, south and west negative.
+        speed_kmh: ground speed in km/h.
+        course: heading in degrees.
+        valid: the device reported the fix as valid.
+        alarms: canonical alarm names joined by ``;`` ("" for none), as the store keeps them.
+        archived: a late fix (blind-area re-upload, out of order, or received long after it
+            was taken): stored, but not a live observation.
+        received_at: when lienwatch received it, timezone-aware UTC.
+    """
+
+    device_id: int
+    time: datetime
+    lat: float
+    lon: float
+    speed_kmh: float
+    course: int
+    valid: bool
+    alarms: str
+    archived: bool
+    received_at: datetime
+
+
+def fix_from_position(
+    position: Position,
+    *,
+    device_id: int,
+    received_at: datetime,
+    late_after: timedelta,
+    newest: datetime | None = None,
+    re_upload: bool = False,
+) -> Fix:
+    """Bind a decoded position to a device and decide whether it is late.
+
+    A fix is late (``archived``) when the device says it is a re-upload, when it is older
+    than ``newest`` (the newest fix already received from the device: out of order), or
+    when it arrives more than ``late_after`` after it was taken.
+    """
+    late = (
+        re_upload
+        or (newest is not None and position.time < newest)
+        or received_at - position.time > late_after
+    )
+    return Fix(
+        device_id=device_id,
+        time=position.time,
+        lat=position.lat,
+        lon=position.lon,
+        speed_kmh=position.speed_kmh,
+        course=position.course,
+        valid=position.valid,
+        alarms=";".join(position.alarms),
+        archived=late,
+        received_at=received_at,
+    )
+
+
+#: Receives batches from a bus subscription; raising makes the bus deliver the batch again
+#: (JetStream) or log it (in-process, where the batch is already in the store).
+FixHandler = Callable[[Sequence[Fix]], Awaitable[None]]
+
+
+class PositionBus(Protocol):
+    """Where the gateway publishes fixes and consumers (the store writer, the monitor) read them."""
+
+    async def publish(self, fixes: Sequence[Fix]) -> None:
+        """Return only once every fix in ``fixes`` is durable; raise if that cannot be done.
+
+        Durable means committed to the store (in-process bus) or acknowledged by the stream
+        (JetStream). The caller acknowledges the device only after this returns.
+        """
+        ...
+
+    async def subscribe(self, name: str, handler: FixHandler) -> None:
+        """Deliver durable batches to ``handler`` until :meth:`close`; ``name`` identifies the
+        consumer (a durable JetStream consumer resumes where it stopped)."""
+        ...
+
+    async def close(self) -> None:
+        """Stop subscriptions and release connections; pending publishes fail."""
+        ...
+
+
+class FixWriter(Protocol):
+    """Stores fixes durably (implemented by ``lienwatch.store``)."""
+
+    def write(self, fixes: Sequence[Fix]) -> int:
+        """Commit ``fixes``, skipping duplicates of (device, fix time); return how many were new.
+
+        Blocking: call it from a worker thread in asyncio code.
+        """
+        ...
+
+
+def writing_to(writer: FixWriter) -> FixHandler:
+    """A subscription handler that stores each batch with ``writer`` (in a worker thread):
+    the store-writer consumer of a JetStream bus."""
+
+    async def write(fixes: Sequence[Fix]) -> None:
+        await asyncio.to_thread(writer.write, fixes)
+
+    return write

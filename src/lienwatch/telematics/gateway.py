@@ -1,0 +1,366 @@
+"""The tracker gateway: asyncio TCP servers for JT/T 808 and GT06 devices.
+
+One decoder per connection turns whatever each read delivered (part of a frame, several
+frames, garbage) into messages. A connection is served read by read:
+
+1. decode the read; handle each message in order (login, registration and authentication
+   ask the :class:`~lienwatch.telematics.registry.DeviceRegistry`; positions of an admitted
+   device become :class:`~lienwatch.telematics.fixes.Fix` values);
+2. publish the read's fixes to the position bus and wait until they are durable;
+3. only then send the replies (ACKs) of that read, in order.
+
+If publishing fails the connection is closed without the replies, so the device resends:
+a device is never acknowledged for a position that could still be lost (at least once; the
+store drops duplicates of (device, fix time)).
+
+Per-connection limits: bytes buffered without completing a frame (``max_frame_bytes``), idle
+time (``idle_timeout_s``) and a message rate (token bucket; reads pause when it is spent, so
+a flooding device is slowed by TCP backpressure). An error on one connection closes that
+connection only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from lienwatch.config import GatewaySettings
+from lienwatch.telematics.fixes import Fix, PositionBus, fix_from_position
+from lienwatch.telematics.protocols import DECODERS, Decoder, FrameError, Message, jt808
+from lienwatch.telematics.registry import DeviceRecord, DeviceRegistry, RegisterResult
+
+log = logging.getLogger(__name__)
+
+PROTOCOLS = ("jt808", "gt06")
+_READ_SIZE = 65_536
+
+
+@dataclass(slots=True)
+class GatewayStats:
+    """Running counts across all connections (what a metrics endpoint exports)."""
+
+    connections: int = 0
+    open_connections: int = 0
+    messages: int = 0
+    frame_errors: Counter[str] = field(default_factory=Counter)
+    positions: int = 0
+    archived: int = 0
+    refused_positions: int = 0
+    refused_devices: int = 0
+    publish_failures: int = 0
+    closed: Counter[str] = field(default_factory=Counter)
+
+
+class _Closing(Exception):
+    """Close this connection: after sending the replies gathered so far and ``last_reply``,
+    or, with ``send=False``, without sending anything more."""
+
+    def __init__(self, reason: str, *, last_reply: bytes | None = None, send: bool = True) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.last_reply = last_reply
+        self.send = send
+
+
+class _TokenBucket:
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, float(burst)
+        self.tokens, self.stamp = float(burst), time.monotonic()
+
+    def spend(self, count: int) -> float:
+        """Take ``count`` tokens; return how long to wait before reading again."""
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate) - count
+        self.stamp = now
+        return -self.tokens / self.rate if self.tokens < 0 else 0.0
+
+
+class Gateway:
+    """The JT/T 808 and GT06 TCP servers.
+
+    Args:
+        settings: ports, limits and policies (``[gateway]``).
+        registry: admits devices, issues and checks JT/T 808 auth codes.
+        bus: where fixes are published; its ``publish`` must return only once durable.
+    """
+
+    def __init__(
+        self, settings: GatewaySettings, registry: DeviceRegistry, bus: PositionBus
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.bus = bus
+        self.stats = GatewayStats()
+        self._servers: dict[str, asyncio.Server] = {}
+        self._sessions: Counter[int] = Counter()
+        self._writers: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
+
+    async def start(self, *, host: str | None = None, ports: dict[str, int] | None = None) -> None:
+        """Listen on the configured (or given) host and ports; port 0 picks a free one."""
+        chosen = {"jt808": self.settings.jt808_port, "gt06": self.settings.gt06_port}
+        chosen.update(ports or {})
+        for protocol in PROTOCOLS:
+            self._servers[protocol] = await asyncio.start_server(
+                lambda r, w, p=protocol: self._serve(p, r, w),
+                host or self.settings.host,
+                chosen[protocol],
+                limit=_READ_SIZE,
+            )
+            log.info("gateway: %s on port %d", protocol, self.port(protocol))
+
+    def port(self, protocol: str) -> int:
+        """The port ``protocol`` is listening on."""
+        return self._servers[protocol].sockets[0].getsockname()[1]
+
+    async def stop(self, *, grace_s: float = 5.0) -> None:
+        """Stop listening and end every connection.
+
+        Connections are aborted (their reads end) and given ``grace_s`` to finish what they
+        are doing (a publish in flight, the device's status update); then they are cancelled.
+        """
+        for server in self._servers.values():
+            server.close()
+        for writer in self._writers.values():
+            writer.transport.abort()
+        tasks = list(self._writers)
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=grace_s)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        for server in self._servers.values():
+            await server.wait_closed()
+        self._servers.clear()
+
+    async def _serve(
+        self, protocol: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._writers[task] = writer
+        self.stats.connections += 1
+        self.stats.open_connections += 1
+        connection = _Connection(self, protocol, writer)
+        try:
+            reason = await connection.run(reader)
+        except ConnectionError:
+            reason = "connection lost"
+        except Exception as exc:  # one broken connection must never take the server down
+            log.exception("gateway: %s connection failed", protocol)
+            reason = f"error: {type(exc).__name__}"
+        finally:
+            self.stats.open_connections -= 1
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+            try:
+                await connection.finish()
+            finally:
+                del self._writers[task]
+        self.stats.closed[reason.split(":")[0]] += 1
+
+    async def _opened(self, device: DeviceRecord) -> None:
+        self._sessions[device.id] += 1
+        if self._sessions[device.id] == 1:
+            await asyncio.to_thread(self.registry.session_opened, device)
+
+    async def _closed(self, device: DeviceRecord) -> None:
+        self._sessions[device.id] -= 1
+        if self._sessions[device.id] <= 0:
+            del self._sessions[device.id]
+            await asyncio.to_thread(self.registry.session_closed, device)
+
+
+class _Connection:
+    """One device connection: decoder, identity, pending fixes and replies."""
+
+    def __init__(self, gateway: Gateway, protocol: str, writer: asyncio.StreamWriter) -> None:
+        self.gateway = gateway
+        self.settings = gateway.settings
+        self.protocol = protocol
+        self.writer = writer
+        self.decoder: Decoder = DECODERS[protocol]()
+        self.device: DeviceRecord | None = None
+        self.authenticated = False
+        self.newest: datetime | None = None
+        self.late_after = timedelta(seconds=self.settings.late_after_s)
+        self.bucket = _TokenBucket(self.settings.max_messages_per_s, self.settings.burst_messages)
+        self.serials = itertools.count()
+        # JT/T 808 header form of the replies the gateway builds itself: None (2011/2013)
+        # until a 2019 registration or authentication shows the 2019 form.
+        self.jt808_version: int | None = None
+
+    async def run(self, reader: asyncio.StreamReader) -> str:
+        """Serve until the device leaves or breaks a rule; return why the connection ended."""
+        while True:
+            try:
+                data = await asyncio.wait_for(
+                    reader.read(_READ_SIZE), self.settings.idle_timeout_s
+                )
+            except TimeoutError:
+                return "idle timeout"
+            if not data:
+                return "closed by device"
+            events = self.decoder.feed(data)
+            try:
+                await self._handle(events)
+            except _Closing as closing:
+                return closing.reason
+            if len(self.decoder.pending) > self.settings.max_frame_bytes:
+                return f"frame too large: {len(self.decoder.pending)} bytes without a frame"
+            pause = self.bucket.spend(len(events))
+            if pause:
+                await asyncio.sleep(pause)
+
+    async def finish(self) -> None:
+        if self.device is not None:
+            await self.gateway._closed(self.device)
+
+    async def _handle(self, events: list[Message | FrameError]) -> None:
+        stats = self.gateway.stats
+        fixes: list[Fix] = []
+        replies: list[bytes] = []
+        closing: _Closing | None = None
+        for event in events:
+            if isinstance(event, FrameError):
+                stats.frame_errors[event.kind.value] += 1
+                log.debug("gateway: %s frame rejected: %s", self.protocol, event.reason)
+                if event.reply:
+                    replies.append(event.reply)
+                continue
+            stats.messages += 1
+            try:
+                reply = await self._message(event, fixes)
+            except _Closing as problem:
+                closing = problem
+                break
+            if reply:
+                replies.append(reply)
+        if fixes:
+            try:
+                await self.gateway.bus.publish(fixes)
+            except Exception as exc:  # not durable: no ACK, the device must send them again
+                stats.publish_failures += 1
+                log.error("gateway: publishing %d fixes failed: %s", len(fixes), exc)
+                raise _Closing(f"publish failed: {exc}", send=False) from None
+            stats.positions += len(fixes)
+            stats.archived += sum(fix.archived for fix in fixes)
+        if closing is not None and closing.last_reply:
+            replies.append(closing.last_reply)
+        if replies and (closing is None or closing.send):
+            self.writer.write(b"".join(replies))
+            await self.writer.drain()
+        if closing is not None:
+            raise closing
+
+    async def _message(self, message: Message, fixes: list[Fix]) -> bytes | None:
+        """Handle one message; return its reply. Positions go to ``fixes``."""
+        if self.protocol == "jt808":
+            return await self._jt808(message, fixes)
+        return await self._gt06(message, fixes)
+
+    async def _jt808(self, message: Message, fixes: list[Fix]) -> bytes | None:
+        phone = message.device_id or ""
+        if message.extras.get("edition") == "2019" or "imei" in message.extras:
+            self.jt808_version = 1  # the device speaks the 2019 header: answer in kind
+        version = self.jt808_version
+        if message.kind == "register":
+            result, device = await asyncio.to_thread(self.gateway.registry.register, phone)
+            reply = jt808.encode_register_response(
+                phone, self._serial(), message.serial, result,
+                device.auth_code or "" if device else "", version=version,
+            )  # fmt: skip
+            if result != RegisterResult.OK:
+                self.gateway.stats.refused_devices += 1
+                raise _Closing("refused: unknown terminal", last_reply=reply)
+            return reply
+        if message.kind == "auth":
+            code = str(message.extras.get("auth_code", ""))
+            device = await asyncio.to_thread(self.gateway.registry.authenticate, phone, code)
+            result = jt808.RESULT_OK if device else 1
+            reply = jt808.encode_general_response(
+                phone, self._serial(), message.serial, jt808.AUTH, result, version=version
+            )
+            if device is None:
+                self.gateway.stats.refused_devices += 1
+                raise _Closing("refused: authentication failed", last_reply=reply)
+            await self._identify(device)
+            self.authenticated = True
+            return reply
+        if message.positions:
+            if not await self._jt808_may_report(phone) or phone != self._ident():
+                self.gateway.stats.refused_positions += len(message.positions)
+                return jt808.encode_general_response(
+                    phone, self._serial(), message.serial, message.msg_id, 1, version=version
+                )
+            self._take(message, fixes)
+        if message.kind == "logout":
+            raise _Closing("logout", last_reply=message.reply)
+        return message.reply
+
+    async def _jt808_may_report(self, phone: str) -> bool:
+        if self.authenticated:
+            return True
+        if self.settings.require_auth:
+            return False
+        if self.device is None:
+            device = await asyncio.to_thread(self.gateway.registry.admit, phone, "jt808")
+            if device is None:
+                self.gateway.stats.refused_devices += 1
+                raise _Closing("refused: unknown terminal", send=False)
+            await self._identify(device)
+        return True
+
+    async def _gt06(self, message: Message, fixes: list[Fix]) -> bytes | None:
+        if message.kind == "login":
+            imei = message.device_id or ""
+            device = await asyncio.to_thread(self.gateway.registry.admit, imei, "gt06")
+            if device is None:
+                self.gateway.stats.refused_devices += 1
+                raise _Closing("refused: unknown device", send=False)
+            await self._identify(device)
+            return message.reply
+        if self.device is None:  # GT06 frames carry no IMEI: nothing is taken before login
+            raise _Closing("refused: message before login", send=False)
+        self._take(message, fixes)
+        return message.reply
+
+    async def _identify(self, device: DeviceRecord) -> None:
+        if self.device is not None and self.device.id == device.id:
+            self.device = device
+            return
+        if self.device is not None:
+            await self.gateway._closed(self.device)
+        self.device = device
+        await self.gateway._opened(device)
+
+    def _ident(self) -> str | None:
+        """The device this connection speaks for; a frame naming another is not taken."""
+        return None if self.device is None else self.device.ident
+
+    def _take(self, message: Message, fixes: list[Fix]) -> None:
+        assert self.device is not None
+        received = datetime.now(UTC)
+        re_upload = bool(message.extras.get("blind_area"))
+        for position in message.positions:
+            fixes.append(
+                fix_from_position(
+                    position,
+                    device_id=self.device.id,
+                    received_at=received,
+                    late_after=self.late_after,
+                    newest=self.newest,
+                    re_upload=re_upload,
+                )
+            )
+            if self.newest is None or position.time > self.newest:
+                self.newest = position.time
+
+    def _serial(self) -> int:
+        return next(self.serials) & 0xFFFF

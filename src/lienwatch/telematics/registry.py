@@ -1,0 +1,183 @@
+"""The device registry: which trackers may connect, their JT/T 808 auth codes and their status.
+
+A device is known to the store (``devices`` row, bound to a vehicle and through it to a loan;
+a vehicle carries at most one wired and one wireless device). The registry decides what a
+connecting device may do:
+
+- a known device is admitted; one connecting over another protocol than it is registered
+  with is refused;
+- an unknown device is refused (``reject``) or recorded unbound and ``quarantined``
+  (``quarantine``): its positions are kept but no vehicle is watched through it until an
+  operator binds it;
+- a JT/T 808 registration (0x0100) issues a fresh random auth code, stored on the device;
+  authentication (0x0102) must present it.
+
+Status: ``online`` while a session is open or the last fix is recent, ``offline`` once it is
+older than two report intervals, ``unknown`` for a device never heard from.
+
+The registry talks to storage through :class:`DeviceDirectory`, implemented by
+``lienwatch.store``. Its methods block on the database: asyncio code calls them in a thread.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import IntEnum, StrEnum
+from typing import Literal, Protocol
+
+log = logging.getLogger(__name__)
+
+UnknownPolicy = Literal["reject", "quarantine"]
+
+
+class DeviceStatus(StrEnum):
+    ONLINE = "online"
+    OFFLINE = "offline"
+    UNKNOWN = "unknown"
+
+
+class RegisterResult(IntEnum):
+    """Result codes of the JT/T 808 register response (0x8100)."""
+
+    OK = 0
+    VEHICLE_REGISTERED = 1
+    VEHICLE_UNKNOWN = 2
+    TERMINAL_REGISTERED = 3
+    TERMINAL_UNKNOWN = 4
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRecord:
+    """What the gateway needs to know about a registered device.
+
+    Attributes:
+        id: surrogate key (``devices.id``), the ``device_id`` of its fixes.
+        ident: IMEI or terminal phone number.
+        protocol: ``jt808``, ``gt06`` or ``osmand``.
+        kind: ``wired`` or ``wireless``.
+        vehicle_id: the vehicle it is fitted to, None when unbound.
+        loan_id: the vehicle's most recent loan, None when there is none.
+        auth_code: the JT/T 808 auth code last issued, None before the first registration.
+        quarantined: connected without being known; not trusted until bound.
+        report_interval_s: nominal interval between fixes while parked.
+    """
+
+    id: int
+    ident: str
+    protocol: str
+    kind: str
+    vehicle_id: int | None
+    loan_id: int | None
+    auth_code: str | None
+    quarantined: bool
+    report_interval_s: int
+
+
+class DeviceDirectory(Protocol):
+    """Device storage as the registry needs it; each call is its own committed change."""
+
+    def find(self, ident: str) -> DeviceRecord | None:
+        """The device with this IMEI / terminal phone, or None."""
+        ...
+
+    def add_quarantined(self, ident: str, protocol: str) -> DeviceRecord:
+        """Record an unknown device, unbound and quarantined (idempotent per ident)."""
+        ...
+
+    def set_auth_code(self, device_id: int, code: str) -> None: ...
+
+    def set_status(self, device_id: int, status: DeviceStatus) -> None: ...
+
+
+class DeviceRegistry:
+    """Admission, registration, authentication and session status of devices.
+
+    Args:
+        directory: the device storage.
+        unknown_devices: ``reject`` or ``quarantine`` devices the directory does not know.
+    """
+
+    def __init__(self, directory: DeviceDirectory, *, unknown_devices: UnknownPolicy) -> None:
+        if unknown_devices not in ("reject", "quarantine"):
+            raise ValueError(f"unknown_devices: {unknown_devices!r} is not reject or quarantine")
+        self.directory = directory
+        self.unknown_devices = unknown_devices
+
+    def admit(self, ident: str, protocol: str) -> DeviceRecord | None:
+        """The device allowed to connect as ``ident`` over ``protocol``, or None if refused."""
+        record = self.directory.find(ident)
+        if record is None:
+            if self.unknown_devices == "reject":
+                log.warning("refused unknown %s device %s", protocol, ident)
+                return None
+            log.warning("quarantined unknown %s device %s", protocol, ident)
+            return self.directory.add_quarantined(ident, protocol)
+        if record.protocol != protocol:
+            log.warning(
+                "refused device %s: registered for %s, connected over %s",
+                ident,
+                record.protocol,
+                protocol,
+            )
+            return None
+        return record
+
+    def register(self, ident: str) -> tuple[RegisterResult, DeviceRecord | None]:
+        """A JT/T 808 registration: admit the terminal and issue it a new auth code.
+
+        Returns the result to send in 0x8100 and, on success, the record carrying the code.
+        """
+        record = self.admit(ident, "jt808")
+        if record is None:
+            return RegisterResult.TERMINAL_UNKNOWN, None
+        code = secrets.token_hex(8)
+        self.directory.set_auth_code(record.id, code)
+        return RegisterResult.OK, _with_code(record, code)
+
+    def authenticate(self, ident: str, code: str) -> DeviceRecord | None:
+        """The JT/T 808 device if ``code`` is the auth code issued to it, else None."""
+        record = self.directory.find(ident)
+        if record is None or record.protocol != "jt808" or not record.auth_code:
+            log.warning("authentication refused: %s has no issued code", ident)
+            return None
+        if not hmac.compare_digest(record.auth_code.encode(), code.encode()):
+            log.warning("authentication refused: wrong code from %s", ident)
+            return None
+        return record
+
+    def session_opened(self, record: DeviceRecord) -> None:
+        self.directory.set_status(record.id, DeviceStatus.ONLINE)
+
+    def session_closed(self, record: DeviceRecord) -> None:
+        self.directory.set_status(record.id, DeviceStatus.OFFLINE)
+
+
+def _with_code(record: DeviceRecord, code: str) -> DeviceRecord:
+    fields = {name: getattr(record, name) for name in DeviceRecord.__slots__}
+    return DeviceRecord(**{**fields, "auth_code": code})
+
+
+def device_status(
+    *,
+    connected: bool,
+    last_fix_at: datetime | None,
+    report_interval_s: int,
+    now: datetime,
+) -> DeviceStatus:
+    """A device's status from its session and last fix.
+
+    Online while connected or while the last fix is younger than two report intervals (HTTP
+    devices have no session); offline once it is older; unknown if it never sent a fix and
+    is not connected.
+    """
+    if connected:
+        return DeviceStatus.ONLINE
+    if last_fix_at is None:
+        return DeviceStatus.UNKNOWN
+    if now - last_fix_at <= timedelta(seconds=2 * report_interval_s):
+        return DeviceStatus.ONLINE
+    return DeviceStatus.OFFLINE

@@ -1,0 +1,55 @@
+"""``lienwatch gateway`` and ``lienwatch simulate-devices`` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+from sqlalchemy import create_engine, text
+
+from tests.test_cli import run
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_simulated_devices_through_the_gateway_command(tmp_path):
+    assert run("db", "upgrade", cwd=tmp_path).returncode == 0
+    jt808_port, gt06_port, http_port = free_port(), free_port(), free_port()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("LIENWATCH_")}
+    environment |= {"LIENWATCH_GATEWAY__UNKNOWN_DEVICES": "quarantine",
+                    "LIENWATCH_GATEWAY__HTTP_PORT": str(http_port)}  # fmt: skip
+    server = subprocess.Popen(
+        [sys.executable, "-m", "lienwatch", "gateway", "--host", "127.0.0.1",
+         "--jt808-port", str(jt808_port), "--gt06-port", str(gt06_port)],
+        cwd=tmp_path, env=environment, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert server.stderr is not None
+        ready = next(line for line in server.stderr if "Ctrl-C" in line)  # logs come first
+        assert f"HTTP ingest on port {http_port}" in ready
+        for protocol, port in (("jt808", jt808_port), ("gt06", gt06_port)):
+            result = run("simulate-devices", "--protocol", protocol, "--count", "2", "--port",
+                         str(port), "--loans", "20", "--fixes", "15", cwd=tmp_path)  # fmt: skip
+            assert result.returncode == 0, result.stdout + result.stderr
+            *devices, total = [json.loads(line) for line in result.stdout.splitlines()]
+            assert len(devices) == 2 and total["errors"] == 0
+            assert total["positions"] == total["acked_positions"] == 30
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(10)
+    assert server.returncode == 0
+    engine = create_engine(f"sqlite:///{tmp_path / 'lienwatch.sqlite3'}")
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM positions")).scalar() == 60
+        quarantined = "SELECT count(*) FROM devices WHERE quarantined AND status = 'offline'"
+        assert connection.execute(text(quarantined)).scalar() == 4
+    engine.dispose()
+

@@ -1,0 +1,80 @@
+"""The device registry over the real store: admission, auth codes, quarantine, status."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from lienwatch.store.db import session_factory, transaction
+from lienwatch.store.repositories import DeviceRepository
+from lienwatch.store.telematics import StoreDeviceDirectory
+from lienwatch.telematics.registry import (
+    DeviceRegistry,
+    DeviceStatus,
+    RegisterResult,
+    device_status,
+)
+from tests import factories
+from tests.telematics.support import add_devices, new_ident
+
+
+def test_registration_issues_a_fresh_code_that_authentication_checks(engine):
+    phone = add_devices(engine, "jt808", 1)[0]
+    registry = DeviceRegistry(StoreDeviceDirectory(session_factory(engine)),
+                              unknown_devices="reject")  # fmt: skip
+    result, first = registry.register(phone)
+    assert result == RegisterResult.OK and first is not None and len(first.auth_code or "") == 16
+    _, second = registry.register(phone)
+    assert second is not None and second.auth_code != first.auth_code
+    assert registry.authenticate(phone, first.auth_code or "") is None  # superseded
+    assert registry.authenticate(phone, second.auth_code or "") == second
+    assert registry.authenticate(new_ident("jt808"), "anything") is None
+
+
+def test_admission_by_policy_and_protocol(engine):
+    imei = add_devices(engine, "gt06", 1)[0]
+    factory = session_factory(engine)
+    strict = DeviceRegistry(StoreDeviceDirectory(factory), unknown_devices="reject")
+    assert strict.admit(imei, "gt06") is not None
+    assert strict.admit(imei, "jt808") is None  # registered for GT06
+    stranger = new_ident("gt06")
+    assert strict.admit(stranger, "gt06") is None
+    assert strict.register(new_ident("jt808")) == (RegisterResult.TERMINAL_UNKNOWN, None)
+
+    lenient = DeviceRegistry(StoreDeviceDirectory(factory), unknown_devices="quarantine")
+    record = lenient.admit(stranger, "gt06")
+    assert record is not None and record.quarantined and record.vehicle_id is None
+    assert lenient.admit(stranger, "gt06") == record  # idempotent
+    with pytest.raises(ValueError, match="unknown_devices"):
+        DeviceRegistry(StoreDeviceDirectory(factory), unknown_devices="allow")  # type: ignore[arg-type]
+
+
+def test_record_carries_vehicle_and_loan_and_session_status(engine):
+    factory = session_factory(engine)
+    ident = new_ident("jt808")
+    with transaction(factory) as session:
+        loan = factories.loan(session, ref=f"GW-{ident}")
+        device = factories.device(session, ident)
+        DeviceRepository(session).bind(device=device, vehicle=loan.vehicle)
+        expected = (loan.vehicle_id, loan.id)
+    registry = DeviceRegistry(StoreDeviceDirectory(factory), unknown_devices="reject")
+    record = registry.admit(ident, "jt808")
+    assert record is not None and (record.vehicle_id, record.loan_id) == expected
+    registry.session_opened(record)
+    with transaction(factory) as session:
+        assert DeviceRepository(session).get_by_ident(ident).status == "online"
+    registry.session_closed(record)
+    with transaction(factory) as session:
+        assert DeviceRepository(session).get_by_ident(ident).status == "offline"
+
+
+def test_device_status_from_session_and_last_fix():
+    now = datetime(2026, 11, 1, 12, tzinfo=UTC)
+    status = lambda connected, last: device_status(  # noqa: E731
+        connected=connected, last_fix_at=last, report_interval_s=600, now=now
+    )
+    assert status(True, None) == DeviceStatus.ONLINE
+    assert status(False, None) == DeviceStatus.UNKNOWN
+    assert status(False, now - timedelta(minutes=20)) == DeviceStatus.ONLINE
+    assert status(False, now - timedelta(minutes=21)) == DeviceStatus.OFFLINE
