@@ -175,6 +175,10 @@ class GatewaySettings(BaseModel):
     #: HTTP ingest: partner name -> API token (set tokens through the environment,
     #: e.g. ``LIENWATCH_GATEWAY__PARTNERS__ACME=...``).
     partners: dict[str, str] = Field(default_factory=dict)
+    #: Device model -> its quirks (``[gateway.models.<MODEL>]``: accept_bad_checksum,
+    #: accept_bad_length, utc_offset, alarms); see docs/protocols.md. Applied once a
+    #: connection's device is identified, to the model recorded for it in the registry.
+    models: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @field_validator("partners")
     @classmethod

@@ -7,12 +7,15 @@ import socket
 import time
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, select, text
+import pytest
+from sqlalchemy import Engine, select, text, update
 
+from lienwatch.config import GatewaySettings
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory, transaction
 from lienwatch.store.tables import Device, Position
-from lienwatch.telematics.protocols import Jt808Decoder, Message, jt808
+from lienwatch.telematics.protocols import Jt808Decoder, Message, gt06, jt808
+from lienwatch.telematics.protocols.alarms import ProtocolConfigError
 from lienwatch.telematics.simulator import PlayOptions, play
 from tests.telematics.support import T0, add_devices, live_gateway, make_track, new_ident
 
@@ -206,3 +209,40 @@ def test_a_2019_terminal_is_answered_in_the_2019_form(live, engine):
     assert registered.kind == "register_response" and registered.extras["result"] == 0
     assert results(replies) == [(2, 0), (3, 0)]
     assert len(stored(engine, [phone])) == 1
+
+
+def gt06_location(serial: int, minute: int) -> bytes:
+    fix = gt06.Gt06Fix(time=datetime.fromtimestamp(T0 + 60 * minute, UTC), lat=31.2, lon=121.4)
+    return gt06.encode_location(serial, fix)
+
+
+def corrupt_crc(frame: bytes) -> bytes:
+    return frame[:-4] + bytes([frame[-4] ^ 0xFF]) + frame[-3:]
+
+
+def test_a_device_models_profile_applies_once_it_is_identified(live, engine):
+    """A model configured to tolerate bad CRCs (firmware that computes them wrongly) gets
+    its frames decoded after login; the same frames from another model are rejected."""
+    tolerant, strict = add_devices(engine, "gt06", 2)
+    with transaction(session_factory(engine)) as session:
+        session.execute(update(Device).where(Device.ident == tolerant).values(model="XY-9"))
+    models = {"XY-9": {"accept_bad_checksum": True}}
+    with live(models=models) as gateway:
+        for ident in (tolerant, strict):
+            with socket.create_connection(("127.0.0.1", gateway.port("gt06"))) as s:
+                s.sendall(gt06.encode_login(ident, 1))
+                s.settimeout(10)
+                assert s.recv(64)  # the login ACK: identified
+                s.sendall(corrupt_crc(gt06_location(2, 0)) + gt06_location(3, 1))
+                time.sleep(0.5)
+    assert [p.fix_time.minute for p in stored(engine, [tolerant])] == [0, 1]
+    assert [p.fix_time.minute for p in stored(engine, [strict])] == [1]
+
+
+def test_a_bad_model_profile_is_refused_naming_the_key(store_url):
+    settings = GatewaySettings(models={"XY-9": {"utc_offset": "+99"}})
+    with (
+        pytest.raises(ProtocolConfigError, match=r"gateway\.models\.XY-9: .*utc_offset"),
+        live_gateway(store_url, settings),
+    ):
+        pass

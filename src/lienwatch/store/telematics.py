@@ -57,6 +57,7 @@ def _record(repository: DeviceRepository, device: Device) -> DeviceRecord:
         auth_code=device.auth_code,
         quarantined=device.quarantined,
         report_interval_s=device.report_interval_s,
+        model=device.model,
     )
 
 

@@ -27,12 +27,16 @@ import itertools
 import logging
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from lienwatch.config import GatewaySettings
 from lienwatch.telematics.fixes import Fix, PositionBus, fix_from_position
 from lienwatch.telematics.protocols import DECODERS, Decoder, FrameError, Message, jt808
+from lienwatch.telematics.protocols.alarms import ProtocolConfigError
+from lienwatch.telematics.protocols.base import DEFAULT_PROFILE, DeviceProfile, profile_from_dict
 from lienwatch.telematics.registry import DeviceRecord, DeviceRegistry, RegisterResult
 
 log = logging.getLogger(__name__)
@@ -96,6 +100,7 @@ class Gateway:
         self.settings = settings
         self.registry = registry
         self.bus = bus
+        self.profiles = model_profiles(settings.models)
         self.stats = GatewayStats()
         self._servers: dict[str, asyncio.Server] = {}
         self._sessions: Counter[int] = Counter()
@@ -175,6 +180,21 @@ class Gateway:
         if self._sessions[device.id] <= 0:
             del self._sessions[device.id]
             await asyncio.to_thread(self.registry.session_closed, device)
+
+
+def model_profiles(tables: Mapping[str, Mapping[str, Any]]) -> dict[str, DeviceProfile]:
+    """Decoding profiles per device model from ``[gateway.models.<MODEL>]`` tables.
+
+    Raises:
+        ProtocolConfigError: naming ``gateway.models.<MODEL>`` and the bad key.
+    """
+    profiles = {}
+    for model, table in tables.items():
+        try:
+            profiles[model] = profile_from_dict({"name": model, **table})
+        except ProtocolConfigError as exc:
+            raise ProtocolConfigError(f"gateway.models.{model}: {exc}") from None
+    return profiles
 
 
 class _Connection:
@@ -338,6 +358,9 @@ class _Connection:
         if self.device is not None:
             await self.gateway._closed(self.device)
         self.device = device
+        # The model's quirks (tolerated checksums, clock offset, alarm bits) apply from the
+        # frame after the one that identified the device.
+        self.decoder.profile = self.gateway.profiles.get(device.model, DEFAULT_PROFILE)
         await self.gateway._opened(device)
 
     def _ident(self) -> str | None:

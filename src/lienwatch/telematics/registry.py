@@ -64,6 +64,7 @@ class DeviceRecord:
         auth_code: the JT/T 808 auth code last issued, None before the first registration.
         quarantined: connected without being known; not trusted until bound.
         report_interval_s: nominal interval between fixes while parked.
+        model: the device model, which selects its decoding profile (``[gateway.models]``).
     """
 
     id: int
@@ -75,6 +76,7 @@ class DeviceRecord:
     auth_code: str | None
     quarantined: bool
     report_interval_s: int
+    model: str = ""
 
 
 class DeviceDirectory(Protocol):
