@@ -20,6 +20,7 @@ from lienwatch.store.tables import Device, Position
 from lienwatch.store.telematics import StoreFixWriter
 from lienwatch.telematics.fixes import Fix, writing_to
 from tests import factories
+from tests.conftest import IN_CI
 
 NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
 
@@ -86,16 +87,20 @@ def test_in_process_bus_commits_concurrent_publishers_together(db_engine, device
         assert device.last_fix_at == NOW + timedelta(seconds=9)
 
 
-def _nats_reachable() -> bool:
+@pytest.fixture
+def nats_server() -> None:
+    """The local NATS server: mandatory with CI=true, else the test is skipped without it."""
     try:
         socket.create_connection(("127.0.0.1", 4222), timeout=2).close()
-    except OSError:
-        return False
-    return True
+    except OSError as exc:
+        if IN_CI:
+            pytest.fail(f"CI=true but NATS is unreachable on 127.0.0.1:4222: {exc}")
+        pytest.skip("NATS is not running on 127.0.0.1:4222")
 
 
-@pytest.mark.skipif(not _nats_reachable(), reason="NATS is not running on 127.0.0.1:4222")
-def test_jetstream_bus_partitions_by_device_and_redelivers_until_stored(db_engine, device_ids):
+def test_jetstream_bus_partitions_by_device_and_redelivers_until_stored(
+    db_engine, device_ids, nats_server
+):
     tag = uuid.uuid4().hex[:10]
     settings = BusSettings(kind="jetstream", stream=f"LW_TEST_{tag}",
                            subject_prefix=f"lwtest.{tag}", partitions=2)  # fmt: skip
