@@ -145,6 +145,33 @@ class MonitorSettings(BaseModel):
             raise ValueError(f"products.{product}.{key}: {error['msg']}") from None
 
 
+def _check_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown IANA time zone {value!r}") from None
+    return value
+
+
+class FollowupSettings(BaseModel):
+    """``[followup]``: the strategy in force, the watchdog's lead and the e-mail relay."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    strategy: str = "cn"  # a shipped strategy (cn, us) or the path of a strategy TOML file
+    watchdog_lead_h: float = Field(2.0, gt=0)  # escalate a trigger this long before its SLA ends
+    business_time_zone: str = "Asia/Shanghai"  # whose calendar day "today" is
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(25, ge=1, le=65535)
+    email_sender: str = "collections@lienwatch.invalid"
+    agency: str = "lender"  # who this installation contacts as (calls are capped across agencies)
+
+    @field_validator("business_time_zone")
+    @classmethod
+    def _iana_zone(cls, value: str) -> str:
+        return _check_zone(value)
+
+
 class Settings(BaseSettings):
     """Every setting lienwatch reads. Unknown keys in the file are errors, not silently ignored."""
 
@@ -157,6 +184,7 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     demo: DemoSettings = DemoSettings()
     monitor: MonitorSettings = MonitorSettings()
+    followup: FollowupSettings = FollowupSettings()
     # Servicing rules per product code; checked by lienwatch.servicing.catalogue.
     products: dict[str, dict[str, Any]] = {}
 
@@ -172,11 +200,7 @@ class Settings(BaseSettings):
     @field_validator("time_zone")
     @classmethod
     def _iana_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown IANA time zone {value!r}") from None
-        return value
+        return _check_zone(value)
 
     @classmethod
     def settings_customise_sources(

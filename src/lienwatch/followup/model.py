@@ -40,9 +40,7 @@ class CaseStatus(StrEnum):
 TRANSITIONS: dict[CaseStatus, frozenset[CaseStatus]] = {
     CaseStatus.NEW: frozenset({CaseStatus.IN_PROGRESS, CaseStatus.ESCALATED, CaseStatus.CLOSED}),
     CaseStatus.IN_PROGRESS: frozenset({CaseStatus.ESCALATED, CaseStatus.CLOSED}),
-    CaseStatus.ESCALATED: frozenset(
-        {CaseStatus.REPOSSESSION, CaseStatus.LEGAL, CaseStatus.CLOSED}
-    ),
+    CaseStatus.ESCALATED: frozenset({CaseStatus.REPOSSESSION, CaseStatus.LEGAL, CaseStatus.CLOSED}),
     CaseStatus.REPOSSESSION: frozenset({CaseStatus.LEGAL, CaseStatus.CLOSED}),
     CaseStatus.LEGAL: frozenset({CaseStatus.CLOSED}),
     CaseStatus.CLOSED: frozenset(),

@@ -213,7 +213,9 @@ def shipped_strategy(name: str) -> Strategy:
     """The default strategy shipped for ``cn`` or ``us``."""
     if name not in SHIPPED:
         raise FollowupError(f"strategy: no shipped strategy {name!r} (choose from cn, us)")
-    text = resources.files("lienwatch.followup").joinpath(f"strategies/{name}.toml").read_text(
-        encoding="utf-8"
+    text = (
+        resources.files("lienwatch.followup")
+        .joinpath(f"strategies/{name}.toml")
+        .read_text(encoding="utf-8")
     )
     return parse_strategy(tomllib.loads(text), source=f"strategies/{name}.toml")

@@ -69,6 +69,7 @@ class Borrower(Base):
     name: Mapped[str] = mapped_column(String(200))
     id_number: Mapped[str] = mapped_column(String(40))  # PII: resident id or credit code
     phone: Mapped[str] = mapped_column(String(32), index=True)  # PII; indexed for ring search
+    email: Mapped[str | None] = mapped_column(String(200))  # PII
     address: Mapped[str] = mapped_column(String(400))  # PII
     city: Mapped[str] = mapped_column(String(80))
     province_code: Mapped[str] = mapped_column(String(2))  # GB/T 2260
@@ -358,6 +359,7 @@ class Case(Base):
     arm: Mapped[str | None] = mapped_column(String(12))  # champion | challenger
     stratum: Mapped[str | None] = mapped_column(String(8), index=True)  # bucket when opened
     status_at: Mapped[datetime | None]
+    hold: Mapped[str | None] = mapped_column(String(16))  # dispute | do_not_contact
 
     actions: Mapped[list[Action]] = relationship(
         back_populates="case", order_by="Action.performed_at"
@@ -403,6 +405,7 @@ class Trigger(Base):
     loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), index=True)
     kind: Mapped[str] = mapped_column(String(24))
     source_key: Mapped[str] = mapped_column(String(160), unique=True)
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"), index=True)
     ladder: Mapped[str] = mapped_column(String(80))
     anchor_at: Mapped[datetime]
     opened_at: Mapped[datetime]
@@ -423,9 +426,9 @@ class Task(Base):
     """An agent step waiting in a queue (calls, visits, reviews)."""
 
     __tablename__ = "tasks"
-    __table_args__ = (UniqueConstraint("trigger_id", "step"),)
 
     id: Mapped[int] = mapped_column(BigKey, primary_key=True)
+    key: Mapped[str] = mapped_column(String(80), unique=True)  # trigger:step:due, queued once
     trigger_id: Mapped[int] = mapped_column(ForeignKey("triggers.id"))
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"))

@@ -19,12 +19,16 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('borrowers', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('email', sa.String(length=200), nullable=True))
+
     op.create_table('triggers',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('case_id', sa.Integer(), nullable=False),
     sa.Column('loan_id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.String(length=24), nullable=False),
     sa.Column('source_key', sa.String(length=160), nullable=False),
+    sa.Column('alert_id', sa.Integer(), nullable=True),
     sa.Column('ladder', sa.String(length=80), nullable=False),
     sa.Column('anchor_at', lienwatch.store.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('opened_at', lienwatch.store.types.UTCDateTime(timezone=True), nullable=False),
@@ -39,12 +43,14 @@ def upgrade() -> None:
     sa.Column('resolved_at', lienwatch.store.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('resolution', sa.String(length=80), nullable=True),
     sa.Column('details', sa.JSON(), nullable=False),
+    sa.ForeignKeyConstraint(['alert_id'], ['alerts.id'], name=op.f('fk_triggers_alert_id_alerts')),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_triggers_case_id_cases')),
     sa.ForeignKeyConstraint(['loan_id'], ['loans.id'], name=op.f('fk_triggers_loan_id_loans')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_triggers')),
     sa.UniqueConstraint('source_key', name=op.f('uq_triggers_source_key'))
     )
     with op.batch_alter_table('triggers', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_triggers_alert_id'), ['alert_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_triggers_case_id'), ['case_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_triggers_loan_id'), ['loan_id'], unique=False)
         batch_op.create_index('ix_triggers_open_deadline', ['deadline_at'], unique=False, sqlite_where=sa.text('resolved_at IS NULL'), postgresql_where=sa.text('resolved_at IS NULL'))
@@ -92,6 +98,7 @@ def upgrade() -> None:
 
     op.create_table('tasks',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('key', sa.String(length=80), nullable=False),
     sa.Column('trigger_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('case_id', sa.Integer(), nullable=False),
     sa.Column('loan_id', sa.Integer(), nullable=False),
@@ -110,7 +117,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['loan_id'], ['loans.id'], name=op.f('fk_tasks_loan_id_loans')),
     sa.ForeignKeyConstraint(['trigger_id'], ['triggers.id'], name=op.f('fk_tasks_trigger_id_triggers')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_tasks')),
-    sa.UniqueConstraint('trigger_id', 'step', name=op.f('uq_tasks_trigger_id_step'))
+    sa.UniqueConstraint('key', name=op.f('uq_tasks_key'))
     )
     with op.batch_alter_table('tasks', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_tasks_assignee_id'), ['assignee_id'], unique=False)
@@ -122,6 +129,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('arm', sa.String(length=12), nullable=True))
         batch_op.add_column(sa.Column('stratum', sa.String(length=8), nullable=True))
         batch_op.add_column(sa.Column('status_at', lienwatch.store.types.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('hold', sa.String(length=16), nullable=True))
         batch_op.create_index(batch_op.f('ix_cases_stratum'), ['stratum'], unique=False)
 
 
@@ -129,6 +137,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table('cases', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_cases_stratum'))
+        batch_op.drop_column('hold')
         batch_op.drop_column('status_at')
         batch_op.drop_column('stratum')
         batch_op.drop_column('arm')
@@ -154,5 +163,8 @@ def downgrade() -> None:
         batch_op.drop_index('ix_triggers_open_deadline', sqlite_where=sa.text('resolved_at IS NULL'), postgresql_where=sa.text('resolved_at IS NULL'))
         batch_op.drop_index(batch_op.f('ix_triggers_loan_id'))
         batch_op.drop_index(batch_op.f('ix_triggers_case_id'))
+        batch_op.drop_index(batch_op.f('ix_triggers_alert_id'))
 
     op.drop_table('triggers')
+    with op.batch_alter_table('borrowers', schema=None) as batch_op:
+        batch_op.drop_column('email')
