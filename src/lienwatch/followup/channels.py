@@ -11,16 +11,19 @@ stand-in for a paid SMS cloud.
 from __future__ import annotations
 
 import logging
+import re
 import smtplib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from email.utils import make_msgid
 from typing import Protocol
 
 from lienwatch.followup.compliance import ComplianceGuard, Permit
 from lienwatch.followup.model import Channel, FollowupError
+
+
+_MSGID_UNSAFE = re.compile(r"[^A-Za-z0-9.\-]")
 
 
 class DeliveryError(Exception):
@@ -73,7 +76,8 @@ class LocalSmsGateway:
 
 @dataclass(frozen=True, slots=True)
 class SmtpProvider:
-    """E-mail over SMTP; the Message-ID is derived from the idempotency key."""
+    """E-mail over SMTP; the Message-ID is derived from the idempotency key, which also
+    travels as ``X-Idempotency-Key``."""
 
     host: str
     port: int
@@ -85,7 +89,9 @@ class SmtpProvider:
         email["From"] = self.sender
         email["To"] = message.to
         email["Subject"] = message.subject
-        email["Message-ID"] = make_msgid(idstring=message.idempotency_key, domain="lienwatch")
+        # A Message-ID derived from the key lets the receiving side drop a retried duplicate.
+        email["Message-ID"] = f"<{_MSGID_UNSAFE.sub('.', message.idempotency_key)}@lienwatch>"
+        email["X-Idempotency-Key"] = message.idempotency_key
         email.set_content(message.body)
         try:
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as smtp:

@@ -152,7 +152,7 @@ class ComplianceGuard:
                 return refusal
             again = self._refusal(replace(request, at=later), history)
             if again is None:
-                return Decision(False, refusal.rule, later)
+                return Decision(False, refusal.rule, later.astimezone(UTC))
             later = again.next_allowed_at
         raise FollowupError(f"at: no allowed time found for {request.loan} after {request.at}")
 
