@@ -22,7 +22,6 @@ from typing import Protocol
 from lienwatch.followup.compliance import ComplianceGuard, Permit
 from lienwatch.followup.model import Channel, FollowupError
 
-
 _MSGID_UNSAFE = re.compile(r"[^A-Za-z0-9.\-]")
 
 
