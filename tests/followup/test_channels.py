@@ -73,8 +73,9 @@ def test_email_goes_over_real_smtp_with_the_idempotency_key(smtp_server):
 def test_a_failing_provider_is_retried_with_backoff_and_every_attempt_is_kept():
     guard, waits = ComplianceGuard("cn"), []
     gateway = LocalSmsGateway(fail_first=2)
-    dispatcher = Dispatcher(guard, {Channel.SMS: gateway}, retries=3, backoff_s=0.5,
-                            sleep=waits.append)  # fmt: skip
+    dispatcher = Dispatcher(
+        guard, {Channel.SMS: gateway}, retries=3, backoff_s=0.5, sleep=waits.append
+    )
     delivery = dispatcher.send(permit(guard, Channel.SMS), Channel.SMS, Message("1380", "hi", "k1"))
     assert [a.ok for a in delivery.attempts] == [False, False, True]
     assert waits == [0.5, 1.0]
@@ -85,7 +86,9 @@ def test_an_unreachable_smtp_server_fails_visibly():
     guard = ComplianceGuard("cn")
     smtp = SmtpProvider("127.0.0.1", free_port(), "x@lender.example", timeout_s=1)
     dispatcher = Dispatcher(guard, {Channel.EMAIL: smtp}, retries=1, sleep=lambda _s: None)
-    delivery = dispatcher.send(permit(guard, Channel.EMAIL), Channel.EMAIL, Message("a@b", "x", "k"))
+    delivery = dispatcher.send(
+        permit(guard, Channel.EMAIL), Channel.EMAIL, Message("a@b", "x", "k")
+    )
     assert not delivery.delivered
     assert [a.ok for a in delivery.attempts] == [False, False]
     assert "smtp 127.0.0.1" in delivery.attempts[-1].detail

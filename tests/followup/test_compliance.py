@@ -42,8 +42,9 @@ def test_cn_quiet_hours_refuse_with_the_next_morning():
 def test_cn_caps_connected_calls_per_day_across_agencies():
     guard = ComplianceGuard("cn")
     morning = at_local(SHANGHAI, 2026, 3, 1, 9, 0)
-    history = [PastContact(morning + timedelta(hours=h), Channel.CALL, connected=True)
-               for h in range(3)]  # fmt: skip
+    history = [
+        PastContact(morning + timedelta(hours=h), Channel.CALL, connected=True) for h in range(3)
+    ]
     unanswered = [PastContact(morning, Channel.CALL, connected=False)] * 5
     later = morning + timedelta(hours=5)
     assert guard.check(call(SHANGHAI, later), history[:2] + unanswered).allowed
@@ -91,8 +92,12 @@ def test_holds_and_third_parties_are_refused_without_a_next_time(request_kw, rul
 
 
 def test_emergency_contact_allowed_only_to_restore_contact():
-    request = call(SHANGHAI, at_local(SHANGHAI, 2026, 3, 1, 10, 0),
-                   recipient="emergency_contact", purpose="restore_contact")  # fmt: skip
+    request = call(
+        SHANGHAI,
+        at_local(SHANGHAI, 2026, 3, 1, 10, 0),
+        recipient="emergency_contact",
+        purpose="restore_contact",
+    )
     assert ComplianceGuard("cn").check(request).allowed
 
 
@@ -113,23 +118,40 @@ def test_permits_are_single_use_and_only_from_their_guard():
 
 
 def test_tracker_commands_need_past_due_and_a_supervisor():
-    assert authorize_tracker_command(dpd=0, approved_by="sam", approver_role="supervisor").rule \
-        == "tracker_command_not_past_due"  # fmt: skip
-    assert authorize_tracker_command(dpd=9, approved_by="ann", approver_role="agent").rule \
-        == "tracker_command_needs_supervisor"  # fmt: skip
+    assert (
+        authorize_tracker_command(dpd=0, approved_by="sam", approver_role="supervisor").rule
+        == "tracker_command_not_past_due"
+    )
+    assert (
+        authorize_tracker_command(dpd=9, approved_by="ann", approver_role="agent").rule
+        == "tracker_command_needs_supervisor"
+    )
     assert authorize_tracker_command(dpd=9, approved_by="sam", approver_role="supervisor").allowed
 
 
-ZONES = ["Asia/Shanghai", "America/New_York", "America/Los_Angeles", "Europe/London",
-         "Australia/Sydney", "Pacific/Auckland", "America/St_Johns", "Asia/Kolkata"]  # fmt: skip
+ZONES = [
+    "Asia/Shanghai",
+    "America/New_York",
+    "America/Los_Angeles",
+    "Europe/London",
+    "Australia/Sydney",
+    "Pacific/Auckland",
+    "America/St_Johns",
+    "Asia/Kolkata",
+]
 instants = st.datetimes(
     min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC)
 )
 past = st.lists(  # (hours before the contact, channel, connected, conversation, consented)
-    st.tuples(st.integers(0, 9 * 24), st.sampled_from([Channel.CALL, Channel.VOICE, Channel.SMS]),
-              st.booleans(), st.booleans(), st.booleans()),
+    st.tuples(
+        st.integers(0, 9 * 24),
+        st.sampled_from([Channel.CALL, Channel.VOICE, Channel.SMS]),
+        st.booleans(),
+        st.booleans(),
+        st.booleans(),
+    ),
     max_size=12,
-)  # fmt: skip
+)
 
 
 @settings(max_examples=300, deadline=None)

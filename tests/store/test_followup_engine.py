@@ -25,8 +25,14 @@ MORNING = datetime(2026, 2, 17, 0, 30, tzinfo=UTC)  # 08:30 in Shanghai, the day
 
 
 def user(session, name: str, role: str = "agent", mode: str = "phone", team: str = "east"):
-    row = User(username=name, display_name=name.title(), role=role, team=team,
-               skills={"mode": mode}, daily_capacity=60)  # fmt: skip
+    row = User(
+        username=name,
+        display_name=name.title(),
+        role=role,
+        team=team,
+        skills={"mode": mode},
+        daily_capacity=60,
+    )
     session.add(row)
     session.flush()
     return row
@@ -36,8 +42,9 @@ def service(session, strategy: str = "cn") -> tuple[FollowupService, LocalSmsGat
     gateway = LocalSmsGateway()
     guard = ComplianceGuard(shipped_strategy(strategy).profile)
     dispatcher = Dispatcher(guard, {Channel.SMS: gateway, Channel.VOICE: LogProvider()})
-    return FollowupService(session, strategy=shipped_strategy(strategy), dispatcher=dispatcher,
-                           catalogue=CATALOGUE), gateway  # fmt: skip
+    return FollowupService(
+        session, strategy=shipped_strategy(strategy), dispatcher=dispatcher, catalogue=CATALOGUE
+    ), gateway
 
 
 @pytest.fixture
@@ -65,7 +72,9 @@ def test_a_missed_installment_opens_a_case_and_the_sms_goes_out_once(db_session,
     assert trigger.first_action_at == MORNING <= trigger.first_deadline_at
     assert trigger.step == 1
     assert [(a.details["from"], a.details["to"]) for a in actions(db_session, "status")] == [
-        (None, "new"), ("new", "in_progress")]  # fmt: skip
+        (None, "new"),
+        ("new", "in_progress"),
+    ]
     again = engine.tick(now=MORNING)
     assert not again.raised and again.executed == 0 and len(gateway.sent) == 1
 
@@ -100,11 +109,22 @@ def test_agent_records_a_promise_which_is_broken_and_becomes_a_trigger(db_sessio
     assert [t.id for t in engine.queue(agent="ann")] == [task.id]
     at = task.due_at + timedelta(hours=2)
     with pytest.raises(FollowupError, match="amount: a promise to pay needs"):
-        engine.record_outcome(task_id=task.id, agent="ann", at=at, outcome="promise_to_pay",
-                              promised_on=at.date() + timedelta(days=3))  # fmt: skip
+        engine.record_outcome(
+            task_id=task.id,
+            agent="ann",
+            at=at,
+            outcome="promise_to_pay",
+            promised_on=at.date() + timedelta(days=3),
+        )
     assert db_session.scalar(select(func.count()).select_from(Promise)) == 0
-    action = engine.record_outcome(task_id=task.id, agent="ann", at=at, outcome="promise_to_pay",
-                                   promised_on=at.date() + timedelta(days=3), amount=500_000)  # fmt: skip
+    action = engine.record_outcome(
+        task_id=task.id,
+        agent="ann",
+        at=at,
+        outcome="promise_to_pay",
+        promised_on=at.date() + timedelta(days=3),
+        amount=500_000,
+    )
     assert action.performed_by == ann.id and task.status == "done"
     call_attempt = db_session.scalar(select(ContactAttempt).where(ContactAttempt.channel == "call"))
     assert call_attempt.connected and call_attempt.conversation
@@ -119,18 +139,28 @@ def test_a_kept_promise_and_a_cure_close_the_case_with_the_reason(db_session, mi
     engine, _ = service(db_session)
     task = advance_to_agent_call(db_session, engine)
     at = task.due_at + timedelta(hours=1)
-    engine.record_outcome(task_id=task.id, agent="ann", at=at, outcome=Outcome.PROMISE_TO_PAY,
-                          promised_on=at.date() + timedelta(days=1), amount=300_000)  # fmt: skip
-    PaymentRepository(db_session).record(loan=missed, external_id="BANK-1",
-                                         paid_on=at.date(), amount=900_000)  # fmt: skip
+    engine.record_outcome(
+        task_id=task.id,
+        agent="ann",
+        at=at,
+        outcome=Outcome.PROMISE_TO_PAY,
+        promised_on=at.date() + timedelta(days=1),
+        amount=300_000,
+    )
+    PaymentRepository(db_session).record(
+        loan=missed, external_id="BANK-1", paid_on=at.date(), amount=900_000
+    )
     run_nightly(db_session, CATALOGUE, as_of=at.date())
     engine.tick(now=at + timedelta(days=2))
     assert db_session.scalar(select(Promise)).status == "kept"
     case = db_session.scalar(select(Case).where(Case.loan_id == missed.id))
     missed_trigger = db_session.scalar(select(Trigger).where(Trigger.kind == "missed_installment"))
     assert missed_trigger.resolution == "loan current"
-    open_left = db_session.scalar(select(func.count()).select_from(Trigger).where(
-        Trigger.case_id == case.id, Trigger.resolved_at.is_(None)))  # fmt: skip
+    open_left = db_session.scalar(
+        select(func.count())
+        .select_from(Trigger)
+        .where(Trigger.case_id == case.id, Trigger.resolved_at.is_(None))
+    )
     assert (case.status == "closed") == (open_left == 0)
     if case.status == "closed":
         assert "loan current" in case.close_reason
@@ -172,9 +202,18 @@ def test_device_removed_on_a_delinquent_loan_goes_to_an_agent_within_an_hour(db_
     engine, _ = service(db_session)
     engine.tick(now=MORNING)
     raised = MORNING + timedelta(hours=2)
-    db_session.add(Alert(type="device_removed", severity="critical", status="open",
-                         vehicle_id=missed.vehicle_id, loan_id=missed.id, started_at=raised,
-                         raised_at=raised, evidence={}))  # fmt: skip
+    db_session.add(
+        Alert(
+            type="device_removed",
+            severity="critical",
+            status="open",
+            vehicle_id=missed.vehicle_id,
+            loan_id=missed.id,
+            started_at=raised,
+            raised_at=raised,
+            evidence={},
+        )
+    )
     db_session.flush()
     engine.tick(now=raised + timedelta(minutes=5))
     trigger = db_session.scalar(select(Trigger).where(Trigger.kind == "collateral_alert"))
@@ -194,8 +233,13 @@ def test_a_visit_without_a_recording_is_rejected_under_cn(db_session, missed):
     with pytest.raises(FollowupError, match="recording_ref"):
         engine.record_outcome(task_id=task.id, agent="ann", at=task.due_at, outcome="rpc")
     assert task.status == "queued" and not actions(db_session, "visit")
-    engine.record_outcome(task_id=task.id, agent="ann", at=task.due_at + timedelta(hours=1),
-                          outcome="rpc", recording_ref="rec://visit/1")  # fmt: skip
+    engine.record_outcome(
+        task_id=task.id,
+        agent="ann",
+        at=task.due_at + timedelta(hours=1),
+        outcome="rpc",
+        recording_ref="rec://visit/1",
+    )
     assert actions(db_session, "visit")[0].details["recording_ref"] == "rec://visit/1"
 
 
@@ -208,13 +252,18 @@ def test_status_changes_follow_the_machine_and_tracker_commands_need_a_superviso
     with pytest.raises(FollowupError, match="cannot go from in_progress to legal"):
         engine.change_status(case_id=case.id, status="legal", by=None, why="x", at=MORNING)
     user(db_session, "sam", role="supervisor")
-    engine.change_status(case_id=case.id, status="escalated", by="sam", why="large exposure",
-                         at=MORNING)  # fmt: skip
+    engine.change_status(
+        case_id=case.id, status="escalated", by="sam", why="large exposure", at=MORNING
+    )
     last = actions(db_session, "status")[-1]
     assert (last.note, last.details["to"], last.performed_by) == (
-        "large exposure", "escalated", db_session.scalar(select(User.id).where(User.username == "sam")))
+        "large exposure",
+        "escalated",
+        db_session.scalar(select(User.id).where(User.username == "sam")),
+    )
     with pytest.raises(FollowupError, match="needs_supervisor"):
         engine.command_tracker(loan_id=missed.id, command="fuel_cut", approved_by=None, at=MORNING)
-    sent = engine.command_tracker(loan_id=missed.id, command="fuel_cut", approved_by="sam",
-                                  at=MORNING)  # fmt: skip
+    sent = engine.command_tracker(
+        loan_id=missed.id, command="fuel_cut", approved_by="sam", at=MORNING
+    )
     assert sent.outcome == "sent"
