@@ -14,6 +14,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 from zoneinfo import ZoneInfo
@@ -21,9 +22,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from lienwatch.config import FollowupSettings
 from lienwatch.followup.assignment import AgentSlot, QueuedTask, assign, priority
-from lienwatch.followup.channels import Dispatcher, Message
-from lienwatch.followup.compliance import ContactRequest, PastContact, authorize_tracker_command
+from lienwatch.followup.channels import Dispatcher, LogProvider, Message, Provider, SmtpProvider
+from lienwatch.followup.compliance import (
+    ComplianceGuard,
+    ContactRequest,
+    PastContact,
+    authorize_tracker_command,
+)
 from lienwatch.followup.model import (
     Channel,
     FollowupError,
@@ -31,7 +38,15 @@ from lienwatch.followup.model import (
     TriggerKind,
     check_transition,
 )
-from lienwatch.followup.strategy import LadderSpec, Segment, StepSpec, Strategy
+from lienwatch.followup.strategy import (
+    SHIPPED,
+    LadderSpec,
+    Segment,
+    StepSpec,
+    Strategy,
+    load_strategy,
+    shipped_strategy,
+)
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.repositories import NotFoundError
 from lienwatch.store.tables import (
@@ -135,6 +150,33 @@ class FollowupService:
         self.agency = agency
         self.watchdog_lead = watchdog_lead
         self.zone = ZoneInfo(business_zone)
+
+    @classmethod
+    def from_settings(
+        cls,
+        session: Session,
+        settings: FollowupSettings,
+        *,
+        catalogue: ProductCatalogue | None = None,
+        providers: dict[Channel, Provider] | None = None,
+    ) -> FollowupService:
+        """The service as configured: the strategy (shipped name or file), its guard, and
+        providers (default: SMS and automated voice to the log, e-mail to the SMTP relay)."""
+        strategy = (
+            shipped_strategy(settings.strategy)
+            if settings.strategy in SHIPPED
+            else load_strategy(Path(settings.strategy))
+        )
+        smtp = SmtpProvider(settings.smtp_host, settings.smtp_port, settings.email_sender)
+        default: dict[Channel, Provider] = {
+            Channel.SMS: LogProvider(), Channel.VOICE: LogProvider(), Channel.EMAIL: smtp,
+        }  # fmt: skip
+        dispatcher = Dispatcher(ComplianceGuard(strategy.profile), providers or default)
+        return cls(
+            session, strategy=strategy, dispatcher=dispatcher, catalogue=catalogue,
+            agency=settings.agency, watchdog_lead=timedelta(hours=settings.watchdog_lead_h),
+            business_zone=settings.business_time_zone,
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ triggers and cases
 
