@@ -209,9 +209,12 @@ class FollowupService:
                     select(Trigger.source_key).where(Trigger.source_key.in_(chunk))
                 )
             )
-        fresh = list({c.source_key: c for c in candidates if c.source_key not in known}.values())
+        fresh = _latest_delinquency_per_loan(
+            list({c.source_key: c for c in candidates if c.source_key not in known}.values())
+        )
         if not fresh:
             return []
+        superseded = self._open_delinquency({c.loan_id for c in fresh if c.kind in DELINQUENCY})
         views = self._loan_views({c.loan_id for c in fresh}, now)
         cases = self._open_cases({c.loan_id for c in fresh})
         strata = self._stratum_counts()
@@ -249,8 +252,22 @@ class FollowupService:
             self.session.add(trigger)
             triggers.append(trigger)
             report.raised[candidate.kind.value] += 1
+            if candidate.kind in DELINQUENCY:
+                for older in superseded.pop(view.id, []):
+                    self._resolve_trigger(older, now, "superseded")
         self.session.flush()
         return triggers
+
+    def _open_delinquency(self, loan_ids: set[int]) -> dict[int, list[Trigger]]:
+        """Open delinquency triggers by loan: a newer one takes over their ladder."""
+        found: dict[int, list[Trigger]] = defaultdict(list)
+        for chunk in _chunks(list(loan_ids)):
+            for trigger in self.session.scalars(
+                select(Trigger).where(Trigger.loan_id.in_(chunk), Trigger.resolved_at.is_(None),
+                                      Trigger.kind.in_([k.value for k in DELINQUENCY]))
+            ):  # fmt: skip
+                found[trigger.loan_id].append(trigger)
+        return found
 
     def _open_case(self, view: LoanView, now: datetime, strata: Counter[str]) -> Case:
         arm = self.strategy.arm_for(view.bucket, strata[view.bucket])
@@ -372,9 +389,21 @@ class FollowupService:
         return datetime.combine(day, time(), tzinfo=self.zone).astimezone(UTC)
 
     def _snapshot_day(self, now: datetime) -> date | None:
+        """The last business day whose nightly run is complete (a run describes its day's
+        end, so today's is not known yet)."""
         return self.session.scalar(
-            select(func.max(LoanSnapshot.as_of)).where(LoanSnapshot.as_of <= self._today(now))
+            select(func.max(LoanSnapshot.as_of)).where(LoanSnapshot.as_of < self._today(now))
         )
+
+    def adopt_backlog(self, *, now: datetime) -> TickReport:
+        """Go-live on an existing book: raise triggers for bucket changes and open alerts that
+        predate the engine, anchored at ``now`` (their original SLAs ended before anyone was
+        watching); later ticks keep every anchor as it is."""
+        report = TickReport()
+        backlog = [*self._from_events(now), *self._from_alerts(now)]
+        lifted = [replace(c, anchor_at=max(c.anchor_at, now)) for c in backlog]
+        self._raise_many(lifted, now, report)
+        return report
 
     def _candidates(self, now: datetime) -> list[Candidate]:
         return [
@@ -392,7 +421,11 @@ class FollowupService:
         rows = self.session.execute(
             select(Event, Loan.product)
             .join(Loan, Loan.id == Event.loan_id)
-            .where(Event.consumed_at.is_(None), Event.kind == "bucket_changed")
+            .where(
+                Event.consumed_at.is_(None),
+                Event.kind == "bucket_changed",
+                Event.occurred_at <= now - timedelta(days=1),
+            )
             .order_by(Event.id)
         ).all()
         found = []
@@ -1170,6 +1203,19 @@ class FollowupService:
                     )
                 )
         return history
+
+
+def _latest_delinquency_per_loan(candidates: list[Candidate]) -> list[Candidate]:
+    """Keep only the latest delinquency candidate of each loan (one delinquency ladder runs
+    at a time: a deeper bucket supersedes the missed installment)."""
+    latest: dict[int, Candidate] = {}
+    for c in candidates:
+        if c.kind in DELINQUENCY and (
+            c.loan_id not in latest or c.anchor_at >= latest[c.loan_id].anchor_at
+        ):
+            latest[c.loan_id] = c
+    kept = set(map(id, latest.values()))
+    return [c for c in candidates if c.kind not in DELINQUENCY or id(c) in kept]
 
 
 def _slot(agent: User, taken_today: int) -> AgentSlot:
