@@ -150,6 +150,10 @@ class FollowupService:
         self.agency = agency
         self.watchdog_lead = watchdog_lead
         self.zone = ZoneInfo(business_zone)
+        self._cancel: set[int] = set()  # resolved triggers whose queued tasks must go
+        self._links: list[tuple[ContactAttempt, Action]] = []  # filled in after one flush
+        self._snapshot_days: dict[date, date | None] = {}
+        self._users: dict[str, User] = {}
 
     @classmethod
     def from_settings(
@@ -196,6 +200,7 @@ class FollowupService:
             loan_id, TriggerKind(kind), source_key, anchor_at, details=details or {}
         )
         raised = self._raise_many([candidate], now, TickReport())
+        self._cancel_tasks(now)
         return raised[0] if raised else None
 
     def _raise_many(
@@ -216,18 +221,16 @@ class FollowupService:
             return []
         superseded = self._open_delinquency({c.loan_id for c in fresh if c.kind in DELINQUENCY})
         views = self._loan_views({c.loan_id for c in fresh}, now)
+        missing = sorted({c.loan_id for c in fresh} - set(views))
+        if missing:
+            raise NotFoundError(f"loan_id: loan {missing[0]} does not exist")
         cases = self._open_cases({c.loan_id for c in fresh})
-        strata = self._stratum_counts()
+        new_loans = list(dict.fromkeys(c.loan_id for c in fresh if c.loan_id not in cases))
+        cases.update(self._open_new_cases([views[i] for i in new_loans], now))
+        report.cases_opened += len(new_loans)
         triggers = []
         for candidate in fresh:
-            view = views.get(candidate.loan_id)
-            if view is None:
-                raise NotFoundError(f"loan_id: loan {candidate.loan_id} does not exist")
-            case = cases.get(view.id)
-            if case is None:
-                case = self._open_case(view, now, strata)
-                cases[view.id] = case
-                report.cases_opened += 1
+            view, case = views[candidate.loan_id], cases[candidate.loan_id]
             segment = Segment(
                 candidate.kind, view.bucket, view.product, candidate.alert_type, view.dpd > 0
             )
@@ -269,30 +272,25 @@ class FollowupService:
                 found[trigger.loan_id].append(trigger)
         return found
 
-    def _open_case(self, view: LoanView, now: datetime, strata: Counter[str]) -> Case:
-        arm = self.strategy.arm_for(view.bucket, strata[view.bucket])
-        strata[view.bucket] += 1
-        case = Case(
-            loan_id=view.id,
-            status="new",
-            priority=0,
-            opened_at=now,
-            status_at=now,
-            strategy=self.strategy.label,
-            arm=arm,
-            stratum=view.bucket,
-        )
-        self.session.add(case)
+    def _open_new_cases(self, views: list[LoanView], now: datetime) -> dict[int, Case]:
+        """One new case per loan, its arm drawn by stratum (the bucket) in arrival order."""
+        if not views:
+            return {}
+        strata = self._stratum_counts()
+        cases = {}
+        for view in views:
+            arm = self.strategy.arm_for(view.bucket, strata[view.bucket])
+            strata[view.bucket] += 1
+            cases[view.id] = Case(
+                loan_id=view.id, status="new", priority=0, opened_at=now, status_at=now,
+                strategy=self.strategy.label, arm=arm, stratum=view.bucket,
+            )  # fmt: skip
+        self.session.add_all(cases.values())
         self.session.flush()
-        self._log(
-            case,
-            "status",
-            now,
-            None,
-            note="case opened",
-            details={"from": None, "to": "new", "arm": arm},
-        )
-        return case
+        for case in cases.values():
+            self._log(case, "status", now, None, note="case opened",
+                      details={"from": None, "to": "new", "arm": case.arm})  # fmt: skip
+        return cases
 
     def _stratum_counts(self) -> Counter[str]:
         """Cases per stratum under this strategy so far: the arm assignment's block index."""
@@ -379,6 +377,7 @@ class FollowupService:
         self._run_due_steps(now, report)
         self._assign(now, report)
         self._watch(now, report)
+        self._cancel_tasks(now)
         self.session.flush()
         return report
 
@@ -391,9 +390,12 @@ class FollowupService:
     def _snapshot_day(self, now: datetime) -> date | None:
         """The last business day whose nightly run is complete (a run describes its day's
         end, so today's is not known yet)."""
-        return self.session.scalar(
-            select(func.max(LoanSnapshot.as_of)).where(LoanSnapshot.as_of < self._today(now))
-        )
+        today = self._today(now)
+        if today not in self._snapshot_days:
+            self._snapshot_days[today] = self.session.scalar(
+                select(func.max(LoanSnapshot.as_of)).where(LoanSnapshot.as_of < today)
+            )
+        return self._snapshot_days[today]
 
     def adopt_backlog(self, *, now: datetime) -> TickReport:
         """Go-live on an existing book: raise triggers for bucket changes and open alerts that
@@ -401,8 +403,14 @@ class FollowupService:
         watching); later ticks keep every anchor as it is."""
         report = TickReport()
         backlog = [*self._from_events(now), *self._from_alerts(now)]
-        lifted = [replace(c, anchor_at=max(c.anchor_at, now)) for c in backlog]
+        views = self._loan_views({c.loan_id for c in backlog}, now)
+        lifted = [
+            replace(c, anchor_at=max(c.anchor_at, now))
+            for c in backlog
+            if c.kind not in DELINQUENCY or views[c.loan_id].dpd > 0  # cured before go-live
+        ]
         self._raise_many(lifted, now, report)
+        self._cancel_tasks(now)
         return report
 
     def _candidates(self, now: datetime) -> list[Candidate]:
@@ -628,13 +636,19 @@ class FollowupService:
 
     def _resolve_trigger(self, trigger: Trigger, now: datetime, reason: str) -> None:
         trigger.resolved_at, trigger.resolution = now, reason
-        self.session.execute(
-            update(Task)
-            .where(Task.trigger_id == trigger.id, Task.status == "queued")
-            .values(status="cancelled", done_at=now)
-        )
+        self._cancel.add(trigger.id)
+
+    def _cancel_tasks(self, now: datetime) -> None:
+        """Take the queued tasks of triggers resolved since the last call off the queues."""
+        ids, self._cancel = sorted(self._cancel), set()
+        for chunk in _chunks(ids):
+            self.session.execute(
+                update(Task).where(Task.trigger_id.in_(chunk), Task.status == "queued")
+                .values(status="cancelled", done_at=now)
+            )  # fmt: skip
 
     def _close_finished_cases(self, now: datetime) -> int:
+        self._cancel_tasks(now)
         self.session.flush()
         open_trigger = exists().where(Trigger.case_id == Case.id, Trigger.resolved_at.is_(None))
         cases = self.session.scalars(
@@ -642,15 +656,15 @@ class FollowupService:
                 Case.status != "closed", ~open_trigger, exists().where(Trigger.case_id == Case.id)
             )
         ).all()
+        reasons: dict[int, set[str]] = defaultdict(set)
+        for chunk in _chunks([case.id for case in cases]):
+            for case_id, resolution in self.session.execute(
+                select(Trigger.case_id, Trigger.resolution).where(Trigger.case_id.in_(chunk))
+            ):
+                reasons[case_id].add(resolution or "")
         for case in cases:
-            reasons = sorted(
-                set(
-                    self.session.scalars(
-                        select(Trigger.resolution).where(Trigger.case_id == case.id)
-                    )
-                )
-            )
-            self._move(case, "closed", now, None, "; ".join(r for r in reasons if r))
+            why = "; ".join(sorted(r for r in reasons[case.id] if r))
+            self._move(case, "closed", now, None, why)
         return len(cases)
 
     # ------------------------------------------------------------------ steps
@@ -682,6 +696,15 @@ class FollowupService:
             else:
                 self._queue(trigger, view, step, now)
                 report.queued += 1
+        self._link_attempts()
+
+    def _link_attempts(self) -> None:
+        """Point the contact attempts logged in a batch at their actions (one flush)."""
+        if self._links:
+            self.session.flush()
+            for attempt, action in self._links:
+                attempt.action_id = action.id
+            self._links.clear()
 
     def _ladder(self, trigger: Trigger, case: Case) -> LadderSpec:
         ladder = next(
@@ -754,18 +777,10 @@ class FollowupService:
             },
             key=_step_key(trigger),
         )
-        self.session.flush()
-        self.session.add(
-            ContactAttempt(
-                loan_id=view.id,
-                channel=channel.value,
-                at=now,
-                agency=self.agency,
-                allowed=True,
-                rule="ok",
-                action_id=action.id,
-            )
-        )
+        attempt = ContactAttempt(loan_id=view.id, channel=channel.value, at=now,
+                                 agency=self.agency, allowed=True, rule="ok")  # fmt: skip
+        self.session.add(attempt)
+        self._links.append((attempt, action))
         history.append(PastContact(now, channel))
         if delivery.delivered:
             self._step_done(trigger, case, now)
@@ -867,6 +882,7 @@ class FollowupService:
     def _assign(self, now: datetime, report: TickReport) -> None:
         """Release tasks held by absent agents or left from an earlier day, then hand the
         queue out by urgency within each agent's remaining capacity for today."""
+        self._cancel_tasks(now)
         day_start = self._midnight(self._today(now))
         absent = select(User.id).where(User.active.is_(False))
         self.session.execute(
@@ -1098,6 +1114,7 @@ class FollowupService:
             case.hold = "dispute"
         task.status, task.done_at = "done", at
         self._step_done(trigger, case, at)
+        self._cancel_tasks(at)
         self.session.flush()
         return action
 
@@ -1138,9 +1155,12 @@ class FollowupService:
     # ------------------------------------------------------------------ reading
 
     def _user(self, username: str) -> User:
-        user = self.session.scalar(select(User).where(User.username == username))
+        user = self._users.get(username) or self.session.scalar(
+            select(User).where(User.username == username)
+        )
         if user is None:
             raise NotFoundError(f"agent: no user {username!r}")
+        self._users[username] = user
         return user
 
     def _loan_views(self, loan_ids: Iterable[int], now: datetime) -> dict[int, LoanView]:

@@ -107,7 +107,9 @@ def _breached_deadline(trigger: Trigger, as_of: datetime, is_open: bool) -> date
     first = trigger.first_action_at
     if first is not None and first <= as_of and first > trigger.first_deadline_at:
         return trigger.first_deadline_at
-    if (first is None or first > as_of) and trigger.first_deadline_at < as_of:
+    # No action yet: a breach once the first SLA ended, unless the cause went away before.
+    ended = min(as_of, trigger.resolved_at) if trigger.resolved_at else as_of
+    if (first is None or first > as_of) and trigger.first_deadline_at < ended:
         return trigger.first_deadline_at
     if is_open and trigger.deadline_at < as_of and trigger.breached_at is None:
         return trigger.deadline_at
