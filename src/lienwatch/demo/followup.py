@@ -44,8 +44,8 @@ PAYS_SOON_DAYS = 10
 class Team:
     """The simulated collections team."""
 
-    phone_agents: int = 6
-    field_agents: int = 2
+    phone_agents: int = 3
+    field_agents: int = 1
     calls_per_day: int = 60
     visits_per_day: int = 4
 
@@ -107,6 +107,7 @@ def simulate_followup(
         "days": days,
         "from": start.isoformat(),
         "to": end.isoformat(),
+        "period": {"since": go_live.isoformat(), "as_of": as_of.isoformat()},
         "team": {"phone_agents": team.phone_agents, "field_agents": team.field_agents},
         "coverage": cover.coverage,
         "triggers": cover.triggers,
@@ -164,7 +165,7 @@ def _first_installments(session: Session) -> dict[int, int]:
         select(Installment.loan_id, Installment.principal + Installment.interest)
         .where(Installment.n == 1)
     )  # fmt: skip
-    return dict(rows.tuples().all())
+    return {loan_id: amount for loan_id, amount in rows}
 
 
 def _work(

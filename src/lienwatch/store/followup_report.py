@@ -202,7 +202,7 @@ def roll_rates(
     if first is None or last is None or first >= last:
         return {}
     later = select(LoanSnapshot.loan_id, LoanSnapshot.bucket).where(LoanSnapshot.as_of == last)
-    later_bucket = dict(session.execute(later).tuples().all())
+    later_bucket = {loan_id: bucket for loan_id, bucket in session.execute(later)}
     rows = session.execute(
         select(LoanSnapshot.loan_id, LoanSnapshot.bucket, LoanSnapshot.outstanding_principal,
                Loan.product)
