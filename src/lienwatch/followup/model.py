@@ -114,15 +114,16 @@ _DURATION = re.compile(r"^(\d+)([dhm])$")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 
 
-def parse_duration(text: str, *, field: str) -> timedelta:
+def parse_duration(text: str, *, field: str | None = None) -> timedelta:
     """``"3d"``, ``"4h"``, ``"30m"`` or ``"0"`` as a timedelta; negative or malformed values
-    raise FollowupError naming ``field``."""
+    raise FollowupError (naming ``field`` when given)."""
     value = str(text).strip()
     if value == "0":
         return timedelta(0)
     match = _DURATION.match(value)
     if match is None:
+        where = f"{field}: " if field else ""
         raise FollowupError(
-            f"{field}: {text!r} is not a duration like '3d', '4h' or '30m' (never negative)"
+            f"{where}{text!r} is not a duration like '3d', '4h' or '30m' (never negative)"
         )
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})

@@ -38,10 +38,10 @@ class StepSpec(BaseModel):
 
     @field_validator("offset", "sla", mode="before")
     @classmethod
-    def _duration(cls, value: Any, info: Any) -> timedelta:
+    def _duration(cls, value: Any) -> timedelta:
         if isinstance(value, timedelta):
             return value
-        return parse_duration(value, field=info.field_name)
+        return parse_duration(value)
 
     @field_validator("sla")
     @classmethod
@@ -76,7 +76,7 @@ class LadderSpec(BaseModel):
     def _duration(cls, value: Any) -> timedelta:
         if isinstance(value, timedelta):
             return value
-        return parse_duration(value, field="repeat_every")
+        return parse_duration(value)
 
     @field_validator("steps")
     @classmethod
@@ -112,10 +112,10 @@ class RoutineSpec(BaseModel):
 
     @field_validator("*", mode="before")
     @classmethod
-    def _duration(cls, value: Any, info: Any) -> timedelta:
+    def _duration(cls, value: Any) -> timedelta:
         if isinstance(value, timedelta):
             return value
-        return parse_duration(value, field=info.field_name)
+        return parse_duration(value)
 
 
 class ChallengerSpec(BaseModel):
@@ -193,11 +193,13 @@ def parse_strategy(data: dict[str, Any], *, source: str) -> Strategy:
         return Strategy.model_validate(data)
     except ValidationError as exc:
         error = exc.errors()[0]
-        key = ".".join(str(part) for part in error["loc"]) or "strategy"
+        key = ".".join(str(part) for part in error["loc"])
         reason = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             reason = "unknown key"
-        raise FollowupError(f"{source}: {key}: {reason}") from None
+        # A whole-strategy rule has no location of its own: its message names the key.
+        where = f"{source}: {key}" if key else source
+        raise FollowupError(f"{where}: {reason}") from None
 
 
 def load_strategy(path: Path) -> Strategy:

@@ -151,6 +151,7 @@ class FollowupService:
         self.watchdog_lead = watchdog_lead
         self.zone = ZoneInfo(business_zone)
         self._cancel: set[int] = set()  # resolved triggers whose queued tasks must go
+        self._touched: set[int] = set()  # cases with a trigger resolved: may close now
         self._links: list[tuple[ContactAttempt, Action]] = []  # filled in after one flush
         self._snapshot_days: dict[date, date | None] = {}
         self._users: dict[str, User] = {}
@@ -200,7 +201,7 @@ class FollowupService:
             loan_id, TriggerKind(kind), source_key, anchor_at, details=details or {}
         )
         raised = self._raise_many([candidate], now, TickReport())
-        self._cancel_tasks(now)
+        self._close_finished_cases(now)
         return raised[0] if raised else None
 
     def _raise_many(
@@ -377,8 +378,7 @@ class FollowupService:
         self._run_due_steps(now, report)
         self._assign(now, report)
         self._watch(now, report)
-        self._cancel_tasks(now)
-        self.session.flush()
+        report.cases_closed += self._close_finished_cases(now)
         return report
 
     def _today(self, now: datetime) -> date:
@@ -410,7 +410,7 @@ class FollowupService:
             if c.kind not in DELINQUENCY or views[c.loan_id].dpd > 0  # cured before go-live
         ]
         self._raise_many(lifted, now, report)
-        self._cancel_tasks(now)
+        report.cases_closed += self._close_finished_cases(now)
         return report
 
     def _candidates(self, now: datetime) -> list[Candidate]:
@@ -632,11 +632,11 @@ class FollowupService:
                 reason = "loan current"
             self._resolve_trigger(trigger, now, reason)
             report.resolved += 1
-        report.cases_closed += self._close_finished_cases(now)
 
     def _resolve_trigger(self, trigger: Trigger, now: datetime, reason: str) -> None:
         trigger.resolved_at, trigger.resolution = now, reason
         self._cancel.add(trigger.id)
+        self._touched.add(trigger.case_id)
 
     def _cancel_tasks(self, now: datetime) -> None:
         """Take the queued tasks of triggers resolved since the last call off the queues."""
@@ -648,14 +648,19 @@ class FollowupService:
             )  # fmt: skip
 
     def _close_finished_cases(self, now: datetime) -> int:
+        """Close the cases whose last open trigger was resolved, with the reasons; also
+        takes the resolved triggers' tasks off the queues."""
         self._cancel_tasks(now)
         self.session.flush()
+        touched, self._touched = sorted(self._touched), set()
         open_trigger = exists().where(Trigger.case_id == Case.id, Trigger.resolved_at.is_(None))
-        cases = self.session.scalars(
-            select(Case).where(
-                Case.status != "closed", ~open_trigger, exists().where(Trigger.case_id == Case.id)
+        cases = [
+            case
+            for chunk in _chunks(touched)
+            for case in self.session.scalars(
+                select(Case).where(Case.id.in_(chunk), Case.status != "closed", ~open_trigger)
             )
-        ).all()
+        ]
         reasons: dict[int, set[str]] = defaultdict(set)
         for chunk in _chunks([case.id for case in cases]):
             for case_id, resolution in self.session.execute(
@@ -978,6 +983,11 @@ class FollowupService:
             team = teams.get(trigger.id, "unassigned")
             if trigger.breached_at is None:
                 trigger.breached_at, trigger.breach_team = now, team
+                # JSON columns are replaced, not mutated, so the change is persisted.
+                trigger.details = {
+                    **trigger.details,
+                    "missed_deadline": trigger.deadline_at.isoformat(),
+                }
             self._log(
                 case,
                 "sla_breach",
@@ -1114,8 +1124,7 @@ class FollowupService:
             case.hold = "dispute"
         task.status, task.done_at = "done", at
         self._step_done(trigger, case, at)
-        self._cancel_tasks(at)
-        self.session.flush()
+        self._close_finished_cases(at)
         return action
 
     def set_agent_active(self, *, agent: str, active: bool) -> User:

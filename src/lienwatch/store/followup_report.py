@@ -103,7 +103,8 @@ def coverage(session: Session, *, as_of: datetime, since: datetime | None = None
 def _breached_deadline(trigger: Trigger, as_of: datetime, is_open: bool) -> datetime | None:
     """The deadline a trigger missed by ``as_of``, or None when it is within SLA."""
     if trigger.breached_at is not None and trigger.breached_at <= as_of:
-        return trigger.breached_at
+        missed = (trigger.details or {}).get("missed_deadline")
+        return datetime.fromisoformat(missed) if missed else trigger.breached_at
     first = trigger.first_action_at
     if first is not None and first <= as_of and first > trigger.first_deadline_at:
         return trigger.first_deadline_at
