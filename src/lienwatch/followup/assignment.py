@@ -33,7 +33,6 @@ class AgentSlot:
     """An agent as assignment sees them: skills, region and what is left of today's capacity."""
 
     id: int
-    team: str
     skill: str  # phone | field
     regions: frozenset[str]  # province codes served; empty = all
     languages: frozenset[str]  # empty = any

@@ -1040,9 +1040,10 @@ class FollowupService:
         guard first: a refused contact is recorded as a refusal and raises FollowupError.
         A promise needs a date and an amount; a visit under ``cn`` a recording reference;
         a bad outcome records nothing."""
-        result = Outcome(outcome) if outcome in Outcome._value2member_map_ else None
-        if result is None:
-            raise FollowupError(f"outcome: unknown outcome {outcome!r}")
+        try:
+            result = Outcome(outcome)
+        except ValueError:
+            raise FollowupError(f"outcome: unknown outcome {outcome!r}") from None
         task = self.session.get(Task, task_id)
         if task is None or task.status != "queued":
             raise NotFoundError(f"task_id: no queued task {task_id}")
@@ -1251,7 +1252,6 @@ def _slot(agent: User, taken_today: int) -> AgentSlot:
     skills = agent.skills or {}
     return AgentSlot(
         id=agent.id,
-        team=agent.team or "unassigned",
         skill=str(skills.get("mode", "phone")),
         regions=frozenset(skills.get("regions", ())),
         languages=frozenset(skills.get("languages", ())),
