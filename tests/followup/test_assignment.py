@@ -12,8 +12,8 @@ from lienwatch.followup.assignment import AgentSlot, QueuedTask, assign, priorit
 NOW = datetime(2026, 3, 1, 1, 0, tzinfo=UTC)
 
 
-def agent(id_: int, skill: str = "phone", remaining: int = 2, load: int = 0, regions=()):
-    return AgentSlot(id_, skill, frozenset(regions), frozenset(), remaining, load)
+def agent(id_: int, skill="phone", remaining=2, load=0, regions=(), team="east"):
+    return AgentSlot(id_, team, skill, frozenset(regions), frozenset(), remaining, load)
 
 
 def task(id_: int, *, hours: int = 30, prio: int = 0, skill: str = "phone", region: str = ""):
@@ -41,3 +41,9 @@ def test_skill_region_and_least_loaded_agent():
     assert chosen[2] == 3  # only the field agent visits
     assert chosen[1] == 2 and chosen[3] == 2  # the idle agent serves every region
     assert assign([task(9, skill="field")], [agent(1)], horizon=NOW) == {}
+
+
+def test_a_task_for_a_team_goes_only_to_that_team():
+    agents = [agent(1, team="east"), agent(2, team="legal-desk", load=5)]
+    legal = QueuedTask(1, "phone", 0, NOW, team="legal-desk")
+    assert assign([legal, task(2)], agents, horizon=NOW) == {1: 2, 2: 1}

@@ -33,6 +33,7 @@ class AgentSlot:
     """An agent as assignment sees them: skills, region and what is left of today's capacity."""
 
     id: int
+    team: str
     skill: str  # phone | field
     regions: frozenset[str]  # province codes served; empty = all
     languages: frozenset[str]  # empty = any
@@ -48,6 +49,7 @@ class QueuedTask:
     deadline_at: datetime
     region: str = ""
     language: str = ""
+    team: str | None = None  # None: any team
 
 
 def urgency_order(tasks: Iterable[QueuedTask], horizon: datetime) -> list[QueuedTask]:
@@ -59,7 +61,7 @@ def assign(
     tasks: Sequence[QueuedTask], agents: Sequence[AgentSlot], *, horizon: datetime
 ) -> dict[int, int]:
     """Task id → agent id for as many tasks as capacity allows, most urgent first; each task
-    goes to the least loaded eligible agent (skill, region, language)."""
+    goes to the least loaded eligible agent (team, skill, region, language)."""
     remaining = {agent.id: agent.remaining for agent in agents}
     load = {agent.id: agent.load for agent in agents}
     chosen: dict[int, int] = {}
@@ -69,6 +71,7 @@ def assign(
             for agent in agents
             if remaining[agent.id] > 0
             and agent.skill == task.skill
+            and (task.team is None or agent.team == task.team)
             and (not agent.regions or not task.region or task.region in agent.regions)
             and (not agent.languages or not task.language or task.language in agent.languages)
         ]

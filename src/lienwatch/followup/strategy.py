@@ -35,6 +35,7 @@ class StepSpec(BaseModel):
     sla: timedelta
     status: CaseStatus | None = None  # the case status this step moves the case to
     skill: Literal["phone", "field"] | None = None  # agent steps: who may take it
+    team: str | None = None  # agent steps: only this team's agents (users.team) take it
 
     @field_validator("offset", "sla", mode="before")
     @classmethod

@@ -876,6 +876,7 @@ class FollowupService:
                 step=trigger.step,
                 channel=step.channel.value,
                 skill=step.required_skill,
+                team=step.team,
                 due_at=trigger.next_due_at,
                 deadline_at=trigger.deadline_at,
                 priority=priority(unsecured=view.unsecured, dpd=view.dpd),
@@ -913,13 +914,21 @@ class FollowupService:
         )
         slots = [_slot(agent, taken.get(agent.id, 0)) for agent in agents]
         tasks = self.session.execute(
-            select(Task.id, Task.skill, Task.priority, Task.deadline_at, Borrower.province_code)
+            select(
+                Task.id,
+                Task.skill,
+                Task.priority,
+                Task.deadline_at,
+                Borrower.province_code,
+                Task.team,
+            )
             .join(Loan, Loan.id == Task.loan_id)
             .join(Borrower, Borrower.id == Loan.borrower_id)
             .where(Task.status == "queued", Task.assignee_id.is_(None))
         ).all()
         queued = [
-            QueuedTask(t.id, t.skill, t.priority, t.deadline_at, t.province_code) for t in tasks
+            QueuedTask(t.id, t.skill, t.priority, t.deadline_at, t.province_code, team=t.team)
+            for t in tasks
         ]
         chosen = assign(queued, slots, horizon=now + timedelta(days=1))
         if chosen:
@@ -1252,6 +1261,7 @@ def _slot(agent: User, taken_today: int) -> AgentSlot:
     skills = agent.skills or {}
     return AgentSlot(
         id=agent.id,
+        team=agent.team or "",
         skill=str(skills.get("mode", "phone")),
         regions=frozenset(skills.get("regions", ())),
         languages=frozenset(skills.get("languages", ())),

@@ -435,6 +435,7 @@ class Task(Base):
     step: Mapped[int] = mapped_column(SmallInteger)
     channel: Mapped[str] = mapped_column(String(20))
     skill: Mapped[str] = mapped_column(String(8))  # phone | field
+    team: Mapped[str | None] = mapped_column(String(80))  # None: any team
     due_at: Mapped[datetime]
     deadline_at: Mapped[datetime]
     priority: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -131,6 +131,7 @@ def upgrade() -> None:
         sa.Column("step", sa.SmallInteger(), nullable=False),
         sa.Column("channel", sa.String(length=20), nullable=False),
         sa.Column("skill", sa.String(length=8), nullable=False),
+        sa.Column("team", sa.String(length=80), nullable=True),
         sa.Column("due_at", lienwatch.store.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("deadline_at", lienwatch.store.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("priority", sa.BigInteger(), nullable=False),
