@@ -71,3 +71,13 @@ def test_missing_explicit_config_file(monkeypatch, tmp_path):
     monkeypatch.setenv("LIENWATCH_CONFIG", str(tmp_path / "nope.toml"))
     with pytest.raises(ConfigError, match="LIENWATCH_CONFIG: no such file"):
         load_settings()
+
+
+def test_followup_settings_are_validated_with_the_key(tmp_path):
+    (tmp_path / "lienwatch.toml").write_text(
+        '[followup]\nstrategy = "us"\nbusiness_time_zone = "Mars/Base"\n'
+    )
+    with pytest.raises(ConfigError, match=r"followup\.business_time_zone: unknown IANA time zone"):
+        load_settings()
+    (tmp_path / "lienwatch.toml").write_text('[followup]\nstrategy = "us"\nwatchdog_lead_h = 1\n')
+    assert load_settings().followup.strategy == "us"

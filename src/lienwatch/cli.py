@@ -8,7 +8,16 @@ from typing import Annotated
 import typer
 
 from lienwatch import __version__
-from lienwatch.commands import book_import, db, demo, gateway, replay, servicing, telematics
+from lienwatch.commands import (
+    book_import,
+    db,
+    demo,
+    followup,
+    gateway,
+    replay,
+    servicing,
+    telematics,
+)
 from lienwatch.errors import LienwatchError
 
 app = typer.Typer(
@@ -36,7 +45,7 @@ def _root(
     """Post-loan risk platform for auto finance."""
 
 
-for module in (db, demo, servicing, book_import, replay, gateway, telematics):
+for module in (db, demo, servicing, book_import, replay, gateway, telematics, followup):
     module.register(app)
 
 

@@ -203,6 +203,33 @@ class BusSettings(BaseModel):
     partitions: int = Field(16, ge=1, le=4096)
 
 
+def _check_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown IANA time zone {value!r}") from None
+    return value
+
+
+class FollowupSettings(BaseModel):
+    """``[followup]``: the strategy in force, the watchdog's lead and the e-mail relay."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    strategy: str = "cn"  # a shipped strategy (cn, us) or the path of a strategy TOML file
+    watchdog_lead_h: float = Field(2.0, gt=0)  # escalate a trigger this long before its SLA ends
+    business_time_zone: str = "Asia/Shanghai"  # whose calendar day "today" is
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(25, ge=1, le=65535)
+    email_sender: str = "collections@lienwatch.invalid"
+    agency: str = "lender"  # who this installation contacts as (calls are capped across agencies)
+
+    @field_validator("business_time_zone")
+    @classmethod
+    def _iana_zone(cls, value: str) -> str:
+        return _check_zone(value)
+
+
 class Settings(BaseSettings):
     """Every setting lienwatch reads. Unknown keys in the file are errors, not silently ignored."""
 
@@ -215,6 +242,7 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     demo: DemoSettings = DemoSettings()
     monitor: MonitorSettings = MonitorSettings()
+    followup: FollowupSettings = FollowupSettings()
     # Servicing rules per product code; checked by lienwatch.servicing.catalogue.
     products: dict[str, dict[str, Any]] = {}
     gateway: GatewaySettings = GatewaySettings()
@@ -232,11 +260,7 @@ class Settings(BaseSettings):
     @field_validator("time_zone")
     @classmethod
     def _iana_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown IANA time zone {value!r}") from None
-        return value
+        return _check_zone(value)
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,234 @@
+"""``lienwatch followup``: the scheduler tick, coverage, KPIs, agent queues and outcomes, and
+the compliance guard's answer for one contact."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import typer
+from sqlalchemy.orm import Session
+
+from lienwatch.config import load_settings
+from lienwatch.domain.money import MoneyError, format_yuan, parse_yuan
+from lienwatch.followup.compliance import ComplianceGuard, ContactRequest, PastContact
+from lienwatch.followup.model import Channel, FollowupError, Outcome
+from lienwatch.servicing.catalogue import ProductCatalogue
+from lienwatch.store.db import check_connection, make_engine, session_factory, transaction
+from lienwatch.store.followup import FollowupService
+from lienwatch.store.followup_report import coverage, kpis
+
+Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+class ContactChannel(StrEnum):
+    SMS = "sms"
+    CALL = "call"
+    VISIT = "visit"
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``followup`` sub-app to the root ``app``."""
+    followup = typer.Typer(help="The follow-up engine (回访).", no_args_is_help=True)
+    followup.command("tick")(tick_command)
+    followup.command("coverage")(coverage_command)
+    followup.command("kpis")(kpis_command)
+    followup.command("queue")(queue_command)
+    followup.command("record")(record_command)
+    followup.command("check-contact")(check_contact_command)
+    app.add_typer(followup, name="followup")
+
+
+def parse_time(text: str | None, option: str) -> datetime:
+    """An ISO time with a UTC offset (``Z`` allowed); now when ``text`` is None."""
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise FollowupError(f"{option}: {text!r} is not an ISO time") from None
+    if moment.tzinfo is None:
+        raise FollowupError(f"{option}: {text!r} needs a UTC offset, e.g. 2026-03-01T09:00+08:00")
+    return moment.astimezone(UTC)
+
+
+@contextmanager
+def _service() -> Iterator[tuple[Session, FollowupService]]:
+    settings = load_settings()
+    engine = make_engine(settings.database_url)
+    check_connection(engine)
+    catalogue = ProductCatalogue.from_tables(settings.products)
+    try:
+        with transaction(session_factory(engine)) as session:
+            yield (
+                session,
+                FollowupService.from_settings(session, settings.followup, catalogue=catalogue),
+            )
+    finally:
+        engine.dispose()
+
+
+def _echo(data: Any, as_json: bool, lines: list[str]) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False) if as_json else "\n".join(lines))
+
+
+def tick_command(
+    at: Annotated[str | None, typer.Option("--at", help="Tick time [default: now].")] = None,
+    as_json: Json = False,
+) -> None:
+    """Run one scheduler tick: ingest triggers, execute automatic steps, queue and assign
+    agent steps, escalate and record breaches."""
+    now = parse_time(at, "--at")
+    with _service() as (_session, service):
+        report = service.tick(now=now).as_dict()
+    _echo(report, as_json, [f"{key}: {value}" for key, value in report.items()])
+
+
+def coverage_command(
+    as_of: Annotated[str | None, typer.Option("--as-of", help="[default: now]")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="Period start.")] = None,
+    as_json: Json = False,
+) -> None:
+    """The coverage invariant: triggers followed up within SLA, naming the loans of breaches."""
+    moment = parse_time(as_of, "--as-of")
+    start = parse_time(since, "--since") if since else None
+    with _service() as (session, _):
+        report = coverage(session, as_of=moment, since=start).as_dict()
+    lines = [
+        f"coverage {report['coverage']:.2%}: {report['covered']} of {report['triggers']} "
+        f"triggers within SLA; {report['open_triggers']} open",
+        *(f"breach: loan {b['loan']} {b['kind']} deadline {b['deadline_at']} team {b['team']}"
+          for b in report["breaches"]),
+    ]  # fmt: skip
+    _echo(report, as_json, lines)
+
+
+def kpis_command(
+    since: Annotated[str, typer.Option("--since", help="Period start (ISO time).")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="[default: now]")] = None,
+) -> None:
+    """KPIs as JSON: coverage, SLA breaches, contact/RPC/promise rates, cures, roll rates."""
+    with _service() as (session, service):
+        figures = kpis(
+            session,
+            since=parse_time(since, "--since"),
+            as_of=parse_time(as_of, "--as-of"),
+            catalogue=service.catalogue,
+        )
+    typer.echo(json.dumps(figures, indent=2, ensure_ascii=False))
+
+
+def queue_command(
+    agent: Annotated[str, typer.Option("--agent", help="The agent's username.")],
+    as_json: Json = False,
+) -> None:
+    """The agent's queue, most urgent first."""
+    with _service() as (_session, service):
+        tasks = [
+            {"task": t.id, "case": t.case_id, "channel": t.channel, "due_at": t.due_at.isoformat(),
+             "deadline_at": t.deadline_at.isoformat(), "priority": t.priority}
+            for t in service.queue(agent=agent)
+        ]  # fmt: skip
+    lines = [
+        f"#{t['task']} case {t['case']} {t['channel']} due {t['due_at']} by {t['deadline_at']}"
+        for t in tasks
+    ] or [f"the queue of {agent} is empty"]
+    _echo(tasks, as_json, lines)
+
+
+def record_command(
+    task: Annotated[int, typer.Option("--task", help="The task id from the queue.")],
+    agent: Annotated[str, typer.Option("--agent", help="The agent's username.")],
+    outcome: Annotated[Outcome, typer.Option("--outcome", help="What happened.")],
+    at: Annotated[str | None, typer.Option("--at", help="When [default: now].")] = None,
+    promise_date: Annotated[str | None, typer.Option(help="Promised date YYYY-MM-DD.")] = None,
+    promise_amount: Annotated[str | None, typer.Option(help="Promised yuan, e.g. 3179.51.")] = None,
+    recording: Annotated[str | None, typer.Option(help="Recording reference (visits).")] = None,
+    consented: Annotated[bool, typer.Option(help="The debtor agreed to this contact.")] = False,
+    note: Annotated[str, typer.Option(help="Free text for the case timeline.")] = "",
+) -> None:
+    """Record the outcome of a queued task (calls and visits pass the compliance guard)."""
+    try:
+        amount = parse_yuan(promise_amount) if promise_amount else None
+    except MoneyError as exc:
+        raise FollowupError(f"--promise-amount: {exc}") from None
+    promised_on = _date(promise_date) if promise_date else None
+    with _service() as (_session, service):
+        action = service.record_outcome(
+            task_id=task, agent=agent, at=parse_time(at, "--at"), outcome=outcome,
+            promised_on=promised_on, amount=amount, recording_ref=recording,
+            consented=consented, note=note,
+        )  # fmt: skip
+        summary = f"recorded {action.kind} {action.outcome} on case {action.case_id}"
+    if amount is not None:
+        summary += f" (promise of {format_yuan(amount)} on {promised_on})"
+    typer.echo(summary)
+
+
+def _date(text: str) -> date:
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").date()
+    except ValueError:
+        raise FollowupError(f"--promise-date: {text!r} is not YYYY-MM-DD") from None
+
+
+def check_contact_command(
+    profile: Annotated[str, typer.Option("--profile", help="cn or us.")],
+    channel: Annotated[ContactChannel, typer.Option("--channel")],
+    tz: Annotated[str, typer.Option("--tz", help="The borrower's IANA time zone.")],
+    at: Annotated[str, typer.Option("--at", help="Time of the contact (ISO, with offset).")],
+    history: Annotated[
+        Path | None, typer.Option("--history", help='JSON list of {"at", "channel", ...}.')
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """Would the compliance guard allow this contact? Prints allowed, reason, next time."""
+    _zone_check(tz)
+    guard = ComplianceGuard(profile)
+    request = ContactRequest("check", Channel(channel.value), parse_time(at, "--at"), tz)
+    decision = guard.check(request, _read_history(history) if history else [])
+    result = decision.as_dict()
+    _echo(result, as_json, [f"{key}: {value}" for key, value in result.items()])
+
+
+def _zone_check(tz: str) -> None:
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise FollowupError(f"--tz: unknown IANA time zone {tz!r}") from None
+
+
+def _read_history(path: Path) -> list[PastContact]:
+    """``[{"at", "channel", "connected", "conversation", "consented"?}]``; errors name the
+    entry and the field."""
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise FollowupError(f"--history: {path}: {exc}") from None
+    if not isinstance(entries, list):
+        raise FollowupError(f"--history: {path}: expected a JSON list")
+    contacts = []
+    for i, entry in enumerate(entries):
+        where = f"--history: {path} entry {i}"
+        if not isinstance(entry, dict) or "at" not in entry or "channel" not in entry:
+            raise FollowupError(f"{where}: needs 'at' and 'channel'")
+        try:
+            channel = Channel(entry["channel"])
+        except ValueError:
+            raise FollowupError(f"{where}, field channel: unknown {entry['channel']!r}") from None
+        contacts.append(
+            PastContact(
+                parse_time(str(entry["at"]), f"{where}, field at"),
+                channel,
+                bool(entry.get("connected", False)),
+                bool(entry.get("conversation", False)),
+                bool(entry.get("consented", False)),
+            )
+        )
+    return contacts

@@ -1,0 +1,84 @@
+"""Priority and assignment of agent tasks: who does what next, within capacity.
+
+Priority = unsecured exposure × probability of rolling to a deeper bucket. Until the risk
+module exists the probability comes from DPD alone (:func:`roll_probability`).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+# Upper DPD bound of each band and its roll probability: rough auto-loan roll rates by bucket.
+_DPD_BANDS = (0, 30, 60, 90)
+_ROLL = (0.02, 0.25, 0.45, 0.60, 0.75)
+
+
+def roll_probability(dpd: int) -> float:
+    """Probability that a loan at ``dpd`` rolls one bucket deeper (DPD-based placeholder)."""
+    if dpd < 0:
+        raise ValueError(f"dpd: must not be negative, got {dpd}")
+    return _ROLL[bisect.bisect_left(_DPD_BANDS, dpd)]
+
+
+def priority(*, unsecured: int, dpd: int) -> int:
+    """Expected fen at risk: unsecured exposure × roll probability (a larger number first)."""
+    return round(max(unsecured, 0) * roll_probability(dpd))
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSlot:
+    """An agent as assignment sees them: skills, region and what is left of today's capacity."""
+
+    id: int
+    team: str
+    skill: str  # phone | field
+    regions: frozenset[str]  # province codes served; empty = all
+    languages: frozenset[str]  # empty = any
+    remaining: int  # tasks still possible today
+    load: int  # open tasks already assigned
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedTask:
+    id: int
+    skill: str
+    priority: int
+    deadline_at: datetime
+    region: str = ""
+    language: str = ""
+    team: str | None = None  # None: any team
+
+
+def urgency_order(tasks: Iterable[QueuedTask], horizon: datetime) -> list[QueuedTask]:
+    """Tasks whose SLA ends before ``horizon`` first, then by priority, then by deadline."""
+    return sorted(tasks, key=lambda t: (t.deadline_at > horizon, -t.priority, t.deadline_at, t.id))
+
+
+def assign(
+    tasks: Sequence[QueuedTask], agents: Sequence[AgentSlot], *, horizon: datetime
+) -> dict[int, int]:
+    """Task id → agent id for as many tasks as capacity allows, most urgent first; each task
+    goes to the least loaded eligible agent (team, skill, region, language)."""
+    remaining = {agent.id: agent.remaining for agent in agents}
+    load = {agent.id: agent.load for agent in agents}
+    chosen: dict[int, int] = {}
+    for task in urgency_order(tasks, horizon):
+        eligible = [
+            agent
+            for agent in agents
+            if remaining[agent.id] > 0
+            and agent.skill == task.skill
+            and (task.team is None or agent.team == task.team)
+            and (not agent.regions or not task.region or task.region in agent.regions)
+            and (not agent.languages or not task.language or task.language in agent.languages)
+        ]
+        if not eligible:
+            continue
+        best = min(eligible, key=lambda agent: (load[agent.id], agent.id))
+        chosen[task.id] = best.id
+        remaining[best.id] -= 1
+        load[best.id] += 1
+    return chosen

@@ -1,0 +1,224 @@
+"""Strategies as data: versioned TOML files of ladders, with an optional challenger arm.
+
+A ladder is chosen per segment (trigger kind, bucket, product, alert type, delinquency): the
+first ladder whose filters all match wins, and every trigger kind must have an unfiltered
+ladder so that no trigger is ever left without one. Offsets are measured from the trigger's
+anchor (the day after a missed due date, the alert's raise time …) and are never negative.
+"""
+
+from __future__ import annotations
+
+import random
+import tomllib
+from dataclasses import dataclass
+from datetime import timedelta
+from fractions import Fraction
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from lienwatch.followup.model import CaseStatus, Channel, FollowupError, TriggerKind, parse_duration
+
+Arm = Literal["champion", "challenger"]
+SHIPPED = ("cn", "us")
+
+
+class StepSpec(BaseModel):
+    """One rung of a ladder: do ``channel`` at anchor + ``offset``, within ``sla``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    channel: Channel
+    offset: timedelta
+    sla: timedelta
+    status: CaseStatus | None = None  # the case status this step moves the case to
+    skill: Literal["phone", "field"] | None = None  # agent steps: who may take it
+    team: str | None = None  # agent steps: only this team's agents (users.team) take it
+
+    @field_validator("offset", "sla", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> timedelta:
+        if isinstance(value, timedelta):
+            return value
+        return parse_duration(value)
+
+    @field_validator("sla")
+    @classmethod
+    def _positive_sla(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("an SLA must be longer than zero")
+        return value
+
+    @property
+    def required_skill(self) -> str:
+        if self.skill:
+            return self.skill
+        return "field" if self.channel is Channel.VISIT else "phone"
+
+
+class LadderSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    trigger: TriggerKind
+    buckets: tuple[str, ...] = ()
+    products: tuple[str, ...] = ()
+    alert_types: tuple[str, ...] = ()
+    delinquent: bool | None = None
+    escalate_to: Literal["supervisor", "team_lead"]  # who an SLA breach goes to
+    steps: tuple[StepSpec, ...] = Field(min_length=1)
+    # After the last step the trigger is still open (a delinquent loan): repeat that step.
+    repeat_every: timedelta = timedelta(days=7)
+
+    @field_validator("repeat_every", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> timedelta:
+        if isinstance(value, timedelta):
+            return value
+        return parse_duration(value)
+
+    @field_validator("steps")
+    @classmethod
+    def _ordered(cls, steps: tuple[StepSpec, ...]) -> tuple[StepSpec, ...]:
+        offsets = [step.offset for step in steps]
+        if offsets != sorted(offsets):
+            raise ValueError("steps must be in offset order")
+        return steps
+
+    @property
+    def unfiltered(self) -> bool:
+        return not (self.buckets or self.products or self.alert_types) and self.delinquent is None
+
+    def matches(self, segment: Segment) -> bool:
+        return (
+            segment.trigger is self.trigger
+            and (not self.buckets or segment.bucket in self.buckets)
+            and (not self.products or segment.product in self.products)
+            and (not self.alert_types or segment.alert_type in self.alert_types)
+            and (self.delinquent is None or segment.delinquent == self.delinquent)
+        )
+
+
+class RoutineSpec(BaseModel):
+    """The configurable schedule of routine follow-ups of a performing loan."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pre_due_lead: timedelta = timedelta(days=3)
+    welcome_after: timedelta = timedelta(days=2)
+    tracker_review_every: timedelta = timedelta(days=30)
+    inspection_every: timedelta = timedelta(days=365)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> timedelta:
+        if isinstance(value, timedelta):
+            return value
+        return parse_duration(value)
+
+
+class ChallengerSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    split: float = Field(gt=0, lt=1)  # share of new cases given to the challenger
+    seed: int = 0
+    ladders: tuple[LadderSpec, ...] = Field(min_length=1)  # replace the champion's by name
+
+
+class Strategy(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    version: int = Field(ge=1)
+    profile: Literal["cn", "us"]  # the compliance profile its contacts pass
+    routine: RoutineSpec = RoutineSpec()
+    ladders: tuple[LadderSpec, ...] = Field(min_length=1)
+    challenger: ChallengerSpec | None = None
+
+    @model_validator(mode="after")
+    def _every_trigger_has_a_ladder(self) -> Strategy:
+        names = [ladder.name for ladder in self.ladders]
+        for kind in TriggerKind:
+            if not any(ladder.trigger is kind and ladder.unfiltered for ladder in self.ladders):
+                raise ValueError(f"ladders: no unfiltered ladder for trigger {kind.value!r}")
+        if self.challenger:
+            for ladder in self.challenger.ladders:
+                if ladder.name not in names:
+                    raise ValueError(f"challenger.ladders: {ladder.name!r} replaces no ladder")
+        return self
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    def ladder_for(self, segment: Segment, arm: Arm = "champion") -> LadderSpec:
+        """The first ladder matching ``segment``, the challenger's version on that arm."""
+        ladder = next(ladder for ladder in self.ladders if ladder.matches(segment))
+        if arm == "challenger" and self.challenger:
+            for replacement in self.challenger.ladders:
+                if replacement.name == ladder.name:
+                    return replacement
+        return ladder
+
+    def arm_for(self, stratum: str, index: int) -> Arm:
+        """The arm of the ``index``-th new case of ``stratum`` (e.g. its bucket).
+
+        Permuted blocks: within each block of cases of a stratum exactly the split's share
+        goes to the challenger, in a seeded random order, so the arms stay balanced per
+        bucket however few cases it has.
+        """
+        if self.challenger is None:
+            return "champion"
+        share = Fraction(self.challenger.split).limit_denominator(20)
+        size = share.denominator
+        block = [True] * share.numerator + [False] * (size - share.numerator)
+        random.Random(f"{self.challenger.seed}:{stratum}:{index // size}").shuffle(block)
+        return "challenger" if block[index % size] else "champion"
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    trigger: TriggerKind
+    bucket: str = "M0"
+    product: str = ""
+    alert_type: str = ""
+    delinquent: bool = False
+
+
+def parse_strategy(data: dict[str, Any], *, source: str) -> Strategy:
+    """Validate a strategy mapping; the first problem becomes ``source: key.path: reason``."""
+    try:
+        return Strategy.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(str(part) for part in error["loc"])
+        reason = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            reason = "unknown key"
+        # A whole-strategy rule has no location of its own: its message names the key.
+        where = f"{source}: {key}" if key else source
+        raise FollowupError(f"{where}: {reason}") from None
+
+
+def load_strategy(path: Path) -> Strategy:
+    """Read a strategy TOML file; refuse it with the key at fault."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise FollowupError(f"{path}: {exc}") from None
+    return parse_strategy(data, source=str(path))
+
+
+def shipped_strategy(name: str) -> Strategy:
+    """The default strategy shipped for ``cn`` or ``us``."""
+    if name not in SHIPPED:
+        raise FollowupError(f"strategy: no shipped strategy {name!r} (choose from cn, us)")
+    text = (
+        resources.files("lienwatch.followup")
+        .joinpath(f"strategies/{name}.toml")
+        .read_text(encoding="utf-8")
+    )
+    return parse_strategy(tomllib.loads(text), source=f"strategies/{name}.toml")

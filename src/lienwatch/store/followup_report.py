@@ -1,0 +1,262 @@
+"""Coverage and KPIs of the follow-up engine, read from the store.
+
+Coverage = triggers followed up within SLA ÷ all triggers opened in the period. A trigger is
+covered when it has had no SLA breach by ``as_of`` and its first action came within its first
+SLA (or that SLA has not ended yet). A breach lowers coverage even when it was escalated.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from lienwatch.followup.kpi import compare, rate
+from lienwatch.followup.model import Outcome, TriggerKind
+from lienwatch.servicing.catalogue import ProductCatalogue
+from lienwatch.store.tables import (
+    Action,
+    Case,
+    Loan,
+    LoanSnapshot,
+    Payment,
+    Promise,
+    Trigger,
+    User,
+)
+
+AGENT_CONTACTS = ("call", "visit")
+UNREACHED = {Outcome.NO_ANSWER.value, Outcome.WRONG_NUMBER.value, Outcome.UNREACHABLE.value}
+DELINQUENCY_KINDS = tuple(
+    k.value
+    for k in (TriggerKind.MISSED_INSTALLMENT, TriggerKind.BUCKET_CHANGE, TriggerKind.BROKEN_PROMISE)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Breach:
+    loan: str
+    trigger_id: int
+    kind: str
+    deadline_at: datetime
+    team: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "loan": self.loan,
+            "trigger_id": self.trigger_id,
+            "kind": self.kind,
+            "deadline_at": self.deadline_at.isoformat(),
+            "team": self.team,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    triggers: int
+    open_triggers: int
+    covered: int
+    breaches: tuple[Breach, ...]
+
+    @property
+    def coverage(self) -> float:
+        return self.covered / self.triggers if self.triggers else 1.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "triggers": self.triggers,
+            "open_triggers": self.open_triggers,
+            "covered": self.covered,
+            "coverage": round(self.coverage, 4),
+            "breaches": [b.as_dict() for b in self.breaches],
+        }
+
+
+def coverage(session: Session, *, as_of: datetime, since: datetime | None = None) -> Coverage:
+    """The coverage invariant over triggers opened in ``[since, as_of]``, naming every loan
+    behind a breach (a recorded breach, a late first action, or a deadline passed unseen)."""
+    opened = Trigger.opened_at <= as_of
+    if since is not None:
+        opened = and_(opened, Trigger.opened_at >= since)
+    rows = session.execute(
+        select(Trigger, Loan.ref).join(Loan, Loan.id == Trigger.loan_id).where(opened)
+    ).all()
+    breaches, covered, still_open = [], 0, 0
+    for trigger, ref in rows:
+        is_open = trigger.resolved_at is None or trigger.resolved_at > as_of
+        still_open += is_open
+        deadline = _breached_deadline(trigger, as_of, is_open)
+        if deadline is None:
+            covered += 1
+        else:
+            breaches.append(
+                Breach(ref, trigger.id, trigger.kind, deadline, trigger.breach_team or "unassigned")
+            )
+    breaches.sort(key=lambda b: (b.deadline_at, b.loan))
+    return Coverage(len(rows), still_open, covered, tuple(breaches))
+
+
+def _breached_deadline(trigger: Trigger, as_of: datetime, is_open: bool) -> datetime | None:
+    """The deadline a trigger missed by ``as_of``, or None when it is within SLA."""
+    if trigger.breached_at is not None and trigger.breached_at <= as_of:
+        missed = (trigger.details or {}).get("missed_deadline")
+        return datetime.fromisoformat(missed) if missed else trigger.breached_at
+    first = trigger.first_action_at
+    if first is not None and first <= as_of and first > trigger.first_deadline_at:
+        return trigger.first_deadline_at
+    # No action yet: a breach once the first SLA ended, unless the cause went away before.
+    ended = min(as_of, trigger.resolved_at) if trigger.resolved_at else as_of
+    if (first is None or first > as_of) and trigger.first_deadline_at < ended:
+        return trigger.first_deadline_at
+    if is_open and trigger.deadline_at < as_of and trigger.breached_at is None:
+        return trigger.deadline_at
+    return None
+
+
+def kpis(
+    session: Session,
+    *,
+    since: datetime,
+    as_of: datetime,
+    catalogue: ProductCatalogue | None = None,
+) -> dict[str, Any]:
+    """Coverage, SLA breach rate, contact and right-party-contact rates, promise and
+    promise-kept rates, cure rates by bucket and by arm (champion/challenger compared), roll
+    rates by bucket, amount recovered, and the same per team and agent."""
+    cover = coverage(session, as_of=as_of, since=since)
+    actions = session.execute(
+        select(Action.kind, Action.outcome, User.username, User.team)
+        .outerjoin(User, User.id == Action.performed_by)
+        .where(Action.performed_at.between(since, as_of), Action.kind.in_(AGENT_CONTACTS))
+    ).all()
+    reached = sum(1 for a in actions if a.outcome not in UNREACHED)
+    rpc = sum(1 for a in actions if a.outcome and Outcome(a.outcome).right_party)
+    promises = Counter(
+        session.scalars(
+            select(Promise.status).where(Promise.made_on.between(since.date(), as_of.date()))
+        )
+    )
+    decided = promises["kept"] + promises["broken"]
+    breached = len({b.trigger_id for b in cover.breaches})
+    return {
+        "period": {"since": since.isoformat(), "as_of": as_of.isoformat()},
+        "coverage": cover.as_dict(),
+        "sla_breach_rate": rate(breached, cover.triggers).as_dict(),
+        "agent_contacts": len(actions),
+        "contact_rate": rate(reached, len(actions)).as_dict(),
+        "rpc_rate": rate(rpc, len(actions)).as_dict(),
+        "promise_rate": rate(sum(promises.values()), rpc).as_dict() if rpc else None,
+        "promise_kept_rate": rate(promises["kept"], decided).as_dict(),
+        **_cures(session, since, as_of),
+        "roll_rates": roll_rates(session, since.date(), as_of.date(), catalogue),
+        "recovered": _recovered(session, since, as_of),
+        "teams": _per(actions, "team", cover.breaches),
+        "agents": _per(actions, "username", ()),
+    }
+
+
+def _cures(session: Session, since: datetime, as_of: datetime) -> dict[str, Any]:
+    """Cure = a delinquency case whose delinquency triggers ended with the loan current."""
+    rows = session.execute(
+        select(Case.id, Case.stratum, Case.arm, Trigger.resolution, Trigger.resolved_at)
+        .join(Trigger, Trigger.case_id == Case.id)
+        .where(Case.opened_at.between(since, as_of), Trigger.kind.in_(DELINQUENCY_KINDS))
+    ).all()
+    cured: dict[int, bool] = {}
+    stratum: dict[int, tuple[str, str]] = {}
+    for case_id, bucket, arm, resolution, resolved_at in rows:
+        done = resolution == "loan current" and resolved_at is not None and resolved_at <= as_of
+        cured[case_id] = cured.get(case_id, False) or done
+        stratum[case_id] = (bucket or "?", arm or "champion")
+    by_bucket: dict[str, list[bool]] = defaultdict(list)
+    by_arm: dict[str, list[bool]] = defaultdict(list)
+    for case_id, ok in cured.items():
+        bucket, arm = stratum[case_id]
+        by_bucket[bucket].append(ok)
+        by_arm[arm].append(ok)
+    arms = {arm: rate(sum(v), len(v)) for arm, v in by_arm.items()}
+    empty = rate(0, 0)
+    return {
+        "cure_rate": rate(sum(cured.values()), len(cured)).as_dict(),
+        "cure_rate_by_bucket": {
+            b: rate(sum(v), len(v)).as_dict() for b, v in sorted(by_bucket.items())
+        },
+        "champion_challenger": compare(
+            arms.get("champion", empty), arms.get("challenger", empty)
+        ).as_dict(),
+    }
+
+
+def roll_rates(
+    session: Session, start: date, end: date, catalogue: ProductCatalogue | None = None
+) -> dict[str, Any]:
+    """Per bucket at the first snapshot day on or after ``start``: the share of its
+    outstanding principal whose loan sits in a deeper bucket at the last snapshot day on or
+    before ``end``."""
+    products = catalogue or ProductCatalogue()
+    first = session.scalar(select(func.min(LoanSnapshot.as_of)).where(LoanSnapshot.as_of >= start))
+    last = session.scalar(select(func.max(LoanSnapshot.as_of)).where(LoanSnapshot.as_of <= end))
+    if first is None or last is None or first >= last:
+        return {}
+    later = select(LoanSnapshot.loan_id, LoanSnapshot.bucket).where(LoanSnapshot.as_of == last)
+    later_bucket = {loan_id: bucket for loan_id, bucket in session.execute(later)}
+    rows = session.execute(
+        select(LoanSnapshot.loan_id, LoanSnapshot.bucket, LoanSnapshot.outstanding_principal,
+               Loan.product)
+        .join(Loan, Loan.id == LoanSnapshot.loan_id)
+        .where(LoanSnapshot.as_of == first)
+    ).all()  # fmt: skip
+    balance: Counter[str] = Counter()
+    rolled: Counter[str] = Counter()
+    for loan_id, bucket, outstanding, product in rows:
+        names = products.get(product).buckets.names
+        balance[bucket] += outstanding
+        after = later_bucket.get(loan_id)
+        if after in names and bucket in names and names.index(after) > names.index(bucket):
+            rolled[bucket] += outstanding
+    return {
+        "from": first.isoformat(),
+        "to": last.isoformat(),
+        "by_bucket": {
+            b: round(rolled[b] / balance[b], 4) if balance[b] else None for b in sorted(balance)
+        },
+    }
+
+
+def _recovered(session: Session, since: datetime, as_of: datetime) -> int:
+    """Fen paid in the period on loans that had a delinquency case in it."""
+    followed = (
+        select(Trigger.loan_id)
+        .where(Trigger.kind.in_(DELINQUENCY_KINDS), Trigger.opened_at <= as_of)
+        .where(or_(Trigger.resolved_at.is_(None), Trigger.resolved_at >= since))
+    )
+    paid = session.scalar(
+        select(func.coalesce(func.sum(Payment.amount), 0)).where(
+            Payment.loan_id.in_(followed),
+            Payment.reversed_at.is_(None),
+            Payment.paid_on.between(since.date(), as_of.date()),
+        )
+    )
+    return int(paid or 0)
+
+
+def _per(actions: list[Any], key: str, breaches: tuple[Breach, ...]) -> dict[str, Any]:
+    grouped: dict[str, list[Any]] = defaultdict(list)
+    for action in actions:
+        grouped[getattr(action, key) or "automation"].append(action)
+    breach_count = Counter(b.team for b in breaches)
+    out: dict[str, Any] = {}
+    for name in sorted(set(grouped) | set(breach_count)):
+        items = grouped.get(name, [])
+        rpc = sum(1 for a in items if a.outcome and Outcome(a.outcome).right_party)
+        out[name] = {
+            "contacts": len(items),
+            "rpc": rpc,
+            "promises": sum(1 for a in items if a.outcome == Outcome.PROMISE_TO_PAY.value),
+            "sla_breaches": breach_count.get(name, 0),
+        }
+    return out

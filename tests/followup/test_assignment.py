@@ -1,0 +1,49 @@
+"""Priority and assignment: urgency first, skill and region respected, capacity never exceeded,
+the least loaded agent chosen."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from lienwatch.followup.assignment import AgentSlot, QueuedTask, assign, priority, roll_probability
+
+NOW = datetime(2026, 3, 1, 1, 0, tzinfo=UTC)
+
+
+def agent(id_: int, skill="phone", remaining=2, load=0, regions=(), team="east"):
+    return AgentSlot(id_, team, skill, frozenset(regions), frozenset(), remaining, load)
+
+
+def task(id_: int, *, hours: int = 30, prio: int = 0, skill: str = "phone", region: str = ""):
+    return QueuedTask(id_, skill, prio, NOW + timedelta(hours=hours), region)
+
+
+def test_priority_is_unsecured_exposure_times_roll_probability():
+    assert roll_probability(0) < roll_probability(5) < roll_probability(45) < roll_probability(200)
+    assert priority(unsecured=1_000_000, dpd=5) == 250_000
+    assert priority(unsecured=-5, dpd=5) == 0
+    with pytest.raises(ValueError, match="dpd"):
+        roll_probability(-1)
+
+
+def test_urgent_tasks_first_then_priority_within_capacity():
+    tasks = [task(1, prio=900), task(2, hours=3, prio=1), task(3, prio=500), task(4, prio=10)]
+    chosen = assign(tasks, [agent(7, remaining=2)], horizon=NOW + timedelta(days=1))
+    assert set(chosen) == {2, 1}  # the task due within the horizon goes first, then the richest
+
+
+def test_skill_region_and_least_loaded_agent():
+    agents = [agent(1, load=3, regions=["11"]), agent(2, load=0), agent(3, skill="field")]
+    tasks = [task(1, region="11"), task(2, skill="field"), task(3, region="44")]
+    chosen = assign(tasks, agents, horizon=NOW)
+    assert chosen[2] == 3  # only the field agent visits
+    assert chosen[1] == 2 and chosen[3] == 2  # the idle agent serves every region
+    assert assign([task(9, skill="field")], [agent(1)], horizon=NOW) == {}
+
+
+def test_a_task_for_a_team_goes_only_to_that_team():
+    agents = [agent(1, team="east"), agent(2, team="legal-desk", load=5)]
+    legal = QueuedTask(1, "phone", 0, NOW, team="legal-desk")
+    assert assign([legal, task(2)], agents, horizon=NOW) == {1: 2, 2: 1}

@@ -1,0 +1,66 @@
+"""``lienwatch followup`` as a user runs it: tick, queue, record, coverage, check-contact."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+from sqlalchemy.orm import Session
+
+from lienwatch.servicing.catalogue import ProductCatalogue
+from lienwatch.store import migrate
+from lienwatch.store.db import make_engine
+from lienwatch.store.servicing import run_nightly
+from lienwatch.store.tables import User
+from tests import factories
+from tests.test_cli import run
+
+
+def test_check_contact_answers_with_the_rule_and_the_next_time(tmp_path):
+    history = tmp_path / "history.json"
+    history.write_text(json.dumps([
+        {"at": "2026-03-01T10:00:00-05:00", "channel": "call", "connected": True,
+         "conversation": True}]))  # fmt: skip
+    result = run("followup", "check-contact", "--profile", "us", "--channel", "call",
+                 "--tz", "America/New_York", "--at", "2026-03-03T10:00:00-05:00",
+                 "--history", str(history), "--json", cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "allowed": False, "reason": "call_after_conversation",
+        "next_allowed_at": "2026-03-08T12:00:00+00:00"}  # fmt: skip
+    bad = run("followup", "check-contact", "--profile", "cn", "--channel", "sms", "--tz", "Asia/X",
+              "--at", "2026-03-03T10:00:00+08:00", cwd=tmp_path)  # fmt: skip
+    assert bad.returncode == 1
+    assert bad.stderr.strip() == "lienwatch: error: --tz: unknown IANA time zone 'Asia/X'"
+
+
+def test_tick_queue_record_and_coverage(tmp_path):
+    url = f"sqlite:///{tmp_path / 'f.sqlite3'}"
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    with Session(engine) as session, session.begin():
+        factories.loan(session)
+        session.add(User(username="ann", display_name="Ann", role="agent", team="east",
+                         skills={"mode": "phone"}))  # fmt: skip
+        for day in (date(2026, 2, 15), date(2026, 2, 16)):
+            run_nightly(session, ProductCatalogue(), as_of=day)
+    engine.dispose()
+    env = {"LIENWATCH_DATABASE_URL": url}
+    for at in ("2026-02-17T08:30:00+08:00", "2026-02-18T08:30:00+08:00"):
+        assert run("followup", "tick", "--at", at, cwd=tmp_path, env=env).returncode == 0
+    queue = run("followup", "queue", "--agent", "ann", "--json", cwd=tmp_path, env=env)
+    [task] = json.loads(queue.stdout)
+    assert task["channel"] == "call"
+    record = run("followup", "record", "--task", str(task["task"]), "--agent", "ann",
+                 "--outcome", "promise_to_pay", "--at", "2026-02-18T10:00:00+08:00",
+                 "--promise-date", "2026-02-25", "--promise-amount", "3000.00",
+                 cwd=tmp_path, env=env)  # fmt: skip
+    assert record.returncode == 0, record.stderr
+    assert "promise of 3000.00 on 2026-02-25" in record.stdout
+    cover = run("followup", "coverage", "--as-of", "2026-02-18T12:00:00+08:00", "--json",
+                cwd=tmp_path, env=env)  # fmt: skip
+    report = json.loads(cover.stdout)
+    assert set(report) >= {"open_triggers", "covered", "coverage", "breaches"}
+    # The reminder SMS went out at once and the call came within its SLA.
+    assert (report["coverage"], report["breaches"]) == (1.0, [])
+    assert report["covered"] == report["triggers"] >= 2

@@ -1,0 +1,269 @@
+"""The follow-up engine on both backends: triggers from the servicing outbox and alerts, the
+guard in the loop, agent queues and outcomes, promises, cures, the watchdog and coverage."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from lienwatch.followup.channels import Dispatcher, LocalSmsGateway, LogProvider
+from lienwatch.followup.compliance import ComplianceGuard
+from lienwatch.followup.model import Channel, FollowupError, Outcome
+from lienwatch.followup.strategy import shipped_strategy
+from lienwatch.servicing.catalogue import ProductCatalogue
+from lienwatch.store.followup import FollowupService
+from lienwatch.store.followup_report import coverage, kpis
+from lienwatch.store.repositories import PaymentRepository
+from lienwatch.store.servicing import run_nightly
+from lienwatch.store.tables import Action, Alert, Case, ContactAttempt, Promise, Task, Trigger, User
+from tests import factories
+
+CATALOGUE = ProductCatalogue()
+MORNING = datetime(2026, 2, 17, 0, 30, tzinfo=UTC)  # 08:30 in Shanghai, the day after D+1
+
+
+def user(session, name: str, role: str = "agent", mode: str = "phone", team: str = "east"):
+    row = User(
+        username=name,
+        display_name=name.title(),
+        role=role,
+        team=team,
+        skills={"mode": mode},
+        daily_capacity=60,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def service(session, strategy: str = "cn") -> tuple[FollowupService, LocalSmsGateway]:
+    gateway = LocalSmsGateway()
+    guard = ComplianceGuard(shipped_strategy(strategy).profile)
+    dispatcher = Dispatcher(guard, {Channel.SMS: gateway, Channel.VOICE: LogProvider()})
+    return FollowupService(
+        session, strategy=shipped_strategy(strategy), dispatcher=dispatcher, catalogue=CATALOGUE
+    ), gateway
+
+
+@pytest.fixture
+def missed(db_session):
+    """Loan L1 missed its first installment (due 2026-02-15): M0 → M1 in the outbox."""
+    loan = factories.loan(db_session)
+    for day in (date(2026, 2, 15), date(2026, 2, 16)):
+        run_nightly(db_session, CATALOGUE, as_of=day)
+    return loan
+
+
+def actions(session, kind: str) -> list[Action]:
+    return list(session.scalars(select(Action).where(Action.kind == kind).order_by(Action.id)))
+
+
+def test_a_missed_installment_opens_a_case_and_the_sms_goes_out_once(db_session, missed):
+    engine, gateway = service(db_session)
+    report = engine.tick(now=MORNING)
+    assert report.raised["missed_installment"] == 1 and report.cases_opened == 1
+    case = db_session.scalar(select(Case).where(Case.loan_id == missed.id))
+    assert (case.status, case.strategy, case.stratum) == ("in_progress", "cn-default@1", "M1")
+    [sms] = actions(db_session, "sms")
+    assert sms.outcome == "delivered" and len(gateway.sent) == 1
+    trigger = db_session.scalar(select(Trigger).where(Trigger.kind == "missed_installment"))
+    assert trigger.first_action_at == MORNING <= trigger.first_deadline_at
+    assert trigger.step == 1
+    assert [(a.details["from"], a.details["to"]) for a in actions(db_session, "status")] == [
+        (None, "new"),
+        ("new", "in_progress"),
+    ]
+    again = engine.tick(now=MORNING)
+    assert not again.raised and again.executed == 0 and len(gateway.sent) == 1
+
+
+def test_quiet_hours_defer_the_sms_and_the_refusal_is_recorded(db_session, missed):
+    engine, gateway = service(db_session)
+    night = datetime(2026, 2, 17, 15, 0, tzinfo=UTC)  # 23:00 in Shanghai
+    trigger_time = engine.tick(now=night)
+    assert trigger_time.refused >= 1 and not gateway.sent
+    refusal = db_session.scalar(select(ContactAttempt).where(ContactAttempt.allowed.is_(False)))
+    assert refusal.rule == "quiet_hours"
+    assert refusal.next_allowed_at == datetime(2026, 2, 18, 0, 0, tzinfo=UTC)
+    engine.tick(now=refusal.next_allowed_at)
+    assert len(gateway.sent) == 1
+
+
+def advance_to_agent_call(db_session, engine) -> Task:
+    """Tick through the automatic steps until the agent call is queued and assigned."""
+    for hours in range(0, 24 * 6, 8):
+        engine.tick(now=MORNING + timedelta(hours=hours))
+        task = db_session.scalar(select(Task).where(Task.status == "queued"))
+        if task is not None and task.assignee_id is not None:
+            return task
+    raise AssertionError("no agent call was queued")
+
+
+def test_agent_records_a_promise_which_is_broken_and_becomes_a_trigger(db_session, missed):
+    ann = user(db_session, "ann")
+    engine, _ = service(db_session)
+    task = advance_to_agent_call(db_session, engine)
+    assert task.assignee_id == ann.id and task.channel == "call"
+    assert [t.id for t in engine.queue(agent="ann")] == [task.id]
+    at = task.due_at + timedelta(hours=2)
+    with pytest.raises(FollowupError, match="amount: a promise to pay needs"):
+        engine.record_outcome(
+            task_id=task.id,
+            agent="ann",
+            at=at,
+            outcome="promise_to_pay",
+            promised_on=at.date() + timedelta(days=3),
+        )
+    assert db_session.scalar(select(func.count()).select_from(Promise)) == 0
+    action = engine.record_outcome(
+        task_id=task.id,
+        agent="ann",
+        at=at,
+        outcome="promise_to_pay",
+        promised_on=at.date() + timedelta(days=3),
+        amount=500_000,
+    )
+    assert action.performed_by == ann.id and task.status == "done"
+    call_attempt = db_session.scalar(select(ContactAttempt).where(ContactAttempt.channel == "call"))
+    assert call_attempt.connected and call_attempt.conversation
+    engine.tick(now=at + timedelta(days=5))
+    promise = db_session.scalar(select(Promise))
+    assert promise.status == "broken"
+    assert db_session.scalar(select(Trigger).where(Trigger.kind == "broken_promise")) is not None
+
+
+def test_a_kept_promise_and_a_cure_close_the_case_with_the_reason(db_session, missed):
+    user(db_session, "ann")
+    engine, _ = service(db_session)
+    task = advance_to_agent_call(db_session, engine)
+    at = task.due_at + timedelta(hours=1)
+    engine.record_outcome(
+        task_id=task.id,
+        agent="ann",
+        at=at,
+        outcome=Outcome.PROMISE_TO_PAY,
+        promised_on=at.date() + timedelta(days=1),
+        amount=300_000,
+    )
+    PaymentRepository(db_session).record(
+        loan=missed, external_id="BANK-1", paid_on=at.date(), amount=900_000
+    )
+    run_nightly(db_session, CATALOGUE, as_of=at.date())
+    engine.tick(now=at + timedelta(days=2))
+    assert db_session.scalar(select(Promise)).status == "kept"
+    case = db_session.scalar(select(Case).where(Case.loan_id == missed.id))
+    missed_trigger = db_session.scalar(select(Trigger).where(Trigger.kind == "missed_installment"))
+    assert missed_trigger.resolution == "loan current"
+    open_left = db_session.scalar(
+        select(func.count())
+        .select_from(Trigger)
+        .where(Trigger.case_id == case.id, Trigger.resolved_at.is_(None))
+    )
+    assert (case.status == "closed") == (open_left == 0)
+    if case.status == "closed":
+        assert "loan current" in case.close_reason
+
+
+def test_an_unworked_agent_step_is_escalated_then_breached_and_named_in_coverage(
+    db_session, missed
+):
+    engine, _ = service(db_session)  # no agents at all: the call step cannot be done
+    advance = MORNING
+    while advance < MORNING + timedelta(days=6):
+        engine.tick(now=advance)
+        advance += timedelta(hours=2)
+    assert actions(db_session, "escalation"), "the watchdog warns before the deadline"
+    breach = actions(db_session, "sla_breach")[0]
+    assert breach.outcome == "supervisor" and breach.details["team"] == "unassigned"
+    report = coverage(db_session, as_of=advance)
+    assert report.coverage < 1
+    assert {b.loan for b in report.breaches} == {"L1"}
+    assert db_session.get(Case, breach.case_id).status == "escalated"
+    figures = kpis(db_session, since=MORNING - timedelta(days=1), as_of=advance)
+    assert figures["teams"]["unassigned"]["sla_breaches"] >= 1
+
+
+def test_an_absent_agents_queue_is_reassigned(db_session, missed):
+    ann, bob = user(db_session, "ann"), user(db_session, "bob")
+    engine, _ = service(db_session)
+    task = advance_to_agent_call(db_session, engine)
+    holder = ann if task.assignee_id == ann.id else bob
+    other = bob if holder is ann else ann
+    engine.set_agent_active(agent=holder.username, active=False)
+    engine.tick(now=task.due_at + timedelta(minutes=5))
+    db_session.refresh(task)
+    assert task.assignee_id == other.id
+
+
+def test_device_removed_on_a_delinquent_loan_goes_to_an_agent_within_an_hour(db_session, missed):
+    user(db_session, "ann")
+    engine, _ = service(db_session)
+    engine.tick(now=MORNING)
+    raised = MORNING + timedelta(hours=2)
+    db_session.add(
+        Alert(
+            type="device_removed",
+            severity="critical",
+            status="open",
+            vehicle_id=missed.vehicle_id,
+            loan_id=missed.id,
+            started_at=raised,
+            raised_at=raised,
+            evidence={},
+        )
+    )
+    db_session.flush()
+    engine.tick(now=raised + timedelta(minutes=5))
+    trigger = db_session.scalar(select(Trigger).where(Trigger.kind == "collateral_alert"))
+    assert trigger.ladder == "device-removed-delinquent"
+    assert trigger.first_deadline_at == raised + timedelta(hours=1)
+    task = db_session.scalar(select(Task).where(Task.trigger_id == trigger.id))
+    assert task.channel == "call" and task.assignee_id is not None
+    case = db_session.get(Case, trigger.case_id)
+    assert case.status == "escalated"
+
+
+def test_a_visit_without_a_recording_is_rejected_under_cn(db_session, missed):
+    user(db_session, "ann")
+    engine, _ = service(db_session)
+    task = advance_to_agent_call(db_session, engine)
+    task.channel = "visit"  # the same queue entry, as a field visit
+    with pytest.raises(FollowupError, match="recording_ref"):
+        engine.record_outcome(task_id=task.id, agent="ann", at=task.due_at, outcome="rpc")
+    assert task.status == "queued" and not actions(db_session, "visit")
+    engine.record_outcome(
+        task_id=task.id,
+        agent="ann",
+        at=task.due_at + timedelta(hours=1),
+        outcome="rpc",
+        recording_ref="rec://visit/1",
+    )
+    assert actions(db_session, "visit")[0].details["recording_ref"] == "rec://visit/1"
+
+
+def test_status_changes_follow_the_machine_and_tracker_commands_need_a_supervisor(
+    db_session, missed
+):
+    engine, _ = service(db_session)
+    engine.tick(now=MORNING)
+    case = db_session.scalar(select(Case))
+    with pytest.raises(FollowupError, match="cannot go from in_progress to legal"):
+        engine.change_status(case_id=case.id, status="legal", by=None, why="x", at=MORNING)
+    user(db_session, "sam", role="supervisor")
+    engine.change_status(
+        case_id=case.id, status="escalated", by="sam", why="large exposure", at=MORNING
+    )
+    last = actions(db_session, "status")[-1]
+    assert (last.note, last.details["to"], last.performed_by) == (
+        "large exposure",
+        "escalated",
+        db_session.scalar(select(User.id).where(User.username == "sam")),
+    )
+    with pytest.raises(FollowupError, match="needs_supervisor"):
+        engine.command_tracker(loan_id=missed.id, command="fuel_cut", approved_by=None, at=MORNING)
+    sent = engine.command_tracker(
+        loan_id=missed.id, command="fuel_cut", approved_by="sam", at=MORNING
+    )
+    assert sent.outcome == "sent"
