@@ -299,6 +299,22 @@ def _half_up(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return (2 * numerator + denominator) // (2 * denominator)
 
 
+@dataclass(frozen=True, slots=True)
+class _Owed:
+    """What some loans owe at a day, unpaid amounts in fen, one entry per loan."""
+
+    outstanding: np.ndarray  # principal
+    penalty: np.ndarray
+    fees: np.ndarray
+    interest_earned: np.ndarray  # by the day, paid or not
+    interest_paid: np.ndarray
+
+    def payoff(self, credit: np.ndarray) -> np.ndarray:
+        """The early payoff quote: the engine's formula over arrays."""
+        return np.maximum(0, self.outstanding + self.interest_earned + self.penalty + self.fees
+                          - self.interest_paid - credit)
+
+
 class _Chunk:
     """Loans ``lo:hi`` of a book with their schedules and per-loan product parameters."""
 
@@ -333,6 +349,10 @@ class _Chunk:
         self.cum_interest = _prefix(rows.interest)
         self.cum_above_tolerance = _prefix(self.above_tolerance.astype(np.int64))
         self.next_above_tolerance = _next_true(self.above_tolerance, rows.offsets)
+        self.settles_at_payoff = np.array([p.settle_at_payoff for p in products], bool)[prod]
+        self.due_rows = _RowCounter(rows.due, rows.offsets)
+        # an installment's late fee is charged once its grace days have ended
+        self.fee_rows = _RowCounter(rows.due + self.grace[rows.loan_of_row], rows.offsets)
 
     def _penalty_rates(self, prod: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Penalty per day per fen as exact int64 fractions, one per loan."""
@@ -360,6 +380,7 @@ class _Chunk:
         self.posted = np.zeros(n, dtype=np.int64)
         self.accrue_from = self.s.due[self.s.offsets[:-1]].copy()
         self.credit = np.zeros(n, dtype=np.int64)
+        self.settled = np.zeros(n, dtype=bool)  # by early payoff; the frontier is then past
         self._replay_payments()
         return self._read(as_of, manual, appraisal_value, appraisal_day)
 
@@ -411,6 +432,7 @@ class _Chunk:
     def _pay(self, idx: np.ndarray, day: np.ndarray, amount: np.ndarray) -> None:
         """Apply one payment day to each loan in ``idx`` (distinct loans)."""
         self._check_frontier_fee(idx, day)
+        idx, day, amount = self._pay_off(idx, day, amount)
         while len(idx):
             live = self.p[idx] < self.term[idx]
             self.credit[idx[~live]] += amount[~live]
@@ -444,6 +466,54 @@ class _Chunk:
             spent = amount == 0
             idx, day, amount = idx[~spent], day[~spent], amount[~spent]
 
+    def _pay_off(self, idx: np.ndarray, day: np.ndarray,
+                 amount: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Settle the loans whose payment covers the day's payoff quote, before the last due
+        date (the engine's rule); return the payments of the other loans."""
+        s = self.s
+        may = np.flatnonzero(self.settles_at_payoff[idx] & (self.p[idx] < self.term[idx])
+                             & (day < s.due[s.offsets[idx + 1] - 1]))
+        if not len(may):
+            return idx, day, amount
+        loans, days = idx[may], day[may]
+        owed = self._owed(loans, days, self.due_rows.count(loans, days, side="left"),
+                          self.due_rows.count(loans, days, side="right"),
+                          self.fee_rows.count(loans, days, side="left"))
+        quote = owed.payoff(self.credit[loans])
+        pays = amount[may] >= quote
+        done = loans[pays]
+        self.credit[done] += amount[may][pays] - quote[pays]
+        self.settled[done] = True
+        self.p[done] = self.term[done]  # nothing falls due any more; later money is credit
+        rest = np.ones(len(idx), dtype=bool)
+        rest[may[pays]] = False
+        return idx[rest], day[rest], amount[rest]
+
+    def _owed(self, idx: np.ndarray, day: np.ndarray, q_lt: np.ndarray, q_le: np.ndarray,
+              q_fee: np.ndarray) -> _Owed:
+        """What loans ``idx`` owe at ``day``, given per loan the rows due before ``day``
+        (``q_lt``), due by it (``q_le``) and whose late fee has been charged (``q_fee``)."""
+        s = self.s
+        base, end = s.offsets[idx], s.offsets[idx + 1]
+        p = self.p[idx]
+        has_frontier = p < self.term[idx]
+        paid = np.where(has_frontier, self.paid[:, idx], 0)
+        penalty = self._untouched_penalty(idx, q_lt, day)
+        live = idx[has_frontier]
+        penalty[has_frontier] += (self._penalty_until(live, day[has_frontier])
+                                  - self.paid[_PENALTY, live])
+        after = np.minimum(base + p + 1, end)  # the first untouched row, or the loan's end
+        above = self.cum_above_tolerance
+        untouched_fees = np.maximum(0, above[base + q_fee] - above[after])
+        return _Owed(
+            outstanding=self.cum_principal[end] - self.cum_principal[base + p] - paid[_PRINCIPAL],
+            penalty=penalty,
+            fees=(np.where(has_frontier, self.fee[idx] - paid[_FEE], 0)
+                  + self.late_fee[idx] * untouched_fees),
+            interest_earned=self._interest_earned(idx, q_le, day),
+            interest_paid=self.cum_interest[base + p] - self.cum_interest[base] + paid[_INTEREST],
+        )
+
     # -- reading the state ----------------------------------------------------------------
 
     def _read(self, as_of: int, manual: np.ndarray, appraisal_value: np.ndarray,
@@ -458,26 +528,19 @@ class _Chunk:
         has_frontier = p < self.term
         front = base + np.minimum(p, self.term - 1)
         # rows of each loan due before / on or before as_of, and whose grace has ended
-        q_lt = _count_rows(s.due, s.offsets, today, side="left")
-        q_le = _count_rows(s.due, s.offsets, today, side="right")
-        q_fee = _count_rows(s.due + self.grace[s.loan_of_row], s.offsets, today, side="right")
+        q_lt = self.due_rows.count(loans, today, side="left")
+        q_le = self.due_rows.count(loans, today, side="right")
+        owed = self._owed(loans, today, q_lt, q_le,
+                          self.fee_rows.count(loans, today, side="right"))
+        outstanding, penalty, fees = owed.outstanding, owed.penalty, owed.fees
         paid_p = np.where(has_frontier, self.paid[_PRINCIPAL], 0)
         paid_i = np.where(has_frontier, self.paid[_INTEREST], 0)
-        outstanding = self.cum_principal[end] - self.cum_principal[base + p] - paid_p
         overdue = p < q_lt
         overdue_principal = np.where(
             overdue, self.cum_principal[base + q_lt] - self.cum_principal[base + p] - paid_p, 0)
         overdue_interest = np.where(
             overdue, self.cum_interest[base + q_lt] - self.cum_interest[base + p] - paid_i, 0)
-        penalty = np.zeros(n, dtype=np.int64)
-        live = loans[has_frontier]
-        penalty[live] = self._penalty_until(live, today[live]) - self.paid[_PENALTY, live]
-        penalty += self._untouched_penalty(q_lt, as_of)
         after = np.minimum(base + p + 1, end)  # the first untouched row, or the loan's end
-        above = self.cum_above_tolerance
-        untouched_fees = np.maximum(0, above[base + q_fee] - above[after])
-        fees = (np.where(has_frontier, self.fee - self.paid[_FEE], 0)
-                + self.late_fee * untouched_fees)
         unpaid_front = (s.principal[front] + s.interest[front] - paid_p - paid_i)
         front_late = has_frontier & (s.due[front] <= as_of) & (unpaid_front > self.tolerance)
         clamp = len(s.due) - 1  # keeps gathers in range; the masks discard those rows
@@ -486,15 +549,13 @@ class _Chunk:
         oldest = np.where(front_late, s.due[front],
                           np.where(later_late, s.due[np.minimum(later, clamp)], as_of))
         dpd = np.maximum(0, as_of - oldest - self.grace)
-        interest_paid_total = self.cum_interest[base + p] - self.cum_interest[base] + paid_i
-        unpaid_interest = self.cum_interest[end] - self.cum_interest[base] - interest_paid_total
+        unpaid_interest = self.cum_interest[end] - self.cum_interest[base] - owed.interest_paid
         paid_in_full = (outstanding == 0) & (penalty == 0) & (fees == 0) & (unpaid_interest == 0)
         status = self._status(dpd, paid_in_full, as_of >= s.due[end - 1], manual)
         nxt = base + np.maximum(p, q_lt)
         next_due = np.where((nxt < end) & ~paid_in_full, s.due[np.minimum(nxt, len(s.due) - 1)],
                             -1)
-        payoff = np.maximum(0, outstanding + self._interest_earned(q_le, as_of) + penalty + fees
-                            - interest_paid_total - self.credit)
+        payoff = owed.payoff(self.credit)
         products = self.book.products
         prod = self.book.product[self.lo:self.hi]
         bucket = np.empty(n, dtype=np.int8)
@@ -524,29 +585,35 @@ class _Chunk:
             "over_cap": ltv * cap_den > 10_000 * cap_num,
         }
 
-    def _untouched_penalty(self, q_lt: np.ndarray, as_of: int) -> np.ndarray:
-        """Penalty on overdue installments after the frontier, each rounded on its own."""
+    def _untouched_penalty(self, idx: np.ndarray, q_lt: np.ndarray,
+                           day: np.ndarray) -> np.ndarray:
+        """Penalty at ``day`` on the overdue installments after the frontier of loans ``idx``,
+        each rounded on its own."""
         s = self.s
-        total = np.zeros(self.n, dtype=np.int64)
-        idx = np.flatnonzero(self.p + 1 < q_lt)
+        total = np.zeros(len(idx), dtype=np.int64)
+        sel = np.flatnonzero(self.p[idx] + 1 < q_lt)
         k = 1
-        while len(idx):
-            row = s.offsets[idx] + self.p[idx] + k
-            days = as_of - s.due[row]
-            total[idx] += _half_up(s.principal[row] * days * self.pen_num[idx], self.pen_den[idx])
+        while len(sel):
+            loans = idx[sel]
+            row = s.offsets[loans] + self.p[loans] + k
+            days = day[sel] - s.due[row]
+            total[sel] += _half_up(s.principal[row] * days * self.pen_num[loans],
+                                   self.pen_den[loans])
             k += 1
-            idx = idx[self.p[idx] + k < q_lt[idx]]
+            sel = sel[self.p[idx[sel]] + k < q_lt[sel]]
         return total
 
-    def _interest_earned(self, q_le: np.ndarray, as_of: int) -> np.ndarray:
-        """Interest of installments due by ``as_of`` plus the running period's share."""
+    def _interest_earned(self, idx: np.ndarray, q_le: np.ndarray,
+                         day: np.ndarray) -> np.ndarray:
+        """Interest of the installments of loans ``idx`` due by ``day`` plus the running
+        period's share to that day."""
         s = self.s
-        base, end = s.offsets[:-1], s.offsets[1:]
+        base, end = s.offsets[idx], s.offsets[idx + 1]
         running = base + q_le
         inside = running < end
         row = np.minimum(running, len(s.due) - 1)
-        period_start = np.where(q_le > 0, s.due[np.maximum(row - 1, 0)], self.start)
-        elapsed = np.maximum(0, as_of - period_start)
+        period_start = np.where(q_le > 0, s.due[np.maximum(row - 1, 0)], self.start[idx])
+        elapsed = np.maximum(0, day - period_start)
         share = _half_up(s.interest[row] * elapsed, np.maximum(s.due[row] - period_start, 1))
         return self.cum_interest[running] - self.cum_interest[base] + np.where(inside, share, 0)
 
@@ -555,7 +622,7 @@ class _Chunk:
         code = STATUS_CODES.index
         status = np.where(dpd > 0, code(LoanStatus.DELINQUENT), code(LoanStatus.ACTIVE))
         status = np.where(dpd >= self.charge_off, code(LoanStatus.CHARGED_OFF), status)
-        status = np.where(paid_in_full, np.where(matured, code(LoanStatus.CLOSED),
+        status = np.where(paid_in_full, np.where(matured & ~self.settled, code(LoanStatus.CLOSED),
                                                  code(LoanStatus.SETTLED)), status)
         return np.where(manual >= 0, manual, status).astype(np.int8)
 
@@ -594,18 +661,23 @@ def _next_true(flags: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return np.minimum.accumulate(candidate[::-1])[::-1]
 
 
-def _count_rows(values: np.ndarray, offsets: np.ndarray, limit: np.ndarray, *,
-                side: str) -> np.ndarray:
-    """Per loan, how many of its rows have ``values`` before ``limit`` (``side`` as searchsorted).
+class _RowCounter:
+    """Per loan, how many of its rows have a value before a limit, for any subset of loans.
 
-    Values are ascending within a loan; loans are made disjoint by shifting each by a
-    stride larger than any value, so one global search answers every loan.
+    Values ascend within a loan; each loan's values are shifted by a stride larger than any
+    value span, so one sorted array answers every loan with a single ``searchsorted``.
     """
-    loan_of_row = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
-    low = min(int(values.min()) if len(values) else 0, int(limit.min()) if len(limit) else 0)
-    stride = max(int(values.max()) if len(values) else 0, int(limit.max()) if len(limit) else 0)
-    stride = stride - low + 2
-    keyed = (values - low) + loan_of_row * stride
-    found = np.searchsorted(keyed, (limit - low) + np.arange(len(limit)) * stride, side=side)
-    return found - offsets[:-1]
 
+    def __init__(self, values: np.ndarray, offsets: np.ndarray) -> None:
+        self.offsets = offsets
+        self.low = int(values.min()) if len(values) else 0
+        self.high = int(values.max()) if len(values) else 0
+        self.stride = self.high - self.low + 3  # room for limits clipped to low-1 … high+1
+        loan_of_row = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+        self.keyed = (values - self.low) + loan_of_row * self.stride
+
+    def count(self, idx: np.ndarray, limit: np.ndarray, *, side: str) -> np.ndarray:
+        """Rows of loans ``idx`` with value < ``limit`` (``side="left"``) or ≤ (``"right"``)."""
+        clipped = np.clip(limit, self.low - 1, self.high + 1) - self.low
+        found = np.searchsorted(self.keyed, clipped + idx * self.stride, side=side)
+        return found - self.offsets[idx]
