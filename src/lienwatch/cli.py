@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from lienwatch import __version__
-from lienwatch.commands import book_import, db, demo, replay, servicing, telematics
+from lienwatch.commands import book_import, db, demo, payments, replay, servicing, telematics
 from lienwatch.errors import LienwatchError
 
 app = typer.Typer(
@@ -36,7 +36,7 @@ def _root(
     """Post-loan risk platform for auto finance."""
 
 
-for module in (db, demo, servicing, book_import, replay, telematics):
+for module in (db, demo, servicing, payments, book_import, replay, telematics):
     module.register(app)
 
 

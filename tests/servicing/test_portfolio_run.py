@@ -37,6 +37,7 @@ PRODUCTS = (
     ),
     # re-amortizing prepayments: the run hands these loans to the exact path
     Product(name="prepay", late_fee=1_000, overpayment=Overpayment.REDUCE_INSTALLMENT),
+    Product(name="shorten", grace_days=2, overpayment=Overpayment.REDUCE_TERM),
     # a payment of the payoff quote is allocated like any other
     Product(name="no-payoff", late_fee=1_000, settle_at_payoff=False),
 )

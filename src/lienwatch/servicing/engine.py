@@ -106,8 +106,8 @@ class _Installment:
         days = (day - start).days
         if days <= 0:
             return self.penalty_posted
-        running = (self.principal - self.paid_principal) * days * daily_rate
-        return self.penalty_posted + div_round_half_up(running.numerator, running.denominator)
+        running = (self.principal - self.paid_principal) * days * daily_rate.numerator
+        return self.penalty_posted + div_round_half_up(running, daily_rate.denominator)
 
     def owed(self, day: date, daily_rate: Fraction) -> dict[Component, int]:
         return {
@@ -166,8 +166,14 @@ class _Replay:
         """Whether ``amount`` received on ``day`` settles the loan at its payoff quote: only
         while some interest is still unearned (on or after the last due date the ordinary
         allocation already collects exactly what is owed)."""
-        return (self.product.settle_at_payoff and self.frontier < len(self.rows)
-                and day < self.rows[-1].due and amount >= self._payoff_quote(day))
+        if not (self.product.settle_at_payoff and self.frontier < len(self.rows)
+                and day < self.rows[-1].due):
+            return False
+        # cheap bound first: the quote is at least the unpaid principal less the interest
+        # paid on installments not yet due (penalty, fees and earned interest only add)
+        unpaid = sum(row.principal - row.paid_principal for row in self.rows)
+        paid_ahead = sum(row.paid_interest for row in self.rows if row.due > day)
+        return amount >= unpaid - paid_ahead and amount >= self._payoff_quote(day)
 
     def _payoff_quote(self, day: date) -> int:
         """Outstanding principal + interest earned to ``day`` − interest paid + penalty +

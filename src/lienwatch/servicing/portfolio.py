@@ -9,8 +9,10 @@ installments are described by the schedule alone. Payments are processed as the 
 payment day of every loan at once; within a day, one frontier after another.
 
 Loans are processed in chunks to bound memory; the result is the same for any chunk size.
-Loans of products that turn overpayments into principal prepayments (which re-amortize the
-schedule mid-life) are the exception: they are run through the exact path one by one.
+Loans of products that turn overpayments into principal prepayments run here too as long
+as no payment goes beyond the installments due and the next one (until then the two policies
+agree); a loan whose payment does prepay re-amortizes its schedule mid-life, leaves the model
+and is run through the exact path.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from lienwatch.servicing.schedules import (
     ScheduleArrays,
     build_schedules,
     check_int64_room,
+    month_parts,
     rate_arrays,
 )
 
@@ -137,6 +140,7 @@ class PortfolioResult:
     ltv_bps: np.ndarray
     over_cap: np.ndarray  # bool
     events: list[BucketChanged]
+    exact_loans: np.ndarray  # indices of the loans run through the exact path (prepaid)
 
     def state(self, book: LoanBook, i: int) -> LoanState:
         """Loan ``i`` as a :class:`LoanState`, to compare with the exact path."""
@@ -197,23 +201,26 @@ def run_portfolio(
                                appraisal_value[lo:hi], appraisal_day[lo:hi]))
     out = {key: np.concatenate([p[key] for p in parts]) if parts else np.zeros(0, np.int64)
            for key in _RESULT_FIELDS}
-    _rerun_prepaying_loans(book, payments, as_of, out, manual_status, appraisal_value,
-                           appraisal_day)
+    prepaid = np.flatnonzero(np.concatenate([p["needs_exact"] for p in parts]) if parts
+                             else np.zeros(0, bool))
+    _rerun_exactly(book, payments, as_of, prepaid, out, manual_status, appraisal_value,
+                   appraisal_day)
     events = _bucket_events(book, as_of, previous_bucket, out["bucket"], out["dpd"])
-    return PortfolioResult(as_of=as_of, events=events, **out)
+    return PortfolioResult(as_of=as_of, events=events, exact_loans=prepaid, **out)
 
 
-def _rerun_prepaying_loans(
-    book: LoanBook, payments: PaymentArrays, as_of: date, out: dict[str, np.ndarray],
-    manual_status: np.ndarray, appraisal_value: np.ndarray, appraisal_day: np.ndarray,
+def _rerun_exactly(
+    book: LoanBook, payments: PaymentArrays, as_of: date, loans: Sequence[int] | np.ndarray,
+    out: dict[str, np.ndarray], manual_status: np.ndarray, appraisal_value: np.ndarray,
+    appraisal_day: np.ndarray,
 ) -> None:
-    """Overwrite the figures of loans whose product prepays principal with the exact path.
+    """Overwrite the figures of ``loans`` with the exact path's.
 
-    Prepayment re-amortizes a schedule mid-life, which the frontier model does not cover;
-    these loans are few in practice and run loan by loan.
+    These are the loans of prepaying products that did prepay principal: a prepayment
+    re-amortizes the schedule mid-life, which the frontier model does not cover. They are
+    few in practice (a borrower paying beyond the next installment) and run loan by loan.
     """
-    prepaying = [k for k, p in enumerate(book.products) if p.overpayment is not Overpayment.CREDIT]
-    for i in np.flatnonzero(np.isin(book.product, prepaying)):
+    for i in loans:
         product = book.products[book.product[i]]
         terms = LoanTerms(
             str(book.loan_id[i]), int(book.principal[i]),
@@ -350,9 +357,9 @@ class _Chunk:
         self.cum_above_tolerance = _prefix(self.above_tolerance.astype(np.int64))
         self.next_above_tolerance = _next_true(self.above_tolerance, rows.offsets)
         self.settles_at_payoff = np.array([p.settle_at_payoff for p in products], bool)[prod]
-        self.due_rows = _RowCounter(rows.due, rows.offsets)
-        # an installment's late fee is charged once its grace days have ended
-        self.fee_rows = _RowCounter(rows.due + self.grace[rows.loan_of_row], rows.offsets)
+        self.prepays = np.array([p.overpayment is not Overpayment.CREDIT for p in products],
+                                bool)[prod]
+        self.due_rows = _DueCounter(rows.due, rows.offsets, self.start, self.term)
 
     def _penalty_rates(self, prod: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Penalty per day per fen as exact int64 fractions, one per loan."""
@@ -381,8 +388,10 @@ class _Chunk:
         self.accrue_from = self.s.due[self.s.offsets[:-1]].copy()
         self.credit = np.zeros(n, dtype=np.int64)
         self.settled = np.zeros(n, dtype=bool)  # by early payoff; the frontier is then past
+        self.needs_exact = np.zeros(n, dtype=bool)  # a prepayment left the frontier model
         self._replay_payments()
-        return self._read(as_of, manual, appraisal_value, appraisal_day)
+        figures = self._read(as_of, manual, appraisal_value, appraisal_day)
+        return {**figures, "needs_exact": self.needs_exact}
 
     def _replay_payments(self) -> None:
         loan, day, amount = self.payments.loan, self.payments.day, self.payments.amount
@@ -431,12 +440,23 @@ class _Chunk:
 
     def _pay(self, idx: np.ndarray, day: np.ndarray, amount: np.ndarray) -> None:
         """Apply one payment day to each loan in ``idx`` (distinct loans)."""
+        on_model = ~self.needs_exact[idx]
+        idx, day, amount = idx[on_model], day[on_model], amount[on_model]
         self._check_frontier_fee(idx, day)
         idx, day, amount = self._pay_off(idx, day, amount)
+        # a prepaying product settles at most the installments due and the next one; money
+        # beyond them prepays principal (a re-amortized schedule: the exact path's job)
+        limit = np.full(len(idx), np.iinfo(np.int64).max)
+        prepays = self.prepays[idx]
+        limit[prepays] = self.due_rows.count(idx[prepays], day[prepays], side="right") + 1
         while len(idx):
             live = self.p[idx] < self.term[idx]
             self.credit[idx[~live]] += amount[~live]
-            idx, day, amount = idx[live], day[live], amount[live]
+            idx, day, amount, limit = idx[live], day[live], amount[live], limit[live]
+            prepaying = self.p[idx] >= limit
+            self.needs_exact[idx[prepaying]] = True
+            idx, day, amount, limit = (idx[~prepaying], day[~prepaying], amount[~prepaying],
+                                       limit[~prepaying])
             if not len(idx):
                 return
             row = self.s.offsets[idx] + self.p[idx]
@@ -460,11 +480,11 @@ class _Chunk:
                                                                self.s.due[row[principal_paid]])
             self.paid[:, idx] += got
             cleared = np.all(got == owed, axis=0)
-            idx, day, amount = idx[cleared], day[cleared], amount[cleared]
+            idx, day, amount, limit = idx[cleared], day[cleared], amount[cleared], limit[cleared]
             self.p[idx] += 1
             self._enter(idx, day)
-            spent = amount == 0
-            idx, day, amount = idx[~spent], day[~spent], amount[~spent]
+            left = amount > 0
+            idx, day, amount, limit = idx[left], day[left], amount[left], limit[left]
 
     def _pay_off(self, idx: np.ndarray, day: np.ndarray,
                  amount: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -475,10 +495,22 @@ class _Chunk:
                              & (day < s.due[s.offsets[idx + 1] - 1]))
         if not len(may):
             return idx, day, amount
+        # cheap bound first (as in the engine): the quote is at least the unpaid principal
+        # less the interest paid on installments not yet due
+        loans, days = idx[may], day[may]
+        q_le = self.due_rows.count(loans, days, side="right")
+        base, p = s.offsets[loans], self.p[loans]
+        paid_ahead = (np.maximum(0, self.cum_interest[base + p] - self.cum_interest[base + q_le])
+                      + np.where(p >= q_le, self.paid[_INTEREST, loans], 0))
+        unpaid = (self.cum_principal[s.offsets[loans + 1]] - self.cum_principal[base + p]
+                  - self.paid[_PRINCIPAL, loans])
+        may = may[amount[may] >= unpaid - paid_ahead]
+        if not len(may):
+            return idx, day, amount
         loans, days = idx[may], day[may]
         owed = self._owed(loans, days, self.due_rows.count(loans, days, side="left"),
                           self.due_rows.count(loans, days, side="right"),
-                          self.fee_rows.count(loans, days, side="left"))
+                          self.due_rows.count(loans, days - self.grace[loans], side="left"))
         quote = owed.payoff(self.credit[loans])
         pays = amount[may] >= quote
         done = loans[pays]
@@ -531,7 +563,7 @@ class _Chunk:
         q_lt = self.due_rows.count(loans, today, side="left")
         q_le = self.due_rows.count(loans, today, side="right")
         owed = self._owed(loans, today, q_lt, q_le,
-                          self.fee_rows.count(loans, today, side="right"))
+                          self.due_rows.count(loans, today - self.grace, side="right"))
         outstanding, penalty, fees = owed.outstanding, owed.penalty, owed.fees
         paid_p = np.where(has_frontier, self.paid[_PRINCIPAL], 0)
         paid_i = np.where(has_frontier, self.paid[_INTEREST], 0)
@@ -661,23 +693,24 @@ def _next_true(flags: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return np.minimum.accumulate(candidate[::-1])[::-1]
 
 
-class _RowCounter:
-    """Per loan, how many of its rows have a value before a limit, for any subset of loans.
+class _DueCounter:
+    """Per loan, how many of its installments fall due before a limit day, for any subset of
+    loans, without searching the rows.
 
-    Values ascend within a loan; each loan's values are shifted by a stride larger than any
-    value span, so one sorted array answers every loan with a single ``searchsorted``.
+    Installment ``n`` falls due in the ``n``-th month after disbursement, so the count is
+    the number of months from the start month to the limit's month, less one when that
+    month's installment is not yet before the limit: a month look-up and one gather.
     """
 
-    def __init__(self, values: np.ndarray, offsets: np.ndarray) -> None:
-        self.offsets = offsets
-        self.low = int(values.min()) if len(values) else 0
-        self.high = int(values.max()) if len(values) else 0
-        self.stride = self.high - self.low + 3  # room for limits clipped to low-1 … high+1
-        loan_of_row = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
-        self.keyed = (values - self.low) + loan_of_row * self.stride
+    def __init__(self, due: np.ndarray, offsets: np.ndarray, start: np.ndarray,
+                 term: np.ndarray) -> None:
+        self.due, self.offsets, self.term = due, offsets, term
+        self.start_month = month_parts(start)[0]
 
     def count(self, idx: np.ndarray, limit: np.ndarray, *, side: str) -> np.ndarray:
-        """Rows of loans ``idx`` with value < ``limit`` (``side="left"``) or ≤ (``"right"``)."""
-        clipped = np.clip(limit, self.low - 1, self.high + 1) - self.low
-        found = np.searchsorted(self.keyed, clipped + idx * self.stride, side=side)
-        return found - self.offsets[idx]
+        """Installments of loans ``idx`` due before ``limit`` (``side="left"``) or on or
+        before it (``"right"``)."""
+        months = np.clip(month_parts(limit)[0] - self.start_month[idx], 0, self.term[idx])
+        due = self.due[self.offsets[idx] + np.maximum(months, 1) - 1]
+        counted = due < limit if side == "left" else due <= limit
+        return np.where((months > 0) & ~counted, months - 1, months)
