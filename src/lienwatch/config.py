@@ -145,6 +145,14 @@ class MonitorSettings(BaseModel):
             raise ValueError(f"products.{product}.{key}: {error['msg']}") from None
 
 
+class ServicingSettings(BaseModel):
+    """``[servicing]``: how the nightly portfolio run is executed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    workers: int = Field(2, ge=1, le=64)  # processes sharing the run's chunks of loans
+
+
 class Settings(BaseSettings):
     """Every setting lienwatch reads. Unknown keys in the file are errors, not silently ignored."""
 
@@ -157,6 +165,7 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     demo: DemoSettings = DemoSettings()
     monitor: MonitorSettings = MonitorSettings()
+    servicing: ServicingSettings = ServicingSettings()
     # Servicing rules per product code; checked by lienwatch.servicing.catalogue.
     products: dict[str, dict[str, Any]] = {}
 

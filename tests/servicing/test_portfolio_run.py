@@ -173,9 +173,12 @@ def test_manual_status_overrides_and_chunking_does_not_matter():
     manual = np.array([-1, STATUS_CODES.index(LoanStatus.WRITTEN_OFF), -1])
     whole = run_portfolio(book, arrays, date(2026, 9, 1), manual_status=manual)
     pieces = run_portfolio(book, arrays, date(2026, 9, 1), manual_status=manual, chunk_loans=1)
+    forked = run_portfolio(book, arrays, date(2026, 9, 1), manual_status=manual, chunk_loans=1,
+                           workers=2)
     assert STATUS_CODES[whole.status[1]] is LoanStatus.WRITTEN_OFF
     for name in ("dpd", "status", "penalty_accrued", "payoff", "unsecured"):
         assert np.array_equal(getattr(whole, name), getattr(pieces, name))
+        assert np.array_equal(getattr(whole, name), getattr(forked, name))
 
 
 def test_bad_payments_are_refused_with_the_field_named():

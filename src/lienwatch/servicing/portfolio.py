@@ -17,6 +17,7 @@ and is run through the exact path.
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -162,9 +163,12 @@ def run_portfolio(
     book: LoanBook, payments: PaymentArrays, as_of: date, *,
     previous_bucket: np.ndarray | None = None, manual_status: np.ndarray | None = None,
     appraisal_value: np.ndarray | None = None, appraisal_day: np.ndarray | None = None,
-    chunk_loans: int = 50_000,
+    chunk_loans: int = 50_000, workers: int = 1,
 ) -> PortfolioResult:
     """Every loan of ``book`` as of the end of ``as_of``, plus bucket changes.
+
+    Chunks of ``chunk_loans`` loans are shared out over ``workers`` processes where the
+    platform can fork (the result does not depend on either).
 
     ``previous_bucket`` (int, -1 for none) is the last snapshot's bucket per loan; a
     ``bucket_changed`` event is returned for every loan whose bucket differs.
@@ -179,6 +183,8 @@ def run_portfolio(
     size = len(book)
     if chunk_loans < 1:
         raise ValueError(f"chunk_loans: must be positive, got {chunk_loans}")
+    if workers < 1:
+        raise ValueError(f"workers: must be positive, got {workers}")
     check_int64_room(book.principal, book.rate_num)
     early = np.flatnonzero(book.start > day_number(as_of))
     if len(early):
@@ -190,37 +196,80 @@ def run_portfolio(
     manual_status = none if manual_status is None else np.asarray(manual_status)
     appraisal_value = none if appraisal_value is None else np.asarray(appraisal_value)
     appraisal_day = none if appraisal_day is None else np.asarray(appraisal_day)
-    parts: list[dict[str, np.ndarray]] = []
-    bounds = np.searchsorted(payments.loan, np.arange(0, size + chunk_loans, chunk_loans))
-    for c, lo in enumerate(range(0, size, chunk_loans)):
-        hi = min(lo + chunk_loans, size)
-        sl = slice(bounds[c], bounds[c + 1])
-        chunk = _Chunk(book, lo, hi, PaymentArrays(payments.loan[sl] - lo, payments.day[sl],
-                                                   payments.amount[sl]))
-        parts.append(chunk.run(day_number(as_of), manual_status[lo:hi],
-                               appraisal_value[lo:hi], appraisal_day[lo:hi]))
+    global _JOB
+    _JOB = _Job(book, payments, as_of, manual_status, appraisal_value, appraisal_day,
+                chunk_loans)
+    chunks = -(-size // chunk_loans)
+    workers = min(workers, chunks) if "fork" in multiprocessing.get_all_start_methods() else 1
+    try:
+        if workers <= 1:
+            parts = _run_chunks((0, 1))
+        else:
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                parts = [p for ps in pool.map(_run_chunks, [(i, workers) for i in
+                                                            range(workers)]) for p in ps]
+    finally:
+        _JOB = None
+    parts = [figures for _, figures in sorted(parts, key=lambda part: part[0])]
     out = {key: np.concatenate([p[key] for p in parts]) if parts else np.zeros(0, np.int64)
-           for key in _RESULT_FIELDS}
-    prepaid = np.flatnonzero(np.concatenate([p["needs_exact"] for p in parts]) if parts
-                             else np.zeros(0, bool))
-    _rerun_exactly(book, payments, as_of, prepaid, out, manual_status, appraisal_value,
-                   appraisal_day)
+           for key in (*_RESULT_FIELDS, "exact_loans")}
     events = _bucket_events(book, as_of, previous_bucket, out["bucket"], out["dpd"])
-    return PortfolioResult(as_of=as_of, events=events, exact_loans=prepaid, **out)
+    return PortfolioResult(as_of=as_of, events=events, **out)
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """One run's inputs, shared with forked workers (inherited, not pickled)."""
+
+    book: LoanBook
+    payments: PaymentArrays  # validated daily totals, sorted by loan then day
+    as_of: date
+    manual_status: np.ndarray
+    appraisal_value: np.ndarray
+    appraisal_day: np.ndarray
+    chunk_loans: int
+
+
+_JOB: _Job | None = None
+
+
+def _run_chunks(part: tuple[int, int]) -> list[tuple[int, dict[str, np.ndarray]]]:
+    """Chunks ``index``, ``index + workers``, … of the current job, each with its number."""
+    index, workers = part
+    job = _JOB
+    assert job is not None
+    chunks = -(-len(job.book) // job.chunk_loans)
+    return [(c, _run_chunk(job, c)) for c in range(index, chunks, workers)]
+
+
+def _run_chunk(job: _Job, c: int) -> dict[str, np.ndarray]:
+    """The figures of chunk ``c``; loans that prepaid are rerun on the exact path."""
+    lo = c * job.chunk_loans
+    hi = min(lo + job.chunk_loans, len(job.book))
+    first, last = np.searchsorted(job.payments.loan, [lo, hi])
+    payments = job.payments
+    chunk = _Chunk(job.book, lo, hi, PaymentArrays(payments.loan[first:last] - lo,
+                                                   payments.day[first:last],
+                                                   payments.amount[first:last]))
+    figures = chunk.run(day_number(job.as_of), job.manual_status[lo:hi],
+                        job.appraisal_value[lo:hi], job.appraisal_day[lo:hi])
+    exact = np.flatnonzero(figures.pop("needs_exact")) + lo
+    _rerun_exactly(job, exact, figures, offset=lo)
+    return {**figures, "exact_loans": exact}
 
 
 def _rerun_exactly(
-    book: LoanBook, payments: PaymentArrays, as_of: date, loans: Sequence[int] | np.ndarray,
-    out: dict[str, np.ndarray], manual_status: np.ndarray, appraisal_value: np.ndarray,
-    appraisal_day: np.ndarray,
+    job: _Job, loans: np.ndarray, out: dict[str, np.ndarray], *, offset: int
 ) -> None:
-    """Overwrite the figures of ``loans`` with the exact path's.
+    """Overwrite the figures of ``loans`` (book indices; ``out`` starts at ``offset``) with
+    the exact path's.
 
     These are the loans of prepaying products that did prepay principal: a prepayment
     re-amortizes the schedule mid-life, which the frontier model does not cover. They are
     few in practice (a borrower paying beyond the next installment) and run loan by loan.
     """
-    for i in loans:
+    book, payments = job.book, job.payments
+    for i in loans.tolist():
         product = book.products[book.product[i]]
         terms = LoanTerms(
             str(book.loan_id[i]), int(book.principal[i]),
@@ -231,10 +280,11 @@ def _rerun_exactly(
         received = [Payment(f"day-{day}", from_day_number(day), int(amount))
                     for day, amount in zip(payments.day[lo:hi], payments.amount[lo:hi],
                                            strict=True)]
-        manual = STATUS_CODES[manual_status[i]] if manual_status[i] >= 0 else None
-        state = loan_state(terms, product, received, as_of, manual_status=manual)
-        appraisals = ([Appraisal(from_day_number(appraisal_day[i]), int(appraisal_value[i]))]
-                      if appraisal_value[i] >= 0 else [])
+        manual = STATUS_CODES[job.manual_status[i]] if job.manual_status[i] >= 0 else None
+        state = loan_state(terms, product, received, job.as_of, manual_status=manual)
+        appraisals = ([Appraisal(from_day_number(job.appraisal_day[i]),
+                                 int(job.appraisal_value[i]))]
+                      if job.appraisal_value[i] >= 0 else [])
         vehicle = Collateral(int(book.price[i]), from_day_number(book.purchased_on[i]),
                              VEHICLE_CODES[book.vehicle_class[i]])
         exposure = loan_exposure(state, product, vehicle, appraisals)
@@ -252,7 +302,7 @@ def _rerun_exactly(
             "ltv_bps": exposure.ltv_bps, "over_cap": exposure.over_cap,
         }
         for key, value in figures.items():
-            out[key][i] = value
+            out[key][i - offset] = value
 
 
 def _bucket_events(book: LoanBook, as_of: date, previous: np.ndarray, current: np.ndarray,
@@ -495,15 +545,20 @@ class _Chunk:
                              & (day < s.due[s.offsets[idx + 1] - 1]))
         if not len(may):
             return idx, day, amount
-        # cheap bound first (as in the engine): the quote is at least the unpaid principal
-        # less the interest paid on installments not yet due
-        loans, days = idx[may], day[may]
-        q_le = self.due_rows.count(loans, days, side="right")
+        # cheap bounds first (as in the engine): the quote is at least the unpaid principal
+        # less the interest paid on installments not yet due, itself at most all interest
+        # paid; an ordinary installment is far below that except near the end of a loan
+        loans = idx[may]
         base, p = s.offsets[loans], self.p[loans]
-        paid_ahead = (np.maximum(0, self.cum_interest[base + p] - self.cum_interest[base + q_le])
-                      + np.where(p >= q_le, self.paid[_INTEREST, loans], 0))
         unpaid = (self.cum_principal[s.offsets[loans + 1]] - self.cum_principal[base + p]
                   - self.paid[_PRINCIPAL, loans])
+        paid_interest = (self.cum_interest[base + p] - self.cum_interest[base]
+                         + self.paid[_INTEREST, loans])
+        near = amount[may] >= unpaid - paid_interest
+        may, loans, base, p, unpaid = may[near], loans[near], base[near], p[near], unpaid[near]
+        q_le = self.due_rows.count(loans, day[may], side="right")
+        paid_ahead = (np.maximum(0, self.cum_interest[base + p] - self.cum_interest[base + q_le])
+                      + np.where(p >= q_le, self.paid[_INTEREST, loans], 0))
         may = may[amount[may] >= unpaid - paid_ahead]
         if not len(may):
             return idx, day, amount

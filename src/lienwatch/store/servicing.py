@@ -221,8 +221,11 @@ def _snapshot_rows(stored: StoredBook, result: PortfolioResult) -> list[dict[str
     ]  # fmt: skip
 
 
-def run_nightly(session: Session, catalogue: ProductCatalogue, *, as_of: date) -> RunCounts:
-    """The nightly portfolio run as of the end of ``as_of``, in the caller's transaction."""
+def run_nightly(
+    session: Session, catalogue: ProductCatalogue, *, as_of: date, workers: int = 1
+) -> RunCounts:
+    """The nightly portfolio run as of the end of ``as_of``, in the caller's transaction,
+    computed in ``workers`` processes."""
     stored = load_book(session, catalogue, as_of=as_of)
     result = run_portfolio(
         stored.book,
@@ -230,6 +233,7 @@ def run_nightly(session: Session, catalogue: ProductCatalogue, *, as_of: date) -
         as_of,
         previous_bucket=stored.previous_bucket,
         manual_status=stored.manual_status,
+        workers=workers,
     )
     return record_run(session, stored, result)
 
