@@ -78,6 +78,9 @@ class Product:
             raise ValueError(f"ltv_caps: no cap for {', '.join(sorted(missing))}")
         object.__setattr__(self, "overpayment",
                            parse_enum(Overpayment, self.overpayment, "overpayment"))
+        if not isinstance(self.settle_at_payoff, bool):
+            raise ValueError(f"settle_at_payoff: must be true or false, got "
+                             f"{self.settle_at_payoff!r}")
 
 
 @dataclass(frozen=True, slots=True)
