@@ -48,6 +48,10 @@ def test_environment_overrides_the_file(tmp_path, monkeypatch):
             "config: time_zone: unknown IANA time zone 'Mars/Olympus'",
         ),
         ("colour = 1\n", "config: colour: unknown key"),
+        (
+            "[servicing]\nworkers = 0\n",
+            "config: servicing.workers: Input should be greater than or equal to 1",
+        ),
         ('database_url = "mysql://x"\n', "config: database_url: unsupported database 'mysql'"),
         ("loans = = 2\n", "config file"),
     ],

@@ -14,6 +14,7 @@ from lienwatch.commands import (
     demo,
     followup,
     gateway,
+    payments,
     replay,
     servicing,
     telematics,
@@ -45,7 +46,7 @@ def _root(
     """Post-loan risk platform for auto finance."""
 
 
-for module in (db, demo, servicing, book_import, replay, gateway, telematics, followup):
+for module in (db, demo, servicing, payments, book_import, replay, gateway, telematics, followup):
     module.register(app)
 
 

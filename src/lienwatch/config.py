@@ -230,6 +230,14 @@ class FollowupSettings(BaseModel):
         return _check_zone(value)
 
 
+class ServicingSettings(BaseModel):
+    """``[servicing]``: how the nightly portfolio run is executed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    workers: int = Field(2, ge=1, le=64)  # processes sharing the run's chunks of loans
+
+
 class Settings(BaseSettings):
     """Every setting lienwatch reads. Unknown keys in the file are errors, not silently ignored."""
 
@@ -243,6 +251,7 @@ class Settings(BaseSettings):
     demo: DemoSettings = DemoSettings()
     monitor: MonitorSettings = MonitorSettings()
     followup: FollowupSettings = FollowupSettings()
+    servicing: ServicingSettings = ServicingSettings()
     # Servicing rules per product code; checked by lienwatch.servicing.catalogue.
     products: dict[str, dict[str, Any]] = {}
     gateway: GatewaySettings = GatewaySettings()

@@ -73,12 +73,78 @@ def test_grace_days_and_tolerance():
 
 
 def test_overpayment_runs_ahead_then_becomes_credit():
+    no_payoff = Product(late_fee=5_000, settle_at_payoff=False)
     total = sum(row.payment for row in TERMS.schedule())
     state = loan_state(
-        TERMS, PRODUCT, [Payment("all", date(2026, 1, 10), total + 777)], date(2026, 1, 10)
+        TERMS, no_payoff, [Payment("all", date(2026, 1, 10), total + 777)], date(2026, 1, 10)
     )
     assert state.outstanding_principal == 0 and state.credit == 777
     assert state.status is LoanStatus.SETTLED
+
+
+# -- early payoff -------------------------------------------------------------------------
+
+# Nothing paid; on 2026-02-20 installment 1 is 19 days late (penalty 0.05 % a day on
+# 4,000.00, late fee 50.00) and 19 of the 28 days of period 2 have run.
+PAYOFF_DAY = date(2026, 2, 20)
+PAYOFF_QUOTE = 1_200_000 + 12_000 + round(8_000 * 19 / 28) + 400_000 * 19 // 2000 + 5_000
+
+
+def test_payoff_quote_charges_interest_only_to_its_date():
+    assert loan_state(TERMS, PRODUCT, [], PAYOFF_DAY).payoff_amount == PAYOFF_QUOTE
+
+
+def test_paying_the_payoff_quote_settles_the_loan_for_good():
+    payoff = Payment("PAYOFF", PAYOFF_DAY, PAYOFF_QUOTE)
+    for as_of in (PAYOFF_DAY, date(2026, 3, 20), date(2026, 9, 1)):
+        state = loan_state(TERMS, PRODUCT, [payoff], as_of)
+        assert state.status is LoanStatus.SETTLED
+        assert (state.dpd, state.bucket, state.outstanding_principal, state.penalty_accrued,
+                state.fees_due, state.payoff_amount, state.credit) == (0, "M0", 0, 0, 0, 0, 0)
+        assert state.next_due_date is None
+    # money after the payoff, or beyond the quote, is credit
+    later = Payment("LATER", date(2026, 4, 1), 10_000)
+    assert loan_state(TERMS, PRODUCT, [payoff, later], date(2026, 5, 1)).credit == 10_000
+    more = Payment("PAYOFF", PAYOFF_DAY, PAYOFF_QUOTE + 123)
+    assert loan_state(TERMS, PRODUCT, [more], PAYOFF_DAY).credit == 123
+    # nothing falls due after the payoff day
+    assert [r.due_date for r in current_schedule(TERMS, PRODUCT, [payoff], PAYOFF_DAY)] == [
+        date(2026, 2, 1)
+    ]
+
+
+def test_a_fen_short_of_the_quote_is_an_ordinary_payment():
+    state = loan_state(TERMS, PRODUCT, [Payment("P", PAYOFF_DAY, PAYOFF_QUOTE - 1)], PAYOFF_DAY)
+    # allocated oldest first and running ahead: installments 1 and 2 are paid in full, their
+    # interest included, so principal of installment 3 is still owed
+    assert state.status is LoanStatus.ACTIVE and state.outstanding_principal > 0
+    assert state.next_due_date == date(2026, 4, 1) and state.payoff_amount == 1
+
+
+def test_payoff_settlement_can_be_switched_off_per_product():
+    no_payoff = Product(late_fee=5_000, settle_at_payoff=False)
+    state = loan_state(TERMS, no_payoff, [Payment("P", PAYOFF_DAY, PAYOFF_QUOTE)], PAYOFF_DAY)
+    assert state.status is LoanStatus.ACTIVE and state.outstanding_principal > 0
+
+
+def test_same_day_payments_settle_together_and_a_reversal_undoes_the_payoff():
+    account = LoanAccount(TERMS, PRODUCT)
+    account.post(Payment("A", PAYOFF_DAY, 500_000))
+    account.post(Payment("B", PAYOFF_DAY, PAYOFF_QUOTE - 500_000))
+    assert account.state(date(2026, 6, 1)).status is LoanStatus.SETTLED
+    account.reverse("B")
+    assert account.state(date(2026, 6, 1)) == loan_state(
+        TERMS, PRODUCT, [Payment("A", PAYOFF_DAY, 500_000)], date(2026, 6, 1)
+    )
+    assert account.state(date(2026, 6, 1)).status is LoanStatus.DELINQUENT
+
+
+def test_on_the_last_due_date_the_ordinary_allocation_closes_the_loan():
+    rows = TERMS.schedule()
+    paid = [Payment(f"p{r.n}", r.due_date, r.payment) for r in rows[:2]]
+    last = Payment("last", rows[2].due_date, rows[2].payment)
+    state = loan_state(TERMS, PRODUCT, [*paid, last], rows[2].due_date)
+    assert state.status is LoanStatus.CLOSED and state.credit == 0
 
 
 def test_waterfall_order_is_a_product_setting():
@@ -147,6 +213,7 @@ def test_reversal_replays_as_if_the_payment_never_came():
         (lambda: Product(recovery_rate=Fraction(2)), "recovery_rate"),
         (lambda: Product(ltv_caps={}), "ltv_caps"),
         (lambda: Product(overpayment="refund"), "overpayment"),
+        (lambda: Product(settle_at_payoff="no"), "settle_at_payoff"),
     ],
 )
 def test_bad_input_names_the_field(make, field):
@@ -188,7 +255,13 @@ def test_paying_exact_installments_gives_dpd_from_the_first_unpaid_due_date():
 
 operations = st.lists(
     st.one_of(
-        st.tuples(st.just("post"), st.integers(0, 9), st.integers(0, 120), st.integers(1, 600_000)),
+        st.tuples(
+            st.just("post"),
+            st.integers(0, 9),
+            st.integers(0, 120),
+            # up to about the payoff quote (1.2M + interest): payoffs, and their reversals
+            st.one_of(st.integers(1, 600_000), st.integers(1_150_000, 1_300_000)),
+        ),
         st.tuples(st.just("repost"), st.integers(0, 9)),
         st.tuples(st.just("reverse"), st.integers(0, 9)),
         st.tuples(st.just("read"), st.integers(0, 150)),
@@ -277,7 +350,7 @@ def test_prepaying_everything_settles_and_keeps_the_rest_as_credit():
     product, payments, rows = _prepay_on_first_due_date(Overpayment.REDUCE_TERM, 2_000_000)
     state = loan_state(ANNUITY, product, payments, date(2026, 2, 1))
     assert state.outstanding_principal == 0 and state.status is LoanStatus.SETTLED
-    # the extra settles installment 2 in advance, then repays all remaining principal
+    # it covers the payoff quote: installment 1 and the remaining principal, no later interest
     original = ANNUITY.schedule()
-    assert state.credit == 2_000_000 - original[1].payment - original[1].balance_after
-    assert len(rows) == 2 and rows[1].balance_after == 0
+    assert state.credit == 2_000_000 - original[0].balance_after
+    assert len(rows) == 1 and rows[0].balance_after == 0

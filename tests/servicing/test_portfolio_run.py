@@ -37,6 +37,9 @@ PRODUCTS = (
     ),
     # re-amortizing prepayments: the run hands these loans to the exact path
     Product(name="prepay", late_fee=1_000, overpayment=Overpayment.REDUCE_INSTALLMENT),
+    Product(name="shorten", grace_days=2, overpayment=Overpayment.REDUCE_TERM),
+    # a payment of the payoff quote is allocated like any other
+    Product(name="no-payoff", late_fee=1_000, settle_at_payoff=False),
 )
 
 
@@ -67,12 +70,19 @@ def loans(draw, index: int):
             kind, row.payment
         )
         payments.append(Payment(f"{index}-{row.n}", max(day, start), max(amount, 1)))
+    product = draw(st.integers(0, len(PRODUCTS) - 1))
+    if draw(st.booleans()):  # early payoff: the quote of a day, or a fen short of it
+        day = start + timedelta(days=draw(st.integers(0, (rows[-1].due_date - start).days + 5)))
+        quote = loan_state(terms, PRODUCTS[product], payments, day).payoff_amount
+        amount = quote + draw(st.sampled_from([-1, 0, 0, 300]))
+        if amount > 0:
+            payments.append(Payment(f"{index}-payoff", day, amount))
     vehicle = Collateral(
         draw(st.integers(100_000, 60_000_000)),
         start - timedelta(days=draw(st.integers(0, 800))),
         draw(st.sampled_from(VehicleClass)),
     )
-    return terms, payments, vehicle, draw(st.integers(0, len(PRODUCTS) - 1))
+    return terms, payments, vehicle, product
 
 
 @st.composite
@@ -163,9 +173,12 @@ def test_manual_status_overrides_and_chunking_does_not_matter():
     manual = np.array([-1, STATUS_CODES.index(LoanStatus.WRITTEN_OFF), -1])
     whole = run_portfolio(book, arrays, date(2026, 9, 1), manual_status=manual)
     pieces = run_portfolio(book, arrays, date(2026, 9, 1), manual_status=manual, chunk_loans=1)
+    forked = run_portfolio(book, arrays, date(2026, 9, 1), manual_status=manual, chunk_loans=1,
+                           workers=2)
     assert STATUS_CODES[whole.status[1]] is LoanStatus.WRITTEN_OFF
     for name in ("dpd", "status", "penalty_accrued", "payoff", "unsecured"):
         assert np.array_equal(getattr(whole, name), getattr(pieces, name))
+        assert np.array_equal(getattr(whole, name), getattr(forked, name))
 
 
 def test_bad_payments_are_refused_with_the_field_named():
@@ -183,3 +196,16 @@ def test_bad_payments_are_refused_with_the_field_named():
         run_portfolio(book, arrays(7, date(2026, 2, 1), 100), as_of)
     with pytest.raises(ValueError, match=r"^as_of:"):
         run_portfolio(book, arrays(0, date(2026, 2, 1), 100), date(2026, 1, 1))
+
+
+def test_a_payoff_settles_in_the_vectorized_run_and_stays_settled_past_maturity():
+    start = date(2026, 1, 15)
+    terms = LoanTerms("P", 10_000_000, Decimal("0.0899"), 12, "annuity", start)
+    quote = loan_state(terms, PRODUCTS[0], [], date(2026, 3, 1)).payoff_amount
+    book = LoanBook.from_loans([terms], [Collateral(12_000_000, start)], PRODUCTS[:1], [0])
+    payments = PaymentArrays.from_payments([[Payment("x", date(2026, 3, 1), quote + 50)]])
+    for as_of in (date(2026, 3, 1), date(2027, 6, 1)):
+        result = run_portfolio(book, payments, as_of)
+        assert STATUS_CODES[result.status[0]] is LoanStatus.SETTLED
+        assert (result.dpd[0], result.outstanding_principal[0], result.payoff[0],
+                result.credit[0], result.ead[0], result.next_due[0]) == (0, 0, 0, 50, 0, -1)

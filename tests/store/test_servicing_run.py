@@ -127,6 +127,11 @@ def test_catalogue_errors_name_the_key():
         ProductCatalogue.from_tables({"gold": {"colour": "red"}})
     with pytest.raises(ValueError, match=r"products\.default\.overpayment"):
         ProductCatalogue.from_tables({"default": {"overpayment": "refund"}})
+    with pytest.raises(ValueError, match=r"products\.default\.settle_at_payoff"):
+        ProductCatalogue.from_tables({"default": {"settle_at_payoff": "yes"}})
+    assert not ProductCatalogue.from_tables(
+        {"default": {"settle_at_payoff": False}}
+    ).get("gold").settle_at_payoff
     catalogue = ProductCatalogue.from_tables(
         {"default": {"grace_days": 5}, "gold": {"late_fee": 20}}
     )

@@ -73,7 +73,7 @@ def run_command(
     engine = make_engine(settings.database_url)
     check_connection(engine)
     with transaction(session_factory(engine)) as session:
-        counts = run_nightly(session, catalogue, as_of=day)
+        counts = run_nightly(session, catalogue, as_of=day, workers=settings.servicing.workers)
     typer.echo(
         f"as of {day}: {counts.loans} loans, {counts.bucket_changes} bucket changes, "
         f"{counts.status_changes} status changes"

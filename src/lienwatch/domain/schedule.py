@@ -111,11 +111,11 @@ def annuity_payment(principal: int, monthly_rate: Decimal | Fraction, term: int)
 
 def period_interest(balance: int, annual_rate: Fraction, days: int, day_count: DayCount) -> int:
     """Interest in fen on ``balance`` over one monthly period of ``days`` days, rounded half up."""
+    # plain integers rather than Fraction arithmetic: rounding does not depend on reducing
+    num, den = annual_rate.numerator, annual_rate.denominator
     if day_count is DayCount.THIRTY_360:
-        exact = balance * annual_rate / 12
-    else:
-        exact = balance * annual_rate * days / 365
-    return div_round_half_up(exact.numerator, exact.denominator)
+        return div_round_half_up(balance * num, den * 12)
+    return div_round_half_up(balance * num * days, den * 365)
 
 
 def build_schedule(

@@ -37,8 +37,8 @@ class ProductCatalogue:
 
         Keys: ``grace_days``, ``charge_off_dpd`` (integers); ``late_fee``, ``tolerance`` (yuan);
         ``penalty_multiple``, ``recovery_rate`` (decimals); ``overpayment`` (``credit``,
-        ``reduce-term``, ``reduce-installment``). A product's unset keys take the default
-        product's values.
+        ``reduce-term``, ``reduce-installment``); ``settle_at_payoff`` (boolean). A product's
+        unset keys take the default product's values.
         """
         base = _parse(DEFAULT_CODE, tables.get(DEFAULT_CODE, {}), Product(name=DEFAULT_CODE))
         products = {DEFAULT_CODE: base}
@@ -49,7 +49,7 @@ class ProductCatalogue:
 
 
 def _parse(code: str, table: Mapping[str, Any], base: Product) -> Product:
-    known = {*_INTEGER_KEYS, *_YUAN_KEYS, *_RATIO_KEYS, "overpayment"}
+    known = {*_INTEGER_KEYS, *_YUAN_KEYS, *_RATIO_KEYS, "overpayment", "settle_at_payoff"}
     changes: dict[str, Any] = {}
     for key, value in table.items():
         where = f"products.{code}.{key}"
@@ -61,6 +61,10 @@ def _parse(code: str, table: Mapping[str, Any], base: Product) -> Product:
             changes[key] = value
         elif key in _YUAN_KEYS:
             changes[key] = parse_yuan(str(value), field=where)
+        elif key == "settle_at_payoff":
+            if not isinstance(value, bool):
+                raise ValueError(f"{where}: must be true or false, got {value!r}")
+            changes[key] = value
         elif key in _RATIO_KEYS:
             try:
                 changes[key] = Fraction(Decimal(str(value)))

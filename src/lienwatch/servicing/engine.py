@@ -12,6 +12,10 @@ Rules (the vectorized portfolio run implements the very same ones):
   running part is rounded the same way when read.
 * The late fee of an installment is charged if more than ``tolerance`` of its principal
   plus interest is unpaid at the end of its due date plus the grace days.
+* Early payoff: when a day's payments cover the payoff quote of that day before the last
+  due date (and the product's ``settle_at_payoff`` is on), the loan is settled: the quote
+  repays the principal, the interest earned to that day, penalty and fees; later interest
+  is waived, the rest of the money is credit, and nothing falls due any more.
 * The state "as of" a date counts every payment with a value date up to and including it.
 """
 
@@ -102,8 +106,8 @@ class _Installment:
         days = (day - start).days
         if days <= 0:
             return self.penalty_posted
-        running = (self.principal - self.paid_principal) * days * daily_rate
-        return self.penalty_posted + div_round_half_up(running.numerator, running.denominator)
+        running = (self.principal - self.paid_principal) * days * daily_rate.numerator
+        return self.penalty_posted + div_round_half_up(running, daily_rate.denominator)
 
     def owed(self, day: date, daily_rate: Fraction) -> dict[Component, int]:
         return {
@@ -134,10 +138,20 @@ class _Replay:
         self.fixed_part = terms.financed_principal // terms.term
         self.frontier = 0  # every installment before it is settled in full
         self.credit = 0
+        self.settled_on: date | None = None  # the day an early payoff settled the loan
 
     def pay(self, day: date, amount: int) -> None:
         """Apply ``amount`` fen received on ``day`` (not before the last day applied)."""
+        if self.settled_on is not None:
+            self.credit += amount
+            return
         self._charge_fees(before=day)
+        if self._pays_off(day, amount):
+            self.credit += amount - self._payoff_quote(day)
+            self.settled_on = day
+            # the payoff repays the principal of every later row: they never fall due
+            self.rows = [row for row in self.rows if row.due <= day]
+            return
         if self.product.overpayment is Overpayment.CREDIT:
             amount = self._settle(day, amount, len(self.rows))
         else:
@@ -147,6 +161,33 @@ class _Replay:
             if amount and self.frontier < len(self.rows):
                 amount = self._prepay(amount)
         self.credit += amount
+
+    def _pays_off(self, day: date, amount: int) -> bool:
+        """Whether ``amount`` received on ``day`` settles the loan at its payoff quote: only
+        while some interest is still unearned (on or after the last due date the ordinary
+        allocation already collects exactly what is owed)."""
+        if not (self.product.settle_at_payoff and self.frontier < len(self.rows)
+                and day < self.rows[-1].due):
+            return False
+        # cheap bound first: the quote is at least the unpaid principal less the interest
+        # paid on installments not yet due (penalty, fees and earned interest only add)
+        unpaid = sum(row.principal - row.paid_principal for row in self.rows)
+        paid_ahead = sum(row.paid_interest for row in self.rows if row.due > day)
+        return amount >= unpaid - paid_ahead and amount >= self._payoff_quote(day)
+
+    def _payoff_quote(self, day: date) -> int:
+        """Outstanding principal + interest earned to ``day`` − interest paid + penalty +
+        fees − credit, with the fees charged so far."""
+        outstanding, penalty, fees = self._balances(day)
+        return max(0, outstanding + self._interest_earned(day) + penalty + fees
+                   - sum(row.paid_interest for row in self.rows) - self.credit)
+
+    def _balances(self, day: date) -> tuple[int, int, int]:
+        """Unpaid principal, penalty accrued to ``day`` and fees charged, all unpaid."""
+        return (sum(row.principal - row.paid_principal for row in self.rows),
+                sum(row.penalty_until(day, self.daily_rate) - row.paid_penalty
+                    for row in self.rows),
+                sum(row.fee - row.paid_fee for row in self.rows))
 
     def _settle(self, day: date, amount: int, limit: int) -> int:
         """Settle installments oldest first, up to index ``limit``; return what is left."""
@@ -201,15 +242,14 @@ class _Replay:
 
     def state(self, as_of: date, manual: LoanStatus | None) -> LoanState:
         """Read the state at the end of ``as_of`` (no payment after it may have been applied)."""
+        if self.settled_on is not None:
+            return self._settled_state(as_of, manual)
         self._charge_fees(before=as_of + timedelta(days=1))
         overdue = [row for row in self.rows if row.due < as_of]
         oldest = next((row.due for row in self.rows[self.frontier:] if row.due <= as_of
                        and row.unpaid_contract > self.product.tolerance), None)
         dpd = days_past_due(as_of, oldest, self.product.grace_days)
-        outstanding = sum(row.principal - row.paid_principal for row in self.rows)
-        penalty = sum(row.penalty_until(as_of, self.daily_rate) - row.paid_penalty
-                      for row in self.rows)
-        fees = sum(row.fee - row.paid_fee for row in self.rows)
+        outstanding, penalty, fees = self._balances(as_of)
         paid_in_full = outstanding == 0 and penalty == 0 and fees == 0 and all(
             row.interest == row.paid_interest for row in self.rows)
         status = derive_status(
@@ -228,9 +268,19 @@ class _Replay:
             penalty_accrued=penalty,
             fees_due=fees,
             next_due_date=None if paid_in_full else upcoming,
-            payoff_amount=max(0, outstanding + self._interest_earned(as_of) + penalty + fees
-                              - sum(row.paid_interest for row in self.rows) - self.credit),
+            payoff_amount=self._payoff_quote(as_of),
             credit=self.credit,
+        )
+
+    def _settled_state(self, as_of: date, manual: LoanStatus | None) -> LoanState:
+        """A loan settled by early payoff: nothing owed, only its credit left."""
+        status = derive_status(dpd=0, paid_in_full=True, matured=False,
+                               charge_off_dpd=self.product.charge_off_dpd, manual=manual)
+        return LoanState(
+            loan_id=self.terms.loan_id, as_of=as_of, dpd=0,
+            bucket=self.product.buckets.name_for(0), status=status, outstanding_principal=0,
+            overdue_principal=0, overdue_interest=0, penalty_accrued=0, fees_due=0,
+            next_due_date=None, payoff_amount=0, credit=self.credit,
         )
 
     def _interest_earned(self, as_of: date) -> int:

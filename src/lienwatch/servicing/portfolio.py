@@ -9,12 +9,15 @@ installments are described by the schedule alone. Payments are processed as the 
 payment day of every loan at once; within a day, one frontier after another.
 
 Loans are processed in chunks to bound memory; the result is the same for any chunk size.
-Loans of products that turn overpayments into principal prepayments (which re-amortize the
-schedule mid-life) are the exception: they are run through the exact path one by one.
+Loans of products that turn overpayments into principal prepayments run here too as long
+as no payment goes beyond the installments due and the next one (until then the two policies
+agree); a loan whose payment does prepay re-amortizes its schedule mid-life, leaves the model
+and is run through the exact path.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -34,6 +37,7 @@ from lienwatch.servicing.schedules import (
     ScheduleArrays,
     build_schedules,
     check_int64_room,
+    month_parts,
     rate_arrays,
 )
 
@@ -137,6 +141,7 @@ class PortfolioResult:
     ltv_bps: np.ndarray
     over_cap: np.ndarray  # bool
     events: list[BucketChanged]
+    exact_loans: np.ndarray  # indices of the loans run through the exact path (prepaid)
 
     def state(self, book: LoanBook, i: int) -> LoanState:
         """Loan ``i`` as a :class:`LoanState`, to compare with the exact path."""
@@ -158,9 +163,12 @@ def run_portfolio(
     book: LoanBook, payments: PaymentArrays, as_of: date, *,
     previous_bucket: np.ndarray | None = None, manual_status: np.ndarray | None = None,
     appraisal_value: np.ndarray | None = None, appraisal_day: np.ndarray | None = None,
-    chunk_loans: int = 50_000,
+    chunk_loans: int = 50_000, workers: int = 1,
 ) -> PortfolioResult:
     """Every loan of ``book`` as of the end of ``as_of``, plus bucket changes.
+
+    Chunks of ``chunk_loans`` loans are shared out over ``workers`` processes where the
+    platform can fork (the result does not depend on either).
 
     ``previous_bucket`` (int, -1 for none) is the last snapshot's bucket per loan; a
     ``bucket_changed`` event is returned for every loan whose bucket differs.
@@ -175,6 +183,8 @@ def run_portfolio(
     size = len(book)
     if chunk_loans < 1:
         raise ValueError(f"chunk_loans: must be positive, got {chunk_loans}")
+    if workers < 1:
+        raise ValueError(f"workers: must be positive, got {workers}")
     check_int64_room(book.principal, book.rate_num)
     early = np.flatnonzero(book.start > day_number(as_of))
     if len(early):
@@ -186,34 +196,80 @@ def run_portfolio(
     manual_status = none if manual_status is None else np.asarray(manual_status)
     appraisal_value = none if appraisal_value is None else np.asarray(appraisal_value)
     appraisal_day = none if appraisal_day is None else np.asarray(appraisal_day)
-    parts: list[dict[str, np.ndarray]] = []
-    bounds = np.searchsorted(payments.loan, np.arange(0, size + chunk_loans, chunk_loans))
-    for c, lo in enumerate(range(0, size, chunk_loans)):
-        hi = min(lo + chunk_loans, size)
-        sl = slice(bounds[c], bounds[c + 1])
-        chunk = _Chunk(book, lo, hi, PaymentArrays(payments.loan[sl] - lo, payments.day[sl],
-                                                   payments.amount[sl]))
-        parts.append(chunk.run(day_number(as_of), manual_status[lo:hi],
-                               appraisal_value[lo:hi], appraisal_day[lo:hi]))
+    global _JOB
+    _JOB = _Job(book, payments, as_of, manual_status, appraisal_value, appraisal_day,
+                chunk_loans)
+    chunks = -(-size // chunk_loans)
+    workers = min(workers, chunks) if "fork" in multiprocessing.get_all_start_methods() else 1
+    try:
+        if workers <= 1:
+            parts = _run_chunks((0, 1))
+        else:
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                parts = [p for ps in pool.map(_run_chunks, [(i, workers) for i in
+                                                            range(workers)]) for p in ps]
+    finally:
+        _JOB = None
+    parts = [figures for _, figures in sorted(parts, key=lambda part: part[0])]
     out = {key: np.concatenate([p[key] for p in parts]) if parts else np.zeros(0, np.int64)
-           for key in _RESULT_FIELDS}
-    _rerun_prepaying_loans(book, payments, as_of, out, manual_status, appraisal_value,
-                           appraisal_day)
+           for key in (*_RESULT_FIELDS, "exact_loans")}
     events = _bucket_events(book, as_of, previous_bucket, out["bucket"], out["dpd"])
     return PortfolioResult(as_of=as_of, events=events, **out)
 
 
-def _rerun_prepaying_loans(
-    book: LoanBook, payments: PaymentArrays, as_of: date, out: dict[str, np.ndarray],
-    manual_status: np.ndarray, appraisal_value: np.ndarray, appraisal_day: np.ndarray,
-) -> None:
-    """Overwrite the figures of loans whose product prepays principal with the exact path.
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """One run's inputs, shared with forked workers (inherited, not pickled)."""
 
-    Prepayment re-amortizes a schedule mid-life, which the frontier model does not cover;
-    these loans are few in practice and run loan by loan.
+    book: LoanBook
+    payments: PaymentArrays  # validated daily totals, sorted by loan then day
+    as_of: date
+    manual_status: np.ndarray
+    appraisal_value: np.ndarray
+    appraisal_day: np.ndarray
+    chunk_loans: int
+
+
+_JOB: _Job | None = None
+
+
+def _run_chunks(part: tuple[int, int]) -> list[tuple[int, dict[str, np.ndarray]]]:
+    """Chunks ``index``, ``index + workers``, … of the current job, each with its number."""
+    index, workers = part
+    job = _JOB
+    assert job is not None
+    chunks = -(-len(job.book) // job.chunk_loans)
+    return [(c, _run_chunk(job, c)) for c in range(index, chunks, workers)]
+
+
+def _run_chunk(job: _Job, c: int) -> dict[str, np.ndarray]:
+    """The figures of chunk ``c``; loans that prepaid are rerun on the exact path."""
+    lo = c * job.chunk_loans
+    hi = min(lo + job.chunk_loans, len(job.book))
+    first, last = np.searchsorted(job.payments.loan, [lo, hi])
+    payments = job.payments
+    chunk = _Chunk(job.book, lo, hi, PaymentArrays(payments.loan[first:last] - lo,
+                                                   payments.day[first:last],
+                                                   payments.amount[first:last]))
+    figures = chunk.run(day_number(job.as_of), job.manual_status[lo:hi],
+                        job.appraisal_value[lo:hi], job.appraisal_day[lo:hi])
+    exact = np.flatnonzero(figures.pop("needs_exact")) + lo
+    _rerun_exactly(job, exact, figures, offset=lo)
+    return {**figures, "exact_loans": exact}
+
+
+def _rerun_exactly(
+    job: _Job, loans: np.ndarray, out: dict[str, np.ndarray], *, offset: int
+) -> None:
+    """Overwrite the figures of ``loans`` (book indices; ``out`` starts at ``offset``) with
+    the exact path's.
+
+    These are the loans of prepaying products that did prepay principal: a prepayment
+    re-amortizes the schedule mid-life, which the frontier model does not cover. They are
+    few in practice (a borrower paying beyond the next installment) and run loan by loan.
     """
-    prepaying = [k for k, p in enumerate(book.products) if p.overpayment is not Overpayment.CREDIT]
-    for i in np.flatnonzero(np.isin(book.product, prepaying)):
+    book, payments = job.book, job.payments
+    for i in loans.tolist():
         product = book.products[book.product[i]]
         terms = LoanTerms(
             str(book.loan_id[i]), int(book.principal[i]),
@@ -224,10 +280,11 @@ def _rerun_prepaying_loans(
         received = [Payment(f"day-{day}", from_day_number(day), int(amount))
                     for day, amount in zip(payments.day[lo:hi], payments.amount[lo:hi],
                                            strict=True)]
-        manual = STATUS_CODES[manual_status[i]] if manual_status[i] >= 0 else None
-        state = loan_state(terms, product, received, as_of, manual_status=manual)
-        appraisals = ([Appraisal(from_day_number(appraisal_day[i]), int(appraisal_value[i]))]
-                      if appraisal_value[i] >= 0 else [])
+        manual = STATUS_CODES[job.manual_status[i]] if job.manual_status[i] >= 0 else None
+        state = loan_state(terms, product, received, job.as_of, manual_status=manual)
+        appraisals = ([Appraisal(from_day_number(job.appraisal_day[i]),
+                                 int(job.appraisal_value[i]))]
+                      if job.appraisal_value[i] >= 0 else [])
         vehicle = Collateral(int(book.price[i]), from_day_number(book.purchased_on[i]),
                              VEHICLE_CODES[book.vehicle_class[i]])
         exposure = loan_exposure(state, product, vehicle, appraisals)
@@ -245,7 +302,7 @@ def _rerun_prepaying_loans(
             "ltv_bps": exposure.ltv_bps, "over_cap": exposure.over_cap,
         }
         for key, value in figures.items():
-            out[key][i] = value
+            out[key][i - offset] = value
 
 
 def _bucket_events(book: LoanBook, as_of: date, previous: np.ndarray, current: np.ndarray,
@@ -299,6 +356,22 @@ def _half_up(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return (2 * numerator + denominator) // (2 * denominator)
 
 
+@dataclass(frozen=True, slots=True)
+class _Owed:
+    """What some loans owe at a day, unpaid amounts in fen, one entry per loan."""
+
+    outstanding: np.ndarray  # principal
+    penalty: np.ndarray
+    fees: np.ndarray
+    interest_earned: np.ndarray  # by the day, paid or not
+    interest_paid: np.ndarray
+
+    def payoff(self, credit: np.ndarray) -> np.ndarray:
+        """The early payoff quote: the engine's formula over arrays."""
+        return np.maximum(0, self.outstanding + self.interest_earned + self.penalty + self.fees
+                          - self.interest_paid - credit)
+
+
 class _Chunk:
     """Loans ``lo:hi`` of a book with their schedules and per-loan product parameters."""
 
@@ -333,6 +406,10 @@ class _Chunk:
         self.cum_interest = _prefix(rows.interest)
         self.cum_above_tolerance = _prefix(self.above_tolerance.astype(np.int64))
         self.next_above_tolerance = _next_true(self.above_tolerance, rows.offsets)
+        self.settles_at_payoff = np.array([p.settle_at_payoff for p in products], bool)[prod]
+        self.prepays = np.array([p.overpayment is not Overpayment.CREDIT for p in products],
+                                bool)[prod]
+        self.due_rows = _DueCounter(rows.due, rows.offsets, self.start, self.term)
 
     def _penalty_rates(self, prod: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Penalty per day per fen as exact int64 fractions, one per loan."""
@@ -360,8 +437,11 @@ class _Chunk:
         self.posted = np.zeros(n, dtype=np.int64)
         self.accrue_from = self.s.due[self.s.offsets[:-1]].copy()
         self.credit = np.zeros(n, dtype=np.int64)
+        self.settled = np.zeros(n, dtype=bool)  # by early payoff; the frontier is then past
+        self.needs_exact = np.zeros(n, dtype=bool)  # a prepayment left the frontier model
         self._replay_payments()
-        return self._read(as_of, manual, appraisal_value, appraisal_day)
+        figures = self._read(as_of, manual, appraisal_value, appraisal_day)
+        return {**figures, "needs_exact": self.needs_exact}
 
     def _replay_payments(self) -> None:
         loan, day, amount = self.payments.loan, self.payments.day, self.payments.amount
@@ -410,11 +490,23 @@ class _Chunk:
 
     def _pay(self, idx: np.ndarray, day: np.ndarray, amount: np.ndarray) -> None:
         """Apply one payment day to each loan in ``idx`` (distinct loans)."""
+        on_model = ~self.needs_exact[idx]
+        idx, day, amount = idx[on_model], day[on_model], amount[on_model]
         self._check_frontier_fee(idx, day)
+        idx, day, amount = self._pay_off(idx, day, amount)
+        # a prepaying product settles at most the installments due and the next one; money
+        # beyond them prepays principal (a re-amortized schedule: the exact path's job)
+        limit = np.full(len(idx), np.iinfo(np.int64).max)
+        prepays = self.prepays[idx]
+        limit[prepays] = self.due_rows.count(idx[prepays], day[prepays], side="right") + 1
         while len(idx):
             live = self.p[idx] < self.term[idx]
             self.credit[idx[~live]] += amount[~live]
-            idx, day, amount = idx[live], day[live], amount[live]
+            idx, day, amount, limit = idx[live], day[live], amount[live], limit[live]
+            prepaying = self.p[idx] >= limit
+            self.needs_exact[idx[prepaying]] = True
+            idx, day, amount, limit = (idx[~prepaying], day[~prepaying], amount[~prepaying],
+                                       limit[~prepaying])
             if not len(idx):
                 return
             row = self.s.offsets[idx] + self.p[idx]
@@ -438,11 +530,76 @@ class _Chunk:
                                                                self.s.due[row[principal_paid]])
             self.paid[:, idx] += got
             cleared = np.all(got == owed, axis=0)
-            idx, day, amount = idx[cleared], day[cleared], amount[cleared]
+            idx, day, amount, limit = idx[cleared], day[cleared], amount[cleared], limit[cleared]
             self.p[idx] += 1
             self._enter(idx, day)
-            spent = amount == 0
-            idx, day, amount = idx[~spent], day[~spent], amount[~spent]
+            left = amount > 0
+            idx, day, amount, limit = idx[left], day[left], amount[left], limit[left]
+
+    def _pay_off(self, idx: np.ndarray, day: np.ndarray,
+                 amount: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Settle the loans whose payment covers the day's payoff quote, before the last due
+        date (the engine's rule); return the payments of the other loans."""
+        s = self.s
+        may = np.flatnonzero(self.settles_at_payoff[idx] & (self.p[idx] < self.term[idx])
+                             & (day < s.due[s.offsets[idx + 1] - 1]))
+        if not len(may):
+            return idx, day, amount
+        # cheap bounds first (as in the engine): the quote is at least the unpaid principal
+        # less the interest paid on installments not yet due, itself at most all interest
+        # paid; an ordinary installment is far below that except near the end of a loan
+        loans = idx[may]
+        base, p = s.offsets[loans], self.p[loans]
+        unpaid = (self.cum_principal[s.offsets[loans + 1]] - self.cum_principal[base + p]
+                  - self.paid[_PRINCIPAL, loans])
+        paid_interest = (self.cum_interest[base + p] - self.cum_interest[base]
+                         + self.paid[_INTEREST, loans])
+        near = amount[may] >= unpaid - paid_interest
+        may, loans, base, p, unpaid = may[near], loans[near], base[near], p[near], unpaid[near]
+        q_le = self.due_rows.count(loans, day[may], side="right")
+        paid_ahead = (np.maximum(0, self.cum_interest[base + p] - self.cum_interest[base + q_le])
+                      + np.where(p >= q_le, self.paid[_INTEREST, loans], 0))
+        may = may[amount[may] >= unpaid - paid_ahead]
+        if not len(may):
+            return idx, day, amount
+        loans, days = idx[may], day[may]
+        owed = self._owed(loans, days, self.due_rows.count(loans, days, side="left"),
+                          self.due_rows.count(loans, days, side="right"),
+                          self.due_rows.count(loans, days - self.grace[loans], side="left"))
+        quote = owed.payoff(self.credit[loans])
+        pays = amount[may] >= quote
+        done = loans[pays]
+        self.credit[done] += amount[may][pays] - quote[pays]
+        self.settled[done] = True
+        self.p[done] = self.term[done]  # nothing falls due any more; later money is credit
+        rest = np.ones(len(idx), dtype=bool)
+        rest[may[pays]] = False
+        return idx[rest], day[rest], amount[rest]
+
+    def _owed(self, idx: np.ndarray, day: np.ndarray, q_lt: np.ndarray, q_le: np.ndarray,
+              q_fee: np.ndarray) -> _Owed:
+        """What loans ``idx`` owe at ``day``, given per loan the rows due before ``day``
+        (``q_lt``), due by it (``q_le``) and whose late fee has been charged (``q_fee``)."""
+        s = self.s
+        base, end = s.offsets[idx], s.offsets[idx + 1]
+        p = self.p[idx]
+        has_frontier = p < self.term[idx]
+        paid = np.where(has_frontier, self.paid[:, idx], 0)
+        penalty = self._untouched_penalty(idx, q_lt, day)
+        live = idx[has_frontier]
+        penalty[has_frontier] += (self._penalty_until(live, day[has_frontier])
+                                  - self.paid[_PENALTY, live])
+        after = np.minimum(base + p + 1, end)  # the first untouched row, or the loan's end
+        above = self.cum_above_tolerance
+        untouched_fees = np.maximum(0, above[base + q_fee] - above[after])
+        return _Owed(
+            outstanding=self.cum_principal[end] - self.cum_principal[base + p] - paid[_PRINCIPAL],
+            penalty=penalty,
+            fees=(np.where(has_frontier, self.fee[idx] - paid[_FEE], 0)
+                  + self.late_fee[idx] * untouched_fees),
+            interest_earned=self._interest_earned(idx, q_le, day),
+            interest_paid=self.cum_interest[base + p] - self.cum_interest[base] + paid[_INTEREST],
+        )
 
     # -- reading the state ----------------------------------------------------------------
 
@@ -458,26 +615,19 @@ class _Chunk:
         has_frontier = p < self.term
         front = base + np.minimum(p, self.term - 1)
         # rows of each loan due before / on or before as_of, and whose grace has ended
-        q_lt = _count_rows(s.due, s.offsets, today, side="left")
-        q_le = _count_rows(s.due, s.offsets, today, side="right")
-        q_fee = _count_rows(s.due + self.grace[s.loan_of_row], s.offsets, today, side="right")
+        q_lt = self.due_rows.count(loans, today, side="left")
+        q_le = self.due_rows.count(loans, today, side="right")
+        owed = self._owed(loans, today, q_lt, q_le,
+                          self.due_rows.count(loans, today - self.grace, side="right"))
+        outstanding, penalty, fees = owed.outstanding, owed.penalty, owed.fees
         paid_p = np.where(has_frontier, self.paid[_PRINCIPAL], 0)
         paid_i = np.where(has_frontier, self.paid[_INTEREST], 0)
-        outstanding = self.cum_principal[end] - self.cum_principal[base + p] - paid_p
         overdue = p < q_lt
         overdue_principal = np.where(
             overdue, self.cum_principal[base + q_lt] - self.cum_principal[base + p] - paid_p, 0)
         overdue_interest = np.where(
             overdue, self.cum_interest[base + q_lt] - self.cum_interest[base + p] - paid_i, 0)
-        penalty = np.zeros(n, dtype=np.int64)
-        live = loans[has_frontier]
-        penalty[live] = self._penalty_until(live, today[live]) - self.paid[_PENALTY, live]
-        penalty += self._untouched_penalty(q_lt, as_of)
         after = np.minimum(base + p + 1, end)  # the first untouched row, or the loan's end
-        above = self.cum_above_tolerance
-        untouched_fees = np.maximum(0, above[base + q_fee] - above[after])
-        fees = (np.where(has_frontier, self.fee - self.paid[_FEE], 0)
-                + self.late_fee * untouched_fees)
         unpaid_front = (s.principal[front] + s.interest[front] - paid_p - paid_i)
         front_late = has_frontier & (s.due[front] <= as_of) & (unpaid_front > self.tolerance)
         clamp = len(s.due) - 1  # keeps gathers in range; the masks discard those rows
@@ -486,15 +636,13 @@ class _Chunk:
         oldest = np.where(front_late, s.due[front],
                           np.where(later_late, s.due[np.minimum(later, clamp)], as_of))
         dpd = np.maximum(0, as_of - oldest - self.grace)
-        interest_paid_total = self.cum_interest[base + p] - self.cum_interest[base] + paid_i
-        unpaid_interest = self.cum_interest[end] - self.cum_interest[base] - interest_paid_total
+        unpaid_interest = self.cum_interest[end] - self.cum_interest[base] - owed.interest_paid
         paid_in_full = (outstanding == 0) & (penalty == 0) & (fees == 0) & (unpaid_interest == 0)
         status = self._status(dpd, paid_in_full, as_of >= s.due[end - 1], manual)
         nxt = base + np.maximum(p, q_lt)
         next_due = np.where((nxt < end) & ~paid_in_full, s.due[np.minimum(nxt, len(s.due) - 1)],
                             -1)
-        payoff = np.maximum(0, outstanding + self._interest_earned(q_le, as_of) + penalty + fees
-                            - interest_paid_total - self.credit)
+        payoff = owed.payoff(self.credit)
         products = self.book.products
         prod = self.book.product[self.lo:self.hi]
         bucket = np.empty(n, dtype=np.int8)
@@ -524,29 +672,35 @@ class _Chunk:
             "over_cap": ltv * cap_den > 10_000 * cap_num,
         }
 
-    def _untouched_penalty(self, q_lt: np.ndarray, as_of: int) -> np.ndarray:
-        """Penalty on overdue installments after the frontier, each rounded on its own."""
+    def _untouched_penalty(self, idx: np.ndarray, q_lt: np.ndarray,
+                           day: np.ndarray) -> np.ndarray:
+        """Penalty at ``day`` on the overdue installments after the frontier of loans ``idx``,
+        each rounded on its own."""
         s = self.s
-        total = np.zeros(self.n, dtype=np.int64)
-        idx = np.flatnonzero(self.p + 1 < q_lt)
+        total = np.zeros(len(idx), dtype=np.int64)
+        sel = np.flatnonzero(self.p[idx] + 1 < q_lt)
         k = 1
-        while len(idx):
-            row = s.offsets[idx] + self.p[idx] + k
-            days = as_of - s.due[row]
-            total[idx] += _half_up(s.principal[row] * days * self.pen_num[idx], self.pen_den[idx])
+        while len(sel):
+            loans = idx[sel]
+            row = s.offsets[loans] + self.p[loans] + k
+            days = day[sel] - s.due[row]
+            total[sel] += _half_up(s.principal[row] * days * self.pen_num[loans],
+                                   self.pen_den[loans])
             k += 1
-            idx = idx[self.p[idx] + k < q_lt[idx]]
+            sel = sel[self.p[idx[sel]] + k < q_lt[sel]]
         return total
 
-    def _interest_earned(self, q_le: np.ndarray, as_of: int) -> np.ndarray:
-        """Interest of installments due by ``as_of`` plus the running period's share."""
+    def _interest_earned(self, idx: np.ndarray, q_le: np.ndarray,
+                         day: np.ndarray) -> np.ndarray:
+        """Interest of the installments of loans ``idx`` due by ``day`` plus the running
+        period's share to that day."""
         s = self.s
-        base, end = s.offsets[:-1], s.offsets[1:]
+        base, end = s.offsets[idx], s.offsets[idx + 1]
         running = base + q_le
         inside = running < end
         row = np.minimum(running, len(s.due) - 1)
-        period_start = np.where(q_le > 0, s.due[np.maximum(row - 1, 0)], self.start)
-        elapsed = np.maximum(0, as_of - period_start)
+        period_start = np.where(q_le > 0, s.due[np.maximum(row - 1, 0)], self.start[idx])
+        elapsed = np.maximum(0, day - period_start)
         share = _half_up(s.interest[row] * elapsed, np.maximum(s.due[row] - period_start, 1))
         return self.cum_interest[running] - self.cum_interest[base] + np.where(inside, share, 0)
 
@@ -555,7 +709,7 @@ class _Chunk:
         code = STATUS_CODES.index
         status = np.where(dpd > 0, code(LoanStatus.DELINQUENT), code(LoanStatus.ACTIVE))
         status = np.where(dpd >= self.charge_off, code(LoanStatus.CHARGED_OFF), status)
-        status = np.where(paid_in_full, np.where(matured, code(LoanStatus.CLOSED),
+        status = np.where(paid_in_full, np.where(matured & ~self.settled, code(LoanStatus.CLOSED),
                                                  code(LoanStatus.SETTLED)), status)
         return np.where(manual >= 0, manual, status).astype(np.int8)
 
@@ -594,18 +748,24 @@ def _next_true(flags: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return np.minimum.accumulate(candidate[::-1])[::-1]
 
 
-def _count_rows(values: np.ndarray, offsets: np.ndarray, limit: np.ndarray, *,
-                side: str) -> np.ndarray:
-    """Per loan, how many of its rows have ``values`` before ``limit`` (``side`` as searchsorted).
+class _DueCounter:
+    """Per loan, how many of its installments fall due before a limit day, for any subset of
+    loans, without searching the rows.
 
-    Values are ascending within a loan; loans are made disjoint by shifting each by a
-    stride larger than any value, so one global search answers every loan.
+    Installment ``n`` falls due in the ``n``-th month after disbursement, so the count is
+    the number of months from the start month to the limit's month, less one when that
+    month's installment is not yet before the limit: a month look-up and one gather.
     """
-    loan_of_row = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
-    low = min(int(values.min()) if len(values) else 0, int(limit.min()) if len(limit) else 0)
-    stride = max(int(values.max()) if len(values) else 0, int(limit.max()) if len(limit) else 0)
-    stride = stride - low + 2
-    keyed = (values - low) + loan_of_row * stride
-    found = np.searchsorted(keyed, (limit - low) + np.arange(len(limit)) * stride, side=side)
-    return found - offsets[:-1]
 
+    def __init__(self, due: np.ndarray, offsets: np.ndarray, start: np.ndarray,
+                 term: np.ndarray) -> None:
+        self.due, self.offsets, self.term = due, offsets, term
+        self.start_month = month_parts(start)[0]
+
+    def count(self, idx: np.ndarray, limit: np.ndarray, *, side: str) -> np.ndarray:
+        """Installments of loans ``idx`` due before ``limit`` (``side="left"``) or on or
+        before it (``"right"``)."""
+        months = np.clip(month_parts(limit)[0] - self.start_month[idx], 0, self.term[idx])
+        due = self.due[self.offsets[idx] + np.maximum(months, 1) - 1]
+        counted = due < limit if side == "left" else due <= limit
+        return np.where((months > 0) & ~counted, months - 1, months)

@@ -43,7 +43,10 @@ class Product:
     principal at ``penalty_multiple`` × the contract rate, divided by the day count's year.
     ``grace_days`` also shortens DPD. ``overpayment`` decides what money beyond the
     installments due does (see :class:`Overpayment`; prepayment first settles the next
-    installment, then repays principal and re-amortizes the rest). Amounts in fen.
+    installment, then repays principal and re-amortizes the rest). With ``settle_at_payoff``
+    a day's payments that cover the early payoff quote of that day (before the last due
+    date) settle the loan: interest after that day is waived, what exceeds the quote is
+    credit, nothing falls due any more. Amounts in fen.
     """
 
     name: str = "standard"
@@ -58,6 +61,7 @@ class Product:
     ltv_caps: dict[VehicleClass, Fraction] = field(default_factory=lambda: dict(DEFAULT_LTV_CAPS))
     depreciation: DepreciationCurve = DEFAULT_CURVE
     overpayment: Overpayment = Overpayment.CREDIT
+    settle_at_payoff: bool = True
 
     def __post_init__(self) -> None:
         for name in ("grace_days", "late_fee", "tolerance"):
@@ -74,6 +78,9 @@ class Product:
             raise ValueError(f"ltv_caps: no cap for {', '.join(sorted(missing))}")
         object.__setattr__(self, "overpayment",
                            parse_enum(Overpayment, self.overpayment, "overpayment"))
+        if not isinstance(self.settle_at_payoff, bool):
+            raise ValueError(f"settle_at_payoff: must be true or false, got "
+                             f"{self.settle_at_payoff!r}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from lienwatch.domain.delinquency import MANUAL_STATUSES, LoanStatus
 from lienwatch.errors import LienwatchError
 from lienwatch.monitor.model import Alert as MonitorAlert
 from lienwatch.monitor.model import utc
@@ -67,6 +68,18 @@ class LoanRepository:
         if loan is None:
             raise NotFoundError(f"loan {ref!r} does not exist")
         return loan
+
+    def set_operator_status(self, loan: Loan, status: LoanStatus | str | None) -> None:
+        """Record the terminal status an operator decided (repossessed, settled, written-off),
+        which the nightly run keeps over the derived one; ``None`` hands the status back to
+        the run. Raises :class:`ValueError` naming ``status`` for any other status."""
+        if status is not None:
+            if status not in MANUAL_STATUSES:
+                allowed = ", ".join(sorted(MANUAL_STATUSES))
+                raise ValueError(f"status: {status!r} cannot be set by hand; one of {allowed}")
+            loan.status = LoanStatus(status).value
+        loan.operator_status = None if status is None else LoanStatus(status).value
+        self.session.flush()
 
     def count_by_status(self) -> dict[str, int]:
         rows = self.session.execute(select(Loan.status, func.count()).group_by(Loan.status))
@@ -132,6 +145,34 @@ class PaymentRepository:
                 f"{existing.paid_on} for loan id {existing.loan_id}; refusing a different one"
             )
         return existing, False
+
+
+    def reverse(self, *, external_id: str, reason: str, at: datetime) -> tuple[Payment, bool]:
+        """Mark payment ``external_id`` reversed (a bounced payment) at ``at``; return it and
+        whether this call reversed it.
+
+        Idempotent: a payment already reversed is returned unchanged with ``False`` (the first
+        reversal's time and reason stand). The nightly run ignores reversed payments, so its
+        next run replays the loan as if the payment had never arrived. Raises
+        :class:`NotFoundError` for an unknown id and :class:`ValueError` naming ``reason``
+        (empty or over 200 characters) or ``at`` (without a time zone).
+        """
+        reason = reason.strip()
+        if not reason or len(reason) > 200:
+            raise ValueError(f"reason: must say why, in 1–200 characters, got {reason!r}")
+        if at.tzinfo is None or at.utcoffset() is None:
+            raise ValueError(f"at: must carry a time zone, got {at.isoformat()}")
+        payment = self.session.scalar(
+            select(Payment).where(Payment.external_id == external_id).with_for_update()
+        )
+        if payment is None:
+            raise NotFoundError(f"payment {external_id!r} does not exist")
+        if payment.reversed_at is not None:
+            return payment, False
+        payment.reversed_at = at
+        payment.reversal_reason = reason
+        self.session.flush()
+        return payment, True
 
 
 class DeviceRepository:

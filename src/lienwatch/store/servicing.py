@@ -18,7 +18,6 @@ from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from lienwatch.domain.collateral import VehicleClass
-from lienwatch.domain.delinquency import MANUAL_STATUSES
 from lienwatch.domain.schedule import DayCount, Method
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.servicing.portfolio import (
@@ -58,14 +57,14 @@ class RunCounts:
 
 
 def load_book(session: Session, catalogue: ProductCatalogue, *, as_of: date) -> StoredBook:
-    """Every loan disbursed by ``as_of`` with its vehicle, payments (not reversed) and the
-    bucket of its last snapshot before ``as_of``."""
+    """Every loan disbursed by ``as_of`` with its vehicle, payments (not reversed), the
+    bucket of its last snapshot before ``as_of`` and its operator status, if any."""
     rows = session.execute(
         select(
             Loan.id, Loan.ref, Loan.principal, Loan.upfront_fee, Loan.fee_financed,
             Loan.annual_rate, Loan.term_months, Loan.method, Loan.day_count, Loan.disbursed_on,
-            Loan.product, Loan.status, Vehicle.purchase_price, Vehicle.purchase_date,
-            Vehicle.energy, Vehicle.condition,
+            Loan.product, Loan.status, Loan.operator_status, Vehicle.purchase_price,
+            Vehicle.purchase_date, Vehicle.energy, Vehicle.condition,
         )
         .join(Vehicle, Vehicle.id == Loan.vehicle_id)
         .where(Loan.disbursed_on <= as_of)
@@ -101,8 +100,9 @@ def load_book(session: Session, catalogue: ProductCatalogue, *, as_of: date) -> 
     )
     status = np.array([row.status for row in rows], dtype=object)
     manual = np.array(
-        [_STATUS_INDEX[s] if s in MANUAL_STATUSES else -1 for s in status], dtype=np.int64
-    )
+        [-1 if row.operator_status is None else _STATUS_INDEX[row.operator_status]
+         for row in rows], dtype=np.int64,
+    )  # fmt: skip
     return StoredBook(
         book=book,
         payments=_payments(session, loan_key, as_of),
@@ -221,8 +221,11 @@ def _snapshot_rows(stored: StoredBook, result: PortfolioResult) -> list[dict[str
     ]  # fmt: skip
 
 
-def run_nightly(session: Session, catalogue: ProductCatalogue, *, as_of: date) -> RunCounts:
-    """The nightly portfolio run as of the end of ``as_of``, in the caller's transaction."""
+def run_nightly(
+    session: Session, catalogue: ProductCatalogue, *, as_of: date, workers: int = 1
+) -> RunCounts:
+    """The nightly portfolio run as of the end of ``as_of``, in the caller's transaction,
+    computed in ``workers`` processes."""
     stored = load_book(session, catalogue, as_of=as_of)
     result = run_portfolio(
         stored.book,
@@ -230,6 +233,7 @@ def run_nightly(session: Session, catalogue: ProductCatalogue, *, as_of: date) -
         as_of,
         previous_bucket=stored.previous_bucket,
         manual_status=stored.manual_status,
+        workers=workers,
     )
     return record_run(session, stored, result)
 

@@ -147,7 +147,10 @@ class Loan(Base):
     time_zone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
     booked_province: Mapped[str] = mapped_column(String(2))  # GB/T 2260
     currency: Mapped[str] = mapped_column(String(3), default="CNY")
+    # derived by the nightly run, or the operator's status when one is set
     status: Mapped[str] = mapped_column(String(16), default="active", index=True)
+    # repossessed | settled | written-off, set by an operator: the run keeps it
+    operator_status: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     borrower: Mapped[Borrower] = relationship(back_populates="loans")
