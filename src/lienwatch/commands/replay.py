@@ -44,47 +44,82 @@ def _rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str
             yield reader.line_num, row
 
 
-def _number(path: Path, line: int, column: str, text: str | None, low: float, high: float):
+def _bounded(where: str, column: str, value: object, low: float, high: float) -> float:
     try:
-        value = float(text or "")
+        number = float(value if isinstance(value, int | float) else str(value or ""))
     except ValueError:
-        raise InputFileError(
-            f"{path} line {line}, column {column}: not a number {text!r}"
-        ) from None
-    if not low <= value <= high:
-        raise InputFileError(f"{path} line {line}, column {column}: {value} outside {low}..{high}")
-    return value
+        raise InputFileError(f"{where}, column {column}: not a number {value!r}") from None
+    if not low <= number <= high:
+        raise InputFileError(f"{where}, column {column}: {number} outside {low}..{high}")
+    return number
 
 
-def _epoch(path: Path, line: int, text: str) -> int:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise InputFileError(f"{path} line {line}, column time: bad time {text!r}") from None
+def _epoch(where: str, value: object) -> int:
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value))
+        except ValueError:
+            raise InputFileError(f"{where}, column time: bad time {value!r}") from None
     if moment.tzinfo is None:
-        raise InputFileError(f"{path} line {line}, column time: {text!r} has no UTC offset")
+        raise InputFileError(f"{where}, column time: {str(value)!r} has no UTC offset")
     return int(moment.timestamp())
 
 
+def _position(where: str, row: dict[str, Any]) -> tuple[str, int, float, float, bool, str]:
+    """One validated position row (CSV strings or typed Parquet values) as
+    (device_id, epoch seconds, lat, lon, valid, alarms)."""
+    device = str(row["device_id"] or "")
+    if not device:
+        raise InputFileError(f"{where}, column device_id: empty")
+    valid = row.get("valid")
+    if not isinstance(valid, bool):
+        text = str(valid or "").strip().lower()
+        if text not in _TRUE | _FALSE:
+            raise InputFileError(f"{where}, column valid: not true/false {text!r}")
+        valid = text in _TRUE
+    names = [n for n in str(row.get("alarms") or "").split(";") if n]
+    unknown = [n for n in names if n not in CANONICAL_ALARMS]
+    if unknown:
+        raise InputFileError(f"{where}, column alarms: unknown alarm {unknown[0]!r}")
+    return (
+        device,
+        _epoch(where, row["time"]),
+        _bounded(where, "lat", row["lat"], -90, 90),
+        _bounded(where, "lon", row["lon"], -180, 180),
+        valid,
+        ";".join(names),
+    )
+
+
+def _parquet_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    try:
+        import polars
+    except ModuleNotFoundError:
+        raise InputFileError(
+            f"{path}: reading Parquet needs polars (pip install 'lienwatch[parquet]')"
+        ) from None
+    try:
+        frame = polars.read_parquet(path)
+    except (OSError, polars.exceptions.PolarsError) as exc:
+        raise InputFileError(f"{path}: not a readable Parquet file ({exc})") from None
+    missing = [c for c in _POSITION_COLUMNS if c not in frame.columns]
+    if missing:
+        raise InputFileError(f"{path}: missing column {missing[0]!r}")
+    for row, values in enumerate(frame.iter_rows(named=True), start=1):
+        yield f"{path} row {row}", values
+
+
 def read_positions(path: Path) -> FixBatch:
-    """A positions CSV (``device_id,time,lat,lon`` and optional ``alarms``, ``valid``)."""
-    devices, times, lats, lons, valids, alarms = [], [], [], [], [], []
-    for line, row in _rows(path, _POSITION_COLUMNS):
-        if not row["device_id"]:
-            raise InputFileError(f"{path} line {line}, column device_id: empty")
-        devices.append(row["device_id"])
-        times.append(_epoch(path, line, row["time"]))
-        lats.append(_number(path, line, "lat", row["lat"], -90, 90))
-        lons.append(_number(path, line, "lon", row["lon"], -180, 180))
-        valid = (row.get("valid") or "").strip().lower()
-        if valid not in _TRUE | _FALSE:
-            raise InputFileError(f"{path} line {line}, column valid: not true/false {valid!r}")
-        valids.append(valid in _TRUE)
-        names = [n for n in (row.get("alarms") or "").split(";") if n]
-        unknown = [n for n in names if n not in CANONICAL_ALARMS]
-        if unknown:
-            raise InputFileError(f"{path} line {line}, column alarms: unknown alarm {unknown[0]!r}")
-        alarms.append(";".join(names))
+    """A positions file: CSV, or Parquet (``.parquet``/``.pq``), with ``device_id,time,lat,
+    lon`` and optional ``alarms``, ``valid``. Errors name the CSV line or the Parquet row."""
+    if path.suffix.lower() in {".parquet", ".pq"}:
+        rows: Iterator[tuple[str, dict[str, Any]]] = _parquet_rows(path)
+    else:
+        rows = ((f"{path} line {line}", row) for line, row in _rows(path, _POSITION_COLUMNS))
+    parsed = [_position(where, row) for where, row in rows]
+    devices, times, lats, lons, valids, alarms = zip(*parsed, strict=True) if parsed else [()] * 6
     return FixBatch(
         np.array(devices, dtype=object),
         np.array(times, dtype=np.int64),
@@ -122,8 +157,8 @@ def read_devices(
         home = None
         if row.get("home_lat") or row.get("home_lon"):
             home = (
-                _number(path, line, "home_lat", row.get("home_lat"), -90, 90),
-                _number(path, line, "home_lon", row.get("home_lon"), -180, 180),
+                _bounded(where, "home_lat", row.get("home_lat"), -90, 90),
+                _bounded(where, "home_lon", row.get("home_lon"), -180, 180),
             )
         vehicles[vehicle] = VehicleSpec(
             vehicle,
