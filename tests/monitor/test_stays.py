@@ -32,7 +32,7 @@ def _streamed_stays(provinces, rows):
         anchors = []
         for _, t, lat, lon in mine:
             x, y, z = (float(v) for v in unit_vectors(lat, lon))
-            fix = Fix(t, track, True, lat, lon, x, y, z, -1, -1, t, 0, "")
+            fix = Fix(t, track, True, lat, lon, x, y, z, -1, -1, t, 0, "", True)
             stays.on_fix(fix)
             if stays.anchor is fix:
                 anchors.append(t)

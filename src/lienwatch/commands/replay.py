@@ -18,7 +18,14 @@ from lienwatch.config import MonitorSettings
 from lienwatch.data import china_provinces
 from lienwatch.domain.provinces import ProvinceIndex
 from lienwatch.errors import LienwatchError
-from lienwatch.monitor import DeviceSpec, FixBatch, MonitorInputError, VehicleSpec, ZoneLibrary
+from lienwatch.monitor import (
+    DeviceSpec,
+    FixBatch,
+    MonitorInputError,
+    RegionLibrary,
+    VehicleSpec,
+    ZoneLibrary,
+)
 from lienwatch.monitor.batch import run_monitor
 from lienwatch.telematics.protocols import CANONICAL_ALARMS
 
@@ -131,11 +138,12 @@ def read_positions(path: Path) -> FixBatch:
 
 
 def read_devices(
-    path: Path, provinces: ProvinceIndex
+    path: Path, provinces: ProvinceIndex, regions: RegionLibrary | None = None
 ) -> tuple[list[DeviceSpec], list[VehicleSpec]]:
     """A devices CSV: ``device_id,vehicle_id,kind`` (``vehicle_vin`` is accepted for
     ``vehicle_id``, as the simulator writes it) and optional ``loan_id,home_lat,home_lon,
-    region,report_interval_s``."""
+    region,report_interval_s``. ``region`` names a lender-defined region of ``regions`` or,
+    failing that, a province (zh or en name, or code)."""
     names = {p.name_en.lower(): p.code for p in provinces.provinces}
     names |= {p.name_zh: p.code for p in provinces.provinces}
     names |= {p.code: p.code for p in provinces.provinces}
@@ -152,8 +160,9 @@ def read_devices(
         except (ValueError, MonitorInputError) as exc:
             raise InputFileError(f"{where}: {exc}") from None
         region = (row.get("region") or "").strip()
-        if region and region.lower() not in names and region not in names:
-            raise InputFileError(f"{where}, column region: unknown province {region!r}")
+        area = region if regions is not None and region in regions else None
+        if region and not area and region.lower() not in names and region not in names:
+            raise InputFileError(f"{where}, column region: unknown province or region {region!r}")
         home = None
         if row.get("home_lat") or row.get("home_lon"):
             home = (
@@ -163,30 +172,47 @@ def read_devices(
         vehicles[vehicle] = VehicleSpec(
             vehicle,
             loan_id=row.get("loan_id") or None,
-            region=names.get(region.lower(), names.get(region)) if region else None,
+            region=names.get(region.lower(), names.get(region)) if region and not area else None,
+            area=area,
             home=home,
         )
     return devices, list(vehicles.values())
 
 
-def read_zones(path: Path) -> ZoneLibrary:
+def _geojson(path: Path) -> Any:
     try:
-        document: Any = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise InputFileError(f"{path}: {exc.strerror}") from None
     except json.JSONDecodeError as exc:
         raise InputFileError(f"{path} line {exc.lineno}: not JSON ({exc.msg})") from None
+
+
+def read_zones(path: Path) -> ZoneLibrary:
     try:
-        return ZoneLibrary(document)
+        return ZoneLibrary(_geojson(path))
+    except MonitorInputError as exc:
+        raise InputFileError(f"{path}: {exc}") from None
+
+
+def read_regions(path: Path) -> RegionLibrary:
+    """A GeoJSON file of lender-defined permitted regions (see :class:`RegionLibrary`)."""
+    try:
+        return RegionLibrary(_geojson(path))
     except MonitorInputError as exc:
         raise InputFileError(f"{path}: {exc}") from None
 
 
 def read_monitor_config(path: Path) -> MonitorSettings:
-    """The ``[monitor]`` section of a TOML file."""
+    """The ``[monitor]`` section of a TOML file; a relative ``regions_file`` is taken from the
+    TOML file's folder."""
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
-        return MonitorSettings.model_validate(document.get("monitor", {}))
+        settings = MonitorSettings.model_validate(document.get("monitor", {}))
+        if settings.regions_file is not None:
+            regions_file = path.parent / settings.regions_file
+            settings = settings.model_copy(update={"regions_file": regions_file})
+        return settings
     except OSError as exc:
         raise InputFileError(f"{path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
@@ -206,20 +232,35 @@ def replay(
     zones: Annotated[
         Path | None, typer.Option("--zones", help="Risk zones GeoJSON with a category each.")
     ] = None,
+    regions: Annotated[
+        Path | None,
+        typer.Option(
+            "--regions",
+            help="Permitted regions GeoJSON (named polygons, points with radius_m) that the "
+            "devices file's region column may name; default: [monitor] regions_file.",
+        ),
+    ] = None,
     config: Annotated[
         Path | None, typer.Option("--config", help="TOML file with a [monitor] section.")
     ] = None,
 ) -> None:
-    """Run the collateral monitor over a positions file; print one JSON object per alert."""
+    """Run the collateral monitor over a positions file (CSV or Parquet); print one JSON
+    object per alert."""
     provinces = ProvinceIndex(china_provinces())
-    device_specs, vehicle_specs = read_devices(devices, provinces) if devices else ([], [])
+    settings = read_monitor_config(config) if config else MonitorSettings()
+    regions_path = regions or settings.regions_file
+    permitted = read_regions(regions_path) if regions_path else None
+    device_specs, vehicle_specs = (
+        read_devices(devices, provinces, permitted) if devices else ([], [])
+    )
     result = run_monitor(
         read_positions(positions),
         device_specs,
         vehicle_specs,
         provinces=provinces,
         zones=read_zones(zones) if zones else None,
-        settings=read_monitor_config(config) if config else None,
+        regions=permitted,
+        settings=settings,
     )
     for alert in result.alerts:
         typer.echo(json.dumps(alert.as_json(), ensure_ascii=False))
