@@ -121,10 +121,13 @@ def whole_monitor(args: argparse.Namespace, provinces: ProvinceIndex) -> None:
         spent += time.perf_counter() - started
         fixes, alerts, seed = fixes + len(batch), alerts + len(result.alerts), seed + 1
         del batch, result
-    peak_mib = max(
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
-    ) / 1024
+    peak_mib = (
+        max(
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+        )
+        / 1024
+    )
     print(
         f"whole monitor, {args.workers} processes: {fixes:,} fixes in {seed - 7} books, "
         f"{fixes / spent:,.0f} fixes/s ({spent:.1f} s, {alerts:,} alerts), "
