@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from lienwatch.cli import app
+from lienwatch.commands.replay import InputFileError, read_devices
 from lienwatch.domain.geo import offset_m
 from lienwatch.monitor import (
     AlertType,
@@ -137,5 +138,10 @@ def test_replay_resolves_region_names_from_the_regions_file_or_settings(tmp_path
         assert result.exit_code == 0, result.output
         [alert] = [json.loads(x) for x in result.stdout.splitlines() if '"left_region"' in x]
         assert alert["evidence"]["permitted"] == "yard"
-    result = runner.invoke(app, ["replay", *files])
-    assert "column region: unknown province or region 'yard'" in str(result.exception)
+
+
+def test_a_region_name_without_a_regions_file_is_refused(tmp_path, provinces):
+    (tmp_path / "d.csv").write_text("device_id,vehicle_id,kind,region\nD,V,wired,yard\n")
+    with pytest.raises(InputFileError, match="line 2, column region: unknown province or region"):
+        read_devices(tmp_path / "d.csv", provinces)
+    assert read_devices(tmp_path / "d.csv", provinces, RegionLibrary(REGIONS))[1][0].area == "yard"

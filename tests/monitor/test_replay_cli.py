@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import date, datetime
 
 import pytest
 from typer.testing import CliRunner
 
 from lienwatch.cli import app
-from lienwatch.commands.replay import read_positions
+from lienwatch.commands.replay import InputFileError, read_positions
 from lienwatch.sim import SimConfig, generate, write_portfolio
 
 runner = CliRunner()
@@ -126,9 +127,8 @@ def test_bad_parquet_rows_are_reported_with_row_and_column(tmp_path, column, val
     }
     path = tmp_path / "p.parquet"
     polars.DataFrame(rows | {column: values}).write_parquet(path)
-    result = runner.invoke(app, ["replay", str(path)])
-    assert result.exit_code == 1
-    assert f"{path} {message}" in str(result.exception)
+    with pytest.raises(InputFileError, match=re.escape(f"{path} {message}")):
+        read_positions(path)
 
 
 def test_parquet_time_without_zone_and_unreadable_file_are_refused(tmp_path):
@@ -137,9 +137,9 @@ def test_parquet_time_without_zone_and_unreadable_file_are_refused(tmp_path):
     polars.DataFrame(
         {"device_id": ["D1"], "time": [datetime(2026, 7, 1, 8)], "lat": [30.0], "lon": [120.0]}
     ).write_parquet(naive)
-    result = runner.invoke(app, ["replay", str(naive)])
-    assert "row 1, column time: '2026-07-01 08:00:00' has no UTC offset" in str(result.exception)
+    with pytest.raises(InputFileError, match="row 1, column time: '2026-07-01 08:00:00' has no"):
+        read_positions(naive)
     broken = tmp_path / "broken.parquet"
     broken.write_text("device_id,time\n")
-    result = runner.invoke(app, ["replay", str(broken)])
-    assert result.exit_code == 1 and "not a readable Parquet file" in str(result.exception)
+    with pytest.raises(InputFileError, match=r"broken\.parquet: not a readable Parquet file"):
+        read_positions(broken)
