@@ -11,8 +11,10 @@ The segmentation is sequential per track, but two facts make it vectorizable:
 - a fix more than twice the radius (in chord terms) from its predecessor is an anchor whatever
   came before (the predecessor is within the radius of its anchor, so by the triangle
   inequality the fix is outside it), so tracks split into independent *pieces* there;
-- pieces are then walked in lockstep, one fix of every piece per numpy step, so the Python
-  loop runs as many times as the longest piece has fixes, not once per fix.
+- pieces are then walked in lockstep: each numpy step compares the next fixes of every
+  unfinished piece with its anchor, a block that doubles up to 64 fixes (short pieces, the
+  driving, finish in the first steps; long parked runs are then read 64 fixes a step), so
+  the Python loop runs about (longest piece) / 64 times, not once per fix.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from numpy.typing import ArrayLike
 
 from lienwatch.domain.geo import chord2_of_m, unit_vectors
 from lienwatch.monitor.model import MonitorInputError
+
+_MAX_BLOCK = 64  # fixes of a piece compared with its anchor per numpy step
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,13 +115,19 @@ def _anchors(track: np.ndarray, xyz: np.ndarray, r2: float) -> np.ndarray:
     ends = np.append(starts[1:], n)
     long = ends - starts > 1  # a piece of one fix is just its anchor
     current, cursor, stop = starts[long], starts[long] + 1, ends[long]
+    block = 1
     while len(cursor):
-        d = xyz[cursor] - xyz[current]
-        outside = np.einsum("ij,ij->i", d, d) > r2
-        anchor[cursor[outside]] = True
-        current = np.where(outside, cursor, current)
-        cursor += 1
+        ahead = cursor[:, None] + np.arange(block)  # the next `block` fixes of every piece
+        inside_piece = ahead < stop[:, None]
+        d = xyz[np.minimum(ahead, n - 1)] - xyz[current][:, None, :]
+        outside = (np.einsum("ijk,ijk->ij", d, d) > r2) & inside_piece
+        hit = outside.any(axis=1)
+        at = cursor[hit] + outside[hit].argmax(axis=1)  # the first fix outside: an anchor
+        anchor[at] = True
+        current[hit] = at
+        cursor[hit] = at + 1
+        cursor[~hit] += block
         going = cursor < stop
-        if not going.all():
-            current, cursor, stop = current[going], cursor[going], stop[going]
+        current, cursor, stop = current[going], cursor[going], stop[going]
+        block = min(2 * block, _MAX_BLOCK)
     return anchor
