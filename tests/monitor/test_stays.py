@@ -63,12 +63,13 @@ def tracks(draw):
 
 
 @settings(max_examples=60, deadline=None)
-@given(tracks(), st.randoms(use_true_random=False))
-def test_batch_stays_equal_streaming_stays(provinces, rows, rnd):
+@given(tracks(), st.randoms(use_true_random=False), st.booleans())
+def test_batch_stays_equal_streaming_stays(provinces, rows, rnd, shuffle):
     expected = _streamed_stays(provinces, rows)
-    shuffled = rows[:]
-    rnd.shuffle(shuffled)  # any input order: the function sorts by (track, time)
-    track, time, lat, lon = (np.array(column) for column in zip(*shuffled, strict=True))
+    given_order = rows[:]  # generated grouped by track, in time order
+    if shuffle:
+        rnd.shuffle(given_order)  # any input order: the function sorts by (track, time)
+    track, time, lat, lon = (np.array(column) for column in zip(*given_order, strict=True))
     table = find_stays(track, time, lat, lon, radius_m=RADIUS_M, min_duration_s=MIN_S)
     got = list(zip(table.track.tolist(), table.start.tolist(), table.end.tolist(), strict=True))
     assert got == expected
@@ -99,6 +100,11 @@ def test_a_stay_ends_at_the_departure_fix_even_with_one_fix_inside():
         min_duration_s=MIN_S,
     )
     assert (table.first.tolist(), table.last.tolist(), table.open.tolist()) == ([0], [0], [False])
+
+
+def test_no_fixes_no_stays():
+    table = find_stays([], [], [], [], radius_m=RADIUS_M, min_duration_s=MIN_S)
+    assert len(table) == 0 and table.open.dtype == bool
 
 
 @pytest.mark.parametrize(

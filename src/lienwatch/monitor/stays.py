@@ -64,8 +64,10 @@ def find_stays(
     lat = np.asarray(lat, dtype=np.float64)
     lon = np.asarray(lon, dtype=np.float64)
     _check(track, time, lat, lon, radius_m, min_duration_s)
-    _, code = np.unique(track, return_inverse=True)
-    order = np.lexsort((time, code))
+    if len(track) == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return StayTable(track, empty, empty, empty, empty, np.zeros(0, dtype=bool))
+    order, code = _track_order(track, time)
     code, time = code[order], time[order]
     xyz = np.column_stack(unit_vectors(lat[order], lon[order]))
     anchor = _anchors(code, xyz, chord2_of_m(radius_m))
@@ -99,6 +101,24 @@ def _check(
         raise MonitorInputError(f"radius_m: {radius_m} is not positive")
     if not min_duration_s >= 0:
         raise MonitorInputError(f"min_duration_s: {min_duration_s} is negative")
+
+
+def _track_order(track: np.ndarray, time: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The (track, time) order of the fixes and an integer code per track.
+
+    Files and the simulator usually give fixes grouped by track and in time order already;
+    two O(n) checks then spare the O(n log n) string sort and the lexsort.
+    """
+    change = track[1:] != track[:-1]
+    heads = track[np.flatnonzero(np.r_[True, change])]
+    if (heads[1:] > heads[:-1]).all():  # every track one run, the runs in order
+        code = np.r_[0, np.cumsum(change)]
+    else:
+        code = np.unique(track, return_inverse=True)[1]
+    same_track = code[1:] == code[:-1]
+    if (code[1:] >= code[:-1]).all() and (time[1:][same_track] >= time[:-1][same_track]).all():
+        return np.arange(len(track)), code
+    return np.lexsort((time, code)), code
 
 
 def _anchors(track: np.ndarray, xyz: np.ndarray, r2: float) -> np.ndarray:
