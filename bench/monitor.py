@@ -6,14 +6,18 @@ On a simulated portfolio (every detector on, risk zones loaded) it times:
   same fixes walked once in (vehicle, time) order keeping only each device's last fix in a
   dict — the least any per-fix state machine does. The ratio is the price of the detectors;
 - the batch run over ``--workers`` processes (``run_monitor``), as the demo uses it;
-- the province lookup of every fix (``ProvinceIndex.lookup``), in points per second.
+- the province lookup of every fix (``ProvinceIndex.lookup``), in points per second;
+- the whole monitor over ``--total`` fixes (default 10,000,000): books of ``--loans`` loans
+  are simulated one after another (seeds 7, 8, …) and each is run through ``run_monitor``
+  and dropped before the next, so memory stays that of one book. Only the monitor is timed.
 
-    python bench/monitor.py [--loans 2000] [--days 120] [--workers 2]
+    python bench/monitor.py [--loans 2000] [--days 120] [--workers 2] [--total 10000000]
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import time
 
 import numpy as np
@@ -49,11 +53,11 @@ def main() -> None:
     parser.add_argument("--loans", type=int, default=2000)
     parser.add_argument("--days", type=int, default=120)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--total", type=int, default=10_000_000)
     args = parser.parse_args()
     portfolio = generate(SimConfig(loans=args.loans, days=args.days, seed=7))
     devices, vehicles = fleet_of(portfolio, {})
-    p = portfolio.positions
-    batch = FixBatch(p.device_id, p.time, p.lat, p.lon, p.valid, p.alarms)
+    batch = batch_of(portfolio)
     provinces = ProvinceIndex(china_provinces())
     zones = ZoneLibrary(portfolio.truth.risk_zones)
     n = len(batch)
@@ -87,9 +91,48 @@ def main() -> None:
     rng = np.random.default_rng(1)
     pick = rng.integers(0, n, 1_000_000)
     started = time.perf_counter()
-    provinces.lookup(p.lat[pick], p.lon[pick])
+    provinces.lookup(batch.lat[pick], batch.lon[pick])
     geo = time.perf_counter() - started
     print(f"province lookup: {1_000_000 / geo:,.0f} points/s")
+    del portfolio, batch, result
+    whole_monitor(args, provinces)
+
+
+def batch_of(portfolio) -> FixBatch:
+    p = portfolio.positions
+    return FixBatch(p.device_id, p.time, p.lat, p.lon, p.valid, p.alarms)
+
+
+def whole_monitor(args: argparse.Namespace, provinces: ProvinceIndex) -> None:
+    """Every detector over ``args.total`` fixes, one simulated book at a time."""
+    fixes, spent, alerts, seed = 0, 0.0, 0, 7
+    settings = MonitorSettings(workers=args.workers)
+    while fixes < args.total:
+        portfolio = generate(SimConfig(loans=args.loans, days=args.days, seed=seed))
+        devices, vehicles = fleet_of(portfolio, {})
+        batch = batch_of(portfolio)
+        batch = batch.take(np.arange(min(len(batch), args.total - fixes)))
+        zones = ZoneLibrary(portfolio.truth.risk_zones)
+        del portfolio
+        started = time.perf_counter()
+        result = run_monitor(
+            batch, devices, vehicles, provinces=provinces, zones=zones, settings=settings
+        )
+        spent += time.perf_counter() - started
+        fixes, alerts, seed = fixes + len(batch), alerts + len(result.alerts), seed + 1
+        del batch, result
+    peak_mib = (
+        max(
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+        )
+        / 1024
+    )
+    print(
+        f"whole monitor, {args.workers} processes: {fixes:,} fixes in {seed - 7} books, "
+        f"{fixes / spent:,.0f} fixes/s ({spent:.1f} s, {alerts:,} alerts), "
+        f"peak memory of one process {peak_mib:,.0f} MiB"
+    )
 
 
 if __name__ == "__main__":

@@ -123,6 +123,7 @@ class MonitorSettings(BaseModel):
 
     reorder_window_s: int = Field(600, ge=0)  # out-of-order fixes this late are reordered
     workers: int = Field(2, ge=1, le=64)  # processes of a batch run (vehicles partitioned)
+    regions_file: Path | None = None  # lender-defined permitted regions (GeoJSON)
     thresholds: MonitorThresholds = MonitorThresholds()
     products: dict[str, dict[str, Any]] = Field(default_factory=dict)
 

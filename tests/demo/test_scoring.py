@@ -19,8 +19,9 @@ def test_detectors_meet_their_floors():
         assert scores[name].recall >= 0.9, (name, scores[name])
     for name in ("night_relocation", "address_mismatch"):
         assert scores[name].recall >= 0.75, (name, scores[name])
-    for name in ("power_cut", "device_removed", "tracker_mismatch", "cluster"):
+    for name in ("power_cut", "device_removed", "device_offline", "tracker_mismatch", "cluster"):
         assert scores[name].precision == 1.0, (name, scores[name])
+    assert scores["unusual_area"].expected == 0 and scores["unusual_area"].precision is None
     on_time = sum(1 for p in portfolio.truth.profiles.values() if p == "on_time")
     false_alarms = sum(s.on_time_flagged for s in scores.values())
     assert false_alarms <= 0.05 * on_time

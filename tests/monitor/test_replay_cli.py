@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+import re
+from datetime import date, datetime
 
 import pytest
 from typer.testing import CliRunner
 
 from lienwatch.cli import app
+from lienwatch.commands.replay import InputFileError, read_positions
 from lienwatch.sim import SimConfig, generate, write_portfolio
 
 runner = CliRunner()
@@ -76,3 +78,68 @@ def test_bad_zones_name_the_feature(tmp_path, sim_dir):
     path.write_text(json.dumps(zones))
     result = runner.invoke(app, ["replay", str(sim_dir / "positions.csv"), "--zones", str(path)])
     assert result.exit_code == 1 and "feature 2: category 'car_wash'" in str(result.exception)
+
+
+def _replay(positions, sim_dir):
+    return runner.invoke(
+        app,
+        ["replay", str(positions), "--devices", str(sim_dir / "devices.csv")],
+    )
+
+
+def test_parquet_with_typed_columns_replays_like_the_csv(tmp_path, sim_dir):
+    polars = pytest.importorskip("polars")
+    fixes = read_positions(sim_dir / "positions.csv")
+    path = tmp_path / "positions.parquet"
+    polars.DataFrame(
+        {
+            "device_id": fixes.device_id.tolist(),
+            "time": polars.Series(fixes.time * 1_000_000).cast(polars.Datetime("us", "UTC")),
+            "lat": fixes.lat,
+            "lon": fixes.lon,
+            "alarms": fixes.alarms.tolist(),
+            "valid": fixes.valid,
+        }
+    ).write_parquet(path)
+    from_csv, from_parquet = _replay(sim_dir / "positions.csv", sim_dir), _replay(path, sim_dir)
+    assert from_parquet.exit_code == 0, from_parquet.output
+    assert from_parquet.stdout == from_csv.stdout
+    assert from_parquet.stdout.count('{"id"') > 5
+
+
+@pytest.mark.parametrize(
+    ("column", "values", "message"),
+    [
+        ("lat", [30.0, 95.0], "row 2, column lat: 95.0 outside -90..90"),
+        ("lon", ["120", "abc"], "row 2, column lon: not a number 'abc'"),
+        ("time", ["2026-07-01T07:00:00Z", "soon"], "row 2, column time: bad time 'soon'"),
+        ("alarms", ["", "meteor"], "row 2, column alarms: unknown alarm 'meteor'"),
+    ],
+)
+def test_bad_parquet_rows_are_reported_with_row_and_column(tmp_path, column, values, message):
+    polars = pytest.importorskip("polars")
+    rows = {
+        "device_id": ["D1", "D1"],
+        "time": ["2026-07-01T07:00:00Z", "2026-07-01T08:00:00Z"],
+        "lat": [30.0, 30.1],
+        "lon": [120.0, 120.1],
+        "alarms": ["", ""],
+    }
+    path = tmp_path / "p.parquet"
+    polars.DataFrame(rows | {column: values}).write_parquet(path)
+    with pytest.raises(InputFileError, match=re.escape(f"{path} {message}")):
+        read_positions(path)
+
+
+def test_parquet_time_without_zone_and_unreadable_file_are_refused(tmp_path):
+    polars = pytest.importorskip("polars")
+    naive = tmp_path / "naive.parquet"
+    polars.DataFrame(
+        {"device_id": ["D1"], "time": [datetime(2026, 7, 1, 8)], "lat": [30.0], "lon": [120.0]}
+    ).write_parquet(naive)
+    with pytest.raises(InputFileError, match="row 1, column time: '2026-07-01 08:00:00' has no"):
+        read_positions(naive)
+    broken = tmp_path / "broken.parquet"
+    broken.write_text("device_id,time\n")
+    with pytest.raises(InputFileError, match=r"broken\.parquet: not a readable Parquet file"):
+        read_positions(broken)

@@ -53,6 +53,7 @@ def test_expected_alerts_cover_every_profile() -> None:
     assert expected_alerts(Profile.ON_TIME) == frozenset()
     assert "device_offline" in expected_alerts("secondary_pledge")
     assert "power_cut" in expected_alerts(Profile.TRACKER_REMOVED)
+    assert "device_offline" in expected_alerts(Profile.TRACKER_REMOVED)  # never reports again
     assert "left_region" in expected_alerts(Profile.MOVES_PROVINCE)
     assert "cluster" in expected_alerts(Profile.FRAUD_RING)
     assert all(expected_alerts(p) is not None for p in Profile)

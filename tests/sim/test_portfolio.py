@@ -159,6 +159,12 @@ def test_tracker_removed_signature(portfolio: Portfolio) -> None:
         t, _, _, alarms, _ = fixes_of(portfolio, event.device_id)
         assert alarms[-1] == "power_cut" and t[-1] == epoch(event.start)
         assert set(alarms[:-1]) == {""}
+        [offline] = [
+            e
+            for e in portfolio.truth.events
+            if e.label == "device_offline" and e.device_id == event.device_id
+        ]
+        assert offline.start == event.start  # the removed wired tracker never reports again
         wireless = event.details["wireless_device"]
         if wireless:
             after = fixes_of(portfolio, wireless)[0] > epoch(event.start)

@@ -18,7 +18,14 @@ from lienwatch.config import MonitorSettings
 from lienwatch.data import china_provinces
 from lienwatch.domain.provinces import ProvinceIndex
 from lienwatch.errors import LienwatchError
-from lienwatch.monitor import DeviceSpec, FixBatch, MonitorInputError, VehicleSpec, ZoneLibrary
+from lienwatch.monitor import (
+    DeviceSpec,
+    FixBatch,
+    MonitorInputError,
+    RegionLibrary,
+    VehicleSpec,
+    ZoneLibrary,
+)
 from lienwatch.monitor.batch import run_monitor
 from lienwatch.telematics.protocols import CANONICAL_ALARMS
 
@@ -44,47 +51,82 @@ def _rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str
             yield reader.line_num, row
 
 
-def _number(path: Path, line: int, column: str, text: str | None, low: float, high: float):
+def _bounded(where: str, column: str, value: object, low: float, high: float) -> float:
     try:
-        value = float(text or "")
+        number = float(value if isinstance(value, int | float) else str(value or ""))
     except ValueError:
-        raise InputFileError(
-            f"{path} line {line}, column {column}: not a number {text!r}"
-        ) from None
-    if not low <= value <= high:
-        raise InputFileError(f"{path} line {line}, column {column}: {value} outside {low}..{high}")
-    return value
+        raise InputFileError(f"{where}, column {column}: not a number {value!r}") from None
+    if not low <= number <= high:
+        raise InputFileError(f"{where}, column {column}: {number} outside {low}..{high}")
+    return number
 
 
-def _epoch(path: Path, line: int, text: str) -> int:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise InputFileError(f"{path} line {line}, column time: bad time {text!r}") from None
+def _epoch(where: str, value: object) -> int:
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value))
+        except ValueError:
+            raise InputFileError(f"{where}, column time: bad time {value!r}") from None
     if moment.tzinfo is None:
-        raise InputFileError(f"{path} line {line}, column time: {text!r} has no UTC offset")
+        raise InputFileError(f"{where}, column time: {str(value)!r} has no UTC offset")
     return int(moment.timestamp())
 
 
+def _position(where: str, row: dict[str, Any]) -> tuple[str, int, float, float, bool, str]:
+    """One validated position row (CSV strings or typed Parquet values) as
+    (device_id, epoch seconds, lat, lon, valid, alarms)."""
+    device = str(row["device_id"] or "")
+    if not device:
+        raise InputFileError(f"{where}, column device_id: empty")
+    valid = row.get("valid")
+    if not isinstance(valid, bool):
+        text = str(valid or "").strip().lower()
+        if text not in _TRUE | _FALSE:
+            raise InputFileError(f"{where}, column valid: not true/false {text!r}")
+        valid = text in _TRUE
+    names = [n for n in str(row.get("alarms") or "").split(";") if n]
+    unknown = [n for n in names if n not in CANONICAL_ALARMS]
+    if unknown:
+        raise InputFileError(f"{where}, column alarms: unknown alarm {unknown[0]!r}")
+    return (
+        device,
+        _epoch(where, row["time"]),
+        _bounded(where, "lat", row["lat"], -90, 90),
+        _bounded(where, "lon", row["lon"], -180, 180),
+        valid,
+        ";".join(names),
+    )
+
+
+def _parquet_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    try:
+        import polars
+    except ModuleNotFoundError:
+        raise InputFileError(
+            f"{path}: reading Parquet needs polars (pip install 'lienwatch[parquet]')"
+        ) from None
+    try:
+        frame = polars.read_parquet(path)
+    except (OSError, polars.exceptions.PolarsError) as exc:
+        raise InputFileError(f"{path}: not a readable Parquet file ({exc})") from None
+    missing = [c for c in _POSITION_COLUMNS if c not in frame.columns]
+    if missing:
+        raise InputFileError(f"{path}: missing column {missing[0]!r}")
+    for row, values in enumerate(frame.iter_rows(named=True), start=1):
+        yield f"{path} row {row}", values
+
+
 def read_positions(path: Path) -> FixBatch:
-    """A positions CSV (``device_id,time,lat,lon`` and optional ``alarms``, ``valid``)."""
-    devices, times, lats, lons, valids, alarms = [], [], [], [], [], []
-    for line, row in _rows(path, _POSITION_COLUMNS):
-        if not row["device_id"]:
-            raise InputFileError(f"{path} line {line}, column device_id: empty")
-        devices.append(row["device_id"])
-        times.append(_epoch(path, line, row["time"]))
-        lats.append(_number(path, line, "lat", row["lat"], -90, 90))
-        lons.append(_number(path, line, "lon", row["lon"], -180, 180))
-        valid = (row.get("valid") or "").strip().lower()
-        if valid not in _TRUE | _FALSE:
-            raise InputFileError(f"{path} line {line}, column valid: not true/false {valid!r}")
-        valids.append(valid in _TRUE)
-        names = [n for n in (row.get("alarms") or "").split(";") if n]
-        unknown = [n for n in names if n not in CANONICAL_ALARMS]
-        if unknown:
-            raise InputFileError(f"{path} line {line}, column alarms: unknown alarm {unknown[0]!r}")
-        alarms.append(";".join(names))
+    """A positions file: CSV, or Parquet (``.parquet``/``.pq``), with ``device_id,time,lat,
+    lon`` and optional ``alarms``, ``valid``. Errors name the CSV line or the Parquet row."""
+    if path.suffix.lower() in {".parquet", ".pq"}:
+        rows: Iterator[tuple[str, dict[str, Any]]] = _parquet_rows(path)
+    else:
+        rows = ((f"{path} line {line}", row) for line, row in _rows(path, _POSITION_COLUMNS))
+    parsed = [_position(where, row) for where, row in rows]
+    devices, times, lats, lons, valids, alarms = zip(*parsed, strict=True) if parsed else [()] * 6
     return FixBatch(
         np.array(devices, dtype=object),
         np.array(times, dtype=np.int64),
@@ -96,11 +138,12 @@ def read_positions(path: Path) -> FixBatch:
 
 
 def read_devices(
-    path: Path, provinces: ProvinceIndex
+    path: Path, provinces: ProvinceIndex, regions: RegionLibrary | None = None
 ) -> tuple[list[DeviceSpec], list[VehicleSpec]]:
     """A devices CSV: ``device_id,vehicle_id,kind`` (``vehicle_vin`` is accepted for
     ``vehicle_id``, as the simulator writes it) and optional ``loan_id,home_lat,home_lon,
-    region,report_interval_s``."""
+    region,report_interval_s``. ``region`` names a lender-defined region of ``regions`` or,
+    failing that, a province (zh or en name, or code)."""
     names = {p.name_en.lower(): p.code for p in provinces.provinces}
     names |= {p.name_zh: p.code for p in provinces.provinces}
     names |= {p.code: p.code for p in provinces.provinces}
@@ -117,41 +160,59 @@ def read_devices(
         except (ValueError, MonitorInputError) as exc:
             raise InputFileError(f"{where}: {exc}") from None
         region = (row.get("region") or "").strip()
-        if region and region.lower() not in names and region not in names:
-            raise InputFileError(f"{where}, column region: unknown province {region!r}")
+        area = region if regions is not None and region in regions else None
+        if region and not area and region.lower() not in names and region not in names:
+            raise InputFileError(f"{where}, column region: unknown province or region {region!r}")
         home = None
         if row.get("home_lat") or row.get("home_lon"):
             home = (
-                _number(path, line, "home_lat", row.get("home_lat"), -90, 90),
-                _number(path, line, "home_lon", row.get("home_lon"), -180, 180),
+                _bounded(where, "home_lat", row.get("home_lat"), -90, 90),
+                _bounded(where, "home_lon", row.get("home_lon"), -180, 180),
             )
         vehicles[vehicle] = VehicleSpec(
             vehicle,
             loan_id=row.get("loan_id") or None,
-            region=names.get(region.lower(), names.get(region)) if region else None,
+            region=names.get(region.lower(), names.get(region)) if region and not area else None,
+            area=area,
             home=home,
         )
     return devices, list(vehicles.values())
 
 
-def read_zones(path: Path) -> ZoneLibrary:
+def _geojson(path: Path) -> Any:
     try:
-        document: Any = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise InputFileError(f"{path}: {exc.strerror}") from None
     except json.JSONDecodeError as exc:
         raise InputFileError(f"{path} line {exc.lineno}: not JSON ({exc.msg})") from None
+
+
+def read_zones(path: Path) -> ZoneLibrary:
     try:
-        return ZoneLibrary(document)
+        return ZoneLibrary(_geojson(path))
+    except MonitorInputError as exc:
+        raise InputFileError(f"{path}: {exc}") from None
+
+
+def read_regions(path: Path) -> RegionLibrary:
+    """A GeoJSON file of lender-defined permitted regions (see :class:`RegionLibrary`)."""
+    try:
+        return RegionLibrary(_geojson(path))
     except MonitorInputError as exc:
         raise InputFileError(f"{path}: {exc}") from None
 
 
 def read_monitor_config(path: Path) -> MonitorSettings:
-    """The ``[monitor]`` section of a TOML file."""
+    """The ``[monitor]`` section of a TOML file; a relative ``regions_file`` is taken from the
+    TOML file's folder."""
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
-        return MonitorSettings.model_validate(document.get("monitor", {}))
+        settings = MonitorSettings.model_validate(document.get("monitor", {}))
+        if settings.regions_file is not None:
+            regions_file = path.parent / settings.regions_file
+            settings = settings.model_copy(update={"regions_file": regions_file})
+        return settings
     except OSError as exc:
         raise InputFileError(f"{path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
@@ -171,20 +232,35 @@ def replay(
     zones: Annotated[
         Path | None, typer.Option("--zones", help="Risk zones GeoJSON with a category each.")
     ] = None,
+    regions: Annotated[
+        Path | None,
+        typer.Option(
+            "--regions",
+            help="Permitted regions GeoJSON (named polygons, points with radius_m) that the "
+            "devices file's region column may name; default: [monitor] regions_file.",
+        ),
+    ] = None,
     config: Annotated[
         Path | None, typer.Option("--config", help="TOML file with a [monitor] section.")
     ] = None,
 ) -> None:
-    """Run the collateral monitor over a positions file; print one JSON object per alert."""
+    """Run the collateral monitor over a positions file (CSV or Parquet); print one JSON
+    object per alert."""
     provinces = ProvinceIndex(china_provinces())
-    device_specs, vehicle_specs = read_devices(devices, provinces) if devices else ([], [])
+    settings = read_monitor_config(config) if config else MonitorSettings()
+    regions_path = regions or settings.regions_file
+    permitted = read_regions(regions_path) if regions_path else None
+    device_specs, vehicle_specs = (
+        read_devices(devices, provinces, permitted) if devices else ([], [])
+    )
     result = run_monitor(
         read_positions(positions),
         device_specs,
         vehicle_specs,
         provinces=provinces,
         zones=read_zones(zones) if zones else None,
-        settings=read_monitor_config(config) if config else None,
+        regions=permitted,
+        settings=settings,
     )
     for alert in result.alerts:
         typer.echo(json.dumps(alert.as_json(), ensure_ascii=False))

@@ -49,7 +49,9 @@ class TypeScore:
 
     @property
     def precision(self) -> float | None:
-        return self.hits / self.flagged if self.flagged else None
+        """None when nothing was flagged, or when the truth expects the type on no loan
+        (``unusual_area``): its flags can then be neither confirmed nor refuted."""
+        return self.hits / self.flagged if self.flagged and self.expected else None
 
     @property
     def recall(self) -> float | None:

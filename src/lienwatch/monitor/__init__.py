@@ -10,6 +10,8 @@ from lienwatch.monitor.model import (
     MonitorInputError,
     VehicleSpec,
 )
+from lienwatch.monitor.regions import RegionLibrary
+from lienwatch.monitor.stays import StayTable, find_stays
 from lienwatch.monitor.zones import ZONE_CATEGORIES, ZoneLibrary
 
 __all__ = [
@@ -22,6 +24,9 @@ __all__ = [
     "FixBatch",
     "Monitor",
     "MonitorInputError",
+    "RegionLibrary",
+    "StayTable",
     "VehicleSpec",
     "ZoneLibrary",
+    "find_stays",
 ]

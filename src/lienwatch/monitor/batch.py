@@ -21,6 +21,7 @@ from lienwatch.domain.provinces import ProvinceIndex
 from lienwatch.monitor.engine import FixBatch, Monitor, raise_clusters
 from lienwatch.monitor.lifecycle import AlertBook
 from lienwatch.monitor.model import Alert, DeviceSpec, VehicleSpec
+from lienwatch.monitor.regions import RegionLibrary
 from lienwatch.monitor.vehicle import StayRecord
 from lienwatch.monitor.zones import ZoneLibrary
 
@@ -38,6 +39,7 @@ class _Job:
     vehicles: Sequence[VehicleSpec]
     settings: MonitorSettings
     zones: ZoneLibrary | None
+    regions: RegionLibrary | None
     provinces: ProvinceIndex
     until: int | None
 
@@ -52,6 +54,7 @@ def run_monitor(
     *,
     provinces: ProvinceIndex,
     zones: ZoneLibrary | None = None,
+    regions: RegionLibrary | None = None,
     settings: MonitorSettings | None = None,
     until: int | None = None,
 ) -> MonitorResult:
@@ -60,7 +63,7 @@ def run_monitor(
     global _JOB
     settings = settings or MonitorSettings()
     workers = settings.workers if "fork" in multiprocessing.get_all_start_methods() else 1
-    _JOB = _Job(batch, devices, vehicles, settings, zones, provinces, until)
+    _JOB = _Job(batch, devices, vehicles, settings, zones, regions, provinces, until)
     try:
         if workers == 1:
             parts = [_run_part((0, 1))]
@@ -99,6 +102,7 @@ def _run_part(part: tuple[int, int]) -> tuple[list[Alert], list[StayRecord], dic
         [v for v in job.vehicles if partition_of(v.vehicle_id, partitions) == index],
         settings=job.settings.model_copy(update={"workers": 1}),
         zones=job.zones,
+        regions=job.regions,
         provinces=job.provinces,
     )
     monitor.replay(job.batch.take(np.flatnonzero(mine[inverse])))

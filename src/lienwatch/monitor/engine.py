@@ -35,6 +35,7 @@ from lienwatch.monitor.model import (
     VehicleSpec,
     iso_utc,
 )
+from lienwatch.monitor.regions import RegionLibrary
 from lienwatch.monitor.vehicle import StayRecord, VehicleMonitor, activity_cells
 from lienwatch.monitor.zones import ZoneLibrary
 
@@ -75,10 +76,19 @@ class Monitor:
         *,
         settings: MonitorSettings | None = None,
         zones: ZoneLibrary | None = None,
+        regions: RegionLibrary | None = None,
         provinces: ProvinceIndex,
     ) -> None:
+        """Raises MonitorInputError for a vehicle whose ``area`` is not in ``regions``."""
         self.settings = settings or MonitorSettings()
         self.zones = zones
+        self.regions = regions
+        for vehicle in vehicles:
+            if vehicle.area is not None and (regions is None or vehicle.area not in regions):
+                raise MonitorInputError(
+                    f"area: vehicle {vehicle.vehicle_id}'s region {vehicle.area!r} is not in "
+                    "the permitted regions"
+                )
         self.provinces = provinces
         self.book = AlertBook(provinces.provinces)
         self.counts: Counter[str] = Counter()
@@ -272,6 +282,7 @@ class Monitor:
         time = np.asarray(batch.time, dtype=np.int64)
         local = time + self._utc_offsets(devices, time)
         cells = activity_cells(np.where(valid, lat, 0.0), np.where(valid, lon, 0.0))
+        in_area = self._in_areas(devices, lat, lon, valid)
         columns = (
             time.tolist(),
             devices,
@@ -286,8 +297,24 @@ class Monitor:
             local.tolist(),
             cells.tolist(),
             batch.alarms.tolist(),
+            in_area.tolist(),
         )
         return map(Fix._make, zip(*columns, strict=True))
+
+    def _in_areas(
+        self, devices: list[str], lat: np.ndarray, lon: np.ndarray, valid: np.ndarray
+    ) -> np.ndarray:
+        """Whether each valid fix lies in its vehicle's lender-defined area (True without)."""
+        inside = np.ones(len(devices), dtype=bool)
+        if self.regions is None:
+            return inside
+        areas = np.array(
+            [self._vehicle_spec(self._slot_key(d)).area or "" for d in devices], dtype=object
+        )
+        for name in set(areas.tolist()) - {""}:
+            rows = np.flatnonzero((areas == name) & valid)
+            inside[rows] = self.regions.contains(name, lat[rows], lon[rows])
+        return inside
 
     def _utc_offsets(self, devices: list[str], time: np.ndarray) -> np.ndarray:
         """Seconds to add to each UTC time for the wall clock of its vehicle's time zone."""

@@ -63,7 +63,9 @@ class VehicleSpec:
     """What servicing and origination tell the monitor about one financed vehicle.
 
     ``region`` is the permitted province (GB/T 2260 code); None means the province of the
-    vehicle's first valid fix. ``home`` is the declared home address as (lat, lon).
+    vehicle's first valid fix. ``area`` names a lender-defined permitted region of the
+    monitor's :class:`~lienwatch.monitor.regions.RegionLibrary` and, when set, replaces
+    ``region``. ``home`` is the declared home address as (lat, lon).
     ``exposure`` is the loan's unsecured exposure in fen, carried by every alert.
     """
 
@@ -72,6 +74,7 @@ class VehicleSpec:
     borrower_id: str | None = None
     product: str | None = None
     region: str | None = None
+    area: str | None = None
     home: tuple[float, float] | None = None
     time_zone: str = "Asia/Shanghai"
     exposure: int = 0
@@ -98,6 +101,7 @@ class Fix(NamedTuple):
     local: int  # epoch seconds shifted to the vehicle's local wall clock
     cell: int  # coarse grid cell for the activity area
     alarms: str  # canonical alarm names joined by ";"
+    in_area: bool  # inside the vehicle's lender-defined area (True when it has none)
 
 
 def utc(epoch: int) -> datetime:

@@ -426,20 +426,22 @@ class RiskZones:
 
 
 class Region:
-    """``left_region``: outside the permitted province for longer than allowed."""
+    """``left_region``: outside the permitted region for longer than allowed — the vehicle's
+    lender-defined area when it has one (``fix.in_area``), else its province."""
 
     def __init__(self, out: Emitter, region: int | None, codes: Sequence[str]) -> None:
         self.out = out
+        self.area = out.spec.area
         self.region = region
         self.codes = codes
         self.out_since: int | None = None
         self.alerted = False
 
     def on_fix(self, fix: Fix) -> None:
-        if self.region is None:
+        if self.area is None and self.region is None:
             self.region = fix.province
             return
-        if fix.province == self.region:
+        if fix.in_area if self.area is not None else fix.province == self.region:
             if self.alerted:
                 self.out.resolve(AlertType.LEFT_REGION, fix.time)
             self.out_since, self.alerted = None, False
@@ -454,10 +456,15 @@ class Region:
                 device_id=fix.device_id,
                 position=_at(fix),
                 evidence={
-                    "permitted": self.codes[self.region] if self.region >= 0 else None,
+                    "permitted": self._permitted(),
                     "hours_outside": round((fix.time - self.out_since) / HOUR_S, 1),
                 },
             )
+
+    def _permitted(self) -> str | None:
+        if self.area is not None:
+            return self.area
+        return self.codes[self.region] if self.region is not None and self.region >= 0 else None
 
 
 class Nights:

@@ -16,7 +16,10 @@ _EXPECTED_ALERTS: dict[Profile, frozenset[str]] = {
     Profile.LATE_THEN_CURES: frozenset({"bucket_changed"}),
     Profile.SLIDES_INTO_DEFAULT: frozenset({"bucket_changed"}),
     Profile.SECONDARY_PLEDGE: frozenset({"long_stay", "risk_zone_visit", "device_offline"}),
-    Profile.TRACKER_REMOVED: frozenset({"power_cut", "device_removed", "tracker_mismatch"}),
+    # The removed wired tracker never reports again: it is offline as well as removed.
+    Profile.TRACKER_REMOVED: frozenset(
+        {"power_cut", "device_removed", "tracker_mismatch", "device_offline"}
+    ),
     Profile.MOVES_PROVINCE: frozenset({"left_region", "night_relocation", "address_mismatch"}),
     Profile.FRAUD_RING: frozenset({"shared_contacts", "cluster"}),
 }
@@ -113,6 +116,18 @@ def telemetry_events(plan: LoanPlan, story: Story, facts: TrackFacts, v: int) ->
                 },
             )
         )
+        if v in facts.wired_end:
+            events.append(
+                TruthEvent(
+                    "device_offline",
+                    loan,
+                    vin,
+                    _utc(facts.wired_end[v]),
+                    None,
+                    plan.wired.device_id,
+                    {"kind": "wired"},
+                )
+            )
     if story.move:
         m = story.move
         events.append(
