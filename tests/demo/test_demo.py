@@ -79,6 +79,26 @@ def test_alerts_are_stored_and_scored(demo_run):
     assert all(scores[t]["recall"] == 1.0 for t in alarmed)
 
 
+def test_followup_coverage_is_what_the_store_says(demo_run):
+    folder, summary = demo_run
+    followup = summary["followup"]
+    db = sqlite3.connect(folder / "lienwatch.sqlite3")
+    triggers = db.execute("SELECT COUNT(*) FROM triggers").fetchone()[0]
+    assert followup["triggers"] == triggers > 0
+    assert 0 < followup["coverage"] <= 1
+    breached = {b["loan"] for b in followup["breaches"]}
+    stored = {
+        ref
+        for (ref,) in db.execute(
+            "SELECT DISTINCT l.ref FROM triggers t JOIN loans l ON l.id = t.loan_id "
+            "WHERE t.breached_at IS NOT NULL"
+        )
+    }
+    assert breached <= stored
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    assert f"{100 * followup['coverage']:.1f} %" in html
+
+
 def test_figures_match_the_simulated_portfolio(demo_run):
     _, summary = demo_run
     portfolio = generate(SimConfig(loans=LOANS, days=DAYS, seed=SEED))

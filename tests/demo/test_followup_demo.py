@@ -2,41 +2,28 @@
 
 from __future__ import annotations
 
-import shutil
-from datetime import date, datetime, timedelta
+from datetime import datetime
 
-import pytest
 from sqlalchemy import func, select
 
-from lienwatch.demo.followup import Team, simulate_followup
+from lienwatch.demo.followup import Team
 from lienwatch.demo.run import DemoOptions, run_demo
-from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import make_engine, session_factory, transaction
 from lienwatch.store.followup_report import coverage
 from lienwatch.store.tables import Action, ContactAttempt
 
 
-@pytest.fixture(scope="module")
-def book(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("followup-demo")
-    summary = run_demo(DemoOptions(loans=150, days=30, seed=5, directory=folder / "demo"))
-    return folder, date.fromisoformat(summary["as_of"])
+def simulate(tmp_path_factory, name: str, team: Team):
+    """The demo on a small book with the given team; its follow-up figures and database."""
+    folder = tmp_path_factory.mktemp(name)
+    options = DemoOptions(loans=150, days=30, seed=5, directory=folder, team=team)
+    summary = run_demo(options)
+    return make_engine(f"sqlite:///{folder / 'lienwatch.sqlite3'}"), summary["followup"]
 
 
-def simulate(book, name: str, team: Team):
-    folder, as_of = book
-    database = folder / f"{name}.sqlite3"
-    shutil.copy(folder / "demo" / "lienwatch.sqlite3", database)
-    engine = make_engine(f"sqlite:///{database}")
-    summary = simulate_followup(session_factory(engine), start=as_of - timedelta(days=6),
-                                end=as_of - timedelta(days=1), catalogue=ProductCatalogue(),
-                                team=team, seed=3)  # fmt: skip
-    return engine, summary
-
-
-def test_a_staffed_team_covers_every_trigger_and_the_figures_are_the_stores(book):
-    engine, summary = simulate(book, "staffed", Team())
-    assert summary["days"] == 6 and summary["triggers"] > 0
+def test_a_staffed_team_covers_every_trigger_and_the_figures_are_the_stores(tmp_path_factory):
+    engine, summary = simulate(tmp_path_factory, "staffed", Team())
+    assert summary["days"] == 13 and summary["triggers"] > 0
     assert summary["coverage"] == 1.0 and summary["breaches"] == []
     assert summary["volumes"]["executed"] > 0 and summary["volumes"]["sms_sent"] > 0
     with transaction(session_factory(engine)) as session:
@@ -55,8 +42,8 @@ def test_a_staffed_team_covers_every_trigger_and_the_figures_are_the_stores(book
     assert {"cure_rate_by_bucket", "champion_challenger", "roll_rates"} <= set(summary["kpis"])
 
 
-def test_without_agents_coverage_falls_and_every_breach_names_its_loan(book):
-    engine, summary = simulate(book, "unstaffed", Team(phone_agents=0, field_agents=0))
+def test_without_agents_coverage_falls_and_every_breach_names_its_loan(tmp_path_factory):
+    engine, summary = simulate(tmp_path_factory, "unstaffed", Team(phone_agents=0, field_agents=0))
     assert summary["coverage"] < 1
     assert summary["breaches"] and all(b["loan"].startswith("L") for b in summary["breaches"])
     period = {k: datetime.fromisoformat(v) for k, v in summary["period"].items()}

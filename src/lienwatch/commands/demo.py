@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,11 +24,20 @@ def demo(
         Path | None,
         typer.Option("--dir", help="Output folder [default: ./lienwatch-demo].", file_okay=False),
     ] = None,
+    phone_agents: Annotated[
+        int | None,
+        typer.Option(min=0, help="Simulated phone agents [default: one per 250 loans]."),
+    ] = None,
+    field_agents: Annotated[
+        int | None,
+        typer.Option(min=0, help="Simulated field agents [default: one per 1,000 loans]."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Simulate a portfolio, load it into a fresh SQLite database, run every capability,
     write report.html and print a summary."""
-    from lienwatch.demo.run import DemoOptions, run_demo  # heavy imports only when used
+    from lienwatch.demo.followup import Team  # heavy imports only when used
+    from lienwatch.demo.run import DemoOptions, run_demo
 
     settings = load_settings()
     defaults = settings.demo
@@ -37,6 +47,14 @@ def demo(
         seed=seed if seed is not None else defaults.seed,
         directory=directory if directory is not None else defaults.dir,
     )
+    if phone_agents is not None or field_agents is not None:
+        sized = Team.for_book(options.loans)
+        team = replace(
+            sized,
+            phone_agents=sized.phone_agents if phone_agents is None else phone_agents,
+            field_agents=sized.field_agents if field_agents is None else field_agents,
+        )
+        options = replace(options, team=team)
     options.sim_config()  # validate before any progress bar is drawn
     stderr = Console(stderr=True)
     with Progress(
@@ -54,7 +72,12 @@ def demo(
                 tasks[stage] = bar.add_task(stage, total=total)
             bar.update(tasks[stage], completed=done, total=total)
 
-        summary = run_demo(options, products=settings.products, progress=progress)
+        summary = run_demo(
+            options,
+            products=settings.products,
+            followup_settings=settings.followup,
+            progress=progress,
+        )
     if as_json:
         typer.echo(json.dumps(summary, default=str, ensure_ascii=False))
     else:
@@ -95,6 +118,16 @@ def _print_summary(console: Console, s: dict[str, Any]) -> None:
                 f"  {alert_type}",
                 f"precision {_ratio(score['precision'])} · recall {_ratio(score['recall'])}",
             )
+    followup = s["followup"]
+    table.add_row(
+        "follow-up coverage",
+        f"{100 * followup['coverage']:.1f} % of {followup['triggers']:,} triggers "
+        f"({len(followup['breaches']):,} breaches)",
+    )
+    table.add_row(
+        "  team",
+        f"{followup['team']['phone_agents']} phone · {followup['team']['field_agents']} field",
+    )
     for profile, count in s["ground_truth"]["profiles"].items():
         table.add_row(f"truth: {profile}", f"{count:,}")
     table.add_row("total time", f"{sum(s['timings_s'].values()):.1f} s")

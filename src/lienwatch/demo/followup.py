@@ -51,6 +51,12 @@ class Team:
     calls_per_day: int = 60
     visits_per_day: int = 4
 
+    @classmethod
+    def for_book(cls, loans: int) -> Team:
+        """A team sized as lenders staff post-loan work: one phone agent per 250 loans on
+        book and one field agent per 1,000 (at least the default team)."""
+        return cls(phone_agents=max(3, loans // 250), field_agents=max(1, loans // 1000))
+
 
 def simulate_followup(
     factory: sessionmaker[Session],

@@ -14,9 +14,18 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from lienwatch.config import FollowupSettings
+from lienwatch.demo.followup import Team, simulate_followup
 from lienwatch.demo.gateway_feed import feed_sample_through_gateway, sample_fixes
 from lienwatch.demo.load import load_book, load_fixes
 from lienwatch.demo.scoring import monitor_portfolio, scoring_summary
+from lienwatch.reports.credit_quality import (
+    MonthEnd,
+    VintagePoint,
+    month_end_snapshots,
+    roll_rates,
+    vintage_curves,
+)
 from lienwatch.reports.html import render_report
 from lienwatch.reports.overview import build_overview
 from lienwatch.servicing.catalogue import ProductCatalogue
@@ -37,6 +46,7 @@ class DemoOptions:
     days: int = 120
     seed: int = 7
     directory: Path = Path("lienwatch-demo")
+    team: Team | None = None  # the simulated follow-up team; None: sized to the book
 
     def sim_config(self) -> SimConfig:
         """The simulator's configuration; raises a one-line error for a bad option."""
@@ -47,11 +57,13 @@ def run_demo(
     options: DemoOptions,
     *,
     products: Mapping[str, Mapping[str, Any]] | None = None,
+    followup_settings: FollowupSettings | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Run the demo into ``options.directory``; return the summary (also in summary.json).
 
-    ``products`` are the servicing rules per product code (the ``[products]`` configuration).
+    ``products`` are the servicing rules per product code (the ``[products]`` configuration),
+    ``followup_settings`` the ``[followup]`` configuration (strategy, watchdog, e-mail relay).
     """
     report = progress or (lambda _stage, _done, _total: None)
     directory = options.directory
@@ -105,8 +117,23 @@ def run_demo(
         monitoring = scoring_summary(portfolio, monitored)
         report("monitor", 1, 1)
 
+    with stage("follow-up"):
+        # Go-live two weeks back, so the engine works days with a nightly run behind each.
+        followup = simulate_followup(
+            factory,
+            start=portfolio.as_of - timedelta(days=DAILY_RUN_DAYS - 1),
+            end=portfolio.as_of - timedelta(days=1),
+            catalogue=catalogue,
+            settings=followup_settings,
+            team=options.team or Team.for_book(options.loans),
+            seed=options.seed,
+            progress=report,
+        )
+
     with stage("overview"), transaction(session_factory(engine)) as session:
         overview = build_overview(session, as_of=portfolio.as_of)
+        month_ends = month_end_snapshots(session, start=portfolio.start, end=portfolio.as_of)
+        credit = _credit_quality(month_ends)
     engine.dispose()
 
     summary: dict[str, Any] = {
@@ -120,6 +147,8 @@ def run_demo(
         "servicing": servicing,
         "monitoring": monitoring,
         "gateway": asdict(fed),
+        "followup": followup,
+        "credit_quality": credit,
         "portfolio": overview.as_dict(),
         "ground_truth": {
             "profiles": dict(sorted(Counter(portfolio.truth.profiles.values()).items())),
@@ -157,6 +186,32 @@ def _nightly_runs(
         statuses += counts.status_changes
         report("servicing", done, len(days))
     return {"nightly_runs": len(days), "bucket_changes": changes, "status_changes": statuses}
+
+
+def _credit_quality(month_ends: list[MonthEnd]) -> dict[str, list[dict[str, Any]]]:
+    """Roll and cure rates per month and bucket, and each vintage at its latest month on book."""
+    rolls = [
+        {
+            **asdict(r),
+            "month": r.month.isoformat(),
+            "roll_rate": r.roll_rate,
+            "cure_rate": r.cure_rate,
+        }
+        for r in roll_rates(month_ends)
+        if r.loans
+    ]
+    latest: dict[date, VintagePoint] = {}
+    for point in vintage_curves(month_ends):  # ordered by vintage, then month on book
+        latest[point.vintage] = point
+    vintages = [
+        {
+            "vintage": p.vintage.isoformat()[:7], "months_on_book": p.months_on_book,
+            "loans": p.loans, "disbursed": p.disbursed,
+            "dpd30_share": p.dpd30_share, "dpd90_share": p.dpd90_share,
+        }
+        for p in latest.values()
+    ]  # fmt: skip
+    return {"roll_rates": rolls, "vintages": vintages}
 
 
 def _fresh_database(path: Path) -> Path:

@@ -18,6 +18,10 @@ _environment = Environment(
 )
 _environment.filters["yuan"] = lambda fen: f"¥{to_yuan(fen):,.2f}"
 _environment.filters["thousands"] = lambda n: f"{n:,}"
+_environment.filters["percent"] = lambda share: "—" if share is None else f"{100 * share:.1f} %"
+_environment.filters["interval"] = lambda ci: (
+    "—" if ci is None or None in ci else f"{100 * ci[0]:.1f}–{100 * ci[1]:.1f} %"
+)
 
 
 def render_report(summary: Mapping[str, Any]) -> str:
