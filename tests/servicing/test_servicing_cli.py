@@ -5,7 +5,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from lienwatch.commands.servicing import PaymentsFileError, register
+from lienwatch.commands.servicing import register
+from lienwatch.tabular import InputFileError
 
 TERMS = [
     "--principal",
@@ -119,7 +120,7 @@ def test_bad_payment_rows_name_file_line_and_column(app, tmp_path, content, mess
     result = run(
         app, ["loan", "state", *TERMS, "--payments", str(payments), "--as-of", "2026-04-20"]
     )
-    assert isinstance(result.exception, PaymentsFileError)
+    assert isinstance(result.exception, InputFileError)
     assert str(result.exception).startswith(str(payments))
     assert re.search(message, str(result.exception))
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import tomllib
 from collections.abc import Iterator
@@ -17,7 +16,6 @@ from pydantic import ValidationError
 from lienwatch.config import MonitorSettings
 from lienwatch.data import china_provinces
 from lienwatch.domain.provinces import ProvinceIndex
-from lienwatch.errors import LienwatchError
 from lienwatch.monitor import (
     DeviceSpec,
     FixBatch,
@@ -27,28 +25,11 @@ from lienwatch.monitor import (
     ZoneLibrary,
 )
 from lienwatch.monitor.batch import run_monitor
+from lienwatch.tabular import InputFileError, csv_rows
 from lienwatch.telematics.protocols import CANONICAL_ALARMS
 
 _POSITION_COLUMNS = ("device_id", "time", "lat", "lon")
 _TRUE, _FALSE = {"true", "1", "yes", ""}, {"false", "0", "no"}
-
-
-class InputFileError(LienwatchError):
-    """A malformed input file; the message names the file, line and column."""
-
-
-def _rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
-    try:
-        handle = path.open(newline="", encoding="utf-8")
-    except OSError as exc:
-        raise InputFileError(f"{path}: {exc.strerror}") from None
-    with handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in required if c not in (reader.fieldnames or [])]
-        if missing:
-            raise InputFileError(f"{path} line 1: missing column {missing[0]!r}")
-        for row in reader:
-            yield reader.line_num, row
 
 
 def _bounded(where: str, column: str, value: object, low: float, high: float) -> float:
@@ -124,7 +105,8 @@ def read_positions(path: Path) -> FixBatch:
     if path.suffix.lower() in {".parquet", ".pq"}:
         rows: Iterator[tuple[str, dict[str, Any]]] = _parquet_rows(path)
     else:
-        rows = ((f"{path} line {line}", row) for line, row in _rows(path, _POSITION_COLUMNS))
+        _, lines = csv_rows(path, required=_POSITION_COLUMNS)
+        rows = ((f"{path} line {line}", row) for line, row in lines)
     parsed = [_position(where, row) for where, row in rows]
     devices, times, lats, lons, valids, alarms = zip(*parsed, strict=True) if parsed else [()] * 6
     return FixBatch(
@@ -149,7 +131,7 @@ def read_devices(
     names |= {p.code: p.code for p in provinces.provinces}
     devices: list[DeviceSpec] = []
     vehicles: dict[str, VehicleSpec] = {}
-    for line, row in _rows(path, ("device_id", "kind")):
+    for line, row in csv_rows(path, required=("device_id", "kind"))[1]:
         vehicle = row.get("vehicle_id") or row.get("vehicle_vin")
         if not vehicle:
             raise InputFileError(f"{path} line {line}, column vehicle_id: empty")

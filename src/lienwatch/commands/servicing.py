@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -19,21 +18,17 @@ from rich.table import Table
 from lienwatch.config import load_settings
 from lienwatch.domain.money import MoneyError, format_yuan, parse_yuan
 from lienwatch.domain.schedule import DayCount, Installment, Method
-from lienwatch.errors import LienwatchError
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.servicing.engine import loan_state
 from lienwatch.servicing.product import LoanTerms, Payment, Product
 from lienwatch.store.db import check_connection, make_engine, session_factory, transaction
 from lienwatch.store.servicing import run_nightly
+from lienwatch.tabular import InputFileError, csv_rows
 
 
 class OutputFormat(StrEnum):
     JSON = "json"
     TABLE = "table"
-
-
-class PaymentsFileError(LienwatchError, ValueError):
-    """A payments file row that cannot be read: names the file, line, column and reason."""
 
 
 Principal = Annotated[str, typer.Option(help="Principal in yuan, e.g. 100000.00.")]
@@ -156,32 +151,23 @@ def schedule_json(rows: list[Installment]) -> dict[str, object]:
 def read_payments(path: Path) -> list[Payment]:
     """Payments from a CSV file with the header ``id,date,amount`` (optionally ``currency``).
 
-    Raises :class:`PaymentsFileError` naming the file, line, column and reason for the
+    Raises :class:`InputFileError` naming the file, line, column and reason for the
     first bad row, and for a duplicate id with a different amount or date.
     """
-    try:
-        handle = path.open(newline="", encoding="utf-8")
-    except OSError as exc:
-        raise PaymentsFileError(f"{path}: cannot read: {exc.strerror}") from None
-    with handle:
-        reader = csv.DictReader(handle)
-        missing = {"id", "date", "amount"} - set(reader.fieldnames or ())
-        if missing:
-            raise PaymentsFileError(f"{path}:1: missing column(s) {', '.join(sorted(missing))}")
-        payments: dict[str, Payment] = {}
-        for row in reader:
-            payment = _payment_row(path, reader.line_num, row)
-            seen = payments.setdefault(payment.external_id, payment)
-            if seen != payment:
-                raise PaymentsFileError(f"{path}:{reader.line_num}: column id: "
-                                        f"{payment.external_id!r} repeats with another amount "
-                                        "or date")
-        return list(payments.values())
+    _, rows = csv_rows(path, required=("id", "date", "amount"))
+    payments: dict[str, Payment] = {}
+    for line, row in rows:
+        payment = _payment_row(path, line, row)
+        seen = payments.setdefault(payment.external_id, payment)
+        if seen != payment:
+            raise InputFileError(f"{path}:{line}: column id: {payment.external_id!r} "
+                                    "repeats with another amount or date")
+    return list(payments.values())
 
 
 def _payment_row(path: Path, line: int, row: dict[str, str | None]) -> Payment:
-    def bad(column: str, reason: str) -> PaymentsFileError:
-        return PaymentsFileError(f"{path}:{line}: column {column}: {reason}")
+    def bad(column: str, reason: str) -> InputFileError:
+        return InputFileError(f"{path}:{line}: column {column}: {reason}")
 
     external_id = (row.get("id") or "").strip()
     if not external_id:

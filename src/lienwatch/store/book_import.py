@@ -32,6 +32,7 @@ from lienwatch.servicing.book_import import (
 )
 from lienwatch.servicing.product import LoanTerms
 from lienwatch.store.tables import Borrower, Device, Installment, Loan, Payment, Vehicle
+from lienwatch.tabular import csv_rows
 
 _TABLES = {
     "borrowers": (Borrower, Borrower.ref),
@@ -212,10 +213,8 @@ def read_table(path: Path) -> tuple[list[str], list[tuple[int, dict[str, Any]]]]
             ) from None
         frame = polars.read_parquet(path)
         return frame.columns, list(enumerate(frame.to_dicts(), start=1))
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
-        header = list(reader.fieldnames or [])
-        return header, [(reader.line_num, row) for row in reader]
+    header, rows = csv_rows(path)
+    return header, list(rows)
 
 
 def import_book(
