@@ -122,17 +122,44 @@ def _print_summary(console: Console, s: dict[str, Any]) -> None:
     table.add_row(
         "follow-up coverage",
         f"{100 * followup['coverage']:.1f} % of {followup['triggers']:,} triggers "
-        f"({len(followup['breaches']):,} breaches)",
+        f"({len(followup['breaches']):,} SLA breaches)",
     )
     table.add_row(
         "  team",
         f"{followup['team']['phone_agents']} phone · {followup['team']['field_agents']} field",
     )
+    table.add_row("  SLA adherence", _percent(followup["sla_adherence"]))
+    kpis = followup["kpis"]
+    cures = kpis["cure_rate_by_bucket"]
+    table.add_row(
+        "  cure rate by bucket",
+        " · ".join(f"{b} {_percent(m['rate'] if m else None)}" for b, m in cures.items()),
+    )
+    arms = kpis["champion_challenger"]
+    table.add_row(
+        "  champion / challenger",
+        f"cure {_percent(arms['champion'] and arms['champion']['rate'])} / "
+        f"{_percent(arms['challenger'] and arms['challenger']['rate'])}"
+        + (" (significant)" if arms["significant"] else " (not significant)"),
+    )
     for profile, count in s["ground_truth"]["profiles"].items():
         table.add_row(f"truth: {profile}", f"{count:,}")
     table.add_row("total time", f"{sum(s['timings_s'].values()):.1f} s")
     console.print(table)
+    breaches = s["followup"]["breaches"]
+    if breaches:
+        shown = ", ".join(f"{b['loan']} ({b['kind']})" for b in breaches[:BREACHES_SHOWN])
+        more = len(breaches) - BREACHES_SHOWN
+        tail = f" and {more:,} more (all in summary.json)" if more > 0 else ""
+        console.print(f"follow-up SLA breaches: {shown}{tail}", soft_wrap=True)
     console.print(f"report: {s['report']}")
+
+
+BREACHES_SHOWN = 12
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f} %"
 
 
 def _ratio(value: float | None) -> str:
