@@ -173,6 +173,9 @@ class GatewaySettings(BaseModel):
     require_auth: bool = True
     #: A fix received this long after it was taken is late: stored with ``archived`` set.
     late_after_s: int = Field(600, ge=0)
+    #: How often device statuses are refreshed from the last fixes (for devices without a
+    #: session, such as HTTP devices and trackers that stopped calling).
+    status_interval_s: float = Field(60.0, gt=0)
     #: HTTP ingest: partner name -> API token (set tokens through the environment,
     #: e.g. ``LIENWATCH_GATEWAY__PARTNERS__ACME=...``).
     partners: dict[str, str] = Field(default_factory=dict)

@@ -246,3 +246,22 @@ def test_a_bad_model_profile_is_refused_naming_the_key(store_url):
         live_gateway(store_url, settings),
     ):
         pass
+
+
+def test_the_gateway_marks_silent_devices_offline(live, engine):
+    """A device without a session whose last fix is old is marked offline by the gateway's
+    periodic refresh, with no connection involved."""
+    (ident,) = add_devices(engine, "gt06", 1)
+    with transaction(session_factory(engine)) as session:
+        session.execute(
+            update(Device)
+            .where(Device.ident == ident)
+            .values(
+                status="online", report_interval_s=60, last_fix_at=datetime(2026, 1, 1, tzinfo=UTC)
+            )
+        )
+    with live(status_interval_s=0.2):
+        deadline = time.monotonic() + 10
+        while devices(engine, [ident])[0].status != "offline" and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert devices(engine, [ident])[0].status == "offline"

@@ -8,16 +8,18 @@ its own transaction: they sit where a request from a device enters the system.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from lienwatch.store.db import transaction
 from lienwatch.store.repositories import DeviceRepository, PositionRow, store_position_rows
-from lienwatch.store.tables import Device
+from lienwatch.store.tables import Device, Position
 from lienwatch.telematics.fixes import Fix
-from lienwatch.telematics.registry import DeviceRecord, DeviceStatus
+from lienwatch.telematics.registry import DeviceRecord, DeviceStatus, device_status
 
 
 class StoreDeviceDirectory:
@@ -44,6 +46,45 @@ class StoreDeviceDirectory:
     def set_status(self, device_id: int, status: DeviceStatus) -> None:
         with transaction(self.factory) as session:
             DeviceRepository(session).set_status(device_id, status.value)
+
+    def refresh_statuses(self, *, now: datetime, connected: Collection[int]) -> Counter[str]:
+        with transaction(self.factory) as session:
+            return refresh_device_statuses(session, now=now, connected=connected)
+
+
+def refresh_device_statuses(
+    session: Session, *, now: datetime, connected: Collection[int] = ()
+) -> Counter[str]:
+    """Set every device's status (online, offline, unknown) from its session and last fix,
+    and bring ``last_fix_at`` up to the newest stored fix; return the devices per status.
+
+    Devices without a session (HTTP devices, trackers that stopped calling) are the reason
+    this exists: only a look at their last fix can tell that they went offline.
+    """
+    newest = dict(
+        session.execute(
+            select(Position.device_id, func.max(Position.fix_time)).group_by(Position.device_id)
+        ).all()
+    )
+    devices = session.execute(
+        select(Device.id, Device.status, Device.last_fix_at, Device.report_interval_s)
+    ).all()
+    counts: Counter[str] = Counter()
+    changes = []
+    for device_id, status, last_fix_at, interval in devices:
+        latest = max(filter(None, (last_fix_at, newest.get(device_id))), default=None)
+        new_status = device_status(
+            connected=device_id in connected,
+            last_fix_at=latest,
+            report_interval_s=interval,
+            now=now,
+        ).value
+        counts[new_status] += 1
+        if new_status != status or latest != last_fix_at:
+            changes.append({"id": device_id, "status": new_status, "last_fix_at": latest})
+    if changes:
+        session.execute(update(Device), changes)  # ORM bulk UPDATE by primary key
+    return counts
 
 
 def _record(repository: DeviceRepository, device: Device) -> DeviceRecord:

@@ -104,6 +104,7 @@ class Gateway:
         self.stats = GatewayStats()
         self._servers: dict[str, asyncio.Server] = {}
         self._sessions: Counter[int] = Counter()
+        self._status_watch: asyncio.Task[None] | None = None
         self._writers: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
 
     async def start(self, *, host: str | None = None, ports: dict[str, int] | None = None) -> None:
@@ -118,6 +119,22 @@ class Gateway:
                 limit=_READ_SIZE,
             )
             log.info("gateway: %s on port %d", protocol, self.port(protocol))
+        self._status_watch = asyncio.create_task(self._watch_statuses())
+
+    async def _watch_statuses(self) -> None:
+        """Keep device statuses true for devices without a session: every
+        ``status_interval_s``, a device whose last fix is older than two report intervals and
+        that is not connected is marked offline."""
+        while True:
+            await asyncio.sleep(self.settings.status_interval_s)
+            try:
+                await asyncio.to_thread(
+                    self.registry.directory.refresh_statuses,
+                    now=datetime.now(UTC),
+                    connected=set(self._sessions),
+                )
+            except Exception:  # the next round tries again; serving devices goes on
+                log.exception("gateway: refreshing device statuses failed")
 
     def port(self, protocol: str) -> int:
         """The port ``protocol`` is listening on."""
@@ -129,6 +146,10 @@ class Gateway:
         Connections are aborted (their reads end) and given ``grace_s`` to finish what they
         are doing (a publish in flight, the device's status update); then they are cancelled.
         """
+        if self._status_watch is not None:
+            self._status_watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._status_watch
         for server in self._servers.values():
             server.close()
         for writer in self._writers.values():

@@ -24,6 +24,8 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
+from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import IntEnum, StrEnum
@@ -93,6 +95,10 @@ class DeviceDirectory(Protocol):
     def set_auth_code(self, device_id: int, code: str) -> None: ...
 
     def set_status(self, device_id: int, status: DeviceStatus) -> None: ...
+
+    def refresh_statuses(self, *, now: datetime, connected: Collection[int]) -> Counter[str]:
+        """Every device's status from its session (``connected``) and last fix; counts."""
+        ...
 
 
 class DeviceRegistry:
