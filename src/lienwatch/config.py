@@ -227,6 +227,10 @@ class FollowupSettings(BaseModel):
     smtp_port: int = Field(25, ge=1, le=65535)
     email_sender: str = "collections@lienwatch.invalid"
     agency: str = "lender"  # who this installation contacts as (calls are capped across agencies)
+    #: ``[followup.providers.<channel>]``: ``provider = "<name>"`` and that provider's options
+    #: (checked by lienwatch.followup.providers); secrets through the environment, e.g.
+    #: ``LIENWATCH_FOLLOWUP__PROVIDERS__SMS__SECRET``.
+    providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @field_validator("business_time_zone")
     @classmethod

@@ -3,7 +3,9 @@ guard in the loop, agent queues and outcomes, promises, cures, the watchdog and 
 
 from __future__ import annotations
 
+import tomllib
 from datetime import UTC, date, datetime, timedelta
+from importlib import resources
 
 import pytest
 from sqlalchemy import func, select
@@ -11,7 +13,7 @@ from sqlalchemy import func, select
 from lienwatch.followup.channels import Dispatcher, LocalSmsGateway, LogProvider
 from lienwatch.followup.compliance import ComplianceGuard
 from lienwatch.followup.model import Channel, FollowupError, Outcome
-from lienwatch.followup.strategy import shipped_strategy
+from lienwatch.followup.strategy import parse_strategy, shipped_strategy
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.followup import FollowupService
 from lienwatch.store.followup_report import coverage, kpis
@@ -267,3 +269,29 @@ def test_status_changes_follow_the_machine_and_tracker_commands_need_a_superviso
         loan_id=missed.id, command="fuel_cut", approved_by="sam", at=MORNING
     )
     assert sent.outcome == "sent"
+
+
+def letter_first_strategy():
+    """The shipped ``cn`` strategy with the D+1 text of every missed-installment ladder
+    replaced by a dunning letter."""
+    text = resources.files("lienwatch.followup").joinpath("strategies/cn.toml").read_text("utf-8")
+    sms_first = 'trigger = "missed_installment"\nescalate_to = "supervisor"\nsteps = [\n'
+    sms_first += '  { channel = "sms"'
+    assert sms_first in text
+    letter_first = sms_first.replace('"sms"', '"letter"')
+    return parse_strategy(tomllib.loads(text.replace(sms_first, letter_first)), source="test")
+
+
+def test_a_letter_step_is_posted_to_the_address_on_file_even_at_night(db_session, missed):
+    printer = LocalSmsGateway()  # the print-and-mail house's queue
+    strategy = letter_first_strategy()
+    dispatcher = Dispatcher(ComplianceGuard(strategy.profile), {Channel.LETTER: printer})
+    engine = FollowupService(
+        db_session, strategy=strategy, dispatcher=dispatcher, catalogue=CATALOGUE
+    )
+    engine.tick(now=datetime(2026, 2, 17, 15, 0, tzinfo=UTC))  # 23:00 in Shanghai
+    [letter] = printer.sent.values()
+    assert letter.to == "北京市朝阳区建国路 88 号"
+    [action] = actions(db_session, "letter")
+    assert action.outcome == "delivered"
+    assert not db_session.scalar(select(ContactAttempt).where(ContactAttempt.allowed.is_(False)))

@@ -4,12 +4,16 @@ redeems it at the guard first, so nothing reaches a borrower without the guard's
 Providers deliver one message and return the provider's message id, or raise
 :class:`DeliveryError`; :class:`Dispatcher` retries with exponential backoff and returns every
 attempt, so a failure stays visible. Built-in providers: ``log`` (a Python logger; the
-automated dialer's stand-in), ``smtp`` (real SMTP) and :class:`LocalSmsGateway`, the local
-stand-in for a paid SMS cloud.
+automated dialer's stand-in), ``smtp`` (real SMTP), ``webhook`` (an HMAC-signed JSON POST) and
+:class:`LocalSmsGateway`, the local stand-in for a paid SMS cloud. Configured providers are
+plugins: see :mod:`lienwatch.followup.providers`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import logging
 import re
 import smtplib
@@ -19,6 +23,8 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Protocol
 
+import httpx
+
 from lienwatch.followup.compliance import ComplianceGuard, Permit
 from lienwatch.followup.model import Channel, FollowupError
 
@@ -27,6 +33,10 @@ _MSGID_UNSAFE = re.compile(r"[^A-Za-z0-9.\-]")
 
 class DeliveryError(Exception):
     """A provider could not deliver a message (the dispatcher retries it)."""
+
+
+class RejectedError(DeliveryError):
+    """The receiver refused the message for good (e.g. HTTP 4xx): retrying cannot help."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +110,107 @@ class SmtpProvider:
         return str(email["Message-ID"])
 
 
+SIGNATURE_HEADER = "X-Lienwatch-Signature"
+TIMESTAMP_HEADER = "X-Lienwatch-Timestamp"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+# Receivers may retry-able refuse with these besides 5xx: a timeout or "too many requests".
+_RETRYABLE_4XX = frozenset({408, 425, 429})
+
+
+def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
+    """``sha256=<hex>``: HMAC-SHA256 with ``secret`` over ``timestamp``, ``"."`` and the raw
+    body. Signing the timestamp too means a captured request cannot be replayed later with a
+    fresh timestamp."""
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def verify_webhook(
+    secret: str,
+    body: bytes,
+    timestamp: str,
+    signature: str,
+    *,
+    now: float,
+    tolerance_s: float = 300.0,
+) -> bool:
+    """True when ``signature`` is ours over ``timestamp`` and ``body`` and ``timestamp`` (Unix
+    seconds) is within ``tolerance_s`` of ``now``: the receiver's check against forgery and
+    replay (it drops repeated ``Idempotency-Key`` values itself)."""
+    try:
+        age = abs(now - int(timestamp))
+    except ValueError:
+        return False
+    expected = webhook_signature(secret, timestamp, body)
+    return age <= tolerance_s and hmac.compare_digest(expected, signature)
+
+
+class WebhookProvider:
+    """Delivers a message as a signed JSON POST to ``url``.
+
+    Headers: :data:`SIGNATURE_HEADER` (see :func:`webhook_signature`), :data:`TIMESTAMP_HEADER`
+    (Unix seconds, fresh per attempt), :data:`IDEMPOTENCY_HEADER` (the message's key, the same
+    on every retry so the receiver delivers it once). A 2xx answer is the delivery receipt: its
+    JSON ``id`` is returned as the provider's message id. A 5xx, a timeout or a connection
+    failure raises :class:`DeliveryError` (retried by the dispatcher); any other answer raises
+    :class:`RejectedError` (not retried).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        secret: str,
+        *,
+        timeout_s: float = 10.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not secret:
+            raise ValueError("secret: a webhook needs a shared secret")
+        self.url = url
+        self._secret = secret
+        self._clock = clock
+        self._client = httpx.Client(timeout=timeout_s)  # one pool, reused across messages
+
+    def deliver(self, message: Message) -> str:
+        body = json.dumps(
+            {"idempotency_key": message.idempotency_key, "to": message.to,
+             "subject": message.subject, "body": message.body},
+            ensure_ascii=False, separators=(",", ":"),
+        ).encode()  # fmt: skip
+        timestamp = str(int(self._clock()))
+        headers = {
+            "Content-Type": "application/json",
+            IDEMPOTENCY_HEADER: message.idempotency_key,
+            TIMESTAMP_HEADER: timestamp,
+            SIGNATURE_HEADER: webhook_signature(self._secret, timestamp, body),
+        }
+        try:
+            response = self._client.post(self.url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise DeliveryError(f"webhook {self.url}: {type(exc).__name__}: {exc}") from exc
+        return _receipt(self.url, response)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._client.close()
+
+
+def _receipt(url: str, response: httpx.Response) -> str:
+    """The receiver's message id from a 2xx answer, or the error the status calls for."""
+    status = response.status_code
+    if status >= 500 or status in _RETRYABLE_4XX:
+        raise DeliveryError(f"webhook {url}: HTTP {status}")
+    if not 200 <= status < 300:
+        raise RejectedError(f"webhook {url}: HTTP {status}: {response.text[:200]}")
+    try:
+        receipt = response.json()
+    except ValueError:
+        receipt = None
+    if not isinstance(receipt, dict) or not isinstance(receipt.get("id"), str | int):
+        raise RejectedError(f'webhook {url}: HTTP {status} without a receipt {{"id": ...}}')
+    return str(receipt["id"])
+
+
 @dataclass(frozen=True, slots=True)
 class Attempt:
     number: int
@@ -141,7 +252,8 @@ class Dispatcher:
         self.sleep = sleep
 
     def send(self, permit: Permit, channel: Channel, message: Message) -> Delivery:
-        """Redeem ``permit`` and deliver; retry failures ``retries`` times with doubling waits."""
+        """Redeem ``permit`` and deliver; retry failures ``retries`` times with doubling waits
+        (a :class:`RejectedError` is final at once)."""
         self.guard.redeem(permit, channel)
         provider = self.providers.get(channel)
         if provider is None:
@@ -150,6 +262,9 @@ class Dispatcher:
         for number in range(1, self.retries + 2):
             try:
                 attempts.append(Attempt(number, True, provider.deliver(message)))
+                break
+            except RejectedError as exc:
+                attempts.append(Attempt(number, False, str(exc)))
                 break
             except DeliveryError as exc:
                 attempts.append(Attempt(number, False, str(exc)))

@@ -165,7 +165,11 @@ class ComplianceGuard:
             return Decision(False, "third_party_only_to_restore_contact")
         zone = ZoneInfo(request.time_zone)
         local = request.at.astimezone(zone)
-        if not request.consented and not self._within_hours(local):
+        if (
+            request.channel.keeps_contact_hours
+            and not request.consented
+            and not self._within_hours(local)
+        ):
             return Decision(False, "quiet_hours", self._next_open(local, local.date(), zone))
         if request.channel.is_call and request.recipient == "debtor":
             return self._call_refusal(local, zone, history)

@@ -63,6 +63,7 @@ class Channel(StrEnum):
     VOICE = "voice"  # automated call
     CALL = "call"  # agent call
     EMAIL = "email"
+    LETTER = "letter"  # a dunning letter queued for print and mail through a provider
     VISIT = "visit"  # field visit
     GPS_CHECK = "gps_check"
     REVIEW = "review"  # a desk review (collateral check, repossession review)
@@ -80,12 +81,21 @@ class Channel(StrEnum):
         return self in _CONTACTS
 
     @property
+    def keeps_contact_hours(self) -> bool:
+        """Bound by quiet hours: a letter is printed and posted, it does not ring at night."""
+        return self.contacts_borrower and self is not Channel.LETTER
+
+    @property
     def is_call(self) -> bool:
         return self in (Channel.VOICE, Channel.CALL)
 
 
-_AUTOMATIC = frozenset({Channel.SMS, Channel.VOICE, Channel.EMAIL, Channel.GPS_CHECK})
-_CONTACTS = frozenset({Channel.SMS, Channel.VOICE, Channel.CALL, Channel.EMAIL, Channel.VISIT})
+_AUTOMATIC = frozenset(
+    {Channel.SMS, Channel.VOICE, Channel.EMAIL, Channel.LETTER, Channel.GPS_CHECK}
+)
+_CONTACTS = frozenset(
+    {Channel.SMS, Channel.VOICE, Channel.CALL, Channel.EMAIL, Channel.LETTER, Channel.VISIT}
+)
 
 
 class Outcome(StrEnum):

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from lienwatch.config import FollowupSettings
 from lienwatch.followup.assignment import AgentSlot, QueuedTask, assign, priority
-from lienwatch.followup.channels import Dispatcher, LogProvider, Message, Provider, SmtpProvider
+from lienwatch.followup.channels import Dispatcher, Message, Provider
 from lienwatch.followup.compliance import (
     ComplianceGuard,
     ContactRequest,
@@ -38,6 +38,7 @@ from lienwatch.followup.model import (
     TriggerKind,
     check_transition,
 )
+from lienwatch.followup.providers import build_providers
 from lienwatch.followup.strategy import (
     SHIPPED,
     LadderSpec,
@@ -88,6 +89,7 @@ class LoanView:
     time_zone: str
     phone: str
     email: str | None
+    address: str  # postal, for letters
     province: str
     dpd: int
     bucket: str
@@ -166,17 +168,16 @@ class FollowupService:
         providers: dict[Channel, Provider] | None = None,
     ) -> FollowupService:
         """The service as configured: the strategy (shipped name or file), its guard, and
-        providers (default: SMS and automated voice to the log, e-mail to the SMTP relay)."""
+        providers: ``providers`` when given, else ``settings.providers`` over the defaults
+        (SMS, automated voice and letters to the log, e-mail to the ``smtp_*`` relay)."""
         strategy = (
             shipped_strategy(settings.strategy)
             if settings.strategy in SHIPPED
             else load_strategy(Path(settings.strategy))
         )
-        smtp = SmtpProvider(settings.smtp_host, settings.smtp_port, settings.email_sender)
-        default: dict[Channel, Provider] = {
-            Channel.SMS: LogProvider(), Channel.VOICE: LogProvider(), Channel.EMAIL: smtp,
-        }  # fmt: skip
-        dispatcher = Dispatcher(ComplianceGuard(strategy.profile), providers or default)
+        if providers is None:
+            providers = build_providers(_provider_table(settings))
+        dispatcher = Dispatcher(ComplianceGuard(strategy.profile), providers)
         return cls(
             session, strategy=strategy, dispatcher=dispatcher, catalogue=catalogue,
             agency=settings.agency, watchdog_lead=timedelta(hours=settings.watchdog_lead_h),
@@ -755,6 +756,8 @@ class FollowupService:
             channel = Channel.SMS  # no address on file: the reminder goes by text instead
         elif channel is Channel.EMAIL:
             address = view.email or ""
+        elif channel is Channel.LETTER:
+            address = view.address
         decision = self.dispatcher.guard.check(
             self._request(view, channel, now, case, trigger), history
         )
@@ -848,7 +851,7 @@ class FollowupService:
     def _contactable(self, due: datetime, step: StepSpec, time_zone: str) -> datetime:
         """When a step can start: a contact step waits for the borrower's contact hours, so
         its SLA clock never runs through quiet hours (an alert at 02:13 is called at 08:00)."""
-        if not step.channel.contacts_borrower:
+        if not step.channel.keeps_contact_hours:
             return due
         return self.dispatcher.guard.contact_window_opens(due, time_zone)
 
@@ -1210,6 +1213,7 @@ class FollowupService:
                     Borrower.time_zone,
                     Borrower.phone,
                     Borrower.email,
+                    Borrower.address,
                     Borrower.province_code,
                     LoanSnapshot.dpd,
                     LoanSnapshot.bucket,
@@ -1231,6 +1235,7 @@ class FollowupService:
                     r.time_zone,
                     r.phone,
                     r.email,
+                    r.address,
                     r.province_code,
                     r.dpd or 0,
                     r.bucket or first_bucket,
@@ -1324,6 +1329,19 @@ def _text(trigger: Trigger, view: LoanView) -> str:
 
 def _attempt(attempt: Any) -> dict[str, Any]:
     return {"number": attempt.number, "ok": attempt.ok, "detail": attempt.detail}
+
+
+def _provider_table(settings: FollowupSettings) -> dict[str, dict[str, Any]]:
+    """The configured providers over the defaults; a configured channel replaces its default
+    whole (options of one provider mean nothing to another)."""
+    defaults: dict[str, dict[str, Any]] = {
+        Channel.SMS.value: {"provider": "log"},
+        Channel.VOICE.value: {"provider": "log"},
+        Channel.LETTER.value: {"provider": "log"},
+        Channel.EMAIL.value: {"provider": "smtp", "host": settings.smtp_host,
+                              "port": settings.smtp_port, "sender": settings.email_sender},
+    }  # fmt: skip
+    return {**defaults, **settings.providers}
 
 
 def _step_key(trigger: Trigger) -> str:
