@@ -62,6 +62,8 @@ class RepossessionService:
         policy: RepossessionPolicy,
         jurisdiction: str = "cn",
     ) -> None:
+        if jurisdiction not in policy.routes:
+            raise FollowupError(f"jurisdiction: no legal routes configured for {jurisdiction!r}")
         self.session = session
         self.followup = followup
         self.policy = policy
