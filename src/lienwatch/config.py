@@ -250,7 +250,7 @@ class RepossessionSettings(BaseModel):
     # the SLA of each step, counted from the step before it
     sla_h: dict[str, float] = {
         "approve": 24, "recover": 14 * 24, "appraise": 3 * 24, "sell": 30 * 24, "post": 48,
-        "write_off": 30 * 24,
+        "write_off": 30 * 24, "return_surplus": 7 * 24,
     }  # fmt: skip
 
 

@@ -187,12 +187,17 @@ def test_a_sale_above_the_payoff_settles_the_loan_and_posting_twice_changes_noth
     assert (split.to_loan, split.deficiency) == (owed, 0)
     assert split.surplus == 13_000_000 - 210_000 - owed > 0
     assert (ordered.status, ordered.surplus, delinquent.status) == (
-        "settled",
-        split.surplus,
-        "settled",
-    )
+        "surplus_due", split.surplus, "settled",
+    )  # fmt: skip
     assert db_session.get(Case, ordered.case_id).status == "closed"
+    assert [r.id for r in repo.overdue(now=at + timedelta(days=8))] == [ordered.id]
     again = repo.post_proceeds(repossession_id=ordered.id, by="rex", at=at + timedelta(hours=1))
     assert again == split
     payments = db_session.scalars(select(Payment).where(Payment.loan_id == delinquent.id)).all()
     assert [p.amount for p in payments] == [owed]
+    repo.return_surplus(repossession_id=ordered.id, by="sam", at=at + timedelta(days=2),
+                        reference="bank transfer 2026060500017")  # fmt: skip
+    assert (ordered.status, ordered.surplus_ref, ordered.next_deadline_at) == (
+        "settled", "bank transfer 2026060500017", None,
+    )  # fmt: skip
+    assert repo.overdue(now=at + timedelta(days=8)) == []

@@ -34,6 +34,7 @@ def register(app: typer.Typer) -> None:
     repo.command("record-appraisal")(record_appraisal_command)
     repo.command("record-sale")(record_sale_command)
     repo.command("post-proceeds")(post_proceeds_command)
+    repo.command("return-surplus")(return_surplus_command)
     repo.command("write-off")(write_off_command)
     repo.command("overdue")(overdue_command)
     app.add_typer(repo, name="repossession")
@@ -207,6 +208,21 @@ def post_proceeds_command(id_: Id, by: By, at: At = None) -> None:
         f"loan {format_yuan(split.to_loan)}, surplus {format_yuan(split.surplus)}, "
         f"deficiency {format_yuan(split.deficiency)}"
     )
+
+
+def return_surplus_command(
+    id_: Id,
+    by: By,
+    reference: Annotated[str, typer.Option("--reference", help="The transfer's reference.")],
+    at: At = None,
+) -> None:
+    """The surplus left after the sale went back to the borrower."""
+    with _service() as service:
+        _echo(
+            service.return_surplus(
+                repossession_id=id_, by=by, at=parse_time(at, "--at"), reference=reference
+            )
+        )
 
 
 def write_off_command(

@@ -123,6 +123,9 @@ def _dispose(
         sold_on=as_of + timedelta(days=3), price=price, buyer="auction",
     )  # fmt: skip
     split = service.post_proceeds(repossession_id=repo.id, by="repo-officer", at=at(3, 17))
+    if split.surplus:
+        service.return_surplus(repossession_id=repo.id, by="repo-officer", at=at(4, 10),
+                               reference=f"DEMO-REFUND-{loan_id}")  # fmt: skip
     if split.deficiency:
         service.write_off(repossession_id=repo.id, by="repo-supervisor", at=at(3, 18),
                           why="deficiency after the sale")  # fmt: skip

@@ -38,7 +38,8 @@ class RepoStatus(StrEnum):
     APPRAISED = "appraised"
     SOLD = "sold"
     DEFICIENCY = "deficiency"  # proceeds posted; the shortfall stays on the loan as a balance
-    SETTLED = "settled"  # proceeds covered the loan: closed (any surplus goes back)
+    SURPLUS_DUE = "surplus_due"  # the loan is settled; the surplus must go back to the borrower
+    SETTLED = "settled"  # the loan is settled and nothing is owed to the borrower
     WRITTEN_OFF = "written_off"  # the deficiency was written off
 
 
@@ -50,6 +51,7 @@ NEXT_STEP: dict[RepoStatus, str] = {
     RepoStatus.APPRAISED: "sell",
     RepoStatus.SOLD: "post",
     RepoStatus.DEFICIENCY: "write_off",
+    RepoStatus.SURPLUS_DUE: "return_surplus",
 }
 FINAL = frozenset({RepoStatus.SETTLED, RepoStatus.WRITTEN_OFF})
 # Storage and recovery costs accrue from approval until the proceeds are posted.

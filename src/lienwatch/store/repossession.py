@@ -4,7 +4,8 @@
 owns the transaction): :meth:`~RepossessionService.order`, :meth:`~RepossessionService.approve`,
 :meth:`~RepossessionService.record_recovery`, :meth:`~RepossessionService.add_cost`,
 :meth:`~RepossessionService.record_appraisal`, :meth:`~RepossessionService.record_sale`,
-:meth:`~RepossessionService.post_proceeds` and :meth:`~RepossessionService.write_off`.
+:meth:`~RepossessionService.post_proceeds`, :meth:`~RepossessionService.return_surplus` and
+:meth:`~RepossessionService.write_off`.
 Each step is logged on the case's timeline with who did it, when, and whether it met the SLA
 its predecessor set; the rules themselves are in :mod:`lienwatch.followup.repossession`.
 """
@@ -258,7 +259,8 @@ class RepossessionService:
         """Post the sale proceeds: costs first, then the loan's payoff as of the evening
         before the sale day (its nightly snapshot must be there) as a payment on the sale day
         keyed ``repo:<id>:proceeds``, then any surplus back to the borrower. With no deficiency
-        the loan is settled and the case closed; otherwise the deficiency stays as a balance
+        the loan is settled and the case closed (a surplus waits in ``surplus_due`` for
+        :meth:`return_surplus`); otherwise the deficiency stays as a balance
         (status ``deficiency``) until :meth:`write_off`. Posting again returns the same split
         and records nothing new."""
         repo = self._get(repossession_id)
@@ -288,10 +290,27 @@ class RepossessionService:
         }  # fmt: skip
         if split.deficiency:
             self._advance(repo, case, RepoStatus.DEFICIENCY, user, at, "deficiency kept", details)
+            return split
+        if split.surplus:
+            note = f"surplus of {split.surplus} fen to return"
+            self._advance(repo, case, RepoStatus.SURPLUS_DUE, user, at, note, details)
         else:
-            note = f"surplus of {split.surplus} fen to return" if split.surplus else "settled"
-            self._finish(repo, case, loan, RepoStatus.SETTLED, user, at, note, details)
+            self._advance(repo, case, RepoStatus.SETTLED, user, at, "settled", details)
+        self._close_loan(case, loan, "settled", user, at)
         return split
+
+    def return_surplus(
+        self, *, repossession_id: int, by: str, at: datetime, reference: str
+    ) -> Repossession:
+        """The surplus went back to the borrower by the transfer ``reference``."""
+        repo = self._get(repossession_id)
+        check_step(repo.status, RepoStatus.SURPLUS_DUE, "return the surplus of")
+        _require_text(reference=reference)
+        user, case = self._user(by), self.session.get_one(Case, repo.case_id)
+        repo.surplus_ref = reference.strip()
+        details = {"surplus": repo.surplus, "reference": repo.surplus_ref}
+        self._advance(repo, case, RepoStatus.SETTLED, user, at, "", details)
+        return repo
 
     def write_off(self, *, repossession_id: int, by: str, at: datetime, why: str) -> Repossession:
         """A supervisor writes off the deficiency left after the sale: the loan becomes
@@ -303,12 +322,10 @@ class RepossessionService:
         user = self._user(by)
         if user.role != "supervisor":
             raise FollowupError("by: refused (write_off_needs_supervisor)")
-        case, loan = (
-            self.session.get_one(Case, repo.case_id),
-            self.session.get_one(Loan, repo.loan_id),
-        )
-        self._finish(repo, case, loan, RepoStatus.WRITTEN_OFF, user, at, why,
-                     {"deficiency": repo.deficiency})  # fmt: skip
+        case = self.session.get_one(Case, repo.case_id)
+        details = {"deficiency": repo.deficiency}
+        self._advance(repo, case, RepoStatus.WRITTEN_OFF, user, at, why, details)
+        self._close_loan(case, self.session.get_one(Loan, repo.loan_id), "written-off", user, at)
         return repo
 
     # ------------------------------------------------------------------ reading
@@ -356,30 +373,22 @@ class RepossessionService:
         assert repo.next_deadline_at is not None  # every open status has a next step
         late = at > repo.next_deadline_at
         repo.status = status.value
-        repo.next_deadline_at = None if status in FINAL else at + self.policy.sla[NEXT_STEP[status]]
+        if status in FINAL:
+            repo.next_deadline_at, repo.closed_at = None, at
+        else:
+            repo.next_deadline_at = at + self.policy.sla[NEXT_STEP[status]]
         self._log(repo, case, step, user, at, note, {**details, "late": late})
 
-    def _finish(
-        self,
-        repo: Repossession,
-        case: Case,
-        loan: Loan,
-        status: RepoStatus,
-        user: User,
-        at: datetime,
-        note: str,
-        details: dict[str, Any],
+    def _close_loan(
+        self, case: Case, loan: Loan, loan_status: str, user: User, at: datetime
     ) -> None:
-        self._advance(repo, case, status, user, at, note, details)
-        repo.closed_at = at
-        loan_status = "settled" if status is RepoStatus.SETTLED else "written-off"
+        """Set the loan's final operator status and close its case."""
         LoanRepository(self.session).set_operator_status(loan, loan_status)
         if case.status == "closed":  # the follow-up tick closes a case once the loan is final
             return
-        self.followup.change_status(
-            case_id=case.id, status="closed", by=user.username,
-            why=f"repossession {status.value}", at=at,
-        )  # fmt: skip
+        why = f"repossession: loan {loan_status}"
+        self.followup.change_status(case_id=case.id, status="closed", by=user.username, why=why,
+                                    at=at)  # fmt: skip
 
     def _log(
         self,

@@ -523,6 +523,7 @@ class Repossession(Base):
     costs_recovered: Mapped[int | None] = mapped_column(BigInteger)  # fen
     paid_to_loan: Mapped[int | None] = mapped_column(BigInteger)  # fen, a payment
     surplus: Mapped[int | None] = mapped_column(BigInteger)  # fen, owed back to the borrower
+    surplus_ref: Mapped[str | None] = mapped_column(String(120))  # the transfer that returned it
     deficiency: Mapped[int | None] = mapped_column(BigInteger)  # fen, kept as a balance
     closed_at: Mapped[datetime | None]
 

@@ -49,6 +49,7 @@ def upgrade() -> None:
         sa.Column("costs_recovered", sa.BigInteger(), nullable=True),
         sa.Column("paid_to_loan", sa.BigInteger(), nullable=True),
         sa.Column("surplus", sa.BigInteger(), nullable=True),
+        sa.Column("surplus_ref", sa.String(length=120), nullable=True),
         sa.Column("deficiency", sa.BigInteger(), nullable=True),
         sa.Column("closed_at", lienwatch.store.types.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
