@@ -16,6 +16,7 @@ from lienwatch.commands import (
     gateway,
     payments,
     replay,
+    repossession,
     servicing,
     telematics,
 )
@@ -46,7 +47,18 @@ def _root(
     """Post-loan risk platform for auto finance."""
 
 
-for module in (db, demo, servicing, payments, book_import, replay, gateway, telematics, followup):
+for module in (
+    db,
+    demo,
+    servicing,
+    payments,
+    book_import,
+    replay,
+    gateway,
+    telematics,
+    followup,
+    repossession,
+):
     module.register(app)
 
 

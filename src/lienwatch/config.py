@@ -238,6 +238,29 @@ class FollowupSettings(BaseModel):
         return _check_zone(value)
 
 
+class RepossessionSettings(BaseModel):
+    """``[repossession]``: when a repossession may be ordered, through which routes, how fast.
+
+    ``routes`` maps a jurisdiction to its lawful routes (court_order, security_enforcement,
+    negotiated_handover); self-help towing is refused whatever is configured here.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    jurisdiction: str = "cn"
+    min_dpd: int = Field(90, ge=1)  # days past due in the latest nightly snapshot
+    max_snapshot_age_d: int = Field(3, ge=1)  # an older snapshot does not prove the DPD
+    routes: dict[str, list[str]] = {
+        "cn": ["court_order", "security_enforcement", "negotiated_handover"],
+        "us": ["court_order", "negotiated_handover"],
+    }
+    # the SLA of each step, counted from the step before it
+    sla_h: dict[str, float] = {
+        "approve": 24, "recover": 14 * 24, "appraise": 3 * 24, "sell": 30 * 24, "post": 48,
+        "write_off": 30 * 24, "return_surplus": 7 * 24,
+    }  # fmt: skip
+
+
 class ServicingSettings(BaseModel):
     """``[servicing]``: how the nightly portfolio run is executed."""
 
@@ -260,6 +283,7 @@ class Settings(BaseSettings):
     monitor: MonitorSettings = MonitorSettings()
     followup: FollowupSettings = FollowupSettings()
     servicing: ServicingSettings = ServicingSettings()
+    repossession: RepossessionSettings = RepossessionSettings()
     # Servicing rules per product code; checked by lienwatch.servicing.catalogue.
     products: dict[str, dict[str, Any]] = {}
     gateway: GatewaySettings = GatewaySettings()

@@ -486,3 +486,58 @@ class ContactAttempt(Base):
     conversation: Mapped[bool] = mapped_column(Boolean, default=False)
     consented: Mapped[bool] = mapped_column(Boolean, default=False)
     action_id: Mapped[int | None] = mapped_column(ForeignKey("actions.id"))
+
+
+class Repossession(Base):
+    """A repossession order on a case and its disposal: one per case (收车与处置).
+
+    The steps are logged on the case's timeline (``actions`` of kind ``repossession``); this
+    row holds the current state, the next step's assignee and SLA deadline, and the figures.
+    """
+
+    __tablename__ = "repossessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), unique=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), index=True)
+    jurisdiction: Mapped[str] = mapped_column(String(8))
+    route: Mapped[str] = mapped_column(String(24))  # court_order | security_enforcement | …
+    legal_ref: Mapped[str] = mapped_column(String(120))  # ruling or signed agreement
+    status: Mapped[str] = mapped_column(String(12), default="ordered", index=True)
+    dpd_at_order: Mapped[int] = mapped_column(Integer)
+    snapshot_on: Mapped[date] = mapped_column(Date)  # the nightly snapshot that proved the DPD
+    ordered_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    ordered_at: Mapped[datetime]
+    approved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    approved_at: Mapped[datetime | None]
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    next_deadline_at: Mapped[datetime | None] = mapped_column(index=True)  # SLA of the next step
+    recovered_on: Mapped[date | None] = mapped_column(Date)
+    recovered_place: Mapped[str | None] = mapped_column(String(200))
+    condition: Mapped[str | None] = mapped_column(String(200))
+    property_returned: Mapped[bool | None] = mapped_column(Boolean)  # borrower's belongings
+    appraised_value: Mapped[int | None] = mapped_column(BigInteger)  # fen
+    sold_on: Mapped[date | None] = mapped_column(Date)
+    sale_price: Mapped[int | None] = mapped_column(BigInteger)  # fen
+    buyer: Mapped[str | None] = mapped_column(String(200))
+    costs_recovered: Mapped[int | None] = mapped_column(BigInteger)  # fen
+    paid_to_loan: Mapped[int | None] = mapped_column(BigInteger)  # fen, a payment
+    surplus: Mapped[int | None] = mapped_column(BigInteger)  # fen, owed back to the borrower
+    surplus_ref: Mapped[str | None] = mapped_column(String(120))  # the transfer that returned it
+    deficiency: Mapped[int | None] = mapped_column(BigInteger)  # fen, kept as a balance
+    closed_at: Mapped[datetime | None]
+
+
+class RepossessionCost(Base):
+    """A cost of a repossession (recovery, storage, …), recovered first from the proceeds."""
+
+    __tablename__ = "repossession_costs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    repossession_id: Mapped[int] = mapped_column(ForeignKey("repossessions.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[int] = mapped_column(BigInteger)  # fen
+    incurred_on: Mapped[date] = mapped_column(Date)
+    recorded_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    recorded_at: Mapped[datetime]
+    note: Mapped[str | None] = mapped_column(String(200))

@@ -1,0 +1,53 @@
+"""``lienwatch repossession`` as a user runs it: a refused order, an order, approval, overdue."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy.orm import Session
+
+from lienwatch.servicing.catalogue import ProductCatalogue
+from lienwatch.store import migrate
+from lienwatch.store.db import make_engine
+from lienwatch.store.servicing import run_nightly
+from lienwatch.store.tables import User
+from tests import factories
+from tests.test_cli import run
+
+
+def test_order_approve_and_overdue(tmp_path):
+    url = f"sqlite:///{tmp_path / 'r.sqlite3'}"
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    with Session(engine) as session, session.begin():
+        factories.loan(session)
+        for name, role in (("ann", "agent"), ("sam", "supervisor"), ("rex", "agent")):
+            session.add(User(username=name, display_name=name, role=role, team="east"))
+        for day in (date(2026, 2, 15), date(2026, 2, 16)):
+            run_nightly(session, ProductCatalogue(), as_of=day)
+    engine.dispose()
+    env = {"LIENWATCH_DATABASE_URL": url}
+    assert run("followup", "tick", "--at", "2026-02-17T08:30:00+08:00", cwd=tmp_path,
+               env=env).returncode == 0  # fmt: skip
+    with Session(engine) as session, session.begin():
+        run_nightly(session, ProductCatalogue(), as_of=date(2026, 5, 20))
+    engine.dispose()
+    order = ("repossession", "order", "--loan", "L1", "--legal-ref", "(2026)京0105民初123号",
+             "--why", "unreachable", "--by", "ann",
+             "--at", "2026-05-21T09:00:00+08:00")  # fmt: skip
+    refused = run(*order, "--route", "self_help", cwd=tmp_path, env=env)
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        "lienwatch: error: route: refused (repossession_self_help_forbidden)"
+    )
+    ordered = run(*order, "--route", "court_order", cwd=tmp_path, env=env)
+    assert ordered.returncode == 0, ordered.stderr
+    assert ordered.stdout.startswith("repossession 1 ordered; next step due by 2026-05-22T01:00")
+    approved = run("repossession", "approve", "--id", "1", "--by", "sam", "--assignee", "rex",
+                   "--at", "2026-05-21T10:00:00+08:00", cwd=tmp_path, env=env)  # fmt: skip
+    assert approved.returncode == 0, approved.stderr
+    late = run("repossession", "overdue", "--at", "2026-06-05T10:00:00+08:00", cwd=tmp_path,
+               env=env)  # fmt: skip
+    assert late.stdout.strip() == (
+        "repossession 1 loan id 1 approved, next step due by 2026-06-04 02:00Z"
+    )

@@ -1,0 +1,203 @@
+"""Repossession and disposal on both backends: the refusals, the steps under their SLAs, the
+proceeds posted through servicing (costs first), and the two endings: a deficiency written off,
+a surplus returned with the loan settled."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from lienwatch.config import RepossessionSettings
+from lienwatch.followup.channels import Dispatcher, LogProvider
+from lienwatch.followup.compliance import ComplianceGuard
+from lienwatch.followup.model import Channel, FollowupError
+from lienwatch.followup.strategy import shipped_strategy
+from lienwatch.servicing.catalogue import ProductCatalogue
+from lienwatch.store.followup import FollowupService
+from lienwatch.store.repossession import RepossessionService
+from lienwatch.store.servicing import run_nightly
+from lienwatch.store.tables import Case, LoanSnapshot, Payment, Repossession, User
+from tests import factories
+
+CATALOGUE = ProductCatalogue()
+ORDERED_AT = datetime(2026, 5, 21, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
+
+
+def service(session) -> RepossessionService:
+    strategy = shipped_strategy("cn")
+    logged = LogProvider()
+    dispatcher = Dispatcher(
+        ComplianceGuard(strategy.profile), {Channel.SMS: logged, Channel.VOICE: logged}
+    )
+    followup = FollowupService(
+        session, strategy=strategy, dispatcher=dispatcher, catalogue=CATALOGUE
+    )
+    return RepossessionService.from_settings(session, RepossessionSettings(), followup=followup)
+
+
+@pytest.fixture
+def delinquent(db_session):
+    """Loan L1 never paid: a case opened in February, 94 days past due on 2026-05-20."""
+    loan = factories.loan(db_session)
+    for name, role in (("ann", "agent"), ("sam", "supervisor"), ("rex", "agent")):
+        db_session.add(User(username=name, display_name=name, role=role, team="east"))
+    for day in (date(2026, 2, 15), date(2026, 2, 16)):
+        run_nightly(db_session, CATALOGUE, as_of=day)
+    repo = service(db_session)
+    repo.followup.tick(now=datetime(2026, 2, 17, 0, 30, tzinfo=UTC))
+    run_nightly(db_session, CATALOGUE, as_of=date(2026, 5, 20))
+    return loan
+
+
+def order(repo: RepossessionService, loan_id: int, route: str = "court_order") -> Repossession:
+    return repo.order(
+        loan_id=loan_id, route=route, legal_ref="(2026)京0105民初123号", by="ann", at=ORDERED_AT,
+        why="no payment since disbursement, borrower unreachable",
+    )  # fmt: skip
+
+
+def to_sale(repo: RepossessionService, ordered: Repossession, price: int) -> Repossession:
+    """Approved, recovered, 2,100 yuan of costs, appraised and sold on 2026-06-02 for
+    ``price``; the nightly run of the evening before the sale has run."""
+    at = ORDERED_AT + timedelta(hours=2)
+    repo.approve(repossession_id=ordered.id, by="sam", assignee="rex", at=at)
+    repo.record_recovery(
+        repossession_id=ordered.id, by="rex", at=at + timedelta(days=3),
+        recovered_on=date(2026, 5, 24), place="Chaoyang District court car park",
+        condition="drivable, rear bumper scratched", property_returned=True,
+    )  # fmt: skip
+    for kind, amount in (("recovery", 150_000), ("storage", 60_000)):
+        repo.add_cost(
+            repossession_id=ordered.id, kind=kind, amount=amount, incurred_on=date(2026, 5, 24),
+            by="rex", at=at + timedelta(days=4),
+        )  # fmt: skip
+    repo.record_appraisal(repossession_id=ordered.id, by="rex", at=at + timedelta(days=5),
+                          value=price, appraiser="Beijing Auto Appraisal Co.")  # fmt: skip
+    run_nightly(repo.session, CATALOGUE, as_of=date(2026, 6, 1))
+    return repo.record_sale(
+        repossession_id=ordered.id, by="rex", at=at + timedelta(days=12),
+        sold_on=date(2026, 6, 2), price=price, buyer="auction lot 17",
+    )  # fmt: skip
+
+
+def payoff(session, loan_id: int) -> int:
+    return session.scalar(
+        select(LoanSnapshot.payoff).where(
+            LoanSnapshot.loan_id == loan_id, LoanSnapshot.as_of == date(2026, 6, 1)
+        )
+    )
+
+
+def test_an_order_is_refused_below_the_dpd_floor_and_for_self_help(db_session, delinquent):
+    repo = service(db_session)
+    with pytest.raises(FollowupError, match="repossession_self_help_forbidden"):
+        order(repo, delinquent.id, route="self_help")
+    early = datetime(2026, 2, 17, 1, 0, tzinfo=UTC)  # the snapshot of 02-16 says 1 day
+    with pytest.raises(FollowupError, match="repossession_below_dpd: 1 days past due, needs 90"):
+        repo.order(loan_id=delinquent.id, route="court_order", legal_ref="x", by="ann",
+                   at=early, why="too early")  # fmt: skip
+    stale = ORDERED_AT + timedelta(days=10)  # the latest run is 11 days old by then
+    with pytest.raises(FollowupError, match="repossession_no_recent_snapshot"):
+        repo.order(loan_id=delinquent.id, route="court_order", legal_ref="x", by="ann",
+                   at=stale, why="stale")  # fmt: skip
+    assert db_session.scalar(select(Repossession)) is None
+
+
+def test_nothing_happens_without_a_supervisors_approval(db_session, delinquent):
+    repo = service(db_session)
+    ordered = order(repo, delinquent.id)
+    assert (ordered.status, ordered.dpd_at_order, ordered.snapshot_on) == (
+        "ordered", 94, date(2026, 5, 20),
+    )  # fmt: skip
+    with pytest.raises(
+        FollowupError, match="cannot record the recovery of a repossession that is ordered"
+    ):
+        repo.record_recovery(repossession_id=ordered.id, by="rex", at=ORDERED_AT,
+                             recovered_on=date(2026, 5, 21), place="x", condition="x",
+                             property_returned=True)  # fmt: skip
+    with pytest.raises(FollowupError, match="repossession_needs_supervisor"):
+        repo.approve(repossession_id=ordered.id, by="rex", assignee="rex", at=ORDERED_AT)
+    with pytest.raises(
+        FollowupError, match="no costs can be added to a repossession that is ordered"
+    ):
+        repo.add_cost(repossession_id=ordered.id, kind="storage", amount=1, by="rex",
+                      incurred_on=date(2026, 5, 21), at=ORDERED_AT)  # fmt: skip
+    approved = repo.approve(repossession_id=ordered.id, by="sam", assignee="rex", at=ORDERED_AT)
+    case = db_session.get(Case, approved.case_id)
+    assert (approved.status, case.status) == ("approved", "repossession")
+    assert approved.next_deadline_at == ORDERED_AT + timedelta(days=14)
+
+
+def test_a_missed_recovery_sla_is_overdue_and_the_late_step_says_so(db_session, delinquent):
+    repo = service(db_session)
+    ordered = order(repo, delinquent.id)
+    repo.approve(repossession_id=ordered.id, by="sam", assignee="rex", at=ORDERED_AT)
+    late = ORDERED_AT + timedelta(days=15)
+    assert [r.id for r in repo.overdue(now=late)] == [ordered.id]
+    assert repo.overdue(now=ORDERED_AT + timedelta(days=13)) == []
+    repo.record_recovery(repossession_id=ordered.id, by="rex", at=late,
+                         recovered_on=date(2026, 6, 5), place="Tongzhou", condition="damaged",
+                         property_returned=False)  # fmt: skip
+    steps = repo.timeline(repossession_id=ordered.id)
+    assert [(s.outcome, s.details["late"]) for s in steps if "late" in s.details] == [
+        ("approve", False), ("recover", True),
+    ]  # fmt: skip
+    assert delinquent.status == "repossessed"
+
+
+def test_a_short_sale_pays_costs_first_and_the_deficiency_is_written_off(db_session, delinquent):
+    repo = service(db_session)
+    ordered = order(repo, delinquent.id)
+    to_sale(repo, ordered, price=5_000_000)
+    owed = payoff(db_session, delinquent.id)
+    split = repo.post_proceeds(
+        repossession_id=ordered.id, by="rex", at=ORDERED_AT + timedelta(days=13)
+    )
+    assert (split.costs_recovered, split.to_loan, split.surplus) == (210_000, 4_790_000, 0)
+    assert split.deficiency == owed - 4_790_000 > 0
+    payment = db_session.scalar(select(Payment).where(Payment.loan_id == delinquent.id))
+    assert (payment.external_id, payment.amount, payment.paid_on) == (
+        f"repo:{ordered.id}:proceeds", 4_790_000, date(2026, 6, 2),
+    )  # fmt: skip
+    assert ordered.status == "deficiency" and delinquent.status == "repossessed"
+    with pytest.raises(FollowupError, match="write_off_needs_supervisor"):
+        repo.write_off(repossession_id=ordered.id, by="rex", at=ORDERED_AT, why="uncollectable")
+    repo.write_off(repossession_id=ordered.id, by="sam", at=ORDERED_AT + timedelta(days=20),
+                   why="borrower has no other assets")  # fmt: skip
+    assert (ordered.status, delinquent.status, delinquent.operator_status) == (
+        "written_off", "written-off", "written-off",
+    )  # fmt: skip
+    assert db_session.get(Case, ordered.case_id).status == "closed"
+    # the nightly run keeps the operator's status over the derived one
+    run_nightly(db_session, CATALOGUE, as_of=date(2026, 6, 12))
+    assert delinquent.status == "written-off"
+
+
+def test_a_sale_above_the_payoff_settles_the_loan_and_posting_twice_changes_nothing(
+    db_session, delinquent
+):
+    repo = service(db_session)
+    ordered = order(repo, delinquent.id, route="security_enforcement")
+    to_sale(repo, ordered, price=13_000_000)
+    owed = payoff(db_session, delinquent.id)
+    at = ORDERED_AT + timedelta(days=13)
+    split = repo.post_proceeds(repossession_id=ordered.id, by="rex", at=at)
+    assert (split.to_loan, split.deficiency) == (owed, 0)
+    assert split.surplus == 13_000_000 - 210_000 - owed > 0
+    assert (ordered.status, ordered.surplus, delinquent.status) == (
+        "surplus_due", split.surplus, "settled",
+    )  # fmt: skip
+    assert db_session.get(Case, ordered.case_id).status == "closed"
+    assert [r.id for r in repo.overdue(now=at + timedelta(days=8))] == [ordered.id]
+    again = repo.post_proceeds(repossession_id=ordered.id, by="rex", at=at + timedelta(hours=1))
+    assert again == split
+    payments = db_session.scalars(select(Payment).where(Payment.loan_id == delinquent.id)).all()
+    assert [p.amount for p in payments] == [owed]
+    repo.return_surplus(repossession_id=ordered.id, by="sam", at=at + timedelta(days=2),
+                        reference="bank transfer 2026060500017")  # fmt: skip
+    assert (ordered.status, ordered.surplus_ref, ordered.next_deadline_at) == (
+        "settled", "bank transfer 2026060500017", None,
+    )  # fmt: skip
+    assert repo.overdue(now=at + timedelta(days=8)) == []
