@@ -64,3 +64,20 @@ def test_tick_queue_record_and_coverage(tmp_path):
     # The reminder SMS went out at once and the call came within its SLA.
     assert (report["coverage"], report["breaches"]) == (1.0, [])
     assert report["covered"] == report["triggers"] >= 2
+
+
+def test_the_scheduler_loop_ticks_and_stops(tmp_path):
+    url = f"sqlite:///{tmp_path / 'run.sqlite3'}"
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    with Session(engine) as session, session.begin():
+        factories.loan(session)
+        for day in (date(2026, 2, 15), date(2026, 2, 16)):
+            run_nightly(session, ProductCatalogue(), as_of=day)
+    engine.dispose()
+    result = run("followup", "run", "--every", "1", "--ticks", "2", cwd=tmp_path,
+                 env={"LIENWATCH_DATABASE_URL": url})  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    first, second = (json.loads(line) for line in result.stdout.splitlines())
+    assert first["tick"] == 1 and first["raised"]["missed_installment"] == 1
+    assert second == {"tick": 2, "raised": {}}  # nothing new: every trigger was raised once

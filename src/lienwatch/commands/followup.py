@@ -4,6 +4,7 @@ the compliance guard's answer for one contact."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -37,6 +38,7 @@ def register(app: typer.Typer) -> None:
     """Add the ``followup`` sub-app to the root ``app``."""
     followup = typer.Typer(help="The follow-up engine (回访).", no_args_is_help=True)
     followup.command("tick")(tick_command)
+    followup.command("run")(run_command)
     followup.command("coverage")(coverage_command)
     followup.command("kpis")(kpis_command)
     followup.command("queue")(queue_command)
@@ -88,6 +90,38 @@ def tick_command(
     with _service() as (_session, service):
         report = service.tick(now=now).as_dict()
     _echo(report, as_json, [f"{key}: {value}" for key, value in report.items()])
+
+
+def run_command(
+    every: Annotated[float, typer.Option(min=1, help="Seconds between ticks.")] = 60.0,
+    ticks: Annotated[int | None, typer.Option(min=1, help="Stop after this many.")] = None,
+) -> None:
+    """Run the scheduler: one tick every EVERY seconds, each in its own transaction, until
+    interrupted. Several workers may run it on one PostgreSQL database: one ticks at a time,
+    the others skip, and no step is executed twice."""
+    settings = load_settings()
+    engine = make_engine(settings.database_url)
+    check_connection(engine)
+    factory = session_factory(engine)
+    catalogue = ProductCatalogue.from_tables(settings.products)
+    done = 0
+    try:
+        while ticks is None or done < ticks:
+            started = time.monotonic()
+            with transaction(factory) as session:
+                service = FollowupService.from_settings(
+                    session, settings.followup, catalogue=catalogue
+                )
+                report = service.tick(now=datetime.now(UTC)).as_dict()
+            done += 1
+            busy = {k: v for k, v in report.items() if v and k != "raised"}
+            typer.echo(json.dumps({"tick": done, **busy, "raised": report["raised"]}))
+            if ticks is None or done < ticks:
+                time.sleep(max(0.0, every - (time.monotonic() - started)))
+    except KeyboardInterrupt:
+        typer.echo("scheduler stopped", err=True)
+    finally:
+        engine.dispose()
 
 
 def coverage_command(

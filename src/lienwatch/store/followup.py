@@ -96,6 +96,9 @@ class LoanView:
     unsecured: int
 
 
+SCHEDULER_LOCK = 0x6C69656E  # advisory lock key of the follow-up scheduler ("lien")
+
+
 @dataclass
 class TickReport:
     raised: Counter[str] = field(default_factory=Counter)
@@ -108,6 +111,7 @@ class TickReport:
     assigned: int = 0
     escalated: int = 0  # warned by the watchdog before the deadline
     breached: int = 0
+    skipped: int = 0  # 1 when another worker was running the scheduler
 
     def as_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "raised": dict(self.raised)}
@@ -373,6 +377,9 @@ class FollowupService:
         if now.tzinfo is None:
             raise FollowupError("now: must carry a time zone")
         report = TickReport()
+        if not self._scheduler_lock():
+            report.skipped = 1
+            return report
         self._raise_many(self._candidates(now), now, report)
         self._decide_promises(now, report)
         self._resolve(now, report)
@@ -381,6 +388,15 @@ class FollowupService:
         self._watch(now, report)
         report.cases_closed += self._close_finished_cases(now)
         return report
+
+    def _scheduler_lock(self) -> bool:
+        """One tick at a time per database: on PostgreSQL a transaction-level advisory lock
+        that several workers try (those that do not get it skip this tick, they never wait);
+        SQLite has a single writer anyway. Due steps are also claimed with row locks that
+        skip locked rows, so a step is never executed twice."""
+        if self.session.get_bind().dialect.name != "postgresql":
+            return True
+        return bool(self.session.scalar(select(func.pg_try_advisory_xact_lock(SCHEDULER_LOCK))))
 
     def _today(self, now: datetime) -> date:
         return now.astimezone(self.zone).date()
@@ -681,6 +697,7 @@ class FollowupService:
             select(Trigger)
             .where(Trigger.resolved_at.is_(None), Trigger.next_due_at <= now, ~queued)
             .order_by(Trigger.next_due_at, Trigger.id)
+            .with_for_update(skip_locked=True, of=Trigger)
         ).all()
         if not due:
             return
