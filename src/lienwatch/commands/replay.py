@@ -14,7 +14,7 @@ import typer
 from pydantic import ValidationError
 
 from lienwatch.config import MonitorSettings
-from lienwatch.data import china_provinces
+from lienwatch.data import province_index
 from lienwatch.domain.provinces import ProvinceIndex
 from lienwatch.monitor import (
     DeviceSpec,
@@ -228,7 +228,7 @@ def replay(
 ) -> None:
     """Run the collateral monitor over a positions file (CSV or Parquet); print one JSON
     object per alert."""
-    provinces = ProvinceIndex(china_provinces())
+    provinces = province_index()
     settings = read_monitor_config(config) if config else MonitorSettings()
     regions_path = regions or settings.regions_file
     permitted = read_regions(regions_path) if regions_path else None

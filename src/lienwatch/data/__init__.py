@@ -7,11 +7,19 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
+from lienwatch.domain.provinces import ProvinceIndex
+
 
 @cache
 def china_provinces() -> dict[str, Any]:
     """The 34 province-level units of China as a GeoJSON FeatureCollection (Natural Earth 1:10m)."""
     return json.loads(files(__package__).joinpath("china_provinces.geojson").read_text("utf-8"))
+
+
+@cache
+def province_index() -> ProvinceIndex:
+    """The shipped provinces indexed for lookups, built once per process (about a second)."""
+    return ProvinceIndex(china_provinces())
 
 
 def china_cities_csv() -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lienwatch.config import MonitorSettings
-from lienwatch.data import china_provinces
+from lienwatch.data import province_index
 from lienwatch.domain.provinces import ProvinceIndex
 from lienwatch.monitor import Alert, AlertType, DeviceSpec, FixBatch, VehicleSpec, ZoneLibrary
 from lienwatch.monitor.batch import MonitorResult, run_monitor
@@ -87,7 +87,7 @@ def monitor_portfolio(
         FixBatch(p.device_id, p.time, p.lat, p.lon, p.valid, p.alarms),
         devices,
         vehicles,
-        provinces=provinces or ProvinceIndex(china_provinces()),
+        provinces=provinces or province_index(),
         zones=ZoneLibrary(portfolio.truth.risk_zones),
         settings=settings,
     )

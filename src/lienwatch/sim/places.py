@@ -14,9 +14,8 @@ from functools import cache
 import numpy as np
 from numpy.typing import ArrayLike
 
-from lienwatch.data import china_cities_csv, china_provinces
+from lienwatch.data import china_cities_csv, province_index
 from lienwatch.domain.geo import offset_m
-from lienwatch.domain.provinces import ProvinceIndex
 
 _MARGIN_DEG = 0.02  # "safely inside": no other province within about 2 km
 
@@ -100,12 +99,6 @@ def scatter(rng: np.random.Generator, lat: float, lon: float, min_m: float, max_
     return offset_m(
         np.full(n, lat), np.full(n, lon), radius * np.sin(bearing), radius * np.cos(bearing)
     )
-
-
-@cache
-def province_index() -> ProvinceIndex:
-    """The shipped province polygons, indexed once per process."""
-    return ProvinceIndex(china_provinces())
 
 
 def safely_in(lat: ArrayLike, lon: ArrayLike, province_code: ArrayLike) -> np.ndarray:
