@@ -26,10 +26,17 @@ def test_shipped_ladders_follow_the_issue():
         (Channel.SMS, 1),
         (Channel.VOICE, 3),
         (Channel.CALL, 5),
+        (Channel.LETTER, 10),
         (Channel.VISIT, 15),
         (Channel.REVIEW, 30),
         (Channel.LEGAL, 60),
     ]
+    us = shipped_strategy("us")
+    us_missed = us.ladder_for(Segment(TriggerKind.MISSED_INSTALLMENT, "M1", delinquent=True))
+    # the written notice of default goes out before the D+30 repossession review, in both arms
+    for ladder in (missed, us_missed, cn.challenger.ladders[0], us.challenger.ladders[0]):
+        channels = [s.channel for s in ladder.steps]
+        assert channels.index(Channel.LETTER) < channels.index(Channel.REVIEW)
     removed = cn.ladder_for(
         Segment(TriggerKind.COLLATERAL_ALERT, "M1", alert_type="device_removed", delinquent=True)
     )

@@ -67,7 +67,7 @@ def test_a_missed_installment_opens_a_case_and_the_sms_goes_out_once(db_session,
     report = engine.tick(now=MORNING)
     assert report.raised["missed_installment"] == 1 and report.cases_opened == 1
     case = db_session.scalar(select(Case).where(Case.loan_id == missed.id))
-    assert (case.status, case.strategy, case.stratum) == ("in_progress", "cn-default@1", "M1")
+    assert (case.status, case.strategy, case.stratum) == ("in_progress", "cn-default@2", "M1")
     [sms] = actions(db_session, "sms")
     assert sms.outcome == "delivered" and len(gateway.sent) == 1
     trigger = db_session.scalar(select(Trigger).where(Trigger.kind == "missed_installment"))
