@@ -43,7 +43,10 @@ def user(session, name: str, role: str = "agent", mode: str = "phone", team: str
 def service(session, strategy: str = "cn") -> tuple[FollowupService, LocalSmsGateway]:
     gateway = LocalSmsGateway()
     guard = ComplianceGuard(shipped_strategy(strategy).profile)
-    dispatcher = Dispatcher(guard, {Channel.SMS: gateway, Channel.VOICE: LogProvider()})
+    logged = LogProvider()
+    dispatcher = Dispatcher(
+        guard, {Channel.SMS: gateway, Channel.VOICE: logged, Channel.LETTER: logged}
+    )
     return FollowupService(
         session, strategy=shipped_strategy(strategy), dispatcher=dispatcher, catalogue=CATALOGUE
     ), gateway
@@ -285,7 +288,10 @@ def letter_first_strategy():
 def test_a_letter_step_is_posted_to_the_address_on_file_even_at_night(db_session, missed):
     printer = LocalSmsGateway()  # the print-and-mail house's queue
     strategy = letter_first_strategy()
-    dispatcher = Dispatcher(ComplianceGuard(strategy.profile), {Channel.LETTER: printer})
+    dispatcher = Dispatcher(
+        ComplianceGuard(strategy.profile),
+        {Channel.LETTER: printer, Channel.SMS: LocalSmsGateway(), Channel.VOICE: LogProvider()},
+    )
     engine = FollowupService(
         db_session, strategy=strategy, dispatcher=dispatcher, catalogue=CATALOGUE
     )
@@ -295,3 +301,10 @@ def test_a_letter_step_is_posted_to_the_address_on_file_even_at_night(db_session
     [action] = actions(db_session, "letter")
     assert action.outcome == "delivered"
     assert not db_session.scalar(select(ContactAttempt).where(ContactAttempt.allowed.is_(False)))
+
+
+def test_a_strategy_channel_without_a_provider_is_refused_at_start_up(db_session):
+    strategy = shipped_strategy("cn")
+    dispatcher = Dispatcher(ComplianceGuard(strategy.profile), {Channel.SMS: LocalSmsGateway()})
+    with pytest.raises(FollowupError, match=r"providers: strategy cn-default@2 sends letter, voice"):
+        FollowupService(db_session, strategy=strategy, dispatcher=dispatcher)

@@ -29,7 +29,8 @@ def service(session) -> RepossessionService:
     strategy = shipped_strategy("cn")
     logged = LogProvider()
     dispatcher = Dispatcher(
-        ComplianceGuard(strategy.profile), {Channel.SMS: logged, Channel.VOICE: logged}
+        ComplianceGuard(strategy.profile),
+        {Channel.SMS: logged, Channel.VOICE: logged, Channel.LETTER: logged},
     )
     followup = FollowupService(
         session, strategy=strategy, dispatcher=dispatcher, catalogue=CATALOGUE

@@ -82,8 +82,9 @@ def simulate_followup(
     report = progress or (lambda _stage, _done, _total: None)
     settings = settings or FollowupSettings()
     zone = ZoneInfo(settings.business_time_zone)
-    gateway = LocalSmsGateway()
-    providers = {Channel.SMS: gateway, Channel.VOICE: LogProvider(), Channel.EMAIL: gateway}
+    gateway, printer = LocalSmsGateway(), LocalSmsGateway()  # the SMS cloud, the print house
+    providers = {Channel.SMS: gateway, Channel.VOICE: LogProvider(), Channel.EMAIL: gateway,
+                 Channel.LETTER: printer}  # fmt: skip
     rng = random.Random(seed)
     started = clock.perf_counter()
     with transaction(factory) as session:
@@ -123,7 +124,7 @@ def simulate_followup(
         "triggers": cover.triggers,
         "breaches": [b.as_dict() for b in cover.breaches],
         "sla_adherence": 1 - figures["sla_breach_rate"]["rate"] if cover.triggers else 1.0,
-        "volumes": {**totals, "sms_sent": len(gateway.sent)},
+        "volumes": {**totals, "sms_sent": len(gateway.sent), "letters_posted": len(printer.sent)},
         "kpis": figures,
         "seconds": round(clock.perf_counter() - started, 2),
     }

@@ -154,6 +154,12 @@ class Strategy(BaseModel):
     def label(self) -> str:
         return f"{self.name}@{self.version}"
 
+    @property
+    def channels(self) -> frozenset[Channel]:
+        """Every channel a step of either arm uses."""
+        ladders = (*self.ladders, *(self.challenger.ladders if self.challenger else ()))
+        return frozenset(step.channel for ladder in ladders for step in ladder.steps)
+
     def ladder_for(self, segment: Segment, arm: Arm = "champion") -> LadderSpec:
         """The first ladder matching ``segment``, the challenger's version on that arm."""
         ladder = next(ladder for ladder in self.ladders if ladder.matches(segment))

@@ -149,6 +149,17 @@ class FollowupService:
                 f"profile: strategy {strategy.label} needs the {strategy.profile} guard, "
                 f"not {dispatcher.guard.profile.name}"
             )
+        unserved = sorted(
+            channel.value
+            for channel in strategy.channels
+            if channel.automatic and channel.contacts_borrower
+            and channel not in dispatcher.providers
+        )  # fmt: skip
+        if unserved:  # found at start-up, not when the first such step falls due
+            raise FollowupError(
+                f"providers: strategy {strategy.label} sends {', '.join(unserved)} but no "
+                "provider is configured for it"
+            )
         self.session = session
         self.strategy = strategy
         self.dispatcher = dispatcher
