@@ -306,5 +306,6 @@ def test_a_letter_step_is_posted_to_the_address_on_file_even_at_night(db_session
 def test_a_strategy_channel_without_a_provider_is_refused_at_start_up(db_session):
     strategy = shipped_strategy("cn")
     dispatcher = Dispatcher(ComplianceGuard(strategy.profile), {Channel.SMS: LocalSmsGateway()})
-    with pytest.raises(FollowupError, match=r"providers: strategy cn-default@2 sends letter, voice"):
+    message = r"providers: strategy cn-default@2 sends letter, voice but no provider"
+    with pytest.raises(FollowupError, match=message):
         FollowupService(db_session, strategy=strategy, dispatcher=dispatcher)

@@ -76,6 +76,7 @@ def demo(
             options,
             products=settings.products,
             followup_settings=settings.followup,
+            repossession_settings=settings.repossession,
             progress=progress,
         )
     if as_json:
@@ -142,6 +143,18 @@ def _print_summary(console: Console, s: dict[str, Any]) -> None:
         f"{_percent(arms['challenger'] and arms['challenger']['rate'])}"
         + (" (significant)" if arms["significant"] else " (not significant)"),
     )
+    recovery = followup["repossession"]
+    if recovery and recovery["ordered"]:
+        table.add_row(
+            "repossessions",
+            f"{recovery['ordered']:,} ordered · "
+            + " · ".join(f"{k} {v:,}" for k, v in recovery["by_status"].items()),
+        )
+        table.add_row(
+            "  sale proceeds",
+            f"¥{to_yuan(recovery['proceeds']):,.2f} (¥{to_yuan(recovery['to_loan']):,.2f} to "
+            f"loans, recovery rate {_percent(recovery['recovery_rate'])})",
+        )
     for profile, count in s["ground_truth"]["profiles"].items():
         table.add_row(f"truth: {profile}", f"{count:,}")
     table.add_row("total time", f"{sum(s['timings_s'].values()):.1f} s")

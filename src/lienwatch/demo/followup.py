@@ -24,13 +24,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from lienwatch.config import FollowupSettings
+from lienwatch.config import FollowupSettings, RepossessionSettings
+from lienwatch.demo.repossession import DeskSize, RecoveryDesk, recovery_summary
 from lienwatch.followup.channels import LocalSmsGateway, LogProvider
 from lienwatch.followup.model import Channel, FollowupError, Outcome
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import transaction
 from lienwatch.store.followup import FollowupService
 from lienwatch.store.followup_report import coverage, kpis
+from lienwatch.store.servicing import run_nightly
 from lienwatch.store.tables import Installment, Payment, Task, User
 
 Progress = Callable[[str, int, int], None]
@@ -66,21 +68,29 @@ def simulate_followup(
     catalogue: ProductCatalogue | None = None,
     settings: FollowupSettings | None = None,
     team: Team = Team(),
+    recovery: RepossessionSettings | None = None,
+    desk: DeskSize | None = None,
+    nightly: bool = False,
     seed: int = 7,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Run the follow-up engine over the business days ``start``..``end`` (inclusive) of a
     loaded, serviced book and return its figures (coverage with every breach's loan, SLA
-    adherence, cure rates by bucket, champion/challenger, KPIs, volumes).
+    adherence, cure rates by bucket, champion/challenger, KPIs, volumes, and with
+    ``recovery`` the repossessions of a :class:`RecoveryDesk` of ``desk``'s size).
 
-    Call it after servicing (and monitoring, whose stored alerts become triggers): the day's
-    ticks read the last completed nightly snapshot and the ``events`` outbox, so days with a
-    nightly run give day-accurate DPD. Each tick and each agent session is one transaction.
+    Call it after servicing up to the day before ``start`` (and monitoring, whose stored alerts
+    become triggers): the day's ticks read the last completed nightly snapshot and the
+    ``events`` outbox. With ``nightly`` the nightly run of each day from ``start`` to ``end``
+    is made here, before the next day's first tick, as in production (so a sale's proceeds
+    are in the next snapshot); otherwise the runs must be there already. Each nightly run,
+    tick and working session is one transaction.
     """
     if end < start:
         raise FollowupError(f"end: {end} is before start {start}")
     report = progress or (lambda _stage, _done, _total: None)
     settings = settings or FollowupSettings()
+    catalogue = catalogue or ProductCatalogue()
     zone = ZoneInfo(settings.business_time_zone)
     gateway, printer = LocalSmsGateway(), LocalSmsGateway()  # the SMS cloud, the print house
     providers = {Channel.SMS: gateway, Channel.VOICE: LogProvider(), Channel.EMAIL: gateway,
@@ -91,6 +101,12 @@ def simulate_followup(
         agents = _hire(session, team)
         payments = _payments(session)
         installment = _first_installments(session)
+        recovery_desk = None
+        if recovery is not None:
+            recovery_desk = RecoveryDesk(recovery, payments=payments, until=end, zone=zone,
+                                         size=desk or DeskSize(), seed=seed)  # fmt: skip
+            recovery_desk.hire(session)
+    runs = NightlyRuns(factory, catalogue)
     go_live = datetime.combine(start, WORKDAY_START, tzinfo=zone).astimezone(UTC)
     totals: dict[str, int] = defaultdict(int)
     with transaction(factory) as session:
@@ -100,6 +116,8 @@ def simulate_followup(
     days = (end - start).days + 1
     for n in range(days):
         day = start + timedelta(days=n)
+        if nightly and n > 0:  # the eve of ``start`` is the caller's
+            runs.run(day - timedelta(days=1))
         for moment in TICKS_LOCAL:
             now = datetime.combine(day, moment, tzinfo=zone).astimezone(UTC)
             if now < go_live:
@@ -109,11 +127,19 @@ def simulate_followup(
                                                         providers=providers)  # fmt: skip
                 _add(totals, service.tick(now=now).as_dict())
                 _work(service, session, agents, now, zone, rng, payments, installment, totals)
+                if recovery_desk is not None and _in_office(now, zone):
+                    steps = recovery_desk.work(session, service, now)
+                    _add(totals, {f"repossession_{step}": n for step, n in steps.items()})
         report("follow-up", n + 1, days)
+    if nightly:
+        runs.run(end)
     as_of = datetime.combine(end, WORKDAY_END, tzinfo=zone).astimezone(UTC)
     with transaction(factory) as session:
         cover = coverage(session, as_of=as_of, since=go_live)
         figures = kpis(session, since=go_live, as_of=as_of, catalogue=catalogue)
+        recovered = None
+        if recovery is not None:
+            recovered = {**recovery_summary(session), "min_dpd": recovery.min_dpd}
     return {
         "days": days,
         "from": start.isoformat(),
@@ -126,8 +152,30 @@ def simulate_followup(
         "sla_adherence": 1 - figures["sla_breach_rate"]["rate"] if cover.triggers else 1.0,
         "volumes": {**totals, "sms_sent": len(gateway.sent), "letters_posted": len(printer.sent)},
         "kpis": figures,
+        "repossession": recovered,
+        "nightly": runs.counts(),
         "seconds": round(clock.perf_counter() - started, 2),
     }
+
+
+class NightlyRuns:
+    """The servicing nightly run of a day, each in its own transaction, counted."""
+
+    def __init__(self, factory: sessionmaker[Session], catalogue: ProductCatalogue) -> None:
+        self.factory = factory
+        self.catalogue = catalogue
+        self.runs = self.bucket_changes = self.status_changes = 0
+
+    def run(self, day: date) -> None:
+        with transaction(self.factory) as session:
+            counts = run_nightly(session, self.catalogue, as_of=day)
+        self.runs += 1
+        self.bucket_changes += counts.bucket_changes
+        self.status_changes += counts.status_changes
+
+    def counts(self) -> dict[str, int]:
+        return {"nightly_runs": self.runs, "bucket_changes": self.bucket_changes,
+                "status_changes": self.status_changes}  # fmt: skip
 
 
 def _add(totals: dict[str, int], tick: dict[str, Any]) -> None:
@@ -193,7 +241,7 @@ def _work(
     """Each agent works the assigned queue, most urgent first, until the next tick or the end
     of the working day."""
     local = now.astimezone(zone)
-    if not WORKDAY_START <= local.time() < WORKDAY_END:
+    if not _in_office(now, zone):
         return
     next_ticks = [t for t in TICKS_LOCAL if t > local.time()]
     stop_local = min(next_ticks[0], WORKDAY_END) if next_ticks else WORKDAY_END
@@ -206,6 +254,10 @@ def _work(
             _perform(service, agent, task, at, local.date(), rng, payments, installment, totals)
             at += timedelta(minutes=MINUTES.get(task.channel, 10))
     session.flush()
+
+
+def _in_office(now: datetime, zone: ZoneInfo) -> bool:
+    return WORKDAY_START <= now.astimezone(zone).time() < WORKDAY_END
 
 
 def _perform(

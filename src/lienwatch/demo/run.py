@@ -14,10 +14,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from lienwatch.config import FollowupSettings
-from lienwatch.demo.followup import Team, simulate_followup
+from lienwatch.config import FollowupSettings, RepossessionSettings
+from lienwatch.demo.followup import NightlyRuns, Team, simulate_followup
 from lienwatch.demo.gateway_feed import feed_sample_through_gateway, sample_fixes
 from lienwatch.demo.load import load_book, load_fixes
+from lienwatch.demo.repossession import DeskSize
 from lienwatch.demo.scoring import monitor_portfolio, scoring_summary
 from lienwatch.reports.credit_quality import (
     MonthEnd,
@@ -33,11 +34,12 @@ from lienwatch.sim import SimConfig, generate, write_portfolio
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory, transaction
 from lienwatch.store.repositories import AlertRepository
-from lienwatch.store.servicing import run_nightly, unsecured_exposures
+from lienwatch.store.servicing import unsecured_exposures
 
 Progress = Callable[[str, int, int], None]
 DATABASE_FILE = "lienwatch.sqlite3"
-DAILY_RUN_DAYS = 14  # the demo runs servicing nightly over the last two weeks, weekly before
+OPERATED_DAYS = 13  # follow-up runs over the days before the business date; servicing
+# replays the history weekly before them
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,12 +60,14 @@ def run_demo(
     *,
     products: Mapping[str, Mapping[str, Any]] | None = None,
     followup_settings: FollowupSettings | None = None,
+    repossession_settings: RepossessionSettings | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Run the demo into ``options.directory``; return the summary (also in summary.json).
 
     ``products`` are the servicing rules per product code (the ``[products]`` configuration),
-    ``followup_settings`` the ``[followup]`` configuration (strategy, watchdog, e-mail relay).
+    ``followup_settings`` the ``[followup]`` configuration (strategy, watchdog, e-mail relay),
+    ``repossession_settings`` the ``[repossession]`` rules the recovery desk works under.
     """
     report = progress or (lambda _stage, _done, _total: None)
     directory = options.directory
@@ -102,12 +106,15 @@ def run_demo(
         )
 
     catalogue = ProductCatalogue.from_tables(products or {})
+    # The engine goes live two weeks back on the existing book; servicing replays the history
+    # up to the eve of go-live, and from then on each day's nightly run is made in its turn.
+    go_live = portfolio.as_of - timedelta(days=OPERATED_DAYS)
     with stage("servicing"):
-        servicing = _nightly_runs(factory, catalogue, portfolio.start, portfolio.as_of, report)
+        history = _nightly_runs(factory, catalogue, portfolio.start, go_live, report)
 
     with stage("monitor"):
-        with transaction(factory) as session:
-            exposures = unsecured_exposures(session, as_of=portfolio.as_of)
+        with transaction(factory) as session:  # the exposure known at go-live
+            exposures = unsecured_exposures(session, as_of=go_live - timedelta(days=1))
         report("monitor", 0, 1)
         monitored = monitor_portfolio(portfolio, exposures=exposures)
         with transaction(factory) as session:
@@ -118,17 +125,24 @@ def run_demo(
         report("monitor", 1, 1)
 
     with stage("follow-up"):
-        # Go-live two weeks back, so the engine works days with a nightly run behind each.
         followup = simulate_followup(
             factory,
-            start=portfolio.as_of - timedelta(days=DAILY_RUN_DAYS - 1),
+            start=go_live,
             end=portfolio.as_of - timedelta(days=1),
             catalogue=catalogue,
             settings=followup_settings,
             team=options.team or Team.for_book(options.loans),
+            recovery=repossession_settings or RepossessionSettings(),
+            desk=DeskSize.for_book(options.loans),
+            nightly=True,
             seed=options.seed,
             progress=report,
         )
+        business_day = NightlyRuns(factory, catalogue)
+        business_day.run(portfolio.as_of)
+    servicing = {
+        key: history[key] + followup["nightly"][key] + business_day.counts()[key] for key in history
+    }
 
     with stage("overview"), transaction(factory) as session:
         overview = build_overview(session, as_of=portfolio.as_of)
@@ -171,23 +185,20 @@ def _nightly_runs(
     factory: sessionmaker[Session],
     catalogue: ProductCatalogue,
     start: date,
-    as_of: date,
+    go_live: date,
     report: Progress,
 ) -> dict[str, int]:
-    """Replay the servicing history: the nightly run, each in its own transaction as in
-    production, weekly over the window and daily over its last two weeks, so the bucket
-    history and its events carry the day each change was observed."""
-    daily_from = as_of - timedelta(days=DAILY_RUN_DAYS - 1)
-    weekly = [start + timedelta(days=d) for d in range(0, (daily_from - start).days, 7)]
-    days = [*weekly, *(daily_from + timedelta(days=d) for d in range(DAILY_RUN_DAYS))]
-    changes = statuses = 0
+    """Replay the servicing history before go-live: the nightly run, each in its own
+    transaction as in production, weekly from ``start`` and on the eve of go-live (the
+    follow-up stage then runs every night, so the bucket history of its days carries the
+    day each change was observed)."""
+    eve = go_live - timedelta(days=1)
+    days = [*(start + timedelta(days=d) for d in range(0, (eve - start).days, 7)), eve]
+    runs = NightlyRuns(factory, catalogue)
     for done, day in enumerate(days, start=1):
-        with transaction(factory) as session:
-            counts = run_nightly(session, catalogue, as_of=day)
-        changes += counts.bucket_changes
-        statuses += counts.status_changes
+        runs.run(day)
         report("servicing", done, len(days))
-    return {"nightly_runs": len(days), "bucket_changes": changes, "status_changes": statuses}
+    return runs.counts()
 
 
 def _credit_quality(month_ends: list[MonthEnd]) -> dict[str, list[dict[str, Any]]]:
