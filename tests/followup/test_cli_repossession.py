@@ -1,7 +1,9 @@
-"""``lienwatch repossession`` as a user runs it: a refused order, an order, approval, overdue."""
+"""``lienwatch repossession`` as a user runs it: a refused order, an order, approval, overdue;
+the step past its SLA breached by the follow-up tick and named by ``followup coverage``."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 from sqlalchemy.orm import Session
@@ -15,7 +17,7 @@ from tests import factories
 from tests.test_cli import run
 
 
-def test_order_approve_and_overdue(tmp_path):
+def test_order_approve_overdue_and_the_breach_in_coverage(tmp_path):
     url = f"sqlite:///{tmp_path / 'r.sqlite3'}"
     engine = make_engine(url)
     migrate.upgrade(engine)
@@ -42,12 +44,28 @@ def test_order_approve_and_overdue(tmp_path):
     )
     ordered = run(*order, "--route", "court_order", cwd=tmp_path, env=env)
     assert ordered.returncode == 0, ordered.stderr
-    assert ordered.stdout.startswith("repossession 1 ordered; next step due by 2026-05-22T01:00")
+    assert ordered.stdout.strip() == (
+        "repossession 1 ordered; next step due by 2026-05-22T01:00:00+00:00 (approve)"
+    )
     approved = run("repossession", "approve", "--id", "1", "--by", "sam", "--assignee", "rex",
                    "--at", "2026-05-21T10:00:00+08:00", cwd=tmp_path, env=env)  # fmt: skip
     assert approved.returncode == 0, approved.stderr
     late = run("repossession", "overdue", "--at", "2026-06-05T10:00:00+08:00", cwd=tmp_path,
                env=env)  # fmt: skip
     assert late.stdout.strip() == (
-        "repossession 1 loan id 1 approved, next step due by 2026-06-04 02:00Z"
+        "repossession 1 loan L1 approved: recover due by 2026-06-04 02:00Z, held by rex"
     )
+    tick = run("followup", "tick", "--at", "2026-06-05T10:00:00+08:00", "--json", cwd=tmp_path,
+               env=env)  # fmt: skip
+    assert json.loads(tick.stdout)["breached"] >= 1, tick.stderr
+    late = run("repossession", "overdue", "--at", "2026-06-05T10:00:00+08:00", cwd=tmp_path,
+               env=env)  # fmt: skip
+    assert late.stdout.strip().endswith("held by rex (breached)")
+    cover = run("followup", "coverage", "--since", "2026-05-21T00:00:00+08:00", "--as-of",
+                "2026-06-05T12:00:00+08:00", "--json", cwd=tmp_path, env=env)  # fmt: skip
+    report = json.loads(cover.stdout)
+    assert (report["repossession_steps"], report["open_repossession_steps"]) == (2, 1)
+    assert [b for b in report["breaches"] if b["repossession_id"]] == [
+        {"loan": "L1", "trigger_id": None, "repossession_id": 1, "kind": "repossession:recover",
+         "deadline_at": "2026-06-04T02:00:00+00:00", "team": "east"},
+    ]  # fmt: skip

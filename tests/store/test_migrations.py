@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from datetime import date, timedelta
+
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import Engine, column, inspect, select, table
+from sqlalchemy.orm import Session
 
+from lienwatch.config import RepossessionSettings
 from lienwatch.store import migrate
-from lienwatch.store.tables import Base
+from lienwatch.store.db import make_engine
+from lienwatch.store.repossession import RepossessionService
+from lienwatch.store.tables import Base, RepossessionStep
+from lienwatch.store.types import UTCDateTime
+from tests.conftest import postgres_database
+from tests.store.test_repossession import ORDERED_AT, book_delinquent_loan, order, service
 
 
 def test_migrated_schema_matches_the_tables(db_engine):
@@ -18,11 +30,69 @@ def test_migrated_schema_matches_the_tables(db_engine):
 
 
 def test_downgrade_to_base_and_back(tmp_path):
-    from lienwatch.store.db import make_engine
-
     engine = make_engine(f"sqlite:///{tmp_path / 'm.sqlite3'}")
     migrate.upgrade(engine)
     migrate.downgrade(engine, "base")
     assert set(inspect(engine).get_table_names()) == {"alembic_version"}
     migrate.upgrade(engine)
     assert set(Base.metadata.tables) <= set(inspect(engine).get_table_names())
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def own_engine(request: pytest.FixtureRequest, tmp_path) -> Iterator[Engine]:
+    """An empty database of the test's own on each backend (the shared one stays at head)."""
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'own.sqlite3'}")
+        yield engine
+        engine.dispose()
+        return
+    with postgres_database(f"lienwatch_migrate_{os.getpid()}") as url:
+        engine = make_engine(url)
+        yield engine
+        engine.dispose()
+
+
+def repossession_steps(engine: Engine) -> list[tuple]:
+    with Session(engine) as session:
+        return [
+            (s.step, s.assignee_id, s.started_at, s.deadline_at, s.done_at)
+            for s in session.scalars(select(RepossessionStep).order_by(RepossessionStep.id))
+        ]
+
+
+def test_0008_moves_an_open_repossessions_deadline_into_its_steps_and_back(own_engine):
+    """Upgrading from 0007 rebuilds the steps from the actions: the open step's deadline is
+    the old ``next_deadline_at`` exactly; a past step's is the shipped SLA's, moved so that
+    the ``late`` its action recorded still holds. Downgrading puts the open deadline back."""
+    migrate.upgrade(own_engine)
+    recovered_at = ORDERED_AT + timedelta(days=15)  # on time under a 20-day SLA, late under 14
+    with Session(own_engine) as session, session.begin():
+        loan = book_delinquent_loan(session)
+        settings = RepossessionSettings(sla_h={**RepossessionSettings().sla_h, "recover": 480})
+        repo = RepossessionService.from_settings(
+            session, settings, followup=service(session).followup
+        )
+        ordered = order(repo, loan.id)
+        repo.approve(repossession_id=ordered.id, by="sam", assignee="rex", at=ORDERED_AT)
+        repo.record_recovery(
+            repossession_id=ordered.id, by="rex", at=recovered_at, recovered_on=date(2026, 6, 5),
+            place="Tongzhou", condition="drivable", property_returned=True,
+        )  # fmt: skip
+    before = repossession_steps(own_engine)
+    appraise_by = recovered_at + timedelta(days=3)
+    assert [(s[0], s[3]) for s in before] == [
+        ("approve", ORDERED_AT + timedelta(days=1)),
+        ("recover", ORDERED_AT + timedelta(days=20)),
+        ("appraise", appraise_by),
+    ]
+
+    migrate.downgrade(own_engine, "0007")
+    assert "repossession_steps" not in inspect(own_engine).get_table_names()
+    old = table("repossessions", column("next_deadline_at", UTCDateTime()))
+    with own_engine.connect() as connection:
+        assert connection.execute(select(old.c.next_deadline_at)).scalar_one() == appraise_by
+
+    migrate.upgrade(own_engine)
+    after = repossession_steps(own_engine)
+    # the shipped 14 days would make the recovery late: its deadline moves to the recovery
+    assert after == [before[0], (*before[1][:3], recovered_at, recovered_at), before[2]]

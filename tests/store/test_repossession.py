@@ -18,7 +18,7 @@ from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.followup import FollowupService
 from lienwatch.store.repossession import RepossessionService
 from lienwatch.store.servicing import run_nightly
-from lienwatch.store.tables import Case, LoanSnapshot, Payment, Repossession, User
+from lienwatch.store.tables import Case, Loan, LoanSnapshot, Payment, Repossession, User
 from tests import factories
 
 CATALOGUE = ProductCatalogue()
@@ -38,18 +38,23 @@ def service(session) -> RepossessionService:
     return RepossessionService.from_settings(session, RepossessionSettings(), followup=followup)
 
 
+def book_delinquent_loan(session) -> Loan:
+    """Loan L1 never paid: a case opened in February, 94 days past due on 2026-05-20; ann
+    and rex (agents) and sam (supervisor) of team east."""
+    loan = factories.loan(session)
+    for name, role in (("ann", "agent"), ("sam", "supervisor"), ("rex", "agent")):
+        session.add(User(username=name, display_name=name, role=role, team="east"))
+    for day in (date(2026, 2, 15), date(2026, 2, 16)):
+        run_nightly(session, CATALOGUE, as_of=day)
+    repo = service(session)
+    repo.followup.tick(now=datetime(2026, 2, 17, 0, 30, tzinfo=UTC))
+    run_nightly(session, CATALOGUE, as_of=date(2026, 5, 20))
+    return loan
+
+
 @pytest.fixture
 def delinquent(db_session):
-    """Loan L1 never paid: a case opened in February, 94 days past due on 2026-05-20."""
-    loan = factories.loan(db_session)
-    for name, role in (("ann", "agent"), ("sam", "supervisor"), ("rex", "agent")):
-        db_session.add(User(username=name, display_name=name, role=role, team="east"))
-    for day in (date(2026, 2, 15), date(2026, 2, 16)):
-        run_nightly(db_session, CATALOGUE, as_of=day)
-    repo = service(db_session)
-    repo.followup.tick(now=datetime(2026, 2, 17, 0, 30, tzinfo=UTC))
-    run_nightly(db_session, CATALOGUE, as_of=date(2026, 5, 20))
-    return loan
+    return book_delinquent_loan(db_session)
 
 
 def order(repo: RepossessionService, loan_id: int, route: str = "court_order") -> Repossession:
@@ -128,7 +133,11 @@ def test_nothing_happens_without_a_supervisors_approval(db_session, delinquent):
     approved = repo.approve(repossession_id=ordered.id, by="sam", assignee="rex", at=ORDERED_AT)
     case = db_session.get(Case, approved.case_id)
     assert (approved.status, case.status) == ("approved", "repossession")
-    assert approved.next_deadline_at == ORDERED_AT + timedelta(days=14)
+    step = repo.open_step(repossession_id=approved.id)
+    rex = db_session.scalar(select(User.id).where(User.username == "rex"))
+    assert (step.step, step.assignee_id, step.started_at, step.deadline_at) == (
+        "recover", rex, ORDERED_AT, ORDERED_AT + timedelta(days=14),
+    )  # fmt: skip
 
 
 def test_a_missed_recovery_sla_is_overdue_and_the_late_step_says_so(db_session, delinquent):
@@ -136,7 +145,9 @@ def test_a_missed_recovery_sla_is_overdue_and_the_late_step_says_so(db_session, 
     ordered = order(repo, delinquent.id)
     repo.approve(repossession_id=ordered.id, by="sam", assignee="rex", at=ORDERED_AT)
     late = ORDERED_AT + timedelta(days=15)
-    assert [r.id for r in repo.overdue(now=late)] == [ordered.id]
+    assert [(s.repossession_id, s.step) for s in repo.overdue(now=late)] == [
+        (ordered.id, "recover"),
+    ]  # fmt: skip
     assert repo.overdue(now=ORDERED_AT + timedelta(days=13)) == []
     repo.record_recovery(repossession_id=ordered.id, by="rex", at=late,
                          recovered_on=date(2026, 6, 5), place="Tongzhou", condition="damaged",
@@ -191,14 +202,16 @@ def test_a_sale_above_the_payoff_settles_the_loan_and_posting_twice_changes_noth
         "surplus_due", split.surplus, "settled",
     )  # fmt: skip
     assert db_session.get(Case, ordered.case_id).status == "closed"
-    assert [r.id for r in repo.overdue(now=at + timedelta(days=8))] == [ordered.id]
+    assert [(s.repossession_id, s.step) for s in repo.overdue(now=at + timedelta(days=8))] == [
+        (ordered.id, "return_surplus"),
+    ]  # fmt: skip
     again = repo.post_proceeds(repossession_id=ordered.id, by="rex", at=at + timedelta(hours=1))
     assert again == split
     payments = db_session.scalars(select(Payment).where(Payment.loan_id == delinquent.id)).all()
     assert [p.amount for p in payments] == [owed]
     repo.return_surplus(repossession_id=ordered.id, by="sam", at=at + timedelta(days=2),
                         reference="bank transfer 2026060500017")  # fmt: skip
-    assert (ordered.status, ordered.surplus_ref, ordered.next_deadline_at) == (
+    assert (ordered.status, ordered.surplus_ref, repo.open_step(repossession_id=ordered.id)) == (
         "settled", "bank transfer 2026060500017", None,
     )  # fmt: skip
     assert repo.overdue(now=at + timedelta(days=8)) == []

@@ -129,14 +129,17 @@ def coverage_command(
     since: Annotated[str | None, typer.Option("--since", help="Period start.")] = None,
     as_json: Json = False,
 ) -> None:
-    """The coverage invariant: triggers followed up within SLA, naming the loans of breaches."""
+    """The coverage invariant: triggers and repossession steps within SLA, naming the loans
+    of breaches."""
     moment = parse_time(as_of, "--as-of")
     start = parse_time(since, "--since") if since else None
     with _service() as (session, _):
         report = coverage(session, as_of=moment, since=start).as_dict()
     lines = [
-        f"coverage {report['coverage']:.2%}: {report['covered']} of {report['triggers']} "
-        f"triggers within SLA; {report['open_triggers']} open",
+        f"coverage {report['coverage']:.2%}: {report['covered']} of {report['obligations']} "
+        f"within SLA ({report['triggers']} triggers, {report['repossession_steps']} "
+        f"repossession steps); open: {report['open_triggers']} triggers, "
+        f"{report['open_repossession_steps']} repossession steps",
         *(f"breach: loan {b['loan']} {b['kind']} deadline {b['deadline_at']} team {b['team']}"
           for b in report["breaches"]),
     ]  # fmt: skip

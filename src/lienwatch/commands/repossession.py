@@ -9,6 +9,7 @@ from datetime import date, datetime
 from typing import Annotated
 
 import typer
+from sqlalchemy.orm import Session
 
 from lienwatch.commands.followup import _service as followup_service
 from lienwatch.commands.followup import parse_time
@@ -17,7 +18,7 @@ from lienwatch.domain.money import MoneyError, format_yuan, parse_yuan
 from lienwatch.followup.model import FollowupError
 from lienwatch.store.repositories import LoanRepository
 from lienwatch.store.repossession import RepossessionService
-from lienwatch.store.tables import Repossession
+from lienwatch.store.tables import Loan, Repossession, RepossessionStep, User
 
 Id = Annotated[int, typer.Option("--id", help="The repossession id (from `order`).")]
 By = Annotated[str, typer.Option("--by", help="Username of whoever takes the step.")]
@@ -48,9 +49,11 @@ def _service() -> Iterator[RepossessionService]:
         )
 
 
-def _echo(repo: Repossession) -> None:
-    deadline = repo.next_deadline_at.isoformat() if repo.next_deadline_at else "none"
-    typer.echo(f"repossession {repo.id} {repo.status}; next step due by {deadline}")
+def _echo(service: RepossessionService, repo: Repossession) -> None:
+    """The repossession's status and the step it waits for, with its deadline."""
+    step = service.open_step(repossession_id=repo.id)
+    waits = f"{step.deadline_at.isoformat()} ({step.step})" if step else "none"
+    typer.echo(f"repossession {repo.id} {repo.status}; next step due by {waits}")
 
 
 def _day(text: str, option: str) -> date:
@@ -88,7 +91,7 @@ def order_command(
             at=parse_time(at, "--at"),
             why=why,
         )
-        _echo(repo)
+        _echo(service, repo)
 
 
 def approve_command(
@@ -100,9 +103,10 @@ def approve_command(
     """A supervisor (not the one who ordered it) approves and assigns the recovery."""
     with _service() as service:
         _echo(
+            service,
             service.approve(
                 repossession_id=id_, by=by, assignee=assignee, at=parse_time(at, "--at")
-            )
+            ),
         )
 
 
@@ -124,6 +128,7 @@ def record_recovery_command(
     """The vehicle is recovered: when, where, its condition, the borrower's belongings."""
     with _service() as service:
         _echo(
+            service,
             service.record_recovery(
                 repossession_id=id_,
                 by=by,
@@ -132,7 +137,7 @@ def record_recovery_command(
                 place=place,
                 condition=condition,
                 property_returned=property_returned,
-            )
+            ),
         )
 
 
@@ -167,13 +172,14 @@ def record_appraisal_command(
     """The recovered vehicle's appraised value."""
     with _service() as service:
         _echo(
+            service,
             service.record_appraisal(
                 repossession_id=id_,
                 by=by,
                 at=parse_time(at, "--at"),
                 value=_fen(value, "--value"),
                 appraiser=appraiser,
-            )
+            ),
         )
 
 
@@ -188,6 +194,7 @@ def record_sale_command(
     """The vehicle was sold."""
     with _service() as service:
         _echo(
+            service,
             service.record_sale(
                 repossession_id=id_,
                 by=by,
@@ -195,7 +202,7 @@ def record_sale_command(
                 sold_on=_day(sold_on, "--sold-on"),
                 price=_fen(price, "--price"),
                 buyer=buyer,
-            )
+            ),
         )
 
 
@@ -219,9 +226,10 @@ def return_surplus_command(
     """The surplus left after the sale went back to the borrower."""
     with _service() as service:
         _echo(
+            service,
             service.return_surplus(
                 repossession_id=id_, by=by, at=parse_time(at, "--at"), reference=reference
-            )
+            ),
         )
 
 
@@ -233,16 +241,29 @@ def write_off_command(
 ) -> None:
     """A supervisor writes off the deficiency left after the sale."""
     with _service() as service:
-        _echo(service.write_off(repossession_id=id_, by=by, at=parse_time(at, "--at"), why=why))
+        _echo(
+            service,
+            service.write_off(repossession_id=id_, by=by, at=parse_time(at, "--at"), why=why),
+        )
 
 
 def overdue_command(at: At = None) -> None:
-    """Open repossessions whose next step is past its SLA, most overdue first."""
+    """Repossession steps past their SLA, most overdue first, with the loan and who holds
+    the step (``breached`` once the watchdog recorded the breach)."""
     with _service() as service:
-        late = service.overdue(now=parse_time(at, "--at"))
         lines = [
-            f"repossession {r.id} loan id {r.loan_id} {r.status}, next step due by "
-            f"{r.next_deadline_at:%Y-%m-%d %H:%M}Z"
-            for r in late
+            _overdue_line(service.session, step)
+            for step in service.overdue(now=parse_time(at, "--at"))
         ]
     typer.echo("\n".join(lines) or "no repossession is past its SLA")
+
+
+def _overdue_line(session: Session, step: RepossessionStep) -> str:
+    repo = step.repossession
+    loan = session.get_one(Loan, repo.loan_id)
+    holder = session.get_one(User, step.assignee_id).username if step.assignee_id else None
+    breached = " (breached)" if step.breached_at else ""
+    return (
+        f"repossession {repo.id} loan {loan.ref} {repo.status}: {step.step} due by "
+        f"{step.deadline_at:%Y-%m-%d %H:%M}Z, held by {holder or 'any supervisor'}{breached}"
+    )

@@ -54,6 +54,8 @@ NEXT_STEP: dict[RepoStatus, str] = {
     RepoStatus.SURPLUS_DUE: "return_surplus",
 }
 FINAL = frozenset({RepoStatus.SETTLED, RepoStatus.WRITTEN_OFF})
+# Steps any supervisor may take (nobody holds them); the recovery's assignee holds the others.
+SUPERVISOR_STEPS = frozenset({"approve", "write_off"})
 # Storage and recovery costs accrue from approval until the proceeds are posted.
 COSTS_OPEN = frozenset(
     {RepoStatus.APPROVED, RepoStatus.RECOVERED, RepoStatus.APPRAISED, RepoStatus.SOLD}
@@ -153,6 +155,14 @@ def allocate_proceeds(*, proceeds: int, costs: int, payoff: int) -> Disposal:
         surplus=proceeds - costs_recovered - to_loan,
         deficiency=payoff - to_loan,
     )
+
+
+def step_team(*, assigned: bool, team: str | None) -> str:
+    """Who answers for a repossession step: the assignee's team; ``recovery`` for an assignee
+    outside any team; ``unassigned`` for a step nobody holds (one of ``SUPERVISOR_STEPS``)."""
+    if not assigned:
+        return "unassigned"
+    return team or "recovery"
 
 
 def policy_from_settings(settings: RepossessionSettings) -> RepossessionPolicy:

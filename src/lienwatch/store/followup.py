@@ -5,7 +5,8 @@ transaction). One :meth:`FollowupService.tick` ingests new triggers (the ``event
 open alerts, installments coming due, welcome calls, periodic checks, LTV breaches, reversed
 payments, promises that fell due), resolves triggers whose cause went away and closes cases,
 executes the automatic steps that are due through the compliance guard, queues agent steps,
-assigns the queue, and runs the watchdog (escalate before a deadline, record a breach after).
+assigns the queue, and runs the watchdog (escalate before a deadline, record a breach after)
+over the triggers' steps and the repossession steps alike.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from lienwatch.followup.model import (
     check_transition,
 )
 from lienwatch.followup.providers import build_providers
+from lienwatch.followup.repossession import step_team
 from lienwatch.followup.strategy import (
     SHIPPED,
     LadderSpec,
@@ -61,6 +63,8 @@ from lienwatch.store.tables import (
     LoanSnapshot,
     Payment,
     Promise,
+    Repossession,
+    RepossessionStep,
     Task,
     Trigger,
     User,
@@ -397,6 +401,7 @@ class FollowupService:
         self._run_due_steps(now, report)
         self._assign(now, report)
         self._watch(now, report)
+        self._watch_repossessions(now, report)
         report.cases_closed += self._close_finished_cases(now)
         return report
 
@@ -1055,6 +1060,46 @@ class FollowupService:
             restart = self._contactable(now, step, self._time_zone(trigger))
             trigger.deadline_at = restart + step.sla
             trigger.warned_at = None
+            report.breached += 1
+
+    def _watch_repossessions(self, now: datetime, report: TickReport) -> None:
+        """Escalate a repossession step whose SLA ends within the watchdog's lead, once;
+        record a breach once when it ended with the step undone, against the team holding it.
+        Unlike a trigger's step, a breached repossession step keeps its deadline: its SLA is
+        counted from the step before it (a court, an auction), a fresh window would hide how
+        late it is, and it stays in ``overdue`` until it is taken."""
+        rows = self.session.execute(
+            select(RepossessionStep, Repossession.case_id, User.team)
+            .join(Repossession, Repossession.id == RepossessionStep.repossession_id)
+            .outerjoin(User, User.id == RepossessionStep.assignee_id)
+            .where(
+                RepossessionStep.done_at.is_(None),
+                RepossessionStep.breached_at.is_(None),
+                RepossessionStep.deadline_at <= now + self.watchdog_lead,
+                or_(RepossessionStep.warned_at.is_(None), RepossessionStep.deadline_at <= now),
+            )
+            .order_by(RepossessionStep.deadline_at, RepossessionStep.id)
+        ).all()
+        for step, case_id, team in rows:
+            case = self.session.get_one(Case, case_id)
+            details: dict[str, Any] = {"repossession": step.repossession_id, "step": step.step}
+            if step.deadline_at > now:
+                step.warned_at = now
+                self._log(case, "escalation", now, None, outcome="supervisor",
+                          note=f"SLA of repossession step {step.step} ends "
+                               f"{step.deadline_at:%m-%dT%H:%M}",
+                          details=details,
+                          key=f"repo:{step.repossession_id}:{step.step}:escalation")  # fmt: skip
+                report.escalated += 1
+                continue
+            step.breached_at = now
+            step.breach_team = step_team(assigned=step.assignee_id is not None, team=team)
+            self._log(case, "sla_breach", now, None, outcome="supervisor",
+                      note=f"SLA of repossession step {step.step} ended "
+                           f"{step.deadline_at:%Y-%m-%d %H:%M}Z",
+                      details={**details, "team": step.breach_team},
+                      key=f"repo:{step.repossession_id}:{step.step}:sla_breach")  # fmt: skip
+            self._advance_status(case, "escalated", now, f"SLA breach on repossession {step.step}")
             report.breached += 1
 
     def _teams(self, trigger_ids: set[int]) -> dict[int, str]:

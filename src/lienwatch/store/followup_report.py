@@ -1,14 +1,16 @@
 """Coverage and KPIs of the follow-up engine, read from the store.
 
-Coverage = triggers followed up within SLA ÷ all triggers opened in the period. A trigger is
-covered when it has had no SLA breach by ``as_of`` and its first action came within its first
-SLA (or that SLA has not ended yet). A breach lowers coverage even when it was escalated.
+Coverage = obligations met within SLA ÷ all obligations of the period. The obligations are the
+triggers opened in the period and the repossession steps whose SLA clock started in it. A
+trigger is covered when it has had no SLA breach by ``as_of`` and its first action came within
+its first SLA (or that SLA has not ended yet); a repossession step when it was taken by its
+deadline, or is not due yet. A breach lowers coverage even when it was escalated.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -17,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from lienwatch.followup.kpi import compare, rate
 from lienwatch.followup.model import Outcome, TriggerKind
+from lienwatch.followup.repossession import step_team
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.tables import (
     Action,
@@ -25,6 +28,8 @@ from lienwatch.store.tables import (
     LoanSnapshot,
     Payment,
     Promise,
+    Repossession,
+    RepossessionStep,
     Trigger,
     User,
 )
@@ -39,16 +44,21 @@ DELINQUENCY_KINDS = tuple(
 
 @dataclass(frozen=True, slots=True)
 class Breach:
+    """A missed SLA: a trigger's (``trigger_id``) or a repossession step's (``repossession_id``,
+    kind ``repossession:<step>``)."""
+
     loan: str
-    trigger_id: int
+    trigger_id: int | None
     kind: str
     deadline_at: datetime
     team: str
+    repossession_id: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "loan": self.loan,
             "trigger_id": self.trigger_id,
+            "repossession_id": self.repossession_id,
             "kind": self.kind,
             "deadline_at": self.deadline_at.isoformat(),
             "team": self.team,
@@ -59,17 +69,27 @@ class Breach:
 class Coverage:
     triggers: int
     open_triggers: int
-    covered: int
+    covered: int  # triggers and repossession steps within SLA
     breaches: tuple[Breach, ...]
+    steps: int = 0  # repossession steps
+    open_steps: int = 0
+    steps_by_team: dict[str, tuple[int, int]] = field(default_factory=dict)  # (on time, all)
+
+    @property
+    def obligations(self) -> int:
+        return self.triggers + self.steps
 
     @property
     def coverage(self) -> float:
-        return self.covered / self.triggers if self.triggers else 1.0
+        return self.covered / self.obligations if self.obligations else 1.0
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "obligations": self.obligations,
             "triggers": self.triggers,
             "open_triggers": self.open_triggers,
+            "repossession_steps": self.steps,
+            "open_repossession_steps": self.open_steps,
             "covered": self.covered,
             "coverage": round(self.coverage, 4),
             "breaches": [b.as_dict() for b in self.breaches],
@@ -77,8 +97,9 @@ class Coverage:
 
 
 def coverage(session: Session, *, as_of: datetime, since: datetime | None = None) -> Coverage:
-    """The coverage invariant over triggers opened in ``[since, as_of]``, naming every loan
-    behind a breach (a recorded breach, a late first action, or a deadline passed unseen)."""
+    """The coverage invariant over triggers opened and repossession steps started in
+    ``[since, as_of]``, naming every loan behind a breach (a recorded breach, a late first
+    action or step, or a deadline passed unseen)."""
     opened = Trigger.opened_at <= as_of
     if since is not None:
         opened = and_(opened, Trigger.opened_at >= since)
@@ -96,8 +117,57 @@ def coverage(session: Session, *, as_of: datetime, since: datetime | None = None
             breaches.append(
                 Breach(ref, trigger.id, trigger.kind, deadline, trigger.breach_team or "unassigned")
             )
+    steps = _steps(session, as_of, since)
+    by_team: dict[str, tuple[int, int]] = {}
+    for step in steps:
+        on_time, total = by_team.get(step.team, (0, 0))
+        by_team[step.team] = (on_time + (step.breach is None), total + 1)
+        if step.breach is None:
+            covered += 1
+        else:
+            breaches.append(step.breach)
     breaches.sort(key=lambda b: (b.deadline_at, b.loan))
-    return Coverage(len(rows), still_open, covered, tuple(breaches))
+    return Coverage(
+        len(rows), still_open, covered, tuple(breaches), steps=len(steps),
+        open_steps=sum(s.open for s in steps), steps_by_team=by_team,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class _StepStanding:
+    """A repossession step as of a moment: who holds it, still open, and its breach if any."""
+
+    team: str
+    open: bool
+    breach: Breach | None
+
+
+def _steps(session: Session, as_of: datetime, since: datetime | None) -> list[_StepStanding]:
+    """Repossession steps whose SLA clock started in ``[since, as_of]``: covered when taken by
+    the deadline or not due yet at ``as_of``."""
+    started = RepossessionStep.started_at <= as_of
+    if since is not None:
+        started = and_(started, RepossessionStep.started_at >= since)
+    rows = session.execute(
+        select(RepossessionStep, Loan.ref, User.team)
+        .join(Repossession, Repossession.id == RepossessionStep.repossession_id)
+        .join(Loan, Loan.id == Repossession.loan_id)
+        .outerjoin(User, User.id == RepossessionStep.assignee_id)
+        .where(started)
+    ).all()
+    found = []
+    for step, ref, holder_team in rows:
+        team = step.breach_team or step_team(assigned=step.assignee_id is not None,
+                                             team=holder_team)  # fmt: skip
+        done_at = step.done_at if step.done_at is not None and step.done_at <= as_of else None
+        missed = done_at > step.deadline_at if done_at is not None else step.deadline_at < as_of
+        breach = (
+            Breach(ref, None, f"repossession:{step.step}", step.deadline_at, team,
+                   repossession_id=step.repossession_id)
+            if missed else None
+        )  # fmt: skip
+        found.append(_StepStanding(team, done_at is None, breach))
+    return found
 
 
 def _breached_deadline(trigger: Trigger, as_of: datetime, is_open: bool) -> datetime | None:
@@ -141,11 +211,10 @@ def kpis(
         )
     )
     decided = promises["kept"] + promises["broken"]
-    breached = len({b.trigger_id for b in cover.breaches})
     return {
         "period": {"since": since.isoformat(), "as_of": as_of.isoformat()},
         "coverage": cover.as_dict(),
-        "sla_breach_rate": rate(breached, cover.triggers).as_dict(),
+        "sla_breach_rate": rate(len(cover.breaches), cover.obligations).as_dict(),
         "agent_contacts": len(actions),
         "contact_rate": rate(reached, len(actions)).as_dict(),
         "rpc_rate": rate(rpc, len(actions)).as_dict(),
@@ -154,8 +223,8 @@ def kpis(
         **_cures(session, since, as_of),
         "roll_rates": roll_rates(session, since.date(), as_of.date(), catalogue),
         "recovered": _recovered(session, since, as_of),
-        "teams": _per(actions, "team", cover.breaches),
-        "agents": _per(actions, "username", ()),
+        "teams": _per(actions, "team", cover.breaches, cover.steps_by_team),
+        "agents": _per(actions, "username", (), {}),
     }
 
 
@@ -244,13 +313,20 @@ def _recovered(session: Session, since: datetime, as_of: datetime) -> int:
     return int(paid or 0)
 
 
-def _per(actions: list[Any], key: str, breaches: tuple[Breach, ...]) -> dict[str, Any]:
+def _per(
+    actions: list[Any],
+    key: str,
+    breaches: tuple[Breach, ...],
+    steps: dict[str, tuple[int, int]],
+) -> dict[str, Any]:
+    """Contacts, RPC, promises and SLA breaches per ``key`` (team or agent); per team also
+    the SLA adherence of the repossession steps it held (recovery's, typically)."""
     grouped: dict[str, list[Any]] = defaultdict(list)
     for action in actions:
         grouped[getattr(action, key) or "automation"].append(action)
     breach_count = Counter(b.team for b in breaches)
     out: dict[str, Any] = {}
-    for name in sorted(set(grouped) | set(breach_count)):
+    for name in sorted(set(grouped) | set(breach_count) | set(steps)):
         items = grouped.get(name, [])
         rpc = sum(1 for a in items if a.outcome and Outcome(a.outcome).right_party)
         out[name] = {
@@ -259,4 +335,6 @@ def _per(actions: list[Any], key: str, breaches: tuple[Breach, ...]) -> dict[str
             "promises": sum(1 for a in items if a.outcome == Outcome.PROMISE_TO_PAY.value),
             "sla_breaches": breach_count.get(name, 0),
         }
+        if name in steps:
+            out[name]["repossession_sla_adherence"] = rate(*steps[name]).as_dict()
     return out

@@ -6,8 +6,11 @@ owns the transaction): :meth:`~RepossessionService.order`, :meth:`~RepossessionS
 :meth:`~RepossessionService.record_appraisal`, :meth:`~RepossessionService.record_sale`,
 :meth:`~RepossessionService.post_proceeds`, :meth:`~RepossessionService.return_surplus` and
 :meth:`~RepossessionService.write_off`.
-Each step is logged on the case's timeline with who did it, when, and whether it met the SLA
-its predecessor set; the rules themselves are in :mod:`lienwatch.followup.repossession`.
+Each step the repossession waits for is a ``repossession_steps`` row under its SLA, opened
+when the step before it is taken and closed when it is taken, in the same transaction; the
+follow-up watchdog escalates and breaches those rows and coverage counts them. Each step taken is
+also logged on the case's timeline with who did it, when, and whether it met its SLA
+(``late``); the rules themselves are in :mod:`lienwatch.followup.repossession`.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from lienwatch.followup.repossession import (
     COSTS_OPEN,
     FINAL,
     NEXT_STEP,
+    SUPERVISOR_STEPS,
     Disposal,
     RepossessionPolicy,
     RepoStatus,
@@ -43,6 +47,7 @@ from lienwatch.store.tables import (
     LoanSnapshot,
     Repossession,
     RepossessionCost,
+    RepossessionStep,
     User,
 )
 
@@ -115,10 +120,10 @@ class RepossessionService:
             snapshot_on=snapshot.as_of,
             ordered_by=user.id,
             ordered_at=at,
-            next_deadline_at=at + self.policy.sla[NEXT_STEP[RepoStatus.ORDERED]],
         )
         self.session.add(repo)
         self.session.flush()
+        self._open_step(repo, at)
         self._log(repo, case, "order", user, at, why,
                   {"route": route, "legal_ref": repo.legal_ref, "dpd": snapshot.dpd,
                    "snapshot_on": snapshot.as_of.isoformat()})  # fmt: skip
@@ -330,17 +335,23 @@ class RepossessionService:
 
     # ------------------------------------------------------------------ reading
 
-    def overdue(self, *, now: datetime) -> list[Repossession]:
-        """Open repossessions whose next step is past its SLA deadline, most overdue first."""
+    def overdue(self, *, now: datetime) -> list[RepossessionStep]:
+        """The steps waited for past their SLA deadline at ``now``, most overdue first."""
         _check_aware(now)
         return list(
             self.session.scalars(
-                select(Repossession)
-                .where(
-                    Repossession.next_deadline_at < now,
-                    Repossession.status.not_in([s.value for s in FINAL]),
-                )
-                .order_by(Repossession.next_deadline_at, Repossession.id)
+                select(RepossessionStep)
+                .where(RepossessionStep.done_at.is_(None), RepossessionStep.deadline_at < now)
+                .order_by(RepossessionStep.deadline_at, RepossessionStep.id)
+            )
+        )
+
+    def open_step(self, *, repossession_id: int) -> RepossessionStep | None:
+        """The step the repossession waits for, with its SLA; None once it is final."""
+        return self.session.scalar(
+            select(RepossessionStep).where(
+                RepossessionStep.repossession_id == self._get(repossession_id).id,
+                RepossessionStep.done_at.is_(None),
             )
         )
 
@@ -367,17 +378,31 @@ class RepossessionService:
         note: str,
         details: dict[str, Any],
     ) -> None:
-        """Take the next step: log it against the SLA it had, then set the next one's."""
+        """Take the step the repossession waits for: close its row and log it against its
+        SLA, then open the next step's row (none after a final status)."""
         _check_aware(at)
-        step = NEXT_STEP[RepoStatus(repo.status)]
-        assert repo.next_deadline_at is not None  # every open status has a next step
-        late = at > repo.next_deadline_at
+        step = self.open_step(repossession_id=repo.id)
+        assert step is not None and step.step == NEXT_STEP[RepoStatus(repo.status)]
+        step.done_at = at
         repo.status = status.value
         if status in FINAL:
-            repo.next_deadline_at, repo.closed_at = None, at
+            repo.closed_at = at
         else:
-            repo.next_deadline_at = at + self.policy.sla[NEXT_STEP[status]]
-        self._log(repo, case, step, user, at, note, {**details, "late": late})
+            self._open_step(repo, at)
+        self._log(repo, case, step.step, user, at, note, {**details, "late": at > step.deadline_at})
+
+    def _open_step(self, repo: Repossession, at: datetime) -> None:
+        """Start the SLA clock of the step ``repo``'s status waits for, held by the recovery's
+        assignee, or by nobody for a step any supervisor may take (approve, write off)."""
+        step = NEXT_STEP[RepoStatus(repo.status)]
+        holder = None if step in SUPERVISOR_STEPS else repo.assignee_id
+        self.session.add(
+            RepossessionStep(
+                repossession_id=repo.id, step=step, assignee_id=holder, started_at=at,
+                deadline_at=at + self.policy.sla[step],
+            )
+        )  # fmt: skip
+        self.session.flush()
 
     def _close_loan(
         self, case: Case, loan: Loan, loan_status: str, user: User, at: datetime

@@ -491,8 +491,9 @@ class ContactAttempt(Base):
 class Repossession(Base):
     """A repossession order on a case and its disposal: one per case (收车与处置).
 
-    The steps are logged on the case's timeline (``actions`` of kind ``repossession``); this
-    row holds the current state, the next step's assignee and SLA deadline, and the figures.
+    The steps are logged on the case's timeline (``actions`` of kind ``repossession``) and
+    each step it waits for is a :class:`RepossessionStep` under its SLA; this row holds the
+    current state, the recovery's assignee and the figures.
     """
 
     __tablename__ = "repossessions"
@@ -511,7 +512,6 @@ class Repossession(Base):
     approved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     approved_at: Mapped[datetime | None]
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    next_deadline_at: Mapped[datetime | None] = mapped_column(index=True)  # SLA of the next step
     recovered_on: Mapped[date | None] = mapped_column(Date)
     recovered_place: Mapped[str | None] = mapped_column(String(200))
     condition: Mapped[str | None] = mapped_column(String(200))
@@ -541,3 +541,38 @@ class RepossessionCost(Base):
     recorded_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     recorded_at: Mapped[datetime]
     note: Mapped[str | None] = mapped_column(String(200))
+
+
+_OPEN_STEP = text("done_at IS NULL")
+
+
+class RepossessionStep(Base):
+    """A step a repossession waits for (approve, recover, appraise, sell, post, write_off,
+    return_surplus), under its SLA like any follow-up: opened when the step before it was
+    taken (the order opens ``approve``), done when it is taken, each in the same transaction.
+
+    ``started_at`` is when its SLA clock started and ``deadline_at`` when it ends (never moved:
+    a breached step stays overdue until done); ``warned_at``/``breached_at`` are the
+    watchdog's escalation and breach, ``breach_team`` who held the step then.
+    """
+
+    __tablename__ = "repossession_steps"
+    __table_args__ = (
+        UniqueConstraint("repossession_id", "step"),  # each step is taken once
+        Index("ix_repossession_steps_open_deadline", "deadline_at", sqlite_where=_OPEN_STEP,
+              postgresql_where=_OPEN_STEP),
+    )  # fmt: skip
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    repossession_id: Mapped[int] = mapped_column(ForeignKey("repossessions.id"))
+    step: Mapped[str] = mapped_column(String(16))
+    # the recovery's assignee; None for a step any supervisor may take (approve, write off)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    started_at: Mapped[datetime]
+    deadline_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]
+    warned_at: Mapped[datetime | None]
+    breached_at: Mapped[datetime | None]
+    breach_team: Mapped[str | None] = mapped_column(String(80))
+
+    repossession: Mapped[Repossession] = relationship()
