@@ -122,7 +122,8 @@ def _print_summary(console: Console, s: dict[str, Any]) -> None:
     followup = s["followup"]
     table.add_row(
         "follow-up coverage",
-        f"{100 * followup['coverage']:.1f} % of {followup['triggers']:,} triggers "
+        f"{100 * followup['coverage']:.1f} % of {followup['triggers']:,} triggers and "
+        f"{followup['repossession_steps']:,} repossession steps "
         f"({len(followup['breaches']):,} SLA breaches)",
     )
     table.add_row(
