@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from sqlalchemy.orm import Session
@@ -45,7 +45,10 @@ def vehicle(session: Session, owner: Borrower, vin: str = "LSVAU2180N2183294") -
     return row
 
 
-def loan(session: Session, ref: str = "L1", principal: int = 10_000_000) -> Loan:
+def loan(
+    session: Session, ref: str = "L1", principal: int = 10_000_000,
+    disbursed_on: date = date(2026, 1, 15),
+) -> Loan:  # fmt: skip
     owner = borrower(session, ref=f"B-{ref}")
     car = vehicle(session, owner, vin=f"LSVAU2180N{abs(hash(ref)) % 10**7:07d}")
     rate = Decimal("0.0899")
@@ -54,7 +57,7 @@ def loan(session: Session, ref: str = "L1", principal: int = 10_000_000) -> Loan
         annual_rate=rate,
         term=12,
         method=Method.ANNUITY,
-        start=date(2026, 1, 15),
+        start=disbursed_on,
     )
     row = Loan(
         ref=ref,
@@ -65,7 +68,7 @@ def loan(session: Session, ref: str = "L1", principal: int = 10_000_000) -> Loan
         annual_rate=rate,
         term_months=12,
         method=Method.ANNUITY.value,
-        disbursed_on=date(2026, 1, 15),
+        disbursed_on=disbursed_on,
         maturity_on=schedule[-1].due_date,
         booked_province="11",
     )
@@ -81,3 +84,9 @@ def device(session: Session, ident: str, kind: str = "wired", protocol: str = "j
     session.add(row)
     session.flush()
     return row
+
+
+def loan_fallen_due(session: Session, ref: str, *, today: date) -> Loan:
+    """A loan disbursed 35 days before ``today``: its first installment fell due 4 to 7
+    days ago and, with no payment, is unpaid."""
+    return loan(session, ref, disbursed_on=today - timedelta(days=35))

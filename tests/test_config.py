@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from datetime import time
+
 import pytest
 
 from lienwatch.config import ConfigError, load_settings
@@ -10,8 +13,8 @@ from lienwatch.config import ConfigError, load_settings
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
-    for name in ("LIENWATCH_CONFIG", "LIENWATCH_DATABASE_URL", "LIENWATCH_DEMO__LOANS"):
-        monkeypatch.delenv(name, raising=False)
+    for name in [name for name in os.environ if name.startswith("LIENWATCH_")]:
+        monkeypatch.delenv(name)
 
 
 def test_defaults_use_a_sqlite_file_in_the_working_folder():
@@ -85,3 +88,32 @@ def test_followup_settings_are_validated_with_the_key(tmp_path):
         load_settings()
     (tmp_path / "lienwatch.toml").write_text('[followup]\nstrategy = "us"\nwatchdog_lead_h = 1\n')
     assert load_settings().followup.strategy == "us"
+
+
+def test_scheduler_settings_from_file_and_environment(tmp_path, monkeypatch):
+    assert load_settings().scheduler.nightly_at == time(1, 0)
+    # A TOML local time and a quoted "HH:MM" are both accepted.
+    (tmp_path / "lienwatch.toml").write_text("[scheduler]\nnightly_at = 02:30:00\n")
+    assert load_settings().scheduler.nightly_at == time(2, 30)
+    monkeypatch.setenv("LIENWATCH_SCHEDULER__NIGHTLY_AT", "03:15")
+    monkeypatch.setenv("LIENWATCH_SCHEDULER__FOLLOWUP_TICK_S", "0.5")
+    scheduler = load_settings().scheduler
+    assert (scheduler.nightly_at, scheduler.followup_tick_s) == (time(3, 15), 0.5)
+    assert scheduler.nightly_catch_up_days == 7
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("followup_tick_s = 0", "followup_tick_s: Input should be greater than or equal to 0.1"),
+        ('nightly_at = "25:00"', "nightly_at: Input should be in a valid time format"),
+        ('nightly_at = "01:00+08:00"', "nightly_at: give a local time such as 01:00"),
+        ("nightly_catch_up_days = 0", "nightly_catch_up_days: Input should be greater than or"),
+        ("every = 5", "every: unknown key"),
+    ],
+)
+def test_bad_scheduler_settings_name_the_key(tmp_path, content, expected):
+    (tmp_path / "lienwatch.toml").write_text(f"[scheduler]\n{content}\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert str(info.value).startswith(f"config: scheduler.{expected}")

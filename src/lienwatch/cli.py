@@ -17,8 +17,10 @@ from lienwatch.commands import (
     payments,
     replay,
     repossession,
+    serve,
     servicing,
     telematics,
+    worker,
 )
 from lienwatch.errors import LienwatchError
 
@@ -57,6 +59,8 @@ for module in (
     replay,
     gateway,
     telematics,
+    serve,
+    worker,
     followup,
     repossession,
 ):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from datetime import time
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -269,6 +270,27 @@ class ServicingSettings(BaseModel):
     workers: int = Field(2, ge=1, le=64)  # processes sharing the run's chunks of loans
 
 
+class SchedulerSettings(BaseModel):
+    """``[scheduler]``: the periodic jobs of ``lienwatch serve`` and ``lienwatch worker``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    followup_tick_s: float = Field(60.0, ge=0.1, le=86_400)  # seconds between follow-up ticks
+    #: Local time (in ``time_zone``) of the nightly servicing run for the day that ended.
+    nightly_at: time = time(1, 0)
+    #: After downtime, the nightly run catches up at most this many missing days.
+    nightly_catch_up_days: int = Field(7, ge=1, le=366)
+
+    @field_validator("nightly_at")
+    @classmethod
+    def _local_time(cls, value: time) -> time:
+        if value.tzinfo is not None:
+            raise ValueError(
+                "give a local time such as 01:00 without an offset (the zone is time_zone)"
+            )
+        return value
+
+
 class Settings(BaseSettings):
     """Every setting lienwatch reads. Unknown keys in the file are errors, not silently ignored."""
 
@@ -284,6 +306,7 @@ class Settings(BaseSettings):
     followup: FollowupSettings = FollowupSettings()
     servicing: ServicingSettings = ServicingSettings()
     repossession: RepossessionSettings = RepossessionSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
     # Servicing rules per product code; checked by lienwatch.servicing.catalogue.
     products: dict[str, dict[str, Any]] = {}
     gateway: GatewaySettings = GatewaySettings()

@@ -1,4 +1,5 @@
-"""Assembling running services from the settings: store, device registry, position bus, gateway.
+"""Assembling running services from the settings: store, device registry, position bus, gateway,
+the HTTP application and the process's stop signal.
 
 This is where the layers meet (like the CLI and the API it may import anything): the
 capabilities only know the interfaces, and this module picks the implementations.
@@ -8,21 +9,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from lienwatch.api.health import health_router
 from lienwatch.api.ingest import ingest_router
 from lienwatch.bus import InProcessBus, JetStreamBus
-from lienwatch.config import BusSettings, GatewaySettings
-from lienwatch.store.db import check_connection, make_engine, session_factory
+from lienwatch.config import BusSettings, GatewaySettings, Settings
+from lienwatch.scheduling import Scheduler
+from lienwatch.store.db import open_database
 from lienwatch.store.telematics import StoreDeviceDirectory, StoreFixWriter
 from lienwatch.telematics.fixes import PositionBus, writing_to
-from lienwatch.telematics.gateway import Gateway
+from lienwatch.telematics.gateway import PROTOCOLS, Gateway
 from lienwatch.telematics.registry import DeviceRegistry
 
 STORE_WRITER = "store-writer"
@@ -47,23 +52,21 @@ async def open_ingest(
     With the JetStream bus and ``store_writer``, this process also runs the durable consumer
     that writes the stream to the store (otherwise a ``worker`` elsewhere must).
     """
-    engine = make_engine(database_url)
-    check_connection(engine)
-    factory = session_factory(engine)
-    directory = StoreDeviceDirectory(factory)
-    registry = DeviceRegistry(directory, unknown_devices=gateway.unknown_devices)
-    position_bus: PositionBus
-    if bus.kind == "jetstream":
-        position_bus = await JetStreamBus.connect(bus)
-        if store_writer:
-            await position_bus.subscribe(STORE_WRITER, writing_to(StoreFixWriter(factory)))
-    else:
-        position_bus = InProcessBus(StoreFixWriter(factory))
-    try:
-        yield Ingest(engine, factory, registry, position_bus)
-    finally:
-        await position_bus.close()
-        engine.dispose()
+    with open_database(database_url) as database:
+        factory = database.factory
+        directory = StoreDeviceDirectory(factory)
+        registry = DeviceRegistry(directory, unknown_devices=gateway.unknown_devices)
+        position_bus: PositionBus
+        if bus.kind == "jetstream":
+            position_bus = await JetStreamBus.connect(bus)
+            if store_writer:
+                await position_bus.subscribe(STORE_WRITER, writing_to(StoreFixWriter(factory)))
+        else:
+            position_bus = InProcessBus(StoreFixWriter(factory))
+        try:
+            yield Ingest(database.engine, factory, registry, position_bus)
+        finally:
+            await position_bus.close()
 
 
 @contextlib.asynccontextmanager
@@ -85,6 +88,39 @@ def ingest_app(ingest: Ingest, settings: GatewaySettings) -> FastAPI:
     app = FastAPI(title="lienwatch ingest", version="1")
     app.include_router(ingest_router(ingest.registry, ingest.bus, settings))
     return app
+
+
+def serve_app(
+    ingest: Ingest, settings: Settings, *, gateway: Gateway | None, scheduler: Scheduler | None
+) -> FastAPI:
+    """The application of ``lienwatch serve``: HTTP ingest (unless ``[gateway] http_ingest``
+    is off) and ``GET /api/v1/health`` reporting the gateway, the bus and the jobs."""
+    app = FastAPI(title="lienwatch", version="1")
+    if settings.gateway.http_ingest:
+        app.include_router(ingest_router(ingest.registry, ingest.bus, settings.gateway))
+
+    def parts() -> dict[str, Any]:
+        return {
+            "gateway": None if gateway is None else {
+                "ports": {protocol: gateway.port(protocol) for protocol in PROTOCOLS},
+                "stats": gateway.stats.as_dict(),
+            },
+            "bus": {"kind": settings.bus.kind},
+            "jobs": {} if scheduler is None else scheduler.status(),
+        }  # fmt: skip
+
+    app.include_router(health_router(ingest.engine, parts))
+    return app
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM (Ctrl-C, ``kill``, a service manager stopping the
+    process), so commands shut down gracefully instead of being interrupted mid-work."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    return stop
 
 
 @contextlib.asynccontextmanager

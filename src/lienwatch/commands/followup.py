@@ -3,8 +3,8 @@ the compliance guard's answer for one contact."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -16,14 +16,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import typer
 from sqlalchemy.orm import Session
 
-from lienwatch.config import load_settings
+from lienwatch.config import Settings, load_settings
 from lienwatch.domain.money import MoneyError, format_yuan, parse_yuan
 from lienwatch.followup.compliance import ComplianceGuard, ContactRequest, PastContact
 from lienwatch.followup.model import Channel, FollowupError, Outcome
+from lienwatch.jobs import FOLLOWUP_TICK, followup_tick
+from lienwatch.scheduling import Every, Job, JobStatus, running_scheduler
 from lienwatch.servicing.catalogue import ProductCatalogue
-from lienwatch.store.db import check_connection, make_engine, session_factory, transaction
+from lienwatch.store.db import open_database, transaction
 from lienwatch.store.followup import FollowupService
 from lienwatch.store.followup_report import coverage, kpis
+from lienwatch.store.migrate import require_head
 
 Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
@@ -63,17 +66,9 @@ def parse_time(text: str | None, option: str) -> datetime:
 @contextmanager
 def _service() -> Iterator[tuple[Session, FollowupService]]:
     settings = load_settings()
-    engine = make_engine(settings.database_url)
-    check_connection(engine)
     catalogue = ProductCatalogue.from_tables(settings.products)
-    try:
-        with transaction(session_factory(engine)) as session:
-            yield (
-                session,
-                FollowupService.from_settings(session, settings.followup, catalogue=catalogue),
-            )
-    finally:
-        engine.dispose()
+    with open_database(settings.database_url) as database, transaction(database.factory) as s:
+        yield s, FollowupService.from_settings(s, settings.followup, catalogue=catalogue)
 
 
 def _echo(data: Any, as_json: bool, lines: list[str]) -> None:
@@ -98,30 +93,34 @@ def run_command(
 ) -> None:
     """Run the scheduler: one tick every EVERY seconds, each in its own transaction, until
     interrupted. Several workers may run it on one PostgreSQL database: one ticks at a time,
-    the others skip, and no step is executed twice."""
+    the others skip, and no step is executed twice. (``lienwatch worker`` runs the same tick
+    with the nightly servicing run.)"""
     settings = load_settings()
-    engine = make_engine(settings.database_url)
-    check_connection(engine)
-    factory = session_factory(engine)
-    catalogue = ProductCatalogue.from_tables(settings.products)
-    done = 0
-    try:
-        while ticks is None or done < ticks:
-            started = time.monotonic()
-            with transaction(factory) as session:
-                service = FollowupService.from_settings(
-                    session, settings.followup, catalogue=catalogue
-                )
-                report = service.tick(now=datetime.now(UTC)).as_dict()
-            done += 1
-            busy = {k: v for k, v in report.items() if v and k != "raised"}
-            typer.echo(json.dumps({"tick": done, **busy, "raised": report["raised"]}))
-            if ticks is None or done < ticks:
-                time.sleep(max(0.0, every - (time.monotonic() - started)))
-    except KeyboardInterrupt:
-        typer.echo("scheduler stopped", err=True)
-    finally:
-        engine.dispose()
+    asyncio.run(_run_ticks(settings, every, ticks))
+
+
+async def _run_ticks(settings: Settings, every: float, ticks: int | None) -> None:
+    """The follow-up tick job alone on the scheduler, printing one JSON line per tick."""
+    from lienwatch.runtime import stop_on_signals
+
+    stop = stop_on_signals()
+
+    def report(status: JobStatus) -> None:
+        if status.last_result is None:
+            typer.echo(json.dumps({"tick": status.runs, "error": status.last_error}))
+        else:
+            busy = {k: v for k, v in status.last_result.items() if v and k != "raised"}
+            typer.echo(json.dumps({"tick": status.runs, **busy,
+                                   "raised": status.last_result["raised"]}))  # fmt: skip
+        if ticks is not None and status.runs >= ticks:
+            stop.set()
+
+    with open_database(settings.database_url) as database:
+        require_head(database.engine)
+        job = Job(FOLLOWUP_TICK, Every(every), followup_tick(database.factory, settings))
+        async with running_scheduler([job], on_run=report) as scheduler:
+            await stop.wait()
+    typer.echo(f"scheduler stopped after {scheduler.statuses[FOLLOWUP_TICK].runs} ticks", err=True)
 
 
 def coverage_command(

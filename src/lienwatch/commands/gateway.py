@@ -7,7 +7,6 @@ import contextlib
 import json
 import logging
 import math
-import signal
 from enum import StrEnum
 from typing import Annotated
 
@@ -47,12 +46,15 @@ def gateway(
 async def _serve(
     settings: Settings, host: str | None, ports: dict[str, int], store_writer: bool
 ) -> None:
-    from lienwatch.runtime import ingest_app, open_ingest, running_gateway, serving_http
+    from lienwatch.runtime import (
+        ingest_app,
+        open_ingest,
+        running_gateway,
+        serving_http,
+        stop_on_signals,
+    )
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    stop = stop_on_signals()
     async with contextlib.AsyncExitStack() as stack:
         ingest = await stack.enter_async_context(
             open_ingest(

@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from fractions import Fraction
 from pathlib import Path
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from lienwatch.config import load_settings
+from lienwatch.domain.calendar import ended_business_day
 from lienwatch.domain.money import MoneyError, format_yuan, parse_yuan
 from lienwatch.domain.schedule import DayCount, Installment, Method
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.servicing.engine import loan_state
 from lienwatch.servicing.product import LoanTerms, Payment, Product
-from lienwatch.store.db import check_connection, make_engine, session_factory, transaction
+from lienwatch.store.db import open_database, transaction
 from lienwatch.store.servicing import run_nightly
 from lienwatch.tabular import InputFileError, csv_rows
 
@@ -62,13 +62,11 @@ def run_command(
     """Run the nightly portfolio run on the configured database: DPD, buckets, statuses,
     exposure and a snapshot per loan; bucket changes become events."""
     settings = load_settings()
-    today = datetime.now(ZoneInfo(settings.time_zone)).date()
-    day = _parse_date(as_of, "--as-of") if as_of else today - timedelta(days=1)
+    yesterday = ended_business_day(datetime.now(UTC), settings.time_zone)
+    day = _parse_date(as_of, "--as-of") if as_of else yesterday
     catalogue = ProductCatalogue.from_tables(settings.products)
-    engine = make_engine(settings.database_url)
-    check_connection(engine)
-    with transaction(session_factory(engine)) as session:
-        counts = run_nightly(session, catalogue, as_of=day, workers=settings.servicing.workers)
+    with open_database(settings.database_url) as database, transaction(database.factory) as s:
+        counts = run_nightly(s, catalogue, as_of=day, workers=settings.servicing.workers)
     typer.echo(
         f"as of {day}: {counts.loans} loans, {counts.bucket_changes} bucket changes, "
         f"{counts.status_changes} status changes"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import calendar
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 DEFAULT_TIME_ZONE = "Asia/Shanghai"
@@ -36,3 +36,9 @@ def local_date(moment: datetime, time_zone: str = DEFAULT_TIME_ZONE) -> date:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"moment: {moment.isoformat()} has no time zone")
     return moment.astimezone(ZoneInfo(time_zone)).date()
+
+
+def ended_business_day(now: datetime, time_zone: str = DEFAULT_TIME_ZONE) -> date:
+    """The last business day that has ended at ``now`` in ``time_zone``: yesterday there.
+    The nightly run describes the end of a day, so this is the latest day it can run for."""
+    return local_date(now, time_zone) - timedelta(days=1)

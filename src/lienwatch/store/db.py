@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -64,3 +65,23 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One business change: commit on success, roll back everything on any error."""
     with factory() as session, session.begin():
         yield session
+
+
+@dataclass(frozen=True, slots=True)
+class Database:
+    """A process's engine and its session factory."""
+
+    engine: Engine
+    factory: sessionmaker[Session]
+
+
+@contextmanager
+def open_database(url: str) -> Iterator[Database]:
+    """The database at ``url``, checked reachable (:class:`DatabaseError` in one line if
+    not); the engine is disposed on exit."""
+    engine = make_engine(url)
+    try:
+        check_connection(engine)
+        yield Database(engine, session_factory(engine))
+    finally:
+        engine.dispose()

@@ -10,6 +10,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from lienwatch.store.db import DatabaseError
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -42,6 +44,18 @@ def current_revision(engine: Engine) -> str | None:
 
 def head_revision() -> str | None:
     return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+
+
+def require_head(engine: Engine) -> None:
+    """Refuse to run long-lived processes on a schema other than this code's: raise
+    :class:`DatabaseError` naming both revisions and the command that fixes it, instead of
+    every job failing on a missing table."""
+    current, head = current_revision(engine), head_revision()
+    if current != head:
+        raise DatabaseError(
+            f"database at revision {current or '(empty)'}, this lienwatch needs {head}: "
+            "run `lienwatch db upgrade`"
+        )
 
 
 def autogenerate(engine: Engine, message: str) -> None:

@@ -28,7 +28,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -59,6 +59,11 @@ class GatewayStats:
     refused_devices: int = 0
     publish_failures: int = 0
     closed: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The counts as plain JSON values (``dataclasses.asdict`` would garble the Counters)."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {k: dict(v) if isinstance(v, Counter) else v for k, v in values.items()}
 
 
 class _Closing(Exception):

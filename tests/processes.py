@@ -1,0 +1,86 @@
+"""Long-running ``lienwatch`` commands (serve, worker) as real subprocesses for tests."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+
+@dataclass
+class Running:
+    """A started command: its output lines as they come (read by threads, so a chatty
+    process never blocks on a full pipe) and the line that said it was ready."""
+
+    process: subprocess.Popen[str]
+    ready_marker: str
+    ready: str = ""
+    stdout: list[str] = field(default_factory=list)
+    stderr: list[str] = field(default_factory=list)
+    lines: queue.Queue[str | None] = field(default_factory=queue.Queue)  # stderr; None: ended
+
+    def wait_ready(self, timeout: float = 30) -> str:
+        """The stderr line that said the command is ready; fails with what it printed if
+        it ended or took too long."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if line is None:
+                break
+            if self.ready_marker in line:
+                self.ready = line
+                return line
+        self.process.kill()
+        self.process.wait()
+        raise AssertionError(f"{self.process.args} never got ready:\n" + "".join(self.stderr))
+
+    def stop(self, timeout: float = 15) -> tuple[int, float]:
+        """SIGTERM, as a service manager stops it; (exit status, seconds it took)."""
+        began = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout)
+        return code, time.monotonic() - began
+
+
+def start(*args: str, cwd: Path, env: dict[str, str]) -> Running:
+    """Start ``lienwatch ARGS`` and wait until it is ready (see :func:`launch`)."""
+    running = launch(*args, cwd=cwd, env=env)
+    running.wait_ready()
+    return running
+
+
+def launch(*args: str, cwd: Path, env: dict[str, str], ready: str = "Ctrl-C") -> Running:
+    """Start ``lienwatch ARGS`` with only the ``LIENWATCH_*`` variables of ``env``; it is
+    ready once it prints a stderr line containing ``ready``."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("LIENWATCH_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lienwatch", *args], cwd=cwd, env=environment | env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    running = Running(process, ready_marker=ready)
+    assert process.stdout is not None and process.stderr is not None
+    _drain(process.stdout, running.stdout, None)
+    _drain(process.stderr, running.stderr, running.lines)
+    return running
+
+
+def _drain(stream: IO[str], into: list[str], lines: queue.Queue[str | None] | None) -> None:
+    def read() -> None:
+        for line in stream:
+            into.append(line)
+            if lines is not None:
+                lines.put(line)
+        if lines is not None:
+            lines.put(None)
+
+    threading.Thread(target=read, daemon=True).start()

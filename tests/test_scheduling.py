@@ -1,0 +1,145 @@
+"""The job scheduler with real time and real threads: timetables, no overlap, failures,
+status, graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from lienwatch.scheduling import DailyAt, Every, Job, Scheduler, running_scheduler
+
+
+def run_for(seconds: float, jobs: list[Job], **options) -> Scheduler:
+    """Run ``jobs`` for ``seconds`` of real time, then stop gracefully; ``scheduler.seen``
+    holds the status as it was just before stopping."""
+
+    async def main() -> Scheduler:
+        async with running_scheduler(jobs, **options) as scheduler:
+            await asyncio.sleep(seconds)
+            scheduler.seen = scheduler.status()
+        return scheduler
+
+    return asyncio.run(main())
+
+
+def test_an_interval_job_repeats_and_never_overlaps_itself():
+    spans: list[tuple[float, float]] = []
+    inside = threading.Lock()
+
+    def slow() -> dict:
+        assert inside.acquire(blocking=False), "two runs of one job at once"
+        try:
+            began = time.monotonic()
+            time.sleep(0.15)  # longer than the interval: the next run waits for this one
+            spans.append((began, time.monotonic()))
+            return {"n": len(spans)}
+        finally:
+            inside.release()
+
+    scheduler = run_for(0.7, [Job("slow", Every(0.05), slow)])
+    status = scheduler.statuses["slow"]
+    assert 3 <= status.runs == len(spans) <= 5
+    assert all(end <= start for (_, end), (start, _) in itertools.pairwise(spans))
+    assert (status.failures, status.last_ok, status.last_result) == (0, True, {"n": len(spans)})
+    assert status.last_duration_s is not None and status.last_duration_s >= 0.15
+    assert status.timetable == "every 0.05 s" and not status.running
+
+
+def test_a_failure_is_logged_with_its_traceback_and_the_job_runs_again(caplog):
+    calls = []
+
+    def flaky() -> dict:
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            raise RuntimeError("store briefly down")
+        return {"ok": len(calls)}
+
+    seen = []
+    with caplog.at_level(logging.ERROR, logger="lienwatch.scheduling"):
+        scheduler = run_for(0.35, [Job("flaky", Every(0.1), flaky)], on_run=seen.append)
+    status = scheduler.statuses["flaky"]
+    assert status.runs >= 3 and status.failures == 1 and status.last_ok
+    assert status.last_error == "RuntimeError: store briefly down"
+    assert status.last_error_at is not None and status.last_result == {"ok": status.runs}
+    [record] = [r for r in caplog.records if "job flaky failed" in r.getMessage()]
+    assert record.exc_info is not None and "store briefly down" in str(record.exc_info[1])
+    assert len(seen) == status.runs  # the listener heard every run, the failed one too
+    json_ready = scheduler.status()["flaky"]
+    assert json_ready["last_error_at"] == status.last_error_at.isoformat()
+
+
+def test_stopping_waits_for_the_running_job_to_finish():
+    finished = threading.Event()
+
+    def long_job() -> dict:
+        time.sleep(0.5)
+        finished.set()
+        return {}
+
+    async def main() -> tuple[float, Scheduler]:
+        scheduler = Scheduler([Job("long", Every(10), long_job)])
+        scheduler.start()
+        await asyncio.sleep(0.1)
+        assert scheduler.statuses["long"].running
+        began = time.monotonic()
+        await scheduler.stop()
+        return time.monotonic() - began, scheduler
+
+    waited, scheduler = asyncio.run(main())
+    assert finished.is_set() and waited >= 0.3
+    status = scheduler.statuses["long"]
+    assert (status.runs, status.running, status.next_run_at) == (1, False, None)
+
+
+def test_a_daily_job_runs_at_its_local_time_and_at_start_when_asked():
+    zone = "America/New_York"
+    soon = (datetime.now(ZoneInfo(zone)) + timedelta(seconds=0.4)).time()
+    runs: dict[str, list[datetime]] = {"at_time": [], "at_start": []}
+    jobs = [
+        Job(name, DailyAt(soon, zone, at_start=name == "at_start"),
+            lambda name=name: runs[name].append(datetime.now(UTC)) or {})
+        for name in runs
+    ]  # fmt: skip
+    started = datetime.now(UTC)
+    scheduler = run_for(0.9, jobs)
+    [at_time] = runs["at_time"]
+    assert timedelta(seconds=0.3) < at_time - started < timedelta(seconds=0.8)
+    assert len(runs["at_start"]) == 2  # once at start, once at the time
+    assert runs["at_start"][0] - started < timedelta(seconds=0.2)
+    tomorrow = datetime.fromisoformat(scheduler.seen["at_time"]["next_run_at"])
+    assert timedelta(hours=23) < tomorrow - at_time < timedelta(hours=25)
+    assert scheduler.statuses["at_time"].next_run_at is None  # stopped
+
+
+def test_the_next_daily_time_is_local_and_follows_daylight_saving():
+    nightly = DailyAt(datetime.strptime("01:00", "%H:%M").time(), "Asia/Shanghai")
+    assert nightly.next_after(datetime(2026, 3, 1, 16, 59, tzinfo=UTC)) == datetime(
+        2026, 3, 1, 17, 0, tzinfo=UTC
+    )
+    assert nightly.next_after(datetime(2026, 3, 1, 17, 0, tzinfo=UTC)) == datetime(
+        2026, 3, 2, 17, 0, tzinfo=UTC
+    )
+    new_york = DailyAt(datetime.strptime("01:00", "%H:%M").time(), "America/New_York")
+    # 2026-03-08: clocks go forward at 02:00; 01:00 EST is 06:00 UTC, the next 01:00 EDT 05:00.
+    assert new_york.next_after(datetime(2026, 3, 8, 6, 0, tzinfo=UTC)) == datetime(
+        2026, 3, 9, 5, 0, tzinfo=UTC
+    )
+    assert nightly.describe() == "daily at 01:00 Asia/Shanghai"
+
+
+def test_bad_timetables_and_jobs_are_refused_naming_the_field():
+    with pytest.raises(ValueError, match="seconds: must be positive"):
+        Every(0)
+    with pytest.raises(ValueError, match="zone: unknown IANA time zone 'Mars/Base'"):
+        DailyAt(datetime.now().time(), "Mars/Base")
+    with pytest.raises(ValueError, match=r"at: .* without an offset"):
+        DailyAt(datetime.now(UTC).timetz(), "UTC")
+    with pytest.raises(ValueError, match="jobs: duplicate name 'a'"):
+        Scheduler([Job("a", Every(1), dict), Job("a", Every(2), dict)])

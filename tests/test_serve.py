@@ -1,0 +1,142 @@
+"""``lienwatch serve`` as a user runs it: one process with the gateway, HTTP ingest, the
+health endpoint and the scheduler, on a real SQLite file; stopped with SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from datetime import UTC, date, datetime, timedelta
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from lienwatch.api.health import health_router
+from lienwatch.domain.calendar import ended_business_day
+from lienwatch.runtime import serving_http
+from lienwatch.servicing.catalogue import ProductCatalogue
+from lienwatch.store import migrate
+from lienwatch.store.db import make_engine, session_factory, transaction
+from lienwatch.store.servicing import run_nightly
+from lienwatch.store.tables import Case, Device, Position, Trigger
+from lienwatch.telematics.simulator import PlayOptions, play
+from tests import factories
+from tests.processes import start
+from tests.telematics.support import make_track
+from tests.test_cli import run
+
+TOKEN = "partner-token-0123456789"
+PHONE = "15900003333"
+TRACKER = "013900007777"
+ZONE = "Asia/Shanghai"  # time_zone: the nightly run's business days
+
+
+def book_with_a_loan_falling_due(factory) -> tuple[int, date]:
+    """A loan whose first installment fell due a few days ago, unpaid, and the nightly run
+    of the day before that due date: the days since are missing. (loan id, first due)"""
+    today = ended_business_day(datetime.now(UTC), ZONE) + timedelta(days=1)
+    with transaction(factory) as session:
+        loan = factories.loan_fallen_due(session, "L1", today=today)
+        first_due = min(i.due_date for i in loan.installments)
+        run_nightly(session, ProductCatalogue(), as_of=first_due - timedelta(days=1))
+        session.add(Device(ident=PHONE, protocol="osmand", kind="wireless"))
+        factories.device(session, TRACKER)
+        return loan.id, first_due
+
+
+def test_serve_ingests_positions_runs_the_jobs_and_stops_on_sigterm(tmp_path):
+    assert run("db", "upgrade", cwd=tmp_path).returncode == 0
+    engine = make_engine(f"sqlite:///{tmp_path / 'lienwatch.sqlite3'}")
+    factory = session_factory(engine)
+    loan_id, first_due = book_with_a_loan_falling_due(factory)
+    env = {
+        "LIENWATCH_SCHEDULER__FOLLOWUP_TICK_S": "0.3",
+        "LIENWATCH_SCHEDULER__NIGHTLY_CATCH_UP_DAYS": "10",
+        "LIENWATCH_GATEWAY__PARTNERS__ACME": TOKEN,
+    }
+    server = start("serve", "--host", "127.0.0.1", "--jt808-port", "0", "--gt06-port", "0",
+                   "--http-port", "0", cwd=tmp_path, env=env)  # fmt: skip
+    try:
+        ports = {name: int(port) for name, port in re.findall(r"(\w+) port (\d+)", server.ready)}
+        assert set(ports) == {"jt808", "gt06", "http"} and 0 not in ports.values()
+        assert "bus inprocess" in server.ready and "jobs followup_tick, nightly" in server.ready
+        # A tracker registers, authenticates and reports over JT/T 808; a phone posts a fix.
+        report = asyncio.run(play([make_track(TRACKER, 3)], "jt808", "127.0.0.1",
+                                  ports["jt808"], PlayOptions()))  # fmt: skip
+        assert (report.errors, report.acked_positions) == (0, 3)
+        base = f"http://127.0.0.1:{ports['http']}"
+        fix = {"id": PHONE, "lat": 31.23, "lon": 121.47, "timestamp": int(time.time()),
+               "token": TOKEN}  # fmt: skip
+        response = httpx.post(f"{base}/api/v1/ingest/osmand", params=fix, timeout=10)
+        assert response.json() == {"accepted": 1, "archived": 0}
+        health = wait_for_health(
+            base, lambda jobs: jobs["nightly"]["runs"] >= 1 and jobs["followup_tick"]["runs"] >= 3
+        )
+    finally:
+        code, seconds = server.stop()
+    assert code == 0 and seconds < 10, "".join(server.stderr)
+    assert "serve: stopped" in server.stderr[-1]
+
+    assert health["status"] == "ok" and health["database"] == {"reachable": True,
+                                                               "backend": "sqlite"}  # fmt: skip
+    assert health["gateway"]["ports"] == {"jt808": ports["jt808"], "gt06": ports["gt06"]}
+    assert health["gateway"]["stats"]["positions"] == 3 and health["bus"] == {"kind": "inprocess"}
+    nightly, tick = health["jobs"]["nightly"], health["jobs"]["followup_tick"]
+    assert nightly["failures"] == tick["failures"] == 0
+    through = ended_business_day(datetime.now(UTC), ZONE)
+    missing = [first_due + timedelta(days=n) for n in range((through - first_due).days + 1)]
+    assert nightly["last_result"]["days"] == [day.isoformat() for day in missing]
+    assert nightly["timetable"] == f"daily at 01:00 {ZONE}"
+    with transaction(factory) as session:
+        stored = session.scalars(
+            select(Device.ident).join(Position, Position.device_id == Device.id)
+        )
+        assert sorted(stored) == [TRACKER, TRACKER, TRACKER, PHONE]
+        # The nightly run found the installment unpaid; a tick turned it into a case.
+        kinds = session.scalars(select(Trigger.kind).where(Trigger.loan_id == loan_id)).all()
+        assert "missed_installment" in kinds
+        assert session.scalar(select(Case.status).where(Case.loan_id == loan_id)) is not None
+    engine.dispose()
+
+
+def wait_for_health(base: str, ready, timeout: float = 20) -> dict:
+    """Poll ``GET /api/v1/health`` until ``ready(jobs)``; the last answer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = httpx.get(f"{base}/api/v1/health", timeout=10)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        if ready(body["jobs"]) or time.monotonic() > deadline:
+            return body
+        time.sleep(0.2)
+
+
+def test_health_is_503_naming_the_problem_when_the_database_is_unreachable(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'gone' / 'lienwatch.sqlite3'}")
+    app = FastAPI()
+    app.include_router(health_router(engine, lambda: {"jobs": {}}))
+
+    async def ask() -> httpx.Response:
+        async with serving_http(app, "127.0.0.1", 0) as port, httpx.AsyncClient() as client:
+            return await client.get(f"http://127.0.0.1:{port}/api/v1/health")
+
+    response = asyncio.run(ask())
+    assert response.status_code == 503
+    body = response.json()
+    assert (body["status"], body["database"]["reachable"], body["jobs"]) == ("unavailable", False,
+                                                                             {})  # fmt: skip
+    assert "unable to open database file" in body["database"]["error"]
+    engine.dispose()
+
+
+def test_serve_and_worker_refuse_a_database_that_is_not_migrated(tmp_path):
+    for command in (("serve", "--jt808-port", "0", "--gt06-port", "0", "--http-port", "0"),
+                    ("worker",)):  # fmt: skip
+        result = run(*command, cwd=tmp_path)
+        assert result.returncode == 1
+        assert result.stderr.splitlines()[-1] == (
+            "lienwatch: error: database at revision (empty), this lienwatch needs "
+            f"{migrate.head_revision()}: run `lienwatch db upgrade`"
+        )
+        assert "Traceback" not in result.stderr
