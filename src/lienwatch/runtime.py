@@ -18,8 +18,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from lienwatch.api.ingest import ingest_router
 from lienwatch.bus import InProcessBus, JetStreamBus
-from lienwatch.config import BusSettings, GatewaySettings
+from lienwatch.config import BusSettings, GatewaySettings, Settings
+from lienwatch.data import province_index
+from lienwatch.monitor.live import LiveMonitor
 from lienwatch.store.db import check_connection, make_engine, session_factory
+from lienwatch.store.monitoring import StoreAlertStore, StoreFleetSource
 from lienwatch.store.telematics import StoreDeviceDirectory, StoreFixWriter
 from lienwatch.telematics.fixes import PositionBus, writing_to
 from lienwatch.telematics.gateway import Gateway
@@ -104,3 +107,29 @@ async def serving_http(app: FastAPI, host: str, port: int) -> AsyncIterator[int]
     finally:
         server.should_exit = True
         await task
+
+
+MONITOR_CONSUMER = "monitor"  # the live collateral monitor's bus subscription
+
+
+@contextlib.asynccontextmanager
+async def running_monitor(ingest: Ingest, settings: Settings) -> AsyncIterator[LiveMonitor]:
+    """The live collateral monitor on ``ingest``'s bus and store until exit.
+
+    Subscribes to the bus first (fixes arriving during the warm-up wait for it), warms up
+    from the store (raising if that fails), then runs until exit, when it ingests what is
+    queued and saves. Yields the monitor; its ``status()`` is for a health endpoint.
+    """
+    provinces = await asyncio.to_thread(province_index)
+    monitor = LiveMonitor(
+        StoreFleetSource(ingest.factory, provinces),
+        StoreAlertStore(ingest.factory, provinces),
+        settings=settings.monitor,
+        provinces=provinces,
+    )
+    await ingest.bus.subscribe(MONITOR_CONSUMER, monitor.handle)
+    try:
+        await monitor.start()
+        yield monitor
+    finally:
+        await monitor.stop()
