@@ -56,6 +56,18 @@ def test_environment_overrides_the_file(tmp_path, monkeypatch):
             "config: servicing.workers: Input should be greater than or equal to 1",
         ),
         ('database_url = "mysql://x"\n', "config: database_url: unsupported database 'mysql'"),
+        (
+            "[monitor]\nwarmup_h = -1\n",
+            "config: monitor.warmup_h: Input should be greater than or equal to 0",
+        ),
+        (
+            "[monitor]\nadvance_s = 0\n",
+            "config: monitor.advance_s: Input should be greater than 0",
+        ),
+        (
+            "[monitor]\nfleet_refresh_s = 100000\n",
+            "config: monitor.fleet_refresh_s: Input should be less than or equal to 86400",
+        ),
         ("loans = = 2\n", "config file"),
     ],
 )
@@ -117,3 +129,9 @@ def test_bad_scheduler_settings_name_the_key(tmp_path, content, expected):
     with pytest.raises(ConfigError) as info:
         load_settings()
     assert str(info.value).startswith(f"config: scheduler.{expected}")
+
+
+def test_live_monitor_settings_from_the_file(tmp_path):
+    (tmp_path / "lienwatch.toml").write_text("[monitor]\nadvance_s = 10\nwarmup_h = 120\n")
+    monitor = load_settings().monitor
+    assert (monitor.advance_s, monitor.fleet_refresh_s, monitor.warmup_h) == (10, 300, 120)

@@ -18,8 +18,9 @@ from lienwatch.runtime import serving_http
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory, transaction
+from lienwatch.store.repositories import DeviceRepository
 from lienwatch.store.servicing import run_nightly
-from lienwatch.store.tables import Case, Device, Position, Trigger
+from lienwatch.store.tables import Alert, Case, Device, Loan, Position, Trigger
 from lienwatch.telematics.simulator import PlayOptions, play
 from tests import factories
 from tests.processes import start
@@ -140,3 +141,56 @@ def test_serve_and_worker_refuse_a_database_that_is_not_migrated(tmp_path):
             f"{migrate.head_revision()}: run `lienwatch db upgrade`"
         )
         assert "Traceback" not in result.stderr
+
+
+def test_a_tracker_alarm_becomes_an_alert_and_a_follow_up_in_the_same_process(tmp_path):
+    """The embedded chain: tracker → gateway → bus → live monitor → alert → follow-up tick."""
+    assert run("db", "upgrade", cwd=tmp_path).returncode == 0
+    engine = make_engine(f"sqlite:///{tmp_path / 'lienwatch.sqlite3'}")
+    factory = session_factory(engine)
+    loan_id, _ = book_with_a_loan_falling_due(factory)
+    with transaction(factory) as session:
+        repository = DeviceRepository(session)
+        loan = session.get_one(Loan, loan_id)
+        repository.bind(device=repository.get_by_ident(TRACKER), vehicle=loan.vehicle)
+    env = {
+        "LIENWATCH_SCHEDULER__FOLLOWUP_TICK_S": "0.3",
+        "LIENWATCH_MONITOR__REORDER_WINDOW_S": "0",  # process each fix at once
+        "LIENWATCH_MONITOR__ADVANCE_S": "0.2",
+    }
+    server = start("serve", "--host", "127.0.0.1", "--jt808-port", "0", "--gt06-port", "0",
+                   "--http-port", "0", cwd=tmp_path, env=env)  # fmt: skip
+    try:
+        ports = {name: int(port) for name, port in re.findall(r"(\w+) port (\d+)", server.ready)}
+        assert "monitor on 1 vehicles" in server.ready
+        track = make_track(TRACKER, 3, alarm_at=1, start=int(time.time()) - 600)
+        report = asyncio.run(play([track], "jt808", "127.0.0.1", ports["jt808"], PlayOptions()))
+        assert (report.errors, report.acked_positions) == (0, 3)
+        alert_id = wait_for(lambda: alert_of(factory, loan_id, "power_cut"))
+        trigger = wait_for(lambda: trigger_of(factory, alert_id))
+    finally:
+        code, _ = server.stop()
+    assert code == 0, "".join(server.stderr)
+    assert trigger == "collateral_alert"
+    engine.dispose()
+
+
+def alert_of(factory, loan_id: int, alert_type: str) -> int | None:
+    with transaction(factory) as session:
+        return session.scalar(
+            select(Alert.id).where(Alert.loan_id == loan_id, Alert.type == alert_type)
+        )
+
+
+def trigger_of(factory, alert_id: int) -> str | None:
+    with transaction(factory) as session:
+        return session.scalar(select(Trigger.kind).where(Trigger.alert_id == alert_id))
+
+
+def wait_for(found, timeout: float = 20):
+    """Poll ``found()`` until it returns something; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while (value := found()) is None:
+        assert time.monotonic() < deadline, "not found in time"
+        time.sleep(0.2)
+    return value

@@ -124,6 +124,12 @@ class MonitorSettings(BaseModel):
 
     reorder_window_s: int = Field(600, ge=0)  # out-of-order fixes this late are reordered
     workers: int = Field(2, ge=1, le=64)  # processes of a batch run (vehicles partitioned)
+    # The live monitor (lienwatch serve): its clock raises silences and saves alerts every
+    # advance_s, reloads the fleet and exposures every fleet_refresh_s, and on start replays
+    # warmup_h hours of stored positions (see "Live monitoring" in docs/monitor.md).
+    advance_s: float = Field(30.0, gt=0, le=3_600)
+    fleet_refresh_s: float = Field(300.0, gt=0, le=86_400)
+    warmup_h: float = Field(96.0, ge=0, le=24 * 31)
     regions_file: Path | None = None  # lender-defined permitted regions (GeoJSON)
     thresholds: MonitorThresholds = MonitorThresholds()
     products: dict[str, dict[str, Any]] = Field(default_factory=dict)

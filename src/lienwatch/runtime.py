@@ -23,8 +23,11 @@ from lienwatch.api.health import health_router
 from lienwatch.api.ingest import ingest_router
 from lienwatch.bus import InProcessBus, JetStreamBus
 from lienwatch.config import BusSettings, GatewaySettings, Settings
+from lienwatch.data import province_index
+from lienwatch.monitor.live import LiveMonitor
 from lienwatch.scheduling import Scheduler
 from lienwatch.store.db import open_database
+from lienwatch.store.monitoring import StoreAlertStore, StoreFleetSource
 from lienwatch.store.telematics import StoreDeviceDirectory, StoreFixWriter
 from lienwatch.telematics.fixes import PositionBus, writing_to
 from lienwatch.telematics.gateway import PROTOCOLS, Gateway
@@ -91,10 +94,16 @@ def ingest_app(ingest: Ingest, settings: GatewaySettings) -> FastAPI:
 
 
 def serve_app(
-    ingest: Ingest, settings: Settings, *, gateway: Gateway | None, scheduler: Scheduler | None
+    ingest: Ingest,
+    settings: Settings,
+    *,
+    gateway: Gateway | None,
+    scheduler: Scheduler | None,
+    monitor: LiveMonitor | None = None,
 ) -> FastAPI:
     """The application of ``lienwatch serve``: HTTP ingest (unless ``[gateway] http_ingest``
-    is off) and ``GET /api/v1/health`` reporting the gateway, the bus and the jobs."""
+    is off) and ``GET /api/v1/health`` reporting the gateway, the bus, the live monitor and
+    the jobs."""
     app = FastAPI(title="lienwatch", version="1")
     if settings.gateway.http_ingest:
         app.include_router(ingest_router(ingest.registry, ingest.bus, settings.gateway))
@@ -106,6 +115,7 @@ def serve_app(
                 "stats": gateway.stats.as_dict(),
             },
             "bus": {"kind": settings.bus.kind},
+            "monitor": None if monitor is None else monitor.status(),
             "jobs": {} if scheduler is None else scheduler.status(),
         }  # fmt: skip
 
@@ -140,3 +150,29 @@ async def serving_http(app: FastAPI, host: str, port: int) -> AsyncIterator[int]
     finally:
         server.should_exit = True
         await task
+
+
+MONITOR_CONSUMER = "monitor"  # the live collateral monitor's bus subscription
+
+
+@contextlib.asynccontextmanager
+async def running_monitor(ingest: Ingest, settings: Settings) -> AsyncIterator[LiveMonitor]:
+    """The live collateral monitor on ``ingest``'s bus and store until exit.
+
+    Subscribes to the bus first (fixes arriving during the warm-up wait for it), warms up
+    from the store (raising if that fails), then runs until exit, when it ingests what is
+    queued and saves. Yields the monitor; its ``status()`` is for a health endpoint.
+    """
+    provinces = await asyncio.to_thread(province_index)
+    monitor = LiveMonitor(
+        StoreFleetSource(ingest.factory, provinces),
+        StoreAlertStore(ingest.factory, provinces),
+        settings=settings.monitor,
+        provinces=provinces,
+    )
+    await ingest.bus.subscribe(MONITOR_CONSUMER, monitor.handle)
+    try:
+        await monitor.start()
+        yield monitor
+    finally:
+        await monitor.stop()

@@ -117,3 +117,49 @@ def test_people_acknowledge_and_mark_false_positive(db_session, book_factory):
                 evidence={},
             )
         )
+
+
+def test_a_refused_alert_leaves_the_transaction_usable(db_session, book_factory):
+    loan = factories.loan(db_session, "L11")
+    spec = VehicleSpec(loan.vehicle.vin, loan_id="L11")
+    repo = AlertRepository(db_session)
+
+    def power_cut(start: int):
+        return book_factory().raise_alert(
+            AlertType.POWER_CUT, spec, severity="critical", start=start, at=start,
+            device_id=None, position=None, evidence={},
+        )  # fmt: skip
+
+    kept = repo.save(power_cut(T0))
+    with pytest.raises(ConflictError):
+        repo.save(power_cut(T0 + 60))
+    assert [row.id for row in repo.open_alerts(loan.vehicle_id)] == [kept.id]
+
+
+def test_people_decisions_stand_when_the_monitor_saves_again(db_session, book_factory):
+    loan = factories.loan(db_session, "L12")
+    spec = VehicleSpec(loan.vehicle.vin, loan_id="L12")
+    book = book_factory()
+    repo = AlertRepository(db_session)
+
+    def repeat(alert_type: AlertType, at: int):
+        return book.raise_alert(
+            alert_type, spec, severity="warning", start=T0, at=at, device_id=None,
+            position=None, evidence={"at": at},
+        )  # fmt: skip
+
+    stay, cut = repeat(AlertType.LONG_STAY, T0), repeat(AlertType.POWER_CUT, T0)
+    stay_row, cut_row = repo.save(stay), repo.save(cut)
+    when = datetime(2026, 7, 2, 9, tzinfo=UTC)
+    repo.acknowledge(stay_row.id, by="agent7", at=when)
+    repo.resolve(cut_row.id, by="agent7", at=when)
+    assert repo.save(repeat(AlertType.LONG_STAY, T0 + 60)).status == "acknowledged"
+    assert (stay_row.repeats, stay_row.evidence, stay_row.status_by) == (
+        1,
+        {"at": T0 + 60},
+        "agent7",
+    )
+    assert repo.save(repeat(AlertType.POWER_CUT, T0 + 60)) is cut_row
+    assert (cut_row.status, cut_row.repeats, cut_row.ended_at) == ("resolved", 0, when)
+    book.resolve_cause(spec.vehicle_id, AlertType.LONG_STAY, T0 + 120)
+    assert repo.save(stay).status == "resolved" and stay_row.status_by == "monitor"

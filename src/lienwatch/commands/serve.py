@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass
 from typing import Annotated
 
 import typer
@@ -35,10 +36,15 @@ def serve(
         bool,
         typer.Option("--scheduler/--no-scheduler", help="Run the follow-up and nightly jobs."),
     ] = True,
+    monitor: Annotated[
+        bool,
+        typer.Option("--monitor/--no-monitor", help="Run the live collateral monitor."),
+    ] = True,
 ) -> None:
     """Run lienwatch in one process until interrupted (Ctrl-C or SIGTERM): the JT/T 808 and
-    GT06 servers, one HTTP server (HTTP ingest and GET /api/v1/health) and the scheduler
-    (the follow-up tick and the nightly servicing run).
+    GT06 servers, one HTTP server (HTTP ingest and GET /api/v1/health), the live collateral
+    monitor on every position received, and the scheduler (the follow-up tick, which turns
+    the monitor's alerts into follow-ups, and the nightly servicing run).
 
     The ports in use are printed in one line on stderr. On SIGTERM the HTTP server and the
     gateway stop and running jobs finish before the process exits with status 0.
@@ -50,17 +56,26 @@ def serve(
         for name, port in (("jt808", jt808_port), ("gt06", gt06_port))
         if port is not None
     }
-    asyncio.run(_serve(settings, host or settings.gateway.host, ports, http_port, gateway,
-                       scheduler))  # fmt: skip
+    parts = Parts(gateway=gateway, scheduler=scheduler, monitor=monitor)
+    asyncio.run(_serve(settings, host or settings.gateway.host, ports, http_port, parts))
+
+
+@dataclass(frozen=True, slots=True)
+class Parts:
+    """Which parts of the embedded deployment this process runs."""
+
+    gateway: bool = True
+    scheduler: bool = True
+    monitor: bool = True
 
 
 async def _serve(
-    settings: Settings, host: str, ports: dict[str, int], http_port: int | None,
-    with_gateway: bool, with_scheduler: bool,
-) -> None:  # fmt: skip
+    settings: Settings, host: str, ports: dict[str, int], http_port: int | None, parts: Parts
+) -> None:
     from lienwatch.runtime import (
         open_ingest,
         running_gateway,
+        running_monitor,
         serve_app,
         serving_http,
         stop_on_signals,
@@ -72,33 +87,39 @@ async def _serve(
             open_ingest(settings.database_url, settings.gateway, settings.bus)
         )
         require_head(ingest.engine)
-        # The live collateral monitor attaches here, on the same ingest:
-        # runtime.running_monitor(ingest, settings), entered before the gateway so that on
-        # exit it stops after the gateway (it sees every position made durable) and before
-        # the bus closes.
+        # The monitor starts before the gateway, so on exit it stops after it (it sees every
+        # position made durable) and before the bus closes.
+        monitor = (
+            await stack.enter_async_context(running_monitor(ingest, settings))
+            if parts.monitor
+            else None
+        )
         gateway = (
             await stack.enter_async_context(
                 running_gateway(ingest, settings.gateway, host=host, ports=ports)
             )
-            if with_gateway
+            if parts.gateway
             else None
         )
         scheduler = (
             await stack.enter_async_context(
                 running_scheduler(scheduler_jobs(ingest.factory, settings))
             )
-            if with_scheduler
+            if parts.scheduler
             else None
         )
-        app = serve_app(ingest, settings, gateway=gateway, scheduler=scheduler)
+        app = serve_app(ingest, settings, gateway=gateway, scheduler=scheduler, monitor=monitor)
         port = await stack.enter_async_context(
             serving_http(app, host, settings.gateway.http_port if http_port is None else http_port)
         )
         listening = [f"{p} port {gateway.port(p)}" for p in ("jt808", "gt06") if gateway]
         jobs = ", ".join(scheduler.statuses) if scheduler else "none"
+        watching = (
+            f"monitor on {monitor.status()['vehicles']:,} vehicles" if monitor else "no monitor"
+        )
         typer.echo(
             f"serve: {', '.join([*listening, f'http port {port}'])}; bus {settings.bus.kind}; "
-            f"jobs {jobs}; Ctrl-C to stop",
+            f"{watching}; jobs {jobs}; Ctrl-C to stop",
             err=True,
         )
         await stop.wait()

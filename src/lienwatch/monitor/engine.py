@@ -83,12 +83,7 @@ class Monitor:
         self.settings = settings or MonitorSettings()
         self.zones = zones
         self.regions = regions
-        for vehicle in vehicles:
-            if vehicle.area is not None and (regions is None or vehicle.area not in regions):
-                raise MonitorInputError(
-                    f"area: vehicle {vehicle.vehicle_id}'s region {vehicle.area!r} is not in "
-                    "the permitted regions"
-                )
+        self._check_areas(vehicles)
         self.provinces = provinces
         self.book = AlertBook(provinces.provinces)
         self.counts: Counter[str] = Counter()
@@ -103,7 +98,8 @@ class Monitor:
 
     @property
     def alerts(self) -> list[Alert]:
-        """Every alert raised so far (open and closed), in the order they were opened."""
+        """Every alert raised so far (open and closed), in the order they were opened; a
+        long-running caller may have the book forget closed ones it saved."""
         return self.book.alerts
 
     # -- input -----------------------------------------------------------------------------
@@ -139,6 +135,51 @@ class Monitor:
             slot.released = key
             slot.newest = fix.time
             self._process(slot.monitor, fix)
+
+    def update_fleet(self, devices: Sequence[DeviceSpec], vehicles: Sequence[VehicleSpec]) -> None:
+        """Watch this fleet from now on (a running monitor's periodic reload of its view).
+
+        New trackers and vehicles are watched from their next fix. A known vehicle whose loan,
+        borrower or exposure changed keeps its state: its next alerts carry the new figures and
+        its open alerts the new exposure. A vehicle that left the fleet (loan closed, trackers
+        unbound) is forgotten, and so is one whose trackers, home, region, area, product or
+        time zone changed: it starts afresh from its next fix under the new spec. Raises
+        MonitorInputError, changing nothing, for a vehicle whose ``area`` is unknown.
+        """
+        self._check_areas(vehicles)
+        new_devices = {d.device_id: d for d in devices}
+        new_specs = {v.vehicle_id: v for v in vehicles}
+        old_sets, new_sets = _trackers(self._devices.values()), _trackers(devices)
+        dropped: set[int] = set()
+        for slot in list(self._unique_slots()):
+            spec = slot.monitor.out.spec
+            vehicle_id = spec.vehicle_id
+            new_set = new_sets.get(vehicle_id, frozenset())
+            new_spec = new_specs.get(vehicle_id) or VehicleSpec(vehicle_id)
+            if (
+                not new_set
+                or not old_sets.get(vehicle_id, new_set) <= new_set
+                or _reshaped(spec, new_spec)
+            ):
+                dropped.add(id(slot))
+                continue
+            slot.monitor.out.spec = new_spec
+            if new_spec.exposure != spec.exposure:
+                self.book.carry_exposure(vehicle_id, new_spec.exposure)
+        self._slots = {key: s for key, s in self._slots.items() if id(s) not in dropped}
+        self._devices = new_devices
+        self._vehicle_specs = new_specs
+        self._loans = {v.loan_id: v for v in vehicles if v.loan_id}
+
+    def _check_areas(self, vehicles: Sequence[VehicleSpec]) -> None:
+        for vehicle in vehicles:
+            if vehicle.area is not None and (
+                self.regions is None or vehicle.area not in self.regions
+            ):
+                raise MonitorInputError(
+                    f"area: vehicle {vehicle.vehicle_id}'s region {vehicle.area!r} is not in "
+                    "the permitted regions"
+                )
 
     def update_ltv(self, loan_id: str, ltv: float, at: int) -> None:
         """Servicing's loan-to-value for a loan: ``ltv_breach`` above the product's cap,
@@ -194,7 +235,9 @@ class Monitor:
         return [s for slot in self._unique_slots() for s in slot.monitor.stays.long_stays]
 
     def _raise_clusters(self) -> None:
-        raise_clusters(self.book, self.long_stays(), self.settings, self._vehicle_spec)
+        raise_clusters(
+            self.book, self.long_stays(), self.settings, self._vehicle_spec, self._clustered
+        )
 
     def _unique_slots(self) -> Iterable[_Slot]:
         seen: set[int] = set()
@@ -326,6 +369,21 @@ class Monitor:
         return offsets
 
 
+def _trackers(devices: Iterable[DeviceSpec]) -> dict[str, frozenset[DeviceSpec]]:
+    """Vehicle id -> its trackers."""
+    found: dict[str, set[DeviceSpec]] = {}
+    for device in devices:
+        found.setdefault(device.vehicle_id, set()).add(device)
+    return {vehicle: frozenset(specs) for vehicle, specs in found.items()}
+
+
+def _reshaped(old: VehicleSpec, new: VehicleSpec) -> bool:
+    """Whether a vehicle's detectors must be rebuilt for ``new`` (they read these at birth)."""
+    return (old.home, old.region, old.area, old.product, old.time_zone) != (
+        new.home, new.region, new.area, new.product, new.time_zone
+    )  # fmt: skip
+
+
 def _zone_offsets(zone: ZoneInfo, time: np.ndarray) -> np.ndarray:
     def offset(t: int) -> int:
         delta = datetime.fromtimestamp(t, zone).utcoffset()
@@ -352,12 +410,22 @@ def raise_clusters(
     stays: Sequence[StayRecord],
     settings: MonitorSettings,
     vehicle: Callable[[str], VehicleSpec],
+    ended: set[frozenset[str]] | None = None,
 ) -> None:
-    """Raise (or update) a ``cluster`` alert on every member of every group of ``stays``."""
+    """Raise (or update) a ``cluster`` alert on every member of every group of ``stays``.
+
+    ``ended`` holds the groups (their vehicles) already reported ended by an earlier pass of
+    the same monitor; they are skipped, and the groups this pass sees ended are added, so a
+    clock that runs this every hour does not raise an ended group again.
+    """
     thresholds = settings.thresholds
     need_s = int(thresholds.cluster_h * 3_600)
     for group in find_clusters(stays, thresholds):
         names = sorted(s.vehicle_id for s in group.members)
+        if ended is not None and group.end is not None:
+            if frozenset(names) in ended:
+                continue
+            ended.add(frozenset(names))
         lat = sum(s.anchor.lat for s in group.members) / len(group.members)
         lon = sum(s.anchor.lon for s in group.members) / len(group.members)
         for member in group.members:

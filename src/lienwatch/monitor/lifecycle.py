@@ -1,9 +1,16 @@
 """The alert lifecycle: one open alert per vehicle and type; repeats update it; causes that end
-resolve it; people acknowledge, resolve or mark it a false positive."""
+resolve it; people acknowledge, resolve or mark it a false positive.
+
+A long-running monitor also uses the book as its working copy of the stored alerts: it takes
+the alerts that changed since the last save (:meth:`AlertBook.take_changed`), continues the
+alerts an earlier run left open (:meth:`AlertBook.seed`), learns people's decisions made in
+the store (:meth:`AlertBook.apply`) and forgets closed alerts once they are saved.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from lienwatch.domain.provinces import Province
@@ -12,17 +19,105 @@ from lienwatch.monitor.model import Alert, AlertStatus, AlertType, MonitorInputE
 MONITOR = "monitor"  # the status_by of automatic transitions
 
 
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The status the store holds for an alert, when it differs from the book's (a person
+    acknowledged, resolved or marked it a false positive)."""
+
+    alert_id: str
+    status: AlertStatus
+    by: str | None
+    at: int | None
+    end: int | None
+
+
 class AlertBook:
-    """Every alert raised so far, and the open one per (vehicle, type)."""
+    """Every alert raised so far (or since closed ones were forgotten), and the open one per
+    (vehicle, type)."""
 
     def __init__(self, provinces: Sequence[Province]) -> None:
         self._provinces = provinces
         self.alerts: list[Alert] = []
         self._open: dict[tuple[str, AlertType], Alert] = {}
         self._by_id: dict[str, Alert] = {}
+        self._changed: dict[str, Alert] = {}
 
     def open_alert(self, vehicle_id: str, alert_type: AlertType) -> Alert | None:
         return self._open.get((vehicle_id, alert_type))
+
+    def open_alerts(self) -> list[Alert]:
+        """The open and acknowledged alerts."""
+        return list(self._open.values())
+
+    @property
+    def open_count(self) -> int:
+        return len(self._open)
+
+    def take_changed(self) -> list[Alert]:
+        """The alerts opened or changed since the last call, in the order they first changed."""
+        changed, self._changed = list(self._changed.values()), {}
+        return changed
+
+    def seed(self, alerts: Iterable[Alert]) -> None:
+        """Continue open alerts stored by an earlier run: each becomes the open alert of its
+        vehicle and type, so the condition seen again repeats it and its end resolves it.
+
+        Raises MonitorInputError for a closed alert or a second one of a vehicle and type.
+        """
+        for alert in alerts:
+            key = (alert.vehicle_id, alert.type)
+            if not alert.is_open:
+                raise MonitorInputError(f"status: seeded alert {alert.id!r} is {alert.status}")
+            if key in self._open or alert.id in self._by_id:
+                raise MonitorInputError(f"alert_id: {alert.id!r} is already in the book")
+            self._open[key] = alert
+            self._by_id[alert.id] = alert
+            self.alerts.append(alert)
+
+    def apply(self, decision: Decision) -> Alert | None:
+        """Take a decision made in the store on an alert of the book (None if it is not
+        here); a closed alert stops being the open one, so the next occurrence opens anew."""
+        alert = self._by_id.get(decision.alert_id)
+        if alert is None or alert.status == decision.status:
+            return alert
+        alert.status, alert.status_by, alert.status_at = decision.status, decision.by, decision.at
+        alert.end = decision.end if decision.end is not None else alert.end
+        if not alert.is_open and self._open.get((alert.vehicle_id, alert.type)) is alert:
+            del self._open[(alert.vehicle_id, alert.type)]
+        return alert
+
+    def replace(self, alert_id: str, stored: Alert) -> None:
+        """Continue ``stored``, an open alert another writer stored for the vehicle and type,
+        instead of the book's alert ``alert_id`` that the store refused for it."""
+        refused = self._by_id.pop(alert_id, None)
+        self._changed.pop(alert_id, None)
+        if refused is not None:
+            self.alerts.remove(refused)
+            if self._open.get((refused.vehicle_id, refused.type)) is refused:
+                del self._open[(refused.vehicle_id, refused.type)]
+        if (stored.vehicle_id, stored.type) not in self._open and stored.id not in self._by_id:
+            self.seed([stored])
+
+    def carry_exposure(self, vehicle_id: str, exposure: int) -> None:
+        """Servicing revised the vehicle's unsecured exposure: its open alerts carry it."""
+        for alert_type in AlertType:
+            alert = self._open.get((vehicle_id, alert_type))
+            if alert is not None and alert.exposure != exposure:
+                alert.exposure = exposure
+                self._changed[alert.id] = alert
+
+    def forget_closed(self) -> int:
+        """Drop closed alerts that were already taken (saved) from memory; return how many.
+
+        For a monitor that runs for months: the book then holds the open alerts and the ones
+        changed since the last save, not every alert ever raised.
+        """
+        kept = [a for a in self.alerts if a.is_open or a.id in self._changed]
+        dropped = len(self.alerts) - len(kept)
+        if dropped:
+            self.alerts = kept
+            self._by_id = {a.id: a for a in kept}
+        return dropped
 
     def raise_alert(
         self,
@@ -39,21 +134,27 @@ class AlertBook:
         """Open an alert, or update the open one of this vehicle and type (a repeat).
 
         ``position`` is (lat, lon, province index or -1). A repeat keeps the original start and
-        merges the new evidence over the old.
+        merges the new evidence over the old. A repeat seen no later than the alert's last
+        update changes nothing: it is the same observation again, such as history replayed
+        over an alert seeded from the store after a restart.
         """
         key = (vehicle.vehicle_id, alert_type)
         current = self._open.get(key)
         if current is not None:
+            if at <= current.updated_at:
+                return current
             current.repeats += 1
             current.updated_at = at
             current.evidence.update(evidence)
             current.exposure = vehicle.exposure
+            self._changed[current.id] = current
             return current
         alert = self._new_alert(alert_type, vehicle, severity, start, at, device_id, position)
         alert.evidence = evidence
         self._open[key] = alert
         self.alerts.append(alert)
         self._by_id[alert.id] = alert
+        self._changed[alert.id] = alert
         return alert
 
     def _new_alert(self, alert_type, vehicle, severity, start, at, device_id, position) -> Alert:
@@ -119,9 +220,9 @@ class AlertBook:
             raise MonitorInputError(f"alert_id: alert {alert_id!r} is already {alert.status}")
         return alert
 
-    @staticmethod
-    def _set_status(alert: Alert, status: AlertStatus, by: str, at: int) -> None:
+    def _set_status(self, alert: Alert, status: AlertStatus, by: str, at: int) -> None:
         alert.status = status
         alert.status_by = by
         alert.status_at = at
         alert.updated_at = at
+        self._changed[alert.id] = alert

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from lienwatch.domain.delinquency import MANUAL_STATUSES, LoanStatus
 from lienwatch.errors import LienwatchError
 from lienwatch.monitor.model import Alert as MonitorAlert
-from lienwatch.monitor.model import utc
+from lienwatch.monitor.model import AlertStatus, utc
 from lienwatch.store.tables import Alert, Device, Installment, Loan, Payment, Position, Vehicle
 
 
@@ -145,7 +145,6 @@ class PaymentRepository:
                 f"{existing.paid_on} for loan id {existing.loan_id}; refusing a different one"
             )
         return existing, False
-
 
     def reverse(self, *, external_id: str, reason: str, at: datetime) -> tuple[Payment, bool]:
         """Mark payment ``external_id`` reversed (a bounced payment) at ``at``; return it and
@@ -382,25 +381,33 @@ class AlertRepository:
 
     def save(self, alert: MonitorAlert) -> Alert:
         """Insert the monitor's alert, or update the stored one with the same key (status,
-        end, evidence, repeats, exposure)."""
+        end, evidence, repeats, exposure).
+
+        Decisions stored since stand: a stored alert that is closed (resolved, false
+        positive) is left as it is, and one someone acknowledged is not set back to open.
+        The returned row then tells the caller the status its alert should take.
+        """
         row = self.session.scalar(select(Alert).where(Alert.key == alert.id))
         if row is None:
             row = Alert(key=alert.id, type=str(alert.type), **self._references(alert))
             row.started_at = utc(alert.start)
             row.raised_at = utc(alert.raised_at)
             row.lat, row.lon, row.province_code = alert.lat, alert.lon, alert.province
-            self.session.add(row)
+        elif row.status not in _OPEN_ALERT_STATUSES:
+            return row
         row.severity = alert.severity
-        row.status = str(alert.status)
-        row.ended_at = None if alert.end is None else utc(alert.end)
+        if not (row.status == "acknowledged" and alert.status == AlertStatus.OPEN):
+            row.status = str(alert.status)
+            row.ended_at = None if alert.end is None else utc(alert.end)
+            row.status_by = alert.status_by
+            row.status_at = None if alert.status_at is None else utc(alert.status_at)
         row.evidence = dict(alert.evidence)
         row.exposure = alert.exposure
         row.repeats = alert.repeats
         row.updated_at = utc(alert.updated_at)
-        row.status_by = alert.status_by
-        row.status_at = None if alert.status_at is None else utc(alert.status_at)
         try:
-            with self.session.begin_nested():
+            with self.session.begin_nested():  # added inside: a refused insert undoes only itself
+                self.session.add(row)
                 self.session.flush()
         except IntegrityError:
             raise ConflictError(

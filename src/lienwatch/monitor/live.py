@@ -1,0 +1,345 @@
+"""The live collateral monitor: fixes from the position bus in, stored alerts out.
+
+:class:`LiveMonitor` keeps one streaming :class:`~lienwatch.monitor.engine.Monitor` running
+in a long-lived process (``lienwatch serve``). It does no I/O of its own: it reads the fleet
+and recent positions through a :class:`FleetSource` and keeps alerts through an
+:class:`AlertStore` (``lienwatch.store.monitoring`` implements both), calling them in worker
+threads, one step at a time:
+
+- **fixes**: each bus batch is mapped from device keys to the fleet's trackers and ingested;
+  a key the fleet does not know makes it reload the fleet once (a device bound since), and
+  keys still unknown then (unbound, quarantined, loan closed) are skipped until the next
+  periodic reload.
+- **clock**: every ``advance_s`` people's decisions on open alerts are read back from the
+  store (a closed alert's next occurrence opens a new one) and the monitor advances to the
+  wall clock, so silences (``device_offline``, ``device_removed``) are raised without any fix
+  arriving; every ``fleet_refresh_s`` the fleet is reloaded first (new devices, loans, the
+  latest nightly exposures).
+- **saving**: after every step the alerts that are new or changed are saved in one
+  transaction; a failed save keeps them for the next step.
+- **restart**: :meth:`LiveMonitor.start` seeds the alert book with the alerts the store holds
+  open, then replays the last ``warmup_h`` hours of stored positions (plus each tracker's
+  last fix before them) so stays, offline clocks and learned places survive a restart. The
+  seeded alerts are continued: the replayed condition repeats them (a repeat older than the
+  stored alert's last update changes nothing), their cause ending resolves them; a replayed
+  alert whose key the store already holds closed stays closed (the store keeps people's
+  decisions and reports them back). So a restart never stores an alert twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Protocol
+
+import numpy as np
+
+from lienwatch.config import MonitorSettings
+from lienwatch.domain.provinces import ProvinceIndex
+from lienwatch.monitor.engine import FixBatch, Monitor
+from lienwatch.monitor.lifecycle import Decision
+from lienwatch.monitor.model import Alert, DeviceSpec, VehicleSpec, iso_utc
+
+log = logging.getLogger(__name__)
+
+#: Fixes waiting for the monitor above which the bus handler waits (backpressure).
+MAX_WAITING_FIXES = 100_000
+
+
+class BusFix(Protocol):
+    """A fix as the position bus delivers it (``lienwatch.telematics.fixes.Fix``)."""
+
+    @property
+    def device_id(self) -> int: ...  # the store's device key
+    @property
+    def time(self) -> datetime: ...  # aware UTC
+    @property
+    def lat(self) -> float: ...
+    @property
+    def lon(self) -> float: ...
+    @property
+    def valid(self) -> bool: ...
+    @property
+    def alarms(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Fleet:
+    """What the monitor watches: trackers by the store's device key, and their vehicles.
+
+    Only trackers bound to a vehicle with a live loan are here; ``exposures_as_of`` is the
+    day of the nightly snapshot the vehicles' exposures come from (None before any run).
+    """
+
+    devices: Mapping[int, DeviceSpec]
+    vehicles: Sequence[VehicleSpec]
+    exposures_as_of: date | None = None
+
+
+class FleetSource(Protocol):
+    """Where the live monitor reads its fleet and the positions it warms up on (blocking)."""
+
+    def load_fleet(self) -> Fleet: ...
+
+    def recent_fixes(self, fleet: Fleet, *, since: int) -> Iterable[FixBatch]:
+        """The stored fixes of ``fleet``'s trackers taken at ``since`` (epoch seconds) or
+        later, with each tracker's last fix before it, in batches that hold whole vehicles."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Saved:
+    """What a save found: stored decisions that differ from the saved alerts, and the
+    alerts refused because the store holds another open alert of their vehicle and type
+    (alert id → that stored alert, None when it is not the monitor's)."""
+
+    decisions: list[Decision] = field(default_factory=list)
+    refused: dict[str, Alert | None] = field(default_factory=dict)
+
+
+class AlertStore(Protocol):
+    """Where the live monitor keeps its alerts (blocking)."""
+
+    def open_alerts(self) -> list[Alert]:
+        """The open and acknowledged alerts stored by the monitor, as monitor alerts."""
+        ...
+
+    def save(self, alerts: Sequence[Alert]) -> Saved:
+        """Store ``alerts`` in one transaction (by their ids; closed rows are kept as they
+        are, acknowledged ones are not set back to open)."""
+        ...
+
+    def decisions(self, alerts: Sequence[Alert]) -> list[Decision]:
+        """The stored statuses of ``alerts`` that differ from theirs."""
+        ...
+
+
+class LiveMonitor:
+    """A streaming monitor fed by the position bus; see the module docstring.
+
+    Use: subscribe :meth:`handle` to the bus, ``await start()`` (warm-up, then the fixes and
+    clock tasks), ``await stop()`` at the end; :meth:`status` for a health endpoint.
+    """
+
+    def __init__(
+        self,
+        source: FleetSource,
+        store: AlertStore,
+        *,
+        settings: MonitorSettings,
+        provinces: ProvinceIndex,
+    ) -> None:
+        self.source = source
+        self.store = store
+        self.settings = settings
+        self.provinces = provinces
+        self.monitor: Monitor | None = None
+        self.fleet = Fleet({}, ())
+        self.state = "starting"
+        self.counts: Counter[str] = Counter()
+        self.last_advance: int | None = None
+        self.fleet_loaded_at: int | None = None
+        self.last_error: str | None = None
+        self.warmup: dict[str, Any] = {}
+        self._loaded_clock = 0.0
+        self._unbound: set[int] = set()
+        self._pending: dict[str, Alert] = {}
+        self._inbox: list[Sequence[BusFix]] = []
+        self._waiting = 0
+        self._arrived = asyncio.Event()
+        self._room = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- the asyncio side ------------------------------------------------------------------
+
+    async def handle(self, fixes: Sequence[BusFix]) -> None:
+        """The bus subscriber: queue ``fixes`` for the monitor (kept while it warms up)."""
+        while (
+            self._waiting >= MAX_WAITING_FIXES
+            and self.state == "running"
+            and not self._stopping.is_set()
+        ):
+            self._room.clear()
+            await self._room.wait()
+        if self._stopping.is_set() or not fixes:
+            return
+        self._inbox.append(fixes)
+        self._waiting += len(fixes)
+        self.counts["fixes_received"] += len(fixes)
+        self._arrived.set()
+
+    async def start(self) -> None:
+        """Warm up from the store (raising if that fails), then run the fixes and clock tasks."""
+        self.state = "warming up"
+        await asyncio.to_thread(self._warm_up, int(time.time()))
+        self.state = "running"
+        self._tasks = [
+            asyncio.create_task(self._take_fixes(), name="monitor-fixes"),
+            asyncio.create_task(self._run_clock(), name="monitor-clock"),
+        ]
+
+    async def stop(self) -> None:
+        """Ingest the fixes already queued, save, and stop (later bus batches are ignored)."""
+        self._stopping.set()
+        self._arrived.set()
+        self._room.set()
+        await asyncio.gather(*self._tasks)
+        self.state = "stopped"
+
+    async def _take_fixes(self) -> None:
+        while True:
+            await self._arrived.wait()
+            self._arrived.clear()
+            batches, self._inbox, self._waiting = self._inbox, [], 0
+            self._room.set()
+            if batches:
+                await self._step(self._ingest, [fix for batch in batches for fix in batch])
+            if self._stopping.is_set() and not self._inbox:
+                return
+
+    async def _run_clock(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await asyncio.wait_for(self._stopping.wait(), self.settings.advance_s)
+            except TimeoutError:
+                await self._step(self._tick, int(time.time()))
+
+    async def _step(self, work: Callable[..., None], *args: Any) -> None:
+        """Run one step in a worker thread, one at a time; an error is logged and kept for
+        :meth:`status`, and the next step goes on."""
+        async with self._lock:
+            try:
+                await asyncio.to_thread(work, *args)
+            except Exception as exc:
+                self.last_error = f"{iso_utc(time.time())} {type(exc).__name__}: {exc}"
+                log.exception("live monitor: %s failed", getattr(work, "__name__", work))
+
+    def status(self) -> dict[str, Any]:
+        """Figures for a health endpoint (safe to call while a step runs)."""
+        monitor = self.monitor
+        return {
+            "state": self.state,
+            "vehicles": len(self.fleet.vehicles),
+            "devices": len(self.fleet.devices),
+            "exposures_as_of": _iso_date(self.fleet.exposures_as_of),
+            "fixes_received": self.counts["fixes_received"],
+            "fixes_ingested": self.counts["fixes_ingested"],
+            "unbound_fixes": self.counts["unbound_fixes"],
+            "late_fixes": monitor.counts["late"] if monitor else 0,
+            "alerts_open": monitor.book.open_count if monitor else 0,
+            "alerts_saved": self.counts["alerts_saved"],
+            "alerts_refused": self.counts["alerts_refused"],
+            "fleet_reloads": self.counts["fleet_loads"],
+            "fleet_loaded_at": iso_utc(self.fleet_loaded_at),
+            "last_advance": iso_utc(self.last_advance),
+            "last_error": self.last_error,
+            "warmup": self.warmup,
+        }
+
+    # -- the steps (worker threads, one at a time) -----------------------------------------
+
+    def _warm_up(self, now: int) -> None:
+        started = time.monotonic()
+        fleet = self.source.load_fleet()
+        monitor = Monitor(
+            list(fleet.devices.values()),
+            fleet.vehicles,
+            settings=self.settings,
+            provinces=self.provinces,
+        )
+        seeded = self.store.open_alerts()
+        monitor.book.seed(seeded)
+        since = now - int(self.settings.warmup_h * 3_600)
+        for batch in self.source.recent_fixes(fleet, since=since):
+            monitor.replay(batch)
+        replayed = monitor.counts["fixes"]
+        monitor.advance(now)
+        self.monitor = monitor
+        self._took_fleet(fleet, now)
+        self.last_advance = now
+        self._save()
+        self.warmup = {
+            "since": iso_utc(since),
+            "fixes": replayed,
+            "alerts_continued": len(seeded),
+            "seconds": round(time.monotonic() - started, 3),
+        }
+
+    def _ingest(self, fixes: Sequence[BusFix]) -> None:
+        unknown = {f.device_id for f in fixes} - self.fleet.devices.keys() - self._unbound
+        if unknown:
+            self._reload_fleet(int(time.time()))
+            self._unbound |= unknown - self.fleet.devices.keys()
+        devices = self.fleet.devices
+        watched = [f for f in fixes if f.device_id in devices]
+        self.counts["unbound_fixes"] += len(fixes) - len(watched)
+        self.counts["fixes_ingested"] += len(watched)
+        self._monitor.ingest(
+            FixBatch(
+                np.array([devices[f.device_id].device_id for f in watched], dtype=object),
+                np.array([int(f.time.timestamp()) for f in watched], dtype=np.int64),
+                np.array([f.lat for f in watched], dtype=np.float64),
+                np.array([f.lon for f in watched], dtype=np.float64),
+                np.array([f.valid for f in watched], dtype=bool),
+                np.array([f.alarms for f in watched], dtype=object),
+            )
+        )
+        self._save()
+
+    def _tick(self, now: int) -> None:
+        if time.monotonic() - self._loaded_clock >= self.settings.fleet_refresh_s:
+            self._reload_fleet(now)
+        book = self._monitor.book
+        for decision in self.store.decisions(book.open_alerts()):
+            book.apply(decision)
+        self._monitor.advance(now)
+        self.last_advance = now
+        self._save()
+
+    def _reload_fleet(self, now: int) -> None:
+        fleet = self.source.load_fleet()
+        self._monitor.update_fleet(list(fleet.devices.values()), fleet.vehicles)
+        self._took_fleet(fleet, now)
+
+    def _took_fleet(self, fleet: Fleet, now: int) -> None:
+        self.fleet = fleet
+        self.fleet_loaded_at = now
+        self._loaded_clock = time.monotonic()
+        self._unbound.clear()
+        self.counts["fleet_loads"] += 1
+
+    def _save(self) -> None:
+        """Save what changed since the last save (and what a failed save left)."""
+        book = self._monitor.book
+        self._pending.update((alert.id, alert) for alert in book.take_changed())
+        if not self._pending:
+            return
+        saved = self.store.save(list(self._pending.values()))
+        self.counts["alerts_saved"] += len(self._pending) - len(saved.refused)
+        self._pending.clear()
+        for decision in saved.decisions:
+            book.apply(decision)
+        for alert_id, stored in saved.refused.items():
+            self.counts["alerts_refused"] += 1
+            self.last_error = f"alert {alert_id} refused: its vehicle has another open alert"
+            log.warning("live monitor: %s; continuing %s", self.last_error, stored and stored.id)
+            if stored is not None:
+                book.replace(alert_id, stored)
+        book.forget_closed()
+
+    @property
+    def _monitor(self) -> Monitor:
+        if self.monitor is None:
+            raise RuntimeError("live monitor: not started")
+        return self.monitor
+
+
+def _iso_date(day: date | None) -> str | None:
+    return None if day is None else day.isoformat()

@@ -1,0 +1,122 @@
+"""What a long-running monitor needs from the book and the engine: changes to save, seeded
+alerts continued, people's decisions taken, a fleet that changes, clusters raised once."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from lienwatch.config import MonitorSettings
+from lienwatch.domain.geo import offset_m
+from lienwatch.monitor import (
+    AlertStatus,
+    AlertType,
+    DeviceSpec,
+    Monitor,
+    MonitorInputError,
+    VehicleSpec,
+)
+from lienwatch.monitor.lifecycle import Decision
+from tests.monitor.conftest import HOME, HOUR, T0, batch
+
+LIVE = MonitorSettings(reorder_window_s=0)
+WIRED = DeviceSpec("W1", "V1", "wired", 1800)
+
+
+def power_cut_monitor(provinces, vehicle=None):
+    monitor = Monitor(
+        [WIRED], [vehicle or VehicleSpec("V1", loan_id="L1")], settings=LIVE, provinces=provinces
+    )
+    monitor.ingest(batch([("W1", T0, *HOME, "power_cut")]))
+    monitor.advance(T0)
+    return monitor
+
+
+def test_changed_alerts_are_taken_once_and_closed_ones_forgotten(provinces):
+    monitor = power_cut_monitor(provinces)
+    [alert] = monitor.book.take_changed()
+    assert alert.type == AlertType.POWER_CUT and monitor.book.take_changed() == []
+    monitor.ingest(batch([("W1", T0 + 60, *HOME, "power_cut")]))
+    assert monitor.book.take_changed() == [alert] and alert.repeats == 1
+    monitor.ingest(batch([("W1", T0 + 60, *HOME, "power_cut")]))  # a duplicate: dropped
+    assert monitor.book.take_changed() == [] and monitor.counts["late"] == 1
+    monitor.book.resolve(alert.id, by="agent7", at=T0 + 120)
+    assert monitor.book.forget_closed() == 0  # changed and not yet taken: kept
+    assert monitor.book.take_changed() == [alert]
+    assert monitor.book.forget_closed() == 1 and monitor.alerts == []
+
+
+def test_a_seeded_alert_is_continued_and_history_replayed_over_it_changes_nothing(provinces):
+    stored = power_cut_monitor(provinces).alerts[0]
+    stored = dataclasses.replace(stored, repeats=4, evidence=dict(stored.evidence))
+    monitor = Monitor([WIRED], [VehicleSpec("V1", loan_id="L1")], settings=LIVE,
+                      provinces=provinces)  # fmt: skip
+    monitor.book.seed([stored])
+    monitor.replay(batch([("W1", T0, *HOME, "power_cut")]))  # the warm-up sees it again
+    assert monitor.book.take_changed() == [] and stored.repeats == 4
+    monitor.ingest(batch([("W1", T0 + 60, *HOME, "power_cut")]))
+    assert monitor.alerts == [stored] and stored.repeats == 5
+    with pytest.raises(MonitorInputError, match="already in the book"):
+        monitor.book.seed([stored])
+    resolved = dataclasses.replace(stored, status=AlertStatus.RESOLVED)
+    with pytest.raises(MonitorInputError, match="status: seeded alert"):
+        Monitor([WIRED], [], provinces=provinces).book.seed([resolved])
+
+
+def test_a_decision_made_in_the_store_closes_the_alert_and_the_next_one_opens(provinces):
+    monitor = power_cut_monitor(provinces)
+    [first] = monitor.alerts
+    acknowledged = Decision(first.id, AlertStatus.ACKNOWLEDGED, "agent7", T0 + 30, None)
+    monitor.book.apply(acknowledged)
+    monitor.ingest(batch([("W1", T0 + 60, *HOME, "power_cut")]))
+    assert first.status == AlertStatus.ACKNOWLEDGED and first.repeats == 1
+    monitor.book.apply(Decision(first.id, AlertStatus.RESOLVED, "agent7", T0 + 90, T0 + 90))
+    assert (first.status, first.end, monitor.book.open_count) == (AlertStatus.RESOLVED, T0 + 90, 0)
+    monitor.ingest(batch([("W1", T0 + 120, *HOME, "power_cut")]))
+    assert [a.status for a in monitor.alerts] == [AlertStatus.RESOLVED, AlertStatus.OPEN]
+    assert monitor.book.apply(Decision("nope", AlertStatus.RESOLVED, "x", 0, None)) is None
+
+
+def test_a_refused_alert_is_replaced_by_the_stored_one(provinces):
+    mine = power_cut_monitor(provinces).alerts[0]
+    other = power_cut_monitor(provinces)
+    theirs = dataclasses.replace(other.alerts[0], id="V1:power_cut:elsewhere")
+    monitor = power_cut_monitor(provinces)
+    monitor.book.replace(monitor.alerts[0].id, theirs)
+    assert monitor.alerts == [theirs] and monitor.book.open_alerts() == [theirs]
+    assert mine.id != theirs.id and monitor.book.take_changed() == []
+
+
+def test_a_fleet_update_carries_exposure_adds_devices_and_forgets_vehicles(provinces):
+    monitor = power_cut_monitor(provinces, VehicleSpec("V1", loan_id="L1", exposure=100))
+    [alert] = monitor.alerts
+    monitor.book.take_changed()
+    second = DeviceSpec("S1", "V1", "wireless", 3600)
+    monitor.update_fleet([WIRED, second], [VehicleSpec("V1", loan_id="L1", exposure=250)])
+    assert alert.exposure == 250 and monitor.book.take_changed() == [alert]
+    monitor.ingest(batch([("S1", T0 + 60, *HOME)]))
+    monitor.advance(T0 + 60)
+    assert monitor.counts["unknown_devices"] == 0 and monitor.counts["fixes"] == 2
+    # the wired tracker was unbound: V1 starts afresh (no removal raised from its old clock)
+    monitor.update_fleet([second], [VehicleSpec("V1", loan_id="L1", exposure=250)])
+    monitor.advance(T0 + 40 * HOUR)
+    assert {str(a.type) for a in monitor.alerts} == {"power_cut"}
+    with pytest.raises(MonitorInputError, match="area"):
+        monitor.update_fleet([second], [VehicleSpec("V1", area="yard")])
+
+
+def test_the_clock_raises_an_ended_cluster_once(provinces):
+    spot = offset_m(HOME[0], HOME[1], 3_000, 3_000)
+    devices = [DeviceSpec(f"D{i}", f"V{i}", "wired", 7200) for i in range(3)]
+    vehicles = [VehicleSpec(f"V{i}", borrower_id=f"B{i}") for i in range(3)]
+    rows = [(f"D{i}", T0 + h * HOUR + i, float(spot[0]) + i * 1e-4, float(spot[1]))
+            for i in range(3) for h in range(0, 40, 2)]  # fmt: skip
+    rows.append(("D0", T0 + 41 * HOUR, *HOME))  # V0 leaves: the cluster ends
+    monitor = Monitor(devices, vehicles, settings=LIVE, provinces=provinces)
+    for hour in range(60):
+        monitor.ingest(batch([r for r in rows if hour * HOUR <= r[1] - T0 < (hour + 1) * HOUR]))
+        monitor.advance(T0 + (hour + 1) * HOUR)
+    clusters = [a for a in monitor.alerts if a.type == AlertType.CLUSTER]
+    assert sorted(a.vehicle_id for a in clusters) == ["V0", "V1", "V2"]
+    assert {a.status for a in clusters} == {AlertStatus.RESOLVED}

@@ -1,0 +1,343 @@
+"""The live monitor on a real store and the in-process position bus (``running_monitor``).
+
+Each scenario gets a database of its own (the monitor watches every vehicle in it), fixes go
+through the bus as the gateway publishes them, and the thresholds are seconds long so the
+real clock raises silences within the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lienwatch.config import BusSettings, GatewaySettings, MonitorSettings, Settings
+from lienwatch.data import province_index
+from lienwatch.runtime import open_ingest, running_monitor
+from lienwatch.store import migrate
+from lienwatch.store.db import make_engine, session_factory, transaction
+from lienwatch.store.monitoring import load_fleet, recent_fixes
+from lienwatch.store.repositories import AlertRepository, DeviceRepository, LoanRepository
+from lienwatch.store.tables import Alert, Loan, LoanSnapshot, Position
+from lienwatch.telematics.fixes import Fix
+from tests import factories
+from tests.conftest import postgres_database
+
+BEIJING = (39.91, 116.46)  # the factories' borrower lives here; loans are booked in 11
+HEBEI = (38.04, 114.51)  # Shijiazhuang, province 13
+EXPOSURE = 1_234_500  # fen, the unsecured exposure of the latest snapshot
+
+
+def settings(**monitor: Any) -> Settings:
+    """Seconds-long thresholds: offline after 4 s of silence, removal 1.1 s after a power cut,
+    out of the province for 1.1 s; the test's car crosses provinces in seconds, so position
+    jumps are left out. (Fix times are whole seconds: fixes 2 s apart may be 3 s apart.)"""
+    thresholds = {"offline_wired_h": 0.0011, "offline_min_intervals": 1,
+                  "removal_silence_min_h": 0.0003, "left_region_h": 0.0003,
+                  "jump_min_km": 1000}  # fmt: skip
+    options = {"reorder_window_s": 0, "advance_s": 0.1, "fleet_refresh_s": 3600,
+               "warmup_h": 1, "thresholds": thresholds, **monitor}  # fmt: skip
+    return Settings(monitor=MonitorSettings(**options))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """A migrated database of the test's own on each backend."""
+    with contextlib.ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path / 'live.sqlite3'}"
+        else:
+            url = stack.enter_context(postgres_database(f"lienwatch_live_{os.getpid()}"))
+        engine = make_engine(url)
+        migrate.upgrade(engine)
+        engine.dispose()
+        yield url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    url = f"sqlite:///{tmp_path / 'live.sqlite3'}"
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    return url
+
+
+def in_store(url: str, work: Callable[[Session], Any]) -> Any:
+    """Run ``work`` in one committed transaction of the store at ``url``."""
+    engine = make_engine(url)
+    try:
+        with transaction(session_factory(engine)) as session:
+            return work(session)
+    finally:
+        engine.dispose()
+
+
+def wired_loan(session: Session, ref: str, ident: str, *, exposure: int | None = EXPOSURE):
+    """A loan whose car carries a wired tracker reporting every second; with a nightly
+    snapshot of ``exposure`` yesterday unless None. Returns the device key."""
+    loan = factories.loan(session, ref)
+    device = factories.device(session, ident)
+    device.report_interval_s = 1
+    DeviceRepository(session).bind(device=device, vehicle=loan.vehicle)
+    if exposure is not None:
+        session.add(snapshot(loan, date.today() - timedelta(days=1), exposure))
+    session.flush()
+    return device.id
+
+
+def snapshot(loan: Loan, as_of: date, unsecured: int) -> LoanSnapshot:
+    figures = dict.fromkeys(
+        ("dpd", "outstanding_principal", "overdue_principal", "overdue_interest",
+         "penalty_accrued", "fees_due", "payoff", "credit", "collateral_value", "ead",
+         "recoverable", "ltv_bps"), 0,
+    )  # fmt: skip
+    return LoanSnapshot(loan_id=loan.id, as_of=as_of, bucket="M0", status="active",
+                        unsecured=unsecured, over_ltv_cap=False, **figures)  # fmt: skip
+
+
+def fix(device: int, seconds_ago: float, alarms: str = "", at=BEIJING) -> Fix:
+    """A fix taken ``seconds_ago``. The monitor reads whole seconds and drops a second fix of
+    a device in the same second: fixes published in turn are at least a second apart."""
+    now = datetime.now(UTC)
+    return Fix(device_id=device, time=now - timedelta(seconds=seconds_ago), lat=at[0],
+               lon=at[1], speed_kmh=0.0, course=0, valid=True, alarms=alarms, archived=False,
+               received_at=now)  # fmt: skip
+
+
+def alert_rows(url: str) -> list[Alert]:
+    return in_store(url, lambda s: list(s.scalars(select(Alert).order_by(Alert.id))))
+
+
+def stored(url: str, alert_key: str) -> Alert:
+    return in_store(url, lambda s: s.scalars(select(Alert).where(Alert.key == alert_key)).one())
+
+
+async def eventually(check: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
+    """Poll ``check`` (in a thread: it reads the store) until it returns something true."""
+    deadline = time.monotonic() + timeout
+    while not (found := await asyncio.to_thread(check)):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+    return found
+
+
+@contextlib.asynccontextmanager
+async def serving(url: str, config: Settings):
+    async with (
+        open_ingest(url, GatewaySettings(), BusSettings()) as ingest,
+        running_monitor(ingest, config) as monitor,
+    ):
+        yield ingest.bus, monitor
+
+
+def by_type(rows: list[Alert]) -> dict[str, Alert]:
+    assert len({r.type for r in rows}) == len(rows), [r.key for r in rows]
+    return {r.type: r for r in rows}
+
+
+def test_power_cut_and_leaving_the_province_are_stored_and_a_restart_continues_them(store_url):
+    key = in_store(store_url, lambda s: wired_loan(s, "LIVE-1", "013700000001"))
+    loan = in_store(store_url, lambda s: LoanRepository(s).get_by_ref("LIVE-1"))
+
+    async def first_run() -> dict[str, Any]:
+        async with serving(store_url, settings()) as (bus, monitor):
+            await bus.publish([fix(key, 3.0, at=HEBEI), fix(key, 1.0, "power_cut", at=HEBEI)])
+            await eventually(lambda: len(alert_rows(store_url)) == 4, "four alerts")
+            return monitor.status()
+
+    status = asyncio.run(first_run())
+    rows = by_type(alert_rows(store_url))
+    assert set(rows) == {"left_region", "power_cut", "device_removed", "device_offline"}
+    cut, left = rows["power_cut"], rows["left_region"]
+    assert (cut.loan_id, cut.vehicle_id, cut.device_id) == (loan.id, loan.vehicle_id, key)
+    assert (cut.exposure, cut.status, cut.province_code) == (EXPOSURE, "open", "13")
+    assert left.evidence["permitted"] == "11" and left.started_at < cut.started_at
+    assert rows["device_removed"].started_at == cut.started_at  # from the power cut on
+    assert status["fixes_ingested"] == 2 and status["vehicles"] == 1
+    assert status["alerts_open"] == 4 and status["last_advance"] is not None
+    assert status["exposures_as_of"] == (date.today() - timedelta(days=1)).isoformat()
+
+    # Restart with a warm-up too short to see the car leave: only its last fix (the power cut)
+    # is replayed, so the stored left_region alert must be continued, not opened again.
+    async def second_run() -> tuple[dict[str, Any], dict[str, Any]]:
+        async with serving(store_url, settings(warmup_h=0.0003)) as (bus, monitor):
+            warmed = monitor.status()
+            await asyncio.sleep(0.3)  # clock ticks over the seeded alerts: nothing changes
+            assert {r.key: r.updated_at for r in alert_rows(store_url)} == {
+                r.key: r.updated_at for r in rows.values()
+            }
+            await bus.publish([fix(key, 1.0, at=HEBEI)])  # it reports again, still away
+            await eventually(lambda: stored(store_url, left.key).repeats == 1, "a repeat")
+            await bus.publish([fix(key, 0.0)])  # back home
+            await eventually(lambda: stored(store_url, left.key).status == "resolved", "back")
+            return warmed, monitor.status()
+
+    warmed, status = asyncio.run(second_run())
+    assert warmed["warmup"]["alerts_continued"] == 4 and warmed["warmup"]["fixes"] == 1
+    assert status["alerts_refused"] == 0
+    after = by_type(alert_rows(store_url))
+    assert {r.key for r in after.values()} == {r.key for r in rows.values()}
+    assert [after[t].status for t in ("device_offline", "device_removed", "left_region")] == [
+        "resolved", "resolved", "resolved"
+    ]  # fmt: skip
+    assert after["power_cut"].status == "open" and after["left_region"].status_by == "monitor"
+
+
+def test_the_clock_raises_offline_for_a_fix_stored_before_the_start(sqlite_url):
+    def stored_fix(session: Session) -> int:
+        key = wired_loan(session, "LIVE-2", "013700000002", exposure=None)
+        session.add(Position(device_id=key, fix_time=datetime.now(UTC) - timedelta(seconds=0.5),
+                             lat=BEIJING[0], lon=BEIJING[1]))  # fmt: skip
+        return key
+
+    province_index()  # built once per process (about a second): not inside the deadline
+    in_store(sqlite_url, stored_fix)
+
+    async def run() -> tuple[dict[str, Any], dict[str, Any]]:
+        async with serving(sqlite_url, settings()) as (_, monitor):
+            started = monitor.status()
+            await eventually(lambda: alert_rows(sqlite_url), "the offline alert")
+            return started, monitor.status()
+
+    started, later = asyncio.run(run())
+    [offline] = alert_rows(sqlite_url)
+    assert offline.type == "device_offline" and offline.exposure == 0
+    assert started["alerts_open"] == 0 and started["warmup"]["fixes"] == 1
+    assert later["fixes_received"] == 0 and later["alerts_open"] == 1
+
+
+def test_an_unknown_device_key_reloads_the_fleet_once(sqlite_url):
+    in_store(sqlite_url, lambda s: wired_loan(s, "LIVE-3", "013700000003"))
+
+    async def run() -> dict[str, Any]:
+        async with serving(sqlite_url, settings()) as (bus, monitor):
+            assert monitor.status()["fleet_reloads"] == 1
+            fitted = await asyncio.to_thread(
+                in_store, sqlite_url, lambda s: wired_loan(s, "LIVE-4", "013700000004")
+            )
+            stray = await asyncio.to_thread(
+                in_store, sqlite_url, lambda s: factories.device(s, "013700000005").id
+            )
+            await bus.publish([fix(fitted, 0.5, "power_cut")])
+            await eventually(lambda: alert_rows(sqlite_url), "the new car's power cut")
+            await bus.publish([fix(stray, 0.4)])
+            await bus.publish([fix(stray, 0.3)])
+            await eventually(lambda: monitor.status()["unbound_fixes"] == 2, "both stray fixes")
+            return monitor.status()
+
+    status = asyncio.run(run())
+    [cut] = [r for r in alert_rows(sqlite_url) if r.type == "power_cut"]
+    loan = in_store(sqlite_url, lambda s: LoanRepository(s).get_by_ref("LIVE-4").id)
+    assert cut.loan_id == loan and cut.exposure == EXPOSURE
+    assert status["fleet_reloads"] == 3  # start, the fitted device, the stray one once
+    assert status["vehicles"] == 2 and status["fixes_ingested"] == 1
+
+
+def test_people_decide_in_the_store_and_the_monitor_follows(sqlite_url):
+    key = in_store(sqlite_url, lambda s: wired_loan(s, "LIVE-5", "013700000006"))
+    config = settings(thresholds={"offline_wired_h": 1.0, "removal_silence_min_h": 1.0})
+
+    def cuts() -> list[Alert]:
+        return [r for r in alert_rows(sqlite_url) if r.type == "power_cut"]
+
+    def decide(verb: str, row_id: int) -> None:
+        when = datetime.now(UTC)
+        in_store(sqlite_url, lambda s: getattr(AlertRepository(s), verb)(row_id, by="agent7",
+                                                                            at=when))  # fmt: skip
+
+    async def run() -> None:
+        async with serving(sqlite_url, config) as (bus, monitor):
+            await bus.publish([fix(key, 3.0, "power_cut")])
+            [first] = await eventually(cuts, "the first power cut")
+            await asyncio.to_thread(decide, "resolve", first.id)
+            await eventually(lambda: monitor.status()["alerts_open"] == 0, "the decision read")
+            await bus.publish([fix(key, 2.0, "power_cut")])
+            second = (await eventually(lambda: cuts()[1:], "a second power cut"))[0]
+            await asyncio.to_thread(decide, "acknowledge", second.id)
+            await asyncio.sleep(0.3)
+            await bus.publish([fix(key, 1.0, "power_cut")])
+            await eventually(lambda: cuts()[1].repeats == 1, "the repeat saved")
+
+    asyncio.run(run())
+    first, second = cuts()
+    assert (first.status, first.status_by) == ("resolved", "agent7")
+    assert (second.status, second.status_by, second.repeats) == ("acknowledged", "agent7", 1)
+
+
+def test_the_fleet_is_the_live_loans_with_their_latest_snapshot(db_session):
+    key = wired_loan(db_session, "FLEET-1", "013700000011", exposure=None)
+    loan = LoanRepository(db_session).get_by_ref("FLEET-1")
+    db_session.add_all([snapshot(loan, date(2026, 5, 1), 10), snapshot(loan, date(2026, 5, 2), 20)])
+    loan.booked_province = "99"
+    loan.borrower.home_lat = None
+    closed = factories.loan(db_session, "FLEET-2")
+    closed.status = "settled"
+    DeviceRepository(db_session).bind(
+        device=factories.device(db_session, "013700000012"), vehicle=closed.vehicle
+    )
+    factories.device(db_session, "013700000013")  # never fitted
+    quarantined = factories.device(db_session, "013700000014", kind="wireless")
+    quarantined.quarantined = True
+    DeviceRepository(db_session).bind(device=quarantined, vehicle=loan.vehicle)
+    db_session.flush()
+    fleet = load_fleet(db_session, provinces=province_index())
+    [vehicle] = [v for v in fleet.vehicles if v.loan_id == "FLEET-1"]
+    assert fleet.exposures_as_of == date(2026, 5, 2) and vehicle.exposure == 20
+    assert (vehicle.region, vehicle.home, vehicle.borrower_id) == (None, None, "B-FLEET-1")
+    assert vehicle.product == "new-car-36" and vehicle.time_zone == "Asia/Shanghai"
+    assert fleet.devices[key].vehicle_id == loan.vehicle.vin
+    assert fleet.devices[key].report_interval_s == 1
+    assert not {"FLEET-2"} & {v.loan_id for v in fleet.vehicles}
+    assert quarantined.id not in fleet.devices
+
+
+def test_recent_fixes_reach_back_to_the_last_fix_before_the_window(db_session):
+    key = wired_loan(db_session, "FIXES-1", "013700000021", exposure=None)
+    t0 = datetime(2026, 7, 1, tzinfo=UTC)
+    db_session.add_all(
+        Position(device_id=key, fix_time=t0 + timedelta(hours=h), lat=BEIJING[0], lon=BEIJING[1],
+                 alarms="power_cut" if h == 5 else "")
+        for h in (0, 1, 5, 6)
+    )  # fmt: skip
+    db_session.flush()
+    batch = recent_fixes(db_session, {key: "013700000021"}, since=t0 + timedelta(hours=3))
+    assert sorted(batch.time.tolist()) == [int((t0 + timedelta(hours=h)).timestamp())
+                                           for h in (1, 5, 6)]  # fmt: skip
+    assert set(batch.device_id.tolist()) == {"013700000021"}
+    assert sorted(batch.alarms.tolist()) == ["", "", "power_cut"]
+
+
+def test_a_conflicting_open_alert_is_continued_not_duplicated(sqlite_url):
+    key = in_store(sqlite_url, lambda s: wired_loan(s, "LIVE-6", "013700000031"))
+    config = settings(thresholds={"offline_wired_h": 1.0, "removal_silence_min_h": 1.0})
+
+    async def run() -> dict[str, Any]:
+        async with serving(sqlite_url, config) as (bus, monitor):
+            # another writer stores an open power cut for the car while the monitor runs
+            await asyncio.to_thread(in_store, sqlite_url, foreign_power_cut)
+            await bus.publish([fix(key, 2.0, "power_cut")])
+            await eventually(lambda: monitor.status()["alerts_refused"] == 1, "the refusal")
+            await bus.publish([fix(key, 1.0, "power_cut")])
+            await eventually(lambda: alert_rows(sqlite_url)[0].repeats == 1, "the repeat")
+            return monitor.status()
+
+    def foreign_power_cut(session: Session) -> None:
+        loan = LoanRepository(session).get_by_ref("LIVE-6")
+        session.add(Alert(type="power_cut", severity="critical", vehicle_id=loan.vehicle_id,
+                          loan_id=loan.id, started_at=datetime.now(UTC), key="elsewhere",
+                          updated_at=datetime.now(UTC) - timedelta(seconds=5)))  # fmt: skip
+
+    status = asyncio.run(run())
+    [row] = alert_rows(sqlite_url)
+    assert row.key == "elsewhere" and status["alerts_open"] == 1
+    assert status["last_error"].startswith("alert ") and "refused" in status["last_error"]
