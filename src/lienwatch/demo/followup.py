@@ -129,7 +129,7 @@ def simulate_followup(
                 _work(service, session, agents, now, zone, rng, payments, installment, totals)
                 if recovery_desk is not None and _in_office(now, zone):
                     steps = recovery_desk.work(session, service, now)
-                    _add(totals, {f"repossession_{step}": n for step, n in steps.items()})
+                    _add(totals, {f"repossession_{step}": k for step, k in steps.items()})
         report("follow-up", n + 1, days)
     if nightly:
         runs.run(end)

@@ -28,7 +28,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from lienwatch.config import RepossessionSettings
-from lienwatch.followup.repossession import FINAL
+from lienwatch.followup.repossession import FINAL, NEXT_STEP, RepoStatus
 from lienwatch.store.followup import FollowupService
 from lienwatch.store.repossession import RepossessionService
 from lienwatch.store.tables import Case, LoanSnapshot, Repossession, User
@@ -216,8 +216,8 @@ class RecoveryDesk:
                 why="deficiency after the sale",
             ),
         }
-        step = repo.status
-        steps[step]()
+        step = NEXT_STEP[RepoStatus(repo.status)]
+        steps[repo.status]()
         return step
 
     def _recover(
