@@ -22,6 +22,14 @@ def test_detectors_meet_their_floors():
     for name in ("power_cut", "device_removed", "device_offline", "tracker_mismatch", "cluster"):
         assert scores[name].precision == 1.0, (name, scores[name])
     assert scores["unusual_area"].expected == 0 and scores["unusual_area"].precision is None
+    for score in scores.values():  # every flag is a hit or an unexpected flag on some profile
+        assert score.flagged == score.hits + sum(score.unexpected_by_profile.values())
+    # a pledged car sleeps at the pawn lot: the night-relocation flags the truth did not
+    # expect are on pledged cars and ring cars parked together, never on on-time loans
+    assert set(scores["night_relocation"].unexpected_by_profile) <= {
+        "secondary_pledge",
+        "fraud_ring",
+    }
     on_time = sum(1 for p in portfolio.truth.profiles.values() if p == "on_time")
     false_alarms = sum(s.on_time_flagged for s in scores.values())
     assert false_alarms <= 0.05 * on_time

@@ -10,9 +10,9 @@ flagged when at least one alert of the type names its vehicle.
 from __future__ import annotations
 
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from lienwatch.config import MonitorSettings
@@ -46,6 +46,8 @@ class TypeScore:
     hits: int  # loans both
     on_time_flagged: int  # on_time loans flagged (false alarms on good borrowers)
     median_delay_h: float | None  # raised_at − start of the truth event, over hits
+    # flagged loans the truth did not expect, by profile: whose behaviour the type also catches
+    unexpected_by_profile: dict[str, int] = field(default_factory=dict)
 
     @property
     def precision(self) -> float | None:
@@ -65,6 +67,7 @@ class TypeScore:
             "recall": _round(self.recall),
             "on_time_flagged": self.on_time_flagged,
             "median_delay_h": self.median_delay_h,
+            "unexpected_by_profile": self.unexpected_by_profile,
         }
 
 
@@ -165,6 +168,7 @@ def _score(alert_type, expected, flagged, starts, truth) -> TypeScore:
         len(hits),
         sum(1 for loan in flagged if truth.profiles[loan] == Profile.ON_TIME),
         round(statistics.median(delays), 1) if delays else None,
+        dict(Counter(str(truth.profiles[loan]) for loan in set(flagged) - expected).most_common()),
     )
 
 
