@@ -26,7 +26,7 @@ from lienwatch.jobs import tick_and_drain
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory, transaction
-from lienwatch.store.followup import FollowupService
+from lienwatch.store.followup import FollowupService, TickReport
 from lienwatch.store.tables import Action, Task, Trigger
 from tests import factories
 from tests.conftest import postgres_database
@@ -253,3 +253,105 @@ def test_a_failed_batch_is_retried_with_the_same_idempotency_keys():
         assert set(lost) <= set(keys) and Counter(gateway.keys) == Counter(keys + lost)
         engine.dispose()
         admin.dispose()
+
+
+@pytest.mark.postgres
+def test_a_trigger_raised_while_a_batch_closes_its_case_opens_a_new_case():
+    with postgres_database(f"lienwatch_close_race_{os.getpid()}") as url:
+        engine = make_engine(url)
+        migrate.upgrade(engine)
+        factory = session_factory(engine)
+        with transaction(factory) as session:
+            loan_id = factories.loan(session, disbursed_on=QUIET).id
+            service(session)[0].raise_trigger(
+                loan_id=loan_id, kind=TriggerKind.PRE_DUE, source_key="pre_due:1",
+                anchor_at=OPENING, now=OPENING,
+            )  # fmt: skip
+        raised: list[Trigger | None] = []
+
+        def raise_anomaly() -> None:
+            with transaction(factory) as session:
+                raised.append(
+                    service(session)[0].raise_trigger(
+                        loan_id=loan_id,
+                        kind=TriggerKind.PAYMENT_ANOMALY,
+                        source_key="reversal:1",
+                        anchor_at=MORNING,
+                        now=MORNING,
+                    )
+                )
+
+        batch = factory()
+        try:
+            with batch.begin():
+                # The reminder is the case's last step: the batch closes the case ...
+                assert service(batch)[0].run_due_steps(now=MORNING, limit=10).cases_closed == 1
+                # ... while a payment reversal is raised on the loan: it waits for the batch.
+                other = threading.Thread(target=raise_anomaly)
+                other.start()
+                wait_for_a_lock_wait(engine)
+            other.join(timeout=10)
+        finally:
+            batch.close()
+        [trigger] = raised
+        assert trigger is not None
+        with transaction(factory) as session:
+            cases = session.execute(
+                text("SELECT id, status FROM cases WHERE loan_id = :loan ORDER BY id"),
+                {"loan": loan_id},
+            ).all()
+        assert [status for _, status in cases] == ["closed", "new"]
+        assert trigger.case_id == cases[1].id  # not the case the batch closed
+        engine.dispose()
+
+
+@pytest.mark.postgres
+def test_the_watchdog_waits_for_a_batch_doing_the_step_at_risk():
+    with postgres_database(f"lienwatch_watch_race_{os.getpid()}") as url:
+        engine = make_engine(url)
+        migrate.upgrade(engine)
+        factory = session_factory(engine)
+        with transaction(factory) as session:
+            loan_id = factories.loan(session, disbursed_on=QUIET).id
+            check = service(session)[0].raise_trigger(
+                loan_id=loan_id, kind=TriggerKind.TRACKER_REVIEW, source_key="review:1",
+                anchor_at=OPENING, now=OPENING,
+            )  # fmt: skip
+            assert check is not None
+            at_risk = check.deadline_at - timedelta(hours=1)  # within the 2 h lead
+        reports: list[TickReport] = []
+
+        def tick() -> None:
+            with transaction(factory) as session:
+                reports.append(service(session)[0].tick(now=at_risk))
+
+        batch = factory()
+        try:
+            with batch.begin():
+                assert service(batch)[0].run_due_steps(now=at_risk, limit=10).executed == 1
+                other = threading.Thread(target=tick)
+                other.start()
+                wait_for_a_lock_wait(engine)
+            other.join(timeout=10)
+        finally:
+            batch.close()
+        [report] = reports
+        # The check was done when the watchdog looked: nothing to escalate or breach.
+        assert (report.escalated, report.breached, report.skipped) == (0, 0, 0)
+        with transaction(factory) as session:
+            kinds = select(Action.kind).where(Action.kind.in_(["escalation", "gps_check"]))
+            assert list(session.scalars(kinds)) == ["gps_check"]
+        engine.dispose()
+
+
+def wait_for_a_lock_wait(engine) -> None:
+    """Until a session of the engine's database waits for a row lock (5 s at most)."""
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    deadline = time.monotonic() + 5
+    with engine.connect() as connection:
+        while not connection.execute(query).scalar():
+            assert time.monotonic() < deadline, "nobody waited for the batch's locks"
+            time.sleep(0.02)
