@@ -70,7 +70,7 @@ def tick_and_drain(
     with transaction(factory) as session:
         report = service(session).tick(now=at or datetime.now(UTC), step_limit=limit)
     batches = 1 if report.steps else 0
-    more = report.skipped or report.steps == limit
+    more = report.skipped == 1 or report.steps == limit
     while more:
         with transaction(factory) as session:
             batch = service(session).run_due_steps(now=at or datetime.now(UTC), limit=limit)
