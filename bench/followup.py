@@ -113,8 +113,10 @@ def _quiet_disbursement(rng: random.Random, today: date) -> date:
 def tick(engine, now: datetime) -> tuple[float, dict]:
     factory = session_factory(engine)
     strategy = shipped_strategy("cn")
+    logged = LogProvider()
     dispatcher = Dispatcher(
-        ComplianceGuard("cn"), {Channel.SMS: LocalSmsGateway(), Channel.VOICE: LogProvider()}
+        ComplianceGuard("cn"),
+        {Channel.SMS: LocalSmsGateway(), Channel.VOICE: logged, Channel.LETTER: logged},
     )
     started = time.perf_counter()
     with transaction(factory) as session:

@@ -100,6 +100,15 @@ def test_followup_settings_are_validated_with_the_key(tmp_path):
         load_settings()
     (tmp_path / "lienwatch.toml").write_text('[followup]\nstrategy = "us"\nwatchdog_lead_h = 1\n')
     assert load_settings().followup.strategy == "us"
+    assert load_settings().followup.step_batch == 500
+
+
+def test_step_batch_from_the_environment_and_its_bounds(monkeypatch):
+    monkeypatch.setenv("LIENWATCH_FOLLOWUP__STEP_BATCH", "50")
+    assert load_settings().followup.step_batch == 50
+    monkeypatch.setenv("LIENWATCH_FOLLOWUP__STEP_BATCH", "0")
+    with pytest.raises(ConfigError, match=r"followup\.step_batch: Input should be greater than"):
+        load_settings()
 
 
 def test_scheduler_settings_from_file_and_environment(tmp_path, monkeypatch):

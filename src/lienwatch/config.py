@@ -223,7 +223,8 @@ def _check_zone(value: str) -> str:
 
 
 class FollowupSettings(BaseModel):
-    """``[followup]``: the strategy in force, the watchdog's lead and the e-mail relay."""
+    """``[followup]``: the strategy in force, the watchdog's lead, the e-mail relay, the
+    channel providers and the size of a batch of due steps."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -234,6 +235,9 @@ class FollowupSettings(BaseModel):
     smtp_port: int = Field(25, ge=1, le=65535)
     email_sender: str = "collections@lienwatch.invalid"
     agency: str = "lender"  # who this installation contacts as (calls are capped across agencies)
+    #: Due steps one transaction claims and executes; the tick job drains a backlog in such
+    #: batches, so a crash re-sends at most one batch (with the same idempotency keys).
+    step_batch: int = Field(500, ge=1, le=100_000)
     #: ``[followup.providers.<channel>]``: ``provider = "<name>"`` and that provider's options
     #: (checked by lienwatch.followup.providers); secrets through the environment, e.g.
     #: ``LIENWATCH_FOLLOWUP__PROVIDERS__SMS__SECRET``.

@@ -3,8 +3,8 @@
 Each job is a blocking callable for :class:`lienwatch.scheduling.Job` that opens its own
 transactions, so ``lienwatch serve``, ``lienwatch worker`` and ``lienwatch followup run`` run
 the same code. Both are safe with several workers on one PostgreSQL database: the tick and the
-nightly run each hold an advisory lock (the others skip), due steps are claimed with
-``SKIP LOCKED``, and every outbound message carries an idempotency key.
+nightly run each hold an advisory lock (the others skip), due steps are claimed in batches with
+``SKIP LOCKED`` by every worker at once, and every outbound message carries an idempotency key.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ Summary = dict[str, Any]
 
 
 def followup_tick(factory: sessionmaker[Session], settings: Settings) -> Callable[[], Summary]:
-    """One follow-up tick at the current time in its own transaction; returns the tick report.
+    """The follow-up job: :func:`tick_and_drain` at the current time.
 
     The strategy, providers and products are checked once here, so a bad configuration
     stops the command at start with one line instead of failing every tick."""
@@ -39,11 +39,45 @@ def followup_tick(factory: sessionmaker[Session], settings: Settings) -> Callabl
         FollowupService.from_settings(session, settings.followup, catalogue=catalogue)
 
     def tick() -> Summary:
-        with transaction(factory) as session:
-            service = FollowupService.from_settings(session, settings.followup, catalogue=catalogue)
-            return service.tick(now=datetime.now(UTC)).as_dict()
+        return tick_and_drain(factory, settings, catalogue=catalogue)
 
     return tick
+
+
+def tick_and_drain(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    *,
+    catalogue: ProductCatalogue,
+    at: datetime | None = None,
+) -> Summary:
+    """One follow-up tick with its first batch of due steps, then the due steps left, in
+    batches of ``[followup] step_batch``, each in its own transaction, until a batch comes back
+    smaller than that; returns the tick report counting every batch, with ``batches`` (those
+    that claimed steps).
+
+    A worker whose tick was skipped (another worker holds the scheduler lock) drains as well,
+    so several workers share a backlog of steps; a batch never waits for another batch or for a
+    tick. A failed batch (a deadlock PostgreSQL broke, a lost connection) fails the run and
+    undoes only itself: its steps are due again at the next run and re-sent with the same
+    idempotency keys. ``at`` fixes the time (``lienwatch followup tick --at``); None reads the
+    clock at each transaction."""
+    limit = settings.followup.step_batch
+
+    def service(session: Session) -> FollowupService:
+        return FollowupService.from_settings(session, settings.followup, catalogue=catalogue)
+
+    with transaction(factory) as session:
+        report = service(session).tick(now=at or datetime.now(UTC), step_limit=limit)
+    batches = 1 if report.steps else 0
+    more = report.skipped == 1 or report.steps == limit
+    while more:
+        with transaction(factory) as session:
+            batch = service(session).run_due_steps(now=at or datetime.now(UTC), limit=limit)
+        report.add(batch)
+        batches += 1 if batch.steps else 0
+        more = batch.steps == limit
+    return {**report.as_dict(), "batches": batches}
 
 
 def nightly_run(factory: sessionmaker[Session], settings: Settings) -> Callable[[], Summary]:

@@ -81,3 +81,26 @@ def test_the_scheduler_loop_ticks_and_stops(tmp_path):
     first, second = (json.loads(line) for line in result.stdout.splitlines())
     assert first["tick"] == 1 and first["raised"]["missed_installment"] == 1
     assert second == {"tick": 2, "raised": {}}  # nothing new: every trigger was raised once
+
+
+def test_tick_drains_the_due_steps_in_batches(tmp_path):
+    url = f"sqlite:///{tmp_path / 'f.sqlite3'}"
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    with Session(engine) as session, session.begin():
+        for ref in ("L1", "L2", "L3"):
+            factories.loan(session, ref)
+        for day in (date(2026, 2, 15), date(2026, 2, 16)):
+            run_nightly(session, ProductCatalogue(), as_of=day)
+    engine.dispose()
+    env = {"LIENWATCH_DATABASE_URL": url, "LIENWATCH_FOLLOWUP__STEP_BATCH": "2"}
+    at = "2026-02-17T08:30:00+08:00"
+    first = run("followup", "tick", "--at", at, "--json", cwd=tmp_path, env=env)
+    assert first.returncode == 0, first.stderr
+    report = json.loads(first.stdout)
+    # Three texts and three tracker reviews: the tick's batch of two, then two more batches
+    # (and a fourth that found nothing).
+    assert report["raised"] == {"missed_installment": 3, "tracker_review": 3}
+    assert (report["steps"], report["executed"], report["batches"]) == (6, 6, 3)
+    again = json.loads(run("followup", "tick", "--at", at, "--json", cwd=tmp_path, env=env).stdout)
+    assert (again["steps"], again["executed"], again["batches"]) == (0, 0, 0)

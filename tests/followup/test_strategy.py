@@ -64,6 +64,10 @@ def test_shipped_ladders_follow_the_issue():
             r"ladders\.1\.steps\.0\.sla: Field required",
         ),
         (lambda d: d["ladders"][1].pop("escalate_to"), r"ladders\.1\.escalate_to: Field required"),
+        (
+            lambda d: d["ladders"][1].update(repeat_every="0"),
+            r"ladders\.1\.repeat_every: .*repeat_every must be longer than zero",
+        ),
         (lambda d: d["ladders"].pop(0), r"no unfiltered ladder for trigger 'pre_due'"),
         (lambda d: d.update(colour="red"), r"colour: unknown key"),
     ],

@@ -20,7 +20,7 @@ from lienwatch.config import Settings, load_settings
 from lienwatch.domain.money import MoneyError, format_yuan, parse_yuan
 from lienwatch.followup.compliance import ComplianceGuard, ContactRequest, PastContact
 from lienwatch.followup.model import Channel, FollowupError, Outcome
-from lienwatch.jobs import FOLLOWUP_TICK, followup_tick
+from lienwatch.jobs import FOLLOWUP_TICK, followup_tick, tick_and_drain
 from lienwatch.scheduling import Every, Job, JobStatus, running_scheduler
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import open_database, transaction
@@ -80,10 +80,13 @@ def tick_command(
     as_json: Json = False,
 ) -> None:
     """Run one scheduler tick: ingest triggers, execute automatic steps, queue and assign
-    agent steps, escalate and record breaches."""
+    agent steps, escalate and record breaches; then execute the due steps left, in batches of
+    [followup] step_batch (one transaction each)."""
     now = parse_time(at, "--at")
-    with _service() as (_session, service):
-        report = service.tick(now=now).as_dict()
+    settings = load_settings()
+    catalogue = ProductCatalogue.from_tables(settings.products)
+    with open_database(settings.database_url) as database:
+        report = tick_and_drain(database.factory, settings, catalogue=catalogue, at=now)
     _echo(report, as_json, [f"{key}: {value}" for key, value in report.items()])
 
 
@@ -93,8 +96,8 @@ def run_command(
 ) -> None:
     """Run the scheduler: one tick every EVERY seconds, each in its own transaction, until
     interrupted. Several workers may run it on one PostgreSQL database: one ticks at a time,
-    the others skip, and no step is executed twice. (``lienwatch worker`` runs the same tick
-    with the nightly servicing run.)"""
+    the others skip the tick, all execute batches of due steps, and no step is executed
+    twice. (``lienwatch worker`` runs the same tick with the nightly servicing run.)"""
     settings = load_settings()
     asyncio.run(_run_ticks(settings, every, ticks))
 

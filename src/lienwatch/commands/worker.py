@@ -23,8 +23,8 @@ def worker() -> None:
     ([bus] kind = "jetstream") the durable consumer that writes positions to the store.
 
     Run as many as needed on one PostgreSQL database: one worker at a time ticks or runs a
-    night (the others skip), no step is executed twice and no day is run twice. Prints one
-    JSON line per job run.
+    night (the others skip), all of them execute the due follow-up steps in batches, no step
+    is executed twice and no day is run twice. Prints one JSON line per job run.
     """
     settings = load_settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(message)s")

@@ -79,6 +79,15 @@ class LadderSpec(BaseModel):
             return value
         return parse_duration(value)
 
+    @field_validator("repeat_every")
+    @classmethod
+    def _positive_repeat(cls, value: timedelta) -> timedelta:
+        # A zero repeat would make the last step due again as soon as it is done: step
+        # batches would repeat it without end.
+        if value <= timedelta(0):
+            raise ValueError("repeat_every must be longer than zero")
+        return value
+
     @field_validator("steps")
     @classmethod
     def _ordered(cls, steps: tuple[StepSpec, ...]) -> tuple[StepSpec, ...]:

@@ -4,9 +4,11 @@
 transaction). One :meth:`FollowupService.tick` ingests new triggers (the ``events`` outbox,
 open alerts, installments coming due, welcome calls, periodic checks, LTV breaches, reversed
 payments, promises that fell due), resolves triggers whose cause went away and closes cases,
-executes the automatic steps that are due through the compliance guard, queues agent steps,
-assigns the queue, and runs the watchdog (escalate before a deadline, record a breach after)
-over the triggers' steps and the repossession steps alike.
+executes a batch of the due automatic steps through the compliance guard and queues the due
+agent steps, assigns the queue, and runs the watchdog (escalate before a deadline, record a
+breach after) over the triggers' steps and the repossession steps alike.
+:meth:`FollowupService.run_due_steps` executes further batches of due steps without the tick's
+lock, so several workers share a backlog (each batch in its own transaction).
 """
 
 from __future__ import annotations
@@ -116,9 +118,17 @@ class TickReport:
     escalated: int = 0  # warned by the watchdog before the deadline
     breached: int = 0
     skipped: int = 0  # 1 when another worker was running the scheduler
+    steps: int = 0  # due steps claimed (then executed, refused, deferred or queued)
 
     def as_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "raised": dict(self.raised)}
+
+    def add(self, other: TickReport) -> None:
+        """Count another pass in (a tick and the step batches run after it)."""
+        self.raised.update(other.raised)
+        for name, value in other.__dict__.items():
+            if name != "raised":
+                setattr(self, name, getattr(self, name) + value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,10 +333,17 @@ class FollowupService:
         return Counter({stratum: count for stratum, count in rows})
 
     def _open_cases(self, loan_ids: Iterable[int]) -> dict[int, Case]:
+        """The loans' open cases. They are read ``FOR KEY SHARE``, the lock a trigger joining
+        one takes anyway (its foreign key): it waits for a step batch holding the case and
+        then sees whether that batch closed it, so no trigger joins a closed case."""
         cases: dict[int, Case] = {}
         for chunk in _chunks(list(loan_ids)):
             for case in self.session.scalars(
-                select(Case).where(Case.loan_id.in_(chunk), Case.status != "closed")
+                select(Case)
+                .where(Case.loan_id.in_(chunk), Case.status != "closed")
+                .order_by(Case.id)
+                .with_for_update(read=True, key_share=True)
+                .execution_options(populate_existing=True)
             ):
                 cases[case.loan_id] = case
         return cases
@@ -387,10 +404,16 @@ class FollowupService:
 
     # ------------------------------------------------------------------ the tick
 
-    def tick(self, *, now: datetime) -> TickReport:
-        """One scheduler pass at ``now``: ingest, resolve, execute, queue, assign, watch."""
-        if now.tzinfo is None:
-            raise FollowupError("now: must carry a time zone")
+    def tick(self, *, now: datetime, step_limit: int | None = None) -> TickReport:
+        """One scheduler pass at ``now``: ingest, resolve, execute and queue one batch of due
+        steps (at most ``step_limit``, all when None), assign, watch.
+
+        Steps left due beyond the batch wait for :meth:`run_due_steps` (the tick job drains
+        them after this transaction) or the next tick. The tasks and deadlines of steps run in
+        later batches are assigned and watched by the next tick."""
+        _check_now(now)
+        if step_limit is not None:
+            _check_limit(step_limit, "step_limit")
         report = TickReport()
         if not self._scheduler_lock():
             report.skipped = 1
@@ -398,18 +421,33 @@ class FollowupService:
         self._raise_many(self._candidates(now), now, report)
         self._decide_promises(now, report)
         self._resolve(now, report)
-        self._run_due_steps(now, report)
+        self._run_due_steps(now, report, step_limit)
         self._assign(now, report)
         self._watch(now, report)
         self._watch_repossessions(now, report)
         report.cases_closed += self._close_finished_cases(now)
         return report
 
+    def run_due_steps(self, *, now: datetime, limit: int) -> TickReport:
+        """Execute the due automatic steps and queue the due agent steps, at most ``limit``,
+        oldest due first, then close the cases left without an open trigger.
+
+        Needs no scheduler lock: any number of workers may call it at the same time, each
+        batch in its own transaction (the caller's), and each step is claimed by one of them
+        (see :meth:`_run_due_steps`). ``steps`` in the report counts the claimed steps: fewer
+        than ``limit`` means no more were due and free."""
+        _check_now(now)
+        _check_limit(limit, "limit")
+        report = TickReport()
+        self._run_due_steps(now, report, limit)
+        report.cases_closed += self._close_finished_cases(now)
+        return report
+
     def _scheduler_lock(self) -> bool:
         """One tick at a time per database: on PostgreSQL a transaction-level advisory lock
         that several workers try (those that do not get it skip this tick, they never wait);
-        SQLite has a single writer anyway. Due steps are also claimed with row locks that
-        skip locked rows, so a step is never executed twice."""
+        SQLite has a single writer anyway. Due steps are claimed with row locks instead (see
+        :meth:`_run_due_steps`), so batches of them run in parallel with a tick."""
         if self.session.get_bind().dialect.name != "postgresql":
             return True
         return bool(self.session.scalar(select(func.pg_try_advisory_xact_lock(SCHEDULER_LOCK))))
@@ -639,11 +677,17 @@ class FollowupService:
     # ------------------------------------------------------------------ resolution
 
     def _resolve(self, now: datetime, report: TickReport) -> None:
-        """Resolve triggers whose cause is gone; close cases left without an open trigger."""
+        """Resolve triggers whose cause is gone; close cases left without an open trigger.
+
+        The triggers and their cases are locked as a step batch locks them: the tick waits for
+        a batch working on one of those cases and a batch skips the cases the tick holds, so
+        whichever resolves a case's last open trigger sees the other's resolutions when it
+        decides whether to close the case."""
         day = self._snapshot_day(now)
         snapshot = and_(LoanSnapshot.loan_id == Trigger.loan_id, LoanSnapshot.as_of == day)
         rows = self.session.execute(
             select(Trigger, Loan.status, Alert.status)
+            .join(Case, Case.id == Trigger.case_id)
             .join(Loan, Loan.id == Trigger.loan_id)
             .outerjoin(LoanSnapshot, snapshot)
             .outerjoin(Alert, Alert.id == Trigger.alert_id)
@@ -655,6 +699,9 @@ class FollowupService:
                     and_(Trigger.alert_id.is_not(None), Alert.status.not_in(OPEN_ALERT_STATUSES)),
                 ),
             )
+            .order_by(Trigger.id)
+            .with_for_update(key_share=True, of=[Trigger, Case])
+            .execution_options(populate_existing=True)
         ).all()
         for trigger, loan_status, alert_status in rows:
             if loan_status in FINAL_LOAN_STATUSES:
@@ -691,7 +738,9 @@ class FollowupService:
             case
             for chunk in _chunks(touched)
             for case in self.session.scalars(
-                select(Case).where(Case.id.in_(chunk), Case.status != "closed", ~open_trigger)
+                select(Case)
+                .where(Case.id.in_(chunk), Case.status != "closed", ~open_trigger)
+                .execution_options(populate_existing=True)
             )
         ]
         reasons: dict[int, set[str]] = defaultdict(set)
@@ -707,20 +756,40 @@ class FollowupService:
 
     # ------------------------------------------------------------------ steps
 
-    def _run_due_steps(self, now: datetime, report: TickReport) -> None:
+    def _run_due_steps(self, now: datetime, report: TickReport, limit: int | None) -> None:
+        """Claim at most ``limit`` due steps (all when None), oldest due first, and execute or
+        queue them.
+
+        On PostgreSQL the claim locks each due trigger together with its case,
+        ``FOR UPDATE OF triggers, cases SKIP LOCKED``: concurrent batches never take the same
+        step, nor steps of one case (whose status they may both change), and never wait for
+        each other or for a tick; a tick may wait for a batch, never the reverse, so the two
+        cannot deadlock. The locked rows are read as committed, but the claim's test for a
+        queued task saw the statement's snapshot: a batch that queued an agent step and
+        committed meanwhile left the trigger itself unchanged, so queued tasks are looked up
+        again in a fresh statement. SQLite has one writer and needs none of this."""
         queued = exists().where(Task.trigger_id == Trigger.id, Task.status == "queued")
-        due = self.session.scalars(
+        claimed = self.session.scalars(
             select(Trigger)
+            .join(Case, Case.id == Trigger.case_id)
             .where(Trigger.resolved_at.is_(None), Trigger.next_due_at <= now, ~queued)
             .order_by(Trigger.next_due_at, Trigger.id)
-            .with_for_update(skip_locked=True, of=Trigger)
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=[Trigger, Case])
+            .execution_options(populate_existing=True)
         ).all()
+        report.steps += len(claimed)
+        taken = self._queued_triggers([t.id for t in claimed])
+        due = [trigger for trigger in claimed if trigger.id not in taken]
         if not due:
             return
         views = self._loan_views({t.loan_id for t in due}, now)
         cases = {
             c.id: c
-            for c in self.session.scalars(select(Case).where(Case.id.in_({t.case_id for t in due})))
+            for chunk in _chunks(list({t.case_id for t in due}))
+            for c in self.session.scalars(
+                select(Case).where(Case.id.in_(chunk)).execution_options(populate_existing=True)
+            )
         }
         history = self._history({t.loan_id for t in due}, now)
         for trigger in due:
@@ -736,6 +805,16 @@ class FollowupService:
                 self._queue(trigger, view, step, now)
                 report.queued += 1
         self._link_attempts()
+
+    def _queued_triggers(self, trigger_ids: list[int]) -> set[int]:
+        """The triggers among ``trigger_ids`` with an agent step waiting in a queue."""
+        return {
+            trigger_id
+            for chunk in _chunks(trigger_ids)
+            for trigger_id in self.session.scalars(
+                select(Task.trigger_id).where(Task.trigger_id.in_(chunk), Task.status == "queued")
+            )
+        }
 
     def _link_attempts(self) -> None:
         """Point the contact attempts logged in a batch at their actions (one flush)."""
@@ -995,21 +1074,32 @@ class FollowupService:
     def _watch(self, now: datetime, report: TickReport) -> None:
         """Escalate a trigger whose SLA ends within the watchdog's lead; record a breach
         against the team when it ended with the step undone (and give the step a fresh SLA
-        window so it is chased, not forgotten)."""
+        window so it is chased, not forgotten).
+
+        The triggers and cases are locked first: a step batch that holds one has its step done
+        and committed before the watchdog judges it (it may then not be at risk at all)."""
         self.session.flush()
         at_risk = self.session.scalars(
-            select(Trigger).where(
+            select(Trigger)
+            .where(
                 Trigger.resolved_at.is_(None),
                 Trigger.deadline_at <= now + self.watchdog_lead,
                 or_(Trigger.warned_at.is_(None), Trigger.deadline_at <= now),
             )
+            .order_by(Trigger.id)
+            .with_for_update(key_share=True)
+            .execution_options(populate_existing=True)
         ).all()
         if not at_risk:
             return
         cases = {
             c.id: c
             for c in self.session.scalars(
-                select(Case).where(Case.id.in_({t.case_id for t in at_risk}))
+                select(Case)
+                .where(Case.id.in_({t.case_id for t in at_risk}))
+                .order_by(Case.id)
+                .with_for_update(key_share=True)
+                .execution_options(populate_existing=True)
             )
         }
         teams = self._teams({t.id for t in at_risk})
@@ -1415,6 +1505,16 @@ def _provider_table(settings: FollowupSettings) -> dict[str, dict[str, Any]]:
                               "port": settings.smtp_port, "sender": settings.email_sender},
     }  # fmt: skip
     return {**defaults, **settings.providers}
+
+
+def _check_now(now: datetime) -> None:
+    if now.tzinfo is None:
+        raise FollowupError("now: must carry a time zone")
+
+
+def _check_limit(limit: int, name: str) -> None:
+    if limit < 1:
+        raise FollowupError(f"{name}: must be at least 1, got {limit}")
 
 
 def _step_key(trigger: Trigger) -> str:
