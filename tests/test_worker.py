@@ -7,12 +7,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from sqlalchemy import func, select
@@ -20,7 +18,6 @@ from sqlalchemy import func, select
 from lienwatch.bus import JetStreamBus
 from lienwatch.config import BusSettings
 from lienwatch.domain.calendar import ended_business_day
-from lienwatch.followup.channels import IDEMPOTENCY_HEADER
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory, transaction
@@ -31,6 +28,7 @@ from tests import factories
 from tests.bus.test_bus import nats_server  # noqa: F401  (a fixture)
 from tests.conftest import postgres_database
 from tests.processes import launch, start
+from tests.receivers import SmsGateway
 from tests.test_cli import run
 
 SECRET = "s3cret-shared-with-the-sms-gateway"
@@ -40,29 +38,8 @@ LOANS = 6
 @pytest.fixture
 def sms_gateway() -> Iterator[tuple[list[str], str]]:
     """A webhook SMS gateway on loopback: (idempotency key of every request, its URL)."""
-    keys: list[str] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers["Content-Length"]))
-            keys.append(self.headers[IDEMPOTENCY_HEADER])
-            payload = json.dumps({"id": f"gw-{len(keys)}"}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield keys, f"http://127.0.0.1:{server.server_address[1]}/sms"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with SmsGateway(delay=0).running() as gateway:
+        yield gateway.keys, gateway.url
 
 
 def midday_zone() -> str:

@@ -4,15 +4,11 @@ of due steps and execute each exactly once; a batch that fails re-sends with the
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from sqlalchemy import create_engine, func, select, text
@@ -20,7 +16,6 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from lienwatch.config import FollowupSettings, Settings
-from lienwatch.followup.channels import IDEMPOTENCY_HEADER
 from lienwatch.followup.model import FollowupError, TriggerKind
 from lienwatch.jobs import tick_and_drain
 from lienwatch.servicing.catalogue import ProductCatalogue
@@ -30,6 +25,7 @@ from lienwatch.store.followup import FollowupService, TickReport
 from lienwatch.store.tables import Action, Task, Trigger
 from tests import factories
 from tests.conftest import postgres_database
+from tests.receivers import SmsGateway
 from tests.store.test_followup_engine import service
 
 CATALOGUE = ProductCatalogue()
@@ -38,48 +34,6 @@ OPENING = datetime(2026, 2, 17, 0, 0, tzinfo=UTC)  # 08:00 there: contact hours 
 SECRET = "s3cret-shared-with-the-sms-gateway"
 QUIET = date(2026, 1, 1)  # loans disbursed then have no routine check due on MORNING
 REVIEW_DUE = date(2026, 1, 15)  # ... and these a tracker review (30 days), raised by the tick
-
-
-class SmsGateway:
-    """A webhook SMS gateway on loopback that takes ``delay`` seconds per message and keeps
-    the idempotency key of every request, in arrival order."""
-
-    def __init__(self, delay: float, on_request: Callable[[int], None] | None = None) -> None:
-        self.keys: list[str] = []
-        self._lock = threading.Lock()
-        gateway = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers["Content-Length"]))
-                with gateway._lock:
-                    gateway.keys.append(self.headers[IDEMPOTENCY_HEADER])
-                    number = len(gateway.keys)
-                if on_request is not None:
-                    on_request(number)
-                time.sleep(delay)
-                payload = json.dumps({"id": f"gw-{number}"}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/sms"
-
-    @contextmanager
-    def running(self) -> Iterator[SmsGateway]:
-        thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield self
-        finally:
-            self._server.shutdown()
-            self._server.server_close()
 
 
 def settings_for(url: str, gateway: SmsGateway, step_batch: int) -> Settings:
