@@ -15,14 +15,30 @@ from datetime import timedelta
 from fractions import Fraction
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from lienwatch.followup.model import CaseStatus, Channel, FollowupError, TriggerKind, parse_duration
 
 Arm = Literal["champion", "challenger"]
 SHIPPED = ("cn", "us")
+
+
+def _as_duration(value: Any) -> timedelta:
+    return value if isinstance(value, timedelta) else parse_duration(value)
+
+
+# A duration as strategy files write it ("3d", "4h", "0"), or a timedelta.
+Duration = Annotated[timedelta, BeforeValidator(_as_duration)]
 
 
 class StepSpec(BaseModel):
@@ -31,18 +47,11 @@ class StepSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     channel: Channel
-    offset: timedelta
-    sla: timedelta
+    offset: Duration
+    sla: Duration
     status: CaseStatus | None = None  # the case status this step moves the case to
     skill: Literal["phone", "field"] | None = None  # agent steps: who may take it
     team: str | None = None  # agent steps: only this team's agents (users.team) take it
-
-    @field_validator("offset", "sla", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> timedelta:
-        if isinstance(value, timedelta):
-            return value
-        return parse_duration(value)
 
     @field_validator("sla")
     @classmethod
@@ -70,14 +79,7 @@ class LadderSpec(BaseModel):
     escalate_to: Literal["supervisor", "team_lead"]  # who an SLA breach goes to
     steps: tuple[StepSpec, ...] = Field(min_length=1)
     # After the last step the trigger is still open (a delinquent loan): repeat that step.
-    repeat_every: timedelta = timedelta(days=7)
-
-    @field_validator("repeat_every", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> timedelta:
-        if isinstance(value, timedelta):
-            return value
-        return parse_duration(value)
+    repeat_every: Duration = timedelta(days=7)
 
     @field_validator("repeat_every")
     @classmethod
