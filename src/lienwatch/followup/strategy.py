@@ -8,6 +8,7 @@ anchor (the day after a missed due date, the alert's raise time …) and are nev
 
 from __future__ import annotations
 
+import functools
 import random
 import tomllib
 from dataclasses import dataclass
@@ -229,8 +230,10 @@ def load_strategy(path: Path) -> Strategy:
     return parse_strategy(data, source=str(path))
 
 
+@functools.cache
 def shipped_strategy(name: str) -> Strategy:
-    """The default strategy shipped for ``cn`` or ``us``."""
+    """The default strategy shipped for ``cn`` or ``us`` (read once per process: a tick and
+    every batch of due steps build their service from it; the model is frozen)."""
     if name not in SHIPPED:
         raise FollowupError(f"strategy: no shipped strategy {name!r} (choose from cn, us)")
     text = (
