@@ -9,9 +9,11 @@ elsewhere they are skipped, with one line saying so in the report header.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -19,6 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from lienwatch import clock
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine
 
@@ -26,6 +29,18 @@ PG_ADMIN_URL = os.environ.get(
     "LIENWATCH_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+#: The time every test starts at, whatever the day the suite runs: in this process through
+#: lienwatch.clock, and in the lienwatch processes tests start through LIENWATCH_CLOCK
+#: (tests/test_cli.py, tests/processes.py). 10:00 on a Tuesday in Shanghai, after every
+#: fixture's dates. A test that needs another time says so (--at, LIENWATCH_CLOCK, travel).
+TEST_NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _fixed_clock() -> Iterator[None]:
+    with clock.travel(TEST_NOW):
+        yield
 
 
 def _probe_postgres() -> str | None:
@@ -92,6 +107,21 @@ def db_engine(request: pytest.FixtureRequest, tmp_path) -> Iterator[Engine]:
         engine = make_engine(request.getfixturevalue("_postgres_url"))
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """The URL of a migrated database of the test's own on each backend, for what commits
+    (commands run as subprocesses, servers, concurrent sessions)."""
+    with contextlib.ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+        else:
+            url = stack.enter_context(postgres_database(f"lienwatch_store_{os.getpid()}"))
+        engine = make_engine(url)
+        migrate.upgrade(engine)
+        engine.dispose()
+        yield url
 
 
 @pytest.fixture

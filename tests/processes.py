@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from lienwatch import clock
+
 
 @dataclass
 class Running:
@@ -60,9 +62,11 @@ def start(*args: str, cwd: Path, env: dict[str, str]) -> Running:
 
 
 def launch(*args: str, cwd: Path, env: dict[str, str], ready: str = "Ctrl-C") -> Running:
-    """Start ``lienwatch ARGS`` with only the ``LIENWATCH_*`` variables of ``env``; it is
-    ready once it prints a stderr line containing ``ready``."""
+    """Start ``lienwatch ARGS`` with only the ``LIENWATCH_*`` variables of ``env`` (and the
+    test's clock as ``LIENWATCH_CLOCK`` unless ``env`` sets it); it is ready once it prints a
+    stderr line containing ``ready``."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("LIENWATCH_")}
+    environment["LIENWATCH_CLOCK"] = clock.now().isoformat()
     process = subprocess.Popen(
         [sys.executable, "-m", "lienwatch", *args], cwd=cwd, env=environment | env,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

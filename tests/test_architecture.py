@@ -15,6 +15,7 @@ TOP = {"api", "web", "cli", "commands", "reports", "demo", "runtime", "jobs", "_
 ALLOWED: dict[str, set[str]] = {
     "domain": {"errors"},
     "errors": set(),
+    "clock": set(),
     "tabular": {"errors"},
     "config": {"errors"},
     "scheduling": {"errors"},  # the job scheduler: no database, no capability
@@ -49,9 +50,10 @@ def test_imports_point_one_way(path: Path):
     if owner in TOP or owner in {"__init__", "data"}:
         return
     assert owner in ALLOWED, f"{owner} is a new top-level package: place it in ALLOWED or TOP"
-    # `data` (the shipped files), `errors` and `tabular` (reading input files) are leaves
-    # anyone may use.
-    forbidden = imported_packages(path) - ALLOWED[owner] - {owner, "data", "errors", "tabular"}
+    # `data` (the shipped files), `errors`, `tabular` (reading input files) and `clock` (the
+    # process's time) are leaves anyone but the pure domain may use.
+    leaves = {"data", "errors", "tabular"} | ({"clock"} if owner != "domain" else set())
+    forbidden = imported_packages(path) - ALLOWED[owner] - {owner, *leaves}
     assert not forbidden, f"{path.relative_to(PACKAGE)} imports {sorted(forbidden)}"
 
 
@@ -69,3 +71,30 @@ def test_domain_does_no_io():
                 assert not {n.split(".")[0] for n in names} & io_modules, path
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "open":
                 raise AssertionError(f"{path} opens a file")
+
+
+#: Ways of reading the current time other than ``lienwatch.clock``.
+WALL_CLOCK = {("datetime", "now"), ("datetime", "utcnow"), ("date", "today"),
+              ("time", "time"), ("time", "time_ns")}  # fmt: skip
+TESTS = PACKAGE.parents[1] / "tests"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [*modules(), *sorted(TESTS.rglob("*.py"))],
+    ids=lambda p: str(p.relative_to(PACKAGE.parents[1])),
+)
+def test_only_the_clock_reads_the_time(path: Path):
+    """Time is an input: every "now", in the product and in its tests, comes from
+    lienwatch.clock, which tests set (tests/conftest.py: TEST_NOW)."""
+    if path in (PACKAGE / "clock.py", TESTS / "test_clock.py"):
+        return
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        # A call (datetime.now()) or a reference passed on (clock=time.time) alike.
+        if isinstance(node, ast.Attribute):
+            owner = node.value
+            name = owner.id if isinstance(owner, ast.Name) else getattr(owner, "attr", None)
+            assert (name, node.attr) not in WALL_CLOCK, (
+                f"{path.relative_to(PACKAGE.parents[1])}:{node.lineno} reads the wall clock; "
+                "use lienwatch.clock.now()"
+            )

@@ -7,12 +7,13 @@ import subprocess
 import sys
 
 import lienwatch
+from lienwatch import clock
 from lienwatch.store import migrate
 
 
 def run(*args: str, cwd, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("LIENWATCH_")}
-    environment.update(env or {})
+    environment.update({"LIENWATCH_CLOCK": clock.now().isoformat(), **(env or {})})
     return subprocess.run(
         [sys.executable, "-m", "lienwatch", *args],
         cwd=cwd,

@@ -93,10 +93,8 @@ def test_missing_explicit_config_file(monkeypatch, tmp_path):
 
 
 def test_followup_settings_are_validated_with_the_key(tmp_path):
-    (tmp_path / "lienwatch.toml").write_text(
-        '[followup]\nstrategy = "us"\nbusiness_time_zone = "Mars/Base"\n'
-    )
-    with pytest.raises(ConfigError, match=r"followup\.business_time_zone: unknown IANA time zone"):
+    (tmp_path / "lienwatch.toml").write_text('[followup]\nstrategy = "us"\nwatchdog_lead_h = -1\n')
+    with pytest.raises(ConfigError, match=r"followup\.watchdog_lead_h: Input should be greater"):
         load_settings()
     (tmp_path / "lienwatch.toml").write_text('[followup]\nstrategy = "us"\nwatchdog_lead_h = 1\n')
     assert load_settings().followup.strategy == "us"
@@ -144,3 +142,20 @@ def test_live_monitor_settings_from_the_file(tmp_path):
     (tmp_path / "lienwatch.toml").write_text("[monitor]\nadvance_s = 10\nwarmup_h = 120\n")
     monitor = load_settings().monitor
     assert (monitor.advance_s, monitor.fleet_refresh_s, monitor.warmup_h) == (10, 300, 120)
+
+
+def test_one_business_time_zone_and_the_old_key_still_read(tmp_path, caplog):
+    config = tmp_path / "lienwatch.toml"
+    config.write_text('[followup]\nbusiness_time_zone = "America/New_York"\n')
+    with caplog.at_level("WARNING", logger="lienwatch.config"):
+        assert load_settings().time_zone == "America/New_York"
+    assert "followup.business_time_zone is deprecated; set time_zone = 'America/New_York'" in (
+        caplog.text)
+    config.write_text('time_zone = "Asia/Shanghai"\n[followup]\nbusiness_time_zone = "UTC"\n')
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert str(info.value).startswith(
+        "config: followup.business_time_zone ('UTC') and time_zone ('Asia/Shanghai') disagree")
+    config.write_text('[followup]\nbusiness_time_zone = "Mars/Base"\n')
+    with pytest.raises(ConfigError, match=r"config: time_zone: unknown IANA time zone 'Mars/Base'"):
+        load_settings()

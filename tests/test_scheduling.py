@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from lienwatch import clock
 from lienwatch.scheduling import DailyAt, Every, Job, Scheduler, running_scheduler
 
 
@@ -100,14 +101,14 @@ def test_stopping_waits_for_the_running_job_to_finish():
 
 def test_a_daily_job_runs_at_its_local_time_and_at_start_when_asked():
     zone = "America/New_York"
-    soon = (datetime.now(ZoneInfo(zone)) + timedelta(seconds=0.4)).time()
+    soon = (clock.now().astimezone(ZoneInfo(zone)) + timedelta(seconds=0.4)).time()
     runs: dict[str, list[datetime]] = {"at_time": [], "at_start": []}
     jobs = [
         Job(name, DailyAt(soon, zone, at_start=name == "at_start"),
-            lambda name=name: runs[name].append(datetime.now(UTC)) or {})
+            lambda name=name: runs[name].append(clock.now()) or {})
         for name in runs
     ]  # fmt: skip
-    started = datetime.now(UTC)
+    started = clock.now()
     scheduler = run_for(0.9, jobs)
     [at_time] = runs["at_time"]
     assert timedelta(seconds=0.3) < at_time - started < timedelta(seconds=0.8)
@@ -138,8 +139,8 @@ def test_bad_timetables_and_jobs_are_refused_naming_the_field():
     with pytest.raises(ValueError, match="seconds: must be positive"):
         Every(0)
     with pytest.raises(ValueError, match="zone: unknown IANA time zone 'Mars/Base'"):
-        DailyAt(datetime.now().time(), "Mars/Base")
+        DailyAt(clock.now().time(), "Mars/Base")
     with pytest.raises(ValueError, match=r"at: .* without an offset"):
-        DailyAt(datetime.now(UTC).timetz(), "UTC")
+        DailyAt(clock.now().timetz(), "UTC")
     with pytest.raises(ValueError, match="jobs: duplicate name 'a'"):
         Scheduler([Job("a", Every(1), dict), Job("a", Every(2), dict)])

@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
 
+from lienwatch import clock
 from lienwatch.api.health import health_router
 from lienwatch.domain.calendar import ended_business_day
 from lienwatch.runtime import serving_http
@@ -36,7 +37,7 @@ ZONE = "Asia/Shanghai"  # time_zone: the nightly run's business days
 def book_with_a_loan_falling_due(factory) -> tuple[int, date]:
     """A loan whose first installment fell due a few days ago, unpaid, and the nightly run
     of the day before that due date: the days since are missing. (loan id, first due)"""
-    today = ended_business_day(datetime.now(UTC), ZONE) + timedelta(days=1)
+    today = ended_business_day(clock.now(), ZONE) + timedelta(days=1)
     with transaction(factory) as session:
         loan = factories.loan_fallen_due(session, "L1", today=today)
         first_due = min(i.due_date for i in loan.installments)
@@ -67,7 +68,7 @@ def test_serve_ingests_positions_runs_the_jobs_and_stops_on_sigterm(tmp_path):
                                   ports["jt808"], PlayOptions()))  # fmt: skip
         assert (report.errors, report.acked_positions) == (0, 3)
         base = f"http://127.0.0.1:{ports['http']}"
-        fix = {"id": PHONE, "lat": 31.23, "lon": 121.47, "timestamp": int(time.time()),
+        fix = {"id": PHONE, "lat": 31.23, "lon": 121.47, "timestamp": int(clock.timestamp()),
                "token": TOKEN}  # fmt: skip
         response = httpx.post(f"{base}/api/v1/ingest/osmand", params=fix, timeout=10)
         assert response.json() == {"accepted": 1, "archived": 0}
@@ -85,7 +86,7 @@ def test_serve_ingests_positions_runs_the_jobs_and_stops_on_sigterm(tmp_path):
     assert health["gateway"]["stats"]["positions"] == 3 and health["bus"] == {"kind": "inprocess"}
     nightly, tick = health["jobs"]["nightly"], health["jobs"]["followup_tick"]
     assert nightly["failures"] == tick["failures"] == 0
-    through = ended_business_day(datetime.now(UTC), ZONE)
+    through = ended_business_day(clock.now(), ZONE)
     missing = [first_due + timedelta(days=n) for n in range((through - first_due).days + 1)]
     assert nightly["last_result"]["days"] == [day.isoformat() for day in missing]
     assert nightly["timetable"] == f"daily at 01:00 {ZONE}"
@@ -163,7 +164,7 @@ def test_a_tracker_alarm_becomes_an_alert_and_a_follow_up_in_the_same_process(tm
     try:
         ports = {name: int(port) for name, port in re.findall(r"(\w+) port (\d+)", server.ready)}
         assert "monitor on 1 vehicles" in server.ready
-        track = make_track(TRACKER, 3, alarm_at=1, start=int(time.time()) - 600)
+        track = make_track(TRACKER, 3, alarm_at=1, start=int(clock.timestamp()) - 600)
         report = asyncio.run(play([track], "jt808", "127.0.0.1", ports["jt808"], PlayOptions()))
         assert (report.errors, report.acked_positions) == (0, 3)
         alert_id = wait_for(lambda: alert_of(factory, loan_id, "power_cut"))

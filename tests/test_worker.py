@@ -10,14 +10,14 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
+from lienwatch import clock
 from lienwatch.bus import JetStreamBus
 from lienwatch.config import BusSettings
-from lienwatch.domain.calendar import ended_business_day
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory, transaction
@@ -42,20 +42,16 @@ def sms_gateway() -> Iterator[tuple[list[str], str]]:
         yield gateway.keys, gateway.url
 
 
-def midday_zone() -> str:
-    """A fixed-offset zone where it is about noon now, so the guard allows texts."""
-    offset = 12 - datetime.now(UTC).hour  # -11 .. 12
-    return "Etc/GMT" if offset == 0 else f"Etc/GMT{-offset:+d}"  # POSIX signs are reversed
+#: The workers' clock: noon on a Wednesday in Shanghai, where the borrowers live.
+NOON = datetime.fromisoformat("2026-03-18T12:00:00+08:00")
 
 
 def delinquent_book(factory) -> list[date]:
-    """LOANS loans whose first installment fell due days ago, their borrowers at noon, and
-    the nightly run of the day before; the days the workers must run."""
-    today = ended_business_day(datetime.now(UTC), "Asia/Shanghai") + timedelta(days=1)
+    """LOANS loans whose first installment fell due days before NOON and the nightly run of
+    the day before; the days the workers must run."""
+    today = NOON.date()
     with transaction(factory) as session:
         loans = [factories.loan_fallen_due(session, f"L{n}", today=today) for n in range(LOANS)]
-        for loan in loans:
-            loan.time_zone = loan.borrower.time_zone = midday_zone()
         first_due = min(i.due_date for i in loans[0].installments)
         run_nightly(session, ProductCatalogue(), as_of=first_due - timedelta(days=1))
     return [first_due + timedelta(days=n) for n in range((today - first_due).days)]
@@ -76,6 +72,7 @@ def test_two_workers_execute_each_due_step_once_and_run_each_night_once(tmp_path
         missing = delinquent_book(factory)
         env = {
             "LIENWATCH_DATABASE_URL": database_url,
+            "LIENWATCH_CLOCK": NOON.isoformat(),
             "LIENWATCH_SCHEDULER__FOLLOWUP_TICK_S": "0.2",
             "LIENWATCH_SCHEDULER__NIGHTLY_CATCH_UP_DAYS": "10",
             "LIENWATCH_FOLLOWUP__PROVIDERS__SMS__PROVIDER": "webhook",
@@ -106,8 +103,14 @@ def test_two_workers_execute_each_due_step_once_and_run_each_night_once(tmp_path
         keys = sms_actions(factory)
         assert len(keys) == LOANS and sorted(sent) == sorted(keys)  # each text sent once
         with transaction(factory) as session:
-            automatic = select(func.count()).where(Action.kind.in_(["sms", "gps_check"]))
-            assert session.scalar(automatic) == executed == 2 * LOANS  # texts, tracker reviews
+            kinds = dict(session.execute(
+                select(Action.kind, func.count()).where(Action.kind != "status")
+                .group_by(Action.kind)
+            ).all())  # fmt: skip
+            # A week past due: the D+1 text and tracker review, and the challenger arm's D+3
+            # automated call (the champion's D+5 agent call is queued, not executed).
+            assert kinds == {"sms": LOANS, "gps_check": LOANS, "voice": LOANS // 2}
+            assert sum(kinds.values()) == executed
             texts = select(func.count()).where(ContactAttempt.channel == "sms")
             assert session.scalar(texts) == LOANS
             snapshots = select(func.count()).select_from(LoanSnapshot)
@@ -130,7 +133,7 @@ def test_a_jetstream_worker_writes_the_stream_to_the_store(tmp_path, nats_server
         "LIENWATCH_SCHEDULER__FOLLOWUP_TICK_S": "600",
     }
     worker = start("worker", cwd=tmp_path, env=env)
-    now = datetime.now(UTC)
+    now = clock.now()
     fixes = [Fix(device_id=device_id, time=now - timedelta(seconds=n), lat=30.0, lon=120.0,
                  speed_kmh=0.0, course=0, valid=True, alarms="", archived=False,
                  received_at=now) for n in range(5)]  # fmt: skip

@@ -8,6 +8,7 @@ Environment variables win over the file; nested keys use a double underscore
 
 from __future__ import annotations
 
+import logging
 import os
 import tomllib
 from datetime import time
@@ -31,6 +32,8 @@ from pydantic_settings import (
 )
 
 from lienwatch.errors import LienwatchError
+
+log = logging.getLogger(__name__)
 
 CONFIG_ENV = "LIENWATCH_CONFIG"
 DEFAULT_CONFIG_FILE = "lienwatch.toml"
@@ -230,7 +233,6 @@ class FollowupSettings(BaseModel):
 
     strategy: str = "cn"  # a shipped strategy (cn, us) or the path of a strategy TOML file
     watchdog_lead_h: float = Field(2.0, gt=0)  # escalate a trigger this long before its SLA ends
-    business_time_zone: str = "Asia/Shanghai"  # whose calendar day "today" is
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(25, ge=1, le=65535)
     email_sender: str = "collections@lienwatch.invalid"
@@ -242,11 +244,6 @@ class FollowupSettings(BaseModel):
     #: (checked by lienwatch.followup.providers); secrets through the environment, e.g.
     #: ``LIENWATCH_FOLLOWUP__PROVIDERS__SMS__SECRET``.
     providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
-
-    @field_validator("business_time_zone")
-    @classmethod
-    def _iana_zone(cls, value: str) -> str:
-        return _check_zone(value)
 
 
 class RepossessionSettings(BaseModel):
@@ -309,6 +306,8 @@ class Settings(BaseSettings):
     )
 
     database_url: str = DEFAULT_DATABASE_URL
+    #: The lender's business day: which calendar day "today" is for the nightly run and the
+    #: follow-up engine (each loan's own zone still rules its due dates and contact hours).
     time_zone: str = "Asia/Shanghai"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     demo: DemoSettings = DemoSettings()
@@ -335,6 +334,24 @@ class Settings(BaseSettings):
     @classmethod
     def _iana_zone(cls, value: str) -> str:
         return _check_zone(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_business_zone(cls, data: Any) -> Any:
+        """``[followup] business_time_zone`` of earlier versions is read as ``time_zone``, with a
+        warning; both set to different zones is an error, never two "todays"."""
+        followup = data.get("followup") if isinstance(data, dict) else None
+        if not isinstance(followup, dict) or "business_time_zone" not in followup:
+            return data
+        followup = dict(followup)
+        old = followup.pop("business_time_zone")
+        if "time_zone" in data and data["time_zone"] != old:
+            raise ValueError(
+                f"followup.business_time_zone ({old!r}) and time_zone ({data['time_zone']!r}) "
+                "disagree; remove followup.business_time_zone: time_zone is the business day"
+            )
+        log.warning("config: followup.business_time_zone is deprecated; set time_zone = %r", old)
+        return {**data, "followup": followup, "time_zone": old}
 
     @classmethod
     def settings_customise_sources(
@@ -394,4 +411,5 @@ def _describe(exc: ValidationError, path: Path | None) -> str:
     if error["type"] == "extra_forbidden":
         reason = "unknown key"
     more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-    return f"config: {key}: {reason} (from {origin}){more}"
+    where = f"{key}: " if key else ""  # a check across keys names them in its reason
+    return f"config: {where}{reason} (from {origin}){more}"

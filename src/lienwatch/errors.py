@@ -6,3 +6,10 @@ class LienwatchError(Exception):
 
     The message names what is wrong (the field, the key, the file and line) in one line.
     """
+
+
+class Refused(LienwatchError):
+    """An act a rule refused (a contact outside the compliance rules, an unapproved tracker
+    command). The refusal is a record the lender must keep: the service has written it to
+    the session, and nothing else of the act, before raising, and
+    :func:`lienwatch.store.db.transaction` commits it before the error goes on up."""

@@ -10,11 +10,12 @@ nightly run each hold an advisory lock (the others skip), due steps are claimed 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from lienwatch import clock
 from lienwatch.config import Settings
 from lienwatch.domain.calendar import ended_business_day
 from lienwatch.scheduling import DailyAt, Every, Job
@@ -36,7 +37,9 @@ def followup_tick(factory: sessionmaker[Session], settings: Settings) -> Callabl
     stops the command at start with one line instead of failing every tick."""
     catalogue = ProductCatalogue.from_tables(settings.products)
     with factory() as session:  # builds the strategy and providers; touches no table
-        FollowupService.from_settings(session, settings.followup, catalogue=catalogue)
+        FollowupService.from_settings(
+            session, settings.followup, time_zone=settings.time_zone, catalogue=catalogue
+        )
 
     def tick() -> Summary:
         return tick_and_drain(factory, settings, catalogue=catalogue)
@@ -65,15 +68,17 @@ def tick_and_drain(
     limit = settings.followup.step_batch
 
     def service(session: Session) -> FollowupService:
-        return FollowupService.from_settings(session, settings.followup, catalogue=catalogue)
+        return FollowupService.from_settings(
+            session, settings.followup, time_zone=settings.time_zone, catalogue=catalogue
+        )
 
     with transaction(factory) as session:
-        report = service(session).tick(now=at or datetime.now(UTC), step_limit=limit)
+        report = service(session).tick(now=at or clock.now(), step_limit=limit)
     batches = 1 if report.steps else 0
     more = report.skipped == 1 or report.steps == limit
     while more:
         with transaction(factory) as session:
-            batch = service(session).run_due_steps(now=at or datetime.now(UTC), limit=limit)
+            batch = service(session).run_due_steps(now=at or clock.now(), limit=limit)
         report.add(batch)
         batches += 1 if batch.steps else 0
         more = batch.steps == limit
@@ -90,7 +95,7 @@ def nightly_run(factory: sessionmaker[Session], settings: Settings) -> Callable[
     catalogue = ProductCatalogue.from_tables(settings.products)
 
     def run() -> Summary:
-        through = ended_business_day(datetime.now(UTC), settings.time_zone)
+        through = ended_business_day(clock.now(), settings.time_zone)
         days: list[str] = []
         bucket_changes = status_changes = 0
         last: date | None = None

@@ -16,12 +16,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time as clock
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from time import monotonic
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from lienwatch import clock
 
 log = logging.getLogger(__name__)
 
@@ -179,13 +181,13 @@ class Scheduler:
         return {name: status.as_dict() for name, status in self.statuses.items()}
 
     async def _loop(self, job: Job, status: JobStatus) -> None:
-        due = job.timetable.first(_now())
+        due = job.timetable.first(clock.now())
         while True:
             status.next_run_at = due
             if not await self._sleep_until(due):
                 status.next_run_at = None
                 return
-            started = _now()
+            started = clock.now()
             await _run(job, status, started)
             if self.on_run is not None:
                 try:
@@ -196,7 +198,7 @@ class Scheduler:
 
     async def _sleep_until(self, due: datetime) -> bool:
         """Wait until ``due``; False if the scheduler is stopping."""
-        while (wait := (due - _now()).total_seconds()) > 0 and not self._stopping.is_set():
+        while (wait := (due - clock.now()).total_seconds()) > 0 and not self._stopping.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=min(wait, MAX_SLEEP_S))
         return not self._stopping.is_set()
@@ -205,25 +207,21 @@ class Scheduler:
 async def _run(job: Job, status: JobStatus, started: datetime) -> None:
     """One run of ``job`` in a worker thread, recorded in ``status``; never raises."""
     status.running, status.last_started_at = True, started
-    began = clock.monotonic()
+    began = monotonic()
     try:
         result = await asyncio.to_thread(job.run)
     except Exception as exc:
         log.exception("job %s failed; it runs again %s", job.name, job.timetable.describe())
         status.failures += 1
         status.last_ok, status.last_result = False, None
-        status.last_error, status.last_error_at = f"{type(exc).__name__}: {exc}", _now()
+        status.last_error, status.last_error_at = f"{type(exc).__name__}: {exc}", clock.now()
     else:
         status.last_ok, status.last_result = True, result
     finally:
         status.runs += 1
         status.running = False
-        status.last_finished_at = _now()
-        status.last_duration_s = round(clock.monotonic() - began, 3)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
+        status.last_finished_at = clock.now()
+        status.last_duration_s = round(monotonic() - began, 3)
 
 
 @contextlib.asynccontextmanager

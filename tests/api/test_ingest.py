@@ -9,6 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import select, text
 
+from lienwatch import clock
 from lienwatch.config import GatewaySettings
 from lienwatch.runtime import ingest_app, serving_http
 from lienwatch.store import migrate
@@ -50,7 +51,7 @@ def stored(engine, ident: str) -> list[Position]:
 
 def test_osmand_fix_is_stored_in_km_per_hour(api):
     client, engine = api
-    now = int(datetime.now(UTC).timestamp())
+    now = int(clock.now().timestamp())
     params = {"id": PHONE, "lat": 31.23, "lon": 121.47, "timestamp": now, "speed": 10,
               "bearing": 90.4, "batt": 77, "token": TOKEN}  # fmt: skip
     response = client.get("/api/v1/ingest/osmand", params=params)

@@ -7,7 +7,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lienwatch.followup.assignment import AgentSlot, QueuedTask, assign, priority, roll_probability
+from lienwatch.followup.assignment import (
+    AgentSlot,
+    QueuedTask,
+    assign,
+    priority,
+    roll_probability,
+    staffing_gaps,
+    unstaffed,
+)
 
 NOW = datetime(2026, 3, 1, 1, 0, tzinfo=UTC)
 
@@ -47,3 +55,17 @@ def test_a_task_for_a_team_goes_only_to_that_team():
     agents = [agent(1, team="east"), agent(2, team="legal-desk", load=5)]
     legal = QueuedTask(1, "phone", 0, NOW, team="legal-desk")
     assert assign([legal, task(2)], agents, horizon=NOW) == {1: 2, 2: 1}
+
+
+def test_work_no_agent_present_can_take_is_named_by_team_and_skill():
+    agents = [agent(1, "phone", remaining=0, regions=("31",)), agent(2, "phone", team="west")]
+    tasks = [
+        task(10),  # phone, any team, any region: agent 2 can take it (capacity aside)
+        task(11, skill="field"),  # nobody visits
+        task(12, region="44"),  # agent 2 serves every region
+        QueuedTask(13, "phone", 0, NOW, "31", team="north"),  # no phone agent in north
+    ]
+    stuck = unstaffed(tasks, agents)
+    assert [t.id for t in stuck] == [11, 13]
+    assert staffing_gaps(stuck) == {"any/field": 1, "north/phone": 1}
+    assert unstaffed(tasks, []) == tasks

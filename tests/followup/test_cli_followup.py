@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+import subprocess
+from datetime import date, datetime
 
+import pytest
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine
 from lienwatch.store.servicing import run_nightly
-from lienwatch.store.tables import User
+from lienwatch.store.tables import Action, ContactAttempt, Task, User
 from tests import factories
 from tests.test_cli import run
 
@@ -75,8 +78,8 @@ def test_the_scheduler_loop_ticks_and_stops(tmp_path):
         for day in (date(2026, 2, 15), date(2026, 2, 16)):
             run_nightly(session, ProductCatalogue(), as_of=day)
     engine.dispose()
-    result = run("followup", "run", "--every", "1", "--ticks", "2", cwd=tmp_path,
-                 env={"LIENWATCH_DATABASE_URL": url})  # fmt: skip
+    env = {"LIENWATCH_DATABASE_URL": url, "LIENWATCH_CLOCK": "2026-02-17T08:30:00+08:00"}
+    result = run("followup", "run", "--every", "1", "--ticks", "2", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     first, second = (json.loads(line) for line in result.stdout.splitlines())
     assert first["tick"] == 1 and first["raised"]["missed_installment"] == 1
@@ -104,3 +107,86 @@ def test_tick_drains_the_due_steps_in_batches(tmp_path):
     assert (report["steps"], report["executed"], report["batches"]) == (6, 6, 3)
     again = json.loads(run("followup", "tick", "--at", at, "--json", cwd=tmp_path, env=env).stdout)
     assert (again["steps"], again["executed"], again["batches"]) == (0, 0, 0)
+
+
+@pytest.fixture
+def book_url(store_url) -> str:
+    """Loan L1, a day past its first due date, an agent (ann) and a supervisor (sam), with the
+    nightly runs to 2026-02-16, in a database of the test's own on each backend."""
+    engine = make_engine(store_url)
+    with Session(engine) as session, session.begin():
+        factories.loan(session)
+        session.add_all([
+            User(username="ann", display_name="Ann", role="agent", team="east",
+                 skills={"mode": "phone"}),
+            User(username="sam", display_name="Sam", role="supervisor", team="east"),
+        ])  # fmt: skip
+        for day in (date(2026, 2, 15), date(2026, 2, 16)):
+            run_nightly(session, ProductCatalogue(), as_of=day)
+    engine.dispose()
+    return store_url
+
+
+def test_a_refused_contact_is_recorded_though_the_command_fails(book_url, tmp_path):
+    env = {"LIENWATCH_DATABASE_URL": book_url}
+    for at in ("2026-02-17T08:30:00+08:00", "2026-02-18T08:30:00+08:00"):
+        assert run("followup", "tick", "--at", at, cwd=tmp_path, env=env).returncode == 0
+    [task] = json.loads(run("followup", "queue", "--agent", "ann", "--json", cwd=tmp_path,
+                            env=env).stdout)  # fmt: skip
+
+    def record(at: str) -> subprocess.CompletedProcess[str]:
+        return run("followup", "record", "--task", str(task["task"]), "--agent", "ann",
+                   "--outcome", "no_answer", "--at", at, cwd=tmp_path, env=env)  # fmt: skip
+
+    refused = record("2026-02-18T23:30:00+08:00")  # a call at night
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == "lienwatch: error: at: contact refused (quiet_hours)"
+    engine = make_engine(book_url)
+    with Session(engine) as session:
+        [attempt] = session.scalars(select(ContactAttempt).where(ContactAttempt.channel == "call"))
+        assert (attempt.allowed, attempt.rule, attempt.action_id) == (False, "quiet_hours", None)
+        assert attempt.at == datetime.fromisoformat("2026-02-18T23:30:00+08:00")
+        # Only the refusal was kept: the task is still queued, no outcome was logged.
+        assert session.get_one(Task, task["task"]).status == "queued"
+        assert session.scalar(select(func.count()).where(Action.kind == "call")) == 0
+    assert record("2026-02-19T10:00:00+08:00").returncode == 0  # by day it is allowed
+    with Session(engine) as session:
+        rules = session.execute(select(ContactAttempt.allowed, ContactAttempt.rule)
+                                .where(ContactAttempt.channel == "call")
+                                .order_by(ContactAttempt.at)).all()  # fmt: skip
+        assert rules == [(False, "quiet_hours"), (True, "ok")]
+    engine.dispose()
+
+
+def test_a_refused_tracker_command_stays_on_the_case_timeline(book_url, tmp_path):
+    env = {"LIENWATCH_DATABASE_URL": book_url}
+    at = "2026-02-17T08:30:00+08:00"
+    assert run("followup", "tick", "--at", at, cwd=tmp_path, env=env).returncode == 0
+
+    def command(*by: str) -> subprocess.CompletedProcess[str]:
+        return run("followup", "tracker-command", "--loan", "L1", "--command", "fuel_cut",
+                   "--at", at, *by, "--json", cwd=tmp_path, env=env)  # fmt: skip
+
+    refused = command()
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        "lienwatch: error: command: refused (tracker_command_needs_supervisor)")
+    assert command("--by", "ann").returncode == 1  # an agent cannot approve it either
+    sent = command("--by", "sam")
+    assert sent.returncode == 0, sent.stderr
+    assert json.loads(sent.stdout)["outcome"] == "sent"
+    engine = make_engine(book_url)
+    with Session(engine) as session:
+        timeline = session.execute(
+            select(Action.outcome, User.username, Action.details["command"].as_string())
+            .outerjoin(User, User.id == Action.performed_by)
+            .where(Action.kind == "tracker_command").order_by(Action.id)
+        ).all()  # fmt: skip
+    engine.dispose()
+    assert timeline == [
+        ("tracker_command_needs_supervisor", None, "fuel_cut"),
+        ("tracker_command_needs_supervisor", "ann", "fuel_cut"),
+        ("sent", "sam", "fuel_cut"),
+    ]
+    unknown = command("--by", "sam", "--loan", "NOPE")
+    assert unknown.returncode != 0

@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from lienwatch import clock
 from lienwatch.followup.channels import (
     IDEMPOTENCY_HEADER,
     SIGNATURE_HEADER,
@@ -46,7 +47,8 @@ class Receiver:
     def answer(self, headers, body: bytes) -> tuple[int, dict]:
         key = headers[IDEMPOTENCY_HEADER]
         ok = verify_webhook(
-            SECRET, body, headers[TIMESTAMP_HEADER], headers[SIGNATURE_HEADER], now=time.time()
+            SECRET, body, headers[TIMESTAMP_HEADER], headers[SIGNATURE_HEADER],
+            now=clock.timestamp(),
         )
         with self.lock:
             self.requests.append((key, ok))

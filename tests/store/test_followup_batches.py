@@ -52,7 +52,9 @@ def due_pool(
     have a payment-anomaly review (an agent step) due; the last ``review_due`` are old enough
     for the tick to raise a tracker review (a GPS check) on MORNING."""
     with transaction(factory) as session:
-        engine = FollowupService.from_settings(session, settings.followup, catalogue=CATALOGUE)
+        engine = FollowupService.from_settings(
+            session, settings.followup, time_zone=settings.time_zone, catalogue=CATALOGUE
+        )
         loans = [
             factories.loan(
                 session, f"L{n}", disbursed_on=REVIEW_DUE if n >= texts - review_due else QUIET
@@ -299,13 +301,15 @@ def test_the_watchdog_waits_for_a_batch_doing_the_step_at_risk():
 
 
 def wait_for_a_lock_wait(engine) -> None:
-    """Until a session of the engine's database waits for a row lock (5 s at most)."""
+    """Until a session of the engine's database waits for a row lock (20 s at most)."""
     query = text(
         "SELECT count(*) FROM pg_stat_activity "
         "WHERE datname = current_database() AND wait_event_type = 'Lock'"
     )
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 20
     with engine.connect() as connection:
+        # pg_stat_activity is a snapshot taken once per transaction: look in a new one each time.
         while not connection.execute(query).scalar():
+            connection.rollback()
             assert time.monotonic() < deadline, "nobody waited for the batch's locks"
             time.sleep(0.02)

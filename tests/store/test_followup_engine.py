@@ -86,6 +86,9 @@ def test_a_missed_installment_opens_a_case_and_the_sms_goes_out_once(db_session,
 
 def test_quiet_hours_defer_the_sms_and_the_refusal_is_recorded(db_session, missed):
     engine, gateway = service(db_session)
+    # The engine went live on the 15th, before the installment fell due, so the missed
+    # installment is raised from its bucket change, anchored at 08:00 on the 17th.
+    assert engine.tick(now=datetime(2026, 2, 15, 4, 0, tzinfo=UTC)).adopted == 0
     night = datetime(2026, 2, 17, 15, 0, tzinfo=UTC)  # 23:00 in Shanghai
     trigger_time = engine.tick(now=night)
     assert trigger_time.refused >= 1 and not gateway.sent
@@ -267,9 +270,10 @@ def test_status_changes_follow_the_machine_and_tracker_commands_need_a_superviso
         db_session.scalar(select(User.id).where(User.username == "sam")),
     )
     with pytest.raises(FollowupError, match="needs_supervisor"):
-        engine.command_tracker(loan_id=missed.id, command="fuel_cut", approved_by=None, at=MORNING)
+        engine.command_tracker(loan_ref=missed.ref, command="fuel_cut", approved_by=None,
+                              at=MORNING)
     sent = engine.command_tracker(
-        loan_id=missed.id, command="fuel_cut", approved_by="sam", at=MORNING
+        loan_ref=missed.ref, command="fuel_cut", approved_by="sam", at=MORNING
     )
     assert sent.outcome == "sent"
 

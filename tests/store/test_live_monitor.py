@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -19,6 +18,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lienwatch import clock
 from lienwatch.config import BusSettings, GatewaySettings, MonitorSettings, Settings
 from lienwatch.data import province_index
 from lienwatch.runtime import open_ingest, running_monitor
@@ -29,7 +29,6 @@ from lienwatch.store.repositories import AlertRepository, DeviceRepository, Loan
 from lienwatch.store.tables import Alert, Loan, LoanSnapshot, Position
 from lienwatch.telematics.fixes import Fix
 from tests import factories
-from tests.conftest import postgres_database
 
 BEIJING = (39.91, 116.46)  # the factories' borrower lives here; loans are booked in 11
 HEBEI = (38.04, 114.51)  # Shijiazhuang, province 13
@@ -46,20 +45,6 @@ def settings(**monitor: Any) -> Settings:
     options = {"reorder_window_s": 0, "advance_s": 0.1, "fleet_refresh_s": 3600,
                "warmup_h": 1, "thresholds": thresholds, **monitor}  # fmt: skip
     return Settings(monitor=MonitorSettings(**options))
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
-    """A migrated database of the test's own on each backend."""
-    with contextlib.ExitStack() as stack:
-        if request.param == "sqlite":
-            url = f"sqlite:///{tmp_path / 'live.sqlite3'}"
-        else:
-            url = stack.enter_context(postgres_database(f"lienwatch_live_{os.getpid()}"))
-        engine = make_engine(url)
-        migrate.upgrade(engine)
-        engine.dispose()
-        yield url
 
 
 @pytest.fixture
@@ -89,7 +74,7 @@ def wired_loan(session: Session, ref: str, ident: str, *, exposure: int | None =
     device.report_interval_s = 1
     DeviceRepository(session).bind(device=device, vehicle=loan.vehicle)
     if exposure is not None:
-        session.add(snapshot(loan, date.today() - timedelta(days=1), exposure))
+        session.add(snapshot(loan, clock.now().date() - timedelta(days=1), exposure))
     session.flush()
     return device.id
 
@@ -107,7 +92,7 @@ def snapshot(loan: Loan, as_of: date, unsecured: int) -> LoanSnapshot:
 def fix(device: int, seconds_ago: float, alarms: str = "", at=BEIJING) -> Fix:
     """A fix taken ``seconds_ago``. The monitor reads whole seconds and drops a second fix of
     a device in the same second: fixes published in turn are at least a second apart."""
-    now = datetime.now(UTC)
+    now = clock.now()
     return Fix(device_id=device, time=now - timedelta(seconds=seconds_ago), lat=at[0],
                lon=at[1], speed_kmh=0.0, course=0, valid=True, alarms=alarms, archived=False,
                received_at=now)  # fmt: skip
@@ -165,7 +150,7 @@ def test_power_cut_and_leaving_the_province_are_stored_and_a_restart_continues_t
     assert rows["device_removed"].started_at == cut.started_at  # from the power cut on
     assert status["fixes_ingested"] == 2 and status["vehicles"] == 1
     assert status["alerts_open"] == 4 and status["last_advance"] is not None
-    assert status["exposures_as_of"] == (date.today() - timedelta(days=1)).isoformat()
+    assert status["exposures_as_of"] == (clock.now().date() - timedelta(days=1)).isoformat()
 
     # Restart with a warm-up too short to see the car leave: only its last fix (the power cut)
     # is replayed, so the stored left_region alert must be continued, not opened again.
@@ -196,7 +181,7 @@ def test_power_cut_and_leaving_the_province_are_stored_and_a_restart_continues_t
 def test_the_clock_raises_offline_for_a_fix_stored_before_the_start(sqlite_url):
     def stored_fix(session: Session) -> int:
         key = wired_loan(session, "LIVE-2", "013700000002", exposure=None)
-        session.add(Position(device_id=key, fix_time=datetime.now(UTC) - timedelta(seconds=0.5),
+        session.add(Position(device_id=key, fix_time=clock.now() - timedelta(seconds=0.5),
                              lat=BEIJING[0], lon=BEIJING[1]))  # fmt: skip
         return key
 
@@ -251,7 +236,7 @@ def test_people_decide_in_the_store_and_the_monitor_follows(sqlite_url):
         return [r for r in alert_rows(sqlite_url) if r.type == "power_cut"]
 
     def decide(verb: str, row_id: int) -> None:
-        when = datetime.now(UTC)
+        when = clock.now()
         in_store(sqlite_url, lambda s: getattr(AlertRepository(s), verb)(row_id, by="agent7",
                                                                             at=when))  # fmt: skip
 
@@ -334,8 +319,8 @@ def test_a_conflicting_open_alert_is_continued_not_duplicated(sqlite_url):
     def foreign_power_cut(session: Session) -> None:
         loan = LoanRepository(session).get_by_ref("LIVE-6")
         session.add(Alert(type="power_cut", severity="critical", vehicle_id=loan.vehicle_id,
-                          loan_id=loan.id, started_at=datetime.now(UTC), key="elsewhere",
-                          updated_at=datetime.now(UTC) - timedelta(seconds=5)))  # fmt: skip
+                          loan_id=loan.id, started_at=clock.now(), key="elsewhere",
+                          updated_at=clock.now() - timedelta(seconds=5)))  # fmt: skip
 
     status = asyncio.run(run())
     [row] = alert_rows(sqlite_url)

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from lienwatch import clock
 from lienwatch.cli import app
 from lienwatch.domain.delinquency import LoanStatus
 from lienwatch.servicing.catalogue import ProductCatalogue
@@ -139,7 +140,7 @@ def test_payment_reverse_command(tmp_path, monkeypatch):
     assert second.exit_code == 0 and "already reversed" in second.output
     with session_factory(engine)() as session:
         stored = PaymentRepository(session).reverse(external_id="BANK-9", reason="x",
-                                                    at=datetime.now(UTC))[0]
+                                                    at=clock.now())[0]
         assert stored.reversed_at == datetime(2026, 2, 20, 10, tzinfo=timezone(timedelta(hours=8)))
     assert runner.invoke(app, ["payment", "reverse", "NOPE", "--reason", "x"]).exit_code == 1
     engine.dispose()

@@ -4,10 +4,12 @@ a surplus returned with the loan settled."""
 
 from __future__ import annotations
 
+import os
+import threading
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from lienwatch.config import RepossessionSettings
 from lienwatch.followup.channels import Dispatcher, LogProvider
@@ -15,11 +17,15 @@ from lienwatch.followup.compliance import ComplianceGuard
 from lienwatch.followup.model import Channel, FollowupError
 from lienwatch.followup.strategy import shipped_strategy
 from lienwatch.servicing.catalogue import ProductCatalogue
+from lienwatch.store import migrate
+from lienwatch.store.db import make_engine, session_factory, transaction
 from lienwatch.store.followup import FollowupService
 from lienwatch.store.repossession import RepossessionService
 from lienwatch.store.servicing import run_nightly
 from lienwatch.store.tables import Case, Loan, LoanSnapshot, Payment, Repossession, User
 from tests import factories
+from tests.conftest import postgres_database
+from tests.store.test_followup_batches import wait_for_a_lock_wait
 
 CATALOGUE = ProductCatalogue()
 ORDERED_AT = datetime(2026, 5, 21, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
@@ -215,3 +221,42 @@ def test_a_sale_above_the_payoff_settles_the_loan_and_posting_twice_changes_noth
         "settled", "bank transfer 2026060500017", None,
     )  # fmt: skip
     assert repo.overdue(now=at + timedelta(days=8)) == []
+
+
+@pytest.mark.postgres
+def test_an_order_waits_for_a_batch_closing_the_case_and_joins_no_closed_case():
+    with postgres_database(f"lienwatch_repo_race_{os.getpid()}") as url:
+        engine = make_engine(url)
+        migrate.upgrade(engine)
+        factory = session_factory(engine)
+        with transaction(factory) as session:
+            loan_id = book_delinquent_loan(session).id
+        refused: list[Exception] = []
+
+        def order_it() -> None:
+            try:
+                with transaction(factory) as session:
+                    order(service(session), loan_id)
+            except FollowupError as exc:
+                refused.append(exc)
+
+        batch = factory()
+        try:
+            with batch.begin():
+                # The lock a step batch takes on the case it works (FOR UPDATE OF cases),
+                # then closes it.
+                case = batch.scalar(select(Case).where(Case.loan_id == loan_id)
+                                    .with_for_update(of=Case))  # fmt: skip
+                case.status = "closed"
+                batch.flush()
+                other = threading.Thread(target=order_it)
+                other.start()
+                wait_for_a_lock_wait(engine)
+            other.join(timeout=20)
+        finally:
+            batch.close()
+        assert [str(exc) for exc in refused] == [
+            f"loan_id: loan {loan_id} has no open follow-up case"]
+        with transaction(factory) as session:
+            assert session.scalar(select(func.count()).select_from(Repossession)) == 0
+        engine.dispose()

@@ -1,8 +1,10 @@
 """``GET /api/v1/health``: is this process able to do its work?
 
 The answer is JSON: ``status`` (``ok`` or ``unavailable``), ``database`` (``reachable``,
-``backend`` and, when unreachable, ``error``), then what the process reports about its other
-parts (``parts``: the gateway's ports and counters, the bus kind, each scheduler job's status).
+``backend`` and, when unreachable, ``error``), ``clock`` (the process's time and its
+``offset_s`` from the system clock, non-zero only when ``LIENWATCH_CLOCK`` set it), then what
+the process reports about its other parts (``parts``: the gateway's ports and counters, the
+bus kind, each scheduler job's status).
 HTTP 200 when the database answers, 503 when it does not (a load balancer then takes the
 process out of rotation).
 """
@@ -16,6 +18,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 
+from lienwatch import clock
 from lienwatch.store.db import DatabaseError, check_connection
 
 #: A database that has not answered within this is reported unreachable.
@@ -43,7 +46,11 @@ def health_router(engine: Engine, parts: Callable[[], dict[str, Any]]) -> APIRou
         database: dict[str, Any] = {"reachable": problem is None, "backend": engine.dialect.name}
         if problem is not None:
             database["error"] = problem
-        body = {"status": "ok" if problem is None else "unavailable", "database": database}
+        body = {
+            "status": "ok" if problem is None else "unavailable",
+            "database": database,
+            "clock": {"now": clock.now().isoformat(), "offset_s": clock.offset().total_seconds()},
+        }
         return JSONResponse({**body, **parts()}, status_code=200 if problem is None else 503)
 
     return router

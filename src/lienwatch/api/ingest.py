@@ -28,6 +28,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from lienwatch import clock
 from lienwatch.config import GatewaySettings
 from lienwatch.telematics.fixes import Fix, PositionBus, fix_from_position
 from lienwatch.telematics.protocols import CANONICAL_ALARMS, Position
@@ -119,7 +120,7 @@ def ingest_router(
             if device is None:
                 raise HTTPException(403, f"id: device {ident!r} is not registered for {PROTOCOL}")
             device_ids[ident] = device.id
-        received = datetime.now(UTC)
+        received = clock.now()
         fixes: list[Fix] = [
             fix_from_position(position, device_id=device_ids[ident], received_at=received,
                               late_after=late_after)

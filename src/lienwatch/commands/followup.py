@@ -16,16 +16,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import typer
 from sqlalchemy.orm import Session
 
+from lienwatch import clock
 from lienwatch.config import Settings, load_settings
 from lienwatch.domain.money import MoneyError, format_yuan, parse_yuan
 from lienwatch.followup.compliance import ComplianceGuard, ContactRequest, PastContact
-from lienwatch.followup.model import Channel, FollowupError, Outcome
+from lienwatch.followup.model import Channel, FollowupError, Outcome, TrackerCommand
 from lienwatch.jobs import FOLLOWUP_TICK, followup_tick, tick_and_drain
 from lienwatch.scheduling import Every, Job, JobStatus, running_scheduler
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import open_database, transaction
 from lienwatch.store.followup import FollowupService
-from lienwatch.store.followup_report import coverage, kpis
+from lienwatch.store.followup_report import business_as_of, coverage, kpis
 from lienwatch.store.migrate import require_head
 
 Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -41,11 +42,13 @@ def register(app: typer.Typer) -> None:
     """Add the ``followup`` sub-app to the root ``app``."""
     followup = typer.Typer(help="The follow-up engine (回访).", no_args_is_help=True)
     followup.command("tick")(tick_command)
+    followup.command("adopt")(adopt_command)
     followup.command("run")(run_command)
     followup.command("coverage")(coverage_command)
     followup.command("kpis")(kpis_command)
     followup.command("queue")(queue_command)
     followup.command("record")(record_command)
+    followup.command("tracker-command")(tracker_command_command)
     followup.command("check-contact")(check_contact_command)
     app.add_typer(followup, name="followup")
 
@@ -53,7 +56,7 @@ def register(app: typer.Typer) -> None:
 def parse_time(text: str | None, option: str) -> datetime:
     """An ISO time with a UTC offset (``Z`` allowed); now when ``text`` is None."""
     if text is None:
-        return datetime.now(UTC)
+        return clock.now()
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -68,7 +71,9 @@ def _service() -> Iterator[tuple[Session, FollowupService]]:
     settings = load_settings()
     catalogue = ProductCatalogue.from_tables(settings.products)
     with open_database(settings.database_url) as database, transaction(database.factory) as s:
-        yield s, FollowupService.from_settings(s, settings.followup, catalogue=catalogue)
+        yield s, FollowupService.from_settings(
+            s, settings.followup, time_zone=settings.time_zone, catalogue=catalogue
+        )
 
 
 def _echo(data: Any, as_json: bool, lines: list[str]) -> None:
@@ -88,6 +93,34 @@ def tick_command(
     with open_database(settings.database_url) as database:
         report = tick_and_drain(database.factory, settings, catalogue=catalogue, at=now)
     _echo(report, as_json, [f"{key}: {value}" for key, value in report.items()])
+
+
+def adopt_command(
+    at: Annotated[str | None, typer.Option("--at", help="Go-live time [default: now].")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what it would raise.")] = False,
+    as_json: Json = False,
+) -> None:
+    """Adopt the book's backlog (go-live, or a book imported later): a follow-up for every
+    loan past due in the latest nightly snapshot, every open collateral alert and every
+    bucket change not yet followed, their SLAs counted from --at. The first tick on a new
+    book does it by itself; repeating it raises nothing twice."""
+    now = parse_time(at, "--at")
+    settings = load_settings()
+    catalogue = ProductCatalogue.from_tables(settings.products)
+    with open_database(settings.database_url) as database, database.factory() as session:
+        service = FollowupService.from_settings(
+            session, settings.followup, time_zone=settings.time_zone, catalogue=catalogue
+        )
+        report = service.adopt_backlog(now=now).as_dict()
+        if dry_run:  # the same work, undone: exactly what a real run would raise
+            session.rollback()
+        else:
+            session.commit()
+    adopted = {"dry_run": dry_run, "adopted": report["adopted"], "raised": report["raised"],
+               "cases_opened": report["cases_opened"]}  # fmt: skip
+    verb = "would adopt" if dry_run else "adopted"
+    kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(report["raised"].items())) or "nothing"
+    _echo(adopted, as_json, [f"{verb} {report['adopted']} follow-ups: {kinds}"])
 
 
 def run_command(
@@ -131,19 +164,27 @@ def coverage_command(
     since: Annotated[str | None, typer.Option("--since", help="Period start.")] = None,
     as_json: Json = False,
 ) -> None:
-    """The coverage invariant: triggers and repossession steps within SLA, naming the loans
-    of breaches."""
-    moment = parse_time(as_of, "--as-of")
+    """The coverage invariant: what the book owes (triggers, repossession steps, past-due loans
+    and open alerts) followed up within SLA, naming the loans of breaches, the loans left
+    without a follow-up and the tasks nobody present can take. --as-of defaults to now, or
+    to the day after the last nightly run when the book is older."""
     start = parse_time(since, "--since") if since else None
-    with _service() as (session, _):
-        report = coverage(session, as_of=moment, since=start).as_dict()
+    with _service() as (session, service):
+        moment = _as_of(session, service, as_of)
+        report = {"as_of": moment.isoformat(),
+                  **coverage(session, as_of=moment, since=start,
+                             time_zone=service.zone.key).as_dict()}  # fmt: skip
     lines = [
-        f"coverage {report['coverage']:.2%}: {report['covered']} of {report['obligations']} "
-        f"within SLA ({report['triggers']} triggers, {report['repossession_steps']} "
-        f"repossession steps); open: {report['open_triggers']} triggers, "
+        f"coverage {report['coverage']:.2%} as of {moment.isoformat()}: {report['covered']} "
+        f"of {report['obligations']} within SLA ({report['triggers']} triggers, "
+        f"{report['repossession_steps']} repossession steps, {len(report['uncovered'])} "
+        f"uncovered); open: {report['open_triggers']} triggers, "
         f"{report['open_repossession_steps']} repossession steps",
         *(f"breach: loan {b['loan']} {b['kind']} deadline {b['deadline_at']} team {b['team']}"
           for b in report["breaches"]),
+        *(f"uncovered: loan {u['loan']} {u['detail']}: no follow-up" for u in report["uncovered"]),
+        *(f"at risk: loan {a['loan']} task {a['task_id']} {a['skill']} of team {a['team']} "
+          f"by {a['deadline_at']}: no active agent can take it" for a in report["at_risk"]),
     ]  # fmt: skip
     _echo(report, as_json, lines)
 
@@ -152,15 +193,24 @@ def kpis_command(
     since: Annotated[str, typer.Option("--since", help="Period start (ISO time).")],
     as_of: Annotated[str | None, typer.Option("--as-of", help="[default: now]")] = None,
 ) -> None:
-    """KPIs as JSON: coverage, SLA breaches, contact/RPC/promise rates, cures, roll rates."""
+    """KPIs as JSON: coverage, SLA breaches, contact/RPC/promise rates, cures, roll rates.
+    --as-of defaults as in ``coverage``."""
     with _service() as (session, service):
         figures = kpis(
             session,
             since=parse_time(since, "--since"),
-            as_of=parse_time(as_of, "--as-of"),
+            as_of=_as_of(session, service, as_of),
             catalogue=service.catalogue,
+            time_zone=service.zone.key,
         )
     typer.echo(json.dumps(figures, indent=2, ensure_ascii=False))
+
+
+def _as_of(session: Session, service: FollowupService, text: str | None) -> datetime:
+    """--as-of, else the book's business time (see ``business_as_of``)."""
+    if text is not None:
+        return parse_time(text, "--as-of")
+    return business_as_of(session, clock.now(), service.zone.key)
 
 
 def queue_command(
@@ -208,6 +258,25 @@ def record_command(
     if amount is not None:
         summary += f" (promise of {format_yuan(amount)} on {promised_on})"
     typer.echo(summary)
+
+
+def tracker_command_command(
+    loan: Annotated[str, typer.Option("--loan", help="The loan's reference.")],
+    command: Annotated[TrackerCommand, typer.Option("--command", help="What the tracker does.")],
+    by: Annotated[str | None, typer.Option("--by", help="The approving supervisor.")] = None,
+    at: Annotated[str | None, typer.Option("--at", help="When [default: now].")] = None,
+    as_json: Json = False,
+) -> None:
+    """Send a remote command to a loan's tracker: only on a loan past due, approved by a
+    supervisor. A refusal is kept on the case timeline with its rule and exits non-zero."""
+    with _service() as (_session, service):
+        action = service.command_tracker(
+            loan_ref=loan, command=command, approved_by=by, at=parse_time(at, "--at")
+        )
+        sent = {"loan": loan, "command": command.value, "case": action.case_id,
+                "action": action.id, "outcome": action.outcome}  # fmt: skip
+    _echo(sent, as_json, [f"sent {command.value} to the tracker of loan {loan} "
+                          f"(case {sent['case']})"])  # fmt: skip
 
 
 def _date(text: str) -> date:

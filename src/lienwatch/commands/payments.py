@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 import typer
 
+from lienwatch import clock
 from lienwatch.config import load_settings
 from lienwatch.store.db import check_connection, make_engine, session_factory, transaction
 from lienwatch.store.repositories import PaymentRepository
@@ -29,7 +30,7 @@ def reverse_command(
 ) -> None:
     """Reverse a payment (it bounced): the next `lienwatch servicing run` replays its loan as
     if it had never arrived. Reversing it again changes nothing."""
-    when = _parse_time(at) if at else datetime.now(UTC)
+    when = _parse_time(at) if at else clock.now()
     engine = make_engine(load_settings().database_url)
     check_connection(engine)
     with transaction(session_factory(engine)) as session:

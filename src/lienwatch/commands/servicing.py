@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from fractions import Fraction
@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from lienwatch import clock
 from lienwatch.config import load_settings
 from lienwatch.domain.calendar import ended_business_day
 from lienwatch.domain.money import MoneyError, format_yuan, parse_yuan
@@ -62,7 +63,7 @@ def run_command(
     """Run the nightly portfolio run on the configured database: DPD, buckets, statuses,
     exposure and a snapshot per loan; bucket changes become events."""
     settings = load_settings()
-    yesterday = ended_business_day(datetime.now(UTC), settings.time_zone)
+    yesterday = ended_business_day(clock.now(), settings.time_zone)
     day = _parse_date(as_of, "--as-of") if as_of else yesterday
     catalogue = ProductCatalogue.from_tables(settings.products)
     with open_database(settings.database_url) as database, transaction(database.factory) as s:

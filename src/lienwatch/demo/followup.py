@@ -67,6 +67,7 @@ def simulate_followup(
     end: date,
     catalogue: ProductCatalogue | None = None,
     settings: FollowupSettings | None = None,
+    time_zone: str = "Asia/Shanghai",
     team: Team = Team(),
     recovery: RepossessionSettings | None = None,
     desk: DeskSize | None = None,
@@ -91,7 +92,7 @@ def simulate_followup(
     report = progress or (lambda _stage, _done, _total: None)
     settings = settings or FollowupSettings()
     catalogue = catalogue or ProductCatalogue()
-    zone = ZoneInfo(settings.business_time_zone)
+    zone = ZoneInfo(time_zone)
     gateway, printer = LocalSmsGateway(), LocalSmsGateway()  # the SMS cloud, the print house
     providers = {Channel.SMS: gateway, Channel.VOICE: LogProvider(), Channel.EMAIL: gateway,
                  Channel.LETTER: printer}  # fmt: skip
@@ -108,11 +109,7 @@ def simulate_followup(
             recovery_desk.hire(session)
     runs = NightlyRuns(factory, catalogue)
     go_live = datetime.combine(start, WORKDAY_START, tzinfo=zone).astimezone(UTC)
-    totals: dict[str, int] = defaultdict(int)
-    with transaction(factory) as session:
-        service = FollowupService.from_settings(session, settings, catalogue=catalogue,
-                                                providers=providers)  # fmt: skip
-        _add(totals, service.adopt_backlog(now=go_live).as_dict())
+    totals: dict[str, int] = defaultdict(int)  # the first tick, at go-live, adopts the backlog
     days = (end - start).days + 1
     for n in range(days):
         day = start + timedelta(days=n)
@@ -123,23 +120,26 @@ def simulate_followup(
             if now < go_live:
                 continue
             with transaction(factory) as session:
-                service = FollowupService.from_settings(session, settings, catalogue=catalogue,
-                                                        providers=providers)  # fmt: skip
+                service = FollowupService.from_settings(
+                    session, settings, time_zone=time_zone, catalogue=catalogue,
+                    providers=providers,
+                )  # fmt: skip
                 _add(totals, service.tick(now=now).as_dict())
                 _work(service, session, agents, now, zone, rng, payments, installment, totals)
                 if recovery_desk is not None and _in_office(now, zone):
                     steps = recovery_desk.work(session, service, now)
                     _add(totals, {f"repossession_{step}": k for step, k in steps.items()})
         report("follow-up", n + 1, days)
-    if nightly:
-        runs.run(end)
     as_of = datetime.combine(end, WORKDAY_END, tzinfo=zone).astimezone(UTC)
-    with transaction(factory) as session:
-        cover = coverage(session, as_of=as_of, since=go_live)
-        figures = kpis(session, since=go_live, as_of=as_of, catalogue=catalogue)
+    with transaction(factory) as session:  # at the end of the last working day ...
+        cover = coverage(session, as_of=as_of, since=go_live, time_zone=time_zone)
+        figures = kpis(session, since=go_live, as_of=as_of, catalogue=catalogue,
+                       time_zone=time_zone)  # fmt: skip
         recovered = None
         if recovery is not None:
             recovered = {**recovery_summary(session), "min_dpd": recovery.min_dpd}
+    if nightly:  # ... before that night's run
+        runs.run(end)
     return {
         "days": days,
         "from": start.isoformat(),
@@ -181,9 +181,9 @@ class NightlyRuns:
 
 def _add(totals: dict[str, int], tick: dict[str, Any]) -> None:
     for key, value in tick.items():
-        if key == "raised":
+        if isinstance(value, dict):  # raised and unstaffed, by kind
             for kind, count in value.items():
-                totals[f"raised_{kind}"] += count
+                totals[f"{key}_{kind}"] += count
         else:
             totals[key] += value
 

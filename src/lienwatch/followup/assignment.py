@@ -7,6 +7,7 @@ module exists the probability comes from DPD alone (:func:`roll_probability`).
 from __future__ import annotations
 
 import bisect
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -66,15 +67,7 @@ def assign(
     load = {agent.id: agent.load for agent in agents}
     chosen: dict[int, int] = {}
     for task in urgency_order(tasks, horizon):
-        eligible = [
-            agent
-            for agent in agents
-            if remaining[agent.id] > 0
-            and agent.skill == task.skill
-            and (task.team is None or agent.team == task.team)
-            and (not agent.regions or not task.region or task.region in agent.regions)
-            and (not agent.languages or not task.language or task.language in agent.languages)
-        ]
+        eligible = [a for a in agents if remaining[a.id] > 0 and _can_take(a, task)]
         if not eligible:
             continue
         best = min(eligible, key=lambda agent: (load[agent.id], agent.id))
@@ -82,3 +75,25 @@ def assign(
         remaining[best.id] -= 1
         load[best.id] += 1
     return chosen
+
+
+def _can_take(agent: AgentSlot, task: QueuedTask) -> bool:
+    """The agent has the task's skill, team, region and language (capacity aside)."""
+    return (
+        agent.skill == task.skill
+        and (task.team is None or agent.team == task.team)
+        and (not agent.regions or not task.region or task.region in agent.regions)
+        and (not agent.languages or not task.language or task.language in agent.languages)
+    )
+
+
+def unstaffed(tasks: Iterable[QueuedTask], agents: Sequence[AgentSlot]) -> list[QueuedTask]:
+    """Tasks that no agent present could take even with capacity to spare (no active agent
+    of the task's skill, team, region and language): work that waits for a person who is not
+    there."""
+    return [task for task in tasks if not any(_can_take(agent, task) for agent in agents)]
+
+
+def staffing_gaps(tasks: Iterable[QueuedTask]) -> Counter[str]:
+    """Tasks counted by ``team/skill`` (team ``any`` when the task names none)."""
+    return Counter(f"{task.team or 'any'}/{task.skill}" for task in tasks)

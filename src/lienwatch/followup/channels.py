@@ -25,6 +25,7 @@ from typing import Protocol
 
 import httpx
 
+from lienwatch import clock as process_clock
 from lienwatch.followup.compliance import ComplianceGuard, Permit
 from lienwatch.followup.model import Channel, FollowupError
 
@@ -162,7 +163,7 @@ class WebhookProvider:
         secret: str,
         *,
         timeout_s: float = 10.0,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = process_clock.timestamp,
     ) -> None:
         if not secret:
             raise ValueError("secret: a webhook needs a shared secret")

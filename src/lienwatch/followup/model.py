@@ -6,11 +6,15 @@ import re
 from datetime import timedelta
 from enum import StrEnum
 
-from lienwatch.errors import LienwatchError
+from lienwatch.errors import LienwatchError, Refused
 
 
 class FollowupError(LienwatchError, ValueError):
     """Bad follow-up input (a strategy key, an outcome, a status change); names the field."""
+
+
+class FollowupRefused(FollowupError, Refused):
+    """A contact or a tracker command the rules refused; the refusal is recorded and kept."""
 
 
 class TriggerKind(StrEnum):
@@ -24,6 +28,13 @@ class TriggerKind(StrEnum):
     WELCOME_CALL = "welcome_call"  # 首期回访 after disbursement
     TRACKER_REVIEW = "tracker_review"  # periodic (monthly) tracker health review
     INSPECTION = "inspection"  # periodic (yearly) inspection with photos
+
+
+class TrackerCommand(StrEnum):
+    """Remote commands to a car's tracker, each needing a supervisor's approval."""
+
+    FUEL_CUT = "fuel_cut"  # 断油
+    IMMOBILISE = "immobilise"  # 锁车: the engine will not start again once stopped
 
 
 class CaseStatus(StrEnum):

@@ -39,6 +39,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from lienwatch import clock
 from lienwatch.config import MonitorSettings
 from lienwatch.domain.provinces import ProvinceIndex
 from lienwatch.monitor.engine import FixBatch, Monitor
@@ -178,7 +179,7 @@ class LiveMonitor:
     async def start(self) -> None:
         """Warm up from the store (raising if that fails), then run the fixes and clock tasks."""
         self.state = "warming up"
-        await asyncio.to_thread(self._warm_up, int(time.time()))
+        await asyncio.to_thread(self._warm_up, int(clock.timestamp()))
         self.state = "running"
         self._tasks = [
             asyncio.create_task(self._take_fixes(), name="monitor-fixes"),
@@ -209,7 +210,7 @@ class LiveMonitor:
             try:
                 await asyncio.wait_for(self._stopping.wait(), self.settings.advance_s)
             except TimeoutError:
-                await self._step(self._tick, int(time.time()))
+                await self._step(self._tick, int(clock.timestamp()))
 
     async def _step(self, work: Callable[..., None], *args: Any) -> None:
         """Run one step in a worker thread, one at a time; an error is logged and kept for
@@ -218,7 +219,7 @@ class LiveMonitor:
             try:
                 await asyncio.to_thread(work, *args)
             except Exception as exc:
-                self.last_error = f"{iso_utc(time.time())} {type(exc).__name__}: {exc}"
+                self.last_error = f"{iso_utc(clock.timestamp())} {type(exc).__name__}: {exc}"
                 log.exception("live monitor: %s failed", getattr(work, "__name__", work))
 
     def status(self) -> dict[str, Any]:
@@ -275,7 +276,7 @@ class LiveMonitor:
     def _ingest(self, fixes: Sequence[BusFix]) -> None:
         unknown = {f.device_id for f in fixes} - self.fleet.devices.keys() - self._unbound
         if unknown:
-            self._reload_fleet(int(time.time()))
+            self._reload_fleet(int(clock.timestamp()))
             self._unbound |= unknown - self.fleet.devices.keys()
         devices = self.fleet.devices
         watched = [f for f in fixes if f.device_id in devices]

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from lienwatch import __version__
+from lienwatch import __version__, clock
 from lienwatch.domain.money import to_yuan
 
 _environment = Environment(
@@ -28,5 +27,5 @@ def render_report(summary: Mapping[str, Any]) -> str:
     """The demo's report.html from its summary."""
     template = _environment.get_template("report.html")
     return template.render(
-        s=summary, version=__version__, generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        s=summary, version=__version__, generated=clock.now().strftime("%Y-%m-%d %H:%M UTC")
     )

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from lienwatch.errors import LienwatchError
+from lienwatch.errors import LienwatchError, Refused
 
 
 class DatabaseError(LienwatchError):
@@ -62,9 +62,20 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One business change: commit on success, roll back everything on any error."""
-    with factory() as session, session.begin():
-        yield session
+    """One business change: commit on success, roll back everything on any error but
+    :class:`~lienwatch.errors.Refused`, whose record of the refusal is committed before the
+    error goes on up (a refused act is a business change too: its outcome is the refusal)."""
+    with factory() as session:
+        session.begin()
+        try:
+            yield session
+        except Refused:
+            session.commit()
+            raise
+        except BaseException:
+            session.rollback()
+            raise
+        session.commit()
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ lock, so several workers share a backlog (each batch in its own transaction).
 
 from __future__ import annotations
 
+import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -22,11 +23,18 @@ from typing import Any
 from uuid import uuid4
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from lienwatch.config import FollowupSettings
-from lienwatch.followup.assignment import AgentSlot, QueuedTask, assign, priority
+from lienwatch.followup.assignment import (
+    AgentSlot,
+    QueuedTask,
+    assign,
+    priority,
+    staffing_gaps,
+    unstaffed,
+)
 from lienwatch.followup.channels import Dispatcher, Message, Provider
 from lienwatch.followup.compliance import (
     ComplianceGuard,
@@ -37,7 +45,9 @@ from lienwatch.followup.compliance import (
 from lienwatch.followup.model import (
     Channel,
     FollowupError,
+    FollowupRefused,
     Outcome,
+    TrackerCommand,
     TriggerKind,
     check_transition,
 )
@@ -71,6 +81,8 @@ from lienwatch.store.tables import (
     Trigger,
     User,
 )
+
+log = logging.getLogger(__name__)
 
 DELINQUENCY = frozenset(
     {TriggerKind.MISSED_INSTALLMENT, TriggerKind.BUCKET_CHANGE, TriggerKind.BROKEN_PROMISE}
@@ -119,15 +131,20 @@ class TickReport:
     breached: int = 0
     skipped: int = 0  # 1 when another worker was running the scheduler
     steps: int = 0  # due steps claimed (then executed, refused, deferred or queued)
+    adopted: int = 0  # backlog raised at go-live (past-due loans, open alerts, old events)
+    uncovered: int = 0  # past-due loans found without a follow-up by the coverage check
+    #: queued tasks no active agent can take, by ``team/skill``
+    unstaffed: Counter[str] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "raised": dict(self.raised)}
+        return {**self.__dict__, "raised": dict(self.raised), "unstaffed": dict(self.unstaffed)}
 
     def add(self, other: TickReport) -> None:
         """Count another pass in (a tick and the step batches run after it)."""
-        self.raised.update(other.raised)
         for name, value in other.__dict__.items():
-            if name != "raised":
+            if isinstance(value, Counter):
+                getattr(self, name).update(value)
+            else:
                 setattr(self, name, getattr(self, name) + value)
 
 
@@ -193,12 +210,14 @@ class FollowupService:
         session: Session,
         settings: FollowupSettings,
         *,
+        time_zone: str,
         catalogue: ProductCatalogue | None = None,
         providers: dict[Channel, Provider] | None = None,
     ) -> FollowupService:
         """The service as configured: the strategy (shipped name or file), its guard, and
         providers: ``providers`` when given, else ``settings.providers`` over the defaults
-        (SMS, automated voice and letters to the log, e-mail to the ``smtp_*`` relay)."""
+        (SMS, automated voice and letters to the log, e-mail to the ``smtp_*`` relay);
+        ``time_zone`` is the business day's (``Settings.time_zone``)."""
         strategy = (
             shipped_strategy(settings.strategy)
             if settings.strategy in SHIPPED
@@ -210,7 +229,7 @@ class FollowupService:
         return cls(
             session, strategy=strategy, dispatcher=dispatcher, catalogue=catalogue,
             agency=settings.agency, watchdog_lead=timedelta(hours=settings.watchdog_lead_h),
-            business_zone=settings.business_time_zone,
+            business_zone=time_zone,
         )  # fmt: skip
 
     # ------------------------------------------------------------------ triggers and cases
@@ -418,7 +437,15 @@ class FollowupService:
         if not self._scheduler_lock():
             report.skipped = 1
             return report
+        if not self._seen_before():
+            report.add(self.adopt_backlog(now=now))
+            log.warning("go-live: %d follow-ups adopted from the book's backlog (past-due loans, "
+                        "open alerts), their SLAs counted from %s", report.adopted, now.isoformat())
         self._raise_many(self._candidates(now), now, report)
+        report.uncovered += len(self._raise_many(self.uncovered_delinquency(now), now, report))
+        if report.uncovered:
+            log.warning("coverage check: %d past-due loans had no follow-up; raised at %s",
+                        report.uncovered, now.isoformat())  # fmt: skip
         self._decide_promises(now, report)
         self._resolve(now, report)
         self._run_due_steps(now, report, step_limit)
@@ -459,30 +486,78 @@ class FollowupService:
         return datetime.combine(day, time(), tzinfo=self.zone).astimezone(UTC)
 
     def _snapshot_day(self, now: datetime) -> date | None:
-        """The last business day whose nightly run is complete (a run describes its day's
-        end, so today's is not known yet)."""
+        """The last business day the servicing run has reached by today: normally yesterday
+        (a run describes its day's end, so the nightly run of today is made tomorrow), today
+        when someone ran it early (a go-live on a book serviced up to today)."""
         today = self._today(now)
         if today not in self._snapshot_days:
             self._snapshot_days[today] = self.session.scalar(
-                select(func.max(LoanSnapshot.as_of)).where(LoanSnapshot.as_of < today)
+                select(func.max(LoanSnapshot.as_of)).where(LoanSnapshot.as_of <= today)
             )
         return self._snapshot_days[today]
 
     def adopt_backlog(self, *, now: datetime) -> TickReport:
-        """Go-live on an existing book: raise triggers for bucket changes and open alerts that
-        predate the engine, anchored at ``now`` (their original SLAs ended before anyone was
-        watching); later ticks keep every anchor as it is."""
+        """Go-live on an existing book (the first tick does it; ``lienwatch followup adopt``
+        on demand): raise a trigger for every loan past due in the latest nightly snapshot,
+        every open collateral alert and every bucket change that predates the engine,
+        anchored at ``now`` (their original SLAs ended before anyone was watching); later
+        ticks keep every anchor as it is. Safe to repeat: what was raised is not raised
+        again, so a second book imported later is adopted the same way."""
         report = TickReport()
         backlog = [*self._from_events(now), *self._from_alerts(now)]
         views = self._loan_views({c.loan_id for c in backlog}, now)
-        lifted = [
-            replace(c, anchor_at=max(c.anchor_at, now))
-            for c in backlog
-            if c.kind not in DELINQUENCY or views[c.loan_id].dpd > 0  # cured before go-live
-        ]
-        self._raise_many(lifted, now, report)
+        old = [c for c in backlog
+               if c.kind not in DELINQUENCY or views[c.loan_id].dpd > 0]  # cured before go-live
+        raised = self._raise_many([_adopted(c, now) for c in old], now, report)
+        self._consume_pending_events(now)  # the book's state is adopted whole: its news is old
+        owed = self.uncovered_delinquency(now)
+        raised += self._raise_many([_adopted(c, now) for c in owed], now, report)
+        report.adopted += len(raised)
         report.cases_closed += self._close_finished_cases(now)
         return report
+
+    def _consume_pending_events(self, now: datetime) -> None:
+        """Mark the bucket changes up to today not consumed yet as consumed: at go-live the
+        loans' state in the latest snapshot is what is adopted, not the changes that led to
+        it."""
+        tomorrow = self._midnight(self._today(now) + timedelta(days=1))
+        self.session.execute(
+            update(Event)
+            .where(Event.kind == "bucket_changed", Event.consumed_at.is_(None),
+                   Event.occurred_at < tomorrow)
+            .values(consumed_at=now)
+        )  # fmt: skip
+
+    def _seen_before(self) -> bool:
+        """Whether the engine has worked this book: a trigger raised or an event consumed."""
+        return bool(
+            self.session.scalar(select(exists().where(Trigger.id.is_not(None))))
+            or self.session.scalar(select(exists().where(Event.consumed_at.is_not(None))))
+        )
+
+    def uncovered_delinquency(self, now: datetime) -> list[Candidate]:
+        """The coverage check: every loan past due in the latest nightly snapshot must have an
+        open delinquency trigger; those without one (a book imported after go-live, a trigger
+        lost) are returned as triggers to raise at ``now``, found by the coverage check."""
+        day = self._snapshot_day(now)
+        if day is None:
+            return []
+        rows = self.session.execute(
+            select(LoanSnapshot.loan_id, LoanSnapshot.bucket, LoanSnapshot.dpd, Loan.product)
+            .join(Loan, Loan.id == LoanSnapshot.loan_id)
+            .where(LoanSnapshot.as_of == day, owes_delinquency_follow_up(LoanSnapshot.loan_id))
+            .order_by(LoanSnapshot.loan_id)
+        ).all()
+        found = []
+        for loan_id, bucket, dpd, product in rows:
+            names = self.catalogue.get(product).buckets.names
+            first_late = bucket not in names or names.index(bucket) <= 1
+            kind = TriggerKind.MISSED_INSTALLMENT if first_late else TriggerKind.BUCKET_CHANGE
+            found.append(
+                Candidate(loan_id, kind, f"book:{loan_id}:{day.isoformat()}", now,
+                          details={"to": bucket, "dpd": dpd, "found_by": "coverage check"})
+            )  # fmt: skip
+        return found
 
     def _candidates(self, now: datetime) -> list[Candidate]:
         return [
@@ -496,17 +571,20 @@ class FollowupService:
     def _from_events(self, now: datetime) -> list[Candidate]:
         """``bucket_changed`` events: out of the first bucket is a missed installment, a move
         to a deeper bucket a bucket change. A run as of day D describes the end of D, so its
-        events are known (anchored) at the next midnight."""
+        events are known once D is over in the business zone, anchored at the next midnight
+        UTC. A move to the bucket of the loan's open delinquency trigger (one the coverage
+        check raised from a snapshot made early) is news no more."""
         rows = self.session.execute(
             select(Event, Loan.product)
             .join(Loan, Loan.id == Event.loan_id)
             .where(
                 Event.consumed_at.is_(None),
                 Event.kind == "bucket_changed",
-                Event.occurred_at <= now - timedelta(days=1),
+                Event.occurred_at < self._midnight(self._today(now)),
             )
             .order_by(Event.id)
         ).all()
+        followed = self._open_delinquency({event.loan_id for event, _ in rows})
         found = []
         for event, product in rows:
             event.consumed_at = now
@@ -515,6 +593,9 @@ class FollowupService:
             becomes = names.index(event.payload["to"])
             if becomes <= was:
                 continue  # an improvement: triggers resolve when the loan is current again
+            if any((t.details or {}).get("to") == event.payload["to"]
+                   for t in followed.get(event.loan_id, ())):  # fmt: skip
+                continue
             kind = TriggerKind.MISSED_INSTALLMENT if was == 0 else TriggerKind.BUCKET_CHANGE
             found.append(
                 Candidate(
@@ -1031,8 +1112,6 @@ class FollowupService:
         agents = self.session.scalars(
             select(User).where(User.role == "agent", User.active.is_(True))
         ).all()
-        if not agents:
-            return
         taken = dict(
             self.session.execute(
                 select(Task.assignee_id, func.count())
@@ -1041,24 +1120,12 @@ class FollowupService:
             ).all()
         )
         slots = [_slot(agent, taken.get(agent.id, 0)) for agent in agents]
-        tasks = self.session.execute(
-            select(
-                Task.id,
-                Task.skill,
-                Task.priority,
-                Task.deadline_at,
-                Borrower.province_code,
-                Task.team,
-            )
-            .join(Loan, Loan.id == Task.loan_id)
-            .join(Borrower, Borrower.id == Loan.borrower_id)
-            .where(Task.status == "queued", Task.assignee_id.is_(None))
-        ).all()
-        queued = [
-            QueuedTask(t.id, t.skill, t.priority, t.deadline_at, t.province_code, team=t.team)
-            for t in tasks
-        ]
+        queued = _unassigned_tasks(self.session)
         chosen = assign(queued, slots, horizon=now + timedelta(days=1))
+        report.unstaffed.update(staffing_gaps(unstaffed(queued, slots)))
+        if report.unstaffed:
+            log.warning("unstaffed: queued tasks no active agent can take: %s",
+                        ", ".join(f"{n} {who}" for who, n in sorted(report.unstaffed.items())))
         if chosen:
             self.session.execute(
                 update(Task),
@@ -1227,7 +1294,8 @@ class FollowupService:
         note: str = "",
     ) -> Action:
         """Record what an agent did on a queued task. Calls and visits pass the compliance
-        guard first: a refused contact is recorded as a refusal and raises FollowupError.
+        guard first: a refused contact is recorded as a refused attempt (with its rule) and
+        raises FollowupRefused, which ``transaction()`` commits with that record.
         A promise needs a date and an amount; a visit under ``cn`` a recording reference;
         a bad outcome records nothing."""
         try:
@@ -1268,7 +1336,7 @@ class FollowupService:
                     )
                 )
                 self.session.flush()
-                raise FollowupError(f"at: contact refused ({decision.rule})")
+                raise FollowupRefused(f"at: contact refused ({decision.rule})")
             self.dispatcher.guard.redeem(decision.permit, channel)
         details: dict[str, Any] = {"trigger": trigger.id, "step": task.step, "task": task.id}
         if recording_ref:
@@ -1325,31 +1393,39 @@ class FollowupService:
         return user
 
     def command_tracker(
-        self, *, loan_id: int, command: str, approved_by: str | None, at: datetime
+        self, *, loan_ref: str, command: TrackerCommand | str, approved_by: str | None,
+        at: datetime,
     ) -> Action:
         """Log a remote immobilisation or fuel-cut request; allowed only on a loan past due
-        with a supervisor's approval (refusals are logged too, then raised)."""
-        view = self._loan_views({loan_id}, at).get(loan_id)
-        if view is None:
-            raise NotFoundError(f"loan_id: loan {loan_id} does not exist")
+        with a supervisor's approval. A refusal is logged on the case timeline with its rule,
+        then raised as FollowupRefused, which ``transaction()`` commits with that record."""
+        try:
+            command = TrackerCommand(command)
+        except ValueError:
+            known = ", ".join(c.value for c in TrackerCommand)
+            raise FollowupError(f"command: unknown tracker command {command!r} ({known})") from None
+        loan_id = self.session.scalar(select(Loan.id).where(Loan.ref == loan_ref))
+        view = self._loan_views({loan_id}, at).get(loan_id) if loan_id is not None else None
+        if loan_id is None or view is None:
+            raise NotFoundError(f"loan: no loan {loan_ref!r}")
         approver = self._user(approved_by) if approved_by else None
         decision = authorize_tracker_command(
             dpd=view.dpd, approved_by=approved_by, approver_role=approver.role if approver else None
         )
         case = self._open_cases({loan_id}).get(loan_id)
         if case is None:
-            raise FollowupError(f"loan_id: loan {view.ref} has no open case")
+            raise FollowupError(f"loan: loan {view.ref} has no open case")
         action = self._log(
             case,
             Channel.TRACKER_COMMAND.value,
             at,
             approver.id if approver else None,
             outcome="sent" if decision.allowed else decision.rule,
-            details={"command": command, "dpd": view.dpd},
+            details={"command": command.value, "dpd": view.dpd},
         )
         self.session.flush()
         if not decision.allowed:
-            raise FollowupError(f"command: refused ({decision.rule})")
+            raise FollowupRefused(f"command: refused ({decision.rule})")
         return action
 
     # ------------------------------------------------------------------ reading
@@ -1438,6 +1514,45 @@ def _latest_delinquency_per_loan(candidates: list[Candidate]) -> list[Candidate]
             latest[c.loan_id] = c
     kept = set(map(id, latest.values()))
     return [c for c in candidates if c.kind not in DELINQUENCY or id(c) in kept]
+
+
+def owes_delinquency_follow_up(loan_id: Any, at: datetime | None = None) -> ColumnElement[bool]:
+    """SQL over snapshots joined to their loans: the loan (``loan_id``) is past due in the
+    snapshot, live, and has no delinquency trigger open (at ``at``, or now): the book owes a
+    follow-up nobody is giving."""
+    open_trigger = Trigger.resolved_at.is_(None)
+    if at is not None:
+        resolved_later = or_(Trigger.resolved_at.is_(None), Trigger.resolved_at > at)
+        open_trigger = and_(Trigger.opened_at <= at, resolved_later)
+    followed = exists().where(Trigger.loan_id == loan_id, open_trigger,
+                              Trigger.kind.in_([k.value for k in DELINQUENCY]))  # fmt: skip
+    return and_(LoanSnapshot.dpd > 0, Loan.status.in_(LIVE_LOAN_STATUSES), ~followed)
+
+
+def _unassigned_tasks(session: Session) -> list[QueuedTask]:
+    """The queued tasks nobody holds, as assignment sees them."""
+    rows = session.execute(
+        select(Task.id, Task.skill, Task.priority, Task.deadline_at, Borrower.province_code,
+               Task.team)
+        .join(Loan, Loan.id == Task.loan_id)
+        .join(Borrower, Borrower.id == Loan.borrower_id)
+        .where(Task.status == "queued", Task.assignee_id.is_(None))
+    ).all()  # fmt: skip
+    return [QueuedTask(t.id, t.skill, t.priority, t.deadline_at, t.province_code, team=t.team)
+            for t in rows]  # fmt: skip
+
+
+def unstaffed_tasks(session: Session) -> list[QueuedTask]:
+    """Queued tasks nobody holds that no active agent can take (no one of their skill, team
+    and region is present): they will breach unless someone is hired, back or re-skilled."""
+    agents = session.scalars(select(User).where(User.role == "agent", User.active.is_(True)))
+    return unstaffed(_unassigned_tasks(session), [_slot(agent, 0) for agent in agents])
+
+
+def _adopted(candidate: Candidate, now: datetime) -> Candidate:
+    """A backlog item raised at go-live: its SLA counts from ``now``, not from its past."""
+    return replace(candidate, anchor_at=max(candidate.anchor_at, now),
+                   details={**candidate.details, "found_by": "go-live"})  # fmt: skip
 
 
 def _slot(agent: User, taken_today: int) -> AgentSlot:

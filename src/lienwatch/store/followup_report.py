@@ -1,28 +1,40 @@
 """Coverage and KPIs of the follow-up engine, read from the store.
 
-Coverage = obligations met within SLA ÷ all obligations of the period. The obligations are the
-triggers opened in the period and the repossession steps whose SLA clock started in it. A
-trigger is covered when it has had no SLA breach by ``as_of`` and its first action came within
-its first SLA (or that SLA has not ended yet); a repossession step when it was taken by its
-deadline, or is not due yet. A breach lowers coverage even when it was escalated.
+Coverage = obligations met within SLA ÷ all obligations. The obligations come from the book,
+not from what the engine happened to raise: the triggers opened in the period, the repossession
+steps whose SLA clock started in it, and what the book owes at ``as_of`` with no trigger to
+show for it — a loan past due in the latest nightly snapshot without an open delinquency
+trigger, an open collateral alert without a trigger. Those are *uncovered* and named (the
+tick's coverage check raises them). A trigger is covered when it has had no SLA breach by
+``as_of`` and its first action came within its first SLA (or that SLA has not ended yet); a
+repossession step when it was taken by its deadline, or is not due yet. A breach lowers
+coverage even when it was escalated. Queued tasks that no active agent can take are listed as
+*at risk* before their deadline passes.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from lienwatch.followup.kpi import compare, rate
 from lienwatch.followup.model import Outcome, TriggerKind
 from lienwatch.followup.repossession import step_team
 from lienwatch.servicing.catalogue import ProductCatalogue
+from lienwatch.store.followup import (
+    OPEN_ALERT_STATUSES,
+    owes_delinquency_follow_up,
+    unstaffed_tasks,
+)
 from lienwatch.store.tables import (
     Action,
+    Alert,
     Case,
     Loan,
     LoanSnapshot,
@@ -30,6 +42,7 @@ from lienwatch.store.tables import (
     Promise,
     Repossession,
     RepossessionStep,
+    Task,
     Trigger,
     User,
 )
@@ -66,6 +79,34 @@ class Breach:
 
 
 @dataclass(frozen=True, slots=True)
+class Uncovered:
+    """Something the book owes a follow-up for, with no trigger: ``past_due`` (a loan, its
+    DPD and bucket in the latest snapshot) or ``alert`` (an open collateral alert)."""
+
+    loan: str
+    kind: str
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"loan": self.loan, "kind": self.kind, "detail": self.detail}
+
+
+@dataclass(frozen=True, slots=True)
+class AtRisk:
+    """A queued task no active agent can take, before its deadline."""
+
+    loan: str
+    task_id: int
+    skill: str
+    team: str
+    deadline_at: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"loan": self.loan, "task_id": self.task_id, "skill": self.skill,
+                "team": self.team, "deadline_at": self.deadline_at.isoformat()}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
 class Coverage:
     triggers: int
     open_triggers: int
@@ -74,10 +115,12 @@ class Coverage:
     steps: int = 0  # repossession steps
     open_steps: int = 0
     steps_by_team: dict[str, tuple[int, int]] = field(default_factory=dict)  # (on time, all)
+    uncovered: tuple[Uncovered, ...] = ()
+    at_risk: tuple[AtRisk, ...] = ()
 
     @property
     def obligations(self) -> int:
-        return self.triggers + self.steps
+        return self.triggers + self.steps + len(self.uncovered)
 
     @property
     def coverage(self) -> float:
@@ -93,13 +136,19 @@ class Coverage:
             "covered": self.covered,
             "coverage": round(self.coverage, 4),
             "breaches": [b.as_dict() for b in self.breaches],
+            "uncovered": [u.as_dict() for u in self.uncovered],
+            "at_risk": [a.as_dict() for a in self.at_risk],
         }
 
 
-def coverage(session: Session, *, as_of: datetime, since: datetime | None = None) -> Coverage:
+def coverage(
+    session: Session, *, as_of: datetime, since: datetime | None = None,
+    time_zone: str = "Asia/Shanghai",
+) -> Coverage:  # fmt: skip
     """The coverage invariant over triggers opened and repossession steps started in
-    ``[since, as_of]``, naming every loan behind a breach (a recorded breach, a late first
-    action or step, or a deadline passed unseen)."""
+    ``[since, as_of]`` and what the book owes at ``as_of`` (business day in ``time_zone``),
+    naming every loan behind a breach (a recorded breach, a late first action or step, or a
+    deadline passed unseen) and every loan left uncovered."""
     opened = Trigger.opened_at <= as_of
     if since is not None:
         opened = and_(opened, Trigger.opened_at >= since)
@@ -130,7 +179,61 @@ def coverage(session: Session, *, as_of: datetime, since: datetime | None = None
     return Coverage(
         len(rows), still_open, covered, tuple(breaches), steps=len(steps),
         open_steps=sum(s.open for s in steps), steps_by_team=by_team,
+        uncovered=_uncovered(session, as_of, ZoneInfo(time_zone)),
+        at_risk=_at_risk(session, as_of),
     )  # fmt: skip
+
+
+def business_as_of(session: Session, now: datetime, time_zone: str) -> datetime:
+    """The moment a report describes by default: ``now``, unless the servicing run has not
+    reached yesterday (a book loaded with history), then the end of the day after the last
+    nightly snapshot, so that a book read weeks later does not show every trigger breached."""
+    zone = ZoneInfo(time_zone)
+    last = session.scalar(select(func.max(LoanSnapshot.as_of)))
+    if last is None:
+        return now
+    end = datetime.combine(last + timedelta(days=2), time(), tzinfo=zone).astimezone(UTC)
+    return min(now, end)
+
+
+def _uncovered(session: Session, as_of: datetime, zone: ZoneInfo) -> tuple[Uncovered, ...]:
+    """Past-due loans of the latest snapshot of a day over by ``as_of`` without an open
+    delinquency trigger, and open alerts without a trigger, at ``as_of``."""
+    today = as_of.astimezone(zone).date()  # the snapshots of days over by ``as_of``
+    day = session.scalar(select(func.max(LoanSnapshot.as_of)).where(LoanSnapshot.as_of < today))
+    found = []
+    if day is not None:
+        rows = session.execute(
+            select(Loan.ref, LoanSnapshot.dpd, LoanSnapshot.bucket)
+            .join(Loan, Loan.id == LoanSnapshot.loan_id)
+            .where(LoanSnapshot.as_of == day,
+                   owes_delinquency_follow_up(LoanSnapshot.loan_id, as_of))
+            .order_by(Loan.ref)
+        ).all()
+        found += [Uncovered(ref, "past_due", f"{dpd} days past due ({bucket}) on {day}")
+                  for ref, dpd, bucket in rows]  # fmt: skip
+    alerts = session.execute(
+        select(Loan.ref, Alert.id, Alert.type)
+        .join(Loan, Loan.id == Alert.loan_id)
+        .where(Alert.status.in_(OPEN_ALERT_STATUSES),
+               func.coalesce(Alert.raised_at, Alert.started_at) <= as_of,
+               ~exists().where(Trigger.alert_id == Alert.id, Trigger.opened_at <= as_of))
+        .order_by(Loan.ref, Alert.id)
+    ).all()  # fmt: skip
+    found += [Uncovered(ref, "alert", f"alert {alert_id} {kind}") for ref, alert_id, kind in alerts]
+    return tuple(found)
+
+
+def _at_risk(session: Session, as_of: datetime) -> tuple[AtRisk, ...]:
+    """Queued tasks nobody can take whose deadline has not passed yet."""
+    stuck = {task.id: task for task in unstaffed_tasks(session) if task.deadline_at > as_of}
+    refs = dict(session.execute(
+        select(Task.id, Loan.ref).join(Loan, Loan.id == Task.loan_id).where(Task.id.in_(stuck))
+    ).all()) if stuck else {}  # fmt: skip
+    return tuple(
+        AtRisk(refs[t.id], t.id, t.skill, t.team or "any", t.deadline_at)
+        for t in sorted(stuck.values(), key=lambda t: (t.deadline_at, t.id))
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,11 +296,12 @@ def kpis(
     since: datetime,
     as_of: datetime,
     catalogue: ProductCatalogue | None = None,
+    time_zone: str = "Asia/Shanghai",
 ) -> dict[str, Any]:
     """Coverage, SLA breach rate, contact and right-party-contact rates, promise and
     promise-kept rates, cure rates by bucket and by arm (champion/challenger compared), roll
     rates by bucket, amount recovered, and the same per team and agent."""
-    cover = coverage(session, as_of=as_of, since=since)
+    cover = coverage(session, as_of=as_of, since=since, time_zone=time_zone)
     actions = session.execute(
         select(Action.kind, Action.outcome, User.username, User.team)
         .outerjoin(User, User.id == Action.performed_by)

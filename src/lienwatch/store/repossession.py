@@ -450,10 +450,16 @@ class RepossessionService:
         return user
 
     def _open_case(self, loan_id: int) -> Case:
+        """The loan's open case, read ``FOR KEY SHARE`` as FollowupService reads it: a step
+        batch closing the case is waited for, and then the case is seen closed, so no order
+        joins a closed case."""
         if self.session.get(Loan, loan_id) is None:
             raise NotFoundError(f"loan_id: loan {loan_id} does not exist")
         case = self.session.scalar(
-            select(Case).where(Case.loan_id == loan_id, Case.status != "closed")
+            select(Case)
+            .where(Case.loan_id == loan_id, Case.status != "closed")
+            .with_for_update(read=True, key_share=True)
+            .execution_options(populate_existing=True)
         )
         if case is None:
             raise FollowupError(f"loan_id: loan {loan_id} has no open follow-up case")

@@ -7,7 +7,7 @@ are unique text next to an integer surrogate key that foreign keys use.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from lienwatch import clock
 from lienwatch.store.types import ExactDecimal, UTCDateTime
 
 # Explicit constraint names keep Alembic migrations identical on SQLite and PostgreSQL.
@@ -43,10 +44,6 @@ NAMING_CONVENTION = {
 
 # A 64-bit key that is still SQLite's rowid alias (SQLite autoincrements only INTEGER keys).
 BigKey = BigInteger().with_variant(Integer, "sqlite")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class Base(DeclarativeBase):
@@ -76,7 +73,7 @@ class Borrower(Base):
     home_lat: Mapped[float | None] = mapped_column(Float)
     home_lon: Mapped[float | None] = mapped_column(Float)
     time_zone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
     vehicles: Mapped[list[Vehicle]] = relationship(back_populates="borrower")
     loans: Mapped[list[Loan]] = relationship(back_populates="borrower")
@@ -122,7 +119,7 @@ class Device(Base):
     auth_code: Mapped[str | None] = mapped_column(String(64))
     # Connected without being known: positions are kept, nothing trusts them until bound.
     quarantined: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
     vehicle: Mapped[Vehicle | None] = relationship(back_populates="devices")
 
@@ -151,7 +148,7 @@ class Loan(Base):
     status: Mapped[str] = mapped_column(String(16), default="active", index=True)
     # repossessed | settled | written-off, set by an operator: the run keeps it
     operator_status: Mapped[str | None] = mapped_column(String(16))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
     borrower: Mapped[Borrower] = relationship(back_populates="loans")
     vehicle: Mapped[Vehicle] = relationship()
@@ -224,7 +221,7 @@ class Event(Base):
     occurred_at: Mapped[datetime]
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     consumed_at: Mapped[datetime | None]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
 class Installment(Base):
@@ -258,7 +255,7 @@ class Payment(Base):
     channel: Mapped[str] = mapped_column(String(20), default="bank_debit")
     reversed_at: Mapped[datetime | None]
     reversal_reason: Mapped[str | None] = mapped_column(String(200))
-    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    received_at: Mapped[datetime] = mapped_column(default=clock.now)
 
     loan: Mapped[Loan] = relationship(back_populates="payments")
 
@@ -272,7 +269,7 @@ class Position(Base):
     id: Mapped[int] = mapped_column(BigKey, primary_key=True)
     device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"))
     fix_time: Mapped[datetime]
-    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    received_at: Mapped[datetime] = mapped_column(default=clock.now)
     lat: Mapped[float] = mapped_column(Float)
     lon: Mapped[float] = mapped_column(Float)
     speed_kmh: Mapped[float] = mapped_column(Float, default=0.0)
@@ -337,7 +334,7 @@ class User(Base):
     daily_capacity: Mapped[int] = mapped_column(Integer, default=60)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     password_hash: Mapped[str | None] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
 class Case(Base):
@@ -359,7 +356,7 @@ class Case(Base):
     status: Mapped[str] = mapped_column(String(16), default="new")
     priority: Mapped[int] = mapped_column(BigInteger, default=0)
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
-    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    opened_at: Mapped[datetime] = mapped_column(default=clock.now)
     closed_at: Mapped[datetime | None]
     close_reason: Mapped[str | None] = mapped_column(String(200))
     strategy: Mapped[str | None] = mapped_column(String(80))  # name@version

@@ -29,9 +29,10 @@ import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from lienwatch import clock
 from lienwatch.config import GatewaySettings
 from lienwatch.telematics.fixes import Fix, PositionBus, fix_from_position
 from lienwatch.telematics.protocols import DECODERS, Decoder, FrameError, Message, jt808
@@ -135,7 +136,7 @@ class Gateway:
             try:
                 await asyncio.to_thread(
                     self.registry.directory.refresh_statuses,
-                    now=datetime.now(UTC),
+                    now=clock.now(),
                     connected=set(self._sessions),
                 )
             except Exception:  # the next round tries again; serving devices goes on
@@ -395,7 +396,7 @@ class _Connection:
 
     def _take(self, message: Message, fixes: list[Fix]) -> None:
         assert self.device is not None
-        received = datetime.now(UTC)
+        received = clock.now()
         re_upload = bool(message.extras.get("blind_area"))
         for position in message.positions:
             fixes.append(
