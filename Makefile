@@ -31,7 +31,7 @@ test: lint
 FAKE_DAYS ?= 2029-02-28 23:30:00|2025-06-01 03:00:00
 test-any-day: $(VENV)/.installed-dev
 	@command -v faketime >/dev/null || { apt-get update -qq && apt-get install -y -qq faketime; }
-	@IFS='|'; for day in $(FAKE_DAYS); do \
+	@days='$(FAKE_DAYS)'; IFS='|'; for day in $$days; do \
 		echo "== the suite at $$day"; \
 		faketime "$$day" $(BIN)/pytest -q -p no:cacheprovider || exit 1; \
 	done

@@ -5,7 +5,7 @@ what was raised) and names a loan left without one, and the next tick raises it.
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from lienwatch.sim.generate import SimConfig, generate
 from lienwatch.sim.write import write_portfolio
 from lienwatch.store.db import make_engine
-from lienwatch.store.tables import Action, Loan, LoanSnapshot, Task, Trigger
+from lienwatch.store.tables import Action, Alert, Loan, LoanSnapshot, Task, Trigger
 from tests.test_cli import run
 
 GO_LIVE = "2026-11-01T10:00:00+08:00"
@@ -47,6 +47,20 @@ def cli(cwd: Path, env: dict[str, str], *args: str) -> str:
     return result.stdout
 
 
+def stripped_tracker(url: str) -> str:
+    """An open device-removed alert since 20 October on a loan that pays on time; its ref."""
+    engine = make_engine(url)
+    with Session(engine) as session, session.begin():
+        late = select(LoanSnapshot.loan_id).where(LoanSnapshot.dpd > 0)
+        loan = session.scalars(select(Loan).where(Loan.id.not_in(late)).order_by(Loan.id)).first()
+        started = datetime(2026, 10, 20, 3, 0, tzinfo=UTC)
+        session.add(Alert(type="device_removed", severity="critical", vehicle_id=loan.vehicle_id,
+                          loan_id=loan.id, started_at=started, raised_at=started))  # fmt: skip
+        ref = loan.ref
+    engine.dispose()
+    return ref
+
+
 def past_due(url: str) -> set[str]:
     engine = make_engine(url)
     with Session(engine) as session:
@@ -74,23 +88,26 @@ def test_the_first_tick_on_an_imported_book_follows_every_past_due_loan(imported
     url, env = imported
     owed = past_due(url)
     assert len(owed) > 20  # the book has its share of arrears
+    alarmed = stripped_tracker(url)
     # Before go-live coverage sees every one of them, from the book.
     before = json.loads(cli(tmp_path, env, "followup", "coverage", "--json"))
     assert before["as_of"] == "2026-11-02T16:00:00+00:00"  # the day after the last nightly run
     assert {u["loan"] for u in before["uncovered"] if u["kind"] == "past_due"} == owed
-    assert before["obligations"] == len(owed) and before["coverage"] == 0
+    assert [u["loan"] for u in before["uncovered"] if u["kind"] == "alert"] == [alarmed]
+    assert before["obligations"] == len(owed) + 1 and before["coverage"] == 0
     # A dry run says what go-live will raise and raises nothing.
     dry = json.loads(cli(tmp_path, env, "followup", "adopt", "--at", GO_LIVE, "--dry-run",
                          "--json"))  # fmt: skip
-    assert (dry["dry_run"], dry["adopted"]) == (True, len(owed))
+    assert (dry["dry_run"], dry["adopted"]) == (True, len(owed) + 1)
     assert followed(url) == set()
 
     tick = run("followup", "tick", "--at", GO_LIVE, "--json", cwd=tmp_path, env=env)
     assert tick.returncode == 0, tick.stderr
     report = json.loads(tick.stdout)
-    assert report["adopted"] == len(owed) and report["uncovered"] == 0
+    assert report["adopted"] == len(owed) + 1 and report["uncovered"] == 0
     assert sum(report["raised"].get(kind, 0) for kind in DELINQUENCY) == len(owed)
-    assert f"go-live: {len(owed)} follow-ups adopted" in tick.stderr
+    assert report["raised"]["collateral_alert"] == 1
+    assert f"go-live: {len(owed) + 1} follow-ups adopted" in tick.stderr
     # Nobody is staffed yet: the work that waits for an agent is said, not left silent.
     assert report["assigned"] == 0 and sum(report["unstaffed"].values()) > 0
     assert "unstaffed: queued tasks no active agent can take" in tick.stderr
@@ -101,6 +118,18 @@ def test_the_first_tick_on_an_imported_book_follows_every_past_due_loan(imported
     assert len(after["at_risk"]) == sum(report["unstaffed"].values())
     again = json.loads(cli(tmp_path, env, "followup", "adopt", "--at", GO_LIVE, "--json"))
     assert again["adopted"] == 0  # nothing is adopted twice
+    # Each stuck task has a notice on its case's timeline for the supervisor, once.
+    cli(tmp_path, env, "followup", "tick", "--at", "2026-11-01T11:00:00+08:00")
+    assert len(notices(url)) == sum(report["unstaffed"].values())
+    assert all("agent can take task" in note for note in notices(url))
+
+
+def notices(url: str) -> list[str]:
+    engine = make_engine(url)
+    with Session(engine) as session:
+        found = list(session.scalars(select(Action.note).where(Action.kind == "notice")))
+    engine.dispose()
+    return found
 
 
 def test_a_loan_that_lost_its_follow_up_is_named_and_raised_again(imported, tmp_path):

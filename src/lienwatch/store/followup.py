@@ -1122,7 +1122,9 @@ class FollowupService:
         slots = [_slot(agent, taken.get(agent.id, 0)) for agent in agents]
         queued = _unassigned_tasks(self.session)
         chosen = assign(queued, slots, horizon=now + timedelta(days=1))
-        report.unstaffed.update(staffing_gaps(unstaffed(queued, slots)))
+        stuck = unstaffed(queued, slots)
+        report.unstaffed.update(staffing_gaps(stuck))
+        self._notice_unstaffed(stuck, now)
         if report.unstaffed:
             log.warning("unstaffed: queued tasks no active agent can take: %s",
                         ", ".join(f"{n} {who}" for who, n in sorted(report.unstaffed.items())))
@@ -1135,6 +1137,29 @@ class FollowupService:
                 ],
             )
         report.assigned += len(chosen)
+
+    def _notice_unstaffed(self, tasks: list[QueuedTask], now: datetime) -> None:
+        """A notice on the case timeline of each task no one present can take, once per
+        task, where the supervisor of the case reads it."""
+        keys = {f"unstaffed:{task.id}": task for task in tasks}
+        known: set[str] = set()
+        for chunk in _chunks(list(keys)):
+            known.update(self.session.scalars(
+                select(Action.idempotency_key).where(Action.idempotency_key.in_(chunk))
+            ))  # fmt: skip
+        fresh = {key: task for key, task in keys.items() if key not in known}
+        cases = dict(self.session.execute(
+            select(Task.id, Task.case_id).where(Task.id.in_([t.id for t in fresh.values()]))
+        ).all()) if fresh else {}  # fmt: skip
+        for key, task in fresh.items():
+            team = f" of team {task.team}" if task.team else ""
+            self.session.add(Action(
+                case_id=cases[task.id], kind="notice", performed_at=now, outcome="unstaffed",
+                note=f"no active {task.skill} agent{team} can take task {task.id} "
+                     f"(due by {task.deadline_at.isoformat()})",
+                details={"task": task.id, "skill": task.skill, "team": task.team},
+                idempotency_key=key,
+            ))  # fmt: skip
 
     # ------------------------------------------------------------------ the watchdog
 
