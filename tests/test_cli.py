@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -67,3 +68,27 @@ def test_unknown_command_is_a_usage_error(tmp_path):
     result = run("frobnicate", cwd=tmp_path)
     assert result.returncode == 2
     assert "No such command" in result.stderr
+
+
+def test_the_first_command_creates_a_new_sqlite_database_and_an_old_one_is_refused(tmp_path):
+    tick = run("followup", "tick", "--at", "2026-02-17T08:30:00+08:00", "--json", cwd=tmp_path)
+    assert tick.returncode == 0, tick.stderr
+    assert tick.stderr.strip() == "created a new database lienwatch.sqlite3 at revision " + str(
+        migrate.head_revision())
+    assert json.loads(tick.stdout)["raised"] == {}
+    old = tmp_path / "old"
+    old.mkdir()
+    assert run("db", "upgrade", "0001", cwd=old).returncode == 0
+    refused = (
+        ("servicing", "run", "--as-of", "2026-02-16"), ("followup", "tick"),
+        ("followup", "coverage"), ("followup", "adopt", "--dry-run"),
+        ("payment", "reverse", "P1", "--reason", "bounced"),
+        ("import", "--loans", str(old / "loans.csv")),
+    )  # fmt: skip
+    (old / "loans.csv").write_text("ref\n")
+    for command in refused:
+        result = run(*command, cwd=old)
+        assert result.returncode == 1, command
+        assert result.stderr.strip() == (
+            "lienwatch: error: database at revision 0001, this lienwatch needs "
+            f"{migrate.head_revision()}: run `lienwatch db upgrade`"), command

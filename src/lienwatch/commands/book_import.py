@@ -11,7 +11,8 @@ import typer
 from lienwatch.config import load_settings
 from lienwatch.errors import LienwatchError
 from lienwatch.store.book_import import ImportRejected, import_book
-from lienwatch.store.db import check_connection, make_engine, session_factory, transaction
+from lienwatch.store.db import transaction
+from lienwatch.store.migrate import open_store
 
 FileOption = Annotated[Path | None, typer.Option(dir_okay=False, help="CSV or Parquet file.")]
 
@@ -41,10 +42,11 @@ def import_command(
     if not files:
         raise LienwatchError("import: give at least one of --loans, --payments, --borrowers, "
                              "--vehicles, --devices")  # fmt: skip
-    engine = make_engine(load_settings().database_url)
-    check_connection(engine)
     try:
-        with transaction(session_factory(engine)) as session:
+        with (
+            open_store(load_settings().database_url) as database,
+            transaction(database.factory) as session,
+        ):
             report = import_book(session, files, quarantine=quarantine)
     except ImportRejected as rejected:
         for error in rejected.errors:

@@ -24,10 +24,10 @@ from lienwatch.followup.model import Channel, FollowupError, Outcome, TrackerCom
 from lienwatch.jobs import FOLLOWUP_TICK, followup_tick, tick_and_drain
 from lienwatch.scheduling import Every, Job, JobStatus, running_scheduler
 from lienwatch.servicing.catalogue import ProductCatalogue
-from lienwatch.store.db import open_database, transaction
+from lienwatch.store.db import transaction
 from lienwatch.store.followup import FollowupService
 from lienwatch.store.followup_report import business_as_of, coverage, kpis
-from lienwatch.store.migrate import require_head
+from lienwatch.store.migrate import open_store
 
 Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
@@ -70,7 +70,7 @@ def parse_time(text: str | None, option: str) -> datetime:
 def _service() -> Iterator[tuple[Session, FollowupService]]:
     settings = load_settings()
     catalogue = ProductCatalogue.from_tables(settings.products)
-    with open_database(settings.database_url) as database, transaction(database.factory) as s:
+    with open_store(settings.database_url) as database, transaction(database.factory) as s:
         yield s, FollowupService.from_settings(
             s, settings.followup, time_zone=settings.time_zone, catalogue=catalogue
         )
@@ -90,7 +90,7 @@ def tick_command(
     now = parse_time(at, "--at")
     settings = load_settings()
     catalogue = ProductCatalogue.from_tables(settings.products)
-    with open_database(settings.database_url) as database:
+    with open_store(settings.database_url) as database:
         report = tick_and_drain(database.factory, settings, catalogue=catalogue, at=now)
     _echo(report, as_json, [f"{key}: {value}" for key, value in report.items()])
 
@@ -107,7 +107,7 @@ def adopt_command(
     now = parse_time(at, "--at")
     settings = load_settings()
     catalogue = ProductCatalogue.from_tables(settings.products)
-    with open_database(settings.database_url) as database, database.factory() as session:
+    with open_store(settings.database_url) as database, database.factory() as session:
         service = FollowupService.from_settings(
             session, settings.followup, time_zone=settings.time_zone, catalogue=catalogue
         )
@@ -151,8 +151,7 @@ async def _run_ticks(settings: Settings, every: float, ticks: int | None) -> Non
         if ticks is not None and status.runs >= ticks:
             stop.set()
 
-    with open_database(settings.database_url) as database:
-        require_head(database.engine)
+    with open_store(settings.database_url) as database:
         job = Job(FOLLOWUP_TICK, Every(every), followup_tick(database.factory, settings))
         async with running_scheduler([job], on_run=report) as scheduler:
             await stop.wait()

@@ -9,7 +9,8 @@ import typer
 
 from lienwatch import clock
 from lienwatch.config import load_settings
-from lienwatch.store.db import check_connection, make_engine, session_factory, transaction
+from lienwatch.store.db import transaction
+from lienwatch.store.migrate import open_store
 from lienwatch.store.repositories import PaymentRepository
 
 
@@ -31,9 +32,10 @@ def reverse_command(
     """Reverse a payment (it bounced): the next `lienwatch servicing run` replays its loan as
     if it had never arrived. Reversing it again changes nothing."""
     when = _parse_time(at) if at else clock.now()
-    engine = make_engine(load_settings().database_url)
-    check_connection(engine)
-    with transaction(session_factory(engine)) as session:
+    with (
+        open_store(load_settings().database_url) as database,
+        transaction(database.factory) as session,
+    ):
         payment, reversed_now = PaymentRepository(session).reverse(
             external_id=external_id, reason=reason, at=when
         )

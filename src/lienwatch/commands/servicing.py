@@ -22,7 +22,8 @@ from lienwatch.domain.schedule import DayCount, Installment, Method
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.servicing.engine import loan_state
 from lienwatch.servicing.product import LoanTerms, Payment, Product
-from lienwatch.store.db import open_database, transaction
+from lienwatch.store.db import transaction
+from lienwatch.store.migrate import open_store
 from lienwatch.store.servicing import run_nightly
 from lienwatch.tabular import InputFileError, csv_rows
 
@@ -66,7 +67,7 @@ def run_command(
     yesterday = ended_business_day(clock.now(), settings.time_zone)
     day = _parse_date(as_of, "--as-of") if as_of else yesterday
     catalogue = ProductCatalogue.from_tables(settings.products)
-    with open_database(settings.database_url) as database, transaction(database.factory) as s:
+    with open_store(settings.database_url) as database, transaction(database.factory) as s:
         counts = run_nightly(s, catalogue, as_of=day, workers=settings.servicing.workers)
     typer.echo(
         f"as of {day}: {counts.loans} loans, {counts.bucket_changes} bucket changes, "

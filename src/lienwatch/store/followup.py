@@ -439,6 +439,7 @@ class FollowupService:
             return report
         if not self._seen_before():
             report.add(self.adopt_backlog(now=now))
+        if report.adopted:
             log.warning("go-live: %d follow-ups adopted from the book's backlog (past-due loans, "
                         "open alerts), their SLAs counted from %s", report.adopted, now.isoformat())
         self._raise_many(self._candidates(now), now, report)

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect
 
-from lienwatch.store.db import DatabaseError
+from lienwatch.store.db import Database, DatabaseError, open_database
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -56,6 +61,23 @@ def require_head(engine: Engine) -> None:
             f"database at revision {current or '(empty)'}, this lienwatch needs {head}: "
             "run `lienwatch db upgrade`"
         )
+
+
+@contextmanager
+def open_store(url: str) -> Iterator[Database]:
+    """The database at ``url``, at the schema this lienwatch needs. A new, empty SQLite
+    database (the embedded default) is created at the head, with one line saying so, so the
+    first command just works; any other database at another revision is refused in one line
+    naming the command that fixes it (:func:`require_head`)."""
+    with open_database(url) as database:
+        engine = database.engine
+        if current_revision(engine) != head_revision():
+            if engine.dialect.name == "sqlite" and not inspect(engine).get_table_names():
+                upgrade(engine)
+                log.warning("created a new database %s at revision %s",
+                            engine.url.database, head_revision())  # fmt: skip
+            require_head(engine)
+        yield database
 
 
 def autogenerate(engine: Engine, message: str) -> None:
