@@ -136,10 +136,15 @@ def test_agent_records_a_promise_which_is_broken_and_becomes_a_trigger(db_sessio
     assert action.performed_by == ann.id and task.status == "done"
     call_attempt = db_session.scalar(select(ContactAttempt).where(ContactAttempt.channel == "call"))
     assert call_attempt.connected and call_attempt.conversation
-    engine.tick(now=at + timedelta(days=5))
+    # Its day over and no tick to decide it, the promise is owed a follow-up: uncovered.
+    later = at + timedelta(days=5)
+    [owed] = [u for u in coverage(db_session, as_of=later).uncovered if u.kind == "promise"]
+    assert owed.loan == "L1" and owed.detail.endswith("not decided")
+    engine.tick(now=later)
     promise = db_session.scalar(select(Promise))
     assert promise.status == "broken"
     assert db_session.scalar(select(Trigger).where(Trigger.kind == "broken_promise")) is not None
+    assert coverage(db_session, as_of=later).uncovered == ()
 
 
 def test_a_kept_promise_and_a_cure_close_the_case_with_the_reason(db_session, missed):

@@ -81,7 +81,8 @@ class Breach:
 @dataclass(frozen=True, slots=True)
 class Uncovered:
     """Something the book owes a follow-up for, with no trigger: ``past_due`` (a loan, its
-    DPD and bucket in the latest snapshot) or ``alert`` (an open collateral alert)."""
+    DPD and bucket in the latest snapshot), ``alert`` (an open collateral alert) or
+    ``promise`` (a promise to pay whose day is over, not decided)."""
 
     loan: str
     kind: str
@@ -198,7 +199,8 @@ def business_as_of(session: Session, now: datetime, time_zone: str) -> datetime:
 
 def _uncovered(session: Session, as_of: datetime, zone: ZoneInfo) -> tuple[Uncovered, ...]:
     """Past-due loans of the latest snapshot of a day over by ``as_of`` without an open
-    delinquency trigger, and open alerts without a trigger, at ``as_of``."""
+    delinquency trigger, open alerts without a trigger, and promises whose day is over and
+    that no tick has decided (kept, or broken and raised), at ``as_of``."""
     today = as_of.astimezone(zone).date()  # the snapshots of days over by ``as_of``
     day = session.scalar(select(func.max(LoanSnapshot.as_of)).where(LoanSnapshot.as_of < today))
     found = []
@@ -221,6 +223,15 @@ def _uncovered(session: Session, as_of: datetime, zone: ZoneInfo) -> tuple[Uncov
         .order_by(Loan.ref, Alert.id)
     ).all()  # fmt: skip
     found += [Uncovered(ref, "alert", f"alert {alert_id} {kind}") for ref, alert_id, kind in alerts]
+    promises = session.execute(
+        select(Loan.ref, Promise.id, Promise.promised_on)
+        .join(Loan, Loan.id == Promise.loan_id)
+        .where(Promise.status == "open", Promise.promised_on < today,
+               Promise.made_on <= today)
+        .order_by(Loan.ref, Promise.id)
+    ).all()  # fmt: skip
+    found += [Uncovered(ref, "promise", f"promise {promise_id} of {due} not decided")
+              for ref, promise_id, due in promises]  # fmt: skip
     return tuple(found)
 
 
