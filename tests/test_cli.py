@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 import lienwatch
 from lienwatch import clock
 from lienwatch.store import migrate
@@ -92,3 +94,31 @@ def test_the_first_command_creates_a_new_sqlite_database_and_an_old_one_is_refus
         assert result.stderr.strip() == (
             "lienwatch: error: database at revision 0001, this lienwatch needs "
             f"{migrate.head_revision()}: run `lienwatch db upgrade`"), command
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "line"),
+    [
+        (("db", "upgrade", "9999"), {}, "revision '9999': Can't locate revision identified by "
+         "'9999' (the newest is {head})"),
+        (("db", "current"), {"LIENWATCH_DATABASE_URL": "sqlite:///missing.sqlite3"},
+         "no database at missing.sqlite3 (`lienwatch db upgrade` creates it)"),
+        (("servicing", "run"), {"LIENWATCH_DATABASE_URL": "sqlite:///notes.txt"},
+         "cannot connect to sqlite:///notes.txt: file is not a database"),
+        (("followup", "coverage"), {"LIENWATCH_FOLLOWUP__STRATEGY": "eu"},
+         "followup.strategy: 'eu' is neither a shipped strategy (cn, us) nor a readable file "
+         "(No such file or directory)"),
+        (("loan", "state", "--principal", "10000", "--annual-rate", "0.1", "--term", "12",
+          "--method", "annuity", "--start", "2026-01-15", "--payments", "payments.csv",
+          "--as-of", "9999-12-31"), {},
+         "--as-of: 9999-12-31 is out of range (1970-01-01 to 2199-12-31)"),
+    ],
+)  # fmt: skip
+def test_ordinary_mistakes_get_one_line_and_create_nothing(tmp_path, args, env, line):
+    (tmp_path / "notes.txt").write_text("not a database\n")
+    (tmp_path / "payments.csv").write_text("id,date,amount\nP1,2026-02-15,100.00\n")
+    result = run(*args, cwd=tmp_path, env=env)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "lienwatch: error: " + line.format(
+        head=migrate.head_revision())
+    assert not (tmp_path / "missing.sqlite3").exists()

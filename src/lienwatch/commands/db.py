@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+from alembic.util import CommandError
+from sqlalchemy import Engine
 
 from lienwatch.config import load_settings
 from lienwatch.store import migrate
-from lienwatch.store.db import check_connection, make_engine
+from lienwatch.store.db import DatabaseError, check_connection, make_engine
 
 db_app = typer.Typer(help="Database schema: apply and inspect migrations.", no_args_is_help=True)
 
@@ -17,7 +21,11 @@ def upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> 
     settings = load_settings()
     engine = make_engine(settings.database_url)
     check_connection(engine)
-    migrate.upgrade(engine, revision)
+    try:
+        migrate.upgrade(engine, revision)
+    except CommandError as exc:
+        raise DatabaseError(f"revision {revision!r}: {exc} (the newest is "
+                            f"{migrate.head_revision()})") from None  # fmt: skip
     typer.echo(f"database at revision {migrate.current_revision(engine)}")
 
 
@@ -25,10 +33,18 @@ def upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> 
 def current() -> None:
     """Print the database's revision and the newest one this version knows."""
     engine = make_engine(load_settings().database_url)
+    _refuse_missing_file(engine)
     check_connection(engine)
     typer.echo(
         f"current {migrate.current_revision(engine) or '(empty)'}, head {migrate.head_revision()}"
     )
+
+
+def _refuse_missing_file(engine: Engine) -> None:
+    """Asking about a SQLite file that is not there must not create it."""
+    path = engine.url.database
+    if engine.dialect.name == "sqlite" and path and path != ":memory:" and not Path(path).exists():
+        raise DatabaseError(f"no database at {path} (`lienwatch db upgrade` creates it)")
 
 
 def register(app: typer.Typer) -> None:

@@ -21,6 +21,7 @@ from lienwatch.config import Settings, load_settings
 from lienwatch.domain.money import MoneyError, format_yuan, parse_yuan
 from lienwatch.followup.compliance import ComplianceGuard, ContactRequest, PastContact
 from lienwatch.followup.model import Channel, FollowupError, Outcome, TrackerCommand
+from lienwatch.followup.strategy import configured_strategy
 from lienwatch.jobs import FOLLOWUP_TICK, followup_tick, tick_and_drain
 from lienwatch.scheduling import Every, Job, JobStatus, running_scheduler
 from lienwatch.servicing.catalogue import ProductCatalogue
@@ -70,6 +71,7 @@ def parse_time(text: str | None, option: str) -> datetime:
 def _service() -> Iterator[tuple[Session, FollowupService]]:
     settings = load_settings()
     catalogue = ProductCatalogue.from_tables(settings.products)
+    configured_strategy(settings.followup.strategy)  # a bad one is said before any database work
     with open_store(settings.database_url) as database, transaction(database.factory) as s:
         yield s, FollowupService.from_settings(
             s, settings.followup, time_zone=settings.time_zone, catalogue=catalogue

@@ -123,7 +123,7 @@ def loan_state_command(
     product = Product(grace_days=grace_days, late_fee=parse_yuan(late_fee, field="late_fee"),
                       penalty_multiple=multiple)
     state = loan_state(terms, product, read_payments(payments),
-                       _parse_date(as_of, "as_of"))
+                       _parse_date(as_of, "--as-of"))
     figures = state.as_json()
     if output is OutputFormat.JSON:
         typer.echo(json.dumps(figures, indent=2))
@@ -202,11 +202,19 @@ def _terms(principal: str, annual_rate: str, term: int, method: Method, start: s
     )
 
 
+#: Business dates lienwatch accepts: a loan's whole life, with room (and no overflow when a
+#: rule looks a day or a term ahead).
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2199, 12, 31)
+
+
 def _parse_date(text: str, field: str) -> date:
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise ValueError(f"{field}: {text!r} is not a date YYYY-MM-DD") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(f"{field}: {text} is out of range ({FIRST_DAY} to {LAST_DAY})")
+    return day
 
 
 def _schedule_table(rows: list[Installment]) -> Table:

@@ -227,10 +227,21 @@ def load_strategy(path: Path) -> Strategy:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise FollowupError(f"{path}: {exc}") from None
+    except OSError as exc:
+        raise FollowupError(
+            f"followup.strategy: {str(path)!r} is neither a shipped strategy "
+            f"({', '.join(SHIPPED)}) nor a readable file ({exc.strerror})"
+        ) from None
     return parse_strategy(data, source=str(path))
 
 
 @functools.cache
+def configured_strategy(name_or_path: str) -> Strategy:
+    """``[followup] strategy``: a shipped strategy's name or the path of a strategy file."""
+    return shipped_strategy(name_or_path) if name_or_path in SHIPPED else load_strategy(
+        Path(name_or_path))
+
+
 def shipped_strategy(name: str) -> Strategy:
     """The default strategy shipped for ``cn`` or ``us`` (read once per process: a tick and
     every batch of due steps build their service from it; the model is frozen)."""

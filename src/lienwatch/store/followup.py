@@ -18,7 +18,6 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
 from typing import Any
 from uuid import uuid4
 from zoneinfo import ZoneInfo
@@ -54,13 +53,11 @@ from lienwatch.followup.model import (
 from lienwatch.followup.providers import build_providers
 from lienwatch.followup.repossession import step_team
 from lienwatch.followup.strategy import (
-    SHIPPED,
     LadderSpec,
     Segment,
     StepSpec,
     Strategy,
-    load_strategy,
-    shipped_strategy,
+    configured_strategy,
 )
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.repositories import NotFoundError
@@ -218,11 +215,7 @@ class FollowupService:
         providers: ``providers`` when given, else ``settings.providers`` over the defaults
         (SMS, automated voice and letters to the log, e-mail to the ``smtp_*`` relay);
         ``time_zone`` is the business day's (``Settings.time_zone``)."""
-        strategy = (
-            shipped_strategy(settings.strategy)
-            if settings.strategy in SHIPPED
-            else load_strategy(Path(settings.strategy))
-        )
+        strategy = configured_strategy(settings.strategy)
         if providers is None:
             providers = build_providers(_provider_table(settings))
         dispatcher = Dispatcher(ComplianceGuard(strategy.profile), providers)
