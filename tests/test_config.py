@@ -159,3 +159,18 @@ def test_one_business_time_zone_and_the_old_key_still_read(tmp_path, caplog):
     config.write_text('[followup]\nbusiness_time_zone = "Mars/Base"\n')
     with pytest.raises(ConfigError, match=r"config: time_zone: unknown IANA time zone 'Mars/Base'"):
         load_settings()
+
+
+def test_an_unknown_environment_variable_is_a_typo_named_with_the_closest_key(monkeypatch):
+    monkeypatch.setenv("LIENWATCH_DATABSE_URL", "sqlite:///elsewhere.sqlite3")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert str(info.value) == (
+        "environment LIENWATCH_DATABSE_URL: no such setting; did you mean LIENWATCH_DATABASE_URL?")
+    monkeypatch.delenv("LIENWATCH_DATABSE_URL")
+    monkeypatch.setenv("LIENWATCH_FOLLOWUP__STEP_BATCH", "7")  # nested keys are the models'
+    monkeypatch.setenv("LIENWATCH_CLOCK", "2026-02-17T08:30:00+08:00")
+    assert load_settings().followup.step_batch == 7
+    monkeypatch.setenv("LIENWATCH_FOLLOWUP__STEPBATCH", "7")
+    with pytest.raises(ConfigError, match=r"followup\.STEPBATCH|followup\.stepbatch"):
+        load_settings()

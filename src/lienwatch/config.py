@@ -8,6 +8,7 @@ Environment variables win over the file; nested keys use a double underscore
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 import tomllib
@@ -381,8 +382,31 @@ def config_path() -> Path | None:
     return default if default.is_file() else None
 
 
+#: ``LIENWATCH_*`` variables that are not settings: the config file, the process clock
+#: (lienwatch.clock) and, by prefix, the test suite's own.
+OTHER_VARIABLES = (CONFIG_ENV, "LIENWATCH_CLOCK")
+TEST_PREFIX = "LIENWATCH_TEST_"
+
+
+def _check_environment() -> None:
+    """An unknown ``LIENWATCH_*`` variable is a typo (``LIENWATCH_DATABSE_URL``), never
+    silently ignored: refuse it, naming the closest setting. Keys below the first level are
+    checked by the models themselves (unknown keys are forbidden)."""
+    known = {f"LIENWATCH_{name.upper()}" for name in Settings.model_fields}
+    for variable in sorted(os.environ):
+        if not variable.startswith("LIENWATCH_") or variable.startswith(TEST_PREFIX):
+            continue
+        head = variable.split("__", 1)[0]
+        if head in known or variable in OTHER_VARIABLES:
+            continue
+        close = difflib.get_close_matches(head, [*known, *OTHER_VARIABLES], n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        raise ConfigError(f"environment {variable}: no such setting{hint}")
+
+
 def load_settings() -> Settings:
     """Read and validate the configuration; raise :class:`ConfigError` with a one-line message."""
+    _check_environment()
     path = config_path()
     if path is not None:
         try:
