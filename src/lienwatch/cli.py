@@ -20,6 +20,7 @@ from lienwatch.commands import (
     serve,
     servicing,
     telematics,
+    users,
     worker,
 )
 from lienwatch.errors import LienwatchError
@@ -63,6 +64,7 @@ for module in (
     worker,
     followup,
     repossession,
+    users,
 ):
     module.register(app)
 

@@ -190,3 +190,59 @@ def test_a_refused_tracker_command_stays_on_the_case_timeline(book_url, tmp_path
     ]
     unknown = command("--by", "sam", "--loan", "NOPE")
     assert unknown.returncode != 0
+
+
+def test_users_from_the_cli_and_only_the_assignee_or_a_supervisor_records(tmp_path):
+    url = f"sqlite:///{tmp_path / 'f.sqlite3'}"
+    env = {"LIENWATCH_DATABASE_URL": url}
+    for user in (("ann", "--role", "agent", "--team", "east", "--name", "Ann Li"),
+                 ("bob", "--role", "agent", "--team", "east"),
+                 ("sam", "--role", "supervisor", "--team", "east"),
+                 ("tom", "--role", "supervisor", "--team", "west"),
+                 ("fay", "--role", "agent", "--team", "east", "--skill", "field",
+                  "--regions", "31,32", "--capacity", "4")):  # fmt: skip
+        added = run("user", "add", *user, cwd=tmp_path, env=env)
+        assert added.returncode == 0, added.stderr
+    assert added.stdout.strip() == "added fay: agent of team east (field, 4 a day, regions 31,32)"
+    taken = run("user", "add", "ann", "--role", "agent", "--team", "east", cwd=tmp_path, env=env)
+    assert taken.stderr.strip() == "lienwatch: error: username: 'ann' is taken"
+    lonely = run("user", "add", "zed", "--role", "agent", cwd=tmp_path, env=env)
+    assert lonely.stderr.strip() == "lienwatch: error: --team: an agent works in a team"
+    assert run("user", "disable", "bob", cwd=tmp_path, env=env).returncode == 0
+    listed = json.loads(run("user", "list", "--json", cwd=tmp_path, env=env).stdout)
+    assert [(u["username"], u["active"]) for u in listed] == [
+        ("ann", True), ("bob", False), ("fay", True), ("sam", True), ("tom", True)]
+    assert run("user", "enable", "bob", cwd=tmp_path, env=env).returncode == 0
+
+    engine = make_engine(url)
+    with Session(engine) as session, session.begin():
+        factories.loan(session)
+        for day in (date(2026, 2, 15), date(2026, 2, 16)):
+            run_nightly(session, ProductCatalogue(), as_of=day)
+    engine.dispose()
+    for at in ("2026-02-17T08:30:00+08:00", "2026-02-18T08:30:00+08:00"):
+        assert run("followup", "tick", "--at", at, cwd=tmp_path, env=env).returncode == 0
+    holder = next(name for name in ("ann", "bob") if json.loads(run(
+        "followup", "queue", "--agent", name, "--json", cwd=tmp_path, env=env).stdout))
+    other = "bob" if holder == "ann" else "ann"
+    [task] = json.loads(run("followup", "queue", "--agent", holder, "--json", cwd=tmp_path,
+                            env=env).stdout)  # fmt: skip
+
+    def record(agent: str) -> subprocess.CompletedProcess[str]:
+        return run("followup", "record", "--task", str(task["task"]), "--agent", agent,
+                   "--outcome", "rpc", "--at", "2026-02-18T10:00:00+08:00", cwd=tmp_path,
+                   env=env)  # fmt: skip
+
+    for intruder in (other, "tom"):  # another agent; a supervisor of another team
+        refused = record(intruder)
+        assert refused.returncode == 1
+        assert refused.stderr.strip() == (
+            f"lienwatch: error: agent: task {task['task']} is assigned to {holder}; only they or "
+            "a supervisor of team east may record it")
+    assert record("sam").returncode == 0  # the team's supervisor, recorded as such
+    engine = make_engine(url)
+    with Session(engine) as session:
+        call = session.scalar(select(Action).where(Action.kind == "call"))
+        assert call.details["for"] == holder
+        assert session.get_one(User, call.performed_by).username == "sam"
+    engine.dispose()

@@ -30,6 +30,24 @@ class TriggerKind(StrEnum):
     INSPECTION = "inspection"  # periodic (yearly) inspection with photos
 
 
+class Role(StrEnum):
+    """What a user of lienwatch does (the console's rights follow it)."""
+
+    AGENT = "agent"  # works a queue: calls, visits, reviews
+    SUPERVISOR = "supervisor"  # a team's: approves, reassigns, records for an agent
+    ANALYST = "analyst"
+    AUDITOR = "auditor"
+    ADMIN = "admin"
+
+
+class Skill(StrEnum):
+    """What an agent's tasks are: the channel mode assignment matches on."""
+
+    PHONE = "phone"
+    FIELD = "field"
+    RECOVERY = "recovery"
+
+
 class TrackerCommand(StrEnum):
     """Remote commands to a car's tracker, each needing a supervisor's approval."""
 

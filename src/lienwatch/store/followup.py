@@ -46,6 +46,7 @@ from lienwatch.followup.model import (
     FollowupError,
     FollowupRefused,
     Outcome,
+    Role,
     TrackerCommand,
     TriggerKind,
     check_transition,
@@ -1325,6 +1326,7 @@ class FollowupService:
         if task is None or task.status != "queued":
             raise NotFoundError(f"task_id: no queued task {task_id}")
         user = self._user(agent)
+        holder = self._check_may_record(task, user)
         channel = Channel(task.channel)
         _check_outcome(
             result,
@@ -1358,6 +1360,8 @@ class FollowupService:
                 raise FollowupRefused(f"at: contact refused ({decision.rule})")
             self.dispatcher.guard.redeem(decision.permit, channel)
         details: dict[str, Any] = {"trigger": trigger.id, "step": task.step, "task": task.id}
+        if holder is not None:
+            details["for"] = holder.username  # a supervisor recording an agent's task
         if recording_ref:
             details["recording_ref"] = recording_ref
         action = self._log(
@@ -1404,6 +1408,19 @@ class FollowupService:
         self._step_done(trigger, case, at)
         self._close_finished_cases(at)
         return action
+
+    def _check_may_record(self, task: Task, user: User) -> User | None:
+        """Only the task's assignee, or a supervisor of the assignee's team, records its
+        outcome; returns the assignee when a supervisor records for them."""
+        if task.assignee_id is None or task.assignee_id == user.id:
+            return None
+        holder = self.session.get_one(User, task.assignee_id)
+        if user.role == Role.SUPERVISOR and user.team == holder.team:
+            return holder
+        raise FollowupError(
+            f"agent: task {task.id} is assigned to {holder.username}; only they or a supervisor "
+            f"of team {holder.team} may record it"
+        )
 
     def set_agent_active(self, *, agent: str, active: bool) -> User:
         """Mark an agent present or absent; an absent agent's queue is reassigned next tick."""

@@ -7,10 +7,12 @@ The same code runs on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 import numpy as np
 from sqlalchemy import Table, bindparam, func, or_, select, update
@@ -20,9 +22,19 @@ from sqlalchemy.orm import Session
 
 from lienwatch.domain.delinquency import MANUAL_STATUSES, LoanStatus
 from lienwatch.errors import LienwatchError
+from lienwatch.followup.model import Role, Skill
 from lienwatch.monitor.model import Alert as MonitorAlert
 from lienwatch.monitor.model import AlertStatus, utc
-from lienwatch.store.tables import Alert, Device, Installment, Loan, Payment, Position, Vehicle
+from lienwatch.store.tables import (
+    Alert,
+    Device,
+    Installment,
+    Loan,
+    Payment,
+    Position,
+    User,
+    Vehicle,
+)
 
 
 class ConflictError(LienwatchError):
@@ -491,3 +503,62 @@ def store_position_rows(session: Session, rows: Sequence[PositionRow]) -> int:
 def _sqlite_time(moment: datetime) -> str:
     """An aware time as SQLAlchemy's SQLite UTC text (``YYYY-MM-DD hh:mm:ss.ffffff``)."""
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+class UserRepository:
+    """The people who work in lienwatch: agents with their skill, team, regions and daily
+    capacity (what assignment reads), supervisors, analysts, auditors, administrators."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(
+        self, *, username: str, role: Role | str, team: str | None, display_name: str = "",
+        skill: Skill | str = Skill.PHONE, regions: Sequence[str] = (), daily_capacity: int = 60,
+    ) -> User:  # fmt: skip
+        """A new user; refused (naming the option) for a taken name, an unknown role or
+        skill, an agent without a team, a capacity out of 1–1000."""
+        if not USERNAME.fullmatch(username):
+            raise LienwatchError(f"username: {username!r} must be 1-80 letters, digits, . _ -")
+        role, skill = _choice(Role, role, "--role"), _choice(Skill, skill, "--skill")
+        if role is Role.AGENT and not team:
+            raise LienwatchError("--team: an agent works in a team")
+        if not 1 <= daily_capacity <= 1000:
+            raise LienwatchError(f"--capacity: {daily_capacity} is not within 1-1000 tasks a day")
+        if self.session.scalar(select(User.id).where(User.username == username)) is not None:
+            raise ConflictError(f"username: {username!r} is taken")
+        skills: dict[str, Any] = {"mode": skill.value}
+        if regions:
+            skills["regions"] = sorted(regions)
+        user = User(username=username, display_name=display_name or username, role=role.value,
+                    team=team or None, skills=skills, daily_capacity=daily_capacity)  # fmt: skip
+        self.session.add(user)
+        self.session.flush()
+        return user
+
+    def get(self, username: str) -> User:
+        user = self.session.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise NotFoundError(f"username: no user {username!r}")
+        return user
+
+    def all(self) -> list[User]:
+        return list(self.session.scalars(select(User).order_by(User.team, User.username)))
+
+    def set_active(self, username: str, active: bool) -> User:
+        """Enable or disable a user; a disabled agent's queue is reassigned at the next tick."""
+        user = self.get(username)
+        user.active = active
+        return user
+
+
+USERNAME = re.compile(r"[A-Za-z0-9._-]{1,80}")
+E = TypeVar("E", bound=StrEnum)
+
+
+def _choice(kind: type[E], value: E | str, option: str) -> E:
+    try:
+        return kind(value)
+    except ValueError:
+        known = ", ".join(member.value for member in kind)
+        raise LienwatchError(f"{option}: unknown {value!r} (one of {known})") from None
