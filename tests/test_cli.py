@@ -105,6 +105,9 @@ def test_the_first_command_creates_a_new_sqlite_database_and_an_old_one_is_refus
          "no database at missing.sqlite3 (`lienwatch db upgrade` creates it)"),
         (("servicing", "run"), {"LIENWATCH_DATABASE_URL": "sqlite:///notes.txt"},
          "cannot connect to sqlite:///notes.txt: file is not a database"),
+        (("servicing", "run", "--as-of", "2099-01-01"), {},
+         "--as-of: 2099-01-01 has not come yet (today is 2026-12-01 in Asia/Shanghai); a day "
+         "is run once it is over"),
         (("followup", "coverage"), {"LIENWATCH_FOLLOWUP__STRATEGY": "eu"},
          "followup.strategy: 'eu' is neither a shipped strategy (cn, us) nor a readable file "
          "(No such file or directory)"),

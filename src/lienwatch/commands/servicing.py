@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from fractions import Fraction
@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import func, select
 
 from lienwatch import clock
 from lienwatch.config import load_settings
@@ -25,6 +26,7 @@ from lienwatch.servicing.product import LoanTerms, Payment, Product
 from lienwatch.store.db import transaction
 from lienwatch.store.migrate import open_store
 from lienwatch.store.servicing import run_nightly
+from lienwatch.store.tables import LoanSnapshot
 from lienwatch.tabular import InputFileError, csv_rows
 
 
@@ -66,13 +68,22 @@ def run_command(
     settings = load_settings()
     yesterday = ended_business_day(clock.now(), settings.time_zone)
     day = _parse_date(as_of, "--as-of") if as_of else yesterday
+    today = yesterday + timedelta(days=1)
+    if day > today:
+        raise ValueError(f"--as-of: {day} has not come yet (today is {today} in "
+                         f"{settings.time_zone}); a day is run once it is over")  # fmt: skip
     catalogue = ProductCatalogue.from_tables(settings.products)
     with open_store(settings.database_url) as database, transaction(database.factory) as s:
+        latest = s.scalar(select(func.max(LoanSnapshot.as_of)))
         counts = run_nightly(s, catalogue, as_of=day, workers=settings.servicing.workers)
     typer.echo(
         f"as of {day}: {counts.loans} loans, {counts.bucket_changes} bucket changes, "
         f"{counts.status_changes} status changes"
     )
+    if latest is not None and day < latest:
+        typer.echo(f"note: {day} is before the last run ({latest}): its snapshots were "
+                   f"replaced; the follow-up engine and reports read the latest day's, so rerun "
+                   f"{latest} if today's payments changed it", err=True)  # fmt: skip
 
 
 def schedule_command(
