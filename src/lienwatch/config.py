@@ -164,8 +164,11 @@ class GatewaySettings(BaseModel):
     #: Serve HTTP ingest (OsmAnd and JSON batches) from ``lienwatch gateway`` too.
     http_ingest: bool = True
     http_port: int = Field(5055, ge=0, le=65535)
-    #: Bytes a connection may buffer without completing a frame before it is closed.
+    #: Longest frame accepted; a candidate frame claiming more is rejected, never buffered.
     max_frame_bytes: int = Field(4096, ge=64, le=131_072)
+    #: Bytes a connection may send in a row that decode to nothing (garbage, bad frames);
+    #: beyond it the connection is closed.
+    max_junk_bytes: int = Field(4096, ge=64, le=1_048_576)
     #: A connection silent this long is closed (JT/T 808 heartbeats default to 60 s).
     idle_timeout_s: float = Field(600.0, gt=0)
     #: Sustained messages per second per connection; above it reads are paused (TCP

@@ -158,8 +158,8 @@ def test_no_ack_when_the_store_fails(tmp_path):
 
 def test_connection_limits(live, engine):
     phone = add_devices(engine, "jt808", 1)[0]
-    settings = {"require_auth": False, "max_frame_bytes": 256, "idle_timeout_s": 0.3,
-                "max_messages_per_s": 40, "burst_messages": 5}  # fmt: skip
+    settings = {"require_auth": False, "max_frame_bytes": 256, "max_junk_bytes": 256,
+                "idle_timeout_s": 0.3, "max_messages_per_s": 40, "burst_messages": 5}  # fmt: skip
     with live(**settings) as gateway:
         address = ("127.0.0.1", gateway.port("jt808"))
         with socket.create_connection(address) as s:  # a frame that never ends
@@ -180,7 +180,7 @@ def test_connection_limits(live, engine):
             assert len(decoder.feed(s.recv(65536))) == 1
             assert time.monotonic() - started >= 0.4
     closed = gateway.gateway.stats.closed
-    assert closed["frame too large"] == 1 and closed["idle timeout"] >= 1
+    assert closed["junk"] == 1 and closed["idle timeout"] >= 1
     assert len(stored(engine, [phone])) == 26
 
 

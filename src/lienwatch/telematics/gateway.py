@@ -13,10 +13,11 @@ If publishing fails the connection is closed without the replies, so the device 
 a device is never acknowledged for a position that could still be lost (at least once; the
 store drops duplicates of (device, fix time)).
 
-Per-connection limits: bytes buffered without completing a frame (``max_frame_bytes``), idle
-time (``idle_timeout_s``) and a message rate (token bucket; reads pause when it is spent, so
-a flooding device is slowed by TCP backpressure). An error on one connection closes that
-connection only.
+Per-connection limits: the longest frame (``max_frame_bytes``: longer candidates are rejected,
+never buffered), bytes rejected in a row (``max_junk_bytes``: beyond it the connection is
+closed), idle time (``idle_timeout_s``) and a message rate (token bucket; reads pause when it
+is spent, so a flooding device is slowed by TCP backpressure). An error on one connection
+closes that connection only. docs/security.md lists every limit.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from typing import Any
 
 from lienwatch.config import GatewaySettings
 from lienwatch.telematics.fixes import Fix, PositionBus, fix_from_position
-from lienwatch.telematics.protocols import DECODERS, Decoder, FrameError, Message, jt808
+from lienwatch.telematics.protocols import DECODERS, Decoder, Event, FrameError, Message, jt808
 from lienwatch.telematics.protocols.alarms import ProtocolConfigError
 from lienwatch.telematics.protocols.base import DEFAULT_PROFILE, DeviceProfile, profile_from_dict
 from lienwatch.telematics.registry import DeviceRecord, DeviceRegistry, RegisterResult
@@ -231,7 +232,8 @@ class _Connection:
         self.settings = gateway.settings
         self.protocol = protocol
         self.writer = writer
-        self.decoder: Decoder = DECODERS[protocol]()
+        self.decoder: Decoder = DECODERS[protocol](max_frame=self.settings.max_frame_bytes)
+        self.junk = 0  # bytes rejected since the last decoded message
         self.device: DeviceRecord | None = None
         self.authenticated = False
         self.newest: datetime | None = None
@@ -246,23 +248,38 @@ class _Connection:
         """Serve until the device leaves or breaks a rule; return why the connection ended."""
         while True:
             try:
-                data = await asyncio.wait_for(
-                    reader.read(_READ_SIZE), self.settings.idle_timeout_s
-                )
+                data = await asyncio.wait_for(reader.read(_READ_SIZE), self.settings.idle_timeout_s)
             except TimeoutError:
                 return "idle timeout"
             if not data:
                 return "closed by device"
-            events = self.decoder.feed(data)
             try:
+                events = self._decode(data)
                 await self._handle(events)
             except _Closing as closing:
                 return closing.reason
-            if len(self.decoder.pending) > self.settings.max_frame_bytes:
-                return f"frame too large: {len(self.decoder.pending)} bytes without a frame"
             pause = self.bucket.spend(len(events))
             if pause:
                 await asyncio.sleep(pause)
+
+    def _decode(self, data: bytes) -> list[Event]:
+        """Decode one read; close once more than ``max_junk_bytes`` were rejected in a row.
+
+        The read is decoded in slices of ``max_frame_bytes`` so that a read of junk costs at
+        most one slice beyond the budget before the connection is closed.
+        """
+        events: list[Event] = []
+        step = self.settings.max_frame_bytes
+        for at in range(0, len(data), step):
+            for event in self.decoder.feed(data[at : at + step]):
+                self.junk = self.junk + len(event.frame) if isinstance(event, FrameError) else 0
+                events.append(event)
+            if self.junk > self.settings.max_junk_bytes:
+                self.gateway.stats.frame_errors.update(
+                    e.kind.value for e in events if isinstance(e, FrameError)
+                )
+                raise _Closing(f"junk: {self.junk} bytes rejected in a row", send=False)
+        return events
 
     async def finish(self) -> None:
         if self.device is not None:
