@@ -186,6 +186,11 @@ class GatewaySettings(BaseModel):
     #: How often device statuses are refreshed from the last fixes (for devices without a
     #: session, such as HTTP devices and trackers that stopped calling).
     status_interval_s: float = Field(60.0, gt=0)
+    #: HTTP: a request body over this is refused with 413, before it is read when its
+    #: Content-Length says so (a batch of 1,000 fixes is about 150 KB).
+    http_max_body_bytes: int = Field(1_048_576, ge=1024, le=67_108_864)
+    #: HTTP: a request body that sends nothing for this long is refused with 408.
+    http_body_timeout_s: float = Field(10.0, gt=0, le=300)
     #: HTTP ingest: partner name -> API token (set tokens through the environment,
     #: e.g. ``LIENWATCH_GATEWAY__PARTNERS__ACME=...``).
     partners: dict[str, str] = Field(default_factory=dict)

@@ -19,8 +19,10 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from lienwatch.api.errors import install_error_handlers
 from lienwatch.api.health import health_router
 from lienwatch.api.ingest import ingest_router
+from lienwatch.api.limits import BodyLimit
 from lienwatch.bus import InProcessBus, JetStreamBus
 from lienwatch.config import BusSettings, GatewaySettings, Settings
 from lienwatch.data import province_index
@@ -86,9 +88,20 @@ async def running_gateway(
         await gateway.stop()
 
 
+def api_app(title: str, settings: GatewaySettings) -> FastAPI:
+    """An empty FastAPI application with the project's error body and the request body limits
+    of ``settings`` (docs/security.md)."""
+    app = FastAPI(title=title, version="1")
+    app.add_middleware(
+        BodyLimit, max_bytes=settings.http_max_body_bytes, timeout_s=settings.http_body_timeout_s
+    )
+    install_error_handlers(app)
+    return app
+
+
 def ingest_app(ingest: Ingest, settings: GatewaySettings) -> FastAPI:
     """A FastAPI application serving HTTP ingest over ``ingest``'s registry and bus."""
-    app = FastAPI(title="lienwatch ingest", version="1")
+    app = api_app("lienwatch ingest", settings)
     app.include_router(ingest_router(ingest.registry, ingest.bus, settings))
     return app
 
@@ -104,7 +117,7 @@ def serve_app(
     """The application of ``lienwatch serve``: HTTP ingest (unless ``[gateway] http_ingest``
     is off) and ``GET /api/v1/health`` reporting the gateway, the bus, the live monitor and
     the jobs."""
-    app = FastAPI(title="lienwatch", version="1")
+    app = api_app("lienwatch", settings.gateway)
     if settings.gateway.http_ingest:
         app.include_router(ingest_router(ingest.registry, ingest.bus, settings.gateway))
 

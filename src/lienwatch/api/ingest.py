@@ -9,11 +9,13 @@ Two endpoints, both answered only once the positions are durable on the position
   "speed_kmh", "course", "valid", "alarms"}, …]}``: a batch of up to 1,000 fixes of any
   devices, stored all or nothing.
 
-Every request carries a partner's API token (``[gateway] partners``), as
-``Authorization: Bearer <token>`` or, for clients that can only set a URL, ``token=<token>``.
+Every request carries a partner's API token (``[gateway] partners``) as
+``Authorization: Bearer <token>``; the OsmAnd endpoint also takes ``token=<token>`` in the
+URL, for clients that can only set a URL. The token is checked before the body is read.
 Devices must be registered with protocol ``osmand`` (or are quarantined, per
 ``unknown_devices``). Answers: 200 stored (``accepted``, ``archived``), 401 no or wrong token,
-403 device refused, 422 a bad field (named), 503 the bus could not make them durable (retry).
+403 device refused, 413 a body over ``http_max_body_bytes``, 422 a bad field (named, with a
+short excerpt of what was sent), 503 the bus could not make them durable (retry).
 """
 
 # No `from __future__ import annotations`: FastAPI reads the route signatures at run time, and
@@ -26,8 +28,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from lienwatch.api.errors import describe, excerpt
 from lienwatch.config import GatewaySettings
 from lienwatch.telematics.fixes import Fix, PositionBus, fix_from_position
 from lienwatch.telematics.protocols import CANONICAL_ALARMS, Position
@@ -40,26 +43,31 @@ KNOT_KMH = 1.852
 MAX_BATCH = 1000
 
 
-def parse_time(value: str | float | int) -> datetime:
+def parse_time(value: object) -> datetime:
     """Epoch seconds, epoch milliseconds (above 10^11) or ISO 8601 (UTC if no offset).
 
     Raises:
-        ValueError: none of these.
+        ValueError: none of these, or a moment no ``datetime`` holds (NaN, infinite, year 0
+            or beyond 9999 once in UTC).
     """
-    if isinstance(value, str) and not value.replace(".", "", 1).isdigit():
-        try:
+    try:
+        if isinstance(value, str) and not value.replace(".", "", 1).isdigit():
             moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(f"{value!r} is not epoch seconds or ISO 8601") from None
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    number = float(value)
-    return datetime.fromtimestamp(number / 1000 if number > 1e11 else number, UTC)
+            return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            raise TypeError
+        number = float(value)
+        return datetime.fromtimestamp(number / 1000 if number > 1e11 else number, UTC)
+    except (ValueError, TypeError, OverflowError, OSError):
+        raise ValueError(
+            f"{excerpt(value)} is not epoch seconds, epoch milliseconds or ISO 8601 in range"
+        ) from None
 
 
 class IngestFix(BaseModel):
     """One fix of the JSON batch endpoint."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     device_id: str = Field(min_length=1, max_length=20)
     time: datetime
@@ -72,7 +80,7 @@ class IngestFix(BaseModel):
 
     @field_validator("time", mode="before")
     @classmethod
-    def _time(cls, value: str | float | int) -> datetime:
+    def _time(cls, value: object) -> datetime:
         return parse_time(value)
 
     @field_validator("alarms")
@@ -102,15 +110,27 @@ def ingest_router(
     router = APIRouter(prefix="/api/v1/ingest", tags=["ingest"])
     late_after = timedelta(seconds=settings.late_after_s)
 
-    def partner(request: Request, token: str | None = None) -> str:
-        """The partner whose token the request carries; 401 otherwise."""
-        header = request.headers.get("authorization", "")
-        given = header[7:] if header.lower().startswith("bearer ") else token
+    def partner_of(given: str | None) -> str:
         if given:
             for name, expected in settings.partners.items():
                 if hmac.compare_digest(expected.encode(), given.encode()):
                     return name
         raise HTTPException(401, "token: missing or not a partner's API token")
+
+    def bearer(request: Request) -> str | None:
+        header = request.headers.get("authorization", "")
+        return header[7:] if header.lower().startswith("bearer ") else None
+
+    def partner(request: Request) -> str:
+        """The partner whose ``Authorization: Bearer`` token the request carries; 401 otherwise.
+
+        A dependency without a body parameter: it runs before the body is read.
+        """
+        return partner_of(bearer(request))
+
+    def osmand_partner(request: Request, token: str | None = None) -> str:
+        """As :func:`partner`, or ``?token=`` for OsmAnd clients, which can only set a URL."""
+        return partner_of(bearer(request) or token)
 
     async def store(who: str, items: Sequence[tuple[str, Position]]) -> IngestResult:
         device_ids: dict[str, int] = {}
@@ -133,10 +153,11 @@ def ingest_router(
         return IngestResult(accepted=len(fixes), archived=sum(f.archived for f in fixes))
 
     Partner = Annotated[str, Depends(partner)]
+    OsmandPartner = Annotated[str, Depends(osmand_partner)]
 
     @router.api_route("/osmand", methods=["GET", "POST"], response_model=IngestResult)
     async def osmand(
-        who: Partner,
+        who: OsmandPartner,
         device: Annotated[str, Query(alias="id", min_length=1, max_length=20)],
         lat: Annotated[float, Query(ge=-90, le=90)],
         lon: Annotated[float, Query(ge=-180, le=180)],
@@ -161,8 +182,16 @@ def ingest_router(
         return await store(who, [(device, position)])
 
     @router.post("/positions", response_model=IngestResult)
-    async def positions(who: Partner, batch: IngestBatch) -> IngestResult:
-        """A batch of fixes, stored all or nothing."""
+    async def positions(who: Partner, request: Request) -> IngestResult:
+        """A batch of fixes, stored all or nothing.
+
+        The body is read only here, once the token is checked (a body parameter would make
+        FastAPI read and parse it first); its size is bounded by ``BodyLimit``.
+        """
+        try:
+            batch = IngestBatch.model_validate_json(await request.body())
+        except ValidationError as exc:
+            raise HTTPException(422, describe(exc.errors())) from None
         items = [
             (item.device_id, Position(
                 time=item.time, lat=item.lat, lon=item.lon, valid=item.valid,
