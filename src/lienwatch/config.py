@@ -181,6 +181,8 @@ class GatewaySettings(BaseModel):
     unknown_devices: Literal["reject", "quarantine"] = "reject"
     #: JT/T 808 devices must authenticate (0x0102) before their positions are accepted.
     require_auth: bool = True
+    #: A fix dated more than this ahead of the server clock is refused (counted in health).
+    max_clock_skew_s: int = Field(300, ge=0, le=86_400)
     #: A fix received this long after it was taken is late: stored with ``archived`` set.
     late_after_s: int = Field(600, ge=0)
     #: How often device statuses are refreshed from the last fixes (for devices without a

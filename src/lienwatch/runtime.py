@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -118,8 +119,9 @@ def serve_app(
     is off) and ``GET /api/v1/health`` reporting the gateway, the bus, the live monitor and
     the jobs."""
     app = api_app("lienwatch", settings.gateway)
+    refused: Counter[str] = Counter()  # HTTP fixes refused, by reason
     if settings.gateway.http_ingest:
-        app.include_router(ingest_router(ingest.registry, ingest.bus, settings.gateway))
+        app.include_router(ingest_router(ingest.registry, ingest.bus, settings.gateway, refused))
 
     def parts() -> dict[str, Any]:
         return {
@@ -127,6 +129,7 @@ def serve_app(
                 "ports": {protocol: gateway.port(protocol) for protocol in PROTOCOLS},
                 "stats": gateway.stats.as_dict(),
             },
+            "ingest": {"refused_fixes": dict(refused)},
             "bus": {"kind": settings.bus.kind},
             "monitor": None if monitor is None else monitor.status(),
             "jobs": {} if scheduler is None else scheduler.status(),

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.api.conftest import PHONE, TABLET, TOKEN
+from tests.api.test_ingest import stored
 
 POSITIONS = "/api/v1/ingest/positions"
 OSMAND = "/api/v1/ingest/osmand"
@@ -125,3 +126,25 @@ def test_fuzzed_ingest_requests_never_get_a_5xx(api, params, fixes):
     ):
         assert response.status_code < 500, response.text
         assert response.is_success or isinstance(response.json()["detail"], str)
+
+
+@pytest.mark.parametrize(
+    ("path", "request_args", "field"),
+    [(OSMAND, {"params": {"id": PHONE, "lat": 1, "lon": 1, "timestamp": "2099-01-01T00:00:00Z",
+                          "token": TOKEN}}, "timestamp"),
+     (POSITIONS, {"json": {"positions": [
+         {"device_id": TABLET, "time": 1_790_000_000, "lat": 1, "lon": 1},
+         {"device_id": TABLET, "time": "9999-12-31T00:00:00Z", "lat": 1, "lon": 1}]},
+      "headers": {"Authorization": f"Bearer {TOKEN}"}}, "positions.1.time"),
+     (POSITIONS, {"json": {"positions": [
+         {"device_id": TABLET, "time": 1_790_000_000, "lat": 1, "lon": 1, "speed_kmh": 5000}]},
+      "headers": {"Authorization": f"Bearer {TOKEN}"}}, "positions.0.speed_kmh")],
+)  # fmt: skip
+def test_future_fixes_and_impossible_speeds_are_refused_naming_the_field(
+    api, path, request_args, field
+):
+    client, engine = api
+    before = len(stored(engine, TABLET)) + len(stored(engine, PHONE))
+    response = client.post(path, **request_args)
+    assert response.status_code == 422 and response.json()["detail"].startswith(f"{field}: ")
+    assert len(stored(engine, TABLET)) + len(stored(engine, PHONE)) == before

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import socket
 import time
+from datetime import UTC, datetime
 
 import pytest
 
-from lienwatch.telematics.protocols import gt06
-from tests.telematics.support import add_devices
+from lienwatch.telematics.protocols import gt06, jt808
+from tests.telematics.support import T0, add_devices
+from tests.telematics.test_gateway import devices, replies_until_closed, results, stored
 
 
 def closed_by_server(sock: socket.socket, timeout: float = 5) -> bool:
@@ -51,3 +53,35 @@ def test_junk_costs_the_sender_its_connection(live, protocol, junk):
         s.sendall(junk * (65_536 // len(junk)))
         assert closed_by_server(s)
     assert gateway.gateway.stats.closed["junk"] == 1
+
+
+def test_future_fixes_and_impossible_motion_are_refused_and_counted(live, engine):
+    """A fix dated 2099 used to be stored live and pin the device online forever; 5000 km/h
+    and course 9999 were stored too."""
+    phone = add_devices(engine, "jt808", 1)[0]
+    (imei,) = add_devices(engine, "gt06", 1)
+    future, t0 = datetime(2099, 1, 1, tzinfo=UTC), datetime.fromtimestamp(T0, UTC)
+    jt_reports = [jt808.LocationReport(future, 30.5, 114.3),
+                  jt808.LocationReport(t0, 30.5, 114.3, 5000, 0),
+                  jt808.LocationReport(t0, 30.5, 114.3, 50, 9999),
+                  jt808.LocationReport(t0, 30.5, 114.3, 50, 90)]  # fmt: skip
+    gt_fixes = [gt06.Gt06Fix(future.replace(year=2098), 31.2, 121.4),
+                gt06.Gt06Fix(t0, 31.2, 121.4)]  # fmt: skip
+    with live(require_auth=False) as gateway:
+        with socket.create_connection(("127.0.0.1", gateway.port("jt808"))) as s:
+            s.sendall(b"".join(
+                jt808.encode_frame(jt808.LOCATION, phone, n, jt808.encode_location_body(r))
+                for n, r in enumerate(jt_reports)
+            ) + jt808.encode_frame(jt808.LOGOUT, phone, 9))  # fmt: skip
+            assert results(replies_until_closed(s)) == [(0, 0), (1, 2), (2, 2), (3, 0), (9, 0)]
+        with socket.create_connection(("127.0.0.1", gateway.port("gt06"))) as s:
+            s.sendall(gt06.encode_login(imei, 1))
+            s.settimeout(5)
+            assert s.recv(64)
+            s.sendall(b"".join(gt06.encode_location(2 + n, f) for n, f in enumerate(gt_fixes)))
+            s.sendall(gt06.encode_heartbeat(9, gt06.TerminalStatus()))
+            assert s.recv(64)  # the heartbeat's ACK: everything before it is handled
+        assert gateway.gateway.stats.refused_fixes == {"clock_ahead": 2}
+    rows = stored(engine, [phone, imei])
+    assert [r.fix_time for r in rows] == [t0, t0]
+    assert {d.last_fix_at for d in devices(engine, [phone, imei])} == {t0}

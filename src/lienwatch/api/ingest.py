@@ -23,6 +23,7 @@ short excerpt of what was sent), 503 the bus could not make them durable (retry)
 import asyncio
 import hmac
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
@@ -32,8 +33,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from lienwatch.api.errors import describe, excerpt
 from lienwatch.config import GatewaySettings
-from lienwatch.telematics.fixes import Fix, PositionBus, fix_from_position
+from lienwatch.telematics.fixes import (
+    CLOCK_AHEAD,
+    Fix,
+    PositionBus,
+    clock_problem,
+    fix_from_position,
+)
 from lienwatch.telematics.protocols import CANONICAL_ALARMS, Position
+from lienwatch.telematics.protocols.base import MAX_SPEED_KMH
 from lienwatch.telematics.registry import DeviceRegistry
 
 log = logging.getLogger(__name__)
@@ -73,7 +81,7 @@ class IngestFix(BaseModel):
     time: datetime
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
-    speed_kmh: float = Field(0.0, ge=0, le=1000)
+    speed_kmh: float = Field(0.0, ge=0, le=MAX_SPEED_KMH)
     course: int = Field(0, ge=0, le=359)
     valid: bool = True
     alarms: list[str] = Field(default_factory=list)
@@ -104,11 +112,17 @@ class IngestResult(BaseModel):
 
 
 def ingest_router(
-    registry: DeviceRegistry, bus: PositionBus, settings: GatewaySettings
+    registry: DeviceRegistry,
+    bus: PositionBus,
+    settings: GatewaySettings,
+    refused: Counter[str] | None = None,
 ) -> APIRouter:
-    """The ``/api/v1/ingest`` routes over ``registry`` and ``bus``."""
+    """The ``/api/v1/ingest`` routes over ``registry`` and ``bus``; fixes refused are counted
+    by reason in ``refused`` (for the health endpoint)."""
     router = APIRouter(prefix="/api/v1/ingest", tags=["ingest"])
     late_after = timedelta(seconds=settings.late_after_s)
+    max_skew = timedelta(seconds=settings.max_clock_skew_s)
+    refused = Counter() if refused is None else refused
 
     def partner_of(given: str | None) -> str:
         if given:
@@ -132,14 +146,26 @@ def ingest_router(
         """As :func:`partner`, or ``?token=`` for OsmAnd clients, which can only set a URL."""
         return partner_of(bearer(request) or token)
 
-    async def store(who: str, items: Sequence[tuple[str, Position]]) -> IngestResult:
+    def check_clock(positions: Sequence[Position], fields: Sequence[str], now: datetime) -> None:
+        """422 naming the time field of the first fix dated beyond the clock skew allowed."""
+        for position, field in zip(positions, fields, strict=True):
+            problem = clock_problem(position, received_at=now, max_skew=max_skew)
+            if problem is not None:
+                refused[CLOCK_AHEAD] += 1
+                raise HTTPException(422, f"{field}: {problem.removeprefix('time: ')}")
+
+    async def store(
+        who: str, items: Sequence[tuple[str, Position]], time_fields: Sequence[str]
+    ) -> IngestResult:
+        """Check, admit and publish ``items``; ``time_fields`` name their times for a 422."""
+        received = datetime.now(UTC)
+        check_clock([position for _, position in items], time_fields, received)
         device_ids: dict[str, int] = {}
         for ident in dict.fromkeys(ident for ident, _ in items):
             device = await asyncio.to_thread(registry.admit, ident, PROTOCOL)
             if device is None:
                 raise HTTPException(403, f"id: device {ident!r} is not registered for {PROTOCOL}")
             device_ids[ident] = device.id
-        received = datetime.now(UTC)
         fixes: list[Fix] = [
             fix_from_position(position, device_id=device_ids[ident], received_at=received,
                               late_after=late_after)
@@ -162,7 +188,9 @@ def ingest_router(
         lat: Annotated[float, Query(ge=-90, le=90)],
         lon: Annotated[float, Query(ge=-180, le=180)],
         timestamp: Annotated[str, Query()],
-        speed: Annotated[float, Query(ge=0, le=600, description="knots")] = 0.0,
+        speed: Annotated[
+            float, Query(ge=0, le=MAX_SPEED_KMH / KNOT_KMH, description="knots")
+        ] = 0.0,
         bearing: Annotated[float, Query(ge=0, le=360)] = 0.0,
         batt: Annotated[float | None, Query(ge=0, le=100, description="percent")] = None,
         valid: Annotated[bool, Query()] = True,
@@ -179,7 +207,7 @@ def ingest_router(
             time=time, lat=lat, lon=lon, valid=valid, speed_kmh=round(speed * KNOT_KMH, 1),
             course=round(bearing) % 360,
         )  # fmt: skip
-        return await store(who, [(device, position)])
+        return await store(who, [(device, position)], ["timestamp"])
 
     @router.post("/positions", response_model=IngestResult)
     async def positions(who: Partner, request: Request) -> IngestResult:
@@ -199,6 +227,6 @@ def ingest_router(
             ))
             for item in batch.positions
         ]  # fmt: skip
-        return await store(who, items)
+        return await store(who, items, [f"positions.{n}.time" for n in range(len(items))])
 
     return router

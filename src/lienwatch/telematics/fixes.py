@@ -47,6 +47,23 @@ class Fix:
     received_at: datetime
 
 
+#: Why a fix was refused, as counted: dated ahead of the server clock beyond the skew allowed.
+CLOCK_AHEAD = "clock_ahead"
+
+
+def clock_problem(position: Position, *, received_at: datetime, max_skew: timedelta) -> str | None:
+    """Why ``position`` cannot be a real fix, or None: taken more than ``max_skew`` after it
+    was received. Such a fix would pin the device's ``last_fix_at`` in the future (online
+    forever) and make its later true fixes look out of order."""
+    ahead = position.time - received_at
+    if ahead <= max_skew:
+        return None
+    return (
+        f"time: {position.time.isoformat()} is {ahead.total_seconds():.0f} s ahead of the "
+        f"server clock (at most {max_skew.total_seconds():g} s allowed)"
+    )
+
+
 def fix_from_position(
     position: Position,
     *,

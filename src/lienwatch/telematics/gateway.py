@@ -34,7 +34,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from lienwatch.config import GatewaySettings
-from lienwatch.telematics.fixes import Fix, PositionBus, fix_from_position
+from lienwatch.telematics.fixes import (
+    CLOCK_AHEAD,
+    Fix,
+    PositionBus,
+    clock_problem,
+    fix_from_position,
+)
 from lienwatch.telematics.protocols import DECODERS, Decoder, Event, FrameError, Message, jt808
 from lienwatch.telematics.protocols.alarms import ProtocolConfigError
 from lienwatch.telematics.protocols.base import DEFAULT_PROFILE, DeviceProfile, profile_from_dict
@@ -57,6 +63,7 @@ class GatewayStats:
     positions: int = 0
     archived: int = 0
     refused_positions: int = 0
+    refused_fixes: Counter[str] = field(default_factory=Counter)  # by reason
     refused_devices: int = 0
     publish_failures: int = 0
     closed: Counter[str] = field(default_factory=Counter)
@@ -238,6 +245,7 @@ class _Connection:
         self.authenticated = False
         self.newest: datetime | None = None
         self.late_after = timedelta(seconds=self.settings.late_after_s)
+        self.max_skew = timedelta(seconds=self.settings.max_clock_skew_s)
         self.bucket = _TokenBucket(self.settings.max_messages_per_s, self.settings.burst_messages)
         self.serials = itertools.count()
         # JT/T 808 header form of the replies the gateway builds itself: None (2011/2013)
@@ -411,10 +419,17 @@ class _Connection:
         return None if self.device is None else self.device.ident
 
     def _take(self, message: Message, fixes: list[Fix]) -> None:
+        """The message's fixes into ``fixes``, but for those dated beyond the clock skew
+        allowed: refused (the message is still acknowledged, so they are not resent)."""
         assert self.device is not None
         received = datetime.now(UTC)
         re_upload = bool(message.extras.get("blind_area"))
         for position in message.positions:
+            problem = clock_problem(position, received_at=received, max_skew=self.max_skew)
+            if problem is not None:
+                self.gateway.stats.refused_fixes[CLOCK_AHEAD] += 1
+                log.warning("gateway: fix of %s refused: %s", self.device.ident, problem)
+                continue
             fixes.append(
                 fix_from_position(
                     position,

@@ -24,6 +24,23 @@ from lienwatch.telematics.protocols.alarms import (
     alarm_map_from_dict,
 )
 
+#: Fastest ground speed a tracked car may report; a fix claiming more is refused at decoding.
+MAX_SPEED_KMH = 500.0
+
+
+def check_motion(speed_kmh: float, course: int) -> None:
+    """Refuse a speed no car reaches or a course that is not a heading (0–359 degrees).
+
+    Raises:
+        FrameProblem: naming the field and its value.
+    """
+    if speed_kmh > MAX_SPEED_KMH:
+        raise FrameProblem(
+            ErrorKind.MALFORMED, f"speed: {speed_kmh:g} km/h is above {MAX_SPEED_KMH:g}"
+        )
+    if not 0 <= course <= 359:
+        raise FrameProblem(ErrorKind.MALFORMED, f"course: {course} is not 0–359 degrees")
+
 
 @dataclass(frozen=True, slots=True)
 class Position:
@@ -315,6 +332,7 @@ def union_alarms(positions: tuple[Position, ...]) -> tuple[str, ...]:
 
 __all__ = [
     "DEFAULT_PROFILE",
+    "MAX_SPEED_KMH",
     "Decoder",
     "DecoderStats",
     "DeviceProfile",
@@ -325,6 +343,7 @@ __all__ = [
     "Message",
     "Position",
     "ProtocolConfigError",
+    "check_motion",
     "parse_utc_offset",
     "profile_from_dict",
     "union_alarms",

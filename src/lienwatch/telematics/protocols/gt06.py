@@ -27,6 +27,7 @@ from lienwatch.telematics.protocols.base import (
     FrameProblem,
     Message,
     Position,
+    check_motion,
     union_alarms,
 )
 
@@ -298,6 +299,7 @@ def _decode_fix(content: bytes, utc_offset: timedelta) -> Position:
     lat, lon = lat_raw / COORDINATE_DIVISOR, lon_raw / COORDINATE_DIVISOR
     if lat > 90 or lon > 180:
         raise FrameProblem(ErrorKind.MALFORMED, f"coordinates: {lat:.6f}, {lon:.6f} out of range")
+    check_motion(speed, course_word & 0x3FF)
     try:
         local = datetime(2000 + stamp[0], *stamp[1:], tzinfo=timezone(utc_offset))
     except ValueError:

@@ -26,6 +26,7 @@ from lienwatch.telematics.protocols.base import (
     FrameProblem,
     Message,
     Position,
+    check_motion,
     union_alarms,
 )
 
@@ -333,7 +334,7 @@ def decode_location_body(
 
     Raises:
         FrameProblem: the body is too short, the time is not a date, the coordinates are
-            out of range or encrypted (status bit 5).
+            out of range or encrypted (status bit 5), the speed or course impossible.
     """
     if len(body) < _LOCATION.size:
         raise FrameProblem(
@@ -348,6 +349,7 @@ def decode_location_body(
         raise FrameProblem(
             ErrorKind.MALFORMED, f"coordinates: {lat_e6 / 1e6}, {lon_e6 / 1e6} out of range"
         )
+    check_motion(speed / 10, course)
     time = _bcd_time(bcd, utc_offset)
     status = {
         "alarm_word": alarm_word,
