@@ -70,7 +70,7 @@ def test_serve_ingests_positions_runs_the_jobs_and_stops_on_sigterm(tmp_path):
         fix = {"id": PHONE, "lat": 31.23, "lon": 121.47, "timestamp": int(time.time()),
                "token": TOKEN}  # fmt: skip
         response = httpx.post(f"{base}/api/v1/ingest/osmand", params=fix, timeout=10)
-        assert response.json() == {"accepted": 1, "archived": 0}
+        assert response.json() == {"accepted": 1, "archived": 0, "duplicates": 0, "conflicts": 0}
         health = wait_for_health(
             base, lambda jobs: jobs["nightly"]["runs"] >= 1 and jobs["followup_tick"]["runs"] >= 3
         )

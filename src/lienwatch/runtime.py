@@ -32,7 +32,7 @@ from lienwatch.scheduling import Scheduler
 from lienwatch.store.db import open_database
 from lienwatch.store.monitoring import StoreAlertStore, StoreFleetSource
 from lienwatch.store.telematics import StoreDeviceDirectory, StoreFixWriter
-from lienwatch.telematics.fixes import PositionBus, writing_to
+from lienwatch.telematics.fixes import FixHistory, PositionBus, writing_to
 from lienwatch.telematics.gateway import PROTOCOLS, Gateway
 from lienwatch.telematics.registry import DeviceRegistry
 
@@ -41,12 +41,14 @@ STORE_WRITER = "store-writer"
 
 @dataclass(frozen=True, slots=True)
 class Ingest:
-    """What receives positions: the registry and the bus, over one database engine."""
+    """What receives positions: the registry, the bus and the stored fixes, over one database
+    engine."""
 
     engine: Engine
     factory: sessionmaker[Session]
     registry: DeviceRegistry
     bus: PositionBus
+    history: FixHistory
 
 
 @contextlib.asynccontextmanager
@@ -70,7 +72,7 @@ async def open_ingest(
         else:
             position_bus = InProcessBus(StoreFixWriter(factory))
         try:
-            yield Ingest(database.engine, factory, registry, position_bus)
+            yield Ingest(database.engine, factory, registry, position_bus, StoreFixWriter(factory))
         finally:
             await position_bus.close()
 
@@ -103,7 +105,7 @@ def api_app(title: str, settings: GatewaySettings) -> FastAPI:
 def ingest_app(ingest: Ingest, settings: GatewaySettings) -> FastAPI:
     """A FastAPI application serving HTTP ingest over ``ingest``'s registry and bus."""
     app = api_app("lienwatch ingest", settings)
-    app.include_router(ingest_router(ingest.registry, ingest.bus, settings))
+    app.include_router(ingest_router(ingest.registry, ingest.bus, ingest.history, settings))
     return app
 
 
@@ -121,7 +123,9 @@ def serve_app(
     app = api_app("lienwatch", settings.gateway)
     refused: Counter[str] = Counter()  # HTTP fixes refused, by reason
     if settings.gateway.http_ingest:
-        app.include_router(ingest_router(ingest.registry, ingest.bus, settings.gateway, refused))
+        app.include_router(
+            ingest_router(ingest.registry, ingest.bus, ingest.history, settings.gateway, refused)
+        )
 
     def parts() -> dict[str, Any]:
         return {

@@ -38,5 +38,3 @@ def api(tmp_path_factory):
             yield client, engine
         gateway.call(stack.aclose())
     engine.dispose()
-
-

@@ -25,10 +25,10 @@ def test_osmand_fix_is_stored_in_km_per_hour(api):
               "bearing": 90.4, "batt": 77, "token": TOKEN}  # fmt: skip
     response = client.get("/api/v1/ingest/osmand", params=params)
     assert response.status_code == 200, response.text
-    assert response.json() == {"accepted": 1, "archived": 0}
+    assert response.json() == {"accepted": 1, "archived": 0, "duplicates": 0, "conflicts": 0}
     old = {**params, "timestamp": "2026-01-01T08:00:00+08:00"}  # POST form, ISO time, late
     response = client.post("/api/v1/ingest/osmand", params=old)
-    assert response.json() == {"accepted": 1, "archived": 1}
+    assert response.json() == {"accepted": 1, "archived": 1, "duplicates": 0, "conflicts": 0}
     first, latest = stored(engine, PHONE)
     assert first.fix_time == datetime(2026, 1, 1, tzinfo=UTC) and first.archived
     assert (latest.speed_kmh, latest.course, latest.lat) == (18.5, 90, 31.23)
@@ -45,7 +45,7 @@ def test_json_batch_is_all_or_nothing(api):
     assert response.status_code == 403 and "013900000001" in response.text  # a JT/T 808 device
     assert stored(engine, TABLET) == []
     response = client.post("/api/v1/ingest/positions", json={"positions": fixes}, headers=auth)
-    assert response.json() == {"accepted": 3, "archived": 3}
+    assert response.json() == {"accepted": 3, "archived": 3, "duplicates": 0, "conflicts": 0}
     assert [p.alarms for p in stored(engine, TABLET)] == ["", "", "sos"]
 
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import socket
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 
+from lienwatch.store.db import session_factory, transaction
+from lienwatch.store.tables import PositionConflict
 from tests.api.conftest import PHONE, TABLET, TOKEN
 from tests.api.test_ingest import stored
 
@@ -148,3 +152,20 @@ def test_future_fixes_and_impossible_speeds_are_refused_naming_the_field(
     response = client.post(path, **request_args)
     assert response.status_code == 422 and response.json()["detail"].startswith(f"{field}: ")
     assert len(stored(engine, TABLET)) + len(stored(engine, PHONE)) == before
+
+
+def test_duplicates_and_conflicts_are_answered_apart_and_conflicts_kept(api):
+    """Three identical fixes used to be answered ``accepted: 3`` while one was stored."""
+    client, engine = api
+    fix = {"device_id": TABLET, "time": "2026-11-02T08:00:00Z", "lat": 30.0, "lon": 120.0}
+    moved = {**fix, "lat": 31.0}
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    response = client.post(POSITIONS, json={"positions": [fix, fix, fix]}, headers=auth)
+    assert response.json() == {"accepted": 1, "archived": 1, "duplicates": 2, "conflicts": 0}
+    response = client.post(POSITIONS, json={"positions": [fix, moved]}, headers=auth)
+    assert response.json() == {"accepted": 0, "archived": 0, "duplicates": 1, "conflicts": 1}
+    at = datetime(2026, 11, 2, 8, tzinfo=UTC)
+    assert [p.lat for p in stored(engine, TABLET) if p.fix_time == at] == [30.0]
+    with transaction(session_factory(engine)) as session:
+        kept = session.execute(select(PositionConflict.lat, PositionConflict.stored_lat)).all()
+    assert kept == [(31.0, 30.0)]

@@ -13,9 +13,10 @@ Every request carries a partner's API token (``[gateway] partners``) as
 ``Authorization: Bearer <token>``; the OsmAnd endpoint also takes ``token=<token>`` in the
 URL, for clients that can only set a URL. The token is checked before the body is read.
 Devices must be registered with protocol ``osmand`` (or are quarantined, per
-``unknown_devices``). Answers: 200 stored (``accepted``, ``archived``), 401 no or wrong token,
-403 device refused, 413 a body over ``http_max_body_bytes``, 422 a bad field (named, with a
-short excerpt of what was sent), 503 the bus could not make them durable (retry).
+``unknown_devices``). Answers: 200 stored (``accepted``, ``archived``, ``duplicates``,
+``conflicts``), 401 no or wrong token, 403 device refused, 413 a body over
+``http_max_body_bytes``, 422 a bad field (named, with a short excerpt of what was sent), 503
+the bus could not make them durable (retry).
 """
 
 # No `from __future__ import annotations`: FastAPI reads the route signatures at run time, and
@@ -36,9 +37,12 @@ from lienwatch.config import GatewaySettings
 from lienwatch.telematics.fixes import (
     CLOCK_AHEAD,
     Fix,
+    FixHistory,
+    Outcome,
     PositionBus,
     clock_problem,
     fix_from_position,
+    outcomes,
 )
 from lienwatch.telematics.protocols import CANONICAL_ALARMS, Position
 from lienwatch.telematics.protocols.base import MAX_SPEED_KMH
@@ -107,18 +111,30 @@ class IngestBatch(BaseModel):
 
 
 class IngestResult(BaseModel):
+    """What became of the fixes of a request: ``accepted`` new ones (of which ``archived``
+    late), ``duplicates`` of a stored fix (dropped) and ``conflicts`` (same device and time
+    as a stored fix, another position: kept as evidence, not as the device's position)."""
+
     accepted: int
     archived: int
+    duplicates: int
+    conflicts: int
 
 
 def ingest_router(
     registry: DeviceRegistry,
     bus: PositionBus,
+    history: FixHistory,
     settings: GatewaySettings,
     refused: Counter[str] | None = None,
 ) -> APIRouter:
-    """The ``/api/v1/ingest`` routes over ``registry`` and ``bus``; fixes refused are counted
-    by reason in ``refused`` (for the health endpoint)."""
+    """The ``/api/v1/ingest`` routes over ``registry`` and ``bus``; ``history`` tells which
+    fixes repeat or contradict stored ones; fixes refused are counted by reason in
+    ``refused`` (for the health endpoint).
+
+    The answer's counts are taken against the store before publishing: two requests racing
+    with the same fixes may both count them accepted (the store keeps one).
+    """
     router = APIRouter(prefix="/api/v1/ingest", tags=["ingest"])
     late_after = timedelta(seconds=settings.late_after_s)
     max_skew = timedelta(seconds=settings.max_clock_skew_s)
@@ -172,11 +188,22 @@ def ingest_router(
             for ident, position in items
         ]  # fmt: skip
         try:
+            stored = await asyncio.to_thread(
+                history.positions_at, [(fix.device_id, fix.time) for fix in fixes]
+            )
             await bus.publish(fixes)
         except Exception as exc:  # not durable: the client must retry
             log.error("ingest: publishing %d fixes from %s failed: %s", len(fixes), who, exc)
             raise HTTPException(503, "positions could not be stored; retry") from None
-        return IngestResult(accepted=len(fixes), archived=sum(f.archived for f in fixes))
+        result = outcomes(fixes, stored)
+        return IngestResult(
+            accepted=result.count(Outcome.NEW),
+            archived=sum(
+                f.archived for f, o in zip(fixes, result, strict=True) if o == Outcome.NEW
+            ),
+            duplicates=result.count(Outcome.DUPLICATE),
+            conflicts=result.count(Outcome.CONFLICT),
+        )
 
     Partner = Annotated[str, Depends(partner)]
     OsmandPartner = Annotated[str, Depends(osmand_partner)]

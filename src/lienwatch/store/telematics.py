@@ -8,6 +8,7 @@ its own transaction: they sit where a request from a device enters the system.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Collection, Sequence
 from datetime import datetime
@@ -17,9 +18,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from lienwatch.store.db import transaction
 from lienwatch.store.repositories import DeviceRepository, PositionRow, store_position_rows
-from lienwatch.store.tables import Device, Position
-from lienwatch.telematics.fixes import Fix
+from lienwatch.store.tables import Device, Position, PositionConflict
+from lienwatch.telematics.fixes import Fix, StoredPositions
 from lienwatch.telematics.registry import DeviceRecord, DeviceStatus, device_status
+
+log = logging.getLogger(__name__)
 
 
 class StoreDeviceDirectory:
@@ -103,8 +106,10 @@ def _record(repository: DeviceRepository, device: Device) -> DeviceRecord:
 
 
 class StoreFixWriter:
-    """:class:`~lienwatch.telematics.fixes.FixWriter`: fixes into ``positions`` (duplicates of
-    (device, fix time) skipped) and each device's ``last_fix_at`` moved forward, in one
+    """:class:`~lienwatch.telematics.fixes.FixWriter` and
+    :class:`~lienwatch.telematics.fixes.FixHistory`: fixes into ``positions`` (duplicates of
+    (device, fix time) skipped, those reporting another position kept in
+    ``position_conflicts``) and each device's ``last_fix_at`` moved forward, in one
     transaction."""
 
     def __init__(self, factory: sessionmaker[Session]) -> None:
@@ -116,12 +121,62 @@ class StoreFixWriter:
         last_fix: dict[int, datetime] = {}
         rows: list[PositionRow] = []
         for fix in fixes:
-            rows.append((fix.device_id, fix.time, fix.received_at, fix.lat, fix.lon,
-                         fix.speed_kmh, fix.course, fix.valid, fix.alarms, fix.archived))
+            rows.append(
+                (
+                    fix.device_id,
+                    fix.time,
+                    fix.received_at,
+                    fix.lat,
+                    fix.lon,
+                    fix.speed_kmh,
+                    fix.course,
+                    fix.valid,
+                    fix.alarms,
+                    fix.archived,
+                )
+            )
             seen = last_fix.get(fix.device_id)
             if seen is None or fix.time > seen:
                 last_fix[fix.device_id] = fix.time
         with transaction(self.factory) as session:
             new = store_position_rows(session, rows)
+            if new < len(rows):  # some were already stored: keep those that contradict it
+                _keep_conflicts(session, fixes)
             DeviceRepository(session).note_last_fixes(last_fix)
         return new
+
+    def positions_at(self, keys: Collection[tuple[int, datetime]]) -> StoredPositions:
+        with transaction(self.factory) as session:
+            return stored_positions(session, keys)
+
+
+def stored_positions(session: Session, keys: Collection[tuple[int, datetime]]) -> StoredPositions:
+    """The stored (lat, lon) of each (device id, fix time) in ``keys`` that has one."""
+    if not keys:
+        return {}
+    wanted = set(keys)
+    times = [time for _, time in wanted]
+    query = select(Position.device_id, Position.fix_time, Position.lat, Position.lon).where(
+        Position.device_id.in_({device for device, _ in wanted}),
+        Position.fix_time.between(min(times), max(times)),
+    )
+    found = {(device, time): (lat, lon) for device, time, lat, lon in session.execute(query)}
+    return {key: position for key, position in found.items() if key in wanted}
+
+
+def _keep_conflicts(session: Session, fixes: Sequence[Fix]) -> None:
+    stored = stored_positions(session, [(fix.device_id, fix.time) for fix in fixes])
+    conflicts = [
+        PositionConflict(
+            device_id=fix.device_id, fix_time=fix.time, received_at=fix.received_at,
+            lat=fix.lat, lon=fix.lon, speed_kmh=fix.speed_kmh, course=fix.course,
+            valid=fix.valid, alarms=fix.alarms, stored_lat=stored[key][0],
+            stored_lon=stored[key][1],
+        )
+        for fix in fixes
+        if (key := (fix.device_id, fix.time)) in stored and stored[key] != (fix.lat, fix.lon)
+    ]  # fmt: skip
+    for conflict in conflicts:
+        log.warning("fix of device %d at %s conflicts with the stored one: kept as evidence",
+                    conflict.device_id, conflict.fix_time.isoformat())  # fmt: skip
+    session.add_all(conflicts)
