@@ -169,8 +169,22 @@ class GatewaySettings(BaseModel):
     #: Bytes a connection may send in a row that decode to nothing (garbage, bad frames);
     #: beyond it the connection is closed.
     max_junk_bytes: int = Field(4096, ge=64, le=1_048_576)
-    #: A connection silent this long is closed (JT/T 808 heartbeats default to 60 s).
+    #: A connection without a decoded message for this long is closed (JT/T 808 heartbeats
+    #: default to 60 s); bytes that decode to nothing do not count.
     idle_timeout_s: float = Field(600.0, gt=0)
+    #: A connection whose device is not identified (JT/T 808 authentication, GT06 login) this
+    #: long after it opened, or after sending this many bytes, is closed.
+    identify_timeout_s: float = Field(60.0, gt=0)
+    max_unidentified_bytes: int = Field(16_384, ge=256)
+    #: Open connections per tracker port, and per peer address over both ports (keep it well
+    #: above the devices behind one carrier NAT address).
+    max_connections: int = Field(20_000, ge=1)
+    max_connections_per_address: int = Field(1_000, ge=1)
+    #: A device that does not read its replies for this long is disconnected.
+    write_timeout_s: float = Field(30.0, gt=0)
+    #: A read whose messages would pause the connection longer than this (see
+    #: max_messages_per_s) closes it instead: a pause must not outlive the client.
+    max_rate_pause_s: float = Field(5.0, gt=0)
     #: Sustained messages per second per connection; above it reads are paused (TCP
     #: backpressure), so a flooding device is slowed, never served at others' expense.
     max_messages_per_s: float = Field(200.0, gt=0)
@@ -191,8 +205,12 @@ class GatewaySettings(BaseModel):
     #: HTTP: a request body over this is refused with 413, before it is read when its
     #: Content-Length says so (a batch of 1,000 fixes is about 150 KB).
     http_max_body_bytes: int = Field(1_048_576, ge=1024, le=67_108_864)
-    #: HTTP: a request body that sends nothing for this long is refused with 408.
-    http_body_timeout_s: float = Field(10.0, gt=0, le=300)
+    #: HTTP: a request body not received in full within this is refused with 408.
+    http_body_timeout_s: float = Field(30.0, gt=0, le=300)
+    #: HTTP: a connection whose request line and headers are not in within this is closed.
+    http_header_timeout_s: float = Field(10.0, gt=0, le=300)
+    #: HTTP: connections and requests in progress beyond this are answered 503.
+    http_max_connections: int = Field(1000, ge=1)
     #: HTTP ingest: partner name -> API token (set tokens through the environment,
     #: e.g. ``LIENWATCH_GATEWAY__PARTNERS__ACME=...``).
     partners: dict[str, str] = Field(default_factory=dict)

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from lienwatch.api.errors import install_error_handlers
 from lienwatch.api.health import health_router
 from lienwatch.api.ingest import ingest_router
-from lienwatch.api.limits import BodyLimit
+from lienwatch.api.limits import BodyLimit, head_timeout_protocol
 from lienwatch.bus import InProcessBus, JetStreamBus
 from lienwatch.config import BusSettings, GatewaySettings, Settings
 from lienwatch.data import province_index
@@ -154,11 +154,19 @@ def stop_on_signals() -> asyncio.Event:
 
 
 @contextlib.asynccontextmanager
-async def serving_http(app: FastAPI, host: str, port: int) -> AsyncIterator[int]:
-    """Serve ``app`` with uvicorn on this event loop (the bus lives here); yields the port."""
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
-    )
+async def serving_http(
+    app: FastAPI, host: str, port: int, settings: GatewaySettings | None = None
+) -> AsyncIterator[int]:
+    """Serve ``app`` with uvicorn on this event loop (the bus lives here), with the HTTP
+    limits of ``settings`` (the defaults if None); yields the port."""
+    limits = settings or GatewaySettings()
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", lifespan="off",
+        access_log=False,  # an OsmAnd client's URL carries its token
+        http=head_timeout_protocol(limits.http_header_timeout_s),
+        limit_concurrency=limits.http_max_connections, timeout_keep_alive=5,
+    )  # fmt: skip
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():  # failed to bind: surface the reason

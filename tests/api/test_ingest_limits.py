@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import socket
+import time
 from datetime import UTC, datetime
 
 import pytest
+from fastapi import Request
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from lienwatch.config import GatewaySettings
+from lienwatch.runtime import api_app, serving_http
 from lienwatch.store.db import session_factory, transaction
 from lienwatch.store.tables import PositionConflict
 from tests.api.conftest import PHONE, TABLET, TOKEN
@@ -169,3 +175,45 @@ def test_duplicates_and_conflicts_are_answered_apart_and_conflicts_kept(api):
     with transaction(session_factory(engine)) as session:
         kept = session.execute(select(PositionConflict.lat, PositionConflict.stored_lat)).all()
     assert kept == [(31.0, 30.0)]
+
+
+async def slow_clients(port: int, count: int, *, body: bool) -> list[float]:
+    """Open ``count`` connections that send a request (head, or head then body) a few bytes
+    every 0.1 s; how long each stayed open (up to 5 s)."""
+
+    async def one() -> float:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        started = time.monotonic()
+        head = b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n"
+        data = head + b"\r\n" + b"x" * 1000 if body else head + b"X-Slow: " + b"y" * 1000
+        start = len(head) + 2 if body else 0
+        if start:
+            writer.write(data[:start])
+        for at in range(start, len(data), 10):
+            if reader.at_eof() or writer.is_closing() or time.monotonic() - started > 5:
+                break
+            writer.write(data[at : at + 10])
+            with contextlib.suppress(TimeoutError, ConnectionError):
+                if await asyncio.wait_for(reader.read(1024), 0.1) == b"":
+                    break
+        writer.close()
+        return time.monotonic() - started
+
+    return await asyncio.gather(*(one() for _ in range(count)))
+
+
+@pytest.mark.parametrize("body", [False, True])
+def test_slow_clients_are_cut_off(body):
+    """61 slowloris connections were all still open after 40 s."""
+    limits = GatewaySettings(http_header_timeout_s=0.5, http_body_timeout_s=0.5)
+    app = api_app("slow", limits)
+
+    @app.post("/echo")
+    async def echo(request: Request) -> int:
+        return len(await request.body())
+
+    async def run() -> list[float]:
+        async with serving_http(app, "127.0.0.1", 0, limits) as port:
+            return await slow_clients(port, 61, body=body)
+
+    assert max(asyncio.run(run())) < 2

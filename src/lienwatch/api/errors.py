@@ -38,9 +38,11 @@ def describe(errors: Sequence[Mapping[str, Any]]) -> str:
     return f"{field or 'request'}: {first['msg']}{got}{more}"
 
 
-def error_response(status: int, detail: str) -> JSONResponse:
+def error_response(
+    status: int, detail: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
     """The project's error body."""
-    return JSONResponse({"detail": detail}, status_code=status)
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -13,11 +13,13 @@ If publishing fails the connection is closed without the replies, so the device 
 a device is never acknowledged for a position that could still be lost (at least once; the
 store drops duplicates of (device, fix time)).
 
-Per-connection limits: the longest frame (``max_frame_bytes``: longer candidates are rejected,
-never buffered), bytes rejected in a row (``max_junk_bytes``: beyond it the connection is
-closed), idle time (``idle_timeout_s``) and a message rate (token bucket; reads pause when it
-is spent, so a flooding device is slowed by TCP backpressure). An error on one connection
-closes that connection only. docs/security.md lists every limit.
+Limits: open connections per port and per peer address; per connection the longest frame
+(``max_frame_bytes``: longer candidates are rejected, never buffered), bytes rejected in a row
+(``max_junk_bytes``), the time and bytes before the device is identified, silence (no decoded
+message for ``idle_timeout_s``), a device not reading its replies (``write_timeout_s``) and a
+message rate (token bucket; reads pause when it is spent, so a flooding device is slowed by
+TCP backpressure, and a read needing more than ``max_rate_pause_s`` closes the connection).
+An error on one connection closes that connection only. docs/security.md lists every limit.
 """
 
 from __future__ import annotations
@@ -117,6 +119,8 @@ class Gateway:
         self.stats = GatewayStats()
         self._servers: dict[str, asyncio.Server] = {}
         self._sessions: Counter[int] = Counter()
+        self._open: Counter[str] = Counter()  # open connections by protocol
+        self._addresses: Counter[str] = Counter()  # open connections by peer address
         self._status_watch: asyncio.Task[None] | None = None
         self._writers: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
 
@@ -180,11 +184,21 @@ class Gateway:
     async def _serve(
         self, protocol: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
+        address = str((writer.get_extra_info("peername") or ("?",))[0])
+        if (
+            self._open[protocol] >= self.settings.max_connections
+            or self._addresses[address] >= self.settings.max_connections_per_address
+        ):
+            self.stats.closed["too many connections"] += 1
+            writer.transport.abort()
+            return
         task = asyncio.current_task()
         assert task is not None
         self._writers[task] = writer
         self.stats.connections += 1
         self.stats.open_connections += 1
+        self._open[protocol] += 1
+        self._addresses[address] += 1
         connection = _Connection(self, protocol, writer)
         try:
             reason = await connection.run(reader)
@@ -195,6 +209,10 @@ class Gateway:
             reason = f"error: {type(exc).__name__}"
         finally:
             self.stats.open_connections -= 1
+            self._open[protocol] -= 1
+            self._addresses[address] -= 1
+            if not self._addresses[address]:
+                del self._addresses[address]
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
@@ -241,6 +259,8 @@ class _Connection:
         self.writer = writer
         self.decoder: Decoder = DECODERS[protocol](max_frame=self.settings.max_frame_bytes)
         self.junk = 0  # bytes rejected since the last decoded message
+        self.opened = self.last_message = time.monotonic()
+        self.unidentified_bytes = 0  # bytes read before the device was identified
         self.device: DeviceRecord | None = None
         self.authenticated = False
         self.newest: datetime | None = None
@@ -255,20 +275,39 @@ class _Connection:
     async def run(self, reader: asyncio.StreamReader) -> str:
         """Serve until the device leaves or breaks a rule; return why the connection ended."""
         while True:
+            wait, why = self._read_deadline()
             try:
-                data = await asyncio.wait_for(reader.read(_READ_SIZE), self.settings.idle_timeout_s)
+                data = await asyncio.wait_for(reader.read(_READ_SIZE), wait)
             except TimeoutError:
-                return "idle timeout"
+                return why
             if not data:
                 return "closed by device"
+            if self.device is None:
+                self.unidentified_bytes += len(data)
+                if self.unidentified_bytes > self.settings.max_unidentified_bytes:
+                    return f"not identified: {self.unidentified_bytes} bytes before identifying"
             try:
                 events = self._decode(data)
                 await self._handle(events)
             except _Closing as closing:
                 return closing.reason
             pause = self.bucket.spend(len(events))
+            if pause > self.settings.max_rate_pause_s:
+                return f"rate: {len(events)} messages in one read"
             if pause:
                 await asyncio.sleep(pause)
+                self.last_message = time.monotonic()  # our pause is not the device's silence
+
+    def _read_deadline(self) -> tuple[float, str]:
+        """Seconds until the connection has been silent too long (no message decoded: junk
+        does not count) or, before the device is identified, until its time to do so ends;
+        and which of the two it is."""
+        now = time.monotonic()
+        idle = self.last_message + self.settings.idle_timeout_s - now
+        unidentified = self.opened + self.settings.identify_timeout_s - now
+        if self.device is None and unidentified < idle:
+            return max(unidentified, 0.0), "not identified in time"
+        return max(idle, 0.0), "idle timeout"
 
     def _decode(self, data: bytes) -> list[Event]:
         """Decode one read; close once more than ``max_junk_bytes`` were rejected in a row.
@@ -280,7 +319,10 @@ class _Connection:
         step = self.settings.max_frame_bytes
         for at in range(0, len(data), step):
             for event in self.decoder.feed(data[at : at + step]):
-                self.junk = self.junk + len(event.frame) if isinstance(event, FrameError) else 0
+                if isinstance(event, FrameError):
+                    self.junk += len(event.frame)
+                else:
+                    self.junk, self.last_message = 0, time.monotonic()
                 events.append(event)
             if self.junk > self.settings.max_junk_bytes:
                 self.gateway.stats.frame_errors.update(
@@ -326,7 +368,10 @@ class _Connection:
             replies.append(closing.last_reply)
         if replies and (closing is None or closing.send):
             self.writer.write(b"".join(replies))
-            await self.writer.drain()
+            try:  # a device that does not read its replies must not hold the connection
+                await asyncio.wait_for(self.writer.drain(), self.settings.write_timeout_s)
+            except TimeoutError:
+                raise _Closing("write timeout", send=False) from None
         if closing is not None:
             raise closing
 
@@ -338,6 +383,9 @@ class _Connection:
 
     async def _jt808(self, message: Message, fixes: list[Fix]) -> bytes | None:
         phone = message.device_id or ""
+        if message.kind == "fragment" and self.device is None:
+            # Sub-packets are buffered until the message is whole: only for known devices.
+            raise _Closing("refused: sub-packet before authentication", send=False)
         if message.extras.get("edition") == "2019" or "imei" in message.extras:
             self.jt808_version = 1  # the device speaks the 2019 header: answer in kind
         version = self.jt808_version
