@@ -180,6 +180,9 @@ class GatewaySettings(BaseModel):
     #: above the devices behind one carrier NAT address).
     max_connections: int = Field(20_000, ge=1)
     max_connections_per_address: int = Field(1_000, ge=1)
+    #: A device has one session: a second connection identifying as it is refused while the
+    #: first decoded a message within this (device_cloned), else it takes the session over.
+    session_alive_s: float = Field(120.0, gt=0)
     #: A device that does not read its replies for this long is disconnected.
     write_timeout_s: float = Field(30.0, gt=0)
     #: A read whose messages would pause the connection longer than this (see

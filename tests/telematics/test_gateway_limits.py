@@ -8,8 +8,11 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import select
 
-from lienwatch.telematics.protocols import gt06, jt808
+from lienwatch.store.db import session_factory, transaction
+from lienwatch.store.tables import PositionConflict
+from lienwatch.telematics.protocols import Jt808Decoder, Message, gt06, jt808
 from tests.telematics.support import T0, add_devices
 from tests.telematics.test_gateway import devices, replies_until_closed, results, stored
 
@@ -166,3 +169,73 @@ def test_a_flood_beyond_the_longest_pause_is_disconnected(live, engine):
         replies_until_closed(s)
         assert time.monotonic() - started < 3
     assert gateway.gateway.stats.closed["rate"] == 1
+
+
+def register(s: socket.socket, phone: str, serial: int = 1) -> Message:
+    registration = jt808.Registration(44, 300, "LW", "M-1", "T1", 1, "粤B1")
+    body = jt808.encode_register_body(registration)
+    s.sendall(jt808.encode_frame(jt808.REGISTER, phone, serial, body))
+    s.settimeout(5)
+    (reply,) = Jt808Decoder().feed(s.recv(4096))
+    return reply
+
+
+def test_nobody_takes_over_a_registered_terminal(live, engine):
+    """A second 0x0100 for a registered terminal used to get a fresh code (the real one then
+    failed); now it gets result 3 and the terminal's code stands."""
+    (phone,) = add_devices(engine, "jt808", 1)
+    with live() as gateway:
+        with connect(gateway, "jt808") as device:
+            code = register(device, phone).extras["auth_code"]
+            device.sendall(jt808.encode_frame(jt808.AUTH, phone, 2, jt808.encode_auth_body(code)))
+            assert device.recv(4096)
+            with connect(gateway, "jt808") as thief:
+                taken = register(thief, phone)
+                assert (taken.extras["result"], taken.extras["auth_code"]) == (3, "")
+                assert closed_by_server(thief)
+        with connect(gateway, "jt808") as device:  # the real terminal comes back
+            device.sendall(jt808.encode_frame(jt808.AUTH, phone, 3, jt808.encode_auth_body(code)))
+            device.sendall(jt808.encode_frame(jt808.LOGOUT, phone, 4))
+            assert results(replies_until_closed(device)) == [(3, 0), (4, 0)]
+
+
+def gt06_login(s: socket.socket, imei: str) -> bytes:
+    s.sendall(gt06.encode_login(imei, 1))
+    s.settimeout(5)
+    try:
+        return s.recv(64)
+    except ConnectionError:
+        return b""
+
+
+def test_one_live_session_per_device_and_conflicting_fixes_are_kept(live, engine):
+    """A second GT06 login with a live device's IMEI used to be accepted and its forged fix
+    stored, while the real fix of the same time was dropped though acknowledged."""
+    (imei,) = add_devices(engine, "gt06", 1)
+    at = datetime.fromtimestamp(T0, UTC)
+    real, forged = gt06.Gt06Fix(at, 31.2, 121.4), gt06.Gt06Fix(at, 22.5, 114.0)
+    with live(session_alive_s=1) as gateway:
+        with connect(gateway, "gt06") as device:
+            assert gt06_login(device, imei)
+            with connect(gateway, "gt06") as clone:  # while the device is live: refused
+                assert gt06_login(clone, imei) == b""
+                clone.sendall(gt06.encode_location(2, forged))
+                assert closed_by_server(clone)
+            assert gateway.gateway.stats.device_cloned == 1
+            time.sleep(1.2)  # the device has gone quiet: a new connection takes over
+            with connect(gateway, "gt06") as clone:
+                assert gt06_login(clone, imei)
+                assert closed_by_server(device)
+                clone.sendall(gt06.encode_location(2, forged))
+                clone.sendall(gt06.encode_heartbeat(3, gt06.TerminalStatus()))
+                assert clone.recv(64)
+            with connect(gateway, "gt06") as device:
+                assert gt06_login(device, imei)
+                device.sendall(gt06.encode_location(2, real))
+                device.sendall(gt06.encode_heartbeat(3, gt06.TerminalStatus()))
+                assert device.recv(64)
+        assert gateway.gateway.stats.sessions_superseded >= 1
+    assert [(p.lat, p.fix_time) for p in stored(engine, [imei])] == [(22.5, at)]
+    with transaction(session_factory(engine)) as session:
+        kept = session.execute(select(PositionConflict.lat, PositionConflict.stored_lat)).all()
+    assert kept == [(31.2, 22.5)]

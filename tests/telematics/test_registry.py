@@ -19,17 +19,25 @@ from tests import factories
 from tests.telematics.support import add_devices, new_ident
 
 
-def test_registration_issues_a_fresh_code_that_authentication_checks(engine):
+def test_a_terminal_registers_once_unless_reset_or_in_its_own_session(engine):
     phone = add_devices(engine, "jt808", 1)[0]
     registry = DeviceRegistry(StoreDeviceDirectory(session_factory(engine)),
                               unknown_devices="reject")  # fmt: skip
     result, first = registry.register(phone)
     assert result == RegisterResult.OK and first is not None and len(first.auth_code or "") == 16
-    _, second = registry.register(phone)
+    assert registry.register(phone) == (RegisterResult.TERMINAL_REGISTERED, None)  # a takeover
+    assert registry.authenticate(phone, first.auth_code or "") is not None  # still valid
+    _, second = registry.register(phone, session_of=first.id)  # its own session
     assert second is not None and second.auth_code != first.auth_code
     assert registry.authenticate(phone, first.auth_code or "") is None  # superseded
-    assert registry.authenticate(phone, second.auth_code or "") == second
+    assert registry.authenticate(phone, second.auth_code or "") is not None
+    assert registry.reset_auth(phone) is not None
+    assert registry.authenticate(phone, second.auth_code or "") is None
+    assert registry.register(phone)[0] == RegisterResult.OK  # after the operator's reset
     assert registry.authenticate(new_ident("jt808"), "anything") is None
+    with transaction(session_factory(engine)) as session:
+        stored = DeviceRepository(session).get_by_ident(phone).auth_code
+    assert stored is not None and len(stored) == 64  # a digest, not the code
 
 
 def test_admission_by_policy_and_protocol(engine):

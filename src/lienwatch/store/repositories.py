@@ -208,7 +208,7 @@ class DeviceRepository:
         )
         return self.session.scalar(query)
 
-    def set_auth_code(self, device_id: int, code: str) -> None:
+    def set_auth_code(self, device_id: int, code: str | None) -> None:
         self.session.execute(update(Device).where(Device.id == device_id).values(auth_code=code))
 
     def set_status(self, device_id: int, status: str) -> None:

@@ -42,7 +42,7 @@ class StoreDeviceDirectory:
             repository = DeviceRepository(session)
             return _record(repository, repository.add_quarantined(ident, protocol))
 
-    def set_auth_code(self, device_id: int, code: str) -> None:
+    def set_auth_code(self, device_id: int, code: str | None) -> None:
         with transaction(self.factory) as session:
             DeviceRepository(session).set_auth_code(device_id, code)
 

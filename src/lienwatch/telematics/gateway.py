@@ -67,6 +67,8 @@ class GatewayStats:
     refused_positions: int = 0
     refused_fixes: Counter[str] = field(default_factory=Counter)  # by reason
     refused_devices: int = 0
+    device_cloned: int = 0  # second sessions refused while the first was live
+    sessions_superseded: int = 0  # sessions taken over from a connection gone quiet
     publish_failures: int = 0
     closed: Counter[str] = field(default_factory=Counter)
 
@@ -118,7 +120,7 @@ class Gateway:
         self.profiles = model_profiles(settings.models)
         self.stats = GatewayStats()
         self._servers: dict[str, asyncio.Server] = {}
-        self._sessions: Counter[int] = Counter()
+        self._live: dict[int, _Connection] = {}  # the one live session of each device
         self._open: Counter[str] = Counter()  # open connections by protocol
         self._addresses: Counter[str] = Counter()  # open connections by peer address
         self._status_watch: asyncio.Task[None] | None = None
@@ -148,7 +150,7 @@ class Gateway:
                 await asyncio.to_thread(
                     self.registry.directory.refresh_statuses,
                     now=datetime.now(UTC),
-                    connected=set(self._sessions),
+                    connected=set(self._live),
                 )
             except Exception:  # the next round tries again; serving devices goes on
                 log.exception("gateway: refreshing device statuses failed")
@@ -222,15 +224,32 @@ class Gateway:
                 del self._writers[task]
         self.stats.closed[reason.split(":")[0]] += 1
 
-    async def _opened(self, device: DeviceRecord) -> None:
-        self._sessions[device.id] += 1
-        if self._sessions[device.id] == 1:
+    async def _claim(self, device: DeviceRecord, connection: _Connection) -> None:
+        """Make ``connection`` the one live session of ``device``.
+
+        One session per device: while another connection of the device has decoded a
+        message within ``session_alive_s``, the new one is refused (two live sources for one
+        device: a cloned or spoofed tracker, counted and logged as ``device_cloned``);
+        otherwise the old connection is closed and the new one takes over (a device
+        reconnecting before its dead connection timed out).
+        """
+        holder = self._live.get(device.id)
+        if holder is not None and holder is not connection:
+            if time.monotonic() - holder.last_message < self.settings.session_alive_s:
+                self.stats.device_cloned += 1
+                log.warning("gateway: device_cloned: %s has a live session; a second one is "
+                            "refused", device.ident)  # fmt: skip
+                raise _Closing("refused: the device has a live session", send=False)
+            holder.writer.transport.abort()
+            self.stats.sessions_superseded += 1
+        self._live[device.id] = connection
+        if holder is None:
             await asyncio.to_thread(self.registry.session_opened, device)
 
-    async def _closed(self, device: DeviceRecord) -> None:
-        self._sessions[device.id] -= 1
-        if self._sessions[device.id] <= 0:
-            del self._sessions[device.id]
+    async def _release(self, device: DeviceRecord, connection: _Connection) -> None:
+        """End ``connection``'s session of ``device``, unless another took it over."""
+        if self._live.get(device.id) is connection:
+            del self._live[device.id]
             await asyncio.to_thread(self.registry.session_closed, device)
 
 
@@ -333,7 +352,7 @@ class _Connection:
 
     async def finish(self) -> None:
         if self.device is not None:
-            await self.gateway._closed(self.device)
+            await self.gateway._release(self.device, self)
 
     async def _handle(self, events: list[Message | FrameError]) -> None:
         stats = self.gateway.stats
@@ -390,14 +409,16 @@ class _Connection:
             self.jt808_version = 1  # the device speaks the 2019 header: answer in kind
         version = self.jt808_version
         if message.kind == "register":
-            result, device = await asyncio.to_thread(self.gateway.registry.register, phone)
+            result, device = await asyncio.to_thread(
+                self.gateway.registry.register, phone, session_of=self.device and self.device.id
+            )
             reply = jt808.encode_register_response(
                 phone, self._serial(), message.serial, result,
                 device.auth_code or "" if device else "", version=version,
             )  # fmt: skip
             if result != RegisterResult.OK:
                 self.gateway.stats.refused_devices += 1
-                raise _Closing("refused: unknown terminal", last_reply=reply)
+                raise _Closing(f"refused: registration {result.name.lower()}", last_reply=reply)
             return reply
         if message.kind == "auth":
             code = str(message.extras.get("auth_code", ""))
@@ -454,13 +475,13 @@ class _Connection:
         if self.device is not None and self.device.id == device.id:
             self.device = device
             return
+        await self.gateway._claim(device, self)
         if self.device is not None:
-            await self.gateway._closed(self.device)
+            await self.gateway._release(self.device, self)
         self.device = device
         # The model's quirks (tolerated checksums, clock offset, alarm bits) apply from the
         # frame after the one that identified the device.
         self.decoder.profile = self.gateway.profiles.get(device.model, DEFAULT_PROFILE)
-        await self.gateway._opened(device)
 
     def _ident(self) -> str | None:
         """The device this connection speaks for; a frame naming another is not taken."""

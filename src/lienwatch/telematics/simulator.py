@@ -290,6 +290,11 @@ def _names(alarms: str) -> list[str]:
     return [name for name in alarms.split(";") if name]
 
 
+#: Auth codes issued to the simulated terminals of this process, by terminal phone: a terminal
+#: registers once and keeps its code (the gateway refuses to register it again).
+_ISSUED_CODES: dict[str, str] = {}
+
+
 class _Jt808Device(_Device):
     protocol = "jt808"
 
@@ -302,6 +307,17 @@ class _Jt808Device(_Device):
         return self.options.batch
 
     async def log_in(self) -> None:
+        """Register once, as a real terminal does, then authenticate with the code kept."""
+        code = _ISSUED_CODES.get(self.track.ident) or await self._register()
+        serial = self.serial()
+        self.send(
+            jt808.encode_frame(jt808.AUTH, self.track.ident, serial, jt808.encode_auth_body(code)),
+            serial,
+            0,
+        )
+        await self.receive()
+
+    async def _register(self) -> str:
         ident = self.track.ident
         registration = jt808.Registration(
             province=44, city=300, maker="LWSIM", model="SIM-808", terminal_id=ident[-7:],
@@ -316,11 +332,8 @@ class _Jt808Device(_Device):
             raise _Refused(f"register: unexpected reply {reply.kind} {dict(reply.extras)}")
         if reply.extras.get("result") != 0:
             raise _Refused(f"register: refused with result {reply.extras.get('result')}")
-        serial = self.serial()
-        code = str(reply.extras["auth_code"])
-        self.send(jt808.encode_frame(jt808.AUTH, ident, serial, jt808.encode_auth_body(code)),
-                  serial, 0)  # fmt: skip
-        await self.receive()
+        _ISSUED_CODES[ident] = code = str(reply.extras["auth_code"])
+        return code
 
     async def send_fixes(self, chunk: slice) -> None:
         track = self.track

@@ -1,8 +1,13 @@
-"""position_conflicts: fixes that contradict a stored fix of the same device and time
+"""position_conflicts; JT/T 808 auth codes stored as digests
 
 A second fix for a (device, fix time) already stored is dropped when it repeats the stored
-position; when it reports another position it is kept here, beside the position stored first,
-as evidence that two sources report for one device (a cloned or spoofed tracker).
+position; when it reports another position it is kept in ``position_conflicts``, beside the
+position stored first, as evidence that two sources report for one device (a cloned or
+spoofed tracker).
+
+``devices.auth_code`` now holds the SHA-256 digest (hex) of the code: the codes stored in
+clear are replaced by their digests. Downgrade cannot recover the codes: it forgets them, and
+the terminals register again.
 
 Revision ID: 0009
 Revises: 0008 (repossession steps)
@@ -10,6 +15,8 @@ Create Date: 2026-12-06 10:00:00
 """
 
 from __future__ import annotations
+
+import hashlib
 
 import sqlalchemy as sa
 from alembic import op
@@ -47,6 +54,19 @@ def upgrade() -> None:
             batch_op.f("ix_position_conflicts_device_id"), ["device_id"], unique=False
         )
 
+    devices = sa.table("devices", sa.column("id", sa.Integer), sa.column("auth_code", sa.String))
+    connection = op.get_bind()
+    issued = connection.execute(
+        sa.select(devices.c.id, devices.c.auth_code).where(devices.c.auth_code.is_not(None))
+    ).all()
+    for device_id, code in issued:
+        digest = hashlib.sha256(code.encode()).hexdigest()
+        connection.execute(
+            devices.update().where(devices.c.id == device_id).values(auth_code=digest)
+        )
+
 
 def downgrade() -> None:
+    devices = sa.table("devices", sa.column("auth_code", sa.String))
+    op.execute(devices.update().values(auth_code=None))
     op.drop_table("position_conflicts")
