@@ -53,3 +53,21 @@ def test_simulated_devices_through_the_gateway_command(tmp_path):
         assert connection.execute(text(quarantined)).scalar() == 4
     engine.dispose()
 
+
+
+def test_an_operator_resets_a_terminals_registration(tmp_path):
+    assert run("db", "upgrade", cwd=tmp_path).returncode == 0
+    engine = create_engine(f"sqlite:///{tmp_path / 'lienwatch.sqlite3'}")
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO devices (ident, protocol, kind, model, "
+                                "report_interval_s, status, auth_code, quarantined, created_at) "
+                                "VALUES ('013900000001', 'jt808', 'wired', '', 60, 'unknown', "
+                                "'digest', false, '2026-11-01 00:00:00')"))  # fmt: skip
+    result = run("device", "reset-auth", "013900000001", "--by", "ops1", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["reset_by"] == "ops1"
+    assert "device reset-auth: 013900000001 by ops1" in result.stderr  # the audit line
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT auth_code FROM devices")).scalar() is None
+    assert run("device", "reset-auth", "013900000002", "--by", "ops1", cwd=tmp_path).returncode
+    engine.dispose()
