@@ -158,7 +158,9 @@ class GatewaySettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    host: str = "0.0.0.0"
+    #: Address the tracker and HTTP servers listen on: loopback unless exposed on purpose
+    #: ("0.0.0.0" for every interface; see docs/security.md).
+    host: str = "127.0.0.1"
     jt808_port: int = Field(5015, ge=0, le=65535)
     gt06_port: int = Field(5023, ge=0, le=65535)
     #: Serve HTTP ingest (OsmAnd and JSON batches) from ``lienwatch gateway`` too.
@@ -214,6 +216,9 @@ class GatewaySettings(BaseModel):
     http_header_timeout_s: float = Field(10.0, gt=0, le=300)
     #: HTTP: connections and requests in progress beyond this are answered 503.
     http_max_connections: int = Field(1000, ge=1)
+    #: Operators' token (16+ characters) that shows the detail of GET /api/v1/health (ports,
+    #: traffic, jobs); without it the endpoint answers liveness only.
+    health_token: str | None = Field(None, min_length=16)
     #: HTTP ingest: partner name -> API token (set tokens through the environment,
     #: e.g. ``LIENWATCH_GATEWAY__PARTNERS__ACME=...``).
     partners: dict[str, str] = Field(default_factory=dict)

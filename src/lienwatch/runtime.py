@@ -139,7 +139,9 @@ def serve_app(
             "jobs": {} if scheduler is None else scheduler.status(),
         }  # fmt: skip
 
-    app.include_router(health_router(ingest.engine, parts))
+    app.include_router(
+        health_router(ingest.engine, parts, detail_token=settings.gateway.health_token)
+    )
     return app
 
 
