@@ -9,6 +9,7 @@ Environment variables win over the file; nested keys use a double underscore
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from datetime import time
 from pathlib import Path
@@ -198,6 +199,8 @@ class GatewaySettings(BaseModel):
     #: What to do with a device the registry does not know: close the connection
     #: (``reject``) or record it unbound and store its positions (``quarantine``).
     unknown_devices: Literal["reject", "quarantine"] = "reject"
+    #: Quarantined devices beyond which unknown devices are refused even in quarantine mode.
+    max_quarantined_devices: int = Field(1000, ge=0)
     #: JT/T 808 devices must authenticate (0x0102) before their positions are accepted.
     require_auth: bool = True
     #: A fix dated more than this ahead of the server clock is refused (counted in health).
@@ -219,8 +222,9 @@ class GatewaySettings(BaseModel):
     #: Operators' token (16+ characters) that shows the detail of GET /api/v1/health (ports,
     #: traffic, jobs); without it the endpoint answers liveness only.
     health_token: str | None = Field(None, min_length=16)
-    #: HTTP ingest: partner name -> API token (set tokens through the environment,
-    #: e.g. ``LIENWATCH_GATEWAY__PARTNERS__ACME=...``).
+    #: HTTP ingest: partner name -> API token, or better its digest ``sha256:<hex>`` so the
+    #: configuration does not hold the token (set them through the environment, e.g.
+    #: ``LIENWATCH_GATEWAY__PARTNERS__ACME=...``).
     partners: dict[str, str] = Field(default_factory=dict)
     #: Device model -> its quirks (``[gateway.models.<MODEL>]``: accept_bad_checksum,
     #: accept_bad_length, utc_offset, alarms); see docs/protocols.md. Applied once a
@@ -231,7 +235,10 @@ class GatewaySettings(BaseModel):
     @classmethod
     def _strong_tokens(cls, value: dict[str, str]) -> dict[str, str]:
         for name, token in value.items():
-            if len(token) < 16:
+            if token.startswith("sha256:"):
+                if not re.fullmatch(r"[0-9a-f]{64}", token[7:]):
+                    raise ValueError(f"partner {name!r}: sha256: must be followed by 64 hex digits")
+            elif len(token) < 16:
                 raise ValueError(f"partner {name!r}: token must be at least 16 characters")
         return value
 

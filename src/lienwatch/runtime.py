@@ -63,7 +63,11 @@ async def open_ingest(
     with open_database(database_url) as database:
         factory = database.factory
         directory = StoreDeviceDirectory(factory)
-        registry = DeviceRegistry(directory, unknown_devices=gateway.unknown_devices)
+        registry = DeviceRegistry(
+            directory,
+            unknown_devices=gateway.unknown_devices,
+            max_quarantined=gateway.max_quarantined_devices,
+        )
         position_bus: PositionBus
         if bus.kind == "jetstream":
             position_bus = await JetStreamBus.connect(bus)

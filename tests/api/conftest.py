@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 
 import httpx
 import pytest
@@ -15,6 +16,7 @@ from lienwatch.store.tables import Device
 from tests.telematics.support import live_gateway
 
 TOKEN = "partner-token-0123456789"
+DIGEST_PARTNER_TOKEN = "partner-configured-by-digest-0123"  # configured as its SHA-256
 PHONE = "15900001111"
 TABLET = "15900002222"
 
@@ -29,7 +31,9 @@ def api(tmp_path_factory):
         session.add_all([Device(ident=PHONE, protocol="osmand", kind="wireless"),
                          Device(ident=TABLET, protocol="osmand", kind="wireless"),
                          Device(ident="013900000001", protocol="jt808", kind="wired")])  # fmt: skip
-    settings = GatewaySettings(partners={"acme": TOKEN}, late_after_s=3600)
+    digest = hashlib.sha256(DIGEST_PARTNER_TOKEN.encode()).hexdigest()
+    settings = GatewaySettings(partners={"acme": TOKEN, "zeta": f"sha256:{digest}"},
+                               late_after_s=3600)  # fmt: skip
     with live_gateway(url, settings) as gateway:
         stack = contextlib.AsyncExitStack()
         app = ingest_app(gateway.ingest, settings)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import socket
 import time
@@ -19,7 +20,7 @@ from lienwatch.config import GatewaySettings
 from lienwatch.runtime import api_app, serving_http
 from lienwatch.store.db import session_factory, transaction
 from lienwatch.store.tables import PositionConflict
-from tests.api.conftest import PHONE, TABLET, TOKEN
+from tests.api.conftest import DIGEST_PARTNER_TOKEN, PHONE, TABLET, TOKEN
 from tests.api.test_ingest import stored
 
 POSITIONS = "/api/v1/ingest/positions"
@@ -217,3 +218,17 @@ def test_slow_clients_are_cut_off(body):
             return await slow_clients(port, 61, body=body)
 
     assert max(asyncio.run(run())) < 2
+
+
+def test_a_partner_token_may_be_configured_as_its_digest(api):
+    """The configuration need not hold the token (``sha256:<hex>``); sending the digest
+    itself is not the token."""
+    client, _ = api
+    auth = {"Authorization": f"Bearer {DIGEST_PARTNER_TOKEN}"}
+    fix = {"device_id": TABLET, "time": "2026-11-03T08:00:00Z", "lat": 30.0, "lon": 120.0}
+    assert client.post(POSITIONS, json={"positions": [fix]}, headers=auth).status_code == 200
+    digest = hashlib.sha256(DIGEST_PARTNER_TOKEN.encode()).hexdigest()
+    for sent in (digest, f"sha256:{digest}"):
+        response = client.post(POSITIONS, json={"positions": [fix]},
+                               headers={"Authorization": f"Bearer {sent}"})  # fmt: skip
+        assert response.status_code == 401

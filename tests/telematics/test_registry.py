@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import func, select
 
 from lienwatch.store.db import session_factory, transaction
 from lienwatch.store.repositories import DeviceRepository
+from lienwatch.store.tables import Device
 from lienwatch.store.telematics import StoreDeviceDirectory
 from lienwatch.telematics.registry import (
     DeviceRegistry,
@@ -86,3 +88,13 @@ def test_device_status_from_session_and_last_fix():
     assert status(False, None) == DeviceStatus.UNKNOWN
     assert status(False, now - timedelta(minutes=20)) == DeviceStatus.ONLINE
     assert status(False, now - timedelta(minutes=21)) == DeviceStatus.OFFLINE
+
+
+def test_quarantine_is_bounded(engine):
+    factory = session_factory(engine)
+    with transaction(factory) as session:
+        already = session.scalar(select(func.count()).where(Device.quarantined))
+    registry = DeviceRegistry(StoreDeviceDirectory(factory), unknown_devices="quarantine",
+                              max_quarantined=already + 1)  # fmt: skip
+    assert registry.admit(new_ident("gt06"), "gt06") is not None
+    assert registry.admit(new_ident("gt06"), "gt06") is None  # one quarantined row too many

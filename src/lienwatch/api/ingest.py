@@ -22,6 +22,7 @@ the bus could not make them durable (retry).
 # No `from __future__ import annotations`: FastAPI reads the route signatures at run time, and
 # they name dependencies local to ingest_router().
 import asyncio
+import hashlib
 import hmac
 import logging
 from collections import Counter
@@ -53,6 +54,17 @@ log = logging.getLogger(__name__)
 PROTOCOL = "osmand"
 KNOT_KMH = 1.852
 MAX_BATCH = 1000
+
+
+def token_digest(token: str) -> str:
+    """The SHA-256 digest (hex) of a partner token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def configured_digest(value: str) -> str:
+    """The digest of a configured partner token: ``sha256:<hex>`` is one already (the token
+    a client sends is always hashed: sending a digest proves nothing)."""
+    return value[7:] if value.startswith("sha256:") else token_digest(value)
 
 
 def parse_time(value: object) -> datetime:
@@ -140,10 +152,13 @@ def ingest_router(
     max_skew = timedelta(seconds=settings.max_clock_skew_s)
     refused = Counter() if refused is None else refused
 
+    digests = {name: configured_digest(value) for name, value in settings.partners.items()}
+
     def partner_of(given: str | None) -> str:
         if given:
-            for name, expected in settings.partners.items():
-                if hmac.compare_digest(expected.encode(), given.encode()):
+            digest = token_digest(given)
+            for name, expected in digests.items():
+                if hmac.compare_digest(expected, digest):
                     return name
         raise HTTPException(401, "token: missing or not a partner's API token")
 

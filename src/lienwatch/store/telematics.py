@@ -42,6 +42,10 @@ class StoreDeviceDirectory:
             repository = DeviceRepository(session)
             return _record(repository, repository.add_quarantined(ident, protocol))
 
+    def count_quarantined(self) -> int:
+        with transaction(self.factory) as session:
+            return session.scalar(select(func.count()).where(Device.quarantined)) or 0
+
     def set_auth_code(self, device_id: int, code: str | None) -> None:
         with transaction(self.factory) as session:
             DeviceRepository(session).set_auth_code(device_id, code)

@@ -99,6 +99,10 @@ class DeviceDirectory(Protocol):
         """Record an unknown device, unbound and quarantined (idempotent per ident)."""
         ...
 
+    def count_quarantined(self) -> int:
+        """How many devices are quarantined."""
+        ...
+
     def set_auth_code(self, device_id: int, digest: str | None) -> None:
         """Store the digest of the device's auth code (None: forget it)."""
         ...
@@ -116,13 +120,21 @@ class DeviceRegistry:
     Args:
         directory: the device storage.
         unknown_devices: ``reject`` or ``quarantine`` devices the directory does not know.
+        max_quarantined: quarantined devices beyond which unknown devices are refused.
     """
 
-    def __init__(self, directory: DeviceDirectory, *, unknown_devices: UnknownPolicy) -> None:
+    def __init__(
+        self,
+        directory: DeviceDirectory,
+        *,
+        unknown_devices: UnknownPolicy,
+        max_quarantined: int = 1000,
+    ) -> None:
         if unknown_devices not in ("reject", "quarantine"):
             raise ValueError(f"unknown_devices: {unknown_devices!r} is not reject or quarantine")
         self.directory = directory
         self.unknown_devices = unknown_devices
+        self.max_quarantined = max_quarantined
 
     def admit(self, ident: str, protocol: str) -> DeviceRecord | None:
         """The device allowed to connect as ``ident`` over ``protocol``, or None if refused."""
@@ -130,6 +142,11 @@ class DeviceRegistry:
         if record is None:
             if self.unknown_devices == "reject":
                 log.warning("refused unknown %s device %s", protocol, ident)
+                return None
+            if self.directory.count_quarantined() >= self.max_quarantined:
+                # Anyone may claim to be an unknown device: their rows must not grow unbounded.
+                log.warning("refused unknown %s device %s: %d devices already quarantined",
+                            protocol, ident, self.max_quarantined)  # fmt: skip
                 return None
             log.warning("quarantined unknown %s device %s", protocol, ident)
             return self.directory.add_quarantined(ident, protocol)
