@@ -339,14 +339,12 @@ class _Connection:
         for at in range(0, len(data), step):
             for event in self.decoder.feed(data[at : at + step]):
                 if isinstance(event, FrameError):
+                    self.gateway.stats.frame_errors[event.kind.value] += 1
                     self.junk += len(event.frame)
                 else:
                     self.junk, self.last_message = 0, time.monotonic()
                 events.append(event)
             if self.junk > self.settings.max_junk_bytes:
-                self.gateway.stats.frame_errors.update(
-                    e.kind.value for e in events if isinstance(e, FrameError)
-                )
                 raise _Closing(f"junk: {self.junk} bytes rejected in a row", send=False)
         return events
 
@@ -360,8 +358,7 @@ class _Connection:
         replies: list[bytes] = []
         closing: _Closing | None = None
         for event in events:
-            if isinstance(event, FrameError):
-                stats.frame_errors[event.kind.value] += 1
+            if isinstance(event, FrameError):  # counted by _decode
                 log.debug("gateway: %s frame rejected: %s", self.protocol, event.reason)
                 if event.reply:
                     replies.append(event.reply)
@@ -409,8 +406,9 @@ class _Connection:
             self.jt808_version = 1  # the device speaks the 2019 header: answer in kind
         version = self.jt808_version
         if message.kind == "register":
+            session_of = None if self.device is None else self.device.id
             result, device = await asyncio.to_thread(
-                self.gateway.registry.register, phone, session_of=self.device and self.device.id
+                self.gateway.registry.register, phone, session_of=session_of
             )
             reply = jt808.encode_register_response(
                 phone, self._serial(), message.serial, result,
