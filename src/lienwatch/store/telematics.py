@@ -125,20 +125,8 @@ class StoreFixWriter:
         last_fix: dict[int, datetime] = {}
         rows: list[PositionRow] = []
         for fix in fixes:
-            rows.append(
-                (
-                    fix.device_id,
-                    fix.time,
-                    fix.received_at,
-                    fix.lat,
-                    fix.lon,
-                    fix.speed_kmh,
-                    fix.course,
-                    fix.valid,
-                    fix.alarms,
-                    fix.archived,
-                )
-            )
+            rows.append((fix.device_id, fix.time, fix.received_at, fix.lat, fix.lon,
+                         fix.speed_kmh, fix.course, fix.valid, fix.alarms, fix.archived))
             seen = last_fix.get(fix.device_id)
             if seen is None or fix.time > seen:
                 last_fix[fix.device_id] = fix.time
