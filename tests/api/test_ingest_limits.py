@@ -232,3 +232,12 @@ def test_a_partner_token_may_be_configured_as_its_digest(api):
         response = client.post(POSITIONS, json={"positions": [fix]},
                                headers={"Authorization": f"Bearer {sent}"})  # fmt: skip
         assert response.status_code == 401
+
+
+def test_an_oversized_batch_is_refused_by_its_count(api):
+    client, _ = api
+    fix = {"device_id": TABLET, "time": 1_790_000_000, "lat": 1, "lon": 1}
+    response = client.post(POSITIONS, json={"positions": [fix] * 1001},
+                           headers={"Authorization": f"Bearer {TOKEN}"})  # fmt: skip
+    assert response.status_code == 422
+    assert response.json() == {"detail": "positions: 1001 fixes, at most 1000"}
