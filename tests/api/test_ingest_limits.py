@@ -14,12 +14,12 @@ import pytest
 from fastapi import Request
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from lienwatch.config import GatewaySettings
 from lienwatch.runtime import api_app, serving_http
 from lienwatch.store.db import session_factory, transaction
-from lienwatch.store.tables import PositionConflict
+from lienwatch.store.tables import Device, PositionConflict
 from tests.api.conftest import DIGEST_PARTNER_TOKEN, PHONE, TABLET, TOKEN
 from tests.api.test_ingest import stored
 
@@ -241,3 +241,18 @@ def test_an_oversized_batch_is_refused_by_its_count(api):
                            headers={"Authorization": f"Bearer {TOKEN}"})  # fmt: skip
     assert response.status_code == 422
     assert response.json() == {"detail": "positions: 1001 fixes, at most 1000"}
+
+
+def test_a_device_tied_to_a_partner_takes_positions_from_it_alone(api):
+    client, engine = api
+    with engine.begin() as connection:
+        connection.execute(update(Device).where(Device.ident == PHONE).values(partner="zeta"))
+    try:
+        params = {"id": PHONE, "lat": 1, "lon": 1, "timestamp": "2026-11-04T08:00:00Z"}
+        refused = client.get(OSMAND, params={**params, "token": TOKEN})  # acme's token
+        taken = client.get(OSMAND, params={**params, "token": DIGEST_PARTNER_TOKEN})  # zeta's
+    finally:
+        with engine.begin() as connection:
+            connection.execute(update(Device).where(Device.ident == PHONE).values(partner=None))
+    assert refused.status_code == 403 and PHONE in refused.json()["detail"]
+    assert taken.status_code == 200

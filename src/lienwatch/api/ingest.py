@@ -217,9 +217,11 @@ def ingest_router(
         check_clock([position for _, position in items], time_fields, received)
         device_ids: dict[str, int] = {}
         for ident in dict.fromkeys(ident for ident, _ in items):
-            device = await asyncio.to_thread(registry.admit, ident, PROTOCOL)
+            device = await asyncio.to_thread(registry.admit, ident, PROTOCOL, partner=who)
             if device is None:
-                raise HTTPException(403, f"id: device {ident!r} is not registered for {PROTOCOL}")
+                raise HTTPException(
+                    403, f"id: device {ident!r} is not registered for {PROTOCOL} and this partner"
+                )
             device_ids[ident] = device.id
         fixes: list[Fix] = [
             fix_from_position(position, device_id=device_ids[ident], received_at=received,

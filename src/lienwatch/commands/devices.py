@@ -1,4 +1,4 @@
-"""CLI commands on registered trackers: ``lienwatch device reset-auth``."""
+"""CLI commands on registered devices: ``lienwatch device reset-auth``, ``set-partner``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from typing import Annotated
 import typer
 
 from lienwatch.config import load_settings
-from lienwatch.store.db import check_connection, make_engine, session_factory
+from lienwatch.store.db import check_connection, make_engine, session_factory, transaction
+from lienwatch.store.repositories import DeviceRepository
 from lienwatch.store.telematics import StoreDeviceDirectory
 from lienwatch.telematics.registry import DeviceRegistry
 
@@ -19,9 +20,10 @@ audit = logging.getLogger("lienwatch.audit")
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``device`` sub-app (``device reset-auth``) to the root ``app``."""
-    device = typer.Typer(help="Registered trackers.", no_args_is_help=True)
+    """Add the ``device`` sub-app (``reset-auth``, ``set-partner``) to the root ``app``."""
+    device = typer.Typer(help="Registered devices.", no_args_is_help=True)
     device.command("reset-auth")(reset_auth_command)
+    device.command("set-partner")(set_partner_command)
     app.add_typer(device, name="device")
 
 
@@ -51,3 +53,31 @@ def reset_auth_command(
     result = {"device": ident, "reset_by": by, "at": at}
     typer.echo(json.dumps(result) if as_json else f"{ident}: registration reset by {by}; "
                "the terminal may register again")  # fmt: skip
+
+
+def set_partner_command(
+    ident: Annotated[str, typer.Argument(help="The device's IMEI or phone number.")],
+    by: Annotated[str, typer.Option("--by", help="Username of the operator.")],
+    partner: Annotated[
+        str | None, typer.Argument(help="The partner ([gateway.partners]); omit for any.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Tie a device to the one HTTP ingest partner that may post its positions (others get
+    403), or, without PARTNER, let any partner post. Written to the audit log."""
+    settings = load_settings()
+    if partner is not None and partner not in settings.gateway.partners:
+        raise typer.BadParameter(
+            f"no partner {partner!r} in [gateway.partners]", param_hint="PARTNER"
+        )
+    engine = make_engine(settings.database_url)
+    check_connection(engine)
+    with transaction(session_factory(engine)) as session:
+        found = DeviceRepository(session).set_partner(ident, partner) is not None
+    engine.dispose()
+    if not found:
+        raise typer.BadParameter(f"no device {ident!r}", param_hint="IDENT")
+    at = datetime.now(UTC).isoformat(timespec="seconds")
+    audit.warning("device set-partner: %s to %s by %s at %s", ident, partner or "any", by, at)
+    result = {"device": ident, "partner": partner, "set_by": by, "at": at}
+    typer.echo(json.dumps(result) if as_json else f"{ident}: posted by {partner or 'any partner'}")

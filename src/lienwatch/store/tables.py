@@ -122,6 +122,8 @@ class Device(Base):
     auth_code: Mapped[str | None] = mapped_column(String(64))
     # Connected without being known: positions are kept, nothing trusts them until bound.
     quarantined: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The HTTP ingest partner that alone may post for this device (None: any partner).
+    partner: Mapped[str | None] = mapped_column(String(60))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     vehicle: Mapped[Vehicle | None] = relationship(back_populates="devices")

@@ -37,10 +37,12 @@ class StoreDeviceDirectory:
             device = repository.find(ident)
             return None if device is None else _record(repository, device)
 
-    def add_quarantined(self, ident: str, protocol: str) -> DeviceRecord:
+    def add_quarantined(
+        self, ident: str, protocol: str, partner: str | None = None
+    ) -> DeviceRecord:
         with transaction(self.factory) as session:
             repository = DeviceRepository(session)
-            return _record(repository, repository.add_quarantined(ident, protocol))
+            return _record(repository, repository.add_quarantined(ident, protocol, partner))
 
     def count_quarantined(self) -> int:
         with transaction(self.factory) as session:
@@ -106,6 +108,7 @@ def _record(repository: DeviceRepository, device: Device) -> DeviceRecord:
         quarantined=device.quarantined,
         report_interval_s=device.report_interval_s,
         model=device.model,
+        partner=device.partner,
     )
 
 

@@ -5,7 +5,7 @@ a vehicle carries at most one wired and one wireless device). The registry decid
 connecting device may do:
 
 - a known device is admitted; one connecting over another protocol than it is registered
-  with is refused;
+  with is refused, and so is one tied to another HTTP ingest partner than the one posting;
 - an unknown device is refused (``reject``) or recorded unbound and ``quarantined``
   (``quarantine``): its positions are kept but no vehicle is watched through it until an
   operator binds it;
@@ -74,6 +74,7 @@ class DeviceRecord:
         quarantined: connected without being known; not trusted until bound.
         report_interval_s: nominal interval between fixes while parked.
         model: the device model, which selects its decoding profile (``[gateway.models]``).
+        partner: the HTTP ingest partner that alone may post for it (None: any partner).
     """
 
     id: int
@@ -86,6 +87,7 @@ class DeviceRecord:
     quarantined: bool
     report_interval_s: int
     model: str = ""
+    partner: str | None = None
 
 
 class DeviceDirectory(Protocol):
@@ -95,8 +97,11 @@ class DeviceDirectory(Protocol):
         """The device with this IMEI / terminal phone, or None."""
         ...
 
-    def add_quarantined(self, ident: str, protocol: str) -> DeviceRecord:
-        """Record an unknown device, unbound and quarantined (idempotent per ident)."""
+    def add_quarantined(
+        self, ident: str, protocol: str, partner: str | None = None
+    ) -> DeviceRecord:
+        """Record an unknown device, unbound and quarantined, tied to ``partner`` if given
+        (idempotent per ident)."""
         ...
 
     def count_quarantined(self) -> int:
@@ -136,8 +141,11 @@ class DeviceRegistry:
         self.unknown_devices = unknown_devices
         self.max_quarantined = max_quarantined
 
-    def admit(self, ident: str, protocol: str) -> DeviceRecord | None:
-        """The device allowed to connect as ``ident`` over ``protocol``, or None if refused."""
+    def admit(
+        self, ident: str, protocol: str, *, partner: str | None = None
+    ) -> DeviceRecord | None:
+        """The device allowed to connect as ``ident`` over ``protocol`` (posted by HTTP
+        ingest ``partner``), or None if refused."""
         record = self.directory.find(ident)
         if record is None:
             if self.unknown_devices == "reject":
@@ -149,7 +157,7 @@ class DeviceRegistry:
                             protocol, ident, self.max_quarantined)  # fmt: skip
                 return None
             log.warning("quarantined unknown %s device %s", protocol, ident)
-            return self.directory.add_quarantined(ident, protocol)
+            return self.directory.add_quarantined(ident, protocol, partner)
         if record.protocol != protocol:
             log.warning(
                 "refused device %s: registered for %s, connected over %s",
@@ -157,6 +165,10 @@ class DeviceRegistry:
                 record.protocol,
                 protocol,
             )
+            return None
+        if partner is not None and record.partner not in (None, partner):
+            log.warning("refused device %s: tied to partner %s, posted by %s",
+                        ident, record.partner, partner)  # fmt: skip
             return None
         return record
 

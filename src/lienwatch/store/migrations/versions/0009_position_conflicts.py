@@ -1,4 +1,4 @@
-"""position_conflicts; JT/T 808 auth codes stored as digests
+"""position_conflicts; JT/T 808 auth codes stored as digests; devices.partner
 
 A second fix for a (device, fix time) already stored is dropped when it repeats the stored
 position; when it reports another position it is kept in ``position_conflicts``, beside the
@@ -8,6 +8,9 @@ spoofed tracker).
 ``devices.auth_code`` now holds the SHA-256 digest (hex) of the code: the codes stored in
 clear are replaced by their digests. Downgrade cannot recover the codes: it forgets them, and
 the terminals register again.
+
+``devices.partner`` names the HTTP ingest partner that alone may post for a device (NULL: any
+partner, as before).
 
 Revision ID: 0009
 Revises: 0008 (repossession steps)
@@ -54,6 +57,8 @@ def upgrade() -> None:
             batch_op.f("ix_position_conflicts_device_id"), ["device_id"], unique=False
         )
 
+    with op.batch_alter_table("devices", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("partner", sa.String(length=60), nullable=True))
     devices = sa.table("devices", sa.column("id", sa.Integer), sa.column("auth_code", sa.String))
     connection = op.get_bind()
     issued = connection.execute(
@@ -69,4 +74,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     devices = sa.table("devices", sa.column("auth_code", sa.String))
     op.execute(devices.update().values(auth_code=None))
+    with op.batch_alter_table("devices", schema=None) as batch_op:
+        batch_op.drop_column("partner")
     op.drop_table("position_conflicts")
