@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -48,11 +48,8 @@ def reset_auth_command(
         raise typer.BadParameter(
             f"no JT/T 808 terminal {ident!r} is registered", param_hint="IDENT"
         )
-    at = datetime.now(UTC).isoformat(timespec="seconds")
-    audit.warning("device reset-auth: %s by %s at %s", ident, by, at)
-    result = {"device": ident, "reset_by": by, "at": at}
-    typer.echo(json.dumps(result) if as_json else f"{ident}: registration reset by {by}; "
-               "the terminal may register again")  # fmt: skip
+    _audited("reset-auth", ident, by, {}, as_json,
+             f"{ident}: registration reset; the terminal may register again")  # fmt: skip
 
 
 def set_partner_command(
@@ -77,7 +74,14 @@ def set_partner_command(
     engine.dispose()
     if not found:
         raise typer.BadParameter(f"no device {ident!r}", param_hint="IDENT")
+    _audited("set-partner", ident, by, {"partner": partner}, as_json,
+             f"{ident}: posted by {partner or 'any partner'}")  # fmt: skip
+
+
+def _audited(
+    action: str, ident: str, by: str, change: dict[str, Any], as_json: bool, message: str
+) -> None:
+    """Write the change to the audit log, then print it (``message``, or JSON)."""
     at = datetime.now(UTC).isoformat(timespec="seconds")
-    audit.warning("device set-partner: %s to %s by %s at %s", ident, partner or "any", by, at)
-    result = {"device": ident, "partner": partner, "set_by": by, "at": at}
-    typer.echo(json.dumps(result) if as_json else f"{ident}: posted by {partner or 'any partner'}")
+    audit.warning("device %s: %s by %s at %s %s", action, ident, by, at, change or "")
+    typer.echo(json.dumps({"device": ident, **change, "by": by, "at": at}) if as_json else message)
