@@ -256,3 +256,24 @@ def test_a_device_tied_to_a_partner_takes_positions_from_it_alone(api):
             connection.execute(update(Device).where(Device.ident == PHONE).values(partner=None))
     assert refused.status_code == 403 and PHONE in refused.json()["detail"]
     assert taken.status_code == 200
+
+
+def test_connections_beyond_the_limit_are_answered_503():
+    limits = GatewaySettings(http_max_connections=2)
+    app = api_app("busy", limits)
+
+    @app.get("/ping")
+    async def ping() -> str:
+        return "pong"
+
+    async def run() -> bytes:
+        async with serving_http(app, "127.0.0.1", 0, limits) as port:
+            held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(2)]
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            answer = await asyncio.wait_for(reader.read(), 5)
+            for _, held_writer in [*held, (reader, writer)]:
+                held_writer.close()
+            return answer
+
+    assert asyncio.run(run()).startswith(b"HTTP/1.1 503")
