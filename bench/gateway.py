@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from decode import best_rate, gt06_frames, jt808_frames, run_decoder
 from lienwatch.config import BusSettings, GatewaySettings
@@ -97,6 +97,12 @@ def prepare(url: str, devices: int) -> None:
 
 async def lienwatch_run(url: str, protocol: str, devices: int, fixes: int, batch: int,
                         start: int) -> dict:  # fmt: skip
+    # Each run's device process registers its terminals afresh: reset them, as an operator
+    # would (`lienwatch device reset-auth`), since a terminal registers only once.
+    engine = make_engine(url)
+    with transaction(session_factory(engine)) as session:
+        session.execute(update(Device).values(auth_code=None))
+    engine.dispose()
     settings = GatewaySettings(max_messages_per_s=1e6, burst_messages=1_000_000)
     async with (
         open_ingest(url, settings, BusSettings()) as ingest,

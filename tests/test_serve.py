@@ -29,6 +29,7 @@ from tests.telematics.support import make_track
 from tests.test_cli import run
 
 TOKEN = "partner-token-0123456789"
+HEALTH_TOKEN = "operators-token-0123456789"
 PHONE = "15900003333"
 TRACKER = "013900007777"
 ZONE = "Asia/Shanghai"  # time_zone: the nightly run's business days
@@ -56,6 +57,7 @@ def test_serve_ingests_positions_runs_the_jobs_and_stops_on_sigterm(tmp_path):
         "LIENWATCH_SCHEDULER__FOLLOWUP_TICK_S": "0.3",
         "LIENWATCH_SCHEDULER__NIGHTLY_CATCH_UP_DAYS": "10",
         "LIENWATCH_GATEWAY__PARTNERS__ACME": TOKEN,
+        "LIENWATCH_GATEWAY__HEALTH_TOKEN": HEALTH_TOKEN,
     }
     server = start("serve", "--host", "127.0.0.1", "--jt808-port", "0", "--gt06-port", "0",
                    "--http-port", "0", cwd=tmp_path, env=env)  # fmt: skip
@@ -71,7 +73,7 @@ def test_serve_ingests_positions_runs_the_jobs_and_stops_on_sigterm(tmp_path):
         fix = {"id": PHONE, "lat": 31.23, "lon": 121.47, "timestamp": int(clock.timestamp()),
                "token": TOKEN}  # fmt: skip
         response = httpx.post(f"{base}/api/v1/ingest/osmand", params=fix, timeout=10)
-        assert response.json() == {"accepted": 1, "archived": 0}
+        assert response.json() == {"accepted": 1, "archived": 0, "duplicates": 0, "conflicts": 0}
         health = wait_for_health(
             base, lambda jobs: jobs["nightly"]["runs"] >= 1 and jobs["followup_tick"]["runs"] >= 3
         )
@@ -105,8 +107,11 @@ def test_serve_ingests_positions_runs_the_jobs_and_stops_on_sigterm(tmp_path):
 def wait_for_health(base: str, ready, timeout: float = 20) -> dict:
     """Poll ``GET /api/v1/health`` until ``ready(jobs)``; the last answer."""
     deadline = time.monotonic() + timeout
+    anonymous = httpx.get(f"{base}/api/v1/health", timeout=10)
+    assert anonymous.json() == {"status": "ok"}  # liveness only: no ports, traffic or jobs
     while True:
-        response = httpx.get(f"{base}/api/v1/health", timeout=10)
+        auth = {"Authorization": f"Bearer {HEALTH_TOKEN}"}
+        response = httpx.get(f"{base}/api/v1/health", headers=auth, timeout=10)
         assert response.status_code == 200, response.text
         body = response.json()
         if ready(body["jobs"]) or time.monotonic() > deadline:
@@ -117,11 +122,12 @@ def wait_for_health(base: str, ready, timeout: float = 20) -> dict:
 def test_health_is_503_naming_the_problem_when_the_database_is_unreachable(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'gone' / 'lienwatch.sqlite3'}")
     app = FastAPI()
-    app.include_router(health_router(engine, lambda: {"jobs": {}}))
+    app.include_router(health_router(engine, lambda: {"jobs": {}}, detail_token=HEALTH_TOKEN))
 
     async def ask() -> httpx.Response:
         async with serving_http(app, "127.0.0.1", 0) as port, httpx.AsyncClient() as client:
-            return await client.get(f"http://127.0.0.1:{port}/api/v1/health")
+            auth = {"Authorization": f"Bearer {HEALTH_TOKEN}"}
+            return await client.get(f"http://127.0.0.1:{port}/api/v1/health", headers=auth)
 
     response = asyncio.run(ask())
     assert response.status_code == 503

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import logging
 import os
+import re
 import tomllib
 from datetime import time
 from pathlib import Path
@@ -162,16 +163,38 @@ class GatewaySettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    host: str = "0.0.0.0"
+    #: Address the tracker and HTTP servers listen on: loopback unless exposed on purpose
+    #: ("0.0.0.0" for every interface; see docs/security.md).
+    host: str = "127.0.0.1"
     jt808_port: int = Field(5015, ge=0, le=65535)
     gt06_port: int = Field(5023, ge=0, le=65535)
     #: Serve HTTP ingest (OsmAnd and JSON batches) from ``lienwatch gateway`` too.
     http_ingest: bool = True
     http_port: int = Field(5055, ge=0, le=65535)
-    #: Bytes a connection may buffer without completing a frame before it is closed.
+    #: Longest frame accepted; a candidate frame claiming more is rejected, never buffered.
     max_frame_bytes: int = Field(4096, ge=64, le=131_072)
-    #: A connection silent this long is closed (JT/T 808 heartbeats default to 60 s).
+    #: Bytes a connection may send in a row that decode to nothing (garbage, bad frames);
+    #: beyond it the connection is closed.
+    max_junk_bytes: int = Field(4096, ge=64, le=1_048_576)
+    #: A connection without a decoded message for this long is closed (JT/T 808 heartbeats
+    #: default to 60 s); bytes that decode to nothing do not count.
     idle_timeout_s: float = Field(600.0, gt=0)
+    #: A connection whose device is not identified (JT/T 808 authentication, GT06 login) this
+    #: long after it opened, or after sending this many bytes, is closed.
+    identify_timeout_s: float = Field(60.0, gt=0)
+    max_unidentified_bytes: int = Field(16_384, ge=256)
+    #: Open connections per tracker port, and per peer address over both ports (keep it well
+    #: above the devices behind one carrier NAT address).
+    max_connections: int = Field(20_000, ge=1)
+    max_connections_per_address: int = Field(1_000, ge=1)
+    #: A device has one session: a second connection identifying as it is refused while the
+    #: first decoded a message within this (device_cloned), else it takes the session over.
+    session_alive_s: float = Field(120.0, gt=0)
+    #: A device that does not read its replies for this long is disconnected.
+    write_timeout_s: float = Field(30.0, gt=0)
+    #: A read whose messages would pause the connection longer than this (see
+    #: max_messages_per_s) closes it instead: a pause must not outlive the client.
+    max_rate_pause_s: float = Field(5.0, gt=0)
     #: Sustained messages per second per connection; above it reads are paused (TCP
     #: backpressure), so a flooding device is slowed, never served at others' expense.
     max_messages_per_s: float = Field(200.0, gt=0)
@@ -180,15 +203,32 @@ class GatewaySettings(BaseModel):
     #: What to do with a device the registry does not know: close the connection
     #: (``reject``) or record it unbound and store its positions (``quarantine``).
     unknown_devices: Literal["reject", "quarantine"] = "reject"
+    #: Quarantined devices beyond which unknown devices are refused even in quarantine mode.
+    max_quarantined_devices: int = Field(1000, ge=0)
     #: JT/T 808 devices must authenticate (0x0102) before their positions are accepted.
     require_auth: bool = True
+    #: A fix dated more than this ahead of the server clock is refused (counted in health).
+    max_clock_skew_s: int = Field(300, ge=0, le=86_400)
     #: A fix received this long after it was taken is late: stored with ``archived`` set.
     late_after_s: int = Field(600, ge=0)
     #: How often device statuses are refreshed from the last fixes (for devices without a
     #: session, such as HTTP devices and trackers that stopped calling).
     status_interval_s: float = Field(60.0, gt=0)
-    #: HTTP ingest: partner name -> API token (set tokens through the environment,
-    #: e.g. ``LIENWATCH_GATEWAY__PARTNERS__ACME=...``).
+    #: HTTP: a request body over this is refused with 413, before it is read when its
+    #: Content-Length says so (a batch of 1,000 fixes is about 150 KB).
+    http_max_body_bytes: int = Field(1_048_576, ge=1024, le=67_108_864)
+    #: HTTP: a request body not received in full within this is refused with 408.
+    http_body_timeout_s: float = Field(30.0, gt=0, le=300)
+    #: HTTP: a connection whose request line and headers are not in within this is closed.
+    http_header_timeout_s: float = Field(10.0, gt=0, le=300)
+    #: HTTP: connections and requests in progress beyond this are answered 503.
+    http_max_connections: int = Field(1000, ge=1)
+    #: Operators' token (16+ characters) that shows the detail of GET /api/v1/health (ports,
+    #: traffic, jobs); without it the endpoint answers liveness only.
+    health_token: str | None = Field(None, min_length=16)
+    #: HTTP ingest: partner name -> API token, or better its digest ``sha256:<hex>`` so the
+    #: configuration does not hold the token (set them through the environment, e.g.
+    #: ``LIENWATCH_GATEWAY__PARTNERS__ACME=...``).
     partners: dict[str, str] = Field(default_factory=dict)
     #: Device model -> its quirks (``[gateway.models.<MODEL>]``: accept_bad_checksum,
     #: accept_bad_length, utc_offset, alarms); see docs/protocols.md. Applied once a
@@ -199,7 +239,10 @@ class GatewaySettings(BaseModel):
     @classmethod
     def _strong_tokens(cls, value: dict[str, str]) -> dict[str, str]:
         for name, token in value.items():
-            if len(token) < 16:
+            if token.startswith("sha256:"):
+                if not re.fullmatch(r"[0-9a-f]{64}", token[7:]):
+                    raise ValueError(f"partner {name!r}: sha256: must be followed by 64 hex digits")
+            elif len(token) < 16:
                 raise ValueError(f"partner {name!r}: token must be at least 16 characters")
         return value
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,8 +20,10 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from lienwatch.api.errors import install_error_handlers
 from lienwatch.api.health import health_router
 from lienwatch.api.ingest import ingest_router
+from lienwatch.api.limits import BodyLimit, head_timeout_protocol
 from lienwatch.bus import InProcessBus, JetStreamBus
 from lienwatch.config import BusSettings, GatewaySettings, Settings
 from lienwatch.data import province_index
@@ -29,7 +32,7 @@ from lienwatch.scheduling import Scheduler
 from lienwatch.store.db import open_database
 from lienwatch.store.monitoring import StoreAlertStore, StoreFleetSource
 from lienwatch.store.telematics import StoreDeviceDirectory, StoreFixWriter
-from lienwatch.telematics.fixes import PositionBus, writing_to
+from lienwatch.telematics.fixes import FixHistory, PositionBus, writing_to
 from lienwatch.telematics.gateway import PROTOCOLS, Gateway
 from lienwatch.telematics.registry import DeviceRegistry
 
@@ -38,12 +41,14 @@ STORE_WRITER = "store-writer"
 
 @dataclass(frozen=True, slots=True)
 class Ingest:
-    """What receives positions: the registry and the bus, over one database engine."""
+    """What receives positions: the registry, the bus and the stored fixes, over one database
+    engine."""
 
     engine: Engine
     factory: sessionmaker[Session]
     registry: DeviceRegistry
     bus: PositionBus
+    history: FixHistory
 
 
 @contextlib.asynccontextmanager
@@ -58,7 +63,11 @@ async def open_ingest(
     with open_database(database_url) as database:
         factory = database.factory
         directory = StoreDeviceDirectory(factory)
-        registry = DeviceRegistry(directory, unknown_devices=gateway.unknown_devices)
+        registry = DeviceRegistry(
+            directory,
+            unknown_devices=gateway.unknown_devices,
+            max_quarantined=gateway.max_quarantined_devices,
+        )
         position_bus: PositionBus
         if bus.kind == "jetstream":
             position_bus = await JetStreamBus.connect(bus)
@@ -67,7 +76,7 @@ async def open_ingest(
         else:
             position_bus = InProcessBus(StoreFixWriter(factory))
         try:
-            yield Ingest(database.engine, factory, registry, position_bus)
+            yield Ingest(database.engine, factory, registry, position_bus, StoreFixWriter(factory))
         finally:
             await position_bus.close()
 
@@ -86,10 +95,21 @@ async def running_gateway(
         await gateway.stop()
 
 
+def api_app(title: str, settings: GatewaySettings) -> FastAPI:
+    """An empty FastAPI application with the project's error body and the request body limits
+    of ``settings`` (docs/security.md)."""
+    app = FastAPI(title=title, version="1")
+    app.add_middleware(
+        BodyLimit, max_bytes=settings.http_max_body_bytes, timeout_s=settings.http_body_timeout_s
+    )
+    install_error_handlers(app)
+    return app
+
+
 def ingest_app(ingest: Ingest, settings: GatewaySettings) -> FastAPI:
     """A FastAPI application serving HTTP ingest over ``ingest``'s registry and bus."""
-    app = FastAPI(title="lienwatch ingest", version="1")
-    app.include_router(ingest_router(ingest.registry, ingest.bus, settings))
+    app = api_app("lienwatch ingest", settings)
+    app.include_router(ingest_router(ingest.registry, ingest.bus, ingest.history, settings))
     return app
 
 
@@ -104,9 +124,12 @@ def serve_app(
     """The application of ``lienwatch serve``: HTTP ingest (unless ``[gateway] http_ingest``
     is off) and ``GET /api/v1/health`` reporting the gateway, the bus, the live monitor and
     the jobs."""
-    app = FastAPI(title="lienwatch", version="1")
+    app = api_app("lienwatch", settings.gateway)
+    refused: Counter[str] = Counter()  # HTTP fixes refused, by reason
     if settings.gateway.http_ingest:
-        app.include_router(ingest_router(ingest.registry, ingest.bus, settings.gateway))
+        app.include_router(
+            ingest_router(ingest.registry, ingest.bus, ingest.history, settings.gateway, refused)
+        )
 
     def parts() -> dict[str, Any]:
         return {
@@ -114,12 +137,15 @@ def serve_app(
                 "ports": {protocol: gateway.port(protocol) for protocol in PROTOCOLS},
                 "stats": gateway.stats.as_dict(),
             },
+            "ingest": {"refused_fixes": dict(refused)},
             "bus": {"kind": settings.bus.kind},
             "monitor": None if monitor is None else monitor.status(),
             "jobs": {} if scheduler is None else scheduler.status(),
         }  # fmt: skip
 
-    app.include_router(health_router(ingest.engine, parts))
+    app.include_router(
+        health_router(ingest.engine, parts, detail_token=settings.gateway.health_token)
+    )
     return app
 
 
@@ -134,11 +160,19 @@ def stop_on_signals() -> asyncio.Event:
 
 
 @contextlib.asynccontextmanager
-async def serving_http(app: FastAPI, host: str, port: int) -> AsyncIterator[int]:
-    """Serve ``app`` with uvicorn on this event loop (the bus lives here); yields the port."""
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
-    )
+async def serving_http(
+    app: FastAPI, host: str, port: int, settings: GatewaySettings | None = None
+) -> AsyncIterator[int]:
+    """Serve ``app`` with uvicorn on this event loop (the bus lives here), with the HTTP
+    limits of ``settings`` (the defaults if None); yields the port."""
+    limits = settings or GatewaySettings()
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", lifespan="off",
+        access_log=False,  # an OsmAnd client's URL carries its token
+        http=head_timeout_protocol(limits.http_header_timeout_s),
+        limit_concurrency=limits.http_max_connections, timeout_keep_alive=5,
+    )  # fmt: skip
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():  # failed to bind: surface the reason

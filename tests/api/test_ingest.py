@@ -2,45 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 from datetime import UTC, datetime
 
-import httpx
 import pytest
 from sqlalchemy import select, text
 
 from lienwatch import clock
-from lienwatch.config import GatewaySettings
-from lienwatch.runtime import ingest_app, serving_http
-from lienwatch.store import migrate
-from lienwatch.store.db import make_engine, session_factory, transaction
+from lienwatch.store.db import session_factory, transaction
 from lienwatch.store.tables import Device, Position
-from tests.telematics.support import live_gateway
-
-TOKEN = "partner-token-0123456789"
-PHONE = "15900001111"
-TABLET = "15900002222"
-
-
-@pytest.fixture(scope="module")
-def api(tmp_path_factory):
-    """(httpx client, engine) for an ingest API over a SQLite store of the module's own."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('api') / 'api.sqlite3'}"
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    with transaction(session_factory(engine)) as session:
-        session.add_all([Device(ident=PHONE, protocol="osmand", kind="wireless"),
-                         Device(ident=TABLET, protocol="osmand", kind="wireless"),
-                         Device(ident="013900000001", protocol="jt808", kind="wired")])  # fmt: skip
-    settings = GatewaySettings(partners={"acme": TOKEN}, late_after_s=3600)
-    with live_gateway(url, settings) as gateway:
-        stack = contextlib.AsyncExitStack()
-        app = ingest_app(gateway.ingest, settings)
-        port = gateway.call(stack.enter_async_context(serving_http(app, "127.0.0.1", 0)))
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            yield client, engine
-        gateway.call(stack.aclose())
-    engine.dispose()
+from tests.api.conftest import PHONE, TABLET, TOKEN
 
 
 def stored(engine, ident: str) -> list[Position]:
@@ -56,10 +26,10 @@ def test_osmand_fix_is_stored_in_km_per_hour(api):
               "bearing": 90.4, "batt": 77, "token": TOKEN}  # fmt: skip
     response = client.get("/api/v1/ingest/osmand", params=params)
     assert response.status_code == 200, response.text
-    assert response.json() == {"accepted": 1, "archived": 0}
+    assert response.json() == {"accepted": 1, "archived": 0, "duplicates": 0, "conflicts": 0}
     old = {**params, "timestamp": "2026-01-01T08:00:00+08:00"}  # POST form, ISO time, late
     response = client.post("/api/v1/ingest/osmand", params=old)
-    assert response.json() == {"accepted": 1, "archived": 1}
+    assert response.json() == {"accepted": 1, "archived": 1, "duplicates": 0, "conflicts": 0}
     first, latest = stored(engine, PHONE)
     assert first.fix_time == datetime(2026, 1, 1, tzinfo=UTC) and first.archived
     assert (latest.speed_kmh, latest.course, latest.lat) == (18.5, 90, 31.23)
@@ -76,7 +46,7 @@ def test_json_batch_is_all_or_nothing(api):
     assert response.status_code == 403 and "013900000001" in response.text  # a JT/T 808 device
     assert stored(engine, TABLET) == []
     response = client.post("/api/v1/ingest/positions", json={"positions": fixes}, headers=auth)
-    assert response.json() == {"accepted": 3, "archived": 3}
+    assert response.json() == {"accepted": 3, "archived": 3, "duplicates": 0, "conflicts": 0}
     assert [p.alarms for p in stored(engine, TABLET)] == ["", "", "sos"]
 
 

@@ -95,14 +95,15 @@ def feed_in_chunks(decoder, stream: bytes, cuts: list[int]) -> list:
     protocol=st.sampled_from(sorted(CODECS)),
     data=st.data(),
     cuts=st.lists(st.integers(0, 10_000), max_size=20),
+    max_frame=st.sampled_from([None, 128]),  # the gateway's limit, above these frames
 )
 @settings(max_examples=150, deadline=None)
 def test_mixed_stream_keeps_every_valid_frame_and_accepts_no_broken_one(
-    protocol: str, data: st.DataObject, cuts: list[int]
+    protocol: str, data: st.DataObject, cuts: list[int], max_frame: int | None
 ) -> None:
     codec = CODECS[protocol]
     stream, valid, broken = data.draw(streams(codec))
-    decoder = DECODERS[protocol]()
+    decoder = DECODERS[protocol](max_frame=max_frame)
     events = feed_in_chunks(decoder, stream, cuts)
     messages = [e for e in events if isinstance(e, Message)]
     assert [m.serial for m in messages] == valid
@@ -116,10 +117,13 @@ def test_mixed_stream_keeps_every_valid_frame_and_accepts_no_broken_one(
     protocol=st.sampled_from(sorted(CODECS)),
     noise=st.binary(max_size=600),
     cuts=st.lists(st.integers()),
+    max_frame=st.sampled_from([None, 64]),
 )
 @settings(max_examples=200, deadline=None)
-def test_random_bytes_never_crash(protocol: str, noise: bytes, cuts: list[int]) -> None:
-    decoder = DECODERS[protocol]()
+def test_random_bytes_never_crash(
+    protocol: str, noise: bytes, cuts: list[int], max_frame: int | None
+) -> None:
+    decoder = DECODERS[protocol](max_frame=max_frame)
     for event in feed_in_chunks(decoder, noise, cuts):
         assert isinstance(event, Message | FrameError)
         for position in getattr(event, "positions", ()):

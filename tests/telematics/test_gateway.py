@@ -44,10 +44,11 @@ def test_simulated_devices_are_stored_once_in_both_protocols(live, engine):
     gt_tracks = [make_track(i, 30, alarm_at=7) for i in gt_idents]
     with live() as gateway:
 
+        jt_options = PlayOptions(batch=4, window=3, heartbeat_every=3)
+
         async def drive() -> tuple:
             return await asyncio.gather(
-                play(jt_tracks, "jt808", "127.0.0.1", gateway.port("jt808"),
-                     PlayOptions(batch=4, window=3, heartbeat_every=3)),
+                play(jt_tracks, "jt808", "127.0.0.1", gateway.port("jt808"), jt_options),
                 play(gt_tracks, "gt06", "127.0.0.1", gateway.port("gt06"),
                      PlayOptions(window=2, heartbeat_every=5)),
             )  # fmt: skip
@@ -55,10 +56,12 @@ def test_simulated_devices_are_stored_once_in_both_protocols(live, engine):
         for report in asyncio.run(drive()):
             assert report.errors == 0, [d.errors for d in report.devices]
             assert report.positions == report.acked_positions == 90
-        # The same tracks again (a device resending): acknowledged, stored once.
+        # The same tracks again (a device resending, with the code it was issued):
+        # acknowledged, stored once.
         again = asyncio.run(
-            play(jt_tracks, "jt808", "127.0.0.1", gateway.port("jt808"), PlayOptions())
-        )
+            play(jt_tracks, "jt808", "127.0.0.1", gateway.port("jt808"),
+                 PlayOptions(auth_codes=jt_options.auth_codes))
+        )  # fmt: skip
         assert again.acked_positions == 90
         assert gateway.ingest.bus.stats.new == 180
 
@@ -158,8 +161,8 @@ def test_no_ack_when_the_store_fails(tmp_path):
 
 def test_connection_limits(live, engine):
     phone = add_devices(engine, "jt808", 1)[0]
-    settings = {"require_auth": False, "max_frame_bytes": 256, "idle_timeout_s": 0.3,
-                "max_messages_per_s": 40, "burst_messages": 5}  # fmt: skip
+    settings = {"require_auth": False, "max_frame_bytes": 256, "max_junk_bytes": 256,
+                "idle_timeout_s": 0.3, "max_messages_per_s": 40, "burst_messages": 5}  # fmt: skip
     with live(**settings) as gateway:
         address = ("127.0.0.1", gateway.port("jt808"))
         with socket.create_connection(address) as s:  # a frame that never ends
@@ -180,7 +183,7 @@ def test_connection_limits(live, engine):
             assert len(decoder.feed(s.recv(65536))) == 1
             assert time.monotonic() - started >= 0.4
     closed = gateway.gateway.stats.closed
-    assert closed["frame too large"] == 1 and closed["idle timeout"] >= 1
+    assert closed["junk"] == 1 and closed["idle timeout"] >= 1
     assert len(stored(engine, [phone])) == 26
 
 

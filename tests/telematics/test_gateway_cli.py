@@ -53,3 +53,42 @@ def test_simulated_devices_through_the_gateway_command(tmp_path):
         assert connection.execute(text(quarantined)).scalar() == 4
     engine.dispose()
 
+
+
+def test_an_operator_resets_a_terminals_registration(tmp_path):
+    assert run("db", "upgrade", cwd=tmp_path).returncode == 0
+    engine = create_engine(f"sqlite:///{tmp_path / 'lienwatch.sqlite3'}")
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO devices (ident, protocol, kind, model, "
+                                "report_interval_s, status, auth_code, quarantined, created_at) "
+                                "VALUES ('013900000001', 'jt808', 'wired', '', 60, 'unknown', "
+                                "'digest', false, '2026-11-01 00:00:00')"))  # fmt: skip
+    result = run("device", "reset-auth", "013900000001", "--by", "ops1", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["by"] == "ops1"
+    assert "device reset-auth: 013900000001 by ops1" in result.stderr  # the audit line
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT auth_code FROM devices")).scalar() is None
+    assert run("device", "reset-auth", "013900000002", "--by", "ops1", cwd=tmp_path).returncode
+    engine.dispose()
+
+
+def test_an_operator_ties_a_device_to_a_partner(tmp_path):
+    assert run("db", "upgrade", cwd=tmp_path).returncode == 0
+    engine = create_engine(f"sqlite:///{tmp_path / 'lienwatch.sqlite3'}")
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO devices (ident, protocol, kind, model, "
+                                "report_interval_s, status, quarantined, created_at) "
+                                "VALUES ('15900001111', 'osmand', 'wireless', '', 60, 'unknown', "
+                                "false, '2026-11-01 00:00:00')"))  # fmt: skip
+    env = {"LIENWATCH_GATEWAY__PARTNERS__ACME": "partner-token-0123456789"}
+    result = run("device", "set-partner", "15900001111", "acme", "--by", "ops1", cwd=tmp_path,
+                 env=env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "device set-partner: 15900001111 by ops1" in result.stderr  # the audit line
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT partner FROM devices")).scalar() == "acme"
+    unknown = run("device", "set-partner", "15900001111", "zeta", "--by", "ops1", cwd=tmp_path,
+                  env=env)  # fmt: skip
+    assert unknown.returncode != 0 and "zeta" in unknown.stderr
+    engine.dispose()

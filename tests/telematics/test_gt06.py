@@ -232,3 +232,9 @@ def test_encoders_reject_bad_fields() -> None:
         gt06.encode_frame(0x94, 1, bytes(300))
     with pytest.raises(ValueError, match="protocol_no"):
         gt06.encode_location(1, Gt06Fix(T0, 1, 1), protocol_no=0x13)
+
+
+def test_a_course_beyond_359_is_refused() -> None:
+    fix = gt06.Gt06Fix(time=datetime(2026, 11, 1, tzinfo=UTC), lat=31.2, lon=121.4, course=720)
+    (error,) = Gt06Decoder().feed(gt06.encode_location(1, fix))
+    assert isinstance(error, FrameError) and error.reason.startswith("course")

@@ -199,7 +199,7 @@ reports = st.builds(
     ),
     lat=st.floats(-90, 90),
     lon=st.floats(-180, 180),
-    speed_kmh=st.integers(0, 6553).map(lambda v: v / 10),
+    speed_kmh=st.integers(0, 5000).map(lambda v: v / 10),
     course=st.integers(0, 359),
     altitude_m=st.integers(0, 9000),
     valid=st.booleans(),
@@ -329,3 +329,15 @@ def test_encode_frame_rejects_bad_fields() -> None:
         encode_frame(0x0002, "12345678901234", 1)
     with pytest.raises(ValueError, match="body"):
         encode_frame(0x0200, "1", 1, bytes(1024))
+
+
+@pytest.mark.parametrize(
+    ("speed_kmh", "course", "field"), [(500.1, 0, "speed"), (50, 360, "course")]
+)
+def test_an_impossible_speed_or_course_is_refused(
+    speed_kmh: float, course: int, field: str
+) -> None:
+    report = LocationReport(datetime(2026, 11, 1, tzinfo=UTC), 30.5, 114.3, speed_kmh, course)
+    frame = encode_frame(0x0200, "13912345678", 1, jt808.encode_location_body(report))
+    (error,) = Jt808Decoder().feed(frame)
+    assert isinstance(error, FrameError) and error.reason.startswith(field)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import func, select
 
 from lienwatch.store.db import session_factory, transaction
 from lienwatch.store.repositories import DeviceRepository
+from lienwatch.store.tables import Device
 from lienwatch.store.telematics import StoreDeviceDirectory
 from lienwatch.telematics.registry import (
     DeviceRegistry,
@@ -19,17 +21,25 @@ from tests import factories
 from tests.telematics.support import add_devices, new_ident
 
 
-def test_registration_issues_a_fresh_code_that_authentication_checks(engine):
+def test_a_terminal_registers_once_unless_reset_or_in_its_own_session(engine):
     phone = add_devices(engine, "jt808", 1)[0]
     registry = DeviceRegistry(StoreDeviceDirectory(session_factory(engine)),
                               unknown_devices="reject")  # fmt: skip
     result, first = registry.register(phone)
     assert result == RegisterResult.OK and first is not None and len(first.auth_code or "") == 16
-    _, second = registry.register(phone)
+    assert registry.register(phone) == (RegisterResult.TERMINAL_REGISTERED, None)  # a takeover
+    assert registry.authenticate(phone, first.auth_code or "") is not None  # still valid
+    _, second = registry.register(phone, session_of=first.id)  # its own session
     assert second is not None and second.auth_code != first.auth_code
     assert registry.authenticate(phone, first.auth_code or "") is None  # superseded
-    assert registry.authenticate(phone, second.auth_code or "") == second
+    assert registry.authenticate(phone, second.auth_code or "") is not None
+    assert registry.reset_auth(phone) is not None
+    assert registry.authenticate(phone, second.auth_code or "") is None
+    assert registry.register(phone)[0] == RegisterResult.OK  # after the operator's reset
     assert registry.authenticate(new_ident("jt808"), "anything") is None
+    with transaction(session_factory(engine)) as session:
+        stored = DeviceRepository(session).get_by_ident(phone).auth_code
+    assert stored is not None and len(stored) == 64  # a digest, not the code
 
 
 def test_admission_by_policy_and_protocol(engine):
@@ -78,3 +88,13 @@ def test_device_status_from_session_and_last_fix():
     assert status(False, None) == DeviceStatus.UNKNOWN
     assert status(False, now - timedelta(minutes=20)) == DeviceStatus.ONLINE
     assert status(False, now - timedelta(minutes=21)) == DeviceStatus.OFFLINE
+
+
+def test_quarantine_is_bounded(engine):
+    factory = session_factory(engine)
+    with transaction(factory) as session:
+        already = session.scalar(select(func.count()).where(Device.quarantined))
+    registry = DeviceRegistry(StoreDeviceDirectory(factory), unknown_devices="quarantine",
+                              max_quarantined=already + 1)  # fmt: skip
+    assert registry.admit(new_ident("gt06"), "gt06") is not None
+    assert registry.admit(new_ident("gt06"), "gt06") is None  # one quarantined row too many

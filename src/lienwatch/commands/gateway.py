@@ -68,7 +68,9 @@ async def _serve(
         if settings.gateway.http_ingest:
             app = ingest_app(ingest, settings.gateway)
             http_port = await stack.enter_async_context(
-                serving_http(app, host or settings.gateway.host, settings.gateway.http_port)
+                serving_http(
+                    app, host or settings.gateway.host, settings.gateway.http_port, settings.gateway
+                )
             )
             listening += f", HTTP ingest on port {http_port}"
         typer.echo(f"gateway: {listening}, bus {settings.bus.kind}; Ctrl-C to stop", err=True)

@@ -110,7 +110,12 @@ async def _serve(
         )
         app = serve_app(ingest, settings, gateway=gateway, scheduler=scheduler, monitor=monitor)
         port = await stack.enter_async_context(
-            serving_http(app, host, settings.gateway.http_port if http_port is None else http_port)
+            serving_http(
+                app,
+                host,
+                settings.gateway.http_port if http_port is None else http_port,
+                settings.gateway,
+            )
         )
         listening = [f"{p} port {gateway.port(p)}" for p in ("jt808", "gt06") if gateway]
         jobs = ", ".join(scheduler.statuses) if scheduler else "none"

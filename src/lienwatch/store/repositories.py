@@ -199,15 +199,26 @@ class DeviceRepository:
     def find(self, ident: str) -> Device | None:
         return self.session.scalar(select(Device).where(Device.ident == ident))
 
-    def add_quarantined(self, ident: str, protocol: str) -> Device:
-        """Record a device nobody registered, unbound and quarantined; an existing ``ident``
-        (a concurrent connection got there first) is returned as it is."""
-        device = Device(ident=ident, protocol=protocol, kind="wired", quarantined=True)
+    def add_quarantined(self, ident: str, protocol: str, partner: str | None = None) -> Device:
+        """Record a device nobody registered, unbound and quarantined (tied to the HTTP
+        ``partner`` that posted for it, if any); an existing ``ident`` (a concurrent
+        connection got there first) is returned as it is."""
+        device = Device(
+            ident=ident, protocol=protocol, kind="wired", quarantined=True, partner=partner
+        )
         try:
             with self.session.begin_nested():
                 self.session.add(device)
         except IntegrityError:
             return self.get_by_ident(ident)
+        return device
+
+    def set_partner(self, ident: str, partner: str | None) -> Device | None:
+        """Tie the device to the HTTP ingest ``partner`` (None: any partner); None if there
+        is no such device."""
+        device = self.find(ident)
+        if device is not None:
+            device.partner = partner
         return device
 
     def loan_of(self, vehicle_id: int) -> int | None:
@@ -220,7 +231,7 @@ class DeviceRepository:
         )
         return self.session.scalar(query)
 
-    def set_auth_code(self, device_id: int, code: str) -> None:
+    def set_auth_code(self, device_id: int, code: str | None) -> None:
         self.session.execute(update(Device).where(Device.id == device_id).values(auth_code=code))
 
     def set_status(self, device_id: int, status: str) -> None:

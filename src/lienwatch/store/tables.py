@@ -119,6 +119,8 @@ class Device(Base):
     auth_code: Mapped[str | None] = mapped_column(String(64))
     # Connected without being known: positions are kept, nothing trusts them until bound.
     quarantined: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The HTTP ingest partner that alone may post for this device (None: any partner).
+    partner: Mapped[str | None] = mapped_column(String(60))
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
     vehicle: Mapped[Vehicle | None] = relationship(back_populates="devices")
@@ -277,6 +279,26 @@ class Position(Base):
     valid: Mapped[bool] = mapped_column(Boolean, default=True)
     alarms: Mapped[str] = mapped_column(String(200), default="")  # canonical names, ";"-joined
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class PositionConflict(Base):
+    """A fix whose (device, fix time) was already stored with another position: kept as
+    evidence (two sources reporting for one device), never silently dropped."""
+
+    __tablename__ = "position_conflicts"
+
+    id: Mapped[int] = mapped_column(BigKey, primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"), index=True)
+    fix_time: Mapped[datetime]
+    received_at: Mapped[datetime]
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    speed_kmh: Mapped[float] = mapped_column(Float)
+    course: Mapped[int] = mapped_column(SmallInteger)
+    valid: Mapped[bool] = mapped_column(Boolean)
+    alarms: Mapped[str] = mapped_column(String(200))
+    stored_lat: Mapped[float] = mapped_column(Float)  # the position stored first
+    stored_lon: Mapped[float] = mapped_column(Float)
 
 
 _OPEN_ALERT = text("status IN ('open', 'acknowledged')")

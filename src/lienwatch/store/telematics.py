@@ -8,6 +8,7 @@ its own transaction: they sit where a request from a device enters the system.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Collection, Sequence
 from datetime import datetime
@@ -17,9 +18,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from lienwatch.store.db import transaction
 from lienwatch.store.repositories import DeviceRepository, PositionRow, store_position_rows
-from lienwatch.store.tables import Device, Position
-from lienwatch.telematics.fixes import Fix
+from lienwatch.store.tables import Device, Position, PositionConflict
+from lienwatch.telematics.fixes import Fix, StoredPositions
 from lienwatch.telematics.registry import DeviceRecord, DeviceStatus, device_status
+
+log = logging.getLogger(__name__)
 
 
 class StoreDeviceDirectory:
@@ -34,12 +37,18 @@ class StoreDeviceDirectory:
             device = repository.find(ident)
             return None if device is None else _record(repository, device)
 
-    def add_quarantined(self, ident: str, protocol: str) -> DeviceRecord:
+    def add_quarantined(
+        self, ident: str, protocol: str, partner: str | None = None
+    ) -> DeviceRecord:
         with transaction(self.factory) as session:
             repository = DeviceRepository(session)
-            return _record(repository, repository.add_quarantined(ident, protocol))
+            return _record(repository, repository.add_quarantined(ident, protocol, partner))
 
-    def set_auth_code(self, device_id: int, code: str) -> None:
+    def count_quarantined(self) -> int:
+        with transaction(self.factory) as session:
+            return session.scalar(select(func.count()).where(Device.quarantined)) or 0
+
+    def set_auth_code(self, device_id: int, code: str | None) -> None:
         with transaction(self.factory) as session:
             DeviceRepository(session).set_auth_code(device_id, code)
 
@@ -99,12 +108,15 @@ def _record(repository: DeviceRepository, device: Device) -> DeviceRecord:
         quarantined=device.quarantined,
         report_interval_s=device.report_interval_s,
         model=device.model,
+        partner=device.partner,
     )
 
 
 class StoreFixWriter:
-    """:class:`~lienwatch.telematics.fixes.FixWriter`: fixes into ``positions`` (duplicates of
-    (device, fix time) skipped) and each device's ``last_fix_at`` moved forward, in one
+    """:class:`~lienwatch.telematics.fixes.FixWriter` and
+    :class:`~lienwatch.telematics.fixes.FixHistory`: fixes into ``positions`` (duplicates of
+    (device, fix time) skipped, those reporting another position kept in
+    ``position_conflicts``) and each device's ``last_fix_at`` moved forward, in one
     transaction."""
 
     def __init__(self, factory: sessionmaker[Session]) -> None:
@@ -123,5 +135,43 @@ class StoreFixWriter:
                 last_fix[fix.device_id] = fix.time
         with transaction(self.factory) as session:
             new = store_position_rows(session, rows)
+            if new < len(rows):  # some were already stored: keep those that contradict it
+                _keep_conflicts(session, fixes)
             DeviceRepository(session).note_last_fixes(last_fix)
         return new
+
+    def positions_at(self, keys: Collection[tuple[int, datetime]]) -> StoredPositions:
+        with transaction(self.factory) as session:
+            return stored_positions(session, keys)
+
+
+def stored_positions(session: Session, keys: Collection[tuple[int, datetime]]) -> StoredPositions:
+    """The stored (lat, lon) of each (device id, fix time) in ``keys`` that has one."""
+    if not keys:
+        return {}
+    wanted = set(keys)
+    times = [time for _, time in wanted]
+    query = select(Position.device_id, Position.fix_time, Position.lat, Position.lon).where(
+        Position.device_id.in_({device for device, _ in wanted}),
+        Position.fix_time.between(min(times), max(times)),
+    )
+    found = {(device, time): (lat, lon) for device, time, lat, lon in session.execute(query)}
+    return {key: position for key, position in found.items() if key in wanted}
+
+
+def _keep_conflicts(session: Session, fixes: Sequence[Fix]) -> None:
+    stored = stored_positions(session, [(fix.device_id, fix.time) for fix in fixes])
+    conflicts = [
+        PositionConflict(
+            device_id=fix.device_id, fix_time=fix.time, received_at=fix.received_at,
+            lat=fix.lat, lon=fix.lon, speed_kmh=fix.speed_kmh, course=fix.course,
+            valid=fix.valid, alarms=fix.alarms, stored_lat=stored[key][0],
+            stored_lon=stored[key][1],
+        )
+        for fix in fixes
+        if (key := (fix.device_id, fix.time)) in stored and stored[key] != (fix.lat, fix.lon)
+    ]  # fmt: skip
+    for conflict in conflicts:
+        log.warning("fix of device %d at %s conflicts with the stored one: kept as evidence",
+                    conflict.device_id, conflict.fix_time.isoformat())  # fmt: skip
+    session.add_all(conflicts)

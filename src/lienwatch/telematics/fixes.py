@@ -10,9 +10,10 @@ that ``telematics`` never imports either.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Protocol
 
 from lienwatch.telematics.protocols import Position
@@ -45,6 +46,23 @@ class Fix:
     alarms: str
     archived: bool
     received_at: datetime
+
+
+#: Why a fix was refused, as counted: dated ahead of the server clock beyond the skew allowed.
+CLOCK_AHEAD = "clock_ahead"
+
+
+def clock_problem(position: Position, *, received_at: datetime, max_skew: timedelta) -> str | None:
+    """Why ``position`` cannot be a real fix, or None: taken more than ``max_skew`` after it
+    was received. Such a fix would pin the device's ``last_fix_at`` in the future (online
+    forever) and make its later true fixes look out of order."""
+    ahead = position.time - received_at
+    if ahead <= max_skew:
+        return None
+    return (
+        f"time: {position.time.isoformat()} is {ahead.total_seconds():.0f} s ahead of the "
+        f"server clock (at most {max_skew.total_seconds():g} s allowed)"
+    )
 
 
 def fix_from_position(
@@ -81,6 +99,45 @@ def fix_from_position(
     )
 
 
+class Outcome(StrEnum):
+    """What storing a fix does: store it, drop it as a duplicate of the stored fix of its
+    (device, time), or keep it as evidence of a conflict with that fix (another position)."""
+
+    NEW = "new"
+    DUPLICATE = "duplicate"
+    CONFLICT = "conflict"
+
+
+#: The position (lat, lon) stored for each (device id, fix time).
+StoredPositions = Mapping[tuple[int, datetime], tuple[float, float]]
+
+
+def outcomes(fixes: Sequence[Fix], stored: StoredPositions) -> list[Outcome]:
+    """The outcome of storing ``fixes`` in order, given the positions already ``stored`` at
+    their (device, time): a fix repeats or contradicts the stored one or an earlier one."""
+    seen = dict(stored)
+    result = []
+    for fix in fixes:
+        key, position = (fix.device_id, fix.time), (fix.lat, fix.lon)
+        known = seen.setdefault(key, position)
+        if known is position:  # this very tuple was just recorded: nothing came before it
+            result.append(Outcome.NEW)
+        else:
+            result.append(Outcome.DUPLICATE if known == position else Outcome.CONFLICT)
+    return result
+
+
+class FixHistory(Protocol):
+    """Reads back stored fixes (implemented by ``lienwatch.store``)."""
+
+    def positions_at(self, keys: Collection[tuple[int, datetime]]) -> StoredPositions:
+        """The stored position of each (device id, fix time) in ``keys`` that has one.
+
+        Blocking: call it from a worker thread in asyncio code.
+        """
+        ...
+
+
 #: Receives batches from a bus subscription; raising makes the bus deliver the batch again
 #: (JetStream) or log it (in-process, where the batch is already in the store).
 FixHandler = Callable[[Sequence[Fix]], Awaitable[None]]
@@ -111,7 +168,8 @@ class FixWriter(Protocol):
     """Stores fixes durably (implemented by ``lienwatch.store``)."""
 
     def write(self, fixes: Sequence[Fix]) -> int:
-        """Commit ``fixes``, skipping duplicates of (device, fix time); return how many were new.
+        """Commit ``fixes``, skipping duplicates of (device, fix time) and keeping those that
+        report another position as conflicts; return how many were new.
 
         Blocking: call it from a worker thread in asyncio code.
         """

@@ -13,10 +13,13 @@ If publishing fails the connection is closed without the replies, so the device 
 a device is never acknowledged for a position that could still be lost (at least once; the
 store drops duplicates of (device, fix time)).
 
-Per-connection limits: bytes buffered without completing a frame (``max_frame_bytes``), idle
-time (``idle_timeout_s``) and a message rate (token bucket; reads pause when it is spent, so
-a flooding device is slowed by TCP backpressure). An error on one connection closes that
-connection only.
+Limits: open connections per port and per peer address; per connection the longest frame
+(``max_frame_bytes``: longer candidates are rejected, never buffered), bytes rejected in a row
+(``max_junk_bytes``), the time and bytes before the device is identified, silence (no decoded
+message for ``idle_timeout_s``), a device not reading its replies (``write_timeout_s``) and a
+message rate (token bucket; reads pause when it is spent, so a flooding device is slowed by
+TCP backpressure, and a read needing more than ``max_rate_pause_s`` closes the connection).
+An error on one connection closes that connection only. docs/security.md lists every limit.
 """
 
 from __future__ import annotations
@@ -34,8 +37,14 @@ from typing import Any
 
 from lienwatch import clock
 from lienwatch.config import GatewaySettings
-from lienwatch.telematics.fixes import Fix, PositionBus, fix_from_position
-from lienwatch.telematics.protocols import DECODERS, Decoder, FrameError, Message, jt808
+from lienwatch.telematics.fixes import (
+    CLOCK_AHEAD,
+    Fix,
+    PositionBus,
+    clock_problem,
+    fix_from_position,
+)
+from lienwatch.telematics.protocols import DECODERS, Decoder, Event, FrameError, Message, jt808
 from lienwatch.telematics.protocols.alarms import ProtocolConfigError
 from lienwatch.telematics.protocols.base import DEFAULT_PROFILE, DeviceProfile, profile_from_dict
 from lienwatch.telematics.registry import DeviceRecord, DeviceRegistry, RegisterResult
@@ -57,7 +66,10 @@ class GatewayStats:
     positions: int = 0
     archived: int = 0
     refused_positions: int = 0
+    refused_fixes: Counter[str] = field(default_factory=Counter)  # by reason
     refused_devices: int = 0
+    device_cloned: int = 0  # second sessions refused while the first was live
+    sessions_superseded: int = 0  # sessions taken over from a connection gone quiet
     publish_failures: int = 0
     closed: Counter[str] = field(default_factory=Counter)
 
@@ -109,7 +121,9 @@ class Gateway:
         self.profiles = model_profiles(settings.models)
         self.stats = GatewayStats()
         self._servers: dict[str, asyncio.Server] = {}
-        self._sessions: Counter[int] = Counter()
+        self._live: dict[int, _Connection] = {}  # the one live session of each device
+        self._open: Counter[str] = Counter()  # open connections by protocol
+        self._addresses: Counter[str] = Counter()  # open connections by peer address
         self._status_watch: asyncio.Task[None] | None = None
         self._writers: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
 
@@ -137,7 +151,7 @@ class Gateway:
                 await asyncio.to_thread(
                     self.registry.directory.refresh_statuses,
                     now=clock.now(),
-                    connected=set(self._sessions),
+                    connected=set(self._live),
                 )
             except Exception:  # the next round tries again; serving devices goes on
                 log.exception("gateway: refreshing device statuses failed")
@@ -173,11 +187,21 @@ class Gateway:
     async def _serve(
         self, protocol: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
+        address = str((writer.get_extra_info("peername") or ("?",))[0])
+        if (
+            self._open[protocol] >= self.settings.max_connections
+            or self._addresses[address] >= self.settings.max_connections_per_address
+        ):
+            self.stats.closed["too many connections"] += 1
+            writer.transport.abort()
+            return
         task = asyncio.current_task()
         assert task is not None
         self._writers[task] = writer
         self.stats.connections += 1
         self.stats.open_connections += 1
+        self._open[protocol] += 1
+        self._addresses[address] += 1
         connection = _Connection(self, protocol, writer)
         try:
             reason = await connection.run(reader)
@@ -188,6 +212,10 @@ class Gateway:
             reason = f"error: {type(exc).__name__}"
         finally:
             self.stats.open_connections -= 1
+            self._open[protocol] -= 1
+            self._addresses[address] -= 1
+            if not self._addresses[address]:
+                del self._addresses[address]
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
@@ -197,15 +225,32 @@ class Gateway:
                 del self._writers[task]
         self.stats.closed[reason.split(":")[0]] += 1
 
-    async def _opened(self, device: DeviceRecord) -> None:
-        self._sessions[device.id] += 1
-        if self._sessions[device.id] == 1:
+    async def _claim(self, device: DeviceRecord, connection: _Connection) -> None:
+        """Make ``connection`` the one live session of ``device``.
+
+        One session per device: while another connection of the device has decoded a
+        message within ``session_alive_s``, the new one is refused (two live sources for one
+        device: a cloned or spoofed tracker, counted and logged as ``device_cloned``);
+        otherwise the old connection is closed and the new one takes over (a device
+        reconnecting before its dead connection timed out).
+        """
+        holder = self._live.get(device.id)
+        if holder is not None and holder is not connection:
+            if time.monotonic() - holder.last_message < self.settings.session_alive_s:
+                self.stats.device_cloned += 1
+                log.warning("gateway: device_cloned: %s has a live session; a second one is "
+                            "refused", device.ident)  # fmt: skip
+                raise _Closing("refused: the device has a live session", send=False)
+            holder.writer.transport.abort()
+            self.stats.sessions_superseded += 1
+        self._live[device.id] = connection
+        if holder is None:
             await asyncio.to_thread(self.registry.session_opened, device)
 
-    async def _closed(self, device: DeviceRecord) -> None:
-        self._sessions[device.id] -= 1
-        if self._sessions[device.id] <= 0:
-            del self._sessions[device.id]
+    async def _release(self, device: DeviceRecord, connection: _Connection) -> None:
+        """End ``connection``'s session of ``device``, unless another took it over."""
+        if self._live.get(device.id) is connection:
+            del self._live[device.id]
             await asyncio.to_thread(self.registry.session_closed, device)
 
 
@@ -232,11 +277,15 @@ class _Connection:
         self.settings = gateway.settings
         self.protocol = protocol
         self.writer = writer
-        self.decoder: Decoder = DECODERS[protocol]()
+        self.decoder: Decoder = DECODERS[protocol](max_frame=self.settings.max_frame_bytes)
+        self.junk = 0  # bytes rejected since the last decoded message
+        self.opened = self.last_message = time.monotonic()
+        self.unidentified_bytes = 0  # bytes read before the device was identified
         self.device: DeviceRecord | None = None
         self.authenticated = False
         self.newest: datetime | None = None
         self.late_after = timedelta(seconds=self.settings.late_after_s)
+        self.max_skew = timedelta(seconds=self.settings.max_clock_skew_s)
         self.bucket = _TokenBucket(self.settings.max_messages_per_s, self.settings.burst_messages)
         self.serials = itertools.count()
         # JT/T 808 header form of the replies the gateway builds itself: None (2011/2013)
@@ -246,28 +295,63 @@ class _Connection:
     async def run(self, reader: asyncio.StreamReader) -> str:
         """Serve until the device leaves or breaks a rule; return why the connection ended."""
         while True:
+            wait, why = self._read_deadline()
             try:
-                data = await asyncio.wait_for(
-                    reader.read(_READ_SIZE), self.settings.idle_timeout_s
-                )
+                data = await asyncio.wait_for(reader.read(_READ_SIZE), wait)
             except TimeoutError:
-                return "idle timeout"
+                return why
             if not data:
                 return "closed by device"
-            events = self.decoder.feed(data)
+            if self.device is None:
+                self.unidentified_bytes += len(data)
+                if self.unidentified_bytes > self.settings.max_unidentified_bytes:
+                    return f"not identified: {self.unidentified_bytes} bytes before identifying"
             try:
+                events = self._decode(data)
                 await self._handle(events)
             except _Closing as closing:
                 return closing.reason
-            if len(self.decoder.pending) > self.settings.max_frame_bytes:
-                return f"frame too large: {len(self.decoder.pending)} bytes without a frame"
             pause = self.bucket.spend(len(events))
+            if pause > self.settings.max_rate_pause_s:
+                return f"rate: {len(events)} messages in one read"
             if pause:
                 await asyncio.sleep(pause)
+                self.last_message = time.monotonic()  # our pause is not the device's silence
+
+    def _read_deadline(self) -> tuple[float, str]:
+        """Seconds until the connection has been silent too long (no message decoded: junk
+        does not count) or, before the device is identified, until its time to do so ends;
+        and which of the two it is."""
+        now = time.monotonic()
+        idle = self.last_message + self.settings.idle_timeout_s - now
+        unidentified = self.opened + self.settings.identify_timeout_s - now
+        if self.device is None and unidentified < idle:
+            return max(unidentified, 0.0), "not identified in time"
+        return max(idle, 0.0), "idle timeout"
+
+    def _decode(self, data: bytes) -> list[Event]:
+        """Decode one read; close once more than ``max_junk_bytes`` were rejected in a row.
+
+        The read is decoded in slices of ``max_frame_bytes`` so that a read of junk costs at
+        most one slice beyond the budget before the connection is closed.
+        """
+        events: list[Event] = []
+        step = self.settings.max_frame_bytes
+        for at in range(0, len(data), step):
+            for event in self.decoder.feed(data[at : at + step]):
+                if isinstance(event, FrameError):
+                    self.gateway.stats.frame_errors[event.kind.value] += 1
+                    self.junk += len(event.frame)
+                else:
+                    self.junk, self.last_message = 0, time.monotonic()
+                events.append(event)
+            if self.junk > self.settings.max_junk_bytes:
+                raise _Closing(f"junk: {self.junk} bytes rejected in a row", send=False)
+        return events
 
     async def finish(self) -> None:
         if self.device is not None:
-            await self.gateway._closed(self.device)
+            await self.gateway._release(self.device, self)
 
     async def _handle(self, events: list[Message | FrameError]) -> None:
         stats = self.gateway.stats
@@ -275,8 +359,7 @@ class _Connection:
         replies: list[bytes] = []
         closing: _Closing | None = None
         for event in events:
-            if isinstance(event, FrameError):
-                stats.frame_errors[event.kind.value] += 1
+            if isinstance(event, FrameError):  # counted by _decode
                 log.debug("gateway: %s frame rejected: %s", self.protocol, event.reason)
                 if event.reply:
                     replies.append(event.reply)
@@ -302,7 +385,10 @@ class _Connection:
             replies.append(closing.last_reply)
         if replies and (closing is None or closing.send):
             self.writer.write(b"".join(replies))
-            await self.writer.drain()
+            try:  # a device that does not read its replies must not hold the connection
+                await asyncio.wait_for(self.writer.drain(), self.settings.write_timeout_s)
+            except TimeoutError:
+                raise _Closing("write timeout", send=False) from None
         if closing is not None:
             raise closing
 
@@ -314,18 +400,24 @@ class _Connection:
 
     async def _jt808(self, message: Message, fixes: list[Fix]) -> bytes | None:
         phone = message.device_id or ""
+        if message.kind == "fragment" and self.device is None:
+            # Sub-packets are buffered until the message is whole: only for known devices.
+            raise _Closing("refused: sub-packet before authentication", send=False)
         if message.extras.get("edition") == "2019" or "imei" in message.extras:
             self.jt808_version = 1  # the device speaks the 2019 header: answer in kind
         version = self.jt808_version
         if message.kind == "register":
-            result, device = await asyncio.to_thread(self.gateway.registry.register, phone)
+            session_of = None if self.device is None else self.device.id
+            result, device = await asyncio.to_thread(
+                self.gateway.registry.register, phone, session_of=session_of
+            )
             reply = jt808.encode_register_response(
                 phone, self._serial(), message.serial, result,
                 device.auth_code or "" if device else "", version=version,
             )  # fmt: skip
             if result != RegisterResult.OK:
                 self.gateway.stats.refused_devices += 1
-                raise _Closing("refused: unknown terminal", last_reply=reply)
+                raise _Closing(f"refused: registration {result.name.lower()}", last_reply=reply)
             return reply
         if message.kind == "auth":
             code = str(message.extras.get("auth_code", ""))
@@ -382,23 +474,30 @@ class _Connection:
         if self.device is not None and self.device.id == device.id:
             self.device = device
             return
+        await self.gateway._claim(device, self)
         if self.device is not None:
-            await self.gateway._closed(self.device)
+            await self.gateway._release(self.device, self)
         self.device = device
         # The model's quirks (tolerated checksums, clock offset, alarm bits) apply from the
         # frame after the one that identified the device.
         self.decoder.profile = self.gateway.profiles.get(device.model, DEFAULT_PROFILE)
-        await self.gateway._opened(device)
 
     def _ident(self) -> str | None:
         """The device this connection speaks for; a frame naming another is not taken."""
         return None if self.device is None else self.device.ident
 
     def _take(self, message: Message, fixes: list[Fix]) -> None:
+        """The message's fixes into ``fixes``, but for those dated beyond the clock skew
+        allowed: refused (the message is still acknowledged, so they are not resent)."""
         assert self.device is not None
         received = clock.now()
         re_upload = bool(message.extras.get("blind_area"))
         for position in message.positions:
+            problem = clock_problem(position, received_at=received, max_skew=self.max_skew)
+            if problem is not None:
+                self.gateway.stats.refused_fixes[CLOCK_AHEAD] += 1
+                log.warning("gateway: fix of %s refused: %s", self.device.ident, problem)
+                continue
             fixes.append(
                 fix_from_position(
                     position,

@@ -5,12 +5,16 @@ a vehicle carries at most one wired and one wireless device). The registry decid
 connecting device may do:
 
 - a known device is admitted; one connecting over another protocol than it is registered
-  with is refused;
+  with is refused, and so is one tied to another HTTP ingest partner than the one posting;
 - an unknown device is refused (``reject``) or recorded unbound and ``quarantined``
   (``quarantine``): its positions are kept but no vehicle is watched through it until an
   operator binds it;
-- a JT/T 808 registration (0x0100) issues a fresh random auth code, stored on the device;
-  authentication (0x0102) must present it.
+- a JT/T 808 registration (0x0100) issues a fresh random auth code, of which only a SHA-256
+  digest is stored; authentication (0x0102) must present the code. A terminal registers once:
+  registering again is refused with result 3 (terminal registered), so that nobody can take
+  over a registered terminal by registering as it, unless an operator reset its registration
+  (``lienwatch device reset-auth IDENT``) or the registration comes from the connection the
+  terminal authenticated on.
 
 Status: ``online`` while a session is open or the last fix is recent, ``offline`` once it is
 older than two report intervals, ``unknown`` for a device never heard from.
@@ -21,6 +25,7 @@ The registry talks to storage through :class:`DeviceDirectory`, implemented by
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 import secrets
@@ -63,10 +68,13 @@ class DeviceRecord:
         kind: ``wired`` or ``wireless``.
         vehicle_id: the vehicle it is fitted to, None when unbound.
         loan_id: the vehicle's most recent loan, None when there is none.
-        auth_code: the JT/T 808 auth code last issued, None before the first registration.
+        auth_code: the digest of the JT/T 808 auth code last issued (the code itself only in
+            the record :meth:`DeviceRegistry.register` returns), None before the first
+            registration or after a reset.
         quarantined: connected without being known; not trusted until bound.
         report_interval_s: nominal interval between fixes while parked.
         model: the device model, which selects its decoding profile (``[gateway.models]``).
+        partner: the HTTP ingest partner that alone may post for it (None: any partner).
     """
 
     id: int
@@ -79,6 +87,7 @@ class DeviceRecord:
     quarantined: bool
     report_interval_s: int
     model: str = ""
+    partner: str | None = None
 
 
 class DeviceDirectory(Protocol):
@@ -88,11 +97,20 @@ class DeviceDirectory(Protocol):
         """The device with this IMEI / terminal phone, or None."""
         ...
 
-    def add_quarantined(self, ident: str, protocol: str) -> DeviceRecord:
-        """Record an unknown device, unbound and quarantined (idempotent per ident)."""
+    def add_quarantined(
+        self, ident: str, protocol: str, partner: str | None = None
+    ) -> DeviceRecord:
+        """Record an unknown device, unbound and quarantined, tied to ``partner`` if given
+        (idempotent per ident)."""
         ...
 
-    def set_auth_code(self, device_id: int, code: str) -> None: ...
+    def count_quarantined(self) -> int:
+        """How many devices are quarantined."""
+        ...
+
+    def set_auth_code(self, device_id: int, digest: str | None) -> None:
+        """Store the digest of the device's auth code (None: forget it)."""
+        ...
 
     def set_status(self, device_id: int, status: DeviceStatus) -> None: ...
 
@@ -107,23 +125,39 @@ class DeviceRegistry:
     Args:
         directory: the device storage.
         unknown_devices: ``reject`` or ``quarantine`` devices the directory does not know.
+        max_quarantined: quarantined devices beyond which unknown devices are refused.
     """
 
-    def __init__(self, directory: DeviceDirectory, *, unknown_devices: UnknownPolicy) -> None:
+    def __init__(
+        self,
+        directory: DeviceDirectory,
+        *,
+        unknown_devices: UnknownPolicy,
+        max_quarantined: int = 1000,
+    ) -> None:
         if unknown_devices not in ("reject", "quarantine"):
             raise ValueError(f"unknown_devices: {unknown_devices!r} is not reject or quarantine")
         self.directory = directory
         self.unknown_devices = unknown_devices
+        self.max_quarantined = max_quarantined
 
-    def admit(self, ident: str, protocol: str) -> DeviceRecord | None:
-        """The device allowed to connect as ``ident`` over ``protocol``, or None if refused."""
+    def admit(
+        self, ident: str, protocol: str, *, partner: str | None = None
+    ) -> DeviceRecord | None:
+        """The device allowed to connect as ``ident`` over ``protocol`` (posted by HTTP
+        ingest ``partner``), or None if refused."""
         record = self.directory.find(ident)
         if record is None:
             if self.unknown_devices == "reject":
                 log.warning("refused unknown %s device %s", protocol, ident)
                 return None
+            if self.directory.count_quarantined() >= self.max_quarantined:
+                # Anyone may claim to be an unknown device: their rows must not grow unbounded.
+                log.warning("refused unknown %s device %s: %d devices already quarantined",
+                            protocol, ident, self.max_quarantined)  # fmt: skip
+                return None
             log.warning("quarantined unknown %s device %s", protocol, ident)
-            return self.directory.add_quarantined(ident, protocol)
+            return self.directory.add_quarantined(ident, protocol, partner)
         if record.protocol != protocol:
             log.warning(
                 "refused device %s: registered for %s, connected over %s",
@@ -132,18 +166,30 @@ class DeviceRegistry:
                 protocol,
             )
             return None
+        if partner is not None and record.partner not in (None, partner):
+            log.warning("refused device %s: tied to partner %s, posted by %s",
+                        ident, record.partner, partner)  # fmt: skip
+            return None
         return record
 
-    def register(self, ident: str) -> tuple[RegisterResult, DeviceRecord | None]:
+    def register(
+        self, ident: str, *, session_of: int | None = None
+    ) -> tuple[RegisterResult, DeviceRecord | None]:
         """A JT/T 808 registration: admit the terminal and issue it a new auth code.
 
-        Returns the result to send in 0x8100 and, on success, the record carrying the code.
+        ``session_of`` is the device the registering connection is authenticated as, if any:
+        that device may register again; any other registered terminal may not.
+        Returns the result to send in 0x8100 and, on success, the record carrying the code
+        in clear (the only time it exists in clear).
         """
         record = self.admit(ident, "jt808")
         if record is None:
             return RegisterResult.TERMINAL_UNKNOWN, None
+        if record.auth_code is not None and session_of != record.id:
+            log.warning("registration refused: %s is registered (reset-auth to re-register)", ident)
+            return RegisterResult.TERMINAL_REGISTERED, None
         code = secrets.token_hex(8)
-        self.directory.set_auth_code(record.id, code)
+        self.directory.set_auth_code(record.id, auth_digest(code))
         return RegisterResult.OK, _with_code(record, code)
 
     def authenticate(self, ident: str, code: str) -> DeviceRecord | None:
@@ -152,9 +198,18 @@ class DeviceRegistry:
         if record is None or record.protocol != "jt808" or not record.auth_code:
             log.warning("authentication refused: %s has no issued code", ident)
             return None
-        if not hmac.compare_digest(record.auth_code.encode(), code.encode()):
+        if not hmac.compare_digest(record.auth_code, auth_digest(code)):
             log.warning("authentication refused: wrong code from %s", ident)
             return None
+        return record
+
+    def reset_auth(self, ident: str) -> DeviceRecord | None:
+        """Forget the auth code of JT/T 808 terminal ``ident`` so that it may register again
+        (a replaced or factory-reset terminal); None if there is no such terminal."""
+        record = self.directory.find(ident)
+        if record is None or record.protocol != "jt808":
+            return None
+        self.directory.set_auth_code(record.id, None)
         return record
 
     def session_opened(self, record: DeviceRecord) -> None:
@@ -162,6 +217,12 @@ class DeviceRegistry:
 
     def session_closed(self, record: DeviceRecord) -> None:
         self.directory.set_status(record.id, DeviceStatus.OFFLINE)
+
+
+def auth_digest(code: str) -> str:
+    """What is stored of an auth code: its SHA-256 digest in hex, so a copy of the database
+    does not hand out the codes (the codes are random: no salt is needed)."""
+    return hashlib.sha256(code.encode()).hexdigest()
 
 
 def _with_code(record: DeviceRecord, code: str) -> DeviceRecord:

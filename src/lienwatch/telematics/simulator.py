@@ -154,6 +154,10 @@ class PlayOptions:
         batch: JT/T 808 fixes per frame (above 1: 0x0704 batches); GT06 sends one per frame.
         window: acknowledged frames in flight before waiting for a reply.
         heartbeat_every: frames between heartbeats.
+        auth_codes: JT/T 808 auth codes by terminal phone. A terminal with a code
+            authenticates with it; one without registers first and its code is added here.
+            Play terminals again with the same options: a registered terminal may not
+            register twice.
     """
 
     rate: float | None = None
@@ -161,6 +165,7 @@ class PlayOptions:
     batch: int = 1
     window: int = 1
     heartbeat_every: int = 50
+    auth_codes: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.rate is not None and self.rate <= 0:
@@ -302,6 +307,17 @@ class _Jt808Device(_Device):
         return self.options.batch
 
     async def log_in(self) -> None:
+        """Register once, as a real terminal does, then authenticate with the code kept."""
+        code = self.options.auth_codes.get(self.track.ident) or await self._register()
+        serial = self.serial()
+        self.send(
+            jt808.encode_frame(jt808.AUTH, self.track.ident, serial, jt808.encode_auth_body(code)),
+            serial,
+            0,
+        )
+        await self.receive()
+
+    async def _register(self) -> str:
         ident = self.track.ident
         registration = jt808.Registration(
             province=44, city=300, maker="LWSIM", model="SIM-808", terminal_id=ident[-7:],
@@ -316,11 +332,8 @@ class _Jt808Device(_Device):
             raise _Refused(f"register: unexpected reply {reply.kind} {dict(reply.extras)}")
         if reply.extras.get("result") != 0:
             raise _Refused(f"register: refused with result {reply.extras.get('result')}")
-        serial = self.serial()
-        code = str(reply.extras["auth_code"])
-        self.send(jt808.encode_frame(jt808.AUTH, ident, serial, jt808.encode_auth_body(code)),
-                  serial, 0)  # fmt: skip
-        await self.receive()
+        self.options.auth_codes[ident] = code = str(reply.extras["auth_code"])
+        return code
 
     async def send_fixes(self, chunk: slice) -> None:
         track = self.track

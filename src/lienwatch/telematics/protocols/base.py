@@ -24,6 +24,23 @@ from lienwatch.telematics.protocols.alarms import (
     alarm_map_from_dict,
 )
 
+#: Fastest ground speed a tracked car may report; a fix claiming more is refused at decoding.
+MAX_SPEED_KMH = 500.0
+
+
+def check_motion(speed_kmh: float, course: int) -> None:
+    """Refuse a speed no car reaches or a course that is not a heading (0–359 degrees).
+
+    Raises:
+        FrameProblem: naming the field and its value.
+    """
+    if speed_kmh > MAX_SPEED_KMH:
+        raise FrameProblem(
+            ErrorKind.MALFORMED, f"speed: {speed_kmh:g} km/h is above {MAX_SPEED_KMH:g}"
+        )
+    if not 0 <= course <= 359:
+        raise FrameProblem(ErrorKind.MALFORMED, f"course: {course} is not 0–359 degrees")
+
 
 @dataclass(frozen=True, slots=True)
 class Position:
@@ -235,6 +252,9 @@ class Decoder(ABC):
             the ``profile`` attribute once the device is identified.
         device_id: the device id when the caller knows it already (GT06 frames other than
             login do not carry it).
+        max_frame: a lower limit than the protocol's :attr:`max_frame` (the gateway's
+            ``max_frame_bytes``): bytes that cannot become a frame within it are rejected
+            instead of buffered.
     """
 
     protocol: ClassVar[str]
@@ -242,10 +262,15 @@ class Decoder(ABC):
     max_frame: ClassVar[int]
 
     def __init__(
-        self, profile: DeviceProfile = DEFAULT_PROFILE, *, device_id: str | None = None
+        self,
+        profile: DeviceProfile = DEFAULT_PROFILE,
+        *,
+        device_id: str | None = None,
+        max_frame: int | None = None,
     ) -> None:
         self.profile = profile
         self.device_id = device_id
+        self.frame_limit = min(self.max_frame, max_frame or self.max_frame)
         self.stats = DecoderStats()
         self._buffer = b""
 
@@ -257,6 +282,7 @@ class Decoder(ABC):
     def feed(self, data: bytes) -> list[Event]:
         """Consume ``data`` and return the messages and errors it completed, in stream order."""
         buffer = self._buffer + bytes(data) if self._buffer else bytes(data)
+        self._prepare(buffer)
         events: list[Event] = []
         position = 0
         while True:
@@ -276,6 +302,10 @@ class Decoder(ABC):
         self._buffer = b""
         self._count(error)
         return [error]
+
+    def _prepare(self, buffer: bytes) -> None:  # noqa: B027 (a hook, not a duty)
+        """Called with each read's buffer (what was pending plus the read) before scanning;
+        a decoder that indexes the buffer once per read overrides it."""
 
     @abstractmethod
     def _next_event(self, buffer: bytes, position: int) -> tuple[Event | None, int]:
@@ -302,6 +332,7 @@ def union_alarms(positions: tuple[Position, ...]) -> tuple[str, ...]:
 
 __all__ = [
     "DEFAULT_PROFILE",
+    "MAX_SPEED_KMH",
     "Decoder",
     "DecoderStats",
     "DeviceProfile",
@@ -312,6 +343,7 @@ __all__ = [
     "Message",
     "Position",
     "ProtocolConfigError",
+    "check_motion",
     "parse_utc_offset",
     "profile_from_dict",
     "union_alarms",

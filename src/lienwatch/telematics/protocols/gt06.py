@@ -8,9 +8,13 @@ CRC is CRC-16/X-25 over length through serial.
 from __future__ import annotations
 
 import binascii
+import re
 import struct
-from dataclasses import dataclass
+from bisect import bisect_left
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
+from heapq import heappop, heappush
 from typing import Any, ClassVar
 
 from lienwatch.telematics.protocols.base import (
@@ -23,6 +27,7 @@ from lienwatch.telematics.protocols.base import (
     FrameProblem,
     Message,
     Position,
+    check_motion,
     union_alarms,
 )
 
@@ -294,6 +299,7 @@ def _decode_fix(content: bytes, utc_offset: timedelta) -> Position:
     lat, lon = lat_raw / COORDINATE_DIVISOR, lon_raw / COORDINATE_DIVISOR
     if lat > 90 or lon > 180:
         raise FrameProblem(ErrorKind.MALFORMED, f"coordinates: {lat:.6f}, {lon:.6f} out of range")
+    check_motion(speed, course_word & 0x3FF)
     try:
         local = datetime(2000 + stamp[0], *stamp[1:], tzinfo=timezone(utc_offset))
     except ValueError:
@@ -380,34 +386,51 @@ def _decode_alarm(content: bytes, profile: DeviceProfile, offset: timedelta) -> 
 # --- the decoder -----------------------------------------------------------------------------
 
 
-def _find_mark(buffer: bytes, start: int) -> int:
-    """Index of the next ``78 78`` or ``79 79`` at or after ``start``, or -1."""
-    short, long = buffer.find(_SHORT_MARK, start), buffer.find(_LONG_MARK, start)
-    if short < 0 or (0 <= long < short):
-        return long
-    return short
+def _tail(buffer: bytes) -> int:
+    """Where garbage without a start mark ends: before a last byte that may begin one."""
+    return len(buffer) - 1 if buffer[-1:] in (b"\x78", b"\x79") else len(buffer)
+
+
+_MARKS = re.compile(rb"(?=\x78\x78|\x79\x79)")
+
+
+class _Marks:
+    """Every ``78 78`` and ``79 79`` of one buffer, found in one pass (overlapping ones too).
+
+    Looking marks up here instead of calling ``bytes.find`` per mark keeps resynchronizing
+    over a run of marks linear in the bytes received.
+    """
+
+    def __init__(self, buffer: bytes) -> None:
+        self.at = [match.start() for match in _MARKS.finditer(buffer)]
+
+    def next(self, start: int) -> int:
+        """Index of the first mark at or after ``start``, or -1."""
+        index = bisect_left(self.at, start)
+        return self.at[index] if index < len(self.at) else -1
+
+    def after(self, start: int) -> Iterator[int]:
+        """The marks at or after ``start``, in order."""
+        at = self.at
+        return (at[index] for index in range(bisect_left(at, start), len(at)))
+
+
+@dataclass(slots=True)
+class _Lookahead:
+    """How far the search for a sound frame inside an awaited frame got; offsets count from
+    the awaited frame's start, which stays the head of the buffer while it is awaited.
+
+    Attributes:
+        scanned: marks before this offset were examined.
+        undecided: (end, mark) of marks whose frame was not complete yet, soonest end first.
+    """
+
+    scanned: int = 1
+    undecided: list[tuple[int, int]] = field(default_factory=list)
 
 
 def _crc_ok(frame: bytes) -> bool:
     return crc16_x25(frame[2:-4]) == int.from_bytes(frame[-4:-2], "big")
-
-
-def _sound_frame_within(buffer: bytes, start: int, stop: int) -> bool:
-    """Whether a complete frame with a good CRC starts in ``buffer[start:stop]``."""
-    mark = _find_mark(buffer, start)
-    while 0 <= mark < stop:
-        head = 4 if buffer[mark] == 0x79 else 3
-        end = mark + head + int.from_bytes(buffer[mark + 2 : mark + head], "big") + 2
-        frame = buffer[mark:end]
-        if (
-            end <= len(buffer)
-            and end - mark >= head + 7
-            and frame[-2:] == b"\r\n"
-            and _crc_ok(frame)
-        ):
-            return True
-        mark = _find_mark(buffer, mark + 1)
-    return False
 
 
 class Gt06Decoder(Decoder):
@@ -416,27 +439,45 @@ class Gt06Decoder(Decoder):
     Args:
         profile: the device model's quirks and alarm mapping.
         device_id: the IMEI when already known; a login frame sets it.
+        max_frame: longest frame accepted; a start mark whose length field claims more is
+            not a frame start and is skipped at once instead of waited for.
 
     Times are read as UTC, or in the zone a login announced, or in ``profile.utc_offset``
     when the profile sets one (it wins: it exists for firmware that lies). Login, heartbeat
     and alarm packets are acknowledged; location packets are not (the protocol wants none).
+
+    Resynchronizing is linear: each read's start marks are found once, a candidate frame is
+    never copied before it is complete, and while a frame is awaited the marks inside it are
+    checked once each, not again at every read.
     """
 
     protocol: ClassVar[str] = PROTOCOL
     max_frame: ClassVar[int] = _MAX_FRAME
 
     def __init__(
-        self, profile: DeviceProfile = DEFAULT_PROFILE, *, device_id: str | None = None
+        self,
+        profile: DeviceProfile = DEFAULT_PROFILE,
+        *,
+        device_id: str | None = None,
+        max_frame: int | None = None,
     ) -> None:
-        super().__init__(profile, device_id=device_id)
+        super().__init__(profile, device_id=device_id, max_frame=max_frame)
         self._login_offset: timedelta | None = None
+        self._marks = _Marks(b"")
+        self._ahead: _Lookahead | None = None  # the search inside the frame awaited
+
+    def _prepare(self, buffer: bytes) -> None:
+        self._marks = _Marks(buffer)
+
+    def flush(self) -> list[FrameError]:
+        self._ahead = None
+        return super().flush()
 
     def _next_event(self, buffer: bytes, position: int) -> tuple[Event | None, int]:
-        start = _find_mark(buffer, position)
+        start = self._marks.next(position)
         if start < 0:
             # The last byte may be the first half of a start mark split across reads.
-            keep = len(buffer) - 1 if buffer[-1:] in (b"\x78", b"\x79") else len(buffer)
-            keep = max(keep, position)
+            keep = max(_tail(buffer), position)
             if keep > position:
                 return FrameError(
                     ErrorKind.GARBAGE, "bytes outside a frame", buffer[position:keep]
@@ -446,32 +487,86 @@ class Gt06Decoder(Decoder):
             return FrameError(
                 ErrorKind.GARBAGE, "bytes outside a frame", buffer[position:start]
             ), start
-        long = buffer[start] == 0x79
-        head = 4 if long else 3
-        if len(buffer) - start < head:
+        end = self._frame_end(buffer, start)
+        if end is None:
             return None, start
-        length = int.from_bytes(buffer[start + 2 : start + head], "big")
-        end = start + head + length + 2
-        if length < 5:
-            return self._unframed(buffer, start, f"length {length} is below the minimum 5")
+        if end < 0:
+            return self._unframed(buffer, start, "length field outside 5 and the frame limit")
         if end > len(buffer):
-            if _sound_frame_within(buffer, start + 1, len(buffer)):
+            if self._sound_frame_ahead(buffer, start):
                 return self._unframed(buffer, start, "frame cut short: another frame starts in it")
             return None, start
-        frame = buffer[start:end]
-        if frame[-2:] != b"\r\n":
+        self._ahead = None
+        if buffer[end - 2 : end] != b"\r\n":
             return self._unframed(buffer, start, "no 0d0a where the length says the frame ends")
-        if not _crc_ok(frame) and _sound_frame_within(buffer, start + 1, end):
+        frame = buffer[start:end]
+        if not _crc_ok(frame) and self._sound_frame_within(buffer, start + 1, end):
             # A cut-off frame whose claimed length happens to end on a later frame's 0D 0A.
             return self._unframed(buffer, start, "frame cut short: another frame starts in it")
-        return self._decode_frame(frame, head), end
+        return self._decode_frame(frame, 4 if buffer[start] == 0x79 else 3), end
+
+    def _frame_end(self, buffer: bytes, mark: int) -> int | None:
+        """Where the frame at ``mark`` ends by its length field; None when the header is cut
+        short, -1 when the length is below the minimum 5 or the frame beyond the limit."""
+        head = 4 if buffer[mark] == 0x79 else 3
+        if len(buffer) - mark < head:
+            return None
+        length = int.from_bytes(buffer[mark + 2 : mark + head], "big")
+        if length < 5 or head + length + 2 > self.frame_limit:
+            return -1
+        return mark + head + length + 2
+
+    def _sound(self, buffer: bytes, mark: int) -> bool | None:
+        """Whether a complete frame with a good CRC starts at ``mark``; None: not known yet."""
+        end = self._frame_end(buffer, mark)
+        if end is None or end > len(buffer):
+            return None
+        return end > 0 and buffer[end - 2 : end] == b"\r\n" and _crc_ok(buffer[mark:end])
+
+    def _sound_frame_within(self, buffer: bytes, start: int, stop: int) -> bool:
+        """Whether a sound frame starts in ``buffer[start:stop]``."""
+        for mark in self._marks.after(start):
+            if mark >= stop:
+                return False
+            if self._sound(buffer, mark):
+                return True
+        return False
+
+    def _sound_frame_ahead(self, buffer: bytes, start: int) -> bool:
+        """Whether a sound frame starts after ``start``, whose own frame is still incomplete.
+
+        The search goes on across reads while the frame at ``start`` is awaited: each mark is
+        examined once, and one whose frame is not complete yet is judged once it is.
+        """
+        ahead = self._ahead if self._ahead is not None and start == 0 else _Lookahead()
+        self._ahead = ahead
+        while ahead.undecided and ahead.undecided[0][0] <= len(buffer) - start:
+            if self._sound(buffer, start + heappop(ahead.undecided)[1]):
+                return True
+        for mark in self._marks.after(start + ahead.scanned):
+            end = self._frame_end(buffer, mark)
+            if end is None:  # a header cut short by the end of the buffer: next read
+                break
+            ahead.scanned = mark - start + 1
+            if end > len(buffer):
+                heappush(ahead.undecided, (end - start, mark - start))
+            elif self._sound(buffer, mark):
+                return True
+        return False
 
     def _unframed(self, buffer: bytes, start: int, reason: str) -> tuple[Event, int]:
-        """A start mark that does not begin a frame: skip to the next mark."""
-        resume = _find_mark(buffer, start + 1)
-        if resume < 0:
-            resume = len(buffer) - 1 if buffer[-1:] in (b"\x78", b"\x79") else len(buffer)
-            resume = max(resume, start + 1)
+        """A start mark that does not begin a frame: skip to the next mark that may.
+
+        Marks whose length field rules them out are skipped with it, so a run of junk
+        marks is one error, not one per mark.
+        """
+        self._ahead = None
+        resume = _tail(buffer)
+        for mark in self._marks.after(start + 1):
+            if self._frame_end(buffer, mark) != -1:
+                resume = mark
+                break
+        resume = max(resume, start + 1)
         return FrameError(ErrorKind.MALFORMED, reason, buffer[start:resume]), resume
 
     def _decode_frame(self, frame: bytes, head: int) -> Event:

@@ -26,6 +26,7 @@ from lienwatch.telematics.protocols.base import (
     FrameProblem,
     Message,
     Position,
+    check_motion,
     union_alarms,
 )
 
@@ -333,7 +334,7 @@ def decode_location_body(
 
     Raises:
         FrameProblem: the body is too short, the time is not a date, the coordinates are
-            out of range or encrypted (status bit 5).
+            out of range or encrypted (status bit 5), the speed or course impossible.
     """
     if len(body) < _LOCATION.size:
         raise FrameProblem(
@@ -348,6 +349,7 @@ def decode_location_body(
         raise FrameProblem(
             ErrorKind.MALFORMED, f"coordinates: {lat_e6 / 1e6}, {lon_e6 / 1e6} out of range"
         )
+    check_motion(speed / 10, course)
     time = _bcd_time(bcd, utc_offset)
     status = {
         "alarm_word": alarm_word,
@@ -638,6 +640,8 @@ class Jt808Decoder(Decoder):
         issue_auth_code: chooses the auth code sent in the 0x8100 register response; the
             default answers with the terminal phone number. The device registry will
             replace it.
+        max_frame: longest escaped frame accepted; an opening 0x7E without a closing one
+            within it is rejected with everything after it.
 
     Replies: 0x0100 gets 0x8100 (result 0 with the auth code); 0x0002, 0x0003, 0x0102,
     0x0200, 0x0704, each sub-packet and unknown messages get 0x8001 result 0 (received);
@@ -654,8 +658,9 @@ class Jt808Decoder(Decoder):
         *,
         device_id: str | None = None,
         issue_auth_code: Callable[[Registration, str], str] = _phone_as_auth_code,
+        max_frame: int | None = None,
     ) -> None:
-        super().__init__(profile, device_id=device_id)
+        super().__init__(profile, device_id=device_id, max_frame=max_frame)
         self._issue_auth_code = issue_auth_code
         self._reply_serial = 0
         self._queued: list[Event] = []
@@ -681,7 +686,7 @@ class Jt808Decoder(Decoder):
                 return None, start
             end = buffer.find(b"\x7e", start + 1)
             if end < 0:
-                if len(buffer) - start > self.max_frame:
+                if len(buffer) - start > self.frame_limit:
                     frame = buffer[start:]
                     return FrameError(ErrorKind.MALFORMED, "no closing 0x7e", frame), len(buffer)
                 return None, start

@@ -1,0 +1,87 @@
+"""CLI commands on registered devices: ``lienwatch device reset-auth``, ``set-partner``."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Annotated, Any
+
+import typer
+
+from lienwatch import clock
+from lienwatch.config import load_settings
+from lienwatch.store.db import check_connection, make_engine, session_factory, transaction
+from lienwatch.store.repositories import DeviceRepository
+from lienwatch.store.telematics import StoreDeviceDirectory
+from lienwatch.telematics.registry import DeviceRegistry
+
+#: Operators' changes to device credentials, one line each (who, what, when).
+audit = logging.getLogger("lienwatch.audit")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``device`` sub-app (``reset-auth``, ``set-partner``) to the root ``app``."""
+    device = typer.Typer(help="Registered devices.", no_args_is_help=True)
+    device.command("reset-auth")(reset_auth_command)
+    device.command("set-partner")(set_partner_command)
+    app.add_typer(device, name="device")
+
+
+def reset_auth_command(
+    ident: Annotated[str, typer.Argument(help="The JT/T 808 terminal phone number.")],
+    by: Annotated[str, typer.Option("--by", help="Username of the operator.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Let a JT/T 808 terminal register again (replaced or factory-reset): its auth code is
+    forgotten, so its next 0x0100 registration gets a new one. Until then nobody can
+    register as it. The reset is written to the audit log."""
+    settings = load_settings()
+    engine = make_engine(settings.database_url)
+    check_connection(engine)
+    registry = DeviceRegistry(
+        StoreDeviceDirectory(session_factory(engine)),
+        unknown_devices=settings.gateway.unknown_devices,
+    )
+    record = registry.reset_auth(ident)
+    engine.dispose()
+    if record is None:
+        raise typer.BadParameter(
+            f"no JT/T 808 terminal {ident!r} is registered", param_hint="IDENT"
+        )
+    _audited("reset-auth", ident, by, {}, as_json,
+             f"{ident}: registration reset; the terminal may register again")  # fmt: skip
+
+
+def set_partner_command(
+    ident: Annotated[str, typer.Argument(help="The device's IMEI or phone number.")],
+    by: Annotated[str, typer.Option("--by", help="Username of the operator.")],
+    partner: Annotated[
+        str | None, typer.Argument(help="The partner ([gateway.partners]); omit for any.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Tie a device to the one HTTP ingest partner that may post its positions (others get
+    403), or, without PARTNER, let any partner post. Written to the audit log."""
+    settings = load_settings()
+    if partner is not None and partner not in settings.gateway.partners:
+        raise typer.BadParameter(
+            f"no partner {partner!r} in [gateway.partners]", param_hint="PARTNER"
+        )
+    engine = make_engine(settings.database_url)
+    check_connection(engine)
+    with transaction(session_factory(engine)) as session:
+        found = DeviceRepository(session).set_partner(ident, partner) is not None
+    engine.dispose()
+    if not found:
+        raise typer.BadParameter(f"no device {ident!r}", param_hint="IDENT")
+    _audited("set-partner", ident, by, {"partner": partner}, as_json,
+             f"{ident}: posted by {partner or 'any partner'}")  # fmt: skip
+
+
+def _audited(
+    action: str, ident: str, by: str, change: dict[str, Any], as_json: bool, message: str
+) -> None:
+    """Write the change to the audit log, then print it (``message``, or JSON)."""
+    at = clock.now().isoformat(timespec="seconds")
+    audit.warning("device %s: %s by %s at %s %s", action, ident, by, at, change or "")
+    typer.echo(json.dumps({"device": ident, **change, "by": by, "at": at}) if as_json else message)

@@ -1,0 +1,44 @@
+"""A live ingest API over real HTTP on loopback (uvicorn on the gateway's loop, httpx client)."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+
+import httpx
+import pytest
+
+from lienwatch.config import GatewaySettings
+from lienwatch.runtime import ingest_app, serving_http
+from lienwatch.store import migrate
+from lienwatch.store.db import make_engine, session_factory, transaction
+from lienwatch.store.tables import Device
+from tests.telematics.support import live_gateway
+
+TOKEN = "partner-token-0123456789"
+DIGEST_PARTNER_TOKEN = "partner-configured-by-digest-0123"  # configured as its SHA-256
+PHONE = "15900001111"
+TABLET = "15900002222"
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory):
+    """(httpx client, engine) for an ingest API over a SQLite store of the module's own."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('api') / 'api.sqlite3'}"
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    with transaction(session_factory(engine)) as session:
+        session.add_all([Device(ident=PHONE, protocol="osmand", kind="wireless"),
+                         Device(ident=TABLET, protocol="osmand", kind="wireless"),
+                         Device(ident="013900000001", protocol="jt808", kind="wired")])  # fmt: skip
+    digest = hashlib.sha256(DIGEST_PARTNER_TOKEN.encode()).hexdigest()
+    settings = GatewaySettings(partners={"acme": TOKEN, "zeta": f"sha256:{digest}"},
+                               late_after_s=3600)  # fmt: skip
+    with live_gateway(url, settings) as gateway:
+        stack = contextlib.AsyncExitStack()
+        app = ingest_app(gateway.ingest, settings)
+        port = gateway.call(stack.enter_async_context(serving_http(app, "127.0.0.1", 0)))
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            yield client, engine
+        gateway.call(stack.aclose())
+    engine.dispose()
