@@ -4,12 +4,13 @@ Coverage = obligations met within SLA ÷ all obligations. The obligations come f
 not from what the engine happened to raise: the triggers opened in the period, the repossession
 steps whose SLA clock started in it, and what the book owes at ``as_of`` with no trigger to
 show for it — a loan past due in the latest nightly snapshot without an open delinquency
-trigger, an open collateral alert without a trigger. Those are *uncovered* and named (the
-tick's coverage check raises them). A trigger is covered when it has had no SLA breach by
-``as_of`` and its first action came within its first SLA (or that SLA has not ended yet); a
-repossession step when it was taken by its deadline, or is not due yet. A breach lowers
-coverage even when it was escalated. Queued tasks that no active agent can take are listed as
-*at risk* before their deadline passes.
+trigger, an open collateral alert without a trigger, a promise to pay whose day is over and
+that no tick decided. Those are *uncovered* and named (the tick's coverage check raises the
+loans). A trigger is covered when it has had no SLA breach by ``as_of`` and its first action
+came within its first SLA (or that SLA has not ended yet); a repossession step when it was
+taken by its deadline, or is not due yet. A breach lowers coverage even when it was
+escalated. Queued tasks that no active agent can take (the queues and agents as they are
+now) are listed as *at risk* before their deadline passes.
 """
 
 from __future__ import annotations
