@@ -107,10 +107,14 @@ def test_two_workers_execute_each_due_step_once_and_run_each_night_once(tmp_path
                 select(Action.kind, func.count()).where(Action.kind != "status")
                 .group_by(Action.kind)
             ).all())  # fmt: skip
-            # The first tick adopts the week-old arrears at go-live: each ladder starts from
-            # now with its text, beside the tracker reviews; the later steps wait their days.
-            assert kinds == {"sms": LOANS, "gps_check": LOANS}
-            assert sum(kinds.values()) == executed
+            # Each loan's text and tracker review once. Whether the challenger arm's D+3
+            # automated call is due depends on which came first, a worker's first tick (a
+            # go-live: ladders start from now) or the other's nightly catch-up (the arrears'
+            # own dates); either way it is executed once.
+            notices = kinds.pop("notice", 0)  # agent calls nobody is on shift to take
+            assert kinds.pop("sms") == kinds.pop("gps_check") == LOANS
+            assert kinds in ({}, {"voice": LOANS // 2}) and notices <= LOANS
+            assert executed == 2 * LOANS + kinds.get("voice", 0)
             texts = select(func.count()).where(ContactAttempt.channel == "sms")
             assert session.scalar(texts) == LOANS
             snapshots = select(func.count()).select_from(LoanSnapshot)
