@@ -12,7 +12,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from lienwatch.api.health import health_router
+from lienwatch.api.health import Report, health_router
 from lienwatch.domain.calendar import ended_business_day
 from lienwatch.runtime import serving_http
 from lienwatch.servicing.catalogue import ProductCatalogue
@@ -116,7 +116,11 @@ def wait_for_health(base: str, ready, timeout: float = 20) -> dict:
 def test_health_is_503_naming_the_problem_when_the_database_is_unreachable(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'gone' / 'lienwatch.sqlite3'}")
     app = FastAPI()
-    app.include_router(health_router(engine, lambda: {"jobs": {}}))
+
+    async def report() -> Report:
+        return Report({"jobs": {}})
+
+    app.include_router(health_router(engine, report))
 
     async def ask() -> httpx.Response:
         async with serving_http(app, "127.0.0.1", 0) as port, httpx.AsyncClient() as client:
@@ -128,6 +132,7 @@ def test_health_is_503_naming_the_problem_when_the_database_is_unreachable(tmp_p
     assert (body["status"], body["database"]["reachable"], body["jobs"]) == ("unavailable", False,
                                                                              {})  # fmt: skip
     assert "unable to open database file" in body["database"]["error"]
+    assert body["problems"] == [f"database: {body['database']['error']}"]
     engine.dispose()
 
 

@@ -78,6 +78,7 @@ def test_two_workers_execute_each_due_step_once_and_run_each_night_once(tmp_path
             "LIENWATCH_DATABASE_URL": database_url,
             "LIENWATCH_SCHEDULER__FOLLOWUP_TICK_S": "0.2",
             "LIENWATCH_SCHEDULER__NIGHTLY_CATCH_UP_DAYS": "10",
+            "LIENWATCH_WORKER__HTTP_PORT": "0",
             "LIENWATCH_FOLLOWUP__PROVIDERS__SMS__PROVIDER": "webhook",
             "LIENWATCH_FOLLOWUP__PROVIDERS__SMS__URL": url,
             "LIENWATCH_FOLLOWUP__PROVIDERS__SMS__SECRET": SECRET,
@@ -128,6 +129,7 @@ def test_a_jetstream_worker_writes_the_stream_to_the_store(tmp_path, nats_server
         "LIENWATCH_BUS__STREAM": bus.stream,
         "LIENWATCH_BUS__SUBJECT_PREFIX": bus.subject_prefix,
         "LIENWATCH_SCHEDULER__FOLLOWUP_TICK_S": "600",
+        "LIENWATCH_WORKER__HTTP_PORT": "0",
     }
     worker = start("worker", cwd=tmp_path, env=env)
     now = datetime.now(UTC)

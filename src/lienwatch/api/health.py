@@ -1,15 +1,18 @@
 """``GET /api/v1/health``: is this process able to do its work?
 
-The answer is JSON: ``status`` (``ok`` or ``unavailable``), ``database`` (``reachable``,
-``backend`` and, when unreachable, ``error``), then what the process reports about its other
-parts (``parts``: the gateway's ports and counters, the bus kind, each scheduler job's status).
-HTTP 200 when the database answers, 503 when it does not (a load balancer then takes the
-process out of rotation).
+The answer is JSON: ``status``, ``database`` (``reachable``, ``backend`` and, when
+unreachable, ``error``), ``problems`` (one line each), then what the process reports about its
+other parts (the gateway's ports and counters, the bus and its consumers, the monitor, each
+scheduler job's status). ``status`` is ``unavailable`` with HTTP 503 when the database does not
+answer or a part cannot do its work (a load balancer then takes the process out of rotation,
+a supervisor restarts it), ``degraded`` with HTTP 200 when a part works but is behind, else
+``ok``.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the route signatures at run time.
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter
@@ -33,8 +36,17 @@ async def database_problem(engine: Engine) -> str | None:
     return None
 
 
-def health_router(engine: Engine, parts: Callable[[], dict[str, Any]]) -> APIRouter:
-    """The health endpoint over ``engine``; ``parts()`` adds the process's own report."""
+@dataclass(frozen=True, slots=True)
+class Report:
+    """What a process says about its parts besides the database."""
+
+    parts: dict[str, Any]
+    failing: list[str] = field(default_factory=list)  # cannot do its work: unavailable
+    lagging: list[str] = field(default_factory=list)  # works, but behind: degraded
+
+
+def health_router(engine: Engine, report: Callable[[], Awaitable[Report]]) -> APIRouter:
+    """The health endpoint over ``engine``; ``report()`` adds the process's own parts."""
     router = APIRouter(prefix="/api/v1", tags=["health"])
 
     @router.get("/health")
@@ -43,7 +55,10 @@ def health_router(engine: Engine, parts: Callable[[], dict[str, Any]]) -> APIRou
         database: dict[str, Any] = {"reachable": problem is None, "backend": engine.dialect.name}
         if problem is not None:
             database["error"] = problem
-        body = {"status": "ok" if problem is None else "unavailable", "database": database}
-        return JSONResponse({**body, **parts()}, status_code=200 if problem is None else 503)
+        parts = await report()
+        failing = parts.failing if problem is None else [f"database: {problem}", *parts.failing]
+        status = "unavailable" if failing else "degraded" if parts.lagging else "ok"
+        body = {"status": status, "database": database, "problems": failing + parts.lagging}
+        return JSONResponse({**body, **parts.parts}, status_code=503 if failing else 200)
 
     return router
