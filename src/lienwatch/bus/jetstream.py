@@ -93,7 +93,7 @@ BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 30.0
 #: An idle consumer checks this often that the server still has it: a consumer deleted, or
 #: a server restarted without its store, leaves pull requests unanswered, like an idle stream.
-CHECK_IDLE_S = 30.0
+CHECK_IDLE_S = 5.0
 #: How long health waits for the server's figures of a consumer.
 INFO_TIMEOUT_S = 2.0
 
