@@ -216,3 +216,22 @@ def test_health_is_degraded_when_a_consumer_lags_and_unavailable_when_it_stopped
     assert "consumer store-writer: stopped" in stopped["problems"]
     assert gave_up == "consumer store-writer ended: cancelled"  # the process exits on it
 
+
+
+def test_concurrent_publishes_of_a_partition_go_out_together(store, nats_server):  # noqa: F811
+    settings = bus_settings()
+
+    async def run() -> int:
+        bus = await JetStreamBus.connect(settings)
+        try:
+            await asyncio.gather(*(bus.publish(one_fix(store.device_id, n)) for n in range(200)))
+            await bus.subscribe(STORE_WRITER, store.writer())
+            await wait_until(lambda: len(store.times()) == 200, 20, "every position")
+            return (await bus.js.stream_info(settings.stream)).state.messages
+        finally:
+            await bus.js.delete_stream(settings.stream)
+            await bus.close()
+
+    messages = asyncio.run(run())
+    assert store.times() == list(range(200))
+    assert messages <= 10  # grouped while a message of the partition was on its way

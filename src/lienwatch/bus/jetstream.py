@@ -3,7 +3,11 @@
 Fixes are published to ``<prefix>.<partition>`` with partition = device id mod partitions,
 so every fix of a device lands in one partition, in order, and a worker that owns a set of
 partitions sees whole vehicles. ``publish`` returns once the server has acknowledged every
-message (stored in the stream): that is what durable means here. Consumers are durable pull
+message (stored in the stream): that is what durable means here. Publishes are grouped per
+partition: while a partition's message is on its way, the fixes published for it meanwhile
+wait and go out together as the next message (up to ``MAX_MESSAGE_FIXES``), so a hundred
+connections publishing one fix each cost a few messages, not a hundred, on both sides of
+the stream. Consumers are durable pull
 consumers: a batch is acknowledged after the handler returns and redelivered if it raised or
 the process died first (at least once; the store drops the duplicates).
 
@@ -32,7 +36,7 @@ from typing import Any
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import StreamConfig
+from nats.js.api import ConsumerConfig, StreamConfig
 from nats.js.errors import NotFoundError
 
 from lienwatch.config import BusSettings
@@ -84,9 +88,16 @@ def decode_fixes(payload: bytes) -> list[Fix]:
         raise ValueError(f"payload: not a batch of fixes ({exc})") from None
 
 
+#: Most fixes in one message (about 80 bytes each; NATS refuses payloads over 1 MB).
+MAX_MESSAGE_FIXES = 5_000
 #: Messages one pull request asks for, and how long it waits on an idle stream (seconds).
-FETCH_BATCH = 256
+FETCH_BATCH = 1_000
 FETCH_TIMEOUT_S = 1.0
+#: Messages delivered and not yet acknowledged, over all processes sharing a consumer, above
+#: which the server delivers no more. The server's default (1,000) is one batch: a worker
+#: killed with a batch in hand blocked the others for the whole ack wait (30 s), and a fetch
+#: the limit cut short waited out its timeout. Each process holds at most two batches.
+MAX_ACK_PENDING = 20_000
 #: The wait after a consumer's first failure, doubled at each failure in a row up to the
 #: second figure.
 BACKOFF_FIRST_S = 0.5
@@ -114,7 +125,6 @@ class ConsumerStatus:
     batches: int = 0
     messages: int = 0
     fixes: int = 0
-    redelivered: int = 0  # messages the server had delivered before (to us or another process)
     dropped: int = 0  # messages that were not batches of fixes, terminated
     errors: int = 0
     resubscribed: int = 0  # pull subscriptions set up afresh after a failure
@@ -137,6 +147,7 @@ class _Consumer:
     status: ConsumerStatus = field(default_factory=ConsumerStatus)
     pull: JetStreamContext.PullSubscription | None = None
     task: asyncio.Task[None] | None = None
+    handling: asyncio.Task[None] | None = None  # the batch handled while the next is fetched
     checked: float = field(default_factory=time.monotonic)  # the server last confirmed it
 
 
@@ -156,6 +167,8 @@ class JetStreamBus:
         self.give_up_reason: str | None = None
         self.disconnects = 0
         self._closing = False
+        self._outbox: dict[str, list[tuple[Sequence[Fix], asyncio.Future[None]]]] = {}
+        self._senders: dict[str, asyncio.Task[None]] = {}  # by subject
 
     @classmethod
     async def connect(cls, settings: BusSettings) -> JetStreamBus:
@@ -187,16 +200,42 @@ class JetStreamBus:
         return f"{self.settings.subject_prefix}.{device_id % self.settings.partitions}"
 
     async def publish(self, fixes: Sequence[Fix]) -> None:
-        """One message per partition present in ``fixes``; return once all are acknowledged."""
+        """Return once every fix is in an acknowledged message of its partition; raise the
+        server's or the connection's error otherwise."""
         by_subject: dict[str, list[Fix]] = defaultdict(list)
         for fix in fixes:
             by_subject[self.subject(fix.device_id)].append(fix)
-        await asyncio.gather(
-            *(
-                self.js.publish(subject, encode_fixes(part), stream=self.settings.stream)
-                for subject, part in by_subject.items()
-            )
-        )
+        await asyncio.gather(*(self._post(subject, part) for subject, part in by_subject.items()))
+
+    def _post(self, subject: str, fixes: Sequence[Fix]) -> asyncio.Future[None]:
+        """Queue ``fixes`` for ``subject``'s next message; the future ends with its ack."""
+        done = asyncio.get_running_loop().create_future()
+        self._outbox.setdefault(subject, []).append((fixes, done))
+        sender = self._senders.get(subject)
+        if sender is None or sender.done():
+            self._senders[subject] = asyncio.create_task(self._send(subject))
+        return done
+
+    async def _send(self, subject: str) -> None:
+        """Publish what waits for ``subject`` as one message at a time until nothing does."""
+        while waiting := self._outbox.get(subject):
+            group, size = [], 0
+            while waiting and (not group or size + len(waiting[0][0]) <= MAX_MESSAGE_FIXES):
+                group.append(waiting.pop(0))
+                size += len(group[-1][0])
+            if not waiting:
+                del self._outbox[subject]
+            payload = encode_fixes([fix for fixes, _ in group for fix in fixes])
+            try:
+                await self.js.publish(subject, payload, stream=self.settings.stream)
+            except Exception as exc:  # every publisher in the group learns it
+                for _, done in group:
+                    if not done.done():
+                        done.set_exception(exc)
+            else:
+                for _, done in group:
+                    if not done.done():
+                        done.set_result(None)
 
     async def subscribe(
         self, name: str, handler: FixHandler, *, partitions: Sequence[int] | None = None
@@ -239,6 +278,9 @@ class JetStreamBus:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        # The batches being handled finish and are acknowledged: less to deliver again.
+        handling = [c.handling for c in self.consumers.values() if c.handling is not None]
+        await asyncio.gather(*handling, return_exceptions=True)
         # Not drain(): a cancelled pull request would hold it for its whole timeout. Every
         # publish has been acknowledged already; unacknowledged deliveries come back later.
         await self.client.close()
@@ -262,7 +304,10 @@ class JetStreamBus:
                 consumer.status.failing_since = None
 
     async def _step(self, consumer: _Consumer) -> None:
-        """One fetch and its batch handled; an idle fetch checks the connection instead."""
+        """One fetch, handed to the handler once the batch before it is handled (the fetch
+        overlaps the handler); an idle fetch checks the connection instead."""
+        if consumer.handling is not None and consumer.handling.done():
+            await self._handled(consumer)  # its failure is this step's
         if consumer.pull is None:
             await self._add_stream()  # the server may have lost it with the consumer
             consumer.pull = await self._pull_subscribe(consumer)
@@ -275,7 +320,19 @@ class JetStreamBus:
         except Exception:
             await self._unsubscribe(consumer)  # set it up afresh at the next attempt
             raise
-        await self._handle(consumer, messages)
+        try:
+            await self._handled(consumer)
+        except Exception:
+            await _nak(messages)  # not handed over: deliver them again
+            raise
+        consumer.handling = asyncio.create_task(self._handle(consumer, messages))
+
+    @staticmethod
+    async def _handled(consumer: _Consumer) -> None:
+        """Wait for the batch being handled; raise what the handler raised."""
+        handling, consumer.handling = consumer.handling, None
+        if handling is not None:
+            await handling
 
     async def _idle(self, consumer: _Consumer) -> None:
         """Nothing came: fail if that is because NATS is away or lost the consumer."""
@@ -308,16 +365,13 @@ class JetStreamBus:
         try:
             await consumer.handler(fixes)
         except Exception:
-            for message in good:
-                with contextlib.suppress(Exception):  # unacknowledged, it comes back anyway
-                    await message.nak(delay=1)
+            await _nak(good)
             raise
         for message in good:
             await message.ack()
         status.batches += 1
         status.messages += len(messages)
         status.fixes += len(fixes)
-        status.redelivered += sum(m.metadata.num_delivered > 1 for m in messages)
         status.last_message_at = _now()
         consumer.checked = time.monotonic()
 
@@ -352,9 +406,12 @@ class JetStreamBus:
             self.gave_up.set()
 
     async def _pull_subscribe(self, consumer: _Consumer) -> JetStreamContext.PullSubscription:
+        """Bind to the durable consumer, creating it if the server does not have it (an
+        existing one keeps its configuration)."""
         return await self.js.pull_subscribe(
-            consumer.subject, durable=consumer.durable, stream=self.settings.stream
-        )
+            consumer.subject, durable=consumer.durable, stream=self.settings.stream,
+            config=ConsumerConfig(max_ack_pending=MAX_ACK_PENDING),
+        )  # fmt: skip
 
     async def _unsubscribe(self, consumer: _Consumer) -> None:
         pull, consumer.pull = consumer.pull, None
@@ -397,3 +454,11 @@ class JetStreamBus:
     async def _on_closed(self) -> None:
         if not self._closing:
             self._give_up(f"nats: connection to {self.settings.nats_url} closed")
+
+
+async def _nak(messages: Sequence[Msg]) -> None:
+    """Ask for ``messages`` again in a second (not acknowledged, they would come back anyway,
+    after the ack wait)."""
+    for message in messages:
+        with contextlib.suppress(Exception):
+            await message.nak(delay=1)
