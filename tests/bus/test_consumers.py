@@ -1,5 +1,6 @@
-"""JetStream consumers as an operator relies on them: they outlive an idle spell, a NATS
-restart and a lost consumer without losing a position, and health says when they cannot."""
+"""JetStream consumers as an operator relies on them: they outlive a NATS restart and a lost
+consumer without losing a position, and health says when they cannot. (The idle spell is
+tested with the real processes, in tests/test_scaled_out.py.)"""
 
 from __future__ import annotations
 
@@ -25,9 +26,6 @@ from lienwatch.telematics.fixes import Fix, FixHandler, writing_to
 from tests import factories
 from tests.bus.test_bus import NOW, fixes, nats_server  # noqa: F401  (a fixture)
 from tests.natsd import NatsServer, own_nats  # noqa: F401  (a fixture)
-
-#: Longer than the idle spells after which the consumers used to end (72 s and 106 s).
-IDLE_S = 130
 
 
 @dataclass
@@ -76,30 +74,6 @@ async def wait_until(condition: Callable[[], bool], timeout: float, what: str) -
 
 def one_fix(device_id: int, second: int) -> list[Fix]:
     return fixes(device_id, 1, start=second)
-
-
-@pytest.mark.slow
-def test_a_consumer_idle_for_two_minutes_stores_the_next_position_within_seconds(
-    store, nats_server  # noqa: F811
-):
-    settings = bus_settings()
-
-    async def run() -> tuple[float, dict]:
-        bus = await JetStreamBus.connect(settings)
-        try:
-            await bus.subscribe(STORE_WRITER, store.writer())
-            await asyncio.sleep(IDLE_S)
-            await bus.publish(one_fix(store.device_id, 0))
-            took = await wait_until(lambda: store.times() == [0], 30, "stored position")
-            return took, (await bus.status())["consumers"][STORE_WRITER]
-        finally:
-            await bus.js.delete_stream(settings.stream)
-            await bus.close()
-
-    took, status = asyncio.run(run())
-    assert took < 5
-    assert (status["state"], status["errors"], status["fixes"]) == ("running", 0, 1)
-    assert status["server"] == {"pending": 0, "ack_pending": 0, "redelivered": 0, "waiting": 1}
 
 
 def test_a_nats_restart_loses_no_acknowledged_position(store, own_nats: NatsServer):  # noqa: F811
