@@ -209,3 +209,26 @@ def test_concurrent_publishes_of_a_partition_go_out_together(store, nats_server)
     messages = asyncio.run(run())
     assert store.times() == list(range(200))
     assert messages <= 10  # grouped while a message of the partition was on its way
+
+
+def test_a_handler_failing_for_give_up_s_makes_the_bus_give_up(store, nats_server):  # noqa: F811
+    settings = bus_settings(give_up_s=2)
+
+    async def broken_store(batch: list[Fix]) -> None:
+        raise RuntimeError("store refuses every batch")
+
+    async def run() -> dict:
+        bus = await JetStreamBus.connect(settings)
+        try:
+            await bus.subscribe(STORE_WRITER, broken_store)
+            await bus.publish(one_fix(store.device_id, 0))
+            await wait_until(bus.gave_up.is_set, 30, "giving up")
+            return (await bus.status())["consumers"][STORE_WRITER]
+        finally:
+            await bus.js.delete_stream(settings.stream)
+            await bus.close()
+
+    status = asyncio.run(run())
+    assert status["errors"] >= 2
+    assert status["last_error"] == "RuntimeError: store refuses every batch"
+    assert status["batches"] == 0 and store.times() == []

@@ -149,6 +149,8 @@ class _Consumer:
     task: asyncio.Task[None] | None = None
     handling: asyncio.Task[None] | None = None  # the batch handled while the next is fetched
     checked: float = field(default_factory=time.monotonic)  # the server last confirmed it
+    failures: int = 0  # in a row
+    handler_failing: bool = False  # the last batch handled raised
 
 
 class JetStreamBus:
@@ -289,19 +291,11 @@ class JetStreamBus:
 
     async def _consume(self, consumer: _Consumer) -> None:
         """Fetch and handle batches until cancelled, retrying every failure after a backoff."""
-        failures = 0
         while not self.gave_up.is_set():
             try:
                 await self._step(consumer)
             except Exception as exc:  # whatever it is, the loop goes on
-                failures += 1
-                wait = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2 ** (failures - 1))
-                self._failed(consumer, exc, wait)
-                await asyncio.sleep(wait)
-            else:
-                failures = 0
-                consumer.status.state = "running"
-                consumer.status.failing_since = None
+                await asyncio.sleep(self._failed(consumer, exc))
 
     async def _step(self, consumer: _Consumer) -> None:
         """One fetch, handed to the handler once the batch before it is handled (the fetch
@@ -338,14 +332,15 @@ class JetStreamBus:
         """Nothing came: fail if that is because NATS is away or lost the consumer."""
         if not self.client.is_connected:
             raise ConnectionError(f"nats: not connected to {self.settings.nats_url}")
-        if time.monotonic() - consumer.checked < CHECK_IDLE_S:
-            return
-        try:
-            await self.js.consumer_info(self.settings.stream, consumer.durable)
-        except NotFoundError:
-            await self._unsubscribe(consumer)
-            raise
-        consumer.checked = time.monotonic()
+        if time.monotonic() - consumer.checked >= CHECK_IDLE_S:
+            try:
+                await self.js.consumer_info(self.settings.stream, consumer.durable)
+            except NotFoundError:
+                await self._unsubscribe(consumer)
+                raise
+            consumer.checked = time.monotonic()
+        if not consumer.handler_failing:  # else only a batch handled ends the failure
+            self._recovered(consumer)
 
     async def _handle(self, consumer: _Consumer, messages: list[Msg]) -> None:
         """Hand the fixes of ``messages`` to the handler, then acknowledge them; if the handler
@@ -365,6 +360,7 @@ class JetStreamBus:
         try:
             await consumer.handler(fixes)
         except Exception:
+            consumer.handler_failing = True
             await _nak(good)
             raise
         for message in good:
@@ -374,8 +370,19 @@ class JetStreamBus:
         status.fixes += len(fixes)
         status.last_message_at = _now()
         consumer.checked = time.monotonic()
+        consumer.handler_failing = False
+        self._recovered(consumer)
 
-    def _failed(self, consumer: _Consumer, exc: Exception, wait: float) -> None:
+    @staticmethod
+    def _recovered(consumer: _Consumer) -> None:
+        consumer.failures = 0
+        consumer.status.state = "running"
+        consumer.status.failing_since = None
+
+    def _failed(self, consumer: _Consumer, exc: Exception) -> float:
+        """Count and log a failure, give up if it lasted too long; the wait before retrying."""
+        consumer.failures += 1
+        wait = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2 ** (consumer.failures - 1))
         status = consumer.status
         status.state = "retrying"
         status.errors += 1
@@ -389,6 +396,7 @@ class JetStreamBus:
         if self.settings.give_up_s and failing >= self.settings.give_up_s:
             self._give_up(f"consumer {consumer.durable} failing for {failing:.0f} s: "
                           f"{status.last_error}")  # fmt: skip
+        return wait
 
     def _ended(self, consumer: _Consumer) -> None:
         """A consumer's task is done: expected when closing, otherwise fatal for the process."""
