@@ -6,17 +6,20 @@ one fix per ``publish`` call, ``--in-flight`` calls at once (the connections of 
 is on its way). Then drains the whole backlog with three durable consumers of that stream,
 one after the other:
 
-- ``bare``: nats-py ``pull_subscribe`` and ``fetch(batch=256, timeout=1)``, each payload
-  decoded and each message acknowledged, nothing else done (the baseline);
+- ``bare``: nats-py ``pull_subscribe`` and ``fetch(batch=256, timeout=1)`` on a consumer
+  with the server's defaults, each payload decoded and each message acknowledged, nothing
+  else done (the baseline);
 - ``consumer, no-op``: ``JetStreamBus.subscribe`` (decoding, the loop, acknowledgements)
   with a handler that does nothing;
 - ``store writer``: ``JetStreamBus.subscribe`` with the store writer of ``lienwatch worker``
   (``writing_to(StoreFixWriter)``) on PostgreSQL: COPY into ``positions``, ``last_fix_at``.
 
-Each prints positions/s and the ratio to the bare loop. Last, a fourth durable store writer
-runs while the same number of positions is published again (end to end, publisher and
-consumer on one event loop). The store writer must keep up with at least 20,000 positions/s
-(issue 21). Needs NATS with JetStream at ``--nats`` and
+Each prints positions/s and the ratio to the bare loop. Then the bare loop and the store
+writer drain the backlog again while another connection holds up to 900 messages without
+acknowledging them (a worker killed with a batch in hand, until the 30 s ack wait ends): where
+the pulls of issue 21 stalled. Last, a store writer runs while the same number of positions is
+published again (end to end, publisher and consumer on one event loop). The store writer must
+keep up with at least 20,000 positions/s (issue 21). Needs NATS with JetStream at ``--nats`` and
 PostgreSQL at ``LIENWATCH_BENCH_PG_URL`` (default postgres on 127.0.0.1:5432); the benchmark
 creates and drops its own stream and database.
 
@@ -34,10 +37,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 import nats
+from nats.aio.client import Client
+from nats.js.api import ConsumerConfig
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from lienwatch.bus import JetStreamBus, decode_fixes
+from lienwatch.bus.jetstream import MAX_ACK_PENDING
 from lienwatch.config import BusSettings
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory, transaction
@@ -71,36 +77,54 @@ async def publish(bus: JetStreamBus, fixes: list[Fix], in_flight: int) -> float:
     return time.perf_counter() - began
 
 
-async def bare(settings: BusSettings, messages: int) -> float:
-    """The baseline: a plain nats-py fetch loop over a fresh durable; seconds to drain."""
+async def hold(settings: BusSettings, durable: str, held: int, config: ConsumerConfig | None
+               ) -> tuple[Client, int]:  # fmt: skip
+    """Create ``durable`` and take ``held`` messages from it on a connection of its own that
+    never acknowledges them: a worker killed with a batch in hand, until the ack wait (30 s)
+    ends. The connection and the fixes held."""
     client = await nats.connect(settings.nats_url)
     pull = await client.jetstream().pull_subscribe(
-        f"{settings.subject_prefix}.>", durable="bench-bare", stream=settings.stream
+        f"{settings.subject_prefix}.>", durable=durable, stream=settings.stream, config=config
     )
-    began, got = time.perf_counter(), 0
-    while got < messages:
+    messages = await pull.fetch(batch=held, timeout=5) if held else []
+    return client, sum(len(decode_fixes(m.data)) for m in messages)
+
+
+async def bare(settings: BusSettings, positions: int, held: int = 0) -> float:
+    """The baseline: a plain nats-py fetch loop over a fresh durable with the server's default
+    settings (what lienwatch ≤ issue 21 ran with); positions/s until it decoded and
+    acknowledged every fix not ``held`` (see :func:`hold`)."""
+    durable = f"bench-bare-{held}"
+    killed, left_out = await hold(settings, durable, held, None)
+    client = await nats.connect(settings.nats_url)
+    pull = await client.jetstream().pull_subscribe_bind(durable=durable, stream=settings.stream)
+    began, got = time.perf_counter(), left_out
+    while got < positions:
         try:
             batch = await pull.fetch(batch=256, timeout=1)
         except TimeoutError:
             continue
         for message in batch:
-            decode_fixes(message.data)
+            got += len(decode_fixes(message.data))
             await message.ack()
-        got += len(batch)
     took = time.perf_counter() - began
     await client.close()
-    return took
+    await killed.close()
+    return (positions - left_out) / took
 
 
 async def consumer(
     settings: BusSettings, name: str, positions: int,
-    handler: Callable[[Sequence[Fix]], Awaitable[None]],
-    load: Callable[[], Awaitable[float]] | None = None,
+    handler: Callable[[Sequence[Fix]], Awaitable[None]], *,
+    held: int = 0, load: Callable[[], Awaitable[float]] | None = None,
 ) -> float:  # fmt: skip
-    """A lienwatch consumer over a fresh durable; seconds until it handled ``positions``
-    fixes (the backlog, or those ``load()`` publishes while it runs)."""
+    """A lienwatch consumer over a fresh durable; positions/s until it handled ``positions``
+    fixes (the backlog but those ``held``, or those ``load()`` publishes while it runs)."""
+    killed, left_out = await hold(
+        settings, name, held, ConsumerConfig(max_ack_pending=MAX_ACK_PENDING)
+    )
     bus = await JetStreamBus.connect(settings)
-    handled = 0
+    handled = left_out
     done = asyncio.Event()
 
     async def counting(fixes: Sequence[Fix]) -> None:
@@ -117,7 +141,8 @@ async def consumer(
     await done.wait()
     took = time.perf_counter() - began
     await bus.close()
-    return took
+    await killed.close()
+    return (positions - left_out) / took
 
 
 def database(devices: int) -> tuple[str, list[int]]:
@@ -158,29 +183,33 @@ async def run(args: argparse.Namespace) -> None:
         print(f"published {args.positions:,} positions, one per call, {args.in_flight} calls "
               f"in flight, in {took:.2f} s ({args.positions / took:,.0f} positions/s): "
               f"{messages:,} messages")  # fmt: skip
-        base = await bare(settings, messages)
-        show("bare nats-py fetch loop (baseline)", args.positions, base, base)
+        base = await bare(settings, args.positions)
+        show("bare nats-py fetch loop (baseline)", base, base)
 
         async def nothing(fixes: Sequence[Fix]) -> None:
             return None
 
-        show("lienwatch consumer, no-op handler", args.positions,
-             await consumer(settings, "bench-noop", args.positions, nothing), base)  # fmt: skip
-        took = await consumer(settings, "bench-store-writer", args.positions, writer)
-        show("lienwatch store writer, PostgreSQL", args.positions, took, base)
+        noop = await consumer(settings, "bench-noop", args.positions, nothing)
+        show("lienwatch consumer, no-op handler", noop, base)
+        rate = await consumer(settings, "bench-store-writer", args.positions, writer)
+        show("lienwatch store writer, PostgreSQL", rate, base)
+        held = min(900, messages // 2)
+        print(f"{held} messages held unacknowledged by a killed worker (its ack wait: 30 s):")
+        show("  bare nats-py fetch loop", await bare(settings, args.positions, held), base)
+        rate = await consumer(settings, "bench-held", args.positions, writer, held=held)
+        show("  lienwatch store writer, PostgreSQL", rate, base)
         again = backlog(device_ids, args.positions, start=args.positions)
-
         published: list[float] = []
 
         async def load() -> float:
             published.append(await publish(live_gateway, again, args.in_flight))
             return published[0]
 
-        took = await consumer(live, "bench-live", args.positions, writer, load)
-        show("store writer while publishing (e2e)", args.positions, took, base)
+        rate = await consumer(live, "bench-live", args.positions, writer, load=load)
+        show("store writer while publishing (e2e)", rate, base)
         print(f"  publishing took {published[0]:.2f} s ({args.positions / published[0]:,.0f} "
-              f"positions/s); the last position was stored {took - published[0]:.2f} s after "
-              "the last publish")  # fmt: skip
+              f"positions/s); the last position was stored "
+              f"{args.positions / rate - published[0]:.2f} s after the last publish")  # fmt: skip
         with transaction(session_factory(engine)) as session:
             stored = session.scalar(select(func.count()).select_from(Position))
         print(f"stored {stored:,} of {2 * args.positions:,}; target {TARGET:,} positions/s")
@@ -191,9 +220,8 @@ async def run(args: argparse.Namespace) -> None:
         engine.dispose()
 
 
-def show(name: str, positions: int, seconds: float, baseline: float) -> None:
-    print(f"{name:38} {seconds:7.2f} s  {positions / seconds:>9,.0f} positions/s  "
-          f"ratio to bare {baseline / seconds:.2f}")  # fmt: skip
+def show(name: str, rate: float, baseline: float) -> None:
+    print(f"{name:38} {rate:>9,.0f} positions/s  ratio to bare {rate / baseline:.2f}")
 
 
 def main() -> None:
