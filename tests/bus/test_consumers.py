@@ -102,7 +102,7 @@ def test_a_nats_restart_loses_no_acknowledged_position(store, own_nats: NatsServ
             await wait_until(lambda: len(store.times()) >= 20, 20, "positions before the restart")
             await asyncio.to_thread(own_nats.stop)
             down = await health_report(Settings(bus=settings), worker_bus)()
-            await asyncio.sleep(2)  # the consumer finds NATS away and retries
+            await asyncio.sleep(6)  # longer than nats-py's default reconnection attempts
             await asyncio.to_thread(own_nats.start)
             await wait_until(lambda: worker_bus.client.is_connected, 20, "reconnection")
             count = len(acknowledged)
@@ -122,6 +122,7 @@ def test_a_nats_restart_loses_no_acknowledged_position(store, own_nats: NatsServ
     assert set(acknowledged) <= set(stored)
     assert "bus: reconnecting" in lagging_while_down
     assert status["disconnects"] == 1 and status["connection"] == "connected"
+    assert status["gave_up"] is None  # 6 s away: more than nats-py's default three attempts
     consumer = status["consumers"][STORE_WRITER]
     assert consumer["state"] == "running" and consumer["errors"] >= 1  # it noticed, and went on
 

@@ -176,16 +176,19 @@ class JetStreamBus:
     async def connect(cls, settings: BusSettings) -> JetStreamBus:
         """Connect to ``settings.nats_url`` and make sure the stream exists.
 
-        Once connected, the client reconnects for ever (every second) after a connection
-        loss; ``[bus] give_up_s`` bounds how long the consumers wait for it.
+        A server that does not answer at start fails the call after three attempts. Once
+        connected, the client reconnects for ever (every second) after a connection loss;
+        ``[bus] give_up_s`` bounds how long the consumers wait for it.
         """
         client = Client()
         bus = cls(client, client.jetstream(), settings)
         await client.connect(
-            settings.nats_url, connect_timeout=5, max_reconnect_attempts=-1,
+            settings.nats_url, connect_timeout=5, max_reconnect_attempts=3,
             reconnect_time_wait=1, error_cb=bus._on_error, disconnected_cb=bus._on_disconnected,
             reconnected_cb=bus._on_reconnected, closed_cb=bus._on_closed,
         )  # fmt: skip
+        # nats-py reads this at each reconnection; -1 at connect would retry a wrong URL for ever.
+        client.options["max_reconnect_attempts"] = -1
         await bus._add_stream()
         return bus
 
