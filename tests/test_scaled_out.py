@@ -118,7 +118,7 @@ def test_two_gateways_and_two_workers_idle_then_loaded_with_a_worker_killed(
                 during.append(health(survivor))
                 time.sleep(0.5)
             drained_in = time.monotonic() - killed_at
-            time.sleep(2)  # anything stored twice or extra would show now
+            time.sleep(2)  # a position beyond the acknowledged ones would show now
             final = health(survivor)
             count = stored(engine)
         finally:
@@ -131,7 +131,7 @@ def test_two_gateways_and_two_workers_idle_then_loaded_with_a_worker_killed(
     for statuses in idle_health:
         assert statuses == ["ok", "ok"], idle_health
     assert first_stored_in < 5
-    assert count == total  # every acknowledged position, once
+    assert count == total  # every acknowledged position, once (the store keeps one per time)
     assert [code for code, _ in stopped] == [0, 0, 0]
     assert all(h["status"] in {"ok", "degraded"} for h in during), [h["problems"] for h in during]
     consumer = final["bus"]["consumers"]["store-writer"]
