@@ -36,6 +36,9 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 #: fixture's dates. A test that needs another time says so (--at, LIENWATCH_CLOCK, travel).
 TEST_NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 
+#: The operators' token of the health endpoint's detail in the processes tests start.
+HEALTH_TOKEN = "operators-token-0123456789"
+
 
 @pytest.fixture(autouse=True)
 def _fixed_clock() -> Iterator[None]:

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from lienwatch import clock
-from lienwatch.api.health import health_router
+from lienwatch.api.health import Report, health_router
 from lienwatch.domain.calendar import ended_business_day
 from lienwatch.runtime import serving_http
 from lienwatch.servicing.catalogue import ProductCatalogue
@@ -24,12 +24,12 @@ from lienwatch.store.servicing import run_nightly
 from lienwatch.store.tables import Alert, Case, Device, Loan, Position, Trigger
 from lienwatch.telematics.simulator import PlayOptions, play
 from tests import factories
+from tests.conftest import HEALTH_TOKEN
 from tests.processes import start
 from tests.telematics.support import make_track
 from tests.test_cli import run
 
 TOKEN = "partner-token-0123456789"
-HEALTH_TOKEN = "operators-token-0123456789"
 PHONE = "15900003333"
 TRACKER = "013900007777"
 ZONE = "Asia/Shanghai"  # time_zone: the nightly run's business days
@@ -122,7 +122,11 @@ def wait_for_health(base: str, ready, timeout: float = 20) -> dict:
 def test_health_is_503_naming_the_problem_when_the_database_is_unreachable(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'gone' / 'lienwatch.sqlite3'}")
     app = FastAPI()
-    app.include_router(health_router(engine, lambda: {"jobs": {}}, detail_token=HEALTH_TOKEN))
+
+    async def report() -> Report:
+        return Report({"jobs": {}})
+
+    app.include_router(health_router(engine, report, detail_token=HEALTH_TOKEN))
 
     async def ask() -> httpx.Response:
         async with serving_http(app, "127.0.0.1", 0) as port, httpx.AsyncClient() as client:
@@ -135,6 +139,7 @@ def test_health_is_503_naming_the_problem_when_the_database_is_unreachable(tmp_p
     assert (body["status"], body["database"]["reachable"], body["jobs"]) == ("unavailable", False,
                                                                              {})  # fmt: skip
     assert "unable to open database file" in body["database"]["error"]
+    assert body["problems"] == [f"database: {body['database']['error']}"]
     engine.dispose()
 
 

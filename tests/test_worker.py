@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -26,7 +27,8 @@ from lienwatch.store.tables import Action, ContactAttempt, LoanSnapshot, Positio
 from lienwatch.telematics.fixes import Fix
 from tests import factories
 from tests.bus.test_bus import nats_server  # noqa: F401  (a fixture)
-from tests.conftest import postgres_database
+from tests.conftest import HEALTH_TOKEN, postgres_database
+from tests.natsd import own_nats  # noqa: F401  (a fixture)
 from tests.processes import launch, start
 from tests.receivers import SmsGateway
 from tests.test_cli import run
@@ -75,6 +77,7 @@ def test_two_workers_execute_each_due_step_once_and_run_each_night_once(tmp_path
             "LIENWATCH_CLOCK": NOON.isoformat(),
             "LIENWATCH_SCHEDULER__FOLLOWUP_TICK_S": "0.2",
             "LIENWATCH_SCHEDULER__NIGHTLY_CATCH_UP_DAYS": "10",
+            "LIENWATCH_WORKER__HTTP_PORT": "0",
             "LIENWATCH_FOLLOWUP__PROVIDERS__SMS__PROVIDER": "webhook",
             "LIENWATCH_FOLLOWUP__PROVIDERS__SMS__URL": url,
             "LIENWATCH_FOLLOWUP__PROVIDERS__SMS__SECRET": SECRET,
@@ -135,6 +138,7 @@ def test_a_jetstream_worker_writes_the_stream_to_the_store(tmp_path, nats_server
         "LIENWATCH_BUS__STREAM": bus.stream,
         "LIENWATCH_BUS__SUBJECT_PREFIX": bus.subject_prefix,
         "LIENWATCH_SCHEDULER__FOLLOWUP_TICK_S": "600",
+        "LIENWATCH_WORKER__HTTP_PORT": "0",
     }
     worker = start("worker", cwd=tmp_path, env=env)
     now = clock.now()
@@ -174,3 +178,33 @@ async def drop_stream(bus: BusSettings) -> None:
         await client.js.delete_stream(bus.stream)
     finally:
         await client.close()
+
+
+def test_a_worker_reports_its_consumer_and_exits_1_when_nats_stays_away(tmp_path, own_nats):  # noqa: F811
+    assert run("db", "upgrade", cwd=tmp_path).returncode == 0
+    tag = uuid.uuid4().hex[:10]
+    env = {
+        "LIENWATCH_BUS__KIND": "jetstream",
+        "LIENWATCH_BUS__NATS_URL": own_nats.url,
+        "LIENWATCH_BUS__STREAM": f"LW_WORKER_{tag}",
+        "LIENWATCH_BUS__SUBJECT_PREFIX": f"lww.{tag}",
+        "LIENWATCH_BUS__GIVE_UP_S": "3",
+        "LIENWATCH_SCHEDULER__FOLLOWUP_TICK_S": "600",
+        "LIENWATCH_GATEWAY__HEALTH_TOKEN": HEALTH_TOKEN,
+    }
+    worker = start("worker", "--http-port", "0", cwd=tmp_path, env=env)
+    port = int(worker.ready.split("http port ")[1].split(";")[0])
+    health = httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=10,
+                       headers={"Authorization": f"Bearer {HEALTH_TOKEN}"}).json()  # fmt: skip
+    own_nats.stop()
+    try:
+        code = worker.process.wait(30)
+    finally:
+        if worker.process.poll() is None:
+            worker.process.kill()
+    assert health["status"] == "ok"
+    assert health["bus"]["consumers"]["store-writer"]["state"] == "running"
+    assert code == 1
+    assert "worker: stopping (position bus gave up: consumer store-writer failing for" in (
+        "".join(worker.stderr)
+    )

@@ -259,6 +259,23 @@ class BusSettings(BaseModel):
     subject_prefix: str = Field("lienwatch.positions", pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")
     #: Vehicle partitions: subjects ``<prefix>.<n>`` with n = device id mod partitions.
     partitions: int = Field(16, ge=1, le=4096)
+    #: Messages a consumer may have pending on the server (not yet delivered, or delivered
+    #: and not yet acknowledged) before health reports it lagging (``degraded``).
+    max_pending: int = Field(10_000, ge=1)
+    #: A consumer failing without a break this long (NATS unreachable, the store refusing
+    #: every batch) makes the process exit with status 1 for its supervisor to restart it;
+    #: 0 never gives up.
+    give_up_s: float = Field(600.0, ge=0)
+
+
+class WorkerSettings(BaseModel):
+    """``lienwatch worker``: ``[worker]`` in the file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: Address and port of the worker's ``GET /api/v1/health`` (port 0: any free port).
+    host: str = "127.0.0.1"
+    http_port: int = Field(5056, ge=0, le=65535)
 
 
 def _check_zone(value: str) -> str:
@@ -364,6 +381,7 @@ class Settings(BaseSettings):
     products: dict[str, dict[str, Any]] = {}
     gateway: GatewaySettings = GatewaySettings()
     bus: BusSettings = BusSettings()
+    worker: WorkerSettings = WorkerSettings()
 
     @field_validator("database_url")
     @classmethod

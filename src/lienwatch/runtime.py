@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import signal
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from lienwatch.api.errors import install_error_handlers
-from lienwatch.api.health import health_router
+from lienwatch.api.health import Report, health_router
 from lienwatch.api.ingest import ingest_router
 from lienwatch.api.limits import BodyLimit, head_timeout_protocol
 from lienwatch.bus import InProcessBus, JetStreamBus
@@ -124,29 +124,95 @@ def serve_app(
     """The application of ``lienwatch serve``: HTTP ingest (unless ``[gateway] http_ingest``
     is off) and ``GET /api/v1/health`` reporting the gateway, the bus, the live monitor and
     the jobs."""
-    app = api_app("lienwatch", settings.gateway)
     refused: Counter[str] = Counter()  # HTTP fixes refused, by reason
+    report = health_report(
+        settings, ingest.bus, gateway=gateway, scheduler=scheduler, monitor=monitor,
+        refused=refused,
+    )  # fmt: skip
+    app = health_app(ingest.engine, report, settings.gateway)
     if settings.gateway.http_ingest:
         app.include_router(
             ingest_router(ingest.registry, ingest.bus, ingest.history, settings.gateway, refused)
         )
+    return app
 
-    def parts() -> dict[str, Any]:
-        return {
+
+def health_app(
+    engine: Engine, report: Callable[[], Awaitable[Report]], settings: GatewaySettings
+) -> FastAPI:
+    """An application serving ``GET /api/v1/health`` alone (``lienwatch worker``), its detail
+    behind ``settings.health_token``."""
+    app = api_app("lienwatch", settings)
+    app.include_router(health_router(engine, report, detail_token=settings.health_token))
+    return app
+
+
+def health_report(
+    settings: Settings,
+    bus: PositionBus | None,
+    *,
+    gateway: Gateway | None = None,
+    scheduler: Scheduler | None = None,
+    monitor: LiveMonitor | None = None,
+    refused: Counter[str] | None = None,
+) -> Callable[[], Awaitable[Report]]:
+    """What a process's health endpoint says about the parts it runs (None: not run here);
+    ``refused`` counts the HTTP ingest's refused fixes by reason."""
+
+    async def report() -> Report:
+        bus_status, failing, lagging = await bus_report(bus, settings.bus)
+        parts = {
             "gateway": None if gateway is None else {
                 "ports": {protocol: gateway.port(protocol) for protocol in PROTOCOLS},
                 "stats": gateway.stats.as_dict(),
             },
-            "ingest": {"refused_fixes": dict(refused)},
-            "bus": {"kind": settings.bus.kind},
+            "ingest": None if refused is None else {"refused_fixes": dict(refused)},
+            "bus": bus_status,
             "monitor": None if monitor is None else monitor.status(),
             "jobs": {} if scheduler is None else scheduler.status(),
         }  # fmt: skip
+        return Report(parts, failing, lagging)
 
-    app.include_router(
-        health_router(ingest.engine, parts, detail_token=settings.gateway.health_token)
-    )
-    return app
+    return report
+
+
+async def bus_report(
+    bus: PositionBus | None, settings: BusSettings
+) -> tuple[dict[str, Any], list[str], list[str]]:
+    """The bus's status, what makes the process fail (a consumer stopped, the bus gave up)
+    and what makes it lag (NATS away, a consumer retrying or with more than
+    ``settings.max_pending`` messages pending on the server)."""
+    if not isinstance(bus, JetStreamBus):
+        return {"kind": settings.kind}, [], []
+    status = await bus.status()
+    failing = [f"bus: gave up: {status['gave_up']}"] if status["gave_up"] else []
+    lagging = [] if status["connection"] == "connected" else [f"bus: {status['connection']}"]
+    for name, consumer in status["consumers"].items():
+        server = consumer["server"]
+        if consumer["state"] == "stopped":
+            failing.append(f"consumer {name}: stopped")
+        elif consumer["state"] == "retrying":
+            lagging.append(f"consumer {name}: retrying after {consumer['last_error']}")
+        if "error" in server:
+            lagging.append(f"consumer {name}: no figures from the server: {server['error']}")
+        elif server["pending"] + server["ack_pending"] > settings.max_pending:
+            lagging.append(
+                f"consumer {name}: {server['pending'] + server['ack_pending']:,} messages "
+                f"pending, more than {settings.max_pending:,}"
+            )
+    return status, failing, lagging
+
+
+async def until_stopped(stop: asyncio.Event, bus: PositionBus | None) -> str | None:
+    """Wait for ``stop`` or, on the JetStream bus, for a consumer that gave up; return why
+    it gave up (None when stopped): the command then exits with status 1."""
+    waits = [asyncio.create_task(stop.wait())]
+    if isinstance(bus, JetStreamBus):
+        waits.append(asyncio.create_task(bus.gave_up.wait()))
+    _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    return bus.give_up_reason if isinstance(bus, JetStreamBus) else None
 
 
 def stop_on_signals() -> asyncio.Event:

@@ -113,7 +113,7 @@ def test_jetstream_bus_partitions_by_device_and_redelivers_until_stored(
             raise RuntimeError("store briefly down")
         await writing_to(writer)(batch)
 
-    async def run() -> dict[str, int]:
+    async def run() -> tuple[dict[str, int], dict]:
         bus = await JetStreamBus.connect(settings)
         try:
             await bus.publish([f for d in device_ids for f in fixes(d, 5)])
@@ -128,12 +128,15 @@ def test_jetstream_bus_partitions_by_device_and_redelivers_until_stored(
                 assert asyncio.get_running_loop().time() < deadline, attempts
                 await asyncio.sleep(0.1)
             assert info.state.messages == 2  # three devices in two partitions
-            return {s: len(decode_fixes(data)) for s, data in subjects.items()}
+            status = (await bus.status())["consumers"]["store-writer"]
+            return {s: len(decode_fixes(data)) for s, data in subjects.items()}, status
         finally:
             await bus.js.delete_stream(settings.stream)
             await bus.close()
 
-    per_subject = asyncio.run(run())
+    per_subject, status = asyncio.run(run())
     assert set(per_subject) == {f"lwtest.{tag}.{d % 2}" for d in device_ids}
     assert count_positions(db_engine, device_ids) == 15
     assert len(attempts) >= 2  # the failed batch came back
+    assert (status["errors"], status["state"], status["fixes"]) == (1, "running", 15)
+    assert status["last_error"] == "RuntimeError: store briefly down"

@@ -326,3 +326,26 @@ def test_a_conflicting_open_alert_is_continued_not_duplicated(sqlite_url):
     [row] = alert_rows(sqlite_url)
     assert row.key == "elsewhere" and status["alerts_open"] == 1
     assert status["last_error"].startswith("alert ") and "refused" in status["last_error"]
+
+
+def test_a_backlog_behind_the_clock_is_monitored_and_only_older_fixes_are_late(sqlite_url):
+    key = in_store(sqlite_url, lambda s: wired_loan(s, "LIVE-7", "013700000007"))
+
+    async def run() -> tuple[dict[str, Any], dict[str, Any]]:
+        async with serving(sqlite_url, settings()) as (bus, monitor):
+            await bus.publish([fix(key, 30)])
+            await eventually(lambda: monitor.status()["fixes_ingested"] == 1, "the first fix")
+            clock = monitor.status()["last_advance"]
+            await eventually(lambda: monitor.status()["last_advance"] != clock, "a clock tick")
+            # A drained backlog: older than the clock, newer than what the car processed.
+            await bus.publish([fix(key, 20)])
+            await bus.publish([fix(key, 19)])
+            await eventually(lambda: monitor.status()["fixes_ingested"] == 3, "the backlog")
+            backlog = monitor.status()
+            await bus.publish([fix(key, 25)])  # older than the car's last processed fix
+            await eventually(lambda: monitor.status()["late_fixes"] == 1, "the late fix")
+            return backlog, monitor.status()
+
+    backlog, late = asyncio.run(run())
+    assert (backlog["late_fixes"], backlog["last_late_at"]) == (0, None)
+    assert late["last_late_at"] is not None and late["fixes_ingested"] == 4

@@ -1,19 +1,22 @@
 """``GET /api/v1/health``: is this process able to do its work?
 
-Anyone gets the liveness answer ``{"status": "ok" | "unavailable"}``: HTTP 200 when the
-database answers, 503 when it does not (a load balancer then takes the process out of
-rotation). A request carrying the operators' token (``Authorization: Bearer``, ``[gateway]
-health_token``) also gets the detail: ``database`` (``reachable``, ``backend`` and, when
-unreachable, ``error``), ``clock`` (the process's time and its ``offset_s`` from the system
-clock, non-zero only when ``LIENWATCH_CLOCK`` set it), then what the process reports about its
-other parts (the gateway's ports and counters, the bus kind, each scheduler job's status),
-which strangers must not see.
+Anyone gets the liveness answer ``{"status": ...}``: ``unavailable`` with HTTP 503 when the
+database does not answer or a part cannot do its work (a load balancer then takes the process
+out of rotation, a supervisor restarts it), ``degraded`` with HTTP 200 when a part works but is
+behind, else ``ok``. A request carrying the operators' token (``Authorization: Bearer``,
+``[gateway] health_token``) also gets the detail, which strangers must not see: ``database``
+(``reachable``, ``backend`` and, when unreachable, ``error``), ``clock`` (the process's time and
+its ``offset_s`` from the system clock, non-zero only when ``LIENWATCH_CLOCK`` set it),
+``problems`` (one line each), then what the process reports about its other parts (the
+gateway's ports and counters, the bus and its consumers, the monitor, each scheduler job's
+status).
 """
 
 # No `from __future__ import annotations`: FastAPI reads the route signatures at run time.
 import asyncio
 import hmac
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -38,10 +41,19 @@ async def database_problem(engine: Engine) -> str | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class Report:
+    """What a process says about its parts besides the database."""
+
+    parts: dict[str, Any]
+    failing: list[str] = field(default_factory=list)  # cannot do its work: unavailable
+    lagging: list[str] = field(default_factory=list)  # works, but behind: degraded
+
+
 def health_router(
-    engine: Engine, parts: Callable[[], dict[str, Any]], *, detail_token: str | None = None
+    engine: Engine, report: Callable[[], Awaitable[Report]], *, detail_token: str | None = None
 ) -> APIRouter:
-    """The health endpoint over ``engine``; ``parts()`` adds the process's own report, shown
+    """The health endpoint over ``engine``; ``report()`` adds the process's own parts, shown
     only to requests bearing ``detail_token`` (to nobody when it is None)."""
     router = APIRouter(prefix="/api/v1", tags=["health"])
 
@@ -53,16 +65,19 @@ def health_router(
     @router.get("/health")
     async def health(request: Request) -> JSONResponse:
         problem = await database_problem(engine)
-        body: dict[str, Any] = {"status": "ok" if problem is None else "unavailable"}
+        parts = await report()
+        failing = parts.failing if problem is None else [f"database: {problem}", *parts.failing]
+        status = "unavailable" if failing else "degraded" if parts.lagging else "ok"
+        body: dict[str, Any] = {"status": status}
         if may_see_detail(request):
             database: dict[str, Any] = {
-                "reachable": problem is None,
-                "backend": engine.dialect.name,
-            }
+                "reachable": problem is None, "backend": engine.dialect.name,
+            }  # fmt: skip
             if problem is not None:
                 database["error"] = problem
             now = {"now": clock.now().isoformat(), "offset_s": clock.offset().total_seconds()}
-            body = {**body, "database": database, "clock": now, **parts()}
-        return JSONResponse(body, status_code=200 if problem is None else 503)
+            body |= {"database": database, "clock": now, "problems": failing + parts.lagging,
+                     **parts.parts}  # fmt: skip
+        return JSONResponse(body, status_code=503 if failing else 200)
 
     return router

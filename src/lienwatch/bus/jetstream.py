@@ -3,9 +3,21 @@
 Fixes are published to ``<prefix>.<partition>`` with partition = device id mod partitions,
 so every fix of a device lands in one partition, in order, and a worker that owns a set of
 partitions sees whole vehicles. ``publish`` returns once the server has acknowledged every
-message (stored in the stream): that is what durable means here. Consumers are durable pull
+message (stored in the stream): that is what durable means here. Publishes are grouped per
+partition: while a partition's message is on its way, the fixes published for it meanwhile
+wait and go out together as the next message (up to ``MAX_MESSAGE_FIXES``), so a hundred
+connections publishing one fix each cost a few messages, not a hundred, on both sides of
+the stream. Consumers are durable pull
 consumers: a batch is acknowledged after the handler returns and redelivered if it raised or
 the process died first (at least once; the store drops the duplicates).
+
+A consumer's loop never ends while the process runs. Every failure (NATS unreachable, the
+server having lost the consumer, the handler raising) is logged with its traceback, counted
+in the consumer's status, and retried after a backoff, the pull subscription set up afresh.
+Only a consumer failing without a break for ``[bus] give_up_s``, a loop that ended anyway or a
+connection nats-py closed for good sets :attr:`JetStreamBus.gave_up`, on which the commands
+stop and exit with status 1: a supervisor restarts a dead process, nobody notices a live one
+that stopped consuming.
 """
 
 from __future__ import annotations
@@ -14,16 +26,20 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
-import nats
 from nats.aio.client import Client
-from nats.errors import TimeoutError as NatsTimeout
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import StreamConfig
+from nats.js.api import ConsumerConfig, StreamConfig
+from nats.js.errors import NotFoundError
 
+from lienwatch import clock
 from lienwatch.config import BusSettings
 from lienwatch.telematics.fixes import Fix, FixHandler
 
@@ -73,44 +89,159 @@ def decode_fixes(payload: bytes) -> list[Fix]:
         raise ValueError(f"payload: not a batch of fixes ({exc})") from None
 
 
+#: Most fixes in one message (about 80 bytes each; NATS refuses payloads over 1 MB).
+MAX_MESSAGE_FIXES = 5_000
+#: Messages one pull request asks for, and how long it waits on an idle stream (seconds).
+FETCH_BATCH = 1_000
+FETCH_TIMEOUT_S = 1.0
+#: Messages delivered and not yet acknowledged, over all processes sharing a consumer, above
+#: which the server delivers no more. The server's default (1,000) is one batch: a worker
+#: killed with a batch in hand blocked the others for the whole ack wait (30 s), and a fetch
+#: the limit cut short waited out its timeout. Each process holds at most two batches.
+MAX_ACK_PENDING = 20_000
+#: The wait after a consumer's first failure, doubled at each failure in a row up to the
+#: second figure.
+BACKOFF_FIRST_S = 0.5
+BACKOFF_MAX_S = 30.0
+#: An idle consumer checks this often that the server still has it: a consumer deleted, or
+#: a server restarted without its store, leaves pull requests unanswered, like an idle stream.
+CHECK_IDLE_S = 5.0
+#: How long health waits for the server's figures of a consumer.
+INFO_TIMEOUT_S = 2.0
+
+
+def _now() -> str:
+    return clock.now().isoformat()
+
+
+@dataclass(slots=True)
+class ConsumerStatus:
+    """A consumer as this process sees it; :meth:`JetStreamBus.status` adds the server's view.
+
+    ``state`` is ``running``, ``retrying`` (waiting after a failure) or ``stopped`` (its loop
+    ended: the process is stopping, or gave up).
+    """
+
+    state: str = "running"
+    batches: int = 0
+    messages: int = 0
+    fixes: int = 0
+    dropped: int = 0  # messages that were not batches of fixes, terminated
+    errors: int = 0
+    resubscribed: int = 0  # pull subscriptions set up afresh after a failure
+    last_message_at: str | None = None
+    last_error: str | None = None
+    last_error_at: str | None = None
+    failing_since: float | None = None  # monotonic; None while the last attempt succeeded
+
+    def as_dict(self) -> dict[str, Any]:
+        report = asdict(self)
+        del report["failing_since"]
+        return report
+
+
+@dataclass(slots=True)
+class _Consumer:
+    durable: str
+    subject: str
+    handler: FixHandler
+    status: ConsumerStatus = field(default_factory=ConsumerStatus)
+    pull: JetStreamContext.PullSubscription | None = None
+    task: asyncio.Task[None] | None = None
+    handling: asyncio.Task[None] | None = None  # the batch handled while the next is fetched
+    checked: float = field(default_factory=time.monotonic)  # the server last confirmed it
+    failures: int = 0  # in a row
+    handler_failing: bool = False  # the last batch handled raised
+
+
 class JetStreamBus:
     """:class:`~lienwatch.telematics.fixes.PositionBus` on a NATS JetStream stream.
 
-    Build it with :meth:`connect`, which creates the stream if it does not exist.
+    Build it with :meth:`connect`, which creates the stream if it does not exist. ``gave_up``
+    is set (with ``give_up_reason``) when a consumer cannot go on; see the module docstring.
     """
 
     def __init__(self, client: Client, stream: JetStreamContext, settings: BusSettings) -> None:
         self.client = client
         self.js = stream
         self.settings = settings
-        self._tasks: list[asyncio.Task[None]] = []
+        self.consumers: dict[str, _Consumer] = {}
+        self.gave_up = asyncio.Event()
+        self.give_up_reason: str | None = None
+        self.disconnects = 0
+        self._closing = False
+        self._outbox: dict[str, list[tuple[Sequence[Fix], asyncio.Future[None]]]] = {}
+        self._senders: dict[str, asyncio.Task[None]] = {}  # by subject
 
     @classmethod
     async def connect(cls, settings: BusSettings) -> JetStreamBus:
-        """Connect to ``settings.nats_url`` and make sure the stream exists."""
-        client = await nats.connect(settings.nats_url, connect_timeout=5, max_reconnect_attempts=3)
-        js = client.jetstream()
+        """Connect to ``settings.nats_url`` and make sure the stream exists.
+
+        A server that does not answer at start fails the call after three attempts. Once
+        connected, the client reconnects for ever (every second) after a connection loss;
+        ``[bus] give_up_s`` bounds how long the consumers wait for it.
+        """
+        client = Client()
+        bus = cls(client, client.jetstream(), settings)
+        await client.connect(
+            settings.nats_url, connect_timeout=5, max_reconnect_attempts=3,
+            reconnect_time_wait=1, error_cb=bus._on_error, disconnected_cb=bus._on_disconnected,
+            reconnected_cb=bus._on_reconnected, closed_cb=bus._on_closed,
+        )  # fmt: skip
+        # nats-py reads this at each reconnection; -1 at connect would retry a wrong URL for ever.
+        client.options["max_reconnect_attempts"] = -1
+        await bus._add_stream()
+        return bus
+
+    async def _add_stream(self) -> None:
+        """Create the stream, or find it as configured (the server answers the same)."""
+        prefix = self.settings.subject_prefix
         config = StreamConfig(
-            name=settings.stream, subjects=[f"{settings.subject_prefix}.>"], duplicate_window=120
+            name=self.settings.stream, subjects=[f"{prefix}.>"], duplicate_window=120
         )
-        await js.add_stream(config)
-        return cls(client, js, settings)
+        await self.js.add_stream(config)
 
     def subject(self, device_id: int) -> str:
         """The subject of a device's partition."""
         return f"{self.settings.subject_prefix}.{device_id % self.settings.partitions}"
 
     async def publish(self, fixes: Sequence[Fix]) -> None:
-        """One message per partition present in ``fixes``; return once all are acknowledged."""
+        """Return once every fix is in an acknowledged message of its partition; raise the
+        server's or the connection's error otherwise."""
         by_subject: dict[str, list[Fix]] = defaultdict(list)
         for fix in fixes:
             by_subject[self.subject(fix.device_id)].append(fix)
-        await asyncio.gather(
-            *(
-                self.js.publish(subject, encode_fixes(part), stream=self.settings.stream)
-                for subject, part in by_subject.items()
-            )
-        )
+        await asyncio.gather(*(self._post(subject, part) for subject, part in by_subject.items()))
+
+    def _post(self, subject: str, fixes: Sequence[Fix]) -> asyncio.Future[None]:
+        """Queue ``fixes`` for ``subject``'s next message; the future ends with its ack."""
+        done = asyncio.get_running_loop().create_future()
+        self._outbox.setdefault(subject, []).append((fixes, done))
+        sender = self._senders.get(subject)
+        if sender is None or sender.done():
+            self._senders[subject] = asyncio.create_task(self._send(subject))
+        return done
+
+    async def _send(self, subject: str) -> None:
+        """Publish what waits for ``subject`` as one message at a time until nothing does."""
+        while waiting := self._outbox.get(subject):
+            group, size = [], 0
+            while waiting and (not group or size + len(waiting[0][0]) <= MAX_MESSAGE_FIXES):
+                group.append(waiting.pop(0))
+                size += len(group[-1][0])
+            if not waiting:
+                del self._outbox[subject]
+            payload = encode_fixes([fix for fixes, _ in group for fix in fixes])
+            try:
+                await self.js.publish(subject, payload, stream=self.settings.stream)
+            except Exception as exc:  # every publisher in the group learns it
+                for _, done in group:
+                    if not done.done():
+                        done.set_exception(exc)
+            else:
+                for _, done in group:
+                    if not done.done():
+                        done.set_result(None)
 
     async def subscribe(
         self, name: str, handler: FixHandler, *, partitions: Sequence[int] | None = None
@@ -123,44 +254,223 @@ class JetStreamBus:
         )
         for subject in subjects:
             durable = name if partitions is None else f"{name}-{subject.rsplit('.', 1)[1]}"
-            pull = await self.js.pull_subscribe(
-                subject, durable=durable, stream=self.settings.stream
-            )
-            self._tasks.append(asyncio.create_task(self._consume(durable, pull, handler)))
+            if durable in self.consumers:
+                raise ValueError(f"name: a consumer {durable!r} already exists")
+            consumer = _Consumer(durable, subject, handler)
+            consumer.pull = await self._pull_subscribe(consumer)  # a bad setup fails at start
+            consumer.task = asyncio.create_task(self._consume(consumer), name=durable)
+            consumer.task.add_done_callback(lambda _, c=consumer: self._ended(c))
+            self.consumers[durable] = consumer
 
-    async def _consume(self, name: str, pull: JetStreamContext.PullSubscription,
-                       handler: FixHandler) -> None:  # fmt: skip
-        while True:
-            try:
-                messages = await pull.fetch(batch=256, timeout=1)
-            except NatsTimeout:
-                continue
-            fixes: list[Fix] = []
-            good = []
-            for message in messages:
-                try:
-                    fixes.extend(decode_fixes(message.data))
-                    good.append(message)
-                except ValueError as exc:  # a poison message must not block the partition
-                    log.error("consumer %s: dropping message on %s: %s", name, message.subject, exc)
-                    await message.term()
-            try:
-                await handler(fixes)
-            except Exception:
-                log.exception("consumer %s: handler failed; %d messages redelivered", name,
-                              len(good))  # fmt: skip
-                for message in good:
-                    with contextlib.suppress(Exception):
-                        await message.nak(delay=1)
-                continue
-            for message in good:
-                await message.ack()
+    async def status(self) -> dict[str, Any]:
+        """For a health endpoint: the connection, and per consumer its own figures and the
+        server's (``pending``: not yet delivered, ``ack_pending``: delivered and not yet
+        acknowledged, ``redelivered``, ``waiting`` pull requests; or ``error``)."""
+        servers = await asyncio.gather(*(self._server_view(c) for c in self.consumers.values()))
+        return {
+            "kind": "jetstream",
+            "connection": self._connection(),
+            "disconnects": self.disconnects,
+            "gave_up": self.give_up_reason,
+            "consumers": {
+                name: {**consumer.status.as_dict(), "server": server}
+                for (name, consumer), server in zip(self.consumers.items(), servers, strict=True)
+            },
+        }
 
     async def close(self) -> None:
-        for task in self._tasks:
+        self._closing = True
+        tasks = [c.task for c in self.consumers.values() if c.task is not None]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        # The batches being handled finish and are acknowledged: less to deliver again.
+        handling = [c.handling for c in self.consumers.values() if c.handling is not None]
+        await asyncio.gather(*handling, return_exceptions=True)
         # Not drain(): a cancelled pull request would hold it for its whole timeout. Every
         # publish has been acknowledged already; unacknowledged deliveries come back later.
         await self.client.close()
+
+    # -- the consumer loop ------------------------------------------------------------------
+
+    async def _consume(self, consumer: _Consumer) -> None:
+        """Fetch and handle batches until cancelled, retrying every failure after a backoff."""
+        while not self.gave_up.is_set():
+            try:
+                await self._step(consumer)
+            except Exception as exc:  # whatever it is, the loop goes on
+                await asyncio.sleep(self._failed(consumer, exc))
+
+    async def _step(self, consumer: _Consumer) -> None:
+        """One fetch, handed to the handler once the batch before it is handled (the fetch
+        overlaps the handler); an idle fetch checks the connection instead."""
+        if consumer.handling is not None and consumer.handling.done():
+            await self._handled(consumer)  # its failure is this step's
+        if consumer.pull is None:
+            await self._add_stream()  # the server may have lost it with the consumer
+            consumer.pull = await self._pull_subscribe(consumer)
+            consumer.status.resubscribed += 1
+        try:
+            messages = await consumer.pull.fetch(batch=FETCH_BATCH, timeout=FETCH_TIMEOUT_S)
+        except TimeoutError:  # nats-py raises both its own and asyncio's on an idle stream
+            await self._idle(consumer)
+            return
+        except Exception:
+            await self._unsubscribe(consumer)  # set it up afresh at the next attempt
+            raise
+        try:
+            await self._handled(consumer)
+        except Exception:
+            await _nak(messages)  # not handed over: deliver them again
+            raise
+        consumer.handling = asyncio.create_task(self._handle(consumer, messages))
+
+    @staticmethod
+    async def _handled(consumer: _Consumer) -> None:
+        """Wait for the batch being handled; raise what the handler raised."""
+        handling, consumer.handling = consumer.handling, None
+        if handling is not None:
+            await handling
+
+    async def _idle(self, consumer: _Consumer) -> None:
+        """Nothing came: fail if that is because NATS is away or lost the consumer."""
+        if not self.client.is_connected:
+            raise ConnectionError(f"nats: not connected to {self.settings.nats_url}")
+        if time.monotonic() - consumer.checked >= CHECK_IDLE_S:
+            try:
+                await self.js.consumer_info(self.settings.stream, consumer.durable)
+            except NotFoundError:
+                await self._unsubscribe(consumer)
+                raise
+            consumer.checked = time.monotonic()
+        if not consumer.handler_failing:  # else only a batch handled ends the failure
+            self._recovered(consumer)
+
+    async def _handle(self, consumer: _Consumer, messages: list[Msg]) -> None:
+        """Hand the fixes of ``messages`` to the handler, then acknowledge them; if the handler
+        raises, ask for them again and raise."""
+        status = consumer.status
+        fixes: list[Fix] = []
+        good = []
+        for message in messages:
+            try:
+                fixes.extend(decode_fixes(message.data))
+                good.append(message)
+            except ValueError as exc:  # a poison message must not block the partition
+                log.error("consumer %s: dropping message on %s: %s", consumer.durable,
+                          message.subject, exc)  # fmt: skip
+                status.dropped += 1
+                await message.term()
+        try:
+            await consumer.handler(fixes)
+        except Exception:
+            consumer.handler_failing = True
+            await _nak(good)
+            raise
+        for message in good:
+            await message.ack()
+        status.batches += 1
+        status.messages += len(messages)
+        status.fixes += len(fixes)
+        status.last_message_at = _now()
+        consumer.checked = time.monotonic()
+        consumer.handler_failing = False
+        self._recovered(consumer)
+
+    @staticmethod
+    def _recovered(consumer: _Consumer) -> None:
+        consumer.failures = 0
+        consumer.status.state = "running"
+        consumer.status.failing_since = None
+
+    def _failed(self, consumer: _Consumer, exc: Exception) -> float:
+        """Count and log a failure, give up if it lasted too long; the wait before retrying."""
+        consumer.failures += 1
+        wait = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2 ** (consumer.failures - 1))
+        status = consumer.status
+        status.state = "retrying"
+        status.errors += 1
+        status.last_error = f"{type(exc).__name__}: {exc}"
+        status.last_error_at = _now()
+        if status.failing_since is None:
+            status.failing_since = time.monotonic()
+        log.error("consumer %s failed (%d errors); retrying in %.1f s", consumer.durable,
+                  status.errors, wait, exc_info=exc)  # fmt: skip
+        failing = time.monotonic() - status.failing_since
+        if self.settings.give_up_s and failing >= self.settings.give_up_s:
+            self._give_up(f"consumer {consumer.durable} failing for {failing:.0f} s: "
+                          f"{status.last_error}")  # fmt: skip
+        return wait
+
+    def _ended(self, consumer: _Consumer) -> None:
+        """A consumer's task is done: expected when closing, otherwise fatal for the process."""
+        consumer.status.state = "stopped"
+        task = consumer.task
+        if self._closing or task is None or self.gave_up.is_set():
+            return
+        ended = "cancelled" if task.cancelled() else repr(task.exception())
+        self._give_up(f"consumer {consumer.durable} ended: {ended}")
+
+    def _give_up(self, reason: str) -> None:
+        if not self.gave_up.is_set():
+            self.give_up_reason = reason
+            log.critical("position bus: giving up: %s", reason)
+            self.gave_up.set()
+
+    async def _pull_subscribe(self, consumer: _Consumer) -> JetStreamContext.PullSubscription:
+        """Bind to the durable consumer, creating it if the server does not have it (an
+        existing one keeps its configuration)."""
+        return await self.js.pull_subscribe(
+            consumer.subject, durable=consumer.durable, stream=self.settings.stream,
+            config=ConsumerConfig(max_ack_pending=MAX_ACK_PENDING),
+        )  # fmt: skip
+
+    async def _unsubscribe(self, consumer: _Consumer) -> None:
+        pull, consumer.pull = consumer.pull, None
+        if pull is not None:
+            with contextlib.suppress(Exception):  # the connection may be what failed
+                await pull.unsubscribe()
+
+    async def _server_view(self, consumer: _Consumer) -> dict[str, Any]:
+        try:
+            info = await self.js.consumer_info(
+                self.settings.stream, consumer.durable, timeout=INFO_TIMEOUT_S
+            )
+        except Exception as exc:  # reported, not raised: health must answer
+            return {"error": f"{type(exc).__name__}: {exc}"}
+        return {
+            "pending": info.num_pending,
+            "ack_pending": info.num_ack_pending,
+            "redelivered": info.num_redelivered,
+            "waiting": info.num_waiting,
+        }
+
+    # -- the connection (nats-py callbacks) -------------------------------------------------
+
+    def _connection(self) -> str:
+        if self.client.is_connected:
+            return "connected"
+        return "reconnecting" if self.client.is_reconnecting else "closed"
+
+    async def _on_error(self, exc: Exception) -> None:
+        log.error("nats: %s: %s", type(exc).__name__, exc)
+
+    async def _on_disconnected(self) -> None:
+        if not self._closing:
+            self.disconnects += 1
+            log.warning("nats: disconnected from %s; reconnecting", self.settings.nats_url)
+
+    async def _on_reconnected(self) -> None:
+        log.warning("nats: reconnected to %s", self.client.connected_url)
+
+    async def _on_closed(self) -> None:
+        if not self._closing:
+            self._give_up(f"nats: connection to {self.settings.nats_url} closed")
+
+
+async def _nak(messages: Sequence[Msg]) -> None:
+    """Ask for ``messages`` again in a second (not acknowledged, they would come back anyway,
+    after the ack wait)."""
+    for message in messages:
+        with contextlib.suppress(Exception):
+            await message.nak(delay=1)

@@ -52,6 +52,7 @@ async def _serve(
         running_gateway,
         serving_http,
         stop_on_signals,
+        until_stopped,
     )
 
     stop = stop_on_signals()
@@ -74,8 +75,11 @@ async def _serve(
             )
             listening += f", HTTP ingest on port {http_port}"
         typer.echo(f"gateway: {listening}, bus {settings.bus.kind}; Ctrl-C to stop", err=True)
-        await stop.wait()
+        gave_up = await until_stopped(stop, ingest.bus)
     typer.echo(f"gateway stopped: {server.stats}", err=True)
+    if gave_up:
+        typer.echo(f"gateway: position bus gave up: {gave_up}", err=True)
+        raise typer.Exit(code=1)
 
 
 def simulate_devices(

@@ -40,14 +40,25 @@ def serve(
         bool,
         typer.Option("--monitor/--no-monitor", help="Run the live collateral monitor."),
     ] = True,
+    store_writer: Annotated[
+        bool,
+        typer.Option(
+            "--store-writer/--no-store-writer",
+            help="With the JetStream bus, also write the stream to the store.",
+        ),
+    ] = True,
 ) -> None:
     """Run lienwatch in one process until interrupted (Ctrl-C or SIGTERM): the JT/T 808 and
     GT06 servers, one HTTP server (HTTP ingest and GET /api/v1/health), the live collateral
     monitor on every position received, and the scheduler (the follow-up tick, which turns
     the monitor's alerts into follow-ups, and the nightly servicing run).
 
+    With the JetStream bus ([bus] kind = "jetstream") it also runs the durable store-writer
+    consumer unless --no-store-writer (workers or gateways write the stream then).
+
     The ports in use are printed in one line on stderr. On SIGTERM the HTTP server and the
-    gateway stop and running jobs finish before the process exits with status 0.
+    gateway stop and running jobs finish before the process exits with status 0; if a bus
+    consumer cannot go on, it stops the same way and exits with status 1.
     """
     settings = load_settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(message)s")
@@ -56,7 +67,7 @@ def serve(
         for name, port in (("jt808", jt808_port), ("gt06", gt06_port))
         if port is not None
     }
-    parts = Parts(gateway=gateway, scheduler=scheduler, monitor=monitor)
+    parts = Parts(gateway=gateway, scheduler=scheduler, monitor=monitor, store_writer=store_writer)
     asyncio.run(_serve(settings, host or settings.gateway.host, ports, http_port, parts))
 
 
@@ -67,6 +78,7 @@ class Parts:
     gateway: bool = True
     scheduler: bool = True
     monitor: bool = True
+    store_writer: bool = True
 
 
 async def _serve(
@@ -79,13 +91,17 @@ async def _serve(
         serve_app,
         serving_http,
         stop_on_signals,
+        until_stopped,
     )
 
     stop = stop_on_signals()
     async with contextlib.AsyncExitStack() as stack:  # closed in reverse: HTTP first
         ingest = await stack.enter_async_context(
-            open_ingest(settings.database_url, settings.gateway, settings.bus)
-        )
+            open_ingest(
+                settings.database_url, settings.gateway, settings.bus,
+                store_writer=parts.store_writer,
+            )
+        )  # fmt: skip
         require_head(ingest.engine)
         # The monitor starts before the gateway, so on exit it stops after it (it sees every
         # position made durable) and before the bus closes.
@@ -127,9 +143,12 @@ async def _serve(
             f"{watching}; jobs {jobs}; Ctrl-C to stop",
             err=True,
         )
-        await stop.wait()
-        typer.echo("serve: stopping (running jobs finish first)", err=True)
+        gave_up = await until_stopped(stop, ingest.bus)
+        why = f"position bus gave up: {gave_up}" if gave_up else "running jobs finish first"
+        typer.echo(f"serve: stopping ({why})", err=True)
     typer.echo("serve: stopped", err=True)
+    if gave_up:
+        raise typer.Exit(code=1)
 
 
 def register(app: typer.Typer) -> None:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -17,22 +17,40 @@ from lienwatch.store.db import open_database
 from lienwatch.store.migrate import require_head
 
 
-def worker() -> None:
+def worker(
+    host: Annotated[
+        str | None, typer.Option(help="Health endpoint address [default: worker.host].")
+    ] = None,
+    http_port: Annotated[
+        int | None,
+        typer.Option(min=0, help="Health endpoint port, 0 = any free [default: 5056]."),
+    ] = None,
+) -> None:
     """Run the background work of a scaled-out deployment until interrupted (Ctrl-C or
     SIGTERM): the follow-up tick and the nightly servicing run, and with the JetStream bus
     ([bus] kind = "jetstream") the durable consumer that writes positions to the store.
+    GET /api/v1/health on the HTTP port reports the consumer, the jobs and the database.
 
     Run as many as needed on one PostgreSQL database: one worker at a time ticks or runs a
     night (the others skip), all of them execute the due follow-up steps in batches, no step
-    is executed twice and no day is run twice. Prints one JSON line per job run.
+    is executed twice and no day is run twice. Prints one JSON line per job run. Exits with
+    status 1 if the store-writer consumer cannot go on (for a supervisor to restart it).
     """
     settings = load_settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(message)s")
-    asyncio.run(_work(settings))
+    port = settings.worker.http_port if http_port is None else http_port
+    asyncio.run(_work(settings, host or settings.worker.host, port))
 
 
-async def _work(settings: Settings) -> None:
-    from lienwatch.runtime import open_ingest, stop_on_signals
+async def _work(settings: Settings, host: str, http_port: int) -> None:
+    from lienwatch.runtime import (
+        health_app,
+        health_report,
+        open_ingest,
+        serving_http,
+        stop_on_signals,
+        until_stopped,
+    )
 
     stop = stop_on_signals()
     async with contextlib.AsyncExitStack() as stack:
@@ -40,22 +58,29 @@ async def _work(settings: Settings) -> None:
             ingest = await stack.enter_async_context(
                 open_ingest(settings.database_url, settings.gateway, settings.bus)
             )
-            engine, factory, parts = ingest.engine, ingest.factory, "store writer, "
+            engine, factory, bus = ingest.engine, ingest.factory, ingest.bus
+            parts = "store writer, "
         else:
             database = stack.enter_context(open_database(settings.database_url))
-            engine, factory, parts = database.engine, database.factory, ""
+            engine, factory, bus, parts = database.engine, database.factory, None, ""
         require_head(engine)
         scheduler = await stack.enter_async_context(
             running_scheduler(scheduler_jobs(factory, settings), on_run=print_run)
         )
+        report = health_report(settings, bus, scheduler=scheduler)
+        app = health_app(engine, report, settings.gateway)
+        port = await stack.enter_async_context(serving_http(app, host, http_port, settings.gateway))
         typer.echo(
             f"worker: bus {settings.bus.kind}; {parts}jobs {', '.join(scheduler.statuses)}; "
-            "Ctrl-C to stop",
+            f"http port {port}; Ctrl-C to stop",
             err=True,
         )
-        await stop.wait()
-        typer.echo("worker: stopping (running jobs finish first)", err=True)
+        gave_up = await until_stopped(stop, bus)
+        why = f"position bus gave up: {gave_up}" if gave_up else "running jobs finish first"
+        typer.echo(f"worker: stopping ({why})", err=True)
     typer.echo("worker: stopped", err=True)
+    if gave_up:
+        raise typer.Exit(code=1)
 
 
 def print_run(status: JobStatus) -> None:

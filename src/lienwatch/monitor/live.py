@@ -146,6 +146,7 @@ class LiveMonitor:
         self.last_advance: int | None = None
         self.fleet_loaded_at: int | None = None
         self.last_error: str | None = None
+        self.last_late_at: int | None = None
         self.warmup: dict[str, Any] = {}
         self._loaded_clock = 0.0
         self._unbound: set[int] = set()
@@ -234,6 +235,7 @@ class LiveMonitor:
             "fixes_ingested": self.counts["fixes_ingested"],
             "unbound_fixes": self.counts["unbound_fixes"],
             "late_fixes": monitor.counts["late"] if monitor else 0,
+            "last_late_at": iso_utc(self.last_late_at),
             "alerts_open": monitor.book.open_count if monitor else 0,
             "alerts_saved": self.counts["alerts_saved"],
             "alerts_refused": self.counts["alerts_refused"],
@@ -282,6 +284,7 @@ class LiveMonitor:
         watched = [f for f in fixes if f.device_id in devices]
         self.counts["unbound_fixes"] += len(fixes) - len(watched)
         self.counts["fixes_ingested"] += len(watched)
+        late = self._monitor.counts["late"]
         self._monitor.ingest(
             FixBatch(
                 np.array([devices[f.device_id].device_id for f in watched], dtype=object),
@@ -292,6 +295,10 @@ class LiveMonitor:
                 np.array([f.alarms for f in watched], dtype=object),
             )
         )
+        if dropped := self._monitor.counts["late"] - late:
+            self.last_late_at = int(clock.timestamp())
+            log.warning("live monitor: %d of %d fixes dropped as late: repeats, or older than "
+                        "what their vehicle already processed", dropped, len(watched))  # fmt: skip
         self._save()
 
     def _tick(self, now: int) -> None:
