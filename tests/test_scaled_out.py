@@ -27,6 +27,7 @@ from tests.bus.test_bus import nats_server  # noqa: F401  (a fixture)
 from tests.conftest import HEALTH_TOKEN, postgres_database
 from tests.natsd import free_port
 from tests.processes import Running, start
+from tests.test_cli import run
 from tests.test_worker import drop_stream
 
 #: Longer than the idle spells after which the consumers used to end (72 s and 106 s).
@@ -65,10 +66,12 @@ def simulate(protocol: str, port: int, count: int, fixes: int, cwd: Path,
     )  # fmt: skip
 
 
-def acknowledged(run: subprocess.Popen[str]) -> int:
+def acknowledged(run: subprocess.Popen[str]) -> tuple[int, list[str]]:
+    """(positions acknowledged, the devices that played) of a finished simulate-devices."""
     out, err = run.communicate(timeout=180)
     assert run.returncode == 0, out[-2000:] + err[-2000:]
-    return json.loads(out.splitlines()[-1])["acked_positions"]
+    *devices, total = (json.loads(line) for line in out.splitlines())
+    return total["acked_positions"], [device["device"] for device in devices]
 
 
 @pytest.mark.slow
@@ -104,8 +107,13 @@ def test_two_gateways_and_two_workers_idle_then_loaded_with_a_worker_killed(
                 idle_health.append([health(w)["status"] for w in workers])
                 time.sleep(15)
             first = simulate("jt808", ports[0]["jt808"], 1, 1, tmp_path, env)
-            assert acknowledged(first) == 1
+            acked, [terminal] = acknowledged(first)
+            assert acked == 1
             first_stored_in = wait_for(lambda: stored(engine) == 1, 30, "first position")
+            # The load plays that terminal again, and a terminal registers once: its operator
+            # lets it register anew, as after a tracker is refitted.
+            reset = run("device", "reset-auth", terminal, "--by", "ops", cwd=tmp_path, env=env)
+            assert reset.returncode == 0, reset.stderr
 
             loads = [simulate("jt808", ports[0]["jt808"], DEVICES, FIXES, tmp_path, env),
                      simulate("gt06", ports[1]["gt06"], DEVICES, FIXES, tmp_path, env)]  # fmt: skip
@@ -114,7 +122,7 @@ def test_two_gateways_and_two_workers_idle_then_loaded_with_a_worker_killed(
             workers[0].process.wait(10)
             killed_at, survivor, during = time.monotonic(), workers[1], []
             # The first position is the first fix of the jt808 load's first device again.
-            total = sum(acknowledged(load) for load in loads)
+            total = sum(acknowledged(load)[0] for load in loads)
             while stored(engine) < total:
                 assert time.monotonic() - killed_at < 120, f"{stored(engine)} of {total} stored"
                 during.append(health(survivor))
