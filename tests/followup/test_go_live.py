@@ -61,27 +61,23 @@ def stripped_tracker(url: str) -> str:
     return ref
 
 
-def past_due(url: str) -> set[str]:
+def scalars(url: str, query) -> list:
     engine = make_engine(url)
     with Session(engine) as session:
-        refs = set(session.scalars(
-            select(Loan.ref).join(LoanSnapshot, LoanSnapshot.loan_id == Loan.id)
-            .where(LoanSnapshot.as_of == date(2026, 11, 1), LoanSnapshot.dpd > 0)
-        ))  # fmt: skip
+        found = list(session.scalars(query))
     engine.dispose()
-    return refs
+    return found
+
+
+def past_due(url: str) -> set[str]:
+    return set(scalars(url, select(Loan.ref).join(LoanSnapshot, LoanSnapshot.loan_id == Loan.id)
+                       .where(LoanSnapshot.as_of == date(2026, 11, 1), LoanSnapshot.dpd > 0)))
 
 
 def followed(url: str) -> set[str]:
     """Loans with an open delinquency trigger."""
-    engine = make_engine(url)
-    with Session(engine) as session:
-        refs = set(session.scalars(
-            select(Loan.ref).join(Trigger, Trigger.loan_id == Loan.id)
-            .where(Trigger.resolved_at.is_(None), Trigger.kind.in_(DELINQUENCY))
-        ))  # fmt: skip
-    engine.dispose()
-    return refs
+    return set(scalars(url, select(Loan.ref).join(Trigger, Trigger.loan_id == Loan.id)
+                       .where(Trigger.resolved_at.is_(None), Trigger.kind.in_(DELINQUENCY))))
 
 
 def test_the_first_tick_on_an_imported_book_follows_every_past_due_loan(imported, tmp_path):
@@ -125,11 +121,7 @@ def test_the_first_tick_on_an_imported_book_follows_every_past_due_loan(imported
 
 
 def notices(url: str) -> list[str]:
-    engine = make_engine(url)
-    with Session(engine) as session:
-        found = list(session.scalars(select(Action.note).where(Action.kind == "notice")))
-    engine.dispose()
-    return found
+    return scalars(url, select(Action.note).where(Action.kind == "notice"))
 
 
 def test_a_loan_that_lost_its_follow_up_is_named_and_raised_again(imported, tmp_path):

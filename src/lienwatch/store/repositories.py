@@ -11,8 +11,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Table, bindparam, func, or_, select, update
@@ -21,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lienwatch.domain.delinquency import MANUAL_STATUSES, LoanStatus
+from lienwatch.domain.schedule import parse_enum
 from lienwatch.errors import LienwatchError
 from lienwatch.followup.model import Role, Skill
 from lienwatch.monitor.model import Alert as MonitorAlert
@@ -531,7 +531,7 @@ class UserRepository:
         skill, an agent without a team, a capacity out of 1–1000."""
         if not USERNAME.fullmatch(username):
             raise LienwatchError(f"username: {username!r} must be 1-80 letters, digits, . _ -")
-        role, skill = _choice(Role, role, "--role"), _choice(Skill, skill, "--skill")
+        role, skill = parse_enum(Role, role, "--role"), parse_enum(Skill, skill, "--skill")
         if role is Role.AGENT and not team:
             raise LienwatchError("--team: an agent works in a team")
         if not 1 <= daily_capacity <= 1000:
@@ -564,12 +564,3 @@ class UserRepository:
 
 
 USERNAME = re.compile(r"[A-Za-z0-9._-]{1,80}")
-E = TypeVar("E", bound=StrEnum)
-
-
-def _choice(kind: type[E], value: E | str, option: str) -> E:
-    try:
-        return kind(value)
-    except ValueError:
-        known = ", ".join(member.value for member in kind)
-        raise LienwatchError(f"{option}: unknown {value!r} (one of {known})") from None
