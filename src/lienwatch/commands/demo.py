@@ -122,9 +122,9 @@ def _print_summary(console: Console, s: dict[str, Any]) -> None:
     followup = s["followup"]
     table.add_row(
         "follow-up coverage",
-        f"{100 * followup['coverage']:.1f} % of {followup['triggers']:,} triggers and "
-        f"{followup['repossession_steps']:,} repossession steps "
-        f"({len(followup['breaches']):,} SLA breaches)",
+        f"{100 * followup['coverage']:.1f} % of {followup['triggers']:,} triggers, "
+        f"{followup['repossession_steps']:,} repossession steps and "
+        f"{len(followup['uncovered']):,} uncovered ({len(followup['breaches']):,} SLA breaches)",
     )
     table.add_row(
         "  team",

@@ -150,6 +150,7 @@ def simulate_followup(
         "triggers": cover.triggers,
         "repossession_steps": cover.steps,
         "breaches": [b.as_dict() for b in cover.breaches],
+        "uncovered": [u.as_dict() for u in cover.uncovered],
         "sla_adherence": 1 - figures["sla_breach_rate"]["rate"] if cover.obligations else 1.0,
         "volumes": {**totals, "sms_sent": len(gateway.sent), "letters_posted": len(printer.sent)},
         "kpis": figures,
