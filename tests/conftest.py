@@ -40,8 +40,16 @@ TEST_NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 HEALTH_TOKEN = "operators-token-0123456789"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _suite_clock() -> Iterator[None]:
+    """TEST_NOW for the module and session fixtures too (a demo run shared by a module)."""
+    with clock.travel(TEST_NOW):
+        yield
+
+
 @pytest.fixture(autouse=True)
-def _fixed_clock() -> Iterator[None]:
+def _fixed_clock(_suite_clock: None) -> Iterator[None]:
+    """Each test starts at TEST_NOW."""
     with clock.travel(TEST_NOW):
         yield
 

@@ -61,14 +61,18 @@ def start(*args: str, cwd: Path, env: dict[str, str]) -> Running:
     return running
 
 
+def environment(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a ``lienwatch`` process a test starts: this one's without its
+    ``LIENWATCH_*`` variables, the test's clock as ``LIENWATCH_CLOCK``, then ``env``."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("LIENWATCH_")}
+    return {**clean, "LIENWATCH_CLOCK": clock.now().isoformat(), **(env or {})}
+
+
 def launch(*args: str, cwd: Path, env: dict[str, str], ready: str = "Ctrl-C") -> Running:
-    """Start ``lienwatch ARGS`` with only the ``LIENWATCH_*`` variables of ``env`` (and the
-    test's clock as ``LIENWATCH_CLOCK`` unless ``env`` sets it); it is ready once it prints a
-    stderr line containing ``ready``."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("LIENWATCH_")}
-    environment["LIENWATCH_CLOCK"] = clock.now().isoformat()
+    """Start ``lienwatch ARGS`` in :func:`environment` with ``env``; it is ready once it
+    prints a stderr line containing ``ready``."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "lienwatch", *args], cwd=cwd, env=environment | env,
+        [sys.executable, "-m", "lienwatch", *args], cwd=cwd, env=environment(env),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     running = Running(process, ready_marker=ready)

@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 
 import lienwatch
-from lienwatch import clock
 from lienwatch.store import migrate
+from tests.processes import environment
 
 
 def run(*args: str, cwd, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("LIENWATCH_")}
-    environment.update({"LIENWATCH_CLOCK": clock.now().isoformat(), **(env or {})})
     return subprocess.run(
         [sys.executable, "-m", "lienwatch", *args],
         cwd=cwd,
-        env=environment,
+        env=environment(env),
         capture_output=True,
         text=True,
         timeout=120,

@@ -26,7 +26,7 @@ from lienwatch.store.tables import Position
 from tests.bus.test_bus import nats_server  # noqa: F401  (a fixture)
 from tests.conftest import HEALTH_TOKEN, postgres_database
 from tests.natsd import free_port
-from tests.processes import Running, start
+from tests.processes import Running, environment, start
 from tests.test_cli import run
 from tests.test_worker import drop_stream
 
@@ -56,12 +56,11 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> float:
 
 def simulate(protocol: str, port: int, count: int, fixes: int, cwd: Path,
              env: dict[str, str]) -> subprocess.Popen[str]:  # fmt: skip
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("LIENWATCH_")}
     return subprocess.Popen(
         [sys.executable, "-m", "lienwatch", "simulate-devices", "--protocol", protocol,
          "--count", str(count), "--fixes", str(fixes), "--port", str(port), "--loans", "200",
          "--window", "4"],
-        cwd=cwd, env=environment | env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        cwd=cwd, env=environment(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True,
     )  # fmt: skip
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -11,6 +10,7 @@ import sys
 
 from sqlalchemy import create_engine, text
 
+from tests.processes import environment
 from tests.test_cli import run
 
 
@@ -23,13 +23,12 @@ def free_port() -> int:
 def test_simulated_devices_through_the_gateway_command(tmp_path):
     assert run("db", "upgrade", cwd=tmp_path).returncode == 0
     jt808_port, gt06_port, http_port = free_port(), free_port(), free_port()
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("LIENWATCH_")}
-    environment |= {"LIENWATCH_GATEWAY__UNKNOWN_DEVICES": "quarantine",
-                    "LIENWATCH_GATEWAY__HTTP_PORT": str(http_port)}  # fmt: skip
+    env = environment({"LIENWATCH_GATEWAY__UNKNOWN_DEVICES": "quarantine",
+                       "LIENWATCH_GATEWAY__HTTP_PORT": str(http_port)})  # fmt: skip
     server = subprocess.Popen(
         [sys.executable, "-m", "lienwatch", "gateway", "--host", "127.0.0.1",
          "--jt808-port", str(jt808_port), "--gt06-port", str(gt06_port)],
-        cwd=tmp_path, env=environment, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
         assert server.stderr is not None
