@@ -90,7 +90,7 @@ def test_only_the_clock_reads_the_time(path: Path):
     if path in (PACKAGE / "clock.py", TESTS / "test_clock.py"):
         return
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        # A call (datetime.now()) or a reference passed on (clock=time.time) alike.
+        # A call or a reference passed on (as a default clock argument) alike.
         if isinstance(node, ast.Attribute):
             owner = node.value
             name = owner.id if isinstance(owner, ast.Name) else getattr(owner, "attr", None)

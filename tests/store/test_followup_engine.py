@@ -17,7 +17,7 @@ from lienwatch.followup.strategy import parse_strategy, shipped_strategy
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.followup import FollowupService
 from lienwatch.store.followup_report import coverage, kpis
-from lienwatch.store.repositories import PaymentRepository
+from lienwatch.store.repositories import PaymentRepository, UserRepository
 from lienwatch.store.servicing import run_nightly
 from lienwatch.store.tables import Action, Alert, Case, ContactAttempt, Promise, Task, Trigger, User
 from tests import factories
@@ -204,7 +204,7 @@ def test_an_absent_agents_queue_is_reassigned(db_session, missed):
     task = advance_to_agent_call(db_session, engine)
     holder = ann if task.assignee_id == ann.id else bob
     other = bob if holder is ann else ann
-    engine.set_agent_active(agent=holder.username, active=False)
+    UserRepository(db_session).set_active(holder.username, False)
     engine.tick(now=task.due_at + timedelta(minutes=5))
     db_session.refresh(task)
     assert task.assignee_id == other.id

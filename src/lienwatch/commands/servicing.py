@@ -13,7 +13,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import func, select
 
 from lienwatch import clock
 from lienwatch.config import load_settings
@@ -25,8 +24,7 @@ from lienwatch.servicing.engine import loan_state
 from lienwatch.servicing.product import LoanTerms, Payment, Product
 from lienwatch.store.db import transaction
 from lienwatch.store.migrate import open_store
-from lienwatch.store.servicing import run_nightly
-from lienwatch.store.tables import LoanSnapshot
+from lienwatch.store.servicing import last_run_day, run_nightly
 from lienwatch.tabular import InputFileError, csv_rows
 
 
@@ -74,7 +72,7 @@ def run_command(
                          f"{settings.time_zone}); a day is run once it is over")  # fmt: skip
     catalogue = ProductCatalogue.from_tables(settings.products)
     with open_store(settings.database_url) as database, transaction(database.factory) as s:
-        latest = s.scalar(select(func.max(LoanSnapshot.as_of)))
+        latest = last_run_day(s)
         counts = run_nightly(s, catalogue, as_of=day, workers=settings.servicing.workers)
     typer.echo(
         f"as of {day}: {counts.loans} loans, {counts.bucket_changes} bucket changes, "

@@ -62,6 +62,7 @@ from lienwatch.followup.strategy import (
 )
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.repositories import NotFoundError
+from lienwatch.store.servicing import last_run_day
 from lienwatch.store.tables import (
     Action,
     Alert,
@@ -486,9 +487,7 @@ class FollowupService:
         when someone ran it early (a go-live on a book serviced up to today)."""
         today = self._today(now)
         if today not in self._snapshot_days:
-            self._snapshot_days[today] = self.session.scalar(
-                select(func.max(LoanSnapshot.as_of)).where(LoanSnapshot.as_of <= today)
-            )
+            self._snapshot_days[today] = last_run_day(self.session, through=today)
         return self._snapshot_days[today]
 
     def adopt_backlog(self, *, now: datetime) -> TickReport:
@@ -1421,12 +1420,6 @@ class FollowupService:
             f"agent: task {task.id} is assigned to {holder.username}; only they or a supervisor "
             f"of team {holder.team} may record it"
         )
-
-    def set_agent_active(self, *, agent: str, active: bool) -> User:
-        """Mark an agent present or absent; an absent agent's queue is reassigned next tick."""
-        user = self._user(agent)
-        user.active = active
-        return user
 
     def command_tracker(
         self, *, loan_ref: str, command: TrackerCommand | str, approved_by: str | None,

@@ -33,6 +33,7 @@ from lienwatch.store.followup import (
     owes_delinquency_follow_up,
     unstaffed_tasks,
 )
+from lienwatch.store.servicing import last_run_day
 from lienwatch.store.tables import (
     Action,
     Alert,
@@ -191,7 +192,7 @@ def business_as_of(session: Session, now: datetime, time_zone: str) -> datetime:
     reached yesterday (a book loaded with history), then the end of the day after the last
     nightly snapshot, so that a book read weeks later does not show every trigger breached."""
     zone = ZoneInfo(time_zone)
-    last = session.scalar(select(func.max(LoanSnapshot.as_of)))
+    last = last_run_day(session)
     if last is None:
         return now
     end = datetime.combine(last + timedelta(days=2), time(), tzinfo=zone).astimezone(UTC)
@@ -203,7 +204,7 @@ def _uncovered(session: Session, as_of: datetime, zone: ZoneInfo) -> tuple[Uncov
     delinquency trigger, open alerts without a trigger, and promises whose day is over and
     that no tick has decided (kept, or broken and raised), at ``as_of``."""
     today = as_of.astimezone(zone).date()  # the snapshots of days over by ``as_of``
-    day = session.scalar(select(func.max(LoanSnapshot.as_of)).where(LoanSnapshot.as_of < today))
+    day = last_run_day(session, through=today - timedelta(days=1))
     found = []
     if day is not None:
         rows = session.execute(

@@ -33,8 +33,8 @@ from lienwatch.monitor.model import (
 from lienwatch.store.db import transaction
 from lienwatch.store.followup import LIVE_LOAN_STATUSES
 from lienwatch.store.repositories import AlertRepository, ConflictError
-from lienwatch.store.servicing import unsecured_exposures
-from lienwatch.store.tables import Alert, Borrower, Device, Loan, LoanSnapshot, Position, Vehicle
+from lienwatch.store.servicing import last_run_day, unsecured_exposures
+from lienwatch.store.tables import Alert, Borrower, Device, Loan, Position, Vehicle
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def load_fleet(session: Session, *, provinces: ProvinceIndex) -> Fleet:
         .where(Device.quarantined.is_(False), Loan.status.in_(LIVE_LOAN_STATUSES))
         .order_by(Vehicle.id, Loan.disbursed_on.desc(), Loan.id.desc(), Device.id)
     ).all()  # fmt: skip
-    as_of = session.scalar(select(func.max(LoanSnapshot.as_of)))
+    as_of = last_run_day(session)
     exposures = unsecured_exposures(session, as_of=as_of) if as_of else {}
     vehicles: dict[str, VehicleSpec] = {}
     devices: dict[int, DeviceSpec] = {}

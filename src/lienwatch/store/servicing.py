@@ -276,12 +276,20 @@ def run_next_missing_day(
     return NightlyStep(day, run_nightly(session, catalogue, as_of=day, workers=workers))
 
 
+def last_run_day(session: Session, *, through: date | None = None) -> date | None:
+    """The latest business day whose nightly run is stored (up to ``through`` when given)."""
+    query = select(func.max(LoanSnapshot.as_of))
+    if through is not None:
+        query = query.where(LoanSnapshot.as_of <= through)
+    return session.scalar(query)
+
+
 def _next_missing_day(
     session: Session, *, through: date, max_days: int, after: date | None
 ) -> date | None:
     if max_days < 1:
         raise ValueError(f"max_days: must be at least 1, got {max_days}")
-    latest = session.scalar(select(func.max(LoanSnapshot.as_of)))
+    latest = last_run_day(session)
     candidates = [through - timedelta(days=max_days - 1)]
     candidates += [d + timedelta(days=1) for d in (latest, after) if d is not None]
     if latest is None and after is None:
