@@ -91,7 +91,15 @@ def unstaffed(tasks: Iterable[QueuedTask], agents: Sequence[AgentSlot]) -> list[
     """Tasks that no agent present could take even with capacity to spare (no active agent
     of the task's skill, team, region and language): work that waits for a person who is not
     there."""
-    return [task for task in tasks if not any(_can_take(agent, task) for agent in agents)]
+    staffed: dict[tuple[str, str | None, str, str], bool] = {}  # asked once per kind of task
+    stuck = []
+    for task in tasks:
+        kind = (task.skill, task.team, task.region, task.language)
+        if kind not in staffed:
+            staffed[kind] = any(_can_take(agent, task) for agent in agents)
+        if not staffed[kind]:
+            stuck.append(task)
+    return stuck
 
 
 def staffing_gaps(tasks: Iterable[QueuedTask]) -> Counter[str]:
