@@ -4,8 +4,9 @@ guard in the loop, agent queues and outcomes, promises, cures, the watchdog and 
 from __future__ import annotations
 
 import tomllib
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -22,6 +23,8 @@ from lienwatch.store.servicing import run_nightly
 from lienwatch.store.tables import Action, Alert, Case, ContactAttempt, Promise, Task, Trigger, User
 from tests import factories
 
+CN = shipped_strategy("cn")
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 CATALOGUE = ProductCatalogue()
 MORNING = datetime(2026, 2, 17, 0, 30, tzinfo=UTC)  # 08:30 in Shanghai, the day after D+1
 
@@ -138,13 +141,14 @@ def test_agent_records_a_promise_which_is_broken_and_becomes_a_trigger(db_sessio
     assert call_attempt.connected and call_attempt.conversation
     # Its day over and no tick to decide it, the promise is owed a follow-up: uncovered.
     later = at + timedelta(days=5)
-    [owed] = [u for u in coverage(db_session, as_of=later).uncovered if u.kind == "promise"]
+    uncovered = coverage(db_session, as_of=later, strategy=CN).uncovered
+    [owed] = [u for u in uncovered if u.kind == "promise"]
     assert owed.loan == "L1" and owed.detail.endswith("not decided")
     engine.tick(now=later)
     promise = db_session.scalar(select(Promise))
     assert promise.status == "broken"
     assert db_session.scalar(select(Trigger).where(Trigger.kind == "broken_promise")) is not None
-    assert coverage(db_session, as_of=later).uncovered == ()
+    assert coverage(db_session, as_of=later, strategy=CN).uncovered == ()
 
 
 def test_a_kept_promise_and_a_cure_close_the_case_with_the_reason(db_session, missed):
@@ -190,11 +194,11 @@ def test_an_unworked_agent_step_is_escalated_then_breached_and_named_in_coverage
     assert actions(db_session, "escalation"), "the watchdog warns before the deadline"
     breach = actions(db_session, "sla_breach")[0]
     assert breach.outcome == "supervisor" and breach.details["team"] == "unassigned"
-    report = coverage(db_session, as_of=advance)
+    report = coverage(db_session, as_of=advance, strategy=CN)
     assert report.coverage < 1
     assert {b.loan for b in report.breaches} == {"L1"}
     assert db_session.get(Case, breach.case_id).status == "escalated"
-    figures = kpis(db_session, since=MORNING - timedelta(days=1), as_of=advance)
+    figures = kpis(db_session, since=MORNING - timedelta(days=1), as_of=advance, strategy=CN)
     assert figures["teams"]["unassigned"]["sla_breaches"] >= 1
 
 
@@ -318,3 +322,31 @@ def test_a_strategy_channel_without_a_provider_is_refused_at_start_up(db_session
     message = r"providers: strategy cn-default@2 sends letter, voice but no provider"
     with pytest.raises(FollowupError, match=message):
         FollowupService(db_session, strategy=strategy, dispatcher=dispatcher)
+
+
+def test_a_go_live_in_mid_period_leaves_the_inspection_for_its_last_call(db_session):
+    """A loan 500 days old at go-live owes its second inspection before day 730: not at once
+    (every field agent out on the first morning) but on the latest day that still leaves
+    the visit its 14-day SLA in the period; coverage names it once that day passed unraised."""
+    go_live = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
+    disbursed = date(2025, 1, 17)  # 500 days before go-live
+    loan = factories.loan(db_session, disbursed_on=disbursed)
+    engine, _ = service(db_session)
+    engine.tick(now=go_live)
+    kinds = set(db_session.scalars(select(Trigger.kind).where(Trigger.loan_id == loan.id)))
+    assert "inspection" not in kinds
+    last_call = disbursed + timedelta(days=730 - 14)
+    eve = datetime.combine(last_call, time(), tzinfo=SHANGHAI) - timedelta(hours=1)
+    assert not [u for u in coverage(db_session, as_of=eve, strategy=CN).uncovered
+                if u.kind == "inspection"]  # fmt: skip
+    day_over = eve + timedelta(hours=25)  # the last call's day over with no tick: named
+    [owed] = [u for u in coverage(db_session, as_of=day_over, strategy=CN).uncovered
+              if u.kind == "inspection"]  # fmt: skip
+    assert owed.loan == "L1" and f"owed before {disbursed + timedelta(days=730)}" in owed.detail
+    engine.tick(now=eve + timedelta(hours=11))  # 10:00 of the last call's day
+    [inspection] = db_session.scalars(select(Trigger).where(Trigger.kind == "inspection"))
+    assert inspection.source_key == f"inspection:{loan.id}:1"
+    assert inspection.details["owed_before"] == (disbursed + timedelta(days=730)).isoformat()
+    assert inspection.deadline_at.date() <= disbursed + timedelta(days=730)
+    assert not [u for u in coverage(db_session, as_of=day_over, strategy=CN).uncovered
+                if u.kind == "inspection"]  # fmt: skip

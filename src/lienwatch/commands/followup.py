@@ -173,7 +173,7 @@ def coverage_command(
     with _service() as (session, service):
         moment = _as_of(session, service, as_of)
         report = {"as_of": moment.isoformat(),
-                  **coverage(session, as_of=moment, since=start,
+                  **coverage(session, as_of=moment, since=start, strategy=service.strategy,
                              time_zone=service.zone.key).as_dict()}  # fmt: skip
     lines = [
         f"coverage {report['coverage']:.2%} as of {moment.isoformat()}: {report['covered']} "
@@ -201,6 +201,7 @@ def kpis_command(
             session,
             since=parse_time(since, "--since"),
             as_of=_as_of(session, service, as_of),
+            strategy=service.strategy,
             catalogue=service.catalogue,
             time_zone=service.zone.key,
         )

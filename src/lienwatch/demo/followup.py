@@ -28,6 +28,7 @@ from lienwatch.config import FollowupSettings, RepossessionSettings
 from lienwatch.demo.repossession import DeskSize, RecoveryDesk, recovery_summary
 from lienwatch.followup.channels import LocalSmsGateway, LogProvider
 from lienwatch.followup.model import Channel, FollowupError, Outcome
+from lienwatch.followup.strategy import configured_strategy
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import transaction
 from lienwatch.store.followup import FollowupService
@@ -96,6 +97,7 @@ def simulate_followup(
     gateway, printer = LocalSmsGateway(), LocalSmsGateway()  # the SMS cloud, the print house
     providers = {Channel.SMS: gateway, Channel.VOICE: LogProvider(), Channel.EMAIL: gateway,
                  Channel.LETTER: printer}  # fmt: skip
+    strategy = configured_strategy(settings.strategy)
     rng = random.Random(seed)
     started = clock.perf_counter()
     with transaction(factory) as session:
@@ -132,8 +134,9 @@ def simulate_followup(
         report("follow-up", n + 1, days)
     as_of = datetime.combine(end, WORKDAY_END, tzinfo=zone).astimezone(UTC)
     with transaction(factory) as session:  # at the end of the last working day ...
-        cover = coverage(session, as_of=as_of, since=go_live, time_zone=time_zone)
-        figures = kpis(session, since=go_live, as_of=as_of, catalogue=catalogue,
+        cover = coverage(session, as_of=as_of, since=go_live, strategy=strategy,
+                         time_zone=time_zone)  # fmt: skip
+        figures = kpis(session, since=go_live, as_of=as_of, strategy=strategy, catalogue=catalogue,
                        time_zone=time_zone)  # fmt: skip
         recovered = None
         if recovery is not None:

@@ -60,7 +60,9 @@ from lienwatch.followup.strategy import (
     Strategy,
     configured_strategy,
 )
+from lienwatch.followup.triggers import CATCH_UP_DAYS, ROUTINE_CHECKS, check_lead, current_checks
 from lienwatch.servicing.catalogue import ProductCatalogue
+from lienwatch.store.db import chunks
 from lienwatch.store.repositories import NotFoundError
 from lienwatch.store.servicing import last_run_day
 from lienwatch.store.tables import (
@@ -91,7 +93,6 @@ FINAL_LOAN_STATUSES = ("settled", "closed", "written-off", "repossessed")
 LIVE_LOAN_STATUSES = ("active", "delinquent", "charged-off")
 OPEN_ALERT_STATUSES = ("open", "acknowledged")
 HISTORY_DAYS = 7  # contact history the guard needs (the longest rule is 7 days)
-CATCH_UP_DAYS = 7  # routine triggers missed by a stopped scheduler are still raised this late
 URGENT = 10**15  # priority added to a task the watchdog escalated
 
 
@@ -253,7 +254,7 @@ class FollowupService:
     ) -> list[Trigger]:
         keys = [c.source_key for c in candidates]
         known = set()
-        for chunk in _chunks(keys):
+        for chunk in chunks(keys):
             known.update(
                 self.session.scalars(
                     select(Trigger.source_key).where(Trigger.source_key.in_(chunk))
@@ -309,7 +310,7 @@ class FollowupService:
     def _open_delinquency(self, loan_ids: set[int]) -> dict[int, list[Trigger]]:
         """Open delinquency triggers by loan: a newer one takes over their ladder."""
         found: dict[int, list[Trigger]] = defaultdict(list)
-        for chunk in _chunks(list(loan_ids)):
+        for chunk in chunks(list(loan_ids)):
             for trigger in self.session.scalars(
                 select(Trigger).where(Trigger.loan_id.in_(chunk), Trigger.resolved_at.is_(None),
                                       Trigger.kind.in_([k.value for k in DELINQUENCY]))
@@ -351,7 +352,7 @@ class FollowupService:
         one takes anyway (its foreign key): it waits for a step batch holding the case and
         then sees whether that batch closed it, so no trigger joins a closed case."""
         cases: dict[int, Case] = {}
-        for chunk in _chunks(list(loan_ids)):
+        for chunk in chunks(list(loan_ids)):
             for case in self.session.scalars(
                 select(Case)
                 .where(Case.loan_id.in_(chunk), Case.status != "closed")
@@ -436,7 +437,8 @@ class FollowupService:
             report.add(self.adopt_backlog(now=now))
         if report.adopted:
             log.warning("go-live: %d follow-ups adopted from the book's backlog (past-due loans, "
-                        "open alerts), their SLAs counted from %s", report.adopted, now.isoformat())
+                        "open alerts, routine checks on their last call), their SLAs counted "
+                        "from %s", report.adopted, now.isoformat())  # fmt: skip
         self._raise_many(self._candidates(now), now, report)
         report.uncovered += len(self._raise_many(self.uncovered_delinquency(now), now, report))
         if report.uncovered:
@@ -493,12 +495,15 @@ class FollowupService:
     def adopt_backlog(self, *, now: datetime) -> TickReport:
         """Go-live on an existing book (the first tick does it; ``lienwatch followup adopt``
         on demand): raise a trigger for every loan past due in the latest nightly snapshot,
-        every open collateral alert and every bucket change that predates the engine,
-        anchored at ``now`` (their original SLAs ended before anyone was watching); later
-        ticks keep every anchor as it is. Safe to repeat: what was raised is not raised
-        again, so a second book imported later is adopted the same way."""
+        every open collateral alert, every bucket change that predates the engine and every
+        routine check past its last call, anchored at ``now`` (their original SLAs ended
+        before anyone was watching); later ticks keep every anchor as it is. Safe to
+        repeat: what was raised is not raised again, so a second book imported later is
+        adopted the same way."""
         report = TickReport()
-        backlog = [*self._from_events(now), *self._from_alerts(now)]
+        loans = self._live_loans(self._today(now))
+        backlog = [*self._from_events(now), *self._from_alerts(now),
+                   *self._overdue_checks(now, loans)]  # fmt: skip
         views = self._loan_views({c.loan_id for c in backlog}, now)
         old = [c for c in backlog
                if c.kind not in DELINQUENCY or views[c.loan_id].dpd > 0]  # cured before go-live
@@ -626,34 +631,43 @@ class FollowupService:
         ]
 
     def _routine(self, now: datetime) -> list[Candidate]:
-        """Welcome calls after disbursement and the periodic collateral checks."""
+        """Welcome calls after disbursement and the periodic collateral checks: each check on
+        the day it falls due, or on its last call when nobody raised it then (a go-live in
+        the middle of its period; see ``followup.triggers``)."""
         today = self._today(now)
-        routine = self.strategy.routine
-        welcome_day = today - routine.welcome_after
-        rows = self.session.execute(
-            select(Loan.id, Loan.disbursed_on).where(
-                Loan.status.in_(LIVE_LOAN_STATUSES), Loan.disbursed_on <= today
-            )
-        ).all()
-        found = []
-        for loan_id, disbursed in rows:
-            if 0 <= (welcome_day - disbursed).days < CATCH_UP_DAYS:
-                anchor = max(self._midnight(disbursed + routine.welcome_after), now)
+        welcome_after = self.strategy.routine.welcome_after
+        loans, found = self._live_loans(today), []
+        for loan_id, disbursed in loans:
+            if 0 <= (today - welcome_after - disbursed).days < CATCH_UP_DAYS:
+                anchor = max(self._midnight(disbursed + welcome_after), now)
                 found.append(
                     Candidate(loan_id, TriggerKind.WELCOME_CALL, f"welcome:{loan_id}", anchor)
                 )
-            age = (today - disbursed).days
-            for kind, every in (
-                (TriggerKind.TRACKER_REVIEW, routine.tracker_review_every.days),
-                (TriggerKind.INSPECTION, routine.inspection_every.days),
-            ):
-                period = age // every if every else 0
-                if period >= 1 and age - period * every < CATCH_UP_DAYS:
-                    anchor = max(self._midnight(disbursed + timedelta(days=period * every)), now)
-                    found.append(
-                        Candidate(loan_id, kind, f"{kind.value}:{loan_id}:{period}", anchor)
-                    )
-        return found
+            for check in current_checks(loan_id, disbursed, today, self.strategy):
+                if check.just_due(today):
+                    anchor = max(self._midnight(check.starts_on), now)
+                    found.append(Candidate(loan_id, check.kind, check.source_key, anchor))
+        return [*found, *self._overdue_checks(now, loans)]
+
+    def _overdue_checks(self, now: datetime, loans: list[tuple[int, date]]) -> list[Candidate]:
+        """The routine checks of ``loans`` on their last call (or past it), not raised when
+        they fell due: raised at ``now`` (a trigger raised before is not raised again)."""
+        today = self._today(now)
+        leads = {kind: check_lead(self.strategy, kind) for kind in ROUTINE_CHECKS}
+        return [
+            Candidate(loan_id, check.kind, check.source_key, now,
+                      details={"found_by": "last call", "owed_before": check.ends_on.isoformat()})
+            for loan_id, disbursed in loans
+            for check in current_checks(loan_id, disbursed, today, self.strategy)
+            if not check.just_due(today) and check.last_call(today, leads[check.kind])
+        ]  # fmt: skip
+
+    def _live_loans(self, today: date) -> list[tuple[int, date]]:
+        """(loan id, disbursement day) of the loans that owe routine follow-up."""
+        return list(self.session.execute(
+            select(Loan.id, Loan.disbursed_on)
+            .where(Loan.status.in_(LIVE_LOAN_STATUSES), Loan.disbursed_on <= today)
+        ).all())  # fmt: skip
 
     def _from_snapshots(self, now: datetime) -> list[Candidate]:
         """Installments coming due (pre-due reminders) and loans over their LTV cap."""
@@ -796,7 +810,7 @@ class FollowupService:
     def _cancel_tasks(self, now: datetime) -> None:
         """Take the queued tasks of triggers resolved since the last call off the queues."""
         ids, self._cancel = sorted(self._cancel), set()
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             self.session.execute(
                 update(Task).where(Task.trigger_id.in_(chunk), Task.status == "queued")
                 .values(status="cancelled", done_at=now)
@@ -811,7 +825,7 @@ class FollowupService:
         open_trigger = exists().where(Trigger.case_id == Case.id, Trigger.resolved_at.is_(None))
         cases = [
             case
-            for chunk in _chunks(touched)
+            for chunk in chunks(touched)
             for case in self.session.scalars(
                 select(Case)
                 .where(Case.id.in_(chunk), Case.status != "closed", ~open_trigger)
@@ -819,7 +833,7 @@ class FollowupService:
             )
         ]
         reasons: dict[int, set[str]] = defaultdict(set)
-        for chunk in _chunks([case.id for case in cases]):
+        for chunk in chunks([case.id for case in cases]):
             for case_id, resolution in self.session.execute(
                 select(Trigger.case_id, Trigger.resolution).where(Trigger.case_id.in_(chunk))
             ):
@@ -861,7 +875,7 @@ class FollowupService:
         views = self._loan_views({t.loan_id for t in due}, now)
         cases = {
             c.id: c
-            for chunk in _chunks(list({t.case_id for t in due}))
+            for chunk in chunks(list({t.case_id for t in due}))
             for c in self.session.scalars(
                 select(Case).where(Case.id.in_(chunk)).execution_options(populate_existing=True)
             )
@@ -885,7 +899,7 @@ class FollowupService:
         """The triggers among ``trigger_ids`` with an agent step waiting in a queue."""
         return {
             trigger_id
-            for chunk in _chunks(trigger_ids)
+            for chunk in chunks(trigger_ids)
             for trigger_id in self.session.scalars(
                 select(Task.trigger_id).where(Task.trigger_id.in_(chunk), Task.status == "queued")
             )
@@ -1137,7 +1151,7 @@ class FollowupService:
         task, where the supervisor of the case reads it."""
         keys = {f"unstaffed:{task.id}": task for task in tasks}
         known: set[str] = set()
-        for chunk in _chunks(list(keys)):
+        for chunk in chunks(list(keys)):
             known.update(self.session.scalars(
                 select(Action.idempotency_key).where(Action.idempotency_key.in_(chunk))
             ))  # fmt: skip
@@ -1471,7 +1485,7 @@ class FollowupService:
     def _loan_views(self, loan_ids: Iterable[int], now: datetime) -> dict[int, LoanView]:
         day = self._snapshot_day(now)
         views: dict[int, LoanView] = {}
-        for chunk in _chunks(list(loan_ids)):
+        for chunk in chunks(list(loan_ids)):
             rows = self.session.execute(
                 select(
                     Loan.id,
@@ -1514,7 +1528,7 @@ class FollowupService:
     def _history(self, loan_ids: Iterable[int], now: datetime) -> dict[int, list[PastContact]]:
         """Contacts made in the last week, by anyone (lender and agencies)."""
         history: dict[int, list[PastContact]] = defaultdict(list)
-        for chunk in _chunks(list(loan_ids)):
+        for chunk in chunks(list(loan_ids)):
             rows = self.session.scalars(
                 select(ContactAttempt).where(
                     ContactAttempt.loan_id.in_(chunk),
@@ -1664,8 +1678,3 @@ def _check_limit(limit: int, name: str) -> None:
 def _step_key(trigger: Trigger) -> str:
     """The idempotency key of an automatic step: a step is sent once, whoever runs it."""
     return f"step:{trigger.id}:{trigger.step}:{trigger.next_due_at:%Y%m%dT%H%M}"
-
-
-def _chunks(items: list[Any], size: int = 5000) -> Iterable[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
