@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 from lienwatch.demo.followup import Team
 from lienwatch.demo.run import DemoOptions, run_demo
 from lienwatch.followup.strategy import shipped_strategy
+from lienwatch.services.followup.coverage import coverage
 from lienwatch.store.db import make_engine, session_factory, transaction
-from lienwatch.store.followup_report import coverage
 from lienwatch.store.tables import Action, ContactAttempt
 
 

@@ -9,14 +9,14 @@ from sqlalchemy import select
 
 from lienwatch.config import RepossessionSettings
 from lienwatch.demo.repossession import DeskSize, RecoveryDesk, recovery_summary
+from lienwatch.services.repossession import ACTION_KIND
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory, transaction
-from lienwatch.store.repossession import ACTION_KIND
 from lienwatch.store.servicing import run_nightly
 from lienwatch.store.tables import Action, Loan, Payment, Repossession
 from tests import factories
-from tests.store.test_repossession import service
+from tests.services.test_repossession import service
 
 ZONE = ZoneInfo("Asia/Shanghai")
 START = date(2026, 5, 18)  # L1, L2 and L3 are about 90 days past due

@@ -24,10 +24,10 @@ from lienwatch.followup.model import Channel, FollowupError, Outcome, TrackerCom
 from lienwatch.followup.strategy import configured_strategy
 from lienwatch.jobs import FOLLOWUP_TICK, followup_tick, tick_and_drain
 from lienwatch.scheduling import Every, Job, JobStatus, running_scheduler
+from lienwatch.services.followup import FollowupService
+from lienwatch.services.followup.coverage import business_as_of, coverage, kpis
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import transaction
-from lienwatch.store.followup import FollowupService
-from lienwatch.store.followup_report import business_as_of, coverage, kpis
 from lienwatch.store.migrate import open_store
 
 Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]

@@ -16,8 +16,8 @@ from lienwatch.commands.followup import parse_time
 from lienwatch.config import load_settings
 from lienwatch.domain.money import MoneyError, format_yuan, parse_yuan
 from lienwatch.followup.model import FollowupError
+from lienwatch.services.repossession import RepossessionService
 from lienwatch.store.repositories import LoanRepository
-from lienwatch.store.repossession import RepossessionService
 from lienwatch.store.tables import Loan, Repossession, RepossessionStep, User
 
 Id = Annotated[int, typer.Option("--id", help="The repossession id (from `order`).")]

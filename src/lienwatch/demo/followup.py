@@ -24,15 +24,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from lienwatch.adapters.senders import LocalSmsGateway, LogProvider
 from lienwatch.config import FollowupSettings, RepossessionSettings
 from lienwatch.demo.repossession import DeskSize, RecoveryDesk, recovery_summary
-from lienwatch.followup.channels import LocalSmsGateway, LogProvider
 from lienwatch.followup.model import Channel, FollowupError, Outcome
 from lienwatch.followup.strategy import configured_strategy
+from lienwatch.services.followup import FollowupService
+from lienwatch.services.followup.coverage import coverage, kpis
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import transaction
-from lienwatch.store.followup import FollowupService
-from lienwatch.store.followup_report import coverage, kpis
 from lienwatch.store.servicing import run_nightly
 from lienwatch.store.tables import Installment, Payment, Task, User
 

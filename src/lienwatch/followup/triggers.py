@@ -1,5 +1,8 @@
 """Which follow-ups the book owes and when they are raised: pure rules, no database.
 
+A trigger is raised from a :class:`Candidate` once per ``source_key``; one delinquency ladder
+runs per loan at a time (:func:`latest_delinquency_per_loan`).
+
 Routine checks (the tracker review, the yearly inspection) are owed once per period of loan
 age: check *n* falls due on day ``n × every`` after disbursement and must be done before
 check *n + 1* falls due. The engine raises a check on its first day, or within
@@ -14,14 +17,77 @@ uncovered.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from typing import Any
 
 from lienwatch.followup.model import TriggerKind
 from lienwatch.followup.strategy import Strategy
 
 CATCH_UP_DAYS = 7  # routine triggers missed by a stopped scheduler are still raised this late
 ROUTINE_CHECKS = (TriggerKind.TRACKER_REVIEW, TriggerKind.INSPECTION)
+DELINQUENCY = frozenset(
+    {TriggerKind.MISSED_INSTALLMENT, TriggerKind.BUCKET_CHANGE, TriggerKind.BROKEN_PROMISE}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A trigger to raise unless its ``source_key`` was raised before."""
+
+    loan_id: int
+    kind: TriggerKind
+    source_key: str
+    anchor_at: datetime
+    alert_type: str = ""
+    alert_id: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def bucket_move(buckets: Sequence[str], was: str | None, becomes: str) -> TriggerKind | None:
+    """The trigger of a loan's move between ``buckets`` (ordered, current first): out of the
+    first bucket a missed installment, into a deeper one a bucket change, none for a move
+    back (triggers resolve when the loan is current again). An unknown ``was`` counts as
+    the first bucket."""
+    before = buckets.index(was) if was in buckets else 0
+    after = buckets.index(becomes)
+    if after <= before:
+        return None
+    return TriggerKind.MISSED_INSTALLMENT if before == 0 else TriggerKind.BUCKET_CHANGE
+
+
+def past_due_kind(buckets: Sequence[str], bucket: str) -> TriggerKind:
+    """The delinquency trigger a loan found past due in ``bucket`` owes: a missed
+    installment in the first bucket past current (or one the product does not know), a
+    bucket change deeper."""
+    first_late = bucket not in buckets or buckets.index(bucket) <= 1
+    return TriggerKind.MISSED_INSTALLMENT if first_late else TriggerKind.BUCKET_CHANGE
+
+
+def latest_delinquency_per_loan(candidates: list[Candidate]) -> list[Candidate]:
+    """Keep only the latest delinquency candidate of each loan (one delinquency ladder runs
+    at a time: a deeper bucket supersedes the missed installment)."""
+    latest: dict[int, Candidate] = {}
+    for c in candidates:
+        if c.kind in DELINQUENCY and (
+            c.loan_id not in latest or c.anchor_at >= latest[c.loan_id].anchor_at
+        ):
+            latest[c.loan_id] = c
+    kept = set(map(id, latest.values()))
+    return [c for c in candidates if c.kind not in DELINQUENCY or id(c) in kept]
+
+
+def adopted(candidate: Candidate, now: datetime) -> Candidate:
+    """A backlog item raised at go-live: its SLA counts from ``now``, not from its past."""
+    return replace(candidate, anchor_at=max(candidate.anchor_at, now),
+                   details={**candidate.details, "found_by": "go-live"})  # fmt: skip
+
+
+def repeats(kind: TriggerKind) -> bool:
+    """Whether a finished ladder repeats its last step (delinquency, collateral alerts)
+    rather than resolving its trigger (routine follow-ups)."""
+    return kind in DELINQUENCY or kind is TriggerKind.COLLATERAL_ALERT
 
 
 @dataclass(frozen=True, slots=True)

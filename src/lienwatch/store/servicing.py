@@ -31,11 +31,11 @@ from lienwatch.servicing.portfolio import (
     run_portfolio,
 )
 from lienwatch.servicing.schedules import DAY_COUNT_CODES, METHOD_CODES, rate_arrays
+from lienwatch.store.locks import NIGHTLY_LOCK, try_advisory_lock
 from lienwatch.store.repositories import insert_ignoring_duplicates
 from lienwatch.store.tables import BucketChange, Event, Loan, LoanSnapshot, Payment, Vehicle
 
 _STATUS_INDEX = {status.value: i for i, status in enumerate(STATUS_CODES)}
-NIGHTLY_LOCK = 0x6C776E69  # advisory lock key of the nightly run ("lwni")
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,9 +266,7 @@ def run_next_missing_day(
     get ``busy`` and skip. The missing day is read under the lock, so a day another worker
     has just committed is not run twice.
     """
-    if session.get_bind().dialect.name == "postgresql" and not session.scalar(
-        select(func.pg_try_advisory_xact_lock(NIGHTLY_LOCK))
-    ):
+    if not try_advisory_lock(session, NIGHTLY_LOCK):
         return NightlyStep(None, busy=True)
     day = _next_missing_day(session, through=through, max_days=max_days, after=after)
     if day is None:

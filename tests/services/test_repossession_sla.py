@@ -10,10 +10,16 @@ import pytest
 from sqlalchemy import select
 
 from lienwatch.followup.strategy import shipped_strategy
-from lienwatch.store.followup_report import coverage, kpis
-from lienwatch.store.repossession import RepossessionService
+from lienwatch.services.followup.coverage import coverage, kpis
+from lienwatch.services.repossession import RepossessionService
 from lienwatch.store.tables import Action, Repossession
-from tests.store.test_repossession import ORDERED_AT, book_delinquent_loan, order, service, to_sale
+from tests.services.test_repossession import (
+    ORDERED_AT,
+    book_delinquent_loan,
+    order,
+    service,
+    to_sale,
+)
 
 CN = shipped_strategy("cn")
 

@@ -11,13 +11,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from lienwatch.followup.channels import Dispatcher, LocalSmsGateway, LogProvider
+from lienwatch.adapters.senders import LocalSmsGateway, LogProvider
+from lienwatch.followup.channels import Dispatcher
 from lienwatch.followup.compliance import ComplianceGuard
 from lienwatch.followup.model import Channel, FollowupError, Outcome
 from lienwatch.followup.strategy import parse_strategy, shipped_strategy
+from lienwatch.services.followup import FollowupService
+from lienwatch.services.followup.coverage import coverage, kpis
 from lienwatch.servicing.catalogue import ProductCatalogue
-from lienwatch.store.followup import FollowupService
-from lienwatch.store.followup_report import coverage, kpis
 from lienwatch.store.repositories import PaymentRepository, UserRepository
 from lienwatch.store.servicing import run_nightly
 from lienwatch.store.tables import Action, Alert, Case, ContactAttempt, Promise, Task, Trigger, User

@@ -18,15 +18,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from lienwatch.config import FollowupSettings, Settings
 from lienwatch.followup.model import FollowupError, TriggerKind
 from lienwatch.jobs import tick_and_drain
+from lienwatch.services.followup import FollowupService, TickReport
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory, transaction
-from lienwatch.store.followup import FollowupService, TickReport
 from lienwatch.store.tables import Action, Task, Trigger
 from tests import factories
 from tests.conftest import postgres_database
 from tests.receivers import SmsGateway
-from tests.store.test_followup_engine import service
+from tests.services.test_followup_engine import service
 
 CATALOGUE = ProductCatalogue()
 MORNING = datetime(2026, 2, 17, 0, 30, tzinfo=UTC)  # 08:30 in Shanghai

@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from lienwatch.config import RepossessionSettings
+from lienwatch.errors import NotFoundError
 from lienwatch.followup.model import FollowupError
 from lienwatch.followup.repossession import (
     COST_KINDS,
@@ -38,8 +39,8 @@ from lienwatch.followup.repossession import (
     check_step,
     policy_from_settings,
 )
-from lienwatch.store.followup import FollowupService
-from lienwatch.store.repositories import LoanRepository, NotFoundError, PaymentRepository
+from lienwatch.services.followup import FollowupService
+from lienwatch.store.repositories import LoanRepository, PaymentRepository
 from lienwatch.store.tables import (
     Action,
     Case,

@@ -14,7 +14,7 @@ from lienwatch.store.servicing import run_nightly
 from lienwatch.store.tables import Action
 from tests import factories
 from tests.conftest import postgres_database
-from tests.store.test_followup_engine import CATALOGUE, MORNING, service
+from tests.services.test_followup_engine import CATALOGUE, MORNING, service
 
 
 @pytest.mark.postgres

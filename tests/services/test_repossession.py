@@ -11,21 +11,22 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from lienwatch.adapters.senders import LogProvider
 from lienwatch.config import RepossessionSettings
-from lienwatch.followup.channels import Dispatcher, LogProvider
+from lienwatch.followup.channels import Dispatcher
 from lienwatch.followup.compliance import ComplianceGuard
 from lienwatch.followup.model import Channel, FollowupError
 from lienwatch.followup.strategy import shipped_strategy
+from lienwatch.services.followup import FollowupService
+from lienwatch.services.repossession import RepossessionService
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory, transaction
-from lienwatch.store.followup import FollowupService
-from lienwatch.store.repossession import RepossessionService
 from lienwatch.store.servicing import run_nightly
 from lienwatch.store.tables import Case, Loan, LoanSnapshot, Payment, Repossession, User
 from tests import factories
 from tests.conftest import postgres_database
-from tests.store.test_followup_batches import wait_for_a_lock_wait
+from tests.services.test_followup_batches import wait_for_a_lock_wait
 
 CATALOGUE = ProductCatalogue()
 ORDERED_AT = datetime(2026, 5, 21, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
