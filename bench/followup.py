@@ -121,7 +121,7 @@ def tick(engine, now: datetime) -> tuple[float, dict]:
     )
     started = time.perf_counter()
     with transaction(factory) as session:
-        report = FollowupService(session, strategy=strategy, dispatcher=dispatcher).tick(now=now)
+        report = FollowupService(session, strategy=strategy, dispatcher=dispatcher).tick(at=now)
     return time.perf_counter() - started, report.as_dict()
 
 

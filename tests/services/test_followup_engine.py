@@ -71,7 +71,7 @@ def actions(session, kind: str) -> list[Action]:
 
 def test_a_missed_installment_opens_a_case_and_the_sms_goes_out_once(db_session, missed):
     engine, gateway = service(db_session)
-    report = engine.tick(now=MORNING)
+    report = engine.tick(at=MORNING)
     assert report.raised["missed_installment"] == 1 and report.cases_opened == 1
     case = db_session.scalar(select(Case).where(Case.loan_id == missed.id))
     assert (case.status, case.strategy, case.stratum) == ("in_progress", "cn-default@2", "M1")
@@ -84,7 +84,7 @@ def test_a_missed_installment_opens_a_case_and_the_sms_goes_out_once(db_session,
         (None, "new"),
         ("new", "in_progress"),
     ]
-    again = engine.tick(now=MORNING)
+    again = engine.tick(at=MORNING)
     assert not again.raised and again.executed == 0 and len(gateway.sent) == 1
 
 
@@ -92,21 +92,21 @@ def test_quiet_hours_defer_the_sms_and_the_refusal_is_recorded(db_session, misse
     engine, gateway = service(db_session)
     # The engine went live on the 15th, before the installment fell due, so the missed
     # installment is raised from its bucket change, anchored at 08:00 on the 17th.
-    assert engine.tick(now=datetime(2026, 2, 15, 4, 0, tzinfo=UTC)).adopted == 0
+    assert engine.tick(at=datetime(2026, 2, 15, 4, 0, tzinfo=UTC)).adopted == 0
     night = datetime(2026, 2, 17, 15, 0, tzinfo=UTC)  # 23:00 in Shanghai
-    trigger_time = engine.tick(now=night)
+    trigger_time = engine.tick(at=night)
     assert trigger_time.refused >= 1 and not gateway.sent
     refusal = db_session.scalar(select(ContactAttempt).where(ContactAttempt.allowed.is_(False)))
     assert refusal.rule == "quiet_hours"
     assert refusal.next_allowed_at == datetime(2026, 2, 18, 0, 0, tzinfo=UTC)
-    engine.tick(now=refusal.next_allowed_at)
+    engine.tick(at=refusal.next_allowed_at)
     assert len(gateway.sent) == 1
 
 
 def advance_to_agent_call(db_session, engine) -> Task:
     """Tick through the automatic steps until the agent call is queued and assigned."""
     for hours in range(0, 24 * 6, 8):
-        engine.tick(now=MORNING + timedelta(hours=hours))
+        engine.tick(at=MORNING + timedelta(hours=hours))
         task = db_session.scalar(select(Task).where(Task.status == "queued"))
         if task is not None and task.assignee_id is not None:
             return task
@@ -123,7 +123,7 @@ def test_agent_records_a_promise_which_is_broken_and_becomes_a_trigger(db_sessio
     with pytest.raises(FollowupError, match="amount: a promise to pay needs"):
         engine.record_outcome(
             task_id=task.id,
-            agent="ann",
+            by="ann",
             at=at,
             outcome="promise_to_pay",
             promised_on=at.date() + timedelta(days=3),
@@ -131,7 +131,7 @@ def test_agent_records_a_promise_which_is_broken_and_becomes_a_trigger(db_sessio
     assert db_session.scalar(select(func.count()).select_from(Promise)) == 0
     action = engine.record_outcome(
         task_id=task.id,
-        agent="ann",
+        by="ann",
         at=at,
         outcome="promise_to_pay",
         promised_on=at.date() + timedelta(days=3),
@@ -145,7 +145,7 @@ def test_agent_records_a_promise_which_is_broken_and_becomes_a_trigger(db_sessio
     uncovered = coverage(db_session, as_of=later, strategy=CN).uncovered
     [owed] = [u for u in uncovered if u.kind == "promise"]
     assert owed.loan == "L1" and owed.detail.endswith("not decided")
-    engine.tick(now=later)
+    engine.tick(at=later)
     promise = db_session.scalar(select(Promise))
     assert promise.status == "broken"
     assert db_session.scalar(select(Trigger).where(Trigger.kind == "broken_promise")) is not None
@@ -159,7 +159,7 @@ def test_a_kept_promise_and_a_cure_close_the_case_with_the_reason(db_session, mi
     at = task.due_at + timedelta(hours=1)
     engine.record_outcome(
         task_id=task.id,
-        agent="ann",
+        by="ann",
         at=at,
         outcome=Outcome.PROMISE_TO_PAY,
         promised_on=at.date() + timedelta(days=1),
@@ -169,7 +169,7 @@ def test_a_kept_promise_and_a_cure_close_the_case_with_the_reason(db_session, mi
         loan=missed, external_id="BANK-1", paid_on=at.date(), amount=900_000
     )
     run_nightly(db_session, CATALOGUE, as_of=at.date())
-    engine.tick(now=at + timedelta(days=2))
+    engine.tick(at=at + timedelta(days=2))
     assert db_session.scalar(select(Promise)).status == "kept"
     case = db_session.scalar(select(Case).where(Case.loan_id == missed.id))
     missed_trigger = db_session.scalar(select(Trigger).where(Trigger.kind == "missed_installment"))
@@ -190,7 +190,7 @@ def test_an_unworked_agent_step_is_escalated_then_breached_and_named_in_coverage
     engine, _ = service(db_session)  # no agents at all: the call step cannot be done
     advance = MORNING
     while advance < MORNING + timedelta(days=6):
-        engine.tick(now=advance)
+        engine.tick(at=advance)
         advance += timedelta(hours=2)
     assert actions(db_session, "escalation"), "the watchdog warns before the deadline"
     breach = actions(db_session, "sla_breach")[0]
@@ -210,7 +210,7 @@ def test_an_absent_agents_queue_is_reassigned(db_session, missed):
     holder = ann if task.assignee_id == ann.id else bob
     other = bob if holder is ann else ann
     UserRepository(db_session).set_active(holder.username, False)
-    engine.tick(now=task.due_at + timedelta(minutes=5))
+    engine.tick(at=task.due_at + timedelta(minutes=5))
     db_session.refresh(task)
     assert task.assignee_id == other.id
 
@@ -218,7 +218,7 @@ def test_an_absent_agents_queue_is_reassigned(db_session, missed):
 def test_device_removed_on_a_delinquent_loan_goes_to_an_agent_within_an_hour(db_session, missed):
     user(db_session, "ann")
     engine, _ = service(db_session)
-    engine.tick(now=MORNING)
+    engine.tick(at=MORNING)
     raised = MORNING + timedelta(hours=2)
     db_session.add(
         Alert(
@@ -233,7 +233,7 @@ def test_device_removed_on_a_delinquent_loan_goes_to_an_agent_within_an_hour(db_
         )
     )
     db_session.flush()
-    engine.tick(now=raised + timedelta(minutes=5))
+    engine.tick(at=raised + timedelta(minutes=5))
     trigger = db_session.scalar(select(Trigger).where(Trigger.kind == "collateral_alert"))
     assert trigger.ladder == "device-removed-delinquent"
     assert trigger.first_deadline_at == raised + timedelta(hours=1)
@@ -249,11 +249,11 @@ def test_a_visit_without_a_recording_is_rejected_under_cn(db_session, missed):
     task = advance_to_agent_call(db_session, engine)
     task.channel = "visit"  # the same queue entry, as a field visit
     with pytest.raises(FollowupError, match="recording_ref"):
-        engine.record_outcome(task_id=task.id, agent="ann", at=task.due_at, outcome="rpc")
+        engine.record_outcome(task_id=task.id, by="ann", at=task.due_at, outcome="rpc")
     assert task.status == "queued" and not actions(db_session, "visit")
     engine.record_outcome(
         task_id=task.id,
-        agent="ann",
+        by="ann",
         at=task.due_at + timedelta(hours=1),
         outcome="rpc",
         recording_ref="rec://visit/1",
@@ -265,7 +265,7 @@ def test_status_changes_follow_the_machine_and_tracker_commands_need_a_superviso
     db_session, missed
 ):
     engine, _ = service(db_session)
-    engine.tick(now=MORNING)
+    engine.tick(at=MORNING)
     case = db_session.scalar(select(Case))
     with pytest.raises(FollowupError, match="cannot go from in_progress to legal"):
         engine.change_status(case_id=case.id, status="legal", by=None, why="x", at=MORNING)
@@ -280,10 +280,10 @@ def test_status_changes_follow_the_machine_and_tracker_commands_need_a_superviso
         db_session.scalar(select(User.id).where(User.username == "sam")),
     )
     with pytest.raises(FollowupError, match="needs_supervisor"):
-        engine.command_tracker(loan_ref=missed.ref, command="fuel_cut", approved_by=None,
+        engine.command_tracker(loan_ref=missed.ref, command="fuel_cut", by=None,
                               at=MORNING)
     sent = engine.command_tracker(
-        loan_ref=missed.ref, command="fuel_cut", approved_by="sam", at=MORNING
+        loan_ref=missed.ref, command="fuel_cut", by="sam", at=MORNING
     )
     assert sent.outcome == "sent"
 
@@ -309,7 +309,7 @@ def test_a_letter_step_is_posted_to_the_address_on_file_even_at_night(db_session
     engine = FollowupService(
         db_session, strategy=strategy, dispatcher=dispatcher, catalogue=CATALOGUE
     )
-    engine.tick(now=datetime(2026, 2, 17, 15, 0, tzinfo=UTC))  # 23:00 in Shanghai
+    engine.tick(at=datetime(2026, 2, 17, 15, 0, tzinfo=UTC))  # 23:00 in Shanghai
     [letter] = printer.sent.values()
     assert letter.to == "北京市朝阳区建国路 88 号"
     [action] = actions(db_session, "letter")
@@ -333,7 +333,7 @@ def test_a_go_live_in_mid_period_leaves_the_inspection_for_its_last_call(db_sess
     disbursed = date(2025, 1, 17)  # 500 days before go-live
     loan = factories.loan(db_session, disbursed_on=disbursed)
     engine, _ = service(db_session)
-    engine.tick(now=go_live)
+    engine.tick(at=go_live)
     kinds = set(db_session.scalars(select(Trigger.kind).where(Trigger.loan_id == loan.id)))
     assert "inspection" not in kinds
     last_call = disbursed + timedelta(days=730 - 14)
@@ -344,7 +344,7 @@ def test_a_go_live_in_mid_period_leaves_the_inspection_for_its_last_call(db_sess
     [owed] = [u for u in coverage(db_session, as_of=day_over, strategy=CN).uncovered
               if u.kind == "inspection"]  # fmt: skip
     assert owed.loan == "L1" and f"owed before {disbursed + timedelta(days=730)}" in owed.detail
-    engine.tick(now=eve + timedelta(hours=11))  # 10:00 of the last call's day
+    engine.tick(at=eve + timedelta(hours=11))  # 10:00 of the last call's day
     [inspection] = db_session.scalars(select(Trigger).where(Trigger.kind == "inspection"))
     assert inspection.source_key == f"inspection:{loan.id}:1"
     assert inspection.details["owed_before"] == (disbursed + timedelta(days=730)).isoformat()

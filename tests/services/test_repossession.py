@@ -54,7 +54,7 @@ def book_delinquent_loan(session) -> Loan:
     for day in (date(2026, 2, 15), date(2026, 2, 16)):
         run_nightly(session, CATALOGUE, as_of=day)
     repo = service(session)
-    repo.followup.tick(now=datetime(2026, 2, 17, 0, 30, tzinfo=UTC))
+    repo.followup.tick(at=datetime(2026, 2, 17, 0, 30, tzinfo=UTC))
     run_nightly(session, CATALOGUE, as_of=date(2026, 5, 20))
     return loan
 
@@ -152,10 +152,10 @@ def test_a_missed_recovery_sla_is_overdue_and_the_late_step_says_so(db_session, 
     ordered = order(repo, delinquent.id)
     repo.approve(repossession_id=ordered.id, by="sam", assignee="rex", at=ORDERED_AT)
     late = ORDERED_AT + timedelta(days=15)
-    assert [(s.repossession_id, s.step) for s in repo.overdue(now=late)] == [
+    assert [(s.repossession_id, s.step) for s in repo.overdue(at=late)] == [
         (ordered.id, "recover"),
     ]  # fmt: skip
-    assert repo.overdue(now=ORDERED_AT + timedelta(days=13)) == []
+    assert repo.overdue(at=ORDERED_AT + timedelta(days=13)) == []
     repo.record_recovery(repossession_id=ordered.id, by="rex", at=late,
                          recovered_on=date(2026, 6, 5), place="Tongzhou", condition="damaged",
                          property_returned=False)  # fmt: skip
@@ -209,7 +209,7 @@ def test_a_sale_above_the_payoff_settles_the_loan_and_posting_twice_changes_noth
         "surplus_due", split.surplus, "settled",
     )  # fmt: skip
     assert db_session.get(Case, ordered.case_id).status == "closed"
-    assert [(s.repossession_id, s.step) for s in repo.overdue(now=at + timedelta(days=8))] == [
+    assert [(s.repossession_id, s.step) for s in repo.overdue(at=at + timedelta(days=8))] == [
         (ordered.id, "return_surplus"),
     ]  # fmt: skip
     again = repo.post_proceeds(repossession_id=ordered.id, by="rex", at=at + timedelta(hours=1))
@@ -221,7 +221,7 @@ def test_a_sale_above_the_payoff_settles_the_loan_and_posting_twice_changes_noth
     assert (ordered.status, ordered.surplus_ref, repo.open_step(repossession_id=ordered.id)) == (
         "settled", "bank transfer 2026060500017", None,
     )  # fmt: skip
-    assert repo.overdue(now=at + timedelta(days=8)) == []
+    assert repo.overdue(at=at + timedelta(days=8)) == []
 
 
 @pytest.mark.postgres

@@ -50,12 +50,12 @@ def recovered(repo: RepossessionService, loan_id: int) -> tuple[Repossession, da
 def test_a_step_nearing_its_deadline_is_escalated_once_then_breached_once(db_session, delinquent):
     repo = service(db_session)
     ordered, recovered_at = recovered(repo, delinquent.id)
-    first = repo.followup.tick(now=recovered_at)  # the loan is repossessed: its triggers resolve
+    first = repo.followup.tick(at=recovered_at)  # the loan is repossessed: its triggers resolve
     assert (first.escalated, first.breached) == (0, 0)
     deadline = recovered_at + timedelta(days=3)  # the appraisal's SLA
     offsets = [timedelta(hours=-3), timedelta(hours=-1), timedelta(minutes=-30),
                timedelta(hours=1), timedelta(days=2)]  # fmt: skip
-    reports = [repo.followup.tick(now=deadline + offset) for offset in offsets]
+    reports = [repo.followup.tick(at=deadline + offset) for offset in offsets]
     assert [(r.escalated, r.breached) for r in reports] == [(0, 0), (1, 0), (0, 0), (0, 1), (0, 0)]
     [warning] = step_actions(db_session, "escalation")
     assert (warning.outcome, warning.details) == (
@@ -68,7 +68,7 @@ def test_a_step_nearing_its_deadline_is_escalated_once_then_breached_once(db_ses
     assert (step.step, step.warned_at, step.breached_at, step.breach_team, step.deadline_at) == (
         "appraise", deadline - timedelta(hours=1), deadline + timedelta(hours=1), "east", deadline,
     )  # fmt: skip
-    assert repo.overdue(now=deadline + timedelta(days=2)) == [step]
+    assert repo.overdue(at=deadline + timedelta(days=2)) == [step]
     report = coverage(db_session, as_of=deadline + timedelta(days=2), since=ORDERED_AT, strategy=CN)
     assert [(b.loan, b.kind, b.team) for b in report.breaches if b.repossession_id] == [
         ("L1", "repossession:appraise", "east"),
@@ -80,7 +80,7 @@ def test_a_step_nearing_its_deadline_is_escalated_once_then_breached_once(db_ses
     assert repo.timeline(repossession_id=ordered.id)[-1].details["late"] is True
     again = coverage(db_session, as_of=deadline + timedelta(days=4), since=ORDERED_AT, strategy=CN)
     assert [b.kind for b in again.breaches if b.repossession_id] == ["repossession:appraise"]
-    assert repo.followup.tick(now=deadline + timedelta(days=4)).breached == 0
+    assert repo.followup.tick(at=deadline + timedelta(days=4)).breached == 0
 
 
 def test_a_step_done_late_is_a_breach_in_coverage_naming_the_loan(db_session, delinquent):

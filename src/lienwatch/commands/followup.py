@@ -113,7 +113,7 @@ def adopt_command(
         service = FollowupService.from_settings(
             session, settings.followup, time_zone=settings.time_zone, catalogue=catalogue
         )
-        report = service.adopt_backlog(now=now).as_dict()
+        report = service.adopt_backlog(at=now).as_dict()
         if dry_run:  # the same work, undone: exactly what a real run would raise
             session.rollback()
         else:
@@ -252,7 +252,7 @@ def record_command(
     promised_on = _date(promise_date) if promise_date else None
     with _service() as (_session, service):
         action = service.record_outcome(
-            task_id=task, agent=agent, at=parse_time(at, "--at"), outcome=outcome,
+            task_id=task, by=agent, at=parse_time(at, "--at"), outcome=outcome,
             promised_on=promised_on, amount=amount, recording_ref=recording,
             consented=consented, note=note,
         )  # fmt: skip
@@ -273,7 +273,7 @@ def tracker_command_command(
     supervisor. A refusal is kept on the case timeline with its rule and exits non-zero."""
     with _service() as (_session, service):
         action = service.command_tracker(
-            loan_ref=loan, command=command, approved_by=by, at=parse_time(at, "--at")
+            loan_ref=loan, command=command, by=by, at=parse_time(at, "--at")
         )
         sent = {"loan": loan, "command": command.value, "case": action.case_id,
                 "action": action.id, "outcome": action.outcome}  # fmt: skip

@@ -253,7 +253,7 @@ def overdue_command(at: At = None) -> None:
     with _service() as service:
         lines = [
             _overdue_line(service.session, step)
-            for step in service.overdue(now=parse_time(at, "--at"))
+            for step in service.overdue(at=parse_time(at, "--at"))
         ]
     typer.echo("\n".join(lines) or "no repossession is past its SLA")
 

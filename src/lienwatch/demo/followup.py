@@ -126,7 +126,7 @@ def simulate_followup(
                     session, settings, time_zone=time_zone, catalogue=catalogue,
                     providers=providers,
                 )  # fmt: skip
-                _add(totals, service.tick(now=now).as_dict())
+                _add(totals, service.tick(at=now).as_dict())
                 _work(service, session, agents, now, zone, rng, payments, installment, totals)
                 if recovery_desk is not None and _in_office(now, zone):
                     steps = recovery_desk.work(session, service, now)
@@ -284,7 +284,7 @@ def _perform(
         if task.channel == "visit":
             extra["recording_ref"] = f"rec://demo/visit/{task.id}"
     try:
-        service.record_outcome(task_id=task.id, agent=agent.username, at=at, outcome=outcome,
+        service.record_outcome(task_id=task.id, by=agent.username, at=at, outcome=outcome,
                                **extra)  # fmt: skip
         totals[f"agent_{task.channel}"] += 1
     except FollowupError:

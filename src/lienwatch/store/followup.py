@@ -9,14 +9,17 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, exists, or_, select
 from sqlalchemy.orm import Session
 
+from lienwatch.domain.delinquency import FINAL_STATUSES, LIVE_STATUSES
 from lienwatch.followup.assignment import AgentSlot, QueuedTask, unstaffed
+from lienwatch.followup.model import TaskStatus
 from lienwatch.followup.triggers import DELINQUENCY
+from lienwatch.monitor.model import OPEN_STATUSES
 from lienwatch.store.tables import Borrower, Loan, LoanSnapshot, Task, Trigger, User
 
-# Loan statuses that end every trigger of the loan.
-FINAL_LOAN_STATUSES = ("settled", "closed", "written-off", "repossessed")
-LIVE_LOAN_STATUSES = ("active", "delinquent", "charged-off")
-OPEN_ALERT_STATUSES = ("open", "acknowledged")
+# Loan statuses that end every trigger of the loan, and those still followed up.
+FINAL_LOAN_STATUSES = tuple(sorted(FINAL_STATUSES))
+LIVE_LOAN_STATUSES = tuple(sorted(LIVE_STATUSES))
+OPEN_ALERT_STATUSES = tuple(sorted(OPEN_STATUSES))
 HISTORY_DAYS = 7  # contact history the guard needs (the longest rule is 7 days)
 
 
@@ -40,7 +43,7 @@ def unassigned_tasks(session: Session) -> list[QueuedTask]:
                Task.team)
         .join(Loan, Loan.id == Task.loan_id)
         .join(Borrower, Borrower.id == Loan.borrower_id)
-        .where(Task.status == "queued", Task.assignee_id.is_(None))
+        .where(Task.status == TaskStatus.QUEUED, Task.assignee_id.is_(None))
     ).all()  # fmt: skip
     return [QueuedTask(t.id, t.skill, t.priority, t.deadline_at, t.province_code, team=t.team)
             for t in rows]  # fmt: skip

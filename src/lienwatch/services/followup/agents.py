@@ -19,8 +19,10 @@ from lienwatch.followup.model import (
     Channel,
     FollowupError,
     FollowupRefused,
+    Hold,
     Outcome,
     Role,
+    TaskStatus,
     TrackerCommand,
 )
 from lienwatch.followup.outcomes import UNREACHED, check_outcome
@@ -48,7 +50,7 @@ class Agents:
         return list(
             self.session.scalars(
                 select(Task)
-                .where(Task.assignee_id == user.id, Task.status == "queued")
+                .where(Task.assignee_id == user.id, Task.status == TaskStatus.QUEUED)
                 .order_by(Task.priority.desc(), Task.deadline_at, Task.id)
             )
         )
@@ -57,7 +59,7 @@ class Agents:
         self,
         *,
         task_id: int,
-        agent: str,
+        by: str,
         at: datetime,
         outcome: Outcome | str,
         promised_on: date | None = None,
@@ -66,7 +68,7 @@ class Agents:
         consented: bool = False,
         note: str = "",
     ) -> Action:
-        """Record what an agent did on a queued task. Calls and visits pass the compliance
+        """Record what an agent (``by``) did on a queued task. Calls and visits pass the compliance
         guard first: a refused contact is recorded as a refused attempt (with its rule) and
         raises FollowupRefused, which ``transaction()`` commits with that record.
         A promise needs a date and an amount; a visit under ``cn`` a recording reference;
@@ -76,9 +78,9 @@ class Agents:
         except ValueError:
             raise FollowupError(f"outcome: unknown outcome {outcome!r}") from None
         task = self.session.get(Task, task_id)
-        if task is None or task.status != "queued":
+        if task is None or task.status != TaskStatus.QUEUED:
             raise NotFoundError(f"task_id: no queued task {task_id}")
-        user = self._user(agent)
+        user = self._user(by)
         holder = self._check_may_record(task, user)
         channel = Channel(task.channel)
         check_outcome(
@@ -156,8 +158,8 @@ class Agents:
                 )
             )
         if result is Outcome.DISPUTE:
-            case.hold = "dispute"
-        task.status, task.done_at = "done", at
+            case.hold = Hold.DISPUTE
+        task.status, task.done_at = TaskStatus.DONE, at
         self._step_done(trigger, case, at)
         self._close_finished_cases(at)
         return action
@@ -176,7 +178,7 @@ class Agents:
         )
 
     def command_tracker(
-        self, *, loan_ref: str, command: TrackerCommand | str, approved_by: str | None,
+        self, *, loan_ref: str, command: TrackerCommand | str, by: str | None,
         at: datetime,
     ) -> Action:
         """Log a remote immobilisation or fuel-cut request; allowed only on a loan past due
@@ -191,9 +193,9 @@ class Agents:
         view = self._loan_views({loan_id}, at).get(loan_id) if loan_id is not None else None
         if loan_id is None or view is None:
             raise NotFoundError(f"loan: no loan {loan_ref!r}")
-        approver = self._user(approved_by) if approved_by else None
+        approver = self._user(by) if by else None
         decision = authorize_tracker_command(
-            dpd=view.dpd, approved_by=approved_by, approver_role=approver.role if approver else None
+            dpd=view.dpd, approved_by=by, approver_role=approver.role if approver else None
         )
         case = self._open_cases({loan_id}).get(loan_id)
         if case is None:

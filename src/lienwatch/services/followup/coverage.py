@@ -25,7 +25,7 @@ from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from lienwatch.followup.kpi import compare, rate
-from lienwatch.followup.model import Outcome, TriggerKind
+from lienwatch.followup.model import Outcome, PromiseStatus, TriggerKind
 from lienwatch.followup.repossession import step_team
 from lienwatch.followup.strategy import Strategy
 from lienwatch.followup.triggers import ROUTINE_CHECKS, check_lead, current_checks
@@ -235,7 +235,7 @@ def _uncovered(
     promises = session.execute(
         select(Loan.ref, Promise.id, Promise.promised_on)
         .join(Loan, Loan.id == Promise.loan_id)
-        .where(Promise.status == "open", Promise.promised_on < today,
+        .where(Promise.status == PromiseStatus.OPEN, Promise.promised_on < today,
                Promise.made_on <= today)
         .order_by(Loan.ref, Promise.id)
     ).all()  # fmt: skip
@@ -370,7 +370,7 @@ def kpis(
             select(Promise.status).where(Promise.made_on.between(since.date(), as_of.date()))
         )
     )
-    decided = promises["kept"] + promises["broken"]
+    decided = promises[PromiseStatus.KEPT] + promises[PromiseStatus.BROKEN]
     return {
         "period": {"since": since.isoformat(), "as_of": as_of.isoformat()},
         "coverage": cover.as_dict(),
@@ -379,7 +379,7 @@ def kpis(
         "contact_rate": rate(reached, len(actions)).as_dict(),
         "rpc_rate": rate(rpc, len(actions)).as_dict(),
         "promise_rate": rate(sum(promises.values()), rpc).as_dict() if rpc else None,
-        "promise_kept_rate": rate(promises["kept"], decided).as_dict(),
+        "promise_kept_rate": rate(promises[PromiseStatus.KEPT], decided).as_dict(),
         **_cures(session, since, as_of),
         "roll_rates": roll_rates(session, since.date(), as_of.date(), catalogue),
         "recovered": _recovered(session, since, as_of),

@@ -14,7 +14,7 @@ from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from lienwatch.followup.channels import Dispatcher
-from lienwatch.followup.model import TriggerKind
+from lienwatch.followup.model import CaseStatus, PromiseStatus, TaskStatus, TriggerKind
 from lienwatch.followup.strategy import Strategy
 from lienwatch.followup.triggers import (
     CATCH_UP_DAYS,
@@ -62,26 +62,26 @@ class Intake:
     watchdog_lead: timedelta
     zone: ZoneInfo
 
-    def adopt_backlog(self, *, now: datetime) -> TickReport:
+    def adopt_backlog(self, *, at: datetime) -> TickReport:
         """Go-live on an existing book (the first tick does it; ``lienwatch followup adopt``
         on demand): raise a trigger for every loan past due in the latest nightly snapshot,
         every open collateral alert, every bucket change that predates the engine and every
-        routine check past its last call, anchored at ``now`` (their original SLAs ended
+        routine check past its last call, anchored at ``at`` (their original SLAs ended
         before anyone was watching); later ticks keep every anchor as it is. Safe to
         repeat: what was raised is not raised again, so a second book imported later is
         adopted the same way."""
         report = TickReport()
-        _, overdue = self._routine_checks(now, self._live_loans(self._today(now)))
-        backlog = [*self._from_events(now), *self._from_alerts(now), *overdue]
-        views = self._loan_views({c.loan_id for c in backlog}, now)
+        _, overdue = self._routine_checks(at, self._live_loans(self._today(at)))
+        backlog = [*self._from_events(at), *self._from_alerts(at), *overdue]
+        views = self._loan_views({c.loan_id for c in backlog}, at)
         old = [c for c in backlog
                if c.kind not in DELINQUENCY or views[c.loan_id].dpd > 0]  # cured before go-live
-        raised = self._raise_many([adopted(c, now) for c in old], now, report)
-        self._consume_pending_events(now)  # the book's state is adopted whole: its news is old
-        owed = self.uncovered_delinquency(now)
-        raised += self._raise_many([adopted(c, now) for c in owed], now, report)
+        raised = self._raise_many([adopted(c, at) for c in old], at, report)
+        self._consume_pending_events(at)  # the book's state is adopted whole: its news is old
+        owed = self._uncovered_delinquency(at)
+        raised += self._raise_many([adopted(c, at) for c in owed], at, report)
         report.adopted += len(raised)
-        report.cases_closed += self._close_finished_cases(now)
+        report.cases_closed += self._close_finished_cases(at)
         return report
 
     def _consume_pending_events(self, now: datetime) -> None:
@@ -103,7 +103,7 @@ class Intake:
             or self.session.scalar(select(exists().where(Event.consumed_at.is_not(None))))
         )
 
-    def uncovered_delinquency(self, now: datetime) -> list[Candidate]:
+    def _uncovered_delinquency(self, now: datetime) -> list[Candidate]:
         """The coverage check: every loan past due in the latest nightly snapshot must have an
         open delinquency trigger; those without one (a book imported after go-live, a trigger
         lost) are returned as triggers to raise at ``now``, found by the coverage check."""
@@ -305,7 +305,7 @@ class Intake:
         its date cover its amount; a broken one is a new trigger."""
         today = self._today(now)
         promises = self.session.scalars(
-            select(Promise).where(Promise.status == "open", Promise.promised_on < today)
+            select(Promise).where(Promise.status == PromiseStatus.OPEN, Promise.promised_on < today)
         ).all()
         broken = []
         for promise in promises:
@@ -316,9 +316,9 @@ class Intake:
                     Payment.paid_on.between(promise.made_on, promise.promised_on),
                 )
             )
-            promise.status = "kept" if paid >= promise.amount else "broken"
+            promise.status = PromiseStatus.KEPT if paid >= promise.amount else PromiseStatus.BROKEN
             promise.decided_at = now
-            if promise.status == "broken":
+            if promise.status == PromiseStatus.BROKEN:
                 anchor = self._midnight(promise.promised_on + timedelta(days=1))
                 broken.append(
                     Candidate(
@@ -378,8 +378,8 @@ class Intake:
         ids, self._cancel = sorted(self._cancel), set()
         for chunk in chunks(ids):
             self.session.execute(
-                update(Task).where(Task.trigger_id.in_(chunk), Task.status == "queued")
-                .values(status="cancelled", done_at=now)
+                update(Task).where(Task.trigger_id.in_(chunk), Task.status == TaskStatus.QUEUED)
+                .values(status=TaskStatus.CANCELLED, done_at=now)
             )  # fmt: skip
 
     def _close_finished_cases(self, now: datetime) -> int:
@@ -394,7 +394,7 @@ class Intake:
             for chunk in chunks(touched)
             for case in self.session.scalars(
                 select(Case)
-                .where(Case.id.in_(chunk), Case.status != "closed", ~open_trigger)
+                .where(Case.id.in_(chunk), Case.status != CaseStatus.CLOSED, ~open_trigger)
                 .execution_options(populate_existing=True)
             )
         ]
@@ -406,5 +406,5 @@ class Intake:
                 reasons[case_id].add(resolution or "")
         for case in cases:
             why = "; ".join(sorted(r for r in reasons[case.id] if r))
-            self._move(case, "closed", now, None, why)
+            self._move(case, CaseStatus.CLOSED, now, None, why)
         return len(cases)

@@ -28,7 +28,13 @@ from lienwatch.config import FollowupSettings
 from lienwatch.errors import NotFoundError
 from lienwatch.followup.channels import Dispatcher, Provider
 from lienwatch.followup.compliance import ComplianceGuard, PastContact
-from lienwatch.followup.model import Channel, FollowupError, TriggerKind, check_transition
+from lienwatch.followup.model import (
+    CaseStatus,
+    Channel,
+    FollowupError,
+    TriggerKind,
+    check_transition,
+)
 from lienwatch.followup.strategy import Segment, Strategy, configured_strategy
 from lienwatch.followup.triggers import DELINQUENCY, Candidate, latest_delinquency_per_loan
 from lienwatch.services.followup.agents import Agents
@@ -129,7 +135,7 @@ class FollowupService(Intake, Steps, Watch, Agents):
         kind: TriggerKind,
         source_key: str,
         anchor_at: datetime,
-        now: datetime,
+        at: datetime,
         details: dict[str, Any] | None = None,
     ) -> Trigger | None:
         """Open or join the loan's case with a trigger (e.g. the payment-anomaly hook); None
@@ -137,8 +143,8 @@ class FollowupService(Intake, Steps, Watch, Agents):
         candidate = Candidate(
             loan_id, TriggerKind(kind), source_key, anchor_at, details=details or {}
         )
-        raised = self._raise_many([candidate], now, TickReport())
-        self._close_finished_cases(now)
+        raised = self._raise_many([candidate], at, TickReport())
+        self._close_finished_cases(at)
         return raised[0] if raised else None
 
     def _raise_many(
@@ -220,14 +226,14 @@ class FollowupService(Intake, Steps, Watch, Agents):
             arm = self.strategy.arm_for(view.bucket, strata[view.bucket])
             strata[view.bucket] += 1
             cases[view.id] = Case(
-                loan_id=view.id, status="new", priority=0, opened_at=now, status_at=now,
+                loan_id=view.id, status=CaseStatus.NEW, priority=0, opened_at=now, status_at=now,
                 strategy=self.strategy.label, arm=arm, stratum=view.bucket,
             )  # fmt: skip
         self.session.add_all(cases.values())
         self.session.flush()
         for case in cases.values():
             self._log(case, "status", now, None, note="case opened",
-                      details={"from": None, "to": "new", "arm": case.arm})  # fmt: skip
+                      details={"from": None, "to": CaseStatus.NEW, "arm": case.arm})  # fmt: skip
         return cases
 
     def _stratum_counts(self) -> Counter[str]:
@@ -247,7 +253,7 @@ class FollowupService(Intake, Steps, Watch, Agents):
         for chunk in chunks(list(loan_ids)):
             for case in self.session.scalars(
                 select(Case)
-                .where(Case.loan_id.in_(chunk), Case.status != "closed")
+                .where(Case.loan_id.in_(chunk), Case.status != CaseStatus.CLOSED)
                 .order_by(Case.id)
                 .with_for_update(read=True, key_share=True)
                 .execution_options(populate_existing=True)
@@ -256,7 +262,7 @@ class FollowupService(Intake, Steps, Watch, Agents):
         return cases
 
     def change_status(
-        self, *, case_id: int, status: str, by: str | None, why: str, at: datetime
+        self, *, case_id: int, status: CaseStatus | str, by: str | None, why: str, at: datetime
     ) -> Case:
         """Move a case along the status machine, logged on its timeline with who and why."""
         case = self.session.get(Case, case_id)
@@ -268,15 +274,17 @@ class FollowupService(Intake, Steps, Watch, Agents):
         self._move(case, status, at, user.id if user else None, why)
         return case
 
-    def _move(self, case: Case, status: str, at: datetime, by: int | None, why: str) -> None:
+    def _move(
+        self, case: Case, status: CaseStatus | str, at: datetime, by: int | None, why: str
+    ) -> None:
         target = check_transition(case.status, status)
         previous = case.status
         case.status, case.status_at = target.value, at
-        if target.value == "closed":
+        if target is CaseStatus.CLOSED:
             case.closed_at, case.close_reason = at, why
         self._log(case, "status", at, by, note=why, details={"from": previous, "to": target.value})
 
-    def _advance_status(self, case: Case, status: str, at: datetime, why: str) -> None:
+    def _advance_status(self, case: Case, status: CaseStatus, at: datetime, why: str) -> None:
         """Move forward if the machine allows it; a case already further along stays."""
         try:
             check_transition(case.status, status)
@@ -309,14 +317,14 @@ class FollowupService(Intake, Steps, Watch, Agents):
         self.session.add(action)
         return action
 
-    def tick(self, *, now: datetime, step_limit: int | None = None) -> TickReport:
-        """One scheduler pass at ``now``: ingest, resolve, execute and queue one batch of due
-        steps (at most ``step_limit``, all when None), assign, watch.
+    def tick(self, *, at: datetime, step_limit: int | None = None) -> TickReport:
+        """One scheduler pass at the time ``at``: ingest, resolve, execute and queue one batch
+        of due steps (at most ``step_limit``, all when None), assign, watch.
 
         Steps left due beyond the batch wait for :meth:`run_due_steps` (the tick job drains
         them after this transaction) or the next tick. The tasks and deadlines of steps run in
         later batches are assigned and watched by the next tick."""
-        _check_now(now)
+        _check_aware(at)
         if step_limit is not None:
             _check_limit(step_limit, "step_limit")
         report = TickReport()
@@ -324,26 +332,26 @@ class FollowupService(Intake, Steps, Watch, Agents):
             report.skipped = 1
             return report
         if not self._seen_before():
-            report.add(self.adopt_backlog(now=now))
+            report.add(self.adopt_backlog(at=at))
         if report.adopted:
             log.warning("go-live: %d follow-ups adopted from the book's backlog (past-due loans, "
                         "open alerts, routine checks on their last call), their SLAs counted "
-                        "from %s", report.adopted, now.isoformat())  # fmt: skip
-        self._raise_many(self._candidates(now), now, report)
-        report.uncovered += len(self._raise_many(self.uncovered_delinquency(now), now, report))
+                        "from %s", report.adopted, at.isoformat())  # fmt: skip
+        self._raise_many(self._candidates(at), at, report)
+        report.uncovered += len(self._raise_many(self._uncovered_delinquency(at), at, report))
         if report.uncovered:
             log.warning("coverage check: %d past-due loans had no follow-up; raised at %s",
-                        report.uncovered, now.isoformat())  # fmt: skip
-        self._decide_promises(now, report)
-        self._resolve(now, report)
-        self._run_due_steps(now, report, step_limit)
-        self._assign(now, report)
-        self._watch(now, report)
-        self._watch_repossessions(now, report)
-        report.cases_closed += self._close_finished_cases(now)
+                        report.uncovered, at.isoformat())  # fmt: skip
+        self._decide_promises(at, report)
+        self._resolve(at, report)
+        self._run_due_steps(at, report, step_limit)
+        self._assign(at, report)
+        self._watch(at, report)
+        self._watch_repossessions(at, report)
+        report.cases_closed += self._close_finished_cases(at)
         return report
 
-    def run_due_steps(self, *, now: datetime, limit: int) -> TickReport:
+    def run_due_steps(self, *, at: datetime, limit: int) -> TickReport:
         """Execute the due automatic steps and queue the due agent steps, at most ``limit``,
         oldest due first, then close the cases left without an open trigger.
 
@@ -351,11 +359,11 @@ class FollowupService(Intake, Steps, Watch, Agents):
         batch in its own transaction (the caller's), and each step is claimed by one of them
         (see :meth:`_run_due_steps`). ``steps`` in the report counts the claimed steps: fewer
         than ``limit`` means no more were due and free."""
-        _check_now(now)
+        _check_aware(at)
         _check_limit(limit, "limit")
         report = TickReport()
-        self._run_due_steps(now, report, limit)
-        report.cases_closed += self._close_finished_cases(now)
+        self._run_due_steps(at, report, limit)
+        report.cases_closed += self._close_finished_cases(at)
         return report
 
     def _scheduler_lock(self) -> bool:
@@ -466,9 +474,9 @@ def _provider_table(settings: FollowupSettings) -> dict[str, dict[str, Any]]:
     return {**defaults, **settings.providers}
 
 
-def _check_now(now: datetime) -> None:
-    if now.tzinfo is None:
-        raise FollowupError("now: must carry a time zone")
+def _check_aware(at: datetime) -> None:
+    if at.tzinfo is None:
+        raise FollowupError("at: must carry a time zone")
 
 
 def _check_limit(limit: int, name: str) -> None:

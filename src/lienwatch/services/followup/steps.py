@@ -15,7 +15,15 @@ from sqlalchemy.orm import Session
 from lienwatch.followup.assignment import priority
 from lienwatch.followup.channels import Dispatcher, Message
 from lienwatch.followup.compliance import ContactRequest, PastContact
-from lienwatch.followup.model import Channel, FollowupError, Outcome, TriggerKind
+from lienwatch.followup.model import (
+    CaseStatus,
+    Channel,
+    FollowupError,
+    Hold,
+    Outcome,
+    TaskStatus,
+    TriggerKind,
+)
 from lienwatch.followup.steps import delivery_route, message_text, next_step, step_key
 from lienwatch.followup.strategy import LadderSpec, StepSpec, Strategy
 from lienwatch.followup.triggers import DELINQUENCY, repeats
@@ -50,7 +58,7 @@ class Steps:
         queued task saw the statement's snapshot: a batch that queued an agent step and
         committed meanwhile left the trigger itself unchanged, so queued tasks are looked up
         again in a fresh statement. SQLite has one writer and needs none of this."""
-        queued = exists().where(Task.trigger_id == Trigger.id, Task.status == "queued")
+        queued = exists().where(Task.trigger_id == Trigger.id, Task.status == TaskStatus.QUEUED)
         claimed = self.session.scalars(
             select(Trigger)
             .join(Case, Case.id == Trigger.case_id)
@@ -79,7 +87,7 @@ class Steps:
             case, view = cases[trigger.case_id], views[trigger.loan_id]
             if step.status:
                 self._advance_status(
-                    case, step.status.value, now, f"ladder {trigger.ladder} step {trigger.step + 1}"
+                    case, step.status, now, f"ladder {trigger.ladder} step {trigger.step + 1}"
                 )
             if step.channel.automatic:
                 self._execute(trigger, case, view, step, now, history[view.id], report)
@@ -94,7 +102,8 @@ class Steps:
             trigger_id
             for chunk in chunks(trigger_ids)
             for trigger_id in self.session.scalars(
-                select(Task.trigger_id).where(Task.trigger_id.in_(chunk), Task.status == "queued")
+                select(Task.trigger_id)
+                .where(Task.trigger_id.in_(chunk), Task.status == TaskStatus.QUEUED)
             )
         }
 
@@ -196,8 +205,8 @@ class Steps:
             at=at,
             time_zone=view.time_zone,
             purpose="routine" if routine else "collection",
-            do_not_contact=case.hold == "do_not_contact",
-            dispute_hold=case.hold == "dispute",
+            do_not_contact=case.hold == Hold.DO_NOT_CONTACT,
+            dispute_hold=case.hold == Hold.DISPUTE,
         )
 
     def _refused(
@@ -235,7 +244,7 @@ class Steps:
             note=f"{channel.value} refused by the compliance guard: {rule}",
             details={"trigger": trigger.id, "step": trigger.step},
         )
-        self._advance_status(case, "escalated", now, f"contact refused: {rule}")
+        self._advance_status(case, CaseStatus.ESCALATED, now, f"contact refused: {rule}")
         self._step_done(trigger, case, now)
 
     def _contactable(self, due: datetime, step: StepSpec, time_zone: str) -> datetime:
@@ -255,8 +264,9 @@ class Steps:
         a finished delinquency or alert ladder repeats its last step."""
         if trigger.first_action_at is None:
             trigger.first_action_at = at
-        if case.status == "new":
-            self._move(case, "in_progress", at, None, f"first follow-up of trigger {trigger.kind}")
+        if case.status == CaseStatus.NEW:
+            why = f"first follow-up of trigger {trigger.kind}"
+            self._move(case, CaseStatus.IN_PROGRESS, at, None, why)
         following = next_step(self._ladder(trigger, case), done=trigger.step,
                               anchor_at=trigger.anchor_at, at=at,
                               repeats=repeats(TriggerKind(trigger.kind)))  # fmt: skip

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from lienwatch.followup.assignment import URGENT, QueuedTask, assign, staffing_gaps, unstaffed
 from lienwatch.followup.channels import Dispatcher
+from lienwatch.followup.model import CaseStatus, TaskStatus
 from lienwatch.followup.repossession import step_team
 from lienwatch.followup.strategy import Strategy
 from lienwatch.services.followup.model import TickReport
@@ -45,7 +46,7 @@ class Watch:
         self.session.execute(
             update(Task)
             .where(
-                Task.status == "queued",
+                Task.status == TaskStatus.QUEUED,
                 Task.assignee_id.is_not(None),
                 or_(Task.assignee_id.in_(absent), Task.assigned_at < day_start),
             )
@@ -153,7 +154,7 @@ class Watch:
                     update(Task)
                     .where(
                         Task.trigger_id == trigger.id,
-                        Task.status == "queued",
+                        Task.status == TaskStatus.QUEUED,
                         Task.priority < URGENT,
                     )
                     .values(priority=Task.priority + URGENT)
@@ -177,7 +178,8 @@ class Watch:
                 note=f"SLA of step {trigger.step + 1} ended {trigger.deadline_at:%Y-%m-%d %H:%M}Z",
                 details={"trigger": trigger.id, "team": team},
             )
-            self._advance_status(case, "escalated", now, f"SLA breach on trigger {trigger.kind}")
+            why = f"SLA breach on trigger {trigger.kind}"
+            self._advance_status(case, CaseStatus.ESCALATED, now, why)
             step = ladder.steps[trigger.step]
             restart = self._contactable(now, step, self._time_zone(trigger))
             trigger.deadline_at = restart + step.sla
@@ -221,13 +223,14 @@ class Watch:
                            f"{step.deadline_at:%Y-%m-%d %H:%M}Z",
                       details={**details, "team": step.breach_team},
                       key=f"repo:{step.repossession_id}:{step.step}:sla_breach")  # fmt: skip
-            self._advance_status(case, "escalated", now, f"SLA breach on repossession {step.step}")
+            why = f"SLA breach on repossession {step.step}"
+            self._advance_status(case, CaseStatus.ESCALATED, now, why)
             report.breached += 1
 
     def _teams(self, trigger_ids: set[int]) -> dict[int, str]:
         rows = self.session.execute(
             select(Task.trigger_id, User.team)
             .join(User, User.id == Task.assignee_id)
-            .where(Task.trigger_id.in_(trigger_ids), Task.status == "queued")
+            .where(Task.trigger_id.in_(trigger_ids), Task.status == TaskStatus.QUEUED)
         ).all()
         return {trigger_id: team or "unassigned" for trigger_id, team in rows}
