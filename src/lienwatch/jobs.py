@@ -20,9 +20,9 @@ from lienwatch.config import Settings
 from lienwatch.domain.calendar import ended_business_day
 from lienwatch.scheduling import DailyAt, Every, Job
 from lienwatch.services.followup import FollowupService
+from lienwatch.services.servicing import run_next_missing_day
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import transaction
-from lienwatch.store.servicing import run_next_missing_day
 
 FOLLOWUP_TICK = "followup_tick"
 NIGHTLY = "nightly"

@@ -18,9 +18,9 @@ from lienwatch.followup.model import Channel, FollowupError, Outcome
 from lienwatch.followup.strategy import parse_strategy, shipped_strategy
 from lienwatch.services.followup import FollowupService
 from lienwatch.services.followup.coverage import coverage, kpis
+from lienwatch.services.servicing import run_nightly
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.repositories import PaymentRepository, UserRepository
-from lienwatch.store.servicing import run_nightly
 from lienwatch.store.tables import Action, Alert, Case, ContactAttempt, Promise, Task, Trigger, User
 from tests import factories
 

@@ -8,9 +8,9 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
+from lienwatch.services.servicing import run_nightly
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory, transaction
-from lienwatch.store.servicing import run_nightly
 from lienwatch.store.tables import Action
 from tests import factories
 from tests.conftest import postgres_database

@@ -19,10 +19,10 @@ from lienwatch.followup.model import Channel, FollowupError
 from lienwatch.followup.strategy import shipped_strategy
 from lienwatch.services.followup import FollowupService
 from lienwatch.services.repossession import RepossessionService
+from lienwatch.services.servicing import run_nightly
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory, transaction
-from lienwatch.store.servicing import run_nightly
 from lienwatch.store.tables import Case, Loan, LoanSnapshot, Payment, Repossession, User
 from tests import factories
 from tests.conftest import postgres_database

@@ -31,9 +31,9 @@ from lienwatch.followup.model import Channel, FollowupError, Outcome
 from lienwatch.followup.strategy import configured_strategy
 from lienwatch.services.followup import FollowupService
 from lienwatch.services.followup.coverage import coverage, kpis
+from lienwatch.services.servicing import run_nightly
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import transaction
-from lienwatch.store.servicing import run_nightly
 from lienwatch.store.tables import Installment, Payment, Task, User
 
 Progress = Callable[[str, int, int], None]
