@@ -15,6 +15,7 @@ from lienwatch.commands import (
     devices,
     followup,
     gateway,
+    ledger,
     payments,
     replay,
     repossession,
@@ -67,6 +68,7 @@ for module in (
     followup,
     repossession,
     users,
+    ledger,
 ):
     module.register(app)
 
