@@ -133,12 +133,11 @@ def contract_register_command(
     """Register an electronic contract: the SHA-256 of the document, its parties, signing
     time and method, in the ledger."""
     with _ledger(signing=False) as ledger:
-        entry = ledger.register_contract(
+        shown = ledger.register_contract(
             document=document.read_bytes(), loan_ref=loan, parties=party,
             signed_at=parse_time(signed_at, "--signed-at"), method=method, by=by,
             at=parse_time(at, "--at"),
         )  # fmt: skip
-        shown = _entry(entry)
     _echo(shown, as_json, [f"registered contract of loan {loan}: sha256 "
                            f"{shown['data']['sha256']} (pending until the next seal)"])  # fmt: skip
 
