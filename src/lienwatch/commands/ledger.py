@@ -78,8 +78,9 @@ def verify_command(as_json: Json = False) -> None:
     missing, inserted or reordered entry and each bad head."""
     with _ledger(signing=False) as ledger:
         report = ledger.verify()
-    lines = [f"{'ok' if report.ok else 'NOT OK'}: {report.entries} entries, {report.heads} "
-             f"signed heads, {report.pending} pending", *report.problems]  # fmt: skip
+    heads = f"{report.heads} signed head{'' if report.heads == 1 else 's'}"
+    lines = [f"{'ok' if report.ok else 'NOT OK'}: {report.entries:,} entries, {heads}, "
+             f"{report.pending:,} pending", *report.problems]  # fmt: skip
     _echo(report.as_dict(), as_json, lines)
     if not report.ok:
         raise typer.Exit(1)
