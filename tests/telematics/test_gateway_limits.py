@@ -11,9 +11,10 @@ import pytest
 from sqlalchemy import select
 
 from lienwatch.store.db import session_factory, transaction
-from lienwatch.store.tables import PositionConflict
+from lienwatch.store.tables import Alert, PositionConflict
 from lienwatch.telematics.protocols import Jt808Decoder, Message, gt06, jt808
-from tests.telematics.support import T0, add_devices
+from tests import factories
+from tests.telematics.support import T0, add_devices, new_ident
 from tests.telematics.test_gateway import devices, replies_until_closed, results, stored
 
 
@@ -239,3 +240,28 @@ def test_one_live_session_per_device_and_conflicting_fixes_are_kept(live, engine
     with transaction(session_factory(engine)) as session:
         kept = session.execute(select(PositionConflict.lat, PositionConflict.stored_lat)).all()
     assert kept == [(31.2, 22.5)]
+
+
+def test_a_cloned_device_becomes_one_open_collateral_alert_on_its_vehicle(live, engine):
+    """Two live sessions of one device raise a ``device_cloned`` alert on the device's
+    vehicle and loan, naming both peers; a second clone repeats it while it is open."""
+    with transaction(session_factory(engine)) as session:
+        loan = factories.loan(session, "CLONED-1")
+        imei = new_ident("gt06")
+        factories.device(session, imei, protocol="gt06").vehicle_id = loan.vehicle_id
+        loan_id, vehicle_id = loan.id, loan.vehicle_id
+    with live(session_alive_s=30) as gateway, connect(gateway, "gt06") as device:
+        assert gt06_login(device, imei)
+        peers = [f"127.0.0.1:{device.getsockname()[1]}"]
+        for _ in range(2):
+            with connect(gateway, "gt06") as clone:
+                peers.append(f"127.0.0.1:{clone.getsockname()[1]}")
+                assert gt06_login(clone, imei) == b""
+                assert closed_by_server(clone)
+        assert gateway.gateway.stats.device_cloned == 2
+    with transaction(session_factory(engine)) as session:
+        (alert,) = session.scalars(select(Alert).where(Alert.vehicle_id == vehicle_id))
+        assert (alert.type, alert.status, alert.severity) == ("device_cloned", "open", "critical")
+        assert (alert.loan_id, alert.repeats, alert.key) == (loan_id, 1, None)
+        assert alert.evidence["device"] == imei
+        assert alert.evidence["addresses"] == sorted(peers)

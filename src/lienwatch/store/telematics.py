@@ -16,11 +16,17 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from lienwatch.monitor.model import OPEN_STATUSES
 from lienwatch.store.db import transaction
 from lienwatch.store.repositories import DeviceRepository, PositionRow, store_position_rows
-from lienwatch.store.tables import Device, Position, PositionConflict
+from lienwatch.store.tables import Alert, Device, LoanSnapshot, Position, PositionConflict
 from lienwatch.telematics.fixes import Fix, StoredPositions
-from lienwatch.telematics.registry import DeviceRecord, DeviceStatus, device_status
+from lienwatch.telematics.registry import (
+    DEVICE_CLONED,
+    DeviceRecord,
+    DeviceStatus,
+    device_status,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +65,62 @@ class StoreDeviceDirectory:
     def refresh_statuses(self, *, now: datetime, connected: Collection[int]) -> Counter[str]:
         with transaction(self.factory) as session:
             return refresh_device_statuses(session, now=now, connected=connected)
+
+    def record_clone(self, device_id: int, *, at: datetime, addresses: Collection[str]) -> bool:
+        with transaction(self.factory) as session:
+            return raise_clone_alert(session, device_id, at=at, addresses=addresses) is not None
+
+
+def raise_clone_alert(
+    session: Session, device_id: int, *, at: datetime, addresses: Collection[str]
+) -> Alert | None:
+    """Open a ``device_cloned`` alert on the device's vehicle, or, while one is open (or
+    acknowledged), repeat it: ``repeats`` + 1, the new addresses added to its evidence. The
+    alert carries the vehicle's latest loan and that loan's latest unsecured exposure, and the
+    device's last stored position, so the follow-up engine's collateral ladders take it up.
+    None when the device is fitted to no vehicle.
+
+    Such alerts have no monitor key: the monitor neither loads nor resolves them; a person
+    closes them.
+    """
+    device = session.get(Device, device_id)
+    if device is None or device.vehicle_id is None:
+        return None
+    alert = session.scalar(
+        select(Alert).where(
+            Alert.vehicle_id == device.vehicle_id,
+            Alert.type == DEVICE_CLONED,
+            Alert.status.in_([str(status) for status in OPEN_STATUSES]),
+        )
+    )
+    if alert is not None:
+        evidence = dict(alert.evidence)
+        evidence["addresses"] = sorted({*evidence.get("addresses", ()), *addresses})
+        evidence["last_at"] = at.isoformat()
+        alert.evidence, alert.repeats, alert.updated_at = evidence, alert.repeats + 1, at
+        return alert
+    loan_id = DeviceRepository(session).loan_of(device.vehicle_id)
+    exposure = None if loan_id is None else session.scalar(
+        select(LoanSnapshot.unsecured).where(LoanSnapshot.loan_id == loan_id)
+        .order_by(LoanSnapshot.as_of.desc()).limit(1)
+    )  # fmt: skip
+    last = session.execute(
+        select(Position.lat, Position.lon)
+        .where(Position.device_id == device_id, Position.valid)
+        .order_by(Position.fix_time.desc()).limit(1)
+    ).first()  # fmt: skip
+    alert = Alert(
+        type=DEVICE_CLONED, severity="critical", status="open", vehicle_id=device.vehicle_id,
+        device_id=device_id, loan_id=loan_id, started_at=at, raised_at=at, updated_at=at,
+        lat=None if last is None else last.lat, lon=None if last is None else last.lon,
+        exposure=int(exposure or 0), repeats=0,
+        evidence={"device": device.ident, "protocol": device.protocol,
+                  "addresses": sorted(set(addresses)), "first_at": at.isoformat(),
+                  "last_at": at.isoformat()},
+    )  # fmt: skip
+    session.add(alert)
+    session.flush()
+    return alert
 
 
 def refresh_device_statuses(
@@ -128,8 +190,20 @@ class StoreFixWriter:
         last_fix: dict[int, datetime] = {}
         rows: list[PositionRow] = []
         for fix in fixes:
-            rows.append((fix.device_id, fix.time, fix.received_at, fix.lat, fix.lon,
-                         fix.speed_kmh, fix.course, fix.valid, fix.alarms, fix.archived))
+            rows.append(
+                (
+                    fix.device_id,
+                    fix.time,
+                    fix.received_at,
+                    fix.lat,
+                    fix.lon,
+                    fix.speed_kmh,
+                    fix.course,
+                    fix.valid,
+                    fix.alarms,
+                    fix.archived,
+                )
+            )
             seen = last_fix.get(fix.device_id)
             if seen is None or fix.time > seen:
                 last_fix[fix.device_id] = fix.time

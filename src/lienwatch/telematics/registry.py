@@ -47,6 +47,11 @@ class DeviceStatus(StrEnum):
     UNKNOWN = "unknown"
 
 
+#: The collateral alert a second live session of one device raises (stored with the monitor's
+#: alerts, without a monitor key, and followed up like them).
+DEVICE_CLONED = "device_cloned"
+
+
 class RegisterResult(IntEnum):
     """Result codes of the JT/T 808 register response (0x8100)."""
 
@@ -116,6 +121,12 @@ class DeviceDirectory(Protocol):
 
     def refresh_statuses(self, *, now: datetime, connected: Collection[int]) -> Counter[str]:
         """Every device's status from its session (``connected``) and last fix; counts."""
+        ...
+
+    def record_clone(self, device_id: int, *, at: datetime, addresses: Collection[str]) -> bool:
+        """Raise (or repeat, while it is open) a ``device_cloned`` collateral alert on the
+        device's vehicle, naming the peer ``addresses`` of the two sessions; False when the
+        device is fitted to no vehicle (nothing to alert on)."""
         ...
 
 
@@ -211,6 +222,14 @@ class DeviceRegistry:
             return None
         self.directory.set_auth_code(record.id, None)
         return record
+
+    def device_cloned(
+        self, record: DeviceRecord, *, at: datetime, addresses: Collection[str]
+    ) -> None:
+        """A second live session for ``record`` was refused: a cloned or spoofed tracker.
+        It becomes a ``device_cloned`` alert on the device's vehicle (one while open)."""
+        if not self.directory.record_clone(record.id, at=at, addresses=addresses):
+            log.warning("device_cloned: %s is fitted to no vehicle: no alert", record.ident)
 
     def session_opened(self, record: DeviceRecord) -> None:
         self.directory.set_status(record.id, DeviceStatus.ONLINE)
