@@ -5,17 +5,19 @@ from __future__ import annotations
 import contextlib
 import socket
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from lienwatch.store.db import session_factory, transaction
-from lienwatch.store.tables import Alert, PositionConflict
+from lienwatch.store.tables import Alert, Device, PositionConflict
 from lienwatch.telematics.protocols import Jt808Decoder, Message, gt06, jt808
 from tests import factories
 from tests.telematics.support import T0, add_devices, new_ident
 from tests.telematics.test_gateway import devices, replies_until_closed, results, stored
+
+FITTED = date(2026, 11, 1)
 
 
 def connect(gateway, protocol: str) -> socket.socket:
@@ -265,3 +267,22 @@ def test_a_cloned_device_becomes_one_open_collateral_alert_on_its_vehicle(live, 
         assert (alert.loan_id, alert.repeats, alert.key) == (loan_id, 1, None)
         assert alert.evidence["device"] == imei
         assert alert.evidence["addresses"] == sorted(peers)
+
+
+def test_fixes_dated_before_the_device_was_fitted_are_refused_and_counted(live, engine):
+    """A tracker replaying a history older than its fitting, or with its clock reset, used
+    to have those fixes stored as positions."""
+    (imei,) = add_devices(engine, "gt06", 1)
+    with transaction(session_factory(engine)) as session:
+        session.execute(update(Device).where(Device.ident == imei).values(fitted_on=FITTED))
+    on_the_day = datetime(2026, 10, 31, 10, tzinfo=UTC)  # 11-01 00:00 at UTC+14
+    fixes = [gt06.Gt06Fix(on_the_day - timedelta(seconds=1), 31.2, 121.4),
+             gt06.Gt06Fix(datetime(2000, 1, 1, tzinfo=UTC), 31.2, 121.4),  # a reset clock
+             gt06.Gt06Fix(on_the_day, 31.2, 121.4)]  # fmt: skip
+    with live() as gateway, connect(gateway, "gt06") as s:
+        assert gt06_login(s, imei)
+        s.sendall(b"".join(gt06.encode_location(2 + n, f) for n, f in enumerate(fixes)))
+        s.sendall(gt06.encode_heartbeat(9, gt06.TerminalStatus()))
+        assert s.recv(64)  # the heartbeat's ACK: everything before it is handled
+        assert gateway.gateway.stats.refused_fixes == {"before_fitting": 2}
+    assert [r.fix_time for r in stored(engine, [imei])] == [on_the_day]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Collection, Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -69,6 +69,15 @@ class StoreDeviceDirectory:
     def record_clone(self, device_id: int, *, at: datetime, addresses: Collection[str]) -> bool:
         with transaction(self.factory) as session:
             return raise_clone_alert(session, device_id, at=at, addresses=addresses) is not None
+
+
+def set_fitted_on(session: Session, ident: str, day: date | None) -> bool:
+    """Record the day device ``ident`` was fitted (None: unknown); False if there is no such
+    device. Its fixes dated before that day are refused from then on."""
+    device = DeviceRepository(session).find(ident)
+    if device is not None:
+        device.fitted_on = day
+    return device is not None
 
 
 def raise_clone_alert(
@@ -171,6 +180,7 @@ def _record(repository: DeviceRepository, device: Device) -> DeviceRecord:
         report_interval_s=device.report_interval_s,
         model=device.model,
         partner=device.partner,
+        fitted_on=device.fitted_on,
     )
 
 

@@ -38,10 +38,12 @@ from typing import Any
 from lienwatch import clock
 from lienwatch.config import GatewaySettings
 from lienwatch.telematics.fixes import (
+    BEFORE_FITTING,
     CLOCK_AHEAD,
     Fix,
     PositionBus,
     clock_problem,
+    fitting_problem,
     fix_from_position,
 )
 from lienwatch.telematics.protocols import DECODERS, Decoder, Event, FrameError, Message, jt808
@@ -504,14 +506,21 @@ class _Connection:
 
     def _take(self, message: Message, fixes: list[Fix]) -> None:
         """The message's fixes into ``fixes``, but for those dated beyond the clock skew
-        allowed: refused (the message is still acknowledged, so they are not resent)."""
+        allowed or before the device was fitted: refused and counted by reason (the message
+        is still acknowledged, so they are not resent)."""
         assert self.device is not None
         received = clock.now()
         re_upload = bool(message.extras.get("blind_area"))
         for position in message.positions:
-            problem = clock_problem(position, received_at=received, max_skew=self.max_skew)
+            reason, problem = CLOCK_AHEAD, clock_problem(
+                position, received_at=received, max_skew=self.max_skew
+            )
+            if problem is None:
+                reason, problem = BEFORE_FITTING, fitting_problem(
+                    position, fitted_on=self.device.fitted_on
+                )
             if problem is not None:
-                self.gateway.stats.refused_fixes[CLOCK_AHEAD] += 1
+                self.gateway.stats.refused_fixes[reason] += 1
                 log.warning("gateway: fix of %s refused: %s", self.device.ident, problem)
                 continue
             fixes.append(

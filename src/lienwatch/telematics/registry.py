@@ -32,7 +32,7 @@ import secrets
 from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import IntEnum, StrEnum
 from typing import Literal, Protocol
 
@@ -80,6 +80,8 @@ class DeviceRecord:
         report_interval_s: nominal interval between fixes while parked.
         model: the device model, which selects its decoding profile (``[gateway.models]``).
         partner: the HTTP ingest partner that alone may post for it (None: any partner).
+        fitted_on: the day it was fitted to its vehicle; fixes dated before it are refused
+            (None: unknown, not checked).
     """
 
     id: int
@@ -93,6 +95,7 @@ class DeviceRecord:
     report_interval_s: int
     model: str = ""
     partner: str | None = None
+    fitted_on: date | None = None
 
 
 class DeviceDirectory(Protocol):
