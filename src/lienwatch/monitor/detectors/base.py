@@ -41,6 +41,8 @@ class Limits:
     jump_mps: float
     jump_min_r2: float
     mismatch_m: float
+    mismatch_r2: float
+    mismatch_stay_r2: float  # mismatch_m beyond a stay's radius
     mismatch_s: float
     pair_window_s: int
     cluster_s: float
@@ -66,6 +68,8 @@ class Limits:
             jump_mps=t.jump_kmh / 3.6,
             jump_min_r2=chord2_of_m(t.jump_min_km * 1000),
             mismatch_m=t.mismatch_m,
+            mismatch_r2=chord2_of_m(t.mismatch_m),
+            mismatch_stay_r2=chord2_of_m(t.mismatch_m + t.stay_radius_m),
             mismatch_s=t.mismatch_min * 60,
             pair_window_s=t.pair_window_s,
             cluster_s=t.cluster_h * HOUR_S,
