@@ -6,9 +6,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
 
 from lienwatch.store.tables import Alert, Position, Trigger
-from lienwatch.store.telematics import raise_clone_alert
+from lienwatch.store.telematics import StoreFixWriter, raise_clone_alert
+from lienwatch.telematics.fixes import Fix
 from tests import factories
 from tests.store.test_followup_engine import MORNING, missed, service, user  # noqa: F401
 
@@ -40,3 +42,23 @@ def test_a_clone_alert_is_deduplicated_while_open_and_followed_up(db_session, mi
 def test_an_unbound_device_raises_no_alert(db_session):
     device = factories.device(db_session, "013911113333")
     assert raise_clone_alert(db_session, device.id, at=MORNING, addresses=["a"]) is None
+
+
+def test_a_fix_contradicting_the_stored_one_is_a_clone_too(db_session, missed):  # noqa: F811
+    """Two sources reporting for one device (a clone posting while the device is quiet, or
+    over HTTP and TCP) show as a fix of the same time at another position."""
+    device = factories.device(db_session, "013911114444")
+    device.vehicle_id = missed.vehicle_id
+    db_session.flush()
+    factory = sessionmaker(bind=db_session.connection(), join_transaction_mode="create_savepoint")
+    at = MORNING - timedelta(hours=1)
+    real, forged = (Fix(device.id, at, lat, 116.4, 0.0, 0, True, "", False, MORNING)
+                    for lat in (39.9, 22.5))  # fmt: skip
+    writer = StoreFixWriter(factory)
+    assert (writer.write([real]), writer.write([real])) == (1, 0)  # a repeat is no conflict
+    assert db_session.scalars(select(Alert)).all() == []
+    writer.write([forged])
+    [alert] = db_session.scalars(select(Alert).where(Alert.type == "device_cloned"))
+    assert alert.evidence["reasons"] == ["conflicting_fix"] and alert.loan_id == missed.id
+    raise_clone_alert(db_session, device.id, at=MORNING, addresses=["10.0.0.9:9"])
+    assert alert.evidence["reasons"] == ["conflicting_fix", "second_session"]
