@@ -26,8 +26,9 @@ class TrackerPair:
     - *two fixes that bound it*: the other's fixes before and after it, from each of which a
       car at ``_BOUND_MPS`` could have gone only so far: apart when the fix lies beyond both
       reaches by more than ``mismatch_m`` (a fix far beyond the other's last reach is apart at
-      once). This is what a wireless tracker reporting every few hours needs: it is almost
-      never within ``pair_window_s`` of the wired one.
+      once; only a wired tracker's next fix is waited for). This is what a wireless tracker
+      reporting every few hours needs: it is almost never within ``pair_window_s`` of the
+      wired one.
 
     An episode is apart evidence spanning ``mismatch_min`` with no evidence of the trackers
     together in between (a fix compared with the other's next fix is judged once that fix
@@ -66,7 +67,9 @@ class TrackerPair:
                 self._mismatch(fix, other, fix.time, at=fix.time, rule="silent")
             elif self._beyond(c2, self._BOUND_MPS * lag):
                 self._verdict(fix, other, True, at=fix.time, rule="bound")
-            else:
+            elif self.liveness.kind.get(device) == "wired":
+                # judged at the other's next fix; a wireless tracker's next fix is hours
+                # away and bounds little: this fix was judged against its last one above
                 waiting = self.pending.get(fix.device_id)
                 if waiting is None:
                     waiting = self.pending[fix.device_id] = deque(maxlen=self._PENDING)
