@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
 
 import typer
+from sqlalchemy.orm import Session
 
 from lienwatch import clock
 from lienwatch.config import load_settings
@@ -71,13 +73,7 @@ def set_partner_command(
         raise typer.BadParameter(
             f"no partner {partner!r} in [gateway.partners]", param_hint="PARTNER"
         )
-    engine = make_engine(settings.database_url)
-    check_connection(engine)
-    with transaction(session_factory(engine)) as session:
-        found = DeviceRepository(session).set_partner(ident, partner) is not None
-    engine.dispose()
-    if not found:
-        raise typer.BadParameter(f"no device {ident!r}", param_hint="IDENT")
+    _change_device(ident, lambda session: DeviceRepository(session).set_partner(ident, partner))
     _audited("set-partner", ident, by, {"partner": partner}, as_json,
              f"{ident}: posted by {partner or 'any partner'}")  # fmt: skip
 
@@ -97,15 +93,21 @@ def set_fitted_command(
         fitted = None if day is None else date.fromisoformat(day)
     except ValueError:
         raise typer.BadParameter(f"{day!r} is not a date YYYY-MM-DD", param_hint="DAY") from None
+    _change_device(ident, lambda session: set_fitted_on(session, ident, fitted))
+    _audited("set-fitted", ident, by, {"fitted_on": day}, as_json,
+             f"{ident}: fitted on {day or 'an unknown day'}")  # fmt: skip
+
+
+def _change_device(ident: str, change: Callable[[Session], object]) -> None:
+    """Run ``change`` in one transaction; it returns None when there is no device ``ident``,
+    which is then a usage error."""
     engine = make_engine(load_settings().database_url)
     check_connection(engine)
     with transaction(session_factory(engine)) as session:
-        found = set_fitted_on(session, ident, fitted)
+        found = change(session) is not None
     engine.dispose()
     if not found:
         raise typer.BadParameter(f"no device {ident!r}", param_hint="IDENT")
-    _audited("set-fitted", ident, by, {"fitted_on": day}, as_json,
-             f"{ident}: fitted on {day or 'an unknown day'}")  # fmt: skip
 
 
 def _audited(

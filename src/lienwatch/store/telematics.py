@@ -72,13 +72,13 @@ class StoreDeviceDirectory:
             return raise_clone_alert(session, device_id, at=at, addresses=addresses) is not None
 
 
-def set_fitted_on(session: Session, ident: str, day: date | None) -> bool:
-    """Record the day device ``ident`` was fitted (None: unknown); False if there is no such
+def set_fitted_on(session: Session, ident: str, day: date | None) -> Device | None:
+    """Record the day device ``ident`` was fitted (None: unknown); None if there is no such
     device. Its fixes dated before that day are refused from then on."""
     device = DeviceRepository(session).find(ident)
     if device is not None:
         device.fitted_on = day
-    return device is not None
+    return device
 
 
 #: Why a device is taken for cloned: the evidence's ``reasons``.
