@@ -12,7 +12,7 @@ from lienwatch.store.tables import Alert, Position, Trigger
 from lienwatch.store.telematics import StoreFixWriter, raise_clone_alert
 from lienwatch.telematics.fixes import Fix
 from tests import factories
-from tests.store.test_followup_engine import MORNING, missed, service, user  # noqa: F401
+from tests.services.test_followup_engine import MORNING, missed, service, user  # noqa: F401
 
 
 def test_a_clone_alert_is_deduplicated_while_open_and_followed_up(db_session, missed):  # noqa: F811
@@ -22,14 +22,14 @@ def test_a_clone_alert_is_deduplicated_while_open_and_followed_up(db_session, mi
                             lat=39.9, lon=116.4))  # fmt: skip
     user(db_session, "ann")
     engine, _ = service(db_session)
-    engine.tick(now=MORNING)
+    engine.tick(at=MORNING)
     at = MORNING + timedelta(minutes=5)
     first = raise_clone_alert(db_session, device.id, at=at, addresses=["10.0.0.1:1", "10.0.0.2:2"])
     again = raise_clone_alert(db_session, device.id, at=at, addresses=["10.0.0.3:3"])
     assert first is again and first.repeats == 1 and first.loan_id == missed.id
     assert first.evidence["addresses"] == ["10.0.0.1:1", "10.0.0.2:2", "10.0.0.3:3"]
     assert (first.lat, first.lon) == (39.9, 116.4)
-    engine.tick(now=at + timedelta(minutes=1))
+    engine.tick(at=at + timedelta(minutes=1))
     trigger = db_session.scalar(select(Trigger).where(Trigger.alert_id == first.id))
     assert (trigger.kind, trigger.ladder) == ("collateral_alert", "collateral-alert")
     first.status = "resolved"
