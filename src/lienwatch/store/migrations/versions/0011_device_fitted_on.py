@@ -4,8 +4,8 @@ A fix dated before that day (a device replaying an older history, a clock reset)
 by the gateway and HTTP ingest and counted as ``before_fitting``. Devices registered before
 this revision have no fitting day (NULL): their fixes are not checked against one.
 
-Revision ID: 0010
-Revises: 0009 (position conflicts)
+Revision ID: 0011
+Revises: 0010 (ledger)
 Create Date: 2026-12-06 13:00:00
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
-down_revision = "0009"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
