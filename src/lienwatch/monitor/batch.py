@@ -18,11 +18,11 @@ import numpy as np
 
 from lienwatch.config import MonitorSettings
 from lienwatch.domain.provinces import ProvinceIndex
+from lienwatch.monitor.detectors.base import StayRecord
 from lienwatch.monitor.engine import FixBatch, Monitor, raise_clusters
 from lienwatch.monitor.lifecycle import AlertBook
 from lienwatch.monitor.model import Alert, DeviceSpec, VehicleSpec
 from lienwatch.monitor.regions import RegionLibrary
-from lienwatch.monitor.vehicle import StayRecord
 from lienwatch.monitor.zones import ZoneLibrary
 
 

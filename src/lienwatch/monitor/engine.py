@@ -25,6 +25,8 @@ from lienwatch.config import MonitorSettings
 from lienwatch.domain.geo import unit_vectors
 from lienwatch.domain.provinces import OUTSIDE, ProvinceIndex
 from lienwatch.monitor.cluster import find_clusters
+from lienwatch.monitor.detectors.activity_area import activity_cells
+from lienwatch.monitor.detectors.base import StayRecord
 from lienwatch.monitor.lifecycle import AlertBook
 from lienwatch.monitor.model import (
     Alert,
@@ -36,7 +38,7 @@ from lienwatch.monitor.model import (
     iso_utc,
 )
 from lienwatch.monitor.regions import RegionLibrary
-from lienwatch.monitor.vehicle import StayRecord, VehicleMonitor, activity_cells
+from lienwatch.monitor.vehicle import VehicleMonitor
 from lienwatch.monitor.zones import ZoneLibrary
 
 

@@ -65,6 +65,7 @@ class SimDevice:
     model: str
     vehicle_vin: str
     report_interval_s: int  # nominal interval while parked
+    fitted_on: date | None = None  # fixes dated before it are refused by the gateway
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,6 +57,8 @@ def write_portfolio(
 
 
 def _cell(name: str, value: Any) -> str:
+    if value is None:
+        return ""
     if name in _MONEY_FIELDS:
         return format_yuan(value)
     if isinstance(value, float):
