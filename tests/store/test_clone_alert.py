@@ -31,7 +31,8 @@ def test_a_clone_alert_is_deduplicated_while_open_and_followed_up(db_session, mi
     assert (first.lat, first.lon) == (39.9, 116.4)
     engine.tick(at=at + timedelta(minutes=1))
     trigger = db_session.scalar(select(Trigger).where(Trigger.alert_id == first.id))
-    assert (trigger.kind, trigger.ladder) == ("collateral_alert", "collateral-alert")
+    # a cloned tracker on a delinquent loan: the urgent ladder (an agent call within the hour)
+    assert (trigger.kind, trigger.ladder) == ("collateral_alert", "device-removed-delinquent")
     first.status = "resolved"
     db_session.flush()
     later = raise_clone_alert(db_session, device.id, at=at + timedelta(days=1), addresses=["x"])
