@@ -12,7 +12,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-import numpy as np
+from lienwatch.domain.positions import PositionColumns
 
 
 class Profile(StrEnum):
@@ -94,23 +94,6 @@ class SimPayment:
 
 
 @dataclass(frozen=True, slots=True)
-class Positions:
-    """GPS fixes as parallel arrays, sorted by (device, time)."""
-
-    device_id: np.ndarray  # object array of device ids
-    time: np.ndarray  # int64 epoch seconds, UTC
-    lat: np.ndarray  # float64 degrees WGS-84
-    lon: np.ndarray  # float64
-    speed_kmh: np.ndarray  # float32
-    course: np.ndarray  # int16, 0–359
-    valid: np.ndarray  # bool
-    alarms: np.ndarray  # object array: "" or canonical names joined by ";"
-
-    def __len__(self) -> int:
-        return len(self.time)
-
-
-@dataclass(frozen=True, slots=True)
 class TruthEvent:
     """A labelled happening a detector should find (or a payment behaviour to be scored)."""
 
@@ -140,5 +123,5 @@ class Portfolio:
     devices: list[SimDevice]
     loans: list[SimLoan]
     payments: list[SimPayment]
-    positions: Positions
+    positions: PositionColumns  # sorted by (device ident, time)
     truth: GroundTruth
