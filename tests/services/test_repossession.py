@@ -4,6 +4,7 @@ a surplus returned with the loan settled."""
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from datetime import UTC, date, datetime, timedelta
@@ -22,8 +23,16 @@ from lienwatch.services.repossession import RepossessionService
 from lienwatch.services.servicing import run_nightly
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store import migrate
-from lienwatch.store.db import make_engine, session_factory, transaction
-from lienwatch.store.tables import Case, Loan, LoanSnapshot, Payment, Repossession, User
+from lienwatch.store.db import make_engine, session_factory, transaction, write_deferred
+from lienwatch.store.tables import (
+    Case,
+    LedgerEntry,
+    Loan,
+    LoanSnapshot,
+    Payment,
+    Repossession,
+    User,
+)
 from tests import factories
 from tests.conftest import postgres_database
 from tests.services.test_followup_batches import wait_for_a_lock_wait
@@ -180,6 +189,11 @@ def test_a_short_sale_pays_costs_first_and_the_deficiency_is_written_off(db_sess
     assert (payment.external_id, payment.amount, payment.paid_on) == (
         f"repo:{ordered.id}:proceeds", 4_790_000, date(2026, 6, 2),
     )  # fmt: skip
+    write_deferred(db_session)  # the ledger's entries of the acts so far
+    [posted] = [json.loads(body) for body in db_session.scalars(
+        select(LedgerEntry.body).where(LedgerEntry.kind == "payment_posted"))]  # fmt: skip
+    assert (posted["by"], posted["data"]["amount_fen"], posted["data"]["channel"]) == (
+        "rex", 4_790_000, "repossession")  # fmt: skip
     assert ordered.status == "deficiency" and delinquent.status == "repossessed"
     with pytest.raises(FollowupError, match="write_off_needs_supervisor"):
         repo.write_off(repossession_id=ordered.id, by="rex", at=ORDERED_AT, why="uncollectable")

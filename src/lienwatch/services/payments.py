@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy.orm import Session
 
 from lienwatch.ledger.entries import EntryKind
 from lienwatch.services.ledger import record
 from lienwatch.store.repositories import PaymentRepository
-from lienwatch.store.tables import Payment
+from lienwatch.store.tables import Loan, Payment
+
+
+def post_payment(
+    session: Session, *, loan: Loan, external_id: str, paid_on: date, amount: int,
+    channel: str, by: str | None, at: datetime,
+) -> tuple[Payment, bool]:  # fmt: skip
+    """Post a payment once per ``external_id`` (a retry with the same loan and amount is
+    harmless) and record the posting in the ledger; returns the payment and whether it is
+    new (a retry records nothing)."""
+    payment, new = PaymentRepository(session).record(
+        loan=loan, external_id=external_id, paid_on=paid_on, amount=amount, channel=channel
+    )
+    if new:
+        record(session, EntryKind.PAYMENT_POSTED, subject=loan.ref, at=at, by=by,
+               data={"payment": external_id, "amount_fen": amount,
+                     "paid_on": paid_on.isoformat(), "channel": channel})  # fmt: skip
+    return payment, new
 
 
 def reverse_payment(

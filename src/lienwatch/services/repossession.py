@@ -40,8 +40,9 @@ from lienwatch.followup.repossession import (
     policy_from_settings,
 )
 from lienwatch.services.followup import FollowupService
+from lienwatch.services.payments import post_payment
 from lienwatch.services.timeline import log_action
-from lienwatch.store.repositories import LoanRepository, PaymentRepository
+from lienwatch.store.repositories import LoanRepository
 from lienwatch.store.tables import (
     Action,
     Case,
@@ -285,10 +286,9 @@ class RepossessionService:
             proceeds=repo.sale_price, costs=self._costs(repo.id), payoff=snapshot.payoff
         )
         if split.to_loan > 0:
-            PaymentRepository(self.session).record(
-                loan=loan, external_id=f"repo:{repo.id}:proceeds", paid_on=repo.sold_on,
-                amount=split.to_loan, channel="repossession",
-            )  # fmt: skip
+            post_payment(self.session, loan=loan, external_id=f"repo:{repo.id}:proceeds",
+                         paid_on=repo.sold_on, amount=split.to_loan, channel="repossession",
+                         by=user.username, at=at)  # fmt: skip
         repo.costs_recovered, repo.paid_to_loan = split.costs_recovered, split.to_loan
         repo.surplus, repo.deficiency = split.surplus, split.deficiency
         details: dict[str, Any] = {
