@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from lienwatch.domain.rolls import Move, flows
 from lienwatch.followup.kpi import compare, rate
 from lienwatch.followup.model import Outcome, PromiseStatus, TriggerKind
 from lienwatch.followup.repossession import step_team
@@ -389,7 +390,10 @@ def kpis(
 
 
 def _cures(session: Session, since: datetime, as_of: datetime) -> dict[str, Any]:
-    """Cure = a delinquency case whose delinquency triggers ended with the loan current."""
+    """Cure rates of the delinquency cases opened in the period, counted by case with the one
+    definition of :mod:`lienwatch.domain.rolls`: a case starts in the bucket its loan was in
+    when it opened and ends current when its delinquency triggers ended with the loan current
+    by ``as_of``; by bucket, overall and by arm (champion/challenger compared)."""
     rows = session.execute(
         select(Case.id, Case.stratum, Case.arm, Trigger.resolution, Trigger.resolved_at)
         .join(Trigger, Trigger.case_id == Case.id)
@@ -401,31 +405,37 @@ def _cures(session: Session, since: datetime, as_of: datetime) -> dict[str, Any]
         done = resolution == "loan current" and resolved_at is not None and resolved_at <= as_of
         cured[case_id] = cured.get(case_id, False) or done
         stratum[case_id] = (bucket or "?", arm or "champion")
-    by_bucket: dict[str, list[bool]] = defaultdict(list)
-    by_arm: dict[str, list[bool]] = defaultdict(list)
-    for case_id, ok in cured.items():
-        bucket, arm = stratum[case_id]
-        by_bucket[bucket].append(ok)
-        by_arm[arm].append(ok)
-    arms = {arm: rate(sum(v), len(v)) for arm, v in by_arm.items()}
-    empty = rate(0, 0)
+    # A case opened delinquent: its end is "current" (a bucket before any it opened in) or
+    # the bucket it opened in.
+    current = "current"
+    names = [current, *sorted({bucket for bucket, _ in stratum.values()} - {current})]
+
+    def cure(arm: str | None = None) -> Any:
+        moves = [Move(stratum[c][0], current if ok else stratum[c][0])
+                 for c, ok in cured.items() if arm in (None, stratum[c][1])]  # fmt: skip
+        return {f.bucket: rate(f.cured, f.weight) for f in flows(moves, names) if f.weight}
+
+    by_bucket = cure()
+    arms = {arm: _pooled(cure(arm).values()) for arm in ("champion", "challenger")}
     return {
-        "cure_rate": rate(sum(cured.values()), len(cured)).as_dict(),
-        "cure_rate_by_bucket": {
-            b: rate(sum(v), len(v)).as_dict() for b, v in sorted(by_bucket.items())
-        },
-        "champion_challenger": compare(
-            arms.get("champion", empty), arms.get("challenger", empty)
-        ).as_dict(),
+        "cure_rate": _pooled(by_bucket.values()).as_dict(),
+        "cure_rate_by_bucket": {b: r.as_dict() for b, r in sorted(by_bucket.items())},
+        "champion_challenger": compare(arms["champion"], arms["challenger"]).as_dict(),
     }
+
+
+def _pooled(rates: Any) -> Any:
+    """One rate over the hits and totals of several."""
+    found = list(rates)
+    return rate(sum(r.hits for r in found), sum(r.total for r in found))
 
 
 def roll_rates(
     session: Session, start: date, end: date, catalogue: ProductCatalogue | None = None
 ) -> dict[str, Any]:
-    """Per bucket at the first snapshot day on or after ``start``: the share of its
-    outstanding principal whose loan sits in a deeper bucket at the last snapshot day on or
-    before ``end``."""
+    """Roll and cure rates per bucket (:mod:`lienwatch.domain.rolls`) between the first
+    snapshot day on or after ``start`` and the last on or before ``end``, weighted by the
+    outstanding principal at the first; buckets are each product's."""
     products = catalogue or ProductCatalogue()
     first = session.scalar(select(func.min(LoanSnapshot.as_of)).where(LoanSnapshot.as_of >= start))
     last = session.scalar(select(func.max(LoanSnapshot.as_of)).where(LoanSnapshot.as_of <= end))
@@ -439,20 +449,25 @@ def roll_rates(
         .join(Loan, Loan.id == LoanSnapshot.loan_id)
         .where(LoanSnapshot.as_of == first)
     ).all()  # fmt: skip
+    by_buckets: dict[tuple[str, ...], list[Move]] = defaultdict(list)
+    for loan_id, bucket, outstanding, product in rows:
+        if loan_id in later_bucket:
+            names = tuple(products.get(product).buckets.names)
+            by_buckets[names].append(Move(bucket, later_bucket[loan_id], outstanding))
     balance: Counter[str] = Counter()
     rolled: Counter[str] = Counter()
-    for loan_id, bucket, outstanding, product in rows:
-        names = products.get(product).buckets.names
-        balance[bucket] += outstanding
-        after = later_bucket.get(loan_id)
-        if after in names and bucket in names and names.index(after) > names.index(bucket):
-            rolled[bucket] += outstanding
+    cured: Counter[str] = Counter()
+    for names, moves in by_buckets.items():
+        for f in flows(moves, names):
+            balance[f.bucket] += f.weight
+            rolled[f.bucket] += f.rolled
+            cured[f.bucket] += f.cured
+    present = sorted(b for b in balance if balance[b])
     return {
         "from": first.isoformat(),
         "to": last.isoformat(),
-        "by_bucket": {
-            b: round(rolled[b] / balance[b], 4) if balance[b] else None for b in sorted(balance)
-        },
+        "by_bucket": {b: round(rolled[b] / balance[b], 4) for b in present},
+        "cure_by_bucket": {b: round(cured[b] / balance[b], 4) for b in present},
     }
 
 
