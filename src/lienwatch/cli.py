@@ -17,6 +17,7 @@ from lienwatch.commands import (
     gateway,
     payments,
     replay,
+    report,
     repossession,
     serve,
     servicing,
@@ -67,6 +68,7 @@ for module in (
     followup,
     repossession,
     users,
+    report,
 ):
     module.register(app)
 

@@ -26,6 +26,7 @@ from lienwatch.store.db import transaction
 
 FOLLOWUP_TICK = "followup_tick"
 NIGHTLY = "nightly"
+REPORT = "report"
 
 Summary = dict[str, Any]
 
@@ -120,10 +121,52 @@ def nightly_run(factory: sessionmaker[Session], settings: Settings) -> Callable[
     return run
 
 
+def daily_report(factory: sessionmaker[Session], settings: Settings) -> Callable[[], Summary]:
+    """The report job: the daily risk warning report of the last business day (written under
+    ``[report] out``) sent to ``[report] recipients`` through the ``[followup]`` e-mail relay.
+
+    One process sends each day's report: the send is recorded as a ``report_sent`` event
+    keyed by the day and language in the same transaction, so another worker (or a rerun)
+    finds it sent and skips; a failed send records nothing and the next run tries again."""
+    from lienwatch.reports.daily import figures_for, write
+    from lienwatch.reports.mail import send_report
+    from lienwatch.store.repositories import insert_ignoring_duplicates
+    from lienwatch.store.tables import Event
+
+    config, relay = settings.report, settings.followup
+    catalogue = ProductCatalogue.from_tables(settings.products)
+
+    def run() -> Summary:
+        now = clock.now()
+        with transaction(factory) as session:
+            figures = figures_for(session, as_of=None, now=now, time_zone=settings.time_zone,
+                                  catalogue=catalogue)  # fmt: skip
+            day = figures["as_of"]
+            fresh = insert_ignoring_duplicates(session, Event.__table__, [{
+                "kind": "report_sent", "key": f"report:{day}:{config.lang}", "occurred_at": now,
+                "payload": {"recipients": list(config.recipients)},
+            }])  # fmt: skip
+            if not fresh:
+                return {"day": day, "sent": 0, "already_sent": True}
+            written = write(figures, config.out / day, lang=config.lang, pdf=config.pdf)
+            send_report(written, recipients=config.recipients, lang=config.lang,
+                        host=relay.smtp_host, port=relay.smtp_port,
+                        sender=relay.email_sender)  # fmt: skip
+        return {"day": day, "sent": len(config.recipients), "html": str(written.html)}
+
+    return run
+
+
 def scheduler_jobs(factory: sessionmaker[Session], settings: Settings) -> list[Job]:
-    """The jobs of ``serve`` and ``worker``: the follow-up tick every ``followup_tick_s``
-    and the nightly run at ``nightly_at`` local time (and once at start, to catch up)."""
+    """The jobs of ``serve`` and ``worker``: the follow-up tick every ``followup_tick_s``,
+    the nightly run at ``nightly_at`` local time (and once at start, to catch up) and, when
+    ``[report] send_at`` is set, the daily report at that local time."""
     scheduler = settings.scheduler
+    report = (
+        [Job(REPORT, DailyAt(settings.report.send_at, settings.time_zone),
+             daily_report(factory, settings))]
+        if settings.report.send_at is not None else []
+    )  # fmt: skip
     return [
         Job(FOLLOWUP_TICK, Every(scheduler.followup_tick_s), followup_tick(factory, settings)),
         Job(
@@ -131,4 +174,5 @@ def scheduler_jobs(factory: sessionmaker[Session], settings: Settings) -> list[J
             DailyAt(scheduler.nightly_at, settings.time_zone, at_start=True),
             nightly_run(factory, settings),
         ),
+        *report,
     ]
