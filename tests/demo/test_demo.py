@@ -99,8 +99,9 @@ def test_followup_coverage_is_what_the_store_says(demo_run):
         )
     }
     assert breached <= stored
+    report = json.loads((folder / "figures.json").read_text(encoding="utf-8"))
     html = (folder / "report.html").read_text(encoding="utf-8")
-    assert f"{100 * followup['coverage']:.1f} %" in html
+    assert f"{100 * report['followup']['totals']['coverage']:.1f} %" in html
 
 
 def test_figures_match_the_simulated_portfolio(demo_run):
@@ -125,8 +126,9 @@ def test_figures_match_the_simulated_portfolio(demo_run):
 def test_report_and_ground_truth_are_written(demo_run):
     folder, summary = demo_run
     html = (folder / "report.html").read_text(encoding="utf-8")
-    assert f"{summary['portfolio']['positions']:,}" in html
-    assert summary["as_of"] in html
+    outstanding = summary["portfolio"]["delinquency"]["outstanding_principal"]
+    assert f"¥{outstanding / 100:,.2f}" in html  # the daily report of the demo's business day
+    assert summary["as_of"] in html and html.count("<svg") >= 4
     truth = json.loads((folder / "truth.json").read_text(encoding="utf-8"))
     assert len(truth["profiles"]) == LOANS
     assert json.loads((folder / "summary.json").read_text())["portfolio"] == summary["portfolio"]
