@@ -60,8 +60,13 @@ def _ticks(high: float, count: int = 4) -> list[float]:
 
 def bars(labels: Sequence[str], values: Sequence[float], *, title: str, y_label: str,
          fmt: Format, colours: Sequence[str], notes: Sequence[str] = ()) -> Markup:  # fmt: skip
-    """Vertical bars, one per label, each value written above its bar (``notes`` under it)."""
-    width, height, left, top, bottom = 640, 300, 70, 40, 50
+    """Vertical bars, one per label, each value written above its bar (``notes`` under it);
+    labels too long for their slot are slanted."""
+    width, left, top = 640, 70, 40
+    slant = max((len(label) for label in labels), default=0) * 11 > (width - 90) / max(
+        len(labels), 1)
+    bottom = 50 + (max(len(label) for label in labels) * 6 if slant else 0)
+    height = 250 + bottom
     plot_w, plot_h = width - left - 20, height - top - bottom
     ticks = _ticks(max(values, default=0))
     scale = plot_h / ticks[-1]
@@ -78,7 +83,13 @@ def bars(labels: Sequence[str], values: Sequence[float], *, title: str, y_label:
                     f'height="{h:.1f}" fill="{colours[i]}"/>')  # fmt: skip
         centre = x + slot * 0.35
         body.append(_text(centre, top + plot_h - h - 4, fmt(value), size=10, anchor="middle"))
-        body.append(_text(centre, top + plot_h + 16, label, anchor="middle"))
+        if slant:
+            y = top + plot_h + 12
+            body.append(f'<text x="{centre:.1f}" y="{y:.1f}" font-size="11" text-anchor="end" '
+                        f'fill="{INK}" transform="rotate(-35 {centre:.1f} {y:.1f})">'
+                        f"{escape(label)}</text>")  # fmt: skip
+        else:
+            body.append(_text(centre, top + plot_h + 16, label, anchor="middle"))
         if notes:
             body.append(_text(centre, top + plot_h + 32, notes[i], size=10, anchor="middle",
                               fill=MUTED))  # fmt: skip

@@ -412,7 +412,7 @@ def _cures(session: Session, since: datetime, as_of: datetime) -> dict[str, Any]
 
     def cure(arm: str | None = None) -> Any:
         moves = [Move(stratum[c][0], current if ok else stratum[c][0])
-                 for c, ok in cured.items() if arm in (None, stratum[c][1])]  # fmt: skip
+                 for c, ok in cured.items() if arm is None or stratum[c][1] == arm]  # fmt: skip
         return {f.bucket: rate(f.cured, f.weight) for f in flows(moves, names) if f.weight}
 
     by_bucket = cure()
@@ -457,6 +457,7 @@ def roll_rates(
     balance: Counter[str] = Counter()
     rolled: Counter[str] = Counter()
     cured: Counter[str] = Counter()
+    current = {names[0] for names in by_buckets}  # a bucket cures into, never out of
     for names, moves in by_buckets.items():
         for f in flows(moves, names):
             balance[f.bucket] += f.weight
@@ -467,7 +468,8 @@ def roll_rates(
         "from": first.isoformat(),
         "to": last.isoformat(),
         "by_bucket": {b: round(rolled[b] / balance[b], 4) for b in present},
-        "cure_by_bucket": {b: round(cured[b] / balance[b], 4) for b in present},
+        "cure_by_bucket": {b: round(cured[b] / balance[b], 4) for b in present
+                           if b not in current},
     }
 
 
