@@ -323,3 +323,57 @@ def test_moment_of_the_report_is_the_end_of_the_next_day(book, written):
     day = date.fromisoformat(written["as_of"])
     end = datetime.combine(day + timedelta(days=2), time(), tzinfo=ZoneInfo("Asia/Shanghai"))
     assert datetime.fromisoformat(written["at"]) == min(TEST_NOW, end.astimezone(UTC))
+
+
+def test_report_on_a_book_served_day_by_day(store_url, tmp_path):
+    """Not a demo: a book booked, paid and watched through the store's own verbs, on SQLite
+    and PostgreSQL."""
+    from lienwatch.reports.daily import produce
+    from lienwatch.servicing.catalogue import ProductCatalogue
+    from lienwatch.store.db import transaction
+    from lienwatch.store.repositories import PaymentRepository
+    from lienwatch.store.servicing import run_nightly
+    from lienwatch.store.tables import Alert, Device, Position
+    from tests import factories
+
+    engine = make_engine(store_url)
+    factory = session_factory(engine)
+    catalogue = ProductCatalogue.from_tables({"default": {"grace_days": 3}})
+    with transaction(factory) as session:
+        good, late = factories.loan(session, "L-good"), factories.loan(session, "L-late")
+        for installment in good.installments[:4]:
+            PaymentRepository(session).record(
+                loan=good, external_id=f"pay-{installment.n}", paid_on=installment.due_date,
+                amount=installment.principal + installment.interest)  # fmt: skip
+        tracker = Device(ident="013800000001", protocol="jt808", kind="wired", model="t",
+                         vehicle_id=late.vehicle_id, created_at=datetime(2026, 1, 1, tzinfo=UTC))
+        session.add(tracker)
+        session.flush()
+        start = datetime(2026, 4, 29, tzinfo=UTC)
+        session.add_all(Position(device_id=tracker.id, fix_time=start + timedelta(hours=h),
+                                 lat=31.2 + h / 1000, lon=121.4 + h / 500) for h in range(30))
+        session.add(Alert(type="power_cut", severity="critical", status="open",
+                          vehicle_id=late.vehicle_id, loan_id=late.id, device_id=tracker.id,
+                          started_at=start, evidence={"alarm": "power_cut"}))  # fmt: skip
+    for day in (date(2026, 3, 31), date(2026, 4, 29), date(2026, 4, 30)):
+        with transaction(factory) as session:
+            run_nightly(session, catalogue, as_of=day)
+    for lang in LANGUAGES:
+        written = produce(factory, out=tmp_path / lang, lang=lang, as_of=date(2026, 4, 30),
+                          now=TEST_NOW, catalogue=catalogue)  # fmt: skip
+        assert CATALOGUE["s_ledger"][LANGUAGES.index(lang)] in written.html.read_text("utf-8")
+    engine.dispose()
+    figures = written.figures
+    assert figures["previous"] == "2026-04-29"
+    assert figures["portfolio"]["totals"]["loans"] == 2
+    assert {r["bucket"]: r["loans"] for r in figures["delinquency"]["buckets"] if r["loans"]} \
+        == {"M0": 1, "M3": 1}  # fmt: skip
+    (top,) = figures["collateral"]["top"]
+    assert (top["loan"], [a["type"] for a in top["alerts"]]) == ("L-late", ["power_cut"])
+    assert len(top["track"]) == 30 and top["track"][0] == [121.4, 31.2]
+    # the report's moment is the end of the day after (05-01 16:00 UTC): the last fix (04-30
+    # 05:00) is 59 hours old, not yet offline
+    assert figures["at"] == "2026-05-01T16:00:00+00:00"
+    assert figures["collateral"]["totals"]["offline_trackers"] == 0
+    march = {r["bucket"]: r for r in figures["delinquency"]["roll_rates"]}
+    assert march["M2"]["roll_rate"] == 1.0 and march["M0"]["roll_rate"] == 0.0
