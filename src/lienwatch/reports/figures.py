@@ -340,21 +340,22 @@ def _collateral(session: Session, period: Period) -> dict[str, Any]:
 
 
 def _offline(session: Session, at: datetime) -> list[dict[str, Any]]:
-    """Trackers on a vehicle whose last fix by ``at`` is older than 72 hours (or none)."""
-    last = dict(session.execute(
-        select(Position.device_id, func.max(Position.fix_time))
-        .where(Position.fix_time <= at).group_by(Position.device_id)
-    ).all())  # fmt: skip
+    """Trackers on a vehicle whose last fix by ``at`` is older than 72 hours, or that have
+    none though registered by then (a tracker registered later is not counted)."""
+    last_fix = (  # one index seek per tracker on (device_id, fix_time)
+        select(func.max(Position.fix_time))
+        .where(Position.device_id == Device.id, Position.fix_time <= at)
+        .scalar_subquery()
+    )
     rows = session.execute(
-        select(Device.id, Device.ident, Device.protocol, Device.kind, Vehicle.plate)
+        select(Device.ident, Device.protocol, Device.kind, Vehicle.plate, Device.created_at,
+               last_fix)
         .join(Vehicle, Vehicle.id == Device.vehicle_id)
-        .where(Device.created_at <= at)
         .order_by(Device.ident)
     ).all()  # fmt: skip
     found = []
-    for device_id, ident, protocol, kind, plate in rows:
-        seen = last.get(device_id)
-        if seen is None or at - seen > OFFLINE_AFTER:
+    for ident, protocol, kind, plate, registered, seen in rows:
+        if (seen is None and registered <= at) or (seen is not None and at - seen > OFFLINE_AFTER):
             found.append({"device": ident, "protocol": protocol, "kind": kind, "plate": plate,
                           "last_fix": seen.isoformat() if seen else None})  # fmt: skip
     return found
