@@ -8,13 +8,12 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from lienwatch import clock
 from lienwatch.config import FollowupSettings, RepossessionSettings
 from lienwatch.demo.followup import NightlyRuns, Team, simulate_followup
 from lienwatch.demo.gateway_feed import feed_sample_through_gateway, sample_fixes
@@ -145,9 +144,10 @@ def run_demo(
 
     with stage("overview"), transaction(factory) as session:
         overview = build_overview(session, as_of=portfolio.as_of)
-    with stage("report"):
+    with stage("report"):  # at the end of the last day the follow-up team worked
+        worked_until = datetime.fromisoformat(followup["period"]["as_of"])
         with transaction(factory) as session:
-            figures = figures_for(session, as_of=portfolio.as_of, now=clock.now(),
+            figures = figures_for(session, as_of=portfolio.as_of, now=worked_until,
                                   time_zone=time_zone, catalogue=catalogue)  # fmt: skip
         written = write(figures, directory, lang=report_lang)
     engine.dispose()
