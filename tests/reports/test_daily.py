@@ -377,3 +377,23 @@ def test_report_on_a_book_served_day_by_day(store_url, tmp_path):
     assert figures["collateral"]["totals"]["offline_trackers"] == 0
     march = {r["bucket"]: r for r in figures["delinquency"]["roll_rates"]}
     assert march["M2"]["roll_rate"] == 1.0 and march["M0"]["roll_rate"] == 0.0
+
+
+def test_send_from_the_command_line(book, smtp_receiver, tmp_path):
+    folder, database, day = book
+    inbox, port = smtp_receiver
+    env = {"LIENWATCH_DATABASE_URL": f"sqlite:///{database}",
+           "LIENWATCH_FOLLOWUP__SMTP_PORT": str(port),
+           "LIENWATCH_REPORT__RECIPIENTS": '["analyst@lender.example"]'}  # fmt: skip
+    result = run("report", "--lang", "en", "--out", str(tmp_path), "--send", cwd=folder, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.rstrip().endswith("sent to analyst@lender.example")
+    (message,) = inbox.received
+    assert message["Subject"] == f"Daily risk warning report {day}"
+    text = next(p for p in message.walk() if p.get_content_type() == "text/plain")
+    assert "Coverage:" in text.get_payload(decode=True).decode("utf-8")
+    env["LIENWATCH_REPORT__RECIPIENTS"] = "[]"
+    refused = run("report", "--send", "--out", str(tmp_path), cwd=folder, env=env)
+    assert refused.returncode == 1
+    assert refused.stderr == "lienwatch: error: --send: [report] recipients is empty in the " \
+        "configuration\n"  # fmt: skip
