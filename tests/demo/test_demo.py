@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -14,15 +15,19 @@ from tests.test_cli import run
 LOANS, DAYS, SEED = 60, 14, 11
 
 
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("demo")
+def run_demo(folder, *, loans: int, days: int, seed: int) -> tuple[Path, dict]:
+    """``lienwatch demo`` into ``folder/out``: the folder and the summary."""
     result = run(
-        "demo", "--loans", str(LOANS), "--days", str(DAYS), "--seed", str(SEED),
+        "demo", "--loans", str(loans), "--days", str(days), "--seed", str(seed),
         "--dir", str(folder / "out"), "--json", cwd=folder,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     return folder / "out", json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    return run_demo(tmp_path_factory.mktemp("demo"), loans=LOANS, days=DAYS, seed=SEED)
 
 
 def test_summary_is_one_json_object_with_every_section(demo_run):

@@ -17,14 +17,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from lienwatch.config import Settings
 from lienwatch.jobs import REPORT, daily_report, scheduler_jobs
 from lienwatch.reports.i18n import CATALOGUE, LANGUAGES
 from lienwatch.store.db import make_engine, session_factory
 from tests.conftest import IN_CI, TEST_NOW
-from tests.followup.test_channels import Inbox, free_port
+from tests.demo.test_demo import run_demo
+from tests.receivers import smtp_server
 from tests.test_cli import run
 
 LOANS, DAYS, SEED = 200, 30, 7
@@ -37,13 +37,8 @@ CHARTS = ("c_buckets", "c_roll", "c_vintage30", "c_province", "c_trend_balance")
 def book(tmp_path_factory):
     """The demo's database and its business day."""
     folder = tmp_path_factory.mktemp("book")
-    result = run(
-        "demo", "--loans", str(LOANS), "--days", str(DAYS), "--seed", str(SEED),
-        "--dir", str(folder / "demo"), "--json", cwd=folder,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    summary = json.loads(result.stdout)
-    return folder, folder / "demo" / "lienwatch.sqlite3", date.fromisoformat(summary["as_of"])
+    out, summary = run_demo(folder, loans=LOANS, days=DAYS, seed=SEED)
+    return folder, out / "lienwatch.sqlite3", date.fromisoformat(summary["as_of"])
 
 
 def report(folder: Path, database: Path, *args: str):
@@ -265,13 +260,8 @@ def test_pdf_without_weasyprint_is_one_line(book, tmp_path):
 
 @pytest.fixture
 def smtp_receiver():
-    inbox, port = Inbox(), free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
+    with smtp_server() as server:
+        yield server
 
 
 def test_the_scheduled_job_mails_the_report_once_a_day(book, smtp_receiver, tmp_path):

@@ -4,14 +4,14 @@ database (docs/report.md)."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from lienwatch import clock
+from lienwatch.commands.followup import parse_time
 from lienwatch.config import load_settings
 from lienwatch.errors import LienwatchError
 
@@ -61,7 +61,7 @@ def report_command(
 
     settings = load_settings()
     day = _date(as_of, "--as-of") if as_of else None
-    now = _time(at, "--at") if at else clock.now()
+    now = parse_time(at, "--at")
     language = (lang.value if lang else settings.report.lang)
     if send and not settings.report.recipients:
         raise LienwatchError("--send: [report] recipients is empty in the configuration")
@@ -92,12 +92,3 @@ def _date(text: str, option: str) -> date:
     except ValueError:
         raise LienwatchError(f"{option}: {text!r} is not a date YYYY-MM-DD") from None
 
-
-def _time(text: str, option: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise LienwatchError(f"{option}: {text!r} is not an ISO time") from None
-    if moment.tzinfo is None:
-        raise LienwatchError(f"{option}: {text!r} needs a UTC offset, e.g. 2026-03-01T09:00+08:00")
-    return moment.astimezone(UTC)
