@@ -323,7 +323,7 @@ def test_report_on_a_book_served_day_by_day(store_url, tmp_path):
     from lienwatch.store.db import transaction
     from lienwatch.store.repositories import PaymentRepository
     from lienwatch.store.servicing import run_nightly
-    from lienwatch.store.tables import Alert, Device, Position
+    from lienwatch.store.tables import Alert, Case, ContactAttempt, Device, Position
     from tests import factories
 
     engine = make_engine(store_url)
@@ -345,12 +345,18 @@ def test_report_on_a_book_served_day_by_day(store_url, tmp_path):
         session.add(Alert(type="power_cut", severity="critical", status="open",
                           vehicle_id=late.vehicle_id, loan_id=late.id, device_id=tracker.id,
                           started_at=start, evidence={"alarm": "power_cut"}))  # fmt: skip
+        session.add_all([
+            ContactAttempt(loan_id=late.id, channel="call", at=start, allowed=False,
+                           rule="quiet_hours"),
+            ContactAttempt(loan_id=late.id, channel="sms", at=start, allowed=True, rule="ok"),
+            Case(loan_id=late.id, status="open", opened_at=start, hold="dispute"),
+        ])  # fmt: skip
     for day in (date(2026, 3, 31), date(2026, 4, 29), date(2026, 4, 30)):
         with transaction(factory) as session:
             run_nightly(session, catalogue, as_of=day)
     for lang in LANGUAGES:
         written = produce(factory, out=tmp_path / lang, lang=lang, as_of=date(2026, 4, 30),
-                          now=TEST_NOW, catalogue=catalogue)  # fmt: skip
+                          now=TEST_NOW, catalogue=catalogue, disclosure=True)  # fmt: skip
         assert CATALOGUE["s_ledger"][LANGUAGES.index(lang)] in written.html.read_text("utf-8")
     engine.dispose()
     figures = written.figures
@@ -367,6 +373,25 @@ def test_report_on_a_book_served_day_by_day(store_url, tmp_path):
     assert figures["collateral"]["totals"]["offline_trackers"] == 0
     march = {r["bucket"]: r for r in figures["delinquency"]["roll_rates"]}
     assert march["M2"]["roll_rate"] == 1.0 and march["M0"]["roll_rate"] == 0.0
+    # the disclosure pack: conduct in the period, a dictionary entry for every column
+    pack = {p.stem: list(csv.reader(p.open(encoding="utf-8"))) for p in written.disclosure}
+    assert pack["refusals_by_rule"] == [["rule", "channel", "refused"],
+                                        ["quiet_hours", "call", "1"]]  # fmt: skip
+    assert sorted(pack["contact_attempts"][1:]) == [["call", "lender", "1", "0", "1", "0", "0"],
+                                                    ["sms", "lender", "1", "1", "0", "0", "0"]]
+    assert pack["disputes"][1:] == [["dispute", "1"]]
+    quality = pack["portfolio_quality"][1:]
+    outstanding = {r["bucket"]: r["outstanding"] for r in figures["delinquency"]["buckets"]}
+    assert [row[:4] for row in quality] == [["new-car-36", b, "1", str(outstanding[b])]
+                                            for b in ("M0", "M3")]  # fmt: skip
+    totals = figures["portfolio"]["totals"]
+    assert [sum(int(row[i]) for row in quality) for i in (4, 5)] == [totals["ead"],
+                                                                     totals["unsecured"]]
+    described = {(t, c) for t, c, _ in pack["data_dictionary"][1:]}
+    for name, rows in pack.items():
+        if name != "data_dictionary":
+            assert {(name, column) for column in rows[0]} <= described, name
+
 
 
 def test_send_from_the_command_line(book, smtp_receiver, tmp_path):

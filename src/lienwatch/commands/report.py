@@ -46,6 +46,10 @@ def report_command(
         Language | None, typer.Option("--lang", help="Language [default: [report] lang, zh].")
     ] = None,
     pdf: Annotated[bool, typer.Option("--pdf", help="Also write report.pdf.")] = False,
+    disclosure: Annotated[
+        bool, typer.Option("--disclosure", help="Also the disclosure pack for regulators "
+                           "(CSV with a data dictionary, in disclosure/).")
+    ] = False,
     send: Annotated[
         bool, typer.Option("--send", help="Also e-mail it to [report] recipients.")
     ] = False,
@@ -69,7 +73,8 @@ def report_command(
         written = produce(
             database.factory, out=out or settings.report.out, dated=out is None,
             lang=language, as_of=day, now=now, time_zone=settings.time_zone,
-            catalogue=ProductCatalogue.from_tables(settings.products), pdf=pdf or False,
+            catalogue=ProductCatalogue.from_tables(settings.products), pdf=pdf,
+            disclosure=disclosure,
         )  # fmt: skip
     if send:
         relay = settings.followup
@@ -82,6 +87,9 @@ def report_command(
     typer.echo(summary_text(written.figures, language), nl=False)
     typer.echo(f"\nwrote {written.html} ({len(written.csv)} CSV files in tables/ beside it"
                f"{', ' + written.pdf.name if written.pdf else ''})")  # fmt: skip
+    if written.disclosure:
+        typer.echo(f"wrote the disclosure pack in {written.disclosure[0].parent} "
+                   f"({len(written.disclosure)} CSV files, data_dictionary.csv last)")
     if send:
         typer.echo(f"sent to {', '.join(settings.report.recipients)}")
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from lienwatch import __version__, clock
 from lienwatch.errors import LienwatchError
 from lienwatch.reports import charts
+from lienwatch.reports.disclosure import write_disclosure
 from lienwatch.reports.figures import build_figures, report_period
 from lienwatch.reports.html import environment
 from lienwatch.reports.i18n import Lang, Translator, translator
@@ -36,6 +37,7 @@ class Written:
     csv: tuple[Path, ...]
     pdf: Path | None
     figures: dict[str, Any]
+    disclosure: tuple[Path, ...] = ()
 
 
 def produce(
@@ -49,18 +51,25 @@ def produce(
     catalogue: ProductCatalogue | None = None,
     pdf: bool = False,
     dated: bool = False,
+    disclosure: bool = False,
 ) -> Written:
     """Compute the figures of the report for ``as_of`` (default: the last business day that
     ended by ``now``) in one read transaction and write the report into ``out`` (with
-    ``dated``, into its sub-folder named by the business day)."""
+    ``dated``, into its sub-folder named by the business day); with ``disclosure`` also the
+    disclosure pack (:mod:`lienwatch.reports.disclosure`) in ``disclosure/`` there."""
     if pdf:
         from lienwatch.reports.pdf import require_renderer
 
         require_renderer()  # a missing extra is said before any database work
+    pack: list[Path] = []
     with transaction(factory) as session:
         figures = figures_for(session, as_of=as_of, now=now or clock.now(),
                               time_zone=time_zone, catalogue=catalogue)  # fmt: skip
-    return write(figures, out / figures["as_of"] if dated else out, lang=lang, pdf=pdf)
+        target = out / figures["as_of"] if dated else out
+        if disclosure:
+            pack = write_disclosure(session, day=figures["as_of"],
+                                    at=datetime.fromisoformat(figures["at"]), out=target)
+    return replace(write(figures, target, lang=lang, pdf=pdf), disclosure=tuple(pack))
 
 
 def figures_for(
