@@ -125,9 +125,14 @@ def daily_report(factory: sessionmaker[Session], settings: Settings) -> Callable
     """The report job: the daily risk warning report of the last business day (written under
     ``[report] out``) sent to ``[report] recipients`` through the ``[followup]`` e-mail relay.
 
-    One process sends each day's report: the send is recorded as a ``report_sent`` event
-    keyed by the day and language in the same transaction, so another worker (or a rerun)
-    finds it sent and skips; a failed send records nothing and the next run tries again."""
+    One process sends each day's report: before sending, the job claims the day by storing a
+    ``report_sent`` event keyed by the day and language (a short transaction of its own, so
+    that SQLite's writers are not held while the report is written and sent); another worker,
+    or a rerun, finds the claim and skips. A failed write or send takes the claim back, so the
+    next run tries again. With ``[report] pdf`` a missing renderer stops the command at start.
+    """
+    from sqlalchemy import delete
+
     from lienwatch.reports.daily import figures_for, write
     from lienwatch.reports.mail import send_report
     from lienwatch.store.repositories import insert_ignoring_duplicates
@@ -135,23 +140,34 @@ def daily_report(factory: sessionmaker[Session], settings: Settings) -> Callable
 
     config, relay = settings.report, settings.followup
     catalogue = ProductCatalogue.from_tables(settings.products)
+    if config.pdf:
+        from lienwatch.reports.pdf import require_renderer
+
+        require_renderer()
 
     def run() -> Summary:
         now = clock.now()
         with transaction(factory) as session:
             figures = figures_for(session, as_of=None, now=now, time_zone=settings.time_zone,
                                   catalogue=catalogue)  # fmt: skip
-            day = figures["as_of"]
-            fresh = insert_ignoring_duplicates(session, Event.__table__, [{
-                "kind": "report_sent", "key": f"report:{day}:{config.lang}", "occurred_at": now,
+        day = figures["as_of"]
+        key = f"report:{day}:{config.lang}"
+        with transaction(factory) as session:
+            claimed = insert_ignoring_duplicates(session, Event.__table__, [{
+                "kind": "report_sent", "key": key, "occurred_at": now,
                 "payload": {"recipients": list(config.recipients)},
             }])  # fmt: skip
-            if not fresh:
-                return {"day": day, "sent": 0, "already_sent": True}
+        if not claimed:
+            return {"day": day, "sent": 0, "already_sent": True}
+        try:
             written = write(figures, config.out / day, lang=config.lang, pdf=config.pdf)
             send_report(written, recipients=config.recipients, lang=config.lang,
                         host=relay.smtp_host, port=relay.smtp_port,
                         sender=relay.email_sender)  # fmt: skip
+        except BaseException:
+            with transaction(factory) as session:
+                session.execute(delete(Event).where(Event.key == key))
+            raise
         return {"day": day, "sent": len(config.recipients), "html": str(written.html)}
 
     return run

@@ -293,6 +293,29 @@ def test_the_scheduled_job_mails_the_report_once_a_day(book, smtp_receiver, tmp_
     assert (tmp_path / "reports" / first["day"] / "report.html").is_file()
 
 
+def test_a_failed_send_is_tried_again(book, smtp_receiver, tmp_path):
+    from lienwatch.errors import LienwatchError
+    from tests.natsd import free_port
+
+    _, database, day = book
+    inbox, port = smtp_receiver
+    shutil.copy(database, tmp_path / "copy.sqlite3")
+    url = f"sqlite:///{tmp_path / 'copy.sqlite3'}"
+    factory = session_factory(make_engine(url))
+
+    def job(relay_port: int):
+        return daily_report(factory, Settings(
+            database_url=url, followup={"smtp_port": relay_port},
+            report={"send_at": time(7, 30), "recipients": ["ceo@lender.example"],
+                    "out": tmp_path / "reports"}))  # fmt: skip
+
+    with pytest.raises(LienwatchError, match=r"^report e-mail through smtp 127.0.0.1:\d+: "):
+        job(free_port())()  # nobody listening: the claim on the day is taken back
+    assert job(port)() == {"day": day.isoformat(), "sent": 1,
+                           "html": str(tmp_path / "reports" / day.isoformat() / "report.html")}
+    assert len(inbox.received) == 1
+
+
 def test_no_report_job_unless_send_at_is_set(tmp_path):
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'x.sqlite3'}")
     factory = session_factory(make_engine(settings.database_url))
