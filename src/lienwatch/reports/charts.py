@@ -98,7 +98,9 @@ def bars(labels: Sequence[str], values: Sequence[float], *, title: str, y_label:
 
 def heatmap(rows: Sequence[str], columns: Sequence[str], cells: Sequence[Sequence[float | None]],
             *, title: str, x_label: str, y_label: str) -> Markup:  # fmt: skip
-    """Shares 0–1 from white to deep red, each cell labelled in per cent; empty rows grey."""
+    """A transition matrix: shares 0–1, each cell labelled in per cent; a cell right of the
+    diagonal (to a column after the row's own) in reds, on it in greys, left of it in greens,
+    darker for a larger share; rows without a share grey."""
     cell, left, top = 52, 110, 60
     width, height = left + cell * len(columns) + 20, top + cell * len(rows) + 50
     body = [_text(left + cell * len(columns) / 2, top - 26, x_label, anchor="middle",
@@ -115,8 +117,8 @@ def heatmap(rows: Sequence[str], columns: Sequence[str], cells: Sequence[Sequenc
             if share is None:
                 fill, label, ink = "#eceff4", "", INK
             else:
-                level = round(255 - 200 * math.sqrt(share))
-                fill = f"rgb(255,{level},{level})" if share < 1 else "rgb(183,28,28)"
+                own = columns.index(name) if name in columns else j
+                fill = _tone(share, "worse" if j > own else "same" if j == own else "better")
                 label, ink = f"{100 * share:.0f}%", "#ffffff" if share > 0.55 else INK
             body.append(f'<rect x="{x}" y="{y}" width="{cell - 2}" height="{cell - 2}" '
                         f'fill="{fill}"/>')  # fmt: skip
@@ -124,6 +126,16 @@ def heatmap(rows: Sequence[str], columns: Sequence[str], cells: Sequence[Sequenc
                 body.append(_text(x + cell / 2 - 1, y + cell / 2 + 4, label, size=10,
                                   anchor="middle", fill=ink))  # fmt: skip
     return _svg(width, height, title, body)
+
+
+_TONES = {"worse": (183, 28, 28), "same": (96, 106, 122), "better": (46, 125, 50)}
+
+
+def _tone(share: float, kind: str) -> str:
+    """From white (0) to the kind's full colour (1), on a square-root scale."""
+    weight = math.sqrt(max(0.0, min(share, 1.0)))
+    r, g, b = (round(255 + (c - 255) * weight) for c in _TONES[kind])
+    return f"rgb({r},{g},{b})"
 
 
 def lines(series: Mapping[str, Sequence[tuple[float, float]]], *, title: str, x_label: str,
@@ -171,9 +183,14 @@ def lines(series: Mapping[str, Sequence[tuple[float, float]]], *, title: str, x_
 
 
 def _x_ticks(low: float, high: float) -> list[float]:
+    """Round ticks over ``[low, high]``; whole numbers only when both ends are whole (days,
+    months on book)."""
     if high == low:
         return [low]
     ticks = _ticks(high - low, count=6)
+    if float(low).is_integer() and float(high).is_integer():
+        step = max(1, math.ceil(ticks[1]))
+        ticks = list(range(0, math.floor(high - low) + 1, step))
     return [low + t for t in ticks if low + t <= high + 1e-9]
 
 

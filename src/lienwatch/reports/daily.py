@@ -177,6 +177,12 @@ def _wan(fen: float) -> str:
     return f"{value:,.0f}" if value >= 100 or value == 0 else f"{value:,.1f}"
 
 
+def _next_month(month: str) -> str:
+    """``2026-10-01`` → ``2026-11``."""
+    first = date.fromisoformat(month)
+    return date(first.year + first.month // 12, first.month % 12 + 1, 1).isoformat()[:7]
+
+
 def _percent(share: float) -> str:
     return f"{100 * share:.0f}%" if share >= 0.1 or share == 0 else f"{100 * share:.1f}%"
 
@@ -200,7 +206,8 @@ def _charts(figures: dict[str, Any], t: Translator, lang: Lang) -> dict[str, Mar
         rows = [r for r in d["roll_matrix"] if r["loans"]]
         found["roll"] = charts.heatmap(
             [r["bucket"] for r in rows], buckets, [[r["to"][b] for b in buckets] for r in rows],
-            title=t("c_roll", month=d["roll_matrix"][0]["month"][:7]),
+            title=t("c_roll", month=d["roll_matrix"][0]["month"][:7],
+                    next=_next_month(d["roll_matrix"][0]["month"])),
             x_label=t("to_bucket"), y_label=t("from_bucket"))  # fmt: skip
     if d["vintages"]:
         for key, share in (("vintage30", "dpd30_share"), ("vintage90", "dpd90_share")):

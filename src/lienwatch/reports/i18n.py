@@ -133,8 +133,13 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "pts": ("pts", "个百分点"),
     # charts
     "c_buckets": ("Outstanding principal by bucket", "各账龄未偿本金"),
-    "c_roll": ("Roll-rate matrix, {month} → next month-end (share of balance)",
-               "迁徙矩阵：{month} → 次月末（余额占比）"),
+    "c_roll": ("Roll-rate matrix, {month} → {next} (share of balance)",
+               "迁徙矩阵：{month} → {next}（余额占比）"),
+    "roll_key": ("Each loan's last snapshot of the month against its last of the next month "
+                 "(the latest day, for the current month): red cells rolled deeper, grey "
+                 "stayed, green improved.",
+                 "每笔贷款当月最后一次快照对比次月最后一次快照（当月取最新一日）：红色为恶化，"
+                 "灰色为持平，绿色为好转。"),
     "c_vintage30": ("Vintage curves: balance 30+ days past due ÷ disbursed",
                     "账龄曲线：逾期30天以上余额 ÷ 放款金额"),
     "c_vintage90": ("Vintage curves: balance 90+ days past due ÷ disbursed",
