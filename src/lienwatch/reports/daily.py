@@ -21,7 +21,7 @@ from lienwatch.reports import charts
 from lienwatch.reports.disclosure import write_disclosure
 from lienwatch.reports.figures import build_figures, report_period
 from lienwatch.reports.html import environment
-from lienwatch.reports.i18n import Lang, Translator, translator
+from lienwatch.reports.i18n import Lang, Translator
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import transaction
 
@@ -249,7 +249,7 @@ def _charts(figures: dict[str, Any], t: Translator, lang: Lang) -> dict[str, Mar
 
 def render(figures: dict[str, Any], lang: Lang = "zh") -> str:
     """The self-contained report.html (styles and charts inline, no external reference)."""
-    t = translator(lang)
+    t = Translator(lang)
     tracks = {
         row["loan"]: charts.track(row["track"], label=t("no_track") if not row["track"]
                                   else f"{row['plate']} {t('track')}")

@@ -154,29 +154,33 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "no_data": ("no data", "无数据"),
     "attribution": ("Province outlines: Natural Earth (public domain).",
                     "省界：Natural Earth（公有领域）。"),
-    # alert types, severities, statuses
-    "power_cut": ("power cut", "断电"),
-    "device_removed": ("tracker removed", "设备拆除"),
-    "gnss_antenna_cut": ("GNSS antenna cut", "天线被剪"),
-    "device_offline": ("tracker offline", "设备离线"),
-    "long_stay": ("long stay", "长时间停留"),
-    "risk_zone_visit": ("risk zone visit", "进入风险区域"),
-    "left_region": ("left permitted region", "离开许可区域"),
-    "night_relocation": ("night relocation", "夜间转移"),
-    "address_mismatch": ("address mismatch", "常驻地址不符"),
-    "unusual_area": ("unusual area", "异常区域"),
-    "position_jump": ("position jump", "位置跳变"),
-    "tracker_mismatch": ("trackers disagree", "双设备位置不符"),
-    "cluster": ("cluster", "车辆聚集"),
-    "ltv_breach": ("LTV over cap", "抵押率超限"),
-    "info": ("info", "提示"),
-    "warning": ("warning", "警告"),
-    "critical": ("critical", "严重"),
-    "ordered": ("ordered", "已下令"),
-    "approved": ("approved", "已批准"),
-    "recovered_status": ("recovered", "已收车"),
-    "sold": ("sold", "已处置"),
-    "closed_status": ("closed", "已结案"),
+    # codes of the data (t.code): alert types, severities, repossession states
+    "code:power_cut": ("power cut", "断电"),
+    "code:device_removed": ("tracker removed", "设备拆除"),
+    "code:gnss_antenna_cut": ("GNSS antenna cut", "天线被剪"),
+    "code:device_offline": ("tracker offline", "设备离线"),
+    "code:long_stay": ("long stay", "长时间停留"),
+    "code:risk_zone_visit": ("risk zone visit", "进入风险区域"),
+    "code:left_region": ("left permitted region", "离开许可区域"),
+    "code:night_relocation": ("night relocation", "夜间转移"),
+    "code:address_mismatch": ("address mismatch", "常驻地址不符"),
+    "code:unusual_area": ("unusual area", "异常区域"),
+    "code:position_jump": ("position jump", "位置跳变"),
+    "code:tracker_mismatch": ("trackers disagree", "双设备位置不符"),
+    "code:cluster": ("cluster", "车辆聚集"),
+    "code:ltv_breach": ("LTV over cap", "抵押率超限"),
+    "code:info": ("info", "提示"),
+    "code:warning": ("warning", "警告"),
+    "code:critical": ("critical", "严重"),
+    "code:ordered": ("ordered", "已下令"),
+    "code:approved": ("approved", "已批准"),
+    "code:recovered": ("recovered", "已收车"),
+    "code:sold": ("sold", "已处置"),
+    "code:settled": ("settled", "已结清"),
+    "code:written_off": ("written off", "已核销"),
+    "code:appraised": ("appraised", "已评估"),
+    "code:surplus_due": ("surplus due", "待退余款"),
+    "code:deficiency": ("deficiency", "差额待偿"),
 }
 
 
@@ -196,8 +200,6 @@ class Translator:
         return text.format(**values) if values else text
 
     def code(self, value: str) -> str:
-        entry = CATALOGUE.get(value) or CATALOGUE.get(f"{value}_status")
+        entry = CATALOGUE.get(f"code:{value}")
         return entry[self._index] if entry else value
 
-
-translator = Translator

@@ -17,12 +17,12 @@ from typing import Any
 from lienwatch.domain.money import to_yuan
 from lienwatch.errors import LienwatchError
 from lienwatch.reports.daily import Written
-from lienwatch.reports.i18n import Lang, translator
+from lienwatch.reports.i18n import Lang, Translator
 
 
 def summary_text(figures: dict[str, Any], lang: Lang) -> str:
     """The report's headline figures as a few lines of plain text."""
-    t = translator(lang)
+    t = Translator(lang)
     p, d = figures["portfolio"]["totals"], figures["delinquency"]["totals"]
     c, u = figures["collateral"]["totals"], figures["followup"]["totals"]
     share = d["dpd30_share"]
@@ -53,7 +53,7 @@ def send_report(
     """One message per recipient; returns their Message-IDs. A relay that cannot be reached
     or refuses raises :class:`LienwatchError` naming it."""
     figures = written.figures
-    t = translator(lang)
+    t = Translator(lang)
     html = written.html.read_text(encoding="utf-8")
     ids = []
     try:
