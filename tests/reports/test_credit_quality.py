@@ -13,9 +13,9 @@ from lienwatch.reports.credit_quality import (
     roll_rates,
     vintage_curves,
 )
+from lienwatch.services.followup import rates
 from lienwatch.services.servicing import run_nightly
 from lienwatch.servicing.catalogue import ProductCatalogue
-from lienwatch.store import followup_report
 from lienwatch.store.repositories import PaymentRepository
 from tests import factories
 
@@ -126,7 +126,7 @@ def test_the_follow_up_kpis_roll_and_cure_as_the_report_does(db_session):
         run_nightly(db_session, catalogue, as_of=day)
     rows = month_end_snapshots(db_session, start=date(2026, 3, 1), end=date(2026, 4, 30))
     report = {r.bucket: r for r in roll_rates(rows) if r.loans}
-    kpis = followup_report.roll_rates(db_session, date(2026, 3, 31), date(2026, 4, 30), catalogue)
+    kpis = rates.roll_rates(db_session, date(2026, 3, 31), date(2026, 4, 30), catalogue)
     assert kpis["by_bucket"] == {b: round(r.roll_rate, 4) for b, r in report.items()}
     assert kpis["cure_by_bucket"] == {b: round(r.cure_rate, 4) for b, r in report.items()
                                       if b != "M0"}  # fmt: skip

@@ -342,10 +342,10 @@ def test_report_on_a_book_served_day_by_day(store_url, tmp_path):
     """Not a demo: a book booked, paid and watched through the store's own verbs, on SQLite
     and PostgreSQL."""
     from lienwatch.reports.daily import produce
+    from lienwatch.services.servicing import run_nightly
     from lienwatch.servicing.catalogue import ProductCatalogue
     from lienwatch.store.db import transaction
     from lienwatch.store.repositories import PaymentRepository
-    from lienwatch.store.servicing import run_nightly
     from lienwatch.store.tables import Alert, Case, ContactAttempt, Device, Position
     from tests import factories
 

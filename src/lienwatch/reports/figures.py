@@ -4,7 +4,7 @@
 table as a list of rows (written as CSV too), and for each section what changed since the
 previous report (the previous business day with a nightly run). Amounts are fen; shares are
 fractions. Roll and cure rates follow :mod:`lienwatch.domain.rolls`; coverage, SLA and agent
-KPIs are :mod:`lienwatch.store.followup_report`'s.
+KPIs are :mod:`lienwatch.services.followup.coverage`'s.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from lienwatch.data import china_provinces
 from lienwatch.domain.delinquency import DEFAULT_BUCKETS
 from lienwatch.errors import LienwatchError
 from lienwatch.reports.credit_quality import month_end_snapshots, roll_rates, vintage_curves
+from lienwatch.services.followup.coverage import kpis
 from lienwatch.servicing.catalogue import ProductCatalogue
-from lienwatch.store.followup_report import kpis
 from lienwatch.store.servicing import last_run_day
 from lienwatch.store.tables import (
     Alert,
