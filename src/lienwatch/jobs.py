@@ -133,6 +133,7 @@ def daily_report(factory: sessionmaker[Session], settings: Settings) -> Callable
     """
     from sqlalchemy import delete
 
+    from lienwatch.followup.strategy import configured_strategy
     from lienwatch.reports.daily import figures_for, write
     from lienwatch.reports.mail import send_report
     from lienwatch.store.repositories import insert_ignoring_duplicates
@@ -140,6 +141,7 @@ def daily_report(factory: sessionmaker[Session], settings: Settings) -> Callable
 
     config, relay = settings.report, settings.followup
     catalogue = ProductCatalogue.from_tables(settings.products)
+    strategy = configured_strategy(relay.strategy)
     if config.pdf:
         from lienwatch.reports.pdf import require_renderer
 
@@ -148,8 +150,8 @@ def daily_report(factory: sessionmaker[Session], settings: Settings) -> Callable
     def run() -> Summary:
         now = clock.now()
         with transaction(factory) as session:
-            figures = figures_for(session, as_of=None, now=now, time_zone=settings.time_zone,
-                                  catalogue=catalogue)  # fmt: skip
+            figures = figures_for(session, as_of=None, now=now, strategy=strategy,
+                                  time_zone=settings.time_zone, catalogue=catalogue)  # fmt: skip
         day = figures["as_of"]
         key = f"report:{day}:{config.lang}"
         with transaction(factory) as session:

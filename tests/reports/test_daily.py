@@ -341,6 +341,7 @@ def test_moment_of_the_report_is_the_end_of_the_next_day(book, written):
 def test_report_on_a_book_served_day_by_day(store_url, tmp_path):
     """Not a demo: a book booked, paid and watched through the store's own verbs, on SQLite
     and PostgreSQL."""
+    from lienwatch.followup.strategy import shipped_strategy
     from lienwatch.reports.daily import produce
     from lienwatch.services.servicing import run_nightly
     from lienwatch.servicing.catalogue import ProductCatalogue
@@ -379,7 +380,8 @@ def test_report_on_a_book_served_day_by_day(store_url, tmp_path):
             run_nightly(session, catalogue, as_of=day)
     for lang in LANGUAGES:
         written = produce(factory, out=tmp_path / lang, lang=lang, as_of=date(2026, 4, 30),
-                          now=TEST_NOW, catalogue=catalogue, disclosure=True)  # fmt: skip
+                          now=TEST_NOW, catalogue=catalogue, disclosure=True,
+                          strategy=shipped_strategy("cn"))  # fmt: skip
         assert CATALOGUE["s_ledger"][LANGUAGES.index(lang)] in written.html.read_text("utf-8")
     engine.dispose()
     figures = written.figures

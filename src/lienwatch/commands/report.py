@@ -58,6 +58,7 @@ def report_command(
     """Write the daily risk warning report: report.html (charts inline, self-contained), one
     CSV per table and figures.json; with --pdf report.pdf. Each section says what changed
     since the previous business day's report."""
+    from lienwatch.followup.strategy import configured_strategy
     from lienwatch.reports.daily import produce  # heavy imports only when used
     from lienwatch.reports.mail import send_report, summary_text
     from lienwatch.servicing.catalogue import ProductCatalogue
@@ -67,11 +68,12 @@ def report_command(
     day = _date(as_of, "--as-of") if as_of else None
     now = parse_time(at, "--at")
     language = (lang.value if lang else settings.report.lang)
+    strategy = configured_strategy(settings.followup.strategy)  # said before database work
     if send and not settings.report.recipients:
         raise LienwatchError("--send: [report] recipients is empty in the configuration")
     with open_store(settings.database_url) as database:
         written = produce(
-            database.factory, out=out or settings.report.out, dated=out is None,
+            database.factory, out=out or settings.report.out, dated=out is None, strategy=strategy,
             lang=language, as_of=day, now=now, time_zone=settings.time_zone,
             catalogue=ProductCatalogue.from_tables(settings.products), pdf=pdf,
             disclosure=disclosure,

@@ -20,6 +20,7 @@ from lienwatch.demo.gateway_feed import feed_sample_through_gateway, sample_fixe
 from lienwatch.demo.load import load_book, load_fixes
 from lienwatch.demo.repossession import DeskSize
 from lienwatch.demo.scoring import monitor_portfolio, scoring_summary
+from lienwatch.followup.strategy import configured_strategy
 from lienwatch.reports.daily import figures_for, write
 from lienwatch.reports.i18n import Lang
 from lienwatch.reports.overview import build_overview
@@ -147,8 +148,11 @@ def run_demo(
     with stage("report"):  # at the end of the last day the follow-up team worked
         worked_until = datetime.fromisoformat(followup["period"]["as_of"])
         with transaction(factory) as session:
-            figures = figures_for(session, as_of=portfolio.as_of, now=worked_until,
-                                  time_zone=time_zone, catalogue=catalogue)  # fmt: skip
+            figures = figures_for(
+                session, as_of=portfolio.as_of, now=worked_until, time_zone=time_zone,
+                strategy=configured_strategy((followup_settings or FollowupSettings()).strategy),
+                catalogue=catalogue,
+            )
         written = write(figures, directory, lang=report_lang)
     engine.dispose()
 

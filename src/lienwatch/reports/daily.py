@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from lienwatch import __version__, clock
 from lienwatch.errors import LienwatchError
+from lienwatch.followup.strategy import Strategy
 from lienwatch.reports import charts
 from lienwatch.reports.disclosure import write_disclosure
 from lienwatch.reports.figures import build_figures, report_period
@@ -44,6 +45,7 @@ def produce(
     factory: sessionmaker[Session],
     *,
     out: Path,
+    strategy: Strategy,
     lang: Lang = "zh",
     as_of: date | None = None,
     now: datetime | None = None,
@@ -63,7 +65,7 @@ def produce(
         require_renderer()  # a missing extra is said before any database work
     pack: list[Path] = []
     with transaction(factory) as session:
-        figures = figures_for(session, as_of=as_of, now=now or clock.now(),
+        figures = figures_for(session, as_of=as_of, now=now or clock.now(), strategy=strategy,
                               time_zone=time_zone, catalogue=catalogue)  # fmt: skip
         target = out / figures["as_of"] if dated else out
         if disclosure:
@@ -77,13 +79,15 @@ def figures_for(
     *,
     as_of: date | None,
     now: datetime,
+    strategy: Strategy,
     time_zone: str,
     catalogue: ProductCatalogue | None = None,
 ) -> dict[str, Any]:
     """The figures of the report for ``as_of`` (default: the last business day that ended by
     ``now``), read in the caller's transaction."""
     period = report_period(session, as_of=as_of, now=now, time_zone=time_zone)
-    return build_figures(session, period, catalogue=catalogue, time_zone=time_zone)
+    return build_figures(session, period, strategy=strategy, catalogue=catalogue,
+                         time_zone=time_zone)
 
 
 def write(figures: dict[str, Any], out: Path, *, lang: Lang = "zh", pdf: bool = False) -> Written:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from lienwatch.data import china_provinces
 from lienwatch.domain.delinquency import DEFAULT_BUCKETS
 from lienwatch.errors import LienwatchError
+from lienwatch.followup.strategy import Strategy
 from lienwatch.reports.credit_quality import month_end_snapshots, roll_rates, vintage_curves
 from lienwatch.services.followup.coverage import kpis
 from lienwatch.servicing.catalogue import ProductCatalogue
@@ -87,16 +88,18 @@ def build_figures(
     session: Session,
     period: Period,
     *,
+    strategy: Strategy,
     catalogue: ProductCatalogue | None = None,
     time_zone: str = "Asia/Shanghai",
 ) -> dict[str, Any]:
-    """Every figure of the report for ``period`` as one JSON-ready document."""
+    """Every figure of the report for ``period`` as one JSON-ready document; ``strategy`` is
+    the follow-up strategy in force (its routine checks are obligations of coverage)."""
     day, previous = period.day, period.previous_day
     buckets = _bucket_order(session, day)
     portfolio = _portfolio(session, day)
     delinquency = _delinquency(session, day, buckets)
     collateral = _collateral(session, period)
-    followup = _followup(session, period, catalogue, time_zone)
+    followup = _followup(session, period, strategy, catalogue, time_zone)
     if previous is not None:
         before = _portfolio(session, previous)
         portfolio["changes"] = _changes(portfolio["totals"], before["totals"])
@@ -116,7 +119,8 @@ def build_figures(
             followup["totals"],
             _followup_totals(
                 kpis(session, since=period.previous_at - timedelta(days=KPI_DAYS),
-                     as_of=period.previous_at, catalogue=catalogue, time_zone=time_zone)
+                     as_of=period.previous_at, strategy=strategy, catalogue=catalogue,
+                     time_zone=time_zone)
             ),
         )  # fmt: skip
     return {
@@ -438,10 +442,11 @@ def _followup_totals(figures: dict[str, Any]) -> dict[str, Any]:
 
 
 def _followup(
-    session: Session, period: Period, catalogue: ProductCatalogue | None, time_zone: str
+    session: Session, period: Period, strategy: Strategy, catalogue: ProductCatalogue | None,
+    time_zone: str,
 ) -> dict[str, Any]:
     figures = kpis(session, since=period.at - timedelta(days=KPI_DAYS), as_of=period.at,
-                   catalogue=catalogue, time_zone=time_zone)  # fmt: skip
+                   strategy=strategy, catalogue=catalogue, time_zone=time_zone)  # fmt: skip
     repossessions = session.execute(
         select(Repossession.status, func.count(),
                func.coalesce(func.sum(Repossession.sale_price), 0),
