@@ -134,7 +134,7 @@ def daily_report(factory: sessionmaker[Session], settings: Settings) -> Callable
     from sqlalchemy import delete
 
     from lienwatch.followup.strategy import configured_strategy
-    from lienwatch.reports.daily import figures_for, write
+    from lienwatch.reports.daily import figures_for, ledger_public_key, write
     from lienwatch.reports.mail import send_report
     from lienwatch.store.repositories import insert_ignoring_duplicates
     from lienwatch.store.tables import Event
@@ -142,6 +142,7 @@ def daily_report(factory: sessionmaker[Session], settings: Settings) -> Callable
     config, relay = settings.report, settings.followup
     catalogue = ProductCatalogue.from_tables(settings.products)
     strategy = configured_strategy(relay.strategy)
+    ledger_key = ledger_public_key(settings.ledger.key_file)
     if config.pdf:
         from lienwatch.reports.pdf import require_renderer
 
@@ -151,7 +152,8 @@ def daily_report(factory: sessionmaker[Session], settings: Settings) -> Callable
         now = clock.now()
         with transaction(factory) as session:
             figures = figures_for(session, as_of=None, now=now, strategy=strategy,
-                                  time_zone=settings.time_zone, catalogue=catalogue)  # fmt: skip
+                                  time_zone=settings.time_zone, catalogue=catalogue,
+                                  ledger_key=ledger_key)  # fmt: skip
         day = figures["as_of"]
         key = f"report:{day}:{config.lang}"
         with transaction(factory) as session:

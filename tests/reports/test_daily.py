@@ -17,6 +17,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from markupsafe import escape
 
 from lienwatch.config import Settings
 from lienwatch.jobs import REPORT, daily_report, scheduler_jobs
@@ -146,7 +147,8 @@ def test_collateral_and_followup_figures(book, written):
     coverage = json.loads(result.stdout)
     assert written["followup"]["totals"]["coverage"] == coverage["coverage"]
     assert written["followup"]["totals"]["breaches"] == len(coverage["breaches"])
-    assert written["models"] == {"installed": False} and written["ledger"] == {"installed": False}
+    assert written["models"] == {"installed": False}
+    assert written["ledger"]["installed"] and written["ledger"]["verification"]["ok"]
     assert day.isoformat() == written["as_of"]
 
 
@@ -341,13 +343,26 @@ def test_moment_of_the_report_is_the_end_of_the_next_day(book, written):
 def test_report_on_a_book_served_day_by_day(store_url, tmp_path):
     """Not a demo: a book booked, paid and watched through the store's own verbs, on SQLite
     and PostgreSQL."""
+    from sqlalchemy import update
+
+    from lienwatch.adapters.ledger_key import load_or_create_key
     from lienwatch.followup.strategy import shipped_strategy
+    from lienwatch.ledger.entries import EntryKind
+    from lienwatch.ledger.heads import raw_public_key
     from lienwatch.reports.daily import produce
+    from lienwatch.services.ledger import LedgerService, record
     from lienwatch.services.servicing import run_nightly
     from lienwatch.servicing.catalogue import ProductCatalogue
     from lienwatch.store.db import transaction
     from lienwatch.store.repositories import PaymentRepository
-    from lienwatch.store.tables import Alert, Case, ContactAttempt, Device, Position
+    from lienwatch.store.tables import (
+        Alert,
+        Case,
+        ContactAttempt,
+        Device,
+        LedgerEntry,
+        Position,
+    )
     from tests import factories
 
     engine = make_engine(store_url)
@@ -378,14 +393,43 @@ def test_report_on_a_book_served_day_by_day(store_url, tmp_path):
     for day in (date(2026, 3, 31), date(2026, 4, 29), date(2026, 4, 30)):
         with transaction(factory) as session:
             run_nightly(session, catalogue, as_of=day)
+    key_file = tmp_path / "ledger.key"
+    key = load_or_create_key(key_file)
+    with transaction(factory) as session:  # 3 acts before the previous report, 2 after
+        for n, moment in enumerate((start, start, start, *(start + timedelta(days=2),) * 2)):
+            record(session, EntryKind.CASE_ACTION, subject="L-late", at=moment, by=None,
+                   data={"n": n})  # fmt: skip
+            session.flush()
+            session.execute(update(LedgerEntry).where(LedgerEntry.id == n + 1)
+                            .values(recorded_at=moment))  # fmt: skip
+            if n in (2, 4):
+                LedgerService(session, key=key).seal(at=moment)
     for lang in LANGUAGES:
         written = produce(factory, out=tmp_path / lang, lang=lang, as_of=date(2026, 4, 30),
                           now=TEST_NOW, catalogue=catalogue, disclosure=True,
-                          strategy=shipped_strategy("cn"))  # fmt: skip
+                          strategy=shipped_strategy("cn"), ledger_key=key_file)  # fmt: skip
         assert CATALOGUE["s_ledger"][LANGUAGES.index(lang)] in written.html.read_text("utf-8")
     engine.dispose()
     figures = written.figures
     assert figures["previous"] == "2026-04-29"
+    ledger = figures["ledger"]  # the moment is 05-01 16:00 UTC, the previous 04-30 16:00
+    assert (ledger["tree_size"], ledger["head"]["tree_size"]) == (5, 5)
+    assert ledger["public_key"] == raw_public_key(key.public_key()).hex()
+    assert ledger["verification"] == {"ok": True, "entries": 5, "heads": 2, "pending": 0,
+                                      "problems": []}  # fmt: skip
+    assert ledger["changes"] == {"entries": 2, "heads": 1} and ledger["signatures_checked"]
+    html = (tmp_path / "en" / "report.html").read_text("utf-8")
+    assert ledger["head"]["root"] in html and ledger["public_key"] in html
+    assert str(escape(CATALOGUE["verified_note"][0])) in html
+    with transaction(factory) as session:  # an entry edited behind the ledger's back
+        session.execute(update(LedgerEntry).where(LedgerEntry.leaf_index == 3)
+                        .values(body=LedgerEntry.body + " "))  # fmt: skip
+    tampered = produce(factory, out=tmp_path / "tampered", lang="zh", as_of=date(2026, 4, 30),
+                       now=TEST_NOW, strategy=shipped_strategy("cn"), ledger_key=key_file)
+    problems = tampered.figures["ledger"]["verification"]["problems"]
+    assert problems and problems[0].startswith("entry 3: ")
+    page = tampered.html.read_text("utf-8")
+    assert CATALOGUE["not_verified"][1] in page and str(escape(problems[0])) in page
     assert figures["portfolio"]["totals"]["loans"] == 2
     assert {r["bucket"]: r["loans"] for r in figures["delinquency"]["buckets"] if r["loans"]} \
         == {"M0": 1, "M3": 1}  # fmt: skip

@@ -76,7 +76,7 @@ def report_command(
             database.factory, out=out or settings.report.out, dated=out is None, strategy=strategy,
             lang=language, as_of=day, now=now, time_zone=settings.time_zone,
             catalogue=ProductCatalogue.from_tables(settings.products), pdf=pdf,
-            disclosure=disclosure,
+            disclosure=disclosure, ledger_key=settings.ledger.key_file,
         )  # fmt: skip
     if send:
         relay = settings.followup

@@ -12,10 +12,12 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from markupsafe import Markup
 from sqlalchemy.orm import Session, sessionmaker
 
 from lienwatch import __version__, clock
+from lienwatch.adapters.ledger_key import load_or_create_key
 from lienwatch.errors import LienwatchError
 from lienwatch.followup.strategy import Strategy
 from lienwatch.reports import charts
@@ -54,11 +56,14 @@ def produce(
     pdf: bool = False,
     dated: bool = False,
     disclosure: bool = False,
+    ledger_key: Path | None = None,
 ) -> Written:
     """Compute the figures of the report for ``as_of`` (default: the last business day that
     ended by ``now``) in one read transaction and write the report into ``out`` (with
     ``dated``, into its sub-folder named by the business day); with ``disclosure`` also the
-    disclosure pack (:mod:`lienwatch.reports.disclosure`) in ``disclosure/`` there."""
+    disclosure pack (:mod:`lienwatch.reports.disclosure`) in ``disclosure/`` there.
+    ``ledger_key`` is the ledger's key file (``[ledger] key_file``): when it exists, the
+    heads' signatures are checked with its public key."""
     if pdf:
         from lienwatch.reports.pdf import require_renderer
 
@@ -66,7 +71,8 @@ def produce(
     pack: list[Path] = []
     with transaction(factory) as session:
         figures = figures_for(session, as_of=as_of, now=now or clock.now(), strategy=strategy,
-                              time_zone=time_zone, catalogue=catalogue)  # fmt: skip
+                              time_zone=time_zone, catalogue=catalogue,
+                              ledger_key=ledger_public_key(ledger_key))  # fmt: skip
         target = out / figures["as_of"] if dated else out
         if disclosure:
             pack = write_disclosure(session, day=figures["as_of"],
@@ -82,12 +88,21 @@ def figures_for(
     strategy: Strategy,
     time_zone: str,
     catalogue: ProductCatalogue | None = None,
+    ledger_key: Ed25519PublicKey | None = None,
 ) -> dict[str, Any]:
     """The figures of the report for ``as_of`` (default: the last business day that ended by
     ``now``), read in the caller's transaction."""
     period = report_period(session, as_of=as_of, now=now, time_zone=time_zone)
     return build_figures(session, period, strategy=strategy, catalogue=catalogue,
-                         time_zone=time_zone)
+                         time_zone=time_zone, ledger_key=ledger_key)
+
+
+def ledger_public_key(path: Path | None) -> Ed25519PublicKey | None:
+    """The public half of the ledger's key in ``path``, or None where the file is not (the
+    report never makes a key)."""
+    if path is None or not path.is_file():
+        return None
+    return load_or_create_key(path).public_key()
 
 
 def write(figures: dict[str, Any], out: Path, *, lang: Lang = "zh", pdf: bool = False) -> Written:

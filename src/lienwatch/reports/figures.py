@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
@@ -22,13 +23,17 @@ from lienwatch.data import china_provinces
 from lienwatch.domain.delinquency import DEFAULT_BUCKETS
 from lienwatch.errors import LienwatchError
 from lienwatch.followup.strategy import Strategy
+from lienwatch.ledger.heads import key_id, raw_public_key
 from lienwatch.reports.credit_quality import month_end_snapshots, roll_rates, vintage_curves
 from lienwatch.services.followup.coverage import kpis
+from lienwatch.services.ledger import LedgerService
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.servicing import last_run_day
 from lienwatch.store.tables import (
     Alert,
     Device,
+    LedgerEntry,
+    LedgerHead,
     Loan,
     LoanSnapshot,
     Position,
@@ -91,9 +96,11 @@ def build_figures(
     strategy: Strategy,
     catalogue: ProductCatalogue | None = None,
     time_zone: str = "Asia/Shanghai",
+    ledger_key: Ed25519PublicKey | None = None,
 ) -> dict[str, Any]:
     """Every figure of the report for ``period`` as one JSON-ready document; ``strategy`` is
-    the follow-up strategy in force (its routine checks are obligations of coverage)."""
+    the follow-up strategy in force (its routine checks are obligations of coverage),
+    ``ledger_key`` the public key the ledger's heads are checked with (None: not checked)."""
     day, previous = period.day, period.previous_day
     buckets = _bucket_order(session, day)
     portfolio = _portfolio(session, day)
@@ -133,7 +140,7 @@ def build_figures(
         "collateral": collateral,
         "followup": followup,
         "models": {"installed": False},
-        "ledger": {"installed": False},
+        "ledger": _ledger(session, period, ledger_key),
         "trend": _trend(session, day),
     }
 
@@ -466,3 +473,38 @@ def _followup(
             for s, n, p, c, t, d in sorted(repossessions)
         ],
     }
+
+
+# -- 6. ledger ------------------------------------------------------------------------------
+
+
+def _ledger(session: Session, period: Period, key: Ed25519PublicKey | None) -> dict[str, Any]:
+    """The latest signed head by the report's moment, the public key, the verification of
+    the whole log as it is now, and the entries recorded and heads signed since the previous
+    report."""
+    head = session.scalars(
+        select(LedgerHead).where(LedgerHead.signed_at <= period.at)
+        .order_by(LedgerHead.tree_size.desc()).limit(1)
+    ).first()  # fmt: skip
+    since = period.previous_at
+
+    def count(model: Any, column: Any) -> int:
+        window = column <= period.at if since is None else column.between(since, period.at)
+        return session.scalar(select(func.count()).select_from(model).where(window)) or 0
+
+    return {
+        "installed": True,
+        "tree_size": head.tree_size if head else 0,
+        "head": None if head is None else {
+            "tree_size": head.tree_size, "root": head.root.hex(),
+            "signed_at": head.signed_at.isoformat(), "key_id": head.key_id,
+        },
+        "public_key": raw_public_key(key).hex() if key else None,
+        "key_id": key_id(key) if key else None,
+        "verification": LedgerService(session, public_key=key).verify().as_dict(),
+        "signatures_checked": key is not None,
+        "changes": {
+            "entries": count(LedgerEntry, LedgerEntry.recorded_at),
+            "heads": count(LedgerHead, LedgerHead.signed_at),
+        },
+    }  # fmt: skip
