@@ -15,6 +15,7 @@ from lienwatch.commands import (
     devices,
     followup,
     gateway,
+    ledger,
     payments,
     replay,
     report,
@@ -69,6 +70,7 @@ for module in (
     repossession,
     users,
     report,
+    ledger,
 ):
     module.register(app)
 

@@ -11,10 +11,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import text
 
 from lienwatch.errors import NotFoundError
+from lienwatch.followup.model import Role
 from lienwatch.ledger.entries import EntryKind, LedgerError
 from lienwatch.ledger.merkle import leaf_hash
 from lienwatch.ledger.verify_proof import check
 from lienwatch.services.ledger import LedgerService, record
+from lienwatch.store.repositories import UserRepository
 
 AT = datetime(2026, 11, 3, 2, 0, tzinfo=UTC)
 KEY = Ed25519PrivateKey.generate()
@@ -124,6 +126,10 @@ def test_a_forged_head_fails_its_signature(sealed, db_session):
 
 def test_contracts_and_collateral_registrations(db_session):
     ledger = LedgerService(db_session, key=KEY)
+    with pytest.raises(NotFoundError, match="by: no user 'sam'"):
+        ledger.register_contract(document=b"x", loan_ref="L000001", parties=["lender"],
+                                 signed_at=AT, method="wet", by="sam", at=AT)  # fmt: skip
+    UserRepository(db_session).add(username="sam", role=Role.SUPERVISOR, team="east")
     document = b"%PDF-1.7 loan contract L000001 signed"
     entry = ledger.register_contract(document=document, loan_ref="L000001",
                                      parties=["lender", "borrower B1"], signed_at=AT,

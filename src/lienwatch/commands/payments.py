@@ -9,9 +9,9 @@ import typer
 
 from lienwatch import clock
 from lienwatch.config import load_settings
+from lienwatch.services.payments import reverse_payment
 from lienwatch.store.db import transaction
 from lienwatch.store.migrate import open_store
-from lienwatch.store.repositories import PaymentRepository
 
 
 def register(app: typer.Typer) -> None:
@@ -28,6 +28,7 @@ def reverse_command(
         str | None,
         typer.Option(help="When it was reversed, ISO 8601 with a time zone [default: now]."),
     ] = None,
+    by: Annotated[str | None, typer.Option("--by", help="Who reverses it (a user).")] = None,
 ) -> None:
     """Reverse a payment (it bounced): the next `lienwatch servicing run` replays its loan as
     if it had never arrived. Reversing it again changes nothing."""
@@ -36,8 +37,8 @@ def reverse_command(
         open_store(load_settings().database_url) as database,
         transaction(database.factory) as session,
     ):
-        payment, reversed_now = PaymentRepository(session).reverse(
-            external_id=external_id, reason=reason, at=when
+        payment, reversed_now = reverse_payment(
+            session, external_id=external_id, reason=reason, by=by, at=when
         )
         loan = payment.loan.ref
         first = payment.reversed_at

@@ -8,12 +8,13 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from lienwatch.adapters.ledger_key import load_or_create_key
 from lienwatch.config import FollowupSettings, RepossessionSettings
 from lienwatch.demo.followup import NightlyRuns, Team, simulate_followup
 from lienwatch.demo.gateway_feed import feed_sample_through_gateway, sample_fixes
@@ -21,9 +22,11 @@ from lienwatch.demo.load import load_book, load_fixes
 from lienwatch.demo.repossession import DeskSize
 from lienwatch.demo.scoring import monitor_portfolio, scoring_summary
 from lienwatch.followup.strategy import configured_strategy
-from lienwatch.reports.daily import figures_for, write
+from lienwatch.ledger.heads import key_id
+from lienwatch.reports.daily import figures_for, ledger_public_key, write
 from lienwatch.reports.i18n import Lang
 from lienwatch.reports.overview import build_overview
+from lienwatch.services.ledger import LedgerService
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.sim import SimConfig, generate, write_portfolio
 from lienwatch.store import migrate
@@ -143,6 +146,9 @@ def run_demo(
         key: history[key] + followup["nightly"][key] + business_day.counts()[key] for key in history
     }
 
+    with stage("ledger"):
+        ledger = _seal_and_verify(factory, directory / "ledger.key", portfolio.as_of)
+
     with stage("overview"), transaction(factory) as session:
         overview = build_overview(session, as_of=portfolio.as_of)
     with stage("report"):  # at the end of the last day the follow-up team worked
@@ -151,7 +157,7 @@ def run_demo(
             figures = figures_for(
                 session, as_of=portfolio.as_of, now=worked_until, time_zone=time_zone,
                 strategy=configured_strategy((followup_settings or FollowupSettings()).strategy),
-                catalogue=catalogue,
+                catalogue=catalogue, ledger_key=ledger_public_key(directory / "ledger.key"),
             )
         written = write(figures, directory, lang=report_lang)
     engine.dispose()
@@ -168,6 +174,7 @@ def run_demo(
         "monitoring": monitoring,
         "gateway": asdict(fed),
         "followup": followup,
+        "ledger": ledger,
         "portfolio": overview.as_dict(),
         "ground_truth": {
             "profiles": dict(sorted(Counter(portfolio.truth.profiles.values()).items())),
@@ -181,6 +188,17 @@ def run_demo(
     }
     (directory / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     return summary
+
+
+def _seal_and_verify(factory: sessionmaker[Session], key_file: Path, as_of: date) -> dict[str, Any]:
+    """Seal every act of the operated days under a signed tree head and verify the ledger."""
+    key = load_or_create_key(key_file)
+    at = datetime.combine(as_of, datetime.min.time(), tzinfo=UTC)  # after the last act
+    with transaction(factory) as session:
+        LedgerService(session, key=key).seal(at=at)
+    with transaction(factory) as session:
+        verified = LedgerService(session, public_key=key.public_key()).verify()
+    return {**verified.as_dict(), "key_id": key_id(key.public_key()), "key_file": str(key_file)}
 
 
 def _nightly_runs(

@@ -479,13 +479,12 @@ def _followup(
 
 
 def _ledger(session: Session, period: Period, key: Ed25519PublicKey | None) -> dict[str, Any]:
-    """The latest signed head by the report's moment, the public key, the verification of
-    the whole log as it is now, and the entries recorded and heads signed since the previous
-    report."""
+    """The latest signed head, the public key and the verification of the whole log as they
+    are when the report is made, and the entries recorded and heads signed between the
+    previous report's moment and this one's."""
     head = session.scalars(
-        select(LedgerHead).where(LedgerHead.signed_at <= period.at)
-        .order_by(LedgerHead.tree_size.desc()).limit(1)
-    ).first()  # fmt: skip
+        select(LedgerHead).order_by(LedgerHead.tree_size.desc()).limit(1)
+    ).first()
     since = period.previous_at
 
     def count(model: Any, column: Any) -> int:

@@ -18,6 +18,7 @@ from datetime import date, datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lienwatch.errors import NotFoundError
@@ -32,7 +33,7 @@ from lienwatch.ledger.merkle import (
 )
 from lienwatch.store.ledger import LedgerRepository, StoredTree
 from lienwatch.store.locks import LEDGER_LOCK, try_advisory_lock
-from lienwatch.store.tables import LedgerEntry, LedgerHead
+from lienwatch.store.tables import LedgerEntry, LedgerHead, User
 
 BUNDLE_FORMAT = "lienwatch-proof-v1"
 
@@ -184,6 +185,7 @@ class LedgerService:
         """Record an electronic contract by the SHA-256 of its signed document."""
         if not parties:
             raise LedgerError("party: a contract needs its parties")
+        self._check_user(by)
         digest = hashlib.sha256(document).hexdigest()
         if self.repository.find(EntryKind.CONTRACT, f'"sha256":"{digest}"'):
             raise LedgerError(f"document: this document (sha256 {digest[:16]}…) is registered "
@@ -204,6 +206,7 @@ class LedgerService:
         loan_ref: str, by: str, at: datetime,
     ) -> LedgerEntry:  # fmt: skip
         """Record the mortgage registration of a vehicle (抵押登记) for a loan."""
+        self._check_user(by)
         if self.collateral_registration(vin) is not None:
             raise LedgerError(f"vin: vehicle {vin} has an unreleased registration already")
         return record(self.session, EntryKind.COLLATERAL_REGISTERED, subject=vin, at=at, by=by,
@@ -215,11 +218,16 @@ class LedgerService:
         self, *, vin: str, released_on: date, certificate: str, by: str, at: datetime
     ) -> LedgerEntry:
         """Record the release of a vehicle's mortgage registration."""
+        self._check_user(by)
         if self.collateral_registration(vin) is None:
             raise LedgerError(f"vin: vehicle {vin} has no registration to release")
         return record(self.session, EntryKind.COLLATERAL_RELEASED, subject=vin, at=at, by=by,
                       data={"released_on": released_on.isoformat(),
                             "certificate": certificate})  # fmt: skip
+
+    def _check_user(self, username: str) -> None:
+        if self.session.scalar(select(User.id).where(User.username == username)) is None:
+            raise NotFoundError(f"by: no user {username!r} (add one with `lienwatch user add`)")
 
     def collateral_registration(self, vin: str) -> LedgerEntry | None:
         """The vehicle's registration entry still in force (not released), if any."""

@@ -27,6 +27,7 @@ from lienwatch.followup.model import (
 )
 from lienwatch.followup.outcomes import UNREACHED, check_outcome
 from lienwatch.followup.strategy import Strategy
+from lienwatch.services.timeline import log_refusal
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.tables import Action, Case, ContactAttempt, Loan, Promise, Task, Trigger, User
 
@@ -100,17 +101,9 @@ class Agents:
             request = replace(self._request(view, channel, at, case, trigger), consented=consented)
             decision = self.dispatcher.guard.check(request, self._history({view.id}, at)[view.id])
             if not decision.allowed or decision.permit is None:
-                self.session.add(
-                    ContactAttempt(
-                        loan_id=view.id,
-                        channel=channel.value,
-                        at=at,
-                        agency=self.agency,
-                        allowed=False,
-                        rule=decision.rule,
-                        next_allowed_at=decision.next_allowed_at,
-                    )
-                )
+                log_refusal(self.session, loan_id=view.id, loan_ref=view.ref, channel=channel,
+                            at=at, agency=self.agency, rule=decision.rule,
+                            next_allowed_at=decision.next_allowed_at, by=user)  # fmt: skip
                 self.session.flush()
                 raise FollowupRefused(f"at: contact refused ({decision.rule})")
             self.dispatcher.guard.redeem(decision.permit, channel)

@@ -28,6 +28,7 @@ from lienwatch.followup.steps import delivery_route, message_text, next_step, st
 from lienwatch.followup.strategy import LadderSpec, StepSpec, Strategy
 from lienwatch.followup.triggers import DELINQUENCY, repeats
 from lienwatch.services.followup.model import LoanView, TickReport
+from lienwatch.services.timeline import log_refusal
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import chunks
 from lienwatch.store.tables import Case, ContactAttempt, Loan, Task, Trigger
@@ -221,17 +222,8 @@ class Steps:
     ) -> None:
         """Record a refusal; wait for the next allowed time, or with no such time (a hold)
         hand the step to the supervisor's judgement by escalating the case."""
-        self.session.add(
-            ContactAttempt(
-                loan_id=view.id,
-                channel=channel.value,
-                at=now,
-                agency=self.agency,
-                allowed=False,
-                rule=rule,
-                next_allowed_at=next_allowed,
-            )
-        )
+        log_refusal(self.session, loan_id=view.id, loan_ref=view.ref, channel=channel, at=now,
+                    agency=self.agency, rule=rule, next_allowed_at=next_allowed)  # fmt: skip
         if next_allowed is not None:
             trigger.next_due_at = next_allowed
             return
