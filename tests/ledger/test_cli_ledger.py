@@ -55,7 +55,7 @@ def test_contract_collateral_seal_verify_prove_and_a_tampered_row(tmp_path):
 
     verified = cli(tmp_path, env, "ledger", "verify")
     assert verified.returncode == 0
-    assert verified.stdout.strip() == "ok: 2 entries, 1 signed heads, 0 pending"
+    assert verified.stdout.strip() == "ok: 2 entries, 1 signed head, 0 pending"
     proof = tmp_path / "proof.json"
     assert cli(tmp_path, env, "ledger", "prove", "1", "--out", str(proof)).returncode == 0
     checked = cli(tmp_path, env, "ledger", "check-proof", str(proof))

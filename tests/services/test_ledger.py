@@ -13,7 +13,7 @@ from sqlalchemy import text
 from lienwatch.errors import NotFoundError
 from lienwatch.followup.model import Role
 from lienwatch.ledger.entries import EntryKind, LedgerError
-from lienwatch.ledger.merkle import leaf_hash
+from lienwatch.ledger.merkle import leaf_hash, verify_consistency
 from lienwatch.ledger.verify_proof import check
 from lienwatch.services.ledger import LedgerService, record
 from lienwatch.store.repositories import UserRepository
@@ -76,6 +76,16 @@ def test_a_proof_fails_after_any_byte_of_it_changes(sealed):
         assert check(bundle) is not None, (position, text_[position])
 
 
+def test_an_older_head_is_proven_a_prefix_of_a_newer_one(sealed):
+    proof = sealed.prove_consistency(old_size=37, new_size=42)
+    old, new = proof["old"], proof["new"]
+    path = [bytes.fromhex(h) for h in proof["consistency_path"]]
+    assert verify_consistency(37, 42, bytes.fromhex(old["root"]), bytes.fromhex(new["root"]),
+                              path)  # fmt: skip
+    with pytest.raises(NotFoundError, match="no signed head of 40 entries"):
+        sealed.prove_consistency(old_size=40, new_size=42)
+
+
 def test_an_edited_entry_is_named(sealed, db_session):
     sql(db_session, "UPDATE ledger_entries SET body = replace(body, 'no_answer', 'promise') "
                     "WHERE leaf_index = 10")  # fmt: skip
@@ -131,10 +141,11 @@ def test_contracts_and_collateral_registrations(db_session):
                                  signed_at=AT, method="wet", by="sam", at=AT)  # fmt: skip
     UserRepository(db_session).add(username="sam", role=Role.SUPERVISOR, team="east")
     document = b"%PDF-1.7 loan contract L000001 signed"
-    entry = ledger.register_contract(document=document, loan_ref="L000001",
+    fields = ledger.register_contract(document=document, loan_ref="L000001",
                                      parties=["lender", "borrower B1"], signed_at=AT,
                                      method="CFCA e-signature", by="sam", at=AT)  # fmt: skip
-    assert ledger.find_contract(document) is entry
+    assert json.loads(ledger.find_contract(document).body) == fields
+    assert fields["data"]["parties"] == ["lender", "borrower B1"]
     assert ledger.find_contract(document + b" ") is None
     with pytest.raises(LedgerError, match="registered already"):
         ledger.register_contract(document=document, loan_ref="L000001", parties=["x"],

@@ -78,8 +78,9 @@ def verify_command(as_json: Json = False) -> None:
     missing, inserted or reordered entry and each bad head."""
     with _ledger(signing=False) as ledger:
         report = ledger.verify()
-    lines = [f"{'ok' if report.ok else 'NOT OK'}: {report.entries} entries, {report.heads} "
-             f"signed heads, {report.pending} pending", *report.problems]  # fmt: skip
+    heads = f"{report.heads} signed head{'' if report.heads == 1 else 's'}"
+    lines = [f"{'ok' if report.ok else 'NOT OK'}: {report.entries:,} entries, {heads}, "
+             f"{report.pending:,} pending", *report.problems]  # fmt: skip
     _echo(report.as_dict(), as_json, lines)
     if not report.ok:
         raise typer.Exit(1)
@@ -133,12 +134,11 @@ def contract_register_command(
     """Register an electronic contract: the SHA-256 of the document, its parties, signing
     time and method, in the ledger."""
     with _ledger(signing=False) as ledger:
-        entry = ledger.register_contract(
+        shown = ledger.register_contract(
             document=document.read_bytes(), loan_ref=loan, parties=party,
             signed_at=parse_time(signed_at, "--signed-at"), method=method, by=by,
             at=parse_time(at, "--at"),
         )  # fmt: skip
-        shown = _entry(entry)
     _echo(shown, as_json, [f"registered contract of loan {loan}: sha256 "
                            f"{shown['data']['sha256']} (pending until the next seal)"])  # fmt: skip
 

@@ -35,25 +35,42 @@ class EntryKind(StrEnum):
 
 def canonical(value: Any) -> bytes:
     """``value`` as canonical JSON bytes; a float or another type is refused by name."""
-    _check(value, "entry")
+    if not _plain(value):
+        _check(value, "entry")
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def _plain(value: Any) -> bool:
+    """Whether ``value`` holds only the allowed types (fast: no paths are built)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if item is None or isinstance(item, bool | int | str):
+            continue
+        if isinstance(item, list | tuple):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            if not all(isinstance(key, str) for key in item):
+                return False
+            stack.extend(item.values())
+        else:
+            return False
+    return True
+
+
 def _check(value: Any, where: str) -> None:
-    if value is None or isinstance(value, bool | int | str):
-        return
+    """Raise naming where in ``value`` a type without a canonical form is."""
     if isinstance(value, list | tuple):
         for i, item in enumerate(value):
             _check(item, f"{where}[{i}]")
-        return
-    if isinstance(value, dict):
+    elif isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
                 raise LedgerError(f"{where}: key {key!r} is not text")
             _check(item, f"{where}.{key}")
-        return
-    raise LedgerError(f"{where}: {type(value).__name__} has no canonical form "
-                      "(use integer fen, ISO text for times)")  # fmt: skip
+    elif not (value is None or isinstance(value, bool | int | str)):
+        raise LedgerError(f"{where}: {type(value).__name__} has no canonical form "
+                          "(use integer fen, ISO text for times)")  # fmt: skip
 
 
 def entry_body(kind: EntryKind, *, subject: str, at: datetime, by: str | None,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -27,6 +28,7 @@ from lienwatch.ledger.heads import TreeHead, key_id, raw_public_key, sign, verif
 from lienwatch.ledger.merkle import (
     CompactRange,
     Recorder,
+    consistency_path,
     covering_subtrees,
     inclusion_path,
     leaf_hash,
@@ -41,11 +43,12 @@ BUNDLE_FORMAT = "lienwatch-proof-v1"
 def record(
     session: Session, kind: EntryKind, *, subject: str, at: datetime, by: str | None,
     data: dict[str, Any],
-) -> LedgerEntry:  # fmt: skip
+) -> dict[str, Any]:  # fmt: skip
     """Write the entry of an act into the act's transaction (the one place acts are
-    recorded): it commits, or rolls back, with the act."""
+    recorded): it commits, or rolls back, with the act. Returns the entry's fields."""
     body = entry_body(kind, subject=subject, at=at, by=by, data=data)
-    return LedgerRepository(session).append(kind, subject, body)
+    LedgerRepository(session).append(kind, subject, body)
+    return json.loads(body)
 
 
 @dataclass
@@ -93,11 +96,11 @@ class LedgerService:
         tree = StoredTree(self.repository)
         tree.prefetch(covering_subtrees(size))
         compact = CompactRange.resume(tree, size)
-        nodes = []
-        for entry in pending:
-            entry.leaf_index = compact.size
-            nodes += compact.append(leaf_hash(entry.body.encode()))
-        self.session.flush()
+        numbered, nodes = {}, []
+        for entry_id, body in pending:
+            numbered[entry_id] = compact.size
+            nodes += compact.append(leaf_hash(body.encode()))
+        self.repository.number(numbered)
         self.repository.add_nodes(nodes)
         head = TreeHead(compact.size, compact.root(), at)
         row = LedgerHead(tree_size=head.tree_size, root=head.root, signed_at=at,
@@ -114,7 +117,7 @@ class LedgerService:
         changed entry is named by its index (its content no longer matches its recorded
         hash), a missing one by the gap, a reordered one by both places, and a head whose
         root the entries no longer give by its size (with the range it covers)."""
-        report = Verification(pending=len(self.repository.pending()))
+        report = Verification(pending=self.repository.pending_count())
         heads = self.repository.heads()
         report.heads = len(heads)
         for head in heads:
@@ -170,10 +173,25 @@ class LedgerService:
             "entry": entry.body,
             "leaf_index": leaf_index,
             "inclusion_path": [h.hex() for h in path],
-            "head": {"tree_size": head.tree_size, "root": head.root.hex(),
-                     "signed_at": head.signed_at.isoformat(),
-                     "signature": base64.b64encode(head.signature).decode()},
+            "head": _shown(head),
             "public_key": base64.b64encode(raw_public_key(self.public_key)).decode(),
+        }  # fmt: skip
+
+    def prove_consistency(self, *, old_size: int, new_size: int) -> dict[str, Any]:
+        """That the signed head of ``old_size`` entries is a prefix of the one of
+        ``new_size`` (nothing recorded before was changed since): both heads and the
+        consistency path (RFC 9162 §2.1.4), for an auditor who kept the older head."""
+        heads = {head.tree_size: head for head in self.repository.heads()}
+        missing = [size for size in (old_size, new_size) if size not in heads]
+        if missing:
+            raise NotFoundError(f"size: no signed head of {missing[0]} entries")
+        tree = StoredTree(self.repository)
+        shape = Recorder()
+        consistency_path(shape, old_size, new_size)
+        tree.prefetch(shape.asked)
+        return {
+            "old": _shown(heads[old_size]), "new": _shown(heads[new_size]),
+            "consistency_path": [h.hex() for h in consistency_path(tree, old_size, new_size)],
         }  # fmt: skip
 
     # ------------------------------------------------------------------ registrations
@@ -181,8 +199,9 @@ class LedgerService:
     def register_contract(
         self, *, document: bytes, loan_ref: str, parties: list[str], signed_at: datetime,
         method: str, by: str, at: datetime,
-    ) -> LedgerEntry:  # fmt: skip
-        """Record an electronic contract by the SHA-256 of its signed document."""
+    ) -> dict[str, Any]:  # fmt: skip
+        """Record an electronic contract by the SHA-256 of its signed document; returns the
+        entry's fields."""
         if not parties:
             raise LedgerError("party: a contract needs its parties")
         self._check_user(by)
@@ -204,7 +223,7 @@ class LedgerService:
     def register_collateral(
         self, *, vin: str, plate: str, authority: str, certificate: str, registered_on: date,
         loan_ref: str, by: str, at: datetime,
-    ) -> LedgerEntry:  # fmt: skip
+    ) -> dict[str, Any]:  # fmt: skip
         """Record the mortgage registration of a vehicle (抵押登记) for a loan."""
         self._check_user(by)
         if self.collateral_registration(vin) is not None:
@@ -216,7 +235,7 @@ class LedgerService:
 
     def release_collateral(
         self, *, vin: str, released_on: date, certificate: str, by: str, at: datetime
-    ) -> LedgerEntry:
+    ) -> dict[str, Any]:
         """Record the release of a vehicle's mortgage registration."""
         self._check_user(by)
         if self.collateral_registration(vin) is None:
@@ -238,6 +257,12 @@ class LedgerService:
             elif entry.kind == EntryKind.COLLATERAL_RELEASED:
                 current = None
         return current
+
+
+def _shown(head: LedgerHead) -> dict[str, Any]:
+    return {"tree_size": head.tree_size, "root": head.root.hex(),
+            "signed_at": head.signed_at.isoformat(),
+            "signature": base64.b64encode(head.signature).decode()}  # fmt: skip
 
 
 def _head(row: LedgerHead) -> TreeHead:

@@ -1,15 +1,20 @@
 """The ledger's tables: entries appended by the acts' transactions, the perfect-subtree
-hashes of the Merkle tree, and the signed tree heads."""
+hashes of the Merkle tree, and the signed tree heads.
+
+Appending is on the hot path of every act, so entries are not ORM objects: they are
+deferred inserts (``store.db.defer_insert``), written with one multi-row insert when the
+session flushes or commits, in the same transaction as the act."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from sqlalchemy import func, insert, select, tuple_
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from lienwatch import clock
 from lienwatch.ledger.entries import EntryKind
-from lienwatch.store.db import chunks
+from lienwatch.store.db import chunks, defer_insert, write_deferred
 from lienwatch.store.tables import LedgerEntry, LedgerHead, LedgerNode
 
 
@@ -19,18 +24,34 @@ class LedgerRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def append(self, kind: EntryKind, subject: str, body: bytes) -> LedgerEntry:
-        """Add a pending entry (no leaf index yet): a plain insert, so acts in concurrent
-        transactions never wait for each other here."""
-        entry = LedgerEntry(kind=kind.value, subject=subject[:80], body=body.decode())
-        self.session.add(entry)
-        return entry
+    def append(self, kind: EntryKind, subject: str, body: bytes) -> None:
+        """Add a pending entry (no leaf index yet), inserted at the session's next flush or
+        commit: a plain insert, so acts in concurrent transactions never wait for each other
+        here."""
+        defer_insert(self.session, LedgerEntry, {
+            "kind": kind.value, "subject": subject[:80], "body": body.decode(),
+            "recorded_at": clock.now(),
+        })  # fmt: skip
 
-    def pending(self) -> list[LedgerEntry]:
-        """Committed entries no tree head has taken in yet, oldest first."""
-        return list(self.session.scalars(
-            select(LedgerEntry).where(LedgerEntry.leaf_index.is_(None)).order_by(LedgerEntry.id)
-        ))  # fmt: skip
+    def pending(self) -> list[tuple[int, str]]:
+        """(id, body) of the entries no tree head has taken in yet, oldest first."""
+        write_deferred(self.session)
+        return list(self.session.execute(
+            select(LedgerEntry.id, LedgerEntry.body)
+            .where(LedgerEntry.leaf_index.is_(None)).order_by(LedgerEntry.id)
+        ).all())  # fmt: skip
+
+    def pending_count(self) -> int:
+        write_deferred(self.session)
+        return self.session.scalar(
+            select(func.count()).select_from(LedgerEntry).where(LedgerEntry.leaf_index.is_(None))
+        ) or 0  # fmt: skip
+
+    def number(self, leaf_indices: dict[int, int]) -> None:
+        """Give entries (by id) their leaf indices."""
+        rows = [{"id": entry_id, "leaf_index": index} for entry_id, index in leaf_indices.items()]
+        for chunk in chunks(rows):
+            self.session.execute(update(LedgerEntry), chunk)
 
     def latest_head(self) -> LedgerHead | None:
         return self.session.scalar(select(LedgerHead).order_by(LedgerHead.tree_size.desc()))
@@ -45,15 +66,20 @@ class LedgerRepository:
             self.session.execute(insert(LedgerNode), chunk)
 
     def nodes(self, keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-        """The stored subtree hashes of ``keys`` ((level, index)); missing keys are absent."""
-        found: dict[tuple[int, int], bytes] = {}
-        for chunk in chunks(sorted(set(keys)), size=500):
-            rows = self.session.execute(
-                select(LedgerNode.level, LedgerNode.node_index, LedgerNode.hash)
-                .where(tuple_(LedgerNode.level, LedgerNode.node_index).in_(chunk))
-            )  # fmt: skip
-            found.update({(level, index): digest for level, index, digest in rows})
-        return found
+        """The stored subtree hashes of ``keys`` ((level, index)); missing keys are absent.
+        One query, an index range per level (a row-value IN list is scanned on SQLite)."""
+        by_level: dict[int, list[int]] = {}
+        for level, index in set(keys):
+            by_level.setdefault(level, []).append(index)
+        if not by_level:
+            return {}
+        rows = self.session.execute(
+            select(LedgerNode.level, LedgerNode.node_index, LedgerNode.hash).where(or_(*(
+                and_(LedgerNode.level == level, LedgerNode.node_index.in_(indices))
+                for level, indices in by_level.items()
+            )))
+        )  # fmt: skip
+        return {(level, index): digest for level, index, digest in rows}
 
     def leaves(self, *, batch: int = 50_000) -> Iterator[tuple[int, str, bytes | None]]:
         """(leaf index, body, stored leaf hash or None) of the integrated entries, in index
@@ -73,12 +99,14 @@ class LedgerRepository:
         return self.session.scalar(select(LedgerEntry).where(LedgerEntry.leaf_index == leaf_index))
 
     def entries_of(self, subject: str) -> list[LedgerEntry]:
+        write_deferred(self.session)
         return list(self.session.scalars(
             select(LedgerEntry).where(LedgerEntry.subject == subject).order_by(LedgerEntry.id)
         ))  # fmt: skip
 
     def find(self, kind: EntryKind, fragment: str) -> list[LedgerEntry]:
         """Entries of ``kind`` whose body contains ``fragment`` (e.g. a document digest)."""
+        write_deferred(self.session)
         return list(self.session.scalars(
             select(LedgerEntry)
             .where(LedgerEntry.kind == kind.value, LedgerEntry.body.contains(fragment))

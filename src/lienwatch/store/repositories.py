@@ -25,6 +25,7 @@ from lienwatch.errors import ConflictError, LienwatchError, NotFoundError
 from lienwatch.followup.model import Role, Skill
 from lienwatch.monitor.model import Alert as MonitorAlert
 from lienwatch.monitor.model import AlertStatus, utc
+from lienwatch.store.db import savepoint
 from lienwatch.store.tables import (
     Alert,
     Device,
@@ -134,7 +135,7 @@ class PaymentRepository:
                 channel=channel,
             )
             try:
-                with self.session.begin_nested():
+                with savepoint(self.session):
                     self.session.add(payment)
             except IntegrityError:  # a concurrent writer stored the same id first
                 existing = self.session.scalar(
@@ -199,7 +200,7 @@ class DeviceRepository:
             ident=ident, protocol=protocol, kind="wired", quarantined=True, partner=partner
         )
         try:
-            with self.session.begin_nested():
+            with savepoint(self.session):
                 self.session.add(device)
         except IntegrityError:
             return self.get_by_ident(ident)
@@ -421,7 +422,7 @@ class AlertRepository:
         row.repeats = alert.repeats
         row.updated_at = utc(alert.updated_at)
         try:
-            with self.session.begin_nested():  # added inside: a refused insert undoes only itself
+            with savepoint(self.session):  # added inside: a refused insert undoes only itself
                 self.session.add(row)
                 self.session.flush()
         except IntegrityError:
