@@ -353,7 +353,7 @@ def test_report_on_a_book_served_day_by_day(store_url, tmp_path):
     from lienwatch.services.ledger import LedgerService, record
     from lienwatch.services.servicing import run_nightly
     from lienwatch.servicing.catalogue import ProductCatalogue
-    from lienwatch.store.db import transaction
+    from lienwatch.store.db import transaction, write_deferred
     from lienwatch.store.repositories import PaymentRepository
     from lienwatch.store.tables import (
         Alert,
@@ -399,7 +399,7 @@ def test_report_on_a_book_served_day_by_day(store_url, tmp_path):
         for n, moment in enumerate((start, start, start, *(start + timedelta(days=2),) * 2)):
             record(session, EntryKind.CASE_ACTION, subject="L-late", at=moment, by=None,
                    data={"n": n})  # fmt: skip
-            session.flush()
+            write_deferred(session)
             session.execute(update(LedgerEntry).where(LedgerEntry.id == n + 1)
                             .values(recorded_at=moment))  # fmt: skip
             if n in (2, 4):
