@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -20,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lienwatch.domain.delinquency import MANUAL_STATUSES, LoanStatus
+from lienwatch.domain.positions import PositionColumns
 from lienwatch.domain.schedule import parse_enum
 from lienwatch.errors import ConflictError, LienwatchError, NotFoundError
 from lienwatch.followup.model import Role, Skill
@@ -286,23 +286,6 @@ class PositionRepository:
             .limit(1)
         )
         return self.session.scalar(query)
-
-
-@dataclass(frozen=True, slots=True)
-class PositionColumns:
-    """Fixes as parallel arrays, the shape bulk sources (imports, the simulator) produce."""
-
-    device_id: np.ndarray  # int64 surrogate ids of devices
-    time: np.ndarray  # int64 epoch seconds, UTC
-    lat: np.ndarray  # float64
-    lon: np.ndarray  # float64
-    speed_kmh: np.ndarray  # float
-    course: np.ndarray  # int
-    valid: np.ndarray  # bool
-    alarms: np.ndarray  # str: canonical names ";"-joined, "" for none
-
-    def __len__(self) -> int:
-        return len(self.time)
 
 
 def load_positions(session: Session, columns: PositionColumns, *, chunk: int = 200_000) -> int:

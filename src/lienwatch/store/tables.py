@@ -122,6 +122,8 @@ class Device(Base):
     quarantined: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # The HTTP ingest partner that alone may post for this device (None: any partner).
     partner: Mapped[str | None] = mapped_column(String(60))
+    # The day the tracker was fitted: fixes dated before it are refused (None: unknown).
+    fitted_on: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
     vehicle: Mapped[Vehicle | None] = relationship(back_populates="devices")

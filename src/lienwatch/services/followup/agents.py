@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from lienwatch.errors import NotFoundError
-from lienwatch.followup.channels import Dispatcher
 from lienwatch.followup.compliance import authorize_tracker_command
 from lienwatch.followup.model import (
     Channel,
@@ -26,24 +23,15 @@ from lienwatch.followup.model import (
     TrackerCommand,
 )
 from lienwatch.followup.outcomes import UNREACHED, check_outcome
-from lienwatch.followup.strategy import Strategy
+from lienwatch.services.followup.model import ServiceState
 from lienwatch.services.timeline import log_refusal
-from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.tables import Action, Case, ContactAttempt, Loan, Promise, Task, Trigger, User
 
 log = logging.getLogger(__name__)
 
 
-class Agents:
+class Agents(ServiceState):
     """The follow-up service's agents (a part of :class:`FollowupService`)."""
-
-    session: Session
-    strategy: Strategy
-    dispatcher: Dispatcher
-    catalogue: ProductCatalogue
-    agency: str
-    watchdog_lead: timedelta
-    zone: ZoneInfo
 
     def queue(self, *, agent: str) -> list[Task]:
         """The agent's assigned tasks, most urgent first."""
