@@ -11,6 +11,7 @@ import pytest
 from lienwatch.followup.repossession import RepoStatus
 from lienwatch.monitor.model import AlertType
 from lienwatch.reports.i18n import CATALOGUE, Translator
+from lienwatch.telematics.registry import DEVICE_CLONED
 
 
 def test_every_entry_has_both_languages():
@@ -30,7 +31,7 @@ def test_every_key_of_the_template_and_the_charts_is_in_the_catalogue():
 
 def test_codes_of_the_data_are_translated():
     t = Translator("zh")
-    for code in [*AlertType, *RepoStatus, "info", "warning", "critical"]:
+    for code in [*AlertType, DEVICE_CLONED, *RepoStatus, "info", "warning", "critical"]:
         assert f"code:{code}" in CATALOGUE, code
     assert (t.code("power_cut"), t.code("recovered"), t.code("a_new_type")) == (
         "断电", "已收车", "a_new_type")

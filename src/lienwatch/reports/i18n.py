@@ -186,6 +186,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "code:position_jump": ("position jump", "位置跳变"),
     "code:tracker_mismatch": ("trackers disagree", "双设备位置不符"),
     "code:cluster": ("cluster", "车辆聚集"),
+    "code:device_cloned": ("cloned tracker", "设备克隆"),
     "code:ltv_breach": ("LTV over cap", "抵押率超限"),
     "code:info": ("info", "提示"),
     "code:warning": ("warning", "警告"),
