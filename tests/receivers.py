@@ -1,5 +1,6 @@
-"""Real HTTP receivers on loopback for tests of outbound channels (providers' clouds that
-cannot run here, stood in for by a server that speaks their protocol)."""
+"""Real receivers on loopback for tests of outbound channels (providers' clouds that cannot
+run here, stood in for by a server that speaks their protocol): an SMTP server and HTTP
+gateways."""
 
 from __future__ import annotations
 
@@ -10,7 +11,34 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Message as MessageHandler
+
 from lienwatch.adapters.senders import IDEMPOTENCY_HEADER
+from tests.natsd import free_port
+
+
+class Inbox(MessageHandler):
+    """What a real SMTP server on loopback received, in arrival order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.received: list = []
+
+    def handle_message(self, message) -> None:
+        self.received.append(message)
+
+
+@contextmanager
+def smtp_server() -> Iterator[tuple[Inbox, int]]:
+    """An SMTP server on a free loopback port: yields its inbox and port."""
+    inbox, port = Inbox(), free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()
 
 
 class SmsGateway:

@@ -18,6 +18,7 @@ from lienwatch.commands import (
     ledger,
     payments,
     replay,
+    report,
     repossession,
     serve,
     servicing,
@@ -68,6 +69,7 @@ for module in (
     followup,
     repossession,
     users,
+    report,
     ledger,
 ):
     module.register(app)

@@ -371,6 +371,44 @@ class SchedulerSettings(BaseModel):
         return value
 
 
+class ReportSettings(BaseModel):
+    """``[report]``: the daily risk warning report (``lienwatch report``) and its delivery by
+    e-mail through the ``[followup]`` SMTP relay (``smtp_host``, ``smtp_port``,
+    ``email_sender``) by ``lienwatch serve`` and ``lienwatch worker``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lang: Literal["zh", "en"] = "zh"
+    out: Path = Path("lienwatch-reports")  # each day's report in its own folder below this
+    pdf: bool = False  # also report.pdf (needs the ``pdf`` extra), attached to the e-mail
+    #: Local time (in ``time_zone``) the report is made and sent; unset: no scheduled report.
+    send_at: time | None = None
+    recipients: list[str] = []
+
+    @field_validator("send_at")
+    @classmethod
+    def _local_time(cls, value: time | None) -> time | None:
+        if value is not None and value.tzinfo is not None:
+            raise ValueError(
+                "give a local time such as 07:30 without an offset (the zone is time_zone)"
+            )
+        return value
+
+    @field_validator("recipients")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        for address in value:
+            if not re.fullmatch(r"[^@\s]+@[^@\s]+", address):
+                raise ValueError(f"{address!r} is not an e-mail address")
+        return value
+
+    @model_validator(mode="after")
+    def _sent_somewhere(self) -> ReportSettings:
+        if self.send_at is not None and not self.recipients:
+            raise ValueError("send_at is set but recipients is empty: say whom to send it to")
+        return self
+
+
 class Settings(BaseSettings):
     """Every setting lienwatch reads. Unknown keys in the file are errors, not silently ignored."""
 
@@ -390,6 +428,7 @@ class Settings(BaseSettings):
     repossession: RepossessionSettings = RepossessionSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     ledger: LedgerSettings = LedgerSettings()
+    report: ReportSettings = ReportSettings()
     # Servicing rules per product code; checked by lienwatch.servicing.catalogue.
     products: dict[str, dict[str, Any]] = {}
     gateway: GatewaySettings = GatewaySettings()

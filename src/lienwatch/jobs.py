@@ -29,6 +29,7 @@ from lienwatch.store.db import transaction
 FOLLOWUP_TICK = "followup_tick"
 NIGHTLY = "nightly"
 LEDGER_SEAL = "ledger_seal"
+REPORT = "report"
 
 Summary = dict[str, Any]
 
@@ -136,11 +137,73 @@ def ledger_seal(factory: sessionmaker[Session], settings: Settings) -> Callable[
     return seal
 
 
+def daily_report(factory: sessionmaker[Session], settings: Settings) -> Callable[[], Summary]:
+    """The report job: the daily risk warning report of the last business day (written under
+    ``[report] out``) sent to ``[report] recipients`` through the ``[followup]`` e-mail relay.
+
+    One process sends each day's report: before sending, the job claims the day by storing a
+    ``report_sent`` event keyed by the day and language (a short transaction of its own, so
+    that SQLite's writers are not held while the report is written and sent); another worker,
+    or a rerun, finds the claim and skips. A failed write or send takes the claim back, so the
+    next run tries again. With ``[report] pdf`` a missing renderer stops the command at start.
+    """
+    from sqlalchemy import delete
+
+    from lienwatch.followup.strategy import configured_strategy
+    from lienwatch.reports.daily import figures_for, ledger_public_key, write
+    from lienwatch.reports.mail import send_report
+    from lienwatch.store.repositories import insert_ignoring_duplicates
+    from lienwatch.store.tables import Event
+
+    config, relay = settings.report, settings.followup
+    catalogue = ProductCatalogue.from_tables(settings.products)
+    strategy = configured_strategy(relay.strategy)
+    ledger_key = ledger_public_key(settings.ledger.key_file)
+    if config.pdf:
+        from lienwatch.reports.pdf import require_renderer
+
+        require_renderer()
+
+    def run() -> Summary:
+        now = clock.now()
+        with transaction(factory) as session:
+            figures = figures_for(session, as_of=None, now=now, strategy=strategy,
+                                  time_zone=settings.time_zone, catalogue=catalogue,
+                                  ledger_key=ledger_key)  # fmt: skip
+        day = figures["as_of"]
+        key = f"report:{day}:{config.lang}"
+        with transaction(factory) as session:
+            claimed = insert_ignoring_duplicates(session, Event.__table__, [{
+                "kind": "report_sent", "key": key, "occurred_at": now,
+                "payload": {"recipients": list(config.recipients)},
+            }])  # fmt: skip
+        if not claimed:
+            return {"day": day, "sent": 0, "already_sent": True}
+        try:
+            written = write(figures, config.out / day, lang=config.lang, pdf=config.pdf)
+            send_report(written, recipients=config.recipients, lang=config.lang,
+                        host=relay.smtp_host, port=relay.smtp_port,
+                        sender=relay.email_sender)  # fmt: skip
+        except BaseException:
+            with transaction(factory) as session:
+                session.execute(delete(Event).where(Event.key == key))
+            raise
+        return {"day": day, "sent": len(config.recipients), "html": str(written.html)}
+
+    return run
+
+
 def scheduler_jobs(factory: sessionmaker[Session], settings: Settings) -> list[Job]:
     """The jobs of ``serve`` and ``worker``: the follow-up tick every ``followup_tick_s``,
-    the nightly run at ``nightly_at`` local time (and once at start, to catch up) and the
-    ledger's seal every ``[ledger] seal_every_s``."""
+    the nightly run at ``nightly_at`` local time (and once at start, to catch up), the
+    ledger's seal every ``[ledger] seal_every_s`` and, when ``[report] send_at`` is set, the
+    daily report at that local time."""
     scheduler = settings.scheduler
+    report = (
+        [Job(REPORT, DailyAt(settings.report.send_at, settings.time_zone),
+             daily_report(factory, settings))]
+        if settings.report.send_at is not None else []
+    )  # fmt: skip
     return [
         Job(FOLLOWUP_TICK, Every(scheduler.followup_tick_s), followup_tick(factory, settings)),
         Job(
@@ -149,4 +212,5 @@ def scheduler_jobs(factory: sessionmaker[Session], settings: Settings) -> list[J
             nightly_run(factory, settings),
         ),
         Job(LEDGER_SEAL, Every(settings.ledger.seal_every_s), ledger_seal(factory, settings)),
+        *report,
     ]

@@ -6,6 +6,7 @@ import json
 import shutil
 import sqlite3
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -15,15 +16,19 @@ from tests.test_cli import run
 LOANS, DAYS, SEED = 60, 14, 11
 
 
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("demo")
+def run_demo(folder, *, loans: int, days: int, seed: int) -> tuple[Path, dict]:
+    """``lienwatch demo`` into ``folder/out``: the folder and the summary."""
     result = run(
-        "demo", "--loans", str(LOANS), "--days", str(DAYS), "--seed", str(SEED),
+        "demo", "--loans", str(loans), "--days", str(days), "--seed", str(seed),
         "--dir", str(folder / "out"), "--json", cwd=folder,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     return folder / "out", json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    return run_demo(tmp_path_factory.mktemp("demo"), loans=LOANS, days=DAYS, seed=SEED)
 
 
 def test_summary_is_one_json_object_with_every_section(demo_run):
@@ -100,8 +105,9 @@ def test_followup_coverage_is_what_the_store_says(demo_run):
         )
     }
     assert breached <= stored
+    report = json.loads((folder / "figures.json").read_text(encoding="utf-8"))
     html = (folder / "report.html").read_text(encoding="utf-8")
-    assert f"{100 * followup['coverage']:.1f} %" in html
+    assert f"{100 * report['followup']['totals']['coverage']:.1f} %" in html
 
 
 def test_figures_match_the_simulated_portfolio(demo_run):
@@ -126,8 +132,9 @@ def test_figures_match_the_simulated_portfolio(demo_run):
 def test_report_and_ground_truth_are_written(demo_run):
     folder, summary = demo_run
     html = (folder / "report.html").read_text(encoding="utf-8")
-    assert f"{summary['portfolio']['positions']:,}" in html
-    assert summary["as_of"] in html
+    outstanding = summary["portfolio"]["delinquency"]["outstanding_principal"]
+    assert f"¥{outstanding / 100:,.2f}" in html  # the daily report of the demo's business day
+    assert summary["as_of"] in html and html.count("<svg") >= 4
     truth = json.loads((folder / "truth.json").read_text(encoding="utf-8"))
     assert len(truth["profiles"]) == LOANS
     assert json.loads((folder / "summary.json").read_text())["portfolio"] == summary["portfolio"]

@@ -3,46 +3,25 @@ and no delivery without a permit from the guard."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.handlers import Message as MessageHandler
 
 from lienwatch.adapters.senders import LocalSmsGateway, SmtpProvider
 from lienwatch.followup.channels import Dispatcher, Message
 from lienwatch.followup.compliance import ComplianceGuard, ContactRequest, Permit
 from lienwatch.followup.model import Channel, FollowupError
+from tests.natsd import free_port
+from tests.receivers import Inbox, smtp_server
 
 NOON_SHANGHAI = datetime(2026, 3, 1, 4, 0, tzinfo=UTC)
 
 
-class Inbox(MessageHandler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.received: list = []
-
-    def handle_message(self, message) -> None:
-        self.received.append(message)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[tuple[Inbox, int]]:
-    inbox, port = Inbox(), free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
+@pytest.fixture(name="smtp_server")
+def _smtp_server() -> Iterator[tuple[Inbox, int]]:
+    with smtp_server() as server:
+        yield server
 
 
 def permit(guard: ComplianceGuard, channel: Channel) -> Permit:

@@ -13,6 +13,7 @@ from lienwatch.reports.credit_quality import (
     roll_rates,
     vintage_curves,
 )
+from lienwatch.services.followup import rates
 from lienwatch.services.servicing import run_nightly
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.repositories import PaymentRepository
@@ -105,3 +106,28 @@ def test_month_ends_from_stored_nightly_runs(db_session):
     assert rates[date(2026, 3, 1), "M1"].roll_rate == 1.0
     assert [(p.months_on_book, p.dpd30_balance > 0) for p in vintage_curves(rows)] == [
         (1, False), (2, False), (3, True)]
+
+
+def test_the_follow_up_kpis_roll_and_cure_as_the_report_does(db_session):
+    """One definition: the KPIs' rates between two month-end runs are the report's rates of
+    that month (both from lienwatch.domain.rolls)."""
+    catalogue = ProductCatalogue.from_tables({"default": {"grace_days": 3}})
+    loans = [factories.loan(db_session, f"L-{n}") for n in range(4)]
+    payments = PaymentRepository(db_session)
+    for n, loan in enumerate(loans):  # 0: pays nothing late … 3: pays up to date
+        for installment in loan.installments[: n + 1]:
+            payments.record(loan=loan, external_id=f"{loan.ref}-{installment.n}",
+                            paid_on=installment.due_date,
+                            amount=installment.principal + installment.interest)  # fmt: skip
+    cured = loans[0]  # pays its arrears in April: back to current at the end of April
+    owed = sum(i.principal + i.interest for i in cured.installments[1:4])
+    payments.record(loan=cured, external_id="catch-up", paid_on=date(2026, 4, 20), amount=owed)
+    for day in (date(2026, 3, 31), date(2026, 4, 30)):
+        run_nightly(db_session, catalogue, as_of=day)
+    rows = month_end_snapshots(db_session, start=date(2026, 3, 1), end=date(2026, 4, 30))
+    report = {r.bucket: r for r in roll_rates(rows) if r.loans}
+    kpis = rates.roll_rates(db_session, date(2026, 3, 31), date(2026, 4, 30), catalogue)
+    assert kpis["by_bucket"] == {b: round(r.roll_rate, 4) for b, r in report.items()}
+    assert kpis["cure_by_bucket"] == {b: round(r.cure_rate, 4) for b, r in report.items()
+                                      if b != "M0"}  # fmt: skip
+    assert any(r.cured for r in report.values()) and any(r.rolled for r in report.values())

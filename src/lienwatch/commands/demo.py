@@ -78,6 +78,8 @@ def demo(
             followup_settings=settings.followup,
             repossession_settings=settings.repossession,
             progress=progress,
+            time_zone=settings.time_zone,
+            report_lang=settings.report.lang,
         )
     if as_json:
         typer.echo(json.dumps(summary, default=str, ensure_ascii=False))

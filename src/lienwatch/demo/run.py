@@ -21,15 +21,10 @@ from lienwatch.demo.gateway_feed import feed_sample_through_gateway, sample_fixe
 from lienwatch.demo.load import load_book, load_fixes
 from lienwatch.demo.repossession import DeskSize
 from lienwatch.demo.scoring import monitor_portfolio, scoring_summary
+from lienwatch.followup.strategy import configured_strategy
 from lienwatch.ledger.heads import key_id
-from lienwatch.reports.credit_quality import (
-    MonthEnd,
-    VintagePoint,
-    month_end_snapshots,
-    roll_rates,
-    vintage_curves,
-)
-from lienwatch.reports.html import render_report
+from lienwatch.reports.daily import figures_for, ledger_public_key, write
+from lienwatch.reports.i18n import Lang
 from lienwatch.reports.overview import build_overview
 from lienwatch.services.ledger import LedgerService
 from lienwatch.servicing.catalogue import ProductCatalogue
@@ -65,12 +60,16 @@ def run_demo(
     followup_settings: FollowupSettings | None = None,
     repossession_settings: RepossessionSettings | None = None,
     progress: Progress | None = None,
+    time_zone: str = "Asia/Shanghai",
+    report_lang: Lang = "zh",
 ) -> dict[str, Any]:
     """Run the demo into ``options.directory``; return the summary (also in summary.json).
 
     ``products`` are the servicing rules per product code (the ``[products]`` configuration),
     ``followup_settings`` the ``[followup]`` configuration (strategy, watchdog, e-mail relay),
-    ``repossession_settings`` the ``[repossession]`` rules the recovery desk works under.
+    ``repossession_settings`` the ``[repossession]`` rules the recovery desk works under,
+    ``time_zone`` the business day's zone and ``report_lang`` the language of report.html (the
+    daily risk warning report of the business day, as ``lienwatch report`` writes it).
     """
     report = progress or (lambda _stage, _done, _total: None)
     directory = options.directory
@@ -87,7 +86,7 @@ def run_demo(
     with stage("simulate"):
         portfolio = generate(config, progress=report)
     with stage("write ground truth"):
-        written = write_portfolio(portfolio, directory, positions=False)
+        files = write_portfolio(portfolio, directory, positions=False)
 
     database = _fresh_database(directory / DATABASE_FILE)
     engine = make_engine(f"sqlite:///{database}")
@@ -98,7 +97,7 @@ def run_demo(
     with stage("load"):
         migrate.upgrade(engine)
         with transaction(factory) as session:
-            loaded = load_book(session, written)
+            loaded = load_book(session, files)
             loaded["positions"] = load_fixes(
                 session, portfolio.positions, skip=through_gateway, progress=report
             )
@@ -152,8 +151,15 @@ def run_demo(
 
     with stage("overview"), transaction(factory) as session:
         overview = build_overview(session, as_of=portfolio.as_of)
-        month_ends = month_end_snapshots(session, start=portfolio.start, end=portfolio.as_of)
-        credit = _credit_quality(month_ends)
+    with stage("report"):  # at the end of the last day the follow-up team worked
+        worked_until = datetime.fromisoformat(followup["period"]["as_of"])
+        with transaction(factory) as session:
+            figures = figures_for(
+                session, as_of=portfolio.as_of, now=worked_until, time_zone=time_zone,
+                strategy=configured_strategy((followup_settings or FollowupSettings()).strategy),
+                catalogue=catalogue, ledger_key=ledger_public_key(directory / "ledger.key"),
+            )
+        written = write(figures, directory, lang=report_lang)
     engine.dispose()
 
     summary: dict[str, Any] = {
@@ -169,7 +175,6 @@ def run_demo(
         "gateway": asdict(fed),
         "followup": followup,
         "ledger": ledger,
-        "credit_quality": credit,
         "portfolio": overview.as_dict(),
         "ground_truth": {
             "profiles": dict(sorted(Counter(portfolio.truth.profiles.values()).items())),
@@ -177,13 +182,10 @@ def run_demo(
             "fraud_rings": len(portfolio.truth.rings),
             "risk_zones": len(portfolio.truth.risk_zones.get("features", [])),
         },
-        "files": sorted(str(path.name) for path in written.values()),
+        "files": sorted(str(path.name) for path in files.values()),
+        "report": str(written.html),
+        "timings_s": timings,
     }
-    with stage("report"):
-        report_path = directory / "report.html"
-        summary["report"] = str(report_path)
-        summary["timings_s"] = timings  # the report shows the stages before it
-        report_path.write_text(render_report(summary), encoding="utf-8")
     (directory / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     return summary
 
@@ -217,32 +219,6 @@ def _nightly_runs(
         runs.run(day)
         report("servicing", done, len(days))
     return runs.counts()
-
-
-def _credit_quality(month_ends: list[MonthEnd]) -> dict[str, list[dict[str, Any]]]:
-    """Roll and cure rates per month and bucket, and each vintage at its latest month on book."""
-    rolls = [
-        {
-            **asdict(r),
-            "month": r.month.isoformat(),
-            "roll_rate": r.roll_rate,
-            "cure_rate": r.cure_rate,
-        }
-        for r in roll_rates(month_ends)
-        if r.loans
-    ]
-    latest: dict[date, VintagePoint] = {}
-    for point in vintage_curves(month_ends):  # ordered by vintage, then month on book
-        latest[point.vintage] = point
-    vintages = [
-        {
-            "vintage": p.vintage.isoformat()[:7], "months_on_book": p.months_on_book,
-            "loans": p.loans, "disbursed": p.disbursed,
-            "dpd30_share": p.dpd30_share, "dpd90_share": p.dpd90_share,
-        }
-        for p in latest.values()
-    ]  # fmt: skip
-    return {"roll_rates": rolls, "vintages": vintages}
 
 
 def _fresh_database(path: Path) -> Path:

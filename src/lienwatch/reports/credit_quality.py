@@ -4,10 +4,10 @@ Both look at the book month by month: a loan's figures for a calendar month are 
 last snapshot in that month (the month-end run, or the latest before it). Balances are
 outstanding principal in fen; rates are ratios of balances.
 
-* **Roll rate** of bucket *b* in month *m*: of the balance of the loans in *b* at the end of
-  *m*, the share that is exactly one bucket deeper at the end of *m + 1*.
-* **Cure rate** of bucket *b* (not the first): the share that is back in the first bucket
-  (current) at the end of *m + 1*.
+* **Roll rate** and **cure rate** of bucket *b* in month *m*: the one definition of
+  :mod:`lienwatch.domain.rolls`, with the loans in *b* at the end of *m* observed again at the
+  end of *m + 1*, weighted by their outstanding principal at the end of *m*: the share in a
+  deeper bucket (roll) or in the first bucket (cure) a month later.
 * **Vintage curve**: for the loans disbursed in one calendar month, at each month on book
   (0 = the disbursement month), the outstanding principal of those at ``DPD ≥ 30`` (and
   ``≥ 90``) over the principal the vintage disbursed.
@@ -19,13 +19,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from lienwatch.domain.delinquency import DEFAULT_BUCKETS
+from lienwatch.domain.rolls import Move, flows
 from lienwatch.store.tables import Loan, LoanSnapshot
 
 
@@ -50,8 +51,9 @@ class RollRate:
     bucket: str
     loans: int
     balance: int  # fen, at the end of ``month``
-    rolled: int  # of ``balance``: one bucket deeper a month later
+    rolled: int  # of ``balance``: in a deeper bucket a month later
     cured: int  # of ``balance``: current a month later
+    to: dict[str, int] = field(default_factory=dict)  # of ``balance``: bucket a month later
 
     @property
     def roll_rate(self) -> float | None:
@@ -118,32 +120,26 @@ def roll_rates(
 
     ``buckets`` lists the bucket names from current to deepest. Months whose next month has
     no snapshots give no rows; the deepest bucket cannot roll (its ``rolled`` is 0) and the
-    first cannot cure. Raises :class:`ValueError` naming ``bucket`` for a name not listed.
+    first cannot cure (:func:`lienwatch.domain.rolls.flows`). Raises :class:`ValueError`
+    naming ``bucket`` for a name not listed.
     """
-    depth = {name: i for i, name in enumerate(buckets)}
     by_month: dict[date, dict[int, MonthEnd]] = defaultdict(dict)
     for row in snapshots:
-        if row.bucket not in depth:
-            raise ValueError(f"bucket: {row.bucket!r} is not one of {', '.join(buckets)}")
         by_month[row.month][row.loan] = row
     rates: list[RollRate] = []
     for month in sorted(by_month):
         after = by_month.get(_next_month(month))
         if after is None:
             continue
-        totals = {name: [0, 0, 0, 0] for name in buckets}  # loans, balance, rolled, cured
-        for loan, row in by_month[month].items():
-            later = after.get(loan)
-            if later is None:
-                continue
-            total = totals[row.bucket]
-            total[0] += 1
-            total[1] += row.outstanding
-            if depth[later.bucket] == depth[row.bucket] + 1:
-                total[2] += row.outstanding
-            if depth[later.bucket] == 0 and depth[row.bucket] > 0:
-                total[3] += row.outstanding
-        rates.extend(RollRate(month, name, *totals[name]) for name in buckets)
+        moves = (
+            Move(row.bucket, after[loan].bucket, row.outstanding)
+            for loan, row in by_month[month].items()
+            if loan in after
+        )
+        rates.extend(
+            RollRate(month, f.bucket, f.count, f.weight, f.rolled, f.cured, f.to)
+            for f in flows(moves, buckets)
+        )
     return rates
 
 

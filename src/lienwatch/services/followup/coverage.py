@@ -24,11 +24,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from lienwatch.followup.kpi import compare, rate
-from lienwatch.followup.model import Outcome, PromiseStatus, TriggerKind
+from lienwatch.followup.kpi import rate
+from lienwatch.followup.model import Outcome, PromiseStatus
 from lienwatch.followup.repossession import step_team
 from lienwatch.followup.strategy import Strategy
 from lienwatch.followup.triggers import ROUTINE_CHECKS, check_lead, current_checks
+from lienwatch.services.followup.rates import DELINQUENCY_KINDS, cure_rates, roll_rates
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import chunks
 from lienwatch.store.followup import (
@@ -41,7 +42,6 @@ from lienwatch.store.servicing import last_run_day
 from lienwatch.store.tables import (
     Action,
     Alert,
-    Case,
     Loan,
     LoanSnapshot,
     Payment,
@@ -55,10 +55,6 @@ from lienwatch.store.tables import (
 
 AGENT_CONTACTS = ("call", "visit")
 UNREACHED = {Outcome.NO_ANSWER.value, Outcome.WRONG_NUMBER.value, Outcome.UNREACHABLE.value}
-DELINQUENCY_KINDS = tuple(
-    k.value
-    for k in (TriggerKind.MISSED_INSTALLMENT, TriggerKind.BUCKET_CHANGE, TriggerKind.BROKEN_PROMISE)
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,79 +376,11 @@ def kpis(
         "rpc_rate": rate(rpc, len(actions)).as_dict(),
         "promise_rate": rate(sum(promises.values()), rpc).as_dict() if rpc else None,
         "promise_kept_rate": rate(promises[PromiseStatus.KEPT], decided).as_dict(),
-        **_cures(session, since, as_of),
+        **cure_rates(session, since, as_of),
         "roll_rates": roll_rates(session, since.date(), as_of.date(), catalogue),
         "recovered": _recovered(session, since, as_of),
         "teams": _per(actions, "team", cover.breaches, cover.steps_by_team),
         "agents": _per(actions, "username", (), {}),
-    }
-
-
-def _cures(session: Session, since: datetime, as_of: datetime) -> dict[str, Any]:
-    """Cure = a delinquency case whose delinquency triggers ended with the loan current."""
-    rows = session.execute(
-        select(Case.id, Case.stratum, Case.arm, Trigger.resolution, Trigger.resolved_at)
-        .join(Trigger, Trigger.case_id == Case.id)
-        .where(Case.opened_at.between(since, as_of), Trigger.kind.in_(DELINQUENCY_KINDS))
-    ).all()
-    cured: dict[int, bool] = {}
-    stratum: dict[int, tuple[str, str]] = {}
-    for case_id, bucket, arm, resolution, resolved_at in rows:
-        done = resolution == "loan current" and resolved_at is not None and resolved_at <= as_of
-        cured[case_id] = cured.get(case_id, False) or done
-        stratum[case_id] = (bucket or "?", arm or "champion")
-    by_bucket: dict[str, list[bool]] = defaultdict(list)
-    by_arm: dict[str, list[bool]] = defaultdict(list)
-    for case_id, ok in cured.items():
-        bucket, arm = stratum[case_id]
-        by_bucket[bucket].append(ok)
-        by_arm[arm].append(ok)
-    arms = {arm: rate(sum(v), len(v)) for arm, v in by_arm.items()}
-    empty = rate(0, 0)
-    return {
-        "cure_rate": rate(sum(cured.values()), len(cured)).as_dict(),
-        "cure_rate_by_bucket": {
-            b: rate(sum(v), len(v)).as_dict() for b, v in sorted(by_bucket.items())
-        },
-        "champion_challenger": compare(
-            arms.get("champion", empty), arms.get("challenger", empty)
-        ).as_dict(),
-    }
-
-
-def roll_rates(
-    session: Session, start: date, end: date, catalogue: ProductCatalogue | None = None
-) -> dict[str, Any]:
-    """Per bucket at the first snapshot day on or after ``start``: the share of its
-    outstanding principal whose loan sits in a deeper bucket at the last snapshot day on or
-    before ``end``."""
-    products = catalogue or ProductCatalogue()
-    first = session.scalar(select(func.min(LoanSnapshot.as_of)).where(LoanSnapshot.as_of >= start))
-    last = session.scalar(select(func.max(LoanSnapshot.as_of)).where(LoanSnapshot.as_of <= end))
-    if first is None or last is None or first >= last:
-        return {}
-    later = select(LoanSnapshot.loan_id, LoanSnapshot.bucket).where(LoanSnapshot.as_of == last)
-    later_bucket = {loan_id: bucket for loan_id, bucket in session.execute(later)}
-    rows = session.execute(
-        select(LoanSnapshot.loan_id, LoanSnapshot.bucket, LoanSnapshot.outstanding_principal,
-               Loan.product)
-        .join(Loan, Loan.id == LoanSnapshot.loan_id)
-        .where(LoanSnapshot.as_of == first)
-    ).all()  # fmt: skip
-    balance: Counter[str] = Counter()
-    rolled: Counter[str] = Counter()
-    for loan_id, bucket, outstanding, product in rows:
-        names = products.get(product).buckets.names
-        balance[bucket] += outstanding
-        after = later_bucket.get(loan_id)
-        if after in names and bucket in names and names.index(after) > names.index(bucket):
-            rolled[bucket] += outstanding
-    return {
-        "from": first.isoformat(),
-        "to": last.isoformat(),
-        "by_bucket": {
-            b: round(rolled[b] / balance[b], 4) if balance[b] else None for b in sorted(balance)
-        },
     }
 
 

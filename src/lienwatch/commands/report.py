@@ -1,0 +1,104 @@
+"""``lienwatch report``: the daily risk warning report (风险预警报告) on the configured
+database (docs/report.md)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lienwatch.commands.followup import parse_time
+from lienwatch.config import load_settings
+from lienwatch.errors import LienwatchError
+
+
+class Language(StrEnum):
+    ZH = "zh"
+    EN = "en"
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``report`` to the root ``app``."""
+    app.command("report")(report_command)
+
+
+def report_command(
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Business date YYYY-MM-DD [default: the last nightly run "
+                     "of a day that has ended]."),
+    ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="The time the report is made at, ISO 8601 with an offset "
+                     "[default: now]."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", file_okay=False,
+                     help="Folder to write into [default: <[report] out>/<business date>]."),
+    ] = None,
+    lang: Annotated[
+        Language | None, typer.Option("--lang", help="Language [default: [report] lang, zh].")
+    ] = None,
+    pdf: Annotated[bool, typer.Option("--pdf", help="Also write report.pdf.")] = False,
+    disclosure: Annotated[
+        bool, typer.Option("--disclosure", help="Also the disclosure pack for regulators "
+                           "(CSV with a data dictionary, in disclosure/).")
+    ] = False,
+    send: Annotated[
+        bool, typer.Option("--send", help="Also e-mail it to [report] recipients.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+) -> None:
+    """Write the daily risk warning report: report.html (charts inline, self-contained), one
+    CSV per table and figures.json; with --pdf report.pdf. Each section says what changed
+    since the previous business day's report."""
+    from lienwatch.followup.strategy import configured_strategy
+    from lienwatch.reports.daily import produce  # heavy imports only when used
+    from lienwatch.reports.mail import send_report, summary_text
+    from lienwatch.servicing.catalogue import ProductCatalogue
+    from lienwatch.store.migrate import open_store
+
+    settings = load_settings()
+    day = _date(as_of, "--as-of") if as_of else None
+    now = parse_time(at, "--at")
+    language = (lang.value if lang else settings.report.lang)
+    strategy = configured_strategy(settings.followup.strategy)  # said before database work
+    if send and not settings.report.recipients:
+        raise LienwatchError("--send: [report] recipients is empty in the configuration")
+    with open_store(settings.database_url) as database:
+        written = produce(
+            database.factory, out=out or settings.report.out, dated=out is None, strategy=strategy,
+            lang=language, as_of=day, now=now, time_zone=settings.time_zone,
+            catalogue=ProductCatalogue.from_tables(settings.products), pdf=pdf,
+            disclosure=disclosure, ledger_key=settings.ledger.key_file,
+        )  # fmt: skip
+    if send:
+        relay = settings.followup
+        send_report(written, recipients=settings.report.recipients, lang=language,
+                    host=relay.smtp_host, port=relay.smtp_port,
+                    sender=relay.email_sender)  # fmt: skip
+    if as_json:
+        typer.echo(json.dumps(written.figures, indent=2, ensure_ascii=False))
+        return
+    typer.echo(summary_text(written.figures, language), nl=False)
+    typer.echo(f"\nwrote {written.html} ({len(written.csv)} CSV files in tables/ beside it"
+               f"{', ' + written.pdf.name if written.pdf else ''})")  # fmt: skip
+    if written.disclosure:
+        typer.echo(f"wrote the disclosure pack in {written.disclosure[0].parent} "
+                   f"({len(written.disclosure)} CSV files, data_dictionary.csv last)")
+    if send:
+        typer.echo(f"sent to {', '.join(settings.report.recipients)}")
+
+
+def _date(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise LienwatchError(f"{option}: {text!r} is not a date YYYY-MM-DD") from None
+

@@ -1,0 +1,149 @@
+"""The disclosure pack for regulators (``lienwatch report --disclosure``): the portfolio-quality
+and collection-conduct tables as CSV, with a data dictionary naming every column.
+
+Conduct covers the report's follow-up period (:data:`lienwatch.reports.figures.KPI_DAYS` days
+up to the report's moment): every contact the compliance guard decided, allowed or refused and
+by which rule, cases put on hold for a dispute, and repossessions by lawful route.
+"""
+
+from __future__ import annotations
+
+import csv
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from lienwatch.reports.figures import KPI_DAYS
+from lienwatch.store.tables import Case, ContactAttempt, Loan, LoanSnapshot, Repossession
+
+FOLDER = "disclosure"
+
+#: table -> [(column, meaning)]: written as data_dictionary.csv.
+DICTIONARY: dict[str, list[tuple[str, str]]] = {
+    "portfolio_quality": [
+        ("product", "product code of the loans"),
+        ("bucket", "delinquency bucket in the nightly snapshot of the business day (M0 current, "
+                   "M1 1-30 days past due, M2 31-60, ... M7+ over 180)"),
+        ("loans", "number of loans"),
+        ("outstanding", "outstanding principal, fen (1/100 yuan)"),
+        ("ead", "exposure at default, fen"),
+        ("unsecured", "exposure at default not covered by the collateral's recoverable value, fen"),
+    ],
+    "contact_attempts": [
+        ("channel", "sms, voice, email, letter, call or visit"),
+        ("agency", "who made or would have made the contact"),
+        ("attempts", "contacts the compliance guard decided in the period"),
+        ("allowed", "of them, allowed"),
+        ("refused", "of them, refused by a rule"),
+        ("connected", "allowed contacts that reached someone"),
+        ("conversations", "allowed contacts that became a conversation"),
+    ],
+    "refusals_by_rule": [
+        ("rule", "the compliance rule that refused the contact (lienwatch.followup.compliance)"),
+        ("channel", "the contact's channel"),
+        ("refused", "contacts refused in the period"),
+    ],
+    "disputes": [
+        ("hold", "dispute or do_not_contact: a case put on hold (the borrower disputes the debt, "
+                 "or asked not to be contacted); complaints themselves are not recorded"),
+        ("cases", "cases opened by the end of the period with that hold now"),
+    ],
+    "repossessions_by_route": [
+        ("route", "the lawful route: court_order, security_enforcement or negotiated_handover"),
+        ("status", "the repossession's state now"),
+        ("ordered_in_period", "orders placed in the period"),
+        ("orders", "orders placed by the end of the period"),
+        ("proceeds", "sale proceeds, fen"),
+        ("to_loan", "proceeds paid to the loans after costs, fen"),
+        ("deficiency", "balance left on the loans after the sale, fen"),
+    ],
+}
+
+
+def write_disclosure(session: Session, *, day: str, at: datetime, out: Path) -> list[Path]:
+    """Write the pack into ``out/disclosure/``; returns the files, the dictionary last."""
+    since = at - timedelta(days=KPI_DAYS)
+    folder = out / FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    tables = {
+        "portfolio_quality": _portfolio_quality(session, day),
+        "contact_attempts": _contacts(session, since, at),
+        "refusals_by_rule": _refusals(session, since, at),
+        "disputes": _disputes(session, at),
+        "repossessions_by_route": _repossessions(session, since, at),
+    }
+    written = []
+    for name, rows in tables.items():
+        written.append(_csv(folder / f"{name}.csv", [c for c, _ in DICTIONARY[name]], rows))
+    meta = [["(period)", "", f"{since.isoformat()} to {at.isoformat()}; snapshots of {day}"]]
+    written.append(_csv(folder / "data_dictionary.csv", ["table", "column", "meaning"],
+                        meta + [[t, c, m] for t, cols in DICTIONARY.items() for c, m in cols]))
+    return written
+
+
+def _csv(path: Path, columns: list[str], rows: list[Any]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        writer.writerows(rows)
+    return path
+
+
+def _portfolio_quality(session: Session, day: str) -> list[Any]:
+    return session.execute(
+        select(Loan.product, LoanSnapshot.bucket, func.count(),
+               func.sum(LoanSnapshot.outstanding_principal), func.sum(LoanSnapshot.ead),
+               func.sum(LoanSnapshot.unsecured))
+        .join(Loan, Loan.id == LoanSnapshot.loan_id)
+        .where(LoanSnapshot.as_of == datetime.fromisoformat(day).date())
+        .group_by(Loan.product, LoanSnapshot.bucket)
+        .order_by(Loan.product, LoanSnapshot.bucket)
+    ).all()  # fmt: skip
+
+
+def _contacts(session: Session, since: datetime, at: datetime) -> list[Any]:
+    allowed = case((ContactAttempt.allowed, 1), else_=0)
+    return session.execute(
+        select(ContactAttempt.channel, ContactAttempt.agency, func.count(), func.sum(allowed),
+               func.sum(1 - allowed),
+               func.sum(case((ContactAttempt.allowed & ContactAttempt.connected, 1), else_=0)),
+               func.sum(case((ContactAttempt.allowed & ContactAttempt.conversation, 1),
+                             else_=0)))
+        .where(ContactAttempt.at > since, ContactAttempt.at <= at)
+        .group_by(ContactAttempt.channel, ContactAttempt.agency)
+        .order_by(ContactAttempt.channel, ContactAttempt.agency)
+    ).all()  # fmt: skip
+
+
+def _refusals(session: Session, since: datetime, at: datetime) -> list[Any]:
+    return session.execute(
+        select(ContactAttempt.rule, ContactAttempt.channel, func.count())
+        .where(ContactAttempt.at > since, ContactAttempt.at <= at, ~ContactAttempt.allowed)
+        .group_by(ContactAttempt.rule, ContactAttempt.channel)
+        .order_by(func.count().desc(), ContactAttempt.rule, ContactAttempt.channel)
+    ).all()  # fmt: skip
+
+
+def _disputes(session: Session, at: datetime) -> list[Any]:
+    return session.execute(
+        select(Case.hold, func.count())
+        .where(Case.hold.is_not(None), Case.opened_at <= at)
+        .group_by(Case.hold)
+        .order_by(Case.hold)
+    ).all()  # fmt: skip
+
+
+def _repossessions(session: Session, since: datetime, at: datetime) -> list[Any]:
+    return session.execute(
+        select(Repossession.route, Repossession.status,
+               func.sum(case((Repossession.ordered_at > since, 1), else_=0)), func.count(),
+               func.coalesce(func.sum(Repossession.sale_price), 0),
+               func.coalesce(func.sum(Repossession.paid_to_loan), 0),
+               func.coalesce(func.sum(Repossession.deficiency), 0))
+        .where(Repossession.ordered_at <= at)
+        .group_by(Repossession.route, Repossession.status)
+        .order_by(Repossession.route, Repossession.status)
+    ).all()  # fmt: skip

@@ -1,0 +1,509 @@
+"""The figures of the daily risk warning report (风险预警报告), computed from the store.
+
+:func:`build_figures` returns one JSON-ready document: every figure the report prints, each
+table as a list of rows (written as CSV too), and for each section what changed since the
+previous report (the previous business day with a nightly run). Amounts are fen; shares are
+fractions. Roll and cure rates follow :mod:`lienwatch.domain.rolls`; coverage, SLA and agent
+KPIs are :mod:`lienwatch.services.followup.coverage`'s.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from lienwatch.data import china_provinces
+from lienwatch.domain.delinquency import DEFAULT_BUCKETS
+from lienwatch.errors import LienwatchError
+from lienwatch.followup.strategy import Strategy
+from lienwatch.ledger.heads import key_id, raw_public_key
+from lienwatch.reports.credit_quality import month_end_snapshots, roll_rates, vintage_curves
+from lienwatch.services.followup.coverage import kpis
+from lienwatch.services.ledger import LedgerService
+from lienwatch.servicing.catalogue import ProductCatalogue
+from lienwatch.store.servicing import last_run_day
+from lienwatch.store.tables import (
+    Alert,
+    Device,
+    LedgerEntry,
+    LedgerHead,
+    Loan,
+    LoanSnapshot,
+    Position,
+    Repossession,
+    Vehicle,
+)
+
+OPEN = ("open", "acknowledged")
+CLOSED = ("resolved", "false_positive")
+TOP_VEHICLES = 20
+KPI_DAYS = 30  # the follow-up KPIs describe the last 30 days
+TREND_DAYS = 60
+TRACK_DAYS = 7
+TRACK_POINTS = 120
+OFFLINE_AFTER = timedelta(hours=72)
+VINTAGE_MONTHS = 13  # month-ends read for roll rates and vintages
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """What a report describes: the business day ``day`` (its nightly snapshots) at ``at``
+    (the end of the day after it, or now if earlier), and the previous report's."""
+
+    day: date
+    at: datetime
+    previous_day: date | None
+    previous_at: datetime | None
+
+
+def report_period(
+    session: Session, *, as_of: date | None, now: datetime, time_zone: str
+) -> Period:
+    """The business day of the report: ``as_of``, else the last day with a nightly run that
+    has ended by ``now``. Raises :class:`LienwatchError` when no nightly run is stored."""
+    zone = ZoneInfo(time_zone)
+    through = as_of or (now.astimezone(zone).date() - timedelta(days=1))
+    day = last_run_day(session, through=through)
+    if day is None:
+        raise LienwatchError(
+            f"no nightly run stored on or before {through}: run `lienwatch servicing run` "
+            "(or `lienwatch serve`) first"
+        )
+    if as_of is not None and day != as_of:
+        raise LienwatchError(
+            f"--as-of {as_of}: no nightly run stored for that day (the latest before it is {day})"
+        )
+    previous = last_run_day(session, through=day - timedelta(days=1))
+
+    def moment(d: date) -> datetime:
+        end = datetime.combine(d + timedelta(days=2), time(), tzinfo=zone).astimezone(UTC)
+        return min(now, end)
+
+    return Period(day, moment(day), previous, moment(previous) if previous else None)
+
+
+def build_figures(
+    session: Session,
+    period: Period,
+    *,
+    strategy: Strategy,
+    catalogue: ProductCatalogue | None = None,
+    time_zone: str = "Asia/Shanghai",
+    ledger_key: Ed25519PublicKey | None = None,
+) -> dict[str, Any]:
+    """Every figure of the report for ``period`` as one JSON-ready document; ``strategy`` is
+    the follow-up strategy in force (its routine checks are obligations of coverage),
+    ``ledger_key`` the public key the ledger's heads are checked with (None: not checked)."""
+    day, previous = period.day, period.previous_day
+    buckets = _bucket_order(session, day)
+    portfolio = _portfolio(session, day)
+    delinquency = _delinquency(session, day, buckets)
+    collateral = _collateral(session, period)
+    followup = _followup(session, period, strategy, catalogue, time_zone)
+    if previous is not None:
+        before = _portfolio(session, previous)
+        portfolio["changes"] = _changes(portfolio["totals"], before["totals"])
+        was = _delinquency(session, previous, buckets)
+        delinquency["changes"] = {
+            **_changes(delinquency["totals"], was["totals"]),
+            "buckets": {
+                row["bucket"]: _changes(row, _row(was["buckets"], "bucket", row["bucket"]))
+                for row in delinquency["buckets"]
+            },
+        }
+        assert period.previous_at is not None
+        collateral["changes"] = _changes(
+            collateral["totals"], _collateral_totals(session, period.previous_at)
+        )
+        followup["changes"] = _changes(
+            followup["totals"],
+            _followup_totals(
+                kpis(session, since=period.previous_at - timedelta(days=KPI_DAYS),
+                     as_of=period.previous_at, strategy=strategy, catalogue=catalogue,
+                     time_zone=time_zone)
+            ),
+        )  # fmt: skip
+    return {
+        "as_of": day.isoformat(),
+        "at": period.at.isoformat(),
+        "previous": previous.isoformat() if previous else None,
+        "time_zone": time_zone,
+        "portfolio": portfolio,
+        "delinquency": delinquency,
+        "collateral": collateral,
+        "followup": followup,
+        "models": {"installed": False},
+        "ledger": _ledger(session, period, ledger_key),
+        "trend": _trend(session, day),
+    }
+
+
+def _bucket_order(session: Session, day: date) -> list[str]:
+    seen = set(session.scalars(select(LoanSnapshot.bucket).distinct()))
+    names = list(DEFAULT_BUCKETS.names)
+    return names + sorted(seen - set(names))
+
+
+def _changes(now: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
+    """The difference of every number in ``now`` with the same key in ``before`` (0 when the
+    previous report did not have it)."""
+    return {
+        key: value - (before.get(key) or 0)
+        for key, value in now.items()
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    }
+
+
+def _row(rows: list[dict[str, Any]], key: str, value: Any) -> dict[str, Any]:
+    return next((row for row in rows if row[key] == value), {})
+
+
+# -- 1. portfolio ---------------------------------------------------------------------------
+
+
+def _province_names() -> dict[str, tuple[str, str]]:
+    return {
+        f["properties"]["gb2260"]: (f["properties"]["name_en"], f["properties"]["name_zh"])
+        for f in china_provinces()["features"]
+    }
+
+
+def _portfolio(session: Session, day: date) -> dict[str, Any]:
+    """Loans, outstanding principal, EAD and unsecured exposure of the snapshots of ``day``,
+    in total, by product and by booking province."""
+    rows = session.execute(
+        select(Loan.product, Loan.booked_province, func.count(),
+               func.sum(LoanSnapshot.outstanding_principal), func.sum(LoanSnapshot.ead),
+               func.sum(LoanSnapshot.unsecured))
+        .join(Loan, Loan.id == LoanSnapshot.loan_id)
+        .where(LoanSnapshot.as_of == day)
+        .group_by(Loan.product, Loan.booked_province)
+    ).all()  # fmt: skip
+    by_product: dict[str, Counter[str]] = defaultdict(Counter)
+    by_province: dict[str, Counter[str]] = defaultdict(Counter)
+    totals: Counter[str] = Counter()
+    for product, province, loans, outstanding, ead, unsecured in rows:
+        figures = {"loans": loans, "outstanding": int(outstanding), "ead": int(ead),
+                   "unsecured": int(unsecured)}  # fmt: skip
+        for table, key in ((by_product, product), (by_province, province)):
+            table[key].update(figures)
+        totals.update(figures)
+    names = _province_names()
+    return {
+        "totals": {k: totals[k] for k in ("loans", "outstanding", "ead", "unsecured")},
+        "by_product": [{"product": p, **by_product[p]} for p in sorted(by_product)],
+        "by_province": [
+            {"province": code, "name_en": names.get(code, (code, code))[0],
+             "name_zh": names.get(code, (code, code))[1], **by_province[code]}
+            for code in sorted(by_province, key=lambda c: -by_province[c]["outstanding"])
+        ],
+        "by_grade": None,  # grades come with the risk models (issue: scorecard)
+    }
+
+
+# -- 2. delinquency -------------------------------------------------------------------------
+
+
+def _delinquency(session: Session, day: date, buckets: list[str]) -> dict[str, Any]:
+    rows = session.execute(
+        select(LoanSnapshot.bucket, func.count(), func.sum(LoanSnapshot.outstanding_principal))
+        .where(LoanSnapshot.as_of == day)
+        .group_by(LoanSnapshot.bucket)
+    ).all()
+    found = {bucket: (n, int(balance)) for bucket, n, balance in rows}
+    table = [
+        {"bucket": b, "loans": found.get(b, (0, 0))[0], "outstanding": found.get(b, (0, 0))[1]}
+        for b in buckets
+        if b in found or b in DEFAULT_BUCKETS.names
+    ]
+    total = sum(r["outstanding"] for r in table)
+    dpd30 = session.execute(
+        select(func.count(), func.coalesce(func.sum(LoanSnapshot.outstanding_principal), 0))
+        .where(LoanSnapshot.as_of == day, LoanSnapshot.dpd >= 30)
+    ).one()  # fmt: skip
+    month_ends = month_end_snapshots(session, start=_months_back(day, VINTAGE_MONTHS), end=day)
+    rates = roll_rates(month_ends, buckets)
+    last_month = max((r.month for r in rates), default=None)
+    matrix = [
+        {"month": r.month.isoformat(), "bucket": r.bucket, "loans": r.loans, "balance": r.balance,
+         "roll_rate": r.roll_rate, "cure_rate": r.cure_rate,
+         "to": {b: (r.to.get(b, 0) / r.balance if r.balance else None) for b in buckets}}
+        for r in rates
+        if r.month == last_month
+    ]  # fmt: skip
+    return {
+        "totals": {
+            "loans": sum(r["loans"] for r in table),
+            "outstanding": total,
+            "dpd30_loans": dpd30[0],
+            "dpd30_balance": int(dpd30[1]),
+            "dpd30_share": int(dpd30[1]) / total if total else None,
+        },
+        "buckets": table,
+        "roll_matrix": matrix,
+        "roll_rates": [
+            {"month": r.month.isoformat(), "bucket": r.bucket, "loans": r.loans,
+             "balance": r.balance, "rolled": r.rolled, "cured": r.cured,
+             "roll_rate": r.roll_rate, "cure_rate": r.cure_rate}
+            for r in rates if r.loans
+        ],
+        "vintages": [
+            {"vintage": p.vintage.isoformat()[:7], "months_on_book": p.months_on_book,
+             "loans": p.loans, "disbursed": p.disbursed, "dpd30_balance": p.dpd30_balance,
+             "dpd90_balance": p.dpd90_balance, "dpd30_share": p.dpd30_share,
+             "dpd90_share": p.dpd90_share}
+            for p in vintage_curves(month_ends)
+        ],
+    }
+
+
+def _months_back(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 - months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _trend(session: Session, day: date) -> list[dict[str, Any]]:
+    """Loans, outstanding principal and the 30+ share of each nightly run of the last
+    :data:`TREND_DAYS` days."""
+    totals = session.execute(
+        select(LoanSnapshot.as_of, func.count(), func.sum(LoanSnapshot.outstanding_principal),
+               func.sum(LoanSnapshot.unsecured))
+        .where(LoanSnapshot.as_of > day - timedelta(days=TREND_DAYS), LoanSnapshot.as_of <= day)
+        .group_by(LoanSnapshot.as_of)
+    ).all()  # fmt: skip
+    late = dict(session.execute(
+        select(LoanSnapshot.as_of, func.sum(LoanSnapshot.outstanding_principal))
+        .where(LoanSnapshot.as_of > day - timedelta(days=TREND_DAYS), LoanSnapshot.as_of <= day,
+               LoanSnapshot.dpd >= 30)
+        .group_by(LoanSnapshot.as_of)
+    ).all())  # fmt: skip
+    return [
+        {"day": d.isoformat(), "loans": n, "outstanding": int(out), "unsecured": int(uns),
+         "dpd30_share": int(late.get(d) or 0) / int(out) if out else None}
+        for d, n, out, uns in sorted(totals)
+    ]  # fmt: skip
+
+
+# -- 3. collateral --------------------------------------------------------------------------
+
+
+def _raised():
+    return func.coalesce(Alert.raised_at, Alert.started_at)
+
+
+def _open_at(at: datetime):
+    """Alerts raised by ``at`` and not closed by then."""
+    return (_raised() <= at) & or_(
+        Alert.status.in_(OPEN), Alert.status_at.is_(None), Alert.status_at > at
+    )
+
+
+def _collateral_totals(session: Session, at: datetime) -> dict[str, int]:
+    open_alerts = session.scalar(select(func.count()).select_from(Alert).where(_open_at(at)))
+    return {"open_alerts": open_alerts or 0, "offline_trackers": len(_offline(session, at))}
+
+
+def _collateral(session: Session, period: Period) -> dict[str, Any]:
+    at, since = period.at, period.previous_at
+    rows = session.execute(
+        select(Alert.type, Alert.severity, Alert.status, _raised(), Alert.status_at)
+        .where(_raised() <= at)
+    ).all()  # fmt: skip
+    table: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    for kind, severity, status, raised, status_at in rows:
+        counts = table[kind, severity]
+        closed = status in CLOSED and status_at is not None and status_at <= at
+        counts["open"] += not closed
+        counts["new"] += since is None or raised > since
+        if closed:
+            counts["resolved" if status == "resolved" else "false_positive"] += 1
+            counts["closed_since"] += since is None or status_at > since
+    by_type = [
+        {"type": kind, "severity": severity,
+         **{k: table[kind, severity][k] for k in ("open", "new", "closed_since", "resolved",
+                                                   "false_positive")}}
+        for kind, severity in sorted(table)
+    ]  # fmt: skip
+    confirmed = sum(r["resolved"] for r in by_type)
+    judged = confirmed + sum(r["false_positive"] for r in by_type)
+    offline = _offline(session, at)
+    return {
+        "totals": {
+            "open_alerts": sum(r["open"] for r in by_type),
+            "new_alerts": sum(r["new"] for r in by_type),
+            "closed_alerts": sum(r["closed_since"] for r in by_type),
+            "offline_trackers": len(offline),
+            "precision": confirmed / judged if judged else None,
+        },
+        "precision": {"confirmed": confirmed, "judged": judged},
+        "by_type": by_type,
+        "top": _top_vehicles(session, period.day, at),
+        "offline": offline,
+        "clusters": _clusters(session, at),
+    }
+
+
+def _offline(session: Session, at: datetime) -> list[dict[str, Any]]:
+    """Trackers on a vehicle whose last fix by ``at`` is older than 72 hours, or that have
+    none though registered by then (a tracker registered later is not counted)."""
+    last_fix = (  # one index seek per tracker on (device_id, fix_time)
+        select(func.max(Position.fix_time))
+        .where(Position.device_id == Device.id, Position.fix_time <= at)
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(Device.ident, Device.protocol, Device.kind, Vehicle.plate, Device.created_at,
+               last_fix)
+        .join(Vehicle, Vehicle.id == Device.vehicle_id)
+        .order_by(Device.ident)
+    ).all()  # fmt: skip
+    found = []
+    for ident, protocol, kind, plate, registered, seen in rows:
+        if (seen is None and registered <= at) or (seen is not None and at - seen > OFFLINE_AFTER):
+            found.append({"device": ident, "protocol": protocol, "kind": kind, "plate": plate,
+                          "last_fix": seen.isoformat() if seen else None})  # fmt: skip
+    return found
+
+
+def _top_vehicles(session: Session, day: date, at: datetime) -> list[dict[str, Any]]:
+    """The vehicles with the largest unsecured exposure (snapshot of ``day``) and an open
+    alert at ``at``, with their open alerts' evidence and a recent track."""
+    alerts = session.execute(
+        select(Alert.loan_id, Alert.vehicle_id, Alert.id, Alert.type, Alert.severity,
+               Alert.started_at, Alert.evidence)
+        .where(_open_at(at), Alert.loan_id.is_not(None))
+        .order_by(Alert.started_at)
+    ).all()  # fmt: skip
+    by_loan: dict[int, list[Any]] = defaultdict(list)
+    for alert in alerts:
+        by_loan[alert.loan_id].append(alert)
+    if not by_loan:
+        return []
+    rows = session.execute(
+        select(Loan.id, Loan.ref, Vehicle.id, Vehicle.plate, LoanSnapshot.unsecured,
+               LoanSnapshot.dpd, LoanSnapshot.bucket)
+        .join(LoanSnapshot, LoanSnapshot.loan_id == Loan.id)
+        .join(Vehicle, Vehicle.id == Loan.vehicle_id)
+        .where(LoanSnapshot.as_of == day, Loan.id.in_(by_loan))
+        .order_by(LoanSnapshot.unsecured.desc(), Loan.ref)
+        .limit(TOP_VEHICLES)
+    ).all()  # fmt: skip
+    return [
+        {"loan": ref, "plate": plate, "unsecured": int(unsecured), "dpd": dpd, "bucket": bucket,
+         "alerts": [{"id": a.id, "type": a.type, "severity": a.severity,
+                     "started_at": a.started_at.isoformat(), "evidence": a.evidence or {}}
+                    for a in by_loan[loan_id]],
+         "track": _track(session, vehicle_id, at)}
+        for loan_id, ref, vehicle_id, plate, unsecured, dpd, bucket in rows
+    ]  # fmt: skip
+
+
+def _track(session: Session, vehicle_id: int, at: datetime) -> list[list[float]]:
+    """Up to :data:`TRACK_POINTS` valid fixes (lon, lat) of the vehicle's trackers over the
+    last :data:`TRACK_DAYS` days, evenly thinned, oldest first."""
+    points = session.execute(
+        select(Position.lon, Position.lat)
+        .join(Device, Device.id == Position.device_id)
+        .where(Device.vehicle_id == vehicle_id, Position.valid,
+               Position.fix_time <= at, Position.fix_time > at - timedelta(days=TRACK_DAYS))
+        .order_by(Position.fix_time)
+    ).all()  # fmt: skip
+    step = max(1, -(-len(points) // TRACK_POINTS))
+    return [[round(lon, 5), round(lat, 5)] for lon, lat in points[::step]]
+
+
+def _clusters(session: Session, at: datetime) -> list[dict[str, Any]]:
+    """Open ``cluster`` alerts: several financed cars gathered at one place."""
+    rows = session.execute(
+        select(Alert.id, Alert.started_at, Alert.province_code, Alert.evidence, Vehicle.plate)
+        .join(Vehicle, Vehicle.id == Alert.vehicle_id)
+        .where(_open_at(at), Alert.type == "cluster")
+        .order_by(Alert.started_at)
+    ).all()  # fmt: skip
+    return [
+        {"alert": i, "started_at": s.isoformat(), "province": p, "plate": plate,
+         "vehicles": (e or {}).get("vehicles")}
+        for i, s, p, e, plate in rows
+    ]  # fmt: skip
+
+
+# -- 4. follow-up ---------------------------------------------------------------------------
+
+
+def _followup_totals(figures: dict[str, Any]) -> dict[str, Any]:
+    cover = figures["coverage"]
+    return {
+        "coverage": cover["coverage"],
+        "obligations": cover["obligations"],
+        "breaches": len(cover["breaches"]),
+        "uncovered": len(cover["uncovered"]),
+        "open_triggers": cover["open_triggers"],
+    }
+
+
+def _followup(
+    session: Session, period: Period, strategy: Strategy, catalogue: ProductCatalogue | None,
+    time_zone: str,
+) -> dict[str, Any]:
+    figures = kpis(session, since=period.at - timedelta(days=KPI_DAYS), as_of=period.at,
+                   strategy=strategy, catalogue=catalogue, time_zone=time_zone)  # fmt: skip
+    repossessions = session.execute(
+        select(Repossession.status, func.count(),
+               func.coalesce(func.sum(Repossession.sale_price), 0),
+               func.coalesce(func.sum(Repossession.costs_recovered), 0),
+               func.coalesce(func.sum(Repossession.paid_to_loan), 0),
+               func.coalesce(func.sum(Repossession.deficiency), 0))
+        .where(Repossession.ordered_at <= period.at)
+        .group_by(Repossession.status)
+    ).all()  # fmt: skip
+    return {
+        "totals": _followup_totals(figures),
+        "kpi_days": KPI_DAYS,
+        "kpis": figures,
+        "repossessions": [
+            {"status": s, "count": n, "proceeds": int(p), "costs_recovered": int(c),
+             "to_loan": int(t), "deficiency": int(d)}
+            for s, n, p, c, t, d in sorted(repossessions)
+        ],
+    }
+
+
+# -- 6. ledger ------------------------------------------------------------------------------
+
+
+def _ledger(session: Session, period: Period, key: Ed25519PublicKey | None) -> dict[str, Any]:
+    """The latest signed head, the public key and the verification of the whole log as they
+    are when the report is made, and the entries recorded and heads signed between the
+    previous report's moment and this one's."""
+    head = session.scalars(
+        select(LedgerHead).order_by(LedgerHead.tree_size.desc()).limit(1)
+    ).first()
+    since = period.previous_at
+
+    def count(model: Any, column: Any) -> int:
+        window = column <= period.at if since is None else column.between(since, period.at)
+        return session.scalar(select(func.count()).select_from(model).where(window)) or 0
+
+    return {
+        "installed": True,
+        "tree_size": head.tree_size if head else 0,
+        "head": None if head is None else {
+            "tree_size": head.tree_size, "root": head.root.hex(),
+            "signed_at": head.signed_at.isoformat(), "key_id": head.key_id,
+        },
+        "public_key": raw_public_key(key).hex() if key else None,
+        "key_id": key_id(key) if key else None,
+        "verification": LedgerService(session, public_key=key).verify().as_dict(),
+        "signatures_checked": key is not None,
+        "changes": {
+            "entries": count(LedgerEntry, LedgerEntry.recorded_at),
+            "heads": count(LedgerHead, LedgerHead.signed_at),
+        },
+    }  # fmt: skip

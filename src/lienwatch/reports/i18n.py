@@ -1,0 +1,224 @@
+"""The report's words in English and Chinese, from one catalogue.
+
+Every string the daily report prints is a key of :data:`CATALOGUE` with its ``en`` and ``zh``
+text; a missing key is an error (``KeyError``), never an untranslated line. Codes the data
+carries (alert types, severities, statuses) are translated through the same catalogue.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Lang = Literal["en", "zh"]
+LANGUAGES: tuple[Lang, ...] = ("en", "zh")
+
+CATALOGUE: dict[str, tuple[str, str]] = {
+    # title and frame
+    "title": ("Daily risk warning report", "风险预警报告"),
+    "as_of": ("Business day", "业务日"),
+    "generated": ("generated", "生成于"),
+    "previous": ("compared with the report of", "对比上一期报告"),
+    "no_previous": ("first report: nothing to compare with", "首期报告：无可对比的上一期"),
+    "changes": ("Since the previous report", "较上一期变化"),
+    "contents": ("Contents", "目录"),
+    "csv_note": ("Every table is also written as CSV in tables/ beside this file, and every "
+                 "figure in figures.json.",
+                 "每张表格均另存为同目录 tables/ 下的 CSV 文件，全部数字见 figures.json。"),
+    "not_installed": ("not installed in this lienwatch yet", "本版本尚未安装该功能"),
+    "none": ("none", "无"),
+    # sections
+    "s_portfolio": ("1. Portfolio", "1. 资产组合"),
+    "s_delinquency": ("2. Delinquency", "2. 逾期"),
+    "s_collateral": ("3. Collateral", "3. 押品"),
+    "s_followup": ("4. Follow-up (回访)", "4. 回访"),
+    "s_models": ("5. Models", "5. 模型"),
+    "s_ledger": ("6. Ledger", "6. 账本"),
+    "s_trends": ("Trends", "趋势"),
+    # measures
+    "loans": ("Loans", "贷款笔数"),
+    "outstanding": ("Outstanding principal", "未偿本金"),
+    "ead": ("Exposure at default", "风险敞口"),
+    "unsecured": ("Unsecured exposure", "无担保敞口"),
+    "product": ("Product", "产品"),
+    "province": ("Province", "省份"),
+    "grade": ("Grade", "评级"),
+    "grade_note": ("Grades come with the origination scorecard", "评级随进件评分卡提供"),
+    "bucket": ("Bucket", "账龄"),
+    "balance": ("Balance", "余额"),
+    "share": ("Share", "占比"),
+    "dpd30_balance": ("Balance 30+ days past due", "逾期30天以上余额"),
+    "dpd30_share": ("Share 30+ days past due", "逾期30天以上占比"),
+    "dpd90_share": ("Share 90+ days past due", "逾期90天以上占比"),
+    "roll_rate": ("Roll rate", "迁徙率"),
+    "cure_rate": ("Cure rate", "治愈率"),
+    "month": ("Month", "月份"),
+    "from_bucket": ("Bucket at the end of the month", "月末账龄"),
+    "to_bucket": ("Bucket a month later", "次月末账龄"),
+    "vintage": ("Vintage", "放款月份"),
+    "months_on_book": ("Months on book", "账龄月数"),
+    "disbursed": ("Disbursed", "放款金额"),
+    "roll_note": ("Of a bucket's balance at the end of a month, the share in a deeper bucket "
+                  "(roll) or current (cure) a month later.",
+                  "月末某账龄余额中，次月末进入更差账龄（迁徙）或恢复正常（治愈）的比例。"),
+    "alert_type": ("Alert type", "预警类型"),
+    "severity": ("Severity", "级别"),
+    "open": ("Open", "未结"),
+    "new": ("New", "新增"),
+    "closed": ("Closed", "关闭"),
+    "resolved": ("Confirmed", "确认"),
+    "false_positive": ("False positive", "误报"),
+    "precision": ("Alert precision (confirmed ÷ judged)", "预警准确率（确认 ÷ 已判定）"),
+    "open_alerts": ("Open alerts", "未结预警"),
+    "new_alerts": ("New alerts", "新增预警"),
+    "closed_alerts": ("Closed alerts", "关闭预警"),
+    "offline_trackers": ("Trackers offline over 72 h", "离线超过72小时的定位器"),
+    "top_vehicles": ("Largest unsecured exposure with an open alert",
+                     "无担保敞口最大且有未结预警的车辆"),
+    "plate": ("Plate", "车牌"),
+    "loan": ("Loan", "贷款"),
+    "dpd": ("DPD", "逾期天数"),
+    "alerts": ("Alerts", "预警"),
+    "evidence": ("Evidence", "证据"),
+    "track": ("Track, last 7 days", "近7天轨迹"),
+    "no_track": ("no fix in 7 days", "7天内无定位"),
+    "device": ("Tracker", "定位器"),
+    "protocol": ("Protocol", "协议"),
+    "last_fix": ("Last fix", "最后定位"),
+    "clusters": ("Clusters (financed cars gathered at one place)", "聚集（多辆车聚集于一处）"),
+    "vehicles": ("Vehicles", "车辆"),
+    "started": ("Started", "开始"),
+    "coverage": ("Coverage", "回访覆盖率"),
+    "obligations": ("Obligations", "应回访事项"),
+    "breaches": ("SLA breaches", "超时"),
+    "uncovered": ("Uncovered", "未覆盖"),
+    "open_triggers": ("Open triggers", "未结触发"),
+    "uncovered_list": ("Uncovered triggers by loan (should be empty)", "未覆盖事项（应为空）"),
+    "kind": ("Kind", "类型"),
+    "detail": ("Detail", "详情"),
+    "deadline": ("Deadline", "截止时间"),
+    "team": ("Team", "团队"),
+    "agent": ("Agent", "专员"),
+    "contacts": ("Contacts", "联系次数"),
+    "rpc": ("Right-party contacts", "有效联系"),
+    "promises": ("Promises to pay", "承诺还款"),
+    "kpi_period": ("Follow-up figures over the last {days} days.", "回访指标统计近 {days} 天。"),
+    "measure": ("Measure", "指标"),
+    "rate": ("Rate", "比率"),
+    "interval": ("95 % interval", "95% 置信区间"),
+    "count": ("Count", "数量"),
+    "contact_rate": ("Contact rate", "接通率"),
+    "rpc_rate": ("Right-party contact rate", "有效联系率"),
+    "promise_rate": ("Promise-to-pay rate", "承诺还款率"),
+    "promise_kept_rate": ("Promise-kept rate", "履约率"),
+    "sla_breach_rate": ("SLA breach rate", "超时率"),
+    "champion_challenger": ("Champion / challenger (cure rate)", "冠军/挑战者策略（回收率）"),
+    "champion": ("champion", "冠军"),
+    "challenger": ("challenger", "挑战者"),
+    "difference": ("difference", "差异"),
+    "significant": ("significant", "显著"),
+    "not_significant": ("not significant", "不显著"),
+    "repossessions": ("Repossessions and recoveries", "收车与处置"),
+    "status": ("Status", "状态"),
+    "proceeds": ("Sale proceeds", "拍卖所得"),
+    "costs_recovered": ("Costs recovered", "回收费用"),
+    "to_loan": ("Paid to loans", "冲抵贷款"),
+    "deficiency": ("Deficiency", "差额"),
+    "recovered": ("Paid on followed-up loans", "回访贷款回款"),
+    "models_note": ("Scorecard stability (PSI), grade against outcome, behaviour-score AUC, "
+                    "rings and abnormal payments: the risk models are",
+                    "评分卡稳定性（PSI）、评级与表现、行为评分 AUC、团伙与异常还款：风险模型"),
+    "ledger_note": ("Tree size, the latest signed head and its verification: the ledger is",
+                    "树大小、最新签名树头及验证结果：防篡改账本"),
+    "day": ("Day", "日期"),
+    "tree_size": ("Tree size", "树大小"),
+    "verification": ("Verification", "验证"),
+    "verified": ("verified", "验证通过"),
+    "not_verified": ("FAILED", "验证失败"),
+    "entries": ("entries", "条记录"),
+    "heads": ("signed heads", "个签名树头"),
+    "pending": ("pending", "待封存"),
+    "entries_recorded": ("entries recorded", "新增记录"),
+    "heads_signed": ("heads signed", "新签名树头"),
+    "latest_head": ("Latest signed head", "最新签名树头"),
+    "key_id": ("key", "密钥"),
+    "public_key": ("Public key (Ed25519)", "公钥（Ed25519）"),
+    "no_public_key": ("the key file is not on this machine", "本机没有密钥文件"),
+    "verified_note": ("Every entry matches its recorded hash and every head's root is "
+                      "recomputed from the entries.",
+                      "每条记录与其哈希一致，每个树头的根均可由记录重新算出。"),
+    "signatures_unchecked": ("Signatures not checked: no public key.",
+                             "未检查签名：没有公钥。"),
+    "pts": ("pts", "个百分点"),
+    # charts
+    "c_buckets": ("Outstanding principal by bucket", "各账龄未偿本金"),
+    "c_roll": ("Roll-rate matrix, {month} → {next} (share of balance)",
+               "迁徙矩阵：{month} → {next}（余额占比）"),
+    "roll_key": ("Each loan's last snapshot of the month against its last of the next month "
+                 "(the latest day, for the current month): red cells rolled deeper, grey "
+                 "stayed, green improved.",
+                 "每笔贷款当月最后一次快照对比次月最后一次快照（当月取最新一日）：红色为恶化，"
+                 "灰色为持平，绿色为好转。"),
+    "c_vintage30": ("Vintage curves: balance 30+ days past due ÷ disbursed",
+                    "账龄曲线：逾期30天以上余额 ÷ 放款金额"),
+    "c_vintage90": ("Vintage curves: balance 90+ days past due ÷ disbursed",
+                    "账龄曲线：逾期90天以上余额 ÷ 放款金额"),
+    "c_province": ("Outstanding principal by province", "各省未偿本金"),
+    "c_trend_balance": ("Outstanding principal, each nightly run", "未偿本金（每日批处理）"),
+    "c_trend_dpd30": ("Share 30+ days past due, each nightly run",
+                      "逾期30天以上占比（每日批处理）"),
+    "c_alerts": ("Open alerts by type", "各类型未结预警"),
+    "yuan": ("yuan", "元"),
+    "wan_yuan": ("10,000 yuan", "万元"),
+    "no_data": ("no data", "无数据"),
+    "attribution": ("Province outlines: Natural Earth (public domain).",
+                    "省界：Natural Earth（公有领域）。"),
+    # codes of the data (t.code): alert types, severities, repossession states
+    "code:power_cut": ("power cut", "断电"),
+    "code:device_removed": ("tracker removed", "设备拆除"),
+    "code:gnss_antenna_cut": ("GNSS antenna cut", "天线被剪"),
+    "code:device_offline": ("tracker offline", "设备离线"),
+    "code:long_stay": ("long stay", "长时间停留"),
+    "code:risk_zone_visit": ("risk zone visit", "进入风险区域"),
+    "code:left_region": ("left permitted region", "离开许可区域"),
+    "code:night_relocation": ("night relocation", "夜间转移"),
+    "code:address_mismatch": ("address mismatch", "常驻地址不符"),
+    "code:unusual_area": ("unusual area", "异常区域"),
+    "code:position_jump": ("position jump", "位置跳变"),
+    "code:tracker_mismatch": ("trackers disagree", "双设备位置不符"),
+    "code:cluster": ("cluster", "车辆聚集"),
+    "code:device_cloned": ("cloned tracker", "设备克隆"),
+    "code:ltv_breach": ("LTV over cap", "抵押率超限"),
+    "code:info": ("info", "提示"),
+    "code:warning": ("warning", "警告"),
+    "code:critical": ("critical", "严重"),
+    "code:ordered": ("ordered", "已下令"),
+    "code:approved": ("approved", "已批准"),
+    "code:recovered": ("recovered", "已收车"),
+    "code:sold": ("sold", "已处置"),
+    "code:settled": ("settled", "已结清"),
+    "code:written_off": ("written off", "已核销"),
+    "code:appraised": ("appraised", "已评估"),
+    "code:surplus_due": ("surplus due", "待退余款"),
+    "code:deficiency": ("deficiency", "差额待偿"),
+}
+
+
+class Translator:
+    """``t(key, **values)``: the text of ``key`` in ``lang``, formatted with ``values``;
+    ``t.code(value)``: a code of the data (an alert type) in ``lang``, or as it is when the
+    catalogue has no entry for it (a type added later)."""
+
+    def __init__(self, lang: str) -> None:
+        if lang not in LANGUAGES:
+            raise ValueError(f"--lang: {lang!r} is not one of {', '.join(LANGUAGES)}")
+        self.lang = lang
+        self._index = LANGUAGES.index(lang)  # type: ignore[arg-type]
+
+    def __call__(self, key: str, **values: object) -> str:
+        text = CATALOGUE[key][self._index]
+        return text.format(**values) if values else text
+
+    def code(self, value: str) -> str:
+        entry = CATALOGUE.get(f"code:{value}")
+        return entry[self._index] if entry else value
+
