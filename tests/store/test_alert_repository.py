@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import select
 
 from lienwatch.data import china_provinces
 from lienwatch.domain.provinces import ProvinceIndex
 from lienwatch.errors import ConflictError, NotFoundError
 from lienwatch.monitor import AlertBook, AlertType, VehicleSpec
+from lienwatch.services.alerts import decide_alert
+from lienwatch.store.db import make_engine, session_factory, transaction
 from lienwatch.store.repositories import AlertRepository
+from lienwatch.store.tables import LedgerEntry
 from tests import factories
 
 T0 = int(datetime(2026, 7, 1, tzinfo=UTC).timestamp())
@@ -164,3 +169,28 @@ def test_people_decisions_stand_when_the_monitor_saves_again(db_session, book_fa
     assert (cut_row.status, cut_row.repeats, cut_row.ended_at) == ("resolved", 0, when)
     book.resolve_cause(spec.vehicle_id, AlertType.LONG_STAY, T0 + 120)
     assert repo.save(stay).status == "resolved" and stay_row.status_by == "monitor"
+
+
+def test_a_decision_is_in_the_ledger_and_a_second_one_records_nothing(store_url, book_factory):
+    engine = make_engine(store_url)
+    factory = session_factory(engine)
+    when = datetime(2026, 7, 2, 9, tzinfo=UTC)
+    with transaction(factory) as session:
+        loan = factories.loan(session, "L11")
+        alert = book_factory().raise_alert(
+            AlertType.DEVICE_REMOVED, VehicleSpec(loan.vehicle.vin, loan_id="L11"),
+            severity="critical",
+            start=T0, at=T0, device_id=None, position=None, evidence={},
+        )  # fmt: skip
+        alert_id = AlertRepository(session).save(alert).id
+    with transaction(factory) as session:
+        decide_alert(session, alert_id=alert_id, decision="resolved", by="sam", at=when,
+                     why="tracker refitted by the dealer")  # fmt: skip
+    with pytest.raises(ConflictError), transaction(factory) as session:
+        decide_alert(session, alert_id=alert_id, decision="false_positive", by="ann", at=when)
+    with factory() as session:
+        entries = [json.loads(body) for body in session.scalars(
+            select(LedgerEntry.body).where(LedgerEntry.kind == "alert_decided"))]  # fmt: skip
+    engine.dispose()
+    assert [(e["subject"], e["by"], e["data"]["decision"], e["data"]["why"]) for e in entries] == [
+        ("L11", "sam", "resolved", "tracker refitted by the dealer")]

@@ -30,6 +30,7 @@ class EntryKind(StrEnum):
     PAYMENT_REVERSED = "payment_reversed"
     CASE_ACTION = "case_action"  # a contact, check, status change, escalation, breach, ...
     CONTACT_REFUSED = "contact_refused"  # a contact the compliance guard refused
+    ALERT_DECIDED = "alert_decided"  # an alert acknowledged, resolved or marked false positive
     CORRECTION = "correction"  # recorded data changed: old and new values, who, why
 
 

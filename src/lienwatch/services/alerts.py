@@ -1,0 +1,42 @@
+"""Decisions on collateral alerts, each recorded in the ledger with the decision."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lienwatch.ledger.entries import EntryKind
+from lienwatch.monitor.model import AlertStatus
+from lienwatch.services.ledger import record
+from lienwatch.store.repositories import AlertRepository
+from lienwatch.store.tables import Alert, Loan, Vehicle
+
+
+def decide_alert(
+    session: Session, *, alert_id: int, decision: AlertStatus | str, by: str, at: datetime,
+    why: str = "",
+) -> Alert:  # fmt: skip
+    """Acknowledge an open alert (it stays open), resolve it or mark it a false positive,
+    with who, when and why in the ledger; a decided alert is a ConflictError. The live
+    monitor reads the decision back at its next tick."""
+    decision = AlertStatus(decision)
+    alerts = AlertRepository(session)
+    decide = {
+        AlertStatus.ACKNOWLEDGED: alerts.acknowledge,
+        AlertStatus.RESOLVED: alerts.resolve,
+        AlertStatus.FALSE_POSITIVE: alerts.mark_false_positive,
+    }.get(decision)
+    if decide is None:
+        raise ValueError(f"decision: {decision.value} is not a decision (acknowledged, "
+                         "resolved, false_positive)")  # fmt: skip
+    row = decide(alert_id, by=by, at=at)
+    if row.loan_id is not None:  # about a loan's collateral, else a car of no live loan
+        subject = session.scalar(select(Loan.ref).where(Loan.id == row.loan_id))
+    else:
+        subject = session.scalar(select(Vehicle.vin).where(Vehicle.id == row.vehicle_id))
+    record(session, EntryKind.ALERT_DECIDED, subject=subject or "", at=at, by=by,
+           data={"alert": row.id, "type": row.type, "decision": decision.value,
+                 "why": why})  # fmt: skip
+    return row
