@@ -11,11 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from lienwatch.domain.positions import PositionColumns
+from lienwatch.errors import ConflictError, NotFoundError
 from lienwatch.store.repositories import (
-    ConflictError,
     DeviceRepository,
     LoanRepository,
-    NotFoundError,
     PaymentRepository,
     PositionRepository,
     load_positions,
