@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -227,10 +228,12 @@ def stop_on_signals() -> asyncio.Event:
 
 @contextlib.asynccontextmanager
 async def serving_http(
-    app: FastAPI, host: str, port: int, settings: GatewaySettings | None = None
-) -> AsyncIterator[int]:
+    app: FastAPI, host: str, port: int, settings: GatewaySettings | None = None,
+    *, bound: socket.socket | None = None,
+) -> AsyncIterator[int]:  # fmt: skip
     """Serve ``app`` with uvicorn on this event loop (the bus lives here), with the HTTP
-    limits of ``settings`` (the defaults if None); yields the port."""
+    limits of ``settings`` (the defaults if None); yields the port. With ``bound``, on that
+    socket (bound beforehand, so a busy port stops a command before it starts anything)."""
     limits = settings or GatewaySettings()
     config = uvicorn.Config(
         app, host=host, port=port, log_level="warning", lifespan="off",
@@ -239,7 +242,7 @@ async def serving_http(
         limit_concurrency=limits.http_max_connections, timeout_keep_alive=5,
     )  # fmt: skip
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=None if bound is None else [bound]))
     while not server.started:
         if task.done():  # failed to bind: surface the reason
             await task

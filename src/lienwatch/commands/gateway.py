@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from lienwatch.commands.options import check_free, host_option, port_option
 from lienwatch.config import Settings, load_settings
 
 
@@ -21,9 +22,9 @@ class ProtocolName(StrEnum):
 
 
 def gateway(
-    host: Annotated[str | None, typer.Option(help="Listen address [default: config].")] = None,
-    jt808_port: Annotated[int | None, typer.Option(help="JT/T 808 port [default: 5015].")] = None,
-    gt06_port: Annotated[int | None, typer.Option(help="GT06 port [default: 5023].")] = None,
+    host: Annotated[str | None, host_option("gateway.host")] = None,
+    jt808_port: Annotated[int | None, port_option("--jt808-port", "JT/T 808", "5015")] = None,
+    gt06_port: Annotated[int | None, port_option("--gt06-port", "GT06", "5023")] = None,
     store_writer: Annotated[
         bool, typer.Option(help="With the JetStream bus, also write the stream to the store.")
     ] = True,
@@ -40,6 +41,13 @@ def gateway(
         for name, port in (("jt808", jt808_port), ("gt06", gt06_port))
         if port is not None
     }
+    address = host or settings.gateway.host
+    check_free(address, jt808_port if jt808_port is not None else settings.gateway.jt808_port,
+               "--jt808-port")
+    check_free(address, gt06_port if gt06_port is not None else settings.gateway.gt06_port,
+               "--gt06-port")
+    if settings.gateway.http_ingest:
+        check_free(address, settings.gateway.http_port, "gateway.http_port")
     asyncio.run(_serve(settings, host, ports, store_writer))
 
 

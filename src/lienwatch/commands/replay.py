@@ -25,7 +25,7 @@ from lienwatch.monitor import (
     ZoneLibrary,
 )
 from lienwatch.monitor.batch import run_monitor
-from lienwatch.tabular import InputFileError, csv_rows
+from lienwatch.tabular import InputFileError, csv_rows, is_parquet, parquet_frame
 from lienwatch.telematics.protocols import CANONICAL_ALARMS
 
 _POSITION_COLUMNS = ("device_id", "time", "lat", "lon")
@@ -82,16 +82,7 @@ def _position(where: str, row: dict[str, Any]) -> tuple[str, int, float, float, 
 
 
 def _parquet_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    try:
-        import polars
-    except ModuleNotFoundError:
-        raise InputFileError(
-            f"{path}: reading Parquet needs polars (pip install 'lienwatch[parquet]')"
-        ) from None
-    try:
-        frame = polars.read_parquet(path)
-    except (OSError, polars.exceptions.PolarsError) as exc:
-        raise InputFileError(f"{path}: not a readable Parquet file ({exc})") from None
+    frame = parquet_frame(path)
     missing = [c for c in _POSITION_COLUMNS if c not in frame.columns]
     if missing:
         raise InputFileError(f"{path}: missing column {missing[0]!r}")
@@ -102,7 +93,7 @@ def _parquet_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
 def read_positions(path: Path) -> FixBatch:
     """A positions file: CSV, or Parquet (``.parquet``/``.pq``), with ``device_id,time,lat,
     lon`` and optional ``alarms``, ``valid``. Errors name the CSV line or the Parquet row."""
-    if path.suffix.lower() in {".parquet", ".pq"}:
+    if is_parquet(path):
         rows: Iterator[tuple[str, dict[str, Any]]] = _parquet_rows(path)
     else:
         _, lines = csv_rows(path, required=_POSITION_COLUMNS)

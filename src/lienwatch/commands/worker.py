@@ -6,10 +6,12 @@ import asyncio
 import contextlib
 import json
 import logging
+import socket
 from typing import Annotated, Any
 
 import typer
 
+from lienwatch.commands.options import bind_listener, host_option, port_option
 from lienwatch.config import Settings, load_settings
 from lienwatch.jobs import scheduler_jobs
 from lienwatch.scheduling import JobStatus, running_scheduler
@@ -18,12 +20,9 @@ from lienwatch.store.migrate import require_head
 
 
 def worker(
-    host: Annotated[
-        str | None, typer.Option(help="Health endpoint address [default: worker.host].")
-    ] = None,
+    host: Annotated[str | None, host_option("worker.host")] = None,
     http_port: Annotated[
-        int | None,
-        typer.Option(min=0, help="Health endpoint port, 0 = any free [default: 5056]."),
+        int | None, port_option("--http-port", "Health endpoint", "5056")
     ] = None,
 ) -> None:
     """Run the background work of a scaled-out deployment until interrupted (Ctrl-C or
@@ -39,10 +38,12 @@ def worker(
     settings = load_settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(message)s")
     port = settings.worker.http_port if http_port is None else http_port
-    asyncio.run(_work(settings, host or settings.worker.host, port))
+    address = host or settings.worker.host
+    with bind_listener(address, port, "--http-port") as listener:  # before any job starts
+        asyncio.run(_work(settings, address, listener))
 
 
-async def _work(settings: Settings, host: str, http_port: int) -> None:
+async def _work(settings: Settings, host: str, listener: socket.socket) -> None:
     from lienwatch.runtime import (
         health_app,
         health_report,
@@ -69,7 +70,9 @@ async def _work(settings: Settings, host: str, http_port: int) -> None:
         )
         report = health_report(settings, bus, scheduler=scheduler)
         app = health_app(engine, report, settings.gateway)
-        port = await stack.enter_async_context(serving_http(app, host, http_port, settings.gateway))
+        port = await stack.enter_async_context(
+            serving_http(app, host, 0, settings.gateway, bound=listener)
+        )
         typer.echo(
             f"worker: bus {settings.bus.kind}; {parts}jobs {', '.join(scheduler.statuses)}; "
             f"http port {port}; Ctrl-C to stop",

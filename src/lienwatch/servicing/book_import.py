@@ -294,6 +294,9 @@ class Known:
     borrowers: set[str] = field(default_factory=set)
     vehicles: set[str] = field(default_factory=set)
     loans: dict[str, date] = field(default_factory=dict)  # ref -> disbursed on
+    #: (vehicle VIN, device kind) -> the device bound there: a vehicle carries at most one
+    #: wired and one wireless tracker.
+    trackers: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 def check_references(
@@ -307,6 +310,7 @@ def check_references(
     borrowers = set(known.borrowers)
     vehicles = set(known.vehicles)
     loans = dict(known.loans)
+    trackers = dict(known.trackers)
     accepted: dict[str, list[Row]] = {kind: [] for kind in KINDS}
     errors: list[RowError] = []
 
@@ -329,8 +333,20 @@ def check_references(
             seen[row.key] = row.line
             if kind == "vehicles" and not refers(row, "borrower_ref", borrowers, "borrower"):
                 continue
-            if kind == "devices" and not refers(row, "vehicle_vin", vehicles, "vehicle"):
-                continue
+            if kind == "devices":
+                if not refers(row, "vehicle_vin", vehicles, "vehicle"):
+                    continue
+                slot = (row.values["vehicle_vin"], row.values["kind"])
+                holder = trackers.get(slot) if slot[0] is not None else None
+                if holder is not None and holder != row.key:
+                    errors.append(
+                        RowError(row.file, row.line, "vehicle_vin",
+                                 f"vehicle {slot[0]!r} already has a {slot[1]} tracker "
+                                 f"({holder!r}); a vehicle carries one of each kind", row.raw)
+                    )  # fmt: skip
+                    continue
+                if slot[0] is not None:
+                    trackers[slot] = row.key
             if kind == "loans" and not (
                 refers(row, "borrower_ref", borrowers, "borrower")
                 and refers(row, "vehicle_vin", vehicles, "vehicle")
