@@ -105,6 +105,11 @@ def main(args: list[str] | None = None) -> None:
         if type(exc).__name__ == "NoArgsIsHelpError":  # `lienwatch followup`: its help
             exc.show()
             sys.exit(exc.exit_code)
+        param = getattr(exc, "param", None)
+        if type(exc) is typer.BadParameter and param is not None:  # a value refused
+            name = param.opts[0] if param.param_type_name == "option" else param.name.upper()
+            print(f"lienwatch: error: {name}: {' '.join(exc.message.split())}", file=sys.stderr)
+            sys.exit(exc.exit_code)
         where = exc.ctx.command_path if exc.ctx is not None else "lienwatch"
         message = " ".join(exc.format_message().split()).rstrip(".")
         print(f"lienwatch: error: {message} (see `{where} --help`)", file=sys.stderr)

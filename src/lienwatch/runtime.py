@@ -30,7 +30,7 @@ from lienwatch.config import BusSettings, GatewaySettings, Settings
 from lienwatch.data import province_index
 from lienwatch.monitor.live import LiveMonitor
 from lienwatch.scheduling import Scheduler
-from lienwatch.store.db import open_database
+from lienwatch.store.migrate import open_store
 from lienwatch.store.monitoring import StoreAlertStore, StoreFleetSource
 from lienwatch.store.telematics import StoreDeviceDirectory, StoreFixWriter
 from lienwatch.telematics.fixes import FixHistory, PositionBus, writing_to
@@ -56,12 +56,13 @@ class Ingest:
 async def open_ingest(
     database_url: str, gateway: GatewaySettings, bus: BusSettings, *, store_writer: bool = True
 ) -> AsyncIterator[Ingest]:
-    """The registry and bus for ``database_url``; closed (pending commits done) on exit.
+    """The registry and bus for ``database_url`` (at the schema this lienwatch needs, see
+    ``open_store``); closed (pending commits done) on exit.
 
     With the JetStream bus and ``store_writer``, this process also runs the durable consumer
     that writes the stream to the store (otherwise a ``worker`` elsewhere must).
     """
-    with open_database(database_url) as database:
+    with open_store(database_url) as database:
         factory = database.factory
         directory = StoreDeviceDirectory(factory)
         registry = DeviceRegistry(

@@ -51,7 +51,7 @@ def test_tick_queue_record_and_coverage(tmp_path):
     env = {"LIENWATCH_DATABASE_URL": url}
     for at in ("2026-02-17T08:30:00+08:00", "2026-02-18T08:30:00+08:00"):
         assert run("followup", "tick", "--at", at, cwd=tmp_path, env=env).returncode == 0
-    queue = run("followup", "queue", "--agent", "ann", "--json", cwd=tmp_path, env=env)
+    queue = run("followup", "queue", "--by", "ann", "--json", cwd=tmp_path, env=env)
     [task] = json.loads(queue.stdout)
     assert task["channel"] == "call"
     record = run("followup", "record", "--task", str(task["task"]), "--agent", "ann",
@@ -60,7 +60,7 @@ def test_tick_queue_record_and_coverage(tmp_path):
                  cwd=tmp_path, env=env)  # fmt: skip
     assert record.returncode == 0, record.stderr
     assert "promise of 3000.00 on 2026-02-25" in record.stdout
-    cover = run("followup", "coverage", "--as-of", "2026-02-18T12:00:00+08:00", "--json",
+    cover = run("followup", "coverage", "--at", "2026-02-18T12:00:00+08:00", "--json",
                 cwd=tmp_path, env=env)  # fmt: skip
     report = json.loads(cover.stdout)
     assert set(report) >= {"open_triggers", "covered", "coverage", "breaches"}
@@ -246,3 +246,17 @@ def test_users_from_the_cli_and_only_the_assignee_or_a_supervisor_records(tmp_pa
         assert call.details["for"] == holder
         assert session.get_one(User, call.performed_by).username == "sam"
     engine.dispose()
+
+
+def test_coverage_as_of_a_business_day_is_the_end_of_that_day(tmp_path):
+    url = f"sqlite:///{tmp_path / 'c.sqlite3'}"
+    env = {"LIENWATCH_DATABASE_URL": url}
+    day = run("followup", "coverage", "--as-of", "2026-02-18", "--json", cwd=tmp_path, env=env)
+    assert json.loads(day.stdout)["as_of"] == "2026-02-18T16:00:00+00:00"  # midnight in Shanghai
+    both = run("followup", "coverage", "--as-of", "2026-02-18", "--at",
+               "2026-02-18T12:00:00+08:00", cwd=tmp_path, env=env)  # fmt: skip
+    assert both.stderr == "lienwatch: error: give --at or --as-of, not both\n"
+    moment = run("followup", "coverage", "--as-of", "2026-02-18T12:00:00+08:00", cwd=tmp_path,
+                 env=env)  # fmt: skip
+    assert moment.returncode == 2 and moment.stderr == (
+        "lienwatch: error: --as-of: '2026-02-18T12:00:00+08:00' is not a date YYYY-MM-DD\n")

@@ -9,8 +9,10 @@ from typing import Annotated, Any
 import typer
 
 from lienwatch import clock
+from lienwatch.commands.options import By, Json
 from lienwatch.config import load_settings
-from lienwatch.store.db import check_connection, make_engine, session_factory, transaction
+from lienwatch.store.db import transaction
+from lienwatch.store.migrate import open_store
 from lienwatch.store.repositories import DeviceRepository
 from lienwatch.store.telematics import StoreDeviceDirectory
 from lienwatch.telematics.registry import DeviceRegistry
@@ -29,21 +31,19 @@ def register(app: typer.Typer) -> None:
 
 def reset_auth_command(
     ident: Annotated[str, typer.Argument(help="The JT/T 808 terminal phone number.")],
-    by: Annotated[str, typer.Option("--by", help="Username of the operator.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    by: By,
+    as_json: Json = False,
 ) -> None:
     """Let a JT/T 808 terminal register again (replaced or factory-reset): its auth code is
     forgotten, so its next 0x0100 registration gets a new one. Until then nobody can
     register as it. The reset is written to the audit log."""
     settings = load_settings()
-    engine = make_engine(settings.database_url)
-    check_connection(engine)
-    registry = DeviceRegistry(
-        StoreDeviceDirectory(session_factory(engine)),
-        unknown_devices=settings.gateway.unknown_devices,
-    )
-    record = registry.reset_auth(ident)
-    engine.dispose()
+    with open_store(settings.database_url) as database:
+        registry = DeviceRegistry(
+            StoreDeviceDirectory(database.factory),
+            unknown_devices=settings.gateway.unknown_devices,
+        )
+        record = registry.reset_auth(ident)
     if record is None:
         raise typer.BadParameter(
             f"no JT/T 808 terminal {ident!r} is registered", param_hint="IDENT"
@@ -54,11 +54,11 @@ def reset_auth_command(
 
 def set_partner_command(
     ident: Annotated[str, typer.Argument(help="The device's IMEI or phone number.")],
-    by: Annotated[str, typer.Option("--by", help="Username of the operator.")],
+    by: By,
     partner: Annotated[
         str | None, typer.Argument(help="The partner ([gateway.partners]); omit for any.")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    as_json: Json = False,
 ) -> None:
     """Tie a device to the one HTTP ingest partner that may post its positions (others get
     403), or, without PARTNER, let any partner post. Written to the audit log."""
@@ -67,11 +67,8 @@ def set_partner_command(
         raise typer.BadParameter(
             f"no partner {partner!r} in [gateway.partners]", param_hint="PARTNER"
         )
-    engine = make_engine(settings.database_url)
-    check_connection(engine)
-    with transaction(session_factory(engine)) as session:
+    with open_store(settings.database_url) as database, transaction(database.factory) as session:
         found = DeviceRepository(session).set_partner(ident, partner) is not None
-    engine.dispose()
     if not found:
         raise typer.BadParameter(f"no device {ident!r}", param_hint="IDENT")
     _audited("set-partner", ident, by, {"partner": partner}, as_json,

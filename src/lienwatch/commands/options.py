@@ -35,7 +35,7 @@ def parse_at(text: str) -> datetime:
         raise typer.BadParameter(
             f"{text!r} has no UTC offset; add one, e.g. {text.strip()}+08:00"
         )
-    if not FIRST_DAY <= moment.astimezone(UTC).date() <= LAST_DAY:
+    if not FIRST_DAY <= moment.date() <= LAST_DAY:  # its own date: UTC may overflow
         raise typer.BadParameter(f"{text} is out of range ({FIRST_DAY} to {LAST_DAY})")
     return moment.astimezone(UTC)
 

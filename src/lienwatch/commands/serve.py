@@ -15,7 +15,6 @@ from lienwatch.commands.options import bind_listener, check_free, host_option, p
 from lienwatch.config import Settings, load_settings
 from lienwatch.jobs import scheduler_jobs
 from lienwatch.scheduling import running_scheduler
-from lienwatch.store.migrate import require_head
 
 
 def serve(
@@ -108,7 +107,6 @@ async def _serve(
                 store_writer=parts.store_writer,
             )
         )  # fmt: skip
-        require_head(ingest.engine)
         # The monitor starts before the gateway, so on exit it stops after it (it sees every
         # position made durable) and before the bus closes.
         monitor = (

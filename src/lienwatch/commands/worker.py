@@ -15,8 +15,7 @@ from lienwatch.commands.options import bind_listener, host_option, port_option
 from lienwatch.config import Settings, load_settings
 from lienwatch.jobs import scheduler_jobs
 from lienwatch.scheduling import JobStatus, running_scheduler
-from lienwatch.store.db import open_database
-from lienwatch.store.migrate import require_head
+from lienwatch.store.migrate import open_store
 
 
 def worker(
@@ -62,9 +61,8 @@ async def _work(settings: Settings, host: str, listener: socket.socket) -> None:
             engine, factory, bus = ingest.engine, ingest.factory, ingest.bus
             parts = "store writer, "
         else:
-            database = stack.enter_context(open_database(settings.database_url))
+            database = stack.enter_context(open_store(settings.database_url))
             engine, factory, bus, parts = database.engine, database.factory, None, ""
-        require_head(engine)
         scheduler = await stack.enter_async_context(
             running_scheduler(scheduler_jobs(factory, settings), on_run=print_run)
         )
