@@ -21,6 +21,7 @@ from lienwatch.commands import (
     repossession,
     serve,
     servicing,
+    teams,
     telematics,
     users,
     worker,
@@ -85,6 +86,7 @@ for module in (
     worker,
     followup,
     repossession,
+    teams,
     users,
 ):
     module.register(app)

@@ -195,6 +195,13 @@ def test_a_refused_tracker_command_stays_on_the_case_timeline(book_url, tmp_path
 def test_users_from_the_cli_and_only_the_assignee_or_a_supervisor_records(tmp_path):
     url = f"sqlite:///{tmp_path / 'f.sqlite3'}"
     env = {"LIENWATCH_DATABASE_URL": url}
+    unknown = run("user", "add", "ann", "--role", "agent", "--team", "east", cwd=tmp_path, env=env)
+    assert unknown.stderr.splitlines()[-1] == (  # after "created a new database ..."
+        "lienwatch: error: --team: no team 'east' (`lienwatch team add east` creates it)")
+    for team in (("east", "--name", "East China"), ("west",)):
+        assert run("team", "add", *team, cwd=tmp_path, env=env).returncode == 0
+    again = run("team", "add", "west", cwd=tmp_path, env=env)
+    assert again.stderr == "lienwatch: error: name: team 'west' exists\n"
     for user in (("ann", "--role", "agent", "--team", "east", "--name", "Ann Li"),
                  ("bob", "--role", "agent", "--team", "east"),
                  ("sam", "--role", "supervisor", "--team", "east"),
@@ -212,6 +219,13 @@ def test_users_from_the_cli_and_only_the_assignee_or_a_supervisor_records(tmp_pa
     listed = json.loads(run("user", "list", "--json", cwd=tmp_path, env=env).stdout)
     assert [(u["username"], u["active"]) for u in listed] == [
         ("ann", True), ("bob", False), ("fay", True), ("sam", True), ("tom", True)]
+    teams = run("team", "list", cwd=tmp_path, env=env)
+    assert teams.stdout.splitlines() == [
+        "east (East China): field fay; phone ann; supervisors sam; disabled bob",
+        "west: supervisors tom",
+    ]
+    assert json.loads(run("team", "list", "--json", cwd=tmp_path, env=env).stdout)[1] == {
+        "team": "west", "name": "west", "agents": {}, "supervisors": ["tom"], "disabled": []}
     assert run("user", "enable", "bob", cwd=tmp_path, env=env).returncode == 0
 
     engine = make_engine(url)

@@ -32,6 +32,7 @@ from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import transaction
 from lienwatch.store.followup import FollowupService
 from lienwatch.store.followup_report import coverage, kpis
+from lienwatch.store.repositories import TeamRepository
 from lienwatch.store.servicing import run_nightly
 from lienwatch.store.tables import Installment, Payment, Task, User
 
@@ -195,6 +196,7 @@ def _hire(session: Session, team: Team) -> list[User]:
               for i in range(team.phone_agents)]  # fmt: skip
     wanted += [(f"field-{i + 1:02d}", "field", "collections-field", team.visits_per_day)
                for i in range(team.field_agents)]  # fmt: skip
+    TeamRepository(session).ensure("collections-phone", "collections-field")
     existing = {u.username: u for u in session.scalars(select(User))}
     users = []
     for name, mode, team_name, capacity in wanted:
