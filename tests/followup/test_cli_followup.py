@@ -79,7 +79,8 @@ def test_the_scheduler_loop_ticks_and_stops(tmp_path):
             run_nightly(session, ProductCatalogue(), as_of=day)
     engine.dispose()
     env = {"LIENWATCH_DATABASE_URL": url, "LIENWATCH_CLOCK": "2026-02-17T08:30:00+08:00"}
-    result = run("followup", "run", "--every", "1", "--ticks", "2", cwd=tmp_path, env=env)
+    result = run("followup", "run", "--every", "1", "--ticks", "2", "--json", cwd=tmp_path,
+                 env=env)
     assert result.returncode == 0, result.stderr
     first, second = (json.loads(line) for line in result.stdout.splitlines())
     assert first["tick"] == 1 and first["raised"]["missed_installment"] == 1

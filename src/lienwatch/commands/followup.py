@@ -101,28 +101,33 @@ def adopt_command(
 def run_command(
     every: Annotated[float, typer.Option(min=1, help="Seconds between ticks.")] = 60.0,
     ticks: Annotated[int | None, typer.Option(min=1, help="Stop after this many.")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object per tick (JSON lines).")
+    ] = False,
 ) -> None:
     """Run the scheduler: one tick every EVERY seconds, each in its own transaction, until
-    interrupted. Several workers may run it on one PostgreSQL database: one ticks at a time,
-    the others skip the tick, all execute batches of due steps, and no step is executed
-    twice. (``lienwatch worker`` runs the same tick with the nightly servicing run.)"""
+    interrupted; one line per tick (one JSON object with --json). Several workers may run it
+    on one PostgreSQL database: one ticks at a time, the others skip the tick, all execute
+    batches of due steps, and no step is executed twice. (``lienwatch worker`` runs the same
+    tick with the nightly servicing run.)"""
     settings = load_settings()
-    asyncio.run(_run_ticks(settings, every, ticks))
+    asyncio.run(_run_ticks(settings, every, ticks, as_json))
 
 
-async def _run_ticks(settings: Settings, every: float, ticks: int | None) -> None:
-    """The follow-up tick job alone on the scheduler, printing one JSON line per tick."""
+async def _run_ticks(settings: Settings, every: float, ticks: int | None, as_json: bool) -> None:
+    """The follow-up tick job alone on the scheduler, printing one line per tick."""
     from lienwatch.runtime import stop_on_signals
 
     stop = stop_on_signals()
 
     def report(status: JobStatus) -> None:
         if status.last_result is None:
-            typer.echo(json.dumps({"tick": status.runs, "error": status.last_error}))
+            line = {"tick": status.runs, "error": status.last_error}
         else:
             busy = {k: v for k, v in status.last_result.items() if v and k != "raised"}
-            typer.echo(json.dumps({"tick": status.runs, **busy,
-                                   "raised": status.last_result["raised"]}))  # fmt: skip
+            line = {"tick": status.runs, **busy, "raised": status.last_result["raised"]}
+        text = ", ".join(f"{key} {value}" for key, value in line.items() if key != "tick")
+        typer.echo(json.dumps(line) if as_json else f"tick {status.runs}: {text}")
         if ticks is not None and status.runs >= ticks:
             stop.set()
 

@@ -216,9 +216,12 @@ def replay(
     config: Annotated[
         Path | None, typer.Option("--config", help="TOML file with a [monitor] section.")
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object per alert (JSON lines).")
+    ] = False,
 ) -> None:
-    """Run the collateral monitor over a positions file (CSV or Parquet); print one JSON
-    object per alert."""
+    """Run the collateral monitor over a positions file (CSV or Parquet); print one line per
+    alert (one JSON object with --json) and the counts on stderr."""
     provinces = province_index()
     settings = read_monitor_config(config) if config else MonitorSettings()
     regions_path = regions or settings.regions_file
@@ -236,8 +239,22 @@ def replay(
         settings=settings,
     )
     for alert in result.alerts:
-        typer.echo(json.dumps(alert.as_json(), ensure_ascii=False))
-    typer.echo(json.dumps({"summary": result.counts}), err=True)
+        typer.echo(json.dumps(alert.as_json(), ensure_ascii=False) if as_json
+                   else _alert_line(alert.as_json()))  # fmt: skip
+    if as_json:
+        typer.echo(json.dumps({"summary": result.counts}), err=True)
+    else:
+        counts = ", ".join(f"{key} {value}" for key, value in result.counts.items())
+        typer.echo(f"summary: {counts}", err=True)
+
+
+def _alert_line(alert: dict[str, Any]) -> str:
+    """``2026-03-01T02:13:00Z power_cut critical vehicle V1 device D1 at 31.2,121.4 (Shanghai)``."""
+    where = "" if alert["lat"] is None else f" at {alert['lat']},{alert['lon']}"
+    if alert["province"]:
+        where += f" ({alert['province']['en']})"
+    return (f"{alert['start']} {alert['type']} {alert['severity']} vehicle {alert['vehicle_id']} "
+            f"device {alert['device_id']}{where} [{alert['status']}]")  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:
