@@ -54,6 +54,16 @@ def test_tick_queue_record_and_coverage(tmp_path):
     queue = run("followup", "queue", "--by", "ann", "--json", cwd=tmp_path, env=env)
     [task] = json.loads(queue.stdout)
     assert task["channel"] == "call"
+    for missing, line in ((("--promise-amount", "3000.00"), "--promise-date: a promise to pay "
+                           "needs a date"),
+                          (("--promise-date", "2026-02-25"), "--promise-amount: a promise to pay "
+                           "needs a positive amount"),
+                          (("--promise-amount", "30.001"), "--promise-amount: '30.001' has more "
+                           "than two decimals")):  # fmt: skip
+        refused = run("followup", "record", "--task", str(task["task"]), "--by", "ann",
+                      "--outcome", "promise_to_pay", "--at", "2026-02-18T10:00:00+08:00",
+                      *missing, cwd=tmp_path, env=env)  # fmt: skip
+        assert refused.stderr.strip() == f"lienwatch: error: {line}"
     record = run("followup", "record", "--task", str(task["task"]), "--agent", "ann",
                  "--outcome", "promise_to_pay", "--at", "2026-02-18T10:00:00+08:00",
                  "--promise-date", "2026-02-25", "--promise-amount", "3000.00",
@@ -141,7 +151,7 @@ def test_a_refused_contact_is_recorded_though_the_command_fails(book_url, tmp_pa
 
     refused = record("2026-02-18T23:30:00+08:00")  # a call at night
     assert refused.returncode == 1
-    assert refused.stderr.strip() == "lienwatch: error: at: contact refused (quiet_hours)"
+    assert refused.stderr.strip() == "lienwatch: error: --at: contact refused (quiet_hours)"
     engine = make_engine(book_url)
     with Session(engine) as session:
         [attempt] = session.scalars(select(ContactAttempt).where(ContactAttempt.channel == "call"))
@@ -171,7 +181,7 @@ def test_a_refused_tracker_command_stays_on_the_case_timeline(book_url, tmp_path
     refused = command()
     assert refused.returncode == 1
     assert refused.stderr.strip() == (
-        "lienwatch: error: command: refused (tracker_command_needs_supervisor)")
+        "lienwatch: error: --command: refused (tracker_command_needs_supervisor)")
     assert command("--by", "ann").returncode == 1  # an agent cannot approve it either
     sent = command("--by", "sam")
     assert sent.returncode == 0, sent.stderr
@@ -252,7 +262,7 @@ def test_users_from_the_cli_and_only_the_assignee_or_a_supervisor_records(tmp_pa
         refused = record(intruder)
         assert refused.returncode == 1
         assert refused.stderr.strip() == (
-            f"lienwatch: error: agent: task {task['task']} is assigned to {holder}; only they or "
+            f"lienwatch: error: --by: task {task['task']} is assigned to {holder}; only they or "
             "a supervisor of team east may record it")
     assert record("sam").returncode == 0  # the team's supervisor, recorded as such
     engine = make_engine(url)

@@ -40,7 +40,7 @@ def test_order_approve_overdue_and_the_breach_in_coverage(tmp_path):
     refused = run(*order, "--route", "self_help", cwd=tmp_path, env=env)
     assert refused.returncode == 1
     assert refused.stderr.strip() == (
-        "lienwatch: error: route: refused (repossession_self_help_forbidden)"
+        "lienwatch: error: --route: refused (repossession_self_help_forbidden)"
     )
     ordered = run(*order, "--route", "court_order", cwd=tmp_path, env=env)
     assert ordered.returncode == 0, ordered.stderr

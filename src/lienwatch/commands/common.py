@@ -13,11 +13,25 @@ import typer
 from sqlalchemy.orm import Session
 
 from lienwatch.config import Settings, load_settings
+from lienwatch.errors import LienwatchError
 from lienwatch.followup.strategy import configured_strategy
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import transaction
 from lienwatch.store.followup import FollowupService
 from lienwatch.store.migrate import open_store
+
+
+@contextmanager
+def options_named(**options: str) -> Iterator[None]:
+    """Errors of the block that name a field of a service (``promised_on: ...``) name the
+    command's option instead (``--promise-date: ...``), as the user typed it."""
+    try:
+        yield
+    except LienwatchError as exc:
+        field, colon, rest = str(exc).partition(": ")
+        if colon and field in options and exc.args:
+            exc.args = (f"{options[field]}: {rest}", *exc.args[1:])
+        raise
 
 
 @contextmanager

@@ -15,7 +15,7 @@ import typer
 from sqlalchemy.orm import Session
 
 from lienwatch import clock
-from lienwatch.commands.common import emit, figure_lines, followup_service
+from lienwatch.commands.common import emit, figure_lines, followup_service, options_named
 from lienwatch.commands.options import (
     AsOf,
     At,
@@ -213,7 +213,7 @@ def queue_command(
     as_json: Json = False,
 ) -> None:
     """The agent's queue, most urgent first."""
-    with followup_service() as (_session, service):
+    with options_named(agent="--by"), followup_service() as (_session, service):
         tasks = [
             {"task": t.id, "case": t.case_id, "channel": t.channel, "due_at": t.due_at.isoformat(),
              "deadline_at": t.deadline_at.isoformat(), "priority": t.priority}
@@ -247,7 +247,9 @@ def record_command(
     as_json: Json = False,
 ) -> None:
     """Record the outcome of a queued task (calls and visits pass the compliance guard)."""
-    with followup_service() as (_session, service):
+    with options_named(task_id="--task", agent="--by", promised_on="--promise-date",
+                       amount="--promise-amount", recording_ref="--recording", at="--at"), \
+            followup_service() as (_session, service):  # fmt: skip
         action = service.record_outcome(
             task_id=task, agent=agent, at=at or clock.now(), outcome=outcome,
             promised_on=promise_date, amount=promise_amount, recording_ref=recording,
@@ -274,7 +276,8 @@ def tracker_command_command(
 ) -> None:
     """Send a remote command to a loan's tracker: only on a loan past due, approved by a
     supervisor. A refusal is kept on the case timeline with its rule and exits non-zero."""
-    with followup_service() as (_session, service):
+    with options_named(loan="--loan", by="--by", command="--command"), \
+            followup_service() as (_session, service):  # fmt: skip
         action = service.command_tracker(
             loan_ref=loan, command=command, approved_by=by, at=at or clock.now()
         )

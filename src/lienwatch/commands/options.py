@@ -56,7 +56,7 @@ def parse_fen(text: str) -> int:
     try:
         return parse_yuan(text)
     except MoneyError as exc:
-        raise typer.BadParameter(str(exc)) from None
+        raise typer.BadParameter(str(exc).removeprefix("amount: ")) from None
 
 
 Json = Annotated[

@@ -12,7 +12,7 @@ import typer
 from sqlalchemy.orm import Session
 
 from lienwatch import clock
-from lienwatch.commands.common import emit, followup_service
+from lienwatch.commands.common import emit, followup_service, options_named
 from lienwatch.commands.options import At, By, Json, parse_day, parse_fen
 from lienwatch.config import load_settings
 from lienwatch.domain.money import format_yuan
@@ -49,7 +49,10 @@ def register(app: typer.Typer) -> None:
 
 @contextmanager
 def _service() -> Iterator[RepossessionService]:
-    with followup_service() as (session, followup):
+    with options_named(loan_id="--loan", loan="--loan", by="--by", route="--route",
+                       why="--why", kind="--kind", amount="--amount", value="--value",
+                       price="--price", sold_on="--sold-on", recovered_on="--recovered-on"), \
+            followup_service() as (session, followup):  # fmt: skip
         yield RepossessionService.from_settings(
             session, load_settings().repossession, followup=followup
         )
