@@ -5,6 +5,8 @@ and --as-of a business date refused the same way everywhere, the acting user as 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from lienwatch.commands.options import parse_at, parse_day
@@ -65,3 +67,8 @@ def test_the_acting_user_is_by(path):
 def test_global_database_and_config_options(tmp_path):
     status, out, _ = _run(["--help"], tmp_path)
     assert status == 0 and "--db" in out and "--config" in out
+
+
+def test_docs_cli_lists_every_command():
+    page = (Path(__file__).parents[1] / "docs" / "cli.md").read_text(encoding="utf-8")
+    assert [path for path in sorted(COMMANDS) if f"| `lienwatch {path}` |" not in page] == []

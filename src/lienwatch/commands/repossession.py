@@ -61,10 +61,10 @@ def _service() -> Iterator[RepossessionService]:
 def _echo(service: RepossessionService, repo: Repossession, as_json: bool) -> None:
     """The repossession's status and the step it waits for, with its deadline."""
     step = service.open_step(repossession_id=repo.id)
-    waits = f"{step.deadline_at.isoformat()} ({step.step})" if step else "none"
+    waits = f"{step.deadline_at.isoformat(timespec='seconds')} ({step.step})" if step else "none"
     data = {"repossession": repo.id, "status": repo.status,
             "next_step": step.step if step else None,
-            "due_by": step.deadline_at.isoformat() if step else None}  # fmt: skip
+            "due_by": step.deadline_at.isoformat(timespec="seconds") if step else None}  # fmt: skip
     emit(data, as_json, f"repossession {repo.id} {repo.status}; next step due by {waits}")
 
 
@@ -279,5 +279,5 @@ def _overdue(session: Session, step: RepossessionStep) -> dict[str, Any]:
     loan = session.get_one(Loan, repo.loan_id)
     holder = session.get_one(User, step.assignee_id).username if step.assignee_id else None
     return {"repossession": repo.id, "loan": loan.ref, "status": repo.status, "step": step.step,
-            "due_by": step.deadline_at.isoformat(), "held_by": holder,
+            "due_by": step.deadline_at.isoformat(timespec="seconds"), "held_by": holder,
             "breached": step.breached_at is not None}  # fmt: skip
