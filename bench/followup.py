@@ -27,13 +27,14 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from lienwatch.followup.channels import Dispatcher, LocalSmsGateway, LogProvider
+from lienwatch.adapters.senders import LocalSmsGateway, LogProvider
+from lienwatch.followup.channels import Dispatcher
 from lienwatch.followup.compliance import ComplianceGuard
 from lienwatch.followup.model import Channel
 from lienwatch.followup.strategy import shipped_strategy
+from lienwatch.services.followup import FollowupService
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory, transaction
-from lienwatch.store.followup import FollowupService
 
 ADMIN_URL = os.environ.get(
     "LIENWATCH_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -120,7 +121,7 @@ def tick(engine, now: datetime) -> tuple[float, dict]:
     )
     started = time.perf_counter()
     with transaction(factory) as session:
-        report = FollowupService(session, strategy=strategy, dispatcher=dispatcher).tick(now=now)
+        report = FollowupService(session, strategy=strategy, dispatcher=dispatcher).tick(at=now)
     return time.perf_counter() - started, report.as_dict()
 
 

@@ -31,8 +31,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
 from followup import ADMIN_URL, NOW, populate
+from lienwatch.adapters.senders import IDEMPOTENCY_HEADER
 from lienwatch.config import FollowupSettings, Settings
-from lienwatch.followup.channels import IDEMPOTENCY_HEADER
 from lienwatch.jobs import tick_and_drain
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store import migrate

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from lienwatch.followup.channels import IDEMPOTENCY_HEADER
+from lienwatch.adapters.senders import IDEMPOTENCY_HEADER
 
 
 class SmsGateway:

@@ -16,11 +16,11 @@ from lienwatch import clock
 from lienwatch.api.health import Report, health_router
 from lienwatch.domain.calendar import ended_business_day
 from lienwatch.runtime import serving_http
+from lienwatch.services.servicing import run_nightly
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory, transaction
 from lienwatch.store.repositories import DeviceRepository
-from lienwatch.store.servicing import run_nightly
 from lienwatch.store.tables import Alert, Case, Device, Loan, Position, Trigger
 from lienwatch.telematics.simulator import PlayOptions, play
 from tests import factories

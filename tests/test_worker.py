@@ -19,10 +19,10 @@ from sqlalchemy import func, select
 from lienwatch import clock
 from lienwatch.bus import JetStreamBus
 from lienwatch.config import BusSettings
+from lienwatch.services.servicing import run_nightly
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory, transaction
-from lienwatch.store.servicing import run_nightly
 from lienwatch.store.tables import Action, ContactAttempt, LoanSnapshot, Position
 from lienwatch.telematics.fixes import Fix
 from tests import factories

@@ -303,7 +303,7 @@ class FollowupSettings(BaseModel):
     #: batches, so a crash re-sends at most one batch (with the same idempotency keys).
     step_batch: int = Field(500, ge=1, le=100_000)
     #: ``[followup.providers.<channel>]``: ``provider = "<name>"`` and that provider's options
-    #: (checked by lienwatch.followup.providers); secrets through the environment, e.g.
+    #: (checked by lienwatch.adapters.providers); secrets through the environment, e.g.
     #: ``LIENWATCH_FOLLOWUP__PROVIDERS__SMS__SECRET``.
     providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
 

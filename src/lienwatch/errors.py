@@ -13,3 +13,13 @@ class Refused(LienwatchError):
     command). The refusal is a record the lender must keep: the service has written it to
     the session, and nothing else of the act, before raising, and
     :func:`lienwatch.store.db.transaction` commits it before the error goes on up."""
+
+
+class NotFoundError(LienwatchError):
+    """A reference to something that does not exist (a loan, a task, a user); the API
+    answers 404."""
+
+
+class ConflictError(LienwatchError):
+    """A write that contradicts what is stored (a reused idempotency key, a taken slot); the
+    API answers 409."""

@@ -19,10 +19,10 @@ from lienwatch import clock
 from lienwatch.config import Settings
 from lienwatch.domain.calendar import ended_business_day
 from lienwatch.scheduling import DailyAt, Every, Job
+from lienwatch.services.followup import FollowupService
+from lienwatch.services.servicing import run_next_missing_day
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import transaction
-from lienwatch.store.followup import FollowupService
-from lienwatch.store.servicing import run_next_missing_day
 
 FOLLOWUP_TICK = "followup_tick"
 NIGHTLY = "nightly"
@@ -73,12 +73,12 @@ def tick_and_drain(
         )
 
     with transaction(factory) as session:
-        report = service(session).tick(now=at or clock.now(), step_limit=limit)
+        report = service(session).tick(at=at or clock.now(), step_limit=limit)
     batches = 1 if report.steps else 0
     more = report.skipped == 1 or report.steps == limit
     while more:
         with transaction(factory) as session:
-            batch = service(session).run_due_steps(now=at or clock.now(), limit=limit)
+            batch = service(session).run_due_steps(at=at or clock.now(), limit=limit)
         report.add(batch)
         batches += 1 if batch.steps else 0
         more = batch.steps == limit

@@ -8,8 +8,9 @@ from sqlalchemy import func, select
 
 from lienwatch.demo.followup import Team
 from lienwatch.demo.run import DemoOptions, run_demo
+from lienwatch.followup.strategy import shipped_strategy
+from lienwatch.services.followup.coverage import coverage
 from lienwatch.store.db import make_engine, session_factory, transaction
-from lienwatch.store.followup_report import coverage
 from lienwatch.store.tables import Action, ContactAttempt
 
 
@@ -48,7 +49,7 @@ def test_without_agents_coverage_falls_and_every_breach_names_its_loan(tmp_path_
     assert summary["breaches"] and all(b["loan"].startswith("L") for b in summary["breaches"])
     period = {k: datetime.fromisoformat(v) for k, v in summary["period"].items()}
     with transaction(session_factory(engine)) as session:
-        recount = coverage(session, **period)
+        recount = coverage(session, **period, strategy=shipped_strategy("cn"))
     assert recount.coverage == summary["coverage"]
     assert [b.as_dict() for b in recount.breaches] == summary["breaches"]
     automatic = summary["volumes"]["executed"]

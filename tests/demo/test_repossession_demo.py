@@ -9,14 +9,14 @@ from sqlalchemy import select
 
 from lienwatch.config import RepossessionSettings
 from lienwatch.demo.repossession import DeskSize, RecoveryDesk, recovery_summary
+from lienwatch.services.repossession import ACTION_KIND
+from lienwatch.services.servicing import run_nightly
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory, transaction
-from lienwatch.store.repossession import ACTION_KIND
-from lienwatch.store.servicing import run_nightly
 from lienwatch.store.tables import Action, Loan, Payment, Repossession
 from tests import factories
-from tests.store.test_repossession import service
+from tests.services.test_repossession import service
 
 ZONE = ZoneInfo("Asia/Shanghai")
 START = date(2026, 5, 18)  # L1, L2 and L3 are about 90 days past due
@@ -33,7 +33,7 @@ def test_the_desk_takes_past_due_loans_through_to_settlement_and_the_money_adds_
         loans = [factories.loan(session, ref=ref, principal=p) for ref, p in sizes]
         for day in (date(2026, 2, 15), date(2026, 2, 16)):
             run_nightly(session, catalogue, as_of=day)
-        service(session).followup.tick(now=datetime(2026, 2, 17, 0, 30, tzinfo=UTC))
+        service(session).followup.tick(at=datetime(2026, 2, 17, 0, 30, tzinfo=UTC))
         run_nightly(session, catalogue, as_of=START - timedelta(days=1))
     # L3's borrower pays before the business date: the desk leaves the car with him.
     payments = {loans[2].id: [(START + timedelta(days=59), 1_000_000)]}

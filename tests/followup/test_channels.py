@@ -11,12 +11,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Message as MessageHandler
 
-from lienwatch.followup.channels import (
-    Dispatcher,
-    LocalSmsGateway,
-    Message,
-    SmtpProvider,
-)
+from lienwatch.adapters.senders import LocalSmsGateway, SmtpProvider
+from lienwatch.followup.channels import Dispatcher, Message
 from lienwatch.followup.compliance import ComplianceGuard, ContactRequest, Permit
 from lienwatch.followup.model import Channel, FollowupError
 

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from lienwatch.services.servicing import run_nightly
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine
-from lienwatch.store.servicing import run_nightly
 from lienwatch.store.tables import Action, ContactAttempt, Task, User
 from tests import factories
 from tests.test_cli import run

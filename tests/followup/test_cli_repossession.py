@@ -8,10 +8,10 @@ from datetime import date
 
 from sqlalchemy.orm import Session
 
+from lienwatch.services.servicing import run_nightly
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine
-from lienwatch.store.servicing import run_nightly
 from lienwatch.store.tables import User
 from tests import factories
 from tests.test_cli import run

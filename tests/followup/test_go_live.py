@@ -5,6 +5,7 @@ what was raised) and names a loan left without one, and the next tick raises it.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from lienwatch.store.tables import Action, Alert, Loan, LoanSnapshot, Task, Trig
 from tests.test_cli import run
 
 GO_LIVE = "2026-11-01T10:00:00+08:00"
+DAY_END = "2026-11-02T00:00:00+08:00"  # of go-live day
+ROUTINE = ("tracker_review", "inspection")
 DELINQUENCY = ("missed_installment", "bucket_change", "broken_promise")
 
 
@@ -90,26 +93,30 @@ def test_the_first_tick_on_an_imported_book_follows_every_past_due_loan(imported
     assert before["as_of"] == "2026-11-02T16:00:00+00:00"  # the day after the last nightly run
     assert {u["loan"] for u in before["uncovered"] if u["kind"] == "past_due"} == owed
     assert [u["loan"] for u in before["uncovered"] if u["kind"] == "alert"] == [alarmed]
-    assert before["obligations"] == len(owed) + 1 and before["coverage"] == 0
+    checks = Counter(u["kind"] for u in before["uncovered"] if u["kind"] in ROUTINE)
+    assert checks["tracker_review"] > 0  # checks of periods that began before go-live
+    assert before["obligations"] == len(owed) + 1 + checks.total() and before["coverage"] == 0
     # A dry run says what go-live will raise and raises nothing.
     dry = json.loads(cli(tmp_path, env, "followup", "adopt", "--at", GO_LIVE, "--dry-run",
                          "--json"))  # fmt: skip
-    assert (dry["dry_run"], dry["adopted"]) == (True, len(owed) + 1)
+    overdue = sum(dry["raised"].get(kind, 0) for kind in ROUTINE)
+    assert overdue > 0  # those whose last call is go-live day
+    assert (dry["dry_run"], dry["adopted"]) == (True, len(owed) + 1 + overdue)
     assert followed(url) == set()
 
     tick = run("followup", "tick", "--at", GO_LIVE, "--json", cwd=tmp_path, env=env)
     assert tick.returncode == 0, tick.stderr
     report = json.loads(tick.stdout)
-    assert report["adopted"] == len(owed) + 1 and report["uncovered"] == 0
+    assert report["adopted"] == len(owed) + 1 + overdue and report["uncovered"] == 0
     assert sum(report["raised"].get(kind, 0) for kind in DELINQUENCY) == len(owed)
     assert report["raised"]["collateral_alert"] == 1
-    assert f"go-live: {len(owed) + 1} follow-ups adopted" in tick.stderr
+    assert f"go-live: {len(owed) + 1 + overdue} follow-ups adopted" in tick.stderr
     # Nobody is staffed yet: the work that waits for an agent is said, not left silent.
     assert report["assigned"] == 0 and sum(report["unstaffed"].values()) > 0
     assert "unstaffed: queued tasks no active agent can take" in tick.stderr
     assert followed(url) == owed
 
-    after = json.loads(cli(tmp_path, env, "followup", "coverage", "--json"))
+    after = json.loads(cli(tmp_path, env, "followup", "coverage", "--as-of", DAY_END, "--json"))
     assert after["uncovered"] == [] and after["breaches"] == []
     assert len(after["at_risk"]) == sum(report["unstaffed"].values())
     again = json.loads(cli(tmp_path, env, "followup", "adopt", "--at", GO_LIVE, "--json"))
@@ -134,10 +141,10 @@ def test_a_loan_that_lost_its_follow_up_is_named_and_raised_again(imported, tmp_
         lost = session.get_one(Loan, trigger.loan_id).ref
         session.execute(delete(Task).where(Task.trigger_id == trigger.id))
         session.execute(delete(Trigger).where(Trigger.id == trigger.id))  # behind its back
-    cover = json.loads(cli(tmp_path, env, "followup", "coverage", "--json"))
+    cover = json.loads(cli(tmp_path, env, "followup", "coverage", "--as-of", DAY_END, "--json"))
     assert [(u["loan"], u["kind"]) for u in cover["uncovered"]] == [(lost, "past_due")]
     assert cover["coverage"] < 1
-    text = cli(tmp_path, env, "followup", "coverage")
+    text = cli(tmp_path, env, "followup", "coverage", "--as-of", DAY_END)
     assert f"uncovered: loan {lost} " in text and "no follow-up" in text
 
     tick = run("followup", "tick", "--at", "2026-11-01T12:00:00+08:00", "--json",
@@ -152,4 +159,5 @@ def test_a_loan_that_lost_its_follow_up_is_named_and_raised_again(imported, tmp_
         assert found.details["found_by"] == "coverage check"
         assert session.scalar(select(func.count()).select_from(Action)) > 0
     engine.dispose()
-    assert json.loads(cli(tmp_path, env, "followup", "coverage", "--json"))["uncovered"] == []
+    cover = json.loads(cli(tmp_path, env, "followup", "coverage", "--as-of", DAY_END, "--json"))
+    assert cover["uncovered"] == []

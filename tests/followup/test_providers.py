@@ -8,17 +8,12 @@ from datetime import UTC, datetime
 
 import pytest
 
+from lienwatch.adapters.providers import ENTRY_POINT_GROUP, build_providers, provider_factories
+from lienwatch.adapters.senders import LogProvider, SmtpProvider, WebhookProvider
 from lienwatch.config import load_settings
-from lienwatch.followup.channels import (
-    Dispatcher,
-    LogProvider,
-    Message,
-    SmtpProvider,
-    WebhookProvider,
-)
+from lienwatch.followup.channels import Dispatcher, Message
 from lienwatch.followup.compliance import ComplianceGuard, ContactRequest
 from lienwatch.followup.model import Channel, FollowupError
-from lienwatch.followup.providers import ENTRY_POINT_GROUP, build_providers, provider_factories
 
 SECRET = "s3cret-shared-with-the-gateway"
 ELEVEN_PM_SHANGHAI = datetime(2026, 3, 1, 15, 0, tzinfo=UTC)
@@ -68,7 +63,7 @@ def test_a_bad_provider_or_option_is_one_line_naming_the_key(table, message):
 
 def test_a_third_party_plugin_is_found_through_its_entry_point(tmp_path, monkeypatch):
     (tmp_path / "acme_fax.py").write_text(
-        "from lienwatch.followup.channels import LogProvider\n"
+        "from lienwatch.adapters.senders import LogProvider\n"
         "def factory(options):\n"
         "    if set(options) - {'prefix'}:\n"
         "        raise ValueError(f'{sorted(options)[0]}: unknown option')\n"

@@ -14,16 +14,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from lienwatch import clock
-from lienwatch.followup.channels import (
+from lienwatch.adapters.senders import (
     IDEMPOTENCY_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
-    Dispatcher,
-    Message,
     WebhookProvider,
     verify_webhook,
     webhook_signature,
 )
+from lienwatch.followup.channels import Dispatcher, Message
 from lienwatch.followup.compliance import ComplianceGuard, ContactRequest, Permit
 from lienwatch.followup.model import Channel
 

@@ -13,9 +13,9 @@ from lienwatch.reports.credit_quality import (
     roll_rates,
     vintage_curves,
 )
+from lienwatch.services.servicing import run_nightly
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.repositories import PaymentRepository
-from lienwatch.store.servicing import run_nightly
 from tests import factories
 
 DEC, JAN, FEB, APR = date(2025, 12, 1), date(2026, 1, 1), date(2026, 2, 1), date(2026, 4, 1)

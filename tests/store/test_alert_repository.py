@@ -8,8 +8,9 @@ import pytest
 
 from lienwatch.data import china_provinces
 from lienwatch.domain.provinces import ProvinceIndex
+from lienwatch.errors import ConflictError, NotFoundError
 from lienwatch.monitor import AlertBook, AlertType, VehicleSpec
-from lienwatch.store.repositories import AlertRepository, ConflictError, NotFoundError
+from lienwatch.store.repositories import AlertRepository
 from tests import factories
 
 T0 = int(datetime(2026, 7, 1, tzinfo=UTC).timestamp())

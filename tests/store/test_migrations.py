@@ -13,13 +13,13 @@ from sqlalchemy import Engine, column, inspect, select, table
 from sqlalchemy.orm import Session
 
 from lienwatch.config import RepossessionSettings
+from lienwatch.services.repossession import RepossessionService
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine
-from lienwatch.store.repossession import RepossessionService
 from lienwatch.store.tables import Base, RepossessionStep
 from lienwatch.store.types import UTCDateTime
 from tests.conftest import postgres_database
-from tests.store.test_repossession import ORDERED_AT, book_delinquent_loan, order, service
+from tests.services.test_repossession import ORDERED_AT, book_delinquent_loan, order, service
 
 
 def test_migrated_schema_matches_the_tables(db_engine):

@@ -12,13 +12,14 @@ from typer.testing import CliRunner
 from lienwatch import clock
 from lienwatch.cli import app
 from lienwatch.domain.delinquency import LoanStatus
+from lienwatch.errors import NotFoundError
+from lienwatch.services.servicing import run_nightly
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.servicing.engine import loan_state
 from lienwatch.servicing.product import LoanTerms, Payment
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory, transaction
-from lienwatch.store.repositories import LoanRepository, NotFoundError, PaymentRepository
-from lienwatch.store.servicing import run_nightly
+from lienwatch.store.repositories import LoanRepository, PaymentRepository
 from lienwatch.store.tables import BucketChange, Loan, LoanSnapshot
 from tests import factories
 

@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 from lienwatch.config import Settings, load_settings
 from lienwatch.errors import LienwatchError
 from lienwatch.followup.strategy import configured_strategy
+from lienwatch.services.followup import FollowupService
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import transaction
-from lienwatch.store.followup import FollowupService
 from lienwatch.store.migrate import open_store
 
 

@@ -31,9 +31,9 @@ from lienwatch.followup.compliance import ComplianceGuard, ContactRequest, PastC
 from lienwatch.followup.model import Channel, FollowupError, Outcome, TrackerCommand
 from lienwatch.jobs import FOLLOWUP_TICK, followup_tick, tick_and_drain
 from lienwatch.scheduling import Every, Job, JobStatus, running_scheduler
+from lienwatch.services.followup import FollowupService
+from lienwatch.services.followup.coverage import business_as_of, coverage, kpis
 from lienwatch.servicing.catalogue import ProductCatalogue
-from lienwatch.store.followup import FollowupService
-from lienwatch.store.followup_report import business_as_of, coverage, kpis
 from lienwatch.store.migrate import open_store
 
 
@@ -86,7 +86,7 @@ def adopt_command(
         service = FollowupService.from_settings(
             session, settings.followup, time_zone=settings.time_zone, catalogue=catalogue
         )
-        report = service.adopt_backlog(now=now).as_dict()
+        report = service.adopt_backlog(at=now).as_dict()
         if dry_run:  # the same work, undone: exactly what a real run would raise
             session.rollback()
         else:
@@ -152,7 +152,7 @@ def coverage_command(
     with followup_service() as (session, service):
         moment = _report_time(session, service, at, as_of)
         report = {"as_of": moment.isoformat(),
-                  **coverage(session, as_of=moment, since=since,
+                  **coverage(session, as_of=moment, since=since, strategy=service.strategy,
                              time_zone=service.zone.key).as_dict()}  # fmt: skip
     lines = [
         f"coverage {report['coverage']:.2%} as of {moment.isoformat()}: {report['covered']} "
@@ -185,6 +185,7 @@ def kpis_command(
             session,
             since=since,
             as_of=_report_time(session, service, at, as_of),
+            strategy=service.strategy,
             catalogue=service.catalogue,
             time_zone=service.zone.key,
         )
@@ -247,11 +248,11 @@ def record_command(
     as_json: Json = False,
 ) -> None:
     """Record the outcome of a queued task (calls and visits pass the compliance guard)."""
-    with options_named(task_id="--task", agent="--by", promised_on="--promise-date",
+    with options_named(task_id="--task", agent="--by", by="--by", promised_on="--promise-date",
                        amount="--promise-amount", recording_ref="--recording", at="--at"), \
             followup_service() as (_session, service):  # fmt: skip
         action = service.record_outcome(
-            task_id=task, agent=agent, at=at or clock.now(), outcome=outcome,
+            task_id=task, by=agent, at=at or clock.now(), outcome=outcome,
             promised_on=promise_date, amount=promise_amount, recording_ref=recording,
             consented=consented, note=note,
         )  # fmt: skip
@@ -279,7 +280,7 @@ def tracker_command_command(
     with options_named(loan="--loan", by="--by", command="--command"), \
             followup_service() as (_session, service):  # fmt: skip
         action = service.command_tracker(
-            loan_ref=loan, command=command, approved_by=by, at=at or clock.now()
+            loan_ref=loan, command=command, by=by, at=at or clock.now()
         )
         sent = {"loan": loan, "command": command.value, "case": action.case_id,
                 "action": action.id, "outcome": action.outcome}  # fmt: skip

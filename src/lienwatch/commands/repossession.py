@@ -16,8 +16,8 @@ from lienwatch.commands.common import emit, followup_service, options_named
 from lienwatch.commands.options import At, By, Json, parse_day, parse_fen
 from lienwatch.config import load_settings
 from lienwatch.domain.money import format_yuan
+from lienwatch.services.repossession import RepossessionService
 from lienwatch.store.repositories import LoanRepository
-from lienwatch.store.repossession import RepossessionService
 from lienwatch.store.tables import Loan, Repossession, RepossessionStep, User
 
 Id = Annotated[int, typer.Option("--id", help="The repossession id (from `order`).")]
@@ -264,7 +264,7 @@ def overdue_command(at: At = None, as_json: Json = False) -> None:
     """Repossession steps past their SLA, most overdue first, with the loan and who holds
     the step (``breached`` once the watchdog recorded the breach)."""
     with _service() as service:
-        rows = [_overdue(service.session, step) for step in service.overdue(now=at or clock.now())]
+        rows = [_overdue(service.session, step) for step in service.overdue(at=at or clock.now())]
     lines = [
         f"repossession {r['repossession']} loan {r['loan']} {r['status']}: {r['step']} due by "
         f"{r['due_by']}, held by {r['held_by'] or 'any supervisor'}"

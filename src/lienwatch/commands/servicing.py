@@ -21,12 +21,13 @@ from lienwatch.config import load_settings
 from lienwatch.domain.calendar import ended_business_day
 from lienwatch.domain.money import MoneyError, format_yuan, parse_yuan
 from lienwatch.domain.schedule import DayCount, Installment, Method
+from lienwatch.services.servicing import run_nightly
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.servicing.engine import loan_state
 from lienwatch.servicing.product import LoanTerms, Payment, Product
 from lienwatch.store.db import transaction
 from lienwatch.store.migrate import open_store
-from lienwatch.store.servicing import last_run_day, run_nightly
+from lienwatch.store.servicing import last_run_day
 from lienwatch.tabular import InputFileError, csv_rows
 
 

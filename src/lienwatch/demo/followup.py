@@ -24,16 +24,17 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from lienwatch.adapters.senders import LocalSmsGateway, LogProvider
 from lienwatch.config import FollowupSettings, RepossessionSettings
 from lienwatch.demo.repossession import DeskSize, RecoveryDesk, recovery_summary
-from lienwatch.followup.channels import LocalSmsGateway, LogProvider
 from lienwatch.followup.model import Channel, FollowupError, Outcome
+from lienwatch.followup.strategy import configured_strategy
+from lienwatch.services.followup import FollowupService
+from lienwatch.services.followup.coverage import coverage, kpis
+from lienwatch.services.servicing import run_nightly
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import transaction
-from lienwatch.store.followup import FollowupService
-from lienwatch.store.followup_report import coverage, kpis
 from lienwatch.store.repositories import TeamRepository
-from lienwatch.store.servicing import run_nightly
 from lienwatch.store.tables import Installment, Payment, Task, User
 
 Progress = Callable[[str, int, int], None]
@@ -97,6 +98,7 @@ def simulate_followup(
     gateway, printer = LocalSmsGateway(), LocalSmsGateway()  # the SMS cloud, the print house
     providers = {Channel.SMS: gateway, Channel.VOICE: LogProvider(), Channel.EMAIL: gateway,
                  Channel.LETTER: printer}  # fmt: skip
+    strategy = configured_strategy(settings.strategy)
     rng = random.Random(seed)
     started = clock.perf_counter()
     with transaction(factory) as session:
@@ -125,7 +127,7 @@ def simulate_followup(
                     session, settings, time_zone=time_zone, catalogue=catalogue,
                     providers=providers,
                 )  # fmt: skip
-                _add(totals, service.tick(now=now).as_dict())
+                _add(totals, service.tick(at=now).as_dict())
                 _work(service, session, agents, now, zone, rng, payments, installment, totals)
                 if recovery_desk is not None and _in_office(now, zone):
                     steps = recovery_desk.work(session, service, now)
@@ -133,8 +135,9 @@ def simulate_followup(
         report("follow-up", n + 1, days)
     as_of = datetime.combine(end, WORKDAY_END, tzinfo=zone).astimezone(UTC)
     with transaction(factory) as session:  # at the end of the last working day ...
-        cover = coverage(session, as_of=as_of, since=go_live, time_zone=time_zone)
-        figures = kpis(session, since=go_live, as_of=as_of, catalogue=catalogue,
+        cover = coverage(session, as_of=as_of, since=go_live, strategy=strategy,
+                         time_zone=time_zone)  # fmt: skip
+        figures = kpis(session, since=go_live, as_of=as_of, strategy=strategy, catalogue=catalogue,
                        time_zone=time_zone)  # fmt: skip
         recovered = None
         if recovery is not None:
@@ -283,7 +286,7 @@ def _perform(
         if task.channel == "visit":
             extra["recording_ref"] = f"rec://demo/visit/{task.id}"
     try:
-        service.record_outcome(task_id=task.id, agent=agent.username, at=at, outcome=outcome,
+        service.record_outcome(task_id=task.id, by=agent.username, at=at, outcome=outcome,
                                **extra)  # fmt: skip
         totals[f"agent_{task.channel}"] += 1
     except FollowupError:

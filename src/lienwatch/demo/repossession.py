@@ -29,9 +29,9 @@ from sqlalchemy.orm import Session
 
 from lienwatch.config import RepossessionSettings
 from lienwatch.followup.repossession import FINAL, NEXT_STEP, RepoStatus
-from lienwatch.store.followup import FollowupService
+from lienwatch.services.followup import FollowupService
+from lienwatch.services.repossession import RepossessionService
 from lienwatch.store.repositories import TeamRepository
-from lienwatch.store.repossession import RepossessionService
 from lienwatch.store.tables import Case, LoanSnapshot, Repossession, User
 
 ROUTES = (("negotiated_handover", 0.6), ("security_enforcement", 0.3), ("court_order", 0.1))

@@ -28,6 +28,9 @@ class LoanStatus(StrEnum):
 
 
 MANUAL_STATUSES = frozenset({LoanStatus.REPOSSESSED, LoanStatus.SETTLED, LoanStatus.WRITTEN_OFF})
+#: Loans still followed up (collected, checked); the others' triggers all end.
+LIVE_STATUSES = frozenset({LoanStatus.ACTIVE, LoanStatus.DELINQUENT, LoanStatus.CHARGED_OFF})
+FINAL_STATUSES = frozenset(LoanStatus) - LIVE_STATUSES
 
 
 @dataclass(frozen=True, slots=True)

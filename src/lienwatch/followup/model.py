@@ -64,6 +64,27 @@ class CaseStatus(StrEnum):
     CLOSED = "closed"
 
 
+class TaskStatus(StrEnum):
+    """An agent task: waiting in a queue, done, or taken off when its trigger resolved."""
+
+    QUEUED = "queued"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class PromiseStatus(StrEnum):
+    OPEN = "open"
+    KEPT = "kept"
+    BROKEN = "broken"
+
+
+class Hold(StrEnum):
+    """Why a case's automatic contacts stop: a dispute under review, a do-not-contact request."""
+
+    DISPUTE = "dispute"
+    DO_NOT_CONTACT = "do_not_contact"
+
+
 # The case status machine: new → in progress → escalated → (repossession | legal) → closed.
 # Any open case may close (every trigger resolved); a case never reopens.
 TRANSITIONS: dict[CaseStatus, frozenset[CaseStatus]] = {

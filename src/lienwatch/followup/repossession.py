@@ -2,7 +2,7 @@
 
 Who may order and approve a repossession, through which legal route, the order of the steps
 with their SLAs, and how the sale proceeds are split (costs first, then the loan, then the
-borrower). No I/O: :mod:`lienwatch.store.repossession` applies these rules to the store.
+borrower). No I/O: :mod:`lienwatch.services.repossession` applies these rules to the store.
 """
 
 from __future__ import annotations

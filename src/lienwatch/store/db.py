@@ -97,3 +97,9 @@ def open_database(url: str) -> Iterator[Database]:
         yield Database(engine, session_factory(engine))
     finally:
         engine.dispose()
+
+
+def chunks(items: list[Any], size: int = 5000) -> Iterator[list[Any]]:
+    """``items`` in lists short enough for one ``IN (...)`` clause on every backend."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

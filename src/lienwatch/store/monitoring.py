@@ -19,6 +19,7 @@ from sqlalchemy import Row, Select, func, select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
 from lienwatch.domain.provinces import ProvinceIndex
+from lienwatch.errors import ConflictError
 from lienwatch.monitor.engine import FixBatch
 from lienwatch.monitor.lifecycle import Decision
 from lienwatch.monitor.live import Fleet, Saved
@@ -32,7 +33,7 @@ from lienwatch.monitor.model import (
 )
 from lienwatch.store.db import transaction
 from lienwatch.store.followup import LIVE_LOAN_STATUSES
-from lienwatch.store.repositories import AlertRepository, ConflictError
+from lienwatch.store.repositories import AlertRepository
 from lienwatch.store.servicing import last_run_day, unsecured_exposures
 from lienwatch.store.tables import Alert, Borrower, Device, Loan, Position, Vehicle
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from lienwatch.domain.delinquency import MANUAL_STATUSES, LoanStatus
 from lienwatch.domain.schedule import parse_enum
-from lienwatch.errors import LienwatchError
+from lienwatch.errors import ConflictError, LienwatchError, NotFoundError
 from lienwatch.followup.model import Role, Skill
 from lienwatch.monitor.model import Alert as MonitorAlert
 from lienwatch.monitor.model import AlertStatus, utc
@@ -36,14 +36,6 @@ from lienwatch.store.tables import (
     User,
     Vehicle,
 )
-
-
-class ConflictError(LienwatchError):
-    """A write that contradicts what is stored (a reused idempotency key, a taken slot)."""
-
-
-class NotFoundError(LienwatchError):
-    """A reference to something that does not exist."""
 
 
 def insert_ignoring_duplicates(

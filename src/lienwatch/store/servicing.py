@@ -1,14 +1,16 @@
-"""The nightly servicing run against the store: read the book as arrays, write what it found.
+"""The servicing book on the store: read it as arrays for the nightly run, write what the run
+found (snapshots, bucket history, events, statuses), and read the stored runs back.
 
-Reading and writing are separate so the caller decides the transaction: the usual caller runs
-:func:`load_book`, :func:`lienwatch.servicing.portfolio.run_portfolio` and :func:`record_run`
-in one transaction, so snapshots, bucket history, events and loan statuses change together.
+Reading and writing are separate so the caller decides the transaction: the nightly run
+(:mod:`lienwatch.services.servicing`) runs :func:`load_book`,
+:func:`lienwatch.servicing.portfolio.run_portfolio` and :func:`record_run` in one transaction,
+so snapshots, bucket history, events and loan statuses change together.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -28,14 +30,12 @@ from lienwatch.servicing.portfolio import (
     PortfolioResult,
     day_number,
     from_day_number,
-    run_portfolio,
 )
 from lienwatch.servicing.schedules import DAY_COUNT_CODES, METHOD_CODES, rate_arrays
 from lienwatch.store.repositories import insert_ignoring_duplicates
 from lienwatch.store.tables import BucketChange, Event, Loan, LoanSnapshot, Payment, Vehicle
 
 _STATUS_INDEX = {status.value: i for i, status in enumerate(STATUS_CODES)}
-NIGHTLY_LOCK = 0x6C776E69  # advisory lock key of the nightly run ("lwni")
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,80 +222,12 @@ def _snapshot_rows(stored: StoredBook, result: PortfolioResult) -> list[dict[str
     ]  # fmt: skip
 
 
-def run_nightly(
-    session: Session, catalogue: ProductCatalogue, *, as_of: date, workers: int = 1
-) -> RunCounts:
-    """The nightly portfolio run as of the end of ``as_of``, in the caller's transaction,
-    computed in ``workers`` processes."""
-    stored = load_book(session, catalogue, as_of=as_of)
-    result = run_portfolio(
-        stored.book,
-        stored.payments,
-        as_of,
-        previous_bucket=stored.previous_bucket,
-        manual_status=stored.manual_status,
-        workers=workers,
-    )
-    return record_run(session, stored, result)
-
-
-@dataclass(frozen=True, slots=True)
-class NightlyStep:
-    """What :func:`run_next_missing_day` did: the day it ran (None: nothing was missing, or
-    ``busy``: another worker holds the nightly run)."""
-
-    day: date | None
-    counts: RunCounts | None = None
-    busy: bool = False
-
-
-def run_next_missing_day(
-    session: Session, catalogue: ProductCatalogue, *, through: date, max_days: int,
-    after: date | None = None, workers: int = 1,
-) -> NightlyStep:  # fmt: skip
-    """Run the oldest business day not yet run, up to ``through``, in the caller's transaction.
-
-    The missing days are those after the latest snapshot (and after ``after``, the day the
-    caller ran last), at most the last ``max_days`` before ``through``; a book without
-    snapshots misses only ``through``. Days run oldest first, because each run starts from
-    the previous day's buckets, and a day already recorded is never run again: re-running an
-    old day after a newer one would move loan statuses back. Older gaps stay gaps (run them
-    with ``lienwatch servicing run --as-of`` one by one, oldest first).
-
-    On PostgreSQL a transaction-level advisory lock lets one worker at a time run; the others
-    get ``busy`` and skip. The missing day is read under the lock, so a day another worker
-    has just committed is not run twice.
-    """
-    if session.get_bind().dialect.name == "postgresql" and not session.scalar(
-        select(func.pg_try_advisory_xact_lock(NIGHTLY_LOCK))
-    ):
-        return NightlyStep(None, busy=True)
-    day = _next_missing_day(session, through=through, max_days=max_days, after=after)
-    if day is None:
-        return NightlyStep(None)
-    return NightlyStep(day, run_nightly(session, catalogue, as_of=day, workers=workers))
-
-
 def last_run_day(session: Session, *, through: date | None = None) -> date | None:
     """The latest business day whose nightly run is stored (up to ``through`` when given)."""
     query = select(func.max(LoanSnapshot.as_of))
     if through is not None:
         query = query.where(LoanSnapshot.as_of <= through)
     return session.scalar(query)
-
-
-def _next_missing_day(
-    session: Session, *, through: date, max_days: int, after: date | None
-) -> date | None:
-    if max_days < 1:
-        raise ValueError(f"max_days: must be at least 1, got {max_days}")
-    latest = last_run_day(session)
-    candidates = [through - timedelta(days=max_days - 1)]
-    candidates += [d + timedelta(days=1) for d in (latest, after) if d is not None]
-    if latest is None and after is None:
-        candidates = [through]
-    day = max(candidates)
-    return day if day <= through else None
 
 
 def unsecured_exposures(session: Session, *, as_of: date) -> dict[str, int]:

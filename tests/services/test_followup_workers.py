@@ -8,13 +8,13 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
+from lienwatch.services.servicing import run_nightly
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory, transaction
-from lienwatch.store.servicing import run_nightly
 from lienwatch.store.tables import Action
 from tests import factories
 from tests.conftest import postgres_database
-from tests.store.test_followup_engine import CATALOGUE, MORNING, service
+from tests.services.test_followup_engine import CATALOGUE, MORNING, service
 
 
 @pytest.mark.postgres
@@ -32,16 +32,16 @@ def test_a_second_worker_skips_the_tick_the_first_one_holds():
         try:
             with first.begin():
                 worker_a, gateway_a = service(first)
-                report_a = worker_a.tick(now=MORNING)
+                report_a = worker_a.tick(at=MORNING)
                 # While the first worker's tick is uncommitted, the second one skips at once.
                 with second.begin():
                     worker_b, gateway_b = service(second)
-                    report_b = worker_b.tick(now=MORNING)
+                    report_b = worker_b.tick(at=MORNING)
             assert report_a.skipped == 0 and report_a.executed > 0
             assert report_b.skipped == 1 and report_b.executed == 0 and not report_b.raised
             # Once the first committed, the step it ran is no longer due for anyone.
             with second.begin():
-                again = service(second)[0].tick(now=MORNING)
+                again = service(second)[0].tick(at=MORNING)
             assert again.skipped == 0 and again.executed == 0 and not again.raised
             assert len(gateway_a.sent) == 1 and not gateway_b.sent
         finally:

@@ -18,15 +18,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from lienwatch.config import FollowupSettings, Settings
 from lienwatch.followup.model import FollowupError, TriggerKind
 from lienwatch.jobs import tick_and_drain
+from lienwatch.services.followup import FollowupService, TickReport
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory, transaction
-from lienwatch.store.followup import FollowupService, TickReport
 from lienwatch.store.tables import Action, Task, Trigger
 from tests import factories
 from tests.conftest import postgres_database
 from tests.receivers import SmsGateway
-from tests.store.test_followup_engine import service
+from tests.services.test_followup_engine import service
 
 CATALOGUE = ProductCatalogue()
 MORNING = datetime(2026, 2, 17, 0, 30, tzinfo=UTC)  # 08:30 in Shanghai
@@ -64,12 +64,12 @@ def due_pool(
         for n, loan in reversed(list(enumerate(loans))):
             engine.raise_trigger(
                 loan_id=loan.id, kind=TriggerKind.MISSED_INSTALLMENT, source_key=f"test:{n}",
-                anchor_at=OPENING + timedelta(minutes=n % 30), now=OPENING,
+                anchor_at=OPENING + timedelta(minutes=n % 30), at=OPENING,
             )  # fmt: skip
         for n, loan in enumerate(loans[:reviews]):
             engine.raise_trigger(
                 loan_id=loan.id, kind=TriggerKind.PAYMENT_ANOMALY, source_key=f"review:{n}",
-                anchor_at=OPENING, now=OPENING,
+                anchor_at=OPENING, at=OPENING,
             )  # fmt: skip
 
 
@@ -89,21 +89,21 @@ def test_a_batch_takes_at_most_its_limit_oldest_due_first(db_session):
                 kind=TriggerKind.MISSED_INSTALLMENT,
                 source_key=f"test:{n}",
                 anchor_at=OPENING + timedelta(minutes=10 - 2 * n),
-                now=OPENING,
+                at=OPENING,
             )
         )
     oldest = sorted(triggers, key=lambda t: t.next_due_at)
     with pytest.raises(FollowupError, match="limit: must be at least 1, got 0"):
-        engine.run_due_steps(now=MORNING, limit=0)
-    first = engine.run_due_steps(now=MORNING, limit=2)
+        engine.run_due_steps(at=MORNING, limit=0)
+    first = engine.run_due_steps(at=MORNING, limit=2)
     assert (first.steps, first.executed) == (2, 2)
     texted = [t for t in triggers if t.step == 1]
     assert sorted(texted, key=lambda t: t.id) == sorted(oldest[:2], key=lambda t: t.id)
-    rest = engine.run_due_steps(now=MORNING, limit=10)
+    rest = engine.run_due_steps(at=MORNING, limit=10)
     assert (rest.steps, rest.executed) == (3, 3) and len(gateway.sent) == 5
-    assert engine.run_due_steps(now=MORNING, limit=10).steps == 0
+    assert engine.run_due_steps(at=MORNING, limit=10).steps == 0
     # The tick runs the same batches: nothing is left for it.
-    assert engine.tick(now=MORNING, step_limit=1).steps == 0
+    assert engine.tick(at=MORNING, step_limit=1).steps == 0
 
 
 def test_the_tick_job_drains_a_backlog_in_batches_on_sqlite(tmp_path):
@@ -221,7 +221,7 @@ def test_a_trigger_raised_while_a_batch_closes_its_case_opens_a_new_case():
             loan_id = factories.loan(session, disbursed_on=QUIET).id
             service(session)[0].raise_trigger(
                 loan_id=loan_id, kind=TriggerKind.PRE_DUE, source_key="pre_due:1",
-                anchor_at=OPENING, now=OPENING,
+                anchor_at=OPENING, at=OPENING,
             )  # fmt: skip
         raised: list[Trigger | None] = []
 
@@ -233,7 +233,7 @@ def test_a_trigger_raised_while_a_batch_closes_its_case_opens_a_new_case():
                         kind=TriggerKind.PAYMENT_ANOMALY,
                         source_key="reversal:1",
                         anchor_at=MORNING,
-                        now=MORNING,
+                        at=MORNING,
                     )
                 )
 
@@ -241,7 +241,7 @@ def test_a_trigger_raised_while_a_batch_closes_its_case_opens_a_new_case():
         try:
             with batch.begin():
                 # The reminder is the case's last step: the batch closes the case ...
-                assert service(batch)[0].run_due_steps(now=MORNING, limit=10).cases_closed == 1
+                assert service(batch)[0].run_due_steps(at=MORNING, limit=10).cases_closed == 1
                 # ... while a payment reversal is raised on the loan: it waits for the batch.
                 other = threading.Thread(target=raise_anomaly)
                 other.start()
@@ -271,7 +271,7 @@ def test_the_watchdog_waits_for_a_batch_doing_the_step_at_risk():
             loan_id = factories.loan(session, disbursed_on=QUIET).id
             check = service(session)[0].raise_trigger(
                 loan_id=loan_id, kind=TriggerKind.TRACKER_REVIEW, source_key="review:1",
-                anchor_at=OPENING, now=OPENING,
+                anchor_at=OPENING, at=OPENING,
             )  # fmt: skip
             assert check is not None
             at_risk = check.deadline_at - timedelta(hours=1)  # within the 2 h lead
@@ -279,12 +279,12 @@ def test_the_watchdog_waits_for_a_batch_doing_the_step_at_risk():
 
         def tick() -> None:
             with transaction(factory) as session:
-                reports.append(service(session)[0].tick(now=at_risk))
+                reports.append(service(session)[0].tick(at=at_risk))
 
         batch = factory()
         try:
             with batch.begin():
-                assert service(batch)[0].run_due_steps(now=at_risk, limit=10).executed == 1
+                assert service(batch)[0].run_due_steps(at=at_risk, limit=10).executed == 1
                 other = threading.Thread(target=tick)
                 other.start()
                 wait_for_a_lock_wait(engine)

@@ -11,21 +11,22 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from lienwatch.adapters.senders import LogProvider
 from lienwatch.config import RepossessionSettings
-from lienwatch.followup.channels import Dispatcher, LogProvider
+from lienwatch.followup.channels import Dispatcher
 from lienwatch.followup.compliance import ComplianceGuard
 from lienwatch.followup.model import Channel, FollowupError
 from lienwatch.followup.strategy import shipped_strategy
+from lienwatch.services.followup import FollowupService
+from lienwatch.services.repossession import RepossessionService
+from lienwatch.services.servicing import run_nightly
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory, transaction
-from lienwatch.store.followup import FollowupService
-from lienwatch.store.repossession import RepossessionService
-from lienwatch.store.servicing import run_nightly
 from lienwatch.store.tables import Case, Loan, LoanSnapshot, Payment, Repossession, User
 from tests import factories
 from tests.conftest import postgres_database
-from tests.store.test_followup_batches import wait_for_a_lock_wait
+from tests.services.test_followup_batches import wait_for_a_lock_wait
 
 CATALOGUE = ProductCatalogue()
 ORDERED_AT = datetime(2026, 5, 21, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
@@ -53,7 +54,7 @@ def book_delinquent_loan(session) -> Loan:
     for day in (date(2026, 2, 15), date(2026, 2, 16)):
         run_nightly(session, CATALOGUE, as_of=day)
     repo = service(session)
-    repo.followup.tick(now=datetime(2026, 2, 17, 0, 30, tzinfo=UTC))
+    repo.followup.tick(at=datetime(2026, 2, 17, 0, 30, tzinfo=UTC))
     run_nightly(session, CATALOGUE, as_of=date(2026, 5, 20))
     return loan
 
@@ -151,10 +152,10 @@ def test_a_missed_recovery_sla_is_overdue_and_the_late_step_says_so(db_session, 
     ordered = order(repo, delinquent.id)
     repo.approve(repossession_id=ordered.id, by="sam", assignee="rex", at=ORDERED_AT)
     late = ORDERED_AT + timedelta(days=15)
-    assert [(s.repossession_id, s.step) for s in repo.overdue(now=late)] == [
+    assert [(s.repossession_id, s.step) for s in repo.overdue(at=late)] == [
         (ordered.id, "recover"),
     ]  # fmt: skip
-    assert repo.overdue(now=ORDERED_AT + timedelta(days=13)) == []
+    assert repo.overdue(at=ORDERED_AT + timedelta(days=13)) == []
     repo.record_recovery(repossession_id=ordered.id, by="rex", at=late,
                          recovered_on=date(2026, 6, 5), place="Tongzhou", condition="damaged",
                          property_returned=False)  # fmt: skip
@@ -208,7 +209,7 @@ def test_a_sale_above_the_payoff_settles_the_loan_and_posting_twice_changes_noth
         "surplus_due", split.surplus, "settled",
     )  # fmt: skip
     assert db_session.get(Case, ordered.case_id).status == "closed"
-    assert [(s.repossession_id, s.step) for s in repo.overdue(now=at + timedelta(days=8))] == [
+    assert [(s.repossession_id, s.step) for s in repo.overdue(at=at + timedelta(days=8))] == [
         (ordered.id, "return_surplus"),
     ]  # fmt: skip
     again = repo.post_proceeds(repossession_id=ordered.id, by="rex", at=at + timedelta(hours=1))
@@ -220,7 +221,7 @@ def test_a_sale_above_the_payoff_settles_the_loan_and_posting_twice_changes_noth
     assert (ordered.status, ordered.surplus_ref, repo.open_step(repossession_id=ordered.id)) == (
         "settled", "bank transfer 2026060500017", None,
     )  # fmt: skip
-    assert repo.overdue(now=at + timedelta(days=8)) == []
+    assert repo.overdue(at=at + timedelta(days=8)) == []
 
 
 @pytest.mark.postgres

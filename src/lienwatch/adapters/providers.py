@@ -24,7 +24,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from lienwatch.followup.channels import LogProvider, Provider, SmtpProvider, WebhookProvider
+from lienwatch.adapters.senders import LogProvider, SmtpProvider, WebhookProvider
+from lienwatch.followup.channels import Provider
 from lienwatch.followup.model import Channel, FollowupError
 
 ENTRY_POINT_GROUP = "lienwatch.channel_providers"

@@ -8,11 +8,11 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
+from lienwatch.services.servicing import run_nightly
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.servicing.engine import loan_state
 from lienwatch.servicing.product import LoanTerms, Payment
 from lienwatch.store.repositories import PaymentRepository
-from lienwatch.store.servicing import run_nightly
 from lienwatch.store.tables import BucketChange, Event, Loan, LoanSnapshot
 from tests import factories
 

@@ -25,10 +25,14 @@ from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from lienwatch.followup.kpi import compare, rate
-from lienwatch.followup.model import Outcome, TriggerKind
+from lienwatch.followup.model import Outcome, PromiseStatus, TriggerKind
 from lienwatch.followup.repossession import step_team
+from lienwatch.followup.strategy import Strategy
+from lienwatch.followup.triggers import ROUTINE_CHECKS, check_lead, current_checks
 from lienwatch.servicing.catalogue import ProductCatalogue
+from lienwatch.store.db import chunks
 from lienwatch.store.followup import (
+    LIVE_LOAN_STATUSES,
     OPEN_ALERT_STATUSES,
     owes_delinquency_follow_up,
     unstaffed_tasks,
@@ -145,7 +149,7 @@ class Coverage:
 
 
 def coverage(
-    session: Session, *, as_of: datetime, since: datetime | None = None,
+    session: Session, *, as_of: datetime, strategy: Strategy, since: datetime | None = None,
     time_zone: str = "Asia/Shanghai",
 ) -> Coverage:  # fmt: skip
     """The coverage invariant over triggers opened and repossession steps started in
@@ -182,7 +186,7 @@ def coverage(
     return Coverage(
         len(rows), still_open, covered, tuple(breaches), steps=len(steps),
         open_steps=sum(s.open for s in steps), steps_by_team=by_team,
-        uncovered=_uncovered(session, as_of, ZoneInfo(time_zone)),
+        uncovered=_uncovered(session, as_of, ZoneInfo(time_zone), strategy),
         at_risk=_at_risk(session, as_of),
     )  # fmt: skip
 
@@ -199,10 +203,13 @@ def business_as_of(session: Session, now: datetime, time_zone: str) -> datetime:
     return min(now, end)
 
 
-def _uncovered(session: Session, as_of: datetime, zone: ZoneInfo) -> tuple[Uncovered, ...]:
+def _uncovered(
+    session: Session, as_of: datetime, zone: ZoneInfo, strategy: Strategy
+) -> tuple[Uncovered, ...]:
     """Past-due loans of the latest snapshot of a day over by ``as_of`` without an open
-    delinquency trigger, open alerts without a trigger, and promises whose day is over and
-    that no tick has decided (kept, or broken and raised), at ``as_of``."""
+    delinquency trigger, open alerts without a trigger, promises whose day is over and that
+    no tick has decided (kept, or broken and raised), and routine checks past their last
+    call without a trigger, at ``as_of``."""
     today = as_of.astimezone(zone).date()  # the snapshots of days over by ``as_of``
     day = last_run_day(session, through=today - timedelta(days=1))
     found = []
@@ -228,13 +235,48 @@ def _uncovered(session: Session, as_of: datetime, zone: ZoneInfo) -> tuple[Uncov
     promises = session.execute(
         select(Loan.ref, Promise.id, Promise.promised_on)
         .join(Loan, Loan.id == Promise.loan_id)
-        .where(Promise.status == "open", Promise.promised_on < today,
+        .where(Promise.status == PromiseStatus.OPEN, Promise.promised_on < today,
                Promise.made_on <= today)
         .order_by(Loan.ref, Promise.id)
     ).all()  # fmt: skip
     found += [Uncovered(ref, "promise", f"promise {promise_id} of {due} not decided")
               for ref, promise_id, due in promises]  # fmt: skip
+    # Routine checks are raised by the ticks of their last-call day: the day ``as_of`` ends
+    # or falls in (a report as of midnight describes the day before).
+    found += _unchecked(session, (as_of - timedelta(microseconds=1)).astimezone(zone).date(),
+                        as_of, strategy)  # fmt: skip
     return tuple(found)
+
+
+def _unchecked(
+    session: Session, today: date, as_of: datetime, strategy: Strategy
+) -> list[Uncovered]:
+    """The routine checks of live loans in their periods of ``today`` that are on or past
+    their last call, with no trigger raised by ``as_of`` (the tick raises them that day)."""
+    leads = {kind: check_lead(strategy, kind) for kind in ROUTINE_CHECKS}
+    loans = session.execute(
+        select(Loan.id, Loan.ref, Loan.disbursed_on)
+        .where(Loan.status.in_(LIVE_LOAN_STATUSES), Loan.disbursed_on <= today)
+    ).all()  # fmt: skip
+    owed = {
+        check.source_key: (ref, check)
+        for loan_id, ref, disbursed in loans
+        for check in current_checks(loan_id, disbursed, today, strategy)
+        if check.last_call(today, leads[check.kind])
+    }
+    raised = set()
+    for chunk in chunks(list(owed)):
+        raised.update(session.scalars(
+            select(Trigger.source_key)
+            .where(Trigger.source_key.in_(chunk), Trigger.opened_at <= as_of)
+        ))  # fmt: skip
+    return [
+        Uncovered(ref, check.kind.value,
+                  f"{check.kind.value} {check.period} due {check.starts_on}, "
+                  f"owed before {check.ends_on}")
+        for key, (ref, check) in sorted(owed.items(), key=lambda item: (item[1][0], item[0]))
+        if key not in raised
+    ]  # fmt: skip
 
 
 def _at_risk(session: Session, as_of: datetime) -> tuple[AtRisk, ...]:
@@ -308,13 +350,14 @@ def kpis(
     *,
     since: datetime,
     as_of: datetime,
+    strategy: Strategy,
     catalogue: ProductCatalogue | None = None,
     time_zone: str = "Asia/Shanghai",
 ) -> dict[str, Any]:
     """Coverage, SLA breach rate, contact and right-party-contact rates, promise and
     promise-kept rates, cure rates by bucket and by arm (champion/challenger compared), roll
     rates by bucket, amount recovered, and the same per team and agent."""
-    cover = coverage(session, as_of=as_of, since=since, time_zone=time_zone)
+    cover = coverage(session, as_of=as_of, strategy=strategy, since=since, time_zone=time_zone)
     actions = session.execute(
         select(Action.kind, Action.outcome, User.username, User.team)
         .outerjoin(User, User.id == Action.performed_by)
@@ -327,7 +370,7 @@ def kpis(
             select(Promise.status).where(Promise.made_on.between(since.date(), as_of.date()))
         )
     )
-    decided = promises["kept"] + promises["broken"]
+    decided = promises[PromiseStatus.KEPT] + promises[PromiseStatus.BROKEN]
     return {
         "period": {"since": since.isoformat(), "as_of": as_of.isoformat()},
         "coverage": cover.as_dict(),
@@ -336,7 +379,7 @@ def kpis(
         "contact_rate": rate(reached, len(actions)).as_dict(),
         "rpc_rate": rate(rpc, len(actions)).as_dict(),
         "promise_rate": rate(sum(promises.values()), rpc).as_dict() if rpc else None,
-        "promise_kept_rate": rate(promises["kept"], decided).as_dict(),
+        "promise_kept_rate": rate(promises[PromiseStatus.KEPT], decided).as_dict(),
         **_cures(session, since, as_of),
         "roll_rates": roll_rates(session, since.date(), as_of.date(), catalogue),
         "recovered": _recovered(session, since, as_of),

@@ -9,10 +9,10 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
+from lienwatch.services.servicing import run_next_missing_day, run_nightly
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory, transaction
-from lienwatch.store.servicing import run_next_missing_day, run_nightly
 from lienwatch.store.tables import LoanSnapshot
 from tests import factories
 from tests.conftest import postgres_database

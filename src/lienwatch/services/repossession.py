@@ -22,7 +22,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from lienwatch.config import RepossessionSettings
-from lienwatch.followup.model import FollowupError
+from lienwatch.errors import NotFoundError
+from lienwatch.followup.model import CaseStatus, FollowupError
 from lienwatch.followup.repossession import (
     COST_KINDS,
     COSTS_OPEN,
@@ -38,8 +39,8 @@ from lienwatch.followup.repossession import (
     check_step,
     policy_from_settings,
 )
-from lienwatch.store.followup import FollowupService
-from lienwatch.store.repositories import LoanRepository, NotFoundError, PaymentRepository
+from lienwatch.services.followup import FollowupService
+from lienwatch.store.repositories import LoanRepository, PaymentRepository
 from lienwatch.store.tables import (
     Action,
     Case,
@@ -144,13 +145,14 @@ class RepossessionService:
         check_order(self.policy, jurisdiction=repo.jurisdiction, route=repo.route,
                     dpd=snapshot.dpd, legal_ref=repo.legal_ref)  # fmt: skip
         case = self.session.get_one(Case, repo.case_id)
-        if case.status in ("new", "in_progress"):
+        if case.status in (CaseStatus.NEW, CaseStatus.IN_PROGRESS):
             self.followup.change_status(
-                case_id=case.id, status="escalated", by=by, why="repossession approved", at=at
+                case_id=case.id, status=CaseStatus.ESCALATED, by=by, why="repossession approved",
+                at=at,
             )
         self.followup.change_status(
-            case_id=case.id, status="repossession", by=by, why=f"{repo.route} {repo.legal_ref}",
-            at=at,
+            case_id=case.id, status=CaseStatus.REPOSSESSION, by=by,
+            why=f"{repo.route} {repo.legal_ref}", at=at,
         )  # fmt: skip
         repo.approved_by, repo.approved_at, repo.assignee_id = approver.id, at, agent.id
         self._advance(repo, case, RepoStatus.APPROVED, approver, at, f"assigned to {assignee}",
@@ -335,13 +337,13 @@ class RepossessionService:
 
     # ------------------------------------------------------------------ reading
 
-    def overdue(self, *, now: datetime) -> list[RepossessionStep]:
-        """The steps waited for past their SLA deadline at ``now``, most overdue first."""
-        _check_aware(now)
+    def overdue(self, *, at: datetime) -> list[RepossessionStep]:
+        """The steps waited for past their SLA deadline at ``at``, most overdue first."""
+        _check_aware(at)
         return list(
             self.session.scalars(
                 select(RepossessionStep)
-                .where(RepossessionStep.done_at.is_(None), RepossessionStep.deadline_at < now)
+                .where(RepossessionStep.done_at.is_(None), RepossessionStep.deadline_at < at)
                 .order_by(RepossessionStep.deadline_at, RepossessionStep.id)
             )
         )
@@ -409,11 +411,11 @@ class RepossessionService:
     ) -> None:
         """Set the loan's final operator status and close its case."""
         LoanRepository(self.session).set_operator_status(loan, loan_status)
-        if case.status == "closed":  # the follow-up tick closes a case once the loan is final
+        if case.status == CaseStatus.CLOSED:  # the tick closes a case once the loan is final
             return
         why = f"repossession: loan {loan_status}"
-        self.followup.change_status(case_id=case.id, status="closed", by=user.username, why=why,
-                                    at=at)  # fmt: skip
+        self.followup.change_status(case_id=case.id, status=CaseStatus.CLOSED, by=user.username,
+                                    why=why, at=at)  # fmt: skip
 
     def _log(
         self,
@@ -457,7 +459,7 @@ class RepossessionService:
             raise NotFoundError(f"loan_id: loan {loan_id} does not exist")
         case = self.session.scalar(
             select(Case)
-            .where(Case.loan_id == loan_id, Case.status != "closed")
+            .where(Case.loan_id == loan_id, Case.status != CaseStatus.CLOSED)
             .with_for_update(read=True, key_share=True)
             .execution_options(populate_existing=True)
         )

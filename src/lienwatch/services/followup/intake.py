@@ -1,0 +1,410 @@
+"""Raising and resolving triggers: the go-live backlog, the coverage check, the ``events``
+outbox, open alerts, routine schedules, snapshots, reversed payments and promises; resolving
+triggers whose cause went away and closing the cases left without one. The rules of which
+candidate becomes which trigger are pure, in ``followup/triggers.py``."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from lienwatch.followup.channels import Dispatcher
+from lienwatch.followup.model import CaseStatus, PromiseStatus, TaskStatus, TriggerKind
+from lienwatch.followup.strategy import Strategy
+from lienwatch.followup.triggers import (
+    CATCH_UP_DAYS,
+    DELINQUENCY,
+    ROUTINE_CHECKS,
+    Candidate,
+    adopted,
+    bucket_move,
+    check_lead,
+    current_checks,
+    past_due_kind,
+)
+from lienwatch.services.followup.model import TickReport
+from lienwatch.servicing.catalogue import ProductCatalogue
+from lienwatch.store.db import chunks
+from lienwatch.store.followup import (
+    FINAL_LOAN_STATUSES,
+    LIVE_LOAN_STATUSES,
+    OPEN_ALERT_STATUSES,
+    owes_delinquency_follow_up,
+)
+from lienwatch.store.tables import (
+    Alert,
+    Case,
+    Event,
+    Loan,
+    LoanSnapshot,
+    Payment,
+    Promise,
+    Task,
+    Trigger,
+)
+
+log = logging.getLogger(__name__)
+
+
+class Intake:
+    """The follow-up service's intake (a part of :class:`FollowupService`)."""
+
+    session: Session
+    strategy: Strategy
+    dispatcher: Dispatcher
+    catalogue: ProductCatalogue
+    agency: str
+    watchdog_lead: timedelta
+    zone: ZoneInfo
+
+    def adopt_backlog(self, *, at: datetime) -> TickReport:
+        """Go-live on an existing book (the first tick does it; ``lienwatch followup adopt``
+        on demand): raise a trigger for every loan past due in the latest nightly snapshot,
+        every open collateral alert, every bucket change that predates the engine and every
+        routine check past its last call, anchored at ``at`` (their original SLAs ended
+        before anyone was watching); later ticks keep every anchor as it is. Safe to
+        repeat: what was raised is not raised again, so a second book imported later is
+        adopted the same way."""
+        report = TickReport()
+        _, overdue = self._routine_checks(at, self._live_loans(self._today(at)))
+        backlog = [*self._from_events(at), *self._from_alerts(at), *overdue]
+        views = self._loan_views({c.loan_id for c in backlog}, at)
+        old = [c for c in backlog
+               if c.kind not in DELINQUENCY or views[c.loan_id].dpd > 0]  # cured before go-live
+        raised = self._raise_many([adopted(c, at) for c in old], at, report)
+        self._consume_pending_events(at)  # the book's state is adopted whole: its news is old
+        owed = self._uncovered_delinquency(at)
+        raised += self._raise_many([adopted(c, at) for c in owed], at, report)
+        report.adopted += len(raised)
+        report.cases_closed += self._close_finished_cases(at)
+        return report
+
+    def _consume_pending_events(self, now: datetime) -> None:
+        """Mark the bucket changes up to today not consumed yet as consumed: at go-live the
+        loans' state in the latest snapshot is what is adopted, not the changes that led to
+        it."""
+        tomorrow = self._midnight(self._today(now) + timedelta(days=1))
+        self.session.execute(
+            update(Event)
+            .where(Event.kind == "bucket_changed", Event.consumed_at.is_(None),
+                   Event.occurred_at < tomorrow)
+            .values(consumed_at=now)
+        )  # fmt: skip
+
+    def _seen_before(self) -> bool:
+        """Whether the engine has worked this book: a trigger raised or an event consumed."""
+        return bool(
+            self.session.scalar(select(exists().where(Trigger.id.is_not(None))))
+            or self.session.scalar(select(exists().where(Event.consumed_at.is_not(None))))
+        )
+
+    def _uncovered_delinquency(self, now: datetime) -> list[Candidate]:
+        """The coverage check: every loan past due in the latest nightly snapshot must have an
+        open delinquency trigger; those without one (a book imported after go-live, a trigger
+        lost) are returned as triggers to raise at ``now``, found by the coverage check."""
+        day = self._snapshot_day(now)
+        if day is None:
+            return []
+        rows = self.session.execute(
+            select(LoanSnapshot.loan_id, LoanSnapshot.bucket, LoanSnapshot.dpd, Loan.product)
+            .join(Loan, Loan.id == LoanSnapshot.loan_id)
+            .where(LoanSnapshot.as_of == day, owes_delinquency_follow_up(LoanSnapshot.loan_id))
+            .order_by(LoanSnapshot.loan_id)
+        ).all()
+        found = []
+        for loan_id, bucket, dpd, product in rows:
+            kind = past_due_kind(self.catalogue.get(product).buckets.names, bucket)
+            found.append(
+                Candidate(loan_id, kind, f"book:{loan_id}:{day.isoformat()}", now,
+                          details={"to": bucket, "dpd": dpd, "found_by": "coverage check"})
+            )  # fmt: skip
+        return found
+
+    def _candidates(self, now: datetime) -> list[Candidate]:
+        return [
+            *self._from_events(now),
+            *self._from_alerts(now),
+            *self._routine(now),
+            *self._from_snapshots(now),
+            *self._from_reversals(now),
+        ]
+
+    def _from_events(self, now: datetime) -> list[Candidate]:
+        """``bucket_changed`` events: out of the first bucket is a missed installment, a move
+        to a deeper bucket a bucket change. A run as of day D describes the end of D, so its
+        events are known once D is over in the business zone, anchored at the next midnight
+        UTC. A move to the bucket of the loan's open delinquency trigger (one the coverage
+        check raised from a snapshot made early) is news no more."""
+        rows = self.session.execute(
+            select(Event, Loan.product)
+            .join(Loan, Loan.id == Event.loan_id)
+            .where(
+                Event.consumed_at.is_(None),
+                Event.kind == "bucket_changed",
+                Event.occurred_at < self._midnight(self._today(now)),
+            )
+            .order_by(Event.id)
+        ).all()
+        followed = self._open_delinquency({event.loan_id for event, _ in rows})
+        found = []
+        for event, product in rows:
+            event.consumed_at = now
+            names = self.catalogue.get(product).buckets.names
+            kind = bucket_move(names, event.payload.get("from"), event.payload["to"])
+            if kind is None or any((t.details or {}).get("to") == event.payload["to"]
+                                   for t in followed.get(event.loan_id, ())):  # fmt: skip
+                continue
+            found.append(
+                Candidate(
+                    event.loan_id,
+                    kind,
+                    f"event:{event.key}",
+                    event.occurred_at + timedelta(days=1),
+                    details={"from": event.payload.get("from"), "to": event.payload["to"]},
+                )
+            )
+        return found
+
+    def _from_alerts(self, now: datetime) -> list[Candidate]:
+        rows = self.session.scalars(
+            select(Alert).where(
+                Alert.loan_id.is_not(None),
+                Alert.status.in_(OPEN_ALERT_STATUSES),
+                ~exists().where(Trigger.alert_id == Alert.id),
+                func.coalesce(Alert.raised_at, Alert.started_at) <= now,
+            )
+        )
+        return [
+            Candidate(
+                alert.loan_id,
+                TriggerKind.COLLATERAL_ALERT,
+                f"alert:{alert.id}",
+                alert.raised_at or alert.started_at,
+                alert_type=alert.type,
+                alert_id=alert.id,
+                details={"alert_type": alert.type, "severity": alert.severity},
+            )
+            for alert in rows
+            if alert.loan_id is not None
+        ]
+
+    def _routine(self, now: datetime) -> list[Candidate]:
+        """Welcome calls after disbursement and the periodic collateral checks: each check on
+        the day it falls due, or on its last call when nobody raised it then (a go-live in
+        the middle of its period; see ``followup.triggers``)."""
+        today = self._today(now)
+        welcome_after = self.strategy.routine.welcome_after
+        loans, found = self._live_loans(today), []
+        for loan_id, disbursed in loans:
+            if 0 <= (today - welcome_after - disbursed).days < CATCH_UP_DAYS:
+                anchor = max(self._midnight(disbursed + welcome_after), now)
+                found.append(
+                    Candidate(loan_id, TriggerKind.WELCOME_CALL, f"welcome:{loan_id}", anchor)
+                )
+        due, overdue = self._routine_checks(now, loans)
+        return [*found, *due, *overdue]
+
+    def _routine_checks(
+        self, now: datetime, loans: list[tuple[int, date]]
+    ) -> tuple[list[Candidate], list[Candidate]]:
+        """The routine checks of ``loans`` to raise at ``now``: those that fall due (anchored
+        on their first day) and those on their last call, not raised when they fell due
+        (anchored at ``now``; a trigger raised before is not raised again)."""
+        today = self._today(now)
+        leads = {kind: check_lead(self.strategy, kind) for kind in ROUTINE_CHECKS}
+        due, overdue = [], []
+        for loan_id, disbursed in loans:
+            for check in current_checks(loan_id, disbursed, today, self.strategy):
+                if check.just_due(today):
+                    anchor = max(self._midnight(check.starts_on), now)
+                    due.append(Candidate(loan_id, check.kind, check.source_key, anchor))
+                elif check.last_call(today, leads[check.kind]):
+                    overdue.append(Candidate(
+                        loan_id, check.kind, check.source_key, now,
+                        details={"found_by": "last call", "owed_before": check.ends_on.isoformat()},
+                    ))  # fmt: skip
+        return due, overdue
+
+    def _live_loans(self, today: date) -> list[tuple[int, date]]:
+        """(loan id, disbursement day) of the loans that owe routine follow-up."""
+        return list(self.session.execute(
+            select(Loan.id, Loan.disbursed_on)
+            .where(Loan.status.in_(LIVE_LOAN_STATUSES), Loan.disbursed_on <= today)
+        ).all())  # fmt: skip
+
+    def _from_snapshots(self, now: datetime) -> list[Candidate]:
+        """Installments coming due (pre-due reminders) and loans over their LTV cap."""
+        day = self._snapshot_day(now)
+        if day is None:
+            return []
+        today = self._today(now)
+        lead = self.strategy.routine.pre_due_lead
+        rows = self.session.execute(
+            select(
+                LoanSnapshot.loan_id,
+                LoanSnapshot.next_due_on,
+                LoanSnapshot.over_ltv_cap,
+                LoanSnapshot.dpd,
+            ).where(
+                LoanSnapshot.as_of == day,
+                LoanSnapshot.status.in_(LIVE_LOAN_STATUSES),
+                or_(
+                    LoanSnapshot.over_ltv_cap,
+                    LoanSnapshot.next_due_on.between(today + timedelta(days=1), today + lead),
+                ),
+            )
+        ).all()
+        found = []
+        for loan_id, next_due, over_cap, dpd in rows:
+            if next_due is not None and today < next_due <= today + lead and dpd == 0:
+                anchor = max(self._midnight(next_due - lead), now)
+                found.append(
+                    Candidate(
+                        loan_id,
+                        TriggerKind.PRE_DUE,
+                        f"pre_due:{loan_id}:{next_due.isoformat()}",
+                        anchor,
+                        details={"due_on": next_due.isoformat()},
+                    )
+                )
+            if over_cap:
+                found.append(
+                    Candidate(
+                        loan_id, TriggerKind.LTV_BREACH, f"ltv_breach:{loan_id}:{day:%Y-%m}", now
+                    )
+                )
+        return found
+
+    def _from_reversals(self, now: datetime) -> list[Candidate]:
+        """The payment-anomaly hook fed by servicing: a reversed (bounced) payment."""
+        rows = self.session.execute(
+            select(Payment.id, Payment.loan_id, Payment.reversed_at, Payment.reversal_reason).where(
+                Payment.reversed_at.is_not(None),
+                Payment.reversed_at <= now,
+                Payment.reversed_at > now - timedelta(days=CATCH_UP_DAYS),
+            )
+        ).all()
+        return [
+            Candidate(
+                loan_id,
+                TriggerKind.PAYMENT_ANOMALY,
+                f"reversal:{payment_id}",
+                at,
+                details={"payment_id": payment_id, "reason": reason},
+            )
+            for payment_id, loan_id, at, reason in rows
+        ]
+
+    def _decide_promises(self, now: datetime, report: TickReport) -> None:
+        """A promise whose date has passed is kept when payments from the day it was made to
+        its date cover its amount; a broken one is a new trigger."""
+        today = self._today(now)
+        promises = self.session.scalars(
+            select(Promise).where(Promise.status == PromiseStatus.OPEN, Promise.promised_on < today)
+        ).all()
+        broken = []
+        for promise in promises:
+            paid = self.session.scalar(
+                select(func.coalesce(func.sum(Payment.amount), 0)).where(
+                    Payment.loan_id == promise.loan_id,
+                    Payment.reversed_at.is_(None),
+                    Payment.paid_on.between(promise.made_on, promise.promised_on),
+                )
+            )
+            promise.status = PromiseStatus.KEPT if paid >= promise.amount else PromiseStatus.BROKEN
+            promise.decided_at = now
+            if promise.status == PromiseStatus.BROKEN:
+                anchor = self._midnight(promise.promised_on + timedelta(days=1))
+                broken.append(
+                    Candidate(
+                        promise.loan_id,
+                        TriggerKind.BROKEN_PROMISE,
+                        f"promise:{promise.id}",
+                        anchor,
+                        details={"promise_id": promise.id},
+                    )
+                )
+        self._raise_many(broken, now, report)
+
+    def _resolve(self, now: datetime, report: TickReport) -> None:
+        """Resolve triggers whose cause is gone; close cases left without an open trigger.
+
+        The triggers and their cases are locked as a step batch locks them: the tick waits for
+        a batch working on one of those cases and a batch skips the cases the tick holds, so
+        whichever resolves a case's last open trigger sees the other's resolutions when it
+        decides whether to close the case."""
+        day = self._snapshot_day(now)
+        snapshot = and_(LoanSnapshot.loan_id == Trigger.loan_id, LoanSnapshot.as_of == day)
+        rows = self.session.execute(
+            select(Trigger, Loan.status, Alert.status)
+            .join(Case, Case.id == Trigger.case_id)
+            .join(Loan, Loan.id == Trigger.loan_id)
+            .outerjoin(LoanSnapshot, snapshot)
+            .outerjoin(Alert, Alert.id == Trigger.alert_id)
+            .where(
+                Trigger.resolved_at.is_(None),
+                or_(
+                    Loan.status.in_(FINAL_LOAN_STATUSES),
+                    and_(Trigger.kind.in_([k.value for k in DELINQUENCY]), LoanSnapshot.dpd == 0),
+                    and_(Trigger.alert_id.is_not(None), Alert.status.not_in(OPEN_ALERT_STATUSES)),
+                ),
+            )
+            .order_by(Trigger.id)
+            .with_for_update(key_share=True, of=[Trigger, Case])
+            .execution_options(populate_existing=True)
+        ).all()
+        for trigger, loan_status, alert_status in rows:
+            if loan_status in FINAL_LOAN_STATUSES:
+                reason = f"loan {loan_status}"
+            elif trigger.alert_id is not None and alert_status not in OPEN_ALERT_STATUSES:
+                reason = f"alert {alert_status}"
+            else:
+                reason = "loan current"
+            self._resolve_trigger(trigger, now, reason)
+            report.resolved += 1
+
+    def _resolve_trigger(self, trigger: Trigger, now: datetime, reason: str) -> None:
+        trigger.resolved_at, trigger.resolution = now, reason
+        self._cancel.add(trigger.id)
+        self._touched.add(trigger.case_id)
+
+    def _cancel_tasks(self, now: datetime) -> None:
+        """Take the queued tasks of triggers resolved since the last call off the queues."""
+        ids, self._cancel = sorted(self._cancel), set()
+        for chunk in chunks(ids):
+            self.session.execute(
+                update(Task).where(Task.trigger_id.in_(chunk), Task.status == TaskStatus.QUEUED)
+                .values(status=TaskStatus.CANCELLED, done_at=now)
+            )  # fmt: skip
+
+    def _close_finished_cases(self, now: datetime) -> int:
+        """Close the cases whose last open trigger was resolved, with the reasons; also
+        takes the resolved triggers' tasks off the queues."""
+        self._cancel_tasks(now)
+        self.session.flush()
+        touched, self._touched = sorted(self._touched), set()
+        open_trigger = exists().where(Trigger.case_id == Case.id, Trigger.resolved_at.is_(None))
+        cases = [
+            case
+            for chunk in chunks(touched)
+            for case in self.session.scalars(
+                select(Case)
+                .where(Case.id.in_(chunk), Case.status != CaseStatus.CLOSED, ~open_trigger)
+                .execution_options(populate_existing=True)
+            )
+        ]
+        reasons: dict[int, set[str]] = defaultdict(set)
+        for chunk in chunks([case.id for case in cases]):
+            for case_id, resolution in self.session.execute(
+                select(Trigger.case_id, Trigger.resolution).where(Trigger.case_id.in_(chunk))
+            ):
+                reasons[case_id].add(resolution or "")
+        for case in cases:
+            why = "; ".join(sorted(r for r in reasons[case.id] if r))
+            self._move(case, CaseStatus.CLOSED, now, None, why)
+        return len(cases)

@@ -1,0 +1,57 @@
+"""The values the follow-up service passes between its parts and returns."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class LoanView:
+    """What the engine needs of a loan: identity, contact and the latest servicing figures."""
+
+    id: int
+    ref: str
+    product: str
+    status: str
+    time_zone: str
+    phone: str
+    email: str | None
+    address: str  # postal, for letters
+    province: str
+    dpd: int
+    bucket: str
+    unsecured: int
+
+
+@dataclass
+class TickReport:
+    raised: Counter[str] = field(default_factory=Counter)
+    resolved: int = 0
+    cases_opened: int = 0
+    cases_closed: int = 0
+    executed: int = 0  # automatic steps performed
+    refused: int = 0  # contacts the guard refused
+    queued: int = 0  # agent steps put into a queue
+    assigned: int = 0
+    escalated: int = 0  # warned by the watchdog before the deadline
+    breached: int = 0
+    skipped: int = 0  # 1 when another worker was running the scheduler
+    steps: int = 0  # due steps claimed (then executed, refused, deferred or queued)
+    adopted: int = 0  # backlog raised at go-live (past-due loans, open alerts, old events)
+    uncovered: int = 0  # past-due loans found without a follow-up by the coverage check
+    #: queued tasks no active agent can take, by ``team/skill``
+    unstaffed: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "raised": dict(self.raised), "unstaffed": dict(self.unstaffed)}
+
+    def add(self, other: TickReport) -> None:
+        """Count another pass in (a tick and the step batches run after it)."""
+        for name, value in other.__dict__.items():
+            if isinstance(value, Counter):
+                getattr(self, name).update(value)
+            else:
+                setattr(self, name, getattr(self, name) + value)
+

@@ -1,0 +1,81 @@
+"""The nightly servicing run: the book as of a business day, recorded in the caller's
+transaction, and the catch-up of the days a stopped scheduler missed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlalchemy.orm import Session
+
+from lienwatch.servicing.catalogue import ProductCatalogue
+from lienwatch.servicing.portfolio import run_portfolio
+from lienwatch.store.locks import NIGHTLY_LOCK, try_advisory_lock
+from lienwatch.store.servicing import RunCounts, last_run_day, load_book, record_run
+
+
+def run_nightly(
+    session: Session, catalogue: ProductCatalogue, *, as_of: date, workers: int = 1
+) -> RunCounts:
+    """The nightly portfolio run as of the end of ``as_of``, in the caller's transaction,
+    computed in ``workers`` processes."""
+    stored = load_book(session, catalogue, as_of=as_of)
+    result = run_portfolio(
+        stored.book,
+        stored.payments,
+        as_of,
+        previous_bucket=stored.previous_bucket,
+        manual_status=stored.manual_status,
+        workers=workers,
+    )
+    return record_run(session, stored, result)
+
+
+@dataclass(frozen=True, slots=True)
+class NightlyStep:
+    """What :func:`run_next_missing_day` did: the day it ran (None: nothing was missing, or
+    ``busy``: another worker holds the nightly run)."""
+
+    day: date | None
+    counts: RunCounts | None = None
+    busy: bool = False
+
+
+def run_next_missing_day(
+    session: Session, catalogue: ProductCatalogue, *, through: date, max_days: int,
+    after: date | None = None, workers: int = 1,
+) -> NightlyStep:  # fmt: skip
+    """Run the oldest business day not yet run, up to ``through``, in the caller's transaction.
+
+    The missing days are those after the latest snapshot (and after ``after``, the day the
+    caller ran last), at most the last ``max_days`` before ``through``; a book without
+    snapshots misses only ``through``. Days run oldest first, because each run starts from
+    the previous day's buckets, and a day already recorded is never run again: re-running an
+    old day after a newer one would move loan statuses back. Older gaps stay gaps (run them
+    with ``lienwatch servicing run --as-of`` one by one, oldest first).
+
+    On PostgreSQL a transaction-level advisory lock lets one worker at a time run; the others
+    get ``busy`` and skip. The missing day is read under the lock, so a day another worker
+    has just committed is not run twice.
+    """
+    if not try_advisory_lock(session, NIGHTLY_LOCK):
+        return NightlyStep(None, busy=True)
+    day = _next_missing_day(session, through=through, max_days=max_days, after=after)
+    if day is None:
+        return NightlyStep(None)
+    return NightlyStep(day, run_nightly(session, catalogue, as_of=day, workers=workers))
+
+
+def _next_missing_day(
+    session: Session, *, through: date, max_days: int, after: date | None
+) -> date | None:
+    if max_days < 1:
+        raise ValueError(f"max_days: must be at least 1, got {max_days}")
+    latest = last_run_day(session)
+    candidates = [through - timedelta(days=max_days - 1)]
+    candidates += [d + timedelta(days=1) for d in (latest, after) if d is not None]
+    if latest is None and after is None:
+        candidates = [through]
+    day = max(candidates)
+    return day if day <= through else None
+
