@@ -25,6 +25,7 @@ import pytest
 import typer.main
 
 from lienwatch.cli import app, main
+from lienwatch.config import command_line
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine
 
@@ -240,3 +241,9 @@ def test_the_walk_sees_every_command_group():
     groups = {path.split()[0] for path in COMMANDS}
     assert {"db", "followup", "repossession", "user", "serve", "import"} <= groups
     assert len(COMMANDS) >= 39
+
+
+def test_the_global_options_do_not_outlive_their_command(setting, tmp_path):
+    _, dbs, _ = setting
+    _run(["--db", f"sqlite:///{dbs['fresh']}", "user", "list"], tmp_path)
+    assert command_line.database_url is None and command_line.config_file is None

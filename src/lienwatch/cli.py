@@ -125,4 +125,6 @@ def main(args: list[str] | None = None) -> None:
     except (LienwatchError, ValueError) as exc:
         print(f"lienwatch: error: {exc}", file=sys.stderr)
         sys.exit(1)
+    finally:  # the options were this command's (a test runs many in one process)
+        command_line.database_url = command_line.config_file = None
     sys.exit(status if isinstance(status, int) else 0)
