@@ -450,13 +450,13 @@ def config_path() -> Path | None:
     ``./lienwatch.toml``."""
     if command_line.config_file is not None:
         if not command_line.config_file.is_file():
-            raise ConfigError(f"--config: no such file {str(command_line.config_file)!r}")
+            raise ConfigError(f"--config: {command_line.config_file}: no such file")
         return command_line.config_file
     explicit = os.environ.get(CONFIG_ENV)
     if explicit:
         path = Path(explicit)
         if not path.is_file():
-            raise ConfigError(f"{CONFIG_ENV}: no such file {explicit!r}")
+            raise ConfigError(f"{CONFIG_ENV}: {explicit}: no such file")
         return path
     default = Path(DEFAULT_CONFIG_FILE)
     return default if default.is_file() else None

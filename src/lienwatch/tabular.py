@@ -29,7 +29,7 @@ def csv_rows(
     Raises :class:`InputFileError` when the file cannot be opened or lacks a ``required``
     column (named, on line 1). The file is read lazily and closed when the rows are consumed.
     """
-    _require_file(path)
+    require_file(path)
     try:
         handle = path.open(newline="", encoding="utf-8-sig")
     except OSError as exc:
@@ -49,11 +49,14 @@ def csv_rows(
     return header, rows()
 
 
-def _require_file(path: Path) -> None:
+def require_file(path: Path, option: str | None = None) -> None:
+    """Refuse a path that is not a readable file, in the one wording (``--zones:
+    zones.geojson: no such file``; without ``option``, the file alone)."""
+    where = f"{option}: {path}" if option else str(path)
     if not path.exists():
-        raise InputFileError(f"{path}: no such file")
+        raise InputFileError(f"{where}: no such file")
     if not path.is_file():
-        raise InputFileError(f"{path}: cannot read: not a file")
+        raise InputFileError(f"{where}: cannot read: not a file")
 
 
 def is_parquet(path: Path) -> bool:
@@ -64,7 +67,7 @@ def is_parquet(path: Path) -> bool:
 def parquet_frame(path: Path) -> Any:
     """A Parquet file as a polars DataFrame; a missing, unreadable or corrupt file is an
     :class:`InputFileError` naming it."""
-    _require_file(path)
+    require_file(path)
     try:
         import polars
     except ModuleNotFoundError:

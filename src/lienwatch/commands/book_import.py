@@ -12,6 +12,7 @@ from lienwatch.commands.common import store_session
 from lienwatch.commands.options import Json
 from lienwatch.errors import LienwatchError
 from lienwatch.store.book_import import ImportRejected, import_book
+from lienwatch.tabular import require_file
 
 FileOption = Annotated[Path | None, typer.Option(dir_okay=False, help="CSV or Parquet file.")]
 
@@ -41,6 +42,8 @@ def import_command(
     if not files:
         raise LienwatchError("import: give at least one of --loans, --payments, --borrowers, "
                              "--vehicles, --devices")  # fmt: skip
+    for kind, path in files.items():  # before the database is opened (or created)
+        require_file(path, f"--{kind}")
     try:
         with store_session() as (_settings, session):
             report = import_book(session, files, quarantine=quarantine)

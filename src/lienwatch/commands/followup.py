@@ -35,6 +35,7 @@ from lienwatch.services.followup import FollowupService
 from lienwatch.services.followup.coverage import business_as_of, coverage, kpis
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.migrate import open_store
+from lienwatch.tabular import require_file
 
 
 class ContactChannel(StrEnum):
@@ -317,6 +318,7 @@ def _zone_check(tz: str) -> None:
 def _read_history(path: Path) -> list[PastContact]:
     """``[{"at", "channel", "connected", "conversation", "consented"?}]``; errors name the
     entry and the field."""
+    require_file(path, "--history")
     try:
         entries = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:

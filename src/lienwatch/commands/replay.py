@@ -25,7 +25,7 @@ from lienwatch.monitor import (
     ZoneLibrary,
 )
 from lienwatch.monitor.batch import run_monitor
-from lienwatch.tabular import InputFileError, csv_rows, is_parquet, parquet_frame
+from lienwatch.tabular import InputFileError, csv_rows, is_parquet, parquet_frame, require_file
 from lienwatch.telematics.protocols import CANONICAL_ALARMS
 
 _POSITION_COLUMNS = ("device_id", "time", "lat", "lon")
@@ -222,6 +222,10 @@ def replay(
 ) -> None:
     """Run the collateral monitor over a positions file (CSV or Parquet); print one line per
     alert (one JSON object with --json) and the counts on stderr."""
+    for path, option in ((positions, "POSITIONS"), (devices, "--devices"), (zones, "--zones"),
+                         (regions, "--regions"), (config, "--config")):  # fmt: skip
+        if path is not None:
+            require_file(path, option)
     provinces = province_index()
     settings = read_monitor_config(config) if config else MonitorSettings()
     regions_path = regions or settings.regions_file

@@ -28,7 +28,7 @@ from lienwatch.servicing.product import LoanTerms, Payment, Product
 from lienwatch.store.db import transaction
 from lienwatch.store.migrate import open_store
 from lienwatch.store.servicing import last_run_day
-from lienwatch.tabular import InputFileError, csv_rows
+from lienwatch.tabular import InputFileError, csv_rows, require_file
 
 
 class OutputFormat(StrEnum):
@@ -137,6 +137,7 @@ def loan_state_command(
     output: FormatOption = None,
 ) -> None:
     """Print the state of one loan from its terms and a payments file."""
+    require_file(payments, "--payments")
     terms = _terms(principal, annual_rate, term, method, start, day_count, upfront_fee,
                    fee_financed)
     try:
