@@ -21,9 +21,10 @@ from lienwatch.commands.options import (
     At,
     Json,
     Since,
+    day_option,
     parse_at,
-    parse_day,
-    parse_fen,
+    time_option,
+    yuan_option,
 )
 from lienwatch.config import Settings, load_settings
 from lienwatch.domain.money import format_yuan
@@ -171,10 +172,7 @@ def coverage_command(
 
 
 def kpis_command(
-    since: Annotated[
-        datetime, typer.Option("--since", parser=parse_at, metavar="TIME",
-                               help="Period start, ISO 8601 with a UTC offset.")
-    ],
+    since: Annotated[datetime, time_option("--since", "Period start")],
     at: At = None,
     as_of: AsOf = None,
     as_json: Json = False,
@@ -236,12 +234,9 @@ def record_command(
     ],
     outcome: Annotated[Outcome, typer.Option("--outcome", help="What happened.")],
     at: At = None,
-    promise_date: Annotated[
-        date | None, typer.Option(parser=parse_day, metavar="DATE", help="Promised date.")
-    ] = None,
+    promise_date: Annotated[date | None, day_option("--promise-date", "Promised date")] = None,
     promise_amount: Annotated[
-        int | None, typer.Option(parser=parse_fen, metavar="YUAN",
-                                 help="Promised yuan, e.g. 3179.51.")
+        int | None, yuan_option("--promise-amount", "Promised yuan")
     ] = None,
     recording: Annotated[str | None, typer.Option(help="Recording reference (visits).")] = None,
     consented: Annotated[bool, typer.Option(help="The debtor agreed to this contact.")] = False,

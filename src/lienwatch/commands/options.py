@@ -59,31 +59,33 @@ def parse_fen(text: str) -> int:
         raise typer.BadParameter(str(exc).removeprefix("amount: ")) from None
 
 
+def time_option(option: str, what: str, default: str = "") -> typer.models.OptionInfo:
+    """An option taking an ISO 8601 time with a UTC offset (:func:`parse_at`)."""
+    shown = f" [default: {default}]" if default else ""
+    return typer.Option(option, parser=parse_at, metavar="TIME", help=f"{what}, ISO 8601 with "
+                        f"a UTC offset, e.g. 2026-03-01T09:00:00+08:00{shown}.")  # fmt: skip
+
+
+def day_option(
+    option: str, what: str = "Business date", default: str = ""
+) -> typer.models.OptionInfo:
+    """An option taking a business date (:func:`parse_day`)."""
+    shown = f" [default: {default}]" if default else ""
+    return typer.Option(option, parser=parse_day, metavar="DATE", help=f"{what} YYYY-MM-DD{shown}.")
+
+
+def yuan_option(option: str, what: str = "Yuan") -> typer.models.OptionInfo:
+    """An option taking an amount in yuan, given in fen (:func:`parse_fen`)."""
+    return typer.Option(option, parser=parse_fen, metavar="YUAN", help=f"{what}, e.g. 1500.00.")
+
+
 Json = Annotated[
     bool, typer.Option("--json", help="Print one JSON document instead of a table.")
 ]
-At = Annotated[
-    datetime | None,
-    typer.Option(
-        "--at", parser=parse_at, metavar="TIME",
-        help="When, ISO 8601 with a UTC offset, e.g. 2026-03-01T09:00:00+08:00 [default: now].",
-    ),
-]  # fmt: skip
-Since = Annotated[
-    datetime | None,
-    typer.Option(
-        "--since", parser=parse_at, metavar="TIME",
-        help="Period start, ISO 8601 with a UTC offset.",
-    ),
-]  # fmt: skip
-AsOf = Annotated[
-    date | None,
-    typer.Option(
-        "--as-of", parser=parse_day, metavar="DATE", help="Business date YYYY-MM-DD."
-    ),
-]
+At = Annotated[datetime | None, time_option("--at", "When", "now")]
+Since = Annotated[datetime | None, time_option("--since", "Period start")]
+AsOf = Annotated[date | None, day_option("--as-of")]
 By = Annotated[str, typer.Option("--by", metavar="USER", help="Username of the acting user.")]
-Yuan = Annotated[int, typer.Option(parser=parse_fen, metavar="YUAN", help="Yuan, e.g. 1500.00.")]
 
 
 def host_option(setting: str) -> typer.models.OptionInfo:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from lienwatch import clock
 from lienwatch.commands.common import emit, followup_service, options_named
-from lienwatch.commands.options import At, By, Json, parse_day, parse_fen
+from lienwatch.commands.options import At, By, Json, day_option, yuan_option
 from lienwatch.config import load_settings
 from lienwatch.domain.money import format_yuan
 from lienwatch.services.repossession import RepossessionService
@@ -21,14 +21,6 @@ from lienwatch.store.repositories import LoanRepository
 from lienwatch.store.tables import Loan, Repossession, RepossessionStep, User
 
 Id = Annotated[int, typer.Option("--id", help="The repossession id (from `order`).")]
-
-
-def _day_option(option: str) -> Any:
-    return typer.Option(option, parser=parse_day, metavar="DATE", help="Business date YYYY-MM-DD.")
-
-
-def _yuan_option(option: str, what: str) -> Any:
-    return typer.Option(option, parser=parse_fen, metavar="YUAN", help=f"{what}, e.g. 1500.00.")
 
 
 def register(app: typer.Typer) -> None:
@@ -114,7 +106,7 @@ def approve_command(
 def record_recovery_command(
     id_: Id,
     by: By,
-    recovered_on: Annotated[date, _day_option("--recovered-on")],
+    recovered_on: Annotated[date, day_option("--recovered-on")],
     place: Annotated[str, typer.Option("--place")],
     condition: Annotated[str, typer.Option("--condition")],
     property_returned: Annotated[
@@ -148,8 +140,8 @@ def add_cost_command(
     id_: Id,
     by: By,
     kind: Annotated[str, typer.Option("--kind", help="recovery, storage, transport, …")],
-    amount: Annotated[int, _yuan_option("--amount", "Yuan")],
-    incurred_on: Annotated[date, _day_option("--incurred-on")],
+    amount: Annotated[int, yuan_option("--amount", "Yuan")],
+    incurred_on: Annotated[date, day_option("--incurred-on")],
     at: At = None,
     as_json: Json = False,
 ) -> None:
@@ -170,7 +162,7 @@ def add_cost_command(
 def record_appraisal_command(
     id_: Id,
     by: By,
-    value: Annotated[int, _yuan_option("--value", "Appraised value in yuan")],
+    value: Annotated[int, yuan_option("--value", "Appraised value in yuan")],
     appraiser: Annotated[str, typer.Option("--appraiser")],
     at: At = None,
     as_json: Json = False,
@@ -193,8 +185,8 @@ def record_appraisal_command(
 def record_sale_command(
     id_: Id,
     by: By,
-    sold_on: Annotated[date, _day_option("--sold-on")],
-    price: Annotated[int, _yuan_option("--price", "Sale price in yuan")],
+    sold_on: Annotated[date, day_option("--sold-on")],
+    price: Annotated[int, yuan_option("--price", "Sale price in yuan")],
     buyer: Annotated[str, typer.Option("--buyer")],
     at: At = None,
     as_json: Json = False,

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from lienwatch import clock
 from lienwatch.commands.common import emit
-from lienwatch.commands.options import Json, parse_day
+from lienwatch.commands.options import Json, day_option
 from lienwatch.config import load_settings
 from lienwatch.domain.calendar import ended_business_day
 from lienwatch.domain.money import MoneyError, format_yuan, parse_yuan
@@ -41,7 +41,7 @@ AnnualRate = Annotated[str, typer.Option(help="Annual contract rate, e.g. 0.0899
 Term = Annotated[int, typer.Option(help="Number of monthly installments (1–120).")]
 MethodOption = Annotated[Method, typer.Option(help="How principal is repaid.")]
 Start = Annotated[
-    date, typer.Option(parser=parse_day, metavar="DATE", help="Disbursement date YYYY-MM-DD.")
+    date, day_option("--start", "Disbursement date")
 ]
 DayCountOption = Annotated[DayCount, typer.Option(help="Interest day count.")]
 UpfrontFee = Annotated[str, typer.Option(help="Upfront (GPS/service) fee in yuan.")]
@@ -65,8 +65,7 @@ def register(app: typer.Typer) -> None:
 def run_command(
     as_of: Annotated[
         date | None,
-        typer.Option("--as-of", parser=parse_day, metavar="DATE",
-                     help="Business date YYYY-MM-DD [default: yesterday, local]."),
+        day_option("--as-of", default="yesterday, local"),
     ] = None,
     as_json: Json = False,
 ) -> None:
@@ -122,10 +121,7 @@ def loan_state_command(
     method: MethodOption,
     start: Start,
     payments: Annotated[Path, typer.Option(help="CSV file with columns id,date,amount.")],
-    as_of: Annotated[
-        date, typer.Option("--as-of", parser=parse_day, metavar="DATE",
-                           help="Business date YYYY-MM-DD.")
-    ],
+    as_of: Annotated[date, day_option("--as-of")],
     day_count: DayCountOption = DayCount.THIRTY_360,
     upfront_fee: UpfrontFee = "0",
     fee_financed: FeeFinanced = False,

@@ -318,17 +318,18 @@ def check_references(
         value = row.values[column]
         if value is None or value in pool:
             return True
-        errors.append(RowError(row.file, row.line, column, f"unknown {what} {value!r}", row.raw))
+        return reject(row, column, f"unknown {what} {value!r}")
+
+    def reject(row: Row, column: str, reason: str) -> bool:
+        errors.append(RowError(row.file, row.line, column, reason, row.raw))
         return False
 
     for kind in KINDS:
         seen: dict[str, int] = {}
         for row in rows.get(kind, []):
             if row.key in seen:
-                errors.append(
-                    RowError(row.file, row.line, KEY_COLUMN[kind],
-                             f"duplicate {row.key!r} (first on line {seen[row.key]})", row.raw)
-                )  # fmt: skip
+                reject(row, KEY_COLUMN[kind], f"duplicate {row.key!r} (first on line "
+                       f"{seen[row.key]})")  # fmt: skip
                 continue
             seen[row.key] = row.line
             if kind == "vehicles" and not refers(row, "borrower_ref", borrowers, "borrower"):
@@ -339,11 +340,8 @@ def check_references(
                 slot = (row.values["vehicle_vin"], row.values["kind"])
                 holder = trackers.get(slot) if slot[0] is not None else None
                 if holder is not None and holder != row.key:
-                    errors.append(
-                        RowError(row.file, row.line, "vehicle_vin",
-                                 f"vehicle {slot[0]!r} already has a {slot[1]} tracker "
-                                 f"({holder!r}); a vehicle carries one of each kind", row.raw)
-                    )  # fmt: skip
+                    reject(row, "vehicle_vin", f"vehicle {slot[0]!r} already has a {slot[1]} "
+                           f"tracker ({holder!r}); a vehicle carries one of each kind")  # fmt: skip
                     continue
                 if slot[0] is not None:
                     trackers[slot] = row.key
@@ -357,11 +355,8 @@ def check_references(
                     continue
                 disbursed = loans[row.values["loan_ref"]]
                 if row.values["date"] < disbursed:
-                    errors.append(
-                        RowError(row.file, row.line, "date",
-                                 f"{row.values['date']} is before the loan's disbursement on "
-                                 f"{disbursed}", row.raw)
-                    )  # fmt: skip
+                    reject(row, "date", f"{row.values['date']} is before the loan's "
+                           f"disbursement on {disbursed}")  # fmt: skip
                     continue
             accepted[kind].append(row)
             if kind == "borrowers":
