@@ -33,6 +33,7 @@ from sqlalchemy import select, update
 
 from decode import best_rate, gt06_frames, jt808_frames, run_decoder
 from lienwatch.config import BusSettings, GatewaySettings
+from lienwatch.domain.positions import PositionColumns
 from lienwatch.runtime import open_ingest, running_gateway
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory, transaction
@@ -51,10 +52,11 @@ def idents(protocol: str, count: int) -> list[str]:
 def tracks(protocol: str, devices: int, fixes: int, start: int) -> list[Track]:
     steps = np.arange(fixes)
     return [
-        Track(ident=ident, time=start + 30 * steps, lat=30.0 + 1e-4 * steps + d * 1e-3,
-              lon=120.0 + 1e-4 * steps, speed_kmh=np.full(fixes, 50.0),
-              course=np.full(fixes, 90), valid=np.ones(fixes, dtype=bool),
-              alarms=np.where(steps % 100 == 50, "power_cut", "").astype(object))
+        Track(ident, PositionColumns.of(
+            np.full(fixes, ident, dtype=object), start + 30 * steps,
+            30.0 + 1e-4 * steps + d * 1e-3, 120.0 + 1e-4 * steps,
+            speed_kmh=np.full(fixes, 50.0), course=np.full(fixes, 90),
+            alarms=np.where(steps % 100 == 50, "power_cut", "").astype(object)))
         for d, ident in enumerate(idents(protocol, devices))
     ]  # fmt: skip
 

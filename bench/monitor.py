@@ -25,13 +25,14 @@ import numpy as np
 from lienwatch.config import MonitorSettings
 from lienwatch.data import china_provinces
 from lienwatch.demo.scoring import fleet_of
+from lienwatch.domain.positions import PositionColumns
 from lienwatch.domain.provinces import ProvinceIndex
-from lienwatch.monitor import FixBatch, Monitor, ZoneLibrary
+from lienwatch.monitor import Monitor, ZoneLibrary
 from lienwatch.monitor.batch import run_monitor
 from lienwatch.sim import SimConfig, generate
 
 
-def baseline(batch: FixBatch, vehicle_of: dict[str, str]) -> float:
+def baseline(batch: PositionColumns, vehicle_of: dict[str, str]) -> float:
     started = time.perf_counter()
     vehicles = np.array([vehicle_of[d] for d in batch.device_id.tolist()])
     order = np.lexsort((batch.time, vehicles))
@@ -98,9 +99,9 @@ def main() -> None:
     whole_monitor(args, provinces)
 
 
-def batch_of(portfolio) -> FixBatch:
+def batch_of(portfolio) -> PositionColumns:
     p = portfolio.positions
-    return FixBatch(p.device_id, p.time, p.lat, p.lon, p.valid, p.alarms)
+    return p
 
 
 def whole_monitor(args: argparse.Namespace, provinces: ProvinceIndex) -> None:

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from lienwatch.domain.positions import PositionColumns
 from lienwatch.sim.book import BookSpec, borrower_cities, build_book
 from lienwatch.sim.generate import SimConfig, generate
-from lienwatch.sim.records import Positions
 from lienwatch.sim.stories import plan_stories
 from lienwatch.sim.tracks import STAY, TrackSettings, _DayPlanner, _evaluate, _wired_times
 from lienwatch.sim.write import write_positions
@@ -93,8 +93,8 @@ def bench_tracks(config: SimConfig) -> None:
     )
 
 
-def bench_write(positions: Positions, rows: int) -> None:
-    sample = Positions(*(getattr(positions, f)[:rows] for f in Positions.__slots__))
+def bench_write(positions: PositionColumns, rows: int) -> None:
+    sample = positions.take(slice(0, rows))
     with tempfile.TemporaryDirectory() as tmp:
         began = time.perf_counter()
         write_positions(sample, Path(tmp) / "fast.csv")

@@ -13,9 +13,11 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from lienwatch import clock
+from lienwatch.adapters.ledger_key import load_or_create_key
 from lienwatch.api.health import Report, health_router
 from lienwatch.domain.calendar import ended_business_day
 from lienwatch.runtime import serving_http
+from lienwatch.services.ledger import LedgerService
 from lienwatch.services.servicing import run_nightly
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store import migrate
@@ -56,6 +58,7 @@ def test_serve_ingests_positions_runs_the_jobs_and_stops_on_sigterm(tmp_path):
     env = {
         "LIENWATCH_SCHEDULER__FOLLOWUP_TICK_S": "0.3",
         "LIENWATCH_SCHEDULER__NIGHTLY_CATCH_UP_DAYS": "10",
+        "LIENWATCH_LEDGER__SEAL_EVERY_S": "1",
         "LIENWATCH_GATEWAY__PARTNERS__ACME": TOKEN,
         "LIENWATCH_GATEWAY__HEALTH_TOKEN": HEALTH_TOKEN,
     }
@@ -64,7 +67,8 @@ def test_serve_ingests_positions_runs_the_jobs_and_stops_on_sigterm(tmp_path):
     try:
         ports = {name: int(port) for name, port in re.findall(r"(\w+) port (\d+)", server.ready)}
         assert set(ports) == {"jt808", "gt06", "http"} and 0 not in ports.values()
-        assert "bus inprocess" in server.ready and "jobs followup_tick, nightly" in server.ready
+        assert "bus inprocess" in server.ready
+        assert "jobs followup_tick, nightly, ledger_seal" in server.ready
         # A tracker registers, authenticates and reports over JT/T 808; a phone posts a fix.
         report = asyncio.run(play([make_track(TRACKER, 3)], "jt808", "127.0.0.1",
                                   ports["jt808"], PlayOptions()))  # fmt: skip
@@ -76,6 +80,7 @@ def test_serve_ingests_positions_runs_the_jobs_and_stops_on_sigterm(tmp_path):
         assert response.json() == {"accepted": 1, "archived": 0, "duplicates": 0, "conflicts": 0}
         health = wait_for_health(
             base, lambda jobs: jobs["nightly"]["runs"] >= 1 and jobs["followup_tick"]["runs"] >= 3
+            and jobs["ledger_seal"]["runs"] >= 2,
         )
     finally:
         code, seconds = server.stop()
@@ -101,6 +106,10 @@ def test_serve_ingests_positions_runs_the_jobs_and_stops_on_sigterm(tmp_path):
         kinds = session.scalars(select(Trigger.kind).where(Trigger.loan_id == loan_id)).all()
         assert "missed_installment" in kinds
         assert session.scalar(select(Case.status).where(Case.loan_id == loan_id)) is not None
+        # Its acts are in the ledger, sealed under signed heads that verify.
+        key = load_or_create_key(tmp_path / "lienwatch-ledger.key").public_key()
+        report = LedgerService(session, public_key=key).verify()
+        assert report.ok and report.heads >= 1 and report.entries >= 1, report.problems
     engine.dispose()
 
 

@@ -85,7 +85,8 @@ def test_two_workers_execute_each_due_step_once_and_run_each_night_once(tmp_path
         workers = [launch("worker", cwd=tmp_path, env=env) for _ in range(2)]
         try:
             for worker in workers:
-                assert "bus inprocess; jobs followup_tick, nightly" in worker.wait_ready()
+                ready = worker.wait_ready()
+                assert "bus inprocess; jobs followup_tick, nightly, ledger_seal" in ready
             deadline = time.monotonic() + 20
             while len(sms_actions(factory)) < LOANS and time.monotonic() < deadline:
                 time.sleep(0.2)
@@ -158,7 +159,8 @@ def test_a_jetstream_worker_writes_the_stream_to_the_store(tmp_path, nats_server
             return session.scalar(select(func.count()).select_from(Position))
 
     try:
-        assert "bus jetstream; store writer, jobs followup_tick, nightly" in worker.ready
+        jobs = "jobs followup_tick, nightly, ledger_seal"
+        assert f"bus jetstream; store writer, {jobs}" in worker.ready
         asyncio.run(publish())
         deadline = time.monotonic() + 15
         while stored() < 5 and time.monotonic() < deadline:
@@ -168,7 +170,7 @@ def test_a_jetstream_worker_writes_the_stream_to_the_store(tmp_path, nats_server
         asyncio.run(drop_stream(bus))
     assert code == 0 and stored() == 5
     first = json.loads(worker.stdout[0])
-    assert first["job"] in {"followup_tick", "nightly"} and "result" in first
+    assert first["job"] in {"followup_tick", "nightly", "ledger_seal"} and "result" in first
     engine.dispose()
 
 

@@ -16,6 +16,7 @@ from lienwatch.commands import (
     devices,
     followup,
     gateway,
+    ledger,
     payments,
     replay,
     repossession,
@@ -88,6 +89,7 @@ for module in (
     repossession,
     teams,
     users,
+    ledger,
 ):
     module.register(app)
 

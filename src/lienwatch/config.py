@@ -339,6 +339,18 @@ class ServicingSettings(BaseModel):
     workers: int = Field(2, ge=1, le=64)  # processes sharing the run's chunks of loans
 
 
+class LedgerSettings(BaseModel):
+    """``[ledger]``: the tamper-evident ledger (docs/ledger.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: The Ed25519 signing key of tree heads, made on first use; keep it out of the
+    #: database's reach and backups (whoever holds it can sign a head).
+    key_file: Path = Path("lienwatch-ledger.key")
+    #: Seconds between tree heads made by the scheduler (pending entries get their proofs).
+    seal_every_s: float = Field(300.0, ge=1, le=86_400)
+
+
 class SchedulerSettings(BaseModel):
     """``[scheduler]``: the periodic jobs of ``lienwatch serve`` and ``lienwatch worker``."""
 
@@ -378,6 +390,7 @@ class Settings(BaseSettings):
     servicing: ServicingSettings = ServicingSettings()
     repossession: RepossessionSettings = RepossessionSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
+    ledger: LedgerSettings = LedgerSettings()
     # Servicing rules per product code; checked by lienwatch.servicing.catalogue.
     products: dict[str, dict[str, Any]] = {}
     gateway: GatewaySettings = GatewaySettings()

@@ -1,4 +1,4 @@
-"""The scheduler's jobs: the follow-up tick and the nightly servicing run.
+"""The scheduler's jobs: the follow-up tick, the nightly servicing run and the ledger's seal.
 
 Each job is a blocking callable for :class:`lienwatch.scheduling.Job` that opens its own
 transactions, so ``lienwatch serve``, ``lienwatch worker`` and ``lienwatch followup run`` run
@@ -16,16 +16,19 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from lienwatch import clock
+from lienwatch.adapters.ledger_key import load_or_create_key
 from lienwatch.config import Settings
 from lienwatch.domain.calendar import ended_business_day
 from lienwatch.scheduling import DailyAt, Every, Job
 from lienwatch.services.followup import FollowupService
+from lienwatch.services.ledger import LedgerService
 from lienwatch.services.servicing import run_next_missing_day
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import transaction
 
 FOLLOWUP_TICK = "followup_tick"
 NIGHTLY = "nightly"
+LEDGER_SEAL = "ledger_seal"
 
 Summary = dict[str, Any]
 
@@ -120,9 +123,23 @@ def nightly_run(factory: sessionmaker[Session], settings: Settings) -> Callable[
     return run
 
 
+def ledger_seal(factory: sessionmaker[Session], settings: Settings) -> Callable[[], Summary]:
+    """Seal the ledger's pending entries under a new signed tree head (one worker at a time;
+    the signing key is read, or made, once here)."""
+    key = load_or_create_key(settings.ledger.key_file)
+
+    def seal() -> Summary:
+        with transaction(factory) as session:
+            head = LedgerService(session, key=key).seal(at=clock.now())
+            return {"tree_size": head.tree_size if head else None}
+
+    return seal
+
+
 def scheduler_jobs(factory: sessionmaker[Session], settings: Settings) -> list[Job]:
-    """The jobs of ``serve`` and ``worker``: the follow-up tick every ``followup_tick_s``
-    and the nightly run at ``nightly_at`` local time (and once at start, to catch up)."""
+    """The jobs of ``serve`` and ``worker``: the follow-up tick every ``followup_tick_s``,
+    the nightly run at ``nightly_at`` local time (and once at start, to catch up) and the
+    ledger's seal every ``[ledger] seal_every_s``."""
     scheduler = settings.scheduler
     return [
         Job(FOLLOWUP_TICK, Every(scheduler.followup_tick_s), followup_tick(factory, settings)),
@@ -131,4 +148,5 @@ def scheduler_jobs(factory: sessionmaker[Session], settings: Settings) -> list[J
             DailyAt(scheduler.nightly_at, settings.time_zone, at_start=True),
             nightly_run(factory, settings),
         ),
+        Job(LEDGER_SEAL, Every(settings.ledger.seal_every_s), ledger_seal(factory, settings)),
     ]

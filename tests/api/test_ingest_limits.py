@@ -8,7 +8,7 @@ import hashlib
 import json
 import socket
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 from fastapi import Request
@@ -277,3 +277,27 @@ def test_connections_beyond_the_limit_are_answered_503():
             return answer
 
     assert asyncio.run(run()).startswith(b"HTTP/1.1 503")
+
+
+def fit(engine, ident: str, day: date | None) -> None:
+    with transaction(session_factory(engine)) as session:
+        session.execute(update(Device).where(Device.ident == ident).values(fitted_on=day))
+
+
+def test_fixes_dated_before_the_device_was_fitted_are_refused(api):
+    """A device replaying a history older than its fitting (or whose clock was reset) used to
+    have those fixes stored as positions."""
+    client, engine = api
+    fit(engine, TABLET, date(2026, 11, 5))
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    fix = {"device_id": TABLET, "time": "2026-11-04T10:00:00Z", "lat": 30.0, "lon": 120.0}
+    early = {**fix, "time": "2026-11-04T09:59:59Z"}
+    try:  # 2026-11-04T10:00Z is 11-05 00:00 at UTC+14: the fitting day somewhere, so taken
+        response = client.post(POSITIONS, json={"positions": [fix, early]}, headers=auth)
+        assert response.status_code == 422
+        assert response.json()["detail"].startswith("positions.1.time: 2026-11-04T09:59:59")
+        assert "before the device was fitted (2026-11-05)" in response.json()["detail"]
+        response = client.post(POSITIONS, json={"positions": [fix]}, headers=auth)
+        assert response.json()["accepted"] == 1
+    finally:
+        fit(engine, TABLET, None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 from collections import Counter
 
@@ -149,3 +150,24 @@ def test_bad_option_is_a_one_line_error(tmp_path):
     assert result.stderr.startswith("lienwatch: error: --loans:")
     assert result.stderr.count("\n") == 1
     assert "Traceback" not in result.stderr
+
+
+def test_every_act_of_the_operated_days_is_in_a_ledger_that_verifies(demo_run, tmp_path):
+    folder, summary = demo_run
+    ledger = summary["ledger"]
+    db = sqlite3.connect(folder / "lienwatch.sqlite3")
+    actions = db.execute("SELECT COUNT(*) FROM actions").fetchone()[0]
+    refused = db.execute("SELECT COUNT(*) FROM contact_attempts WHERE NOT allowed").fetchone()[0]
+    assert ledger["ok"] and ledger["heads"] == 1 and ledger["pending"] == 0
+    assert ledger["entries"] == actions + refused > 0
+    copy = tmp_path / "copy.sqlite3"  # tampered with behind lienwatch's back
+    shutil.copy(folder / "lienwatch.sqlite3", copy)
+    db = sqlite3.connect(copy)
+    db.execute("UPDATE ledger_entries SET body = replace(body, '\"outcome\":', '\"outcome\" :') "
+               "WHERE leaf_index = 3")  # fmt: skip
+    db.commit()
+    env = {"LIENWATCH_DATABASE_URL": f"sqlite:///{copy}",
+           "LIENWATCH_LEDGER__KEY_FILE": ledger["key_file"]}  # fmt: skip
+    verified = run("ledger", "verify", cwd=tmp_path, env=env)
+    assert verified.returncode == 1
+    assert "entry 3: its content is not what was recorded" in verified.stdout

@@ -14,7 +14,7 @@ from lienwatch.services.servicing import run_nightly
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine
-from lienwatch.store.tables import Action, ContactAttempt, Task, User
+from lienwatch.store.tables import Action, ContactAttempt, LedgerEntry, Task, User
 from tests import factories
 from tests.test_cli import run
 
@@ -160,6 +160,11 @@ def test_a_refused_contact_is_recorded_though_the_command_fails(book_url, tmp_pa
         # Only the refusal was kept: the task is still queued, no outcome was logged.
         assert session.get_one(Task, task["task"]).status == "queued"
         assert session.scalar(select(func.count()).where(Action.kind == "call")) == 0
+        # ... and the refusal's ledger entry went in with it.
+        [entry] = [json.loads(body) for body in session.scalars(
+            select(LedgerEntry.body).where(LedgerEntry.kind == "contact_refused"))]  # fmt: skip
+        assert (entry["subject"], entry["by"], entry["data"]["rule"]) == ("L1", "ann",
+                                                                         "quiet_hours")  # fmt: skip
     assert record("2026-02-19T10:00:00+08:00").returncode == 0  # by day it is allowed
     with Session(engine) as session:
         rules = session.execute(select(ContactAttempt.allowed, ContactAttempt.rule)
@@ -199,6 +204,20 @@ def test_a_refused_tracker_command_stays_on_the_case_timeline(book_url, tmp_path
         ("tracker_command_needs_supervisor", "ann", "fuel_cut"),
         ("sent", "sam", "fuel_cut"),
     ]
+    # Every act is in the ledger, the refused ones too; sealed, it verifies.
+    env["LIENWATCH_LEDGER__KEY_FILE"] = str(tmp_path / "ledger.key")
+    sealed = run("ledger", "seal", "--at", at, "--json", cwd=tmp_path, env=env)
+    assert sealed.returncode == 0, sealed.stderr
+    verified = run("ledger", "verify", "--json", cwd=tmp_path, env=env)
+    assert verified.returncode == 0 and json.loads(verified.stdout)["ok"]
+    engine = make_engine(book_url)
+    with Session(engine) as session:
+        outcomes = [json.loads(body)["data"]["outcome"] for body in session.scalars(
+            select(LedgerEntry.body).where(LedgerEntry.subject == "L1")
+            .order_by(LedgerEntry.leaf_index))]  # fmt: skip
+    engine.dispose()
+    assert [o for o in outcomes if o in ("sent", "tracker_command_needs_supervisor")] == [
+        "tracker_command_needs_supervisor", "tracker_command_needs_supervisor", "sent"]
     unknown = command("--by", "sam", "--loan", "NOPE")
     assert unknown.returncode != 0
 

@@ -203,3 +203,19 @@ def test_ltv_breach_per_product_cap_and_lifecycle(provinces):
         monitor.book.acknowledge(second.id, by="x", at=T0 + 60)
     with pytest.raises(MonitorInputError, match="loan_id"):
         monitor.update_ltv("nope", 0.9, T0)
+
+
+def test_a_tamper_alarm_in_a_tracker_frame_is_a_removal(provinces):
+    """JT/T 808 reserved bit 16 (the light-sensor tamper alarm of car-loan trackers), decoded
+    with the default profile, raises ``device_removed`` (issue 18)."""
+    from lienwatch.telematics.protocols import Jt808Decoder
+    from tests.telematics.test_jt808 import TAMPER_BIT_16
+
+    [message] = Jt808Decoder().feed(bytes.fromhex(TAMPER_BIT_16))
+    [position] = message.positions
+    at = int(position.time.timestamp())
+    fix = (position.lat, position.lon, ";".join(position.alarms))
+    monitor = run(provinces, [("W1", at - HOUR, *fix[:2]), ("W1", at, *fix)])
+    [removed] = monitor.alerts
+    assert removed.type == "device_removed" and removed.start == at
+    assert removed.evidence["alarm"] == "tamper"

@@ -10,10 +10,11 @@ from hypothesis import strategies as st
 from lienwatch.config import MonitorThresholds
 from lienwatch.domain.geo import offset_m, unit_vectors
 from lienwatch.monitor import MonitorInputError
+from lienwatch.monitor.detectors.base import Emitter
+from lienwatch.monitor.detectors.long_stay import Places, Stays
 from lienwatch.monitor.lifecycle import AlertBook
 from lienwatch.monitor.model import Fix, VehicleSpec
 from lienwatch.monitor.stays import find_stays
-from lienwatch.monitor.vehicle import Emitter, Places, Stays
 from tests.monitor.conftest import HOME, T0
 
 RADIUS_M = 200.0

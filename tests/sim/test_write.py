@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from lienwatch.domain.money import parse_yuan
+from lienwatch.domain.positions import PositionColumns
 from lienwatch.sim.generate import SimConfig, generate
-from lienwatch.sim.records import Portfolio, Positions
+from lienwatch.sim.records import Portfolio
 from lienwatch.sim.write import POSITIONS_HEADER, write_portfolio, write_positions
 
 from .conftest import SMALL
@@ -69,7 +70,7 @@ def test_coordinate_formatting_edge_cases(tmp_path: Path) -> None:
     lat = np.array([0.0, -0.0000004, -33.8688197, 9.9999996, 45.5])
     lon = np.array([0.0000004, -179.9999999, 151.2092955, 100.0, 7.25])
     n = len(lat)
-    positions = Positions(
+    positions = PositionColumns(
         device_id=np.array(["a", "a", "b", "b", "c"], dtype=object),
         time=np.arange(n, dtype=np.int64) + 1_790_000_000,
         lat=lat,

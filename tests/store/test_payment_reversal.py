@@ -3,6 +3,7 @@ nightly run is exactly what it would have been had the payment never arrived."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
@@ -20,7 +21,7 @@ from lienwatch.servicing.product import LoanTerms, Payment
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory, transaction
 from lienwatch.store.repositories import LoanRepository, PaymentRepository
-from lienwatch.store.tables import BucketChange, Loan, LoanSnapshot
+from lienwatch.store.tables import BucketChange, LedgerEntry, Loan, LoanSnapshot
 from tests import factories
 
 CATALOGUE = ProductCatalogue.from_tables({"default": {"grace_days": 3, "late_fee": "50.00"}})
@@ -143,5 +144,11 @@ def test_payment_reverse_command(tmp_path, monkeypatch):
         stored = PaymentRepository(session).reverse(external_id="BANK-9", reason="x",
                                                     at=clock.now())[0]
         assert stored.reversed_at == datetime(2026, 2, 20, 10, tzinfo=timezone(timedelta(hours=8)))
+        # The reversal is in the ledger, once (the second call changed nothing).
+        [entry] = session.scalars(select(LedgerEntry.body)
+                                  .where(LedgerEntry.kind == "payment_reversed")).all()  # fmt: skip
+        fields = json.loads(entry)
+        assert (fields["subject"], fields["data"]["payment"], fields["data"]["amount_fen"],
+                fields["data"]["reason"]) == ("L-cli", "BANK-9", 100_000, "bounced")  # fmt: skip
     assert runner.invoke(app, ["payment", "reverse", "NOPE", "--reason", "x"]).exit_code == 1
     engine.dispose()

@@ -10,13 +10,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from lienwatch.domain.positions import PositionColumns
 from lienwatch.store.repositories import (
     ConflictError,
     DeviceRepository,
     LoanRepository,
     NotFoundError,
     PaymentRepository,
-    PositionColumns,
     PositionRepository,
     load_positions,
     store_position_rows,

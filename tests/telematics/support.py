@@ -14,6 +14,7 @@ import numpy as np
 from sqlalchemy import Engine
 
 from lienwatch.config import BusSettings, GatewaySettings
+from lienwatch.domain.positions import PositionColumns
 from lienwatch.runtime import Ingest, open_ingest, running_gateway
 from lienwatch.store.db import session_factory, transaction
 from lienwatch.store.tables import Device
@@ -46,16 +47,11 @@ def make_track(ident: str, fixes: int, *, alarm_at: int | None = None, start: in
     alarms = np.full(fixes, "", dtype=object)
     if alarm_at is not None:
         alarms[alarm_at] = "power_cut"
-    return Track(
-        ident=ident,
-        time=start + 60 * steps,
-        lat=31.2 + 0.001 * steps,
-        lon=121.4 + 0.001 * steps,
-        speed_kmh=np.full(fixes, 42.0),
-        course=np.full(fixes, 45),
-        valid=np.ones(fixes, dtype=bool),
+    return Track(ident, PositionColumns.of(
+        np.full(fixes, ident, dtype=object), start + 60 * steps, 31.2 + 0.001 * steps,
+        121.4 + 0.001 * steps, speed_kmh=np.full(fixes, 42.0), course=np.full(fixes, 45),
         alarms=alarms,
-    )
+    ))  # fmt: skip
 
 
 @dataclass

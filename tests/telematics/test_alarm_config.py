@@ -58,6 +58,10 @@ def test_default_jt808_bits() -> None:
         ({"gt06_terminal": {"9": "sos"}}, "gt06_terminal: code 9"),
         ({"gt06_codes": {"x": "sos"}}, "alarms.gt06_codes: key 'x'"),
         ({"jt808": {}}, "unknown table"),
+        ({"jt808_items": {"0xE6": "fatigue"}}, r"jt808_items\[230\]: 'fatigue' is not"),
+        ({"jt808_items": {"0x1E6": "sos"}}, "jt808_items: code 486"),
+        ({"jt808_items": {"0xE6": {"1": "x"}}}, r"jt808_items\[0xe6\]\[1\]: 'x' is not"),
+        ({"jt808_bits": {"16": {"1": "sos"}}}, "jt808_bits.16.: ..1.: .sos.. is not a canonical"),
     ],
 )
 def test_bad_alarm_tables_name_the_field(table: dict, message: str) -> None:

@@ -18,6 +18,7 @@ from lienwatch.telematics.protocols import Jt808Decoder, Message, gt06, jt808
 from lienwatch.telematics.protocols.alarms import ProtocolConfigError
 from lienwatch.telematics.simulator import PlayOptions, play
 from tests.telematics.support import T0, add_devices, live_gateway, make_track, new_ident
+from tests.telematics.test_jt808 import ITEM_E6_ON, TAMPER_BIT_16
 
 
 def stored(engine: Engine, idents: list[str]) -> list[Position]:
@@ -268,3 +269,26 @@ def test_the_gateway_marks_silent_devices_offline(live, engine):
         while devices(engine, [ident])[0].status != "offline" and time.monotonic() < deadline:
             time.sleep(0.1)
     assert devices(engine, [ident])[0].status == "offline"
+
+
+def test_alarms_are_read_with_the_profile_of_the_devices_registered_model(live, engine):
+    """A vendor's additional-information alarm item counts for devices registered with its
+    model only; the reserved tamper bit counts for every device (issue 18)."""
+    vendor, other = add_devices(engine, "jt808", 2)
+    with transaction(session_factory(engine)) as session:
+        session.execute(update(Device).where(Device.ident == vendor).values(model="VENDOR-E6"))
+    item, tamper = (bytes.fromhex(frame)[13:-2] for frame in (ITEM_E6_ON, TAMPER_BIT_16))
+    item = item[:22] + bytes.fromhex("241105083100") + item[28:]  # a minute after the tamper
+    models = {"VENDOR-E6": {"alarms": {"jt808_items": {"0xE6": "removal"}}}}
+    with live(models=models, require_auth=False) as gateway:
+        for ident in (vendor, other):
+            with socket.create_connection(("127.0.0.1", gateway.port("jt808"))) as s:
+                s.settimeout(10)
+                s.sendall(jt808.encode_frame(jt808.LOCATION, ident, 1, tamper))
+                assert s.recv(4096)  # answered: the device is identified, its profile applies
+                s.sendall(jt808.encode_frame(jt808.LOCATION, ident, 2, item))
+                s.sendall(jt808.encode_frame(jt808.LOGOUT, ident, 3))
+                while s.recv(4096):
+                    pass
+    assert [p.alarms for p in stored(engine, [vendor])] == ["tamper", "removal"]
+    assert [p.alarms for p in stored(engine, [other])] == ["tamper", ""]

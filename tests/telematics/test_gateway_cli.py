@@ -73,7 +73,7 @@ def test_an_operator_resets_a_terminals_registration(tmp_path):
     engine.dispose()
 
 
-def test_an_operator_ties_a_device_to_a_partner(tmp_path):
+def test_an_operator_ties_a_device_to_a_partner_and_records_its_fitting_day(tmp_path):
     assert run("db", "upgrade", cwd=tmp_path).returncode == 0
     engine = create_engine(f"sqlite:///{tmp_path / 'lienwatch.sqlite3'}")
     with engine.begin() as connection:
@@ -91,4 +91,12 @@ def test_an_operator_ties_a_device_to_a_partner(tmp_path):
     unknown = run("device", "set-partner", "15900001111", "zeta", "--by", "ops1", cwd=tmp_path,
                   env=env)  # fmt: skip
     assert unknown.returncode != 0 and "zeta" in unknown.stderr
+    fitted = run("device", "set-fitted", "15900001111", "2026-10-30", "--by", "ops1", cwd=tmp_path)
+    assert fitted.returncode == 0 and "device set-fitted: 15900001111 by ops1" in fitted.stderr
+    with engine.connect() as connection:
+        assert str(connection.execute(text("SELECT fitted_on FROM devices")).scalar()) == (
+            "2026-10-30"
+        )
+    bad = run("device", "set-fitted", "15900001111", "30/10/2026", "--by", "ops1", cwd=tmp_path)
+    assert bad.returncode != 0 and "YYYY-MM-DD" in bad.stderr
     engine.dispose()

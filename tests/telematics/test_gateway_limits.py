@@ -5,16 +5,19 @@ from __future__ import annotations
 import contextlib
 import socket
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from lienwatch.store.db import session_factory, transaction
-from lienwatch.store.tables import PositionConflict
+from lienwatch.store.tables import Alert, Device, PositionConflict
 from lienwatch.telematics.protocols import Jt808Decoder, Message, gt06, jt808
-from tests.telematics.support import T0, add_devices
+from tests import factories
+from tests.telematics.support import T0, add_devices, new_ident
 from tests.telematics.test_gateway import devices, replies_until_closed, results, stored
+
+FITTED = date(2026, 11, 1)
 
 
 def connect(gateway, protocol: str) -> socket.socket:
@@ -239,3 +242,47 @@ def test_one_live_session_per_device_and_conflicting_fixes_are_kept(live, engine
     with transaction(session_factory(engine)) as session:
         kept = session.execute(select(PositionConflict.lat, PositionConflict.stored_lat)).all()
     assert kept == [(31.2, 22.5)]
+
+
+def test_a_cloned_device_becomes_one_open_collateral_alert_on_its_vehicle(live, engine):
+    """Two live sessions of one device raise a ``device_cloned`` alert on the device's
+    vehicle and loan, naming both peers; a second clone repeats it while it is open."""
+    with transaction(session_factory(engine)) as session:
+        loan = factories.loan(session, "CLONED-1")
+        imei = new_ident("gt06")
+        factories.device(session, imei, protocol="gt06").vehicle_id = loan.vehicle_id
+        loan_id, vehicle_id = loan.id, loan.vehicle_id
+    with live(session_alive_s=30) as gateway, connect(gateway, "gt06") as device:
+        assert gt06_login(device, imei)
+        peers = [f"127.0.0.1:{device.getsockname()[1]}"]
+        for _ in range(2):
+            with connect(gateway, "gt06") as clone:
+                peers.append(f"127.0.0.1:{clone.getsockname()[1]}")
+                assert gt06_login(clone, imei) == b""
+                assert closed_by_server(clone)
+        assert gateway.gateway.stats.device_cloned == 2
+    with transaction(session_factory(engine)) as session:
+        (alert,) = session.scalars(select(Alert).where(Alert.vehicle_id == vehicle_id))
+        assert (alert.type, alert.status, alert.severity) == ("device_cloned", "open", "critical")
+        assert (alert.loan_id, alert.repeats, alert.key) == (loan_id, 1, None)
+        assert alert.evidence["device"] == imei
+        assert alert.evidence["addresses"] == sorted(peers)
+
+
+def test_fixes_dated_before_the_device_was_fitted_are_refused_and_counted(live, engine):
+    """A tracker replaying a history older than its fitting, or with its clock reset, used
+    to have those fixes stored as positions."""
+    (imei,) = add_devices(engine, "gt06", 1)
+    with transaction(session_factory(engine)) as session:
+        session.execute(update(Device).where(Device.ident == imei).values(fitted_on=FITTED))
+    on_the_day = datetime(2026, 10, 31, 10, tzinfo=UTC)  # 11-01 00:00 at UTC+14
+    fixes = [gt06.Gt06Fix(on_the_day - timedelta(seconds=1), 31.2, 121.4),
+             gt06.Gt06Fix(datetime(2000, 1, 1, tzinfo=UTC), 31.2, 121.4),  # a reset clock
+             gt06.Gt06Fix(on_the_day, 31.2, 121.4)]  # fmt: skip
+    with live() as gateway, connect(gateway, "gt06") as s:
+        assert gt06_login(s, imei)
+        s.sendall(b"".join(gt06.encode_location(2 + n, f) for n, f in enumerate(fixes)))
+        s.sendall(gt06.encode_heartbeat(9, gt06.TerminalStatus()))
+        assert s.recv(64)  # the heartbeat's ACK: everything before it is handled
+        assert gateway.gateway.stats.refused_fixes == {"before_fitting": 2}
+    assert [r.fix_time for r in stored(engine, [imei])] == [on_the_day]

@@ -311,8 +311,48 @@ def test_vendor_alarm_bits_from_configuration() -> None:
     )
     report = LocationReport(T0, 30, 120, alarm_word=1 << 8 | 1 << 17 | 1 << 16)
     frame = encode_frame(0x0200, "13800138000", 1, jt808.encode_location_body(report))
-    assert decode_one(frame.hex()).alarms == ("power_cut",)
-    assert decode_one(frame.hex(), Jt808Decoder(profile)).alarms == ("power_cut", "removal")
+    assert decode_one(frame.hex()).alarms == ("power_cut", "tamper")  # bits 16, 17 by default
+    assert decode_one(frame.hex(), Jt808Decoder(profile)).alarms == (
+        "power_cut",
+        "tamper",
+        "removal",
+    )
+
+
+# Location reports built byte by byte from JT/T 808-2013 (no captured frame with these
+# reserved bits set is public): 7E | 0200 | body length | phone 013800138000 | serial |
+# alarm DWORD | status 00000002 (fix valid) | lat 01D164A0 (30.5) | lon 06D01460 (114.3) |
+# altitude 0032 | speed 0000 | course 0000 | 241105083000 (GMT+8) | 01 04 00000064 (mileage)
+# 30 01 1F (signal) 31 01 0A (satellites) | [vendor item] | XOR | 7E.
+TAMPER_BIT_16 = "7E020000280138001380000001000100000000000201D164A006D0146000320000000024110508300001040000006430011F31010A7B7E"  # noqa: E501
+VIBRATION_BIT_15 = "7E020000280138001380000002000080000000000201D164A006D0146000320000000024110508300001040000006430011F31010AF97E"  # noqa: E501
+ITEM_E6_ON = "7E0200002B0138001380000003000000000000000201D164A006D0146000320000000024110508300001040000006430011F31010AE601019D7E"  # noqa: E501
+ITEM_E6_OFF = "7E0200002B0138001380000004000000000000000201D164A006D0146000320000000024110508300001040000006430011F31010AE601009B7E"  # noqa: E501
+
+
+def test_reserved_bits_15_to_17_follow_the_common_tracker_convention() -> None:
+    """Bit 15 vibration, bits 16–17 the light-sensor tamper alarm (as Traccar maps them)."""
+    tamper = decode_one(TAMPER_BIT_16)
+    assert tamper.alarms == ("tamper",) and tamper.positions[0].status["alarm_word"] == 1 << 16
+    assert (tamper.positions[0].lat, tamper.positions[0].lon) == (30.5, 114.3)
+    assert tamper.positions[0].time == datetime(2024, 11, 5, 0, 30, tzinfo=UTC)
+    assert decode_one(VIBRATION_BIT_15).alarms == ("vibration",)
+    reserved = {"jt808_bits": {"15": "", "16": "", "17": ""}}  # as the standard leaves them
+    standard = DeviceProfile(alarms=alarm_map_from_dict(reserved))
+    assert decode_one(TAMPER_BIT_16, Jt808Decoder(standard)).alarms == ()
+
+
+def test_vendor_additional_information_items_raise_alarms_from_configuration() -> None:
+    flag = DeviceProfile(alarms=alarm_map_from_dict({"jt808_items": {"0xE6": "removal"}}))
+    assert decode_one(ITEM_E6_ON).alarms == ()  # no item is mapped by default
+    assert decode_one(ITEM_E6_ON).positions[0].extras["0xe6"] == "01"  # but it is kept
+    assert decode_one(ITEM_E6_ON, Jt808Decoder(flag)).alarms == ("removal",)
+    assert decode_one(ITEM_E6_OFF, Jt808Decoder(flag)).alarms == ()
+    coded = DeviceProfile(
+        alarms=alarm_map_from_dict({"jt808_items": {"0xE6": {"0": "vibration", "1": "tamper"}}})
+    )
+    assert decode_one(ITEM_E6_ON, Jt808Decoder(coded)).alarms == ("tamper",)
+    assert decode_one(ITEM_E6_OFF, Jt808Decoder(coded)).alarms == ("vibration",)
 
 
 def test_device_clock_offset_from_profile() -> None:

@@ -28,7 +28,7 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -38,12 +38,14 @@ from lienwatch import clock
 from lienwatch.api.errors import describe, excerpt
 from lienwatch.config import GatewaySettings
 from lienwatch.telematics.fixes import (
+    BEFORE_FITTING,
     CLOCK_AHEAD,
     Fix,
     FixHistory,
     Outcome,
     PositionBus,
     clock_problem,
+    fitting_problem,
     fix_from_position,
     outcomes,
 )
@@ -205,10 +207,13 @@ def ingest_router(
     def check_clock(positions: Sequence[Position], fields: Sequence[str], now: datetime) -> None:
         """422 naming the time field of the first fix dated beyond the clock skew allowed."""
         for position, field in zip(positions, fields, strict=True):
-            problem = clock_problem(position, received_at=now, max_skew=max_skew)
-            if problem is not None:
-                refused[CLOCK_AHEAD] += 1
-                raise HTTPException(422, f"{field}: {problem.removeprefix('time: ')}")
+            refuse(CLOCK_AHEAD, field, clock_problem(position, received_at=now, max_skew=max_skew))
+
+    def refuse(reason: str, field: str, problem: str | None) -> None:
+        """422 naming ``field`` if there is a ``problem``, counted under ``reason``."""
+        if problem is not None:
+            refused[reason] += 1
+            raise HTTPException(422, f"{field}: {problem.removeprefix('time: ')}")
 
     async def store(
         who: str, items: Sequence[tuple[str, Position]], time_fields: Sequence[str]
@@ -217,6 +222,7 @@ def ingest_router(
         received = clock.now()
         check_clock([position for _, position in items], time_fields, received)
         device_ids: dict[str, int] = {}
+        fitted_on: dict[str, date | None] = {}
         for ident in dict.fromkeys(ident for ident, _ in items):
             device = await asyncio.to_thread(registry.admit, ident, PROTOCOL, partner=who)
             if device is None:
@@ -224,6 +230,9 @@ def ingest_router(
                     403, f"id: device {ident!r} is not registered for {PROTOCOL} and this partner"
                 )
             device_ids[ident] = device.id
+            fitted_on[ident] = device.fitted_on
+        for (ident, position), field in zip(items, time_fields, strict=True):
+            refuse(BEFORE_FITTING, field, fitting_problem(position, fitted_on=fitted_on[ident]))
         fixes: list[Fix] = [
             fix_from_position(position, device_id=device_ids[ident], received_at=received,
                               late_after=late_after)

@@ -149,6 +149,13 @@ def _print_summary(console: Console, s: dict[str, Any]) -> None:
         f"{_percent(arms['challenger'] and arms['challenger']['rate'])}"
         + (" (significant)" if arms["significant"] else " (not significant)"),
     )
+    ledger = s["ledger"]
+    table.add_row(
+        "ledger",
+        f"{ledger['entries']:,} acts under {ledger['heads']} signed head(s), "
+        + ("verified" if ledger["ok"] else f"NOT VERIFIED: {'; '.join(ledger['problems'][:3])}")
+        + f" (key {ledger['key_id']})",
+    )
     recovery = followup["repossession"]
     if recovery and recovery["ordered"]:
         table.add_row(

@@ -9,7 +9,7 @@ import typer
 from lienwatch import clock
 from lienwatch.commands.common import emit, store_session
 from lienwatch.commands.options import At, Json
-from lienwatch.store.repositories import PaymentRepository
+from lienwatch.services.payments import reverse_payment
 
 
 def register(app: typer.Typer) -> None:
@@ -23,14 +23,16 @@ def reverse_command(
     external_id: Annotated[str, typer.Argument(help="The bank's transaction id.")],
     reason: Annotated[str, typer.Option(help="Why, e.g. 'bounced: insufficient funds'.")],
     at: At = None,
+    by: Annotated[
+        str | None, typer.Option("--by", metavar="USER", help="Who reverses it (a user).")
+    ] = None,
     as_json: Json = False,
 ) -> None:
     """Reverse a payment (it bounced): the next `lienwatch servicing run` replays its loan as
     if it had never arrived. Reversing it again changes nothing."""
-    when = at or clock.now()
     with store_session() as (_settings, session):
-        payment, reversed_now = PaymentRepository(session).reverse(
-            external_id=external_id, reason=reason, at=when
+        payment, reversed_now = reverse_payment(
+            session, external_id=external_id, reason=reason, by=by, at=at or clock.now()
         )
         loan = payment.loan.ref
         first = payment.reversed_at

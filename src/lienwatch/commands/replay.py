@@ -9,16 +9,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
 from pydantic import ValidationError
 
 from lienwatch.config import MonitorSettings
 from lienwatch.data import province_index
+from lienwatch.domain.positions import PositionColumns
 from lienwatch.domain.provinces import ProvinceIndex
 from lienwatch.monitor import (
     DeviceSpec,
-    FixBatch,
     MonitorInputError,
     RegionLibrary,
     VehicleSpec,
@@ -90,7 +89,7 @@ def _parquet_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
         yield f"{path} row {row}", values
 
 
-def read_positions(path: Path) -> FixBatch:
+def read_positions(path: Path) -> PositionColumns:
     """A positions file: CSV, or Parquet (``.parquet``/``.pq``), with ``device_id,time,lat,
     lon`` and optional ``alarms``, ``valid``. Errors name the CSV line or the Parquet row."""
     if is_parquet(path):
@@ -100,14 +99,7 @@ def read_positions(path: Path) -> FixBatch:
         rows = ((f"{path} line {line}", row) for line, row in lines)
     parsed = [_position(where, row) for where, row in rows]
     devices, times, lats, lons, valids, alarms = zip(*parsed, strict=True) if parsed else [()] * 6
-    return FixBatch(
-        np.array(devices, dtype=object),
-        np.array(times, dtype=np.int64),
-        np.array(lats, dtype=np.float64),
-        np.array(lons, dtype=np.float64),
-        np.array(valids, dtype=bool),
-        np.array(alarms, dtype=object),
-    )
+    return PositionColumns.of(devices, times, lats, lons, valid=valids, alarms=alarms)
 
 
 def read_devices(

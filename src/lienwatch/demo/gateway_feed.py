@@ -16,8 +16,9 @@ import numpy as np
 
 from lienwatch.bus import InProcessBus
 from lienwatch.config import BusSettings, GatewaySettings
+from lienwatch.domain.positions import PositionColumns
 from lienwatch.runtime import open_ingest, running_gateway
-from lienwatch.sim.records import Positions, SimDevice
+from lienwatch.sim.records import SimDevice
 from lienwatch.telematics.simulator import PlayOptions, play, split_tracks, track_slices
 
 LOOPBACK = "127.0.0.1"
@@ -51,7 +52,7 @@ class GatewayFeedStats:
 
 
 def feed_sample_through_gateway(
-    positions: Positions,
+    positions: PositionColumns,
     devices: Sequence[SimDevice],
     database_url: str,
     *,
@@ -69,7 +70,7 @@ def feed_sample_through_gateway(
 
 
 def sample_fixes(
-    positions: Positions,
+    positions: PositionColumns,
     devices: Sequence[SimDevice],
     *,
     per_protocol: int = 20,
@@ -90,7 +91,7 @@ def _sample(devices: Sequence[SimDevice], protocol: str, count: int) -> list[str
 
 
 async def _feed(
-    positions: Positions,
+    positions: PositionColumns,
     devices: Sequence[SimDevice],
     database_url: str,
     per_protocol: int,

@@ -5,15 +5,16 @@ fixes through the bulk position loader."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lienwatch.sim.records import Positions
+from lienwatch.domain.positions import PositionColumns
 from lienwatch.store.book_import import import_book
-from lienwatch.store.repositories import PositionColumns, load_positions
+from lienwatch.store.repositories import load_positions
 from lienwatch.store.tables import Device
 
 Progress = Callable[[str, int, int], None]
@@ -28,7 +29,7 @@ def load_book(session: Session, files: Mapping[str, Path]) -> dict[str, int]:
 
 def load_fixes(
     session: Session,
-    fixes: Positions,
+    fixes: PositionColumns,
     *,
     skip: np.ndarray | None = None,
     progress: Progress,
@@ -42,16 +43,7 @@ def load_fixes(
     stored = 0
     for start in range(0, len(keep), chunk):
         part = keep[start : start + chunk]
-        columns = PositionColumns(
-            device_id=ids[part],
-            time=fixes.time[part],
-            lat=fixes.lat[part],
-            lon=fixes.lon[part],
-            speed_kmh=fixes.speed_kmh[part],
-            course=fixes.course[part],
-            valid=fixes.valid[part],
-            alarms=fixes.alarms[part],
-        )
+        columns = replace(fixes.take(part), device_id=ids[part])  # the store's device keys
         stored += load_positions(session, columns, chunk=chunk)
         progress("load positions", min(start + chunk, len(keep)), len(keep))
     return stored

@@ -8,18 +8,20 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from lienwatch.adapters.ledger_key import load_or_create_key
 from lienwatch.config import FollowupSettings, RepossessionSettings
 from lienwatch.demo.followup import NightlyRuns, Team, simulate_followup
 from lienwatch.demo.gateway_feed import feed_sample_through_gateway, sample_fixes
 from lienwatch.demo.load import load_book, load_fixes
 from lienwatch.demo.repossession import DeskSize
 from lienwatch.demo.scoring import monitor_portfolio, scoring_summary
+from lienwatch.ledger.heads import key_id
 from lienwatch.reports.credit_quality import (
     MonthEnd,
     VintagePoint,
@@ -29,6 +31,7 @@ from lienwatch.reports.credit_quality import (
 )
 from lienwatch.reports.html import render_report
 from lienwatch.reports.overview import build_overview
+from lienwatch.services.ledger import LedgerService
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.sim import SimConfig, generate, write_portfolio
 from lienwatch.store import migrate
@@ -144,6 +147,9 @@ def run_demo(
         key: history[key] + followup["nightly"][key] + business_day.counts()[key] for key in history
     }
 
+    with stage("ledger"):
+        ledger = _seal_and_verify(factory, directory / "ledger.key", portfolio.as_of)
+
     with stage("overview"), transaction(factory) as session:
         overview = build_overview(session, as_of=portfolio.as_of)
         month_ends = month_end_snapshots(session, start=portfolio.start, end=portfolio.as_of)
@@ -162,6 +168,7 @@ def run_demo(
         "monitoring": monitoring,
         "gateway": asdict(fed),
         "followup": followup,
+        "ledger": ledger,
         "credit_quality": credit,
         "portfolio": overview.as_dict(),
         "ground_truth": {
@@ -179,6 +186,17 @@ def run_demo(
         report_path.write_text(render_report(summary), encoding="utf-8")
     (directory / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     return summary
+
+
+def _seal_and_verify(factory: sessionmaker[Session], key_file: Path, as_of: date) -> dict[str, Any]:
+    """Seal every act of the operated days under a signed tree head and verify the ledger."""
+    key = load_or_create_key(key_file)
+    at = datetime.combine(as_of, datetime.min.time(), tzinfo=UTC)  # after the last act
+    with transaction(factory) as session:
+        LedgerService(session, key=key).seal(at=at)
+    with transaction(factory) as session:
+        verified = LedgerService(session, public_key=key.public_key()).verify()
+    return {**verified.as_dict(), "key_id": key_id(key.public_key()), "key_file": str(key_file)}
 
 
 def _nightly_runs(

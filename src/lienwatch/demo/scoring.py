@@ -18,7 +18,7 @@ from typing import Any
 from lienwatch.config import MonitorSettings
 from lienwatch.data import province_index
 from lienwatch.domain.provinces import ProvinceIndex
-from lienwatch.monitor import Alert, AlertType, DeviceSpec, FixBatch, VehicleSpec, ZoneLibrary
+from lienwatch.monitor import Alert, AlertType, DeviceSpec, VehicleSpec, ZoneLibrary
 from lienwatch.monitor.batch import MonitorResult, run_monitor
 from lienwatch.sim import expected_alerts
 from lienwatch.sim.records import Portfolio, Profile
@@ -87,7 +87,7 @@ def monitor_portfolio(
     devices, vehicles = fleet_of(portfolio, exposures or {})
     p = portfolio.positions
     return run_monitor(
-        FixBatch(p.device_id, p.time, p.lat, p.lon, p.valid, p.alarms),
+        p,
         devices,
         vehicles,
         provinces=provinces or province_index(),

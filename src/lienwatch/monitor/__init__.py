@@ -1,6 +1,6 @@
 """The collateral monitor: per-vehicle risk detectors and the alert lifecycle (no I/O)."""
 
-from lienwatch.monitor.engine import FixBatch, Monitor
+from lienwatch.monitor.engine import Monitor
 from lienwatch.monitor.lifecycle import AlertBook
 from lienwatch.monitor.model import (
     Alert,
@@ -21,7 +21,6 @@ __all__ = [
     "AlertStatus",
     "AlertType",
     "DeviceSpec",
-    "FixBatch",
     "Monitor",
     "MonitorInputError",
     "RegionLibrary",

@@ -17,12 +17,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from lienwatch.config import MonitorSettings
+from lienwatch.domain.positions import PositionColumns
 from lienwatch.domain.provinces import ProvinceIndex
-from lienwatch.monitor.engine import FixBatch, Monitor, raise_clusters
+from lienwatch.monitor.detectors.base import StayRecord
+from lienwatch.monitor.engine import Monitor, raise_clusters
 from lienwatch.monitor.lifecycle import AlertBook
 from lienwatch.monitor.model import Alert, DeviceSpec, VehicleSpec
 from lienwatch.monitor.regions import RegionLibrary
-from lienwatch.monitor.vehicle import StayRecord
 from lienwatch.monitor.zones import ZoneLibrary
 
 
@@ -34,7 +35,7 @@ class MonitorResult:
 
 @dataclass(frozen=True, slots=True)
 class _Job:
-    batch: FixBatch
+    batch: PositionColumns
     devices: Sequence[DeviceSpec]
     vehicles: Sequence[VehicleSpec]
     settings: MonitorSettings
@@ -48,7 +49,7 @@ _JOB: _Job | None = None  # inherited by forked workers instead of being pickled
 
 
 def run_monitor(
-    batch: FixBatch,
+    batch: PositionColumns,
     devices: Sequence[DeviceSpec],
     vehicles: Sequence[VehicleSpec],
     *,

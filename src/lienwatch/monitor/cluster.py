@@ -1,10 +1,10 @@
 """``cluster`` (异常聚集): financed vehicles of different borrowers staying together.
 
 Cross-vehicle, so it reads the long stays every vehicle reported (see
-:class:`~lienwatch.monitor.vehicle.StayRecord`) rather than fixes: a group is ``cluster_vehicles``
-or more stays of different owners, all within ``cluster_radius_m`` of the first, whose common
-overlap lasts ``cluster_h``. Stays are bucketed on a grid about the radius wide, so a pass costs
-the number of long stays times their few neighbours.
+:class:`~lienwatch.monitor.detectors.base.StayRecord`) rather than fixes: a group is
+``cluster_vehicles`` or more stays of different owners, all within ``cluster_radius_m`` of the
+first, whose common overlap lasts ``cluster_h``. Stays are bucketed on a grid about the radius
+wide, so a pass costs the number of long stays times their few neighbours.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from lienwatch.config import MonitorThresholds
 from lienwatch.domain.geo import chord2_of_m
-from lienwatch.monitor.vehicle import StayRecord, chord2
+from lienwatch.monitor.detectors.base import StayRecord, chord2
 
 _DEG_PER_M = 1 / 111_000
 

@@ -23,8 +23,11 @@ import numpy as np
 
 from lienwatch.config import MonitorSettings
 from lienwatch.domain.geo import unit_vectors
+from lienwatch.domain.positions import PositionColumns
 from lienwatch.domain.provinces import OUTSIDE, ProvinceIndex
 from lienwatch.monitor.cluster import find_clusters
+from lienwatch.monitor.detectors.activity_area import activity_cells
+from lienwatch.monitor.detectors.base import StayRecord
 from lienwatch.monitor.lifecycle import AlertBook
 from lienwatch.monitor.model import (
     Alert,
@@ -36,26 +39,8 @@ from lienwatch.monitor.model import (
     iso_utc,
 )
 from lienwatch.monitor.regions import RegionLibrary
-from lienwatch.monitor.vehicle import StayRecord, VehicleMonitor, activity_cells
+from lienwatch.monitor.vehicle import VehicleMonitor
 from lienwatch.monitor.zones import ZoneLibrary
-
-
-@dataclass(frozen=True, slots=True)
-class FixBatch:
-    """Fixes as parallel arrays (any order): the shape files, the bus and the simulator give."""
-
-    device_id: np.ndarray  # str (object) array
-    time: np.ndarray  # int64 epoch seconds UTC
-    lat: np.ndarray  # float64 degrees WGS-84
-    lon: np.ndarray  # float64
-    valid: np.ndarray  # bool: the tracker's own fix-valid flag
-    alarms: np.ndarray  # str (object) array: canonical names joined by ";", "" for none
-
-    def __len__(self) -> int:
-        return len(self.time)
-
-    def take(self, index: np.ndarray) -> FixBatch:
-        return FixBatch(*(getattr(self, name)[index] for name in self.__slots__))
 
 
 @dataclass(slots=True)
@@ -104,7 +89,7 @@ class Monitor:
 
     # -- input -----------------------------------------------------------------------------
 
-    def ingest(self, batch: FixBatch) -> None:
+    def ingest(self, batch: PositionColumns) -> None:
         """Take fixes in any order; each is processed once the reorder window has passed."""
         window = self.settings.reorder_window_s
         for fix in self._fixes(batch):
@@ -117,7 +102,7 @@ class Monitor:
                 slot.newest = fix.time
                 self._release(slot, slot.newest - window)
 
-    def replay(self, batch: FixBatch) -> None:
+    def replay(self, batch: PositionColumns) -> None:
         """Process a complete batch directly in (vehicle, time, device) order.
 
         The batch path: what :meth:`ingest` does once the window has passed, without holding
@@ -307,7 +292,7 @@ class Monitor:
         )
         return _Slot(monitor)
 
-    def _fixes(self, batch: FixBatch) -> Iterable[Fix]:
+    def _fixes(self, batch: PositionColumns) -> Iterable[Fix]:
         """The batch as :class:`Fix` tuples, derived fields computed vectorized."""
         n = len(batch)
         if n == 0:

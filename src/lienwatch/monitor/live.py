@@ -37,12 +37,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
 
-import numpy as np
-
 from lienwatch import clock
 from lienwatch.config import MonitorSettings
+from lienwatch.domain.positions import PositionColumns
 from lienwatch.domain.provinces import ProvinceIndex
-from lienwatch.monitor.engine import FixBatch, Monitor
+from lienwatch.monitor.engine import Monitor
 from lienwatch.monitor.lifecycle import Decision
 from lienwatch.monitor.model import Alert, DeviceSpec, VehicleSpec, iso_utc
 
@@ -87,7 +86,7 @@ class FleetSource(Protocol):
 
     def load_fleet(self) -> Fleet: ...
 
-    def recent_fixes(self, fleet: Fleet, *, since: int) -> Iterable[FixBatch]:
+    def recent_fixes(self, fleet: Fleet, *, since: int) -> Iterable[PositionColumns]:
         """The stored fixes of ``fleet``'s trackers taken at ``since`` (epoch seconds) or
         later, with each tracker's last fix before it, in batches that hold whole vehicles."""
         ...
@@ -286,13 +285,15 @@ class LiveMonitor:
         self.counts["fixes_ingested"] += len(watched)
         late = self._monitor.counts["late"]
         self._monitor.ingest(
-            FixBatch(
-                np.array([devices[f.device_id].device_id for f in watched], dtype=object),
-                np.array([int(f.time.timestamp()) for f in watched], dtype=np.int64),
-                np.array([f.lat for f in watched], dtype=np.float64),
-                np.array([f.lon for f in watched], dtype=np.float64),
-                np.array([f.valid for f in watched], dtype=bool),
-                np.array([f.alarms for f in watched], dtype=object),
+            PositionColumns.of(
+                [devices[f.device_id].device_id for f in watched],
+                [int(f.time.timestamp()) for f in watched],
+                [f.lat for f in watched],
+                [f.lon for f in watched],
+                speed_kmh=[f.speed_kmh for f in watched],
+                course=[f.course for f in watched],
+                valid=[f.valid for f in watched],
+                alarms=[f.alarms for f in watched],
             )
         )
         if dropped := self._monitor.counts["late"] - late:

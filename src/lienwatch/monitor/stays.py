@@ -1,10 +1,10 @@
 """Stay points in batch: the streaming ``Stays`` detector's segmentation over whole tracks.
 
-A stay is what :class:`~lienwatch.monitor.vehicle.Stays` follows fix by fix: it begins at an
-*anchor* fix and holds every following fix of the track within ``radius_m`` of the anchor; the
-first fix farther away is the next anchor. A stay lasts from its anchor to that departure fix
-(to the track's last fix while it is still open) — trackintel's ``generate_staypoints``
-"sliding" semantics with ``include_last``.
+A stay is what :class:`~lienwatch.monitor.detectors.long_stay.Stays` follows fix by fix: it
+begins at an *anchor* fix and holds every following fix of the track within ``radius_m`` of the
+anchor; the first fix farther away is the next anchor. A stay lasts from its anchor to that
+departure fix (to the track's last fix while it is still open) — trackintel's
+``generate_staypoints`` "sliding" semantics with ``include_last``.
 
 The segmentation is sequential per track, but two facts make it vectorizable:
 

@@ -40,6 +40,7 @@ from lienwatch.followup.repossession import (
     policy_from_settings,
 )
 from lienwatch.services.followup import FollowupService
+from lienwatch.services.timeline import log_action
 from lienwatch.store.repositories import LoanRepository, PaymentRepository
 from lienwatch.store.tables import (
     Action,
@@ -429,14 +430,12 @@ class RepossessionService:
         *,
         key: str | None = None,
     ) -> None:
-        """Log on the case's timeline; a step is taken once per repossession, hence its key."""
-        self.session.add(
-            Action(
-                case_id=case.id, kind=ACTION_KIND, performed_at=at, performed_by=user.id,
-                outcome=step, note=note or None, details={"repossession": repo.id, **details},
-                idempotency_key=key or f"repo:{repo.id}:{step}",
-            )
-        )  # fmt: skip
+        """Log on the case's timeline (and in the ledger); a step is taken once per
+        repossession, hence its key."""
+        log_action(self.session, case, loan_ref=self.session.get_one(Loan, repo.loan_id).ref,
+                   kind=ACTION_KIND, at=at, by=user, outcome=step, note=note or None,
+                   details={"repossession": repo.id, **details},
+                   key=key or f"repo:{repo.id}:{step}")  # fmt: skip
         self.session.flush()
 
     def _get(self, repossession_id: int) -> Repossession:

@@ -222,6 +222,7 @@ SPECS: dict[str, tuple[Column, ...]] = {
         Column("model", lambda v: v[:60], ""),
         Column("vehicle_vin", _vin, ""),
         Column("report_interval_s", _integer(1, 86_400 * 7), "3600"),
+        Column("fitted_on", _date, ""),
     ),
     "loans": (
         Column("ref", _text(40)),

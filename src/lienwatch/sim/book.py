@@ -177,6 +177,7 @@ def make_devices(
     used_ids: set[str],
     wireless_interval_s: int,
     parked_interval_s: int,
+    fitted_on: date | None = None,
 ) -> tuple[SimDevice, SimDevice | None]:
     """The wired tracker and, if ``wireless``, the battery-powered one of a vehicle."""
     devices: list[SimDevice] = []
@@ -192,9 +193,8 @@ def make_devices(
                 break
         used_ids.add(device_id)
         interval = parked_interval_s if kind == "wired" else wireless_interval_s
-        devices.append(
-            SimDevice(device_id, protocol, kind, _DEVICE_MODELS[(protocol, kind)], vin, interval)
-        )
+        model = _DEVICE_MODELS[(protocol, kind)]
+        devices.append(SimDevice(device_id, protocol, kind, model, vin, interval, fitted_on))
     return devices[0], devices[1] if wireless else None
 
 
@@ -360,6 +360,9 @@ class _BookBuilder:
             self.used_devices,
             self.spec.wireless_interval_s,
             self.spec.parked_interval_s,
+            # Fitted before disbursement; the simulated history begins at the start for every
+            # car, so the fitting day is never later than that.
+            min(disbursed, self.spec.start),
         )
         self.plans.append(
             LoanPlan(loan, borrower, vehicle, city, profile, wired, wireless, ring_id)

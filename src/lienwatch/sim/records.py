@@ -12,7 +12,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-import numpy as np
+from lienwatch.domain.positions import PositionColumns
 
 
 class Profile(StrEnum):
@@ -65,6 +65,7 @@ class SimDevice:
     model: str
     vehicle_vin: str
     report_interval_s: int  # nominal interval while parked
+    fitted_on: date | None = None  # fixes dated before it are refused by the gateway
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,23 +91,6 @@ class SimPayment:
     paid_on: date  # local calendar date of value
     amount: int  # fen
     channel: str  # "bank_debit" | "transfer" | "cash" ...
-
-
-@dataclass(frozen=True, slots=True)
-class Positions:
-    """GPS fixes as parallel arrays, sorted by (device, time)."""
-
-    device_id: np.ndarray  # object array of device ids
-    time: np.ndarray  # int64 epoch seconds, UTC
-    lat: np.ndarray  # float64 degrees WGS-84
-    lon: np.ndarray  # float64
-    speed_kmh: np.ndarray  # float32
-    course: np.ndarray  # int16, 0–359
-    valid: np.ndarray  # bool
-    alarms: np.ndarray  # object array: "" or canonical names joined by ";"
-
-    def __len__(self) -> int:
-        return len(self.time)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,5 +123,5 @@ class Portfolio:
     devices: list[SimDevice]
     loans: list[SimLoan]
     payments: list[SimPayment]
-    positions: Positions
+    positions: PositionColumns  # sorted by (device ident, time)
     truth: GroundTruth

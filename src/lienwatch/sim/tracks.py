@@ -20,9 +20,9 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from lienwatch.domain.geo import haversine_m, offset_m
+from lienwatch.domain.positions import PositionColumns
 from lienwatch.sim.book import LoanPlan
 from lienwatch.sim.places import City, safely_in
-from lienwatch.sim.records import Positions
 from lienwatch.sim.stories import Story
 
 IDLE, COMMUTE, OUTING, RELOCATE, HOLD = range(5)
@@ -377,7 +377,7 @@ def simulate_tracks(
     settings: TrackSettings,
     cities: list[City],
     progress: Callable[[str, int, int], None] | None = None,
-) -> tuple[Positions, TrackFacts]:
+) -> tuple[PositionColumns, TrackFacts]:
     """Positions of every tracker of every car over the window, and the facts truth needs."""
     planner = _DayPlanner(rng, plans, stories, settings, cities)
     segments, depart, arrive = planner.build()
@@ -464,7 +464,7 @@ def simulate_tracks(
 
 
 def _assemble(plans, parts, wired_cut, wireless_cut, window_end):
-    """One sorted :class:`Positions` from the parts, and the last fix of stopped devices."""
+    """One sorted :class:`PositionColumns` from the parts, and the last fix of stopped devices."""
     vehicle, is_wireless, t, lat, lon, speed, course, valid, alarm = (
         np.concatenate(column) for column in zip(*parts, strict=True)
     )
@@ -484,7 +484,7 @@ def _assemble(plans, parts, wired_cut, wireless_cut, window_end):
     order, device_rank, t = order[unique], device_rank[unique], t[unique]
     sorted_ids = np.array(ids, dtype=object)[order_of_id]
     alarms = np.where(alarm[order], POWER_CUT, "").astype(object)
-    positions = Positions(
+    positions = PositionColumns(
         device_id=sorted_ids[device_rank],
         time=t,
         lat=lat[order],

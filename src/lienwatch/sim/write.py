@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from lienwatch.domain.money import format_yuan
-from lienwatch.sim.records import Portfolio, Positions, TruthEvent
+from lienwatch.domain.positions import PositionColumns
+from lienwatch.sim.records import Portfolio, TruthEvent
 
 POSITIONS_HEADER = "device_id,time,lat,lon,speed_kmh,course,alarms,valid"
 _CHUNK_ROWS = 250_000
@@ -57,6 +58,8 @@ def write_portfolio(
 
 
 def _cell(name: str, value: Any) -> str:
+    if value is None:
+        return ""
     if name in _MONEY_FIELDS:
         return format_yuan(value)
     if isinstance(value, float):
@@ -142,7 +145,7 @@ def _device_codes(device_id: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return codes, _table([f"{d}," for d in device_id[change]])
 
 
-def write_positions(positions: Positions, path: Path) -> Path:
+def write_positions(positions: PositionColumns, path: Path) -> Path:
     """Write ``positions`` as CSV with the header ``device_id,time,lat,lon,...`` (vectorized).
 
     Times are ISO 8601 UTC (``2026-07-04T08:30:00Z``), coordinates have six decimals, speed one,

@@ -154,6 +154,7 @@ def _stored_values(kind: str, row: Row, ids: _Ids) -> dict[str, Any]:
             "ident": v["device_id"], "protocol": v["protocol"], "kind": v["kind"],
             "model": v["model"] or "", "report_interval_s": v["report_interval_s"],
             "vehicle_id": ids.of("vehicles", vehicle) if vehicle else None,
+            "fitted_on": v["fitted_on"],
         }  # fmt: skip
     if kind == "loans":
         return {

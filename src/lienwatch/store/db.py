@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, insert
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.exc import DatabaseError as DriverDatabaseError
 from sqlalchemy.orm import Session, sessionmaker
@@ -103,3 +103,57 @@ def chunks(items: list[Any], size: int = 5000) -> Iterator[list[Any]]:
     """``items`` in lists short enough for one ``IN (...)`` clause on every backend."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+# Deferred inserts: rows on the hot path of every act (ledger entries) wait in the session and
+# go in with one multi-row insert per table when it flushes or commits; a rollback drops them.
+_DEFERRED = "lienwatch.deferred"  # session.info key: [(table, row), ...]
+
+
+def defer_insert(session: Session, table: Any, row: dict[str, Any]) -> None:
+    """Insert ``row`` into ``table`` at ``session``'s next flush or commit, in its
+    transaction; until then it is invisible to queries (call :func:`write_deferred` first)."""
+    session.info.setdefault(_DEFERRED, []).append((table, row))
+
+
+def write_deferred(session: Session) -> None:
+    """Insert the rows deferred in ``session`` now, one statement per table."""
+    waiting = session.info.pop(_DEFERRED, None)
+    if not waiting:
+        return
+    tables: dict[Any, list[dict[str, Any]]] = {}
+    for table, row in waiting:
+        tables.setdefault(table, []).append(row)
+    for table, rows in tables.items():
+        session.execute(insert(table), rows)
+
+
+@contextmanager
+def savepoint(session: Session) -> Iterator[None]:
+    """A savepoint around a step that may fail alone (a duplicate insert): deferred rows of
+    the acts before it are written outside it, and those deferred inside it are dropped
+    with it when it rolls back."""
+    write_deferred(session)
+    try:
+        with session.begin_nested():
+            yield
+            write_deferred(session)
+    except BaseException:
+        session.info.pop(_DEFERRED, None)
+        raise
+
+
+@event.listens_for(Session, "before_flush")
+def _write_before_flush(session: Session, _context: object, _instances: object) -> None:
+    write_deferred(session)
+
+
+@event.listens_for(Session, "before_commit")
+def _write_before_commit(session: Session) -> None:
+    write_deferred(session)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_on_rollback(session: Session, previous: Any) -> None:
+    if not previous.nested:  # a savepoint's own are dropped by savepoint()
+        session.info.pop(_DEFERRED, None)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 SCHEDULER_LOCK = 0x6C69656E  # the follow-up scheduler's tick ("lien")
 NIGHTLY_LOCK = 0x6C776E69  # the nightly servicing run ("lwni")
+LEDGER_LOCK = 0x6C776C67  # sealing the ledger's pending entries ("lwlg")
 
 
 def try_advisory_lock(session: Session, key: int) -> bool:

@@ -14,13 +14,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
 from sqlalchemy import Row, Select, func, select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
+from lienwatch.domain.positions import PositionColumns
 from lienwatch.domain.provinces import ProvinceIndex
 from lienwatch.errors import ConflictError
-from lienwatch.monitor.engine import FixBatch
 from lienwatch.monitor.lifecycle import Decision
 from lienwatch.monitor.live import Fleet, Saved
 from lienwatch.monitor.model import Alert as MonitorAlert
@@ -102,13 +101,15 @@ def _vehicle(row: Row[Any], exposures: Mapping[str, int], provinces: ProvinceInd
     )
 
 
-def recent_fixes(session: Session, devices: Mapping[int, str], *, since: datetime) -> FixBatch:
+def recent_fixes(
+    session: Session, devices: Mapping[int, str], *, since: datetime
+) -> PositionColumns:
     """The stored fixes of ``devices`` (device key → ident) taken at ``since`` or later, and
     each device's last fix before ``since`` (so an offline clock or a stay that began earlier
     survives a restart), found through the (device, fix time) index."""
     columns = (
-        Position.device_id, Position.fix_time, Position.lat, Position.lon, Position.valid,
-        Position.alarms,
+        Position.device_id, Position.fix_time, Position.lat, Position.lon, Position.speed_kmh,
+        Position.course, Position.valid, Position.alarms,
     )  # fmt: skip
     keys = list(devices)
     before = (
@@ -126,13 +127,15 @@ def recent_fixes(session: Session, devices: Mapping[int, str], *, since: datetim
         rows += session.execute(
             select(*columns).where(tuple_(Position.device_id, Position.fix_time).in_(last))
         ).all()
-    return FixBatch(
-        np.array([devices[row.device_id] for row in rows], dtype=object),
-        np.array([_epoch(row.fix_time) for row in rows], dtype=np.int64),
-        np.array([row.lat for row in rows], dtype=np.float64),
-        np.array([row.lon for row in rows], dtype=np.float64),
-        np.array([row.valid for row in rows], dtype=bool),
-        np.array([row.alarms for row in rows], dtype=object),
+    return PositionColumns.of(
+        [devices[row.device_id] for row in rows],
+        [_epoch(row.fix_time) for row in rows],
+        [row.lat for row in rows],
+        [row.lon for row in rows],
+        speed_kmh=[row.speed_kmh for row in rows],
+        course=[row.course for row in rows],
+        valid=[row.valid for row in rows],
+        alarms=[row.alarms for row in rows],
     )
 
 
@@ -187,7 +190,7 @@ class StoreFleetSource:
         with transaction(self.factory) as session:
             return load_fleet(session, provinces=self.provinces)
 
-    def recent_fixes(self, fleet: Fleet, *, since: int) -> Iterator[FixBatch]:
+    def recent_fixes(self, fleet: Fleet, *, since: int) -> Iterator[PositionColumns]:
         """Batches of about 200 whole vehicles, one transaction each."""
         by_vehicle: dict[str, dict[int, str]] = defaultdict(dict)
         for key, device in fleet.devices.items():

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -20,11 +19,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lienwatch.domain.delinquency import MANUAL_STATUSES, LoanStatus
+from lienwatch.domain.positions import PositionColumns
 from lienwatch.domain.schedule import parse_enum
 from lienwatch.errors import ConflictError, LienwatchError, NotFoundError
 from lienwatch.followup.model import Role, Skill
 from lienwatch.monitor.model import Alert as MonitorAlert
 from lienwatch.monitor.model import AlertStatus, utc
+from lienwatch.store.db import savepoint
 from lienwatch.store.tables import (
     Alert,
     Device,
@@ -135,7 +136,7 @@ class PaymentRepository:
                 channel=channel,
             )
             try:
-                with self.session.begin_nested():
+                with savepoint(self.session):
                     self.session.add(payment)
             except IntegrityError:  # a concurrent writer stored the same id first
                 existing = self.session.scalar(
@@ -200,7 +201,7 @@ class DeviceRepository:
             ident=ident, protocol=protocol, kind="wired", quarantined=True, partner=partner
         )
         try:
-            with self.session.begin_nested():
+            with savepoint(self.session):
                 self.session.add(device)
         except IntegrityError:
             return self.get_by_ident(ident)
@@ -286,23 +287,6 @@ class PositionRepository:
             .limit(1)
         )
         return self.session.scalar(query)
-
-
-@dataclass(frozen=True, slots=True)
-class PositionColumns:
-    """Fixes as parallel arrays, the shape bulk sources (imports, the simulator) produce."""
-
-    device_id: np.ndarray  # int64 surrogate ids of devices
-    time: np.ndarray  # int64 epoch seconds, UTC
-    lat: np.ndarray  # float64
-    lon: np.ndarray  # float64
-    speed_kmh: np.ndarray  # float
-    course: np.ndarray  # int
-    valid: np.ndarray  # bool
-    alarms: np.ndarray  # str: canonical names ";"-joined, "" for none
-
-    def __len__(self) -> int:
-        return len(self.time)
 
 
 def load_positions(session: Session, columns: PositionColumns, *, chunk: int = 200_000) -> int:
@@ -422,7 +406,7 @@ class AlertRepository:
         row.repeats = alert.repeats
         row.updated_at = utc(alert.updated_at)
         try:
-            with self.session.begin_nested():  # added inside: a refused insert undoes only itself
+            with savepoint(self.session):  # added inside: a refused insert undoes only itself
                 self.session.add(row)
                 self.session.flush()
         except IntegrityError:

@@ -11,16 +11,23 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Collection, Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from lienwatch.monitor.model import OPEN_STATUSES
 from lienwatch.store.db import transaction
 from lienwatch.store.repositories import DeviceRepository, PositionRow, store_position_rows
-from lienwatch.store.tables import Device, Position, PositionConflict
+from lienwatch.store.tables import Alert, Device, LoanSnapshot, Position, PositionConflict
 from lienwatch.telematics.fixes import Fix, StoredPositions
-from lienwatch.telematics.registry import DeviceRecord, DeviceStatus, device_status
+from lienwatch.telematics.registry import (
+    DEVICE_CLONED,
+    DeviceRecord,
+    DeviceStatus,
+    device_status,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +66,100 @@ class StoreDeviceDirectory:
     def refresh_statuses(self, *, now: datetime, connected: Collection[int]) -> Counter[str]:
         with transaction(self.factory) as session:
             return refresh_device_statuses(session, now=now, connected=connected)
+
+    def record_clone(self, device_id: int, *, at: datetime, addresses: Collection[str]) -> bool:
+        with transaction(self.factory) as session:
+            return raise_clone_alert(session, device_id, at=at, addresses=addresses) is not None
+
+
+def set_fitted_on(session: Session, ident: str, day: date | None) -> Device | None:
+    """Record the day device ``ident`` was fitted (None: unknown); None if there is no such
+    device. Its fixes dated before that day are refused from then on."""
+    device = DeviceRepository(session).find(ident)
+    if device is not None:
+        device.fitted_on = day
+    return device
+
+
+#: Why a device is taken for cloned: the evidence's ``reasons``.
+SECOND_SESSION = "second_session"  # a second live session was refused
+CONFLICTING_FIX = "conflicting_fix"  # a fix contradicting the stored one of its time
+
+
+def raise_clone_alert(
+    session: Session,
+    device_id: int,
+    *,
+    at: datetime,
+    addresses: Collection[str] = (),
+    reason: str = SECOND_SESSION,
+) -> Alert | None:
+    """Open a ``device_cloned`` alert on the device's vehicle, or, while one is open (or
+    acknowledged), repeat it: ``repeats`` + 1, the new addresses and ``reason`` added to its
+    evidence. The alert carries the vehicle's latest loan and that loan's latest unsecured
+    exposure, and the device's last stored position, so the follow-up engine's collateral
+    ladders take it up. None when the device is fitted to no vehicle.
+
+    Such alerts have no monitor key: the monitor neither loads nor resolves them; a person
+    closes them.
+    """
+    device = session.get(Device, device_id)
+    if device is None or device.vehicle_id is None:
+        return None
+    for _ in range(2):  # a concurrent writer may open it between our look and our insert
+        alert = _open_clone_alert(session, device.vehicle_id)
+        if alert is not None:
+            evidence = dict(alert.evidence)
+            evidence["addresses"] = sorted({*evidence.get("addresses", ()), *addresses})
+            evidence["reasons"] = sorted({*evidence.get("reasons", ()), reason})
+            evidence["last_at"] = at.isoformat()
+            alert.evidence, alert.repeats, alert.updated_at = evidence, alert.repeats + 1, at
+            return alert
+        try:
+            with session.begin_nested():
+                return _new_clone_alert(session, device, at=at, addresses=addresses,
+                                        reason=reason)  # fmt: skip
+        except IntegrityError:
+            continue
+    return None
+
+
+def _open_clone_alert(session: Session, vehicle_id: int) -> Alert | None:
+    return session.scalar(
+        select(Alert).where(
+            Alert.vehicle_id == vehicle_id,
+            Alert.type == DEVICE_CLONED,
+            Alert.status.in_([str(status) for status in OPEN_STATUSES]),
+        )
+    )
+
+
+def _new_clone_alert(
+    session: Session, device: Device, *, at: datetime, addresses: Collection[str], reason: str
+) -> Alert:
+    assert device.vehicle_id is not None
+    loan_id = DeviceRepository(session).loan_of(device.vehicle_id)
+    exposure = None if loan_id is None else session.scalar(
+        select(LoanSnapshot.unsecured).where(LoanSnapshot.loan_id == loan_id)
+        .order_by(LoanSnapshot.as_of.desc()).limit(1)
+    )  # fmt: skip
+    last = session.execute(
+        select(Position.lat, Position.lon)
+        .where(Position.device_id == device.id, Position.valid)
+        .order_by(Position.fix_time.desc()).limit(1)
+    ).first()  # fmt: skip
+    alert = Alert(
+        type=DEVICE_CLONED, severity="critical", status="open", vehicle_id=device.vehicle_id,
+        device_id=device.id, loan_id=loan_id, started_at=at, raised_at=at, updated_at=at,
+        lat=None if last is None else last.lat, lon=None if last is None else last.lon,
+        exposure=int(exposure or 0), repeats=0,
+        evidence={"device": device.ident, "protocol": device.protocol,
+                  "addresses": sorted(set(addresses)), "reasons": [reason],
+                  "first_at": at.isoformat(), "last_at": at.isoformat()},
+    )  # fmt: skip
+    session.add(alert)
+    session.flush()
+    return alert
 
 
 def refresh_device_statuses(
@@ -109,6 +210,7 @@ def _record(repository: DeviceRepository, device: Device) -> DeviceRecord:
         report_interval_s=device.report_interval_s,
         model=device.model,
         partner=device.partner,
+        fitted_on=device.fitted_on,
     )
 
 
@@ -128,8 +230,20 @@ class StoreFixWriter:
         last_fix: dict[int, datetime] = {}
         rows: list[PositionRow] = []
         for fix in fixes:
-            rows.append((fix.device_id, fix.time, fix.received_at, fix.lat, fix.lon,
-                         fix.speed_kmh, fix.course, fix.valid, fix.alarms, fix.archived))
+            rows.append(
+                (
+                    fix.device_id,
+                    fix.time,
+                    fix.received_at,
+                    fix.lat,
+                    fix.lon,
+                    fix.speed_kmh,
+                    fix.course,
+                    fix.valid,
+                    fix.alarms,
+                    fix.archived,
+                )
+            )
             seen = last_fix.get(fix.device_id)
             if seen is None or fix.time > seen:
                 last_fix[fix.device_id] = fix.time
@@ -175,3 +289,6 @@ def _keep_conflicts(session: Session, fixes: Sequence[Fix]) -> None:
         log.warning("fix of device %d at %s conflicts with the stored one: kept as evidence",
                     conflict.device_id, conflict.fix_time.isoformat())  # fmt: skip
     session.add_all(conflicts)
+    # Two sources report for one device: a clone, as much as a second session is.
+    for device_id, received in {c.device_id: c.received_at for c in conflicts}.items():
+        raise_clone_alert(session, device_id, at=received, reason=CONFLICTING_FIX)

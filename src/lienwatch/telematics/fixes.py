@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from enum import StrEnum
 from typing import Protocol
 
@@ -62,6 +62,27 @@ def clock_problem(position: Position, *, received_at: datetime, max_skew: timede
     return (
         f"time: {position.time.isoformat()} is {ahead.total_seconds():.0f} s ahead of the "
         f"server clock (at most {max_skew.total_seconds():g} s allowed)"
+    )
+
+
+#: Why a fix was refused, as counted: dated before the day its device was fitted.
+BEFORE_FITTING = "before_fitting"
+#: Where a day begins first (UTC+14): a fix taken on the fitting day by any clock is kept.
+_EARLIEST_ZONE = timezone(timedelta(hours=14))
+
+
+def fitting_problem(position: Position, *, fitted_on: date | None) -> str | None:
+    """Why ``position`` cannot be a fix of a device fitted on ``fitted_on``, or None: taken
+    before that day began anywhere (a device replaying an older history, a clock reset to
+    an earlier date). None when the fitting day is unknown."""
+    if fitted_on is None:
+        return None
+    first = datetime.combine(fitted_on, time(), _EARLIEST_ZONE)
+    if position.time >= first:
+        return None
+    return (
+        f"time: {position.time.isoformat()} is before the device was fitted "
+        f"({fitted_on.isoformat()})"
     )
 
 

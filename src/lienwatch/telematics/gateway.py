@@ -38,10 +38,12 @@ from typing import Any
 from lienwatch import clock
 from lienwatch.config import GatewaySettings
 from lienwatch.telematics.fixes import (
+    BEFORE_FITTING,
     CLOCK_AHEAD,
     Fix,
     PositionBus,
     clock_problem,
+    fitting_problem,
     fix_from_position,
 )
 from lienwatch.telematics.protocols import DECODERS, Decoder, Event, FrameError, Message, jt808
@@ -187,7 +189,8 @@ class Gateway:
     async def _serve(
         self, protocol: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
-        address = str((writer.get_extra_info("peername") or ("?",))[0])
+        peer = writer.get_extra_info("peername") or ("?", 0)
+        address = str(peer[0])
         if (
             self._open[protocol] >= self.settings.max_connections
             or self._addresses[address] >= self.settings.max_connections_per_address
@@ -202,7 +205,7 @@ class Gateway:
         self.stats.open_connections += 1
         self._open[protocol] += 1
         self._addresses[address] += 1
-        connection = _Connection(self, protocol, writer)
+        connection = _Connection(self, protocol, writer, f"{address}:{peer[1]}")
         try:
             reason = await connection.run(reader)
         except ConnectionError:
@@ -238,14 +241,26 @@ class Gateway:
         if holder is not None and holder is not connection:
             if time.monotonic() - holder.last_message < self.settings.session_alive_s:
                 self.stats.device_cloned += 1
-                log.warning("gateway: device_cloned: %s has a live session; a second one is "
-                            "refused", device.ident)  # fmt: skip
+                log.warning("gateway: device_cloned: %s has a live session (from %s); a second "
+                            "one from %s is refused", device.ident, holder.address,
+                            connection.address)  # fmt: skip
+                await self._report_clone(device, [holder.address, connection.address])
                 raise _Closing("refused: the device has a live session", send=False)
             holder.writer.transport.abort()
             self.stats.sessions_superseded += 1
         self._live[device.id] = connection
         if holder is None:
             await asyncio.to_thread(self.registry.session_opened, device)
+
+    async def _report_clone(self, device: DeviceRecord, addresses: list[str]) -> None:
+        """The ``device_cloned`` collateral alert; a store failure is logged, the refusal
+        stands."""
+        try:
+            await asyncio.to_thread(
+                self.registry.device_cloned, device, at=clock.now(), addresses=addresses
+            )
+        except Exception:
+            log.exception("gateway: recording device_cloned for %s failed", device.ident)
 
     async def _release(self, device: DeviceRecord, connection: _Connection) -> None:
         """End ``connection``'s session of ``device``, unless another took it over."""
@@ -272,8 +287,11 @@ def model_profiles(tables: Mapping[str, Mapping[str, Any]]) -> dict[str, DeviceP
 class _Connection:
     """One device connection: decoder, identity, pending fixes and replies."""
 
-    def __init__(self, gateway: Gateway, protocol: str, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self, gateway: Gateway, protocol: str, writer: asyncio.StreamWriter, address: str
+    ) -> None:
         self.gateway = gateway
+        self.address = address  # the peer's address and port
         self.settings = gateway.settings
         self.protocol = protocol
         self.writer = writer
@@ -488,14 +506,21 @@ class _Connection:
 
     def _take(self, message: Message, fixes: list[Fix]) -> None:
         """The message's fixes into ``fixes``, but for those dated beyond the clock skew
-        allowed: refused (the message is still acknowledged, so they are not resent)."""
+        allowed or before the device was fitted: refused and counted by reason (the message
+        is still acknowledged, so they are not resent)."""
         assert self.device is not None
         received = clock.now()
         re_upload = bool(message.extras.get("blind_area"))
         for position in message.positions:
-            problem = clock_problem(position, received_at=received, max_skew=self.max_skew)
+            reason, problem = CLOCK_AHEAD, clock_problem(
+                position, received_at=received, max_skew=self.max_skew
+            )
+            if problem is None:
+                reason, problem = BEFORE_FITTING, fitting_problem(
+                    position, fitted_on=self.device.fitted_on
+                )
             if problem is not None:
-                self.gateway.stats.refused_fixes[CLOCK_AHEAD] += 1
+                self.gateway.stats.refused_fixes[reason] += 1
                 log.warning("gateway: fix of %s refused: %s", self.device.ident, problem)
                 continue
             fixes.append(

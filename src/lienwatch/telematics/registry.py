@@ -32,7 +32,7 @@ import secrets
 from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import IntEnum, StrEnum
 from typing import Literal, Protocol
 
@@ -45,6 +45,11 @@ class DeviceStatus(StrEnum):
     ONLINE = "online"
     OFFLINE = "offline"
     UNKNOWN = "unknown"
+
+
+#: The collateral alert a second live session of one device raises (stored with the monitor's
+#: alerts, without a monitor key, and followed up like them).
+DEVICE_CLONED = "device_cloned"
 
 
 class RegisterResult(IntEnum):
@@ -75,6 +80,8 @@ class DeviceRecord:
         report_interval_s: nominal interval between fixes while parked.
         model: the device model, which selects its decoding profile (``[gateway.models]``).
         partner: the HTTP ingest partner that alone may post for it (None: any partner).
+        fitted_on: the day it was fitted to its vehicle; fixes dated before it are refused
+            (None: unknown, not checked).
     """
 
     id: int
@@ -88,6 +95,7 @@ class DeviceRecord:
     report_interval_s: int
     model: str = ""
     partner: str | None = None
+    fitted_on: date | None = None
 
 
 class DeviceDirectory(Protocol):
@@ -116,6 +124,12 @@ class DeviceDirectory(Protocol):
 
     def refresh_statuses(self, *, now: datetime, connected: Collection[int]) -> Counter[str]:
         """Every device's status from its session (``connected``) and last fix; counts."""
+        ...
+
+    def record_clone(self, device_id: int, *, at: datetime, addresses: Collection[str]) -> bool:
+        """Raise (or repeat, while it is open) a ``device_cloned`` collateral alert on the
+        device's vehicle, naming the peer ``addresses`` of the two sessions; False when the
+        device is fitted to no vehicle (nothing to alert on)."""
         ...
 
 
@@ -211,6 +225,14 @@ class DeviceRegistry:
             return None
         self.directory.set_auth_code(record.id, None)
         return record
+
+    def device_cloned(
+        self, record: DeviceRecord, *, at: datetime, addresses: Collection[str]
+    ) -> None:
+        """A second live session for ``record`` was refused: a cloned or spoofed tracker.
+        It becomes a ``device_cloned`` alert on the device's vehicle (one while open)."""
+        if not self.directory.record_clone(record.id, at=at, addresses=addresses):
+            log.warning("device_cloned: %s is fitted to no vehicle: no alert", record.ident)
 
     def session_opened(self, record: DeviceRecord) -> None:
         self.directory.set_status(record.id, DeviceStatus.ONLINE)

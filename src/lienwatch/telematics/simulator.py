@@ -26,10 +26,10 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
 
 import numpy as np
 
+from lienwatch.domain.positions import PositionColumns
 from lienwatch.telematics.protocols import DEFAULT_ALARM_MAP, Jt808Decoder, Message, gt06, jt808
 
 REPLY_TIMEOUT_S = 10.0
@@ -40,42 +40,18 @@ _GT06_ALARM_CODES = {name: code for code, name in sorted(DEFAULT_ALARM_MAP.gt06_
 
 @dataclass(frozen=True, slots=True)
 class Track:
-    """The fixes one device will send, as parallel arrays in time order.
+    """The fixes one device will send, in time order.
 
     Attributes:
         ident: IMEI (GT06, 15 digits) or terminal phone (JT/T 808, up to 12 digits).
-        time: epoch seconds, UTC.
-        lat, lon: degrees.
-        speed_kmh, course: ground speed and heading.
-        valid: fix validity.
-        alarms: canonical alarm names joined by ``;`` ("" for none).
+        fixes: its fixes (``device_id`` is ``ident`` throughout).
     """
 
     ident: str
-    time: np.ndarray
-    lat: np.ndarray
-    lon: np.ndarray
-    speed_kmh: np.ndarray
-    course: np.ndarray
-    valid: np.ndarray
-    alarms: np.ndarray
+    fixes: PositionColumns
 
     def __len__(self) -> int:
-        return len(self.time)
-
-
-class PositionArrays(Protocol):
-    """Fixes of many devices as parallel arrays sorted by (device, time), such as
-    ``lienwatch.sim``'s ``Positions``."""
-
-    device_id: np.ndarray
-    time: np.ndarray
-    lat: np.ndarray
-    lon: np.ndarray
-    speed_kmh: np.ndarray
-    course: np.ndarray
-    valid: np.ndarray
-    alarms: np.ndarray
+        return len(self.fixes)
 
 
 def track_slices(
@@ -97,17 +73,12 @@ def track_slices(
 
 
 def split_tracks(
-    positions: PositionArrays, idents: Sequence[str] | None = None, *, limit: int | None = None
+    positions: PositionColumns, idents: Sequence[str] | None = None, *, limit: int | None = None
 ) -> list[Track]:
-    """One :class:`Track` per device in ``positions`` (only ``idents`` if given), each cut to
-    its first ``limit`` fixes."""
+    """One :class:`Track` per device in ``positions`` (sorted by device and time; only
+    ``idents`` if given), each cut to its first ``limit`` fixes."""
     return [
-        Track(
-            ident=ident, time=positions.time[part], lat=positions.lat[part],
-            lon=positions.lon[part], speed_kmh=positions.speed_kmh[part],
-            course=positions.course[part], valid=positions.valid[part],
-            alarms=positions.alarms[part],
-        )
+        Track(ident, positions.take(part))
         for ident, part in track_slices(positions.device_id, idents, limit=limit)
     ]
 
@@ -336,16 +307,16 @@ class _Jt808Device(_Device):
         return code
 
     async def send_fixes(self, chunk: slice) -> None:
-        track = self.track
+        track, fixes = self.track, self.track.fixes
         reports = []
         for i in range(chunk.start, chunk.stop):
-            names = [n for n in _names(track.alarms[i]) if n in _JT808_ALARMS]
+            names = [n for n in _names(fixes.alarms[i]) if n in _JT808_ALARMS]
             self.report.alarms += bool(names)
             reports.append(
                 jt808.LocationReport(
-                    time=_moment(track.time[i]), lat=float(track.lat[i]), lon=float(track.lon[i]),
-                    speed_kmh=float(track.speed_kmh[i]), course=int(track.course[i]) % 360,
-                    valid=bool(track.valid[i]), alarm_word=DEFAULT_ALARM_MAP.jt808_word(names),
+                    time=_moment(fixes.time[i]), lat=float(fixes.lat[i]), lon=float(fixes.lon[i]),
+                    speed_kmh=float(fixes.speed_kmh[i]), course=int(fixes.course[i]) % 360,
+                    valid=bool(fixes.valid[i]), alarm_word=DEFAULT_ALARM_MAP.jt808_word(names),
                 )
             )  # fmt: skip
         serial = self.serial()
@@ -403,13 +374,13 @@ class _Gt06Device(_Device):
         await self.receive()
 
     async def send_fixes(self, chunk: slice) -> None:
-        track, i = self.track, chunk.start
+        fixes, i = self.track.fixes, chunk.start
         fix = gt06.Gt06Fix(
-            time=_moment(track.time[i]), lat=float(track.lat[i]), lon=float(track.lon[i]),
-            speed_kmh=min(255, round(float(track.speed_kmh[i]))), course=int(track.course[i]) % 360,
-            valid=bool(track.valid[i]), satellites=8,
+            time=_moment(fixes.time[i]), lat=float(fixes.lat[i]), lon=float(fixes.lon[i]),
+            speed_kmh=min(255, round(float(fixes.speed_kmh[i]))), course=int(fixes.course[i]) % 360,
+            valid=bool(fixes.valid[i]), satellites=8,
         )  # fmt: skip
-        codes = [_GT06_ALARM_CODES[n] for n in _names(track.alarms[i]) if n in _GT06_ALARM_CODES]
+        codes = [_GT06_ALARM_CODES[n] for n in _names(fixes.alarms[i]) if n in _GT06_ALARM_CODES]
         serial = self.serial()
         self.report.positions += 1
         if codes:

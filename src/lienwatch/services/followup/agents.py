@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from lienwatch.errors import NotFoundError
-from lienwatch.followup.channels import Dispatcher
 from lienwatch.followup.compliance import authorize_tracker_command
 from lienwatch.followup.model import (
     Channel,
@@ -26,23 +23,15 @@ from lienwatch.followup.model import (
     TrackerCommand,
 )
 from lienwatch.followup.outcomes import UNREACHED, check_outcome
-from lienwatch.followup.strategy import Strategy
-from lienwatch.servicing.catalogue import ProductCatalogue
+from lienwatch.services.followup.model import ServiceState
+from lienwatch.services.timeline import log_refusal
 from lienwatch.store.tables import Action, Case, ContactAttempt, Loan, Promise, Task, Trigger, User
 
 log = logging.getLogger(__name__)
 
 
-class Agents:
+class Agents(ServiceState):
     """The follow-up service's agents (a part of :class:`FollowupService`)."""
-
-    session: Session
-    strategy: Strategy
-    dispatcher: Dispatcher
-    catalogue: ProductCatalogue
-    agency: str
-    watchdog_lead: timedelta
-    zone: ZoneInfo
 
     def queue(self, *, agent: str) -> list[Task]:
         """The agent's assigned tasks, most urgent first."""
@@ -100,17 +89,9 @@ class Agents:
             request = replace(self._request(view, channel, at, case, trigger), consented=consented)
             decision = self.dispatcher.guard.check(request, self._history({view.id}, at)[view.id])
             if not decision.allowed or decision.permit is None:
-                self.session.add(
-                    ContactAttempt(
-                        loan_id=view.id,
-                        channel=channel.value,
-                        at=at,
-                        agency=self.agency,
-                        allowed=False,
-                        rule=decision.rule,
-                        next_allowed_at=decision.next_allowed_at,
-                    )
-                )
+                log_refusal(self.session, loan_id=view.id, loan_ref=view.ref, channel=channel,
+                            at=at, agency=self.agency, rule=decision.rule,
+                            next_allowed_at=decision.next_allowed_at, by=user)  # fmt: skip
                 self.session.flush()
                 raise FollowupRefused(f"at: contact refused ({decision.rule})")
             self.dispatcher.guard.redeem(decision.permit, channel)

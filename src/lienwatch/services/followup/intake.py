@@ -8,14 +8,10 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, exists, func, or_, select, update
-from sqlalchemy.orm import Session
 
-from lienwatch.followup.channels import Dispatcher
 from lienwatch.followup.model import CaseStatus, PromiseStatus, TaskStatus, TriggerKind
-from lienwatch.followup.strategy import Strategy
 from lienwatch.followup.triggers import (
     CATCH_UP_DAYS,
     DELINQUENCY,
@@ -27,8 +23,7 @@ from lienwatch.followup.triggers import (
     current_checks,
     past_due_kind,
 )
-from lienwatch.services.followup.model import TickReport
-from lienwatch.servicing.catalogue import ProductCatalogue
+from lienwatch.services.followup.model import ServiceState, TickReport
 from lienwatch.store.db import chunks
 from lienwatch.store.followup import (
     FINAL_LOAN_STATUSES,
@@ -51,16 +46,8 @@ from lienwatch.store.tables import (
 log = logging.getLogger(__name__)
 
 
-class Intake:
+class Intake(ServiceState):
     """The follow-up service's intake (a part of :class:`FollowupService`)."""
-
-    session: Session
-    strategy: Strategy
-    dispatcher: Dispatcher
-    catalogue: ProductCatalogue
-    agency: str
-    watchdog_lead: timedelta
-    zone: ZoneInfo
 
     def adopt_backlog(self, *, at: datetime) -> TickReport:
         """Go-live on an existing book (the first tick does it; ``lienwatch followup adopt``

@@ -1,10 +1,19 @@
-"""The values the follow-up service passes between its parts and returns."""
+"""The values the follow-up service passes between its parts and returns, and what every
+part works with."""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from lienwatch.followup.channels import Dispatcher
+from lienwatch.followup.strategy import Strategy
+from lienwatch.servicing.catalogue import ProductCatalogue
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,3 +64,15 @@ class TickReport:
             else:
                 setattr(self, name, getattr(self, name) + value)
 
+
+class ServiceState:
+    """What every part of :class:`~lienwatch.services.followup.FollowupService` works with
+    (``service.py`` sets it)."""
+
+    session: Session
+    strategy: Strategy
+    dispatcher: Dispatcher
+    catalogue: ProductCatalogue
+    agency: str
+    watchdog_lead: timedelta
+    zone: ZoneInfo

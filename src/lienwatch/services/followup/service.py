@@ -17,7 +17,6 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from uuid import uuid4
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, select
@@ -42,6 +41,7 @@ from lienwatch.services.followup.intake import Intake
 from lienwatch.services.followup.model import LoanView, TickReport
 from lienwatch.services.followup.steps import Steps
 from lienwatch.services.followup.watch import Watch
+from lienwatch.services.timeline import log_action
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import chunks
 from lienwatch.store.followup import HISTORY_DAYS
@@ -103,6 +103,7 @@ class FollowupService(Intake, Steps, Watch, Agents):
         self._links: list[tuple[ContactAttempt, Action]] = []  # filled in after one flush
         self._snapshot_days: dict[date, date | None] = {}
         self._users: dict[str, User] = {}
+        self._refs: dict[int, str] = {}  # loan id -> reference
 
     @classmethod
     def from_settings(
@@ -304,18 +305,16 @@ class FollowupService(Intake, Steps, Watch, Agents):
         details: dict[str, Any] | None = None,
         key: str | None = None,
     ) -> Action:
-        action = Action(
-            case_id=case.id,
-            kind=kind,
-            performed_at=at,
-            performed_by=by,
-            outcome=outcome,
-            note=note,
-            details=details or {},
-            idempotency_key=key or f"{kind}:{case.id}:{at:%Y%m%dT%H%M%S}:{uuid4().hex[:16]}",
-        )
-        self.session.add(action)
-        return action
+        """An action on the case's timeline, with its ledger entry."""
+        return log_action(self.session, case, loan_ref=self._ref(case.loan_id), kind=kind,
+                          at=at, by=self.session.get(User, by) if by else None,
+                          outcome=outcome, note=note, details=details, key=key)  # fmt: skip
+
+    def _ref(self, loan_id: int) -> str:
+        """A loan's reference (cached: the views of the loans a pass works on fill it)."""
+        if loan_id not in self._refs:
+            self._refs[loan_id] = self.session.scalar(select(Loan.ref).where(Loan.id == loan_id))
+        return self._refs[loan_id]
 
     def tick(self, *, at: datetime, step_limit: int | None = None) -> TickReport:
         """One scheduler pass at the time ``at``: ingest, resolve, execute and queue one batch
@@ -424,6 +423,7 @@ class FollowupService(Intake, Steps, Watch, Agents):
             ).all()
             for r in rows:
                 first_bucket = self.catalogue.get(r.product).buckets.names[0]
+                self._refs[r.id] = r.ref
                 views[r.id] = LoanView(
                     r.id,
                     r.ref,

@@ -7,13 +7,11 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import exists, select
-from sqlalchemy.orm import Session
 
 from lienwatch.followup.assignment import priority
-from lienwatch.followup.channels import Dispatcher, Message
+from lienwatch.followup.channels import Message
 from lienwatch.followup.compliance import ContactRequest, PastContact
 from lienwatch.followup.model import (
     CaseStatus,
@@ -25,26 +23,18 @@ from lienwatch.followup.model import (
     TriggerKind,
 )
 from lienwatch.followup.steps import delivery_route, message_text, next_step, step_key
-from lienwatch.followup.strategy import LadderSpec, StepSpec, Strategy
+from lienwatch.followup.strategy import LadderSpec, StepSpec
 from lienwatch.followup.triggers import DELINQUENCY, repeats
-from lienwatch.services.followup.model import LoanView, TickReport
-from lienwatch.servicing.catalogue import ProductCatalogue
+from lienwatch.services.followup.model import LoanView, ServiceState, TickReport
+from lienwatch.services.timeline import log_refusal
 from lienwatch.store.db import chunks
 from lienwatch.store.tables import Case, ContactAttempt, Loan, Task, Trigger
 
 log = logging.getLogger(__name__)
 
 
-class Steps:
+class Steps(ServiceState):
     """The follow-up service's steps (a part of :class:`FollowupService`)."""
-
-    session: Session
-    strategy: Strategy
-    dispatcher: Dispatcher
-    catalogue: ProductCatalogue
-    agency: str
-    watchdog_lead: timedelta
-    zone: ZoneInfo
 
     def _run_due_steps(self, now: datetime, report: TickReport, limit: int | None) -> None:
         """Claim at most ``limit`` due steps (all when None), oldest due first, and execute or
@@ -221,17 +211,8 @@ class Steps:
     ) -> None:
         """Record a refusal; wait for the next allowed time, or with no such time (a hold)
         hand the step to the supervisor's judgement by escalating the case."""
-        self.session.add(
-            ContactAttempt(
-                loan_id=view.id,
-                channel=channel.value,
-                at=now,
-                agency=self.agency,
-                allowed=False,
-                rule=rule,
-                next_allowed_at=next_allowed,
-            )
-        )
+        log_refusal(self.session, loan_id=view.id, loan_ref=view.ref, channel=channel, at=now,
+                    agency=self.agency, rule=rule, next_allowed_at=next_allowed)  # fmt: skip
         if next_allowed is not None:
             trigger.next_due_at = next_allowed
             return

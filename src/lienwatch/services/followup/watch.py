@@ -7,18 +7,13 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.orm import Session
 
 from lienwatch.followup.assignment import URGENT, QueuedTask, assign, staffing_gaps, unstaffed
-from lienwatch.followup.channels import Dispatcher
 from lienwatch.followup.model import CaseStatus, TaskStatus
 from lienwatch.followup.repossession import step_team
-from lienwatch.followup.strategy import Strategy
-from lienwatch.services.followup.model import TickReport
-from lienwatch.servicing.catalogue import ProductCatalogue
+from lienwatch.services.followup.model import ServiceState, TickReport
 from lienwatch.store.db import chunks
 from lienwatch.store.followup import agent_slot, unassigned_tasks
 from lienwatch.store.tables import Action, Case, Repossession, RepossessionStep, Task, Trigger, User
@@ -26,16 +21,8 @@ from lienwatch.store.tables import Action, Case, Repossession, RepossessionStep,
 log = logging.getLogger(__name__)
 
 
-class Watch:
+class Watch(ServiceState):
     """The follow-up service's watch (a part of :class:`FollowupService`)."""
-
-    session: Session
-    strategy: Strategy
-    dispatcher: Dispatcher
-    catalogue: ProductCatalogue
-    agency: str
-    watchdog_lead: timedelta
-    zone: ZoneInfo
 
     def _assign(self, now: datetime, report: TickReport) -> None:
         """Release tasks held by absent agents or left from an earlier day, then hand the

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import struct
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, ClassVar
@@ -284,18 +284,27 @@ _STANDARD_EXTRAS: dict[int, tuple[str, int, float | None]] = {
 }
 
 
-def _decode_extras(body: bytes, offset: int) -> dict[str, Any]:
-    """TLV extras; standard ids decoded, others (vendor ids 0xE0–0xFF ...) kept as hex."""
-    extras: dict[str, Any] = {}
+def _tlv_items(body: bytes, offset: int) -> Iterator[tuple[int, bytes]]:
+    """The (item id, value) of each TLV from ``offset``; a TLV that overruns the body ends
+    them with id -1 and the bytes left."""
     end = len(body)
     while offset < end:
         if offset + 2 > end or offset + 2 + body[offset + 1] > end:
-            # A TLV that overruns the body: keep the bytes, do not guess their meaning.
-            extras["unparsed"] = body[offset:].hex()
-            break
-        item_id, length = body[offset], body[offset + 1]
-        value = body[offset + 2 : offset + 2 + length]
+            yield -1, body[offset:]
+            return
+        length = body[offset + 1]
+        yield body[offset], body[offset + 2 : offset + 2 + length]
         offset += 2 + length
+
+
+def _decode_extras(body: bytes, offset: int) -> dict[str, Any]:
+    """TLV extras; standard ids decoded, others (vendor ids 0xE0–0xFF ...) kept as hex."""
+    extras: dict[str, Any] = {}
+    for item_id, value in _tlv_items(body, offset):
+        if item_id < 0:  # a TLV that overruns the body: keep the bytes, do not guess
+            extras["unparsed"] = value.hex()
+            break
+        length = len(value)
         known = _STANDARD_EXTRAS.get(item_id)
         if known and known[1] == length:
             name, _, scale = known
@@ -366,10 +375,20 @@ def decode_location_body(
         speed_kmh=speed / 10,
         course=course,
         altitude_m=altitude,
-        alarms=profile.alarms.jt808_alarms(alarm_word),
+        alarms=_alarms(profile, alarm_word, body),
         status=status,
         extras=_decode_extras(body, _LOCATION.size),
     )
+
+
+def _alarms(profile: DeviceProfile, alarm_word: int, body: bytes) -> tuple[str, ...]:
+    """The alarms of the alarm DWORD, then those of the additional-information items the
+    profile maps (read only when it maps any)."""
+    alarms = profile.alarms.jt808_alarms(alarm_word)
+    if not profile.alarms.jt808_items:
+        return alarms
+    items = dict(_tlv_items(body, _LOCATION.size))
+    return tuple(dict.fromkeys(alarms + profile.alarms.jt808_item_alarms(items)))
 
 
 def encode_batch_body(

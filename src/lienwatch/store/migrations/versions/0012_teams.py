@@ -2,8 +2,8 @@
 
 Every team a user already names is created (its display name is its name).
 
-Revision ID: 0010
-Revises: 0009 (position conflicts, device partners)
+Revision ID: 0012
+Revises: 0011 (device fitted on)
 Create Date: 2026-12-06 13:00:00
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
-down_revision = "0009"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

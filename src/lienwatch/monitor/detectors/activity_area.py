@@ -1,0 +1,113 @@
+"""``unusual_area``: far outside the area the car was driven in over the last weeks."""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from lienwatch.domain.geo import unit_vectors
+from lienwatch.monitor.detectors.base import CELL_DEG, DAY_S, HOUR_S, Emitter, position_of
+from lienwatch.monitor.model import AlertType, Fix
+
+
+class ActivityArea:
+    """``unusual_area``: far outside the 0.1° cells that hold ``activity_share`` of the fixes of
+    the last ``activity_days`` local days (the area is re-learned weekly)."""
+
+    _RELEARN_DAYS = 7
+
+    def __init__(self, out: Emitter) -> None:
+        self.out = out
+        self.limits = out.limits
+        self.day: int | None = None
+        self.today: dict[int, int] = {}
+        self.days: deque[tuple[int, dict[int, int]]] = deque()
+        self.totals: dict[int, int] = {}
+        self.area: frozenset[int] = frozenset()
+        self.centres = np.zeros((0, 3))
+        self.far: dict[int, bool] = {}
+        self.learned_on: int | None = None
+        self.out_since: int | None = None
+        self.alerted = False
+
+    def on_fix(self, fix: Fix) -> None:
+        day = fix.local // DAY_S
+        if day != self.day:
+            self._roll(day)
+        cell = fix.cell
+        self.today[cell] = self.today.get(cell, 0) + 1
+        if not self.area or cell in self.area:
+            self._inside(fix)
+            return
+        far = self.far.get(cell)
+        if far is None:
+            far = self.far[cell] = self._is_far(fix)
+        if not far:
+            self._inside(fix)
+        elif self.out_since is None:
+            self.out_since = fix.time
+        elif not self.alerted and fix.time - self.out_since > self.limits.unusual_s:
+            self.alerted = True
+            self.out.raise_(
+                AlertType.UNUSUAL_AREA,
+                start=self.out_since,
+                at=fix.time,
+                device_id=fix.device_id,
+                position=position_of(fix),
+                evidence={
+                    "hours_outside": round((fix.time - self.out_since) / HOUR_S, 1),
+                    "area_cells": len(self.area),
+                },
+            )
+
+    def _inside(self, fix: Fix) -> None:
+        if self.alerted:
+            self.out.resolve(AlertType.UNUSUAL_AREA, fix.time)
+        self.out_since, self.alerted = None, False
+
+    def _is_far(self, fix: Fix) -> bool:
+        iy, ix = divmod(fix.cell, 100_000)
+        cx, cy, cz = unit_vectors((iy + 0.5) * CELL_DEG, (ix + 0.5) * CELL_DEG - 180.0)
+        d2 = (self.centres[:, 0] - cx) ** 2 + (self.centres[:, 1] - cy) ** 2
+        d2 += (self.centres[:, 2] - cz) ** 2
+        return bool(d2.min() > self.limits.unusual_far_r2)
+
+    def _roll(self, day: int) -> None:
+        if self.day is not None and self.today:
+            self.days.append((self.day, self.today))
+            for cell, count in self.today.items():
+                self.totals[cell] = self.totals.get(cell, 0) + count
+        self.day, self.today = day, {}
+        while self.days and self.days[0][0] <= day - self.limits.activity_days:
+            for cell, count in self.days.popleft()[1].items():
+                left = self.totals[cell] - count
+                if left:
+                    self.totals[cell] = left
+                else:
+                    del self.totals[cell]
+        due = self.learned_on is None or day - self.learned_on >= self._RELEARN_DAYS
+        if due and len(self.days) >= self.limits.activity_min_days:
+            self._learn(day)
+
+    def _learn(self, day: int) -> None:
+        ranked = sorted(self.totals.items(), key=lambda item: (-item[1], item[0]))
+        wanted = self.limits.activity_share * sum(self.totals.values())
+        area, held = [], 0
+        for cell, count in ranked:
+            area.append(cell)
+            held += count
+            if held >= wanted:
+                break
+        iy, ix = np.divmod(np.array(area, dtype=np.int64), 100_000)
+        self.centres = np.column_stack(
+            unit_vectors((iy + 0.5) * CELL_DEG, (ix + 0.5) * CELL_DEG - 180.0)
+        )
+        self.area, self.far, self.learned_on = frozenset(area), {}, day
+
+
+def activity_cells(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """The activity-area grid cell of each point (row × 100,000 + column of 0.1° cells)."""
+    iy = np.floor(np.nan_to_num(lat, nan=0.0) / CELL_DEG).astype(np.int64)
+    ix = np.floor((np.nan_to_num(lon, nan=0.0) + 180.0) / CELL_DEG).astype(np.int64)
+    return iy * 100_000 + ix

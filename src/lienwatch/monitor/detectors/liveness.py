@@ -1,0 +1,113 @@
+"""``device_offline`` and the silence-derived ``device_removed``: the detector driven by
+time as well as fixes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from lienwatch.config import MonitorThresholds
+from lienwatch.monitor.detectors.base import HOUR_S, NEVER, Emitter
+from lienwatch.monitor.model import AlertType, DeviceSpec, Fix, iso_utc
+
+
+class Liveness:
+    """``device_offline`` (silence longer than the device kind allows) and ``device_removed``
+    inferred from a wired tracker falling silent right after a power-cut alarm. The only
+    detector driven by time as well as fixes: :meth:`fire_due` runs at deadlines."""
+
+    def __init__(self, out: Emitter, devices: Sequence[DeviceSpec]) -> None:
+        t = out.thresholds
+        self.out = out
+        self.limit = {d.device_id: _offline_limit(d, t) for d in devices}
+        self.silence = {d.device_id: _silence_limit(d, t) for d in devices}
+        self.kind = {d.device_id: d.kind for d in devices}
+        self.last: dict[str, int] = {}
+        self.deadline: dict[str, float] = {}
+        self.offline: dict[str, int] = {}  # device -> when it went offline
+        self.removal_due: dict[str, tuple[int, float]] = {}  # device -> (alarm time, deadline)
+        self.removed_by_silence: set[str] = set()
+        self.next_deadline: float = NEVER
+
+    def add_device(self, device: DeviceSpec) -> None:
+        self.limit[device.device_id] = _offline_limit(device, self.out.thresholds)
+        self.silence[device.device_id] = _silence_limit(device, self.out.thresholds)
+        self.kind[device.device_id] = device.kind
+
+    def on_fix(self, fix: Fix) -> None:
+        device, t = fix.device_id, fix.time
+        if device in self.offline:
+            del self.offline[device]
+            if not self.offline:
+                self.out.resolve(AlertType.DEVICE_OFFLINE, t)
+        self.removal_due.pop(device, None)  # it kept reporting: not removed
+        if device in self.removed_by_silence:  # it reports again
+            self.removed_by_silence.discard(device)
+            self.out.resolve(AlertType.DEVICE_REMOVED, t)
+        self.last[device] = t
+        self.deadline[device] = t + self.limit[device]
+        self._next()
+
+    def power_cut(self, fix: Fix) -> None:
+        """A power-cut alarm from a wired tracker: it must keep reporting on its battery."""
+        if self.kind[fix.device_id] == "wired":
+            self.removal_due[fix.device_id] = (fix.time, fix.time + self.silence[fix.device_id])
+            self._next()
+
+    def fire_due(self, until: float) -> None:
+        """Raise every silence whose deadline is before ``until``, in deadline order."""
+        due = [(d, 0, device) for device, d in self.deadline.items() if d < until]
+        due += [(d, 1, device) for device, (_, d) in self.removal_due.items() if d < until]
+        for deadline, kind, device in sorted(due):
+            if kind == 0:
+                self._went_offline(device, int(deadline))
+            else:
+                self._removed(device, int(deadline))
+        self._next()
+
+    def _went_offline(self, device: str, at: int) -> None:
+        del self.deadline[device]
+        self.offline[device] = at
+        self.out.raise_(
+            AlertType.DEVICE_OFFLINE,
+            start=at,
+            at=at,
+            device_id=device,
+            evidence={
+                "offline": {d: iso_utc(self.last[d]) for d in sorted(self.offline)},
+                "allowed_silence_h": round(self.limit[device] / HOUR_S, 2),
+            },
+        )
+
+    def _removed(self, device: str, at: int) -> None:
+        alarm_time, _ = self.removal_due.pop(device)
+        self.removed_by_silence.add(device)
+        self.out.raise_(
+            AlertType.DEVICE_REMOVED,
+            start=alarm_time,
+            at=at,
+            device_id=device,
+            evidence={
+                "power_cut_at": iso_utc(alarm_time),
+                "silent_since": iso_utc(self.last[device]),
+            },
+        )
+
+    def _next(self) -> None:
+        deadlines = list(self.deadline.values()) + [d for _, d in self.removal_due.values()]
+        self.next_deadline = min(deadlines, default=NEVER)
+
+    def silent_for(self, device: str, t: int) -> float:
+        """How much longer than its removal silence ``device`` has been quiet at ``t``."""
+        last = self.last.get(device)
+        return -NEVER if last is None else t - last - self.silence[device]
+
+
+def _offline_limit(device: DeviceSpec, t: MonitorThresholds) -> float:
+    kind_h = t.offline_wired_h if device.kind == "wired" else t.offline_wireless_h
+    return max(kind_h * HOUR_S, t.offline_min_intervals * device.report_interval_s)
+
+
+def _silence_limit(device: DeviceSpec, t: MonitorThresholds) -> float:
+    return max(
+        t.removal_silence_min_h * HOUR_S, t.removal_silence_intervals * device.report_interval_s
+    )

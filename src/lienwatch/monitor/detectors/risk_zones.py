@@ -1,0 +1,52 @@
+"""``risk_zone_visit``: dwelling in a risk zone (pawnshop, used-car market, ...)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from lienwatch.monitor.detectors.base import Emitter, position_of
+from lienwatch.monitor.detectors.long_stay import Stays
+from lienwatch.monitor.model import AlertType, Fix
+from lienwatch.monitor.zones import Zone
+
+
+class RiskZones:
+    """``risk_zone_visit``: inside one zone for longer than the dwell; resolves on leaving.
+
+    A zone visit at one of the vehicle's known places (home or work inside a market's
+    polygon) is routine, not a risk, and raises nothing."""
+
+    def __init__(self, out: Emitter, zones: Sequence[Zone], stays: Stays) -> None:
+        self.out = out
+        self.zones = zones
+        self.stays = stays
+        self.current = -1
+        self.entered = 0
+        self.alerted = False
+
+    def on_fix(self, fix: Fix) -> None:
+        zone = fix.zone
+        if zone != self.current:
+            if self.alerted:
+                self.out.resolve(AlertType.RISK_ZONE_VISIT, fix.time)
+            self.current, self.entered, self.alerted = zone, fix.time, False
+        dwelt = fix.time - self.entered >= self.out.limits.zone_dwell_s
+        if zone >= 0 and not self.alerted and dwelt:
+            self.alerted = True
+            anchor = self.stays.anchor
+            if anchor is not None and self.stays.places.known_near(anchor):
+                return
+            info = self.zones[zone]
+            self.out.raise_(
+                AlertType.RISK_ZONE_VISIT,
+                start=self.entered,
+                at=fix.time,
+                device_id=fix.device_id,
+                position=position_of(fix),
+                evidence={
+                    "zone_id": info.zone_id,
+                    "category": info.category,
+                    "name": info.name,
+                    "minutes": round((fix.time - self.entered) / 60),
+                },
+            )
