@@ -44,6 +44,9 @@ VALUES = {
     "sold_on": "2026-11-25", "amount": "100.00", "value": "1000.00", "price": "1000.00",
 }  # fmt: skip
 
+#: Paths a command writes: a missing file there is no mistake.
+OUTPUTS = {"out", "directory"}
+
 #: Options naming a user: the "unknown user" mistake gives them a name nobody has.
 USER_OPTIONS = {"by", "agent", "assignee"}
 
@@ -137,7 +140,8 @@ def _mistakes(path: str, command: Any, files: dict[str, Path], dbs: dict[str, st
 
         if kind is Path and not long:
             for label in ("missing", "corrupt", "corrupt parquet", "folder"):
-                yield f"{label} file for {name}", ["--db", dbs["old"]], given(str(files[label]))
+                said = "new" if label == "missing" and name in OUTPUTS else label
+                yield f"{said} file for {name}", ["--db", dbs["old"]], given(str(files[label]))
         elif kind in (int, float):
             for number in _numbers(param, long):
                 yield f"{name} {number}", ["--db", dbs["old"]], given(number)
@@ -219,8 +223,8 @@ def test_every_command_answers_mistakes_in_one_line(path, setting, tmp_path):
     files, dbs, _ = setting
     command = COMMANDS[path]
     failures = []
-    for label, root, args in _mistakes(path, command, files, dbs):
-        work = tmp_path / label.replace(" ", "-").replace("/", "-")
+    for n, (label, root, args) in enumerate(_mistakes(path, command, files, dbs)):
+        work = tmp_path / f"{n}-{label.replace(' ', '-').replace('/', '-')}"
         work.mkdir()
         database = Path(root[1])
         if database.is_file():  # each run on its own copy: a mistake must not leak into the next
