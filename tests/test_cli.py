@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 
@@ -108,10 +109,6 @@ def test_the_first_command_creates_a_new_sqlite_database_and_an_old_one_is_refus
         (("followup", "coverage"), {"LIENWATCH_FOLLOWUP__STRATEGY": "eu"},
          "followup.strategy: 'eu' is neither a shipped strategy (cn, us) nor a readable file "
          "(No such file or directory)"),
-        (("loan", "state", "--principal", "10000", "--annual-rate", "0.1", "--term", "12",
-          "--method", "annuity", "--start", "2026-01-15", "--payments", "payments.csv",
-          "--as-of", "9999-12-31"), {},
-         "--as-of: 9999-12-31 is out of range (1970-01-01 to 2199-12-31)"),
     ],
 )  # fmt: skip
 def test_ordinary_mistakes_get_one_line_and_create_nothing(tmp_path, args, env, line):
@@ -122,3 +119,61 @@ def test_ordinary_mistakes_get_one_line_and_create_nothing(tmp_path, args, env, 
     assert result.stderr.strip() == "lienwatch: error: " + line.format(
         head=migrate.head_revision())
     assert not (tmp_path / "missing.sqlite3").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (("loan", "state", "--principal", "10000", "--annual-rate", "0.1", "--term", "12",
+          "--method", "annuity", "--start", "2026-01-15", "--payments", "payments.csv",
+          "--as-of", "9999-12-31"),
+         "--as-of: 9999-12-31 is out of range (1970-01-01 to 2199-12-31)"),
+        (("followup", "tick", "--at", "2026-02-17T08:30:00"),
+         "--at: '2026-02-17T08:30:00' has no UTC offset; add one, e.g. "
+         "2026-02-17T08:30:00+08:00"),
+        (("payment", "reverse", "P1", "--reason", "x", "--at", "2026-02-17T08:30:00"),
+         "--at: '2026-02-17T08:30:00' has no UTC offset; add one, e.g. "
+         "2026-02-17T08:30:00+08:00"),
+        (("gateway", "--jt808-port", "70000"),
+         "--jt808-port: Input should be less than or equal to 65535"),
+        (("schedule", "--principal", "1"),
+         "Missing option '--annual-rate' (see `lienwatch schedule --help`)"),
+    ],
+)  # fmt: skip
+def test_a_value_refused_at_the_option_is_one_line_with_status_2(tmp_path, args, line):
+    result = run(*args, cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (2, f"lienwatch: error: {line}\n")
+    assert not list(tmp_path.iterdir())  # nothing created
+
+
+def test_a_busy_port_stops_serve_before_any_job_and_names_the_option(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        for args, option in ((("serve", "--jt808-port", "0", "--gt06-port", "0", "--http-port",
+                               str(port)), "--http-port"),
+                             (("serve", "--jt808-port", str(port)), "--jt808-port"),
+                             (("worker", "--http-port", str(port)), "--http-port"),
+                             (("gateway", "--gt06-port", str(port)), "--gt06-port")):  # fmt: skip
+            result = run(*args, cwd=tmp_path)
+            assert result.returncode == 1, args
+            assert result.stderr == (
+                f"lienwatch: error: {option}: port {port} on 127.0.0.1 is in use by another "
+                f"process; stop it or choose another port ({option} 0 picks a free one)\n")
+            assert not list(tmp_path.iterdir()), args  # not even the database was created
+
+
+def test_global_db_and_config_options(tmp_path):
+    (tmp_path / "elsewhere").mkdir()
+    url = f"sqlite:///{tmp_path / 'book.sqlite3'}"
+    assert run("--db", url, "db", "upgrade", cwd=tmp_path / "elsewhere").returncode == 0
+    assert (tmp_path / "book.sqlite3").is_file()
+    assert not list((tmp_path / "elsewhere").iterdir())
+    config = tmp_path / "other.toml"
+    config.write_text("[demo]\nloans = 0\n")
+    bad = run("--config", str(config), "--db", url, "db", "current", cwd=tmp_path / "elsewhere")
+    assert bad.returncode == 1 and bad.stderr.startswith("lienwatch: error: config: demo.loans:")
+    wrong = run("--db", "mysql://x", "db", "current", cwd=tmp_path)
+    assert wrong.stderr == ("lienwatch: error: config: database_url: unsupported database "
+                            "'mysql'; use sqlite or postgresql (from option --db)\n")

@@ -64,7 +64,7 @@ def simulate(protocol: str, port: int, count: int, fixes: int, cwd: Path,
     return subprocess.Popen(
         [sys.executable, "-m", "lienwatch", "simulate-devices", "--protocol", protocol,
          "--count", str(count), "--fixes", str(fixes), "--port", str(port), "--loans", "200",
-         "--window", "4"],
+         "--window", "4", "--json"],
         cwd=cwd, env=environment(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True,
     )  # fmt: skip

@@ -152,13 +152,15 @@ def test_health_is_503_naming_the_problem_when_the_database_is_unreachable(tmp_p
     engine.dispose()
 
 
-def test_serve_and_worker_refuse_a_database_that_is_not_migrated(tmp_path):
+def test_serve_worker_and_gateway_refuse_a_database_that_is_not_migrated(tmp_path):
+    assert run("db", "upgrade", "0008", cwd=tmp_path).returncode == 0  # an older lienwatch's
     for command in (("serve", "--jt808-port", "0", "--gt06-port", "0", "--http-port", "0"),
-                    ("worker",)):  # fmt: skip
-        result = run(*command, cwd=tmp_path)
+                    ("worker", "--http-port", "0"),
+                    ("gateway", "--jt808-port", "0", "--gt06-port", "0")):  # fmt: skip
+        result = run(*command, cwd=tmp_path, env={"LIENWATCH_GATEWAY__HTTP_INGEST": "false"})
         assert result.returncode == 1
         assert result.stderr.splitlines()[-1] == (
-            "lienwatch: error: database at revision (empty), this lienwatch needs "
+            "lienwatch: error: database at revision 0008, this lienwatch needs "
             f"{migrate.head_revision()}: run `lienwatch db upgrade`"
         )
         assert "Traceback" not in result.stderr

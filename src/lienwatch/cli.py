@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -22,10 +23,12 @@ from lienwatch.commands import (
     repossession,
     serve,
     servicing,
+    teams,
     telematics,
     users,
     worker,
 )
+from lienwatch.config import command_line
 from lienwatch.errors import LienwatchError
 
 app = typer.Typer(
@@ -50,8 +53,25 @@ def _root(
         bool,
         typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version."),
     ] = False,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db", metavar="URL",
+            help="Database URL, e.g. sqlite:///lienwatch-demo/lienwatch.sqlite3 "
+            "[default: LIENWATCH_DATABASE_URL or the config file's database_url].",
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", metavar="FILE", dir_okay=False,
+            help="Config file [default: LIENWATCH_CONFIG or ./lienwatch.toml].",
+        ),
+    ] = None,
 ) -> None:
     """Post-loan risk platform for auto finance."""
+    command_line.database_url = db
+    command_line.config_file = config
 
 
 for module in (
@@ -68,6 +88,7 @@ for module in (
     worker,
     followup,
     repossession,
+    teams,
     users,
     report,
     ledger,
@@ -75,14 +96,39 @@ for module in (
     module.register(app)
 
 
-def main() -> None:
-    """Entry point: user errors become one line on stderr and exit status 1.
+#: click's exception types as typer ships them (vendored in newer typer, click's own before).
+_UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+_ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
-    Usage errors keep typer's own message and status 2; anything else is a bug and keeps
-    its traceback.
-    """
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point: user errors become one line on stderr and exit status 1; usage errors
+    (a missing option, a bad value refused at the option) one line and status 2. Anything
+    else is a bug and keeps its traceback."""
     try:
-        app()
+        status = app(args=args, prog_name="lienwatch", standalone_mode=False)
+    except _UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `lienwatch followup`: its help
+            exc.show()
+            sys.exit(exc.exit_code)
+        param = getattr(exc, "param", None)
+        if type(exc) is typer.BadParameter and param is not None:  # a value refused
+            name = param.opts[0] if param.param_type_name == "option" else param.name.upper()
+            print(f"lienwatch: error: {name}: {' '.join(exc.message.split())}", file=sys.stderr)
+            sys.exit(exc.exit_code)
+        where = exc.ctx.command_path if exc.ctx is not None else "lienwatch"
+        message = " ".join(exc.format_message().split()).rstrip(".")
+        print(f"lienwatch: error: {message} (see `{where} --help`)", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except _ClickException as exc:
+        print(f"lienwatch: error: {' '.join(exc.format_message().split())}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        print("lienwatch: aborted", file=sys.stderr)
+        sys.exit(1)
     except (LienwatchError, ValueError) as exc:
         print(f"lienwatch: error: {exc}", file=sys.stderr)
         sys.exit(1)
+    finally:  # the options were this command's (a test runs many in one process)
+        command_line.database_url = command_line.config_file = None
+    sys.exit(status if isinstance(status, int) else 0)

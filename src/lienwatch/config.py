@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import tomllib
+from dataclasses import dataclass
 from datetime import time
 from pathlib import Path
 from typing import Any, Literal
@@ -483,13 +484,31 @@ class Settings(BaseSettings):
         return tuple(sources)
 
 
+@dataclass(slots=True)
+class CommandLine:
+    """What the root command's ``--config FILE`` and ``--db URL`` say (None: not given);
+    they come before ``LIENWATCH_CONFIG`` and every other source of ``database_url``."""
+
+    config_file: Path | None = None
+    database_url: str | None = None
+
+
+#: Set by the ``lienwatch`` root command for the command it runs.
+command_line = CommandLine()
+
+
 def config_path() -> Path | None:
-    """The config file in force: ``$LIENWATCH_CONFIG`` (must exist), else ``./lienwatch.toml``."""
+    """The config file in force: ``--config`` or ``$LIENWATCH_CONFIG`` (must exist), else
+    ``./lienwatch.toml``."""
+    if command_line.config_file is not None:
+        if not command_line.config_file.is_file():
+            raise ConfigError(f"--config: {command_line.config_file}: no such file")
+        return command_line.config_file
     explicit = os.environ.get(CONFIG_ENV)
     if explicit:
         path = Path(explicit)
         if not path.is_file():
-            raise ConfigError(f"{CONFIG_ENV}: no such file {explicit!r}")
+            raise ConfigError(f"{CONFIG_ENV}: {explicit}: no such file")
         return path
     default = Path(DEFAULT_CONFIG_FILE)
     return default if default.is_file() else None
@@ -526,8 +545,9 @@ def load_settings() -> Settings:
             tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path}: {exc}") from None
+    given = {} if command_line.database_url is None else {"database_url": command_line.database_url}
     try:
-        return Settings()
+        return Settings(**given)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, path)) from None
 
@@ -538,7 +558,9 @@ def _describe(exc: ValidationError, path: Path | None) -> str:
     key = ".".join(str(part) for part in error["loc"])
     env_name = "LIENWATCH_" + "__".join(str(part) for part in error["loc"]).upper()
     origin = (
-        f"environment {env_name}"
+        "option --db"
+        if key == "database_url" and command_line.database_url is not None
+        else f"environment {env_name}"
         if env_name in os.environ
         else f"file {path}"
         if path

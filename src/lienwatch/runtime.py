@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from lienwatch.config import BusSettings, GatewaySettings, Settings
 from lienwatch.data import province_index
 from lienwatch.monitor.live import LiveMonitor
 from lienwatch.scheduling import Scheduler
-from lienwatch.store.db import open_database
+from lienwatch.store.migrate import open_store
 from lienwatch.store.monitoring import StoreAlertStore, StoreFleetSource
 from lienwatch.store.telematics import StoreDeviceDirectory, StoreFixWriter
 from lienwatch.telematics.fixes import FixHistory, PositionBus, writing_to
@@ -55,12 +56,13 @@ class Ingest:
 async def open_ingest(
     database_url: str, gateway: GatewaySettings, bus: BusSettings, *, store_writer: bool = True
 ) -> AsyncIterator[Ingest]:
-    """The registry and bus for ``database_url``; closed (pending commits done) on exit.
+    """The registry and bus for ``database_url`` (at the schema this lienwatch needs, see
+    ``open_store``); closed (pending commits done) on exit.
 
     With the JetStream bus and ``store_writer``, this process also runs the durable consumer
     that writes the stream to the store (otherwise a ``worker`` elsewhere must).
     """
-    with open_database(database_url) as database:
+    with open_store(database_url) as database:
         factory = database.factory
         directory = StoreDeviceDirectory(factory)
         registry = DeviceRegistry(
@@ -227,10 +229,12 @@ def stop_on_signals() -> asyncio.Event:
 
 @contextlib.asynccontextmanager
 async def serving_http(
-    app: FastAPI, host: str, port: int, settings: GatewaySettings | None = None
-) -> AsyncIterator[int]:
+    app: FastAPI, host: str, port: int, settings: GatewaySettings | None = None,
+    *, bound: socket.socket | None = None,
+) -> AsyncIterator[int]:  # fmt: skip
     """Serve ``app`` with uvicorn on this event loop (the bus lives here), with the HTTP
-    limits of ``settings`` (the defaults if None); yields the port."""
+    limits of ``settings`` (the defaults if None); yields the port. With ``bound``, on that
+    socket (bound beforehand, so a busy port stops a command before it starts anything)."""
     limits = settings or GatewaySettings()
     config = uvicorn.Config(
         app, host=host, port=port, log_level="warning", lifespan="off",
@@ -239,7 +243,7 @@ async def serving_http(
         limit_concurrency=limits.http_max_connections, timeout_keep_alive=5,
     )  # fmt: skip
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=None if bound is None else [bound]))
     while not server.started:
         if task.done():  # failed to bind: surface the reason
             await task

@@ -1,7 +1,10 @@
-"""Reading the CSV files users hand to lienwatch: one way, with line numbers for error messages.
+"""Reading the CSV and Parquet files users hand to lienwatch: one way, with line numbers for
+error messages.
 
 CSV files are UTF-8 (a byte-order mark is tolerated) with a header on line 1; every data row
-comes with the line it started on, so a bad value can be reported as ``FILE:LINE``.
+comes with the line it started on, so a bad value can be reported as ``FILE:LINE``. A file
+that is missing or cannot be read is one line: ``FILE: no such file``, ``FILE: cannot read:
+REASON``, ``FILE: not a readable Parquet file (REASON)``.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from lienwatch.errors import LienwatchError
 
@@ -25,6 +29,7 @@ def csv_rows(
     Raises :class:`InputFileError` when the file cannot be opened or lacks a ``required``
     column (named, on line 1). The file is read lazily and closed when the rows are consumed.
     """
+    require_file(path)
     try:
         handle = path.open(newline="", encoding="utf-8-sig")
     except OSError as exc:
@@ -42,3 +47,35 @@ def csv_rows(
                 yield reader.line_num, row
 
     return header, rows()
+
+
+def require_file(path: Path, option: str | None = None) -> None:
+    """Refuse a path that is not a readable file, in the one wording (``--zones:
+    zones.geojson: no such file``; without ``option``, the file alone)."""
+    where = f"{option}: {path}" if option else str(path)
+    if not path.exists():
+        raise InputFileError(f"{where}: no such file")
+    if not path.is_file():
+        raise InputFileError(f"{where}: cannot read: not a file")
+
+
+def is_parquet(path: Path) -> bool:
+    """A ``.parquet`` or ``.pq`` file (anything else is read as CSV)."""
+    return path.suffix.lower() in {".parquet", ".pq"}
+
+
+def parquet_frame(path: Path) -> Any:
+    """A Parquet file as a polars DataFrame; a missing, unreadable or corrupt file is an
+    :class:`InputFileError` naming it."""
+    require_file(path)
+    try:
+        import polars
+    except ModuleNotFoundError:
+        raise InputFileError(
+            f"{path}: reading Parquet needs polars (pip install 'lienwatch[parquet]')"
+        ) from None
+    try:
+        return polars.read_parquet(path)
+    except (OSError, polars.exceptions.PolarsError) as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise InputFileError(f"{path}: not a readable Parquet file ({reason})") from None

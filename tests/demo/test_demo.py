@@ -153,8 +153,8 @@ def test_same_seed_same_figures(demo_run, tmp_path):
 
 def test_bad_option_is_a_one_line_error(tmp_path):
     result = run("demo", "--loans", "0", "--dir", str(tmp_path / "x"), cwd=tmp_path)
-    assert result.returncode == 1
-    assert result.stderr.startswith("lienwatch: error: loans:")
+    assert result.returncode == 2  # refused at the option
+    assert result.stderr.startswith("lienwatch: error: --loans:")
     assert result.stderr.count("\n") == 1
     assert "Traceback" not in result.stderr
 

@@ -51,16 +51,26 @@ def test_tick_queue_record_and_coverage(tmp_path):
     env = {"LIENWATCH_DATABASE_URL": url}
     for at in ("2026-02-17T08:30:00+08:00", "2026-02-18T08:30:00+08:00"):
         assert run("followup", "tick", "--at", at, cwd=tmp_path, env=env).returncode == 0
-    queue = run("followup", "queue", "--agent", "ann", "--json", cwd=tmp_path, env=env)
+    queue = run("followup", "queue", "--by", "ann", "--json", cwd=tmp_path, env=env)
     [task] = json.loads(queue.stdout)
     assert task["channel"] == "call"
+    for missing, line in ((("--promise-amount", "3000.00"), "--promise-date: a promise to pay "
+                           "needs a date"),
+                          (("--promise-date", "2026-02-25"), "--promise-amount: a promise to pay "
+                           "needs a positive amount"),
+                          (("--promise-amount", "30.001"), "--promise-amount: '30.001' has more "
+                           "than two decimals")):  # fmt: skip
+        refused = run("followup", "record", "--task", str(task["task"]), "--by", "ann",
+                      "--outcome", "promise_to_pay", "--at", "2026-02-18T10:00:00+08:00",
+                      *missing, cwd=tmp_path, env=env)  # fmt: skip
+        assert refused.stderr.strip() == f"lienwatch: error: {line}"
     record = run("followup", "record", "--task", str(task["task"]), "--agent", "ann",
                  "--outcome", "promise_to_pay", "--at", "2026-02-18T10:00:00+08:00",
                  "--promise-date", "2026-02-25", "--promise-amount", "3000.00",
                  cwd=tmp_path, env=env)  # fmt: skip
     assert record.returncode == 0, record.stderr
     assert "promise of 3000.00 on 2026-02-25" in record.stdout
-    cover = run("followup", "coverage", "--as-of", "2026-02-18T12:00:00+08:00", "--json",
+    cover = run("followup", "coverage", "--at", "2026-02-18T12:00:00+08:00", "--json",
                 cwd=tmp_path, env=env)  # fmt: skip
     report = json.loads(cover.stdout)
     assert set(report) >= {"open_triggers", "covered", "coverage", "breaches"}
@@ -79,7 +89,8 @@ def test_the_scheduler_loop_ticks_and_stops(tmp_path):
             run_nightly(session, ProductCatalogue(), as_of=day)
     engine.dispose()
     env = {"LIENWATCH_DATABASE_URL": url, "LIENWATCH_CLOCK": "2026-02-17T08:30:00+08:00"}
-    result = run("followup", "run", "--every", "1", "--ticks", "2", cwd=tmp_path, env=env)
+    result = run("followup", "run", "--every", "1", "--ticks", "2", "--json", cwd=tmp_path,
+                 env=env)
     assert result.returncode == 0, result.stderr
     first, second = (json.loads(line) for line in result.stdout.splitlines())
     assert first["tick"] == 1 and first["raised"]["missed_installment"] == 1
@@ -140,7 +151,7 @@ def test_a_refused_contact_is_recorded_though_the_command_fails(book_url, tmp_pa
 
     refused = record("2026-02-18T23:30:00+08:00")  # a call at night
     assert refused.returncode == 1
-    assert refused.stderr.strip() == "lienwatch: error: at: contact refused (quiet_hours)"
+    assert refused.stderr.strip() == "lienwatch: error: --at: contact refused (quiet_hours)"
     engine = make_engine(book_url)
     with Session(engine) as session:
         [attempt] = session.scalars(select(ContactAttempt).where(ContactAttempt.channel == "call"))
@@ -175,7 +186,7 @@ def test_a_refused_tracker_command_stays_on_the_case_timeline(book_url, tmp_path
     refused = command()
     assert refused.returncode == 1
     assert refused.stderr.strip() == (
-        "lienwatch: error: command: refused (tracker_command_needs_supervisor)")
+        "lienwatch: error: --command: refused (tracker_command_needs_supervisor)")
     assert command("--by", "ann").returncode == 1  # an agent cannot approve it either
     sent = command("--by", "sam")
     assert sent.returncode == 0, sent.stderr
@@ -214,6 +225,13 @@ def test_a_refused_tracker_command_stays_on_the_case_timeline(book_url, tmp_path
 def test_users_from_the_cli_and_only_the_assignee_or_a_supervisor_records(tmp_path):
     url = f"sqlite:///{tmp_path / 'f.sqlite3'}"
     env = {"LIENWATCH_DATABASE_URL": url}
+    unknown = run("user", "add", "ann", "--role", "agent", "--team", "east", cwd=tmp_path, env=env)
+    assert unknown.stderr.splitlines()[-1] == (  # after "created a new database ..."
+        "lienwatch: error: --team: no team 'east' (`lienwatch team add east` creates it)")
+    for team in (("east", "--name", "East China"), ("west",)):
+        assert run("team", "add", *team, cwd=tmp_path, env=env).returncode == 0
+    again = run("team", "add", "west", cwd=tmp_path, env=env)
+    assert again.stderr == "lienwatch: error: name: team 'west' exists\n"
     for user in (("ann", "--role", "agent", "--team", "east", "--name", "Ann Li"),
                  ("bob", "--role", "agent", "--team", "east"),
                  ("sam", "--role", "supervisor", "--team", "east"),
@@ -231,6 +249,13 @@ def test_users_from_the_cli_and_only_the_assignee_or_a_supervisor_records(tmp_pa
     listed = json.loads(run("user", "list", "--json", cwd=tmp_path, env=env).stdout)
     assert [(u["username"], u["active"]) for u in listed] == [
         ("ann", True), ("bob", False), ("fay", True), ("sam", True), ("tom", True)]
+    teams = run("team", "list", cwd=tmp_path, env=env)
+    assert teams.stdout.splitlines() == [
+        "east (East China): field fay; phone ann; supervisors sam; disabled bob",
+        "west: supervisors tom",
+    ]
+    assert json.loads(run("team", "list", "--json", cwd=tmp_path, env=env).stdout)[1] == {
+        "team": "west", "name": "west", "agents": {}, "supervisors": ["tom"], "disabled": []}
     assert run("user", "enable", "bob", cwd=tmp_path, env=env).returncode == 0
 
     engine = make_engine(url)
@@ -256,7 +281,7 @@ def test_users_from_the_cli_and_only_the_assignee_or_a_supervisor_records(tmp_pa
         refused = record(intruder)
         assert refused.returncode == 1
         assert refused.stderr.strip() == (
-            f"lienwatch: error: agent: task {task['task']} is assigned to {holder}; only they or "
+            f"lienwatch: error: --by: task {task['task']} is assigned to {holder}; only they or "
             "a supervisor of team east may record it")
     assert record("sam").returncode == 0  # the team's supervisor, recorded as such
     engine = make_engine(url)
@@ -265,3 +290,17 @@ def test_users_from_the_cli_and_only_the_assignee_or_a_supervisor_records(tmp_pa
         assert call.details["for"] == holder
         assert session.get_one(User, call.performed_by).username == "sam"
     engine.dispose()
+
+
+def test_coverage_as_of_a_business_day_is_the_end_of_that_day(tmp_path):
+    url = f"sqlite:///{tmp_path / 'c.sqlite3'}"
+    env = {"LIENWATCH_DATABASE_URL": url}
+    day = run("followup", "coverage", "--as-of", "2026-02-18", "--json", cwd=tmp_path, env=env)
+    assert json.loads(day.stdout)["as_of"] == "2026-02-18T16:00:00+00:00"  # midnight in Shanghai
+    both = run("followup", "coverage", "--as-of", "2026-02-18", "--at",
+               "2026-02-18T12:00:00+08:00", cwd=tmp_path, env=env)  # fmt: skip
+    assert both.stderr == "lienwatch: error: give --at or --as-of, not both\n"
+    moment = run("followup", "coverage", "--as-of", "2026-02-18T12:00:00+08:00", cwd=tmp_path,
+                 env=env)  # fmt: skip
+    assert moment.returncode == 2 and moment.stderr == (
+        "lienwatch: error: --as-of: '2026-02-18T12:00:00+08:00' is not a date YYYY-MM-DD\n")

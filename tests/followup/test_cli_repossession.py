@@ -40,7 +40,7 @@ def test_order_approve_overdue_and_the_breach_in_coverage(tmp_path):
     refused = run(*order, "--route", "self_help", cwd=tmp_path, env=env)
     assert refused.returncode == 1
     assert refused.stderr.strip() == (
-        "lienwatch: error: route: refused (repossession_self_help_forbidden)"
+        "lienwatch: error: --route: refused (repossession_self_help_forbidden)"
     )
     ordered = run(*order, "--route", "court_order", cwd=tmp_path, env=env)
     assert ordered.returncode == 0, ordered.stderr
@@ -53,7 +53,7 @@ def test_order_approve_overdue_and_the_breach_in_coverage(tmp_path):
     late = run("repossession", "overdue", "--at", "2026-06-05T10:00:00+08:00", cwd=tmp_path,
                env=env)  # fmt: skip
     assert late.stdout.strip() == (
-        "repossession 1 loan L1 approved: recover due by 2026-06-04 02:00Z, held by rex"
+        "repossession 1 loan L1 approved: recover due by 2026-06-04T02:00:00+00:00, held by rex"
     )
     tick = run("followup", "tick", "--at", "2026-06-05T10:00:00+08:00", "--json", cwd=tmp_path,
                env=env)  # fmt: skip
@@ -61,7 +61,7 @@ def test_order_approve_overdue_and_the_breach_in_coverage(tmp_path):
     late = run("repossession", "overdue", "--at", "2026-06-05T10:00:00+08:00", cwd=tmp_path,
                env=env)  # fmt: skip
     assert late.stdout.strip().endswith("held by rex (breached)")
-    cover = run("followup", "coverage", "--since", "2026-05-21T00:00:00+08:00", "--as-of",
+    cover = run("followup", "coverage", "--since", "2026-05-21T00:00:00+08:00", "--at",
                 "2026-06-05T12:00:00+08:00", "--json", cwd=tmp_path, env=env)  # fmt: skip
     report = json.loads(cover.stdout)
     assert (report["repossession_steps"], report["open_repossession_steps"]) == (2, 1)

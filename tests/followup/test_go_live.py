@@ -116,7 +116,7 @@ def test_the_first_tick_on_an_imported_book_follows_every_past_due_loan(imported
     assert "unstaffed: queued tasks no active agent can take" in tick.stderr
     assert followed(url) == owed
 
-    after = json.loads(cli(tmp_path, env, "followup", "coverage", "--as-of", DAY_END, "--json"))
+    after = json.loads(cli(tmp_path, env, "followup", "coverage", "--at", DAY_END, "--json"))
     assert after["uncovered"] == [] and after["breaches"] == []
     assert len(after["at_risk"]) == sum(report["unstaffed"].values())
     again = json.loads(cli(tmp_path, env, "followup", "adopt", "--at", GO_LIVE, "--json"))
@@ -141,10 +141,10 @@ def test_a_loan_that_lost_its_follow_up_is_named_and_raised_again(imported, tmp_
         lost = session.get_one(Loan, trigger.loan_id).ref
         session.execute(delete(Task).where(Task.trigger_id == trigger.id))
         session.execute(delete(Trigger).where(Trigger.id == trigger.id))  # behind its back
-    cover = json.loads(cli(tmp_path, env, "followup", "coverage", "--as-of", DAY_END, "--json"))
+    cover = json.loads(cli(tmp_path, env, "followup", "coverage", "--at", DAY_END, "--json"))
     assert [(u["loan"], u["kind"]) for u in cover["uncovered"]] == [(lost, "past_due")]
     assert cover["coverage"] < 1
-    text = cli(tmp_path, env, "followup", "coverage", "--as-of", DAY_END)
+    text = cli(tmp_path, env, "followup", "coverage", "--at", DAY_END)
     assert f"uncovered: loan {lost} " in text and "no follow-up" in text
 
     tick = run("followup", "tick", "--at", "2026-11-01T12:00:00+08:00", "--json",
@@ -159,5 +159,5 @@ def test_a_loan_that_lost_its_follow_up_is_named_and_raised_again(imported, tmp_
         assert found.details["found_by"] == "coverage check"
         assert session.scalar(select(func.count()).select_from(Action)) > 0
     engine.dispose()
-    cover = json.loads(cli(tmp_path, env, "followup", "coverage", "--as-of", DAY_END, "--json"))
+    cover = json.loads(cli(tmp_path, env, "followup", "coverage", "--at", DAY_END, "--json"))
     assert cover["uncovered"] == []

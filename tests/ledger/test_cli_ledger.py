@@ -26,6 +26,7 @@ def test_contract_collateral_seal_verify_prove_and_a_tampered_row(tmp_path):
     db = tmp_path / "l.sqlite3"
     env = {"LIENWATCH_DATABASE_URL": f"sqlite:///{db}",
            "LIENWATCH_LEDGER__KEY_FILE": str(tmp_path / "keys" / "ledger.key")}  # fmt: skip
+    assert cli(tmp_path, env, "team", "add", "east").returncode == 0
     assert cli(tmp_path, env, "user", "add", "sam", "--role", "supervisor", "--team", "east"
                ).returncode == 0  # fmt: skip
     key = json.loads(cli(tmp_path, env, "ledger", "key", "--json").stdout)

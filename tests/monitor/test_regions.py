@@ -134,7 +134,7 @@ def test_replay_resolves_region_names_from_the_regions_file_or_settings(tmp_path
     runner = CliRunner()
     files = [str(tmp_path / "p.csv"), "--devices", str(tmp_path / "d.csv")]
     for options in (["--regions", str(regions)], ["--config", str(tmp_path / "m.toml")]):
-        result = runner.invoke(app, ["replay", *files, *options])
+        result = runner.invoke(app, ["replay", *files, *options, "--json"])
         assert result.exit_code == 0, result.output
         [alert] = [json.loads(x) for x in result.stdout.splitlines() if '"left_region"' in x]
         assert alert["evidence"]["permitted"] == "yard"

@@ -35,6 +35,7 @@ def test_replays_simulator_files(sim_dir):
             str(sim_dir / "devices.csv"),
             "--zones",
             str(sim_dir / "risk_zones.geojson"),
+            "--json",
         ],
     )
     assert result.exit_code == 0, result.output
@@ -83,7 +84,7 @@ def test_bad_zones_name_the_feature(tmp_path, sim_dir):
 def _replay(positions, sim_dir):
     return runner.invoke(
         app,
-        ["replay", str(positions), "--devices", str(sim_dir / "devices.csv")],
+        ["replay", str(positions), "--devices", str(sim_dir / "devices.csv"), "--json"],
     )
 
 
@@ -143,3 +144,13 @@ def test_parquet_time_without_zone_and_unreadable_file_are_refused(tmp_path):
     broken.write_text("device_id,time\n")
     with pytest.raises(InputFileError, match=r"broken\.parquet: not a readable Parquet file"):
         read_positions(broken)
+
+
+def test_without_json_one_readable_line_per_alert(sim_dir):
+    args = ["replay", str(sim_dir / "positions.csv"), "--devices", str(sim_dir / "devices.csv")]
+    lines = runner.invoke(app, args).stdout.splitlines()
+    alerts = [json.loads(x) for x in runner.invoke(app, [*args, "--json"]).stdout.splitlines()]
+    assert len(lines) == len(alerts) > 0
+    first = alerts[0]
+    assert lines[0].startswith(f"{first['start']} {first['type']} {first['severity']} vehicle "
+                               f"{first['vehicle_id']} device {first['device_id']}")  # fmt: skip

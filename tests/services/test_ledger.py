@@ -16,7 +16,7 @@ from lienwatch.ledger.entries import EntryKind, LedgerError
 from lienwatch.ledger.merkle import leaf_hash, verify_consistency
 from lienwatch.ledger.verify_proof import check
 from lienwatch.services.ledger import LedgerService, record
-from lienwatch.store.repositories import UserRepository
+from lienwatch.store.repositories import TeamRepository, UserRepository
 
 AT = datetime(2026, 11, 3, 2, 0, tzinfo=UTC)
 KEY = Ed25519PrivateKey.generate()
@@ -139,6 +139,7 @@ def test_contracts_and_collateral_registrations(db_session):
     with pytest.raises(NotFoundError, match="by: no user 'sam'"):
         ledger.register_contract(document=b"x", loan_ref="L000001", parties=["lender"],
                                  signed_at=AT, method="wet", by="sam", at=AT)  # fmt: skip
+    TeamRepository(db_session).add(name="east")
     UserRepository(db_session).add(username="sam", role=Role.SUPERVISOR, team="east")
     document = b"%PDF-1.7 loan contract L000001 signed"
     fields = ledger.register_contract(document=document, loan_ref="L000001",

@@ -9,6 +9,7 @@ import polars
 import pytest
 from sqlalchemy import func, select
 
+from lienwatch.errors import LienwatchError
 from lienwatch.sim import SimConfig, generate, write_portfolio
 from lienwatch.store.book_import import ImportRejected, import_book
 from lienwatch.store.tables import Borrower, Device, Installment, Loan, Payment, Vehicle
@@ -167,3 +168,58 @@ def test_parquet_and_missing_columns(db_session, book_files, tmp_path):
     frame.drop("phone").write_parquet(tmp_path / "nophone.parquet")
     with pytest.raises(ImportRejected, match="column phone: required column is missing"):
         import_book(db_session, {"borrowers": tmp_path / "nophone.parquet"})
+
+
+def _second_wired_tracker(book_files, tmp_path) -> tuple[Path, str, str]:
+    """A devices file with one new wired tracker on a vehicle that already has one."""
+    with book_files["devices"].open(encoding="utf-8") as handle:
+        devices = list(csv.DictReader(handle))
+    taken = next(d for d in devices if d["kind"] == "wired" and d["vehicle_vin"])
+    extra = {**taken, "device_id": "013900000000"}
+    target = tmp_path / "devices.csv"
+    with target.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=list(devices[0]))
+        writer.writeheader()
+        writer.writerow(extra)
+    return target, taken["vehicle_vin"], taken["device_id"]
+
+
+def test_a_second_wired_tracker_on_a_vehicle_is_a_bad_row(db_session, book_files, tmp_path):
+    import_book(db_session, {k: book_files[k] for k in ("borrowers", "vehicles", "devices")})
+    devices, vin, holder = _second_wired_tracker(book_files, tmp_path)
+    reason = (f"vehicle {vin!r} already has a wired tracker ({holder!r}); a vehicle carries "
+              "one of each kind")  # fmt: skip
+    with pytest.raises(ImportRejected) as rejected:
+        import_book(db_session, {"devices": devices})
+    assert [(e.line, e.column, e.reason) for e in rejected.value.errors] == [
+        (2, "vehicle_vin", reason)
+    ]
+    report = import_book(db_session, {"devices": devices}, quarantine=True)
+    assert report.imported["devices"] == 0
+    rows = list(csv.DictReader((tmp_path / "devices.rejected.csv").open(encoding="utf-8")))
+    assert [(r["device_id"], r["_column"], r["_reason"]) for r in rows] == [
+        ("013900000000", "vehicle_vin", reason)
+    ]
+
+
+def test_two_wired_trackers_for_one_vehicle_in_one_file(db_session, book_files, tmp_path):
+    import_book(db_session, {k: book_files[k] for k in ("borrowers", "vehicles")})
+    with book_files["devices"].open(encoding="utf-8") as handle:
+        devices = list(csv.DictReader(handle))
+    first = next(d for d in devices if d["kind"] == "wired" and d["vehicle_vin"])
+    doubled = tmp_path / "devices.csv"
+    with doubled.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=list(first))
+        writer.writeheader()
+        writer.writerows([first, {**first, "device_id": "013900000001"}])
+    with pytest.raises(ImportRejected, match=r"devices.csv:3: column vehicle_vin: vehicle "):
+        import_book(db_session, {"devices": doubled})
+
+
+def test_a_corrupt_parquet_file_is_one_line(db_session, tmp_path):
+    corrupt = tmp_path / "loans.parquet"
+    corrupt.write_bytes(b"PAR1 this is not parquet")
+    with pytest.raises(LienwatchError, match=r"^\S+loans.parquet: not a readable Parquet file \("):
+        import_book(db_session, {"loans": corrupt})
+    with pytest.raises(LienwatchError, match=r"missing.csv: no such file$"):
+        import_book(db_session, {"loans": tmp_path / "missing.csv"})

@@ -96,3 +96,24 @@ def test_0008_moves_an_open_repossessions_deadline_into_its_steps_and_back(own_e
     after = repossession_steps(own_engine)
     # the shipped 14 days would make the recovery late: its deadline moves to the recovery
     assert after == [before[0], (*before[1][:3], recovered_at, recovered_at), before[2]]
+
+
+def test_the_teams_users_name_become_teams(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 't.sqlite3'}")
+    migrate.upgrade(engine, "0009")
+    users = table("users", column("username"), column("display_name"), column("role"),
+                  column("team"), column("skills"), column("daily_capacity"), column("active"),
+                  column("created_at"))  # fmt: skip
+    with engine.begin() as connection:
+        connection.execute(users.insert(), [
+            {"username": name, "display_name": name, "role": "agent", "team": team,
+             "skills": "{}", "daily_capacity": 60, "active": True,
+             "created_at": "2026-12-01 00:00:00.000000"}
+            for name, team in (("ann", "east"), ("bob", "east"), ("amy", None), ("tom", "west"))
+        ])  # fmt: skip
+    migrate.upgrade(engine)
+    with engine.connect() as connection:
+        assert connection.execute(select(column("name"), column("display_name"))
+                                  .select_from(table("teams")).order_by("name")).all() == [
+            ("east", "east"), ("west", "west")]  # fmt: skip
+    engine.dispose()

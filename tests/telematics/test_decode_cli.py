@@ -26,7 +26,7 @@ def make_app() -> typer.Typer:
 
 
 def run(*args: str, stdin: str | None = None):
-    result = runner.invoke(make_app(), ["decode", *args], input=stdin)
+    result = runner.invoke(make_app(), ["decode", "--json", *args], input=stdin)
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     return result.exit_code, lines
 

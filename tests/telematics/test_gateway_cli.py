@@ -36,7 +36,8 @@ def test_simulated_devices_through_the_gateway_command(tmp_path):
         assert f"HTTP ingest on port {http_port}" in ready
         for protocol, port in (("jt808", jt808_port), ("gt06", gt06_port)):
             result = run("simulate-devices", "--protocol", protocol, "--count", "2", "--port",
-                         str(port), "--loans", "20", "--fixes", "15", cwd=tmp_path)  # fmt: skip
+                         str(port), "--loans", "20", "--fixes", "15", "--json",
+                         cwd=tmp_path)  # fmt: skip
             assert result.returncode == 0, result.stdout + result.stderr
             *devices, total = [json.loads(line) for line in result.stdout.splitlines()]
             assert len(devices) == 2 and total["errors"] == 0

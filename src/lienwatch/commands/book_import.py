@@ -8,11 +8,11 @@ from typing import Annotated
 
 import typer
 
-from lienwatch.config import load_settings
+from lienwatch.commands.common import store_session
+from lienwatch.commands.options import Json
 from lienwatch.errors import LienwatchError
 from lienwatch.store.book_import import ImportRejected, import_book
-from lienwatch.store.db import transaction
-from lienwatch.store.migrate import open_store
+from lienwatch.tabular import require_file
 
 FileOption = Annotated[Path | None, typer.Option(dir_okay=False, help="CSV or Parquet file.")]
 
@@ -27,7 +27,7 @@ def import_command(
         bool,
         typer.Option(help="Import the good rows; write bad ones to NAME.rejected.csv."),
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    as_json: Json = False,
 ) -> None:
     """Validate and import a loan book (columns: docs/servicing.md). By default a file with
     any bad row imports nothing; importing the same files twice changes nothing."""
@@ -42,11 +42,10 @@ def import_command(
     if not files:
         raise LienwatchError("import: give at least one of --loans, --payments, --borrowers, "
                              "--vehicles, --devices")  # fmt: skip
+    for kind, path in files.items():  # before the database is opened (or created)
+        require_file(path, f"--{kind}")
     try:
-        with (
-            open_store(load_settings().database_url) as database,
-            transaction(database.factory) as session,
-        ):
+        with store_session() as (_settings, session):
             report = import_book(session, files, quarantine=quarantine)
     except ImportRejected as rejected:
         for error in rejected.errors:

@@ -12,13 +12,18 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from lienwatch.commands.options import Json
 from lienwatch.config import load_settings
 from lienwatch.domain.money import to_yuan
 
 
 def demo(
-    loans: Annotated[int | None, typer.Option(help="Loans to simulate [default: 2000].")] = None,
-    days: Annotated[int | None, typer.Option(help="Days of history [default: 120].")] = None,
+    loans: Annotated[
+        int | None, typer.Option(min=1, max=1_000_000, help="Loans to simulate [default: 2000].")
+    ] = None,
+    days: Annotated[
+        int | None, typer.Option(min=14, max=3650, help="Days of history [default: 120].")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed [default: 7].")] = None,
     directory: Annotated[
         Path | None,
@@ -32,7 +37,7 @@ def demo(
         int | None,
         typer.Option(min=0, help="Simulated field agents [default: one per 1,000 loans]."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    as_json: Json = False,
 ) -> None:
     """Simulate a portfolio, load it into a fresh SQLite database, run every capability,
     write report.html and print a summary."""

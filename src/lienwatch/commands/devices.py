@@ -13,8 +13,10 @@ import typer
 from sqlalchemy.orm import Session
 
 from lienwatch import clock
+from lienwatch.commands.common import store_session
+from lienwatch.commands.options import By, Json, parse_day
 from lienwatch.config import load_settings
-from lienwatch.store.db import check_connection, make_engine, session_factory, transaction
+from lienwatch.store.migrate import open_store
 from lienwatch.store.repositories import DeviceRepository
 from lienwatch.store.telematics import StoreDeviceDirectory, set_fitted_on
 from lienwatch.telematics.registry import DeviceRegistry
@@ -35,21 +37,19 @@ def register(app: typer.Typer) -> None:
 
 def reset_auth_command(
     ident: Annotated[str, typer.Argument(help="The JT/T 808 terminal phone number.")],
-    by: Annotated[str, typer.Option("--by", help="Username of the operator.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    by: By,
+    as_json: Json = False,
 ) -> None:
     """Let a JT/T 808 terminal register again (replaced or factory-reset): its auth code is
     forgotten, so its next 0x0100 registration gets a new one. Until then nobody can
     register as it. The reset is written to the audit log."""
     settings = load_settings()
-    engine = make_engine(settings.database_url)
-    check_connection(engine)
-    registry = DeviceRegistry(
-        StoreDeviceDirectory(session_factory(engine)),
-        unknown_devices=settings.gateway.unknown_devices,
-    )
-    record = registry.reset_auth(ident)
-    engine.dispose()
+    with open_store(settings.database_url) as database:
+        registry = DeviceRegistry(
+            StoreDeviceDirectory(database.factory),
+            unknown_devices=settings.gateway.unknown_devices,
+        )
+        record = registry.reset_auth(ident)
     if record is None:
         raise typer.BadParameter(
             f"no JT/T 808 terminal {ident!r} is registered", param_hint="IDENT"
@@ -60,11 +60,11 @@ def reset_auth_command(
 
 def set_partner_command(
     ident: Annotated[str, typer.Argument(help="The device's IMEI or phone number.")],
-    by: Annotated[str, typer.Option("--by", help="Username of the operator.")],
+    by: By,
     partner: Annotated[
         str | None, typer.Argument(help="The partner ([gateway.partners]); omit for any.")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    as_json: Json = False,
 ) -> None:
     """Tie a device to the one HTTP ingest partner that may post its positions (others get
     403), or, without PARTNER, let any partner post. Written to the audit log."""
@@ -80,32 +80,28 @@ def set_partner_command(
 
 def set_fitted_command(
     ident: Annotated[str, typer.Argument(help="The device's IMEI or phone number.")],
-    by: Annotated[str, typer.Option("--by", help="Username of the operator.")],
+    by: By,
     day: Annotated[
-        str | None, typer.Argument(help="The day it was fitted, YYYY-MM-DD; omit: unknown.")
+        date | None,
+        typer.Argument(parser=parse_day, metavar="DAY",
+                       help="The day it was fitted, YYYY-MM-DD; omit: unknown."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    as_json: Json = False,
 ) -> None:
     """Record the day a tracker was fitted to its vehicle: the gateway and HTTP ingest then
     refuse its fixes dated before that day (counted as ``before_fitting``). Without DAY the
     day is forgotten and nothing is refused. Written to the audit log."""
-    try:
-        fitted = None if day is None else date.fromisoformat(day)
-    except ValueError:
-        raise typer.BadParameter(f"{day!r} is not a date YYYY-MM-DD", param_hint="DAY") from None
-    _change_device(ident, lambda session: set_fitted_on(session, ident, fitted))
-    _audited("set-fitted", ident, by, {"fitted_on": day}, as_json,
-             f"{ident}: fitted on {day or 'an unknown day'}")  # fmt: skip
+    _change_device(ident, lambda session: set_fitted_on(session, ident, day))
+    shown = None if day is None else day.isoformat()
+    _audited("set-fitted", ident, by, {"fitted_on": shown}, as_json,
+             f"{ident}: fitted on {shown or 'an unknown day'}")  # fmt: skip
 
 
 def _change_device(ident: str, change: Callable[[Session], object]) -> None:
     """Run ``change`` in one transaction; it returns None when there is no device ``ident``,
     which is then a usage error."""
-    engine = make_engine(load_settings().database_url)
-    check_connection(engine)
-    with transaction(session_factory(engine)) as session:
+    with store_session() as (_settings, session):
         found = change(session) is not None
-    engine.dispose()
     if not found:
         raise typer.BadParameter(f"no device {ident!r}", param_hint="IDENT")
 

@@ -5,32 +5,38 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 from sqlalchemy.orm import Session
 
 from lienwatch import clock
+from lienwatch.commands.common import emit, figure_lines, followup_service, options_named
+from lienwatch.commands.options import (
+    AsOf,
+    At,
+    Json,
+    Since,
+    day_option,
+    parse_at,
+    time_option,
+    yuan_option,
+)
 from lienwatch.config import Settings, load_settings
-from lienwatch.domain.money import MoneyError, format_yuan, parse_yuan
+from lienwatch.domain.money import format_yuan
 from lienwatch.followup.compliance import ComplianceGuard, ContactRequest, PastContact
 from lienwatch.followup.model import Channel, FollowupError, Outcome, TrackerCommand
-from lienwatch.followup.strategy import configured_strategy
 from lienwatch.jobs import FOLLOWUP_TICK, followup_tick, tick_and_drain
 from lienwatch.scheduling import Every, Job, JobStatus, running_scheduler
 from lienwatch.services.followup import FollowupService
 from lienwatch.services.followup.coverage import business_as_of, coverage, kpis
 from lienwatch.servicing.catalogue import ProductCatalogue
-from lienwatch.store.db import transaction
 from lienwatch.store.migrate import open_store
-
-Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+from lienwatch.tabular import require_file
 
 
 class ContactChannel(StrEnum):
@@ -54,51 +60,20 @@ def register(app: typer.Typer) -> None:
     app.add_typer(followup, name="followup")
 
 
-def parse_time(text: str | None, option: str) -> datetime:
-    """An ISO time with a UTC offset (``Z`` allowed); now when ``text`` is None."""
-    if text is None:
-        return clock.now()
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise FollowupError(f"{option}: {text!r} is not an ISO time") from None
-    if moment.tzinfo is None:
-        raise FollowupError(f"{option}: {text!r} needs a UTC offset, e.g. 2026-03-01T09:00+08:00")
-    return moment.astimezone(UTC)
-
-
-@contextmanager
-def _service() -> Iterator[tuple[Session, FollowupService]]:
-    settings = load_settings()
-    catalogue = ProductCatalogue.from_tables(settings.products)
-    configured_strategy(settings.followup.strategy)  # a bad one is said before any database work
-    with open_store(settings.database_url) as database, transaction(database.factory) as s:
-        yield s, FollowupService.from_settings(
-            s, settings.followup, time_zone=settings.time_zone, catalogue=catalogue
-        )
-
-
-def _echo(data: Any, as_json: bool, lines: list[str]) -> None:
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False) if as_json else "\n".join(lines))
-
-
-def tick_command(
-    at: Annotated[str | None, typer.Option("--at", help="Tick time [default: now].")] = None,
-    as_json: Json = False,
-) -> None:
+def tick_command(at: At = None, as_json: Json = False) -> None:
     """Run one scheduler tick: ingest triggers, execute automatic steps, queue and assign
     agent steps, escalate and record breaches; then execute the due steps left, in batches of
     [followup] step_batch (one transaction each)."""
-    now = parse_time(at, "--at")
+    now = at or clock.now()
     settings = load_settings()
     catalogue = ProductCatalogue.from_tables(settings.products)
     with open_store(settings.database_url) as database:
         report = tick_and_drain(database.factory, settings, catalogue=catalogue, at=now)
-    _echo(report, as_json, [f"{key}: {value}" for key, value in report.items()])
+    emit(report, as_json, figure_lines(report))
 
 
 def adopt_command(
-    at: Annotated[str | None, typer.Option("--at", help="Go-live time [default: now].")] = None,
+    at: At = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what it would raise.")] = False,
     as_json: Json = False,
 ) -> None:
@@ -106,7 +81,7 @@ def adopt_command(
     loan past due in the latest nightly snapshot, every open collateral alert and every
     bucket change not yet followed, their SLAs counted from --at. The first tick on a new
     book does it by itself; repeating it raises nothing twice."""
-    now = parse_time(at, "--at")
+    now = at or clock.now()
     settings = load_settings()
     catalogue = ProductCatalogue.from_tables(settings.products)
     with open_store(settings.database_url) as database, database.factory() as session:
@@ -122,34 +97,39 @@ def adopt_command(
                "cases_opened": report["cases_opened"]}  # fmt: skip
     verb = "would adopt" if dry_run else "adopted"
     kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(report["raised"].items())) or "nothing"
-    _echo(adopted, as_json, [f"{verb} {report['adopted']} follow-ups: {kinds}"])
+    emit(adopted, as_json, [f"{verb} {report['adopted']} follow-ups: {kinds}"])
 
 
 def run_command(
     every: Annotated[float, typer.Option(min=1, help="Seconds between ticks.")] = 60.0,
     ticks: Annotated[int | None, typer.Option(min=1, help="Stop after this many.")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object per tick (JSON lines).")
+    ] = False,
 ) -> None:
     """Run the scheduler: one tick every EVERY seconds, each in its own transaction, until
-    interrupted. Several workers may run it on one PostgreSQL database: one ticks at a time,
-    the others skip the tick, all execute batches of due steps, and no step is executed
-    twice. (``lienwatch worker`` runs the same tick with the nightly servicing run.)"""
+    interrupted; one line per tick (one JSON object with --json). Several workers may run it
+    on one PostgreSQL database: one ticks at a time, the others skip the tick, all execute
+    batches of due steps, and no step is executed twice. (``lienwatch worker`` runs the same
+    tick with the nightly servicing run.)"""
     settings = load_settings()
-    asyncio.run(_run_ticks(settings, every, ticks))
+    asyncio.run(_run_ticks(settings, every, ticks, as_json))
 
 
-async def _run_ticks(settings: Settings, every: float, ticks: int | None) -> None:
-    """The follow-up tick job alone on the scheduler, printing one JSON line per tick."""
+async def _run_ticks(settings: Settings, every: float, ticks: int | None, as_json: bool) -> None:
+    """The follow-up tick job alone on the scheduler, printing one line per tick."""
     from lienwatch.runtime import stop_on_signals
 
     stop = stop_on_signals()
 
     def report(status: JobStatus) -> None:
         if status.last_result is None:
-            typer.echo(json.dumps({"tick": status.runs, "error": status.last_error}))
+            line = {"tick": status.runs, "error": status.last_error}
         else:
             busy = {k: v for k, v in status.last_result.items() if v and k != "raised"}
-            typer.echo(json.dumps({"tick": status.runs, **busy,
-                                   "raised": status.last_result["raised"]}))  # fmt: skip
+            line = {"tick": status.runs, **busy, "raised": status.last_result["raised"]}
+        text = ", ".join(f"{key} {value}" for key, value in line.items() if key != "tick")
+        typer.echo(json.dumps(line) if as_json else f"tick {status.runs}: {text}")
         if ticks is not None and status.runs >= ticks:
             stop.set()
 
@@ -161,19 +141,20 @@ async def _run_ticks(settings: Settings, every: float, ticks: int | None) -> Non
 
 
 def coverage_command(
-    as_of: Annotated[str | None, typer.Option("--as-of", help="[default: now]")] = None,
-    since: Annotated[str | None, typer.Option("--since", help="Period start.")] = None,
+    at: At = None,
+    as_of: AsOf = None,
+    since: Since = None,
     as_json: Json = False,
 ) -> None:
     """The coverage invariant: what the book owes (triggers, repossession steps, past-due loans
     and open alerts) followed up within SLA, naming the loans of breaches, the loans left
-    without a follow-up and the tasks nobody present can take. --as-of defaults to now, or
-    to the day after the last nightly run when the book is older."""
-    start = parse_time(since, "--since") if since else None
-    with _service() as (session, service):
-        moment = _as_of(session, service, as_of)
+    without a follow-up and the tasks nobody present can take. Measured at --at, or at the
+    end of the business day --as-of; by default now, or the day after the last nightly run
+    when the book is older."""
+    with followup_service() as (session, service):
+        moment = _report_time(session, service, at, as_of)
         report = {"as_of": moment.isoformat(),
-                  **coverage(session, as_of=moment, since=start, strategy=service.strategy,
+                  **coverage(session, as_of=moment, since=since, strategy=service.strategy,
                              time_zone=service.zone.key).as_dict()}  # fmt: skip
     lines = [
         f"coverage {report['coverage']:.2%} as of {moment.isoformat()}: {report['covered']} "
@@ -187,40 +168,52 @@ def coverage_command(
         *(f"at risk: loan {a['loan']} task {a['task_id']} {a['skill']} of team {a['team']} "
           f"by {a['deadline_at']}: no active agent can take it" for a in report["at_risk"]),
     ]  # fmt: skip
-    _echo(report, as_json, lines)
+    emit(report, as_json, lines)
 
 
 def kpis_command(
-    since: Annotated[str, typer.Option("--since", help="Period start (ISO time).")],
-    as_of: Annotated[str | None, typer.Option("--as-of", help="[default: now]")] = None,
+    since: Annotated[datetime, time_option("--since", "Period start")],
+    at: At = None,
+    as_of: AsOf = None,
+    as_json: Json = False,
 ) -> None:
-    """KPIs as JSON: coverage, SLA breaches, contact/RPC/promise rates, cures, roll rates.
-    --as-of defaults as in ``coverage``."""
-    with _service() as (session, service):
+    """KPIs: coverage, SLA breaches, contact/RPC/promise rates, cures, roll rates. The period
+    ends as in ``coverage``."""
+    with followup_service() as (session, service):
         figures = kpis(
             session,
-            since=parse_time(since, "--since"),
-            as_of=_as_of(session, service, as_of),
+            since=since,
+            as_of=_report_time(session, service, at, as_of),
             strategy=service.strategy,
             catalogue=service.catalogue,
             time_zone=service.zone.key,
         )
-    typer.echo(json.dumps(figures, indent=2, ensure_ascii=False))
+    emit(figures, as_json, figure_lines(figures))
 
 
-def _as_of(session: Session, service: FollowupService, text: str | None) -> datetime:
-    """--as-of, else the book's business time (see ``business_as_of``)."""
-    if text is not None:
-        return parse_time(text, "--as-of")
+def _report_time(
+    session: Session, service: FollowupService, at: datetime | None, as_of: date | None
+) -> datetime:
+    """--at, else the end of the business day --as-of, else the book's business time (see
+    ``business_as_of``)."""
+    if at is not None and as_of is not None:
+        raise FollowupError("give --at or --as-of, not both")
+    if at is not None:
+        return at
+    if as_of is not None:
+        end = datetime.combine(as_of + timedelta(days=1), time(), tzinfo=service.zone)
+        return end.astimezone(UTC)
     return business_as_of(session, clock.now(), service.zone.key)
 
 
 def queue_command(
-    agent: Annotated[str, typer.Option("--agent", help="The agent's username.")],
+    agent: Annotated[
+        str, typer.Option("--by", "--agent", metavar="USER", help="The agent's username.")
+    ],
     as_json: Json = False,
 ) -> None:
     """The agent's queue, most urgent first."""
-    with _service() as (_session, service):
+    with options_named(agent="--by"), followup_service() as (_session, service):
         tasks = [
             {"task": t.id, "case": t.case_id, "channel": t.channel, "due_at": t.due_at.isoformat(),
              "deadline_at": t.deadline_at.isoformat(), "priority": t.priority}
@@ -230,69 +223,72 @@ def queue_command(
         f"#{t['task']} case {t['case']} {t['channel']} due {t['due_at']} by {t['deadline_at']}"
         for t in tasks
     ] or [f"the queue of {agent} is empty"]
-    _echo(tasks, as_json, lines)
+    emit(tasks, as_json, lines)
 
 
 def record_command(
     task: Annotated[int, typer.Option("--task", help="The task id from the queue.")],
-    agent: Annotated[str, typer.Option("--agent", help="The agent's username.")],
+    agent: Annotated[
+        str, typer.Option("--by", "--agent", metavar="USER",
+                          help="Who made the contact (the task's assignee or a supervisor).")
+    ],
     outcome: Annotated[Outcome, typer.Option("--outcome", help="What happened.")],
-    at: Annotated[str | None, typer.Option("--at", help="When [default: now].")] = None,
-    promise_date: Annotated[str | None, typer.Option(help="Promised date YYYY-MM-DD.")] = None,
-    promise_amount: Annotated[str | None, typer.Option(help="Promised yuan, e.g. 3179.51.")] = None,
+    at: At = None,
+    promise_date: Annotated[date | None, day_option("--promise-date", "Promised date")] = None,
+    promise_amount: Annotated[
+        int | None, yuan_option("--promise-amount", "Promised yuan")
+    ] = None,
     recording: Annotated[str | None, typer.Option(help="Recording reference (visits).")] = None,
     consented: Annotated[bool, typer.Option(help="The debtor agreed to this contact.")] = False,
     note: Annotated[str, typer.Option(help="Free text for the case timeline.")] = "",
+    as_json: Json = False,
 ) -> None:
     """Record the outcome of a queued task (calls and visits pass the compliance guard)."""
-    try:
-        amount = parse_yuan(promise_amount) if promise_amount else None
-    except MoneyError as exc:
-        raise FollowupError(f"--promise-amount: {exc}") from None
-    promised_on = _date(promise_date) if promise_date else None
-    with _service() as (_session, service):
+    with options_named(task_id="--task", agent="--by", by="--by", promised_on="--promise-date",
+                       amount="--promise-amount", recording_ref="--recording", at="--at"), \
+            followup_service() as (_session, service):  # fmt: skip
         action = service.record_outcome(
-            task_id=task, by=agent, at=parse_time(at, "--at"), outcome=outcome,
-            promised_on=promised_on, amount=amount, recording_ref=recording,
+            task_id=task, by=agent, at=at or clock.now(), outcome=outcome,
+            promised_on=promise_date, amount=promise_amount, recording_ref=recording,
             consented=consented, note=note,
         )  # fmt: skip
-        summary = f"recorded {action.kind} {action.outcome} on case {action.case_id}"
-    if amount is not None:
-        summary += f" (promise of {format_yuan(amount)} on {promised_on})"
-    typer.echo(summary)
+        promise = None if promise_amount is None else {
+            "amount": format_yuan(promise_amount), "date": str(promise_date)}  # fmt: skip
+        result = {"task": task, "case": action.case_id, "action": action.id,
+                  "kind": action.kind, "outcome": action.outcome, "promise": promise}  # fmt: skip
+    summary = f"recorded {action.kind} {action.outcome} on case {action.case_id}"
+    if promise_amount is not None:
+        summary += f" (promise of {format_yuan(promise_amount)} on {promise_date})"
+    emit(result, as_json, summary)
 
 
 def tracker_command_command(
     loan: Annotated[str, typer.Option("--loan", help="The loan's reference.")],
     command: Annotated[TrackerCommand, typer.Option("--command", help="What the tracker does.")],
-    by: Annotated[str | None, typer.Option("--by", help="The approving supervisor.")] = None,
-    at: Annotated[str | None, typer.Option("--at", help="When [default: now].")] = None,
+    by: Annotated[
+        str | None, typer.Option("--by", metavar="USER", help="The approving supervisor.")
+    ] = None,
+    at: At = None,
     as_json: Json = False,
 ) -> None:
     """Send a remote command to a loan's tracker: only on a loan past due, approved by a
     supervisor. A refusal is kept on the case timeline with its rule and exits non-zero."""
-    with _service() as (_session, service):
+    with options_named(loan="--loan", by="--by", command="--command"), \
+            followup_service() as (_session, service):  # fmt: skip
         action = service.command_tracker(
-            loan_ref=loan, command=command, by=by, at=parse_time(at, "--at")
+            loan_ref=loan, command=command, by=by, at=at or clock.now()
         )
         sent = {"loan": loan, "command": command.value, "case": action.case_id,
                 "action": action.id, "outcome": action.outcome}  # fmt: skip
-    _echo(sent, as_json, [f"sent {command.value} to the tracker of loan {loan} "
+    emit(sent, as_json, [f"sent {command.value} to the tracker of loan {loan} "
                           f"(case {sent['case']})"])  # fmt: skip
-
-
-def _date(text: str) -> date:
-    try:
-        return datetime.strptime(text, "%Y-%m-%d").date()
-    except ValueError:
-        raise FollowupError(f"--promise-date: {text!r} is not YYYY-MM-DD") from None
 
 
 def check_contact_command(
     profile: Annotated[str, typer.Option("--profile", help="cn or us.")],
     channel: Annotated[ContactChannel, typer.Option("--channel")],
     tz: Annotated[str, typer.Option("--tz", help="The borrower's IANA time zone.")],
-    at: Annotated[str, typer.Option("--at", help="Time of the contact (ISO, with offset).")],
+    at: At = None,
     history: Annotated[
         Path | None, typer.Option("--history", help='JSON list of {"at", "channel", ...}.')
     ] = None,
@@ -301,10 +297,10 @@ def check_contact_command(
     """Would the compliance guard allow this contact? Prints allowed, reason, next time."""
     _zone_check(tz)
     guard = ComplianceGuard(profile)
-    request = ContactRequest("check", Channel(channel.value), parse_time(at, "--at"), tz)
+    request = ContactRequest("check", Channel(channel.value), at or clock.now(), tz)
     decision = guard.check(request, _read_history(history) if history else [])
     result = decision.as_dict()
-    _echo(result, as_json, [f"{key}: {value}" for key, value in result.items()])
+    emit(result, as_json, figure_lines(result))
 
 
 def _zone_check(tz: str) -> None:
@@ -317,6 +313,7 @@ def _zone_check(tz: str) -> None:
 def _read_history(path: Path) -> list[PastContact]:
     """``[{"at", "channel", "connected", "conversation", "consented"?}]``; errors name the
     entry and the field."""
+    require_file(path, "--history")
     try:
         entries = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
@@ -334,7 +331,7 @@ def _read_history(path: Path) -> list[PastContact]:
             raise FollowupError(f"{where}, field channel: unknown {entry['channel']!r}") from None
         contacts.append(
             PastContact(
-                parse_time(str(entry["at"]), f"{where}, field at"),
+                _entry_time(str(entry["at"]), f"{where}, field at"),
                 channel,
                 bool(entry.get("connected", False)),
                 bool(entry.get("conversation", False)),
@@ -342,3 +339,10 @@ def _read_history(path: Path) -> list[PastContact]:
             )
         )
     return contacts
+
+
+def _entry_time(text: str, where: str) -> datetime:
+    try:
+        return parse_at(text)
+    except typer.BadParameter as exc:
+        raise FollowupError(f"{where}: {exc.message}") from None

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from lienwatch.commands.options import check_free, host_option, port_option
 from lienwatch.config import Settings, load_settings
 
 
@@ -21,9 +22,9 @@ class ProtocolName(StrEnum):
 
 
 def gateway(
-    host: Annotated[str | None, typer.Option(help="Listen address [default: config].")] = None,
-    jt808_port: Annotated[int | None, typer.Option(help="JT/T 808 port [default: 5015].")] = None,
-    gt06_port: Annotated[int | None, typer.Option(help="GT06 port [default: 5023].")] = None,
+    host: Annotated[str | None, host_option("gateway.host")] = None,
+    jt808_port: Annotated[int | None, port_option("--jt808-port", "JT/T 808", "5015")] = None,
+    gt06_port: Annotated[int | None, port_option("--gt06-port", "GT06", "5023")] = None,
     store_writer: Annotated[
         bool, typer.Option(help="With the JetStream bus, also write the stream to the store.")
     ] = True,
@@ -40,6 +41,13 @@ def gateway(
         for name, port in (("jt808", jt808_port), ("gt06", gt06_port))
         if port is not None
     }
+    address = host or settings.gateway.host
+    check_free(address, jt808_port if jt808_port is not None else settings.gateway.jt808_port,
+               "--jt808-port")
+    check_free(address, gt06_port if gt06_port is not None else settings.gateway.gt06_port,
+               "--gt06-port")
+    if settings.gateway.http_ingest:
+        check_free(address, settings.gateway.http_port, "gateway.http_port")
     asyncio.run(_serve(settings, host, ports, store_writer))
 
 
@@ -98,9 +106,13 @@ def simulate_devices(
         int | None, typer.Option(help="Simulated portfolio size [default: demo.loans].")
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Portfolio seed [default: demo.seed].")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object per line (JSON lines).")
+    ] = False,
 ) -> None:
     """Play simulated vehicles' tracks over TCP as real trackers would (register,
-    authenticate, heartbeat, locations, alarms); print one JSON line per device and a total.
+    authenticate, heartbeat, locations, alarms); print one line per device and a total
+    (JSON lines with --json).
 
     The devices come from the simulated portfolio the demo uses (same loans and seed), so
     they are registered in a demo database; a gateway with unknown_devices = "quarantine"
@@ -125,18 +137,27 @@ def simulate_devices(
         port = settings.gateway.jt808_port if protocol == "jt808" else settings.gateway.gt06_port
     report = asyncio.run(play(tracks, protocol.value, host, port, options))
     for device in report.devices:
-        typer.echo(json.dumps({
+        row = {
             "device": device.ident, "protocol": device.protocol, "frames": device.frames,
             "positions": device.positions, "alarms": device.alarms,
             "heartbeats": device.heartbeats, "acked_positions": device.acked_positions,
             "errors": device.errors,
-        }, ensure_ascii=False))  # fmt: skip
-    typer.echo(json.dumps({
+        }  # fmt: skip
+        typer.echo(json.dumps(row, ensure_ascii=False) if as_json else
+                   f"{row['device']} ({row['protocol']}): {row['frames']} frames, "
+                   f"{row['acked_positions']} of {row['positions']} positions acknowledged, "
+                   f"{row['alarms']} alarms, {row['heartbeats']} heartbeats, "
+                   f"errors: {', '.join(row['errors']) or 'none'}")  # fmt: skip
+    total = {
         "devices": len(report.devices), "positions": report.positions,
         "acked_positions": report.acked_positions, "errors": report.errors,
         "seconds": round(report.seconds, 3),
         "positions_per_s": round(report.positions / report.seconds) if report.seconds else None,
-    }))  # fmt: skip
+    }  # fmt: skip
+    typer.echo(json.dumps(total) if as_json else
+               f"total: {total['devices']} devices, {total['acked_positions']} of "
+               f"{total['positions']} positions acknowledged in {total['seconds']} s "
+               f"({total['positions_per_s']} positions/s), {total['errors']} errors")  # fmt: skip
     if report.errors:
         raise typer.Exit(code=1)
 

@@ -6,14 +6,16 @@ import base64
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from lienwatch import clock
 from lienwatch.adapters.ledger_key import load_or_create_key
-from lienwatch.commands.followup import parse_time
+from lienwatch.commands.common import emit
+from lienwatch.commands.options import At, By, Json, day_option, time_option
 from lienwatch.config import load_settings
 from lienwatch.ledger.entries import LedgerError
 from lienwatch.ledger.heads import key_id, raw_public_key
@@ -22,10 +24,7 @@ from lienwatch.services.ledger import LedgerService
 from lienwatch.store.db import transaction
 from lienwatch.store.migrate import open_store
 from lienwatch.store.tables import LedgerEntry
-
-Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-At = Annotated[str | None, typer.Option("--at", help="When, ISO with offset [default: now].")]
-By = Annotated[str, typer.Option("--by", help="Who records it (a user).")]
+from lienwatch.tabular import require_file
 
 
 def register(app: typer.Typer) -> None:
@@ -55,13 +54,13 @@ def key_command(as_json: Json = False) -> None:
     public = load_or_create_key(path).public_key()
     shown = {"public_key": base64.b64encode(raw_public_key(public)).decode(),
              "key_id": key_id(public), "key_file": str(path)}  # fmt: skip
-    _echo(shown, as_json, [f"{shown['public_key']}  (Ed25519, key id {shown['key_id']})"])
+    emit(shown, as_json, [f"{shown['public_key']}  (Ed25519, key id {shown['key_id']})"])
 
 
 def seal_command(at: At = None, as_json: Json = False) -> None:
     """Number the pending entries and sign a new tree head (the scheduler does it every
     [ledger] seal_every_s)."""
-    moment = parse_time(at, "--at")
+    moment = at or clock.now()
     with _ledger(signing=True) as ledger:
         head = ledger.seal(at=moment)
         shown = None if head is None else {
@@ -70,7 +69,7 @@ def seal_command(at: At = None, as_json: Json = False) -> None:
         }  # fmt: skip
     line = "nothing pending" if shown is None else (
         f"head {shown['tree_size']}: root {shown['root']} signed {shown['signed_at']}")  # fmt: skip
-    _echo(shown, as_json, [line])
+    emit(shown, as_json, [line])
 
 
 def verify_command(as_json: Json = False) -> None:
@@ -81,7 +80,7 @@ def verify_command(as_json: Json = False) -> None:
     heads = f"{report.heads} signed head{'' if report.heads == 1 else 's'}"
     lines = [f"{'ok' if report.ok else 'NOT OK'}: {report.entries:,} entries, {heads}, "
              f"{report.pending:,} pending", *report.problems]  # fmt: skip
-    _echo(report.as_dict(), as_json, lines)
+    emit(report.as_dict(), as_json, lines)
     if not report.ok:
         raise typer.Exit(1)
 
@@ -89,6 +88,7 @@ def verify_command(as_json: Json = False) -> None:
 def prove_command(
     entry: Annotated[int, typer.Argument(help="The entry's number (leaf index).", min=0)],
     out: Annotated[Path, typer.Option("--out", help="Where to write the bundle.")],
+    as_json: Json = False,
 ) -> None:
     """Write a self-contained proof that ENTRY is in the ledger: the entry, its inclusion
     path, the signed head and the public key (checked by `ledger check-proof` or the
@@ -96,36 +96,40 @@ def prove_command(
     with _ledger(signing=False) as ledger:
         bundle = ledger.prove(leaf_index=entry)
     out.write_text(json.dumps(bundle, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    typer.echo(f"wrote the proof of entry {entry} in a ledger of "
-               f"{bundle['head']['tree_size']} entries to {out}")  # fmt: skip
+    emit({"entry": entry, "tree_size": bundle["head"]["tree_size"], "out": str(out)}, as_json,
+          [f"wrote the proof of entry {entry} in a ledger of {bundle['head']['tree_size']} "
+           f"entries to {out}"])  # fmt: skip
 
 
 def check_proof_command(
-    bundle: Annotated[Path, typer.Argument(help="A proof bundle (JSON).", exists=True,
-                                           dir_okay=False)],
+    bundle: Annotated[Path, typer.Argument(help="A proof bundle (JSON).")],
+    as_json: Json = False,
 ) -> None:
     """Check a proof bundle with no database: the head's signature and the entry's path to
     its root. Compare its public key with the one the lender publishes (`ledger key`)."""
+    require_file(bundle, "BUNDLE")
     try:
         data = json.loads(bundle.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise LedgerError(f"bundle: {bundle} is not JSON ({exc})") from None
     problem = check(data) if isinstance(data, dict) else "bundle: not a JSON object"
     if problem:
-        typer.echo(f"NOT PROVEN: {problem}")
+        emit({"proven": False, "problem": problem}, as_json, [f"NOT PROVEN: {problem}"])
         raise typer.Exit(1)
     entry = json.loads(data["entry"])
-    typer.echo(f"proven: entry {data['leaf_index']} ({entry['kind']} of {entry['subject']} at "
-               f"{entry['at']}) is in the ledger of {data['head']['tree_size']} entries, head "
-               f"signed {data['head']['signed_at']} by key {data['public_key']}")  # fmt: skip
+    emit({"proven": True, "leaf_index": data["leaf_index"], "entry": entry,
+           "tree_size": data["head"]["tree_size"], "signed_at": data["head"]["signed_at"],
+           "public_key": data["public_key"]}, as_json,
+          [f"proven: entry {data['leaf_index']} ({entry['kind']} of {entry['subject']} at "
+           f"{entry['at']}) is in the ledger of {data['head']['tree_size']} entries, head "
+           f"signed {data['head']['signed_at']} by key {data['public_key']}"])  # fmt: skip
 
 
 def contract_register_command(
-    document: Annotated[Path, typer.Argument(help="The signed document (PDF or any file).",
-                                             exists=True, dir_okay=False)],
+    document: Annotated[Path, typer.Argument(help="The signed document (PDF or any file).")],
     loan: Annotated[str, typer.Option("--loan", help="The loan's reference.")],
     party: Annotated[list[str], typer.Option("--party", help="A signing party (repeat).")],
-    signed_at: Annotated[str, typer.Option("--signed-at", help="ISO time with offset.")],
+    signed_at: Annotated[datetime, time_option("--signed-at", "When it was signed")],
     method: Annotated[str, typer.Option("--method", help="How it was signed.")],
     by: By,
     at: At = None,
@@ -133,31 +137,33 @@ def contract_register_command(
 ) -> None:
     """Register an electronic contract: the SHA-256 of the document, its parties, signing
     time and method, in the ledger."""
+    require_file(document, "DOCUMENT")
     with _ledger(signing=False) as ledger:
         shown = ledger.register_contract(
             document=document.read_bytes(), loan_ref=loan, parties=party,
-            signed_at=parse_time(signed_at, "--signed-at"), method=method, by=by,
-            at=parse_time(at, "--at"),
+            signed_at=signed_at, method=method, by=by,
+            at=at or clock.now(),
         )  # fmt: skip
-    _echo(shown, as_json, [f"registered contract of loan {loan}: sha256 "
+    emit(shown, as_json, [f"registered contract of loan {loan}: sha256 "
                            f"{shown['data']['sha256']} (pending until the next seal)"])  # fmt: skip
 
 
 def contract_check_command(
-    document: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    document: Annotated[Path, typer.Argument(help="The document to look for.")],
     as_json: Json = False,
 ) -> None:
     """Whether this exact document is a registered contract, and which entry proves it;
     exit 1 when it is not."""
+    require_file(document, "DOCUMENT")
     with _ledger(signing=False) as ledger:
         entry = ledger.find_contract(document.read_bytes())
         shown = None if entry is None else _entry(entry)
     if shown is None:
-        _echo({"registered": False}, as_json, ["not registered: no contract has this digest"])
+        emit({"registered": False}, as_json, ["not registered: no contract has this digest"])
         raise typer.Exit(1)
     where = (f"entry {shown['leaf_index']}" if shown["leaf_index"] is not None
              else "a pending entry")  # fmt: skip
-    _echo({"registered": True, **shown}, as_json,
+    emit({"registered": True, **shown}, as_json,
           [f"registered: contract of loan {shown['subject']}, {where}"])  # fmt: skip
 
 
@@ -166,33 +172,36 @@ def collateral_register_command(
     plate: Annotated[str, typer.Option("--plate")],
     authority: Annotated[str, typer.Option("--authority", help="The registration office.")],
     certificate: Annotated[str, typer.Option("--certificate", help="Certificate number.")],
-    registered_on: Annotated[str, typer.Option("--registered-on", help="YYYY-MM-DD.")],
+    registered_on: Annotated[date, day_option("--registered-on", "Registration date")],
     loan: Annotated[str, typer.Option("--loan", help="The secured loan's reference.")],
     by: By,
     at: At = None,
+    as_json: Json = False,
 ) -> None:
     """Record a vehicle's mortgage registration for a loan."""
     with _ledger(signing=False) as ledger:
         ledger.register_collateral(vin=vin, plate=plate, authority=authority,
                                    certificate=certificate,
-                                   registered_on=_day(registered_on, "--registered-on"),
-                                   loan_ref=loan, by=by, at=parse_time(at, "--at"))  # fmt: skip
-    typer.echo(f"registered the mortgage of {vin} for loan {loan}")
+                                   registered_on=registered_on,
+                                   loan_ref=loan, by=by, at=at or clock.now())  # fmt: skip
+    emit({"vin": vin, "loan": loan, "registered": True}, as_json,
+          [f"registered the mortgage of {vin} for loan {loan}"])
 
 
 def collateral_release_command(
     vin: Annotated[str, typer.Option("--vin")],
-    released_on: Annotated[str, typer.Option("--released-on", help="YYYY-MM-DD.")],
+    released_on: Annotated[date, day_option("--released-on", "Release date")],
     certificate: Annotated[str, typer.Option("--certificate", help="Release certificate.")],
     by: By,
     at: At = None,
+    as_json: Json = False,
 ) -> None:
     """Record the release of a vehicle's mortgage registration."""
     with _ledger(signing=False) as ledger:
-        ledger.release_collateral(vin=vin, released_on=_day(released_on, "--released-on"),
+        ledger.release_collateral(vin=vin, released_on=released_on,
                                   certificate=certificate, by=by,
-                                  at=parse_time(at, "--at"))  # fmt: skip
-    typer.echo(f"released the mortgage of {vin}")
+                                  at=at or clock.now())  # fmt: skip
+    emit({"vin": vin, "released": True}, as_json, [f"released the mortgage of {vin}"])
 
 
 @contextmanager
@@ -209,14 +218,3 @@ def _ledger(*, signing: bool) -> Iterator[LedgerService]:
 
 def _entry(entry: LedgerEntry) -> dict[str, Any]:
     return {"leaf_index": entry.leaf_index, **json.loads(entry.body)}
-
-
-def _day(text: str, option: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise LedgerError(f"{option}: {text!r} is not a date (YYYY-MM-DD)") from None
-
-
-def _echo(data: Any, as_json: bool, lines: list[str]) -> None:
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False) if as_json else "\n".join(lines))

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 import typer
 
 from lienwatch import clock
-from lienwatch.config import load_settings
+from lienwatch.commands.common import emit, store_session
+from lienwatch.commands.options import At, Json
 from lienwatch.services.payments import reverse_payment
-from lienwatch.store.db import transaction
-from lienwatch.store.migrate import open_store
 
 
 def register(app: typer.Typer) -> None:
@@ -24,34 +22,25 @@ def register(app: typer.Typer) -> None:
 def reverse_command(
     external_id: Annotated[str, typer.Argument(help="The bank's transaction id.")],
     reason: Annotated[str, typer.Option(help="Why, e.g. 'bounced: insufficient funds'.")],
-    at: Annotated[
-        str | None,
-        typer.Option(help="When it was reversed, ISO 8601 with a time zone [default: now]."),
+    at: At = None,
+    by: Annotated[
+        str | None, typer.Option("--by", metavar="USER", help="Who reverses it (a user).")
     ] = None,
-    by: Annotated[str | None, typer.Option("--by", help="Who reverses it (a user).")] = None,
+    as_json: Json = False,
 ) -> None:
     """Reverse a payment (it bounced): the next `lienwatch servicing run` replays its loan as
     if it had never arrived. Reversing it again changes nothing."""
-    when = _parse_time(at) if at else clock.now()
-    with (
-        open_store(load_settings().database_url) as database,
-        transaction(database.factory) as session,
-    ):
+    with store_session() as (_settings, session):
         payment, reversed_now = reverse_payment(
-            session, external_id=external_id, reason=reason, by=by, at=when
+            session, external_id=external_id, reason=reason, by=by, at=at or clock.now()
         )
         loan = payment.loan.ref
         first = payment.reversed_at
+    data = {"payment": external_id, "loan": loan, "reversed_at": first.isoformat(),
+            "reversed_now": reversed_now}  # fmt: skip
     if reversed_now:
-        typer.echo(f"payment {external_id} of loan {loan} reversed; the next servicing run "
-                   "replays the loan without it")
+        emit(data, as_json, f"payment {external_id} of loan {loan} reversed; the next servicing "
+             "run replays the loan without it")
     else:
-        typer.echo(f"payment {external_id} of loan {loan} was already reversed at {first}; "
-                   "nothing changed")
-
-
-def _parse_time(text: str) -> datetime:
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"--at: {text!r} is not an ISO 8601 time") from None
+        emit(data, as_json, f"payment {external_id} of loan {loan} was already reversed at "
+             f"{first.isoformat()}; nothing changed")

@@ -24,7 +24,7 @@ from lienwatch.monitor import (
     ZoneLibrary,
 )
 from lienwatch.monitor.batch import run_monitor
-from lienwatch.tabular import InputFileError, csv_rows
+from lienwatch.tabular import InputFileError, csv_rows, is_parquet, parquet_frame, require_file
 from lienwatch.telematics.protocols import CANONICAL_ALARMS
 
 _POSITION_COLUMNS = ("device_id", "time", "lat", "lon")
@@ -81,16 +81,7 @@ def _position(where: str, row: dict[str, Any]) -> tuple[str, int, float, float, 
 
 
 def _parquet_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    try:
-        import polars
-    except ModuleNotFoundError:
-        raise InputFileError(
-            f"{path}: reading Parquet needs polars (pip install 'lienwatch[parquet]')"
-        ) from None
-    try:
-        frame = polars.read_parquet(path)
-    except (OSError, polars.exceptions.PolarsError) as exc:
-        raise InputFileError(f"{path}: not a readable Parquet file ({exc})") from None
+    frame = parquet_frame(path)
     missing = [c for c in _POSITION_COLUMNS if c not in frame.columns]
     if missing:
         raise InputFileError(f"{path}: missing column {missing[0]!r}")
@@ -101,7 +92,7 @@ def _parquet_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
 def read_positions(path: Path) -> PositionColumns:
     """A positions file: CSV, or Parquet (``.parquet``/``.pq``), with ``device_id,time,lat,
     lon`` and optional ``alarms``, ``valid``. Errors name the CSV line or the Parquet row."""
-    if path.suffix.lower() in {".parquet", ".pq"}:
+    if is_parquet(path):
         rows: Iterator[tuple[str, dict[str, Any]]] = _parquet_rows(path)
     else:
         _, lines = csv_rows(path, required=_POSITION_COLUMNS)
@@ -217,9 +208,16 @@ def replay(
     config: Annotated[
         Path | None, typer.Option("--config", help="TOML file with a [monitor] section.")
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object per alert (JSON lines).")
+    ] = False,
 ) -> None:
-    """Run the collateral monitor over a positions file (CSV or Parquet); print one JSON
-    object per alert."""
+    """Run the collateral monitor over a positions file (CSV or Parquet); print one line per
+    alert (one JSON object with --json) and the counts on stderr."""
+    for path, option in ((positions, "POSITIONS"), (devices, "--devices"), (zones, "--zones"),
+                         (regions, "--regions"), (config, "--config")):  # fmt: skip
+        if path is not None:
+            require_file(path, option)
     provinces = province_index()
     settings = read_monitor_config(config) if config else MonitorSettings()
     regions_path = regions or settings.regions_file
@@ -237,8 +235,22 @@ def replay(
         settings=settings,
     )
     for alert in result.alerts:
-        typer.echo(json.dumps(alert.as_json(), ensure_ascii=False))
-    typer.echo(json.dumps({"summary": result.counts}), err=True)
+        typer.echo(json.dumps(alert.as_json(), ensure_ascii=False) if as_json
+                   else _alert_line(alert.as_json()))  # fmt: skip
+    if as_json:
+        typer.echo(json.dumps({"summary": result.counts}), err=True)
+    else:
+        counts = ", ".join(f"{key} {value}" for key, value in result.counts.items())
+        typer.echo(f"summary: {counts}", err=True)
+
+
+def _alert_line(alert: dict[str, Any]) -> str:
+    """``2026-03-01T02:13:00Z power_cut critical vehicle V1 device D1 at 31.2,121.4 (Shanghai)``."""
+    where = "" if alert["lat"] is None else f" at {alert['lat']},{alert['lon']}"
+    if alert["province"]:
+        where += f" ({alert['province']['en']})"
+    return (f"{alert['start']} {alert['type']} {alert['severity']} vehicle {alert['vehicle_id']} "
+            f"device {alert['device_id']}{where} [{alert['status']}]")  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:

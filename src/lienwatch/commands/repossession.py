@@ -5,24 +5,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
-from typing import Annotated
+from datetime import date
+from typing import Annotated, Any
 
 import typer
 from sqlalchemy.orm import Session
 
-from lienwatch.commands.followup import _service as followup_service
-from lienwatch.commands.followup import parse_time
+from lienwatch import clock
+from lienwatch.commands.common import emit, followup_service, options_named
+from lienwatch.commands.options import At, By, Json, day_option, yuan_option
 from lienwatch.config import load_settings
-from lienwatch.domain.money import MoneyError, format_yuan, parse_yuan
-from lienwatch.followup.model import FollowupError
+from lienwatch.domain.money import format_yuan
 from lienwatch.services.repossession import RepossessionService
 from lienwatch.store.repositories import LoanRepository
 from lienwatch.store.tables import Loan, Repossession, RepossessionStep, User
 
 Id = Annotated[int, typer.Option("--id", help="The repossession id (from `order`).")]
-By = Annotated[str, typer.Option("--by", help="Username of whoever takes the step.")]
-At = Annotated[str | None, typer.Option("--at", help="When, ISO with offset [default: now].")]
 
 
 def register(app: typer.Typer) -> None:
@@ -43,31 +41,23 @@ def register(app: typer.Typer) -> None:
 
 @contextmanager
 def _service() -> Iterator[RepossessionService]:
-    with followup_service() as (session, followup):
+    with options_named(loan_id="--loan", loan="--loan", by="--by", route="--route",
+                       why="--why", kind="--kind", amount="--amount", value="--value",
+                       price="--price", sold_on="--sold-on", recovered_on="--recovered-on"), \
+            followup_service() as (session, followup):  # fmt: skip
         yield RepossessionService.from_settings(
             session, load_settings().repossession, followup=followup
         )
 
 
-def _echo(service: RepossessionService, repo: Repossession) -> None:
+def _echo(service: RepossessionService, repo: Repossession, as_json: bool) -> None:
     """The repossession's status and the step it waits for, with its deadline."""
     step = service.open_step(repossession_id=repo.id)
-    waits = f"{step.deadline_at.isoformat()} ({step.step})" if step else "none"
-    typer.echo(f"repossession {repo.id} {repo.status}; next step due by {waits}")
-
-
-def _day(text: str, option: str) -> date:
-    try:
-        return datetime.strptime(text, "%Y-%m-%d").date()
-    except ValueError:
-        raise FollowupError(f"{option}: {text!r} is not YYYY-MM-DD") from None
-
-
-def _fen(text: str, option: str) -> int:
-    try:
-        return parse_yuan(text)
-    except MoneyError as exc:
-        raise FollowupError(f"{option}: {exc}") from None
+    waits = f"{step.deadline_at.isoformat(timespec='seconds')} ({step.step})" if step else "none"
+    data = {"repossession": repo.id, "status": repo.status,
+            "next_step": step.step if step else None,
+            "due_by": step.deadline_at.isoformat(timespec="seconds") if step else None}  # fmt: skip
+    emit(data, as_json, f"repossession {repo.id} {repo.status}; next step due by {waits}")
 
 
 def order_command(
@@ -79,6 +69,7 @@ def order_command(
     why: Annotated[str, typer.Option("--why", help="The reason, for the case timeline.")],
     by: By,
     at: At = None,
+    as_json: Json = False,
 ) -> None:
     """Order a repossession (refused below the DPD floor, off the lawful routes, self-help)."""
     with _service() as service:
@@ -88,10 +79,10 @@ def order_command(
             route=route,
             legal_ref=legal_ref,
             by=by,
-            at=parse_time(at, "--at"),
+            at=at or clock.now(),
             why=why,
         )
-        _echo(service, repo)
+        _echo(service, repo, as_json)
 
 
 def approve_command(
@@ -99,21 +90,23 @@ def approve_command(
     by: By,
     assignee: Annotated[str, typer.Option("--assignee", help="Who recovers the vehicle.")],
     at: At = None,
+    as_json: Json = False,
 ) -> None:
     """A supervisor (not the one who ordered it) approves and assigns the recovery."""
     with _service() as service:
         _echo(
             service,
             service.approve(
-                repossession_id=id_, by=by, assignee=assignee, at=parse_time(at, "--at")
+                repossession_id=id_, by=by, assignee=assignee, at=at or clock.now()
             ),
+            as_json,
         )
 
 
 def record_recovery_command(
     id_: Id,
     by: By,
-    recovered_on: Annotated[str, typer.Option("--recovered-on", help="YYYY-MM-DD.")],
+    recovered_on: Annotated[date, day_option("--recovered-on")],
     place: Annotated[str, typer.Option("--place")],
     condition: Annotated[str, typer.Option("--condition")],
     property_returned: Annotated[
@@ -124,6 +117,7 @@ def record_recovery_command(
         ),
     ],
     at: At = None,
+    as_json: Json = False,
 ) -> None:
     """The vehicle is recovered: when, where, its condition, the borrower's belongings."""
     with _service() as service:
@@ -132,12 +126,13 @@ def record_recovery_command(
             service.record_recovery(
                 repossession_id=id_,
                 by=by,
-                at=parse_time(at, "--at"),
-                recovered_on=_day(recovered_on, "--recovered-on"),
+                at=at or clock.now(),
+                recovered_on=recovered_on,
                 place=place,
                 condition=condition,
                 property_returned=property_returned,
             ),
+            as_json,
         )
 
 
@@ -145,29 +140,32 @@ def add_cost_command(
     id_: Id,
     by: By,
     kind: Annotated[str, typer.Option("--kind", help="recovery, storage, transport, …")],
-    amount: Annotated[str, typer.Option("--amount", help="Yuan, e.g. 1500.00.")],
-    incurred_on: Annotated[str, typer.Option("--incurred-on", help="YYYY-MM-DD.")],
+    amount: Annotated[int, yuan_option("--amount", "Yuan")],
+    incurred_on: Annotated[date, day_option("--incurred-on")],
     at: At = None,
+    as_json: Json = False,
 ) -> None:
     """Record a cost of the repossession (recovered first from the proceeds)."""
     with _service() as service:
         cost = service.add_cost(
             repossession_id=id_,
             kind=kind,
-            amount=_fen(amount, "--amount"),
-            incurred_on=_day(incurred_on, "--incurred-on"),
+            amount=amount,
+            incurred_on=incurred_on,
             by=by,
-            at=parse_time(at, "--at"),
+            at=at or clock.now(),
         )
-        typer.echo(f"cost {cost.id}: {kind} {format_yuan(cost.amount)}")
+        emit({"cost": cost.id, "kind": kind, "amount": format_yuan(cost.amount)}, as_json,
+             f"cost {cost.id}: {kind} {format_yuan(cost.amount)}")
 
 
 def record_appraisal_command(
     id_: Id,
     by: By,
-    value: Annotated[str, typer.Option("--value", help="Yuan.")],
+    value: Annotated[int, yuan_option("--value", "Appraised value in yuan")],
     appraiser: Annotated[str, typer.Option("--appraiser")],
     at: At = None,
+    as_json: Json = False,
 ) -> None:
     """The recovered vehicle's appraised value."""
     with _service() as service:
@@ -176,20 +174,22 @@ def record_appraisal_command(
             service.record_appraisal(
                 repossession_id=id_,
                 by=by,
-                at=parse_time(at, "--at"),
-                value=_fen(value, "--value"),
+                at=at or clock.now(),
+                value=value,
                 appraiser=appraiser,
             ),
+            as_json,
         )
 
 
 def record_sale_command(
     id_: Id,
     by: By,
-    sold_on: Annotated[str, typer.Option("--sold-on", help="YYYY-MM-DD.")],
-    price: Annotated[str, typer.Option("--price", help="Yuan.")],
+    sold_on: Annotated[date, day_option("--sold-on")],
+    price: Annotated[int, yuan_option("--price", "Sale price in yuan")],
     buyer: Annotated[str, typer.Option("--buyer")],
     at: At = None,
+    as_json: Json = False,
 ) -> None:
     """The vehicle was sold."""
     with _service() as service:
@@ -198,23 +198,24 @@ def record_sale_command(
             service.record_sale(
                 repossession_id=id_,
                 by=by,
-                at=parse_time(at, "--at"),
-                sold_on=_day(sold_on, "--sold-on"),
-                price=_fen(price, "--price"),
+                at=at or clock.now(),
+                sold_on=sold_on,
+                price=price,
                 buyer=buyer,
             ),
+            as_json,
         )
 
 
-def post_proceeds_command(id_: Id, by: By, at: At = None) -> None:
+def post_proceeds_command(id_: Id, by: By, at: At = None, as_json: Json = False) -> None:
     """Post the proceeds: costs first, then the loan (a payment), then any surplus."""
     with _service() as service:
-        split = service.post_proceeds(repossession_id=id_, by=by, at=parse_time(at, "--at"))
-    typer.echo(
-        f"proceeds {format_yuan(split.proceeds)}: costs {format_yuan(split.costs_recovered)}, "
-        f"loan {format_yuan(split.to_loan)}, surplus {format_yuan(split.surplus)}, "
-        f"deficiency {format_yuan(split.deficiency)}"
-    )
+        split = service.post_proceeds(repossession_id=id_, by=by, at=at or clock.now())
+    figures = {"proceeds": split.proceeds, "costs": split.costs_recovered,
+               "loan": split.to_loan, "surplus": split.surplus, "deficiency": split.deficiency}
+    text = {key: format_yuan(fen) for key, fen in figures.items()}
+    emit(text, as_json, f"proceeds {text['proceeds']}: costs {text['costs']}, loan "
+         f"{text['loan']}, surplus {text['surplus']}, deficiency {text['deficiency']}")
 
 
 def return_surplus_command(
@@ -222,14 +223,16 @@ def return_surplus_command(
     by: By,
     reference: Annotated[str, typer.Option("--reference", help="The transfer's reference.")],
     at: At = None,
+    as_json: Json = False,
 ) -> None:
     """The surplus left after the sale went back to the borrower."""
     with _service() as service:
         _echo(
             service,
             service.return_surplus(
-                repossession_id=id_, by=by, at=parse_time(at, "--at"), reference=reference
+                repossession_id=id_, by=by, at=at or clock.now(), reference=reference
             ),
+            as_json,
         )
 
 
@@ -238,32 +241,35 @@ def write_off_command(
     by: By,
     why: Annotated[str, typer.Option("--why", help="The reason, for the case timeline.")],
     at: At = None,
+    as_json: Json = False,
 ) -> None:
     """A supervisor writes off the deficiency left after the sale."""
     with _service() as service:
         _echo(
             service,
-            service.write_off(repossession_id=id_, by=by, at=parse_time(at, "--at"), why=why),
+            service.write_off(repossession_id=id_, by=by, at=at or clock.now(), why=why),
+            as_json,
         )
 
 
-def overdue_command(at: At = None) -> None:
+def overdue_command(at: At = None, as_json: Json = False) -> None:
     """Repossession steps past their SLA, most overdue first, with the loan and who holds
     the step (``breached`` once the watchdog recorded the breach)."""
     with _service() as service:
-        lines = [
-            _overdue_line(service.session, step)
-            for step in service.overdue(at=parse_time(at, "--at"))
-        ]
-    typer.echo("\n".join(lines) or "no repossession is past its SLA")
+        rows = [_overdue(service.session, step) for step in service.overdue(at=at or clock.now())]
+    lines = [
+        f"repossession {r['repossession']} loan {r['loan']} {r['status']}: {r['step']} due by "
+        f"{r['due_by']}, held by {r['held_by'] or 'any supervisor'}"
+        + (" (breached)" if r["breached"] else "")
+        for r in rows
+    ]
+    emit(rows, as_json, lines or ["no repossession is past its SLA"])
 
 
-def _overdue_line(session: Session, step: RepossessionStep) -> str:
+def _overdue(session: Session, step: RepossessionStep) -> dict[str, Any]:
     repo = step.repossession
     loan = session.get_one(Loan, repo.loan_id)
     holder = session.get_one(User, step.assignee_id).username if step.assignee_id else None
-    breached = " (breached)" if step.breached_at else ""
-    return (
-        f"repossession {repo.id} loan {loan.ref} {repo.status}: {step.step} due by "
-        f"{step.deadline_at:%Y-%m-%d %H:%M}Z, held by {holder or 'any supervisor'}{breached}"
-    )
+    return {"repossession": repo.id, "loan": loan.ref, "status": repo.status, "step": step.step,
+            "due_by": step.deadline_at.isoformat(timespec="seconds"), "held_by": holder,
+            "breached": step.breached_at is not None}  # fmt: skip

@@ -5,30 +5,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from dataclasses import dataclass
 from typing import Annotated
 
 import typer
 
+from lienwatch.commands.options import bind_listener, check_free, host_option, port_option
 from lienwatch.config import Settings, load_settings
 from lienwatch.jobs import scheduler_jobs
 from lienwatch.scheduling import running_scheduler
-from lienwatch.store.migrate import require_head
 
 
 def serve(
-    host: Annotated[
-        str | None, typer.Option(help="Listen address [default: gateway.host].")
-    ] = None,
-    jt808_port: Annotated[
-        int | None, typer.Option(min=0, help="JT/T 808 port, 0 = any free [default: 5015].")
-    ] = None,
-    gt06_port: Annotated[
-        int | None, typer.Option(min=0, help="GT06 port, 0 = any free [default: 5023].")
-    ] = None,
-    http_port: Annotated[
-        int | None, typer.Option(min=0, help="HTTP port, 0 = any free [default: 5055].")
-    ] = None,
+    host: Annotated[str | None, host_option("gateway.host")] = None,
+    jt808_port: Annotated[int | None, port_option("--jt808-port", "JT/T 808", "5015")] = None,
+    gt06_port: Annotated[int | None, port_option("--gt06-port", "GT06", "5023")] = None,
+    http_port: Annotated[int | None, port_option("--http-port", "HTTP", "5055")] = None,
     gateway: Annotated[
         bool, typer.Option("--gateway/--no-gateway", help="Run the tracker TCP servers.")
     ] = True,
@@ -68,7 +61,17 @@ def serve(
         if port is not None
     }
     parts = Parts(gateway=gateway, scheduler=scheduler, monitor=monitor, store_writer=store_writer)
-    asyncio.run(_serve(settings, host or settings.gateway.host, ports, http_port, parts))
+    address = host or settings.gateway.host
+    if gateway:  # a busy port stops the command before it opens anything
+        check_free(address, jt808_port if jt808_port is not None
+                   else settings.gateway.jt808_port, "--jt808-port")
+        check_free(address, gt06_port if gt06_port is not None
+                   else settings.gateway.gt06_port, "--gt06-port")  # fmt: skip
+    listener = bind_listener(
+        address, settings.gateway.http_port if http_port is None else http_port, "--http-port"
+    )
+    with listener:
+        asyncio.run(_serve(settings, address, ports, listener, parts))
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +85,10 @@ class Parts:
 
 
 async def _serve(
-    settings: Settings, host: str, ports: dict[str, int], http_port: int | None, parts: Parts
+    settings: Settings, host: str, ports: dict[str, int], listener: socket.socket, parts: Parts
 ) -> None:
+    """Every port is bound before the scheduler starts its first job: the HTTP port by the
+    caller (``listener``), the gateway's here."""
     from lienwatch.runtime import (
         open_ingest,
         running_gateway,
@@ -102,7 +107,6 @@ async def _serve(
                 store_writer=parts.store_writer,
             )
         )  # fmt: skip
-        require_head(ingest.engine)
         # The monitor starts before the gateway, so on exit it stops after it (it sees every
         # position made durable) and before the bus closes.
         monitor = (
@@ -126,12 +130,7 @@ async def _serve(
         )
         app = serve_app(ingest, settings, gateway=gateway, scheduler=scheduler, monitor=monitor)
         port = await stack.enter_async_context(
-            serving_http(
-                app,
-                host,
-                settings.gateway.http_port if http_port is None else http_port,
-                settings.gateway,
-            )
+            serving_http(app, host, 0, settings.gateway, bound=listener)
         )
         listening = [f"{p} port {gateway.port(p)}" for p in ("jt808", "gt06") if gateway]
         jobs = ", ".join(scheduler.statuses) if scheduler else "none"

@@ -15,6 +15,8 @@ from rich.console import Console
 from rich.table import Table
 
 from lienwatch import clock
+from lienwatch.commands.common import emit
+from lienwatch.commands.options import Json, day_option
 from lienwatch.config import load_settings
 from lienwatch.domain.calendar import ended_business_day
 from lienwatch.domain.money import MoneyError, format_yuan, parse_yuan
@@ -26,7 +28,7 @@ from lienwatch.servicing.product import LoanTerms, Payment, Product
 from lienwatch.store.db import transaction
 from lienwatch.store.migrate import open_store
 from lienwatch.store.servicing import last_run_day
-from lienwatch.tabular import InputFileError, csv_rows
+from lienwatch.tabular import InputFileError, csv_rows, require_file
 
 
 class OutputFormat(StrEnum):
@@ -38,11 +40,15 @@ Principal = Annotated[str, typer.Option(help="Principal in yuan, e.g. 100000.00.
 AnnualRate = Annotated[str, typer.Option(help="Annual contract rate, e.g. 0.0899.")]
 Term = Annotated[int, typer.Option(help="Number of monthly installments (1–120).")]
 MethodOption = Annotated[Method, typer.Option(help="How principal is repaid.")]
-Start = Annotated[str, typer.Option(help="Disbursement date, YYYY-MM-DD.")]
+Start = Annotated[
+    date, day_option("--start", "Disbursement date")
+]
 DayCountOption = Annotated[DayCount, typer.Option(help="Interest day count.")]
 UpfrontFee = Annotated[str, typer.Option(help="Upfront (GPS/service) fee in yuan.")]
 FeeFinanced = Annotated[bool, typer.Option(help="Finance the upfront fee (else paid at signing).")]
-FormatOption = Annotated[OutputFormat, typer.Option("--format", help="Output format.")]
+FormatOption = Annotated[
+    OutputFormat | None, typer.Option("--format", hidden=True, help="json: the same as --json.")
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -58,15 +64,16 @@ def register(app: typer.Typer) -> None:
 
 def run_command(
     as_of: Annotated[
-        str | None,
-        typer.Option("--as-of", help="Business date YYYY-MM-DD [default: yesterday, local]."),
+        date | None,
+        day_option("--as-of", default="yesterday, local"),
     ] = None,
+    as_json: Json = False,
 ) -> None:
     """Run the nightly portfolio run on the configured database: DPD, buckets, statuses,
     exposure and a snapshot per loan; bucket changes become events."""
     settings = load_settings()
     yesterday = ended_business_day(clock.now(), settings.time_zone)
-    day = _parse_date(as_of, "--as-of") if as_of else yesterday
+    day = as_of or yesterday
     today = yesterday + timedelta(days=1)
     if day > today:
         raise ValueError(f"--as-of: {day} has not come yet (today is {today} in "
@@ -75,10 +82,10 @@ def run_command(
     with open_store(settings.database_url) as database, transaction(database.factory) as s:
         latest = last_run_day(s)
         counts = run_nightly(s, catalogue, as_of=day, workers=settings.servicing.workers)
-    typer.echo(
-        f"as of {day}: {counts.loans} loans, {counts.bucket_changes} bucket changes, "
-        f"{counts.status_changes} status changes"
-    )
+    emit({"as_of": str(day), "loans": counts.loans, "bucket_changes": counts.bucket_changes,
+          "status_changes": counts.status_changes}, as_json,
+         f"as of {day}: {counts.loans} loans, {counts.bucket_changes} bucket changes, "
+         f"{counts.status_changes} status changes")  # fmt: skip
     if latest is not None and day < latest:
         typer.echo(f"note: {day} is before the last run ({latest}): its snapshots were "
                    f"replaced; the follow-up engine and reports read the latest day's, so rerun "
@@ -94,13 +101,14 @@ def schedule_command(
     day_count: DayCountOption = DayCount.THIRTY_360,
     upfront_fee: UpfrontFee = "0",
     fee_financed: FeeFinanced = False,
-    output: FormatOption = OutputFormat.JSON,
+    as_json: Json = False,
+    output: FormatOption = None,
 ) -> None:
     """Print a repayment schedule exact to the fen."""
     terms = _terms(principal, annual_rate, term, method, start, day_count, upfront_fee,
                    fee_financed)
     rows = terms.schedule()
-    if output is OutputFormat.JSON:
+    if as_json or output is OutputFormat.JSON:
         typer.echo(json.dumps(schedule_json(rows), indent=2))
     else:
         Console().print(_schedule_table(rows))
@@ -113,7 +121,7 @@ def loan_state_command(
     method: MethodOption,
     start: Start,
     payments: Annotated[Path, typer.Option(help="CSV file with columns id,date,amount.")],
-    as_of: Annotated[str, typer.Option(help="Business date, YYYY-MM-DD.")],
+    as_of: Annotated[date, day_option("--as-of")],
     day_count: DayCountOption = DayCount.THIRTY_360,
     upfront_fee: UpfrontFee = "0",
     fee_financed: FeeFinanced = False,
@@ -121,9 +129,11 @@ def loan_state_command(
     late_fee: Annotated[str, typer.Option(help="Late fee per missed installment, yuan.")] = "0",
     penalty_multiple: Annotated[
         str, typer.Option(help="Penalty rate as a multiple of the contract rate.")] = "1.5",
-    output: FormatOption = OutputFormat.JSON,
+    as_json: Json = False,
+    output: FormatOption = None,
 ) -> None:
     """Print the state of one loan from its terms and a payments file."""
+    require_file(payments, "--payments")
     terms = _terms(principal, annual_rate, term, method, start, day_count, upfront_fee,
                    fee_financed)
     try:
@@ -132,10 +142,9 @@ def loan_state_command(
         raise ValueError(f"penalty_multiple: {penalty_multiple!r} is not a number") from None
     product = Product(grace_days=grace_days, late_fee=parse_yuan(late_fee, field="late_fee"),
                       penalty_multiple=multiple)
-    state = loan_state(terms, product, read_payments(payments),
-                       _parse_date(as_of, "--as-of"))
+    state = loan_state(terms, product, read_payments(payments), as_of)
     figures = state.as_json()
-    if output is OutputFormat.JSON:
+    if as_json or output is OutputFormat.JSON:
         typer.echo(json.dumps(figures, indent=2))
         return
     table = Table("figure", "value", title=f"loan as of {state.as_of}")
@@ -199,7 +208,7 @@ def _payment_row(path: Path, line: int, row: dict[str, str | None]) -> Payment:
         raise bad("currency", str(exc).removeprefix("currency: ")) from None
 
 
-def _terms(principal: str, annual_rate: str, term: int, method: Method, start: str,
+def _terms(principal: str, annual_rate: str, term: int, method: Method, start: date,
            day_count: DayCount, upfront_fee: str, fee_financed: bool) -> LoanTerms:
     try:
         rate = Decimal(annual_rate)
@@ -207,24 +216,9 @@ def _terms(principal: str, annual_rate: str, term: int, method: Method, start: s
         raise ValueError(f"annual_rate: {annual_rate!r} is not a number") from None
     return LoanTerms(
         loan_id="cli", principal=parse_yuan(principal, field="principal"), annual_rate=rate,
-        term=term, method=method, start=_parse_date(start, "start"), day_count=day_count,
+        term=term, method=method, start=start, day_count=day_count,
         upfront_fee=parse_yuan(upfront_fee, field="upfront_fee"), fee_financed=fee_financed,
     )
-
-
-#: Business dates lienwatch accepts: a loan's whole life, with room (and no overflow when a
-#: rule looks a day or a term ahead).
-FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2199, 12, 31)
-
-
-def _parse_date(text: str, field: str) -> date:
-    try:
-        day = date.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"{field}: {text!r} is not a date YYYY-MM-DD") from None
-    if not FIRST_DAY <= day <= LAST_DAY:
-        raise ValueError(f"{field}: {text} is out of range ({FIRST_DAY} to {LAST_DAY})")
-    return day
 
 
 def _schedule_table(rows: list[Installment]) -> Table:

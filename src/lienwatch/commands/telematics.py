@@ -103,29 +103,55 @@ def decode(
             "--device-id", help="Device id for GT06 frames sent before (or without) a login."
         ),
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object per line (JSON lines).")
+    ] = False,
 ) -> None:
-    """Decode tracker frames and print one JSON object per message (per position for batches).
+    """Decode tracker frames and print one line per message (per position for batches), one
+    JSON object with --json.
 
     All frames form one session, so a GT06 login's IMEI and time zone apply to the frames
-    after it. A frame that cannot be decoded prints {"error", "frame"}; the command then
-    exits with status 1 after the rest.
+    after it. A frame that cannot be decoded prints its error ({"error", "frame"}); the
+    command then exits with status 1 after the rest.
     """
+
+    def show(record: dict[str, Any]) -> None:
+        typer.echo(json.dumps(record, ensure_ascii=False) if as_json else _line(record))
+
     decoder = DECODERS[protocol.value](device_id=device_id)
     failed = False
     for text, data in _frames(frames if frames else sys.stdin):
         if data is None:
             failed = True
-            typer.echo(json.dumps({"error": "frame: not hexadecimal", "frame": text}))
+            show({"error": "frame: not hexadecimal", "frame": text})
             continue
         for event in decoder.feed(data):
             failed |= isinstance(event, FrameError)
             for record in event_records(event):
-                typer.echo(json.dumps(record, ensure_ascii=False))
+                show(record)
     for error in decoder.flush():
         failed = True
-        typer.echo(json.dumps(event_records(error)[0]))
+        show(event_records(error)[0])
     if failed:
         raise typer.Exit(code=1)
+
+
+def _line(record: dict[str, Any]) -> str:
+    """``gt06 location device 123456789012345 serial 3 2015-10-20T14:21:11Z 54.945347,24.017622
+    0.0 km/h course 0``, then the alarms and the reply to send, if any."""
+    if "error" in record:
+        return f"error {record['error']}: frame {record['frame']}"
+    line = (f"{record['protocol']} {record['type']} device {record['device_id']} "
+            f"serial {record['serial']}")  # fmt: skip
+    if record["time"] is not None:
+        line += (f" {record['time']} {record['lat']},{record['lon']} {record['speed_kmh']} km/h "
+                 f"course {record['course']}")  # fmt: skip
+        line += "" if record["valid"] else " (no fix)"
+    if record["alarms"]:
+        line += f" alarms {','.join(record['alarms'])}"
+    if record["reply"]:
+        line += f" reply {record['reply']}"
+    return line
 
 
 def register(app: typer.Typer) -> None:

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
 
-from lienwatch.config import load_settings
+from lienwatch.commands.common import emit, store_session
+from lienwatch.commands.options import Json
 from lienwatch.followup.model import Role, Skill
-from lienwatch.store.db import transaction
-from lienwatch.store.migrate import open_store
 from lienwatch.store.repositories import UserRepository
 from lienwatch.store.tables import User
-
-Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def register(app: typer.Typer) -> None:
@@ -48,36 +44,35 @@ def add_command(
         user = users.add(username=username, role=role, team=team, display_name=name,
                          skill=skill, regions=served, daily_capacity=capacity)  # fmt: skip
         row = _describe(user)
-    _echo([row], as_json, f"added {_line(row)}")
+    emit([row], as_json, f"added {_line(row)}")
 
 
 def list_command(as_json: Json = False) -> None:
     """Every user, by team."""
     with _users() as users:
         rows = [_describe(user) for user in users.all()]
-    _echo(rows, as_json, "\n".join(_line(row) for row in rows) or "no users")
+    emit(rows, as_json, [_line(row) for row in rows] or ["no users"])
 
 
-def disable_command(username: Annotated[str, typer.Argument()]) -> None:
+def disable_command(username: Annotated[str, typer.Argument()], as_json: Json = False) -> None:
     """Disable a user (left, on leave): a disabled agent's queue goes to others at the next
     tick."""
     with _users() as users:
         users.set_active(username, False)
-    typer.echo(f"disabled {username}")
+    emit({"username": username, "active": False}, as_json, f"disabled {username}")
 
 
-def enable_command(username: Annotated[str, typer.Argument()]) -> None:
+def enable_command(username: Annotated[str, typer.Argument()], as_json: Json = False) -> None:
     """Enable a user again."""
     with _users() as users:
         users.set_active(username, True)
-    typer.echo(f"enabled {username}")
+    emit({"username": username, "active": True}, as_json, f"enabled {username}")
 
 
 @contextmanager
 def _users() -> Iterator[UserRepository]:
     """A UserRepository in one transaction on the configured database."""
-    settings = load_settings()
-    with open_store(settings.database_url) as database, transaction(database.factory) as session:
+    with store_session() as (_settings, session):
         yield UserRepository(session)
 
 
@@ -97,7 +92,3 @@ def _line(row: dict[str, Any]) -> str:
         regions = f", regions {','.join(row['regions'])}" if row["regions"] else ""
         line += f" ({row['skill']}, {row['capacity']} a day{regions})"
     return line if row["active"] else line + " [disabled]"
-
-
-def _echo(rows: list[dict[str, Any]], as_json: bool, text: str) -> None:
-    typer.echo(json.dumps(rows, indent=2, ensure_ascii=False) if as_json else text)

@@ -6,24 +6,22 @@ import asyncio
 import contextlib
 import json
 import logging
+import socket
 from typing import Annotated, Any
 
 import typer
 
+from lienwatch.commands.options import bind_listener, host_option, port_option
 from lienwatch.config import Settings, load_settings
 from lienwatch.jobs import scheduler_jobs
 from lienwatch.scheduling import JobStatus, running_scheduler
-from lienwatch.store.db import open_database
-from lienwatch.store.migrate import require_head
+from lienwatch.store.migrate import open_store
 
 
 def worker(
-    host: Annotated[
-        str | None, typer.Option(help="Health endpoint address [default: worker.host].")
-    ] = None,
+    host: Annotated[str | None, host_option("worker.host")] = None,
     http_port: Annotated[
-        int | None,
-        typer.Option(min=0, help="Health endpoint port, 0 = any free [default: 5056]."),
+        int | None, port_option("--http-port", "Health endpoint", "5056")
     ] = None,
 ) -> None:
     """Run the background work of a scaled-out deployment until interrupted (Ctrl-C or
@@ -39,10 +37,12 @@ def worker(
     settings = load_settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(message)s")
     port = settings.worker.http_port if http_port is None else http_port
-    asyncio.run(_work(settings, host or settings.worker.host, port))
+    address = host or settings.worker.host
+    with bind_listener(address, port, "--http-port") as listener:  # before any job starts
+        asyncio.run(_work(settings, address, listener))
 
 
-async def _work(settings: Settings, host: str, http_port: int) -> None:
+async def _work(settings: Settings, host: str, listener: socket.socket) -> None:
     from lienwatch.runtime import (
         health_app,
         health_report,
@@ -61,15 +61,16 @@ async def _work(settings: Settings, host: str, http_port: int) -> None:
             engine, factory, bus = ingest.engine, ingest.factory, ingest.bus
             parts = "store writer, "
         else:
-            database = stack.enter_context(open_database(settings.database_url))
+            database = stack.enter_context(open_store(settings.database_url))
             engine, factory, bus, parts = database.engine, database.factory, None, ""
-        require_head(engine)
         scheduler = await stack.enter_async_context(
             running_scheduler(scheduler_jobs(factory, settings), on_run=print_run)
         )
         report = health_report(settings, bus, scheduler=scheduler)
         app = health_app(engine, report, settings.gateway)
-        port = await stack.enter_async_context(serving_http(app, host, http_port, settings.gateway))
+        port = await stack.enter_async_context(
+            serving_http(app, host, 0, settings.gateway, bound=listener)
+        )
         typer.echo(
             f"worker: bus {settings.bus.kind}; {parts}jobs {', '.join(scheduler.statuses)}; "
             f"http port {port}; Ctrl-C to stop",

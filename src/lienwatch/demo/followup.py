@@ -34,6 +34,7 @@ from lienwatch.services.followup.coverage import coverage, kpis
 from lienwatch.services.servicing import run_nightly
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import transaction
+from lienwatch.store.repositories import TeamRepository
 from lienwatch.store.tables import Installment, Payment, Task, User
 
 Progress = Callable[[str, int, int], None]
@@ -198,6 +199,7 @@ def _hire(session: Session, team: Team) -> list[User]:
               for i in range(team.phone_agents)]  # fmt: skip
     wanted += [(f"field-{i + 1:02d}", "field", "collections-field", team.visits_per_day)
                for i in range(team.field_agents)]  # fmt: skip
+    TeamRepository(session).ensure("collections-phone", "collections-field")
     existing = {u.username: u for u in session.scalars(select(User))}
     users = []
     for name, mode, team_name, capacity in wanted:

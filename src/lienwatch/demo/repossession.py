@@ -31,6 +31,7 @@ from lienwatch.config import RepossessionSettings
 from lienwatch.followup.repossession import FINAL, NEXT_STEP, RepoStatus
 from lienwatch.services.followup import FollowupService
 from lienwatch.services.repossession import RepossessionService
+from lienwatch.store.repositories import TeamRepository
 from lienwatch.store.tables import Case, LoanSnapshot, Repossession, User
 
 ROUTES = (("negotiated_handover", 0.6), ("security_enforcement", 0.3), ("court_order", 0.1))
@@ -80,6 +81,7 @@ class RecoveryDesk:
     def hire(self, session: Session) -> None:
         """The desk's staff (created once; a rerun reuses them). Their skill is recovery, so
         the follow-up queues (phone and field work) are not handed to them."""
+        TeamRepository(session).ensure("recovery")
         existing = set(session.scalars(select(User.username)))
         session.add_all(
             User(

@@ -295,6 +295,9 @@ class Known:
     borrowers: set[str] = field(default_factory=set)
     vehicles: set[str] = field(default_factory=set)
     loans: dict[str, date] = field(default_factory=dict)  # ref -> disbursed on
+    #: (vehicle VIN, device kind) -> the device bound there: a vehicle carries at most one
+    #: wired and one wireless tracker.
+    trackers: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 def check_references(
@@ -308,6 +311,7 @@ def check_references(
     borrowers = set(known.borrowers)
     vehicles = set(known.vehicles)
     loans = dict(known.loans)
+    trackers = dict(known.trackers)
     accepted: dict[str, list[Row]] = {kind: [] for kind in KINDS}
     errors: list[RowError] = []
 
@@ -315,23 +319,33 @@ def check_references(
         value = row.values[column]
         if value is None or value in pool:
             return True
-        errors.append(RowError(row.file, row.line, column, f"unknown {what} {value!r}", row.raw))
+        return reject(row, column, f"unknown {what} {value!r}")
+
+    def reject(row: Row, column: str, reason: str) -> bool:
+        errors.append(RowError(row.file, row.line, column, reason, row.raw))
         return False
 
     for kind in KINDS:
         seen: dict[str, int] = {}
         for row in rows.get(kind, []):
             if row.key in seen:
-                errors.append(
-                    RowError(row.file, row.line, KEY_COLUMN[kind],
-                             f"duplicate {row.key!r} (first on line {seen[row.key]})", row.raw)
-                )  # fmt: skip
+                reject(row, KEY_COLUMN[kind], f"duplicate {row.key!r} (first on line "
+                       f"{seen[row.key]})")  # fmt: skip
                 continue
             seen[row.key] = row.line
             if kind == "vehicles" and not refers(row, "borrower_ref", borrowers, "borrower"):
                 continue
-            if kind == "devices" and not refers(row, "vehicle_vin", vehicles, "vehicle"):
-                continue
+            if kind == "devices":
+                if not refers(row, "vehicle_vin", vehicles, "vehicle"):
+                    continue
+                slot = (row.values["vehicle_vin"], row.values["kind"])
+                holder = trackers.get(slot) if slot[0] is not None else None
+                if holder is not None and holder != row.key:
+                    reject(row, "vehicle_vin", f"vehicle {slot[0]!r} already has a {slot[1]} "
+                           f"tracker ({holder!r}); a vehicle carries one of each kind")  # fmt: skip
+                    continue
+                if slot[0] is not None:
+                    trackers[slot] = row.key
             if kind == "loans" and not (
                 refers(row, "borrower_ref", borrowers, "borrower")
                 and refers(row, "vehicle_vin", vehicles, "vehicle")
@@ -342,11 +356,8 @@ def check_references(
                     continue
                 disbursed = loans[row.values["loan_ref"]]
                 if row.values["date"] < disbursed:
-                    errors.append(
-                        RowError(row.file, row.line, "date",
-                                 f"{row.values['date']} is before the loan's disbursement on "
-                                 f"{disbursed}", row.raw)
-                    )  # fmt: skip
+                    reject(row, "date", f"{row.values['date']} is before the loan's "
+                           f"disbursement on {disbursed}")  # fmt: skip
                     continue
             accepted[kind].append(row)
             if kind == "borrowers":

@@ -32,7 +32,7 @@ from lienwatch.servicing.book_import import (
 )
 from lienwatch.servicing.product import LoanTerms
 from lienwatch.store.tables import Borrower, Device, Installment, Loan, Payment, Vehicle
-from lienwatch.tabular import csv_rows
+from lienwatch.tabular import csv_rows, is_parquet, parquet_frame
 
 _TABLES = {
     "borrowers": (Borrower, Borrower.ref),
@@ -58,6 +58,14 @@ def known_references(session: Session) -> Known:
         borrowers=set(session.scalars(select(Borrower.ref))),
         vehicles=set(session.scalars(select(Vehicle.vin))),
         loans=dict(session.execute(select(Loan.ref, Loan.disbursed_on)).all()),
+        trackers={
+            (vin, kind): ident
+            for vin, kind, ident in session.execute(
+                select(Vehicle.vin, Device.kind, Device.ident).join(
+                    Device, Device.vehicle_id == Vehicle.id
+                )
+            )
+        },
     )
 
 
@@ -203,16 +211,8 @@ class ImportReport:
 
 def read_table(path: Path) -> tuple[list[str], list[tuple[int, dict[str, Any]]]]:
     """A CSV (UTF-8, header on line 1) or Parquet file as its header and (line, row) pairs."""
-    if not path.is_file():
-        raise LienwatchError(f"{path}: no such file")
-    if path.suffix.lower() in {".parquet", ".pq"}:
-        try:
-            import polars
-        except ModuleNotFoundError:
-            raise LienwatchError(
-                f"{path}: reading Parquet needs polars (pip install 'lienwatch[parquet]')"
-            ) from None
-        frame = polars.read_parquet(path)
+    if is_parquet(path):
+        frame = parquet_frame(path)
         return frame.columns, list(enumerate(frame.to_dicts(), start=1))
     header, rows = csv_rows(path)
     return header, list(rows)

@@ -33,6 +33,7 @@ from lienwatch.store.tables import (
     Loan,
     Payment,
     Position,
+    Team,
     User,
     Vehicle,
 )
@@ -510,6 +511,8 @@ class UserRepository:
         role, skill = parse_enum(Role, role, "--role"), parse_enum(Skill, skill, "--skill")
         if role is Role.AGENT and not team:
             raise LienwatchError("--team: an agent works in a team")
+        if team:
+            TeamRepository(self.session).get(team)
         if not 1 <= daily_capacity <= 1000:
             raise LienwatchError(f"--capacity: {daily_capacity} is not within 1-1000 tasks a day")
         if self.session.scalar(select(User.id).where(User.username == username)) is not None:
@@ -540,3 +543,45 @@ class UserRepository:
 
 
 USERNAME = re.compile(r"[A-Za-z0-9._-]{1,80}")
+
+
+class TeamRepository:
+    """The teams users belong to and strategies route agent steps to, by name."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, *, name: str, display_name: str = "") -> Team:
+        """A new team; refused (naming the option) for a taken or malformed name."""
+        if not USERNAME.fullmatch(name):
+            raise LienwatchError(f"name: {name!r} must be 1-80 letters, digits, . _ -")
+        if self.session.scalar(select(Team.id).where(Team.name == name)) is not None:
+            raise ConflictError(f"name: team {name!r} exists")
+        team = Team(name=name, display_name=display_name or name)
+        self.session.add(team)
+        self.session.flush()
+        return team
+
+    def ensure(self, *names: str) -> None:
+        """Add the teams of ``names`` not there yet (the demo staffing its desks)."""
+        there = set(self.session.scalars(select(Team.name).where(Team.name.in_(names))))
+        self.session.add_all(Team(name=n, display_name=n) for n in dict.fromkeys(names)
+                             if n not in there)  # fmt: skip
+        self.session.flush()
+
+    def get(self, name: str) -> Team:
+        team = self.session.scalar(select(Team).where(Team.name == name))
+        if team is None:
+            raise NotFoundError(
+                f"--team: no team {name!r} (`lienwatch team add {name}` creates it)"
+            )
+        return team
+
+    def all(self) -> list[tuple[Team, list[User]]]:
+        """Every team by name, with its users (by username)."""
+        members: dict[str, list[User]] = {}
+        for user in self.session.scalars(select(User).order_by(User.username)):
+            if user.team is not None:
+                members.setdefault(user.team, []).append(user)
+        teams = self.session.scalars(select(Team).order_by(Team.name))
+        return [(team, members.get(team.name, [])) for team in teams]

@@ -345,6 +345,17 @@ class Alert(Base):
     repeats: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
+class Team(Base):
+    """A team of agents and their supervisors (``users.team`` names it); strategies route
+    agent steps to a team by name."""
+
+    __tablename__ = "teams"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+
+
 class User(Base):
     """Someone who signs in: an agent, supervisor, analyst, auditor or administrator."""
 
