@@ -141,7 +141,7 @@ def test_collateral_and_followup_figures(book, written):
     assert 0 < len(top) <= 20
     assert [r["unsecured"] for r in top] == sorted((r["unsecured"] for r in top), reverse=True)
     # coverage is the one definition the CLI prints
-    result = report(folder, database, "followup", "coverage", "--as-of", at.isoformat(),
+    result = report(folder, database, "followup", "coverage", "--at", at.isoformat(),
                     "--since", (at - timedelta(days=30)).isoformat(), "--json")  # fmt: skip
     assert result.returncode == 0, result.stderr
     coverage = json.loads(result.stdout)

@@ -4,14 +4,15 @@ database (docs/report.md)."""
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from lienwatch.commands.followup import parse_time
+from lienwatch import clock
+from lienwatch.commands.options import Json, day_option, time_option
 from lienwatch.config import load_settings
 from lienwatch.errors import LienwatchError
 
@@ -28,14 +29,11 @@ def register(app: typer.Typer) -> None:
 
 def report_command(
     as_of: Annotated[
-        str | None,
-        typer.Option("--as-of", help="Business date YYYY-MM-DD [default: the last nightly run "
-                     "of a day that has ended]."),
+        date | None,
+        day_option("--as-of", "Business date", "the last nightly run of a day that has ended"),
     ] = None,
     at: Annotated[
-        str | None,
-        typer.Option("--at", help="The time the report is made at, ISO 8601 with an offset "
-                     "[default: now]."),
+        datetime | None, time_option("--at", "The time the report is made at", "now")
     ] = None,
     out: Annotated[
         Path | None,
@@ -53,7 +51,7 @@ def report_command(
     send: Annotated[
         bool, typer.Option("--send", help="Also e-mail it to [report] recipients.")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+    as_json: Json = False,
 ) -> None:
     """Write the daily risk warning report: report.html (charts inline, self-contained), one
     CSV per table and figures.json; with --pdf report.pdf. Each section says what changed
@@ -65,8 +63,7 @@ def report_command(
     from lienwatch.store.migrate import open_store
 
     settings = load_settings()
-    day = _date(as_of, "--as-of") if as_of else None
-    now = parse_time(at, "--at")
+    day, now = as_of, at or clock.now()
     language = (lang.value if lang else settings.report.lang)
     strategy = configured_strategy(settings.followup.strategy)  # said before database work
     if send and not settings.report.recipients:
@@ -94,11 +91,3 @@ def report_command(
                    f"({len(written.disclosure)} CSV files, data_dictionary.csv last)")
     if send:
         typer.echo(f"sent to {', '.join(settings.report.recipients)}")
-
-
-def _date(text: str, option: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise LienwatchError(f"{option}: {text!r} is not a date YYYY-MM-DD") from None
-
