@@ -115,3 +115,16 @@ def test_the_store_is_storage():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ClassDef):
                 assert not node.name.endswith("Service"), f"{path.name}: {node.name}"
+
+
+@pytest.mark.parametrize("layer", ["store", "services"])
+def test_a_file_of_the_store_or_the_services_is_read_at_once(layer: str):
+    """No file of the store or of the service layer over 500 lines (migrations aside): a
+    path names its rule, and a file that grows past this wants splitting by what it does."""
+    long = {
+        str(path.relative_to(PACKAGE)): n
+        for path in (PACKAGE / layer).rglob("*.py")
+        if "migrations" not in path.parts
+        and (n := len(path.read_text(encoding="utf-8").splitlines())) > 500
+    }
+    assert long == {}

@@ -9,11 +9,11 @@ from sqlalchemy import select
 
 from lienwatch.config import RepossessionSettings
 from lienwatch.demo.repossession import DeskSize, RecoveryDesk, recovery_summary
-from lienwatch.services.repossession import ACTION_KIND
 from lienwatch.services.servicing import run_nightly
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory, transaction
+from lienwatch.store.repossession import ACTION_KIND
 from lienwatch.store.tables import Action, Loan, Payment, Repossession
 from tests import factories
 from tests.services.test_repossession import service

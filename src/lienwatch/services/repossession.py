@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lienwatch.config import RepossessionSettings
@@ -43,6 +43,14 @@ from lienwatch.services.followup import FollowupService
 from lienwatch.services.payments import post_payment
 from lienwatch.services.timeline import log_action
 from lienwatch.store.repositories import LoanRepository
+from lienwatch.store.repossession import (
+    ACTION_KIND,
+    costs_total,
+    latest_snapshot,
+    open_step,
+    overdue_steps,
+    timeline,
+)
 from lienwatch.store.tables import (
     Action,
     Case,
@@ -53,8 +61,6 @@ from lienwatch.store.tables import (
     RepossessionStep,
     User,
 )
-
-ACTION_KIND = "repossession"
 
 
 class RepossessionService:
@@ -282,9 +288,8 @@ class RepossessionService:
         _check_aware(at)
         # the payoff the evening before the sale day, when the proceeds are paid
         snapshot = self._latest_snapshot(repo.loan_id, repo.sold_on - timedelta(days=1))
-        split = allocate_proceeds(
-            proceeds=repo.sale_price, costs=self._costs(repo.id), payoff=snapshot.payoff
-        )
+        costs = costs_total(self.session, repo.id)
+        split = allocate_proceeds(proceeds=repo.sale_price, costs=costs, payoff=snapshot.payoff)
         if split.to_loan > 0:
             post_payment(self.session, loan=loan, external_id=f"repo:{repo.id}:proceeds",
                          paid_on=repo.sold_on, amount=split.to_loan, channel="repossession",
@@ -341,33 +346,15 @@ class RepossessionService:
     def overdue(self, *, at: datetime) -> list[RepossessionStep]:
         """The steps waited for past their SLA deadline at ``at``, most overdue first."""
         _check_aware(at)
-        return list(
-            self.session.scalars(
-                select(RepossessionStep)
-                .where(RepossessionStep.done_at.is_(None), RepossessionStep.deadline_at < at)
-                .order_by(RepossessionStep.deadline_at, RepossessionStep.id)
-            )
-        )
+        return overdue_steps(self.session, at)
 
     def open_step(self, *, repossession_id: int) -> RepossessionStep | None:
         """The step the repossession waits for, with its SLA; None once it is final."""
-        return self.session.scalar(
-            select(RepossessionStep).where(
-                RepossessionStep.repossession_id == self._get(repossession_id).id,
-                RepossessionStep.done_at.is_(None),
-            )
-        )
+        return open_step(self.session, self._get(repossession_id).id)
 
     def timeline(self, *, repossession_id: int) -> list[Action]:
         """The repossession's steps as logged on its case, in order."""
-        repo = self._get(repossession_id)
-        return list(
-            self.session.scalars(
-                select(Action)
-                .where(Action.case_id == repo.case_id, Action.kind == ACTION_KIND)
-                .order_by(Action.performed_at, Action.id)
-            )
-        )
+        return timeline(self.session, self._get(repossession_id).case_id)
 
     # ------------------------------------------------------------------ helpers
 
@@ -468,12 +455,7 @@ class RepossessionService:
 
     def _latest_snapshot(self, loan_id: int, day: date) -> LoanSnapshot:
         """The loan's latest nightly snapshot up to ``day``, if recent enough to be evidence."""
-        snapshot = self.session.scalar(
-            select(LoanSnapshot)
-            .where(LoanSnapshot.loan_id == loan_id, LoanSnapshot.as_of <= day)
-            .order_by(LoanSnapshot.as_of.desc())
-            .limit(1)
-        )
+        snapshot = latest_snapshot(self.session, loan_id, day)
         if snapshot is None or day - snapshot.as_of > self.policy.max_snapshot_age:
             raise FollowupError(
                 f"loan_id: refused (repossession_no_recent_snapshot: no nightly run within "
@@ -486,21 +468,12 @@ class RepossessionService:
         _check_aware(at)
         return at.astimezone(self.followup.zone).date()
 
-    def _costs(self, repossession_id: int) -> int:
-        return int(
-            self.session.scalar(
-                select(func.coalesce(func.sum(RepossessionCost.amount), 0)).where(
-                    RepossessionCost.repossession_id == repossession_id
-                )
-            )
-        )
-
     def _disposal(self, repo: Repossession) -> Disposal:
         assert repo.sale_price is not None and repo.costs_recovered is not None
         assert repo.paid_to_loan is not None and repo.surplus is not None
         assert repo.deficiency is not None
         return Disposal(
-            proceeds=repo.sale_price, costs=self._costs(repo.id),
+            proceeds=repo.sale_price, costs=costs_total(self.session, repo.id),
             costs_recovered=repo.costs_recovered, to_loan=repo.paid_to_loan,
             surplus=repo.surplus, deficiency=repo.deficiency,
         )  # fmt: skip

@@ -1,0 +1,100 @@
+"""Trackers: registration, partners, authentication codes, status."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from lienwatch.errors import ConflictError, NotFoundError
+from lienwatch.store.db import savepoint
+from lienwatch.store.tables import (
+    Device,
+    Loan,
+    Vehicle,
+)
+
+
+class DeviceRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get_by_ident(self, ident: str) -> Device:
+        device = self.session.scalar(select(Device).where(Device.ident == ident))
+        if device is None:
+            raise NotFoundError(f"device {ident!r} is not registered")
+        return device
+
+    def find(self, ident: str) -> Device | None:
+        return self.session.scalar(select(Device).where(Device.ident == ident))
+
+    def add_quarantined(self, ident: str, protocol: str, partner: str | None = None) -> Device:
+        """Record a device nobody registered, unbound and quarantined (tied to the HTTP
+        ``partner`` that posted for it, if any); an existing ``ident`` (a concurrent
+        connection got there first) is returned as it is."""
+        device = Device(
+            ident=ident, protocol=protocol, kind="wired", quarantined=True, partner=partner
+        )
+        try:
+            with savepoint(self.session):
+                self.session.add(device)
+        except IntegrityError:
+            return self.get_by_ident(ident)
+        return device
+
+    def set_partner(self, ident: str, partner: str | None) -> Device | None:
+        """Tie the device to the HTTP ingest ``partner`` (None: any partner); None if there
+        is no such device."""
+        device = self.find(ident)
+        if device is not None:
+            device.partner = partner
+        return device
+
+    def loan_of(self, vehicle_id: int) -> int | None:
+        """The id of the vehicle's most recently disbursed loan, or None."""
+        query = (
+            select(Loan.id)
+            .where(Loan.vehicle_id == vehicle_id)
+            .order_by(Loan.disbursed_on.desc(), Loan.id.desc())
+            .limit(1)
+        )
+        return self.session.scalar(query)
+
+    def set_auth_code(self, device_id: int, code: str | None) -> None:
+        self.session.execute(update(Device).where(Device.id == device_id).values(auth_code=code))
+
+    def set_status(self, device_id: int, status: str) -> None:
+        self.session.execute(update(Device).where(Device.id == device_id).values(status=status))
+
+    def note_last_fixes(self, last_fix: Mapping[int, datetime]) -> None:
+        """Move each device's ``last_fix_at`` forward to the given time (never backward)."""
+        if not last_fix:
+            return
+        table = Device.__table__
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("device"))
+            .where(or_(table.c.last_fix_at.is_(None), table.c.last_fix_at < bindparam("at")))
+            .values(last_fix_at=bindparam("at"))
+        )
+        rows = [{"device": device, "at": at} for device, at in last_fix.items()]
+        self.session.connection().execute(statement, rows)
+
+    def bind(self, *, device: Device, vehicle: Vehicle) -> None:
+        """Fit ``device`` to ``vehicle``: one wired and one wireless tracker at most."""
+        taken = self.session.scalar(
+            select(Device.ident).where(
+                Device.vehicle_id == vehicle.id, Device.kind == device.kind, Device.id != device.id
+            )
+        )
+        if taken is not None:
+            raise ConflictError(
+                f"vehicle {vehicle.vin} already carries {device.kind} device {taken}; "
+                f"unbind it before fitting {device.ident}"
+            )
+        device.vehicle = vehicle
+        self.session.flush()
+

@@ -1,0 +1,154 @@
+"""Positions: bulk loads (COPY on PostgreSQL) and the gateway's rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lienwatch.domain.positions import PositionColumns
+from lienwatch.store.repositories.common import insert_ignoring_duplicates
+from lienwatch.store.tables import (
+    Position,
+)
+
+
+class PositionRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add_many(self, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Store fixes, dropping duplicates of (device, fix time); return how many were new."""
+        return insert_ignoring_duplicates(self.session, Position.__table__, rows)
+
+    def track(self, device_id: int, start: datetime, end: datetime) -> list[Position]:
+        """A device's fixes with ``start <= fix_time < end`` in time order."""
+        query = (
+            select(Position)
+            .where(Position.device_id == device_id)
+            .where(Position.fix_time >= start, Position.fix_time < end)
+            .order_by(Position.fix_time)
+        )
+        return list(self.session.scalars(query))
+
+    def last_fix(self, device_id: int) -> Position | None:
+        query = (
+            select(Position)
+            .where(Position.device_id == device_id)
+            .order_by(Position.fix_time.desc())
+            .limit(1)
+        )
+        return self.session.scalar(query)
+
+
+def load_positions(session: Session, columns: PositionColumns, *, chunk: int = 200_000) -> int:
+    """Bulk-store fixes (received when they were taken), dropping duplicates of (device, time).
+
+    Goes around the ORM for speed: ``executemany`` on SQLite, ``COPY`` into a staging table on
+    PostgreSQL. Returns how many fixes were new.
+    """
+    dialect = session.get_bind().dialect.name
+    loader = _copy_positions_postgresql if dialect == "postgresql" else _insert_positions_sqlite
+    total = 0
+    for start in range(0, len(columns), chunk):
+        part = slice(start, start + chunk)
+        total += loader(session, {name: getattr(columns, name)[part] for name in _POSITION_FIELDS})
+    return total
+
+
+_POSITION_FIELDS = ("device_id", "time", "lat", "lon", "speed_kmh", "course", "valid", "alarms")
+
+
+_POSITION_COLUMNS = (
+    "device_id, fix_time, received_at, lat, lon, speed_kmh, course, valid, alarms, archived"
+)
+
+
+def _utc_text(epoch_seconds: np.ndarray, separator: str) -> list[str]:
+    """Epoch seconds as ``YYYY-MM-DD hh:mm:ss.ffffff`` (SQLAlchemy's SQLite datetime text)."""
+    text_times = np.datetime_as_string(epoch_seconds.astype("datetime64[s]"), unit="us")
+    return np.char.replace(text_times, "T", separator).tolist()
+
+
+def _position_rows(part: dict[str, np.ndarray], times: list[str]) -> Iterable[tuple[Any, ...]]:
+    return zip(
+        part["device_id"].tolist(),
+        times,
+        times,
+        part["lat"].tolist(),
+        part["lon"].tolist(),
+        part["speed_kmh"].astype(float).tolist(),
+        part["course"].astype(int).tolist(),
+        part["valid"].astype(bool).tolist(),
+        part["alarms"].tolist(),
+        [False] * len(times),
+        strict=True,
+    )
+
+
+def _insert_positions_sqlite(session: Session, part: dict[str, np.ndarray]) -> int:
+    return _insert_rows_sqlite(session, _position_rows(part, _utc_text(part["time"], " ")))
+
+
+def _copy_positions_postgresql(session: Session, part: dict[str, np.ndarray]) -> int:
+    times = [t + "+00" for t in _utc_text(part["time"], " ")]
+    return _copy_rows_postgresql(session, _position_rows(part, times))
+
+
+def _insert_rows_sqlite(session: Session, rows: Iterable[tuple[Any, ...]]) -> int:
+    cursor = session.connection().connection.driver_connection.cursor()
+    before = cursor.execute("SELECT total_changes()").fetchone()[0]
+    cursor.executemany(
+        f"INSERT OR IGNORE INTO positions ({_POSITION_COLUMNS}) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    return cursor.execute("SELECT total_changes()").fetchone()[0] - before
+
+
+def _copy_rows_postgresql(session: Session, rows: Iterable[tuple[Any, ...]]) -> int:
+    cursor = session.connection().connection.driver_connection.cursor()
+    cursor.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS positions_staging ON COMMIT DELETE ROWS AS "
+        f"SELECT {_POSITION_COLUMNS} FROM positions WITH NO DATA"
+    )
+    cursor.execute("TRUNCATE positions_staging")
+    with cursor.copy(f"COPY positions_staging ({_POSITION_COLUMNS}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+    cursor.execute(
+        f"INSERT INTO positions ({_POSITION_COLUMNS}) SELECT {_POSITION_COLUMNS} "
+        "FROM positions_staging ON CONFLICT DO NOTHING"
+    )
+    return cursor.rowcount
+
+
+#: One fix as :func:`store_position_rows` takes it, in this column order; times aware UTC.
+PositionRow = tuple[int, datetime, datetime, float, float, float, int, bool, str, bool]
+
+
+def store_position_rows(session: Session, rows: Sequence[PositionRow]) -> int:
+    """Bulk-store fixes given as rows of (device_id, fix_time, received_at, lat, lon,
+    speed_kmh, course, valid, alarms, archived), dropping duplicates of (device, fix time);
+    return how many were new.
+
+    The path of :func:`load_positions` (``executemany`` on SQLite, ``COPY`` on PostgreSQL)
+    for rows that arrive one by one, such as the gateway's.
+    """
+    if not rows:
+        return 0
+    if session.get_bind().dialect.name == "postgresql":
+        return _copy_rows_postgresql(session, rows)
+    return _insert_rows_sqlite(
+        session, ((r[0], _sqlite_time(r[1]), _sqlite_time(r[2]), *r[3:]) for r in rows)
+    )
+
+
+def _sqlite_time(moment: datetime) -> str:
+    """An aware time as SQLAlchemy's SQLite UTC text (``YYYY-MM-DD hh:mm:ss.ffffff``)."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+

@@ -1,0 +1,204 @@
+"""The follow-up engine: users and teams, cases and their timelines, triggers, tasks,
+promises, contact attempts."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from lienwatch import clock
+from lienwatch.store.tables.base import Base, BigKey
+
+
+class User(Base):
+    """Someone who signs in: an agent, supervisor, analyst, auditor or administrator."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))  # agent|supervisor|analyst|auditor|admin
+    team: Mapped[str | None] = mapped_column(String(80))
+    skills: Mapped[dict[str, Any]] = mapped_column(default=dict)  # languages, regions, field
+    daily_capacity: Mapped[int] = mapped_column(Integer, default=60)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class Team(Base):
+    """A team of agents and their supervisors (``users.team`` names it); strategies route
+    agent steps to a team by name."""
+
+    __tablename__ = "teams"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+
+
+_OPEN_CASE = text("status <> 'closed'")
+
+
+class Case(Base):
+    """A loan's follow-up case; at most one open case per loan."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        Index(
+            "uq_cases_open_loan",
+            "loan_id",
+            unique=True,
+            sqlite_where=_OPEN_CASE,
+            postgresql_where=_OPEN_CASE,
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"))
+    status: Mapped[str] = mapped_column(String(16), default="new")
+    priority: Mapped[int] = mapped_column(BigInteger, default=0)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    opened_at: Mapped[datetime] = mapped_column(default=clock.now)
+    closed_at: Mapped[datetime | None]
+    close_reason: Mapped[str | None] = mapped_column(String(200))
+    strategy: Mapped[str | None] = mapped_column(String(80))  # name@version
+    arm: Mapped[str | None] = mapped_column(String(12))  # champion | challenger
+    stratum: Mapped[str | None] = mapped_column(String(8), index=True)  # bucket when opened
+    status_at: Mapped[datetime | None]
+    hold: Mapped[str | None] = mapped_column(String(16))  # dispute | do_not_contact
+
+    actions: Mapped[list[Action]] = relationship(
+        back_populates="case", order_by="Action.performed_at"
+    )
+
+
+class Action(Base):
+    """Something done on a case (a contact, a check, a status change), exactly once."""
+
+    __tablename__ = "actions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    idempotency_key: Mapped[str] = mapped_column(String(120), unique=True)
+    kind: Mapped[str] = mapped_column(String(24))  # sms|voice|call|visit|gps_check|status|note
+    performed_at: Mapped[datetime]
+    performed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # None: automation
+    outcome: Mapped[str | None] = mapped_column(String(40))
+    note: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    case: Mapped[Case] = relationship(back_populates="actions")
+
+
+_OPEN_TRIGGER = text("resolved_at IS NULL")
+
+
+class Trigger(Base):
+    """Something that needs following up on a case; ``source_key`` makes raising it idempotent.
+
+    ``step`` is the next ladder step to perform, due at ``next_due_at`` and to be done by
+    ``deadline_at`` (its SLA). ``first_deadline_at``/``first_action_at`` decide coverage.
+    """
+
+    __tablename__ = "triggers"
+    __table_args__ = (
+        Index("ix_triggers_open_deadline", "deadline_at", sqlite_where=_OPEN_TRIGGER,
+              postgresql_where=_OPEN_TRIGGER),
+    )  # fmt: skip
+
+    id: Mapped[int] = mapped_column(BigKey, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    source_key: Mapped[str] = mapped_column(String(160), unique=True)
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"), index=True)
+    ladder: Mapped[str] = mapped_column(String(80))
+    anchor_at: Mapped[datetime]
+    opened_at: Mapped[datetime]
+    step: Mapped[int] = mapped_column(SmallInteger, default=0)
+    next_due_at: Mapped[datetime]
+    deadline_at: Mapped[datetime]
+    first_deadline_at: Mapped[datetime]
+    first_action_at: Mapped[datetime | None]
+    warned_at: Mapped[datetime | None]  # the watchdog escalated before the deadline
+    breached_at: Mapped[datetime | None]
+    breach_team: Mapped[str | None] = mapped_column(String(80))
+    resolved_at: Mapped[datetime | None]
+    resolution: Mapped[str | None] = mapped_column(String(80))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Task(Base):
+    """An agent step waiting in a queue (calls, visits, reviews)."""
+
+    __tablename__ = "tasks"
+
+    id: Mapped[int] = mapped_column(BigKey, primary_key=True)
+    key: Mapped[str] = mapped_column(String(80), unique=True)  # trigger:step:due, queued once
+    trigger_id: Mapped[int] = mapped_column(ForeignKey("triggers.id"))
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"))
+    step: Mapped[int] = mapped_column(SmallInteger)
+    channel: Mapped[str] = mapped_column(String(20))
+    skill: Mapped[str] = mapped_column(String(8))  # phone | field
+    team: Mapped[str | None] = mapped_column(String(80))  # None: any team
+    due_at: Mapped[datetime]
+    deadline_at: Mapped[datetime]
+    priority: Mapped[int] = mapped_column(BigInteger, default=0)
+    status: Mapped[str] = mapped_column(String(12), default="queued", index=True)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    assigned_at: Mapped[datetime | None]
+    done_at: Mapped[datetime | None]
+
+
+class Promise(Base):
+    """A promise to pay; kept or broken is decided from payments on its date."""
+
+    __tablename__ = "promises"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), index=True)
+    action_id: Mapped[int] = mapped_column(ForeignKey("actions.id"))
+    made_on: Mapped[date] = mapped_column(Date)
+    promised_on: Mapped[date] = mapped_column(Date)
+    amount: Mapped[int] = mapped_column(BigInteger)  # fen
+    status: Mapped[str] = mapped_column(String(8), default="open", index=True)
+    decided_at: Mapped[datetime | None]
+
+
+class ContactAttempt(Base):
+    """Every outbound contact the compliance guard decided: allowed or refused, and why."""
+
+    __tablename__ = "contact_attempts"
+
+    id: Mapped[int] = mapped_column(BigKey, primary_key=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime]
+    recipient: Mapped[str] = mapped_column(String(20), default="debtor")
+    agency: Mapped[str] = mapped_column(String(80), default="lender")  # who made it
+    allowed: Mapped[bool] = mapped_column(Boolean)
+    rule: Mapped[str] = mapped_column(String(48))
+    next_allowed_at: Mapped[datetime | None]
+    connected: Mapped[bool] = mapped_column(Boolean, default=False)
+    conversation: Mapped[bool] = mapped_column(Boolean, default=False)
+    consented: Mapped[bool] = mapped_column(Boolean, default=False)
+    action_id: Mapped[int | None] = mapped_column(ForeignKey("actions.id"))
+
