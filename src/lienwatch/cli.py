@@ -10,6 +10,7 @@ import typer
 
 from lienwatch import __version__
 from lienwatch.commands import (
+    alerts,
     book_import,
     db,
     demo,
@@ -92,6 +93,7 @@ for module in (
     users,
     report,
     ledger,
+    alerts,
 ):
     module.register(app)
 

@@ -13,10 +13,12 @@ from lienwatch.domain.provinces import ProvinceIndex
 from lienwatch.errors import ConflictError, NotFoundError
 from lienwatch.monitor import AlertBook, AlertType, VehicleSpec
 from lienwatch.services.alerts import decide_alert
+from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory, transaction
 from lienwatch.store.repositories import AlertRepository
 from lienwatch.store.tables import LedgerEntry
 from tests import factories
+from tests.test_cli import run
 
 T0 = int(datetime(2026, 7, 1, tzinfo=UTC).timestamp())
 
@@ -194,3 +196,28 @@ def test_a_decision_is_in_the_ledger_and_a_second_one_records_nothing(store_url,
     engine.dispose()
     assert [(e["subject"], e["by"], e["data"]["decision"], e["data"]["why"]) for e in entries] == [
         ("L11", "sam", "resolved", "tracker refitted by the dealer")]
+
+
+def test_alerts_from_the_command_line(tmp_path, book_factory):
+    url = f"sqlite:///{tmp_path / 'a.sqlite3'}"
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    with transaction(session_factory(engine)) as session:
+        loan = factories.loan(session, "L12")
+        alert = book_factory().raise_alert(
+            AlertType.POWER_CUT, VehicleSpec(loan.vehicle.vin, loan_id="L12", exposure=3_000_00),
+            severity="critical", start=T0, at=T0, device_id=None, position=None, evidence={},
+        )  # fmt: skip
+        alert_id = AlertRepository(session).save(alert).id
+    engine.dispose()
+    env = {"LIENWATCH_DATABASE_URL": url}
+    [listed] = json.loads(run("alert", "list", "--json", cwd=tmp_path, env=env).stdout)
+    assert (listed["alert"], listed["loan"], listed["exposure_fen"]) == (alert_id, "L12", 300_000)
+    done = run("alert", "false-positive", str(alert_id), "--by", "sam", "--why", "a fuse, fixed",
+               "--at", "2026-07-02T09:00:00+08:00", cwd=tmp_path, env=env)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"alert {alert_id} false_positive by sam: #{alert_id} power_cut")
+    again = run("alert", "resolve", str(alert_id), "--by", "ann", cwd=tmp_path, env=env)
+    assert again.returncode == 1
+    assert again.stderr.strip() == f"lienwatch: error: alert {alert_id} is already false_positive"
+    assert run("alert", "list", cwd=tmp_path, env=env).stdout.strip() == "no open alerts"
