@@ -215,12 +215,13 @@ def queue_command(
     """The agent's queue, most urgent first."""
     with options_named(agent="--by"), followup_service() as (_session, service):
         tasks = [
-            {"task": t.id, "case": t.case_id, "channel": t.channel, "due_at": t.due_at.isoformat(),
+            {"task": t.id, "loan": service.loan_ref(t.loan_id), "case": t.case_id,
+             "channel": t.channel, "due_at": t.due_at.isoformat(),
              "deadline_at": t.deadline_at.isoformat(), "priority": t.priority}
             for t in service.queue(agent=agent)
         ]  # fmt: skip
     lines = [
-        f"#{t['task']} case {t['case']} {t['channel']} due {t['due_at']} by {t['deadline_at']}"
+        f"#{t['task']} loan {t['loan']} {t['channel']} due {t['due_at']} by {t['deadline_at']}"
         for t in tasks
     ] or [f"the queue of {agent} is empty"]
     emit(tasks, as_json, lines)

@@ -306,12 +306,13 @@ class FollowupService(Intake, Steps, Watch, Agents):
         key: str | None = None,
     ) -> Action:
         """An action on the case's timeline, with its ledger entry."""
-        return log_action(self.session, case, loan_ref=self._ref(case.loan_id), kind=kind,
+        return log_action(self.session, case, loan_ref=self.loan_ref(case.loan_id), kind=kind,
                           at=at, by=self.session.get(User, by) if by else None,
                           outcome=outcome, note=note, details=details, key=key)  # fmt: skip
 
-    def _ref(self, loan_id: int) -> str:
-        """A loan's reference (cached: the views of the loans a pass works on fill it)."""
+    def loan_ref(self, loan_id: int) -> str:
+        """A loan's reference, as people know it (cached: the views of the loans a pass works
+        on fill it)."""
         if loan_id not in self._refs:
             self._refs[loan_id] = self.session.scalar(select(Loan.ref).where(Loan.id == loan_id))
         return self._refs[loan_id]
