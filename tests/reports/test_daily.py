@@ -274,6 +274,7 @@ def test_the_scheduled_job_mails_the_report_once_a_day(book, smtp_receiver, tmp_
         followup={"smtp_port": port, "email_sender": "risk@lender.example"},
         report={"send_at": time(7, 30), "recipients": ["ceo@lender.example",
                 "risk@lender.example"], "lang": "zh", "out": tmp_path / "reports"},
+        ledger={"key_file": tmp_path / "ledger.key"},  # the seal job makes it, not in the repo
     )  # fmt: skip
     shutil.copy(database, tmp_path / "copy.sqlite3")
     factory = session_factory(make_engine(settings.database_url))
@@ -319,7 +320,8 @@ def test_a_failed_send_is_tried_again(book, smtp_receiver, tmp_path):
 
 
 def test_no_report_job_unless_send_at_is_set(tmp_path):
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'x.sqlite3'}")
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'x.sqlite3'}",
+                        ledger={"key_file": tmp_path / "ledger.key"})
     factory = session_factory(make_engine(settings.database_url))
     assert REPORT not in {job.name for job in scheduler_jobs(factory, settings)}
     with pytest.raises(ValueError, match="recipients is empty"):
