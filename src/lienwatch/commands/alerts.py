@@ -13,9 +13,7 @@ from lienwatch.commands.common import emit, store_session
 from lienwatch.commands.options import At, By, Json
 from lienwatch.domain.money import to_yuan
 from lienwatch.monitor.model import AlertStatus
-from lienwatch.services.alerts import decide_alert
-from lienwatch.store.repositories import AlertRepository
-from lienwatch.store.tables import Alert, Loan, Vehicle
+from lienwatch.services.alerts import alert_view, decide_alert, open_alert_views
 
 Why = Annotated[str, typer.Option("--why", help="Why, as the ledger will keep it.")]
 
@@ -42,7 +40,7 @@ _HELP = {
 def list_command(as_json: Json = False) -> None:
     """The open and acknowledged alerts, largest unsecured exposure first."""
     with store_session() as (_settings, session):
-        rows = [_describe(session, alert) for alert in AlertRepository(session).open_alerts()]
+        rows = open_alert_views(session)
     emit(rows, as_json, [_line(row) for row in rows] or ["no open alerts"])
 
 
@@ -56,21 +54,12 @@ def _decision_command(decision: AlertStatus) -> Any:
     ) -> None:
         moment: datetime = at or clock.now()
         with store_session() as (_settings, session):
-            row = _describe(session, decide_alert(session, alert_id=alert_id,
-                                                  decision=decision, by=by, at=moment,
-                                                  why=why))  # fmt: skip
+            row = alert_view(session, decide_alert(session, alert_id=alert_id,
+                                                   decision=decision, by=by, at=moment,
+                                                   why=why))  # fmt: skip
         emit(row, as_json, f"alert {row['alert']} {row['status']} by {by}: {_line(row)}")
 
     return command
-
-
-def _describe(session: Any, alert: Alert) -> dict[str, Any]:
-    loan = session.get(Loan, alert.loan_id) if alert.loan_id is not None else None
-    return {"alert": alert.id, "type": alert.type, "severity": alert.severity,
-            "status": alert.status, "loan": loan.ref if loan else None,
-            "vin": session.get_one(Vehicle, alert.vehicle_id).vin,
-            "started_at": alert.started_at.isoformat(), "exposure_fen": alert.exposure,
-            "repeats": alert.repeats}  # fmt: skip
 
 
 def _line(row: dict[str, Any]) -> str:

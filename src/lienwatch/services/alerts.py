@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -40,3 +41,18 @@ def decide_alert(
            data={"alert": row.id, "type": row.type, "decision": decision.value,
                  "why": why})  # fmt: skip
     return row
+
+
+def open_alert_views(session: Session) -> list[dict[str, Any]]:
+    """The open and acknowledged alerts as people read them, largest exposure first."""
+    return [alert_view(session, alert) for alert in AlertRepository(session).open_alerts()]
+
+
+def alert_view(session: Session, alert: Alert) -> dict[str, Any]:
+    """An alert with its loan by reference and its car by VIN."""
+    loan = session.get(Loan, alert.loan_id) if alert.loan_id is not None else None
+    return {"alert": alert.id, "type": alert.type, "severity": alert.severity,
+            "status": alert.status, "loan": loan.ref if loan else None,
+            "vin": session.get_one(Vehicle, alert.vehicle_id).vin,
+            "started_at": alert.started_at.isoformat(), "exposure_fen": alert.exposure,
+            "repeats": alert.repeats}  # fmt: skip

@@ -43,12 +43,13 @@ BUNDLE_FORMAT = "lienwatch-proof-v1"
 def record(
     session: Session, kind: EntryKind, *, subject: str, at: datetime, by: str | None,
     data: dict[str, Any],
-) -> dict[str, Any]:  # fmt: skip
+) -> bytes:  # fmt: skip
     """Write the entry of an act into the act's transaction (the one place acts are
-    recorded): it commits, or rolls back, with the act. Returns the entry's fields."""
+    recorded): it commits, or rolls back, with the act. Returns the entry's canonical
+    bytes (every act records one: nothing is parsed back on this path)."""
     body = entry_body(kind, subject=subject, at=at, by=by, data=data)
     LedgerRepository(session).append(kind, subject, body)
-    return json.loads(body)
+    return body
 
 
 @dataclass
@@ -209,10 +210,10 @@ class LedgerService:
         if self.repository.find(EntryKind.CONTRACT, f'"sha256":"{digest}"'):
             raise LedgerError(f"document: this document (sha256 {digest[:16]}…) is registered "
                               "already")  # fmt: skip
-        return record(self.session, EntryKind.CONTRACT, subject=loan_ref, at=at, by=by,
-                      data={"sha256": digest, "parties": parties, "method": method,
-                            "signed_at": signed_at.isoformat(),
-                            "bytes": len(document)})  # fmt: skip
+        data = {"sha256": digest, "parties": parties, "method": method,
+                "signed_at": signed_at.isoformat(), "bytes": len(document)}  # fmt: skip
+        return json.loads(record(self.session, EntryKind.CONTRACT, subject=loan_ref, at=at,
+                                 by=by, data=data))
 
     def find_contract(self, document: bytes) -> LedgerEntry | None:
         """The entry that registered exactly this document, if any."""
@@ -228,10 +229,10 @@ class LedgerService:
         self._check_user(by)
         if self.collateral_registration(vin) is not None:
             raise LedgerError(f"vin: vehicle {vin} has an unreleased registration already")
-        return record(self.session, EntryKind.COLLATERAL_REGISTERED, subject=vin, at=at, by=by,
-                      data={"plate": plate, "authority": authority, "certificate": certificate,
-                            "registered_on": registered_on.isoformat(),
-                            "loan": loan_ref})  # fmt: skip
+        data = {"plate": plate, "authority": authority, "certificate": certificate,
+                "registered_on": registered_on.isoformat(), "loan": loan_ref}  # fmt: skip
+        return json.loads(record(self.session, EntryKind.COLLATERAL_REGISTERED, subject=vin,
+                                 at=at, by=by, data=data))
 
     def release_collateral(
         self, *, vin: str, released_on: date, certificate: str, by: str, at: datetime
@@ -240,9 +241,9 @@ class LedgerService:
         self._check_user(by)
         if self.collateral_registration(vin) is None:
             raise LedgerError(f"vin: vehicle {vin} has no registration to release")
-        return record(self.session, EntryKind.COLLATERAL_RELEASED, subject=vin, at=at, by=by,
-                      data={"released_on": released_on.isoformat(),
-                            "certificate": certificate})  # fmt: skip
+        data = {"released_on": released_on.isoformat(), "certificate": certificate}
+        return json.loads(record(self.session, EntryKind.COLLATERAL_RELEASED, subject=vin,
+                                 at=at, by=by, data=data))
 
     def _check_user(self, username: str) -> None:
         if self.session.scalar(select(User.id).where(User.username == username)) is None:

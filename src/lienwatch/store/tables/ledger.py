@@ -26,7 +26,7 @@ class LedgerEntry(Base):
 
     id: Mapped[int] = mapped_column(BigKey, primary_key=True)
     leaf_index: Mapped[int | None] = mapped_column(BigInteger, unique=True)
-    kind: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(32), index=True)  # contracts found by kind
     subject: Mapped[str] = mapped_column(String(80), index=True)  # a loan ref, a VIN
     body: Mapped[str] = mapped_column(Text)
     recorded_at: Mapped[datetime] = mapped_column(default=clock.now)

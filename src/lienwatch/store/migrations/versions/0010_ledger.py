@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_entries")),
         sa.UniqueConstraint("leaf_index", name=op.f("uq_ledger_entries_leaf_index")),
     )
+    op.create_index(op.f("ix_ledger_entries_kind"), "ledger_entries", ["kind"])
     op.create_index(op.f("ix_ledger_entries_subject"), "ledger_entries", ["subject"])
     op.create_table(
         "ledger_nodes",
@@ -56,4 +57,5 @@ def downgrade() -> None:
     op.drop_table("ledger_heads")
     op.drop_table("ledger_nodes")
     op.drop_index(op.f("ix_ledger_entries_subject"), table_name="ledger_entries")
+    op.drop_index(op.f("ix_ledger_entries_kind"), table_name="ledger_entries")
     op.drop_table("ledger_entries")
