@@ -166,8 +166,10 @@ def test_serve_worker_and_gateway_refuse_a_database_that_is_not_migrated(tmp_pat
         assert "Traceback" not in result.stderr
 
 
-def test_a_tracker_alarm_becomes_an_alert_and_a_follow_up_in_the_same_process(tmp_path):
-    """The embedded chain: tracker → gateway → bus → live monitor → alert → follow-up tick."""
+def test_a_tracker_alarm_becomes_an_alert_and_a_follow_up_within_seconds(tmp_path):
+    """The embedded chain over real TCP: tracker → gateway → bus → live monitor → alert →
+    follow-up trigger, without waiting for the reorder window (a day) or the next follow-up
+    tick (an hour): an alarm is an event."""
     assert run("db", "upgrade", cwd=tmp_path).returncode == 0
     engine = make_engine(f"sqlite:///{tmp_path / 'lienwatch.sqlite3'}")
     factory = session_factory(engine)
@@ -177,24 +179,29 @@ def test_a_tracker_alarm_becomes_an_alert_and_a_follow_up_in_the_same_process(tm
         loan = session.get_one(Loan, loan_id)
         repository.bind(device=repository.get_by_ident(TRACKER), vehicle=loan.vehicle)
     env = {
-        "LIENWATCH_SCHEDULER__FOLLOWUP_TICK_S": "0.3",
-        "LIENWATCH_MONITOR__REORDER_WINDOW_S": "0",  # process each fix at once
-        "LIENWATCH_MONITOR__ADVANCE_S": "0.2",
+        "LIENWATCH_SCHEDULER__FOLLOWUP_TICK_S": "3600",  # the first tick at start, then none
+        "LIENWATCH_MONITOR__REORDER_WINDOW_S": "86400",
+        "LIENWATCH_MONITOR__ADVANCE_S": "3600",
+        "LIENWATCH_GATEWAY__HEALTH_TOKEN": HEALTH_TOKEN,
     }
     server = start("serve", "--host", "127.0.0.1", "--jt808-port", "0", "--gt06-port", "0",
                    "--http-port", "0", cwd=tmp_path, env=env)  # fmt: skip
     try:
         ports = {name: int(port) for name, port in re.findall(r"(\w+) port (\d+)", server.ready)}
         assert "monitor on 1 vehicles" in server.ready
+        wait_for_health(f"http://127.0.0.1:{ports['http']}",
+                        lambda jobs: jobs["followup_tick"]["runs"] >= 1)  # fmt: skip
         track = make_track(TRACKER, 3, alarm_at=1, start=int(clock.timestamp()) - 600)
         report = asyncio.run(play([track], "jt808", "127.0.0.1", ports["jt808"], PlayOptions()))
         assert (report.errors, report.acked_positions) == (0, 3)
-        alert_id = wait_for(lambda: alert_of(factory, loan_id, "power_cut"))
-        trigger = wait_for(lambda: trigger_of(factory, alert_id))
+        sent = time.monotonic()
+        alert_id = wait_for(lambda: alert_of(factory, loan_id, "power_cut"), timeout=5)
+        trigger = wait_for(lambda: trigger_of(factory, alert_id), timeout=5)
+        took = time.monotonic() - sent
     finally:
         code, _ = server.stop()
     assert code == 0, "".join(server.stderr)
-    assert trigger == "collateral_alert"
+    assert trigger == "collateral_alert" and took < 5
     engine.dispose()
 
 

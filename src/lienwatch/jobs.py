@@ -9,10 +9,11 @@ nightly run each hold an advisory lock (the others skip), due steps are claimed 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from lienwatch import clock
@@ -49,6 +50,29 @@ def followup_tick(factory: sessionmaker[Session], settings: Settings) -> Callabl
         return tick_and_drain(factory, settings, catalogue=catalogue)
 
     return tick
+
+
+def alarm_followups(
+    factory: sessionmaker[Session], settings: Settings
+) -> Callable[[Sequence[str]], int]:
+    """What the live monitor calls when it stored tracker alarms: their follow-up triggers
+    raised at once in a transaction of their own (``FollowupService.raise_for_alerts``);
+    returns how many. Another process raising the same trigger at the same moment (a tick
+    on PostgreSQL) wins: the unique source key refuses this one, which is then left out."""
+    catalogue = ProductCatalogue.from_tables(settings.products)
+
+    def raise_now(keys: Sequence[str]) -> int:
+        try:
+            with transaction(factory) as session:
+                service = FollowupService.from_settings(
+                    session, settings.followup, time_zone=settings.time_zone,
+                    catalogue=catalogue,
+                )  # fmt: skip
+                return len(service.raise_for_alerts(keys, at=clock.now()))
+        except IntegrityError:
+            return 0
+
+    return raise_now
 
 
 def tick_and_drain(

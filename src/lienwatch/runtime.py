@@ -28,6 +28,7 @@ from lienwatch.api.limits import BodyLimit, head_timeout_protocol
 from lienwatch.bus import InProcessBus, JetStreamBus
 from lienwatch.config import BusSettings, GatewaySettings, Settings
 from lienwatch.data import province_index
+from lienwatch.jobs import alarm_followups
 from lienwatch.monitor.live import LiveMonitor
 from lienwatch.scheduling import Scheduler
 from lienwatch.store.migrate import open_store
@@ -273,6 +274,7 @@ async def running_monitor(ingest: Ingest, settings: Settings) -> AsyncIterator[L
         StoreAlertStore(ingest.factory, provinces),
         settings=settings.monitor,
         provinces=provinces,
+        followups=alarm_followups(ingest.factory, settings),
     )
     await ingest.bus.subscribe(MONITOR_CONSUMER, monitor.handle)
     try:

@@ -2,7 +2,10 @@
 
 :class:`Monitor` enriches each batch of fixes with vectorized lookups (validity, province,
 risk zone, local time, unit vectors), holds them per vehicle until the reorder window has
-passed, and hands them in time order to the vehicle's :class:`VehicleMonitor`. A fix older
+passed, and hands them in time order to the vehicle's :class:`VehicleMonitor`. A tracker
+alarm (power cut, removal, tamper, antenna cut) is not held: its alert is raised as it
+arrives (:meth:`~lienwatch.monitor.detectors.alarms.Alarms.on_arrival`), the same alert the
+ordered pass raises later. A fix older
 than what a vehicle has already processed is dropped and counted (``late``); so is a repeat of
 a (device, time) already seen. :meth:`Monitor.advance` is the clock: it releases held fixes
 and raises silences (``device_offline``, ``device_removed``) whose deadline has passed.
@@ -101,6 +104,9 @@ class Monitor:
             if fix.time > slot.newest:
                 slot.newest = fix.time
                 self._release(slot, slot.newest - window)
+            if fix.alarms and (fix.time, fix.device_id) > slot.released:
+                # an alarm is an event: its alert is raised now, not after the window
+                slot.monitor.alarms.on_arrival(fix, (held[3] for held in slot.held))
 
     def replay(self, batch: PositionColumns) -> None:
         """Process a complete batch directly in (vehicle, time, device) order.

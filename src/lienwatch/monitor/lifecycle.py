@@ -157,15 +157,30 @@ class AlertBook:
         self._changed[alert.id] = alert
         return alert
 
+    def place(self, alert: Alert, position: tuple[float, float, int] | None) -> None:
+        """Set where ``alert`` happened: (lat, lon, province index or -1), or None."""
+        lat, lon, province = self._where(position)
+        place = (lat, lon, province and province.code)
+        if place != (alert.lat, alert.lon, alert.province):
+            alert.lat, alert.lon = lat, lon
+            alert.province = province.code if province else None
+            alert.province_zh = province.name_zh if province else None
+            alert.province_en = province.name_en if province else None
+            self._changed[alert.id] = alert
+
+    def _where(
+        self, position: tuple[float, float, int] | None
+    ) -> tuple[float | None, float | None, Province | None]:
+        if position is None:
+            return None, None, None
+        lat, lon, index = position
+        return lat, lon, self._provinces[index] if index >= 0 else None
+
     def _new_alert(self, alert_type, vehicle, severity, start, at, device_id, position) -> Alert:
         alert_id = f"{vehicle.vehicle_id}:{alert_type}:{start}"
         while alert_id in self._by_id:
             alert_id += "+"
-        lat = lon = None
-        province = None
-        if position is not None:
-            lat, lon, index = position
-            province = self._provinces[index] if index >= 0 else None
+        lat, lon, province = self._where(position)
         return Alert(
             id=alert_id,
             type=alert_type,

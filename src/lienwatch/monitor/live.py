@@ -17,6 +17,10 @@ threads, one step at a time:
   latest nightly exposures).
 - **saving**: after every step the alerts that are new or changed are saved in one
   transaction; a failed save keeps them for the next step.
+- **alarms**: a tracker alarm is not held for the reorder window (see
+  :mod:`lienwatch.monitor.engine`): its alert is raised and saved in the step that ingests
+  it, and the ``followups`` callback, when given, raises its follow-up trigger right after
+  (``lienwatch serve``: within seconds of the frame, not at the next follow-up tick).
 - **restart**: :meth:`LiveMonitor.start` seeds the alert book with the alerts the store holds
   open, then replays the last ``warmup_h`` hours of stored positions (plus each tracker's
   last fix before them) so stays, offline clocks and learned places survive a restart. The
@@ -43,7 +47,7 @@ from lienwatch.domain.positions import PositionColumns
 from lienwatch.domain.provinces import ProvinceIndex
 from lienwatch.monitor.engine import Monitor
 from lienwatch.monitor.lifecycle import Decision
-from lienwatch.monitor.model import Alert, DeviceSpec, VehicleSpec, iso_utc
+from lienwatch.monitor.model import ALARM_TYPES, Alert, DeviceSpec, VehicleSpec, iso_utc
 
 log = logging.getLogger(__name__)
 
@@ -133,9 +137,14 @@ class LiveMonitor:
         *,
         settings: MonitorSettings,
         provinces: ProvinceIndex,
+        followups: Callable[[Sequence[str]], int] | None = None,
     ) -> None:
+        """``followups`` raises the follow-up triggers of stored alerts given by id (blocking)
+        and returns how many it raised; it is called with the alarm alerts just saved."""
         self.source = source
         self.store = store
+        self.followups = followups
+        self._followed: set[str] = set()  # alarm alerts handed to followups
         self.settings = settings
         self.provinces = provinces
         self.monitor: Monitor | None = None
@@ -238,6 +247,7 @@ class LiveMonitor:
             "alerts_open": monitor.book.open_count if monitor else 0,
             "alerts_saved": self.counts["alerts_saved"],
             "alerts_refused": self.counts["alerts_refused"],
+            "alarm_triggers": self.counts["alarm_triggers"],
             "fleet_reloads": self.counts["fleet_loads"],
             "fleet_loaded_at": iso_utc(self.fleet_loaded_at),
             "last_advance": iso_utc(self.last_advance),
@@ -311,6 +321,7 @@ class LiveMonitor:
         self._monitor.advance(now)
         self.last_advance = now
         self._save()
+        self._followed &= {alert.id for alert in book.open_alerts()}
 
     def _reload_fleet(self, now: int) -> None:
         fleet = self.source.load_fleet()
@@ -332,7 +343,14 @@ class LiveMonitor:
             return
         saved = self.store.save(list(self._pending.values()))
         self.counts["alerts_saved"] += len(self._pending) - len(saved.refused)
+        alarms = [
+            a.id for a in self._pending.values()
+            if a.type in ALARM_TYPES and a.is_open and a.id not in saved.refused
+            and a.id not in self._followed
+        ]  # fmt: skip
         self._pending.clear()
+        if alarms and self.followups is not None:
+            self._follow_up(alarms)
         for decision in saved.decisions:
             book.apply(decision)
         for alert_id, stored in saved.refused.items():
@@ -342,6 +360,19 @@ class LiveMonitor:
             if stored is not None:
                 book.replace(alert_id, stored)
         book.forget_closed()
+
+    def _follow_up(self, alert_ids: list[str]) -> None:
+        """Raise the follow-ups of alarm alerts just saved; a failure is logged and kept for
+        :meth:`status` (the next follow-up tick raises them then)."""
+        assert self.followups is not None
+        try:
+            self.counts["alarm_triggers"] += self.followups(alert_ids)
+        except Exception as exc:
+            self.last_error = f"{iso_utc(clock.timestamp())} follow-ups of alarms: {exc}"
+            log.exception("live monitor: raising the follow-ups of %d alarms failed",
+                          len(alert_ids))  # fmt: skip
+            return
+        self._followed.update(alert_ids)
 
     @property
     def _monitor(self) -> Monitor:

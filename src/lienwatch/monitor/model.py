@@ -31,6 +31,10 @@ class AlertType(StrEnum):
     LTV_BREACH = "ltv_breach"
 
 
+#: The alerts a tracker's own alarm raises: events raised as they arrive, followed up at once.
+ALARM_TYPES = frozenset({AlertType.POWER_CUT, AlertType.DEVICE_REMOVED, AlertType.GNSS_ANTENNA_CUT})
+
+
 class AlertStatus(StrEnum):
     OPEN = "open"
     ACKNOWLEDGED = "acknowledged"

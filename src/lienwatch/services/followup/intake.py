@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import and_, exists, func, or_, select, update
@@ -157,15 +158,28 @@ class Intake(ServiceState):
             )
         return found
 
-    def _from_alerts(self, now: datetime) -> list[Candidate]:
-        rows = self.session.scalars(
-            select(Alert).where(
-                Alert.loan_id.is_not(None),
-                Alert.status.in_(OPEN_ALERT_STATUSES),
-                ~exists().where(Trigger.alert_id == Alert.id),
-                func.coalesce(Alert.raised_at, Alert.started_at) <= now,
-            )
+    def raise_for_alerts(self, keys: Sequence[str], *, at: datetime) -> list[Trigger]:
+        """Raise now the ``collateral_alert`` triggers the next tick would raise for the
+        stored alerts with these monitor ``keys`` (the live monitor's tracker alarms: a
+        follow-up within seconds, not at the next tick); the triggers raised. Alerts closed,
+        already followed up or not on a loan are skipped, and so is everything before the
+        engine's first tick (that tick adopts the book's backlog whole)."""
+        if not keys or not self._seen_before():
+            return []
+        raised = []
+        for chunk in chunks(list(keys)):
+            raised += self._raise_many(self._from_alerts(at, keys=chunk), at, TickReport())
+        self._close_finished_cases(at)
+        return raised
+
+    def _from_alerts(self, now: datetime, *, keys: Sequence[str] | None = None) -> list[Candidate]:
+        query = select(Alert).where(
+            Alert.loan_id.is_not(None),
+            Alert.status.in_(OPEN_ALERT_STATUSES),
+            ~exists().where(Trigger.alert_id == Alert.id),
+            func.coalesce(Alert.raised_at, Alert.started_at) <= now,
         )
+        rows = self.session.scalars(query if keys is None else query.where(Alert.key.in_(keys)))
         return [
             Candidate(
                 alert.loan_id,
