@@ -14,6 +14,7 @@ from lienwatch.monitor import (
     VehicleSpec,
     ZoneLibrary,
 )
+from lienwatch.monitor.model import iso_utc
 from tests.monitor.conftest import HOME, HOUR, T0, batch
 
 WIRED = DeviceSpec("W1", "V1", "wired", 7200)
@@ -40,13 +41,29 @@ def parked(device, start_h, end_h, every_h=2, at=HOME):
     return [(device, T0 + h * HOUR, *at) for h in range(start_h, end_h, every_h)]
 
 
+def says_why(alert, rule, thresholds, fixes):
+    """The alert's evidence names its rule (and says it), the thresholds it compared (these
+    among them) and the fixes it rests on, as (device, time)."""
+    evidence = alert.evidence
+    assert evidence["rule"] == rule and evidence["why"], evidence
+    assert thresholds.items() <= evidence["thresholds"].items(), evidence["thresholds"]
+    shown = [(f["device"], f["time"]) for f in evidence["fixes"]]
+    assert shown == [(device, iso_utc(t)) for device, t in fixes], shown
+
+
 def test_power_cut_then_silence_is_a_removal_and_goes_offline(provinces):
     rows = [*parked("W1", 0, 10), ("W1", T0 + 10 * HOUR, *HOME, "power_cut")]
     monitor = run(provinces, rows, until=T0 + 40 * HOUR)
     assert sorted(types(monitor)) == ["device_offline", "device_removed", "power_cut"]
-    removed = next(a for a in monitor.alerts if a.type == "device_removed")
+    found = {str(a.type): a for a in monitor.alerts}
+    removed, offline, cut = found["device_removed"], found["device_offline"], found["power_cut"]
     assert removed.start == T0 + 10 * HOUR and removed.raised_at == T0 + 14 * HOUR
     assert removed.province_en == "Zhejiang"
+    alarm = [("W1", T0 + 10 * HOUR)]
+    says_why(cut, "power_cut", {}, alarm)
+    says_why(removed, "device_removed.silence",
+             {"removal_silence_min_h": 1.0, "removal_silence_intervals": 2.0}, alarm)  # fmt: skip
+    says_why(offline, "device_offline", {"offline_wired_h": 24.0}, alarm)
 
 
 def test_power_cut_with_reports_continuing_is_not_a_removal(provinces):
@@ -65,7 +82,10 @@ def test_long_stay_away_from_home_but_not_at_the_declared_home(provinces):
     away = offset_m(HOME[0], HOME[1], 5_000, 0)
     rows = parked("W1", 0, 80, at=(float(away[0]), float(away[1])))
     at_home = VehicleSpec("V1", home=HOME)
-    assert types(run(provinces, rows)) == ["long_stay"]
+    [alert] = run(provinces, rows).alerts
+    says_why(alert, "long_stay", {"long_stay_h": 72.0, "stay_radius_m": 200.0},
+             [("W1", T0), ("W1", T0 + 74 * HOUR)])  # fmt: skip
+    assert alert.evidence["stay"]["from"] == iso_utc(T0)
     assert types(run(provinces, rows, vehicle=at_home)) == ["long_stay"]
     assert types(run(provinces, parked("W1", 0, 80), vehicle=at_home)) == []
     # drift of 150 m around the spot stays one stay
@@ -101,6 +121,8 @@ def test_risk_zone_dwell_and_zone_validation(provinces):
     ]
     [alert] = run(provinces, rows, zones=zones).alerts
     assert alert.evidence["category"] == "pawnshop" and alert.end == T0 + 4000
+    says_why(alert, "risk_zone_visit", {"risk_zone_dwell_min": 30.0},
+             [("W1", T0 + 600), ("W1", T0 + 3000)])  # fmt: skip
     bad = {**feature, "properties": {"category": "casino"}}
     with pytest.raises(MonitorInputError, match="feature 1: category 'casino'"):
         ZoneLibrary({"type": "FeatureCollection", "features": [feature, bad]})
@@ -125,6 +147,8 @@ def test_left_region_after_two_hours_and_back(provinces):
     [alert] = run(provinces, rows, vehicle=vehicle).alerts
     assert alert.type == "left_region" and alert.start == T0 + HOUR and alert.end == T0 + 5 * HOUR
     assert alert.province == "31"
+    says_why(alert, "left_region", {"left_region_h": 2.0},
+             [("W1", T0 + HOUR), ("W1", T0 + 3 * HOUR + 1)])  # fmt: skip
 
 
 def test_position_jump_and_invalid_fixes_do_not_move_the_vehicle(provinces):
@@ -139,6 +163,8 @@ def test_position_jump_and_invalid_fixes_do_not_move_the_vehicle(provinces):
     assert types(monitor) == ["position_jump"]
     assert monitor.counts["invalid"] == 2
     assert monitor.alerts[0].evidence["kmh"] > 5_000
+    says_why(monitor.alerts[0], "position_jump", {"jump_kmh": 250.0, "jump_min_km": 1.0},
+             [("W1", T0), ("W1", T0 + 600)])  # fmt: skip
 
 
 def test_tracker_left_behind_while_the_other_moves(provinces):
@@ -146,7 +172,9 @@ def test_tracker_left_behind_while_the_other_moves(provinces):
     rows = [*parked("W1", 0, 6), *parked("S1", 0, 30, 8)]
     rows += [("S1", T0 + 30 * HOUR, float(work[0]), float(work[1]))]
     monitor = run(provinces, rows, devices=(WIRED, WIRELESS))
-    assert "tracker_mismatch" in types(monitor)
+    mismatch = next(a for a in monitor.alerts if a.type == "tracker_mismatch")
+    says_why(mismatch, "tracker_mismatch.silent", {"mismatch_m": 1000.0},
+             [("S1", T0 + 30 * HOUR), ("W1", T0 + 4 * HOUR)])  # fmt: skip
 
 
 def test_night_relocation_and_address_mismatch(provinces):
@@ -159,7 +187,22 @@ def test_night_relocation_and_address_mismatch(provinces):
         nights + [("W1", t + 3 * HOUR, lat, lon) for _, t, lat, lon in nights], key=lambda r: r[1]
     )
     monitor = run(provinces, rows, vehicle=VehicleSpec("V1", home=HOME), until=rows[-1][1])
-    assert {"night_relocation", "address_mismatch"} <= set(types(monitor))
+    moved, mismatch = (next(a for a in monitor.alerts if a.type == t)
+                       for t in ("night_relocation", "address_mismatch"))  # fmt: skip
+    night = T0 + 19 * HOUR
+    says_why(moved, "night_relocation", {"night_move_km": 5.0, "night_move_nights": 3},
+             [("W1", night), ("W1", night + 4 * 24 * HOUR), ("W1", night + 6 * 24 * HOUR)])
+    says_why(mismatch, "address_mismatch", {"address_mismatch_km": 10.0},
+             [("W1", night + 6 * 24 * HOUR)])  # fmt: skip
+
+
+def test_unusual_area_far_outside_where_the_car_was_driven(provinces):
+    far = offset_m(HOME[0], HOME[1], 100_000, 0)
+    rows = parked("W1", 0, 10 * 24) + parked("W1", 10 * 24, 10 * 24 + 10, 1, at=far)
+    monitor = run(provinces, rows)
+    [alert] = [a for a in monitor.alerts if a.type == "unusual_area"]
+    says_why(alert, "unusual_area", {"unusual_distance_km": 50.0, "unusual_h": 6.0},
+             [("W1", T0 + 240 * HOUR), ("W1", T0 + 247 * HOUR)])  # fmt: skip
 
 
 def test_cluster_of_three_borrowers(provinces):
@@ -176,6 +219,8 @@ def test_cluster_of_three_borrowers(provinces):
     monitor.flush()
     clusters = [a for a in monitor.alerts if a.type == "cluster"]
     assert sorted(a.vehicle_id for a in clusters) == ["V0", "V1", "V2"]
+    says_why(clusters[0], "cluster", {"cluster_h": 24.0, "cluster_vehicles": 3},
+             [(f"D{i}", T0 + i) for i in range(3)])  # fmt: skip
     same_owner = [VehicleSpec(f"V{i}", borrower_id="B0") for i in range(3)]
     monitor = Monitor(devices, same_owner, provinces=provinces)
     monitor.replay(batch(rows))
@@ -191,6 +236,7 @@ def test_ltv_breach_per_product_cap_and_lifecycle(provinces):
     monitor.update_ltv("L1", 0.78, T0 + 10)
     [alert] = monitor.alerts
     assert alert.repeats == 1 and alert.exposure == 12_345 and alert.evidence["ltv"] == 0.78
+    says_why(alert, "ltv_breach", {"ltv_cap": 0.7}, [])
     monitor.book.acknowledge(alert.id, by="agent7", at=T0 + 20)
     assert alert.status == AlertStatus.ACKNOWLEDGED and alert.status_by == "agent7"
     monitor.update_ltv("L1", 0.6, T0 + 30)
@@ -219,3 +265,4 @@ def test_a_tamper_alarm_in_a_tracker_frame_is_a_removal(provinces):
     [removed] = monitor.alerts
     assert removed.type == "device_removed" and removed.start == at
     assert removed.evidence["alarm"] == "tamper"
+    says_why(removed, "device_removed.alarm", {}, [(removed.device_id, removed.start)])

@@ -44,6 +44,8 @@ def test_replays_simulator_files(sim_dir):
     assert {"power_cut", "device_removed", "long_stay", "risk_zone_visit"} <= kinds
     keys = {"type", "severity", "vehicle_id", "device_id", "loan_id", "start", "end", "lat"}
     assert all(keys | {"lon", "province", "evidence"} <= set(a) for a in alerts)
+    shape = {"rule", "why", "thresholds", "fixes"}
+    assert all(shape <= set(a["evidence"]) and a["evidence"]["fixes"] for a in alerts)
 
 
 @pytest.mark.parametrize(
@@ -154,3 +156,8 @@ def test_without_json_one_readable_line_per_alert(sim_dir):
     first = alerts[0]
     assert lines[0].startswith(f"{first['start']} {first['type']} {first['severity']} vehicle "
                                f"{first['vehicle_id']} device {first['device_id']}")  # fmt: skip
+    # and why: the rule, its thresholds and the fixes, as the JSON's evidence has them
+    evidence = first["evidence"]
+    assert f" because {evidence['rule']}" in lines[0]
+    assert all(f"{name}={value}" in lines[0] for name, value in evidence["thresholds"].items())
+    assert all(f"{f['device']} {f['time']}" in lines[0] for f in evidence["fixes"])

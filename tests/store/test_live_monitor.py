@@ -147,6 +147,10 @@ def test_power_cut_and_leaving_the_province_are_stored_and_a_restart_continues_t
     assert (cut.loan_id, cut.vehicle_id, cut.device_id) == (loan.id, loan.vehicle_id, key)
     assert (cut.exposure, cut.status, cut.province_code) == (EXPOSURE, "open", "13")
     assert left.evidence["permitted"] == "11" and left.started_at < cut.started_at
+    assert (cut.evidence["rule"], [f["alarms"] for f in cut.evidence["fixes"]]) == (
+        "power_cut", ["power_cut"]
+    )  # the evidence is stored with the alert
+    assert left.evidence["thresholds"] == {"left_region_h": 0.0003}
     assert rows["device_removed"].started_at == cut.started_at  # from the power cut on
     assert status["fixes_ingested"] == 2 and status["vehicles"] == 1
     assert status["alerts_open"] == 4 and status["last_advance"] is not None

@@ -250,7 +250,23 @@ def _alert_line(alert: dict[str, Any]) -> str:
     if alert["province"]:
         where += f" ({alert['province']['en']})"
     return (f"{alert['start']} {alert['type']} {alert['severity']} vehicle {alert['vehicle_id']} "
-            f"device {alert['device_id']}{where} [{alert['status']}]")  # fmt: skip
+            f"device {alert['device_id']}{where} [{alert['status']}]"
+            f"{_because(alert['evidence'])}")  # fmt: skip
+
+
+def _because(evidence: dict[str, Any]) -> str:
+    """`` because long_stay (stay_radius_m=200.0, long_stay_h=72.0) on D1 2026-07-01T00:00:00Z
+    30.2741,120.1551; D1 …``: the rule, its thresholds and the fixes of the evidence."""
+    if "rule" not in evidence:
+        return ""
+    limits = ", ".join(f"{name}={value}" for name, value in evidence["thresholds"].items())
+    fixes = "; ".join(
+        f"{f['device']} {f['time']}" + ("" if f["lat"] is None else f" {f['lat']},{f['lon']}")
+        for f in evidence["fixes"]
+    )
+    return f" because {evidence['rule']}" + (f" ({limits})" if limits else "") + (
+        f" on {fixes}" if fixes else ""
+    )
 
 
 def register(app: typer.Typer) -> None:

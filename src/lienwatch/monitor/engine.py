@@ -30,7 +30,7 @@ from lienwatch.domain.positions import PositionColumns
 from lienwatch.domain.provinces import OUTSIDE, ProvinceIndex
 from lienwatch.monitor.cluster import find_clusters
 from lienwatch.monitor.detectors.activity_area import activity_cells
-from lienwatch.monitor.detectors.base import StayRecord
+from lienwatch.monitor.detectors.base import StayRecord, evidence_of
 from lienwatch.monitor.lifecycle import AlertBook
 from lienwatch.monitor.model import (
     Alert,
@@ -178,19 +178,22 @@ class Monitor:
         vehicle = self._loans.get(loan_id)
         if vehicle is None:
             raise MonitorInputError(f"loan_id: unknown loan {loan_id!r}")
-        cap = self.settings.for_product(vehicle.product).ltv_cap
+        thresholds = self.settings.for_product(vehicle.product)
+        cap = thresholds.ltv_cap
         slot = self._slots.get(vehicle.vehicle_id)
         position = slot.monitor.out.position if slot else None
         if ltv > cap:
             self.book.raise_alert(
                 AlertType.LTV_BREACH,
                 vehicle,
-                severity=self.settings.for_product(vehicle.product).severities["ltv_breach"],
+                severity=thresholds.severities["ltv_breach"],
                 start=at,
                 at=at,
                 device_id=None,
                 position=position,
-                evidence={"ltv": round(ltv, 4), "cap": cap},
+                evidence=evidence_of(
+                    "ltv_breach", thresholds, details={"ltv": round(ltv, 4), "cap": cap}
+                ),
             )
         else:
             self.book.resolve_cause(vehicle.vehicle_id, AlertType.LTV_BREACH, at)
@@ -429,11 +432,18 @@ def raise_clusters(
                 at=group.start + need_s,
                 device_id=member.anchor.device_id,
                 position=(member.anchor.lat, member.anchor.lon, member.anchor.province),
-                evidence={
-                    "vehicles": names,
-                    "centre": [round(lon, 6), round(lat, 6)],
-                    "together_since": iso_utc(group.start),
-                },
+                evidence=evidence_of(
+                    "cluster",
+                    thresholds,
+                    fixes=[s.anchor for s in sorted(group.members, key=lambda s: s.vehicle_id)],
+                    stay={"from": iso_utc(group.start), "to": iso_utc(member.last),
+                          "at": [round(lon, 6), round(lat, 6)]},
+                    details={
+                        "vehicles": names,
+                        "centre": [round(lon, 6), round(lat, 6)],
+                        "together_since": iso_utc(group.start),
+                    },
+                ),
             )
             if group.end is not None:
                 book.resolve_cause(member.vehicle_id, AlertType.CLUSTER, group.end)

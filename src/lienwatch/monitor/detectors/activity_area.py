@@ -29,6 +29,7 @@ class ActivityArea:
         self.far: dict[int, bool] = {}
         self.learned_on: int | None = None
         self.out_since: int | None = None
+        self.first_out: Fix | None = None
         self.alerted = False
 
     def on_fix(self, fix: Fix) -> None:
@@ -46,7 +47,7 @@ class ActivityArea:
         if not far:
             self._inside(fix)
         elif self.out_since is None:
-            self.out_since = fix.time
+            self.out_since, self.first_out = fix.time, fix
         elif not self.alerted and fix.time - self.out_since > self.limits.unusual_s:
             self.alerted = True
             self.out.raise_(
@@ -55,6 +56,7 @@ class ActivityArea:
                 at=fix.time,
                 device_id=fix.device_id,
                 position=position_of(fix),
+                fixes=[f for f in (self.first_out, fix) if f is not None],
                 evidence={
                     "hours_outside": round((fix.time - self.out_since) / HOUR_S, 1),
                     "area_cells": len(self.area),

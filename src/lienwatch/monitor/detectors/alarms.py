@@ -78,6 +78,8 @@ class Alarms:
             at=fix.time,
             device_id=fix.device_id,
             position=position,
+            fixes=[fix],
+            rule="device_removed.alarm" if alert_type is AlertType.DEVICE_REMOVED else None,
             evidence={"alarm": name, "alarm_at": iso_utc(fix.time)},
         )
 

@@ -4,13 +4,14 @@ raises and resolves alerts, squared chords between unit vectors, places and long
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from lienwatch.config import MonitorThresholds
 from lienwatch.domain.geo import chord2_of_m, unit_vectors
 from lienwatch.monitor.lifecycle import AlertBook
-from lienwatch.monitor.model import AlertType, Fix, VehicleSpec
+from lienwatch.monitor.model import AlertType, Fix, VehicleSpec, iso_utc
 
 NEVER = math.inf
 DAY_S = 86_400
@@ -106,6 +107,118 @@ class StayRecord:
     ended: bool = False
 
 
+#: What each rule says and the thresholds it compares (``MonitorThresholds`` fields), by the
+#: rule's name in the evidence: the alert type, or ``type.variant`` for a type two rules raise.
+RULES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "power_cut": ("the tracker reported a main-power-cut alarm", ()),
+    "gnss_antenna_cut": ("the tracker reported its GNSS antenna cut or shorted", ()),
+    "device_removed.alarm": ("the tracker reported a removal or tamper alarm", ()),
+    "device_removed.silence": (
+        "a wired tracker fell silent after a power-cut alarm for longer than its removal "
+        "silence (removal_silence_intervals report intervals, at least removal_silence_min_h)",
+        ("removal_silence_intervals", "removal_silence_min_h"),
+    ),
+    "device_offline": (
+        "no report for longer than the tracker's kind allows (offline_wired_h or "
+        "offline_wireless_h, at least offline_min_intervals report intervals)",
+        ("offline_wired_h", "offline_wireless_h", "offline_min_intervals"),
+    ),
+    "long_stay": (
+        "every fix within stay_radius_m of the stay's first for more than long_stay_h, not "
+        "at a known place (one stayed at place_known_visits times for place_visit_h or more)",
+        ("stay_radius_m", "long_stay_h", "place_visit_h", "place_known_visits"),
+    ),
+    "risk_zone_visit": (
+        "inside a risk zone for risk_zone_dwell_min or more, not at a known place",
+        ("risk_zone_dwell_min", "stay_radius_m", "place_known_visits"),
+    ),
+    "left_region": (
+        "outside the permitted region (the lender-defined area, else the booked province) "
+        "for more than left_region_h",
+        ("left_region_h",),
+    ),
+    "night_relocation": (
+        "the night parking place (the last fix before night_end_h local time) moved more "
+        "than night_move_km and stayed there night_move_nights nights in a row",
+        ("night_end_h", "night_move_km", "night_move_nights"),
+    ),
+    "address_mismatch": (
+        "the night parking place, confirmed night_move_nights nights, lies more than "
+        "address_mismatch_km from the declared home",
+        ("night_end_h", "night_move_km", "night_move_nights", "address_mismatch_km"),
+    ),
+    "unusual_area": (
+        "more than unusual_distance_km outside the 0.1° cells holding activity_share of the "
+        "fixes of the last activity_days days (learned after activity_min_days) for more "
+        "than unusual_h",
+        (
+            "unusual_distance_km",
+            "unusual_h",
+            "activity_days",
+            "activity_share",
+            "activity_min_days",
+        ),
+    ),
+    "position_jump": (
+        "two consecutive fixes of one tracker more than jump_min_km apart imply more than "
+        "jump_kmh",
+        ("jump_kmh", "jump_min_km"),
+    ),
+    "tracker_mismatch.apart": (
+        "the vehicle's trackers were more than mismatch_m apart for mismatch_min or more "
+        "(fixes within pair_window_s of each other, a wired tracker's stay spanning a fix, or "
+        "beyond the reach of its fixes before and after), with no evidence of them together",
+        ("mismatch_m", "mismatch_min", "pair_window_s", "stay_radius_m"),
+    ),
+    "tracker_mismatch.silent": (
+        "a tracker reported more than mismatch_m from where the other, silent longer than its "
+        "removal silence, fell silent",
+        ("mismatch_m", "removal_silence_intervals", "removal_silence_min_h"),
+    ),
+    "cluster": (
+        "cluster_vehicles or more vehicles of different borrowers stayed within "
+        "cluster_radius_m of each other for cluster_h or more",
+        ("cluster_vehicles", "cluster_radius_m", "cluster_h"),
+    ),
+    "ltv_breach": ("the loan-to-value rose above the product's ltv_cap", ("ltv_cap",)),
+}
+
+
+def evidence_of(
+    rule: str,
+    thresholds: MonitorThresholds,
+    *,
+    fixes: Sequence[Fix] = (),
+    stay: dict[str, Any] | None = None,
+    details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An alert's evidence: the rule that fired (``RULES``), the thresholds it compared, the
+    fixes it rests on (device, time, coordinates), the stay if any, then the detector's own
+    figures."""
+    why, names = RULES[rule]
+    evidence: dict[str, Any] = {
+        "rule": rule,
+        "why": why,
+        "thresholds": {name: getattr(thresholds, name) for name in names},
+        "fixes": [fix_evidence(fix) for fix in fixes],
+    }
+    if stay is not None:
+        evidence["stay"] = stay
+    return evidence | (details or {})
+
+
+def fix_evidence(fix: Fix) -> dict[str, Any]:
+    """One fix as evidence shows it (no coordinates when they are not usable)."""
+    usable = fix.valid
+    return {
+        "device": fix.device_id,
+        "time": iso_utc(fix.time),
+        "lat": round(fix.lat, 6) if usable else None,
+        "lon": round(fix.lon, 6) if usable else None,
+        **({"alarms": fix.alarms} if fix.alarms else {}),
+    }
+
+
 class Emitter:
     """What detectors share: the vehicle, its thresholds, the alert book, its last position."""
 
@@ -122,10 +235,15 @@ class Emitter:
         *,
         start: int,
         at: int,
+        fixes: Sequence[Fix],
         evidence: dict[str, Any],
+        rule: str | None = None,
+        stay: dict[str, Any] | None = None,
         device_id: str | None = None,
         position: tuple[float, float, int] | None = None,
     ) -> None:
+        """Raise (or repeat) an alert whose evidence names ``rule`` (default: the alert
+        type), its thresholds, ``fixes`` and ``stay``, then the detector's ``evidence``."""
         self.book.raise_alert(
             alert_type,
             self.spec,
@@ -134,8 +252,11 @@ class Emitter:
             at=at,
             device_id=device_id,
             position=position or self.position,
-            evidence=evidence,
-        )
+            evidence=evidence_of(
+                rule or str(alert_type), self.thresholds, fixes=fixes, stay=stay,
+                details=evidence,
+            ),
+        )  # fmt: skip
 
     def resolve(self, alert_type: AlertType, at: int) -> None:
         self.book.resolve_cause(self.spec.vehicle_id, alert_type, at)

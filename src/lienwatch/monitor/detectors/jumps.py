@@ -31,6 +31,7 @@ class Jumps:
                 at=fix.time,
                 device_id=fix.device_id,
                 position=position_of(fix),
+                fixes=[previous, fix],
                 evidence={
                     "from": point(previous),
                     "to": point(fix),

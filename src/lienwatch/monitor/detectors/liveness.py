@@ -22,9 +22,10 @@ class Liveness:
         self.silence = {d.device_id: _silence_limit(d, t) for d in devices}
         self.kind = {d.device_id: d.kind for d in devices}
         self.last: dict[str, int] = {}
+        self.last_fix: dict[str, Fix] = {}  # what a silence's evidence shows
         self.deadline: dict[str, float] = {}
         self.offline: dict[str, int] = {}  # device -> when it went offline
-        self.removal_due: dict[str, tuple[int, float]] = {}  # device -> (alarm time, deadline)
+        self.removal_due: dict[str, tuple[Fix, float]] = {}  # device -> (alarm, deadline)
         self.removed_by_silence: set[str] = set()
         self.next_deadline: float = NEVER
 
@@ -44,13 +45,14 @@ class Liveness:
             self.removed_by_silence.discard(device)
             self.out.resolve(AlertType.DEVICE_REMOVED, t)
         self.last[device] = t
+        self.last_fix[device] = fix
         self.deadline[device] = t + self.limit[device]
         self._next()
 
     def power_cut(self, fix: Fix) -> None:
         """A power-cut alarm from a wired tracker: it must keep reporting on its battery."""
         if self.kind[fix.device_id] == "wired":
-            self.removal_due[fix.device_id] = (fix.time, fix.time + self.silence[fix.device_id])
+            self.removal_due[fix.device_id] = (fix, fix.time + self.silence[fix.device_id])
             self._next()
 
     def fire_due(self, until: float) -> None:
@@ -72,6 +74,7 @@ class Liveness:
             start=at,
             at=at,
             device_id=device,
+            fixes=[self.last_fix[device]],
             evidence={
                 "offline": {d: iso_utc(self.last[d]) for d in sorted(self.offline)},
                 "allowed_silence_h": round(self.limit[device] / HOUR_S, 2),
@@ -79,15 +82,18 @@ class Liveness:
         )
 
     def _removed(self, device: str, at: int) -> None:
-        alarm_time, _ = self.removal_due.pop(device)
+        alarm, _ = self.removal_due.pop(device)
+        last = self.last_fix[device]
         self.removed_by_silence.add(device)
         self.out.raise_(
             AlertType.DEVICE_REMOVED,
-            start=alarm_time,
+            start=alarm.time,
             at=at,
             device_id=device,
+            rule="device_removed.silence",
+            fixes=[alarm] if last is alarm else [alarm, last],
             evidence={
-                "power_cut_at": iso_utc(alarm_time),
+                "power_cut_at": iso_utc(alarm.time),
                 "silent_since": iso_utc(self.last[device]),
             },
         )

@@ -14,7 +14,7 @@ from lienwatch.monitor.detectors.base import (
     point,
     position_of,
 )
-from lienwatch.monitor.model import AlertType, Fix
+from lienwatch.monitor.model import AlertType, Fix, iso_utc
 
 _MAX_PLACES = 8
 
@@ -100,5 +100,8 @@ class Stays:
             at=fix.time,
             device_id=fix.device_id,
             position=position_of(anchor),
+            fixes=[anchor, fix],
+            stay={"from": iso_utc(self.start), "to": iso_utc(fix.time), "at": point(anchor),
+                  "hours": round(lasted / HOUR_S, 1)},
             evidence={"hours": round(lasted / HOUR_S, 1), "at": point(anchor)},
         )

@@ -60,6 +60,7 @@ class Nights:
             at=spot.time,
             device_id=spot.device_id,
             position=position_of(spot),
+            fixes=[old, first, spot] if first is not spot else [old, spot],
             evidence={
                 "from": point(old),
                 "to": point(spot),
@@ -81,6 +82,7 @@ class Nights:
                 at=spot.time,
                 device_id=spot.device_id,
                 position=position_of(spot),
+                fixes=[spot],
                 evidence={
                     "night_place": point(spot),
                     "declared_home": point(self.home),

@@ -18,6 +18,7 @@ class Region:
         self.region = region
         self.codes = codes
         self.out_since: int | None = None
+        self.first_out: Fix | None = None
         self.alerted = False
 
     def on_fix(self, fix: Fix) -> None:
@@ -29,7 +30,7 @@ class Region:
                 self.out.resolve(AlertType.LEFT_REGION, fix.time)
             self.out_since, self.alerted = None, False
         elif self.out_since is None:
-            self.out_since = fix.time
+            self.out_since, self.first_out = fix.time, fix
         elif not self.alerted and fix.time - self.out_since > self.out.limits.left_region_s:
             self.alerted = True
             self.out.raise_(
@@ -38,6 +39,7 @@ class Region:
                 at=fix.time,
                 device_id=fix.device_id,
                 position=position_of(fix),
+                fixes=[f for f in (self.first_out, fix) if f is not None],
                 evidence={
                     "permitted": self._permitted(),
                     "hours_outside": round((fix.time - self.out_since) / HOUR_S, 1),

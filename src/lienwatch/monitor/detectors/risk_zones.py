@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from lienwatch.monitor.detectors.base import Emitter, position_of
 from lienwatch.monitor.detectors.long_stay import Stays
-from lienwatch.monitor.model import AlertType, Fix
+from lienwatch.monitor.model import AlertType, Fix, iso_utc
 from lienwatch.monitor.zones import Zone
 
 
@@ -22,6 +22,7 @@ class RiskZones:
         self.stays = stays
         self.current = -1
         self.entered = 0
+        self.first: Fix | None = None  # the first fix in the current zone
         self.alerted = False
 
     def on_fix(self, fix: Fix) -> None:
@@ -30,6 +31,7 @@ class RiskZones:
             if self.alerted:
                 self.out.resolve(AlertType.RISK_ZONE_VISIT, fix.time)
             self.current, self.entered, self.alerted = zone, fix.time, False
+            self.first = fix
         dwelt = fix.time - self.entered >= self.out.limits.zone_dwell_s
         if zone >= 0 and not self.alerted and dwelt:
             self.alerted = True
@@ -43,6 +45,9 @@ class RiskZones:
                 at=fix.time,
                 device_id=fix.device_id,
                 position=position_of(fix),
+                fixes=[f for f in (self.first, fix) if f is not None],
+                stay={"from": iso_utc(self.entered), "to": iso_utc(fix.time),
+                      "minutes": round((fix.time - self.entered) / 60)},
                 evidence={
                     "zone_id": info.zone_id,
                     "category": info.category,

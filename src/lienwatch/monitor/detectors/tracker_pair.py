@@ -138,13 +138,14 @@ class TrackerPair:
             at=at,
             device_id=fix.device_id,
             position=position_of(fix),
+            fixes=[fix, other],
+            rule="tracker_mismatch.silent" if rule == "silent" else "tracker_mismatch.apart",
             evidence={
                 "other_device": other.device_id,
                 "other_last_fix": iso_utc(other.time),
                 "other_position": point(other),
                 "km": round(m_of_chord2(chord2(fix, other)) / 1000, 2),
                 "other_silent": rule == "silent",
-                "rule": rule,
-                "mismatch_m": self.out.limits.mismatch_m,
+                "judged_by": rule,  # pair, stay, bound or silent
             },
         )
