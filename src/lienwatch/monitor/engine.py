@@ -114,18 +114,27 @@ class Monitor:
         The batch path: what :meth:`ingest` does once the window has passed, without holding
         fixes. Call :meth:`flush` afterwards.
         """
-        vehicles = np.array([self._slot_key(d) for d in batch.device_id.tolist()], dtype=object)
-        order = np.lexsort((batch.device_id.astype(str), batch.time, vehicles.astype(str)))
+        devices = batch.device_id.astype(str)
+        unique, device_of = np.unique(devices, return_inverse=True)
+        vehicles = np.array([self._slot_key(d) for d in unique.tolist()], dtype=str)[device_of]
+        order = np.lexsort((devices, batch.time, vehicles))
         slots = self._slots
+        fixes = invalid = late = 0  # counted here, not per fix: this loop is the batch run
         for fix in self._fixes(batch.take(order)):
             slot = slots.get(fix.device_id) or self._slot(fix.device_id)
             key = (fix.time, fix.device_id)
             if key <= slot.released:
-                self.counts["late"] += 1
+                late += 1
                 continue
             slot.released = key
             slot.newest = fix.time
-            self._process(slot.monitor, fix)
+            fixes += 1
+            if not fix.valid:
+                invalid += 1
+            slot.monitor.on_fix(fix)
+        for name, count in (("fixes", fixes), ("invalid", invalid), ("late", late)):
+            if count:
+                self.counts[name] += count
 
     def update_fleet(self, devices: Sequence[DeviceSpec], vehicles: Sequence[VehicleSpec]) -> None:
         """Watch this fleet from now on (a running monitor's periodic reload of its view).
@@ -316,10 +325,12 @@ class Monitor:
             zone[valid] = self.zones.lookup(lat[valid], lon[valid])
         x, y, z = unit_vectors(np.where(valid, lat, 0.0), np.where(valid, lon, 0.0))
         devices = batch.device_id.tolist()
+        unique, device_of = np.unique(np.asarray(devices, dtype=str), return_inverse=True)
+        specs = [self._vehicle_spec(self._slot_key(d)) for d in unique.tolist()]
         time = np.asarray(batch.time, dtype=np.int64)
-        local = time + self._utc_offsets(devices, time)
+        local = time + self._utc_offsets(specs, device_of, time)
         cells = activity_cells(np.where(valid, lat, 0.0), np.where(valid, lon, 0.0))
-        in_area = self._in_areas(devices, lat, lon, valid)
+        in_area = self._in_areas(specs, device_of, lat, lon, valid)
         columns = (
             time.tolist(),
             devices,
@@ -339,23 +350,29 @@ class Monitor:
         return map(Fix._make, zip(*columns, strict=True))
 
     def _in_areas(
-        self, devices: list[str], lat: np.ndarray, lon: np.ndarray, valid: np.ndarray
+        self,
+        specs: list[VehicleSpec],
+        device_of: np.ndarray,
+        lat: np.ndarray,
+        lon: np.ndarray,
+        valid: np.ndarray,
     ) -> np.ndarray:
-        """Whether each valid fix lies in its vehicle's lender-defined area (True without)."""
-        inside = np.ones(len(devices), dtype=bool)
+        """Whether each valid fix lies in its vehicle's lender-defined area (True without);
+        ``specs`` are the vehicles of the distinct devices, ``device_of`` each fix's."""
+        inside = np.ones(len(device_of), dtype=bool)
         if self.regions is None:
             return inside
-        areas = np.array(
-            [self._vehicle_spec(self._slot_key(d)).area or "" for d in devices], dtype=object
-        )
+        areas = np.array([s.area or "" for s in specs], dtype=object)[device_of]
         for name in set(areas.tolist()) - {""}:
             rows = np.flatnonzero((areas == name) & valid)
             inside[rows] = self.regions.contains(name, lat[rows], lon[rows])
         return inside
 
-    def _utc_offsets(self, devices: list[str], time: np.ndarray) -> np.ndarray:
+    def _utc_offsets(
+        self, specs: list[VehicleSpec], device_of: np.ndarray, time: np.ndarray
+    ) -> np.ndarray:
         """Seconds to add to each UTC time for the wall clock of its vehicle's time zone."""
-        zones = np.array([self._vehicle_spec(self._slot_key(d)).time_zone for d in devices])
+        zones = np.array([s.time_zone for s in specs])[device_of]
         offsets = np.zeros(len(time), dtype=np.int64)
         for name in np.unique(zones):
             rows = np.flatnonzero(zones == name)

@@ -82,7 +82,7 @@ class VehicleMonitor:
         if not fix.valid:
             self.invalid += 1  # counted, but a fix without usable coordinates moves nothing
             return
-        self.out.position = (fix.lat, fix.lon, fix.province)
+        self.out.last_valid = fix
         self.jumps.on_fix(fix)
         self.stays.on_fix(fix)
         if fix.zone >= 0 or self.zones.current >= 0:

@@ -227,7 +227,7 @@ class Emitter:
         self.thresholds = thresholds
         self.limits = Limits.of(thresholds)
         self.book = book
-        self.position: tuple[float, float, int] | None = None  # last valid (lat, lon, province)
+        self.last_valid: Fix | None = None  # the vehicle's last fix with usable coordinates
 
     def raise_(
         self,
@@ -257,6 +257,12 @@ class Emitter:
                 details=evidence,
             ),
         )  # fmt: skip
+
+    @property
+    def position(self) -> tuple[float, float, int] | None:
+        """The vehicle's last usable position: (lat, lon, province index), or None."""
+        fix = self.last_valid
+        return None if fix is None else (fix.lat, fix.lon, fix.province)
 
     def resolve(self, alert_type: AlertType, at: int) -> None:
         self.book.resolve_cause(self.spec.vehicle_id, alert_type, at)

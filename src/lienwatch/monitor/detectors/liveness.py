@@ -36,18 +36,23 @@ class Liveness:
 
     def on_fix(self, fix: Fix) -> None:
         device, t = fix.device_id, fix.time
-        if device in self.offline:
+        if self.offline and device in self.offline:
             del self.offline[device]
             if not self.offline:
                 self.out.resolve(AlertType.DEVICE_OFFLINE, t)
-        self.removal_due.pop(device, None)  # it kept reporting: not removed
-        if device in self.removed_by_silence:  # it reports again
+        if self.removal_due:
+            self.removal_due.pop(device, None)  # it kept reporting: not removed
+        if self.removed_by_silence and device in self.removed_by_silence:  # it reports again
             self.removed_by_silence.discard(device)
             self.out.resolve(AlertType.DEVICE_REMOVED, t)
         self.last[device] = t
         self.last_fix[device] = fix
-        self.deadline[device] = t + self.limit[device]
-        self._next()
+        deadline = self.deadline
+        deadline[device] = t + self.limit[device]
+        if len(deadline) == 1 and not self.removal_due:  # one tracker: no min to take
+            self.next_deadline = deadline[device]
+        else:
+            self._next()
 
     def power_cut(self, fix: Fix) -> None:
         """A power-cut alarm from a wired tracker: it must keep reporting on its battery."""
@@ -99,8 +104,10 @@ class Liveness:
         )
 
     def _next(self) -> None:
-        deadlines = list(self.deadline.values()) + [d for _, d in self.removal_due.values()]
-        self.next_deadline = min(deadlines, default=NEVER)
+        soonest = min(self.deadline.values(), default=NEVER)
+        if self.removal_due:
+            soonest = min(soonest, min(d for _, d in self.removal_due.values()))
+        self.next_deadline = soonest
 
     def silent_for(self, device: str, t: int) -> float:
         """How much longer than its removal silence ``device`` has been quiet at ``t``."""

@@ -62,7 +62,11 @@ class Stays:
 
     def on_fix(self, fix: Fix) -> None:
         anchor = self.anchor
-        if anchor is None or chord2(fix, anchor) > self.limits.stay_r2:
+        if anchor is None:
+            self._begin(fix)
+            return
+        dx, dy, dz = fix.x - anchor.x, fix.y - anchor.y, fix.z - anchor.z
+        if dx * dx + dy * dy + dz * dz > self.limits.stay_r2:  # chord2, inlined: every fix
             self._begin(fix)
             return
         lasted = fix.time - self.start

@@ -59,7 +59,8 @@ class TrackerPair:
             if device == fix.device_id:
                 continue
             lag = fix.time - other.time
-            c2 = chord2(fix, other)
+            dx, dy, dz = fix.x - other.x, fix.y - other.y, fix.z - other.z
+            c2 = dx * dx + dy * dy + dz * dz  # chord2, inlined: every fix of the vehicle
             if lag <= limits.pair_window_s:
                 allowed = chord2_of_m(limits.mismatch_m + self._LAG_MPS * lag)
                 self._verdict(fix, other, c2 > allowed, at=fix.time, rule="pair")

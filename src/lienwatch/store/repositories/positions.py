@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import contextlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -54,10 +55,27 @@ def load_positions(session: Session, columns: PositionColumns, *, chunk: int = 2
     dialect = session.get_bind().dialect.name
     loader = _copy_positions_postgresql if dialect == "postgresql" else _insert_positions_sqlite
     total = 0
-    for start in range(0, len(columns), chunk):
-        part = slice(start, start + chunk)
-        total += loader(session, {name: getattr(columns, name)[part] for name in _POSITION_FIELDS})
+    with _bulk_cache(session) if dialect == "sqlite" else contextlib.nullcontext():
+        for start in range(0, len(columns), chunk):
+            part = slice(start, start + chunk)
+            fields = {name: getattr(columns, name)[part] for name in _POSITION_FIELDS}
+            total += loader(session, fields)
     return total
+
+
+_BULK_CACHE_KIB = 262_144  # SQLite page cache while bulk loading, so the unique index fits
+
+
+@contextlib.contextmanager
+def _bulk_cache(session: Session) -> Iterator[None]:
+    """A large SQLite page cache on this connection for the load, the previous one after."""
+    cursor = session.connection().connection.driver_connection.cursor()
+    cache = int(cursor.execute("PRAGMA cache_size").fetchone()[0])
+    cursor.execute(f"PRAGMA cache_size=-{_BULK_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        cursor.execute(f"PRAGMA cache_size={cache}")
 
 
 _POSITION_FIELDS = ("device_id", "time", "lat", "lon", "speed_kmh", "course", "valid", "alarms")
@@ -69,9 +87,23 @@ _POSITION_COLUMNS = (
 
 
 def _utc_text(epoch_seconds: np.ndarray, separator: str) -> list[str]:
-    """Epoch seconds as ``YYYY-MM-DD hh:mm:ss.ffffff`` (SQLAlchemy's SQLite datetime text)."""
-    text_times = np.datetime_as_string(epoch_seconds.astype("datetime64[s]"), unit="us")
-    return np.char.replace(text_times, "T", separator).tolist()
+    """Epoch seconds as ``YYYY-MM-DD hh:mm:ss.ffffff`` (SQLAlchemy's SQLite datetime text).
+
+    Each distinct day and second of the day is formatted once, then the two are joined per
+    fix: positions span few days, and string arrays are slow to edit in NumPy."""
+    days, seconds = np.divmod(np.asarray(epoch_seconds, dtype=np.int64), 86_400)
+    unique_days, day_of = np.unique(days, return_inverse=True)
+    day_text = np.datetime_as_string((unique_days * 86_400).astype("datetime64[s]"), unit="D")
+    unique_seconds, second_of = np.unique(seconds, return_inverse=True)
+    hours, rest = np.divmod(unique_seconds, 3_600)
+    clock_text = [
+        f"{separator}{h:02d}:{m:02d}:{s:02d}.000000"
+        for h, m, s in zip(hours.tolist(), *np.divmod(rest, 60), strict=True)
+    ]
+    joined = np.array(day_text.tolist(), dtype=object)[day_of] + np.array(
+        clock_text, dtype=object
+    )[second_of]
+    return joined.tolist()
 
 
 def _position_rows(part: dict[str, np.ndarray], times: list[str]) -> Iterable[tuple[Any, ...]]:
