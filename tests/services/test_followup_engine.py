@@ -243,6 +243,25 @@ def test_device_removed_on_a_delinquent_loan_goes_to_an_agent_within_an_hour(db_
     assert case.status == "escalated"
 
 
+def test_a_tracker_alarm_is_followed_up_at_once_not_at_the_next_tick(db_session, missed):
+    """``raise_for_alerts`` (the live monitor's alarms): the trigger the tick would raise, now;
+    nothing before the engine's first tick (it adopts the backlog) or a second time."""
+    engine, _ = service(db_session)
+    raised = MORNING + timedelta(hours=2)
+    alarm = Alert(key="V:power_cut:1", type="power_cut", severity="critical", status="open",
+                  vehicle_id=missed.vehicle_id, loan_id=missed.id, started_at=raised,
+                  raised_at=raised, evidence={})  # fmt: skip
+    db_session.add(alarm)
+    db_session.flush()
+    assert engine.raise_for_alerts(["V:power_cut:1"], at=raised) == []  # before go-live
+    engine.tick(at=MORNING)
+    [trigger] = engine.raise_for_alerts(["V:power_cut:1", "unknown"], at=raised)
+    assert (trigger.kind, trigger.alert_id, trigger.opened_at) == (
+        "collateral_alert", alarm.id, raised
+    )
+    assert engine.raise_for_alerts(["V:power_cut:1"], at=raised) == []
+
+
 def test_a_visit_without_a_recording_is_rejected_under_cn(db_session, missed):
     user(db_session, "ann")
     engine, _ = service(db_session)
