@@ -97,6 +97,19 @@ def test_an_alarm_is_an_alert_on_arrival_however_long_the_window(provinces):
     assert [a.id for a in monitor.alerts] == [cut.id] and cut.repeats == 0
 
 
+def test_an_alarm_repeating_a_fix_already_held_raises_nothing_as_in_batch(provinces):
+    rows = [("W1", T0, *HOME), ("W1", T0, *HOME, "power_cut")]  # the second is dropped
+    streamed = Monitor(DEVICES, VEHICLES, settings=MonitorSettings(), provinces=provinces)
+    streamed.ingest(batch(rows))
+    assert streamed.alerts == []
+    streamed.flush()
+    whole = Monitor(DEVICES, VEHICLES, provinces=provinces)
+    whole.replay(batch(rows))
+    whole.flush()
+    assert streamed.counts["late"] == whole.counts["late"] == 1
+    assert _result(streamed) == _result(whole)
+
+
 def test_an_older_alarm_arriving_after_a_newer_one_joins_the_alert_already_raised(provinces):
     """The documented difference: the alert raised on arrival stands (batch: the older one)."""
     rows = [("W1", T0 + 60, *HOME, "power_cut"), ("S1", T0, *HOME, "power_cut")]

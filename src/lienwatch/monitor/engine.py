@@ -106,7 +106,7 @@ class Monitor:
                 self._release(slot, slot.newest - window)
             if fix.alarms and (fix.time, fix.device_id) > slot.released:
                 # an alarm is an event: its alert is raised now, not after the window
-                slot.monitor.alarms.on_arrival(fix, (held[3] for held in slot.held))
+                slot.monitor.alarms.on_arrival(fix, _pending(slot))
 
     def replay(self, batch: PositionColumns) -> None:
         """Process a complete batch directly in (vehicle, time, device) order.
@@ -378,6 +378,17 @@ class Monitor:
             rows = np.flatnonzero(zones == name)
             offsets[rows] = _zone_offsets(ZoneInfo(str(name)), time[rows])
         return offsets
+
+
+def _pending(slot: _Slot) -> list[Fix]:
+    """The fixes a slot holds as the ordered pass will process them: in (time, device)
+    order, a repeat of a (device, time) left out (it will be dropped as late)."""
+    pending, last = [], slot.released
+    for time, device, _, fix in sorted(slot.held):
+        if (time, device) > last:
+            pending.append(fix)
+            last = (time, device)
+    return pending
 
 
 def _trackers(devices: Iterable[DeviceSpec]) -> dict[str, frozenset[DeviceSpec]]:

@@ -15,7 +15,7 @@ differ.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import ClassVar
 
 from lienwatch.monitor.detectors.base import Emitter, position_of
@@ -46,13 +46,13 @@ class Alarms:
             if alert_type is AlertType.POWER_CUT:
                 self.liveness.power_cut(fix)
 
-    def on_arrival(self, fix: Fix, pending: Iterable[Fix]) -> None:
-        """An alarm fix arrived; ``pending`` are the vehicle's fixes not processed yet (it
-        among them). Raise now each alert type the ordered pass will open from them, from the
-        earliest pending alarm of that type, unless an alert of that type is open already
-        (the ordered pass repeats it) or, for ``device_removed``, a power cut's silence may
-        raise it before (the ordered pass decides)."""
-        pending = sorted(pending, key=_order)
+    def on_arrival(self, fix: Fix, pending: Sequence[Fix]) -> None:
+        """An alarm fix arrived; ``pending`` are the vehicle's fixes the ordered pass will
+        process, in its order (``fix`` among them unless it repeats one). Raise now each alert
+        type the ordered pass will open from them, from the earliest pending alarm of that
+        type, unless an alert of that type is open already (the ordered pass repeats it) or,
+        for ``device_removed``, a power cut's silence may raise it before (the ordered pass
+        decides)."""
         for _, alert_type in self._alarms(fix):
             if self.out.book.open_alert(self.out.spec.vehicle_id, alert_type) is not None:
                 continue
@@ -60,10 +60,12 @@ class Alarms:
                 fix, pending
             ):
                 continue
-            first, name = next(
-                (p, n) for p in pending for n, t in self._alarms(p) if t is alert_type
+            found = next(
+                ((p, n) for p in pending for n, t in self._alarms(p) if t is alert_type), None
             )
-            self._raise(first, name, alert_type, _position_before(first, pending, self.out))
+            if found is not None:
+                first, name = found
+                self._raise(first, name, alert_type, _position_before(first, pending, self.out))
 
     def _raise(
         self,
@@ -96,7 +98,7 @@ class Alarms:
         names = fix.alarms.split(";")
         return [(n, self._TYPES[n]) for n in names if n in self._TYPES]
 
-    def _removal_may_come_first(self, fix: Fix, pending: list[Fix]) -> bool:
+    def _removal_may_come_first(self, fix: Fix, pending: Sequence[Fix]) -> bool:
         """Whether the ordered pass may raise (or resolve) ``device_removed`` from a silence
         before it reaches ``fix``: a tracker removed by silence (its next report resolves),
         or a power cut whose silence deadline falls before ``fix``."""
@@ -118,7 +120,7 @@ def _order(fix: Fix) -> tuple[int, str]:
 
 
 def _position_before(
-    fix: Fix, pending: list[Fix], out: Emitter
+    fix: Fix, pending: Sequence[Fix], out: Emitter
 ) -> tuple[float, float, int] | None:
     """Where the ordered pass will place an alarm of ``fix``: its own coordinates when usable,
     else the last usable fix before it (pending ones first, then those processed)."""
