@@ -56,7 +56,7 @@ def book(directory: Path, loans: int) -> tuple[str, list[str]]:
     engine = make_engine(url)
     migrate.upgrade(engine)
     with transaction(session_factory(engine)) as session:
-        load_book(session, files)
+        load_book(session, files, at=clock.now())
     engine.dispose()
     trackers: dict[str, str] = {}
     for device in portfolio.devices:
