@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -38,13 +38,13 @@ USERS = {
 }
 #: loan -> the agent its case is assigned to
 OWNERS = {"L1": "ann", "L2": "bob"}
-TICK_AT = datetime.fromisoformat("2026-02-17T08:30:00+08:00")
+TICK_AT = datetime.fromisoformat("2026-02-18T08:30:00+08:00")
 
 
 def build_book(url: str) -> None:
-    """Loans L1 (ann's case, team east) and L2 (bob's, team west), a day past their first due
-    date with their follow-up ticked once, and the users of :data:`USERS`, all with
-    :data:`PASSWORD`."""
+    """Loans L1 (ann's case, team east) and L2 (bob's, team west), past their first due
+    date with their follow-up ticked twice (each has a call queued for its agent), and the
+    users of :data:`USERS`, all with :data:`PASSWORD`."""
     engine = make_engine(url)
     digest = hash_password(PASSWORD)
     with Session(engine) as session, session.begin():
@@ -56,10 +56,11 @@ def build_book(url: str) -> None:
                  skills={"mode": "phone"}, password_hash=digest)
             for name, (role, team) in USERS.items()
         )  # fmt: skip
-        for day in (date(2026, 2, 15), date(2026, 2, 16)):
-            run_nightly(session, ProductCatalogue(), as_of=day)
+        for day in range(15, 19):
+            run_nightly(session, ProductCatalogue(), as_of=date(2026, 2, day))
         service = FollowupService.from_settings(session, FollowupSettings(),
                                                 time_zone="Asia/Shanghai")  # fmt: skip
+        service.tick(at=TICK_AT - timedelta(days=1))  # an SMS, then an agent's call queued
         service.tick(at=TICK_AT)
         for ref, owner in OWNERS.items():
             user_id = session.scalar(select(User.id).where(User.username == owner))

@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Annotated, Any
 
 from fastapi import Depends, Query
@@ -16,6 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from lienwatch.api.auth import Caller, authorizer
 from lienwatch.config import Settings
 from lienwatch.errors import LienwatchError
+from lienwatch.services.followup import FollowupService
+from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import transaction
 
 #: Longest page of a list.
@@ -24,6 +27,8 @@ MAX_LIMIT = 500
 
 @dataclass(frozen=True)
 class ApiContext:
+    """The database and settings of the API's routes."""
+
     factory: sessionmaker[Session]
     settings: Settings
 
@@ -35,6 +40,17 @@ class ApiContext:
         """One transaction for the request (a Refused is committed with its record)."""
         with transaction(self.factory) as session:
             yield session
+
+    def followup(self, session: Session) -> FollowupService:
+        """The follow-up service as configured, on ``session``."""
+        return FollowupService.from_settings(
+            session, self.settings.followup, time_zone=self.settings.time_zone,
+            catalogue=self.catalogue,
+        )  # fmt: skip
+
+    @cached_property
+    def catalogue(self) -> ProductCatalogue:
+        return ProductCatalogue.from_tables(self.settings.products)
 
     @property
     def caller(self) -> Any:

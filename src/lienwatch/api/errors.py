@@ -122,6 +122,11 @@ def install_error_handlers(app: FastAPI) -> None:
         extra = getattr(exc, "extra", {})
         return error_response(status, str(exc), headers, code=code, **extra)
 
+    async def bad_value(request: Request, exc: Exception) -> JSONResponse:
+        # the rules refuse bad input with a ValueError naming the field (FollowupError is one)
+        return error_response(422, str(exc).splitlines()[0] if str(exc) else "request: invalid")
+
     app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(ValueError, bad_value)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(LienwatchError, user_error)
