@@ -38,7 +38,7 @@ USERS = {
 }
 #: loan -> the agent its case is assigned to
 OWNERS = {"L1": "ann", "L2": "bob"}
-TICK_AT = datetime.fromisoformat("2026-02-18T08:30:00+08:00")
+TICK_AT = datetime.fromisoformat("2026-02-21T08:30:00+08:00")
 
 
 def build_book(url: str) -> None:
@@ -56,12 +56,12 @@ def build_book(url: str) -> None:
                  skills={"mode": "phone"}, password_hash=digest)
             for name, (role, team) in USERS.items()
         )  # fmt: skip
-        for day in range(15, 19):
+        for day in range(15, 22):
             run_nightly(session, ProductCatalogue(), as_of=date(2026, 2, day))
         service = FollowupService.from_settings(session, FollowupSettings(),
                                                 time_zone="Asia/Shanghai")  # fmt: skip
-        service.tick(at=TICK_AT - timedelta(days=1))  # an SMS, then an agent's call queued
-        service.tick(at=TICK_AT)
+        for days in range(4, -1, -1):  # SMS, automated calls, then an agent's call
+            service.tick(at=TICK_AT - timedelta(days=days))
         for ref, owner in OWNERS.items():
             user_id = session.scalar(select(User.id).where(User.username == owner))
             loan_id = session.scalar(select(Loan.id).where(Loan.ref == ref))

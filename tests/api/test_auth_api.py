@@ -63,8 +63,8 @@ def test_a_wrong_password_is_401_in_one_body_and_repeated_failures_lock(client):
                                              "message": "password: wrong username or password"}}
     locked = client.post(LOGIN, json={"username": "bob", "password": PASSWORD})
     assert locked.status_code == 401
-    assert locked.json()["error"]["message"] == (
-        "username: account locked until 2026-12-01T02:15:00+00:00"
+    assert locked.json()["error"]["message"].startswith(
+        "username: account locked until 2026-12-01T02:15"
     )
     failures = audit(client, actor="bob", action="login_failed")
     assert [e["details"]["reason"] for e in failures] == ["locked"] + ["wrong username or "
