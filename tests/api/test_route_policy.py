@@ -16,22 +16,16 @@ from starlette.routing import Route
 from lienwatch import clock
 from lienwatch.access.policy import POLICY, Access, Scope
 from lienwatch.services.auth import AuthService
-from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory, transaction
 from lienwatch.store.tables import Case, Loan, Task, Vehicle
-from tests.api.support import USERS, api_client, build_book, serve_application
+from tests.api.support import USERS, api_client, serve_application, sqlite_book
 
 PARAM = re.compile(r"\{(\w+)\}")
 
 
 @pytest.fixture(scope="module")
 def book_url(tmp_path_factory) -> str:
-    url = f"sqlite:///{tmp_path_factory.mktemp('policy') / 'book.sqlite3'}"
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    engine.dispose()
-    build_book(url)
-    return url
+    return sqlite_book(tmp_path_factory.mktemp("policy"))
 
 
 @pytest.fixture(scope="module")
