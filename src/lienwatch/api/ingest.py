@@ -35,7 +35,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from lienwatch import clock
-from lienwatch.api.errors import describe, excerpt
+from lienwatch.api.errors import ErrorBody, describe, excerpt
 from lienwatch.config import GatewaySettings
 from lienwatch.telematics.fixes import (
     BEFORE_FITTING,
@@ -174,7 +174,8 @@ def ingest_router(
     The answer's counts are taken against the store before publishing: two requests racing
     with the same fixes may both count them accepted (the store keeps one).
     """
-    router = APIRouter(prefix="/api/v1/ingest", tags=["ingest"])
+    refusals = {code: {"model": ErrorBody} for code in (401, 403, 408, 413, 422, 503)}
+    router = APIRouter(prefix="/api/v1/ingest", tags=["ingest"], responses=refusals)
     late_after = timedelta(seconds=settings.late_after_s)
     max_skew = timedelta(seconds=settings.max_clock_skew_s)
     refused = Counter() if refused is None else refused
@@ -259,7 +260,9 @@ def ingest_router(
     Partner = Annotated[str, Depends(partner)]
     OsmandPartner = Annotated[str, Depends(osmand_partner)]
 
-    @router.api_route("/osmand", methods=["GET", "POST"], response_model=IngestResult)
+    # One route per method: each gets its own OpenAPI operation id.
+    @router.get("/osmand", response_model=IngestResult)
+    @router.post("/osmand", response_model=IngestResult)
     async def osmand(
         who: OsmandPartner,
         device: Annotated[str, Query(alias="id", min_length=1, max_length=20)],

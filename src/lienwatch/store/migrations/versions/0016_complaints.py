@@ -1,7 +1,7 @@
 """complaints: complaints about how a loan is followed up, received and resolved
 
 Revision ID: 0016
-Revises: 0012 (teams)
+Revises: 0013 (auth; re-chained after it when the api branch merged main)
 Create Date: 2026-12-06 17:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from lienwatch.store.types import UTCDateTime
 
 revision = "0016"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
