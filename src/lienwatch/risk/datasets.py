@@ -29,7 +29,8 @@ class Dataset:
 
 
 _NUMERIC = ("duration_in_month", "credit_amount",
-            "installment_rate_in_percentage_of_disposable_income", "present_residence_since", "age_in_years", "number_of_existing_credits_at_this_bank",
+            "installment_rate_in_percentage_of_disposable_income", "present_residence_since",
+            "age_in_years", "number_of_existing_credits_at_this_bank",
             "number_of_people_being_liable_to_provide_maintenance_for")  # fmt: skip
 _CATEGORICAL = ("status_of_existing_checking_account", "credit_history", "purpose",
                 "savings_account_and_bonds", "present_employment_since",
