@@ -22,6 +22,7 @@ from lienwatch.commands import (
     replay,
     report,
     repossession,
+    risk,
     serve,
     servicing,
     teams,
@@ -94,6 +95,7 @@ for module in (
     report,
     ledger,
     alerts,
+    risk,
 ):
     module.register(app)
 

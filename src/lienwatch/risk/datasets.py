@@ -3,7 +3,7 @@ text (a CSV file as :mod:`lienwatch.tabular` reads it) into the columns a scorec
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,15 +54,17 @@ GERMAN_CREDIT_TARGET, GERMAN_CREDIT_BAD = "creditability", "bad"
 
 
 def columns_of(
-    rows: Iterable[tuple[int, Mapping[str, str]]], spec: ScorecardSpec, where: str,
+    rows: Iterable[tuple[int, Mapping[str, str]]], characteristics: Sequence[Characteristic],
+    where: str,
     target: str | None = None, bad_value: str = "bad",
 ) -> Dataset:  # fmt: skip
-    """Columns for ``spec`` from (line, row) pairs of text: numbers parsed (empty = missing),
-    categories kept as text (empty = missing); with ``target`` the outcome, true where it is
-    ``bad_value``. A bad number is a :class:`DatasetError` naming ``where``, line and column."""
-    values: dict[str, list] = {c.name: [] for c in spec.characteristics}
+    """Columns of ``characteristics`` from (line, row) pairs of text: numbers parsed (empty =
+    missing), categories kept as text (empty = missing); with ``target`` the outcome, true
+    where it is ``bad_value``. A bad number is a :class:`DatasetError` naming ``where``, line
+    and column."""
+    values: dict[str, list] = {c.name: [] for c in characteristics}
     outcome: list[bool] = []
-    numeric = {c.name for c in spec.characteristics if c.kind == "numeric"}
+    numeric = {c.name for c in characteristics if c.kind == "numeric"}
     for line, row in rows:
         for name, column in values.items():
             text = (row.get(name) or "").strip()

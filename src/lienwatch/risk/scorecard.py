@@ -125,6 +125,11 @@ class Scorecard:
     def names(self) -> list[str]:
         return [c.name for c in self.characteristics]
 
+    @property
+    def inputs(self) -> tuple[Characteristic, ...]:
+        """The characteristics a row must carry to be scored."""
+        return tuple(Characteristic(c.name, c.binning.kind) for c in self.characteristics)
+
     def _indexes(self, columns: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         missing = [name for name in self.names if name not in columns]
         if missing:
