@@ -121,33 +121,35 @@ def backtest_command(
 
 
 def fit_command(
-    out: Annotated[Path, typer.Option("--out", help="Where to write the scorecard (JSON).")],
     dataset: DatasetOption = DatasetName.GERMAN_CREDIT,
     data: DataOption = None,
-    replace: Annotated[bool, typer.Option("--replace", help="Overwrite OUT.")] = False,
     as_json: Json = False,
 ) -> None:
-    """Fit the scorecard on every row of the data set and write it as a plain JSON table:
-    points per attribute, WOE, counts, what was dropped and why."""
+    """Fit the scorecard on every row of the data set and print it: a points table to read,
+    or with --json the scorecard file `risk score --model` takes (points, WOE and counts per
+    attribute, what was dropped and why): `lienwatch risk fit --json > scorecard.json`."""
     if data is not None:
         require_file(data, "--data")
-    if out.is_dir():
-        raise InputFileError(f"--out: {out}: is a folder")
-    if out.exists() and not replace:
-        raise InputFileError(f"--out: {out} exists; add --replace to overwrite it")
     training = _training(dataset, data)
     card = fit_scorecard(training.columns, training.bad, GERMAN_CREDIT)
     document = {"dataset": dataset.value if data is None else str(data),
+                "rows": int(training.bad.size), "bad": int(training.bad.sum()),
                 **scorecard_document(card)}  # fmt: skip
-    try:
-        out.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", "utf-8")
-    except OSError as exc:
-        raise InputFileError(f"--out: {out}: cannot write: {exc.strerror}") from None
-    result = {"out": str(out), "rows": int(training.bad.size), "bad": int(training.bad.sum()),
-              "characteristics": card.names, "dropped": card.dropped}  # fmt: skip
-    emit(result, as_json, [f"wrote {out}: {len(card.names)} characteristics from "
-                           f"{result['rows']} rows ({result['bad']} bad)",
-                           *(f"dropped {k}: {v}" for k, v in card.dropped.items())])  # fmt: skip
+    emit(document, as_json, _table(document))
+
+
+def _table(document: dict[str, Any]) -> list[str]:
+    """The scorecard as a credit committee reads it: points per attribute."""
+    scaling = document["scaling"]
+    lines = [f"scorecard on {document['dataset']} ({document['rows']} rows, {document['bad']} "
+             f"bad): {scaling['base_score']:g} points at {scaling['base_odds']:g}:1, "
+             f"{scaling['pdo']:g} points to double the odds"]  # fmt: skip
+    for c in document["characteristic"]:
+        lines.append(f"{c['name']} (IV {c['iv']:.3f}, max {c['max_points']} points)")
+        width = max(len(a["label"]) for a in c["attribute"])
+        lines += [f"  {a['label']:<{width}}  {a['points']:>4}" for a in c["attribute"]]
+    lines += [f"dropped {name}: {why}" for name, why in document["dropped"].items()]
+    return lines
 
 
 def _read_json(path: Path, option: str) -> Any:
@@ -183,7 +185,9 @@ def _policy(path: Path | None) -> Policy:
 
 def score_command(
     applications: Annotated[Path, typer.Argument(help="Applications CSV (docs/risk.md).")],
-    model: Annotated[Path, typer.Option("--model", help="Scorecard from `risk fit`.")],
+    model: Annotated[
+        Path, typer.Option("--model", help="Scorecard from `risk fit --json`.")
+    ],
     policy: Annotated[
         Path | None, typer.Option("--policy", help="Decision policy TOML [default: shipped].")
     ] = None,
@@ -194,7 +198,10 @@ def score_command(
 ) -> None:
     """Check, score and decide each application: score, grade, decision, amount, APR, term
     and the reasons (hard findings first, then the four costliest characteristics)."""
-    require_file(applications, "APPLICATIONS")
+    for path, option in ((applications, "APPLICATIONS"), (model, "--model"),
+                         (policy, "--policy"), (blacklist, "--blacklist")):  # fmt: skip
+        if path is not None:
+            require_file(path, option)
     card, rules = _model(model), _policy(policy)
     listed: dict[str, set[str]] = {}
     if blacklist is not None:

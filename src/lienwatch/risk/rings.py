@@ -114,14 +114,14 @@ def find_rings(
     # distinct (application, identifier) pairs, sorted by identifier: one application listing
     # a phone twice holds it once (a sort, not np.unique, which is far slower at this size)
     pairs = np.sort(links.identifier * n + links.application)
-    pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))]
+    pairs = pairs[np.diff(pairs, prepend=-1) != 0]
     ident, app = np.divmod(pairs, n)
     holders = np.bincount(ident, minlength=identifiers)
     keep = (holders[ident] >= 2) & (holders[ident] <= max_share)
     ident, app = ident[keep], app[keep]
     # each holder linked to the identifier's first holder: a star per identifier, on the
     # applications alone (half the nodes of the bipartite graph, the same components)
-    first_of_group = np.concatenate(([True], ident[1:] != ident[:-1]))
+    first_of_group = np.diff(ident, prepend=-1) != 0
     starts = np.flatnonzero(first_of_group)
     first = app[starts][np.cumsum(first_of_group) - 1]
     graph = coo_matrix((np.ones(app.size, dtype=np.int8), (first, app)), shape=(n, n)).tocsr()
