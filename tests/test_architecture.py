@@ -62,7 +62,7 @@ def test_imports_point_one_way(path: Path):
 
 
 #: Packages whose modules do no I/O: the rules, tested without a database or a network.
-PURE = ("domain", "followup")
+PURE = ("domain", "followup", "risk")
 
 
 @pytest.mark.parametrize("package", PURE)
