@@ -218,7 +218,7 @@ def score_command(
 
 def _line(row: dict[str, Any]) -> str:
     """``A001 score 562 grade A approve 85000.00 at 6.9% for 36 months; reasons: ...``."""
-    terms = (f" {row['amount']} at {row['apr']} for {row['term_months']} months"
+    terms = (f" {row['amount']} at APR {row['apr']} for {row['term_months']} months"
              if row["decision"] != "decline" else "")  # fmt: skip
     reasons = ", ".join(r["code"] for r in row["reasons"])
     return (f"{row['application_id']} score {row['score']} grade {row['grade']} "
