@@ -9,15 +9,14 @@ from fractions import Fraction
 
 import pytest
 
+from lienwatch.domain.identifiers import resident_id_check, vin_check
 from lienwatch.domain.schedule import annuity_payment
 from lienwatch.risk.checks import (
     Application,
     CheckLimits,
     Severity,
     check_application,
-    id_check_character,
     id_number_problem,
-    vin_check_character,
     vin_problem,
 )
 from lienwatch.risk.policy import PolicyError, decide, income_capacity, parse_policy, shipped_policy
@@ -27,7 +26,7 @@ VALID_VIN = "1M8GDM9AXKP042788"  # a check digit of X
 
 
 def test_identity_number_check_character():
-    assert id_check_character(VALID_ID[:17]) == "X"
+    assert resident_id_check(VALID_ID[:17]) == "X"
     assert id_number_problem(VALID_ID) is None
     assert id_number_problem(VALID_ID.lower()) is None
     assert "expected X" in id_number_problem("110105194912310021")
@@ -36,7 +35,7 @@ def test_identity_number_check_character():
 
 
 def test_vin_check_digit():
-    assert vin_check_character(VALID_VIN) == "X" and vin_problem(VALID_VIN) is None
+    assert vin_check(VALID_VIN) == "X" and vin_problem(VALID_VIN) is None
     assert "expected X" in vin_problem("1M8GDM9A1KP042788")
     assert "I, O, Q" in vin_problem("1M8GDM9AXKP04278O")
     assert "not 17" in vin_problem("1M8GDM9AX")
@@ -49,7 +48,7 @@ def _app(**changes) -> Application:
         vin=VALID_VIN, vehicle_year=2025, price=20_000_000, appraisal=20_000_000,
         identifiers={"phone": "13800000000"},
     )  # fmt: skip
-    base = replace(base, id_number=base.id_number[:17] + id_check_character(base.id_number[:17]))
+    base = replace(base, id_number=base.id_number[:17] + resident_id_check(base.id_number[:17]))
     return replace(base, **changes)
 
 
@@ -64,10 +63,10 @@ def test_a_clean_application_passes_every_check():
 def test_each_hard_rule_has_its_reason_code():
     limits = CheckLimits()
     old = _app(id_number="11010519600101" + "123")
-    old = replace(old, id_number=old.id_number + id_check_character(old.id_number))
+    old = replace(old, id_number=old.id_number + resident_id_check(old.id_number))
     assert _codes(check_application(old, limits, blacklist={})) == ["AGE_AT_MATURITY"]
     young = _app(id_number="11010520100101123")
-    young = replace(young, id_number=young.id_number + id_check_character(young.id_number))
+    young = replace(young, id_number=young.id_number + resident_id_check(young.id_number))
     assert _codes(check_application(young, limits, blacklist={})) == ["AGE_MINIMUM"]
     assert _codes(check_application(_app(id_number="110105199001011230"), limits,
                                     blacklist={}))[0] == "ID_CHECK_DIGIT"  # fmt: skip

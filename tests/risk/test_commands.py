@@ -6,7 +6,7 @@ import csv
 import json
 
 from lienwatch.data import german_credit_path
-from lienwatch.risk.checks import id_check_character
+from lienwatch.domain.identifiers import resident_id_check
 from tests.test_cli_mistakes import _run
 
 VIN = "1M8GDM9AXKP042788"
@@ -14,7 +14,7 @@ VIN = "1M8GDM9AXKP042788"
 
 def _id(born: str) -> str:
     first = f"110105{born}123"
-    return first + id_check_character(first)
+    return first + resident_id_check(first)
 
 
 def test_backtest_prints_the_figures_and_every_fold(tmp_path):

@@ -2,15 +2,13 @@
 code. They are the hard rules of the decision policy (:mod:`lienwatch.risk.policy`): they run
 before the score counts.
 
-Check digits:
+Check digits (computed by :mod:`lienwatch.domain.identifiers`):
 
-- **Resident identity number** (GB 11643-1999): 17 digits and a check character, ISO 7064
-  MOD 11-2 (weights 2^(17-i) mod 11, check ``(12 − Σ mod 11) mod 11``, 10 written ``X``);
-  digits 7–14 are the date of birth.
+- **Resident identity number** (GB 11643-1999): 17 digits and a check character (ISO 7064
+  MOD 11-2); digits 7–14 are the date of birth.
 - **VIN** (ISO 3779 and GB 16735-2019): 17 characters without I, O or Q; the 9th is the check
-  digit (letters transliterated, weights 8 7 6 5 4 3 2 10 0 9 8 7 6 5 4 3 2, sum mod 11, 10
-  written ``X``). ISO 3779 leaves the check digit optional; GB 16735 (China) and North America
-  require it, so lienwatch requires it.
+  digit. ISO 3779 leaves the check digit optional; GB 16735 (China) and North America require
+  it, so lienwatch requires it.
 """
 
 from __future__ import annotations
@@ -22,6 +20,7 @@ from enum import StrEnum
 from fractions import Fraction
 
 from lienwatch.domain.calendar import add_months
+from lienwatch.domain.identifiers import VIN_VALUES, resident_id_check, vin_check
 from lienwatch.errors import LienwatchError
 
 
@@ -48,23 +47,6 @@ class Finding:
         return {"code": self.code, "severity": self.severity.value, "detail": self.detail}
 
 
-_ID_WEIGHTS = tuple(2 ** (17 - i) % 11 for i in range(17))
-_VIN_WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
-_VIN_VALUES = {
-    **{str(d): d for d in range(10)},
-    **dict(zip("ABCDEFGH", range(1, 9), strict=True)),
-    **dict(zip("JKLMN", range(1, 6), strict=True)), "P": 7, "R": 9,
-    **dict(zip("STUVWXYZ", range(2, 10), strict=True)),
-}  # fmt: skip
-
-
-def id_check_character(first17: str) -> str:
-    """The GB 11643 check character of the first 17 digits of an identity number."""
-    total = sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS, strict=True))
-    value = (12 - total % 11) % 11
-    return "X" if value == 10 else str(value)
-
-
 def id_number_problem(number: str) -> str | None:
     """Why ``number`` is not a valid 18-character resident identity number, or None."""
     text = number.strip().upper()
@@ -72,8 +54,8 @@ def id_number_problem(number: str) -> str | None:
         return "not 17 digits and a check character"
     if birth_date(text) is None:
         return f"no valid date of birth in digits 7-14 ({text[6:14]})"
-    if id_check_character(text[:17]) != text[17]:
-        return f"check character {text[17]}, expected {id_check_character(text[:17])}"
+    if resident_id_check(text[:17]) != text[17]:
+        return f"check character {text[17]}, expected {resident_id_check(text[:17])}"
     return None
 
 
@@ -85,22 +67,16 @@ def birth_date(number: str) -> date | None:
         return None
 
 
-def vin_check_character(vin: str) -> str:
-    """The ISO 3779 / GB 16735 check character (position 9) of a 17-character VIN."""
-    total = sum(_VIN_VALUES[c] * w for c, w in zip(vin, _VIN_WEIGHTS, strict=True))
-    return "X" if total % 11 == 10 else str(total % 11)
-
-
 def vin_problem(vin: str) -> str | None:
     """Why ``vin`` is not a valid 17-character VIN with its check digit, or None."""
     text = vin.strip().upper()
     if len(text) != 17:
         return f"{len(text)} characters, not 17"
-    bad = sorted({c for c in text if c not in _VIN_VALUES})
+    bad = sorted({c for c in text if c not in VIN_VALUES})
     if bad:
         return f"character(s) {''.join(bad)} not allowed (I, O, Q never appear)"
-    if vin_check_character(text) != text[8]:
-        return f"check digit {text[8]}, expected {vin_check_character(text)}"
+    if vin_check(text) != text[8]:
+        return f"check digit {text[8]}, expected {vin_check(text)}"
     return None
 
 
