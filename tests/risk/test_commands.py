@@ -1,4 +1,4 @@
-"""`lienwatch risk backtest|fit|score` end to end on the shipped data (in this process)."""
+"""`lienwatch risk backtest|fit|score|rings` end to end on the shipped data (in this process)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,13 @@ import csv
 import json
 
 from lienwatch.data import german_credit_path
-from lienwatch.domain.identifiers import resident_id_check
+from lienwatch.domain.identifiers import resident_id_check, vin_check
 from tests.test_cli_mistakes import _run
 
-VIN = "1M8GDM9AXKP042788"
+
+def _vin(serial: int) -> str:
+    body = f"LSVAU2A30N21{serial:05d}"
+    return body[:8] + vin_check(body) + body[9:]
 
 
 def _id(born: str) -> str:
@@ -32,9 +35,9 @@ def _applications(path, rows):
         german = list(csv.DictReader(handle))
     common = {"applied_on": "2026-06-01", "monthly_income": "20000.00",
               "monthly_debt": "2000.00", "amount": "150000.00", "term_months": "36",
-              "vin": VIN, "vehicle_year": "2025", "price": "200000.00",
+              "vehicle_year": "2025", "price": "200000.00",
               "appraisal": "200000.00", "vehicle_class": "new-ice"}  # fmt: skip
-    written = [{**german[k], **common, **row} for k, row in enumerate(rows)]
+    written = [{**german[k], **common, "vin": _vin(k), **row} for k, row in enumerate(rows)]
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list({k: 0 for r in written for k in r}))
         writer.writeheader()
@@ -74,6 +77,11 @@ def test_fit_then_score_gives_grade_decision_terms_and_reasons(tmp_path):
         assert 1 <= len(scorecard_reasons) <= 4
     status, text, _ = _run(["risk", "score", "--model", "scorecard.json", "apps.csv"], tmp_path)
     assert status == 0 and text.splitlines()[0].startswith("A1 score ")
+    status, out, _ = _run(["risk", "rings", "apps.csv", "--json"], tmp_path)
+    assert status == 0 and json.loads(out) == [{
+        "ring": 1, "score": 0.3161, "size": 2, "members": ["A3", "A4"],
+        "evidence": [{"kind": "device", "value": "DEV9", "holders": 2}],
+    }]  # fmt: skip
 
 
 def test_a_bad_row_names_its_line_and_column(tmp_path):

@@ -20,6 +20,7 @@ from lienwatch.risk.applications import (
     blacklist_of,
     decide_batch,
     parse_application,
+    ring_report,
 )
 from lienwatch.risk.backtest import cross_validate, summary
 from lienwatch.risk.datasets import (
@@ -50,6 +51,7 @@ def register(app: typer.Typer) -> None:
     risk.command("backtest")(backtest_command)
     risk.command("fit")(fit_command)
     risk.command("score")(score_command)
+    risk.command("rings")(rings_command)
     app.add_typer(risk, name="risk")
 
 
@@ -223,3 +225,32 @@ def _line(row: dict[str, Any]) -> str:
     reasons = ", ".join(r["code"] for r in row["reasons"])
     return (f"{row['application_id']} score {row['score']} grade {row['grade']} "
             f"{row['decision']}{terms}; reasons: {reasons or 'none'}")
+
+
+def rings_command(
+    applications: Annotated[Path, typer.Argument(help="Applications CSV (docs/risk.md).")],
+    max_share: Annotated[
+        int | None,
+        typer.Option("--max-share", min=2, max=1_000_000,
+                     help="Drop identifiers held by more applications [default: the "
+                     "policy's ring_max_share]."),
+    ] = None,
+    policy: Annotated[
+        Path | None, typer.Option("--policy", help="Decision policy TOML [default: shipped].")
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """Candidate fraud rings among applications linked by shared identity numbers, VINs,
+    phones, devices, bank accounts, addresses, employer phones and emergency contacts:
+    members, score and the shared identifiers as evidence, highest score first."""
+    for path, option in ((applications, "APPLICATIONS"), (policy, "--policy")):
+        if path is not None:
+            require_file(path, option)
+    share = max_share if max_share is not None else _policy(policy).ring_max_share
+    _, rows = csv_rows(applications, required=REQUIRED)
+    apps = [parse_application(f"{applications}:{line}", row) for line, row in rows]
+    found = ring_report(apps, share)
+    lines = [f"ring {r['ring']}: score {r['score']:.2f}, {', '.join(r['members'])}; shared "
+             + ", ".join(f"{e['kind']} {e['value']} ({e['holders']})" for e in r["evidence"])
+             for r in found]  # fmt: skip
+    emit(found, as_json, lines or [f"no ring (identifiers held by more than {share} dropped)"])

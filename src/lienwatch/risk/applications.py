@@ -19,7 +19,7 @@ from lienwatch.domain.money import MoneyError, parse_yuan
 from lienwatch.errors import LienwatchError
 from lienwatch.risk.checks import Application
 from lienwatch.risk.policy import Decision, Policy, decide
-from lienwatch.risk.rings import encode_links, find_rings
+from lienwatch.risk.rings import Rings, encode_links, find_rings
 from lienwatch.risk.scorecard import Scorecard
 
 REQUIRED = ("application_id", "applied_on", "id_number", "monthly_income", "monthly_debt",
@@ -70,18 +70,38 @@ def parse_application(where: str, row: Mapping[str, str]) -> Application:
     )  # fmt: skip
 
 
-def linked_applications(apps: list[Application], max_share: int) -> dict[str, set[str]]:
-    """For each application of the batch, the others it is linked to through shared identity
-    numbers, VINs or contact identifiers (the fraud-ring graph of :mod:`.rings`)."""
-    ids = [a.application_id for a in apps]
+def application_rings(
+    apps: list[Application], max_share: int
+) -> tuple[Rings, list[tuple[str, str]]]:
+    """The fraud-ring graph of a batch (:mod:`.rings`): applications linked through shared
+    identity numbers, VINs and contact identifiers; and each identifier code's (kind, value)."""
     held = (
         (a.application_id, kind, value)
         for a in apps
         for kind, value in (("id_number", a.id_number.upper()), ("vin", a.vin.upper()),
                             *a.identifiers.items())
     )  # fmt: skip
-    links, _ = encode_links(ids, held)
-    rings = find_rings(links, max_share=max_share)
+    links, identifiers = encode_links([a.application_id for a in apps], held)
+    return find_rings(links, max_share=max_share), identifiers
+
+
+def ring_report(apps: list[Application], max_share: int) -> list[dict[str, Any]]:
+    """The candidate rings of a batch, highest score first: members, score and the shared
+    identifiers with how many applications hold each (the evidence)."""
+    rings, identifiers = application_rings(apps, max_share)
+    return [
+        {"ring": k + 1, "score": round(float(rings.score[k]), 4), "size": int(rings.size[k]),
+         "members": [apps[i].application_id for i in rings.members(k)],
+         "evidence": [{"kind": identifiers[code][0], "value": identifiers[code][1],
+                       "holders": holders} for code, holders in rings.evidence(k)]}
+        for k in range(len(rings))
+    ]  # fmt: skip
+
+
+def linked_applications(apps: list[Application], max_share: int) -> dict[str, set[str]]:
+    """For each application of the batch, the others in its candidate ring."""
+    ids = [a.application_id for a in apps]
+    rings, _ = application_rings(apps, max_share)
     found: dict[str, set[str]] = {}
     for k in range(len(rings)):
         members = {ids[i] for i in rings.members(k)}
