@@ -131,3 +131,5 @@ def test_a_policy_that_does_not_hold_together_names_its_key():
                       "amount_step_yuan": "1"}, "p.toml")  # fmt: skip
     with pytest.raises(PolicyError, match=r"p\.toml: max_dti"):
         parse_policy({**shipped_policy().model_dump(), "max_dti": "2"}, "p.toml")
+    with pytest.raises(PolicyError, match=r"p\.toml: checks\.min_age"):
+        parse_policy({**shipped_policy().model_dump(), "checks": {"min_age": "old"}}, "p.toml")

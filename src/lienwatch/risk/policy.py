@@ -17,7 +17,7 @@ from fractions import Fraction
 from importlib import resources
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from lienwatch.domain.money import format_yuan, parse_yuan
 from lienwatch.domain.schedule import annuity_factor, annuity_payment
@@ -42,6 +42,16 @@ class GradeTerms(BaseModel):
     max_term_months: int = Field(gt=0, le=120)
 
 
+class CheckSettings(BaseModel):
+    """The ``[checks]`` table: the thresholds of the hard checks."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    min_age: int = Field(default=18, ge=0, le=100)
+    max_age_at_maturity: int = Field(default=65, ge=18, le=120)
+    max_vehicle_age_years: int = Field(default=8, ge=0, le=50)
+    max_price_over_appraisal: Decimal = Field(default=Decimal("0.10"), ge=0, le=10)
+
+
 class Policy(BaseModel):
     """A decision policy: grades from the best down, each with its lowest score (the last
     grade takes every score below), the income and collateral limits and the check limits."""
@@ -53,7 +63,7 @@ class Policy(BaseModel):
     min_amount_yuan: Decimal = Field(ge=0)
     amount_step_yuan: Decimal = Field(gt=0)
     ring_max_share: int = Field(default=20, ge=2)
-    checks: dict[str, Any] = Field(default_factory=dict)
+    checks: CheckSettings = Field(default_factory=CheckSettings)
 
     @field_validator("grades")
     @classmethod
@@ -63,19 +73,10 @@ class Policy(BaseModel):
             raise ValueError("list the grades best first, each with a lower min_score")
         return grades
 
-    @model_validator(mode="after")
-    def _limits(self) -> Policy:
-        try:
-            self.check_limits()
-        except TypeError as exc:
-            raise ValueError(f"checks: {exc}") from None
-        return self
-
     def check_limits(self) -> CheckLimits:
-        values = dict(self.checks)
-        if "max_price_over_appraisal" in values:
-            values["max_price_over_appraisal"] = Fraction(str(values["max_price_over_appraisal"]))
-        return CheckLimits(**values)
+        c = self.checks
+        return CheckLimits(c.min_age, c.max_age_at_maturity, c.max_vehicle_age_years,
+                           Fraction(c.max_price_over_appraisal))  # fmt: skip
 
     def grade(self, score: float) -> str:
         """The grade of a score."""
