@@ -20,6 +20,7 @@ from lienwatch.store.tables.book import (
 from lienwatch.store.tables.followup import (
     Action,
     Case,
+    Complaint,
     ContactAttempt,
     Promise,
     Task,
@@ -40,6 +41,7 @@ __all__ = [
     "Borrower",
     "BucketChange",
     "Case",
+    "Complaint",
     "ContactAttempt",
     "Device",
     "Event",
