@@ -64,7 +64,7 @@ def test_imports_point_one_way(path: Path):
 
 
 #: Packages whose modules do no I/O: the rules, tested without a database or a network.
-PURE = ("domain", "followup", "access")
+PURE = ("domain", "followup", "access", "risk")
 
 
 @pytest.mark.parametrize("package", PURE)

@@ -23,6 +23,7 @@ from lienwatch.commands import (
     replay,
     report,
     repossession,
+    risk,
     serve,
     servicing,
     teams,
@@ -96,6 +97,7 @@ for module in (
     report,
     ledger,
     alerts,
+    risk,
 ):
     module.register(app)
 

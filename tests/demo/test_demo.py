@@ -37,6 +37,13 @@ def test_summary_is_one_json_object_with_every_section(demo_run):
     assert summary["loans"] == LOANS and summary["days"] == DAYS and summary["seed"] == SEED
 
 
+def test_the_planted_fraud_rings_are_found(demo_run):
+    _, summary = demo_run
+    rings = summary["fraud_rings"]
+    assert rings["planted_rings"] == summary["ground_truth"]["fraud_rings"]
+    assert rings["recall"] == (1.0 if rings["planted_rings"] else None)
+
+
 def test_figures_are_what_the_database_holds(demo_run):
     folder, summary = demo_run
     db = sqlite3.connect(folder / "lienwatch.sqlite3")

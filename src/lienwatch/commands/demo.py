@@ -126,6 +126,12 @@ def _print_summary(console: Console, s: dict[str, Any]) -> None:
                 f"  {alert_type}",
                 f"precision {_ratio(score['precision'])} · recall {_ratio(score['recall'])}",
             )
+    rings = s["fraud_rings"]
+    table.add_row(
+        "fraud rings",
+        f"{rings['candidate_rings']:,} candidates for {rings['planted_rings']:,} planted · "
+        f"precision {_ratio(rings['precision'])} · recall {_ratio(rings['recall'])}",
+    )
     followup = s["followup"]
     table.add_row(
         "follow-up coverage",

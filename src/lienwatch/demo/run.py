@@ -20,6 +20,7 @@ from lienwatch.demo.followup import NightlyRuns, Team, simulate_followup
 from lienwatch.demo.gateway_feed import feed_sample_through_gateway, sample_fixes
 from lienwatch.demo.load import load_book, load_fixes
 from lienwatch.demo.repossession import DeskSize
+from lienwatch.demo.rings import score_rings
 from lienwatch.demo.scoring import monitor_portfolio, scoring_summary
 from lienwatch.followup.strategy import configured_strategy
 from lienwatch.ledger.heads import key_id
@@ -127,6 +128,9 @@ def run_demo(
         monitoring = scoring_summary(portfolio, monitored)
         report("monitor", 1, 1)
 
+    with stage("fraud rings"):
+        rings = score_rings(portfolio.borrowers, portfolio.truth.rings)
+
     with stage("follow-up"):
         followup = simulate_followup(
             factory,
@@ -173,6 +177,7 @@ def run_demo(
         "loaded": loaded,
         "servicing": servicing,
         "monitoring": monitoring,
+        "fraud_rings": rings,
         "gateway": asdict(fed),
         "followup": followup,
         "ledger": ledger,

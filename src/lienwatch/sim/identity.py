@@ -11,6 +11,8 @@ from datetime import date
 
 import numpy as np
 
+from lienwatch.domain.identifiers import resident_id_check, vin_check
+
 # Common surnames, most frequent first, with rough relative frequencies (census order).
 _SURNAMES = (
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡"
@@ -124,29 +126,12 @@ _MOBILE_PREFIXES = tuple(
     ]
 )
 
-_ID_WEIGHTS = tuple(2 ** (17 - i) % 11 for i in range(17))
-_ID_CHECK = "10X98765432"
 _USCC_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_WEIGHTS = tuple(3**i % 31 for i in range(17))
 _ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
-_VIN_VALUES = {
-    **{str(d): d for d in range(10)},
-    **dict(zip("ABCDEFGH", range(1, 9), strict=True)),
-    **dict(zip("JKLMN", range(1, 6), strict=True)),
-    "P": 7,
-    "R": 9,
-    **dict(zip("STUVWXYZ", range(2, 10), strict=True)),
-}
-_VIN_WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
 _VIN_CHARS = "ABCDEFGHJKLMNPRSTUVWXYZ0123456789"  # no I, O, Q
 _VIN_YEAR = "ABCDEFGHJKLMNPRSTVWXY123456789"  # model-year codes, A = 1980/2010, cycle of 30
 _PLATE_CHARS = "ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"  # plates omit I and O
-
-
-def resident_id_check(first17: str) -> str:
-    """The GB 11643-1999 check character (``0``–``9`` or ``X``) of an 18-digit resident id."""
-    total = sum(int(c) * w for c, w in zip(first17, _ID_WEIGHTS, strict=True))
-    return _ID_CHECK[total % 11]
 
 
 def uscc_check(first17: str) -> str:
@@ -159,13 +144,6 @@ def org_code_check(first8: str) -> str:
     """The GB 11714 check character of a 9-character organization code (digits body)."""
     value = 11 - sum(int(c) * w for c, w in zip(first8, _ORG_WEIGHTS, strict=True)) % 11
     return {10: "X", 11: "0"}.get(value, str(value))
-
-
-def vin_check(vin: str) -> str:
-    """The ISO 3779 (North-American) check character at position 9 of a 17-character VIN."""
-    total = sum(_VIN_VALUES[c] * w for c, w in zip(vin, _VIN_WEIGHTS, strict=True))
-    remainder = total % 11
-    return "X" if remainder == 10 else str(remainder)
 
 
 def luhn_check(digits: str) -> str:

@@ -1,0 +1,256 @@
+"""``lienwatch risk``: the application scorecard and the decision on applications
+(docs/risk.md). The files are read here; the rules are in :mod:`lienwatch.risk`."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from lienwatch.commands.common import emit, figure_lines
+from lienwatch.commands.options import Json
+from lienwatch.data import german_credit_path
+from lienwatch.risk.applications import (
+    REQUIRED,
+    blacklist_of,
+    decide_batch,
+    parse_application,
+    ring_report,
+)
+from lienwatch.risk.backtest import cross_validate, summary
+from lienwatch.risk.datasets import (
+    GERMAN_CREDIT,
+    GERMAN_CREDIT_BAD,
+    GERMAN_CREDIT_TARGET,
+    Dataset,
+    columns_of,
+)
+from lienwatch.risk.policy import Policy, parse_policy, shipped_policy
+from lienwatch.risk.scorecard import (
+    Scorecard,
+    fit_scorecard,
+    scorecard_document,
+    scorecard_from_document,
+)
+from lienwatch.tabular import InputFileError, csv_rows, require_file
+
+
+class DatasetName(StrEnum):
+    GERMAN_CREDIT = "german-credit"
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``risk`` sub-app to the root ``app``."""
+    risk = typer.Typer(help="Application scorecard, pre-loan checks and decisions.",
+                       no_args_is_help=True)  # fmt: skip
+    risk.command("backtest")(backtest_command)
+    risk.command("fit")(fit_command)
+    risk.command("score")(score_command)
+    risk.command("rings")(rings_command)
+    app.add_typer(risk, name="risk")
+
+
+DatasetOption = Annotated[
+    DatasetName, typer.Option("--dataset", help="The shipped training data set.")
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Protocol:
+    """``--cv FOLDSxREPEATS``."""
+
+    folds: int
+    repeats: int
+
+
+def _parse_cv(text: str) -> Protocol:
+    folds, x, repeats = text.strip().lower().partition("x")
+    if not (x and folds.isdigit() and repeats.isdigit()) or not (
+        2 <= int(folds) <= 20 and 1 <= int(repeats) <= 20
+    ):
+        raise typer.BadParameter(
+            f"{text!r} is not FOLDSxREPEATS with 2-20 folds and 1-20 repeats, e.g. 10x5"
+        )
+    return Protocol(int(folds), int(repeats))
+
+
+def _training(dataset: DatasetName, data: Path | None) -> Dataset:
+    """The German credit rows, shipped or a file of the same layout (``--data``)."""
+    path = data or german_credit_path()
+    _, rows = csv_rows(path, required=(GERMAN_CREDIT_TARGET,
+                                       *(c.name for c in GERMAN_CREDIT.characteristics)))
+    training = columns_of(rows, GERMAN_CREDIT.characteristics, str(path),
+                          target=GERMAN_CREDIT_TARGET, bad_value=GERMAN_CREDIT_BAD)  # fmt: skip
+    if training.bad.all() or not training.bad.any():
+        raise InputFileError(f"{path}: column {GERMAN_CREDIT_TARGET} needs both good and bad rows")
+    return training
+
+
+DataOption = Annotated[
+    Path | None,
+    typer.Option("--data", help="Training CSV in the data set's layout, with its target "
+                 "column [default: the shipped data set]."),
+]  # fmt: skip
+
+
+def backtest_command(
+    cv: Annotated[
+        Protocol,
+        typer.Option("--cv", parser=_parse_cv, metavar="FOLDSxREPEATS",
+                     help="Repeated stratified cross-validation, e.g. 10x5 (the protocol is "
+                     "part of the figure, so it is always given)."),
+    ],
+    dataset: DatasetOption = DatasetName.GERMAN_CREDIT,
+    data: DataOption = None,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1,
+                                      help="Seed of the fold split.")] = 0,
+    as_json: Json = False,
+) -> None:
+    """Fit and judge the scorecard fold by fold (binning, selection and fit on each fold's
+    training rows only); print mean AUC and KS and the median fit time."""
+    if data is not None:
+        require_file(data, "--data")
+    folds, repeats = cv.folds, cv.repeats
+    result = summary(cross_validate(_training(dataset, data), GERMAN_CREDIT, folds=folds,
+                                    repeats=repeats, seed=seed))  # fmt: skip
+    result = {"dataset": dataset.value, "cv": f"{folds}x{repeats}", "seed": seed, **result}
+    emit(result, as_json, figure_lines({k: v for k, v in result.items() if k != "folds"}))
+
+
+def fit_command(
+    dataset: DatasetOption = DatasetName.GERMAN_CREDIT,
+    data: DataOption = None,
+    as_json: Json = False,
+) -> None:
+    """Fit the scorecard on every row of the data set and print it: a points table to read,
+    or with --json the scorecard file `risk score --model` takes (points, WOE and counts per
+    attribute, what was dropped and why): `lienwatch risk fit --json > scorecard.json`."""
+    if data is not None:
+        require_file(data, "--data")
+    training = _training(dataset, data)
+    card = fit_scorecard(training.columns, training.bad, GERMAN_CREDIT)
+    document = {"dataset": dataset.value if data is None else str(data),
+                "rows": int(training.bad.size), "bad": int(training.bad.sum()),
+                **scorecard_document(card)}  # fmt: skip
+    emit(document, as_json, _table(document))
+
+
+def _table(document: dict[str, Any]) -> list[str]:
+    """The scorecard as a credit committee reads it: points per attribute."""
+    scaling = document["scaling"]
+    lines = [f"scorecard on {document['dataset']} ({document['rows']} rows, {document['bad']} "
+             f"bad): {scaling['base_score']:g} points at {scaling['base_odds']:g}:1, "
+             f"{scaling['pdo']:g} points to double the odds"]  # fmt: skip
+    for c in document["characteristic"]:
+        lines.append(f"{c['name']} (IV {c['iv']:.3f}, max {c['max_points']} points)")
+        width = max(len(a["label"]) for a in c["attribute"])
+        lines += [f"  {a['label']:<{width}}  {a['points']:>4}" for a in c["attribute"]]
+    lines += [f"dropped {name}: {why}" for name, why in document["dropped"].items()]
+    return lines
+
+
+def _read_json(path: Path, option: str) -> Any:
+    require_file(path, option)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputFileError(f"{option}: {path}: cannot read: {exc.strerror}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise InputFileError(f"{option}: {path}: not a scorecard (JSON) file") from None
+
+
+def _model(path: Path) -> Scorecard:
+    document = _read_json(path, "--model")
+    if not isinstance(document, dict):
+        raise InputFileError(f"--model: {path}: not a scorecard (JSON) file")
+    try:
+        return scorecard_from_document(document)
+    except ValueError as exc:
+        raise InputFileError(f"--model: {path}: {exc}") from None
+
+
+def _policy(path: Path | None) -> Policy:
+    if path is None:
+        return shipped_policy()
+    require_file(path, "--policy")
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise InputFileError(f"--policy: {path}: not a TOML file ({exc})") from None
+    return parse_policy(document, f"--policy: {path}")
+
+
+def score_command(
+    applications: Annotated[Path, typer.Argument(help="Applications CSV (docs/risk.md).")],
+    model: Annotated[
+        Path, typer.Option("--model", help="Scorecard from `risk fit --json`.")
+    ],
+    policy: Annotated[
+        Path | None, typer.Option("--policy", help="Decision policy TOML [default: shipped].")
+    ] = None,
+    blacklist: Annotated[
+        Path | None, typer.Option("--blacklist", help="Blacklist CSV: kind,value.")
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """Check, score and decide each application: score, grade, decision, amount, APR, term
+    and the reasons (hard findings first, then the four costliest characteristics)."""
+    for path, option in ((applications, "APPLICATIONS"), (model, "--model"),
+                         (policy, "--policy"), (blacklist, "--blacklist")):  # fmt: skip
+        if path is not None:
+            require_file(path, option)
+    card, rules = _model(model), _policy(policy)
+    listed: dict[str, set[str]] = {}
+    if blacklist is not None:
+        _, rows = csv_rows(blacklist, required=("kind", "value"))
+        listed = blacklist_of((f"{blacklist}:{line}", row) for line, row in rows)
+    _, rows = csv_rows(applications, required=(*REQUIRED, *card.names))
+    rows = list(rows)
+    apps = [parse_application(f"{applications}:{line}", row) for line, row in rows]
+    columns = columns_of(rows, card.inputs, str(applications)).columns
+    decisions = decide_batch(apps, columns, card, rules, blacklist=listed) if apps else []
+    emit([d.as_json() for d in decisions], as_json,
+         [_line(d.as_json()) for d in decisions] or ["no applications"])  # fmt: skip
+
+
+def _line(row: dict[str, Any]) -> str:
+    """``A001 score 562 grade A approve 85000.00 at 6.9% for 36 months; reasons: ...``."""
+    terms = (f" {row['amount']} at APR {row['apr']} for {row['term_months']} months"
+             if row["decision"] != "decline" else "")  # fmt: skip
+    reasons = ", ".join(r["code"] for r in row["reasons"])
+    return (f"{row['application_id']} score {row['score']} grade {row['grade']} "
+            f"{row['decision']}{terms}; reasons: {reasons or 'none'}")
+
+
+def rings_command(
+    applications: Annotated[Path, typer.Argument(help="Applications CSV (docs/risk.md).")],
+    max_share: Annotated[
+        int | None,
+        typer.Option("--max-share", min=2, max=1_000_000,
+                     help="Drop identifiers held by more applications [default: the "
+                     "policy's ring_max_share]."),
+    ] = None,
+    policy: Annotated[
+        Path | None, typer.Option("--policy", help="Decision policy TOML [default: shipped].")
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """Candidate fraud rings among applications linked by shared identity numbers, VINs,
+    phones, devices, bank accounts, addresses, employer phones and emergency contacts:
+    members, score and the shared identifiers as evidence, highest score first."""
+    for path, option in ((applications, "APPLICATIONS"), (policy, "--policy")):
+        if path is not None:
+            require_file(path, option)
+    share = max_share if max_share is not None else _policy(policy).ring_max_share
+    _, rows = csv_rows(applications, required=REQUIRED)
+    apps = [parse_application(f"{applications}:{line}", row) for line, row in rows]
+    found = ring_report(apps, share)
+    lines = [f"ring {r['ring']}: score {r['score']:.2f}, {', '.join(r['members'])}; shared "
+             + ", ".join(f"{e['kind']} {e['value']} ({e['holders']})" for e in r["evidence"])
+             for r in found]  # fmt: skip
+    emit(found, as_json, lines or [f"no ring (identifiers held by more than {share} dropped)"])
