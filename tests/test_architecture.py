@@ -26,7 +26,9 @@ ALLOWED: dict[str, set[str]] = {
     # I/O at the edges: implementations of the capabilities' interfaces (message providers)
     "adapters": {"domain", "errors", "config", *CAPABILITIES},
     # the use cases: the verbs the CLI, the API and the console call
-    "services": {"domain", "errors", "config", "store", "adapters", *CAPABILITIES},
+    "services": {"domain", "errors", "config", "store", "adapters", "access", *CAPABILITIES},
+    # who may do what: roles, the route policy, masking, credentials (pure rules)
+    "access": {"domain", "errors", "config", "followup"},
 }
 
 
@@ -62,7 +64,7 @@ def test_imports_point_one_way(path: Path):
 
 
 #: Packages whose modules do no I/O: the rules, tested without a database or a network.
-PURE = ("domain", "followup")
+PURE = ("domain", "followup", "access")
 
 
 @pytest.mark.parametrize("package", PURE)

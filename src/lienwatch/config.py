@@ -248,6 +248,24 @@ class GatewaySettings(BaseModel):
         return value
 
 
+class AuthSettings(BaseModel):
+    """Signing in to the API and the console: ``[auth]`` in the file (docs/api.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: Lifetime of the bearer token ``POST /api/v1/auth/login`` hands out, and of a console
+    #: session.
+    token_ttl_minutes: int = Field(720, ge=5, le=43_200)
+    #: Default lifetime of an integration's API token (``lienwatch user token``).
+    api_token_ttl_days: int = Field(365, ge=1, le=3650)
+    #: Consecutive failed logins that lock an account, and for how long.
+    max_failed_logins: int = Field(5, ge=1, le=100)
+    lockout_minutes: int = Field(15, ge=1, le=10_080)
+    #: Send the console's session cookie over HTTPS only (``Secure``); off for plain-HTTP
+    #: loopback and tests.
+    secure_cookies: bool = False
+
+
 class BusSettings(BaseModel):
     """The position bus: ``[bus]`` in the file."""
 
@@ -433,6 +451,7 @@ class Settings(BaseSettings):
     # Servicing rules per product code; checked by lienwatch.servicing.catalogue.
     products: dict[str, dict[str, Any]] = {}
     gateway: GatewaySettings = GatewaySettings()
+    auth: AuthSettings = AuthSettings()
     bus: BusSettings = BusSettings()
     worker: WorkerSettings = WorkerSettings()
 

@@ -12,7 +12,21 @@ class Refused(LienwatchError):
     """An act a rule refused (a contact outside the compliance rules, an unapproved tracker
     command). The refusal is a record the lender must keep: the service has written it to
     the session, and nothing else of the act, before raising, and
-    :func:`lienwatch.store.db.transaction` commits it before the error goes on up."""
+    :func:`lienwatch.store.db.transaction` commits it before the error goes on up.
+
+    ``rule`` names the rule that refused and ``next_allowed_at`` (ISO 8601) when the act
+    would be allowed, when the rule says (the API's 409 carries both)."""
+
+    def __init__(
+        self, message: str, *, rule: str | None = None, next_allowed_at: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.rule = rule
+        self.next_allowed_at = next_allowed_at
+
+    @property
+    def extra(self) -> dict[str, str | None]:
+        return {"rule": self.rule, "next_allowed_at": self.next_allowed_at}
 
 
 class NotFoundError(LienwatchError):
@@ -23,3 +37,18 @@ class NotFoundError(LienwatchError):
 class ConflictError(LienwatchError):
     """A write that contradicts what is stored (a reused idempotency key, a taken slot); the
     API answers 409."""
+
+
+class NotAuthenticated(LienwatchError):
+    """No valid credentials: a missing, unknown, expired or revoked token, a wrong password,
+    a locked or disabled account; the API answers 401."""
+
+
+class Forbidden(LienwatchError):
+    """A signed-in user asking for what their role or their rows do not reach; the API
+    answers 403."""
+
+
+class LoginRefused(Refused, NotAuthenticated):
+    """A failed login: the failure (counted towards the lockout, and in the audit log) is
+    committed by ``transaction()`` before the error goes up; the API answers 401."""

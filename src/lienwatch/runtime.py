@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from lienwatch.api.app import OPENAPI_URL, install_api
 from lienwatch.api.errors import install_error_handlers
 from lienwatch.api.health import Report, health_router
 from lienwatch.api.ingest import ingest_router
@@ -100,7 +101,8 @@ async def running_gateway(
 def api_app(title: str, settings: GatewaySettings) -> FastAPI:
     """An empty FastAPI application with the project's error body and the request body limits
     of ``settings`` (docs/security.md)."""
-    app = FastAPI(title=title, version="1")
+    app = FastAPI(title=title, version="1", openapi_url=OPENAPI_URL, docs_url=None,
+                  redoc_url=None)  # the docs page is served without a CDN (api/docs.py)
     app.add_middleware(
         BodyLimit, max_bytes=settings.http_max_body_bytes, timeout_s=settings.http_body_timeout_s
     )
@@ -123,9 +125,9 @@ def serve_app(
     scheduler: Scheduler | None,
     monitor: LiveMonitor | None = None,
 ) -> FastAPI:
-    """The application of ``lienwatch serve``: HTTP ingest (unless ``[gateway] http_ingest``
-    is off) and ``GET /api/v1/health`` reporting the gateway, the bus, the live monitor and
-    the jobs."""
+    """The application of ``lienwatch serve``: the REST API and its documentation
+    (docs/api.md), HTTP ingest (unless ``[gateway] http_ingest`` is off) and
+    ``GET /api/v1/health`` reporting the gateway, the bus, the live monitor and the jobs."""
     refused: Counter[str] = Counter()  # HTTP fixes refused, by reason
     report = health_report(
         settings, ingest.bus, gateway=gateway, scheduler=scheduler, monitor=monitor,
@@ -136,6 +138,7 @@ def serve_app(
         app.include_router(
             ingest_router(ingest.registry, ingest.bus, ingest.history, settings.gateway, refused)
         )
+    install_api(app, ingest.factory, settings)
     return app
 
 

@@ -67,7 +67,7 @@ def test_a_bad_batch_is_answered_with_a_short_excerpt(api):
     response = client.post(POSITIONS, json={"positions": [fix]},
                            headers={"Authorization": f"Bearer {TOKEN}"})  # fmt: skip
     assert response.status_code == 422
-    assert response.json()["detail"].startswith("positions.0.device_id: ")
+    assert response.json()["error"]["message"].startswith("positions.0.device_id: ")
     assert len(response.content) < 300
 
 
@@ -97,7 +97,7 @@ def test_bad_osmand_values_are_a_422_naming_the_field(api, change):
     params = {"id": PHONE, "lat": 1, "lon": 1, "timestamp": 1_790_000_000, "token": TOKEN}
     response = client.get(OSMAND, params={**params, **change})
     assert response.status_code == 422, response.text
-    assert response.json()["detail"].startswith(next(iter(change)))
+    assert response.json()["error"]["message"].startswith(next(iter(change)))
 
 
 @pytest.mark.parametrize("change", BATCH_CASES)
@@ -108,7 +108,7 @@ def test_bad_batch_values_are_a_422_naming_the_field(api, change):
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
     response = client.post(POSITIONS, content=body, headers=headers)
     assert response.status_code == 422, response.text
-    assert response.json()["detail"].startswith(f"positions.0.{next(iter(change))}")
+    assert response.json()["error"]["message"].startswith(f"positions.0.{next(iter(change))}")
 
 
 SCALARS = st.one_of(
@@ -136,7 +136,7 @@ def test_fuzzed_ingest_requests_never_get_a_5xx(api, params, fixes):
         client.post(POSITIONS, content=json.dumps({"positions": fixes}), headers=headers),
     ):
         assert response.status_code < 500, response.text
-        assert response.is_success or isinstance(response.json()["detail"], str)
+        assert response.is_success or isinstance(response.json()["error"]["message"], str)
 
 
 @pytest.mark.parametrize(
@@ -157,7 +157,8 @@ def test_future_fixes_and_impossible_speeds_are_refused_naming_the_field(
     client, engine = api
     before = len(stored(engine, TABLET)) + len(stored(engine, PHONE))
     response = client.post(path, **request_args)
-    assert response.status_code == 422 and response.json()["detail"].startswith(f"{field}: ")
+    assert response.status_code == 422
+    assert response.json()["error"]["message"].startswith(f"{field}: ")
     assert len(stored(engine, TABLET)) + len(stored(engine, PHONE)) == before
 
 
@@ -240,7 +241,8 @@ def test_an_oversized_batch_is_refused_by_its_count(api):
     response = client.post(POSITIONS, json={"positions": [fix] * 1001},
                            headers={"Authorization": f"Bearer {TOKEN}"})  # fmt: skip
     assert response.status_code == 422
-    assert response.json() == {"detail": "positions: 1001 fixes, at most 1000"}
+    assert response.json() == {"error": {"code": "invalid", "field": "positions",
+                                         "message": "positions: 1001 fixes, at most 1000"}}
 
 
 def test_a_device_tied_to_a_partner_takes_positions_from_it_alone(api):
@@ -254,7 +256,7 @@ def test_a_device_tied_to_a_partner_takes_positions_from_it_alone(api):
     finally:
         with engine.begin() as connection:
             connection.execute(update(Device).where(Device.ident == PHONE).values(partner=None))
-    assert refused.status_code == 403 and PHONE in refused.json()["detail"]
+    assert refused.status_code == 403 and PHONE in refused.json()["error"]["message"]
     assert taken.status_code == 200
 
 
@@ -295,8 +297,9 @@ def test_fixes_dated_before_the_device_was_fitted_are_refused(api):
     try:  # 2026-11-04T10:00Z is 11-05 00:00 at UTC+14: the fitting day somewhere, so taken
         response = client.post(POSITIONS, json={"positions": [fix, early]}, headers=auth)
         assert response.status_code == 422
-        assert response.json()["detail"].startswith("positions.1.time: 2026-11-04T09:59:59")
-        assert "before the device was fitted (2026-11-05)" in response.json()["detail"]
+        message = response.json()["error"]["message"]
+        assert message.startswith("positions.1.time: 2026-11-04T09:59:59")
+        assert "before the device was fitted (2026-11-05)" in message
         response = client.post(POSITIONS, json={"positions": [fix]}, headers=auth)
         assert response.json()["accepted"] == 1
     finally:

@@ -259,7 +259,9 @@ def ingest_router(
     Partner = Annotated[str, Depends(partner)]
     OsmandPartner = Annotated[str, Depends(osmand_partner)]
 
-    @router.api_route("/osmand", methods=["GET", "POST"], response_model=IngestResult)
+    # One route per method: each gets its own OpenAPI operation id.
+    @router.get("/osmand", response_model=IngestResult)
+    @router.post("/osmand", response_model=IngestResult)
     async def osmand(
         who: OsmandPartner,
         device: Annotated[str, Query(alias="id", min_length=1, max_length=20)],

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
 
+from lienwatch import clock
 from lienwatch.commands.common import emit, store_session
-from lienwatch.commands.options import Json
+from lienwatch.commands.options import At, Json
 from lienwatch.followup.model import Role, Skill
+from lienwatch.services.auth import AuthService
+from lienwatch.services.users import describe_user
 from lienwatch.store.repositories import UserRepository
-from lienwatch.store.tables import User
 
 
 def register(app: typer.Typer) -> None:
@@ -22,6 +25,8 @@ def register(app: typer.Typer) -> None:
     user.command("list")(list_command)
     user.command("disable")(disable_command)
     user.command("enable")(enable_command)
+    user.command("passwd")(passwd_command)
+    user.command("token")(token_command)
     app.add_typer(user, name="user")
 
 
@@ -43,14 +48,14 @@ def add_command(
     with _users() as users:
         user = users.add(username=username, role=role, team=team, display_name=name,
                          skill=skill, regions=served, daily_capacity=capacity)  # fmt: skip
-        row = _describe(user)
+        row = describe_user(user)
     emit([row], as_json, f"added {_line(row)}")
 
 
 def list_command(as_json: Json = False) -> None:
     """Every user, by team."""
     with _users() as users:
-        rows = [_describe(user) for user in users.all()]
+        rows = [describe_user(user) for user in users.all()]
     emit(rows, as_json, [_line(row) for row in rows] or ["no users"])
 
 
@@ -69,18 +74,65 @@ def enable_command(username: Annotated[str, typer.Argument()], as_json: Json = F
     emit({"username": username, "active": True}, as_json, f"enabled {username}")
 
 
+def passwd_command(
+    username: Annotated[str, typer.Argument()],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+    by: Annotated[
+        str, typer.Option("--by", metavar="USER", help="The administrator setting it.")
+    ] = "admin",
+    at: At = None,
+    as_json: Json = False,
+) -> None:
+    """Set a user's password (argon2id; at least 10 characters), asked twice at a prompt or
+    read from standard input; unlocks the account."""
+    if password_stdin:
+        password = typer.get_text_stream("stdin").readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with store_session() as (settings, session):
+        AuthService(session, settings.auth).set_password(
+            username=username, password=password, by=by, at=at or clock.now()
+        )
+    emit({"username": username, "password_set": True}, as_json, f"password set for {username}")
+
+
+def token_command(
+    username: Annotated[str, typer.Argument(help="The user the integration acts as.")],
+    name: Annotated[str, typer.Option("--name", help="What the token is for, e.g. crm-sync.")],
+    scope: Annotated[
+        list[str] | None, typer.Option("--scope", help="read or write; repeat for both.")
+    ] = None,
+    days: Annotated[
+        int | None,
+        typer.Option("--days", min=1, max=3650, help="Lifetime in days [default: 365]."),
+    ] = None,
+    by: Annotated[
+        str, typer.Option("--by", metavar="USER", help="The administrator issuing it.")
+    ] = "admin",
+    at: At = None,
+    as_json: Json = False,
+) -> None:
+    """Issue an API token for an integration acting as USERNAME, scoped (read, write) and
+    stored hashed: it is printed once, here."""
+    with store_session() as (settings, session):
+        issued = AuthService(session, settings.auth).issue_api_token(
+            username=username, name=name, scopes=scope or ["read"], by=by,
+            at=at or clock.now(), ttl=timedelta(days=days) if days else None,
+        )  # fmt: skip
+    row = {"username": username, "name": name, "token": issued.token,
+           "scopes": sorted(issued.scopes),
+           "expires_at": issued.expires_at.isoformat()}  # fmt: skip
+    emit(row, as_json, [f"token for {username} ({', '.join(row['scopes'])}), expires "
+                        f"{row['expires_at']}; shown once:", issued.token])  # fmt: skip
+
+
 @contextmanager
 def _users() -> Iterator[UserRepository]:
     """A UserRepository in one transaction on the configured database."""
     with store_session() as (_settings, session):
         yield UserRepository(session)
-
-
-def _describe(user: User) -> dict[str, Any]:
-    skills = user.skills or {}
-    return {"username": user.username, "name": user.display_name, "role": user.role,
-            "team": user.team, "skill": skills.get("mode"), "regions": skills.get("regions", []),
-            "capacity": user.daily_capacity, "active": user.active}  # fmt: skip
 
 
 def _line(row: dict[str, Any]) -> str:

@@ -93,7 +93,11 @@ class Agents(ServiceState):
                             at=at, agency=self.agency, rule=decision.rule,
                             next_allowed_at=decision.next_allowed_at, by=user)  # fmt: skip
                 self.session.flush()
-                raise FollowupRefused(f"at: contact refused ({decision.rule})")
+                next_at = decision.next_allowed_at
+                raise FollowupRefused(
+                    f"at: contact refused ({decision.rule})", rule=decision.rule,
+                    next_allowed_at=next_at.isoformat() if next_at else None,
+                )  # fmt: skip
             self.dispatcher.guard.redeem(decision.permit, channel)
         details: dict[str, Any] = {"trigger": trigger.id, "step": task.step, "task": task.id}
         if holder is not None:
@@ -191,5 +195,5 @@ class Agents(ServiceState):
         )
         self.session.flush()
         if not decision.allowed:
-            raise FollowupRefused(f"command: refused ({decision.rule})")
+            raise FollowupRefused(f"command: refused ({decision.rule})", rule=decision.rule)
         return action

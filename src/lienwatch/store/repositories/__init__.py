@@ -1,6 +1,7 @@
 """The persistence verbs, one module per aggregate; the caller owns the transaction."""
 
 from lienwatch.store.repositories.alerts import AlertRepository
+from lienwatch.store.repositories.auth import AuditRepository, TokenRepository
 from lienwatch.store.repositories.common import insert_ignoring_duplicates
 from lienwatch.store.repositories.devices import DeviceRepository
 from lienwatch.store.repositories.loans import LoanRepository, PaymentRepository
@@ -15,12 +16,14 @@ from lienwatch.store.repositories.users import USERNAME, TeamRepository, UserRep
 __all__ = [
     "USERNAME",
     "AlertRepository",
+    "AuditRepository",
     "DeviceRepository",
     "LoanRepository",
     "PaymentRepository",
     "PositionRepository",
     "PositionRow",
     "TeamRepository",
+    "TokenRepository",
     "UserRepository",
     "insert_ignoring_duplicates",
     "load_positions",

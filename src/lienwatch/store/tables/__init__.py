@@ -6,6 +6,7 @@ are unique text next to an integer surrogate key that foreign keys use.
 """
 
 from lienwatch.store.tables.alerts import Alert
+from lienwatch.store.tables.auth import AuditEntry, AuthToken
 from lienwatch.store.tables.base import NAMING_CONVENTION, Base, BigKey
 from lienwatch.store.tables.book import (
     Borrower,
@@ -35,6 +36,8 @@ __all__ = [
     "NAMING_CONVENTION",
     "Action",
     "Alert",
+    "AuditEntry",
+    "AuthToken",
     "Base",
     "BigKey",
     "Borrower",

@@ -36,4 +36,5 @@ class Base(DeclarativeBase):
         datetime: UTCDateTime,
         Decimal: ExactDecimal,
         dict[str, Any]: JSON,
+        list[str]: JSON,
     }

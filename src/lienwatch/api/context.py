@@ -1,0 +1,84 @@
+"""What every route of the API shares: the database, the settings, the policy's dependency,
+one transaction per request, the pagination of lists."""
+
+# No `from __future__ import annotations`: FastAPI reads the signatures at run time.
+import base64
+import binascii
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Annotated, Any
+
+from fastapi import Depends, Query
+from sqlalchemy.orm import Session, sessionmaker
+
+from lienwatch.api.auth import Caller, authorizer
+from lienwatch.config import Settings
+from lienwatch.errors import LienwatchError
+from lienwatch.services.followup import FollowupService
+from lienwatch.servicing.catalogue import ProductCatalogue
+from lienwatch.store.db import transaction
+
+#: Longest page of a list.
+MAX_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class ApiContext:
+    """The database and settings of the API's routes."""
+
+    factory: sessionmaker[Session]
+    settings: Settings
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "authorize", authorizer(self.factory))
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One transaction for the request (a Refused is committed with its record)."""
+        with transaction(self.factory) as session:
+            yield session
+
+    def followup(self, session: Session) -> FollowupService:
+        """The follow-up service as configured, on ``session``."""
+        return FollowupService.from_settings(
+            session, self.settings.followup, time_zone=self.settings.time_zone,
+            catalogue=self.catalogue,
+        )  # fmt: skip
+
+    @cached_property
+    def catalogue(self) -> ProductCatalogue:
+        return ProductCatalogue.from_tables(self.settings.products)
+
+    @property
+    def caller(self) -> Any:
+        """The dependency a route takes its :class:`Caller` from."""
+        return Annotated[Caller, Depends(self.authorize)]
+
+
+def encode_cursor(key: list[Any]) -> str:
+    """An opaque cursor for the row after which the next page starts."""
+    return base64.urlsafe_b64encode(json.dumps(key, default=str).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, arity: int) -> list[Any] | None:
+    """The key a cursor carries (None without one); a forged or foreign cursor is a 422."""
+    if not cursor:
+        return None
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        key = None
+    if not isinstance(key, list) or len(key) != arity or not all(
+        isinstance(part, int | str) and not isinstance(part, bool) for part in key
+    ):
+        raise LienwatchError("cursor: not a cursor this list handed out")
+    return key
+
+
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows per page.")]
+Cursor = Annotated[
+    str | None, Query(max_length=400, description="`next_cursor` of the previous page.")
+]

@@ -1,0 +1,1 @@
+"""The routes of ``/api/v1`` by area; each module's ``router(context)`` builds its router."""

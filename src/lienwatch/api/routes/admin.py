@@ -1,0 +1,126 @@
+"""``/api/v1/users`` (administrators; supervisors read their team) and ``/api/v1/audit``
+(auditors)."""
+
+# No `from __future__ import annotations`: FastAPI reads the signatures at run time.
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from lienwatch import clock
+from lienwatch.access.policy import Scope
+from lienwatch.api.context import ApiContext, Cursor, Limit, decode_cursor, encode_cursor
+from lienwatch.api.errors import ErrorBody
+from lienwatch.followup.model import Role, Skill
+from lienwatch.services.auth import AuthService
+from lienwatch.services.users import describe_user, list_users
+from lienwatch.store.repositories import UserRepository
+
+ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 404, 409, 422)}
+Username = Annotated[str, Path(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9._-]+$")]
+
+
+class UserOut(BaseModel):
+    username: str
+    name: str
+    role: str
+    team: str | None
+    skill: str | None
+    regions: list[str]
+    capacity: int
+    active: bool
+
+
+class UserIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9._-]+$")
+    role: Role
+    team: str | None = Field(None, min_length=1, max_length=80)
+    name: str = Field("", max_length=200)
+    skill: Skill = Skill.PHONE
+    regions: list[Annotated[str, Field(pattern=r"^\d{2}$")]] = Field(default_factory=list,
+                                                                     max_length=40)
+    capacity: int = Field(60, ge=1, le=1000)
+    password: str | None = Field(None, min_length=10, max_length=1024)
+
+
+class UserPage(BaseModel):
+    items: list[UserOut]
+
+
+class AuditEntryOut(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    subject: str
+    client: str
+    details: dict[str, Any]
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEntryOut]
+    next_cursor: str | None
+
+
+def router(context: ApiContext) -> APIRouter:
+    api = APIRouter(prefix="/api/v1", tags=["users"], responses=ERRORS)
+    Caller = context.caller
+
+    @api.get("/users", response_model=UserPage)
+    def users(caller: Caller) -> UserPage:
+        """Every user (administrators), or a supervisor's team."""
+        team = caller.principal.team if caller.viewer.scope is Scope.TEAM else None
+        with context.session() as session:
+            rows = list_users(session, team=team, only_team=caller.viewer.scope is Scope.TEAM)
+        return UserPage(items=[UserOut(**row) for row in rows])
+
+    @api.post("/users", response_model=UserOut, status_code=201)
+    def add_user(body: UserIn, caller: Caller) -> UserOut:
+        """Add a user, with a password if given."""
+        with context.session() as session:
+            user = UserRepository(session).add(
+                username=body.username, role=body.role, team=body.team, display_name=body.name,
+                skill=body.skill, regions=body.regions, daily_capacity=body.capacity,
+            )  # fmt: skip
+            if body.password is not None:
+                AuthService(session, context.settings.auth).set_password(
+                    username=body.username, password=body.password, by=caller.username,
+                    at=clock.now(),
+                )  # fmt: skip
+            return UserOut(**describe_user(user))
+
+    def set_active(username: str, active: bool) -> UserOut:
+        with context.session() as session:
+            return UserOut(**describe_user(UserRepository(session).set_active(username, active)))
+
+    @api.post("/users/{username}/disable", response_model=UserOut)
+    def disable(username: Username, caller: Caller) -> UserOut:
+        """Disable a user: their tokens stop working, their queue goes to others."""
+        return set_active(username, False)
+
+    @api.post("/users/{username}/enable", response_model=UserOut)
+    def enable(username: Username, caller: Caller) -> UserOut:
+        return set_active(username, True)
+
+    @api.get("/audit", response_model=AuditPage, tags=["audit"])
+    def audit(
+        caller: Caller, limit: Limit = 100, cursor: Cursor = None,
+        actor: Annotated[str | None, Query(max_length=80)] = None,
+        action: Annotated[str | None, Query(max_length=32)] = None,
+        since: datetime | None = None, until: datetime | None = None,
+    ) -> AuditPage:  # fmt: skip
+        """The audit log, newest first: logins, failed logins, views of unmasked personal
+        data (who, what, when, from where)."""
+        after = decode_cursor(cursor, 1)
+        with context.session() as session:
+            rows = AuthService(session).audit_entries(
+                before_id=int(after[0]) if after else None, limit=limit, actor=actor,
+                action=action, since=since, until=until,
+            )  # fmt: skip
+        more = encode_cursor([rows[-1]["id"]]) if len(rows) == limit else None
+        return AuditPage(items=[AuditEntryOut(**row) for row in rows], next_cursor=more)
+
+    return api

@@ -1,0 +1,164 @@
+"""The book: loans (terms, schedule, state, payments; posting a payment), borrowers,
+vehicles and their positions, devices."""
+
+# No `from __future__ import annotations`: FastAPI reads the signatures at run time.
+from datetime import date
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Path, Query, Response
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from lienwatch import clock
+from lienwatch.api.context import ApiContext, Cursor, Limit, decode_cursor, encode_cursor
+from lienwatch.api.errors import ErrorBody
+from lienwatch.api.schemas import (
+    BorrowerOut,
+    DevicePage,
+    LoanPage,
+    LoanStateOut,
+    LoanTermsOut,
+    PaymentList,
+    PaymentPosted,
+    ScheduleOut,
+    Track,
+    VehicleOut,
+)
+from lienwatch.errors import NotFoundError
+from lienwatch.services.payments import post_payment
+from lienwatch.services.reads import book, fleet
+from lienwatch.services.reads.people import borrower_view
+from lienwatch.services.reads.visibility import loan_condition
+from lienwatch.store.tables import Borrower, Loan
+
+ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 404, 409, 422)}
+Ref = Annotated[str, Path(min_length=1, max_length=40)]
+Vin = Annotated[str, Path(min_length=1, max_length=17)]
+
+
+class PaymentIn(BaseModel):
+    """A payment received; ``external_id`` (the bank's reference) is the idempotency key: the
+    same payment posted again changes nothing, another one under the same key is a 409."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    external_id: str = Field(min_length=1, max_length=80)
+    paid_on: date
+    amount_fen: int = Field(ge=1, le=10**12)
+    channel: str = Field("bank_debit", min_length=1, max_length=20)
+
+
+def router(context: ApiContext) -> APIRouter:
+    api = APIRouter(prefix="/api/v1", tags=["book"], responses=ERRORS)
+    Caller = context.caller
+
+    @api.get("/loans", response_model=LoanPage)
+    def loans(
+        caller: Caller, limit: Limit = 50, cursor: Cursor = None,
+        status: Annotated[str | None, Query(max_length=16)] = None,
+        borrower: Annotated[str | None, Query(max_length=40)] = None,
+    ) -> LoanPage:  # fmt: skip
+        """The loans the caller reaches, by reference, with their latest figures."""
+        key = decode_cursor(cursor, 1)
+        with context.session() as session:
+            rows = book.loans(session, caller.viewer, limit=limit,
+                              after=str(key[0]) if key else None, status=status,
+                              borrower=borrower)  # fmt: skip
+        more = encode_cursor([rows[-1]["ref"]]) if len(rows) == limit else None
+        return LoanPage(items=rows, next_cursor=more)
+
+    @api.get("/loans/{ref}", response_model=LoanTermsOut)
+    def loan(ref: Ref, caller: Caller) -> LoanTermsOut:
+        """A loan's terms."""
+        with context.session() as session:
+            return LoanTermsOut(**book.loan_terms(session, caller.viewer, ref))
+
+    @api.get("/loans/{ref}/schedule", response_model=ScheduleOut)
+    def schedule(ref: Ref, caller: Caller) -> ScheduleOut:
+        """The contractual schedule."""
+        with context.session() as session:
+            return ScheduleOut(loan=ref, installments=book.schedule(session, caller.viewer, ref))
+
+    @api.get("/loans/{ref}/state", response_model=LoanStateOut)
+    def state(
+        ref: Ref, caller: Caller,
+        as_of: Annotated[date | None, Query(description="Business date [default: today].")]
+        = None,
+    ) -> LoanStateOut:  # fmt: skip
+        """The loan's state as of a date, replayed from its terms and payments."""
+        day = as_of or clock.now().astimezone(ZoneInfo(context.settings.time_zone)).date()
+        with context.session() as session:
+            return LoanStateOut(**book.state(session, caller.viewer, ref, as_of=day,
+                                             catalogue=context.catalogue))  # fmt: skip
+
+    @api.get("/loans/{ref}/payments", response_model=PaymentList)
+    def payments(ref: Ref, caller: Caller) -> PaymentList:
+        """Payments received, reversed ones included."""
+        with context.session() as session:
+            return PaymentList(loan=ref, items=book.payments(session, caller.viewer, ref))
+
+    @api.post("/loans/{ref}/payments", response_model=PaymentPosted, status_code=201,
+              responses={200: {"model": PaymentPosted, "description": "Posted before"}})
+    def post(ref: Ref, body: PaymentIn, caller: Caller, response: Response) -> PaymentPosted:
+        """Post a payment, idempotent by ``external_id``: 201 the first time, 200 for the same
+        payment again, 409 for another payment under the same key."""
+        with context.session() as session:
+            loan = book.loan_of_viewer(session, caller.viewer, ref)
+            payment, new = post_payment(
+                session, loan=loan, external_id=body.external_id, paid_on=body.paid_on,
+                amount=body.amount_fen, channel=body.channel, by=caller.username,
+                at=clock.now(),
+            )  # fmt: skip
+            session.flush()
+            if not new:
+                response.status_code = 200
+            return PaymentPosted(**book.payment_view(payment), new=new)
+
+    @api.get("/borrowers/{ref}", response_model=BorrowerOut)
+    def borrower(ref: Ref, caller: Caller, reveal: bool = False) -> BorrowerOut:
+        """A borrower: phone and ID number masked, in clear with ``reveal`` for supervisors and
+        analysts (each such view is in the audit log)."""
+        with context.session() as session:
+            row = session.scalar(
+                select(Borrower).join(Loan, Loan.borrower_id == Borrower.id)
+                .where(Borrower.ref == ref, loan_condition(caller.viewer)).limit(1)
+            )  # fmt: skip
+            if row is None:
+                raise NotFoundError(f"ref: no borrower {ref!r}")
+            return BorrowerOut(**borrower_view(session, caller.viewer, row, reveal=reveal,
+                                               at=clock.now(), client=caller.client))  # fmt: skip
+
+    @api.get("/vehicles/{vin}", response_model=VehicleOut)
+    def vehicle(vin: Vin, caller: Caller) -> VehicleOut:
+        """A financed vehicle and its loan's latest figures."""
+        with context.session() as session:
+            return VehicleOut(**book.vehicle_view(session, caller.viewer, vin))
+
+    @api.get("/vehicles/{vin}/positions", response_model=Track)
+    def positions(
+        vin: Vin, caller: Caller, since: AwareDatetime, until: AwareDatetime,
+        limit: Annotated[int, Query(ge=1, le=20_000)] = 5000,
+    ) -> Track:  # fmt: skip
+        """The vehicle's fixes (every device) in ``[since, until)``, at most 31 days."""
+        with context.session() as session:
+            rows = fleet.vehicle_positions(session, caller.viewer, vin, since=since,
+                                           until=until, limit=limit)  # fmt: skip
+        return Track(vin=vin, items=rows)
+
+    @api.get("/devices", response_model=DevicePage, tags=["fleet"])
+    def devices(
+        caller: Caller, limit: Limit = 100, cursor: Cursor = None,
+        status: Annotated[str | None, Query(max_length=10)] = None,
+        vin: Annotated[str | None, Query(max_length=17)] = None,
+    ) -> DevicePage:  # fmt: skip
+        """Trackers with their vehicle, status and last position."""
+        key = decode_cursor(cursor, 1)
+        with context.session() as session:
+            rows = fleet.devices(session, limit=limit, after=int(key[0]) if key else None,
+                                 status=status, vin=vin)  # fmt: skip
+        more = encode_cursor([rows[-1]["id"]]) if len(rows) == limit else None
+        return DevicePage(items=rows, next_cursor=more)
+
+    return api
+

@@ -1,0 +1,107 @@
+"""Tracker commands, repossessions, the strategy, coverage and KPIs."""
+
+# No `from __future__ import annotations`: FastAPI reads the signatures at run time.
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from lienwatch import clock
+from lienwatch.api.context import ApiContext
+from lienwatch.api.errors import ErrorBody
+from lienwatch.api.schemas import RepossessionOut, StrategyOut, TrackerCommandSent
+from lienwatch.followup.model import TrackerCommand
+from lienwatch.services.followup.coverage import business_as_of, coverage, kpis
+from lienwatch.services.reads.book import loan_of_viewer
+from lienwatch.services.reads.operations import repossession_view, strategy_view
+from lienwatch.services.repossession import RepossessionService
+
+ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 404, 409, 422)}
+Ref = Annotated[str, Path(min_length=1, max_length=40)]
+Id = Annotated[int, Path(ge=1, le=2**62)]
+
+
+class TrackerCommandIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    command: TrackerCommand
+
+
+class ApprovalIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    assignee: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9._-]+$")
+
+
+def router(context: ApiContext) -> APIRouter:
+    api = APIRouter(prefix="/api/v1", tags=["operations"], responses=ERRORS)
+    Caller = context.caller
+
+    @api.post("/loans/{ref}/tracker-commands", response_model=TrackerCommandSent,
+              status_code=201)
+    def tracker_command(ref: Ref, body: TrackerCommandIn, caller: Caller) -> TrackerCommandSent:
+        """Send a remote command to the loan's tracker. It needs the loan past due and a
+        supervisor: a supervisor's request is their approval; an agent's is refused (409 with
+        the rule) and the refusal kept on the case timeline."""
+        with context.session() as session:
+            loan_of_viewer(session, caller.viewer, ref)
+            action = context.followup(session).command_tracker(
+                loan_ref=ref, command=body.command, by=caller.username, at=clock.now()
+            )
+            return TrackerCommandSent(loan=ref, command=body.command.value, case=action.case_id,
+                                      action=action.id, outcome=action.outcome)  # fmt: skip
+
+    @api.get("/repossessions/{repossession_id}", response_model=RepossessionOut)
+    def repossession(repossession_id: Id, caller: Caller) -> RepossessionOut:
+        """A repossession order and its state."""
+        with context.session() as session:
+            return RepossessionOut(**repossession_view(session, repossession_id))
+
+    @api.post("/repossessions/{repossession_id}/approve", response_model=RepossessionOut)
+    def approve(repossession_id: Id, body: ApprovalIn, caller: Caller) -> RepossessionOut:
+        """A supervisor (not the one who ordered it) approves the order and assigns the
+        recovery."""
+        with context.session() as session:
+            service = RepossessionService.from_settings(
+                session, context.settings.repossession, followup=context.followup(session)
+            )
+            service.approve(repossession_id=repossession_id, by=caller.username,
+                            assignee=body.assignee, at=clock.now())  # fmt: skip
+            session.flush()
+            return RepossessionOut(**repossession_view(session, repossession_id))
+
+    @api.get("/strategy", response_model=StrategyOut)
+    def strategy(caller: Caller) -> StrategyOut:
+        """The follow-up strategy in force (publishing a new version is not in the API yet)."""
+        with context.session() as session:
+            return StrategyOut(**strategy_view(context.followup(session).strategy))
+
+    def moment(session: Any, at: datetime | None) -> datetime:
+        return at or business_as_of(session, clock.now(), context.settings.time_zone)
+
+    @api.get("/coverage", response_model=dict[str, Any])
+    def coverage_now(
+        caller: Caller, at: AwareDatetime | None = None, since: AwareDatetime | None = None
+    ) -> dict[str, Any]:
+        """The coverage invariant: every trigger and repossession step followed up in time,
+        naming every breach and every uncovered loan (as ``lienwatch followup coverage``)."""
+        with context.session() as session:
+            service = context.followup(session)
+            report = coverage(session, as_of=moment(session, at), since=since,
+                              strategy=service.strategy, time_zone=context.settings.time_zone)
+            return report.as_dict()
+
+    @api.get("/kpis", response_model=dict[str, Any])
+    def kpis_now(
+        caller: Caller, since: AwareDatetime, at: AwareDatetime | None = None
+    ) -> dict[str, Any]:
+        """KPIs over ``[since, at]``: coverage, SLA breaches, contact, RPC and promise rates,
+        cures by arm, roll rates, recovered (as ``lienwatch followup kpis``)."""
+        with context.session() as session:
+            service = context.followup(session)
+            return kpis(session, since=since, as_of=moment(session, at),
+                        strategy=service.strategy, catalogue=context.catalogue,
+                        time_zone=context.settings.time_zone)  # fmt: skip
+
+    return api

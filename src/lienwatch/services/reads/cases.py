@@ -1,0 +1,159 @@
+"""A case as a collector works it: the loan and borrower, the figures, the open tasks, and
+its timeline (triggers, steps, actions, refused contacts, alerts, payments, promises)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lienwatch.access.principal import Viewer
+from lienwatch.errors import NotFoundError
+from lienwatch.followup.model import TaskStatus
+from lienwatch.services.reads.figures import (
+    latest_snapshots,
+    open_alert_counts,
+    snapshot_figures,
+)
+from lienwatch.services.reads.people import borrower_view
+from lienwatch.services.reads.visibility import case_condition
+from lienwatch.store.tables import (
+    Action,
+    Alert,
+    Borrower,
+    Case,
+    ContactAttempt,
+    Loan,
+    Payment,
+    Promise,
+    Task,
+    Trigger,
+    User,
+    Vehicle,
+)
+
+
+def visible_case(session: Session, viewer: Viewer, case_id: int) -> Case:
+    """Case ``case_id`` if ``viewer`` reaches it; else not found."""
+    case = session.scalar(select(Case).where(Case.id == case_id, case_condition(viewer)))
+    if case is None:
+        raise NotFoundError(f"case_id: no case {case_id}")
+    return case
+
+
+def case_detail(
+    session: Session, viewer: Viewer, case_id: int, *, at: datetime, reveal: bool = False,
+    client: str = "",
+) -> dict[str, Any]:  # fmt: skip
+    """The case with its loan, borrower (masked unless revealed), vehicle, figures and open
+    tasks."""
+    case = visible_case(session, viewer, case_id)
+    loan = session.get_one(Loan, case.loan_id)
+    borrower = session.get_one(Borrower, loan.borrower_id)
+    vehicle = session.get_one(Vehicle, loan.vehicle_id)
+    assignee = session.get(User, case.assignee_id) if case.assignee_id else None
+    tasks = session.execute(
+        select(Task, User.username).outerjoin(User, User.id == Task.assignee_id)
+        .where(Task.case_id == case.id, Task.status == TaskStatus.QUEUED)
+        .order_by(Task.deadline_at, Task.id)
+    ).all()  # fmt: skip
+    return {
+        "case": case.id, "status": case.status, "hold": case.hold, "priority": case.priority,
+        "opened_at": case.opened_at, "closed_at": case.closed_at,
+        "close_reason": case.close_reason, "strategy": case.strategy,
+        "assignee": assignee.username if assignee else None,
+        "loan": {"ref": loan.ref, "product": loan.product, "principal_fen": loan.principal,
+                 "term_months": loan.term_months, "status": loan.status,
+                 "disbursed_on": loan.disbursed_on, "time_zone": loan.time_zone},
+        "borrower": borrower_view(session, viewer, borrower, reveal=reveal, at=at,
+                                  client=client, why=f"case {case.id}"),
+        "vehicle": {"vin": vehicle.vin, "plate": vehicle.plate, "make": vehicle.make,
+                    "model": vehicle.model},
+        "figures": {**snapshot_figures(latest_snapshots(session, [loan.id]).get(loan.id)),
+                    "open_alerts": open_alert_counts(session, [loan.id]).get(loan.id, 0)},
+        "tasks": [{"task": t.id, "channel": t.channel, "step": t.step, "due_at": t.due_at,
+                   "deadline_at": t.deadline_at, "assignee": who} for t, who in tasks],
+    }  # fmt: skip
+
+
+def case_timeline(session: Session, viewer: Viewer, case_id: int) -> list[dict[str, Any]]:
+    """Everything that happened on the case and its loan, oldest first."""
+    case = visible_case(session, viewer, case_id)
+    items = [*_triggers(session, case), *_actions(session, case), *_refusals(session, case),
+             *_alerts(session, case), *_payments(session, case),
+             *_promises(session, case)]  # fmt: skip
+    items.sort(key=lambda item: (item["at"], item["kind"]))
+    return items
+
+
+def _item(at: datetime, kind: str, summary: str, **details: Any) -> dict[str, Any]:
+    return {"at": at, "kind": kind, "summary": summary, "details": details}
+
+
+def _triggers(session: Session, case: Case) -> list[dict[str, Any]]:
+    rows = session.scalars(select(Trigger).where(Trigger.case_id == case.id).order_by(Trigger.id))
+    items = []
+    for t in rows:
+        items.append(_item(t.opened_at, "trigger", f"{t.kind} raised", trigger=t.id,
+                           trigger_kind=t.kind, ladder=t.ladder, step=t.step,
+                           deadline_at=_iso(t.deadline_at)))  # fmt: skip
+        if t.resolved_at is not None:
+            items.append(_item(t.resolved_at, "trigger_resolved", f"{t.kind} resolved",
+                               trigger=t.id, resolution=t.resolution))  # fmt: skip
+    return items
+
+
+def _actions(session: Session, case: Case) -> list[dict[str, Any]]:
+    rows = session.execute(
+        select(Action, User.username).outerjoin(User, User.id == Action.performed_by)
+        .where(Action.case_id == case.id)
+    ).all()  # fmt: skip
+    return [_item(a.performed_at, "action", f"{a.kind}: {a.outcome or ''}".rstrip(": "),
+                  action=a.id, action_kind=a.kind, outcome=a.outcome, note=a.note, by=who,
+                  step=a.details.get("step"))
+            for a, who in rows]  # fmt: skip
+
+
+def _refusals(session: Session, case: Case) -> list[dict[str, Any]]:
+    rows = session.scalars(select(ContactAttempt).where(
+        ContactAttempt.loan_id == case.loan_id, ContactAttempt.allowed.is_(False),
+        ContactAttempt.at >= case.opened_at))  # fmt: skip
+    return [_item(c.at, "contact_refused", f"{c.channel} refused ({c.rule})", channel=c.channel,
+                  rule=c.rule, next_allowed_at=_iso(c.next_allowed_at))
+            for c in rows]  # fmt: skip
+
+
+def _alerts(session: Session, case: Case) -> list[dict[str, Any]]:
+    rows = session.scalars(select(Alert).where(Alert.loan_id == case.loan_id))
+    return [_item(a.started_at, "alert", f"{a.type} ({a.severity})", alert=a.id,
+                  alert_type=a.type, severity=a.severity, status=a.status,
+                  decided_by=a.status_by, decided_at=_iso(a.status_at))
+            for a in rows]  # fmt: skip
+
+
+def _payments(session: Session, case: Case) -> list[dict[str, Any]]:
+    rows = session.scalars(select(Payment).where(Payment.loan_id == case.loan_id))
+    zone = ZoneInfo(session.get_one(Loan, case.loan_id).time_zone)  # a value date is local
+    return [_item(datetime.combine(p.paid_on, time(), tzinfo=zone).astimezone(UTC), "payment",
+                  f"payment of {p.amount} fen" + (" (reversed)" if p.reversed_at else ""),
+                  payment=p.external_id, amount_fen=p.amount, paid_on=p.paid_on.isoformat(),
+                  channel=p.channel, reversed_at=_iso(p.reversed_at))
+            for p in rows]  # fmt: skip
+
+
+def _promises(session: Session, case: Case) -> list[dict[str, Any]]:
+    rows = session.execute(
+        select(Promise, Action.performed_at).join(Action, Action.id == Promise.action_id)
+        .where(Promise.case_id == case.id)
+    ).all()  # fmt: skip
+    return [_item(made, "promise", f"promise of {p.amount} fen by {p.promised_on}",
+                  promise=p.id, promised_on=p.promised_on.isoformat(), amount_fen=p.amount,
+                  status=p.status, decided_at=_iso(p.decided_at))
+            for p, made in rows]  # fmt: skip
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None

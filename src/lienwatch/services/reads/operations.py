@@ -1,0 +1,37 @@
+"""Repossessions and the strategy as the API reads them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from lienwatch.errors import NotFoundError
+from lienwatch.followup.strategy import Strategy
+from lienwatch.store.tables import Loan, Repossession, User
+
+
+def repossession_view(session: Session, repossession_id: int) -> dict[str, Any]:
+    """A repossession order: its route, state, who ordered, approved and recovers it."""
+    repo = session.get(Repossession, repossession_id)
+    if repo is None:
+        raise NotFoundError(f"repossession_id: no repossession {repossession_id}")
+
+    def name(user_id: int | None) -> str | None:
+        return session.get_one(User, user_id).username if user_id is not None else None
+
+    return {"id": repo.id, "case": repo.case_id, "loan": session.get_one(Loan, repo.loan_id).ref,
+            "status": repo.status, "jurisdiction": repo.jurisdiction, "route": repo.route,
+            "legal_ref": repo.legal_ref, "dpd_at_order": repo.dpd_at_order,
+            "ordered_by": name(repo.ordered_by), "ordered_at": repo.ordered_at,
+            "approved_by": name(repo.approved_by), "approved_at": repo.approved_at,
+            "assignee": name(repo.assignee_id)}  # fmt: skip
+
+
+def strategy_view(strategy: Strategy) -> dict[str, Any]:
+    """The strategy in force: name, version, compliance profile, ladders, challenger."""
+    return {"name": strategy.name, "version": strategy.version, "label": strategy.label,
+            "profile": strategy.profile,
+            "ladders": [ladder.model_dump(mode="json") for ladder in strategy.ladders],
+            "challenger": strategy.challenger.model_dump(mode="json")
+            if strategy.challenger else None}  # fmt: skip

@@ -1,0 +1,40 @@
+"""Borrowers as each role may read them: phone and ID numbers masked, unless a role that may
+see them asks (supervisors, analysts), and then the view is written to the audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from lienwatch.access.masking import mask_id_number, mask_phone
+from lienwatch.access.policy import may_see_personal_data
+from lienwatch.access.principal import Viewer
+from lienwatch.errors import Forbidden
+from lienwatch.store.repositories import AuditRepository
+from lienwatch.store.tables import Borrower
+
+PERSONAL_DATA_VIEWED = "personal_data_viewed"
+
+
+def borrower_view(
+    session: Session, viewer: Viewer, borrower: Borrower, *, reveal: bool = False,
+    at: datetime, client: str = "", why: str = "",
+) -> dict[str, Any]:  # fmt: skip
+    """``borrower`` for ``viewer``: masked, or in clear with ``reveal`` (refused to the roles
+    that may not; each such view audited with who, when, from where and why)."""
+    if reveal and not may_see_personal_data(viewer.role):
+        raise Forbidden(f"reveal: the {viewer.role.value} role sees personal data masked")
+    if reveal:
+        AuditRepository(session).add(at=at, actor=viewer.username, action=PERSONAL_DATA_VIEWED,
+                                     subject=f"borrower:{borrower.ref}", client=client,
+                                     details={"fields": ["phone", "id_number"],
+                                              "why": why})  # fmt: skip
+    return {
+        "ref": borrower.ref, "kind": borrower.kind, "name": borrower.name,
+        "phone": borrower.phone if reveal else mask_phone(borrower.phone),
+        "id_number": borrower.id_number if reveal else mask_id_number(borrower.id_number),
+        "city": borrower.city, "province_code": borrower.province_code,
+        "time_zone": borrower.time_zone, "masked": not reveal,
+    }  # fmt: skip

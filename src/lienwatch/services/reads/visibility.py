@@ -1,0 +1,58 @@
+"""Which cases, loans and tasks a viewer reaches: all, their own (an agent: the cases assigned
+to them or holding a task queued for them), their team's (a supervisor)."""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, false, or_, select, true
+from sqlalchemy.orm import Session
+
+from lienwatch.access.policy import Scope
+from lienwatch.access.principal import Viewer
+from lienwatch.errors import NotFoundError
+from lienwatch.followup.model import TaskStatus
+from lienwatch.store.tables import Case, Loan, Task, User
+
+
+def case_condition(viewer: Viewer) -> ColumnElement[bool]:
+    """The cases ``viewer`` reaches, as a condition on :class:`Case`."""
+    if viewer.scope is Scope.ALL:
+        return true()
+    principal = viewer.principal
+    if viewer.scope is Scope.OWN:
+        people = select(User.id).where(User.id == principal.user_id)
+    elif principal.team is None:
+        return false()
+    else:
+        people = select(User.id).where(User.team == principal.team)
+    queued = select(Task.case_id).where(Task.assignee_id.in_(people),
+                                        Task.status == TaskStatus.QUEUED)  # fmt: skip
+    return or_(Case.assignee_id.in_(people), Case.id.in_(queued))
+
+
+def loan_condition(viewer: Viewer) -> ColumnElement[bool]:
+    """The loans ``viewer`` reaches: those of the cases they reach."""
+    if viewer.scope is Scope.ALL:
+        return true()
+    return Loan.id.in_(select(Case.loan_id).where(case_condition(viewer)))
+
+
+def task_condition(viewer: Viewer) -> ColumnElement[bool]:
+    """The tasks ``viewer`` reaches: those assigned to them, to their team, or queued for
+    their team."""
+    if viewer.scope is Scope.ALL:
+        return true()
+    principal = viewer.principal
+    if viewer.scope is Scope.OWN:
+        return Task.assignee_id == principal.user_id
+    if principal.team is None:
+        return false()
+    team = select(User.id).where(User.team == principal.team)
+    return or_(Task.assignee_id.in_(team), Task.team == principal.team)
+
+
+def loan_id_of(session: Session, viewer: Viewer, ref: str) -> int:
+    """The id of loan ``ref`` if ``viewer`` reaches it; else not found."""
+    loan_id = session.scalar(select(Loan.id).where(Loan.ref == ref, loan_condition(viewer)))
+    if loan_id is None:
+        raise NotFoundError(f"ref: no loan {ref!r}")
+    return loan_id
