@@ -1,6 +1,6 @@
-"""The read verbs of a collector's and a supervisor's desk (the console's queue and team
-pages): a queue with the figures an agent works by and the compliance guard's answer for
-each contact, who may open a case, the team's load, and reassigning a task."""
+"""The verbs of a collector's and a supervisor's desk beside the read verbs the API shares
+(``services/reads``): the compliance guard's answer for each queued contact, the agents'
+load, reassigning a task, and what waits for a supervisor's approval."""
 
 from __future__ import annotations
 
@@ -8,20 +8,15 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from lienwatch.errors import LienwatchError, NotFoundError
+from lienwatch.errors import NotFoundError
 from lienwatch.followup.compliance import Decision
 from lienwatch.followup.model import CaseStatus, Channel, FollowupError, Role, TaskStatus
 from lienwatch.services.followup.model import ServiceState
-from lienwatch.store.followup import OPEN_ALERT_STATUSES
 from lienwatch.store.tables import (
     Action,
-    Alert,
-    Borrower,
     Case,
-    Loan,
-    LoanSnapshot,
     Repossession,
     Task,
     Trigger,
@@ -29,33 +24,15 @@ from lienwatch.store.tables import (
 )
 
 
-class Forbidden(LienwatchError):
-    """A user asked for a case that is not theirs to see (the API and console answer 404,
-    so that the refusal tells nothing about the case)."""
-
-
 @dataclass(frozen=True, slots=True)
-class QueueRow:
-    """One queued task as the agent's queue shows it; money in fen, times aware."""
+class ContactCheck:
+    """The compliance guard's answer for a queued task's contact, now: ``allowed`` None for
+    a step that contacts nobody; times in the borrower's ``time_zone`` when shown."""
 
-    task_id: int
-    case_id: int
-    loan: str
-    borrower: str
-    channel: str
-    priority: int
-    dpd: int
-    bucket: str
-    overdue: int  # principal, interest, penalty and fees past due
-    unsecured: int
-    open_alerts: int
-    due_at: datetime
-    deadline_at: datetime
-    assignee: str | None
-    time_zone: str  # the borrower's, for the times below and the contact window
-    contact_allowed: bool | None  # None: the step contacts nobody (a review, a GPS check)
+    allowed: bool | None
     rule: str | None
     next_allowed_at: datetime | None
+    time_zone: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,102 +69,20 @@ class Desk(ServiceState):
             self.dispatcher.guard.redeem(decision.permit, channel)  # a question, not a contact
         return decision
 
-    def queue_rows(self, *, agent: str | None, at: datetime, team: str | None = None,
-                   limit: int = 200) -> list[QueueRow]:  # fmt: skip
-        """Queued tasks, most urgent first: ``agent``'s, or with ``agent`` None those of
-        ``team`` (every team's when None too), each with the loan's figures at the latest
-        nightly run and the guard's answer at ``at``."""
-        query = select(Task).where(Task.status == TaskStatus.QUEUED)
-        if agent is not None:
-            query = query.where(Task.assignee_id == self._user(agent).id)
-        elif team is not None:
-            query = query.where(Task.team == team)
-        tasks = list(self.session.scalars(
-            query.order_by(Task.priority.desc(), Task.deadline_at, Task.id).limit(limit)
-        ))  # fmt: skip
-        loan_ids = {t.loan_id for t in tasks}
-        views = self._loan_views(loan_ids, at)
-        overdue = self._overdue(loan_ids, at)
-        alerts = self._open_alerts(loan_ids)
-        names = dict(self.session.execute(
-            select(Loan.id, Borrower.name).join(Borrower, Borrower.id == Loan.borrower_id)
-            .where(Loan.id.in_(loan_ids))
-        ).tuples().all())  # fmt: skip
-        users = {u.id: u.username for u in self.session.scalars(select(User))}
-        rows = []
+    def contact_checks(self, *, task_ids: list[int], at: datetime) -> dict[int, ContactCheck]:
+        """:meth:`contact_check` for each task, with its borrower's time zone."""
+        tasks = list(self.session.scalars(select(Task).where(Task.id.in_(task_ids))))
+        views = self._loan_views({t.loan_id for t in tasks}, at)
+        checks = {}
         for task in tasks:
-            view = views[task.loan_id]
             decision = self.contact_check(task_id=task.id, at=at)
-            rows.append(QueueRow(
-                task_id=task.id, case_id=task.case_id, loan=view.ref,
-                borrower=names.get(task.loan_id, ""), channel=task.channel,
-                priority=task.priority, dpd=view.dpd, bucket=view.bucket,
-                overdue=overdue.get(task.loan_id, 0), unsecured=view.unsecured,
-                open_alerts=alerts.get(task.loan_id, 0), due_at=task.due_at,
-                deadline_at=task.deadline_at,
-                assignee=users.get(task.assignee_id) if task.assignee_id else None,
-                time_zone=view.time_zone,
-                contact_allowed=None if decision is None else decision.allowed,
-                rule=None if decision is None else decision.rule,
-                next_allowed_at=None if decision is None else decision.next_allowed_at,
-            ))  # fmt: skip
-        return rows
-
-    def _overdue(self, loan_ids: set[int], at: datetime) -> dict[int, int]:
-        day = self._snapshot_day(at)
-        if day is None or not loan_ids:
-            return {}
-        rows = self.session.execute(
-            select(LoanSnapshot.loan_id,
-                   LoanSnapshot.overdue_principal + LoanSnapshot.overdue_interest
-                   + LoanSnapshot.penalty_accrued + LoanSnapshot.fees_due)
-            .where(LoanSnapshot.as_of == day, LoanSnapshot.loan_id.in_(loan_ids))
-        ).tuples()  # fmt: skip
-        return dict(rows.all())
-
-    def _open_alerts(self, loan_ids: set[int]) -> dict[int, int]:
-        if not loan_ids:
-            return {}
-        rows = self.session.execute(
-            select(Alert.loan_id, func.count())
-            .where(Alert.loan_id.in_(loan_ids), Alert.status.in_(OPEN_ALERT_STATUSES))
-            .group_by(Alert.loan_id)
-        ).tuples()  # fmt: skip
-        return {loan: n for loan, n in rows.all() if loan is not None}
-
-    def check_may_see(self, *, case_id: int, username: str) -> Case:
-        """The case, if ``username`` may see it: an agent the cases assigned to them (the
-        case or one of its queued tasks), a supervisor their team's and unassigned ones, the
-        analyst and the auditor every case; anyone else (an administrator included) is
-        refused with :class:`Forbidden`, as is a case that does not exist."""
-        case = self.session.get(Case, case_id)
-        user = self._user(username)
-        if case is None:
-            raise Forbidden(f"case: no case {case_id} for {username}")
-        role = Role(user.role)
-        if role in (Role.ANALYST, Role.AUDITOR):
-            return case
-        holders = {case.assignee_id, *self.session.scalars(
-            select(Task.assignee_id).where(Task.case_id == case.id,
-                                           Task.status == TaskStatus.QUEUED))}  # fmt: skip
-        holders.discard(None)
-        if role is Role.AGENT and user.id in holders:
-            return case
-        if role is Role.SUPERVISOR:
-            teams = set(self.session.scalars(select(User.team).where(User.id.in_(holders))))
-            if not holders or user.team in teams:
-                return case
-        raise Forbidden(f"case: no case {case_id} for {username}")
-
-    def loans_of(self, username: str) -> set[int]:
-        """The loans whose open cases are ``username``'s (assigned to them, or one of their
-        queued tasks): what an agent's "own" rows are."""
-        user = self._user(username)
-        cases = select(Case.loan_id).where(Case.assignee_id == user.id,
-                                           Case.status != CaseStatus.CLOSED)
-        tasks = select(Task.loan_id).where(Task.assignee_id == user.id,
-                                           Task.status == TaskStatus.QUEUED)
-        return set(self.session.scalars(cases.union(tasks)))
+            checks[task.id] = ContactCheck(
+                None if decision is None else decision.allowed,
+                None if decision is None else decision.rule,
+                None if decision is None else decision.next_allowed_at,
+                views[task.loan_id].time_zone,
+            )
+        return checks
 
     def agent_loads(self, *, team: str | None, at: datetime) -> list[AgentLoad]:
         """Every agent (of ``team``, or all) with their queued tasks and those past the
