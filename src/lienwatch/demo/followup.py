@@ -193,12 +193,16 @@ def _add(totals: dict[str, int], tick: dict[str, Any]) -> None:
             totals[key] += value
 
 
+SUPERVISOR = "supervisor1"  # the phone team's supervisor
+
+
 def _hire(session: Session, team: Team) -> list[User]:
     """The team's users (created once; a rerun reuses them)."""
-    wanted = [(f"phone-{i + 1:02d}", "phone", "collections-phone", team.calls_per_day)
+    # collector1… work the phones, the next ones the field: the console's demo accounts
+    wanted = [(f"collector{i + 1}", "phone", "collections-phone", team.calls_per_day)
               for i in range(team.phone_agents)]  # fmt: skip
-    wanted += [(f"field-{i + 1:02d}", "field", "collections-field", team.visits_per_day)
-               for i in range(team.field_agents)]  # fmt: skip
+    wanted += [(f"collector{team.phone_agents + i + 1}", "field", "collections-field",
+                team.visits_per_day) for i in range(team.field_agents)]  # fmt: skip
     TeamRepository(session).ensure("collections-phone", "collections-field")
     existing = {u.username: u for u in session.scalars(select(User))}
     users = []
@@ -208,8 +212,8 @@ def _hire(session: Session, team: Team) -> list[User]:
             team_name, {"mode": mode}, capacity, True)  # fmt: skip
         session.add(user)
         users.append(user)
-    if "supervisor" not in existing:
-        session.add(User(username="supervisor", display_name="Supervisor", role="supervisor",
+    if SUPERVISOR not in existing:
+        session.add(User(username=SUPERVISOR, display_name="Supervisor", role="supervisor",
                          team="collections-phone"))  # fmt: skip
     session.flush()
     return users

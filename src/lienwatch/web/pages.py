@@ -22,11 +22,11 @@ from lienwatch.reports.charts import province_track
 from lienwatch.services.auth import AuditAction, AuthService
 from lienwatch.services.followup import FollowupService
 from lienwatch.services.followup.coverage import business_as_of, coverage, kpis
-from lienwatch.services.lookup import search_loans, vehicle_track
+from lienwatch.services.lookup import case_queue, search_loans, vehicle_track
 from lienwatch.services.reads.alerts import alerts as alert_rows
 from lienwatch.services.reads.book import payments, schedule
 from lienwatch.services.reads.cases import case_detail, case_timeline, visible_case
-from lienwatch.services.reads.queues import my_queue, team_queue
+from lienwatch.services.reads.queues import team_queue
 from lienwatch.services.repossession import RepossessionService
 from lienwatch.services.users import list_users
 from lienwatch.servicing.catalogue import ProductCatalogue
@@ -44,6 +44,7 @@ HOME = {Role.AGENT: "/console/queue", Role.SUPERVISOR: "/console/team",
 KPI_DAYS = 30
 QUEUE_ROWS = 200  # the most urgent tasks a page lists
 ALERT_ROWS = 500
+LISTED = 25  # uncovered obligations and breaches listed on the dashboard, each
 
 
 def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Settings,
@@ -72,8 +73,9 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
     @router.get("/console/queue", response_class=HTMLResponse)
     def queue(who: Signed) -> HTMLResponse:
         with followup() as (session, service):
-            rows = my_queue(session, who.reader, limit=QUEUE_ROWS)
-            checks = service.contact_checks(task_ids=[r["task"] for r in rows], at=clock.now())
+            rows = case_queue(session, who.reader, limit=QUEUE_ROWS)
+            checks = service.case_contact_checks(case_ids=[r["case"] for r in rows],
+                                                 at=clock.now())  # fmt: skip
         return page("queue.html", who, rows=rows, checks=checks)
 
     def case_context(session: Session, service: FollowupService, who: Viewer,
@@ -168,7 +170,7 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
                 "commands": service.pending_tracker_commands(),
                 "repossessions": service.pending_repossessions(),
             }  # fmt: skip
-        return page("team.html", who, error=error, **context)
+        return page("team.html", who, error=error, shown=LISTED, **context)
 
     @router.post("/console/tasks/{task_id}/reassign")
     async def reassign(task_id: int, request: Request, who: Signed) -> Response:

@@ -48,6 +48,12 @@ class AgentLoad:
     daily_capacity: int
 
 
+def _check(decision: Decision | None, time_zone: str) -> ContactCheck:
+    if decision is None:
+        return ContactCheck(None, None, None, time_zone)
+    return ContactCheck(decision.allowed, decision.rule, decision.next_allowed_at, time_zone)
+
+
 class Desk(ServiceState):
     """The desk verbs of :class:`~lienwatch.services.followup.FollowupService`."""
 
@@ -57,12 +63,15 @@ class Desk(ServiceState):
         task = self.session.get(Task, task_id)
         if task is None:
             raise NotFoundError(f"task_id: no task {task_id}")
-        channel = Channel(task.channel)
-        if not channel.contacts_borrower:
-            return None
-        view = self._loan_views({task.loan_id}, at)[task.loan_id]
         case = self.session.get_one(Case, task.case_id)
         trigger = self.session.get_one(Trigger, task.trigger_id)
+        return self._ask_guard(case, trigger, Channel(task.channel), at)
+
+    def _ask_guard(self, case: Case, trigger: Trigger, channel: Channel,
+                   at: datetime) -> Decision | None:  # fmt: skip
+        if not channel.contacts_borrower:
+            return None
+        view = self._loan_views({case.loan_id}, at)[case.loan_id]
         request = self._request(view, channel, at, case, trigger)
         decision = self.dispatcher.guard.check(request, self._history({view.id}, at)[view.id])
         if decision.permit is not None:
@@ -73,16 +82,46 @@ class Desk(ServiceState):
         """:meth:`contact_check` for each task, with its borrower's time zone."""
         tasks = list(self.session.scalars(select(Task).where(Task.id.in_(task_ids))))
         views = self._loan_views({t.loan_id for t in tasks}, at)
+        return {task.id: _check(self.contact_check(task_id=task.id, at=at),
+                                views[task.loan_id].time_zone) for task in tasks}  # fmt: skip
+
+    def case_contact_checks(self, *, case_ids: list[int], at: datetime) -> dict[int, ContactCheck]:
+        """For each open case, the guard's answer now to its next contact: its first queued
+        task's, else an agent's call about its first open trigger."""
+        cases = list(self.session.scalars(select(Case).where(Case.id.in_(case_ids))))
+        views = self._loan_views({c.loan_id for c in cases}, at)
         checks = {}
-        for task in tasks:
-            decision = self.contact_check(task_id=task.id, at=at)
-            checks[task.id] = ContactCheck(
-                None if decision is None else decision.allowed,
-                None if decision is None else decision.rule,
-                None if decision is None else decision.next_allowed_at,
-                views[task.loan_id].time_zone,
-            )
+        for case in cases:
+            task = self.session.scalar(
+                select(Task).where(Task.case_id == case.id, Task.status == TaskStatus.QUEUED)
+                .order_by(Task.due_at, Task.id).limit(1))  # fmt: skip
+            trigger = self.session.scalar(
+                select(Trigger).where(Trigger.case_id == case.id, Trigger.resolved_at.is_(None))
+                .order_by(Trigger.next_due_at, Trigger.id).limit(1))  # fmt: skip
+            if task is not None:
+                decision = self.contact_check(task_id=task.id, at=at)
+            elif trigger is not None:
+                decision = self._ask_guard(case, trigger, Channel.CALL, at)
+            else:
+                decision = None
+            checks[case.id] = _check(decision, views[case.loan_id].time_zone)
         return checks
+
+    def assign_open_cases(self, *, agents: list[str], at: datetime) -> int:
+        """Give every open case without an owner to ``agents`` in turn, most urgent first,
+        each on its timeline (the demo staffing its desks); how many were given."""
+        users = [self._user(name) for name in agents]
+        if not users:
+            return 0
+        cases = list(self.session.scalars(
+            select(Case).where(Case.status != CaseStatus.CLOSED, Case.assignee_id.is_(None))
+            .order_by(Case.priority.desc(), Case.id)))  # fmt: skip
+        for n, case in enumerate(cases):
+            agent = users[n % len(users)]
+            case.assignee_id = agent.id
+            self._log(case, "status", at, None, outcome="assigned",
+                      details={"to": agent.username})
+        return len(cases)
 
     def agent_loads(self, *, team: str | None, at: datetime) -> list[AgentLoad]:
         """Every agent (of ``team``, or all) with their queued tasks and those past the
