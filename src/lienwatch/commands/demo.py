@@ -99,8 +99,7 @@ def demo(
             report_lang=settings.report.lang,
         )
     database = Path(summary["database"])
-    users = open_console_accounts(f"sqlite:///{database}", password, at=clock.now(),
-                                  followup=settings.followup, time_zone=settings.time_zone)
+    users = open_console_accounts(f"sqlite:///{database}", password, at=clock.now())
     console = {
         "users": users,
         "open": f"LIENWATCH_DATABASE_URL=sqlite:///{_shown(database)} lienwatch serve",

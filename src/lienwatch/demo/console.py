@@ -8,9 +8,7 @@ import os
 import secrets
 from datetime import datetime
 
-from lienwatch.config import FollowupSettings
 from lienwatch.services.auth import AuthService
-from lienwatch.services.followup import FollowupService
 from lienwatch.services.users import list_users
 from lienwatch.store.db import make_engine, session_factory, transaction
 from lienwatch.store.repositories import UserRepository
@@ -19,7 +17,6 @@ from lienwatch.store.repositories import UserRepository
 PASSWORD_VARIABLE = "LIENWATCH_DEMO_PASSWORD"
 #: The accounts the demo adds beside its staff: (username, role).
 OFFICE = (("admin", "admin"), ("analyst1", "analyst"), ("auditor1", "auditor"))
-PHONE_TEAM = "collections-phone"  # the demo's phone collectors (demo/followup.py)
 
 
 def demo_password() -> str:
@@ -27,13 +24,10 @@ def demo_password() -> str:
     return os.environ.get(PASSWORD_VARIABLE) or secrets.token_urlsafe(12)
 
 
-def open_console_accounts(
-    database_url: str, password: str, *, at: datetime, followup: FollowupSettings,
-    time_zone: str,
-) -> list[str]:  # fmt: skip
-    """Add the office's accounts to the demo's database, give ``password`` to them and to
-    the staff the demo hired (``collector…``, ``supervisor1``), and the open cases without an
-    owner to the phone collectors in turn; the accounts' usernames, sorted."""
+def open_console_accounts(database_url: str, password: str, *, at: datetime) -> list[str]:
+    """Add the office's accounts to the demo's database and give ``password`` to them and to
+    the staff the demo hired (``collector…``, ``supervisor1``, who own the open cases: see
+    ``demo/followup.py``); the accounts' usernames, sorted."""
     engine = make_engine(database_url)
     try:
         with transaction(session_factory(engine)) as session:
@@ -48,10 +42,7 @@ def open_console_accounts(
             auth = AuthService(session)
             for username in names:
                 auth.set_password(username=username, password=password, by="demo", at=at)
-            phones = [u["username"] for u in list_users(session, team=PHONE_TEAM, only_team=True)
-                      if u["role"] == "agent" and u["username"].startswith("collector")]
-            FollowupService.from_settings(session, followup, time_zone=time_zone) \
-                .assign_open_cases(agents=phones, at=at)
+
     finally:
         engine.dispose()
     return names
