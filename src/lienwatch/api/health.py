@@ -62,7 +62,9 @@ def health_router(
         given = header[7:] if header.lower().startswith("bearer ") else ""
         return bool(detail_token) and hmac.compare_digest(given.encode(), detail_token.encode())
 
-    @router.get("/health")
+    answer = {"description": "``status`` (and the detail for the operators' token)",
+              "content": {"application/json": {"schema": {"type": "object"}}}}
+    @router.get("/health", response_model=None, responses={200: answer, 503: answer})
     async def health(request: Request) -> JSONResponse:
         problem = await database_problem(engine)
         parts = await report()

@@ -35,7 +35,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from lienwatch import clock
-from lienwatch.api.errors import describe, excerpt
+from lienwatch.api.errors import ErrorBody, describe, excerpt
 from lienwatch.config import GatewaySettings
 from lienwatch.telematics.fixes import (
     BEFORE_FITTING,
@@ -174,7 +174,8 @@ def ingest_router(
     The answer's counts are taken against the store before publishing: two requests racing
     with the same fixes may both count them accepted (the store keeps one).
     """
-    router = APIRouter(prefix="/api/v1/ingest", tags=["ingest"])
+    refusals = {code: {"model": ErrorBody} for code in (401, 403, 408, 413, 422, 503)}
+    router = APIRouter(prefix="/api/v1/ingest", tags=["ingest"], responses=refusals)
     late_after = timedelta(seconds=settings.late_after_s)
     max_skew = timedelta(seconds=settings.max_clock_skew_s)
     refused = Counter() if refused is None else refused

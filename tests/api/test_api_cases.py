@@ -1,0 +1,160 @@
+"""A collector's and a supervisor's day through the API: the queue, a case and its timeline,
+an outcome the guard allows and one it refuses (409, recorded though the request failed),
+payments idempotent by key, personal data masked unless revealed (and audited), pages."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lienwatch import clock
+from lienwatch.store import migrate
+from lienwatch.store.db import make_engine
+from lienwatch.store.tables import ContactAttempt, LedgerEntry, Task
+from tests.api.support import api_client, build_book, login, sqlite_book
+from tests.conftest import postgres_database
+
+NIGHT = datetime(2026, 12, 1, 15, 30, tzinfo=UTC)  # 23:30 in Shanghai: quiet hours
+
+
+@pytest.fixture
+def book(request, tmp_path):
+    """(client, database URL) of the API over the book of tests/api/support.py, on SQLite
+    unless the test asks for PostgreSQL (``BOTH``)."""
+    with contextlib.ExitStack() as stack:
+        if getattr(request, "param", "sqlite") == "sqlite":
+            url = sqlite_book(tmp_path)
+        else:
+            url = stack.enter_context(postgres_database(f"lienwatch_api_{os.getpid()}"))
+            engine = make_engine(url)
+            migrate.upgrade(engine)
+            engine.dispose()
+            build_book(url)
+        with api_client(url) as client:
+            yield client, url
+
+
+BOTH = pytest.mark.parametrize(
+    "book", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+
+
+@BOTH
+def test_a_collector_works_the_top_case_of_the_queue(book):
+    client, url = book
+    ann = login(client, "ann")
+    [top] = client.get("/api/v1/queue", headers=ann).json()["items"]
+    assert (top["loan"], top["channel"], top["dpd"]) == ("L1", "call", 6)
+    case = client.get(f"/api/v1/cases/{top['case']}", headers=ann).json()
+    assert case["borrower"]["phone"] == "138****0001" and case["borrower"]["masked"]
+    assert case["borrower"]["id_number"] == "1101**********7578"
+    assert client.get(f"/api/v1/cases/{top['case']}?reveal=true", headers=ann).status_code == 403
+
+    with clock.travel(NIGHT):  # a call at night: refused, and the refusal is kept
+        refused = client.post(f"/api/v1/tasks/{top['task']}/outcome",
+                              headers=login(client, "ann"),
+                              json={"outcome": "no_answer"})  # fmt: skip
+    assert refused.status_code == 409
+    error = refused.json()["error"]
+    assert (error["code"], error["rule"]) == ("refused", "quiet_hours")
+    assert error["next_allowed_at"] == "2026-12-02T00:00:00+00:00"  # 08:00 in Shanghai
+    engine = make_engine(url)
+    with Session(engine) as session:
+        [attempt] = session.scalars(select(ContactAttempt).where(ContactAttempt.allowed.is_(
+            False)))  # fmt: skip
+        assert attempt.rule == "quiet_hours"
+        assert session.get_one(Task, top["task"]).status == "queued"  # nothing else kept
+        assert session.scalar(select(LedgerEntry.id).where(
+            LedgerEntry.kind == "contact_refused")) is not None  # fmt: skip
+    engine.dispose()
+
+    promised = client.post(f"/api/v1/tasks/{top['task']}/outcome", headers=ann, json={
+        "outcome": "promise_to_pay", "promised_on": "2026-12-08", "amount_fen": 875_366,
+        "note": "pays on Tuesday"})  # fmt: skip
+    assert promised.status_code == 201, promised.text
+    timeline = client.get(f"/api/v1/cases/{top['case']}/timeline", headers=ann).json()
+    kinds = [item["kind"] for item in timeline["items"]]
+    assert "contact_refused" in kinds and "promise" in kinds and "trigger" in kinds
+    [promise] = [i for i in timeline["items"] if i["kind"] == "promise"]
+    assert promise["details"]["amount_fen"] == 875_366
+    again = client.post(f"/api/v1/tasks/{top['task']}/outcome", headers=ann,
+                        json={"outcome": "no_answer"})  # fmt: skip
+    assert again.status_code == 404  # done: no longer a queued task
+    assert client.get("/api/v1/queue", headers=ann).json()["items"] == []
+
+
+def test_another_collectors_case_is_not_found_and_cannot_be_acted_on(book):
+    client, _ = book
+    bob = login(client, "bob")
+    [top] = client.get("/api/v1/queue", headers=login(client, "ann")).json()["items"]
+    assert client.get(f"/api/v1/cases/{top['case']}", headers=bob).status_code == 404
+    taken = client.post(f"/api/v1/tasks/{top['task']}/outcome", headers=bob,
+                        json={"outcome": "no_answer"})  # fmt: skip
+    assert taken.status_code == 404
+    assert client.get("/api/v1/loans/L1", headers=bob).json()["error"]["code"] == "not_found"
+
+
+@BOTH
+def test_payments_are_idempotent_by_key(book):
+    client, _ = book
+    sam = login(client, "sam")
+    payment = {"external_id": "BANK-0001", "paid_on": "2026-02-21", "amount_fen": 900_000}
+    first = client.post("/api/v1/loans/L1/payments", headers=sam, json=payment)
+    assert first.status_code == 201 and first.json()["new"]
+    replay = client.post("/api/v1/loans/L1/payments", headers=sam, json=payment)
+    assert replay.status_code == 200 and not replay.json()["new"]
+    clash = client.post("/api/v1/loans/L1/payments", headers=sam,
+                        json={**payment, "amount_fen": 1})  # fmt: skip
+    assert clash.status_code == 409 and clash.json()["error"]["code"] == "conflict"
+    listed = client.get("/api/v1/loans/L1/payments", headers=sam).json()["items"]
+    assert [p["external_id"] for p in listed] == ["BANK-0001"]
+    state = client.get("/api/v1/loans/L1/state?as_of=2026-02-21", headers=sam).json()
+    assert state["dpd"] == 0 and state["overdue_principal_fen"] == 0
+
+
+def test_revealed_personal_data_is_audited_with_who_and_from_where(book):
+    client, _ = book
+    sam = login(client, "sam")
+    shown = client.get("/api/v1/borrowers/B-L1?reveal=true", headers=sam).json()
+    assert (shown["phone"], shown["masked"]) == ("13800000001", False)
+    assert client.get("/api/v1/borrowers/B-L1?reveal=true",
+                      headers=login(client, "aud")).status_code == 403  # fmt: skip
+    log = client.get("/api/v1/audit?action=personal_data_viewed",
+                     headers=login(client, "aud")).json()["items"]  # fmt: skip
+    assert [(e["actor"], e["subject"], e["client"]) for e in log] == [
+        ("sam", "borrower:B-L1", "testclient")]
+
+
+def test_lists_page_by_cursor_and_refuse_a_forged_one(book):
+    client, _ = book
+    nia = login(client, "nia")
+    first = client.get("/api/v1/queue/team?limit=1", headers=nia).json()
+    second = client.get(f"/api/v1/queue/team?limit=1&cursor={first['next_cursor']}",
+                        headers=nia).json()  # fmt: skip
+    assert {first["items"][0]["loan"], second["items"][0]["loan"]} == {"L1", "L2"}
+    loans = client.get("/api/v1/loans?limit=1", headers=nia).json()
+    rest = client.get(f"/api/v1/loans?cursor={loans['next_cursor']}", headers=nia).json()
+    assert [row["ref"] for row in loans["items"] + rest["items"]] == ["L1", "L2"]
+    forged = client.get("/api/v1/loans?cursor=bm9wZQ", headers=nia)
+    assert forged.status_code == 422 and forged.json()["error"]["field"] == "cursor"
+
+
+def test_tracker_commands_need_a_supervisor_and_an_agents_request_is_kept(book):
+    client, _ = book
+    asked = client.post("/api/v1/loans/L1/tracker-commands", headers=login(client, "ann"),
+                        json={"command": "immobilise"})  # fmt: skip
+    assert asked.status_code == 409 and asked.json()["error"]["code"] == "refused"
+    sent = client.post("/api/v1/loans/L1/tracker-commands", headers=login(client, "sam"),
+                       json={"command": "immobilise"})  # fmt: skip
+    assert sent.status_code == 201 and sent.json()["outcome"] == "sent"
+    [top] = client.get("/api/v1/queue", headers=login(client, "ann")).json()["items"]
+    timeline = client.get(f"/api/v1/cases/{top['case']}/timeline",
+                          headers=login(client, "ann")).json()["items"]  # fmt: skip
+    commands = [i["details"]["outcome"] for i in timeline
+                if i["kind"] == "action" and i["details"]["action_kind"] == "tracker_command"]
+    assert len(commands) == 2 and commands[-1] == "sent"
