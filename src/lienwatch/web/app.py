@@ -18,6 +18,7 @@ from lienwatch.api.auth import (
     set_session_cookie,
     start_session,
 )
+from lienwatch.api.errors import error_response
 from lienwatch.config import Settings
 from lienwatch.errors import LoginRefused
 from lienwatch.services.auth import AuthService
@@ -33,6 +34,7 @@ from lienwatch.web.session import (
     form_of,
     language_of,
     viewer_dependency,
+    wants_html,
 )
 
 #: The shipped static files and their media types (nothing else is served from static/).
@@ -61,6 +63,8 @@ async def _redirect(request: Request, exc: Redirect) -> Response:
 
 
 async def _refused(request: Request, exc: PageRefused) -> Response:
+    if not wants_html(request):  # a script gets the API's one error body
+        return error_response(exc.status, exc.reason)
     language = language_of(request)
     return HTMLResponse(render("refused.html", language, viewer=None, status=exc.status,
                                reason=exc.reason), status_code=exc.status)  # fmt: skip

@@ -130,9 +130,7 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
                     promised_on=promised_on, amount=amount, note=fields.get("note", "")[:2000],
                 )  # fmt: skip
         except FollowupRefused as exc:  # the refusal is committed; say why and until when
-            with followup() as (_, service):
-                check = service.contact_checks(task_ids=[task_id], at=now)[task_id]
-            refusal = {"rule": check.rule or str(exc), "next_allowed_at": check.next_allowed_at}
+            refusal = {"rule": exc.rule or str(exc), "next_allowed_at": exc.next_allowed_at}
         except LienwatchError as exc:
             error = str(exc)
         if error is None and refusal is None:

@@ -81,23 +81,33 @@ def language_of(request: Request) -> str:
                      request.headers.get("accept-language"))  # fmt: skip
 
 
+def wants_html(request: Request) -> bool:
+    """Whether the client reads pages (a browser), not the API's error body (a script)."""
+    return "text/html" in request.headers.get("accept", "")
+
+
 def viewer_dependency(
     factory: sessionmaker[Session],
 ) -> Callable[[Request], Awaitable[Viewer]]:
-    """The dependency of every signed-in page (the API's authorizer underneath)."""
-    authorize = authorizer(factory)
+    """The dependency of every signed-in page: the API's authorizer, whose refusals become
+    the console's (a browser without a session goes to the login page)."""
+    api_authorize = authorizer(factory)
 
-    async def viewer(request: Request) -> Viewer:
+    async def authorize(request: Request) -> Viewer:
         try:
-            caller = await authorize(request)
+            caller = await api_authorize(request)
         except NotAuthenticated:
+            if not wants_html(request):
+                raise
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             raise Redirect(f"/console/login?next={quote(target)}") from None
         except Forbidden as exc:
+            if not wants_html(request):
+                raise
             raise PageRefused(403, str(exc)) from None
         return Viewer(caller, request.cookies.get(SESSION_COOKIE, ""), language_of(request))
 
-    return viewer
+    return authorize
 
 
 async def form_of(request: Request) -> dict[str, str]:
