@@ -10,10 +10,7 @@ screenshot under ``$TMPDIR/artifacts/lienwatch-console/`` (or ``LIENWATCH_TEST_A
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,34 +19,8 @@ import pytest
 
 from tests.conftest import IN_CI
 from tests.processes import Running, start
+from tests.web.browser import ARTIFACTS, BROWSER_PROBLEM, CHROMIUM
 from tests.web.seed import Seeded, seed
-
-CHROMIUM = next((p for p in (os.environ.get("LIENWATCH_TEST_CHROMIUM"),
-                             shutil.which("chromium"), "/usr/bin/chromium")
-                 if p and Path(p).exists()), None)  # fmt: skip
-ARTIFACTS = Path(os.environ.get("LIENWATCH_TEST_ARTIFACTS")
-                 or Path(tempfile.gettempdir()) / "artifacts" / "lienwatch-console")
-
-
-def _playwright_problem() -> str | None:
-    if CHROMIUM is None:
-        return "no Chromium (apt-get install chromium)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "the playwright package is not installed (pip install -e '.[dev]')"
-    return None
-
-
-BROWSER_PROBLEM = _playwright_problem()
-
-
-def pytest_report_header(config: pytest.Config) -> str:
-    if BROWSER_PROBLEM is None:
-        return f"browser: {CHROMIUM}; console browser tests run (screenshots in {ARTIFACTS})"
-    if IN_CI:
-        return f"browser: {BROWSER_PROBLEM}; CI=true, so the console browser tests will fail"
-    return f"browser: {BROWSER_PROBLEM}; console browser tests are skipped"
 
 
 @pytest.fixture(scope="session")
