@@ -151,6 +151,7 @@ def test_the_chinese_console_shows_no_untranslated_english(page_for, console):
             words = english_words(page)
             assert words == set(), f"{name}: untranslated English: {sorted(words)}"
     page.goto("/console/login")  # the language switch, back to English for this browser
+    snap(page, "zh-login")
     page.click("button[name=language][value=en]")
     page.wait_for_function("document.documentElement.lang === 'en'")
     assert "Users" in page.inner_text("h1")  # admin's home, in English again

@@ -42,7 +42,7 @@ HOME = {Role.AGENT: "/console/queue", Role.SUPERVISOR: "/console/team",
         Role.ANALYST: "/console/team", Role.AUDITOR: "/console/team",
         Role.ADMIN: "/console/users"}  # fmt: skip
 KPI_DAYS = 30
-QUEUE_ROWS = 200  # the most urgent tasks a page lists
+QUEUE_ROWS = 200  # the most urgent cases (or tasks) a page lists
 ALERT_ROWS = 500
 LISTED = 25  # uncovered obligations and breaches listed on the dashboard, each
 
