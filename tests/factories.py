@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import zlib
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
 from lienwatch.domain.schedule import Method, build_schedule
+from lienwatch.ledger.entries import EntryKind
+from lienwatch.services.ledger import record
 from lienwatch.store.repositories import LoanRepository
 from lienwatch.store.tables import Borrower, Device, Installment, Loan, Vehicle
 
@@ -45,12 +48,17 @@ def vehicle(session: Session, owner: Borrower, vin: str = "LSVAU2180N2183294") -
     return row
 
 
+def vin_of(ref: str) -> str:
+    """The VIN of the car :func:`loan` finances for loan ``ref`` (the same in every process)."""
+    return f"LSVAU2180N{zlib.crc32(ref.encode()) % 10**7:07d}"
+
+
 def loan(
     session: Session, ref: str = "L1", principal: int = 10_000_000,
     disbursed_on: date = date(2026, 1, 15),
 ) -> Loan:  # fmt: skip
     owner = borrower(session, ref=f"B-{ref}")
-    car = vehicle(session, owner, vin=f"LSVAU2180N{abs(hash(ref)) % 10**7:07d}")
+    car = vehicle(session, owner, vin=vin_of(ref))
     rate = Decimal("0.0899")
     schedule = build_schedule(
         principal=principal,
@@ -90,3 +98,14 @@ def loan_fallen_due(session: Session, ref: str, *, today: date) -> Loan:
     """A loan disbursed 35 days before ``today``: its first installment fell due 4 to 7
     days ago and, with no payment, is unpaid."""
     return loan(session, ref, disbursed_on=today - timedelta(days=35))
+
+
+def pledge(session: Session, loan: Loan, on: date | None = None) -> None:
+    """Record the mortgage registration of ``loan``'s car (抵押登记) on ``on`` (its
+    disbursement day by default), as an imported book brings it."""
+    on = on or loan.disbursed_on
+    record(session, EntryKind.COLLATERAL_REGISTERED, subject=loan.vehicle.vin,
+           at=datetime.combine(on, datetime.min.time(), tzinfo=UTC), by=None, data={
+               "plate": loan.vehicle.plate, "authority": "北京市车辆管理所",
+               "certificate": f"11{loan.id:010d}", "registered_on": on.isoformat(),
+               "loan": loan.ref})  # fmt: skip

@@ -12,6 +12,7 @@ from lienwatch import __version__
 from lienwatch.commands import (
     alerts,
     book_import,
+    corrections,
     db,
     demo,
     devices,
@@ -81,6 +82,7 @@ for module in (
     servicing,
     payments,
     book_import,
+    corrections,
     replay,
     gateway,
     telematics,

@@ -171,21 +171,27 @@ def test_every_act_of_the_operated_days_is_in_a_ledger_that_verifies(demo_run, t
     db = sqlite3.connect(folder / "lienwatch.sqlite3")
     actions = db.execute("SELECT COUNT(*) FROM actions").fetchone()[0]
     refused = db.execute("SELECT COUNT(*) FROM contact_attempts WHERE NOT allowed").fetchone()[0]
-    proceeds = db.execute("SELECT COUNT(*) FROM payments WHERE channel = 'repossession'"
-                          ).fetchone()[0]  # fmt: skip
+    loans = db.execute("SELECT COUNT(*) FROM loans").fetchone()[0]
+    payments = db.execute("SELECT COUNT(*) FROM payments").fetchone()[0]  # imported, proceeds
+    kinds = dict(db.execute("SELECT kind, COUNT(*) FROM ledger_entries GROUP BY kind"))
     assert ledger["ok"] and ledger["heads"] == 1 and ledger["pending"] == 0
-    assert ledger["entries"] == actions + refused + proceeds > 0
+    assert kinds["case_action"] == actions > 0 and kinds.get("contact_refused", 0) == refused
+    assert kinds["payment_posted"] == payments
+    assert kinds["loan_disbursed"] == kinds["collateral_registered"] == loans
+    assert ledger["entries"] == sum(kinds.values())
+    outcome = db.execute("SELECT MIN(leaf_index) FROM ledger_entries "
+                         "WHERE body LIKE '%\"outcome\":%'").fetchone()[0]  # fmt: skip
     copy = tmp_path / "copy.sqlite3"  # tampered with behind lienwatch's back
     shutil.copy(folder / "lienwatch.sqlite3", copy)
     db = sqlite3.connect(copy)
     db.execute("UPDATE ledger_entries SET body = replace(body, '\"outcome\":', '\"outcome\" :') "
-               "WHERE leaf_index = 3")  # fmt: skip
+               "WHERE leaf_index = ?", (outcome,))  # fmt: skip
     db.commit()
     env = {"LIENWATCH_DATABASE_URL": f"sqlite:///{copy}",
            "LIENWATCH_LEDGER__KEY_FILE": ledger["key_file"]}  # fmt: skip
     verified = run("ledger", "verify", cwd=tmp_path, env=env)
     assert verified.returncode == 1
-    assert "entry 3: its content is not what was recorded" in verified.stdout
+    assert f"entry {outcome}: its content is not what was recorded" in verified.stdout
 
 
 def test_the_demo_opens_the_consoles_accounts_with_one_password_printed_once(demo_run):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 from sqlalchemy import delete, func, select
 
@@ -22,7 +22,7 @@ def test_feed_stores_what_was_missing_and_acknowledges_everything(tmp_path):
     factory = session_factory(engine)
     files = write_portfolio(portfolio, tmp_path, positions=False)
     with transaction(factory) as session:
-        load_book(session, files)
+        load_book(session, files, at=datetime(2026, 11, 1, tzinfo=UTC))
         load_fixes(session, portfolio.positions, progress=lambda *_: None)
         session.execute(delete(Position).where(Position.id % 2 == 0))  # half of them lost
     before = count_positions(factory)

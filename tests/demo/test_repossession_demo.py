@@ -31,6 +31,8 @@ def test_the_desk_takes_past_due_loans_through_to_settlement_and_the_money_adds_
     with transaction(factory) as session:
         sizes = (("L1", 10_000_000), ("L2", 2_000_000), ("L3", 5_000_000))
         loans = [factories.loan(session, ref=ref, principal=p) for ref, p in sizes]
+        for loan in loans:
+            factories.pledge(session, loan)
         for day in (date(2026, 2, 15), date(2026, 2, 16)):
             run_nightly(session, catalogue, as_of=day)
         service(session).followup.tick(at=datetime(2026, 2, 17, 0, 30, tzinfo=UTC))

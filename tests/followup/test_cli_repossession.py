@@ -42,6 +42,14 @@ def test_order_approve_overdue_and_the_breach_in_coverage(tmp_path):
     assert refused.stderr.strip() == (
         "lienwatch: error: --route: refused (repossession_self_help_forbidden)"
     )
+    unregistered = run(*order, "--route", "court_order", cwd=tmp_path, env=env)
+    assert unregistered.returncode == 1
+    assert "(repossession_unregistered_collateral: vehicle " in unregistered.stderr
+    vin = factories.vin_of("L1")
+    assert run("collateral", "register", "--vin", vin, "--plate", "京A12345", "--authority",
+               "北京市车辆管理所", "--certificate", "110000000001", "--registered-on",
+               "2026-01-14", "--loan", "L1", "--by", "sam", "--at", "2026-01-14T10:00:00+08:00",
+               cwd=tmp_path, env=env).returncode == 0  # fmt: skip
     ordered = run(*order, "--route", "court_order", cwd=tmp_path, env=env)
     assert ordered.returncode == 0, ordered.stderr
     assert ordered.stdout.strip() == (

@@ -22,10 +22,30 @@ def cli(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.Completed
     return run(*args, cwd=tmp_path, env=env)
 
 
+def book(folder: Path) -> list[str]:
+    """A one-loan book on vehicle LSVAU2180N2183294, no registration yet: import options."""
+    tables = {
+        "borrowers": "ref,kind,name,id_number,phone,address,city,province_code\n"
+                     "B000001,person,王伟,310101199003077578,13800000001,上海市黄浦区,Shanghai,31\n",
+        "vehicles": "vin,plate,make,model,purchase_price,purchase_date,borrower_ref\n"
+                    "LSVAU2180N2183294,沪A12345,Volkswagen,Lavida,150000.00,2026-10-20,B000001\n",
+        "loans": "ref,borrower_ref,vehicle_vin,product,principal,annual_rate,term,method,"
+                 "disbursed_on,booked_province\n"
+                 "L000001,B000001,LSVAU2180N2183294,new-car-36,100000.00,0.0899,36,annuity,"
+                 "2026-11-01,31\n",
+    }  # fmt: skip
+    options = []
+    for kind, text in tables.items():
+        (folder / f"{kind}.csv").write_text(text, encoding="utf-8")
+        options += [f"--{kind}", str(folder / f"{kind}.csv")]
+    return options
+
+
 def test_contract_collateral_seal_verify_prove_and_a_tampered_row(tmp_path):
     db = tmp_path / "l.sqlite3"
     env = {"LIENWATCH_DATABASE_URL": f"sqlite:///{db}",
            "LIENWATCH_LEDGER__KEY_FILE": str(tmp_path / "keys" / "ledger.key")}  # fmt: skip
+    assert cli(tmp_path, env, "import", *book(tmp_path)).returncode == 0  # entry 0: the loan
     assert cli(tmp_path, env, "team", "add", "east").returncode == 0
     assert cli(tmp_path, env, "user", "add", "sam", "--role", "supervisor", "--team", "east"
                ).returncode == 0  # fmt: skip
@@ -46,21 +66,21 @@ def test_contract_collateral_seal_verify_prove_and_a_tampered_row(tmp_path):
                "--registered-on", "2026-11-02", "--loan", "L000001", "--by", "sam",
                "--at", AT).returncode == 0  # fmt: skip
     sealed = json.loads(cli(tmp_path, env, "ledger", "seal", "--at", AT, "--json").stdout)
-    assert sealed["tree_size"] == 2 and sealed["key_id"] == key["key_id"]
+    assert sealed["tree_size"] == 3 and sealed["key_id"] == key["key_id"]
 
     check = cli(tmp_path, env, "contract", "check", str(contract))
-    assert check.stdout.strip() == "registered: contract of loan L000001, entry 0"
+    assert check.stdout.strip() == "registered: contract of loan L000001, entry 1"
     forged = tmp_path / "forged.pdf"
     forged.write_bytes(contract.read_bytes().replace(b"L000001", b"L000002"))
     assert cli(tmp_path, env, "contract", "check", str(forged)).returncode == 1
 
     verified = cli(tmp_path, env, "ledger", "verify")
     assert verified.returncode == 0
-    assert verified.stdout.strip() == "ok: 2 entries, 1 signed head, 0 pending"
+    assert verified.stdout.strip() == "ok: 3 entries, 1 signed head, 0 pending"
     proof = tmp_path / "proof.json"
-    assert cli(tmp_path, env, "ledger", "prove", "1", "--out", str(proof)).returncode == 0
+    assert cli(tmp_path, env, "ledger", "prove", "2", "--out", str(proof)).returncode == 0
     checked = cli(tmp_path, env, "ledger", "check-proof", str(proof))
-    assert checked.returncode == 0 and checked.stdout.startswith("proven: entry 1 (")
+    assert checked.returncode == 0 and checked.stdout.startswith("proven: entry 2 (")
     assert json.loads(proof.read_text())["public_key"] == key["public_key"]
 
     # A third party: the verifier file alone, outside lienwatch, accepts it, then refuses
@@ -82,10 +102,10 @@ def test_contract_collateral_seal_verify_prove_and_a_tampered_row(tmp_path):
 
     with sqlite3.connect(db) as raw:  # behind lienwatch's back
         raw.execute("UPDATE ledger_entries SET body = replace(body, '310001', '310009') "
-                    "WHERE leaf_index = 1")  # fmt: skip
+                    "WHERE leaf_index = 2")  # fmt: skip
     tampered = cli(tmp_path, env, "ledger", "verify")
     assert tampered.returncode == 1
-    assert "entry 1: its content is not what was recorded" in tampered.stdout.splitlines()
+    assert "entry 2: its content is not what was recorded" in tampered.stdout.splitlines()
 
 
 def test_the_standalone_verifier_needs_only_hashlib_and_cryptography():

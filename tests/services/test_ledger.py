@@ -17,6 +17,7 @@ from lienwatch.ledger.merkle import leaf_hash, verify_consistency
 from lienwatch.ledger.verify_proof import check
 from lienwatch.services.ledger import LedgerService, record
 from lienwatch.store.repositories import TeamRepository, UserRepository
+from tests import factories
 
 AT = datetime(2026, 11, 3, 2, 0, tzinfo=UTC)
 KEY = Ed25519PrivateKey.generate()
@@ -151,15 +152,21 @@ def test_contracts_and_collateral_registrations(db_session):
     with pytest.raises(LedgerError, match="registered already"):
         ledger.register_contract(document=document, loan_ref="L000001", parties=["x"],
                                  signed_at=AT, method="wet", by="sam", at=AT)  # fmt: skip
-    vin = "LSVAU2180N2183294"
-    ledger.register_collateral(vin=vin, plate="京A12345", authority="北京市车管所",
-                               certificate="110000123", registered_on=date(2026, 1, 16),
-                               loan_ref="L000001", by="sam", at=AT)  # fmt: skip
-    assert ledger.collateral_registration(vin) is not None
+    vin = factories.loan(db_session, "L000001").vehicle.vin
+    pledge = {"plate": "京A12345", "authority": "北京市车管所", "certificate": "110000123",
+              "registered_on": date(2026, 1, 16), "by": "sam", "at": AT}  # fmt: skip
+    with pytest.raises(NotFoundError, match="loan: no loan 'L9'"):
+        ledger.register_collateral(vin=vin, loan_ref="L9", **pledge)
+    with pytest.raises(LedgerError, match=f"secured on vehicle {vin}, not LSVAU2180N2183294"):
+        ledger.register_collateral(vin="LSVAU2180N2183294", loan_ref="L000001", **pledge)
+    ledger.register_collateral(vin=vin, loan_ref="L000001", **pledge)
+    registration = ledger.collateral_registration(vin)
+    assert registration is not None and registration.loan == "L000001"
     with pytest.raises(LedgerError, match="unreleased registration"):
-        ledger.register_collateral(vin=vin, plate="京A12345", authority="x", certificate="y",
-                                   registered_on=date(2026, 1, 16), loan_ref="L2", by="sam",
-                                   at=AT)  # fmt: skip
+        ledger.register_collateral(vin=vin, loan_ref="L000001", **pledge)
+    with pytest.raises(LedgerError, match="before the registration on 2026-01-16"):
+        ledger.release_collateral(vin=vin, released_on=date(2026, 1, 15), certificate="R1",
+                                  by="sam", at=AT)  # fmt: skip
     ledger.release_collateral(vin=vin, released_on=date(2027, 1, 16), certificate="R1",
                               by="sam", at=AT)  # fmt: skip
     assert ledger.collateral_registration(vin) is None

@@ -19,6 +19,7 @@ from lienwatch.followup.compliance import ComplianceGuard
 from lienwatch.followup.model import Channel, FollowupError
 from lienwatch.followup.strategy import shipped_strategy
 from lienwatch.services.followup import FollowupService
+from lienwatch.services.ledger import LedgerService, collateral_registrations
 from lienwatch.services.repossession import RepossessionService
 from lienwatch.services.servicing import run_nightly
 from lienwatch.servicing.catalogue import ProductCatalogue
@@ -55,11 +56,16 @@ def service(session) -> RepossessionService:
 
 
 def book_delinquent_loan(session) -> Loan:
-    """Loan L1 never paid: a case opened in February, 94 days past due on 2026-05-20; ann
-    and rex (agents) and sam (supervisor) of team east."""
+    """Loan L1 never paid, its car registered to it (抵押登记): a case opened in February,
+    94 days past due on 2026-05-20; ann and rex (agents) and sam (supervisor) of team east."""
     loan = factories.loan(session)
     for name, role in (("ann", "agent"), ("sam", "supervisor"), ("rex", "agent")):
         session.add(User(username=name, display_name=name, role=role, team="east"))
+    LedgerService(session).register_collateral(
+        vin=loan.vehicle.vin, plate=loan.vehicle.plate, authority="北京市车辆管理所",
+        certificate="110000000001", registered_on=date(2026, 1, 14), loan_ref=loan.ref,
+        by="sam", at=datetime(2026, 1, 14, 2, tzinfo=UTC),
+    )  # fmt: skip
     for day in (date(2026, 2, 15), date(2026, 2, 16)):
         run_nightly(session, CATALOGUE, as_of=day)
     repo = service(session)
@@ -124,6 +130,18 @@ def test_an_order_is_refused_below_the_dpd_floor_and_for_self_help(db_session, d
     with pytest.raises(FollowupError, match="repossession_no_recent_snapshot"):
         repo.order(loan_id=delinquent.id, route="court_order", legal_ref="x", by="ann",
                    at=stale, why="stale")  # fmt: skip
+    assert db_session.scalar(select(Repossession)) is None
+
+
+def test_an_order_needs_the_cars_mortgage_registration_in_force(db_session, delinquent):
+    LedgerService(db_session).release_collateral(
+        vin=delinquent.vehicle.vin, released_on=date(2026, 5, 1), certificate="JY-1", by="sam",
+        at=datetime(2026, 5, 1, 2, tzinfo=UTC),
+    )  # fmt: skip
+    refused = (f"repossession_unregistered_collateral: vehicle {delinquent.vehicle.vin} has no "
+               "mortgage registration in force for loan L1 on 2026-05-21")  # fmt: skip
+    with pytest.raises(FollowupError, match=refused):
+        order(service(db_session), delinquent.id)
     assert db_session.scalar(select(Repossession)) is None
 
 
@@ -214,6 +232,8 @@ def test_a_sale_above_the_payoff_settles_the_loan_and_posting_twice_changes_noth
     repo = service(db_session)
     ordered = order(repo, delinquent.id, route="security_enforcement")
     to_sale(repo, ordered, price=13_000_000)
+    released = collateral_registrations(db_session, vin=delinquent.vehicle.vin)[-1].released_on
+    assert released == date(2026, 6, 2)  # the buyer takes the car free of the mortgage
     owed = payoff(db_session, delinquent.id)
     at = ORDERED_AT + timedelta(days=13)
     split = repo.post_proceeds(repossession_id=ordered.id, by="rex", at=at)

@@ -68,7 +68,9 @@ def test_a_step_nearing_its_deadline_is_escalated_once_then_breached_once(db_ses
     assert (step.step, step.warned_at, step.breached_at, step.breach_team, step.deadline_at) == (
         "appraise", deadline - timedelta(hours=1), deadline + timedelta(hours=1), "east", deadline,
     )  # fmt: skip
-    assert repo.overdue(at=deadline + timedelta(days=2)) == [step]
+    [late] = repo.overdue(at=deadline + timedelta(days=2))
+    assert (late.repossession_id, late.loan, late.step, late.due_by, late.breached) == (
+        ordered.id, "L1", "appraise", deadline, True)
     report = coverage(db_session, as_of=deadline + timedelta(days=2), since=ORDERED_AT, strategy=CN)
     assert [(b.loan, b.kind, b.team) for b in report.breaches if b.repossession_id] == [
         ("L1", "repossession:appraise", "east"),

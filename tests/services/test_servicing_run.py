@@ -3,17 +3,18 @@ per-loan path, bucket history is append-only, events are stored once, statuses f
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
+from lienwatch.services.ledger import LedgerService
 from lienwatch.services.servicing import run_nightly
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.servicing.engine import loan_state
 from lienwatch.servicing.product import LoanTerms, Payment
 from lienwatch.store.repositories import PaymentRepository
-from lienwatch.store.tables import BucketChange, Event, Loan, LoanSnapshot
+from lienwatch.store.tables import BucketChange, Event, Loan, LoanSnapshot, User
 from tests import factories
 
 CATALOGUE = ProductCatalogue.from_tables({"default": {"grace_days": 3, "late_fee": "50.00"}})
@@ -137,3 +138,33 @@ def test_catalogue_errors_name_the_key():
     )
     assert catalogue.get("gold").grace_days == 5 and catalogue.get("gold").late_fee == 2000
     assert catalogue.get("other").grace_days == 5
+
+
+def test_a_paid_loan_closes_only_once_its_mortgage_registration_is_released(db_session):
+    loan = factories.loan(db_session, "L-paid")
+    db_session.add(User(username="sam", display_name="sam", role="supervisor", team="east"))
+    ledger = LedgerService(db_session)
+    at = datetime(2026, 1, 15, 2, tzinfo=UTC)
+    ledger.register_collateral(
+        vin=loan.vehicle.vin, plate=loan.vehicle.plate, authority="北京市车辆管理所",
+        certificate="110000000002", registered_on=date(2026, 1, 15), loan_ref=loan.ref, by="sam",
+        at=at,
+    )  # fmt: skip
+    for installment in loan.installments:  # every installment on its due day
+        PaymentRepository(db_session).record(
+            loan=loan, external_id=f"P{installment.n}", paid_on=installment.due_date,
+            amount=installment.principal + installment.interest,
+        )  # fmt: skip
+    maturity = loan.installments[-1].due_date
+    nightly(db_session, maturity)
+    assert snapshot(db_session, "L-paid", maturity).status == "release-pending"
+    assert loan.status == "release-pending"
+    released_on = maturity + timedelta(days=5)
+    ledger.release_collateral(vin=loan.vehicle.vin, released_on=released_on,
+                              certificate="JY-110000000002", by="sam", at=at)  # fmt: skip
+    nightly(db_session, released_on - timedelta(days=1))  # still registered that day
+    assert loan.status == "release-pending"
+    nightly(db_session, released_on)
+    assert snapshot(db_session, "L-paid", released_on).status == "closed"
+    db_session.refresh(loan)
+    assert loan.status == "closed"

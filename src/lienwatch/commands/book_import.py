@@ -8,10 +8,11 @@ from typing import Annotated
 
 import typer
 
+from lienwatch import clock
 from lienwatch.commands.common import store_session
 from lienwatch.commands.options import Json
 from lienwatch.errors import LienwatchError
-from lienwatch.store.book_import import ImportRejected, import_book
+from lienwatch.services.book_import import ImportRejected, import_book
 from lienwatch.tabular import require_file
 
 FileOption = Annotated[Path | None, typer.Option(dir_okay=False, help="CSV or Parquet file.")]
@@ -27,10 +28,13 @@ def import_command(
         bool,
         typer.Option(help="Import the good rows; write bad ones to NAME.rejected.csv."),
     ] = False,
+    by: Annotated[str | None, typer.Option(
+        "--by", metavar="USER", help="Username of the user bringing the book in.")] = None,
     as_json: Json = False,
 ) -> None:
     """Validate and import a loan book (columns: docs/servicing.md). By default a file with
-    any bad row imports nothing; importing the same files twice changes nothing."""
+    any bad row imports nothing; importing the same files twice changes nothing. What comes
+    in (loans, payments, mortgage registrations) is recorded in the ledger."""
     files = {
         kind: path
         for kind, path in {
@@ -46,7 +50,7 @@ def import_command(
         require_file(path, f"--{kind}")
     try:
         with store_session() as (_settings, session):
-            report = import_book(session, files, quarantine=quarantine)
+            report = import_book(session, files, at=clock.now(), by=by, quarantine=quarantine)
     except ImportRejected as rejected:
         for error in rejected.errors:
             typer.echo(str(error), err=True)
@@ -60,6 +64,7 @@ def import_command(
             ],
             "ignored_columns": report.ignored_columns,
             "quarantine_files": [str(p) for p in report.quarantine_files],
+            "registrations": report.registrations,
         }, ensure_ascii=False))  # fmt: skip
         return
     for kind in files:
@@ -68,6 +73,8 @@ def import_command(
             + (f" (ignored columns: {', '.join(report.ignored_columns[kind])})"
                if report.ignored_columns.get(kind) else "")
         )  # fmt: skip
+    if report.registrations:
+        typer.echo(f"mortgage registrations and releases recorded: {report.registrations}")
     for path in report.quarantine_files:
         typer.echo(f"rejected rows written to {path}")
 

@@ -5,6 +5,7 @@ for a command, and one way to print a result (a readable text, or one JSON docum
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -32,6 +33,12 @@ def options_named(**options: str) -> Iterator[None]:
         if colon and field in options and exc.args:
             exc.args = (f"{options[field]}: {rest}", *exc.args[1:])
         raise
+
+
+def configure_logging(settings: Settings) -> None:
+    """The one logging set-up of the long-running commands (serve, worker, gateway): records
+    at ``log_level`` and above, with their time, on standard error."""
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(message)s")
 
 
 @contextmanager

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import math
 from enum import StrEnum
 from typing import Annotated
 
 import typer
 
+from lienwatch.commands.common import configure_logging
 from lienwatch.commands.options import check_free, host_option, port_option
 from lienwatch.config import Settings, load_settings
 
@@ -35,7 +35,7 @@ def gateway(
     configured bus ([bus] kind) and devices are acknowledged once they are durable.
     """
     settings = load_settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(message)s")
+    configure_logging(settings)
     ports = {
         name: port
         for name, port in (("jt808", jt808_port), ("gt06", gt06_port))

@@ -6,10 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from sqlalchemy.orm import Session
 
 from lienwatch import clock
 from lienwatch.commands.common import emit, followup_service, options_named
@@ -18,7 +17,7 @@ from lienwatch.config import load_settings
 from lienwatch.domain.money import format_yuan
 from lienwatch.services.repossession import RepossessionService
 from lienwatch.store.repositories import LoanRepository
-from lienwatch.store.tables import Loan, Repossession, RepossessionStep, User
+from lienwatch.store.tables import Repossession
 
 Id = Annotated[int, typer.Option("--id", help="The repossession id (from `order`).")]
 
@@ -256,7 +255,7 @@ def overdue_command(at: At = None, as_json: Json = False) -> None:
     """Repossession steps past their SLA, most overdue first, with the loan and who holds
     the step (``breached`` once the watchdog recorded the breach)."""
     with _service() as service:
-        rows = [_overdue(service.session, step) for step in service.overdue(at=at or clock.now())]
+        rows = [step.as_dict() for step in service.overdue(at=at or clock.now())]
     lines = [
         f"repossession {r['repossession']} loan {r['loan']} {r['status']}: {r['step']} due by "
         f"{r['due_by']}, held by {r['held_by'] or 'any supervisor'}"
@@ -266,10 +265,3 @@ def overdue_command(at: At = None, as_json: Json = False) -> None:
     emit(rows, as_json, lines or ["no repossession is past its SLA"])
 
 
-def _overdue(session: Session, step: RepossessionStep) -> dict[str, Any]:
-    repo = step.repossession
-    loan = session.get_one(Loan, repo.loan_id)
-    holder = session.get_one(User, step.assignee_id).username if step.assignee_id else None
-    return {"repossession": repo.id, "loan": loan.ref, "status": repo.status, "step": step.step,
-            "due_by": step.deadline_at.isoformat(timespec="seconds"), "held_by": holder,
-            "breached": step.breached_at is not None}  # fmt: skip

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import socket
 from dataclasses import dataclass
 from typing import Annotated
 
 import typer
 
+from lienwatch.commands.common import configure_logging
 from lienwatch.commands.options import bind_listener, check_free, host_option, port_option
 from lienwatch.config import Settings, load_settings
 from lienwatch.jobs import scheduler_jobs
@@ -54,7 +54,7 @@ def serve(
     consumer cannot go on, it stops the same way and exits with status 1.
     """
     settings = load_settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(message)s")
+    configure_logging(settings)
     ports = {
         name: port
         for name, port in (("jt808", jt808_port), ("gt06", gt06_port))

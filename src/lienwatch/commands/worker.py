@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import socket
 from typing import Annotated, Any
 
 import typer
 
+from lienwatch.commands.common import configure_logging
 from lienwatch.commands.options import bind_listener, host_option, port_option
 from lienwatch.config import Settings, load_settings
 from lienwatch.jobs import scheduler_jobs
@@ -35,7 +35,7 @@ def worker(
     status 1 if the store-writer consumer cannot go on (for a supervisor to restart it).
     """
     settings = load_settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(message)s")
+    configure_logging(settings)
     port = settings.worker.http_port if http_port is None else http_port
     address = host or settings.worker.host
     with bind_listener(address, port, "--http-port") as listener:  # before any job starts

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lienwatch.domain.positions import PositionColumns
-from lienwatch.store.book_import import import_book
+from lienwatch.services.book_import import import_book
 from lienwatch.store.repositories import load_positions
 from lienwatch.store.tables import Device
 
@@ -21,9 +22,10 @@ Progress = Callable[[str, int, int], None]
 BOOK_FILES = ("borrowers", "vehicles", "devices", "loans", "payments")
 
 
-def load_book(session: Session, files: Mapping[str, Path]) -> dict[str, int]:
-    """Import the book files; any rejected row is a bug in the simulator, so it raises."""
-    report = import_book(session, {kind: files[kind] for kind in BOOK_FILES})
+def load_book(session: Session, files: Mapping[str, Path], *, at: datetime) -> dict[str, int]:
+    """Import the book files (recorded in the ledger at ``at``); any rejected row is a bug in
+    the simulator, so it raises."""
+    report = import_book(session, {kind: files[kind] for kind in BOOK_FILES}, at=at)
     return report.imported
 
 

@@ -94,10 +94,12 @@ def run_demo(
     # A sample of the trackers reaches the store through the real gateway over loopback TCP
     # (both protocols), the rest through the bulk loader.
     through_gateway = sample_fixes(portfolio.positions, portfolio.devices)
+    go_live = portfolio.as_of - timedelta(days=OPERATED_DAYS)
     with stage("load"):
         migrate.upgrade(engine)
-        with transaction(factory) as session:
-            loaded = load_book(session, files)
+        eve = datetime.combine(go_live - timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+        with transaction(factory) as session:  # the book is brought in on the eve of go-live
+            loaded = load_book(session, files, at=eve)
             loaded["positions"] = load_fixes(
                 session, portfolio.positions, skip=through_gateway, progress=report
             )
@@ -110,7 +112,6 @@ def run_demo(
     catalogue = ProductCatalogue.from_tables(products or {})
     # The engine goes live two weeks back on the existing book; servicing replays the history
     # up to the eve of go-live, and from then on each day's nightly run is made in its turn.
-    go_live = portfolio.as_of - timedelta(days=OPERATED_DAYS)
     with stage("servicing"):
         history = _nightly_runs(factory, catalogue, portfolio.start, go_live, report)
 

@@ -25,6 +25,9 @@ class LoanStatus(StrEnum):
     SETTLED = "settled"  # paid off before maturity
     WRITTEN_OFF = "written-off"
     CLOSED = "closed"  # paid in full
+    #: Paid in full, but the vehicle's mortgage registration (抵押登记) is not released yet:
+    #: a loan is closed only once its registration is released.
+    RELEASE_PENDING = "release-pending"
 
 
 MANUAL_STATUSES = frozenset({LoanStatus.REPOSSESSED, LoanStatus.SETTLED, LoanStatus.WRITTEN_OFF})

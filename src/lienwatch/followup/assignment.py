@@ -15,7 +15,6 @@ from datetime import datetime
 # Upper DPD bound of each band and its roll probability: rough auto-loan roll rates by bucket.
 _DPD_BANDS = (0, 30, 60, 90)
 _ROLL = (0.02, 0.25, 0.45, 0.60, 0.75)
-URGENT = 10**15  # priority added to a task the watchdog escalated: before any other
 
 
 def roll_probability(dpd: int) -> float:

@@ -24,6 +24,7 @@ class EntryKind(StrEnum):
     """What an entry records."""
 
     CONTRACT = "contract"  # an electronic contract: the SHA-256 of the signed document
+    LOAN_DISBURSED = "loan_disbursed"  # a loan's terms as disbursed (or as brought in by import)
     COLLATERAL_REGISTERED = "collateral_registered"  # 抵押登记
     COLLATERAL_RELEASED = "collateral_released"
     PAYMENT_POSTED = "payment_posted"

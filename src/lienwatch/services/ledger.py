@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lienwatch.errors import NotFoundError
+from lienwatch.ledger.collateral import Registration, registrations
 from lienwatch.ledger.entries import EntryKind, LedgerError, entry_body
 from lienwatch.ledger.heads import TreeHead, key_id, raw_public_key, sign, verify_head
 from lienwatch.ledger.merkle import (
@@ -35,9 +36,10 @@ from lienwatch.ledger.merkle import (
 )
 from lienwatch.store.ledger import LedgerRepository, StoredTree
 from lienwatch.store.locks import LEDGER_LOCK, try_advisory_lock
-from lienwatch.store.tables import LedgerEntry, LedgerHead, User
+from lienwatch.store.tables import LedgerEntry, LedgerHead, Loan, User, Vehicle
 
 BUNDLE_FORMAT = "lienwatch-proof-v1"
+REGISTRATION_KINDS = (EntryKind.COLLATERAL_REGISTERED, EntryKind.COLLATERAL_RELEASED)
 
 
 def record(
@@ -205,7 +207,7 @@ class LedgerService:
         entry's fields."""
         if not parties:
             raise LedgerError("party: a contract needs its parties")
-        self._check_user(by)
+        require_user(self.session, by)
         digest = hashlib.sha256(document).hexdigest()
         if self.repository.find(EntryKind.CONTRACT, f'"sha256":"{digest}"'):
             raise LedgerError(f"document: this document (sha256 {digest[:16]}…) is registered "
@@ -225,8 +227,9 @@ class LedgerService:
         self, *, vin: str, plate: str, authority: str, certificate: str, registered_on: date,
         loan_ref: str, by: str, at: datetime,
     ) -> dict[str, Any]:  # fmt: skip
-        """Record the mortgage registration of a vehicle (抵押登记) for a loan."""
-        self._check_user(by)
+        """Record the mortgage registration of a vehicle (抵押登记) for a loan on it."""
+        require_user(self.session, by)
+        self._check_pledge(vin, loan_ref)
         if self.collateral_registration(vin) is not None:
             raise LedgerError(f"vin: vehicle {vin} has an unreleased registration already")
         data = {"plate": plate, "authority": authority, "certificate": certificate,
@@ -238,26 +241,42 @@ class LedgerService:
         self, *, vin: str, released_on: date, certificate: str, by: str, at: datetime
     ) -> dict[str, Any]:
         """Record the release of a vehicle's mortgage registration."""
-        self._check_user(by)
-        if self.collateral_registration(vin) is None:
+        require_user(self.session, by)
+        registration = self.collateral_registration(vin)
+        if registration is None:
             raise LedgerError(f"vin: vehicle {vin} has no registration to release")
+        if released_on < registration.registered_on:
+            raise LedgerError(f"released_on: {released_on} is before the registration on "
+                              f"{registration.registered_on}")  # fmt: skip
         data = {"released_on": released_on.isoformat(), "certificate": certificate}
         return json.loads(record(self.session, EntryKind.COLLATERAL_RELEASED, subject=vin,
                                  at=at, by=by, data=data))
 
-    def _check_user(self, username: str) -> None:
-        if self.session.scalar(select(User.id).where(User.username == username)) is None:
-            raise NotFoundError(f"by: no user {username!r} (add one with `lienwatch user add`)")
+    def _check_pledge(self, vin: str, loan_ref: str) -> None:
+        """The loan exists and is secured on the vehicle ``vin``."""
+        pledged = self.session.scalar(select(Vehicle.vin).join(
+            Loan, Loan.vehicle_id == Vehicle.id).where(Loan.ref == loan_ref))
+        if pledged is None:
+            raise NotFoundError(f"loan: no loan {loan_ref!r}")
+        if pledged != vin:
+            raise LedgerError(f"vin: loan {loan_ref} is secured on vehicle {pledged}, not {vin}")
 
-    def collateral_registration(self, vin: str) -> LedgerEntry | None:
-        """The vehicle's registration entry still in force (not released), if any."""
-        current = None
-        for entry in self.repository.entries_of(vin):
-            if entry.kind == EntryKind.COLLATERAL_REGISTERED:
-                current = entry
-            elif entry.kind == EntryKind.COLLATERAL_RELEASED:
-                current = None
-        return current
+    def collateral_registration(self, vin: str) -> Registration | None:
+        """The vehicle's registration still in force (not released), if any."""
+        found = collateral_registrations(self.session, vin=vin)
+        return found[-1] if found and found[-1].released_on is None else None
+
+
+def require_user(session: Session, username: str) -> None:
+    """Refuse an act by someone who is not a user (NotFoundError naming ``--by``'s value)."""
+    if session.scalar(select(User.id).where(User.username == username)) is None:
+        raise NotFoundError(f"by: no user {username!r} (add one with `lienwatch user add`)")
+
+
+def collateral_registrations(session: Session, *, vin: str | None = None) -> list[Registration]:
+    """Every mortgage registration the ledger holds (of one vehicle when ``vin`` is given),
+    each with its release when one followed, in the order recorded."""
+    return registrations(LedgerRepository(session).bodies(REGISTRATION_KINDS, subject=vin))
 
 
 def _shown(head: LedgerHead) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -24,9 +25,15 @@ def post_payment(
     )
     if new:
         record(session, EntryKind.PAYMENT_POSTED, subject=loan.ref, at=at, by=by,
-               data={"payment": external_id, "amount_fen": amount,
-                     "paid_on": paid_on.isoformat(), "channel": channel})  # fmt: skip
+               data=posted_entry(external_id=external_id, amount=amount, paid_on=paid_on,
+                                 channel=channel))  # fmt: skip
     return payment, new
+
+
+def posted_entry(*, external_id: str, amount: int, paid_on: date, channel: str) -> dict[str, Any]:
+    """The ledger facts of a payment posted."""
+    return {"payment": external_id, "amount_fen": amount, "paid_on": paid_on.isoformat(),
+            "channel": channel}  # fmt: skip
 
 
 def reverse_payment(

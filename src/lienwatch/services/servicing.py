@@ -1,15 +1,20 @@
 """The nightly servicing run: the book as of a business day, recorded in the caller's
-transaction, and the catch-up of the days a stopped scheduler missed."""
+transaction, and the catch-up of the days a stopped scheduler missed. A loan paid in full
+closes only once its vehicle's mortgage registration is released (``release-pending`` until
+then)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
+import numpy as np
 from sqlalchemy.orm import Session
 
+from lienwatch.ledger.collateral import pledged_loans
+from lienwatch.services.ledger import collateral_registrations
 from lienwatch.servicing.catalogue import ProductCatalogue
-from lienwatch.servicing.portfolio import run_portfolio
+from lienwatch.servicing.portfolio import hold_until_released, run_portfolio
 from lienwatch.store.locks import NIGHTLY_LOCK, try_advisory_lock
 from lienwatch.store.servicing import RunCounts, last_run_day, load_book, record_run
 
@@ -28,6 +33,9 @@ def run_nightly(
         manual_status=stored.manual_status,
         workers=workers,
     )
+    pledged = pledged_loans(collateral_registrations(session), as_of)
+    held = np.fromiter((ref in pledged for ref in stored.book.loan_id), bool, len(stored.book))
+    result = replace(result, status=hold_until_released(result.status, held))
     return record_run(session, stored, result)
 
 

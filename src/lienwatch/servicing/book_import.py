@@ -240,6 +240,11 @@ SPECS: dict[str, tuple[Column, ...]] = {
         Column("day_count", _choice(*(d.value for d in DayCount)), DayCount.THIRTY_360.value),
         Column("currency", _currency, CURRENCY),
         Column("time_zone", _zone, "Asia/Shanghai"),
+        # the vehicle's mortgage registration (抵押登记) for the loan, when it has one
+        Column("registration_certificate", _text(60), ""),
+        Column("registration_authority", _text(120), ""),
+        Column("registered_on", _date, ""),
+        Column("registration_released_on", _date, ""),
     ),
     "payments": (
         Column("id", _text(80)),
@@ -250,6 +255,8 @@ SPECS: dict[str, tuple[Column, ...]] = {
         Column("currency", _currency, CURRENCY),
     ),
 }
+REGISTRATION_COLUMNS = ("registration_certificate", "registration_authority", "registered_on",
+                        "registration_released_on")
 KEY_COLUMN = {
     "borrowers": "ref",
     "vehicles": "vin",
@@ -285,7 +292,26 @@ def parse_row(kind: str, file: str, line: int, raw: Mapping[str, Any]) -> Row | 
             values[column.name] = column.parse(text)
         except CellError as exc:
             return RowError(file, line, column.name, str(exc), raw)
+    problem = _registration_problem(values) if kind == "loans" else None
+    if problem is not None:
+        return RowError(file, line, problem[0], problem[1], raw)
     return Row(kind, str(values[KEY_COLUMN[kind]]), values, file, line, raw)
+
+
+def _registration_problem(values: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(column, reason) when a loan's registration columns do not make one registration."""
+    given = [name for name in REGISTRATION_COLUMNS if values[name] is not None]
+    if not given:
+        return None
+    for name in REGISTRATION_COLUMNS[:3]:
+        if values[name] is None:
+            return name, f"required with {given[0]} (a registration needs its certificate, " \
+                          "authority and date)"
+    released = values["registration_released_on"]
+    if released is not None and released < values["registered_on"]:
+        return "registration_released_on", (f"{released} is before the registration on "
+                                            f"{values['registered_on']}")
+    return None
 
 
 @dataclass(slots=True)

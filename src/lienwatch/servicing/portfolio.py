@@ -727,6 +727,15 @@ class _Chunk:
         return _half_up(base_value * to_factor, from_factor)
 
 
+def hold_until_released(status: np.ndarray, pledged: np.ndarray) -> np.ndarray:
+    """``status`` (STATUS_CODES indices) with every loan paid in full (closed or settled)
+    whose vehicle is still pledged to it (``pledged``: its mortgage registration is in force)
+    held at ``release-pending``: a loan closes only once its registration is released."""
+    code = STATUS_CODES.index
+    paid = (status == code(LoanStatus.CLOSED)) | (status == code(LoanStatus.SETTLED))
+    return np.where(paid & pledged, code(LoanStatus.RELEASE_PENDING), status).astype(status.dtype)
+
+
 @lru_cache(maxsize=65_536)
 def _penalty_rate(rate_num: int, rate_den: int, multiple: Fraction, year_days: int) -> Fraction:
     return Fraction(rate_num, rate_den) * multiple / year_days

@@ -352,6 +352,10 @@ class _BookBuilder:
             disbursed,
             city.province_code,
             upfront_fee=int(principal * 0.01 // 100) * 100,
+            # registered with the city's vehicle office on the day of disbursement (先抵押后放款)
+            registration_certificate=f"{city.province_code}{ref[1:]:0>10}",
+            registration_authority=f"{city.name_zh}车辆管理所",
+            registered_on=disbursed,
         )
         wired, wireless = make_devices(
             rng,

@@ -12,7 +12,7 @@ import numpy as np
 
 from lienwatch.errors import LienwatchError
 from lienwatch.sim.book import BookSpec, borrower_cities, build_book
-from lienwatch.sim.payments import simulate_payments
+from lienwatch.sim.payments import released_when_paid, simulate_payments
 from lienwatch.sim.records import GroundTruth, Portfolio, Profile
 from lienwatch.sim.stories import plan_stories
 from lienwatch.sim.tracks import TrackSettings, simulate_tracks
@@ -167,6 +167,7 @@ def generate(
     for i, (plan, story) in enumerate(zip(plans, stories, strict=True)):
         paid, delinquency = simulate_payments(rng, plan, story, config.as_of)
         payments.extend(paid)
+        plan.loan = released_when_paid(plan.loan, paid, delinquency, config.as_of)
         events.extend(loan_events(plan, story, delinquency))
         if (i + 1) % step == 0 or i + 1 == len(plans):
             report("payments", i + 1, len(plans))

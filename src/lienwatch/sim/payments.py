@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 import numpy as np
 
+from lienwatch.domain.calendar import add_months
 from lienwatch.domain.schedule import Installment, Method, build_schedule
 from lienwatch.servicing.engine import loan_state
 from lienwatch.servicing.product import LoanTerms, Payment, Product
 from lienwatch.sim.book import LoanPlan
-from lienwatch.sim.records import Profile, SimPayment
+from lienwatch.sim.records import Profile, SimLoan, SimPayment
 from lienwatch.sim.stories import Story
 
 # Days from due date to payment for a payer in good standing: early or on the day. (A day
@@ -152,3 +153,20 @@ def simulate_payments(
     else:
         delinquency = payer.stop_on(story.stop_paying_on)
     return payer.payments, delinquency
+
+
+#: Days the lender takes to release the mortgage registration of a loan paid in full.
+RELEASE_DAYS = 7
+
+
+def released_when_paid(
+    loan: SimLoan, paid: list[SimPayment], delinquency: Delinquency | None, as_of: date
+) -> SimLoan:
+    """``loan`` with its registration released a week after its last payment when it has
+    matured before ``as_of`` and was paid (on time, or late and cured)."""
+    matured = add_months(loan.disbursed_on, loan.term) < as_of
+    defaulted = delinquency is not None and delinquency.label == "default"
+    if not (matured and paid and not defaulted and loan.registered_on):
+        return loan
+    released = max(p.paid_on for p in paid) + timedelta(days=RELEASE_DAYS)
+    return replace(loan, registration_released_on=released) if released < as_of else loan

@@ -82,6 +82,11 @@ class SimLoan:
     booked_province: str  # GB/T 2260 code
     upfront_fee: int = 0  # fen
     time_zone: str = "Asia/Shanghai"
+    # the vehicle's mortgage registration (抵押登记) for the loan, released once it is paid
+    registration_certificate: str = ""
+    registration_authority: str = ""
+    registered_on: date | None = None
+    registration_released_on: date | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,18 +1,12 @@
-"""Importing a lender's book from CSV or Parquet files into the store.
-
-Rows are validated (:mod:`lienwatch.servicing.book_import`), then compared with the store: new
-rows are inserted, rows already stored with the same values are left alone (so importing a
-file twice changes nothing), and rows that contradict what is stored are errors. By default a
-single bad row imports nothing; with ``quarantine`` the good rows are imported and the bad
-ones are written, with their reasons, to a ``.rejected.csv`` file beside their source.
+"""The storage side of a book import: what the store already holds that rows may refer to,
+which rows are new, unchanged or contradict a stored one, and inserting the new ones (loans
+with their schedules). The use case is :mod:`lienwatch.services.book_import`.
 """
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -20,19 +14,14 @@ from sqlalchemy.orm import Session
 
 from lienwatch.domain.calendar import add_months
 from lienwatch.domain.schedule import DayCount, Method
-from lienwatch.errors import LienwatchError
 from lienwatch.servicing.book_import import (
     KINDS,
     Known,
     Row,
     RowError,
-    check_header,
-    check_references,
-    parse_row,
 )
 from lienwatch.servicing.product import LoanTerms
 from lienwatch.store.tables import Borrower, Device, Installment, Loan, Payment, Vehicle
-from lienwatch.tabular import csv_rows, is_parquet, parquet_frame
 
 _TABLES = {
     "borrowers": (Borrower, Borrower.ref),
@@ -188,84 +177,3 @@ class _Ids:
 
     def forget(self, kind: str) -> None:
         self._maps.pop(kind, None)
-
-
-class ImportRejected(LienwatchError):
-    """An import with bad rows and no quarantine: nothing was imported."""
-
-    def __init__(self, errors: list[RowError]) -> None:
-        self.errors = errors
-        shown = "; ".join(str(e) for e in errors[:3])
-        more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
-        super().__init__(f"{len(errors)} bad rows, nothing imported: {shown}{more}")
-
-
-@dataclass(frozen=True, slots=True)
-class ImportReport:
-    imported: dict[str, int]
-    unchanged: dict[str, int]
-    rejected: list[RowError]
-    ignored_columns: dict[str, list[str]]
-    quarantine_files: list[Path]
-
-
-def read_table(path: Path) -> tuple[list[str], list[tuple[int, dict[str, Any]]]]:
-    """A CSV (UTF-8, header on line 1) or Parquet file as its header and (line, row) pairs."""
-    if is_parquet(path):
-        frame = parquet_frame(path)
-        return frame.columns, list(enumerate(frame.to_dicts(), start=1))
-    header, rows = csv_rows(path)
-    return header, list(rows)
-
-
-def import_book(
-    session: Session, files: Mapping[str, Path], *, quarantine: bool = False
-) -> ImportReport:
-    """Validate every row of ``files`` (kind -> path) and import them in the caller's
-    transaction; raise :class:`ImportRejected` for bad rows unless ``quarantine``."""
-    unknown_kinds = set(files) - set(KINDS)
-    if unknown_kinds:
-        raise LienwatchError(f"unknown file kinds: {', '.join(sorted(unknown_kinds))}")
-    parsed: dict[str, list[Row]] = {}
-    errors: list[RowError] = []
-    ignored: dict[str, list[str]] = {}
-    sources: dict[str, tuple[Path, list[str]]] = {}
-    for kind, path in files.items():
-        header, rows = read_table(Path(path))
-        sources[kind] = (Path(path), header)
-        header_errors, ignored[kind] = check_header(kind, str(path), header)
-        errors.extend(header_errors)
-        if header_errors:
-            continue
-        parsed[kind] = []
-        for line, raw in rows:
-            result = parse_row(kind, str(path), line, raw)
-            (errors if isinstance(result, RowError) else parsed[kind]).append(result)
-    accepted, reference_errors = check_references(parsed, known_references(session))
-    errors.extend(reference_errors)
-    plan = plan_import(session, accepted)
-    errors.extend(plan.errors)
-    errors.sort(key=lambda e: (e.file, e.line))
-    if errors and not quarantine:
-        raise ImportRejected(errors)
-    imported = apply_import(session, plan)
-    written = _write_quarantine(errors, sources) if errors else []
-    return ImportReport(imported, plan.unchanged, errors, ignored, written)
-
-
-def _write_quarantine(
-    errors: list[RowError], sources: Mapping[str, tuple[Path, list[str]]]
-) -> list[Path]:
-    written = []
-    for path, header in sources.values():
-        mine = [e for e in errors if e.file == str(path)]
-        if not mine:
-            continue
-        target = path.with_name(path.stem + ".rejected.csv")
-        with target.open("w", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow([*header, "_line", "_column", "_reason"])
-            for e in mine:
-                writer.writerow([*(e.row.get(c, "") for c in header), e.line, e.column, e.reason])
-        written.append(target)
-    return written

@@ -104,6 +104,17 @@ class LedgerRepository:
             select(LedgerEntry).where(LedgerEntry.subject == subject).order_by(LedgerEntry.id)
         ))  # fmt: skip
 
+    def bodies(self, kinds: Iterable[EntryKind], *, subject: str | None = None
+               ) -> list[tuple[str, str]]:  # fmt: skip
+        """(kind, body) of the entries of ``kinds`` (about ``subject`` when given), in the
+        order they were recorded."""
+        write_deferred(self.session)
+        query = select(LedgerEntry.kind, LedgerEntry.body).where(
+            LedgerEntry.kind.in_([kind.value for kind in kinds]))
+        if subject is not None:
+            query = query.where(LedgerEntry.subject == subject)
+        return [(kind, body) for kind, body in self.session.execute(query.order_by(LedgerEntry.id))]
+
     def find(self, kind: EntryKind, fragment: str) -> list[LedgerEntry]:
         """Entries of ``kind`` whose body contains ``fragment`` (e.g. a document digest)."""
         write_deferred(self.session)

@@ -10,9 +10,18 @@ from typing import Any
 
 from sqlalchemy import func, or_, select, update
 
-from lienwatch.followup.assignment import URGENT, QueuedTask, assign, staffing_gaps, unstaffed
+from lienwatch.followup.assignment import QueuedTask, assign, staffing_gaps, unstaffed
 from lienwatch.followup.model import CaseStatus, TaskStatus
 from lienwatch.followup.repossession import step_team
+from lienwatch.followup.watchdog import (
+    Verdict,
+    Watched,
+    breach_note,
+    escalated_priority,
+    judge,
+    restart_deadline,
+    warning_note,
+)
 from lienwatch.services.followup.model import ServiceState, TickReport
 from lienwatch.store.db import chunks
 from lienwatch.store.followup import agent_slot, unassigned_tasks
@@ -126,26 +135,16 @@ class Watch(ServiceState):
         for trigger in at_risk:
             case = cases[trigger.case_id]
             ladder = self._ladder(trigger, case)
-            if trigger.deadline_at > now:
+            what = f"step {trigger.step + 1}"
+            watched = Watched(trigger.deadline_at, trigger.warned_at)
+            if judge(watched, now=now, lead=self.watchdog_lead) is Verdict.ESCALATE:
                 trigger.warned_at = now
-                self._log(
-                    case,
-                    "escalation",
-                    now,
-                    None,
-                    outcome=ladder.escalate_to,
-                    note=f"SLA of step {trigger.step + 1} ends {trigger.deadline_at:%m-%dT%H:%M}",
-                    details={"trigger": trigger.id},
-                )
-                self.session.execute(
-                    update(Task)
-                    .where(
-                        Task.trigger_id == trigger.id,
-                        Task.status == TaskStatus.QUEUED,
-                        Task.priority < URGENT,
-                    )
-                    .values(priority=Task.priority + URGENT)
-                )
+                self._log(case, "escalation", now, None, outcome=ladder.escalate_to,
+                          note=warning_note(what, trigger.deadline_at),
+                          details={"trigger": trigger.id})  # fmt: skip
+                for task in self.session.scalars(select(Task).where(
+                        Task.trigger_id == trigger.id, Task.status == TaskStatus.QUEUED)):
+                    task.priority = escalated_priority(task.priority)
                 report.escalated += 1
                 continue
             team = teams.get(trigger.id, "unassigned")
@@ -156,20 +155,15 @@ class Watch(ServiceState):
                     **trigger.details,
                     "missed_deadline": trigger.deadline_at.isoformat(),
                 }
-            self._log(
-                case,
-                "sla_breach",
-                now,
-                None,
-                outcome=ladder.escalate_to,
-                note=f"SLA of step {trigger.step + 1} ended {trigger.deadline_at:%Y-%m-%d %H:%M}Z",
-                details={"trigger": trigger.id, "team": team},
-            )
+            self._log(case, "sla_breach", now, None, outcome=ladder.escalate_to,
+                      note=breach_note(what, trigger.deadline_at),
+                      details={"trigger": trigger.id, "team": team})  # fmt: skip
             why = f"SLA breach on trigger {trigger.kind}"
             self._advance_status(case, CaseStatus.ESCALATED, now, why)
             step = ladder.steps[trigger.step]
-            restart = self._contactable(now, step, self._time_zone(trigger))
-            trigger.deadline_at = restart + step.sla
+            trigger.deadline_at = restart_deadline(
+                contactable_from=self._contactable(now, step, self._time_zone(trigger)),
+                sla=step.sla)
             trigger.warned_at = None
             report.breached += 1
 
@@ -194,20 +188,19 @@ class Watch(ServiceState):
         for step, case_id, team in rows:
             case = self.session.get_one(Case, case_id)
             details: dict[str, Any] = {"repossession": step.repossession_id, "step": step.step}
-            if step.deadline_at > now:
+            what = f"repossession step {step.step}"
+            watched = Watched(step.deadline_at, step.warned_at)
+            if judge(watched, now=now, lead=self.watchdog_lead) is Verdict.ESCALATE:
                 step.warned_at = now
                 self._log(case, "escalation", now, None, outcome="supervisor",
-                          note=f"SLA of repossession step {step.step} ends "
-                               f"{step.deadline_at:%m-%dT%H:%M}",
-                          details=details,
+                          note=warning_note(what, step.deadline_at), details=details,
                           key=f"repo:{step.repossession_id}:{step.step}:escalation")  # fmt: skip
                 report.escalated += 1
                 continue
             step.breached_at = now
             step.breach_team = step_team(assigned=step.assignee_id is not None, team=team)
             self._log(case, "sla_breach", now, None, outcome="supervisor",
-                      note=f"SLA of repossession step {step.step} ended "
-                           f"{step.deadline_at:%Y-%m-%d %H:%M}Z",
+                      note=breach_note(what, step.deadline_at),
                       details={**details, "team": step.breach_team},
                       key=f"repo:{step.repossession_id}:{step.step}:sla_breach")  # fmt: skip
             why = f"SLA breach on repossession {step.step}"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars
@@ -10,10 +12,22 @@ import pytest
 from sqlalchemy import func, select
 
 from lienwatch.errors import LienwatchError
+from lienwatch.services.book_import import ImportRejected, import_book
+from lienwatch.services.ledger import LedgerService, collateral_registrations
 from lienwatch.sim import SimConfig, generate, write_portfolio
-from lienwatch.store.book_import import ImportRejected, import_book
-from lienwatch.store.tables import Borrower, Device, Installment, Loan, Payment, Vehicle
+from lienwatch.store.db import write_deferred
+from lienwatch.store.ledger import LedgerRepository
+from lienwatch.store.tables import (
+    Borrower,
+    Device,
+    Installment,
+    LedgerEntry,
+    Loan,
+    Payment,
+    Vehicle,
+)
 
+AT = datetime(2026, 3, 1, 9, tzinfo=UTC)
 KINDS = ("borrowers", "vehicles", "devices", "loans", "payments")
 
 
@@ -44,7 +58,7 @@ def rewrite(path: Path, target: Path, change) -> Path:
 
 
 def test_round_trip_and_second_import_changes_nothing(db_session, book_files):
-    report = import_book(db_session, book_files)
+    report = import_book(db_session, at=AT, files=book_files)
     with book_files["loans"].open(encoding="utf-8") as handle:
         loans = list(csv.DictReader(handle))
     assert report.imported["loans"] == count(db_session, Loan) == len(loans)
@@ -57,7 +71,7 @@ def test_round_trip_and_second_import_changes_nothing(db_session, book_files):
     assert sum(i.principal for i in stored.installments) == stored.principal
     assert str(stored.annual_rate) == first["annual_rate"]
     before = {m.__tablename__: count(db_session, m) for m in (Borrower, Vehicle, Loan, Payment)}
-    again = import_book(db_session, book_files)
+    again = import_book(db_session, at=AT, files=book_files)
     assert sum(again.imported.values()) == 0
     assert again.unchanged["payments"] == report.imported["payments"]
     assert {
@@ -83,7 +97,7 @@ def test_bad_rows_are_named_and_nothing_is_imported(db_session, book_files, tmp_
 
     files = {**book_files, "loans": rewrite(book_files["loans"], tmp_path / "loans.csv", spoil)}
     with pytest.raises(ImportRejected) as info:
-        import_book(db_session, files)
+        import_book(db_session, at=AT, files=files)
     messages = [str(e) for e in info.value.errors]
     for line, (column, _, reason) in BAD_LOANS.items():
         assert any(
@@ -96,7 +110,7 @@ def test_bad_rows_are_named_and_nothing_is_imported(db_session, book_files, tmp_
 
 
 def test_payment_rules(db_session, book_files, tmp_path):
-    import_book(db_session, {k: v for k, v in book_files.items() if k != "payments"})
+    import_book(db_session, at=AT, files={k: v for k, v in book_files.items() if k != "payments"})
     with book_files["loans"].open(encoding="utf-8") as handle:
         loan = next(csv.DictReader(handle))
     path = tmp_path / "payments.csv"
@@ -112,7 +126,7 @@ def test_payment_rules(db_session, book_files, tmp_path):
         encoding="utf-8",
     )
     with pytest.raises(ImportRejected) as info:
-        import_book(db_session, {"payments": path})
+        import_book(db_session, at=AT, files={"payments": path})
     reasons = {e.line: (e.column, e.reason) for e in info.value.errors}
     assert reasons[2][0] == "date" and "before the loan's disbursement" in reasons[2][1]
     assert reasons[3] == ("loan_ref", "unknown loan 'NOPE'")
@@ -135,7 +149,7 @@ def test_quarantine_imports_good_rows_and_writes_the_rest(db_session, book_files
         return row
 
     files = {**book_files, "loans": rewrite(book_files["loans"], tmp_path / "loans.csv", spoil)}
-    report = import_book(db_session, files, quarantine=True)
+    report = import_book(db_session, at=AT, files=files, quarantine=True)
     assert db_session.scalar(select(Loan).where(Loan.ref == victim)) is None
     assert report.imported["loans"] == count(db_session, Loan) > 0
     side = tmp_path / "loans.rejected.csv"
@@ -151,23 +165,24 @@ def test_quarantine_imports_good_rows_and_writes_the_rest(db_session, book_files
 
 
 def test_a_changed_row_conflicts_with_the_stored_one(db_session, book_files, tmp_path):
-    import_book(db_session, {k: book_files[k] for k in ("borrowers", "vehicles", "loans")})
+    import_book(db_session, at=AT,
+                files={k: book_files[k] for k in ("borrowers", "vehicles", "loans")})
     changed = rewrite(
         book_files["loans"], tmp_path / "loans.csv",
         lambda line, row: {**row, "principal": "99999.00"} if line == 2 else row,
     )  # fmt: skip
     with pytest.raises(ImportRejected, match="already stored with a different principal"):
-        import_book(db_session, {"loans": changed})
+        import_book(db_session, at=AT, files={"loans": changed})
 
 
 def test_parquet_and_missing_columns(db_session, book_files, tmp_path):
     frame = polars.read_csv(book_files["borrowers"], infer_schema=False)
     frame.write_parquet(tmp_path / "borrowers.parquet")
-    report = import_book(db_session, {"borrowers": tmp_path / "borrowers.parquet"})
+    report = import_book(db_session, at=AT, files={"borrowers": tmp_path / "borrowers.parquet"})
     assert report.imported["borrowers"] == frame.height == count(db_session, Borrower)
     frame.drop("phone").write_parquet(tmp_path / "nophone.parquet")
     with pytest.raises(ImportRejected, match="column phone: required column is missing"):
-        import_book(db_session, {"borrowers": tmp_path / "nophone.parquet"})
+        import_book(db_session, at=AT, files={"borrowers": tmp_path / "nophone.parquet"})
 
 
 def _second_wired_tracker(book_files, tmp_path) -> tuple[Path, str, str]:
@@ -185,16 +200,17 @@ def _second_wired_tracker(book_files, tmp_path) -> tuple[Path, str, str]:
 
 
 def test_a_second_wired_tracker_on_a_vehicle_is_a_bad_row(db_session, book_files, tmp_path):
-    import_book(db_session, {k: book_files[k] for k in ("borrowers", "vehicles", "devices")})
+    import_book(db_session, at=AT,
+                files={k: book_files[k] for k in ("borrowers", "vehicles", "devices")})
     devices, vin, holder = _second_wired_tracker(book_files, tmp_path)
     reason = (f"vehicle {vin!r} already has a wired tracker ({holder!r}); a vehicle carries "
               "one of each kind")  # fmt: skip
     with pytest.raises(ImportRejected) as rejected:
-        import_book(db_session, {"devices": devices})
+        import_book(db_session, at=AT, files={"devices": devices})
     assert [(e.line, e.column, e.reason) for e in rejected.value.errors] == [
         (2, "vehicle_vin", reason)
     ]
-    report = import_book(db_session, {"devices": devices}, quarantine=True)
+    report = import_book(db_session, at=AT, files={"devices": devices}, quarantine=True)
     assert report.imported["devices"] == 0
     rows = list(csv.DictReader((tmp_path / "devices.rejected.csv").open(encoding="utf-8")))
     assert [(r["device_id"], r["_column"], r["_reason"]) for r in rows] == [
@@ -203,7 +219,7 @@ def test_a_second_wired_tracker_on_a_vehicle_is_a_bad_row(db_session, book_files
 
 
 def test_two_wired_trackers_for_one_vehicle_in_one_file(db_session, book_files, tmp_path):
-    import_book(db_session, {k: book_files[k] for k in ("borrowers", "vehicles")})
+    import_book(db_session, at=AT, files={k: book_files[k] for k in ("borrowers", "vehicles")})
     with book_files["devices"].open(encoding="utf-8") as handle:
         devices = list(csv.DictReader(handle))
     first = next(d for d in devices if d["kind"] == "wired" and d["vehicle_vin"])
@@ -213,13 +229,85 @@ def test_two_wired_trackers_for_one_vehicle_in_one_file(db_session, book_files, 
         writer.writeheader()
         writer.writerows([first, {**first, "device_id": "013900000001"}])
     with pytest.raises(ImportRejected, match=r"devices.csv:3: column vehicle_vin: vehicle "):
-        import_book(db_session, {"devices": doubled})
+        import_book(db_session, at=AT, files={"devices": doubled})
 
 
 def test_a_corrupt_parquet_file_is_one_line(db_session, tmp_path):
     corrupt = tmp_path / "loans.parquet"
     corrupt.write_bytes(b"PAR1 this is not parquet")
     with pytest.raises(LienwatchError, match=r"^\S+loans.parquet: not a readable Parquet file \("):
-        import_book(db_session, {"loans": corrupt})
+        import_book(db_session, at=AT, files={"loans": corrupt})
     with pytest.raises(LienwatchError, match=r"missing.csv: no such file$"):
-        import_book(db_session, {"loans": tmp_path / "missing.csv"})
+        import_book(db_session, at=AT, files={"loans": tmp_path / "missing.csv"})
+
+
+def ledger_kinds(session) -> dict[str, int]:
+    write_deferred(session)
+    rows = session.execute(select(LedgerEntry.kind, func.count()).group_by(LedgerEntry.kind))
+    return dict(rows.all())
+
+
+def test_what_comes_in_is_recorded_in_the_ledger_once(db_session, book_files):
+    report = import_book(db_session, at=AT, files=book_files)
+    registered = [r for r in collateral_registrations(db_session)]
+    released = [r for r in registered if r.released_on is not None]
+    assert ledger_kinds(db_session) == {
+        "loan_disbursed": report.imported["loans"],
+        "payment_posted": report.imported["payments"],
+        "collateral_registered": report.imported["loans"],  # the simulator registers every car
+        **({"collateral_released": len(released)} if released else {}),
+    }
+    assert report.registrations == len(registered) + len(released)
+    loan = db_session.scalars(select(Loan).order_by(Loan.id)).first()
+    entry = json.loads(LedgerRepository(db_session).entries_of(loan.ref)[0].body)
+    assert entry["kind"] == "loan_disbursed" and entry["data"]["source"] == "import"
+    assert entry["data"]["principal_fen"] == loan.principal
+    assert entry["at"] == AT.isoformat()
+    before = ledger_kinds(db_session)
+    assert import_book(db_session, at=AT, files=book_files).registrations == 0
+    assert ledger_kinds(db_session) == before
+
+
+def test_a_release_added_later_is_recorded_and_a_second_pledge_is_refused(
+    db_session, book_files, tmp_path
+):
+    import_book(db_session, at=AT, files=book_files)
+    pledged = next(r for r in collateral_registrations(db_session) if r.released_on is None)
+
+    def release(line, row):
+        if row["ref"] == pledged.loan:
+            return {**row, "registration_released_on": "2026-11-20"}
+        return row
+
+    later = rewrite(book_files["loans"], tmp_path / "loans.csv", release)
+    assert import_book(db_session, at=AT, files={"loans": later}).registrations == 1
+    assert LedgerService(db_session).collateral_registration(pledged.vin) is None
+
+    def pledge_again(line, row):
+        if row["ref"] == pledged.loan:
+            return {**row, "registration_certificate": "OTHER-1",
+                    "registration_released_on": ""}  # fmt: skip
+        return row
+
+    (tmp_path / "again").mkdir()
+    again = rewrite(book_files["loans"], tmp_path / "again" / "loans.csv", pledge_again)
+    assert import_book(db_session, at=AT, files={"loans": again}).registrations == 1
+    taken = rewrite(book_files["loans"], tmp_path / "taken.csv", lambda line, row: {
+        **row, "registration_certificate": "THIRD-1", "registration_released_on": ""})
+    with pytest.raises(ImportRejected) as info:
+        import_book(db_session, at=AT, files={"loans": taken})
+    reasons = [e.reason for e in info.value.errors if e.column == "registration_certificate"]
+    assert f"vehicle {pledged.vin} is still registered to loan {pledged.loan} (certificate " \
+           "OTHER-1); release that registration first" in reasons
+
+
+def test_a_registration_needs_its_certificate_authority_and_date(db_session, book_files, tmp_path):
+    def half(line, row):
+        return {**row, "registration_authority": ""} if line == 2 else row
+
+    files = {**book_files, "loans": rewrite(book_files["loans"], tmp_path / "loans.csv", half)}
+    with pytest.raises(ImportRejected) as info:
+        import_book(db_session, at=AT, files=files)
+    first = next(e for e in info.value.errors if e.file == str(files["loans"]))
+    assert (first.line, first.column) == (2, "registration_authority")
+    assert first.reason.startswith("required with registration_certificate")
