@@ -15,13 +15,14 @@ The console's helpers: :func:`start_session` (a login whose token goes into the 
 # No `from __future__ import annotations`: FastAPI reads the signatures at run time.
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from fastapi import Request, Response
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from lienwatch import clock
-from lienwatch.access.credentials import check_csrf, csrf_token
+from lienwatch.access.credentials import check_csrf, csrf_token, token_digest
 from lienwatch.access.policy import POLICY, Access, decide
 from lienwatch.access.principal import Principal, Viewer
 from lienwatch.config import AuthSettings
@@ -67,14 +68,49 @@ def route_template(request: Request) -> str:
     return getattr(route, "path", request.url.path)
 
 
+#: How long a checked token is trusted without asking the database again: a revoked token,
+#: a disabled user or an expiry takes effect within this (a logout in this process at once).
+TRUST_S = 5.0
+
+
+class TokenCache:
+    """Principals of tokens checked in the last :data:`TRUST_S` seconds, by token digest: a
+    request then costs no database round trip to authenticate."""
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[Principal, datetime]] = {}
+
+    def get(self, token: str, now: datetime) -> Principal | None:
+        entry = self._entries.get(token_digest(token))
+        if entry is None or entry[1] <= now:
+            return None
+        return entry[0]
+
+    def put(self, token: str, principal: Principal, now: datetime) -> None:
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[token_digest(token)] = (principal, now + timedelta(seconds=TRUST_S))
+
+    def forget(self, token: str) -> None:
+        self._entries.pop(token_digest(token), None)
+
+
 def authorizer(
-    factory: sessionmaker[Session],
+    factory: sessionmaker[Session], cache: TokenCache | None = None
 ) -> Callable[[Request], Awaitable[Caller]]:
     """The dependency that authenticates a request and applies the route policy."""
+    cache = cache or TokenCache()
 
     def principal_of(token: str) -> Principal:
+        now = clock.now()
+        known = cache.get(token, now)
+        if known is not None:
+            return known
         with transaction(factory) as session:
-            return AuthService(session).authenticate(token, at=clock.now())
+            principal = AuthService(session).authenticate(token, at=now)
+        cache.put(token, principal, now)
+        return principal
 
     async def authorize(request: Request) -> Caller:
         method, path = request.method, route_template(request)
@@ -88,7 +124,7 @@ def authorizer(
         if not token:
             raise NotAuthenticated("token: log in (POST /api/v1/auth/login) and send "
                                    "Authorization: Bearer <token>")  # fmt: skip
-        principal = await run_in_threadpool(principal_of, token)
+        principal = cache.get(token, clock.now()) or await run_in_threadpool(principal_of, token)
         if from_cookie and method not in SAFE_METHODS:
             await _check_csrf(request, token)
         decision = decide(method, path, principal.role, principal.scopes)

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Query
 from sqlalchemy.orm import Session, sessionmaker
 
-from lienwatch.api.auth import Caller, authorizer
+from lienwatch.api.auth import Caller, TokenCache, authorizer
 from lienwatch.config import Settings
 from lienwatch.errors import LienwatchError
 from lienwatch.services.followup import FollowupService
@@ -33,7 +33,8 @@ class ApiContext:
     settings: Settings
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "authorize", authorizer(self.factory))
+        object.__setattr__(self, "tokens", TokenCache())
+        object.__setattr__(self, "authorize", authorizer(self.factory, self.tokens))
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -62,6 +62,7 @@ def router(context: ApiContext) -> APIRouter:
         token = bearer_token(request) or request.cookies.get(SESSION_COOKIE) or ""
         with context.session() as session:
             AuthService(session).revoke(token, at=clock.now(), client=caller.client)
+        context.tokens.forget(token)
 
     @api.get("/me", response_model=Me)
     def me(caller: Caller) -> Me:

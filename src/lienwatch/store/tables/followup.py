@@ -146,10 +146,19 @@ class Trigger(Base):
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
+_QUEUED = text("status = 'queued'")
+
+
 class Task(Base):
     """An agent step waiting in a queue (calls, visits, reviews)."""
 
     __tablename__ = "tasks"
+    __table_args__ = (
+        # an agent's queue, most urgent first, read a page at a time (the API's /queue): the
+        # index scanned backwards, ties by deadline sorted incrementally
+        Index("ix_tasks_queue", "assignee_id", "priority", sqlite_where=_QUEUED,
+              postgresql_where=_QUEUED),
+    )  # fmt: skip
 
     id: Mapped[int] = mapped_column(BigKey, primary_key=True)
     key: Mapped[str] = mapped_column(String(80), unique=True)  # trigger:step:due, queued once

@@ -1,4 +1,5 @@
-"""auth: bearer tokens stored hashed, the audit log, failed logins on users (issue 14)
+"""auth: bearer tokens stored hashed, the audit log, failed logins on users, the index of an
+agent's queue (issue 14)
 
 Revision ID: 0013
 Revises: 0012 (teams)
@@ -62,9 +63,13 @@ def upgrade() -> None:
     op.create_index(op.f("ix_audit_log_at"), "audit_log", ["at"])
     op.create_index(op.f("ix_audit_log_actor"), "audit_log", ["actor"])
     op.create_index(op.f("ix_audit_log_action"), "audit_log", ["action"])
+    queued = sa.text("status = 'queued'")
+    op.create_index("ix_tasks_queue", "tasks", ["assignee_id", "priority"],
+                    sqlite_where=queued, postgresql_where=queued)  # fmt: skip
 
 
 def downgrade() -> None:
+    op.drop_index("ix_tasks_queue", table_name="tasks")
     op.drop_table("audit_log")
     op.drop_table("auth_tokens")
     # Not by a batch copy: on SQLite that drops and recreates `users`, which the rows of

@@ -1,0 +1,215 @@
+"""The REST API under load: requests per second and p50/p99 latency of the queue and case
+endpoints with 100,000 open cases on PostgreSQL, against the health endpoint (one database
+round trip, no authentication) measured the same way in the same run.
+
+Builds a fresh database (the book of bench/followup.py: ``--cases`` delinquent loans with an
+open case and a trigger each), gives every case and a queued call to one of ``--agents``
+agents, and serves the API with uvicorn in a separate process on loopback (what
+``lienwatch serve`` runs, without the gateway and the jobs). The load generator (httpx,
+asyncio) logs each agent in once, then:
+
+- open loop: each of ``--rates`` requests per second for ``--seconds`` at each endpoint, each
+  request sent on schedule whatever the earlier ones do, latency from the scheduled time (so a
+  stalled server shows, no coordinated omission); target p99 under 100 ms at 200 req/s;
+- served/s: the requests answered over the time it took to answer them all (below the rate
+  offered when the server falls behind).
+
+    python bench/api.py [--cases 100000] [--agents 200] [--rates 50,100,200] [--seconds 5]
+
+PostgreSQL: ``LIENWATCH_BENCH_PG_URL`` (default postgres on 127.0.0.1:5432); the benchmark
+creates and drops its own database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from followup import ADMIN_URL, NOW, populate
+from lienwatch.access.credentials import hash_password
+from lienwatch.store import migrate
+from lienwatch.store.db import make_engine
+
+DATABASE = "lienwatch_bench_api"
+PASSWORD = "bench password 1"
+
+
+def staff(engine, cases: int, agents: int) -> None:
+    """``agents`` agents of team east, each given every ``agents``-th case and its call."""
+    digest = hash_password(PASSWORD)
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO teams (name, display_name) VALUES ('east', 'east')"))
+        connection.execute(text(
+            "INSERT INTO users (id, username, display_name, role, team, skills, daily_capacity, "
+            "active, password_hash, failed_logins, created_at) "
+            "SELECT g, 'agent' || g, 'Agent ' || g, 'agent', 'east', '{\"mode\": \"phone\"}', "
+            "1000, true, :digest, 0, :now FROM generate_series(1, :agents) g"
+        ), {"digest": digest, "now": NOW, "agents": agents})  # fmt: skip
+        connection.execute(text("UPDATE cases SET assignee_id = 1 + (id % :agents)"),
+                           {"agents": agents})  # fmt: skip
+        connection.execute(text(
+            "INSERT INTO tasks (key, trigger_id, case_id, loan_id, step, channel, skill, team, "
+            "due_at, deadline_at, priority, status, assignee_id, assigned_at) "
+            "SELECT 'bench:' || t.id, t.id, t.case_id, t.loan_id, 1, 'call', 'phone', 'east', "
+            ":now, :now + interval '1 day', (t.id * 7919) % 100000, 'queued', "
+            "1 + (t.case_id % :agents), :now FROM triggers t"
+        ), {"now": NOW, "agents": agents})  # fmt: skip
+        connection.execute(text("ANALYZE"))
+    assert cases > 0
+
+
+def serve(url: str, port: int) -> None:
+    """Serve the API over ``url`` on loopback (the child process)."""
+    import uvicorn
+
+    from lienwatch.api.app import install_api
+    from lienwatch.api.health import Report, health_router
+    from lienwatch.config import Settings
+    from lienwatch.runtime import api_app
+    from lienwatch.store.db import session_factory
+
+    async def nothing() -> Report:
+        return Report({})
+
+    settings = Settings(database_url=url)
+    engine = make_engine(url, pool_size=20)
+    app = api_app("lienwatch", settings.gateway)
+    app.include_router(health_router(engine, nothing))
+    install_api(app, session_factory(engine), settings)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
+                timeout_keep_alive=120, backlog=4096)
+
+
+async def login(client: httpx.AsyncClient, username: str) -> dict[str, str]:
+    answer = await client.post("/api/v1/auth/login",
+                               json={"username": username, "password": PASSWORD})  # fmt: skip
+    answer.raise_for_status()
+    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+
+async def open_loop(client, requests, rate: float, seconds: float) -> tuple[list[float], int]:
+    """Send ``requests`` (path, headers) on a fixed schedule; latencies from the schedule."""
+    latencies: list[float] = []
+    errors = 0
+    start = time.perf_counter() + 0.1
+
+    async def one(at: float, path: str, headers: dict[str, str]) -> None:
+        nonlocal errors
+        await asyncio.sleep(max(0.0, at - time.perf_counter()))
+        try:
+            answer = await client.get(path, headers=headers)
+        except httpx.TransportError:
+            errors += 1
+            return
+        latencies.append(time.perf_counter() - at)
+        errors += answer.status_code != 200
+
+    total = int(rate * seconds)
+    await asyncio.gather(*(one(start + i / rate, *requests[i % len(requests)])
+                           for i in range(total)))  # fmt: skip
+    return latencies, errors
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+Row = tuple[str, float, float, float, float, int]  # endpoint, rate, served/s, p50, p99, errors
+
+
+async def measure(port: int, args: argparse.Namespace) -> list[Row]:
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30,
+                                 limits=limits) as client:  # fmt: skip
+        for _ in range(300):
+            try:
+                if (await client.get("/api/v1/health")).status_code == 200:
+                    break
+            except httpx.TransportError:
+                await asyncio.sleep(0.1)
+        names = [f"agent{1 + i}" for i in range(min(args.agents, 20))]
+        headers = [await login(client, name) for name in names]
+        rng = random.Random(1)
+        cases = [rng.randrange(1, args.cases + 1) for _ in range(500)]
+        owned = [(f"/api/v1/cases/{c}", headers[0]) for c in cases if 1 + c % args.agents == 1]
+        endpoints = {
+            "health (baseline)": [("/api/v1/health", {})],
+            "GET /api/v1/queue (50 of 500)": [("/api/v1/queue", h) for h in headers],
+            "GET /api/v1/cases/{id}": owned or [(f"/api/v1/cases/{args.agents}", headers[0])],
+        }
+        rows = []
+        for name, requests in endpoints.items():
+            await open_loop(client, requests, args.rates[0], 1.0)  # warm-up
+            for rate in args.rates:
+                latencies, errors = await open_loop(client, requests, rate, args.seconds)
+                served = len(latencies) / (max(latencies) + args.seconds) if latencies else 0.0
+                rows.append((name, rate, served, percentile(latencies, 0.5) * 1000,
+                             percentile(latencies, 0.99) * 1000, errors))  # fmt: skip
+        return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=100_000)
+    parser.add_argument("--agents", type=int, default=200)
+    parser.add_argument("--rates", type=lambda text: [float(r) for r in text.split(",")],
+                        default=[50.0, 100.0, 200.0], help="open-loop rates, req/s")
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--port", type=int, default=5099)
+    parser.add_argument("--serve", metavar="URL", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.port)
+        return
+    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{DATABASE}"'))
+    url = make_url(ADMIN_URL).set(database=DATABASE).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    server = None
+    try:
+        migrate.upgrade(engine)
+        started = time.perf_counter()
+        populate(engine, args.cases, 0.0, 1)
+        staff(engine, args.cases, args.agents)
+        loaded = time.perf_counter() - started
+        env = {**os.environ, "LIENWATCH_CLOCK": (NOW + timedelta(hours=1)).isoformat()}
+        server = subprocess.Popen([sys.executable, str(Path(__file__)), "--serve", url,
+                                   "--port", str(args.port)], env=env)  # fmt: skip
+        rows = asyncio.run(measure(args.port, args))
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
+        engine.dispose()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
+        admin.dispose()
+    print(f"open cases: {args.cases:,} on PostgreSQL (loaded in {loaded:.1f} s), "
+          f"{args.agents} agents; {args.seconds:g} s at each offered rate")  # fmt: skip
+    print(f"{'endpoint':32} {'offered/s':>9} {'served/s':>9} {'p50 ms':>8} {'p99 ms':>9} "
+          f"{'errors':>7}")  # fmt: skip
+    for name, rate, served, p50, p99, errors in rows:
+        print(f"{name:32} {rate:9.0f} {served:9.0f} {p50:8.1f} {p99:9.1f} {errors:7d}")
+    base = {rate: p99 for name, rate, _, _, p99, _ in rows if name.startswith("health")}
+    for name, rate, _served, _p50, p99, _ in rows:
+        if not name.startswith("health"):
+            print(f"{name} at {rate:g} req/s: p99 {p99 / base[rate]:.1f}x the baseline's; "
+                  f"p99 < 100 ms: {'met' if p99 < 100 else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
