@@ -27,7 +27,7 @@ CODES = (
     N_("false_positive"),
     # loan statuses
     N_("active"), N_("delinquent"), N_("charged-off"), N_("repossessed"), N_("settled"),
-    N_("written-off"),
+    N_("written-off"), N_("release-pending"),
     # trigger kinds
     N_("pre_due"), N_("missed_installment"), N_("bucket_change"), N_("collateral_alert"),
     N_("broken_promise"), N_("ltv_breach"), N_("payment_anomaly"), N_("welcome_call"),
