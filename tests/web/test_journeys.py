@@ -153,7 +153,8 @@ def test_the_chinese_console_shows_no_untranslated_english(page_for, console):
     page.goto("/console/login")  # the language switch, back to English for this browser
     snap(page, "zh-login")
     page.click("button[name=language][value=en]")
-    page.wait_for_function("document.documentElement.lang === 'en'")
+    page.wait_for_function(  # null-safe: the check may run while the next page loads
+        "document.documentElement !== null && document.documentElement.lang === 'en'")
     assert "Users" in page.inner_text("h1")  # admin's home, in English again
 
 
