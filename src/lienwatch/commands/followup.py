@@ -15,6 +15,7 @@ import typer
 from sqlalchemy.orm import Session
 
 from lienwatch import clock
+from lienwatch.commands import conduct
 from lienwatch.commands.common import emit, figure_lines, followup_service, options_named
 from lienwatch.commands.options import (
     AsOf,
@@ -38,6 +39,11 @@ from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.migrate import open_store
 from lienwatch.tabular import require_file
 
+#: The outcomes an agent records (``delivered`` is an automatic message's).
+AgentOutcome = StrEnum(  # type: ignore[misc]
+    "AgentOutcome", {o.name: o.value for o in Outcome if o is not Outcome.DELIVERED}
+)
+
 
 class ContactChannel(StrEnum):
     SMS = "sms"
@@ -57,6 +63,7 @@ def register(app: typer.Typer) -> None:
     followup.command("record")(record_command)
     followup.command("tracker-command")(tracker_command_command)
     followup.command("check-contact")(check_contact_command)
+    conduct.add_commands(followup)
     app.add_typer(followup, name="followup")
 
 
@@ -233,7 +240,7 @@ def record_command(
         str, typer.Option("--by", "--agent", metavar="USER",
                           help="Who made the contact (the task's assignee or a supervisor).")
     ],
-    outcome: Annotated[Outcome, typer.Option("--outcome", help="What happened.")],
+    outcome: Annotated[AgentOutcome, typer.Option("--outcome", help="What happened.")],
     at: At = None,
     promise_date: Annotated[date | None, day_option("--promise-date", "Promised date")] = None,
     promise_amount: Annotated[
@@ -249,7 +256,7 @@ def record_command(
                        amount="--promise-amount", recording_ref="--recording", at="--at"), \
             followup_service() as (_session, service):  # fmt: skip
         action = service.record_outcome(
-            task_id=task, by=agent, at=at or clock.now(), outcome=outcome,
+            task_id=task, by=agent, at=at or clock.now(), outcome=Outcome(outcome.value),
             promised_on=promise_date, amount=promise_amount, recording_ref=recording,
             consented=consented, note=note,
         )  # fmt: skip

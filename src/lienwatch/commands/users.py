@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -12,6 +13,7 @@ import typer
 from lienwatch import clock
 from lienwatch.commands.common import emit, store_session
 from lienwatch.commands.options import At, Json
+from lienwatch.errors import LienwatchError
 from lienwatch.followup.model import Role, Skill
 from lienwatch.services.auth import AuthService
 from lienwatch.services.users import describe_user
@@ -88,7 +90,10 @@ def passwd_command(
     """Set a user's password (argon2id; at least 10 characters), asked twice at a prompt or
     read from standard input; unlocks the account."""
     if password_stdin:
-        password = typer.get_text_stream("stdin").readline().rstrip("\r\n")
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif not sys.stdin.isatty():  # no terminal to ask at (a script, a pipe): say how
+        raise LienwatchError("--password-stdin: no terminal to ask the password at; pipe it "
+                             "in with --password-stdin")  # fmt: skip
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     with store_session() as (settings, session):

@@ -85,6 +85,28 @@ class Hold(StrEnum):
     DO_NOT_CONTACT = "do_not_contact"
 
 
+class ComplaintCategory(StrEnum):
+    """What a borrower (or someone contacted about a loan) complains of."""
+
+    HARASSMENT = "harassment"  # too many contacts, threats, abuse
+    THIRD_PARTY = "third_party"  # family, employer or contacts told of the debt
+    WRONG_AMOUNT = "wrong_amount"  # the amount asked for is disputed
+    PRIVACY = "privacy"  # personal data used or shown where it should not be
+    CONDUCT = "conduct"  # an agent's or a field visit's manner
+    REPOSSESSION = "repossession"  # how a car was taken or is held
+    OTHER = "other"
+
+
+class ComplaintChannel(StrEnum):
+    """How a complaint reached the lender."""
+
+    PHONE = "phone"
+    LETTER = "letter"
+    ONLINE = "online"
+    IN_PERSON = "in_person"
+    REGULATOR = "regulator"  # forwarded by a regulator (e.g. a 12378 hotline referral)
+
+
 # The case status machine: new → in progress → escalated → (repossession | legal) → closed.
 # Any open case may close (every trigger resolved); a case never reopens.
 TRANSITIONS: dict[CaseStatus, frozenset[CaseStatus]] = {

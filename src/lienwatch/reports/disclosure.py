@@ -3,7 +3,8 @@ and collection-conduct tables as CSV, with a data dictionary naming every column
 
 Conduct covers the report's follow-up period (:data:`lienwatch.reports.figures.KPI_DAYS` days
 up to the report's moment): every contact the compliance guard decided, allowed or refused and
-by which rule, cases put on hold for a dispute, and repossessions by lawful route.
+by which rule, cases put on hold for a dispute, complaints received and resolved, and
+repossessions by lawful route.
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from lienwatch.reports.figures import KPI_DAYS
-from lienwatch.store.tables import Case, ContactAttempt, Loan, LoanSnapshot, Repossession
+from lienwatch.store.tables import (
+    Case,
+    Complaint,
+    ContactAttempt,
+    Loan,
+    LoanSnapshot,
+    Repossession,
+)
 
 FOLDER = "disclosure"
 
@@ -48,8 +56,17 @@ DICTIONARY: dict[str, list[tuple[str, str]]] = {
     ],
     "disputes": [
         ("hold", "dispute or do_not_contact: a case put on hold (the borrower disputes the debt, "
-                 "or asked not to be contacted); complaints themselves are not recorded"),
+                 "or asked not to be contacted)"),
         ("cases", "cases opened by the end of the period with that hold now"),
+    ],
+    "complaints": [
+        ("category", "what the complaint is about: harassment, third_party (others told of the "
+                     "debt), wrong_amount, privacy, conduct, repossession, other"),
+        ("channel", "how it reached the lender: phone, letter, online, in_person, regulator"),
+        ("received", "complaints received in the period"),
+        ("resolved", "complaints resolved in the period"),
+        ("upheld", "of those resolved in the period, found justified"),
+        ("open", "complaints received by the end of the period and not resolved by then"),
     ],
     "repossessions_by_route": [
         ("route", "the lawful route: court_order, security_enforcement or negotiated_handover"),
@@ -73,6 +90,7 @@ def write_disclosure(session: Session, *, day: str, at: datetime, out: Path) -> 
         "contact_attempts": _contacts(session, since, at),
         "refusals_by_rule": _refusals(session, since, at),
         "disputes": _disputes(session, at),
+        "complaints": _complaints(session, since, at),
         "repossessions_by_route": _repossessions(session, since, at),
     }
     written = []
@@ -133,6 +151,22 @@ def _disputes(session: Session, at: datetime) -> list[Any]:
         .where(Case.hold.is_not(None), Case.opened_at <= at)
         .group_by(Case.hold)
         .order_by(Case.hold)
+    ).all()  # fmt: skip
+
+
+def _complaints(session: Session, since: datetime, at: datetime) -> list[Any]:
+    received = (Complaint.received_at > since) & (Complaint.received_at <= at)
+    resolved = (Complaint.resolved_at > since) & (Complaint.resolved_at <= at)
+    still_open = (Complaint.received_at <= at) & (
+        Complaint.resolved_at.is_(None) | (Complaint.resolved_at > at))
+    return session.execute(
+        select(Complaint.category, Complaint.channel, func.sum(case((received, 1), else_=0)),
+               func.sum(case((resolved, 1), else_=0)),
+               func.sum(case((resolved & Complaint.upheld, 1), else_=0)),
+               func.sum(case((still_open, 1), else_=0)))
+        .where(Complaint.received_at <= at)
+        .group_by(Complaint.category, Complaint.channel)
+        .order_by(Complaint.category, Complaint.channel)
     ).all()  # fmt: skip
 
 

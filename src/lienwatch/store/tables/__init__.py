@@ -21,6 +21,7 @@ from lienwatch.store.tables.book import (
 from lienwatch.store.tables.followup import (
     Action,
     Case,
+    Complaint,
     ContactAttempt,
     Promise,
     Task,
@@ -43,6 +44,7 @@ __all__ = [
     "Borrower",
     "BucketChange",
     "Case",
+    "Complaint",
     "ContactAttempt",
     "Device",
     "Event",

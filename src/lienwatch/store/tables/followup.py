@@ -1,5 +1,5 @@
 """The follow-up engine: users and teams, cases and their timelines, triggers, tasks,
-promises, contact attempts."""
+promises, contact attempts, complaints."""
 
 from __future__ import annotations
 
@@ -213,3 +213,23 @@ class ContactAttempt(Base):
     consented: Mapped[bool] = mapped_column(Boolean, default=False)
     action_id: Mapped[int | None] = mapped_column(ForeignKey("actions.id"))
 
+
+
+class Complaint(Base):
+    """A complaint about how a loan is followed up, from its receipt to its resolution;
+    receiving and resolving it are also actions on the case's timeline (and in the ledger)."""
+
+    __tablename__ = "complaints"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), index=True)
+    received_at: Mapped[datetime]
+    received_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    category: Mapped[str] = mapped_column(String(16))  # ComplaintCategory
+    channel: Mapped[str] = mapped_column(String(16))  # ComplaintChannel
+    summary: Mapped[str] = mapped_column(Text)
+    resolved_at: Mapped[datetime | None] = mapped_column(index=True)
+    resolved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    resolution: Mapped[str | None] = mapped_column(Text)
+    upheld: Mapped[bool | None] = mapped_column(Boolean)  # the complaint was found justified
