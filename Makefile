@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-any-day lint clean
+.PHONY: demo test test-any-day lint clean assets catalogs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,15 @@ test: lint
 # (long idle spells, no dates) are left out. CI runs it after `make test`.
 test-any-day: $(VENV)/.installed-dev
 	bash .ci/any-day $(BIN)/pytest "2029-02-28 23:30:00" "2025-06-01 03:00:00"
+
+# The console's front-end assets from the npm registry (committed in src/lienwatch/web/static/
+# vendor/, so neither npm nor the network is needed to run or test lienwatch), and its gettext
+# catalogs after a template changed (docs/console.md).
+assets:
+	bash scripts/build-assets.sh
+
+catalogs: $(VENV)/.installed-dev
+	bash scripts/catalog.sh
 
 clean:
 	rm -rf $(VENV) lienwatch-demo .pytest_cache .ruff_cache .hypothesis

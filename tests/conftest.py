@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from lienwatch import clock
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine
+from tests.web.browser import ARTIFACTS, BROWSER_PROBLEM, CHROMIUM
 
 PG_ADMIN_URL = os.environ.get(
     "LIENWATCH_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -69,13 +70,26 @@ def _probe_postgres() -> str | None:
 PG_PROBLEM = _probe_postgres()
 
 
-def pytest_report_header(config: pytest.Config) -> str:
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [_postgres_header(), _browser_header()]
+
+
+def _postgres_header() -> str:
     where = make_url(PG_ADMIN_URL).render_as_string(hide_password=True)
     if PG_PROBLEM is None:
         return f"postgresql: {where} reachable; PostgreSQL-backed tests run"
     if IN_CI:
         return f"postgresql: {where} UNREACHABLE ({PG_PROBLEM}); CI=true, so those tests will fail"
     return f"postgresql: {where} unreachable ({PG_PROBLEM}); PostgreSQL-backed tests are skipped"
+
+
+def _browser_header() -> str:
+    """One line on the console's browser tests (tests/web): run, skipped, or failing in CI."""
+    if BROWSER_PROBLEM is None:
+        return f"browser: {CHROMIUM}; console browser tests run (screenshots in {ARTIFACTS})"
+    if IN_CI:
+        return f"browser: {BROWSER_PROBLEM}; CI=true, so the console browser tests will fail"
+    return f"browser: {BROWSER_PROBLEM}; the console browser tests are skipped"
 
 
 @contextmanager

@@ -38,6 +38,7 @@ from lienwatch.store.telematics import StoreDeviceDirectory, StoreFixWriter
 from lienwatch.telematics.fixes import FixHistory, PositionBus, writing_to
 from lienwatch.telematics.gateway import PROTOCOLS, Gateway
 from lienwatch.telematics.registry import DeviceRegistry
+from lienwatch.web.app import install_console
 
 STORE_WRITER = "store-writer"
 
@@ -127,8 +128,9 @@ def serve_app(
     monitor: LiveMonitor | None = None,
 ) -> FastAPI:
     """The application of ``lienwatch serve``: the REST API and its documentation
-    (docs/api.md), HTTP ingest (unless ``[gateway] http_ingest`` is off) and
-    ``GET /api/v1/health`` reporting the gateway, the bus, the live monitor and the jobs."""
+    (docs/api.md), the web console (docs/console.md), HTTP ingest (unless ``[gateway]
+    http_ingest`` is off) and ``GET /api/v1/health`` reporting the gateway, the bus, the live
+    monitor and the jobs."""
     refused: Counter[str] = Counter()  # HTTP fixes refused, by reason
     report = health_report(
         settings, ingest.bus, gateway=gateway, scheduler=scheduler, monitor=monitor,
@@ -140,6 +142,7 @@ def serve_app(
             ingest_router(ingest.registry, ingest.bus, ingest.history, settings.gateway, refused)
         )
     install_api(app, ingest.factory, settings)
+    install_console(app, ingest.factory, settings)
     return app
 
 

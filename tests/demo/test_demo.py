@@ -10,7 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from lienwatch import clock
+from lienwatch.access.policy import Scope
+from lienwatch.access.principal import Viewer
+from lienwatch.services.auth import AuthService, TokenKind
+from lienwatch.services.lookup import case_queue
 from lienwatch.sim import SimConfig, generate
+from lienwatch.store.db import make_engine, session_factory, transaction
 from tests.test_cli import run
 
 LOANS, DAYS, SEED = 60, 14, 11
@@ -193,3 +199,25 @@ def test_every_act_of_the_operated_days_is_in_a_ledger_that_verifies(demo_run, t
     verified = run("ledger", "verify", cwd=tmp_path, env=env)
     assert verified.returncode == 1
     assert f"entry {outcome}: its content is not what was recorded" in verified.stdout
+
+
+def test_the_demo_opens_the_consoles_accounts_with_one_password_printed_once(demo_run):
+    folder, summary = demo_run
+    password = summary["demo_password"]
+    console = summary["console"]
+    assert {"admin", "supervisor1", "collector1", "analyst1", "auditor1"} <= set(console["users"])
+    assert console["open"].startswith("LIENWATCH_DATABASE_URL=sqlite:///")
+    assert console["open"].endswith("lienwatch.sqlite3 lienwatch serve")
+    assert password not in (folder / "summary.json").read_text()
+    engine = make_engine(f"sqlite:///{folder / 'lienwatch.sqlite3'}")
+    with transaction(session_factory(engine)) as session:
+        auth = AuthService(session)
+        for user in console["users"]:
+            auth.login(username=user, password=password, at=clock.now(), kind=TokenKind.SESSION)
+        collector = auth.authenticate(
+            auth.login(username="collector1", password=password, at=clock.now()).token,
+            at=clock.now())  # fmt: skip
+        mine = case_queue(session, Viewer(collector, Scope.OWN), limit=500)
+        every = case_queue(session, Viewer(collector, Scope.ALL), limit=500)
+    engine.dispose()
+    assert mine and len(mine) < len(every)  # the demo's cases were shared out

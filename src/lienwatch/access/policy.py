@@ -147,6 +147,24 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", f"{V1}/strategy"): FIGURES,
     ("GET", f"{V1}/coverage"): FIGURES,
     ("GET", f"{V1}/kpis"): FIGURES,
+    # the web console (lienwatch.web): the same roles as the API's routes behind each page
+    ("GET", "/"): PUBLIC,
+    ("GET", "/console/login"): PUBLIC,
+    ("POST", "/console/login"): PUBLIC,
+    ("POST", "/console/language"): PUBLIC,
+    ("GET", "/console/static/{name:path}"): PUBLIC,
+    ("POST", "/console/logout"): ANY_USER,
+    ("GET", "/console/"): ANY_USER,
+    ("GET", "/console/queue"): users({A: OWN}),
+    ("GET", "/console/cases/{case_id}"): CASE_READ,
+    ("POST", "/console/cases/{case_id}/outcome"): CASE_ACT,
+    ("GET", "/console/alerts"): CASE_READ,
+    ("GET", "/console/team"): users({S: TEAM, N: ALL, U: ALL}),
+    ("POST", "/console/tasks/{task_id}/reassign"): users({S: TEAM}),
+    ("POST", "/console/cases/{case_id}/tracker-command"): users({S: TEAM}),
+    ("POST", "/console/repossessions/{repossession_id}/approve"): users({S: ALL}),
+    ("GET", "/console/search"): BOOK_READ,
+    ("GET", "/console/users"): users({S: TEAM, D: ALL}),
 }
 
 

@@ -161,9 +161,12 @@ def start_session(
 
 
 def set_session_cookie(response: Response, issued: Issued, settings: AuthSettings) -> None:
-    """Put the session token in an HTTP-only, SameSite=Lax cookie expiring with it."""
+    """Put the session token in an HTTP-only, SameSite=Lax cookie expiring with it. The
+    lifetime is sent as Max-Age, not as a date: a process whose clock is set elsewhere
+    (LIENWATCH_CLOCK) would otherwise hand out cookies the browser finds expired."""
+    lifetime = int((issued.expires_at - clock.now()).total_seconds())
     response.set_cookie(
-        SESSION_COOKIE, issued.token, expires=issued.expires_at, path="/",
+        SESSION_COOKIE, issued.token, max_age=lifetime, path="/",
         httponly=True, samesite="lax", secure=settings.secure_cookies,
     )  # fmt: skip
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,9 +13,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from lienwatch import clock
+from lienwatch.access.credentials import check_password_strength
 from lienwatch.commands.options import Json
 from lienwatch.config import load_settings
 from lienwatch.domain.money import to_yuan
+from lienwatch.errors import LienwatchError
 
 
 def demo(
@@ -40,10 +44,18 @@ def demo(
     as_json: Json = False,
 ) -> None:
     """Simulate a portfolio, load it into a fresh SQLite database, run every capability,
-    write report.html and print a summary."""
+    write report.html and print a summary, then the console's accounts on that database
+    (admin, supervisor1, collector1…, analyst1, auditor1) with the password in
+    LIENWATCH_DEMO_PASSWORD, or a random one printed once, and how to open the console."""
+    from lienwatch.demo.console import PASSWORD_VARIABLE, demo_password, open_console_accounts
     from lienwatch.demo.followup import Team  # heavy imports only when used
     from lienwatch.demo.run import DemoOptions, run_demo
 
+    password = demo_password()
+    try:
+        check_password_strength(password)
+    except LienwatchError as exc:  # said before the demo spends minutes
+        raise LienwatchError(f"{PASSWORD_VARIABLE}: {str(exc).partition(': ')[2]}") from None
     settings = load_settings()
     defaults = settings.demo
     options = DemoOptions(
@@ -86,10 +98,40 @@ def demo(
             time_zone=settings.time_zone,
             report_lang=settings.report.lang,
         )
+    database = Path(summary["database"])
+    users = open_console_accounts(f"sqlite:///{database}", password, at=clock.now())
+    console = {
+        "users": users,
+        "open": f"LIENWATCH_DATABASE_URL=sqlite:///{_shown(database)} lienwatch serve",
+        "url": f"http://127.0.0.1:{settings.gateway.http_port}/console/",
+    }  # the password is not in summary.json, which stays on disk
     if as_json:
-        typer.echo(json.dumps(summary, default=str, ensure_ascii=False))
+        typer.echo(json.dumps({**summary, "console": console, "demo_password": password},
+                              default=str, ensure_ascii=False))  # fmt: skip
     else:
         _print_summary(Console(), summary)
+        _print_console(console, password, given=PASSWORD_VARIABLE in os.environ)
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working folder when it is inside it (as typed), else whole."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path.resolve())
+
+
+def _print_console(console: dict[str, Any], password: str, *, given: bool) -> None:
+    users = console["users"]
+    collectors = [u for u in users if u.startswith("collector")]
+    others = [u for u in users if not u.startswith("collector")]
+    named = ", ".join([*others, f"{collectors[0]}…{collectors[-1]}" if collectors else ""])
+    typer.echo(f"console: {console['open']}")
+    typer.echo(f"  then open {console['url']} and log in as {named.rstrip(', ')}")
+    if given:
+        typer.echo("  password: the one in LIENWATCH_DEMO_PASSWORD")
+    else:
+        typer.echo(f"  password (shown once; set LIENWATCH_DEMO_PASSWORD to choose it): {password}")
 
 
 def _print_summary(console: Console, s: dict[str, Any]) -> None:

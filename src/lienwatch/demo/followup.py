@@ -134,6 +134,11 @@ def simulate_followup(
                     _add(totals, {f"repossession_{step}": k for step, k in steps.items()})
         report("follow-up", n + 1, days)
     as_of = datetime.combine(end, WORKDAY_END, tzinfo=zone).astimezone(UTC)
+    phones = [agent.username for agent in agents if agent.skills["mode"] == "phone"]
+    with transaction(factory) as session:  # each open case gets an owner, for the console
+        service = FollowupService.from_settings(session, settings, time_zone=time_zone,
+                                                catalogue=catalogue, providers=providers)
+        service.assign_open_cases(agents=phones, at=as_of)
     with transaction(factory) as session:  # at the end of the last working day ...
         cover = coverage(session, as_of=as_of, since=go_live, strategy=strategy,
                          time_zone=time_zone)  # fmt: skip
@@ -193,12 +198,16 @@ def _add(totals: dict[str, int], tick: dict[str, Any]) -> None:
             totals[key] += value
 
 
+SUPERVISOR = "supervisor1"  # the phone team's supervisor
+
+
 def _hire(session: Session, team: Team) -> list[User]:
     """The team's users (created once; a rerun reuses them)."""
-    wanted = [(f"phone-{i + 1:02d}", "phone", "collections-phone", team.calls_per_day)
+    # collector1… work the phones, the next ones the field: the console's demo accounts
+    wanted = [(f"collector{i + 1}", "phone", "collections-phone", team.calls_per_day)
               for i in range(team.phone_agents)]  # fmt: skip
-    wanted += [(f"field-{i + 1:02d}", "field", "collections-field", team.visits_per_day)
-               for i in range(team.field_agents)]  # fmt: skip
+    wanted += [(f"collector{team.phone_agents + i + 1}", "field", "collections-field",
+                team.visits_per_day) for i in range(team.field_agents)]  # fmt: skip
     TeamRepository(session).ensure("collections-phone", "collections-field")
     existing = {u.username: u for u in session.scalars(select(User))}
     users = []
@@ -208,8 +217,8 @@ def _hire(session: Session, team: Team) -> list[User]:
             team_name, {"mode": mode}, capacity, True)  # fmt: skip
         session.add(user)
         users.append(user)
-    if "supervisor" not in existing:
-        session.add(User(username="supervisor", display_name="Supervisor", role="supervisor",
+    if SUPERVISOR not in existing:
+        session.add(User(username=SUPERVISOR, display_name="Supervisor", role="supervisor",
                          team="collections-phone"))  # fmt: skip
     session.flush()
     return users

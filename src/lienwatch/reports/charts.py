@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from html import escape
+from typing import Any
 
 import shapely
 from markupsafe import Markup
@@ -272,3 +273,63 @@ def track(points: Sequence[Sequence[float]], *, label: str) -> Markup:
         + _text(4, 12, f"{km:.1f} km", size=9, fill=MUTED)
         + "</svg>"
     )
+
+
+@cache
+def _province_shapes() -> tuple[tuple[str, str, str, Any], ...]:
+    """(code, English name, Chinese name, geometry simplified to about 1 km) per province."""
+    features = china_provinces()["features"]
+    geometries = shapely.coverage_simplify([shape(f["geometry"]) for f in features], 0.01)
+    return tuple((f["properties"]["gb2260"], f["properties"]["name_en"],
+                  f["properties"]["name_zh"], g)
+                 for f, g in zip(features, geometries, strict=True))  # fmt: skip
+
+
+def province_track(points: Sequence[Sequence[float]], stays: Sequence[Mapping[str, Any]], *,
+                   title: str, chinese: bool = False, empty: str = "—") -> Markup:  # fmt: skip
+    """A vehicle's track (lon, lat pairs, oldest first) over the outlines of the provinces it
+    crosses, north up: the route in blue, the start hollow, the last fix red, and each stay
+    (``lon``, ``lat``, ``label``) as an amber ring with its label as a tooltip. The frame
+    covers the track with a margin of at least 0.3°, so a car parked for days still shows
+    the streets' scale of its province's edge."""
+    width, height = 640, 420
+    if not points:
+        return _svg(width, 60, title, [_text(8, 44, empty, fill=MUTED)])
+    lons, lats = [p[0] for p in points], [p[1] for p in points]
+    margin = max(0.3, (max(lons) - min(lons)) * 0.15, (max(lats) - min(lats)) * 0.15)
+    west, east = min(lons) - margin, max(lons) + margin
+    south, north = min(lats) - margin, max(lats) + margin
+    k = math.cos(math.radians((south + north) / 2))
+    scale = min((width - 20) / ((east - west) * k), (height - 40) / (north - south))
+    x0 = 10 + ((width - 20) - (east - west) * k * scale) / 2
+
+    def place(lon: float, lat: float) -> tuple[float, float]:
+        return x0 + (lon - west) * k * scale, 30 + (north - lat) * scale
+
+    frame = shapely.box(west, south, east, north)
+    body = [f'<rect x="0" y="24" width="{width}" height="{height - 24}" fill="#f7f9fc"/>']
+    for _code, name_en, name_zh, geometry in _province_shapes():
+        if not geometry.intersects(frame):
+            continue
+        clipped = geometry.intersection(frame)
+        path = "".join(
+            "M" + "L".join("{:.1f},{:.1f}".format(*place(x, y)) for x, y in p.exterior.coords)
+            + "Z"
+            for p in getattr(clipped, "geoms", [clipped])
+            if isinstance(p, shapely.Polygon) and not p.is_empty
+        )
+        label = name_zh if chinese else name_en
+        body.append(f'<path d="{path}" fill="#eceff4" stroke="{MUTED}" stroke-width="0.8">'
+                    f"<title>{escape(label)}</title></path>")  # fmt: skip
+    coords = " ".join("{:.1f},{:.1f}".format(*place(lon, lat)) for lon, lat in points)
+    body.append(f'<polyline points="{coords}" fill="none" stroke="#1f77b4" '
+                'stroke-width="1.5" class="track"/>')  # fmt: skip
+    for stay in stays:
+        x, y = place(stay["lon"], stay["lat"])
+        body.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="7" fill="none" stroke="#fb8c00" '
+                    f'stroke-width="2.5" class="stay"><title>{escape(stay["label"])}</title>'
+                    "</circle>")  # fmt: skip
+    (sx, sy), (ex, ey) = place(*points[0]), place(*points[-1])
+    body.append(f'<circle cx="{sx:.1f}" cy="{sy:.1f}" r="4" fill="#ffffff" stroke="{INK}"/>')
+    body.append(f'<circle cx="{ex:.1f}" cy="{ey:.1f}" r="4.5" fill="#d32f2f"/>')
+    return _svg(width, height, title, body)

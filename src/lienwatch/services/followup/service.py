@@ -38,6 +38,7 @@ from lienwatch.followup.strategy import Segment, Strategy, configured_strategy
 from lienwatch.followup.triggers import DELINQUENCY, Candidate, latest_delinquency_per_loan
 from lienwatch.services.followup.agents import Agents
 from lienwatch.services.followup.conduct import Conduct
+from lienwatch.services.followup.desk import Approvals, Desk
 from lienwatch.services.followup.intake import Intake
 from lienwatch.services.followup.model import LoanView, TickReport
 from lienwatch.services.followup.steps import Steps
@@ -62,7 +63,7 @@ from lienwatch.store.tables import (
 log = logging.getLogger(__name__)
 
 
-class FollowupService(Intake, Steps, Watch, Agents, Conduct):
+class FollowupService(Intake, Steps, Watch, Agents, Conduct, Desk, Approvals):
     """The follow-up verbs on one session; the caller owns the transaction."""
 
     def __init__(

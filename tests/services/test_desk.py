@@ -1,0 +1,101 @@
+"""The desk verbs on both backends: the guard's answer per case, reassignment and who may do
+it, what waits for a supervisor, the demo's sharing of open cases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from lienwatch.config import FollowupSettings
+from lienwatch.followup.model import FollowupError, FollowupRefused, TriggerKind
+from lienwatch.services.followup import FollowupService
+from lienwatch.services.servicing import run_nightly
+from lienwatch.servicing.catalogue import ProductCatalogue
+from lienwatch.store.repositories import TeamRepository, UserRepository
+from lienwatch.store.tables import Action, Borrower, Case, Task
+from tests import factories
+
+NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai, 02:00 in London
+
+
+@pytest.fixture
+def desk(db_session):
+    """Two past-due loans with a queued agent call each: L1 (Shanghai) is ann's, L2 (its
+    borrower in London) bob's; sam supervises team east, zed team west."""
+    session = db_session
+    users = UserRepository(session)
+    TeamRepository(session).add(name="east")
+    TeamRepository(session).add(name="west")
+    for name, role, team in (("ann", "agent", "east"), ("bob", "agent", "east"),
+                             ("sam", "supervisor", "east"), ("zed", "supervisor", "west"),
+                             ("wes", "agent", "west")):  # fmt: skip
+        users.add(username=name, role=role, team=team)
+    loans = {ref: factories.loan_fallen_due(session, ref, today=NOW.date()) for ref in ("L1", "L2")}
+    session.get_one(Borrower, loans["L2"].borrower_id).time_zone = "Europe/London"
+    run_nightly(session, ProductCatalogue(), as_of=NOW.date() - timedelta(days=1))
+    service = FollowupService.from_settings(session, FollowupSettings(), time_zone="Asia/Shanghai")
+    tasks = {}
+    for ref, owner in (("L1", "ann"), ("L2", "bob")):
+        trigger = service.raise_trigger(loan_id=loans[ref].id, kind=TriggerKind.MISSED_INSTALLMENT,
+                                        source_key=f"t:{ref}", anchor_at=NOW - timedelta(days=5),
+                                        at=NOW)  # fmt: skip
+        task = Task(key=f"k:{ref}", trigger_id=trigger.id, case_id=trigger.case_id,
+                    loan_id=loans[ref].id, step=0, channel="call", skill="phone", team="east",
+                    due_at=NOW, deadline_at=NOW + timedelta(hours=4), priority=10,
+                    status="queued", assignee_id=users.get(owner).id)  # fmt: skip
+        session.add(task)
+        session.flush()
+        tasks[ref] = task
+    return service, tasks
+
+
+def test_the_guard_answers_per_case_in_the_borrowers_zone(desk):
+    service, tasks = desk
+    checks = service.case_contact_checks(case_ids=[t.case_id for t in tasks.values()], at=NOW)
+    shanghai, london = checks[tasks["L1"].case_id], checks[tasks["L2"].case_id]
+    assert (shanghai.allowed, shanghai.rule, shanghai.time_zone) == (True, "ok", "Asia/Shanghai")
+    assert (london.allowed, london.rule, london.time_zone) == (False, "quiet_hours",
+                                                               "Europe/London")
+    assert london.next_allowed_at == datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    assert service.case_contact_checks(case_ids=[tasks["L1"].case_id], at=NOW)[
+        tasks["L1"].case_id].allowed  # asking took no permit and recorded nothing
+
+
+def test_a_supervisor_reassigns_within_the_team_and_the_timeline_says_so(desk, db_session):
+    service, tasks = desk
+    task = service.reassign(task_id=tasks["L2"].id, to="ann", by="sam", at=NOW)
+    assert db_session.get_one(Case, task.case_id).assignee_id == task.assignee_id
+    [logged] = db_session.scalars(select(Action).where(Action.case_id == task.case_id,
+                                                       Action.outcome == "reassigned"))
+    assert logged.details == {"task": task.id, "from": "bob", "to": "ann"}
+    with pytest.raises(FollowupError, match="by: ann is not a supervisor"):
+        service.reassign(task_id=tasks["L1"].id, to="bob", by="ann", at=NOW)
+    with pytest.raises(FollowupError, match="to: wes is not in team east"):
+        service.reassign(task_id=tasks["L1"].id, to="wes", by="sam", at=NOW)
+    with pytest.raises(FollowupError, match="not in team west"):
+        service.reassign(task_id=tasks["L1"].id, to="wes", by="zed", at=NOW)
+
+
+def test_an_agents_tracker_command_waits_for_a_supervisor_until_one_sends_it(desk):
+    service, _ = desk
+    with pytest.raises(FollowupRefused):
+        service.command_tracker(loan_ref="L1", command="immobilise", by="ann", at=NOW)
+    [waiting] = service.pending_tracker_commands()
+    assert (waiting.loan, waiting.command, waiting.requested_by) == ("L1", "immobilise", "ann")
+    service.command_tracker(loan_ref="L1", command="immobilise", by="sam", at=NOW)
+    assert service.pending_tracker_commands() == []
+    assert service.pending_repossessions() == []
+
+
+def test_open_cases_without_an_owner_are_shared_out_in_turn(desk, db_session):
+    service, tasks = desk
+    for task in tasks.values():
+        db_session.get_one(Case, task.case_id).assignee_id = None
+    assert service.assign_open_cases(agents=["ann", "bob"], at=NOW) == 2
+    owners = {db_session.get_one(Case, t.case_id).assignee_id for t in tasks.values()}
+    assert len(owners) == 2
+    assert service.assign_open_cases(agents=["ann"], at=NOW) == 0  # all have owners now
+    loads = {load.username: load.queued for load in service.agent_loads(team="east", at=NOW)}
+    assert loads == {"ann": 1, "bob": 1}

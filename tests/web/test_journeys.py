@@ -1,0 +1,164 @@
+"""The console's journeys in headless Chromium against a real ``lienwatch serve`` (see
+conftest.py): a collector's promise to pay, a refused call, a case that is not theirs, a
+supervisor's reassignment and approval, the Chinese console, a phone's screen. The tests
+share one server and run in this order (each leaves the book as the next expects)."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from lienwatch import clock
+from lienwatch.services.auth import AuthService
+from lienwatch.store.db import make_engine, session_factory, transaction
+from tests.web.conftest import snap
+
+PROMISED = "1000.00"
+
+
+def test_a_collector_records_a_promise_to_pay_and_sees_it_on_the_timeline(page_for, console):
+    page = page_for("collector1")
+    rows = page.locator("table.queue tbody tr")
+    assert rows.count() == 2  # L1 and L2 are collector1's; L3 is collector2's
+    assert rows.nth(0).locator("td").first.inner_text() == "L1"  # the top case
+    assert "allowed" in rows.nth(0).locator("td.contact").inner_text()
+    refused = rows.nth(1).locator("td.contact").inner_text()
+    assert "not now" in refused and "quiet hours" in refused and "08:00 +00:00" in refused
+    snap(page, "queue-collector1")
+
+    page.click("text=L1")
+    page.wait_for_url(f"**/console/cases/{console.seeded.cases['L1']}")
+    body = page.inner_text("main")
+    assert "138****0001" in body and "1101**********7578" in body  # masked
+    assert "13800000001" not in page.content() and "110101199003077578" not in page.content()
+    assert page.locator("svg polyline.track").count() == 1
+    assert page.locator("svg circle.stay").count() >= 1  # the night at STAY
+    snap(page, "case-L1")
+
+    promised_on = (clock.now() + timedelta(days=3)).date().isoformat()
+    page.select_option("select[name=outcome]", "promise_to_pay")
+    page.fill("input[name=promised_on]", promised_on)
+    page.fill("input[name=amount]", PROMISED)
+    page.fill("textarea[name=note]", "will pay on Friday")
+    page.click("text=Record the outcome")
+    page.wait_for_selector("p.notice")
+    promise = page.locator("ol.timeline li.promise")
+    assert promise.count() == 1
+    assert "open" in promise.inner_text() and "¥1,000.00" in promise.inner_text()
+    assert promised_on in promise.inner_text()
+    assert page.locator("ol.timeline li.action", has_text="promise to pay").count() == 1
+    assert page.locator(".task").count() == 0  # the call is done
+    snap(page, "case-L1-promise")
+
+
+def test_a_refused_call_shows_the_rule_and_the_next_allowed_time(page_for, console):
+    page = page_for("collector1")
+    page.click("text=L2")
+    page.select_option("select[name=outcome]", "no_answer")
+    page.click("text=Record the outcome")
+    refusal = page.locator("div.refusal")
+    refusal.wait_for()
+    text = refusal.inner_text()
+    assert "quiet_hours" in text and "quiet hours" in text
+    assert "2026-12-01 08:00 +00:00" in text and "Europe/London" in text
+    assert page.locator(".task").count() == 1  # still queued
+    snap(page, "case-L2-refused")
+    assert page.url.endswith(f"/console/cases/{console.seeded.cases['L2']}")
+    page.reload()  # the refusal is on the timeline, kept
+    refused = page.locator("ol.timeline li.contact_refused").first.inner_text().lower()
+    assert "refused contact" in refused and "08:00 +00:00" in refused
+
+
+def test_a_collector_cannot_open_another_collectors_case_by_url(page_for, console):
+    page = page_for("collector1")
+    response = page.goto(f"/console/cases/{console.seeded.cases['L3']}")
+    assert response is not None and response.status == 404
+    assert "L3" not in page.inner_text("main").replace(
+        f"case: no case {console.seeded.cases['L3']}", "")
+    snap(page, "case-L3-refused-to-collector1")
+    response = page.goto("/console/team")  # the dashboard is not a collector's
+    assert response is not None and response.status == 403
+
+
+def test_a_supervisor_reassigns_a_case_and_approves_a_tracker_command(page_for, console):
+    page = page_for("supervisor1")
+    assert page.url.endswith("/console/team")
+    approval = page.locator(".approval[data-loan=L3]")
+    assert "immobilise" in approval.inner_text() and "collector2" in approval.inner_text()
+    snap(page, "team-supervisor1")
+    approval.locator("text=Approve and send").click()
+    page.wait_for_selector("text=Nothing waits for approval.")
+
+    task = console.seeded.tasks["L3"]
+    row = page.locator(f"#queue tr[data-task='{task}']")
+    assert row.locator("td.assignee").inner_text() == "collector2"
+    row.locator("select[name=to]").select_option("collector1")
+    row.locator("button", has_text="Reassign").click()
+    page.wait_for_function(
+        f"document.querySelector(\"#queue tr[data-task='{task}'] td.assignee\")"
+        ".innerText === 'collector1'"
+    )
+    snap(page, "team-after-approval-and-reassignment")
+
+    page.goto(f"/console/cases/{console.seeded.cases['L3']}")
+    timeline = page.inner_text("ol.timeline").lower()
+    assert "reassigned" in timeline and "sent" in timeline  # both on the case's record
+
+    page.goto("/console/search?by=phone&q=13800000001")
+    assert page.locator("main table tbody tr").count() == 3
+    assert "138****0001" in page.inner_text("main table")
+    engine = make_engine(console.db_url)
+    with transaction(session_factory(engine)) as session:
+        searched = AuthService(session).audit_entries(actor="supervisor1")
+    engine.dispose()
+    assert any("phone search" in str(entry) for entry in searched)
+
+
+#: Words that are data, not the console's language: the seeded book's names and places.
+DATA_WORDS = re.compile(
+    r"\b(?:lienwatch|English|collector\d|supervisor\d|analyst\d|auditor\d|admin|east|"
+    r"Volkswagen|Lavida|Beijing|London|Europe|Asia|Shanghai|new-car-\d+|[A-Z0-9]{17})\b"
+)
+
+
+def english_words(page) -> set[str]:
+    """Words of English on the page, identifiers (``<code>``), notes people wrote and data
+    left out."""
+    text = page.evaluate(
+        "() => { document.querySelectorAll('code, q.note, svg title')"
+        ".forEach(e => e.remove());"
+        " return document.body.innerText; }"
+    )
+    return set(re.findall(r"[A-Za-z][A-Za-z'-]{2,}", DATA_WORDS.sub(" ", text)))
+
+
+def test_the_chinese_console_shows_no_untranslated_english(page_for, console):
+    pages = {
+        "collector1": ["/console/queue", f"/console/cases/{console.seeded.cases['L1']}",
+                       f"/console/cases/{console.seeded.cases['L2']}", "/console/alerts"],
+        "supervisor1": ["/console/team", "/console/alerts", "/console/search?by=ref&q=L",
+                        "/console/users"],
+        "auditor1": ["/console/team"],
+        "admin": ["/console/users"],
+    }  # fmt: skip
+    for user, paths in pages.items():
+        page = page_for(user, language="zh")
+        for path in paths:
+            page.goto(path)
+            assert page.locator("html").get_attribute("lang") == "zh-CN"
+            name = f"zh-{user}-{path.strip('/').replace('/', '-').replace('?', '-')}"
+            snap(page, name)
+            words = english_words(page)
+            assert words == set(), f"{name}: untranslated English: {sorted(words)}"
+    page.goto("/console/login")  # the language switch, back to English for this browser
+    snap(page, "zh-login")
+    page.click("button[name=language][value=en]")
+    page.wait_for_function(  # null-safe: the check may run while the next page loads
+        "document.documentElement !== null && document.documentElement.lang === 'en'")
+    assert "Users" in page.inner_text("h1")  # admin's home, in English again
+
+
+def test_the_queue_fits_a_phone(page_for, console):
+    page = page_for("collector1", phone=True)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    snap(page, "phone-queue-collector1")
