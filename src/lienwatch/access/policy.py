@@ -147,6 +147,10 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", f"{V1}/strategy"): FIGURES,
     ("GET", f"{V1}/coverage"): FIGURES,
     ("GET", f"{V1}/kpis"): FIGURES,
+    # the tamper-evident ledger: auditors
+    ("GET", f"{V1}/ledger/head"): users({U: ALL}),
+    ("GET", f"{V1}/ledger/entries"): users({U: ALL}),
+    ("GET", f"{V1}/ledger/proofs/{{leaf_index}}"): users({U: ALL}),
     # the web console (lienwatch.web): the same roles as the API's routes behind each page
     ("GET", "/"): PUBLIC,
     ("GET", "/console/login"): PUBLIC,

@@ -7,7 +7,7 @@ import logging
 import os
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
     NoEncryption,
@@ -54,3 +54,9 @@ def load_or_create_key(path: Path) -> Ed25519PrivateKey:
     if not isinstance(key, Ed25519PrivateKey):
         raise LedgerError(f"ledger.key_file: {path} holds a {type(key).__name__}, not Ed25519")
     return key
+
+
+def load_public_key(path: Path) -> Ed25519PublicKey | None:
+    """The public half of the key in ``path``; None where there is no key file (reading never
+    makes a key)."""
+    return load_or_create_key(path).public_key() if path.is_file() else None

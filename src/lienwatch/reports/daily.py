@@ -17,7 +17,7 @@ from markupsafe import Markup
 from sqlalchemy.orm import Session, sessionmaker
 
 from lienwatch import __version__, clock
-from lienwatch.adapters.ledger_key import load_or_create_key
+from lienwatch.adapters.ledger_key import load_public_key
 from lienwatch.errors import LienwatchError
 from lienwatch.followup.strategy import Strategy
 from lienwatch.reports import charts
@@ -100,9 +100,7 @@ def figures_for(
 def ledger_public_key(path: Path | None) -> Ed25519PublicKey | None:
     """The public half of the ledger's key in ``path``, or None where the file is not (the
     report never makes a key)."""
-    if path is None or not path.is_file():
-        return None
-    return load_or_create_key(path).public_key()
+    return None if path is None else load_public_key(path)
 
 
 def write(figures: dict[str, Any], out: Path, *, lang: Lang = "zh", pdf: bool = False) -> Written:

@@ -154,6 +154,25 @@ class LedgerService:
                                    f"{expected - 1}")  # fmt: skip
         return report
 
+    # ------------------------------------------------------------------ reading
+
+    def latest_head(self) -> dict[str, Any] | None:
+        """The latest signed tree head as shown (size, root, time, key id, signature) with the
+        public key to check it (None when this process has no key); None before the first
+        seal."""
+        head = self.repository.latest_head()
+        if head is None:
+            return None
+        key = base64.b64encode(raw_public_key(self.public_key)).decode() if self.public_key \
+            else None
+        return {**_shown(head), "public_key": key}
+
+    def entries(self, *, subject: str) -> list[dict[str, Any]]:
+        """The entries about ``subject`` (a loan reference, a VIN, a borrower's reference) in
+        the order recorded: leaf index (None while pending), kind and canonical body."""
+        return [{"leaf_index": e.leaf_index, "kind": e.kind, "body": e.body}
+                for e in self.repository.entries_of(subject)]  # fmt: skip
+
     # ------------------------------------------------------------------ proving
 
     def prove(self, *, leaf_index: int) -> dict[str, Any]:
