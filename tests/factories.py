@@ -9,6 +9,7 @@ from decimal import Decimal
 from sqlalchemy.orm import Session
 
 from lienwatch.domain.schedule import Method, build_schedule
+from lienwatch.ledger.collateral import registered_data
 from lienwatch.ledger.entries import EntryKind
 from lienwatch.services.ledger import record
 from lienwatch.store.repositories import LoanRepository
@@ -104,8 +105,7 @@ def pledge(session: Session, loan: Loan, on: date | None = None) -> None:
     """Record the mortgage registration of ``loan``'s car (抵押登记) on ``on`` (its
     disbursement day by default), as an imported book brings it."""
     on = on or loan.disbursed_on
+    data = registered_data(loan=loan.ref, plate=loan.vehicle.plate, authority="北京市车辆管理所",
+                           certificate=f"11{loan.id:010d}", registered_on=on)
     record(session, EntryKind.COLLATERAL_REGISTERED, subject=loan.vehicle.vin,
-           at=datetime.combine(on, datetime.min.time(), tzinfo=UTC), by=None, data={
-               "plate": loan.vehicle.plate, "authority": "北京市车辆管理所",
-               "certificate": f"11{loan.id:010d}", "registered_on": on.isoformat(),
-               "loan": loan.ref})  # fmt: skip
+           at=datetime.combine(on, datetime.min.time(), tzinfo=UTC), by=None, data=data)

@@ -48,7 +48,7 @@ def complain_command(
         complaint = service.record_complaint(loan=loan, category=category, channel=channel,
                                              summary=summary, by=by, at=at or clock.now(),
                                              hold=hold)  # fmt: skip
-        shown = service.complaints(loan=loan)[0].as_dict()
+        [shown] = [c.as_dict() for c in service.complaints(complaint_id=complaint.id)]
     held = f"; case on hold ({hold.value})" if hold else ""
     emit(shown, as_json, f"complaint {complaint.id} on loan {loan} recorded{held}")
 
@@ -83,7 +83,7 @@ def resolve_command(
     with followup_service() as (_session, service):
         done = service.resolve_complaint(complaint_id=complaint, resolution=resolution,
                                          upheld=upheld, by=by, at=at or clock.now())  # fmt: skip
-        shown = next(c for c in service.complaints() if c.id == done.id).as_dict()
+        [shown] = [c.as_dict() for c in service.complaints(complaint_id=done.id)]
     emit(shown, as_json, f"complaint {complaint} resolved "
          f"({'upheld' if upheld else 'not upheld'})")
 

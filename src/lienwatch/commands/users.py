@@ -16,7 +16,7 @@ from lienwatch.commands.options import At, Json
 from lienwatch.errors import LienwatchError
 from lienwatch.followup.model import Role, Skill
 from lienwatch.services.auth import AuthService
-from lienwatch.services.users import describe_user
+from lienwatch.services.users import describe_user, list_users
 from lienwatch.store.repositories import UserRepository
 
 
@@ -56,8 +56,8 @@ def add_command(
 
 def list_command(as_json: Json = False) -> None:
     """Every user, by team."""
-    with _users() as users:
-        rows = [describe_user(user) for user in users.all()]
+    with store_session() as (_settings, session):
+        rows = list_users(session)
     emit(rows, as_json, [_line(row) for row in rows] or ["no users"])
 
 

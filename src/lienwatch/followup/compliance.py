@@ -228,6 +228,10 @@ class ComplianceGuard:
         return None
 
 
+#: The rule refusing a tracker command that no supervisor approved.
+NEEDS_SUPERVISOR = "tracker_command_needs_supervisor"
+
+
 def authorize_tracker_command(
     *, dpd: int, approved_by: str | None, approver_role: str | None
 ) -> Decision:
@@ -235,5 +239,5 @@ def authorize_tracker_command(
     if dpd <= 0:
         return Decision(False, "tracker_command_not_past_due")
     if not approved_by or approver_role != "supervisor":
-        return Decision(False, "tracker_command_needs_supervisor")
+        return Decision(False, NEEDS_SUPERVISOR)
     return Decision(True, "ok")

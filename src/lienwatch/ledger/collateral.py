@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date
+from typing import Any
 
 from lienwatch.ledger.entries import EntryKind
 
@@ -31,6 +32,18 @@ class Registration:
         """Registered by the end of ``day`` and not released on or before it."""
         return self.registered_on <= day and (self.released_on is None
                                               or self.released_on > day)  # fmt: skip
+
+
+def registered_data(*, loan: str, plate: str, authority: str, certificate: str,
+                    registered_on: date) -> dict[str, Any]:  # fmt: skip
+    """The facts of a ``collateral_registered`` entry (what :func:`registrations` reads)."""
+    return {"loan": loan, "plate": plate, "authority": authority, "certificate": certificate,
+            "registered_on": registered_on.isoformat()}  # fmt: skip
+
+
+def released_data(*, released_on: date, certificate: str) -> dict[str, Any]:
+    """The facts of a ``collateral_released`` entry."""
+    return {"released_on": released_on.isoformat(), "certificate": certificate}
 
 
 def registrations(entries: Iterable[tuple[str, str]]) -> list[Registration]:

@@ -160,10 +160,9 @@ class AlertBook:
     def place(self, alert: Alert, position: tuple[float, float, int] | None) -> None:
         """Set where ``alert`` happened: (lat, lon, province index or -1), or None."""
         lat, lon, province = self._where(position)
-        place = (lat, lon, province and province.code)
-        if place != (alert.lat, alert.lon, alert.province):
-            alert.lat, alert.lon = lat, lon
-            alert.province = province.code if province else None
+        code = province.code if province else None
+        if (lat, lon, code) != (alert.lat, alert.lon, alert.province):
+            alert.lat, alert.lon, alert.province = lat, lon, code
             alert.province_zh = province.name_zh if province else None
             alert.province_en = province.name_en if province else None
             self._changed[alert.id] = alert

@@ -321,7 +321,8 @@ class LiveMonitor:
         self._monitor.advance(now)
         self.last_advance = now
         self._save()
-        self._followed &= {alert.id for alert in book.open_alerts()}
+        if self._followed:
+            self._followed &= {alert.id for alert in book.open_alerts()}
 
     def _reload_fleet(self, now: int) -> None:
         fleet = self.source.load_fleet()

@@ -127,7 +127,6 @@ def find_rings(
     graph = coo_matrix((np.ones(app.size, dtype=np.int8), (first, app)), shape=(n, n)).tocsr()
     _, label = connected_components(graph, directed=False)
     counts = np.bincount(label)
-    in_ring = counts[label] >= 2
     kept_ids = ident[starts]
     id_label = label[app[starts]]
     kind_weight = np.array([weights.get(k, 0.5) for k in links.kinds])[links.kind[kept_ids]]
@@ -139,7 +138,7 @@ def find_rings(
     order = np.lexsort((ring_labels, -score))  # highest score first, ties by label
     number = np.full(counts.size, -1, dtype=np.int64)
     number[ring_labels[order]] = np.arange(order.size)
-    ring = np.where(in_ring, number[label], -1)
+    ring = number[label]  # -1 outside the rings
     shared_ring = number[id_label]
     by_ring = np.argsort(shared_ring, kind="stable")
     return Rings(ring, size[order], score[order], kept_ids[by_ring], shared_ring[by_ring],

@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lienwatch.errors import LienwatchError
-from lienwatch.ledger.collateral import Registration
+from lienwatch.ledger.collateral import Registration, registered_data, released_data
 from lienwatch.ledger.entries import EntryKind
 from lienwatch.services.ledger import collateral_registrations, record, require_user
 from lienwatch.services.payments import posted_entry
@@ -116,7 +116,7 @@ def import_book(
     imported = apply_import(session, plan)
     for row in plan.new["loans"]:
         record(session, EntryKind.LOAN_DISBURSED, subject=row.key, at=at, by=by,
-               data=disbursed_entry(row.values))  # fmt: skip
+               data=_disbursed_entry(row.values))  # fmt: skip
     for row in plan.new["payments"]:
         v = row.values
         record(session, EntryKind.PAYMENT_POSTED, subject=v["loan_ref"], at=at, by=by,
@@ -127,7 +127,7 @@ def import_book(
     return ImportReport(imported, plan.unchanged, errors, ignored, written, recorded)
 
 
-def disbursed_entry(v: Mapping[str, Any]) -> dict[str, Any]:
+def _disbursed_entry(v: Mapping[str, Any]) -> dict[str, Any]:
     """The ledger facts of an imported loan row's terms."""
     return {
         "borrower": v["borrower_ref"], "vehicle": v["vehicle_vin"], "product": v["product"],
@@ -210,18 +210,18 @@ def _record_registrations(
         v = pledge.row.values
         vin = v["vehicle_vin"]
         if pledge.register:
-            record(session, EntryKind.COLLATERAL_REGISTERED, subject=vin, at=at, by=by, data={
-                "plate": plates[vin], "authority": v["registration_authority"],
-                "certificate": v["registration_certificate"],
-                "registered_on": v["registered_on"].isoformat(), "loan": pledge.row.key,
-                **IMPORTED,
-            })  # fmt: skip
+            data = registered_data(loan=pledge.row.key, plate=plates[vin],
+                                   authority=v["registration_authority"],
+                                   certificate=v["registration_certificate"],
+                                   registered_on=v["registered_on"])  # fmt: skip
+            record(session, EntryKind.COLLATERAL_REGISTERED, subject=vin, at=at, by=by,
+                   data={**data, **IMPORTED})
             recorded += 1
         if v["registration_released_on"] is not None:
-            record(session, EntryKind.COLLATERAL_RELEASED, subject=vin, at=at, by=by, data={
-                "released_on": v["registration_released_on"].isoformat(),
-                "certificate": v["registration_certificate"], **IMPORTED,
-            })  # fmt: skip
+            data = released_data(released_on=v["registration_released_on"],
+                                 certificate=v["registration_certificate"])
+            record(session, EntryKind.COLLATERAL_RELEASED, subject=vin, at=at, by=by,
+                   data={**data, **IMPORTED})
             recorded += 1
     return recorded
 

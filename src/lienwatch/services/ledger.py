@@ -23,7 +23,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lienwatch.errors import NotFoundError
-from lienwatch.ledger.collateral import Registration, registrations
+from lienwatch.ledger.collateral import (
+    Registration,
+    registered_data,
+    registrations,
+    released_data,
+)
 from lienwatch.ledger.entries import EntryKind, LedgerError, entry_body
 from lienwatch.ledger.heads import TreeHead, key_id, raw_public_key, sign, verify_head
 from lienwatch.ledger.merkle import (
@@ -251,8 +256,8 @@ class LedgerService:
         self._check_pledge(vin, loan_ref)
         if self.collateral_registration(vin) is not None:
             raise LedgerError(f"vin: vehicle {vin} has an unreleased registration already")
-        data = {"plate": plate, "authority": authority, "certificate": certificate,
-                "registered_on": registered_on.isoformat(), "loan": loan_ref}  # fmt: skip
+        data = registered_data(loan=loan_ref, plate=plate, authority=authority,
+                               certificate=certificate, registered_on=registered_on)
         return json.loads(record(self.session, EntryKind.COLLATERAL_REGISTERED, subject=vin,
                                  at=at, by=by, data=data))
 
@@ -267,7 +272,7 @@ class LedgerService:
         if released_on < registration.registered_on:
             raise LedgerError(f"released_on: {released_on} is before the registration on "
                               f"{registration.registered_on}")  # fmt: skip
-        data = {"released_on": released_on.isoformat(), "certificate": certificate}
+        data = released_data(released_on=released_on, certificate=certificate)
         return json.loads(record(self.session, EntryKind.COLLATERAL_RELEASED, subject=vin,
                                  at=at, by=by, data=data))
 

@@ -17,12 +17,13 @@ from lienwatch.access.principal import Viewer
 from lienwatch.errors import LienwatchError
 from lienwatch.followup.model import CaseStatus, TaskStatus
 from lienwatch.monitor.stays import find_stays
+from lienwatch.services.reads.book import loan_of_viewer
 from lienwatch.services.reads.figures import (
     latest_snapshots,
     open_alert_counts,
     snapshot_figures,
 )
-from lienwatch.services.reads.visibility import case_condition, loan_condition, loan_id_of
+from lienwatch.services.reads.visibility import case_condition, loan_condition
 from lienwatch.store.tables import Borrower, Case, Device, Loan, Position, Task, Trigger, Vehicle
 
 TRACK_DAYS = 3
@@ -38,7 +39,7 @@ def case_queue(session: Session, viewer: Viewer, *, limit: int) -> list[dict[str
         select(Case, Loan.ref).join(Loan, Loan.id == Case.loan_id)
         .where(Case.status != CaseStatus.CLOSED, case_condition(viewer))
         .order_by(Case.priority.desc(), Case.opened_at, Case.id).limit(limit)
-    ).tuples().all()  # fmt: skip
+    ).all()  # fmt: skip
     case_ids = [case.id for case, _ in rows]
     loan_ids = [case.loan_id for case, _ in rows]
     snapshots, alerts = latest_snapshots(session, loan_ids), open_alert_counts(session, loan_ids)
@@ -88,14 +89,14 @@ def vehicle_track(
     """The valid fixes of the loan's car (all its devices) in the ``days`` before ``at``,
     thinned to at most MAX_TRACK_POINTS, and its stays of ``min_stay_s`` or longer within
     ``radius_m`` (the monitor's stay segmentation); not found outside the viewer's rows."""
-    loan = session.get_one(Loan, loan_id_of(session, viewer, loan_ref))
+    loan = loan_of_viewer(session, viewer, loan_ref)
     devices = select(Device.id).where(Device.vehicle_id == loan.vehicle_id)
     rows = session.execute(
         select(Position.fix_time, Position.lat, Position.lon)
         .where(Position.device_id.in_(devices), Position.valid,
                Position.fix_time >= at - timedelta(days=days), Position.fix_time <= at)
         .order_by(Position.fix_time)
-    ).tuples().all()  # fmt: skip
+    ).all()  # fmt: skip
     if not rows:
         return Track([], [])
     times = np.array([r[0].timestamp() for r in rows], dtype=np.int64)
@@ -126,11 +127,11 @@ def search_loans(session: Session, viewer: Viewer, text: str, *, by: str) -> lis
         select(Loan, Borrower, Vehicle).join(Borrower, Borrower.id == Loan.borrower_id)
         .join(Vehicle, Vehicle.id == Loan.vehicle_id)
         .where(where, loan_condition(viewer)).order_by(Loan.ref).limit(50)
-    ).tuples().all()  # fmt: skip
+    ).all()  # fmt: skip
     cases = dict(session.execute(
         select(Case.loan_id, Case.id).where(Case.loan_id.in_([lo.id for lo, _, _ in found]),
                                             Case.status != CaseStatus.CLOSED)
-    ).tuples().all())  # fmt: skip
+    ).all())  # fmt: skip
     return [{"loan": lo.ref, "borrower": b.name, "phone": mask_phone(b.phone),
              "plate": v.plate, "vin": v.vin, "status": lo.status,
              "case_id": cases.get(lo.id)} for lo, b, v in found]  # fmt: skip

@@ -4,7 +4,6 @@ filters that print money and times as people read them, and the page shell's con
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
 from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,7 +22,7 @@ def yuan(fen: int | None) -> str:
     """``317951`` → ``3,179.51`` (the amount in yuan, exact)."""
     if fen is None:
         return "—"
-    return f"{Decimal(to_yuan(fen)):,.2f}"
+    return f"{to_yuan(fen):,.2f}"
 
 
 def local(moment: datetime | str | None, zone: str | None = None) -> Markup:

@@ -262,7 +262,7 @@ class Emitter:
     def position(self) -> tuple[float, float, int] | None:
         """The vehicle's last usable position: (lat, lon, province index), or None."""
         fix = self.last_valid
-        return None if fix is None else (fix.lat, fix.lon, fix.province)
+        return None if fix is None else position_of(fix)
 
     def resolve(self, alert_type: AlertType, at: int) -> None:
         self.book.resolve_cause(self.spec.vehicle_id, alert_type, at)

@@ -93,9 +93,9 @@ class Conduct(ServiceState):
         return complaint
 
     def complaints(
-        self, *, open_only: bool = False, loan: str | None = None
+        self, *, open_only: bool = False, loan: str | None = None, complaint_id: int | None = None
     ) -> list[ComplaintView]:
-        """Complaints, newest first (the open ones only, or one loan's)."""
+        """Complaints, newest first (the open ones only, one loan's, or one complaint)."""
         query = (select(Complaint, Loan.ref, User.username)
                  .join(Loan, Loan.id == Complaint.loan_id)
                  .join(User, User.id == Complaint.received_by)
@@ -104,6 +104,8 @@ class Conduct(ServiceState):
             query = query.where(Complaint.resolved_at.is_(None))
         if loan is not None:
             query = query.where(Loan.ref == loan)
+        if complaint_id is not None:
+            query = query.where(Complaint.id == complaint_id)
         return [
             ComplaintView(c.id, ref, ComplaintCategory(c.category), ComplaintChannel(c.channel),
                           c.summary, c.received_at, username, c.resolved_at, c.resolution,

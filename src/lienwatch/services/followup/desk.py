@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from lienwatch.errors import NotFoundError
-from lienwatch.followup.compliance import Decision
+from lienwatch.followup.compliance import NEEDS_SUPERVISOR, Decision
 from lienwatch.followup.model import CaseStatus, Channel, FollowupError, Role, TaskStatus
 from lienwatch.services.followup.model import ServiceState
 from lienwatch.store.tables import (
@@ -135,7 +135,7 @@ class Desk(ServiceState):
         for assignee, deadline in self.session.execute(
             select(Task.assignee_id, Task.deadline_at)
             .where(Task.status == TaskStatus.QUEUED, Task.assignee_id.is_not(None))
-        ).tuples():  # fmt: skip
+        ):  # fmt: skip
             queued[assignee] += 1
             late[assignee] += deadline < at
         loads = [AgentLoad(a.username, a.display_name, a.team, a.active, queued[a.id],
@@ -154,7 +154,7 @@ class Desk(ServiceState):
         if agent.role != Role.AGENT or not agent.active:
             raise FollowupError(f"to: {to} is not an active agent")
         holder = self.session.get(User, task.assignee_id) if task.assignee_id else None
-        if supervisor.team not in {agent.team} or (holder and holder.team != supervisor.team):
+        if supervisor.team != agent.team or (holder and holder.team != supervisor.team):
             raise FollowupError(f"to: {to} is not in team {supervisor.team} of {by}")
         case = self.session.get_one(Case, task.case_id)
         task.assignee_id, task.assigned_at = agent.id, at
@@ -202,7 +202,7 @@ class Approvals(ServiceState):
             .where(Action.kind == Channel.TRACKER_COMMAND.value,
                    Case.status != CaseStatus.CLOSED)
             .order_by(Action.performed_at, Action.id)
-        ).tuples().all()  # fmt: skip
+        ).all()  # fmt: skip
         waiting: dict[tuple[int, str], tuple[Action, int]] = {}
         for action, loan_id in rows:
             key = (action.case_id, action.details.get("command", ""))
@@ -210,7 +210,7 @@ class Approvals(ServiceState):
                 waiting.setdefault(key, (action, loan_id))
             elif action.outcome == "sent":
                 waiting.pop(key, None)
-        users = dict(self.session.execute(select(User.id, User.username)).tuples().all())
+        users = dict(self.session.execute(select(User.id, User.username)).all())
         return [PendingCommand(a.case_id, self.loan_ref(loan_id), a.details.get("command", ""),
                                a.performed_at, users.get(a.performed_by),
                                int(a.details.get("dpd", 0)))
@@ -218,7 +218,7 @@ class Approvals(ServiceState):
 
     def pending_repossessions(self) -> list[PendingRepossession]:
         """Repossession orders not approved yet, oldest first."""
-        users = dict(self.session.execute(select(User.id, User.username)).tuples().all())
+        users = dict(self.session.execute(select(User.id, User.username)).all())
         orders = self.session.scalars(
             select(Repossession).where(Repossession.status == "ordered")
             .order_by(Repossession.ordered_at, Repossession.id)
@@ -229,4 +229,3 @@ class Approvals(ServiceState):
                 for r in orders]  # fmt: skip
 
 
-NEEDS_SUPERVISOR = "tracker_command_needs_supervisor"  # the rule authorize_tracker_command gives

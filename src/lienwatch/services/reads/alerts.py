@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from lienwatch.access.policy import Scope
 from lienwatch.access.principal import Viewer
 from lienwatch.errors import NotFoundError
 from lienwatch.services.reads.visibility import loan_condition
@@ -25,8 +24,7 @@ def alerts(
     query = (select(Alert, Loan.ref, Vehicle.vin).outerjoin(Loan, Loan.id == Alert.loan_id)
              .join(Vehicle, Vehicle.id == Alert.vehicle_id)
              .order_by(Alert.id.desc()).limit(limit))  # fmt: skip
-    if viewer.scope is not Scope.ALL:
-        query = query.where(loan_condition(viewer))
+    query = query.where(loan_condition(viewer))
     if before is not None:
         query = query.where(Alert.id < before)
     if status is not None:
@@ -43,8 +41,7 @@ def alerts(
 def visible_alert(session: Session, viewer: Viewer, alert_id: int) -> Alert:
     """Alert ``alert_id`` if the viewer reaches it; else not found."""
     query = select(Alert).outerjoin(Loan, Loan.id == Alert.loan_id).where(Alert.id == alert_id)
-    if viewer.scope is not Scope.ALL:
-        query = query.where(loan_condition(viewer))
+    query = query.where(loan_condition(viewer))
     alert = session.scalar(query)
     if alert is None:
         raise NotFoundError(f"alert_id: no alert {alert_id}")

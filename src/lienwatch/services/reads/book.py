@@ -37,7 +37,7 @@ def loans(
         query = query.where(Borrower.ref == borrower)
     rows = session.execute(query).all()
     snapshots = latest_snapshots(session, [loan.id for loan, _ in rows])
-    return [{**_summary(loan), "borrower": ref, **snapshot_figures(snapshots.get(loan.id))}
+    return [{**loan_summary(loan), "borrower": ref, **snapshot_figures(snapshots.get(loan.id))}
             for loan, ref in rows]  # fmt: skip
 
 
@@ -46,7 +46,7 @@ def loan_terms(session: Session, viewer: Viewer, ref: str) -> dict[str, Any]:
     loan = session.get_one(Loan, loan_id_of(session, viewer, ref))
     vehicle = session.get_one(Vehicle, loan.vehicle_id)
     borrower = session.get_one(Borrower, loan.borrower_id)
-    return {**_summary(loan), "borrower": borrower.ref, "vin": vehicle.vin,
+    return {**loan_summary(loan), "borrower": borrower.ref, "vin": vehicle.vin,
             "annual_rate": str(loan.annual_rate), "method": loan.method,
             "day_count": loan.day_count, "upfront_fee_fen": loan.upfront_fee,
             "fee_financed": loan.fee_financed, "maturity_on": loan.maturity_on,
@@ -123,7 +123,8 @@ def vehicle_view(session: Session, viewer: Viewer, vin: str) -> dict[str, Any]:
             **snapshot_figures(latest_snapshots(session, [loan.id]).get(loan.id))}  # fmt: skip
 
 
-def _summary(loan: Loan) -> dict[str, Any]:
+def loan_summary(loan: Loan) -> dict[str, Any]:
+    """A loan's terms as the read verbs show them."""
     return {"ref": loan.ref, "product": loan.product, "principal_fen": loan.principal,
             "term_months": loan.term_months, "status": loan.status,
             "disbursed_on": loan.disbursed_on, "time_zone": loan.time_zone}  # fmt: skip

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from lienwatch.access.principal import Viewer
 from lienwatch.errors import NotFoundError
 from lienwatch.followup.model import TaskStatus
+from lienwatch.services.reads.book import loan_summary
 from lienwatch.services.reads.figures import (
     latest_snapshots,
     open_alert_counts,
@@ -65,9 +66,7 @@ def case_detail(
         "opened_at": case.opened_at, "closed_at": case.closed_at,
         "close_reason": case.close_reason, "strategy": case.strategy,
         "assignee": assignee.username if assignee else None,
-        "loan": {"ref": loan.ref, "product": loan.product, "principal_fen": loan.principal,
-                 "term_months": loan.term_months, "status": loan.status,
-                 "disbursed_on": loan.disbursed_on, "time_zone": loan.time_zone},
+        "loan": loan_summary(loan),
         "borrower": borrower_view(session, viewer, borrower, reveal=reveal, at=at,
                                   client=client, why=f"case {case.id}"),
         "vehicle": {"vin": vehicle.vin, "plate": vehicle.plate, "make": vehicle.make,

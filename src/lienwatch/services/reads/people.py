@@ -12,10 +12,11 @@ from lienwatch.access.masking import mask_id_number, mask_phone
 from lienwatch.access.policy import may_see_personal_data
 from lienwatch.access.principal import Viewer
 from lienwatch.errors import Forbidden
+from lienwatch.services.auth import AuditAction
 from lienwatch.store.repositories import AuditRepository
 from lienwatch.store.tables import Borrower
 
-PERSONAL_DATA_VIEWED = "personal_data_viewed"
+PERSONAL_DATA_VIEWED = AuditAction.PERSONAL_DATA.value
 
 
 def borrower_view(

@@ -37,10 +37,6 @@ class TokenRepository:
         ).first()  # fmt: skip
         return None if row is None else (row[0], row[1])
 
-    def of_user(self, user: User) -> list[AuthToken]:
-        return list(self.session.scalars(
-            select(AuthToken).where(AuthToken.user_id == user.id).order_by(AuthToken.id)
-        ))  # fmt: skip
 
 
 class AuditRepository:

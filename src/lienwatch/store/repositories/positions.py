@@ -86,7 +86,7 @@ _POSITION_COLUMNS = (
 )
 
 
-def _utc_text(epoch_seconds: np.ndarray, separator: str) -> list[str]:
+def _utc_text(epoch_seconds: np.ndarray) -> list[str]:
     """Epoch seconds as ``YYYY-MM-DD hh:mm:ss.ffffff`` (SQLAlchemy's SQLite datetime text).
 
     Each distinct day and second of the day is formatted once, then the two are joined per
@@ -97,7 +97,7 @@ def _utc_text(epoch_seconds: np.ndarray, separator: str) -> list[str]:
     unique_seconds, second_of = np.unique(seconds, return_inverse=True)
     hours, rest = np.divmod(unique_seconds, 3_600)
     clock_text = [
-        f"{separator}{h:02d}:{m:02d}:{s:02d}.000000"
+        f" {h:02d}:{m:02d}:{s:02d}.000000"
         for h, m, s in zip(hours.tolist(), *np.divmod(rest, 60), strict=True)
     ]
     joined = np.array(day_text.tolist(), dtype=object)[day_of] + np.array(
@@ -123,11 +123,11 @@ def _position_rows(part: dict[str, np.ndarray], times: list[str]) -> Iterable[tu
 
 
 def _insert_positions_sqlite(session: Session, part: dict[str, np.ndarray]) -> int:
-    return _insert_rows_sqlite(session, _position_rows(part, _utc_text(part["time"], " ")))
+    return _insert_rows_sqlite(session, _position_rows(part, _utc_text(part["time"])))
 
 
 def _copy_positions_postgresql(session: Session, part: dict[str, np.ndarray]) -> int:
-    times = [t + "+00" for t in _utc_text(part["time"], " ")]
+    times = [t + "+00" for t in _utc_text(part["time"])]
     return _copy_rows_postgresql(session, _position_rows(part, times))
 
 
