@@ -295,6 +295,14 @@ class WorkerSettings(BaseModel):
     #: Address and port of the worker's ``GET /api/v1/health`` (port 0: any free port).
     host: str = "127.0.0.1"
     http_port: int = Field(5056, ge=0, le=65535)
+    #: Run the live collateral monitor over the bus partitions this worker owns (JetStream bus
+    #: only; ``serve --no-monitor`` then): docs/scaling.md.
+    monitor: bool = False
+    #: A partition whose owner stopped renewing its lease is taken over after this long.
+    lease_s: float = Field(10.0, ge=1)
+    #: How often each owned partition's detector state is checkpointed (a takeover replays
+    #: the stream from the last checkpoint).
+    checkpoint_s: float = Field(10.0, gt=0)
 
 
 def _check_zone(value: str) -> str:
