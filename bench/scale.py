@@ -48,13 +48,12 @@ from sqlalchemy.engine import make_url
 from lienwatch.domain.positions import PositionColumns
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory, transaction
-from lienwatch.store.tables import Alert, Borrower, Device, Loan, Position, Vehicle
+from lienwatch.store.tables import Alert, Borrower, Device, Loan, Position, Trigger, Vehicle
 from lienwatch.telematics.simulator import PlayOptions, Track, play
 
 HOST = "127.0.0.1"
 ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 POLL_S = 0.2
-ALARM_EVERY = 10  # one car in ten raises an alarm
 HEALTH_TOKEN = "bench-scale-health-token-0123456789"
 
 
@@ -63,15 +62,16 @@ def idents(protocol: str, count: int, offset: int) -> list[str]:
             for n in range(offset, offset + count)]  # fmt: skip
 
 
-def alarm_step(n: int, fixes: int) -> int | None:
-    """The fix at which car ``n`` raises its alarm (None: it raises none)."""
-    return None if n % ALARM_EVERY else (n // ALARM_EVERY * 7) % max(1, fixes - 2) + 1
+def alarm_step(n: int, fixes: int, every: int) -> int | None:
+    """The fix at which car ``n`` raises its alarm, one car in ``every`` (None: it raises
+    none); spread over the run."""
+    return None if n % every else (n // every * 7) % max(1, fixes - 2) + 1
 
 
-def track(ident: str, n: int, fixes: int, start: int, step_s: int) -> Track:
+def track(ident: str, n: int, fixes: int, start: int, step_s: int, every: int) -> Track:
     steps = np.arange(fixes)
     alarms = np.full(fixes, "", dtype=object)
-    if (at := alarm_step(n, fixes)) is not None:
+    if (at := alarm_step(n, fixes, every)) is not None:
         alarms[at] = "power_cut"
     return Track(ident, PositionColumns.of(
         np.full(fixes, ident, dtype=object), start + step_s * steps,
@@ -96,9 +96,9 @@ def prepare(url: str, devices: dict[str, str]) -> None:
                           purchase_price=10_000_000, purchase_date=date(2026, 1, 1),
                           borrower=owner)  # fmt: skip
             session.add(Loan(ref=f"SL{n}", borrower=owner, vehicle=car, product="new-car-36",
-                             principal=8_000_000, annual_rate=Decimal("0.0899"), term_months=36,
+                             principal=8_000_000, annual_rate=Decimal("0.0899"), term_months=120,
                              method="annuity", disbursed_on=date(2026, 1, 5),
-                             maturity_on=date(2029, 1, 5), booked_province="31"))  # fmt: skip
+                             maturity_on=date(2036, 1, 5), booked_province="31"))  # fmt: skip
             session.add(Device(ident=ident, protocol=protocol, kind="wired", model="bench",
                                vehicle=car))  # fmt: skip
     engine.dispose()
@@ -162,7 +162,7 @@ def client(args: argparse.Namespace) -> None:
     names = idents(args.protocol, args.devices, args.offset)
     fixes = max(2, int(args.rate * args.seconds))
     step_s = max(1, round(1 / args.rate))
-    tracks = [track(ident, args.offset + n, fixes, args.start, step_s)
+    tracks = [track(ident, args.offset + n, fixes, args.start, step_s, args.alarm_every)
               for n, ident in enumerate(names)]  # fmt: skip
     options = PlayOptions(rate=args.rate, seconds=args.seconds, window=1, heartbeat_every=1000)
     report = asyncio.run(play(tracks, args.protocol, HOST, args.port, options))
@@ -178,7 +178,8 @@ def devices_process(protocol: str, port: int, count: int, offset: int, args: arg
     return subprocess.Popen(
         [sys.executable, __file__, "--client", "--protocol", protocol, "--port", str(port),
          "--devices", str(count), "--offset", str(offset), "--rate", str(args.rate),
-         "--seconds", str(args.seconds), "--start", str(start)],
+         "--seconds", str(args.seconds), "--start", str(start),
+         "--alarm-every", str(args.alarm_every)],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
 
@@ -217,6 +218,8 @@ def measure(url: str, acked: dict[str, int], expected: set[str], watch: AlertWat
         distinct = conn.scalar(select(func.count()).select_from(
             select(Position.device_id, Position.fix_time).distinct().subquery()))  # fmt: skip
         alerts = conn.execute(select(Alert.id, Alert.vehicle_id, Alert.type, Alert.started_at)).all()
+        triggers = conn.execute(select(Trigger.alert_id).where(Trigger.alert_id.is_not(None)))
+        trigger_alerts = list(triggers.scalars())
         alarm_alerts = conn.execute(
             select(Device.ident, Alert.id, Position.received_at)
             .join(Alert, Alert.vehicle_id == Device.vehicle_id)
@@ -238,6 +241,8 @@ def measure(url: str, acked: dict[str, int], expected: set[str], watch: AlertWat
         "duplicate_alerts": len(alerts) - len(groups),
         "expected_alerts": len(expected),
         "missing_alerts": len(expected - raised),
+        "alert_triggers": len(trigger_alerts),
+        "duplicate_triggers": len(trigger_alerts) - len(set(trigger_alerts)),
         "p50_ms": round(float(np.percentile(latencies, 50)), 1) if latencies else None,
         "p99_ms": round(float(np.percentile(latencies, 99)), 1) if latencies else None,
     }
@@ -262,10 +267,10 @@ async def drop_nats(stream: str) -> None:
 def run(args: argparse.Namespace) -> dict:
     tag = uuid.uuid4().hex[:8]
     database = f"lienwatch_scale_{tag}"
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    admin = create_engine(args.admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{database}"'))
-    url = make_url(ADMIN_URL).set(database=database).render_as_string(hide_password=False)
+    url = make_url(args.admin_url).set(database=database).render_as_string(hide_password=False)
     half = args.devices // 2
     fleet = {i: "jt808" for i in idents("jt808", half, 0)}
     fleet |= {i: "gt06" for i in idents("gt06", args.devices - half, half)}
@@ -308,7 +313,8 @@ def run(args: argparse.Namespace) -> dict:
         acked = {ident: n for r in reports for ident, n in r["acked"].items()}
         fixes = max(2, int(args.rate * args.seconds))
         expected = {ident for n, ident in enumerate(fleet)
-                    if (at := alarm_step(n, fixes)) is not None and acked.get(ident, 0) > at}
+                    if (at := alarm_step(n, fixes, args.alarm_every)) is not None
+                    and acked.get(ident, 0) > at}
         survivors = [w for w in workers if w.process.poll() is None]
         drained_in = settle(url, acked, expected, survivors, watch, args.settle_s)
         watch.done.set()
@@ -364,6 +370,10 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1.0, help="fixes per second per device")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--kill-worker", action="store_true")
+    parser.add_argument("--alarm-every", type=int, default=10,
+                        help="one car in this many raises an alarm during the run")
+    parser.add_argument("--admin-url", default=ADMIN_URL,
+                        help="PostgreSQL URL allowed to create the run's database")
     parser.add_argument("--partitions", type=int, default=16)
     parser.add_argument("--lease-s", type=float, default=10.0)
     parser.add_argument("--checkpoint-s", type=float, default=10.0)
@@ -380,6 +390,7 @@ def main() -> None:
     result = run(args)
     print(json.dumps(result))
     bad = result["lost"] or result["duplicates"] or result["duplicate_alerts"]
+    bad = bad or result["duplicate_triggers"]
     if bad or result["missing_alerts"] or result["drained_after_s"] is None:
         sys.exit(1)
 
