@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -38,7 +39,7 @@ import sys
 import threading
 import time
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date
 from decimal import Decimal
 
 import numpy as np
@@ -147,6 +148,12 @@ class Process:
         return httpx.get(f"http://{HOST}:{port}/api/v1/health", timeout=10,
                          headers={"Authorization": f"Bearer {HEALTH_TOKEN}"}).json()  # fmt: skip
 
+    def cpu_seconds(self) -> float:
+        """CPU time the process used so far (user + system, from /proc)."""
+        with open(f"/proc/{self.process.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> int | None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -217,7 +224,9 @@ def measure(url: str, acked: dict[str, int], expected: set[str], watch: AlertWat
         rows = conn.scalar(select(func.count()).select_from(Position))
         distinct = conn.scalar(select(func.count()).select_from(
             select(Position.device_id, Position.fix_time).distinct().subquery()))  # fmt: skip
-        alerts = conn.execute(select(Alert.id, Alert.vehicle_id, Alert.type, Alert.started_at)).all()
+        alerts = conn.execute(
+            select(Alert.id, Alert.vehicle_id, Alert.type, Alert.started_at)
+        ).all()
         triggers = conn.execute(select(Trigger.alert_id).where(Trigger.alert_id.is_not(None)))
         trigger_alerts = list(triggers.scalars())
         alarm_alerts = conn.execute(
@@ -257,10 +266,8 @@ async def drop_nats(stream: str) -> None:
     client = await nats.connect(f"nats://{HOST}:4222")
     js = client.jetstream()
     for name in (stream, f"KV_{stream}_LEASES", f"KV_{stream}_CHECKPOINTS"):
-        try:
+        with contextlib.suppress(Exception):  # not made (a run that failed early)
             await js.delete_stream(name)
-        except Exception:  # not made (a run that failed early)
-            pass
     await client.close()
 
 
@@ -292,19 +299,25 @@ def run(args: argparse.Namespace) -> dict:
         prepare(url, fleet)
         workers = [Process(["worker", "--http-port", "0"], env) for _ in range(2)]
         ports = [(free_port(), free_port()) for _ in range(2)]
-        gateways = [Process(["gateway", "--host", HOST, "--no-store-writer", "--jt808-port",
-                             str(jt), "--gt06-port", str(gt)], env) for jt, gt in ports]  # fmt: skip
+        gateways = [
+            Process(["gateway", "--host", HOST, "--no-store-writer", "--jt808-port", str(jt),
+                     "--gt06-port", str(gt)], env)
+            for jt, gt in ports
+        ]  # fmt: skip
         processes = [*workers, *gateways]
         for process in processes:
             process.wait_ready()
         watch.start()
         start = int(time.time())
         began = time.monotonic()
-        clients = [devices_process("jt808", ports[0][0], half, 0, args, start),
-                   devices_process("gt06", ports[1][1], args.devices - half, half, args, start)]  # fmt: skip
-        killed = None
+        clients = [
+            devices_process("jt808", ports[0][0], half, 0, args, start),
+            devices_process("gt06", ports[1][1], args.devices - half, half, args, start),
+        ]
+        killed, cpu = None, {}
         if args.kill_worker:
             time.sleep(args.seconds / 2)
+            cpu[id(workers[0])] = workers[0].cpu_seconds()
             workers[0].process.kill()  # SIGKILL: no checkpoint, no lease given up
             workers[0].process.wait()
             killed = round(time.monotonic() - began, 1)
@@ -319,6 +332,12 @@ def run(args: argparse.Namespace) -> dict:
         drained_in = settle(url, acked, expected, survivors, watch, args.settle_s)
         watch.done.set()
         watch.join()
+        cpu |= {id(p): p.cpu_seconds() for p in processes if p.process.poll() is None}
+        gateway_cpu = sum(cpu[id(g)] for g in gateways)
+        worker_cpu = sum(cpu[id(w)] for w in workers)
+        owned = [part for worker in survivors
+                 for part in worker.health()["partitions"]["partitions"].values()]  # fmt: skip
+        checkpointed = [part for part in owned if part["checkpoint_bytes"]]
         result = {
             "sent": sum(r["sent"] for r in reports),
             "acknowledged": sum(acked.values()),
@@ -328,6 +347,14 @@ def run(args: argparse.Namespace) -> dict:
             "killed_worker_at_s": killed,
             "drained_after_s": drained_in,
             "partitions_owned": [sorted(w.health()["partitions"]["partitions"]) for w in survivors],
+            "gateway_cpu_s": round(gateway_cpu, 1),
+            "worker_cpu_s": round(worker_cpu, 1),
+            "positions_per_gateway_cpu_s": round(sum(acked.values()) / gateway_cpu),
+            "positions_per_worker_cpu_s": round(sum(acked.values()) / worker_cpu),
+            "checkpoint_bytes_per_vehicle": round(
+                sum(p["checkpoint_bytes"] for p in checkpointed)
+                / max(1, sum(p["vehicles"] for p in checkpointed))
+            ),
         }
         for process in processes:
             process.stop()

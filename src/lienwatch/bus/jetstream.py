@@ -4,8 +4,9 @@ Fixes are published to ``<prefix>.<partition>`` with the partition of the device
 (:func:`partition_of` its VIN, found through ``vehicle_keys``; a device fitted to no vehicle,
 or a bus without ``vehicle_keys``, by device id mod partitions), so every fix of a vehicle
 lands in one partition, in order, and a worker that owns a set of partitions sees whole
-vehicles (both trackers of a car, for the tracker-pair detector). ``publish`` returns once the server has acknowledged every
-message (stored in the stream): that is what durable means here. Publishes are grouped per
+vehicles (both trackers of a car, for the tracker-pair detector). ``publish`` returns once
+the server has acknowledged every message (stored in the stream): that is what durable means
+here. Publishes are grouped per
 partition: while a partition's message is on its way, the fixes published for it meanwhile
 wait and go out together as the next message (up to ``MAX_MESSAGE_FIXES``), so a hundred
 connections publishing one fix each cost a few messages, not a hundred, on both sides of

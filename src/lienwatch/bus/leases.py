@@ -65,7 +65,8 @@ class Leases:
     @classmethod
     async def open(cls, js: JetStreamContext, stream: str, worker: str, lease_s: float) -> Leases:
         """The lease bucket of ``stream`` (created if missing) as ``worker`` sees it."""
-        return cls(await _bucket(js, KeyValueConfig(bucket=f"{stream}_LEASES", ttl=lease_s)), worker)
+        config = KeyValueConfig(bucket=f"{stream}_LEASES", ttl=lease_s)
+        return cls(await _bucket(js, config), worker)
 
     async def heartbeat(self) -> int:
         """Say this worker is alive; return how many workers are (itself included)."""

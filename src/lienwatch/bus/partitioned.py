@@ -33,8 +33,8 @@ from typing import Any
 
 from lienwatch import clock
 from lienwatch.bus.jetstream import JetStreamBus, partition_of
-from lienwatch.domain.positions import PositionColumns
 from lienwatch.bus.leases import Checkpoint, Checkpoints, Leases, fair_share, preferred_order
+from lienwatch.domain.positions import PositionColumns
 from lienwatch.monitor.lifecycle import Decision
 from lienwatch.monitor.live import AlertStore, Fleet, FleetSource, LiveMonitor, Saved
 from lienwatch.monitor.model import Alert
@@ -109,6 +109,7 @@ class _Owned:
     monitor: LiveMonitor
     checkpointed: int | None = None  # the stream sequence of the last checkpoint
     checkpointed_at: str | None = None
+    checkpoint_bytes: int = 0
     checkpointed_clock: float = 0.0
 
 
@@ -159,6 +160,7 @@ class PartitionedMonitor:
 
     def status(self) -> dict[str, Any]:
         """Figures for the health endpoint."""
+        shown = ("state", "vehicles", "fixes_ingested", "alerts_saved", "last_error")
         return {
             "worker": self.leases.worker,
             "workers_alive": self.workers,
@@ -172,13 +174,12 @@ class PartitionedMonitor:
                 str(partition): {
                     "checkpoint": owned.checkpointed,
                     "checkpoint_at": owned.checkpointed_at,
+                    "checkpoint_bytes": owned.checkpoint_bytes,
                     "covered": owned.monitor.mark,
-                    **{k: owned.monitor.status()[k] for k in (
-                        "state", "vehicles", "fixes_ingested", "alerts_saved", "last_error"
-                    )},
+                    **{key: owned.monitor.status()[key] for key in shown},
                 }
                 for partition, owned in sorted(self.owned.items())
-            },  # fmt: skip
+            },
         }
 
     async def _rounds(self) -> None:
@@ -255,6 +256,7 @@ class PartitionedMonitor:
         assert sequence is not None
         await self.checkpoints.put(partition, Checkpoint(sequence, state))
         owned.checkpointed, owned.checkpointed_at = sequence, clock.now().isoformat()
+        owned.checkpoint_bytes = len(state)
 
 
 def _consumer(partition: int) -> str:

@@ -49,7 +49,7 @@ def load_state(monitor: Monitor, data: bytes) -> dict[str, Any]:
         CheckpointError: ``data`` is not a state of this version.
     """
     try:
-        payload = pickle.loads(zlib.decompress(data))  # noqa: S301 (our own workers' bytes)
+        payload = pickle.loads(zlib.decompress(data))  # our own workers' bytes only
         version, state, extra = payload["version"], payload["monitor"], payload["extra"]
     except Exception as exc:
         raise CheckpointError(f"checkpoint: not a monitor state ({exc})") from None
