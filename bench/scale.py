@@ -177,6 +177,7 @@ def client(args: argparse.Namespace) -> None:
         "sent": report.positions,
         "acked": {d.ident: d.acked_positions for d in report.devices},
         "errors": report.errors, "seconds": report.seconds,
+        "error_kinds": sorted({e.split(":")[0] for d in report.devices for e in d.errors}),
     }))  # fmt: skip
 
 
@@ -344,6 +345,7 @@ def run(args: argparse.Namespace) -> dict:
             **measure(url, acked, expected, watch),
             "throughput_per_s": round(sum(acked.values()) / sent_in, 1),
             "device_errors": sum(r["errors"] for r in reports),
+            "device_error_kinds": sorted({k for r in reports for k in r["error_kinds"]}),
             "killed_worker_at_s": killed,
             "drained_after_s": drained_in,
             "partitions_owned": [sorted(w.health()["partitions"]["partitions"]) for w in survivors],
@@ -359,6 +361,9 @@ def run(args: argparse.Namespace) -> dict:
         for process in processes:
             process.stop()
         result["exit_codes"] = [p.process.returncode for p in processes]
+        result["failed_processes"] = [
+            "".join(p.stderr[-8:]) for p in processes if p.process.returncode not in (0, -9)
+        ]
         return result
     finally:
         watch.done.set()

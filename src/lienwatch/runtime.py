@@ -175,8 +175,8 @@ def health_report(
 ) -> Callable[[], Awaitable[Report]]:
     """What a process's health endpoint says about the parts it runs (None: not run here);
     ``refused`` counts the HTTP ingest's refused fixes by reason. A partitioned monitor whose
-    last lease round is older than its leases makes the process lagging (another worker may
-    be taking its partitions)."""
+    leases were last renewed longer ago than they last makes the process lagging (another
+    worker may be taking its partitions)."""
 
     async def report() -> Report:
         bus_status, failing, lagging = await bus_report(bus, settings.bus)
@@ -192,8 +192,8 @@ def health_report(
         }  # fmt: skip
         if partitions is not None:
             parts["partitions"] = partitions.status()
-            if (stale := partitions.since_last_round()) > partitions.lease_s:
-                lagging.append(f"partitions: no lease round for {stale:.0f} s")
+            if (stale := partitions.since_last_renewal()) > partitions.lease_s:
+                lagging.append(f"partitions: leases not renewed for {stale:.0f} s")
         return Report(parts, failing, lagging)
 
     return report

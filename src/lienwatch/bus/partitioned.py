@@ -1,9 +1,10 @@
 """The live monitor scaled out: each ``lienwatch worker`` monitors the partitions it owns.
 
-A :class:`PartitionedMonitor` runs rounds every third of ``lease_s``: it renews its leases
-(:mod:`lienwatch.bus.leases`), gives up what it owns beyond its fair share, takes free
-partitions up to it, and checkpoints every owned partition whose state moved on since
-``checkpoint_s`` ago. For each partition it owns it runs one
+A :class:`PartitionedMonitor` runs two loops, each every third of ``lease_s``: one renews its
+leases (:mod:`lienwatch.bus.leases`) and nothing else, so slow monitoring work never lets a
+lease expire; the other gives up what it owns beyond its fair share, takes free partitions
+up to it, and checkpoints every owned partition whose state moved on since ``checkpoint_s``
+ago. For each partition it owns it runs one
 :class:`~lienwatch.monitor.live.LiveMonitor` over the partition's vehicles, fed by the
 durable pull consumer ``monitor-<n>`` of the partition's subject:
 
@@ -27,7 +28,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,19 +142,25 @@ class PartitionedMonitor:
         self.rounds = 0
         self.taken = self.given_up = self.lost = 0
         self.last_error: str | None = None
-        self._last_round = time.monotonic()
-        self._task: asyncio.Task[None] | None = None
+        self._last_renewal = time.monotonic()
+        self._lost: set[int] = set()  # leases renewal found taken by another worker
+        self._leasing = asyncio.Lock()  # one lease operation at a time
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        """Run the first round (raising if it fails), then the rounds in the background."""
+        """Run the first rounds (raising if they fail), then the loops in the background."""
+        await self._renew()
         await self._round()
-        self._task = asyncio.create_task(self._rounds(), name="partition-leases")
+        self._tasks = [
+            asyncio.create_task(self._every(self._renew), name="partition-leases"),
+            asyncio.create_task(self._every(self._round), name="partition-owner"),
+        ]
 
     async def stop(self) -> None:
         """Give every partition up (checkpointed) and leave."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         for partition in list(self.owned):
             await self._give_up(partition)
         await self.leases.leave()
@@ -182,40 +189,52 @@ class PartitionedMonitor:
             },
         }
 
-    async def _rounds(self) -> None:
+    async def _every(self, work: Callable[[], Awaitable[None]]) -> None:
         while True:
             await asyncio.sleep(self.lease_s / 3)
             try:
-                await self._round()
+                await work()
             except Exception as exc:  # NATS away a moment: the next round tries again
                 self.last_error = f"{clock.now().isoformat()} {type(exc).__name__}: {exc}"
-                log.exception("partitioned monitor: a lease round failed")
+                log.exception("partitioned monitor: %s failed", work.__name__)
+
+    async def _renew(self) -> None:
+        """Say this worker is alive and keep its leases (only NATS round trips: fast)."""
+        self.workers = await self.leases.heartbeat()
+        async with self._leasing:
+            for partition in list(self.leases.revisions):
+                if not await self.leases.renew(partition):
+                    log.warning("partitioned monitor: lost partition %d to another worker",
+                                partition)  # fmt: skip
+                    self._lost.add(partition)
+        self._last_renewal = time.monotonic()
 
     async def _round(self) -> None:
         began = time.monotonic()
-        self.workers = await self.leases.heartbeat()
         share = fair_share(self.partitions, self.workers)
-        for partition in list(self.owned):
-            if not await self.leases.renew(partition):
-                log.warning("partitioned monitor: lost partition %d to another worker", partition)
-                self.lost += 1
-                await self._drop(partition)
+        lost, self._lost = self._lost, set()
+        for partition in sorted(lost & self.owned.keys()):
+            self.lost += 1
+            await self._drop(partition)
         for partition in sorted(self.owned, reverse=True)[: max(0, len(self.owned) - share)]:
             await self._give_up(partition)
         for partition in preferred_order(self.partitions, self.leases.worker):
             if len(self.owned) >= share or time.monotonic() - began > self.lease_s / 3:
                 break  # the rest at the next round: the leases held are renewed first
-            if partition not in self.owned and await self.leases.take(partition):
+            if partition in self.owned:
+                continue
+            async with self._leasing:
+                taken = await self.leases.take(partition)
+            if taken:
                 await self._take(partition)
         for partition, owned in list(self.owned.items()):
             if time.monotonic() - owned.checkpointed_clock >= self.checkpoint_s:
                 await self._checkpoint(partition)
         self.rounds += 1
-        self._last_round = time.monotonic()
 
-    def since_last_round(self) -> float:
-        """Seconds since the last lease round ended."""
-        return time.monotonic() - self._last_round
+    def since_last_renewal(self) -> float:
+        """Seconds since the leases were last renewed."""
+        return time.monotonic() - self._last_renewal
 
     async def _take(self, partition: int) -> None:
         monitor = self.new_monitor(partition)
@@ -227,7 +246,8 @@ class PartitionedMonitor:
             )
         except BaseException:
             await monitor.stop()
-            await self.leases.give_up(partition)
+            async with self._leasing:
+                await self.leases.give_up(partition)
             raise
         owned = self.owned[partition] = _Owned(monitor, checkpointed=monitor.mark)
         owned.checkpointed_clock = time.monotonic()
@@ -239,7 +259,8 @@ class PartitionedMonitor:
         await self.bus.stop_consumer(_consumer(partition))
         await self._checkpoint(partition)
         await self.owned.pop(partition).monitor.stop()
-        await self.leases.give_up(partition)
+        async with self._leasing:
+            await self.leases.give_up(partition)
         self.given_up += 1
 
     async def _drop(self, partition: int) -> None:
