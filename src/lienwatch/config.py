@@ -276,7 +276,8 @@ class BusSettings(BaseModel):
     nats_url: str = "nats://127.0.0.1:4222"
     stream: str = Field("LIENWATCH_POSITIONS", pattern=r"^[A-Za-z0-9_-]+$")
     subject_prefix: str = Field("lienwatch.positions", pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")
-    #: Vehicle partitions: subjects ``<prefix>.<n>`` with n = device id mod partitions.
+    #: Vehicle partitions: subjects ``<prefix>.<n>`` with n = CRC-32 of the vehicle's VIN mod
+    #: partitions (a device fitted to no vehicle: its id mod partitions).
     partitions: int = Field(16, ge=1, le=4096)
     #: Messages a consumer may have pending on the server (not yet delivered, or delivered
     #: and not yet acknowledged) before health reports it lagging (``degraded``).
