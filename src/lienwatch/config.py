@@ -96,10 +96,11 @@ class MonitorThresholds(BaseModel):
     left_region_h: float = Field(2.0, ge=0)
     night_end_h: float = Field(5.0, gt=0, le=12)  # the night window is 00:00 to this hour
     night_move_km: float = Field(5.0, gt=0)
-    night_move_nights: int = Field(3, ge=1)
+    night_move_nights: int = Field(2, ge=1)
     address_mismatch_km: float = Field(10.0, gt=0)
     unusual_distance_km: float = Field(50.0, gt=0)
     unusual_h: float = Field(6.0, ge=0)
+    unusual_nights: int = Field(1, ge=0)  # night ends (night_end_h) spent outside; 0: any time
     activity_days: int = Field(30, ge=1)
     activity_share: float = Field(0.95, gt=0, le=1)
     activity_min_days: int = Field(7, ge=1)

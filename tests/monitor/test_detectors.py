@@ -83,9 +83,11 @@ def test_long_stay_away_from_home_but_not_at_the_declared_home(provinces):
     rows = parked("W1", 0, 80, at=(float(away[0]), float(away[1])))
     at_home = VehicleSpec("V1", home=HOME)
     [alert] = run(provinces, rows).alerts
+    # raised as the clock passes 72 h, on the stay's first fix and its latest one then
     says_why(alert, "long_stay", {"long_stay_h": 72.0, "stay_radius_m": 200.0},
-             [("W1", T0), ("W1", T0 + 74 * HOUR)])  # fmt: skip
+             [("W1", T0), ("W1", T0 + 72 * HOUR)])  # fmt: skip
     assert alert.evidence["stay"]["from"] == iso_utc(T0)
+    assert (alert.start, alert.raised_at) == (T0, T0 + 72 * HOUR)
     assert types(run(provinces, rows, vehicle=at_home)) == ["long_stay"]
     assert types(run(provinces, parked("W1", 0, 80), vehicle=at_home)) == []
     # drift of 150 m around the spot stays one stay

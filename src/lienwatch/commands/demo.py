@@ -162,12 +162,8 @@ def _print_summary(console: Console, s: dict[str, Any]) -> None:
     table.add_row("trackers silent > 72 h", f"{book['devices_silent_72h']:,}")
     monitoring = s["monitoring"]
     table.add_row("collateral alerts", f"{monitoring['alerts']:,}")
-    for alert_type, score in monitoring["by_type"].items():
-        if score["expected"]:
-            table.add_row(
-                f"  {alert_type}",
-                f"precision {_ratio(score['precision'])} · recall {_ratio(score['recall'])}",
-            )
+    for alert_type, score in monitoring["by_type"].items():  # every detector, quiet ones too
+        table.add_row(f"  {alert_type}", _detector_score(score, monitoring["on_time_loans"]))
     rings = s["fraud_rings"]
     table.add_row(
         "fraud rings",
@@ -236,6 +232,16 @@ BREACHES_SHOWN = 12
 
 def _percent(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.1f} %"
+
+
+def _detector_score(score: dict[str, Any], on_time_loans: int) -> str:
+    """One detector as a lender reads it: its own story, then who its flags fall on."""
+    return (
+        f"{score['flagged']:,} loans flagged · precision {_ratio(score['precision'])} · "
+        f"recall {_ratio(score['recall'])} · {_percent(score['risky_share'])} on risky loans · "
+        f"{score['on_time_flagged']:,} on-time ({_percent(score['on_time_share'])} of "
+        f"{on_time_loans:,})"
+    )
 
 
 def _ratio(value: float | None) -> str:
