@@ -49,7 +49,7 @@ def table(runs: dict[int, dict[str, TypeScore]]) -> tuple[list[str], list[str]]:
     """The printed table, and the targets missed on the averages."""
     seeds = list(runs)
     types = list(next(iter(runs.values())))
-    head = f"{'':<18}" + "".join(f"{f'seed {s}':>10}" for s in seeds) + f"{'mean':>10}"
+    head = f"{'':<18}" + "".join(f"{f'seed {s}':>12}" for s in seeds) + f"{'mean':>12}"
     lines = ["recall per story (loans flagged / loans whose story expects the type)", head]
     missed = []
     for name in types:
@@ -65,15 +65,17 @@ def table(runs: dict[int, dict[str, TypeScore]]) -> tuple[list[str], list[str]]:
         shares = [runs[s][name].on_time_share or 0.0 for s in seeds]
         counts = [runs[s][name].on_time_flagged for s in seeds]
         mean = statistics.fmean(shares)
-        cells = "".join(f"{f'{100 * v:.2f}% ({n})':>10}" for v, n in zip(shares, counts, strict=True))
-        lines.append(f"{name:<18}{cells}{f'{100 * mean:.2f}%':>10}")
+        pairs = zip(shares, counts, strict=True)
+        cells = "".join(f"{f'{100 * v:.2f}% ({n})':>12}" for v, n in pairs)
+        lines.append(f"{name:<18}{cells}{f'{100 * mean:.2f}%':>12}")
         if mean > MAX_ON_TIME_SHARE:
             missed.append(f"{name}: on-time flags {100 * mean:.2f} % > {100 * MAX_ON_TIME_SHARE} %")
     return lines, missed
 
 
 def _row(name: str, values: list[float], mean: float, fmt: str) -> str:
-    return f"{name:<18}" + "".join(f"{fmt.format(v):>10}" for v in values) + f"{fmt.format(mean):>10}"
+    cells = "".join(f"{fmt.format(v):>12}" for v in values)
+    return f"{name:<18}{cells}{fmt.format(mean):>12}"
 
 
 def main() -> None:
