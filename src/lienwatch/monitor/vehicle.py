@@ -68,8 +68,10 @@ class VehicleMonitor:
         return min(self.liveness.next_deadline, self.stays.due)
 
     def fire_due(self, until: float) -> None:
-        """Raise the silences, and the stays turning long, due before ``until`` (the
-        engine's clock)."""
+        """Raise the silences, and the stay turning long, due before ``until`` (the engine's
+        clock), in time order."""
+        if self.stays.due < min(until, self.liveness.next_deadline):
+            self.stays.fire_due()
         if self.liveness.next_deadline < until:
             self.liveness.fire_due(until)
         if self.stays.due < until:
@@ -77,10 +79,8 @@ class VehicleMonitor:
 
     def on_fix(self, fix: Fix) -> None:
         """Update every detector with the vehicle's next fix in time order."""
-        if self.liveness.next_deadline < fix.time:
-            self.liveness.fire_due(fix.time)
-        if self.stays.due < fix.time:
-            self.stays.fire_due()
+        if self.liveness.next_deadline < fix.time or self.stays.due < fix.time:
+            self.fire_due(fix.time)
         self.liveness.on_fix(fix)
         if fix.alarms:
             self.alarms.on_fix(fix)
