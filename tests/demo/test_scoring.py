@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from lienwatch.commands.demo import _detector_score
+from lienwatch.commands.demo import _detector_cells
 from lienwatch.demo.scoring import TypeScore, monitor_portfolio, score_alerts, scoring_summary
 from lienwatch.monitor import AlertType
 from lienwatch.sim import SimConfig, generate
@@ -53,13 +53,10 @@ def test_a_detector_as_a_lender_reads_it():
                       median_delay_h=None, on_time_loans=400)  # fmt: skip
     assert (score.precision, score.recall) == (0.75, 0.6)
     assert (score.risky_share, score.on_time_share) == (0.75, 0.005)
-    printed = _detector_score(score.as_dict(), 400)
-    assert printed == ("8 loans flagged · precision 0.75 · recall 0.60 · 75.0 % on risky loans · "
-                       "2 on-time (0.5 % of 400)")  # fmt: skip
+    assert _detector_cells(score.as_dict()) == ("8", "0.75", "0.60", "75.0 %", "2 (0.5 %)")
     # a detector no story expects: no precision, but its flags are still read
     area = TypeScore("unusual_area", expected=0, flagged=4, hits=0, on_time_flagged=1,
                      median_delay_h=None, on_time_loans=400)  # fmt: skip
     assert area.precision is None and area.risky_share == 0.75
     quiet = TypeScore("gnss_antenna_cut", 0, 0, 0, 0, None, on_time_loans=400)
-    assert "0 loans flagged · precision — · recall — · — on risky loans · 0 on-time (0.0 %" in (
-        _detector_score(quiet.as_dict(), 400))
+    assert _detector_cells(quiet.as_dict()) == ("0", "—", "—", "—", "0 (0.0 %)")
