@@ -97,7 +97,7 @@ class MonitorThresholds(BaseModel):
     left_region_h: float = Field(2.0, ge=0)
     night_end_h: float = Field(5.0, gt=0, le=12)  # the night window is 00:00 to this hour
     night_move_km: float = Field(5.0, gt=0)
-    night_move_nights: int = Field(2, ge=1)  # 3 before issue 18 (docs/monitor.md)
+    night_move_nights: int = Field(3, ge=1)  # a weekend away is two nights, not a move
     address_mismatch_km: float = Field(10.0, gt=0)
     unusual_distance_km: float = Field(50.0, gt=0)
     unusual_h: float = Field(6.0, ge=0)

@@ -192,10 +192,10 @@ def test_night_relocation_and_address_mismatch(provinces):
     moved, mismatch = (next(a for a in monitor.alerts if a.type == t)
                        for t in ("night_relocation", "address_mismatch"))  # fmt: skip
     night = T0 + 19 * HOUR
-    says_why(moved, "night_relocation", {"night_move_km": 5.0, "night_move_nights": 2},
-             [("W1", night), ("W1", night + 4 * 24 * HOUR), ("W1", night + 5 * 24 * HOUR)])
+    says_why(moved, "night_relocation", {"night_move_km": 5.0, "night_move_nights": 3},
+             [("W1", night), ("W1", night + 4 * 24 * HOUR), ("W1", night + 6 * 24 * HOUR)])
     says_why(mismatch, "address_mismatch", {"address_mismatch_km": 10.0},
-             [("W1", night + 5 * 24 * HOUR)])  # fmt: skip
+             [("W1", night + 6 * 24 * HOUR)])  # fmt: skip
 
 
 def test_unusual_area_far_outside_where_the_car_was_driven(provinces):

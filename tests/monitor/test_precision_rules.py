@@ -2,7 +2,7 @@
 
 Each case is a story the simulator tells that a rule used to miss or misread: a pledged car
 whose tracker goes silent just before 72 h, a stay anchored on the last fix of the approach,
-a day trip to a city 100 km away, a move two nights before the data ends."""
+a day trip to a city 100 km away; and a weekend away, which is not a move."""
 
 from __future__ import annotations
 
@@ -121,17 +121,21 @@ def test_a_night_away_is_unusual_at_the_night_s_end(provinces):
 # -- night_relocation and address_mismatch --------------------------------------------------
 
 
-def test_a_move_two_nights_before_the_data_ends_is_seen(provinces):
+def test_a_move_is_confirmed_on_its_third_night_and_a_weekend_away_is_not_a_move(provinces):
     new_home = at(HOME, 300_000)
     nights = [("W1", T0 + d * DAY + 19 * HOUR, *HOME) for d in range(5)]  # 03:00 local
-    nights += [("W1", T0 + d * DAY + 19 * HOUR, *new_home) for d in (5, 6)]
-    rows = sorted(nights + [("W1", t + 3 * HOUR, la, lo) for _, t, la, lo in nights],
-                  key=lambda r: r[1])  # fmt: skip
-    monitor = monitor_of(provinces, rows, until=rows[-1][1])
-    [moved] = of_type(monitor, "night_relocation")
+    weekend = nights + [("W1", T0 + d * DAY + 19 * HOUR, *new_home) for d in (5, 6)]
+    moved = nights + [("W1", T0 + d * DAY + 19 * HOUR, *new_home) for d in (5, 6, 7)]
+    for story, expected in ((weekend, 0), (moved, 1)):
+        rows = sorted(story + [("W1", t + 3 * HOUR, la, lo) for _, t, la, lo in story],
+                      key=lambda r: r[1])  # fmt: skip
+        monitor = monitor_of(provinces, rows, until=rows[-1][1])
+        assert len(of_type(monitor, "night_relocation")) == expected
+        assert len(of_type(monitor, "address_mismatch")) == expected
+    [relocation] = of_type(monitor, "night_relocation")
     [mismatch] = of_type(monitor, "address_mismatch")
-    assert moved.start == T0 + 5 * DAY + 19 * HOUR and moved.evidence["nights"] == 2
-    assert mismatch.raised_at == T0 + 6 * DAY + 19 * HOUR
+    assert relocation.start == T0 + 5 * DAY + 19 * HOUR and relocation.evidence["nights"] == 3
+    assert mismatch.raised_at == T0 + 7 * DAY + 19 * HOUR
 
 
 def test_one_night_away_is_not_a_move(provinces):
