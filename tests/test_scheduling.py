@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from lienwatch import clock
-from lienwatch.scheduling import DailyAt, Every, Job, Scheduler, running_scheduler
+from lienwatch.scheduling import Backoff, DailyAt, Every, Job, Scheduler, running_scheduler
 
 
 def run_for(seconds: float, jobs: list[Job], **options) -> Scheduler:
@@ -144,3 +144,66 @@ def test_bad_timetables_and_jobs_are_refused_naming_the_field():
         DailyAt(clock.now().timetz(), "UTC")
     with pytest.raises(ValueError, match="jobs: duplicate name 'a'"):
         Scheduler([Job("a", Every(1), dict), Job("a", Every(2), dict)])
+
+
+def test_backoff_doubles_up_to_its_cap_and_never_reaches_the_next_regular_run():
+    backoff = Backoff(first_s=60, max_s=300, for_s=3_600)
+    night = datetime(2029, 3, 1, 17, 0, tzinfo=UTC)
+    tomorrow = night + timedelta(days=1)
+
+    def wait(attempt: int, failed: datetime = night, regular: datetime = tomorrow) -> float | None:
+        moment = backoff.retry_at(
+            failed=failed, streak_began=night, attempt=attempt, regular=regular
+        )
+        return None if moment is None else (moment - failed).total_seconds()
+
+    assert [wait(n) for n in (1, 2, 3, 4)] == [60, 120, 240, 300]
+    assert wait(1, regular=night + timedelta(seconds=60)) is None  # the regular run comes first
+    assert wait(9, failed=night + timedelta(seconds=3_400)) is None  # past for_s: give up
+    with pytest.raises(ValueError, match="first_s: must be positive"):
+        Backoff(first_s=0, max_s=1, for_s=1)
+
+
+def test_a_failed_daily_run_is_retried_with_backoff_the_same_night(caplog):
+    """The clock is set to 00:59:59.7 in Shanghai; the nightly job at 01:00 fails twice and is
+    retried 0.2 s then 0.4 s later (not the next night), then its next run is tomorrow."""
+    zone = "Asia/Shanghai"
+    night = datetime(2029, 3, 1, 1, 0, tzinfo=ZoneInfo(zone))
+    runs: list[datetime] = []
+
+    def nightly() -> dict:
+        runs.append(clock.now())
+        if len(runs) <= 2:
+            raise RuntimeError("database restarting")
+        return {"day": "2029-02-28"}
+
+    job = Job("nightly", DailyAt(night.time(), zone), nightly, Backoff(0.2, 10, 600))
+    with clock.travel(night - timedelta(seconds=0.3)), caplog.at_level(logging.WARNING):
+        scheduler = run_for(1.4, [job])
+    status = scheduler.statuses["nightly"]
+    assert (status.runs, status.failures, status.last_ok, status.retrying) == (3, 2, True, 0)
+    assert night <= runs[0] < night + timedelta(seconds=0.2)
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(runs)]
+    assert 0.2 <= gaps[0] < 0.35 and 0.4 <= gaps[1] < 0.55, gaps
+    assert datetime.fromisoformat(scheduler.seen["nightly"]["next_run_at"]) == night + timedelta(
+        days=1
+    )
+    retries = [r.getMessage() for r in caplog.records if "job nightly: retry" in r.getMessage()]
+    assert [message.split(" at ")[0] for message in retries] == [
+        "job nightly: retry 1",
+        "job nightly: retry 2",
+    ]
+
+def test_the_nightly_job_of_serve_and_worker_retries_with_the_configured_backoff(tmp_path):
+    from lienwatch.config import Settings
+    from lienwatch.jobs import NIGHTLY, NIGHTLY_RETRY_MAX_S, scheduler_jobs
+    from lienwatch.store.db import make_engine, session_factory
+
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'x.db'}",
+        scheduler={"nightly_retry_first_s": 30, "nightly_retry_for_s": 7_200},
+    )
+    jobs = scheduler_jobs(session_factory(make_engine(settings.database_url)), settings)
+    [nightly] = [job for job in jobs if job.name == NIGHTLY]
+    assert nightly.retry == Backoff(first_s=30, max_s=NIGHTLY_RETRY_MAX_S, for_s=7_200)
+    assert all(job.retry is None for job in jobs if job is not nightly)

@@ -390,6 +390,10 @@ class SchedulerSettings(BaseModel):
     nightly_at: time = time(1, 0)
     #: After downtime, the nightly run catches up at most this many missing days.
     nightly_catch_up_days: int = Field(7, ge=1, le=366)
+    #: A failed nightly run is retried after this many seconds, the wait doubling up to
+    #: 30 minutes, for at most ``nightly_retry_for_s`` after the first failure.
+    nightly_retry_first_s: float = Field(60.0, ge=0.1, le=3_600)
+    nightly_retry_for_s: float = Field(6 * 3_600.0, ge=1, le=23 * 3_600)
 
     @field_validator("nightly_at")
     @classmethod

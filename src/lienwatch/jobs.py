@@ -20,7 +20,7 @@ from lienwatch import clock
 from lienwatch.adapters.ledger_key import load_or_create_key
 from lienwatch.config import Settings
 from lienwatch.domain.calendar import ended_business_day
-from lienwatch.scheduling import DailyAt, Every, Job
+from lienwatch.scheduling import Backoff, DailyAt, Every, Job
 from lienwatch.services.followup import FollowupService
 from lienwatch.services.ledger import LedgerService
 from lienwatch.services.servicing import run_next_missing_day
@@ -31,6 +31,8 @@ FOLLOWUP_TICK = "followup_tick"
 NIGHTLY = "nightly"
 LEDGER_SEAL = "ledger_seal"
 REPORT = "report"
+#: The longest wait between two retries of a failed nightly run.
+NIGHTLY_RETRY_MAX_S = 1_800.0
 
 Summary = dict[str, Any]
 
@@ -219,7 +221,8 @@ def daily_report(factory: sessionmaker[Session], settings: Settings) -> Callable
 
 def scheduler_jobs(factory: sessionmaker[Session], settings: Settings) -> list[Job]:
     """The jobs of ``serve`` and ``worker``: the follow-up tick every ``followup_tick_s``,
-    the nightly run at ``nightly_at`` local time (and once at start, to catch up), the
+    the nightly run at ``nightly_at`` local time (and once at start, to catch up; a failed
+    run retried with backoff the same night), the
     ledger's seal every ``[ledger] seal_every_s`` and, when ``[report] send_at`` is set, the
     daily report at that local time."""
     scheduler = settings.scheduler
@@ -234,6 +237,11 @@ def scheduler_jobs(factory: sessionmaker[Session], settings: Settings) -> list[J
             NIGHTLY,
             DailyAt(scheduler.nightly_at, settings.time_zone, at_start=True),
             nightly_run(factory, settings),
+            retry=Backoff(
+                first_s=scheduler.nightly_retry_first_s,
+                max_s=NIGHTLY_RETRY_MAX_S,
+                for_s=scheduler.nightly_retry_for_s,
+            ),
         ),
         Job(LEDGER_SEAL, Every(settings.ledger.seal_every_s), ledger_seal(factory, settings)),
         *report,

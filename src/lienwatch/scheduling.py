@@ -5,7 +5,9 @@ through it. A job runs every N seconds (:class:`Every`) or once a day at a local
 given zone (:class:`DailyAt`). Each job is one loop on the event loop that hands its callable
 to a worker thread and waits for it, so a job never overlaps itself and the loop (gateway,
 HTTP) is never blocked. A failure is logged with its traceback and the job runs again at its
-next time. Stopping lets running jobs finish (graceful shutdown). Every job keeps a
+next time, or sooner when the job has a :class:`Backoff`: retried after growing waits while
+the retry still comes before its next regular time (a failed nightly run is retried the same
+night, not a day later). Stopping lets running jobs finish (graceful shutdown). Every job keeps a
 :class:`JobStatus` for the health endpoint.
 
 There is no database code here: the jobs (:mod:`lienwatch.jobs`) open their own transactions.
@@ -104,12 +106,41 @@ class DailyAt:
 
 
 @dataclass(frozen=True, slots=True)
+class Backoff:
+    """Retries of a failed run: the first after ``first_s``, each next wait doubled up to
+    ``max_s``, none later than ``for_s`` after the first failure of the streak nor at or
+    after the job's next regular time (which then runs as usual)."""
+
+    first_s: float
+    max_s: float
+    for_s: float
+
+    def __post_init__(self) -> None:
+        for name in ("first_s", "max_s", "for_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name}: must be positive, got {getattr(self, name)}")
+
+    def retry_at(
+        self, *, failed: datetime, streak_began: datetime, attempt: int, regular: datetime
+    ) -> datetime | None:
+        """When to retry after failure number ``attempt`` (1 for the first) of a streak that
+        began at ``streak_began``, the last one at ``failed``; None: wait for ``regular``."""
+        wait = min(self.first_s * 2 ** (attempt - 1), self.max_s)
+        moment = failed + timedelta(seconds=wait)
+        if moment >= regular or moment > streak_began + timedelta(seconds=self.for_s):
+            return None
+        return moment
+
+
+@dataclass(frozen=True, slots=True)
 class Job:
-    """A named blocking callable on a timetable; ``run`` returns a JSON-able summary."""
+    """A named blocking callable on a timetable; ``run`` returns a JSON-able summary.
+    ``retry``: when a failed run is tried again before its next regular time."""
 
     name: str
     timetable: Timetable
     run: Callable[[], dict[str, Any]]
+    retry: Backoff | None = None
 
 
 @dataclass
@@ -131,6 +162,7 @@ class JobStatus:
     last_error: str | None = None
     last_error_at: datetime | None = None
     next_run_at: datetime | None = None
+    retrying: int = 0  # failures in a row now being retried; 0 when the next run is regular
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: times as ISO strings."""
@@ -181,7 +213,7 @@ class Scheduler:
         return {name: status.as_dict() for name, status in self.statuses.items()}
 
     async def _loop(self, job: Job, status: JobStatus) -> None:
-        due = job.timetable.first(clock.now())
+        due = streak_began = job.timetable.first(clock.now())
         while True:
             status.next_run_at = due
             if not await self._sleep_until(due):
@@ -189,12 +221,16 @@ class Scheduler:
                 return
             started = clock.now()
             await _run(job, status, started)
+            streak_began = started if status.retrying == 0 else streak_began
+            due = job.timetable.next_after(started)
+            retry = _retry_at(job, status, streak_began, due)
+            status.retrying = status.retrying + 1 if retry is not None else 0
+            due = retry or due
             if self.on_run is not None:
                 try:
                     self.on_run(status)
                 except Exception:  # a broken listener must not stop the job
                     log.exception("scheduler: the run listener failed after %s", job.name)
-            due = job.timetable.next_after(started)
 
     async def _sleep_until(self, due: datetime) -> bool:
         """Wait until ``due``; False if the scheduler is stopping."""
@@ -202,6 +238,22 @@ class Scheduler:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=min(wait, MAX_SLEEP_S))
         return not self._stopping.is_set()
+
+
+def _retry_at(
+    job: Job, status: JobStatus, streak_began: datetime, regular: datetime
+) -> datetime | None:
+    """When the run that just failed is retried, or None (it succeeded, the job has no
+    backoff, or the retry would come too late)."""
+    if status.last_ok or job.retry is None or status.last_finished_at is None:
+        return None
+    moment = job.retry.retry_at(
+        failed=status.last_finished_at, streak_began=streak_began,
+        attempt=status.retrying + 1, regular=regular,
+    )  # fmt: skip
+    if moment is not None:
+        log.warning("job %s: retry %d at %s", job.name, status.retrying + 1, moment.isoformat())
+    return moment
 
 
 async def _run(job: Job, status: JobStatus, started: datetime) -> None:
