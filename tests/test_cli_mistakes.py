@@ -42,7 +42,7 @@ VALUES = {
     "ident": "013912345678", "external_id": "P1", "username": "ann", "team": "east",
     "promise_date": "2026-12-05", "recovered_on": "2026-11-20", "incurred_on": "2026-11-20",
     "sold_on": "2026-11-25", "amount": "100.00", "value": "1000.00", "price": "1000.00",
-    "cv": "2x1",
+    "cv": "2x1", "older_than": "180d",
 }  # fmt: skip
 
 #: Paths a command writes: a missing file there is no mistake.

@@ -194,6 +194,7 @@ def test_a_failed_daily_run_is_retried_with_backoff_the_same_night(caplog):
         "job nightly: retry 2",
     ]
 
+
 def test_the_nightly_job_of_serve_and_worker_retries_with_the_configured_backoff(tmp_path):
     from lienwatch.config import Settings
     from lienwatch.jobs import NIGHTLY, NIGHTLY_RETRY_MAX_S, scheduler_jobs

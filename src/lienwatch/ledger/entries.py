@@ -33,6 +33,7 @@ class EntryKind(StrEnum):
     CONTACT_REFUSED = "contact_refused"  # a contact the compliance guard refused
     ALERT_DECIDED = "alert_decided"  # an alert acknowledged, resolved or marked false positive
     CORRECTION = "correction"  # recorded data changed: old and new values, who, why
+    POSITIONS_PURGED = "positions_purged"  # positions older than a cut deleted (retention)
 
 
 def canonical(value: Any) -> bytes:

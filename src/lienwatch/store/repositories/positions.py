@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from lienwatch.domain.positions import PositionColumns
@@ -44,6 +44,15 @@ class PositionRepository:
             .limit(1)
         )
         return self.session.scalar(query)
+
+    def delete_before(self, before: datetime, *, limit: int) -> int:
+        """Delete up to ``limit`` positions fixed before ``before``; return how many went.
+        Small batches keep each transaction (and the locks it holds) short."""
+        doomed = select(Position.id).where(Position.fix_time < before).limit(limit)
+        result = self.session.execute(
+            delete(Position).where(Position.id.in_(doomed.scalar_subquery()))
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def load_positions(session: Session, columns: PositionColumns, *, chunk: int = 200_000) -> int:

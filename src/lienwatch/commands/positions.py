@@ -1,0 +1,67 @@
+"""CLI commands on stored positions: ``lienwatch positions purge``."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated
+
+import typer
+
+from lienwatch import clock
+from lienwatch.commands.common import emit
+from lienwatch.commands.options import At, Json
+from lienwatch.config import load_settings
+from lienwatch.services.positions import purge_positions_batch, record_purge
+from lienwatch.store.db import transaction
+from lienwatch.store.migrate import open_store
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``positions`` sub-app (``positions purge``) to the root ``app``."""
+    positions = typer.Typer(help="Stored GPS positions.", no_args_is_help=True)
+    positions.command("purge")(purge_command)
+    app.add_typer(positions, name="positions")
+
+
+def parse_age(text: str) -> timedelta:
+    """An age in whole days, ``180d``."""
+    match = re.fullmatch(r"\s*(\d{1,5})d\s*", text)
+    if match is None or int(match[1]) == 0:
+        raise typer.BadParameter(f"{text!r} is not an age in days such as 180d")
+    return timedelta(days=int(match[1]))
+
+
+def purge_command(
+    older_than: Annotated[
+        timedelta,
+        typer.Option(
+            "--older-than",
+            parser=parse_age,
+            metavar="AGE",
+            help="Delete positions fixed longer ago than this, e.g. 180d.",
+        ),
+    ],
+    at: At = None,
+    by: Annotated[
+        str | None, typer.Option("--by", metavar="USER", help="Who purges (a user).")
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """Delete the positions fixed before now (or --at) minus --older-than, in batches of one
+    short transaction each, and record the purge in the ledger. Running it again deletes
+    what has aged past the cut since."""
+    now = at or clock.now()
+    before = now - older_than
+    settings = load_settings()
+    deleted = 0
+    with open_store(settings.database_url) as database:
+        while True:
+            with transaction(database.factory) as session:
+                batch = purge_positions_batch(session, before=before)
+                deleted += batch
+                if batch == 0:
+                    record_purge(session, before=before, deleted=deleted, at=now, by=by)
+                    break
+    data = {"before": before.isoformat(), "deleted": deleted}
+    emit(data, as_json, f"deleted {deleted} positions fixed before {before.isoformat()}")
