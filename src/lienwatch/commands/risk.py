@@ -15,7 +15,6 @@ import typer
 from lienwatch import clock
 from lienwatch.commands.common import emit, figure_lines, store_session
 from lienwatch.commands.options import AsOf, Json
-from lienwatch.data import german_credit_path
 from lienwatch.domain.calendar import ended_business_day
 from lienwatch.risk.applications import (
     REQUIRED,
@@ -27,8 +26,6 @@ from lienwatch.risk.applications import (
 from lienwatch.risk.backtest import cross_validate, summary
 from lienwatch.risk.datasets import (
     GERMAN_CREDIT,
-    GERMAN_CREDIT_BAD,
-    GERMAN_CREDIT_TARGET,
     Dataset,
     columns_of,
 )
@@ -39,6 +36,7 @@ from lienwatch.risk.scorecard import (
     scorecard_document,
     scorecard_from_document,
 )
+from lienwatch.services.applications import german_credit
 from lienwatch.tabular import InputFileError, csv_rows, require_file
 
 
@@ -84,14 +82,7 @@ def _parse_cv(text: str) -> Protocol:
 
 def _training(dataset: DatasetName, data: Path | None) -> Dataset:
     """The German credit rows, shipped or a file of the same layout (``--data``)."""
-    path = data or german_credit_path()
-    _, rows = csv_rows(path, required=(GERMAN_CREDIT_TARGET,
-                                       *(c.name for c in GERMAN_CREDIT.characteristics)))
-    training = columns_of(rows, GERMAN_CREDIT.characteristics, str(path),
-                          target=GERMAN_CREDIT_TARGET, bad_value=GERMAN_CREDIT_BAD)  # fmt: skip
-    if training.bad.all() or not training.bad.any():
-        raise InputFileError(f"{path}: column {GERMAN_CREDIT_TARGET} needs both good and bad rows")
-    return training
+    return german_credit(data)
 
 
 DataOption = Annotated[

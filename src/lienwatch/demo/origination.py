@@ -25,21 +25,15 @@ import numpy as np
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from lienwatch.data import german_credit_path
 from lienwatch.domain.delinquency import LoanStatus
 from lienwatch.risk.applications import decide_batch
 from lienwatch.risk.checks import Application
-from lienwatch.risk.datasets import (
-    GERMAN_CREDIT,
-    GERMAN_CREDIT_BAD,
-    GERMAN_CREDIT_TARGET,
-    columns_of,
-)
+from lienwatch.risk.datasets import GERMAN_CREDIT
 from lienwatch.risk.policy import Decision, shipped_policy
 from lienwatch.risk.scorecard import fit_scorecard
+from lienwatch.services.applications import german_credit
 from lienwatch.sim.records import Portfolio, Profile
 from lienwatch.store.tables import Loan, LoanSnapshot
-from lienwatch.tabular import csv_rows
 
 #: Stories that end badly: their applications are drawn from the bad rows.
 BAD_STORIES = frozenset({Profile.SLIDES_INTO_DEFAULT, Profile.SECONDARY_PLEDGE,
@@ -60,28 +54,21 @@ class Origination:
 def originate(portfolio: Portfolio, *, seed: int) -> Origination:
     """Check, score and decide the application of every person's loan in ``portfolio``."""
     rng = np.random.default_rng(seed)
-    path = german_credit_path()
-    needed = (GERMAN_CREDIT_TARGET, *(c.name for c in GERMAN_CREDIT.characteristics))
-    _, reader = csv_rows(path, required=needed)
-    rows = [row for _, row in reader]
-    held_out = rng.permutation(len(rows)) % 2 == 1
-    fit = columns_of(((k, r) for k, r in enumerate(rows) if not held_out[k]),
-                     GERMAN_CREDIT.characteristics, str(path), target=GERMAN_CREDIT_TARGET,
-                     bad_value=GERMAN_CREDIT_BAD)  # fmt: skip
+    data = german_credit()
+    held_out = rng.permutation(data.bad.size) % 2 == 1
+    fit = data.rows(np.flatnonzero(~held_out))
     card = fit_scorecard(fit.columns, fit.bad, GERMAN_CREDIT)
-    pool = {bad: [r for k, r in enumerate(rows) if held_out[k]
-                  and (r[GERMAN_CREDIT_TARGET] == GERMAN_CREDIT_BAD) == bad]
-            for bad in (False, True)}  # fmt: skip
+    pool = {bad: np.flatnonzero(held_out & (data.bad == bad)) for bad in (False, True)}
     borrowers = {b.ref: b for b in portfolio.borrowers}
     vehicles = {v.vin: v for v in portfolio.vehicles}
     loans = [loan for loan in portfolio.loans if borrowers[loan.borrower_ref].kind == "person"]
     drawn, apps = [], []
     for loan in loans:
         candidates = pool[portfolio.truth.profiles[loan.ref] in BAD_STORIES]
-        drawn.append(candidates[int(rng.integers(len(candidates)))])
+        drawn.append(candidates[int(rng.integers(candidates.size))])
         apps.append(_application(loan, borrowers[loan.borrower_ref], vehicles[loan.vehicle_vin],
                                  share=float(rng.uniform(0.20, 0.45))))  # fmt: skip
-    columns = columns_of(enumerate(drawn), card.inputs, "German credit").columns
+    columns = data.rows(np.array(drawn, dtype=np.int64)).columns
     decisions = decide_batch(apps, columns, card, shipped_policy(), blacklist={}) if apps else []
     return Origination({loan.ref: d for loan, d in zip(loans, decisions, strict=True)},
                        int(fit.bad.size), len(portfolio.loans) - len(loans))  # fmt: skip
