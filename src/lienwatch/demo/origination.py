@@ -22,10 +22,10 @@ from fractions import Fraction
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from lienwatch.domain.delinquency import LoanStatus
+from lienwatch.reports.models import grades_against_outcome
 from lienwatch.risk.applications import decide_batch
 from lienwatch.risk.checks import Application
 from lienwatch.risk.datasets import GERMAN_CREDIT
@@ -33,13 +33,11 @@ from lienwatch.risk.policy import Decision, shipped_policy
 from lienwatch.risk.scorecard import fit_scorecard
 from lienwatch.services.applications import german_credit
 from lienwatch.sim.records import Portfolio, Profile
-from lienwatch.store.tables import Loan, LoanSnapshot
+from lienwatch.store.tables import Loan
 
 #: Stories that end badly: their applications are drawn from the bad rows.
 BAD_STORIES = frozenset({Profile.SLIDES_INTO_DEFAULT, Profile.SECONDARY_PLEDGE,
                          Profile.TRACKER_REMOVED, Profile.FRAUD_RING})  # fmt: skip
-DEFAULT_DPD = 90  # a loan defaulted once more than this many days past due, or written off
-_WRITTEN_OFF = (LoanStatus.CHARGED_OFF, LoanStatus.REPOSSESSED, LoanStatus.WRITTEN_OFF)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,21 +97,8 @@ def record_grades(session: Session, origination: Origination) -> None:
 
 
 def grade_outcomes(session: Session, origination: Origination, *, through: date) -> dict[str, Any]:
-    """The decisions made, and by grade the loans of the book and how many defaulted in the
-    run (more than 90 days past due in a snapshot up to ``through``, or charged off,
-    repossessed or written off)."""
-    worst = dict(session.execute(
-        select(LoanSnapshot.loan_id, func.max(LoanSnapshot.dpd))
-        .where(LoanSnapshot.as_of <= through).group_by(LoanSnapshot.loan_id)
-    ).all())  # fmt: skip
-    by_grade: dict[str, list[int]] = {}
-    for loan_id, grade, status in session.execute(
-        select(Loan.id, Loan.grade, Loan.status).where(Loan.grade.is_not(None))
-    ):  # fmt: skip
-        defaulted = worst.get(loan_id, 0) > DEFAULT_DPD or status in _WRITTEN_OFF
-        counts = by_grade.setdefault(grade, [0, 0])
-        counts[0] += 1
-        counts[1] += int(defaulted)
+    """The decisions made, and by grade the loans of the book and those that defaulted in the
+    run (the daily report's measure, :func:`grades_against_outcome`)."""
     decided = Counter(d.decision for d in origination.decisions.values())
     return {
         "scorecard_fit_rows": origination.fit_rows,
@@ -121,7 +106,7 @@ def grade_outcomes(session: Session, origination: Origination, *, through: date)
         "unscored_company_loans": origination.unscored,
         "decisions": dict(sorted(decided.items())),
         "by_grade": {
-            grade: {"loans": n, "defaulted": bad, "default_rate": round(bad / n, 4)}
-            for grade, (n, bad) in sorted(by_grade.items())
+            row["grade"]: {k: row[k] for k in ("loans", "defaulted", "default_rate")}
+            for row in grades_against_outcome(session, through)
         },
     }
