@@ -129,6 +129,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "c_grades": ("Loans by origination grade (under each bar: share defaulted)",
                  "按进件评级的贷款笔数（柱下：违约占比）"),
     "defaulted": ("defaulted", "违约"),
+    "defaulted_loans": ("Defaulted", "违约笔数"),
     "default_rate": ("Default rate", "违约率"),
     "no_grades": ("No loan of the book carries an origination grade.",
                   "账上没有带进件评级的贷款。"),
