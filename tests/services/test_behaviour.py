@@ -56,6 +56,9 @@ def test_observations_are_month_ends_with_a_known_horizon_and_their_signals(db_s
     assert month_ends(db_session, through=THROUGH) == MONTH_ENDS
     obs = behaviour_observations(db_session, through=THROUGH)
     assert sorted(set(obs.month)) == ["2026-07", "2026-08", "2026-09"]  # Oct + 60 d is later
+    # a later day without nightly runs knows no more outcomes
+    later = behaviour_observations(db_session, through=date(2027, 1, 31))
+    assert sorted(set(later.month)) == sorted(set(obs.month)) and len(later) == len(obs)
     row = {(loan, month): k for k, (loan, month) in enumerate(zip(obs.loan, obs.month,
                                                                  strict=True))}  # fmt: skip
     rolled = {key for key, k in row.items() if obs.rolled[k]}

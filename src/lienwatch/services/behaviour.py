@@ -42,10 +42,12 @@ def month_ends(session: Session, *, through: date) -> list[date]:
 
 
 def behaviour_observations(session: Session, *, through: date) -> Observations:
-    """Every loan current or in M1 at a month end whose 60-day horizon ended by ``through``,
-    with its features (:data:`FEATURES`) and whether it rolled to M2+ within the horizon."""
+    """Every loan current or in M1 at a month end whose 60-day horizon the nightly runs up to
+    ``through`` cover, with its features (:data:`FEATURES`) and whether it rolled to M2+
+    within the horizon."""
     ends = month_ends(session, through=through)
-    known = [d for d in ends if d + timedelta(days=HORIZON_DAYS) <= through]
+    # an outcome is known once the snapshots reach the end of its horizon
+    known = [d for d in ends if d + timedelta(days=HORIZON_DAYS) <= ends[-1]] if ends else []
     if not known:
         return Observations([], np.array([], dtype=str), np.zeros((0, len(FEATURES))),
                             np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool))  # fmt: skip
