@@ -23,6 +23,7 @@ with a tracker alarm in the batch, more than two trackers, a wall clock that goe
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
@@ -115,6 +116,7 @@ class Columns:
         """A threshold of :class:`~lienwatch.monitor.detectors.base.Limits` per fix."""
         return self.of_vehicle([getattr(m.out.limits, name) for m in self.monitors])
 
+    @functools.cached_property
     def last_valid_of_devices(self) -> list[tuple[VehicleMonitor, dict[str, Fix]]]:
         """Each vehicle's trackers' last valid fixes, in the order of their first valid fix."""
         vi = self.valid_index
@@ -289,7 +291,7 @@ def jumps(cols: Columns, order: OpenOrder) -> None:
         detector.last[fix.device_id] = cols.fix(int(before[e]))
         detector.on_fix(fix)
         order.mark(e, 3)
-    for monitor, fixes in cols.last_valid_of_devices():
+    for monitor, fixes in cols.last_valid_of_devices:
         monitor.jumps.last.update(fixes)
 
 
@@ -539,9 +541,7 @@ def pairs(cols: Columns, order: OpenOrder) -> None:
            ("mismatch_m", "mismatch_r2", "mismatch_stay_r2", "stay_r2")}  # fmt: skip
     window = cols.limits("pair_window_s")[vi]
     in_window = has & (lag <= window)
-    reach = lim["mismatch_m"] + TrackerPair._LAG_MPS * lag
-    values, of_reach = np.unique(reach, return_inverse=True)
-    allowed = np.array([chord2_of_m(r) for r in values.tolist()])[of_reach]
+    allowed = _allowed_chord2(lim["mismatch_m"], np.where(in_window, lag, 0))
     other_any = c["slots_before"][g_f, 1 - slot]  # its last report, valid or not
     silent = has & ~in_window & (
         time - cols.time[np.maximum(other_any, 0)] - c["silence"][vi, 1 - slot] > 0
@@ -602,8 +602,8 @@ def _verdicts(cols: Columns, order: OpenOrder, vi: np.ndarray, at: np.ndarray, f
     notable = np.flatnonzero(kind != 0)
     following = np.searchsorted(notable, np.arange(len(kind) + 1))
     next_notable = np.r_[notable, len(kind)][following]
-    needed = np.concatenate([fix, other, at])
-    cols.prepare(vi[needed[: 3 * len(kind)]] if len(kind) < 200_000 else vi[np.unique(needed)])
+    soon = np.unique(np.r_[notable, np.minimum(notable + 1, len(kind) - 1)])  # most of the run
+    cols.prepare(vi[np.concatenate([fix[soon], other[soon], at[soon]])])
     at_l, fix_l, other_l, kind_l, rule_l = (a.tolist() for a in (at, fix, other, kind, rule))
     k, m = 0, len(kind_l)
     while k < m:
@@ -624,7 +624,7 @@ def _verdicts(cols: Columns, order: OpenOrder, vi: np.ndarray, at: np.ndarray, f
 def _end_pairs(cols: Columns, vi: np.ndarray, vehicle: np.ndarray, unjudged: np.ndarray,
                slot: np.ndarray) -> None:  # fmt: skip
     """Each tracker's last valid fix, and the fixes still waiting for the other's next."""
-    for monitor, fixes in cols.last_valid_of_devices():
+    for monitor, fixes in cols.last_valid_of_devices:
         if monitor.pair is not None:
             monitor.pair.last.update(fixes)
     waiting = vi[np.flatnonzero(unjudged)]
@@ -636,6 +636,17 @@ def _end_pairs(cols: Columns, vi: np.ndarray, vehicle: np.ndarray, unjudged: np.
         if queue is None:
             queue = pending[fix.device_id] = deque(maxlen=TrackerPair._PENDING)
         queue.append(fix)
+
+
+def _allowed_chord2(mismatch_m: np.ndarray, lag: np.ndarray) -> np.ndarray:
+    """``chord2_of_m(mismatch_m + _LAG_MPS · lag)`` per fix, as the detector computes it (in
+    Python floats), from a table over the few thresholds and the lags within the window."""
+    values, of_value = np.unique(mismatch_m, return_inverse=True)
+    lags = range(int(lag.max()) + 1)
+    table = np.array(
+        [[chord2_of_m(m + TrackerPair._LAG_MPS * k) for k in lags] for m in values.tolist()]
+    )
+    return table[of_value, lag]
 
 
 def _beyond(c2: np.ndarray, mismatch_m: np.ndarray, reach_m: np.ndarray) -> np.ndarray:

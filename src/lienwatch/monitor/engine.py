@@ -121,22 +121,32 @@ class Monitor:
         """
         if not len(batch):
             return
-        unique, device_of = _factorize(batch.device_id)
+        unique, device_of = factorize(batch.device_id)
         for device in unique.tolist():
             self._slot(device)
         names, vehicle_of = np.unique([self._slot_key(d) for d in unique.tolist()],
                                       return_inverse=True)  # fmt: skip
         order = np.lexsort((device_of, batch.time, vehicle_of[device_of]))
-        columns = self._columns(batch.take(order), unique, device_of[order])
-        vehicle = vehicle_of[columns["dev"]]
+        vehicle = vehicle_of[device_of[order]]
         slots = [self._slots[name] for name in names.tolist()]
-        columnar = _columnar_vehicles(columns, vehicle, slots)
+        alarmed = np.unique(vehicle_of[device_of[batch.alarms != ""]])
+        columnar = _columnar_vehicles(alarmed, slots)
         rows = columnar[vehicle]
+        columns = self._columns(batch.take(order[rows]), unique, device_of[order[rows]])
+        back = _clock_back(columns["local"], vehicle[rows])
+        if len(back):  # a time-zone transition: those vehicles go fix by fix
+            columnar[back] = False
+            rows = columnar[vehicle]
+            columns = self._columns(batch.take(order[rows]), unique, device_of[order[rows]])
         opened = OpenOrder(self.book)
-        opened.global_of = np.flatnonzero(~rows)
-        self._replay_fixes(_take(columns, ~rows), opened)
-        opened.global_of = np.flatnonzero(rows)
-        self._replay_columns(_take(columns, rows), vehicle[rows], slots, columnar, opened)
+        fallback = order[~rows]
+        if len(fallback):
+            opened.global_of = np.flatnonzero(~rows)
+            fixes = self._columns(batch.take(fallback), unique, device_of[fallback])
+            self._replay_fixes(fixes, opened)
+        if rows.any():
+            opened.global_of = np.flatnonzero(rows)
+            self._replay_columns(columns, vehicle[rows], slots, columnar, opened)
         opened.restore()
 
     def _replay_fixes(self, columns: dict[str, np.ndarray], opened: OpenOrder) -> None:
@@ -379,7 +389,7 @@ class Monitor:
         """The batch as :class:`Fix` tuples, derived fields computed vectorized."""
         if not len(batch):
             return iter(())
-        unique, device_of = _factorize(batch.device_id)
+        unique, device_of = factorize(batch.device_id)
         return _tuples(self._columns(batch, unique, device_of))
 
     def _columns(
@@ -388,6 +398,8 @@ class Monitor:
         """The :class:`Fix` fields of the batch as arrays, derived fields computed, and
         ``dev``: each fix's index into ``unique``, the distinct device ids."""
         n = len(batch)
+        if n == 0:
+            return {name: np.zeros(0) for name in (*Fix._fields, "dev")}
         lat = np.asarray(batch.lat, dtype=np.float64)
         lon = np.asarray(batch.lon, dtype=np.float64)
         valid = usable(lat, lon, np.asarray(batch.valid, dtype=bool))
@@ -450,19 +462,21 @@ def _fresh(slot: _Slot) -> bool:
     return slot.released == _NOTHING and not slot.held and not slot.monitor.liveness.last
 
 
-def _columnar_vehicles(
-    columns: dict[str, np.ndarray], vehicle: np.ndarray, slots: list[_Slot]
-) -> np.ndarray:
+def _columnar_vehicles(alarmed: np.ndarray, slots: list[_Slot]) -> np.ndarray:
     """Which vehicles the columnar path takes: no earlier state, no tracker alarm in the
-    batch, at most two trackers, a wall clock that never goes back."""
+    batch (``alarmed`` vehicles have one), at most two trackers."""
     refused = np.array([not _fresh(s) or len(s.monitor.liveness.limit) > 2 for s in slots])
-    refused[vehicle[columns["alarms"] != ""]] = True
-    same = vehicle[1:] == vehicle[:-1]
-    refused[vehicle[1:][same & (columns["local"][1:] < columns["local"][:-1])]] = True
+    refused[alarmed] = True
     return ~refused
 
 
-def _factorize(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _clock_back(local: np.ndarray, vehicle: np.ndarray) -> np.ndarray:
+    """The vehicles whose wall clock goes back between two fixes (sorted by vehicle, time)."""
+    same = vehicle[1:] == vehicle[:-1]
+    return np.unique(vehicle[1:][same & (local[1:] < local[:-1])])
+
+
+def factorize(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``np.unique(ids.astype(str), return_inverse=True)``, sorting only the first id of each
     run of equal ids: batches usually come grouped by device, which makes this O(n)."""
     starts = np.r_[True, ids[1:] != ids[:-1]]
