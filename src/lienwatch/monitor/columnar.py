@@ -321,6 +321,7 @@ def stays_and_zones(cols: Columns, order: OpenOrder) -> None:
     lasted = time - time[anchor_of]
     crossed = np.zeros(len(vi), dtype=bool)
     long = np.zeros(len(vi), dtype=bool)  # past long_stay_h or cluster_h: its end resolves
+    visit = np.zeros(len(vi), dtype=bool)  # past place_visit_h
     same_stay = np.r_[False, stay[1:] == stay[:-1]]
     for name, strict in (("place_visit_s", False), ("long_stay_s", True), ("cluster_s", False)):
         limit = cols.limits(name)[vi]
@@ -329,6 +330,8 @@ def stays_and_zones(cols: Columns, order: OpenOrder) -> None:
         crossed |= first_past
         if name != "place_visit_s":
             long |= first_past
+        else:
+            visit = first_past
     busy = np.bincount(stay, weights=long, minlength=len(anchor_at)) > 0
     same_vehicle = np.r_[False, vehicle[1:] == vehicle[:-1]]
     ends_busy = anchor & same_vehicle & np.r_[False, busy[stay[:-1]]]
@@ -336,10 +339,13 @@ def stays_and_zones(cols: Columns, order: OpenOrder) -> None:
     in_zone = zone >= 0
     zoned = in_zone | (np.r_[False, in_zone[:-1]] & same_vehicle)
     stay_event = crossed | ends_busy
+    only_visit = visit & ~long  # all the detector does there: a visit to the stay's place
     events = np.flatnonzero(stay_event | zoned)
     earlier = anchor_of[np.maximum(events - 1, 0)]
-    cols.prepare(vi[np.concatenate([events, anchor_of[events], earlier])])
+    wanted = events[~only_visit[events] | zoned[events]]
+    cols.prepare(vi[np.concatenate([wanted, anchor_of[events], earlier])])
     current: dict[int, int] = {}  # vehicle -> the anchor (valid position) its Stays holds
+    alerts = order.book.alerts
     for e in events.tolist():
         v = int(vehicle[e])
         monitor = cols.monitors[v]
@@ -349,9 +355,14 @@ def stays_and_zones(cols: Columns, order: OpenOrder) -> None:
                 _sync_stay(cols, stays, current, v, int(anchor_of[e - 1]), time[e - 1])
             else:
                 _sync_stay(cols, stays, current, v, int(anchor_of[e]), time[e - 1])
-            stays.on_fix(cols.fix(int(vi[e])))
+            if only_visit[e]:
+                stays.visited = True
+                stays.places.visit(stays.anchor)
+            else:
+                stays.on_fix(cols.fix(int(vi[e])))
             current[v] = int(anchor_of[e])
-            order.mark(int(vi[e]), 4)
+            if len(alerts) != order.seen:
+                order.mark(int(vi[e]), 4)
         if zoned[e]:
             _sync_stay(cols, stays, current, v, int(anchor_of[e]), None)
             fix = cols.fix(int(vi[e]))
@@ -421,12 +432,17 @@ def nights(cols: Columns, order: OpenOrder) -> None:
     ends = local - of_day + night_end
     after = np.r_[False, (vehicle[1:] == vehicle[:-1]) & night[:-1] & (local[1:] >= ends[:-1])]
     events = np.flatnonzero(after)
-    cols.prepare(vi[np.concatenate([events, events - 1])])
-    for e in events.tolist():
+    cols.prepare(vi[np.concatenate([events[night[events]], events - 1])])
+    alerts = order.book.alerts
+    for e in events.tolist():  # what Nights.on_fix does at e, the night's fix pending
         detector = cols.monitors[vehicle[e]].nights
-        detector.pending, detector.pending_ends = cols.fix(int(vi[e - 1])), int(ends[e - 1])
-        detector.on_fix(cols.fix(int(vi[e])))
-        order.mark(int(vi[e]), 7)
+        detector._night(cols.fix(int(vi[e - 1])))
+        if night[e]:
+            detector.pending, detector.pending_ends = cols.fix(int(vi[e])), int(ends[e])
+        else:
+            detector.pending = None
+        if len(alerts) != order.seen:
+            order.mark(int(vi[e]), 7)
     last = np.r_[np.flatnonzero(np.diff(vehicle)), len(vi) - 1] if len(vi) else vehicle
     cols.prepare(vi[last])
     for end in last.tolist():
