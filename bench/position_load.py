@@ -62,7 +62,7 @@ def bare_load(path: Path, positions) -> float:
     fields = ("device_id", "time", "lat", "lon", "speed_kmh", "course", "valid", "alarms")
     part = {name: getattr(positions, name) for name in fields}
     part["device_id"] = np.unique(positions.device_id.astype(str), return_inverse=True)[1]
-    rows = list(_position_rows(part, _utc_text(part["time"], " ")))
+    rows = list(_position_rows(part, _utc_text(part["time"])))
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")

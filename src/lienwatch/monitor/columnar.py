@@ -6,7 +6,7 @@ them at once: a quiet fix only becomes the device's last fix, the stay goes on, 
 inside its province and its area, no deadline passed. So each detector family gets the fixes
 where its own code may act (its *events*) from array comparisons over the whole batch — the
 fix after a silence longer than the device allows, a step faster than ``jump_kmh``, the first
-fix of each stay (:func:`~lienwatch.monitor.stays._anchors`) and the first past each stay
+fix of each stay (:func:`~lienwatch.monitor.stays.stay_anchors`) and the first past each stay
 threshold, the fixes in or just out of a risk zone, outside the permitted region or the
 activity area, the first after each night — and Python runs the detector's own methods at
 those fixes only, after setting what the skipped fixes would have left in its state (the
@@ -35,7 +35,7 @@ from lienwatch.monitor.detectors.base import DAY_S
 from lienwatch.monitor.detectors.tracker_pair import TrackerPair
 from lienwatch.monitor.lifecycle import AlertBook
 from lienwatch.monitor.model import Fix
-from lienwatch.monitor.stays import _anchors
+from lienwatch.monitor.stays import stay_anchors
 from lienwatch.monitor.vehicle import VehicleMonitor
 
 _KEY_SHIFT = 2**34  # (vehicle, time) as one sortable int64: vehicle · 2³⁴ + seconds from t0
@@ -314,7 +314,7 @@ def stays_and_zones(cols: Columns, order: OpenOrder) -> None:
     c = cols.c
     vehicle, time = cols.vehicle[vi], cols.time[vi]
     xyz = np.column_stack((c["x"][vi], c["y"][vi], c["z"][vi]))
-    anchor = _anchors(vehicle, xyz, cols.limits("stay_r2")[vi])
+    anchor = stay_anchors(vehicle, xyz, cols.limits("stay_r2")[vi])
     stay = np.cumsum(anchor) - 1
     anchor_at = np.flatnonzero(anchor)
     anchor_of = anchor_at[stay]

@@ -70,7 +70,7 @@ def find_stays(
     order, code = _track_order(track, time)
     code, time = code[order], time[order]
     xyz = np.column_stack(unit_vectors(lat[order], lon[order]))
-    anchor = _anchors(code, xyz, chord2_of_m(radius_m))
+    anchor = stay_anchors(code, xyz, chord2_of_m(radius_m))
     first = np.flatnonzero(anchor)
     after = np.append(first[1:], len(time))  # the next anchor, or the end of the input
     closed = after < len(time)
@@ -121,7 +121,7 @@ def _track_order(track: np.ndarray, time: np.ndarray) -> tuple[np.ndarray, np.nd
     return np.lexsort((time, code)), code
 
 
-def _anchors(track: np.ndarray, xyz: np.ndarray, r2: float | np.ndarray) -> np.ndarray:
+def stay_anchors(track: np.ndarray, xyz: np.ndarray, r2: float | np.ndarray) -> np.ndarray:
     """Which fixes (sorted by track and time) begin a stay; ``r2`` is the squared chord of
     the radius, one for all or one per fix (the same along a track).
 
