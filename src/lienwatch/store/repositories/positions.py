@@ -108,10 +108,10 @@ def _utc_text(epoch_seconds: np.ndarray) -> list[str]:
     return joined.tolist()
 
 
-def _position_rows(part: dict[str, np.ndarray], times: list[str]) -> Iterable[tuple[Any, ...]]:
-    return zip(
+def _position_columns(part: dict[str, np.ndarray], times: list[str]) -> tuple[list[Any], ...]:
+    """(device_id, time, lat, lon, speed_kmh, course, valid, alarms) as lists."""
+    return (
         part["device_id"].tolist(),
-        times,
         times,
         part["lat"].tolist(),
         part["lon"].tolist(),
@@ -119,12 +119,16 @@ def _position_rows(part: dict[str, np.ndarray], times: list[str]) -> Iterable[tu
         part["course"].astype(int).tolist(),
         part["valid"].astype(bool).tolist(),
         part["alarms"].tolist(),
-        [False] * len(times),
-        strict=True,
     )
 
 
-_ROWS_PER_INSERT = 128  # rows per multi-row INSERT of a bulk load (7 parameters each)
+def _position_rows(part: dict[str, np.ndarray], times: list[str]) -> Iterable[tuple[Any, ...]]:
+    """Whole rows in ``_POSITION_COLUMNS`` order: received when taken, not archived."""
+    device, time, *rest = _position_columns(part, times)
+    return zip(device, time, time, *rest, [False] * len(times), strict=True)
+
+
+_ROWS_PER_INSERT = 128  # rows per multi-row INSERT of a bulk load (8 parameters each)
 
 
 def _insert_positions_sqlite(session: Session, part: dict[str, np.ndarray]) -> int:
@@ -132,16 +136,7 @@ def _insert_positions_sqlite(session: Session, part: dict[str, np.ndarray]) -> i
     was received when taken) and the constants written as literals: SQLite's cost per
     statement and per bound value is most of a bulk load's, not the B-tree's."""
     times = _utc_text(part["time"])
-    columns = (
-        part["device_id"].tolist(),
-        times,
-        part["lat"].tolist(),
-        part["lon"].tolist(),
-        part["speed_kmh"].astype(float).tolist(),
-        part["course"].astype(int).tolist(),
-        part["valid"].astype(bool).tolist(),
-        part["alarms"].tolist(),
-    )
+    columns = _position_columns(part, times)
     width = len(columns)
     values = list(itertools.chain.from_iterable(zip(*columns, strict=True)))
     whole = len(times) - len(times) % _ROWS_PER_INSERT
