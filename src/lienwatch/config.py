@@ -79,7 +79,8 @@ DEFAULT_SEVERITIES: dict[str, Severity] = {
 
 
 class MonitorThresholds(BaseModel):
-    """The collateral monitor's thresholds (the defaults are issue 5's); see docs/monitor.md."""
+    """The collateral monitor's thresholds (issue 5's defaults, tuned for precision in issue
+    18); see docs/monitor.md."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -96,10 +97,11 @@ class MonitorThresholds(BaseModel):
     left_region_h: float = Field(2.0, ge=0)
     night_end_h: float = Field(5.0, gt=0, le=12)  # the night window is 00:00 to this hour
     night_move_km: float = Field(5.0, gt=0)
-    night_move_nights: int = Field(3, ge=1)
+    night_move_nights: int = Field(3, ge=1)  # a weekend away is two nights, not a move
     address_mismatch_km: float = Field(10.0, gt=0)
     unusual_distance_km: float = Field(50.0, gt=0)
     unusual_h: float = Field(6.0, ge=0)
+    unusual_nights: int = Field(1, ge=0)  # night ends (night_end_h) spent outside; 0: any time
     activity_days: int = Field(30, ge=1)
     activity_share: float = Field(0.95, gt=0, le=1)
     activity_min_days: int = Field(7, ge=1)
@@ -276,7 +278,8 @@ class BusSettings(BaseModel):
     nats_url: str = "nats://127.0.0.1:4222"
     stream: str = Field("LIENWATCH_POSITIONS", pattern=r"^[A-Za-z0-9_-]+$")
     subject_prefix: str = Field("lienwatch.positions", pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")
-    #: Vehicle partitions: subjects ``<prefix>.<n>`` with n = device id mod partitions.
+    #: Vehicle partitions: subjects ``<prefix>.<n>`` with n = CRC-32 of the vehicle's VIN mod
+    #: partitions (a device fitted to no vehicle: its id mod partitions).
     partitions: int = Field(16, ge=1, le=4096)
     #: Messages a consumer may have pending on the server (not yet delivered, or delivered
     #: and not yet acknowledged) before health reports it lagging (``degraded``).
@@ -295,6 +298,14 @@ class WorkerSettings(BaseModel):
     #: Address and port of the worker's ``GET /api/v1/health`` (port 0: any free port).
     host: str = "127.0.0.1"
     http_port: int = Field(5056, ge=0, le=65535)
+    #: Run the live collateral monitor over the bus partitions this worker owns (JetStream bus
+    #: only; ``serve --no-monitor`` then): docs/scaling.md.
+    monitor: bool = False
+    #: A partition whose owner stopped renewing its lease is taken over after this long.
+    lease_s: float = Field(10.0, ge=1)
+    #: How often each owned partition's detector state is checkpointed (a takeover replays
+    #: the stream from the last checkpoint).
+    checkpoint_s: float = Field(10.0, gt=0)
 
 
 def _check_zone(value: str) -> str:

@@ -320,12 +320,12 @@ def stays_and_zones(cols: Columns, order: OpenOrder) -> None:
     anchor_of = anchor_at[stay]
     lasted = time - time[anchor_of]
     crossed = np.zeros(len(vi), dtype=bool)
-    long = np.zeros(len(vi), dtype=bool)  # past long_stay_h or cluster_h: its end resolves
+    long = np.zeros(len(vi), dtype=bool)  # past cluster_h: its end ends the record
     visit = np.zeros(len(vi), dtype=bool)  # past place_visit_h
     same_stay = np.r_[False, stay[1:] == stay[:-1]]
-    for name, strict in (("place_visit_s", False), ("long_stay_s", True), ("cluster_s", False)):
+    for name in ("place_visit_s", "cluster_s"):
         limit = cols.limits(name)[vi]
-        past = (lasted > limit if strict else lasted >= limit) & ~anchor
+        past = (lasted >= limit) & ~anchor
         first_past = past & ~(np.r_[False, past[:-1]] & same_stay)
         crossed |= first_past
         if name != "place_visit_s":
@@ -370,10 +370,65 @@ def stays_and_zones(cols: Columns, order: OpenOrder) -> None:
                 monitor.zones.on_fix(fix)
             order.mark(int(vi[e]), 5)
     ends = np.r_[np.flatnonzero(np.diff(vehicle)), len(vi) - 1] if len(vi) else anchor_at
-    cols.prepare(vi[anchor_of[ends]])
+    cols.prepare(vi[np.concatenate([anchor_of[ends], ends])])
+    close = anchor & same_vehicle & (_chord2(c, vi, vi[np.maximum(np.arange(len(vi)) - 1, 0)])
+                                     <= cols.limits("stay_r2")[vi])  # fmt: skip
     for end in ends.tolist():
         v = int(vehicle[end])
-        _sync_stay(cols, cols.monitors[v].stays, current, v, int(anchor_of[end]), time[end])
+        stays = cols.monitors[v].stays
+        _sync_stay(cols, stays, current, v, int(anchor_of[end]), time[end])
+        _end_clock(cols, stays, vi, anchor, close, end)
+
+
+def _end_clock(cols: Columns, stays: Any, vi: np.ndarray, anchor: np.ndarray,
+               close: np.ndarray, end: int) -> None:  # fmt: skip
+    """The long-stay clock after the vehicle's last fix: from the last stay that began away
+    from the fix before it, or from one the car moved too far from (``Stays._begin``); this
+    path takes only vehicles whose clock never reached ``long_stay_h`` (:func:`clock_bound`)."""
+    k = end
+    while not anchor[k] or close[k]:
+        k -= 1  # the last stay that surely restarted the clock
+    origin = cols.fix(int(vi[k]))
+    r2 = stays.limits.stay_r2
+    for j in range(k + 1, end + 1):
+        if anchor[j]:
+            fix = cols.fix(int(vi[j]))
+            dx, dy, dz = fix.x - origin.x, fix.y - origin.y, fix.z - origin.z
+            if dx * dx + dy * dy + dz * dz > 4 * r2:
+                origin = fix
+    stays.last = cols.fix(int(vi[end]))
+    stays.origin, stays.since, stays.long_open = origin, origin.time, False
+    stays.due = origin.time + stays.limits.long_stay_s
+
+
+def clock_bound(
+    columns: dict[str, np.ndarray], vehicle: np.ndarray, monitors: Sequence[VehicleMonitor]
+) -> np.ndarray:
+    """The vehicles (indices into ``monitors``) whose long-stay clock may reach
+    ``long_stay_h`` within the batch: between two stays that surely restart it (a stay's first
+    fix farther than ``stay_radius_m`` from the fix before it), or from the last one to the
+    vehicle's last report, ``long_stay_h`` or more passed. They run fix by fix."""
+    vi = np.flatnonzero(columns["valid"])
+    if not len(vi):
+        return np.zeros(0, dtype=np.int64)
+    v, t = vehicle[vi], columns["time"][vi]
+    xyz = np.column_stack((columns["x"][vi], columns["y"][vi], columns["z"][vi]))
+    r2 = np.array([m.out.limits.stay_r2 for m in monitors])[v]
+    anchor = stay_anchors(v, xyz, r2)
+    same = np.r_[False, v[1:] == v[:-1]]
+    d = np.diff(xyz, axis=0)
+    step2 = np.r_[np.inf, d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1] + d[:, 2] * d[:, 2]]
+    restart = anchor & ~(same & (step2 <= r2))
+    starts = np.flatnonzero(restart)
+    long_s = np.array([m.out.limits.long_stay_s for m in monitors])
+    last_report = np.full(len(monitors), -(2**62), dtype=np.int64)
+    np.maximum.at(last_report, vehicle, columns["time"])
+    following = np.r_[starts[1:], len(vi)]
+    same_next = following < len(vi)
+    same_next[same_next] = v[following[same_next]] == v[starts[same_next]]
+    until = np.where(same_next, t[np.minimum(following, len(vi) - 1)], last_report[v[starts]])
+    reached = until - t[starts] >= long_s[v[starts]]
+    return np.unique(v[starts[reached]])
 
 
 def _sync_stay(cols: Columns, stays: Any, current: dict[int, int], v: int, anchor: int,

@@ -106,6 +106,7 @@ class FollowupService(Intake, Steps, Watch, Agents, Conduct, Desk, Approvals):
         self._snapshot_days: dict[date, date | None] = {}
         self._users: dict[str, User] = {}
         self._refs: dict[int, str] = {}  # loan id -> reference
+        self._zones: dict[int, str] = {}  # loan id -> its time zone
 
     @classmethod
     def from_settings(
