@@ -15,9 +15,10 @@ from lienwatch.errors import NotFoundError
 from lienwatch.followup.model import Channel, TaskStatus
 from lienwatch.services.reads.book import loan_summary
 from lienwatch.services.reads.figures import (
-    latest_snapshots,
-    open_alert_counts,
-    snapshot_figures,
+    SNAPSHOT_COLUMNS,
+    latest_snapshot_of,
+    open_alerts_of,
+    row_figures,
 )
 from lienwatch.services.reads.people import borrower_view
 from lienwatch.services.reads.visibility import case_condition
@@ -28,6 +29,7 @@ from lienwatch.store.tables import (
     Case,
     ContactAttempt,
     Loan,
+    LoanSnapshot,
     Payment,
     Promise,
     Task,
@@ -73,12 +75,19 @@ def case_detail(
     client: str = "",
 ) -> dict[str, Any]:  # fmt: skip
     """The case with its loan, borrower (masked unless revealed), vehicle, figures and open
-    tasks."""
-    case = visible_case(session, viewer, case_id)
-    loan = session.get_one(Loan, case.loan_id)
-    borrower = session.get_one(Borrower, loan.borrower_id)
-    vehicle = session.get_one(Vehicle, loan.vehicle_id)
-    assignee = session.get(User, case.assignee_id) if case.assignee_id else None
+    tasks, in two round trips."""
+    found = session.execute(
+        select(Case, Loan, Borrower, Vehicle, User.username,
+               open_alerts_of(Case.loan_id).label("open_alerts"), *SNAPSHOT_COLUMNS)
+        .join(Loan, Loan.id == Case.loan_id).join(Borrower, Borrower.id == Loan.borrower_id)
+        .join(Vehicle, Vehicle.id == Loan.vehicle_id)
+        .outerjoin(User, User.id == Case.assignee_id)
+        .outerjoin(LoanSnapshot, latest_snapshot_of(Case.loan_id))
+        .where(Case.id == case_id, case_condition(viewer))
+    ).first()  # fmt: skip
+    if found is None:
+        raise NotFoundError(f"case_id: no case {case_id}")
+    case, loan, borrower, vehicle = found[:4]
     tasks = session.execute(
         select(Task, User.username).outerjoin(User, User.id == Task.assignee_id)
         .where(Task.case_id == case.id, Task.status == TaskStatus.QUEUED)
@@ -88,14 +97,13 @@ def case_detail(
         "case": case.id, "status": case.status, "hold": case.hold, "priority": case.priority,
         "opened_at": case.opened_at, "closed_at": case.closed_at,
         "close_reason": case.close_reason, "strategy": case.strategy,
-        "assignee": assignee.username if assignee else None,
+        "assignee": found.username,
         "loan": loan_summary(loan),
         "borrower": borrower_view(session, viewer, borrower, reveal=reveal, at=at,
                                   client=client, why=f"case {case.id}"),
         "vehicle": {"vin": vehicle.vin, "plate": vehicle.plate, "make": vehicle.make,
                     "model": vehicle.model},
-        "figures": {**snapshot_figures(latest_snapshots(session, [loan.id]).get(loan.id)),
-                    "open_alerts": open_alert_counts(session, [loan.id]).get(loan.id, 0)},
+        "figures": {**row_figures(found), "open_alerts": found.open_alerts},
         "tasks": [{"task": t.id, "channel": t.channel, "step": t.step, "due_at": t.due_at,
                    "deadline_at": t.deadline_at, "assignee": who} for t, who in tasks],
     }  # fmt: skip
