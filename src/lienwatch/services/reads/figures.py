@@ -4,6 +4,7 @@ bucket, overdue, unsecured exposure) and its open alerts, for a page of loans at
 from __future__ import annotations
 
 from collections.abc import Collection
+from functools import cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, and_, func, select
@@ -49,6 +50,7 @@ SNAPSHOT_COLUMNS = (
 )  # fmt: skip
 
 
+@cache  # building the aliased subquery costs more than the query it is part of
 def latest_snapshot_of(loan_id: ColumnElement[int]) -> ColumnElement[bool]:
     """The condition joining a row's loan (``loan_id``) to its latest snapshot, for an outer
     join in the row's own query: one round trip for a page with its figures."""
@@ -57,6 +59,7 @@ def latest_snapshot_of(loan_id: ColumnElement[int]) -> ColumnElement[bool]:
     return and_(LoanSnapshot.loan_id == loan_id, LoanSnapshot.as_of == latest)
 
 
+@cache
 def open_alerts_of(loan_id: ColumnElement[int]) -> ColumnElement[int]:
     """The number of open alerts of a row's loan, as a column of the row's query."""
     return (select(func.count()).where(Alert.loan_id == loan_id, Alert.status.in_(OPEN_ALERTS))
