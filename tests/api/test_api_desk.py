@@ -14,11 +14,15 @@ from datetime import timedelta
 from importlib import resources
 
 import pytest
+from sqlalchemy import select
 
 from lienwatch import clock
+from lienwatch.config import Settings
 from lienwatch.services.auth import AuthService
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory, transaction
+from lienwatch.store.tables import Loan
+from tests import factories
 from tests.api.support import TICK_AT, api_client, build_book, login, sqlite_book
 from tests.conftest import postgres_database
 
@@ -265,3 +269,46 @@ def test_an_analyst_publishes_a_new_strategy_version_the_engine_then_uses(book):
           "invalid", "document")  # fmt: skip
     error(client.post("/api/v1/strategy", headers=login(client, "sam"),
                       json={"document": newer}), 403, "forbidden")  # fmt: skip
+
+
+def test_a_repossession_is_ordered_approved_by_another_supervisor_and_recovered(tmp_path):
+    url = sqlite_book(tmp_path)
+    engine = make_engine(url)
+    with transaction(session_factory(engine)) as session:
+        factories.pledge(session, session.scalar(select(Loan).where(Loan.ref == "L1")))
+    engine.dispose()
+    settings = Settings(database_url=url, repossession={"min_dpd": 5})  # L1 is 6 days late
+    with api_client(url, settings) as client, clock.travel(TICK_AT):
+        sue = client.post("/api/v1/users", headers=login(client, "adm"),
+                          json={"username": "sue", "role": "supervisor", "team": "east",
+                                "password": "another long password"})  # fmt: skip
+        assert sue.status_code == 201, sue.text
+        sam, sue = login(client, "sam"), login(client, "sue", "another long password")
+        ordered = client.post("/api/v1/loans/L1/repossessions", headers=sam,
+                              json={"route": "court_order", "legal_ref": "(2026)沪0115执1号",
+                                    "why": "no payment, car hidden"})  # fmt: skip
+        assert ordered.status_code == 201, ordered.text
+        order = ordered.json()
+        assert (order["status"], order["ordered_by"], order["dpd_at_order"]) == (
+            "ordered", "sam", 6)
+        assert [r["id"] for r in client.get("/api/v1/repossessions",
+                                            headers=sue).json()["items"]] == [order["id"]]
+        path = f"/api/v1/repossessions/{order['id']}"
+        steps = client.get(f"{path}/steps", headers=sue).json()
+        assert [s["step"] for s in steps["items"]] == ["order"]
+        assert steps["waiting_for"]["step"] == "approve"
+        error(client.post(f"{path}/approve", headers=sam, json={"assignee": "ann"}), 422,
+              "invalid")  # fmt: skip
+        approved = client.post(f"{path}/approve", headers=sue, json={"assignee": "ann"})
+        assert approved.status_code == 200 and approved.json()["approved_by"] == "sue"
+        assert client.get("/api/v1/repossessions", headers=sue).json()["items"] == []
+        recovered = client.post(f"{path}/recovery", headers=sue,
+                                json={"recovered_on": "2026-02-21", "place": "Pudong lot 4",
+                                      "condition": "intact", "property_returned": True})
+        assert recovered.status_code == 200 and recovered.json()["status"] == "recovered"
+        steps = client.get(f"{path}/steps", headers=sue).json()
+        assert [s["step"] for s in steps["items"]][:3] == ["order", "approve", "recover"]
+        error(client.post("/api/v1/loans/L1/repossessions", headers=sam,
+                          json={"route": "court_order", "legal_ref": "(2026)沪0115执2号",
+                                "why": "again"}), 422, "invalid",
+              "loan_id")  # fmt: skip
