@@ -7,47 +7,19 @@ in the one error body."""
 
 from __future__ import annotations
 
-import contextlib
-import os
 import tomllib
 from datetime import timedelta
 from importlib import resources
 
-import pytest
 from sqlalchemy import select
 
 from lienwatch import clock
 from lienwatch.config import Settings
 from lienwatch.services.auth import AuthService
-from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory, transaction
 from lienwatch.store.tables import Loan
 from tests import factories
-from tests.api.support import TICK_AT, api_client, build_book, login, sqlite_book
-from tests.conftest import postgres_database
-
-
-@pytest.fixture
-def book(request, tmp_path):
-    """(client, database URL) of the API over the book of tests/api/support.py (ann's L1 in
-    team east, bob's L2 in team west, sam supervising east), on SQLite unless the test asks
-    for PostgreSQL (``BOTH``)."""
-    with contextlib.ExitStack() as stack:
-        if getattr(request, "param", "sqlite") == "sqlite":
-            url = sqlite_book(tmp_path)
-        else:
-            url = stack.enter_context(postgres_database(f"lienwatch_api_desk_{os.getpid()}"))
-            engine = make_engine(url)
-            migrate.upgrade(engine)
-            engine.dispose()
-            build_book(url)
-        with api_client(url) as client:
-            yield client, url
-
-
-BOTH = pytest.mark.parametrize(
-    "book", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
-)
+from tests.api.support import BOTH, TICK_AT, api_client, login, sqlite_book
 
 
 def error(answer, status: int, code: str, field: str | None = None) -> str:

@@ -10,14 +10,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lienwatch import clock
 from lienwatch.access.policy import Scope
-from lienwatch.api.context import ApiContext, Cursor, Limit, decode_cursor, encode_cursor
-from lienwatch.api.errors import ErrorBody
+from lienwatch.api.context import ERRORS, ApiContext, Cursor, Limit, decode_cursor, encode_cursor
 from lienwatch.followup.model import Role, Skill
 from lienwatch.services.auth import AuthService
 from lienwatch.services.users import describe_user, list_users
 from lienwatch.store.repositories import UserRepository
 
-ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 404, 409, 422)}
 Username = Annotated[str, Path(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9._-]+$")]
 
 

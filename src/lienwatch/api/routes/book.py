@@ -11,8 +11,15 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from lienwatch import clock
-from lienwatch.api.context import ApiContext, Cursor, Limit, decode_cursor, encode_cursor
-from lienwatch.api.errors import ErrorBody
+from lienwatch.api.context import (
+    ERRORS,
+    ApiContext,
+    Cursor,
+    Limit,
+    Ref,
+    decode_cursor,
+    encode_cursor,
+)
 from lienwatch.api.schemas import (
     BorrowerOut,
     DevicePage,
@@ -35,8 +42,6 @@ from lienwatch.services.reads.people import borrower_view
 from lienwatch.services.reads.visibility import loan_condition
 from lienwatch.store.tables import Borrower, Loan
 
-ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 404, 409, 422)}
-Ref = Annotated[str, Path(min_length=1, max_length=40)]
 Vin = Annotated[str, Path(min_length=1, max_length=17)]
 
 

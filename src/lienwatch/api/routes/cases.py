@@ -4,13 +4,20 @@
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from lienwatch import clock
-from lienwatch.api.context import ApiContext, Cursor, Limit, decode_cursor, encode_cursor
-from lienwatch.api.errors import ErrorBody
+from lienwatch.api.context import (
+    ERRORS,
+    ApiContext,
+    Cursor,
+    Id,
+    Limit,
+    decode_cursor,
+    encode_cursor,
+)
 from lienwatch.api.schemas import CaseDetail, OutcomeDone, QueuePage, Timeline
 from lienwatch.errors import LienwatchError, NotFoundError
 from lienwatch.followup.model import Outcome
@@ -19,8 +26,6 @@ from lienwatch.services.reads.queues import my_queue, queue_key, team_queue
 from lienwatch.services.reads.visibility import task_condition
 from lienwatch.store.tables import Task
 
-ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 404, 409, 422)}
-Id = Annotated[int, Path(ge=1, le=2**62)]
 Reveal = Annotated[bool, Query(description="Phone and ID number in clear (supervisors, "
                                            "analysts; audited).")]  # fmt: skip
 

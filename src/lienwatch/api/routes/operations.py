@@ -2,14 +2,13 @@
 
 # No `from __future__ import annotations`: FastAPI reads the signatures at run time.
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from lienwatch import clock
-from lienwatch.api.context import ApiContext
-from lienwatch.api.errors import ErrorBody
+from lienwatch.api.context import ERRORS, ApiContext, Id, Ref
 from lienwatch.api.schemas import (
     RepossessionList,
     RepossessionOut,
@@ -29,10 +28,6 @@ from lienwatch.services.reads.operations import (
 )
 from lienwatch.services.repossession import RepossessionService
 from lienwatch.services.strategies import publish_strategy
-
-ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 404, 409, 422)}
-Ref = Annotated[str, Path(min_length=1, max_length=40)]
-Id = Annotated[int, Path(ge=1, le=2**62)]
 
 
 class TrackerCommandIn(BaseModel):

@@ -4,12 +4,11 @@ and escalating a case."""
 # No `from __future__ import annotations`: FastAPI reads the signatures at run time.
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from lienwatch import clock
-from lienwatch.api.context import ApiContext
-from lienwatch.api.errors import ErrorBody
+from lienwatch.api.context import ERRORS, ApiContext, Id, Ref
 from lienwatch.api.schemas import (
     CaseMoved,
     TrackerCommandSent,
@@ -26,9 +25,6 @@ from lienwatch.services.reads.cases import (
 )
 from lienwatch.services.reads.visibility import visible_case_ids
 
-ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 404, 409, 422)}
-Ref = Annotated[str, Path(min_length=1, max_length=40)]
-Id = Annotated[int, Path(ge=1, le=2**62)]
 Username = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9._-]+$")]
 Why = Annotated[str, Field(min_length=1, max_length=500)]
 
