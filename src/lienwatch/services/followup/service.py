@@ -118,13 +118,17 @@ class FollowupService(Intake, Steps, Watch, Agents, Conduct, Desk, Approvals, Tr
         time_zone: str,
         catalogue: ProductCatalogue | None = None,
         providers: dict[Channel, Provider] | None = None,
+        published: bool = True,
     ) -> FollowupService:
-        """The service as configured: the strategy (shipped name or file, or its newest
-        version published since), its guard, and
+        """The service as configured: the strategy (shipped name or file, or with
+        ``published`` its newest version published since: one query), its guard, and
         providers: ``providers`` when given, else ``settings.providers`` over the defaults
         (SMS, automated voice and letters to the log, e-mail to the ``smtp_*`` relay);
-        ``time_zone`` is the business day's (``Settings.time_zone``)."""
-        strategy = strategy_in_force(session, configured_strategy(settings.strategy))
+        ``time_zone`` is the business day's (``Settings.time_zone``). Without ``published``
+        it touches no table (a check of the configuration at start)."""
+        strategy = configured_strategy(settings.strategy)
+        if published:
+            strategy = strategy_in_force(session, strategy)
         if providers is None:
             providers = build_providers(_provider_table(settings))
         dispatcher = Dispatcher(ComplianceGuard(strategy.profile), providers)
