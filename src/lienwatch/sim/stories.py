@@ -131,7 +131,8 @@ def _move(
     weights = np.sqrt([others[i].population for i in candidates])
     new_city = others[int(rng.choice(candidates, p=weights / weights.sum()))]
     home_lat, home_lon, work_lat, work_lon = home_and_work(rng, new_city)
-    day = _day_between(rng, story.active_day + 2, days - 3)
+    # three night ends at the new home inside the data, as night_relocation needs to confirm a move
+    day = _day_between(rng, story.active_day + 2, days - 4)
     return Move(day, new_city, home_lat, home_lon, work_lat, work_lon)
 
 
