@@ -278,7 +278,8 @@ class BusSettings(BaseModel):
     nats_url: str = "nats://127.0.0.1:4222"
     stream: str = Field("LIENWATCH_POSITIONS", pattern=r"^[A-Za-z0-9_-]+$")
     subject_prefix: str = Field("lienwatch.positions", pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")
-    #: Vehicle partitions: subjects ``<prefix>.<n>`` with n = device id mod partitions.
+    #: Vehicle partitions: subjects ``<prefix>.<n>`` with n = CRC-32 of the vehicle's VIN mod
+    #: partitions (a device fitted to no vehicle: its id mod partitions).
     partitions: int = Field(16, ge=1, le=4096)
     #: Messages a consumer may have pending on the server (not yet delivered, or delivered
     #: and not yet acknowledged) before health reports it lagging (``degraded``).
@@ -297,6 +298,14 @@ class WorkerSettings(BaseModel):
     #: Address and port of the worker's ``GET /api/v1/health`` (port 0: any free port).
     host: str = "127.0.0.1"
     http_port: int = Field(5056, ge=0, le=65535)
+    #: Run the live collateral monitor over the bus partitions this worker owns (JetStream bus
+    #: only; ``serve --no-monitor`` then): docs/scaling.md.
+    monitor: bool = False
+    #: A partition whose owner stopped renewing its lease is taken over after this long.
+    lease_s: float = Field(10.0, ge=1)
+    #: How often each owned partition's detector state is checkpointed (a takeover replays
+    #: the stream from the last checkpoint).
+    checkpoint_s: float = Field(10.0, gt=0)
 
 
 def _check_zone(value: str) -> str:

@@ -27,6 +27,13 @@ from lienwatch.api.health import Report, health_router
 from lienwatch.api.ingest import ingest_router
 from lienwatch.api.limits import BodyLimit, head_timeout_protocol
 from lienwatch.bus import InProcessBus, JetStreamBus
+from lienwatch.bus.leases import Checkpoints, Leases
+from lienwatch.bus.partitioned import (
+    PartitionAlerts,
+    PartitionedMonitor,
+    PartitionFleet,
+    SharedFleet,
+)
 from lienwatch.config import BusSettings, GatewaySettings, Settings
 from lienwatch.data import province_index
 from lienwatch.jobs import alarm_followups
@@ -34,7 +41,7 @@ from lienwatch.monitor.live import LiveMonitor
 from lienwatch.scheduling import Scheduler
 from lienwatch.store.migrate import open_store
 from lienwatch.store.monitoring import StoreAlertStore, StoreFleetSource
-from lienwatch.store.telematics import StoreDeviceDirectory, StoreFixWriter
+from lienwatch.store.telematics import StoreDeviceDirectory, StoreFixWriter, vehicle_keys
 from lienwatch.telematics.fixes import FixHistory, PositionBus, writing_to
 from lienwatch.telematics.gateway import PROTOCOLS, Gateway
 from lienwatch.telematics.registry import DeviceRegistry
@@ -75,7 +82,7 @@ async def open_ingest(
         )
         position_bus: PositionBus
         if bus.kind == "jetstream":
-            position_bus = await JetStreamBus.connect(bus)
+            position_bus = await JetStreamBus.connect(bus, vehicle_keys(factory))
             if store_writer:
                 await position_bus.subscribe(STORE_WRITER, writing_to(StoreFixWriter(factory)))
         else:
@@ -164,9 +171,12 @@ def health_report(
     scheduler: Scheduler | None = None,
     monitor: LiveMonitor | None = None,
     refused: Counter[str] | None = None,
+    partitions: PartitionedMonitor | None = None,
 ) -> Callable[[], Awaitable[Report]]:
     """What a process's health endpoint says about the parts it runs (None: not run here);
-    ``refused`` counts the HTTP ingest's refused fixes by reason."""
+    ``refused`` counts the HTTP ingest's refused fixes by reason. A partitioned monitor whose
+    leases were last renewed longer ago than they last makes the process lagging (another
+    worker may be taking its partitions)."""
 
     async def report() -> Report:
         bus_status, failing, lagging = await bus_report(bus, settings.bus)
@@ -180,6 +190,10 @@ def health_report(
             "monitor": None if monitor is None else monitor.status(),
             "jobs": {} if scheduler is None else scheduler.status(),
         }  # fmt: skip
+        if partitions is not None:
+            parts["partitions"] = partitions.status()
+            if (stale := partitions.since_last_renewal()) > partitions.lease_s:
+                lagging.append(f"partitions: leases not renewed for {stale:.0f} s")
         return Report(parts, failing, lagging)
 
     return report
@@ -285,6 +299,44 @@ async def running_monitor(ingest: Ingest, settings: Settings) -> AsyncIterator[L
     await ingest.bus.subscribe(MONITOR_CONSUMER, monitor.handle)
     try:
         await monitor.start()
+        yield monitor
+    finally:
+        await monitor.stop()
+
+
+@contextlib.asynccontextmanager
+async def running_partitions(
+    ingest: Ingest, settings: Settings, worker: str
+) -> AsyncIterator[PartitionedMonitor]:
+    """The live monitor over the partitions ``worker`` owns on ``ingest``'s JetStream bus,
+    until exit (when its partitions are checkpointed and given up for the other workers)."""
+    bus = ingest.bus
+    if not isinstance(bus, JetStreamBus):
+        raise ValueError('worker.monitor: needs the JetStream bus ([bus] kind = "jetstream")')
+    provinces = await asyncio.to_thread(province_index)
+    fleet = SharedFleet(StoreFleetSource(ingest.factory, provinces))
+    alerts = StoreAlertStore(ingest.factory, provinces)
+    followups = alarm_followups(ingest.factory, settings)
+    partitions = settings.bus.partitions
+
+    def new_monitor(partition: int) -> LiveMonitor:
+        return LiveMonitor(
+            PartitionFleet(fleet, partition, partitions),
+            PartitionAlerts(alerts, partition, partitions),
+            settings=settings.monitor, provinces=provinces, followups=followups,
+        )  # fmt: skip
+
+    options = settings.worker
+    monitor = PartitionedMonitor(
+        bus,
+        await Leases.open(bus.js, settings.bus.stream, worker, options.lease_s),
+        await Checkpoints.open(bus.js, settings.bus.stream),
+        new_monitor,
+        lease_s=options.lease_s,
+        checkpoint_s=options.checkpoint_s,
+    )
+    await monitor.start()
+    try:
         yield monitor
     finally:
         await monitor.stop()

@@ -145,6 +145,8 @@ POLICY: dict[tuple[str, str], Rule] = {
     # collateral alerts
     ("GET", f"{V1}/alerts"): CASE_READ,
     ("POST", f"{V1}/alerts/{{alert_id}}/decision"): users({A: OWN, S: TEAM, N: ALL}),
+    # the pre-loan decision on applications: credit (analysts) and supervisors
+    ("POST", f"{V1}/applications"): users({S: ALL, N: ALL}),
     # tracker commands: an agent's request is refused and recorded; a supervisor's is approved
     ("POST", f"{V1}/loans/{{ref}}/tracker-commands"): users({A: OWN, S: TEAM}),
     # a request any agent may make on their own case, answered by a supervisor of the team

@@ -11,6 +11,7 @@ from lienwatch.api.docs import docs_router
 from lienwatch.api.routes import (
     admin,
     alerts,
+    applications,
     auth,
     book,
     cases,
@@ -23,7 +24,7 @@ from lienwatch.config import Settings
 OPENAPI_URL = "/api/v1/openapi.json"
 
 #: The routers of the API, each built on the shared context.
-AREAS = (auth, admin, cases, book, alerts, operations, supervision, ledger)
+AREAS = (auth, admin, cases, book, alerts, operations, supervision, ledger, applications)
 
 
 def install_api(app: FastAPI, factory: sessionmaker[Session], settings: Settings) -> ApiContext:

@@ -1,9 +1,12 @@
 """The NATS JetStream position bus: one stream, subjects partitioned by vehicle.
 
-Fixes are published to ``<prefix>.<partition>`` with partition = device id mod partitions,
-so every fix of a device lands in one partition, in order, and a worker that owns a set of
-partitions sees whole vehicles. ``publish`` returns once the server has acknowledged every
-message (stored in the stream): that is what durable means here. Publishes are grouped per
+Fixes are published to ``<prefix>.<partition>`` with the partition of the device's vehicle
+(:func:`partition_of` its VIN, found through ``vehicle_keys``; a device fitted to no vehicle,
+or a bus without ``vehicle_keys``, by device id mod partitions), so every fix of a vehicle
+lands in one partition, in order, and a worker that owns a set of partitions sees whole
+vehicles (both trackers of a car, for the tracker-pair detector). ``publish`` returns once
+the server has acknowledged every message (stored in the stream): that is what durable means
+here. Publishes are grouped per
 partition: while a partition's message is on its way, the fixes published for it meanwhile
 wait and go out together as the next message (up to ``MAX_MESSAGE_FIXES``), so a hundred
 connections publishing one fix each cost a few messages, not a hundred, on both sides of
@@ -27,8 +30,9 @@ import contextlib
 import json
 import logging
 import time
+import zlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -36,7 +40,7 @@ from typing import Any
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import ConsumerConfig, StreamConfig
+from nats.js.api import ConsumerConfig, DeliverPolicy, StreamConfig
 from nats.js.errors import NotFoundError
 
 from lienwatch import clock
@@ -110,6 +114,22 @@ CHECK_IDLE_S = 5.0
 INFO_TIMEOUT_S = 2.0
 
 
+#: How long a gateway trusts its device → vehicle map (a tracker refitted to another car).
+VEHICLE_KEYS_TTL_S = 60.0
+
+#: Finds the VIN of the vehicle each given device key is fitted to (blocking; devices fitted
+#: to none are left out).
+VehicleKeys = Callable[[Collection[int]], dict[int, str]]
+#: A partition consumer's handler: the fixes of a batch and the stream sequence of its last
+#: message (what a checkpoint taken after it covers).
+SequencedHandler = Callable[[list[Fix], int], Awaitable[None]]
+
+
+def partition_of(vehicle: str, partitions: int) -> int:
+    """The partition of a vehicle (by VIN): stable across processes and restarts."""
+    return zlib.crc32(vehicle.encode()) % partitions
+
+
 def _now() -> str:
     return clock.now().isoformat()
 
@@ -144,8 +164,13 @@ class ConsumerStatus:
 class _Consumer:
     durable: str
     subject: str
-    handler: FixHandler
+    handler: FixHandler | None  # None: the sequenced handler takes the batches
     status: ConsumerStatus = field(default_factory=ConsumerStatus)
+    config: ConsumerConfig = field(
+        default_factory=lambda: ConsumerConfig(max_ack_pending=MAX_ACK_PENDING)
+    )
+    sequenced: SequencedHandler | None = None  # called instead of handler when given
+    leaving: bool = False  # being stopped on its own (a partition handed over)
     pull: JetStreamContext.PullSubscription | None = None
     task: asyncio.Task[None] | None = None
     handling: asyncio.Task[None] | None = None  # the batch handled while the next is fetched
@@ -161,7 +186,10 @@ class JetStreamBus:
     is set (with ``give_up_reason``) when a consumer cannot go on; see the module docstring.
     """
 
-    def __init__(self, client: Client, stream: JetStreamContext, settings: BusSettings) -> None:
+    def __init__(
+        self, client: Client, stream: JetStreamContext, settings: BusSettings,
+        vehicle_keys: VehicleKeys | None = None,
+    ) -> None:  # fmt: skip
         self.client = client
         self.js = stream
         self.settings = settings
@@ -172,9 +200,14 @@ class JetStreamBus:
         self._closing = False
         self._outbox: dict[str, list[tuple[Sequence[Fix], asyncio.Future[None]]]] = {}
         self._senders: dict[str, asyncio.Task[None]] = {}  # by subject
+        self.vehicle_keys = vehicle_keys
+        self._vehicles: dict[int, str | None] = {}  # device key -> VIN (None: fitted to none)
+        self._vehicles_since = time.monotonic()
 
     @classmethod
-    async def connect(cls, settings: BusSettings) -> JetStreamBus:
+    async def connect(
+        cls, settings: BusSettings, vehicle_keys: VehicleKeys | None = None
+    ) -> JetStreamBus:
         """Connect to ``settings.nats_url`` and make sure the stream exists.
 
         A server that does not answer at start fails the call after three attempts. Once
@@ -182,7 +215,7 @@ class JetStreamBus:
         ``[bus] give_up_s`` bounds how long the consumers wait for it.
         """
         client = Client()
-        bus = cls(client, client.jetstream(), settings)
+        bus = cls(client, client.jetstream(), settings, vehicle_keys)
         await client.connect(
             settings.nats_url, connect_timeout=5, max_reconnect_attempts=3,
             reconnect_time_wait=1, error_cb=bus._on_error, disconnected_cb=bus._on_disconnected,
@@ -202,16 +235,31 @@ class JetStreamBus:
         await self.js.add_stream(config)
 
     def subject(self, device_id: int) -> str:
-        """The subject of a device's partition."""
-        return f"{self.settings.subject_prefix}.{device_id % self.settings.partitions}"
+        """The subject of a device's partition (its vehicle's, once :meth:`publish` looked
+        the vehicle up)."""
+        partitions = self.settings.partitions
+        vehicle = self._vehicles.get(device_id)
+        partition = device_id % partitions if vehicle is None else partition_of(vehicle, partitions)
+        return f"{self.settings.subject_prefix}.{partition}"
 
     async def publish(self, fixes: Sequence[Fix]) -> None:
         """Return once every fix is in an acknowledged message of its partition; raise the
         server's or the connection's error otherwise."""
+        if self.vehicle_keys is not None:
+            await self._look_up_vehicles({fix.device_id for fix in fixes})
         by_subject: dict[str, list[Fix]] = defaultdict(list)
         for fix in fixes:
             by_subject[self.subject(fix.device_id)].append(fix)
         await asyncio.gather(*(self._post(subject, part) for subject, part in by_subject.items()))
+
+    async def _look_up_vehicles(self, devices: set[int]) -> None:
+        """Learn the vehicles of devices not seen since the map was last renewed."""
+        assert self.vehicle_keys is not None
+        if time.monotonic() - self._vehicles_since > VEHICLE_KEYS_TTL_S:
+            self._vehicles, self._vehicles_since = {}, time.monotonic()
+        if missing := devices - self._vehicles.keys():
+            found = await asyncio.to_thread(self.vehicle_keys, missing)
+            self._vehicles.update({device: found.get(device) for device in missing})
 
     def _post(self, subject: str, fixes: Sequence[Fix]) -> asyncio.Future[None]:
         """Queue ``fixes`` for ``subject``'s next message; the future ends with its ack."""
@@ -256,11 +304,50 @@ class JetStreamBus:
             durable = name if partitions is None else f"{name}-{subject.rsplit('.', 1)[1]}"
             if durable in self.consumers:
                 raise ValueError(f"name: a consumer {durable!r} already exists")
-            consumer = _Consumer(durable, subject, handler)
-            consumer.pull = await self._pull_subscribe(consumer)  # a bad setup fails at start
-            consumer.task = asyncio.create_task(self._consume(consumer), name=durable)
-            consumer.task.add_done_callback(lambda _, c=consumer: self._ended(c))
-            self.consumers[durable] = consumer
+            await self._start(_Consumer(durable, subject, handler))
+
+    async def consume_partition(
+        self, name: str, partition: int, handler: SequencedHandler, *,
+        after: int | None = None, since: datetime | None = None,
+    ) -> None:  # fmt: skip
+        """Run the durable pull consumer ``name`` over one partition, set afresh to start
+        after stream sequence ``after`` (a checkpoint's), else at ``since``, else at the
+        start of the stream; ``handler`` gets each batch with its last sequence. The consumer
+        of a previous owner is replaced: where it stood does not matter, the checkpoint does.
+        """
+        if name in self.consumers:
+            raise ValueError(f"name: a consumer {name!r} already exists")
+        config = ConsumerConfig(max_ack_pending=MAX_ACK_PENDING)
+        if after is not None:
+            config.deliver_policy, config.opt_start_seq = DeliverPolicy.BY_START_SEQUENCE, after + 1
+        elif since is not None:
+            config.deliver_policy = DeliverPolicy.BY_START_TIME
+            config.opt_start_time = since.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        with contextlib.suppress(NotFoundError):
+            await self.js.delete_consumer(self.settings.stream, name)
+        subject = f"{self.settings.subject_prefix}.{partition}"
+        consumer = _Consumer(name, subject, None, config=config, sequenced=handler)
+        await self._start(consumer)
+
+    async def stop_consumer(self, name: str) -> None:
+        """Stop consumer ``name`` in this process (the batch in hand is handled and
+        acknowledged first); the server keeps it for whoever consumes it next."""
+        consumer = self.consumers.pop(name, None)
+        if consumer is None:
+            return
+        consumer.leaving = True
+        if consumer.task is not None:
+            consumer.task.cancel()
+            await asyncio.gather(consumer.task, return_exceptions=True)
+        if consumer.handling is not None:
+            await asyncio.gather(consumer.handling, return_exceptions=True)
+        await self._unsubscribe(consumer)
+
+    async def _start(self, consumer: _Consumer) -> None:
+        consumer.pull = await self._pull_subscribe(consumer)  # a bad setup fails at start
+        consumer.task = asyncio.create_task(self._consume(consumer), name=consumer.durable)
+        consumer.task.add_done_callback(lambda _, c=consumer: self._ended(c))
+        self.consumers[consumer.durable] = consumer
 
     async def status(self) -> dict[str, Any]:
         """For a health endpoint: the connection, and per consumer its own figures and the
@@ -362,7 +449,10 @@ class JetStreamBus:
                 status.dropped += 1
                 await message.term()
         try:
-            await consumer.handler(fixes)
+            if consumer.sequenced is not None:
+                await consumer.sequenced(fixes, messages[-1].metadata.sequence.stream)
+            elif consumer.handler is not None:
+                await consumer.handler(fixes)
         except Exception:
             consumer.handler_failing = True
             await _nak(good)
@@ -406,7 +496,7 @@ class JetStreamBus:
         """A consumer's task is done: expected when closing, otherwise fatal for the process."""
         consumer.status.state = "stopped"
         task = consumer.task
-        if self._closing or task is None or self.gave_up.is_set():
+        if self._closing or consumer.leaving or task is None or self.gave_up.is_set():
             return
         ended = "cancelled" if task.cancelled() else repr(task.exception())
         self._give_up(f"consumer {consumer.durable} ended: {ended}")
@@ -422,7 +512,7 @@ class JetStreamBus:
         existing one keeps its configuration)."""
         return await self.js.pull_subscribe(
             consumer.subject, durable=consumer.durable, stream=self.settings.stream,
-            config=ConsumerConfig(max_ack_pending=MAX_ACK_PENDING),
+            config=consumer.config,
         )  # fmt: skip
 
     async def _unsubscribe(self, consumer: _Consumer) -> None:

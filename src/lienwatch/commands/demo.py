@@ -168,6 +168,17 @@ def _print_summary(console: Console, s: dict[str, Any]) -> None:
         f"{rings['candidate_rings']:,} candidates for {rings['planted_rings']:,} planted · "
         f"precision {_ratio(rings['precision'])} · recall {_ratio(rings['recall'])}",
     )
+    origination = s["origination"]
+    table.add_row(
+        "applications decided",
+        f"{origination['applications']:,}: "
+        + " · ".join(f"{k} {v:,}" for k, v in origination["decisions"].items()),
+    )
+    table.add_row(
+        "  grade mix · default rate",
+        " · ".join(f"{g} {m['loans']:,} ({_percent(m['default_rate'])})"
+                   for g, m in origination["by_grade"].items()) or "no graded loan",
+    )  # fmt: skip
     followup = s["followup"]
     table.add_row(
         "follow-up coverage",

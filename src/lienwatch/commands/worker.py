@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import socket
 from typing import Annotated, Any
 
@@ -26,8 +27,10 @@ def worker(
 ) -> None:
     """Run the background work of a scaled-out deployment until interrupted (Ctrl-C or
     SIGTERM): the follow-up tick and the nightly servicing run, and with the JetStream bus
-    ([bus] kind = "jetstream") the durable consumer that writes positions to the store.
-    GET /api/v1/health on the HTTP port reports the consumer, the jobs and the database.
+    ([bus] kind = "jetstream") the durable consumer that writes positions to the store, and
+    with [worker] monitor = true the live monitor over the bus partitions this worker owns
+    (leases, checkpoints: docs/scaling.md). GET /api/v1/health on the HTTP port reports the
+    consumers, the partitions, the jobs and the database.
 
     Run as many as needed on one PostgreSQL database: one worker at a time ticks or runs a
     night (the others skip), all of them execute the due follow-up steps in batches, no step
@@ -47,12 +50,16 @@ async def _work(settings: Settings, host: str, listener: socket.socket) -> None:
         health_app,
         health_report,
         open_ingest,
+        running_partitions,
         serving_http,
         stop_on_signals,
         until_stopped,
     )
 
     stop = stop_on_signals()
+    if settings.worker.monitor and settings.bus.kind != "jetstream":
+        raise ValueError('worker.monitor: needs the JetStream bus ([bus] kind = "jetstream")')
+    partitions = None
     async with contextlib.AsyncExitStack() as stack:
         if settings.bus.kind == "jetstream":
             ingest = await stack.enter_async_context(
@@ -60,13 +67,19 @@ async def _work(settings: Settings, host: str, listener: socket.socket) -> None:
             )
             engine, factory, bus = ingest.engine, ingest.factory, ingest.bus
             parts = "store writer, "
+            if settings.worker.monitor:
+                worker_id = f"{socket.gethostname()}-{os.getpid()}"
+                partitions = await stack.enter_async_context(
+                    running_partitions(ingest, settings, worker_id)
+                )
+                parts += f"monitor on {len(partitions.owned)} partitions as {worker_id}, "
         else:
             database = stack.enter_context(open_store(settings.database_url))
             engine, factory, bus, parts = database.engine, database.factory, None, ""
         scheduler = await stack.enter_async_context(
             running_scheduler(scheduler_jobs(factory, settings), on_run=print_run)
         )
-        report = health_report(settings, bus, scheduler=scheduler)
+        report = health_report(settings, bus, scheduler=scheduler, partitions=partitions)
         app = health_app(engine, report, settings.gateway)
         port = await stack.enter_async_context(
             serving_http(app, host, 0, settings.gateway, bound=listener)

@@ -31,6 +31,7 @@ from lienwatch.followup.model import Channel, FollowupError, Outcome
 from lienwatch.followup.strategy import configured_strategy
 from lienwatch.services.followup import FollowupService
 from lienwatch.services.followup.coverage import coverage, kpis
+from lienwatch.services.payment_anomalies import scan_payments
 from lienwatch.services.servicing import run_nightly
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import transaction
@@ -175,18 +176,28 @@ class NightlyRuns:
     def __init__(self, factory: sessionmaker[Session], catalogue: ProductCatalogue) -> None:
         self.factory = factory
         self.catalogue = catalogue
-        self.runs = self.bucket_changes = self.status_changes = 0
+        self.runs = self.bucket_changes = self.status_changes = self.payment_anomalies = 0
+        self.last: date | None = None
 
     def run(self, day: date) -> None:
+        """The day's run, then the payments since the previous run through the
+        abnormal-payment rules, as the nightly job does (known at the end of the day)."""
         with transaction(self.factory) as session:
             counts = run_nightly(session, self.catalogue, as_of=day)
+        since = day if self.last is None else self.last + timedelta(days=1)
+        with transaction(self.factory) as session:
+            end = datetime.combine(day + timedelta(days=1), time(), tzinfo=UTC)
+            self.payment_anomalies += len(scan_payments(session, since=since, through=day,
+                                                        at=end))  # fmt: skip
+        self.last = day
         self.runs += 1
         self.bucket_changes += counts.bucket_changes
         self.status_changes += counts.status_changes
 
     def counts(self) -> dict[str, int]:
         return {"nightly_runs": self.runs, "bucket_changes": self.bucket_changes,
-                "status_changes": self.status_changes}  # fmt: skip
+                "status_changes": self.status_changes,
+                "payment_anomalies": self.payment_anomalies}  # fmt: skip
 
 
 def _add(totals: dict[str, int], tick: dict[str, Any]) -> None:

@@ -19,6 +19,7 @@ from lienwatch.config import FollowupSettings, RepossessionSettings
 from lienwatch.demo.followup import NightlyRuns, Team, simulate_followup
 from lienwatch.demo.gateway_feed import feed_sample_through_gateway, sample_fixes
 from lienwatch.demo.load import load_book, load_fixes
+from lienwatch.demo.origination import grade_outcomes, originate, record_grades
 from lienwatch.demo.repossession import DeskSize
 from lienwatch.demo.rings import score_rings
 from lienwatch.demo.scoring import monitor_portfolio, scoring_summary
@@ -105,6 +106,11 @@ def run_demo(
                 session, portfolio.positions, skip=through_gateway, progress=report
             )
 
+    with stage("origination"):  # the applications through the pre-loan decision
+        origination = originate(portfolio, seed=options.seed)
+        with transaction(factory) as session:
+            record_grades(session, origination)
+
     with stage("gateway"):
         fed = feed_sample_through_gateway(
             portfolio.positions, portfolio.devices, f"sqlite:///{database}"
@@ -156,6 +162,7 @@ def run_demo(
 
     with stage("overview"), transaction(factory) as session:
         overview = build_overview(session, as_of=portfolio.as_of)
+        grades = grade_outcomes(session, origination, through=portfolio.as_of)
     with stage("report"):  # at the end of the last day the follow-up team worked
         worked_until = datetime.fromisoformat(followup["period"]["as_of"])
         with transaction(factory) as session:
@@ -178,6 +185,7 @@ def run_demo(
         "servicing": servicing,
         "monitoring": monitoring,
         "fraud_rings": rings,
+        "origination": grades,
         "gateway": asdict(fed),
         "followup": followup,
         "ledger": ledger,

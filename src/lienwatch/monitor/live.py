@@ -28,6 +28,11 @@ threads, one step at a time:
   stored alert's last update changes nothing), their cause ending resolves them; a replayed
   alert whose key the store already holds closed stays closed (the store keeps people's
   decisions and reports them back). So a restart never stores an alert twice.
+- **checkpoints** (scaled-out workers, one monitor per partition): :meth:`LiveMonitor.
+  ingest_now` ingests and saves a batch before it returns (the bus acknowledges it after),
+  marking the stream sequence it covers; :meth:`LiveMonitor.checkpoint` is the detector
+  state with that mark (:mod:`lienwatch.monitor.checkpoint`), and ``start(restored=...)``
+  continues from such a state instead of warming up from the store.
 """
 
 from __future__ import annotations
@@ -36,20 +41,22 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from lienwatch import clock
 from lienwatch.config import MonitorSettings
 from lienwatch.domain.positions import PositionColumns
 from lienwatch.domain.provinces import ProvinceIndex
+from lienwatch.monitor.checkpoint import CheckpointError, dump_state, load_state
 from lienwatch.monitor.engine import Monitor
 from lienwatch.monitor.lifecycle import Decision
 from lienwatch.monitor.model import ALARM_TYPES, Alert, DeviceSpec, VehicleSpec, iso_utc
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 #: Fixes waiting for the monitor above which the bus handler waits (backpressure).
 MAX_WAITING_FIXES = 100_000
@@ -156,6 +163,7 @@ class LiveMonitor:
         self.last_error: str | None = None
         self.last_late_at: int | None = None
         self.warmup: dict[str, Any] = {}
+        self.mark: int | None = None  # the stream sequence the state covers (checkpoints)
         self._loaded_clock = 0.0
         self._unbound: set[int] = set()
         self._pending: dict[str, Alert] = {}
@@ -185,10 +193,20 @@ class LiveMonitor:
         self.counts["fixes_received"] += len(fixes)
         self._arrived.set()
 
-    async def start(self) -> None:
-        """Warm up from the store (raising if that fails), then run the fixes and clock tasks."""
+    async def start(self, restored: bytes | None = None) -> None:
+        """Continue from the ``restored`` state of :meth:`checkpoint` or, without one (or
+        with one this lienwatch cannot load), warm up from the store (raising if that fails);
+        then run the fixes and clock tasks."""
         self.state = "warming up"
-        await asyncio.to_thread(self._warm_up, int(clock.timestamp()))
+        now = int(clock.timestamp())
+        try:
+            if restored is None:
+                raise CheckpointError("no checkpoint")
+            await asyncio.to_thread(self._restore, now, restored)
+        except CheckpointError as exc:
+            if restored is not None:
+                log.warning("live monitor: warming up from the store instead: %s", exc)
+            await asyncio.to_thread(self._warm_up, now)
         self.state = "running"
         self._tasks = [
             asyncio.create_task(self._take_fixes(), name="monitor-fixes"),
@@ -202,6 +220,19 @@ class LiveMonitor:
         self._room.set()
         await asyncio.gather(*self._tasks)
         self.state = "stopped"
+
+    async def ingest_now(self, fixes: Sequence[BusFix], mark: int) -> None:
+        """Ingest ``fixes`` and save their alerts before returning (raising if that failed);
+        the state then covers stream sequence ``mark``."""
+        async with self._lock:
+            self.counts["fixes_received"] += len(fixes)
+            await _finish(asyncio.to_thread(self._ingest, fixes))
+            self.mark = mark
+
+    async def checkpoint(self) -> tuple[int | None, bytes]:
+        """The stream sequence the state covers and the state, for :meth:`start`."""
+        async with self._lock:
+            return self.mark, await _finish(asyncio.to_thread(self._dump))
 
     async def _take_fixes(self) -> None:
         while True:
@@ -283,6 +314,25 @@ class LiveMonitor:
             "alerts_continued": len(seeded),
             "seconds": round(time.monotonic() - started, 3),
         }
+
+    def _restore(self, now: int, state: bytes) -> None:
+        started = time.monotonic()
+        fleet = self.source.load_fleet()
+        monitor = Monitor([], (), settings=self.settings, provinces=self.provinces)
+        extra = load_state(monitor, state)
+        monitor.update_fleet(list(fleet.devices.values()), fleet.vehicles)
+        self.mark, self._followed = extra["mark"], extra["followed"]
+        self._pending = extra["pending"]
+        monitor.advance(now)
+        self.monitor = monitor
+        self._took_fleet(fleet, now)
+        self.last_advance = now
+        self._save()
+        self.warmup = {"checkpoint": self.mark, "seconds": round(time.monotonic() - started, 3)}
+
+    def _dump(self) -> bytes:
+        extra = {"mark": self.mark, "followed": set(self._followed), "pending": self._pending}
+        return dump_state(self._monitor, extra)
 
     def _ingest(self, fixes: Sequence[BusFix]) -> None:
         unknown = {f.device_id for f in fixes} - self.fleet.devices.keys() - self._unbound
@@ -380,6 +430,17 @@ class LiveMonitor:
         if self.monitor is None:
             raise RuntimeError("live monitor: not started")
         return self.monitor
+
+
+async def _finish(work: Awaitable[_T]) -> _T:
+    """Await ``work`` (a worker thread's) to its end even when cancelled meanwhile, so the
+    lock held around it is not released while the thread still changes the state."""
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.gather(task, return_exceptions=True)
+        raise
 
 
 def _iso_date(day: date | None) -> str | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import date, datetime
 
 from sqlalchemy import func, select, update
@@ -20,7 +20,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from lienwatch.monitor.model import OPEN_STATUSES
 from lienwatch.store.db import transaction
 from lienwatch.store.repositories import DeviceRepository, PositionRow, store_position_rows
-from lienwatch.store.tables import Alert, Device, LoanSnapshot, Position, PositionConflict
+from lienwatch.store.tables import (
+    Alert,
+    Device,
+    LoanSnapshot,
+    Position,
+    PositionConflict,
+    Vehicle,
+)
 from lienwatch.telematics.fixes import Fix, StoredPositions
 from lienwatch.telematics.registry import (
     DEVICE_CLONED,
@@ -70,6 +77,22 @@ class StoreDeviceDirectory:
     def record_clone(self, device_id: int, *, at: datetime, addresses: Collection[str]) -> bool:
         with transaction(self.factory) as session:
             return raise_clone_alert(session, device_id, at=at, addresses=addresses) is not None
+
+
+def vehicle_keys(factory: sessionmaker[Session]) -> Callable[[Collection[int]], dict[int, str]]:
+    """What the JetStream bus partitions by: the VIN of the vehicle each device key is fitted
+    to (devices fitted to none left out), in a transaction of its own."""
+
+    def find(devices: Collection[int]) -> dict[int, str]:
+        query = (
+            select(Device.id, Vehicle.vin)
+            .join(Vehicle, Vehicle.id == Device.vehicle_id)
+            .where(Device.id.in_(list(devices)))
+        )
+        with transaction(factory) as session:
+            return {device: vin for device, vin in session.execute(query)}
+
+    return find
 
 
 def set_fitted_on(session: Session, ident: str, day: date | None) -> Device | None:

@@ -108,6 +108,7 @@ class FollowupService(Intake, Steps, Watch, Agents, Conduct, Desk, Approvals, Tr
         self._snapshot_days: dict[date, date | None] = {}
         self._users: dict[str, User] = {}
         self._refs: dict[int, str] = {}  # loan id -> reference
+        self._zones: dict[int, str] = {}  # loan id -> its time zone
 
     @classmethod
     def from_settings(

@@ -5,6 +5,7 @@ agent ones, and moving a trigger to its next step (rules in ``followup/steps.py`
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -72,6 +73,7 @@ class Steps(ServiceState):
             )
         }
         history = self._history({t.loan_id for t in due}, now)
+        self._read_time_zones({t.loan_id for t in due} - self._zones.keys())
         for trigger in due:
             step = self._ladder(trigger, cases[trigger.case_id]).steps[trigger.step]
             case, view = cases[trigger.case_id], views[trigger.loan_id]
@@ -236,9 +238,18 @@ class Steps(ServiceState):
         return self.dispatcher.guard.contact_window_opens(due, time_zone)
 
     def _time_zone(self, trigger: Trigger) -> str:
-        loan = self.session.get(Loan, trigger.loan_id)
-        assert loan is not None
-        return loan.time_zone
+        """The time zone of the trigger's loan (read for a whole batch by
+        :meth:`_read_time_zones`; one at a time otherwise)."""
+        zone = self._zones.get(trigger.loan_id)
+        if zone is None:
+            self._read_time_zones([trigger.loan_id])
+            zone = self._zones[trigger.loan_id]
+        return zone
+
+    def _read_time_zones(self, loan_ids: Collection[int]) -> None:
+        for chunk in chunks(list(loan_ids)):
+            rows = self.session.execute(select(Loan.id, Loan.time_zone).where(Loan.id.in_(chunk)))
+            self._zones.update(dict(rows.all()))
 
     def _step_done(self, trigger: Trigger, case: Case, at: datetime) -> None:
         """Move the trigger to its next step; a finished routine ladder resolves the trigger,

@@ -123,6 +123,8 @@ class Trigger(Base):
     __table_args__ = (
         Index("ix_triggers_open_deadline", "deadline_at", sqlite_where=_OPEN_TRIGGER,
               postgresql_where=_OPEN_TRIGGER),
+        Index("ix_triggers_open_due", "next_due_at", sqlite_where=_OPEN_TRIGGER,
+              postgresql_where=_OPEN_TRIGGER),
     )  # fmt: skip
 
     id: Mapped[int] = mapped_column(BigKey, primary_key=True)

@@ -1,0 +1,51 @@
+"""A monitor checkpointed anywhere and restored into a fresh one (another process, after a
+takeover) goes on exactly as if it had never stopped: the same alerts, field by field."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lienwatch.config import MonitorSettings
+from lienwatch.monitor import Monitor
+from lienwatch.monitor.checkpoint import CheckpointError, dump_state, load_state
+from tests.monitor.conftest import batch
+from tests.monitor.test_streaming import DEVICES, VEHICLES, WINDOW, _arrival, _result, tracks
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tracks(), st.randoms(use_true_random=False), st.integers(1, 30), st.floats(0, 1))
+def test_a_restored_checkpoint_goes_on_as_if_never_stopped(provinces, rows, rnd, piece, cut):
+    settings_ = MonitorSettings(reorder_window_s=WINDOW)
+    arrival = _arrival(rows, rnd)
+    end = max(r[1] for r in rows) + 3600
+    pieces = [arrival[start : start + piece] for start in range(0, len(arrival), piece)]
+    stop_at = int(cut * len(pieces))
+
+    def feed(monitor: Monitor, parts) -> None:
+        for part in parts:
+            monitor.ingest(batch(part))
+            monitor.advance(int(np.min([r[1] for r in part])))
+
+    straight = Monitor(DEVICES, VEHICLES, settings=settings_, provinces=provinces)
+    feed(straight, pieces)
+    straight.flush(end)
+
+    first = Monitor(DEVICES, VEHICLES, settings=settings_, provinces=provinces)
+    feed(first, pieces[:stop_at])
+    state = dump_state(first, {"mark": 41})
+    restored = Monitor(settings=settings_, provinces=provinces)  # built as a worker builds it
+    assert load_state(restored, state) == {"mark": 41}
+    restored.update_fleet(DEVICES, VEHICLES)
+    feed(restored, pieces[stop_at:])
+    restored.flush(end)
+    assert restored.counts == straight.counts
+    assert _result(restored) == _result(straight)
+
+
+def test_bytes_that_are_not_a_state_are_refused_by_name(provinces):
+    monitor = Monitor(settings=MonitorSettings(), provinces=provinces)
+    with pytest.raises(CheckpointError, match="checkpoint: not a monitor state"):
+        load_state(monitor, b"not a checkpoint")
