@@ -1,7 +1,7 @@
 """strategy_versions: strategy versions published by analysts through the API
 
-Revision ID: 0017
-Revises: 0022 (re-chained after it when the api branch merged main)
+Revision ID: 0023
+Revises: 0022
 Create Date: 2026-12-06 19:40:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 
 from lienwatch.store.types import UTCDateTime
 
-revision = "0017"
+revision = "0023"
 down_revision = "0022"
 branch_labels = None
 depends_on = None
