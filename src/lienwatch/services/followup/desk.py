@@ -11,8 +11,9 @@ from sqlalchemy import and_, func, select
 from sqlalchemy import case as sql_case
 
 from lienwatch.errors import NotFoundError
-from lienwatch.followup.compliance import NEEDS_SUPERVISOR, Decision
+from lienwatch.followup.compliance import Decision
 from lienwatch.followup.model import CaseStatus, Channel, FollowupError, Role, TaskStatus
+from lienwatch.services.followup.commands import AWAITING, DECLINED, SENT
 from lienwatch.services.followup.model import ServiceState
 from lienwatch.store.followup import next_steps
 from lienwatch.store.tables import (
@@ -47,6 +48,10 @@ class AgentLoad:
     queued: int
     overdue: int  # queued tasks past their deadline
     daily_capacity: int
+
+
+#: Where a supervisor may escalate a case to.
+ESCALATIONS = (CaseStatus.ESCALATED, CaseStatus.LEGAL)
 
 
 def _check(decision: Decision | None, time_zone: str) -> ContactCheck:
@@ -145,26 +150,58 @@ class Desk(ServiceState):
         return [AgentLoad(*row) for row in self.session.execute(query)]
 
     def reassign(self, *, task_id: int, to: str, by: str, at: datetime) -> Task:
-        """Give a queued task (and its case) to agent ``to``; only a supervisor of both
-        agents' team may, and the case's timeline records who did it."""
+        """Give a queued task's case (with the task) to agent ``to``: see
+        :meth:`reassign_case`."""
         task = self.session.get(Task, task_id)
         if task is None or task.status != TaskStatus.QUEUED:
             raise NotFoundError(f"task_id: no queued task {task_id}")
+        self.reassign_case(case_id=task.case_id, to=to, by=by, at=at)
+        return task
+
+    def reassign_case(self, *, case_id: int, to: str, by: str, at: datetime) -> Case:
+        """Give an open case and its queued tasks to agent ``to``; only a supervisor of the
+        team of both agents (the holder's and ``to``'s) may, and the case's timeline records
+        who did it. Giving it to its holder changes nothing."""
+        case = self.session.get(Case, case_id)
+        if case is None or case.status == CaseStatus.CLOSED:
+            raise NotFoundError(f"case_id: no open case {case_id}")
         supervisor, agent = self._user(by), self._user(to)
         if supervisor.role != Role.SUPERVISOR:
             raise FollowupError(f"by: {by} is not a supervisor")
         if agent.role != Role.AGENT or not agent.active:
             raise FollowupError(f"to: {to} is not an active agent")
-        holder = self.session.get(User, task.assignee_id) if task.assignee_id else None
-        if supervisor.team != agent.team or (holder and holder.team != supervisor.team):
+        tasks = list(self.session.scalars(
+            select(Task).where(Task.case_id == case.id, Task.status == TaskStatus.QUEUED)
+            .order_by(Task.id)))  # fmt: skip
+        holders = {self.session.get_one(User, held) for held in
+                   {case.assignee_id, *(t.assignee_id for t in tasks)} if held}  # fmt: skip
+        if supervisor.team != agent.team or any(h.team != supervisor.team for h in holders):
             raise FollowupError(f"to: {to} is not in team {supervisor.team} of {by}")
-        case = self.session.get_one(Case, task.case_id)
-        task.assignee_id, task.assigned_at = agent.id, at
+        if case.assignee_id == agent.id and all(t.assignee_id == agent.id for t in tasks):
+            return case
+        held = case.assignee_id or next((t.assignee_id for t in tasks if t.assignee_id), None)
+        holder = self.session.get(User, held) if held else None
+        for task in tasks:
+            task.assignee_id, task.assigned_at = agent.id, at
         case.assignee_id = agent.id
         self._log(case, "status", at, supervisor.id, outcome="reassigned",
-                  details={"task": task.id, "from": holder.username if holder else None,
+                  details={"tasks": [t.id for t in tasks],
+                           "from": holder.username if holder else None,
                            "to": agent.username})  # fmt: skip
-        return task
+        return case
+
+    def escalate_case(
+        self, *, case_id: int, to: CaseStatus | str, by: str, why: str, at: datetime
+    ) -> Case:
+        """A supervisor escalates an open case (to ``escalated`` or ``legal``; repossession
+        is ordered with :class:`~lienwatch.services.repossession.RepossessionService`), with
+        the reason on its timeline."""
+        target = CaseStatus(to) if to in set(CaseStatus) else None
+        if target not in ESCALATIONS:
+            raise FollowupError(f"to: escalate to one of {', '.join(ESCALATIONS)}")
+        if self._user(by).role != Role.SUPERVISOR:
+            raise FollowupError(f"by: {by} is not a supervisor")
+        return self.change_status(case_id=case_id, status=target, by=by, why=why, at=at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +214,7 @@ class PendingCommand:
     requested_at: datetime
     requested_by: str | None
     dpd: int
+    request_id: int  # the action asking for it, which approve/decline_tracker_command take
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,8 +235,8 @@ class Approvals(ServiceState):
     """What waits for a supervisor: tracker commands and repossession orders."""
 
     def pending_tracker_commands(self) -> list[PendingCommand]:
-        """Tracker commands refused for want of a supervisor's approval on open cases, with
-        no approved command of the same kind after them, oldest first."""
+        """Tracker commands requested (or refused for want of a supervisor's approval) on open
+        cases, with no command of the same kind sent or declined after them, oldest first."""
         rows = self.session.execute(
             select(Action, Case.loan_id).join(Case, Case.id == Action.case_id)
             .where(Action.kind == Channel.TRACKER_COMMAND.value,
@@ -208,14 +246,14 @@ class Approvals(ServiceState):
         waiting: dict[tuple[int, str], tuple[Action, int]] = {}
         for action, loan_id in rows:
             key = (action.case_id, action.details.get("command", ""))
-            if action.outcome == NEEDS_SUPERVISOR:
+            if action.outcome in AWAITING:
                 waiting.setdefault(key, (action, loan_id))
-            elif action.outcome == "sent":
+            elif action.outcome in (SENT, DECLINED):
                 waiting.pop(key, None)
         users = dict(self.session.execute(select(User.id, User.username)).all())
         return [PendingCommand(a.case_id, self.loan_ref(loan_id), a.details.get("command", ""),
                                a.performed_at, users.get(a.performed_by),
-                               int(a.details.get("dpd", 0)))
+                               int(a.details.get("dpd", 0)), a.id)
                 for a, loan_id in waiting.values()]  # fmt: skip
 
     def pending_repossessions(self) -> list[PendingRepossession]:

@@ -37,6 +37,7 @@ from lienwatch.followup.model import (
 from lienwatch.followup.strategy import Segment, Strategy, configured_strategy
 from lienwatch.followup.triggers import DELINQUENCY, Candidate, latest_delinquency_per_loan
 from lienwatch.services.followup.agents import Agents
+from lienwatch.services.followup.commands import TrackerRequests
 from lienwatch.services.followup.conduct import Conduct
 from lienwatch.services.followup.desk import Approvals, Desk
 from lienwatch.services.followup.intake import Intake
@@ -63,7 +64,7 @@ from lienwatch.store.tables import (
 log = logging.getLogger(__name__)
 
 
-class FollowupService(Intake, Steps, Watch, Agents, Conduct, Desk, Approvals):
+class FollowupService(Intake, Steps, Watch, Agents, Conduct, Desk, Approvals, TrackerRequests):
     """The follow-up verbs on one session; the caller owns the transaction."""
 
     def __init__(
