@@ -7,8 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy import case as sql_case
+from sqlalchemy.orm import aliased
 
 from lienwatch.errors import NotFoundError
 from lienwatch.followup.compliance import Decision
@@ -19,6 +20,7 @@ from lienwatch.store.followup import next_steps
 from lienwatch.store.tables import (
     Action,
     Case,
+    Loan,
     Repossession,
     Task,
     Trigger,
@@ -234,38 +236,48 @@ class PendingRepossession:
 class Approvals(ServiceState):
     """What waits for a supervisor: tracker commands and repossession orders."""
 
-    def pending_tracker_commands(self) -> list[PendingCommand]:
+    def pending_tracker_commands(self, *, team: str | None = None) -> list[PendingCommand]:
         """Tracker commands requested (or refused for want of a supervisor's approval) on open
-        cases, with no command of the same kind sent or declined after them, oldest first."""
-        rows = self.session.execute(
-            select(Action, Case.loan_id).join(Case, Case.id == Action.case_id)
+        cases, with no command of the same kind sent or declined after them, oldest first
+        (the oldest request of a case's command stands for it); only those asked by ``team``'s
+        people when given. One query, the requester and the loan joined."""
+        answer = aliased(Action)
+        command = Action.details["command"].as_string()
+        answered = exists().where(
+            answer.case_id == Action.case_id, answer.kind == Channel.TRACKER_COMMAND.value,
+            answer.outcome.in_((SENT, DECLINED)), answer.details["command"].as_string() == command,
+            or_(answer.performed_at > Action.performed_at,
+                and_(answer.performed_at == Action.performed_at, answer.id > Action.id)),
+        )  # fmt: skip
+        query = (
+            select(Action, Loan.ref, User.username).join(Case, Case.id == Action.case_id)
+            .join(Loan, Loan.id == Case.loan_id).outerjoin(User, User.id == Action.performed_by)
             .where(Action.kind == Channel.TRACKER_COMMAND.value,
-                   Case.status != CaseStatus.CLOSED)
+                   Action.outcome.in_(sorted(AWAITING)), Case.status != CaseStatus.CLOSED,
+                   ~answered)
             .order_by(Action.performed_at, Action.id)
-        ).all()  # fmt: skip
-        waiting: dict[tuple[int, str], tuple[Action, int]] = {}
-        for action, loan_id in rows:
-            key = (action.case_id, action.details.get("command", ""))
-            if action.outcome in AWAITING:
-                waiting.setdefault(key, (action, loan_id))
-            elif action.outcome in (SENT, DECLINED):
-                waiting.pop(key, None)
-        users = dict(self.session.execute(select(User.id, User.username)).all())
-        return [PendingCommand(a.case_id, self.loan_ref(loan_id), a.details.get("command", ""),
-                               a.performed_at, users.get(a.performed_by),
-                               int(a.details.get("dpd", 0)), a.id)
-                for a, loan_id in waiting.values()]  # fmt: skip
+        )  # fmt: skip
+        if team is not None:
+            query = query.where(User.team == team)
+        waiting: dict[tuple[int, str], PendingCommand] = {}
+        for action, ref, requester in self.session.execute(query):
+            name = action.details.get("command", "")
+            waiting.setdefault((action.case_id, name), PendingCommand(
+                action.case_id, ref, name, action.performed_at, requester,
+                int(action.details.get("dpd", 0)), action.id))  # fmt: skip
+        return list(waiting.values())
 
     def pending_repossessions(self) -> list[PendingRepossession]:
-        """Repossession orders not approved yet, oldest first."""
-        users = dict(self.session.execute(select(User.id, User.username)).all())
-        orders = self.session.scalars(
-            select(Repossession).where(Repossession.status == "ordered")
+        """Repossession orders not approved yet, oldest first, with who ordered them."""
+        rows = self.session.execute(
+            select(Repossession, Loan.ref, User.username)
+            .join(Loan, Loan.id == Repossession.loan_id)
+            .outerjoin(User, User.id == Repossession.ordered_by)
+            .where(Repossession.status == "ordered")
             .order_by(Repossession.ordered_at, Repossession.id)
         )  # fmt: skip
-        return [PendingRepossession(r.id, r.case_id, self.loan_ref(r.loan_id), r.route,
-                                    r.legal_ref, r.dpd_at_order, r.ordered_at,
-                                    users.get(r.ordered_by, ""))
-                for r in orders]  # fmt: skip
+        return [PendingRepossession(r.id, r.case_id, ref, r.route, r.legal_ref, r.dpd_at_order,
+                                    r.ordered_at, orderer or "")
+                for r, ref, orderer in rows]  # fmt: skip
 
 
