@@ -42,7 +42,7 @@ def rows(book_url) -> dict[str, dict[str, str]]:
                 "ref": ref,
                 "vin": session.get_one(Vehicle, loan.vehicle_id).vin,
                 "alert_id": "999999", "repossession_id": "999999", "username": "nobody",
-                "leaf_index": "999999",
+                "leaf_index": "999999", "request_id": "999999",
                 "name": "swagger-ui.css",
             }  # fmt: skip
     engine.dispose()
