@@ -49,6 +49,8 @@ CODES = (
     N_("cluster"), N_("device_cloned"), N_("info"), N_("warning"), N_("critical"),
     # payment channels
     N_("bank_debit"), N_("bank_transfer"), N_("cash"), N_("sale_proceeds"),
+    # repossession routes
+    N_("court_order"), N_("security_enforcement"), N_("negotiated_handover"), N_("self_help"),
     # champion / challenger arms
     N_("champion"), N_("challenger"),
 )  # fmt: skip
