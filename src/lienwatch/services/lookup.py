@@ -17,6 +17,7 @@ from lienwatch.access.principal import Viewer
 from lienwatch.errors import LienwatchError
 from lienwatch.followup.model import CaseStatus
 from lienwatch.monitor.stays import find_stays
+from lienwatch.services.auth import AuditAction, AuthService
 from lienwatch.services.reads.book import loan_of_viewer
 from lienwatch.services.reads.figures import (
     latest_snapshots,
@@ -125,3 +126,16 @@ def search_loans(session: Session, viewer: Viewer, text: str, *, by: str) -> lis
     return [{"loan": lo.ref, "borrower": b.name, "phone": mask_phone(b.phone),
              "plate": v.plate, "vin": v.vin, "status": lo.status,
              "case_id": cases.get(lo.id)} for lo, b, v in found]  # fmt: skip
+
+
+def find_loans(
+    session: Session, viewer: Viewer, text: str, *, by: str, at: datetime, client: str = ""
+) -> list[dict[str, Any]]:
+    """:func:`search_loans`, a search by phone written to the audit log (who, how many
+    loans, when, from where): it looks a person up."""
+    found = search_loans(session, viewer, text, by=by)
+    if by == "phone":
+        AuthService(session).audit(actor=viewer.username, action=AuditAction.PERSONAL_DATA,
+                                   subject=f"phone search: {len(found)} loans", at=at,
+                                   client=client, details={"search": "phone"})  # fmt: skip
+    return found

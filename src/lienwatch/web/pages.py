@@ -21,10 +21,10 @@ from lienwatch.followup.model import FollowupRefused, Outcome, Role, TrackerComm
 from lienwatch.monitor.model import AlertStatus
 from lienwatch.reports.charts import province_track
 from lienwatch.services.alerts import decide_alert
-from lienwatch.services.auth import AuditAction, AuthService
+from lienwatch.services.auth import AuthService
 from lienwatch.services.followup import FollowupService
 from lienwatch.services.followup.coverage import business_as_of, coverage, kpis
-from lienwatch.services.lookup import case_queue, search_loans, vehicle_track
+from lienwatch.services.lookup import case_queue, find_loans, vehicle_track
 from lienwatch.services.reads.alerts import alerts as alert_rows
 from lienwatch.services.reads.alerts import visible_alert
 from lienwatch.services.reads.book import payments, schedule
@@ -325,13 +325,9 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
         error = None
         if q.strip():
             try:
-                with transaction(factory) as session:
-                    rows = search_loans(session, who.reader, q, by=by)
-                    if by == "phone":  # looking a person up by phone is personal data
-                        AuthService(session, settings.auth).audit(
-                            actor=who.username, action=AuditAction.PERSONAL_DATA,
-                            subject=f"phone search: {len(rows)} loans", at=clock.now(),
-                            client=who.caller.client, details={"search": "phone"})
+                with transaction(factory) as session:  # a search by phone is audited
+                    rows = find_loans(session, who.reader, q, by=by, at=clock.now(),
+                                      client=who.caller.client)  # fmt: skip
             except LienwatchError as exc:
                 error = str(exc)
         return page("search.html", who, q=q, by=by, rows=rows, error=error)
