@@ -18,6 +18,7 @@ from lienwatch.api.schemas import (
     TrackerCommandSent,
 )
 from lienwatch.followup.model import TrackerCommand
+from lienwatch.followup.repossession import LegalRoute
 from lienwatch.services.followup.coverage import business_as_of, coverage, kpis
 from lienwatch.services.reads.book import loan_of_viewer
 from lienwatch.services.reads.operations import (
@@ -44,7 +45,7 @@ class OrderIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    route: str = Field(min_length=1, max_length=40)
+    route: LegalRoute
     legal_ref: str = Field("", max_length=120)
     why: str = Field(min_length=1, max_length=500)
 
