@@ -147,7 +147,7 @@ def test_a_supervisor_answers_requests_reassigns_a_case_and_approves_a_repossess
     assert any("phone search" in str(entry) for entry in searched)
 
 
-def test_a_supervisor_sees_the_numbers_in_clear_and_the_view_is_audited(page_for, console):
+def test_a_supervisor_sees_the_numbers_in_clear_audited_and_escalates_a_case(page_for, console):
     page = page_for("supervisor1")
     case = console.seeded.cases["L1"]
     page.goto(f"/console/cases/{case}")
@@ -163,6 +163,16 @@ def test_a_supervisor_sees_the_numbers_in_clear_and_the_view_is_audited(page_for
     assert len(viewed) == 1 and viewed[0]["details"]["why"] == f"case {case}"
     page.reload()  # a plain view is masked again
     assert "13800000001" not in page.content()
+
+    page.goto(f"/console/cases/{console.seeded.cases['L2']}")  # and escalates another case
+    escalate = page.locator("form.escalate")
+    escalate.locator("select[name=to]").select_option("escalated")
+    escalate.locator("input[name=why]").fill("no contact in ten days")
+    escalate.locator("button", has_text="Escalate").click()
+    page.wait_for_selector("text=Case escalated.")
+    assert page.inner_text("h1 .status") == "escalated"
+    assert page.locator("form.escalate option").all_inner_texts() == ["legal"]  # next
+    assert "no contact in ten days" in page.inner_text("ol.timeline")
 
 
 def test_alert_decisions_are_recorded_with_who_and_when(page_for, console):

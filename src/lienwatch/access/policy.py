@@ -181,6 +181,7 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("POST", "/console/cases/{case_id}/reveal"): users({S: TEAM, N: ALL}),
     ("POST", "/console/cases/{case_id}/tracker-request"): users({A: OWN, S: TEAM}),
     ("POST", "/console/cases/{case_id}/reassign"): users({S: TEAM}),
+    ("POST", "/console/cases/{case_id}/escalate"): users({S: TEAM}),
     ("GET", "/console/alerts"): CASE_READ,
     ("POST", "/console/alerts/{alert_id}/decision"): users({A: OWN, S: TEAM, N: ALL}),
     ("GET", "/console/team"): users({S: TEAM, N: ALL, U: ALL}),

@@ -17,13 +17,21 @@ from lienwatch.access.policy import POLICY, Scope, may_see_personal_data
 from lienwatch.config import Settings
 from lienwatch.domain.money import parse_yuan
 from lienwatch.errors import LienwatchError, NotFoundError
-from lienwatch.followup.model import FollowupRefused, Outcome, Role, TrackerCommand
+from lienwatch.followup.model import (
+    TRANSITIONS,
+    CaseStatus,
+    FollowupRefused,
+    Outcome,
+    Role,
+    TrackerCommand,
+)
 from lienwatch.monitor.model import AlertStatus
 from lienwatch.reports.charts import province_track
 from lienwatch.services.alerts import decide_alert
 from lienwatch.services.auth import AuthService
 from lienwatch.services.followup import FollowupService
 from lienwatch.services.followup.coverage import business_as_of, coverage, kpis
+from lienwatch.services.followup.desk import ESCALATIONS
 from lienwatch.services.lookup import case_queue, find_loans, vehicle_track
 from lienwatch.services.reads.alerts import alerts as alert_rows
 from lienwatch.services.reads.alerts import visible_alert
@@ -125,6 +133,9 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
             "stays": len(track.stays), "outcomes": CALL_OUTCOMES,
             "may_act": who.role in (Role.AGENT, Role.SUPERVISOR),
             "may_reveal": may_see_personal_data(who.role), "commands": list(TrackerCommand),
+            "escalations": [e for e in ESCALATIONS  # where the case may go from here
+                            if e in TRANSITIONS[CaseStatus(detail["status"])]]
+            if who.role == Role.SUPERVISOR else [],
             "agents": [a.username for a in service.agent_loads(team=who.principal.team, at=now)
                        if a.active] if who.role == Role.SUPERVISOR else [],
             "track": province_track(
@@ -160,6 +171,20 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
         response.headers["HX-Replace-Url"] = f"/console/cases/{case_id}"
         response.headers["Cache-Control"] = "no-store"
         return response
+
+    @router.post("/console/cases/{case_id}/escalate", response_class=HTMLResponse)
+    async def escalate(case_id: int, request: Request, who: Signed) -> Response:
+        """A supervisor escalates a case of the team (to ``escalated`` or ``legal``), saying
+        why."""
+        fields = await form_of(request)
+        try:
+            with followup() as (session, service):
+                visible(session, who, case_id)
+                service.escalate_case(case_id=case_id, to=fields.get("to", ""), by=who.username,
+                                      why=fields.get("why", "")[:500], at=clock.now())  # fmt: skip
+        except LienwatchError as exc:
+            return case_page_with(who, case_id, 400, error=str(exc))
+        raise Redirect(f"/console/cases/{case_id}?done=escalated")
 
     @router.post("/console/cases/{case_id}/tracker-request", response_class=HTMLResponse)
     async def tracker_request(case_id: int, request: Request, who: Signed) -> Response:
