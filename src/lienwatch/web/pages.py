@@ -16,7 +16,7 @@ from lienwatch import clock
 from lienwatch.access.policy import POLICY, Scope, may_see_personal_data
 from lienwatch.config import Settings
 from lienwatch.domain.money import parse_yuan
-from lienwatch.errors import LienwatchError, NotFoundError
+from lienwatch.errors import ConflictError, LienwatchError, NotFoundError
 from lienwatch.followup.model import (
     TRANSITIONS,
     CaseStatus,
@@ -227,10 +227,13 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
                               refusal=refusal)  # fmt: skip
 
     @router.get("/console/alerts", response_class=HTMLResponse)
-    def alerts(who: Signed, decided: int | None = None,
-               error: str | None = None) -> HTMLResponse:  # fmt: skip
+    def alerts(who: Signed, decided: int | None = None) -> HTMLResponse:
+        return alert_page(who, decided)
+
+    def alert_page(who: Viewer, decided: int | None = None, error: str | None = None,
+                   status: int = 200) -> HTMLResponse:  # fmt: skip
         """The open and acknowledged alerts, largest exposure first; after a decision, the
-        alert decided with who decided it and when."""
+        alert decided with who decided it and when; ``error`` after a refused decision."""
         with transaction(factory) as session:
             rows = [*alert_rows(session, who.reader, limit=ALERT_ROWS, status="open"),
                     *alert_rows(session, who.reader, limit=ALERT_ROWS, status="acknowledged")]
@@ -243,7 +246,7 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
                 last = {"id": alert.id, "type": alert.type, "status": alert.status,
                         "by": alert.status_by, "at": alert.status_at}  # fmt: skip
         rows.sort(key=lambda a: (-a["exposure_fen"], a["id"]))
-        return page("alerts.html", who, alerts=rows, decided=last, error=error,
+        return page("alerts.html", who, status=status, alerts=rows, decided=last, error=error,
                     may_decide=may(who, "POST", "/console/alerts/{alert_id}/decision"),
                     decisions=ALERT_DECISIONS)  # fmt: skip
 
@@ -263,8 +266,10 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
                     raise LienwatchError(f"decision: choose one of {', '.join(ALERT_DECISIONS)}")
                 decide_alert(session, alert_id=alert_id, decision=decision, by=who.username,
                              at=clock.now(), why=fields.get("why", "")[:500])  # fmt: skip
+        except ConflictError as exc:  # decided already
+            return alert_page(who, error=str(exc), status=409)
         except LienwatchError as exc:
-            return alerts(who, error=str(exc))
+            return alert_page(who, error=str(exc), status=400)
         raise Redirect(f"/console/alerts?decided={alert_id}")
 
     @router.get("/console/team", response_class=HTMLResponse)
