@@ -172,59 +172,54 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
         response.headers["Cache-Control"] = "no-store"
         return response
 
+    def on_case(who: Viewer, case_id: int, done: str,
+                act: Callable[[FollowupService, Case], object]) -> Response:  # fmt: skip
+        """Do ``act`` on the case (if ``who`` reaches it) in one transaction and show the
+        case saying ``done``; else the case again with why not: a refusal with its rule and
+        next allowed time (its record committed by ``transaction()``), or the error."""
+        try:
+            with followup() as (session, service):
+                act(service, visible(session, who, case_id))
+        except FollowupRefused as exc:
+            refusal = {"rule": exc.rule or str(exc), "next_allowed_at": exc.next_allowed_at}
+            return case_page_with(who, case_id, 409, refusal=refusal)
+        except LienwatchError as exc:
+            return case_page_with(who, case_id, 400, error=str(exc))
+        raise Redirect(f"/console/cases/{case_id}?done={done}")
+
     @router.post("/console/cases/{case_id}/escalate", response_class=HTMLResponse)
     async def escalate(case_id: int, request: Request, who: Signed) -> Response:
         """A supervisor escalates a case of the team (to ``escalated`` or ``legal``), saying
         why."""
         fields = await form_of(request)
-        try:
-            with followup() as (session, service):
-                visible(session, who, case_id)
-                service.escalate_case(case_id=case_id, to=fields.get("to", ""), by=who.username,
-                                      why=fields.get("why", "")[:500], at=clock.now())  # fmt: skip
-        except LienwatchError as exc:
-            return case_page_with(who, case_id, 400, error=str(exc))
-        raise Redirect(f"/console/cases/{case_id}?done=escalated")
+        return on_case(who, case_id, "escalated", lambda service, _: service.escalate_case(
+            case_id=case_id, to=fields.get("to", ""), by=who.username,
+            why=fields.get("why", "")[:500], at=clock.now()))  # fmt: skip
 
     @router.post("/console/cases/{case_id}/tracker-request", response_class=HTMLResponse)
     async def tracker_request(case_id: int, request: Request, who: Signed) -> Response:
-        """A collector (or supervisor) asks a supervisor to send a tracker command."""
+        """A collector (or supervisor) asks a supervisor to send a tracker command; on a
+        loan not past due it is refused with its rule (and the refusal kept)."""
         fields = await form_of(request)
-        try:
-            with followup() as (session, service):
-                loan_ref = service.loan_ref(visible(session, who, case_id).loan_id)
-                service.request_tracker_command(
-                    loan_ref=loan_ref, command=fields.get("command", ""), by=who.username,
-                    at=clock.now(), why=fields.get("why", "")[:500])  # fmt: skip
-        except FollowupRefused as exc:  # recorded: the loan is not past due
-            return case_page_with(who, case_id, 409, refusal={"rule": exc.rule or str(exc),
-                                                              "next_allowed_at": None})
-        except LienwatchError as exc:
-            return case_page_with(who, case_id, 400, error=str(exc))
-        raise Redirect(f"/console/cases/{case_id}?done=requested")
+        return on_case(who, case_id, "requested", lambda service, case: (
+            service.request_tracker_command(
+                loan_ref=service.loan_ref(case.loan_id), command=fields.get("command", ""),
+                by=who.username, at=clock.now(), why=fields.get("why", "")[:500])))  # fmt: skip
 
     @router.post("/console/cases/{case_id}/outcome", response_class=HTMLResponse)
     async def outcome(case_id: int, request: Request, who: Signed) -> Response:
+        """Record the outcome of a task of the case; a refused contact is answered with the
+        rule and the next allowed time."""
         fields = await form_of(request)
-        now = clock.now()
-        error: str | None = None
-        refusal: dict[str, Any] | None = None
-        try:
+
+        def act(service: FollowupService, _case: Case) -> None:
             task_id, promised_on, amount = _outcome_fields(fields)
-            with followup() as (session, service):
-                visible(session, who, case_id)
-                service.record_outcome(
-                    task_id=task_id, by=who.username, at=now, outcome=fields.get("outcome", ""),
-                    promised_on=promised_on, amount=amount, note=fields.get("note", "")[:2000],
-                )  # fmt: skip
-        except FollowupRefused as exc:  # the refusal is committed; say why and until when
-            refusal = {"rule": exc.rule or str(exc), "next_allowed_at": exc.next_allowed_at}
-        except LienwatchError as exc:
-            error = str(exc)
-        if error is None and refusal is None:
-            raise Redirect(f"/console/cases/{case_id}?done=outcome")
-        return case_page_with(who, case_id, 409 if refusal else 400, error=error,
-                              refusal=refusal)  # fmt: skip
+            service.record_outcome(
+                task_id=task_id, by=who.username, at=clock.now(),
+                outcome=fields.get("outcome", ""), promised_on=promised_on, amount=amount,
+                note=fields.get("note", "")[:2000])  # fmt: skip
+
+        return on_case(who, case_id, "outcome", act)
 
     @router.get("/console/alerts", response_class=HTMLResponse)
     def alerts(who: Signed, decided: int | None = None) -> HTMLResponse:
