@@ -1,14 +1,17 @@
 """A supervisor's desk and the book's remaining verbs through the API: tracker command
 requests answered by a supervisor of the team, reassignment and escalation of a case,
 repossession orders refused below the DPD floor, payment reversal (idempotent), loan search
-(a phone search audited), API tokens listed and revoked, the timeline by pages. Each refusal
+(a phone search audited), API tokens listed and revoked, the timeline by pages, a strategy
+version published. Each refusal
 in the one error body."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import tomllib
 from datetime import timedelta
+from importlib import resources
 
 import pytest
 
@@ -239,3 +242,26 @@ def test_the_timeline_pages_by_cursor(book):
             break
     assert [i["id"] for i in pages] == [i["id"] for i in whole["items"]]
     error(client.get(path, headers=ann, params={"cursor": "bm9wZQ"}), 422, "invalid", "cursor")
+
+
+def test_an_analyst_publishes_a_new_strategy_version_the_engine_then_uses(book):
+    client, _ = book
+    nia = login(client, "nia")
+    shipped = tomllib.loads((resources.files("lienwatch.followup") / "strategies/cn.toml")
+                            .read_text(encoding="utf-8"))  # fmt: skip
+    before = client.get("/api/v1/strategy", headers=nia).json()
+    assert (before["name"], before["version"]) == (shipped["name"], shipped["version"])
+    newer = {**shipped, "version": shipped["version"] + 1}
+    published = client.post("/api/v1/strategy", headers=nia, json={"document": newer})
+    assert published.status_code == 201, published.text
+    assert client.get("/api/v1/strategy", headers=nia).json()["version"] == newer["version"]
+    error(client.post("/api/v1/strategy", headers=nia, json={"document": newer}), 409,
+          "conflict", "document.version")  # fmt: skip
+    error(client.post("/api/v1/strategy", headers=nia,
+                      json={"document": {**newer, "version": 9, "name": "other"}}), 422,
+          "invalid", "document.name")  # fmt: skip
+    broken = {**newer, "version": 9, "ladders": []}
+    error(client.post("/api/v1/strategy", headers=nia, json={"document": broken}), 422,
+          "invalid", "document")  # fmt: skip
+    error(client.post("/api/v1/strategy", headers=login(client, "sam"),
+                      json={"document": newer}), 403, "forbidden")  # fmt: skip

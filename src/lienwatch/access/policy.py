@@ -161,6 +161,7 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("POST", f"{V1}/repossessions/{{repossession_id}}/recovery"): users({S: ALL}),
     # strategies, coverage, KPIs
     ("GET", f"{V1}/strategy"): FIGURES,
+    ("POST", f"{V1}/strategy"): users({N: ALL}),
     ("GET", f"{V1}/coverage"): FIGURES,
     ("GET", f"{V1}/kpis"): FIGURES,
     # the tamper-evident ledger: auditors

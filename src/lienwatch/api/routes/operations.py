@@ -19,6 +19,7 @@ from lienwatch.api.schemas import (
 )
 from lienwatch.followup.model import TrackerCommand
 from lienwatch.followup.repossession import LegalRoute
+from lienwatch.followup.strategy import configured_strategy
 from lienwatch.services.followup.coverage import business_as_of, coverage, kpis
 from lienwatch.services.reads.book import loan_of_viewer
 from lienwatch.services.reads.operations import (
@@ -27,6 +28,7 @@ from lienwatch.services.reads.operations import (
     strategy_view,
 )
 from lienwatch.services.repossession import RepossessionService
+from lienwatch.services.strategies import publish_strategy
 
 ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 404, 409, 422)}
 Ref = Annotated[str, Path(min_length=1, max_length=40)]
@@ -61,6 +63,15 @@ class RecoveryIn(BaseModel):
     condition: str = Field(min_length=1, max_length=200)
     property_returned: bool
     note: str = Field("", max_length=500)
+
+
+class StrategyIn(BaseModel):
+    """A strategy version as its TOML file holds it (name, version, profile, routine, ladders,
+    challenger), written as JSON."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    document: dict[str, Any]
 
 
 class ApprovalIn(BaseModel):
@@ -149,9 +160,23 @@ def router(context: ApiContext) -> APIRouter:
 
     @api.get("/strategy", response_model=StrategyOut)
     def strategy(caller: Caller) -> StrategyOut:
-        """The follow-up strategy in force (publishing a new version is not in the API yet)."""
+        """The follow-up strategy in force: the configured one, or the newest version
+        published since."""
         with context.session() as session:
             return StrategyOut(**strategy_view(context.followup(session).strategy))
+
+    @api.post("/strategy", response_model=StrategyOut, status_code=201)
+    def publish(body: StrategyIn, caller: Caller) -> StrategyOut:
+        """Publish a new version of the strategy in force (risk analysts): checked as a
+        strategy file is (422 naming the key at fault), the same name and compliance profile,
+        a version above the one in force (else 409); the follow-up engine uses it from its
+        next pass."""
+        with context.session() as session:
+            published = publish_strategy(
+                session, document=body.document, by=caller.username, at=clock.now(),
+                configured=configured_strategy(context.settings.followup.strategy),
+            )  # fmt: skip
+            return StrategyOut(**strategy_view(published))
 
     def moment(session: Any, at: datetime | None) -> datetime:
         return at or business_as_of(session, clock.now(), context.settings.time_zone)

@@ -44,6 +44,7 @@ from lienwatch.services.followup.intake import Intake
 from lienwatch.services.followup.model import LoanView, TickReport
 from lienwatch.services.followup.steps import Steps
 from lienwatch.services.followup.watch import Watch
+from lienwatch.services.strategies import strategy_in_force
 from lienwatch.services.timeline import log_action
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import chunks
@@ -118,11 +119,12 @@ class FollowupService(Intake, Steps, Watch, Agents, Conduct, Desk, Approvals, Tr
         catalogue: ProductCatalogue | None = None,
         providers: dict[Channel, Provider] | None = None,
     ) -> FollowupService:
-        """The service as configured: the strategy (shipped name or file), its guard, and
+        """The service as configured: the strategy (shipped name or file, or its newest
+        version published since), its guard, and
         providers: ``providers`` when given, else ``settings.providers`` over the defaults
         (SMS, automated voice and letters to the log, e-mail to the ``smtp_*`` relay);
         ``time_zone`` is the business day's (``Settings.time_zone``)."""
-        strategy = configured_strategy(settings.strategy)
+        strategy = strategy_in_force(session, configured_strategy(settings.strategy))
         if providers is None:
             providers = build_providers(_provider_table(settings))
         dispatcher = Dispatcher(ComplianceGuard(strategy.profile), providers)
