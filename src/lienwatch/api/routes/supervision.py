@@ -18,7 +18,12 @@ from lienwatch.api.schemas import (
 )
 from lienwatch.followup.model import TrackerCommand
 from lienwatch.services.reads.book import loan_of_viewer
-from lienwatch.services.reads.cases import case_brief, visible_case, visible_tracker_request
+from lienwatch.services.reads.cases import (
+    case_brief,
+    tracker_request_view,
+    visible_case,
+    visible_tracker_request,
+)
 from lienwatch.services.reads.visibility import visible_case_ids
 
 ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 404, 409, 422)}
@@ -70,9 +75,7 @@ def router(context: ApiContext) -> APIRouter:
                 loan_ref=ref, command=body.command, by=caller.username, at=clock.now(),
                 why=body.why,
             )  # fmt: skip
-            return TrackerRequestOut(request=action.id, case=action.case_id, loan=ref,
-                                     command=body.command.value, requested_at=action.performed_at,
-                                     requested_by=caller.username, why=action.note)  # fmt: skip
+            return TrackerRequestOut(**tracker_request_view(session, action, ref))
 
     @api.get("/tracker-command-requests", response_model=TrackerRequestList)
     def waiting(caller: Caller) -> TrackerRequestList:

@@ -63,6 +63,14 @@ def visible_tracker_request(
     return found[0], found[1]
 
 
+def tracker_request_view(session: Session, request: Action, loan: str) -> dict[str, Any]:
+    """A tracker command request as listed: who asked for which command, when and why."""
+    asker = session.get(User, request.performed_by) if request.performed_by else None
+    return {"request": request.id, "case": request.case_id, "loan": loan,
+            "command": request.details["command"], "requested_at": request.performed_at,
+            "requested_by": asker.username if asker else None, "why": request.note}  # fmt: skip
+
+
 def case_brief(session: Session, case: Case) -> dict[str, Any]:
     """A case's id, status and the username of its holder."""
     holder = session.get(User, case.assignee_id) if case.assignee_id else None
