@@ -181,13 +181,21 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/console/queue"): users({A: OWN}),
     ("GET", "/console/cases/{case_id}"): CASE_READ,
     ("POST", "/console/cases/{case_id}/outcome"): CASE_ACT,
+    ("POST", "/console/cases/{case_id}/reveal"): users({S: TEAM, N: ALL}),
+    ("POST", "/console/cases/{case_id}/tracker-request"): users({A: OWN, S: TEAM}),
+    ("POST", "/console/cases/{case_id}/reassign"): users({S: TEAM}),
+    ("POST", "/console/cases/{case_id}/escalate"): users({S: TEAM}),
     ("GET", "/console/alerts"): CASE_READ,
+    ("POST", "/console/alerts/{alert_id}/decision"): users({A: OWN, S: TEAM, N: ALL}),
     ("GET", "/console/team"): users({S: TEAM, N: ALL, U: ALL}),
-    ("POST", "/console/tasks/{task_id}/reassign"): users({S: TEAM}),
-    ("POST", "/console/cases/{case_id}/tracker-command"): users({S: TEAM}),
+    ("POST", "/console/tracker-requests/{request_id}/approve"): users({S: TEAM}),
+    ("POST", "/console/tracker-requests/{request_id}/decline"): users({S: TEAM}),
     ("POST", "/console/repossessions/{repossession_id}/approve"): users({S: ALL}),
     ("GET", "/console/search"): BOOK_READ,
     ("GET", "/console/users"): users({S: TEAM, D: ALL}),
+    ("POST", "/console/users"): users({D: ALL}),
+    ("POST", "/console/users/{username}/active"): users({D: ALL}),
+    ("POST", "/console/users/{username}/role"): users({D: ALL}),
 }
 
 
