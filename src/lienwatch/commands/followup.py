@@ -15,7 +15,7 @@ import typer
 from sqlalchemy.orm import Session
 
 from lienwatch import clock
-from lienwatch.commands import conduct
+from lienwatch.commands import conduct, workforce
 from lienwatch.commands.common import emit, figure_lines, followup_service, options_named
 from lienwatch.commands.options import (
     AsOf,
@@ -64,6 +64,7 @@ def register(app: typer.Typer) -> None:
     followup.command("tracker-command")(tracker_command_command)
     followup.command("check-contact")(check_contact_command)
     conduct.add_commands(followup)
+    workforce.add_commands(followup)
     app.add_typer(followup, name="followup")
 
 

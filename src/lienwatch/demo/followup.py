@@ -16,7 +16,7 @@ import random
 import time as clock
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,6 +32,11 @@ from lienwatch.followup.strategy import configured_strategy
 from lienwatch.services.followup import FollowupService
 from lienwatch.services.followup.coverage import coverage, kpis
 from lienwatch.services.servicing import run_nightly
+from lienwatch.services.workforce.capacity import (
+    CapacityForecast,
+    forecast_accuracy,
+    go_live_forecast,
+)
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import transaction
 from lienwatch.store.repositories import TeamRepository
@@ -48,18 +53,23 @@ PAYS_SOON_DAYS = 10
 
 @dataclass(frozen=True, slots=True)
 class Team:
-    """The simulated collections team."""
+    """The simulated collections team; a size left None is what the capacity forecast at
+    go-live says that skill needs to meet every SLA."""
 
-    phone_agents: int = 3
-    field_agents: int = 1
+    phone_agents: int | None = None
+    field_agents: int | None = None
     calls_per_day: int = 60
     visits_per_day: int = 4
 
-    @classmethod
-    def for_book(cls, loans: int) -> Team:
-        """A team sized as lenders staff post-loan work: one phone agent per 250 loans on
-        book and one field agent per 1,000 (at least the default team)."""
-        return cls(phone_agents=max(3, loans // 250), field_agents=max(1, loans // 1000))
+    def sized(self, plan: CapacityForecast) -> Team:
+        """This team with each size left None taken from ``plan`` (at least one agent)."""
+        return replace(
+            self,
+            phone_agents=max(1, plan.needed("phone")) if self.phone_agents is None
+            else self.phone_agents,
+            field_agents=max(1, plan.needed("field")) if self.field_agents is None
+            else self.field_agents,
+        )  # fmt: skip
 
 
 def simulate_followup(
@@ -70,7 +80,7 @@ def simulate_followup(
     catalogue: ProductCatalogue | None = None,
     settings: FollowupSettings | None = None,
     time_zone: str = "Asia/Shanghai",
-    team: Team = Team(),
+    team: Team = Team(),  # sizes left None: what the go-live forecast says is needed
     recovery: RepossessionSettings | None = None,
     desk: DeskSize | None = None,
     nightly: bool = False,
@@ -101,6 +111,13 @@ def simulate_followup(
     strategy = configured_strategy(settings.strategy)
     rng = random.Random(seed)
     started = clock.perf_counter()
+    go_live = datetime.combine(start, WORKDAY_START, tzinfo=zone).astimezone(UTC)
+    days = (end - start).days + 1
+    with factory() as session:  # the backlog adopted as the first tick will, rolled back
+        service = FollowupService.from_settings(session, settings, time_zone=time_zone,
+                                                catalogue=catalogue, providers=providers)
+        plan = go_live_forecast(service, at=go_live, days=days)
+    team = team.sized(plan)
     with transaction(factory) as session:
         agents = _hire(session, team)
         payments = _payments(session)
@@ -111,9 +128,7 @@ def simulate_followup(
                                          size=desk or DeskSize(), seed=seed)  # fmt: skip
             recovery_desk.hire(session)
     runs = NightlyRuns(factory, catalogue)
-    go_live = datetime.combine(start, WORKDAY_START, tzinfo=zone).astimezone(UTC)
     totals: dict[str, int] = defaultdict(int)  # the first tick, at go-live, adopts the backlog
-    days = (end - start).days + 1
     for n in range(days):
         day = start + timedelta(days=n)
         if nightly and n > 0:  # the eve of ``start`` is the caller's
@@ -144,6 +159,7 @@ def simulate_followup(
                          time_zone=time_zone)  # fmt: skip
         figures = kpis(session, since=go_live, as_of=as_of, strategy=strategy, catalogue=catalogue,
                        time_zone=time_zone)  # fmt: skip
+        accuracy = forecast_accuracy(session, plan=plan, since=go_live, until=as_of)
         recovered = None
         if recovery is not None:
             recovered = {**recovery_summary(session), "min_dpd": recovery.min_dpd}
@@ -154,7 +170,11 @@ def simulate_followup(
         "from": start.isoformat(),
         "to": end.isoformat(),
         "period": {"since": go_live.isoformat(), "as_of": as_of.isoformat()},
-        "team": {"phone_agents": team.phone_agents, "field_agents": team.field_agents},
+        "team": {"phone_agents": team.phone_agents, "field_agents": team.field_agents,
+                 "needed": {"phone": plan.needed("phone"), "field": plan.needed("field")}},
+        "forecast": {"pools": [pool.as_dict() for pool in plan.pools],
+                     "expected_breaches": plan.as_dict()["expected_breaches"],
+                     "accuracy": accuracy},
         "coverage": cover.coverage,
         "triggers": cover.triggers,
         "repossession_steps": cover.steps,
