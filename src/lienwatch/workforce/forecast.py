@@ -87,10 +87,13 @@ def project(pending: Pending, horizon: Horizon, rules: CapacityRules) -> list[Wo
         spec = pending.ladder.steps[index]
         if not spec.channel.automatic:
             first = _business_day(due, rules, horizon)
-            last = _deadline_day(deadline or due + spec.sla, rules, horizon)
+            minutes = rules.task_minutes(spec.channel.value)
+            last = _deadline_day(deadline or due + spec.sla, minutes, rules, horizon)
+            if spec.sla < rules.spread_from:  # planned on the day it falls due
+                last = first
             works.append(Work(
                 Pool(spec.team, spec.required_skill), spec.channel.value, pending.ladder.name,
-                index, first, max(first, last), rules.task_minutes(spec.channel.value),
+                index, first, max(first, last), minutes,
                 pending.weight, pending.loan, pending.trigger_id, pending.exposure,
             ))  # fmt: skip
         following = next_step(pending.ladder, done=index, anchor_at=pending.anchor_at, at=due,
@@ -109,11 +112,13 @@ def _business_day(at: datetime, rules: CapacityRules, horizon: Horizon) -> date:
     return max(day, horizon.start)
 
 
-def _deadline_day(at: datetime, rules: CapacityRules, horizon: Horizon) -> date:
-    """The last working day a step due by ``at`` can be done on time (the day before when the
-    SLA ends before the working day starts)."""
+def _deadline_day(at: datetime, minutes: int, rules: CapacityRules, horizon: Horizon) -> date:
+    """The last working day a step of ``minutes`` due by ``at`` can be done on time (the day
+    before when the SLA ends before the task could be done in that day's working hours)."""
     local = at.astimezone(horizon.zone)
-    day = local.date() - timedelta(days=local.time() < rules.workday_start)
+    start = rules.workday_start
+    earliest_done = start.hour * 60 + start.minute + minutes
+    day = local.date() - timedelta(days=local.hour * 60 + local.minute < earliest_done)
     return max(day, horizon.start)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 import tomllib
-from datetime import time
+from datetime import time, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from lienwatch.followup.model import Channel, FollowupError
+from lienwatch.followup.strategy import Duration
 
 Skill = Literal["phone", "field"]
 
@@ -37,6 +38,7 @@ class CapacityRules(BaseModel):
     workday_end: time
     weekdays: frozenset[int] = frozenset(range(7))
     lookback_days: int = Field(default=14, ge=1)
+    spread_from: Duration = timedelta(days=3)
     minutes: dict[str, int]  # channel -> an agent's minutes per task
     daily_capacity: dict[Skill, int]
     substitutions: tuple[Substitution, ...] = ()

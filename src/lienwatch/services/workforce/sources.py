@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from lienwatch.followup.assignment import roll_probability
 from lienwatch.followup.model import TaskStatus, TriggerKind
 from lienwatch.followup.strategy import Arm, LadderSpec, Segment, Strategy
-from lienwatch.followup.triggers import repeats
+from lienwatch.followup.triggers import ROUTINE_CHECKS, check_lead, current_checks, repeats
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.followup import LIVE_LOAN_STATUSES
 from lienwatch.store.servicing import last_run_day
@@ -25,6 +25,7 @@ from lienwatch.workforce.forecast import Horizon, Pending
 FROM_THE_BOOK = frozenset(
     {TriggerKind.MISSED_INSTALLMENT, TriggerKind.BUCKET_CHANGE, TriggerKind.COLLATERAL_ALERT}
 )
+ROUTINE = frozenset({*ROUTINE_CHECKS, TriggerKind.WELCOME_CALL})  # by loan age
 
 
 def open_pendings(session: Session, strategy: Strategy) -> list[Pending]:
@@ -65,6 +66,7 @@ def expected_pendings(
     if latest is not None:
         expected += _missed_installments(session, latest, horizon, strategy)
         expected += _deeper_buckets(session, latest, horizon, strategy, catalogue)
+    expected += _routine(session, horizon, strategy)
     expected += _recent_rates(session, at, horizon, strategy, lookback_days)
     return expected
 
@@ -121,6 +123,32 @@ def _deeper_buckets(
     return expected
 
 
+def _routine(session: Session, horizon: Horizon, strategy: Strategy) -> list[Pending]:
+    """The welcome calls and routine checks the live loans owe over the horizon, raised as
+    the engine raises them (a check on its first day, or on its last call when nobody raised
+    it then), except those raised already."""
+    loans = session.execute(
+        select(Loan.id, Loan.disbursed_on).where(Loan.status.in_(LIVE_LOAN_STATUSES))
+    ).all()  # fmt: skip
+    raised = set(session.scalars(select(Trigger.source_key).where(
+        Trigger.kind.in_([kind.value for kind in ROUTINE]))))  # fmt: skip
+    leads = {kind: check_lead(strategy, kind) for kind in ROUTINE_CHECKS}
+    welcome = strategy.routine.welcome_after
+    anchors: dict[tuple[TriggerKind, str], datetime] = {}
+    for loan_id, disbursed in loans:
+        if horizon.start <= disbursed + welcome < horizon.end:
+            key = f"welcome:{loan_id}"
+            anchors[(TriggerKind.WELCOME_CALL, key)] = _midnight(disbursed + welcome, horizon.zone)
+        for day in horizon.day_list:
+            for check in current_checks(loan_id, disbursed, day, strategy):
+                if check.just_due(day) or check.last_call(day, leads[check.kind]):
+                    anchor = _midnight(max(day, check.starts_on), horizon.zone)
+                    anchors.setdefault((check.kind, check.source_key), anchor)
+    return [pending
+            for (kind, key), anchor in anchors.items() if key not in raised
+            for pending in _arrivals(strategy, Segment(kind), anchor, 1.0)]  # fmt: skip
+
+
 def _recent_rates(
     session: Session, at: datetime, horizon: Horizon, strategy: Strategy, lookback_days: int
 ) -> list[Pending]:
@@ -128,14 +156,18 @@ def _recent_rates(
     rate their triggers were raised (not adopted at go-live), spread over every day."""
     since = at - timedelta(days=lookback_days)
     raised = func.coalesce(Alert.raised_at, Alert.started_at)
+    delinquent = func.coalesce(LoanSnapshot.dpd, 0) > 0
     alerts = session.execute(
-        select(Alert.type, func.count()).where(Alert.loan_id.is_not(None), raised >= since,
-                                               raised < at).group_by(Alert.type)
+        select(Alert.type, delinquent, func.count())
+        .outerjoin(LoanSnapshot, and_(LoanSnapshot.loan_id == Alert.loan_id,
+                                      LoanSnapshot.as_of == _latest(session)))
+        .where(Alert.loan_id.is_not(None), raised >= since, raised < at)
+        .group_by(Alert.type, delinquent)
     ).all()  # fmt: skip
-    rates = [(Segment(TriggerKind.COLLATERAL_ALERT, alert_type=kind), n / lookback_days)
-             for kind, n in alerts]  # fmt: skip
+    rates = [(Segment(TriggerKind.COLLATERAL_ALERT, alert_type=kind, delinquent=bool(late)),
+              n / lookback_days) for kind, late, n in alerts]  # fmt: skip
     for kind, n in _history(session, since, at).items():
-        if kind not in FROM_THE_BOOK:
+        if kind not in FROM_THE_BOOK and kind not in ROUTINE:
             rates.append((Segment(kind), n / lookback_days))
     return [pending
             for day in horizon.day_list
