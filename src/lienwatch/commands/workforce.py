@@ -11,11 +11,14 @@ from lienwatch import clock
 from lienwatch.commands.common import emit, followup_service
 from lienwatch.commands.options import At, Json
 from lienwatch.services.workforce.capacity import capacity_forecast
+from lienwatch.services.workforce.incentives import incentive_league
+from lienwatch.workforce.incentives import incentive_scheme, month_bounds
 from lienwatch.workforce.rules import capacity_rules
 
 
 def add_commands(followup: typer.Typer) -> None:
     followup.command("capacity")(capacity_command)
+    followup.command("incentives")(incentives_command)
 
 
 def capacity_command(
@@ -48,3 +51,25 @@ def capacity_command(
         for b in plan["breaches"]
     ]
     emit(plan, as_json, lines)
+
+
+def incentives_command(
+    month: Annotated[
+        str, typer.Option("--month", metavar="YYYY-MM", help="The month of the league.")
+    ],
+    at: At = None,
+    as_json: Json = False,
+) -> None:
+    """The reward/penalty league of a month (to date while it runs: up to --at, by default
+    now) per agent and team, every point traced to its act on a case timeline."""
+    moment = at or clock.now()
+    with followup_service() as (session, service):
+        since, until = month_bounds(month, service.zone)
+        table = incentive_league(session, since=since, until=min(until, moment),
+                                 scheme=incentive_scheme()).as_dict()  # fmt: skip
+    lines = [f"incentives {month} ({table['scheme']}), to {min(until, moment).isoformat()}"]
+    lines += [f"{n}. {s['agent']} ({s['team']}): {s['total']:+d} "
+              + ", ".join(f"{act} {points:+d}" for act, points in s["by_act"].items())
+              for n, s in enumerate(table["agents"], start=1)]  # fmt: skip
+    lines += [f"team {team}: {total:+d}" for team, total in table["teams"].items()]
+    emit({"month": month, **table}, as_json, lines)
