@@ -118,10 +118,10 @@ def test_bad_capacity_rules_name_the_key_at_fault():
     good = {"name": "x", "version": 1, "workday_start": "08:30", "workday_end": "18:00",
             "minutes": {"call": 8}, "daily_capacity": {"phone": 60}}  # fmt: skip
     assert parse_rules(good, source="t.toml").workday_minutes == 570
-    with pytest.raises(FollowupError, match="t.toml: workday_end must be after"):
+    with pytest.raises(FollowupError, match=r"t\.toml: workday_end must be after"):
         parse_rules({**good, "workday_end": "08:00"}, source="t.toml")
-    with pytest.raises(FollowupError, match=r"minutes.fax"):
+    with pytest.raises(FollowupError, match=r"minutes\.fax"):
         parse_rules({**good, "minutes": {"fax": 3}}, source="t.toml")
-    with pytest.raises(FollowupError, match="t.toml: version"):
+    with pytest.raises(FollowupError, match=r"t\.toml: version"):
         parse_rules({**good, "version": 0}, source="t.toml")
     assert RULES.substitution("missed-installment", "visit") is not None

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from lienwatch.followup.model import PromiseStatus, TriggerKind
 from lienwatch.followup.triggers import DELINQUENCY
 from lienwatch.ledger.entries import EntryKind
+from lienwatch.store.db import chunks
 from lienwatch.store.tables import (
     Action,
     Case,
@@ -36,22 +37,13 @@ def incentive_league(
 ) -> League:
     """The league of the acts in ``[since, until)`` under ``scheme``."""
     people = {u.id: u for u in session.scalars(select(User))}
-    refs = dict(session.execute(select(Case.id, Loan.ref).join(Loan, Loan.id == Case.loan_id)))
-
-    def fact(user_id: int, act: Act, at: datetime, case_id: int, trace: str) -> Fact:
-        user = people[user_id]
-        return Fact(user.username, user.team or "", user.role, act, at, case_id,
-                    refs.get(case_id, ""), trace)  # fmt: skip
-
     window = (since, until)
-    facts = [
-        *(fact(*row) for row in _kept_promises(session, *window)),
-        *(fact(*row) for row in _first_contacts(session, *window)),
-        *(fact(*row) for row in _cures(session, *window)),
-        *(fact(*row) for row in _recoveries(session, *window)),
-        *(fact(*row) for row in _breaches(session, *window)),
-        *(fact(*row) for row in _upheld_complaints(session, *window)),
-    ]
+    rows = [*_kept_promises(session, *window), *_first_contacts(session, *window),
+            *_cures(session, *window), *_recoveries(session, *window),
+            *_breaches(session, *window), *_upheld_complaints(session, *window)]  # fmt: skip
+    refs = _loan_refs(session, {row[3] for row in rows})
+    facts = [Fact(people[by].username, people[by].team or "", people[by].role, act, at, case,
+                  refs.get(case, ""), trace) for by, act, at, case, trace in rows]  # fmt: skip
     by_name = {u.username: u for u in people.values()}
     facts += [Fact(user.username, user.team or "", user.role, Act.COMPLIANCE_REFUSAL, at, 0,
                    loan, trace, refused=True)
@@ -178,6 +170,14 @@ def _refusals(
         if data.get("by") and since <= at < until:
             found.append((data["by"], at, loan, f"ledger:{entry}"))
     return found
+
+
+def _loan_refs(session: Session, case_ids: set[int]) -> dict[int, str]:
+    return {case: ref
+            for chunk in chunks(sorted(case_ids))
+            for case, ref in session.execute(
+                select(Case.id, Loan.ref).join(Loan, Loan.id == Case.loan_id)
+                .where(Case.id.in_(chunk)))}  # fmt: skip
 
 
 def _last_agent_act(session: Session, case_id: int, before: datetime) -> tuple[int, int] | None:
