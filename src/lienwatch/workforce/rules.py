@@ -38,7 +38,7 @@ class CapacityRules(BaseModel):
     workday_end: time
     weekdays: frozenset[int] = frozenset(range(7))
     lookback_days: int = Field(default=14, ge=1)
-    spread_from: Duration = timedelta(days=3)
+    spread_from: Duration = timedelta(days=7)
     minutes: dict[str, int]  # channel -> an agent's minutes per task
     daily_capacity: dict[Skill, int]
     substitutions: tuple[Substitution, ...] = ()
