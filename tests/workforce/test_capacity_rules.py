@@ -4,6 +4,7 @@ a breach falls when it is short."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -12,7 +13,7 @@ import pytest
 from lienwatch.followup.model import FollowupError, TriggerKind
 from lienwatch.followup.strategy import Segment, shipped_strategy
 from lienwatch.workforce.forecast import Horizon, Pending, Work, forecast, project, workload
-from lienwatch.workforce.plan import breaches, needed, roster_capacity, schedule
+from lienwatch.workforce.plan import Late, breaches, decide, needed, roster_capacity, schedule
 from lienwatch.workforce.roster import Pool, Rostered, roster_of, standard_agent
 from lienwatch.workforce.rules import capacity_rules, parse_rules
 
@@ -125,3 +126,17 @@ def test_bad_capacity_rules_name_the_key_at_fault():
     with pytest.raises(FollowupError, match=r"t\.toml: version"):
         parse_rules({**good, "version": 0}, source="t.toml")
     assert RULES.substitution("missed-installment", "visit") is not None
+
+
+def test_a_short_team_reassigns_to_a_team_with_staff_to_spare_else_substitutes_or_orders():
+    east = Work(Pool("east", "phone"), "call", "x", 0, MONDAY, MONDAY, 8, 1.0, "L1", 1, 500)
+    visit = work(MONDAY, MONDAY, loan="L2", exposure=900)
+    expected = replace(visit, loan=None)  # no task to act on yet
+    late = [Late(east, None), Late(visit, None), Late(expected, None)]
+    decisions = decide(late, {"phone": ["east", "west"]},
+                       lambda w: ["review"] if w.channel == "visit" else None)  # fmt: skip
+    assert [(d.kind, d.work.loan, d.detail) for d in decisions] == [
+        ("reassign", "L1", {"from_team": "east", "to_team": "west"}),
+        ("substitute", "L2", {"channel": "visit", "with": ["review"]}),
+    ]  # fmt: skip
+    assert decide([Late(visit, None)], {}, lambda w: None)[0].kind == "order"

@@ -14,6 +14,7 @@ from lienwatch.services.followup import FollowupService
 from lienwatch.services.servicing import run_nightly
 from lienwatch.services.workforce.capacity import capacity_forecast
 from lienwatch.services.workforce.incentives import incentive_league
+from lienwatch.services.workforce.shortfall import act_on_shortfall
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.repositories import TeamRepository, UserRepository
 from lienwatch.store.tables import Action, Case, Complaint, Promise, Task, Trigger, User
@@ -130,3 +131,26 @@ def test_a_scripted_month_makes_a_traced_league(book, db_session):
     since, until = month_bounds("2026-11", service.zone)
     assert incentive_league(db_session, since=since, until=until,
                             scheme=incentive_scheme()).agents == ()  # fmt: skip
+
+
+def test_on_a_shortfall_the_engine_substitutes_a_visit_and_orders_the_rest(book, db_session):
+    """Nobody in the field: L1's queued D+15 visit becomes a desk review as the rules allow;
+    L2's call (no substitute, no other team) goes by exposure; each on the timeline."""
+    service, tasks = book
+    tasks["L1"].channel, tasks["L1"].skill = "visit", "field"
+    db_session.get_one(Trigger, tasks["L1"].trigger_id).step = 4  # the champion's visit
+    tasks["L1"].step = 4
+    for user in db_session.scalars(select(User).where(User.role == "agent")):
+        user.active = False
+    rules = capacity_rules()
+    acted = act_on_shortfall(service, plan=forecast(service), rules=rules, at=NOW)
+    assert acted.substituted == 1 and acted.reassigned == 0 and acted.ordered >= 1
+    assert tasks["L1"].status == "cancelled"
+    [review] = db_session.scalars(select(Task).where(Task.key == f"{tasks['L1'].key}:sub"))
+    assert (review.channel, review.skill, review.status) == ("review", "phone", "queued")
+    plans = {a.outcome: a for a in db_session.scalars(select(Action).where(Action.kind == "plan"))}
+    assert plans["substitute"].details["with"] == ["gps_check", "review"]
+    assert plans["order"].details["task"] == tasks["L2"].id
+    # decided once: a second pass takes no decision twice
+    again = act_on_shortfall(service, plan=forecast(service), rules=rules, at=NOW)
+    assert again.substituted == 0 and again.ordered == 0

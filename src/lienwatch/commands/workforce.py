@@ -12,6 +12,7 @@ from lienwatch.commands.common import emit, followup_service
 from lienwatch.commands.options import At, Json
 from lienwatch.services.workforce.capacity import capacity_forecast
 from lienwatch.services.workforce.incentives import incentive_league
+from lienwatch.services.workforce.shortfall import act_on_shortfall
 from lienwatch.workforce.incentives import incentive_scheme, month_bounds
 from lienwatch.workforce.rules import capacity_rules
 
@@ -23,19 +24,28 @@ def add_commands(followup: typer.Typer) -> None:
 
 def capacity_command(
     days: Annotated[int, typer.Option(min=1, max=62, help="Business days to forecast.")] = 7,
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Act on the steps forecast to breach.")
+    ] = False,
     at: At = None,
     as_json: Json = False,
 ) -> None:
     """The workload forecast per pool (team and skill), channel and day from the open
     triggers and those expected (installments falling due, loans reaching a deeper bucket,
     the recent rate of alerts and other kinds), the staffing each pool needs to meet every
-    SLA beside the active agents it has, and the steps forecast to breach, by loan."""
+    SLA beside the active agents it has, and the steps forecast to breach, by loan. With
+    --apply the engine acts on those queued: reassigned to a team of the skill with staff to
+    spare, substituted where the rules allow, or ordered by exposure (each on the timeline)."""
     moment = at or clock.now()
     with followup_service() as (session, service):
-        plan = capacity_forecast(
+        forecast = capacity_forecast(
             session, at=moment, days=days, strategy=service.strategy, rules=capacity_rules(),
             catalogue=service.catalogue, time_zone=service.zone.key,
-        ).as_dict()  # fmt: skip
+        )  # fmt: skip
+        plan = forecast.as_dict()
+        if apply:
+            plan["acted"] = act_on_shortfall(service, plan=forecast, rules=capacity_rules(),
+                                             at=moment).as_dict()  # fmt: skip
     lines = [f"capacity forecast of {days} days from {plan['from']} ({plan['strategy']}, "
              f"{plan['rules']}): {plan['expected_breaches']} breaches expected"]  # fmt: skip
     for pool in plan["pools"]:
@@ -50,6 +60,8 @@ def capacity_command(
         f"{b['deadline']} (exposure {b['exposure']} fen)"
         for b in plan["breaches"]
     ]
+    if apply:
+        lines.append("acted: " + ", ".join(f"{n} {kind}" for kind, n in plan["acted"].items()))
     emit(plan, as_json, lines)
 
 

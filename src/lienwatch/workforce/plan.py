@@ -106,3 +106,39 @@ def by_pool(works: Iterable[Work]) -> dict[Pool, list[Work]]:
     for work in works:
         pools[work.pool].append(work)
     return dict(pools)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the engine does about a step forecast to breach: ``reassign`` it to a team of the
+    skill with staff to spare, ``substitute`` it as the rules allow (a desk review and a GPS
+    check instead of a field visit), or ``order`` it after larger exposures so that, if a
+    breach cannot be avoided, it falls on the smallest."""
+
+    kind: str
+    work: Work
+    detail: dict[str, object]
+
+
+def decide(
+    late: Iterable[Late], spare: dict[str, list[str]], substitutes: Callable[[Work], object]
+) -> list[Decision]:
+    """The decisions for the steps forecast to breach (the loan-bound ones: expected steps
+    have no task to act on yet). ``spare`` maps a skill to the teams with agents to spare;
+    ``substitutes`` answers the replacement the rules allow for a step, or None."""
+    decisions = []
+    for item in late:
+        work = item.work
+        if work.loan is None:
+            continue
+        teams = [t for t in spare.get(work.pool.skill, []) if t != work.pool.team]
+        replacement = substitutes(work)
+        if work.pool.team is not None and teams:
+            decisions.append(Decision("reassign", work, {"from_team": work.pool.team,
+                                                         "to_team": teams[0]}))  # fmt: skip
+        elif replacement is not None:
+            decisions.append(Decision("substitute", work, {"channel": work.channel,
+                                                           "with": replacement}))  # fmt: skip
+        else:
+            decisions.append(Decision("order", work, {"exposure": work.exposure}))
+    return decisions
