@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from lienwatch.followup.model import FollowupError
-from lienwatch.workforce.rules import read_toml
+from lienwatch.workforce.rules import read_toml, validated
 
 
 class Act(StrEnum):
@@ -153,13 +153,7 @@ def month_bounds(month: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
 
 
 def parse_scheme(data: dict[str, Any], *, source: str) -> Scheme:
-    """Validate a scheme mapping; the first problem becomes ``source: key: reason``."""
-    try:
-        return Scheme.model_validate(data)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        key = ".".join(str(part) for part in error["loc"])
-        raise FollowupError(f"{source}: {key}: {error['msg']}") from None
+    return validated(Scheme, data, source=source)
 
 
 @functools.cache

@@ -9,7 +9,7 @@ import tomllib
 from datetime import time, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -17,6 +17,7 @@ from lienwatch.followup.model import Channel, FollowupError
 from lienwatch.followup.strategy import Duration
 
 Skill = Literal["phone", "field"]
+Model = TypeVar("Model", bound=BaseModel)
 
 
 class Substitution(BaseModel):
@@ -72,16 +73,22 @@ class CapacityRules(BaseModel):
         return f"{self.name}@{self.version}"
 
 
-def parse_rules(data: dict[str, Any], *, source: str) -> CapacityRules:
-    """Validate a capacity rules mapping; the first problem becomes ``source: key: reason``."""
+def validated(model: type[Model], data: dict[str, Any], *, source: str) -> Model:
+    """``data`` as a ``model``; the first problem becomes ``source: key.path: reason``."""
     try:
-        return CapacityRules.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         error = exc.errors()[0]
         key = ".".join(str(part) for part in error["loc"])
         reason = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            reason = "unknown key"
         where = f"{source}: {key}" if key else source
         raise FollowupError(f"{where}: {reason}") from None
+
+
+def parse_rules(data: dict[str, Any], *, source: str) -> CapacityRules:
+    return validated(CapacityRules, data, source=source)
 
 
 def read_toml(path: Path | None, shipped: str) -> tuple[dict[str, Any], str]:
