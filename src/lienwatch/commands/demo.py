@@ -113,10 +113,13 @@ def demo(
 def _print_team(table: Table, followup: dict[str, Any]) -> None:
     """The team, the staffing the go-live forecast asked for, and how right it was."""
     team, needed = followup["team"], followup["team"]["needed"]
+    short = [f"{needed[skill] - team[f'{skill}_agents']} {skill}" for skill in ("phone", "field")
+             if team[f"{skill}_agents"] < needed[skill]]  # fmt: skip
     table.add_row(
         "  team",
         f"{team['phone_agents']} phone · {team['field_agents']} field; the go-live forecast "
-        f"needs {needed['phone']} phone · {needed['field']} field to meet every SLA",
+        f"needs {needed['phone']} phone · {needed['field']} field to meet every SLA"
+        + (f" (short {', '.join(short)})" if short else ""),
     )
     for pool in followup["forecast"]["pools"]:
         tasks = " · ".join(f"{n:,.0f} {channel}" for channel, n in pool["tasks"].items())
