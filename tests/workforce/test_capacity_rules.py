@@ -19,7 +19,8 @@ from lienwatch.workforce.rules import capacity_rules, parse_rules
 
 ZONE = ZoneInfo("Asia/Shanghai")
 MONDAY = date(2026, 3, 2)
-RULES = capacity_rules()
+SHIPPED = capacity_rules()
+RULES = SHIPPED.model_copy(update={"utilisation": 1.0})  # whole days: round figures
 CN = shipped_strategy("cn")
 
 
@@ -113,6 +114,8 @@ def test_the_roster_keeps_weekdays_and_leave():
     assert roster_capacity(field)(MONDAY + timedelta(days=5)) == (0, 0)  # Saturday
     assert [a.skill for a in roster.members(Pool("collections-phone", "phone"))] == ["phone"]
     assert isinstance(field[0], Rostered)
+    # the shipped rules count on 85 % of a day
+    assert standard_agent(SHIPPED, "field").tasks == pytest.approx(3.4)
 
 
 def test_bad_capacity_rules_name_the_key_at_fault():

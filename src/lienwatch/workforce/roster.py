@@ -16,8 +16,8 @@ class Rostered:
     username: str
     team: str
     skill: str  # phone | field
-    tasks: int
-    day_minutes: int
+    tasks: float
+    day_minutes: float
     weekdays: frozenset[int] = frozenset(range(7))
     leave: frozenset[date] = field(default_factory=frozenset)
 
@@ -57,8 +57,14 @@ class Roster:
 
 def standard_agent(rules: CapacityRules, skill: str, *, team: str = "", name: str = "") -> Rostered:
     """An agent of ``skill`` as the rules size one: the staffing a plan says a pool needs."""
-    return Rostered(name or f"standard-{skill}", team, skill, rules.daily_capacity.get(skill, 60),
-                    rules.workday_minutes, rules.weekdays)  # fmt: skip
+    return Rostered(name or f"standard-{skill}", team, skill,
+                    _usable(rules.daily_capacity.get(skill, 60), rules),
+                    _usable(rules.workday_minutes, rules), rules.weekdays)  # fmt: skip
+
+
+def _usable(amount: int, rules: CapacityRules) -> float:
+    """The share of a day's tasks or minutes the plan counts on (``utilisation``)."""
+    return amount * rules.utilisation
 
 
 def roster_of(rows: Iterable[tuple[str, str | None, dict[str, object], int]],
@@ -71,8 +77,8 @@ def roster_of(rows: Iterable[tuple[str, str | None, dict[str, object], int]],
         weekdays = skills.get("weekdays")
         leave = skills.get("leave") or []
         agents.append(Rostered(
-            username, team or "", str(skills.get("mode") or "phone"), capacity,
-            rules.workday_minutes,
+            username, team or "", str(skills.get("mode") or "phone"), _usable(capacity, rules),
+            _usable(rules.workday_minutes, rules),
             frozenset(int(d) for d in weekdays) if isinstance(weekdays, list) else rules.weekdays,
             frozenset(date.fromisoformat(str(d)) for d in leave) if isinstance(leave, list)
             else frozenset(),

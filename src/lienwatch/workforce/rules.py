@@ -40,6 +40,7 @@ class CapacityRules(BaseModel):
     weekdays: frozenset[int] = frozenset(range(7))
     lookback_days: int = Field(default=14, ge=1)
     spread_from: Duration = timedelta(days=7)
+    utilisation: float = Field(default=0.85, gt=0, le=1)
     minutes: dict[str, int]  # channel -> an agent's minutes per task
     daily_capacity: dict[Skill, int]
     substitutions: tuple[Substitution, ...] = ()
