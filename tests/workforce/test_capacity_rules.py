@@ -13,7 +13,15 @@ import pytest
 from lienwatch.followup.model import FollowupError, TriggerKind
 from lienwatch.followup.strategy import Segment, shipped_strategy
 from lienwatch.workforce.forecast import Horizon, Pending, Work, forecast, project, workload
-from lienwatch.workforce.plan import Late, breaches, decide, needed, roster_capacity, schedule
+from lienwatch.workforce.plan import (
+    Late,
+    breaches,
+    decide,
+    guard_bound,
+    needed,
+    roster_capacity,
+    schedule,
+)
 from lienwatch.workforce.roster import Pool, Rostered, roster_of, standard_agent
 from lienwatch.workforce.rules import capacity_rules, parse_rules
 
@@ -143,3 +151,12 @@ def test_a_short_team_reassigns_to_a_team_with_staff_to_spare_else_substitutes_o
         ("substitute", "L2", {"channel": "visit", "with": ["review"]}),
     ]  # fmt: skip
     assert decide([Late(visit, None)], {}, lambda w: None)[0].kind == "order"
+
+
+def test_calls_past_the_guards_daily_cap_breach_whatever_the_staffing():
+    calls = [Work(Pool(None, "phone"), "call", "collateral-alert", 1, MONDAY, MONDAY, 8, 1.0,
+                  "L1", n, 100 * n) for n in range(1, 5)]  # fmt: skip
+    later = replace(calls[0], trigger_id=9, deadline=MONDAY + timedelta(days=1))
+    [capped] = guard_bound([*calls, later], 3)
+    assert capped.work.trigger_id == 1  # the smallest exposure due that day waits
+    assert guard_bound(calls, None) == [] and guard_bound(calls[:3], 3) == []

@@ -124,6 +124,13 @@ def _print_team(table: Table, followup: dict[str, Any]) -> None:
     for pool in followup["forecast"]["pools"]:
         tasks = " · ".join(f"{n:,.0f} {channel}" for channel, n in pool["tasks"].items())
         table.add_row(f"  forecast {pool['pool']}", f"{tasks} → {pool['needed']} agents")
+    capped = followup["forecast"]["guard_bound"]
+    if capped:
+        table.add_row(
+            "  forecast guard-bound",
+            f"{len(capped)} call(s) past the daily call cap to one borrower, late whatever "
+            f"the staffing: {', '.join(capped[:5])}",
+        )
     for row in followup["forecast"]["accuracy"]:
         error = "n/a" if row["error"] is None else f"{100 * row['error']:+.1f} %"
         table.add_row(

@@ -60,6 +60,11 @@ def capacity_command(
         f"{b['deadline']} (exposure {b['exposure']} fen)"
         for b in plan["breaches"]
     ]
+    lines += [
+        f"guard-bound: loan {b['loan']} call of {b['ladder']} due {b['due']}: past the daily "
+        "call cap, it waits for the next day whatever the staffing"
+        for b in plan["guard_bound"]
+    ]
     if apply:
         lines.append("acted: " + ", ".join(f"{n} {kind}" for kind, n in plan["acted"].items()))
     emit(plan, as_json, lines)

@@ -174,6 +174,7 @@ def simulate_followup(
                  "needed": {"phone": plan.needed("phone"), "field": plan.needed("field")}},
         "forecast": {"pools": [pool.as_dict() for pool in plan.pools],
                      "expected_breaches": plan.as_dict()["expected_breaches"],
+                     "guard_bound": [late.work.loan for late in plan.guard_bound],
                      "accuracy": accuracy},
         "coverage": cover.coverage,
         "triggers": cover.triggers,

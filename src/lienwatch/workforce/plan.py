@@ -142,3 +142,20 @@ def decide(
         else:
             decisions.append(Decision("order", work, {"exposure": work.exposure}))
     return decisions
+
+
+def guard_bound(works: Iterable[Work], calls_per_day: int | None) -> list[Late]:
+    """Agent calls to one borrower falling due on one day past the compliance guard's daily
+    cap of connected calls, and due by that day: whatever the staffing, the guard makes them
+    wait for the next day's window (the largest exposures keep the day's calls)."""
+    if calls_per_day is None:
+        return []
+    calls: dict[tuple[str, date], list[Work]] = defaultdict(list)
+    for work in works:
+        if work.loan is not None and work.channel == "call":
+            calls[(work.loan, work.due)].append(work)
+    late = []
+    for (_, day), same_day in sorted(calls.items()):
+        ordered = sorted(same_day, key=lambda w: (w.deadline, -w.exposure, w.trigger_id or 0))
+        late += [Late(work, None) for work in ordered[calls_per_day:] if work.deadline <= day]
+    return late

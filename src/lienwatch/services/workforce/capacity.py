@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from lienwatch.followup.compliance import profile
 from lienwatch.followup.model import FollowupError
 from lienwatch.followup.strategy import Strategy
 from lienwatch.services.followup import FollowupService
@@ -20,7 +21,15 @@ from lienwatch.services.workforce.sources import expected_pendings, open_pending
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.tables import Task, User
 from lienwatch.workforce.forecast import Horizon, Work, forecast, workload
-from lienwatch.workforce.plan import Late, breaches, by_pool, needed, roster_capacity, schedule
+from lienwatch.workforce.plan import (
+    Late,
+    breaches,
+    by_pool,
+    guard_bound,
+    needed,
+    roster_capacity,
+    schedule,
+)
 from lienwatch.workforce.roster import Pool, Roster, roster_of, standard_agent
 from lienwatch.workforce.rules import CapacityRules, capacity_rules
 
@@ -57,6 +66,7 @@ class CapacityForecast:
     pools: tuple[PoolPlan, ...]
     works: tuple[Work, ...]
     late: tuple[Late, ...]  # with the roster as it is: by loan (expected ones carry none)
+    guard_bound: tuple[Late, ...] = ()  # calls past the guard's daily cap: no staffing helps
 
     def needed(self, skill: str) -> int:
         return sum(plan.needed for plan in self.pools if plan.pool.skill == skill)
@@ -83,6 +93,7 @@ class CapacityForecast:
             ],
             "breaches": [late.as_dict() for late in self.late if late.work.loan],
             "expected_breaches": round(breaches(self.late), 1),
+            "guard_bound": [late.as_dict() for late in self.guard_bound],
         }
 
 
@@ -113,8 +124,9 @@ def capacity_forecast(
                               breaches(pool_late)))  # fmt: skip
         late += pool_late
     late.sort(key=lambda item: (item.work.deadline, item.work.exposure))
+    capped = guard_bound(works, profile(strategy.profile).connected_calls_per_day)
     return CapacityForecast(horizon, rules.label, strategy.label, tuple(plans), tuple(works),
-                            tuple(late))  # fmt: skip
+                            tuple(late), tuple(capped))  # fmt: skip
 
 
 def current_roster(session: Session, rules: CapacityRules) -> Roster:
