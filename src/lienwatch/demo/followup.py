@@ -34,13 +34,16 @@ from lienwatch.services.followup.coverage import coverage, kpis
 from lienwatch.services.servicing import run_nightly
 from lienwatch.services.workforce.capacity import (
     CapacityForecast,
+    capacity_forecast,
     forecast_accuracy,
     go_live_forecast,
 )
+from lienwatch.services.workforce.shortfall import act_on_shortfall
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import transaction
 from lienwatch.store.repositories import TeamRepository
 from lienwatch.store.tables import Installment, Payment, Task, User
+from lienwatch.workforce.rules import capacity_rules
 
 Progress = Callable[[str, int, int], None]
 # The scheduler ticks around the clock (automatic steps and the watchdog do not sleep); the
@@ -143,6 +146,8 @@ def simulate_followup(
                     providers=providers,
                 )  # fmt: skip
                 _add(totals, service.tick(at=now).as_dict())
+                if moment == WORKDAY_START:  # the morning plan acts on what would breach
+                    _add(totals, _act_on_forecast(service, now))
                 _work(service, session, agents, now, zone, rng, payments, installment, totals)
                 if recovery_desk is not None and _in_office(now, zone):
                     steps = recovery_desk.work(session, service, now)
@@ -243,6 +248,17 @@ def _hire(session: Session, team: Team) -> list[User]:
                          team="collections-phone"))  # fmt: skip
     session.flush()
     return users
+
+
+def _act_on_forecast(service: FollowupService, now: datetime) -> dict[str, int]:
+    """The engine's morning pass: forecast today and tomorrow, act on the steps forecast to
+    breach (substituted, reassigned or ordered, each on the case's timeline)."""
+    rules = capacity_rules()
+    plan = capacity_forecast(service.session, at=now, days=2, strategy=service.strategy,
+                             rules=rules, catalogue=service.catalogue,
+                             time_zone=service.zone.key)  # fmt: skip
+    acted = act_on_shortfall(service, plan=plan, rules=rules, at=now)
+    return {f"plan_{kind}": n for kind, n in acted.as_dict().items()}
 
 
 def _payments(session: Session) -> dict[int, list[tuple[date, int]]]:

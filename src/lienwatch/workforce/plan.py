@@ -126,11 +126,12 @@ def decide(
     """The decisions for the steps forecast to breach (the loan-bound ones: expected steps
     have no task to act on yet). ``spare`` maps a skill to the teams with agents to spare;
     ``substitutes`` answers the replacement the rules allow for a step, or None."""
-    decisions = []
+    decisions, seen = [], set()
     for item in late:
         work = item.work
-        if work.loan is None:
+        if work.loan is None or (work.trigger_id, work.step, work.due) in seen:
             continue
+        seen.add((work.trigger_id, work.step, work.due))
         teams = [t for t in spare.get(work.pool.skill, []) if t != work.pool.team]
         replacement = substitutes(work)
         if work.pool.team is not None and teams:

@@ -35,9 +35,9 @@ class Acted:
 def act_on_shortfall(
     service: FollowupService, *, plan: CapacityForecast, rules: CapacityRules, at: datetime
 ) -> Acted:
-    """Apply the decisions of ``plan`` to the queued tasks of the steps forecast to breach
-    (a step not queued yet is decided when it is); a decision already taken is not taken
-    again."""
+    """Apply the decisions of ``plan`` to the queued tasks of the steps forecast to breach,
+    the calls past the guard's daily cap first (a step not queued yet is decided when it is);
+    a decision already taken is not taken again."""
     spare: dict[str, list[str]] = {}
     for pool in plan.pools:
         if pool.pool.team is not None and pool.rostered > pool.needed:
@@ -48,7 +48,7 @@ def act_on_shortfall(
         return [channel.value for channel in rule.replacement] if rule else None
 
     counts = {"reassign": 0, "substitute": 0, "order": 0}
-    for decision in decide(plan.late, spare, substitutes):
+    for decision in decide((*plan.guard_bound, *plan.late), spare, substitutes):
         task = _queued(service, decision.work)
         if task is None or _taken(service, task, decision.kind):
             continue
@@ -87,8 +87,8 @@ def _apply(service: FollowupService, task: Task, decision: Decision, at: datetim
         service.session.add(review)
         service.session.flush()
         details["replacement_task"] = review.id
-    else:
-        task.priority = decision.work.exposure
+    else:  # the plan chose it to breach, the smallest exposure: the others go first
+        task.priority = 0
     log_action(service.session, case, loan_ref=service.loan_ref(case.loan_id), kind="plan",
                at=at, by=None, outcome=decision.kind,
                note=f"{task.channel} forecast to breach its SLA: {decision.kind}",
