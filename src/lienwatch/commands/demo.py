@@ -129,7 +129,7 @@ def _print_team(table: Table, followup: dict[str, Any]) -> None:
         table.add_row(
             "  forecast guard-bound",
             f"{len(capped)} call(s) past the daily call cap to one borrower, late whatever "
-            f"the staffing: {', '.join(capped[:5])}",
+            f"the staffing unless substituted: {', '.join(sorted(set(capped))[:5])}",
         )
     for row in followup["forecast"]["accuracy"]:
         error = "n/a" if row["error"] is None else f"{100 * row['error']:+.1f} %"
