@@ -62,7 +62,8 @@ def capacity_command(
     ]
     lines += [
         f"guard-bound: loan {b['loan']} call of {b['ladder']} due {b['due']}: past the daily "
-        "call cap, it waits for the next day whatever the staffing"
+        "call cap, it waits for the next day whatever the staffing (--apply substitutes it "
+        "where the rules allow)"
         for b in plan["guard_bound"]
     ]
     if apply:
