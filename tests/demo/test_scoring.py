@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
-from lienwatch.demo.scoring import monitor_portfolio, score_alerts, scoring_summary
+from lienwatch.commands.demo import _detector_cells
+from lienwatch.demo.scoring import TypeScore, monitor_portfolio, score_alerts, scoring_summary
+from lienwatch.monitor import AlertType
 from lienwatch.sim import SimConfig, generate
 
 
@@ -35,4 +37,26 @@ def test_detectors_meet_their_floors():
     assert false_alarms <= 0.05 * on_time
     summary = scoring_summary(portfolio, result)
     assert summary["by_type"]["power_cut"]["median_delay_h"] == 0.0
+    # every detector is in the summary, quiet ones and those no story expects included
+    assert list(summary["by_type"]) == [str(t) for t in AlertType]
+    assert summary["on_time_loans"] == on_time
+    for name, row in summary["by_type"].items():
+        assert row["on_time_share"] == round(row["on_time_flagged"] / on_time, 4), name
+        flagged = row["flagged"]
+        risky = None if not flagged else round((flagged - row["on_time_flagged"]) / flagged, 3)
+        assert row["risky_share"] == risky, name
     assert summary["counts"]["fixes"] + summary["counts"].get("late", 0) == len(portfolio.positions)
+
+
+def test_a_detector_as_a_lender_reads_it():
+    score = TypeScore("long_stay", expected=10, flagged=8, hits=6, on_time_flagged=2,
+                      median_delay_h=None, on_time_loans=400)  # fmt: skip
+    assert (score.precision, score.recall) == (0.75, 0.6)
+    assert (score.risky_share, score.on_time_share) == (0.75, 0.005)
+    assert _detector_cells(score.as_dict()) == ("8", "0.75", "0.60", "75.0 %", "2 (0.5 %)")
+    # a detector no story expects: no precision, but its flags are still read
+    area = TypeScore("unusual_area", expected=0, flagged=4, hits=0, on_time_flagged=1,
+                     median_delay_h=None, on_time_loans=400)  # fmt: skip
+    assert area.precision is None and area.risky_share == 0.75
+    quiet = TypeScore("gnss_antenna_cut", 0, 0, 0, 0, None, on_time_loans=400)
+    assert _detector_cells(quiet.as_dict()) == ("0", "—", "—", "—", "0 (0.0 %)")

@@ -83,9 +83,11 @@ def test_long_stay_away_from_home_but_not_at_the_declared_home(provinces):
     rows = parked("W1", 0, 80, at=(float(away[0]), float(away[1])))
     at_home = VehicleSpec("V1", home=HOME)
     [alert] = run(provinces, rows).alerts
+    # raised as the clock passes 72 h, on the stay's first fix and its latest one then
     says_why(alert, "long_stay", {"long_stay_h": 72.0, "stay_radius_m": 200.0},
-             [("W1", T0), ("W1", T0 + 74 * HOUR)])  # fmt: skip
+             [("W1", T0), ("W1", T0 + 72 * HOUR)])  # fmt: skip
     assert alert.evidence["stay"]["from"] == iso_utc(T0)
+    assert (alert.start, alert.raised_at) == (T0, T0 + 72 * HOUR)
     assert types(run(provinces, rows, vehicle=at_home)) == ["long_stay"]
     assert types(run(provinces, parked("W1", 0, 80), vehicle=at_home)) == []
     # drift of 150 m around the spot stays one stay
@@ -190,19 +192,21 @@ def test_night_relocation_and_address_mismatch(provinces):
     moved, mismatch = (next(a for a in monitor.alerts if a.type == t)
                        for t in ("night_relocation", "address_mismatch"))  # fmt: skip
     night = T0 + 19 * HOUR
-    says_why(moved, "night_relocation", {"night_move_km": 5.0, "night_move_nights": 3},
-             [("W1", night), ("W1", night + 4 * 24 * HOUR), ("W1", night + 6 * 24 * HOUR)])
+    says_why(moved, "night_relocation", {"night_move_km": 5.0, "night_move_nights": 2},
+             [("W1", night), ("W1", night + 4 * 24 * HOUR), ("W1", night + 5 * 24 * HOUR)])
     says_why(mismatch, "address_mismatch", {"address_mismatch_km": 10.0},
-             [("W1", night + 6 * 24 * HOUR)])  # fmt: skip
+             [("W1", night + 5 * 24 * HOUR)])  # fmt: skip
 
 
 def test_unusual_area_far_outside_where_the_car_was_driven(provinces):
     far = offset_m(HOME[0], HOME[1], 100_000, 0)
-    rows = parked("W1", 0, 10 * 24) + parked("W1", 10 * 24, 10 * 24 + 10, 1, at=far)
+    # 08:00 local on day 10, then the night there: raised at the night's end, 05:00 local
+    rows = parked("W1", 0, 10 * 24) + parked("W1", 10 * 24, 10 * 24 + 30, 1, at=far)
     monitor = run(provinces, rows)
     [alert] = [a for a in monitor.alerts if a.type == "unusual_area"]
-    says_why(alert, "unusual_area", {"unusual_distance_km": 50.0, "unusual_h": 6.0},
-             [("W1", T0 + 240 * HOUR), ("W1", T0 + 247 * HOUR)])  # fmt: skip
+    says_why(alert, "unusual_area",
+             {"unusual_distance_km": 50.0, "unusual_h": 6.0, "unusual_nights": 1},
+             [("W1", T0 + 240 * HOUR), ("W1", T0 + 261 * HOUR)])  # fmt: skip
 
 
 def test_cluster_of_three_borrowers(provinces):

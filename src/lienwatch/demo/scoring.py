@@ -4,7 +4,10 @@ A top-layer module: it reads :mod:`lienwatch.sim` labels, which the monitor itse
 For each alert type, a loan is a true case when its profile's
 :func:`~lienwatch.sim.expected_alerts` holds the type (``tracker_mismatch`` only when the car
 carries a second tracker, ``cluster`` only when the ring's cars really parked together); it is
-flagged when at least one alert of the type names its vehicle.
+flagged when at least one alert of the type names its vehicle. Beside precision against its own
+story, each type reports the share of its flags on loans with any real risk (any profile but
+``on_time``) and its flags on ``on_time`` loans, as a count and a share of the on-time loans:
+what a lender reads as the cost of a detector. The definitions are in docs/monitor.md.
 """
 
 from __future__ import annotations
@@ -48,6 +51,17 @@ class TypeScore:
     median_delay_h: float | None  # raised_at − start of the truth event, over hits
     # flagged loans the truth did not expect, by profile: whose behaviour the type also catches
     unexpected_by_profile: dict[str, int] = field(default_factory=dict)
+    on_time_loans: int = 0  # the on_time loans of the book, what on_time_flagged is a share of
+
+    @property
+    def risky_share(self) -> float | None:
+        """The share of flagged loans with any real risk (any profile but ``on_time``)."""
+        return (self.flagged - self.on_time_flagged) / self.flagged if self.flagged else None
+
+    @property
+    def on_time_share(self) -> float | None:
+        """On-time loans flagged as a share of the book's on-time loans."""
+        return self.on_time_flagged / self.on_time_loans if self.on_time_loans else None
 
     @property
     def precision(self) -> float | None:
@@ -65,7 +79,9 @@ class TypeScore:
             "flagged": self.flagged,
             "precision": _round(self.precision),
             "recall": _round(self.recall),
+            "risky_share": _round(self.risky_share),
             "on_time_flagged": self.on_time_flagged,
+            "on_time_share": _round(self.on_time_share, 4),
             "median_delay_h": self.median_delay_h,
             "unexpected_by_profile": self.unexpected_by_profile,
         }
@@ -141,6 +157,7 @@ def score_alerts(portfolio: Portfolio, alerts: Iterable[Alert]) -> dict[str, Typ
         key = (event.label, event.loan_ref)
         start = int(event.start.timestamp())
         starts[key] = min(starts.get(key, start), start)
+    on_time = _on_time_loans(portfolio)
     scores = {}
     for alert_type in AlertType:
         expected = {
@@ -150,11 +167,13 @@ def score_alerts(portfolio: Portfolio, alerts: Iterable[Alert]) -> dict[str, Typ
             and (alert_type != AlertType.TRACKER_MISMATCH or loan.vehicle_vin in two_trackers)
             and (alert_type != AlertType.CLUSTER or loan.ref in parked_together)
         }
-        scores[str(alert_type)] = _score(alert_type, expected, flagged[alert_type], starts, truth)
+        scores[str(alert_type)] = _score(
+            alert_type, expected, flagged[alert_type], starts, truth, on_time
+        )
     return scores
 
 
-def _score(alert_type, expected, flagged, starts, truth) -> TypeScore:
+def _score(alert_type, expected, flagged, starts, truth, on_time: int) -> TypeScore:
     hits = expected & set(flagged)
     delays = [
         (flagged[loan] - starts[(_TRUTH_LABEL[alert_type], loan)]) / 3_600
@@ -169,6 +188,7 @@ def _score(alert_type, expected, flagged, starts, truth) -> TypeScore:
         sum(1 for loan in flagged if truth.profiles[loan] == Profile.ON_TIME),
         round(statistics.median(delays), 1) if delays else None,
         dict(Counter(str(truth.profiles[loan]) for loan in set(flagged) - expected).most_common()),
+        on_time,
     )
 
 
@@ -189,18 +209,21 @@ def default_lead_days(portfolio: Portfolio, alerts: Sequence[Alert]) -> float | 
 
 
 def scoring_summary(portfolio: Portfolio, result: MonitorResult) -> dict[str, Any]:
-    """What the demo prints: per-type scores, the lead time before default, the counts."""
+    """What the demo prints: the scores of every alert type (those that flagged nothing and
+    expect nothing too, so a quiet detector is seen as quiet), the lead time before default,
+    the counts."""
     scores = score_alerts(portfolio, result.alerts)
     return {
         "alerts": len(result.alerts),
-        "by_type": {
-            name: score.as_dict()
-            for name, score in scores.items()
-            if score.flagged or score.expected
-        },
+        "on_time_loans": _on_time_loans(portfolio),
+        "by_type": {name: score.as_dict() for name, score in scores.items()},
         "default_lead_days": default_lead_days(portfolio, result.alerts),
         "counts": result.counts,
     }
+
+
+def _on_time_loans(portfolio: Portfolio) -> int:
+    return sum(1 for profile in portfolio.truth.profiles.values() if profile == Profile.ON_TIME)
 
 
 def _vehicles_with_two_trackers(portfolio: Portfolio) -> set[str]:
@@ -210,5 +233,5 @@ def _vehicles_with_two_trackers(portfolio: Portfolio) -> set[str]:
     return {vin for vin, k in kinds.items() if len(k) > 1}
 
 
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 3)
+def _round(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)

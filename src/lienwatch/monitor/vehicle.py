@@ -65,17 +65,22 @@ class VehicleMonitor:
 
     @property
     def next_deadline(self) -> float:
-        return self.liveness.next_deadline
+        return min(self.liveness.next_deadline, self.stays.due)
 
     def fire_due(self, until: float) -> None:
-        """Raise the silences that began before ``until`` (the engine's clock)."""
+        """Raise the silences, and the stay turning long, due before ``until`` (the engine's
+        clock), in time order."""
+        if self.stays.due < min(until, self.liveness.next_deadline):
+            self.stays.fire_due()
         if self.liveness.next_deadline < until:
             self.liveness.fire_due(until)
+        if self.stays.due < until:
+            self.stays.fire_due()
 
     def on_fix(self, fix: Fix) -> None:
         """Update every detector with the vehicle's next fix in time order."""
-        if self.liveness.next_deadline < fix.time:
-            self.liveness.fire_due(fix.time)
+        if self.liveness.next_deadline < fix.time or self.stays.due < fix.time:
+            self.fire_due(fix.time)
         self.liveness.on_fix(fix)
         if fix.alarms:
             self.alarms.on_fix(fix)

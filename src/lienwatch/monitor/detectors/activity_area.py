@@ -13,7 +13,8 @@ from lienwatch.monitor.model import AlertType, Fix
 
 class ActivityArea:
     """``unusual_area``: far outside the 0.1° cells that hold ``activity_share`` of the fixes of
-    the last ``activity_days`` local days (the area is re-learned weekly)."""
+    the last ``activity_days`` local days (the area is re-learned weekly), for more than
+    ``unusual_h`` and over ``unusual_nights`` night ends."""
 
     _RELEARN_DAYS = 7
 
@@ -48,7 +49,11 @@ class ActivityArea:
             self._inside(fix)
         elif self.out_since is None:
             self.out_since, self.first_out = fix.time, fix
-        elif not self.alerted and fix.time - self.out_since > self.limits.unusual_s:
+        elif (
+            not self.alerted
+            and fix.time - self.out_since > self.limits.unusual_s
+            and self._nights_out(fix) >= self.limits.unusual_nights
+        ):
             self.alerted = True
             self.out.raise_(
                 AlertType.UNUSUAL_AREA,
@@ -62,6 +67,13 @@ class ActivityArea:
                     "area_cells": len(self.area),
                 },
             )
+
+    def _nights_out(self, fix: Fix) -> int:
+        """The night ends (``night_end_h`` local) since the car left its area: a day trip to
+        a city an hour or two away is routine, a night away is not."""
+        assert self.first_out is not None
+        night_end = self.limits.night_end_s
+        return int((fix.local - night_end) // DAY_S - (self.first_out.local - night_end) // DAY_S)
 
     def _inside(self, fix: Fix) -> None:
         if self.alerted:

@@ -36,6 +36,7 @@ class Limits:
     address_r2: float
     unusual_far_r2: float
     unusual_s: float
+    unusual_nights: int
     activity_days: int
     activity_share: float
     activity_min_days: int
@@ -63,6 +64,7 @@ class Limits:
             address_r2=chord2_of_m(t.address_mismatch_km * 1000),
             unusual_far_r2=chord2_of_m(t.unusual_distance_km * 1000 + 2 * _CELL_HALF_DIAGONAL_M),
             unusual_s=t.unusual_h * HOUR_S,
+            unusual_nights=t.unusual_nights,
             activity_days=t.activity_days,
             activity_share=t.activity_share,
             activity_min_days=t.activity_min_days,
@@ -124,8 +126,9 @@ RULES: dict[str, tuple[str, tuple[str, ...]]] = {
         ("offline_wired_h", "offline_wireless_h", "offline_min_intervals"),
     ),
     "long_stay": (
-        "every fix within stay_radius_m of the stay's first for more than long_stay_h, not "
-        "at a known place (one stayed at place_known_visits times for place_visit_h or more)",
+        "every fix within stay_radius_m of the stay's first (or of a stay just before it "
+        "that the car never left) for more than long_stay_h with no fix elsewhere, not at a "
+        "known place (one stayed at place_known_visits times for place_visit_h or more)",
         ("stay_radius_m", "long_stay_h", "place_visit_h", "place_known_visits"),
     ),
     "risk_zone_visit": (
@@ -150,10 +153,13 @@ RULES: dict[str, tuple[str, tuple[str, ...]]] = {
     "unusual_area": (
         "more than unusual_distance_km outside the 0.1° cells holding activity_share of the "
         "fixes of the last activity_days days (learned after activity_min_days) for more "
-        "than unusual_h",
+        "than unusual_h and over unusual_nights night ends (night_end_h local): a night away, "
+        "not a day trip",
         (
             "unusual_distance_km",
             "unusual_h",
+            "unusual_nights",
+            "night_end_h",
             "activity_days",
             "activity_share",
             "activity_min_days",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from lienwatch.monitor.detectors.base import (
     HOUR_S,
+    NEVER,
     Emitter,
     Limits,
     Place,
@@ -46,16 +47,27 @@ class Places:
 
 class Stays:
     """Distance-based stays (every fix within ``stay_radius_m`` of the first): ``long_stay``
-    away from known places, place learning, and the long stays ``cluster`` compares."""
+    away from known places, place learning, and the long stays ``cluster`` compares.
+
+    The long-stay clock runs from when the car stopped travelling (``since``): a stay that
+    begins with a fix within ``stay_radius_m`` of the fix before it, and within twice that of
+    where the clock started, continues the clock (the stay's first fix was off-centre, say
+    the last fix on the approach, and the spot's wander left its radius: the car never moved).
+    ``long_stay`` is raised when the clock passes ``long_stay_h`` (``due``, a deadline the
+    vehicle fires from the clock as well as from fixes): a parked tracker that stays silent
+    past it does not hide the stay, only a fix elsewhere ends it."""
 
     def __init__(self, out: Emitter, places: Places) -> None:
         self.out = out
         self.limits = out.limits
         self.places = places
         self.anchor: Fix | None = None
+        self.last: Fix | None = None  # the stay's latest fix
+        self.origin: Fix | None = None  # the anchor when the long-stay clock started
         self.start = 0
+        self.since = 0  # the long-stay clock's start
+        self.due: float = NEVER  # when the stay turns long unless a fix ends it first
         self.visited = False
-        self.long_checked = False
         self.long_open = False
         self.record: StayRecord | None = None
         self.long_stays: list[StayRecord] = []  # stays of at least cluster_h, for `cluster`
@@ -69,12 +81,11 @@ class Stays:
         if dx * dx + dy * dy + dz * dz > self.limits.stay_r2:  # chord2, inlined: every fix
             self._begin(fix)
             return
+        self.last = fix
         lasted = fix.time - self.start
         if lasted >= self.limits.place_visit_s and not self.visited:
             self.visited = True
             self.places.visit(anchor)
-        if lasted > self.limits.long_stay_s and not self.long_checked:
-            self._long_stay(fix, anchor, lasted)
         if lasted >= self.limits.cluster_s:
             if self.record is None:
                 spec = self.out.spec
@@ -83,29 +94,44 @@ class Stays:
             else:
                 self.record.last = fix.time
 
-    def _begin(self, fix: Fix) -> None:
-        if self.long_open:
-            self.out.resolve(AlertType.LONG_STAY, fix.time)
-        if self.record is not None:
-            self.record.ended = True
-        self.anchor = fix
-        self.start = fix.time
-        self.visited = self.long_checked = self.long_open = False
-        self.record = None
-
-    def _long_stay(self, fix: Fix, anchor: Fix, lasted: int) -> None:
-        self.long_checked = True
+    def fire_due(self) -> None:
+        """The clock passed ``due``: the stay is long unless it is at a known place."""
+        anchor, last, origin = self.anchor, self.last, self.origin
+        assert anchor is not None and last is not None and origin is not None
+        at, self.due = int(self.since + self.limits.long_stay_s), NEVER
         if self.places.known_near(anchor):
             return
         self.long_open = True
+        hours = round((at - self.since) / HOUR_S, 1)
         self.out.raise_(
             AlertType.LONG_STAY,
-            start=self.start,
-            at=fix.time,
-            device_id=fix.device_id,
-            position=position_of(anchor),
-            fixes=[anchor, fix],
-            stay={"from": iso_utc(self.start), "to": iso_utc(fix.time), "at": point(anchor),
-                  "hours": round(lasted / HOUR_S, 1)},
-            evidence={"hours": round(lasted / HOUR_S, 1), "at": point(anchor)},
+            start=self.since,
+            at=at,
+            device_id=last.device_id,
+            position=position_of(origin),
+            fixes=[origin, last] if last is not origin else [origin],
+            stay={"from": iso_utc(self.since), "to": iso_utc(at), "at": point(origin),
+                  "hours": hours},
+            evidence={"hours": hours, "at": point(origin),
+                      "last_fix": iso_utc(last.time)},
         )
+
+    def _begin(self, fix: Fix) -> None:
+        last, origin, r2 = self.last, self.origin, self.limits.stay_r2
+        stood_still = (
+            last is not None
+            and origin is not None
+            and chord2(fix, last) <= r2
+            and chord2(fix, origin) <= 4 * r2  # twice the radius, in squared chords
+        )
+        if not stood_still:
+            if self.long_open:
+                self.out.resolve(AlertType.LONG_STAY, fix.time)
+            self.origin, self.since, self.long_open = fix, fix.time, False
+            self.due = fix.time + self.limits.long_stay_s
+        if self.record is not None:
+            self.record.ended = True
+        self.anchor = self.last = fix
+        self.start = fix.time
+        self.visited = False
+        self.record = None
