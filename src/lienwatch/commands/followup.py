@@ -16,7 +16,7 @@ import typer
 from sqlalchemy.orm import Session
 
 from lienwatch import clock
-from lienwatch.commands import conduct, desk
+from lienwatch.commands import conduct, desk, workforce
 from lienwatch.commands.common import emit, figure_lines, followup_service, options_named
 from lienwatch.commands.options import (
     AsOf,
@@ -66,6 +66,7 @@ def register(app: typer.Typer) -> None:
     followup.command("check-contact")(check_contact_command)
     conduct.add_commands(followup)
     desk.add_commands(followup)
+    workforce.add_commands(followup)
     app.add_typer(followup, name="followup")
 
 
