@@ -19,7 +19,8 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field
 
 from lienwatch.followup.model import FollowupError
-from lienwatch.workforce.rules import read_toml, validated
+from lienwatch.followup.strategy import validated
+from lienwatch.workforce.rules import read_toml
 
 
 class Act(StrEnum):

@@ -9,15 +9,14 @@ import tomllib
 from datetime import time, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lienwatch.followup.model import Channel, FollowupError
-from lienwatch.followup.strategy import Duration
+from lienwatch.followup.strategy import Duration, validated
 
 Skill = Literal["phone", "field"]
-Model = TypeVar("Model", bound=BaseModel)
 
 
 class Substitution(BaseModel):
@@ -72,20 +71,6 @@ class CapacityRules(BaseModel):
     @property
     def label(self) -> str:
         return f"{self.name}@{self.version}"
-
-
-def validated(model: type[Model], data: dict[str, Any], *, source: str) -> Model:
-    """``data`` as a ``model``; the first problem becomes ``source: key.path: reason``."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        key = ".".join(str(part) for part in error["loc"])
-        reason = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            reason = "unknown key"
-        where = f"{source}: {key}" if key else source
-        raise FollowupError(f"{where}: {reason}") from None
 
 
 def parse_rules(data: dict[str, Any], *, source: str) -> CapacityRules:
