@@ -23,6 +23,7 @@ from lienwatch.domain.calendar import ended_business_day
 from lienwatch.scheduling import DailyAt, Every, Job
 from lienwatch.services.followup import FollowupService
 from lienwatch.services.ledger import LedgerService
+from lienwatch.services.payment_anomalies import scan_payments
 from lienwatch.services.servicing import run_next_missing_day
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import transaction
@@ -43,8 +44,9 @@ def followup_tick(factory: sessionmaker[Session], settings: Settings) -> Callabl
     catalogue = ProductCatalogue.from_tables(settings.products)
     with factory() as session:  # builds the strategy and providers; touches no table
         FollowupService.from_settings(
-            session, settings.followup, time_zone=settings.time_zone, catalogue=catalogue
-        )
+            session, settings.followup, time_zone=settings.time_zone, catalogue=catalogue,
+            published=False,
+        )  # fmt: skip
 
     def tick() -> Summary:
         return tick_and_drain(factory, settings, catalogue=catalogue)
@@ -115,12 +117,15 @@ def tick_and_drain(
 
 def nightly_run(factory: sessionmaker[Session], settings: Settings) -> Callable[[], Summary]:
     """The nightly servicing run for every missing business day up to yesterday (in
-    ``time_zone``), oldest first, one transaction per day; returns the days it ran.
+    ``time_zone``), oldest first, one transaction per day; returns the days it ran. Then the
+    payments of those days go through the abnormal-payment rules (one transaction), and the
+    ``payment_anomaly`` alerts raised get their follow-up triggers at once.
 
     At most ``[scheduler] nightly_catch_up_days`` days are caught up after downtime. With
     several workers on PostgreSQL each day is run by one of them (``busy``: another worker
     held the run when this one looked)."""
     catalogue = ProductCatalogue.from_tables(settings.products)
+    follow_up = alarm_followups(factory, settings)
 
     def run() -> Summary:
         through = ended_business_day(clock.now(), settings.time_zone)
@@ -140,9 +145,17 @@ def nightly_run(factory: sessionmaker[Session], settings: Settings) -> Callable[
             days.append(step.day.isoformat())
             bucket_changes += step.counts.bucket_changes
             status_changes += step.counts.status_changes
+        anomalies = followed = 0
+        if last is not None:  # the days' payments through the abnormal-payment rules
+            with transaction(factory) as session:
+                alerts = scan_payments(session, since=date.fromisoformat(days[0]), through=last,
+                                       at=clock.now())  # fmt: skip
+                keys = [alert.key for alert in alerts if alert.key is not None]
+            anomalies, followed = len(keys), follow_up(keys)
         return {
             "through": through.isoformat(), "days": days, "bucket_changes": bucket_changes,
-            "status_changes": status_changes, "busy": step.busy,
+            "status_changes": status_changes, "payment_anomalies": anomalies,
+            "payment_anomalies_followed": followed, "busy": step.busy,
         }  # fmt: skip
 
     return run

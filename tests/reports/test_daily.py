@@ -31,7 +31,7 @@ from tests.test_cli import run
 LOANS, DAYS, SEED = 200, 30, 7
 SECTIONS = ("s_portfolio", "s_delinquency", "s_collateral", "s_followup", "s_models",
             "s_ledger")  # fmt: skip
-CHARTS = ("c_buckets", "c_roll", "c_vintage30", "c_province", "c_trend_balance")
+CHARTS = ("c_buckets", "c_roll", "c_vintage30", "c_province", "c_trend_balance", "c_grades")
 
 
 @pytest.fixture(scope="module")
@@ -147,9 +147,25 @@ def test_collateral_and_followup_figures(book, written):
     coverage = json.loads(result.stdout)
     assert written["followup"]["totals"]["coverage"] == coverage["coverage"]
     assert written["followup"]["totals"]["breaches"] == len(coverage["breaches"])
-    assert written["models"] == {"installed": False}
     assert written["ledger"]["installed"] and written["ledger"]["verification"]["ok"]
     assert day.isoformat() == written["as_of"]
+
+
+def test_the_models_section_is_the_books_grades_and_models(book, written):
+    _, database, day = book
+    models = written["models"]
+    db = sqlite3.connect(database)
+    graded = dict(db.execute("SELECT grade, COUNT(*) FROM loans WHERE grade IS NOT NULL AND "
+                             "disbursed_on <= ? GROUP BY grade", (day.isoformat(),)))  # fmt: skip
+    assert graded and {r["grade"]: r["loans"] for r in models["grades"]} == graded
+    stability = models["stability"]
+    assert sum(stability["reference"].values()) + sum(stability["recent"].values()) == sum(
+        graded.values())
+    assert models["behaviour"]["available"] or "month" in models["behaviour"]["why"]
+    opened = db.execute("SELECT COUNT(*) FROM alerts WHERE type = 'payment_anomaly' AND status "
+                        "IN ('open', 'acknowledged')").fetchone()[0]  # fmt: skip
+    assert models["payment_anomalies"]["open"] == opened
+    assert models["rings"]["candidate_rings"] >= 1  # the simulator plants rings
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)

@@ -8,13 +8,23 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from lienwatch.api.context import ApiContext
 from lienwatch.api.docs import docs_router
-from lienwatch.api.routes import admin, alerts, auth, book, cases, ledger, operations
+from lienwatch.api.routes import (
+    admin,
+    alerts,
+    applications,
+    auth,
+    book,
+    cases,
+    ledger,
+    operations,
+    supervision,
+)
 from lienwatch.config import Settings
 
 OPENAPI_URL = "/api/v1/openapi.json"
 
 #: The routers of the API, each built on the shared context.
-AREAS = (auth, admin, cases, book, alerts, operations, ledger)
+AREAS = (auth, admin, cases, book, alerts, operations, supervision, ledger, applications)
 
 
 def install_api(app: FastAPI, factory: sessionmaker[Session], settings: Settings) -> ApiContext:

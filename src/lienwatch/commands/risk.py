@@ -12,9 +12,10 @@ from typing import Annotated, Any
 
 import typer
 
-from lienwatch.commands.common import emit, figure_lines
-from lienwatch.commands.options import Json
-from lienwatch.data import german_credit_path
+from lienwatch import clock
+from lienwatch.commands.common import emit, figure_lines, store_session
+from lienwatch.commands.options import AsOf, Json
+from lienwatch.domain.calendar import ended_business_day
 from lienwatch.risk.applications import (
     REQUIRED,
     blacklist_of,
@@ -25,8 +26,6 @@ from lienwatch.risk.applications import (
 from lienwatch.risk.backtest import cross_validate, summary
 from lienwatch.risk.datasets import (
     GERMAN_CREDIT,
-    GERMAN_CREDIT_BAD,
-    GERMAN_CREDIT_TARGET,
     Dataset,
     columns_of,
 )
@@ -37,6 +36,7 @@ from lienwatch.risk.scorecard import (
     scorecard_document,
     scorecard_from_document,
 )
+from lienwatch.services.applications import german_credit
 from lienwatch.tabular import InputFileError, csv_rows, require_file
 
 
@@ -52,6 +52,7 @@ def register(app: typer.Typer) -> None:
     risk.command("fit")(fit_command)
     risk.command("score")(score_command)
     risk.command("rings")(rings_command)
+    risk.command("behaviour")(behaviour_command)
     app.add_typer(risk, name="risk")
 
 
@@ -81,14 +82,7 @@ def _parse_cv(text: str) -> Protocol:
 
 def _training(dataset: DatasetName, data: Path | None) -> Dataset:
     """The German credit rows, shipped or a file of the same layout (``--data``)."""
-    path = data or german_credit_path()
-    _, rows = csv_rows(path, required=(GERMAN_CREDIT_TARGET,
-                                       *(c.name for c in GERMAN_CREDIT.characteristics)))
-    training = columns_of(rows, GERMAN_CREDIT.characteristics, str(path),
-                          target=GERMAN_CREDIT_TARGET, bad_value=GERMAN_CREDIT_BAD)  # fmt: skip
-    if training.bad.all() or not training.bad.any():
-        raise InputFileError(f"{path}: column {GERMAN_CREDIT_TARGET} needs both good and bad rows")
-    return training
+    return german_credit(data)
 
 
 DataOption = Annotated[
@@ -254,3 +248,42 @@ def rings_command(
              + ", ".join(f"{e['kind']} {e['value']} ({e['holders']})" for e in r["evidence"])
              for r in found]  # fmt: skip
     emit(found, as_json, lines or [f"no ring (identifiers held by more than {share} dropped)"])
+
+
+def behaviour_command(
+    as_of: AsOf = None,
+    test_months: Annotated[int, typer.Option("--test-months", min=1, max=24,
+                                             help="The last months to judge on.")] = 1,
+    capacity: Annotated[float, typer.Option("--capacity", min=0.01, max=1.0,
+                                            help="Share of the loans the team reaches.")] = 0.2,
+    as_json: Json = False,
+) -> None:  # fmt: skip
+    """The behaviour score on the book: fitted on the earlier month ends, judged on the last
+    (AUC, KS, calibration), and the follow-up priorities compared on the judged months:
+    champion by exposure, challenger by expected loss (score x exposure)."""
+    from lienwatch.services.behaviour import behaviour_backtest
+
+    with store_session() as (settings, session):
+        through = as_of or ended_business_day(clock.now(), settings.time_zone)
+        result = behaviour_backtest(session, through=through, test_months=test_months,
+                                    capacity=capacity)  # fmt: skip
+    emit(result, as_json, _behaviour_lines(result))
+
+
+def _behaviour_lines(result: dict[str, Any]) -> list[str]:
+    duel = result["champion_challenger"]
+    reached = {arm: f"{duel[arm]['hits']}/{duel[arm]['total']} ({duel[arm]['rate']})"
+               for arm in ("champion", "challenger")}  # fmt: skip
+    return [
+        f"behaviour score through {result['through']}: fitted on "
+        f"{', '.join(result['fit_months'])} ({result['fit_rows']} rows), judged on "
+        f"{', '.join(result['test_months'])} ({result['rows']} rows, {result['rolled']} rolled "
+        f"to M2+ within {result['horizon_days']} days)",
+        f"AUC {result['auc']}, KS {result['ks']}",
+        "calibration (band: loans, predicted, observed): " + "; ".join(
+            f"{b['band']}: {b['loans']}, {b['predicted']}, {b['observed']}"
+            for b in result["calibration"]),
+        f"rolls reached working {result['capacity']:.0%} of the loans: champion (exposure) "
+        f"{reached['champion']}, challenger (score x exposure) {reached['challenger']}, "
+        f"difference {duel['difference']} (95% CI {duel['ci'][0]} to {duel['ci'][1]})",
+    ]  # fmt: skip

@@ -7,7 +7,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from lienwatch.config import FollowupSettings, RepossessionSettings
 from lienwatch.demo.followup import NightlyRuns, Team, simulate_followup
 from lienwatch.demo.gateway_feed import feed_sample_through_gateway, sample_fixes
 from lienwatch.demo.load import load_book, load_fixes
+from lienwatch.demo.origination import grade_outcomes, originate, record_grades
 from lienwatch.demo.repossession import DeskSize
 from lienwatch.demo.rings import score_rings
 from lienwatch.demo.scoring import monitor_portfolio, scoring_summary
@@ -47,7 +48,7 @@ class DemoOptions:
     days: int = 120
     seed: int = 7
     directory: Path = Path("lienwatch-demo")
-    team: Team | None = None  # the simulated follow-up team; None: sized to the book
+    team: Team = field(default_factory=Team)  # sizes left None: from the go-live forecast
 
     def sim_config(self) -> SimConfig:
         """The simulator's configuration; raises a one-line error for a bad option."""
@@ -105,6 +106,11 @@ def run_demo(
                 session, portfolio.positions, skip=through_gateway, progress=report
             )
 
+    with stage("origination"):  # the applications through the pre-loan decision
+        origination = originate(portfolio, seed=options.seed)
+        with transaction(factory) as session:
+            record_grades(session, origination)
+
     with stage("gateway"):
         fed = feed_sample_through_gateway(
             portfolio.positions, portfolio.devices, f"sqlite:///{database}"
@@ -138,7 +144,7 @@ def run_demo(
             end=portfolio.as_of - timedelta(days=1),
             catalogue=catalogue,
             settings=followup_settings,
-            team=options.team or Team.for_book(options.loans),
+            team=options.team,
             recovery=repossession_settings or RepossessionSettings(),
             desk=DeskSize.for_book(options.loans),
             nightly=True,
@@ -156,6 +162,7 @@ def run_demo(
 
     with stage("overview"), transaction(factory) as session:
         overview = build_overview(session, as_of=portfolio.as_of)
+        grades = grade_outcomes(session, origination, through=portfolio.as_of)
     with stage("report"):  # at the end of the last day the follow-up team worked
         worked_until = datetime.fromisoformat(followup["period"]["as_of"])
         with transaction(factory) as session:
@@ -178,6 +185,7 @@ def run_demo(
         "servicing": servicing,
         "monitoring": monitoring,
         "fraud_rings": rings,
+        "origination": grades,
         "gateway": asdict(fed),
         "followup": followup,
         "ledger": ledger,

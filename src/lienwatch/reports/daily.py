@@ -185,6 +185,8 @@ def tables(figures: dict[str, Any]) -> dict[str, tuple[list[str], list[list[Any]
                           [list(r.values()) for r in f["repossessions"]]),
         "trend": (["day", "loans", "outstanding", "unsecured", "dpd30_share"],
                   [list(r.values()) for r in figures["trend"]]),
+        "grades": (["grade", "loans", "outstanding", "defaulted", "default_rate"],
+                   [list(r.values()) for r in figures["models"]["grades"]]),
     }  # fmt: skip
 
 
@@ -219,6 +221,13 @@ def _charts(figures: dict[str, Any], t: Translator, lang: Lang) -> dict[str, Mar
              for r in p["by_province"]},
             title=t("c_province"), unit=t("wan_yuan"), fmt=_wan, note=t("attribution")),
     }  # fmt: skip
+    grades = figures["models"]["grades"]
+    if grades:
+        found["grades"] = charts.bars(
+            [r["grade"] for r in grades], [r["loans"] for r in grades], title=t("c_grades"),
+            y_label=t("loans"), fmt=lambda v: f"{v:,.0f}",
+            colours=[charts.bucket_colour(i) for i in range(len(grades))],
+            notes=[f"{t('defaulted')} {_percent(r['default_rate'])}" for r in grades])  # fmt: skip
     if d["roll_matrix"]:
         rows = [r for r in d["roll_matrix"] if r["loans"]]
         found["roll"] = charts.heatmap(

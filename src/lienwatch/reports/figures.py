@@ -25,6 +25,7 @@ from lienwatch.errors import LienwatchError
 from lienwatch.followup.strategy import Strategy
 from lienwatch.ledger.heads import key_id, raw_public_key
 from lienwatch.reports.credit_quality import month_end_snapshots, roll_rates, vintage_curves
+from lienwatch.reports.models import models_figures
 from lienwatch.services.followup.coverage import kpis
 from lienwatch.services.ledger import LedgerService
 from lienwatch.servicing.catalogue import ProductCatalogue
@@ -139,7 +140,7 @@ def build_figures(
         "delinquency": delinquency,
         "collateral": collateral,
         "followup": followup,
-        "models": {"installed": False},
+        "models": models_figures(session, day=day, since=period.previous_at, at=period.at),
         "ledger": _ledger(session, period, ledger_key),
         "trend": _trend(session, day),
     }
@@ -204,7 +205,6 @@ def _portfolio(session: Session, day: date) -> dict[str, Any]:
              "name_zh": names.get(code, (code, code))[1], **by_province[code]}
             for code in sorted(by_province, key=lambda c: -by_province[c]["outstanding"])
         ],
-        "by_grade": None,  # grades come with the risk models (issue: scorecard)
     }
 
 

@@ -42,7 +42,6 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "product": ("Product", "产品"),
     "province": ("Province", "省份"),
     "grade": ("Grade", "评级"),
-    "grade_note": ("Grades come with the origination scorecard", "评级随进件评分卡提供"),
     "bucket": ("Bucket", "账龄"),
     "balance": ("Balance", "余额"),
     "share": ("Share", "占比"),
@@ -124,9 +123,45 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "to_loan": ("Paid to loans", "冲抵贷款"),
     "deficiency": ("Deficiency", "差额"),
     "recovered": ("Paid on followed-up loans", "回访贷款回款"),
-    "models_note": ("Scorecard stability (PSI), grade against outcome, behaviour-score AUC, "
-                    "rings and abnormal payments: the risk models are",
-                    "评分卡稳定性（PSI）、评级与表现、行为评分 AUC、团伙与异常还款：风险模型"),
+    "models_note": ("Grades against outcome, the grade mix's stability, the behaviour score "
+                    "on loans whose outcome is known, abnormal payments and fraud rings.",
+                    "评级与表现、评级分布稳定性、已知结果贷款上的行为评分、异常还款与欺诈团伙。"),
+    "c_grades": ("Loans by origination grade (under each bar: share defaulted)",
+                 "按进件评级的贷款笔数（柱下：违约占比）"),
+    "defaulted": ("defaulted", "违约"),
+    "defaulted_loans": ("Defaulted", "违约笔数"),
+    "default_rate": ("Default rate", "违约率"),
+    "no_grades": ("No loan of the book carries an origination grade.",
+                  "账上没有带进件评级的贷款。"),
+    "grade_psi": ("Grade mix of new loans (disbursed since {since}) against the book before "
+                  "them: PSI {psi} (under 0.1 stable, over 0.25 a shift).",
+                  "新增贷款（{since} 起放款）与此前账上的评级分布：PSI {psi}（低于 0.1 稳定，"
+                  "高于 0.25 明显偏移）。"),
+    "characteristics_psi": ("The applications' characteristics are not stored with the book, so "
+                            "their PSI is computed where they are scored (lienwatch risk score).",
+                            "进件特征未随账簿保存，其 PSI 在评分处（lienwatch risk score）计算。"),
+    "behaviour_score": ("Behaviour score (roll to M2+ within 60 days)",
+                        "行为评分（60 天内滚动至 M2+）"),
+    "behaviour_fit": ("Fitted on {fit}, judged on {test}: {rows} loans, {rolled} rolled; "
+                      "AUC {auc}, KS {ks}.",
+                      "以 {fit} 拟合，于 {test} 检验：{rows} 笔，{rolled} 笔滚动；"
+                      "AUC {auc}，KS {ks}。"),
+    "priority_duel": ("Rolls reached working {capacity} of the loans: by exposure (champion) "
+                      "{champion}, by score × exposure (challenger) {challenger}; difference "
+                      "{difference} (95% CI {low} to {high}).",
+                      "处理 {capacity} 贷款时覆盖的滚动贷款：按敞口（冠军）{champion}，"
+                      "按评分 × 敞口（挑战者）{challenger}；差 {difference}"
+                      "（95% 置信区间 {low} 至 {high}）。"),
+    "band": ("Band", "分段"),
+    "predicted": ("Predicted", "预测"),
+    "observed": ("Observed", "实际"),
+    "payment_anomalies": ("Abnormal payments: {open} alerts open, {new} new since the previous "
+                          "report.", "异常还款：{open} 条预警未结，自上期新增 {new} 条。"),
+    "rings_found": ("Fraud rings among the borrowers (shared phone or address, identifiers held "
+                    "by more than {max_share} dropped): {rings} candidate rings, {borrowers} "
+                    "borrowers, the largest {largest}.",
+                    "借款人中的疑似团伙（共用电话或地址，超过 {max_share} 人共用的标识已剔除）："
+                    "{rings} 个候选团伙，{borrowers} 名借款人，最大 {largest} 人。"),
     "ledger_note": ("Tree size, the latest signed head and its verification: the ledger is",
                     "树大小、最新签名树头及验证结果：防篡改账本"),
     "day": ("Day", "日期"),

@@ -183,7 +183,10 @@ class Intake(ServiceState):
         return [
             Candidate(
                 alert.loan_id,
-                TriggerKind.COLLATERAL_ALERT,
+                # an abnormal payment is an alert with a ladder of its own
+                TriggerKind.PAYMENT_ANOMALY
+                if alert.type == TriggerKind.PAYMENT_ANOMALY
+                else TriggerKind.COLLATERAL_ALERT,
                 f"alert:{alert.id}",
                 alert.raised_at or alert.started_at,
                 alert_type=alert.type,

@@ -93,6 +93,9 @@ class Loan(Base):
     status: Mapped[str] = mapped_column(String(16), default="active", index=True)
     # repossessed | settled | written-off, set by an operator: the run keeps it
     operator_status: Mapped[str | None] = mapped_column(String(16))
+    # the pre-loan decision's scorecard points and grade (A-E), when the book knows them
+    score: Mapped[int | None] = mapped_column(Integer)
+    grade: Mapped[str | None] = mapped_column(String(2))
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
     borrower: Mapped[Borrower] = relationship(back_populates="loans")

@@ -1,0 +1,167 @@
+"""The behaviour score on the book: monthly observations of every current or early-delinquent
+loan gathered from the nightly snapshots, payments, promises and collateral alerts, then the
+time-split backtest of :mod:`lienwatch.risk.behaviour` (docs/risk.md)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lienwatch.followup.kpi import compare, rate
+from lienwatch.followup.model import PromiseStatus
+from lienwatch.monitor.model import AlertType
+from lienwatch.risk.behaviour import (
+    ELIGIBLE_MAX_DPD,
+    FEATURES,
+    HORIZON_DAYS,
+    ROLL_DPD,
+    Observations,
+    backtest,
+)
+from lienwatch.store.tables import Alert, Installment, LoanSnapshot, Payment, Promise
+
+HISTORY_MONTHS = 6
+RECENT_DAYS = 90
+_REMOVED = {AlertType.DEVICE_REMOVED.value, AlertType.POWER_CUT.value}
+
+
+def month_ends(session: Session, *, through: date) -> list[date]:
+    """The last nightly-run day of each month up to ``through``: the observation days."""
+    days = session.scalars(
+        select(LoanSnapshot.as_of).where(LoanSnapshot.as_of <= through).distinct()
+    ).all()
+    last: dict[tuple[int, int], date] = {}
+    for day in sorted(days):
+        last[(day.year, day.month)] = day
+    return sorted(last.values())
+
+
+def behaviour_observations(session: Session, *, through: date) -> Observations:
+    """Every loan current or in M1 at a month end whose 60-day horizon the nightly runs up to
+    ``through`` cover, with its features (:data:`FEATURES`) and whether it rolled to M2+
+    within the horizon."""
+    ends = month_ends(session, through=through)
+    # an outcome is known once the snapshots reach the end of its horizon
+    known = [d for d in ends if d + timedelta(days=HORIZON_DAYS) <= ends[-1]] if ends else []
+    if not known:
+        return Observations([], np.array([], dtype=str), np.zeros((0, len(FEATURES))),
+                            np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool))  # fmt: skip
+    dpd_at = _dpd_at_month_ends(session, ends)
+    deep = _deep_days(session, after=known[0], through=through)
+    signals = _Signals(session, since=known[0] - timedelta(days=RECENT_DAYS), through=known[-1])
+    loans, months, rows, exposure, rolled = [], [], [], [], []
+    for day in known:
+        history = [d for d in ends if d < day][-HISTORY_MONTHS:]
+        horizon = day + timedelta(days=HORIZON_DAYS)
+        for loan_id, dpd, ead in session.execute(
+            select(LoanSnapshot.loan_id, LoanSnapshot.dpd, LoanSnapshot.ead)
+            .where(LoanSnapshot.as_of == day, LoanSnapshot.dpd <= ELIGIBLE_MAX_DPD)
+            .order_by(LoanSnapshot.loan_id)
+        ):  # fmt: skip
+            past = [dpd_at[d].get(loan_id, 0) for d in history]
+            loans.append(str(loan_id))
+            months.append(f"{day:%Y-%m}")
+            rows.append([dpd, max(past, default=0), sum(p > 0 for p in past),
+                         *signals.of(loan_id, day)])  # fmt: skip
+            exposure.append(ead)
+            rolled.append(any(day < d <= horizon for d in deep.get(loan_id, ())))
+    features = np.array(rows, dtype=float).reshape(-1, len(FEATURES))
+    return Observations(loans, np.array(months), features, np.array(exposure, dtype=np.int64),
+                        np.array(rolled, dtype=bool))  # fmt: skip
+
+
+def behaviour_backtest(
+    session: Session, *, through: date, test_months: int = 1, capacity: float = 0.2
+) -> dict[str, Any]:
+    """The behaviour score fitted on the earlier observation months and judged on the last
+    ``test_months`` (AUC, KS, calibration), with the champion (exposure) and challenger
+    (score × exposure) priorities compared at ``capacity``: the share of the loans that rolled
+    which each reached, with Wilson intervals and Newcombe's interval of the difference (the
+    two arms rank the same loans, so the interval is on the cautious side)."""
+    obs = behaviour_observations(session, through=through)
+    result = backtest(obs, test_months=test_months, capacity=capacity)
+    reached = result.pop("reached")
+    duel = compare(rate(reached["champion"], reached["rolls"]),
+                   rate(reached["challenger"], reached["rolls"]))  # fmt: skip
+    return {"through": through.isoformat(), "horizon_days": HORIZON_DAYS,
+            "observations": len(obs), **result,
+            "champion_challenger": duel.as_dict()}  # fmt: skip
+
+
+def _dpd_at_month_ends(session: Session, ends: list[date]) -> dict[date, dict[int, int]]:
+    found: dict[date, dict[int, int]] = defaultdict(dict)
+    for day, loan_id, dpd in session.execute(
+        select(LoanSnapshot.as_of, LoanSnapshot.loan_id, LoanSnapshot.dpd)
+        .where(LoanSnapshot.as_of.in_(ends), LoanSnapshot.dpd > 0)
+    ):  # fmt: skip
+        found[day][loan_id] = dpd
+    return found
+
+
+def _deep_days(session: Session, *, after: date, through: date) -> dict[int, list[date]]:
+    """The days each loan was more than 30 days past due (M2 or worse)."""
+    found: dict[int, list[date]] = defaultdict(list)
+    for loan_id, day in session.execute(
+        select(LoanSnapshot.loan_id, LoanSnapshot.as_of)
+        .where(LoanSnapshot.as_of > after, LoanSnapshot.as_of <= through,
+               LoanSnapshot.dpd > ROLL_DPD)
+    ):  # fmt: skip
+        found[loan_id].append(day)
+    return found
+
+
+def _end_of(day: date) -> datetime:
+    """The end of a business day, as UTC midnight after it (a day's alerts, within hours)."""
+    return datetime.combine(day + timedelta(days=1), time(), tzinfo=UTC)
+
+
+class _Signals:
+    """Payments, promises and alerts of the observation period, counted per loan and day."""
+
+    def __init__(self, session: Session, *, since: date, through: date) -> None:
+        installment = dict(session.execute(
+            select(Installment.loan_id, Installment.principal + Installment.interest)
+            .where(Installment.n == 2)
+        ).all())  # fmt: skip
+        self.payments: dict[int, list[tuple[date, bool, bool]]] = defaultdict(list)
+        channel: dict[int, str] = {}
+        for loan_id, paid_on, amount, via in session.execute(
+            select(Payment.loan_id, Payment.paid_on, Payment.amount, Payment.channel)
+            .where(Payment.reversed_at.is_(None), Payment.paid_on <= through)
+            .order_by(Payment.loan_id, Payment.paid_on, Payment.id)
+        ):  # fmt: skip
+            changed = loan_id in channel and channel[loan_id] != via
+            channel[loan_id] = via
+            if paid_on > since:
+                partial = amount < installment.get(loan_id, 0)
+                self.payments[loan_id].append((paid_on, partial, changed))
+        self.broken: dict[int, list[date]] = defaultdict(list)
+        for loan_id, promised_on in session.execute(
+            select(Promise.loan_id, Promise.promised_on)
+            .where(Promise.status == PromiseStatus.BROKEN, Promise.promised_on > since)
+        ):  # fmt: skip
+            self.broken[loan_id].append(promised_on)
+        self.alerts: dict[int, list[tuple[str, datetime, datetime | None]]] = defaultdict(list)
+        for loan_id, kind, started, ended in session.execute(
+            select(Alert.loan_id, Alert.type, Alert.started_at, Alert.ended_at)
+            .where(Alert.loan_id.is_not(None), Alert.started_at < _end_of(through))
+        ):  # fmt: skip
+            self.alerts[loan_id].append((kind, started, ended))
+
+    def of(self, loan_id: int, day: date) -> list[int]:
+        """The counts after DPD history, in :data:`FEATURES` order."""
+        since, end = day - timedelta(days=RECENT_DAYS), _end_of(day)
+        recent = [(partial, changed) for paid_on, partial, changed in self.payments[loan_id]
+                  if since < paid_on <= day]  # fmt: skip
+        broken = sum(since < d <= day for d in self.broken[loan_id])
+        open_kinds = [kind for kind, started, ended in self.alerts[loan_id]
+                      if started < end and (ended is None or ended >= end)]  # fmt: skip
+        return [sum(p for p, _ in recent), broken, sum(c for _, c in recent), len(open_kinds),
+                int(AlertType.NIGHT_RELOCATION.value in open_kinds),
+                int(AlertType.DEVICE_OFFLINE.value in open_kinds),
+                int(bool(_REMOVED & set(open_kinds)))]  # fmt: skip

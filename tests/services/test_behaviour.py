@@ -1,0 +1,106 @@
+"""The behaviour score's observations from the book (snapshots, payments, alerts) and its
+time-split backtest, on both backends."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy import select
+
+from lienwatch.risk.behaviour import FEATURES, BehaviourError
+from lienwatch.services.behaviour import behaviour_backtest, behaviour_observations, month_ends
+from lienwatch.services.servicing import run_nightly
+from lienwatch.servicing.catalogue import ProductCatalogue
+from lienwatch.store.db import make_engine, session_factory, transaction
+from lienwatch.store.repositories import PaymentRepository
+from lienwatch.store.tables import Alert, Installment
+from tests import factories
+from tests.test_cli import run
+
+MONTH_ENDS = [date(2026, 7, 31), date(2026, 8, 31), date(2026, 9, 30), date(2026, 10, 31),
+              date(2026, 11, 30)]  # fmt: skip
+THROUGH = date(2026, 11, 30)
+
+
+def _book(session) -> dict[str, int]:
+    """Loans disbursed on 15 June: six pay every installment; three stop paying at their
+    first, second and third installment (then roll to M2 a month later). One good payer
+    paid its August installment in two parts and has a night relocation open since 20 July."""
+    stops = {f"G{k}": 99 for k in range(6)} | {"S1": 1, "S2": 2, "S3": 3}
+    ids = {}
+    payments = PaymentRepository(session)
+    for ref, stop in stops.items():
+        loan = factories.loan(session, ref, disbursed_on=date(2026, 6, 15))
+        ids[ref] = loan.id
+        for row in session.scalars(select(Installment).where(Installment.loan_id == loan.id)):
+            if row.n < stop and row.due_date <= THROUGH:
+                due = row.principal + row.interest
+                parts = [due // 2, due - due // 2] if (ref, row.n) == ("G0", 2) else [due]
+                for k, amount in enumerate(parts):
+                    day = row.due_date.replace(day=row.due_date.day + k * 3)
+                    payments.record(loan=loan, external_id=f"{ref}-{row.n}-{k}", paid_on=day,
+                                    amount=amount)  # fmt: skip
+    g0 = session.get_one(type(loan), ids["G0"])
+    session.add(Alert(type="night_relocation", severity="warning", status="open",
+                      vehicle_id=g0.vehicle_id, loan_id=g0.id,
+                      started_at=datetime(2026, 7, 20, tzinfo=UTC), evidence={}))  # fmt: skip
+    for day in MONTH_ENDS:
+        run_nightly(session, ProductCatalogue(), as_of=day)
+    return ids
+
+
+def test_observations_are_month_ends_with_a_known_horizon_and_their_signals(db_session):
+    ids = _book(db_session)
+    assert month_ends(db_session, through=THROUGH) == MONTH_ENDS
+    obs = behaviour_observations(db_session, through=THROUGH)
+    assert sorted(set(obs.month)) == ["2026-07", "2026-08", "2026-09"]  # Oct + 60 d is later
+    # a later day without nightly runs knows no more outcomes
+    later = behaviour_observations(db_session, through=date(2027, 1, 31))
+    assert sorted(set(later.month)) == sorted(set(obs.month)) and len(later) == len(obs)
+    row = {(loan, month): k for k, (loan, month) in enumerate(zip(obs.loan, obs.month,
+                                                                 strict=True))}  # fmt: skip
+    rolled = {key for key, k in row.items() if obs.rolled[k]}
+    assert rolled == {(str(ids["S1"]), "2026-07"), (str(ids["S2"]), "2026-08"),
+                      (str(ids["S3"]), "2026-09")}  # fmt: skip
+    assert (str(ids["S1"]), "2026-08") not in row  # already M2: not an observation
+    g0_aug = dict(zip(FEATURES, obs.features[row[(str(ids["G0"]), "2026-08")]], strict=True))
+    assert g0_aug["partial_payments_3m"] == 2 and g0_aug["night_relocation"] == 1
+    assert g0_aug["open_alerts"] == 1 and g0_aug["tracker_removed"] == 0
+    s2_aug = dict(zip(FEATURES, obs.features[row[(str(ids["S2"]), "2026-08")]], strict=True))
+    assert s2_aug["dpd"] == 16 and s2_aug["max_dpd_6m"] == 0
+
+
+def test_the_backtest_fits_on_earlier_months_and_judges_the_last(db_session):
+    _book(db_session)
+    result = behaviour_backtest(db_session, through=THROUGH, capacity=0.2)
+    assert result["fit_months"] == ["2026-07", "2026-08"] and result["test_months"] == ["2026-09"]
+    assert result["rolled"] == 1 and result["auc"] == 1.0  # S3, the only one past due
+    duel = result["champion_challenger"]
+    assert (duel["champion"]["total"], duel["challenger"]["hits"]) == (1, 1)
+    assert duel["ci"][0] is not None and duel["ci"][0] <= duel["difference"] <= duel["ci"][1]
+
+
+def test_a_book_without_known_outcomes_says_so(db_session):
+    _book(db_session)
+    with pytest.raises(BehaviourError, match=r"has 0$"):
+        behaviour_backtest(db_session, through=date(2026, 9, 1))
+
+
+def test_the_command_prints_the_backtest_of_the_configured_book(store_url, tmp_path):
+    engine = make_engine(store_url)
+    with transaction(session_factory(engine)) as session:
+        _book(session)
+    engine.dispose()
+    env = {"LIENWATCH_DATABASE_URL": store_url}
+    result = run("risk", "behaviour", "--as-of", "2026-11-30", "--json", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert (figures["test_months"], figures["auc"], figures["rolled"]) == (["2026-09"], 1.0, 1)
+    text = run("risk", "behaviour", "--as-of", "2026-11-30", cwd=tmp_path, env=env)
+    assert (
+        "judged on 2026-09 (" in text.stdout and "challenger (score x exposure) 1/1" in text.stdout
+    )
+    early = run("risk", "behaviour", "--as-of", "2026-09-01", cwd=tmp_path, env=env)
+    assert early.returncode != 0 and "the book has 0" in early.stderr

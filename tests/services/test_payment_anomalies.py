@@ -1,0 +1,121 @@
+"""Abnormal payments in the book become ``payment_anomaly`` alerts with their evidence, once,
+and enter the follow-up engine on its own ladder; the nightly job runs the scan."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from lienwatch import clock
+from lienwatch.config import Settings
+from lienwatch.jobs import nightly_run, tick_and_drain
+from lienwatch.services.payment_anomalies import scan_payments
+from lienwatch.services.servicing import run_nightly
+from lienwatch.servicing.catalogue import ProductCatalogue
+from lienwatch.store.db import make_engine, session_factory, transaction
+from lienwatch.store.repositories import PaymentRepository
+from lienwatch.store.tables import Alert, Installment, Trigger
+from tests import factories
+from tests.services.test_followup_engine import service
+
+DISBURSED = date(2026, 6, 15)
+AT = datetime.fromisoformat("2026-12-01T02:00:00+00:00")
+
+
+def _book(session, ref: str = "PA1"):
+    """A loan that paid its first five installments on their due dates by debit."""
+    loan = factories.loan(session, ref, disbursed_on=DISBURSED)
+    payments = PaymentRepository(session)
+    for row in session.scalars(select(Installment).where(Installment.loan_id == loan.id,
+                                                         Installment.n <= 5)):  # fmt: skip
+        payments.record(loan=loan, external_id=f"{ref}-{row.n}", paid_on=row.due_date,
+                        amount=row.principal + row.interest)  # fmt: skip
+    return loan, payments
+
+
+def test_a_round_cash_sum_is_an_alert_with_its_rule_and_payment_raised_once(db_session):
+    loan, payments = _book(db_session)
+    payments.record(loan=loan, external_id="PA1-cash", paid_on=date(2026, 11, 20),
+                    amount=1_000_000, channel="cash")  # fmt: skip
+    day = date(2026, 11, 20)
+    earlier = day - timedelta(days=1)
+    assert (
+        scan_payments(db_session, since=earlier - timedelta(days=30), through=earlier, at=AT) == []
+    )  # the ordinary installments: nothing
+    [alert] = scan_payments(db_session, since=day, through=day, at=AT)
+    assert (alert.type, alert.status, alert.loan_id, alert.vehicle_id, alert.key) == (
+        "payment_anomaly",
+        "open",
+        loan.id,
+        loan.vehicle_id,
+        "payment_anomaly:PA1-cash",
+    )
+    assert alert.evidence["rule"] == "payment_anomaly"
+    assert alert.evidence["rules"] == ["CHANNEL_CHANGE", "ROUND_SUM"]
+    assert alert.evidence["payments"] == [{
+        "payment": "PA1-cash", "paid_on": "2026-11-20", "amount_fen": 1_000_000,
+        "channel": "cash", "rules": ["ROUND_SUM", "CHANNEL_CHANGE"]}]  # fmt: skip
+    assert alert.evidence["thresholds"]["round_unit"] == 100_000
+    assert scan_payments(db_session, since=day, through=day, at=AT) == []  # rerun: nothing new
+    # A later split installment extends the loan's open alert.
+    second = db_session.scalar(select(Installment).where(Installment.loan_id == loan.id,
+                                                         Installment.n == 2))  # fmt: skip
+    for part in range(3):
+        payments.record(loan=loan, external_id=f"PA1-split-{part}", paid_on=date(2026, 11, 25),
+                        amount=(second.principal + second.interest) // 3)  # fmt: skip
+    [again] = scan_payments(db_session, since=date(2026, 11, 25), through=date(2026, 11, 25),
+                            at=AT + timedelta(days=5))  # fmt: skip
+    assert again.id == alert.id and again.repeats == 1
+    assert [p["payment"] for p in again.evidence["payments"]] == [
+        "PA1-cash",
+        "PA1-split-0",
+        "PA1-split-1",
+        "PA1-split-2",
+    ]
+    assert "SPLIT_PAYMENT" in again.evidence["rules"]
+
+
+def test_a_window_ending_before_it_starts_is_refused(db_session):
+    with pytest.raises(ValueError, match="since: 2026-11-21 is after through 2026-11-20"):
+        scan_payments(db_session, since=date(2026, 11, 21), through=date(2026, 11, 20), at=AT)
+
+
+def test_the_alert_enters_the_follow_up_engine_on_the_payment_anomaly_ladder(db_session):
+    loan, payments = _book(db_session, "PA2")
+    engine, _ = service(db_session)
+    engine.tick(at=AT)
+    payments.record(loan=loan, external_id="PA2-cash", paid_on=date(2026, 11, 30),
+                    amount=2_000_000, channel="cash")  # fmt: skip
+    [alert] = scan_payments(db_session, since=date(2026, 11, 30), through=date(2026, 11, 30),
+                            at=AT + timedelta(hours=1))  # fmt: skip
+    engine.tick(at=AT + timedelta(hours=1))
+    trigger = db_session.scalar(select(Trigger).where(Trigger.alert_id == alert.id))
+    assert (trigger.kind, trigger.alert_id, trigger.ladder) == (
+        "payment_anomaly",
+        alert.id,
+        "payment-anomaly",
+    )
+
+
+def test_the_nightly_job_scans_the_days_it_ran_and_raises_their_follow_ups(store_url, tmp_path):
+    """At TEST_NOW the job catches up 2026-11-29 and 30 (the engine has worked the book since
+    the 28th): the round sum paid on the 30th is an alert whose trigger is raised at once."""
+    settings = Settings(database_url=store_url, ledger={"key_file": tmp_path / "ledger.key"})
+    factory = session_factory(make_engine(store_url))
+    with transaction(factory) as session:
+        loan, payments = _book(session, "PA3")
+        payments.record(loan=loan, external_id="PA3-cash", paid_on=date(2026, 11, 30),
+                        amount=3_000_000, channel="cash")  # fmt: skip
+        factories.loan_fallen_due(session, "PA3-late", today=date(2026, 11, 28))
+        run_nightly(session, ProductCatalogue(), as_of=date(2026, 11, 28))
+    tick_and_drain(factory, settings, catalogue=ProductCatalogue(), at=clock.now())
+    summary = nightly_run(factory, settings)()
+    assert summary["days"] == ["2026-11-29", "2026-11-30"]
+    assert (summary["payment_anomalies"], summary["payment_anomalies_followed"]) == (1, 1)
+    with factory() as session:
+        alert = session.scalar(select(Alert).where(Alert.type == "payment_anomaly"))
+        trigger = session.scalar(select(Trigger).where(Trigger.alert_id == alert.id))
+        assert [p["payment"] for p in alert.evidence["payments"]] == ["PA3-cash"]
+        assert (trigger.kind, trigger.ladder) == ("payment_anomaly", "payment-anomaly")
