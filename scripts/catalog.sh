@@ -12,7 +12,7 @@ for lang in en zh_CN; do
     po="$locale/$lang/LC_MESSAGES/console.po"
     if [ -f "$po" ]; then
         "$pybabel" -q update -D console -i "$locale/console.pot" -d "$locale" -l "$lang" \
-            --no-fuzzy-matching --omit-header --ignore-obsolete
+            --no-fuzzy-matching --ignore-obsolete
     else
         "$pybabel" -q init -D console -i "$locale/console.pot" -d "$locale" -l "$lang"
     fi

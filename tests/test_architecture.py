@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "lienwatch"
-CAPABILITIES = {"servicing", "telematics", "monitor", "followup", "risk", "ledger"}
+CAPABILITIES = {"servicing", "telematics", "monitor", "followup", "risk", "ledger", "workforce"}
 TOP = {"api", "web", "cli", "commands", "reports", "demo", "runtime", "jobs", "__main__"}
 
 # package -> the first-level lienwatch packages it may import (besides itself)
@@ -21,6 +21,7 @@ ALLOWED: dict[str, set[str]] = {
     "scheduling": {"errors"},  # the job scheduler: no database, no capability
     "sim": {"domain", "errors", "servicing"},  # pays what the servicing rules say is due
     **{name: {"domain", "errors", "config"} for name in CAPABILITIES},
+    "workforce": {"domain", "errors", "config", "followup"},  # plans the follow-up's work
     "store": {"domain", "errors", "config", *CAPABILITIES},
     "bus": {"domain", "errors", "config", *CAPABILITIES},
     # I/O at the edges: implementations of the capabilities' interfaces (message providers)

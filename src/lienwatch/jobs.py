@@ -46,8 +46,9 @@ def followup_tick(factory: sessionmaker[Session], settings: Settings) -> Callabl
     catalogue = ProductCatalogue.from_tables(settings.products)
     with factory() as session:  # builds the strategy and providers; touches no table
         FollowupService.from_settings(
-            session, settings.followup, time_zone=settings.time_zone, catalogue=catalogue
-        )
+            session, settings.followup, time_zone=settings.time_zone, catalogue=catalogue,
+            published=False,
+        )  # fmt: skip
 
     def tick() -> Summary:
         return tick_and_drain(factory, settings, catalogue=catalogue)

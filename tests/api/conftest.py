@@ -1,9 +1,11 @@
-"""A live ingest API over real HTTP on loopback (uvicorn on the gateway's loop, httpx client)."""
+"""A live ingest API over real HTTP on loopback (uvicorn on the gateway's loop, httpx client),
+and the whole application over the book of tests/api/support.py."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 
 import httpx
 import pytest
@@ -13,6 +15,8 @@ from lienwatch.runtime import ingest_app, serving_http
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory, transaction
 from lienwatch.store.tables import Device
+from tests.api.support import api_client, build_book, sqlite_book
+from tests.conftest import postgres_database
 from tests.telematics.support import live_gateway
 
 TOKEN = "partner-token-0123456789"
@@ -42,3 +46,21 @@ def api(tmp_path_factory):
             yield client, engine
         gateway.call(stack.aclose())
     engine.dispose()
+
+
+@pytest.fixture
+def book(request, tmp_path):
+    """(client, database URL) of the API over the book of tests/api/support.py (ann's L1 in
+    team east, bob's L2 in team west, sam supervising east), on SQLite unless the test asks
+    for PostgreSQL (``support.BOTH``)."""
+    with contextlib.ExitStack() as stack:
+        if getattr(request, "param", "sqlite") == "sqlite":
+            url = sqlite_book(tmp_path)
+        else:
+            url = stack.enter_context(postgres_database(f"lienwatch_api_{os.getpid()}"))
+            engine = make_engine(url)
+            migrate.upgrade(engine)
+            engine.dispose()
+            build_book(url)
+        with api_client(url) as client:
+            yield client, url

@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 from functools import cache
 from pathlib import Path
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
@@ -120,3 +121,9 @@ def login(client: TestClient, username: str, password: str = PASSWORD) -> dict[s
                                                        "password": password})  # fmt: skip
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+#: Run a test taking the ``book`` fixture on SQLite and on PostgreSQL.
+BOTH = pytest.mark.parametrize(
+    "book", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)

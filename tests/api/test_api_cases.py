@@ -4,44 +4,17 @@ payments idempotent by key, personal data masked unless revealed (and audited), 
 
 from __future__ import annotations
 
-import contextlib
-import os
 from datetime import UTC, datetime
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lienwatch import clock
-from lienwatch.store import migrate
 from lienwatch.store.db import make_engine
 from lienwatch.store.tables import ContactAttempt, LedgerEntry, Task
-from tests.api.support import api_client, build_book, login, sqlite_book
-from tests.conftest import postgres_database
+from tests.api.support import BOTH, login
 
 NIGHT = datetime(2026, 12, 1, 15, 30, tzinfo=UTC)  # 23:30 in Shanghai: quiet hours
-
-
-@pytest.fixture
-def book(request, tmp_path):
-    """(client, database URL) of the API over the book of tests/api/support.py, on SQLite
-    unless the test asks for PostgreSQL (``BOTH``)."""
-    with contextlib.ExitStack() as stack:
-        if getattr(request, "param", "sqlite") == "sqlite":
-            url = sqlite_book(tmp_path)
-        else:
-            url = stack.enter_context(postgres_database(f"lienwatch_api_{os.getpid()}"))
-            engine = make_engine(url)
-            migrate.upgrade(engine)
-            engine.dispose()
-            build_book(url)
-        with api_client(url) as client:
-            yield client, url
-
-
-BOTH = pytest.mark.parametrize(
-    "book", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
-)
 
 
 @BOTH

@@ -42,7 +42,8 @@ def rows(book_url) -> dict[str, dict[str, str]]:
                 "ref": ref,
                 "vin": session.get_one(Vehicle, loan.vehicle_id).vin,
                 "alert_id": "999999", "repossession_id": "999999", "username": "nobody",
-                "leaf_index": "999999",
+                "leaf_index": "999999", "request_id": "999999", "token_id": "999999",
+                "external_id": "no-such-payment",
                 "name": "swagger-ui.css",
             }  # fmt: skip
     engine.dispose()
@@ -99,7 +100,8 @@ def test_every_user_route_carries_the_policy_dependency(book_url):
 QUERY = {"/api/v1/vehicles/{vin}/positions": {"since": "2026-02-01T00:00:00Z",
                                               "until": "2026-02-20T00:00:00Z"},
          "/api/v1/kpis": {"since": "2026-02-01T00:00:00Z"},
-         "/api/v1/ledger/entries": {"subject": "L1"}}  # fmt: skip
+         "/api/v1/ledger/entries": {"subject": "L1"},
+         "/api/v1/search/loans": {"q": "L"}}  # fmt: skip
 
 
 def test_each_role_is_allowed_forbidden_or_filtered_as_its_rule_says(book_url, rows, tokens):

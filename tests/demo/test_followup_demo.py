@@ -26,6 +26,12 @@ def test_a_staffed_team_covers_every_trigger_and_the_figures_are_the_stores(tmp_
     engine, summary = simulate(tmp_path_factory, "staffed", Team())
     assert summary["days"] == 13 and summary["triggers"] > 0
     assert summary["coverage"] == 1.0 and summary["breaches"] == []
+    team = summary["team"]  # sized from the forecast at go-live
+    assert (team["phone_agents"], team["field_agents"]) == (
+        max(1, team["needed"]["phone"]), max(1, team["needed"]["field"]))  # fmt: skip
+    accuracy = {(row["pool"], row["channel"]): row for row in summary["forecast"]["accuracy"]}
+    assert accuracy[("any/phone", "call")]["actual"] > 0
+    assert all(row["forecast"] >= 0 for row in accuracy.values())
     assert summary["volumes"]["executed"] > 0 and summary["volumes"]["sms_sent"] > 0
     with transaction(session_factory(engine)) as session:
         agent_work = session.scalar(

@@ -26,8 +26,9 @@ VEHICLE_OF = {d.device_id: d.vehicle_id for d in DEVICES}
 
 
 @st.composite
-def tracks(draw):
-    """Random walks with stays, jumps, gaps, alarms and invalid fixes for three devices."""
+def tracks(draw, alarms=True):
+    """Random walks with stays, jumps, gaps, alarms (unless not ``alarms``) and invalid fixes
+    for three devices."""
     rows = []
     for device in ("W1", "S1", "W2"):
         t, lat, lon = T0, HOME[0], HOME[1]
@@ -37,7 +38,7 @@ def tracks(draw):
             lat += draw(st.sampled_from([-1, 1])) * step
             lon += draw(st.sampled_from([-1, 1])) * step
             alarm = draw(st.sampled_from(["", "", "", "", "", "power_cut", "gnss_antenna_cut",
-                                          "tamper", "power_cut;removal"]))
+                                          "tamper", "power_cut;removal"])) if alarms else ""
             valid = draw(st.booleans()) or draw(st.booleans())
             rows.append((device, t, lat, lon, alarm, valid))
     return rows
@@ -53,6 +54,17 @@ def _result(monitor):
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tracks(), st.randoms(use_true_random=False), st.integers(1, 50))
 def test_streaming_equals_batch(provinces, rows, rnd, piece):
+    _check_streaming_equals_batch(provinces, rows, rnd, piece)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tracks(alarms=False), st.randoms(use_true_random=False), st.integers(1, 50))
+def test_streaming_equals_the_columnar_batch(provinces, rows, rnd, piece):
+    """Without tracker alarms every vehicle takes the batch's columnar path."""
+    _check_streaming_equals_batch(provinces, rows, rnd, piece)
+
+
+def _check_streaming_equals_batch(provinces, rows, rnd, piece):
     settings_ = MonitorSettings(reorder_window_s=WINDOW)
     whole = Monitor(DEVICES, VEHICLES, settings=settings_, provinces=provinces)
     whole.replay(batch(rows))

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from lienwatch.config import FollowupSettings
+from lienwatch.errors import ConflictError, NotFoundError
 from lienwatch.followup.model import FollowupError, FollowupRefused, TriggerKind
 from lienwatch.services.followup import FollowupService
 from lienwatch.services.servicing import run_nightly
@@ -69,7 +70,10 @@ def test_a_supervisor_reassigns_within_the_team_and_the_timeline_says_so(desk, d
     assert db_session.get_one(Case, task.case_id).assignee_id == task.assignee_id
     [logged] = db_session.scalars(select(Action).where(Action.case_id == task.case_id,
                                                        Action.outcome == "reassigned"))
-    assert logged.details == {"task": task.id, "from": "bob", "to": "ann"}
+    assert logged.details == {"tasks": [task.id], "from": "bob", "to": "ann"}
+    service.reassign_case(case_id=task.case_id, to="ann", by="sam", at=NOW)  # no change
+    assert len(db_session.scalars(select(Action).where(
+        Action.case_id == task.case_id, Action.outcome == "reassigned")).all()) == 1
     with pytest.raises(FollowupError, match="by: ann is not a supervisor"):
         service.reassign(task_id=tasks["L1"].id, to="bob", by="ann", at=NOW)
     with pytest.raises(FollowupError, match="to: wes is not in team east"):
@@ -99,3 +103,54 @@ def test_open_cases_without_an_owner_are_shared_out_in_turn(desk, db_session):
     assert service.assign_open_cases(agents=["ann"], at=NOW) == 0  # all have owners now
     loads = {load.username: load.queued for load in service.agent_loads(team="east", at=NOW)}
     assert loads == {"ann": 1, "bob": 1}
+
+
+def test_a_request_waits_until_a_supervisor_of_the_team_approves_it_once(desk):
+    service, _ = desk
+    request = service.request_tracker_command(loan_ref="L1", command="immobilise", by="ann",
+                                              at=NOW, why="car seen at a pawn yard")  # fmt: skip
+    assert (request.outcome, request.note) == ("requested", "car seen at a pawn yard")
+    again = service.request_tracker_command(loan_ref="L1", command="immobilise", by="ann",
+                                            at=NOW + timedelta(minutes=1))  # fmt: skip
+    assert again.id == request.id  # asking twice is one request
+    [waiting] = service.pending_tracker_commands()
+    assert (waiting.request_id, waiting.requested_by) == (request.id, "ann")
+    with pytest.raises(FollowupError, match="by: zed does not supervise team east"):
+        service.approve_tracker_command(request_id=request.id, by="zed", at=NOW)
+    with pytest.raises(FollowupError, match="by: bob is not a supervisor"):
+        service.approve_tracker_command(request_id=request.id, by="bob", at=NOW)
+    sent = service.approve_tracker_command(request_id=request.id, by="sam", at=NOW)
+    assert (sent.outcome, sent.details["request"]) == ("sent", request.id)
+    assert service.pending_tracker_commands() == []
+    with pytest.raises(ConflictError, match="answered already"):
+        service.decline_tracker_command(request_id=request.id, by="sam", at=NOW, why="late")
+
+
+def test_a_declined_request_says_why_and_waits_no_more(desk):
+    service, _ = desk
+    request = service.request_tracker_command(loan_ref="L2", command="fuel_cut", by="bob",
+                                              at=NOW)  # fmt: skip
+    with pytest.raises(FollowupError, match="why: say why"):
+        service.decline_tracker_command(request_id=request.id, by="sam", at=NOW, why=" ")
+    declined = service.decline_tracker_command(request_id=request.id, by="sam", at=NOW,
+                                               why="the borrower paid by phone")  # fmt: skip
+    assert (declined.outcome, declined.note) == ("declined", "the borrower paid by phone")
+    assert service.pending_tracker_commands() == []
+    with pytest.raises(NotFoundError, match="request_id: no tracker command request"):
+        service.approve_tracker_command(request_id=declined.id, by="sam", at=NOW)
+    with pytest.raises(FollowupError, match="command: unknown tracker command"):
+        service.request_tracker_command(loan_ref="L2", command="explode", by="bob", at=NOW)
+
+
+def test_a_supervisor_escalates_a_case_with_a_reason(desk, db_session):
+    service, tasks = desk
+    case_id = tasks["L1"].case_id
+    with pytest.raises(FollowupError, match="to: escalate to one of escalated, legal"):
+        service.escalate_case(case_id=case_id, to="repossession", by="sam", why="x", at=NOW)
+    with pytest.raises(FollowupError, match="by: ann is not a supervisor"):
+        service.escalate_case(case_id=case_id, to="escalated", by="ann", why="x", at=NOW)
+    case = service.escalate_case(case_id=case_id, to="escalated", by="sam",
+                                 why="no contact in 10 days", at=NOW)  # fmt: skip
+    assert case.status == "escalated"
+    case = service.escalate_case(case_id=case_id, to="legal", by="sam", why="court", at=NOW)
+    assert case.status == "legal"

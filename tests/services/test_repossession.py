@@ -295,3 +295,23 @@ def test_an_order_waits_for_a_batch_closing_the_case_and_joins_no_closed_case():
         with transaction(factory) as session:
             assert session.scalar(select(func.count()).select_from(Repossession)) == 0
         engine.dispose()
+
+
+def test_a_supervisor_reassigns_a_recovery_and_its_step_on_the_timeline(db_session, delinquent):
+    repo = service(db_session)
+    ordered = order(repo, delinquent.id)
+    repo.approve(repossession_id=ordered.id, by="sam", assignee="rex", at=ORDERED_AT)
+    with pytest.raises(FollowupError, match="by: ann is not a supervisor"):
+        repo.reassign(repossession_id=ordered.id, to="rex", by="ann", at=ORDERED_AT)
+    with pytest.raises(FollowupError, match="to: sam is not an active agent"):
+        repo.reassign(repossession_id=ordered.id, to="sam", by="sam", at=ORDERED_AT)
+    later = ORDERED_AT + timedelta(hours=3)
+    repo.reassign(repossession_id=ordered.id, to="ann", by="sam", at=later)
+    ann = db_session.scalar(select(User.id).where(User.username == "ann"))
+    assert ordered.assignee_id == ann
+    assert repo.open_step(repossession_id=ordered.id).assignee_id == ann
+    [logged] = [s for s in repo.timeline(repossession_id=ordered.id) if s.outcome == "reassigned"]
+    assert logged.details == {"repossession": ordered.id, "step": "recover", "from": "rex",
+                              "to": "ann"}  # fmt: skip
+    # the step's overdue view names its new holder
+    assert [s.held_by for s in repo.overdue(at=ORDERED_AT + timedelta(days=15))] == ["ann"]

@@ -205,6 +205,39 @@ def test_bulk_load_positions_drops_duplicates_and_keeps_utc(db_session):
     assert track[2].lat == pytest.approx(31.5)
 
 
+def test_bulk_load_of_many_rows_stores_each_exactly_once(db_session):
+    """Past the multi-row INSERTs' size: every row stored as given, duplicates dropped."""
+    dev = factories.device(db_session, "013912345681")
+    other = factories.device(db_session, "013912345682")
+    rng = np.random.default_rng(4)
+    n = 1_000
+    t0 = int(datetime(2026, 3, 1, tzinfo=UTC).timestamp())
+    time = t0 + np.sort(rng.choice(5_000, n, replace=False)) * 7
+    time[500] = time[499]  # a duplicate of (device, time) inside one statement
+    columns = PositionColumns(
+        device_id=np.array([dev.id] * 600 + [other.id] * 400),
+        time=time.astype(np.int64),
+        lat=30 + rng.random(n),
+        lon=120 + rng.random(n),
+        speed_kmh=rng.random(n).astype(np.float32) * 100,
+        course=rng.integers(0, 360, n).astype(np.int16),
+        valid=rng.random(n) > 0.1,
+        alarms=np.array([""] * (n - 1) + ["power_cut"], dtype=object),
+    )
+    assert load_positions(db_session, columns, chunk=700) == n - 1
+    db_session.expire_all()
+    stored = db_session.scalars(select(Position).order_by(Position.device_id, Position.fix_time))
+    stored = list(stored)
+    keep = np.r_[np.arange(500), np.arange(501, n)]
+    assert [p.lat for p in stored] == columns.lat[keep].tolist()  # exactly, not approximately
+    assert [p.lon for p in stored] == columns.lon[keep].tolist()
+    assert [int(p.fix_time.timestamp()) for p in stored] == columns.time[keep].tolist()
+    assert all(p.received_at == p.fix_time and not p.archived for p in stored)
+    assert [p.valid for p in stored] == columns.valid[keep].tolist()
+    assert [p.course for p in stored] == columns.course[keep].tolist()
+    assert stored[-1].alarms == "power_cut" and stored[0].alarms == ""
+
+
 def test_position_rows_from_any_zone_are_stored_in_utc(db_session):
     device = factories.device(db_session, "rows-zone-1")
     beijing = timezone(timedelta(hours=8))

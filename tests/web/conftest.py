@@ -23,9 +23,12 @@ from tests.web.browser import ARTIFACTS, BROWSER_PROBLEM, CHROMIUM
 from tests.web.seed import Seeded, seed
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[object]:
-    """Headless Chromium from the system, once for the session."""
+    """Headless Chromium from the system, once for this package's tests. Playwright's sync
+    API runs its event loop in this thread while it is open, so it is stopped (its loop
+    closed) when the package's tests are done: a later test's ``asyncio.run`` in the same
+    process would find a loop running and refuse."""
     if BROWSER_PROBLEM is not None:
         if IN_CI:
             pytest.fail(f"CI=true but the console browser tests cannot run: {BROWSER_PROBLEM}")

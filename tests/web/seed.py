@@ -2,11 +2,13 @@
 Shanghai): three loans past due with an agent call each in a queue, a car that parked for
 half a day, an alert, and a tracker command waiting for a supervisor's approval.
 
-- L1 (collector1, the top of the queue): Beijing borrower, a track with a long stay and an
-  open ``long_stay`` alert; contact allowed now.
+- L1 (collector1, the top of the queue): Beijing borrower, a track with a long stay and two
+  open alerts (``long_stay``, ``power_cut``); contact allowed now.
 - L2 (collector1): the borrower lives in London, where it is 02:00: the guard refuses a call
   (quiet hours) until 08:00 there.
 - L3 (collector2): collector2 asked to immobilise the car; the request waits for supervisor1.
+- L4 (collector2): about 120 days past due, its car registered to it (抵押登记); collector2
+  ordered its repossession through the court, which waits for supervisor1's approval.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from lienwatch import clock
-from lienwatch.config import FollowupSettings
+from lienwatch.config import FollowupSettings, RepossessionSettings
 from lienwatch.followup.model import FollowupRefused, TriggerKind
 from lienwatch.services.auth import AuthService
 from lienwatch.services.followup import FollowupService
+from lienwatch.services.repossession import RepossessionService
 from lienwatch.services.servicing import run_nightly
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store import migrate
@@ -39,6 +42,7 @@ class Seeded:
     password: str
     cases: dict[str, int]  # loan reference -> case id
     tasks: dict[str, int]  # loan reference -> the queued agent call
+    repossession: int  # L4's order
 
 
 def seed(url: str) -> Seeded:
@@ -57,6 +61,8 @@ def seed(url: str) -> Seeded:
             auth.set_password(username=name, password=password, by="test", at=now)
         loans = {ref: factories.loan_fallen_due(session, ref, today=today)
                  for ref in ("L1", "L2", "L3")}  # fmt: skip
+        loans["L4"] = factories.loan(session, "L4", disbursed_on=today - timedelta(days=150))
+        factories.pledge(session, loans["L4"])
         london = session.get_one(Borrower, loans["L2"].borrower_id)
         london.time_zone, london.city = "Europe/London", "London"
         run_nightly(session, ProductCatalogue(), as_of=today - timedelta(days=1))
@@ -64,7 +70,7 @@ def seed(url: str) -> Seeded:
     with transaction(factory) as session:
         service = FollowupService.from_settings(session, FollowupSettings(),
                                                 time_zone="Asia/Shanghai")  # fmt: skip
-        owners = {"L1": "collector1", "L2": "collector1", "L3": "collector2"}
+        owners = {"L1": "collector1", "L2": "collector1", "L3": "collector2", "L4": "collector2"}
         for priority, (ref, loan) in enumerate(loans.items()):
             trigger = service.raise_trigger(
                 loan_id=loan.id, kind=TriggerKind.MISSED_INSTALLMENT, source_key=f"seed:{ref}",
@@ -82,6 +88,10 @@ def seed(url: str) -> Seeded:
             session.flush()
             cases[ref], tasks[ref] = trigger.case_id, task.id
         _track_and_alert(session, loans["L1"], now)
+        repossession = RepossessionService.from_settings(
+            session, RepossessionSettings(), followup=service
+        ).order(loan_id=loans["L4"].id, route="court_order", legal_ref="(2026)京0105民初123号",
+                by="collector2", at=now, why="no payment for four months")  # fmt: skip
     try:
         with transaction(factory) as session:
             FollowupService.from_settings(session, FollowupSettings(),
@@ -90,7 +100,7 @@ def seed(url: str) -> Seeded:
     except FollowupRefused:
         pass  # an agent's request waits for a supervisor: that refusal is the request
     engine.dispose()
-    return Seeded(password, cases, tasks)
+    return Seeded(password, cases, tasks, repossession.id)
 
 
 def _track_and_alert(session, loan, now) -> None:
@@ -117,5 +127,10 @@ def _track_and_alert(session, loan, now) -> None:
                       province_code="11", exposure=2_500_000, raised_at=now - timedelta(hours=3),
                       evidence={"stay_hours": 12, "radius_m": 200, "fixes": 37,
                                 "threshold_hours": 8}))  # fmt: skip
+    session.add(Alert(type="power_cut", severity="critical", status="open",
+                      vehicle_id=loan.vehicle_id, device_id=device.id, loan_id=loan.id,
+                      started_at=now - timedelta(hours=2), lat=STAY[0], lon=STAY[1],
+                      province_code="11", exposure=2_500_000, raised_at=now - timedelta(hours=2),
+                      evidence={"alarm": "main power cut"}))  # fmt: skip
     session.flush()
     assert session.get(Device, device.id) is not None

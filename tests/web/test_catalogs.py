@@ -14,6 +14,7 @@ from babel.messages.pofile import read_po
 
 from lienwatch.domain.delinquency import LoanStatus
 from lienwatch.followup import model as followup
+from lienwatch.followup.repossession import LegalRoute
 from lienwatch.monitor.model import AlertStatus, AlertType
 from lienwatch.web.codes import CODES
 from lienwatch.web.i18n import catalog_path, negotiate, translations
@@ -56,7 +57,8 @@ def test_the_chinese_catalog_translates_every_message_of_the_pages():
 def test_every_code_of_the_rules_has_words_in_both_languages():
     enums = [followup.Role, followup.Channel, followup.Outcome, followup.CaseStatus,
              followup.TaskStatus, followup.PromiseStatus, followup.TriggerKind,
-             followup.TrackerCommand, AlertType, AlertStatus, LoanStatus]  # fmt: skip
+             followup.TrackerCommand, AlertType, AlertStatus, LoanStatus,
+             LegalRoute]  # fmt: skip
     values = {member.value for enum in enums for member in enum}
     assert sorted(values - set(CODES)) == []
     english = catalog("en")

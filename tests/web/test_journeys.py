@@ -8,9 +8,12 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from sqlalchemy import select
+
 from lienwatch import clock
 from lienwatch.services.auth import AuthService
 from lienwatch.store.db import make_engine, session_factory, transaction
+from lienwatch.store.tables import Alert
 from tests.web.conftest import snap
 
 PROMISED = "1000.00"
@@ -80,38 +83,170 @@ def test_a_collector_cannot_open_another_collectors_case_by_url(page_for, consol
     assert response is not None and response.status == 403
 
 
-def test_a_supervisor_reassigns_a_case_and_approves_a_tracker_command(page_for, console):
+def test_a_collector_asks_for_a_tracker_command_from_the_case_page(page_for, console):
+    page = page_for("collector1")
+    page.goto(f"/console/cases/{console.seeded.cases['L1']}")
+    assert page.locator("form.reveal").count() == 0  # a collector never sees the numbers
+    tracker = page.locator("#tracker")
+    tracker.locator("select[name=command]").select_option("immobilise")
+    tracker.locator("input[name=why]").fill("car parked at a pawn yard")
+    tracker.locator("button", has_text="Ask a supervisor").click()
+    page.wait_for_selector("p.notice")
+    assert "a supervisor approves or declines it" in page.inner_text("p.notice")
+    requested = page.locator("ol.timeline li.action", has_text="requested")
+    assert requested.count() == 1 and "collector1" in requested.inner_text()
+    snap(page, "case-L1-tracker-requested")
+
+
+def test_a_supervisor_answers_requests_reassigns_a_case_and_approves_a_repossession(
+    page_for, console
+):
     page = page_for("supervisor1")
     assert page.url.endswith("/console/team")
-    approval = page.locator(".approval[data-loan=L3]")
-    assert "immobilise" in approval.inner_text() and "collector2" in approval.inner_text()
+    asked = {loan: page.locator(f".approval[data-loan={loan}]") for loan in ("L1", "L3")}
+    assert "immobilise" in asked["L1"].inner_text() and "collector1" in asked["L1"].inner_text()
+    assert "collector2" in asked["L3"].inner_text()
+    assert "L4" in page.inner_text(f".approval[data-repossession='{console.seeded.repossession}']")
     snap(page, "team-supervisor1")
-    approval.locator("text=Approve and send").click()
-    page.wait_for_selector("text=Nothing waits for approval.")
 
-    task = console.seeded.tasks["L3"]
-    row = page.locator(f"#queue tr[data-task='{task}']")
+    asked["L3"].locator("input[name=why]").fill("the borrower paid by phone")
+    asked["L3"].locator("button", has_text="Decline").click()
+    page.wait_for_selector(".approval[data-loan=L3]", state="detached")
+    page.locator(".approval[data-loan=L1]").locator("text=Approve and send").click()
+    page.wait_for_selector(".approval[data-loan=L1]", state="detached")
+
+    case = console.seeded.cases["L3"]
+    row = page.locator("#queue tr", has=page.locator(f"a[href='/console/cases/{case}']"))
     assert row.locator("td.assignee").inner_text() == "collector2"
     row.locator("select[name=to]").select_option("collector1")
     row.locator("button", has_text="Reassign").click()
     page.wait_for_function(
-        f"document.querySelector(\"#queue tr[data-task='{task}'] td.assignee\")"
-        ".innerText === 'collector1'"
+        f"document.querySelector(\"#queue tr[data-task='{console.seeded.tasks['L3']}'] "
+        "td.assignee\")?.innerText === 'collector1'"
     )
-    snap(page, "team-after-approval-and-reassignment")
 
-    page.goto(f"/console/cases/{console.seeded.cases['L3']}")
+    order = page.locator(f".approval[data-repossession='{console.seeded.repossession}']")
+    order.locator("select[name=assignee]").select_option("collector1")
+    order.locator("button", has_text="Approve").click()
+    page.wait_for_selector("text=Nothing waits for approval.")
+    snap(page, "team-after-answers-reassignment-repossession")
+
+    page.goto(f"/console/cases/{case}")
     timeline = page.inner_text("ol.timeline").lower()
-    assert "reassigned" in timeline and "sent" in timeline  # both on the case's record
+    assert "reassigned" in timeline and "declined" in timeline  # both on the case's record
+    assert "the borrower paid by phone" in timeline
+    page.goto(f"/console/cases/{console.seeded.cases['L1']}")
+    assert page.locator("ol.timeline li.action", has_text="sent").count() == 1
+    page.goto(f"/console/cases/{console.seeded.cases['L4']}")
+    assert page.inner_text("h1 .status") == "repossession"
 
     page.goto("/console/search?by=phone&q=13800000001")
-    assert page.locator("main table tbody tr").count() == 3
+    assert page.locator("main table tbody tr").count() == 4
     assert "138****0001" in page.inner_text("main table")
+    searched = audit_of(console, "supervisor1")
+    assert any("phone search" in str(entry) for entry in searched)
+
+
+def test_a_supervisor_sees_the_numbers_in_clear_audited_and_escalates_a_case(page_for, console):
+    page = page_for("supervisor1")
+    case = console.seeded.cases["L1"]
+    page.goto(f"/console/cases/{case}")
+    assert "13800000001" not in page.content()
+    page.click("text=Show the numbers")
+    page.wait_for_selector("dd.revealed")
+    assert "13800000001" in page.inner_text("main") and "110101199003077578" in page.inner_text(
+        "main")
+    assert page.url.endswith(f"/console/cases/{case}")  # not the POST's URL
+    snap(page, "case-L1-revealed-supervisor1")
+    viewed = [e for e in audit_of(console, "supervisor1")
+              if e["action"] == "personal_data_viewed" and "borrower:" in e["subject"]]  # fmt: skip
+    assert len(viewed) == 1 and viewed[0]["details"]["why"] == f"case {case}"
+    page.reload()  # a plain view is masked again
+    assert "13800000001" not in page.content()
+
+    page.goto(f"/console/cases/{console.seeded.cases['L2']}")  # and escalates another case
+    escalate = page.locator("form.escalate")
+    escalate.locator("select[name=to]").select_option("escalated")
+    escalate.locator("input[name=why]").fill("no contact in ten days")
+    escalate.locator("button", has_text="Escalate").click()
+    page.wait_for_selector("text=Case escalated.")
+    assert page.inner_text("h1 .status") == "escalated"
+    assert page.locator("form.escalate option").all_inner_texts() == ["legal"]  # next
+    assert "no contact in ten days" in page.inner_text("ol.timeline")
+
+
+def test_alert_decisions_are_recorded_with_who_and_when(page_for, console):
+    page = page_for("collector1")
+    page.goto("/console/alerts")
+    cards = {kind: page.locator("section.alert", has_text=words)
+             for kind, words in (("long_stay", "long stay"), ("power_cut", "power cut"))}
+    assert all(card.count() == 1 for card in cards.values())
+    cards["long_stay"].locator("input[name=why]").fill("calling the borrower")
+    cards["long_stay"].locator("button", has_text="Acknowledge").click()
+    notice = page.locator("p.decided")
+    notice.wait_for()
+    assert "acknowledged" in notice.inner_text() and "collector1" in notice.inner_text()
+    assert "Acknowledge" not in cards["long_stay"].inner_text()  # acknowledged once
+    snap(page, "alerts-acknowledged")
+    cards["long_stay"].locator("button", has_text="Resolve").click()
+    page.wait_for_selector("p.decided:has-text('resolved')")
+    cards["power_cut"].locator("button", has_text="False positive").click()
+    page.wait_for_selector("p.decided:has-text('false positive')")
+    assert page.locator("section.alert").count() == 0
+    snap(page, "alerts-decided")
+    engine = make_engine(console.db_url)
+    with session_factory(engine)() as session:
+        decided = {a.type: (a.status, a.status_by, a.status_at)
+                   for a in session.scalars(select(Alert))}  # fmt: skip
+    engine.dispose()
+    assert {kind: status for kind, (status, _, _) in decided.items()} == {
+        "long_stay": "resolved", "power_cut": "false_positive"}
+    assert all(by == "collector1" and at is not None for _, by, at in decided.values())
+
+
+def test_an_administrator_adds_changes_and_disables_a_user(page_for, console, browser):
+    page = page_for("admin")
+    add = page.locator("#add-user")
+    add.locator("input[name=username]").fill("collector3")
+    add.locator("input[name=name]").fill("王小明")
+    add.locator("select[name=role]").select_option("agent")
+    add.locator("select[name=team]").select_option("east")
+    add.locator("input[name=password]").fill(console.seeded.password)
+    add.locator("button", has_text="Add").click()
+    row = page.locator("tr[data-user=collector3]")
+    row.wait_for()
+    assert row.locator("td.team").inner_text() == "east"
+    newcomer = page_for("collector3")  # signs in: an empty queue
+    assert "Your queue is empty." in newcomer.inner_text("main")
+
+    row.locator("form.role select[name=role]").select_option("supervisor")
+    row.locator("form.role button").click()
+    page.wait_for_function("document.querySelector('tr[data-user=collector3] td.role')"
+                           "?.innerText === 'supervisor'")
+    row.locator("form.active button", has_text="Disable").click()
+    page.wait_for_function("document.querySelector('tr[data-user=collector3] td.active')"
+                           "?.innerText === 'no'")
+    snap(page, "users-admin")
+    assert page.locator("tr[data-user=admin] form").count() == 0  # not their own row
+
+    context = browser.new_context(base_url=console.base)
+    try:  # a disabled user cannot sign in
+        login = context.new_page()
+        login.goto("/console/login")
+        login.fill("input[name=username]", "collector3")
+        login.fill("input[name=password]", console.seeded.password)
+        login.click("button[type=submit]")
+        login.wait_for_selector("p.error")
+    finally:
+        context.close()
+
+
+def audit_of(console, actor: str) -> list[dict]:
     engine = make_engine(console.db_url)
     with transaction(session_factory(engine)) as session:
-        searched = AuthService(session).audit_entries(actor="supervisor1")
+        entries = AuthService(session).audit_entries(actor=actor)
     engine.dispose()
-    assert any("phone search" in str(entry) for entry in searched)
+    return entries
 
 
 #: Words that are data, not the console's language: the seeded book's names and places.
@@ -137,7 +272,8 @@ def test_the_chinese_console_shows_no_untranslated_english(page_for, console):
         "collector1": ["/console/queue", f"/console/cases/{console.seeded.cases['L1']}",
                        f"/console/cases/{console.seeded.cases['L2']}", "/console/alerts"],
         "supervisor1": ["/console/team", "/console/alerts", "/console/search?by=ref&q=L",
-                        "/console/users"],
+                        "/console/users", f"/console/cases/{console.seeded.cases['L3']}",
+                        "/console/alerts?decided=1"],
         "auditor1": ["/console/team"],
         "admin": ["/console/users"],
     }  # fmt: skip

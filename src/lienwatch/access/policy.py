@@ -118,12 +118,17 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("POST", f"{V1}/users/{{username}}/disable"): users({D: ALL}),
     ("POST", f"{V1}/users/{{username}}/enable"): users({D: ALL}),
     ("GET", f"{V1}/audit"): users({U: ALL}),
+    # integrations' API tokens: administrators all, everyone else their own
+    ("GET", f"{V1}/tokens"): users({A: OWN, S: OWN, N: OWN, U: OWN, D: ALL}),
+    ("POST", f"{V1}/tokens/{{token_id}}/revoke"): users({A: OWN, S: OWN, N: OWN, U: OWN, D: ALL}),
     # queues, cases, tasks
     ("GET", f"{V1}/queue"): users({A: OWN, S: OWN}),
     ("GET", f"{V1}/queue/team"): users({S: TEAM, N: ALL}),
     ("GET", f"{V1}/cases/{{case_id}}"): CASE_READ,
     ("GET", f"{V1}/cases/{{case_id}}/timeline"): CASE_READ,
     ("POST", f"{V1}/tasks/{{task_id}}/outcome"): CASE_ACT,
+    ("POST", f"{V1}/cases/{{case_id}}/reassign"): users({S: TEAM}),
+    ("POST", f"{V1}/cases/{{case_id}}/escalate"): users({S: TEAM}),
     # the book
     ("GET", f"{V1}/loans"): CASE_READ,
     ("GET", f"{V1}/loans/{{ref}}"): CASE_READ,
@@ -131,6 +136,8 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", f"{V1}/loans/{{ref}}/state"): CASE_READ,
     ("GET", f"{V1}/loans/{{ref}}/payments"): CASE_READ,
     ("POST", f"{V1}/loans/{{ref}}/payments"): users({S: ALL}),
+    ("POST", f"{V1}/payments/{{external_id}}/reverse"): users({S: ALL}),
+    ("GET", f"{V1}/search/loans"): BOOK_READ,
     ("GET", f"{V1}/borrowers/{{ref}}"): CASE_READ,
     ("GET", f"{V1}/vehicles/{{vin}}"): CASE_READ,
     ("GET", f"{V1}/vehicles/{{vin}}/positions"): CASE_READ,
@@ -142,11 +149,21 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("POST", f"{V1}/applications"): users({S: ALL, N: ALL}),
     # tracker commands: an agent's request is refused and recorded; a supervisor's is approved
     ("POST", f"{V1}/loans/{{ref}}/tracker-commands"): users({A: OWN, S: TEAM}),
-    # repossessions
+    # a request any agent may make on their own case, answered by a supervisor of the team
+    ("POST", f"{V1}/loans/{{ref}}/tracker-command-requests"): users({A: OWN, S: TEAM}),
+    ("GET", f"{V1}/tracker-command-requests"): users({S: TEAM, N: ALL, U: ALL}),
+    ("POST", f"{V1}/tracker-command-requests/{{request_id}}/approve"): users({S: TEAM}),
+    ("POST", f"{V1}/tracker-command-requests/{{request_id}}/decline"): users({S: TEAM}),
+    # repossessions: ordered by a supervisor of the team, approved by another supervisor
+    ("POST", f"{V1}/loans/{{ref}}/repossessions"): users({S: TEAM}),
+    ("GET", f"{V1}/repossessions"): users({S: ALL, N: ALL, U: ALL}),
     ("GET", f"{V1}/repossessions/{{repossession_id}}"): users({S: ALL, N: ALL, U: ALL}),
+    ("GET", f"{V1}/repossessions/{{repossession_id}}/steps"): users({S: ALL, N: ALL, U: ALL}),
     ("POST", f"{V1}/repossessions/{{repossession_id}}/approve"): users({S: ALL}),
+    ("POST", f"{V1}/repossessions/{{repossession_id}}/recovery"): users({S: ALL}),
     # strategies, coverage, KPIs
     ("GET", f"{V1}/strategy"): FIGURES,
+    ("POST", f"{V1}/strategy"): users({N: ALL}),
     ("GET", f"{V1}/coverage"): FIGURES,
     ("GET", f"{V1}/kpis"): FIGURES,
     # the tamper-evident ledger: auditors
@@ -164,13 +181,21 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/console/queue"): users({A: OWN}),
     ("GET", "/console/cases/{case_id}"): CASE_READ,
     ("POST", "/console/cases/{case_id}/outcome"): CASE_ACT,
+    ("POST", "/console/cases/{case_id}/reveal"): users({S: TEAM, N: ALL}),
+    ("POST", "/console/cases/{case_id}/tracker-request"): users({A: OWN, S: TEAM}),
+    ("POST", "/console/cases/{case_id}/reassign"): users({S: TEAM}),
+    ("POST", "/console/cases/{case_id}/escalate"): users({S: TEAM}),
     ("GET", "/console/alerts"): CASE_READ,
+    ("POST", "/console/alerts/{alert_id}/decision"): users({A: OWN, S: TEAM, N: ALL}),
     ("GET", "/console/team"): users({S: TEAM, N: ALL, U: ALL}),
-    ("POST", "/console/tasks/{task_id}/reassign"): users({S: TEAM}),
-    ("POST", "/console/cases/{case_id}/tracker-command"): users({S: TEAM}),
+    ("POST", "/console/tracker-requests/{request_id}/approve"): users({S: TEAM}),
+    ("POST", "/console/tracker-requests/{request_id}/decline"): users({S: TEAM}),
     ("POST", "/console/repossessions/{repossession_id}/approve"): users({S: ALL}),
     ("GET", "/console/search"): BOOK_READ,
     ("GET", "/console/users"): users({S: TEAM, D: ALL}),
+    ("POST", "/console/users"): users({D: ALL}),
+    ("POST", "/console/users/{username}/active"): users({D: ALL}),
+    ("POST", "/console/users/{username}/role"): users({D: ALL}),
 }
 
 

@@ -17,13 +17,14 @@ from lienwatch.api.routes import (
     cases,
     ledger,
     operations,
+    supervision,
 )
 from lienwatch.config import Settings
 
 OPENAPI_URL = "/api/v1/openapi.json"
 
 #: The routers of the API, each built on the shared context.
-AREAS = (auth, admin, cases, book, alerts, operations, ledger, applications)
+AREAS = (auth, admin, cases, book, alerts, operations, supervision, ledger, applications)
 
 
 def install_api(app: FastAPI, factory: sessionmaker[Session], settings: Settings) -> ApiContext:

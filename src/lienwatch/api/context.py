@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Annotated, Any
 
-from fastapi import Depends, Query
+from fastapi import Depends, Path, Query
 from sqlalchemy.orm import Session, sessionmaker
 
 from lienwatch.api.auth import Caller, TokenCache, authorizer
+from lienwatch.api.errors import ErrorBody
 from lienwatch.config import Settings
 from lienwatch.errors import LienwatchError
 from lienwatch.services.followup import FollowupService
@@ -83,3 +84,11 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows per page.")]
 Cursor = Annotated[
     str | None, Query(max_length=400, description="`next_cursor` of the previous page.")
 ]
+
+#: The error answers a user route documents (each in the one error body).
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (401, 403, 404, 409, 422)
+}
+#: Path parameters: a row's id, a loan's (or borrower's) reference.
+Id = Annotated[int, Path(ge=1, le=2**62)]
+Ref = Annotated[str, Path(min_length=1, max_length=40)]

@@ -99,6 +99,7 @@ class CaseDetail(BaseModel):
 
 
 class TimelineItem(BaseModel):
+    id: str  # kind:row, the item's key in its case's timeline
     at: datetime
     kind: str
     summary: str
@@ -108,6 +109,7 @@ class TimelineItem(BaseModel):
 class Timeline(BaseModel):
     case: int
     items: list[TimelineItem]
+    next_cursor: str | None
 
 
 class OutcomeDone(BaseModel):
@@ -185,6 +187,25 @@ class PaymentList(BaseModel):
 
 class PaymentPosted(PaymentOut):
     new: bool
+
+
+class PaymentReversed(PaymentOut):
+    loan: str
+    reversed_now: bool
+
+
+class LoanHit(BaseModel):
+    loan: str
+    borrower: str
+    phone: str
+    plate: str
+    vin: str
+    status: str
+    case_id: int | None
+
+
+class LoanHits(BaseModel):
+    items: list[LoanHit]
 
 
 class VehicleOut(Figures):
@@ -267,6 +288,26 @@ class TrackerCommandSent(BaseModel):
     outcome: str | None
 
 
+class TrackerRequestOut(BaseModel):
+    request: int
+    case: int
+    loan: str
+    command: str
+    requested_at: datetime
+    requested_by: str | None
+    why: str | None = None
+
+
+class TrackerRequestList(BaseModel):
+    items: list[TrackerRequestOut]
+
+
+class CaseMoved(BaseModel):
+    case: int
+    status: str
+    assignee: str | None
+
+
 class RepossessionOut(BaseModel):
     id: int
     case: int
@@ -281,6 +322,30 @@ class RepossessionOut(BaseModel):
     approved_by: str | None
     approved_at: datetime | None
     assignee: str | None
+
+
+class RepossessionList(BaseModel):
+    items: list[RepossessionOut]
+
+
+class RepossessionStep(BaseModel):
+    at: datetime
+    step: str
+    by: str | None
+    note: str | None
+    details: dict[str, Any]
+
+
+class OpenStep(BaseModel):
+    step: str
+    due_by: datetime
+    assignee: str | None
+
+
+class RepossessionSteps(BaseModel):
+    repossession: int
+    items: list[RepossessionStep]
+    waiting_for: OpenStep | None
 
 
 class StrategyOut(BaseModel):

@@ -35,11 +35,15 @@ def demo(
     ] = None,
     phone_agents: Annotated[
         int | None,
-        typer.Option(min=0, help="Simulated phone agents [default: one per 250 loans]."),
+        typer.Option(
+            min=0, help="Simulated phone agents [default: what the go-live forecast needs]."
+        ),
     ] = None,
     field_agents: Annotated[
         int | None,
-        typer.Option(min=0, help="Simulated field agents [default: one per 1,000 loans]."),
+        typer.Option(
+            min=0, help="Simulated field agents [default: what the go-live forecast needs]."
+        ),
     ] = None,
     as_json: Json = False,
 ) -> None:
@@ -64,14 +68,7 @@ def demo(
         seed=seed if seed is not None else defaults.seed,
         directory=directory if directory is not None else defaults.dir,
     )
-    if phone_agents is not None or field_agents is not None:
-        sized = Team.for_book(options.loans)
-        team = replace(
-            sized,
-            phone_agents=sized.phone_agents if phone_agents is None else phone_agents,
-            field_agents=sized.field_agents if field_agents is None else field_agents,
-        )
-        options = replace(options, team=team)
+    options = replace(options, team=Team(phone_agents=phone_agents, field_agents=field_agents))
     options.sim_config()  # validate before any progress bar is drawn
     stderr = Console(stderr=True)
     with Progress(
@@ -111,6 +108,35 @@ def demo(
     else:
         _print_summary(Console(), summary)
         _print_console(console, password, given=PASSWORD_VARIABLE in os.environ)
+
+
+def _print_team(table: Table, followup: dict[str, Any]) -> None:
+    """The team, the staffing the go-live forecast asked for, and how right it was."""
+    team, needed = followup["team"], followup["team"]["needed"]
+    short = [f"{needed[skill] - team[f'{skill}_agents']} {skill}" for skill in ("phone", "field")
+             if team[f"{skill}_agents"] < needed[skill]]  # fmt: skip
+    table.add_row(
+        "  team",
+        f"{team['phone_agents']} phone · {team['field_agents']} field; the go-live forecast "
+        f"needs {needed['phone']} phone · {needed['field']} field to meet every SLA"
+        + (f" (short {', '.join(short)})" if short else ""),
+    )
+    for pool in followup["forecast"]["pools"]:
+        tasks = " · ".join(f"{n:,.0f} {channel}" for channel, n in pool["tasks"].items())
+        table.add_row(f"  forecast {pool['pool']}", f"{tasks} → {pool['needed']} agents")
+    capped = followup["forecast"]["guard_bound"]
+    if capped:
+        table.add_row(
+            "  forecast guard-bound",
+            f"{len(capped)} call(s) past the daily call cap to one borrower, late whatever "
+            f"the staffing unless substituted: {', '.join(sorted(set(capped))[:5])}",
+        )
+    for row in followup["forecast"]["accuracy"]:
+        error = "n/a" if row["error"] is None else f"{100 * row['error']:+.1f} %"
+        table.add_row(
+            f"  accuracy {row['pool']} {row['channel']}",
+            f"forecast {row['forecast']:,.0f} · queued {row['actual']:,} ({error})",
+        )
 
 
 def _shown(path: Path) -> str:
@@ -186,10 +212,7 @@ def _print_summary(console: Console, s: dict[str, Any]) -> None:
         f"{followup['repossession_steps']:,} repossession steps and "
         f"{len(followup['uncovered']):,} uncovered ({len(followup['breaches']):,} SLA breaches)",
     )
-    table.add_row(
-        "  team",
-        f"{followup['team']['phone_agents']} phone · {followup['team']['field_agents']} field",
-    )
+    _print_team(table, followup)
     table.add_row("  SLA adherence", _percent(followup["sla_adherence"]))
     kpis = followup["kpis"]
     cures = kpis["cure_rate_by_bucket"]

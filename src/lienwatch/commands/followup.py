@@ -1,5 +1,6 @@
 """``lienwatch followup``: the scheduler tick, coverage, KPIs, agent queues and outcomes, and
-the compliance guard's answer for one contact."""
+the compliance guard's answer for one contact (conduct and the supervisor's desk in their own
+modules)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import typer
 from sqlalchemy.orm import Session
 
 from lienwatch import clock
-from lienwatch.commands import conduct
+from lienwatch.commands import conduct, desk, workforce
 from lienwatch.commands.common import emit, figure_lines, followup_service, options_named
 from lienwatch.commands.options import (
     AsOf,
@@ -64,6 +65,8 @@ def register(app: typer.Typer) -> None:
     followup.command("tracker-command")(tracker_command_command)
     followup.command("check-contact")(check_contact_command)
     conduct.add_commands(followup)
+    desk.add_commands(followup)
+    workforce.add_commands(followup)
     app.add_typer(followup, name="followup")
 
 

@@ -27,6 +27,7 @@ def register(app: typer.Typer) -> None:
     repo = typer.Typer(help="Repossession and disposal (收车与处置).", no_args_is_help=True)
     repo.command("order")(order_command)
     repo.command("approve")(approve_command)
+    repo.command("reassign")(reassign_command)
     repo.command("record-recovery")(record_recovery_command)
     repo.command("add-cost")(add_cost_command)
     repo.command("record-appraisal")(record_appraisal_command)
@@ -100,6 +101,19 @@ def approve_command(
             ),
             as_json,
         )
+
+
+def reassign_command(
+    id_: Id,
+    by: By,
+    to: Annotated[str, typer.Option("--to", help="The agent who takes the recovery over.")],
+    at: At = None,
+    as_json: Json = False,
+) -> None:
+    """A supervisor gives the recovery and the step it waits for to another agent."""
+    with _service() as service:
+        repo = service.reassign(repossession_id=id_, to=to, by=by, at=at or clock.now())
+        _echo(service, repo, as_json)
 
 
 def record_recovery_command(

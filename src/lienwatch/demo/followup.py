@@ -16,7 +16,7 @@ import random
 import time as clock
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,10 +33,18 @@ from lienwatch.services.followup import FollowupService
 from lienwatch.services.followup.coverage import coverage, kpis
 from lienwatch.services.payment_anomalies import scan_payments
 from lienwatch.services.servicing import run_nightly
+from lienwatch.services.workforce.capacity import (
+    CapacityForecast,
+    capacity_forecast,
+    forecast_accuracy,
+    go_live_forecast,
+)
+from lienwatch.services.workforce.shortfall import act_on_shortfall
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import transaction
 from lienwatch.store.repositories import TeamRepository
 from lienwatch.store.tables import Installment, Payment, Task, User
+from lienwatch.workforce.rules import capacity_rules
 
 Progress = Callable[[str, int, int], None]
 # The scheduler ticks around the clock (automatic steps and the watchdog do not sleep); the
@@ -49,18 +57,23 @@ PAYS_SOON_DAYS = 10
 
 @dataclass(frozen=True, slots=True)
 class Team:
-    """The simulated collections team."""
+    """The simulated collections team; a size left None is what the capacity forecast at
+    go-live says that skill needs to meet every SLA."""
 
-    phone_agents: int = 3
-    field_agents: int = 1
+    phone_agents: int | None = None
+    field_agents: int | None = None
     calls_per_day: int = 60
     visits_per_day: int = 4
 
-    @classmethod
-    def for_book(cls, loans: int) -> Team:
-        """A team sized as lenders staff post-loan work: one phone agent per 250 loans on
-        book and one field agent per 1,000 (at least the default team)."""
-        return cls(phone_agents=max(3, loans // 250), field_agents=max(1, loans // 1000))
+    def sized(self, plan: CapacityForecast) -> Team:
+        """This team with each size left None taken from ``plan`` (at least one agent)."""
+        return replace(
+            self,
+            phone_agents=max(1, plan.needed("phone")) if self.phone_agents is None
+            else self.phone_agents,
+            field_agents=max(1, plan.needed("field")) if self.field_agents is None
+            else self.field_agents,
+        )  # fmt: skip
 
 
 def simulate_followup(
@@ -71,7 +84,7 @@ def simulate_followup(
     catalogue: ProductCatalogue | None = None,
     settings: FollowupSettings | None = None,
     time_zone: str = "Asia/Shanghai",
-    team: Team = Team(),
+    team: Team = Team(),  # sizes left None: what the go-live forecast says is needed
     recovery: RepossessionSettings | None = None,
     desk: DeskSize | None = None,
     nightly: bool = False,
@@ -102,6 +115,13 @@ def simulate_followup(
     strategy = configured_strategy(settings.strategy)
     rng = random.Random(seed)
     started = clock.perf_counter()
+    go_live = datetime.combine(start, WORKDAY_START, tzinfo=zone).astimezone(UTC)
+    days = (end - start).days + 1
+    with factory() as session:  # the backlog adopted as the first tick will, rolled back
+        service = FollowupService.from_settings(session, settings, time_zone=time_zone,
+                                                catalogue=catalogue, providers=providers)
+        plan = go_live_forecast(service, at=go_live, days=days)
+    team = team.sized(plan)
     with transaction(factory) as session:
         agents = _hire(session, team)
         payments = _payments(session)
@@ -112,9 +132,7 @@ def simulate_followup(
                                          size=desk or DeskSize(), seed=seed)  # fmt: skip
             recovery_desk.hire(session)
     runs = NightlyRuns(factory, catalogue)
-    go_live = datetime.combine(start, WORKDAY_START, tzinfo=zone).astimezone(UTC)
     totals: dict[str, int] = defaultdict(int)  # the first tick, at go-live, adopts the backlog
-    days = (end - start).days + 1
     for n in range(days):
         day = start + timedelta(days=n)
         if nightly and n > 0:  # the eve of ``start`` is the caller's
@@ -129,6 +147,8 @@ def simulate_followup(
                     providers=providers,
                 )  # fmt: skip
                 _add(totals, service.tick(at=now).as_dict())
+                if moment == WORKDAY_START:  # the morning plan acts on what would breach
+                    _add(totals, _act_on_forecast(service, now))
                 _work(service, session, agents, now, zone, rng, payments, installment, totals)
                 if recovery_desk is not None and _in_office(now, zone):
                     steps = recovery_desk.work(session, service, now)
@@ -145,6 +165,7 @@ def simulate_followup(
                          time_zone=time_zone)  # fmt: skip
         figures = kpis(session, since=go_live, as_of=as_of, strategy=strategy, catalogue=catalogue,
                        time_zone=time_zone)  # fmt: skip
+        accuracy = forecast_accuracy(session, plan=plan, since=go_live, until=as_of)
         recovered = None
         if recovery is not None:
             recovered = {**recovery_summary(session), "min_dpd": recovery.min_dpd}
@@ -155,7 +176,12 @@ def simulate_followup(
         "from": start.isoformat(),
         "to": end.isoformat(),
         "period": {"since": go_live.isoformat(), "as_of": as_of.isoformat()},
-        "team": {"phone_agents": team.phone_agents, "field_agents": team.field_agents},
+        "team": {"phone_agents": team.phone_agents, "field_agents": team.field_agents,
+                 "needed": {"phone": plan.needed("phone"), "field": plan.needed("field")}},
+        "forecast": {"pools": [pool.as_dict() for pool in plan.pools],
+                     "expected_breaches": plan.as_dict()["expected_breaches"],
+                     "guard_bound": [late.work.loan for late in plan.guard_bound],
+                     "accuracy": accuracy},
         "coverage": cover.coverage,
         "triggers": cover.triggers,
         "repossession_steps": cover.steps,
@@ -233,6 +259,17 @@ def _hire(session: Session, team: Team) -> list[User]:
                          team="collections-phone"))  # fmt: skip
     session.flush()
     return users
+
+
+def _act_on_forecast(service: FollowupService, now: datetime) -> dict[str, int]:
+    """The engine's morning pass: forecast today and tomorrow, act on the steps forecast to
+    breach (substituted, reassigned or ordered, each on the case's timeline)."""
+    rules = capacity_rules()
+    plan = capacity_forecast(service.session, at=now, days=2, strategy=service.strategy,
+                             rules=rules, catalogue=service.catalogue,
+                             time_zone=service.zone.key)  # fmt: skip
+    acted = act_on_shortfall(service, plan=plan, rules=rules, at=now)
+    return {f"plan_{kind}": n for kind, n in acted.as_dict().items()}
 
 
 def _payments(session: Session) -> dict[int, list[tuple[date, int]]]:

@@ -7,7 +7,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,7 @@ class DemoOptions:
     days: int = 120
     seed: int = 7
     directory: Path = Path("lienwatch-demo")
-    team: Team | None = None  # the simulated follow-up team; None: sized to the book
+    team: Team = field(default_factory=Team)  # sizes left None: from the go-live forecast
 
     def sim_config(self) -> SimConfig:
         """The simulator's configuration; raises a one-line error for a bad option."""
@@ -144,7 +144,7 @@ def run_demo(
             end=portfolio.as_of - timedelta(days=1),
             catalogue=catalogue,
             settings=followup_settings,
-            team=options.team or Team.for_book(options.loans),
+            team=options.team,
             recovery=repossession_settings or RepossessionSettings(),
             desk=DeskSize.for_book(options.loans),
             nightly=True,

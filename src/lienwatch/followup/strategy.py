@@ -16,7 +16,7 @@ from datetime import timedelta
 from fractions import Fraction
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -206,10 +206,14 @@ class Segment:
     delinquent: bool = False
 
 
-def parse_strategy(data: dict[str, Any], *, source: str) -> Strategy:
-    """Validate a strategy mapping; the first problem becomes ``source: key.path: reason``."""
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def validated(model: type[Model], data: dict[str, Any], *, source: str) -> Model:
+    """``data`` as a ``model`` (a strategy, or another rules file read as data); the first
+    problem becomes ``source: key.path: reason``."""
     try:
-        return Strategy.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         error = exc.errors()[0]
         key = ".".join(str(part) for part in error["loc"])
@@ -219,6 +223,11 @@ def parse_strategy(data: dict[str, Any], *, source: str) -> Strategy:
         # A whole-strategy rule has no location of its own: its message names the key.
         where = f"{source}: {key}" if key else source
         raise FollowupError(f"{where}: {reason}") from None
+
+
+def parse_strategy(data: dict[str, Any], *, source: str) -> Strategy:
+    """Validate a strategy mapping; the first problem becomes ``source: key.path: reason``."""
+    return validated(Strategy, data, source=source)
 
 
 def load_strategy(path: Path) -> Strategy:

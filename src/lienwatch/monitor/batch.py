@@ -20,7 +20,7 @@ from lienwatch.config import MonitorSettings
 from lienwatch.domain.positions import PositionColumns
 from lienwatch.domain.provinces import ProvinceIndex
 from lienwatch.monitor.detectors.base import StayRecord
-from lienwatch.monitor.engine import Monitor, raise_clusters
+from lienwatch.monitor.engine import Monitor, factorize, raise_clusters
 from lienwatch.monitor.lifecycle import AlertBook
 from lienwatch.monitor.model import Alert, DeviceSpec, VehicleSpec
 from lienwatch.monitor.regions import RegionLibrary
@@ -95,8 +95,7 @@ def _run_part(part: tuple[int, int]) -> tuple[list[Alert], list[StayRecord], dic
     job = _JOB
     assert job is not None
     vehicle_of = {d.device_id: d.vehicle_id for d in job.devices}
-    devices = job.batch.device_id
-    unique, inverse = np.unique(devices.astype(str), return_inverse=True)
+    unique, inverse = factorize(job.batch.device_id)
     mine = np.array([partition_of(vehicle_of.get(d, d), partitions) == index for d in unique])
     monitor = Monitor(
         [d for d in job.devices if partition_of(d.vehicle_id, partitions) == index],

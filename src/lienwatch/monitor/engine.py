@@ -29,6 +29,7 @@ from lienwatch.domain.geo import unit_vectors
 from lienwatch.domain.positions import PositionColumns
 from lienwatch.domain.provinces import OUTSIDE, ProvinceIndex
 from lienwatch.monitor.cluster import find_clusters
+from lienwatch.monitor.columnar import Columns, OpenOrder, clock_bound, run_passes
 from lienwatch.monitor.detectors.activity_area import activity_cells
 from lienwatch.monitor.detectors.base import StayRecord, evidence_of
 from lienwatch.monitor.lifecycle import AlertBook
@@ -45,13 +46,15 @@ from lienwatch.monitor.regions import RegionLibrary
 from lienwatch.monitor.vehicle import VehicleMonitor
 from lienwatch.monitor.zones import ZoneLibrary
 
+_NOTHING = (-(2**62), "")  # a slot's ``released`` before its first fix
+
 
 @dataclass(slots=True)
 class _Slot:
     monitor: VehicleMonitor
     held: list[tuple[int, str, int, Fix]] = field(default_factory=list)
     newest: int = -(2**62)
-    released: tuple[int, str] = (-(2**62), "")
+    released: tuple[int, str] = _NOTHING
 
 
 class Monitor:
@@ -112,15 +115,45 @@ class Monitor:
         """Process a complete batch directly in (vehicle, time, device) order.
 
         The batch path: what :meth:`ingest` does once the window has passed, without holding
-        fixes. Call :meth:`flush` afterwards.
+        fixes. Vehicles without earlier state run detector by detector over the columns
+        (:mod:`lienwatch.monitor.columnar`), the others fix by fix. Call :meth:`flush`
+        afterwards.
         """
-        devices = batch.device_id.astype(str)
-        unique, device_of = np.unique(devices, return_inverse=True)
-        vehicles = np.array([self._slot_key(d) for d in unique.tolist()], dtype=str)[device_of]
-        order = np.lexsort((devices, batch.time, vehicles))
-        slots = self._slots
+        if not len(batch):
+            return
+        unique, device_of = factorize(batch.device_id)
+        for device in unique.tolist():
+            self._slot(device)
+        names, vehicle_of = np.unique([self._slot_key(d) for d in unique.tolist()],
+                                      return_inverse=True)  # fmt: skip
+        order = np.lexsort((device_of, batch.time, vehicle_of[device_of]))
+        vehicle = vehicle_of[device_of[order]]
+        slots = [self._slots[name] for name in names.tolist()]
+        alarmed = np.unique(vehicle_of[device_of[batch.alarms != ""]])
+        columnar = _columnar_vehicles(alarmed, slots)
+        rows = columnar[vehicle]
+        columns = self._columns(batch.take(order[rows]), unique, device_of[order[rows]])
+        back = _clock_back(columns["local"], vehicle[rows])
+        if len(back):  # a time-zone transition: those vehicles go fix by fix
+            columnar[back] = False
+            rows = columnar[vehicle]
+            columns = self._columns(batch.take(order[rows]), unique, device_of[order[rows]])
+        opened = OpenOrder(self.book)
+        fallback = order[~rows]
+        if len(fallback):
+            opened.global_of = np.flatnonzero(~rows)
+            fixes = self._columns(batch.take(fallback), unique, device_of[fallback])
+            self._replay_fixes(fixes, opened)
+        if rows.any():
+            opened.global_of = np.flatnonzero(rows)
+            self._replay_columns(columns, vehicle[rows], slots, columnar, opened)
+        opened.restore()
+
+    def _replay_fixes(self, columns: dict[str, np.ndarray], opened: OpenOrder) -> None:
+        """The per-fix batch path: each fix through its vehicle's monitor, in order."""
+        slots, alerts = self._slots, self.book.alerts
         fixes = invalid = late = 0  # counted here, not per fix: this loop is the batch run
-        for fix in self._fixes(batch.take(order)):
+        for i, fix in enumerate(_tuples(columns)):
             slot = slots.get(fix.device_id) or self._slot(fix.device_id)
             key = (fix.time, fix.device_id)
             if key <= slot.released:
@@ -132,7 +165,60 @@ class Monitor:
             if not fix.valid:
                 invalid += 1
             slot.monitor.on_fix(fix)
+            if len(alerts) != opened.seen:
+                opened.mark(i, 0)
         for name, count in (("fixes", fixes), ("invalid", invalid), ("late", late)):
+            if count:
+                self.counts[name] += count
+
+    def _replay_columns(
+        self,
+        columns: dict[str, np.ndarray],
+        vehicle: np.ndarray,
+        slots: list[_Slot],
+        columnar: np.ndarray,
+        opened: OpenOrder,
+    ) -> None:
+        """The columnar batch path over fresh vehicles (``vehicle`` indexes ``slots``)."""
+        if not len(vehicle):
+            return
+        monitors = [slot.monitor for slot in slots]
+        clocked = np.isin(vehicle, clock_bound(columns, vehicle, monitors))
+        if clocked.any():  # a long stay may fall due in the batch: those vehicles fix by fix
+            everywhere = opened.global_of
+            opened.global_of = everywhere[clocked]
+            self._replay_fixes(_take(columns, clocked), opened)
+            columnar[np.unique(vehicle[clocked])] = False
+            columns, vehicle = _take(columns, ~clocked), vehicle[~clocked]
+            opened.global_of = everywhere[~clocked]
+            if not len(vehicle):
+                return
+        chosen = np.flatnonzero(columnar)
+        code = np.full(len(slots), -1, dtype=np.int64)
+        code[chosen] = np.arange(len(chosen))
+        columns["vehicle"] = code[vehicle]
+        c = columns
+        repeat = np.r_[False, (c["vehicle"][1:] == c["vehicle"][:-1])
+                       & (c["time"][1:] == c["time"][:-1])
+                       & (c["device_id"][1:] == c["device_id"][:-1])]  # fmt: skip
+        opened.global_of = opened.global_of[~repeat]
+        c = _take(columns, ~repeat)
+        monitors = [slots[k].monitor for k in chosen.tolist()]
+        cols = Columns(c, monitors)
+        run_passes(cols, opened)
+        invalid = ~c["valid"]
+        for v, end, bad in zip(
+            c["vehicle"][cols.ends].tolist(),
+            cols.ends.tolist(),
+            np.add.reduceat(invalid, np.r_[0, cols.ends[:-1] + 1]).tolist(),
+            strict=True,
+        ):
+            slot = slots[chosen[v]]
+            slot.released = (int(c["time"][end]), str(c["device_id"][end]))
+            slot.newest = int(c["time"][end])
+            slot.monitor.invalid += bad
+        self.counts["fixes"] += cols.n
+        for name, count in (("invalid", int(invalid.sum())), ("late", int(repeat.sum()))):
             if count:
                 self.counts[name] += count
 
@@ -312,9 +398,19 @@ class Monitor:
 
     def _fixes(self, batch: PositionColumns) -> Iterable[Fix]:
         """The batch as :class:`Fix` tuples, derived fields computed vectorized."""
+        if not len(batch):
+            return iter(())
+        unique, device_of = factorize(batch.device_id)
+        return _tuples(self._columns(batch, unique, device_of))
+
+    def _columns(
+        self, batch: PositionColumns, unique: np.ndarray, device_of: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """The :class:`Fix` fields of the batch as arrays, derived fields computed, and
+        ``dev``: each fix's index into ``unique``, the distinct device ids."""
         n = len(batch)
         if n == 0:
-            return iter(())
+            return {name: np.zeros(0) for name in (*Fix._fields, "dev")}
         lat = np.asarray(batch.lat, dtype=np.float64)
         lon = np.asarray(batch.lon, dtype=np.float64)
         valid = usable(lat, lon, np.asarray(batch.valid, dtype=bool))
@@ -324,30 +420,18 @@ class Monitor:
         if self.zones is not None and len(self.zones):
             zone[valid] = self.zones.lookup(lat[valid], lon[valid])
         x, y, z = unit_vectors(np.where(valid, lat, 0.0), np.where(valid, lon, 0.0))
-        devices = batch.device_id.tolist()
-        unique, device_of = np.unique(np.asarray(devices, dtype=str), return_inverse=True)
+        devices = unique[device_of]
         specs = [self._vehicle_spec(self._slot_key(d)) for d in unique.tolist()]
         time = np.asarray(batch.time, dtype=np.int64)
         local = time + self._utc_offsets(specs, device_of, time)
         cells = activity_cells(np.where(valid, lat, 0.0), np.where(valid, lon, 0.0))
         in_area = self._in_areas(specs, device_of, lat, lon, valid)
-        columns = (
-            time.tolist(),
-            devices,
-            valid.tolist(),
-            lat.tolist(),
-            lon.tolist(),
-            x.tolist(),
-            y.tolist(),
-            z.tolist(),
-            province.tolist(),
-            zone.tolist(),
-            local.tolist(),
-            cells.tolist(),
-            batch.alarms.tolist(),
-            in_area.tolist(),
-        )
-        return map(Fix._make, zip(*columns, strict=True))
+        return {
+            "time": time, "device_id": devices, "valid": valid, "lat": lat, "lon": lon,
+            "x": x, "y": y, "z": z, "province": province, "zone": zone, "local": local,
+            "cell": cells, "alarms": np.asarray(batch.alarms), "in_area": in_area,
+            "dev": device_of,
+        }  # fmt: skip
 
     def _in_areas(
         self,
@@ -362,9 +446,12 @@ class Monitor:
         inside = np.ones(len(device_of), dtype=bool)
         if self.regions is None:
             return inside
-        areas = np.array([s.area or "" for s in specs], dtype=object)[device_of]
-        for name in set(areas.tolist()) - {""}:
-            rows = np.flatnonzero((areas == name) & valid)
+        names, area_of = np.unique([s.area or "" for s in specs], return_inverse=True)
+        areas = area_of[device_of]
+        for code, name in enumerate(names.tolist()):
+            if not name:
+                continue
+            rows = np.flatnonzero((areas == code) & valid)
             inside[rows] = self.regions.contains(name, lat[rows], lon[rows])
         return inside
 
@@ -372,12 +459,50 @@ class Monitor:
         self, specs: list[VehicleSpec], device_of: np.ndarray, time: np.ndarray
     ) -> np.ndarray:
         """Seconds to add to each UTC time for the wall clock of its vehicle's time zone."""
-        zones = np.array([s.time_zone for s in specs])[device_of]
+        names, zone_of = np.unique([s.time_zone for s in specs], return_inverse=True)
+        zones = zone_of[device_of]
         offsets = np.zeros(len(time), dtype=np.int64)
-        for name in np.unique(zones):
-            rows = np.flatnonzero(zones == name)
-            offsets[rows] = _zone_offsets(ZoneInfo(str(name)), time[rows])
+        for code, name in enumerate(names.tolist()):
+            rows = np.flatnonzero(zones == code) if len(names) > 1 else slice(None)
+            offsets[rows] = _zone_offsets(ZoneInfo(name), time[rows])
         return offsets
+
+
+def _fresh(slot: _Slot) -> bool:
+    """Whether a vehicle's monitor has seen no fix yet (nothing processed, nothing held)."""
+    return slot.released == _NOTHING and not slot.held and not slot.monitor.liveness.last
+
+
+def _columnar_vehicles(alarmed: np.ndarray, slots: list[_Slot]) -> np.ndarray:
+    """Which vehicles the columnar path takes: no earlier state, no tracker alarm in the
+    batch (``alarmed`` vehicles have one), at most two trackers."""
+    refused = np.array([not _fresh(s) or len(s.monitor.liveness.limit) > 2 for s in slots])
+    refused[alarmed] = True
+    return ~refused
+
+
+def _clock_back(local: np.ndarray, vehicle: np.ndarray) -> np.ndarray:
+    """The vehicles whose wall clock goes back between two fixes (sorted by vehicle, time)."""
+    same = vehicle[1:] == vehicle[:-1]
+    return np.unique(vehicle[1:][same & (local[1:] < local[:-1])])
+
+
+def factorize(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(ids.astype(str), return_inverse=True)``, sorting only the first id of each
+    run of equal ids: batches usually come grouped by device, which makes this O(n)."""
+    starts = np.r_[True, ids[1:] != ids[:-1]]
+    unique, head_of = np.unique(np.asarray(ids[starts]).astype(str), return_inverse=True)
+    return unique, head_of[np.cumsum(starts) - 1]
+
+
+def _take(columns: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
+    if rows.all():
+        return columns
+    return {name: column[rows] for name, column in columns.items()}
+
+
+def _tuples(columns: dict[str, np.ndarray]) -> Iterable[Fix]:
+    return map(Fix._make, zip(*(columns[name].tolist() for name in Fix._fields), strict=True))
 
 
 def _pending(slot: _Slot) -> list[Fix]:

@@ -70,7 +70,7 @@ def find_stays(
     order, code = _track_order(track, time)
     code, time = code[order], time[order]
     xyz = np.column_stack(unit_vectors(lat[order], lon[order]))
-    anchor = _anchors(code, xyz, chord2_of_m(radius_m))
+    anchor = stay_anchors(code, xyz, chord2_of_m(radius_m))
     first = np.flatnonzero(anchor)
     after = np.append(first[1:], len(time))  # the next anchor, or the end of the input
     closed = after < len(time)
@@ -121,16 +121,23 @@ def _track_order(track: np.ndarray, time: np.ndarray) -> tuple[np.ndarray, np.nd
     return np.lexsort((time, code)), code
 
 
-def _anchors(track: np.ndarray, xyz: np.ndarray, r2: float) -> np.ndarray:
-    """Which fixes (sorted by track and time) begin a stay."""
+def stay_anchors(track: np.ndarray, xyz: np.ndarray, r2: float | np.ndarray) -> np.ndarray:
+    """Which fixes (sorted by track and time) begin a stay; ``r2`` is the squared chord of
+    the radius, one for all or one per fix (the same along a track).
+
+    Distances are summed as :class:`~lienwatch.monitor.detectors.long_stay.Stays` sums them
+    (``dx·dx + dy·dy + dz·dz``, left to right), so the anchors are the detector's own."""
     n = len(track)
     anchor = np.zeros(n, dtype=bool)
     if n == 0:
         return anchor
-    step2 = np.einsum("ij,ij->i", np.diff(xyz, axis=0), np.diff(xyz, axis=0))
-    # chord > 2·chord(r)  ⇔  chord² > 4·r2: outside any stay its predecessor can be in
+    r2 = np.broadcast_to(np.asarray(r2, dtype=np.float64), (n,))
+    step = np.diff(xyz, axis=0)
+    step2 = step[:, 0] * step[:, 0] + step[:, 1] * step[:, 1] + step[:, 2] * step[:, 2]
+    # chord > 2·chord(r)  ⇔  chord² > 4·r2: outside any stay its predecessor can be in (with
+    # a margin for rounding, so that only the walk below decides near the boundary)
     anchor[0] = True
-    anchor[1:] = (track[1:] != track[:-1]) | (step2 > 4.0 * r2)
+    anchor[1:] = (track[1:] != track[:-1]) | (step2 > 4.0 * r2[1:] * (1 + 1e-9))
     starts = np.flatnonzero(anchor)
     ends = np.append(starts[1:], n)
     long = ends - starts > 1  # a piece of one fix is just its anchor
@@ -140,7 +147,8 @@ def _anchors(track: np.ndarray, xyz: np.ndarray, r2: float) -> np.ndarray:
         ahead = cursor[:, None] + np.arange(block)  # the next `block` fixes of every piece
         inside_piece = ahead < stop[:, None]
         d = xyz[np.minimum(ahead, n - 1)] - xyz[current][:, None, :]
-        outside = (np.einsum("ijk,ijk->ij", d, d) > r2) & inside_piece
+        d2 = d[:, :, 0] * d[:, :, 0] + d[:, :, 1] * d[:, :, 1] + d[:, :, 2] * d[:, :, 2]
+        outside = (d2 > r2[current][:, None]) & inside_piece
         hit = outside.any(axis=1)
         at = cursor[hit] + outside[hit].argmax(axis=1)  # the first fix outside: an anchor
         anchor[at] = True

@@ -50,6 +50,7 @@ class AuditAction(StrEnum):
     LOGOUT = "logout"
     PERSONAL_DATA = "personal_data_viewed"
     TOKEN_ISSUED = "token_issued"
+    TOKEN_REVOKED = "token_revoked"
     PASSWORD_SET = "password_set"
 
 
@@ -153,6 +154,35 @@ class AuthService:
             found[0].revoked_at = at
             self.audit(actor=found[1].username, action=AuditAction.LOGOUT, client=client, at=at,
                        details={"kind": found[0].kind})  # fmt: skip
+
+    def api_tokens(
+        self, *, username: str | None = None, before_id: int | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Integrations' API tokens newest first (``username``'s, or everybody's), as listed:
+        never the secret, which is not stored."""
+        return [{"id": t.id, "username": who, "name": t.name, "scopes": list(t.scopes),
+                 "created_at": t.created_at, "expires_at": t.expires_at,
+                 "revoked_at": t.revoked_at}
+                for t, who in self.tokens.page(kind=TokenKind.API.value, username=username,
+                                               before_id=before_id, limit=limit)]  # fmt: skip
+
+    def revoke_api_token(
+        self, *, token_id: int, by: str, at: datetime, username: str | None = None,
+        client: str = "",
+    ) -> dict[str, Any]:  # fmt: skip
+        """Revoke API token ``token_id`` (only ``username``'s when given), audited; revoking
+        a revoked token changes nothing."""
+        found = self.tokens.get(token_id, kind=TokenKind.API.value, username=username)
+        if found is None:
+            raise NotFoundError(f"token_id: no API token {token_id}")
+        token, owner = found
+        if token.revoked_at is None:
+            token.revoked_at = at
+            self.audit(actor=by, action=AuditAction.TOKEN_REVOKED, subject=owner, at=at,
+                       client=client, details={"token": token.id, "name": token.name})  # fmt: skip
+        return {"id": token.id, "username": owner, "name": token.name,
+                "scopes": list(token.scopes), "created_at": token.created_at,
+                "expires_at": token.expires_at, "revoked_at": token.revoked_at}  # fmt: skip
 
     def audit(
         self, *, actor: str, action: AuditAction | str, at: datetime, subject: str = "",

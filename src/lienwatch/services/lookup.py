@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 from lienwatch.access.masking import mask_phone
 from lienwatch.access.principal import Viewer
 from lienwatch.errors import LienwatchError
-from lienwatch.followup.model import CaseStatus, TaskStatus
+from lienwatch.followup.model import CaseStatus
 from lienwatch.monitor.stays import find_stays
+from lienwatch.services.auth import AuditAction, AuthService
 from lienwatch.services.reads.book import loan_of_viewer
 from lienwatch.services.reads.figures import (
     latest_snapshots,
@@ -24,7 +25,8 @@ from lienwatch.services.reads.figures import (
     snapshot_figures,
 )
 from lienwatch.services.reads.visibility import case_condition, loan_condition
-from lienwatch.store.tables import Borrower, Case, Device, Loan, Position, Task, Trigger, Vehicle
+from lienwatch.store.followup import next_steps
+from lienwatch.store.tables import Borrower, Case, Device, Loan, Position, Vehicle
 
 TRACK_DAYS = 3
 MAX_TRACK_POINTS = 2_000  # a week of fixes every few minutes is thinned to this
@@ -33,37 +35,26 @@ SEARCHES = ("ref", "plate", "vin", "phone")
 
 def case_queue(session: Session, viewer: Viewer, *, limit: int) -> list[dict[str, Any]]:
     """The open cases ``viewer`` reaches (a collector: their own), most urgent first, each
-    with its loan's latest figures, open alerts and next step: its first queued task, else
-    its first open trigger's next step (the automation's)."""
+    with its loan's latest figures, open alerts and next step (``store.followup.next_steps``:
+    its first queued task, else its first open trigger's next step, the automation's)."""
     rows = session.execute(
         select(Case, Loan.ref).join(Loan, Loan.id == Case.loan_id)
         .where(Case.status != CaseStatus.CLOSED, case_condition(viewer))
         .order_by(Case.priority.desc(), Case.opened_at, Case.id).limit(limit)
     ).all()  # fmt: skip
-    case_ids = [case.id for case, _ in rows]
     loan_ids = [case.loan_id for case, _ in rows]
     snapshots, alerts = latest_snapshots(session, loan_ids), open_alert_counts(session, loan_ids)
-    tasks: dict[int, Task] = {}
-    for task in session.scalars(select(Task).where(Task.case_id.in_(case_ids),
-                                                   Task.status == TaskStatus.QUEUED)
-                                .order_by(Task.due_at.desc(), Task.id.desc())):  # fmt: skip
-        tasks[task.case_id] = task  # the earliest wins
-    triggers: dict[int, Trigger] = {}
-    for trigger in session.scalars(select(Trigger).where(Trigger.case_id.in_(case_ids),
-                                                         Trigger.resolved_at.is_(None))
-                                   .order_by(Trigger.next_due_at.desc())):  # fmt: skip
-        triggers[trigger.case_id] = trigger
+    steps = next_steps(session, [case.id for case, _ in rows])
     out = []
     for case, ref in rows:
-        task, trigger = tasks.get(case.id), triggers.get(case.id)
-        step = ({"task": task.id, "channel": task.channel, "due_at": task.due_at,
-                 "deadline_at": task.deadline_at} if task is not None else
-                {"task": None, "channel": None, "trigger": trigger.kind,
-                 "due_at": trigger.next_due_at, "deadline_at": trigger.deadline_at}
-                if trigger is not None else None)  # fmt: skip
+        step = steps.get(case.id)
+        nxt = None if step is None else {
+            "task": step.task_id, "channel": step.channel,
+            "trigger": None if step.task_id else step.trigger_kind,
+            "due_at": step.due_at, "deadline_at": step.deadline_at}  # fmt: skip
         out.append({"case": case.id, "loan": ref, "status": case.status,
                     "priority": case.priority, "open_alerts": alerts.get(case.loan_id, 0),
-                    "next": step, **snapshot_figures(snapshots.get(case.loan_id))})  # fmt: skip
+                    "next": nxt, **snapshot_figures(snapshots.get(case.loan_id))})  # fmt: skip
     return out
 
 
@@ -135,3 +126,16 @@ def search_loans(session: Session, viewer: Viewer, text: str, *, by: str) -> lis
     return [{"loan": lo.ref, "borrower": b.name, "phone": mask_phone(b.phone),
              "plate": v.plate, "vin": v.vin, "status": lo.status,
              "case_id": cases.get(lo.id)} for lo, b, v in found]  # fmt: skip
+
+
+def find_loans(
+    session: Session, viewer: Viewer, text: str, *, by: str, at: datetime, client: str = ""
+) -> list[dict[str, Any]]:
+    """:func:`search_loans`, a search by phone written to the audit log (who, how many
+    loans, when, from where): it looks a person up."""
+    found = search_loans(session, viewer, text, by=by)
+    if by == "phone":
+        AuthService(session).audit(actor=viewer.username, action=AuditAction.PERSONAL_DATA,
+                                   subject=f"phone search: {len(found)} loans", at=at,
+                                   client=client, details={"search": "phone"})  # fmt: skip
+    return found

@@ -1,13 +1,18 @@
-"""The users as people read them (the CLI's ``user list`` and the API's ``/users``)."""
+"""The users as people read them (the CLI's ``user list``, the API's ``/users`` and the
+console's user admin), and an administrator's change of a user's role and team."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lienwatch.store.repositories import UserRepository
-from lienwatch.store.tables import User
+from lienwatch.domain.schedule import parse_enum
+from lienwatch.errors import LienwatchError
+from lienwatch.followup.model import Role
+from lienwatch.store.repositories import TeamRepository, UserRepository
+from lienwatch.store.tables import Team, User
 
 
 def describe_user(user: User) -> dict[str, Any]:
@@ -26,3 +31,29 @@ def list_users(session: Session, *, team: str | None = None, only_team: bool = F
     if only_team:
         users = [user for user in users if team is not None and user.team == team]
     return [describe_user(user) for user in users]
+
+
+def team_names(session: Session) -> list[str]:
+    """The teams' names, in order (what a user's team may be)."""
+    return list(session.scalars(select(Team.name).order_by(Team.name)))
+
+
+def change_user_role(
+    session: Session, *, username: str, role: Role | str, team: str | None, by: str
+) -> User:
+    """Give ``username`` another role and team (administrators; ``by`` may not change their
+    own, so the last administrator cannot lock everyone out by mistake). An agent needs a
+    team; the team must exist. Their sessions carry the new role within seconds (the API trusts a
+    checked token for a few seconds)."""
+    if username == by:
+        raise LienwatchError(f"username: {by} may not change their own role")
+    role = parse_enum(Role, role, "role")
+    team = (team or "").strip() or None
+    if role is Role.AGENT and team is None:
+        raise LienwatchError("team: an agent works in a team")
+    if team is not None:
+        TeamRepository(session).get(team)
+    user = UserRepository(session).get(username)
+    user.role, user.team = role.value, team
+    session.flush()
+    return user

@@ -21,6 +21,7 @@ CODES = (
     N_("delivered"), N_("rpc"), N_("promise_to_pay"), N_("no_answer"), N_("wrong_number"),
     N_("refused"), N_("dispute"), N_("unreachable"), N_("hardship"), N_("checked"),
     N_("sent"), N_("reassigned"), N_("assigned"), N_("unstaffed"), N_("payment"),
+    N_("requested"), N_("declined"),
     # case, task, promise and alert statuses
     N_("new"), N_("in_progress"), N_("escalated"), N_("closed"), N_("queued"), N_("done"),
     N_("cancelled"), N_("open"), N_("kept"), N_("broken"), N_("acknowledged"), N_("resolved"),
@@ -48,6 +49,8 @@ CODES = (
     N_("cluster"), N_("device_cloned"), N_("info"), N_("warning"), N_("critical"),
     # payment channels
     N_("bank_debit"), N_("bank_transfer"), N_("cash"), N_("sale_proceeds"),
+    # repossession routes
+    N_("court_order"), N_("security_enforcement"), N_("negotiated_handover"), N_("self_help"),
     # champion / challenger arms
     N_("champion"), N_("challenger"),
 )  # fmt: skip

@@ -13,24 +13,37 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session, sessionmaker
 
 from lienwatch import clock
-from lienwatch.access.policy import Scope
+from lienwatch.access.policy import POLICY, Scope, may_see_personal_data
 from lienwatch.config import Settings
 from lienwatch.domain.money import parse_yuan
-from lienwatch.errors import LienwatchError, NotFoundError
-from lienwatch.followup.model import FollowupRefused, Outcome, Role
+from lienwatch.errors import ConflictError, LienwatchError, NotFoundError
+from lienwatch.followup.model import (
+    TRANSITIONS,
+    CaseStatus,
+    FollowupRefused,
+    Outcome,
+    Role,
+    TrackerCommand,
+)
+from lienwatch.monitor.model import AlertStatus
 from lienwatch.reports.charts import province_track
-from lienwatch.services.auth import AuditAction, AuthService
+from lienwatch.services.alerts import decide_alert
+from lienwatch.services.auth import AuthService
 from lienwatch.services.followup import FollowupService
 from lienwatch.services.followup.coverage import business_as_of, coverage, kpis
-from lienwatch.services.lookup import case_queue, search_loans, vehicle_track
+from lienwatch.services.followup.desk import ESCALATIONS
+from lienwatch.services.lookup import case_queue, find_loans, vehicle_track
 from lienwatch.services.reads.alerts import alerts as alert_rows
+from lienwatch.services.reads.alerts import visible_alert
 from lienwatch.services.reads.book import payments, schedule
 from lienwatch.services.reads.cases import case_detail, case_timeline, visible_case
 from lienwatch.services.reads.queues import team_queue
 from lienwatch.services.repossession import RepossessionService
-from lienwatch.services.users import list_users
+from lienwatch.services.users import change_user_role, list_users, team_names
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import transaction
+from lienwatch.store.repositories import UserRepository
+from lienwatch.store.tables import Case
 from lienwatch.web.render import local, render
 from lienwatch.web.session import PageRefused, Redirect, Viewer, form_of
 
@@ -45,6 +58,15 @@ KPI_DAYS = 30
 QUEUE_ROWS = 200  # the most urgent cases (or tasks) a page lists
 ALERT_ROWS = 500
 LISTED = 25  # uncovered obligations and breaches listed on the dashboard, each
+ALERT_DECISIONS = (AlertStatus.ACKNOWLEDGED.value, AlertStatus.RESOLVED.value,
+                   AlertStatus.FALSE_POSITIVE.value)  # fmt: skip
+
+
+def may(who: Viewer, method: str, route: str) -> bool:
+    """Whether the route policy lets ``who`` call ``route`` (a page shows only the forms its
+    viewer may post)."""
+    rule = POLICY.get((method, route))
+    return rule is not None and rule.scope_of(who.role) is not None
 
 
 def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Settings,
@@ -66,6 +88,13 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
         return HTMLResponse(render(template, who.language, viewer=who,
                                    home=HOME[Role(who.role)], **context), status_code=status)
 
+    def visible(session: Session, who: Viewer, case_id: int) -> Case:
+        """The case if ``who`` reaches it, else the 404 page."""
+        try:
+            return visible_case(session, who.reader, case_id)
+        except NotFoundError:
+            raise PageRefused(404, f"case: no case {case_id}") from None
+
     @router.get("/console/", response_class=RedirectResponse)
     def home(who: Signed) -> RedirectResponse:
         return RedirectResponse(HOME[Role(who.role)], status_code=303)
@@ -79,10 +108,13 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
         return page("queue.html", who, rows=rows, checks=checks)
 
     def case_context(session: Session, service: FollowupService, who: Viewer,
-                     case_id: int) -> dict[str, Any]:  # fmt: skip
+                     case_id: int, reveal: bool = False) -> dict[str, Any]:  # fmt: skip
+        """What the case page shows; with ``reveal``, the borrower's numbers in clear (the
+        read verb refuses the roles that may not and audits the view)."""
         now = clock.now()
         try:
-            detail = case_detail(session, who.reader, case_id, at=now, client=who.caller.client)
+            detail = case_detail(session, who.reader, case_id, at=now, reveal=reveal,
+                                 client=who.caller.client)  # fmt: skip
         except NotFoundError:
             raise PageRefused(404, f"case: no case {case_id}") from None
         ref, zone = detail["loan"]["ref"], detail["borrower"]["time_zone"]
@@ -100,6 +132,12 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
                                              at=now),
             "stays": len(track.stays), "outcomes": CALL_OUTCOMES,
             "may_act": who.role in (Role.AGENT, Role.SUPERVISOR),
+            "may_reveal": may_see_personal_data(who.role), "commands": list(TrackerCommand),
+            "escalations": [e for e in ESCALATIONS  # where the case may go from here
+                            if e in TRANSITIONS[CaseStatus(detail["status"])]]
+            if who.role == Role.SUPERVISOR else [],
+            "agents": [a.username for a in service.agent_loads(team=who.principal.team, at=now)
+                       if a.active] if who.role == Role.SUPERVISOR else [],
             "track": province_track(
                 track.points, stays, chinese=chinese,
                 title="车辆近三日轨迹" if chinese else "The car's last three days",
@@ -112,46 +150,130 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
             context = case_context(session, service, who, case_id)
         return page("case.html", who, done=done, error=None, refusal=None, **context)
 
-    @router.post("/console/cases/{case_id}/outcome", response_class=HTMLResponse)
-    async def outcome(case_id: int, request: Request, who: Signed) -> Response:
-        fields = await form_of(request)
-        now = clock.now()
-        error: str | None = None
-        refusal: dict[str, Any] | None = None
-        try:
-            task_id, promised_on, amount = _outcome_fields(fields)
-            with followup() as (session, service):
-                try:
-                    visible_case(session, who.reader, case_id)
-                except NotFoundError:
-                    raise PageRefused(404, f"case: no case {case_id}") from None
-                service.record_outcome(
-                    task_id=task_id, by=who.username, at=now, outcome=fields.get("outcome", ""),
-                    promised_on=promised_on, amount=amount, note=fields.get("note", "")[:2000],
-                )  # fmt: skip
-        except FollowupRefused as exc:  # the refusal is committed; say why and until when
-            refusal = {"rule": exc.rule or str(exc), "next_allowed_at": exc.next_allowed_at}
-        except LienwatchError as exc:
-            error = str(exc)
-        if error is None and refusal is None:
-            raise Redirect(f"/console/cases/{case_id}?done=1")
+    def case_page_with(who: Viewer, case_id: int, status: int, *, error: str | None = None,
+                       refusal: dict[str, Any] | None = None) -> HTMLResponse:  # fmt: skip
+        """The case page again after a refused or bad form, at the case's own URL."""
         with followup() as (session, service):
             context = case_context(session, service, who, case_id)
-        response = page("case.html", who, status=409 if refusal else 400, done=None,
-                        error=error, refusal=refusal, **context)  # fmt: skip
+        response = page("case.html", who, status=status, done=None, error=error,
+                        refusal=refusal, **context)  # fmt: skip
         response.headers["HX-Replace-Url"] = f"/console/cases/{case_id}"  # not the POST's URL
         return response
 
+    @router.post("/console/cases/{case_id}/reveal", response_class=HTMLResponse)
+    async def reveal(case_id: int, who: Signed) -> HTMLResponse:
+        """The case with the borrower's phone and ID numbers in clear, for the roles that
+        may see them; the view is written to the audit log. A POST: a view of personal data
+        is an act (audited, CSRF-checked), never a link a browser may prefetch."""
+        with followup() as (session, service):
+            context = case_context(session, service, who, case_id, reveal=True)
+        response = page("case.html", who, done=None, error=None, refusal=None, **context)
+        response.headers["HX-Replace-Url"] = f"/console/cases/{case_id}"
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    def on_case(who: Viewer, case_id: int, done: str,
+                act: Callable[[FollowupService, Case], object]) -> Response:  # fmt: skip
+        """Do ``act`` on the case (if ``who`` reaches it) in one transaction and show the
+        case saying ``done``; else the case again with why not: a refusal with its rule and
+        next allowed time (its record committed by ``transaction()``), or the error."""
+        try:
+            with followup() as (session, service):
+                act(service, visible(session, who, case_id))
+        except FollowupRefused as exc:
+            refusal = {"rule": exc.rule or str(exc), "next_allowed_at": exc.next_allowed_at}
+            return case_page_with(who, case_id, 409, refusal=refusal)
+        except LienwatchError as exc:
+            return case_page_with(who, case_id, 400, error=str(exc))
+        raise Redirect(f"/console/cases/{case_id}?done={done}")
+
+    @router.post("/console/cases/{case_id}/escalate", response_class=HTMLResponse)
+    async def escalate(case_id: int, request: Request, who: Signed) -> Response:
+        """A supervisor escalates a case of the team (to ``escalated`` or ``legal``), saying
+        why."""
+        fields = await form_of(request)
+        return on_case(who, case_id, "escalated", lambda service, _: service.escalate_case(
+            case_id=case_id, to=fields.get("to", ""), by=who.username,
+            why=fields.get("why", "")[:500], at=clock.now()))  # fmt: skip
+
+    @router.post("/console/cases/{case_id}/tracker-request", response_class=HTMLResponse)
+    async def tracker_request(case_id: int, request: Request, who: Signed) -> Response:
+        """A collector (or supervisor) asks a supervisor to send a tracker command; on a
+        loan not past due it is refused with its rule (and the refusal kept)."""
+        fields = await form_of(request)
+        return on_case(who, case_id, "requested", lambda service, case: (
+            service.request_tracker_command(
+                loan_ref=service.loan_ref(case.loan_id), command=fields.get("command", ""),
+                by=who.username, at=clock.now(), why=fields.get("why", "")[:500])))  # fmt: skip
+
+    @router.post("/console/cases/{case_id}/outcome", response_class=HTMLResponse)
+    async def outcome(case_id: int, request: Request, who: Signed) -> Response:
+        """Record the outcome of a task of the case; a refused contact is answered with the
+        rule and the next allowed time."""
+        fields = await form_of(request)
+
+        def act(service: FollowupService, _case: Case) -> None:
+            task_id, promised_on, amount = _outcome_fields(fields)
+            service.record_outcome(
+                task_id=task_id, by=who.username, at=clock.now(),
+                outcome=fields.get("outcome", ""), promised_on=promised_on, amount=amount,
+                note=fields.get("note", "")[:2000])  # fmt: skip
+
+        return on_case(who, case_id, "outcome", act)
+
     @router.get("/console/alerts", response_class=HTMLResponse)
-    def alerts(who: Signed) -> HTMLResponse:
+    def alerts(who: Signed, decided: int | None = None) -> HTMLResponse:
+        return alert_page(who, decided)
+
+    def alert_page(who: Viewer, decided: int | None = None, error: str | None = None,
+                   status: int = 200) -> HTMLResponse:  # fmt: skip
+        """The open and acknowledged alerts, largest exposure first; after a decision, the
+        alert decided with who decided it and when; ``error`` after a refused decision."""
         with transaction(factory) as session:
             rows = [*alert_rows(session, who.reader, limit=ALERT_ROWS, status="open"),
                     *alert_rows(session, who.reader, limit=ALERT_ROWS, status="acknowledged")]
+            last = None
+            if decided is not None:
+                try:
+                    alert = visible_alert(session, who.reader, decided)
+                except NotFoundError:
+                    raise PageRefused(404, f"alert: no alert {decided}") from None
+                last = {"id": alert.id, "type": alert.type, "status": alert.status,
+                        "by": alert.status_by, "at": alert.status_at}  # fmt: skip
         rows.sort(key=lambda a: (-a["exposure_fen"], a["id"]))
-        return page("alerts.html", who, alerts=rows)
+        return page("alerts.html", who, status=status, alerts=rows, decided=last, error=error,
+                    may_decide=may(who, "POST", "/console/alerts/{alert_id}/decision"),
+                    decisions=ALERT_DECISIONS)  # fmt: skip
+
+    @router.post("/console/alerts/{alert_id}/decision")
+    async def alert_decision(alert_id: int, request: Request, who: Signed) -> Response:
+        """Acknowledge, resolve or mark an alert a false positive (who and when are kept on
+        the alert and in the ledger)."""
+        fields = await form_of(request)
+        try:
+            with transaction(factory) as session:
+                try:
+                    visible_alert(session, who.reader, alert_id)
+                except NotFoundError:
+                    raise PageRefused(404, f"alert: no alert {alert_id}") from None
+                decision = fields.get("decision", "")
+                if decision not in ALERT_DECISIONS:
+                    raise LienwatchError(f"decision: choose one of {', '.join(ALERT_DECISIONS)}")
+                decide_alert(session, alert_id=alert_id, decision=decision, by=who.username,
+                             at=clock.now(), why=fields.get("why", "")[:500])  # fmt: skip
+        except ConflictError as exc:  # decided already
+            return alert_page(who, error=str(exc), status=409)
+        except LienwatchError as exc:
+            return alert_page(who, error=str(exc), status=400)
+        raise Redirect(f"/console/alerts?decided={alert_id}")
 
     @router.get("/console/team", response_class=HTMLResponse)
-    def team(who: Signed, error: str | None = None) -> HTMLResponse:
+    def team(who: Signed) -> HTMLResponse:
+        return dashboard(who)
+
+    def dashboard(who: Viewer, error: str | None = None, status: int = 200) -> HTMLResponse:
+        """The supervisor's dashboard (a supervisor sees their team's), with ``error`` after
+        a refused form."""
         now = clock.now()
         mine = who.principal.team if who.scope is Scope.TEAM else None
         with followup() as (session, service):
@@ -165,50 +287,62 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
                 "as_of": as_of, "cover": cover, "kpis": figures,
                 "loads": service.agent_loads(team=mine, at=now),
                 "queue": team_queue(session, who.reader, limit=QUEUE_ROWS),
-                "commands": service.pending_tracker_commands(),
+                "commands": service.pending_tracker_commands(team=mine),
                 "repossessions": service.pending_repossessions(),
             }  # fmt: skip
-        return page("team.html", who, error=error, shown=LISTED, **context)
+        return page("team.html", who, status=status, error=error, shown=LISTED, **context)
 
-    @router.post("/console/tasks/{task_id}/reassign")
-    async def reassign(task_id: int, request: Request, who: Signed) -> Response:
-        fields = await form_of(request)
-        try:
-            with followup() as (_, service):
-                service.reassign(task_id=task_id, to=fields.get("to", ""), by=who.username,
-                                 at=clock.now())  # fmt: skip
-        except LienwatchError as exc:
-            return team(who, error=str(exc))
-        raise Redirect("/console/team")
-
-    @router.post("/console/cases/{case_id}/tracker-command")
-    async def tracker_command(case_id: int, request: Request, who: Signed) -> Response:
-        """A supervisor approves (sends) a tracker command an agent asked for."""
-        fields = await form_of(request)
+    def on_dashboard(who: Viewer, act: Callable[[Session, FollowupService], object]) -> Response:
+        """Do ``act`` in one transaction and go back to the dashboard, or show it with why
+        not (a refusal's record is committed by ``transaction()``)."""
         try:
             with followup() as (session, service):
-                visible_case(session, who.reader, case_id)
-                service.command_tracker(loan_ref=fields.get("loan", ""),
-                                        command=fields.get("command", ""), by=who.username,
-                                        at=clock.now())  # fmt: skip
+                act(session, service)
+        except FollowupRefused as exc:
+            return dashboard(who, error=str(exc), status=409)
         except LienwatchError as exc:
-            return team(who, error=str(exc))
+            return dashboard(who, error=str(exc), status=400)
         raise Redirect("/console/team")
+
+    @router.post("/console/cases/{case_id}/reassign")
+    async def reassign(case_id: int, request: Request, who: Signed) -> Response:
+        """A supervisor gives a case of the team (and its queued tasks) to another agent."""
+        to = (await form_of(request)).get("to", "")
+
+        def act(session: Session, service: FollowupService) -> None:
+            visible(session, who, case_id)
+            service.reassign_case(case_id=case_id, to=to, by=who.username, at=clock.now())
+
+        return on_dashboard(who, act)
+
+    @router.post("/console/tracker-requests/{request_id}/approve")
+    async def approve_tracker_request(request_id: int, who: Signed) -> Response:
+        """A supervisor approves a tracker command asked for by the team: it is sent."""
+        return on_dashboard(who, lambda _, service: service.approve_tracker_command(
+            request_id=request_id, by=who.username, at=clock.now()))
+
+    @router.post("/console/tracker-requests/{request_id}/decline")
+    async def decline_tracker_request(request_id: int, request: Request,
+                                      who: Signed) -> Response:  # fmt: skip
+        """A supervisor declines a tracker command asked for by the team, saying why."""
+        why = (await form_of(request)).get("why", "")[:500]
+        return on_dashboard(who, lambda _, service: service.decline_tracker_command(
+            request_id=request_id, by=who.username, at=clock.now(), why=why))
 
     @router.post("/console/repossessions/{repossession_id}/approve")
     async def approve_repossession(repossession_id: int, request: Request,
                                    who: Signed) -> Response:  # fmt: skip
-        fields = await form_of(request)
-        try:
-            with followup() as (session, service):
-                RepossessionService.from_settings(
-                    session, settings.repossession, followup=service
-                ).approve(
-                    repossession_id=repossession_id, by=who.username,
-                    assignee=fields.get("assignee", ""), at=clock.now())  # fmt: skip
-        except LienwatchError as exc:
-            return team(who, error=str(exc))
-        raise Redirect("/console/team")
+        """A supervisor (not the one who ordered it) approves a repossession order and
+        assigns the recovery."""
+        assignee = (await form_of(request)).get("assignee", "")
+
+        def act(session: Session, service: FollowupService) -> None:
+            repossessions = RepossessionService.from_settings(session, settings.repossession,
+                                                              followup=service)  # fmt: skip
+            repossessions.approve(repossession_id=repossession_id, by=who.username,
+                                  assignee=assignee, at=clock.now())  # fmt: skip
+
+        return on_dashboard(who, act)
 
     @router.get("/console/search", response_class=HTMLResponse)
     def search(who: Signed, q: str = "", by: str = "ref") -> HTMLResponse:
@@ -216,24 +350,72 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
         error = None
         if q.strip():
             try:
-                with transaction(factory) as session:
-                    rows = search_loans(session, who.reader, q, by=by)
-                    if by == "phone":  # looking a person up by phone is personal data
-                        AuthService(session, settings.auth).audit(
-                            actor=who.username, action=AuditAction.PERSONAL_DATA,
-                            subject=f"phone search: {len(rows)} loans", at=clock.now(),
-                            client=who.caller.client, details={"search": "phone"})
+                with transaction(factory) as session:  # a search by phone is audited
+                    rows = find_loans(session, who.reader, q, by=by, at=clock.now(),
+                                      client=who.caller.client)  # fmt: skip
             except LienwatchError as exc:
                 error = str(exc)
         return page("search.html", who, q=q, by=by, rows=rows, error=error)
 
     @router.get("/console/users", response_class=HTMLResponse)
     def users(who: Signed) -> HTMLResponse:
+        return user_admin(who)
+
+    def user_admin(who: Viewer, error: str | None = None, status: int = 200) -> HTMLResponse:
+        """The users (a supervisor: their team's); administrators add, disable and change
+        the role of users here."""
         with transaction(factory) as session:
             rows = list_users(session, team=who.principal.team,
                               only_team=who.scope is Scope.TEAM)  # fmt: skip
-        return page("users.html", who, users=rows)
+            teams = team_names(session)
+        return page("users.html", who, status=status, users=rows, teams=teams, roles=list(Role),
+                    error=error, admin=may(who, "POST", "/console/users"))  # fmt: skip
 
+    def on_users(who: Viewer, act: Callable[[Session], object]) -> Response:
+        try:
+            with transaction(factory) as session:
+                act(session)
+        except LienwatchError as exc:
+            return user_admin(who, error=str(exc), status=400)
+        raise Redirect("/console/users")
+
+    @router.post("/console/users")
+    async def add_user(request: Request, who: Signed) -> Response:
+        """An administrator adds a user with a first password (the password rules of
+        ``access.credentials``)."""
+        fields = await form_of(request)
+
+        def act(session: Session) -> None:
+            username = fields.get("username", "").strip()
+            UserRepository(session).add(
+                username=username, role=fields.get("role", ""),
+                team=fields.get("team", "").strip() or None,
+                display_name=fields.get("name", "").strip()[:200])  # fmt: skip
+            AuthService(session, settings.auth).set_password(
+                username=username, password=fields.get("password", ""), by=who.username,
+                at=clock.now())  # fmt: skip
+
+        return on_users(who, act)
+
+    @router.post("/console/users/{username}/active")
+    async def set_active(username: str, request: Request, who: Signed) -> Response:
+        """An administrator disables a user (their sessions stop working) or enables one."""
+        active = (await form_of(request)).get("active", "") == "yes"
+
+        def act(session: Session) -> None:
+            if username == who.username and not active:
+                raise LienwatchError(f"username: {who.username} may not disable themselves")
+            UserRepository(session).set_active(username, active)
+
+        return on_users(who, act)
+
+    @router.post("/console/users/{username}/role")
+    async def set_role(username: str, request: Request, who: Signed) -> Response:
+        """An administrator gives a user another role and team."""
+        fields = await form_of(request)
+        return on_users(who, lambda session: change_user_role(
+            session, username=username, role=fields.get("role", ""),
+            team=fields.get("team"), by=who.username))
 
 def _outcome_fields(fields: dict[str, str]) -> tuple[int, date | None, int | None]:
     """The task, and for a promise its date and amount (yuan), from the outcome form."""

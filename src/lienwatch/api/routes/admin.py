@@ -10,14 +10,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lienwatch import clock
 from lienwatch.access.policy import Scope
-from lienwatch.api.context import ApiContext, Cursor, Limit, decode_cursor, encode_cursor
-from lienwatch.api.errors import ErrorBody
+from lienwatch.api.context import ERRORS, ApiContext, Cursor, Limit, decode_cursor, encode_cursor
 from lienwatch.followup.model import Role, Skill
 from lienwatch.services.auth import AuthService
 from lienwatch.services.users import describe_user, list_users
 from lienwatch.store.repositories import UserRepository
 
-ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 404, 409, 422)}
 Username = Annotated[str, Path(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9._-]+$")]
 
 
@@ -65,6 +63,23 @@ class AuditPage(BaseModel):
     next_cursor: str | None
 
 
+class TokenOut(BaseModel):
+    """An integration's API token as listed (its secret is never stored)."""
+
+    id: int
+    username: str
+    name: str
+    scopes: list[str]
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+
+
+class TokenPage(BaseModel):
+    items: list[TokenOut]
+    next_cursor: str | None
+
+
 def router(context: ApiContext) -> APIRouter:
     api = APIRouter(prefix="/api/v1", tags=["users"], responses=ERRORS)
     Caller = context.caller
@@ -104,6 +119,34 @@ def router(context: ApiContext) -> APIRouter:
     @api.post("/users/{username}/enable", response_model=UserOut)
     def enable(username: Username, caller: Caller) -> UserOut:
         return set_active(username, True)
+
+    def owner(caller: Any) -> str | None:
+        """Whose tokens the caller reaches: everybody's (administrators), else their own."""
+        return None if caller.viewer.scope is Scope.ALL else caller.username
+
+    @api.get("/tokens", response_model=TokenPage)
+    def tokens(caller: Caller, limit: Limit = 100, cursor: Cursor = None) -> TokenPage:
+        """API tokens for integrations, newest first: an administrator's view lists
+        everybody's, anyone else's their own."""
+        after = decode_cursor(cursor, 1)
+        with context.session() as session:
+            rows = AuthService(session).api_tokens(username=owner(caller), limit=limit,
+                                                   before_id=int(after[0]) if after else None)
+        more = encode_cursor([rows[-1]["id"]]) if len(rows) == limit else None
+        return TokenPage(items=[TokenOut(**row) for row in rows], next_cursor=more)
+
+    @api.post("/tokens/{token_id}/revoke", response_model=TokenOut)
+    def revoke(
+        token_id: Annotated[int, Path(ge=1, le=2**62)], caller: Caller
+    ) -> TokenOut:
+        """Revoke an API token (an administrator any, anyone else their own), audited; it
+        stops working within seconds. Revoking it again changes nothing."""
+        with context.session() as session:
+            row = AuthService(session).revoke_api_token(
+                token_id=token_id, by=caller.username, at=clock.now(), username=owner(caller),
+                client=caller.client,
+            )  # fmt: skip
+        return TokenOut(**row)
 
     @api.get("/audit", response_model=AuditPage, tags=["audit"])
     def audit(

@@ -9,14 +9,11 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from lienwatch import clock
-from lienwatch.api.context import ApiContext, Cursor, Limit, decode_cursor, encode_cursor
-from lienwatch.api.errors import ErrorBody
+from lienwatch.api.context import ERRORS, ApiContext, Cursor, Limit, decode_cursor, encode_cursor
 from lienwatch.api.schemas import AlertOut, AlertPage
 from lienwatch.services.alerts import decide_alert
 from lienwatch.services.reads.alerts import alert_view, alerts, visible_alert
 from lienwatch.store.tables import Loan, Vehicle
-
-ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 404, 409, 422)}
 
 
 class DecisionIn(BaseModel):

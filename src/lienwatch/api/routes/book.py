@@ -3,7 +3,7 @@ vehicles and their positions, devices."""
 
 # No `from __future__ import annotations`: FastAPI reads the signatures at run time.
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Path, Query, Response
@@ -11,29 +11,37 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from lienwatch import clock
-from lienwatch.api.context import ApiContext, Cursor, Limit, decode_cursor, encode_cursor
-from lienwatch.api.errors import ErrorBody
+from lienwatch.api.context import (
+    ERRORS,
+    ApiContext,
+    Cursor,
+    Limit,
+    Ref,
+    decode_cursor,
+    encode_cursor,
+)
 from lienwatch.api.schemas import (
     BorrowerOut,
     DevicePage,
+    LoanHits,
     LoanPage,
     LoanStateOut,
     LoanTermsOut,
     PaymentList,
     PaymentPosted,
+    PaymentReversed,
     ScheduleOut,
     Track,
     VehicleOut,
 )
 from lienwatch.errors import NotFoundError
-from lienwatch.services.payments import post_payment
+from lienwatch.services.lookup import find_loans
+from lienwatch.services.payments import post_payment, reverse_payment
 from lienwatch.services.reads import book, fleet
 from lienwatch.services.reads.people import borrower_view
 from lienwatch.services.reads.visibility import loan_condition
 from lienwatch.store.tables import Borrower, Loan
 
-ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 404, 409, 422)}
-Ref = Annotated[str, Path(min_length=1, max_length=40)]
 Vin = Annotated[str, Path(min_length=1, max_length=17)]
 
 
@@ -47,6 +55,14 @@ class PaymentIn(BaseModel):
     paid_on: date
     amount_fen: int = Field(ge=1, le=10**12)
     channel: str = Field("bank_debit", min_length=1, max_length=20)
+
+
+class ReversalIn(BaseModel):
+    """Why a payment is reversed (it bounced)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=200)
 
 
 def router(context: ApiContext) -> APIRouter:
@@ -114,6 +130,35 @@ def router(context: ApiContext) -> APIRouter:
             if not new:
                 response.status_code = 200
             return PaymentPosted(**book.payment_view(payment), new=new)
+
+    @api.post("/payments/{external_id}/reverse", response_model=PaymentReversed,
+              status_code=201,
+              responses={200: {"model": PaymentReversed, "description": "Reversed before"}})
+    def reverse(
+        external_id: Annotated[str, Path(min_length=1, max_length=80)], body: ReversalIn,
+        caller: Caller, response: Response,
+    ) -> PaymentReversed:  # fmt: skip
+        """Reverse a payment (it bounced): the next servicing run replays its loan without it.
+        Idempotent: 201 the first time, 200 (``reversed_now`` false, nothing changed) after."""
+        with context.session() as session:
+            payment, now = reverse_payment(session, external_id=external_id, reason=body.reason,
+                                           by=caller.username, at=clock.now())  # fmt: skip
+            if not now:
+                response.status_code = 200
+            return PaymentReversed(**book.payment_view(payment), loan=payment.loan.ref,
+                                   reversed_now=now)  # fmt: skip
+
+    @api.get("/search/loans", response_model=LoanHits)
+    def search(
+        caller: Caller, q: Annotated[str, Query(min_length=1, max_length=40)],
+        by: Annotated[Literal["ref", "plate", "vin", "phone"], Query()] = "ref",
+    ) -> LoanHits:  # fmt: skip
+        """Loans by reference, plate or VIN (a prefix, any case) or the borrower's whole phone
+        number, at most 50, phones masked; a search by phone is written to the audit log."""
+        with context.session() as session:
+            rows = find_loans(session, caller.viewer, q, by=by, at=clock.now(),
+                              client=caller.client)  # fmt: skip
+        return LoanHits(items=rows)
 
     @api.get("/borrowers/{ref}", response_model=BorrowerOut)
     def borrower(ref: Ref, caller: Caller, reveal: bool = False) -> BorrowerOut:

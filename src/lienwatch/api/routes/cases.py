@@ -1,26 +1,31 @@
 """Queues, cases and their timelines, and recording a task's outcome."""
 
 # No `from __future__ import annotations`: FastAPI reads the signatures at run time.
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from lienwatch import clock
-from lienwatch.api.context import ApiContext, Cursor, Limit, decode_cursor, encode_cursor
-from lienwatch.api.errors import ErrorBody
+from lienwatch.api.context import (
+    ERRORS,
+    ApiContext,
+    Cursor,
+    Id,
+    Limit,
+    decode_cursor,
+    encode_cursor,
+)
 from lienwatch.api.schemas import CaseDetail, OutcomeDone, QueuePage, Timeline
 from lienwatch.errors import LienwatchError, NotFoundError
 from lienwatch.followup.model import Outcome
-from lienwatch.services.reads.cases import case_detail, case_timeline
+from lienwatch.services.reads.cases import case_detail, case_timeline, timeline_key
 from lienwatch.services.reads.queues import my_queue, queue_key, team_queue
 from lienwatch.services.reads.visibility import task_condition
 from lienwatch.store.tables import Task
 
-ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 404, 409, 422)}
-Id = Annotated[int, Path(ge=1, le=2**62)]
 Reveal = Annotated[bool, Query(description="Phone and ID number in clear (supervisors, "
                                            "analysts; audited).")]  # fmt: skip
 
@@ -89,11 +94,25 @@ def router(context: ApiContext) -> APIRouter:
                                client=caller.client)
 
     @api.get("/cases/{case_id}/timeline", response_model=Timeline)
-    def timeline(case_id: Id, caller: Caller) -> Timeline:
-        """Everything on the case, oldest first: triggers, steps and actions, refused
-        contacts, alerts, payments, promises."""
+    def timeline(
+        case_id: Id, caller: Caller, limit: Limit = 200, cursor: Cursor = None
+    ) -> dict[str, Any]:
+        """Everything on the case, oldest first, by pages: triggers, steps and actions,
+        refused contacts, alerts, payments, promises."""
+        key = decode_cursor(cursor, 2)
+        after = None
+        if key is not None:
+            try:
+                moment = datetime.fromisoformat(str(key[0]))
+            except ValueError:
+                moment = None
+            if moment is None or moment.tzinfo is None:
+                raise LienwatchError("cursor: not a cursor this list handed out")
+            after = (moment.isoformat(), str(key[1]))
         with context.session() as session:
-            return Timeline(case=case_id, items=case_timeline(session, caller.viewer, case_id))
+            items = case_timeline(session, caller.viewer, case_id, limit=limit, after=after)
+        more = encode_cursor(list(timeline_key(items[-1]))) if len(items) == limit else None
+        return {"case": case_id, "items": items, "next_cursor": more}
 
     @api.post("/tasks/{task_id}/outcome", response_model=OutcomeDone, status_code=201)
     def outcome(task_id: Id, body: OutcomeIn, caller: Caller) -> OutcomeDone:

@@ -39,6 +39,11 @@ class ActivityArea:
             self._roll(day)
         cell = fix.cell
         self.today[cell] = self.today.get(cell, 0) + 1
+        self.judge(fix)
+
+    def judge(self, fix: Fix) -> None:
+        """The fix against the area, once its day is rolled and its cell counted."""
+        cell = fix.cell
         if not self.area or cell in self.area:
             self._inside(fix)
             return

@@ -23,6 +23,7 @@ from lienwatch.followup.model import (
     TrackerCommand,
 )
 from lienwatch.followup.outcomes import UNREACHED, check_outcome
+from lienwatch.services.followup.commands import SENT, parse_tracker_command
 from lienwatch.services.followup.model import ServiceState
 from lienwatch.services.timeline import log_refusal
 from lienwatch.store.tables import Action, Case, ContactAttempt, Loan, Promise, Task, Trigger, User
@@ -169,11 +170,7 @@ class Agents(ServiceState):
         """Log a remote immobilisation or fuel-cut request; allowed only on a loan past due
         with a supervisor's approval. A refusal is logged on the case timeline with its rule,
         then raised as FollowupRefused, which ``transaction()`` commits with that record."""
-        try:
-            command = TrackerCommand(command)
-        except ValueError:
-            known = ", ".join(c.value for c in TrackerCommand)
-            raise FollowupError(f"command: unknown tracker command {command!r} ({known})") from None
+        command = parse_tracker_command(command)
         loan_id = self.session.scalar(select(Loan.id).where(Loan.ref == loan_ref))
         view = self._loan_views({loan_id}, at).get(loan_id) if loan_id is not None else None
         if loan_id is None or view is None:
@@ -190,7 +187,7 @@ class Agents(ServiceState):
             Channel.TRACKER_COMMAND.value,
             at,
             approver.id if approver else None,
-            outcome="sent" if decision.allowed else decision.rule,
+            outcome=SENT if decision.allowed else decision.rule,
             details={"command": command.value, "dpd": view.dpd},
         )
         self.session.flush()

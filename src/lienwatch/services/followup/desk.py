@@ -4,19 +4,23 @@ load, reassigning a task, and what waits for a supervisor's approval."""
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import case as sql_case
+from sqlalchemy.orm import aliased
 
 from lienwatch.errors import NotFoundError
-from lienwatch.followup.compliance import NEEDS_SUPERVISOR, Decision
+from lienwatch.followup.compliance import Decision
 from lienwatch.followup.model import CaseStatus, Channel, FollowupError, Role, TaskStatus
+from lienwatch.services.followup.commands import AWAITING, DECLINED, SENT
 from lienwatch.services.followup.model import ServiceState
+from lienwatch.store.followup import next_steps
 from lienwatch.store.tables import (
     Action,
     Case,
+    Loan,
     Repossession,
     Task,
     Trigger,
@@ -48,6 +52,10 @@ class AgentLoad:
     daily_capacity: int
 
 
+#: Where a supervisor may escalate a case to.
+ESCALATIONS = (CaseStatus.ESCALATED, CaseStatus.LEGAL)
+
+
 def _check(decision: Decision | None, time_zone: str) -> ContactCheck:
     if decision is None:
         return ContactCheck(None, None, None, time_zone)
@@ -63,49 +71,50 @@ class Desk(ServiceState):
         task = self.session.get(Task, task_id)
         if task is None:
             raise NotFoundError(f"task_id: no task {task_id}")
-        case = self.session.get_one(Case, task.case_id)
-        trigger = self.session.get_one(Trigger, task.trigger_id)
-        return self._ask_guard(case, trigger, Channel(task.channel), at)
-
-    def _ask_guard(self, case: Case, trigger: Trigger, channel: Channel,
-                   at: datetime) -> Decision | None:  # fmt: skip
-        if not channel.contacts_borrower:
-            return None
-        view = self._loan_views({case.loan_id}, at)[case.loan_id]
-        request = self._request(view, channel, at, case, trigger)
-        decision = self.dispatcher.guard.check(request, self._history({view.id}, at)[view.id])
-        if decision.permit is not None:
-            self.dispatcher.guard.redeem(decision.permit, channel)  # a question, not a contact
+        [(decision, _)] = self._ask_guard([(task.case_id, task.trigger_id, task.channel)], at)
         return decision
+
+    def _ask_guard(self, asks: list[tuple[int, int | None, str | None]],
+                   at: datetime) -> list[tuple[Decision | None, str]]:  # fmt: skip
+        """The guard's answer (None: no contact) and the borrower's time zone for each
+        (case, trigger, channel) of ``asks``; the cases, triggers, loans and contact history
+        are read in bulk, a few queries whatever the number asked."""
+        cases = {c.id: c for c in self.session.scalars(
+            select(Case).where(Case.id.in_({case_id for case_id, _, _ in asks})))}  # fmt: skip
+        triggers = {t.id: t for t in self.session.scalars(
+            select(Trigger).where(Trigger.id.in_({tid for _, tid, _ in asks if tid})))}  # fmt: skip
+        loan_ids = {case.loan_id for case in cases.values()}
+        views, history = self._loan_views(loan_ids, at), self._history(loan_ids, at)
+        answers: list[tuple[Decision | None, str]] = []
+        for case_id, trigger_id, channel_name in asks:
+            case = cases[case_id]
+            view, decision = views[case.loan_id], None
+            channel = Channel(channel_name) if channel_name else None
+            if channel is not None and trigger_id is not None and channel.contacts_borrower:
+                request = self._request(view, channel, at, case, triggers[trigger_id])
+                decision = self.dispatcher.guard.check(request, history[view.id])
+                if decision.permit is not None:  # a question, not a contact
+                    self.dispatcher.guard.redeem(decision.permit, channel)
+            answers.append((decision, view.time_zone))
+        return answers
 
     def contact_checks(self, *, task_ids: list[int], at: datetime) -> dict[int, ContactCheck]:
         """:meth:`contact_check` for each task, with its borrower's time zone."""
         tasks = list(self.session.scalars(select(Task).where(Task.id.in_(task_ids))))
-        views = self._loan_views({t.loan_id for t in tasks}, at)
-        return {task.id: _check(self.contact_check(task_id=task.id, at=at),
-                                views[task.loan_id].time_zone) for task in tasks}  # fmt: skip
+        answers = self._ask_guard([(t.case_id, t.trigger_id, t.channel) for t in tasks], at)
+        return {task.id: _check(*answer) for task, answer in zip(tasks, answers, strict=True)}
 
     def case_contact_checks(self, *, case_ids: list[int], at: datetime) -> dict[int, ContactCheck]:
-        """For each open case, the guard's answer now to its next contact: its first queued
-        task's, else an agent's call about its first open trigger."""
-        cases = list(self.session.scalars(select(Case).where(Case.id.in_(case_ids))))
-        views = self._loan_views({c.loan_id for c in cases}, at)
-        checks = {}
-        for case in cases:
-            task = self.session.scalar(
-                select(Task).where(Task.case_id == case.id, Task.status == TaskStatus.QUEUED)
-                .order_by(Task.due_at, Task.id).limit(1))  # fmt: skip
-            trigger = self.session.scalar(
-                select(Trigger).where(Trigger.case_id == case.id, Trigger.resolved_at.is_(None))
-                .order_by(Trigger.next_due_at, Trigger.id).limit(1))  # fmt: skip
-            if task is not None:
-                decision = self.contact_check(task_id=task.id, at=at)
-            elif trigger is not None:
-                decision = self._ask_guard(case, trigger, Channel.CALL, at)
-            else:
-                decision = None
-            checks[case.id] = _check(decision, views[case.loan_id].time_zone)
-        return checks
+        """For each case, the guard's answer now to its next contact (its next step, as
+        ``store.followup.next_steps`` finds it): its first queued task's, else an agent's
+        call about its first open trigger; all cases in one pass."""
+        steps = next_steps(self.session, case_ids)
+        found = list(self.session.scalars(select(Case.id).where(Case.id.in_(case_ids))))
+        asks = [(case_id, step.trigger_id, step.channel or Channel.CALL.value)
+                if (step := steps.get(case_id)) else (case_id, None, None)
+                for case_id in found]  # fmt: skip
+        answers = self._ask_guard(asks, at)
+        return {case_id: _check(*answer) for case_id, answer in zip(found, answers, strict=True)}
 
     def assign_open_cases(self, *, agents: list[str], at: datetime) -> int:
         """Give every open case without an owner to ``agents`` in turn, most urgent first,
@@ -125,44 +134,76 @@ class Desk(ServiceState):
 
     def agent_loads(self, *, team: str | None, at: datetime) -> list[AgentLoad]:
         """Every agent (of ``team``, or all) with their queued tasks and those past the
-        deadline at ``at``, most loaded first."""
-        query = select(User).where(User.role == Role.AGENT.value)
+        deadline at ``at``, most loaded first (counted in the database)."""
+        queued = func.count(Task.id)
+        late = func.coalesce(func.sum(sql_case((Task.deadline_at < at, 1), else_=0)), 0)
+        query = (
+            select(User.username, User.display_name, User.team, User.active, queued, late,
+                   User.daily_capacity)
+            .outerjoin(Task, and_(Task.assignee_id == User.id,
+                                  Task.status == TaskStatus.QUEUED))
+            .where(User.role == Role.AGENT.value)
+            .group_by(User.id, User.username, User.display_name, User.team, User.active,
+                      User.daily_capacity)
+            .order_by(queued.desc(), User.username)
+        )  # fmt: skip
         if team is not None:
             query = query.where(User.team == team)
-        agents = list(self.session.scalars(query))
-        queued: Counter[int] = Counter()
-        late: Counter[int] = Counter()
-        for assignee, deadline in self.session.execute(
-            select(Task.assignee_id, Task.deadline_at)
-            .where(Task.status == TaskStatus.QUEUED, Task.assignee_id.is_not(None))
-        ):  # fmt: skip
-            queued[assignee] += 1
-            late[assignee] += deadline < at
-        loads = [AgentLoad(a.username, a.display_name, a.team, a.active, queued[a.id],
-                           late[a.id], a.daily_capacity) for a in agents]  # fmt: skip
-        return sorted(loads, key=lambda load: (-load.queued, load.username))
+        return [AgentLoad(*row) for row in self.session.execute(query)]
 
     def reassign(self, *, task_id: int, to: str, by: str, at: datetime) -> Task:
-        """Give a queued task (and its case) to agent ``to``; only a supervisor of both
-        agents' team may, and the case's timeline records who did it."""
+        """Give a queued task's case (with the task) to agent ``to``: see
+        :meth:`reassign_case`."""
         task = self.session.get(Task, task_id)
         if task is None or task.status != TaskStatus.QUEUED:
             raise NotFoundError(f"task_id: no queued task {task_id}")
+        self.reassign_case(case_id=task.case_id, to=to, by=by, at=at)
+        return task
+
+    def reassign_case(self, *, case_id: int, to: str, by: str, at: datetime) -> Case:
+        """Give an open case and its queued tasks to agent ``to``; only a supervisor of the
+        team of both agents (the holder's and ``to``'s) may, and the case's timeline records
+        who did it. Giving it to its holder changes nothing."""
+        case = self.session.get(Case, case_id)
+        if case is None or case.status == CaseStatus.CLOSED:
+            raise NotFoundError(f"case_id: no open case {case_id}")
         supervisor, agent = self._user(by), self._user(to)
         if supervisor.role != Role.SUPERVISOR:
             raise FollowupError(f"by: {by} is not a supervisor")
         if agent.role != Role.AGENT or not agent.active:
             raise FollowupError(f"to: {to} is not an active agent")
-        holder = self.session.get(User, task.assignee_id) if task.assignee_id else None
-        if supervisor.team != agent.team or (holder and holder.team != supervisor.team):
+        tasks = list(self.session.scalars(
+            select(Task).where(Task.case_id == case.id, Task.status == TaskStatus.QUEUED)
+            .order_by(Task.id)))  # fmt: skip
+        holders = {self.session.get_one(User, held) for held in
+                   {case.assignee_id, *(t.assignee_id for t in tasks)} if held}  # fmt: skip
+        if supervisor.team != agent.team or any(h.team != supervisor.team for h in holders):
             raise FollowupError(f"to: {to} is not in team {supervisor.team} of {by}")
-        case = self.session.get_one(Case, task.case_id)
-        task.assignee_id, task.assigned_at = agent.id, at
+        if case.assignee_id == agent.id and all(t.assignee_id == agent.id for t in tasks):
+            return case
+        held = case.assignee_id or next((t.assignee_id for t in tasks if t.assignee_id), None)
+        holder = self.session.get(User, held) if held else None
+        for task in tasks:
+            task.assignee_id, task.assigned_at = agent.id, at
         case.assignee_id = agent.id
         self._log(case, "status", at, supervisor.id, outcome="reassigned",
-                  details={"task": task.id, "from": holder.username if holder else None,
+                  details={"tasks": [t.id for t in tasks],
+                           "from": holder.username if holder else None,
                            "to": agent.username})  # fmt: skip
-        return task
+        return case
+
+    def escalate_case(
+        self, *, case_id: int, to: CaseStatus | str, by: str, why: str, at: datetime
+    ) -> Case:
+        """A supervisor escalates an open case (to ``escalated`` or ``legal``; repossession
+        is ordered with :class:`~lienwatch.services.repossession.RepossessionService`), with
+        the reason on its timeline."""
+        target = CaseStatus(to) if to in set(CaseStatus) else None
+        if target not in ESCALATIONS:
+            raise FollowupError(f"to: escalate to one of {', '.join(ESCALATIONS)}")
+        if self._user(by).role != Role.SUPERVISOR:
+            raise FollowupError(f"by: {by} is not a supervisor")
+        return self.change_status(case_id=case_id, status=target, by=by, why=why, at=at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +216,7 @@ class PendingCommand:
     requested_at: datetime
     requested_by: str | None
     dpd: int
+    request_id: int  # the action asking for it, which approve/decline_tracker_command take
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,38 +236,48 @@ class PendingRepossession:
 class Approvals(ServiceState):
     """What waits for a supervisor: tracker commands and repossession orders."""
 
-    def pending_tracker_commands(self) -> list[PendingCommand]:
-        """Tracker commands refused for want of a supervisor's approval on open cases, with
-        no approved command of the same kind after them, oldest first."""
-        rows = self.session.execute(
-            select(Action, Case.loan_id).join(Case, Case.id == Action.case_id)
+    def pending_tracker_commands(self, *, team: str | None = None) -> list[PendingCommand]:
+        """Tracker commands requested (or refused for want of a supervisor's approval) on open
+        cases, with no command of the same kind sent or declined after them, oldest first
+        (the oldest request of a case's command stands for it); only those asked by ``team``'s
+        people when given. One query, the requester and the loan joined."""
+        answer = aliased(Action)
+        command = Action.details["command"].as_string()
+        answered = exists().where(
+            answer.case_id == Action.case_id, answer.kind == Channel.TRACKER_COMMAND.value,
+            answer.outcome.in_((SENT, DECLINED)), answer.details["command"].as_string() == command,
+            or_(answer.performed_at > Action.performed_at,
+                and_(answer.performed_at == Action.performed_at, answer.id > Action.id)),
+        )  # fmt: skip
+        query = (
+            select(Action, Loan.ref, User.username).join(Case, Case.id == Action.case_id)
+            .join(Loan, Loan.id == Case.loan_id).outerjoin(User, User.id == Action.performed_by)
             .where(Action.kind == Channel.TRACKER_COMMAND.value,
-                   Case.status != CaseStatus.CLOSED)
+                   Action.outcome.in_(sorted(AWAITING)), Case.status != CaseStatus.CLOSED,
+                   ~answered)
             .order_by(Action.performed_at, Action.id)
-        ).all()  # fmt: skip
-        waiting: dict[tuple[int, str], tuple[Action, int]] = {}
-        for action, loan_id in rows:
-            key = (action.case_id, action.details.get("command", ""))
-            if action.outcome == NEEDS_SUPERVISOR:
-                waiting.setdefault(key, (action, loan_id))
-            elif action.outcome == "sent":
-                waiting.pop(key, None)
-        users = dict(self.session.execute(select(User.id, User.username)).all())
-        return [PendingCommand(a.case_id, self.loan_ref(loan_id), a.details.get("command", ""),
-                               a.performed_at, users.get(a.performed_by),
-                               int(a.details.get("dpd", 0)))
-                for a, loan_id in waiting.values()]  # fmt: skip
+        )  # fmt: skip
+        if team is not None:
+            query = query.where(User.team == team)
+        waiting: dict[tuple[int, str], PendingCommand] = {}
+        for action, ref, requester in self.session.execute(query):
+            name = action.details.get("command", "")
+            waiting.setdefault((action.case_id, name), PendingCommand(
+                action.case_id, ref, name, action.performed_at, requester,
+                int(action.details.get("dpd", 0)), action.id))  # fmt: skip
+        return list(waiting.values())
 
     def pending_repossessions(self) -> list[PendingRepossession]:
-        """Repossession orders not approved yet, oldest first."""
-        users = dict(self.session.execute(select(User.id, User.username)).all())
-        orders = self.session.scalars(
-            select(Repossession).where(Repossession.status == "ordered")
+        """Repossession orders not approved yet, oldest first, with who ordered them."""
+        rows = self.session.execute(
+            select(Repossession, Loan.ref, User.username)
+            .join(Loan, Loan.id == Repossession.loan_id)
+            .outerjoin(User, User.id == Repossession.ordered_by)
+            .where(Repossession.status == "ordered")
             .order_by(Repossession.ordered_at, Repossession.id)
         )  # fmt: skip
-        return [PendingRepossession(r.id, r.case_id, self.loan_ref(r.loan_id), r.route,
-                                    r.legal_ref, r.dpd_at_order, r.ordered_at,
-                                    users.get(r.ordered_by, ""))
-                for r in orders]  # fmt: skip
+        return [PendingRepossession(r.id, r.case_id, ref, r.route, r.legal_ref, r.dpd_at_order,
+                                    r.ordered_at, orderer or "")
+                for r, ref, orderer in rows]  # fmt: skip
 
 

@@ -37,12 +37,14 @@ from lienwatch.followup.model import (
 from lienwatch.followup.strategy import Segment, Strategy, configured_strategy
 from lienwatch.followup.triggers import DELINQUENCY, Candidate, latest_delinquency_per_loan
 from lienwatch.services.followup.agents import Agents
+from lienwatch.services.followup.commands import TrackerRequests
 from lienwatch.services.followup.conduct import Conduct
 from lienwatch.services.followup.desk import Approvals, Desk
 from lienwatch.services.followup.intake import Intake
 from lienwatch.services.followup.model import LoanView, TickReport
 from lienwatch.services.followup.steps import Steps
 from lienwatch.services.followup.watch import Watch
+from lienwatch.services.strategies import strategy_in_force
 from lienwatch.services.timeline import log_action
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import chunks
@@ -63,7 +65,7 @@ from lienwatch.store.tables import (
 log = logging.getLogger(__name__)
 
 
-class FollowupService(Intake, Steps, Watch, Agents, Conduct, Desk, Approvals):
+class FollowupService(Intake, Steps, Watch, Agents, Conduct, Desk, Approvals, TrackerRequests):
     """The follow-up verbs on one session; the caller owns the transaction."""
 
     def __init__(
@@ -117,12 +119,17 @@ class FollowupService(Intake, Steps, Watch, Agents, Conduct, Desk, Approvals):
         time_zone: str,
         catalogue: ProductCatalogue | None = None,
         providers: dict[Channel, Provider] | None = None,
+        published: bool = True,
     ) -> FollowupService:
-        """The service as configured: the strategy (shipped name or file), its guard, and
+        """The service as configured: the strategy (shipped name or file, or with
+        ``published`` its newest version published since: one query), its guard, and
         providers: ``providers`` when given, else ``settings.providers`` over the defaults
         (SMS, automated voice and letters to the log, e-mail to the ``smtp_*`` relay);
-        ``time_zone`` is the business day's (``Settings.time_zone``)."""
+        ``time_zone`` is the business day's (``Settings.time_zone``). Without ``published``
+        it touches no table (a check of the configuration at start)."""
         strategy = configured_strategy(settings.strategy)
+        if published:
+            strategy = strategy_in_force(session, strategy)
         if providers is None:
             providers = build_providers(_provider_table(settings))
         dispatcher = Dispatcher(ComplianceGuard(strategy.profile), providers)

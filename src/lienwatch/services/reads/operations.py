@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lienwatch.errors import NotFoundError
 from lienwatch.followup.strategy import Strategy
+from lienwatch.services.repossession import RepossessionService
 from lienwatch.store.tables import Loan, Repossession, User
 
 
@@ -26,6 +28,19 @@ def repossession_view(session: Session, repossession_id: int) -> dict[str, Any]:
             "ordered_by": name(repo.ordered_by), "ordered_at": repo.ordered_at,
             "approved_by": name(repo.approved_by), "approved_at": repo.approved_at,
             "assignee": name(repo.assignee_id)}  # fmt: skip
+
+
+def repossession_steps(service: RepossessionService, repossession_id: int) -> dict[str, Any]:
+    """A repossession's steps taken (as logged on its case) and the step it waits for."""
+    session = service.session
+    names = dict(session.execute(select(User.id, User.username)).all())
+    taken = [{"at": a.performed_at, "step": a.outcome or "", "by": names.get(a.performed_by),
+              "note": a.note, "details": a.details}
+             for a in service.timeline(repossession_id=repossession_id)]  # fmt: skip
+    step = service.open_step(repossession_id=repossession_id)
+    waiting = None if step is None else {"step": step.step, "due_by": step.deadline_at,
+                                         "assignee": names.get(step.assignee_id)}  # fmt: skip
+    return {"repossession": repossession_id, "items": taken, "waiting_for": waiting}
 
 
 def strategy_view(strategy: Strategy) -> dict[str, Any]:

@@ -14,12 +14,13 @@ from lienwatch.access.policy import Scope
 from lienwatch.access.principal import Viewer
 from lienwatch.followup.model import TaskStatus
 from lienwatch.services.reads.figures import (
-    latest_snapshots,
-    open_alert_counts,
-    snapshot_figures,
+    SNAPSHOT_COLUMNS,
+    latest_snapshot_of,
+    open_alerts_of,
+    row_figures,
 )
 from lienwatch.services.reads.visibility import task_condition
-from lienwatch.store.tables import Loan, Task, User
+from lienwatch.store.tables import Loan, LoanSnapshot, Task, User
 
 #: A page starts after the row with this key: (priority, deadline ISO 8601, task id).
 QueueKey = tuple[int, str, int]
@@ -52,14 +53,18 @@ def team_queue(
 def _page(session: Session, condition: Any, limit: int, after: QueueKey | None) -> list[
     dict[str, Any]
 ]:
+    """One round trip: the page of tasks with their loan, assignee, figures and alerts."""
     query = (
-        select(Task, Loan.ref, User.username)
+        select(Task.id, Task.case_id, Task.channel, Task.step, Task.team, Task.due_at,
+               Task.deadline_at, Task.priority, Loan.ref, User.username,
+               open_alerts_of(Task.loan_id).label("open_alerts"), *SNAPSHOT_COLUMNS)
         .join(Loan, Loan.id == Task.loan_id)
         .outerjoin(User, User.id == Task.assignee_id)
+        .outerjoin(LoanSnapshot, latest_snapshot_of(Task.loan_id))
         .where(Task.status == TaskStatus.QUEUED, condition)
         .order_by(Task.priority.desc(), Task.deadline_at, Task.id)
         .limit(limit)
-    )
+    )  # fmt: skip
     if after is not None:
         priority, deadline_text, task_id = after
         deadline = datetime.fromisoformat(deadline_text)
@@ -68,17 +73,12 @@ def _page(session: Session, condition: Any, limit: int, after: QueueKey | None) 
             and_(Task.priority == priority, Task.deadline_at > deadline),
             and_(Task.priority == priority, Task.deadline_at == deadline, Task.id > task_id),
         ))  # fmt: skip
-    rows = session.execute(query).all()
-    loan_ids = {task.loan_id for task, _, _ in rows}
-    snapshots = latest_snapshots(session, loan_ids)
-    alerts = open_alert_counts(session, loan_ids)
     return [
-        {"task": task.id, "case": task.case_id, "loan": ref, "channel": task.channel,
-         "step": task.step, "team": task.team, "assignee": assignee, "due_at": task.due_at,
-         "deadline_at": task.deadline_at, "priority": task.priority,
-         "open_alerts": alerts.get(task.loan_id, 0),
-         **snapshot_figures(snapshots.get(task.loan_id))}
-        for task, ref, assignee in rows
+        {"task": row.id, "case": row.case_id, "loan": row.ref, "channel": row.channel,
+         "step": row.step, "team": row.team, "assignee": row.username, "due_at": row.due_at,
+         "deadline_at": row.deadline_at, "priority": row.priority,
+         "open_alerts": row.open_alerts, **row_figures(row)}
+        for row in session.execute(query)
     ]  # fmt: skip
 
 

@@ -56,3 +56,11 @@ def loan_id_of(session: Session, viewer: Viewer, ref: str) -> int:
     if loan_id is None:
         raise NotFoundError(f"ref: no loan {ref!r}")
     return loan_id
+
+
+def visible_case_ids(session: Session, viewer: Viewer, case_ids: list[int]) -> set[int]:
+    """Those of ``case_ids`` that ``viewer`` reaches."""
+    if viewer.scope is Scope.ALL:
+        return set(case_ids)
+    return set(session.scalars(select(Case.id).where(Case.id.in_(case_ids),
+                                                     case_condition(viewer))))  # fmt: skip

@@ -19,8 +19,9 @@ from datetime import date, datetime
 
 from sqlalchemy import select
 
-from lienwatch.followup.model import CaseStatus, FollowupError
+from lienwatch.followup.model import CaseStatus, FollowupError, Role
 from lienwatch.followup.repossession import (
+    SUPERVISOR_STEPS,
     RepoStatus,
     check_approval,
     check_order,
@@ -126,6 +127,29 @@ class RepossessionService(DisposalSteps):
         repo.approved_by, repo.approved_at, repo.assignee_id = approver.id, at, agent.id
         self._advance(repo, case, RepoStatus.APPROVED, approver, at, f"assigned to {assignee}",
                       {"assignee": assignee, "dpd": snapshot.dpd})  # fmt: skip
+        return repo
+
+    def reassign(self, *, repossession_id: int, to: str, by: str, at: datetime) -> Repossession:
+        """Give the recovery (and the step it waits for, unless any supervisor takes it) to
+        agent ``to``, as a task is reassigned: only a supervisor may, and the case's timeline
+        records who did it and from whom."""
+        repo = self._get(repossession_id)
+        supervisor, agent = self._user(by), self._user(to)
+        if supervisor.role != Role.SUPERVISOR:
+            raise FollowupError(f"by: {by} is not a supervisor")
+        if agent.role != Role.AGENT or not agent.active:
+            raise FollowupError(f"to: {to} is not an active agent")
+        step = open_step(self.session, repo.id)
+        if step is None:
+            raise FollowupError(f"repossession_id: repossession {repo.id} is {repo.status}")
+        holder = self.session.get(User, repo.assignee_id) if repo.assignee_id else None
+        repo.assignee_id = agent.id
+        if step.step not in SUPERVISOR_STEPS:
+            step.assignee_id = agent.id
+        self._log(repo, self.session.get_one(Case, repo.case_id), "reassigned", supervisor, at,
+                  f"{step.step} reassigned to {to}",
+                  {"step": step.step, "from": holder.username if holder else None, "to": to},
+                  key=f"repo:{repo.id}:reassigned:{step.id}:{at:%Y%m%dT%H%M%S}")  # fmt: skip
         return repo
 
     # ------------------------------------------------------------------ the steps

@@ -37,6 +37,32 @@ class TokenRepository:
         ).first()  # fmt: skip
         return None if row is None else (row[0], row[1])
 
+    def page(
+        self, *, kind: str, username: str | None, before_id: int | None, limit: int
+    ) -> list[tuple[AuthToken, str]]:
+        """Tokens of ``kind`` (of ``username`` when given) with their user's name, newest
+        first, before ``before_id``."""
+        query = (select(AuthToken, User.username).join(User, User.id == AuthToken.user_id)
+                 .where(AuthToken.kind == kind)
+                 .order_by(AuthToken.id.desc()).limit(limit))  # fmt: skip
+        if username is not None:
+            query = query.where(User.username == username)
+        if before_id is not None:
+            query = query.where(AuthToken.id < before_id)
+        return [(token, name) for token, name in self.session.execute(query)]
+
+    def get(
+        self, token_id: int, *, kind: str, username: str | None
+    ) -> tuple[AuthToken, str] | None:
+        """Token ``token_id`` of ``kind`` (and of ``username`` when given) with its user's
+        name."""
+        query = (select(AuthToken, User.username).join(User, User.id == AuthToken.user_id)
+                 .where(AuthToken.id == token_id, AuthToken.kind == kind))  # fmt: skip
+        if username is not None:
+            query = query.where(User.username == username)
+        row = self.session.execute(query).first()
+        return None if row is None else (row[0], row[1])
+
 
 
 class AuditRepository:

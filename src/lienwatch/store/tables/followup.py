@@ -16,6 +16,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -235,3 +236,19 @@ class Complaint(Base):
     resolved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     resolution: Mapped[str | None] = mapped_column(Text)
     upheld: Mapped[bool | None] = mapped_column(Boolean)  # the complaint was found justified
+
+
+class StrategyVersion(Base):
+    """A strategy version an analyst published: the document (as a strategy file holds it,
+    JSON), who and when. The newest version of the configured strategy's name, when newer
+    than the configured file's, is the one in force."""
+
+    __tablename__ = "strategy_versions"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80))
+    version: Mapped[int] = mapped_column(Integer)
+    document: Mapped[dict[str, Any]]
+    published_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    published_at: Mapped[datetime]

@@ -1,0 +1,93 @@
+"""``lienwatch followup capacity`` and ``incentives``: the staffing forecast and plan, and
+the reward/penalty league."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from lienwatch import clock
+from lienwatch.commands.common import emit, followup_service
+from lienwatch.commands.options import At, Json
+from lienwatch.services.workforce.capacity import capacity_forecast
+from lienwatch.services.workforce.incentives import incentive_league
+from lienwatch.services.workforce.shortfall import act_on_shortfall
+from lienwatch.workforce.incentives import incentive_scheme, month_bounds
+from lienwatch.workforce.rules import capacity_rules
+
+
+def add_commands(followup: typer.Typer) -> None:
+    followup.command("capacity")(capacity_command)
+    followup.command("incentives")(incentives_command)
+
+
+def capacity_command(
+    days: Annotated[int, typer.Option(min=1, max=62, help="Business days to forecast.")] = 7,
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Act on the steps forecast to breach.")
+    ] = False,
+    at: At = None,
+    as_json: Json = False,
+) -> None:
+    """The workload forecast per pool (team and skill), channel and day from the open
+    triggers and those expected (installments falling due, loans reaching a deeper bucket,
+    the recent rate of alerts and other kinds), the staffing each pool needs to meet every
+    SLA beside the active agents it has, and the steps forecast to breach, by loan. With
+    --apply the engine acts on those queued: reassigned to a team of the skill with staff to
+    spare, substituted where the rules allow, or ordered by exposure (each on the timeline)."""
+    moment = at or clock.now()
+    with followup_service() as (session, service):
+        forecast = capacity_forecast(
+            session, at=moment, days=days, strategy=service.strategy, rules=capacity_rules(),
+            catalogue=service.catalogue, time_zone=service.zone.key,
+        )  # fmt: skip
+        plan = forecast.as_dict()
+        if apply:
+            plan["acted"] = act_on_shortfall(service, plan=forecast, rules=capacity_rules(),
+                                             at=moment).as_dict()  # fmt: skip
+    lines = [f"capacity forecast of {days} days from {plan['from']} ({plan['strategy']}, "
+             f"{plan['rules']}): {plan['expected_breaches']} breaches expected"]  # fmt: skip
+    for pool in plan["pools"]:
+        tasks = ", ".join(f"{n:,.0f} {channel}" for channel, n in pool["tasks"].items())
+        short = f", SHORT {pool['shortfall']}" if pool["shortfall"] else ""
+        lines.append(
+            f"{pool['pool']}: {tasks}; needs {pool['needed']} agents, has "
+            f"{pool['rostered']}{short} ({pool['breaches']} breaches expected)"
+        )
+    lines += [
+        f"breach: loan {b['loan']} {b['channel']} of {b['ladder']} due {b['due']} by "
+        f"{b['deadline']} (exposure {b['exposure']} fen)"
+        for b in plan["breaches"]
+    ]
+    lines += [
+        f"guard-bound: loan {b['loan']} call of {b['ladder']} due {b['due']}: past the daily "
+        "call cap, it waits for the next day whatever the staffing (--apply substitutes it "
+        "where the rules allow)"
+        for b in plan["guard_bound"]
+    ]
+    if apply:
+        lines.append("acted: " + ", ".join(f"{n} {kind}" for kind, n in plan["acted"].items()))
+    emit(plan, as_json, lines)
+
+
+def incentives_command(
+    month: Annotated[
+        str, typer.Option("--month", metavar="YYYY-MM", help="The month of the league.")
+    ],
+    at: At = None,
+    as_json: Json = False,
+) -> None:
+    """The reward/penalty league of a month (to date while it runs: up to --at, by default
+    now) per agent and team, every point traced to its act on a case timeline."""
+    moment = at or clock.now()
+    with followup_service() as (session, service):
+        since, until = month_bounds(month, service.zone)
+        table = incentive_league(session, since=since, until=min(until, moment),
+                                 scheme=incentive_scheme()).as_dict()  # fmt: skip
+    lines = [f"incentives {month} ({table['scheme']}), to {min(until, moment).isoformat()}"]
+    lines += [f"{n}. {s['agent']} ({s['team']}): {s['total']:+d} "
+              + ", ".join(f"{act} {points:+d}" for act, points in s["by_act"].items())
+              for n, s in enumerate(table["agents"], start=1)]  # fmt: skip
+    lines += [f"team {team}: {total:+d}" for team, total in table["teams"].items()]
+    emit({"month": month, **table}, as_json, lines)

@@ -1,0 +1,1 @@
+"""Workforce use cases: the capacity forecast and plan, and the incentives league."""

@@ -1,0 +1,191 @@
+"""The incentives league of a period, read from the store: the acts the reward and penalty
+scheme counts, each traced to its record on a case timeline (or, for a refused contact, to
+the ledger entry the refusal left)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, select
+from sqlalchemy.orm import Session
+
+from lienwatch.followup.model import PromiseStatus, TriggerKind
+from lienwatch.followup.triggers import DELINQUENCY
+from lienwatch.ledger.entries import EntryKind
+from lienwatch.store.db import chunks
+from lienwatch.store.tables import (
+    Action,
+    Case,
+    Complaint,
+    LedgerEntry,
+    Loan,
+    Promise,
+    Repossession,
+    Task,
+    Trigger,
+    User,
+)
+from lienwatch.workforce.incentives import Act, Fact, League, Scheme, league
+
+AGENT_ACTS = ("call", "visit", "review", "legal")
+
+
+def incentive_league(
+    session: Session, *, since: datetime, until: datetime, scheme: Scheme
+) -> League:
+    """The league of the acts in ``[since, until)`` under ``scheme``."""
+    people = {u.id: u for u in session.scalars(select(User))}
+    window = (since, until)
+    rows = [*_kept_promises(session, *window), *_first_contacts(session, *window),
+            *_cures(session, *window), *_recoveries(session, *window),
+            *_breaches(session, *window), *_upheld_complaints(session, *window)]  # fmt: skip
+    refs = _loan_refs(session, {row[3] for row in rows})
+    facts = [Fact(people[by].username, people[by].team or "", people[by].role, act, at, case,
+                  refs.get(case, ""), trace) for by, act, at, case, trace in rows]  # fmt: skip
+    by_name = {u.username: u for u in people.values()}
+    facts += [Fact(user.username, user.team or "", user.role, Act.COMPLIANCE_REFUSAL, at, 0,
+                   loan, trace, refused=True)
+              for name, at, loan, trace in _refusals(session, *window)
+              if (user := by_name.get(name)) is not None]  # fmt: skip
+    return league(facts, scheme)
+
+
+Row = tuple[int, Act, datetime, int, str]
+
+
+def _kept_promises(session: Session, since: datetime, until: datetime) -> list[Row]:
+    rows = session.execute(
+        select(Action.performed_by, Promise.decided_at, Promise.case_id, Action.id)
+        .join(Action, Action.id == Promise.action_id)
+        .where(Promise.status == PromiseStatus.KEPT, Promise.decided_at >= since,
+               Promise.decided_at < until, Action.performed_by.is_not(None))
+    ).all()  # fmt: skip
+    return [(by, Act.KEPT_PROMISE, at, case, f"action:{action}") for by, at, case, action in rows]
+
+
+def _first_contacts(session: Session, since: datetime, until: datetime) -> list[Row]:
+    """A trigger's first follow-up made by an agent within its first SLA."""
+    rows = session.execute(
+        select(Action.performed_by, Action.performed_at, Action.case_id, Action.id, Trigger.id)
+        .join(Trigger, and_(Trigger.case_id == Action.case_id,
+                            Trigger.first_action_at == Action.performed_at))
+        .where(Trigger.first_action_at >= since, Trigger.first_action_at < until,
+               Trigger.first_action_at <= Trigger.first_deadline_at,
+               Action.performed_by.is_not(None), Action.kind.in_(AGENT_ACTS))
+    ).all()  # fmt: skip
+    seen: set[int] = set()
+    found = []
+    for by, at, case, action, trigger in rows:
+        if trigger not in seen:
+            seen.add(trigger)
+            found.append((by, Act.FIRST_CONTACT_IN_SLA, at, case, f"action:{action}"))
+    return found
+
+
+def _cures(session: Session, since: datetime, until: datetime) -> list[Row]:
+    """A delinquency trigger resolved because the loan is current: the agent who last worked
+    the case before it."""
+    cured = session.execute(
+        select(Trigger.id, Trigger.case_id, Trigger.resolved_at).where(
+            Trigger.kind.in_([kind.value for kind in DELINQUENCY]),
+            Trigger.resolution == "loan current",
+            Trigger.resolved_at >= since, Trigger.resolved_at < until)
+    ).all()  # fmt: skip
+    found = []
+    for trigger, case, at in cured:
+        last = _last_agent_act(session, case, at)
+        if last is not None:
+            found.append((last[0], Act.CURE, at, case, f"trigger:{trigger}"))
+    return found
+
+
+def _recoveries(session: Session, since: datetime, until: datetime) -> list[Row]:
+    rows = session.execute(
+        select(Repossession.assignee_id, Repossession.recovered_on, Repossession.case_id,
+               Repossession.id, Repossession.approved_at)
+        .where(Repossession.assignee_id.is_not(None), Repossession.recovered_on.is_not(None))
+    ).all()  # fmt: skip
+    found = []
+    for by, day, case, repossession, approved in rows:
+        moment = datetime.combine(day, datetime.min.time(), tzinfo=approved.tzinfo)
+        if since <= moment < until:
+            found.append((by, Act.RECOVERED_CAR, moment, case, f"repossession:{repossession}"))
+    return found
+
+
+def _breaches(session: Session, since: datetime, until: datetime) -> list[Row]:
+    """A trigger's SLA breach against the agent holding its task then (a broken-promise
+    follow-up missed is its own act); a breach nobody held costs no agent."""
+    rows = session.execute(
+        select(Action.id, Action.performed_at, Action.case_id, Action.details)
+        .where(Action.kind == "sla_breach", Action.performed_at >= since,
+               Action.performed_at < until)
+    ).all()  # fmt: skip
+    found = []
+    for action, at, case, details in rows:
+        trigger = session.get(Trigger, (details or {}).get("trigger"))
+        if trigger is None:
+            continue  # a repossession step's breach: its holder is the recovery's assignee
+        holder = session.scalar(
+            select(Task.assignee_id).where(Task.trigger_id == trigger.id,
+                                           Task.assignee_id.is_not(None), Task.due_at <= at)
+            .order_by(Task.due_at.desc()).limit(1)
+        )  # fmt: skip
+        if holder is not None:
+            act = (Act.BROKEN_PROMISE_MISSED if trigger.kind == TriggerKind.BROKEN_PROMISE
+                   else Act.SLA_BREACH)  # fmt: skip
+            found.append((holder, act, at, case, f"action:{action}"))
+    return found
+
+
+def _upheld_complaints(session: Session, since: datetime, until: datetime) -> list[Row]:
+    """An upheld complaint against the agent who last worked the case before it came in."""
+    rows = session.execute(
+        select(Complaint.id, Complaint.case_id, Complaint.received_at, Complaint.resolved_at)
+        .where(Complaint.upheld.is_(True), Complaint.resolved_at >= since,
+               Complaint.resolved_at < until)
+    ).all()  # fmt: skip
+    found = []
+    for complaint, case, received, resolved in rows:
+        last = _last_agent_act(session, case, received)
+        if last is not None:
+            found.append((last[0], Act.COMPLAINT_UPHELD, resolved, case, f"complaint:{complaint}"))
+    return found
+
+
+def _refusals(
+    session: Session, since: datetime, until: datetime
+) -> list[tuple[str, datetime, str, str]]:
+    """(agent, when, loan, ledger entry) of the contacts refused to an agent."""
+    rows = session.execute(
+        select(LedgerEntry.id, LedgerEntry.subject, LedgerEntry.body)
+        .where(LedgerEntry.kind == EntryKind.CONTACT_REFUSED.value)
+    ).all()  # fmt: skip
+    found = []
+    for entry, loan, body in rows:
+        data: dict[str, Any] = json.loads(body)
+        at = datetime.fromisoformat(data["at"])
+        if data.get("by") and since <= at < until:
+            found.append((data["by"], at, loan, f"ledger:{entry}"))
+    return found
+
+
+def _loan_refs(session: Session, case_ids: set[int]) -> dict[int, str]:
+    return {case: ref
+            for chunk in chunks(sorted(case_ids))
+            for case, ref in session.execute(
+                select(Case.id, Loan.ref).join(Loan, Loan.id == Case.loan_id)
+                .where(Case.id.in_(chunk)))}  # fmt: skip
+
+
+def _last_agent_act(session: Session, case_id: int, before: datetime) -> tuple[int, int] | None:
+    """(agent, action) of the last agent act on the case at or before ``before``."""
+    row = session.execute(
+        select(Action.performed_by, Action.id)
+        .where(Action.case_id == case_id, Action.performed_by.is_not(None),
+               Action.kind.in_(AGENT_ACTS), Action.performed_at <= before)
+        .order_by(Action.performed_at.desc(), Action.id.desc()).limit(1)
+    ).first()  # fmt: skip
+    return None if row is None else (row[0], row[1])

@@ -1,0 +1,216 @@
+"""What the capacity forecast reads from the store: the open triggers where their ladders
+stand, and the triggers expected over the horizon (the installments falling due, the
+delinquent loans reaching a deeper bucket, the recent rate of alerts and other kinds)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
+
+from lienwatch.followup.assignment import roll_probability
+from lienwatch.followup.model import TaskStatus, TriggerKind
+from lienwatch.followup.strategy import Arm, LadderSpec, Segment, Strategy
+from lienwatch.followup.triggers import ROUTINE_CHECKS, check_lead, current_checks, repeats
+from lienwatch.servicing.catalogue import ProductCatalogue
+from lienwatch.store.followup import LIVE_LOAN_STATUSES
+from lienwatch.store.servicing import last_run_day
+from lienwatch.store.tables import Alert, Case, Loan, LoanSnapshot, Task, Trigger
+from lienwatch.workforce.forecast import Horizon, Pending
+
+# Kinds whose expected arrivals come from the book itself rather than their recent rate.
+FROM_THE_BOOK = frozenset(
+    {TriggerKind.MISSED_INSTALLMENT, TriggerKind.BUCKET_CHANGE, TriggerKind.COLLATERAL_ALERT}
+)
+ROUTINE = frozenset({*ROUTINE_CHECKS, TriggerKind.WELCOME_CALL})  # by loan age
+
+
+def open_pendings(session: Session, strategy: Strategy) -> list[Pending]:
+    """Every open trigger at its next step: the queued task's due time and deadline when the
+    step waits in a queue, else the trigger's."""
+    queued = select(Task.trigger_id, Task.due_at, Task.deadline_at).where(
+        Task.status == TaskStatus.QUEUED).subquery()  # fmt: skip
+    rows = session.execute(
+        select(Trigger, Case.arm, Loan.ref, LoanSnapshot.unsecured, queued.c.due_at,
+               queued.c.deadline_at)
+        .join(Case, Case.id == Trigger.case_id)
+        .join(Loan, Loan.id == Trigger.loan_id)
+        .outerjoin(queued, queued.c.trigger_id == Trigger.id)
+        .outerjoin(LoanSnapshot, and_(LoanSnapshot.loan_id == Trigger.loan_id,
+                                      LoanSnapshot.as_of == _latest(session)))
+        .where(Trigger.resolved_at.is_(None))
+    ).all()  # fmt: skip
+    pendings = []
+    for trigger, arm, ref, unsecured, due_at, deadline_at in rows:
+        ladder = _ladder(strategy, trigger.ladder, arm or "champion")
+        if ladder is None:  # a ladder a newer strategy dropped: nothing to forecast
+            continue
+        pendings.append(Pending(
+            ladder, trigger.step, due_at or trigger.next_due_at, trigger.anchor_at,
+            repeats(TriggerKind(trigger.kind)), ref, trigger.id, int(unsecured or 0),
+            deadline_at=deadline_at or trigger.deadline_at,
+        ))  # fmt: skip
+    return pendings
+
+
+def expected_pendings(
+    session: Session, *, at: datetime, horizon: Horizon, strategy: Strategy,
+    catalogue: ProductCatalogue, lookback_days: int,
+) -> list[Pending]:  # fmt: skip
+    """The triggers expected over ``horizon``, each weighted by its probability."""
+    latest = _latest(session)
+    expected: list[Pending] = []
+    if latest is not None:
+        expected += _missed_installments(session, latest, horizon, strategy)
+        expected += _deeper_buckets(session, latest, horizon, strategy, catalogue)
+    expected += _routine(session, horizon, strategy)
+    expected += _recent_rates(session, at, horizon, strategy, lookback_days)
+    return expected
+
+
+def _missed_installments(
+    session: Session, latest: date, horizon: Horizon, strategy: Strategy
+) -> list[Pending]:
+    """Each current loan with an installment due in the horizon misses it with the book's
+    miss rate: the share of loans not past M1 that are in M1 (1-30 DPD) on the latest day."""
+    rows = session.execute(
+        select(LoanSnapshot.dpd, LoanSnapshot.next_due_on).where(
+            LoanSnapshot.as_of == latest, LoanSnapshot.status.in_(LIVE_LOAN_STATUSES),
+            LoanSnapshot.dpd <= 30)
+    ).all()  # fmt: skip
+    if not rows:
+        return []
+    rate = sum(1 for dpd, _ in rows if dpd > 0) / len(rows)
+    due_days = Counter(
+        due
+        for dpd, due in rows
+        if dpd == 0 and due is not None and horizon.start <= due < horizon.end
+    )
+    return [pending
+            for due, count in sorted(due_days.items())
+            for pending in _arrivals(strategy, Segment(TriggerKind.MISSED_INSTALLMENT),
+                                     _midnight(due + timedelta(days=1), horizon.zone),
+                                     count * rate)]  # fmt: skip
+
+
+def _deeper_buckets(
+    session: Session, latest: date, horizon: Horizon, strategy: Strategy,
+    catalogue: ProductCatalogue,
+) -> list[Pending]:  # fmt: skip
+    """Each delinquent loan not paying reaches its next bucket on a known day: a bucket
+    change, weighted by the roll probability of its DPD."""
+    rows = session.execute(
+        select(LoanSnapshot.dpd, LoanSnapshot.bucket, LoanSnapshot.unsecured, Loan.product)
+        .join(Loan, Loan.id == LoanSnapshot.loan_id)
+        .where(LoanSnapshot.as_of == latest, LoanSnapshot.dpd > 0,
+               LoanSnapshot.status.in_(LIVE_LOAN_STATUSES))
+    ).all()  # fmt: skip
+    expected = []
+    for dpd, bucket, _unsecured, product in rows:
+        buckets = catalogue.get(product).buckets
+        days_left = (horizon.end - latest).days
+        for ahead in range(1, days_left):
+            if buckets.name_for(dpd + ahead) != bucket:
+                day = latest + timedelta(days=ahead)
+                segment = Segment(TriggerKind.BUCKET_CHANGE, bucket=buckets.name_for(dpd + ahead),
+                                  product=product, delinquent=True)  # fmt: skip
+                expected += _arrivals(strategy, segment, _midnight(day, horizon.zone),
+                                      roll_probability(dpd))  # fmt: skip
+                break
+    return expected
+
+
+def _routine(session: Session, horizon: Horizon, strategy: Strategy) -> list[Pending]:
+    """The welcome calls and routine checks the live loans owe over the horizon, raised as
+    the engine raises them (a check on its first day, or on its last call when nobody raised
+    it then), except those raised already."""
+    loans = session.execute(
+        select(Loan.id, Loan.disbursed_on).where(Loan.status.in_(LIVE_LOAN_STATUSES))
+    ).all()  # fmt: skip
+    raised = set(session.scalars(select(Trigger.source_key).where(
+        Trigger.kind.in_([kind.value for kind in ROUTINE]))))  # fmt: skip
+    leads = {kind: check_lead(strategy, kind) for kind in ROUTINE_CHECKS}
+    welcome = strategy.routine.welcome_after
+    anchors: dict[tuple[TriggerKind, str], datetime] = {}
+    for loan_id, disbursed in loans:
+        if horizon.start <= disbursed + welcome < horizon.end:
+            key = f"welcome:{loan_id}"
+            anchors[(TriggerKind.WELCOME_CALL, key)] = _midnight(disbursed + welcome, horizon.zone)
+        for day in horizon.day_list:
+            for check in current_checks(loan_id, disbursed, day, strategy):
+                if check.just_due(day) or check.last_call(day, leads[check.kind]):
+                    anchor = _midnight(max(day, check.starts_on), horizon.zone)
+                    anchors.setdefault((check.kind, check.source_key), anchor)
+    return [pending
+            for (kind, key), anchor in anchors.items() if key not in raised
+            for pending in _arrivals(strategy, Segment(kind), anchor, 1.0)]  # fmt: skip
+
+
+def _recent_rates(
+    session: Session, at: datetime, horizon: Horizon, strategy: Strategy, lookback_days: int
+) -> list[Pending]:
+    """Alerts (by type) at the rate they were raised over the lookback, other kinds at the
+    rate their triggers were raised (not adopted at go-live), spread over every day."""
+    since = at - timedelta(days=lookback_days)
+    raised = func.coalesce(Alert.raised_at, Alert.started_at)
+    delinquent = func.coalesce(LoanSnapshot.dpd, 0) > 0
+    alerts = session.execute(
+        select(Alert.type, delinquent, func.count())
+        .outerjoin(LoanSnapshot, and_(LoanSnapshot.loan_id == Alert.loan_id,
+                                      LoanSnapshot.as_of == _latest(session)))
+        .where(Alert.loan_id.is_not(None), raised >= since, raised < at)
+        .group_by(Alert.type, delinquent)
+    ).all()  # fmt: skip
+    rates = [(Segment(TriggerKind.COLLATERAL_ALERT, alert_type=kind, delinquent=bool(late)),
+              n / lookback_days) for kind, late, n in alerts]  # fmt: skip
+    for kind, n in _history(session, since, at).items():
+        if kind not in FROM_THE_BOOK and kind not in ROUTINE:
+            rates.append((Segment(kind), n / lookback_days))
+    return [pending
+            for day in horizon.day_list
+            for segment, rate in rates
+            for pending in _arrivals(strategy, segment, _midnight(day, horizon.zone)
+                                     + timedelta(hours=12), rate)]  # fmt: skip
+
+
+def _history(session: Session, since: datetime, until: datetime) -> Counter[TriggerKind]:
+    """Triggers raised in ``[since, until)`` by kind, the go-live backlog left out."""
+    rows = session.execute(
+        select(Trigger.kind, Trigger.details).where(Trigger.opened_at >= since,
+                                                    Trigger.opened_at < until)
+    ).all()  # fmt: skip
+    return Counter(TriggerKind(kind) for kind, details in rows
+                   if (details or {}).get("found_by") != "go-live")  # fmt: skip
+
+
+def _arrivals(
+    strategy: Strategy, segment: Segment, anchor: datetime, weight: float
+) -> list[Pending]:
+    """An expected trigger of ``segment`` anchored at ``anchor``, split between the arms."""
+    if weight <= 0:
+        return []
+    share = strategy.challenger.split if strategy.challenger else 0.0
+    arms: tuple[tuple[Arm, float], ...] = (("champion", 1 - share), ("challenger", share))
+    return [Pending(ladder, 0, anchor + ladder.steps[0].offset, anchor, repeats(segment.trigger),
+                    weight=weight * part)
+            for arm, part in arms if part > 0
+            for ladder in (strategy.ladder_for(segment, arm),)]  # fmt: skip
+
+
+def _ladder(strategy: Strategy, name: str, arm: str) -> LadderSpec | None:
+    """The ladder ``name`` of ``arm`` (the challenger's replacement first)."""
+    challenger = strategy.challenger.ladders if arm == "challenger" and strategy.challenger else ()
+    return next(
+        (ladder for ladder in (*challenger, *strategy.ladders) if ladder.name == name), None
+    )
+
+
+def _latest(session: Session) -> date | None:
+    return last_run_day(session)
+
+
+def _midnight(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(), tzinfo=zone)

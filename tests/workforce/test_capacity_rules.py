@@ -1,0 +1,162 @@
+"""Capacity forecast and plan as pure rules on scripted workloads: which agent steps a ladder
+puts in the horizon, on which day and by which day, how many agents a pool needs, and on whom
+a breach falls when it is short."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from lienwatch.followup.model import FollowupError, TriggerKind
+from lienwatch.followup.strategy import Segment, shipped_strategy
+from lienwatch.workforce.forecast import Horizon, Pending, Work, forecast, project, workload
+from lienwatch.workforce.plan import (
+    Late,
+    breaches,
+    decide,
+    guard_bound,
+    needed,
+    roster_capacity,
+    schedule,
+)
+from lienwatch.workforce.roster import Pool, Rostered, roster_of, standard_agent
+from lienwatch.workforce.rules import capacity_rules, parse_rules
+
+ZONE = ZoneInfo("Asia/Shanghai")
+MONDAY = date(2026, 3, 2)
+SHIPPED = capacity_rules()
+RULES = SHIPPED.model_copy(update={"utilisation": 1.0})  # whole days: round figures
+CN = shipped_strategy("cn")
+
+
+def local(day: date, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=ZONE)
+
+
+def horizon(days: int = 7) -> Horizon:
+    return Horizon(MONDAY, days, ZONE)
+
+
+def missed(anchor: datetime, **fields) -> Pending:
+    ladder = CN.ladder_for(Segment(TriggerKind.MISSED_INSTALLMENT))
+    return Pending(ladder, 0, anchor, anchor, True, **fields)
+
+
+def work(due: date, deadline: date, *, loan: str, exposure: int = 0, skill: str = "field",
+         minutes: int = 120) -> Work:  # fmt: skip
+    return Work(Pool(None, skill), "visit", "x", 0, due, deadline, minutes, 1.0, loan, None,
+                exposure)  # fmt: skip
+
+
+def test_a_missed_installment_puts_its_agent_call_on_day_five_and_its_visit_on_day_fifteen():
+    anchor = local(MONDAY)  # D+1
+    works = project(missed(anchor, loan="L1"), Horizon(MONDAY, 20, ZONE), RULES)
+    assert [(w.channel, (w.due - MONDAY).days) for w in works] == [("call", 4), ("visit", 14)]
+    call = works[0]
+    # due at midnight on D+5 with a one-day SLA: done on D+5, the SLA ends before work on D+6
+    assert call.pool == Pool(None, "phone") and call.deadline == call.due
+    assert call.minutes == 8 and works[1].minutes == 120
+
+
+def test_the_horizon_cuts_the_ladder_and_a_repeating_step_comes_back():
+    assert [w.channel for w in project(missed(local(MONDAY)), horizon(4), RULES)] == []
+    alert = CN.ladder_for(Segment(TriggerKind.COLLATERAL_ALERT, alert_type="device_removed",
+                                  delinquent=True))  # fmt: skip
+    pending = Pending(alert, 1, local(MONDAY, 9), local(MONDAY), True, loan="L2")
+    visits = project(pending, Horizon(MONDAY, 16, ZONE), RULES)
+    assert [(w.due - MONDAY).days for w in visits] == [0, 7, 14]  # repeat_every 7d
+
+
+def test_a_step_due_after_hours_is_taken_the_next_day_and_a_deadline_before_work_the_day_before():
+    ladder = CN.ladder_for(Segment(TriggerKind.WELCOME_CALL))
+    late = Pending(ladder, 0, local(MONDAY, 19), local(MONDAY, 19), False)
+    assert project(late, horizon(), RULES)[0].due == MONDAY + timedelta(days=1)
+    # a queued visit due Monday 08:30 whose SLA ends Wednesday 08:30: Monday and Tuesday only
+    visit = CN.ladder_for(Segment(TriggerKind.INSPECTION))
+    queued = Pending(visit, 0, local(MONDAY, 8, 30), local(MONDAY), False,
+                     deadline_at=local(MONDAY + timedelta(days=2), 8, 30))  # fmt: skip
+    assert project(queued, horizon(), RULES)[0].deadline == MONDAY + timedelta(days=1)
+
+
+def test_overdue_work_falls_on_the_first_day_and_expected_work_is_weighted():
+    pending = missed(local(MONDAY - timedelta(days=30)), loan="L3", weight=0.25)
+    works = forecast([pending], horizon(), RULES)
+    assert works and all(w.due >= MONDAY and w.weight == 0.25 for w in works)
+    assert workload(works)[("any/phone", "review")] == {MONDAY: 0.25}
+
+
+def test_a_pool_needs_the_fewest_agents_that_meet_every_deadline():
+    # 60 visits due Monday by Tuesday: four a day per agent, two days -> 8 agents
+    works = [work(MONDAY, MONDAY + timedelta(days=1), loan=f"L{i}") for i in range(60)]
+    agent = standard_agent(RULES, "field")
+    assert needed(works, agent, horizon()) == 8
+    assert breaches(schedule(works, roster_capacity([agent] * 7), horizon())) == 4
+    assert needed([], agent, horizon()) == 0
+
+
+def test_a_short_pool_breaches_on_the_smallest_exposures():
+    works = [work(MONDAY, MONDAY, loan=f"L{i}", exposure=i * 1000) for i in range(6)]
+    late = schedule(works, roster_capacity([standard_agent(RULES, "field")]), horizon())
+    assert sorted(item.work.loan for item in late) == ["L0", "L1"]
+    assert all(item.done is not None and item.done > item.work.deadline for item in late)
+
+
+def test_minutes_bind_as_well_as_the_task_count():
+    # 60 reviews of 15 minutes do not fit one 570-minute day, though the task cap is 60
+    reviews = [work(MONDAY, MONDAY, loan=f"R{i}", skill="phone", minutes=15) for i in range(60)]
+    assert needed(reviews, standard_agent(RULES, "phone"), horizon()) == 2
+
+
+def test_the_roster_keeps_weekdays_and_leave():
+    roster = roster_of(
+        [("a1", "collections-field", {"mode": "field", "weekdays": [0, 1, 2, 3, 4],
+                                      "leave": [MONDAY.isoformat()]}, 4),
+         ("a2", "collections-phone", {}, 60)], RULES)  # fmt: skip
+    field = roster.members(Pool(None, "field"))
+    assert [a.username for a in field] == ["a1"]
+    assert roster_capacity(field)(MONDAY) == (0, 0)  # on leave
+    assert roster_capacity(field)(MONDAY + timedelta(days=1)) == (570, 4)
+    assert roster_capacity(field)(MONDAY + timedelta(days=5)) == (0, 0)  # Saturday
+    assert [a.skill for a in roster.members(Pool("collections-phone", "phone"))] == ["phone"]
+    assert isinstance(field[0], Rostered)
+    # the shipped rules count on 85 % of a day
+    assert standard_agent(SHIPPED, "field").tasks == pytest.approx(3.4)
+
+
+def test_bad_capacity_rules_name_the_key_at_fault():
+    good = {"name": "x", "version": 1, "workday_start": "08:30", "workday_end": "18:00",
+            "minutes": {"call": 8}, "daily_capacity": {"phone": 60}}  # fmt: skip
+    assert parse_rules(good, source="t.toml").workday_minutes == 570
+    with pytest.raises(FollowupError, match=r"t\.toml: workday_end must be after"):
+        parse_rules({**good, "workday_end": "08:00"}, source="t.toml")
+    with pytest.raises(FollowupError, match=r"minutes\.fax"):
+        parse_rules({**good, "minutes": {"fax": 3}}, source="t.toml")
+    with pytest.raises(FollowupError, match=r"t\.toml: version"):
+        parse_rules({**good, "version": 0}, source="t.toml")
+    assert RULES.substitution("missed-installment", "visit") is not None
+
+
+def test_a_short_team_reassigns_to_a_team_with_staff_to_spare_else_substitutes_or_orders():
+    east = Work(Pool("east", "phone"), "call", "x", 0, MONDAY, MONDAY, 8, 1.0, "L1", 1, 500)
+    visit = work(MONDAY, MONDAY, loan="L2", exposure=900)
+    expected = replace(visit, loan=None)  # no task to act on yet
+    late = [Late(east, None), Late(visit, None), Late(expected, None)]
+    decisions = decide(late, {"phone": ["east", "west"]},
+                       lambda w: ["review"] if w.channel == "visit" else None)  # fmt: skip
+    assert [(d.kind, d.work.loan, d.detail) for d in decisions] == [
+        ("reassign", "L1", {"from_team": "east", "to_team": "west"}),
+        ("substitute", "L2", {"channel": "visit", "with": ["review"]}),
+    ]  # fmt: skip
+    assert decide([Late(visit, None)], {}, lambda w: None)[0].kind == "order"
+
+
+def test_calls_past_the_guards_daily_cap_breach_whatever_the_staffing():
+    calls = [Work(Pool(None, "phone"), "call", "collateral-alert", 1, MONDAY, MONDAY, 8, 1.0,
+                  "L1", n, 100 * n) for n in range(1, 5)]  # fmt: skip
+    later = replace(calls[0], trigger_id=9, deadline=MONDAY + timedelta(days=1))
+    [capped] = guard_bound([*calls, later], 3)
+    assert capped.work.trigger_id == 1  # the smallest exposure due that day waits
+    assert guard_bound(calls, None) == [] and guard_bound(calls[:3], 3) == []

@@ -1,0 +1,156 @@
+"""The capacity forecast and the incentives league on both backends, from a scripted book
+and a scripted month of acts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from lienwatch.config import FollowupSettings
+from lienwatch.followup.model import FollowupRefused, Outcome, PromiseStatus, TriggerKind
+from lienwatch.services.followup import FollowupService
+from lienwatch.services.servicing import run_nightly
+from lienwatch.services.workforce.capacity import capacity_forecast
+from lienwatch.services.workforce.incentives import incentive_league
+from lienwatch.services.workforce.shortfall import act_on_shortfall
+from lienwatch.servicing.catalogue import ProductCatalogue
+from lienwatch.store.repositories import TeamRepository, UserRepository
+from lienwatch.store.tables import Action, Case, Complaint, Promise, Task, Trigger, User
+from lienwatch.workforce.incentives import incentive_scheme, month_bounds
+from lienwatch.workforce.rules import capacity_rules
+from tests import factories
+
+NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
+
+
+@pytest.fixture
+def book(db_session):
+    """Two past-due loans with a queued agent call each, ann's (L1) and bob's (L2)."""
+    session = db_session
+    users = UserRepository(session)
+    TeamRepository(session).add(name="east")
+    for name, role in (("ann", "agent"), ("bob", "agent"), ("sam", "supervisor")):
+        users.add(username=name, role=role, team="east")
+    loans = {ref: factories.loan_fallen_due(session, ref, today=NOW.date()) for ref in ("L1", "L2")}
+    run_nightly(session, ProductCatalogue(), as_of=NOW.date() - timedelta(days=1))
+    service = FollowupService.from_settings(session, FollowupSettings(), time_zone="Asia/Shanghai")
+    tasks = {}
+    for ref, owner in (("L1", "ann"), ("L2", "bob")):
+        trigger = service.raise_trigger(loan_id=loans[ref].id, kind=TriggerKind.MISSED_INSTALLMENT,
+                                        source_key=f"t:{ref}", anchor_at=NOW - timedelta(days=4),
+                                        at=NOW)  # fmt: skip
+        session.get_one(Case, trigger.case_id).arm = "champion"
+        trigger.step = 2  # the agent call of the champion's missed-installment ladder
+        trigger.first_deadline_at = NOW + timedelta(days=1)
+        task = Task(key=f"k:{ref}", trigger_id=trigger.id, case_id=trigger.case_id,
+                    loan_id=loans[ref].id, step=2, channel="call", skill="phone", team=None,
+                    due_at=NOW, deadline_at=NOW + timedelta(days=1), priority=10,
+                    status="queued", assignee_id=users.get(owner).id, assigned_at=NOW)  # fmt: skip
+        session.add(task)
+        session.flush()
+        tasks[ref] = task
+    return service, tasks
+
+
+def forecast(service, days=7):
+    return capacity_forecast(service.session, at=NOW, days=days, strategy=service.strategy,
+                             rules=capacity_rules(), time_zone="Asia/Shanghai")  # fmt: skip
+
+
+def test_the_forecast_counts_the_queued_calls_and_the_agents_who_can_take_them(book):
+    service, _ = book
+    plan = forecast(service)
+    [phone] = [p for p in plan.pools if p.pool.skill == "phone"]
+    assert phone.tasks["call"] >= 2 and phone.rostered == 2 and phone.needed == 1
+    assert phone.breaches == 0 and plan.needed("phone") == 1
+    as_dict = plan.as_dict()
+    assert as_dict["from"] == "2026-12-01" and as_dict["days"] == 7
+    assert any(row["channel"] == "call" for row in as_dict["workload"])
+
+
+def test_without_agents_the_forecast_names_the_loans_that_would_breach(book, db_session):
+    service, _ = book
+    for user in db_session.scalars(select(User).where(User.role == "agent")):
+        user.active = False
+    plan = forecast(service)
+    late = {item.work.loan for item in plan.late if item.work.channel == "call"}
+    assert {"L1", "L2"} <= late
+    [phone] = [p for p in plan.pools if p.pool.skill == "phone"]
+    assert phone.rostered == 0 and phone.shortfall == 1 and phone.breaches >= 2
+
+
+def test_a_scripted_month_makes_a_traced_league(book, db_session):
+    service, tasks = book
+    at = NOW + timedelta(hours=1)
+    action = service.record_outcome(
+        task_id=tasks["L1"].id,
+        by="ann",
+        at=at,
+        outcome=Outcome.PROMISE_TO_PAY,
+        promised_on=at.date() + timedelta(days=2),
+        amount=100_000,
+    )
+    promise = db_session.scalar(select(Promise).where(Promise.action_id == action.id))
+    promise.status, promise.decided_at = PromiseStatus.KEPT, at + timedelta(days=2)
+    # bob let L2's call run past its deadline: the watchdog's breach is on the timeline
+    trigger = db_session.get_one(Trigger, tasks["L2"].trigger_id)
+    service._log(db_session.get_one(Case, trigger.case_id), "sla_breach",
+                 NOW + timedelta(days=1, hours=1), None, outcome="supervisor",
+                 details={"trigger": trigger.id, "team": "east"})  # fmt: skip
+    # bob calls L2 at night: the guard refuses, and the refusal costs him
+    night = NOW + timedelta(hours=14)  # 00:00 in Shanghai
+    with pytest.raises(FollowupRefused):
+        service.record_outcome(task_id=tasks["L2"].id, by="bob", at=night,
+                               outcome=Outcome.NO_ANSWER)  # fmt: skip
+    db_session.add(Complaint(case_id=action.case_id, loan_id=tasks["L1"].loan_id,
+                             received_at=at + timedelta(days=3),
+                             received_by=db_session.scalar(select(User.id).where(
+                                 User.username == "sam")),
+                             category="conduct", channel="phone", summary="rude",
+                             resolved_at=at + timedelta(days=5), upheld=True))  # fmt: skip
+    db_session.flush()
+    since, until = month_bounds("2026-12", service.zone)
+    table = incentive_league(db_session, since=since, until=until, scheme=incentive_scheme())
+    standings = {s.name: s for s in table.agents}
+    assert standings["ann"].by_act() == {
+        "complaint_upheld": -20,
+        "first_contact_in_sla": 2,
+        "kept_promise": 5,
+    }
+    assert standings["bob"].by_act() == {"compliance_refusal": -10, "sla_breach": -5}
+    assert [s.name for s in table.agents] == ["ann", "bob"]
+    assert table.teams == {"east": -28}
+    traces = {p.fact.act.value: p.fact.trace for p in standings["ann"].points}
+    assert traces["kept_promise"] == f"action:{action.id}"
+    breach = db_session.scalar(select(Action.id).where(Action.kind == "sla_breach"))
+    assert {p.fact.trace.split(":")[0] for p in standings["bob"].points} == {"action", "ledger"}
+    assert f"action:{breach}" in {p.fact.trace for p in standings["bob"].points}
+    # November saw none of it
+    since, until = month_bounds("2026-11", service.zone)
+    assert incentive_league(db_session, since=since, until=until,
+                            scheme=incentive_scheme()).agents == ()  # fmt: skip
+
+
+def test_on_a_shortfall_the_engine_substitutes_a_visit_and_orders_the_rest(book, db_session):
+    """Nobody in the field: L1's queued D+15 visit becomes a desk review as the rules allow;
+    L2's call (no substitute, no other team) goes by exposure; each on the timeline."""
+    service, tasks = book
+    tasks["L1"].channel, tasks["L1"].skill = "visit", "field"
+    db_session.get_one(Trigger, tasks["L1"].trigger_id).step = 4  # the champion's visit
+    tasks["L1"].step = 4
+    for user in db_session.scalars(select(User).where(User.role == "agent")):
+        user.active = False
+    rules = capacity_rules()
+    acted = act_on_shortfall(service, plan=forecast(service), rules=rules, at=NOW)
+    assert acted.substituted == 1 and acted.reassigned == 0 and acted.ordered >= 1
+    assert tasks["L1"].status == "cancelled"
+    [review] = db_session.scalars(select(Task).where(Task.key == f"{tasks['L1'].key}:sub"))
+    assert (review.channel, review.skill, review.status) == ("review", "phone", "queued")
+    plans = {a.outcome: a for a in db_session.scalars(select(Action).where(Action.kind == "plan"))}
+    assert plans["substitute"].details["with"] == ["gps_check", "review"]
+    assert plans["order"].details["task"] == tasks["L2"].id
+    # decided once: a second pass takes no decision twice
+    again = act_on_shortfall(service, plan=forecast(service), rules=rules, at=NOW)
+    assert again.substituted == 0 and again.ordered == 0
