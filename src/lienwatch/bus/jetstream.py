@@ -112,6 +112,10 @@ BACKOFF_MAX_S = 30.0
 CHECK_IDLE_S = 5.0
 #: How long health waits for the server's figures of a consumer.
 INFO_TIMEOUT_S = 2.0
+#: The longest a publish may take to be acknowledged. nats-py bounds its request by its own
+#: timeout (5 s), but not the writes before it (a flush that waits on the socket during a
+#: reconnection): past this, the publishers learn it failed and their devices send again.
+PUBLISH_TIMEOUT_S = 15.0
 
 
 #: How long a gateway trusts its device → vehicle map (a tracker refitted to another car).
@@ -281,7 +285,10 @@ class JetStreamBus:
                 del self._outbox[subject]
             payload = encode_fixes([fix for fixes, _ in group for fix in fixes])
             try:
-                await self.js.publish(subject, payload, stream=self.settings.stream)
+                await asyncio.wait_for(
+                    self.js.publish(subject, payload, stream=self.settings.stream),
+                    PUBLISH_TIMEOUT_S,
+                )
             except Exception as exc:  # every publisher in the group learns it
                 for _, done in group:
                     if not done.done():
