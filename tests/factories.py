@@ -5,6 +5,7 @@ from __future__ import annotations
 import zlib
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from sqlalchemy.orm import Session
 
@@ -12,8 +13,12 @@ from lienwatch.domain.schedule import Method, build_schedule
 from lienwatch.ledger.collateral import registered_data
 from lienwatch.ledger.entries import EntryKind
 from lienwatch.services.ledger import record
+from lienwatch.services.servicing import run_nightly
+from lienwatch.servicing.catalogue import ProductCatalogue
+from lienwatch.store import migrate
+from lienwatch.store.db import make_engine
 from lienwatch.store.repositories import LoanRepository
-from lienwatch.store.tables import Borrower, Device, Installment, Loan, Vehicle
+from lienwatch.store.tables import Borrower, Device, Installment, Loan, User, Vehicle
 
 
 def borrower(session: Session, ref: str = "B1", phone: str = "13800000001") -> Borrower:
@@ -109,3 +114,18 @@ def pledge(session: Session, loan: Loan, on: date | None = None) -> None:
                            certificate=f"11{loan.id:010d}", registered_on=on)
     record(session, EntryKind.COLLATERAL_REGISTERED, subject=loan.vehicle.vin,
            at=datetime.combine(on, datetime.min.time(), tzinfo=UTC), by=None, data=data)
+
+
+def past_due_book(path: Path, *users: User) -> str:
+    """The URL of a new SQLite book at ``path``: the factory loan, past due after the nightly
+    runs of 2026-02-15 and 16, and ``users``; for the commands' tests, which open it anew."""
+    url = f"sqlite:///{path}"
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    with Session(engine) as session, session.begin():
+        loan(session)
+        session.add_all(users)
+        for day in (date(2026, 2, 15), date(2026, 2, 16)):
+            run_nightly(session, ProductCatalogue(), as_of=day)
+    engine.dispose()
+    return url

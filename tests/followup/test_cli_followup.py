@@ -38,16 +38,9 @@ def test_check_contact_answers_with_the_rule_and_the_next_time(tmp_path):
 
 
 def test_tick_queue_record_and_coverage(tmp_path):
-    url = f"sqlite:///{tmp_path / 'f.sqlite3'}"
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    with Session(engine) as session, session.begin():
-        factories.loan(session)
-        session.add(User(username="ann", display_name="Ann", role="agent", team="east",
-                         skills={"mode": "phone"}))  # fmt: skip
-        for day in (date(2026, 2, 15), date(2026, 2, 16)):
-            run_nightly(session, ProductCatalogue(), as_of=day)
-    engine.dispose()
+    ann = User(username="ann", display_name="Ann", role="agent", team="east",
+               skills={"mode": "phone"})  # fmt: skip
+    url = factories.past_due_book(tmp_path / "f.sqlite3", ann)
     env = {"LIENWATCH_DATABASE_URL": url}
     for at in ("2026-02-17T08:30:00+08:00", "2026-02-18T08:30:00+08:00"):
         assert run("followup", "tick", "--at", at, cwd=tmp_path, env=env).returncode == 0
@@ -80,14 +73,7 @@ def test_tick_queue_record_and_coverage(tmp_path):
 
 
 def test_the_scheduler_loop_ticks_and_stops(tmp_path):
-    url = f"sqlite:///{tmp_path / 'run.sqlite3'}"
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    with Session(engine) as session, session.begin():
-        factories.loan(session)
-        for day in (date(2026, 2, 15), date(2026, 2, 16)):
-            run_nightly(session, ProductCatalogue(), as_of=day)
-    engine.dispose()
+    url = factories.past_due_book(tmp_path / "run.sqlite3")
     env = {"LIENWATCH_DATABASE_URL": url, "LIENWATCH_CLOCK": "2026-02-17T08:30:00+08:00"}
     result = run("followup", "run", "--every", "1", "--ticks", "2", "--json", cwd=tmp_path,
                  env=env)

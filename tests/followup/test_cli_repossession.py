@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 
 from lienwatch.services.servicing import run_nightly
 from lienwatch.servicing.catalogue import ProductCatalogue
-from lienwatch.store import migrate
 from lienwatch.store.db import make_engine
 from lienwatch.store.tables import User
 from tests import factories
@@ -18,19 +17,13 @@ from tests.test_cli import run
 
 
 def test_order_approve_overdue_and_the_breach_in_coverage(tmp_path):
-    url = f"sqlite:///{tmp_path / 'r.sqlite3'}"
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    with Session(engine) as session, session.begin():
-        factories.loan(session)
-        for name, role in (("ann", "agent"), ("sam", "supervisor"), ("rex", "agent")):
-            session.add(User(username=name, display_name=name, role=role, team="east"))
-        for day in (date(2026, 2, 15), date(2026, 2, 16)):
-            run_nightly(session, ProductCatalogue(), as_of=day)
-    engine.dispose()
+    staff = [User(username=name, display_name=name, role=role, team="east")
+             for name, role in (("ann", "agent"), ("sam", "supervisor"), ("rex", "agent"))]
+    url = factories.past_due_book(tmp_path / "r.sqlite3", *staff)
     env = {"LIENWATCH_DATABASE_URL": url}
     assert run("followup", "tick", "--at", "2026-02-17T08:30:00+08:00", cwd=tmp_path,
                env=env).returncode == 0  # fmt: skip
+    engine = make_engine(url)
     with Session(engine) as session, session.begin():
         run_nightly(session, ProductCatalogue(), as_of=date(2026, 5, 20))
     engine.dispose()

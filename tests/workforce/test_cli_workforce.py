@@ -3,30 +3,16 @@
 from __future__ import annotations
 
 import json
-from datetime import date
 
-from sqlalchemy.orm import Session
-
-from lienwatch.services.servicing import run_nightly
-from lienwatch.servicing.catalogue import ProductCatalogue
-from lienwatch.store import migrate
-from lienwatch.store.db import make_engine
 from lienwatch.store.tables import User
 from tests import factories
 from tests.test_cli import run
 
 
 def test_capacity_forecasts_the_call_and_incentives_rank_the_month(tmp_path):
-    url = f"sqlite:///{tmp_path / 'f.sqlite3'}"
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    with Session(engine) as session, session.begin():
-        factories.loan(session)
-        session.add(User(username="ann", display_name="Ann", role="agent", team="east",
-                         skills={"mode": "phone"}))  # fmt: skip
-        for day in (date(2026, 2, 15), date(2026, 2, 16)):
-            run_nightly(session, ProductCatalogue(), as_of=day)
-    engine.dispose()
+    ann = User(username="ann", display_name="Ann", role="agent", team="east",
+               skills={"mode": "phone"})  # fmt: skip
+    url = factories.past_due_book(tmp_path / "f.sqlite3", ann)
     env = {"LIENWATCH_DATABASE_URL": url}
     assert run("followup", "tick", "--at", "2026-02-17T08:30:00+08:00", cwd=tmp_path,
                env=env).returncode == 0  # fmt: skip
