@@ -26,7 +26,6 @@ from lienwatch.risk.applications import (
 from lienwatch.risk.backtest import cross_validate, summary
 from lienwatch.risk.datasets import (
     GERMAN_CREDIT,
-    Dataset,
     columns_of,
 )
 from lienwatch.risk.policy import Policy, parse_policy, shipped_policy
@@ -80,11 +79,6 @@ def _parse_cv(text: str) -> Protocol:
     return Protocol(int(folds), int(repeats))
 
 
-def _training(dataset: DatasetName, data: Path | None) -> Dataset:
-    """The German credit rows, shipped or a file of the same layout (``--data``)."""
-    return german_credit(data)
-
-
 DataOption = Annotated[
     Path | None,
     typer.Option("--data", help="Training CSV in the data set's layout, with its target "
@@ -110,7 +104,7 @@ def backtest_command(
     if data is not None:
         require_file(data, "--data")
     folds, repeats = cv.folds, cv.repeats
-    result = summary(cross_validate(_training(dataset, data), GERMAN_CREDIT, folds=folds,
+    result = summary(cross_validate(german_credit(data), GERMAN_CREDIT, folds=folds,
                                     repeats=repeats, seed=seed))  # fmt: skip
     result = {"dataset": dataset.value, "cv": f"{folds}x{repeats}", "seed": seed, **result}
     emit(result, as_json, figure_lines({k: v for k, v in result.items() if k != "folds"}))
@@ -126,7 +120,7 @@ def fit_command(
     attribute, what was dropped and why): `lienwatch risk fit --json > scorecard.json`."""
     if data is not None:
         require_file(data, "--data")
-    training = _training(dataset, data)
+    training = german_credit(data)
     card = fit_scorecard(training.columns, training.bad, GERMAN_CREDIT)
     document = {"dataset": dataset.value if data is None else str(data),
                 "rows": int(training.bad.size), "bad": int(training.bad.sum()),
