@@ -25,6 +25,7 @@ import numpy as np
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from lienwatch.domain.schedule import annuity_factor
 from lienwatch.reports.models import grades_against_outcome
 from lienwatch.risk.applications import decide_batch
 from lienwatch.risk.checks import Application
@@ -75,8 +76,7 @@ def originate(portfolio: Portfolio, *, seed: int) -> Origination:
 def _application(loan: Any, borrower: Any, vehicle: Any, *, share: float) -> Application:
     """A loan's application as it stood on its disbursement day."""
     rate = Fraction(Decimal(loan.annual_rate)) / 12
-    installment = loan.principal * rate / (1 - (1 + rate) ** -loan.term) if rate else (
-        Fraction(loan.principal, loan.term))  # fmt: skip
+    installment = loan.principal * annuity_factor(rate, loan.term)
     kind = ("used" if vehicle.condition == "used"
             else "new-nev" if vehicle.energy == "nev" else "new-ice")  # fmt: skip
     return Application(
