@@ -3,7 +3,7 @@ escalate``: a supervisor's desk, the verbs the API's and the console's routes ca
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -12,6 +12,9 @@ from lienwatch.commands.common import emit, followup_service
 from lienwatch.commands.options import At, By, Json
 from lienwatch.followup.model import TrackerCommand
 from lienwatch.services.followup.desk import ESCALATIONS
+
+if TYPE_CHECKING:
+    from lienwatch.store.tables import Action
 
 Request = Annotated[int, typer.Argument(help="The request's id (its action on the case).")]
 Case = Annotated[int, typer.Argument(help="The case's id.")]
@@ -25,6 +28,12 @@ def add_commands(followup: typer.Typer) -> None:
     followup.command("decline-command")(decline_command)
     followup.command("reassign")(reassign_command)
     followup.command("escalate")(escalate_command)
+
+
+def _answered(request: int, action: Action) -> dict[str, Any]:
+    """Request ``request`` answered by ``action`` (the command sent or declined), as shown."""
+    return {"request": request, "case": action.case_id, "action": action.id,
+            "command": action.details["command"], "outcome": action.outcome}  # fmt: skip
 
 
 def request_command(
@@ -50,8 +59,7 @@ def approve_command(request: Request, by: By, at: At = None, as_json: Json = Fal
     """A supervisor of the requester's team approves a request: the command is sent."""
     with followup_service() as (_session, service):
         action = service.approve_tracker_command(request_id=request, by=by, at=at or clock.now())
-        shown = {"request": request, "case": action.case_id, "action": action.id,
-                 "command": action.details["command"], "outcome": action.outcome}  # fmt: skip
+        shown = _answered(request, action)
     emit(shown, as_json, f"request {request} approved: {shown['command']} sent")
 
 
@@ -62,8 +70,7 @@ def decline_command(
     with followup_service() as (_session, service):
         action = service.decline_tracker_command(request_id=request, by=by,
                                                  at=at or clock.now(), why=why)  # fmt: skip
-        shown = {"request": request, "case": action.case_id, "action": action.id,
-                 "command": action.details["command"], "outcome": action.outcome}  # fmt: skip
+        shown = _answered(request, action)
     emit(shown, as_json, f"request {request} declined")
 
 

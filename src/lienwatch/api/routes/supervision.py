@@ -2,7 +2,7 @@
 and escalating a case."""
 
 # No `from __future__ import annotations`: FastAPI reads the signatures at run time.
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,6 +24,9 @@ from lienwatch.services.reads.cases import (
     visible_tracker_request,
 )
 from lienwatch.services.reads.visibility import visible_case_ids
+
+if TYPE_CHECKING:
+    from lienwatch.store.tables import Action
 
 Username = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9._-]+$")]
 Why = Annotated[str, Field(min_length=1, max_length=500)]
@@ -53,6 +56,12 @@ class EscalateIn(BaseModel):
 
     to: Literal["escalated", "legal"]
     why: Why
+
+
+def sent(action: "Action", loan: str) -> TrackerCommandSent:
+    """A tracker command request's answer (the command sent or declined) as the API shows it."""
+    return TrackerCommandSent(loan=loan, command=action.details["command"], case=action.case_id,
+                              action=action.id, outcome=action.outcome)  # fmt: skip
 
 
 def router(context: ApiContext) -> APIRouter:
@@ -96,9 +105,7 @@ def router(context: ApiContext) -> APIRouter:
             action = context.followup(session).approve_tracker_command(
                 request_id=request.id, by=caller.username, at=clock.now()
             )
-            return TrackerCommandSent(loan=loan, command=action.details["command"],
-                                      case=action.case_id, action=action.id,
-                                      outcome=action.outcome)  # fmt: skip
+            return sent(action, loan)
 
     @api.post("/tracker-command-requests/{request_id}/decline", response_model=TrackerCommandSent)
     def decline(request_id: Id, body: DeclineIn, caller: Caller) -> TrackerCommandSent:
@@ -109,9 +116,7 @@ def router(context: ApiContext) -> APIRouter:
                 request_id=request.id, by=caller.username, at=clock.now(), why=body.why
             )
             session.flush()
-            return TrackerCommandSent(loan=loan, command=action.details["command"],
-                                      case=action.case_id,
-                                      action=action.id, outcome=action.outcome)  # fmt: skip
+            return sent(action, loan)
 
     @api.post("/cases/{case_id}/reassign", response_model=CaseMoved)
     def reassign(case_id: Id, body: ReassignIn, caller: Caller) -> CaseMoved:
