@@ -1,16 +1,19 @@
 """The users as people read them (the CLI's ``user list``, the API's ``/users`` and the
-console's user admin), and an administrator's change of a user's role and team."""
+console's user admin), and an administrator's additions and changes of role and team."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lienwatch.config import AuthSettings
 from lienwatch.domain.schedule import parse_enum
 from lienwatch.errors import LienwatchError
 from lienwatch.followup.model import Role
+from lienwatch.services.auth import AuthService
 from lienwatch.store.repositories import TeamRepository, UserRepository
 from lienwatch.store.tables import Team, User
 
@@ -21,6 +24,23 @@ def describe_user(user: User) -> dict[str, Any]:
     return {"username": user.username, "name": user.display_name, "role": user.role,
             "team": user.team, "skill": skills.get("mode"), "regions": skills.get("regions", []),
             "capacity": user.daily_capacity, "active": user.active}  # fmt: skip
+
+
+def create_user(
+    session: Session, auth: AuthSettings, *, username: str, role: Role | str,
+    team: str | None, display_name: str = "", password: str | None = None, by: str,
+    at: datetime, **work: Any,
+) -> User:
+    """An administrator adds a user (``work``: an agent's skill, regions and daily capacity,
+    as :meth:`UserRepository.add` takes them), with a first password if given (the password
+    rules of :mod:`lienwatch.access.credentials`, recorded in the audit log)."""
+    user = UserRepository(session).add(
+        username=username, role=role, team=team, display_name=display_name, **work
+    )
+    if password is not None:
+        AuthService(session, auth).set_password(username=username, password=password, by=by,
+                                                at=at)  # fmt: skip
+    return user
 
 
 def list_users(session: Session, *, team: str | None = None, only_team: bool = False) -> list[

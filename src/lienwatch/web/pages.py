@@ -28,7 +28,6 @@ from lienwatch.followup.model import (
 from lienwatch.monitor.model import AlertStatus
 from lienwatch.reports.charts import province_track
 from lienwatch.services.alerts import decide_alert
-from lienwatch.services.auth import AuthService
 from lienwatch.services.followup import FollowupService
 from lienwatch.services.followup.coverage import business_as_of, coverage, kpis
 from lienwatch.services.followup.desk import ESCALATIONS
@@ -39,7 +38,7 @@ from lienwatch.services.reads.book import payments, schedule
 from lienwatch.services.reads.cases import case_detail, case_timeline, visible_case
 from lienwatch.services.reads.queues import team_queue
 from lienwatch.services.repossession import RepossessionService
-from lienwatch.services.users import change_user_role, list_users, team_names
+from lienwatch.services.users import change_user_role, create_user, list_users, team_names
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import transaction
 from lienwatch.store.repositories import UserRepository
@@ -386,14 +385,11 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
         fields = await form_of(request)
 
         def act(session: Session) -> None:
-            username = fields.get("username", "").strip()
-            UserRepository(session).add(
-                username=username, role=fields.get("role", ""),
-                team=fields.get("team", "").strip() or None,
-                display_name=fields.get("name", "").strip()[:200])  # fmt: skip
-            AuthService(session, settings.auth).set_password(
-                username=username, password=fields.get("password", ""), by=who.username,
-                at=clock.now())  # fmt: skip
+            create_user(
+                session, settings.auth, username=fields.get("username", "").strip(),
+                role=fields.get("role", ""), team=fields.get("team", "").strip() or None,
+                display_name=fields.get("name", "").strip()[:200],
+                password=fields.get("password", ""), by=who.username, at=clock.now())  # fmt: skip
 
         return on_users(who, act)
 

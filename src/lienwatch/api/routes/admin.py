@@ -13,7 +13,7 @@ from lienwatch.access.policy import Scope
 from lienwatch.api.context import ERRORS, ApiContext, Cursor, Limit, decode_cursor, encode_cursor
 from lienwatch.followup.model import Role, Skill
 from lienwatch.services.auth import AuthService
-from lienwatch.services.users import describe_user, list_users
+from lienwatch.services.users import create_user, describe_user, list_users
 from lienwatch.store.repositories import UserRepository
 
 Username = Annotated[str, Path(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9._-]+$")]
@@ -96,15 +96,12 @@ def router(context: ApiContext) -> APIRouter:
     def add_user(body: UserIn, caller: Caller) -> UserOut:
         """Add a user, with a password if given."""
         with context.session() as session:
-            user = UserRepository(session).add(
-                username=body.username, role=body.role, team=body.team, display_name=body.name,
-                skill=body.skill, regions=body.regions, daily_capacity=body.capacity,
+            user = create_user(
+                session, context.settings.auth, username=body.username, role=body.role,
+                team=body.team, display_name=body.name, password=body.password,
+                by=caller.username, at=clock.now(), skill=body.skill, regions=body.regions,
+                daily_capacity=body.capacity,
             )  # fmt: skip
-            if body.password is not None:
-                AuthService(session, context.settings.auth).set_password(
-                    username=body.username, password=body.password, by=caller.username,
-                    at=clock.now(),
-                )  # fmt: skip
             return UserOut(**describe_user(user))
 
     def set_active(username: str, active: bool) -> UserOut:
