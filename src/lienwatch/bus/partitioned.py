@@ -183,9 +183,10 @@ class PartitionedMonitor:
                     "checkpoint_at": owned.checkpointed_at,
                     "checkpoint_bytes": owned.checkpoint_bytes,
                     "covered": owned.monitor.mark,
-                    **{key: owned.monitor.status()[key] for key in shown},
+                    **{key: figures[key] for key in shown},
                 }
                 for partition, owned in sorted(self.owned.items())
+                for figures in (owned.monitor.status(),)  # one snapshot per partition
             },
         }
 

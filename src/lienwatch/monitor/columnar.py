@@ -265,7 +265,6 @@ def _sync_liveness(
         fix = cols.fix(p)
         if p > synced.get(fix.device_id, -1):
             synced[fix.device_id] = p
-            live.last[fix.device_id] = fix.time
             live.last_fix[fix.device_id] = fix
             live.deadline[fix.device_id] = fix.time + live.limit[fix.device_id]
 

@@ -470,7 +470,7 @@ class Monitor:
 
 def _fresh(slot: _Slot) -> bool:
     """Whether a vehicle's monitor has seen no fix yet (nothing processed, nothing held)."""
-    return slot.released == _NOTHING and not slot.held and not slot.monitor.liveness.last
+    return slot.released == _NOTHING and not slot.held and not slot.monitor.liveness.last_fix
 
 
 def _columnar_vehicles(alarmed: np.ndarray, slots: list[_Slot]) -> np.ndarray:

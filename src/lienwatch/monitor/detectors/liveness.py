@@ -21,8 +21,7 @@ class Liveness:
         self.limit = {d.device_id: _offline_limit(d, t) for d in devices}
         self.silence = {d.device_id: _silence_limit(d, t) for d in devices}
         self.kind = {d.device_id: d.kind for d in devices}
-        self.last: dict[str, int] = {}
-        self.last_fix: dict[str, Fix] = {}  # what a silence's evidence shows
+        self.last_fix: dict[str, Fix] = {}  # when each device last reported, and the evidence
         self.deadline: dict[str, float] = {}
         self.offline: dict[str, int] = {}  # device -> when it went offline
         self.removal_due: dict[str, tuple[Fix, float]] = {}  # device -> (alarm, deadline)
@@ -45,7 +44,6 @@ class Liveness:
         if self.removed_by_silence and device in self.removed_by_silence:  # it reports again
             self.removed_by_silence.discard(device)
             self.out.resolve(AlertType.DEVICE_REMOVED, t)
-        self.last[device] = t
         self.last_fix[device] = fix
         deadline = self.deadline
         deadline[device] = t + self.limit[device]
@@ -81,7 +79,7 @@ class Liveness:
             device_id=device,
             fixes=[self.last_fix[device]],
             evidence={
-                "offline": {d: iso_utc(self.last[d]) for d in sorted(self.offline)},
+                "offline": {d: iso_utc(self.last_fix[d].time) for d in sorted(self.offline)},
                 "allowed_silence_h": round(self.limit[device] / HOUR_S, 2),
             },
         )
@@ -99,7 +97,7 @@ class Liveness:
             fixes=[alarm] if last is alarm else [alarm, last],
             evidence={
                 "power_cut_at": iso_utc(alarm.time),
-                "silent_since": iso_utc(self.last[device]),
+                "silent_since": iso_utc(last.time),
             },
         )
 
@@ -111,8 +109,8 @@ class Liveness:
 
     def silent_for(self, device: str, t: int) -> float:
         """How much longer than its removal silence ``device`` has been quiet at ``t``."""
-        last = self.last.get(device)
-        return -NEVER if last is None else t - last - self.silence[device]
+        last = self.last_fix.get(device)
+        return -NEVER if last is None else t - last.time - self.silence[device]
 
 
 def _offline_limit(device: DeviceSpec, t: MonitorThresholds) -> float:
