@@ -10,7 +10,7 @@ import typer
 from lienwatch import clock
 from lienwatch.commands.common import emit, followup_service
 from lienwatch.commands.options import At, Json
-from lienwatch.services.workforce.capacity import capacity_forecast
+from lienwatch.services.workforce.capacity import MAX_DAYS, capacity_forecast
 from lienwatch.services.workforce.incentives import incentive_league
 from lienwatch.services.workforce.shortfall import act_on_shortfall
 from lienwatch.workforce.incentives import incentive_scheme, month_bounds
@@ -23,7 +23,7 @@ def add_commands(followup: typer.Typer) -> None:
 
 
 def capacity_command(
-    days: Annotated[int, typer.Option(min=1, max=62, help="Business days to forecast.")] = 7,
+    days: Annotated[int, typer.Option(min=1, max=MAX_DAYS, help="Business days to forecast.")] = 7,
     apply: Annotated[
         bool, typer.Option("--apply", help="Act on the steps forecast to breach.")
     ] = False,
