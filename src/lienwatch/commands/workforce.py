@@ -10,7 +10,7 @@ import typer
 from lienwatch import clock
 from lienwatch.commands.common import emit, followup_service
 from lienwatch.commands.options import At, Json
-from lienwatch.services.workforce.capacity import capacity_forecast
+from lienwatch.services.workforce.capacity import MAX_DAYS, service_forecast
 from lienwatch.services.workforce.incentives import incentive_league
 from lienwatch.services.workforce.shortfall import act_on_shortfall
 from lienwatch.workforce.incentives import incentive_scheme, month_bounds
@@ -23,7 +23,7 @@ def add_commands(followup: typer.Typer) -> None:
 
 
 def capacity_command(
-    days: Annotated[int, typer.Option(min=1, max=62, help="Business days to forecast.")] = 7,
+    days: Annotated[int, typer.Option(min=1, max=MAX_DAYS, help="Business days to forecast.")] = 7,
     apply: Annotated[
         bool, typer.Option("--apply", help="Act on the steps forecast to breach.")
     ] = False,
@@ -37,14 +37,12 @@ def capacity_command(
     --apply the engine acts on those queued: reassigned to a team of the skill with staff to
     spare, substituted where the rules allow, or ordered by exposure (each on the timeline)."""
     moment = at or clock.now()
-    with followup_service() as (session, service):
-        forecast = capacity_forecast(
-            session, at=moment, days=days, strategy=service.strategy, rules=capacity_rules(),
-            catalogue=service.catalogue, time_zone=service.zone.key,
-        )  # fmt: skip
+    with followup_service() as (_session, service):
+        rules = capacity_rules()
+        forecast = service_forecast(service, at=moment, days=days, rules=rules)
         plan = forecast.as_dict()
         if apply:
-            plan["acted"] = act_on_shortfall(service, plan=forecast, rules=capacity_rules(),
+            plan["acted"] = act_on_shortfall(service, plan=forecast, rules=rules,
                                              at=moment).as_dict()  # fmt: skip
     lines = [f"capacity forecast of {days} days from {plan['from']} ({plan['strategy']}, "
              f"{plan['rules']}): {plan['expected_breaches']} breaches expected"]  # fmt: skip

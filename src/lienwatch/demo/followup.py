@@ -35,9 +35,9 @@ from lienwatch.services.payment_anomalies import scan_payments
 from lienwatch.services.servicing import run_nightly
 from lienwatch.services.workforce.capacity import (
     CapacityForecast,
-    capacity_forecast,
     forecast_accuracy,
     go_live_forecast,
+    service_forecast,
 )
 from lienwatch.services.workforce.shortfall import act_on_shortfall
 from lienwatch.servicing.catalogue import ProductCatalogue
@@ -265,9 +265,7 @@ def _act_on_forecast(service: FollowupService, now: datetime) -> dict[str, int]:
     """The engine's morning pass: forecast today and tomorrow, act on the steps forecast to
     breach (substituted, reassigned or ordered, each on the case's timeline)."""
     rules = capacity_rules()
-    plan = capacity_forecast(service.session, at=now, days=2, strategy=service.strategy,
-                             rules=rules, catalogue=service.catalogue,
-                             time_zone=service.zone.key)  # fmt: skip
+    plan = service_forecast(service, at=now, days=2, rules=rules)
     acted = act_on_shortfall(service, plan=plan, rules=rules, at=now)
     return {f"plan_{kind}": n for kind, n in acted.as_dict().items()}
 

@@ -174,8 +174,14 @@ def go_live_forecast(
     as it was (the demo sizes its team from it before the engine starts)."""
     service.adopt_backlog(at=at)
     service.session.flush()
+    return service_forecast(service, at=at, days=days, rules=rules or capacity_rules())
+
+
+def service_forecast(
+    service: FollowupService, *, at: datetime, days: int, rules: CapacityRules
+) -> CapacityForecast:
+    """:func:`capacity_forecast` with ``service``'s session, strategy, catalogue and zone."""
     return capacity_forecast(
-        service.session, at=at, days=days, strategy=service.strategy,
-        rules=rules or capacity_rules(), catalogue=service.catalogue,
-        time_zone=service.zone.key,
+        service.session, at=at, days=days, strategy=service.strategy, rules=rules,
+        catalogue=service.catalogue, time_zone=service.zone.key,
     )  # fmt: skip
