@@ -223,6 +223,8 @@ def _number(text: str) -> bool:
 
 
 def _scored(row: Row, card: Scorecard) -> bool:
-    """The row carries every characteristic of ``card`` (an empty one is missing, a bin of
-    its own)."""
-    return all(name in row.raw for name in card.names)
+    """The row carries the characteristics of ``card``: the file has every column and the row
+    fills at least one (an empty cell is a missing value, a bin of its own; a row with all of
+    them empty has none)."""
+    return all(name in row.raw for name in card.names) and any(
+        _text(row, name) for name in card.names)
