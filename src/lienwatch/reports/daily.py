@@ -140,6 +140,8 @@ def tables(figures: dict[str, Any]) -> dict[str, tuple[list[str], list[list[Any]
     return {
         "portfolio_by_product": (["product", *money],
                                  [[r["product"], *(r[k] for k in money)] for r in p["by_product"]]),
+        "portfolio_by_grade": (["grade", *money],
+                               [[r["grade"], *(r[k] for k in money)] for r in p["by_grade"]]),
         "portfolio_by_province": (
             ["province", "name_en", "name_zh", *money],
             [[r["province"], r["name_en"], r["name_zh"], *(r[k] for k in money)]
@@ -187,9 +189,34 @@ def tables(figures: dict[str, Any]) -> dict[str, tuple[list[str], list[list[Any]
                   [list(r.values()) for r in figures["trend"]]),
         "grades": (["grade", "loans", "outstanding", "defaulted", "default_rate"],
                    [list(r.values()) for r in figures["models"]["grades"]]),
+        "kpi_rates": (["measure", "rate", "ci_low", "ci_high", "hits", "total"],
+                      [[name, *_rate(kpis.get(name))] for name in KPI_RATES]),
+        "champion_challenger": (
+            ["arm", "rate", "ci_low", "ci_high", "hits", "total"],
+            [[arm, *_rate(kpis["champion_challenger"][arm])]
+             for arm in ("champion", "challenger")]
+            + [["difference", kpis["champion_challenger"]["difference"],
+                *(kpis["champion_challenger"]["ci"] or [None, None]), None, None]]),
+        "behaviour_calibration": (
+            ["band", "loans", "predicted", "observed"],
+            [[r["band"], r["loans"], r["predicted"], r["observed"]]
+             for r in figures["models"]["behaviour"].get("calibration", [])]),
         **_workforce_tables(f["workforce"]),
         **_scorecard_tables(figures["models"].get("scorecard")),
     }  # fmt: skip
+
+
+#: The follow-up rates the report prints, as ``kpis`` names them.
+KPI_RATES = ("contact_rate", "rpc_rate", "promise_rate", "promise_kept_rate", "cure_rate",
+             "sla_breach_rate")  # fmt: skip
+
+
+def _rate(measure: dict[str, Any] | None) -> list[Any]:
+    """rate, interval and counts of one measure (empty over nothing)."""
+    if not measure:
+        return [None, None, None, 0, 0]
+    low, high = measure["ci"] or (None, None)
+    return [measure["rate"], low, high, measure["hits"], measure["total"]]
 
 
 def _workforce_tables(w: dict[str, Any]) -> dict[str, tuple[list[str], list[list[Any]]]]:

@@ -39,7 +39,7 @@ from lienwatch.services.reads.conduct import repossession_totals
 from lienwatch.services.reads.portfolio import (
     bucket_balances,
     daily_totals,
-    exposure_by_product_and_province,
+    exposure_by_segment,
     past_due_30,
     snapshot_buckets,
 )
@@ -182,21 +182,26 @@ def _province_names() -> dict[str, tuple[str, str]]:
 
 def _portfolio(session: Session, day: date) -> dict[str, Any]:
     """Loans, outstanding principal, EAD and unsecured exposure of the snapshots of ``day``,
-    in total, by product and by booking province."""
-    rows = exposure_by_product_and_province(session, day)
+    in total, by product, by origination grade ("" for loans without one) and by booking
+    province."""
+    rows = exposure_by_segment(session, day)
     by_product: dict[str, Counter[str]] = defaultdict(Counter)
     by_province: dict[str, Counter[str]] = defaultdict(Counter)
+    by_grade: dict[str, Counter[str]] = defaultdict(Counter)
     totals: Counter[str] = Counter()
-    for product, province, loans, outstanding, ead, unsecured in rows:
+    for product, province, grade, loans, outstanding, ead, unsecured in rows:
         figures = {"loans": loans, "outstanding": int(outstanding), "ead": int(ead),
                    "unsecured": int(unsecured)}  # fmt: skip
-        for table, key in ((by_product, product), (by_province, province)):
+        for table, key in ((by_product, product), (by_province, province),
+                           (by_grade, grade or "")):  # fmt: skip
             table[key].update(figures)
         totals.update(figures)
     names = _province_names()
     return {
         "totals": {k: totals[k] for k in ("loans", "outstanding", "ead", "unsecured")},
         "by_product": [{"product": p, **by_product[p]} for p in sorted(by_product)],
+        "by_grade": [{"grade": g, **by_grade[g]}
+                     for g in sorted(by_grade, key=lambda g: (g == "", g))],  # ungraded last
         "by_province": [
             {"province": code, "name_en": names.get(code, (code, code))[0],
              "name_zh": names.get(code, (code, code))[1], **by_province[code]}

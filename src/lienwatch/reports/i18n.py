@@ -41,6 +41,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "product": ("Product", "产品"),
     "province": ("Province", "省份"),
     "grade": ("Grade", "评级"),
+    "ungraded": ("not graded", "无评级"),
     "bucket": ("Bucket", "账龄"),
     "balance": ("Balance", "余额"),
     "share": ("Share", "占比"),
@@ -147,6 +148,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "c_scorecard": ("PSI of the score and of each characteristic (under 0.1 stable, over 0.25 "
                     "a shift)", "评分及各特征的 PSI（低于 0.1 稳定，高于 0.25 明显偏移）"),
     "score": ("score", "评分"),
+    "grade_mix_psi": ("PSI of the grade mix", "评级分布 PSI"),
+    "score_psi": ("PSI of the score", "评分 PSI"),
+    "applications": ("applications", "进件"),
+    "new_abnormal_payments": ("new abnormal payments", "新增异常还款"),
     "psi_small_sample": ("Only {n} recent applications: at so few, PSI moves by chance; read "
                          "it as a hint, not a shift.",
                          "近期进件仅 {n} 笔：样本过少时 PSI 受随机波动影响大，"

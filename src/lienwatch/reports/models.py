@@ -34,8 +34,13 @@ def models_figures(session: Session, *, day: date, since: datetime | None,
                    at: datetime, previous_day: date | None = None) -> dict[str, Any]:  # fmt: skip
     """The section's figures for the business ``day``; ``since`` is the previous report's
     moment (what is new since), ``at`` this one's, ``previous_day`` its business day."""
+    stability = _stability(session, day)
+    if previous_day is not None:
+        before = _stability(session, previous_day)["psi"]
+        now = stability["psi"]
+        stability["change"] = None if now is None or before is None else round(now - before, 4)
     return {"installed": True, "grades": grades_against_outcome(session, day),
-            "stability": _stability(session, day),
+            "stability": stability,
             "scorecard": _scorecard(session, day, previous_day),
             "behaviour": _behaviour(session, day),
             "payment_anomalies": _payment_anomalies(session, since, at),

@@ -35,15 +35,16 @@ def snapshot_buckets(session: Session) -> set[str]:
     return set(session.scalars(select(LoanSnapshot.bucket).distinct()))
 
 
-def exposure_by_product_and_province(session: Session, day: date) -> list[tuple[Any, ...]]:
-    """(product, booking province, loans, outstanding, EAD, unsecured) of ``day``'s snapshots."""
+def exposure_by_segment(session: Session, day: date) -> list[tuple[Any, ...]]:
+    """(product, booking province, origination grade or None, loans, outstanding, EAD,
+    unsecured) of ``day``'s snapshots."""
     return list(session.execute(
-        select(Loan.product, Loan.booked_province, func.count(),
+        select(Loan.product, Loan.booked_province, Loan.grade, func.count(),
                func.sum(LoanSnapshot.outstanding_principal), func.sum(LoanSnapshot.ead),
                func.sum(LoanSnapshot.unsecured))
         .join(Loan, Loan.id == LoanSnapshot.loan_id)
         .where(LoanSnapshot.as_of == day)
-        .group_by(Loan.product, Loan.booked_province)
+        .group_by(Loan.product, Loan.booked_province, Loan.grade)
     ).all())  # fmt: skip
 
 
