@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from lienwatch.reports.models import grades_against_outcome, models_figures
+from lienwatch.reports.models import models_figures
 from lienwatch.services.applications import shipped_reference, shipped_scorecard
 from lienwatch.services.origination import (
     Scored,
@@ -14,6 +14,7 @@ from lienwatch.services.origination import (
     scorecard_stability,
 )
 from lienwatch.services.payment_anomalies import scan_payments
+from lienwatch.services.reads.portfolio import grades_against_outcome
 from lienwatch.services.servicing import run_nightly
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.repositories import PaymentRepository

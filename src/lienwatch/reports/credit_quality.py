@@ -25,10 +25,7 @@ from datetime import date
 
 from lienwatch.domain.delinquency import DEFAULT_BUCKETS
 from lienwatch.domain.rolls import Move, flows
-from lienwatch.services.reads.portfolio import MonthEnd, month_end_snapshots
-
-__all__ = ["MonthEnd", "RollRate", "VintagePoint", "month_end_snapshots", "roll_rates",
-           "vintage_curves"]  # fmt: skip
+from lienwatch.services.reads.portfolio import MonthEnd
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from lienwatch.domain.delinquency import DEFAULT_BUCKETS
 from lienwatch.errors import LienwatchError
 from lienwatch.followup.strategy import Strategy
 from lienwatch.ledger.heads import key_id, raw_public_key
-from lienwatch.reports.credit_quality import month_end_snapshots, roll_rates, vintage_curves
+from lienwatch.reports.credit_quality import roll_rates, vintage_curves
 from lienwatch.reports.models import models_figures
 from lienwatch.reports.workforce import workforce_figures
 from lienwatch.services.followup.coverage import kpis
@@ -40,6 +40,7 @@ from lienwatch.services.reads.portfolio import (
     bucket_balances,
     daily_totals,
     exposure_by_segment,
+    month_end_snapshots,
     past_due_30,
     snapshot_buckets,
 )

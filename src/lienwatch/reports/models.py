@@ -23,8 +23,6 @@ from lienwatch.services.reads.portfolio import (
     grades_against_outcome,
 )
 
-__all__ = ["grades_against_outcome", "models_figures"]
-
 GRADES = ("A", "B", "C", "D", "E")
 NEW_LOAN_DAYS = 90  # loans disbursed this recently are "new" for the grade mix's PSI
 RING_MAX_SHARE = 20
