@@ -5,6 +5,7 @@ loan's score, grade and attributes for the report's scorecard stability."""
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,8 +17,11 @@ from lienwatch.services.applications import decide_and_record, shipped_scorecard
 from lienwatch.services.book_import import ImportRejected, import_book
 from lienwatch.services.origination import scorecard_stability
 from lienwatch.sim import SimConfig, generate, write_portfolio
+from lienwatch.store import migrate
+from lienwatch.store.db import make_engine, session_factory, transaction
 from lienwatch.store.tables import ApplicationRecord, Loan
 from tests.services.test_book_import import AT, KINDS
+from tests.test_cli import run
 
 with german_credit_path().open(encoding="utf-8") as handle:
     GERMAN = list(csv.DictReader(handle))
@@ -115,3 +119,26 @@ def test_bad_application_columns_are_named_and_nothing_is_imported(
     assert {e.line for e in header} == {1}
     assert {e.column for e in header} == set(shipped_scorecard().names) - {"duration_in_month"}
     assert db_session.scalar(select(Loan.id).limit(1)) is None
+
+
+def test_risk_stability_prints_the_report_s_figures(book_files, tmp_path):
+    """``lienwatch risk stability`` on an imported book: the read verb the report calls."""
+    url = f"sqlite:///{tmp_path / 'book.sqlite3'}"
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    loans = loans_file(book_files, tmp_path / "loans.csv", CHARACTERISTICS, lambda _, row: row)
+    factory = session_factory(engine)
+    with transaction(factory) as session:
+        import_book(session, at=AT, files={**book_files, "loans": loans})
+        day = max(session.scalars(select(ApplicationRecord.decided_on)))
+    with transaction(factory) as session:
+        expected = scorecard_stability(session, day=day)
+    engine.dispose()
+    env = {"LIENWATCH_DATABASE_URL": url}
+    result = run("risk", "stability", "--as-of", day.isoformat(), "--json", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"as_of": day.isoformat(), **expected}
+    before = run("risk", "stability", "--as-of", "2000-01-01", cwd=tmp_path, env=env)
+    assert before.returncode == 1
+    assert before.stderr.startswith("lienwatch: error: no scored application is stored on or "
+                                    "before 2000-01-01")  # fmt: skip
