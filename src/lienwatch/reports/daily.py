@@ -351,7 +351,16 @@ def _model_and_workforce_charts(figures: dict[str, Any], t: Translator) -> dict[
             [t("score"), *(t.code(c["name"]) for c in shown)], psis, title=t("c_scorecard"),
             y_label=t("psi"), fmt=lambda v: f"{v:.2f}",
             colours=[_psi_colour(v) for v in psis])  # fmt: skip
-    capacity = figures["followup"]["workforce"]["capacity"]
+    workforce = figures["followup"]["workforce"]
+    league = workforce["league"] if workforce["league"]["agents"] else workforce["last_month"]
+    if league["agents"]:
+        shown = league["agents"][:LEAGUE_SHOWN]
+        found["league"] = charts.bars(
+            [a["agent"] for a in shown], [a["total"] for a in shown],
+            title=t("c_league", month=league["month"]), y_label=t("points"),
+            fmt=lambda v: f"{v:+,.0f}" if v else "0",
+            colours=[charts.bucket_colour(0 if a["total"] >= 0 else 6) for a in shown])  # fmt: skip
+    capacity = workforce["capacity"]
     if capacity["pools"]:
         pools = capacity["pools"]
         found["capacity"] = charts.bars(
@@ -373,6 +382,9 @@ def _model_and_workforce_charts(figures: dict[str, Any], t: Translator) -> dict[
             title=t("c_workload"), x_label=t("day"), y_label=t("tasks"),
             y_fmt=lambda v: f"{v:,.0f}", x_fmt=day_label)  # fmt: skip
     return found
+
+
+LEAGUE_SHOWN = 12  # agents in the league's chart (all are in the table)
 
 
 def _psi_colour(value: float) -> str:

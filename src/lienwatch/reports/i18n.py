@@ -190,6 +190,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
                         "point to its act:", "{month} 月截至 {to}。积分方案，及将每一分追溯至其"
                         "行为的命令："),
     "points": ("Points", "积分"),
+    "c_league": ("Points per agent, {month} (the best first)", "{month} 月各专员积分（高者在前）"),
     "acts": ("Acts", "行为数"),
     "points_by_act": ("Points by act", "各行为积分"),
     "to_date": ("to date", "截至目前"),
