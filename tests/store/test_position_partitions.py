@@ -15,8 +15,11 @@ from sqlalchemy import Engine, func, inspect, select, text
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from lienwatch import clock
 from lienwatch.cli import app
+from lienwatch.config import Settings
 from lienwatch.domain.positions import PositionColumns
+from lienwatch.jobs import nightly_run
 from lienwatch.services.positions import prepare_partitions
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory, transaction
@@ -33,7 +36,7 @@ from tests.conftest import postgres_database
 
 pytestmark = pytest.mark.postgres
 
-NOW = datetime(2031, 9, 1, 4, 0, tzinfo=UTC)  # far from the machine's day: no month made ahead
+NOW = datetime(2031, 9, 1, 4, 0, tzinfo=UTC)  # far from TEST_NOW, whose months the migration made
 
 
 @pytest.fixture
@@ -173,3 +176,15 @@ def test_sqlite_keeps_one_table(tmp_path):
         assert prepare_partitions(session, at=NOW) == []
     assert not [t for t in inspect(engine).get_table_names() if t.startswith("positions_")]
     engine.dispose()
+
+
+def test_the_nightly_job_makes_the_coming_months(pg, tmp_path):
+    url, engine = pg
+    migrate.upgrade(engine)
+    settings = Settings(database_url=url, ledger={"key_file": tmp_path / "ledger.key"})
+    with clock.travel(NOW):
+        summary = nightly_run(session_factory(engine), settings)()
+        assert summary["position_partitions_made"] == [
+            "positions_p203109", "positions_p203110", "positions_p203111"
+        ]  # fmt: skip
+        assert nightly_run(session_factory(engine), settings)()["position_partitions_made"] == []
