@@ -117,22 +117,22 @@ def _quiet_disbursement(rng: random.Random, today: date) -> date:
             return today - timedelta(days=age)
 
 
-def service(session, strategy, dispatcher) -> FollowupService:
-    return FollowupService(session, strategy=strategy, dispatcher=dispatcher)
-
-
-def tick(engine, now: datetime, limit: int | None = None) -> tuple[float, dict]:
-    """One tick at ``now`` (with at most ``limit`` due steps); its time and report."""
-    factory = session_factory(engine)
-    strategy = shipped_strategy("cn")
+def service(session) -> FollowupService:
+    """The service as the scheduler's job makes it: the shipped strategy, local senders."""
     logged = LogProvider()
     dispatcher = Dispatcher(
         ComplianceGuard("cn"),
         {Channel.SMS: LocalSmsGateway(), Channel.VOICE: logged, Channel.LETTER: logged},
     )
+    return FollowupService(session, strategy=shipped_strategy("cn"), dispatcher=dispatcher)
+
+
+def tick(engine, now: datetime, limit: int | None = None) -> tuple[float, dict]:
+    """One tick at ``now`` (with at most ``limit`` due steps); its time and report."""
+    factory = session_factory(engine)
     started = time.perf_counter()
     with transaction(factory) as session:
-        report = service(session, strategy, dispatcher).tick(at=now, step_limit=limit)
+        report = service(session).tick(at=now, step_limit=limit)
     return time.perf_counter() - started, report.as_dict()
 
 
@@ -140,17 +140,11 @@ def drain(engine, now: datetime, limit: int) -> tuple[float, int, list[float]]:
     """The due steps left after the tick, in batches of ``limit`` (as ``tick_and_drain``):
     the whole time, the steps and each batch's time."""
     factory = session_factory(engine)
-    strategy = shipped_strategy("cn")
-    logged = LogProvider()
-    dispatcher = Dispatcher(
-        ComplianceGuard("cn"),
-        {Channel.SMS: LocalSmsGateway(), Channel.VOICE: logged, Channel.LETTER: logged},
-    )
     steps, batches, started = 0, [], time.perf_counter()
     while True:
         begun = time.perf_counter()
         with transaction(factory) as session:
-            report = service(session, strategy, dispatcher).run_due_steps(at=now, limit=limit)
+            report = service(session).run_due_steps(at=now, limit=limit)
         batches.append(time.perf_counter() - begun)
         steps += report.steps
         if report.steps < limit:

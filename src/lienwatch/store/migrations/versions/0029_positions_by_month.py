@@ -47,23 +47,17 @@ def _bound(month: date) -> str:
 _OPERATOR_SET = text("operator_status IS NOT NULL")
 
 
-def upgrade() -> None:
-    # the loans an operator closed by hand, for the follow-up tick (both backends)
-    op.create_index("ix_loans_operator_set", "loans", ["id"],
-                    sqlite_where=_OPERATOR_SET, postgresql_where=_OPERATOR_SET)  # fmt: skip
-    bind = op.get_bind()
-    if bind.dialect.name != "postgresql":
-        return
-    op.execute("ALTER TABLE positions RENAME TO positions_unpartitioned")
-    for name in ("pk_positions", "uq_positions_device_id_fix_time",
-                 "fk_positions_device_id_devices"):  # fmt: skip
-        op.execute(f"ALTER TABLE positions_unpartitioned RENAME CONSTRAINT {name} TO {name}_old")
-    op.execute(
-        "CREATE TABLE positions (LIKE positions_unpartitioned INCLUDING DEFAULTS) "
-        "PARTITION BY RANGE (fix_time)"
-    )
-    op.execute("ALTER SEQUENCE positions_id_seq OWNED BY positions.id")
-    op.execute("ALTER TABLE positions ADD CONSTRAINT pk_positions PRIMARY KEY (id, fix_time)")
+def _set_aside(name: str) -> None:
+    """Rename ``positions`` and its constraints, freeing the names for the new table."""
+    op.execute(f"ALTER TABLE positions RENAME TO {name}")
+    for constraint in ("pk_positions", "uq_positions_device_id_fix_time",
+                       "fk_positions_device_id_devices"):  # fmt: skip
+        op.execute(f"ALTER TABLE {name} RENAME CONSTRAINT {constraint} TO {constraint}_old")
+
+
+def _constrain(primary_key: str) -> None:
+    """The new ``positions``' keys, named as the old table's were."""
+    op.execute(f"ALTER TABLE positions ADD CONSTRAINT pk_positions PRIMARY KEY ({primary_key})")
     op.execute(
         "ALTER TABLE positions ADD CONSTRAINT uq_positions_device_id_fix_time "
         "UNIQUE (device_id, fix_time)"
@@ -72,6 +66,22 @@ def upgrade() -> None:
         "ALTER TABLE positions ADD CONSTRAINT fk_positions_device_id_devices "
         "FOREIGN KEY (device_id) REFERENCES devices (id)"
     )
+
+
+def upgrade() -> None:
+    # the loans an operator closed by hand, for the follow-up tick (both backends)
+    op.create_index("ix_loans_operator_set", "loans", ["id"],
+                    sqlite_where=_OPERATOR_SET, postgresql_where=_OPERATOR_SET)  # fmt: skip
+    bind = op.get_bind()
+    if bind.dialect.name != "postgresql":
+        return
+    _set_aside("positions_unpartitioned")
+    op.execute(
+        "CREATE TABLE positions (LIKE positions_unpartitioned INCLUDING DEFAULTS) "
+        "PARTITION BY RANGE (fix_time)"
+    )
+    op.execute("ALTER SEQUENCE positions_id_seq OWNED BY positions.id")
+    _constrain("id, fix_time")  # a partitioned table's unique keys hold the partition key
     oldest, newest = bind.execute(
         text("SELECT min(fix_time), max(fix_time) FROM positions_unpartitioned")
     ).one()
@@ -99,22 +109,11 @@ def downgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name != "postgresql":
         return
-    op.execute("ALTER TABLE positions RENAME TO positions_partitioned")
-    for name in ("pk_positions", "uq_positions_device_id_fix_time",
-                 "fk_positions_device_id_devices"):  # fmt: skip
-        op.execute(f"ALTER TABLE positions_partitioned RENAME CONSTRAINT {name} TO {name}_new")
+    _set_aside("positions_partitioned")
     op.execute("CREATE TABLE positions (LIKE positions_partitioned INCLUDING DEFAULTS)")
     op.execute("ALTER SEQUENCE positions_id_seq OWNED BY positions.id")
     op.execute(
         f"INSERT INTO positions ({_COLUMNS}) SELECT {_COLUMNS} FROM positions_partitioned"
     )
-    op.execute("ALTER TABLE positions ADD CONSTRAINT pk_positions PRIMARY KEY (id)")
-    op.execute(
-        "ALTER TABLE positions ADD CONSTRAINT uq_positions_device_id_fix_time "
-        "UNIQUE (device_id, fix_time)"
-    )
-    op.execute(
-        "ALTER TABLE positions ADD CONSTRAINT fk_positions_device_id_devices "
-        "FOREIGN KEY (device_id) REFERENCES devices (id)"
-    )
+    _constrain("id")
     op.execute("DROP TABLE positions_partitioned")  # its partitions go with it
