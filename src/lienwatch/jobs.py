@@ -88,9 +88,13 @@ def tick_and_drain(
     at: datetime | None = None,
 ) -> Summary:
     """One follow-up tick with its first batch of due steps, then the due steps left, in
-    batches of ``[followup] step_batch``, each in its own transaction, until a batch comes back
-    smaller than that; returns the tick report counting every batch, with ``batches`` (those
-    that claimed steps).
+    batches of ``[followup] step_batch``, each in its own transaction, until a batch claims
+    none; returns the tick report counting every batch, with ``batches`` (those that claimed
+    steps).
+
+    A batch that comes back short is not the end: steps another worker held (skipped, not
+    waited for) or raised by a tick that committed meanwhile may be due, so two workers that
+    both came back short at once would otherwise both stop and leave them to the next run.
 
     A worker whose tick was skipped (another worker holds the scheduler lock) drains as well,
     so several workers share a backlog of steps; a batch never waits for another batch or for a
@@ -108,13 +112,13 @@ def tick_and_drain(
     with transaction(factory) as session:
         report = service(session).tick(at=at or clock.now(), step_limit=limit)
     batches = 1 if report.steps else 0
-    more = report.skipped == 1 or report.steps == limit
+    more = report.skipped == 1 or report.steps > 0
     while more:
         with transaction(factory) as session:
             batch = service(session).run_due_steps(at=at or clock.now(), limit=limit)
         report.add(batch)
         batches += 1 if batch.steps else 0
-        more = batch.steps == limit
+        more = batch.steps > 0
     return {**report.as_dict(), "batches": batches}
 
 
