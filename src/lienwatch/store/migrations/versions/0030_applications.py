@@ -1,8 +1,8 @@
 """applications and scorecards: each scored application's attributes and the fit's reference
 distribution, for the scorecard's stability in the daily report (issue 17)
 
-Revision ID: 0026
-Revises: 0023
+Revision ID: 0030
+Revises: 0029
 Create Date: 2026-12-06 23:00:00
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 from lienwatch.store.types import UTCDateTime
 
-revision = "0026"
-down_revision = "0023"
+revision = "0030"
+down_revision = "0029"
 branch_labels = None
 depends_on = None
 
