@@ -19,6 +19,7 @@ from lienwatch.followup.strategy import Strategy
 from lienwatch.services.followup import FollowupService
 from lienwatch.services.workforce.sources import expected_pendings, open_pendings
 from lienwatch.servicing.catalogue import ProductCatalogue
+from lienwatch.store.servicing import last_run_day
 from lienwatch.store.tables import Task, User
 from lienwatch.workforce.forecast import Horizon, Work, forecast, workload
 from lienwatch.workforce.plan import (
@@ -107,8 +108,9 @@ def capacity_forecast(
         raise FollowupError(f"days: {days} is not between 1 and {MAX_DAYS}")
     zone = ZoneInfo(time_zone)
     horizon = Horizon(at.astimezone(zone).date(), days, zone)
-    pendings = open_pendings(session, strategy) + expected_pendings(
-        session, at=at, horizon=horizon, strategy=strategy,
+    latest = last_run_day(session)
+    pendings = open_pendings(session, strategy, latest) + expected_pendings(
+        session, at=at, horizon=horizon, strategy=strategy, latest=latest,
         catalogue=catalogue or ProductCatalogue(), lookback_days=rules.lookback_days)  # fmt: skip
     works = forecast(pendings, horizon, rules)
     roster = current_roster(session, rules)

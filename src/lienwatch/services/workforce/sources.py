@@ -17,7 +17,6 @@ from lienwatch.followup.strategy import Arm, LadderSpec, Segment, Strategy
 from lienwatch.followup.triggers import ROUTINE_CHECKS, check_lead, current_checks, repeats
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.followup import LIVE_LOAN_STATUSES
-from lienwatch.store.servicing import last_run_day
 from lienwatch.store.tables import Alert, Case, Loan, LoanSnapshot, Task, Trigger
 from lienwatch.workforce.forecast import Horizon, Pending
 
@@ -28,9 +27,9 @@ FROM_THE_BOOK = frozenset(
 ROUTINE = frozenset({*ROUTINE_CHECKS, TriggerKind.WELCOME_CALL})  # by loan age
 
 
-def open_pendings(session: Session, strategy: Strategy) -> list[Pending]:
+def open_pendings(session: Session, strategy: Strategy, latest: date | None) -> list[Pending]:
     """Every open trigger at its next step: the queued task's due time and deadline when the
-    step waits in a queue, else the trigger's."""
+    step waits in a queue, else the trigger's (the exposure of the ``latest`` run's day)."""
     queued = select(Task.trigger_id, Task.due_at, Task.deadline_at).where(
         Task.status == TaskStatus.QUEUED).subquery()  # fmt: skip
     rows = session.execute(
@@ -40,7 +39,7 @@ def open_pendings(session: Session, strategy: Strategy) -> list[Pending]:
         .join(Loan, Loan.id == Trigger.loan_id)
         .outerjoin(queued, queued.c.trigger_id == Trigger.id)
         .outerjoin(LoanSnapshot, and_(LoanSnapshot.loan_id == Trigger.loan_id,
-                                      LoanSnapshot.as_of == _latest(session)))
+                                      LoanSnapshot.as_of == latest))
         .where(Trigger.resolved_at.is_(None))
     ).all()  # fmt: skip
     pendings = []
@@ -58,16 +57,16 @@ def open_pendings(session: Session, strategy: Strategy) -> list[Pending]:
 
 def expected_pendings(
     session: Session, *, at: datetime, horizon: Horizon, strategy: Strategy,
-    catalogue: ProductCatalogue, lookback_days: int,
+    catalogue: ProductCatalogue, lookback_days: int, latest: date | None,
 ) -> list[Pending]:  # fmt: skip
-    """The triggers expected over ``horizon``, each weighted by its probability."""
-    latest = _latest(session)
+    """The triggers expected over ``horizon``, each weighted by its probability (the book
+    as the ``latest`` nightly run left it)."""
     expected: list[Pending] = []
     if latest is not None:
         expected += _missed_installments(session, latest, horizon, strategy)
         expected += _deeper_buckets(session, latest, horizon, strategy, catalogue)
     expected += _routine(session, horizon, strategy)
-    expected += _recent_rates(session, at, horizon, strategy, lookback_days)
+    expected += _recent_rates(session, at, horizon, strategy, lookback_days, latest)
     return expected
 
 
@@ -150,8 +149,9 @@ def _routine(session: Session, horizon: Horizon, strategy: Strategy) -> list[Pen
 
 
 def _recent_rates(
-    session: Session, at: datetime, horizon: Horizon, strategy: Strategy, lookback_days: int
-) -> list[Pending]:
+    session: Session, at: datetime, horizon: Horizon, strategy: Strategy, lookback_days: int,
+    latest: date | None,
+) -> list[Pending]:  # fmt: skip
     """Alerts (by type) at the rate they were raised over the lookback, other kinds at the
     rate their triggers were raised (not adopted at go-live), spread over every day."""
     since = at - timedelta(days=lookback_days)
@@ -160,7 +160,7 @@ def _recent_rates(
     alerts = session.execute(
         select(Alert.type, delinquent, func.count())
         .outerjoin(LoanSnapshot, and_(LoanSnapshot.loan_id == Alert.loan_id,
-                                      LoanSnapshot.as_of == _latest(session)))
+                                      LoanSnapshot.as_of == latest))
         .where(Alert.loan_id.is_not(None), raised >= since, raised < at)
         .group_by(Alert.type, delinquent)
     ).all()  # fmt: skip
@@ -206,10 +206,6 @@ def _ladder(strategy: Strategy, name: str, arm: str) -> LadderSpec | None:
     return next(
         (ladder for ladder in (*challenger, *strategy.ladders) if ladder.name == name), None
     )
-
-
-def _latest(session: Session) -> date | None:
-    return last_run_day(session)
 
 
 def _midnight(day: date, zone: ZoneInfo) -> datetime:
