@@ -337,6 +337,18 @@ class FollowupSettings(BaseModel):
     providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
+class WorkforceSettings(BaseModel):
+    """``[workforce]``: the capacity rules and the reward/penalty scheme in force, each the
+    path of a TOML file (unset: the shipped ``capacity-default`` and ``incentives-default``).
+    A file carries its ``name`` and ``version``; the forecast and the league name the version
+    they used (docs/followup.md, Workforce)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    capacity_rules: Path | None = None
+    incentives: Path | None = None
+
+
 class RepossessionSettings(BaseModel):
     """``[repossession]``: when a repossession may be ordered, through which routes, how fast.
 
@@ -460,6 +472,7 @@ class Settings(BaseSettings):
     followup: FollowupSettings = FollowupSettings()
     servicing: ServicingSettings = ServicingSettings()
     repossession: RepossessionSettings = RepossessionSettings()
+    workforce: WorkforceSettings = WorkforceSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     ledger: LedgerSettings = LedgerSettings()
     report: ReportSettings = ReportSettings()

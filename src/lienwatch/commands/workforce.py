@@ -10,6 +10,7 @@ import typer
 from lienwatch import clock
 from lienwatch.commands.common import emit, followup_service
 from lienwatch.commands.options import At, Json
+from lienwatch.config import load_settings
 from lienwatch.services.workforce.capacity import MAX_DAYS, service_forecast
 from lienwatch.services.workforce.incentives import incentive_league
 from lienwatch.services.workforce.shortfall import act_on_shortfall
@@ -38,7 +39,7 @@ def capacity_command(
     spare, substituted where the rules allow, or ordered by exposure (each on the timeline)."""
     moment = at or clock.now()
     with followup_service() as (_session, service):
-        rules = capacity_rules()
+        rules = capacity_rules(load_settings().workforce.capacity_rules)
         forecast = service_forecast(service, at=moment, days=days, rules=rules)
         plan = forecast.as_dict()
         if apply:
@@ -82,7 +83,8 @@ def incentives_command(
     with followup_service() as (session, service):
         since, until = month_bounds(month, service.zone)
         table = incentive_league(session, since=since, until=min(until, moment),
-                                 scheme=incentive_scheme()).as_dict()  # fmt: skip
+                                 scheme=incentive_scheme(load_settings().workforce.incentives),
+                                 ).as_dict()  # fmt: skip
     lines = [f"incentives {month} ({table['scheme']}), to {min(until, moment).isoformat()}"]
     lines += [f"{n}. {s['agent']} ({s['team']}): {s['total']:+d} "
               + ", ".join(f"{act} {points:+d}" for act, points in s["by_act"].items())
