@@ -23,15 +23,16 @@ from lienwatch.store.servicing import last_run_day
 from lienwatch.store.tables import Task, User
 from lienwatch.workforce.forecast import Horizon, Work, forecast, workload
 from lienwatch.workforce.plan import (
+    Hour,
     Late,
     breaches,
     by_pool,
     guard_bound,
+    hourly,
     needed,
-    roster_capacity,
     schedule,
 )
-from lienwatch.workforce.roster import Pool, Roster, roster_of, standard_agent
+from lienwatch.workforce.roster import Pool, Roster, roster_capacity, roster_of, standard_agent
 from lienwatch.workforce.rules import CapacityRules, capacity_rules
 
 MAX_DAYS = 62
@@ -47,6 +48,7 @@ class PoolPlan:
     rostered: int
     needed: int
     breaches: float
+    hours: tuple[Hour, ...] = ()  # the plan per hour: tasks falling due, agents on duty
 
     @property
     def shortfall(self) -> int:
@@ -56,7 +58,8 @@ class PoolPlan:
         return {"pool": self.pool.label, "team": self.pool.team, "skill": self.pool.skill,
                 "tasks": {k: round(v, 1) for k, v in self.tasks.items()},
                 "rostered": self.rostered, "needed": self.needed, "shortfall": self.shortfall,
-                "breaches": round(self.breaches, 1)}  # fmt: skip
+                "breaches": round(self.breaches, 1),
+                "hours": [hour.as_dict() for hour in self.hours]}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,12 +111,12 @@ def capacity_forecast(
         raise FollowupError(f"days: {days} is not between 1 and {MAX_DAYS}")
     zone = ZoneInfo(time_zone)
     horizon = Horizon(at.astimezone(zone).date(), days, zone)
-    latest = last_run_day(session)
-    pendings = open_pendings(session, strategy, latest) + expected_pendings(
-        session, at=at, horizon=horizon, strategy=strategy, latest=latest,
+    latest, travel = last_run_day(session), rules.travel()
+    pendings = open_pendings(session, strategy, latest, travel) + expected_pendings(
+        session, at=at, horizon=horizon, strategy=strategy, latest=latest, travel=travel,
         catalogue=catalogue or ProductCatalogue(), lookback_days=rules.lookback_days)  # fmt: skip
     works = forecast(pendings, horizon, rules)
-    roster = current_roster(session, rules)
+    roster = current_roster(session, rules, zone)
     plans, late = [], []
     for pool, pool_works in sorted(by_pool(works).items(), key=lambda item: item[0].label):
         members = roster.members(pool)
@@ -121,9 +124,10 @@ def capacity_forecast(
         tasks: dict[str, float] = defaultdict(float)
         for work in pool_works:
             tasks[work.channel] += work.weight
+        standard = standard_agent(rules, pool.skill, zone=zone)
         plans.append(PoolPlan(pool, dict(tasks), len(members),
-                              needed(pool_works, standard_agent(rules, pool.skill), horizon),
-                              breaches(pool_late)))  # fmt: skip
+                              needed(pool_works, standard, horizon), breaches(pool_late),
+                              hourly(pool_works, members, horizon)))  # fmt: skip
         late += pool_late
     late.sort(key=lambda item: (item.work.deadline, item.work.exposure))
     capped = guard_bound(works, profile(strategy.profile).connected_calls_per_day)
@@ -131,12 +135,14 @@ def capacity_forecast(
                             tuple(late), tuple(capped))  # fmt: skip
 
 
-def current_roster(session: Session, rules: CapacityRules) -> Roster:
+def current_roster(session: Session, rules: CapacityRules, zone: ZoneInfo) -> Roster:
+    """The active agents, each in their own hours and zone (``zone``, the business one,
+    when their roster entry names none)."""
     rows = session.execute(
         select(User.username, User.team, User.skills, User.daily_capacity)
         .where(User.role == "agent", User.active.is_(True)).order_by(User.username)
     ).all()  # fmt: skip
-    return roster_of(((u, t, s or {}, c) for u, t, s, c in rows), rules)
+    return roster_of(((u, t, s or {}, c) for u, t, s, c in rows), rules, zone)
 
 
 def forecast_accuracy(

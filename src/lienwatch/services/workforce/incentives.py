@@ -132,11 +132,11 @@ def _breaches(session: Session, since: datetime, until: datetime) -> list[Row]:
     held: dict[int, list[tuple[datetime, int, int]]] = defaultdict(list)
     for chunk in chunks(ids):
         kinds.update(session.execute(select(Trigger.id, Trigger.kind)
-                                     .where(Trigger.id.in_(chunk))).tuples().all())  # fmt: skip
+                                     .where(Trigger.id.in_(chunk))).all())  # fmt: skip
         for trigger, due, task, holder in session.execute(
             select(Task.trigger_id, Task.due_at, Task.id, Task.assignee_id)
             .where(Task.trigger_id.in_(chunk), Task.assignee_id.is_not(None))
-        ).tuples():  # fmt: skip
+        ):  # fmt: skip
             held[trigger].append((due, task, holder))
     found = []
     for action, at, case, details in rows:
@@ -203,7 +203,7 @@ def _last_agent_acts(
             select(Action.case_id, Action.performed_at, Action.id, Action.performed_by)
             .where(Action.case_id.in_(chunk), Action.performed_by.is_not(None),
                    Action.kind.in_(AGENT_ACTS), Action.performed_at <= latest)
-        ).tuples():  # fmt: skip
+        ):  # fmt: skip
             acts[case].append((at, action, by))
     for found in acts.values():
         found.sort()
