@@ -12,9 +12,9 @@ from lienwatch.commands.common import emit, followup_service
 from lienwatch.commands.options import At, Json
 from lienwatch.config import load_settings
 from lienwatch.services.workforce.capacity import MAX_DAYS, service_forecast
-from lienwatch.services.workforce.incentives import incentive_league
+from lienwatch.services.workforce.incentives import month_league
 from lienwatch.services.workforce.shortfall import act_on_shortfall
-from lienwatch.workforce.incentives import incentive_scheme, month_bounds
+from lienwatch.workforce.incentives import incentive_scheme
 from lienwatch.workforce.rules import capacity_rules
 
 
@@ -81,11 +81,10 @@ def incentives_command(
     now) per agent and team, every point traced to its act on a case timeline."""
     moment = at or clock.now()
     with followup_service() as (session, service):
-        since, until = month_bounds(month, service.zone)
-        table = incentive_league(session, since=since, until=min(until, moment),
-                                 scheme=incentive_scheme(load_settings().workforce.incentives),
-                                 ).as_dict()  # fmt: skip
-    lines = [f"incentives {month} ({table['scheme']}), to {min(until, moment).isoformat()}"]
+        league, end = month_league(session, month=month, at=moment, zone=service.zone,
+                                   scheme=incentive_scheme(load_settings().workforce.incentives))
+        table = league.as_dict()
+    lines = [f"incentives {month} ({table['scheme']}), to {end.isoformat()}"]
     lines += [f"{n}. {s['agent']} ({s['team']}): {s['total']:+d} "
               + ", ".join(f"{act} {points:+d}" for act, points in s["by_act"].items())
               for n, s in enumerate(table["agents"], start=1)]  # fmt: skip

@@ -7,8 +7,10 @@ from __future__ import annotations
 import bisect
 import json
 from collections import defaultdict
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
@@ -29,7 +31,7 @@ from lienwatch.store.tables import (
     Trigger,
     User,
 )
-from lienwatch.workforce.incentives import Act, Fact, League, Scheme, league
+from lienwatch.workforce.incentives import Act, Fact, League, Scheme, league, month_bounds
 
 AGENT_ACTS = ("call", "visit", "review", "legal")
 
@@ -52,6 +54,22 @@ def incentive_league(
               for name, at, loan, trace in _refusals(session, *window)
               if (user := by_name.get(name)) is not None]  # fmt: skip
     return league(facts, scheme)
+
+
+def month_league(
+    session: Session, *, month: str, at: datetime, zone: ZoneInfo, scheme: Scheme,
+    team: str | None = None,
+) -> tuple[League, datetime]:  # fmt: skip
+    """The league of ``month`` (``YYYY-MM`` in ``zone``) to date at ``at``, and the moment
+    it runs to; with ``team``, that team's agents alone (a supervisor's view)."""
+    since, until = month_bounds(month, zone)
+    end = min(until, at)
+    table = incentive_league(session, since=since, until=end, scheme=scheme)
+    if team is not None:
+        agents = tuple(s for s in table.agents if s.team == team)
+        table = replace(table, agents=agents,
+                        teams={t: n for t, n in table.teams.items() if t == team})  # fmt: skip
+    return table, end
 
 
 Row = tuple[int, Act, datetime, int, str]
