@@ -3,6 +3,7 @@ time zone, on leave when, for how much work a day and an hour."""
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -88,16 +89,23 @@ class PoolCapacity:
     agents: Counter[Rostered]
 
     def minutes(self, since: datetime, length: timedelta) -> float:
-        return sum(a.minutes_in(since, length) * n for a, n in self.agents.items())
+        return sum(_minutes_in(a, since, length) * n for a, n in self.agents.items())
 
     def tasks(self, day: date) -> float:
         return sum(a.tasks * n for a, n in self.agents.items() if a.works_on(day))
 
     def on_duty(self, since: datetime, length: timedelta) -> int:
-        return sum(n for a, n in self.agents.items() if a.minutes_in(since, length) > 0)
+        return sum(n for a, n in self.agents.items() if _minutes_in(a, since, length) > 0)
 
     def day_minutes(self, day: date) -> float:
         return sum(a.day_minutes * n for a, n in self.agents.items() if a.works_on(day))
+
+
+@functools.lru_cache(maxsize=65_536)
+def _minutes_in(agent: Rostered, since: datetime, length: timedelta) -> float:
+    """:meth:`Rostered.minutes_in`, kept: a plan asks it of the same agent and slot once
+    per staffing it tries."""
+    return agent.minutes_in(since, length)
 
 
 def roster_capacity(agents: Sequence[Rostered]) -> PoolCapacity:
