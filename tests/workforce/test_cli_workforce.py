@@ -20,6 +20,7 @@ def test_capacity_forecasts_the_call_and_incentives_rank_the_month(tmp_path):
                    "--json", cwd=tmp_path, env=env)  # fmt: skip
     assert forecast.returncode == 0, forecast.stderr
     plan = json.loads(forecast.stdout)
+    assert plan["go_live"] is False  # ticked: the book as the engine works it
     [phone] = [p for p in plan["pools"] if p["skill"] == "phone"]
     assert phone["tasks"]["call"] >= 1 and phone["rostered"] == 1 and phone["needed"] == 1
     text = run("followup", "capacity", "--at", "2026-02-17T09:00:00+08:00", cwd=tmp_path, env=env)
@@ -52,7 +53,11 @@ def test_the_settings_name_the_incentives_scheme_and_the_capacity_rules(tmp_path
     assert json.loads(league.stdout)["scheme"] == "my-scheme@2"
     forecast = run("followup", "capacity", "--at", "2026-02-17T09:00:00+08:00", "--json",
                    cwd=tmp_path, env=env)  # fmt: skip
-    assert json.loads(forecast.stdout)["rules"] == "my-capacity@3", forecast.stderr
+    planned = json.loads(forecast.stdout)
+    assert planned["rules"] == "my-capacity@3", forecast.stderr
+    # a book the engine never ticked: its go-live backlog (the past-due loan) is counted in
+    assert planned["go_live"] is True
+    assert any(p["tasks"].get("call") for p in planned["pools"] if p["skill"] == "phone")
     env["LIENWATCH_WORKFORCE__INCENTIVES"] = str(shipped)
     bad = run("followup", "incentives", "--month", "2026-02", cwd=tmp_path, env=env)
     assert bad.returncode == 1

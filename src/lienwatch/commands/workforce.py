@@ -47,6 +47,9 @@ def capacity_command(
                                              at=moment).as_dict()  # fmt: skip
     lines = [f"capacity forecast of {days} days from {plan['from']} ({plan['strategy']}, "
              f"{plan['rules']}): {plan['expected_breaches']} breaches expected"]  # fmt: skip
+    if plan["go_live"]:
+        lines.append("go-live: the engine never worked this book; the backlog its first tick "
+                     "will adopt is counted in (nothing was kept)")
     for pool in plan["pools"]:
         tasks = ", ".join(f"{n:,.0f} {channel}" for channel, n in pool["tasks"].items())
         short = f", SHORT {pool['shortfall']}" if pool["shortfall"] else ""

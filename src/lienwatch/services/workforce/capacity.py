@@ -5,7 +5,7 @@ every SLA beside the staffing it has, and the steps forecast to breach, by loan.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -71,6 +71,7 @@ class CapacityForecast:
     works: tuple[Work, ...]
     late: tuple[Late, ...]  # with the roster as it is: by loan (expected ones carry none)
     guard_bound: tuple[Late, ...] = ()  # calls past the guard's daily cap: no staffing helps
+    go_live: bool = False  # the book was never worked: its backlog as the first tick adopts it
 
     def needed(self, skill: str) -> int:
         return sum(plan.needed for plan in self.pools if plan.pool.skill == skill)
@@ -86,6 +87,7 @@ class CapacityForecast:
             "days": self.horizon.days,
             "rules": self.rules,
             "strategy": self.strategy,
+            "go_live": self.go_live,
             "pools": [plan.as_dict() for plan in self.pools],
             "workload": [
                 {
@@ -182,13 +184,25 @@ def go_live_forecast(
     as it was (the demo sizes its team from it before the engine starts)."""
     service.adopt_backlog(at=at)
     service.session.flush()
-    return service_forecast(service, at=at, days=days, rules=rules or capacity_rules())
+    return capacity_forecast(
+        service.session, at=at, days=days, strategy=service.strategy,
+        rules=rules or capacity_rules(), catalogue=service.catalogue, time_zone=service.zone.key,
+    )  # fmt: skip
 
 
 def service_forecast(
     service: FollowupService, *, at: datetime, days: int, rules: CapacityRules
 ) -> CapacityForecast:
-    """:func:`capacity_forecast` with ``service``'s session, strategy, catalogue and zone."""
+    """:func:`capacity_forecast` with ``service``'s session, strategy, catalogue and zone; on
+    a book the engine never worked (just imported), the forecast at go-live: the backlog its
+    first tick will adopt counted in, adopted in a savepoint rolled back (``go_live``)."""
+    if not service.seen_before():
+        savepoint = service.session.begin_nested()
+        try:
+            return replace(go_live_forecast(service, at=at, days=days, rules=rules),
+                           go_live=True)  # fmt: skip
+        finally:
+            savepoint.rollback()
     return capacity_forecast(
         service.session, at=at, days=days, strategy=service.strategy, rules=rules,
         catalogue=service.catalogue, time_zone=service.zone.key,
