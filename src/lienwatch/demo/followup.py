@@ -43,7 +43,8 @@ from lienwatch.services.workforce.shortfall import act_on_shortfall
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import transaction
 from lienwatch.store.repositories import TeamRepository
-from lienwatch.store.tables import Installment, Payment, Task, User
+from lienwatch.store.servicing import last_run_day
+from lienwatch.store.tables import Installment, Loan, LoanSnapshot, Payment, Task, User
 from lienwatch.workforce.rules import capacity_rules
 
 Progress = Callable[[str, int, int], None]
@@ -166,6 +167,7 @@ def simulate_followup(
         figures = kpis(session, since=go_live, as_of=as_of, strategy=strategy, catalogue=catalogue,
                        time_zone=time_zone)  # fmt: skip
         accuracy = forecast_accuracy(session, plan=plan, since=go_live, until=as_of)
+        exposures = _exposures(session)
         recovered = None
         if recovery is not None:
             recovered = {**recovery_summary(session), "min_dpd": recovery.min_dpd}
@@ -185,7 +187,8 @@ def simulate_followup(
         "coverage": cover.coverage,
         "triggers": cover.triggers,
         "repossession_steps": cover.steps,
-        "breaches": [b.as_dict() for b in cover.breaches],
+        "breaches": [{**b.as_dict(), "exposure": exposures.get(b.loan)} for b in cover.breaches],
+        "median_exposure": _median([v for v in exposures.values() if v]),
         "uncovered": [u.as_dict() for u in cover.uncovered],
         "sla_adherence": 1 - figures["sla_breach_rate"]["rate"] if cover.obligations else 1.0,
         "volumes": {**totals, "sms_sent": len(gateway.sent), "letters_posted": len(printer.sent)},
@@ -194,6 +197,19 @@ def simulate_followup(
         "nightly": runs.counts(),
         "seconds": round(clock.perf_counter() - started, 2),
     }
+
+
+def _exposures(session: Session) -> dict[str, int]:
+    """Each live loan's unsecured exposure in fen in the latest nightly run (where the
+    breaches fell: the plan puts them on the smallest)."""
+    day = last_run_day(session)
+    return dict(session.execute(
+        select(Loan.ref, LoanSnapshot.unsecured).join(Loan, Loan.id == LoanSnapshot.loan_id)
+        .where(LoanSnapshot.as_of == day)).all())  # fmt: skip
+
+
+def _median(values: list[int]) -> int | None:
+    return sorted(values)[len(values) // 2] if values else None
 
 
 class NightlyRuns:
