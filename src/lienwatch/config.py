@@ -347,6 +347,19 @@ class WorkforceSettings(BaseModel):
 
     capacity_rules: Path | None = None
     incentives: Path | None = None
+    #: Local time (in ``time_zone``) of the engine's morning plan in ``serve`` and ``worker``:
+    #: forecast today and tomorrow and act on the steps forecast to breach (reassign,
+    #: substitute, order by exposure; each on the case's timeline); unset: no morning plan.
+    plan_at: time | None = time(8, 0)
+
+    @field_validator("plan_at")
+    @classmethod
+    def _local_time(cls, value: time | None) -> time | None:
+        if value is not None and value.tzinfo is not None:
+            raise ValueError(
+                "give a local time such as 08:00 without an offset (the zone is time_zone)"
+            )
+        return value
 
 
 class RepossessionSettings(BaseModel):

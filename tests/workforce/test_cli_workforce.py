@@ -62,3 +62,22 @@ def test_the_settings_name_the_incentives_scheme_and_the_capacity_rules(tmp_path
     bad = run("followup", "incentives", "--month", "2026-02", cwd=tmp_path, env=env)
     assert bad.returncode == 1
     assert bad.stderr.strip().startswith(f"lienwatch: error: {shipped}: cannot read")
+
+
+def test_the_morning_plan_job_runs_once_a_day_across_workers(tmp_path):
+    """``[workforce] plan_at``: the scheduler's capacity plan acts once per business day (a
+    second worker, or a rerun, finds the day claimed), and unset there is no such job."""
+    from lienwatch.config import Settings
+    from lienwatch.jobs import CAPACITY_PLAN, capacity_plan, scheduler_jobs
+    from lienwatch.store.db import make_engine, session_factory
+
+    url = factories.past_due_book(tmp_path / "f.sqlite3")
+    settings = Settings(database_url=url)
+    factory = session_factory(make_engine(url))
+    first = capacity_plan(factory, settings)()
+    assert set(first) == {"day", "reassigned", "substituted", "ordered"}
+    assert capacity_plan(factory, settings)() == {"day": first["day"], "already_planned": True}
+    names = {job.name for job in scheduler_jobs(factory, settings)}
+    assert CAPACITY_PLAN in names
+    unset = Settings(database_url=url, workforce={"plan_at": None})
+    assert CAPACITY_PLAN not in {job.name for job in scheduler_jobs(factory, unset)}

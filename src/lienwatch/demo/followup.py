@@ -37,9 +37,8 @@ from lienwatch.services.workforce.capacity import (
     CapacityForecast,
     forecast_accuracy,
     go_live_forecast,
-    service_forecast,
 )
-from lienwatch.services.workforce.shortfall import act_on_shortfall
+from lienwatch.services.workforce.shortfall import morning_plan
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import transaction
 from lienwatch.store.repositories import TeamRepository
@@ -280,9 +279,7 @@ def _hire(session: Session, team: Team) -> list[User]:
 def _act_on_forecast(service: FollowupService, now: datetime) -> dict[str, int]:
     """The engine's morning pass: forecast today and tomorrow, act on the steps forecast to
     breach (substituted, reassigned or ordered, each on the case's timeline)."""
-    rules = capacity_rules()
-    plan = service_forecast(service, at=now, days=2, rules=rules)
-    acted = act_on_shortfall(service, plan=plan, rules=rules, at=now)
+    acted = morning_plan(service, at=now, rules=capacity_rules())
     return {f"plan_{kind}": n for kind, n in acted.as_dict().items()}
 
 

@@ -62,6 +62,18 @@ def act_on_shortfall(
     return Acted(counts["reassign"], counts["substitute"], counts["order"])
 
 
+MORNING_DAYS = 2  # the morning plan looks at today and tomorrow
+
+
+def morning_plan(service: FollowupService, *, at: datetime, rules: CapacityRules) -> Acted:
+    """The engine's morning pass (the scheduler's ``capacity_plan`` job, the demo's each
+    working morning): forecast today and tomorrow, act on the steps forecast to breach."""
+    from lienwatch.services.workforce.capacity import service_forecast
+
+    plan = service_forecast(service, at=at, days=MORNING_DAYS, rules=rules)
+    return act_on_shortfall(service, plan=plan, rules=rules, at=at)
+
+
 def _queued(service: FollowupService, triggers: set[int]) -> dict[tuple[int, str], Task]:
     """The queued task of each (trigger, channel) of ``triggers`` (the first queued)."""
     found: dict[tuple[int, str], Task] = {}
