@@ -72,9 +72,9 @@ def schedule(works: Sequence[Work], capacity: PoolCapacity, horizon: Horizon) ->
         for entry in skipped:
             heapq.heappush(ready, entry)
         bank = min(bank, max(got, longest))  # idle minutes beyond a task's length are lost
-    until = horizon.until()
-    late += [Late(entry[3], None) for entry in ready if entry[0] < until]
-    late += [Late(work, None) for work in arriving[n:] if work.by(zone) < until]
+    until = horizon.until()  # work due by the horizon's end and not done is late
+    late += [Late(entry[3], None) for entry in ready if entry[0] <= until]
+    late += [Late(work, None) for work in arriving[n:] if work.by(zone) <= until]
     return late
 
 
