@@ -33,6 +33,7 @@ FOLLOWUP_TICK = "followup_tick"
 NIGHTLY = "nightly"
 LEDGER_SEAL = "ledger_seal"
 REPORT = "report"
+CAPACITY_PLAN = "capacity_plan"
 #: The longest wait between two retries of a failed nightly run.
 NIGHTLY_RETRY_MAX_S = 1_800.0
 
@@ -242,17 +243,53 @@ def daily_report(factory: sessionmaker[Session], settings: Settings) -> Callable
     return run
 
 
+def capacity_plan(factory: sessionmaker[Session], settings: Settings) -> Callable[[], Summary]:
+    """The engine's morning plan (``[workforce] plan_at``): forecast today and tomorrow and
+    act on the steps forecast to breach, once a day across workers (the day claimed by a
+    ``capacity_plan`` event in the same transaction, so a failed plan leaves no claim)."""
+    from lienwatch.services.workforce.shortfall import morning_plan
+    from lienwatch.store.repositories import insert_ignoring_duplicates
+    from lienwatch.store.tables import Event
+    from lienwatch.workforce.rules import capacity_rules
+
+    catalogue = ProductCatalogue.from_tables(settings.products)
+    rules = capacity_rules(settings.workforce.capacity_rules)  # a bad file stops the start
+
+    def run() -> Summary:
+        now = clock.now()
+        with transaction(factory) as session:
+            service = FollowupService.from_settings(session, settings.followup,
+                                                    time_zone=settings.time_zone,
+                                                    catalogue=catalogue)  # fmt: skip
+            day = now.astimezone(service.zone).date().isoformat()
+            claimed = insert_ignoring_duplicates(session, Event.__table__, [{
+                "kind": "capacity_plan", "key": f"capacity_plan:{day}", "occurred_at": now,
+                "payload": {},
+            }])  # fmt: skip
+            if not claimed:
+                return {"day": day, "already_planned": True}
+            return {"day": day, **morning_plan(service, at=now, rules=rules).as_dict()}
+
+    return run
+
+
 def scheduler_jobs(factory: sessionmaker[Session], settings: Settings) -> list[Job]:
     """The jobs of ``serve`` and ``worker``: the follow-up tick every ``followup_tick_s``,
     the nightly run at ``nightly_at`` local time (and once at start, to catch up; a failed
     run retried with backoff the same night), the
-    ledger's seal every ``[ledger] seal_every_s`` and, when ``[report] send_at`` is set, the
-    daily report at that local time."""
+    ledger's seal every ``[ledger] seal_every_s``, when ``[report] send_at`` is set, the
+    daily report at that local time, and when ``[workforce] plan_at`` is (08:00 unless
+    unset), the engine's morning capacity plan."""
     scheduler = settings.scheduler
     report = (
         [Job(REPORT, DailyAt(settings.report.send_at, settings.time_zone),
              daily_report(factory, settings))]
         if settings.report.send_at is not None else []
+    )  # fmt: skip
+    plan = (
+        [Job(CAPACITY_PLAN, DailyAt(settings.workforce.plan_at, settings.time_zone),
+             capacity_plan(factory, settings))]
+        if settings.workforce.plan_at is not None else []
     )  # fmt: skip
     return [
         Job(FOLLOWUP_TICK, Every(scheduler.followup_tick_s), followup_tick(factory, settings)),
@@ -268,4 +305,5 @@ def scheduler_jobs(factory: sessionmaker[Session], settings: Settings) -> list[J
         ),
         Job(LEDGER_SEAL, Every(settings.ledger.seal_every_s), ledger_seal(factory, settings)),
         *report,
+        *plan,
     ]

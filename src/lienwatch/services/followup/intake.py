@@ -110,7 +110,7 @@ class Intake(ServiceState):
             .values(consumed_at=now)
         )  # fmt: skip
 
-    def _seen_before(self) -> bool:
+    def seen_before(self) -> bool:
         """Whether the engine has worked this book: a trigger raised or an event consumed."""
         return bool(
             self.session.scalar(select(exists().where(Trigger.id.is_not(None))))
@@ -195,7 +195,7 @@ class Intake(ServiceState):
         follow-up within seconds, not at the next tick); the triggers raised. Alerts closed,
         already followed up or not on a loan are skipped, and so is everything before the
         engine's first tick (that tick adopts the book's backlog whole)."""
-        if not keys or not self._seen_before():
+        if not keys or not self.seen_before():
             return []
         raised = []
         for chunk in chunks(list(keys)):

@@ -341,7 +341,7 @@ class FollowupService(Intake, Steps, Watch, Agents, Conduct, Desk, Approvals, Tr
         if not self._scheduler_lock():
             report.skipped = 1
             return report
-        if not self._seen_before():
+        if not self.seen_before():
             report.add(self.adopt_backlog(at=at))
         if report.adopted:
             log.warning("go-live: %d follow-ups adopted from the book's backlog (past-due loans, "
