@@ -204,11 +204,15 @@ def daily_report(factory: sessionmaker[Session], settings: Settings) -> Callable
     from lienwatch.reports.mail import send_report
     from lienwatch.store.repositories import insert_ignoring_duplicates
     from lienwatch.store.tables import Event
+    from lienwatch.workforce.incentives import incentive_scheme
+    from lienwatch.workforce.rules import capacity_rules
 
     config, relay = settings.report, settings.followup
     catalogue = ProductCatalogue.from_tables(settings.products)
     strategy = configured_strategy(relay.strategy)
     ledger_key = ledger_public_key(settings.ledger.key_file)
+    rules = capacity_rules(settings.workforce.capacity_rules)  # a bad file stops the start
+    scheme = incentive_scheme(settings.workforce.incentives)
     if config.pdf:
         from lienwatch.reports.pdf import require_renderer
 
@@ -219,7 +223,7 @@ def daily_report(factory: sessionmaker[Session], settings: Settings) -> Callable
         with transaction(factory) as session:
             figures = figures_for(session, as_of=None, now=now, strategy=strategy,
                                   time_zone=settings.time_zone, catalogue=catalogue,
-                                  ledger_key=ledger_key)  # fmt: skip
+                                  ledger_key=ledger_key, rules=rules, scheme=scheme)  # fmt: skip
         day = figures["as_of"]
         key = f"report:{day}:{config.lang}"
         with transaction(factory) as session:

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from markupsafe import escape
 
+import lienwatch.workforce
 from lienwatch.config import Settings
 from lienwatch.jobs import REPORT, daily_report, scheduler_jobs
 from lienwatch.reports.i18n import CATALOGUE, LANGUAGES
@@ -611,3 +612,31 @@ def test_send_from_the_command_line(book, smtp_receiver, tmp_path):
     assert refused.returncode == 1
     assert refused.stderr == "lienwatch: error: --send: [report] recipients is empty in the " \
         "configuration\n"  # fmt: skip
+
+
+def test_the_league_and_forecast_use_the_workforce_files_in_force(book, written, tmp_path):
+    """`[workforce] incentives` and `capacity_rules` name the files the report's league and
+    forecast use (as `followup incentives` and `followup capacity` do), not the shipped ones."""
+    folder, database, day = book
+    shipped = Path(lienwatch.workforce.__file__).parent / "rules"
+    scheme = (shipped / "incentives.toml").read_text(encoding="utf-8")
+    custom = tmp_path / "incentives.toml"
+    custom.write_text(scheme.replace('name = "incentives-default"', 'name = "lender-2027"')
+                      .replace("version = 1", "version = 3")
+                      .replace("cure = 10 ", "cure = 1000 "), encoding="utf-8")  # fmt: skip
+    env = {"LIENWATCH_DATABASE_URL": f"sqlite:///{database}",
+           "LIENWATCH_WORKFORCE__INCENTIVES": str(custom)}  # fmt: skip
+    result = run("report", "--as-of", day.isoformat(), "--lang", "en", "--out",
+                 str(tmp_path / "out"), cwd=folder, env=env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    figures = json.loads((tmp_path / "out" / "figures.json").read_text(encoding="utf-8"))
+    league = figures["followup"]["workforce"]["last_month"]
+    shipped_league = written["followup"]["workforce"]["last_month"]
+    assert "lender-2027" in str(league["scheme"]) and "3" in str(league["scheme"])
+    cures = [a["by_act"].get("cure", 0) for a in league["agents"]]
+    shipped_cures = [a["by_act"].get("cure", 0) for a in shipped_league["agents"]]
+    assert any(shipped_cures) and sorted(cures) == sorted(100 * n for n in shipped_cures)
+    env["LIENWATCH_WORKFORCE__INCENTIVES"] = str(tmp_path / "missing.toml")
+    refused = run("report", "--as-of", day.isoformat(), "--out", str(tmp_path / "no"),
+                  cwd=folder, env=env)  # fmt: skip
+    assert refused.returncode != 0 and "missing.toml" in refused.stderr

@@ -27,6 +27,8 @@ from lienwatch.reports.html import environment
 from lienwatch.reports.i18n import Lang, Translator
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import transaction
+from lienwatch.workforce.incentives import Scheme
+from lienwatch.workforce.rules import CapacityRules
 
 HTML, JSON, PDF, TABLES = "report.html", "figures.json", "report.pdf", "tables"
 
@@ -57,6 +59,8 @@ def produce(
     dated: bool = False,
     disclosure: bool = False,
     ledger_key: Path | None = None,
+    rules: CapacityRules | None = None,
+    scheme: Scheme | None = None,
 ) -> Written:
     """Compute the figures of the report for ``as_of`` (default: the last business day that
     ended by ``now``) in one read transaction and write the report into ``out`` (with
@@ -72,7 +76,8 @@ def produce(
     with transaction(factory) as session:
         figures = figures_for(session, as_of=as_of, now=now or clock.now(), strategy=strategy,
                               time_zone=time_zone, catalogue=catalogue,
-                              ledger_key=ledger_public_key(ledger_key))  # fmt: skip
+                              ledger_key=ledger_public_key(ledger_key), rules=rules,
+                              scheme=scheme)  # fmt: skip
         target = out / figures["as_of"] if dated else out
         if disclosure:
             pack = write_disclosure(session, day=figures["as_of"],
@@ -89,12 +94,16 @@ def figures_for(
     time_zone: str,
     catalogue: ProductCatalogue | None = None,
     ledger_key: Ed25519PublicKey | None = None,
+    rules: CapacityRules | None = None,
+    scheme: Scheme | None = None,
 ) -> dict[str, Any]:
     """The figures of the report for ``as_of`` (default: the last business day that ended by
-    ``now``), read in the caller's transaction."""
+    ``now``), read in the caller's transaction; ``rules`` and ``scheme`` as in
+    :func:`~lienwatch.reports.figures.build_figures`."""
     period = report_period(session, as_of=as_of, now=now, time_zone=time_zone)
     return build_figures(session, period, strategy=strategy, catalogue=catalogue,
-                         time_zone=time_zone, ledger_key=ledger_key)
+                         time_zone=time_zone, ledger_key=ledger_key, rules=rules,
+                         scheme=scheme)  # fmt: skip
 
 
 def ledger_public_key(path: Path | None) -> Ed25519PublicKey | None:

@@ -46,6 +46,8 @@ from lienwatch.services.reads.portfolio import (
 )
 from lienwatch.services.servicing import last_run_day
 from lienwatch.servicing.catalogue import ProductCatalogue
+from lienwatch.workforce.incentives import Scheme
+from lienwatch.workforce.rules import CapacityRules
 
 CLOSED = ("resolved", "false_positive")
 TOP_VEHICLES = 20
@@ -99,10 +101,14 @@ def build_figures(
     catalogue: ProductCatalogue | None = None,
     time_zone: str = "Asia/Shanghai",
     ledger_key: Ed25519PublicKey | None = None,
+    rules: CapacityRules | None = None,
+    scheme: Scheme | None = None,
 ) -> dict[str, Any]:
     """Every figure of the report for ``period`` as one JSON-ready document; ``strategy`` is
     the follow-up strategy in force (its routine checks are obligations of coverage),
-    ``ledger_key`` the public key the ledger's heads are checked with (None: not checked)."""
+    ``ledger_key`` the public key the ledger's heads are checked with (None: not checked),
+    ``rules`` and ``scheme`` the capacity rules and incentive scheme in force (None: the
+    shipped ones)."""
     day, previous = period.day, period.previous_day
     buckets = _bucket_order(session, day)
     portfolio = _portfolio(session, day)
@@ -111,7 +117,7 @@ def build_figures(
     followup = _followup(session, period, strategy, catalogue, time_zone)
     followup["workforce"] = workforce_figures(
         session, day=day, at=period.at, previous_at=period.previous_at, strategy=strategy,
-        catalogue=catalogue, time_zone=time_zone)  # fmt: skip
+        catalogue=catalogue, time_zone=time_zone, rules=rules, scheme=scheme)  # fmt: skip
     if previous is not None:
         before = _portfolio(session, previous)
         portfolio["changes"] = _changes(portfolio["totals"], before["totals"])
