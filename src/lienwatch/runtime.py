@@ -320,9 +320,10 @@ async def running_partitions(
     partitions = settings.bus.partitions
 
     def new_monitor(partition: int) -> LiveMonitor:
+        mine = PartitionFleet(fleet, partition, partitions)
         return LiveMonitor(
-            PartitionFleet(fleet, partition, partitions),
-            PartitionAlerts(alerts, partition, partitions),
+            mine,
+            PartitionAlerts(alerts, mine),
             settings=settings.monitor, provinces=provinces, followups=followups,
         )  # fmt: skip
 
@@ -334,6 +335,7 @@ async def running_partitions(
         new_monitor,
         lease_s=options.lease_s,
         checkpoint_s=options.checkpoint_s,
+        stays=await Checkpoints.open(bus.js, settings.bus.stream, "STAYS"),
     )
     await monitor.start()
     try:

@@ -49,3 +49,17 @@ def test_bytes_that_are_not_a_state_are_refused_by_name(provinces):
     monitor = Monitor(settings=MonitorSettings(), provinces=provinces)
     with pytest.raises(CheckpointError, match="checkpoint: not a monitor state"):
         load_state(monitor, b"not a checkpoint")
+
+
+def test_a_checkpoint_of_an_older_layout_is_refused_naming_both_versions(provinces):
+    """Version 1 kept the time beside the first fix outside; its detectors would not load."""
+    import pickle
+    import zlib
+
+    from lienwatch.monitor.checkpoint import STATE_VERSION
+
+    monitor = Monitor(DEVICES, VEHICLES, settings=MonitorSettings(), provinces=provinces)
+    payload = pickle.loads(zlib.decompress(dump_state(monitor)))
+    older = zlib.compress(pickle.dumps({**payload, "version": 1}))
+    with pytest.raises(CheckpointError, match=f"state version 1, expected {STATE_VERSION}"):
+        load_state(Monitor(settings=MonitorSettings(), provinces=provinces), older)

@@ -120,3 +120,40 @@ def test_the_clock_raises_an_ended_cluster_once(provinces):
     clusters = [a for a in monitor.alerts if a.type == AlertType.CLUSTER]
     assert sorted(a.vehicle_id for a in clusters) == ["V0", "V1", "V2"]
     assert {a.status for a in clusters} == {AlertStatus.RESOLVED}
+
+
+def test_monitors_of_two_partitions_sharing_long_stays_raise_the_whole_fleets_clusters(
+    provinces,
+):
+    """V0 and V1 in one partition, V2 in another: each monitor raises the cluster on its own
+    vehicles, with the ids and evidence one monitor over the whole fleet gives."""
+    spot = offset_m(HOME[0], HOME[1], 3_000, 3_000)
+    devices = [DeviceSpec(f"D{i}", f"V{i}", "wired", 7200) for i in range(3)]
+    vehicles = [VehicleSpec(f"V{i}", borrower_id=f"B{i}") for i in range(3)]
+    rows = [(f"D{i}", T0 + h * HOUR + i, float(spot[0]) + i * 1e-4, float(spot[1]))
+            for i in range(3) for h in range(0, 40, 2)]  # fmt: skip
+    rows.append(("D0", T0 + 41 * HOUR, *HOME))  # V0 leaves: the cluster ends
+    whole = Monitor(devices, vehicles, settings=LIVE, provinces=provinces)
+    parts = [Monitor(devices[:2], vehicles[:2], settings=LIVE, provinces=provinces),
+             Monitor(devices[2:], vehicles[2:], settings=LIVE, provinces=provinces)]  # fmt: skip
+    alone = Monitor(devices[2:], vehicles[2:], settings=LIVE, provinces=provinces)
+    for hour in range(60):
+        fixes = [r for r in rows if hour * HOUR <= r[1] - T0 < (hour + 1) * HOUR]
+        whole.ingest(batch(fixes))
+        alone.ingest(batch([r for r in fixes if r[0] == "D2"]))
+        for part, mine in zip(parts, (("D0", "D1"), ("D2",)), strict=True):
+            part.ingest(batch([r for r in fixes if r[0] in mine]))
+        shared = [part.recent_long_stays(2.0) for part in parts]
+        parts[0].neighbours, parts[1].neighbours = shared[1], shared[0]
+        for monitor in (whole, alone, *parts):
+            monitor.advance(T0 + (hour + 1) * HOUR)
+
+    def clusters(*monitors: Monitor) -> list:
+        found = [a for m in monitors for a in m.alerts if a.type == AlertType.CLUSTER]
+        return sorted((a.id, a.vehicle_id, a.status, a.start, a.end, a.evidence["vehicles"])
+                      for a in found)  # fmt: skip
+
+    assert len(clusters(whole)) == 3
+    assert clusters(*parts) == clusters(whole)
+    assert [a.vehicle_id for a in parts[1].alerts if a.type == AlertType.CLUSTER] == ["V2"]
+    assert clusters(alone) == []  # without the neighbours' stays V2 sees no cluster

@@ -353,3 +353,34 @@ def test_a_backlog_behind_the_clock_is_monitored_and_only_older_fixes_are_late(s
     backlog, late = asyncio.run(run())
     assert (backlog["late_fixes"], backlog["last_late_at"]) == (0, None)
     assert late["last_late_at"] is not None and late["fixes_ingested"] == 4
+
+
+def test_a_partition_continues_the_open_alerts_of_its_own_vehicles_only(store_url):
+    """``PartitionAlerts`` reads the open alerts of its partition's vehicles by VIN, not
+    every open alert of the book filtered afterwards."""
+    from lienwatch.bus.jetstream import partition_of
+    from lienwatch.bus.partitioned import PartitionAlerts, PartitionFleet, SharedFleet
+    from lienwatch.store.monitoring import StoreAlertStore, StoreFleetSource
+
+    def book(session: Session) -> list[str]:
+        vins = []
+        for n in range(3):
+            wired_loan(session, f"PART-{n}", f"01370000004{n}", exposure=None)
+            loan = LoanRepository(session).get_by_ref(f"PART-{n}")
+            session.add(Alert(type="power_cut", severity="critical", vehicle_id=loan.vehicle_id,
+                              loan_id=loan.id, started_at=clock.now(), key=f"key-{n}"))  # fmt: skip
+            vins.append(loan.vehicle.vin)
+        return vins
+
+    vins = in_store(store_url, book)
+    partitions = next(n for n in range(2, 64) if len({partition_of(v, n) for v in vins}) == 3)
+    engine = make_engine(store_url)
+    try:
+        factory, provinces = session_factory(engine), province_index()
+        shared = SharedFleet(StoreFleetSource(factory, provinces))
+        for n, vin in enumerate(vins):
+            fleet = PartitionFleet(shared, partition_of(vin, partitions), partitions)
+            alerts = PartitionAlerts(StoreAlertStore(factory, provinces), fleet)
+            assert [(a.id, a.vehicle_id) for a in alerts.open_alerts()] == [(f"key-{n}", vin)]
+    finally:
+        engine.dispose()

@@ -21,10 +21,12 @@ from typing import Any
 from lienwatch.monitor.engine import Monitor
 
 #: Changed when the layout of the pickled state changes incompatibly: an older checkpoint is
-#: then refused and the worker warms up from the store instead.
-STATE_VERSION = 1
+#: then refused (:class:`CheckpointError` naming both versions) and the worker warms up from
+#: the store instead. 2: ``left_region``, ``unusual_area`` and ``risk_zone_visit`` keep only
+#: the first fix outside (or in the zone), not its time beside it.
+STATE_VERSION = 2
 #: What a monitor is built with rather than learned: not part of its state.
-_GIVEN = frozenset({"settings", "zones", "regions", "provinces"})
+_GIVEN = frozenset({"settings", "zones", "regions", "provinces", "neighbours"})
 
 
 class CheckpointError(ValueError):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -86,6 +86,10 @@ class Monitor:
         self._seq = itertools.count()
         self._clock = -(2**62)
         self._clustered: set[frozenset[str]] = set()
+        #: The long stays of vehicles other monitors watch (a scaled-out worker's other
+        #: partitions): ``cluster`` compares them with this monitor's own and raises its
+        #: alerts on this monitor's vehicles only; their owners raise the rest.
+        self.neighbours: Sequence[StayRecord] = ()
 
     @property
     def alerts(self) -> list[Alert]:
@@ -323,9 +327,21 @@ class Monitor:
         """The long stays every vehicle reported so far (what ``cluster`` compares)."""
         return [s for slot in self._unique_slots() for s in slot.monitor.stays.long_stays]
 
+    def recent_long_stays(self, days: float) -> list[StayRecord]:
+        """The long stays still going or ended within ``days`` of the clock: what another
+        monitor needs for clusters with this one's vehicles (an older group was raised)."""
+        since = self._clock - int(days * 86_400)
+        return [s for s in self.long_stays() if s.last >= since]
+
     def _raise_clusters(self) -> None:
+        stays = self.long_stays()
+        if not self.neighbours:
+            raise_clusters(self.book, stays, self.settings, self._vehicle_spec, self._clustered)
+            return
+        own = {s.vehicle_id for s in stays} | set(self._vehicle_specs)
+        stays += [s for s in self.neighbours if s.vehicle_id not in own]
         raise_clusters(
-            self.book, self.long_stays(), self.settings, self._vehicle_spec, self._clustered
+            self.book, stays, self.settings, self._vehicle_spec, self._clustered, only=own
         )
 
     def _unique_slots(self) -> Iterable[_Slot]:
@@ -558,8 +574,10 @@ def raise_clusters(
     settings: MonitorSettings,
     vehicle: Callable[[str], VehicleSpec],
     ended: set[frozenset[str]] | None = None,
+    only: Container[str] | None = None,
 ) -> None:
-    """Raise (or update) a ``cluster`` alert on every member of every group of ``stays``.
+    """Raise (or update) a ``cluster`` alert on every member of every group of ``stays``
+    (the members in ``only`` when given: the vehicles of this monitor).
 
     ``ended`` holds the groups (their vehicles) already reported ended by an earlier pass of
     the same monitor; they are skipped, and the groups this pass sees ended are added, so a
@@ -576,6 +594,8 @@ def raise_clusters(
         lat = sum(s.anchor.lat for s in group.members) / len(group.members)
         lon = sum(s.anchor.lon for s in group.members) / len(group.members)
         for member in group.members:
+            if only is not None and member.vehicle_id not in only:
+                continue
             spec = vehicle(member.vehicle_id)
             book.raise_alert(
                 AlertType.CLUSTER,

@@ -43,7 +43,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Protocol, TypeVar
 
 from lienwatch import clock
@@ -51,6 +51,7 @@ from lienwatch.config import MonitorSettings
 from lienwatch.domain.positions import PositionColumns
 from lienwatch.domain.provinces import ProvinceIndex
 from lienwatch.monitor.checkpoint import CheckpointError, dump_state, load_state
+from lienwatch.monitor.detectors.base import StayRecord
 from lienwatch.monitor.engine import Monitor
 from lienwatch.monitor.lifecycle import Decision
 from lienwatch.monitor.model import ALARM_TYPES, Alert, DeviceSpec, VehicleSpec, iso_utc
@@ -164,6 +165,7 @@ class LiveMonitor:
         self.last_late_at: int | None = None
         self.warmup: dict[str, Any] = {}
         self.mark: int | None = None  # the stream sequence the state covers (checkpoints)
+        self.warmed_since: datetime | None = None  # the start of the warm-up from the store
         self._loaded_clock = 0.0
         self._unbound: set[int] = set()
         self._pending: dict[str, Alert] = {}
@@ -234,6 +236,15 @@ class LiveMonitor:
         async with self._lock:
             return self.mark, await _finish(asyncio.to_thread(self._dump))
 
+    async def share_stays(
+        self, neighbours: Sequence[StayRecord], *, days: float
+    ) -> list[StayRecord]:
+        """Give the monitor the long stays of the vehicles other monitors watch (for
+        ``cluster``); return its own of the last ``days`` for them."""
+        async with self._lock:
+            self._monitor.neighbours = neighbours
+            return self._monitor.recent_long_stays(days)
+
     async def _take_fixes(self) -> None:
         while True:
             await self._arrived.wait()
@@ -300,6 +311,7 @@ class LiveMonitor:
         seeded = self.store.open_alerts()
         monitor.book.seed(seeded)
         since = now - int(self.settings.warmup_h * 3_600)
+        self.warmed_since = datetime.fromtimestamp(since, UTC)
         for batch in self.source.recent_fixes(fleet, since=since):
             monitor.replay(batch)
         replayed = monitor.counts["fixes"]
