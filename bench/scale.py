@@ -136,7 +136,7 @@ class Process:
                 self.ready_line = line
                 self.ready.set()
 
-    def wait_ready(self, timeout: float = 60) -> None:
+    def wait_ready(self, timeout: float = 180) -> None:
         if not self.ready.wait(timeout):
             self.process.kill()
             raise RuntimeError(f"{self.process.args} not ready:\n{''.join(self.stderr[-30:])}")
@@ -230,6 +230,11 @@ def measure(url: str, acked: dict[str, int], expected: set[str], watch: AlertWat
         ).all()
         triggers = conn.execute(select(Trigger.alert_id).where(Trigger.alert_id.is_not(None)))
         trigger_alerts = list(triggers.scalars())
+        untriggered = conn.execute(
+            select(Alert.status, Alert.loan_id.is_(None), func.count())
+            .where(~Alert.id.in_(select(Trigger.alert_id).where(Trigger.alert_id.is_not(None))))
+            .group_by(Alert.status, Alert.loan_id.is_(None))
+        ).all()  # fmt: skip
         alarm_alerts = conn.execute(
             select(Device.ident, Alert.id, Position.received_at)
             .join(Alert, Alert.vehicle_id == Device.vehicle_id)
@@ -253,6 +258,8 @@ def measure(url: str, acked: dict[str, int], expected: set[str], watch: AlertWat
         "missing_alerts": len(expected - raised),
         "alert_triggers": len(trigger_alerts),
         "duplicate_triggers": len(trigger_alerts) - len(set(trigger_alerts)),
+        "untriggered_alerts": {f"{status}{' without loan' if no_loan else ''}": n
+                               for status, no_loan, n in untriggered},
         "p50_ms": round(float(np.percentile(latencies, 50)), 1) if latencies else None,
         "p99_ms": round(float(np.percentile(latencies, 99)), 1) if latencies else None,
     }
@@ -266,7 +273,7 @@ async def drop_nats(stream: str) -> None:
 
     client = await nats.connect(f"nats://{HOST}:4222")
     js = client.jetstream()
-    for name in (stream, f"KV_{stream}_LEASES", f"KV_{stream}_CHECKPOINTS"):
+    for name in (stream, *(f"KV_{stream}_{kv}" for kv in ("LEASES", "CHECKPOINTS", "STAYS"))):
         with contextlib.suppress(Exception):  # not made (a run that failed early)
             await js.delete_stream(name)
     await client.close()
@@ -358,6 +365,9 @@ def run(args: argparse.Namespace) -> dict:
                 / max(1, sum(p["vehicles"] for p in checkpointed))
             ),
         }
+        result["followup_errors"] = [
+            line.strip()[-200:] for w in workers for line in w.stderr if "follow-ups of" in line
+        ][:5]
         for process in processes:
             process.stop()
         result["exit_codes"] = [p.process.returncode for p in processes]

@@ -157,3 +157,25 @@ def test_monitors_of_two_partitions_sharing_long_stays_raise_the_whole_fleets_cl
     assert clusters(*parts) == clusters(whole)
     assert [a.vehicle_id for a in parts[1].alerts if a.type == AlertType.CLUSTER] == ["V2"]
     assert clusters(alone) == []  # without the neighbours' stays V2 sees no cluster
+
+
+def test_a_vehicles_state_survives_a_change_of_its_spec(provinces):
+    """Parked in Zhejiang since T0; ten hours in, its product, home and booked province (to
+    Shanghai) change (a fleet reload): the long stay still counts from T0, not from the
+    change, under the new product's 48 h; the car is outside its new province from then."""
+    settings = MonitorSettings(reorder_window_s=0, products={"short": {"long_stay_h": 48}})
+    before = VehicleSpec("V1", loan_id="L1", product="long", region="33", home=None)
+    after = dataclasses.replace(before, product="short", region="31", home=(HOME[0], HOME[1]))
+    parked = offset_m(HOME[0], HOME[1], 20_000, 0)
+    wired = DeviceSpec("W1", "V1", "wired", 3600)
+    monitor = Monitor([wired], [before], settings=settings, provinces=provinces)
+    for hour in range(60):
+        if hour == 10:
+            monitor.update_fleet([wired], [after])
+        monitor.ingest(batch([("W1", T0 + hour * HOUR, float(parked[0]), float(parked[1]))]))
+        monitor.advance(T0 + hour * HOUR)
+    [stay] = [a for a in monitor.alerts if a.type == AlertType.LONG_STAY]
+    assert stay.start == T0  # a vehicle started afresh would not be due before T0 + 58 h
+    assert stay.loan_id == "L1" and stay.evidence["thresholds"]["long_stay_h"] == 48
+    [region] = [a for a in monitor.alerts if a.type == AlertType.LEFT_REGION]
+    assert region.evidence["permitted"] == "31" and region.start == T0 + 10 * HOUR

@@ -229,12 +229,14 @@ class Monitor:
     def update_fleet(self, devices: Sequence[DeviceSpec], vehicles: Sequence[VehicleSpec]) -> None:
         """Watch this fleet from now on (a running monitor's periodic reload of its view).
 
-        New trackers and vehicles are watched from their next fix. A known vehicle whose loan,
-        borrower or exposure changed keeps its state: its next alerts carry the new figures and
-        its open alerts the new exposure. A vehicle that left the fleet (loan closed, trackers
-        unbound) is forgotten, and so is one whose trackers, home, region, area, product or
-        time zone changed: it starts afresh from its next fix under the new spec. Raises
-        MonitorInputError, changing nothing, for a vehicle whose ``area`` is unknown.
+        New trackers and vehicles are watched from their next fix. A known vehicle whose spec
+        changed keeps its state: its next alerts carry the new loan, borrower and exposure
+        (its open alerts the new exposure), and its detectors judge its next fixes by the new
+        home, permitted region or area, product thresholds and time zone
+        (:meth:`VehicleMonitor.respec`). A vehicle that left the fleet (loan closed, trackers
+        unbound) is forgotten, and so is one whose trackers were taken off: it starts afresh
+        from its next fix. Raises MonitorInputError, changing nothing, for a vehicle whose
+        ``area`` is unknown.
         """
         self._check_areas(vehicles)
         new_devices = {d.device_id: d for d in devices}
@@ -246,13 +248,16 @@ class Monitor:
             vehicle_id = spec.vehicle_id
             new_set = new_sets.get(vehicle_id, frozenset())
             new_spec = new_specs.get(vehicle_id) or VehicleSpec(vehicle_id)
-            if (
-                not new_set
-                or not old_sets.get(vehicle_id, new_set) <= new_set
-                or _reshaped(spec, new_spec)
-            ):
+            if not new_set or not old_sets.get(vehicle_id, new_set) <= new_set:
                 dropped.add(id(slot))
                 continue
+            if _reshaped(spec, new_spec):
+                slot.monitor.respec(
+                    new_spec,
+                    sorted(new_set, key=lambda d: d.device_id),
+                    self.settings.for_product(new_spec.product),
+                    region=self._region_of(new_spec),
+                )
             slot.monitor.out.spec = new_spec
             if new_spec.exposure != spec.exposure:
                 self.book.carry_exposure(vehicle_id, new_spec.exposure)
@@ -398,19 +403,22 @@ class Monitor:
 
     def _new_slot(self, spec: VehicleSpec) -> _Slot:
         devices = [d for d in self._devices.values() if d.vehicle_id == spec.vehicle_id]
-        region = None
-        if spec.region is not None:
-            region = self._codes.index(self.provinces.by_code(spec.region).code)
         monitor = VehicleMonitor(
             spec,
             devices,
             self.settings.for_product(spec.product),
             self.book,
-            region=region,
+            region=self._region_of(spec),
             zones=self.zones.zones if self.zones else (),
             province_codes=self._codes,
         )
         return _Slot(monitor)
+
+    def _region_of(self, spec: VehicleSpec) -> int | None:
+        """The index of the vehicle's booked province, None without one."""
+        if spec.region is None:
+            return None
+        return self._codes.index(self.provinces.by_code(spec.region).code)
 
     def _fixes(self, batch: PositionColumns) -> Iterable[Fix]:
         """The batch as :class:`Fix` tuples, derived fields computed vectorized."""
@@ -541,7 +549,7 @@ def _trackers(devices: Iterable[DeviceSpec]) -> dict[str, frozenset[DeviceSpec]]
 
 
 def _reshaped(old: VehicleSpec, new: VehicleSpec) -> bool:
-    """Whether a vehicle's detectors must be rebuilt for ``new`` (they read these at birth)."""
+    """Whether a vehicle's detectors must be told of ``new`` (they read these at birth)."""
     return (old.home, old.region, old.area, old.product, old.time_zone) != (
         new.home, new.region, new.area, new.product, new.time_zone
     )  # fmt: skip
