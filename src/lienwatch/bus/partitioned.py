@@ -39,7 +39,7 @@ import threading
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from lienwatch import clock
@@ -88,10 +88,10 @@ class PartitionFleet:
     def load_fleet(self) -> Fleet:
         fleet = self.shared.load()
         mine = self._mine
-        return Fleet(
-            {key: d for key, d in fleet.devices.items() if mine(d.vehicle_id)},
-            [v for v in fleet.vehicles if mine(v.vehicle_id)],
-            fleet.exposures_as_of,
+        return replace(
+            fleet,
+            devices={key: d for key, d in fleet.devices.items() if mine(d.vehicle_id)},
+            vehicles=[v for v in fleet.vehicles if mine(v.vehicle_id)],
         )
 
     def recent_fixes(self, fleet: Fleet, *, since: int) -> Iterable[PositionColumns]:

@@ -266,11 +266,27 @@ class Monitor:
         self._vehicle_specs = new_specs
         self._loans = {v.loan_id: v for v in vehicles if v.loan_id}
 
-    def _check_areas(self, vehicles: Sequence[VehicleSpec]) -> None:
+    def use_references(self, zones: ZoneLibrary | None, regions: RegionLibrary | None) -> None:
+        """Judge fixes from now on by these risk zones and permitted regions (a running
+        monitor's reload of changed files). Every vehicle keeps its state: one in a zone
+        that is still there (by ``zone_id``) stays in it, one in a zone taken out leaves it
+        at its next fix. Raises MonitorInputError, changing nothing, for a watched vehicle
+        whose ``area`` is not in ``regions``."""
+        self._check_areas(list(self._vehicle_specs.values()), regions)
+        new = {zone.zone_id: k for k, zone in enumerate(zones.zones if zones else ())}
+        for slot in self._unique_slots():
+            detector = slot.monitor.zones
+            if detector.current >= 0:
+                detector.current = new.get(detector.zones[detector.current].zone_id, -2)
+            detector.zones = zones.zones if zones else ()
+        self.zones, self.regions = zones, regions
+
+    def _check_areas(
+        self, vehicles: Sequence[VehicleSpec], regions: RegionLibrary | None = None
+    ) -> None:
+        regions = self.regions if regions is None else regions
         for vehicle in vehicles:
-            if vehicle.area is not None and (
-                self.regions is None or vehicle.area not in self.regions
-            ):
+            if vehicle.area is not None and (regions is None or vehicle.area not in regions):
                 raise MonitorInputError(
                     f"area: vehicle {vehicle.vehicle_id}'s region {vehicle.area!r} is not in "
                     "the permitted regions"

@@ -42,7 +42,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any, Protocol, TypeVar
 
@@ -54,7 +54,16 @@ from lienwatch.monitor.checkpoint import CheckpointError, dump_state, load_state
 from lienwatch.monitor.detectors.base import StayRecord
 from lienwatch.monitor.engine import Monitor
 from lienwatch.monitor.lifecycle import Decision
-from lienwatch.monitor.model import ALARM_TYPES, Alert, DeviceSpec, VehicleSpec, iso_utc
+from lienwatch.monitor.model import (
+    ALARM_TYPES,
+    Alert,
+    DeviceSpec,
+    MonitorInputError,
+    VehicleSpec,
+    iso_utc,
+)
+from lienwatch.monitor.regions import RegionLibrary
+from lienwatch.monitor.zones import ZoneLibrary
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -86,11 +95,16 @@ class Fleet:
 
     Only trackers bound to a vehicle with a live loan are here; ``exposures_as_of`` is the
     day of the nightly snapshot the vehicles' exposures come from (None before any run).
+    ``zones`` and ``regions`` are the risk zones and permitted regions to judge them by,
+    ``references`` their version: a monitor takes new ones when it changes.
     """
 
     devices: Mapping[int, DeviceSpec]
     vehicles: Sequence[VehicleSpec]
     exposures_as_of: date | None = None
+    zones: ZoneLibrary | None = None
+    regions: RegionLibrary | None = None
+    references: str = ""
 
 
 class FleetSource(Protocol):
@@ -292,6 +306,9 @@ class LiveMonitor:
             "alarm_triggers": self.counts["alarm_triggers"],
             "fleet_reloads": self.counts["fleet_loads"],
             "fleet_loaded_at": iso_utc(self.fleet_loaded_at),
+            "references": self.fleet.references[:12] or None,
+            "risk_zones": len(monitor.zones) if monitor and monitor.zones else 0,
+            "regions": len(monitor.regions) if monitor and monitor.regions else 0,
             "last_advance": iso_utc(self.last_advance),
             "last_error": self.last_error,
             "warmup": self.warmup,
@@ -306,6 +323,8 @@ class LiveMonitor:
             list(fleet.devices.values()),
             fleet.vehicles,
             settings=self.settings,
+            zones=fleet.zones,
+            regions=fleet.regions,
             provinces=self.provinces,
         )
         seeded = self.store.open_alerts()
@@ -330,7 +349,8 @@ class LiveMonitor:
     def _restore(self, now: int, state: bytes) -> None:
         started = time.monotonic()
         fleet = self.source.load_fleet()
-        monitor = Monitor([], (), settings=self.settings, provinces=self.provinces)
+        monitor = Monitor([], (), settings=self.settings, zones=fleet.zones,
+                          regions=fleet.regions, provinces=self.provinces)  # fmt: skip
         extra = load_state(monitor, state)
         monitor.update_fleet(list(fleet.devices.values()), fleet.vehicles)
         self.mark, self._followed = extra["mark"], extra["followed"]
@@ -388,6 +408,17 @@ class LiveMonitor:
 
     def _reload_fleet(self, now: int) -> None:
         fleet = self.source.load_fleet()
+        if fleet.references != self.fleet.references:
+            try:
+                self._monitor.use_references(fleet.zones, fleet.regions)
+            except MonitorInputError as exc:  # a vehicle's area is not in the new regions
+                self.last_error = f"{iso_utc(now)} references {fleet.references[:12]}: {exc}"
+                log.error("live monitor: keeping the risk zones and regions: %s", exc)
+                fleet = replace(fleet, zones=self._monitor.zones,
+                                regions=self._monitor.regions,
+                                references=self.fleet.references)  # fmt: skip
+            else:
+                self.counts["references_loaded"] += 1
         self._monitor.update_fleet(list(fleet.devices.values()), fleet.vehicles)
         self._took_fleet(fleet, now)
 

@@ -124,7 +124,7 @@ class VehicleMonitor:
         self.out.last_valid = fix
         self.jumps.on_fix(fix)
         self.stays.on_fix(fix)
-        if fix.zone >= 0 or self.zones.current >= 0:
+        if fix.zone >= 0 or self.zones.current != -1:  # -2: in a zone taken out since
             self.zones.on_fix(fix)
         self.region.on_fix(fix)
         self.nights.on_fix(fix)

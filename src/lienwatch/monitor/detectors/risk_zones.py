@@ -20,7 +20,7 @@ class RiskZones:
         self.out = out
         self.zones = zones
         self.stays = stays
-        self.current = -1
+        self.current = -1  # the zone's index, -1 outside any, -2 in one taken out since
         self.first: Fix | None = None  # the first fix in the current zone (or outside any)
         self.alerted = False
 
