@@ -194,7 +194,8 @@ class PartitionedMonitor:
 
     def status(self) -> dict[str, Any]:
         """Figures for the health endpoint."""
-        shown = ("state", "vehicles", "fixes_ingested", "alerts_saved", "last_error")
+        shown = ("state", "vehicles", "fixes_ingested", "alerts_saved", "references",
+                 "risk_zones", "regions", "last_error")  # fmt: skip
         return {
             "worker": self.leases.worker,
             "workers_alive": self.workers,
