@@ -106,13 +106,19 @@ def test_a_fleet_update_carries_exposure_adds_devices_and_forgets_vehicles(provi
         monitor.update_fleet([second], [VehicleSpec("V1", area="yard")])
 
 
-def test_the_clock_raises_an_ended_cluster_once(provinces):
+def parked_together() -> tuple[list[DeviceSpec], list[VehicleSpec], list[tuple]]:
+    """Three cars of three borrowers parked together for 40 hours, then V0 leaves."""
     spot = offset_m(HOME[0], HOME[1], 3_000, 3_000)
     devices = [DeviceSpec(f"D{i}", f"V{i}", "wired", 7200) for i in range(3)]
     vehicles = [VehicleSpec(f"V{i}", borrower_id=f"B{i}") for i in range(3)]
     rows = [(f"D{i}", T0 + h * HOUR + i, float(spot[0]) + i * 1e-4, float(spot[1]))
             for i in range(3) for h in range(0, 40, 2)]  # fmt: skip
     rows.append(("D0", T0 + 41 * HOUR, *HOME))  # V0 leaves: the cluster ends
+    return devices, vehicles, rows
+
+
+def test_the_clock_raises_an_ended_cluster_once(provinces):
+    devices, vehicles, rows = parked_together()
     monitor = Monitor(devices, vehicles, settings=LIVE, provinces=provinces)
     for hour in range(60):
         monitor.ingest(batch([r for r in rows if hour * HOUR <= r[1] - T0 < (hour + 1) * HOUR]))
@@ -127,12 +133,7 @@ def test_monitors_of_two_partitions_sharing_long_stays_raise_the_whole_fleets_cl
 ):
     """V0 and V1 in one partition, V2 in another: each monitor raises the cluster on its own
     vehicles, with the ids and evidence one monitor over the whole fleet gives."""
-    spot = offset_m(HOME[0], HOME[1], 3_000, 3_000)
-    devices = [DeviceSpec(f"D{i}", f"V{i}", "wired", 7200) for i in range(3)]
-    vehicles = [VehicleSpec(f"V{i}", borrower_id=f"B{i}") for i in range(3)]
-    rows = [(f"D{i}", T0 + h * HOUR + i, float(spot[0]) + i * 1e-4, float(spot[1]))
-            for i in range(3) for h in range(0, 40, 2)]  # fmt: skip
-    rows.append(("D0", T0 + 41 * HOUR, *HOME))  # V0 leaves: the cluster ends
+    devices, vehicles, rows = parked_together()
     whole = Monitor(devices, vehicles, settings=LIVE, provinces=provinces)
     parts = [Monitor(devices[:2], vehicles[:2], settings=LIVE, provinces=provinces),
              Monitor(devices[2:], vehicles[2:], settings=LIVE, provinces=provinces)]  # fmt: skip
