@@ -149,3 +149,26 @@ def test_two_workers_give_each_partition_the_long_stays_of_the_others(nats_serve
             await client.close()
 
     asyncio.run(run())
+
+
+def test_giving_up_a_lease_that_expired_and_was_taken_again_leaves_it_alone(nats_server):  # noqa: F811
+    """A slow worker stopping after its lease expired and another took the partition: its
+    give-up is refused by the revision and raises nothing (a worker used to exit 1 here)."""
+    stream = f"LW_GIVE_{uuid.uuid4().hex[:10]}"
+
+    async def run() -> None:
+        client = await nats.connect("nats://127.0.0.1:4222")
+        js = client.jetstream()
+        try:
+            a = await Leases.open(js, stream, "a", LEASE_S)
+            b = await Leases.open(js, stream, "b", LEASE_S)
+            assert await a.take(0)
+            await asyncio.sleep(LEASE_S * 1.5)  # a does not renew: the lease expires
+            assert await b.take(0)
+            await a.give_up(0)
+            assert await b.owners() == {0: "b"}
+        finally:
+            await js.delete_key_value(f"{stream}_LEASES")
+            await client.close()
+
+    asyncio.run(run())

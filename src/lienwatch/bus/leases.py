@@ -42,6 +42,7 @@ from typing import Any
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig
 from nats.js.errors import (
+    BadRequestError,
     BucketNotFoundError,
     KeyNotFoundError,
     KeyWrongLastSequenceError,
@@ -50,6 +51,8 @@ from nats.js.errors import (
 from nats.js.kv import KeyValue
 
 _SEQUENCE_BYTES = 8
+#: JetStream's error codes of a write refused for its expected last sequence.
+_WRONG_LAST = (10071, 10164)
 #: The most bytes of state in one key-value entry (NATS refuses messages over 1 MB).
 CHUNK_BYTES = 256 * 1024
 _CHUNKED = b"LWCK"
@@ -121,11 +124,16 @@ class Leases:
         return True
 
     async def give_up(self, partition: int) -> None:
-        """Free ``partition`` for another worker (unless someone took it already)."""
+        """Free ``partition`` for another worker (unless it expired or someone took it
+        already: then it is not this worker's to free)."""
         revision = self.revisions.pop(partition, None)
-        if revision is not None:
-            with contextlib.suppress(KeyWrongLastSequenceError):
-                await self.kv.delete(f"partition.{partition}", last=revision)
+        if revision is None:
+            return
+        try:
+            await self.kv.delete(f"partition.{partition}", last=revision)
+        except BadRequestError as exc:  # a delete's wrong last sequence is not converted
+            if not isinstance(exc, KeyWrongLastSequenceError) and exc.err_code not in _WRONG_LAST:
+                raise
 
     async def owners(self) -> dict[int, str]:
         """Every partition owned, with its owner (for health and tests)."""
