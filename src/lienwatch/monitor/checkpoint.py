@@ -3,9 +3,10 @@
 The state is everything a :class:`~lienwatch.monitor.engine.Monitor` learned from the fixes it
 processed (the vehicles' detectors, the fixes held for the reorder window, the alert book,
 its clock and counts), without what it was built with (settings, provinces, risk zones,
-lender regions): those are the process's, given again to the monitor the state is loaded
-into. It is taken whole, attribute by attribute, so it follows the detectors as they change
-without any code of theirs knowing about checkpoints.
+lender regions) or given since (the other partitions' long stays): those are the process's,
+given again to the monitor the state is loaded into. It is taken whole, attribute by
+attribute, so it follows the detectors as they change without any code of theirs knowing
+about checkpoints.
 
 The bytes are a zlib-compressed pickle: only load what this deployment's own workers wrote
 (the JetStream bucket of the checkpoints is not for anyone else to write).
