@@ -352,6 +352,10 @@ class LiveMonitor:
         monitor = Monitor([], (), settings=self.settings, zones=fleet.zones,
                           regions=fleet.regions, provinces=self.provinces)  # fmt: skip
         extra = load_state(monitor, state)
+        try:  # the zones of the checkpoint's vehicles, found again in this process's by id
+            monitor.use_references(fleet.zones, fleet.regions)
+        except MonitorInputError as exc:
+            raise CheckpointError(f"checkpoint: {exc}") from None
         monitor.update_fleet(list(fleet.devices.values()), fleet.vehicles)
         self.mark, self._followed = extra["mark"], extra["followed"]
         self._pending = extra["pending"]
