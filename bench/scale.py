@@ -178,6 +178,7 @@ def client(args: argparse.Namespace) -> None:
         "acked": {d.ident: d.acked_positions for d in report.devices},
         "errors": report.errors, "seconds": report.seconds,
         "error_kinds": sorted({e.split(":")[0] for d in report.devices for e in d.errors}),
+        "error_samples": sorted({e[:120] for d in report.devices for e in d.errors})[:3],
     }))  # fmt: skip
 
 
@@ -353,6 +354,7 @@ def run(args: argparse.Namespace) -> dict:
             "throughput_per_s": round(sum(acked.values()) / sent_in, 1),
             "device_errors": sum(r["errors"] for r in reports),
             "device_error_kinds": sorted({k for r in reports for k in r["error_kinds"]}),
+            "device_error_samples": sorted({e for r in reports for e in r["error_samples"]})[:4],
             "killed_worker_at_s": killed,
             "drained_after_s": drained_in,
             "partitions_owned": [sorted(w.health()["partitions"]["partitions"]) for w in survivors],
