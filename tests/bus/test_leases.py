@@ -5,16 +5,33 @@ loses its partitions to the others when the leases expire."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import uuid
+from collections.abc import AsyncIterator
 
 import nats
 import pytest
+from nats.js import JetStreamContext
 
 from lienwatch.bus.leases import Checkpoint, Checkpoints, Leases, fair_share, preferred_order
 from tests.bus.test_bus import nats_server  # noqa: F401  (a fixture)
 
 LEASE_S = 2.0
+
+
+@contextlib.asynccontextmanager
+async def jetstream(*buckets: str) -> AsyncIterator[JetStreamContext]:
+    """JetStream on the local server; the key-value ``buckets`` deleted on exit."""
+    client = await nats.connect("nats://127.0.0.1:4222")
+    js = client.jetstream()
+    try:
+        yield js
+    finally:
+        for bucket in buckets:
+            with contextlib.suppress(Exception):
+                await js.delete_key_value(bucket)
+        await client.close()
 
 
 @pytest.mark.parametrize(("partitions", "workers", "share"),
@@ -34,9 +51,7 @@ def test_leases_are_shared_given_up_and_taken_over_when_they_expire(nats_server)
     stream = f"LW_LEASES_{uuid.uuid4().hex[:10]}"
 
     async def run() -> None:
-        client = await nats.connect("nats://127.0.0.1:4222")
-        js = client.jetstream()
-        try:
+        async with jetstream(f"{stream}_LEASES", f"{stream}_CHECKPOINTS") as js:
             a = await Leases.open(js, stream, "a", LEASE_S)
             b = await Leases.open(js, stream, "b", LEASE_S)
             assert await a.heartbeat() == 1
@@ -60,10 +75,6 @@ def test_leases_are_shared_given_up_and_taken_over_when_they_expire(nats_server)
             assert await checkpoints.get(0) is None
             await checkpoints.put(0, Checkpoint(123_456, b"state"))
             assert await checkpoints.get(0) == Checkpoint(123_456, b"state")
-        finally:
-            for bucket in (f"{stream}_LEASES", f"{stream}_CHECKPOINTS"):
-                await js.delete_key_value(bucket)
-            await client.close()
 
     asyncio.run(run())
 
@@ -76,9 +87,7 @@ def test_a_checkpoint_of_any_size_is_written_in_pieces_and_replaced_whole(nats_s
     big = random.Random(7).randbytes(3 * 1024 * 1024)  # incompressible
 
     async def run() -> None:
-        client = await nats.connect("nats://127.0.0.1:4222")
-        js = client.jetstream()
-        try:
+        async with jetstream(f"{stream}_CHECKPOINTS") as js:
             checkpoints = await Checkpoints.open(js, stream)
             await checkpoints.put(3, Checkpoint(1_000, big))
             assert await checkpoints.get(3) == Checkpoint(1_000, big)
@@ -95,9 +104,6 @@ def test_a_checkpoint_of_any_size_is_written_in_pieces_and_replaced_whole(nats_s
             older = (77).to_bytes(8, "big") + b"state of an older lienwatch"
             await checkpoints.kv.put("partition.4", older)
             assert await checkpoints.get(4) == Checkpoint(77, b"state of an older lienwatch")
-        finally:
-            await js.delete_key_value(f"{stream}_CHECKPOINTS")
-            await client.close()
 
     asyncio.run(run())
 
@@ -129,9 +135,7 @@ def test_two_workers_give_each_partition_the_long_stays_of_the_others(nats_serve
         return StayRecord(vehicle, f"B-{vehicle}", 100, 200, anchor._replace(device_id="D"))
 
     async def run() -> None:
-        client = await nats.connect("nats://127.0.0.1:4222")
-        js = client.jetstream()
-        try:
+        async with jetstream(f"{stream}_STAYS") as js:
             bucket = await Checkpoints.open(js, stream, "STAYS")
             bus = SimpleNamespace(settings=SimpleNamespace(partitions=3))
             workers = [PartitionedMonitor(bus, None, None, None, lease_s=3, checkpoint_s=1,
@@ -144,9 +148,6 @@ def test_two_workers_give_each_partition_the_long_stays_of_the_others(nats_serve
             seen = [sorted(s.vehicle_id for s in part.neighbours) for part in parts]
             assert seen == [["V1", "V2"], ["V0", "V2"], ["V0", "V1"]]
             assert bucket.kv is not None and await bucket.get(2) is not None
-        finally:
-            await js.delete_key_value(f"{stream}_STAYS")
-            await client.close()
 
     asyncio.run(run())
 
@@ -157,9 +158,7 @@ def test_giving_up_a_lease_that_expired_and_was_taken_again_leaves_it_alone(nats
     stream = f"LW_GIVE_{uuid.uuid4().hex[:10]}"
 
     async def run() -> None:
-        client = await nats.connect("nats://127.0.0.1:4222")
-        js = client.jetstream()
-        try:
+        async with jetstream(f"{stream}_LEASES") as js:
             a = await Leases.open(js, stream, "a", LEASE_S)
             b = await Leases.open(js, stream, "b", LEASE_S)
             assert await a.take(0)
@@ -167,8 +166,5 @@ def test_giving_up_a_lease_that_expired_and_was_taken_again_leaves_it_alone(nats
             assert await b.take(0)
             await a.give_up(0)
             assert await b.owners() == {0: "b"}
-        finally:
-            await js.delete_key_value(f"{stream}_LEASES")
-            await client.close()
 
     asyncio.run(run())
