@@ -139,6 +139,9 @@ class MonitorSettings(BaseModel):
     fleet_refresh_s: float = Field(300.0, gt=0, le=86_400)
     warmup_h: float = Field(96.0, ge=0, le=24 * 31)
     regions_file: Path | None = None  # lender-defined permitted regions (GeoJSON)
+    # Risk zones (GeoJSON with a category each) for the live monitors of serve and the
+    # workers; both files are read again when they change (docs/monitor.md).
+    zones_file: Path | None = None
     thresholds: MonitorThresholds = MonitorThresholds()
     products: dict[str, dict[str, Any]] = Field(default_factory=dict)
 

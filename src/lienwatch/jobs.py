@@ -9,6 +9,8 @@ nightly run each hold an advisory lock (the others skip), due steps are claimed 
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
@@ -39,6 +41,8 @@ NIGHTLY_RETRY_MAX_S = 1_800.0
 
 Summary = dict[str, Any]
 
+log = logging.getLogger(__name__)
+
 
 def followup_tick(factory: sessionmaker[Session], settings: Settings) -> Callable[[], Summary]:
     """The follow-up job: :func:`tick_and_drain` at the current time.
@@ -63,20 +67,29 @@ def alarm_followups(
 ) -> Callable[[Sequence[str]], int]:
     """What the live monitor calls when it stored tracker alarms: their follow-up triggers
     raised at once in a transaction of their own (``FollowupService.raise_for_alerts``);
-    returns how many. Another process raising the same trigger at the same moment (a tick
-    on PostgreSQL) wins: the unique source key refuses this one, which is then left out."""
+    returns how many. Another process raising one of the same triggers at the same moment
+    (a tick on PostgreSQL) wins: the unique source key refuses the batch, which is then raised
+    alert by alert, each in its own transaction, so only the trigger raised elsewhere is left
+    out (not the others of the batch, which no tick would raise before the next)."""
     catalogue = ProductCatalogue.from_tables(settings.products)
+
+    def raise_in_one(keys: Sequence[str]) -> int:
+        with transaction(factory) as session:
+            service = FollowupService.from_settings(
+                session, settings.followup, time_zone=settings.time_zone, catalogue=catalogue
+            )
+            return len(service.raise_for_alerts(keys, at=clock.now()))
 
     def raise_now(keys: Sequence[str]) -> int:
         try:
-            with transaction(factory) as session:
-                service = FollowupService.from_settings(
-                    session, settings.followup, time_zone=settings.time_zone,
-                    catalogue=catalogue,
-                )  # fmt: skip
-                return len(service.raise_for_alerts(keys, at=clock.now()))
+            return raise_in_one(keys)
         except IntegrityError:
-            return 0
+            log.info("alarm follow-ups: %d alerts raced another writer; one by one", len(keys))
+        raised = 0
+        for key in keys:
+            with contextlib.suppress(IntegrityError):  # raised by the other writer
+                raised += raise_in_one([key])
+        return raised
 
     return raise_now
 
