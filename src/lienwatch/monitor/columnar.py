@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from lienwatch.domain.geo import EARTH_RADIUS_M, chord2_of_m
+from lienwatch.monitor.detectors.activity_area import is_far
 from lienwatch.monitor.detectors.base import DAY_S, NEVER
 from lienwatch.monitor.detectors.long_stay import long_stay_due, stood_still
 from lienwatch.monitor.detectors.tracker_pair import TrackerPair
@@ -573,7 +574,8 @@ def nights(cols: Columns, order: OpenOrder) -> None:
 def activity(cols: Columns, order: OpenOrder) -> None:
     """The area is learned from day counts alone, so each vehicle's days are rolled first
     (one call a day, with the day's cell counts), each fix's area known from its day; events:
-    a valid fix outside its day's area, or just after one (judged by the detector)."""
+    a valid fix far outside its day's area (:func:`is_far`, once per area and cell), or just
+    after one (judged by the detector); a fix in the area or near it changes nothing else."""
     vi = cols.valid_index
     if not len(vi):
         return
@@ -589,6 +591,7 @@ def activity(cols: Columns, order: OpenOrder) -> None:
     cells, tallies = group_cell.tolist(), counts.tolist()
     firsts = np.flatnonzero(new_day)
     epochs: list[tuple[frozenset[int], np.ndarray]] = []
+    far_r2: list[float] = []
     day_epoch = np.full(len(firsts), -1, dtype=np.int64)
     current, learned = -1, None
     for k, (f, d) in enumerate(zip(firsts.tolist(), day[firsts].tolist(), strict=True)):
@@ -602,6 +605,7 @@ def activity(cols: Columns, order: OpenOrder) -> None:
         if detector.learned_on != learned:
             learned = detector.learned_on
             epochs.append((detector.area, detector.centres))
+            far_r2.append(detector.limits.unusual_far_r2)
             current = len(epochs) - 1
         day_epoch[k] = current
         if k + 1 == len(firsts) or vehicle[firsts[k + 1]] != vehicle[f]:
@@ -612,11 +616,23 @@ def activity(cols: Columns, order: OpenOrder) -> None:
         [e * 2**32 + (c + 2**31) for e, (area, _) in enumerate(epochs) for c in area],
         dtype=np.int64,
     )
-    inside = (epoch_of_group < 0) | np.isin(epoch_of_group * 2**32 + group_cell + 2**31, area_keys)
-    out = ~inside[of_fix]
+    group_keys = epoch_of_group * 2**32 + group_cell + 2**31
+    outside = np.flatnonzero((epoch_of_group >= 0) & ~np.isin(group_keys, area_keys))
+    # is each (area, cell) outside far from the area? asked once, as the detector caches it
+    pairs, of_pair = np.unique(group_keys[outside], return_inverse=True)
+    fars: dict[int, dict[int, bool]] = {}
+    verdicts = []
+    for key in pairs.tolist():
+        epoch, cell = key >> 32, (key & (2**32 - 1)) - 2**31
+        far = is_far(cell, epochs[epoch][1], far_r2[epoch])
+        fars.setdefault(epoch, {})[cell] = far
+        verdicts.append(far)
+    far_group = np.zeros(len(groups), dtype=bool)
+    far_group[outside] = np.asarray(verdicts, dtype=bool)[of_pair]
+    # a fix in the area or near it only clears what a far fix began: the fix after one
+    out = far_group[of_fix]
     events = np.flatnonzero(out | np.r_[False, out[:-1] & (vehicle[1:] == vehicle[:-1])])
     cols.prepare(vi[events])
-    fars: dict[int, dict[int, bool]] = {}
     holds: dict[int, int] = {}
     for e in events.tolist():
         v = int(vehicle[e])
@@ -629,9 +645,7 @@ def activity(cols: Columns, order: OpenOrder) -> None:
         order.mark(int(vi[e]), 8)
     last = np.r_[np.flatnonzero(np.diff(vehicle)), len(vi) - 1] if len(vi) else vehicle
     for end in last.tolist():
-        v = int(vehicle[end])
-        if v in holds:
-            _hold_epoch(cols.monitors[v].area, epochs, fars, int(day_epoch[vd[end]]))
+        _hold_epoch(cols.monitors[int(vehicle[end])].area, epochs, fars, int(day_epoch[vd[end]]))
 
 
 def _hold_epoch(detector: Any, epochs: list[tuple[frozenset[int], np.ndarray]],
