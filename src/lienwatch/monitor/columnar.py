@@ -583,8 +583,12 @@ def activity(cols: Columns, order: OpenOrder) -> None:
     day = cols.c["local"][vi] // DAY_S
     new_day = np.r_[True, (vehicle[1:] != vehicle[:-1]) | (day[1:] != day[:-1])]
     vd = np.cumsum(new_day) - 1  # the vehicle-day of each fix
-    groups, of_fix, counts = np.unique(vd * 2**32 + (cell + 2**31), return_inverse=True,
-                                       return_counts=True)  # fmt: skip
+    key = vd * 2**32 + (cell + 2**31)
+    run = np.r_[True, key[1:] != key[:-1]]  # a car keeps to a cell for long: sort the runs
+    heads = np.flatnonzero(run)
+    groups, of_run = np.unique(key[heads], return_inverse=True)
+    counts = np.bincount(of_run, weights=np.diff(np.r_[heads, len(key)])).astype(np.int64)
+    of_fix = of_run[np.cumsum(run) - 1]
     group_vd = groups >> 32
     group_cell = (groups & (2**32 - 1)) - 2**31
     bounds = np.searchsorted(group_vd, np.arange(vd[-1] + 2)).tolist() if len(vi) else [0]
