@@ -15,12 +15,21 @@ On a simulated portfolio (every detector on, risk zones loaded) it times:
   are simulated one after another (seeds 7, 8, …) and each is run through ``run_monitor``
   and dropped before the next, so memory stays that of one book. Only the monitor is timed.
 
+With ``--per-fix`` the batch monitor also runs with every vehicle forced onto the per-fix
+path, in the same process: CPU seconds of both paths, their ratio, and whether the alerts are
+identical in order and every field. ``--only-batch`` stops after the batch lines (no
+streaming, two-process or 10 M-fix runs). CPU seconds (user + system of this process) are
+printed beside wall seconds, and the load average at the start and the end: on a shared
+machine the CPU figure and the ratios are the ones to read.
+
     python bench/monitor.py [--loans 2000] [--days 120] [--workers 2] [--total 10000000]
+                            [--per-fix] [--only-batch]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import time
 
@@ -31,7 +40,7 @@ from lienwatch.data import china_provinces
 from lienwatch.demo.scoring import fleet_of
 from lienwatch.domain.positions import PositionColumns
 from lienwatch.domain.provinces import ProvinceIndex
-from lienwatch.monitor import Monitor, ZoneLibrary
+from lienwatch.monitor import Monitor, ZoneLibrary, engine
 from lienwatch.monitor.batch import run_monitor
 from lienwatch.sim import SimConfig, generate
 
@@ -59,7 +68,10 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=120)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--total", type=int, default=10_000_000)
+    parser.add_argument("--per-fix", action="store_true")
+    parser.add_argument("--only-batch", action="store_true")
     args = parser.parse_args()
+    print(f"{os.cpu_count()} CPUs, load average {_load()}")
     portfolio = generate(SimConfig(loans=args.loans, days=args.days, seed=7))
     devices, vehicles = fleet_of(portfolio, {})
     batch = batch_of(portfolio)
@@ -68,17 +80,23 @@ def main() -> None:
     n = len(batch)
     print(f"{n:,} fixes, {len(vehicles):,} vehicles, {len(zones):,} risk zones")
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     monitor = Monitor(devices, vehicles, provinces=provinces, zones=zones)
     monitor.replay(batch)
     monitor.flush()
-    one = time.perf_counter() - started
+    one, one_cpu = time.perf_counter() - started, time.process_time() - cpu
     plain = baseline(batch, {d.device_id: d.vehicle_id for d in devices})
     print(f"batch monitor, 1 process (replay + flush): {n / one:,.0f} fixes/s ({one:.1f} s, "
-          f"{len(monitor.alerts):,} alerts)")  # fmt: skip
+          f"{len(monitor.alerts):,} alerts); {n / one_cpu:,.0f} fixes per CPU-second "
+          f"({one_cpu:.1f} CPU-s)")  # fmt: skip
     print(f"baseline (last fix per device): {n / plain:,.0f} fixes/s ({plain:.1f} s)")
     print(f"ratio monitor/baseline time: {one / plain:.1f}x")
+    if args.per_fix:
+        per_fix(batch, devices, vehicles, provinces, zones, monitor, one_cpu)
     del monitor
+    if args.only_batch:
+        print(f"load average at the end {_load()}")
+        return
     streamed, alerts = streaming(batch, devices, vehicles, provinces, zones)
     print(f"streaming monitor, 1 process (ingest in time order, {_CHUNK:,} fixes a call, "
           f"advance, flush): {n / streamed:,.0f} fixes/s ({streamed:.1f} s, {alerts:,} alerts); "
@@ -110,6 +128,34 @@ def main() -> None:
 
 
 _CHUNK = 10_000
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def per_fix(batch, devices, vehicles, provinces, zones, columnar: Monitor, columnar_cpu: float):
+    """The same batch with every vehicle on the per-fix path (what ``replay`` does for a
+    vehicle it cannot take column by column), its CPU seconds against the columnar run's."""
+    forced = engine._columnar_vehicles
+    engine._columnar_vehicles = lambda _alarmed, slots: np.zeros(len(slots), dtype=bool)
+    try:
+        cpu = time.process_time()
+        monitor = Monitor(devices, vehicles, provinces=provinces, zones=zones)
+        monitor.replay(batch)
+        monitor.flush()
+        cpu = time.process_time() - cpu
+    finally:
+        engine._columnar_vehicles = forced
+    same = [_fields(a) for a in monitor.alerts] == [_fields(a) for a in columnar.alerts]
+    n = len(batch)
+    print(f"per-fix path, 1 process: {n / cpu:,.0f} fixes per CPU-second ({cpu:.1f} CPU-s, "
+          f"{len(monitor.alerts):,} alerts); columnar {cpu / columnar_cpu:.2f}x faster; "
+          f"alerts {'identical in order and every field' if same else 'DIFFER'}")  # fmt: skip
+
+
+def _fields(alert) -> dict:
+    return alert.as_json() | {"status_at": alert.status_at}
 
 
 def streaming(batch, devices, vehicles, provinces, zones) -> tuple[float, int]:

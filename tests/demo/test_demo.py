@@ -43,6 +43,10 @@ def test_summary_is_one_json_object_with_every_section(demo_run):
     _, summary = demo_run
     assert {"portfolio", "ground_truth", "loaded", "timings_s", "report"} <= set(summary)
     assert summary["loans"] == LOANS and summary["days"] == DAYS and summary["seed"] == SEED
+    # each stage's wall and CPU seconds, and the machine's load beside them
+    assert set(summary["cpu_s"]) == set(summary["timings_s"]) >= {"simulate", "load", "monitor"}
+    assert all(seconds >= 0 for seconds in summary["cpu_s"].values())
+    assert summary["machine"]["cpus"] >= 1 and len(summary["machine"]["load_average_at_end"]) == 3
 
 
 def test_the_planted_fraud_rings_are_found(demo_run):

@@ -7,11 +7,14 @@ alarms fix by fix. Both must raise the same alerts, field by field, and count th
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from lienwatch.demo.scoring import fleet_of
 from lienwatch.domain.positions import PositionColumns
-from lienwatch.monitor import Monitor, ZoneLibrary
+from lienwatch.monitor import DeviceSpec, Monitor, VehicleSpec, ZoneLibrary, engine
+from lienwatch.monitor.vehicle import VehicleMonitor
 from lienwatch.sim import SimConfig, generate
+from tests.monitor.conftest import HOME, HOUR, T0, batch
 
 
 def _alerts(monitor: Monitor) -> list[dict]:
@@ -68,3 +71,66 @@ def test_repeated_fixes_are_dropped_and_counted_on_both_paths(provinces):
     monitor = Monitor(provinces=provinces)
     monitor.replay(rows)
     assert monitor.counts["late"] == 2 and monitor.counts["fixes"] == 3
+
+
+def _parked(w1_until_h: int) -> list[tuple]:
+    """V1 drives from home to a spot 55 km away and parks: its wired tracker reports every
+    30 min (drifting 150 m a step at first, so a stay begins next to the one before and the
+    clock carries on) until ``w1_until_h`` after arrival, its wireless one once after
+    arrival; an invalid fix 80 h after arrival, a valid one, then home. V2 (no declared home)
+    parks 100 h reporting every 6 h, then leaves."""
+    arrive = T0 + 2 * HOUR
+    away = (HOME[0] + 0.5, HOME[1])
+    rows = [("W1", T0, *HOME), ("W1", T0 + HOUR, HOME[0] + 0.25, HOME[1])]
+    for k in range(2 * w1_until_h + 1):
+        drift = min(k, 2) * 0.00135  # 150 m a step for an hour (a stay next to the first)
+        rows.append(("W1", arrive + k * 1800, away[0] + drift, away[1]))
+    rows += [("S1", T0 + HOUR // 2, *HOME), ("S1", arrive + HOUR, away[0] + 0.0027, away[1])]
+    rows += [("W1", arrive + 80 * HOUR, 0.0, 0.0, "", False),
+             ("W1", arrive + 81 * HOUR, away[0] + 0.0081, away[1]),
+             ("W1", arrive + 85 * HOUR, *HOME)]  # fmt: skip
+    rows += [("W2", T0 + k * 6 * HOUR, 31.0, 121.0) for k in range(18)]
+    rows += [("W2", T0 + 110 * HOUR, 32.0, 121.0)]
+    return rows
+
+
+@pytest.mark.parametrize("w1_until_h", [10, 60])
+def test_a_long_stay_clock_falls_due_on_the_columnar_path(provinces, monkeypatch, w1_until_h):
+    """The clock carried over stays that begin next to the one before, due while the trackers
+    are silent (fired at the next fix, an invalid one, after the silences due before it or
+    before those due after it), or at a fix of a stay still reported; resolved when the car
+    leaves. No fix goes through the per-fix path, and the alerts are streaming's."""
+    devices = [DeviceSpec("W1", "V1", "wired", 1800), DeviceSpec("S1", "V1", "wireless", 3600),
+               DeviceSpec("W2", "V2", "wired", 1800)]  # fmt: skip
+    vehicles = [VehicleSpec("V1", home=HOME), VehicleSpec("V2")]
+    rows = _parked(w1_until_h)
+    end = max(r[1] for r in rows) + HOUR
+
+    whole = Monitor(devices, vehicles, provinces=provinces)
+    with monkeypatch.context() as patched:
+        patched.setattr(VehicleMonitor, "on_fix", _no_per_fix)
+        whole.replay(batch(rows))
+    whole.flush(end)
+    per_fix = Monitor(devices, vehicles, provinces=provinces)
+    with monkeypatch.context() as patched:  # every vehicle fix by fix
+        patched.setattr(engine, "_columnar_vehicles", _none_columnar)
+        per_fix.replay(batch(rows))
+    per_fix.flush(end)
+    streamed = Monitor(devices, vehicles, provinces=provinces)
+    streamed.ingest(batch(sorted(rows, key=lambda r: r[1])))
+    streamed.flush(end)
+
+    long = [a for a in whole.alerts if a.type == "long_stay"]
+    assert {a.vehicle_id for a in long} == {"V1", "V2"}
+    assert all(a.status == "resolved" for a in long)
+    assert [a.id for a in whole.alerts] == [a.id for a in per_fix.alerts]  # opened in order
+    assert _alerts(whole) == _alerts(per_fix) == _alerts(streamed)
+    assert whole.counts == streamed.counts
+
+
+def _none_columnar(_alarmed, slots):
+    return np.zeros(len(slots), dtype=bool)
+
+
+def _no_per_fix(*_args):
+    raise AssertionError("a fix went through the per-fix path")

@@ -252,7 +252,14 @@ def _print_summary(console: Console, s: dict[str, Any]) -> None:
         )
     for profile, count in s["ground_truth"]["profiles"].items():
         table.add_row(f"truth: {profile}", f"{count:,}")
-    table.add_row("total time", f"{sum(s['timings_s'].values()):.1f} s")
+    table.add_row("total time", f"{sum(s['timings_s'].values()):.1f} s "
+                  f"(CPU {sum(s['cpu_s'].values()):.1f} s)")  # fmt: skip
+    table.add_row("  by stage (CPU)", " · ".join(
+        f"{name} {seconds:.1f} s ({s['cpu_s'][name]:.1f})"
+        for name, seconds in s["timings_s"].items()))  # fmt: skip
+    load = s["machine"]["load_average_at_end"]
+    if load is not None:
+        table.add_row("  load average at the end", f"{load[0]:.2f} on {s['machine']['cpus']} CPUs")
     console.print(table)
     console.print(_detector_table(monitoring))
     breaches = s["followup"]["breaches"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -77,12 +78,15 @@ def run_demo(
     directory = options.directory
     directory.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
+    cpu: dict[str, float] = {}
+    machine = {"cpus": os.cpu_count(), "load_average_at_start": _load_average()}
 
     @contextmanager
     def stage(name: str) -> Iterator[None]:
-        started = time.perf_counter()
+        started, spent = time.perf_counter(), _cpu_seconds()
         yield
         timings[name] = round(time.perf_counter() - started, 2)
+        cpu[name] = round(_cpu_seconds() - spent, 2)
 
     config = options.sim_config()
     with stage("simulate"):
@@ -199,6 +203,8 @@ def run_demo(
         "files": sorted(str(path.name) for path in files.values()),
         "report": str(written.html),
         "timings_s": timings,
+        "cpu_s": cpu,  # user + system, this process and the monitor's worker processes
+        "machine": machine | {"load_average_at_end": _load_average()},
     }
     (directory / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     return summary
@@ -233,6 +239,21 @@ def _nightly_runs(
         runs.run(day)
         report("servicing", done, len(days))
     return runs.counts()
+
+
+def _cpu_seconds() -> float:
+    """User and system CPU time of this process and of its finished children."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def _load_average() -> list[float] | None:
+    """The machine's load average over 1, 5 and 15 minutes (None where unknown): figures
+    from a shared machine are read beside it."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
 
 
 def _fresh_database(path: Path) -> Path:

@@ -7,7 +7,8 @@ inside its province and its area, no deadline passed. So each detector family ge
 where its own code may act (its *events*) from array comparisons over the whole batch — the
 fix after a silence longer than the device allows, a step faster than ``jump_kmh``, the first
 fix of each stay (:func:`~lienwatch.monitor.stays.stay_anchors`) and the first past each stay
-threshold, the fixes in or just out of a risk zone, outside the permitted region or the
+threshold, the first fix after each long-stay clock fell due (the clock's restarts found in
+columns too), the fixes in or just out of a risk zone, outside the permitted region or the
 activity area, the first after each night — and Python runs the detector's own methods at
 those fixes only, after setting what the skipped fixes would have left in its state (the
 last fix per device, the stay's anchor, the night's pending fix, the day's cell counts). So
@@ -26,15 +27,18 @@ from __future__ import annotations
 import functools
 from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from lienwatch.domain.geo import EARTH_RADIUS_M, chord2_of_m
-from lienwatch.monitor.detectors.base import DAY_S
+from lienwatch.monitor.detectors.activity_area import is_far
+from lienwatch.monitor.detectors.base import DAY_S, NEVER
+from lienwatch.monitor.detectors.long_stay import long_stay_due, stood_still
 from lienwatch.monitor.detectors.tracker_pair import TrackerPair
 from lienwatch.monitor.lifecycle import AlertBook
-from lienwatch.monitor.model import Fix
+from lienwatch.monitor.model import AlertType, Fix
 from lienwatch.monitor.stays import stay_anchors
 from lienwatch.monitor.vehicle import VehicleMonitor
 
@@ -305,15 +309,17 @@ def _chord2(c: dict[str, np.ndarray], a: np.ndarray, b: np.ndarray) -> np.ndarra
 
 def stays_and_zones(cols: Columns, order: OpenOrder) -> None:
     """Stay events: the first fix of a stay after one that crossed a threshold (it ends
-    that stay), and the first fix of each stay past ``place_visit_h``, ``long_stay_h`` and
-    ``cluster_h``. Zone events: a valid fix in a risk zone or just after one."""
+    that stay), and the first fix of each stay past ``place_visit_h`` and ``cluster_h``.
+    Clock events: the first fix (valid or not) after a long-stay clock fell due
+    (:func:`_clocks`). Zone events: a valid fix in a risk zone or just after one."""
     vi = cols.valid_index
     if not len(vi):
         return
     c = cols.c
     vehicle, time = cols.vehicle[vi], cols.time[vi]
     xyz = np.column_stack((c["x"][vi], c["y"][vi], c["z"][vi]))
-    anchor = stay_anchors(vehicle, xyz, cols.limits("stay_r2")[vi])
+    stay_r2 = cols.limits("stay_r2")[vi]
+    anchor = stay_anchors(vehicle, xyz, stay_r2)
     stay = np.cumsum(anchor) - 1
     anchor_at = np.flatnonzero(anchor)
     anchor_of = anchor_at[stay]
@@ -340,12 +346,21 @@ def stays_and_zones(cols: Columns, order: OpenOrder) -> None:
     stay_event = crossed | ends_busy
     only_visit = visit & ~long  # all the detector does there: a visit to the stay's place
     events = np.flatnonzero(stay_event | zoned)
+    clocks = _clocks(cols, vehicle, time, xyz, anchor, stay_r2)
     earlier = anchor_of[np.maximum(events - 1, 0)]
     wanted = events[~only_visit[events] | zoned[events]]
-    cols.prepare(vi[np.concatenate([wanted, anchor_of[events], earlier])])
+    before = clocks.before
+    cols.prepare(vi[np.concatenate([wanted, anchor_of[events], earlier, anchor_of[before], before,
+                                    clocks.restart[clocks.fired]])])  # fmt: skip
     current: dict[int, int] = {}  # vehicle -> the anchor (valid position) its Stays holds
     alerts = order.book.alerts
-    for e in events.tolist():
+    fire_before, f, m = before.tolist(), 0, len(before)
+    for e in [*events.tolist(), len(vi)]:
+        while f < m and fire_before[f] < e:  # clocks due before this event's fix
+            _fire(cols, order, clocks, current, f, fire_before[f], anchor_of)
+            f += 1
+        if e == len(vi):
+            break
         v = int(vehicle[e])
         monitor = cols.monitors[v]
         stays = monitor.stays
@@ -358,7 +373,7 @@ def stays_and_zones(cols: Columns, order: OpenOrder) -> None:
                 stays.visited = True
                 stays.places.visit(stays.anchor)
             else:
-                stays.on_fix(cols.fix(int(vi[e])))
+                stays.on_fix(cols.fix(int(vi[e])))  # the clock's fields are set at the end
             current[v] = int(anchor_of[e])
             if len(alerts) != order.seen:
                 order.mark(int(vi[e]), 4)
@@ -369,65 +384,111 @@ def stays_and_zones(cols: Columns, order: OpenOrder) -> None:
                 monitor.zones.on_fix(fix)
             order.mark(int(vi[e]), 5)
     ends = np.r_[np.flatnonzero(np.diff(vehicle)), len(vi) - 1] if len(vi) else anchor_at
-    cols.prepare(vi[np.concatenate([anchor_of[ends], ends])])
-    close = anchor & same_vehicle & (_chord2(c, vi, vi[np.maximum(np.arange(len(vi)) - 1, 0)])
-                                     <= cols.limits("stay_r2")[vi])  # fmt: skip
-    for end in ends.tolist():
+    last_restart = clocks.restart[np.searchsorted(clocks.restart, ends, side="right") - 1]
+    cols.prepare(vi[np.concatenate([anchor_of[ends], ends, last_restart])])
+    for end, r in zip(ends.tolist(), last_restart.tolist(), strict=True):
         v = int(vehicle[end])
         stays = cols.monitors[v].stays
         _sync_stay(cols, stays, current, v, int(anchor_of[end]), time[end])
-        _end_clock(cols, stays, vi, anchor, close, end)
+        stays.last, stays.origin = cols.fix(int(vi[end])), cols.fix(int(vi[r]))
+        stays.since = stays.origin.time
+        if r in clocks.open_at_end:
+            stays.due, stays.long_open = NEVER, clocks.open_at_end[r]
+        else:
+            stays.due, stays.long_open = long_stay_due(stays.since, stays.limits.long_stay_s), False
 
 
-def _end_clock(cols: Columns, stays: Any, vi: np.ndarray, anchor: np.ndarray,
-               close: np.ndarray, end: int) -> None:  # fmt: skip
-    """The long-stay clock after the vehicle's last fix: from the last stay that began away
-    from the fix before it, or from one the car moved too far from (``Stays._begin``); this
-    path takes only vehicles whose clock never reached ``long_stay_h`` (:func:`clock_bound`)."""
-    k = end
-    while not anchor[k] or close[k]:
-        k -= 1  # the last stay that surely restarted the clock
-    origin = cols.fix(int(vi[k]))
-    r2 = stays.limits.stay_r2
-    for j in range(k + 1, end + 1):
-        if anchor[j]:
-            fix = cols.fix(int(vi[j]))
-            dx, dy, dz = fix.x - origin.x, fix.y - origin.y, fix.z - origin.z
-            if dx * dx + dy * dy + dz * dz > 4 * r2:
-                origin = fix
-    stays.last = cols.fix(int(vi[end]))
-    stays.origin, stays.since, stays.long_open = origin, origin.time, False
-    stays.due = origin.time + stays.limits.long_stay_s
+@dataclass
+class _Clocks:
+    """The long-stay clocks of a batch, over its valid fixes (positions in ``valid_index``)."""
+
+    restart: np.ndarray  # the anchors that (re)start a clock (Stays._begin, not stood still)
+    following: np.ndarray  # the vehicle's next restart after each, or -1
+    due: np.ndarray  # when each restart's clock falls due
+    fired: np.ndarray  # positions in ``restart`` of the clocks that fall due in the batch
+    at: np.ndarray  # for each of those, the fix (index into the batch) the clock fires before
+    before: np.ndarray  # and the last valid fix before it (a valid position)
+    open_at_end: dict[int, bool]  # a vehicle's last clock fired: restart -> alert left open
 
 
-def clock_bound(
-    columns: dict[str, np.ndarray], vehicle: np.ndarray, monitors: Sequence[VehicleMonitor]
-) -> np.ndarray:
-    """The vehicles (indices into ``monitors``) whose long-stay clock may reach
-    ``long_stay_h`` within the batch: between two stays that surely restart it (a stay's first
-    fix farther than ``stay_radius_m`` from the fix before it), or from the last one to the
-    vehicle's last report, ``long_stay_h`` or more passed. They run fix by fix."""
-    vi = np.flatnonzero(columns["valid"])
-    if not len(vi):
-        return np.zeros(0, dtype=np.int64)
-    v, t = vehicle[vi], columns["time"][vi]
-    xyz = np.column_stack((columns["x"][vi], columns["y"][vi], columns["z"][vi]))
-    r2 = np.array([m.out.limits.stay_r2 for m in monitors])[v]
-    anchor = stay_anchors(v, xyz, r2)
-    same = np.r_[False, v[1:] == v[:-1]]
+def _clocks(cols: Columns, vehicle: np.ndarray, time: np.ndarray, xyz: np.ndarray,
+            anchor: np.ndarray, stay_r2: np.ndarray) -> _Clocks:  # fmt: skip
+    """Which stays restart the long-stay clock and where each clock falls due.
+
+    An anchor restarts the clock unless it :func:`stood_still` (close to the fix before it
+    and to where the clock started): the first condition is an array comparison; the
+    second is sequential only over the anchors that pass the first (a few), walked in
+    Python. A clock fires at the vehicle's first fix later than its due time if that fix
+    comes no later than the next restart, which then resolves the alert."""
+    nv = len(vehicle)
+    first = np.r_[True, vehicle[1:] != vehicle[:-1]]
     d = np.diff(xyz, axis=0)
     step2 = np.r_[np.inf, d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1] + d[:, 2] * d[:, 2]]
-    restart = anchor & ~(same & (step2 <= r2))
-    starts = np.flatnonzero(restart)
-    long_s = np.array([m.out.limits.long_stay_s for m in monitors])
-    last_report = np.full(len(monitors), -(2**62), dtype=np.int64)
-    np.maximum.at(last_report, vehicle, columns["time"])
-    following = np.r_[starts[1:], len(vi)]
-    same_next = following < len(vi)
-    same_next[same_next] = v[following[same_next]] == v[starts[same_next]]
-    until = np.where(same_next, t[np.minimum(following, len(vi) - 1)], last_report[v[starts]])
-    reached = until - t[starts] >= long_s[v[starts]]
-    return np.unique(v[starts[reached]])
+    close = anchor & ~first & stood_still(step2, 0.0, stay_r2)  # near the fix before it
+    restart = anchor & ~close
+    maybe = np.flatnonzero(close)
+    if len(maybe):
+        sure = np.maximum.accumulate(np.where(restart, np.arange(nv), 0))[maybe].tolist()
+        px, py, pz = (xyz[:, k].tolist() for k in range(3))
+        piece = origin = -1
+        for j, s, r2 in zip(maybe.tolist(), sure, stay_r2[maybe].tolist(), strict=True):
+            if s != piece:
+                piece = origin = s
+            dx, dy, dz = px[j] - px[origin], py[j] - py[origin], pz[j] - pz[origin]
+            if not stood_still(0.0, dx * dx + dy * dy + dz * dz, r2):
+                restart[j] = True
+                origin = j
+    restarts = np.flatnonzero(restart)
+    vi = cols.valid_index
+    v = vehicle[restarts]
+    following = np.r_[restarts[1:], -1]
+    following[:-1][v[1:] != v[:-1]] = -1
+    due = long_stay_due(time[restarts], cols.limits("long_stay_s")[vi[restarts]])
+    t0 = int(cols.time.min())
+    key = cols.vehicle * _KEY_SHIFT + (cols.time - t0)
+    at = np.searchsorted(key, v * _KEY_SHIFT + np.floor(due - t0).astype(np.int64), "right")
+    ok = at < cols.n
+    ok[ok] = cols.vehicle[at[ok]] == v[ok]
+    ok &= (following < 0) | (at <= vi[np.maximum(following, 0)])
+    fired = np.flatnonzero(ok)
+    before = np.searchsorted(vi, at[fired]) - 1
+    return _Clocks(restarts, following, due, fired, at[fired], before, {})
+
+
+def _fire(cols: Columns, order: OpenOrder, clocks: _Clocks, current: dict[int, int], f: int,
+          before: int, anchor_of: np.ndarray) -> None:  # fmt: skip
+    """What ``VehicleMonitor.fire_due`` does when the ``f``-th clock that fires falls due:
+    ``Stays`` as the fixes up to ``before`` left it, the alert raised (unless at a known
+    place), resolved at the next restart if there is one (nothing else touches it between)."""
+    vi, time = cols.valid_index, cols.time
+    k = int(clocks.fired[f])
+    r, a, due = int(clocks.restart[k]), int(clocks.at[f]), float(clocks.due[k])
+    v = int(cols.vehicle[a])
+    stays = cols.monitors[v].stays
+    _sync_stay(cols, stays, current, v, int(anchor_of[before]), time[vi[before]])
+    stays.last, stays.origin = cols.fix(int(vi[before])), cols.fix(int(vi[r]))
+    stays.since, stays.due = stays.origin.time, due
+    stays.fire_due()
+    opened, stays.long_open = stays.long_open, False
+    following = int(clocks.following[k])
+    if following < 0:
+        clocks.open_at_end[r] = opened
+    elif opened:
+        stays.out.resolve(AlertType.LONG_STAY, int(time[vi[following]]))
+    order.mark(a, _clock_rank(cols, a, due))
+
+
+def _clock_rank(cols: Columns, a: int, due: float) -> int:
+    """Where a stay turning long at fix ``a`` falls among that fix's alerts: before the
+    silences that fire there (rank 0) if it fell due before the soonest of them, else after
+    (``VehicleMonitor.fire_due``). A device's deadline already fired before ``a`` is gone."""
+    soonest, previous = NEVER, cols.time[a - 1]
+    for s, p in enumerate(cols.c["slots_before"][a].tolist()):
+        if p >= 0:
+            deadline = cols.time[p] + cols.c["limit_of"][a, s]
+            if deadline >= previous:
+                soonest = min(soonest, deadline)
+    return -1 if due < soonest else 1
 
 
 def _sync_stay(cols: Columns, stays: Any, current: dict[int, int], v: int, anchor: int,
@@ -437,7 +498,7 @@ def _sync_stay(cols: Columns, stays: Any, current: dict[int, int], v: int, ancho
     if current.get(v) != anchor:
         fix = cols.fix(int(cols.valid_index[anchor]))
         stays.anchor, stays.start = fix, fix.time
-        stays.visited = stays.long_checked = stays.long_open = False
+        stays.visited = False
         stays.record = None
         current[v] = anchor
     elif stays.record is not None and last_time is not None:
@@ -513,7 +574,8 @@ def nights(cols: Columns, order: OpenOrder) -> None:
 def activity(cols: Columns, order: OpenOrder) -> None:
     """The area is learned from day counts alone, so each vehicle's days are rolled first
     (one call a day, with the day's cell counts), each fix's area known from its day; events:
-    a valid fix outside its day's area, or just after one (judged by the detector)."""
+    a valid fix far outside its day's area (:func:`is_far`, once per area and cell), or just
+    after one (judged by the detector); a fix in the area or near it changes nothing else."""
     vi = cols.valid_index
     if not len(vi):
         return
@@ -521,14 +583,19 @@ def activity(cols: Columns, order: OpenOrder) -> None:
     day = cols.c["local"][vi] // DAY_S
     new_day = np.r_[True, (vehicle[1:] != vehicle[:-1]) | (day[1:] != day[:-1])]
     vd = np.cumsum(new_day) - 1  # the vehicle-day of each fix
-    groups, of_fix, counts = np.unique(vd * 2**32 + (cell + 2**31), return_inverse=True,
-                                       return_counts=True)  # fmt: skip
+    key = vd * 2**32 + (cell + 2**31)
+    run = np.r_[True, key[1:] != key[:-1]]  # a car keeps to a cell for long: sort the runs
+    heads = np.flatnonzero(run)
+    groups, of_run = np.unique(key[heads], return_inverse=True)
+    counts = np.bincount(of_run, weights=np.diff(np.r_[heads, len(key)])).astype(np.int64)
+    of_fix = of_run[np.cumsum(run) - 1]
     group_vd = groups >> 32
     group_cell = (groups & (2**32 - 1)) - 2**31
     bounds = np.searchsorted(group_vd, np.arange(vd[-1] + 2)).tolist() if len(vi) else [0]
     cells, tallies = group_cell.tolist(), counts.tolist()
     firsts = np.flatnonzero(new_day)
     epochs: list[tuple[frozenset[int], np.ndarray]] = []
+    far_r2: list[float] = []
     day_epoch = np.full(len(firsts), -1, dtype=np.int64)
     current, learned = -1, None
     for k, (f, d) in enumerate(zip(firsts.tolist(), day[firsts].tolist(), strict=True)):
@@ -542,6 +609,7 @@ def activity(cols: Columns, order: OpenOrder) -> None:
         if detector.learned_on != learned:
             learned = detector.learned_on
             epochs.append((detector.area, detector.centres))
+            far_r2.append(detector.limits.unusual_far_r2)
             current = len(epochs) - 1
         day_epoch[k] = current
         if k + 1 == len(firsts) or vehicle[firsts[k + 1]] != vehicle[f]:
@@ -552,11 +620,23 @@ def activity(cols: Columns, order: OpenOrder) -> None:
         [e * 2**32 + (c + 2**31) for e, (area, _) in enumerate(epochs) for c in area],
         dtype=np.int64,
     )
-    inside = (epoch_of_group < 0) | np.isin(epoch_of_group * 2**32 + group_cell + 2**31, area_keys)
-    out = ~inside[of_fix]
+    group_keys = epoch_of_group * 2**32 + group_cell + 2**31
+    outside = np.flatnonzero((epoch_of_group >= 0) & ~np.isin(group_keys, area_keys))
+    # is each (area, cell) outside far from the area? asked once, as the detector caches it
+    pairs, of_pair = np.unique(group_keys[outside], return_inverse=True)
+    fars: dict[int, dict[int, bool]] = {}
+    verdicts = []
+    for key in pairs.tolist():
+        epoch, cell = key >> 32, (key & (2**32 - 1)) - 2**31
+        far = is_far(cell, epochs[epoch][1], far_r2[epoch])
+        fars.setdefault(epoch, {})[cell] = far
+        verdicts.append(far)
+    far_group = np.zeros(len(groups), dtype=bool)
+    far_group[outside] = np.asarray(verdicts, dtype=bool)[of_pair]
+    # a fix in the area or near it only clears what a far fix began: the fix after one
+    out = far_group[of_fix]
     events = np.flatnonzero(out | np.r_[False, out[:-1] & (vehicle[1:] == vehicle[:-1])])
     cols.prepare(vi[events])
-    fars: dict[int, dict[int, bool]] = {}
     holds: dict[int, int] = {}
     for e in events.tolist():
         v = int(vehicle[e])
@@ -569,9 +649,7 @@ def activity(cols: Columns, order: OpenOrder) -> None:
         order.mark(int(vi[e]), 8)
     last = np.r_[np.flatnonzero(np.diff(vehicle)), len(vi) - 1] if len(vi) else vehicle
     for end in last.tolist():
-        v = int(vehicle[end])
-        if v in holds:
-            _hold_epoch(cols.monitors[v].area, epochs, fars, int(day_epoch[vd[end]]))
+        _hold_epoch(cols.monitors[int(vehicle[end])].area, epochs, fars, int(day_epoch[vd[end]]))
 
 
 def _hold_epoch(detector: Any, epochs: list[tuple[frozenset[int], np.ndarray]],

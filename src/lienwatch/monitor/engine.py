@@ -29,7 +29,7 @@ from lienwatch.domain.geo import unit_vectors
 from lienwatch.domain.positions import PositionColumns
 from lienwatch.domain.provinces import OUTSIDE, ProvinceIndex
 from lienwatch.monitor.cluster import find_clusters
-from lienwatch.monitor.columnar import Columns, OpenOrder, clock_bound, run_passes
+from lienwatch.monitor.columnar import Columns, OpenOrder, run_passes
 from lienwatch.monitor.detectors.activity_area import activity_cells
 from lienwatch.monitor.detectors.base import StayRecord, evidence_of
 from lienwatch.monitor.lifecycle import AlertBook
@@ -186,17 +186,6 @@ class Monitor:
         """The columnar batch path over fresh vehicles (``vehicle`` indexes ``slots``)."""
         if not len(vehicle):
             return
-        monitors = [slot.monitor for slot in slots]
-        clocked = np.isin(vehicle, clock_bound(columns, vehicle, monitors))
-        if clocked.any():  # a long stay may fall due in the batch: those vehicles fix by fix
-            everywhere = opened.global_of
-            opened.global_of = everywhere[clocked]
-            self._replay_fixes(_take(columns, clocked), opened)
-            columnar[np.unique(vehicle[clocked])] = False
-            columns, vehicle = _take(columns, ~clocked), vehicle[~clocked]
-            opened.global_of = everywhere[~clocked]
-            if not len(vehicle):
-                return
         chosen = np.flatnonzero(columnar)
         code = np.full(len(slots), -1, dtype=np.int64)
         code[chosen] = np.arange(len(chosen))

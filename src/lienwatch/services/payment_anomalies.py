@@ -44,10 +44,14 @@ def scan_payments(
     limits = limits or PaymentLimits()
     if since > through:
         raise ValueError(f"since: {since} is after through {through}")
+    # every rule reads one loan's payments (the payer is the borrower's own account here),
+    # so only the loans paid in the scanned days are read, each with its history
+    paid = select(Payment.loan_id).where(Payment.reversed_at.is_(None),
+                                         Payment.paid_on.between(since, through))  # fmt: skip
     rows = session.execute(
         select(Payment, Loan)
         .join(Loan, Loan.id == Payment.loan_id)
-        .where(Payment.reversed_at.is_(None),
+        .where(Payment.reversed_at.is_(None), Payment.loan_id.in_(paid.scalar_subquery()),
                Payment.paid_on.between(since - timedelta(days=HISTORY_DAYS), through))
         .order_by(Payment.paid_on, Payment.received_at, Payment.id)
     ).all()  # fmt: skip

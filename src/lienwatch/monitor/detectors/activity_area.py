@@ -86,11 +86,7 @@ class ActivityArea:
         self.first_out, self.alerted = None, False
 
     def _is_far(self, fix: Fix) -> bool:
-        iy, ix = divmod(fix.cell, 100_000)
-        cx, cy, cz = unit_vectors((iy + 0.5) * CELL_DEG, (ix + 0.5) * CELL_DEG - 180.0)
-        d2 = (self.centres[:, 0] - cx) ** 2 + (self.centres[:, 1] - cy) ** 2
-        d2 += (self.centres[:, 2] - cz) ** 2
-        return bool(d2.min() > self.limits.unusual_far_r2)
+        return is_far(fix.cell, self.centres, self.limits.unusual_far_r2)
 
     def _roll(self, day: int) -> None:
         if self.day is not None and self.today:
@@ -123,6 +119,17 @@ class ActivityArea:
             unit_vectors((iy + 0.5) * CELL_DEG, (ix + 0.5) * CELL_DEG - 180.0)
         )
         self.area, self.far, self.learned_on = frozenset(area), {}, day
+
+
+def is_far(cell: int, centres: np.ndarray, unusual_far_r2: float) -> bool:
+    """Whether a cell outside the area is far from all of it: its centre farther than
+    ``unusual_far_r2`` (a squared chord) from every area cell's centre (``centres``). The
+    detector and the columnar replay (which asks once per area and cell) share it."""
+    iy, ix = divmod(cell, 100_000)
+    cx, cy, cz = unit_vectors((iy + 0.5) * CELL_DEG, (ix + 0.5) * CELL_DEG - 180.0)
+    d2 = (centres[:, 0] - cx) ** 2 + (centres[:, 1] - cy) ** 2
+    d2 += (centres[:, 2] - cz) ** 2
+    return bool(d2.min() > unusual_far_r2)
 
 
 def activity_cells(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:

@@ -3,6 +3,8 @@ returning to, and the long stays ``cluster`` compares."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from lienwatch.monitor.detectors.base import (
     HOUR_S,
     NEVER,
@@ -18,6 +20,20 @@ from lienwatch.monitor.detectors.base import (
 from lienwatch.monitor.model import AlertType, Fix, iso_utc
 
 _MAX_PLACES = 8
+
+
+def stood_still(step2: Any, from_origin2: Any, stay_r2: float) -> Any:
+    """Whether a stay's first fix continues the long-stay clock rather than restarting it:
+    within ``stay_radius_m`` of the fix before it (``step2``, a squared chord) and within
+    twice that of where the clock started (``from_origin2``). Python floats or NumPy arrays:
+    the per-fix detector and the columnar replay (:mod:`lienwatch.monitor.columnar`) share it."""
+    return (step2 <= stay_r2) & (from_origin2 <= 4 * stay_r2)  # twice the radius, squared
+
+
+def long_stay_due(since: Any, long_stay_s: Any) -> Any:
+    """When a long-stay clock started at ``since`` falls due (a fix or the clock later than
+    this fires it). Python numbers or NumPy arrays, as :func:`stood_still`."""
+    return since + long_stay_s
 
 
 class Places:
@@ -117,18 +133,16 @@ class Stays:
         )
 
     def _begin(self, fix: Fix) -> None:
-        last, origin, r2 = self.last, self.origin, self.limits.stay_r2
-        stood_still = (
-            last is not None
-            and origin is not None
-            and chord2(fix, last) <= r2
-            and chord2(fix, origin) <= 4 * r2  # twice the radius, in squared chords
-        )
-        if not stood_still:
+        last, origin, limits = self.last, self.origin, self.limits
+        if (
+            last is None
+            or origin is None
+            or not stood_still(chord2(fix, last), chord2(fix, origin), limits.stay_r2)
+        ):
             if self.long_open:
                 self.out.resolve(AlertType.LONG_STAY, fix.time)
             self.origin, self.since, self.long_open = fix, fix.time, False
-            self.due = fix.time + self.limits.long_stay_s
+            self.due = long_stay_due(fix.time, limits.long_stay_s)
         if self.record is not None:
             self.record.ended = True
         self.anchor = self.last = fix
