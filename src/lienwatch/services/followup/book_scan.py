@@ -1,6 +1,7 @@
 """The day's book scan: the follow-up checks that read the whole open book (routine checks,
-pre-due reminders and LTV breaches from the snapshot, the coverage check, the resolution of
-triggers by the snapshot and the loans' statuses) run in the first tick of each business day
+pre-due reminders and LTV breaches from the snapshot, the resolution of triggers by the
+snapshot and the loans' statuses; not the coverage check, which reads the past-due loans at
+every tick) run in the first tick of each business day
 and again when a nightly run brings a new snapshot. The scan is recorded as an ``events`` row
 keyed by the day and the snapshot day; the ticks after it read only what is new or changed
 since: loans and triggers with greater ids, triggers of alerts, loans given a final status by

@@ -88,7 +88,7 @@ class Intake(ServiceState):
         scan = begin_scan(self.session, key) if since is None else None
         after = None if since is None else since.loan_id
         self._raise_many(self._candidates(now, after=after), now, report)
-        uncovered = self._uncovered_delinquency(now, after=after)
+        uncovered = self._uncovered_delinquency(now)  # every tick: the invariant's safety net
         report.uncovered += len(self._raise_many(uncovered, now, report))
         if report.uncovered:
             log.warning("coverage check: %d past-due loans had no follow-up; raised at %s",
@@ -117,21 +117,21 @@ class Intake(ServiceState):
             or self.session.scalar(select(exists().where(Event.consumed_at.is_not(None))))
         )
 
-    def _uncovered_delinquency(self, now: datetime, *, after: int | None = None) -> list[Candidate]:
+    def _uncovered_delinquency(self, now: datetime) -> list[Candidate]:
         """The coverage check: every loan past due in the latest nightly snapshot must have an
         open delinquency trigger; those without one (a book imported after go-live, a trigger
-        lost) are returned as triggers to raise at ``now``, found by the coverage check. With
-        ``after``, only the loans with a greater id (those new since the day's book scan)."""
+        lost) are returned as triggers to raise at ``now``, found by the coverage check. It
+        reads the past-due loans of the whole book at every tick, not only what changed since
+        the day's book scan: a trigger lost behind the engine's back is found at the next tick."""
         day = self._snapshot_day(now)
         if day is None:
             return []
         rows = self.session.execute(
             select(LoanSnapshot.loan_id, LoanSnapshot.bucket, LoanSnapshot.dpd, Loan.product)
             .join(Loan, Loan.id == LoanSnapshot.loan_id)
-            .where(LoanSnapshot.as_of == day, owes_delinquency_follow_up(LoanSnapshot.loan_id),
-                   *_newer(LoanSnapshot.loan_id, after))
+            .where(LoanSnapshot.as_of == day, owes_delinquency_follow_up(LoanSnapshot.loan_id))
             .order_by(LoanSnapshot.loan_id)
-        ).all()  # fmt: skip
+        ).all()
         found = []
         for loan_id, bucket, dpd, product in rows:
             kind = past_due_kind(self.catalogue.get(product).buckets.names, bucket)
