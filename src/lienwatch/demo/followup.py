@@ -42,8 +42,8 @@ from lienwatch.services.workforce.capacity import (
 from lienwatch.services.workforce.shortfall import act_on_shortfall
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import transaction
-from lienwatch.store.repositories import TeamRepository
-from lienwatch.store.tables import Installment, Payment, Task, User
+from lienwatch.store.repositories import LoanRepository, TeamRepository
+from lienwatch.store.tables import Payment, Task, User
 from lienwatch.workforce.rules import capacity_rules
 
 Progress = Callable[[str, int, int], None]
@@ -125,7 +125,7 @@ def simulate_followup(
     with transaction(factory) as session:
         agents = _hire(session, team)
         payments = _payments(session)
-        installment = _first_installments(session)
+        installment = LoanRepository(session).regular_installments()
         recovery_desk = None
         if recovery is not None:
             recovery_desk = RecoveryDesk(recovery, payments=payments, until=end, zone=zone,
@@ -279,14 +279,6 @@ def _payments(session: Session) -> dict[int, list[tuple[date, int]]]:
     for loan_id, paid_on, amount in rows:
         by_loan[loan_id].append((paid_on, amount))
     return by_loan
-
-
-def _first_installments(session: Session) -> dict[int, int]:
-    rows = session.execute(
-        select(Installment.loan_id, Installment.principal + Installment.interest)
-        .where(Installment.n == 1)
-    )  # fmt: skip
-    return {loan_id: amount for loan_id, amount in rows}
 
 
 def _work(

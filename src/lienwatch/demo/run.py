@@ -28,6 +28,8 @@ from lienwatch.ledger.heads import key_id
 from lienwatch.reports.daily import figures_for, ledger_public_key, write
 from lienwatch.reports.i18n import Lang
 from lienwatch.reports.overview import build_overview
+from lienwatch.risk.behaviour import BehaviourError
+from lienwatch.services.behaviour import fit_behaviour_score
 from lienwatch.services.ledger import LedgerService
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.sim import SimConfig, generate, write_portfolio
@@ -122,6 +124,9 @@ def run_demo(
     with stage("servicing"):
         history = _nightly_runs(factory, catalogue, portfolio.start, go_live, report)
 
+    with stage("behaviour fit"):  # the behaviour score from the book before go-live
+        behaviour = _fit_behaviour(factory, through=go_live - timedelta(days=1), at=eve)
+
     with stage("monitor"):
         with transaction(factory) as session:  # the exposure known at go-live
             exposures = unsecured_exposures(session, as_of=go_live - timedelta(days=1))
@@ -188,6 +193,7 @@ def run_demo(
         "origination": grades,
         "gateway": asdict(fed),
         "followup": followup,
+        "behaviour_fit": behaviour,
         "ledger": ledger,
         "portfolio": overview.as_dict(),
         "ground_truth": {
@@ -233,6 +239,19 @@ def _nightly_runs(
         runs.run(day)
         report("servicing", done, len(days))
     return runs.counts()
+
+
+def _fit_behaviour(factory: sessionmaker[Session], *, through: date,
+                   at: datetime) -> dict[str, Any]:  # fmt: skip
+    """Fit the behaviour score on the book up to ``through`` (the eve of go-live) and store
+    it, so the follow-up challenger scores the cases it opens from then on: cases the fit
+    never saw. A book too short to fit says why (its challenger keeps the champion's order)."""
+    try:
+        with transaction(factory) as session:
+            fit = fit_behaviour_score(session, through=through, at=at)
+            return {"fitted_through": through.isoformat(), **fit.figures}
+    except BehaviourError as exc:
+        return {"fitted_through": None, "unfitted": str(exc)}
 
 
 def _fresh_database(path: Path) -> Path:
