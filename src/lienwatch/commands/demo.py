@@ -194,6 +194,16 @@ def _print_summary(console: Console, s: dict[str, Any]) -> None:
         f"{rings['candidate_rings']:,} candidates for {rings['planted_rings']:,} planted · "
         f"precision {_ratio(rings['precision'])} · recall {_ratio(rings['recall'])}",
     )
+    paid = s.get("payment_rules")
+    if paid:
+        table.add_row(
+            "abnormal payments",
+            f"{paid['flagged']:,} of {paid['payments']:,} payments flagged, "
+            f"{paid['labelled']:,} labelled ({', '.join(paid['by_kind'])}) · "
+            f"precision {_ratio(paid['precision'])} · recall {_ratio(paid['recall'])}",
+        )
+    table.add_row("  payment alerts in the book",
+                  f"{s['servicing'].get('payment_anomalies', 0):,} raised by the nightly scans")
     origination = s["origination"]
     table.add_row(
         "applications decided",

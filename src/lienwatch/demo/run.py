@@ -20,6 +20,7 @@ from lienwatch.demo.followup import NightlyRuns, Team, simulate_followup
 from lienwatch.demo.gateway_feed import feed_sample_through_gateway, sample_fixes
 from lienwatch.demo.load import load_book, load_fixes
 from lienwatch.demo.origination import grade_outcomes, originate, record_grades
+from lienwatch.demo.payments import score_payment_rules
 from lienwatch.demo.repossession import DeskSize
 from lienwatch.demo.rings import score_rings
 from lienwatch.demo.scoring import monitor_portfolio, scoring_summary
@@ -142,6 +143,9 @@ def run_demo(
     with stage("fraud rings"):
         rings = score_rings(portfolio.borrowers, portfolio.truth.rings)
 
+    with stage("payment rules"):  # the abnormal-payment rules on the planted truth
+        payment_rules = score_payment_rules(portfolio, seed=options.seed)
+
     with stage("follow-up"):
         followup = simulate_followup(
             factory,
@@ -190,6 +194,7 @@ def run_demo(
         "servicing": servicing,
         "monitoring": monitoring,
         "fraud_rings": rings,
+        "payment_rules": payment_rules,
         "origination": grades,
         "gateway": asdict(fed),
         "followup": followup,
