@@ -34,7 +34,7 @@ def test_shipped_ladders_follow_the_issue():
     us = shipped_strategy("us")
     us_missed = us.ladder_for(Segment(TriggerKind.MISSED_INSTALLMENT, "M1", delinquent=True))
     # the written notice of default goes out before the D+30 repossession review, in both arms
-    for ladder in (missed, us_missed, us.challenger.ladders[0]):
+    for ladder in (missed, us_missed, cn.challenger.ladders[0], us.challenger.ladders[0]):
         channels = [s.channel for s in ladder.steps]
         assert channels.index(Channel.LETTER) < channels.index(Channel.REVIEW)
     removed = cn.ladder_for(
@@ -109,14 +109,16 @@ def test_wilson_interval_and_newcombe_difference():
 
 
 def test_a_challenger_orders_its_queue_by_the_behaviour_score_or_changes_ladders():
-    cn = shipped_strategy("cn")
-    assert cn.challenger.priority == "behaviour" and cn.challenger.ladders == ()
-    assert cn.scores_cases and cn.priority_of("challenger") == "behaviour"
-    assert cn.priority_of("champion") == cn.priority_of(None) == "dpd"
-    us = shipped_strategy("us")  # its challenger changes a ladder, not the order
-    assert not us.scores_cases and us.priority_of("challenger") == "dpd"
+    cn = shipped_strategy("cn")  # its challenger changes a ladder, not the order
+    assert not cn.scores_cases and cn.priority_of("challenger") == "dpd"
     data = tomllib.loads((resources.files("lienwatch.followup") / "strategies/cn.toml")
                          .read_text(encoding="utf-8"))  # fmt: skip
+    data["challenger"] = {"name": "behaviour-priority", "split": 0.5, "priority": "behaviour"}
+    scored = parse_strategy(data, source="x.toml")
+    assert scored.scores_cases and scored.priority_of("challenger") == "behaviour"
+    assert scored.priority_of("champion") == scored.priority_of(None) == "dpd"
+    assert scored.ladder_for(Segment(TriggerKind.MISSED_INSTALLMENT, "M1"), "challenger") == (
+        scored.ladder_for(Segment(TriggerKind.MISSED_INSTALLMENT, "M1")))  # no ladder changed
     data["challenger"].pop("priority")
     with pytest.raises(FollowupError, match=r"x\.toml: challenger: give it ladders or priority"):
         parse_strategy(data, source="x.toml")

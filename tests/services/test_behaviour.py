@@ -14,7 +14,7 @@ from lienwatch.followup.assignment import priority
 from lienwatch.followup.channels import Dispatcher
 from lienwatch.followup.compliance import ComplianceGuard
 from lienwatch.followup.model import Channel
-from lienwatch.followup.strategy import shipped_strategy
+from lienwatch.followup.strategy import parse_strategy, strategy_document
 from lienwatch.risk.behaviour import FEATURES, BehaviourError
 from lienwatch.services.behaviour import (
     behaviour_backtest,
@@ -148,8 +148,11 @@ def test_the_challenger_arm_orders_its_tasks_by_the_score_at_opening(db_session)
                         skills={"mode": "phone"}, daily_capacity=60))  # fmt: skip
     guard = ComplianceGuard("cn")
     logged = LogProvider()
+    # the demo's analyst's version: the shipped ladders, the challenger ordering by the score
+    strategy = parse_strategy({**strategy_document("cn"), "challenger": {
+        "name": "behaviour-priority", "split": 0.5, "priority": "behaviour"}}, source="test")
     engine = FollowupService(
-        db_session, strategy=shipped_strategy("cn"), catalogue=ProductCatalogue(),
+        db_session, strategy=strategy, catalogue=ProductCatalogue(),
         dispatcher=Dispatcher(guard, {Channel.SMS: logged, Channel.VOICE: logged,
                                       Channel.LETTER: logged}),
     )  # fmt: skip
@@ -158,7 +161,7 @@ def test_the_challenger_arm_orders_its_tasks_by_the_score_at_opening(db_session)
     cases = {c.loan_id: c for c in db_session.scalars(select(Case))}
     late = [cases[ids[f"S{k}"]] for k in (1, 2, 3)]
     assert all(c.roll_score is not None for c in late)
-    assert {c.arm for c in cases.values()} == {"champion", "challenger"}
+    assert "challenger" in {c.arm for c in cases.values()}
     tasks = list(db_session.scalars(select(Task)))
     assert tasks
     for task in tasks:

@@ -74,7 +74,7 @@ def test_a_missed_installment_opens_a_case_and_the_sms_goes_out_once(db_session,
     report = engine.tick(at=MORNING)
     assert report.raised["missed_installment"] == 1 and report.cases_opened == 1
     case = db_session.scalar(select(Case).where(Case.loan_id == missed.id))
-    assert (case.status, case.strategy, case.stratum) == ("in_progress", "cn-default@4", "M1")
+    assert (case.status, case.strategy, case.stratum) == ("in_progress", "cn-default@3", "M1")
     [sms] = actions(db_session, "sms")
     assert sms.outcome == "delivered" and len(gateway.sent) == 1
     trigger = db_session.scalar(select(Trigger).where(Trigger.kind == "missed_installment"))
@@ -348,7 +348,7 @@ def test_a_letter_step_is_posted_to_the_address_on_file_even_at_night(db_session
 def test_a_strategy_channel_without_a_provider_is_refused_at_start_up(db_session):
     strategy = shipped_strategy("cn")
     dispatcher = Dispatcher(ComplianceGuard(strategy.profile), {Channel.SMS: LocalSmsGateway()})
-    message = r"providers: strategy cn-default@4 sends letter, voice but no provider"
+    message = r"providers: strategy cn-default@3 sends letter, voice but no provider"
     with pytest.raises(FollowupError, match=message):
         FollowupService(db_session, strategy=strategy, dispatcher=dispatcher)
 

@@ -33,6 +33,7 @@ from lienwatch.services.followup import FollowupService
 from lienwatch.services.followup.coverage import coverage, kpis
 from lienwatch.services.payment_anomalies import scan_payments
 from lienwatch.services.servicing import run_nightly
+from lienwatch.services.strategies import strategy_in_force
 from lienwatch.services.workforce.capacity import (
     CapacityForecast,
     forecast_accuracy,
@@ -112,7 +113,8 @@ def simulate_followup(
     gateway, printer = LocalSmsGateway(), LocalSmsGateway()  # the SMS cloud, the print house
     providers = {Channel.SMS: gateway, Channel.VOICE: LogProvider(), Channel.EMAIL: gateway,
                  Channel.LETTER: printer}  # fmt: skip
-    strategy = configured_strategy(settings.strategy)
+    with factory() as session:  # the version in force (an analyst may have published one)
+        strategy = strategy_in_force(session, configured_strategy(settings.strategy))
     rng = random.Random(seed)
     started = clock.perf_counter()
     go_live = datetime.combine(start, WORKDAY_START, tzinfo=zone).astimezone(UTC)

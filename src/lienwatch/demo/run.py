@@ -24,7 +24,7 @@ from lienwatch.demo.payments import score_payment_rules
 from lienwatch.demo.repossession import DeskSize
 from lienwatch.demo.rings import score_rings
 from lienwatch.demo.scoring import monitor_portfolio, scoring_summary
-from lienwatch.followup.strategy import configured_strategy
+from lienwatch.followup.strategy import configured_strategy, strategy_document
 from lienwatch.ledger.heads import key_id
 from lienwatch.reports.daily import figures_for, ledger_public_key, write
 from lienwatch.reports.i18n import Lang
@@ -32,11 +32,13 @@ from lienwatch.reports.overview import build_overview
 from lienwatch.risk.behaviour import BehaviourError
 from lienwatch.services.behaviour import fit_behaviour_score
 from lienwatch.services.ledger import LedgerService
+from lienwatch.services.strategies import publish_strategy, strategy_in_force
+from lienwatch.services.users import list_users
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.sim import SimConfig, generate, write_portfolio
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory, transaction
-from lienwatch.store.repositories import AlertRepository
+from lienwatch.store.repositories import AlertRepository, UserRepository
 from lienwatch.store.servicing import unsecured_exposures
 
 Progress = Callable[[str, int, int], None]
@@ -127,6 +129,9 @@ def run_demo(
 
     with stage("behaviour fit"):  # the behaviour score from the book before go-live
         behaviour = _fit_behaviour(factory, through=go_live - timedelta(days=1), at=eve)
+        if behaviour["fitted_through"]:  # an analyst launches it as the challenger
+            behaviour["published"] = _publish_behaviour_challenger(
+                factory, followup_settings or FollowupSettings(), at=eve)
 
     with stage("monitor"):
         with transaction(factory) as session:  # the exposure known at go-live
@@ -177,7 +182,8 @@ def run_demo(
         with transaction(factory) as session:
             figures = figures_for(
                 session, as_of=portfolio.as_of, now=worked_until, time_zone=time_zone,
-                strategy=configured_strategy((followup_settings or FollowupSettings()).strategy),
+                strategy=strategy_in_force(session, configured_strategy(
+                    (followup_settings or FollowupSettings()).strategy)),
                 catalogue=catalogue, ledger_key=ledger_public_key(directory / "ledger.key"),
             )
         written = write(figures, directory, lang=report_lang)
@@ -257,6 +263,30 @@ def _fit_behaviour(factory: sessionmaker[Session], *, through: date,
             return {"fitted_through": through.isoformat(), **fit.figures}
     except BehaviourError as exc:
         return {"fitted_through": None, "unfitted": str(exc)}
+
+
+#: The challenger the demo's analyst publishes: the same ladders, the queue ordered by the
+#: behaviour score (docs/risk.md, "The behaviour score in the follow-up engine").
+BEHAVIOUR_CHALLENGER = {"name": "behaviour-priority", "split": 0.5, "seed": 6,
+                        "priority": "behaviour"}  # fmt: skip
+ANALYST = "analyst1"
+
+
+def _publish_behaviour_challenger(factory: sessionmaker[Session], settings: FollowupSettings,
+                                  *, at: datetime) -> str:  # fmt: skip
+    """Publish the next version of the configured strategy with :data:`BEHAVIOUR_CHALLENGER`
+    as its challenger, by the demo's analyst; its label."""
+    configured = configured_strategy(settings.strategy)
+    with transaction(factory) as session:
+        current = strategy_in_force(session, configured)
+        document = {**strategy_document(settings.strategy), "version": current.version + 1,
+                    "challenger": BEHAVIOUR_CHALLENGER}  # fmt: skip
+        users = UserRepository(session)
+        if not any(u["username"] == ANALYST for u in list_users(session)):
+            users.add(username=ANALYST, role="analyst", team=None)
+        published = publish_strategy(session, document=document, configured=configured,
+                                     by=ANALYST, at=at)  # fmt: skip
+        return published.label
 
 
 def _fresh_database(path: Path) -> Path:

@@ -283,9 +283,14 @@ def shipped_strategy(name: str) -> Strategy:
     every batch of due steps build their service from it; the model is frozen)."""
     if name not in SHIPPED:
         raise FollowupError(f"strategy: no shipped strategy {name!r} (choose from cn, us)")
-    text = (
-        resources.files("lienwatch.followup")
-        .joinpath(f"strategies/{name}.toml")
-        .read_text(encoding="utf-8")
-    )
-    return parse_strategy(tomllib.loads(text), source=f"strategies/{name}.toml")
+    return parse_strategy(strategy_document(name), source=f"strategies/{name}.toml")
+
+
+def strategy_document(name_or_path: str) -> dict[str, Any]:
+    """The mapping a strategy file holds (a shipped strategy's name or a file's path, read as
+    :func:`configured_strategy` reads it): what a new version to publish starts from."""
+    if name_or_path in SHIPPED:
+        source = resources.files("lienwatch.followup").joinpath(f"strategies/{name_or_path}.toml")
+        return tomllib.loads(source.read_text(encoding="utf-8"))
+    configured_strategy(name_or_path)  # a file that is no strategy is refused with the reason
+    return tomllib.loads(Path(name_or_path).read_text(encoding="utf-8"))
