@@ -24,6 +24,7 @@ from lienwatch.scheduling import Backoff, DailyAt, Every, Job
 from lienwatch.services.followup import FollowupService
 from lienwatch.services.ledger import LedgerService
 from lienwatch.services.payment_anomalies import scan_payments
+from lienwatch.services.positions import prepare_partitions
 from lienwatch.services.servicing import run_next_missing_day
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import transaction
@@ -121,7 +122,9 @@ def nightly_run(factory: sessionmaker[Session], settings: Settings) -> Callable[
     """The nightly servicing run for every missing business day up to yesterday (in
     ``time_zone``), oldest first, one transaction per day; returns the days it ran. Then the
     payments of those days go through the abnormal-payment rules (one transaction), and the
-    ``payment_anomaly`` alerts raised get their follow-up triggers at once.
+    ``payment_anomaly`` alerts raised get their follow-up triggers at once. First, on
+    PostgreSQL, the positions' month partitions of this month and the next two are made when
+    missing (``store/partitions.py``), so fixes never wait for one.
 
     At most ``[scheduler] nightly_catch_up_days`` days are caught up after downtime. With
     several workers on PostgreSQL each day is run by one of them (``busy``: another worker
@@ -130,6 +133,8 @@ def nightly_run(factory: sessionmaker[Session], settings: Settings) -> Callable[
     follow_up = alarm_followups(factory, settings)
 
     def run() -> Summary:
+        with transaction(factory) as session:  # PostgreSQL's month partitions, made ahead
+            partitions = prepare_partitions(session, at=clock.now())
         through = ended_business_day(clock.now(), settings.time_zone)
         days: list[str] = []
         bucket_changes = status_changes = 0
@@ -158,6 +163,7 @@ def nightly_run(factory: sessionmaker[Session], settings: Settings) -> Callable[
             "through": through.isoformat(), "days": days, "bucket_changes": bucket_changes,
             "status_changes": status_changes, "payment_anomalies": anomalies,
             "payment_anomalies_followed": followed, "busy": step.busy,
+            "position_partitions_made": partitions,
         }  # fmt: skip
 
     return run
