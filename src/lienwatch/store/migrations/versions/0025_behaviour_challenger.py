@@ -1,7 +1,7 @@
 """behaviour challenger and payers: behaviour_fits, cases.roll_score, payments.payer_*
 
 Revision ID: 0025
-Revises: 0023
+Revises: 0029
 Create Date: 2026-12-06 22:50:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from lienwatch.store.types import UTCDateTime
 
 revision = "0025"
-down_revision = "0023"
+down_revision = "0029"
 branch_labels = None
 depends_on = None
 
