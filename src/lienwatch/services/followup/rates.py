@@ -72,7 +72,8 @@ def challenger_setup(session: Session, strategy: Strategy, since: datetime,
         return None
     setup: dict[str, Any] = {"name": challenger.name, "split": challenger.split,
                              "ladders": [ladder.name for ladder in challenger.ladders],
-                             "priority": challenger.priority}  # fmt: skip
+                             "priority": challenger.priority, "scored_cases": None,
+                             "fitted_through": None}  # fmt: skip
     if strategy.scores_cases:
         scored = session.execute(
             select(Case.arm, func.count(Case.id), func.count(Case.roll_score))
