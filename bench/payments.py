@@ -14,21 +14,10 @@ from collections import Counter
 
 import numpy as np
 
-from lienwatch.risk.payments import Payments, anomaly_scores, payment_findings
+from lienwatch.demo.payments import as_table
+from lienwatch.risk.payments import anomaly_scores, payment_findings
 from lienwatch.sim import SimConfig, generate
-from lienwatch.sim.anomalies import TracedPayment, trace_payments
-
-
-def as_table(traced: list[TracedPayment]) -> Payments:
-    return Payments(
-        payment_id=[t.payment_id for t in traced], loan=[t.loan_ref for t in traced],
-        borrower=[t.borrower_ref for t in traced],
-        payer_account=[t.payer_account for t in traced],
-        paid_at=np.array([int(t.paid_at.timestamp()) for t in traced]),
-        local_hour=np.array([t.local_hour for t in traced]),
-        amount=np.array([t.amount for t in traced]), channel=[t.channel for t in traced],
-        installment=np.array([t.installment for t in traced]),
-    )  # fmt: skip
+from lienwatch.sim.anomalies import trace_payments
 
 
 def main() -> None:

@@ -88,6 +88,21 @@ def test_payments_are_idempotent_by_key(book):
     assert [p["external_id"] for p in listed] == ["BANK-0001"]
     state = client.get("/api/v1/loans/L1/state?as_of=2026-02-21", headers=sam).json()
     assert state["dpd"] == 0 and state["overdue_principal_fen"] == 0
+    assert (listed[0]["payer_account"], listed[0]["payer_name"]) == (None, None)
+
+
+def test_a_payment_carries_who_paid_it(book):
+    client, _ = book
+    sam = login(client, "sam")
+    payment = {"external_id": "BANK-0002", "paid_on": "2026-02-21", "amount_fen": 900_000,
+               "payer_account": "6222888800002222", "payer_name": "王芳"}  # fmt: skip
+    posted = client.post("/api/v1/loans/L1/payments", headers=sam, json=payment)
+    assert posted.status_code == 201
+    assert (posted.json()["payer_account"], posted.json()["payer_name"]) == (
+        "6222888800002222", "王芳")
+    long = client.post("/api/v1/loans/L1/payments", headers=sam,
+                       json={**payment, "external_id": "BANK-0003", "payer_account": "6" * 65})
+    assert long.status_code == 422 and "payer_account" in long.text
 
 
 def test_revealed_personal_data_is_audited_with_who_and_from_where(book):

@@ -193,3 +193,11 @@ def test_only_cny_is_accepted():
     require_currency("CNY")
     with pytest.raises(MoneyError, match=r"^currency:"):
         require_currency("USD")
+
+
+def test_the_regular_installment_is_the_second_due_or_the_first():
+    from lienwatch.domain.schedule import regular_installment
+
+    assert regular_installment([412_00, 318_050, 318_050]) == 318_050  # a broken first period
+    assert regular_installment([318_050]) == 318_050
+    assert regular_installment([]) == 0

@@ -36,6 +36,13 @@ def test_priority_is_unsecured_exposure_times_roll_probability():
         roll_probability(-1)
 
 
+def test_a_behaviour_score_replaces_the_dpd_bands_probability():
+    assert priority(unsecured=1_000_000, dpd=5, roll=0.04) == 40_000  # not 250,000
+    assert priority(unsecured=1_000_000, dpd=5, roll=None) == 250_000
+    with pytest.raises(ValueError, match=r"roll: must be a probability in \[0, 1\], got 1.5"):
+        priority(unsecured=1, dpd=0, roll=1.5)
+
+
 def test_urgent_tasks_first_then_priority_within_capacity():
     tasks = [task(1, prio=900), task(2, hours=3, prio=1), task(3, prio=500), task(4, prio=10)]
     chosen = assign(tasks, [agent(7, remaining=2)], horizon=NOW + timedelta(days=1))

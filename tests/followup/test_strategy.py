@@ -106,3 +106,22 @@ def test_wilson_interval_and_newcombe_difference():
     assert not compare(rate(5, 10), rate(6, 10)).significant
     with pytest.raises(ValueError, match="hits"):
         rate(3, 2)
+
+
+def test_a_challenger_orders_its_queue_by_the_behaviour_score_or_changes_ladders():
+    cn = shipped_strategy("cn")  # its challenger changes a ladder, not the order
+    assert not cn.scores_cases and cn.priority_of("challenger") == "dpd"
+    data = tomllib.loads((resources.files("lienwatch.followup") / "strategies/cn.toml")
+                         .read_text(encoding="utf-8"))  # fmt: skip
+    data["challenger"] = {"name": "behaviour-priority", "split": 0.5, "priority": "behaviour"}
+    scored = parse_strategy(data, source="x.toml")
+    assert scored.scores_cases and scored.priority_of("challenger") == "behaviour"
+    assert scored.priority_of("champion") == scored.priority_of(None) == "dpd"
+    assert scored.ladder_for(Segment(TriggerKind.MISSED_INSTALLMENT, "M1"), "challenger") == (
+        scored.ladder_for(Segment(TriggerKind.MISSED_INSTALLMENT, "M1")))  # no ladder changed
+    data["challenger"].pop("priority")
+    with pytest.raises(FollowupError, match=r"x\.toml: challenger: give it ladders or priority"):
+        parse_strategy(data, source="x.toml")
+    data["challenger"]["priority"] = "random"
+    with pytest.raises(FollowupError, match=r"x\.toml: challenger\.priority: Input should be"):
+        parse_strategy(data, source="x.toml")

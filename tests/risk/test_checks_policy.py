@@ -11,6 +11,7 @@ import pytest
 
 from lienwatch.domain.identifiers import resident_id_check, vin_check
 from lienwatch.domain.schedule import annuity_payment
+from lienwatch.risk.applications import ApplicationError, parse_application
 from lienwatch.risk.checks import (
     Application,
     CheckLimits,
@@ -81,6 +82,38 @@ def test_each_hard_rule_has_its_reason_code():
     assert check_application(_app(price=22_000_000), limits, blacklist={}) == []  # 10 %: in
     linked = check_application(_app(), limits, blacklist={}, linked={"A7"})
     assert _codes(linked) == ["LINKED_APPLICATIONS"] and "A7" in linked[0].detail
+
+
+def test_the_credit_record_and_the_income_proof_are_checked_when_supplied():
+    limits = CheckLimits()
+    clean = _app(credit_overdue=0, credit_worst_dpd_24m=30, credit_inquiries_6m=2,
+                 income_proof="payslip")  # fmt: skip
+    assert check_application(clean, limits, blacklist={}) == []
+    overdue = check_application(_app(credit_overdue=50_000), limits, blacklist={})
+    assert _codes(overdue) == ["CREDIT_OVERDUE"] and overdue[0].severity is Severity.DECLINE
+    found = check_application(_app(credit_worst_dpd_24m=120, credit_inquiries_6m=9,
+                                   income_proof="self_declared"), limits, blacklist={})
+    assert _codes(found) == ["CREDIT_HISTORY", "CREDIT_INQUIRIES", "INCOME_UNVERIFIED"]
+    assert {f.severity for f in found} == {Severity.REFER}
+    assert "120 days past due" in found[0].detail
+
+
+def test_the_credit_columns_are_optional_and_checked_when_given():
+    row = {"application_id": "A1", "applied_on": "2026-06-01", "id_number": "110105199001011234",
+           "monthly_income": "20000", "monthly_debt": "2000", "amount": "150000",
+           "term_months": "36", "vin": VALID_VIN, "vehicle_year": "2025", "price": "200000",
+           "appraisal": "200000"}  # fmt: skip
+    plain = parse_application("a.csv:2", row)
+    assert (plain.credit_overdue, plain.credit_worst_dpd_24m) == (None, None)
+    assert plain.income_proof == ""
+    full = parse_application("a.csv:2", {**row, "credit_overdue": "500.00",
+                                         "credit_worst_dpd_24m": "45", "income_proof": "payslip"})
+    assert (full.credit_overdue, full.credit_worst_dpd_24m, full.income_proof) == (
+        50_000, 45, "payslip")
+    with pytest.raises(ApplicationError, match=r"a.csv:2, column income_proof: 'rumour'"):
+        parse_application("a.csv:2", {**row, "income_proof": "rumour"})
+    with pytest.raises(ApplicationError, match=r"a.csv:2, column credit_inquiries_6m: negative"):
+        parse_application("a.csv:2", {**row, "credit_inquiries_6m": "-1"})
 
 
 def test_grades_follow_the_score_bands():

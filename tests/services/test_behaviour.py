@@ -7,15 +7,29 @@ import json
 from datetime import UTC, date, datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from lienwatch.adapters.senders import LogProvider
+from lienwatch.followup.assignment import priority
+from lienwatch.followup.channels import Dispatcher
+from lienwatch.followup.compliance import ComplianceGuard
+from lienwatch.followup.model import Channel
+from lienwatch.followup.strategy import parse_strategy, strategy_document
 from lienwatch.risk.behaviour import FEATURES, BehaviourError
-from lienwatch.services.behaviour import behaviour_backtest, behaviour_observations, month_ends
+from lienwatch.services.behaviour import (
+    behaviour_backtest,
+    behaviour_observations,
+    fit_behaviour_score,
+    fit_in_force,
+    month_ends,
+    opening_scores,
+)
+from lienwatch.services.followup import FollowupService
 from lienwatch.services.servicing import run_nightly
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import make_engine, session_factory, transaction
 from lienwatch.store.repositories import PaymentRepository
-from lienwatch.store.tables import Alert, Installment
+from lienwatch.store.tables import Alert, Case, Installment, LoanSnapshot, Task, User
 from tests import factories
 from tests.test_cli import run
 
@@ -104,3 +118,55 @@ def test_the_command_prints_the_backtest_of_the_configured_book(store_url, tmp_p
     )
     early = run("risk", "behaviour", "--as-of", "2026-09-01", cwd=tmp_path, env=env)
     assert early.returncode != 0 and "the book has 0" in early.stderr
+    saved = run("risk", "behaviour", "--as-of", "2026-11-30", "--save", cwd=tmp_path, env=env)
+    assert saved.returncode == 0, saved.stderr
+    assert "saved fit 1 on 2026-07, 2026-08, 2026-09: cases opened after 2026-11-30" in saved.stdout
+
+
+def test_a_stored_fit_scores_the_cases_opened_after_it_from_the_day_before(db_session):
+    ids = _book(db_session)
+    at = datetime(2026, 12, 1, 1, tzinfo=UTC)
+    fit = fit_behaviour_score(db_session, through=THROUGH, at=at)
+    assert fit.figures["months"] == ["2026-07", "2026-08", "2026-09"]
+    assert fit.figures["test_months"] == ["2026-09"] and fit.figures["auc"] == 1.0
+    assert [row["name"] for row in fit.model["features"]] == list(FEATURES)
+    # data before the day only: a case opening on the fit's last day does not get it
+    assert fit_in_force(db_session, day=THROUGH) is None
+    assert fit_in_force(db_session, day=date(2026, 12, 1)).id == fit.id
+    scores = opening_scores(db_session, list(ids.values()), day=date(2026, 12, 1))
+    assert set(scores) == set(ids.values()) and all(0 <= p <= 1 for p in scores.values())
+    assert min(scores[ids[f"S{k}"]] for k in (1, 2, 3)) > max(scores[ids[f"G{k}"]]
+                                                              for k in range(6))  # fmt: skip
+    assert opening_scores(db_session, list(ids.values()), day=THROUGH) == {}
+
+
+def test_the_challenger_arm_orders_its_tasks_by_the_score_at_opening(db_session):
+    ids = _book(db_session)
+    fit_behaviour_score(db_session, through=THROUGH, at=datetime(2026, 12, 1, tzinfo=UTC))
+    db_session.execute(update(LoanSnapshot).values(unsecured=5_000_000))
+    db_session.add(User(username="ann", display_name="Ann", role="agent", team="east",
+                        skills={"mode": "phone"}, daily_capacity=60))  # fmt: skip
+    guard = ComplianceGuard("cn")
+    logged = LogProvider()
+    # the demo's analyst's version: the shipped ladders, the challenger ordering by the score
+    strategy = parse_strategy({**strategy_document("cn"), "challenger": {
+        "name": "behaviour-priority", "split": 0.5, "priority": "behaviour"}}, source="test")
+    engine = FollowupService(
+        db_session, strategy=strategy, catalogue=ProductCatalogue(),
+        dispatcher=Dispatcher(guard, {Channel.SMS: logged, Channel.VOICE: logged,
+                                      Channel.LETTER: logged}),
+    )  # fmt: skip
+    for hour in range(1, 9):  # 09:00 to 16:00 in Shanghai on 2 December: the backlog's steps
+        engine.tick(at=datetime(2026, 12, 2, hour, tzinfo=UTC))
+    cases = {c.loan_id: c for c in db_session.scalars(select(Case))}
+    late = [cases[ids[f"S{k}"]] for k in (1, 2, 3)]
+    assert all(c.roll_score is not None for c in late)
+    assert "challenger" in {c.arm for c in cases.values()}
+    tasks = list(db_session.scalars(select(Task)))
+    assert tasks
+    for task in tasks:
+        case = db_session.get_one(Case, task.case_id)
+        roll = case.roll_score if case.arm == "challenger" else None
+        snapshot = db_session.scalar(select(LoanSnapshot).where(
+            LoanSnapshot.loan_id == task.loan_id, LoanSnapshot.as_of == THROUGH))  # fmt: skip
+        assert task.priority == priority(unsecured=5_000_000, dpd=snapshot.dpd, roll=roll)

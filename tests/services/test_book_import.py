@@ -311,3 +311,20 @@ def test_a_registration_needs_its_certificate_authority_and_date(db_session, boo
     first = next(e for e in info.value.errors if e.file == str(files["loans"]))
     assert (first.line, first.column) == (2, "registration_authority")
     assert first.reason.startswith("required with registration_certificate")
+
+
+def test_payments_keep_who_paid_them(db_session, book_files, tmp_path):
+    with book_files["payments"].open(encoding="utf-8") as handle:
+        rows = {row["id"]: row for row in csv.DictReader(handle)}
+    import_book(db_session, at=AT, files=book_files)
+    stored = {p.external_id: p for p in db_session.scalars(select(Payment))}
+    assert {(p.payer_account, p.payer_name) for p in stored.values()} == {
+        (r["payer_account"], r["payer_name"]) for r in rows.values()}
+    # the columns are optional: a bank file without them stores no payer
+    first = next(iter(rows))
+    path = rewrite(book_files["payments"], tmp_path / "payments.csv",
+                   lambda _line, row: {**row, "id": f"{row['id']}-X", "payer_account": "",
+                                       "payer_name": ""} if row["id"] == first else None)
+    import_book(db_session, at=AT, files={"payments": path})
+    again = db_session.scalar(select(Payment).where(Payment.external_id == f"{first}-X"))
+    assert (again.payer_account, again.payer_name) == (None, None)

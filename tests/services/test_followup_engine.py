@@ -182,6 +182,15 @@ def test_a_kept_promise_and_a_cure_close_the_case_with_the_reason(db_session, mi
     assert (case.status == "closed") == (open_left == 0)
     if case.status == "closed":
         assert "loan current" in case.close_reason
+    # The payment that kept the promise bounces: an abnormal payment with its rule.
+    reversed_at = at + timedelta(days=3)
+    PaymentRepository(db_session).reverse(external_id="BANK-1", reason="bounced",
+                                          at=reversed_at)  # fmt: skip
+    engine.tick(at=reversed_at + timedelta(hours=1))
+    anomaly = db_session.scalar(select(Trigger).where(Trigger.kind == "payment_anomaly"))
+    promise = db_session.scalar(select(Promise))
+    assert anomaly.details["rule"] == "REVERSAL_AFTER_KEPT_PROMISE"
+    assert (anomaly.details["promise_id"], anomaly.details["reason"]) == (promise.id, "bounced")
 
 
 def test_an_unworked_agent_step_is_escalated_then_breached_and_named_in_coverage(

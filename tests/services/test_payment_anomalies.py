@@ -16,7 +16,7 @@ from lienwatch.services.servicing import run_nightly
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import make_engine, session_factory, transaction
 from lienwatch.store.repositories import PaymentRepository
-from lienwatch.store.tables import Alert, Installment, Trigger
+from lienwatch.store.tables import Alert, Installment, Payment, Trigger
 from tests import factories
 from tests.services.test_followup_engine import service
 
@@ -119,3 +119,37 @@ def test_the_nightly_job_scans_the_days_it_ran_and_raises_their_follow_ups(store
         trigger = session.scalar(select(Trigger).where(Trigger.alert_id == alert.id))
         assert [p["payment"] for p in alert.evidence["payments"]] == ["PA3-cash"]
         assert (trigger.kind, trigger.ladder) == ("payment_anomaly", "payment-anomaly")
+
+
+def test_payers_stored_with_payments_fire_the_payer_rules(db_session):
+    """The borrower's own account under their own name is never flagged; a relative's account
+    is PAYER_NOT_BORROWER; one broker account paying for three borrowers is SHARED_PAYER."""
+    day = date(2026, 11, 20)
+    loans = {}
+    for k in range(3):
+        loan, payments = _book(db_session, f"PB{k}")
+        loans[k] = loan
+        for row in db_session.scalars(select(Installment).where(
+                Installment.loan_id == loan.id, Installment.n <= 5)):  # fmt: skip
+            payment = db_session.scalar(select(Payment).where(
+                Payment.external_id == f"PB{k}-{row.n}"))  # fmt: skip
+            payment.payer_account, payment.payer_name = f"62220000000000000{k}", " 王 伟"
+        payments.record(loan=loan, external_id=f"PB{k}-broker", paid_on=day, amount=318_000,
+                        payer_account="6222999900001111", payer_name="车贷服务部001")  # fmt: skip
+    relative = loans[0]
+    PaymentRepository(db_session).record(
+        loan=relative, external_id="PB0-relative", paid_on=day + timedelta(days=1),
+        amount=318_000, payer_account="6222888800002222", payer_name="王芳")  # fmt: skip
+    earlier = day - timedelta(days=1)
+    assert scan_payments(db_session, since=DISBURSED, through=earlier, at=AT) == []  # own names
+    alerts = scan_payments(db_session, since=day, through=day + timedelta(days=1), at=AT)
+    assert sorted(a.loan_id for a in alerts) == sorted(loan.id for loan in loans.values())
+    evidence = {p["payment"]: p for a in alerts for p in a.evidence["payments"]}
+    for k in range(3):
+        broker = evidence[f"PB{k}-broker"]
+        assert {"SHARED_PAYER", "PAYER_NOT_BORROWER"} <= set(broker["rules"])
+        assert (broker["payer_account"], broker["details"]["payer_borrowers"]) == (
+            "6222999900001111", "3")
+    assert "PAYER_NOT_BORROWER" in evidence["PB0-relative"]["rules"]
+    assert "SHARED_PAYER" not in evidence["PB0-relative"]["rules"]
+    assert evidence["PB0-relative"]["payer_name"] == "王芳"

@@ -284,3 +284,21 @@ def test_progress_is_reported_a_few_dozen_times() -> None:
     assert {c[0] for c in calls} == {"book", "payments", "tracks"}
     assert 10 <= len(calls) <= 60
     assert all(done <= total for _, done, total in calls)
+
+
+def test_payments_carry_their_payer_and_some_come_from_third_parties(portfolio):
+    from lienwatch.sim.payments import bank_account
+
+    owner = {loan.ref: loan.borrower_ref for loan in portfolio.loans}
+    names = {b.ref: b.name for b in portfolio.borrowers}
+    assert all(p.payer_account and p.payer_name for p in portfolio.payments)
+    own = [p for p in portfolio.payments
+           if p.payer_account == bank_account(owner[p.loan_ref])]  # fmt: skip
+    assert all(p.payer_name == names[owner[p.loan_ref]] for p in own)
+    others = [p for p in portfolio.payments if p not in own]
+    assert 0 < len({p.loan_ref for p in others}) < 0.15 * len(owner)
+    assert all(p.payer_name != names[owner[p.loan_ref]] for p in others)
+    borrowers: dict[str, set[str]] = {}
+    for p in others:
+        borrowers.setdefault(p.payer_account, set()).add(owner[p.loan_ref])
+    assert max(len(b) for b in borrowers.values()) >= 2  # a broker pays for several

@@ -22,6 +22,7 @@ from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory, transaction
 from lienwatch.store.repositories import LoanRepository, PaymentRepository
 from lienwatch.store.tables import BucketChange, LedgerEntry, Loan, LoanSnapshot
+from lienwatch.store.tables import Payment as StoredPayment
 from tests import factories
 
 CATALOGUE = ProductCatalogue.from_tables({"default": {"grace_days": 3, "late_fee": "50.00"}})
@@ -151,4 +152,36 @@ def test_payment_reverse_command(tmp_path, monkeypatch):
         assert (fields["subject"], fields["data"]["payment"], fields["data"]["amount_fen"],
                 fields["data"]["reason"]) == ("L-cli", "BANK-9", 100_000, "bounced")  # fmt: skip
     assert runner.invoke(app, ["payment", "reverse", "NOPE", "--reason", "x"]).exit_code == 1
+    engine.dispose()
+
+
+def test_payment_post_command_stores_who_paid(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    with transaction(session_factory(engine)) as session:
+        factories.loan(session, "L-post")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LIENWATCH_DATABASE_URL", url)
+    runner = CliRunner()
+    args = ["payment", "post", "L-post", "--id", "BANK-10", "--paid-on", "2026-02-15",
+            "--amount", "8745.00", "--channel", "transfer", "--payer-account",
+            "6222888800002222", "--payer-name", "王芳", "--at", "2026-02-15T10:00:00+08:00",
+            "--json"]  # fmt: skip
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    data = json.loads(first.output)
+    assert (data["amount_fen"], data["payer_account"], data["payer_name"], data["new"]) == (
+        874_500, "6222888800002222", "王芳", True)
+    assert json.loads(runner.invoke(app, args).output)["new"] is False  # the same payment again
+    long = runner.invoke(app, [*args[:11], "--payer-account", "6" * 65])
+    assert long.exit_code == 2 and "--payer-account" in long.output
+    with session_factory(engine)() as session:
+        stored = session.scalar(select(StoredPayment).where(StoredPayment.external_id == "BANK-10"))
+        assert (stored.payer_account, stored.payer_name, stored.channel) == (
+            "6222888800002222", "王芳", "transfer")
+        # the payer stays out of the ledger (a name could never be erased from it)
+        [entry] = session.scalars(select(LedgerEntry.body)
+                                  .where(LedgerEntry.kind == "payment_posted")).all()  # fmt: skip
+        assert "王芳" not in entry and "6222888800002222" not in entry
     engine.dispose()

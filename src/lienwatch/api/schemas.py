@@ -175,6 +175,8 @@ class PaymentOut(BaseModel):
     paid_on: date
     amount_fen: int
     channel: str
+    payer_account: str | None
+    payer_name: str | None
     received_at: datetime
     reversed_at: datetime | None
     reversal_reason: str | None

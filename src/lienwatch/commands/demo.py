@@ -198,6 +198,16 @@ def _print_summary(console: Console, s: dict[str, Any]) -> None:
         f"{rings['candidate_rings']:,} candidates for {rings['planted_rings']:,} planted · "
         f"precision {_ratio(rings['precision'])} · recall {_ratio(rings['recall'])}",
     )
+    paid = s.get("payment_rules")
+    if paid:
+        table.add_row(
+            "abnormal payments",
+            f"{paid['flagged']:,} of {paid['payments']:,} payments flagged, "
+            f"{paid['labelled']:,} labelled ({', '.join(paid['by_kind'])}) · "
+            f"precision {_ratio(paid['precision'])} · recall {_ratio(paid['recall'])}",
+        )
+    table.add_row("  payment alerts in the book",
+                  f"{s['servicing'].get('payment_anomalies', 0):,} raised by the nightly scans")
     origination = s["origination"]
     table.add_row(
         "applications decided",
@@ -224,13 +234,11 @@ def _print_summary(console: Console, s: dict[str, Any]) -> None:
         "  cure rate by bucket",
         " · ".join(f"{b} {_percent(m['rate'] if m else None)}" for b, m in cures.items()),
     )
-    arms = kpis["champion_challenger"]
-    table.add_row(
-        "  champion / challenger",
-        f"cure {_percent(arms['champion'] and arms['champion']['rate'])} / "
-        f"{_percent(arms['challenger'] and arms['challenger']['rate'])}"
-        + (" (significant)" if arms["significant"] else " (not significant)"),
-    )
+    challenger = kpis.get("challenger") or {}
+    table.add_row("  champion / challenger", _challenger_setup(challenger, s))
+    for what, key in (("cure", "champion_challenger"), ("roll", "champion_challenger_roll")):
+        if kpis.get(key):
+            table.add_row(f"    {what} rate", _duel(kpis[key]))
     ledger = s["ledger"]
     table.add_row(
         "ledger",
@@ -275,6 +283,40 @@ def _print_summary(console: Console, s: dict[str, Any]) -> None:
 
 
 BREACHES_SHOWN = 12
+
+
+def _challenger_setup(challenger: dict[str, Any], summary: dict[str, Any]) -> str:
+    """What the challenger tries, and for a behaviour-score order, what it was scored with."""
+    if not challenger:
+        return "no challenger in the strategy"
+    tries = " and ".join([*(f"its own {name} ladder" for name in challenger["ladders"]),
+                          *(["queue by behaviour score x unsecured exposure"]
+                            if challenger["priority"] == "behaviour" else [])])  # fmt: skip
+    text = f"{challenger['name']} ({challenger['split']:.0%} of new cases): {tries}"
+    if challenger["priority"] == "behaviour":
+        fit = summary.get("behaviour_fit") or {}
+        scored = challenger.get("scored_cases", {}).get("challenger", {"cases": 0, "scored": 0})
+        text += (f"; fit on the book through {fit['fitted_through']} "
+                 f"({fit.get('observations', 0):,} observations), "
+                 f"{scored['scored']:,} of {scored['cases']:,} challenger cases scored"
+                 if fit.get("fitted_through") else f"; no fit ({fit.get('unfitted', '?')})")
+    return text
+
+
+def _duel(duel: dict[str, Any]) -> str:
+    """Champion and challenger rates with their 95 % intervals and the difference's."""
+    def arm(m: dict[str, Any] | None) -> str:
+        if not m or m.get("rate") is None:
+            return "n/a"
+        return (f"{_percent(m['rate'])} [{_percent(m['ci'][0])}, {_percent(m['ci'][1])}] "
+                f"({m['hits']:,}/{m['total']:,})")  # fmt: skip
+
+    text = f"champion {arm(duel['champion'])} · challenger {arm(duel['challenger'])}"
+    if duel.get("difference") is not None:
+        text += (f" · difference {100 * duel['difference']:+.1f} pp "
+                 f"[{100 * duel['ci'][0]:+.1f}, {100 * duel['ci'][1]:+.1f}]"
+                 + (" significant" if duel["significant"] else " not significant"))
+    return text
 
 
 def _percent(value: float | None) -> str:

@@ -252,18 +252,31 @@ def behaviour_command(
                                              help="The last months to judge on.")] = 1,
     capacity: Annotated[float, typer.Option("--capacity", min=0.01, max=1.0,
                                             help="Share of the loans the team reaches.")] = 0.2,
+    save: Annotated[bool, typer.Option("--save", help="Then fit on every month and store the "
+                                       "fit: the follow-up challenger scores new cases with "
+                                       "it from the next day.")] = False,
     as_json: Json = False,
 ) -> None:  # fmt: skip
     """The behaviour score on the book: fitted on the earlier month ends, judged on the last
     (AUC, KS, calibration), and the follow-up priorities compared on the judged months:
-    champion by exposure, challenger by expected loss (score x exposure)."""
-    from lienwatch.services.behaviour import behaviour_backtest
+    champion by exposure, challenger by expected loss (score x exposure). With --save, the
+    score fitted on every month with a known outcome is stored for the follow-up engine."""
+    from lienwatch.services.behaviour import behaviour_backtest, fit_behaviour_score
 
     with store_session() as (settings, session):
         through = as_of or ended_business_day(clock.now(), settings.time_zone)
         result = behaviour_backtest(session, through=through, test_months=test_months,
                                     capacity=capacity)  # fmt: skip
-    emit(result, as_json, _behaviour_lines(result))
+        if save:
+            fit = fit_behaviour_score(session, through=through, at=clock.now(),
+                                      test_months=test_months, capacity=capacity)  # fmt: skip
+            result["saved"] = {"fit": fit.id, "fitted_through": through.isoformat(),
+                               "months": fit.figures["months"]}  # fmt: skip
+    lines = _behaviour_lines(result)
+    if save:
+        lines.append(f"saved fit {result['saved']['fit']} on {', '.join(result['saved']['months'])}"
+                     f": cases opened after {through} are scored with it")  # fmt: skip
+    emit(result, as_json, lines)
 
 
 def stability_command(as_of: AsOf = None, as_json: Json = False) -> None:

@@ -33,6 +33,7 @@ from lienwatch.services.followup import FollowupService
 from lienwatch.services.followup.coverage import coverage, kpis
 from lienwatch.services.payment_anomalies import scan_payments
 from lienwatch.services.servicing import run_nightly
+from lienwatch.services.strategies import strategy_in_force
 from lienwatch.services.workforce.capacity import (
     CapacityForecast,
     forecast_accuracy,
@@ -41,9 +42,9 @@ from lienwatch.services.workforce.capacity import (
 from lienwatch.services.workforce.shortfall import morning_plan
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import transaction
-from lienwatch.store.repositories import TeamRepository
+from lienwatch.store.repositories import LoanRepository, TeamRepository
 from lienwatch.store.servicing import last_run_day
-from lienwatch.store.tables import Installment, Loan, LoanSnapshot, Payment, Task, User
+from lienwatch.store.tables import Loan, LoanSnapshot, Payment, Task, User
 from lienwatch.workforce.rules import capacity_rules
 
 Progress = Callable[[str, int, int], None]
@@ -112,7 +113,8 @@ def simulate_followup(
     gateway, printer = LocalSmsGateway(), LocalSmsGateway()  # the SMS cloud, the print house
     providers = {Channel.SMS: gateway, Channel.VOICE: LogProvider(), Channel.EMAIL: gateway,
                  Channel.LETTER: printer}  # fmt: skip
-    strategy = configured_strategy(settings.strategy)
+    with factory() as session:  # the version in force (an analyst may have published one)
+        strategy = strategy_in_force(session, configured_strategy(settings.strategy))
     rng = random.Random(seed)
     started = clock.perf_counter()
     go_live = datetime.combine(start, WORKDAY_START, tzinfo=zone).astimezone(UTC)
@@ -125,7 +127,7 @@ def simulate_followup(
     with transaction(factory) as session:
         agents = _hire(session, team)
         payments = _payments(session)
-        installment = _first_installments(session)
+        installment = LoanRepository(session).regular_installments()
         recovery_desk = None
         if recovery is not None:
             recovery_desk = RecoveryDesk(recovery, payments=payments, until=end, zone=zone,
@@ -292,14 +294,6 @@ def _payments(session: Session) -> dict[int, list[tuple[date, int]]]:
     for loan_id, paid_on, amount in rows:
         by_loan[loan_id].append((paid_on, amount))
     return by_loan
-
-
-def _first_installments(session: Session) -> dict[int, int]:
-    rows = session.execute(
-        select(Installment.loan_id, Installment.principal + Installment.interest)
-        .where(Installment.n == 1)
-    )  # fmt: skip
-    return {loan_id: amount for loan_id, amount in rows}
 
 
 def _work(

@@ -21,20 +21,25 @@ from lienwatch.demo.followup import NightlyRuns, Team, simulate_followup
 from lienwatch.demo.gateway_feed import feed_sample_through_gateway, sample_fixes
 from lienwatch.demo.load import load_book, load_fixes
 from lienwatch.demo.origination import grade_outcomes, originate, record_grades
+from lienwatch.demo.payments import score_payment_rules
 from lienwatch.demo.repossession import DeskSize
 from lienwatch.demo.rings import score_rings
 from lienwatch.demo.scoring import monitor_portfolio, scoring_summary
-from lienwatch.followup.strategy import configured_strategy
+from lienwatch.followup.strategy import configured_strategy, strategy_document
 from lienwatch.ledger.heads import key_id
 from lienwatch.reports.daily import figures_for, ledger_public_key, write
 from lienwatch.reports.i18n import Lang
+from lienwatch.risk.behaviour import BehaviourError
+from lienwatch.services.behaviour import fit_behaviour_score
 from lienwatch.services.ledger import LedgerService
 from lienwatch.services.reads.overview import build_overview
+from lienwatch.services.strategies import publish_strategy, strategy_in_force
+from lienwatch.services.users import list_users
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.sim import SimConfig, generate, write_portfolio
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory, transaction
-from lienwatch.store.repositories import AlertRepository
+from lienwatch.store.repositories import AlertRepository, UserRepository
 from lienwatch.store.servicing import unsecured_exposures
 
 Progress = Callable[[str, int, int], None]
@@ -126,6 +131,12 @@ def run_demo(
     with stage("servicing"):
         history = _nightly_runs(factory, catalogue, portfolio.start, go_live, report)
 
+    with stage("behaviour fit"):  # the behaviour score from the book before go-live
+        behaviour = _fit_behaviour(factory, through=go_live - timedelta(days=1), at=eve)
+        if behaviour["fitted_through"]:  # an analyst launches it as the challenger
+            behaviour["published"] = _publish_behaviour_challenger(
+                factory, followup_settings or FollowupSettings(), at=eve)
+
     with stage("monitor"):
         with transaction(factory) as session:  # the exposure known at go-live
             exposures = unsecured_exposures(session, as_of=go_live - timedelta(days=1))
@@ -140,6 +151,9 @@ def run_demo(
 
     with stage("fraud rings"):
         rings = score_rings(portfolio.borrowers, portfolio.truth.rings)
+
+    with stage("payment rules"):  # the abnormal-payment rules on the planted truth
+        payment_rules = score_payment_rules(portfolio, seed=options.seed)
 
     with stage("follow-up"):
         followup = simulate_followup(
@@ -172,7 +186,8 @@ def run_demo(
         with transaction(factory) as session:
             figures = figures_for(
                 session, as_of=portfolio.as_of, now=worked_until, time_zone=time_zone,
-                strategy=configured_strategy((followup_settings or FollowupSettings()).strategy),
+                strategy=strategy_in_force(session, configured_strategy(
+                    (followup_settings or FollowupSettings()).strategy)),
                 catalogue=catalogue, ledger_key=ledger_public_key(directory / "ledger.key"),
             )
         written = write(figures, directory, lang=report_lang)
@@ -189,9 +204,11 @@ def run_demo(
         "servicing": servicing,
         "monitoring": monitoring,
         "fraud_rings": rings,
+        "payment_rules": payment_rules,
         "origination": grades,
         "gateway": asdict(fed),
         "followup": followup,
+        "behaviour_fit": behaviour,
         "ledger": ledger,
         "portfolio": overview.as_dict(),
         "ground_truth": {
@@ -254,6 +271,43 @@ def _load_average() -> list[float] | None:
         return [round(x, 2) for x in os.getloadavg()]
     except OSError:
         return None
+
+
+def _fit_behaviour(factory: sessionmaker[Session], *, through: date,
+                   at: datetime) -> dict[str, Any]:  # fmt: skip
+    """Fit the behaviour score on the book up to ``through`` (the eve of go-live) and store
+    it, so the follow-up challenger scores the cases it opens from then on: cases the fit
+    never saw. A book too short to fit says why (its challenger keeps the champion's order)."""
+    try:
+        with transaction(factory) as session:
+            fit = fit_behaviour_score(session, through=through, at=at)
+            return {"fitted_through": through.isoformat(), **fit.figures}
+    except BehaviourError as exc:
+        return {"fitted_through": None, "unfitted": str(exc)}
+
+
+#: The challenger the demo's analyst publishes: the same ladders, the queue ordered by the
+#: behaviour score (docs/risk.md, "The behaviour score in the follow-up engine").
+BEHAVIOUR_CHALLENGER = {"name": "behaviour-priority", "split": 0.5, "seed": 6,
+                        "priority": "behaviour"}  # fmt: skip
+ANALYST = "analyst1"
+
+
+def _publish_behaviour_challenger(factory: sessionmaker[Session], settings: FollowupSettings,
+                                  *, at: datetime) -> str:  # fmt: skip
+    """Publish the next version of the configured strategy with :data:`BEHAVIOUR_CHALLENGER`
+    as its challenger, by the demo's analyst; its label."""
+    configured = configured_strategy(settings.strategy)
+    with transaction(factory) as session:
+        current = strategy_in_force(session, configured)
+        document = {**strategy_document(settings.strategy), "version": current.version + 1,
+                    "challenger": BEHAVIOUR_CHALLENGER}  # fmt: skip
+        users = UserRepository(session)
+        if not any(u["username"] == ANALYST for u in list_users(session)):
+            users.add(username=ANALYST, role="analyst", team=None)
+        published = publish_strategy(session, document=document, configured=configured,
+                                     by=ANALYST, at=at)  # fmt: skip
+        return published.label
 
 
 def _fresh_database(path: Path) -> Path:

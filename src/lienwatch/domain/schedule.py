@@ -180,6 +180,14 @@ def amortize(
     return rows
 
 
+def regular_installment(dues: Sequence[int]) -> int:
+    """The amount a borrower regularly pays, from the schedule's total dues (principal,
+    interest and fee) in installment order: the second (the first may cover a broken period),
+    the first when there is only one, 0 when there is none. The one definition the behaviour
+    score (partial payments) and the abnormal-payment rules (splits, amounts) read."""
+    return int(dues[1] if len(dues) > 1 else dues[0] if dues else 0)
+
+
 def parse_enum(kind: type[E], value: E | str, field: str) -> E:
     """``value`` as a member of ``kind``; a :class:`ValueError` naming ``field`` otherwise."""
     try:

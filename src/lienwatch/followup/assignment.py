@@ -1,7 +1,8 @@
 """Priority and assignment of agent tasks: who does what next, within capacity.
 
-Priority = unsecured exposure × probability of rolling to a deeper bucket. Until the risk
-module exists the probability comes from DPD alone (:func:`roll_probability`).
+Priority = unsecured exposure × probability of rolling to a deeper bucket: from the DPD band
+(:func:`roll_probability`, the champion), or the behaviour score for a challenger that orders
+by it (``priority = "behaviour"`` in the strategy).
 """
 
 from __future__ import annotations
@@ -27,9 +28,13 @@ def roll_probability(dpd: int) -> float:
     return _ROLL[bisect.bisect_left(_DPD_BANDS, dpd)]
 
 
-def priority(*, unsecured: int, dpd: int) -> int:
-    """Expected fen at risk: unsecured exposure × roll probability (a larger number first)."""
-    return round(max(unsecured, 0) * roll_probability(dpd))
+def priority(*, unsecured: int, dpd: int, roll: float | None = None) -> int:
+    """Expected fen at risk: unsecured exposure × roll probability (a larger number first);
+    the probability is ``roll`` when given (the behaviour score of a challenger's case), else
+    the DPD band's (:func:`roll_probability`)."""
+    if roll is not None and not 0 <= roll <= 1:
+        raise ValueError(f"roll: must be a probability in [0, 1], got {roll}")
+    return round(max(unsecured, 0) * (roll_probability(dpd) if roll is None else roll))
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,9 @@ from pydantic import (
 from lienwatch.followup.model import CaseStatus, Channel, FollowupError, TriggerKind, parse_duration
 
 Arm = Literal["champion", "challenger"]
+#: How an arm orders agent tasks: "dpd" (unsecured exposure × the DPD band's roll probability,
+#: the champion) or "behaviour" (unsecured exposure × the behaviour score at case opening).
+Priority = Literal["dpd", "behaviour"]
 SHIPPED = ("cn", "us")
 
 
@@ -132,12 +135,25 @@ class RoutineSpec(BaseModel):
 
 
 class ChallengerSpec(BaseModel):
+    """The challenger arm: its own versions of some ladders, or its own queue priority, or
+    both. ``priority = "behaviour"`` orders the arm's agent tasks by expected loss with the
+    behaviour score (unsecured exposure × the probability of rolling to M2+ scored when the
+    case opened) instead of the champion's DPD-band probability."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1)
     split: float = Field(gt=0, lt=1)  # share of new cases given to the challenger
     seed: int = 0
-    ladders: tuple[LadderSpec, ...] = Field(min_length=1)  # replace the champion's by name
+    ladders: tuple[LadderSpec, ...] = ()  # replace the champion's by name
+    priority: Priority = "dpd"
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> ChallengerSpec:
+        if not self.ladders and self.priority == "dpd":
+            raise ValueError("give it ladders or priority = \"behaviour\" (it "
+                             "would be the champion)")  # fmt: skip
+        return self
 
 
 class Strategy(BaseModel):
@@ -180,6 +196,17 @@ class Strategy(BaseModel):
                 if replacement.name == ladder.name:
                     return replacement
         return ladder
+
+    def priority_of(self, arm: Arm | str | None) -> Priority:
+        """How ``arm`` orders its agent tasks (the champion always by DPD band)."""
+        if arm == "challenger" and self.challenger:
+            return self.challenger.priority
+        return "dpd"
+
+    @property
+    def scores_cases(self) -> bool:
+        """Whether a new case needs its behaviour score (an arm orders by it)."""
+        return self.challenger is not None and self.challenger.priority == "behaviour"
 
     def arm_for(self, stratum: str, index: int) -> Arm:
         """The arm of the ``index``-th new case of ``stratum`` (e.g. its bucket).
@@ -256,9 +283,14 @@ def shipped_strategy(name: str) -> Strategy:
     every batch of due steps build their service from it; the model is frozen)."""
     if name not in SHIPPED:
         raise FollowupError(f"strategy: no shipped strategy {name!r} (choose from cn, us)")
-    text = (
-        resources.files("lienwatch.followup")
-        .joinpath(f"strategies/{name}.toml")
-        .read_text(encoding="utf-8")
-    )
-    return parse_strategy(tomllib.loads(text), source=f"strategies/{name}.toml")
+    return parse_strategy(strategy_document(name), source=f"strategies/{name}.toml")
+
+
+def strategy_document(name_or_path: str) -> dict[str, Any]:
+    """The mapping a strategy file holds (a shipped strategy's name or a file's path, read as
+    :func:`configured_strategy` reads it): what a new version to publish starts from."""
+    if name_or_path in SHIPPED:
+        source = resources.files("lienwatch.followup").joinpath(f"strategies/{name_or_path}.toml")
+        return tomllib.loads(source.read_text(encoding="utf-8"))
+    configured_strategy(name_or_path)  # a file that is no strategy is refused with the reason
+    return tomllib.loads(Path(name_or_path).read_text(encoding="utf-8"))

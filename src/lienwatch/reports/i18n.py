@@ -111,6 +111,16 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "promise_kept_rate": ("Promise-kept rate", "履约率"),
     "sla_breach_rate": ("SLA breach rate", "超时率"),
     "champion_challenger": ("Champion / challenger (cure rate)", "冠军/挑战者策略（回收率）"),
+    "champion_challenger_roll": ("Champion / challenger (roll rate, lower is better)",
+                                 "冠军/挑战者策略（滚动率，越低越好）"),
+    "challenger_setup": ("Challenger {name} ({split} of new cases): {tries}.",
+                         "挑战者策略 {name}（新案件的 {split}）：{tries}。"),
+    "challenger_by_score": ("agent tasks ordered by behaviour score × unsecured exposure; "
+                            "{scored} of {cases} of its cases scored with the fit through "
+                            "{through}",
+                            "坐席任务按行为评分 × 无担保敞口排序；{cases} 个案件中 {scored} 个"
+                            "用截至 {through} 的模型评分"),
+    "challenger_ladders": ("its own ladders: {ladders}", "使用自己的流程：{ladders}"),
     "champion": ("champion", "冠军"),
     "challenger": ("challenger", "挑战者"),
     "difference": ("difference", "差异"),

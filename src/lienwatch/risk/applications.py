@@ -17,7 +17,7 @@ import numpy as np
 
 from lienwatch.domain.money import MoneyError, parse_yuan
 from lienwatch.errors import LienwatchError
-from lienwatch.risk.checks import Application
+from lienwatch.risk.checks import INCOME_PROOFS, Application
 from lienwatch.risk.policy import Decision, Policy, decide
 from lienwatch.risk.rings import Rings, encode_links, find_rings
 from lienwatch.risk.scorecard import Scorecard
@@ -27,6 +27,9 @@ REQUIRED = ("application_id", "applied_on", "id_number", "monthly_income", "mont
 #: Identifiers that link applications (and that a blacklist may list, with id_number and vin).
 IDENTIFIER_KINDS = ("phone", "device", "bank_account", "address", "employer_phone",
                     "emergency_contact")  # fmt: skip
+#: Optional columns: the vehicle's class, the credit record (征信) and the income proof.
+OPTIONAL = ("vehicle_class", "credit_overdue", "credit_worst_dpd_24m", "credit_inquiries_6m",
+            "income_proof")  # fmt: skip
 _MONEY = ("monthly_income", "monthly_debt", "amount", "price", "appraisal")
 _CLASSES = ("new-ice", "new-nev", "used")
 
@@ -44,7 +47,7 @@ def _field(where: str, name: str, text: str, parse: Any) -> Any:
 
 def parse_application(where: str, row: Mapping[str, str]) -> Application:
     """One application from a row of text; a bad value names ``where`` and the column."""
-    text = {k: (row.get(k) or "").strip() for k in (*REQUIRED, "vehicle_class")}
+    text = {k: (row.get(k) or "").strip() for k in (*REQUIRED, *OPTIONAL)}
     empty = [k for k in REQUIRED if not text[k]]
     if empty:
         raise ApplicationError(f"{where}, column {empty[0]}: empty")
@@ -66,8 +69,26 @@ def parse_application(where: str, row: Mapping[str, str]) -> Application:
         vehicle_year=_field(where, "vehicle_year", text["vehicle_year"], int),
         vehicle_class=vehicle_class,
         identifiers={k: (row.get(k) or "").strip() for k in IDENTIFIER_KINDS},
-        **money,
+        **money, **_credit_record(where, text),
     )  # fmt: skip
+
+
+def _credit_record(where: str, text: Mapping[str, str]) -> dict[str, Any]:
+    """The optional credit-record and income-proof columns (empty: not supplied)."""
+    found: dict[str, Any] = {}
+    if text["credit_overdue"]:
+        found["credit_overdue"] = _field(where, "credit_overdue", text["credit_overdue"],
+                                         parse_yuan)  # fmt: skip
+    for name in ("credit_worst_dpd_24m", "credit_inquiries_6m"):
+        if text[name]:
+            found[name] = _field(where, name, text[name], int)
+    for name, value in found.items():
+        if value < 0:
+            raise ApplicationError(f"{where}, column {name}: negative")
+    if text["income_proof"] and text["income_proof"] not in INCOME_PROOFS:
+        raise ApplicationError(f"{where}, column income_proof: {text['income_proof']!r} is not "
+                               f"one of {', '.join(INCOME_PROOFS)}")  # fmt: skip
+    return {**found, "income_proof": text["income_proof"]}
 
 
 def application_rings(

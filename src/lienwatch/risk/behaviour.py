@@ -82,6 +82,19 @@ class BehaviourModel:
         z = (features - self.mean) / self.scale @ self.coefficient + self.intercept
         return 1.0 / (1.0 + np.exp(-z))
 
+    @classmethod
+    def from_json(cls, table: dict[str, Any]) -> BehaviourModel:
+        """The model back from its :meth:`as_json` table; a table naming other features
+        than :data:`FEATURES` (another version's) is refused."""
+        names = tuple(row["name"] for row in table["features"])
+        if names != FEATURES:
+            raise BehaviourError(f"model: its features {', '.join(names)} are not this "
+                                 f"version's ({', '.join(FEATURES)}); refit it")  # fmt: skip
+        column = {key: np.array([row[key] for row in table["features"]], dtype=float)
+                  for key in ("mean", "scale", "coefficient")}  # fmt: skip
+        return cls(column["mean"], column["scale"], column["coefficient"],
+                   float(table["intercept"]))  # fmt: skip
+
     def as_json(self) -> dict[str, Any]:
         return {"intercept": round(self.intercept, 6),
                 "features": [{"name": n, "mean": round(float(m), 6), "scale": round(float(s), 6),

@@ -98,6 +98,11 @@ class Application:
     appraisal: int
     vehicle_class: str = "new-ice"
     identifiers: Mapping[str, str] = field(default_factory=dict)
+    # The credit record (征信) as the bureau report gives it; None: not supplied, not checked.
+    credit_overdue: int | None = None  # fen past due on other credit today
+    credit_worst_dpd_24m: int | None = None  # worst days past due over the last 24 months
+    credit_inquiries_6m: int | None = None  # credit inquiries by lenders over the last 6 months
+    income_proof: str = ""  # one of INCOME_PROOFS; "" not supplied (not checked)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +113,13 @@ class CheckLimits:
     max_age_at_maturity: int = 65
     max_vehicle_age_years: int = 8
     max_price_over_appraisal: Fraction = Fraction(1, 10)
+    max_credit_worst_dpd_24m: int = 90
+    max_credit_inquiries_6m: int = 6
+
+
+#: How the income was proven: the documents that verify it, and a declaration that does not.
+VERIFIED_INCOME = ("payslip", "bank_statement", "tax_record")
+INCOME_PROOFS = (*VERIFIED_INCOME, "self_declared", "none")
 
 
 def age_on(born: date, day: date) -> int:
@@ -157,7 +169,31 @@ def check_application(
         found.append(Finding("PRICE_VS_APPRAISAL", Severity.REFER,
                              f"price {float(over):.0%} over the appraisal (limit "
                              f"{float(limits.max_price_over_appraisal):.0%})"))  # fmt: skip
+    found += _credit_and_income(app, limits)
     if linked:
         found.append(Finding("LINKED_APPLICATIONS", Severity.REFER,
                              "shares identifiers with " + ", ".join(sorted(linked))))
+    return found
+
+
+def _credit_and_income(app: Application, limits: CheckLimits) -> list[Finding]:
+    """The credit record's and the income proof's findings (fields not supplied: none)."""
+    found: list[Finding] = []
+    if app.credit_overdue:
+        found.append(Finding("CREDIT_OVERDUE", Severity.DECLINE,
+                             f"{app.credit_overdue} fen past due on other credit"))  # fmt: skip
+    worst = app.credit_worst_dpd_24m
+    if worst is not None and worst > limits.max_credit_worst_dpd_24m:
+        found.append(Finding("CREDIT_HISTORY", Severity.REFER,
+                             f"{worst} days past due in the last 24 months > "
+                             f"{limits.max_credit_worst_dpd_24m}"))  # fmt: skip
+    inquiries = app.credit_inquiries_6m
+    if inquiries is not None and inquiries > limits.max_credit_inquiries_6m:
+        found.append(Finding("CREDIT_INQUIRIES", Severity.REFER,
+                             f"{inquiries} credit inquiries in 6 months > "
+                             f"{limits.max_credit_inquiries_6m}"))  # fmt: skip
+    if app.income_proof and app.income_proof not in VERIFIED_INCOME:
+        found.append(Finding("INCOME_UNVERIFIED", Severity.REFER,
+                             f"income {app.monthly_income} fen a month, proof: "
+                             f"{app.income_proof}"))  # fmt: skip
     return found

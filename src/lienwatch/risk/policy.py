@@ -50,6 +50,8 @@ class CheckSettings(BaseModel):
     max_age_at_maturity: int = Field(default=65, ge=18, le=120)
     max_vehicle_age_years: int = Field(default=8, ge=0, le=50)
     max_price_over_appraisal: Decimal = Field(default=Decimal("0.10"), ge=0, le=10)
+    max_credit_worst_dpd_24m: int = Field(default=90, ge=0, le=3650)
+    max_credit_inquiries_6m: int = Field(default=6, ge=0, le=1000)
 
 
 class Policy(BaseModel):
@@ -76,7 +78,8 @@ class Policy(BaseModel):
     def check_limits(self) -> CheckLimits:
         c = self.checks
         return CheckLimits(c.min_age, c.max_age_at_maturity, c.max_vehicle_age_years,
-                           Fraction(c.max_price_over_appraisal))  # fmt: skip
+                           Fraction(c.max_price_over_appraisal), c.max_credit_worst_dpd_24m,
+                           c.max_credit_inquiries_6m)  # fmt: skip
 
     def grade(self, score: float) -> str:
         """The grade of a score."""

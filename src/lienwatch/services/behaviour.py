@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from lienwatch.followup.kpi import compare, rate
@@ -20,10 +20,15 @@ from lienwatch.risk.behaviour import (
     FEATURES,
     HORIZON_DAYS,
     ROLL_DPD,
+    BehaviourError,
+    BehaviourModel,
     Observations,
     backtest,
+    fit_behaviour,
 )
-from lienwatch.store.tables import Alert, Installment, LoanSnapshot, Payment, Promise
+from lienwatch.store.db import chunks
+from lienwatch.store.repositories import LoanRepository
+from lienwatch.store.tables import Alert, BehaviourFit, LoanSnapshot, Payment, Promise
 
 HISTORY_MONTHS = 6
 RECENT_DAYS = 90
@@ -63,11 +68,9 @@ def behaviour_observations(session: Session, *, through: date) -> Observations:
             .where(LoanSnapshot.as_of == day, LoanSnapshot.dpd <= ELIGIBLE_MAX_DPD)
             .order_by(LoanSnapshot.loan_id)
         ):  # fmt: skip
-            past = [dpd_at[d].get(loan_id, 0) for d in history]
             loans.append(str(loan_id))
             months.append(f"{day:%Y-%m}")
-            rows.append([dpd, max(past, default=0), sum(p > 0 for p in past),
-                         *signals.of(loan_id, day)])  # fmt: skip
+            rows.append(_row(loan_id, dpd, day, history, dpd_at, signals))
             exposure.append(ead)
             rolled.append(any(day < d <= horizon for d in deep.get(loan_id, ())))
     features = np.array(rows, dtype=float).reshape(-1, len(FEATURES))
@@ -76,14 +79,15 @@ def behaviour_observations(session: Session, *, through: date) -> Observations:
 
 
 def behaviour_backtest(
-    session: Session, *, through: date, test_months: int = 1, capacity: float = 0.2
+    session: Session, *, through: date, test_months: int = 1, capacity: float = 0.2,
+    obs: Observations | None = None,
 ) -> dict[str, Any]:
     """The behaviour score fitted on the earlier observation months and judged on the last
     ``test_months`` (AUC, KS, calibration), with the champion (exposure) and challenger
     (score × exposure) priorities compared at ``capacity``: the share of the loans that rolled
     which each reached, with Wilson intervals and Newcombe's interval of the difference (the
     two arms rank the same loans, so the interval is on the cautious side)."""
-    obs = behaviour_observations(session, through=through)
+    obs = behaviour_observations(session, through=through) if obs is None else obs
     result = backtest(obs, test_months=test_months, capacity=capacity)
     reached = result.pop("reached")
     duel = compare(rate(reached["champion"], reached["rolls"]),
@@ -91,6 +95,75 @@ def behaviour_backtest(
     return {"through": through.isoformat(), "horizon_days": HORIZON_DAYS,
             "observations": len(obs), **result,
             "champion_challenger": duel.as_dict()}  # fmt: skip
+
+
+def _row(loan_id: int, dpd: int, day: date, history: list[date],
+         dpd_at: dict[date, dict[int, int]], signals: _Signals) -> list[int]:  # fmt: skip
+    """A loan's features on ``day`` (:data:`FEATURES` order), ``history`` the month ends
+    before it."""
+    past = [dpd_at[d].get(loan_id, 0) for d in history]
+    return [dpd, max(past, default=0), sum(p > 0 for p in past), *signals.of(loan_id, day)]
+
+
+def fit_behaviour_score(session: Session, *, through: date, at: datetime, test_months: int = 1,
+                        capacity: float = 0.2) -> BehaviourFit:  # fmt: skip
+    """Fit the behaviour score on every observation whose 60-day outcome the nightly runs up
+    to ``through`` know, and store it (the follow-up engine scores the cases opened after
+    ``through`` with it: rows it never saw). Its figures are the time-split backtest's, or
+    why there is none (a single observation month fits but cannot be judged)."""
+    obs = behaviour_observations(session, through=through)
+    if not len(obs):
+        raise BehaviourError(f"no loan has a known 60-day outcome by {through}: the nightly "
+                             f"runs must cover more than {HORIZON_DAYS} days")  # fmt: skip
+    model = fit_behaviour(obs)
+    try:
+        figures = behaviour_backtest(session, through=through, test_months=test_months,
+                                     capacity=capacity, obs=obs)  # fmt: skip
+        figures.pop("model", None)
+    except BehaviourError as exc:
+        figures = {"through": through.isoformat(), "unjudged": str(exc)}
+    fit = BehaviourFit(fitted_through=through, model=model.as_json(),
+                       figures={**figures, "observations": len(obs),
+                                "months": sorted(set(obs.month.tolist()))},
+                       fitted_at=at)  # fmt: skip
+    session.add(fit)
+    session.flush()
+    return fit
+
+
+def fit_in_force(session: Session, *, day: date) -> BehaviourFit | None:
+    """The newest behaviour fit made through a day before ``day`` (data before that day)."""
+    return session.scalar(select(BehaviourFit).where(BehaviourFit.fitted_through < day)
+                          .order_by(BehaviourFit.fitted_through.desc(), BehaviourFit.id.desc())
+                          .limit(1))  # fmt: skip
+
+
+def opening_scores(session: Session, loan_ids: list[int], *, day: date) -> dict[int, float]:
+    """The behaviour score of each loan for a case opening on ``day``: the fit in force
+    (:func:`fit_in_force`) on the features as of the last nightly snapshot before ``day``.
+    Empty when there is no fit or no snapshot yet (such cases keep the champion's order)."""
+    fit = fit_in_force(session, day=day)
+    as_of = session.scalar(select(func.max(LoanSnapshot.as_of)).where(LoanSnapshot.as_of < day))
+    if fit is None or as_of is None or not loan_ids:
+        return {}
+    history = month_ends(session, through=as_of)
+    history = [d for d in history if d < as_of][-HISTORY_MONTHS:]
+    dpd_at = _dpd_at_month_ends(session, history)
+    signals = _Signals(session, since=as_of - timedelta(days=RECENT_DAYS), through=as_of,
+                       loans=loan_ids)  # fmt: skip
+    ids, rows = [], []
+    for chunk in chunks(loan_ids):
+        for loan_id, dpd in session.execute(
+            select(LoanSnapshot.loan_id, LoanSnapshot.dpd)
+            .where(LoanSnapshot.as_of == as_of, LoanSnapshot.loan_id.in_(chunk))
+        ):  # fmt: skip
+            ids.append(loan_id)
+            rows.append(_row(loan_id, dpd, as_of, history, dpd_at, signals))
+    if not ids:
+        return {}
+    model = BehaviourModel.from_json(fit.model)
+    found = model.probability(np.array(rows, dtype=float).reshape(-1, len(FEATURES)))
+    return {loan_id: round(float(p), 6) for loan_id, p in zip(ids, found, strict=True)}
 
 
 def _dpd_at_month_ends(session: Session, ends: list[date]) -> dict[date, dict[int, int]]:
@@ -123,16 +196,17 @@ def _end_of(day: date) -> datetime:
 class _Signals:
     """Payments, promises and alerts of the observation period, counted per loan and day."""
 
-    def __init__(self, session: Session, *, since: date, through: date) -> None:
-        installment = dict(session.execute(
-            select(Installment.loan_id, Installment.principal + Installment.interest)
-            .where(Installment.n == 2)
-        ).all())  # fmt: skip
+    def __init__(self, session: Session, *, since: date, through: date,
+                 loans: list[int] | None = None) -> None:  # fmt: skip
+        installment = LoanRepository(session).regular_installments(loans)
+        only = (lambda column: column.in_(loans)) if loans is not None else (
+            lambda column: column.is_not(None))  # fmt: skip
         self.payments: dict[int, list[tuple[date, bool, bool]]] = defaultdict(list)
         channel: dict[int, str] = {}
         for loan_id, paid_on, amount, via in session.execute(
             select(Payment.loan_id, Payment.paid_on, Payment.amount, Payment.channel)
-            .where(Payment.reversed_at.is_(None), Payment.paid_on <= through)
+            .where(Payment.reversed_at.is_(None), Payment.paid_on <= through,
+                   only(Payment.loan_id))
             .order_by(Payment.loan_id, Payment.paid_on, Payment.id)
         ):  # fmt: skip
             changed = loan_id in channel and channel[loan_id] != via
@@ -143,13 +217,14 @@ class _Signals:
         self.broken: dict[int, list[date]] = defaultdict(list)
         for loan_id, promised_on in session.execute(
             select(Promise.loan_id, Promise.promised_on)
-            .where(Promise.status == PromiseStatus.BROKEN, Promise.promised_on > since)
+            .where(Promise.status == PromiseStatus.BROKEN, Promise.promised_on > since,
+                   only(Promise.loan_id))
         ):  # fmt: skip
             self.broken[loan_id].append(promised_on)
         self.alerts: dict[int, list[tuple[str, datetime, datetime | None]]] = defaultdict(list)
         for loan_id, kind, started, ended in session.execute(
             select(Alert.loan_id, Alert.type, Alert.started_at, Alert.ended_at)
-            .where(Alert.loan_id.is_not(None), Alert.started_at < _end_of(through))
+            .where(only(Alert.loan_id), Alert.started_at < _end_of(through))
         ):  # fmt: skip
             self.alerts[loan_id].append((kind, started, ended))
 

@@ -3,9 +3,13 @@
 flagged payment as evidence. The follow-up engine picks the alert up like any other (the
 ``payment-anomaly`` ladder); the nightly job runs the scan after servicing (docs/risk.md).
 
-The book stores no paying account, so the two payer rules (``PAYER_NOT_BORROWER``,
-``SHARED_PAYER``) cannot fire here: every stored payment counts as the borrower's own. The
-local hour is the hour lienwatch received the payment, in the loan's time zone."""
+Who paid is what the bank reported with the payment (``payer_account``, ``payer_name``: the
+import file's columns, the API's fields, ``lienwatch payment post --payer-account``). A
+borrower's registered accounts are those that paid for them under the borrower's own name (or
+under no name): so ``PAYER_NOT_BORROWER`` fires on an account that paid under another
+name, and ``SHARED_PAYER`` on an account paying for several borrowers whatever the name. A
+payment with no account reported counts as the borrower's own. The local hour is the hour
+lienwatch received the payment, in the loan's time zone."""
 
 from __future__ import annotations
 
@@ -21,8 +25,10 @@ from sqlalchemy.orm import Session
 
 from lienwatch.followup.model import TriggerKind
 from lienwatch.risk.payments import PaymentFinding, PaymentLimits, Payments, payment_findings
+from lienwatch.store.db import chunks
 from lienwatch.store.followup import OPEN_ALERT_STATUSES
-from lienwatch.store.tables import Alert, Installment, Loan, Payment
+from lienwatch.store.repositories import LoanRepository
+from lienwatch.store.tables import Alert, Borrower, Loan, Payment
 
 #: The alert type, the same word as the follow-up trigger it raises.
 PAYMENT_ANOMALY = TriggerKind.PAYMENT_ANOMALY.value
@@ -58,9 +64,10 @@ def scan_payments(
     fresh = {p.external_id for p, _ in rows if p.paid_on >= since}
     if not fresh:
         return []
+    names = _borrower_names(session, {loan.borrower_id for _, loan in rows})
+    findings = [f for f in payment_findings(_table(session, rows), _own_accounts(rows, names),
+                                            limits) if f.payment_id in fresh]  # fmt: skip
     loans = {loan.id: loan for _, loan in rows}
-    findings = [f for f in payment_findings(_table(session, rows), _own_accounts(loans), limits)
-                if f.payment_id in fresh]  # fmt: skip
     by_id = {p.external_id: p for p, _ in rows}
     known = _alerted_payments(session, {by_id[f.payment_id].loan_id for f in findings})
     news: dict[int, list[PaymentFinding]] = defaultdict(list)
@@ -76,7 +83,7 @@ def scan_payments(
 def _table(session: Session, rows: list[Any]) -> Payments:
     """The stored payments as the rules read them (time order), each loan's regular
     installment from its schedule."""
-    installment = _regular_installments(session, {loan.id for _, loan in rows})
+    installment = LoanRepository(session).regular_installments({loan.id for _, loan in rows})
     zones = {z: ZoneInfo(z) for z in {loan.time_zone for _, loan in rows}}
     hours = [p.received_at.astimezone(zones[loan.time_zone]).hour for p, loan in rows]
     day_s = np.array([p.paid_on.toordinal() * 86_400 for p, _ in rows], dtype=np.int64)
@@ -84,7 +91,7 @@ def _table(session: Session, rows: list[Any]) -> Payments:
         payment_id=[p.external_id for p, _ in rows],
         loan=[loan.ref for _, loan in rows],
         borrower=[str(loan.borrower_id) for _, loan in rows],
-        payer_account=[_own_account(loan) for _, loan in rows],
+        payer_account=[_payer(p, loan) for p, loan in rows],
         paid_at=day_s + np.array(hours, dtype=np.int64) * 3_600,
         local_hour=np.array(hours, dtype=np.int64),
         amount=np.array([p.amount for p, _ in rows], dtype=np.int64),
@@ -93,24 +100,32 @@ def _table(session: Session, rows: list[Any]) -> Payments:
     )  # fmt: skip
 
 
-def _own_account(loan: Loan) -> str:
-    return f"borrower:{loan.borrower_id}"
+def _payer(payment: Payment, loan: Loan) -> str:
+    """The paying account; the borrower's own (a key of their own) when none was reported."""
+    return payment.payer_account or f"borrower:{loan.borrower_id}"
 
 
-def _own_accounts(loans: dict[int, Loan]) -> dict[str, set[str]]:
-    return {str(loan.borrower_id): {_own_account(loan)} for loan in loans.values()}
-
-
-def _regular_installments(session: Session, loan_ids: set[int]) -> dict[int, int]:
-    """Each loan's second installment (its first may cover a broken period), or its first."""
-    found: dict[int, int] = {}
-    for loan_id, amount in session.execute(
-        select(Installment.loan_id, Installment.principal + Installment.interest + Installment.fee)
-        .where(Installment.loan_id.in_(loan_ids), Installment.n <= 2)
-        .order_by(Installment.loan_id, Installment.n)
-    ):  # fmt: skip
-        found[loan_id] = int(amount)
+def _borrower_names(session: Session, ids: set[int]) -> dict[int, str]:
+    found: dict[int, str] = {}
+    for chunk in chunks(sorted(ids)):
+        rows = session.execute(select(Borrower.id, Borrower.name).where(Borrower.id.in_(chunk)))
+        found.update({borrower_id: name for borrower_id, name in rows})
     return found
+
+
+def _same_name(one: str, other: str) -> bool:
+    return "".join(one.split()).casefold() == "".join(other.split()).casefold()
+
+
+def _own_accounts(rows: list[Any], names: dict[int, str]) -> dict[str, set[str]]:
+    """Each borrower's registered accounts: those that paid for them under their own name or
+    under no name (and the key of payments with no account)."""
+    own: dict[str, set[str]] = defaultdict(set)
+    for payment, loan in rows:
+        name = payment.payer_name
+        if name is None or _same_name(name, names.get(loan.borrower_id, "")):
+            own[str(loan.borrower_id)].add(_payer(payment, loan))
+    return own
 
 
 def _alerted_payments(session: Session, loan_ids: set[int]) -> set[str]:
@@ -124,6 +139,8 @@ def _alerted_payments(session: Session, loan_ids: set[int]) -> set[str]:
 def _payment_evidence(payment: Payment, finding: PaymentFinding) -> dict[str, Any]:
     return {"payment": payment.external_id, "paid_on": payment.paid_on.isoformat(),
             "amount_fen": payment.amount, "channel": payment.channel,
+            **({"payer_account": payment.payer_account, "payer_name": payment.payer_name}
+               if payment.payer_account or payment.payer_name else {}),
             "rules": list(finding.reasons), **({"details": finding.details}
                                                if finding.details else {})}  # fmt: skip
 

@@ -15,14 +15,18 @@ from lienwatch.store.tables import Loan, Payment
 
 def post_payment(
     session: Session, *, loan: Loan, external_id: str, paid_on: date, amount: int,
-    channel: str, by: str | None, at: datetime,
+    channel: str, by: str | None, at: datetime, payer_account: str | None = None,
+    payer_name: str | None = None,
 ) -> tuple[Payment, bool]:  # fmt: skip
     """Post a payment once per ``external_id`` (a retry with the same loan and amount is
     harmless) and record the posting in the ledger; returns the payment and whether it is
-    new (a retry records nothing)."""
+    new (a retry records nothing). ``payer_account`` and ``payer_name``, who paid as the bank
+    reports it, are stored with the payment (the abnormal-payment rules read them) but kept
+    out of the ledger: a name in an append-only log could never be erased."""
     payment, new = PaymentRepository(session).record(
-        loan=loan, external_id=external_id, paid_on=paid_on, amount=amount, channel=channel
-    )
+        loan=loan, external_id=external_id, paid_on=paid_on, amount=amount, channel=channel,
+        payer_account=payer_account, payer_name=payer_name,
+    )  # fmt: skip
     if new:
         record(session, EntryKind.PAYMENT_POSTED, subject=loan.ref, at=at, by=by,
                data=posted_entry(external_id=external_id, amount=amount, paid_on=paid_on,

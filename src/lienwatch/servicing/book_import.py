@@ -253,6 +253,9 @@ SPECS: dict[str, tuple[Column, ...]] = {
         Column("amount", _positive_yuan),
         Column("channel", _text(20), "bank_debit"),
         Column("currency", _currency, CURRENCY),
+        # who paid, as the bank reports it (empty: not reported, read as the borrower)
+        Column("payer_account", _text(64), ""),
+        Column("payer_name", _text(200), ""),
     ),
 }
 REGISTRATION_COLUMNS = ("registration_certificate", "registration_authority", "registered_on",

@@ -1,12 +1,14 @@
 """Payment traces with planted anomalies: the ground truth the abnormal-payment rules and score
 (``lienwatch.risk.payments``) are measured on.
 
-The simulator's payments say what was paid, when and how; a trace adds who paid (the paying
-account: the borrower's own, registered one) and the local time of day (each loan has its
-habitual hour). Then a share of the loans gets one planted anomaly each, labelled with its
-kind: a third party pays, one mule account pays for several borrowers, an installment is split
-into three same-day parts, a round cash sum, an amount just under the 50,000-yuan reporting
-threshold, a new channel, a payment at an hour the borrower never pays.
+The simulator's payments say what was paid, when, how and from which account (mostly the
+borrower's own, registered card; its third-party payers are labelled ``third_party_payer`` or,
+when one account pays for several borrowers, ``shared_payer``); a trace adds the local time of
+day (each loan has its habitual hour). Then a share of the loans gets one planted anomaly
+each, labelled with its kind: a third party pays, one mule account pays for several
+borrowers, an installment is split into three same-day parts, a round cash sum, an amount
+just under the 50,000-yuan reporting threshold, a new channel, a payment at an hour the
+borrower never pays.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from lienwatch.sim.payments import bank_account
 from lienwatch.sim.records import Portfolio
 
 KINDS = ("third_party_payer", "shared_payer", "split", "round_sum", "just_under_threshold",
@@ -42,7 +45,8 @@ class TracedPayment:
 
 
 def _account(borrower_ref: str) -> str:
-    return f"ACCT-{borrower_ref}"
+    """The borrower's own registered account: the card the simulator's payments come from."""
+    return bank_account(borrower_ref)
 
 
 def trace_payments(
@@ -59,15 +63,23 @@ def trace_payments(
     traced: list[TracedPayment] = []
     loans = sorted(by_loan)
     habit = dict(zip(loans, rng.integers(8, 21, len(loans)).tolist(), strict=True))
+    payers: dict[str, set[str]] = defaultdict(set)  # the simulator's own payers
+    for payment in portfolio.payments:
+        payers[payment.payer_account or _account(borrower[payment.loan_ref])].add(
+            borrower[payment.loan_ref])
     for ref in loans:
         rows = sorted(by_loan[ref], key=lambda p: p.paid_on)
         installment = int(np.median([p.amount for p in rows]))
         for p in rows:
             hour = int(np.clip(habit[ref] + rng.integers(-1, 2), 0, 23))
             local = datetime.combine(p.paid_on, time(hour, int(rng.integers(0, 60))), zone[ref])
-            traced.append(TracedPayment(p.external_id, ref, borrower[ref],
-                                        _account(borrower[ref]), local.astimezone(ZoneInfo("UTC")),
-                                        hour, p.amount, p.channel, installment))  # fmt: skip
+            payer = p.payer_account or _account(borrower[ref])
+            # the simulator's third-party payers (sim.payments.with_payers) are truth too
+            kind = None if payer == _account(borrower[ref]) else (
+                "shared_payer" if len(payers[payer]) > 1 else "third_party_payer")
+            traced.append(TracedPayment(p.external_id, ref, borrower[ref], payer,
+                                        local.astimezone(ZoneInfo("UTC")), hour, p.amount,
+                                        p.channel, installment, kind))  # fmt: skip
     eligible = [ref for ref in loans if len(by_loan[ref]) >= 4]
     chosen = rng.permutation(eligible)[: int(share * len(eligible))]
     planted = _plant(rng, traced, [str(r) for r in chosen])

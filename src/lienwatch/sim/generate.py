@@ -12,7 +12,7 @@ import numpy as np
 
 from lienwatch.errors import LienwatchError
 from lienwatch.sim.book import BookSpec, borrower_cities, build_book
-from lienwatch.sim.payments import released_when_paid, simulate_payments
+from lienwatch.sim.payments import released_when_paid, simulate_payments, with_payers
 from lienwatch.sim.records import GroundTruth, Portfolio, Profile
 from lienwatch.sim.stories import plan_stories
 from lienwatch.sim.tracks import TrackSettings, simulate_tracks
@@ -33,7 +33,8 @@ DEFAULT_PROFILE_MIX: Mapping[Profile, float] = MappingProxyType(
 MIN_DAYS = 14  # room for a pledge: arrive, stay three days, go dark, and be seen dark
 
 # Independent random streams, so that changing one stage does not reshuffle the others.
-_STREAM_BOOK, _STREAM_ZONES, _STREAM_STORIES, _STREAM_PAYMENTS, _STREAM_TRACKS = range(5)
+(_STREAM_BOOK, _STREAM_ZONES, _STREAM_STORIES, _STREAM_PAYMENTS, _STREAM_TRACKS,
+ _STREAM_PAYERS) = range(6)  # fmt: skip
 
 
 class SimConfigError(LienwatchError, ValueError):
@@ -171,6 +172,8 @@ def generate(
         events.extend(loan_events(plan, story, delinquency))
         if (i + 1) % step == 0 or i + 1 == len(plans):
             report("payments", i + 1, len(plans))
+    payments = with_payers(_stream(config.seed, _STREAM_PAYERS), payments,
+                           {plan.loan.ref: plan.borrower for plan in plans})  # fmt: skip
     settings = TrackSettings(
         start,
         config.days,

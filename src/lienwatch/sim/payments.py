@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
@@ -12,7 +13,8 @@ from lienwatch.domain.schedule import Installment, Method, build_schedule
 from lienwatch.servicing.engine import loan_state
 from lienwatch.servicing.product import LoanTerms, Payment, Product
 from lienwatch.sim.book import LoanPlan
-from lienwatch.sim.records import Profile, SimLoan, SimPayment
+from lienwatch.sim.identity import person_name
+from lienwatch.sim.records import Profile, SimBorrower, SimLoan, SimPayment
 from lienwatch.sim.stories import Story
 
 # Days from due date to payment for a payer in good standing: early or on the day. (A day
@@ -170,3 +172,50 @@ def released_when_paid(
         return loan
     released = max(p.paid_on for p in paid) + timedelta(days=RELEASE_DAYS)
     return replace(loan, registration_released_on=released) if released < as_of else loan
+
+
+#: Shares of the paying loans whose money comes from someone else, as lenders see it: a
+#: relative who pays every installment, a relative who steps in once, and a broker's account
+#: paying one installment each for ``BROKER_GROUP`` borrowers (the shared-payer pattern).
+RELATIVE_PAYS_ALL, RELATIVE_STEPS_IN, BROKER_SHARE, BROKER_GROUP = 0.03, 0.04, 0.02, 4
+
+
+def bank_account(key: str) -> str:
+    """A 19-digit debit card number (UnionPay 62 prefix) fixed by ``key``."""
+    digits = str(int(hashlib.sha256(key.encode()).hexdigest()[:16], 16)).zfill(17)[-17:]
+    return "62" + digits
+
+
+def with_payers(rng: np.random.Generator, payments: list[SimPayment],
+                owners: dict[str, SimBorrower]) -> list[SimPayment]:  # fmt: skip
+    """``payments`` with who paid them: mostly the borrower from their own account, and for
+    some loans a third party (see :data:`RELATIVE_PAYS_ALL`); ``owners`` maps a loan to its
+    borrower. The payments keep their order; ``rng`` is the payers' own stream."""
+    by_loan: dict[str, list[int]] = {}
+    for k, payment in enumerate(payments):
+        by_loan.setdefault(payment.loan_ref, []).append(k)
+    loans = [str(ref) for ref in rng.permutation(sorted(by_loan))]
+    counts = [round(share * len(loans)) for share in (RELATIVE_PAYS_ALL, RELATIVE_STEPS_IN)]
+    pays_all = set(loans[: counts[0]])
+    steps_in = set(loans[counts[0]: counts[0] + counts[1]])
+    brokered = loans[sum(counts): sum(counts) + round(BROKER_SHARE * len(loans))]
+    broker = {ref: n // BROKER_GROUP for n, ref in enumerate(brokered)}
+    out = []
+    for payment in payments:
+        owner = owners[payment.loan_ref]
+        account, name = bank_account(owner.ref), owner.name
+        if payment.loan_ref in pays_all or (
+            payment.loan_ref in steps_in and by_loan[payment.loan_ref][-1] == len(out)
+        ):
+            account, name = bank_account(f"relative:{owner.ref}"), _relative(rng, owner)
+        elif payment.loan_ref in broker and by_loan[payment.loan_ref][-1] == len(out):
+            group = broker[payment.loan_ref]
+            account, name = bank_account(f"broker:{group}"), f"车贷服务部{group + 1:03d}"
+        out.append(replace(payment, payer_account=account, payer_name=name))
+    return out
+
+
+def _relative(rng: np.random.Generator, owner: SimBorrower) -> str:
+    """A relative's name: the borrower's surname (a person) or a director's (a company)."""
+    name = person_name(rng)
+    return owner.name[0] + name[1:] if owner.kind == "person" else name

@@ -96,6 +96,8 @@ class SimPayment:
     paid_on: date  # local calendar date of value
     amount: int  # fen
     channel: str  # "bank_debit" | "transfer" | "cash" ...
+    payer_account: str = ""  # the paying bank account ("" when not reported)
+    payer_name: str = ""  # the account holder's name
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,11 +82,13 @@ def _write_records(path: Path, records: list[Any]) -> Path:
 def _write_payments(path: Path, portfolio: Portfolio) -> Path:
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["id", "loan_ref", "date", "amount", "channel"])
+        writer.writerow(["id", "loan_ref", "date", "amount", "channel", "payer_account",
+                         "payer_name"])  # fmt: skip
         writer.writerows(
-            [p.external_id, p.loan_ref, p.paid_on.isoformat(), format_yuan(p.amount), p.channel]
+            [p.external_id, p.loan_ref, p.paid_on.isoformat(), format_yuan(p.amount), p.channel,
+             p.payer_account, p.payer_name]
             for p in portfolio.payments
-        )
+        )  # fmt: skip
     return path
 
 

@@ -159,6 +159,7 @@ def _stored_values(kind: str, row: Row, ids: _Ids) -> dict[str, Any]:
     return {
         "external_id": v["id"], "loan_id": ids.of("loans", v["loan_ref"]), "paid_on": v["date"],
         "amount": v["amount"], "channel": v["channel"], "currency": v["currency"],
+        "payer_account": v.get("payer_account"), "payer_name": v.get("payer_name"),
     }  # fmt: skip
 
 

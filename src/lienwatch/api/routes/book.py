@@ -55,6 +55,8 @@ class PaymentIn(BaseModel):
     paid_on: date
     amount_fen: int = Field(ge=1, le=10**12)
     channel: str = Field("bank_debit", min_length=1, max_length=20)
+    payer_account: str | None = Field(None, min_length=1, max_length=64)  # who paid, if known
+    payer_name: str | None = Field(None, min_length=1, max_length=200)
 
 
 class ReversalIn(BaseModel):
@@ -124,7 +126,7 @@ def router(context: ApiContext) -> APIRouter:
             payment, new = post_payment(
                 session, loan=loan, external_id=body.external_id, paid_on=body.paid_on,
                 amount=body.amount_fen, channel=body.channel, by=caller.username,
-                at=clock.now(),
+                at=clock.now(), payer_account=body.payer_account, payer_name=body.payer_name,
             )  # fmt: skip
             session.flush()
             if not new:

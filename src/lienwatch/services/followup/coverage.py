@@ -29,7 +29,12 @@ from lienwatch.followup.model import Outcome, PromiseStatus
 from lienwatch.followup.repossession import step_team
 from lienwatch.followup.strategy import Strategy
 from lienwatch.followup.triggers import ROUTINE_CHECKS, check_lead, current_checks
-from lienwatch.services.followup.rates import DELINQUENCY_KINDS, cure_rates, roll_rates
+from lienwatch.services.followup.rates import (
+    DELINQUENCY_KINDS,
+    challenger_setup,
+    cure_rates,
+    roll_rates,
+)
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import chunks
 from lienwatch.store.followup import (
@@ -376,7 +381,8 @@ def kpis(
         "rpc_rate": rate(rpc, len(actions)).as_dict(),
         "promise_rate": rate(sum(promises.values()), rpc).as_dict() if rpc else None,
         "promise_kept_rate": rate(promises[PromiseStatus.KEPT], decided).as_dict(),
-        **cure_rates(session, since, as_of),
+        **cure_rates(session, since, as_of, catalogue),
+        "challenger": challenger_setup(session, strategy, since, as_of),
         "roll_rates": roll_rates(session, since.date(), as_of.date(), catalogue),
         "recovered": _recovered(session, since, as_of),
         "teams": _per(actions, "team", cover.breaches, cover.steps_by_team),

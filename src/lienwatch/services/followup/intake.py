@@ -327,16 +327,35 @@ class Intake(ServiceState):
                 Payment.reversed_at > now - timedelta(days=CATCH_UP_DAYS),
             )
         ).all()
+        kept = self._kept_before_reversal([r[0] for r in rows])
         return [
             Candidate(
                 loan_id,
                 TriggerKind.PAYMENT_ANOMALY,
                 f"reversal:{payment_id}",
                 at,
-                details={"payment_id": payment_id, "reason": reason},
+                details={"payment_id": payment_id, "reason": reason,
+                         **({"rule": "REVERSAL_AFTER_KEPT_PROMISE",
+                             "promise_id": kept[payment_id]} if payment_id in kept else {})},
             )
             for payment_id, loan_id, at, reason in rows
         ]
+
+    def _kept_before_reversal(self, payment_ids: list[int]) -> dict[int, int]:
+        """The reversed payments that counted towards a promise marked kept before the
+        reversal (the abnormal-payment rule ``REVERSAL_AFTER_KEPT_PROMISE``): payment -> the
+        promise."""
+        found: dict[int, int] = {}
+        for chunk in chunks(payment_ids):
+            for payment_id, promise_id in self.session.execute(
+                select(Payment.id, Promise.id)
+                .join(Promise, Promise.loan_id == Payment.loan_id)
+                .where(Payment.id.in_(chunk), Promise.status == PromiseStatus.KEPT,
+                       Payment.paid_on.between(Promise.made_on, Promise.promised_on),
+                       Promise.decided_at <= Payment.reversed_at)
+            ):  # fmt: skip
+                found.setdefault(payment_id, promise_id)
+        return found
 
     def _decide_promises(self, now: datetime, report: TickReport) -> None:
         """A promise whose date has passed is kept when payments from the day it was made to

@@ -13,8 +13,10 @@ from sqlalchemy.orm import Session
 from lienwatch.domain.rolls import Move, flows
 from lienwatch.followup.kpi import Rate, compare, rate
 from lienwatch.followup.model import TriggerKind
+from lienwatch.followup.strategy import Strategy
 from lienwatch.servicing.catalogue import ProductCatalogue
-from lienwatch.store.tables import Case, Loan, LoanSnapshot, Trigger
+from lienwatch.store.db import chunks
+from lienwatch.store.tables import BehaviourFit, Case, Loan, LoanSnapshot, Trigger
 
 DELINQUENCY_KINDS = tuple(
     k.value
@@ -22,11 +24,13 @@ DELINQUENCY_KINDS = tuple(
 )
 
 
-def cure_rates(session: Session, since: datetime, as_of: datetime) -> dict[str, Any]:
+def cure_rates(session: Session, since: datetime, as_of: datetime,
+               catalogue: ProductCatalogue | None = None) -> dict[str, Any]:  # fmt: skip
     """Cure rates of the delinquency cases opened in the period, counted by case with the one
     definition of :mod:`lienwatch.domain.rolls`: a case starts in the bucket its loan was in
     when it opened and ends current when its delinquency triggers ended with the loan current
-    by ``as_of``; by bucket, overall and by arm (champion/challenger compared)."""
+    by ``as_of``; by bucket, overall and by arm (champion/challenger compared, on cure rate
+    and on roll rate: :func:`arm_rolls`)."""
     rows = session.execute(
         select(Case.id, Case.stratum, Case.arm, Trigger.resolution, Trigger.resolved_at)
         .join(Trigger, Trigger.case_id == Case.id)
@@ -54,7 +58,62 @@ def cure_rates(session: Session, since: datetime, as_of: datetime) -> dict[str, 
         "cure_rate": _pooled(by_bucket.values()).as_dict(),
         "cure_rate_by_bucket": {b: r.as_dict() for b, r in sorted(by_bucket.items())},
         "champion_challenger": compare(arms["champion"], arms["challenger"]).as_dict(),
+        "champion_challenger_roll": arm_rolls(session, set(cured), as_of, catalogue),
     }
+
+
+def challenger_setup(session: Session, strategy: Strategy, since: datetime,
+                     as_of: datetime) -> dict[str, Any] | None:  # fmt: skip
+    """What the challenger arm tries (its name, split, ladders replaced, queue priority) and,
+    when it orders by the behaviour score, how many cases of each arm opened in the period
+    carry a score and the fit in force at the end (data up to ``fitted_through``)."""
+    challenger = strategy.challenger
+    if challenger is None:
+        return None
+    setup: dict[str, Any] = {"name": challenger.name, "split": challenger.split,
+                             "ladders": [ladder.name for ladder in challenger.ladders],
+                             "priority": challenger.priority, "scored_cases": None,
+                             "fitted_through": None}  # fmt: skip
+    if strategy.scores_cases:
+        scored = session.execute(
+            select(Case.arm, func.count(Case.id), func.count(Case.roll_score))
+            .where(Case.opened_at.between(since, as_of)).group_by(Case.arm)
+        ).all()  # fmt: skip
+        setup["scored_cases"] = {arm or "champion": {"cases": n, "scored": k}
+                                 for arm, n, k in scored}  # fmt: skip
+        fit = session.scalar(select(func.max(BehaviourFit.fitted_through))
+                             .where(BehaviourFit.fitted_through < as_of.date()))  # fmt: skip
+        setup["fitted_through"] = fit.isoformat() if fit else None
+    return setup
+
+
+def arm_rolls(session: Session, case_ids: set[int], as_of: datetime,
+              catalogue: ProductCatalogue | None = None) -> dict[str, Any]:  # fmt: skip
+    """Roll rates of ``case_ids`` by arm, compared (the one definition of
+    :mod:`lienwatch.domain.rolls`, counted by case): a case starts in the bucket it opened in
+    and ends in its loan's bucket at the last nightly snapshot on or before ``as_of``; it
+    rolled when that bucket is deeper (a lower roll rate is better)."""
+    products = catalogue or ProductCatalogue()
+    last = session.scalar(select(func.max(LoanSnapshot.as_of))
+                          .where(LoanSnapshot.as_of <= as_of.date()))  # fmt: skip
+    moves: dict[str, dict[tuple[str, ...], list[Move]]] = {
+        "champion": defaultdict(list), "challenger": defaultdict(list)}
+    for chunk in chunks(sorted(case_ids)) if last is not None else ():
+        for arm, stratum, bucket, product in session.execute(
+            select(Case.arm, Case.stratum, LoanSnapshot.bucket, Loan.product)
+            .join(Loan, Loan.id == Case.loan_id)
+            .join(LoanSnapshot, (LoanSnapshot.loan_id == Case.loan_id)
+                  & (LoanSnapshot.as_of == last))
+            .where(Case.id.in_(chunk))
+        ):  # fmt: skip
+            names = tuple(products.get(product).buckets.names)
+            if stratum in names and bucket in names:
+                moves[arm or "champion"][names].append(Move(stratum, bucket))
+    rates = {arm: _pooled(rate(sum(f.rolled for f in flows(m, names)),
+                               sum(f.weight for f in flows(m, names)))
+                          for names, m in by_names.items())
+             for arm, by_names in moves.items()}  # fmt: skip
+    return compare(rates["champion"], rates["challenger"]).as_dict()
 
 
 def _pooled(rates: Any) -> Rate:

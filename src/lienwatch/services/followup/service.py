@@ -36,6 +36,7 @@ from lienwatch.followup.model import (
 )
 from lienwatch.followup.strategy import Segment, Strategy, configured_strategy
 from lienwatch.followup.triggers import DELINQUENCY, Candidate, latest_delinquency_per_loan
+from lienwatch.services.behaviour import opening_scores
 from lienwatch.services.followup.agents import Agents
 from lienwatch.services.followup.commands import TrackerRequests
 from lienwatch.services.followup.conduct import Conduct
@@ -232,6 +233,8 @@ class FollowupService(Intake, Steps, Watch, Agents, Conduct, Desk, Approvals, Tr
         if not views:
             return {}
         strata = self._stratum_counts()
+        scores = opening_scores(self.session, [v.id for v in views], day=now.astimezone(
+            self.zone).date()) if self.strategy.scores_cases else {}  # fmt: skip
         cases = {}
         for view in views:
             arm = self.strategy.arm_for(view.bucket, strata[view.bucket])
@@ -239,6 +242,7 @@ class FollowupService(Intake, Steps, Watch, Agents, Conduct, Desk, Approvals, Tr
             cases[view.id] = Case(
                 loan_id=view.id, status=CaseStatus.NEW, priority=0, opened_at=now, status_at=now,
                 strategy=self.strategy.label, arm=arm, stratum=view.bucket,
+                roll_score=scores.get(view.id),
             )  # fmt: skip
         self.session.add_all(cases.values())
         self.session.flush()

@@ -84,7 +84,7 @@ class Steps(ServiceState):
             if step.channel.automatic:
                 self._execute(trigger, case, view, step, now, history[view.id], report)
             else:
-                self._queue(trigger, view, step, now)
+                self._queue(trigger, case, view, step)
                 report.queued += 1
         self._link_attempts()
 
@@ -271,7 +271,11 @@ class Steps(ServiceState):
         trigger.deadline_at = trigger.next_due_at + following.step.sla
         trigger.warned_at = None
 
-    def _queue(self, trigger: Trigger, view: LoanView, step: StepSpec, now: datetime) -> None:
+    def _queue(self, trigger: Trigger, case: Case, view: LoanView, step: StepSpec) -> None:
+        """An agent task; its priority is the case's arm's (the behaviour score's expected loss
+        on a challenger ordering by it, when the case was scored)."""
+        by_score = self.strategy.priority_of(case.arm) == "behaviour"
+        roll = case.roll_score if by_score else None
         self.session.add(
             Task(
                 key=f"{trigger.id}:{trigger.step}:{trigger.next_due_at:%Y%m%d%H%M}",
@@ -284,7 +288,7 @@ class Steps(ServiceState):
                 team=step.team,
                 due_at=trigger.next_due_at,
                 deadline_at=trigger.deadline_at,
-                priority=priority(unsecured=view.unsecured, dpd=view.dpd),
+                priority=priority(unsecured=view.unsecured, dpd=view.dpd, roll=roll),
             )
         )
 

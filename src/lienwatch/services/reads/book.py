@@ -72,7 +72,8 @@ def payments(session: Session, viewer: Viewer, ref: str) -> list[dict[str, Any]]
 
 def payment_view(p: Payment) -> dict[str, Any]:
     return {"external_id": p.external_id, "paid_on": p.paid_on, "amount_fen": p.amount,
-            "channel": p.channel, "received_at": p.received_at,
+            "channel": p.channel, "payer_account": p.payer_account,
+            "payer_name": p.payer_name, "received_at": p.received_at,
             "reversed_at": p.reversed_at, "reversal_reason": p.reversal_reason}  # fmt: skip
 
 

@@ -10,8 +10,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lienwatch.domain.delinquency import MANUAL_STATUSES, LoanStatus
+from lienwatch.domain.schedule import regular_installment
 from lienwatch.errors import ConflictError, NotFoundError
-from lienwatch.store.db import savepoint
+from lienwatch.store.db import chunks, savepoint
 from lienwatch.store.tables import (
     Installment,
     Loan,
@@ -65,6 +66,20 @@ class LoanRepository:
         )
         return list(self.session.scalars(query))
 
+    def regular_installments(self, loan_ids: Iterable[int] | None = None) -> dict[int, int]:
+        """Each loan's regular installment in fen (:func:`regular_installment`: the second
+        installment's principal, interest and fee, or the first); every loan when ``loan_ids``
+        is None."""
+        query = select(Installment.loan_id,
+                       Installment.principal + Installment.interest + Installment.fee
+                       ).where(Installment.n <= 2).order_by(Installment.loan_id, Installment.n)
+        dues: dict[int, list[int]] = {}
+        for chunk in ([None] if loan_ids is None else chunks(list(loan_ids))):
+            rows = query if chunk is None else query.where(Installment.loan_id.in_(chunk))
+            for loan_id, due in self.session.execute(rows):
+                dues.setdefault(loan_id, []).append(int(due))
+        return {loan_id: regular_installment(amounts) for loan_id, amounts in dues.items()}
+
 
 class PaymentRepository:
     def __init__(self, session: Session) -> None:
@@ -78,8 +93,11 @@ class PaymentRepository:
         paid_on: date,
         amount: int,
         channel: str = "bank_debit",
+        payer_account: str | None = None,
+        payer_name: str | None = None,
     ) -> tuple[Payment, bool]:
         """Store a payment once per ``external_id``; return it and whether it is new.
+        ``payer_account`` and ``payer_name`` say who paid when the bank reports it.
 
         The same id with the same loan and amount is a harmless retry. The same id with anything
         else is a :class:`ConflictError`: two different payments cannot share a bank reference.
@@ -99,6 +117,8 @@ class PaymentRepository:
                 paid_on=paid_on,
                 amount=amount,
                 channel=channel,
+                payer_account=payer_account or None,
+                payer_name=payer_name or None,
             )
             try:
                 with savepoint(self.session):

@@ -20,6 +20,7 @@ from lienwatch.store.tables.book import (
 )
 from lienwatch.store.tables.followup import (
     Action,
+    BehaviourFit,
     Case,
     Complaint,
     ContactAttempt,
@@ -43,6 +44,7 @@ __all__ = [
     "AuditEntry",
     "AuthToken",
     "Base",
+    "BehaviourFit",
     "BigKey",
     "Borrower",
     "BucketChange",

@@ -211,6 +211,9 @@ class Payment(Base):
     amount: Mapped[int] = mapped_column(BigInteger)  # fen
     currency: Mapped[str] = mapped_column(String(3), default="CNY")
     channel: Mapped[str] = mapped_column(String(20), default="bank_debit")
+    # Who paid, as the bank or channel reports it (None: not reported, read as the borrower)
+    payer_account: Mapped[str | None] = mapped_column(String(64), index=True)
+    payer_name: Mapped[str | None] = mapped_column(String(200))  # PII
     reversed_at: Mapped[datetime | None]
     reversal_reason: Mapped[str | None] = mapped_column(String(200))
     received_at: Mapped[datetime] = mapped_column(default=clock.now)

@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -83,6 +84,8 @@ class Case(Base):
     strategy: Mapped[str | None] = mapped_column(String(80))  # name@version
     arm: Mapped[str | None] = mapped_column(String(12))  # champion | challenger
     stratum: Mapped[str | None] = mapped_column(String(8), index=True)  # bucket when opened
+    # The behaviour score when the case opened: probability of rolling to M2+ in 60 days
+    roll_score: Mapped[float | None] = mapped_column(Float)
     status_at: Mapped[datetime | None]
     hold: Mapped[str | None] = mapped_column(String(16))  # dispute | do_not_contact
 
@@ -252,3 +255,18 @@ class StrategyVersion(Base):
     document: Mapped[dict[str, Any]]
     published_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     published_at: Mapped[datetime]
+
+
+class BehaviourFit(Base):
+    """A behaviour score fitted on the book (:mod:`lienwatch.risk.behaviour`): the model as a
+    readable table, the observation months it saw (every horizon closed by
+    ``fitted_through``) and its time-split figures. The follow-up engine scores a case opened
+    on a day with the newest fit made through an earlier day."""
+
+    __tablename__ = "behaviour_fits"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fitted_through: Mapped[date] = mapped_column(Date, index=True)
+    model: Mapped[dict[str, Any]]
+    figures: Mapped[dict[str, Any]]
+    fitted_at: Mapped[datetime]
