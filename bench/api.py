@@ -168,6 +168,8 @@ def main() -> None:
                         default=[50.0, 100.0, 200.0], help="open-loop rates, req/s")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--port", type=int, default=5099)
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the database (and reuse it when it exists) for the next run")
     parser.add_argument("--serve", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -175,16 +177,21 @@ def main() -> None:
         return
     admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{DATABASE}"'))
+        exists = connection.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                                   {"name": DATABASE})  # fmt: skip
+        reuse = bool(exists) and args.keep
+        if not reuse:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
+            connection.execute(text(f'CREATE DATABASE "{DATABASE}"'))
     url = make_url(ADMIN_URL).set(database=DATABASE).render_as_string(hide_password=False)
     engine = make_engine(url)
     server = None
     try:
-        migrate.upgrade(engine)
         started = time.perf_counter()
-        populate(engine, args.cases, 0.0, 1)
-        staff(engine, args.cases, args.agents)
+        if not reuse:
+            migrate.upgrade(engine)
+            populate(engine, args.cases, 0.0, 1)
+            staff(engine, args.cases, args.agents)
         loaded = time.perf_counter() - started
         env = {**os.environ, "LIENWATCH_CLOCK": (NOW + timedelta(hours=1)).isoformat()}
         server = subprocess.Popen([sys.executable, str(Path(__file__)), "--serve", url,
@@ -195,8 +202,9 @@ def main() -> None:
             server.terminate()
             server.wait(timeout=30)
         engine.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
+        if not args.keep:
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
         admin.dispose()
     print(f"open cases: {args.cases:,} on PostgreSQL (loaded in {loaded:.1f} s), "
           f"{args.agents} agents; {args.seconds:g} s at each offered rate")  # fmt: skip
