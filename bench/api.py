@@ -4,20 +4,26 @@ round trip, no authentication) measured the same way in the same run.
 
 Builds a fresh database (the book of bench/followup.py: ``--cases`` delinquent loans with an
 open case and a trigger each), gives every case and a queued call to one of ``--agents``
-agents, and serves the API with uvicorn in a separate process on loopback (what
-``lienwatch serve`` runs, without the gateway and the jobs). The load generator (httpx,
-asyncio) logs each agent in once, then:
+agents, VACUUM ANALYZEs it (as autovacuum would a settled book), and runs
+``lienwatch serve --no-gateway --no-scheduler --no-monitor --workers N`` on loopback (the
+API, the console and health in N processes on one port). The load generator (httpx,
+asyncio, one process) logs each agent in once, then:
 
 - open loop: each of ``--rates`` requests per second for ``--seconds`` at each endpoint, each
   request sent on schedule whatever the earlier ones do, latency from the scheduled time (so a
   stalled server shows, no coordinated omission); target p99 under 100 ms at 200 req/s;
 - served/s: the requests answered over the time it took to answer them all (below the rate
-  offered when the server falls behind).
+  offered when the server falls behind);
+- server CPU ms/req: the CPU time of serve's processes over the requests answered, the
+  measure a loaded machine disturbs least (a core serves 1000 / that many requests a second).
+
+The load average is printed before and after, and the generator's own CPU time.
 
     python bench/api.py [--cases 100000] [--agents 200] [--rates 50,100,200] [--seconds 5]
+                        [--workers 2] [--keep]
 
 PostgreSQL: ``LIENWATCH_BENCH_PG_URL`` (default postgres on 127.0.0.1:5432); the benchmark
-creates and drops its own database.
+creates and drops its own database (``--keep`` keeps it, and reuses it next time).
 """
 
 from __future__ import annotations
@@ -65,30 +71,24 @@ def staff(engine, cases: int, agents: int) -> None:
             ":now, :now + interval '1 day', (t.id * 7919) % 100000, 'queued', "
             "1 + (t.case_id % :agents), :now FROM triggers t"
         ), {"now": NOW, "agents": agents})  # fmt: skip
-        connection.execute(text("ANALYZE"))
     assert cases > 0
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("VACUUM ANALYZE"))  # what autovacuum does to a settled book
 
 
-def serve(url: str, port: int) -> None:
-    """Serve the API over ``url`` on loopback (the child process)."""
-    import uvicorn
-
-    from lienwatch.api.app import install_api
-    from lienwatch.api.health import Report, health_router
-    from lienwatch.config import Settings
-    from lienwatch.runtime import api_app
-    from lienwatch.store.db import session_factory
-
-    async def nothing() -> Report:
-        return Report({})
-
-    settings = Settings(database_url=url)
-    engine = make_engine(url, pool_size=20)
-    app = api_app("lienwatch", settings.gateway)
-    app.include_router(health_router(engine, nothing))
-    install_api(app, session_factory(engine), settings)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
-                timeout_keep_alive=120, backlog=4096)
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user and system) used so far by process ``pid`` and its children."""
+    total, pids = 0.0, [pid]
+    while pids:
+        current = pids.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        pids += [int(child) for child in children]
+    return total
 
 
 async def login(client: httpx.AsyncClient, username: str) -> dict[str, str]:
@@ -126,10 +126,11 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-Row = tuple[str, float, float, float, float, int]  # endpoint, rate, served/s, p50, p99, errors
+#: endpoint, rate, served/s, p50, p99, errors, server CPU ms per request
+Row = tuple[str, float, float, float, float, int, float]
 
 
-async def measure(port: int, args: argparse.Namespace) -> list[Row]:
+async def measure(port: int, server: int, args: argparse.Namespace) -> list[Row]:
     limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30,
                                  limits=limits) as client:  # fmt: skip
@@ -153,10 +154,12 @@ async def measure(port: int, args: argparse.Namespace) -> list[Row]:
         for name, requests in endpoints.items():
             await open_loop(client, requests, args.rates[0], 1.0)  # warm-up
             for rate in args.rates:
+                cpu = tree_cpu_s(server)
                 latencies, errors = await open_loop(client, requests, rate, args.seconds)
+                cpu_ms = (tree_cpu_s(server) - cpu) * 1000 / max(1, len(latencies))
                 served = len(latencies) / (max(latencies) + args.seconds) if latencies else 0.0
                 rows.append((name, rate, served, percentile(latencies, 0.5) * 1000,
-                             percentile(latencies, 0.99) * 1000, errors))  # fmt: skip
+                             percentile(latencies, 0.99) * 1000, errors, cpu_ms))  # fmt: skip
         return rows
 
 
@@ -168,13 +171,11 @@ def main() -> None:
                         default=[50.0, 100.0, 200.0], help="open-loop rates, req/s")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--port", type=int, default=5099)
+    parser.add_argument("--workers", type=int, default=2,
+                        help="HTTP processes of lienwatch serve (its --workers)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the database (and reuse it when it exists) for the next run")
-    parser.add_argument("--serve", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve:
-        serve(args.serve, args.port)
-        return
     admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         exists = connection.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name"),
@@ -193,10 +194,14 @@ def main() -> None:
             populate(engine, args.cases, 0.0, 1)
             staff(engine, args.cases, args.agents)
         loaded = time.perf_counter() - started
-        env = {**os.environ, "LIENWATCH_CLOCK": (NOW + timedelta(hours=1)).isoformat()}
-        server = subprocess.Popen([sys.executable, str(Path(__file__)), "--serve", url,
-                                   "--port", str(args.port)], env=env)  # fmt: skip
-        rows = asyncio.run(measure(args.port, args))
+        load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        env = {**os.environ, "LIENWATCH_CLOCK": (NOW + timedelta(hours=1)).isoformat(),
+               "LIENWATCH_DATABASE_URL": url, "LIENWATCH_GATEWAY__HTTP_INGEST": "false"}
+        server = subprocess.Popen([
+            sys.executable, "-m", "lienwatch", "serve", "--no-gateway", "--no-scheduler",
+            "--no-monitor", "--http-port", str(args.port), "--workers", str(args.workers),
+        ], env=env)  # fmt: skip
+        rows = asyncio.run(measure(args.port, server.pid, args))
     finally:
         if server is not None:
             server.terminate()
@@ -208,12 +213,16 @@ def main() -> None:
         admin.dispose()
     print(f"open cases: {args.cases:,} on PostgreSQL (loaded in {loaded:.1f} s), "
           f"{args.agents} agents; {args.seconds:g} s at each offered rate")  # fmt: skip
+    print(f"load generator CPU: {time.process_time():.1f} s")
+    print(f"lienwatch serve --workers {args.workers}; load average before: {load}, after: "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")  # fmt: skip
     print(f"{'endpoint':32} {'offered/s':>9} {'served/s':>9} {'p50 ms':>8} {'p99 ms':>9} "
-          f"{'errors':>7}")  # fmt: skip
-    for name, rate, served, p50, p99, errors in rows:
-        print(f"{name:32} {rate:9.0f} {served:9.0f} {p50:8.1f} {p99:9.1f} {errors:7d}")
-    base = {rate: p99 for name, rate, _, _, p99, _ in rows if name.startswith("health")}
-    for name, rate, _served, _p50, p99, _ in rows:
+          f"{'errors':>7} {'server CPU ms/req':>18}")  # fmt: skip
+    for name, rate, served, p50, p99, errors, cpu_ms in rows:
+        print(f"{name:32} {rate:9.0f} {served:9.0f} {p50:8.1f} {p99:9.1f} {errors:7d} "
+              f"{cpu_ms:18.2f}")  # fmt: skip
+    base = {rate: p99 for name, rate, _, _, p99, _, _ in rows if name.startswith("health")}
+    for name, rate, _served, _p50, p99, _, _ in rows:
         if not name.startswith("health"):
             print(f"{name} at {rate:g} req/s: p99 {p99 / base[rate]:.1f}x the baseline's; "
                   f"p99 < 100 ms: {'met' if p99 < 100 else 'NOT met'}")
