@@ -3,9 +3,9 @@ for an immobilisation or a fuel cut on a loan past due; a supervisor approves it
 is sent) or declines it with a reason. Each step is an action on the case's timeline (and in
 the ledger); the request's action id names it for the answer.
 
-:meth:`~lienwatch.services.followup.agents.Agents.command_tracker` stays the one-step form (a
-supervisor's own command is their approval); an agent's direct command refused for want of a
-supervisor also waits for an answer, as a request does.
+:meth:`TrackerRequests.command_tracker` is the one-step form of the same path, not a second
+one: a supervisor's command is their request and their approval of it at once (both on the
+timeline); anyone else's is a request left waiting for a supervisor, answered 409.
 """
 
 from __future__ import annotations
@@ -66,6 +66,25 @@ class TrackerRequests(ServiceState):
         if outcome != REQUESTED:
             raise FollowupRefused(f"command: refused ({outcome})", rule=outcome)
         return action
+
+    def command_tracker(
+        self, *, loan_ref: str, command: TrackerCommand | str, by: str | None, at: datetime
+    ) -> Action:
+        """Send ``command`` to the loan's tracker in one step, through the request and the
+        approval: ``by`` a supervisor, the request (or the one already waiting) is approved
+        at once and the command sent; ``by`` anyone else, the request is recorded and waits
+        for a supervisor, and FollowupRefused is raised (``transaction()`` commits the
+        request); without ``by``, refused and nothing recorded (nobody asked)."""
+        if by is None:
+            raise FollowupRefused(f"command: refused ({NEEDS_SUPERVISOR}): say who sends it",
+                                  rule=NEEDS_SUPERVISOR)  # fmt: skip
+        request = self.request_tracker_command(loan_ref=loan_ref, command=command, by=by, at=at)
+        if self._user(by).role != Role.SUPERVISOR:
+            raise FollowupRefused(
+                f"command: refused ({NEEDS_SUPERVISOR}): request {request.id} waits for a "
+                "supervisor's approval", rule=NEEDS_SUPERVISOR,
+            )  # fmt: skip
+        return self.approve_tracker_command(request_id=request.id, by=by, at=at)
 
     def approve_tracker_command(self, *, request_id: int, by: str, at: datetime) -> Action:
         """A supervisor of the requester's team approves request ``request_id``: the command

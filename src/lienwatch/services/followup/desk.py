@@ -151,15 +151,6 @@ class Desk(ServiceState):
             query = query.where(User.team == team)
         return [AgentLoad(*row) for row in self.session.execute(query)]
 
-    def reassign(self, *, task_id: int, to: str, by: str, at: datetime) -> Task:
-        """Give a queued task's case (with the task) to agent ``to``: see
-        :meth:`reassign_case`."""
-        task = self.session.get(Task, task_id)
-        if task is None or task.status != TaskStatus.QUEUED:
-            raise NotFoundError(f"task_id: no queued task {task_id}")
-        self.reassign_case(case_id=task.case_id, to=to, by=by, at=at)
-        return task
-
     def reassign_case(self, *, case_id: int, to: str, by: str, at: datetime) -> Case:
         """Give an open case and its queued tasks to agent ``to``; only a supervisor of the
         team of both agents (the holder's and ``to``'s) may, and the case's timeline records
