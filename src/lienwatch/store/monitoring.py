@@ -140,8 +140,10 @@ def recent_fixes(
 
 
 def open_monitor_alerts(session: Session, *, provinces: ProvinceIndex) -> list[MonitorAlert]:
-    """The open and acknowledged alerts the monitor stored (those with its key)."""
-    query = _alert_query().where(Alert.status.in_(_OPEN), Alert.key.is_not(None))
+    """The open and acknowledged alerts the monitor stored (those with its key, of its types:
+    the nightly run's ``payment_anomaly`` alerts are not the monitor's)."""
+    query = _alert_query().where(Alert.status.in_(_OPEN), Alert.key.is_not(None),
+                                 Alert.type.in_([kind.value for kind in AlertType]))  # fmt: skip
     return [_monitor_alert(*row, provinces) for row in session.execute(query).all()]
 
 

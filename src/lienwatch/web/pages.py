@@ -292,8 +292,8 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
                 "as_of": as_of, "cover": cover, "kpis": figures,
                 "loads": service.agent_loads(team=mine, at=now),
                 "queue": team_queue(session, who.reader, limit=QUEUE_ROWS),
-                "commands": service.pending_tracker_commands(team=mine),
-                "repossessions": service.pending_repossessions(),
+                "commands": service.pending_tracker_commands(viewer=who.reader, limit=LISTED),
+                "repossessions": service.pending_repossessions(limit=LISTED),
             }  # fmt: skip
         return page("team.html", who, status=status, error=error, shown=LISTED, **context)
 
