@@ -14,8 +14,9 @@ asyncio, one process) logs each agent in once, then:
   stalled server shows, no coordinated omission); target p99 under 100 ms at 200 req/s;
 - served/s: the requests answered over the time it took to answer them all (below the rate
   offered when the server falls behind);
-- server CPU ms/req: the CPU time of serve's processes over the requests answered, the
-  measure a loaded machine disturbs least (a core serves 1000 / that many requests a second).
+- server CPU ms/req and db CPU ms/req: the CPU time of serve's processes, and of the
+  PostgreSQL backends connected to the database, over the requests answered: the measures a
+  loaded machine disturbs least (a core serves 1000 / that many requests a second).
 
 The load average is printed before and after, and the generator's own CPU time.
 
@@ -83,7 +84,8 @@ def tree_cpu_s(pid: int) -> float:
         current = pids.pop()
         try:
             fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+            children = [child for task in Path(f"/proc/{current}/task").iterdir()
+                        for child in (task / "children").read_text().split()]  # fmt: skip
         except OSError:
             continue
         total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -126,11 +128,25 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-#: endpoint, rate, served/s, p50, p99, errors, server CPU ms per request
-Row = tuple[str, float, float, float, float, int, float]
+def backends_cpu_s(admin) -> dict[int, float]:
+    """CPU seconds used so far by each PostgreSQL backend connected to the benchmark's
+    database (the server runs on this machine), by process id."""
+    with admin.connect() as connection:
+        pids = connection.scalars(text("SELECT pid FROM pg_stat_activity WHERE datname = :name"),
+                                  {"name": DATABASE}).all()  # fmt: skip
+    return {pid: tree_cpu_s(pid) for pid in pids}
 
 
-async def measure(port: int, server: int, args: argparse.Namespace) -> list[Row]:
+def used_s(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds the backends alive at both readings used in between."""
+    return sum(after[pid] - before[pid] for pid in before.keys() & after.keys())
+
+
+#: endpoint, rate, served/s, p50, p99, errors, server and database CPU ms per request
+Row = tuple[str, float, float, float, float, int, float, float]
+
+
+async def measure(port: int, server: int, admin, args: argparse.Namespace) -> list[Row]:
     limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30,
                                  limits=limits) as client:  # fmt: skip
@@ -154,12 +170,15 @@ async def measure(port: int, server: int, args: argparse.Namespace) -> list[Row]
         for name, requests in endpoints.items():
             await open_loop(client, requests, args.rates[0], 1.0)  # warm-up
             for rate in args.rates:
-                cpu = tree_cpu_s(server)
+                cpu, db = tree_cpu_s(server), backends_cpu_s(admin)
                 latencies, errors = await open_loop(client, requests, rate, args.seconds)
-                cpu_ms = (tree_cpu_s(server) - cpu) * 1000 / max(1, len(latencies))
+                answered = max(1, len(latencies))
+                cpu_ms = (tree_cpu_s(server) - cpu) * 1000 / answered
+                db_ms = used_s(db, backends_cpu_s(admin)) * 1000 / answered
                 served = len(latencies) / (max(latencies) + args.seconds) if latencies else 0.0
                 rows.append((name, rate, served, percentile(latencies, 0.5) * 1000,
-                             percentile(latencies, 0.99) * 1000, errors, cpu_ms))  # fmt: skip
+                             percentile(latencies, 0.99) * 1000, errors, cpu_ms,
+                             db_ms))  # fmt: skip
         return rows
 
 
@@ -201,7 +220,7 @@ def main() -> None:
             sys.executable, "-m", "lienwatch", "serve", "--no-gateway", "--no-scheduler",
             "--no-monitor", "--http-port", str(args.port), "--workers", str(args.workers),
         ], env=env)  # fmt: skip
-        rows = asyncio.run(measure(args.port, server.pid, args))
+        rows = asyncio.run(measure(args.port, server.pid, admin, args))
     finally:
         if server is not None:
             server.terminate()
@@ -217,12 +236,12 @@ def main() -> None:
     print(f"lienwatch serve --workers {args.workers}; load average before: {load}, after: "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")  # fmt: skip
     print(f"{'endpoint':32} {'offered/s':>9} {'served/s':>9} {'p50 ms':>8} {'p99 ms':>9} "
-          f"{'errors':>7} {'server CPU ms/req':>18}")  # fmt: skip
-    for name, rate, served, p50, p99, errors, cpu_ms in rows:
+          f"{'errors':>7} {'server CPU ms/req':>18} {'db CPU ms/req':>14}")  # fmt: skip
+    for name, rate, served, p50, p99, errors, cpu_ms, db_ms in rows:
         print(f"{name:32} {rate:9.0f} {served:9.0f} {p50:8.1f} {p99:9.1f} {errors:7d} "
-              f"{cpu_ms:18.2f}")  # fmt: skip
-    base = {rate: p99 for name, rate, _, _, p99, _, _ in rows if name.startswith("health")}
-    for name, rate, _served, _p50, p99, _, _ in rows:
+              f"{cpu_ms:18.2f} {db_ms:14.2f}")  # fmt: skip
+    base = {rate: p99 for name, rate, _, _, p99, _, _, _ in rows if name.startswith("health")}
+    for name, rate, _served, _p50, p99, _, _, _ in rows:
         if not name.startswith("health"):
             print(f"{name} at {rate:g} req/s: p99 {p99 / base[rate]:.1f}x the baseline's; "
                   f"p99 < 100 ms: {'met' if p99 < 100 else 'NOT met'}")

@@ -9,13 +9,14 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from lienwatch.commands.common import configure_logging
 from lienwatch.commands.options import bind_listener, check_free, host_option, port_option
 from lienwatch.config import Settings, load_settings
+from lienwatch.errors import LienwatchError
 from lienwatch.jobs import scheduler_jobs
 from lienwatch.scheduling import running_scheduler
 
@@ -111,16 +112,24 @@ class Parts:
 @contextlib.contextmanager
 def http_workers(count: int, listener: socket.socket, host: str) -> Iterator[list[BaseProcess]]:
     """``count`` processes serving HTTP on ``listener`` until exit (then stopped by SIGTERM,
-    each finishing its requests). Spawned, not forked: nothing of this process's event loop,
-    threads or database connections is inherited."""
+    each finishing its requests); call it in a thread: it returns once each answers (one
+    that fails to start is an error). Spawned, not forked: nothing of this process's event
+    loop, threads or database connections is inherited."""
     context = multiprocessing.get_context("spawn")
+    ready = [context.Event() for _ in range(count)]
     processes = [
-        context.Process(target=_http_worker, args=(listener, host), name=f"lienwatch-http-{i}")
-        for i in range(1, count + 1)
+        context.Process(target=_http_worker, args=(listener, host, answering),
+                        name=f"lienwatch-http-{i}")
+        for i, answering in enumerate(ready, start=1)
     ]  # fmt: skip
     for process in processes:
         process.start()
     try:
+        for process, answering in zip(processes, ready, strict=True):
+            while not answering.wait(0.2):
+                if not process.is_alive():
+                    raise LienwatchError(f"--workers: {process.name} stopped at start "
+                                         f"(status {process.exitcode})")  # fmt: skip
         yield processes
     finally:
         for process in processes:
@@ -131,15 +140,16 @@ def http_workers(count: int, listener: socket.socket, host: str) -> Iterator[lis
                 process.kill()
 
 
-def _http_worker(listener: socket.socket, host: str) -> None:
+def _http_worker(listener: socket.socket, host: str, ready: Any) -> None:
     """One more HTTP process of ``serve --workers``: the API, the console, HTTP ingest and
-    its own health on the shared socket, until SIGTERM or SIGINT."""
+    its own health on the shared socket (``ready`` set once it answers), until SIGTERM or
+    SIGINT."""
     settings = load_settings()
     configure_logging(settings)
-    asyncio.run(_serve_http(settings, host, listener))
+    asyncio.run(_serve_http(settings, host, listener, ready))
 
 
-async def _serve_http(settings: Settings, host: str, listener: socket.socket) -> None:
+async def _serve_http(settings: Settings, host: str, listener: socket.socket, ready: Any) -> None:
     from lienwatch.runtime import (
         open_ingest,
         serve_app,
@@ -153,6 +163,7 @@ async def _serve_http(settings: Settings, host: str, listener: socket.socket) ->
                            store_writer=False) as ingest:  # fmt: skip
         app = serve_app(ingest, settings, gateway=None, scheduler=None)
         async with serving_http(app, host, 0, settings.gateway, bound=listener):
+            ready.set()
             await until_stopped(stop, ingest.bus)
 
 
@@ -205,7 +216,8 @@ async def _serve(
             serving_http(app, host, 0, settings.gateway, bound=listener)
         )
         # started once the schema is checked and this process answers; stopped first on exit
-        stack.enter_context(http_workers(parts.http_workers, listener, host))
+        workers = http_workers(parts.http_workers, listener, host)
+        await asyncio.to_thread(stack.enter_context, workers)
         listening = [f"{p} port {gateway.port(p)}" for p in ("jt808", "gt06") if gateway]
         jobs = ", ".join(scheduler.statuses) if scheduler else "none"
         watching = (

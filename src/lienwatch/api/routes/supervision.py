@@ -100,7 +100,8 @@ def router(context: ApiContext) -> APIRouter:
                 viewer=caller.viewer, limit=limit, after=after)  # fmt: skip
         items = [TrackerRequestOut(request=p.request_id, case=p.case_id, loan=p.loan,
                                    command=p.command, requested_at=p.requested_at,
-                                   requested_by=p.requested_by) for p in pending]  # fmt: skip
+                                   requested_by=p.requested_by, why=p.why)
+                 for p in pending]  # fmt: skip
         last = pending[-1] if len(pending) == limit else None
         return TrackerRequestList(
             items=items, next_cursor=last and time_cursor(last.requested_at, last.request_id))

@@ -211,6 +211,7 @@ class PendingCommand:
     requested_by: str | None
     dpd: int
     request_id: int  # the action asking for it, which approve/decline_tracker_command take
+    why: str | None = None  # the requester's reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,7 +273,7 @@ class Approvals(ServiceState):
                 Action.performed_at == after[0], Action.id > after[1])))  # fmt: skip
         return [PendingCommand(action.case_id, ref, action.details.get("command", ""),
                                action.performed_at, requester,
-                               int(action.details.get("dpd", 0)), action.id)
+                               int(action.details.get("dpd", 0)), action.id, action.note)
                 for action, ref, requester in self.session.execute(query)]  # fmt: skip
 
     def pending_repossessions(
