@@ -136,7 +136,7 @@ class Process:
                 self.ready_line = line
                 self.ready.set()
 
-    def wait_ready(self, timeout: float = 60) -> None:
+    def wait_ready(self, timeout: float = 180) -> None:
         if not self.ready.wait(timeout):
             self.process.kill()
             raise RuntimeError(f"{self.process.args} not ready:\n{''.join(self.stderr[-30:])}")
@@ -178,6 +178,7 @@ def client(args: argparse.Namespace) -> None:
         "acked": {d.ident: d.acked_positions for d in report.devices},
         "errors": report.errors, "seconds": report.seconds,
         "error_kinds": sorted({e.split(":")[0] for d in report.devices for e in d.errors}),
+        "error_samples": sorted({e[:120] for d in report.devices for e in d.errors})[:3],
     }))  # fmt: skip
 
 
@@ -230,6 +231,11 @@ def measure(url: str, acked: dict[str, int], expected: set[str], watch: AlertWat
         ).all()
         triggers = conn.execute(select(Trigger.alert_id).where(Trigger.alert_id.is_not(None)))
         trigger_alerts = list(triggers.scalars())
+        untriggered = conn.execute(
+            select(Alert.status, Alert.loan_id.is_(None), func.count())
+            .where(~Alert.id.in_(select(Trigger.alert_id).where(Trigger.alert_id.is_not(None))))
+            .group_by(Alert.status, Alert.loan_id.is_(None))
+        ).all()  # fmt: skip
         alarm_alerts = conn.execute(
             select(Device.ident, Alert.id, Position.received_at)
             .join(Alert, Alert.vehicle_id == Device.vehicle_id)
@@ -253,6 +259,8 @@ def measure(url: str, acked: dict[str, int], expected: set[str], watch: AlertWat
         "missing_alerts": len(expected - raised),
         "alert_triggers": len(trigger_alerts),
         "duplicate_triggers": len(trigger_alerts) - len(set(trigger_alerts)),
+        "untriggered_alerts": {f"{status}{' without loan' if no_loan else ''}": n
+                               for status, no_loan, n in untriggered},
         "p50_ms": round(float(np.percentile(latencies, 50)), 1) if latencies else None,
         "p99_ms": round(float(np.percentile(latencies, 99)), 1) if latencies else None,
     }
@@ -266,7 +274,7 @@ async def drop_nats(stream: str) -> None:
 
     client = await nats.connect(f"nats://{HOST}:4222")
     js = client.jetstream()
-    for name in (stream, f"KV_{stream}_LEASES", f"KV_{stream}_CHECKPOINTS"):
+    for name in (stream, *(f"KV_{stream}_{kv}" for kv in ("LEASES", "CHECKPOINTS", "STAYS"))):
         with contextlib.suppress(Exception):  # not made (a run that failed early)
             await js.delete_stream(name)
     await client.close()
@@ -346,6 +354,7 @@ def run(args: argparse.Namespace) -> dict:
             "throughput_per_s": round(sum(acked.values()) / sent_in, 1),
             "device_errors": sum(r["errors"] for r in reports),
             "device_error_kinds": sorted({k for r in reports for k in r["error_kinds"]}),
+            "device_error_samples": sorted({e for r in reports for e in r["error_samples"]})[:4],
             "killed_worker_at_s": killed,
             "drained_after_s": drained_in,
             "partitions_owned": [sorted(w.health()["partitions"]["partitions"]) for w in survivors],
@@ -358,6 +367,9 @@ def run(args: argparse.Namespace) -> dict:
                 / max(1, sum(p["vehicles"] for p in checkpointed))
             ),
         }
+        result["followup_errors"] = [
+            line.strip()[-200:] for w in workers for line in w.stderr if "follow-ups of" in line
+        ][:5]
         for process in processes:
             process.stop()
         result["exit_codes"] = [p.process.returncode for p in processes]

@@ -120,6 +120,18 @@ def test_the_store_is_storage():
                 assert not node.name.endswith("Service"), f"{path.name}: {node.name}"
 
 
+def test_the_report_reads_through_the_services_read_verbs():
+    """The report computes its figures from the verbs the CLI, API and console call: no module
+    of ``reports`` imports a table or builds a query (transaction() opens the read)."""
+    for path in (PACKAGE / "reports").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = {alias.name for alias in node.names}
+                assert not node.module.startswith("lienwatch.store.tables"), path.name
+                assert not (node.module == "sqlalchemy" and names & {"select", "func"}), (
+                    f"{path.name}:{node.lineno} builds a query; call a services read verb")
+
+
 @pytest.mark.parametrize("layer", ["store", "services"])
 def test_a_file_of_the_store_or_the_services_is_read_at_once(layer: str):
     """No file of the store or of the service layer over 500 lines (migrations aside): a

@@ -252,3 +252,21 @@ def test_serve_workers_answer_http_in_several_processes_and_stop_with_it(tmp_pat
     assert code == 0
     assert not any(Path(f"/proc/{child}").exists() and "lienwatch" in Path(
         f"/proc/{child}/cmdline").read_text(errors="replace") for child in children)
+
+
+def test_serve_leaves_the_monitor_to_the_workers_that_run_it(tmp_path):
+    """With [worker] monitor = true, serve runs no monitor unless asked, and refuses to be
+    asked: two monitors over one fleet would raise every alert twice."""
+    from lienwatch.commands.serve import runs_monitor
+    from lienwatch.config import Settings, WorkerSettings
+
+    workers = Settings(worker=WorkerSettings(monitor=True))
+    assert [runs_monitor(Settings(), asked) for asked in (None, True, False)] == [True, True, False]
+    assert [runs_monitor(workers, asked) for asked in (None, False)] == [False, False]
+    result = run("serve", "--monitor", "--http-port", "0", cwd=tmp_path,
+                 env={"LIENWATCH_WORKER__MONITOR": "true"})  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        "lienwatch: error: Invalid value for --monitor: [worker] monitor = true: the workers run"
+    )
+    assert not (tmp_path / "lienwatch.sqlite3").exists()  # refused before opening anything

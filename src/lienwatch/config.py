@@ -139,6 +139,9 @@ class MonitorSettings(BaseModel):
     fleet_refresh_s: float = Field(300.0, gt=0, le=86_400)
     warmup_h: float = Field(96.0, ge=0, le=24 * 31)
     regions_file: Path | None = None  # lender-defined permitted regions (GeoJSON)
+    # Risk zones (GeoJSON with a category each) for the live monitors of serve and the
+    # workers; both files are read again when they change (docs/monitor.md).
+    zones_file: Path | None = None
     thresholds: MonitorThresholds = MonitorThresholds()
     products: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
@@ -308,6 +311,15 @@ class WorkerSettings(BaseModel):
     checkpoint_s: float = Field(10.0, gt=0)
 
 
+def local_time_of_day(value: time | None, example: str) -> time | None:
+    """A time of day of the settings, local to ``time_zone``: refused with an offset."""
+    if value is not None and value.tzinfo is not None:
+        raise ValueError(
+            f"give a local time such as {example} without an offset (the zone is time_zone)"
+        )
+    return value
+
+
 def _check_zone(value: str) -> str:
     try:
         ZoneInfo(value)
@@ -335,6 +347,24 @@ class FollowupSettings(BaseModel):
     #: (checked by lienwatch.adapters.providers); secrets through the environment, e.g.
     #: ``LIENWATCH_FOLLOWUP__PROVIDERS__SMS__SECRET``.
     providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class WorkforceSettings(BaseModel):
+    """``[workforce]``: the capacity rules and the reward/penalty scheme in force, each the
+    path of a TOML file (unset: the shipped ``capacity-default`` and ``incentives-default``).
+    A file carries its ``name`` and ``version``; the forecast and the league name the version
+    they used (docs/followup.md, Workforce)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    capacity_rules: Path | None = None
+    incentives: Path | None = None
+    #: Local time (in ``time_zone``) of the engine's morning plan in ``serve`` and ``worker``:
+    #: forecast today and tomorrow and act on the steps forecast to breach (reassign,
+    #: substitute, order by exposure; each on the case's timeline); unset: no morning plan.
+    plan_at: time | None = time(8, 0)
+
+    _local = field_validator("plan_at")(lambda value: local_time_of_day(value, "08:00"))
 
 
 class RepossessionSettings(BaseModel):
@@ -395,14 +425,7 @@ class SchedulerSettings(BaseModel):
     nightly_retry_first_s: float = Field(60.0, ge=0.1, le=3_600)
     nightly_retry_for_s: float = Field(6 * 3_600.0, ge=1, le=23 * 3_600)
 
-    @field_validator("nightly_at")
-    @classmethod
-    def _local_time(cls, value: time) -> time:
-        if value.tzinfo is not None:
-            raise ValueError(
-                "give a local time such as 01:00 without an offset (the zone is time_zone)"
-            )
-        return value
+    _local = field_validator("nightly_at")(lambda value: local_time_of_day(value, "01:00"))
 
 
 class ReportSettings(BaseModel):
@@ -419,14 +442,7 @@ class ReportSettings(BaseModel):
     send_at: time | None = None
     recipients: list[str] = []
 
-    @field_validator("send_at")
-    @classmethod
-    def _local_time(cls, value: time | None) -> time | None:
-        if value is not None and value.tzinfo is not None:
-            raise ValueError(
-                "give a local time such as 07:30 without an offset (the zone is time_zone)"
-            )
-        return value
+    _local = field_validator("send_at")(lambda value: local_time_of_day(value, "07:30"))
 
     @field_validator("recipients")
     @classmethod
@@ -460,6 +476,7 @@ class Settings(BaseSettings):
     followup: FollowupSettings = FollowupSettings()
     servicing: ServicingSettings = ServicingSettings()
     repossession: RepossessionSettings = RepossessionSettings()
+    workforce: WorkforceSettings = WorkforceSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     ledger: LedgerSettings = LedgerSettings()
     report: ReportSettings = ReportSettings()

@@ -9,6 +9,8 @@ nightly run each hold an advisory lock (the others skip), due steps are claimed 
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
@@ -24,6 +26,7 @@ from lienwatch.scheduling import Backoff, DailyAt, Every, Job
 from lienwatch.services.followup import FollowupService
 from lienwatch.services.ledger import LedgerService
 from lienwatch.services.payment_anomalies import scan_payments
+from lienwatch.services.positions import prepare_partitions
 from lienwatch.services.servicing import run_next_missing_day
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import transaction
@@ -32,10 +35,13 @@ FOLLOWUP_TICK = "followup_tick"
 NIGHTLY = "nightly"
 LEDGER_SEAL = "ledger_seal"
 REPORT = "report"
+CAPACITY_PLAN = "capacity_plan"
 #: The longest wait between two retries of a failed nightly run.
 NIGHTLY_RETRY_MAX_S = 1_800.0
 
 Summary = dict[str, Any]
+
+log = logging.getLogger(__name__)
 
 
 def followup_tick(factory: sessionmaker[Session], settings: Settings) -> Callable[[], Summary]:
@@ -61,20 +67,29 @@ def alarm_followups(
 ) -> Callable[[Sequence[str]], int]:
     """What the live monitor calls when it stored tracker alarms: their follow-up triggers
     raised at once in a transaction of their own (``FollowupService.raise_for_alerts``);
-    returns how many. Another process raising the same trigger at the same moment (a tick
-    on PostgreSQL) wins: the unique source key refuses this one, which is then left out."""
+    returns how many. Another process raising one of the same triggers at the same moment
+    (a tick on PostgreSQL) wins: the unique source key refuses the batch, which is then raised
+    alert by alert, each in its own transaction, so only the trigger raised elsewhere is left
+    out (not the others of the batch, which no tick would raise before the next)."""
     catalogue = ProductCatalogue.from_tables(settings.products)
+
+    def raise_in_one(keys: Sequence[str]) -> int:
+        with transaction(factory) as session:
+            service = FollowupService.from_settings(
+                session, settings.followup, time_zone=settings.time_zone, catalogue=catalogue
+            )
+            return len(service.raise_for_alerts(keys, at=clock.now()))
 
     def raise_now(keys: Sequence[str]) -> int:
         try:
-            with transaction(factory) as session:
-                service = FollowupService.from_settings(
-                    session, settings.followup, time_zone=settings.time_zone,
-                    catalogue=catalogue,
-                )  # fmt: skip
-                return len(service.raise_for_alerts(keys, at=clock.now()))
+            return raise_in_one(keys)
         except IntegrityError:
-            return 0
+            log.info("alarm follow-ups: %d alerts raced another writer; one by one", len(keys))
+        raised = 0
+        for key in keys:
+            with contextlib.suppress(IntegrityError):  # raised by the other writer
+                raised += raise_in_one([key])
+        return raised
 
     return raise_now
 
@@ -87,9 +102,13 @@ def tick_and_drain(
     at: datetime | None = None,
 ) -> Summary:
     """One follow-up tick with its first batch of due steps, then the due steps left, in
-    batches of ``[followup] step_batch``, each in its own transaction, until a batch comes back
-    smaller than that; returns the tick report counting every batch, with ``batches`` (those
-    that claimed steps).
+    batches of ``[followup] step_batch``, each in its own transaction, until a batch claims
+    none; returns the tick report counting every batch, with ``batches`` (those that claimed
+    steps).
+
+    A batch that comes back short is not the end: steps another worker held (skipped, not
+    waited for) or raised by a tick that committed meanwhile may be due, so two workers that
+    both came back short at once would otherwise both stop and leave them to the next run.
 
     A worker whose tick was skipped (another worker holds the scheduler lock) drains as well,
     so several workers share a backlog of steps; a batch never waits for another batch or for a
@@ -107,13 +126,13 @@ def tick_and_drain(
     with transaction(factory) as session:
         report = service(session).tick(at=at or clock.now(), step_limit=limit)
     batches = 1 if report.steps else 0
-    more = report.skipped == 1 or report.steps == limit
+    more = report.skipped == 1 or report.steps > 0
     while more:
         with transaction(factory) as session:
             batch = service(session).run_due_steps(at=at or clock.now(), limit=limit)
         report.add(batch)
         batches += 1 if batch.steps else 0
-        more = batch.steps == limit
+        more = batch.steps > 0
     return {**report.as_dict(), "batches": batches}
 
 
@@ -121,7 +140,9 @@ def nightly_run(factory: sessionmaker[Session], settings: Settings) -> Callable[
     """The nightly servicing run for every missing business day up to yesterday (in
     ``time_zone``), oldest first, one transaction per day; returns the days it ran. Then the
     payments of those days go through the abnormal-payment rules (one transaction), and the
-    ``payment_anomaly`` alerts raised get their follow-up triggers at once.
+    ``payment_anomaly`` alerts raised get their follow-up triggers at once. First, on
+    PostgreSQL, the positions' month partitions of this month and the next two are made when
+    missing (``store/partitions.py``), so fixes never wait for one.
 
     At most ``[scheduler] nightly_catch_up_days`` days are caught up after downtime. With
     several workers on PostgreSQL each day is run by one of them (``busy``: another worker
@@ -130,6 +151,8 @@ def nightly_run(factory: sessionmaker[Session], settings: Settings) -> Callable[
     follow_up = alarm_followups(factory, settings)
 
     def run() -> Summary:
+        with transaction(factory) as session:  # PostgreSQL's month partitions, made ahead
+            partitions = prepare_partitions(session, at=clock.now())
         through = ended_business_day(clock.now(), settings.time_zone)
         days: list[str] = []
         bucket_changes = status_changes = 0
@@ -158,6 +181,7 @@ def nightly_run(factory: sessionmaker[Session], settings: Settings) -> Callable[
             "through": through.isoformat(), "days": days, "bucket_changes": bucket_changes,
             "status_changes": status_changes, "payment_anomalies": anomalies,
             "payment_anomalies_followed": followed, "busy": step.busy,
+            "position_partitions_made": partitions,
         }  # fmt: skip
 
     return run
@@ -193,11 +217,15 @@ def daily_report(factory: sessionmaker[Session], settings: Settings) -> Callable
     from lienwatch.reports.mail import send_report
     from lienwatch.store.repositories import insert_ignoring_duplicates
     from lienwatch.store.tables import Event
+    from lienwatch.workforce.incentives import incentive_scheme
+    from lienwatch.workforce.rules import capacity_rules
 
     config, relay = settings.report, settings.followup
     catalogue = ProductCatalogue.from_tables(settings.products)
     strategy = configured_strategy(relay.strategy)
     ledger_key = ledger_public_key(settings.ledger.key_file)
+    rules = capacity_rules(settings.workforce.capacity_rules)  # a bad file stops the start
+    scheme = incentive_scheme(settings.workforce.incentives)
     if config.pdf:
         from lienwatch.reports.pdf import require_renderer
 
@@ -208,7 +236,7 @@ def daily_report(factory: sessionmaker[Session], settings: Settings) -> Callable
         with transaction(factory) as session:
             figures = figures_for(session, as_of=None, now=now, strategy=strategy,
                                   time_zone=settings.time_zone, catalogue=catalogue,
-                                  ledger_key=ledger_key)  # fmt: skip
+                                  ledger_key=ledger_key, rules=rules, scheme=scheme)  # fmt: skip
         day = figures["as_of"]
         key = f"report:{day}:{config.lang}"
         with transaction(factory) as session:
@@ -232,17 +260,53 @@ def daily_report(factory: sessionmaker[Session], settings: Settings) -> Callable
     return run
 
 
+def capacity_plan(factory: sessionmaker[Session], settings: Settings) -> Callable[[], Summary]:
+    """The engine's morning plan (``[workforce] plan_at``): forecast today and tomorrow and
+    act on the steps forecast to breach, once a day across workers (the day claimed by a
+    ``capacity_plan`` event in the same transaction, so a failed plan leaves no claim)."""
+    from lienwatch.services.workforce.shortfall import morning_plan
+    from lienwatch.store.repositories import insert_ignoring_duplicates
+    from lienwatch.store.tables import Event
+    from lienwatch.workforce.rules import capacity_rules
+
+    catalogue = ProductCatalogue.from_tables(settings.products)
+    rules = capacity_rules(settings.workforce.capacity_rules)  # a bad file stops the start
+
+    def run() -> Summary:
+        now = clock.now()
+        with transaction(factory) as session:
+            service = FollowupService.from_settings(session, settings.followup,
+                                                    time_zone=settings.time_zone,
+                                                    catalogue=catalogue)  # fmt: skip
+            day = now.astimezone(service.zone).date().isoformat()
+            claimed = insert_ignoring_duplicates(session, Event.__table__, [{
+                "kind": "capacity_plan", "key": f"capacity_plan:{day}", "occurred_at": now,
+                "payload": {},
+            }])  # fmt: skip
+            if not claimed:
+                return {"day": day, "already_planned": True}
+            return {"day": day, **morning_plan(service, at=now, rules=rules).as_dict()}
+
+    return run
+
+
 def scheduler_jobs(factory: sessionmaker[Session], settings: Settings) -> list[Job]:
     """The jobs of ``serve`` and ``worker``: the follow-up tick every ``followup_tick_s``,
     the nightly run at ``nightly_at`` local time (and once at start, to catch up; a failed
     run retried with backoff the same night), the
-    ledger's seal every ``[ledger] seal_every_s`` and, when ``[report] send_at`` is set, the
-    daily report at that local time."""
+    ledger's seal every ``[ledger] seal_every_s``, when ``[report] send_at`` is set, the
+    daily report at that local time, and when ``[workforce] plan_at`` is (08:00 unless
+    unset), the engine's morning capacity plan."""
     scheduler = settings.scheduler
     report = (
         [Job(REPORT, DailyAt(settings.report.send_at, settings.time_zone),
              daily_report(factory, settings))]
         if settings.report.send_at is not None else []
+    )  # fmt: skip
+    plan = (
+        [Job(CAPACITY_PLAN, DailyAt(settings.workforce.plan_at, settings.time_zone),
+             capacity_plan(factory, settings))]
+        if settings.workforce.plan_at is not None else []
     )  # fmt: skip
     return [
         Job(FOLLOWUP_TICK, Every(scheduler.followup_tick_s), followup_tick(factory, settings)),
@@ -258,4 +322,5 @@ def scheduler_jobs(factory: sessionmaker[Session], settings: Settings) -> list[J
         ),
         Job(LEDGER_SEAL, Every(settings.ledger.seal_every_s), ledger_seal(factory, settings)),
         *report,
+        *plan,
     ]

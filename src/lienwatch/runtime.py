@@ -12,8 +12,8 @@ import contextlib
 import signal
 import socket
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import uvicorn
@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from lienwatch.adapters.references import ReferenceFiles
 from lienwatch.api.app import OPENAPI_URL, install_api
 from lienwatch.api.errors import install_error_handlers
 from lienwatch.api.health import Report, health_router
@@ -36,8 +37,9 @@ from lienwatch.bus.partitioned import (
 )
 from lienwatch.config import BusSettings, GatewaySettings, Settings
 from lienwatch.data import province_index
+from lienwatch.domain.positions import PositionColumns
 from lienwatch.jobs import alarm_followups
-from lienwatch.monitor.live import LiveMonitor
+from lienwatch.monitor.live import Fleet, FleetSource, LiveMonitor
 from lienwatch.scheduling import Scheduler
 from lienwatch.store.migrate import open_store
 from lienwatch.store.monitoring import StoreAlertStore, StoreFleetSource
@@ -280,6 +282,32 @@ async def serving_http(
 MONITOR_CONSUMER = "monitor"  # the live collateral monitor's bus subscription
 
 
+@dataclass(frozen=True, slots=True)
+class ReferencedFleet:
+    """A :class:`~lienwatch.monitor.live.FleetSource` whose fleets carry the risk zones and
+    permitted regions of ``[monitor] zones_file`` and ``regions_file`` as they are at each
+    load (a monitor takes them when their version changes: at its next fleet reload)."""
+
+    source: FleetSource
+    files: ReferenceFiles
+
+    def load_fleet(self) -> Fleet:
+        references = self.files.current()
+        return replace(self.source.load_fleet(), zones=references.zones,
+                       regions=references.regions, references=references.version)  # fmt: skip
+
+    def recent_fixes(self, fleet: Fleet, *, since: int) -> Iterable[PositionColumns]:
+        return self.source.recent_fixes(fleet, since=since)
+
+    @classmethod
+    def over(cls, source: FleetSource, settings: Settings) -> ReferencedFleet:
+        """``source`` with the files of ``settings`` (read once now: a bad file stops the
+        start with its name)."""
+        files = ReferenceFiles(settings.monitor.zones_file, settings.monitor.regions_file)
+        files.current()
+        return cls(source, files)
+
+
 @contextlib.asynccontextmanager
 async def running_monitor(ingest: Ingest, settings: Settings) -> AsyncIterator[LiveMonitor]:
     """The live collateral monitor on ``ingest``'s bus and store until exit.
@@ -290,7 +318,7 @@ async def running_monitor(ingest: Ingest, settings: Settings) -> AsyncIterator[L
     """
     provinces = await asyncio.to_thread(province_index)
     monitor = LiveMonitor(
-        StoreFleetSource(ingest.factory, provinces),
+        ReferencedFleet.over(StoreFleetSource(ingest.factory, provinces), settings),
         StoreAlertStore(ingest.factory, provinces),
         settings=settings.monitor,
         provinces=provinces,
@@ -314,15 +342,16 @@ async def running_partitions(
     if not isinstance(bus, JetStreamBus):
         raise ValueError('worker.monitor: needs the JetStream bus ([bus] kind = "jetstream")')
     provinces = await asyncio.to_thread(province_index)
-    fleet = SharedFleet(StoreFleetSource(ingest.factory, provinces))
+    fleet = SharedFleet(ReferencedFleet.over(StoreFleetSource(ingest.factory, provinces), settings))
     alerts = StoreAlertStore(ingest.factory, provinces)
     followups = alarm_followups(ingest.factory, settings)
     partitions = settings.bus.partitions
 
     def new_monitor(partition: int) -> LiveMonitor:
+        mine = PartitionFleet(fleet, partition, partitions)
         return LiveMonitor(
-            PartitionFleet(fleet, partition, partitions),
-            PartitionAlerts(alerts, partition, partitions),
+            mine,
+            PartitionAlerts(alerts, mine),
             settings=settings.monitor, provinces=provinces, followups=followups,
         )  # fmt: skip
 
@@ -334,6 +363,7 @@ async def running_partitions(
         new_monitor,
         lease_s=options.lease_s,
         checkpoint_s=options.checkpoint_s,
+        stays=await Checkpoints.open(bus.js, settings.bus.stream, "STAYS"),
     )
     await monitor.start()
     try:

@@ -9,16 +9,26 @@ import io
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
+from sqlalchemy import func, select
 
+from lienwatch.services.applications import shipped_scorecard
+from lienwatch.store.db import make_engine, session_factory, transaction
+from lienwatch.store.tables import ApplicationRecord, ScorecardRecord
 from tests.api.support import api_client, login, sqlite_book
 
 EXAMPLE = Path(__file__).parents[2] / "docs" / "risk.md"
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    with api_client(sqlite_book(tmp_path_factory.mktemp("applications"))) as client:
+def book_url(tmp_path_factory):
+    return sqlite_book(tmp_path_factory.mktemp("applications"))
+
+
+@pytest.fixture(scope="module")
+def client(book_url):
+    with api_client(book_url) as client:
         yield client
 
 
@@ -63,3 +73,30 @@ def test_collectors_and_auditors_may_not_decide(client):
         answer = client.post("/api/v1/applications", json={"applications": _example_rows()},
                              headers=login(client, user))  # fmt: skip
         assert answer.status_code == 403, user
+
+
+def test_each_decision_is_kept_with_the_attributes_the_scorecard_binned(client, book_url):
+    """What the report's scorecard stability reads: score, grade, decision and the bin of every
+    kept characteristic; the same application decided again replaces the stored one."""
+    headers = login(client, "nia")
+    rows = _example_rows()
+    assert client.post("/api/v1/applications", json={"applications": rows},
+                       headers=headers).status_code == 200  # fmt: skip
+    rows[0]["duration_in_month"] = "60"
+    again = client.post("/api/v1/applications", json={"applications": rows[:1]},
+                        headers=headers)  # fmt: skip
+    engine = make_engine(book_url)
+    with transaction(session_factory(engine)) as session:
+        stored = {a.ref: a for a in session.scalars(select(ApplicationRecord))}
+        assert sorted(stored) == ["A1", "A2", "A3"]
+        assert session.scalar(select(func.count()).select_from(ScorecardRecord)) == 1
+        assert (stored["A2"].score, stored["A2"].grade, stored["A2"].decision) == (
+            479, "D", "decline")
+        a1 = stored["A1"]
+        assert a1.score == again.json()["decisions"][0]["score"]
+        card = shipped_scorecard()
+        assert set(a1.attributes) == set(card.names)
+        duration = next(c for c in card.characteristics if c.name == "duration_in_month")
+        assert a1.attributes["duration_in_month"] == duration.binning.bins[
+            int(duration.binning.bin_index(np.array([60.0]))[0])].label
+    engine.dispose()

@@ -5,15 +5,33 @@ loses its partitions to the others when the leases expire."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import random
 import uuid
+from collections.abc import AsyncIterator
 
 import nats
 import pytest
+from nats.js import JetStreamContext
 
 from lienwatch.bus.leases import Checkpoint, Checkpoints, Leases, fair_share, preferred_order
 from tests.bus.test_bus import nats_server  # noqa: F401  (a fixture)
 
 LEASE_S = 2.0
+
+
+@contextlib.asynccontextmanager
+async def jetstream(*buckets: str) -> AsyncIterator[JetStreamContext]:
+    """JetStream on the local server; the key-value ``buckets`` deleted on exit."""
+    client = await nats.connect("nats://127.0.0.1:4222")
+    js = client.jetstream()
+    try:
+        yield js
+    finally:
+        for bucket in buckets:
+            with contextlib.suppress(Exception):
+                await js.delete_key_value(bucket)
+        await client.close()
 
 
 @pytest.mark.parametrize(("partitions", "workers", "share"),
@@ -33,9 +51,7 @@ def test_leases_are_shared_given_up_and_taken_over_when_they_expire(nats_server)
     stream = f"LW_LEASES_{uuid.uuid4().hex[:10]}"
 
     async def run() -> None:
-        client = await nats.connect("nats://127.0.0.1:4222")
-        js = client.jetstream()
-        try:
+        async with jetstream(f"{stream}_LEASES", f"{stream}_CHECKPOINTS") as js:
             a = await Leases.open(js, stream, "a", LEASE_S)
             b = await Leases.open(js, stream, "b", LEASE_S)
             assert await a.heartbeat() == 1
@@ -59,9 +75,96 @@ def test_leases_are_shared_given_up_and_taken_over_when_they_expire(nats_server)
             assert await checkpoints.get(0) is None
             await checkpoints.put(0, Checkpoint(123_456, b"state"))
             assert await checkpoints.get(0) == Checkpoint(123_456, b"state")
-        finally:
-            for bucket in (f"{stream}_LEASES", f"{stream}_CHECKPOINTS"):
-                await js.delete_key_value(bucket)
-            await client.close()
+
+    asyncio.run(run())
+
+
+def test_a_checkpoint_of_any_size_is_written_in_pieces_and_replaced_whole(nats_server):  # noqa: F811
+    """3 MB of state (three times NATS's 1 MB max_payload) in 256 KiB pieces; the next
+    checkpoint's head replaces it and purges its pieces; pieces gone read as no checkpoint;
+    the single-entry layout of older versions is read as it is."""
+    stream = f"LW_CHUNKS_{uuid.uuid4().hex[:10]}"
+    big = random.Random(7).randbytes(3 * 1024 * 1024)  # incompressible
+
+    async def run() -> None:
+        async with jetstream(f"{stream}_CHECKPOINTS") as js:
+            checkpoints = await Checkpoints.open(js, stream)
+            await checkpoints.put(3, Checkpoint(1_000, big))
+            assert await checkpoints.get(3) == Checkpoint(1_000, big)
+            keys = set(await checkpoints.kv.keys())
+            assert keys == {"partition.3", *(f"partition.3.1000.{k}" for k in range(12))}
+
+            await checkpoints.put(3, Checkpoint(2_000, b"small"))
+            assert await checkpoints.get(3) == Checkpoint(2_000, b"small")
+            assert set(await checkpoints.kv.keys()) == {"partition.3", "partition.3.2000.0"}
+
+            await checkpoints.kv.purge("partition.3.2000.0")  # a writer that lost the race
+            assert await checkpoints.get(3) is None
+
+            older = (77).to_bytes(8, "big") + b"state of an older lienwatch"
+            await checkpoints.kv.put("partition.4", older)
+            assert await checkpoints.get(4) == Checkpoint(77, b"state of an older lienwatch")
+
+    asyncio.run(run())
+
+
+class _Partition:
+    """The part of a partition's LiveMonitor the sharing of long stays uses."""
+
+    def __init__(self, stays: list) -> None:
+        self.stays, self.neighbours, self.mark = stays, None, 5
+
+    async def share_stays(self, neighbours, *, days: float) -> list:
+        self.neighbours = list(neighbours)
+        return self.stays
+
+
+def test_two_workers_give_each_partition_the_long_stays_of_the_others(nats_server):  # noqa: F811
+    """Through the ``<stream>_STAYS`` bucket on the local NATS server: the cluster detector
+    of each partition sees the stays of the partitions other workers own."""
+    from types import SimpleNamespace
+
+    from lienwatch.bus.partitioned import PartitionedMonitor, _Owned
+    from lienwatch.monitor.detectors.base import StayRecord
+    from lienwatch.monitor.model import Fix
+
+    stream = f"LW_STAYS_{uuid.uuid4().hex[:10]}"
+    anchor = Fix(*([0] * len(Fix._fields)))
+
+    def stay(vehicle: str) -> StayRecord:
+        return StayRecord(vehicle, f"B-{vehicle}", 100, 200, anchor._replace(device_id="D"))
+
+    async def run() -> None:
+        async with jetstream(f"{stream}_STAYS") as js:
+            bucket = await Checkpoints.open(js, stream, "STAYS")
+            bus = SimpleNamespace(settings=SimpleNamespace(partitions=3))
+            workers = [PartitionedMonitor(bus, None, None, None, lease_s=3, checkpoint_s=1,
+                                          stays=bucket) for _ in range(2)]  # fmt: skip
+            parts = [_Partition([stay("V0")]), _Partition([stay("V1")]), _Partition([stay("V2")])]
+            workers[0].owned = {0: _Owned(parts[0]), 1: _Owned(parts[1])}
+            workers[1].owned = {2: _Owned(parts[2])}
+            for worker in (*workers, workers[0]):  # the second share sees the first's
+                await worker._share_stays(bucket)
+            seen = [sorted(s.vehicle_id for s in part.neighbours) for part in parts]
+            assert seen == [["V1", "V2"], ["V0", "V2"], ["V0", "V1"]]
+            assert bucket.kv is not None and await bucket.get(2) is not None
+
+    asyncio.run(run())
+
+
+def test_giving_up_a_lease_that_expired_and_was_taken_again_leaves_it_alone(nats_server):  # noqa: F811
+    """A slow worker stopping after its lease expired and another took the partition: its
+    give-up is refused by the revision and raises nothing (a worker used to exit 1 here)."""
+    stream = f"LW_GIVE_{uuid.uuid4().hex[:10]}"
+
+    async def run() -> None:
+        async with jetstream(f"{stream}_LEASES") as js:
+            a = await Leases.open(js, stream, "a", LEASE_S)
+            b = await Leases.open(js, stream, "b", LEASE_S)
+            assert await a.take(0)
+            await asyncio.sleep(LEASE_S * 1.5)  # a does not renew: the lease expires
+            assert await b.take(0)
+            await a.give_up(0)
+            assert await b.owners() == {0: "b"}
 
     asyncio.run(run())

@@ -106,13 +106,19 @@ def test_a_fleet_update_carries_exposure_adds_devices_and_forgets_vehicles(provi
         monitor.update_fleet([second], [VehicleSpec("V1", area="yard")])
 
 
-def test_the_clock_raises_an_ended_cluster_once(provinces):
+def parked_together() -> tuple[list[DeviceSpec], list[VehicleSpec], list[tuple]]:
+    """Three cars of three borrowers parked together for 40 hours, then V0 leaves."""
     spot = offset_m(HOME[0], HOME[1], 3_000, 3_000)
     devices = [DeviceSpec(f"D{i}", f"V{i}", "wired", 7200) for i in range(3)]
     vehicles = [VehicleSpec(f"V{i}", borrower_id=f"B{i}") for i in range(3)]
     rows = [(f"D{i}", T0 + h * HOUR + i, float(spot[0]) + i * 1e-4, float(spot[1]))
             for i in range(3) for h in range(0, 40, 2)]  # fmt: skip
     rows.append(("D0", T0 + 41 * HOUR, *HOME))  # V0 leaves: the cluster ends
+    return devices, vehicles, rows
+
+
+def test_the_clock_raises_an_ended_cluster_once(provinces):
+    devices, vehicles, rows = parked_together()
     monitor = Monitor(devices, vehicles, settings=LIVE, provinces=provinces)
     for hour in range(60):
         monitor.ingest(batch([r for r in rows if hour * HOUR <= r[1] - T0 < (hour + 1) * HOUR]))
@@ -120,3 +126,57 @@ def test_the_clock_raises_an_ended_cluster_once(provinces):
     clusters = [a for a in monitor.alerts if a.type == AlertType.CLUSTER]
     assert sorted(a.vehicle_id for a in clusters) == ["V0", "V1", "V2"]
     assert {a.status for a in clusters} == {AlertStatus.RESOLVED}
+
+
+def test_monitors_of_two_partitions_sharing_long_stays_raise_the_whole_fleets_clusters(
+    provinces,
+):
+    """V0 and V1 in one partition, V2 in another: each monitor raises the cluster on its own
+    vehicles, with the ids and evidence one monitor over the whole fleet gives."""
+    devices, vehicles, rows = parked_together()
+    whole = Monitor(devices, vehicles, settings=LIVE, provinces=provinces)
+    parts = [Monitor(devices[:2], vehicles[:2], settings=LIVE, provinces=provinces),
+             Monitor(devices[2:], vehicles[2:], settings=LIVE, provinces=provinces)]  # fmt: skip
+    alone = Monitor(devices[2:], vehicles[2:], settings=LIVE, provinces=provinces)
+    for hour in range(60):
+        fixes = [r for r in rows if hour * HOUR <= r[1] - T0 < (hour + 1) * HOUR]
+        whole.ingest(batch(fixes))
+        alone.ingest(batch([r for r in fixes if r[0] == "D2"]))
+        for part, mine in zip(parts, (("D0", "D1"), ("D2",)), strict=True):
+            part.ingest(batch([r for r in fixes if r[0] in mine]))
+        shared = [part.recent_long_stays(2.0) for part in parts]
+        parts[0].neighbours, parts[1].neighbours = shared[1], shared[0]
+        for monitor in (whole, alone, *parts):
+            monitor.advance(T0 + (hour + 1) * HOUR)
+
+    def clusters(*monitors: Monitor) -> list:
+        found = [a for m in monitors for a in m.alerts if a.type == AlertType.CLUSTER]
+        return sorted((a.id, a.vehicle_id, a.status, a.start, a.end, a.evidence["vehicles"])
+                      for a in found)  # fmt: skip
+
+    assert len(clusters(whole)) == 3
+    assert clusters(*parts) == clusters(whole)
+    assert [a.vehicle_id for a in parts[1].alerts if a.type == AlertType.CLUSTER] == ["V2"]
+    assert clusters(alone) == []  # without the neighbours' stays V2 sees no cluster
+
+
+def test_a_vehicles_state_survives_a_change_of_its_spec(provinces):
+    """Parked in Zhejiang since T0; ten hours in, its product, home and booked province (to
+    Shanghai) change (a fleet reload): the long stay still counts from T0, not from the
+    change, under the new product's 48 h; the car is outside its new province from then."""
+    settings = MonitorSettings(reorder_window_s=0, products={"short": {"long_stay_h": 48}})
+    before = VehicleSpec("V1", loan_id="L1", product="long", region="33", home=None)
+    after = dataclasses.replace(before, product="short", region="31", home=(HOME[0], HOME[1]))
+    parked = offset_m(HOME[0], HOME[1], 20_000, 0)
+    wired = DeviceSpec("W1", "V1", "wired", 3600)
+    monitor = Monitor([wired], [before], settings=settings, provinces=provinces)
+    for hour in range(60):
+        if hour == 10:
+            monitor.update_fleet([wired], [after])
+        monitor.ingest(batch([("W1", T0 + hour * HOUR, float(parked[0]), float(parked[1]))]))
+        monitor.advance(T0 + hour * HOUR)
+    [stay] = [a for a in monitor.alerts if a.type == AlertType.LONG_STAY]
+    assert stay.start == T0  # a vehicle started afresh would not be due before T0 + 58 h
+    assert stay.loan_id == "L1" and stay.evidence["thresholds"]["long_stay_h"] == 48
+    [region] = [a for a in monitor.alerts if a.type == AlertType.LEFT_REGION]
+    assert region.evidence["permitted"] == "31" and region.start == T0 + 10 * HOUR

@@ -29,6 +29,18 @@ def test_bars_carry_title_axis_values_and_bucket_colours():
     assert charts.bucket_colour(99) == charts.BUCKET_COLOURS[-1]
 
 
+def test_negative_bars_hang_below_the_zero_line():
+    """A league's penalties: the axis reaches below zero, a negative bar grows down from it."""
+    root = parse(charts.bars(["ann", "bob"], [30, -20], title="Points", y_label="points",
+                             fmt=lambda v: f"{v:+g}", colours=["green", "red"]))  # fmt: skip
+    labels = texts(root)
+    assert {"+30", "-20", "ann", "bob"} <= set(labels)
+    assert "-20" in labels and "+0" in labels  # ticks on both sides of zero
+    up, down = [(float(r.get("y")), float(r.get("height"))) for r in root.iter(f"{SVG}rect")]
+    assert up[0] + up[1] == down[0]  # both start at the zero line
+    assert up[1] / down[1] == 30 / 20
+
+
 def test_heatmap_tones_worse_same_better():
     root = parse(charts.heatmap(["M0", "M1"], ["M0", "M1"], [[0.9, 0.1], [0.5, None]],
                                 title="t", x_label="to", y_label="from"))  # fmt: skip

@@ -7,13 +7,9 @@ from datetime import date
 
 import pytest
 
-from lienwatch.reports.credit_quality import (
-    MonthEnd,
-    month_end_snapshots,
-    roll_rates,
-    vintage_curves,
-)
+from lienwatch.reports.credit_quality import roll_rates, vintage_curves
 from lienwatch.services.followup import rates
+from lienwatch.services.reads.portfolio import MonthEnd, month_end_snapshots
 from lienwatch.services.servicing import run_nightly
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.repositories import PaymentRepository

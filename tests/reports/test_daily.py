@@ -13,12 +13,14 @@ import sqlite3
 import subprocess
 from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
+from html.parser import HTMLParser
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from markupsafe import escape
 
+import lienwatch.workforce
 from lienwatch.config import Settings
 from lienwatch.jobs import REPORT, daily_report, scheduler_jobs
 from lienwatch.reports.i18n import CATALOGUE, LANGUAGES
@@ -31,7 +33,8 @@ from tests.test_cli import run
 LOANS, DAYS, SEED = 200, 30, 7
 SECTIONS = ("s_portfolio", "s_delinquency", "s_collateral", "s_followup", "s_models",
             "s_ledger")  # fmt: skip
-CHARTS = ("c_buckets", "c_roll", "c_vintage30", "c_province", "c_trend_balance", "c_grades")
+CHARTS = ("c_buckets", "c_roll", "c_vintage30", "c_province", "c_trend_balance", "c_grades",
+          "c_scorecard", "c_capacity", "c_workload", "c_league")  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -184,6 +187,116 @@ def test_html_in_both_languages_is_self_contained(book, written, lang):
     assert not re.search(r"https?://|<script|<link|@import|url\(|src=", stripped)
     other = CATALOGUE["s_delinquency"][1 - index]
     assert other not in html
+
+
+class _Text(HTMLParser):
+    """The words a reader sees: the text outside styles, SVG titles, ``<code>`` (commands,
+    file names, keys, evidence as recorded) and ``class="id"`` (identifiers the data holds:
+    agents, teams, products, plates)."""
+
+    VOID = frozenset({"br", "meta", "line", "rect", "path", "circle", "polyline", "polygon",
+                      "img", "hr"})  # fmt: skip
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hidden: list[bool] = []
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in self.VOID:
+            classes = (dict(attrs).get("class") or "").split()
+            self.hidden.append(tag in ("style", "code", "title") or "id" in classes)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag not in self.VOID and self.hidden:
+            self.hidden.pop()
+
+    def handle_data(self, data: str) -> None:
+        if not any(self.hidden):
+            self.parts.append(data)
+
+
+#: Names read the same in Chinese: the product, measures known by their English initials,
+#: the map data's source.
+NAMES = {"lienwatch", "PSI", "UTC", "CSV", "JSON", "AUC", "KS", "SLA", "GPS", "SMS", "IV",
+         "Natural", "Earth", "Ed25519"}  # fmt: skip
+
+
+def test_the_chinese_report_has_no_untranslated_english(book, written):
+    """Every word a reader sees in the Chinese report is Chinese, a figure or a name; no
+    English text of the catalogue appears in it (the behaviour score's "cannot judge yet"
+    line was English once)."""
+    folder, _, _ = book
+    html = (folder / "zh" / "report.html").read_text(encoding="utf-8")
+    parser = _Text()
+    parser.feed(html)
+    text = " ".join(parser.parts)
+    workforce = written["followup"]["workforce"]
+    people = {a["agent"] for t in (workforce["league"], workforce["last_month"])
+              for a in t["agents"]}  # the league's chart names its agents  # fmt: skip
+    for name in sorted(people, key=len, reverse=True):
+        text = text.replace(name, " ")
+    words = set(re.findall(r"[A-Za-z][A-Za-z'-]{2,}", text)) - NAMES
+    assert words == set(), f"untranslated English: {sorted(words)}"
+    english = {en.split("{")[0].strip() for en, zh in CATALOGUE.values() if en != zh}
+    leaked = sorted(e for e in english if len(e) > 3 and re.search(r"[a-z]{3}", e) and e in text)
+    assert leaked == []
+    assert CATALOGUE["behaviour_score"][1] in html
+    behaviour = written["models"]["behaviour"]
+    if not behaviour["available"]:
+        assert behaviour["why"] not in html
+        assert CATALOGUE[f"behaviour_{behaviour['reason']}"][1].split("{")[0] in html
+
+
+def test_the_followup_section_has_the_league_and_the_capacity_forecast(book, written):
+    """The league of the report's month to date and of the month before (teams' totals are
+    their agents'), the forecast's pools and breaches, in both languages and as CSV."""
+    folder, _, day = book
+    workforce = written["followup"]["workforce"]
+    league, last = workforce["league"], workforce["last_month"]
+    assert league["month"] == day.isoformat()[:7] and last["month"] < league["month"]
+    for table in (league, last):
+        totals: dict[str, int] = defaultdict(int)
+        for agent in table["agents"]:
+            totals[agent["team"]] += agent["total"]
+            assert sum(agent["by_act"].values()) == agent["total"]
+        assert dict(totals) == table["teams"]
+    assert last["agents"], "the demo's agents earned points in the month before"
+    capacity = workforce["capacity"]
+    assert capacity["days"] == 7 and capacity["pools"]
+    assert all(p["needed"] >= 0 and p["rostered"] >= 0 for p in capacity["pools"])
+    for lang in LANGUAGES:
+        html = (folder / lang / "report.html").read_text(encoding="utf-8")
+        index = LANGUAGES.index(lang)
+        for key in ("incentives", "capacity", "scorecard_stability"):
+            assert CATALOGUE[key][index] in html, (lang, key)
+    tables = folder / "en" / "tables"
+    with (tables / "incentives_last_month.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["agent"], int(r["total"])) for r in rows] == [
+        (a["agent"], a["total"]) for a in last["agents"]]
+    with (tables / "capacity.csv").open(encoding="utf-8") as handle:
+        assert [r["pool"] for r in csv.DictReader(handle)] == [
+            p["pool"] for p in capacity["pools"]]
+
+
+def test_the_scorecard_s_stability_reads_the_applications_the_demo_kept(book, written):
+    _, database, day = book
+    found = written["models"]["scorecard"]
+    db = sqlite3.connect(database)
+    since = (day - timedelta(days=90)).isoformat()
+    kept = db.execute("SELECT COUNT(*) FROM applications WHERE decided_on > ? AND "
+                      "decided_on <= ?", (since, day.isoformat())).fetchone()[0]  # fmt: skip
+    linked = db.execute("SELECT COUNT(*) FROM applications a JOIN loans l ON l.id = a.loan_id "
+                        "WHERE l.score = a.score AND l.grade = a.grade").fetchone()[0]
+    graded = db.execute("SELECT COUNT(*) FROM loans WHERE grade IS NOT NULL").fetchone()[0]
+    assert found["applications"] == kept > 0 and linked == graded
+    assert found["since"] == since and found["characteristics"]
+    assert all(c["psi"] is None or c["psi"] >= 0 for c in found["characteristics"])
+    with (book[0] / "en" / "tables" / "scorecard_stability.csv").open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert {r["characteristic"] for r in rows} == {"score"} | {
+        c["name"] for c in found["characteristics"]}
 
 
 def test_csv_of_every_table_and_json(book, written):
@@ -499,3 +612,31 @@ def test_send_from_the_command_line(book, smtp_receiver, tmp_path):
     assert refused.returncode == 1
     assert refused.stderr == "lienwatch: error: --send: [report] recipients is empty in the " \
         "configuration\n"  # fmt: skip
+
+
+def test_the_league_and_forecast_use_the_workforce_files_in_force(book, written, tmp_path):
+    """`[workforce] incentives` and `capacity_rules` name the files the report's league and
+    forecast use (as `followup incentives` and `followup capacity` do), not the shipped ones."""
+    folder, database, day = book
+    shipped = Path(lienwatch.workforce.__file__).parent / "rules"
+    scheme = (shipped / "incentives.toml").read_text(encoding="utf-8")
+    custom = tmp_path / "incentives.toml"
+    custom.write_text(scheme.replace('name = "incentives-default"', 'name = "lender-2027"')
+                      .replace("version = 1", "version = 3")
+                      .replace("cure = 10 ", "cure = 1000 "), encoding="utf-8")  # fmt: skip
+    env = {"LIENWATCH_DATABASE_URL": f"sqlite:///{database}",
+           "LIENWATCH_WORKFORCE__INCENTIVES": str(custom)}  # fmt: skip
+    result = run("report", "--as-of", day.isoformat(), "--lang", "en", "--out",
+                 str(tmp_path / "out"), cwd=folder, env=env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    figures = json.loads((tmp_path / "out" / "figures.json").read_text(encoding="utf-8"))
+    league = figures["followup"]["workforce"]["last_month"]
+    shipped_league = written["followup"]["workforce"]["last_month"]
+    assert "lender-2027" in str(league["scheme"]) and "3" in str(league["scheme"])
+    cures = [a["by_act"].get("cure", 0) for a in league["agents"]]
+    shipped_cures = [a["by_act"].get("cure", 0) for a in shipped_league["agents"]]
+    assert any(shipped_cures) and sorted(cures) == sorted(100 * n for n in shipped_cures)
+    env["LIENWATCH_WORKFORCE__INCENTIVES"] = str(tmp_path / "missing.toml")
+    refused = run("report", "--as-of", day.isoformat(), "--out", str(tmp_path / "no"),
+                  cwd=folder, env=env)  # fmt: skip
+    assert refused.returncode != 0 and "missing.toml" in refused.stderr

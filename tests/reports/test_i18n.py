@@ -25,6 +25,11 @@ def test_every_key_of_the_template_and_the_charts_is_in_the_catalogue():
     source = files("lienwatch.reports").joinpath("daily.py").read_text("utf-8")
     keys = set(re.findall(r"""\bt\(\s*["'](\w+)["']""", template + source))
     keys |= {"c_vintage30", "c_vintage90"}  # asked for as t(f"c_{key}")
+    # asked for as t("behaviour_" ~ reason): every reason the behaviour score gives
+    behaviour = files("lienwatch.risk").joinpath("behaviour.py").read_text("utf-8")
+    reasons = set(re.findall(r'reason(?:: str)?\s*=\s*"(\w+)"', behaviour))
+    assert reasons == {"one_class", "few_months", "capacity"}
+    keys = (keys - {"behaviour_"}) | {f"behaviour_{reason}" for reason in reasons}
     assert keys - set(CATALOGUE) == set()
     assert len(keys) > 60
 

@@ -5,8 +5,16 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from lienwatch.reports.models import grades_against_outcome, models_figures
+from lienwatch.reports.models import models_figures
+from lienwatch.services.applications import shipped_reference, shipped_scorecard
+from lienwatch.services.origination import (
+    Scored,
+    record_scored,
+    scorecard_id,
+    scorecard_stability,
+)
 from lienwatch.services.payment_anomalies import scan_payments
+from lienwatch.services.reads.portfolio import grades_against_outcome
 from lienwatch.services.servicing import run_nightly
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.repositories import PaymentRepository
@@ -41,8 +49,42 @@ def test_the_models_section_reads_grades_outcomes_anomalies_and_rings(db_session
     assert stability["reference"] == {"A": 1, "B": 0, "C": 0, "D": 0, "E": 1}
     assert stability["recent"] == {"A": 1, "B": 1, "C": 0, "D": 0, "E": 0}
     assert stability["psi"] > 0.25  # a new book of another mix
-    assert figures["behaviour"] == {"available": False, "why": figures["behaviour"]["why"]}
-    assert "the book has" in figures["behaviour"]["why"]
+    behaviour = figures["behaviour"]
+    assert (behaviour["available"], behaviour["reason"]) == (False, "few_months")
+    assert "the book has" in behaviour["why"] and isinstance(behaviour["months"], list)
     assert figures["payment_anomalies"] == {"open": 1, "new": 1}
     assert (figures["rings"]["candidate_rings"], figures["rings"]["borrowers"]) == (1, 4)
     assert grades_against_outcome(db_session, date(2026, 2, 1))[0]["loans"] == 1  # M3 not yet
+
+
+def test_the_scorecard_s_stability_against_its_fit(db_session):
+    """Applications stored with their attributes: the score's and each characteristic's PSI
+    of those decided in the last 90 days against the fit, and the change since the previous
+    report's day; an application of another month is outside the window."""
+    card, reference = shipped_scorecard(), shipped_reference()
+    duration = next(c for c in card.characteristics if c.name == "duration_in_month")
+    typical = {c.name: c.binning.bins[0].label for c in card.characteristics}
+    at = datetime(2026, 11, 30, 9, tzinfo=UTC)
+    card_id = scorecard_id(db_session, card, reference, at=at)
+    assert scorecard_id(db_session, card, reference, at=at) == card_id  # stored once
+    scored = [Scored(f"R{k}", at, date(2026, 11, 1 + k % 28), 520 + k, "C", "approve",
+                     {**typical, "duration_in_month": duration.binning.bins[-2].label})
+              for k in range(40)]  # fmt: skip
+    scored.append(Scored("OLD", at, date(2026, 1, 5), 600, "A", "approve", typical))
+    assert record_scored(db_session, card_id, scored) == 41
+    figures = models_figures(db_session, day=DAY, since=None, at=AT,
+                             previous_day=date(2026, 11, 20))
+    found = figures["scorecard"]
+    assert (found["applications"], found["since"]) == (40, "2026-09-01")
+    assert found["reference_rows"] == 1000 == sum(b["reference"] for b in found["score"]["bins"])
+    assert sum(b["actual"] for b in found["score"]["bins"]) == 40
+    by_name = {c["name"]: c for c in found["characteristics"]}
+    assert set(by_name) == set(card.names)
+    assert [b["reference"] for b in by_name["duration_in_month"]["bins"]] == [
+        b.count for b in duration.binning.bins]
+    assert by_name["duration_in_month"]["psi"] > 0.25  # all in one bin of the fit's few
+    assert found["score"]["psi"] > 0.25  # scores 520-559 only
+    earlier = scorecard_stability(db_session, day=date(2026, 11, 20))
+    assert earlier["applications"] == 32 and found["applications_change"] == 8  # 21st-28th
+    assert found["score"]["change"] == round(found["score"]["psi"] - earlier["score"]["psi"], 4)
+    assert scorecard_stability(db_session, day=date(2025, 1, 1)) is None

@@ -107,3 +107,19 @@ def test_fitting_needs_a_characteristic_with_information():
     spec = ScorecardSpec((Characteristic("x", "numeric"),))
     with pytest.raises(ScorecardError, match="no characteristic"):
         fit_scorecard({"x": x}, bad, spec)
+
+
+def test_each_row_s_attributes_are_the_bins_its_points_come_from(card, german):
+    attributes = card.attributes(german.columns)
+    points = card.points(german.columns)
+    assert len(attributes) == 1000 and set(attributes[0]) == set(card.names)
+    for row in (0, 1, 999):
+        for k, c in enumerate(card.characteristics):
+            labels = [b.label for b in c.binning.bins]
+            assert c.points[labels.index(attributes[row][c.name])] == points[row, k]
+    # the fit's own rows fall in each bin as often as the bin's training counts say
+    first = card.characteristics[0]
+    counts = {b.label: b.count for b in first.binning.bins}
+    seen = {label: sum(a[first.name] == label for a in attributes) for label in counts}
+    assert seen == counts
+    assert card.attributes({name: np.array([]) for name in card.names}) == []

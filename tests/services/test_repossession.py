@@ -305,6 +305,14 @@ def test_a_supervisor_reassigns_a_recovery_and_its_step_on_the_timeline(db_sessi
         repo.reassign(repossession_id=ordered.id, to="rex", by="ann", at=ORDERED_AT)
     with pytest.raises(FollowupError, match="to: sam is not an active agent"):
         repo.reassign(repossession_id=ordered.id, to="sam", by="sam", at=ORDERED_AT)
+    # the desk's team rule: a supervisor of another team, or an agent of another team, may not
+    db_session.add_all([User(username="wes", display_name="wes", role="supervisor", team="west"),
+                        User(username="wil", display_name="wil", role="agent", team="west")])
+    db_session.flush()
+    with pytest.raises(FollowupError, match="to: ann is not in team west of wes"):
+        repo.reassign(repossession_id=ordered.id, to="ann", by="wes", at=ORDERED_AT)
+    with pytest.raises(FollowupError, match="to: wil is not in team east of sam"):
+        repo.reassign(repossession_id=ordered.id, to="wil", by="sam", at=ORDERED_AT)
     later = ORDERED_AT + timedelta(hours=3)
     repo.reassign(repossession_id=ordered.id, to="ann", by="sam", at=later)
     ann = db_session.scalar(select(User.id).where(User.username == "ann"))

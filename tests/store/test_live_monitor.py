@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -353,3 +354,95 @@ def test_a_backlog_behind_the_clock_is_monitored_and_only_older_fixes_are_late(s
     backlog, late = asyncio.run(run())
     assert (backlog["late_fixes"], backlog["last_late_at"]) == (0, None)
     assert late["last_late_at"] is not None and late["fixes_ingested"] == 4
+
+
+def test_a_partition_continues_the_open_alerts_of_its_own_vehicles_only(store_url):
+    """``PartitionAlerts`` reads the open alerts of its partition's vehicles by VIN, not
+    every open alert of the book filtered afterwards."""
+    from lienwatch.bus.jetstream import partition_of
+    from lienwatch.bus.partitioned import PartitionAlerts, PartitionFleet, SharedFleet
+    from lienwatch.store.monitoring import StoreAlertStore, StoreFleetSource
+
+    def book(session: Session) -> list[str]:
+        vins = []
+        for n in range(3):
+            wired_loan(session, f"PART-{n}", f"01370000004{n}", exposure=None)
+            loan = LoanRepository(session).get_by_ref(f"PART-{n}")
+            session.add(Alert(type="power_cut", severity="critical", vehicle_id=loan.vehicle_id,
+                              loan_id=loan.id, started_at=clock.now(), key=f"key-{n}"))  # fmt: skip
+            vins.append(loan.vehicle.vin)
+        return vins
+
+    vins = in_store(store_url, book)
+    partitions = next(n for n in range(2, 64) if len({partition_of(v, n) for v in vins}) == 3)
+    engine = make_engine(store_url)
+    try:
+        factory, provinces = session_factory(engine), province_index()
+        shared = SharedFleet(StoreFleetSource(factory, provinces))
+        for n, vin in enumerate(vins):
+            fleet = PartitionFleet(shared, partition_of(vin, partitions), partitions)
+            alerts = PartitionAlerts(StoreAlertStore(factory, provinces), fleet)
+            assert [(a.id, a.vehicle_id) for a in alerts.open_alerts()] == [(f"key-{n}", vin)]
+    finally:
+        engine.dispose()
+
+
+def zones_geojson(*centres: tuple[float, float]) -> str:
+    """A risk-zone file: a pawnshop 0.01° square around each centre (Z0, Z1, …)."""
+    features = [
+        {"type": "Feature", "properties": {"category": "pawnshop", "zone_id": f"Z{n}"},
+         "geometry": {"type": "Polygon", "coordinates": [[
+             [lon - 0.005, lat - 0.005], [lon + 0.005, lat - 0.005], [lon + 0.005, lat + 0.005],
+             [lon - 0.005, lat + 0.005], [lon - 0.005, lat - 0.005]]]}}
+        for n, (lat, lon) in enumerate(centres)
+    ]  # fmt: skip
+    return json.dumps({"type": "FeatureCollection", "features": features})
+
+
+def test_the_live_monitor_takes_risk_zones_changed_while_it_runs(sqlite_url, tmp_path):
+    """``[monitor] zones_file``: the car parks where no zone is (away from its home, a known
+    place); the file gains a pawnshop there; at its next fleet reload the monitor judges by
+    it, and the car's dwell raises ``risk_zone_visit``."""
+    spot = (39.95, 116.50)
+    zones = tmp_path / "zones.geojson"
+    zones.write_text(zones_geojson(), "utf-8")
+    key = in_store(sqlite_url, lambda s: wired_loan(s, "ZONE-1", "013700000051"))
+    config = settings(zones_file=zones, fleet_refresh_s=0.2,
+                      thresholds={"risk_zone_dwell_min": 0.01, "jump_min_km": 1000})  # fmt: skip
+
+    async def run() -> tuple[dict[str, Any], dict[str, Any]]:
+        async with serving(sqlite_url, config) as (bus, monitor):
+            before = monitor.status()
+            await bus.publish([fix(key, 4.0, at=spot)])
+            await eventually(lambda: monitor.status()["fixes_ingested"] == 1, "the fix")
+            zones.write_text(zones_geojson(spot), "utf-8")
+            await eventually(lambda: monitor.status()["risk_zones"] == 1, "the new zones")
+            await bus.publish([fix(key, 2.0, at=spot)])
+            await bus.publish([fix(key, 0.0, at=spot)])
+            def visits() -> list[Alert]:
+                return [r for r in alert_rows(sqlite_url) if r.type == "risk_zone_visit"]
+
+            visit = await eventually(visits, "the visit")
+            assert visit[0].evidence["zone_id"] == "Z0"
+            return before, monitor.status()
+
+    before, after = asyncio.run(run())
+    assert (before["risk_zones"], before["references"]) == (0, before["references"])
+    assert after["references"] != before["references"] and after["last_error"] is None
+
+
+def test_a_bad_zones_file_stops_the_start_and_a_bad_change_keeps_the_zones(tmp_path):
+    from lienwatch.adapters.references import ReferenceFiles
+    from lienwatch.tabular import InputFileError
+
+    zones = tmp_path / "zones.geojson"
+    zones.write_text('{"type": "FeatureCollection", "features": [{"properties": {}}]}')
+    files = ReferenceFiles(zones, None)
+    with pytest.raises(InputFileError, match=r"zones\.geojson: zones: feature 0: category None"):
+        files.current()
+    zones.write_text(zones_geojson(BEIJING), "utf-8")
+    good = files.current()
+    assert len(good.zones) == 1 and files.current() is good  # unchanged: not read again
+    zones.write_text("{not json", "utf-8")
+    assert files.current() is good
+    assert files.error is not None and "line 1: not JSON" in files.error

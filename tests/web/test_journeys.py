@@ -271,7 +271,8 @@ def test_the_chinese_console_shows_no_untranslated_english(page_for, console):
     pages = {
         "collector1": ["/console/queue", f"/console/cases/{console.seeded.cases['L1']}",
                        f"/console/cases/{console.seeded.cases['L2']}", "/console/alerts"],
-        "supervisor1": ["/console/team", "/console/alerts", "/console/search?by=ref&q=L",
+        "supervisor1": ["/console/team", "/console/workforce", "/console/alerts",
+                        "/console/search?by=ref&q=L",
                         "/console/users", f"/console/cases/{console.seeded.cases['L3']}",
                         "/console/alerts?decided=1"],
         "auditor1": ["/console/team"],
@@ -292,6 +293,27 @@ def test_the_chinese_console_shows_no_untranslated_english(page_for, console):
     page.wait_for_function(  # null-safe: the check may run while the next page loads
         "document.documentElement !== null && document.documentElement.lang === 'en'")
     assert "Users" in page.inner_text("h1")  # admin's home, in English again
+
+
+def test_a_supervisor_sees_the_forecast_the_plan_per_hour_and_the_league(page_for, console):
+    """The workforce page (issue 19): the staffing each pool needs beside its two agents, the
+    plan per hour of today (the seeded calls due at 10:00 with both agents on duty), and the
+    league of the month; a collector may not open it."""
+    page = page_for("supervisor1")
+    page.click("nav >> text=Workforce")
+    page.wait_for_url("**/console/workforce")
+    phone = page.locator("#forecast tr[data-pool='any/phone']")
+    assert phone.locator("td.rostered").inner_text() == "2"
+    assert int(phone.locator("td.needed").inner_text()) >= 1
+    assert "/ 2" in page.inner_text("#hours tr[data-hour='10:00']")  # both agents on duty
+    assert "incentives-default@1" in page.inner_text("#league h2")
+    snap(page, "workforce-supervisor1")
+    chinese = page_for("supervisor1", language="zh")
+    chinese.goto("/console/workforce")
+    assert chinese.inner_text("h1").startswith("人力与奖惩")
+    collector = page_for("collector1")
+    response = collector.goto("/console/workforce")
+    assert response is not None and response.status == 403
 
 
 def test_the_queue_fits_a_phone(page_for, console):

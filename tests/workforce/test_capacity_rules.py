@@ -4,12 +4,15 @@ a breach falls when it is short."""
 
 from __future__ import annotations
 
+import csv
 from dataclasses import replace
 from datetime import date, datetime, timedelta
+from importlib.resources import files
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from lienwatch.data import china_cities_csv
 from lienwatch.followup.model import FollowupError, TriggerKind
 from lienwatch.followup.strategy import Segment, shipped_strategy
 from lienwatch.workforce.forecast import Horizon, Pending, Work, forecast, project, workload
@@ -18,12 +21,13 @@ from lienwatch.workforce.plan import (
     breaches,
     decide,
     guard_bound,
+    hourly,
     needed,
-    roster_capacity,
     schedule,
 )
-from lienwatch.workforce.roster import Pool, Rostered, roster_of, standard_agent
+from lienwatch.workforce.roster import Pool, Rostered, roster_capacity, roster_of, standard_agent
 from lienwatch.workforce.rules import capacity_rules, parse_rules
+from lienwatch.workforce.travel import TravelRule, derive, parse_table, to_csv
 
 ZONE = ZoneInfo("Asia/Shanghai")
 MONDAY = date(2026, 3, 2)
@@ -58,7 +62,10 @@ def test_a_missed_installment_puts_its_agent_call_on_day_five_and_its_visit_on_d
     call = works[0]
     # due at midnight on D+5 with a one-day SLA: done on D+5, the SLA ends before work on D+6
     assert call.pool == Pool(None, "phone") and call.deadline == call.due
-    assert call.minutes == 8 and works[1].minutes == 120
+    assert call.minutes == 8 and works[1].minutes == 60  # on site: no trip known
+    # the visit's round trip to the borrower's city is added to its minutes on site
+    far = project(missed(anchor, loan="L1", travel=95), Horizon(MONDAY, 20, ZONE), RULES)
+    assert [w.minutes for w in far] == [8, 60 + 2 * 95]
 
 
 def test_the_horizon_cuts_the_ladder_and_a_repeating_step_comes_back():
@@ -117,9 +124,11 @@ def test_the_roster_keeps_weekdays_and_leave():
          ("a2", "collections-phone", {}, 60)], RULES)  # fmt: skip
     field = roster.members(Pool(None, "field"))
     assert [a.username for a in field] == ["a1"]
-    assert roster_capacity(field)(MONDAY) == (0, 0)  # on leave
-    assert roster_capacity(field)(MONDAY + timedelta(days=1)) == (570, 4)
-    assert roster_capacity(field)(MONDAY + timedelta(days=5)) == (0, 0)  # Saturday
+    capacity = roster_capacity(field)
+    assert (capacity.day_minutes(MONDAY), capacity.tasks(MONDAY)) == (0, 0)  # on leave
+    tuesday = MONDAY + timedelta(days=1)
+    assert (capacity.day_minutes(tuesday), capacity.tasks(tuesday)) == (570, 4)
+    assert capacity.tasks(MONDAY + timedelta(days=5)) == 0  # Saturday
     assert [a.skill for a in roster.members(Pool("collections-phone", "phone"))] == ["phone"]
     assert isinstance(field[0], Rostered)
     # the shipped rules count on 85 % of a day
@@ -160,3 +169,56 @@ def test_calls_past_the_guards_daily_cap_breach_whatever_the_staffing():
     [capped] = guard_bound([*calls, later], 3)
     assert capped.work.trigger_id == 1  # the smallest exposure due that day waits
     assert guard_bound(calls, None) == [] and guard_bound(calls[:3], 3) == []
+
+
+def test_an_agent_works_their_own_hours_in_their_own_time_zone():
+    # Urumqi is two hours behind Beijing: 10:00-18:00 there is 12:00-20:00 business time
+    roster = roster_of([("u1", "west", {"hours": "10:00-18:00", "time_zone": "Asia/Urumqi"}, 60),
+                        ("b1", "east", {}, 60)], RULES, ZONE)  # fmt: skip
+    west, east = roster.agents
+    capacity = roster_capacity([west])
+    assert capacity.minutes(local(MONDAY, 11), timedelta(hours=1)) == 0
+    assert capacity.minutes(local(MONDAY, 19), timedelta(hours=1)) == 60
+    assert capacity.minutes(local(MONDAY, 19, 30), timedelta(minutes=30)) == 30
+    assert west.day_minutes == 480 and east.hours() == "08:30-18:00 Asia/Shanghai"
+    # a call falling due at 18:30 with its SLA ending at 20:00: only the western agent makes it
+    call = Work(Pool(None, "phone"), "call", "x", 0, MONDAY, MONDAY, 8, 1.0, "L1", 1, 0,
+                local(MONDAY, 18, 30), local(MONDAY, 20))  # fmt: skip
+    assert schedule([call], roster_capacity([west]), horizon()) == []
+    assert [late.done for late in schedule([call], roster_capacity([east]), horizon())] == [
+        MONDAY + timedelta(days=1)]
+
+
+def test_the_plan_per_hour_names_the_work_falling_due_and_the_agents_on_duty():
+    agent = standard_agent(RULES, "phone", zone=ZONE)
+    calls = [Work(Pool(None, "phone"), "call", "x", 0, MONDAY, MONDAY, 8, 1.0, f"L{i}", i, 0,
+                  local(MONDAY, 9, 10), local(MONDAY + timedelta(days=1)))
+             for i in range(3)]  # fmt: skip
+    hours = {h.starts: h for h in hourly(calls, [agent, agent], horizon(1))}
+    assert hours[local(MONDAY, 9)].due == 3 and hours[local(MONDAY, 9)].on_duty == 2
+    assert hours[local(MONDAY, 8)].minutes == 60  # two agents from 08:30
+    assert local(MONDAY, 20) not in hours  # nobody on duty, nothing due
+
+
+def test_bad_roster_entries_name_the_agent_and_the_key():
+    for skills, message in (({"hours": "18:00-09:00"}, "end before they start"),
+                            ({"hours": "9h"}, "not like 09:00-17:00"),
+                            ({"time_zone": "Mars/Olympus"}, "unknown time zone"),
+                            ({"weekdays": [7]}, "0 \\(Monday\\) to 6")):  # fmt: skip
+        with pytest.raises(FollowupError, match=f"user a1: .*{message}"):
+            roster_of([("a1", "east", skills, 60)], RULES)
+
+
+def test_the_shipped_travel_table_is_the_documented_rule_on_natural_earth_places():
+    places = list(csv.DictReader(china_cities_csv().splitlines()))
+    assert to_csv(derive(places, TravelRule())) == (
+        files("lienwatch.workforce").joinpath("rules/travel.csv").read_text(encoding="utf-8"))
+    table = RULES.travel()
+    assert table.one_way("11", "Beijing") == 20  # in town
+    assert table.one_way("13", "Dingzhou") == 96 == 20 + round(58.6 * 1.3)  # from Baoding
+    assert table.one_way("13", "Chengde") == 180  # 150 km: at most three hours
+    assert table.one_way("65", "Nowhere") == table.medians["65"]  # the province's median
+    assert table.one_way("13", "定州") == 96  # by its Chinese name
+    assert table.one_way(None, None) == RULES.travel_unknown == 40
+    with pytest.raises(FollowupError, match=r"t\.csv:2: a row needs province, city"):
+        parse_table("province,city,minutes\n11,Beijing,soon\n", unknown=40, source="t.csv")

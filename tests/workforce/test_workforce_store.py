@@ -9,9 +9,17 @@ import pytest
 from sqlalchemy import select
 
 from lienwatch.config import FollowupSettings
-from lienwatch.followup.model import FollowupRefused, Outcome, PromiseStatus, TriggerKind
+from lienwatch.errors import LienwatchError
+from lienwatch.followup.model import (
+    FollowupError,
+    FollowupRefused,
+    Outcome,
+    PromiseStatus,
+    TriggerKind,
+)
 from lienwatch.services.followup import FollowupService
 from lienwatch.services.servicing import run_nightly
+from lienwatch.services.users import set_roster
 from lienwatch.services.workforce.capacity import capacity_forecast
 from lienwatch.services.workforce.incentives import incentive_league
 from lienwatch.services.workforce.shortfall import act_on_shortfall
@@ -154,3 +162,22 @@ def test_on_a_shortfall_the_engine_substitutes_a_visit_and_orders_the_rest(book,
     # decided once: a second pass takes no decision twice
     again = act_on_shortfall(service, plan=forecast(service), rules=rules, at=NOW)
     assert again.substituted == 0 and again.ordered == 0
+
+
+def test_an_agents_roster_entry_shapes_the_plan_per_hour(book, db_session):
+    """``set_roster``: bob works 14:00-20:00 in Urumqi (16:00-22:00 business time) on
+    weekdays; the plan per hour counts him on duty then, and a bad entry is refused whole."""
+    service, _ = book
+    set_roster(db_session, username="bob", hours="14:00-20:00", time_zone="Asia/Urumqi",
+               weekdays=[0, 1, 2, 3, 4], leave=["2026-12-25"])  # fmt: skip
+    with pytest.raises(FollowupError, match="user bob: unknown time zone 'Mars/Olympus'"):
+        set_roster(db_session, username="bob", time_zone="Mars/Olympus")
+    with pytest.raises(LienwatchError, match="username: sam is not an agent"):
+        set_roster(db_session, username="sam", hours="09:00-17:00")
+    bob = db_session.scalar(select(User).where(User.username == "bob"))
+    assert bob.skills["time_zone"] == "Asia/Urumqi"  # the refused change left nothing
+    [phone] = [p for p in forecast(service).pools if p.pool.skill == "phone"]
+    on_duty = {hour.starts.hour: hour.on_duty for hour in phone.hours
+               if hour.starts.date() == NOW.date()}  # fmt: skip
+    assert on_duty[9] == 1 and on_duty[17] == 2 and on_duty[21] == 1  # ann; both; bob
+    assert sum(hour.due for hour in phone.hours) >= 2  # the two queued calls

@@ -192,6 +192,7 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("POST", "/console/tracker-requests/{request_id}/approve"): users({S: TEAM}),
     ("POST", "/console/tracker-requests/{request_id}/decline"): users({S: TEAM}),
     ("POST", "/console/repossessions/{repossession_id}/approve"): users({S: ALL}),
+    ("GET", "/console/workforce"): users({S: TEAM, N: ALL}),
     ("GET", "/console/search"): BOOK_READ,
     ("GET", "/console/users"): users({S: TEAM, D: ALL}),
     ("POST", "/console/users"): users({D: ALL}),

@@ -12,19 +12,37 @@ Leases (bucket ``<stream>_LEASES``, entries expiring after ``lease_s``):
 Each worker aims at its fair share, ``ceil(partitions / workers alive)``: it gives up what it
 owns beyond it (a worker joined) and takes free partitions up to it (a worker left or died).
 
-Checkpoints (bucket ``<stream>_CHECKPOINTS``, kept): ``partition.<n>`` holds the stream
-sequence a monitor state covers (8 bytes, big-endian) followed by the state.
+Checkpoints (bucket ``<stream>_CHECKPOINTS``, kept), so a partition of any size checkpoints
+under the 1 MB NATS ``max_payload``:
+
+- ``partition.<n>.<sequence>.<k>``: piece k of the state covering stream sequence
+  ``sequence``, ``CHUNK_BYTES`` (256 KiB) at most;
+- ``partition.<n>``: written after every piece, the stream sequence (8 bytes, big-endian),
+  ``LWCK``, then JSON ``{"chunks": m, "bytes": b, "sha256": …}``. Until it is written the
+  previous checkpoint stands; the pieces of the previous one are purged after it.
+
+A reader checks the length and digest of the pieces it read against the head: pieces purged
+meanwhile (their writer lost the partition while writing) read as no checkpoint. A head
+without ``LWCK`` is the single-entry layout of older lienwatch versions (sequence then the
+whole state), read as it is; its state version then decides whether it loads
+(:mod:`lienwatch.monitor.checkpoint`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import hashlib
+import json
+import logging
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig
 from nats.js.errors import (
+    BadRequestError,
     BucketNotFoundError,
     KeyNotFoundError,
     KeyWrongLastSequenceError,
@@ -33,6 +51,13 @@ from nats.js.errors import (
 from nats.js.kv import KeyValue
 
 _SEQUENCE_BYTES = 8
+#: JetStream's error codes of a write refused for its expected last sequence.
+_WRONG_LAST = (10071, 10164)
+#: The most bytes of state in one key-value entry (NATS refuses messages over 1 MB).
+CHUNK_BYTES = 256 * 1024
+_CHUNKED = b"LWCK"
+
+log = logging.getLogger(__name__)
 
 
 def fair_share(partitions: int, workers: int) -> int:
@@ -99,11 +124,16 @@ class Leases:
         return True
 
     async def give_up(self, partition: int) -> None:
-        """Free ``partition`` for another worker (unless someone took it already)."""
+        """Free ``partition`` for another worker (unless it expired or someone took it
+        already: then it is not this worker's to free)."""
         revision = self.revisions.pop(partition, None)
-        if revision is not None:
-            with contextlib.suppress(KeyWrongLastSequenceError):
-                await self.kv.delete(f"partition.{partition}", last=revision)
+        if revision is None:
+            return
+        try:
+            await self.kv.delete(f"partition.{partition}", last=revision)
+        except BadRequestError as exc:  # a delete's wrong last sequence is not converted
+            if not isinstance(exc, KeyWrongLastSequenceError) and exc.err_code not in _WRONG_LAST:
+                raise
 
     async def owners(self) -> dict[int, str]:
         """Every partition owned, with its owner (for health and tests)."""
@@ -134,22 +164,69 @@ class Checkpoint:
 class Checkpoints:
     """The checkpoint bucket of a stream; see the module docstring."""
 
-    def __init__(self, kv: KeyValue) -> None:
+    def __init__(self, kv: KeyValue, chunk_bytes: int = CHUNK_BYTES) -> None:
         self.kv = kv
+        self.chunk_bytes = chunk_bytes
 
     @classmethod
-    async def open(cls, js: JetStreamContext, stream: str) -> Checkpoints:
-        return cls(await _bucket(js, KeyValueConfig(bucket=f"{stream}_CHECKPOINTS")))
+    async def open(
+        cls, js: JetStreamContext, stream: str, kind: str = "CHECKPOINTS"
+    ) -> Checkpoints:
+        """The bucket ``<stream>_<kind>``: the checkpoints, or another partition's state kept
+        the same way (``STAYS``: the long stays ``cluster`` compares across partitions)."""
+        return cls(await _bucket(js, KeyValueConfig(bucket=f"{stream}_{kind}")))
 
     async def get(self, partition: int) -> Checkpoint | None:
+        """The last checkpoint of ``partition``, or None (never written, or its pieces gone)."""
+        head = await self._head(partition)
+        if head is None:
+            return None
+        sequence, chunked, meta = head
+        if not chunked:
+            return Checkpoint(sequence, meta["state"])
+        try:
+            pieces = await asyncio.gather(*(
+                self.kv.get(_piece(partition, sequence, k)) for k in range(meta["chunks"])
+            ))  # fmt: skip
+        except KeyNotFoundError:
+            log.warning("checkpoint of partition %d at %d: a piece is gone", partition, sequence)
+            return None
+        state = b"".join(piece.value or b"" for piece in pieces)
+        if len(state) != meta["bytes"] or hashlib.sha256(state).hexdigest() != meta["sha256"]:
+            log.warning("checkpoint of partition %d at %d: pieces do not match their head",
+                        partition, sequence)  # fmt: skip
+            return None
+        return Checkpoint(sequence, state)
+
+    async def put(self, partition: int, checkpoint: Checkpoint) -> None:
+        """Write the pieces, then the head; then purge the previous checkpoint's pieces."""
+        previous = await self._head(partition)
+        state, size = checkpoint.state, self.chunk_bytes
+        pieces = [state[at : at + size] for at in range(0, len(state), size)] or [b""]
+        for k, piece in enumerate(pieces):
+            await self.kv.put(_piece(partition, checkpoint.sequence, k), piece)
+        meta = {"chunks": len(pieces), "bytes": len(state),
+                "sha256": hashlib.sha256(state).hexdigest()}  # fmt: skip
+        head = checkpoint.sequence.to_bytes(_SEQUENCE_BYTES, "big") + _CHUNKED
+        await self.kv.put(f"partition.{partition}", head + json.dumps(meta).encode())
+        if previous is not None and previous[1] and previous[0] != checkpoint.sequence:
+            for k in range(previous[2]["chunks"]):
+                with contextlib.suppress(KeyNotFoundError):
+                    await self.kv.purge(_piece(partition, previous[0], k))
+
+    async def _head(self, partition: int) -> tuple[int, bool, dict[str, Any]] | None:
+        """(sequence, chunked, the head's JSON or ``{"state": …}`` of the older layout)."""
         try:
             entry = await self.kv.get(f"partition.{partition}")
         except KeyNotFoundError:
             return None
         value = entry.value or b""
         sequence = int.from_bytes(value[:_SEQUENCE_BYTES], "big")
-        return Checkpoint(sequence, value[_SEQUENCE_BYTES:])
+        rest = value[_SEQUENCE_BYTES:]
+        if rest.startswith(_CHUNKED):
+            return sequence, True, json.loads(rest[len(_CHUNKED) :])
+        return sequence, False, {"state": rest}
 
-    async def put(self, partition: int, checkpoint: Checkpoint) -> None:
-        value = checkpoint.sequence.to_bytes(_SEQUENCE_BYTES, "big") + checkpoint.state
-        await self.kv.put(f"partition.{partition}", value)
+
+def _piece(partition: int, sequence: int, k: int) -> str:
+    return f"partition.{partition}.{sequence}.{k}"

@@ -10,12 +10,20 @@ durable pull consumer ``monitor-<n>`` of the partition's subject:
 
 - **taking a partition**: the monitor restores the partition's checkpoint (else warms up
   from the store) and the consumer is set afresh to start right after the stream sequence
-  the checkpoint covers (else at the start of the stream; what the warm-up already saw is
-  dropped as repeats).
+  the checkpoint covers. Without a checkpoint (a partition never checkpointed, or one this
+  lienwatch cannot load) it starts at the messages stored in the stream since the warm-up's
+  start (``[monitor] warmup_h`` ago): those the store writer had not written when the
+  warm-up read the store, never the whole stream; what the warm-up already saw is dropped
+  as repeats. The first round after the first batch checkpoints it.
 - **a batch**: ingested and its alerts saved before the handler returns; only then does the
   bus acknowledge it.
 - **giving a partition up** (rebalancing, stopping): the consumer stops after the batch in
   hand, the state is checkpointed, and only then is the lease deleted.
+- **clusters across partitions**: every ``STAYS_EVERY_S`` the worker writes the recent long
+  stays of each partition it owns to the ``<stream>_STAYS`` bucket (laid out as the
+  checkpoints) and gives each of its monitors those of every other partition, so the hourly
+  ``cluster`` pass of a partition compares its vehicles with the whole fleet's and raises the
+  alerts of its own members (the other members' partitions raise theirs, with the same ids).
 - **a worker dying**: its leases expire; whoever takes its partitions restores their last
   checkpoints and replays the stream from there. The replay raises the same alerts with the
   same ids (alerts are stored by id, follow-up triggers by their alert's), so nothing is
@@ -26,16 +34,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import pickle
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
+import zlib
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
 from lienwatch import clock
 from lienwatch.bus.jetstream import JetStreamBus, partition_of
 from lienwatch.bus.leases import Checkpoint, Checkpoints, Leases, fair_share, preferred_order
 from lienwatch.domain.positions import PositionColumns
+from lienwatch.monitor.detectors.base import StayRecord
 from lienwatch.monitor.lifecycle import Decision
 from lienwatch.monitor.live import AlertStore, Fleet, FleetSource, LiveMonitor, Saved
 from lienwatch.monitor.model import Alert
@@ -44,6 +55,10 @@ log = logging.getLogger(__name__)
 
 #: How long the fleet read for one partition serves the others (they load together).
 FLEET_SHARED_S = 2.0
+#: How often the long stays are shared between partitions (``cluster`` runs hourly).
+STAYS_EVERY_S = 60.0
+#: The long stays shared: those going on or ended in the last days (older groups were raised).
+STAYS_DAYS = 2.0
 
 
 class SharedFleet:
@@ -73,10 +88,10 @@ class PartitionFleet:
     def load_fleet(self) -> Fleet:
         fleet = self.shared.load()
         mine = self._mine
-        return Fleet(
-            {key: d for key, d in fleet.devices.items() if mine(d.vehicle_id)},
-            [v for v in fleet.vehicles if mine(v.vehicle_id)],
-            fleet.exposures_as_of,
+        return replace(
+            fleet,
+            devices={key: d for key, d in fleet.devices.items() if mine(d.vehicle_id)},
+            vehicles=[v for v in fleet.vehicles if mine(v.vehicle_id)],
         )
 
     def recent_fixes(self, fleet: Fleet, *, since: int) -> Iterable[PositionColumns]:
@@ -86,17 +101,23 @@ class PartitionFleet:
         return partition_of(vehicle, self.partitions) == self.partition
 
 
+class VehicleAlerts(AlertStore, Protocol):
+    """An :class:`~lienwatch.monitor.live.AlertStore` that reads the open alerts of given
+    vehicles only (``lienwatch.store.monitoring.StoreAlertStore``)."""
+
+    def open_alerts(self, vehicles: Collection[str] | None = None) -> list[Alert]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class PartitionAlerts:
-    """:class:`~lienwatch.monitor.live.AlertStore` continuing one partition's open alerts."""
+    """:class:`~lienwatch.monitor.live.AlertStore` continuing one partition's open alerts:
+    those of the vehicles of its fleet, read by VIN (not every open alert of the book)."""
 
-    store: AlertStore
-    partition: int
-    partitions: int
+    store: VehicleAlerts
+    fleet: PartitionFleet
 
     def open_alerts(self) -> list[Alert]:
-        return [a for a in self.store.open_alerts()
-                if partition_of(a.vehicle_id, self.partitions) == self.partition]  # fmt: skip
+        return self.store.open_alerts([v.vehicle_id for v in self.fleet.load_fleet().vehicles])
 
     def save(self, alerts: Sequence[Alert]) -> Saved:
         return self.store.save(alerts)
@@ -129,8 +150,14 @@ class PartitionedMonitor:
         *,
         lease_s: float,
         checkpoint_s: float,
+        stays: Checkpoints | None = None,
     ) -> None:
+        """``stays``: the bucket the partitions share their long stays in (none: ``cluster``
+        compares the vehicles of one partition only)."""
         self.bus = bus
+        self.stays = stays
+        self._stays_shared = -STAYS_EVERY_S
+        self._own_stays: dict[int, bytes] = {}  # partition -> its stays as last written
         self.leases = leases
         self.checkpoints = checkpoints
         self.new_monitor = new_monitor
@@ -167,7 +194,8 @@ class PartitionedMonitor:
 
     def status(self) -> dict[str, Any]:
         """Figures for the health endpoint."""
-        shown = ("state", "vehicles", "fixes_ingested", "alerts_saved", "last_error")
+        shown = ("state", "vehicles", "fixes_ingested", "alerts_saved", "references",
+                 "risk_zones", "regions", "last_error")  # fmt: skip
         return {
             "worker": self.leases.worker,
             "workers_alive": self.workers,
@@ -231,7 +259,27 @@ class PartitionedMonitor:
         for partition, owned in list(self.owned.items()):
             if time.monotonic() - owned.checkpointed_clock >= self.checkpoint_s:
                 await self._checkpoint(partition)
+        if self.stays is not None and time.monotonic() - self._stays_shared >= STAYS_EVERY_S:
+            await self._share_stays(self.stays)
         self.rounds += 1
+
+    async def _share_stays(self, bucket: Checkpoints) -> None:
+        """Write the owned partitions' long stays, give each the others' (see the module
+        docstring); another owned partition's are those it wrote at the last share."""
+        self._stays_shared = time.monotonic()
+        others = [p for p in range(self.partitions) if p not in self.owned]
+        read = await asyncio.gather(*(bucket.get(p) for p in others))
+        foreign = [s for entry in read if entry is not None for s in _stays(entry.state)]
+        self._own_stays = {p: b for p, b in self._own_stays.items() if p in self.owned}
+        for partition, owned in list(self.owned.items()):
+            neighbours = foreign + [
+                s for p, data in self._own_stays.items() if p != partition for s in _stays(data)
+            ]
+            stays = await owned.monitor.share_stays(neighbours, days=STAYS_DAYS)
+            data = zlib.compress(pickle.dumps(stays, protocol=pickle.HIGHEST_PROTOCOL), 3)
+            if data != self._own_stays.get(partition):
+                await bucket.put(partition, Checkpoint(owned.monitor.mark or 0, data))
+                self._own_stays[partition] = data
 
     def since_last_renewal(self) -> float:
         """Seconds since the leases were last renewed."""
@@ -243,8 +291,9 @@ class PartitionedMonitor:
             checkpoint = await self.checkpoints.get(partition)
             await monitor.start(restored=checkpoint.state if checkpoint else None)
             await self.bus.consume_partition(
-                _consumer(partition), partition, monitor.ingest_now, after=monitor.mark
-            )
+                _consumer(partition), partition, monitor.ingest_now,
+                after=monitor.mark, since=monitor.warmed_since,
+            )  # fmt: skip
         except BaseException:
             await monitor.stop()
             async with self._leasing:
@@ -279,6 +328,11 @@ class PartitionedMonitor:
         await self.checkpoints.put(partition, Checkpoint(sequence, state))
         owned.checkpointed, owned.checkpointed_at = sequence, clock.now().isoformat()
         owned.checkpoint_bytes = len(state)
+
+
+def _stays(data: bytes) -> list[StayRecord]:
+    """Long stays as :meth:`PartitionedMonitor._share_stays` wrote them (our workers' bytes)."""
+    return list(pickle.loads(zlib.decompress(data)))
 
 
 def _consumer(partition: int) -> str:

@@ -65,6 +65,7 @@ def import_command(
             "ignored_columns": report.ignored_columns,
             "quarantine_files": [str(p) for p in report.quarantine_files],
             "registrations": report.registrations,
+            "applications": report.applications,
         }, ensure_ascii=False))  # fmt: skip
         return
     for kind in files:
@@ -75,6 +76,8 @@ def import_command(
         )  # fmt: skip
     if report.registrations:
         typer.echo(f"mortgage registrations and releases recorded: {report.registrations}")
+    if report.applications:
+        typer.echo(f"loans with their scored application: {report.applications}")
     for path in report.quarantine_files:
         typer.echo(f"rejected rows written to {path}")
 

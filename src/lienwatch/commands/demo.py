@@ -139,6 +139,10 @@ def _print_team(table: Table, followup: dict[str, Any]) -> None:
         )
 
 
+def _yuan(fen: int | None) -> str:
+    return "—" if fen is None else f"¥{to_yuan(fen):,.2f}"
+
+
 def _shown(path: Path) -> str:
     """``path`` relative to the working folder when it is inside it (as typed), else whole."""
     try:
@@ -253,10 +257,13 @@ def _print_summary(console: Console, s: dict[str, Any]) -> None:
     console.print(_detector_table(monitoring))
     breaches = s["followup"]["breaches"]
     if breaches:
-        shown = ", ".join(f"{b['loan']} ({b['kind']})" for b in breaches[:BREACHES_SHOWN])
+        shown = ", ".join(f"{b['loan']} ({b['kind']}, unsecured {_yuan(b.get('exposure'))})"
+                          for b in breaches[:BREACHES_SHOWN])  # fmt: skip
         more = len(breaches) - BREACHES_SHOWN
         tail = f" and {more:,} more (all in summary.json)" if more > 0 else ""
-        console.print(f"follow-up SLA breaches: {shown}{tail}", soft_wrap=True)
+        median = _yuan(s["followup"].get("median_exposure"))
+        console.print(f"follow-up SLA breaches: {shown}{tail}; the median unsecured exposure "
+                      f"of an exposed loan is {median}", soft_wrap=True)  # fmt: skip
     console.print(f"report: {s['report']}")
 
 

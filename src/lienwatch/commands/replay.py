@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
+from lienwatch.adapters.references import read_regions, read_zones
 from lienwatch.config import MonitorSettings
 from lienwatch.data import province_index
 from lienwatch.domain.positions import PositionColumns
@@ -21,7 +22,6 @@ from lienwatch.monitor import (
     MonitorInputError,
     RegionLibrary,
     VehicleSpec,
-    ZoneLibrary,
 )
 from lienwatch.monitor.batch import run_monitor
 from lienwatch.tabular import InputFileError, csv_rows, is_parquet, parquet_frame, require_file
@@ -142,30 +142,6 @@ def read_devices(
             home=home,
         )
     return devices, list(vehicles.values())
-
-
-def _geojson(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputFileError(f"{path}: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise InputFileError(f"{path} line {exc.lineno}: not JSON ({exc.msg})") from None
-
-
-def read_zones(path: Path) -> ZoneLibrary:
-    try:
-        return ZoneLibrary(_geojson(path))
-    except MonitorInputError as exc:
-        raise InputFileError(f"{path}: {exc}") from None
-
-
-def read_regions(path: Path) -> RegionLibrary:
-    """A GeoJSON file of lender-defined permitted regions (see :class:`RegionLibrary`)."""
-    try:
-        return RegionLibrary(_geojson(path))
-    except MonitorInputError as exc:
-        raise InputFileError(f"{path}: {exc}") from None
 
 
 def read_monitor_config(path: Path) -> MonitorSettings:

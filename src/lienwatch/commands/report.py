@@ -61,6 +61,8 @@ def report_command(
     from lienwatch.reports.mail import send_report, summary_text
     from lienwatch.servicing.catalogue import ProductCatalogue
     from lienwatch.store.migrate import open_store
+    from lienwatch.workforce.incentives import incentive_scheme
+    from lienwatch.workforce.rules import capacity_rules
 
     settings = load_settings()
     day, now = as_of, at or clock.now()
@@ -74,6 +76,8 @@ def report_command(
             lang=language, as_of=day, now=now, time_zone=settings.time_zone,
             catalogue=ProductCatalogue.from_tables(settings.products), pdf=pdf,
             disclosure=disclosure, ledger_key=settings.ledger.key_file,
+            rules=capacity_rules(settings.workforce.capacity_rules),
+            scheme=incentive_scheme(settings.workforce.incentives),
         )  # fmt: skip
     if send:
         relay = settings.followup

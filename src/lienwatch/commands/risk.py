@@ -16,6 +16,7 @@ from lienwatch import clock
 from lienwatch.commands.common import emit, figure_lines, store_session
 from lienwatch.commands.options import AsOf, Json
 from lienwatch.domain.calendar import ended_business_day
+from lienwatch.errors import LienwatchError
 from lienwatch.risk.applications import (
     REQUIRED,
     blacklist_of,
@@ -52,6 +53,7 @@ def register(app: typer.Typer) -> None:
     risk.command("score")(score_command)
     risk.command("rings")(rings_command)
     risk.command("behaviour")(behaviour_command)
+    risk.command("stability")(stability_command)
     app.add_typer(risk, name="risk")
 
 
@@ -262,6 +264,26 @@ def behaviour_command(
         result = behaviour_backtest(session, through=through, test_months=test_months,
                                     capacity=capacity)  # fmt: skip
     emit(result, as_json, _behaviour_lines(result))
+
+
+def stability_command(as_of: AsOf = None, as_json: Json = False) -> None:
+    """The scorecard's stability (the daily report's): the PSI of the score and of each
+    characteristic of the applications decided in the 90 days up to --as-of (default: the
+    last business day) against the rows the scorecard was fitted on."""
+    from lienwatch.services.origination import RECENT_DAYS, scorecard_stability
+
+    with store_session() as (settings, session):
+        day = as_of or ended_business_day(clock.now(), settings.time_zone)
+        found = scorecard_stability(session, day=day)
+    if found is None:
+        raise LienwatchError(f"no scored application is stored on or before {day}: decide "
+                             "them through the API or import the loans with their "
+                             "characteristics (docs/risk.md)")  # fmt: skip
+    lines = [f"scorecard {found['scorecard']}: {found['applications']} applications decided "
+             f"in the {RECENT_DAYS} days to {day} against {found['reference_rows']} fitted rows",
+             f"score: PSI {found['score']['psi']}"]  # fmt: skip
+    lines += [f"{c['name']}: PSI {c['psi']}" for c in found["characteristics"]]
+    emit({"as_of": day.isoformat(), **found}, as_json, lines)
 
 
 def _behaviour_lines(result: dict[str, Any]) -> list[str]:

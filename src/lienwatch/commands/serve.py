@@ -34,9 +34,14 @@ def serve(
         typer.Option("--scheduler/--no-scheduler", help="Run the follow-up and nightly jobs."),
     ] = True,
     monitor: Annotated[
-        bool,
-        typer.Option("--monitor/--no-monitor", help="Run the live collateral monitor."),
-    ] = True,
+        bool | None,
+        typer.Option(
+            "--monitor/--no-monitor",
+            help="Run the live collateral monitor (default: unless [worker] monitor = true, "
+            "when the workers run it over their partitions).",
+            show_default=False,
+        ),
+    ] = None,
     store_writer: Annotated[
         bool,
         typer.Option(
@@ -78,6 +83,7 @@ def serve(
             "[gateway] http_ingest = false): each process's in-process bus is its own",
             param_hint="--workers",
         )
+    monitor = runs_monitor(settings, monitor)
     ports = {
         name: port
         for name, port in (("jt808", jt808_port), ("gt06", gt06_port))
@@ -96,6 +102,24 @@ def serve(
     )
     with listener:
         asyncio.run(_serve(settings, address, ports, listener, parts))
+
+
+def runs_monitor(settings: Settings, asked: bool | None) -> bool:
+    """Whether this ``serve`` runs the live monitor: as ``asked`` (``--monitor`` or
+    ``--no-monitor``), else unless the workers run it (``[worker] monitor = true``).
+
+    Raises:
+        typer.BadParameter: ``--monitor`` while the workers run the monitor: two monitors
+            over one fleet would each raise every alert.
+    """
+    if asked and settings.worker.monitor:
+        raise typer.BadParameter(
+            "[worker] monitor = true: the workers run the live monitor over their partitions, "
+            "a second one here would raise every alert twice; drop --monitor (serve then runs "
+            "without one) or set [worker] monitor = false",
+            param_hint="--monitor",
+        )
+    return not settings.worker.monitor if asked is None else asked
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,10 +15,12 @@ from lienwatch.errors import LienwatchError
 from lienwatch.followup.model import Role, Skill
 from lienwatch.services.auth import AuthService
 from lienwatch.services.users import (
+    ROSTER_KEYS,
     change_user_role,
     create_user,
     describe_user,
     list_users,
+    set_roster,
     set_user_active,
 )
 
@@ -31,6 +33,7 @@ def register(app: typer.Typer) -> None:
     """Add the ``user`` sub-app to the root ``app``."""
     user = typer.Typer(help="Agents, supervisors and the other users.", no_args_is_help=True)
     user.command("add")(add_command)
+    user.command("roster")(roster_command)
     user.command("list")(list_command)
     user.command("role")(role_command)
     user.command("disable")(disable_command)
@@ -63,6 +66,37 @@ def add_command(
                            skill=skill, regions=served, daily_capacity=capacity)  # fmt: skip
         row = describe_user(user)
     emit([row], as_json, f"added {_line(row)}")
+
+
+def roster_command(
+    username: Annotated[str, typer.Argument(help="The agent.")],
+    hours: Annotated[
+        str | None, typer.Option("--hours", help="Working hours, e.g. 09:00-17:00 ('' clears).")
+    ] = None,
+    time_zone: Annotated[
+        str | None, typer.Option("--time-zone", help="The agent's own zone, e.g. Asia/Urumqi.")
+    ] = None,
+    weekdays: Annotated[
+        str | None, typer.Option("--weekdays", help="Days worked, 0 = Monday, e.g. 0,1,2,3,4.")
+    ] = None,
+    leave: Annotated[
+        list[str] | None, typer.Option("--leave", help="A day off (ISO date); repeat.")
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """An agent's roster entry, which the capacity forecast reads: working hours in their own
+    time zone, the days of the week worked, days of leave (options left out stay as they
+    are; the capacity rules' working day where none is set)."""
+    try:
+        days = None if weekdays is None else [int(d) for d in weekdays.split(",") if d.strip()]
+    except ValueError:
+        raise LienwatchError(f"--weekdays: {weekdays!r} is not like 0,1,2,3,4") from None
+    with store_session() as (_settings, session):
+        user = set_roster(session, username=username, hours=hours, time_zone=time_zone,
+                          weekdays=days, leave=leave)  # fmt: skip
+        row = describe_user(user)
+    entry = ", ".join(f"{key} {row[key]}" for key in ROSTER_KEYS if key in row)
+    emit(row, as_json, f"{username}: {entry or 'the capacity rules working day'}")
 
 
 def list_command(as_json: Json = False) -> None:

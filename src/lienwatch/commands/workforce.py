@@ -10,10 +10,11 @@ import typer
 from lienwatch import clock
 from lienwatch.commands.common import emit, followup_service
 from lienwatch.commands.options import At, Json
+from lienwatch.config import load_settings
 from lienwatch.services.workforce.capacity import MAX_DAYS, service_forecast
-from lienwatch.services.workforce.incentives import incentive_league
+from lienwatch.services.workforce.incentives import month_league
 from lienwatch.services.workforce.shortfall import act_on_shortfall
-from lienwatch.workforce.incentives import incentive_scheme, month_bounds
+from lienwatch.workforce.incentives import incentive_scheme
 from lienwatch.workforce.rules import capacity_rules
 
 
@@ -38,7 +39,7 @@ def capacity_command(
     spare, substituted where the rules allow, or ordered by exposure (each on the timeline)."""
     moment = at or clock.now()
     with followup_service() as (_session, service):
-        rules = capacity_rules()
+        rules = capacity_rules(load_settings().workforce.capacity_rules)
         forecast = service_forecast(service, at=moment, days=days, rules=rules)
         plan = forecast.as_dict()
         if apply:
@@ -46,6 +47,9 @@ def capacity_command(
                                              at=moment).as_dict()  # fmt: skip
     lines = [f"capacity forecast of {days} days from {plan['from']} ({plan['strategy']}, "
              f"{plan['rules']}): {plan['expected_breaches']} breaches expected"]  # fmt: skip
+    if plan["go_live"]:
+        lines.append("go-live: the engine never worked this book; the backlog its first tick "
+                     "will adopt is counted in (nothing was kept)")
     for pool in plan["pools"]:
         tasks = ", ".join(f"{n:,.0f} {channel}" for channel, n in pool["tasks"].items())
         short = f", SHORT {pool['shortfall']}" if pool["shortfall"] else ""
@@ -80,10 +84,10 @@ def incentives_command(
     now) per agent and team, every point traced to its act on a case timeline."""
     moment = at or clock.now()
     with followup_service() as (session, service):
-        since, until = month_bounds(month, service.zone)
-        table = incentive_league(session, since=since, until=min(until, moment),
-                                 scheme=incentive_scheme()).as_dict()  # fmt: skip
-    lines = [f"incentives {month} ({table['scheme']}), to {min(until, moment).isoformat()}"]
+        league, end = month_league(session, month=month, at=moment, zone=service.zone,
+                                   scheme=incentive_scheme(load_settings().workforce.incentives))
+        table = league.as_dict()
+    lines = [f"incentives {month} ({table['scheme']}), to {end.isoformat()}"]
     lines += [f"{n}. {s['agent']} ({s['team']}): {s['total']:+d} "
               + ", ".join(f"{act} {points:+d}" for act, points in s["by_act"].items())
               for n, s in enumerate(table["agents"], start=1)]  # fmt: skip

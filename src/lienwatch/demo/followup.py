@@ -37,13 +37,13 @@ from lienwatch.services.workforce.capacity import (
     CapacityForecast,
     forecast_accuracy,
     go_live_forecast,
-    service_forecast,
 )
-from lienwatch.services.workforce.shortfall import act_on_shortfall
+from lienwatch.services.workforce.shortfall import morning_plan
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import transaction
 from lienwatch.store.repositories import TeamRepository
-from lienwatch.store.tables import Installment, Payment, Task, User
+from lienwatch.store.servicing import last_run_day
+from lienwatch.store.tables import Installment, Loan, LoanSnapshot, Payment, Task, User
 from lienwatch.workforce.rules import capacity_rules
 
 Progress = Callable[[str, int, int], None]
@@ -166,6 +166,7 @@ def simulate_followup(
         figures = kpis(session, since=go_live, as_of=as_of, strategy=strategy, catalogue=catalogue,
                        time_zone=time_zone)  # fmt: skip
         accuracy = forecast_accuracy(session, plan=plan, since=go_live, until=as_of)
+        exposures = _exposures(session)
         recovered = None
         if recovery is not None:
             recovered = {**recovery_summary(session), "min_dpd": recovery.min_dpd}
@@ -185,7 +186,8 @@ def simulate_followup(
         "coverage": cover.coverage,
         "triggers": cover.triggers,
         "repossession_steps": cover.steps,
-        "breaches": [b.as_dict() for b in cover.breaches],
+        "breaches": [{**b.as_dict(), "exposure": exposures.get(b.loan)} for b in cover.breaches],
+        "median_exposure": _median([v for v in exposures.values() if v]),
         "uncovered": [u.as_dict() for u in cover.uncovered],
         "sla_adherence": 1 - figures["sla_breach_rate"]["rate"] if cover.obligations else 1.0,
         "volumes": {**totals, "sms_sent": len(gateway.sent), "letters_posted": len(printer.sent)},
@@ -194,6 +196,19 @@ def simulate_followup(
         "nightly": runs.counts(),
         "seconds": round(clock.perf_counter() - started, 2),
     }
+
+
+def _exposures(session: Session) -> dict[str, int]:
+    """Each live loan's unsecured exposure in fen in the latest nightly run (where the
+    breaches fell: the plan puts them on the smallest)."""
+    day = last_run_day(session)
+    return dict(session.execute(
+        select(Loan.ref, LoanSnapshot.unsecured).join(Loan, Loan.id == LoanSnapshot.loan_id)
+        .where(LoanSnapshot.as_of == day)).all())  # fmt: skip
+
+
+def _median(values: list[int]) -> int | None:
+    return sorted(values)[len(values) // 2] if values else None
 
 
 class NightlyRuns:
@@ -264,9 +279,7 @@ def _hire(session: Session, team: Team) -> list[User]:
 def _act_on_forecast(service: FollowupService, now: datetime) -> dict[str, int]:
     """The engine's morning pass: forecast today and tomorrow, act on the steps forecast to
     breach (substituted, reassigned or ordered, each on the case's timeline)."""
-    rules = capacity_rules()
-    plan = service_forecast(service, at=now, days=2, rules=rules)
-    acted = act_on_shortfall(service, plan=plan, rules=rules, at=now)
+    acted = morning_plan(service, at=now, rules=capacity_rules())
     return {f"plan_{kind}": n for kind, n in acted.as_dict().items()}
 
 

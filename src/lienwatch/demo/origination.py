@@ -16,23 +16,24 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from lienwatch.domain.schedule import annuity_factor
-from lienwatch.reports.models import grades_against_outcome
 from lienwatch.risk.applications import decide_batch
 from lienwatch.risk.checks import Application
 from lienwatch.risk.datasets import GERMAN_CREDIT
 from lienwatch.risk.policy import Decision, shipped_policy
-from lienwatch.risk.scorecard import fit_scorecard
-from lienwatch.services.applications import german_credit
+from lienwatch.risk.scorecard import Scorecard, fit_scorecard
+from lienwatch.services.applications import german_credit, store_decisions
+from lienwatch.services.origination import fit_reference
+from lienwatch.services.reads.portfolio import grades_against_outcome
 from lienwatch.sim.records import Portfolio, Profile
 from lienwatch.store.tables import Loan
 
@@ -43,11 +44,17 @@ BAD_STORIES = frozenset({Profile.SLIDES_INTO_DEFAULT, Profile.SECONDARY_PLEDGE,
 
 @dataclass(frozen=True, slots=True)
 class Origination:
-    """The decision on each scored loan's application (by loan ref) and the fit's size."""
+    """The decision on each scored loan's application (by loan ref), the fit's size, and
+    what the book keeps of it: the scorecard, its fit's reference and the applications'
+    characteristics (row for row with ``decisions``)."""
 
     decisions: dict[str, Decision]
     fit_rows: int
     unscored: int
+    card: Scorecard | None = None
+    reference: dict[str, Any] | None = None
+    columns: dict[str, np.ndarray] | None = None
+    applied_on: dict[str, date] | None = None
 
 
 def originate(portfolio: Portfolio, *, seed: int) -> Origination:
@@ -70,7 +77,9 @@ def originate(portfolio: Portfolio, *, seed: int) -> Origination:
     columns = data.rows(np.array(drawn, dtype=np.int64)).columns
     decisions = decide_batch(apps, columns, card, shipped_policy(), blacklist={}) if apps else []
     return Origination({loan.ref: d for loan, d in zip(loans, decisions, strict=True)},
-                       int(fit.bad.size), len(portfolio.loans) - len(loans))  # fmt: skip
+                       int(fit.bad.size), len(portfolio.loans) - len(loans), card,
+                       fit_reference(card, fit.columns), columns,
+                       {loan.ref: loan.disbursed_on for loan in loans})  # fmt: skip
 
 
 def _application(loan: Any, borrower: Any, vehicle: Any, *, share: float) -> Application:
@@ -89,11 +98,19 @@ def _application(loan: Any, borrower: Any, vehicle: Any, *, share: float) -> App
     )  # fmt: skip
 
 
-def record_grades(session: Session, origination: Origination) -> None:
-    """Store each scored loan's score and grade on the book."""
+def record_grades(session: Session, origination: Origination, *, at: datetime) -> None:
+    """Store each scored loan's score and grade on the book, and its application (decided
+    on its disbursement day, recorded at ``at``) with the attributes the scorecard binned."""
     for ref, decision in origination.decisions.items():
         session.execute(update(Loan).where(Loan.ref == ref)
                         .values(score=decision.score, grade=decision.grade))  # fmt: skip
+    o = origination
+    if o.card is None or o.reference is None or o.columns is None or not o.decisions:
+        return
+    refs = list(o.decisions)
+    ids = dict(session.execute(select(Loan.ref, Loan.id).where(Loan.ref.in_(refs))).all())
+    store_decisions(session, o.card, o.reference, list(o.decisions.values()), o.columns,
+                    at=at, loans=ids, decided_on=o.applied_on)  # fmt: skip
 
 
 def grade_outcomes(session: Session, origination: Origination, *, through: date) -> dict[str, Any]:

@@ -27,8 +27,8 @@ from lienwatch.followup.strategy import configured_strategy
 from lienwatch.ledger.heads import key_id
 from lienwatch.reports.daily import figures_for, ledger_public_key, write
 from lienwatch.reports.i18n import Lang
-from lienwatch.reports.overview import build_overview
 from lienwatch.services.ledger import LedgerService
+from lienwatch.services.reads.overview import build_overview
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.sim import SimConfig, generate, write_portfolio
 from lienwatch.store import migrate
@@ -109,7 +109,7 @@ def run_demo(
     with stage("origination"):  # the applications through the pre-loan decision
         origination = originate(portfolio, seed=options.seed)
         with transaction(factory) as session:
-            record_grades(session, origination)
+            record_grades(session, origination, at=eve)
 
     with stage("gateway"):
         fed = feed_sample_through_gateway(

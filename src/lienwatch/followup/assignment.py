@@ -11,6 +11,9 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
+
+from lienwatch.followup.model import FollowupError, Role
 
 # Upper DPD bound of each band and its roll probability: rough auto-loan roll rates by bucket.
 _DPD_BANDS = (0, 30, 60, 90)
@@ -105,3 +108,26 @@ def unstaffed(tasks: Iterable[QueuedTask], agents: Sequence[AgentSlot]) -> list[
 def staffing_gaps(tasks: Iterable[QueuedTask]) -> Counter[str]:
     """Tasks counted by ``team/skill`` (team ``any`` when the task names none)."""
     return Counter(f"{task.team or 'any'}/{task.skill}" for task in tasks)
+
+
+class Member(Protocol):
+    """A user as the reassignment rule sees them."""
+
+    username: str
+    role: str
+    active: bool
+    team: str | None
+
+
+def check_reassignment(supervisor: Member, agent: Member, holders: Iterable[Member]) -> None:
+    """Who may give work to whom: only a supervisor, to an active agent, both of one team and
+    that team the holders' (FollowupError naming what is wrong). Cases, tasks and recoveries
+    are reassigned under this one rule."""
+    if supervisor.role != Role.SUPERVISOR:
+        raise FollowupError(f"by: {supervisor.username} is not a supervisor")
+    if agent.role != Role.AGENT or not agent.active:
+        raise FollowupError(f"to: {agent.username} is not an active agent")
+    if agent.team != supervisor.team or any(h.team != supervisor.team for h in holders):
+        raise FollowupError(
+            f"to: {agent.username} is not in team {supervisor.team} of {supervisor.username}"
+        )

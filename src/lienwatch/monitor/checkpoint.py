@@ -3,9 +3,10 @@
 The state is everything a :class:`~lienwatch.monitor.engine.Monitor` learned from the fixes it
 processed (the vehicles' detectors, the fixes held for the reorder window, the alert book,
 its clock and counts), without what it was built with (settings, provinces, risk zones,
-lender regions): those are the process's, given again to the monitor the state is loaded
-into. It is taken whole, attribute by attribute, so it follows the detectors as they change
-without any code of theirs knowing about checkpoints.
+lender regions) or given since (the other partitions' long stays): those are the process's,
+given again to the monitor the state is loaded into. It is taken whole, attribute by
+attribute, so it follows the detectors as they change without any code of theirs knowing
+about checkpoints.
 
 The bytes are a zlib-compressed pickle: only load what this deployment's own workers wrote
 (the JetStream bucket of the checkpoints is not for anyone else to write).
@@ -21,10 +22,12 @@ from typing import Any
 from lienwatch.monitor.engine import Monitor
 
 #: Changed when the layout of the pickled state changes incompatibly: an older checkpoint is
-#: then refused and the worker warms up from the store instead.
-STATE_VERSION = 1
+#: then refused (:class:`CheckpointError` naming both versions) and the worker warms up from
+#: the store instead. 2: ``left_region``, ``unusual_area`` and ``risk_zone_visit`` keep only
+#: the first fix outside (or in the zone), not its time beside it.
+STATE_VERSION = 2
 #: What a monitor is built with rather than learned: not part of its state.
-_GIVEN = frozenset({"settings", "zones", "regions", "provinces"})
+_GIVEN = frozenset({"settings", "zones", "regions", "provinces", "neighbours"})
 
 
 class CheckpointError(ValueError):

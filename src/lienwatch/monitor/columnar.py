@@ -365,7 +365,7 @@ def stays_and_zones(cols: Columns, order: OpenOrder) -> None:
         if zoned[e]:
             _sync_stay(cols, stays, current, v, int(anchor_of[e]), None)
             fix = cols.fix(int(vi[e]))
-            if fix.zone >= 0 or monitor.zones.current >= 0:
+            if fix.zone >= 0 or monitor.zones.current != -1:
                 monitor.zones.on_fix(fix)
             order.mark(int(vi[e]), 5)
     ends = np.r_[np.flatnonzero(np.diff(vehicle)), len(vi) - 1] if len(vi) else anchor_at

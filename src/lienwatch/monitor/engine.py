@@ -17,7 +17,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -86,6 +86,10 @@ class Monitor:
         self._seq = itertools.count()
         self._clock = -(2**62)
         self._clustered: set[frozenset[str]] = set()
+        #: The long stays of vehicles other monitors watch (a scaled-out worker's other
+        #: partitions): ``cluster`` compares them with this monitor's own and raises its
+        #: alerts on this monitor's vehicles only; their owners raise the rest.
+        self.neighbours: Sequence[StayRecord] = ()
 
     @property
     def alerts(self) -> list[Alert]:
@@ -225,12 +229,14 @@ class Monitor:
     def update_fleet(self, devices: Sequence[DeviceSpec], vehicles: Sequence[VehicleSpec]) -> None:
         """Watch this fleet from now on (a running monitor's periodic reload of its view).
 
-        New trackers and vehicles are watched from their next fix. A known vehicle whose loan,
-        borrower or exposure changed keeps its state: its next alerts carry the new figures and
-        its open alerts the new exposure. A vehicle that left the fleet (loan closed, trackers
-        unbound) is forgotten, and so is one whose trackers, home, region, area, product or
-        time zone changed: it starts afresh from its next fix under the new spec. Raises
-        MonitorInputError, changing nothing, for a vehicle whose ``area`` is unknown.
+        New trackers and vehicles are watched from their next fix. A known vehicle whose spec
+        changed keeps its state: its next alerts carry the new loan, borrower and exposure
+        (its open alerts the new exposure), and its detectors judge its next fixes by the new
+        home, permitted region or area, product thresholds and time zone
+        (:meth:`VehicleMonitor.respec`). A vehicle that left the fleet (loan closed, trackers
+        unbound) is forgotten, and so is one whose trackers were taken off: it starts afresh
+        from its next fix. Raises MonitorInputError, changing nothing, for a vehicle whose
+        ``area`` is unknown.
         """
         self._check_areas(vehicles)
         new_devices = {d.device_id: d for d in devices}
@@ -242,13 +248,16 @@ class Monitor:
             vehicle_id = spec.vehicle_id
             new_set = new_sets.get(vehicle_id, frozenset())
             new_spec = new_specs.get(vehicle_id) or VehicleSpec(vehicle_id)
-            if (
-                not new_set
-                or not old_sets.get(vehicle_id, new_set) <= new_set
-                or _reshaped(spec, new_spec)
-            ):
+            if not new_set or not old_sets.get(vehicle_id, new_set) <= new_set:
                 dropped.add(id(slot))
                 continue
+            if _reshaped(spec, new_spec):
+                slot.monitor.respec(
+                    new_spec,
+                    sorted(new_set, key=lambda d: d.device_id),
+                    self.settings.for_product(new_spec.product),
+                    region=self._region_of(new_spec),
+                )
             slot.monitor.out.spec = new_spec
             if new_spec.exposure != spec.exposure:
                 self.book.carry_exposure(vehicle_id, new_spec.exposure)
@@ -257,11 +266,27 @@ class Monitor:
         self._vehicle_specs = new_specs
         self._loans = {v.loan_id: v for v in vehicles if v.loan_id}
 
-    def _check_areas(self, vehicles: Sequence[VehicleSpec]) -> None:
+    def use_references(self, zones: ZoneLibrary | None, regions: RegionLibrary | None) -> None:
+        """Judge fixes from now on by these risk zones and permitted regions (a running
+        monitor's reload of changed files). Every vehicle keeps its state: one in a zone
+        that is still there (by ``zone_id``) stays in it, one in a zone taken out leaves it
+        at its next fix. Raises MonitorInputError, changing nothing, for a watched vehicle
+        whose ``area`` is not in ``regions``."""
+        self._check_areas(list(self._vehicle_specs.values()), regions)
+        new = {zone.zone_id: k for k, zone in enumerate(zones.zones if zones else ())}
+        for slot in self._unique_slots():
+            detector = slot.monitor.zones
+            if detector.current >= 0:
+                detector.current = new.get(detector.zones[detector.current].zone_id, -2)
+            detector.zones = zones.zones if zones else ()
+        self.zones, self.regions = zones, regions
+
+    def _check_areas(
+        self, vehicles: Sequence[VehicleSpec], regions: RegionLibrary | None = None
+    ) -> None:
+        regions = self.regions if regions is None else regions
         for vehicle in vehicles:
-            if vehicle.area is not None and (
-                self.regions is None or vehicle.area not in self.regions
-            ):
+            if vehicle.area is not None and (regions is None or vehicle.area not in regions):
                 raise MonitorInputError(
                     f"area: vehicle {vehicle.vehicle_id}'s region {vehicle.area!r} is not in "
                     "the permitted regions"
@@ -323,9 +348,21 @@ class Monitor:
         """The long stays every vehicle reported so far (what ``cluster`` compares)."""
         return [s for slot in self._unique_slots() for s in slot.monitor.stays.long_stays]
 
+    def recent_long_stays(self, days: float) -> list[StayRecord]:
+        """The long stays still going or ended within ``days`` of the clock: what another
+        monitor needs for clusters with this one's vehicles (an older group was raised)."""
+        since = self._clock - int(days * 86_400)
+        return [s for s in self.long_stays() if s.last >= since]
+
     def _raise_clusters(self) -> None:
+        stays = self.long_stays()
+        if not self.neighbours:
+            raise_clusters(self.book, stays, self.settings, self._vehicle_spec, self._clustered)
+            return
+        own = {s.vehicle_id for s in stays} | set(self._vehicle_specs)
+        stays += [s for s in self.neighbours if s.vehicle_id not in own]
         raise_clusters(
-            self.book, self.long_stays(), self.settings, self._vehicle_spec, self._clustered
+            self.book, stays, self.settings, self._vehicle_spec, self._clustered, only=own
         )
 
     def _unique_slots(self) -> Iterable[_Slot]:
@@ -382,19 +419,22 @@ class Monitor:
 
     def _new_slot(self, spec: VehicleSpec) -> _Slot:
         devices = [d for d in self._devices.values() if d.vehicle_id == spec.vehicle_id]
-        region = None
-        if spec.region is not None:
-            region = self._codes.index(self.provinces.by_code(spec.region).code)
         monitor = VehicleMonitor(
             spec,
             devices,
             self.settings.for_product(spec.product),
             self.book,
-            region=region,
+            region=self._region_of(spec),
             zones=self.zones.zones if self.zones else (),
             province_codes=self._codes,
         )
         return _Slot(monitor)
+
+    def _region_of(self, spec: VehicleSpec) -> int | None:
+        """The index of the vehicle's booked province, None without one."""
+        if spec.region is None:
+            return None
+        return self._codes.index(self.provinces.by_code(spec.region).code)
 
     def _fixes(self, batch: PositionColumns) -> Iterable[Fix]:
         """The batch as :class:`Fix` tuples, derived fields computed vectorized."""
@@ -525,7 +565,7 @@ def _trackers(devices: Iterable[DeviceSpec]) -> dict[str, frozenset[DeviceSpec]]
 
 
 def _reshaped(old: VehicleSpec, new: VehicleSpec) -> bool:
-    """Whether a vehicle's detectors must be rebuilt for ``new`` (they read these at birth)."""
+    """Whether a vehicle's detectors must be told of ``new`` (they read these at birth)."""
     return (old.home, old.region, old.area, old.product, old.time_zone) != (
         new.home, new.region, new.area, new.product, new.time_zone
     )  # fmt: skip
@@ -558,8 +598,10 @@ def raise_clusters(
     settings: MonitorSettings,
     vehicle: Callable[[str], VehicleSpec],
     ended: set[frozenset[str]] | None = None,
+    only: Container[str] | None = None,
 ) -> None:
-    """Raise (or update) a ``cluster`` alert on every member of every group of ``stays``.
+    """Raise (or update) a ``cluster`` alert on every member of every group of ``stays``
+    (the members in ``only`` when given: the vehicles of this monitor).
 
     ``ended`` holds the groups (their vehicles) already reported ended by an earlier pass of
     the same monitor; they are skipped, and the groups this pass sees ended are added, so a
@@ -576,6 +618,8 @@ def raise_clusters(
         lat = sum(s.anchor.lat for s in group.members) / len(group.members)
         lon = sum(s.anchor.lon for s in group.members) / len(group.members)
         for member in group.members:
+            if only is not None and member.vehicle_id not in only:
+                continue
             spec = vehicle(member.vehicle_id)
             book.raise_alert(
                 AlertType.CLUSTER,

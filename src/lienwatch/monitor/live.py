@@ -42,8 +42,8 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
 from typing import Any, Protocol, TypeVar
 
 from lienwatch import clock
@@ -51,9 +51,19 @@ from lienwatch.config import MonitorSettings
 from lienwatch.domain.positions import PositionColumns
 from lienwatch.domain.provinces import ProvinceIndex
 from lienwatch.monitor.checkpoint import CheckpointError, dump_state, load_state
+from lienwatch.monitor.detectors.base import StayRecord
 from lienwatch.monitor.engine import Monitor
 from lienwatch.monitor.lifecycle import Decision
-from lienwatch.monitor.model import ALARM_TYPES, Alert, DeviceSpec, VehicleSpec, iso_utc
+from lienwatch.monitor.model import (
+    ALARM_TYPES,
+    Alert,
+    DeviceSpec,
+    MonitorInputError,
+    VehicleSpec,
+    iso_utc,
+)
+from lienwatch.monitor.regions import RegionLibrary
+from lienwatch.monitor.zones import ZoneLibrary
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -85,11 +95,16 @@ class Fleet:
 
     Only trackers bound to a vehicle with a live loan are here; ``exposures_as_of`` is the
     day of the nightly snapshot the vehicles' exposures come from (None before any run).
+    ``zones`` and ``regions`` are the risk zones and permitted regions to judge them by,
+    ``references`` their version: a monitor takes new ones when it changes.
     """
 
     devices: Mapping[int, DeviceSpec]
     vehicles: Sequence[VehicleSpec]
     exposures_as_of: date | None = None
+    zones: ZoneLibrary | None = None
+    regions: RegionLibrary | None = None
+    references: str = ""
 
 
 class FleetSource(Protocol):
@@ -164,6 +179,7 @@ class LiveMonitor:
         self.last_late_at: int | None = None
         self.warmup: dict[str, Any] = {}
         self.mark: int | None = None  # the stream sequence the state covers (checkpoints)
+        self.warmed_since: datetime | None = None  # the start of the warm-up from the store
         self._loaded_clock = 0.0
         self._unbound: set[int] = set()
         self._pending: dict[str, Alert] = {}
@@ -234,6 +250,15 @@ class LiveMonitor:
         async with self._lock:
             return self.mark, await _finish(asyncio.to_thread(self._dump))
 
+    async def share_stays(
+        self, neighbours: Sequence[StayRecord], *, days: float
+    ) -> list[StayRecord]:
+        """Give the monitor the long stays of the vehicles other monitors watch (for
+        ``cluster``); return its own of the last ``days`` for them."""
+        async with self._lock:
+            self._monitor.neighbours = neighbours
+            return self._monitor.recent_long_stays(days)
+
     async def _take_fixes(self) -> None:
         while True:
             await self._arrived.wait()
@@ -281,6 +306,9 @@ class LiveMonitor:
             "alarm_triggers": self.counts["alarm_triggers"],
             "fleet_reloads": self.counts["fleet_loads"],
             "fleet_loaded_at": iso_utc(self.fleet_loaded_at),
+            "references": self.fleet.references[:12] or None,
+            "risk_zones": len(monitor.zones) if monitor and monitor.zones else 0,
+            "regions": len(monitor.regions) if monitor and monitor.regions else 0,
             "last_advance": iso_utc(self.last_advance),
             "last_error": self.last_error,
             "warmup": self.warmup,
@@ -295,11 +323,14 @@ class LiveMonitor:
             list(fleet.devices.values()),
             fleet.vehicles,
             settings=self.settings,
+            zones=fleet.zones,
+            regions=fleet.regions,
             provinces=self.provinces,
         )
         seeded = self.store.open_alerts()
         monitor.book.seed(seeded)
         since = now - int(self.settings.warmup_h * 3_600)
+        self.warmed_since = datetime.fromtimestamp(since, UTC)
         for batch in self.source.recent_fixes(fleet, since=since):
             monitor.replay(batch)
         replayed = monitor.counts["fixes"]
@@ -318,8 +349,13 @@ class LiveMonitor:
     def _restore(self, now: int, state: bytes) -> None:
         started = time.monotonic()
         fleet = self.source.load_fleet()
-        monitor = Monitor([], (), settings=self.settings, provinces=self.provinces)
+        monitor = Monitor([], (), settings=self.settings, zones=fleet.zones,
+                          regions=fleet.regions, provinces=self.provinces)  # fmt: skip
         extra = load_state(monitor, state)
+        try:  # the zones of the checkpoint's vehicles, found again in this process's by id
+            monitor.use_references(fleet.zones, fleet.regions)
+        except MonitorInputError as exc:
+            raise CheckpointError(f"checkpoint: {exc}") from None
         monitor.update_fleet(list(fleet.devices.values()), fleet.vehicles)
         self.mark, self._followed = extra["mark"], extra["followed"]
         self._pending = extra["pending"]
@@ -376,6 +412,17 @@ class LiveMonitor:
 
     def _reload_fleet(self, now: int) -> None:
         fleet = self.source.load_fleet()
+        if fleet.references != self.fleet.references:
+            try:
+                self._monitor.use_references(fleet.zones, fleet.regions)
+            except MonitorInputError as exc:  # a vehicle's area is not in the new regions
+                self.last_error = f"{iso_utc(now)} references {fleet.references[:12]}: {exc}"
+                log.error("live monitor: keeping the risk zones and regions: %s", exc)
+                fleet = replace(fleet, zones=self._monitor.zones,
+                                regions=self._monitor.regions,
+                                references=self.fleet.references)  # fmt: skip
+            else:
+                self.counts["references_loaded"] += 1
         self._monitor.update_fleet(list(fleet.devices.values()), fleet.vehicles)
         self._took_fleet(fleet, now)
 

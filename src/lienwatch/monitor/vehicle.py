@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from lienwatch.config import MonitorThresholds
 from lienwatch.monitor.detectors.activity_area import ActivityArea
 from lienwatch.monitor.detectors.alarms import Alarms
-from lienwatch.monitor.detectors.base import Emitter
+from lienwatch.monitor.detectors.base import NEVER, Emitter, Limits, place_at
 from lienwatch.monitor.detectors.jumps import Jumps
 from lienwatch.monitor.detectors.liveness import Liveness
 from lienwatch.monitor.detectors.long_stay import Places, Stays
@@ -63,6 +63,40 @@ class VehicleMonitor:
         if self.pair is None and len(self.liveness.limit) > 1:
             self.pair = TrackerPair(self.out, self.liveness)
 
+    def respec(
+        self,
+        spec: VehicleSpec,
+        devices: Sequence[DeviceSpec],
+        thresholds: MonitorThresholds,
+        *,
+        region: int | None,
+    ) -> None:
+        """Go on under a changed spec (home, permitted region or area, product, time zone)
+        with everything learned kept: stays, places, nights, the activity area, open
+        conditions. Each detector reads the new figures from the vehicle's next fix: the new
+        thresholds, home and permitted region (a vehicle outside the new one is judged
+        outside from then; one without a booked region keeps the province it learned)."""
+        out, old = self.out, self.out.spec
+        out.spec = spec
+        if thresholds != out.thresholds:
+            out.thresholds, out.limits = thresholds, Limits.of(thresholds)
+            for detector in (self.stays, self.stays.places, self.nights, self.area):
+                detector.limits = out.limits
+            self.area.far = {}  # judged with the old distance
+            if self.stays.due != NEVER:  # the stay's clock runs on to the new length
+                self.stays.due = self.stays.since + out.limits.long_stay_s
+            for device in devices:
+                self.liveness.add_device(device)
+        if spec.home != old.home:
+            self.nights.home = place_at(*spec.home, visits=0) if spec.home else None
+            if spec.home is not None:
+                self.stays.places.places.append(
+                    place_at(*spec.home, visits=out.limits.place_known_visits)
+                )
+        self.region.area = spec.area
+        if region is not None or spec.area is not None:
+            self.region.region = region
+
     @property
     def next_deadline(self) -> float:
         return min(self.liveness.next_deadline, self.stays.due)
@@ -90,7 +124,7 @@ class VehicleMonitor:
         self.out.last_valid = fix
         self.jumps.on_fix(fix)
         self.stays.on_fix(fix)
-        if fix.zone >= 0 or self.zones.current >= 0:
+        if fix.zone >= 0 or self.zones.current != -1:  # -2: in a zone taken out since
             self.zones.on_fix(fix)
         self.region.on_fix(fix)
         self.nights.on_fix(fix)

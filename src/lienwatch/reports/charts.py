@@ -61,29 +61,34 @@ def _ticks(high: float, count: int = 4) -> list[float]:
 
 def bars(labels: Sequence[str], values: Sequence[float], *, title: str, y_label: str,
          fmt: Format, colours: Sequence[str], notes: Sequence[str] = ()) -> Markup:  # fmt: skip
-    """Vertical bars, one per label, each value written above its bar (``notes`` under it);
-    labels too long for their slot are slanted."""
+    """Vertical bars, one per label, each value written above its bar (below a negative one;
+    ``notes`` under the axis); labels too long for their slot are slanted."""
     width, left, top = 640, 70, 40
     slant = max((len(label) for label in labels), default=0) * 11 > (width - 90) / max(
         len(labels), 1)
     bottom = 50 + (max(len(label) for label in labels) * 6 if slant else 0)
     height = 250 + bottom
     plot_w, plot_h = width - left - 20, height - top - bottom
+    low = min(0.0, *values) if values else 0.0
     ticks = _ticks(max(values, default=0))
-    scale = plot_h / ticks[-1]
+    if low < 0:
+        ticks = [-t for t in reversed(_ticks(-low))][:-1] + (ticks if max(values) > 0 else [0.0])
+    scale = plot_h / (ticks[-1] - ticks[0])
+    zero = top + plot_h + ticks[0] * scale  # the y of value 0
     body = [_text(14, top + plot_h / 2, y_label, anchor="middle", fill=MUTED, rotate=True)]
     for tick in ticks:
-        y = top + plot_h - tick * scale
+        y = zero - tick * scale
         body.append(f'<line x1="{left}" x2="{width - 20}" y1="{y:.1f}" y2="{y:.1f}" '
-                    f'stroke="{GRID}"/>')  # fmt: skip
+                    f'stroke="{INK if tick == 0 and low < 0 else GRID}"/>')  # fmt: skip
         body.append(_text(left - 6, y + 4, fmt(tick), size=10, anchor="end", fill=MUTED))
     slot = plot_w / max(len(labels), 1)
     for i, (label, value) in enumerate(zip(labels, values, strict=True)):
         x, h = left + i * slot + slot * 0.15, value * scale
-        body.append(f'<rect x="{x:.1f}" y="{top + plot_h - h:.1f}" width="{slot * 0.7:.1f}" '
-                    f'height="{h:.1f}" fill="{colours[i]}"/>')  # fmt: skip
+        body.append(f'<rect x="{x:.1f}" y="{zero - max(h, 0):.1f}" width="{slot * 0.7:.1f}" '
+                    f'height="{abs(h):.1f}" fill="{colours[i]}"/>')  # fmt: skip
         centre = x + slot * 0.35
-        body.append(_text(centre, top + plot_h - h - 4, fmt(value), size=10, anchor="middle"))
+        body.append(_text(centre, zero - h - 4 if h >= 0 else zero - h + 12, fmt(value),
+                          size=10, anchor="middle"))  # fmt: skip
         if slant:
             y = top + plot_h + 12
             body.append(f'<text x="{centre:.1f}" y="{y:.1f}" font-size="11" text-anchor="end" '

@@ -1,4 +1,5 @@
-"""Roll rates, cure rates and vintage curves, from the nightly run's ``loan_snapshots``.
+"""Roll rates, cure rates and vintage curves, from the nightly run's ``loan_snapshots`` (read
+by :func:`lienwatch.services.reads.portfolio.month_end_snapshots`).
 
 Both look at the book month by month: a loan's figures for a calendar month are those of its
 last snapshot in that month (the month-end run, or the latest before it). Balances are
@@ -22,25 +23,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
 from lienwatch.domain.delinquency import DEFAULT_BUCKETS
 from lienwatch.domain.rolls import Move, flows
-from lienwatch.store.tables import Loan, LoanSnapshot
-
-
-@dataclass(frozen=True, slots=True)
-class MonthEnd:
-    """One loan's snapshot at the end of a calendar month, with what vintages need."""
-
-    loan: int
-    month: date  # the first day of the snapshot's month
-    bucket: str
-    dpd: int
-    outstanding: int  # principal, fen
-    disbursed_on: date
-    principal: int  # disbursed, fen
+from lienwatch.services.reads.portfolio import MonthEnd
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,33 +69,6 @@ class VintagePoint:
     @property
     def dpd90_share(self) -> float:
         return self.dpd90_balance / self.disbursed
-
-
-def month_end_snapshots(session: Session, *, start: date, end: date) -> list[MonthEnd]:
-    """Each loan's last snapshot of every calendar month from ``start``'s to ``end``'s."""
-    first, last = _month(start), _month(end)
-    month = func.strftime("%Y-%m", LoanSnapshot.as_of)
-    if session.get_bind().dialect.name == "postgresql":
-        month = func.to_char(LoanSnapshot.as_of, "YYYY-MM")
-    latest = (
-        select(LoanSnapshot.loan_id, func.max(LoanSnapshot.as_of).label("as_of"))
-        .where(LoanSnapshot.as_of >= first, LoanSnapshot.as_of < _next_month(last))
-        .group_by(LoanSnapshot.loan_id, month)
-        .subquery()
-    )
-    rows = session.execute(
-        select(LoanSnapshot.loan_id, LoanSnapshot.as_of, LoanSnapshot.bucket, LoanSnapshot.dpd,
-               LoanSnapshot.outstanding_principal, Loan.disbursed_on, Loan.principal)
-        .join(latest, (LoanSnapshot.loan_id == latest.c.loan_id)
-              & (LoanSnapshot.as_of == latest.c.as_of))
-        .join(Loan, Loan.id == LoanSnapshot.loan_id)
-        .order_by(LoanSnapshot.loan_id, LoanSnapshot.as_of)
-    ).all()  # fmt: skip
-    return [
-        MonthEnd(row.loan_id, _month(row.as_of), row.bucket, row.dpd,
-                 row.outstanding_principal, row.disbursed_on, row.principal)
-        for row in rows
-    ]  # fmt: skip
 
 
 def roll_rates(

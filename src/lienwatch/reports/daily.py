@@ -27,6 +27,8 @@ from lienwatch.reports.html import environment
 from lienwatch.reports.i18n import Lang, Translator
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import transaction
+from lienwatch.workforce.incentives import Scheme
+from lienwatch.workforce.rules import CapacityRules
 
 HTML, JSON, PDF, TABLES = "report.html", "figures.json", "report.pdf", "tables"
 
@@ -57,6 +59,8 @@ def produce(
     dated: bool = False,
     disclosure: bool = False,
     ledger_key: Path | None = None,
+    rules: CapacityRules | None = None,
+    scheme: Scheme | None = None,
 ) -> Written:
     """Compute the figures of the report for ``as_of`` (default: the last business day that
     ended by ``now``) in one read transaction and write the report into ``out`` (with
@@ -72,7 +76,8 @@ def produce(
     with transaction(factory) as session:
         figures = figures_for(session, as_of=as_of, now=now or clock.now(), strategy=strategy,
                               time_zone=time_zone, catalogue=catalogue,
-                              ledger_key=ledger_public_key(ledger_key))  # fmt: skip
+                              ledger_key=ledger_public_key(ledger_key), rules=rules,
+                              scheme=scheme)  # fmt: skip
         target = out / figures["as_of"] if dated else out
         if disclosure:
             pack = write_disclosure(session, day=figures["as_of"],
@@ -89,12 +94,16 @@ def figures_for(
     time_zone: str,
     catalogue: ProductCatalogue | None = None,
     ledger_key: Ed25519PublicKey | None = None,
+    rules: CapacityRules | None = None,
+    scheme: Scheme | None = None,
 ) -> dict[str, Any]:
     """The figures of the report for ``as_of`` (default: the last business day that ended by
-    ``now``), read in the caller's transaction."""
+    ``now``), read in the caller's transaction; ``rules`` and ``scheme`` as in
+    :func:`~lienwatch.reports.figures.build_figures`."""
     period = report_period(session, as_of=as_of, now=now, time_zone=time_zone)
     return build_figures(session, period, strategy=strategy, catalogue=catalogue,
-                         time_zone=time_zone, ledger_key=ledger_key)
+                         time_zone=time_zone, ledger_key=ledger_key, rules=rules,
+                         scheme=scheme)  # fmt: skip
 
 
 def ledger_public_key(path: Path | None) -> Ed25519PublicKey | None:
@@ -140,6 +149,8 @@ def tables(figures: dict[str, Any]) -> dict[str, tuple[list[str], list[list[Any]
     return {
         "portfolio_by_product": (["product", *money],
                                  [[r["product"], *(r[k] for k in money)] for r in p["by_product"]]),
+        "portfolio_by_grade": (["grade", *money],
+                               [[r["grade"], *(r[k] for k in money)] for r in p["by_grade"]]),
         "portfolio_by_province": (
             ["province", "name_en", "name_zh", *money],
             [[r["province"], r["name_en"], r["name_zh"], *(r[k] for k in money)]
@@ -187,7 +198,70 @@ def tables(figures: dict[str, Any]) -> dict[str, tuple[list[str], list[list[Any]
                   [list(r.values()) for r in figures["trend"]]),
         "grades": (["grade", "loans", "outstanding", "defaulted", "default_rate"],
                    [list(r.values()) for r in figures["models"]["grades"]]),
+        "kpi_rates": (["measure", "rate", "ci_low", "ci_high", "hits", "total"],
+                      [[name, *_rate(kpis.get(name))] for name in KPI_RATES]),
+        "champion_challenger": (
+            ["arm", "rate", "ci_low", "ci_high", "hits", "total"],
+            [[arm, *_rate(kpis["champion_challenger"][arm])]
+             for arm in ("champion", "challenger")]
+            + [["difference", kpis["champion_challenger"]["difference"],
+                *(kpis["champion_challenger"]["ci"] or [None, None]), None, None]]),
+        "behaviour_calibration": (
+            ["band", "loans", "predicted", "observed"],
+            [[r["band"], r["loans"], r["predicted"], r["observed"]]
+             for r in figures["models"]["behaviour"].get("calibration", [])]),
+        **_workforce_tables(f["workforce"]),
+        **_scorecard_tables(figures["models"].get("scorecard")),
     }  # fmt: skip
+
+
+#: The follow-up rates the report prints, as ``kpis`` names them.
+KPI_RATES = ("contact_rate", "rpc_rate", "promise_rate", "promise_kept_rate", "cure_rate",
+             "sla_breach_rate")  # fmt: skip
+
+
+def _rate(measure: dict[str, Any] | None) -> list[Any]:
+    """rate, interval and counts of one measure (empty over nothing)."""
+    if not measure:
+        return [None, None, None, 0, 0]
+    low, high = measure["ci"] or (None, None)
+    return [measure["rate"], low, high, measure["hits"], measure["total"]]
+
+
+def _workforce_tables(w: dict[str, Any]) -> dict[str, tuple[list[str], list[list[Any]]]]:
+    def league(table: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+        return (["month", "agent", "team", "total", "acts", "by_act"],
+                [[table["month"], a["agent"], a["team"], a["total"], a["acts"],
+                  ";".join(f"{k}={v}" for k, v in a["by_act"].items())]
+                 for a in table["agents"]])  # fmt: skip
+
+    c = w["capacity"]
+    return {
+        "incentives_month": league(w["league"]),
+        "incentives_last_month": league(w["last_month"]),
+        "incentives_teams": (["month", "team", "total"],
+                             [[t["month"], team, total] for t in (w["league"], w["last_month"])
+                              for team, total in t["teams"].items()]),
+        "capacity": (["pool", "team", "skill", "tasks", "rostered", "needed", "shortfall",
+                      "breaches"],
+                     [[p["pool"], p["team"], p["skill"], sum(p["tasks"].values()), p["rostered"],
+                       p["needed"], p["shortfall"], p["breaches"]] for p in c["pools"]]),
+        "capacity_breaches": (["loan", "channel", "ladder", "due", "deadline", "exposure"],
+                              [[b.get(k) for k in ("loan", "channel", "ladder", "due",
+                                                   "deadline", "exposure")]
+                               for b in c["breaches"]]),
+    }  # fmt: skip
+
+
+def _scorecard_tables(s: dict[str, Any] | None) -> dict[str, tuple[list[str], list[list[Any]]]]:
+    if not s:
+        return {}
+    rows = [["score", b["label"], b["reference"], b["actual"], s["score"]["psi"]]
+            for b in s["score"]["bins"]]
+    rows += [[c["name"], b["label"], b["reference"], b["actual"], c["psi"]]
+             for c in s["characteristics"] for b in c["bins"]]
+    return {"scorecard_stability": (["characteristic", "attribute", "reference", "actual",
+                                     "psi"], rows)}  # fmt: skip
 
 
 def _wan(fen: float) -> str:
@@ -261,6 +335,7 @@ def _charts(figures: dict[str, Any], t: Translator, lang: Lang) -> dict[str, Mar
             {t("dpd30_share"): days("dpd30_share")}, title=t("c_trend_dpd30"),
             x_label=t("day"), y_label=t("share"), y_fmt=_percent, x_fmt=day_label,
             colours=[charts.bucket_colour(6)])  # fmt: skip
+    found.update(_model_and_workforce_charts(figures, t))
     alerts: dict[str, int] = {}
     for row in figures["collateral"]["by_type"]:
         alerts[row["type"]] = alerts.get(row["type"], 0) + row["open"]
@@ -271,6 +346,59 @@ def _charts(figures: dict[str, Any], t: Translator, lang: Lang) -> dict[str, Mar
             colours=[charts.SERIES[i % len(charts.SERIES)] for i in range(len(alerts))],
         )
     return found
+
+
+def _model_and_workforce_charts(figures: dict[str, Any], t: Translator) -> dict[str, Markup]:
+    """The scorecard's PSI by characteristic, the staffing each pool needs beside what it
+    has, and the forecast workload per day by channel."""
+    found: dict[str, Markup] = {}
+    scorecard = figures["models"].get("scorecard")
+    if scorecard and scorecard["applications"]:
+        shown = [c for c in scorecard["characteristics"] if c["psi"] is not None]
+        psis = [scorecard["score"]["psi"] or 0.0, *(c["psi"] for c in shown)]
+        found["scorecard"] = charts.bars(
+            [t("score"), *(t.code(c["name"]) for c in shown)], psis, title=t("c_scorecard"),
+            y_label=t("psi"), fmt=lambda v: f"{v:.2f}",
+            colours=[_psi_colour(v) for v in psis])  # fmt: skip
+    workforce = figures["followup"]["workforce"]
+    league = workforce["league"] if workforce["league"]["agents"] else workforce["last_month"]
+    if league["agents"]:
+        shown = league["agents"][:LEAGUE_SHOWN]
+        found["league"] = charts.bars(
+            [a["agent"] for a in shown], [a["total"] for a in shown],
+            title=t("c_league", month=league["month"]), y_label=t("points"),
+            fmt=lambda v: f"{v:+,.0f}" if v else "0",
+            colours=[charts.bucket_colour(0 if a["total"] >= 0 else 6) for a in shown])  # fmt: skip
+    capacity = workforce["capacity"]
+    if capacity["pools"]:
+        pools = capacity["pools"]
+        found["capacity"] = charts.bars(
+            [f"{p['team'] or t('any_team')} · {t.code(p['skill'])}" for p in pools],
+            [p["needed"] for p in pools], title=t("c_capacity", days=capacity["days"]),
+            y_label=t("agents"), fmt=lambda v: f"{v:g}",
+            colours=[charts.bucket_colour(6 if p["shortfall"] else 0) for p in pools],
+            notes=[t("has_agents", n=p["rostered"]) for p in pools])  # fmt: skip
+    if capacity["workload"]:
+        first = date.fromisoformat(capacity["from"])
+
+        def day_label(x: float) -> str:
+            return date.fromordinal(first.toordinal() + round(x)).isoformat()[5:]
+
+        found["workload"] = charts.lines(
+            {t.code(channel): [((date.fromisoformat(d) - first).days, n)
+                               for d, n in sorted(days.items())]
+             for channel, days in capacity["workload"].items()},
+            title=t("c_workload"), x_label=t("day"), y_label=t("tasks"),
+            y_fmt=lambda v: f"{v:,.0f}", x_fmt=day_label)  # fmt: skip
+    return found
+
+
+LEAGUE_SHOWN = 12  # agents in the league's chart (all are in the table)
+
+
+def _psi_colour(value: float) -> str:
+    """Green under 0.1 (stable), amber to 0.25, red over (a shift)."""
+    return "#2ca02c" if value < 0.1 else "#ff7f0e" if value <= 0.25 else "#d62728"
 
 
 def render(figures: dict[str, Any], lang: Lang = "zh") -> str:

@@ -14,17 +14,16 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from lienwatch.reports.figures import KPI_DAYS
-from lienwatch.store.tables import (
-    Case,
-    Complaint,
-    ContactAttempt,
-    Loan,
-    LoanSnapshot,
-    Repossession,
+from lienwatch.services.reads.conduct import (
+    complaints_by_category,
+    contact_attempts,
+    disputes_on_hold,
+    portfolio_quality,
+    refusals_by_rule,
+    repossessions_by_route,
 )
 
 FOLDER = "disclosure"
@@ -86,12 +85,12 @@ def write_disclosure(session: Session, *, day: str, at: datetime, out: Path) -> 
     folder = out / FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     tables = {
-        "portfolio_quality": _portfolio_quality(session, day),
-        "contact_attempts": _contacts(session, since, at),
-        "refusals_by_rule": _refusals(session, since, at),
-        "disputes": _disputes(session, at),
-        "complaints": _complaints(session, since, at),
-        "repossessions_by_route": _repossessions(session, since, at),
+        "portfolio_quality": portfolio_quality(session, day),
+        "contact_attempts": contact_attempts(session, since, at),
+        "refusals_by_rule": refusals_by_rule(session, since, at),
+        "disputes": disputes_on_hold(session, at),
+        "complaints": complaints_by_category(session, since, at),
+        "repossessions_by_route": repossessions_by_route(session, since, at),
     }
     written = []
     for name, rows in tables.items():
@@ -108,76 +107,3 @@ def _csv(path: Path, columns: list[str], rows: list[Any]) -> Path:
         writer.writerow(columns)
         writer.writerows(rows)
     return path
-
-
-def _portfolio_quality(session: Session, day: str) -> list[Any]:
-    return session.execute(
-        select(Loan.product, LoanSnapshot.bucket, func.count(),
-               func.sum(LoanSnapshot.outstanding_principal), func.sum(LoanSnapshot.ead),
-               func.sum(LoanSnapshot.unsecured))
-        .join(Loan, Loan.id == LoanSnapshot.loan_id)
-        .where(LoanSnapshot.as_of == datetime.fromisoformat(day).date())
-        .group_by(Loan.product, LoanSnapshot.bucket)
-        .order_by(Loan.product, LoanSnapshot.bucket)
-    ).all()  # fmt: skip
-
-
-def _contacts(session: Session, since: datetime, at: datetime) -> list[Any]:
-    allowed = case((ContactAttempt.allowed, 1), else_=0)
-    return session.execute(
-        select(ContactAttempt.channel, ContactAttempt.agency, func.count(), func.sum(allowed),
-               func.sum(1 - allowed),
-               func.sum(case((ContactAttempt.allowed & ContactAttempt.connected, 1), else_=0)),
-               func.sum(case((ContactAttempt.allowed & ContactAttempt.conversation, 1),
-                             else_=0)))
-        .where(ContactAttempt.at > since, ContactAttempt.at <= at)
-        .group_by(ContactAttempt.channel, ContactAttempt.agency)
-        .order_by(ContactAttempt.channel, ContactAttempt.agency)
-    ).all()  # fmt: skip
-
-
-def _refusals(session: Session, since: datetime, at: datetime) -> list[Any]:
-    return session.execute(
-        select(ContactAttempt.rule, ContactAttempt.channel, func.count())
-        .where(ContactAttempt.at > since, ContactAttempt.at <= at, ~ContactAttempt.allowed)
-        .group_by(ContactAttempt.rule, ContactAttempt.channel)
-        .order_by(func.count().desc(), ContactAttempt.rule, ContactAttempt.channel)
-    ).all()  # fmt: skip
-
-
-def _disputes(session: Session, at: datetime) -> list[Any]:
-    return session.execute(
-        select(Case.hold, func.count())
-        .where(Case.hold.is_not(None), Case.opened_at <= at)
-        .group_by(Case.hold)
-        .order_by(Case.hold)
-    ).all()  # fmt: skip
-
-
-def _complaints(session: Session, since: datetime, at: datetime) -> list[Any]:
-    received = (Complaint.received_at > since) & (Complaint.received_at <= at)
-    resolved = (Complaint.resolved_at > since) & (Complaint.resolved_at <= at)
-    still_open = (Complaint.received_at <= at) & (
-        Complaint.resolved_at.is_(None) | (Complaint.resolved_at > at))
-    return session.execute(
-        select(Complaint.category, Complaint.channel, func.sum(case((received, 1), else_=0)),
-               func.sum(case((resolved, 1), else_=0)),
-               func.sum(case((resolved & Complaint.upheld, 1), else_=0)),
-               func.sum(case((still_open, 1), else_=0)))
-        .where(Complaint.received_at <= at)
-        .group_by(Complaint.category, Complaint.channel)
-        .order_by(Complaint.category, Complaint.channel)
-    ).all()  # fmt: skip
-
-
-def _repossessions(session: Session, since: datetime, at: datetime) -> list[Any]:
-    return session.execute(
-        select(Repossession.route, Repossession.status,
-               func.sum(case((Repossession.ordered_at > since, 1), else_=0)), func.count(),
-               func.coalesce(func.sum(Repossession.sale_price), 0),
-               func.coalesce(func.sum(Repossession.paid_to_loan), 0),
-               func.coalesce(func.sum(Repossession.deficiency), 0))
-        .where(Repossession.ordered_at <= at)
-        .group_by(Repossession.route, Repossession.status)
-        .order_by(Repossession.route, Repossession.status)
-    ).all()  # fmt: skip

@@ -26,3 +26,4 @@ environment.filters["interval"] = lambda ci: (
     "—" if ci is None or None in ci else f"{100 * ci[0]:.1f}–{100 * ci[1]:.1f} %"
 )
 
+environment.filters["signed_psi"] = lambda x: "±0" if not x else f"{x:+.4f}".replace("-", "−")

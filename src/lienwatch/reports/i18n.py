@@ -21,9 +21,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "no_previous": ("first report: nothing to compare with", "首期报告：无可对比的上一期"),
     "changes": ("Since the previous report", "较上一期变化"),
     "contents": ("Contents", "目录"),
-    "csv_note": ("Every table is also written as CSV in tables/ beside this file, and every "
-                 "figure in figures.json.",
-                 "每张表格均另存为同目录 tables/ 下的 CSV 文件，全部数字见 figures.json。"),
+    "csv_note": ("Every table is also written as CSV beside this file, and every figure as "
+                 "JSON:", "每张表格均另存为同目录下的 CSV 文件，全部数字另存为 JSON："),
     "not_installed": ("not installed in this lienwatch yet", "本版本尚未安装该功能"),
     "none": ("none", "无"),
     # sections
@@ -42,6 +41,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "product": ("Product", "产品"),
     "province": ("Province", "省份"),
     "grade": ("Grade", "评级"),
+    "ungraded": ("not graded", "无评级"),
     "bucket": ("Bucket", "账龄"),
     "balance": ("Balance", "余额"),
     "share": ("Share", "占比"),
@@ -137,9 +137,91 @@ CATALOGUE: dict[str, tuple[str, str]] = {
                   "them: PSI {psi} (under 0.1 stable, over 0.25 a shift).",
                   "新增贷款（{since} 起放款）与此前账上的评级分布：PSI {psi}（低于 0.1 稳定，"
                   "高于 0.25 明显偏移）。"),
-    "characteristics_psi": ("The applications' characteristics are not stored with the book, so "
-                            "their PSI is computed where they are scored (lienwatch risk score).",
-                            "进件特征未随账簿保存，其 PSI 在评分处（lienwatch risk score）计算。"),
+    # the scorecard's stability
+    "scorecard_stability": ("Scorecard stability", "评分卡稳定性"),
+    "scorecard_psi": ("Applications decided since {since} ({applications}) against the "
+                      "scorecard's fit ({reference} rows): PSI of the score {psi}.",
+                      "{since} 起决策的进件（{applications} 笔）与评分卡拟合样本（{reference} 行）"
+                      "相比：评分 PSI {psi}。"),
+    "psi_change": ("Change since the report of {previous}: {change}.",
+                   "较 {previous} 报告变化：{change}。"),
+    "c_scorecard": ("PSI of the score and of each characteristic (under 0.1 stable, over 0.25 "
+                    "a shift)", "评分及各特征的 PSI（低于 0.1 稳定，高于 0.25 明显偏移）"),
+    "score": ("score", "评分"),
+    "grade_mix_psi": ("PSI of the grade mix", "评级分布 PSI"),
+    "score_psi": ("PSI of the score", "评分 PSI"),
+    "applications": ("applications", "进件"),
+    "new_abnormal_payments": ("new abnormal payments", "新增异常还款"),
+    "psi_small_sample": ("Only {n} recent applications: at so few, PSI moves by chance; read "
+                         "it as a hint, not a shift.",
+                         "近期进件仅 {n} 笔：样本过少时 PSI 受随机波动影响大，"
+                         "仅供参考，不宜判定为偏移。"),
+    "psi": ("PSI", "PSI"),
+    "score_band": ("Score band", "评分区间"),
+    "reference_share": ("Share at the fit", "拟合样本占比"),
+    "recent_share": ("Share of recent applications", "近期进件占比"),
+    "characteristic": ("Characteristic", "特征"),
+    "information_value": ("Information value", "信息值 (IV)"),
+    "since_previous": ("Since the previous report", "较上期"),
+    "psi_reading": ("PSI compares each characteristic's attributes (the scorecard's bins) "
+                    "among the recent applications with the rows the scorecard was fitted on; "
+                    "every attribute's counts:",
+                    "PSI 比较近期进件在各特征分箱上的分布与评分卡拟合样本的分布；各分箱计数见："),
+    "no_applications": ("No scored application is stored with the book: the scorecard's "
+                        "stability needs the applications' characteristics (decided through "
+                        "the API, or imported with the loans; docs/risk.md).",
+                        "账上未保存已评分的进件：评分卡稳定性需要进件特征（通过 API 决策，"
+                        "或随贷款导入；见 docs/risk.md）。"),
+    "behaviour_one_class": ("The behaviour score cannot be judged yet: the months {months} "
+                            "need both loans that rolled to M2+ and loans that did not.",
+                            "行为评分暂无法评估：{months} 月份需要既有滚动至 M2+ 的贷款，"
+                            "也有未滚动的贷款。"),
+    "behaviour_few_months": ("The behaviour score cannot be judged yet: a time-based split needs "
+                             "at least two observation months with a known outcome; the book "
+                             "has {count} ({months}).",
+                             "行为评分暂无法评估：按时间切分至少需要两个已知结果的观察月，"
+                             "账上仅有 {count} 个（{months}）。"),
+    "behaviour_capacity": ("The behaviour score cannot be judged: the capacity is not a share "
+                           "of the loans ({months}).",
+                           "行为评分无法评估：处理能力不是贷款占比（{months}）。"),
+    # the incentives league and the capacity forecast (follow-up)
+    "incentives": ("Rewards and penalties (奖惩) league", "奖惩积分榜"),
+    "incentives_note": ("Month {month} to {to}. The scheme, and the command that traces every "
+                        "point to its act:", "{month} 月截至 {to}。积分方案，及将每一分追溯至其"
+                        "行为的命令："),
+    "points": ("Points", "积分"),
+    "c_league": ("Points per agent, {month} (the best first)", "{month} 月各专员积分（高者在前）"),
+    "acts": ("Acts", "行为数"),
+    "points_by_act": ("Points by act", "各行为积分"),
+    "to_date": ("to date", "截至目前"),
+    "last_month_league": ("Month {month}, the top five", "{month} 月前五名"),
+    "capacity": ("Capacity forecast", "人力预测"),
+    "capacity_note": ("The {days} business days from {start}: the work the open triggers and "
+                      "those expected will bring, against the active agents, as the book stands "
+                      "when the report is made. Capacity rules, strategy and command:",
+                      "自 {start} 起 {days} 个工作日：未结触发及预计新增触发带来的工作量与在岗"
+                      "人员对比，按生成报告时的账簿计算。人力规则、策略及命令："),
+    "c_capacity": ("Agents each team needs over the next {days} days (under each bar: agents "
+                   "it has; red: short)", "未来 {days} 天各团队所需人数（柱下：现有人数；"
+                   "红色：不足）"),
+    "c_workload": ("Forecast tasks per day by channel", "按渠道的每日预测任务量"),
+    "agents": ("Agents", "人数"),
+    "has_agents": ("has {n}", "现有 {n}"),
+    "any_team": ("any team", "任意团队"),
+    "skill": ("Skill", "技能"),
+    "tasks": ("Tasks", "任务"),
+    "rostered": ("Has", "现有"),
+    "needed": ("Needs", "所需"),
+    "shortfall": ("Short", "缺口"),
+    "breaches_expected": ("Breaches expected", "预计超时"),
+    "forecast_breaches": ("Expected SLA breaches with the staff as it is: {expected}; steps "
+                          "forecast to breach on known loans: {listed}; calls held back by the "
+                          "compliance guard's daily cap whatever the staffing: {guard}.",
+                          "按现有人员预计超时 {expected} 次；已知贷款上预计超时的步骤 {listed} 个；"
+                          "受合规每日上限约束、增加人手也无法提前的电话 {guard} 个。"),
+    "channel": ("Channel", "渠道"),
+    "due": ("Due", "到期"),
+    "more_in_json": ("{n} more in", "其余 {n} 条见"),
     "behaviour_score": ("Behaviour score (roll to M2+ within 60 days)",
                         "行为评分（60 天内滚动至 M2+）"),
     "behaviour_fit": ("Fitted on {fit}, judged on {test}: {rows} loans, {rolled} rolled; "
@@ -235,6 +317,66 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "code:appraised": ("appraised", "已评估"),
     "code:surplus_due": ("surplus due", "待退余款"),
     "code:deficiency": ("deficiency", "差额待偿"),
+    "code:wired": ("wired", "有线"),
+    "code:wireless": ("wireless", "无线"),
+    "code:unassigned": ("unassigned", "未分配"),
+    "code:past_due": ("past due", "逾期"),
+    "code:alert": ("alert", "预警"),
+    "code:promise": ("promise to pay", "承诺还款"),
+    "code:pre_due": ("installment coming due", "还款提醒"),
+    "code:missed_installment": ("missed installment", "逾期未还"),
+    "code:bucket_change": ("deeper bucket", "账龄迁徙"),
+    "code:collateral_alert": ("collateral alert", "押品预警"),
+    "code:broken_promise": ("broken promise", "承诺违约"),
+    "code:payment_anomaly": ("abnormal payment", "异常还款"),
+    "code:welcome_call": ("welcome call", "首期回访"),
+    "code:tracker_review": ("tracker review", "设备巡检"),
+    "code:inspection": ("inspection", "车辆年检"),
+    "repossession_step": ("repossession: {step}", "收车：{step}"),
+    # incentive acts, skills, channels
+    "code:cure": ("cure", "治愈"),
+    "code:kept_promise": ("kept promise", "承诺兑现"),
+    "code:recovered_car": ("car recovered", "收车"),
+    "code:first_contact_in_sla": ("first contact in SLA", "时限内首次联系"),
+    "code:sla_breach": ("SLA breach", "超时"),
+    "code:compliance_refusal": ("refused by the guard", "合规拒绝"),
+    "code:broken_promise_missed": ("broken promise not followed", "违约承诺未跟进"),
+    "code:complaint_upheld": ("complaint upheld", "投诉成立"),
+    "code:phone": ("phone", "电话"),
+    "code:field": ("field", "外访"),
+    "code:sms": ("SMS", "短信"),
+    "code:voice": ("automated call", "语音外呼"),
+    "code:call": ("call", "人工电话"),
+    "code:email": ("e-mail", "邮件"),
+    "code:letter": ("letter", "信函"),
+    "code:visit": ("visit", "上门"),
+    "code:gps_check": ("GPS check", "定位核查"),
+    "code:review": ("desk review", "案头审核"),
+    "code:legal": ("legal", "法务"),
+    "code:tracker_command": ("tracker command", "设备指令"),
+    # the shipped scorecard's characteristics (the German credit data's columns)
+    "code:status_of_existing_checking_account": ("checking account", "支票账户状态"),
+    "code:duration_in_month": ("duration in months", "贷款期限（月）"),
+    "code:credit_history": ("credit history", "信用记录"),
+    "code:purpose": ("purpose", "贷款用途"),
+    "code:credit_amount": ("credit amount", "贷款金额"),
+    "code:savings_account_and_bonds": ("savings and bonds", "储蓄与债券"),
+    "code:present_employment_since": ("employed since", "现职年限"),
+    "code:installment_rate_in_percentage_of_disposable_income": (
+        "installment as % of disposable income", "月供占可支配收入比"),
+    "code:personal_status_and_sex": ("personal status and sex", "婚姻状况与性别"),
+    "code:other_debtors_or_guarantors": ("other debtors or guarantors", "其他债务人或担保人"),
+    "code:present_residence_since": ("at the residence since", "现住址年限"),
+    "code:property": ("property", "财产"),
+    "code:age_in_years": ("age", "年龄"),
+    "code:other_installment_plans": ("other installment plans", "其他分期"),
+    "code:housing": ("housing", "住房"),
+    "code:number_of_existing_credits_at_this_bank": ("credits at this bank", "本行现有贷款数"),
+    "code:job": ("job", "职业"),
+    "code:number_of_people_being_liable_to_provide_maintenance_for": (
+        "dependants", "需供养人数"),
+    "code:telephone": ("telephone", "电话登记"),
+    "code:foreign_worker": ("foreign worker", "外籍劳工"),
 }
 
 

@@ -8,74 +8,72 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from lienwatch.domain.delinquency import LoanStatus
 from lienwatch.risk.behaviour import BehaviourError
 from lienwatch.risk.rings import encode_links, find_rings
 from lienwatch.risk.stability import psi
 from lienwatch.services.behaviour import behaviour_backtest
+from lienwatch.services.origination import scorecard_stability
 from lienwatch.services.payment_anomalies import PAYMENT_ANOMALY
-from lienwatch.store.followup import OPEN_ALERT_STATUSES
-from lienwatch.store.tables import Alert, Borrower, Loan, LoanSnapshot
+from lienwatch.services.reads.collateral import alert_counts
+from lienwatch.services.reads.portfolio import (
+    borrower_contacts,
+    grade_mix,
+    grades_against_outcome,
+)
 
 GRADES = ("A", "B", "C", "D", "E")
 NEW_LOAN_DAYS = 90  # loans disbursed this recently are "new" for the grade mix's PSI
-DEFAULT_DPD = 90  # a loan defaulted once more than this many days past due, or written off
-WRITTEN_OFF = (LoanStatus.CHARGED_OFF, LoanStatus.REPOSSESSED, LoanStatus.WRITTEN_OFF)
 RING_MAX_SHARE = 20
 
 
 def models_figures(session: Session, *, day: date, since: datetime | None,
-                   at: datetime) -> dict[str, Any]:  # fmt: skip
+                   at: datetime, previous_day: date | None = None) -> dict[str, Any]:  # fmt: skip
     """The section's figures for the business ``day``; ``since`` is the previous report's
-    moment (what is new since), ``at`` this one's."""
+    moment (what is new since), ``at`` this one's, ``previous_day`` its business day."""
+    stability = _stability(session, day)
+    if previous_day is not None:
+        before = _stability(session, previous_day)["psi"]
+        now = stability["psi"]
+        stability["change"] = None if now is None or before is None else round(now - before, 4)
     return {"installed": True, "grades": grades_against_outcome(session, day),
-            "stability": _stability(session, day), "behaviour": _behaviour(session, day),
+            "stability": stability,
+            "scorecard": _scorecard(session, day, previous_day),
+            "behaviour": _behaviour(session, day),
             "payment_anomalies": _payment_anomalies(session, since, at),
             "rings": _rings(session)}  # fmt: skip
-
-
-def grades_against_outcome(session: Session, day: date) -> list[dict[str, Any]]:
-    """By grade, the graded loans disbursed by ``day``, their balance that day, and those that
-    defaulted so far: more than 90 days past due in a snapshot up to ``day``, or charged off,
-    repossessed or written off."""
-    worst = dict(session.execute(
-        select(LoanSnapshot.loan_id, func.max(LoanSnapshot.dpd))
-        .where(LoanSnapshot.as_of <= day).group_by(LoanSnapshot.loan_id)
-    ).all())  # fmt: skip
-    balance = dict(session.execute(
-        select(LoanSnapshot.loan_id, LoanSnapshot.outstanding_principal)
-        .where(LoanSnapshot.as_of == day)
-    ).all())  # fmt: skip
-    found: dict[str, dict[str, int]] = {}
-    for loan_id, grade, status in session.execute(
-        select(Loan.id, Loan.grade, Loan.status)
-        .where(Loan.grade.is_not(None), Loan.disbursed_on <= day)
-    ):  # fmt: skip
-        row = found.setdefault(grade, {"loans": 0, "outstanding": 0, "defaulted": 0})
-        row["loans"] += 1
-        row["outstanding"] += balance.get(loan_id, 0)
-        row["defaulted"] += worst.get(loan_id, 0) > DEFAULT_DPD or status in WRITTEN_OFF
-    return [{"grade": grade, **row, "default_rate": round(row["defaulted"] / row["loans"], 4)}
-            for grade, row in sorted(found.items())]  # fmt: skip
 
 
 def _stability(session: Session, day: date) -> dict[str, Any]:
     """The grade mix of the loans disbursed in the last 90 days against the book's before
     them, and its PSI (None while either side has no graded loan)."""
     start = day - timedelta(days=NEW_LOAN_DAYS)
-    counts = {"reference": dict.fromkeys(GRADES, 0), "recent": dict.fromkeys(GRADES, 0)}
-    for grade, disbursed, n in session.execute(
-        select(Loan.grade, Loan.disbursed_on, func.count())
-        .where(Loan.grade.in_(GRADES), Loan.disbursed_on <= day)
-        .group_by(Loan.grade, Loan.disbursed_on)
-    ):  # fmt: skip
-        counts["recent" if disbursed > start else "reference"][grade] += n
+    counts = grade_mix(session, grades=GRADES, day=day, since=start)
     found = psi(list(counts["reference"].values()), list(counts["recent"].values()))
     return {**counts, "psi": None if found is None else round(found, 4),
             "recent_since": start.isoformat()}  # fmt: skip
+
+
+def _scorecard(session: Session, day: date, previous: date | None) -> dict[str, Any] | None:
+    """The scorecard's stability on ``day`` (:func:`scorecard_stability`) with each PSI's
+    change since the ``previous`` report's day (absent for the first report)."""
+    found = scorecard_stability(session, day=day)
+    if found is None or previous is None:
+        return found
+    before = scorecard_stability(session, day=previous)
+    if before is None or before["scorecard"] != found["scorecard"]:
+        return found
+    was = {c["name"]: c["psi"] for c in before["characteristics"]}
+
+    def change(now: float | None, then: float | None) -> float | None:
+        return None if now is None or then is None else round(now - then, 4)
+
+    found["score"]["change"] = change(found["score"]["psi"], before["score"]["psi"])
+    for c in found["characteristics"]:
+        c["change"] = change(c["psi"], was.get(c["name"]))
+    found["applications_change"] = found["applications"] - before["applications"]
+    return found
 
 
 def _behaviour(session: Session, day: date) -> dict[str, Any]:
@@ -83,26 +81,20 @@ def _behaviour(session: Session, day: date) -> dict[str, Any]:
     try:
         result = behaviour_backtest(session, through=day)
     except BehaviourError as exc:
-        return {"available": False, "why": str(exc)}
+        return {"available": False, "why": str(exc), "reason": exc.reason,
+                "months": exc.months}  # fmt: skip
     keep = ("fit_months", "test_months", "rows", "rolled", "auc", "ks", "calibration",
             "capacity", "champion_challenger")  # fmt: skip
     return {"available": True, **{k: result[k] for k in keep}}
 
 
 def _payment_anomalies(session: Session, since: datetime | None, at: datetime) -> dict[str, int]:
-    def count(*where: Any) -> int:
-        return session.scalar(
-            select(func.count()).select_from(Alert).where(Alert.type == PAYMENT_ANOMALY, *where)
-        ) or 0
-
-    raised = [Alert.raised_at <= at] + ([Alert.raised_at > since] if since else [])
-    return {"open": count(Alert.status.in_(OPEN_ALERT_STATUSES), Alert.raised_at <= at),
-            "new": count(*raised)}  # fmt: skip
+    return alert_counts(session, kind=PAYMENT_ANOMALY, since=since, at=at)
 
 
 def _rings(session: Session) -> dict[str, Any]:
     """Candidate rings among the book's borrowers linked by phone and address."""
-    borrowers = session.execute(select(Borrower.ref, Borrower.phone, Borrower.address)).all()
+    borrowers = borrower_contacts(session)
     refs = [ref for ref, _, _ in borrowers]
     held = ((ref, kind, value) for ref, phone, address in borrowers
             for kind, value in (("phone", phone), ("address", address)))  # fmt: skip

@@ -37,7 +37,15 @@ ELIGIBLE_MAX_DPD = 30  # current (0) or early delinquent (M1)
 
 
 class BehaviourError(LienwatchError, ValueError):
-    """Too little history to fit or judge the score; the message says what is missing."""
+    """Too little history to fit or judge the score; the message says what is missing,
+    ``reason`` names it for a reader in another language (``one_class``: the months named
+    lack loans that rolled or loans that did not; ``few_months``: fewer observation months
+    with a known outcome than a time split needs; ``capacity``) with the ``months`` seen."""
+
+    def __init__(self, message: str, *, reason: str = "capacity",
+                 months: list[str] | None = None) -> None:  # fmt: skip
+        super().__init__(message)
+        self.reason, self.months = reason, months or []
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +95,10 @@ def fit_behaviour(obs: Observations) -> BehaviourModel:
     from sklearn.linear_model import LogisticRegression
 
     if len(np.unique(obs.rolled)) < 2:
-        raise BehaviourError(f"the fitting months ({', '.join(sorted(set(obs.month)))}) need "
-                             "both loans that rolled to M2+ and loans that did not")  # fmt: skip
+        months = sorted(set(obs.month.tolist()))
+        raise BehaviourError(f"the fitting months ({', '.join(months)}) need "
+                             "both loans that rolled to M2+ and loans that did not",
+                             reason="one_class", months=months)  # fmt: skip
     mean = obs.features.mean(axis=0)
     scale = obs.features.std(axis=0)
     scale[scale == 0] = 1.0
@@ -102,7 +112,8 @@ def time_split(obs: Observations, test_months: int = 1) -> tuple[Observations, O
     if len(months) <= test_months:
         raise BehaviourError(f"a time-based split needs more than {test_months} observation "
                              f"month(s) with a known outcome; the book has {len(months)}"
-                             f"{': ' + ', '.join(months) if months else ''}")  # fmt: skip
+                             f"{': ' + ', '.join(months) if months else ''}",
+                             reason="few_months", months=months)  # fmt: skip
     first_test = months[-test_months]
     later = obs.month >= first_test
     return obs.where(~later), obs.where(later)
@@ -137,8 +148,10 @@ def priorities(probability: np.ndarray, exposure: np.ndarray, rolled: np.ndarray
 def judge(model: BehaviourModel, test: Observations, *, capacity: float) -> dict[str, Any]:
     """The score on the judging rows: AUC, KS, the calibration table and the priorities."""
     if len(np.unique(test.rolled)) < 2:
-        raise BehaviourError(f"the judging months ({', '.join(sorted(set(test.month)))}) need "
-                             "both loans that rolled to M2+ and loans that did not")  # fmt: skip
+        months = sorted(set(test.month.tolist()))
+        raise BehaviourError(f"the judging months ({', '.join(months)}) need "
+                             "both loans that rolled to M2+ and loans that did not",
+                             reason="one_class", months=months)  # fmt: skip
     probability = model.probability(test.features)
     auc, ks = auc_ks(test.rolled, -probability)  # auc_ks reads higher as better
     return {"rows": len(test), "rolled": int(test.rolled.sum()), "auc": round(auc, 4),

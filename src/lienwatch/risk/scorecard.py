@@ -153,6 +153,17 @@ class Scorecard:
         offset = self.base_score - factor * math.log(self.base_odds)
         return 1.0 / (1.0 + np.exp((np.asarray(scores, dtype=float) - offset) / factor))
 
+    def attributes(self, columns: Mapping[str, np.ndarray]) -> list[dict[str, str]]:
+        """For every row, the label of the attribute (bin) it falls in on each kept
+        characteristic: what a book stores of an application to watch its stability."""
+        indexes = self._indexes(columns)
+        labels = [[b.label for b in c.binning.bins] for c in self.characteristics]
+        return [
+            {c.name: labels[k][int(index[row])] for k, (c, index) in
+             enumerate(zip(self.characteristics, indexes, strict=True))}
+            for row in range(len(indexes[0]) if indexes else 0)
+        ]  # fmt: skip
+
     def reasons(self, columns: Mapping[str, np.ndarray], count: int = 4) -> list[list[Reason]]:
         """For every row, the ``count`` characteristics that cost the most points against their
         maximum, most costly first (characteristics at their maximum give no reason)."""

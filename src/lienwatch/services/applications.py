@@ -5,8 +5,14 @@ pure rules of :mod:`lienwatch.risk`, the same as ``lienwatch risk score`` (docs/
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
 from functools import cache
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from lienwatch.data import german_credit_path
 from lienwatch.risk.applications import REQUIRED, ApplicationError, decide_batch, parse_application
@@ -19,6 +25,16 @@ from lienwatch.risk.datasets import (
 )
 from lienwatch.risk.policy import Decision, Policy, shipped_policy
 from lienwatch.risk.scorecard import Scorecard, fit_scorecard
+from lienwatch.services.origination import (
+    Scored,
+    application_of,
+    fit_reference,
+    link_loan,
+    record_scored,
+    scorecard_id,
+)
+from lienwatch.servicing.book_import import Row, RowError
+from lienwatch.store.tables import ApplicationRecord, Loan
 from lienwatch.tabular import InputFileError, csv_rows
 
 
@@ -43,6 +59,12 @@ def shipped_scorecard() -> Scorecard:
     return fit_scorecard(data.columns, data.bad, GERMAN_CREDIT)
 
 
+@cache
+def shipped_reference() -> dict[str, Any]:
+    """The shipped scorecard's reference: its training scores by band."""
+    return fit_reference(shipped_scorecard(), german_credit().columns)
+
+
 def decide_applications(
     rows: Sequence[Mapping[str, str]], *, card: Scorecard | None = None,
     policy: Policy | None = None, blacklist: Mapping[str, Collection[str]] | None = None,
@@ -50,7 +72,13 @@ def decide_applications(
     """Check, score and decide each application (a row of the columns of docs/risk.md, as
     text), the batch linked for fraud rings; a bad row is an :class:`ApplicationError`
     naming ``applications[k]`` and the column."""
-    card = card or shipped_scorecard()
+    return _decided(rows, card or shipped_scorecard(), policy, blacklist)[0]
+
+
+def _decided(
+    rows: Sequence[Mapping[str, str]], card: Scorecard, policy: Policy | None,
+    blacklist: Mapping[str, Collection[str]] | None,
+) -> tuple[list[Decision], dict[str, np.ndarray]]:  # fmt: skip
     for k, row in enumerate(rows):
         missing = [c for c in (*REQUIRED, *card.names) if c not in row]
         if missing:
@@ -58,4 +86,145 @@ def decide_applications(
     apps = [parse_application(f"applications[{k}]", row) for k, row in enumerate(rows)]
     columns = columns_of(enumerate(rows), card.inputs, "applications").columns
     return decide_batch(apps, columns, card, policy or shipped_policy(),
-                        blacklist=blacklist or {})  # fmt: skip
+                        blacklist=blacklist or {}), columns  # fmt: skip
+
+
+def decide_and_record(
+    session: Session, rows: Sequence[Mapping[str, str]], *, at: datetime
+) -> list[Decision]:
+    """:func:`decide_applications` with the shipped scorecard, each decision kept with the
+    attributes of the application (``POST /api/v1/applications``): an application decided
+    again under the same id is replaced until a loan is booked on it."""
+    card = shipped_scorecard()
+    decisions, columns = _decided(rows, card, None, None)
+    store_decisions(session, card, shipped_reference(), decisions, columns, at=at)
+    return decisions
+
+
+def store_decisions(
+    session: Session, card: Scorecard, reference: Mapping[str, Any], decisions: Sequence[Decision],
+    columns: Mapping[str, np.ndarray], *, at: datetime,
+    loans: Mapping[str, int] | None = None, decided_on: Mapping[str, Any] | None = None,
+) -> int:  # fmt: skip
+    """Keep ``decisions`` (row for row with ``columns``) and the attributes ``card`` binned,
+    each linked to its loan id in ``loans`` (by application id) and dated by ``decided_on``
+    (default: ``at``'s day)."""
+    loans, decided_on = loans or {}, decided_on or {}
+    scored = (
+        Scored(d.application_id, at, decided_on.get(d.application_id, at.date()), d.score,
+               d.grade, d.decision, attributes, loans.get(d.application_id))
+        for d, attributes in zip(decisions, card.attributes(columns), strict=True)
+    )  # fmt: skip
+    return record_scored(session, scorecard_id(session, card, reference, at=at), scored)
+
+
+# -- a book imported with its applications (``lienwatch import``, docs/store.md) ------------
+
+APPLICATION_ID = "application_id"
+
+
+def application_columns(header: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The loans file's application columns: those of ``header`` it recognises
+    (``application_id`` and the shipped scorecard's characteristics) and the characteristics
+    missing when some but not all are given."""
+    if not any(c.name in header for c in GERMAN_CREDIT.characteristics):
+        return [c for c in header if c == APPLICATION_ID], []  # no scorecard to fit
+    names = shipped_scorecard().names
+    given = [c for c in header if c == APPLICATION_ID or c in names]
+    return given, [c for c in names if c not in header]
+
+
+def imported_application_errors(session: Session, loans: Sequence[Row]) -> list[RowError]:
+    """Loans rows whose application columns are unusable: an ``application_id`` never
+    decided here without the characteristics to score it, a characteristic that is not a
+    number where the scorecard bins numbers."""
+    if not any(_carries_application(row) for row in loans):
+        return []
+    card = shipped_scorecard()
+    numeric = [c.name for c in card.inputs if c.kind == "numeric"]
+    ids = {_text(row, APPLICATION_ID) for row in loans} - {""}
+    stored = select(ApplicationRecord.ref).where(ApplicationRecord.ref.in_(ids))
+    known = set(session.scalars(stored)) if ids else set()
+    errors = []
+    for row in loans:
+        bad = next((name for name in numeric if not _number(_text(row, name))), None)
+        if bad is not None:
+            errors.append(RowError(row.file, row.line, bad,
+                                   f"not a number {_text(row, bad)!r}", row.raw))  # fmt: skip
+            continue
+        ref = _text(row, APPLICATION_ID)
+        if ref and ref not in known and not _scored(row, card):
+            errors.append(RowError(row.file, row.line, APPLICATION_ID,
+                                   f"{ref!r}: no application was decided under that id and the "
+                                   "row carries no characteristics to score", row.raw))  # fmt: skip
+    return errors
+
+
+def record_imported_applications(session: Session, loans: Sequence[Row], *, at: datetime) -> int:
+    """The applications the loans rows carry: a row with the scorecard's characteristics is
+    scored by the shipped scorecard (graded by the shipped policy, decided on its disbursement
+    day, no decision recorded), a row naming a decided application is linked to it; either
+    way the loan takes the score and grade. Returns how many loans were linked."""
+    loans = [row for row in loans if _carries_application(row)]
+    if not loans:
+        return 0
+    card = shipped_scorecard()
+    refs = {row.key for row in loans}
+    ids = dict(session.execute(select(Loan.ref, Loan.id).where(Loan.ref.in_(refs))).all())
+    scored = [row for row in loans if _scored(row, card)]
+    done = {(row.file, row.line) for row in scored}
+    linked = 0
+    if scored:
+        columns = columns_of(((row.line, row.raw) for row in scored), card.inputs,
+                             "loans").columns  # fmt: skip
+        policy = shipped_policy()
+        rows = [
+            Scored(_text(row, APPLICATION_ID) or row.key, at, row.values["disbursed_on"],
+                   int(score), policy.grade(score), None, attributes, ids[row.key])
+            for row, score, attributes in zip(scored, card.score(columns),
+                                              card.attributes(columns), strict=True)
+        ]  # fmt: skip
+        record_scored(session, scorecard_id(session, card, shipped_reference(), at=at), rows)
+        linked += len(rows)
+    for row in loans:
+        ref = _text(row, APPLICATION_ID)
+        if (row.file, row.line) in done or not ref:
+            continue
+        application = application_of(session, ref)
+        loan = session.get(Loan, ids[row.key])
+        if application is not None and loan is not None and application.loan_id in (None, loan.id):
+            link_loan(session, application, loan)
+            linked += 1
+    for record in session.scalars(select(ApplicationRecord)
+                                  .where(ApplicationRecord.loan_id.in_(ids.values()))):  # fmt: skip
+        loan = session.get(Loan, record.loan_id)
+        if loan is not None:
+            loan.score, loan.grade = record.score, record.grade
+    return linked
+
+
+def _carries_application(row: Row) -> bool:
+    return APPLICATION_ID in row.raw or any(c.name in row.raw
+                                            for c in GERMAN_CREDIT.characteristics)
+
+
+def _text(row: Row, column: str) -> str:
+    return str(row.raw.get(column) or "").strip()
+
+
+def _number(text: str) -> bool:
+    if not text:
+        return True
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _scored(row: Row, card: Scorecard) -> bool:
+    """The row carries the characteristics of ``card``: the file has every column and the row
+    fills at least one (an empty cell is a missing value, a bin of its own; a row with all of
+    them empty has none)."""
+    return all(name in row.raw for name in card.names) and any(
+        _text(row, name) for name in card.names)

@@ -28,6 +28,11 @@ from sqlalchemy.orm import Session
 from lienwatch.errors import LienwatchError
 from lienwatch.ledger.collateral import Registration, registered_data, released_data
 from lienwatch.ledger.entries import EntryKind
+from lienwatch.services.applications import (
+    application_columns,
+    imported_application_errors,
+    record_imported_applications,
+)
 from lienwatch.services.ledger import collateral_registrations, record, require_user
 from lienwatch.services.payments import posted_entry
 from lienwatch.servicing.book_import import (
@@ -63,6 +68,7 @@ class ImportReport:
     ignored_columns: dict[str, list[str]]
     quarantine_files: list[Path]
     registrations: int = 0  # mortgage registrations (and releases) recorded
+    applications: int = 0  # loans linked to their scored application (docs/store.md)
 
 
 def read_table(path: Path) -> tuple[list[str], list[tuple[int, dict[str, Any]]]]:
@@ -94,6 +100,11 @@ def import_book(
         header, rows = read_table(Path(path))
         sources[kind] = (Path(path), header)
         header_errors, ignored[kind] = check_header(kind, str(path), header)
+        if kind == "loans":
+            known, missing = application_columns(header)
+            ignored[kind] = [c for c in ignored[kind] if c not in known]
+            header_errors += [RowError(str(path), 1, c, "required with the scorecard's other "
+                                       "characteristics (docs/store.md)") for c in missing]
         errors.extend(header_errors)
         if header_errors:
             continue
@@ -104,6 +115,7 @@ def import_book(
     accepted, reference_errors = check_references(parsed, known_references(session))
     errors.extend(reference_errors)
     pledges, pledge_errors = _new_registrations(session, accepted["loans"])
+    pledge_errors += imported_application_errors(session, accepted["loans"])
     accepted = _without_rejected(accepted, pledge_errors)
     errors.extend(pledge_errors)
     plan = plan_import(session, accepted)
@@ -123,8 +135,10 @@ def import_book(
                data={**posted_entry(external_id=v["id"], amount=v["amount"], paid_on=v["date"],
                                     channel=v["channel"]), **IMPORTED})  # fmt: skip
     recorded = _record_registrations(session, pledges, at=at, by=by)
+    loans = [row for row in accepted["loans"] if (row.file, row.line) not in conflicting]
+    linked = record_imported_applications(session, loans, at=at) if "loans" in parsed else 0
     written = _write_quarantine(errors, sources) if errors else []
-    return ImportReport(imported, plan.unchanged, errors, ignored, written, recorded)
+    return ImportReport(imported, plan.unchanged, errors, ignored, written, recorded, linked)
 
 
 def _disbursed_entry(v: Mapping[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from datetime import date, datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from lienwatch.errors import NotFoundError
@@ -328,3 +328,21 @@ def _check_root(head: LedgerHead, compact: CompactRange, previous: int,
             f"entries {previous} to {head.tree_size - 1})"
         )
     return head.tree_size
+
+
+def latest_head(session: Session) -> LedgerHead | None:
+    """The signed head of the largest tree (None before the first seal)."""
+    return session.scalars(
+        select(LedgerHead).order_by(LedgerHead.tree_size.desc()).limit(1)
+    ).first()
+
+
+def recorded_between(session: Session, since: datetime | None, at: datetime) -> dict[str, int]:
+    """Entries recorded and heads signed in ``[since, at]`` (all by ``at`` without ``since``)."""
+
+    def count(model: Any, column: Any) -> int:
+        window = column <= at if since is None else column.between(since, at)
+        return session.scalar(select(func.count()).select_from(model).where(window)) or 0
+
+    return {"entries": count(LedgerEntry, LedgerEntry.recorded_at),
+            "heads": count(LedgerHead, LedgerHead.signed_at)}  # fmt: skip

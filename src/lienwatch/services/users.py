@@ -16,14 +16,46 @@ from lienwatch.followup.model import Role
 from lienwatch.services.auth import AuditAction, AuthService
 from lienwatch.store.repositories import AuditRepository, TeamRepository, UserRepository
 from lienwatch.store.tables import Team, User
+from lienwatch.workforce.roster import roster_entry
+from lienwatch.workforce.rules import capacity_rules
 
 
 def describe_user(user: User) -> dict[str, Any]:
-    """A user without their secrets: name, role, team, skill, regions, capacity, active."""
+    """A user without their secrets: name, role, team, skill, regions, capacity, active, and
+    the roster keys set (``hours``, ``time_zone``, ``weekdays``, ``leave``)."""
     skills = user.skills or {}
     return {"username": user.username, "name": user.display_name, "role": user.role,
             "team": user.team, "skill": skills.get("mode"), "regions": skills.get("regions", []),
-            "capacity": user.daily_capacity, "active": user.active}  # fmt: skip
+            "capacity": user.daily_capacity, "active": user.active,
+            **{key: skills[key] for key in ROSTER_KEYS if key in skills}}  # fmt: skip
+
+
+ROSTER_KEYS = ("hours", "time_zone", "weekdays", "leave")
+
+
+def set_roster(session: Session, *, username: str, **entry: Any) -> User:
+    """An agent's roster entry: their working ``hours`` (``"09:00-17:00"``) in their own
+    ``time_zone``, ``weekdays`` (0 = Monday) and days of ``leave`` (ISO dates); a key given
+    as None is left as it is, an empty value clears it (the capacity rules' day then). The
+    entry is checked as the capacity forecast reads it (FollowupError naming the key)."""
+    unknown = set(entry) - set(ROSTER_KEYS)
+    if unknown:
+        raise LienwatchError(f"{sorted(unknown)[0]}: not a roster key ({', '.join(ROSTER_KEYS)})")
+    user = UserRepository(session).get(username)
+    if user.role != Role.AGENT:
+        raise LienwatchError(f"username: {username} is not an agent")
+    skills = dict(user.skills or {})
+    for key, value in entry.items():
+        if value is None:
+            continue
+        if value in ("", []):
+            skills.pop(key, None)
+        else:
+            skills[key] = value
+    roster_entry(skills, capacity_rules(), None, source=f"user {username}")
+    user.skills = skills
+    session.flush()
+    return user
 
 
 def create_user(

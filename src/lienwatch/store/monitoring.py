@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -139,12 +139,22 @@ def recent_fixes(
     )
 
 
-def open_monitor_alerts(session: Session, *, provinces: ProvinceIndex) -> list[MonitorAlert]:
+def open_monitor_alerts(
+    session: Session, *, provinces: ProvinceIndex, vehicles: Collection[str] | None = None
+) -> list[MonitorAlert]:
     """The open and acknowledged alerts the monitor stored (those with its key, of its types:
-    the nightly run's ``payment_anomaly`` alerts are not the monitor's)."""
+    the nightly run's ``payment_anomaly`` alerts are not the monitor's), of the ``vehicles``
+    given by VIN only when given (a partition's: 500 VINs per query)."""
     query = _alert_query().where(Alert.status.in_(_OPEN), Alert.key.is_not(None),
                                  Alert.type.in_([kind.value for kind in AlertType]))  # fmt: skip
-    return [_monitor_alert(*row, provinces) for row in session.execute(query).all()]
+    if vehicles is None:
+        return [_monitor_alert(*row, provinces) for row in session.execute(query).all()]
+    vins = sorted(vehicles)
+    return [
+        _monitor_alert(*row, provinces)
+        for start in range(0, len(vins), _CHUNK)
+        for row in session.execute(query.where(Vehicle.vin.in_(vins[start : start + _CHUNK])))
+    ]
 
 
 def save_alerts(
@@ -214,9 +224,10 @@ class StoreAlertStore:
         self.factory = factory
         self.provinces = provinces
 
-    def open_alerts(self) -> list[MonitorAlert]:
+    def open_alerts(self, vehicles: Collection[str] | None = None) -> list[MonitorAlert]:
+        """The monitor's open alerts, of ``vehicles`` (VINs) only when given."""
         with transaction(self.factory) as session:
-            return open_monitor_alerts(session, provinces=self.provinces)
+            return open_monitor_alerts(session, provinces=self.provinces, vehicles=vehicles)
 
     def save(self, alerts: Sequence[MonitorAlert]) -> Saved:
         with transaction(self.factory) as session:

@@ -1,5 +1,6 @@
 """The console's pages, each on the service verbs (no page reads the ORM): the collector's
-queue, a case, the alerts, the supervisor's dashboard, loan search and the users."""
+queue, a case, the alerts, the supervisor's dashboard, the workforce plan and league, loan
+search and the users."""
 
 # No `from __future__ import annotations` here: FastAPI reads the routes' annotations,
 # and the signed-in dependency (``Signed``) is local to the function that adds them.
@@ -46,11 +47,15 @@ from lienwatch.services.users import (
     set_user_active,
     team_names,
 )
+from lienwatch.services.workforce.capacity import service_forecast
+from lienwatch.services.workforce.incentives import month_league
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import transaction
 from lienwatch.store.tables import Case
 from lienwatch.web.render import local, render
 from lienwatch.web.session import PageRefused, Redirect, Viewer, form_of
+from lienwatch.workforce.incentives import incentive_scheme
+from lienwatch.workforce.rules import capacity_rules
 
 #: The outcomes an agent records on a call (the others are the automation's or a review's).
 CALL_OUTCOMES = (Outcome.PROMISE_TO_PAY, Outcome.RIGHT_PARTY_CONTACT, Outcome.NO_ANSWER,
@@ -348,6 +353,30 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
                                   assignee=assignee, at=clock.now())  # fmt: skip
 
         return on_dashboard(who, act)
+
+    @router.get("/console/workforce", response_class=HTMLResponse)
+    def workforce(who: Signed, days: int = 7) -> HTMLResponse:
+        """The capacity forecast and plan (per pool, and per hour today) and the month's
+        league to date: a supervisor sees their team's agents in the league."""
+        now = clock.now()
+        mine = who.principal.team if who.scope is Scope.TEAM else None
+        try:
+            with followup() as (session, service):
+                plan = service_forecast(service, at=now, days=days, rules=capacity_rules(
+                    settings.workforce.capacity_rules))  # fmt: skip
+                league, end = month_league(
+                    session, month=f"{now.astimezone(service.zone):%Y-%m}", at=now,
+                    zone=service.zone, team=mine,
+                    scheme=incentive_scheme(settings.workforce.incentives))  # fmt: skip
+        except LienwatchError as exc:
+            raise PageRefused(400, str(exc)) from None
+        today = plan.horizon.start
+        hours = sorted({h.starts for pool in plan.pools for h in pool.hours
+                        if h.starts.date() == today})  # fmt: skip
+        return page("workforce.html", who, plan=plan, league=league, league_to=end, days=days,
+                    hours=hours, shown=LISTED,
+                    by_hour={(pool.pool.label, h.starts): h for pool in plan.pools
+                             for h in pool.hours})  # fmt: skip
 
     @router.get("/console/search", response_class=HTMLResponse)
     def search(who: Signed, q: str = "", by: str = "ref") -> HTMLResponse:

@@ -7,13 +7,15 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from lienwatch.followup.steps import next_step
 from lienwatch.followup.strategy import LadderSpec
 from lienwatch.workforce.roster import Pool
 from lienwatch.workforce.rules import CapacityRules
+
+SLOT = timedelta(minutes=30)  # the plan's unit of time
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,11 +33,14 @@ class Pending:
     exposure: int = 0  # unsecured exposure in fen
     weight: float = 1.0
     deadline_at: datetime | None = None
+    travel: int = 0  # one way to the borrower's city, in minutes (a visit's trip)
 
 
 @dataclass(frozen=True, slots=True)
 class Work:
-    """An agent step forecast to fall due on business day ``due``, to be done by ``deadline``."""
+    """An agent step forecast to fall due on business day ``due``, to be done by ``deadline``;
+    to the minute, ready at ``ready_at`` and due by ``by_at`` (unset: the start of ``due`` and
+    the end of ``deadline``)."""
 
     pool: Pool
     channel: str
@@ -48,12 +53,22 @@ class Work:
     loan: str | None
     trigger_id: int | None
     exposure: int
+    ready_at: datetime | None = None
+    by_at: datetime | None = None
+
+    def ready(self, zone: ZoneInfo) -> datetime:
+        return self.ready_at or datetime.combine(self.due, time(), tzinfo=zone)
+
+    def by(self, zone: ZoneInfo) -> datetime:
+        return self.by_at or datetime.combine(self.deadline + timedelta(days=1), time(),
+                                              tzinfo=zone)  # fmt: skip
 
     def as_dict(self) -> dict[str, object]:
         return {"pool": self.pool.label, "channel": self.channel, "ladder": self.ladder,
                 "step": self.step + 1, "due": self.due.isoformat(),
                 "deadline": self.deadline.isoformat(), "loan": self.loan,
-                "trigger_id": self.trigger_id, "exposure": self.exposure}  # fmt: skip
+                "trigger_id": self.trigger_id, "exposure": self.exposure,
+                "minutes": round(self.minutes)}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +90,18 @@ class Horizon:
     def until(self) -> datetime:
         return datetime.combine(self.end, time(), tzinfo=self.zone)
 
+    def since(self) -> datetime:
+        return datetime.combine(self.start, time(), tzinfo=self.zone)
+
+    def slots(self) -> list[datetime]:
+        """The starts of the horizon's ``SLOT``-long slots of time (counted on the clock, so
+        a day of a daylight-saving change has its true number)."""
+        first, last = self.since().astimezone(UTC), self.until().astimezone(UTC)
+        return [(first + SLOT * n).astimezone(self.zone) for n in range((last - first) // SLOT)]
+
+    def day_of(self, moment: datetime) -> date:
+        return moment.astimezone(self.zone).date()
+
 
 def project(pending: Pending, horizon: Horizon, rules: CapacityRules) -> list[Work]:
     """The agent steps of ``pending``'s ladder falling due before the horizon ends (each step
@@ -88,13 +115,19 @@ def project(pending: Pending, horizon: Horizon, rules: CapacityRules) -> list[Wo
         if not spec.channel.automatic:
             first = _business_day(due, rules, horizon)
             minutes = rules.task_minutes(spec.channel.value)
-            last = _deadline_day(deadline or due + spec.sla, minutes, rules, horizon)
+            if spec.channel.value in rules.travel_channels:
+                minutes += 2 * pending.travel
+            ends = deadline or due + spec.sla
+            last = _deadline_day(ends, minutes, rules, horizon)
+            by_at = max(ends, _midnight(horizon.start + timedelta(days=1), horizon.zone))
             if spec.sla < rules.spread_from:  # planned on the day it falls due
                 last = first
+                by_at = _midnight(first + timedelta(days=1), horizon.zone)
             works.append(Work(
                 Pool(spec.team, spec.required_skill), spec.channel.value, pending.ladder.name,
                 index, first, max(first, last), minutes,
                 pending.weight, pending.loan, pending.trigger_id, pending.exposure,
+                max(due, horizon.since()), by_at,
             ))  # fmt: skip
         following = next_step(pending.ladder, done=index, anchor_at=pending.anchor_at, at=due,
                               repeats=pending.repeats)  # fmt: skip
@@ -102,6 +135,10 @@ def project(pending: Pending, horizon: Horizon, rules: CapacityRules) -> list[Wo
             break
         index, due, deadline = following.index, following.due, None
     return works
+
+
+def _midnight(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(), tzinfo=zone)
 
 
 def _business_day(at: datetime, rules: CapacityRules, horizon: Horizon) -> date:

@@ -1,7 +1,7 @@
-"""The staffing plan: schedule the forecast work of a pool on its agents' days, the earliest
-deadline first and, between tasks due by the same day, the largest unsecured exposure first
-(so that a breach falls on the smallest exposure); the staffing a pool needs is the fewest
-standard agents with no breach."""
+"""The staffing plan: schedule the forecast work of a pool on its agents' working hours (in
+their own time zones, half an hour at a time), the earliest deadline first and, between tasks
+due by the same time, the largest unsecured exposure first (so that a breach falls on the
+smallest exposure); the staffing a pool needs is the fewest standard agents with no breach."""
 
 from __future__ import annotations
 
@@ -9,19 +9,16 @@ import heapq
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
-from lienwatch.workforce.forecast import Horizon, Work
-from lienwatch.workforce.roster import Pool, Rostered
+from lienwatch.workforce.forecast import SLOT, Horizon, Work
+from lienwatch.workforce.roster import Pool, PoolCapacity, Rostered, roster_capacity
 
 EPSILON = 1e-9
 MAX_AGENTS = 10_000  # a pool needing more is reported as needing this many
 # Expected (fractional) breaches below this much count as none: a forecast of new triggers
 # is a rate, not a promise.
 TOLERATED = 0.5
-
-Capacity = Callable[[date], tuple[float, float]]  # a day's (minutes, tasks) of a pool
-
 
 @dataclass(frozen=True, slots=True)
 class Late:
@@ -34,34 +31,50 @@ class Late:
         return {**self.work.as_dict(), "done": self.done.isoformat() if self.done else None}
 
 
-def schedule(works: Sequence[Work], capacity: Capacity, horizon: Horizon) -> list[Late]:
-    """The work of one pool that would break its SLA with ``capacity``: each day the ready
-    tasks are taken by deadline, then largest exposure, while the day's minutes and task
-    count last."""
-    arriving = sorted(works, key=lambda w: w.due)
-    ready: list[tuple[date, int, int, Work]] = []
-    late, n = [], 0
-    for day in horizon.day_list:
-        while n < len(arriving) and arriving[n].due <= day:
+def schedule(works: Sequence[Work], capacity: PoolCapacity, horizon: Horizon) -> list[Late]:
+    """The work of one pool that would break its SLA with ``capacity``, slot by slot of time
+    (``SLOT``): the tasks ready by a slot's end are taken by deadline, then largest exposure,
+    while the minutes the agents on duty work in it last (a longer task takes the minutes
+    its agents carry from the slots before in one shift) and the business day's task count
+    lasts; a task is done at the end of the slot that finishes it."""
+    zone = horizon.zone
+    arriving = sorted(works, key=lambda w: w.ready(zone))
+    shortest = min((w.minutes * min(w.weight, 1.0) for w in works), default=0.0)
+    longest = max((w.minutes for w in works), default=0)
+    ready: list[tuple[datetime, int, int, Work]] = []
+    late: list[Late] = []
+    n, day, tasks, bank = 0, None, 0.0, 0.0
+    for slot in horizon.slots():
+        ends = slot + SLOT
+        while n < len(arriving) and arriving[n].ready(zone) < ends:
             work = arriving[n]
-            heapq.heappush(ready, (work.deadline, -work.exposure, n, work))
+            heapq.heappush(ready, (work.by(zone), -work.exposure, n, work))
             n += 1
-        minutes, tasks = capacity(day)
+        if horizon.day_of(slot) != day:
+            day = horizon.day_of(slot)
+            tasks = capacity.tasks(day)
+        got = capacity.minutes(slot, SLOT)
+        if got <= EPSILON:
+            bank = 0.0  # nobody on duty: a shift's minutes do not carry past its end
+            continue
+        bank += got
         skipped = []
-        while ready and tasks > EPSILON:
+        while ready and tasks > EPSILON and bank + EPSILON >= shortest:
             entry = heapq.heappop(ready)
             work = entry[3]
-            if work.minutes * work.weight > minutes + EPSILON or work.weight > tasks + EPSILON:
-                skipped.append(entry)  # a shorter task may still fit today
+            if work.minutes * work.weight > bank + EPSILON or work.weight > tasks + EPSILON:
+                skipped.append(entry)  # a shorter task may still fit now
                 continue
-            minutes -= work.minutes * work.weight
+            bank -= work.minutes * work.weight
             tasks -= work.weight
-            if day > work.deadline:
+            if ends > entry[0]:
                 late.append(Late(work, day))
         for entry in skipped:
             heapq.heappush(ready, entry)
-    late += [Late(entry[3], None) for entry in ready if entry[0] < horizon.end]
-    late += [Late(work, None) for work in arriving[n:] if work.deadline < horizon.end]
+        bank = min(bank, max(got, longest))  # idle minutes beyond a task's length are lost
+    until = horizon.until()  # work due by the horizon's end and not done is late
+    late += [Late(entry[3], None) for entry in ready if entry[0] <= until]
+    late += [Late(work, None) for work in arriving[n:] if work.by(zone) <= until]
     return late
 
 
@@ -70,21 +83,14 @@ def breaches(late: Iterable[Late]) -> float:
     return sum(item.work.weight for item in late)
 
 
-def roster_capacity(agents: Sequence[Rostered]) -> Capacity:
-    """A day's capacity of ``agents``: their minutes and tasks, if they work that day."""
-
-    def capacity(day: date) -> tuple[float, float]:
-        on = [a for a in agents if a.works_on(day)]
-        return float(sum(a.day_minutes for a in on)), float(sum(a.tasks for a in on))
-
-    return capacity
-
-
 def needed(works: Sequence[Work], agent: Rostered, horizon: Horizon) -> int:
     """The fewest agents like ``agent`` with whom ``works`` break no SLA (bisection: more
     agents never break more)."""
     if not works:
         return 0
+
+    if max(w.minutes for w in works) > agent.day_minutes + EPSILON:
+        return MAX_AGENTS  # a task longer than a working day: no staffing does it
 
     def enough(count: int) -> bool:
         return breaches(schedule(works, roster_capacity([agent] * count), horizon)) < TOLERATED
@@ -160,3 +166,37 @@ def guard_bound(works: Iterable[Work], calls_per_day: int | None) -> list[Late]:
         ordered = sorted(same_day, key=lambda w: (w.deadline, -w.exposure, w.trigger_id or 0))
         late += [Late(work, None) for work in ordered[calls_per_day:] if work.deadline <= day]
     return late
+
+
+@dataclass(frozen=True, slots=True)
+class Hour:
+    """An hour of the plan of a pool (business time): the tasks falling due in it, the
+    agents on duty and the minutes they work in it."""
+
+    starts: datetime
+    due: float
+    on_duty: int
+    minutes: float
+
+    def as_dict(self) -> dict[str, object]:
+        return {"hour": self.starts.isoformat(timespec="minutes"), "due": round(self.due, 1),
+                "on_duty": self.on_duty, "minutes": round(self.minutes)}  # fmt: skip
+
+
+def hourly(works: Iterable[Work], agents: Sequence[Rostered], horizon: Horizon) -> tuple[Hour, ...]:
+    """The pool's plan per hour of the horizon: work falling due (overdue work in the first
+    hour) beside the agents on duty, each in their own hours and zone; hours with neither
+    are left out."""
+    due: dict[datetime, float] = defaultdict(float)
+    for work in works:
+        ready = work.ready(horizon.zone).astimezone(horizon.zone)
+        due[ready.replace(minute=0, second=0, microsecond=0)] += work.weight
+    capacity = roster_capacity(agents)
+    hours = []
+    for starts in horizon.slots()[::2]:
+        length = 2 * SLOT
+        minutes = capacity.minutes(starts, length)
+        on_duty = capacity.on_duty(starts, length)
+        if due.get(starts) or on_duty:
+            hours.append(Hour(starts, due.get(starts, 0.0), on_duty, minutes))
+    return tuple(hours)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lienwatch.followup.model import Channel, FollowupError
 from lienwatch.followup.strategy import Duration, validated
+from lienwatch.workforce.travel import TravelTable, parse_table
 
 Skill = Literal["phone", "field"]
 
@@ -43,6 +44,13 @@ class CapacityRules(BaseModel):
     minutes: dict[str, int]  # channel -> an agent's minutes per task
     daily_capacity: dict[Skill, int]
     substitutions: tuple[Substitution, ...] = ()
+    #: Channels whose task is a trip: the round trip to the borrower's city is added to the
+    #: minutes on site, one way from the travel table (``travel_table``: a CSV of province,
+    #: city, minutes; unset, the shipped ``rules/travel.csv``), ``travel_unknown`` minutes
+    #: for a place the table does not know.
+    travel_channels: frozenset[str] = frozenset({"visit"})
+    travel_table: str | None = None
+    travel_unknown: int = Field(default=40, ge=0)
 
     @model_validator(mode="after")
     def _sane(self) -> CapacityRules:
@@ -68,9 +76,17 @@ class CapacityRules(BaseModel):
         return next((s for s in self.substitutions
                      if s.ladder == ladder and s.channel == channel), None)  # fmt: skip
 
+    def per_hour(self) -> dict[str, float]:
+        """An agent's tasks an hour by channel (a visit's without its travel)."""
+        return {channel: round(60 / minutes, 2) for channel, minutes in self.minutes.items()}
+
     @property
     def label(self) -> str:
         return f"{self.name}@{self.version}"
+
+    def travel(self) -> TravelTable:
+        """The travel table the rules name (read once per process)."""
+        return _travel_table(self.travel_table, self.travel_unknown)
 
 
 def parse_rules(data: dict[str, Any], *, source: str) -> CapacityRules:
@@ -88,6 +104,18 @@ def read_toml(path: Path | None, shipped: str) -> tuple[dict[str, Any], str]:
         raise FollowupError(f"{path}: {exc}") from None
     except OSError as exc:
         raise FollowupError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+@functools.cache
+def _travel_table(path: str | None, unknown: int) -> TravelTable:
+    if path is None:
+        text = resources.files("lienwatch.workforce").joinpath("rules/travel.csv")
+        return parse_table(text.read_text(encoding="utf-8"), unknown=unknown,
+                           source="rules/travel.csv")  # fmt: skip
+    try:
+        return parse_table(Path(path).read_text(encoding="utf-8"), unknown=unknown, source=path)
+    except OSError as exc:
+        raise FollowupError(f"travel_table: {path}: cannot read ({exc.strerror})") from None
 
 
 @functools.cache

@@ -34,6 +34,11 @@ class UserOut(BaseModel):
     regions: list[str]
     capacity: int
     active: bool
+    # an agent's roster entry, where set (lienwatch user roster)
+    hours: str | None = None
+    time_zone: str | None = None
+    weekdays: list[int] | None = None
+    leave: list[str] | None = None
 
 
 class UserIn(BaseModel):

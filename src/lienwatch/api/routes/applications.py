@@ -1,6 +1,7 @@
 """Loan applications: the pre-loan decision on a batch (check, scorecard, grade, amount and
-rate), every decision with its reasons (docs/risk.md). Nothing is stored: the decision is
-the answer."""
+rate), every decision with its reasons (docs/risk.md). Each decision is kept with the
+application's attributes (the bin of each characteristic), which the daily report's scorecard
+stability reads; an application decided again under the same id replaces the stored one."""
 
 # No `from __future__ import annotations`: FastAPI reads the signatures at run time.
 from typing import Any
@@ -8,9 +9,10 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
+from lienwatch import clock
 from lienwatch.api.context import ApiContext
 from lienwatch.api.errors import ErrorBody
-from lienwatch.services.applications import decide_applications
+from lienwatch.services.applications import decide_and_record
 
 ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 422)}
 
@@ -49,7 +51,8 @@ def router(context: ApiContext) -> APIRouter:
         """Check, score and decide each application: score, grade A-E, approve / refer /
         decline, the amount, APR and term granted, and the reasons (hard findings first,
         then the four characteristics that cost the most points)."""
-        decisions = decide_applications(body.applications)
+        with context.session() as session:
+            decisions = decide_and_record(session, body.applications, at=clock.now())
         return DecisionsOut(decisions=[DecisionOut(**d.as_json()) for d in decisions])
 
     return api

@@ -29,8 +29,7 @@ class ActivityArea:
         self.centres = np.zeros((0, 3))
         self.far: dict[int, bool] = {}
         self.learned_on: int | None = None
-        self.out_since: int | None = None
-        self.first_out: Fix | None = None
+        self.first_out: Fix | None = None  # the first fix far outside, None while inside
         self.alerted = False
 
     def on_fix(self, fix: Fix) -> None:
@@ -52,23 +51,24 @@ class ActivityArea:
             far = self.far[cell] = self._is_far(fix)
         if not far:
             self._inside(fix)
-        elif self.out_since is None:
-            self.out_since, self.first_out = fix.time, fix
+        elif self.first_out is None:
+            self.first_out = fix
         elif (
             not self.alerted
-            and fix.time - self.out_since > self.limits.unusual_s
+            and fix.time - self.first_out.time > self.limits.unusual_s
             and self._nights_out(fix) >= self.limits.unusual_nights
         ):
             self.alerted = True
+            since = self.first_out.time
             self.out.raise_(
                 AlertType.UNUSUAL_AREA,
-                start=self.out_since,
+                start=since,
                 at=fix.time,
                 device_id=fix.device_id,
                 position=position_of(fix),
-                fixes=[f for f in (self.first_out, fix) if f is not None],
+                fixes=[self.first_out, fix],
                 evidence={
-                    "hours_outside": round((fix.time - self.out_since) / HOUR_S, 1),
+                    "hours_outside": round((fix.time - since) / HOUR_S, 1),
                     "area_cells": len(self.area),
                 },
             )
@@ -83,7 +83,7 @@ class ActivityArea:
     def _inside(self, fix: Fix) -> None:
         if self.alerted:
             self.out.resolve(AlertType.UNUSUAL_AREA, fix.time)
-        self.out_since, self.alerted = None, False
+        self.first_out, self.alerted = None, False
 
     def _is_far(self, fix: Fix) -> bool:
         iy, ix = divmod(fix.cell, 100_000)

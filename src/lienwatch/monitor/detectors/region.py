@@ -17,8 +17,7 @@ class Region:
         self.area = out.spec.area
         self.region = region
         self.codes = codes
-        self.out_since: int | None = None
-        self.first_out: Fix | None = None
+        self.first_out: Fix | None = None  # the first fix outside, None while inside
         self.alerted = False
 
     def on_fix(self, fix: Fix) -> None:
@@ -28,21 +27,22 @@ class Region:
         if fix.in_area if self.area is not None else fix.province == self.region:
             if self.alerted:
                 self.out.resolve(AlertType.LEFT_REGION, fix.time)
-            self.out_since, self.alerted = None, False
-        elif self.out_since is None:
-            self.out_since, self.first_out = fix.time, fix
-        elif not self.alerted and fix.time - self.out_since > self.out.limits.left_region_s:
+            self.first_out, self.alerted = None, False
+        elif self.first_out is None:
+            self.first_out = fix
+        elif not self.alerted and fix.time - self.first_out.time > self.out.limits.left_region_s:
             self.alerted = True
+            since = self.first_out.time
             self.out.raise_(
                 AlertType.LEFT_REGION,
-                start=self.out_since,
+                start=since,
                 at=fix.time,
                 device_id=fix.device_id,
                 position=position_of(fix),
-                fixes=[f for f in (self.first_out, fix) if f is not None],
+                fixes=[self.first_out, fix],
                 evidence={
                     "permitted": self._permitted(),
-                    "hours_outside": round((fix.time - self.out_since) / HOUR_S, 1),
+                    "hours_outside": round((fix.time - since) / HOUR_S, 1),
                 },
             )
 

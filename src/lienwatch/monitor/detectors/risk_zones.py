@@ -20,9 +20,8 @@ class RiskZones:
         self.out = out
         self.zones = zones
         self.stays = stays
-        self.current = -1
-        self.entered = 0
-        self.first: Fix | None = None  # the first fix in the current zone
+        self.current = -1  # the zone's index, -1 outside any, -2 in one taken out since
+        self.first: Fix | None = None  # the first fix in the current zone (or outside any)
         self.alerted = False
 
     def on_fix(self, fix: Fix) -> None:
@@ -30,9 +29,9 @@ class RiskZones:
         if zone != self.current:
             if self.alerted:
                 self.out.resolve(AlertType.RISK_ZONE_VISIT, fix.time)
-            self.current, self.entered, self.alerted = zone, fix.time, False
-            self.first = fix
-        dwelt = fix.time - self.entered >= self.out.limits.zone_dwell_s
+            self.current, self.first, self.alerted = zone, fix, False
+        entered = self.first.time if self.first is not None else 0
+        dwelt = fix.time - entered >= self.out.limits.zone_dwell_s
         if zone >= 0 and not self.alerted and dwelt:
             self.alerted = True
             anchor = self.stays.anchor
@@ -41,17 +40,17 @@ class RiskZones:
             info = self.zones[zone]
             self.out.raise_(
                 AlertType.RISK_ZONE_VISIT,
-                start=self.entered,
+                start=entered,
                 at=fix.time,
                 device_id=fix.device_id,
                 position=position_of(fix),
                 fixes=[f for f in (self.first, fix) if f is not None],
-                stay={"from": iso_utc(self.entered), "to": iso_utc(fix.time),
-                      "minutes": round((fix.time - self.entered) / 60)},
+                stay={"from": iso_utc(entered), "to": iso_utc(fix.time),
+                      "minutes": round((fix.time - entered) / 60)},
                 evidence={
                     "zone_id": info.zone_id,
                     "category": info.category,
                     "name": info.name,
-                    "minutes": round((fix.time - self.entered) / 60),
+                    "minutes": round((fix.time - entered) / 60),
                 },
             )

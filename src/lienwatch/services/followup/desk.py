@@ -14,6 +14,7 @@ from sqlalchemy.orm import aliased
 
 from lienwatch.access.principal import Viewer
 from lienwatch.errors import NotFoundError
+from lienwatch.followup.assignment import check_reassignment
 from lienwatch.followup.compliance import Decision
 from lienwatch.followup.model import CaseStatus, Channel, FollowupError, Role, TaskStatus
 from lienwatch.services.followup.commands import AWAITING, DECLINED, SENT
@@ -162,17 +163,12 @@ class Desk(ServiceState):
         if case is None or case.status == CaseStatus.CLOSED:
             raise NotFoundError(f"case_id: no open case {case_id}")
         supervisor, agent = self._user(by), self._user(to)
-        if supervisor.role != Role.SUPERVISOR:
-            raise FollowupError(f"by: {by} is not a supervisor")
-        if agent.role != Role.AGENT or not agent.active:
-            raise FollowupError(f"to: {to} is not an active agent")
         tasks = list(self.session.scalars(
             select(Task).where(Task.case_id == case.id, Task.status == TaskStatus.QUEUED)
             .order_by(Task.id)))  # fmt: skip
         holders = {self.session.get_one(User, held) for held in
                    {case.assignee_id, *(t.assignee_id for t in tasks)} if held}  # fmt: skip
-        if supervisor.team != agent.team or any(h.team != supervisor.team for h in holders):
-            raise FollowupError(f"to: {to} is not in team {supervisor.team} of {by}")
+        check_reassignment(supervisor, agent, holders)
         if case.assignee_id == agent.id and all(t.assignee_id == agent.id for t in tasks):
             return case
         held = case.assignee_id or next((t.assignee_id for t in tasks if t.assignee_id), None)

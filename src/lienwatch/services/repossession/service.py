@@ -19,7 +19,8 @@ from datetime import date, datetime
 
 from sqlalchemy import select
 
-from lienwatch.followup.model import CaseStatus, FollowupError, Role
+from lienwatch.followup.assignment import check_reassignment
+from lienwatch.followup.model import CaseStatus, FollowupError
 from lienwatch.followup.repossession import (
     SUPERVISOR_STEPS,
     RepoStatus,
@@ -131,18 +132,17 @@ class RepossessionService(DisposalSteps):
 
     def reassign(self, *, repossession_id: int, to: str, by: str, at: datetime) -> Repossession:
         """Give the recovery (and the step it waits for, unless any supervisor takes it) to
-        agent ``to``, as a task is reassigned: only a supervisor may, and the case's timeline
-        records who did it and from whom."""
+        agent ``to``, as a case is reassigned (:func:`check_reassignment`: a supervisor of the
+        team of both agents), and the case's timeline records who did it and from whom."""
         repo = self._get(repossession_id)
         supervisor, agent = self._user(by), self._user(to)
-        if supervisor.role != Role.SUPERVISOR:
-            raise FollowupError(f"by: {by} is not a supervisor")
-        if agent.role != Role.AGENT or not agent.active:
-            raise FollowupError(f"to: {to} is not an active agent")
         step = open_step(self.session, repo.id)
+        holder = self.session.get(User, repo.assignee_id) if repo.assignee_id else None
+        held = {repo.assignee_id, step.assignee_id if step else None}
+        check_reassignment(supervisor, agent,
+                           [self.session.get_one(User, h) for h in held if h])  # fmt: skip
         if step is None:
             raise FollowupError(f"repossession_id: repossession {repo.id} is {repo.status}")
-        holder = self.session.get(User, repo.assignee_id) if repo.assignee_id else None
         repo.assignee_id = agent.id
         if step.step not in SUPERVISOR_STEPS:
             step.assignee_id = agent.id

@@ -5,7 +5,7 @@ every SLA beside the staffing it has, and the steps forecast to breach, by loan.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,18 +19,20 @@ from lienwatch.followup.strategy import Strategy
 from lienwatch.services.followup import FollowupService
 from lienwatch.services.workforce.sources import expected_pendings, open_pendings
 from lienwatch.servicing.catalogue import ProductCatalogue
+from lienwatch.store.servicing import last_run_day
 from lienwatch.store.tables import Task, User
 from lienwatch.workforce.forecast import Horizon, Work, forecast, workload
 from lienwatch.workforce.plan import (
+    Hour,
     Late,
     breaches,
     by_pool,
     guard_bound,
+    hourly,
     needed,
-    roster_capacity,
     schedule,
 )
-from lienwatch.workforce.roster import Pool, Roster, roster_of, standard_agent
+from lienwatch.workforce.roster import Pool, Roster, roster_capacity, roster_of, standard_agent
 from lienwatch.workforce.rules import CapacityRules, capacity_rules
 
 MAX_DAYS = 62
@@ -46,6 +48,7 @@ class PoolPlan:
     rostered: int
     needed: int
     breaches: float
+    hours: tuple[Hour, ...] = ()  # the plan per hour: tasks falling due, agents on duty
 
     @property
     def shortfall(self) -> int:
@@ -55,7 +58,8 @@ class PoolPlan:
         return {"pool": self.pool.label, "team": self.pool.team, "skill": self.pool.skill,
                 "tasks": {k: round(v, 1) for k, v in self.tasks.items()},
                 "rostered": self.rostered, "needed": self.needed, "shortfall": self.shortfall,
-                "breaches": round(self.breaches, 1)}  # fmt: skip
+                "breaches": round(self.breaches, 1),
+                "hours": [hour.as_dict() for hour in self.hours]}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +71,7 @@ class CapacityForecast:
     works: tuple[Work, ...]
     late: tuple[Late, ...]  # with the roster as it is: by loan (expected ones carry none)
     guard_bound: tuple[Late, ...] = ()  # calls past the guard's daily cap: no staffing helps
+    go_live: bool = False  # the book was never worked: its backlog as the first tick adopts it
 
     def needed(self, skill: str) -> int:
         return sum(plan.needed for plan in self.pools if plan.pool.skill == skill)
@@ -82,6 +87,7 @@ class CapacityForecast:
             "days": self.horizon.days,
             "rules": self.rules,
             "strategy": self.strategy,
+            "go_live": self.go_live,
             "pools": [plan.as_dict() for plan in self.pools],
             "workload": [
                 {
@@ -107,11 +113,12 @@ def capacity_forecast(
         raise FollowupError(f"days: {days} is not between 1 and {MAX_DAYS}")
     zone = ZoneInfo(time_zone)
     horizon = Horizon(at.astimezone(zone).date(), days, zone)
-    pendings = open_pendings(session, strategy) + expected_pendings(
-        session, at=at, horizon=horizon, strategy=strategy,
+    latest, travel = last_run_day(session), rules.travel()
+    pendings = open_pendings(session, strategy, latest, travel) + expected_pendings(
+        session, at=at, horizon=horizon, strategy=strategy, latest=latest, travel=travel,
         catalogue=catalogue or ProductCatalogue(), lookback_days=rules.lookback_days)  # fmt: skip
     works = forecast(pendings, horizon, rules)
-    roster = current_roster(session, rules)
+    roster = current_roster(session, rules, zone)
     plans, late = [], []
     for pool, pool_works in sorted(by_pool(works).items(), key=lambda item: item[0].label):
         members = roster.members(pool)
@@ -119,9 +126,10 @@ def capacity_forecast(
         tasks: dict[str, float] = defaultdict(float)
         for work in pool_works:
             tasks[work.channel] += work.weight
+        standard = standard_agent(rules, pool.skill, zone=zone)
         plans.append(PoolPlan(pool, dict(tasks), len(members),
-                              needed(pool_works, standard_agent(rules, pool.skill), horizon),
-                              breaches(pool_late)))  # fmt: skip
+                              needed(pool_works, standard, horizon), breaches(pool_late),
+                              hourly(pool_works, members, horizon)))  # fmt: skip
         late += pool_late
     late.sort(key=lambda item: (item.work.deadline, item.work.exposure))
     capped = guard_bound(works, profile(strategy.profile).connected_calls_per_day)
@@ -129,12 +137,14 @@ def capacity_forecast(
                             tuple(late), tuple(capped))  # fmt: skip
 
 
-def current_roster(session: Session, rules: CapacityRules) -> Roster:
+def current_roster(session: Session, rules: CapacityRules, zone: ZoneInfo) -> Roster:
+    """The active agents, each in their own hours and zone (``zone``, the business one,
+    when their roster entry names none)."""
     rows = session.execute(
         select(User.username, User.team, User.skills, User.daily_capacity)
         .where(User.role == "agent", User.active.is_(True)).order_by(User.username)
     ).all()  # fmt: skip
-    return roster_of(((u, t, s or {}, c) for u, t, s, c in rows), rules)
+    return roster_of(((u, t, s or {}, c) for u, t, s, c in rows), rules, zone)
 
 
 def forecast_accuracy(
@@ -174,13 +184,25 @@ def go_live_forecast(
     as it was (the demo sizes its team from it before the engine starts)."""
     service.adopt_backlog(at=at)
     service.session.flush()
-    return service_forecast(service, at=at, days=days, rules=rules or capacity_rules())
+    return capacity_forecast(
+        service.session, at=at, days=days, strategy=service.strategy,
+        rules=rules or capacity_rules(), catalogue=service.catalogue, time_zone=service.zone.key,
+    )  # fmt: skip
 
 
 def service_forecast(
     service: FollowupService, *, at: datetime, days: int, rules: CapacityRules
 ) -> CapacityForecast:
-    """:func:`capacity_forecast` with ``service``'s session, strategy, catalogue and zone."""
+    """:func:`capacity_forecast` with ``service``'s session, strategy, catalogue and zone; on
+    a book the engine never worked (just imported), the forecast at go-live: the backlog its
+    first tick will adopt counted in, adopted in a savepoint rolled back (``go_live``)."""
+    if not service.seen_before():
+        savepoint = service.session.begin_nested()
+        try:
+            return replace(go_live_forecast(service, at=at, days=days, rules=rules),
+                           go_live=True)  # fmt: skip
+        finally:
+            savepoint.rollback()
     return capacity_forecast(
         service.session, at=at, days=days, strategy=service.strategy, rules=rules,
         catalogue=service.catalogue, time_zone=service.zone.key,

@@ -4,9 +4,13 @@ the ledger entry the refusal left)."""
 
 from __future__ import annotations
 
+import bisect
 import json
-from datetime import datetime
+from collections import defaultdict
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
@@ -27,7 +31,7 @@ from lienwatch.store.tables import (
     Trigger,
     User,
 )
-from lienwatch.workforce.incentives import Act, Fact, League, Scheme, league
+from lienwatch.workforce.incentives import Act, Fact, League, Scheme, league, month_bounds
 
 AGENT_ACTS = ("call", "visit", "review", "legal")
 
@@ -50,6 +54,22 @@ def incentive_league(
               for name, at, loan, trace in _refusals(session, *window)
               if (user := by_name.get(name)) is not None]  # fmt: skip
     return league(facts, scheme)
+
+
+def month_league(
+    session: Session, *, month: str, at: datetime, zone: ZoneInfo, scheme: Scheme,
+    team: str | None = None,
+) -> tuple[League, datetime]:  # fmt: skip
+    """The league of ``month`` (``YYYY-MM`` in ``zone``) to date at ``at``, and the moment
+    it runs to; with ``team``, that team's agents alone (a supervisor's view)."""
+    since, until = month_bounds(month, zone)
+    end = min(until, at)
+    table = incentive_league(session, since=since, until=end, scheme=scheme)
+    if team is not None:
+        agents = tuple(s for s in table.agents if s.team == team)
+        table = replace(table, agents=agents,
+                        teams={t: n for t, n in table.teams.items() if t == team})  # fmt: skip
+    return table, end
 
 
 Row = tuple[int, Act, datetime, int, str]
@@ -93,19 +113,21 @@ def _cures(session: Session, since: datetime, until: datetime) -> list[Row]:
             Trigger.resolution == "loan current",
             Trigger.resolved_at >= since, Trigger.resolved_at < until)
     ).all()  # fmt: skip
-    found = []
-    for trigger, case, at in cured:
-        last = _last_agent_act(session, case, at)
-        if last is not None:
-            found.append((last[0], Act.CURE, at, case, f"trigger:{trigger}"))
-    return found
+    last = _last_agent_acts(session, [(case, at) for _, case, at in cured])
+    return [(by, Act.CURE, at, case, f"trigger:{trigger}")
+            for trigger, case, at in cured
+            if (by := last.get((case, at))) is not None]  # fmt: skip
 
 
 def _recoveries(session: Session, since: datetime, until: datetime) -> list[Row]:
+    """A recovered car, on the day recorded (midnight in the approval's zone): the days
+    around the window are read, the exact window applied on the moments."""
     rows = session.execute(
         select(Repossession.assignee_id, Repossession.recovered_on, Repossession.case_id,
                Repossession.id, Repossession.approved_at)
-        .where(Repossession.assignee_id.is_not(None), Repossession.recovered_on.is_not(None))
+        .where(Repossession.assignee_id.is_not(None),
+               Repossession.recovered_on >= since.date() - timedelta(days=1),
+               Repossession.recovered_on <= until.date() + timedelta(days=1))
     ).all()  # fmt: skip
     found = []
     for by, day, case, repossession, approved in rows:
@@ -123,18 +145,26 @@ def _breaches(session: Session, since: datetime, until: datetime) -> list[Row]:
         .where(Action.kind == "sla_breach", Action.performed_at >= since,
                Action.performed_at < until)
     ).all()  # fmt: skip
+    ids = sorted({t for *_, details in rows if (t := (details or {}).get("trigger")) is not None})
+    kinds: dict[int, str] = {}
+    held: dict[int, list[tuple[datetime, int, int]]] = defaultdict(list)
+    for chunk in chunks(ids):
+        kinds.update(session.execute(select(Trigger.id, Trigger.kind)
+                                     .where(Trigger.id.in_(chunk))).all())  # fmt: skip
+        for trigger, due, task, holder in session.execute(
+            select(Task.trigger_id, Task.due_at, Task.id, Task.assignee_id)
+            .where(Task.trigger_id.in_(chunk), Task.assignee_id.is_not(None))
+        ):  # fmt: skip
+            held[trigger].append((due, task, holder))
     found = []
     for action, at, case, details in rows:
-        trigger = session.get(Trigger, (details or {}).get("trigger"))
-        if trigger is None:
+        trigger = (details or {}).get("trigger")
+        if trigger not in kinds:
             continue  # a repossession step's breach: its holder is the recovery's assignee
-        holder = session.scalar(
-            select(Task.assignee_id).where(Task.trigger_id == trigger.id,
-                                           Task.assignee_id.is_not(None), Task.due_at <= at)
-            .order_by(Task.due_at.desc()).limit(1)
-        )  # fmt: skip
-        if holder is not None:
-            act = (Act.BROKEN_PROMISE_MISSED if trigger.kind == TriggerKind.BROKEN_PROMISE
+        before = [entry for entry in held[trigger] if entry[0] <= at]
+        if before:  # the task due last by then (the newest of a tie), as one query took it
+            holder = max(before, key=lambda entry: (entry[0], entry[1]))[2]
+            act = (Act.BROKEN_PROMISE_MISSED if kinds[trigger] == TriggerKind.BROKEN_PROMISE
                    else Act.SLA_BREACH)  # fmt: skip
             found.append((holder, act, at, case, f"action:{action}"))
     return found
@@ -147,12 +177,10 @@ def _upheld_complaints(session: Session, since: datetime, until: datetime) -> li
         .where(Complaint.upheld.is_(True), Complaint.resolved_at >= since,
                Complaint.resolved_at < until)
     ).all()  # fmt: skip
-    found = []
-    for complaint, case, received, resolved in rows:
-        last = _last_agent_act(session, case, received)
-        if last is not None:
-            found.append((last[0], Act.COMPLAINT_UPHELD, resolved, case, f"complaint:{complaint}"))
-    return found
+    last = _last_agent_acts(session, [(case, received) for _, case, received, _ in rows])
+    return [(by, Act.COMPLAINT_UPHELD, resolved, case, f"complaint:{complaint}")
+            for complaint, case, received, resolved in rows
+            if (by := last.get((case, received))) is not None]  # fmt: skip
 
 
 def _refusals(
@@ -180,12 +208,27 @@ def _loan_refs(session: Session, case_ids: set[int]) -> dict[int, str]:
                 .where(Case.id.in_(chunk)))}  # fmt: skip
 
 
-def _last_agent_act(session: Session, case_id: int, before: datetime) -> tuple[int, int] | None:
-    """(agent, action) of the last agent act on the case at or before ``before``."""
-    row = session.execute(
-        select(Action.performed_by, Action.id)
-        .where(Action.case_id == case_id, Action.performed_by.is_not(None),
-               Action.kind.in_(AGENT_ACTS), Action.performed_at <= before)
-        .order_by(Action.performed_at.desc(), Action.id.desc()).limit(1)
-    ).first()  # fmt: skip
-    return None if row is None else (row[0], row[1])
+def _last_agent_acts(
+    session: Session, moments: list[tuple[int, datetime]]
+) -> dict[tuple[int, datetime], int]:
+    """For each (case, moment): the agent of the last agent act on the case at or before the
+    moment (the highest action id of a tie), in one query per chunk of cases."""
+    acts: dict[int, list[tuple[datetime, int, int]]] = defaultdict(list)
+    cases = sorted({case for case, _ in moments})
+    latest = max((at for _, at in moments), default=None)
+    for chunk in chunks(cases):
+        for case, at, action, by in session.execute(
+            select(Action.case_id, Action.performed_at, Action.id, Action.performed_by)
+            .where(Action.case_id.in_(chunk), Action.performed_by.is_not(None),
+                   Action.kind.in_(AGENT_ACTS), Action.performed_at <= latest)
+        ):  # fmt: skip
+            acts[case].append((at, action, by))
+    for found in acts.values():
+        found.sort()
+    last = {}
+    for case, moment in moments:
+        found = acts.get(case, [])
+        n = bisect.bisect_right(found, moment, key=lambda entry: entry[0])
+        if n:
+            last[(case, moment)] = found[n - 1][2]
+    return last

@@ -15,6 +15,7 @@ from lienwatch.followup.model import Channel, TaskStatus
 from lienwatch.services.followup import FollowupService
 from lienwatch.services.timeline import log_action
 from lienwatch.services.workforce.capacity import CapacityForecast
+from lienwatch.store.db import chunks
 from lienwatch.store.tables import Action, Case, Task
 from lienwatch.workforce.forecast import Work
 from lienwatch.workforce.plan import Decision, decide
@@ -48,28 +49,55 @@ def act_on_shortfall(
         return [channel.value for channel in rule.replacement] if rule else None
 
     counts = {"reassign": 0, "substitute": 0, "order": 0}
-    for decision in decide((*plan.guard_bound, *plan.late), spare, substitutes):
-        task = _queued(service, decision.work)
-        if task is None or _taken(service, task, decision.kind):
+    decisions = decide((*plan.guard_bound, *plan.late), spare, substitutes)
+    queued = _queued(service, {d.work.trigger_id for d in decisions if d.work.trigger_id})
+    taken = _taken(service, {task.id for task in queued.values()})
+    for decision in decisions:
+        task = queued.get((decision.work.trigger_id, decision.work.channel))
+        if task is None or (task.id, decision.kind) in taken:
             continue
         _apply(service, task, decision, at)
+        taken.add((task.id, decision.kind))
         counts[decision.kind] += 1
     return Acted(counts["reassign"], counts["substitute"], counts["order"])
 
 
-def _queued(service: FollowupService, work: Work) -> Task | None:
-    if work.trigger_id is None:
-        return None
-    return service.session.scalar(select(Task).where(
-        Task.trigger_id == work.trigger_id, Task.status == TaskStatus.QUEUED,
-        Task.channel == work.channel))  # fmt: skip
+MORNING_DAYS = 2  # the morning plan looks at today and tomorrow
 
 
-def _taken(service: FollowupService, task: Task, kind: str) -> bool:
-    key = f"plan:{task.id}:{kind}"
-    return (
-        service.session.scalar(select(Action.id).where(Action.idempotency_key == key)) is not None
-    )
+def morning_plan(service: FollowupService, *, at: datetime, rules: CapacityRules) -> Acted:
+    """The engine's morning pass (the scheduler's ``capacity_plan`` job, the demo's each
+    working morning): forecast today and tomorrow, act on the steps forecast to breach."""
+    from lienwatch.services.workforce.capacity import service_forecast
+
+    plan = service_forecast(service, at=at, days=MORNING_DAYS, rules=rules)
+    return act_on_shortfall(service, plan=plan, rules=rules, at=at)
+
+
+def _queued(service: FollowupService, triggers: set[int]) -> dict[tuple[int, str], Task]:
+    """The queued task of each (trigger, channel) of ``triggers`` (the first queued)."""
+    found: dict[tuple[int, str], Task] = {}
+    for chunk in chunks(sorted(triggers)):
+        for task in service.session.scalars(
+            select(Task).where(Task.trigger_id.in_(chunk), Task.status == TaskStatus.QUEUED)
+            .order_by(Task.id)
+        ):  # fmt: skip
+            found.setdefault((task.trigger_id, task.channel), task)
+    return found
+
+
+def _taken(service: FollowupService, tasks: set[int]) -> set[tuple[int, str]]:
+    """The (task, decision) pairs of ``tasks`` a plan already took (by the actions' keys)."""
+    keys = [f"plan:{task}:{kind}" for task in sorted(tasks)
+            for kind in ("reassign", "substitute", "order")]  # fmt: skip
+    taken = set()
+    for chunk in chunks(keys):
+        for key in service.session.scalars(
+            select(Action.idempotency_key).where(Action.idempotency_key.in_(chunk))
+        ):  # fmt: skip
+            _, task, kind = key.split(":")
+            taken.add((int(task), kind))
+    return taken
 
 
 def _apply(service: FollowupService, task: Task, decision: Decision, at: datetime) -> None:

@@ -5,6 +5,7 @@ delinquent loans reaching a deeper bucket, the recent rate of alerts and other k
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -17,9 +18,9 @@ from lienwatch.followup.strategy import Arm, LadderSpec, Segment, Strategy
 from lienwatch.followup.triggers import ROUTINE_CHECKS, check_lead, current_checks, repeats
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.followup import LIVE_LOAN_STATUSES
-from lienwatch.store.servicing import last_run_day
-from lienwatch.store.tables import Alert, Case, Loan, LoanSnapshot, Task, Trigger
+from lienwatch.store.tables import Alert, Borrower, Case, Loan, LoanSnapshot, Task, Trigger
 from lienwatch.workforce.forecast import Horizon, Pending
+from lienwatch.workforce.travel import TravelTable
 
 # Kinds whose expected arrivals come from the book itself rather than their recent rate.
 FROM_THE_BOOK = frozenset(
@@ -28,23 +29,27 @@ FROM_THE_BOOK = frozenset(
 ROUTINE = frozenset({*ROUTINE_CHECKS, TriggerKind.WELCOME_CALL})  # by loan age
 
 
-def open_pendings(session: Session, strategy: Strategy) -> list[Pending]:
+def open_pendings(
+    session: Session, strategy: Strategy, latest: date | None, travel: TravelTable
+) -> list[Pending]:
     """Every open trigger at its next step: the queued task's due time and deadline when the
-    step waits in a queue, else the trigger's."""
+    step waits in a queue, else the trigger's (the exposure of the ``latest`` run's day), and
+    the trip to the borrower's city."""
     queued = select(Task.trigger_id, Task.due_at, Task.deadline_at).where(
         Task.status == TaskStatus.QUEUED).subquery()  # fmt: skip
     rows = session.execute(
         select(Trigger, Case.arm, Loan.ref, LoanSnapshot.unsecured, queued.c.due_at,
-               queued.c.deadline_at)
+               queued.c.deadline_at, Borrower.province_code, Borrower.city)
         .join(Case, Case.id == Trigger.case_id)
         .join(Loan, Loan.id == Trigger.loan_id)
+        .join(Borrower, Borrower.id == Loan.borrower_id)
         .outerjoin(queued, queued.c.trigger_id == Trigger.id)
         .outerjoin(LoanSnapshot, and_(LoanSnapshot.loan_id == Trigger.loan_id,
-                                      LoanSnapshot.as_of == _latest(session)))
+                                      LoanSnapshot.as_of == latest))
         .where(Trigger.resolved_at.is_(None))
     ).all()  # fmt: skip
     pendings = []
-    for trigger, arm, ref, unsecured, due_at, deadline_at in rows:
+    for trigger, arm, ref, unsecured, due_at, deadline_at, province, city in rows:
         ladder = _ladder(strategy, trigger.ladder, arm or "champion")
         if ladder is None:  # a ladder a newer strategy dropped: nothing to forecast
             continue
@@ -52,23 +57,39 @@ def open_pendings(session: Session, strategy: Strategy) -> list[Pending]:
             ladder, trigger.step, due_at or trigger.next_due_at, trigger.anchor_at,
             repeats(TriggerKind(trigger.kind)), ref, trigger.id, int(unsecured or 0),
             deadline_at=deadline_at or trigger.deadline_at,
+            travel=travel.one_way(province, city),
         ))  # fmt: skip
     return pendings
 
 
 def expected_pendings(
     session: Session, *, at: datetime, horizon: Horizon, strategy: Strategy,
-    catalogue: ProductCatalogue, lookback_days: int,
+    catalogue: ProductCatalogue, lookback_days: int, latest: date | None, travel: TravelTable,
 ) -> list[Pending]:  # fmt: skip
-    """The triggers expected over ``horizon``, each weighted by its probability."""
-    latest = _latest(session)
+    """The triggers expected over ``horizon``, each weighted by its probability (the book
+    as the ``latest`` nightly run left it), with the live book's mean trip."""
     expected: list[Pending] = []
     if latest is not None:
         expected += _missed_installments(session, latest, horizon, strategy)
         expected += _deeper_buckets(session, latest, horizon, strategy, catalogue)
     expected += _routine(session, horizon, strategy)
-    expected += _recent_rates(session, at, horizon, strategy, lookback_days)
-    return expected
+    expected += _recent_rates(session, at, horizon, strategy, lookback_days, latest)
+    trip = mean_trip(session, travel)
+    return [replace(pending, travel=trip) for pending in expected]
+
+
+def mean_trip(session: Session, travel: TravelTable) -> int:
+    """The mean one-way trip to the live loans' borrowers (the unknown place's without any)."""
+    rows = session.execute(
+        select(Borrower.province_code, Borrower.city, func.count())
+        .join(Loan, Loan.borrower_id == Borrower.id)
+        .where(Loan.status.in_(LIVE_LOAN_STATUSES))
+        .group_by(Borrower.province_code, Borrower.city)
+    ).all()  # fmt: skip
+    loans = sum(n for *_, n in rows)
+    if not loans:
+        return travel.unknown
+    return round(sum(travel.one_way(p, c) * n for p, c, n in rows) / loans)
 
 
 def _missed_installments(
@@ -150,8 +171,9 @@ def _routine(session: Session, horizon: Horizon, strategy: Strategy) -> list[Pen
 
 
 def _recent_rates(
-    session: Session, at: datetime, horizon: Horizon, strategy: Strategy, lookback_days: int
-) -> list[Pending]:
+    session: Session, at: datetime, horizon: Horizon, strategy: Strategy, lookback_days: int,
+    latest: date | None,
+) -> list[Pending]:  # fmt: skip
     """Alerts (by type) at the rate they were raised over the lookback, other kinds at the
     rate their triggers were raised (not adopted at go-live), spread over every day."""
     since = at - timedelta(days=lookback_days)
@@ -160,7 +182,7 @@ def _recent_rates(
     alerts = session.execute(
         select(Alert.type, delinquent, func.count())
         .outerjoin(LoanSnapshot, and_(LoanSnapshot.loan_id == Alert.loan_id,
-                                      LoanSnapshot.as_of == _latest(session)))
+                                      LoanSnapshot.as_of == latest))
         .where(Alert.loan_id.is_not(None), raised >= since, raised < at)
         .group_by(Alert.type, delinquent)
     ).all()  # fmt: skip
@@ -206,10 +228,6 @@ def _ladder(strategy: Strategy, name: str, arm: str) -> LadderSpec | None:
     return next(
         (ladder for ladder in (*challenger, *strategy.ladders) if ladder.name == name), None
     )
-
-
-def _latest(session: Session) -> date | None:
-    return last_run_day(session)
 
 
 def _midnight(day: date, zone: ZoneInfo) -> datetime:

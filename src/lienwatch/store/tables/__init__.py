@@ -31,6 +31,7 @@ from lienwatch.store.tables.followup import (
     User,
 )
 from lienwatch.store.tables.ledger import LedgerEntry, LedgerHead, LedgerNode
+from lienwatch.store.tables.origination import ApplicationRecord, ScorecardRecord
 from lienwatch.store.tables.repossession import Repossession, RepossessionCost, RepossessionStep
 from lienwatch.store.tables.telematics import Device, Position, PositionConflict
 
@@ -38,6 +39,7 @@ __all__ = [
     "NAMING_CONVENTION",
     "Action",
     "Alert",
+    "ApplicationRecord",
     "AuditEntry",
     "AuthToken",
     "Base",
@@ -62,6 +64,7 @@ __all__ = [
     "Repossession",
     "RepossessionCost",
     "RepossessionStep",
+    "ScorecardRecord",
     "StrategyVersion",
     "Task",
     "Team",

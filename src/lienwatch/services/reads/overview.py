@@ -1,4 +1,4 @@
-"""The portfolio overview: what the book holds, computed by queries on the store."""
+"""The book at a glance (the demo's summary): counts and sums read from the store."""
 
 from __future__ import annotations
 
