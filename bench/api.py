@@ -4,20 +4,28 @@ round trip, no authentication) measured the same way in the same run.
 
 Builds a fresh database (the book of bench/followup.py: ``--cases`` delinquent loans with an
 open case and a trigger each), gives every case and a queued call to one of ``--agents``
-agents, and serves the API with uvicorn in a separate process on loopback (what
-``lienwatch serve`` runs, without the gateway and the jobs). The load generator (httpx,
-asyncio) logs each agent in once, then:
+agents, VACUUM ANALYZEs it (as autovacuum would a settled book), and runs
+``lienwatch serve --no-gateway --no-scheduler --no-monitor --workers N`` on loopback (the
+API, the console and health in N processes on one port). The load generator (one
+process, asyncio; keep-alive HTTP/1.1 connections of its own, much cheaper than httpx, which
+logs each agent in once) then:
 
 - open loop: each of ``--rates`` requests per second for ``--seconds`` at each endpoint, each
   request sent on schedule whatever the earlier ones do, latency from the scheduled time (so a
   stalled server shows, no coordinated omission); target p99 under 100 ms at 200 req/s;
 - served/s: the requests answered over the time it took to answer them all (below the rate
-  offered when the server falls behind).
+  offered when the server falls behind);
+- server CPU ms/req and db CPU ms/req: the CPU time of serve's processes, and of the
+  PostgreSQL backends connected to the database, over the requests answered: the measures a
+  loaded machine disturbs least (a core serves 1000 / that many requests a second).
+
+The load average is printed before and after, and the generator's own CPU time.
 
     python bench/api.py [--cases 100000] [--agents 200] [--rates 50,100,200] [--seconds 5]
+                        [--workers 2] [--keep]
 
 PostgreSQL: ``LIENWATCH_BENCH_PG_URL`` (default postgres on 127.0.0.1:5432); the benchmark
-creates and drops its own database.
+creates and drops its own database (``--keep`` keeps it, and reuses it next time).
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import argparse
 import asyncio
 import os
 import random
+import re
 import subprocess
 import sys
 import time
@@ -65,30 +74,25 @@ def staff(engine, cases: int, agents: int) -> None:
             ":now, :now + interval '1 day', (t.id * 7919) % 100000, 'queued', "
             "1 + (t.case_id % :agents), :now FROM triggers t"
         ), {"now": NOW, "agents": agents})  # fmt: skip
-        connection.execute(text("ANALYZE"))
     assert cases > 0
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("VACUUM ANALYZE"))  # what autovacuum does to a settled book
 
 
-def serve(url: str, port: int) -> None:
-    """Serve the API over ``url`` on loopback (the child process)."""
-    import uvicorn
-
-    from lienwatch.api.app import install_api
-    from lienwatch.api.health import Report, health_router
-    from lienwatch.config import Settings
-    from lienwatch.runtime import api_app
-    from lienwatch.store.db import session_factory
-
-    async def nothing() -> Report:
-        return Report({})
-
-    settings = Settings(database_url=url)
-    engine = make_engine(url, pool_size=20)
-    app = api_app("lienwatch", settings.gateway)
-    app.include_router(health_router(engine, nothing))
-    install_api(app, session_factory(engine), settings)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
-                timeout_keep_alive=120, backlog=4096)
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user and system) used so far by process ``pid`` and its children."""
+    total, pids = 0.0, [pid]
+    while pids:
+        current = pids.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            children = [child for task in Path(f"/proc/{current}/task").iterdir()
+                        for child in (task / "children").read_text().split()]  # fmt: skip
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        pids += [int(child) for child in children]
+    return total
 
 
 async def login(client: httpx.AsyncClient, username: str) -> dict[str, str]:
@@ -98,7 +102,55 @@ async def login(client: httpx.AsyncClient, username: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {answer.json()['access_token']}"}
 
 
-async def open_loop(client, requests, rate: float, seconds: float) -> tuple[list[float], int]:
+class Connections:
+    """Keep-alive HTTP/1.1 connections to the server on loopback, each carrying one request at
+    a time (at most ``size`` open). The load generator's requests go through these rather
+    than httpx, which spends more CPU on a request than the server does: on a machine of two
+    cores the generator would otherwise take the cores the server is measured on."""
+
+    def __init__(self, port: int, size: int = 128) -> None:
+        self.port, self.size, self.opened = port, size, 0
+        self.idle: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = (
+            asyncio.Queue()
+        )
+
+    async def _take(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if self.idle.empty() and self.opened < self.size:
+            self.opened += 1
+            return await asyncio.open_connection("127.0.0.1", self.port)
+        return await self.idle.get()
+
+    async def get(self, path: str, headers: dict[str, str]) -> int:
+        """GET ``path``: the status (the body read whole); one retry on a connection the
+        server closed while it was idle."""
+        request = "".join([f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n",
+                           *(f"{k}: {v}\r\n" for k, v in headers.items()), "\r\n"]).encode()
+        for attempt in (1, 2):
+            reader, writer = await self._take()
+            try:
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+                await reader.readexactly(int(length.group(1)) if length else 0)
+            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+                writer.close()
+                self.opened -= 1
+                if attempt == 2:
+                    raise
+                continue
+            self.idle.put_nowait((reader, writer))
+            return int(head[9:12])
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        while not self.idle.empty():
+            self.idle.get_nowait()[1].close()
+
+
+async def open_loop(
+    client: Connections, requests: list[tuple[str, dict[str, str]]], rate: float,
+    seconds: float,
+) -> tuple[list[float], int]:  # fmt: skip
     """Send ``requests`` (path, headers) on a fixed schedule; latencies from the schedule."""
     latencies: list[float] = []
     errors = 0
@@ -108,12 +160,12 @@ async def open_loop(client, requests, rate: float, seconds: float) -> tuple[list
         nonlocal errors
         await asyncio.sleep(max(0.0, at - time.perf_counter()))
         try:
-            answer = await client.get(path, headers=headers)
-        except httpx.TransportError:
+            status = await client.get(path, headers)
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             errors += 1
             return
         latencies.append(time.perf_counter() - at)
-        errors += answer.status_code != 200
+        errors += status != 200
 
     total = int(rate * seconds)
     await asyncio.gather(*(one(start + i / rate, *requests[i % len(requests)])
@@ -126,10 +178,25 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-Row = tuple[str, float, float, float, float, int]  # endpoint, rate, served/s, p50, p99, errors
+def backends_cpu_s(admin) -> dict[int, float]:
+    """CPU seconds used so far by each PostgreSQL backend connected to the benchmark's
+    database (the server runs on this machine), by process id."""
+    with admin.connect() as connection:
+        pids = connection.scalars(text("SELECT pid FROM pg_stat_activity WHERE datname = :name"),
+                                  {"name": DATABASE}).all()  # fmt: skip
+    return {pid: tree_cpu_s(pid) for pid in pids}
 
 
-async def measure(port: int, args: argparse.Namespace) -> list[Row]:
+def used_s(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds the backends alive at both readings used in between."""
+    return sum(after[pid] - before[pid] for pid in before.keys() & after.keys())
+
+
+#: endpoint, rate, served/s, p50, p99, errors, server and database CPU ms per request
+Row = tuple[str, float, float, float, float, int, float, float]
+
+
+async def measure(port: int, server: int, admin, args: argparse.Namespace) -> list[Row]:
     limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30,
                                  limits=limits) as client:  # fmt: skip
@@ -150,13 +217,20 @@ async def measure(port: int, args: argparse.Namespace) -> list[Row]:
             "GET /api/v1/cases/{id}": owned or [(f"/api/v1/cases/{args.agents}", headers[0])],
         }
         rows = []
+        raw = Connections(port)
         for name, requests in endpoints.items():
-            await open_loop(client, requests, args.rates[0], 1.0)  # warm-up
+            await open_loop(raw, requests, args.rates[0], 1.0)  # warm-up
             for rate in args.rates:
-                latencies, errors = await open_loop(client, requests, rate, args.seconds)
+                cpu, db = tree_cpu_s(server), backends_cpu_s(admin)
+                latencies, errors = await open_loop(raw, requests, rate, args.seconds)
+                answered = max(1, len(latencies))
+                cpu_ms = (tree_cpu_s(server) - cpu) * 1000 / answered
+                db_ms = used_s(db, backends_cpu_s(admin)) * 1000 / answered
                 served = len(latencies) / (max(latencies) + args.seconds) if latencies else 0.0
                 rows.append((name, rate, served, percentile(latencies, 0.5) * 1000,
-                             percentile(latencies, 0.99) * 1000, errors))  # fmt: skip
+                             percentile(latencies, 0.99) * 1000, errors, cpu_ms,
+                             db_ms))  # fmt: skip
+        raw.close()
         return rows
 
 
@@ -168,44 +242,58 @@ def main() -> None:
                         default=[50.0, 100.0, 200.0], help="open-loop rates, req/s")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--port", type=int, default=5099)
-    parser.add_argument("--serve", metavar="URL", help=argparse.SUPPRESS)
+    parser.add_argument("--workers", type=int, default=2,
+                        help="HTTP processes of lienwatch serve (its --workers)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the database (and reuse it when it exists) for the next run")
     args = parser.parse_args()
-    if args.serve:
-        serve(args.serve, args.port)
-        return
     admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{DATABASE}"'))
+        exists = connection.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                                   {"name": DATABASE})  # fmt: skip
+        reuse = bool(exists) and args.keep
+        if not reuse:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
+            connection.execute(text(f'CREATE DATABASE "{DATABASE}"'))
     url = make_url(ADMIN_URL).set(database=DATABASE).render_as_string(hide_password=False)
     engine = make_engine(url)
     server = None
     try:
-        migrate.upgrade(engine)
         started = time.perf_counter()
-        populate(engine, args.cases, 0.0, 1)
-        staff(engine, args.cases, args.agents)
+        if not reuse:
+            migrate.upgrade(engine)
+            populate(engine, args.cases, 0.0, 1)
+            staff(engine, args.cases, args.agents)
         loaded = time.perf_counter() - started
-        env = {**os.environ, "LIENWATCH_CLOCK": (NOW + timedelta(hours=1)).isoformat()}
-        server = subprocess.Popen([sys.executable, str(Path(__file__)), "--serve", url,
-                                   "--port", str(args.port)], env=env)  # fmt: skip
-        rows = asyncio.run(measure(args.port, args))
+        load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        env = {**os.environ, "LIENWATCH_CLOCK": (NOW + timedelta(hours=1)).isoformat(),
+               "LIENWATCH_DATABASE_URL": url, "LIENWATCH_GATEWAY__HTTP_INGEST": "false"}
+        server = subprocess.Popen([
+            sys.executable, "-m", "lienwatch", "serve", "--no-gateway", "--no-scheduler",
+            "--no-monitor", "--http-port", str(args.port), "--workers", str(args.workers),
+        ], env=env)  # fmt: skip
+        rows = asyncio.run(measure(args.port, server.pid, admin, args))
     finally:
         if server is not None:
             server.terminate()
             server.wait(timeout=30)
         engine.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
+        if not args.keep:
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
         admin.dispose()
     print(f"open cases: {args.cases:,} on PostgreSQL (loaded in {loaded:.1f} s), "
           f"{args.agents} agents; {args.seconds:g} s at each offered rate")  # fmt: skip
+    print(f"load generator CPU: {time.process_time():.1f} s")
+    print(f"lienwatch serve --workers {args.workers}; load average before: {load}, after: "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")  # fmt: skip
     print(f"{'endpoint':32} {'offered/s':>9} {'served/s':>9} {'p50 ms':>8} {'p99 ms':>9} "
-          f"{'errors':>7}")  # fmt: skip
-    for name, rate, served, p50, p99, errors in rows:
-        print(f"{name:32} {rate:9.0f} {served:9.0f} {p50:8.1f} {p99:9.1f} {errors:7d}")
-    base = {rate: p99 for name, rate, _, _, p99, _ in rows if name.startswith("health")}
-    for name, rate, _served, _p50, p99, _ in rows:
+          f"{'errors':>7} {'server CPU ms/req':>18} {'db CPU ms/req':>14}")  # fmt: skip
+    for name, rate, served, p50, p99, errors, cpu_ms, db_ms in rows:
+        print(f"{name:32} {rate:9.0f} {served:9.0f} {p50:8.1f} {p99:9.1f} {errors:7d} "
+              f"{cpu_ms:18.2f} {db_ms:14.2f}")  # fmt: skip
+    base = {rate: p99 for name, rate, _, _, p99, _, _, _ in rows if name.startswith("health")}
+    for name, rate, _served, _p50, p99, _, _, _ in rows:
         if not name.startswith("health"):
             print(f"{name} at {rate:g} req/s: p99 {p99 / base[rate]:.1f}x the baseline's; "
                   f"p99 < 100 ms: {'met' if p99 < 100 else 'NOT met'}")

@@ -170,6 +170,7 @@ def test_an_unknown_environment_variable_is_a_typo_named_with_the_closest_key(mo
     monkeypatch.delenv("LIENWATCH_DATABSE_URL")
     monkeypatch.setenv("LIENWATCH_FOLLOWUP__STEP_BATCH", "7")  # nested keys are the models'
     monkeypatch.setenv("LIENWATCH_CLOCK", "2026-02-17T08:30:00+08:00")
+    monkeypatch.setenv("LIENWATCH_DEMO_PASSWORD", "demo password 1")  # the demo's, documented
     assert load_settings().followup.step_batch == 7
     monkeypatch.setenv("LIENWATCH_FOLLOWUP__STEPBATCH", "7")
     with pytest.raises(ConfigError, match=r"followup\.STEPBATCH|followup\.stepbatch"):

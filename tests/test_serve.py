@@ -7,6 +7,7 @@ import asyncio
 import re
 import time
 from datetime import date, timedelta
+from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
@@ -224,6 +225,33 @@ def wait_for(found, timeout: float = 20):
         assert time.monotonic() < deadline, "not found in time"
         time.sleep(0.2)
     return value
+
+
+def test_serve_workers_answer_http_in_several_processes_and_stop_with_it(tmp_path):
+    refused = run("serve", "--workers", "2", "--no-gateway", "--no-scheduler", "--no-monitor",
+                  "--http-port", "0", cwd=tmp_path)  # fmt: skip
+    assert refused.returncode == 2
+    assert "--workers" in refused.stderr and 'kind = "jetstream"' in refused.stderr
+
+    server = start("serve", "--workers", "3", "--no-gateway", "--no-scheduler", "--no-monitor",
+                   "--http-port", "0", cwd=tmp_path,
+                   env={"LIENWATCH_GATEWAY__HTTP_INGEST": "false"})  # fmt: skip
+    try:
+        assert "(3 processes)" in server.ready
+        port = int(re.search(r"http port (\d+)", server.ready).group(1))
+        pid = server.process.pid
+        children = [child for task in Path(f"/proc/{pid}/task").iterdir()
+                    for child in (task / "children").read_text().split()]  # fmt: skip
+        assert len(children) >= 2  # the two more HTTP processes (and spawn's tracker)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            answers = [client.get("/api/v1/health", headers={"Connection": "close"})
+                       for _ in range(20)]  # fmt: skip
+        assert {answer.status_code for answer in answers} == {200}
+    finally:
+        code, _ = server.stop(timeout=60)
+    assert code == 0
+    assert not any(Path(f"/proc/{child}").exists() and "lienwatch" in Path(
+        f"/proc/{child}/cmdline").read_text(errors="replace") for child in children)
 
 
 def test_serve_leaves_the_monitor_to_the_workers_that_run_it(tmp_path):

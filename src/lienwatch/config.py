@@ -566,8 +566,9 @@ def config_path() -> Path | None:
 
 
 #: ``LIENWATCH_*`` variables that are not settings: the config file, the process clock
-#: (lienwatch.clock) and, by prefix, the test suite's own.
-OTHER_VARIABLES = (CONFIG_ENV, "LIENWATCH_CLOCK")
+#: (lienwatch.clock), the demo users' password (lienwatch.demo.console) and, by prefix, the
+#: test suite's own.
+OTHER_VARIABLES = (CONFIG_ENV, "LIENWATCH_CLOCK", "LIENWATCH_DEMO_PASSWORD")
 TEST_PREFIX = "LIENWATCH_TEST_"
 
 

@@ -284,3 +284,70 @@ def test_a_repossession_is_ordered_approved_by_another_supervisor_and_recovered(
                           json={"route": "court_order", "legal_ref": "(2026)沪0115执2号",
                                 "why": "again"}), 422, "invalid",
               "loan_id")  # fmt: skip
+
+
+@BOTH
+def test_user_changes_are_in_the_audit_log_and_users_come_by_pages(book):
+    client, _ = book
+    adm, aud = login(client, "adm"), login(client, "aud")
+    moved = client.post("/api/v1/users/bob/role", headers=adm,
+                        json={"role": "supervisor", "team": "west"})  # fmt: skip
+    assert moved.status_code == 200 and moved.json()["role"] == "supervisor", moved.text
+    assert client.post("/api/v1/users/bob/disable", headers=adm).json()["active"] is False
+    error(client.post("/api/v1/users/adm/role", headers=adm, json={"role": "agent",
+                                                                   "team": "east"}),
+          422, "invalid", "username")  # fmt: skip
+    error(client.post("/api/v1/users/adm/disable", headers=adm), 422, "invalid", "username")
+    error(client.post("/api/v1/users/bob/enable", headers=aud), 403, "forbidden")
+    entries = client.get("/api/v1/audit", headers=aud).json()["items"]
+    changes = [(e["actor"], e["action"], e["subject"], e["details"]) for e in entries
+               if e["action"] in ("role_changed", "user_disabled")]  # fmt: skip
+    assert changes == [
+        ("adm", "user_disabled", "bob", {"active": False}),
+        ("adm", "role_changed", "bob", {"from": {"role": "agent", "team": "west"},
+                                        "to": {"role": "supervisor", "team": "west"}}),
+    ]
+    assert all(e["client"] and e["at"] for e in entries)
+    names, cursor = [], None
+    while True:
+        page = client.get("/api/v1/users", headers=adm,
+                          params={"limit": 4, **({"cursor": cursor} if cursor else {})}).json()
+        names += [user["username"] for user in page["items"]]
+        if not (cursor := page["next_cursor"]):
+            break
+    assert names == sorted(["ann", "bob", "sam", "nia", "aud", "adm"])
+    error(client.get("/api/v1/users", headers=adm, params={"cursor": "WzFd"}), 422, "invalid",
+          "cursor")  # fmt: skip
+
+
+@BOTH
+def test_payments_and_waiting_requests_come_by_pages_and_by_the_case_rule(book):
+    client, _ = book
+    ann, bob, sam, nia = (login(client, name) for name in ("ann", "bob", "sam", "nia"))
+    for n, day in enumerate(("2026-02-19", "2026-02-20", "2026-02-21")):
+        posted = client.post("/api/v1/loans/L1/payments", headers=sam, json={
+            "external_id": f"BANK-10{n}", "paid_on": day, "amount_fen": 1_000})  # fmt: skip
+        assert posted.status_code == 201, posted.text
+    first = client.get("/api/v1/loans/L1/payments", headers=sam, params={"limit": 2}).json()
+    rest = client.get("/api/v1/loans/L1/payments", headers=sam,
+                      params={"limit": 2, "cursor": first["next_cursor"]}).json()  # fmt: skip
+    assert [p["external_id"] for p in first["items"] + rest["items"]] == [
+        "BANK-100", "BANK-101", "BANK-102"]
+    assert rest["next_cursor"] is None
+    for command in ("immobilise", "fuel_cut"):
+        assert client.post("/api/v1/loans/L1/tracker-command-requests", headers=ann,
+                           json={"command": command}).status_code == 201  # fmt: skip
+    assert client.post("/api/v1/loans/L2/tracker-command-requests", headers=bob,
+                       json={"command": "immobilise"}).status_code == 201  # fmt: skip
+    one = client.get("/api/v1/tracker-command-requests", headers=sam, params={"limit": 1}).json()
+    two = client.get("/api/v1/tracker-command-requests", headers=sam,
+                     params={"limit": 1, "cursor": one["next_cursor"]}).json()  # fmt: skip
+    assert [(r["loan"], r["command"]) for r in one["items"] + two["items"]] == [
+        ("L1", "immobilise"), ("L1", "fuel_cut")]  # team east's case only, oldest first
+    last = client.get("/api/v1/tracker-command-requests", headers=sam,
+                      params={"limit": 1, "cursor": two["next_cursor"]}).json()  # fmt: skip
+    assert last == {"items": [], "next_cursor": None}
+    every = client.get("/api/v1/tracker-command-requests", headers=nia).json()["items"]
+    assert sorted(r["loan"] for r in every) == ["L1", "L1", "L2"]
+    assert client.get("/api/v1/repossessions", headers=sam,
+                      params={"limit": 1}).json() == {"items": [], "next_cursor": None}

@@ -66,7 +66,8 @@ def test_the_guard_answers_per_case_in_the_borrowers_zone(desk):
 
 def test_a_supervisor_reassigns_within_the_team_and_the_timeline_says_so(desk, db_session):
     service, tasks = desk
-    task = service.reassign(task_id=tasks["L2"].id, to="ann", by="sam", at=NOW)
+    task = tasks["L2"]
+    service.reassign_case(case_id=task.case_id, to="ann", by="sam", at=NOW)
     assert db_session.get_one(Case, task.case_id).assignee_id == task.assignee_id
     [logged] = db_session.scalars(select(Action).where(Action.case_id == task.case_id,
                                                        Action.outcome == "reassigned"))
@@ -75,11 +76,11 @@ def test_a_supervisor_reassigns_within_the_team_and_the_timeline_says_so(desk, d
     assert len(db_session.scalars(select(Action).where(
         Action.case_id == task.case_id, Action.outcome == "reassigned")).all()) == 1
     with pytest.raises(FollowupError, match="by: ann is not a supervisor"):
-        service.reassign(task_id=tasks["L1"].id, to="bob", by="ann", at=NOW)
+        service.reassign_case(case_id=tasks["L1"].case_id, to="bob", by="ann", at=NOW)
     with pytest.raises(FollowupError, match="to: wes is not in team east"):
-        service.reassign(task_id=tasks["L1"].id, to="wes", by="sam", at=NOW)
+        service.reassign_case(case_id=tasks["L1"].case_id, to="wes", by="sam", at=NOW)
     with pytest.raises(FollowupError, match="not in team west"):
-        service.reassign(task_id=tasks["L1"].id, to="wes", by="zed", at=NOW)
+        service.reassign_case(case_id=tasks["L1"].case_id, to="wes", by="zed", at=NOW)
 
 
 def test_an_agents_tracker_command_waits_for_a_supervisor_until_one_sends_it(desk):

@@ -15,8 +15,9 @@ from lienwatch.monitor import AlertBook, AlertType, VehicleSpec
 from lienwatch.services.alerts import decide_alert
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory, transaction
+from lienwatch.store.monitoring import open_monitor_alerts
 from lienwatch.store.repositories import AlertRepository
-from lienwatch.store.tables import LedgerEntry
+from lienwatch.store.tables import Alert, LedgerEntry
 from tests import factories
 from tests.test_cli import run
 
@@ -221,3 +222,16 @@ def test_alerts_from_the_command_line(tmp_path, book_factory):
     assert again.returncode == 1
     assert again.stderr.strip() == f"lienwatch: error: alert {alert_id} is already false_positive"
     assert run("alert", "list", cwd=tmp_path, env=env).stdout.strip() == "no open alerts"
+
+
+def test_the_monitor_warms_up_without_the_nightly_runs_payment_anomalies(db_session):
+    """``lienwatch serve`` on the demo's database once stopped at start: the nightly run's
+    open ``payment_anomaly`` alert is no alert type of the live monitor's."""
+    loan = factories.loan(db_session, "L8")
+    at = datetime.fromtimestamp(T0, UTC)
+    db_session.add(Alert(key="payment_anomaly:P1", type="payment_anomaly", severity="warning",
+                         status="open", vehicle_id=loan.vehicle_id, loan_id=loan.id,
+                         started_at=at, raised_at=at, updated_at=at, evidence={}))  # fmt: skip
+    db_session.flush()
+    provinces = ProvinceIndex(china_provinces())
+    assert open_monitor_alerts(db_session, provinces=provinces) == []

@@ -115,6 +115,7 @@ POLICY: dict[tuple[str, str], Rule] = {
     # users and the audit log
     ("GET", f"{V1}/users"): users({S: TEAM, D: ALL}),
     ("POST", f"{V1}/users"): users({D: ALL}),
+    ("POST", f"{V1}/users/{{username}}/role"): users({D: ALL}),
     ("POST", f"{V1}/users/{{username}}/disable"): users({D: ALL}),
     ("POST", f"{V1}/users/{{username}}/enable"): users({D: ALL}),
     ("GET", f"{V1}/audit"): users({U: ALL}),

@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date, datetime
 from functools import cached_property
 from typing import Annotated, Any
 
@@ -78,6 +79,31 @@ def decode_cursor(cursor: str | None, arity: int) -> list[Any] | None:
     ):
         raise LienwatchError("cursor: not a cursor this list handed out")
     return key
+
+
+def time_cursor(at: datetime | date, row: int | str) -> str:
+    """The cursor of a list ordered by (time or day, row id): the row after which the next
+    page starts."""
+    return encode_cursor([at.isoformat(), row])
+
+
+def decode_time_cursor(
+    cursor: str | None, *, day: bool = False, row: type[int] | type[str] = int
+) -> tuple[Any, Any] | None:
+    """The (time, or ``day``, and row id) a :func:`time_cursor` carries (None without one);
+    a forged or foreign cursor is a 422."""
+    key = decode_cursor(cursor, 2)
+    if key is None:
+        return None
+    moment: datetime | date | None = None
+    if isinstance(key[0], str) and isinstance(key[1], row):
+        try:
+            moment = date.fromisoformat(key[0]) if day else datetime.fromisoformat(key[0])
+        except ValueError:
+            moment = None
+    if moment is None or (not day and moment.tzinfo is None):  # type: ignore[union-attr]
+        raise LienwatchError("cursor: not a cursor this list handed out")
+    return moment, key[1]
 
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows per page.")]

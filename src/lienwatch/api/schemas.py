@@ -185,6 +185,7 @@ class PaymentOut(BaseModel):
 class PaymentList(BaseModel):
     loan: str
     items: list[PaymentOut]
+    next_cursor: str | None
 
 
 class PaymentPosted(PaymentOut):
@@ -302,6 +303,7 @@ class TrackerRequestOut(BaseModel):
 
 class TrackerRequestList(BaseModel):
     items: list[TrackerRequestOut]
+    next_cursor: str | None
 
 
 class CaseMoved(BaseModel):
@@ -328,6 +330,7 @@ class RepossessionOut(BaseModel):
 
 class RepossessionList(BaseModel):
     items: list[RepossessionOut]
+    next_cursor: str | None
 
 
 class RepossessionStep(BaseModel):

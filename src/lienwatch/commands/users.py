@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import typer
@@ -16,8 +14,19 @@ from lienwatch.commands.options import At, Json
 from lienwatch.errors import LienwatchError
 from lienwatch.followup.model import Role, Skill
 from lienwatch.services.auth import AuthService
-from lienwatch.services.users import ROSTER_KEYS, describe_user, list_users, set_roster
-from lienwatch.store.repositories import UserRepository
+from lienwatch.services.users import (
+    ROSTER_KEYS,
+    change_user_role,
+    create_user,
+    describe_user,
+    list_users,
+    set_roster,
+    set_user_active,
+)
+
+#: Where a change made with the CLI came from, in the audit log.
+CLIENT = "cli"
+Admin = Annotated[str, typer.Option("--by", metavar="USER", help="The administrator acting.")]
 
 
 def register(app: typer.Typer) -> None:
@@ -26,6 +35,7 @@ def register(app: typer.Typer) -> None:
     user.command("add")(add_command)
     user.command("roster")(roster_command)
     user.command("list")(list_command)
+    user.command("role")(role_command)
     user.command("disable")(disable_command)
     user.command("enable")(enable_command)
     user.command("passwd")(passwd_command)
@@ -43,14 +53,17 @@ def add_command(
         str, typer.Option("--regions", help="Province codes served, e.g. 31,32 [default: all].")
     ] = "",
     capacity: Annotated[int, typer.Option("--capacity", help="Tasks a day.")] = 60,
+    by: Admin = "admin",
+    at: At = None,
     as_json: Json = False,
 ) -> None:
     """Add a user: an agent of a team with a skill (phone, field, recovery), regions and a
-    daily capacity, or a supervisor, analyst, auditor, administrator."""
+    daily capacity, or a supervisor, analyst, auditor, administrator (in the audit log)."""
     served = [code.strip() for code in regions.split(",") if code.strip()]
-    with _users() as users:
-        user = users.add(username=username, role=role, team=team, display_name=name,
-                         skill=skill, regions=served, daily_capacity=capacity)  # fmt: skip
+    with store_session() as (settings, session):
+        user = create_user(session, settings.auth, username=username, role=role, team=team,
+                           display_name=name, by=by, at=at or clock.now(), client=CLIENT,
+                           skill=skill, regions=served, daily_capacity=capacity)  # fmt: skip
         row = describe_user(user)
     emit([row], as_json, f"added {_line(row)}")
 
@@ -87,25 +100,51 @@ def roster_command(
 
 
 def list_command(as_json: Json = False) -> None:
-    """Every user, by team."""
+    """Every user, by username."""
     with store_session() as (_settings, session):
         rows = list_users(session)
     emit(rows, as_json, [_line(row) for row in rows] or ["no users"])
 
 
-def disable_command(username: Annotated[str, typer.Argument()], as_json: Json = False) -> None:
+def role_command(
+    username: Annotated[str, typer.Argument()],
+    role: Annotated[Role, typer.Option("--role", help="The new role.")],
+    team: Annotated[str | None, typer.Option("--team", help="Team (agents need one).")] = None,
+    by: Admin = "admin",
+    at: At = None,
+    as_json: Json = False,
+) -> None:
+    """Give a user another role and team (in the audit log, from and to)."""
+    with store_session() as (_settings, session):
+        row = describe_user(change_user_role(session, username=username, role=role, team=team,
+                                             by=by, at=at or clock.now(),
+                                             client=CLIENT))  # fmt: skip
+    emit(row, as_json, f"changed {_line(row)}")
+
+
+def disable_command(
+    username: Annotated[str, typer.Argument()], by: Admin = "admin", at: At = None,
+    as_json: Json = False,
+) -> None:  # fmt: skip
     """Disable a user (left, on leave): a disabled agent's queue goes to others at the next
-    tick."""
-    with _users() as users:
-        users.set_active(username, False)
+    tick (in the audit log)."""
+    _set_active(username, False, by, at)
     emit({"username": username, "active": False}, as_json, f"disabled {username}")
 
 
-def enable_command(username: Annotated[str, typer.Argument()], as_json: Json = False) -> None:
-    """Enable a user again."""
-    with _users() as users:
-        users.set_active(username, True)
+def enable_command(
+    username: Annotated[str, typer.Argument()], by: Admin = "admin", at: At = None,
+    as_json: Json = False,
+) -> None:  # fmt: skip
+    """Enable a user again (in the audit log)."""
+    _set_active(username, True, by, at)
     emit({"username": username, "active": True}, as_json, f"enabled {username}")
+
+
+def _set_active(username: str, active: bool, by: str, at: datetime | None) -> None:
+    with store_session() as (_settings, session):
+        set_user_active(session, username=username, active=active, by=by,
+                        at=at or clock.now(), client=CLIENT)  # fmt: skip
 
 
 def passwd_command(
@@ -163,13 +202,6 @@ def token_command(
            "expires_at": issued.expires_at.isoformat()}  # fmt: skip
     emit(row, as_json, [f"token for {username} ({', '.join(row['scopes'])}), expires "
                         f"{row['expires_at']}; shown once:", issued.token])  # fmt: skip
-
-
-@contextmanager
-def _users() -> Iterator[UserRepository]:
-    """A UserRepository in one transaction on the configured database."""
-    with store_session() as (_settings, session):
-        yield UserRepository(session)
 
 
 def _line(row: dict[str, Any]) -> str:

@@ -52,6 +52,10 @@ class AuditAction(StrEnum):
     TOKEN_ISSUED = "token_issued"
     TOKEN_REVOKED = "token_revoked"
     PASSWORD_SET = "password_set"
+    USER_ADDED = "user_added"
+    ROLE_CHANGED = "role_changed"
+    USER_DISABLED = "user_disabled"
+    USER_ENABLED = "user_enabled"
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,15 +6,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import false, select
 from sqlalchemy.orm import Session
 
 from lienwatch.config import AuthSettings
 from lienwatch.domain.schedule import parse_enum
 from lienwatch.errors import LienwatchError
 from lienwatch.followup.model import Role
-from lienwatch.services.auth import AuthService
-from lienwatch.store.repositories import TeamRepository, UserRepository
+from lienwatch.services.auth import AuditAction, AuthService
+from lienwatch.store.repositories import AuditRepository, TeamRepository, UserRepository
 from lienwatch.store.tables import Team, User
 from lienwatch.workforce.roster import roster_entry
 from lienwatch.workforce.rules import capacity_rules
@@ -61,28 +61,36 @@ def set_roster(session: Session, *, username: str, **entry: Any) -> User:
 def create_user(
     session: Session, auth: AuthSettings, *, username: str, role: Role | str,
     team: str | None, display_name: str = "", password: str | None = None, by: str,
-    at: datetime, **work: Any,
+    at: datetime, client: str = "", **work: Any,
 ) -> User:
     """An administrator adds a user (``work``: an agent's skill, regions and daily capacity,
     as :meth:`UserRepository.add` takes them), with a first password if given (the password
-    rules of :mod:`lienwatch.access.credentials`, recorded in the audit log)."""
+    rules of :mod:`lienwatch.access.credentials`); both written to the audit log."""
     user = UserRepository(session).add(
         username=username, role=role, team=team, display_name=display_name, **work
     )
+    _audit(session, AuditAction.USER_ADDED, user, by=by, at=at, client=client,
+           details={"role": user.role, "team": user.team})  # fmt: skip
     if password is not None:
         AuthService(session, auth).set_password(username=username, password=password, by=by,
                                                 at=at)  # fmt: skip
     return user
 
 
-def list_users(session: Session, *, team: str | None = None, only_team: bool = False) -> list[
-    dict[str, Any]
-]:
-    """Every user by team and name; with ``only_team``, those of ``team`` alone."""
-    users = UserRepository(session).all()
+def list_users(
+    session: Session, *, team: str | None = None, only_team: bool = False,
+    after: str | None = None, limit: int | None = None,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Every user by username (``limit`` of them after username ``after``, a page); with
+    ``only_team``, those of ``team`` alone (none without a team)."""
+    query = select(User).order_by(User.username)
     if only_team:
-        users = [user for user in users if team is not None and user.team == team]
-    return [describe_user(user) for user in users]
+        query = query.where(User.team == team) if team is not None else query.where(false())
+    if after is not None:
+        query = query.where(User.username > after)
+    if limit is not None:
+        query = query.limit(limit)
+    return [describe_user(user) for user in session.scalars(query)]
 
 
 def team_names(session: Session) -> list[str]:
@@ -91,12 +99,14 @@ def team_names(session: Session) -> list[str]:
 
 
 def change_user_role(
-    session: Session, *, username: str, role: Role | str, team: str | None, by: str
+    session: Session, *, username: str, role: Role | str, team: str | None, by: str,
+    at: datetime, client: str = "",
 ) -> User:
     """Give ``username`` another role and team (administrators; ``by`` may not change their
     own, so the last administrator cannot lock everyone out by mistake). An agent needs a
     team; the team must exist. Their sessions carry the new role within seconds (the API trusts a
-    checked token for a few seconds)."""
+    checked token for a few seconds). Written to the audit log: who, from what to what,
+    when, from where."""
     if username == by:
         raise LienwatchError(f"username: {by} may not change their own role")
     role = parse_enum(Role, role, "role")
@@ -106,6 +116,31 @@ def change_user_role(
     if team is not None:
         TeamRepository(session).get(team)
     user = UserRepository(session).get(username)
+    before = {"role": user.role, "team": user.team}
     user.role, user.team = role.value, team
     session.flush()
+    _audit(session, AuditAction.ROLE_CHANGED, user, by=by, at=at, client=client,
+           details={"from": before, "to": {"role": user.role, "team": user.team}})  # fmt: skip
     return user
+
+
+def set_user_active(
+    session: Session, *, username: str, active: bool, by: str, at: datetime, client: str = ""
+) -> User:
+    """Disable a user (left, on leave: their tokens stop working, a disabled agent's queue
+    goes to others at the next tick) or enable them again; ``by`` may not disable
+    themselves. Written to the audit log: who, whom, when, from where."""
+    if username == by and not active:
+        raise LienwatchError(f"username: {by} may not disable themselves")
+    user = UserRepository(session).set_active(username, active)
+    action = AuditAction.USER_ENABLED if active else AuditAction.USER_DISABLED
+    _audit(session, action, user, by=by, at=at, client=client, details={"active": active})
+    return user
+
+
+def _audit(
+    session: Session, action: AuditAction, user: User, *, by: str, at: datetime, client: str,
+    details: dict[str, Any],
+) -> None:  # fmt: skip
+    AuditRepository(session).add(at=at, actor=by, action=action.value, subject=user.username,
+                                 client=client, details=details)  # fmt: skip

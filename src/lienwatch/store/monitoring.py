@@ -142,9 +142,11 @@ def recent_fixes(
 def open_monitor_alerts(
     session: Session, *, provinces: ProvinceIndex, vehicles: Collection[str] | None = None
 ) -> list[MonitorAlert]:
-    """The open and acknowledged alerts the monitor stored (those with its key), of the
-    ``vehicles`` given by VIN only when given (a partition's: 500 VINs per query)."""
-    query = _alert_query().where(Alert.status.in_(_OPEN), Alert.key.is_not(None))
+    """The open and acknowledged alerts the monitor stored (those with its key, of its types:
+    the nightly run's ``payment_anomaly`` alerts are not the monitor's), of the ``vehicles``
+    given by VIN only when given (a partition's: 500 VINs per query)."""
+    query = _alert_query().where(Alert.status.in_(_OPEN), Alert.key.is_not(None),
+                                 Alert.type.in_([kind.value for kind in AlertType]))  # fmt: skip
     if vehicles is None:
         return [_monitor_alert(*row, provinces) for row in session.execute(query).all()]
     vins = sorted(vehicles)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from lienwatch import clock
 from lienwatch.access.policy import POLICY, Scope, may_see_personal_data
+from lienwatch.api.auth import client_address
 from lienwatch.config import Settings
 from lienwatch.domain.money import parse_yuan
 from lienwatch.errors import ConflictError, LienwatchError, NotFoundError
@@ -39,12 +40,17 @@ from lienwatch.services.reads.book import payments, schedule
 from lienwatch.services.reads.cases import case_detail, case_timeline, visible_case
 from lienwatch.services.reads.queues import team_queue
 from lienwatch.services.repossession import RepossessionService
-from lienwatch.services.users import change_user_role, create_user, list_users, team_names
+from lienwatch.services.users import (
+    change_user_role,
+    create_user,
+    list_users,
+    set_user_active,
+    team_names,
+)
 from lienwatch.services.workforce.capacity import service_forecast
 from lienwatch.services.workforce.incentives import month_league
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import transaction
-from lienwatch.store.repositories import UserRepository
 from lienwatch.store.tables import Case
 from lienwatch.web.render import local, render
 from lienwatch.web.session import PageRefused, Redirect, Viewer, form_of
@@ -291,8 +297,8 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
                 "as_of": as_of, "cover": cover, "kpis": figures,
                 "loads": service.agent_loads(team=mine, at=now),
                 "queue": team_queue(session, who.reader, limit=QUEUE_ROWS),
-                "commands": service.pending_tracker_commands(team=mine),
-                "repossessions": service.pending_repossessions(),
+                "commands": service.pending_tracker_commands(viewer=who.reader, limit=LISTED),
+                "repossessions": service.pending_repossessions(limit=LISTED),
             }  # fmt: skip
         return page("team.html", who, status=status, error=error, shown=LISTED, **context)
 
@@ -418,7 +424,8 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
                 session, settings.auth, username=fields.get("username", "").strip(),
                 role=fields.get("role", ""), team=fields.get("team", "").strip() or None,
                 display_name=fields.get("name", "").strip()[:200],
-                password=fields.get("password", ""), by=who.username, at=clock.now())  # fmt: skip
+                password=fields.get("password", ""), by=who.username, at=clock.now(),
+                client=client_address(request))  # fmt: skip
 
         return on_users(who, act)
 
@@ -427,12 +434,9 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
         """An administrator disables a user (their sessions stop working) or enables one."""
         active = (await form_of(request)).get("active", "") == "yes"
 
-        def act(session: Session) -> None:
-            if username == who.username and not active:
-                raise LienwatchError(f"username: {who.username} may not disable themselves")
-            UserRepository(session).set_active(username, active)
-
-        return on_users(who, act)
+        return on_users(who, lambda session: set_user_active(
+            session, username=username, active=active, by=who.username, at=clock.now(),
+            client=client_address(request)))
 
     @router.post("/console/users/{username}/role")
     async def set_role(username: str, request: Request, who: Signed) -> Response:
@@ -440,7 +444,8 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
         fields = await form_of(request)
         return on_users(who, lambda session: change_user_role(
             session, username=username, role=fields.get("role", ""),
-            team=fields.get("team"), by=who.username))
+            team=fields.get("team"), by=who.username, at=clock.now(),
+            client=client_address(request)))
 
 def _outcome_fields(fields: dict[str, str]) -> tuple[int, date | None, int | None]:
     """The task, and for a promise its date and amount (yuan), from the outcome form."""

@@ -11,10 +11,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from lienwatch import clock
 from lienwatch.access.policy import Scope
 from lienwatch.api.context import ERRORS, ApiContext, Cursor, Limit, decode_cursor, encode_cursor
+from lienwatch.errors import LienwatchError
 from lienwatch.followup.model import Role, Skill
 from lienwatch.services.auth import AuthService
-from lienwatch.services.users import create_user, describe_user, list_users
-from lienwatch.store.repositories import UserRepository
+from lienwatch.services.users import (
+    change_user_role,
+    create_user,
+    describe_user,
+    list_users,
+    set_user_active,
+)
 
 Username = Annotated[str, Path(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9._-]+$")]
 
@@ -51,6 +57,16 @@ class UserIn(BaseModel):
 
 class UserPage(BaseModel):
     items: list[UserOut]
+    next_cursor: str | None
+
+
+class RoleIn(BaseModel):
+    """A user's new role and team (an agent needs a team)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role
+    team: str | None = Field(None, min_length=1, max_length=80)
 
 
 class AuditEntryOut(BaseModel):
@@ -90,12 +106,17 @@ def router(context: ApiContext) -> APIRouter:
     Caller = context.caller
 
     @api.get("/users", response_model=UserPage)
-    def users(caller: Caller) -> UserPage:
-        """Every user (administrators), or a supervisor's team."""
+    def users(caller: Caller, limit: Limit = 100, cursor: Cursor = None) -> UserPage:
+        """Every user (administrators), or a supervisor's team, by username, in pages."""
+        key = decode_cursor(cursor, 1)
+        if key is not None and not isinstance(key[0], str):
+            raise LienwatchError("cursor: not a cursor this list handed out")
         team = caller.principal.team if caller.viewer.scope is Scope.TEAM else None
         with context.session() as session:
-            rows = list_users(session, team=team, only_team=caller.viewer.scope is Scope.TEAM)
-        return UserPage(items=[UserOut(**row) for row in rows])
+            rows = list_users(session, team=team, only_team=caller.viewer.scope is Scope.TEAM,
+                              after=key[0] if key else None, limit=limit)  # fmt: skip
+        more = encode_cursor([rows[-1]["username"]]) if len(rows) == limit else None
+        return UserPage(items=[UserOut(**row) for row in rows], next_cursor=more)
 
     @api.post("/users", response_model=UserOut, status_code=201)
     def add_user(body: UserIn, caller: Caller) -> UserOut:
@@ -104,23 +125,35 @@ def router(context: ApiContext) -> APIRouter:
             user = create_user(
                 session, context.settings.auth, username=body.username, role=body.role,
                 team=body.team, display_name=body.name, password=body.password,
-                by=caller.username, at=clock.now(), skill=body.skill, regions=body.regions,
-                daily_capacity=body.capacity,
+                by=caller.username, at=clock.now(), client=caller.client, skill=body.skill,
+                regions=body.regions, daily_capacity=body.capacity,
             )  # fmt: skip
             return UserOut(**describe_user(user))
 
-    def set_active(username: str, active: bool) -> UserOut:
+    @api.post("/users/{username}/role", response_model=UserOut)
+    def set_role(username: Username, body: RoleIn, caller: Caller) -> UserOut:
+        """Give a user another role and team (not one's own); in the audit log."""
         with context.session() as session:
-            return UserOut(**describe_user(UserRepository(session).set_active(username, active)))
+            return UserOut(**describe_user(change_user_role(
+                session, username=username, role=body.role, team=body.team,
+                by=caller.username, at=clock.now(), client=caller.client)))  # fmt: skip
+
+    def set_active(username: str, active: bool, caller: Any) -> UserOut:
+        with context.session() as session:
+            return UserOut(**describe_user(set_user_active(
+                session, username=username, active=active, by=caller.username, at=clock.now(),
+                client=caller.client)))  # fmt: skip
 
     @api.post("/users/{username}/disable", response_model=UserOut)
     def disable(username: Username, caller: Caller) -> UserOut:
-        """Disable a user: their tokens stop working, their queue goes to others."""
-        return set_active(username, False)
+        """Disable a user (not oneself): their tokens stop working, their queue goes to
+        others; in the audit log."""
+        return set_active(username, False, caller)
 
     @api.post("/users/{username}/enable", response_model=UserOut)
     def enable(username: Username, caller: Caller) -> UserOut:
-        return set_active(username, True)
+        """Enable a user again; in the audit log."""
+        return set_active(username, True, caller)
 
     def owner(caller: Any) -> str | None:
         """Whose tokens the caller reaches: everybody's (administrators), else their own."""

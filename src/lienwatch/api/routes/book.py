@@ -18,7 +18,9 @@ from lienwatch.api.context import (
     Limit,
     Ref,
     decode_cursor,
+    decode_time_cursor,
     encode_cursor,
+    time_cursor,
 )
 from lienwatch.api.schemas import (
     BorrowerOut,
@@ -111,10 +113,15 @@ def router(context: ApiContext) -> APIRouter:
                                              catalogue=context.catalogue))  # fmt: skip
 
     @api.get("/loans/{ref}/payments", response_model=PaymentList)
-    def payments(ref: Ref, caller: Caller) -> PaymentList:
-        """Payments received, reversed ones included."""
+    def payments(ref: Ref, caller: Caller, limit: Limit = 100, cursor: Cursor = None
+                 ) -> PaymentList:  # fmt: skip
+        """Payments received, reversed ones included, by value date, by pages."""
+        after = decode_time_cursor(cursor, day=True, row=str)
         with context.session() as session:
-            return PaymentList(loan=ref, items=book.payments(session, caller.viewer, ref))
+            rows = book.payments(session, caller.viewer, ref, limit=limit, after=after)
+        last = rows[-1] if len(rows) == limit else None
+        return PaymentList(loan=ref, items=rows, next_cursor=last and time_cursor(
+            last["paid_on"], last["external_id"]))  # fmt: skip
 
     @api.post("/loans/{ref}/payments", response_model=PaymentPosted, status_code=201,
               responses={200: {"model": PaymentPosted, "description": "Posted before"}})

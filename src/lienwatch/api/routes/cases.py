@@ -1,7 +1,7 @@
 """Queues, cases and their timelines, and recording a task's outcome."""
 
 # No `from __future__ import annotations`: FastAPI reads the signatures at run time.
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -16,6 +16,7 @@ from lienwatch.api.context import (
     Id,
     Limit,
     decode_cursor,
+    decode_time_cursor,
     encode_cursor,
 )
 from lienwatch.api.schemas import CaseDetail, OutcomeDone, QueuePage, Timeline
@@ -99,16 +100,8 @@ def router(context: ApiContext) -> APIRouter:
     ) -> dict[str, Any]:
         """Everything on the case, oldest first, by pages: triggers, steps and actions,
         refused contacts, alerts, payments, promises."""
-        key = decode_cursor(cursor, 2)
-        after = None
-        if key is not None:
-            try:
-                moment = datetime.fromisoformat(str(key[0]))
-            except ValueError:
-                moment = None
-            if moment is None or moment.tzinfo is None:
-                raise LienwatchError("cursor: not a cursor this list handed out")
-            after = (moment.isoformat(), str(key[1]))
+        key = decode_time_cursor(cursor, row=str)
+        after = None if key is None else (key[0].isoformat(), key[1])
         with context.session() as session:
             items = case_timeline(session, caller.viewer, case_id, limit=limit, after=after)
         more = encode_cursor(list(timeline_key(items[-1]))) if len(items) == limit else None

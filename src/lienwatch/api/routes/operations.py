@@ -8,7 +8,16 @@ from fastapi import APIRouter
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from lienwatch import clock
-from lienwatch.api.context import ERRORS, ApiContext, Id, Ref
+from lienwatch.api.context import (
+    ERRORS,
+    ApiContext,
+    Cursor,
+    Id,
+    Limit,
+    Ref,
+    decode_time_cursor,
+    time_cursor,
+)
 from lienwatch.api.schemas import (
     RepossessionList,
     RepossessionOut,
@@ -111,11 +120,16 @@ def router(context: ApiContext) -> APIRouter:
             return RepossessionOut(**repossession_view(session, repo.id))
 
     @api.get("/repossessions", response_model=RepossessionList)
-    def waiting(caller: Caller) -> RepossessionList:
-        """The repossession orders waiting for a supervisor's approval, oldest first."""
+    def waiting(caller: Caller, limit: Limit = 100, cursor: Cursor = None) -> RepossessionList:
+        """The repossession orders waiting for a supervisor's approval, oldest first, by
+        pages."""
+        after = decode_time_cursor(cursor)
         with context.session() as session:
-            ids = [p.repossession_id for p in context.followup(session).pending_repossessions()]
-            return RepossessionList(items=[repossession_view(session, i) for i in ids])
+            pending = context.followup(session).pending_repossessions(limit=limit, after=after)
+            items = [repossession_view(session, p.repossession_id) for p in pending]
+        last = pending[-1] if len(pending) == limit else None
+        return RepossessionList(
+            items=items, next_cursor=last and time_cursor(last.ordered_at, last.repossession_id))
 
     @api.get("/repossessions/{repossession_id}", response_model=RepossessionOut)
     def repossession(repossession_id: Id, caller: Caller) -> RepossessionOut:

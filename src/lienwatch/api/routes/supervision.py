@@ -8,7 +8,16 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from lienwatch import clock
-from lienwatch.api.context import ERRORS, ApiContext, Id, Ref
+from lienwatch.api.context import (
+    ERRORS,
+    ApiContext,
+    Cursor,
+    Id,
+    Limit,
+    Ref,
+    decode_time_cursor,
+    time_cursor,
+)
 from lienwatch.api.schemas import (
     CaseMoved,
     TrackerCommandSent,
@@ -23,7 +32,6 @@ from lienwatch.services.reads.cases import (
     visible_case,
     visible_tracker_request,
 )
-from lienwatch.services.reads.visibility import visible_case_ids
 
 if TYPE_CHECKING:
     from lienwatch.store.tables import Action
@@ -83,17 +91,20 @@ def router(context: ApiContext) -> APIRouter:
             return TrackerRequestOut(**tracker_request_view(session, action, ref))
 
     @api.get("/tracker-command-requests", response_model=TrackerRequestList)
-    def waiting(caller: Caller) -> TrackerRequestList:
-        """The requests waiting for a supervisor's answer (a supervisor's team's), oldest
-        first."""
+    def waiting(caller: Caller, limit: Limit = 100, cursor: Cursor = None) -> TrackerRequestList:
+        """The requests waiting for a supervisor's answer on the cases the caller reaches (a
+        supervisor: their team's), oldest first, by pages."""
+        after = decode_time_cursor(cursor)
         with context.session() as session:
-            pending = context.followup(session).pending_tracker_commands()
-            mine = visible_case_ids(session, caller.viewer, [p.case_id for p in pending])
-            items = [TrackerRequestOut(request=p.request_id, case=p.case_id, loan=p.loan,
-                                       command=p.command, requested_at=p.requested_at,
-                                       requested_by=p.requested_by)
-                     for p in pending if p.case_id in mine]  # fmt: skip
-        return TrackerRequestList(items=items)
+            pending = context.followup(session).pending_tracker_commands(
+                viewer=caller.viewer, limit=limit, after=after)  # fmt: skip
+        items = [TrackerRequestOut(request=p.request_id, case=p.case_id, loan=p.loan,
+                                   command=p.command, requested_at=p.requested_at,
+                                   requested_by=p.requested_by, why=p.why)
+                 for p in pending]  # fmt: skip
+        last = pending[-1] if len(pending) == limit else None
+        return TrackerRequestList(
+            items=items, next_cursor=last and time_cursor(last.requested_at, last.request_id))
 
     @api.post("/tracker-command-requests/{request_id}/approve", response_model=TrackerCommandSent,
               status_code=201)  # fmt: skip

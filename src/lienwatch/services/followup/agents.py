@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy import select
 
 from lienwatch.errors import NotFoundError
-from lienwatch.followup.compliance import authorize_tracker_command
 from lienwatch.followup.model import (
     Channel,
     FollowupError,
@@ -20,13 +19,11 @@ from lienwatch.followup.model import (
     Outcome,
     Role,
     TaskStatus,
-    TrackerCommand,
 )
 from lienwatch.followup.outcomes import UNREACHED, check_outcome
-from lienwatch.services.followup.commands import SENT, parse_tracker_command
 from lienwatch.services.followup.model import ServiceState
 from lienwatch.services.timeline import log_refusal
-from lienwatch.store.tables import Action, Case, ContactAttempt, Loan, Promise, Task, Trigger, User
+from lienwatch.store.tables import Action, Case, ContactAttempt, Promise, Task, Trigger, User
 
 log = logging.getLogger(__name__)
 
@@ -163,34 +160,3 @@ class Agents(ServiceState):
             f"of team {holder.team} may record it"
         )
 
-    def command_tracker(
-        self, *, loan_ref: str, command: TrackerCommand | str, by: str | None,
-        at: datetime,
-    ) -> Action:
-        """Log a remote immobilisation or fuel-cut request; allowed only on a loan past due
-        with a supervisor's approval. A refusal is logged on the case timeline with its rule,
-        then raised as FollowupRefused, which ``transaction()`` commits with that record."""
-        command = parse_tracker_command(command)
-        loan_id = self.session.scalar(select(Loan.id).where(Loan.ref == loan_ref))
-        view = self._loan_views({loan_id}, at).get(loan_id) if loan_id is not None else None
-        if loan_id is None or view is None:
-            raise NotFoundError(f"loan: no loan {loan_ref!r}")
-        approver = self._user(by) if by else None
-        decision = authorize_tracker_command(
-            dpd=view.dpd, approved_by=by, approver_role=approver.role if approver else None
-        )
-        case = self._open_cases({loan_id}).get(loan_id)
-        if case is None:
-            raise FollowupError(f"loan: loan {view.ref} has no open case")
-        action = self._log(
-            case,
-            Channel.TRACKER_COMMAND.value,
-            at,
-            approver.id if approver else None,
-            outcome=SENT if decision.allowed else decision.rule,
-            details={"command": command.value, "dpd": view.dpd},
-        )
-        self.session.flush()
-        if not decision.allowed:
-            raise FollowupRefused(f"command: refused ({decision.rule})", rule=decision.rule)
-        return action

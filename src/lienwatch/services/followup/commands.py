@@ -3,9 +3,10 @@ for an immobilisation or a fuel cut on a loan past due; a supervisor approves it
 is sent) or declines it with a reason. Each step is an action on the case's timeline (and in
 the ledger); the request's action id names it for the answer.
 
-:meth:`~lienwatch.services.followup.agents.Agents.command_tracker` stays the one-step form (a
-supervisor's own command is their approval); an agent's direct command refused for want of a
-supervisor also waits for an answer, as a request does.
+:meth:`TrackerRequests.command_tracker` is the one-step form of the same path, not a second
+one: a supervisor's command is their request and their approval of it at once (both on the
+timeline); anyone else's is recorded as a request refused for want of a supervisor, which
+waits for one as a request does.
 """
 
 from __future__ import annotations
@@ -46,6 +47,29 @@ class TrackerRequests(ServiceState):
         """Ask a supervisor to send ``command`` to the loan's tracker. The loan must be past
         due (else the refusal is recorded and FollowupRefused raised); asking again while a
         request of the same command waits returns that request (idempotent)."""
+        return self._ask(loan_ref, command, by, at, why=why, outcome=REQUESTED)
+
+    def command_tracker(
+        self, *, loan_ref: str, command: TrackerCommand | str, by: str | None, at: datetime
+    ) -> Action:
+        """Send ``command`` to the loan's tracker in one step, through the request and the
+        approval: ``by`` a supervisor, their request (or the one already waiting) is approved
+        at once and the command sent; by anyone else (or nobody), the attempt is recorded as
+        a request refused for want of a supervisor, which waits for one like any request,
+        and FollowupRefused is raised (``transaction()`` commits the record)."""
+        if by is not None and self._user(by).role == Role.SUPERVISOR:
+            request = self._ask(loan_ref, command, by, at, outcome=REQUESTED)
+            return self.approve_tracker_command(request_id=request.id, by=by, at=at)
+        self._ask(loan_ref, command, by, at, outcome=NEEDS_SUPERVISOR)
+        raise FollowupRefused(f"command: refused ({NEEDS_SUPERVISOR})", rule=NEEDS_SUPERVISOR)
+
+    def _ask(
+        self, loan_ref: str, command: TrackerCommand | str, by: str | None, at: datetime, *,
+        outcome: str, why: str = "",
+    ) -> Action:  # fmt: skip
+        """Record ``by``'s request of ``command`` on the loan's open case with ``outcome``
+        (a request's outcome is REQUESTED: then one already waiting is returned instead);
+        on a loan not past due the refusal is recorded and FollowupRefused raised."""
         command = parse_tracker_command(command)
         loan_id = self.session.scalar(select(Loan.id).where(Loan.ref == loan_ref))
         view = self._loan_views({loan_id}, at).get(loan_id) if loan_id is not None else None
@@ -54,16 +78,16 @@ class TrackerRequests(ServiceState):
         case = self._open_cases({loan_id}).get(loan_id)
         if case is None:
             raise FollowupError(f"loan: loan {view.ref} has no open case")
-        user = self._user(by)
-        waiting = self._awaiting(case.id, command)
+        user = self._user(by) if by is not None else None
+        waiting = self._awaiting(case.id, command) if outcome == REQUESTED else None
         if waiting is not None:
             return waiting
-        outcome = REQUESTED if view.dpd > 0 else NOT_PAST_DUE
-        action = self._log(case, Channel.TRACKER_COMMAND.value, at, user.id, outcome=outcome,
-                           note=why.strip() or None,
+        outcome = outcome if view.dpd > 0 else NOT_PAST_DUE
+        action = self._log(case, Channel.TRACKER_COMMAND.value, at, user.id if user else None,
+                           outcome=outcome, note=why.strip() or None,
                            details={"command": command.value, "dpd": view.dpd})  # fmt: skip
         self.session.flush()
-        if outcome != REQUESTED:
+        if outcome == NOT_PAST_DUE:
             raise FollowupRefused(f"command: refused ({outcome})", rule=outcome)
         return action
 

@@ -6,17 +6,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy import case as sql_case
 from sqlalchemy.orm import aliased
 
+from lienwatch.access.principal import Viewer
 from lienwatch.errors import NotFoundError
 from lienwatch.followup.assignment import check_reassignment
 from lienwatch.followup.compliance import Decision
 from lienwatch.followup.model import CaseStatus, Channel, FollowupError, Role, TaskStatus
 from lienwatch.services.followup.commands import AWAITING, DECLINED, SENT
 from lienwatch.services.followup.model import ServiceState
+from lienwatch.services.reads.visibility import case_condition
 from lienwatch.store.followup import next_steps
 from lienwatch.store.tables import (
     Action,
@@ -152,15 +155,6 @@ class Desk(ServiceState):
             query = query.where(User.team == team)
         return [AgentLoad(*row) for row in self.session.execute(query)]
 
-    def reassign(self, *, task_id: int, to: str, by: str, at: datetime) -> Task:
-        """Give a queued task's case (with the task) to agent ``to``: see
-        :meth:`reassign_case`."""
-        task = self.session.get(Task, task_id)
-        if task is None or task.status != TaskStatus.QUEUED:
-            raise NotFoundError(f"task_id: no queued task {task_id}")
-        self.reassign_case(case_id=task.case_id, to=to, by=by, at=at)
-        return task
-
     def reassign_case(self, *, case_id: int, to: str, by: str, at: datetime) -> Case:
         """Give an open case and its queued tasks to agent ``to``; only a supervisor of the
         team of both agents (the holder's and ``to``'s) may, and the case's timeline records
@@ -213,6 +207,7 @@ class PendingCommand:
     requested_by: str | None
     dpd: int
     request_id: int  # the action asking for it, which approve/decline_tracker_command take
+    why: str | None = None  # the requester's reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,48 +227,74 @@ class PendingRepossession:
 class Approvals(ServiceState):
     """What waits for a supervisor: tracker commands and repossession orders."""
 
-    def pending_tracker_commands(self, *, team: str | None = None) -> list[PendingCommand]:
+    def pending_tracker_commands(
+        self, *, viewer: Viewer | None = None, limit: int | None = None,
+        after: tuple[datetime, int] | None = None,
+    ) -> list[PendingCommand]:  # fmt: skip
         """Tracker commands requested (or refused for want of a supervisor's approval) on open
         cases, with no command of the same kind sent or declined after them, oldest first
-        (the oldest request of a case's command stands for it); only those asked by ``team``'s
-        people when given. One query, the requester and the loan joined."""
-        answer = aliased(Action)
+        (the oldest waiting request of a case's command stands for it): on the cases
+        ``viewer`` reaches (the one rule of the API and the console; None: all), ``limit`` of
+        them after the request keyed (requested at, request id) ``after``. One query."""
         command = Action.details["command"].as_string()
-        answered = exists().where(
-            answer.case_id == Action.case_id, answer.kind == Channel.TRACKER_COMMAND.value,
-            answer.outcome.in_((SENT, DECLINED)), answer.details["command"].as_string() == command,
-            or_(answer.performed_at > Action.performed_at,
-                and_(answer.performed_at == Action.performed_at, answer.id > Action.id)),
+
+        def answered(request: Any) -> Any:  # a command of the same kind sent or declined since
+            answer = aliased(Action)
+            return exists().where(
+                answer.case_id == request.case_id, answer.kind == Channel.TRACKER_COMMAND.value,
+                answer.outcome.in_((SENT, DECLINED)),
+                answer.details["command"].as_string() == request.details["command"].as_string(),
+                _later(answer, request),
+            )  # fmt: skip
+
+        earlier = aliased(Action)
+        stood_for = exists().where(  # an older request of the command still waits
+            earlier.case_id == Action.case_id, earlier.kind == Channel.TRACKER_COMMAND.value,
+            earlier.outcome.in_(sorted(AWAITING)),
+            earlier.details["command"].as_string() == command, _later(Action, earlier),
+            ~answered(earlier),
         )  # fmt: skip
         query = (
             select(Action, Loan.ref, User.username).join(Case, Case.id == Action.case_id)
             .join(Loan, Loan.id == Case.loan_id).outerjoin(User, User.id == Action.performed_by)
             .where(Action.kind == Channel.TRACKER_COMMAND.value,
                    Action.outcome.in_(sorted(AWAITING)), Case.status != CaseStatus.CLOSED,
-                   ~answered)
-            .order_by(Action.performed_at, Action.id)
+                   ~answered(Action), ~stood_for)
+            .order_by(Action.performed_at, Action.id).limit(limit)
         )  # fmt: skip
-        if team is not None:
-            query = query.where(User.team == team)
-        waiting: dict[tuple[int, str], PendingCommand] = {}
-        for action, ref, requester in self.session.execute(query):
-            name = action.details.get("command", "")
-            waiting.setdefault((action.case_id, name), PendingCommand(
-                action.case_id, ref, name, action.performed_at, requester,
-                int(action.details.get("dpd", 0)), action.id))  # fmt: skip
-        return list(waiting.values())
+        if viewer is not None:
+            query = query.where(case_condition(viewer))
+        if after is not None:
+            query = query.where(or_(Action.performed_at > after[0], and_(
+                Action.performed_at == after[0], Action.id > after[1])))  # fmt: skip
+        return [PendingCommand(action.case_id, ref, action.details.get("command", ""),
+                               action.performed_at, requester,
+                               int(action.details.get("dpd", 0)), action.id, action.note)
+                for action, ref, requester in self.session.execute(query)]  # fmt: skip
 
-    def pending_repossessions(self) -> list[PendingRepossession]:
-        """Repossession orders not approved yet, oldest first, with who ordered them."""
-        rows = self.session.execute(
+    def pending_repossessions(
+        self, *, limit: int | None = None, after: tuple[datetime, int] | None = None
+    ) -> list[PendingRepossession]:
+        """Repossession orders not approved yet, oldest first, with who ordered them;
+        ``limit`` of them after the order keyed (ordered at, id) ``after``."""
+        query = (
             select(Repossession, Loan.ref, User.username)
             .join(Loan, Loan.id == Repossession.loan_id)
             .outerjoin(User, User.id == Repossession.ordered_by)
             .where(Repossession.status == "ordered")
-            .order_by(Repossession.ordered_at, Repossession.id)
+            .order_by(Repossession.ordered_at, Repossession.id).limit(limit)
         )  # fmt: skip
+        if after is not None:
+            query = query.where(or_(Repossession.ordered_at > after[0], and_(
+                Repossession.ordered_at == after[0], Repossession.id > after[1])))  # fmt: skip
         return [PendingRepossession(r.id, r.case_id, ref, r.route, r.legal_ref, r.dpd_at_order,
                                     r.ordered_at, orderer or "")
-                for r, ref, orderer in rows]  # fmt: skip
+                for r, ref, orderer in self.session.execute(query)]  # fmt: skip
+
+
+def _later(one: Any, other: Any) -> Any:
+    """``one`` action after ``other`` (by time, then id)."""
+    return or_(one.performed_at > other.performed_at,
+               and_(one.performed_at == other.performed_at, one.id > other.id))  # fmt: skip
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from lienwatch.access.principal import Viewer
@@ -62,12 +62,19 @@ def schedule(session: Session, viewer: Viewer, ref: str) -> list[dict[str, Any]]
              "interest_fen": i.interest, "fee_fen": i.fee} for i in rows]  # fmt: skip
 
 
-def payments(session: Session, viewer: Viewer, ref: str) -> list[dict[str, Any]]:
-    """Every payment received, reversed ones included, by value date."""
+def payments(
+    session: Session, viewer: Viewer, ref: str, *, limit: int | None = None,
+    after: tuple[date, str] | None = None,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Every payment received, reversed ones included, by value date (then reference):
+    ``limit`` of them after the payment keyed (value date, reference) ``after``."""
     loan_id = loan_id_of(session, viewer, ref)
-    rows = session.scalars(select(Payment).where(Payment.loan_id == loan_id)
-                           .order_by(Payment.paid_on, Payment.id))  # fmt: skip
-    return [payment_view(p) for p in rows]
+    query = (select(Payment).where(Payment.loan_id == loan_id)
+             .order_by(Payment.paid_on, Payment.external_id).limit(limit))  # fmt: skip
+    if after is not None:
+        query = query.where(or_(Payment.paid_on > after[0], and_(
+            Payment.paid_on == after[0], Payment.external_id > after[1])))  # fmt: skip
+    return [payment_view(p) for p in session.scalars(query)]
 
 
 def payment_view(p: Payment) -> dict[str, Any]:

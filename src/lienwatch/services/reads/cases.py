@@ -4,24 +4,21 @@ its timeline (triggers, steps, actions, refused contacts, alerts, payments, prom
 from __future__ import annotations
 
 from datetime import UTC, datetime, time
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
+from lienwatch.access.policy import Scope
 from lienwatch.access.principal import Viewer
 from lienwatch.errors import NotFoundError
 from lienwatch.followup.model import Channel, TaskStatus
 from lienwatch.services.reads.book import loan_summary
-from lienwatch.services.reads.figures import (
-    SNAPSHOT_COLUMNS,
-    latest_snapshot_of,
-    open_alerts_of,
-    row_figures,
-)
+from lienwatch.services.reads.figures import FIGURE_COLUMNS, latest_snapshot_of, open_alerts_of
 from lienwatch.services.reads.people import borrower_view
-from lienwatch.services.reads.visibility import case_condition
+from lienwatch.services.reads.visibility import case_condition, case_rule, viewer_params
 from lienwatch.store.tables import (
     Action,
     Alert,
@@ -85,22 +82,13 @@ def case_detail(
     """The case with its loan, borrower (masked unless revealed), vehicle, figures and open
     tasks, in two round trips."""
     found = session.execute(
-        select(Case, Loan, Borrower, Vehicle, User.username,
-               open_alerts_of(Case.loan_id).label("open_alerts"), *SNAPSHOT_COLUMNS)
-        .join(Loan, Loan.id == Case.loan_id).join(Borrower, Borrower.id == Loan.borrower_id)
-        .join(Vehicle, Vehicle.id == Loan.vehicle_id)
-        .outerjoin(User, User.id == Case.assignee_id)
-        .outerjoin(LoanSnapshot, latest_snapshot_of(Case.loan_id))
-        .where(Case.id == case_id, case_condition(viewer))
-    ).first()  # fmt: skip
+        _detail(viewer.scope), {"case_id": case_id, **viewer_params(viewer)}
+    ).first()
     if found is None:
         raise NotFoundError(f"case_id: no case {case_id}")
     case, loan, borrower, vehicle = found[:4]
-    tasks = session.execute(
-        select(Task, User.username).outerjoin(User, User.id == Task.assignee_id)
-        .where(Task.case_id == case.id, Task.status == TaskStatus.QUEUED)
-        .order_by(Task.deadline_at, Task.id)
-    ).all()  # fmt: skip
+    tasks = session.execute(_open_tasks(), {"case_id": case.id}).mappings()
+    figures = {key: found._mapping[key] for key in FIGURES}
     return {
         "case": case.id, "status": case.status, "hold": case.hold, "priority": case.priority,
         "opened_at": case.opened_at, "closed_at": case.closed_at,
@@ -111,10 +99,36 @@ def case_detail(
                                   client=client, why=f"case {case.id}"),
         "vehicle": {"vin": vehicle.vin, "plate": vehicle.plate, "make": vehicle.make,
                     "model": vehicle.model},
-        "figures": {**row_figures(found), "open_alerts": found.open_alerts},
-        "tasks": [{"task": t.id, "channel": t.channel, "step": t.step, "due_at": t.due_at,
-                   "deadline_at": t.deadline_at, "assignee": who} for t, who in tasks],
+        "figures": {**figures, "open_alerts": found.open_alerts},
+        "tasks": [dict(task) for task in tasks],
     }  # fmt: skip
+
+
+FIGURES = [column.key for column in FIGURE_COLUMNS]
+
+
+@cache  # statements built once per process (with the viewer as bound parameters)
+def _detail(scope: Scope) -> Select[Any]:
+    return (
+        select(Case, Loan, Borrower, Vehicle, User.username,
+               open_alerts_of(Case.loan_id).label("open_alerts"), *FIGURE_COLUMNS)
+        .join(Loan, Loan.id == Case.loan_id).join(Borrower, Borrower.id == Loan.borrower_id)
+        .join(Vehicle, Vehicle.id == Loan.vehicle_id)
+        .outerjoin(User, User.id == Case.assignee_id)
+        .outerjoin(LoanSnapshot, latest_snapshot_of(Case.loan_id))
+        .where(Case.id == bindparam("case_id"), case_rule(scope))
+    )  # fmt: skip
+
+
+@cache
+def _open_tasks() -> Select[Any]:
+    return (
+        select(Task.id.label("task"), Task.channel, Task.step, Task.due_at, Task.deadline_at,
+               User.username.label("assignee"))
+        .outerjoin(User, User.id == Task.assignee_id)
+        .where(Task.case_id == bindparam("case_id"), Task.status == TaskStatus.QUEUED)
+        .order_by(Task.deadline_at, Task.id)
+    )  # fmt: skip
 
 
 #: A timeline page starts after the item with this key: (time ISO 8601, item id).

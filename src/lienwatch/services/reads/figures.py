@@ -7,7 +7,7 @@ from collections.abc import Collection
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, func, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session, aliased
 
 from lienwatch.monitor.model import AlertStatus
@@ -42,11 +42,15 @@ def open_alert_counts(session: Session, loan_ids: Collection[int]) -> dict[int, 
     return {loan_id: count for loan_id, count in rows}
 
 
-#: The columns of a loan's snapshot a row of figures shows, for :func:`row_figures`.
-SNAPSHOT_COLUMNS = (
-    LoanSnapshot.as_of, LoanSnapshot.dpd, LoanSnapshot.bucket, LoanSnapshot.overdue_principal,
-    LoanSnapshot.overdue_interest, LoanSnapshot.penalty_accrued, LoanSnapshot.fees_due,
-    LoanSnapshot.unsecured, LoanSnapshot.outstanding_principal,
+#: The figures of :func:`snapshot_figures` as labelled columns of a row's own query, joined
+#: to the row's latest snapshot by :func:`latest_snapshot_of` (all NULL: never run).
+FIGURE_COLUMNS = (
+    LoanSnapshot.as_of.label("as_of"), LoanSnapshot.dpd.label("dpd"),
+    LoanSnapshot.bucket.label("bucket"),
+    (LoanSnapshot.overdue_principal + LoanSnapshot.overdue_interest
+     + LoanSnapshot.penalty_accrued + LoanSnapshot.fees_due).label("overdue_fen"),
+    LoanSnapshot.unsecured.label("unsecured_fen"),
+    LoanSnapshot.outstanding_principal.label("outstanding_principal_fen"),
 )  # fmt: skip
 
 
@@ -66,12 +70,7 @@ def open_alerts_of(loan_id: ColumnElement[int]) -> ColumnElement[int]:
             .scalar_subquery())  # fmt: skip
 
 
-def row_figures(row: Row[Any]) -> dict[str, Any]:
-    """:func:`snapshot_figures` of a row holding :data:`SNAPSHOT_COLUMNS` (None: not run)."""
-    return snapshot_figures(row if row.as_of is not None else None)
-
-
-def snapshot_figures(snapshot: LoanSnapshot | Row[Any] | None) -> dict[str, Any]:
+def snapshot_figures(snapshot: LoanSnapshot | None) -> dict[str, Any]:
     """DPD, bucket, amount overdue and unsecured exposure (fen) of a snapshot (None: not run)."""
     if snapshot is None:
         return {"as_of": None, "dpd": None, "bucket": None, "overdue_fen": None,

@@ -5,20 +5,16 @@ open alerts, the step and its deadline)."""
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from lienwatch.access.policy import Scope
 from lienwatch.access.principal import Viewer
 from lienwatch.followup.model import TaskStatus
-from lienwatch.services.reads.figures import (
-    SNAPSHOT_COLUMNS,
-    latest_snapshot_of,
-    open_alerts_of,
-    row_figures,
-)
+from lienwatch.services.reads.figures import FIGURE_COLUMNS, latest_snapshot_of, open_alerts_of
 from lienwatch.services.reads.visibility import task_condition
 from lienwatch.store.tables import Loan, LoanSnapshot, Task, User
 
@@ -30,8 +26,8 @@ def my_queue(
     session: Session, viewer: Viewer, *, limit: int, after: QueueKey | None = None
 ) -> list[dict[str, Any]]:
     """The tasks queued for the viewer themselves, most urgent first."""
-    mine = Task.assignee_id == viewer.principal.user_id
-    return _page(session, mine, limit, after)
+    return _page(session, _mine(after is not None), {"viewer_id": viewer.principal.user_id},
+                 limit, after)  # fmt: skip
 
 
 def team_queue(
@@ -47,39 +43,52 @@ def team_queue(
         condition = or_(Task.assignee_id.in_(members), Task.team == team)
     if unassigned:
         condition = and_(condition, Task.assignee_id.is_(None))
-    return _page(session, condition, limit, after)
+    return _page(session, _query(condition, after is not None), {}, limit, after)
 
 
-def _page(session: Session, condition: Any, limit: int, after: QueueKey | None) -> list[
-    dict[str, Any]
-]:
-    """One round trip: the page of tasks with their loan, assignee, figures and alerts."""
+@cache  # a statement built once per process: an agent's page is the hot read of the API
+def _mine(keyed: bool) -> Select[Any]:
+    return _query(Task.assignee_id == bindparam("viewer_id"), keyed)
+
+
+def _query(condition: ColumnElement[bool], keyed: bool) -> Select[Any]:
+    """The page of queued tasks meeting ``condition``, each with its loan, assignee, figures
+    and open alerts, in one statement; ``keyed``: after the key given as bound parameters."""
     query = (
-        select(Task.id, Task.case_id, Task.channel, Task.step, Task.team, Task.due_at,
-               Task.deadline_at, Task.priority, Loan.ref, User.username,
-               open_alerts_of(Task.loan_id).label("open_alerts"), *SNAPSHOT_COLUMNS)
+        select(Task.id.label("task"), Task.case_id.label("case"), Loan.ref.label("loan"),
+               Task.channel, Task.step, Task.team, User.username.label("assignee"),
+               Task.due_at, Task.deadline_at, Task.priority,
+               open_alerts_of(Task.loan_id).label("open_alerts"), *FIGURE_COLUMNS)
         .join(Loan, Loan.id == Task.loan_id)
         .outerjoin(User, User.id == Task.assignee_id)
         .outerjoin(LoanSnapshot, latest_snapshot_of(Task.loan_id))
         .where(Task.status == TaskStatus.QUEUED, condition)
         .order_by(Task.priority.desc(), Task.deadline_at, Task.id)
-        .limit(limit)
+        .limit(bindparam("limit"))
     )  # fmt: skip
-    if after is not None:
-        priority, deadline_text, task_id = after
-        deadline = datetime.fromisoformat(deadline_text)
+    if keyed:
+        priority, deadline = bindparam("after_priority"), bindparam("after_deadline")
         query = query.where(or_(
             Task.priority < priority,
             and_(Task.priority == priority, Task.deadline_at > deadline),
-            and_(Task.priority == priority, Task.deadline_at == deadline, Task.id > task_id),
+            and_(Task.priority == priority, Task.deadline_at == deadline,
+                 Task.id > bindparam("after_task")),
         ))  # fmt: skip
-    return [
-        {"task": row.id, "case": row.case_id, "loan": row.ref, "channel": row.channel,
-         "step": row.step, "team": row.team, "assignee": row.username, "due_at": row.due_at,
-         "deadline_at": row.deadline_at, "priority": row.priority,
-         "open_alerts": row.open_alerts, **row_figures(row)}
-        for row in session.execute(query)
-    ]  # fmt: skip
+    return query
+
+
+def _page(
+    session: Session, query: Select[Any], params: dict[str, Any], limit: int,
+    after: QueueKey | None,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """One round trip: the rows of ``query`` as the queue shows them."""
+    params = {**params, "limit": limit}
+    if after is not None:
+        priority, deadline_text, task_id = after
+        params |= {"after_priority": priority,
+                   "after_deadline": datetime.fromisoformat(deadline_text),
+                   "after_task": task_id}  # fmt: skip
+    return [dict(row) for row in session.execute(query, params).mappings()]
 
 
 def queue_key(row: dict[str, Any]) -> QueueKey:

@@ -3,7 +3,10 @@ to them or holding a task queued for them), their team's (a supervisor)."""
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, false, or_, select, true
+from functools import cache
+from typing import Any
+
+from sqlalchemy import ColumnElement, bindparam, false, or_, select, true
 from sqlalchemy.orm import Session
 
 from lienwatch.access.policy import Scope
@@ -15,15 +18,32 @@ from lienwatch.store.tables import Case, Loan, Task, User
 
 def case_condition(viewer: Viewer) -> ColumnElement[bool]:
     """The cases ``viewer`` reaches, as a condition on :class:`Case`."""
-    if viewer.scope is Scope.ALL:
-        return true()
-    principal = viewer.principal
-    if viewer.scope is Scope.OWN:
-        people = select(User.id).where(User.id == principal.user_id)
-    elif principal.team is None:
+    if viewer.scope is Scope.TEAM and viewer.principal.team is None:
         return false()
+    return _case_rule(viewer.scope, viewer.principal.user_id, viewer.principal.team)
+
+
+@cache
+def case_rule(scope: Scope) -> ColumnElement[bool]:
+    """:func:`case_condition` for any viewer of ``scope``, the viewer given as the bound
+    parameters of :func:`viewer_params` when the statement runs: a statement holding it is
+    built once per process, not once per request (a team-less supervisor reaches nothing:
+    the team is NULL)."""
+    return _case_rule(scope, bindparam("viewer_id"), bindparam("viewer_team"))
+
+
+def viewer_params(viewer: Viewer) -> dict[str, Any]:
+    """The bound parameters of :func:`case_rule` for ``viewer``."""
+    return {"viewer_id": viewer.principal.user_id, "viewer_team": viewer.principal.team}
+
+
+def _case_rule(scope: Scope, user_id: Any, team: Any) -> ColumnElement[bool]:
+    if scope is Scope.ALL:
+        return true()
+    if scope is Scope.OWN:
+        people = select(User.id).where(User.id == user_id)
     else:
-        people = select(User.id).where(User.team == principal.team)
+        people = select(User.id).where(User.team == team)
     queued = select(Task.case_id).where(Task.assignee_id.in_(people),
                                         Task.status == TaskStatus.QUEUED)  # fmt: skip
     return or_(Case.assignee_id.in_(people), Case.id.in_(queued))
