@@ -21,14 +21,13 @@ from lienwatch.bus import JetStreamBus, jetstream
 from lienwatch.bus.jetstream import CLOSE_TIMEOUT_S
 from lienwatch.config import BusSettings, GatewaySettings, Settings
 from lienwatch.runtime import STORE_WRITER, health_app, health_report
-from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory, transaction
 from lienwatch.store.tables import Position
 from lienwatch.store.telematics import StoreFixWriter
 from lienwatch.telematics.fixes import Fix, FixHandler, writing_to
 from tests import factories
 from tests.bus.test_bus import NOW, fixes, nats_server  # noqa: F401  (a fixture)
-from tests.conftest import HEALTH_TOKEN
+from tests.conftest import HEALTH_TOKEN, head_sqlite
 from tests.natsd import NatsServer, own_nats  # noqa: F401  (a fixture)
 
 
@@ -52,8 +51,7 @@ class Store:
 @pytest.fixture
 def store(tmp_path) -> Iterator[Store]:
     """A migrated SQLite store with one device (the consumer loop does not care which store)."""
-    engine = make_engine(f"sqlite:///{tmp_path / 'bus.sqlite3'}")
-    migrate.upgrade(engine)
+    engine = make_engine(head_sqlite(tmp_path / "bus.sqlite3"))
     factory = session_factory(engine)
     with transaction(factory) as session:
         device_id = factories.device(session, "013900001111").id
