@@ -10,8 +10,11 @@ elsewhere they are skipped, with one line saying so in the report header.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -157,6 +160,22 @@ _LEFT_AT_EXIT: list[contextlib.ExitStack] = []
 def pytest_unconfigure(config: pytest.Config) -> None:
     while _LEFT_AT_EXIT:
         _LEFT_AT_EXIT.pop().close()
+
+
+@pytest.fixture(scope="session")
+def small_demo(tmp_path_factory) -> tuple[Path, dict]:
+    """`lienwatch demo --loans 200 --days 30` (the default seed, 7), built once per test
+    process for the tests that only read it (the docs' examples, the daily report), which copy
+    what they change: (the folder holding ``lienwatch-demo/``, the demo's JSON summary)."""
+    from tests.processes import environment
+
+    folder = tmp_path_factory.mktemp("small-demo")
+    result = subprocess.run(
+        [sys.executable, "-m", "lienwatch", "demo", "--loans", "200", "--days", "30", "--json"],
+        cwd=folder, env=environment(), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return folder, json.loads(result.stdout)
 
 
 @pytest.fixture(scope="session")
