@@ -3,10 +3,15 @@
 Builds a fresh database with ``--cases`` delinquent loans, each with an open case and a
 missed-installment trigger at its automated-call step (``--due`` of them due now, the rest
 later), loaded with COPY; disbursement dates avoid this week's periodic reviews. A first
-tick warms the database; the second, four hours later, is timed. The baseline in the same
-run is the least any scheduler does: read every open trigger's id and times once. The
-ratio is the price of a whole tick (ingest, resolve, execute, queue, assign, watch) against
-that scan.
+tick, four hours earlier the same day, warms the database and makes the day's book scan
+(``services/followup/book_scan.py``; the routine checks it raises are executed then). Then, timed:
+
+- the tick as the scheduler runs it (``tick_and_drain``): its first batch of ``--batch`` due
+  steps (``[followup] step_batch``, 500 by default), then the due steps left drained in
+  batches of the same size, each batch timed;
+- an idle tick a minute later (nothing due: what a tick costs without due work);
+- the day's book scan again (its record removed), the old path of every tick, nothing due;
+- the baseline: read every open trigger's id and times once.
 
     python bench/followup.py [--cases 100000] [--due 0.01]    # issue target: --cases 1000000
 
@@ -33,6 +38,7 @@ from lienwatch.followup.compliance import ComplianceGuard
 from lienwatch.followup.model import Channel
 from lienwatch.followup.strategy import shipped_strategy
 from lienwatch.services.followup import FollowupService
+from lienwatch.services.followup.book_scan import BOOK_SCAN
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory, transaction
 
@@ -111,18 +117,43 @@ def _quiet_disbursement(rng: random.Random, today: date) -> date:
             return today - timedelta(days=age)
 
 
-def tick(engine, now: datetime) -> tuple[float, dict]:
-    factory = session_factory(engine)
-    strategy = shipped_strategy("cn")
+def service(session) -> FollowupService:
+    """The service as the scheduler's job makes it: the shipped strategy, local senders."""
     logged = LogProvider()
     dispatcher = Dispatcher(
         ComplianceGuard("cn"),
         {Channel.SMS: LocalSmsGateway(), Channel.VOICE: logged, Channel.LETTER: logged},
     )
+    return FollowupService(session, strategy=shipped_strategy("cn"), dispatcher=dispatcher)
+
+
+def tick(engine, now: datetime, limit: int | None = None) -> tuple[float, dict]:
+    """One tick at ``now`` (with at most ``limit`` due steps); its time and report."""
+    factory = session_factory(engine)
     started = time.perf_counter()
     with transaction(factory) as session:
-        report = FollowupService(session, strategy=strategy, dispatcher=dispatcher).tick(at=now)
+        report = service(session).tick(at=now, step_limit=limit)
     return time.perf_counter() - started, report.as_dict()
+
+
+def drain(engine, now: datetime, limit: int) -> tuple[float, int, list[float]]:
+    """The due steps left after the tick, in batches of ``limit`` (as ``tick_and_drain``):
+    the whole time, the steps and each batch's time."""
+    factory = session_factory(engine)
+    steps, batches, started = 0, [], time.perf_counter()
+    while True:
+        begun = time.perf_counter()
+        with transaction(factory) as session:
+            report = service(session).run_due_steps(at=now, limit=limit)
+        batches.append(time.perf_counter() - begun)
+        steps += report.steps
+        if report.steps < limit:
+            return time.perf_counter() - started, steps, batches
+
+
+def forget_book_scans(engine) -> None:
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM events WHERE kind = :k"), {"k": BOOK_SCAN})
 
 
 def baseline(engine) -> float:
@@ -140,6 +171,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=100_000)
     parser.add_argument("--due", type=float, default=0.01, help="share of triggers due now")
+    parser.add_argument("--batch", type=int, default=500, help="[followup] step_batch")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
@@ -153,19 +185,33 @@ def main() -> None:
         started = time.perf_counter()
         populate(engine, args.cases, args.due, args.seed)
         loaded = time.perf_counter() - started
-        warm_s, warm = tick(engine, NOW - timedelta(hours=4))
-        tick_s, report = tick(engine, NOW)
+        warm_s, warm = tick(engine, NOW - timedelta(hours=4), args.batch)
+        warm_drain_s, warm_drained, _ = drain(engine, NOW - timedelta(hours=4), args.batch)
+        tick_s, report = tick(engine, NOW, args.batch)
+        drain_s, drained, batches = drain(engine, NOW, args.batch)
+        idle_s, idle = tick(engine, NOW + timedelta(minutes=1))
+        forget_book_scans(engine)
+        full_s, _ = tick(engine, NOW + timedelta(minutes=2))
         scan_s = baseline(engine)
     finally:
         engine.dispose()
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
         admin.dispose()
-    print(f"open cases: {args.cases:,} (loaded in {loaded:.1f} s); due now: {args.due:.1%}")
-    print(f"warm-up tick: {warm_s:.2f} s  {json.dumps(warm)}")
-    print(f"tick: {tick_s:.2f} s  {json.dumps(report)}")
+    load = os.getloadavg()
+    print(f"open cases: {args.cases:,} (loaded in {loaded:.1f} s); due now: {args.due:.1%}; "
+          f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")  # fmt: skip
+    print(f"warm-up tick (the day's book scan): {warm_s:.2f} s  {json.dumps(warm)}; "
+          f"its {warm_drained:,} routine steps left drained in {warm_drain_s:.2f} s")
+    print(f"tick, first batch of {args.batch} steps: {tick_s:.2f} s  {json.dumps(report)}")
+    per_step = drain_s / drained * 1000 if drained else 0.0
+    print(f"drain: {drained:,} steps left in {len(batches)} batches, {drain_s:.2f} s "
+          f"({per_step:.2f} ms a step; batches {min(batches):.2f}-{max(batches):.2f} s)")
+    print(f"idle tick a minute later (nothing due): {idle_s:.2f} s  {json.dumps(idle)}")
+    print(f"the day's book scan again (old path of every tick), nothing due: {full_s:.2f} s")
     print(f"baseline (scan every open trigger once): {scan_s:.2f} s")
-    print(f"ratio tick / scan: {tick_s / scan_s:.1f}x")
+    print(f"ratio tick / scan: {tick_s / scan_s:.1f}x; idle tick / book scan tick: "
+          f"{idle_s / full_s:.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":

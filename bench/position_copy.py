@@ -6,7 +6,10 @@ inserts from it, dropping duplicates of (device, fix time). The peer is the same
 through ``insert_ignoring_duplicates`` (SQLAlchemy ``executemany`` of ``INSERT ... ON
 CONFLICT DO NOTHING RETURNING``, batched into multi-row VALUES). Both write the same rows
 into the same migrated table (emptied between rounds), one transaction per batch; the rounds
-alternate so neither always runs on a warmer server. Prints one JSON object.
+alternate so neither always runs on a warmer server. A third contestant copies the same
+batches into a database of its own at revision 0023, where ``positions`` is one plain table
+(before migration 0029 partitioned it by month): the price of the partitions on ingest.
+Prints one JSON object.
 
     python bench/position_copy.py [--rows 200000] [--batch 5000] [--rounds 2]
 """
@@ -26,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory, transaction
+from lienwatch.store.partitions import ensure_month_partitions
 from lienwatch.store.repositories import PositionRow, insert_ignoring_duplicates
 from lienwatch.store.repositories.positions import store_position_rows
 from lienwatch.store.tables import Device, Position
@@ -82,30 +86,39 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--admin-url", default=ADMIN_URL)
     args = parser.parse_args()
-    name = f"lienwatch_bench_copy_{os.getpid()}"
+    names = [f"lienwatch_bench_copy_{os.getpid()}", f"lienwatch_bench_copy_plain_{os.getpid()}"]
     admin = create_engine(args.admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        for name in names:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engines = []
     try:
-        url = make_url(args.admin_url).set(database=name)
-        engine = make_engine(url.render_as_string(hide_password=False))
-        migrate.upgrade(engine)
-        factory = session_factory(engine)
-        with transaction(factory) as session:
-            devices = [Device(ident=f"86{n:013d}", protocol="jt808", kind="wired")
-                       for n in range(DEVICES)]  # fmt: skip
-            session.add_all(devices)
-            session.flush()
-            rows = fixes([device.id for device in devices], args.rows)
-        seconds: dict[str, float] = {"copy": 0.0, "executemany": 0.0}
+        for name, revision in zip(names, ("head", "0023"), strict=True):
+            url = make_url(args.admin_url).set(database=name)
+            engines.append(make_engine(url.render_as_string(hide_password=False)))
+            migrate.upgrade(engines[-1], revision)
+        factory, plain = (session_factory(engine) for engine in engines)
+        for each in (factory, plain):
+            with transaction(each) as session:
+                devices = [Device(ident=f"86{n:013d}", protocol="jt808", kind="wired")
+                           for n in range(DEVICES)]  # fmt: skip
+                session.add_all(devices)
+                session.flush()
+                rows = fixes([device.id for device in devices], args.rows)
+        with transaction(factory) as session:  # the months of the fixes, as a bulk load makes
+            ensure_month_partitions(session, rows[0][1], rows[-1][1])
+        seconds: dict[str, float] = {"copy": 0.0, "executemany": 0.0, "copy_plain": 0.0}
         for round_ in range(args.rounds):
-            order = [("copy", copy_batch), ("executemany", executemany_batch)]
-            for label, write in order if round_ % 2 == 0 else order[::-1]:
-                seconds[label] += timed(factory, write, rows, args.batch)
-        engine.dispose()
+            order = [("copy", factory, copy_batch), ("executemany", factory, executemany_batch),
+                     ("copy_plain", plain, copy_batch)]  # fmt: skip
+            for label, into, write in order if round_ % 2 == 0 else order[::-1]:
+                seconds[label] += timed(into, write, rows, args.batch)
     finally:
+        for engine in engines:
+            engine.dispose()
         with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            for name in names:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
     total = args.rows * args.rounds
     print(json.dumps({
@@ -113,6 +126,9 @@ def main() -> None:
         "copy_rows_per_s": round(total / seconds["copy"]),
         "executemany_rows_per_s": round(total / seconds["executemany"]),
         "copy_speedup": round(seconds["executemany"] / seconds["copy"], 2),
+        "copy_plain_table_rows_per_s": round(total / seconds["copy_plain"]),
+        "partitioned_over_plain": round(seconds["copy_plain"] / seconds["copy"], 2),
+        "load_average": [round(x, 1) for x in os.getloadavg()],
     }))  # fmt: skip
 
 

@@ -24,6 +24,7 @@ from lienwatch.scheduling import Backoff, DailyAt, Every, Job
 from lienwatch.services.followup import FollowupService
 from lienwatch.services.ledger import LedgerService
 from lienwatch.services.payment_anomalies import scan_payments
+from lienwatch.services.positions import prepare_partitions
 from lienwatch.services.servicing import run_next_missing_day
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import transaction
@@ -87,9 +88,13 @@ def tick_and_drain(
     at: datetime | None = None,
 ) -> Summary:
     """One follow-up tick with its first batch of due steps, then the due steps left, in
-    batches of ``[followup] step_batch``, each in its own transaction, until a batch comes back
-    smaller than that; returns the tick report counting every batch, with ``batches`` (those
-    that claimed steps).
+    batches of ``[followup] step_batch``, each in its own transaction, until a batch claims
+    none; returns the tick report counting every batch, with ``batches`` (those that claimed
+    steps).
+
+    A batch that comes back short is not the end: steps another worker held (skipped, not
+    waited for) or raised by a tick that committed meanwhile may be due, so two workers that
+    both came back short at once would otherwise both stop and leave them to the next run.
 
     A worker whose tick was skipped (another worker holds the scheduler lock) drains as well,
     so several workers share a backlog of steps; a batch never waits for another batch or for a
@@ -107,13 +112,13 @@ def tick_and_drain(
     with transaction(factory) as session:
         report = service(session).tick(at=at or clock.now(), step_limit=limit)
     batches = 1 if report.steps else 0
-    more = report.skipped == 1 or report.steps == limit
+    more = report.skipped == 1 or report.steps > 0
     while more:
         with transaction(factory) as session:
             batch = service(session).run_due_steps(at=at or clock.now(), limit=limit)
         report.add(batch)
         batches += 1 if batch.steps else 0
-        more = batch.steps == limit
+        more = batch.steps > 0
     return {**report.as_dict(), "batches": batches}
 
 
@@ -121,7 +126,9 @@ def nightly_run(factory: sessionmaker[Session], settings: Settings) -> Callable[
     """The nightly servicing run for every missing business day up to yesterday (in
     ``time_zone``), oldest first, one transaction per day; returns the days it ran. Then the
     payments of those days go through the abnormal-payment rules (one transaction), and the
-    ``payment_anomaly`` alerts raised get their follow-up triggers at once.
+    ``payment_anomaly`` alerts raised get their follow-up triggers at once. First, on
+    PostgreSQL, the positions' month partitions of this month and the next two are made when
+    missing (``store/partitions.py``), so fixes never wait for one.
 
     At most ``[scheduler] nightly_catch_up_days`` days are caught up after downtime. With
     several workers on PostgreSQL each day is run by one of them (``busy``: another worker
@@ -130,6 +137,8 @@ def nightly_run(factory: sessionmaker[Session], settings: Settings) -> Callable[
     follow_up = alarm_followups(factory, settings)
 
     def run() -> Summary:
+        with transaction(factory) as session:  # PostgreSQL's month partitions, made ahead
+            partitions = prepare_partitions(session, at=clock.now())
         through = ended_business_day(clock.now(), settings.time_zone)
         days: list[str] = []
         bucket_changes = status_changes = 0
@@ -158,6 +167,7 @@ def nightly_run(factory: sessionmaker[Session], settings: Settings) -> Callable[
             "through": through.isoformat(), "days": days, "bucket_changes": bucket_changes,
             "status_changes": status_changes, "payment_anomalies": anomalies,
             "payment_anomalies_followed": followed, "busy": step.busy,
+            "position_partitions_made": partitions,
         }  # fmt: skip
 
     return run

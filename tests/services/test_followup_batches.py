@@ -115,7 +115,7 @@ def test_the_tick_job_drains_a_backlog_in_batches_on_sqlite(tmp_path):
         settings = settings_for(url, gateway, step_batch=2)
         due_pool(factory, settings, texts=5)
         summary = tick_and_drain(factory, settings, catalogue=CATALOGUE, at=MORNING)
-        # The tick's own batch (2), a full batch (2), a short one (1): then it stops.
+        # The tick's own batch (2), a full batch (2), a short one (1), an empty one: it stops.
         assert (summary["batches"], summary["steps"], summary["executed"]) == (3, 5, 5)
         assert summary["skipped"] == 0
         assert sorted(gateway.keys) == sorted(text_keys(factory)) and len(gateway.keys) == 5

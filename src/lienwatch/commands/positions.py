@@ -12,7 +12,12 @@ from lienwatch import clock
 from lienwatch.commands.common import emit
 from lienwatch.commands.options import At, Json
 from lienwatch.config import load_settings
-from lienwatch.services.positions import purge_positions_batch, record_purge
+from lienwatch.services.positions import (
+    PURGE_BATCH,
+    drop_partition_before,
+    purge_positions_batch,
+    record_purge,
+)
 from lienwatch.store.db import transaction
 from lienwatch.store.migrate import open_store
 
@@ -48,20 +53,32 @@ def purge_command(
     ] = None,
     as_json: Json = False,
 ) -> None:
-    """Delete the positions fixed before now (or --at) minus --older-than, in batches of one
-    short transaction each, and record the purge in the ledger. Running it again deletes
-    what has aged past the cut since."""
+    """Delete the positions fixed before now (or --at) minus --older-than and record the
+    purge in the ledger. On PostgreSQL the months wholly before the cut are month partitions
+    dropped whole, one short transaction each; what is left (the cut's month, and every
+    position on SQLite) goes in batches of 10,000, one short transaction each. Running it
+    again deletes what has aged past the cut since."""
     now = at or clock.now()
     before = now - older_than
     settings = load_settings()
-    deleted = 0
+    deleted, dropped = 0, []
     with open_store(settings.database_url) as database:
+        while True:
+            with transaction(database.factory) as session:
+                partition = drop_partition_before(session, before=before)
+            if partition is None:
+                break
+            dropped.append(partition[0])
+            deleted += partition[1]
         while True:
             with transaction(database.factory) as session:
                 batch = purge_positions_batch(session, before=before)
                 deleted += batch
-                if batch == 0:
-                    record_purge(session, before=before, deleted=deleted, at=now, by=by)
+                if batch < PURGE_BATCH:
+                    record_purge(session, before=before, deleted=deleted, at=now, by=by,
+                                 partitions=dropped)  # fmt: skip
                     break
-    data = {"before": before.isoformat(), "deleted": deleted}
-    emit(data, as_json, f"deleted {deleted} positions fixed before {before.isoformat()}")
+    data = {"before": before.isoformat(), "deleted": deleted, "partitions_dropped": dropped}
+    dropped_text = f" ({len(dropped)} month partitions dropped whole)" if dropped else ""
+    emit(data, as_json, f"deleted {deleted} positions fixed before {before.isoformat()}"
+         f"{dropped_text}")  # fmt: skip

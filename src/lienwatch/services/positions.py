@@ -1,4 +1,8 @@
-"""Positions kept for a time: ``lienwatch positions purge`` deletes those older than a cut."""
+"""Positions kept for a time: ``lienwatch positions purge`` removes those older than a cut.
+
+On PostgreSQL the months wholly before the cut are month partitions dropped whole
+(``store/partitions.py``); the rest (the cut's own month, the default partition, and every
+position on SQLite) is deleted in batches."""
 
 from __future__ import annotations
 
@@ -8,10 +12,18 @@ from sqlalchemy.orm import Session
 
 from lienwatch.ledger.entries import EntryKind
 from lienwatch.services.ledger import record
+from lienwatch.store.partitions import drop_oldest_partition_before, ensure_partitions_ahead
 from lienwatch.store.repositories import PositionRepository
 
 #: Positions deleted per transaction: short transactions, short locks.
 PURGE_BATCH = 10_000
+
+
+def drop_partition_before(session: Session, *, before: datetime) -> tuple[str, int] | None:
+    """Drop the oldest month partition wholly before ``before`` (PostgreSQL): (its name, the
+    positions it held), None when no such partition is left. The caller commits each drop and
+    calls again until None, then deletes the rest with :func:`purge_positions_batch`."""
+    return drop_oldest_partition_before(session, before)
 
 
 def purge_positions_batch(session: Session, *, before: datetime, limit: int = PURGE_BATCH) -> int:
@@ -22,8 +34,23 @@ def purge_positions_batch(session: Session, *, before: datetime, limit: int = PU
 
 
 def record_purge(
-    session: Session, *, before: datetime, deleted: int, at: datetime, by: str | None
+    session: Session,
+    *,
+    before: datetime,
+    deleted: int,
+    at: datetime,
+    by: str | None,
+    partitions: list[str] | None = None,
 ) -> None:
-    """Record in the ledger that the positions fixed before ``before`` were purged."""
-    record(session, EntryKind.POSITIONS_PURGED, subject="positions", at=at, by=by,
-           data={"before": before.isoformat(), "deleted": deleted})  # fmt: skip
+    """Record in the ledger that the positions fixed before ``before`` were purged (and
+    which month partitions were dropped for it)."""
+    data: dict[str, object] = {"before": before.isoformat(), "deleted": deleted}
+    if partitions:
+        data["partitions_dropped"] = partitions
+    record(session, EntryKind.POSITIONS_PURGED, subject="positions", at=at, by=by, data=data)
+
+
+def prepare_partitions(session: Session, *, at: datetime) -> list[str]:
+    """Make the month partitions of ``at``'s month and the next ones (PostgreSQL; nothing on
+    SQLite); return those made. The ``position_partitions`` job calls it daily."""
+    return ensure_partitions_ahead(session, at=at)

@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, Row, and_, exists, func, or_, select, update
 
 from lienwatch.followup.model import CaseStatus, PromiseStatus, TaskStatus, TriggerKind
 from lienwatch.followup.triggers import (
@@ -23,6 +23,13 @@ from lienwatch.followup.triggers import (
     check_lead,
     current_checks,
     past_due_kind,
+)
+from lienwatch.services.followup.book_scan import (
+    BookScan,
+    begin_scan,
+    last_scan,
+    record_scan,
+    scan_key,
 )
 from lienwatch.services.followup.model import ServiceState, TickReport
 from lienwatch.store.db import chunks
@@ -72,6 +79,25 @@ class Intake(ServiceState):
         report.cases_closed += self._close_finished_cases(at)
         return report
 
+    def _take_in(self, now: datetime, report: TickReport) -> None:
+        """The tick's intake: raise the new triggers (the coverage check's too), decide the
+        promises, resolve the triggers whose cause went away. What reads the whole book runs
+        once per business day and snapshot (``book_scan.py``), then only on what changed."""
+        key = scan_key(self._today(now), self._snapshot_day(now))
+        since = last_scan(self.session, key)
+        scan = begin_scan(self.session, key) if since is None else None
+        after = None if since is None else since.loan_id
+        self._raise_many(self._candidates(now, after=after), now, report)
+        uncovered = self._uncovered_delinquency(now, after=after)
+        report.uncovered += len(self._raise_many(uncovered, now, report))
+        if report.uncovered:
+            log.warning("coverage check: %d past-due loans had no follow-up; raised at %s",
+                        report.uncovered, now.isoformat())  # fmt: skip
+        self._decide_promises(now, report)
+        self._resolve(now, report, since=since)
+        if scan is not None:
+            record_scan(self.session, scan, at=now)
+
     def _consume_pending_events(self, now: datetime) -> None:
         """Mark the bucket changes up to today not consumed yet as consumed: at go-live the
         loans' state in the latest snapshot is what is adopted, not the changes that led to
@@ -91,19 +117,21 @@ class Intake(ServiceState):
             or self.session.scalar(select(exists().where(Event.consumed_at.is_not(None))))
         )
 
-    def _uncovered_delinquency(self, now: datetime) -> list[Candidate]:
+    def _uncovered_delinquency(self, now: datetime, *, after: int | None = None) -> list[Candidate]:
         """The coverage check: every loan past due in the latest nightly snapshot must have an
         open delinquency trigger; those without one (a book imported after go-live, a trigger
-        lost) are returned as triggers to raise at ``now``, found by the coverage check."""
+        lost) are returned as triggers to raise at ``now``, found by the coverage check. With
+        ``after``, only the loans with a greater id (those new since the day's book scan)."""
         day = self._snapshot_day(now)
         if day is None:
             return []
         rows = self.session.execute(
             select(LoanSnapshot.loan_id, LoanSnapshot.bucket, LoanSnapshot.dpd, Loan.product)
             .join(Loan, Loan.id == LoanSnapshot.loan_id)
-            .where(LoanSnapshot.as_of == day, owes_delinquency_follow_up(LoanSnapshot.loan_id))
+            .where(LoanSnapshot.as_of == day, owes_delinquency_follow_up(LoanSnapshot.loan_id),
+                   *_newer(LoanSnapshot.loan_id, after))
             .order_by(LoanSnapshot.loan_id)
-        ).all()
+        ).all()  # fmt: skip
         found = []
         for loan_id, bucket, dpd, product in rows:
             kind = past_due_kind(self.catalogue.get(product).buckets.names, bucket)
@@ -113,12 +141,15 @@ class Intake(ServiceState):
             )  # fmt: skip
         return found
 
-    def _candidates(self, now: datetime) -> list[Candidate]:
+    def _candidates(self, now: datetime, *, after: int | None = None) -> list[Candidate]:
+        """The triggers to raise at ``now``; the routine checks and the snapshots' triggers
+        only of the loans with an id greater than ``after`` when it is given (the day's book
+        scan covered the others: see ``book_scan.py``)."""
         return [
             *self._from_events(now),
             *self._from_alerts(now),
-            *self._routine(now),
-            *self._from_snapshots(now),
+            *self._routine(now, after=after),
+            *self._from_snapshots(now, after=after),
             *self._from_reversals(now),
         ]
 
@@ -197,13 +228,13 @@ class Intake(ServiceState):
             if alert.loan_id is not None
         ]
 
-    def _routine(self, now: datetime) -> list[Candidate]:
+    def _routine(self, now: datetime, *, after: int | None = None) -> list[Candidate]:
         """Welcome calls after disbursement and the periodic collateral checks: each check on
         the day it falls due, or on its last call when nobody raised it then (a go-live in
         the middle of its period; see ``followup.triggers``)."""
         today = self._today(now)
         welcome_after = self.strategy.routine.welcome_after
-        loans, found = self._live_loans(today), []
+        loans, found = self._live_loans(today, after=after), []
         for loan_id, disbursed in loans:
             if 0 <= (today - welcome_after - disbursed).days < CATCH_UP_DAYS:
                 anchor = max(self._midnight(disbursed + welcome_after), now)
@@ -234,14 +265,16 @@ class Intake(ServiceState):
                     ))  # fmt: skip
         return due, overdue
 
-    def _live_loans(self, today: date) -> list[tuple[int, date]]:
-        """(loan id, disbursement day) of the loans that owe routine follow-up."""
+    def _live_loans(self, today: date, *, after: int | None = None) -> list[tuple[int, date]]:
+        """(loan id, disbursement day) of the loans that owe routine follow-up (those with an
+        id greater than ``after`` when given)."""
         return list(self.session.execute(
             select(Loan.id, Loan.disbursed_on)
-            .where(Loan.status.in_(LIVE_LOAN_STATUSES), Loan.disbursed_on <= today)
+            .where(Loan.status.in_(LIVE_LOAN_STATUSES), Loan.disbursed_on <= today,
+                   *_newer(Loan.id, after))
         ).all())  # fmt: skip
 
-    def _from_snapshots(self, now: datetime) -> list[Candidate]:
+    def _from_snapshots(self, now: datetime, *, after: int | None = None) -> list[Candidate]:
         """Installments coming due (pre-due reminders) and loans over their LTV cap."""
         day = self._snapshot_day(now)
         if day is None:
@@ -257,6 +290,7 @@ class Intake(ServiceState):
             ).where(
                 LoanSnapshot.as_of == day,
                 LoanSnapshot.status.in_(LIVE_LOAN_STATUSES),
+                *_newer(LoanSnapshot.loan_id, after),
                 or_(
                     LoanSnapshot.over_ltv_cap,
                     LoanSnapshot.next_due_on.between(today + timedelta(days=1), today + lead),
@@ -335,8 +369,12 @@ class Intake(ServiceState):
                 )
         self._raise_many(broken, now, report)
 
-    def _resolve(self, now: datetime, report: TickReport) -> None:
+    def _resolve(self, now: datetime, report: TickReport, *, since: BookScan | None = None) -> None:
         """Resolve triggers whose cause is gone; close cases left without an open trigger.
+
+        Every open trigger is examined, or with ``since`` (the day's book scan, which examined
+        them all) only what may have changed since: triggers raised since, triggers of
+        alerts, triggers of loans booked since or given a final status by hand.
 
         The triggers and their cases are locked as a step batch locks them: the tick waits for
         a batch working on one of those cases and a batch skips the cases the tick holds, so
@@ -344,7 +382,7 @@ class Intake(ServiceState):
         decides whether to close the case."""
         day = self._snapshot_day(now)
         snapshot = and_(LoanSnapshot.loan_id == Trigger.loan_id, LoanSnapshot.as_of == day)
-        rows = self.session.execute(
+        query = (
             select(Trigger, Loan.status, Alert.status)
             .join(Case, Case.id == Trigger.case_id)
             .join(Loan, Loan.id == Trigger.loan_id)
@@ -361,7 +399,14 @@ class Intake(ServiceState):
             .order_by(Trigger.id)
             .with_for_update(key_share=True, of=[Trigger, Case])
             .execution_options(populate_existing=True)
-        ).all()
+        )
+        seen: set[int] = set()
+        for part in [query] if since is None else since.changed(query):
+            rows = [row for row in self.session.execute(part).all() if row[0].id not in seen]
+            seen.update(row[0].id for row in rows)
+            self._resolve_rows(rows, now, report)
+
+    def _resolve_rows(self, rows: Sequence[Row], now: datetime, report: TickReport) -> None:
         for trigger, loan_status, alert_status in rows:
             if loan_status in FINAL_LOAN_STATUSES:
                 reason = f"loan {loan_status}"
@@ -412,3 +457,8 @@ class Intake(ServiceState):
             why = "; ".join(sorted(r for r in reasons[case.id] if r))
             self._move(case, CaseStatus.CLOSED, now, None, why)
         return len(cases)
+
+
+def _newer(key: ColumnElement[int], after: int | None) -> list[ColumnElement[bool]]:
+    """``key > after`` as a condition to add, none when ``after`` is None."""
+    return [] if after is None else [key > after]

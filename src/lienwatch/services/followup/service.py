@@ -347,13 +347,7 @@ class FollowupService(Intake, Steps, Watch, Agents, Conduct, Desk, Approvals, Tr
             log.warning("go-live: %d follow-ups adopted from the book's backlog (past-due loans, "
                         "open alerts, routine checks on their last call), their SLAs counted "
                         "from %s", report.adopted, at.isoformat())  # fmt: skip
-        self._raise_many(self._candidates(at), at, report)
-        report.uncovered += len(self._raise_many(self._uncovered_delinquency(at), at, report))
-        if report.uncovered:
-            log.warning("coverage check: %d past-due loans had no follow-up; raised at %s",
-                        report.uncovered, at.isoformat())  # fmt: skip
-        self._decide_promises(at, report)
-        self._resolve(at, report)
+        self._take_in(at, report)
         self._run_due_steps(at, report, step_limit)
         self._assign(at, report)
         self._watch(at, report)

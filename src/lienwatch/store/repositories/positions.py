@@ -14,6 +14,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from lienwatch.domain.positions import PositionColumns
+from lienwatch.store.partitions import ensure_month_partitions
 from lienwatch.store.repositories.common import insert_ignoring_duplicates
 from lienwatch.store.tables import (
     Position,
@@ -52,7 +53,9 @@ class PositionRepository:
         Small batches keep each transaction (and the locks it holds) short."""
         doomed = select(Position.id).where(Position.fix_time < before).limit(limit)
         result = self.session.execute(
-            delete(Position).where(Position.id.in_(doomed.scalar_subquery()))
+            delete(Position).where(  # the time again: PostgreSQL reads only the old partitions
+                Position.fix_time < before, Position.id.in_(doomed.scalar_subquery())
+            )
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
 
@@ -65,6 +68,9 @@ def load_positions(session: Session, columns: PositionColumns, *, chunk: int = 2
     """
     dialect = session.get_bind().dialect.name
     loader = _copy_positions_postgresql if dialect == "postgresql" else _insert_positions_sqlite
+    if dialect == "postgresql" and len(columns):
+        first, last = (datetime.fromtimestamp(int(f(columns.time)), UTC) for f in (np.min, np.max))
+        ensure_month_partitions(session, first, last)  # not into the default partition
     total = 0
     with _bulk_cache(session) if dialect == "sqlite" else contextlib.nullcontext():
         for start in range(0, len(columns), chunk):
