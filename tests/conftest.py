@@ -10,10 +10,17 @@ elsewhere they are skipped, with one line saying so in the report header.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -92,23 +99,83 @@ def _browser_header() -> str:
     return f"browser: {BROWSER_PROBLEM}; the console browser tests are skipped"
 
 
+@cache
+def _sqlite_head() -> Path:
+    """A SQLite database at the head revision, migrated once per test process."""
+    folder = Path(tempfile.mkdtemp(prefix="lienwatch-head-"))
+    engine = make_engine(f"sqlite:///{folder / 'head.sqlite3'}")
+    migrate.upgrade(engine)
+    engine.dispose()  # the last connection checkpoints the WAL: the file is whole
+    return folder / "head.sqlite3"
+
+
+def head_sqlite(path: Path) -> str:
+    """The URL of a new SQLite database at ``path`` at the head revision: a copy of one
+    migrated once per test process (running the migrations costs far more than the copy)."""
+    shutil.copyfile(_sqlite_head(), path)
+    return f"sqlite:///{path}"
+
+
 @contextmanager
-def postgres_database(name: str) -> Iterator[str]:
-    """A fresh PostgreSQL database for the block, dropped afterwards; yields its URL."""
+def postgres_database(name: str, *, migrated: bool = False) -> Iterator[str]:
+    """A fresh PostgreSQL database for the block, dropped afterwards; yields its URL. With
+    ``migrated``, it is at the head revision: a copy of a template database migrated once per
+    test process."""
     if PG_PROBLEM is not None:
         if IN_CI:
             pytest.fail(f"CI=true but PostgreSQL is unreachable: {PG_PROBLEM}")
         pytest.skip("PostgreSQL unreachable; set LIENWATCH_TEST_PG_URL or start the server")
+    template = f' TEMPLATE "{_postgres_head()}"' if migrated else ""
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"{template}'))
     try:
         yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@cache
+def _postgres_head() -> str:
+    """The name of a PostgreSQL template database at the head revision, migrated once per
+    test process (unique per process, like every database of the suite) and dropped at its
+    end."""
+    name = f"lienwatch_head_{os.getpid()}"
+    stack = contextlib.ExitStack()
+    url = stack.enter_context(postgres_database(name))
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()  # a template must have no connection when it is copied
+    _LEFT_AT_EXIT.append(stack)
+    return name
+
+
+#: Databases the suite drops when it ends (pytest_unconfigure).
+_LEFT_AT_EXIT: list[contextlib.ExitStack] = []
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    while _LEFT_AT_EXIT:
+        _LEFT_AT_EXIT.pop().close()
+
+
+@pytest.fixture(scope="session")
+def small_demo(tmp_path_factory) -> tuple[Path, dict]:
+    """`lienwatch demo --loans 200 --days 30` (the default seed, 7), built once per test
+    process for the tests that only read it (the docs' examples, the daily report), which copy
+    what they change: (the folder holding ``lienwatch-demo/``, the demo's JSON summary)."""
+    from tests.processes import environment
+
+    folder = tmp_path_factory.mktemp("small-demo")
+    result = subprocess.run(
+        [sys.executable, "-m", "lienwatch", "demo", "--loans", "200", "--days", "30", "--json"],
+        cwd=folder, env=environment(), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return folder, json.loads(result.stdout)
 
 
 @pytest.fixture(scope="session")
@@ -126,8 +193,7 @@ def _postgres_url() -> Iterator[str]:
 def db_engine(request: pytest.FixtureRequest, tmp_path) -> Iterator[Engine]:
     """A migrated database on each backend."""
     if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'test.sqlite3'}")
-        migrate.upgrade(engine)
+        engine = make_engine(head_sqlite(tmp_path / "test.sqlite3"))
     else:
         engine = make_engine(request.getfixturevalue("_postgres_url"))
     yield engine
@@ -140,12 +206,10 @@ def store_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
     (commands run as subprocesses, servers, concurrent sessions)."""
     with contextlib.ExitStack() as stack:
         if request.param == "sqlite":
-            url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+            url = head_sqlite(tmp_path / "store.sqlite3")
         else:
-            url = stack.enter_context(postgres_database(f"lienwatch_store_{os.getpid()}"))
-        engine = make_engine(url)
-        migrate.upgrade(engine)
-        engine.dispose()
+            name = f"lienwatch_store_{os.getpid()}"
+            url = stack.enter_context(postgres_database(name, migrated=True))
         yield url
 
 

@@ -15,10 +15,10 @@ from lienwatch.ledger.entries import EntryKind
 from lienwatch.services.ledger import record
 from lienwatch.services.servicing import run_nightly
 from lienwatch.servicing.catalogue import ProductCatalogue
-from lienwatch.store import migrate
 from lienwatch.store.db import make_engine
 from lienwatch.store.repositories import LoanRepository
 from lienwatch.store.tables import Borrower, Device, Installment, Loan, User, Vehicle
+from tests.conftest import head_sqlite
 
 
 def borrower(session: Session, ref: str = "B1", phone: str = "13800000001") -> Borrower:
@@ -119,9 +119,8 @@ def pledge(session: Session, loan: Loan, on: date | None = None) -> None:
 def past_due_book(path: Path, *users: User) -> str:
     """The URL of a new SQLite book at ``path``: the factory loan, past due after the nightly
     runs of 2026-02-15 and 16, and ``users``; for the commands' tests, which open it anew."""
-    url = f"sqlite:///{path}"
+    url = head_sqlite(path)
     engine = make_engine(url)
-    migrate.upgrade(engine)
     with Session(engine) as session, session.begin():
         loan(session)
         session.add_all(users)

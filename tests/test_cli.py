@@ -10,6 +10,7 @@ import sys
 import pytest
 
 import lienwatch
+from lienwatch import cli
 from lienwatch.store import migrate
 from tests.processes import environment
 
@@ -36,6 +37,27 @@ def test_help_lists_commands(tmp_path):
     assert result.returncode == 0
     for command in ("db", "demo", "decode"):
         assert command in result.stdout
+
+
+def test_the_command_table_is_what_the_modules_register():
+    registered = {name: module for module in set(cli.COMMANDS.values())
+                  for name in cli.registered(module).commands}  # fmt: skip
+    assert registered == cli.COMMANDS
+
+
+def test_the_root_command_imports_no_command_module(tmp_path):
+    """`lienwatch --version`, `--help` of a light command and usage errors start fast: the
+    command modules, and the store, numpy and httpx with them, load when their command runs."""
+    heavy = ("sqlalchemy", "numpy", "httpx", "alembic", "lienwatch.commands.common")
+    probe = (
+        "import sys\nfrom lienwatch.cli import main\ntry:\n    main(sys.argv[1:])\n"
+        f"except SystemExit:\n    print(sorted(set({heavy!r}) & set(sys.modules)))\n"
+    )
+    for args in (["--version"], ["decode", "--help"], ["no-such-command"]):
+        result = subprocess.run([sys.executable, "-c", probe, *args], cwd=tmp_path,
+                                env=environment(), capture_output=True, text=True,
+                                timeout=120)  # fmt: skip
+        assert result.stdout.splitlines()[-1] == "[]", (args, result.stdout, result.stderr)
 
 
 def test_db_upgrade_creates_the_default_sqlite_file(tmp_path):

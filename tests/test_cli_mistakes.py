@@ -54,9 +54,10 @@ USER_OPTIONS = {"by", "agent", "assignee"}
 
 def _commands() -> Iterator[tuple[str, Any]]:
     def walk(command: Any, path: list[str]) -> Iterator[tuple[str, Any]]:
-        if hasattr(command, "commands"):
-            for name, sub in command.commands.items():
-                yield from walk(sub, [*path, name])
+        if hasattr(command, "list_commands"):  # a group (the root loads its commands lazily)
+            context = typer.Context(command)
+            for name in command.list_commands(context):
+                yield from walk(command.get_command(context, name), [*path, name])
         else:
             yield " ".join(path), command
 

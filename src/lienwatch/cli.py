@@ -2,41 +2,78 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
+from functools import cache
 from pathlib import Path
 from typing import Annotated
 
 import typer
+import typer.main
+from typer.core import TyperGroup
 
 from lienwatch import __version__
-from lienwatch.commands import (
-    alerts,
-    book_import,
-    corrections,
-    db,
-    demo,
-    devices,
-    followup,
-    gateway,
-    ledger,
-    payments,
-    positions,
-    replay,
-    report,
-    repossession,
-    risk,
-    serve,
-    servicing,
-    teams,
-    telematics,
-    users,
-    worker,
-)
 from lienwatch.config import command_line
 from lienwatch.errors import LienwatchError
 
+#: Each top-level command and the module of lienwatch.commands whose ``register(app)`` adds it,
+#: in the order ``lienwatch --help`` lists them. A module is imported only when one of its
+#: commands runs (or for the help), so that a command starts with its own imports, not every
+#: command's (sqlalchemy, numpy, httpx, alembic...): ``lienwatch --version`` or a usage error
+#: take a fraction of a second. tests/test_cli.py checks this table against the modules.
+COMMANDS: dict[str, str] = {
+    "demo": "demo",
+    "schedule": "servicing",
+    "import": "book_import",
+    "replay": "replay",
+    "gateway": "gateway",
+    "simulate-devices": "gateway",
+    "decode": "telematics",
+    "serve": "serve",
+    "worker": "worker",
+    "report": "report",
+    "db": "db",
+    "loan": "servicing",
+    "servicing": "servicing",
+    "payment": "payments",
+    "borrower": "corrections",
+    "vehicle": "corrections",
+    "positions": "positions",
+    "device": "devices",
+    "followup": "followup",
+    "repossession": "repossession",
+    "team": "teams",
+    "user": "users",
+    "ledger": "ledger",
+    "contract": "ledger",
+    "collateral": "ledger",
+    "alert": "alerts",
+    "risk": "risk",
+}
+
+
+@cache
+def registered(module: str) -> TyperGroup:
+    """The commands that ``lienwatch.commands.<module>`` registers, as a click group."""
+    commands = typer.Typer(rich_markup_mode="markdown", pretty_exceptions_enable=False)
+    importlib.import_module(f"lienwatch.commands.{module}").register(commands)
+    return typer.main.get_group(commands)
+
+
+class _Commands(TyperGroup):
+    """The root group: its commands come from their modules when asked for (:data:`COMMANDS`)."""
+
+    def list_commands(self, ctx: typer.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: typer.Context, cmd_name: str):  # click's Command, or None
+        module = COMMANDS.get(cmd_name)
+        return None if module is None else registered(module).commands.get(cmd_name)
+
+
 app = typer.Typer(
     name="lienwatch",
+    cls=_Commands,
     help="Post-loan risk platform for auto finance.",
     no_args_is_help=True,
     add_completion=False,
@@ -76,32 +113,6 @@ def _root(
     """Post-loan risk platform for auto finance."""
     command_line.database_url = db
     command_line.config_file = config
-
-
-for module in (
-    db,
-    demo,
-    servicing,
-    payments,
-    book_import,
-    corrections,
-    replay,
-    gateway,
-    telematics,
-    positions,
-    devices,
-    serve,
-    worker,
-    followup,
-    repossession,
-    teams,
-    users,
-    report,
-    ledger,
-    alerts,
-    risk,
-):
-    module.register(app)
 
 
 #: click's exception types as typer ships them (vendored in newer typer, click's own before).

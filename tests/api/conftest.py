@@ -57,10 +57,8 @@ def book(request, tmp_path):
         if getattr(request, "param", "sqlite") == "sqlite":
             url = sqlite_book(tmp_path)
         else:
-            url = stack.enter_context(postgres_database(f"lienwatch_api_{os.getpid()}"))
-            engine = make_engine(url)
-            migrate.upgrade(engine)
-            engine.dispose()
+            name = f"lienwatch_api_{os.getpid()}"
+            url = stack.enter_context(postgres_database(name, migrated=True))
             build_book(url)
         with api_client(url) as client:
             yield client, url

@@ -24,13 +24,13 @@ from lienwatch.runtime import Ingest, serve_app
 from lienwatch.services.followup import FollowupService
 from lienwatch.services.servicing import run_nightly
 from lienwatch.servicing.catalogue import ProductCatalogue
-from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory
 from lienwatch.store.repositories import TeamRepository
 from lienwatch.store.tables import Case, Loan, Task, User
 from lienwatch.store.telematics import StoreDeviceDirectory, StoreFixWriter
 from lienwatch.telematics.registry import DeviceRegistry
 from tests import factories
+from tests.conftest import head_sqlite
 
 PASSWORD = "correct horse battery"
 #: username -> (role, team)
@@ -82,10 +82,7 @@ def build_book(url: str) -> None:
 def _template() -> Path:
     """The book of :func:`build_book` on SQLite, built once per test process."""
     folder = Path(tempfile.mkdtemp(prefix="lienwatch-api-book-"))
-    url = f"sqlite:///{folder / 'book.sqlite3'}"
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    engine.dispose()
+    url = head_sqlite(folder / "book.sqlite3")
     build_book(url)
     return folder / "book.sqlite3"
 

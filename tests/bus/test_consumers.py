@@ -5,27 +5,29 @@ tested with the real processes, in tests/test_scaled_out.py.)"""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import httpx
+import nats
 import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from lienwatch.bus import JetStreamBus
+from lienwatch.bus import JetStreamBus, jetstream
+from lienwatch.bus.jetstream import CLOSE_TIMEOUT_S
 from lienwatch.config import BusSettings, GatewaySettings, Settings
 from lienwatch.runtime import STORE_WRITER, health_app, health_report
-from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory, transaction
 from lienwatch.store.tables import Position
 from lienwatch.store.telematics import StoreFixWriter
 from lienwatch.telematics.fixes import Fix, FixHandler, writing_to
 from tests import factories
 from tests.bus.test_bus import NOW, fixes, nats_server  # noqa: F401  (a fixture)
-from tests.conftest import HEALTH_TOKEN
+from tests.conftest import HEALTH_TOKEN, head_sqlite
 from tests.natsd import NatsServer, own_nats  # noqa: F401  (a fixture)
 
 
@@ -49,8 +51,7 @@ class Store:
 @pytest.fixture
 def store(tmp_path) -> Iterator[Store]:
     """A migrated SQLite store with one device (the consumer loop does not care which store)."""
-    engine = make_engine(f"sqlite:///{tmp_path / 'bus.sqlite3'}")
-    migrate.upgrade(engine)
+    engine = make_engine(head_sqlite(tmp_path / "bus.sqlite3"))
     factory = session_factory(engine)
     with transaction(factory) as session:
         device_id = factories.device(session, "013900001111").id
@@ -235,3 +236,77 @@ def test_a_handler_failing_for_give_up_s_makes_the_bus_give_up(store, nats_serve
     assert status["errors"] >= 2
     assert status["last_error"] == "RuntimeError: store refuses every batch"
     assert status["batches"] == 0 and store.times() == []
+
+
+def test_closing_ends_a_consumer_whose_cancellation_was_lost(store, nats_server, caplog):  # noqa: F811
+    """close() cancels the consumer loops, but a cancellation can be lost on its way down:
+    Python 3.11's ``asyncio.wait_for``, under nats-py's fetch, returns a message that arrived
+    in the same turn instead of raising it, and the loop ran on while close() waited for it
+    for ever (the hang of the NATS-restart test under CPU pressure). A handler that swallows
+    the cancellation loses it the same way, every time."""
+    settings = bus_settings()
+    handled: list[list[Fix]] = []
+
+    async def swallowing(batch: list[Fix]) -> None:
+        if not handled:  # the first batch stays in hand while the next is fetched
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(3600)
+        handled.append(batch)
+
+    async def run() -> float:
+        bus = await JetStreamBus.connect(settings)
+        try:
+            await bus.subscribe(STORE_WRITER, swallowing)
+            consumer = bus.consumers[STORE_WRITER]
+            await bus.publish(one_fix(store.device_id, 0))
+            await wait_until(lambda: consumer.handling is not None, 20, "first batch in hand")
+            await bus.publish(one_fix(store.device_id, 1))
+            # the second batch fetched, the loop waits for the first: close() cancels it there
+            await wait_until(lambda: consumer.handling is None, 20, "second batch fetched")
+            began = time.monotonic()
+            closing = asyncio.ensure_future(bus.close())
+            done, _ = await asyncio.wait([closing], timeout=CLOSE_TIMEOUT_S + 20)
+            assert done, "close() did not return"  # before the fix: it waited for ever
+            return time.monotonic() - began
+        finally:
+            async with await nats.connect(settings.nats_url) as client:
+                await client.jetstream().delete_stream(settings.stream)
+
+    took = asyncio.run(run())
+    assert took < CLOSE_TIMEOUT_S  # the loop ended on its own, nothing was left behind
+    assert [len(batch) for batch in handled] == [1, 1]  # the batch fetched was handled too
+    assert "left behind" not in caplog.text
+
+
+def test_closing_leaves_behind_a_batch_that_will_not_end_and_says_so(
+    store, nats_server, caplog, monkeypatch  # noqa: F811
+):
+    """A handler that ignores every cancellation (a store hung in a driver) bounds close() by
+    CLOSE_TIMEOUT_S, and the log names what was left running: a stopping process stops."""
+    monkeypatch.setattr(jetstream, "CLOSE_TIMEOUT_S", 0.5)
+    settings = bus_settings()
+    release = asyncio.Event()
+
+    async def stuck(batch: list[Fix]) -> None:
+        while not release.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await release.wait()
+
+    async def run() -> float:
+        bus = await JetStreamBus.connect(settings)
+        try:
+            await bus.subscribe(STORE_WRITER, stuck)
+            await bus.publish(one_fix(store.device_id, 0))
+            await wait_until(lambda: bus.consumers[STORE_WRITER].handling is not None, 20,
+                             "a batch in hand")  # fmt: skip
+            began = time.monotonic()
+            await asyncio.wait_for(bus.close(), 20)
+            return time.monotonic() - began
+        finally:
+            release.set()  # asyncio.run waits for what is left when it ends
+            async with await nats.connect(settings.nats_url) as client:
+                await client.jetstream().delete_stream(settings.stream)
+
+    took = asyncio.run(run())
+    assert took < 5
+    assert "closing: batches in hand still running after 0 s, left behind" in caplog.text

@@ -93,15 +93,9 @@ EXAMPLES = [
 
 
 @pytest.fixture(scope="session")
-def demo_folder(tmp_path_factory) -> Path:
-    """A small demo, built once per session."""
-    folder = tmp_path_factory.mktemp("docs-demo")
-    result = subprocess.run(
-        [sys.executable, "-m", "lienwatch", "demo", "--loans", "200", "--days", "30", "--json"],
-        cwd=folder, env=environment(), capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    return folder
+def demo_folder(small_demo) -> Path:
+    """A small demo, built once per session (each example works on a copy)."""
+    return small_demo[0]
 
 
 def _run(command: Command, folder: Path) -> subprocess.CompletedProcess[str]:

@@ -26,7 +26,6 @@ from lienwatch.jobs import REPORT, daily_report, scheduler_jobs
 from lienwatch.reports.i18n import CATALOGUE, LANGUAGES
 from lienwatch.store.db import make_engine, session_factory
 from tests.conftest import IN_CI, TEST_NOW
-from tests.demo.test_demo import run_demo
 from tests.receivers import smtp_server
 from tests.test_cli import run
 
@@ -38,11 +37,14 @@ CHARTS = ("c_buckets", "c_roll", "c_vintage30", "c_province", "c_trend_balance",
 
 
 @pytest.fixture(scope="module")
-def book(tmp_path_factory):
-    """The demo's database and its business day."""
+def book(tmp_path_factory, small_demo):
+    """A copy of the session's small demo (the report's tests write into its database): the
+    folder, the database and its business day."""
+    demo, summary = small_demo
+    assert (summary["loans"], summary["days"], summary["seed"]) == (LOANS, DAYS, SEED)
     folder = tmp_path_factory.mktemp("book")
-    out, summary = run_demo(folder, loans=LOANS, days=DAYS, seed=SEED)
-    return folder, out / "lienwatch.sqlite3", date.fromisoformat(summary["as_of"])
+    shutil.copytree(demo / "lienwatch-demo", folder / "out")
+    return folder, folder / "out" / "lienwatch.sqlite3", date.fromisoformat(summary["as_of"])
 
 
 def report(folder: Path, database: Path, *args: str):

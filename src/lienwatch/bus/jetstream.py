@@ -116,6 +116,10 @@ INFO_TIMEOUT_S = 2.0
 #: timeout (5 s), but not the writes before it (a flush that waits on the socket during a
 #: reconnection): past this, the publishers learn it failed and their devices send again.
 PUBLISH_TIMEOUT_S = 15.0
+#: The longest :meth:`JetStreamBus.close` (and ``stop_consumer``) waits for each of its steps:
+#: the consumer loops to end, the batches in hand to be handled, the connection to close.
+#: What is still running then is logged and left behind: a stopping process must stop.
+CLOSE_TIMEOUT_S = 10.0
 
 
 #: How long a gateway trusts its device → vehicle map (a tracker refitted to another car).
@@ -345,9 +349,9 @@ class JetStreamBus:
         consumer.leaving = True
         if consumer.task is not None:
             consumer.task.cancel()
-            await asyncio.gather(consumer.task, return_exceptions=True)
+            await _ended_within([consumer.task], f"consumer {name}'s loop")
         if consumer.handling is not None:
-            await asyncio.gather(consumer.handling, return_exceptions=True)
+            await _ended_within([consumer.handling], f"consumer {name}'s batch in hand")
         await self._unsubscribe(consumer)
 
     async def _start(self, consumer: _Consumer) -> None:
@@ -373,23 +377,31 @@ class JetStreamBus:
         }
 
     async def close(self) -> None:
-        self._closing = True
+        """Stop the consumers, let the batches in hand be acknowledged, close the connection;
+        each step within ``CLOSE_TIMEOUT_S``, so that closing never hangs."""
+        self._closing = True  # a consumer loop whose cancellation was lost ends on it
         tasks = [c.task for c in self.consumers.values() if c.task is not None]
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await _ended_within(tasks, "consumer loops")
         # The batches being handled finish and are acknowledged: less to deliver again.
         handling = [c.handling for c in self.consumers.values() if c.handling is not None]
-        await asyncio.gather(*handling, return_exceptions=True)
+        await _ended_within(handling, "batches in hand")
         # Not drain(): a cancelled pull request would hold it for its whole timeout. Every
         # publish has been acknowledged already; unacknowledged deliveries come back later.
-        await self.client.close()
+        closing = asyncio.ensure_future(self.client.close())
+        await _ended_within([closing], "the NATS connection's close")
 
     # -- the consumer loop ------------------------------------------------------------------
 
     async def _consume(self, consumer: _Consumer) -> None:
-        """Fetch and handle batches until cancelled, retrying every failure after a backoff."""
-        while not self.gave_up.is_set():
+        """Fetch and handle batches until cancelled, retrying every failure after a backoff.
+
+        The loop also ends once the bus is closing or the consumer leaving: a cancellation can
+        be lost on its way down (Python 3.11's ``asyncio.wait_for``, which nats-py's fetch
+        awaits, returns the result instead when a message arrives in the same turn), and the
+        loop would then run on while :meth:`close` waits for it."""
+        while not (self.gave_up.is_set() or self._closing or consumer.leaving):
             try:
                 await self._step(consumer)
             except Exception as exc:  # whatever it is, the loop goes on
@@ -563,6 +575,26 @@ class JetStreamBus:
     async def _on_closed(self) -> None:
         if not self._closing:
             self._give_up(f"nats: connection to {self.settings.nats_url} closed")
+
+
+async def _ended_within(tasks: Sequence[asyncio.Future[Any]], what: str) -> None:
+    """Wait up to ``CLOSE_TIMEOUT_S`` for ``tasks`` to end (their outcome does not matter);
+    log the ones still running, cancel them again and go on."""
+    if not tasks:
+        return
+    _, pending = await asyncio.wait(tasks, timeout=CLOSE_TIMEOUT_S)
+    if pending:
+        log.error("position bus: closing: %s still running after %.0f s, left behind: %s",
+                  what, CLOSE_TIMEOUT_S, ", ".join(sorted(map(repr, pending))))  # fmt: skip
+        for task in pending:
+            task.cancel()
+    for task in tasks:  # retrieved, so that asyncio does not log them as never retrieved
+        task.add_done_callback(_retrieve)
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.debug("position bus: closing: %r ended with %r", task, error)
 
 
 async def _nak(messages: Sequence[Msg]) -> None:

@@ -8,18 +8,20 @@ import json
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from sqlalchemy.orm import Session
 
 from lienwatch.config import Settings, load_settings
 from lienwatch.errors import LienwatchError
-from lienwatch.followup.strategy import configured_strategy
-from lienwatch.services.followup import FollowupService
-from lienwatch.servicing.catalogue import ProductCatalogue
-from lienwatch.store.db import transaction
-from lienwatch.store.migrate import open_store
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from lienwatch.services.followup import FollowupService
+
+# The store and the services are imported by the functions that open them: a command module
+# imports this one, and `lienwatch --help` or a usage error must not pay for them (cli.COMMANDS).
 
 
 @contextmanager
@@ -45,6 +47,9 @@ def configure_logging(settings: Settings) -> None:
 def store_session() -> Iterator[tuple[Settings, Session]]:
     """The settings and a session in one transaction on the configured database (at the
     schema this lienwatch needs): committed when the block ends, rolled back on an error."""
+    from lienwatch.store.db import transaction
+    from lienwatch.store.migrate import open_store
+
     settings = load_settings()
     with open_store(settings.database_url) as database, transaction(database.factory) as session:
         yield settings, session
@@ -54,6 +59,12 @@ def store_session() -> Iterator[tuple[Settings, Session]]:
 def followup_service() -> Iterator[tuple[Session, FollowupService]]:
     """The follow-up service of the configured book in one transaction; a bad strategy or
     product table is said before any database work."""
+    from lienwatch.followup.strategy import configured_strategy
+    from lienwatch.services.followup import FollowupService
+    from lienwatch.servicing.catalogue import ProductCatalogue
+    from lienwatch.store.db import transaction
+    from lienwatch.store.migrate import open_store
+
     settings = load_settings()
     catalogue = ProductCatalogue.from_tables(settings.products)
     configured_strategy(settings.followup.strategy)
