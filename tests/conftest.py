@@ -77,15 +77,6 @@ def _probe_postgres() -> str | None:
 PG_PROBLEM = _probe_postgres()
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The files holding slow tests first, each file's tests in their order: `make test`
-    hands whole files to its workers (pytest-xdist, ``--dist loadfile``) in this order, so the
-    longest file (the scaled-out run, minutes of processes at work) starts at once beside the
-    rest instead of alone at the end."""
-    slow = {item.path for item in items if item.get_closest_marker("slow") is not None}
-    items.sort(key=lambda item: item.path not in slow)  # stable: the order within is kept
-
-
 def pytest_report_header(config: pytest.Config) -> list[str]:
     return [_postgres_header(), _browser_header()]
 
