@@ -203,6 +203,7 @@ def test_the_nightly_job_of_serve_and_worker_retries_with_the_configured_backoff
     settings = Settings(
         database_url=f"sqlite:///{tmp_path / 'x.db'}",
         scheduler={"nightly_retry_first_s": 30, "nightly_retry_for_s": 7_200},
+        ledger={"key_file": tmp_path / "ledger.key"},  # the jobs make the key: not in the tree
     )
     jobs = scheduler_jobs(session_factory(make_engine(settings.database_url)), settings)
     [nightly] = [job for job in jobs if job.name == NIGHTLY]
