@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 
 from lienwatch.followup.strategy import Strategy
 from lienwatch.services.workforce.capacity import capacity_forecast
-from lienwatch.services.workforce.incentives import incentive_league
+from lienwatch.services.workforce.incentives import month_league
 from lienwatch.servicing.catalogue import ProductCatalogue
-from lienwatch.workforce.incentives import Scheme, incentive_scheme, month_bounds
+from lienwatch.workforce.incentives import League, Scheme, incentive_scheme, month_bounds
 from lienwatch.workforce.rules import CapacityRules, capacity_rules
 
 FORECAST_DAYS = 7
@@ -36,15 +36,16 @@ def workforce_figures(
     rules, scheme = rules or capacity_rules(), scheme or incentive_scheme()
     zone = ZoneInfo(time_zone)
     month = day.isoformat()[:7]
-    start, end = month_bounds(month, zone)
-    current = _league(session, start, min(end, at), scheme)
+    current_table, to = month_league(session, month=month, at=at, zone=zone, scheme=scheme)
+    current = _view(current_table)
+    start, _ = month_bounds(month, zone)
     if previous_at is not None and previous_at > start:
-        earlier = _league(session, start, previous_at, scheme)["agents"]
-        before = {a["agent"]: a["total"] for a in earlier}
+        earlier, _ = month_league(session, month=month, at=previous_at, zone=zone, scheme=scheme)
+        before = {a["agent"]: a["total"] for a in _view(earlier)["agents"]}
         for agent in current["agents"]:
             agent["change"] = agent["total"] - before.get(agent["agent"], 0)
     last_month = (start.date() - timedelta(days=1)).isoformat()[:7]
-    last_start, last_end = month_bounds(last_month, zone)
+    last_table, _ = month_league(session, month=last_month, at=at, zone=zone, scheme=scheme)
     forecast = capacity_forecast(session, at=at, days=FORECAST_DAYS, strategy=strategy,
                                  rules=rules, catalogue=catalogue,
                                  time_zone=time_zone).as_dict()  # fmt: skip
@@ -54,8 +55,8 @@ def workforce_figures(
             per_day = daily.setdefault(row["channel"], {})
             per_day[when] = round(per_day.get(when, 0) + n, 1)
     return {
-        "league": {"month": month, "to": min(end, at).isoformat(), **current},
-        "last_month": {"month": last_month, **_league(session, last_start, last_end, scheme)},
+        "league": {"month": month, "to": to.isoformat(), **current},
+        "last_month": {"month": last_month, **_view(last_table)},
         "capacity": {
             "from": forecast["from"], "days": forecast["days"], "rules": forecast["rules"],
             "strategy": forecast["strategy"], "pools": forecast["pools"],
@@ -67,10 +68,10 @@ def workforce_figures(
     }  # fmt: skip
 
 
-def _league(session: Session, since: datetime, until: datetime, scheme: Scheme) -> dict[str, Any]:
-    """The league of ``[since, until)``: agents best first (total and points by act; each
+def _view(league: League) -> dict[str, Any]:
+    """A league as the report shows it: agents best first (total and points by act; each
     point's trace is in ``lienwatch followup incentives``), teams' totals."""
-    table = incentive_league(session, since=since, until=until, scheme=scheme).as_dict()
+    table = league.as_dict()
     return {
         "scheme": table["scheme"],
         "agents": [{k: a[k] for k in ("agent", "team", "total", "by_act")}
