@@ -601,5 +601,8 @@ async def _nak(messages: Sequence[Msg]) -> None:
     """Ask for ``messages`` again in a second (not acknowledged, they would come back anyway,
     after the ack wait)."""
     for message in messages:
-        with contextlib.suppress(Exception):
+        try:
             await message.nak(delay=1)
+        except Exception as exc:  # it comes back after the ack wait instead: said, not fatal
+            log.warning("nak of stream message %s failed (%s); it is redelivered after the "
+                        "ack wait", message.metadata.sequence.stream, exc)  # fmt: skip
