@@ -138,7 +138,7 @@ def per_fix(batch, devices, vehicles, provinces, zones, columnar: Monitor, colum
     """The same batch with every vehicle on the per-fix path (what ``replay`` does for a
     vehicle it cannot take column by column), its CPU seconds against the columnar run's."""
     forced = engine._columnar_vehicles
-    engine._columnar_vehicles = lambda _alarmed, slots: np.zeros(len(slots), dtype=bool)
+    engine._columnar_vehicles = lambda slots: np.zeros(len(slots), dtype=bool)
     try:
         cpu = time.process_time()
         monitor = Monitor(devices, vehicles, provinces=provinces, zones=zones)

@@ -1,8 +1,8 @@
 """The batch replay's columnar path gives the per-fix run's alerts on a simulated book.
 
 Streaming (``ingest`` of the whole book, then ``flush``) runs every fix through the per-fix
-state machines; ``replay`` runs vehicles without alarms column by column and the few with
-alarms fix by fix. Both must raise the same alerts, field by field, and count the same."""
+state machines; ``replay`` runs vehicles column by column, those with a tracker alarm up to
+their first alarm and fix by fix from there. Both must raise the same alerts, field by field, and count the same."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 from lienwatch.demo.scoring import fleet_of
 from lienwatch.domain.positions import PositionColumns
 from lienwatch.monitor import DeviceSpec, Monitor, VehicleSpec, ZoneLibrary, engine
+from lienwatch.monitor.model import Fix
 from lienwatch.monitor.vehicle import VehicleMonitor
 from lienwatch.sim import SimConfig, generate
 from tests.monitor.conftest import HOME, HOUR, T0, batch
@@ -128,9 +129,57 @@ def test_a_long_stay_clock_falls_due_on_the_columnar_path(provinces, monkeypatch
     assert whole.counts == streamed.counts
 
 
-def _none_columnar(_alarmed, slots):
+def _none_columnar(slots):
     return np.zeros(len(slots), dtype=bool)
 
 
 def _no_per_fix(*_args):
     raise AssertionError("a fix went through the per-fix path")
+
+
+def test_an_alarm_vehicle_goes_column_by_column_up_to_its_first_alarm(provinces, monkeypatch):
+    """V1 parks 50 km from home (a long stay) with both trackers reporting, then its wired
+    tracker sends a power cut and falls silent (``device_removed`` from the silence), an
+    antenna cut follows on the wireless one; V2 has no alarm. Only V1's fixes from its power
+    cut on go through the per-fix path, and the alerts are the per-fix run's in order and
+    every field, and streaming's."""
+    devices = [DeviceSpec("W1", "V1", "wired", 1800), DeviceSpec("S1", "V1", "wireless", 3600),
+               DeviceSpec("W2", "V2", "wired", 1800)]  # fmt: skip
+    vehicles = [VehicleSpec("V1", home=HOME), VehicleSpec("V2")]
+    away = (HOME[0] + 0.45, HOME[1])
+    rows = [("W1", T0 + k * 1800, *away) for k in range(80)]
+    rows += [("S1", T0 + k * 3600 + 60, *away) for k in range(60)]
+    cut = T0 + 80 * 1800
+    rows += [("W1", cut, *away, "power_cut"), ("S1", cut + 20 * HOUR, *away, "gnss_antenna_cut")]
+    rows += [("S1", cut + k * 3600 + 120, *away) for k in range(21, 40)]
+    rows += [("W2", T0 + k * 1800, 31.0, 121.0) for k in range(120)]
+    end = max(r[1] for r in rows) + HOUR
+    seen: list[Fix] = []
+    on_fix = VehicleMonitor.on_fix
+
+    def recorded(monitor, fix):
+        seen.append(fix)
+        on_fix(monitor, fix)
+
+    whole = Monitor(devices, vehicles, provinces=provinces)
+    with monkeypatch.context() as patched:
+        patched.setattr(VehicleMonitor, "on_fix", recorded)
+        whole.replay(batch(rows))
+    whole.flush(end)
+    per_fix = Monitor(devices, vehicles, provinces=provinces)
+    with monkeypatch.context() as patched:
+        patched.setattr(engine, "_columnar_vehicles", _none_columnar)
+        per_fix.replay(batch(rows))
+    per_fix.flush(end)
+    streamed = Monitor(devices, vehicles, provinces=provinces)
+    streamed.ingest(batch(sorted(rows, key=lambda r: r[1])))
+    streamed.flush(end)
+
+    assert seen and min(f.time for f in seen) == cut
+    assert {f.device_id for f in seen} == {"W1", "S1"}
+    assert len(seen) == sum(1 for r in rows if r[0] != "W2" and r[1] >= cut)
+    types = {a.type for a in whole.alerts}
+    assert {"long_stay", "power_cut", "gnss_antenna_cut", "device_removed"} <= types
+    assert [a.id for a in whole.alerts] == [a.id for a in per_fix.alerts]  # opened in order
+    assert _alerts(whole) == _alerts(per_fix) == _alerts(streamed)
+    assert whole.counts == per_fix.counts == streamed.counts

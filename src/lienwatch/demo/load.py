@@ -40,7 +40,8 @@ def load_fixes(
     """Bulk-store the simulated fixes, except those ``skip`` marks; return how many were
     stored."""
     device_key = dict(session.execute(select(Device.ident, Device.id)).all())
-    ids = np.fromiter((device_key[d] for d in fixes.device_id), dtype=np.int64, count=len(fixes))
+    ids = np.fromiter(map(device_key.__getitem__, fixes.device_id.tolist()), dtype=np.int64,
+                      count=len(fixes))  # fmt: skip
     keep = np.flatnonzero(~skip) if skip is not None else np.arange(len(fixes))
     stored = 0
     for start in range(0, len(keep), chunk):

@@ -143,9 +143,7 @@ def run_demo(
         report("monitor", 0, 1)
         monitored = monitor_portfolio(portfolio, exposures=exposures)
         with transaction(factory) as session:
-            alerts = AlertRepository(session)
-            for alert in monitored.alerts:
-                alerts.save(alert)
+            AlertRepository(session).save_many(monitored.alerts)
         monitoring = scoring_summary(portfolio, monitored)
         report("monitor", 1, 1)
 

@@ -18,8 +18,10 @@ streaming equal to this replay.
 Families are independent (one alert type each, read-only links noted in each pass), so each
 runs over the whole batch in turn; the alerts they open are put back in the order the per-fix
 run opens them. Vehicles this path does not cover go through the per-fix loop: a vehicle
-with a tracker alarm in the batch, more than two trackers, a wall clock that goes backwards
-(a time-zone transition), or state from earlier input.
+with more than two trackers, a wall clock that goes backwards (a time-zone transition), or
+state from earlier input. A vehicle with a tracker alarm in the batch takes this path up to
+its first alarm and the per-fix loop from there, as if the batch had been cut before the
+alarm (a second batch continues a vehicle's state exactly).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from lienwatch.monitor.model import AlertType, Fix
 from lienwatch.monitor.stays import stay_anchors
 from lienwatch.monitor.vehicle import VehicleMonitor
 
+_LAST = 2**62  # the order key of an alert opened after every fix
 _KEY_SHIFT = 2**34  # (vehicle, time) as one sortable int64: vehicle · 2³⁴ + seconds from t0
 
 
@@ -191,9 +194,16 @@ class OpenOrder:
             self.keys.extend([(int(self.global_of[index]), rank)] * grown)
             self.seen += grown
 
+    def seal(self) -> None:
+        """The alerts opened since the last mark go last (a pass opened them after its last
+        fix), before another pass marks its own."""
+        grown = len(self.book.alerts) - self.seen
+        self.keys.extend([(_LAST, 0)] * grown)
+        self.seen += grown
+
     def restore(self) -> None:
         opened = self.book.alerts[self.first :]
-        keys = self.keys + [(2**62, 0)] * (len(opened) - len(self.keys))  # unmarked: last
+        keys = self.keys + [(_LAST, 0)] * (len(opened) - len(self.keys))  # unmarked: last
         ordered = sorted(range(len(opened)), key=keys.__getitem__)
         self.book.alerts[self.first :] = [opened[k] for k in ordered]
 

@@ -133,24 +133,26 @@ class Monitor:
         order = np.lexsort((device_of, batch.time, vehicle_of[device_of]))
         vehicle = vehicle_of[device_of[order]]
         slots = [self._slots[name] for name in names.tolist()]
-        alarmed = np.unique(vehicle_of[device_of[batch.alarms != ""]])
-        columnar = _columnar_vehicles(alarmed, slots)
-        rows = columnar[vehicle]
+        columnar = _columnar_vehicles(slots)
+        rows = columnar[vehicle] & _before_alarms(batch.alarms[order] != "", vehicle, len(slots))
         columns = self._columns(batch.take(order[rows]), unique, device_of[order[rows]])
         back = _clock_back(columns["local"], vehicle[rows])
         if len(back):  # a time-zone transition: those vehicles go fix by fix
             columnar[back] = False
-            rows = columnar[vehicle]
+            rows &= columnar[vehicle]
             columns = self._columns(batch.take(order[rows]), unique, device_of[order[rows]])
         opened = OpenOrder(self.book)
-        fallback = order[~rows]
+        if rows.any():
+            columnar[:] = False
+            columnar[vehicle[rows]] = True  # those with fixes before their first alarm
+            opened.global_of = np.flatnonzero(rows)
+            self._replay_columns(columns, vehicle[rows], slots, columnar, opened)
+            opened.seal()
+        fallback = order[~rows]  # whole vehicles, and alarm vehicles from their first alarm
         if len(fallback):
             opened.global_of = np.flatnonzero(~rows)
             fixes = self._columns(batch.take(fallback), unique, device_of[fallback])
             self._replay_fixes(fixes, opened)
-        if rows.any():
-            opened.global_of = np.flatnonzero(rows)
-            self._replay_columns(columns, vehicle[rows], slots, columnar, opened)
         opened.restore()
 
     def _replay_fixes(self, columns: dict[str, np.ndarray], opened: OpenOrder) -> None:
@@ -502,12 +504,21 @@ def _fresh(slot: _Slot) -> bool:
     return slot.released == _NOTHING and not slot.held and not slot.monitor.liveness.last_fix
 
 
-def _columnar_vehicles(alarmed: np.ndarray, slots: list[_Slot]) -> np.ndarray:
-    """Which vehicles the columnar path takes: no earlier state, no tracker alarm in the
-    batch (``alarmed`` vehicles have one), at most two trackers."""
-    refused = np.array([not _fresh(s) or len(s.monitor.liveness.limit) > 2 for s in slots])
-    refused[alarmed] = True
-    return ~refused
+def _columnar_vehicles(slots: list[_Slot]) -> np.ndarray:
+    """Which vehicles the columnar path may take: no earlier state, at most two trackers."""
+    return np.array([_fresh(s) and len(s.monitor.liveness.limit) <= 2 for s in slots],
+                    dtype=bool)  # fmt: skip
+
+
+def _before_alarms(alarm: np.ndarray, vehicle: np.ndarray, vehicles: int) -> np.ndarray:
+    """Whether each fix (sorted by vehicle, time, device) comes before its vehicle's first
+    tracker alarm in the batch: the columnar path leaves the state the per-fix path would,
+    so the per-fix path takes over from the first alarm on (:class:`Alarms` raises from
+    fix to fix, and a power cut moves the liveness deadlines)."""
+    index = np.arange(len(vehicle))
+    first = np.full(vehicles, len(vehicle), dtype=np.int64)
+    np.minimum.at(first, vehicle[alarm], index[alarm])
+    return index < first[vehicle]
 
 
 def _clock_back(local: np.ndarray, vehicle: np.ndarray) -> np.ndarray:

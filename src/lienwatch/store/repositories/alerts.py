@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -11,7 +13,7 @@ from sqlalchemy.orm import Session
 from lienwatch.errors import ConflictError, NotFoundError
 from lienwatch.monitor.model import Alert as MonitorAlert
 from lienwatch.monitor.model import AlertStatus, utc
-from lienwatch.store.db import savepoint
+from lienwatch.store.db import chunks, savepoint
 from lienwatch.store.tables import (
     Alert,
     Device,
@@ -38,12 +40,69 @@ class AlertRepository:
         positive) is left as it is, and one someone acknowledged is not set back to open.
         The returned row then tells the caller the status its alert should take.
         """
-        row = self.session.scalar(select(Alert).where(Alert.key == alert.id))
+        row = self.save_many([alert])[0]
         if row is None:
-            row = Alert(key=alert.id, type=str(alert.type), **self._references(alert))
+            raise ConflictError(
+                f"vehicle {alert.vehicle_id} already has an open {alert.type} alert"
+            )
+        return row
+
+    def save_many(self, alerts: Sequence[MonitorAlert]) -> list[Alert | None]:
+        """:meth:`save` each alert in turn; None for one refused because another open alert of
+        its vehicle and type is stored (the others are saved).
+
+        The stored rows and the references are read with a few queries and the rows written
+        in one flush; only when that flush is refused are the alerts saved one by one, each in
+        a savepoint, to find the refused ones."""
+        references = _References(self.session, alerts)
+        stored = self._stored(alerts)
+        try:
+            with savepoint(self.session):
+                rows: list[Alert | None] = [
+                    self._prepared(alert, stored, references) for alert in alerts
+                ]
+                self.session.flush()
+        except IntegrityError:  # some alert is refused: find which, one by one
+            return self._save_each(alerts, references)
+        return rows
+
+    def _save_each(
+        self, alerts: Sequence[MonitorAlert], references: _References
+    ) -> list[Alert | None]:
+        stored = self._stored(alerts)
+        rows: list[Alert | None] = []
+        for alert in alerts:
+            try:
+                with savepoint(self.session):  # a refused insert undoes only itself
+                    row = self._prepared(alert, stored, references)
+                    self.session.flush()
+            except IntegrityError:
+                stored.pop(alert.id, None)
+                row = None
+            rows.append(row)
+        return rows
+
+    def _stored(self, alerts: Sequence[MonitorAlert]) -> dict[str, Alert]:
+        """The stored rows of ``alerts`` by key."""
+        keys = sorted({alert.id for alert in alerts})
+        return {
+            row.key: row
+            for part in chunks(keys)
+            for row in self.session.scalars(select(Alert).where(Alert.key.in_(part)))
+        }
+
+    def _prepared(
+        self, alert: MonitorAlert, stored: dict[str, Alert], references: _References
+    ) -> Alert:
+        """The alert's row, new (added to the session and to ``stored``) or updated."""
+        row = stored.get(alert.id)
+        if row is None:
+            row = Alert(key=alert.id, type=str(alert.type), **references.of(alert))
             row.started_at = utc(alert.start)
             row.raised_at = utc(alert.raised_at)
             row.lat, row.lon, row.province_code = alert.lat, alert.lon, alert.province
+            self.session.add(row)
+            stored[alert.id] = row
         elif row.status not in _OPEN_ALERT_STATUSES:
             return row
         row.severity = alert.severity
@@ -56,28 +115,7 @@ class AlertRepository:
         row.exposure = alert.exposure
         row.repeats = alert.repeats
         row.updated_at = utc(alert.updated_at)
-        try:
-            with savepoint(self.session):  # added inside: a refused insert undoes only itself
-                self.session.add(row)
-                self.session.flush()
-        except IntegrityError:
-            raise ConflictError(
-                f"vehicle {alert.vehicle_id} already has an open {alert.type} alert"
-            ) from None
         return row
-
-    def _references(self, alert: MonitorAlert) -> dict[str, int | None]:
-        vehicle_id = self.session.scalar(select(Vehicle.id).where(Vehicle.vin == alert.vehicle_id))
-        if vehicle_id is None:
-            raise NotFoundError(f"vehicle {alert.vehicle_id!r} does not exist")
-        device_id = loan_id = None
-        if alert.device_id is not None:
-            device_id = self.session.scalar(
-                select(Device.id).where(Device.ident == alert.device_id)
-            )
-        if alert.loan_id is not None:
-            loan_id = self.session.scalar(select(Loan.id).where(Loan.ref == alert.loan_id))
-        return {"vehicle_id": vehicle_id, "device_id": device_id, "loan_id": loan_id}
 
     def get(self, alert_id: int) -> Alert:
         row = self.session.get(Alert, alert_id)
@@ -116,4 +154,36 @@ class AlertRepository:
 
 
 _OPEN_ALERT_STATUSES = ("open", "acknowledged")
+
+
+class _References:
+    """The store's keys of the vehicles, trackers and loans a batch of alerts names, read
+    with one query per kind."""
+
+    def __init__(self, session: Session, alerts: Sequence[MonitorAlert]) -> None:
+        self.vehicles = _keys(session, Vehicle.vin, Vehicle.id, {a.vehicle_id for a in alerts})
+        self.devices = _keys(session, Device.ident, Device.id,
+                             {a.device_id for a in alerts if a.device_id is not None})  # fmt: skip
+        self.loans = _keys(session, Loan.ref, Loan.id,
+                           {a.loan_id for a in alerts if a.loan_id is not None})  # fmt: skip
+
+    def of(self, alert: MonitorAlert) -> dict[str, int | None]:
+        vehicle_id = self.vehicles.get(alert.vehicle_id)
+        if vehicle_id is None:
+            raise NotFoundError(f"vehicle {alert.vehicle_id!r} does not exist")
+        return {
+            "vehicle_id": vehicle_id,
+            "device_id": None if alert.device_id is None else self.devices.get(alert.device_id),
+            "loan_id": None if alert.loan_id is None else self.loans.get(alert.loan_id),
+        }
+
+
+def _keys(session: Session, name: Any, key: Any, wanted: set[str]) -> dict[str, int]:
+    """``{name: key}`` of the rows whose ``name`` is in ``wanted``."""
+    names = sorted(wanted)
+    return {
+        found: id_
+        for part in chunks(names)
+        for found, id_ in session.execute(select(name, key).where(name.in_(part)))
+    }
 

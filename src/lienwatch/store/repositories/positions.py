@@ -106,21 +106,28 @@ _POSITION_COLUMNS = (
 def _utc_text(epoch_seconds: np.ndarray) -> list[str]:
     """Epoch seconds as ``YYYY-MM-DD hh:mm:ss.ffffff`` (SQLAlchemy's SQLite datetime text).
 
-    Each distinct day and second of the day is formatted once, then the two are joined per
-    fix: positions span few days, and string arrays are slow to edit in NumPy."""
+    Each day of the span is formatted once and each second of the day once per process
+    (:func:`_clock_texts`), then the two are joined per fix: positions span few days, and
+    string arrays are slow to edit in NumPy."""
     days, seconds = np.divmod(np.asarray(epoch_seconds, dtype=np.int64), 86_400)
-    unique_days, day_of = np.unique(days, return_inverse=True)
-    day_text = np.datetime_as_string((unique_days * 86_400).astype("datetime64[s]"), unit="D")
-    unique_seconds, second_of = np.unique(seconds, return_inverse=True)
-    hours, rest = np.divmod(unique_seconds, 3_600)
-    clock_text = [
-        f" {h:02d}:{m:02d}:{s:02d}.000000"
-        for h, m, s in zip(hours.tolist(), *np.divmod(rest, 60), strict=True)
-    ]
-    joined = np.array(day_text.tolist(), dtype=object)[day_of] + np.array(
-        clock_text, dtype=object
-    )[second_of]
+    if not len(days):
+        return []
+    first = int(days.min())
+    span = np.arange(first, int(days.max()) + 1, dtype=np.int64)
+    day_text = np.datetime_as_string((span * 86_400).astype("datetime64[s]"), unit="D")
+    joined = np.array(day_text.tolist(), dtype=object)[days - first] + _clock_texts()[seconds]
     return joined.tolist()
+
+
+@functools.cache
+def _clock_texts() -> np.ndarray:
+    """`` hh:mm:ss.000000`` of every second of the day, indexed by the second."""
+    hours, rest = np.divmod(np.arange(86_400), 3_600)
+    return np.array(
+        [f" {h:02d}:{m:02d}:{s:02d}.000000"
+         for h, m, s in zip(hours.tolist(), *np.divmod(rest, 60), strict=True)],
+        dtype=object,
+    )  # fmt: skip
 
 
 def _position_columns(part: dict[str, np.ndarray], times: list[str]) -> tuple[list[Any], ...]:
