@@ -2,7 +2,8 @@
 
 Streaming (``ingest`` of the whole book, then ``flush``) runs every fix through the per-fix
 state machines; ``replay`` runs vehicles column by column, those with a tracker alarm up to
-their first alarm and fix by fix from there. Both must raise the same alerts, field by field, and count the same."""
+their first alarm and fix by fix from there. Both must raise the same alerts, field by field,
+and count the same."""
 
 from __future__ import annotations
 
