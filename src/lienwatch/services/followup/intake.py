@@ -456,6 +456,8 @@ class Intake(ServiceState):
         self._cancel_tasks(now)
         self.session.flush()
         touched, self._touched = sorted(self._touched), set()
+        if not touched:  # most calls (an agent's outcome that resolved nothing)
+            return 0
         open_trigger = exists().where(Trigger.case_id == Case.id, Trigger.resolved_at.is_(None))
         cases = [
             case

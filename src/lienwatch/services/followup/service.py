@@ -431,7 +431,6 @@ class FollowupService(Intake, Steps, Watch, Agents, Conduct, Desk, Approvals, Tr
                 .where(Loan.id.in_(chunk))
             ).all()
             for r in rows:
-                first_bucket = self.catalogue.get(r.product).buckets.names[0]
                 self._refs[r.id] = r.ref
                 views[r.id] = LoanView(
                     r.id,
@@ -444,7 +443,7 @@ class FollowupService(Intake, Steps, Watch, Agents, Conduct, Desk, Approvals, Tr
                     r.address,
                     r.province_code,
                     r.dpd or 0,
-                    r.bucket or first_bucket,
+                    r.bucket or self.catalogue.get(r.product).buckets.names[0],
                     r.unsecured or 0,
                 )
         return views
