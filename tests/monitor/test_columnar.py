@@ -102,15 +102,33 @@ def test_a_long_stay_clock_falls_due_on_the_columnar_path(provinces, monkeypatch
     are silent (fired at the next fix, an invalid one, after the silences due before it or
     before those due after it), or at a fix of a stay still reported; resolved when the car
     leaves. No fix goes through the per-fix path, and the alerts are streaming's."""
-    devices = [DeviceSpec("W1", "V1", "wired", 1800), DeviceSpec("S1", "V1", "wireless", 3600),
-               DeviceSpec("W2", "V2", "wired", 1800)]  # fmt: skip
-    vehicles = [VehicleSpec("V1", home=HOME), VehicleSpec("V2")]
     rows = _parked(w1_until_h)
-    end = max(r[1] for r in rows) + HOUR
+    whole, per_fix, streamed = _three_ways(rows, provinces, monkeypatch, _no_per_fix)
 
+    long = [a for a in whole.alerts if a.type == "long_stay"]
+    assert {a.vehicle_id for a in long} == {"V1", "V2"}
+    assert all(a.status == "resolved" for a in long)
+    assert [a.id for a in whole.alerts] == [a.id for a in per_fix.alerts]  # opened in order
+    assert _alerts(whole) == _alerts(per_fix) == _alerts(streamed)
+    assert whole.counts == streamed.counts
+
+
+TWO_VEHICLES = (
+    [DeviceSpec("W1", "V1", "wired", 1800), DeviceSpec("S1", "V1", "wireless", 3600),
+     DeviceSpec("W2", "V2", "wired", 1800)],
+    [VehicleSpec("V1", home=HOME), VehicleSpec("V2")],
+)  # fmt: skip
+
+
+def _three_ways(rows, provinces, monkeypatch, on_fix):
+    """``rows`` of :data:`TWO_VEHICLES` replayed (``VehicleMonitor.on_fix`` replaced by
+    ``on_fix``), replayed with every vehicle fix by fix, and streamed; each flushed an hour
+    after the last fix."""
+    devices, vehicles = TWO_VEHICLES
+    end = max(r[1] for r in rows) + HOUR
     whole = Monitor(devices, vehicles, provinces=provinces)
     with monkeypatch.context() as patched:
-        patched.setattr(VehicleMonitor, "on_fix", _no_per_fix)
+        patched.setattr(VehicleMonitor, "on_fix", on_fix)
         whole.replay(batch(rows))
     whole.flush(end)
     per_fix = Monitor(devices, vehicles, provinces=provinces)
@@ -121,13 +139,7 @@ def test_a_long_stay_clock_falls_due_on_the_columnar_path(provinces, monkeypatch
     streamed = Monitor(devices, vehicles, provinces=provinces)
     streamed.ingest(batch(sorted(rows, key=lambda r: r[1])))
     streamed.flush(end)
-
-    long = [a for a in whole.alerts if a.type == "long_stay"]
-    assert {a.vehicle_id for a in long} == {"V1", "V2"}
-    assert all(a.status == "resolved" for a in long)
-    assert [a.id for a in whole.alerts] == [a.id for a in per_fix.alerts]  # opened in order
-    assert _alerts(whole) == _alerts(per_fix) == _alerts(streamed)
-    assert whole.counts == streamed.counts
+    return whole, per_fix, streamed
 
 
 def _none_columnar(slots):
@@ -144,9 +156,6 @@ def test_an_alarm_vehicle_goes_column_by_column_up_to_its_first_alarm(provinces,
     antenna cut follows on the wireless one; V2 has no alarm. Only V1's fixes from its power
     cut on go through the per-fix path, and the alerts are the per-fix run's in order and
     every field, and streaming's."""
-    devices = [DeviceSpec("W1", "V1", "wired", 1800), DeviceSpec("S1", "V1", "wireless", 3600),
-               DeviceSpec("W2", "V2", "wired", 1800)]  # fmt: skip
-    vehicles = [VehicleSpec("V1", home=HOME), VehicleSpec("V2")]
     away = (HOME[0] + 0.45, HOME[1])
     rows = [("W1", T0 + k * 1800, *away) for k in range(80)]
     rows += [("S1", T0 + k * 3600 + 60, *away) for k in range(60)]
@@ -154,7 +163,6 @@ def test_an_alarm_vehicle_goes_column_by_column_up_to_its_first_alarm(provinces,
     rows += [("W1", cut, *away, "power_cut"), ("S1", cut + 20 * HOUR, *away, "gnss_antenna_cut")]
     rows += [("S1", cut + k * 3600 + 120, *away) for k in range(21, 40)]
     rows += [("W2", T0 + k * 1800, 31.0, 121.0) for k in range(120)]
-    end = max(r[1] for r in rows) + HOUR
     seen: list[Fix] = []
     on_fix = VehicleMonitor.on_fix
 
@@ -162,19 +170,7 @@ def test_an_alarm_vehicle_goes_column_by_column_up_to_its_first_alarm(provinces,
         seen.append(fix)
         on_fix(monitor, fix)
 
-    whole = Monitor(devices, vehicles, provinces=provinces)
-    with monkeypatch.context() as patched:
-        patched.setattr(VehicleMonitor, "on_fix", recorded)
-        whole.replay(batch(rows))
-    whole.flush(end)
-    per_fix = Monitor(devices, vehicles, provinces=provinces)
-    with monkeypatch.context() as patched:
-        patched.setattr(engine, "_columnar_vehicles", _none_columnar)
-        per_fix.replay(batch(rows))
-    per_fix.flush(end)
-    streamed = Monitor(devices, vehicles, provinces=provinces)
-    streamed.ingest(batch(sorted(rows, key=lambda r: r[1])))
-    streamed.flush(end)
+    whole, per_fix, streamed = _three_ways(rows, provinces, monkeypatch, recorded)
 
     assert seen and min(f.time for f in seen) == cut
     assert {f.device_id for f in seen} == {"W1", "S1"}

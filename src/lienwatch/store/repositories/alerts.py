@@ -54,8 +54,8 @@ class AlertRepository:
         The stored rows and the references are read with a few queries and the rows written
         in one flush; only when that flush is refused are the alerts saved one by one, each in
         a savepoint, to find the refused ones."""
-        references = _References(self.session, alerts)
         stored = self._stored(alerts)
+        references = _References(self.session, [a for a in alerts if a.id not in stored])
         try:
             with savepoint(self.session):
                 rows: list[Alert | None] = [
