@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from lienwatch.adapters.senders import LocalSmsGateway, LogProvider
 from lienwatch.config import FollowupSettings, RepossessionSettings
 from lienwatch.demo.repossession import DeskSize, RecoveryDesk, recovery_summary
+from lienwatch.demo.response import BorrowerResponses
 from lienwatch.followup.model import Channel, FollowupError, Outcome
 from lienwatch.followup.strategy import configured_strategy
 from lienwatch.services.followup import FollowupService
@@ -89,13 +90,16 @@ def simulate_followup(
     recovery: RepossessionSettings | None = None,
     desk: DeskSize | None = None,
     nightly: bool = False,
+    responses: BorrowerResponses | None = None,
     seed: int = 7,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Run the follow-up engine over the business days ``start``..``end`` (inclusive) of a
     loaded, serviced book and return its figures (coverage with every breach's loan, SLA
     adherence, cure rates by bucket, champion/challenger, KPIs, volumes, and with
-    ``recovery`` the repossessions of a :class:`RecoveryDesk` of ``desk``'s size).
+    ``recovery`` the repossessions of a :class:`RecoveryDesk` of ``desk``'s size). With
+    ``responses`` the borrowers the agents reached answer at the end of each day
+    (:class:`~lienwatch.demo.response.BorrowerResponses`: some pay because of the contact).
 
     Call it after servicing up to the day before ``start`` (and monitoring, whose stored alerts
     become triggers): the day's ticks read the last completed nightly snapshot and the
@@ -155,6 +159,14 @@ def simulate_followup(
                 if recovery_desk is not None and _in_office(now, zone):
                     steps = recovery_desk.work(session, service, now)
                     _add(totals, {f"repossession_{step}": k for step, k in steps.items()})
+        if responses is not None:  # the borrowers reached today answer, and some pay
+            midnight = datetime.combine(day, time(), tzinfo=zone)
+            with transaction(factory) as session:
+                responses.respond(session, day=day, since=midnight.astimezone(UTC),
+                                  until=(midnight + timedelta(days=1)).astimezone(UTC),
+                                  planned=payments)  # fmt: skip
+                responses.pay(session, day=day, at=datetime.combine(
+                    day, time(23, 59), tzinfo=zone).astimezone(UTC))  # fmt: skip
         report("follow-up", n + 1, days)
     as_of = datetime.combine(end, WORKDAY_END, tzinfo=zone).astimezone(UTC)
     phones = [agent.username for agent in agents if agent.skills["mode"] == "phone"]
@@ -195,6 +207,7 @@ def simulate_followup(
         "volumes": {**totals, "sms_sent": len(gateway.sent), "letters_posted": len(printer.sent)},
         "kpis": figures,
         "repossession": recovered,
+        "borrower_responses": responses.counts() if responses is not None else None,
         "nightly": runs.counts(),
         "seconds": round(clock.perf_counter() - started, 2),
     }
