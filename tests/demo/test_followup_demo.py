@@ -65,6 +65,7 @@ def assert_responses_follow_recorded_contacts(engine, counts: dict[str, int]) ->
     first_reached = {loan: at.date() for loan, at in reached}
     assert len(paid) == counts["response_payments"] <= counts["responded"]
     assert counts["responded"] <= counts["cases_reached"]
+    assert sum(counts["responded_by_arm"].values()) == counts["responded"]
     assert all(loan in first_reached and first_reached[loan] <= on for loan, on in paid)
 
 
@@ -83,5 +84,6 @@ def test_without_agents_coverage_falls_and_every_breach_names_its_loan(tmp_path_
     automatic = summary["volumes"]["executed"]
     assert automatic > 0  # reminders and automated calls still went out without staff
     # no agent reached anyone, so no borrower paid because of a conversation
-    assert summary["borrower_responses"] == {"cases_reached": 0, "responded": 0,
-                                             "response_payments": 0}  # fmt: skip
+    assert summary["borrower_responses"] == {
+        "cases_reached": 0, "responded": 0, "response_payments": 0,
+        "responded_by_arm": {"champion": 0, "challenger": 0}}  # fmt: skip

@@ -244,7 +244,9 @@ def _print_summary(console: Console, s: dict[str, Any]) -> None:
         table.add_row("  borrowers reached", (
             f"{responses['cases_reached']:,} cases reached by an agent · "
             f"{responses['responded']:,} borrowers paid because of it "
-            f"({responses['response_payments']:,} paid by the business date)"))  # fmt: skip
+            f"({responses['response_payments']:,} by the business date; champion "
+            f"{responses['responded_by_arm']['champion']:,} · challenger "
+            f"{responses['responded_by_arm']['challenger']:,})"))  # fmt: skip
     ledger = s["ledger"]
     table.add_row(
         "ledger",

@@ -181,6 +181,7 @@ def simulate_followup(
                        time_zone=time_zone)  # fmt: skip
         accuracy = forecast_accuracy(session, plan=plan, since=go_live, until=as_of)
         exposures = _exposures(session)
+        answered = responses.counts(session) if responses is not None else None
         recovered = None
         if recovery is not None:
             recovered = {**recovery_summary(session), "min_dpd": recovery.min_dpd}
@@ -207,7 +208,7 @@ def simulate_followup(
         "volumes": {**totals, "sms_sent": len(gateway.sent), "letters_posted": len(printer.sent)},
         "kpis": figures,
         "repossession": recovered,
-        "borrower_responses": responses.counts() if responses is not None else None,
+        "borrower_responses": answered,
         "nightly": runs.counts(),
         "seconds": round(clock.perf_counter() - started, 2),
     }

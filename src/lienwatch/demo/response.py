@@ -8,9 +8,11 @@ which arm their case is in, only when, and whether, someone reached them."""
 from __future__ import annotations
 
 import bisect
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 import numpy as np
 from sqlalchemy import and_, func, select
@@ -51,7 +53,8 @@ class BorrowerResponses:
         self.rng = np.random.default_rng([seed, 16])
         self.answered: set[int] = set()  # cases whose borrower has drawn a response
         self.pending: list[_Due] = []
-        self.responded = self.posted = 0
+        self.responders: list[int] = []  # cases whose borrower will pay because of a contact
+        self.posted = 0
 
     def respond(self, session: Session, *, day: date, since: datetime, until: datetime,
                 planned: dict[int, list[tuple[date, int]]]) -> int:  # fmt: skip
@@ -82,8 +85,8 @@ class BorrowerResponses:
             amount = int(overdue * (1 + PENALTY_MARGIN))
             self.pending.append(_Due(loan_id, case_id, paid_on, amount))
             bisect.insort(planned.setdefault(loan_id, []), (paid_on, amount))
+            self.responders.append(case_id)
             will += 1
-        self.responded += will
         return will
 
     def pay(self, session: Session, *, day: date, at: datetime) -> int:
@@ -101,9 +104,15 @@ class BorrowerResponses:
         self.posted += len(due)
         return len(due)
 
-    def counts(self) -> dict[str, int]:
-        return {"cases_reached": len(self.answered), "responded": self.responded,
-                "response_payments": self.posted}  # fmt: skip
+    def counts(self, session: Session) -> dict[str, Any]:
+        """How many cases an agent reached, how many borrowers paid because of it and how
+        many of those payments are in the book, with the responders by arm (read from the
+        cases after the fact: the effect of the order each arm's queue followed)."""
+        arms = Counter(arm or "champion" for arm in session.scalars(
+            select(Case.arm).where(Case.id.in_(self.responders)))) if self.responders else {}
+        return {"cases_reached": len(self.answered), "responded": len(self.responders),
+                "response_payments": self.posted,
+                "responded_by_arm": {arm: arms.get(arm, 0) for arm in ("champion", "challenger")}}
 
 
 def _days_past_due(session: Session, loan_ids: set[int], day: date) -> dict[int, tuple[int, int]]:
