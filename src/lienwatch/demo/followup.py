@@ -5,8 +5,10 @@ Agents have limited capacity (60 calls or 4 field visits a day, the ``users`` ca
 assignment respects) and work their queues in office hours after each scheduler tick. What a
 contacted borrower says is drawn from what the borrower really does next in the simulated
 payments: one who pays within ten days mostly answers and promises that payment; one who
-does not answers less, and the few promises made are broken. Coverage is therefore earned by
-automation and prioritisation, not assumed.
+does not answers less, and the few promises made are broken. At the end of each day the
+borrowers reached answer through the simulator's contact-response model
+(:mod:`lienwatch.demo.response`): some pay because of the conversation. Coverage is therefore
+earned by automation and prioritisation, not assumed.
 """
 
 from __future__ import annotations
