@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 import socket
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -40,6 +41,8 @@ from lienwatch.data import province_index
 from lienwatch.domain.positions import PositionColumns
 from lienwatch.jobs import alarm_followups
 from lienwatch.monitor.live import Fleet, FleetSource, LiveMonitor
+from lienwatch.monitor.model import VehicleSpec
+from lienwatch.monitor.regions import RegionLibrary
 from lienwatch.scheduling import Scheduler
 from lienwatch.store.migrate import open_store
 from lienwatch.store.monitoring import StoreAlertStore, StoreFleetSource
@@ -48,6 +51,8 @@ from lienwatch.telematics.fixes import FixHistory, PositionBus, writing_to
 from lienwatch.telematics.gateway import PROTOCOLS, Gateway
 from lienwatch.telematics.registry import DeviceRegistry
 from lienwatch.web.app import install_console
+
+log = logging.getLogger(__name__)
 
 STORE_WRITER = "store-writer"
 
@@ -293,8 +298,10 @@ class ReferencedFleet:
 
     def load_fleet(self) -> Fleet:
         references = self.files.current()
-        return replace(self.source.load_fleet(), zones=references.zones,
-                       regions=references.regions, references=references.version)  # fmt: skip
+        fleet = self.source.load_fleet()
+        return replace(fleet, vehicles=_areas_known(fleet.vehicles, references.regions),
+                       zones=references.zones, regions=references.regions,
+                       references=references.version)  # fmt: skip
 
     def recent_fixes(self, fleet: Fleet, *, since: int) -> Iterable[PositionColumns]:
         return self.source.recent_fixes(fleet, since=since)
@@ -306,6 +313,22 @@ class ReferencedFleet:
         files = ReferenceFiles(settings.monitor.zones_file, settings.monitor.regions_file)
         files.current()
         return cls(source, files)
+
+
+def _areas_known(
+    vehicles: Sequence[VehicleSpec], regions: RegionLibrary | None
+) -> list[VehicleSpec]:
+    """``vehicles``, those whose stored ``permitted_area`` the regions lack judged by their
+    province instead (logged: the regions file or the vehicle is to be corrected), so one
+    vehicle naming a region not published yet never stops the monitor of the others."""
+    known = regions or ()
+    unknown = [v.vehicle_id for v in vehicles if v.area is not None and v.area not in known]
+    if not unknown:
+        return list(vehicles)
+    log.warning("monitor fleet: %d vehicles name a permitted area the regions lack, judged by "
+                "their province: %s", len(unknown), ", ".join(unknown[:10]))  # fmt: skip
+    missing = set(unknown)
+    return [replace(v, area=None) if v.vehicle_id in missing else v for v in vehicles]
 
 
 @contextlib.asynccontextmanager

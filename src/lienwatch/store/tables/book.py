@@ -66,6 +66,9 @@ class Vehicle(Base):
     purchase_price: Mapped[int] = mapped_column(BigInteger)  # fen
     purchase_date: Mapped[date] = mapped_column(Date)
     borrower_id: Mapped[int] = mapped_column(ForeignKey("borrowers.id"), index=True)
+    # the lender-defined permitted region (a name of [monitor] regions_file) the monitor's
+    # left_region judges the vehicle by; None: the loan's booked province
+    permitted_area: Mapped[str | None] = mapped_column(String(80), default=None)
 
     borrower: Mapped[Borrower] = relationship(back_populates="vehicles")
     devices: Mapped[list[Device]] = relationship(back_populates="vehicle")
