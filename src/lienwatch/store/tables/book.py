@@ -75,6 +75,7 @@ class Vehicle(Base):
 
 
 _OPERATOR_SET = text("operator_status IS NOT NULL")
+_PAST_DUE = text("dpd > 0")
 
 
 class Loan(Base):
@@ -129,7 +130,12 @@ class LoanSnapshot(Base):
     """
 
     __tablename__ = "loan_snapshots"
-    __table_args__ = (UniqueConstraint("loan_id", "as_of"),)
+    __table_args__ = (
+        UniqueConstraint("loan_id", "as_of"),
+        # the coverage check at every tick: the day's past-due loans, in order
+        Index("ix_loan_snapshots_past_due", "as_of", "loan_id", sqlite_where=_PAST_DUE,
+              postgresql_where=_PAST_DUE),
+    )  # fmt: skip
 
     id: Mapped[int] = mapped_column(BigKey, primary_key=True)
     loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"))
