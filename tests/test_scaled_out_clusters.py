@@ -11,7 +11,6 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-import httpx
 from sqlalchemy import select
 
 from lienwatch import clock
@@ -27,6 +26,7 @@ from tests.conftest import HEALTH_TOKEN, postgres_database
 from tests.factories import vin_of
 from tests.processes import Running, launch
 from tests.store.test_live_monitor import fix, in_store, wired_loan
+from tests.test_scaled_out import health
 
 #: The workers' clocks start 2.5 minutes before an hour: clusters are decided as a monitor's
 #: clock passes the hour, by when the stays have been shared (every 60 s).
@@ -39,12 +39,6 @@ def cars_in_both_partitions() -> list[str]:
     refs = [f"CLUSTER-{n}" for n in range(20)]
     by_partition = {p: [r for r in refs if partition_of(vin_of(r), 2) == p] for p in (0, 1)}
     return [*by_partition[0][:2], by_partition[1][0]]
-
-
-def health(worker: Running) -> dict:
-    port = worker.ready.split("http port ")[1].split(";")[0]
-    return httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=10,
-                     headers={"Authorization": f"Bearer {HEALTH_TOKEN}"}).json()  # fmt: skip
 
 
 def owned(worker: Running) -> list[str]:

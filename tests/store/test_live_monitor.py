@@ -492,3 +492,22 @@ def test_a_vehicle_is_judged_by_its_stored_permitted_area_else_its_province(sqli
     left = [r for r in alert_rows(sqlite_url) if r.type == "left_region"]
     assert [r.evidence["permitted"] for r in left] == ["beijing-yard"]
     assert left[0].device_id == yard_car and status["regions"] == 1
+
+
+def test_a_publication_that_does_not_parse_is_refused_and_the_last_good_one_kept(tmp_path):
+    from lienwatch.adapters.references import PublishedReferences, ReferenceFiles, publication
+
+    zones = tmp_path / "zones.geojson"
+    zones.write_text(zones_geojson(BEIJING), "utf-8")
+    files = ReferenceFiles(zones, None)
+    published = PublishedReferences(files)
+    assert published.current() is files.current()  # nothing published: this machine's files
+    _, found = publication({"zones": zones, "regions": None})
+    assert found.version == files.current().version  # the same files, the same version
+    zones.write_text(zones_geojson(BEIJING, HEBEI), "utf-8")
+    published.offer(1, publication({"zones": zones, "regions": None})[0])
+    assert len(published.current().zones) == 2 and published.error is None
+    for sequence, bad in ((2, b"{not json"), (3, json.dumps({"zones": "{}"}).encode())):
+        published.offer(sequence, bad)
+        assert len(published.current().zones) == 2 and published.published == sequence
+        assert published.error is not None and "published" in published.error
