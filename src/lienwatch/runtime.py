@@ -344,9 +344,9 @@ async def publish_references(
 ) -> dict[str, Any]:
     """Publish the risk zones and permitted regions of these files (checked first) in the
     bucket of ``settings.bus`` for every worker and ``serve`` on it; what was published."""
+    document, found = publication({"zones": zones, "regions": regions})  # refused first
     if settings.bus.kind != "jetstream":
         raise ValueError('references publish: needs the JetStream bus ([bus] kind = "jetstream")')
-    document, found = publication({"zones": zones, "regions": regions})
     bus = await JetStreamBus.connect(settings.bus)
     try:
         bucket = await ReferenceBucket.open(bus.js, settings.bus.stream)

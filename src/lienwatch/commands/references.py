@@ -11,6 +11,7 @@ import typer
 from lienwatch.commands.common import emit
 from lienwatch.commands.options import Json
 from lienwatch.config import load_settings
+from lienwatch.tabular import require_file
 
 
 def register(app: typer.Typer) -> None:
@@ -35,6 +36,9 @@ def publish_command(
     checked first: one that does not parse is refused with its name and nothing is published."""
     from lienwatch.runtime import publish_references
 
+    for path, option in ((zones, "--zones"), (regions, "--regions")):
+        if path is not None:
+            require_file(path, option)
     settings = load_settings()
     zones = zones or settings.monitor.zones_file
     regions = regions or settings.monitor.regions_file
