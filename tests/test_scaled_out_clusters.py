@@ -11,6 +11,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import select
 
 from lienwatch import clock
@@ -45,6 +46,8 @@ def owned(worker: Running) -> list[str]:
     return sorted(health(worker)["partitions"]["partitions"])
 
 
+@pytest.mark.slow  # waits 2.5 minutes for the workers' clocks to pass the hour; no dates
+@pytest.mark.postgres
 def test_two_worker_processes_raise_a_cluster_whose_cars_are_in_both_partitions(
     tmp_path, nats_server  # noqa: F811
 ):
