@@ -136,25 +136,26 @@ def store_decisions(
 APPLICATION_ID = "application_id"
 
 
-def application_columns(header: Sequence[str], card: Scorecard) -> tuple[list[str], list[str]]:
+def application_columns(
+    session: Session, header: Sequence[str]
+) -> tuple[list[str], list[str]]:
     """The loans file's application columns: those of ``header`` it recognises
-    (``application_id`` and the characteristics of ``card``, the scorecard in force) and the
+    (``application_id`` and the characteristics of the scorecard in force) and the
     characteristics missing when some but not all are given."""
     if not any(c.name in header for c in GERMAN_CREDIT.characteristics):
         return [c for c in header if c == APPLICATION_ID], []  # no scorecard to fit
-    names = card.names
+    names = scorecard_in_force(session)[0].names
     given = [c for c in header if c == APPLICATION_ID or c in names]
     return given, [c for c in names if c not in header]
 
 
-def imported_application_errors(
-    session: Session, loans: Sequence[Row], card: Scorecard
-) -> list[RowError]:
+def imported_application_errors(session: Session, loans: Sequence[Row]) -> list[RowError]:
     """Loans rows whose application columns are unusable: an ``application_id`` never
     decided here without the characteristics to score it, a characteristic that is not a
-    number where ``card`` (the scorecard in force) bins numbers."""
+    number where the scorecard in force bins numbers."""
     if not any(_carries_application(row) for row in loans):
         return []
+    card, _ = scorecard_in_force(session)
     numeric = [c.name for c in card.inputs if c.kind == "numeric"]
     ids = {_text(row, APPLICATION_ID) for row in loans} - {""}
     stored = select(ApplicationRecord.ref).where(ApplicationRecord.ref.in_(ids))

@@ -32,7 +32,6 @@ from lienwatch.services.applications import (
     application_columns,
     imported_application_errors,
     record_imported_applications,
-    scorecard_in_force,
 )
 from lienwatch.services.ledger import collateral_registrations, record, require_user
 from lienwatch.services.payments import posted_entry
@@ -97,13 +96,12 @@ def import_book(
     errors: list[RowError] = []
     ignored: dict[str, list[str]] = {}
     sources: dict[str, tuple[Path, list[str]]] = {}
-    card, _ = scorecard_in_force(session)  # the one that scores the loans' applications
     for kind, path in files.items():
         header, rows = read_table(Path(path))
         sources[kind] = (Path(path), header)
         header_errors, ignored[kind] = check_header(kind, str(path), header)
         if kind == "loans":
-            known, missing = application_columns(header, card)
+            known, missing = application_columns(session, header)
             ignored[kind] = [c for c in ignored[kind] if c not in known]
             header_errors += [RowError(str(path), 1, c, "required with the scorecard's other "
                                        "characteristics (docs/store.md)") for c in missing]
@@ -117,7 +115,7 @@ def import_book(
     accepted, reference_errors = check_references(parsed, known_references(session))
     errors.extend(reference_errors)
     pledges, pledge_errors = _new_registrations(session, accepted["loans"])
-    pledge_errors += imported_application_errors(session, accepted["loans"], card)
+    pledge_errors += imported_application_errors(session, accepted["loans"])
     accepted = _without_rejected(accepted, pledge_errors)
     errors.extend(pledge_errors)
     plan = plan_import(session, accepted)
