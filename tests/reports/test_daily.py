@@ -23,6 +23,8 @@ from markupsafe import escape
 import lienwatch.workforce
 from lienwatch.config import Settings
 from lienwatch.jobs import REPORT, daily_report, scheduler_jobs
+from lienwatch.reports.daily import render
+from lienwatch.reports.figures import OFFLINE_SHOWN
 from lienwatch.reports.i18n import CATALOGUE, LANGUAGES
 from lienwatch.store.db import make_engine, session_factory
 from tests.conftest import IN_CI, TEST_NOW
@@ -154,6 +156,18 @@ def test_collateral_and_followup_figures(book, written):
     assert written["followup"]["totals"]["breaches"] == len(coverage["breaches"])
     assert written["ledger"]["installed"] and written["ledger"]["verification"]["ok"]
     assert day.isoformat() == written["as_of"]
+
+
+def test_the_page_lists_the_longest_silent_trackers_and_counts_the_rest(written):
+    offline = written["collateral"]["offline"]
+    assert [r["last_fix"] or "" for r in offline] == sorted(r["last_fix"] or "" for r in offline)
+    many = [{"device": f"D{n:03d}", "protocol": "jt808", "kind": "wired", "plate": f"P{n}",
+             "last_fix": f"2026-01-{1 + n % 28:02d}T00:00:00+00:00"}
+            for n in range(OFFLINE_SHOWN + 5)]  # fmt: skip
+    figures = {**written, "collateral": {**written["collateral"], "offline": many}}
+    html = render(figures, "en")
+    assert sum(f"<td>D{n:03d}</td>" in html for n in range(len(many))) == OFFLINE_SHOWN
+    assert "5 more in <code>tables/offline_trackers.csv</code>" in html
 
 
 def test_the_models_section_is_the_books_grades_and_models(book, written):

@@ -22,7 +22,7 @@ from lienwatch.errors import LienwatchError
 from lienwatch.followup.strategy import Strategy
 from lienwatch.reports import charts
 from lienwatch.reports.disclosure import write_disclosure
-from lienwatch.reports.figures import build_figures, report_period
+from lienwatch.reports.figures import OFFLINE_SHOWN, build_figures, report_period
 from lienwatch.reports.html import environment
 from lienwatch.reports.i18n import Lang, Translator
 from lienwatch.servicing.catalogue import ProductCatalogue
@@ -444,7 +444,7 @@ def render(figures: dict[str, Any], lang: Lang = "zh") -> str:
     return environment.get_template("daily.html").render(
         f=figures, t=t, code=t.code, lang=lang, charts=_charts(figures, t, lang),
         evidence=lambda found: evidence_lines(found, t),
-        tracks=tracks, version=__version__,
+        tracks=tracks, version=__version__, offline_shown=OFFLINE_SHOWN,
         generated=clock.now().strftime("%Y-%m-%d %H:%M UTC"),
     )
 
