@@ -47,7 +47,9 @@ def router(context: ApiContext) -> APIRouter:
         prints them)."""
         return report_figures(out, day)
 
-    @api.get("/reports/{day}/html", response_class=HTMLResponse,
+    # the 200 answer is HTML; its errors keep the one JSON error body (so no response_class,
+    # which would document them as HTML too)
+    @api.get("/reports/{day}/html", response_model=None,
              responses={200: {"content": {"text/html": {"schema": {"type": "string"}}}}})
     def html(day: date, caller: Caller) -> HTMLResponse:
         """A day's report.html: self-contained (styles and charts inline), opens offline."""
