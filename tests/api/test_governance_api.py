@@ -6,6 +6,7 @@ administrator sees with its secrets redacted."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, date, datetime
 
 from sqlalchemy.orm import Session
@@ -18,6 +19,7 @@ from lienwatch.reports.daily import produce
 from lienwatch.services.configuration import REDACTED
 from lienwatch.store.db import make_engine, session_factory
 from lienwatch.store.tables import User
+from lienwatch.web.pages import PAGE_ROWS
 from tests.api.support import PASSWORD, TICK_AT, api_client, login, sqlite_book
 from tests.conftest import head_sqlite
 from tests.services.test_behaviour import THROUGH, _book
@@ -113,3 +115,29 @@ def test_an_administrator_sees_the_effective_configuration_with_its_secrets_reda
         for user in ("sam", "nia", "aud", "ann"):
             refused = client.get("/api/v1/configuration", headers=login(client, user))
             assert refused.status_code == 403
+
+
+def test_the_consoles_users_page_is_paged_by_username_as_the_apis_list(tmp_path):
+    url = sqlite_book(tmp_path)
+    engine = make_engine(url)
+    with Session(engine) as session, session.begin():
+        session.add_all(User(username=f"temp{n:03}", display_name="", role="auditor", team=None)
+                        for n in range(PAGE_ROWS + 10))  # fmt: skip
+    engine.dispose()
+    with api_client(url) as client:
+        signed_in = client.post("/console/login", follow_redirects=False,
+                                data={"username": "adm", "password": PASSWORD})  # fmt: skip
+        assert signed_in.status_code == 303
+        shown, target = [], "/console/users"
+        while target:
+            page = client.get(target)
+            assert page.status_code == 200
+            rows = re.findall(r'<tr data-user="([^"]+)"', page.text)
+            assert len(rows) <= PAGE_ROWS
+            shown += rows
+            more = re.search(r'href="(/console/users\?cursor=[^"]+)" rel="next"', page.text)
+            target = more.group(1) if more else None
+        api = client.get("/api/v1/users", params={"limit": 500}, headers=login(client, "adm"))
+        assert shown == [u["username"] for u in api.json()["items"]]  # each once, in order
+        assert len(shown) == PAGE_ROWS + 10 + 6
+        assert client.get("/console/users", params={"cursor": "bm9wZQ"}).status_code == 400
