@@ -29,6 +29,7 @@ from lienwatch.followup.model import (
     TrackerCommand,
 )
 from lienwatch.monitor.model import AlertStatus
+from lienwatch.reports.archive import list_reports, report_html
 from lienwatch.reports.charts import province_track
 from lienwatch.services.alerts import decide_alert
 from lienwatch.services.configuration import configuration_rows
@@ -41,7 +42,6 @@ from lienwatch.services.reads.alerts import visible_alert
 from lienwatch.services.reads.book import payments, schedule
 from lienwatch.services.reads.cases import case_detail, case_timeline, visible_case
 from lienwatch.services.reads.queues import team_queue
-from lienwatch.services.reads.reports import list_reports, report_html
 from lienwatch.services.repossession import RepossessionService
 from lienwatch.services.users import (
     change_user_role,

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
 from lienwatch.api.context import ERRORS, ApiContext, Cursor, Limit, day_cursor, encode_cursor
-from lienwatch.services.reads.reports import list_reports, report_figures, report_html
+from lienwatch.reports.archive import list_reports, report_figures, report_html
 
 
 class ReportOut(BaseModel):

@@ -1,7 +1,8 @@
 """The daily risk warning reports already written, for those who read them (auditors,
-supervisors, analysts): ``lienwatch report`` and the scheduler's ``report`` job write each
-business day's report into its own folder, named by the day, below ``[report] out``
-(docs/report.md); these verbs list those folders and open one. The report holds no personal
+supervisors, analysts) through the API and the console: ``lienwatch report`` and the
+scheduler's ``report`` job write each business day's report into its own folder, named by
+the day, below ``[report] out`` (docs/report.md); these verbs list those folders and open
+one (files, no database: beside the writer in ``reports/``). The report holds no personal
 data (loans by reference, agents by username), so no masking applies."""
 
 from __future__ import annotations
