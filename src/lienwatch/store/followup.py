@@ -31,7 +31,7 @@ from lienwatch.followup.model import TaskStatus
 from lienwatch.followup.triggers import DELINQUENCY
 from lienwatch.monitor.model import OPEN_STATUSES
 from lienwatch.store.db import chunks
-from lienwatch.store.tables import Borrower, Loan, LoanSnapshot, Task, Trigger, User
+from lienwatch.store.tables import Borrower, Case, Loan, LoanSnapshot, Task, Trigger, User
 from lienwatch.store.tables.followup import DELINQUENCY_KINDS
 
 # Loan statuses that end every trigger of the loan, and those still followed up.
@@ -132,12 +132,14 @@ def unassigned_tasks(session: Session) -> list[QueuedTask]:
     """The queued tasks nobody holds, as assignment sees them."""
     rows = session.execute(
         select(Task.id, Task.skill, Task.priority, Task.deadline_at, Borrower.province_code,
-               Task.team)
+               Task.team, Case.assignee_id)
         .join(Loan, Loan.id == Task.loan_id)
         .join(Borrower, Borrower.id == Loan.borrower_id)
+        .join(Case, Case.id == Task.case_id)
         .where(Task.status == TaskStatus.QUEUED, Task.assignee_id.is_(None))
     ).all()  # fmt: skip
-    return [QueuedTask(t.id, t.skill, t.priority, t.deadline_at, t.province_code, team=t.team)
+    return [QueuedTask(t.id, t.skill, t.priority, t.deadline_at, t.province_code, team=t.team,
+                       owner=t.assignee_id)
             for t in rows]  # fmt: skip
 
 
