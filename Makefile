@@ -32,7 +32,7 @@ test: lint
 
 # The suite again with the machine's clock years ahead and before the fixtures' dates
 # (libfaketime, both at once), so that no test can depend on the day it runs; tests marked slow
-# (long idle spells, no dates) are left out. CI runs it after `make test`.
+# (long idle spells, no dates) are left out. CI runs it beside `make test` (.ci/run).
 test-any-day: $(VENV)/.installed-dev
 	bash .ci/any-day $(BIN)/pytest "2029-02-28 23:30:00" "2025-06-01 03:00:00"
 

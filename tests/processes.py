@@ -28,7 +28,7 @@ class Running:
     stderr: list[str] = field(default_factory=list)
     lines: queue.Queue[str | None] = field(default_factory=queue.Queue)  # stderr; None: ended
 
-    def wait_ready(self, timeout: float = 30) -> str:
+    def wait_ready(self, timeout: float = 60) -> str:
         """The stderr line that said the command is ready; fails with what it printed if
         it ended or took too long."""
         deadline = time.monotonic() + timeout

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, column, inspect, select, table
 from sqlalchemy.orm import Session
 
@@ -31,11 +33,23 @@ def test_migrated_schema_matches_the_tables(db_engine):
     assert migrate.current_revision(db_engine) == migrate.head_revision()
 
 
+def test_the_head_read_from_the_file_names_is_alembic_s_head():
+    """migrate.head_revision() trusts two conventions; Alembic's graph checks both: each
+    script is named after its revision, and each revision's number is above the one it
+    follows (so the largest is the head)."""
+    scripts = ScriptDirectory(str(migrate.MIGRATIONS))
+    for script in scripts.walk_revisions():
+        assert Path(script.path).name.split("_", 1)[0] == script.revision
+        assert script.down_revision is None or script.down_revision < script.revision
+    assert migrate.head_revision() == scripts.get_current_head()
+
+
 def test_downgrade_to_base_and_back(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'm.sqlite3'}")
     migrate.upgrade(engine)
     migrate.downgrade(engine, "base")
     assert set(inspect(engine).get_table_names()) == {"alembic_version"}
+    assert migrate.current_revision(engine) is None
     migrate.upgrade(engine)
     assert set(Base.metadata.tables) <= set(inspect(engine).get_table_names())
 
@@ -119,3 +133,10 @@ def test_the_teams_users_name_become_teams(tmp_path):
                                   .select_from(table("teams")).order_by("name")).all() == [
             ("east", "east"), ("west", "west")]  # fmt: skip
     engine.dispose()
+
+
+def test_the_coverage_index_names_the_delinquency_kinds():
+    from lienwatch.followup.triggers import DELINQUENCY
+    from lienwatch.store.tables.followup import DELINQUENCY_KINDS
+
+    assert tuple(sorted(kind.value for kind in DELINQUENCY)) == DELINQUENCY_KINDS

@@ -171,11 +171,10 @@ def simulate_followup(
                     day, time(23, 59), tzinfo=zone).astimezone(UTC))  # fmt: skip
         report("follow-up", n + 1, days)
     as_of = datetime.combine(end, WORKDAY_END, tzinfo=zone).astimezone(UTC)
-    phones = [agent.username for agent in agents if agent.skills["mode"] == "phone"]
-    with transaction(factory) as session:  # each open case gets an owner, for the console
+    with transaction(factory) as session:  # each open case gets one owner, for the console
         service = FollowupService.from_settings(session, settings, time_zone=time_zone,
                                                 catalogue=catalogue, providers=providers)
-        service.assign_open_cases(agents=phones, at=as_of)
+        service.assign_open_cases(agents=[a.username for a in agents], at=as_of)
     with transaction(factory) as session:  # at the end of the last working day ...
         cover = coverage(session, as_of=as_of, since=go_live, strategy=strategy,
                          time_zone=time_zone)  # fmt: skip
