@@ -128,12 +128,31 @@ def service(session) -> FollowupService:
 
 
 def tick(engine, now: datetime, limit: int | None = None) -> tuple[float, dict]:
-    """One tick at ``now`` (with at most ``limit`` due steps); its time and report."""
+    """One tick at ``now`` (with at most ``limit`` due steps); its time and report, with the
+    CPU seconds of this process (``python_cpu_s``) and of the database backend serving it
+    (``pg_cpu_s``, from /proc when PostgreSQL runs on this machine, else None)."""
     factory = session_factory(engine)
-    started = time.perf_counter()
+    started, python = time.perf_counter(), time.process_time()
     with transaction(factory) as session:
+        backend = session.connection().connection.dbapi_connection.info.backend_pid
+        pg = backend_cpu(backend)
         report = service(session).tick(at=now, step_limit=limit)
-    return time.perf_counter() - started, report.as_dict()
+        session.flush()
+        pg_after = backend_cpu(backend)
+    cpu = {"python_cpu_s": round(time.process_time() - python, 2),
+           "pg_cpu_s": None if pg is None or pg_after is None else round(pg_after - pg, 2)}
+    return time.perf_counter() - started, {**report.as_dict(), **cpu}
+
+
+def backend_cpu(pid: int) -> float | None:
+    """CPU seconds (user and system) of process ``pid`` so far, None if it is not readable
+    (a database on another machine)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def drain(engine, now: datetime, limit: int) -> tuple[float, int, list[float]]:

@@ -62,6 +62,22 @@ def _fixed_clock(_suite_clock: None) -> Iterator[None]:
         yield
 
 
+#: What lienwatch writes in its working directory when a setting is left at its default: a
+#: test must point such settings (and commands' cwd) at tmp_path, never at the checkout.
+_DEFAULT_OUTPUTS = (
+    "lienwatch-ledger.key", "lienwatch.sqlite3", "lienwatch-demo", "lienwatch-reports")
+_CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _checkout_untouched() -> Iterator[None]:
+    """Fails the test that leaves one of lienwatch's default outputs in the checkout."""
+    before = {name for name in _DEFAULT_OUTPUTS if (_CHECKOUT / name).exists()}
+    yield
+    made = {name for name in _DEFAULT_OUTPUTS if (_CHECKOUT / name).exists()} - before
+    assert not made, f"the test wrote {sorted(made)} into the checkout {_CHECKOUT}"
+
+
 def _probe_postgres() -> str | None:
     """None when the server answers, else the reason it does not."""
     try:

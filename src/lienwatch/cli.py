@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "decode": "telematics",
     "serve": "serve",
     "worker": "worker",
+    "references": "references",
     "report": "report",
     "db": "db",
     "loan": "servicing",

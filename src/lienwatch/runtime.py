@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 import socket
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -21,7 +23,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from lienwatch.adapters.references import ReferenceFiles
+from lienwatch.adapters.references import PublishedReferences, ReferenceFiles, publication
 from lienwatch.api.app import OPENAPI_URL, install_api
 from lienwatch.api.errors import install_error_handlers
 from lienwatch.api.health import Report, health_router
@@ -35,11 +37,14 @@ from lienwatch.bus.partitioned import (
     PartitionFleet,
     SharedFleet,
 )
+from lienwatch.bus.references import ReferenceBucket
 from lienwatch.config import BusSettings, GatewaySettings, Settings
 from lienwatch.data import province_index
 from lienwatch.domain.positions import PositionColumns
 from lienwatch.jobs import alarm_followups
 from lienwatch.monitor.live import Fleet, FleetSource, LiveMonitor
+from lienwatch.monitor.model import VehicleSpec
+from lienwatch.monitor.regions import RegionLibrary
 from lienwatch.scheduling import Scheduler
 from lienwatch.store.migrate import open_store
 from lienwatch.store.monitoring import StoreAlertStore, StoreFleetSource
@@ -48,6 +53,8 @@ from lienwatch.telematics.fixes import FixHistory, PositionBus, writing_to
 from lienwatch.telematics.gateway import PROTOCOLS, Gateway
 from lienwatch.telematics.registry import DeviceRegistry
 from lienwatch.web.app import install_console
+
+log = logging.getLogger(__name__)
 
 STORE_WRITER = "store-writer"
 
@@ -285,27 +292,99 @@ MONITOR_CONSUMER = "monitor"  # the live collateral monitor's bus subscription
 @dataclass(frozen=True, slots=True)
 class ReferencedFleet:
     """A :class:`~lienwatch.monitor.live.FleetSource` whose fleets carry the risk zones and
-    permitted regions of ``[monitor] zones_file`` and ``regions_file`` as they are at each
-    load (a monitor takes them when their version changes: at its next fleet reload)."""
+    permitted regions of ``references`` as they are at each load: the files of ``[monitor]
+    zones_file`` and ``regions_file``, or on the JetStream bus the last ones published
+    (``lienwatch worker references publish``). A monitor takes them when their version
+    changes: at its next fleet reload."""
 
     source: FleetSource
-    files: ReferenceFiles
+    references: ReferenceFiles | PublishedReferences
 
     def load_fleet(self) -> Fleet:
-        references = self.files.current()
-        return replace(self.source.load_fleet(), zones=references.zones,
-                       regions=references.regions, references=references.version)  # fmt: skip
+        references = self.references.current()
+        fleet = self.source.load_fleet()
+        return replace(fleet, vehicles=_areas_known(fleet.vehicles, references.regions),
+                       zones=references.zones, regions=references.regions,
+                       references=references.version)  # fmt: skip
 
     def recent_fixes(self, fleet: Fleet, *, since: int) -> Iterable[PositionColumns]:
         return self.source.recent_fixes(fleet, since=since)
 
-    @classmethod
-    def over(cls, source: FleetSource, settings: Settings) -> ReferencedFleet:
-        """``source`` with the files of ``settings`` (read once now: a bad file stops the
-        start with its name)."""
-        files = ReferenceFiles(settings.monitor.zones_file, settings.monitor.regions_file)
-        files.current()
-        return cls(source, files)
+
+def reference_files(settings: Settings) -> ReferenceFiles:
+    """The files of ``settings`` (read once now: a bad file stops the start with its name)."""
+    files = ReferenceFiles(settings.monitor.zones_file, settings.monitor.regions_file)
+    files.current()
+    return files
+
+
+@contextlib.asynccontextmanager
+async def published_references(
+    bus: JetStreamBus, settings: Settings
+) -> AsyncIterator[PublishedReferences]:
+    """The references published in ``bus``'s bucket (the last one taken before this yields,
+    later ones followed until exit), this machine's files until there is one."""
+    references = PublishedReferences(reference_files(settings))
+    bucket = await ReferenceBucket.open(bus.js, settings.bus.stream)
+    latest = await bucket.latest()
+    if latest is not None:
+        references.offer(latest.sequence, latest.state)
+    following = asyncio.create_task(
+        bucket.follow(references.offer, after=references.published), name="references"
+    )
+    try:
+        yield references
+    finally:
+        following.cancel()
+        await asyncio.gather(following, return_exceptions=True)
+
+
+async def publish_references(
+    settings: Settings, zones: Path | None, regions: Path | None
+) -> dict[str, Any]:
+    """Publish the risk zones and permitted regions of these files (checked first) in the
+    bucket of ``settings.bus`` for every worker and ``serve`` on it; what was published."""
+    document, found = publication({"zones": zones, "regions": regions})  # refused first
+    if settings.bus.kind != "jetstream":
+        raise ValueError('references publish: needs the JetStream bus ([bus] kind = "jetstream")')
+    bus = await JetStreamBus.connect(settings.bus)
+    try:
+        bucket = await ReferenceBucket.open(bus.js, settings.bus.stream)
+        sequence = await bucket.publish(document)
+    finally:
+        await bus.close()
+    return {"publication": sequence, "bucket": f"{settings.bus.stream}_REFERENCES",
+            "references": found.version[:12], "risk_zones": len(found.zones or ()),
+            "regions": len(found.regions or ()), "bytes": len(document)}  # fmt: skip
+
+
+@contextlib.asynccontextmanager
+async def monitor_references(
+    bus: PositionBus, settings: Settings
+) -> AsyncIterator[ReferenceFiles | PublishedReferences]:
+    """What a live monitor on ``bus`` judges by: the published references on the JetStream
+    bus, the files otherwise."""
+    if isinstance(bus, JetStreamBus):
+        async with published_references(bus, settings) as published:
+            yield published
+    else:
+        yield reference_files(settings)
+
+
+def _areas_known(
+    vehicles: Sequence[VehicleSpec], regions: RegionLibrary | None
+) -> list[VehicleSpec]:
+    """``vehicles``, those whose stored ``permitted_area`` the regions lack judged by their
+    province instead (logged: the regions file or the vehicle is to be corrected), so one
+    vehicle naming a region not published yet never stops the monitor of the others."""
+    known = regions or ()
+    unknown = [v.vehicle_id for v in vehicles if v.area is not None and v.area not in known]
+    if not unknown:
+        return list(vehicles)
+    log.warning("monitor fleet: %d vehicles name a permitted area the regions lack, judged by "
+                "their province: %s", len(unknown), ", ".join(unknown[:10]))  # fmt: skip
+    missing = set(unknown)
+    return [replace(v, area=None) if v.vehicle_id in missing else v for v in vehicles]
 
 
 @contextlib.asynccontextmanager
@@ -317,19 +396,20 @@ async def running_monitor(ingest: Ingest, settings: Settings) -> AsyncIterator[L
     queued and saves. Yields the monitor; its ``status()`` is for a health endpoint.
     """
     provinces = await asyncio.to_thread(province_index)
-    monitor = LiveMonitor(
-        ReferencedFleet.over(StoreFleetSource(ingest.factory, provinces), settings),
-        StoreAlertStore(ingest.factory, provinces),
-        settings=settings.monitor,
-        provinces=provinces,
-        followups=alarm_followups(ingest.factory, settings),
-    )
-    await ingest.bus.subscribe(MONITOR_CONSUMER, monitor.handle)
-    try:
-        await monitor.start()
-        yield monitor
-    finally:
-        await monitor.stop()
+    async with monitor_references(ingest.bus, settings) as references:
+        monitor = LiveMonitor(
+            ReferencedFleet(StoreFleetSource(ingest.factory, provinces), references),
+            StoreAlertStore(ingest.factory, provinces),
+            settings=settings.monitor,
+            provinces=provinces,
+            followups=alarm_followups(ingest.factory, settings),
+        )
+        await ingest.bus.subscribe(MONITOR_CONSUMER, monitor.handle)
+        try:
+            await monitor.start()
+            yield monitor
+        finally:
+            await monitor.stop()
 
 
 @contextlib.asynccontextmanager
@@ -342,31 +422,33 @@ async def running_partitions(
     if not isinstance(bus, JetStreamBus):
         raise ValueError('worker.monitor: needs the JetStream bus ([bus] kind = "jetstream")')
     provinces = await asyncio.to_thread(province_index)
-    fleet = SharedFleet(ReferencedFleet.over(StoreFleetSource(ingest.factory, provinces), settings))
-    alerts = StoreAlertStore(ingest.factory, provinces)
-    followups = alarm_followups(ingest.factory, settings)
-    partitions = settings.bus.partitions
+    async with published_references(bus, settings) as references:
+        source = StoreFleetSource(ingest.factory, provinces)
+        fleet = SharedFleet(ReferencedFleet(source, references))
+        alerts = StoreAlertStore(ingest.factory, provinces)
+        followups = alarm_followups(ingest.factory, settings)
+        partitions = settings.bus.partitions
 
-    def new_monitor(partition: int) -> LiveMonitor:
-        mine = PartitionFleet(fleet, partition, partitions)
-        return LiveMonitor(
-            mine,
-            PartitionAlerts(alerts, mine),
-            settings=settings.monitor, provinces=provinces, followups=followups,
-        )  # fmt: skip
+        def new_monitor(partition: int) -> LiveMonitor:
+            mine = PartitionFleet(fleet, partition, partitions)
+            return LiveMonitor(
+                mine,
+                PartitionAlerts(alerts, mine),
+                settings=settings.monitor, provinces=provinces, followups=followups,
+            )  # fmt: skip
 
-    options = settings.worker
-    monitor = PartitionedMonitor(
-        bus,
-        await Leases.open(bus.js, settings.bus.stream, worker, options.lease_s),
-        await Checkpoints.open(bus.js, settings.bus.stream),
-        new_monitor,
-        lease_s=options.lease_s,
-        checkpoint_s=options.checkpoint_s,
-        stays=await Checkpoints.open(bus.js, settings.bus.stream, "STAYS"),
-    )
-    await monitor.start()
-    try:
-        yield monitor
-    finally:
-        await monitor.stop()
+        options = settings.worker
+        monitor = PartitionedMonitor(
+            bus,
+            await Leases.open(bus.js, settings.bus.stream, worker, options.lease_s),
+            await Checkpoints.open(bus.js, settings.bus.stream),
+            new_monitor,
+            lease_s=options.lease_s,
+            checkpoint_s=options.checkpoint_s,
+            stays=await Checkpoints.open(bus.js, settings.bus.stream, "STAYS"),
+        )
+        await monitor.start()
+        try:
+            yield monitor
+        finally:
+            await monitor.stop()

@@ -16,7 +16,7 @@ from lienwatch.access.credentials import (
     token_digest,
     verify_password,
 )
-from lienwatch.access.masking import mask_id_number, mask_phone
+from lienwatch.access.masking import mask_account, mask_id_number, mask_name, mask_phone
 from lienwatch.access.policy import POLICY, Access, Scope, decide, may_see_personal_data
 from lienwatch.errors import LienwatchError
 from lienwatch.followup.model import Role
@@ -30,6 +30,13 @@ def test_phones_and_id_numbers_are_masked_as_the_issue_shows():
     assert mask_id_number("330102199001011234") == "3301**********1234"
     assert mask_phone("1234567") == "*******"  # too short to keep 3 + 4: nothing kept
     assert mask_id_number(" 91330100MA27XXXX1X ") == "9133**********XX1X"
+
+
+def test_payer_accounts_and_names_keep_a_card_slips_digits_and_the_surname():
+    assert mask_account("6212345678901235678") == "621234*********5678"
+    assert mask_account("6212345678") == "**********"  # too short to keep 6 + 4
+    assert (mask_name("张三丰"), mask_name("王"), mask_name("车贷服务部001")) == (
+        "张**", "*", "车*******")
 
 
 def test_passwords_are_argon2id_and_verified_in_constant_shape():

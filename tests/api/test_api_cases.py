@@ -105,6 +105,23 @@ def test_a_payment_carries_who_paid_it(book):
     assert long.status_code == 422 and "payer_account" in long.text
 
 
+def test_who_paid_is_masked_for_the_roles_that_see_personal_data_masked(book):
+    client, _ = book
+    payment = {"external_id": "BANK-0004", "paid_on": "2026-02-21", "amount_fen": 900_000,
+               "payer_account": "6222888800002222", "payer_name": "王小芳"}  # fmt: skip
+    assert client.post("/api/v1/loans/L1/payments", headers=login(client, "sam"),
+                       json=payment).status_code == 201  # fmt: skip
+
+    def payer(user: str) -> tuple[str, str]:
+        listed = client.get("/api/v1/loans/L1/payments", headers=login(client, user))
+        assert listed.status_code == 200, listed.text
+        row = listed.json()["items"][0]
+        return row["payer_account"], row["payer_name"]
+
+    assert payer("ann") == payer("aud") == ("622288******2222", "王**")  # collector, auditor
+    assert payer("nia") == ("6222888800002222", "王小芳")  # an analyst reads it in clear
+
+
 def test_revealed_personal_data_is_audited_with_who_and_from_where(book):
     client, _ = book
     sam = login(client, "sam")

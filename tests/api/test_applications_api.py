@@ -13,7 +13,17 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from lienwatch.services.applications import shipped_scorecard
+from lienwatch.clock import now
+from lienwatch.data import german_credit_path
+from lienwatch.risk.datasets import GERMAN_CREDIT
+from lienwatch.risk.scorecard import fit_scorecard
+from lienwatch.services.applications import decide_applications, german_credit, shipped_scorecard
+from lienwatch.services.origination import (
+    THROUGH_THE_DOOR,
+    fit_reference,
+    scorecard_id,
+    scorecard_stability,
+)
 from lienwatch.store.db import make_engine, session_factory, transaction
 from lienwatch.store.tables import ApplicationRecord, ScorecardRecord
 from tests.api.support import api_client, login, sqlite_book
@@ -99,4 +109,39 @@ def test_each_decision_is_kept_with_the_attributes_the_scorecard_binned(client, 
         duration = next(c for c in card.characteristics if c.name == "duration_in_month")
         assert a1.attributes["duration_in_month"] == duration.binning.bins[
             int(duration.binning.bin_index(np.array([60.0]))[0])].label
+    engine.dispose()
+
+
+def test_applications_are_scored_by_the_scorecard_in_force_and_all_watched(tmp_path):
+    """A book whose origination stored its own scorecard (as the demo's does): the API scores
+    with that one, not the shipped one, and every decision it kept, declines included, is
+    the population its stability is watched on."""
+    url = sqlite_book(tmp_path)
+    data = german_credit()
+    half = data.rows(np.arange(0, data.bad.size, 2))
+    card = fit_scorecard(half.columns, half.bad, GERMAN_CREDIT)
+    engine = make_engine(url)
+    factory = session_factory(engine)
+    with transaction(factory) as session:
+        in_force = scorecard_id(session, card, fit_reference(card, half.columns), at=now())
+    with german_credit_path().open(encoding="utf-8") as handle:
+        german = next(csv.DictReader(handle))
+    rows = [{**{name: german[name] for name in card.names}, **row} for row in _example_rows()]
+    with api_client(url) as client:
+        answer = client.post("/api/v1/applications", json={"applications": rows},
+                             headers=login(client, "nia"))  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    got = {d["application_id"]: (d["score"], d["decision"]) for d in answer.json()["decisions"]}
+    expected = {d.application_id: (d.score, d.decision)
+                for d in decide_applications(rows, card=card)}  # fmt: skip
+    shipped = {d.application_id: d.score for d in decide_applications(rows)}
+    assert got == expected and {k: v[0] for k, v in got.items()} != shipped
+    with transaction(factory) as session:
+        stored = list(session.scalars(select(ApplicationRecord)))
+        assert {a.scorecard_id for a in stored} == {in_force}
+        assert session.scalar(select(func.count()).select_from(ScorecardRecord)) == 1
+        day = max(a.decided_on for a in stored)
+        found = scorecard_stability(session, day=day)
+    assert (found["population"], found["applications"]) == (THROUGH_THE_DOOR, len(rows))
+    assert "decline" in {decision for _, decision in got.values()}
     engine.dispose()

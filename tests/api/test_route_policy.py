@@ -43,7 +43,7 @@ def rows(book_url) -> dict[str, dict[str, str]]:
                 "vin": session.get_one(Vehicle, loan.vehicle_id).vin,
                 "alert_id": "999999", "repossession_id": "999999", "username": "nobody",
                 "leaf_index": "999999", "request_id": "999999", "token_id": "999999",
-                "external_id": "no-such-payment",
+                "external_id": "no-such-payment", "day": "2026-02-20",
                 "name": "swagger-ui.css",
             }  # fmt: skip
     engine.dispose()

@@ -230,6 +230,11 @@ def test_the_demo_opens_the_consoles_accounts_with_one_password_printed_once(dem
         every = case_queue(session, Viewer(collector, Scope.ALL), limit=500)
     engine.dispose()
     assert mine and len(mine) < len(every)  # the demo's cases were shared out
+    db = sqlite3.connect(folder / "lienwatch.sqlite3")
+    split = db.execute("SELECT COUNT(*) FROM tasks JOIN cases ON cases.id = tasks.case_id "
+                       "WHERE tasks.status = 'queued' AND cases.status != 'closed' "
+                       "AND tasks.assignee_id IS NOT cases.assignee_id").fetchone()[0]
+    assert split == 0  # each open case is one collector's, its queued tasks too
 
 
 def test_the_loans_carry_the_grades_of_their_applications_and_outcomes_by_grade(demo_run):

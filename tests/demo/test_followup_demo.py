@@ -7,11 +7,12 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from lienwatch.demo.followup import Team
+from lienwatch.demo.response import CONTACTS, REACHED
 from lienwatch.demo.run import DemoOptions, run_demo
 from lienwatch.followup.strategy import shipped_strategy
 from lienwatch.services.followup.coverage import coverage
 from lienwatch.store.db import make_engine, session_factory, transaction
-from lienwatch.store.tables import Action, ContactAttempt
+from lienwatch.store.tables import Action, Case, ContactAttempt, Payment
 
 
 def simulate(tmp_path_factory, name: str, team: Team):
@@ -47,6 +48,25 @@ def test_a_staffed_team_covers_every_trigger_and_the_figures_are_the_stores(tmp_
     )
     assert refused == summary["volumes"]["refused"]
     assert {"cure_rate_by_bucket", "champion_challenger", "roll_rates"} <= set(summary["kpis"])
+    assert_responses_follow_recorded_contacts(engine, summary["borrower_responses"])
+
+
+def assert_responses_follow_recorded_contacts(engine, counts: dict[str, int]) -> None:
+    """Every payment the contact-response model posted follows a conversation an agent
+    recorded on the loan's case on or before its value date, and there are as many as the
+    summary says."""
+    with transaction(session_factory(engine)) as session:
+        paid = session.execute(select(Payment.loan_id, Payment.paid_on).where(
+            Payment.external_id.like("%-R%"))).all()  # fmt: skip
+        reached = session.execute(
+            select(Case.loan_id, func.min(Action.performed_at)).join(Case)
+            .where(Action.performed_by.is_not(None), Action.kind.in_(CONTACTS),
+                   Action.outcome.in_(REACHED)).group_by(Case.loan_id)).all()  # fmt: skip
+    first_reached = {loan: at.date() for loan, at in reached}
+    assert len(paid) == counts["response_payments"] <= counts["responded"]
+    assert counts["responded"] <= counts["cases_reached"]
+    assert sum(counts["responded_by_arm"].values()) == counts["responded"]
+    assert all(loan in first_reached and first_reached[loan] <= on for loan, on in paid)
 
 
 def test_without_agents_coverage_falls_and_every_breach_names_its_loan(tmp_path_factory):
@@ -63,3 +83,7 @@ def test_without_agents_coverage_falls_and_every_breach_names_its_loan(tmp_path_
     assert all(isinstance(b["exposure"], int) for b in summary["breaches"])
     automatic = summary["volumes"]["executed"]
     assert automatic > 0  # reminders and automated calls still went out without staff
+    # no agent reached anyone, so no borrower paid because of a conversation
+    assert summary["borrower_responses"] == {
+        "cases_reached": 0, "responded": 0, "response_payments": 0,
+        "responded_by_arm": {"champion": 0, "challenger": 0}}  # fmt: skip

@@ -58,6 +58,16 @@ def test_skill_region_and_least_loaded_agent():
     assert assign([task(9, skill="field")], [agent(1)], horizon=NOW) == {}
 
 
+def test_a_task_goes_to_its_cases_owner_while_they_can_take_it():
+    agents = [agent(1, load=9, remaining=1), agent(2, load=0), agent(3, skill="field", load=4)]
+    owned = [QueuedTask(n, "phone", 10 - n, NOW, owner=1) for n in (1, 2)]
+    visit = QueuedTask(3, "field", 0, NOW, owner=1)  # the owner does not visit
+    chosen = assign([*owned, visit, task(4)], agents, horizon=NOW + timedelta(days=1))
+    assert chosen[1] == 1  # the owner, though the most loaded
+    assert chosen[2] == 2  # the owner's capacity is spent: the least loaded
+    assert chosen[3] == 3 and chosen[4] == 2
+
+
 def test_a_task_for_a_team_goes_only_to_that_team():
     agents = [agent(1, team="east"), agent(2, team="legal-desk", load=5)]
     legal = QueuedTask(1, "phone", 0, NOW, team="legal-desk")

@@ -23,6 +23,8 @@ from markupsafe import escape
 import lienwatch.workforce
 from lienwatch.config import Settings
 from lienwatch.jobs import REPORT, daily_report, scheduler_jobs
+from lienwatch.reports.daily import render
+from lienwatch.reports.figures import OFFLINE_SHOWN
 from lienwatch.reports.i18n import CATALOGUE, LANGUAGES
 from lienwatch.store.db import make_engine, session_factory
 from tests.conftest import IN_CI, TEST_NOW
@@ -156,6 +158,18 @@ def test_collateral_and_followup_figures(book, written):
     assert day.isoformat() == written["as_of"]
 
 
+def test_the_page_lists_the_longest_silent_trackers_and_counts_the_rest(written):
+    offline = written["collateral"]["offline"]
+    assert [r["last_fix"] or "" for r in offline] == sorted(r["last_fix"] or "" for r in offline)
+    many = [{"device": f"D{n:03d}", "protocol": "jt808", "kind": "wired", "plate": f"P{n}",
+             "last_fix": f"2026-01-{1 + n % 28:02d}T00:00:00+00:00"}
+            for n in range(OFFLINE_SHOWN + 5)]  # fmt: skip
+    figures = {**written, "collateral": {**written["collateral"], "offline": many}}
+    html = render(figures, "en")
+    assert sum(f"<td>D{n:03d}</td>" in html for n in range(len(many))) == OFFLINE_SHOWN
+    assert "5 more in <code>tables/offline_trackers.csv</code>" in html
+
+
 def test_the_models_section_is_the_books_grades_and_models(book, written):
     _, database, day = book
     models = written["models"]
@@ -171,6 +185,11 @@ def test_the_models_section_is_the_books_grades_and_models(book, written):
                         "IN ('open', 'acknowledged')").fetchone()[0]  # fmt: skip
     assert models["payment_anomalies"]["open"] == opened
     assert models["rings"]["candidate_rings"] >= 1  # the simulator plants rings
+    aucs = []
+    for when in (day.isoformat(), written["previous"]):  # `risk behaviour` is the same verb
+        judged = report(book[0], database, "risk", "behaviour", "--as-of", when, "--json")
+        aucs.append(json.loads(judged.stdout)["auc"] if judged.returncode == 0 else None)
+    assert models["changes"]["auc"] == (None if None in aucs else round(aucs[0] - aucs[1], 4))
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
@@ -244,6 +263,12 @@ def test_the_chinese_report_has_no_untranslated_english(book, written):
     leaked = sorted(e for e in english if len(e) > 3 and re.search(r"[a-z]{3}", e) and e in text)
     assert leaked == []
     assert CATALOGUE["behaviour_score"][1] in html
+    shown = [a["evidence"] for row in written["collateral"]["top"] for a in row["alerts"]]
+    assert shown, "the demo's top vehicles carry alerts with evidence"
+    for evidence in shown:  # the rule, why it fired and every label in Chinese
+        assert str(escape(evidence["why"])) not in html
+        assert CATALOGUE[f"why:{evidence['rule']}"][1] in html
+        assert {f"ev:{key}" for key in evidence} <= set(CATALOGUE), evidence.keys()
     behaviour = written["models"]["behaviour"]
     if not behaviour["available"]:
         assert behaviour["why"] not in html
@@ -280,6 +305,29 @@ def test_the_followup_section_has_the_league_and_the_capacity_forecast(book, wri
     with (tables / "capacity.csv").open(encoding="utf-8") as handle:
         assert [r["pool"] for r in csv.DictReader(handle)] == [
             p["pool"] for p in capacity["pools"]]
+
+
+def test_the_capacity_forecast_is_as_of_the_report_s_day(book, written):
+    """An earlier --as-of forecasts from its own moment: its days, and only loans whose
+    trigger was open then (opened by, not resolved by, that moment) forecast to breach."""
+    folder, database, day = book
+    earlier = (day - timedelta(days=7)).isoformat()
+    result = report(folder, database, "report", "--as-of", earlier, "--lang", "en", "--out",
+                    str(folder / "earlier"), "--json")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    then = json.loads(result.stdout)
+    db = sqlite3.connect(database)
+    for figures in (written, then):
+        capacity = figures["followup"]["workforce"]["capacity"]
+        at = datetime.fromisoformat(figures["at"])
+        assert capacity["from"] == at.astimezone(ZoneInfo(figures["time_zone"])).date().isoformat()
+        moment = at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        open_then = {ref for (ref,) in db.execute(
+            "SELECT l.ref FROM triggers t JOIN loans l ON l.id = t.loan_id WHERE t.opened_at "
+            "<= ? AND (t.resolved_at IS NULL OR t.resolved_at > ?)", (moment, moment))}  # fmt: skip
+        assert {b["loan"] for b in capacity["breaches"]} <= open_then
+    now, before = (f["followup"]["workforce"]["capacity"] for f in (written, then))
+    assert (now["from"], now["pools"]) != (before["from"], before["pools"])
 
 
 def test_the_scorecard_s_stability_reads_the_applications_the_demo_kept(book, written):

@@ -8,6 +8,8 @@ from datetime import UTC, date, datetime
 from lienwatch.reports.models import models_figures
 from lienwatch.services.applications import shipped_reference, shipped_scorecard
 from lienwatch.services.origination import (
+    BOOKED,
+    THROUGH_THE_DOOR,
     Scored,
     record_scored,
     scorecard_id,
@@ -55,6 +57,21 @@ def test_the_models_section_reads_grades_outcomes_anomalies_and_rings(db_session
     assert figures["payment_anomalies"] == {"open": 1, "new": 1}
     assert (figures["rings"]["candidate_rings"], figures["rings"]["borrowers"]) == (1, 4)
     assert grades_against_outcome(db_session, date(2026, 2, 1))[0]["loans"] == 1  # M3 not yet
+    assert "changes" not in figures  # the first report compares with nothing
+
+
+def test_the_models_section_says_what_changed_since_the_previous_report(db_session):
+    """The rings and the behaviour score's AUC of the previous report's day, computed the
+    same way: the borrowers of the loans disbursed by then (all share the factories' phone)."""
+    for ref, disbursed in (("R1", date(2026, 1, 15)), ("R2", date(2026, 1, 15)),
+                           ("R3", date(2026, 10, 15))):  # fmt: skip
+        factories.loan(db_session, ref, disbursed_on=disbursed)
+    run_nightly(db_session, ProductCatalogue(), as_of=DAY)
+    changes = {previous: models_figures(db_session, day=DAY, since=None, at=AT,
+                                        previous_day=previous)["changes"]
+               for previous in (date(2026, 1, 1), date(2026, 2, 1))}  # fmt: skip
+    assert changes[date(2026, 1, 1)] == {"candidate_rings": 1, "ring_borrowers": 3, "auc": None}
+    assert changes[date(2026, 2, 1)] == {"candidate_rings": 0, "ring_borrowers": 1, "auc": None}
 
 
 def test_the_scorecard_s_stability_against_its_fit(db_session):
@@ -88,3 +105,23 @@ def test_the_scorecard_s_stability_against_its_fit(db_session):
     assert earlier["applications"] == 32 and found["applications_change"] == 8  # 21st-28th
     assert found["score"]["change"] == round(found["score"]["psi"] - earlier["score"]["psi"], 4)
     assert scorecard_stability(db_session, day=date(2025, 1, 1)) is None
+
+
+def test_the_scorecard_is_watched_on_its_through_the_door_applications(db_session):
+    """Approved, referred and declined applications are the population; booked loans scored
+    after the fact (no decision) are not mixed in; a scorecard that decided none is watched
+    on its booked loans, and says so."""
+    card, reference = shipped_scorecard(), shipped_reference()
+    typical = {c.name: c.binning.bins[0].label for c in card.characteristics}
+    at = datetime(2026, 11, 30, 9, tzinfo=UTC)
+    card_id = scorecard_id(db_session, card, reference, at=at)
+    booked = [Scored(f"B{k}", at, date(2026, 11, 2), 600, "A", None, typical) for k in range(5)]
+    record_scored(db_session, card_id, booked)
+    only_booked = scorecard_stability(db_session, day=DAY)
+    assert (only_booked["population"], only_booked["applications"]) == (BOOKED, 5)
+    door = [Scored(f"D{k}", at, date(2026, 11, 3), 500 + k, "C", decision, typical)
+            for k, decision in enumerate(("approve", "refer", "decline", "decline"))]  # fmt: skip
+    record_scored(db_session, card_id, door)
+    found = scorecard_stability(db_session, day=DAY)
+    assert (found["population"], found["applications"]) == (THROUGH_THE_DOOR, 4)
+    assert sum(b["actual"] for b in found["score"]["bins"]) == 4

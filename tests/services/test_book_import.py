@@ -328,3 +328,19 @@ def test_payments_keep_who_paid_them(db_session, book_files, tmp_path):
     import_book(db_session, at=AT, files={"payments": path})
     again = db_session.scalar(select(Payment).where(Payment.external_id == f"{first}-X"))
     assert (again.payer_account, again.payer_name) == (None, None)
+
+
+def test_vehicles_keep_their_permitted_area(db_session, book_files, tmp_path):
+    with book_files["vehicles"].open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    first = rows[0]["vin"]
+    path = tmp_path / "vehicles.csv"
+    with path.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=[*rows[0], "permitted_area"])
+        writer.writeheader()
+        writer.writerows({**r, "permitted_area": "hangzhou-yard" if r["vin"] == first else ""}
+                         for r in rows)  # fmt: skip
+    import_book(db_session, at=AT, files={**book_files, "vehicles": path})
+    areas = dict(db_session.execute(select(Vehicle.vin, Vehicle.permitted_area)).all())
+    assert areas.pop(first) == "hangzhou-yard"
+    assert len(areas) == len(rows) - 1 and set(areas.values()) == {None}

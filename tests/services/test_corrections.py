@@ -65,6 +65,18 @@ def test_a_plate_change_and_a_correction_that_changes_nothing(db_session, loan):
         {"plate": {"old": "京A12345", "new": "京B54321"}}]
 
 
+def test_a_vehicle_is_given_a_permitted_area_and_it_is_cleared(db_session, loan):
+    vin = loan.vehicle.vin
+    for area in ("hangzhou-yard", " "):
+        correct(db_session, kind="vehicle", key=vin, values={"permitted_area": area},
+                why="lender's region for the car", by="ann", at=AT)  # fmt: skip
+    assert loan.vehicle.permitted_area is None
+    assert [e["data"]["changes"] for e in entries(db_session)] == [
+        {"permitted_area": {"old": None, "new": "hangzhou-yard"}},
+        {"permitted_area": {"old": "hangzhou-yard", "new": None}},
+    ]
+
+
 @pytest.mark.parametrize(("kind", "key", "values", "why", "by", "error", "message"), [
     ("borrower", "B-L1", {"phone": ""}, "x", "ann", LienwatchError, "phone: must not be empty"),
     ("borrower", "B-L1", {"province_code": "99"}, "x", "ann", LienwatchError,

@@ -106,6 +106,28 @@ def test_open_cases_without_an_owner_are_shared_out_in_turn(desk, db_session):
     assert loads == {"ann": 1, "bob": 1}
 
 
+def test_a_case_whose_tasks_were_split_goes_whole_to_the_agent_holding_most(desk, db_session):
+    service, tasks = desk
+    first = tasks["L1"]  # ann holds its call; bob and then ann are given two more of its tasks
+    bob = UserRepository(db_session).get("bob")
+    for n, holder in enumerate((bob.id, first.assignee_id)):
+        db_session.add(Task(key=f"k:L1:{n}", trigger_id=first.trigger_id, case_id=first.case_id,
+                            loan_id=first.loan_id, step=n + 1, channel="visit", skill="field",
+                            team="east", due_at=NOW, deadline_at=NOW + timedelta(hours=4),
+                            priority=5, status="queued", assignee_id=holder))  # fmt: skip
+    for task in tasks.values():
+        db_session.get_one(Case, task.case_id).assignee_id = None
+    db_session.flush()
+    assert service.assign_open_cases(agents=["bob", "ann"], at=NOW) == 2
+    case = db_session.get_one(Case, first.case_id)
+    assert case.assignee_id == first.assignee_id  # ann held two of its three tasks
+    held = set(db_session.scalars(select(Task.assignee_id).where(Task.case_id == case.id)))
+    assert held == {case.assignee_id}
+    [logged] = db_session.scalars(select(Action).where(Action.case_id == case.id,
+                                                       Action.outcome == "assigned"))
+    assert logged.details["to"] == "ann" and len(logged.details["tasks"]) == 3
+
+
 def test_a_request_waits_until_a_supervisor_of_the_team_approves_it_once(desk):
     service, _ = desk
     request = service.request_tracker_command(loan_ref="L1", command="immobilise", by="ann",

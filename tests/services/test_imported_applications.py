@@ -9,17 +9,26 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from lienwatch.data import german_credit_path
-from lienwatch.services.applications import decide_and_record, shipped_scorecard
+from lienwatch.risk.datasets import GERMAN_CREDIT
+from lienwatch.risk.scorecard import fit_scorecard
+from lienwatch.services.applications import decide_and_record, german_credit, shipped_scorecard
 from lienwatch.services.book_import import ImportRejected, import_book
-from lienwatch.services.origination import scorecard_stability
+from lienwatch.services.origination import (
+    BOOKED,
+    THROUGH_THE_DOOR,
+    fit_reference,
+    scorecard_id,
+    scorecard_stability,
+)
 from lienwatch.sim import SimConfig, generate, write_portfolio
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory, transaction
-from lienwatch.store.tables import ApplicationRecord, Loan
+from lienwatch.store.tables import ApplicationRecord, Loan, ScorecardRecord
 from tests.services.test_book_import import AT, KINDS
 from tests.test_cli import run
 
@@ -86,8 +95,9 @@ def test_a_loans_file_with_characteristics_keeps_each_loan_s_application(
     assert other.decision is None and set(other.attributes) == set(card.names)
     assert (loan.score, loan.grade) == (other.score, other.grade)
     assert all(db_session.scalars(select(Loan.grade)))
-    day = max(a.decided_on for a in stored.values())
-    assert scorecard_stability(db_session, day=day)["applications"] > 0
+    # the book's loans were booked, APP-7 came through the door: the door is watched
+    watched = scorecard_stability(db_session, day=stored["APP-7"].decided_on)
+    assert (watched["population"], watched["applications"]) == (THROUGH_THE_DOOR, 1)
     again = import_book(db_session, at=AT, files={**book_files, "loans": loans})
     assert sum(again.imported.values()) == 0
     assert len(list(db_session.scalars(select(ApplicationRecord)))) == len(stored)
@@ -142,3 +152,30 @@ def test_risk_stability_prints_the_report_s_figures(book_files, tmp_path):
     assert before.returncode == 1
     assert before.stderr.startswith("lienwatch: error: no scored application is stored on or "
                                     "before 2000-01-01")  # fmt: skip
+
+
+def test_an_imported_book_is_scored_by_the_scorecard_in_force_and_not_mixed_with_the_door(
+    db_session, book_files, tmp_path
+):
+    """The scorecard stored with the book (a demo's origination) scores the imported loans as
+    it scores the API's applications; the loans are booked, not decided at the door, so the
+    stability watches them only while the scorecard decided no application."""
+    data = german_credit()
+    half = data.rows(np.arange(1, data.bad.size, 2))
+    card = fit_scorecard(half.columns, half.bad, GERMAN_CREDIT)
+    in_force = scorecard_id(db_session, card, fit_reference(card, half.columns), at=AT)
+    loans = loans_file(book_files, tmp_path / "loans.csv", CHARACTERISTICS, lambda _, row: row)
+    import_book(db_session, at=AT, files={**book_files, "loans": loans})
+    stored = list(db_session.scalars(select(ApplicationRecord)))
+    assert stored and {a.scorecard_id for a in stored} == {in_force}
+    assert db_session.scalar(select(func.count()).select_from(ScorecardRecord)) == 1
+    day = max(a.decided_on for a in stored)
+    booked = scorecard_stability(db_session, day=day)
+    recent = [a for a in stored if (day - a.decided_on).days < 90]
+    assert (booked["population"], booked["applications"]) == (BOOKED, len(recent))
+    application = {**_example_application(), **{name: GERMAN[5][name] for name in card.names}}
+    decided = decide_and_record(db_session, [application], at=AT)[0]
+    kept = db_session.scalar(select(ApplicationRecord).where(ApplicationRecord.ref == "APP-7"))
+    assert (kept.scorecard_id, kept.score) == (in_force, decided.score)
+    door = scorecard_stability(db_session, day=kept.decided_on)
+    assert (door["population"], door["applications"]) == (THROUGH_THE_DOOR, 1)

@@ -446,3 +446,68 @@ def test_a_bad_zones_file_stops_the_start_and_a_bad_change_keeps_the_zones(tmp_p
     zones.write_text("{not json", "utf-8")
     assert files.current() is good
     assert files.error is not None and "line 1: not JSON" in files.error
+
+
+def yard_geojson(name: str, centre: tuple[float, float], radius_m: int) -> str:
+    """A permitted-regions file: one circle named ``name``."""
+    lat, lon = centre
+    return json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"name": name, "radius_m": radius_m},
+         "geometry": {"type": "Point", "coordinates": [lon, lat]}}]})  # fmt: skip
+
+
+def test_a_vehicle_is_judged_by_its_stored_permitted_area_else_its_province(sqlite_url, tmp_path):
+    """``vehicles.permitted_area``: the car naming the 10 km yard around its home raises
+    ``left_region`` 25 km away, still in its booked province; the car naming an area the
+    regions file lacks is judged by its province (no alert there) instead of stopping the
+    monitor."""
+    away = (BEIJING[0] + 0.22, BEIJING[1])  # 24.5 km north, still Beijing (11)
+    regions = tmp_path / "regions.geojson"
+    regions.write_text(yard_geojson("beijing-yard", BEIJING, 10_000), "utf-8")
+
+    def two_cars(session: Session) -> tuple[int, int]:
+        keys = wired_loan(session, "AREA-1", "013700000061"), wired_loan(
+            session, "AREA-2", "013700000062"
+        )
+        for ref, area in (("AREA-1", "beijing-yard"), ("AREA-2", "not-published")):
+            LoanRepository(session).get_by_ref(ref).vehicle.permitted_area = area
+        return keys
+
+    yard_car, unknown_car = in_store(sqlite_url, two_cars)
+    fleet = in_store(sqlite_url, lambda s: load_fleet(s, provinces=province_index()))
+    assert {v.loan_id: v.area for v in fleet.vehicles} == {
+        "AREA-1": "beijing-yard", "AREA-2": "not-published"
+    }  # fmt: skip
+
+    async def run() -> dict[str, Any]:
+        async with serving(sqlite_url, settings(regions_file=regions)) as (bus, monitor):
+            for car in (yard_car, unknown_car):
+                await bus.publish([fix(car, 3.0, at=away)])
+                await bus.publish([fix(car, 1.0, at=away)])
+            await eventually(lambda: alert_rows(sqlite_url), "the yard car's alert")
+            await eventually(lambda: monitor.status()["fixes_ingested"] == 4, "every fix")
+            return monitor.status()
+
+    status = asyncio.run(run())
+    left = [r for r in alert_rows(sqlite_url) if r.type == "left_region"]
+    assert [r.evidence["permitted"] for r in left] == ["beijing-yard"]
+    assert left[0].device_id == yard_car and status["regions"] == 1
+
+
+def test_a_publication_that_does_not_parse_is_refused_and_the_last_good_one_kept(tmp_path):
+    from lienwatch.adapters.references import PublishedReferences, ReferenceFiles, publication
+
+    zones = tmp_path / "zones.geojson"
+    zones.write_text(zones_geojson(BEIJING), "utf-8")
+    files = ReferenceFiles(zones, None)
+    published = PublishedReferences(files)
+    assert published.current() is files.current()  # nothing published: this machine's files
+    _, found = publication({"zones": zones, "regions": None})
+    assert found.version == files.current().version  # the same files, the same version
+    zones.write_text(zones_geojson(BEIJING, HEBEI), "utf-8")
+    published.offer(1, publication({"zones": zones, "regions": None})[0])
+    assert len(published.current().zones) == 2 and published.error is None
+    for sequence, bad in ((2, b"{not json"), (3, json.dumps({"zones": "{}"}).encode())):
+        published.offer(sequence, bad)
+        assert len(published.current().zones) == 2 and published.published == sequence
+        assert published.error is not None and "published" in published.error

@@ -133,3 +133,10 @@ def test_the_teams_users_name_become_teams(tmp_path):
                                   .select_from(table("teams")).order_by("name")).all() == [
             ("east", "east"), ("west", "west")]  # fmt: skip
     engine.dispose()
+
+
+def test_the_coverage_index_names_the_delinquency_kinds():
+    from lienwatch.followup.triggers import DELINQUENCY
+    from lienwatch.store.tables.followup import DELINQUENCY_KINDS
+
+    assert tuple(sorted(kind.value for kind in DELINQUENCY)) == DELINQUENCY_KINDS

@@ -51,6 +51,7 @@ class Console:
     db_url: str
     seeded: Seeded
     server: Running
+    folder: Path  # the server's working directory (its [report] out is lienwatch-reports/)
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +66,7 @@ def console(tmp_path_factory: pytest.TempPathFactory, browser: object) -> Iterat
                    "--no-scheduler", "--no-monitor", cwd=folder, env=env)  # fmt: skip
     port = int(re.search(r"http port (\d+)", server.ready).group(1))  # type: ignore[union-attr]
     try:
-        yield Console(f"http://127.0.0.1:{port}", db_url, seeded, server)
+        yield Console(f"http://127.0.0.1:{port}", db_url, seeded, server, folder)
     finally:
         code, _ = server.stop()
         assert code == 0, "".join(server.stderr)

@@ -11,6 +11,8 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from lienwatch import clock
+from lienwatch.followup.strategy import configured_strategy
+from lienwatch.reports.daily import produce
 from lienwatch.services.auth import AuthService
 from lienwatch.store.db import make_engine, session_factory, transaction
 from lienwatch.store.tables import Alert
@@ -241,6 +243,41 @@ def test_an_administrator_adds_changes_and_disables_a_user(page_for, console, br
         context.close()
 
 
+def test_an_auditor_opens_a_daily_report_and_an_administrator_the_configuration(page_for,
+                                                                                 console):
+    engine = make_engine(console.db_url)
+    written = produce(session_factory(engine), out=console.folder / "lienwatch-reports",
+                      dated=True, strategy=configured_strategy("cn"), now=clock.now(),
+                      lang="en")  # fmt: skip
+    engine.dispose()
+    day = written.figures["as_of"]
+    page = page_for("auditor1")
+    page.click("nav >> text=Reports")
+    page.wait_for_url("**/console/reports")
+    row = page.locator(f"tr[data-day='{day}']")
+    assert row.locator("a", has_text="Figures (JSON)").get_attribute("href") == (
+        f"/api/v1/reports/{day}")
+    snap(page, "reports-auditor1")
+    row.locator("a", has_text="Report").first.click()
+    page.wait_for_url(f"**/console/reports/{day}")
+    assert page.title() == f"Daily risk warning report · {day}"
+    snap(page, "report-auditor1")
+    figures = page.request.get(f"/api/v1/reports/{day}")  # the session cookie serves the API
+    assert figures.ok and figures.json()["as_of"] == day
+
+    admin = page_for("admin")
+    assert admin.locator("nav >> text=Reports").count() == 0
+    admin.click("nav >> text=Configuration")
+    admin.wait_for_url("**/console/configuration")
+    assert admin.inner_text("tr[data-key=time_zone] td.value") == '"Asia/Shanghai"'
+    assert admin.inner_text("tr[data-key=gateway\\.partners] td.value") == "{}"
+    snap(admin, "configuration-admin")
+    refused = admin.goto(f"/console/reports/{day}")
+    assert refused is not None and refused.status == 403
+    refused = page.goto("/console/configuration")
+    assert refused is not None and refused.status == 403
+
+
 def audit_of(console, actor: str) -> list[dict]:
     engine = make_engine(console.db_url)
     with transaction(session_factory(engine)) as session:
@@ -275,8 +312,8 @@ def test_the_chinese_console_shows_no_untranslated_english(page_for, console):
                         "/console/search?by=ref&q=L",
                         "/console/users", f"/console/cases/{console.seeded.cases['L3']}",
                         "/console/alerts?decided=1"],
-        "auditor1": ["/console/team"],
-        "admin": ["/console/users"],
+        "auditor1": ["/console/team", "/console/reports"],
+        "admin": ["/console/users", "/console/configuration"],
     }  # fmt: skip
     for user, paths in pages.items():
         page = page_for(user, language="zh")

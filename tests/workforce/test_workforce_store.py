@@ -89,6 +89,32 @@ def test_without_agents_the_forecast_names_the_loans_that_would_breach(book, db_
     assert phone.rostered == 0 and phone.shortfall == 1 and phone.breaches >= 2
 
 
+def test_the_forecast_is_as_of_its_moment(book, db_session):
+    """Triggers count from their opening to their resolution: before NOW none was open, and
+    L2's, resolved an hour after NOW, counts half an hour after NOW but not two hours after;
+    L1's call, done then (the engine moved its trigger to the next step), still waits at its
+    step half an hour after NOW."""
+    service, tasks = book
+    for user in db_session.scalars(select(User).where(User.role == "agent")):
+        user.active = False
+    done = NOW + timedelta(hours=1)
+    db_session.get_one(Trigger, tasks["L2"].trigger_id).resolved_at = done
+    tasks["L1"].status, tasks["L1"].done_at = "done", done
+    db_session.get_one(Trigger, tasks["L1"].trigger_id).step = 3
+    db_session.flush()
+
+    def late_calls(at):
+        plan = capacity_forecast(service.session, at=at, days=7, strategy=service.strategy,
+                                 rules=capacity_rules(), time_zone="Asia/Shanghai")  # fmt: skip
+        return {(item.work.loan, item.work.step) for item in plan.late
+                if item.work.channel == "call" and item.work.loan}  # fmt: skip
+
+    assert late_calls(NOW - timedelta(days=5)) == set()
+    assert {("L1", 2), ("L2", 2)} <= late_calls(NOW + timedelta(minutes=30))
+    later = late_calls(NOW + timedelta(hours=2))
+    assert not any(loan == "L2" for loan, _ in later) and ("L1", 2) not in later
+
+
 def test_a_scripted_month_makes_a_traced_league(book, db_session):
     service, tasks = book
     at = NOW + timedelta(hours=1)

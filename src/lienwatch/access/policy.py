@@ -118,6 +118,7 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("POST", f"{V1}/users/{{username}}/role"): users({D: ALL}),
     ("POST", f"{V1}/users/{{username}}/disable"): users({D: ALL}),
     ("POST", f"{V1}/users/{{username}}/enable"): users({D: ALL}),
+    ("GET", f"{V1}/configuration"): users({D: ALL}),
     ("GET", f"{V1}/audit"): users({U: ALL}),
     # integrations' API tokens: administrators all, everyone else their own
     ("GET", f"{V1}/tokens"): users({A: OWN, S: OWN, N: OWN, U: OWN, D: ALL}),
@@ -165,8 +166,15 @@ POLICY: dict[tuple[str, str], Rule] = {
     # strategies, coverage, KPIs
     ("GET", f"{V1}/strategy"): FIGURES,
     ("POST", f"{V1}/strategy"): users({N: ALL}),
+    # models: the behaviour score's fit in force; analysts publish a new one
+    ("GET", f"{V1}/models/behaviour"): FIGURES,
+    ("POST", f"{V1}/models/behaviour"): users({N: ALL}),
     ("GET", f"{V1}/coverage"): FIGURES,
     ("GET", f"{V1}/kpis"): FIGURES,
+    # the daily risk warning reports written ([report] out): no personal data in them
+    ("GET", f"{V1}/reports"): FIGURES,
+    ("GET", f"{V1}/reports/{{day}}"): FIGURES,
+    ("GET", f"{V1}/reports/{{day}}/html"): FIGURES,
     # the tamper-evident ledger: auditors
     ("GET", f"{V1}/ledger/head"): users({U: ALL}),
     ("GET", f"{V1}/ledger/entries"): users({U: ALL}),
@@ -194,10 +202,13 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("POST", "/console/repossessions/{repossession_id}/approve"): users({S: ALL}),
     ("GET", "/console/workforce"): users({S: TEAM, N: ALL}),
     ("GET", "/console/search"): BOOK_READ,
+    ("GET", "/console/reports"): FIGURES,
+    ("GET", "/console/reports/{day}"): FIGURES,
     ("GET", "/console/users"): users({S: TEAM, D: ALL}),
     ("POST", "/console/users"): users({D: ALL}),
     ("POST", "/console/users/{username}/active"): users({D: ALL}),
     ("POST", "/console/users/{username}/role"): users({D: ALL}),
+    ("GET", "/console/configuration"): users({D: ALL}),
 }
 
 

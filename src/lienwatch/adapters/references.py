@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,16 +30,8 @@ log = logging.getLogger(__name__)
 
 def read_geojson(path: Path) -> tuple[bytes, Any]:
     """The bytes of a JSON file and what they hold."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputFileError(f"{path}: {exc.strerror}") from None
-    try:
-        return data, json.loads(data)
-    except json.JSONDecodeError as exc:
-        raise InputFileError(f"{path} line {exc.lineno}: not JSON ({exc.msg})") from None
-    except UnicodeDecodeError as exc:
-        raise InputFileError(f"{path}: not JSON ({exc.reason})") from None
+    data = _read_bytes(path)
+    return data, _json(str(path), data)
 
 
 def read_zones(path: Path) -> ZoneLibrary:
@@ -99,26 +92,106 @@ class ReferenceFiles:
             return self._current
 
     def _read(self) -> References:
-        zones_file, regions_file = self.paths
-        digest = hashlib.sha256()
-        libraries: list[Any] = []
-        for path, build in ((zones_file, ZoneLibrary), (regions_file, RegionLibrary)):
-            if path is None:
-                digest.update(b"-")
-                libraries.append(None)
-                continue
-            data, document = read_geojson(path)
-            digest.update(hashlib.sha256(data).digest())
-            try:
-                libraries.append(build(document))
-            except MonitorInputError as exc:
-                raise InputFileError(f"{path}: {exc}") from None
-        version = digest.hexdigest() if any(self.paths) else ""
-        if version == self._current.version:
+        documents = {kind: None if path is None else (str(path), _read_bytes(path))
+                     for kind, path in zip(KINDS, self.paths, strict=True)}  # fmt: skip
+        if self._current.version and _version(documents) == self._current.version:
             return self._current
-        log.info("monitor references: version %s (%s)", version[:12],
+        found = references_of(documents)
+        log.info("monitor references: version %s (%s)", found.version[:12],
                  ", ".join(str(p) for p in self.paths if p))  # fmt: skip
-        return References(version, *libraries)
+        return found
+
+
+#: The kinds of reference document, in the order of their digests in a version.
+KINDS = ("zones", "regions")
+
+
+def references_of(documents: Mapping[str, tuple[str, bytes] | None]) -> References:
+    """The libraries of the GeoJSON documents given by kind (``zones``, ``regions``) as
+    (name, bytes), None for a kind without one; the version is the SHA-256 over both ("" when
+    there is neither), the same whether they came from files or were published
+    (``lienwatch worker references publish``). InputFileError names what does not parse."""
+    libraries: list[Any] = []
+    for kind, build in zip(KINDS, (ZoneLibrary, RegionLibrary), strict=True):
+        document = documents.get(kind)
+        if document is None:
+            libraries.append(None)
+            continue
+        name, data = document
+        try:
+            libraries.append(build(_json(name, data)))
+        except MonitorInputError as exc:
+            raise InputFileError(f"{name}: {exc}") from None
+    return References(_version(documents), *libraries)
+
+
+def _version(documents: Mapping[str, tuple[str, bytes] | None]) -> str:
+    digest = hashlib.sha256()
+    for kind in KINDS:
+        document = documents.get(kind)
+        digest.update(b"-" if document is None else hashlib.sha256(document[1]).digest())
+    return digest.hexdigest() if any(documents.get(kind) for kind in KINDS) else ""
+
+
+class PublishedReferences:
+    """The references a monitor judges by when they are distributed through the bus: the last
+    document published (:meth:`offer`) once there is one, else ``fallback``'s (the files of
+    this machine). A published document that does not parse is refused, logged and kept in
+    ``error``; the last good one stays. Safe to call from several threads."""
+
+    def __init__(self, fallback: ReferenceFiles) -> None:
+        self.fallback = fallback
+        self.published: int | None = None  # the publication taken (its sequence)
+        self.error: str | None = None
+        self._lock = threading.Lock()
+        self._current: References | None = None
+
+    def current(self) -> References:
+        with self._lock:
+            current = self._current
+        return self.fallback.current() if current is None else current
+
+    def offer(self, sequence: int, data: bytes) -> None:
+        """Take publication ``sequence`` (JSON ``{"zones": text | null, "regions": …}``)."""
+        try:
+            texts = _json(f"published references {sequence}", data)
+            found = references_of({kind: None if texts.get(kind) is None else (
+                f"published {kind} {sequence}", texts[kind].encode()) for kind in KINDS})
+        except (InputFileError, AttributeError, TypeError) as exc:
+            self.error = str(exc)
+            log.error("monitor references: publication %d refused: %s", sequence, exc)
+        else:
+            with self._lock:
+                self._current, self.error = found, None
+            log.info("monitor references: publication %d, version %s", sequence,
+                     found.version[:12])  # fmt: skip
+        self.published = sequence
+
+
+def publication(documents: Mapping[str, Path | None]) -> tuple[bytes, References]:
+    """The files given by kind as one document to publish (see :meth:`offer`) and what they
+    hold; InputFileError names a file that is unreadable or does not parse."""
+    read = {kind: None if path is None else (str(path), _read_bytes(path))
+            for kind, path in documents.items()}  # fmt: skip
+    found = references_of(read)
+    texts = {kind: None if read.get(kind) is None else read[kind][1].decode() for kind in KINDS}
+    return json.dumps(texts).encode(), found
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputFileError(f"{path}: {exc.strerror}") from None
+
+
+def _json(name: str, data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise InputFileError(f"{name} line {exc.lineno}: not JSON ({exc.msg})") from None
+    except UnicodeDecodeError as exc:
+        raise InputFileError(f"{name}: not JSON ({exc.reason})") from None
 
 
 def _stamp(path: Path | None) -> tuple[int, int] | None:

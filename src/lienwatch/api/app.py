@@ -16,7 +16,9 @@ from lienwatch.api.routes import (
     book,
     cases,
     ledger,
+    models,
     operations,
+    reports,
     supervision,
 )
 from lienwatch.config import Settings
@@ -24,7 +26,8 @@ from lienwatch.config import Settings
 OPENAPI_URL = "/api/v1/openapi.json"
 
 #: The routers of the API, each built on the shared context.
-AREAS = (auth, admin, cases, book, alerts, operations, supervision, ledger, applications)
+AREAS = (auth, admin, cases, book, alerts, operations, supervision, ledger, applications,
+         reports, models)
 
 
 def install_api(app: FastAPI, factory: sessionmaker[Session], settings: Settings) -> ApiContext:

@@ -106,6 +106,18 @@ def decode_time_cursor(
     return moment, key[1]
 
 
+def day_cursor(cursor: str | None) -> date | None:
+    """The day a page of a list by day (newest first) ends at, from the cursor that page
+    handed out; a forged or foreign cursor is a 422."""
+    key = decode_cursor(cursor, 1)
+    if key is None:
+        return None
+    try:
+        return date.fromisoformat(str(key[0]))
+    except ValueError:
+        raise LienwatchError("cursor: not a cursor this list handed out") from None
+
+
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows per page.")]
 Cursor = Annotated[
     str | None, Query(max_length=400, description="`next_cursor` of the previous page.")

@@ -424,6 +424,9 @@ class JetStreamBus:
         except Exception:
             await self._unsubscribe(consumer)  # set it up afresh at the next attempt
             raise
+        if not messages:  # nats-py may end a fetch with none instead of a timeout
+            await self._idle(consumer)
+            return
         try:
             await self._handled(consumer)
         except Exception:

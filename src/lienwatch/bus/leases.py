@@ -214,6 +214,11 @@ class Checkpoints:
                 with contextlib.suppress(KeyNotFoundError):
                     await self.kv.purge(_piece(partition, previous[0], k))
 
+    async def sequence(self, partition: int) -> int | None:
+        """The stream sequence of ``partition``'s last checkpoint (its head only), or None."""
+        head = await self._head(partition)
+        return None if head is None else head[0]
+
     async def _head(self, partition: int) -> tuple[int, bool, dict[str, Any]] | None:
         """(sequence, chunked, the head's JSON or ``{"state": …}`` of the older layout)."""
         try:

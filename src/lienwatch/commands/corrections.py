@@ -44,8 +44,9 @@ def vehicle_command(
     vin: Annotated[str, typer.Argument(help="The vehicle's VIN.")],
     values: Set, why: Why, by: By, at: At = None, as_json: Json = False,
 ) -> None:  # fmt: skip
-    """Correct a vehicle's plate (a car registered again); the change is recorded in the
-    ledger."""
+    """Correct a vehicle's plate (a car registered again) or its ``permitted_area`` (a region
+    of ``[monitor] regions_file``; empty: its loan's province); the change is recorded in
+    the ledger."""
     _correct("vehicle", vin, values, why, by, at, as_json)
 
 

@@ -239,6 +239,14 @@ def _print_summary(console: Console, s: dict[str, Any]) -> None:
     for what, key in (("cure", "champion_challenger"), ("roll", "champion_challenger_roll")):
         if kpis.get(key):
             table.add_row(f"    {what} rate", _duel(kpis[key]))
+    responses = followup.get("borrower_responses")
+    if responses:
+        table.add_row("  borrowers reached", (
+            f"{responses['cases_reached']:,} cases reached by an agent · "
+            f"{responses['responded']:,} borrowers paid because of it "
+            f"({responses['response_payments']:,} by the business date; champion "
+            f"{responses['responded_by_arm']['champion']:,} · challenger "
+            f"{responses['responded_by_arm']['challenger']:,})"))  # fmt: skip
     ledger = s["ledger"]
     table.add_row(
         "ledger",

@@ -283,7 +283,7 @@ def stability_command(as_of: AsOf = None, as_json: Json = False) -> None:
     """The scorecard's stability (the daily report's): the PSI of the score and of each
     characteristic of the applications decided in the 90 days up to --as-of (default: the
     last business day) against the rows the scorecard was fitted on."""
-    from lienwatch.services.origination import RECENT_DAYS, scorecard_stability
+    from lienwatch.services.origination import RECENT_DAYS, THROUGH_THE_DOOR, scorecard_stability
 
     with store_session() as (settings, session):
         day = as_of or ended_business_day(clock.now(), settings.time_zone)
@@ -292,8 +292,10 @@ def stability_command(as_of: AsOf = None, as_json: Json = False) -> None:
         raise LienwatchError(f"no scored application is stored on or before {day}: decide "
                              "them through the API or import the loans with their "
                              "characteristics (docs/risk.md)")  # fmt: skip
-    lines = [f"scorecard {found['scorecard']}: {found['applications']} applications decided "
-             f"in the {RECENT_DAYS} days to {day} against {found['reference_rows']} fitted rows",
+    watched = ("applications decided (through the door)" if found["population"] == THROUGH_THE_DOOR
+               else "booked loans scored")  # fmt: skip
+    lines = [f"scorecard {found['scorecard']}: {found['applications']} {watched} in the "
+             f"{RECENT_DAYS} days to {day} against {found['reference_rows']} fitted rows",
              f"score: PSI {found['score']['psi']}"]  # fmt: skip
     lines += [f"{c['name']}: PSI {c['psi']}" for c in found["characteristics"]]
     emit({"as_of": day.isoformat(), **found}, as_json, lines)

@@ -5,8 +5,10 @@ Agents have limited capacity (60 calls or 4 field visits a day, the ``users`` ca
 assignment respects) and work their queues in office hours after each scheduler tick. What a
 contacted borrower says is drawn from what the borrower really does next in the simulated
 payments: one who pays within ten days mostly answers and promises that payment; one who
-does not answers less, and the few promises made are broken. Coverage is therefore earned by
-automation and prioritisation, not assumed.
+does not answers less, and the few promises made are broken. At the end of each day the
+borrowers reached answer through the simulator's contact-response model
+(:mod:`lienwatch.demo.response`): some pay because of the conversation. Coverage is therefore
+earned by automation and prioritisation, not assumed.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from lienwatch.adapters.senders import LocalSmsGateway, LogProvider
 from lienwatch.config import FollowupSettings, RepossessionSettings
 from lienwatch.demo.repossession import DeskSize, RecoveryDesk, recovery_summary
+from lienwatch.demo.response import BorrowerResponses
 from lienwatch.followup.model import Channel, FollowupError, Outcome
 from lienwatch.followup.strategy import configured_strategy
 from lienwatch.services.followup import FollowupService
@@ -89,13 +92,16 @@ def simulate_followup(
     recovery: RepossessionSettings | None = None,
     desk: DeskSize | None = None,
     nightly: bool = False,
+    responses: BorrowerResponses | None = None,
     seed: int = 7,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Run the follow-up engine over the business days ``start``..``end`` (inclusive) of a
     loaded, serviced book and return its figures (coverage with every breach's loan, SLA
     adherence, cure rates by bucket, champion/challenger, KPIs, volumes, and with
-    ``recovery`` the repossessions of a :class:`RecoveryDesk` of ``desk``'s size).
+    ``recovery`` the repossessions of a :class:`RecoveryDesk` of ``desk``'s size). With
+    ``responses`` the borrowers the agents reached answer at the end of each day
+    (:class:`~lienwatch.demo.response.BorrowerResponses`: some pay because of the contact).
 
     Call it after servicing up to the day before ``start`` (and monitoring, whose stored alerts
     become triggers): the day's ticks read the last completed nightly snapshot and the
@@ -155,13 +161,20 @@ def simulate_followup(
                 if recovery_desk is not None and _in_office(now, zone):
                     steps = recovery_desk.work(session, service, now)
                     _add(totals, {f"repossession_{step}": k for step, k in steps.items()})
+        if responses is not None:  # the borrowers reached today answer, and some pay
+            midnight = datetime.combine(day, time(), tzinfo=zone)
+            with transaction(factory) as session:
+                responses.respond(session, day=day, since=midnight.astimezone(UTC),
+                                  until=(midnight + timedelta(days=1)).astimezone(UTC),
+                                  planned=payments)  # fmt: skip
+                responses.pay(session, day=day, at=datetime.combine(
+                    day, time(23, 59), tzinfo=zone).astimezone(UTC))  # fmt: skip
         report("follow-up", n + 1, days)
     as_of = datetime.combine(end, WORKDAY_END, tzinfo=zone).astimezone(UTC)
-    phones = [agent.username for agent in agents if agent.skills["mode"] == "phone"]
-    with transaction(factory) as session:  # each open case gets an owner, for the console
+    with transaction(factory) as session:  # each open case gets one owner, for the console
         service = FollowupService.from_settings(session, settings, time_zone=time_zone,
                                                 catalogue=catalogue, providers=providers)
-        service.assign_open_cases(agents=phones, at=as_of)
+        service.assign_open_cases(agents=[a.username for a in agents], at=as_of)
     with transaction(factory) as session:  # at the end of the last working day ...
         cover = coverage(session, as_of=as_of, since=go_live, strategy=strategy,
                          time_zone=time_zone)  # fmt: skip
@@ -169,6 +182,7 @@ def simulate_followup(
                        time_zone=time_zone)  # fmt: skip
         accuracy = forecast_accuracy(session, plan=plan, since=go_live, until=as_of)
         exposures = _exposures(session)
+        answered = responses.counts(session) if responses is not None else None
         recovered = None
         if recovery is not None:
             recovered = {**recovery_summary(session), "min_dpd": recovery.min_dpd}
@@ -195,6 +209,7 @@ def simulate_followup(
         "volumes": {**totals, "sms_sent": len(gateway.sent), "letters_posted": len(printer.sent)},
         "kpis": figures,
         "repossession": recovered,
+        "borrower_responses": answered,
         "nightly": runs.counts(),
         "seconds": round(clock.perf_counter() - started, 2),
     }

@@ -23,6 +23,7 @@ from lienwatch.demo.load import load_book, load_fixes
 from lienwatch.demo.origination import grade_outcomes, originate, record_grades
 from lienwatch.demo.payments import score_payment_rules
 from lienwatch.demo.repossession import DeskSize
+from lienwatch.demo.response import BorrowerResponses
 from lienwatch.demo.rings import score_rings
 from lienwatch.demo.scoring import monitor_portfolio, scoring_summary
 from lienwatch.followup.strategy import configured_strategy, strategy_document
@@ -164,6 +165,7 @@ def run_demo(
             recovery=repossession_settings or RepossessionSettings(),
             desk=DeskSize.for_book(options.loans),
             nightly=True,
+            responses=BorrowerResponses(portfolio.truth.profiles, seed=options.seed),
             seed=options.seed,
             progress=report,
         )

@@ -59,6 +59,7 @@ class QueuedTask:
     region: str = ""
     language: str = ""
     team: str | None = None  # None: any team
+    owner: int | None = None  # the agent the task's case is assigned to, if any
 
 
 def urgency_order(tasks: Iterable[QueuedTask], horizon: datetime) -> list[QueuedTask]:
@@ -70,7 +71,8 @@ def assign(
     tasks: Sequence[QueuedTask], agents: Sequence[AgentSlot], *, horizon: datetime
 ) -> dict[int, int]:
     """Task id → agent id for as many tasks as capacity allows, most urgent first; each task
-    goes to the least loaded eligible agent (team, skill, region, language)."""
+    goes to its case's owner when they can take it (so that a case stays one collector's),
+    else to the least loaded eligible agent (team, skill, region, language)."""
     remaining = {agent.id: agent.remaining for agent in agents}
     load = {agent.id: agent.load for agent in agents}
     chosen: dict[int, int] = {}
@@ -78,7 +80,8 @@ def assign(
         eligible = [a for a in agents if remaining[a.id] > 0 and _can_take(a, task)]
         if not eligible:
             continue
-        best = min(eligible, key=lambda agent: (load[agent.id], agent.id))
+        best = next((a for a in eligible if a.id == task.owner), None) or min(
+            eligible, key=lambda agent: (load[agent.id], agent.id))
         chosen[task.id] = best.id
         remaining[best.id] -= 1
         load[best.id] += 1

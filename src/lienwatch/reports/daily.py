@@ -22,7 +22,7 @@ from lienwatch.errors import LienwatchError
 from lienwatch.followup.strategy import Strategy
 from lienwatch.reports import charts
 from lienwatch.reports.disclosure import write_disclosure
-from lienwatch.reports.figures import build_figures, report_period
+from lienwatch.reports.figures import OFFLINE_SHOWN, build_figures, report_period
 from lienwatch.reports.html import environment
 from lienwatch.reports.i18n import Lang, Translator
 from lienwatch.servicing.catalogue import ProductCatalogue
@@ -401,6 +401,38 @@ def _psi_colour(value: float) -> str:
     return "#2ca02c" if value < 0.1 else "#ff7f0e" if value <= 0.25 else "#d62728"
 
 
+@dataclass(frozen=True, slots=True)
+class EvidenceLine:
+    """One entry of an alert's evidence as the report prints it: its label, and its value as
+    text of the report's language (``text``) or as the data recorded it."""
+
+    label: str
+    label_known: bool  # a label of the catalogue; else the evidence's own key, shown as code
+    value: str
+    text: bool
+
+
+def evidence_lines(evidence: dict[str, Any], t: Translator) -> list[EvidenceLine]:
+    """An alert's evidence in ``t``'s language where it is product text (the rule's name,
+    why it fired, the labels, the fixes' summary); the data (times, places, thresholds by
+    their configuration key, addresses) as recorded."""
+    rule = str(evidence.get("rule", ""))
+    lines = []
+    for key, value in evidence.items():
+        label = t.code(key, "ev")
+        if key in ("rule", "why") and t.knows(rule, key):
+            shown, text = t.code(rule, key), True
+        elif key == "fixes" and isinstance(value, list) and value:
+            times = sorted(str(fix.get("time", "")).replace("T", " ")[:16] for fix in value)
+            shown, text = t("ev_fixes", n=len(value), first=times[0], last=times[-1]), True
+        else:
+            shown = value if isinstance(value, str) else json.dumps(
+                value, ensure_ascii=False, separators=(", ", ": "))
+            text = False
+        lines.append(EvidenceLine(label, t.knows(key, "ev"), shown, text))
+    return lines
+
+
 def render(figures: dict[str, Any], lang: Lang = "zh") -> str:
     """The self-contained report.html (styles and charts inline, no external reference)."""
     t = Translator(lang)
@@ -411,7 +443,8 @@ def render(figures: dict[str, Any], lang: Lang = "zh") -> str:
     }  # fmt: skip
     return environment.get_template("daily.html").render(
         f=figures, t=t, code=t.code, lang=lang, charts=_charts(figures, t, lang),
-        tracks=tracks, version=__version__,
+        evidence=lambda found: evidence_lines(found, t),
+        tracks=tracks, version=__version__, offline_shown=OFFLINE_SHOWN,
         generated=clock.now().strftime("%Y-%m-%d %H:%M UTC"),
     )
 

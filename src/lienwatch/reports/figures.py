@@ -51,6 +51,7 @@ from lienwatch.workforce.rules import CapacityRules
 
 CLOSED = ("resolved", "false_positive")
 TOP_VEHICLES = 20
+OFFLINE_SHOWN = 30  # trackers offline listed on the page, longest silent first (all in the CSV)
 KPI_DAYS = 30  # the follow-up KPIs describe the last 30 days
 TREND_DAYS = 60
 VINTAGE_MONTHS = 13  # month-ends read for roll rates and vintages
@@ -304,7 +305,8 @@ def _collateral(session: Session, period: Period) -> dict[str, Any]:
     ]  # fmt: skip
     confirmed = sum(r["resolved"] for r in by_type)
     judged = confirmed + sum(r["false_positive"] for r in by_type)
-    offline = offline_trackers(session, at)
+    # longest silent first: a tracker that never reported, then the oldest last fix
+    offline = sorted(offline_trackers(session, at), key=lambda r: r["last_fix"] or "")
     return {
         "totals": {
             "open_alerts": sum(r["open"] for r in by_type),

@@ -153,6 +153,16 @@ CATALOGUE: dict[str, tuple[str, str]] = {
                       "scorecard's fit ({reference} rows): PSI of the score {psi}.",
                       "{since} 起决策的进件（{applications} 笔）与评分卡拟合样本（{reference} 行）"
                       "相比：评分 PSI {psi}。"),
+    "population_through_the_door": (
+        "Population: the applications this scorecard decided (through the door: approved, "
+        "referred and declined alike), the standard population for score stability.",
+        "观察总体：该评分卡决策的全部进件（通过、转人工和拒绝均计入），即评分稳定性的标准总体。"),
+    "population_booked": (
+        "Population: booked loans scored after the fact (the book was imported with its "
+        "characteristics and this scorecard decided no application at the door), so PSI "
+        "measures the booked mix, not the applicants.",
+        "观察总体：事后评分的已放款贷款（贷款簿连同特征导入，该评分卡未在进件时决策），"
+        "因此 PSI 反映的是放款结构而非申请人结构。"),
     "psi_change": ("Change since the report of {previous}: {change}.",
                    "较 {previous} 报告变化：{change}。"),
     "c_scorecard": ("PSI of the score and of each characteristic (under 0.1 stable, over 0.25 "
@@ -162,6 +172,9 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "score_psi": ("PSI of the score", "评分 PSI"),
     "applications": ("applications", "进件"),
     "new_abnormal_payments": ("new abnormal payments", "新增异常还款"),
+    "behaviour_auc": ("AUC of the behaviour score", "行为评分 AUC"),
+    "candidate_rings": ("candidate fraud rings", "疑似欺诈团伙"),
+    "ring_borrowers": ("borrowers in them", "涉及借款人"),
     "psi_small_sample": ("Only {n} recent applications: at so few, PSI moves by chance; read "
                          "it as a hint, not a shift.",
                          "近期进件仅 {n} 笔：样本过少时 PSI 受随机波动影响大，"
@@ -360,6 +373,11 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "code:email": ("e-mail", "邮件"),
     "code:letter": ("letter", "信函"),
     "code:visit": ("visit", "上门"),
+    "code:approve": ("approve", "审批收车"),
+    "code:recover": ("recover", "收车"),
+    "code:appraise": ("appraise", "评估"),
+    "code:sell": ("sell", "处置"),
+    "code:post": ("post proceeds", "入账"),
     "code:gps_check": ("GPS check", "定位核查"),
     "code:review": ("desk review", "案头审核"),
     "code:legal": ("legal", "法务"),
@@ -387,6 +405,104 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "dependants", "需供养人数"),
     "code:telephone": ("telephone", "电话登记"),
     "code:foreign_worker": ("foreign worker", "外籍劳工"),
+    # alert evidence: the rules that fire, why (the monitor's RULES), the evidence's labels
+    "rule:power_cut": ("main power cut alarm", "主电源断电报警"),
+    "rule:gnss_antenna_cut": ("GNSS antenna alarm", "定位天线报警"),
+    "rule:device_removed.alarm": ("removal alarm", "拆除报警"),
+    "rule:device_removed.silence": ("silent after a power cut", "断电后静默"),
+    "rule:device_offline": ("no report", "设备无上报"),
+    "rule:long_stay": ("long stay", "长时间停留"),
+    "rule:risk_zone_visit": ("risk zone visit", "进入风险区域"),
+    "rule:left_region": ("outside the permitted region", "驶出允许区域"),
+    "rule:night_relocation": ("night parking moved", "夜间停放地变更"),
+    "rule:address_mismatch": ("night parking away from home", "夜间停放地与住址不符"),
+    "rule:unusual_area": ("unusual area", "异常区域活动"),
+    "rule:position_jump": ("position jump", "位置跳变"),
+    "rule:tracker_mismatch.apart": ("trackers apart", "双设备位置不一致"),
+    "rule:tracker_mismatch.silent": ("tracker silent elsewhere", "一台设备在别处静默"),
+    "rule:cluster": ("vehicles gathered", "车辆聚集"),
+    "rule:ltv_breach": ("loan-to-value above the cap", "贷款价值比超限"),
+    "rule:payment_anomaly": ("abnormal payments", "异常还款"),
+    "why:power_cut": ("the tracker reported a main-power-cut alarm", "设备上报主电源断电报警"),
+    "why:gnss_antenna_cut": ("the tracker reported its GNSS antenna cut or shorted",
+                             "设备上报定位天线被剪断或短路"),
+    "why:device_removed.alarm": ("the tracker reported a removal or tamper alarm",
+                                 "设备上报拆除或防拆报警"),
+    "why:device_removed.silence": (
+        "a wired tracker fell silent after a power-cut alarm for longer than its removal silence",
+        "有线设备在断电报警后静默超过拆除静默时长"),
+    "why:device_offline": ("no report for longer than the tracker's kind allows",
+                           "设备未上报的时长超过该类设备的允许时长"),
+    "why:long_stay": ("the car stayed in one place longer than the long-stay threshold, not at a "
+                      "known place", "车辆在非常驻地点停留超过长时间停留阈值"),
+    "why:risk_zone_visit": ("inside a risk zone for the dwell threshold or more, not at a known "
+                            "place", "车辆在风险区域内停留达到阈值，且非常驻地点"),
+    "why:left_region": ("outside the permitted region (the lender's area, else the booked "
+                        "province) for longer than the threshold",
+                        "车辆驶出允许区域（贷款机构设定的区域，否则为登记省份）超过阈值时长"),
+    "why:night_relocation": ("the night parking place moved farther than the threshold and "
+                             "stayed there several nights in a row",
+                             "夜间停放地移动超过阈值距离，并连续多晚停放在新地点"),
+    "why:address_mismatch": ("the confirmed night parking place lies farther than the threshold "
+                             "from the declared home", "经确认的夜间停放地距申报住址超过阈值距离"),
+    "why:unusual_area": ("a night away outside the area of the car's usual activity, not a day "
+                         "trip", "车辆在日常活动范围之外过夜，而非当日往返"),
+    "why:position_jump": ("two consecutive fixes of one tracker imply an impossible speed",
+                          "同一设备相邻两次定位所需速度不可能达到"),
+    "why:tracker_mismatch.apart": ("the vehicle's trackers were apart for longer than the "
+                                   "threshold, with no evidence of them together",
+                                   "同一车辆的两台设备相距超过阈值且持续超过阈值时长，无同处证据"),
+    "why:tracker_mismatch.silent": ("a tracker reported far from where the other, silent too "
+                                    "long, fell silent", "一台设备在远离另一台设备静默位置处上报，"
+                                    "而另一台静默过久"),
+    "why:cluster": ("several vehicles of different borrowers stayed close together for the "
+                    "threshold or more", "多名借款人的车辆在近距离内共同停留达到阈值时长"),
+    "why:ltv_breach": ("the loan-to-value rose above the product's cap",
+                       "贷款价值比高于产品上限"),
+    "why:payment_anomaly": ("one or more abnormal-payment rules flagged the loan's payments",
+                            "一项或多项异常还款规则标记了该贷款的还款"),
+    "ev_fixes": ("{n} fixes, {first} – {last}", "{n} 个定位点，{first} 至 {last}"),
+    "ev:rule": ("rule", "规则"),
+    "ev:why": ("why", "原因"),
+    "ev:thresholds": ("thresholds", "阈值"),
+    "ev:fixes": ("fixes", "定位点"),
+    "ev:stay": ("stay", "停留"),
+    "ev:alarm": ("alarm", "报警"),
+    "ev:alarm_at": ("alarm at", "报警时间"),
+    "ev:allowed_silence_h": ("silence allowed (h)", "允许静默（小时）"),
+    "ev:area_cells": ("usual area cells", "日常活动网格"),
+    "ev:at": ("at", "位置"),
+    "ev:cap": ("cap", "上限"),
+    "ev:category": ("category", "类别"),
+    "ev:centre": ("centre", "中心"),
+    "ev:declared_home": ("declared home", "申报住址"),
+    "ev:from": ("from", "起"),
+    "ev:hours": ("hours", "小时"),
+    "ev:hours_outside": ("hours outside", "区域外小时数"),
+    "ev:judged_by": ("judged by", "判定依据"),
+    "ev:km": ("km", "公里"),
+    "ev:kmh": ("km/h", "公里/小时"),
+    "ev:last_fix": ("last fix", "最后定位"),
+    "ev:ltv": ("loan-to-value", "贷款价值比"),
+    "ev:minutes": ("minutes", "分钟"),
+    "ev:name": ("name", "名称"),
+    "ev:night_place": ("night parking place", "夜间停放地"),
+    "ev:nights": ("nights", "夜数"),
+    "ev:offline": ("offline", "离线"),
+    "ev:other_device": ("other tracker", "另一设备"),
+    "ev:other_last_fix": ("other tracker's last fix", "另一设备最后定位"),
+    "ev:other_position": ("other tracker's position", "另一设备位置"),
+    "ev:other_silent": ("other tracker silent", "另一设备静默"),
+    "ev:payments": ("payments", "还款"),
+    "ev:permitted": ("permitted region", "允许区域"),
+    "ev:power_cut_at": ("power cut at", "断电时间"),
+    "ev:rules": ("rules", "规则"),
+    "ev:seconds": ("seconds", "秒"),
+    "ev:silent_since": ("silent since", "静默起始"),
+    "ev:to": ("to", "至"),
+    "ev:together_since": ("together since", "聚集起始"),
+    "ev:vehicles": ("vehicles", "车辆"),
+    "ev:zone_id": ("zone", "区域"),
 }
 
 
@@ -405,7 +521,12 @@ class Translator:
         text = CATALOGUE[key][self._index]
         return text.format(**values) if values else text
 
-    def code(self, value: str) -> str:
-        entry = CATALOGUE.get(f"code:{value}")
+    def code(self, value: str, kind: str = "code") -> str:
+        """``value`` of ``kind`` (``code``, an alert evidence's ``rule``, ``why`` or ``ev``
+        label) in ``lang``, or as it is when the catalogue has no entry for it."""
+        entry = CATALOGUE.get(f"{kind}:{value}")
         return entry[self._index] if entry else value
+
+    def knows(self, value: str, kind: str = "code") -> bool:
+        return f"{kind}:{value}" in CATALOGUE
 

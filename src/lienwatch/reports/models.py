@@ -31,18 +31,32 @@ RING_MAX_SHARE = 20
 def models_figures(session: Session, *, day: date, since: datetime | None,
                    at: datetime, previous_day: date | None = None) -> dict[str, Any]:  # fmt: skip
     """The section's figures for the business ``day``; ``since`` is the previous report's
-    moment (what is new since), ``at`` this one's, ``previous_day`` its business day."""
+    moment (what is new since), ``at`` this one's, ``previous_day`` its business day: the
+    grade mix's PSI, the rings and the behaviour score's AUC are computed for it too, the
+    same way, and their ``changes`` given."""
     stability = _stability(session, day)
+    behaviour = _behaviour(session, day)
+    rings = _rings(session, day)
+    found = {"installed": True, "grades": grades_against_outcome(session, day),
+             "stability": stability,
+             "scorecard": _scorecard(session, day, previous_day),
+             "behaviour": behaviour,
+             "payment_anomalies": _payment_anomalies(session, since, at),
+             "rings": rings}  # fmt: skip
     if previous_day is not None:
-        before = _stability(session, previous_day)["psi"]
-        now = stability["psi"]
-        stability["change"] = None if now is None or before is None else round(now - before, 4)
-    return {"installed": True, "grades": grades_against_outcome(session, day),
-            "stability": stability,
-            "scorecard": _scorecard(session, day, previous_day),
-            "behaviour": _behaviour(session, day),
-            "payment_anomalies": _payment_anomalies(session, since, at),
-            "rings": _rings(session)}  # fmt: skip
+        stability["change"] = _change(stability["psi"], _stability(session, previous_day)["psi"])
+        was = _rings(session, previous_day)
+        found["changes"] = {
+            "candidate_rings": rings["candidate_rings"] - was["candidate_rings"],
+            "ring_borrowers": rings["borrowers"] - was["borrowers"],
+            "auc": _change(behaviour.get("auc"), _behaviour(session, previous_day).get("auc")),
+        }
+    return found
+
+
+def _change(now: float | None, then: float | None) -> float | None:
+    """``now - then`` rounded as the report prints PSI and AUC (None when either is)."""
+    return None if now is None or then is None else round(now - then, 4)
 
 
 def _stability(session: Session, day: date) -> dict[str, Any]:
@@ -62,16 +76,13 @@ def _scorecard(session: Session, day: date, previous: date | None) -> dict[str, 
     if found is None or previous is None:
         return found
     before = scorecard_stability(session, day=previous)
-    if before is None or before["scorecard"] != found["scorecard"]:
+    if before is None or (before["scorecard"], before["population"]) != (
+        found["scorecard"], found["population"]):
         return found
     was = {c["name"]: c["psi"] for c in before["characteristics"]}
-
-    def change(now: float | None, then: float | None) -> float | None:
-        return None if now is None or then is None else round(now - then, 4)
-
-    found["score"]["change"] = change(found["score"]["psi"], before["score"]["psi"])
+    found["score"]["change"] = _change(found["score"]["psi"], before["score"]["psi"])
     for c in found["characteristics"]:
-        c["change"] = change(c["psi"], was.get(c["name"]))
+        c["change"] = _change(c["psi"], was.get(c["name"]))
     found["applications_change"] = found["applications"] - before["applications"]
     return found
 
@@ -92,9 +103,10 @@ def _payment_anomalies(session: Session, since: datetime | None, at: datetime) -
     return alert_counts(session, kind=PAYMENT_ANOMALY, since=since, at=at)
 
 
-def _rings(session: Session) -> dict[str, Any]:
-    """Candidate rings among the book's borrowers linked by phone and address."""
-    borrowers = borrower_contacts(session)
+def _rings(session: Session, day: date) -> dict[str, Any]:
+    """Candidate rings among the borrowers of the loans disbursed by ``day``, linked by phone
+    and address."""
+    borrowers = borrower_contacts(session, day=day)
     refs = [ref for ref, _, _ in borrowers]
     held = ((ref, kind, value) for ref, phone, address in borrowers
             for kind, value in (("phone", phone), ("address", address)))  # fmt: skip

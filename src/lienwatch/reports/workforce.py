@@ -30,7 +30,8 @@ def workforce_figures(
 ) -> dict[str, Any]:  # fmt: skip
     """The league of ``day``'s month up to ``at`` (with each agent's change since the
     previous report's moment ``previous_at`` in the same month) and of the month before, and
-    the capacity forecast of :data:`FORECAST_DAYS` days from ``at``; ``rules`` and ``scheme``
+    the capacity forecast of :data:`FORECAST_DAYS` days from ``at`` (the triggers open then,
+    the book of ``day``'s nightly run); ``rules`` and ``scheme``
     are the capacity rules and the incentive scheme in force (``[workforce]``; None: the
     shipped ones)."""
     rules, scheme = rules or capacity_rules(), scheme or incentive_scheme()
@@ -47,8 +48,8 @@ def workforce_figures(
     last_month = (start.date() - timedelta(days=1)).isoformat()[:7]
     last_table, _ = month_league(session, month=last_month, at=at, zone=zone, scheme=scheme)
     forecast = capacity_forecast(session, at=at, days=FORECAST_DAYS, strategy=strategy,
-                                 rules=rules, catalogue=catalogue,
-                                 time_zone=time_zone).as_dict()  # fmt: skip
+                                 rules=rules, catalogue=catalogue, time_zone=time_zone,
+                                 through=day).as_dict()  # fmt: skip
     daily: dict[str, dict[str, float]] = {}
     for row in forecast["workload"]:
         for when, n in row["days"].items():

@@ -24,7 +24,7 @@ from lienwatch.risk.datasets import (
     columns_of,
 )
 from lienwatch.risk.policy import Decision, Policy, shipped_policy
-from lienwatch.risk.scorecard import Scorecard, fit_scorecard
+from lienwatch.risk.scorecard import Scorecard, fit_scorecard, scorecard_from_document
 from lienwatch.services.origination import (
     Scored,
     application_of,
@@ -34,7 +34,7 @@ from lienwatch.services.origination import (
     scorecard_id,
 )
 from lienwatch.servicing.book_import import Row, RowError
-from lienwatch.store.tables import ApplicationRecord, Loan
+from lienwatch.store.tables import ApplicationRecord, Loan, ScorecardRecord
 from lienwatch.tabular import InputFileError, csv_rows
 
 
@@ -65,6 +65,18 @@ def shipped_reference() -> dict[str, Any]:
     return fit_reference(shipped_scorecard(), german_credit().columns)
 
 
+def scorecard_in_force(session: Session) -> tuple[Scorecard, dict[str, Any]]:
+    """The scorecard that scores every application arriving now, whatever its path
+    (``POST /api/v1/applications``, a book imported with its characteristics), with its fit's
+    reference: the one stored last with the book (``lienwatch demo`` stores the one its
+    origination fitted), else the shipped one (stored when it first scores one)."""
+    record = session.scalars(select(ScorecardRecord).order_by(ScorecardRecord.id.desc())
+                             .limit(1)).first()  # fmt: skip
+    if record is None:
+        return shipped_scorecard(), shipped_reference()
+    return scorecard_from_document(record.document), record.reference
+
+
 def decide_applications(
     rows: Sequence[Mapping[str, str]], *, card: Scorecard | None = None,
     policy: Policy | None = None, blacklist: Mapping[str, Collection[str]] | None = None,
@@ -92,12 +104,13 @@ def _decided(
 def decide_and_record(
     session: Session, rows: Sequence[Mapping[str, str]], *, at: datetime
 ) -> list[Decision]:
-    """:func:`decide_applications` with the shipped scorecard, each decision kept with the
-    attributes of the application (``POST /api/v1/applications``): an application decided
-    again under the same id is replaced until a loan is booked on it."""
-    card = shipped_scorecard()
+    """:func:`decide_applications` with the scorecard in force (:func:`scorecard_in_force`),
+    each decision kept with the attributes of the application (``POST
+    /api/v1/applications``): an application decided again under the same id is replaced
+    until a loan is booked on it."""
+    card, reference = scorecard_in_force(session)
     decisions, columns = _decided(rows, card, None, None)
-    store_decisions(session, card, shipped_reference(), decisions, columns, at=at)
+    store_decisions(session, card, reference, decisions, columns, at=at)
     return decisions
 
 
@@ -123,13 +136,15 @@ def store_decisions(
 APPLICATION_ID = "application_id"
 
 
-def application_columns(header: Sequence[str]) -> tuple[list[str], list[str]]:
+def application_columns(
+    session: Session, header: Sequence[str]
+) -> tuple[list[str], list[str]]:
     """The loans file's application columns: those of ``header`` it recognises
-    (``application_id`` and the shipped scorecard's characteristics) and the characteristics
-    missing when some but not all are given."""
+    (``application_id`` and the characteristics of the scorecard in force) and the
+    characteristics missing when some but not all are given."""
     if not any(c.name in header for c in GERMAN_CREDIT.characteristics):
         return [c for c in header if c == APPLICATION_ID], []  # no scorecard to fit
-    names = shipped_scorecard().names
+    names = scorecard_in_force(session)[0].names
     given = [c for c in header if c == APPLICATION_ID or c in names]
     return given, [c for c in names if c not in header]
 
@@ -137,10 +152,10 @@ def application_columns(header: Sequence[str]) -> tuple[list[str], list[str]]:
 def imported_application_errors(session: Session, loans: Sequence[Row]) -> list[RowError]:
     """Loans rows whose application columns are unusable: an ``application_id`` never
     decided here without the characteristics to score it, a characteristic that is not a
-    number where the scorecard bins numbers."""
+    number where the scorecard in force bins numbers."""
     if not any(_carries_application(row) for row in loans):
         return []
-    card = shipped_scorecard()
+    card, _ = scorecard_in_force(session)
     numeric = [c.name for c in card.inputs if c.kind == "numeric"]
     ids = {_text(row, APPLICATION_ID) for row in loans} - {""}
     stored = select(ApplicationRecord.ref).where(ApplicationRecord.ref.in_(ids))
@@ -162,13 +177,14 @@ def imported_application_errors(session: Session, loans: Sequence[Row]) -> list[
 
 def record_imported_applications(session: Session, loans: Sequence[Row], *, at: datetime) -> int:
     """The applications the loans rows carry: a row with the scorecard's characteristics is
-    scored by the shipped scorecard (graded by the shipped policy, decided on its disbursement
-    day, no decision recorded), a row naming a decided application is linked to it; either
+    scored by the scorecard in force (:func:`scorecard_in_force`; graded by the shipped
+    policy, dated by its disbursement day, no decision recorded: a booked loan, not an
+    application at the door), a row naming a decided application is linked to it; either
     way the loan takes the score and grade. Returns how many loans were linked."""
     loans = [row for row in loans if _carries_application(row)]
     if not loans:
         return 0
-    card = shipped_scorecard()
+    card, reference = scorecard_in_force(session)
     refs = {row.key for row in loans}
     ids = dict(session.execute(select(Loan.ref, Loan.id).where(Loan.ref.in_(refs))).all())
     scored = [row for row in loans if _scored(row, card)]
@@ -184,7 +200,7 @@ def record_imported_applications(session: Session, loans: Sequence[Row], *, at: 
             for row, score, attributes in zip(scored, card.score(columns),
                                               card.attributes(columns), strict=True)
         ]  # fmt: skip
-        record_scored(session, scorecard_id(session, card, shipped_reference(), at=at), rows)
+        record_scored(session, scorecard_id(session, card, reference, at=at), rows)
         linked += len(rows)
     for row in loans:
         ref = _text(row, APPLICATION_ID)

@@ -56,6 +56,7 @@ class AuditAction(StrEnum):
     ROLE_CHANGED = "role_changed"
     USER_DISABLED = "user_disabled"
     USER_ENABLED = "user_enabled"
+    MODEL_PUBLISHED = "model_published"
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,8 +26,9 @@ from lienwatch.risk.behaviour import (
     backtest,
     fit_behaviour,
 )
+from lienwatch.services.auth import AuditAction
 from lienwatch.store.db import chunks
-from lienwatch.store.repositories import LoanRepository
+from lienwatch.store.repositories import AuditRepository, LoanRepository
 from lienwatch.store.tables import Alert, BehaviourFit, LoanSnapshot, Payment, Promise
 
 HISTORY_MONTHS = 6
@@ -106,11 +107,13 @@ def _row(loan_id: int, dpd: int, day: date, history: list[date],
 
 
 def fit_behaviour_score(session: Session, *, through: date, at: datetime, test_months: int = 1,
-                        capacity: float = 0.2) -> BehaviourFit:  # fmt: skip
+                        capacity: float = 0.2, by: str | None = None,
+                        client: str = "") -> BehaviourFit:  # fmt: skip
     """Fit the behaviour score on every observation whose 60-day outcome the nightly runs up
     to ``through`` know, and store it (the follow-up engine scores the cases opened after
     ``through`` with it: rows it never saw). Its figures are the time-split backtest's, or
-    why there is none (a single observation month fits but cannot be judged)."""
+    why there is none (a single observation month fits but cannot be judged). A fit a user
+    publishes (``by``, through the API) is written to the audit log with where from."""
     obs = behaviour_observations(session, through=through)
     if not len(obs):
         raise BehaviourError(f"no loan has a known 60-day outcome by {through}: the nightly "
@@ -128,6 +131,11 @@ def fit_behaviour_score(session: Session, *, through: date, at: datetime, test_m
                        fitted_at=at)  # fmt: skip
     session.add(fit)
     session.flush()
+    if by is not None:
+        AuditRepository(session).add(
+            at=at, actor=by, action=AuditAction.MODEL_PUBLISHED.value,
+            subject=f"behaviour_fit:{fit.id}", client=client,
+            details={"fitted_through": through.isoformat(), "months": fit.figures["months"]})
     return fit
 
 

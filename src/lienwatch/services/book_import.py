@@ -101,7 +101,7 @@ def import_book(
         sources[kind] = (Path(path), header)
         header_errors, ignored[kind] = check_header(kind, str(path), header)
         if kind == "loans":
-            known, missing = application_columns(header)
+            known, missing = application_columns(session, header)
             ignored[kind] = [c for c in ignored[kind] if c not in known]
             header_errors += [RowError(str(path), 1, c, "required with the scorecard's other "
                                        "characteristics (docs/store.md)") for c in missing]

@@ -1,4 +1,5 @@
-"""Corrections of recorded data: a borrower's contact details or a vehicle's plate changed,
+"""Corrections of recorded data: a borrower's contact details or a vehicle's plate or
+permitted area changed,
 with the old and new values, who and why, in the ledger with the change.
 
 Personal data (a phone number, an address, coordinates of a home) is recorded in the ledger by
@@ -29,7 +30,7 @@ CORRECTABLE: dict[str, frozenset[str]] = {
     "borrower": frozenset(
         {"phone", "address", "city", "province_code", "home_lat", "home_lon", "time_zone"}
     ),
-    "vehicle": frozenset({"plate"}),
+    "vehicle": frozenset({"plate", "permitted_area"}),
 }
 PERSONAL = frozenset({"phone", "address", "home_lat", "home_lon"})
 _SPEC = {"borrower": "borrowers", "vehicle": "vehicles"}
@@ -101,6 +102,8 @@ def _parse(kind: str, field: str, text: str) -> Any:
         raise LienwatchError(f"{field}: not a field a {kind} correction may change (one of "
                              f"{', '.join(sorted(CORRECTABLE[kind]))})")  # fmt: skip
     column = next(c for c in SPECS[_SPEC[kind]] if c.name == field)
+    if not text.strip() and column.default == "":
+        return None  # an optional field cleared
     try:
         return column.parse(text.strip())
     except CellError as exc:

@@ -24,6 +24,8 @@ from lienwatch.store.tables import ApplicationRecord, Loan, ScorecardRecord
 
 #: Applications decided this many days up to the report's day are the population watched.
 RECENT_DAYS = 90
+#: The populations the scorecard's stability is watched on (:func:`scorecard_stability`).
+THROUGH_THE_DOOR, BOOKED = "through_the_door", "booked"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,9 +102,13 @@ def link_loan(session: Session, application: ApplicationRecord, loan: Loan) -> N
 def scorecard_stability(session: Session, *, day: date,
                         days: int = RECENT_DAYS) -> dict[str, Any] | None:  # fmt: skip
     """The stability of the scorecard in force on ``day`` (the one of the latest application
-    decided by then): the score's and each characteristic's PSI of the applications decided in
-    the ``days`` days up to ``day`` against the fit's reference distribution. None when no
-    application is stored."""
+    decided by then): the score's and each characteristic's PSI of its applications decided
+    in the ``days`` days up to ``day`` against the fit's reference distribution. The
+    population is the scorecard's through-the-door applications, every one it decided
+    (approved, referred or declined: the API's, a demo's); a scorecard that decided none
+    (a book imported with its characteristics: booked loans scored after the fact) is watched
+    on its booked loans instead, and ``population`` says which. None when no application is
+    stored."""
     latest = session.execute(
         select(ApplicationRecord.scorecard_id).where(ApplicationRecord.decided_on <= day)
         .order_by(ApplicationRecord.decided_on.desc(), ApplicationRecord.id.desc()).limit(1)
@@ -111,11 +117,14 @@ def scorecard_stability(session: Session, *, day: date,
         return None
     card = session.get(ScorecardRecord, latest)
     assert card is not None
+    decided = ApplicationRecord.decision.is_not(None)
+    door = session.scalar(select(ApplicationRecord.id).where(
+        ApplicationRecord.scorecard_id == latest, decided).limit(1)) is not None  # fmt: skip
     since = day - timedelta(days=days)
     rows = session.execute(
         select(ApplicationRecord.score, ApplicationRecord.attributes)
         .where(ApplicationRecord.scorecard_id == latest, ApplicationRecord.decided_on > since,
-               ApplicationRecord.decided_on <= day)
+               ApplicationRecord.decided_on <= day, decided if door else ~decided)
     ).all()  # fmt: skip
     edges = card.reference["edges"]
     labels = band_labels(edges)
@@ -130,6 +139,7 @@ def scorecard_stability(session: Session, *, day: date,
     characteristics.sort(key=lambda c: (-(c["psi"] or 0), c["name"]))
     return {
         "scorecard": card.digest[:12],
+        "population": THROUGH_THE_DOOR if door else BOOKED,
         "since": since.isoformat(),
         "applications": len(rows),
         "reference_rows": sum(card.reference["counts"]),

@@ -214,6 +214,8 @@ SPECS: dict[str, tuple[Column, ...]] = {
         Column("purchase_price", _positive_yuan),
         Column("purchase_date", _date),
         Column("borrower_ref", _text(40)),
+        # a region of [monitor] regions_file the vehicle must stay in (empty: its province)
+        Column("permitted_area", _text(80), ""),
     ),
     "devices": (
         Column("device_id", _text(20)),

@@ -21,15 +21,18 @@ from lienwatch.sim.stories import Story
 # late would owe penalty interest the installment amount does not cover.)
 _ON_TIME_OFFSETS = np.array([-3, -2, -1, 0])
 _ON_TIME_P = np.array([0.1, 0.12, 0.2, 0.58])
+#: A late-then-cures episode starts on an installment due at least this many days before the
+#: business date (the nightly runs have seen it late).
+OPEN_EPISODE_MIN_DPD = 2
 
 
 @dataclass(frozen=True, slots=True)
 class Delinquency:
     """How a loan fell behind, for the ground truth."""
 
-    label: str  # "delinquent" (cured) or "default"
+    label: str  # "delinquent" (cures, or will after the book) or "default"
     first_missed_due: date
-    cured_on: date | None = None
+    cured_on: date | None = None  # None for a "delinquent" still behind on the business date
     last_payment_on: date | None = None
     missed_installments: int = 0
 
@@ -68,17 +71,23 @@ class _Payer:
             self.pay(row.due_date + timedelta(days=int(days)), row.payment, channel)
 
     def late_then_cure(self) -> Delinquency | None:
-        """Miss the installments falling due over 30–90 days, then pay them all at once."""
+        """Miss the installments falling due over 30–90 days, then pay them all at once. One
+        of the last six installments due before the business date starts it, so some
+        borrowers are still behind on that date: their cure lies beyond the book (unless a
+        collector's call brings it forward, :mod:`lienwatch.sim.response`)."""
         dpd = int(self.rng.integers(30, 91))
-        latest_start = self.as_of - timedelta(days=dpd + 5)
+        latest_start = self.as_of - timedelta(days=OPEN_EPISODE_MIN_DPD)
         candidates = [i for i, r in enumerate(self.rows) if i > 0 and r.due_date <= latest_start]
         if not candidates:
             self.on_time(self.rows)
             return None
         first = candidates[max(0, len(candidates) - int(self.rng.integers(1, 7)))]
         cured_on = self.rows[first].due_date + timedelta(days=dpd)
-        missed = [r for r in self.rows[first:] if r.due_date < cured_on]
         self.on_time(self.rows[:first])
+        if cured_on >= self.as_of:  # still behind on the business date
+            return Delinquency("delinquent", self.rows[first].due_date,
+                               missed_installments=len(self.rows) - first)  # fmt: skip
+        missed = [r for r in self.rows[first:] if r.due_date < cured_on]
         self.pay(cured_on, self._amount_due(cured_on), str(self.rng.choice(["transfer", "cash"])))
         self.on_time(self.rows[first + len(missed) :])
         return Delinquency(

@@ -46,7 +46,8 @@ _WARMUP_VEHICLES = 200  # vehicles per warm-up batch
 def load_fleet(session: Session, *, provinces: ProvinceIndex) -> Fleet:
     """Every tracker bound to a vehicle whose latest live loan (active, delinquent,
     charged-off) is known, with that loan's figures: reference, borrower and home, product,
-    booked province as the permitted region, time zone, and the unsecured exposure of the
+    booked province as the permitted region (the vehicle's ``permitted_area`` replacing it
+    when set), time zone, and the unsecured exposure of the
     latest nightly snapshot (0 for a loan it does not cover).
 
     A tracker of an unknown kind, or a booked province that is not a GB/T 2260 code, is
@@ -55,7 +56,7 @@ def load_fleet(session: Session, *, provinces: ProvinceIndex) -> Fleet:
     rows = session.execute(
         select(
             Device.id, Device.ident, Device.kind, Device.report_interval_s, Vehicle.vin,
-            Loan.ref, Loan.product, Loan.booked_province, Loan.time_zone,
+            Vehicle.permitted_area, Loan.ref, Loan.product, Loan.booked_province, Loan.time_zone,
             Borrower.ref.label("borrower"), Borrower.home_lat, Borrower.home_lon,
         )
         .join(Vehicle, Vehicle.id == Device.vehicle_id)
@@ -95,6 +96,7 @@ def _vehicle(row: Row[Any], exposures: Mapping[str, int], provinces: ProvinceInd
         borrower_id=row.borrower,
         product=row.product,
         region=region,
+        area=row.permitted_area,
         home=home,
         time_zone=row.time_zone,
         exposure=exposures.get(row.ref, 0),

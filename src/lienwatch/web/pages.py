@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from lienwatch import clock
 from lienwatch.access.policy import POLICY, Scope, may_see_personal_data
 from lienwatch.api.auth import client_address
+from lienwatch.api.context import day_cursor, decode_cursor, encode_cursor
 from lienwatch.config import Settings
 from lienwatch.domain.money import parse_yuan
 from lienwatch.errors import ConflictError, LienwatchError, NotFoundError
@@ -28,8 +29,10 @@ from lienwatch.followup.model import (
     TrackerCommand,
 )
 from lienwatch.monitor.model import AlertStatus
+from lienwatch.reports.archive import list_reports, report_html
 from lienwatch.reports.charts import province_track
 from lienwatch.services.alerts import decide_alert
+from lienwatch.services.configuration import configuration_rows
 from lienwatch.services.followup import FollowupService
 from lienwatch.services.followup.coverage import business_as_of, coverage, kpis
 from lienwatch.services.followup.desk import ESCALATIONS
@@ -67,6 +70,7 @@ HOME = {Role.AGENT: "/console/queue", Role.SUPERVISOR: "/console/team",
 KPI_DAYS = 30
 QUEUE_ROWS = 200  # the most urgent cases (or tasks) a page lists
 ALERT_ROWS = 500
+PAGE_ROWS = 50  # rows of a paged list (users, reports): the next page by its cursor
 LISTED = 25  # uncovered obligations and breaches listed on the dashboard, each
 ALERT_DECISIONS = (AlertStatus.ACKNOWLEDGED.value, AlertStatus.RESOLVED.value,
                    AlertStatus.FALSE_POSITIVE.value)  # fmt: skip
@@ -391,19 +395,52 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
                 error = str(exc)
         return page("search.html", who, q=q, by=by, rows=rows, error=error)
 
-    @router.get("/console/users", response_class=HTMLResponse)
-    def users(who: Signed) -> HTMLResponse:
-        return user_admin(who)
+    @router.get("/console/reports", response_class=HTMLResponse)
+    def reports(who: Signed, cursor: str | None = None) -> HTMLResponse:
+        """The daily risk warning reports written below ``[report] out``, newest first, by
+        pages as the API's list."""
+        try:
+            rows = list_reports(settings.report.out, before=day_cursor(cursor),
+                                limit=PAGE_ROWS)  # fmt: skip
+        except LienwatchError as exc:
+            raise PageRefused(400, str(exc)) from None
+        more = encode_cursor([rows[-1]["day"].isoformat()]) if len(rows) == PAGE_ROWS else None
+        return page("reports.html", who, rows=rows, next_cursor=more)
 
-    def user_admin(who: Viewer, error: str | None = None, status: int = 200) -> HTMLResponse:
-        """The users (a supervisor: their team's); administrators add, disable and change
-        the role of users here."""
+    @router.get("/console/reports/{day}", response_class=HTMLResponse)
+    def report(day: date, who: Signed) -> HTMLResponse:
+        """A day's report.html as written: self-contained, printable."""
+        try:
+            return HTMLResponse(report_html(settings.report.out, day))
+        except NotFoundError as exc:
+            raise PageRefused(404, str(exc)) from None
+
+    @router.get("/console/users", response_class=HTMLResponse)
+    def users(who: Signed, cursor: str | None = None) -> HTMLResponse:
+        return user_admin(who, cursor=cursor)
+
+    def user_admin(who: Viewer, error: str | None = None, status: int = 200,
+                   cursor: str | None = None) -> HTMLResponse:  # fmt: skip
+        """The users (a supervisor: their team's) by username, by pages as the API's list;
+        administrators add, disable and change the role of users here."""
+        try:
+            after = decode_cursor(cursor, 1)
+        except LienwatchError as exc:
+            raise PageRefused(400, str(exc)) from None
         with transaction(factory) as session:
             rows = list_users(session, team=who.principal.team,
-                              only_team=who.scope is Scope.TEAM)  # fmt: skip
+                              only_team=who.scope is Scope.TEAM,
+                              after=str(after[0]) if after else None, limit=PAGE_ROWS)  # fmt: skip
             teams = team_names(session)
+        more = encode_cursor([rows[-1]["username"]]) if len(rows) == PAGE_ROWS else None
         return page("users.html", who, status=status, users=rows, teams=teams, roles=list(Role),
-                    error=error, admin=may(who, "POST", "/console/users"))  # fmt: skip
+                    error=error, admin=may(who, "POST", "/console/users"),
+                    next_cursor=more, first=cursor is None)  # fmt: skip
+
+    @router.get("/console/configuration", response_class=HTMLResponse)
+    def configuration(who: Signed) -> HTMLResponse:
+        """The effective configuration, secrets redacted (administrators)."""
+        return page("configuration.html", who, rows=configuration_rows(settings))
 
     def on_users(who: Viewer, act: Callable[[Session], object]) -> Response:
         try:

@@ -1,5 +1,5 @@
-"""``/api/v1/users`` (administrators; supervisors read their team) and ``/api/v1/audit``
-(auditors)."""
+"""``/api/v1/users`` (administrators; supervisors read their team), ``/api/v1/configuration``
+(administrators) and ``/api/v1/audit`` (auditors)."""
 
 # No `from __future__ import annotations`: FastAPI reads the signatures at run time.
 from datetime import datetime
@@ -14,6 +14,7 @@ from lienwatch.api.context import ERRORS, ApiContext, Cursor, Limit, decode_curs
 from lienwatch.errors import LienwatchError
 from lienwatch.followup.model import Role, Skill
 from lienwatch.services.auth import AuthService
+from lienwatch.services.configuration import effective_configuration
 from lienwatch.services.users import (
     change_user_role,
     create_user,
@@ -182,6 +183,13 @@ def router(context: ApiContext) -> APIRouter:
                 client=caller.client,
             )  # fmt: skip
         return TokenOut(**row)
+
+    @api.get("/configuration", response_model=dict[str, Any], tags=["configuration"])
+    def configuration(caller: Caller) -> dict[str, Any]:
+        """The configuration this process runs with (file, environment and defaults), its
+        secrets redacted: to change a setting, change the file or the environment and
+        restart."""
+        return effective_configuration(context.settings)
 
     @api.get("/audit", response_model=AuditPage, tags=["audit"])
     def audit(

@@ -138,7 +138,7 @@ def router(context: ApiContext) -> APIRouter:
             session.flush()
             if not new:
                 response.status_code = 200
-            return PaymentPosted(**book.payment_view(payment), new=new)
+            return PaymentPosted(**book.payment_view(payment, caller.viewer), new=new)
 
     @api.post("/payments/{external_id}/reverse", response_model=PaymentReversed,
               status_code=201,
@@ -154,7 +154,8 @@ def router(context: ApiContext) -> APIRouter:
                                            by=caller.username, at=clock.now())  # fmt: skip
             if not now:
                 response.status_code = 200
-            return PaymentReversed(**book.payment_view(payment), loan=payment.loan.ref,
+            return PaymentReversed(**book.payment_view(payment, caller.viewer),
+                                   loan=payment.loan.ref,
                                    reversed_now=now)  # fmt: skip
 
     @api.get("/search/loans", response_model=LoanHits)

@@ -4,6 +4,7 @@ load, reassigning a task, and what waits for a supervisor's approval."""
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -121,19 +122,34 @@ class Desk(ServiceState):
         return {case_id: _check(*answer) for case_id, answer in zip(found, answers, strict=True)}
 
     def assign_open_cases(self, *, agents: list[str], at: datetime) -> int:
-        """Give every open case without an owner to ``agents`` in turn, most urgent first,
-        each on its timeline (the demo staffing its desks); how many were given."""
+        """Give every open case without an owner, most urgent first, to one of ``agents``:
+        the one holding most of its queued tasks, else the next in turn; the case's queued
+        tasks all go to that owner, so that a case is one collector's (the demo staffing its
+        desks). Each on its timeline; how many cases were given."""
         users = [self._user(name) for name in agents]
         if not users:
             return 0
+        unowned = (Case.status != CaseStatus.CLOSED, Case.assignee_id.is_(None))
         cases = list(self.session.scalars(
-            select(Case).where(Case.status != CaseStatus.CLOSED, Case.assignee_id.is_(None))
-            .order_by(Case.priority.desc(), Case.id)))  # fmt: skip
-        for n, case in enumerate(cases):
-            agent = users[n % len(users)]
+            select(Case).where(*unowned).order_by(Case.priority.desc(), Case.id)))  # fmt: skip
+        queued: dict[int, list[Task]] = defaultdict(list)
+        for task in self.session.scalars(
+            select(Task).join(Case, Case.id == Task.case_id)
+            .where(*unowned, Task.status == TaskStatus.QUEUED).order_by(Task.id)
+        ):  # fmt: skip
+            queued[task.case_id].append(task)
+        turn = 0
+        for case in cases:
+            held = Counter(t.assignee_id for t in queued[case.id])
+            agent = max((u for u in users if held[u.id]), key=lambda u: held[u.id], default=None)
+            if agent is None:
+                agent, turn = users[turn % len(users)], turn + 1
             case.assignee_id = agent.id
+            for task in queued[case.id]:
+                if task.assignee_id != agent.id:
+                    task.assignee_id, task.assigned_at = agent.id, at
             self._log(case, "status", at, None, outcome="assigned",
-                      details={"to": agent.username})
+                      details={"to": agent.username, "tasks": [t.id for t in queued[case.id]]})
         return len(cases)
 
     def agent_loads(self, *, team: str | None, at: datetime) -> list[AgentLoad]:

@@ -38,6 +38,7 @@ from lienwatch.store.followup import (
     LIVE_LOAN_STATUSES,
     OPEN_ALERT_STATUSES,
     owes_delinquency_follow_up,
+    uncovered_loans,
 )
 from lienwatch.store.tables import (
     Alert,
@@ -126,12 +127,14 @@ class Intake(ServiceState):
         day = self._snapshot_day(now)
         if day is None:
             return []
-        rows = self.session.execute(
+        uncovered = uncovered_loans(self.session, day)  # ids, from two indexes only
+        rows = [row for chunk in chunks(uncovered) for row in self.session.execute(
             select(LoanSnapshot.loan_id, LoanSnapshot.bucket, LoanSnapshot.dpd, Loan.product)
             .join(Loan, Loan.id == LoanSnapshot.loan_id)
-            .where(LoanSnapshot.as_of == day, owes_delinquency_follow_up(LoanSnapshot.loan_id))
+            .where(LoanSnapshot.as_of == day, LoanSnapshot.loan_id.in_(chunk),
+                   owes_delinquency_follow_up(LoanSnapshot.loan_id))
             .order_by(LoanSnapshot.loan_id)
-        ).all()
+        )]  # fmt: skip
         found = []
         for loan_id, bucket, dpd, product in rows:
             kind = past_due_kind(self.catalogue.get(product).buckets.names, bucket)

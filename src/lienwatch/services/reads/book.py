@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
+from lienwatch.access.masking import mask_account, mask_name
+from lienwatch.access.policy import may_see_personal_data
 from lienwatch.access.principal import Viewer
 from lienwatch.domain.delinquency import LoanStatus
 from lienwatch.domain.schedule import DayCount, Method
@@ -74,13 +76,19 @@ def payments(
     if after is not None:
         query = query.where(or_(Payment.paid_on > after[0], and_(
             Payment.paid_on == after[0], Payment.external_id > after[1])))  # fmt: skip
-    return [payment_view(p) for p in session.scalars(query)]
+    return [payment_view(p, viewer) for p in session.scalars(query)]
 
 
-def payment_view(p: Payment) -> dict[str, Any]:
+def payment_view(p: Payment, viewer: Viewer) -> dict[str, Any]:
+    """A payment as ``viewer`` reads it: who paid (a third party's name and account, often)
+    masked for the roles that see personal data masked."""
+    clear = may_see_personal_data(viewer.role)
+    account = p.payer_account if clear or p.payer_account is None else mask_account(
+        p.payer_account)  # fmt: skip
+    name = p.payer_name if clear or p.payer_name is None else mask_name(p.payer_name)
     return {"external_id": p.external_id, "paid_on": p.paid_on, "amount_fen": p.amount,
-            "channel": p.channel, "payer_account": p.payer_account,
-            "payer_name": p.payer_name, "received_at": p.received_at,
+            "channel": p.channel, "payer_account": account, "payer_name": name,
+            "received_at": p.received_at,
             "reversed_at": p.reversed_at, "reversal_reason": p.reversal_reason}  # fmt: skip
 
 

@@ -154,7 +154,10 @@ def grade_mix(session: Session, *, grades: tuple[str, ...], day: date,
     return counts
 
 
-def borrower_contacts(session: Session) -> list[tuple[str, str, str]]:
-    """(ref, phone, address) of every borrower: what fraud rings are linked by."""
+def borrower_contacts(session: Session, *, day: date) -> list[tuple[str, str, str]]:
+    """(ref, phone, address) of every borrower with a loan disbursed by ``day``: what fraud
+    rings are linked by, as the book stood on that day."""
+    booked = select(Loan.borrower_id).where(Loan.disbursed_on <= day)
     return [tuple(row) for row in session.execute(
-        select(Borrower.ref, Borrower.phone, Borrower.address))]  # fmt: skip
+        select(Borrower.ref, Borrower.phone, Borrower.address)
+        .where(Borrower.id.in_(booked)).order_by(Borrower.ref))]  # fmt: skip

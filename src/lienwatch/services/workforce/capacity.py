@@ -106,15 +106,18 @@ class CapacityForecast:
 def capacity_forecast(
     session: Session, *, at: datetime, days: int, strategy: Strategy, rules: CapacityRules,
     catalogue: ProductCatalogue | None = None, time_zone: str = "Asia/Shanghai",
+    through: date | None = None,
 ) -> CapacityForecast:  # fmt: skip
-    """The forecast of the ``days`` business days from ``at``'s (in ``time_zone``): the open
-    triggers' ladders and the triggers expected, against the active agents."""
+    """The forecast of the ``days`` business days from ``at``'s (in ``time_zone``): the
+    triggers open at ``at`` and their ladders, and the triggers expected from the book as the
+    nightly run of ``through`` (default: the latest stored) left it, against the active
+    agents (the roster as it stands: agents' rosters keep no history)."""
     if not 1 <= days <= MAX_DAYS:
         raise FollowupError(f"days: {days} is not between 1 and {MAX_DAYS}")
     zone = ZoneInfo(time_zone)
     horizon = Horizon(at.astimezone(zone).date(), days, zone)
-    latest, travel = last_run_day(session), rules.travel()
-    pendings = open_pendings(session, strategy, latest, travel) + expected_pendings(
+    latest, travel = last_run_day(session, through=through), rules.travel()
+    pendings = open_pendings(session, strategy, latest, travel, at=at) + expected_pendings(
         session, at=at, horizon=horizon, strategy=strategy, latest=latest, travel=travel,
         catalogue=catalogue or ProductCatalogue(), lookback_days=rules.lookback_days)  # fmt: skip
     works = forecast(pendings, horizon, rules)

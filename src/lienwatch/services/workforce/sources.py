@@ -9,11 +9,11 @@ from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from lienwatch.followup.assignment import roll_probability
-from lienwatch.followup.model import TaskStatus, TriggerKind
+from lienwatch.followup.model import TriggerKind
 from lienwatch.followup.strategy import Arm, LadderSpec, Segment, Strategy
 from lienwatch.followup.triggers import ROUTINE_CHECKS, check_lead, current_checks, repeats
 from lienwatch.servicing.catalogue import ProductCatalogue
@@ -30,36 +30,52 @@ ROUTINE = frozenset({*ROUTINE_CHECKS, TriggerKind.WELCOME_CALL})  # by loan age
 
 
 def open_pendings(
-    session: Session, strategy: Strategy, latest: date | None, travel: TravelTable
-) -> list[Pending]:
-    """Every open trigger at its next step: the queued task's due time and deadline when the
-    step waits in a queue, else the trigger's (the exposure of the ``latest`` run's day), and
-    the trip to the borrower's city."""
-    queued = select(Task.trigger_id, Task.due_at, Task.deadline_at).where(
-        Task.status == TaskStatus.QUEUED).subquery()  # fmt: skip
+    session: Session, strategy: Strategy, latest: date | None, travel: TravelTable,
+    *, at: datetime,
+) -> list[Pending]:  # fmt: skip
+    """Every trigger open at ``at`` at its next step then: the step, due time and deadline
+    of its first task not done by ``at`` (a later one queued since counts from its own due
+    time), else the trigger's (the exposure of the ``latest`` run's day), and the trip to
+    the borrower's city."""
     rows = session.execute(
-        select(Trigger, Case.arm, Loan.ref, LoanSnapshot.unsecured, queued.c.due_at,
-               queued.c.deadline_at, Borrower.province_code, Borrower.city)
+        select(Trigger, Case.arm, Loan.ref, LoanSnapshot.unsecured, Borrower.province_code,
+               Borrower.city)
         .join(Case, Case.id == Trigger.case_id)
         .join(Loan, Loan.id == Trigger.loan_id)
         .join(Borrower, Borrower.id == Loan.borrower_id)
-        .outerjoin(queued, queued.c.trigger_id == Trigger.id)
         .outerjoin(LoanSnapshot, and_(LoanSnapshot.loan_id == Trigger.loan_id,
                                       LoanSnapshot.as_of == latest))
-        .where(Trigger.resolved_at.is_(None))
+        .where(Trigger.opened_at <= at,
+               or_(Trigger.resolved_at.is_(None), Trigger.resolved_at > at))
     ).all()  # fmt: skip
+    waiting = _waiting_tasks(session, at)
     pendings = []
-    for trigger, arm, ref, unsecured, due_at, deadline_at, province, city in rows:
+    for trigger, arm, ref, unsecured, province, city in rows:
         ladder = _ladder(strategy, trigger.ladder, arm or "champion")
         if ladder is None:  # a ladder a newer strategy dropped: nothing to forecast
             continue
+        step, due_at, deadline_at = waiting.get(
+            trigger.id, (trigger.step, trigger.next_due_at, trigger.deadline_at))
         pendings.append(Pending(
-            ladder, trigger.step, due_at or trigger.next_due_at, trigger.anchor_at,
+            ladder, step, due_at, trigger.anchor_at,
             repeats(TriggerKind(trigger.kind)), ref, trigger.id, int(unsecured or 0),
-            deadline_at=deadline_at or trigger.deadline_at,
-            travel=travel.one_way(province, city),
+            deadline_at=deadline_at, travel=travel.one_way(province, city),
         ))  # fmt: skip
     return pendings
+
+
+def _waiting_tasks(session: Session, at: datetime) -> dict[int, tuple[int, datetime, datetime]]:
+    """By trigger, the (step, due time, deadline) of its first task not done (nor cancelled)
+    by ``at``: the step waiting in a queue at that moment."""
+    rows = session.execute(
+        select(Task.trigger_id, Task.step, Task.due_at, Task.deadline_at)
+        .where(or_(Task.done_at.is_(None), Task.done_at > at))
+        .order_by(Task.trigger_id, Task.step, Task.due_at)
+    ).all()  # fmt: skip
+    waiting: dict[int, tuple[int, datetime, datetime]] = {}
+    for trigger_id, step, due_at, deadline_at in rows:
+        waiting.setdefault(trigger_id, (step, due_at, deadline_at))
+    return waiting
 
 
 def expected_pendings(
@@ -72,7 +88,7 @@ def expected_pendings(
     if latest is not None:
         expected += _missed_installments(session, latest, horizon, strategy)
         expected += _deeper_buckets(session, latest, horizon, strategy, catalogue)
-    expected += _routine(session, horizon, strategy)
+    expected += _routine(session, at, horizon, strategy)
     expected += _recent_rates(session, at, horizon, strategy, lookback_days, latest)
     trip = mean_trip(session, travel)
     return [replace(pending, travel=trip) for pending in expected]
@@ -144,15 +160,19 @@ def _deeper_buckets(
     return expected
 
 
-def _routine(session: Session, horizon: Horizon, strategy: Strategy) -> list[Pending]:
-    """The welcome calls and routine checks the live loans owe over the horizon, raised as
-    the engine raises them (a check on its first day, or on its last call when nobody raised
-    it then), except those raised already."""
+def _routine(
+    session: Session, at: datetime, horizon: Horizon, strategy: Strategy
+) -> list[Pending]:
+    """The welcome calls and routine checks the live loans disbursed by ``at`` owe over the
+    horizon, raised as the engine raises them (a check on its first day, or on its last call
+    when nobody raised it then), except those raised by ``at``."""
+    booked_by = at.astimezone(horizon.zone).date()
     loans = session.execute(
-        select(Loan.id, Loan.disbursed_on).where(Loan.status.in_(LIVE_LOAN_STATUSES))
+        select(Loan.id, Loan.disbursed_on)
+        .where(Loan.status.in_(LIVE_LOAN_STATUSES), Loan.disbursed_on <= booked_by)
     ).all()  # fmt: skip
     raised = set(session.scalars(select(Trigger.source_key).where(
-        Trigger.kind.in_([kind.value for kind in ROUTINE]))))  # fmt: skip
+        Trigger.kind.in_([kind.value for kind in ROUTINE]), Trigger.opened_at <= at)))  # fmt: skip
     leads = {kind: check_lead(strategy, kind) for kind in ROUTINE_CHECKS}
     welcome = strategy.routine.welcome_after
     anchors: dict[tuple[TriggerKind, str], datetime] = {}

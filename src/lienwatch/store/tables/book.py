@@ -66,12 +66,16 @@ class Vehicle(Base):
     purchase_price: Mapped[int] = mapped_column(BigInteger)  # fen
     purchase_date: Mapped[date] = mapped_column(Date)
     borrower_id: Mapped[int] = mapped_column(ForeignKey("borrowers.id"), index=True)
+    # the lender-defined permitted region (a name of [monitor] regions_file) the monitor's
+    # left_region judges the vehicle by; None: the loan's booked province
+    permitted_area: Mapped[str | None] = mapped_column(String(80), default=None)
 
     borrower: Mapped[Borrower] = relationship(back_populates="vehicles")
     devices: Mapped[list[Device]] = relationship(back_populates="vehicle")
 
 
 _OPERATOR_SET = text("operator_status IS NOT NULL")
+_PAST_DUE = text("dpd > 0")
 
 
 class Loan(Base):
@@ -126,7 +130,12 @@ class LoanSnapshot(Base):
     """
 
     __tablename__ = "loan_snapshots"
-    __table_args__ = (UniqueConstraint("loan_id", "as_of"),)
+    __table_args__ = (
+        UniqueConstraint("loan_id", "as_of"),
+        # the coverage check at every tick: the day's past-due loans, in order
+        Index("ix_loan_snapshots_past_due", "as_of", "loan_id", sqlite_where=_PAST_DUE,
+              postgresql_where=_PAST_DUE),
+    )  # fmt: skip
 
     id: Mapped[int] = mapped_column(BigKey, primary_key=True)
     loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"))

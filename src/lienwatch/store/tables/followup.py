@@ -113,6 +113,13 @@ class Action(Base):
 
 
 _OPEN_TRIGGER = text("resolved_at IS NULL")
+#: The delinquency kinds (``lienwatch.followup.triggers.DELINQUENCY``) written out: the
+#: coverage check's query names them as literals, so PostgreSQL matches the index's predicate
+#: in a generic plan too (tests/store/test_migrations.py checks the two agree).
+DELINQUENCY_KINDS = ("broken_promise", "bucket_change", "missed_installment")
+_OPEN_DELINQUENCY = text(
+    "resolved_at IS NULL AND kind IN (" + ", ".join(f"'{k}'" for k in DELINQUENCY_KINDS) + ")"
+)
 
 
 class Trigger(Base):
@@ -128,6 +135,9 @@ class Trigger(Base):
               postgresql_where=_OPEN_TRIGGER),
         Index("ix_triggers_open_due", "next_due_at", sqlite_where=_OPEN_TRIGGER,
               postgresql_where=_OPEN_TRIGGER),
+        # the coverage check at every tick: the open delinquency triggers' loans, in order
+        Index("ix_triggers_open_delinquency", "loan_id", sqlite_where=_OPEN_DELINQUENCY,
+              postgresql_where=_OPEN_DELINQUENCY),
     )  # fmt: skip
 
     id: Mapped[int] = mapped_column(BigKey, primary_key=True)
