@@ -257,6 +257,22 @@ class StrategyVersion(Base):
     published_at: Mapped[datetime]
 
 
+class IncentiveScheme(Base):
+    """A reward/penalty scheme version published by an analyst or administrator: the document
+    (as a scheme file holds it, JSON), who and when. A version scores the acts from the moment
+    it was published until the next; the configured file's scores the acts before any."""
+
+    __tablename__ = "incentive_schemes"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80))
+    version: Mapped[int] = mapped_column(Integer)
+    document: Mapped[dict[str, Any]]
+    published_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    published_at: Mapped[datetime]
+
+
 class BehaviourFit(Base):
     """A behaviour score fitted on the book (:mod:`lienwatch.risk.behaviour`): the model as a
     readable table, the observation months it saw (every horizon closed by
