@@ -124,7 +124,7 @@ def _rates(given: list[str] | None) -> dict[str, float] | None:
             rates[channel.strip()] = float(rate)
         except ValueError:
             raise LienwatchError(f"--per-hour: {item!r} is not like call=10") from None
-    return rates
+    return dict(sorted(rates.items()))
 
 
 def _roster_line(row: dict[str, Any]) -> str:

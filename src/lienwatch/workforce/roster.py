@@ -4,13 +4,13 @@ time zone, on leave when, for how much work a day and, by channel, an hour.
 An agent's own tasks an hour by channel (``per_hour``: 10 calls, 1.5 visits on site) set
 their pace: in a pool, their working minutes count as the rules' minutes of the pool's work
 mix over their own minutes for the same mix (a visit's travel is the same for everyone). An
-agent of several skills is split between them (:meth:`Roster.split`) where the single-skill
-staff fall short."""
+agent of several skills is split between them where the plan breaks fewest SLAs
+(:func:`lienwatch.workforce.plan.split_roster`)."""
 
 from __future__ import annotations
 
 import functools
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
@@ -21,7 +21,7 @@ from lienwatch.followup.model import Channel, FollowupError, Skill, agent_skills
 from lienwatch.workforce.rules import CapacityRules
 
 if TYPE_CHECKING:
-    from lienwatch.workforce.forecast import Horizon, Work
+    from lienwatch.workforce.forecast import Work
 
 BUSINESS_ZONE = ZoneInfo("Asia/Shanghai")  # an agent's zone when neither they nor the caller say
 
@@ -114,43 +114,6 @@ class Roster:
 
     def teams_of(self, skill: str) -> list[str]:
         return sorted({a.team for a in self.agents if skill in a.skills})
-
-    def split(self, works: Sequence[Work], horizon: Horizon) -> Roster:
-        """Each agent of several skills split between them, so no minute counts twice: in
-        turn (by username), an agent's day goes to their skills in proportion to each
-        skill's shortfall — its forecast task-minutes over ``horizon`` beyond what the
-        single-skill agents and the agents split before can work — or, once none of their
-        skills is short, in proportion to each skill's forecast task-minutes (equal shares
-        with no work at all). The single-skill agents are left as they are."""
-        load: dict[str, float] = defaultdict(float)
-        for work in works:
-            load[work.pool.skill] += work.minutes * work.weight
-        short = dict(load)
-        agents, shared = [], []
-        for agent in self.agents:
-            (shared if len(agent.skills) > 1 else agents).append(agent)
-            if len(agent.skills) == 1:
-                short[agent.skills[0]] = short.get(agent.skills[0], 0.0) - _worked(agent, horizon)
-        for agent in sorted(shared, key=lambda a: a.username):
-            weights = {skill: max(short.get(skill, 0.0), 0.0) for skill in agent.skills}
-            if sum(weights.values()) <= 0:
-                weights = {skill: load.get(skill, 0.0) for skill in agent.skills}
-            total = sum(weights.values())
-            for skill, weight in weights.items():
-                fraction = weight / total if total > 0 else 1 / len(weights)
-                if fraction > 0:
-                    part = agent.part(skill, fraction)
-                    agents.append(part)
-                    short[skill] = short.get(skill, 0.0) - _worked(part, horizon)
-        return Roster(tuple(agents))
-
-    def on_duty(self, pool: Pool, day: date) -> list[Rostered]:
-        return [agent for agent in self.members(pool) if agent.works_on(day)]
-
-
-def _worked(agent: Rostered, horizon: Horizon) -> float:
-    """The minutes ``agent`` works over ``horizon`` (counted as the plan counts them)."""
-    return sum(agent.day_minutes for day in horizon.day_list if agent.works_on(day))
 
 
 @dataclass(frozen=True, slots=True)

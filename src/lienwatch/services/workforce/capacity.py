@@ -25,6 +25,7 @@ from lienwatch.store.tables import Task, User
 from lienwatch.workforce.forecast import Horizon, Work, forecast, workload
 from lienwatch.workforce.plan import (
     EPSILON,
+    TOLERATED,
     Hour,
     Late,
     breaches,
@@ -32,7 +33,9 @@ from lienwatch.workforce.plan import (
     guard_bound,
     hourly,
     needed,
+    pool_members,
     schedule,
+    split_roster,
 )
 from lienwatch.workforce.roster import Pool, Roster, roster_capacity, roster_of, standard_agent
 from lienwatch.workforce.rules import CapacityRules, capacity_rules
@@ -54,6 +57,10 @@ class PoolPlan:
 
     @property
     def shortfall(self) -> int:
+        """The standard agents missing, rounded up; none when the roster breaks no SLA (a
+        faster agent, or part of an agent of several skills, may do a standard one's work)."""
+        if self.breaches < TOLERATED:
+            return 0
         return max(0, math.ceil(self.needed - self.rostered - EPSILON))
 
     def as_dict(self) -> dict[str, Any]:
@@ -126,10 +133,10 @@ def capacity_forecast(
         session, at=at, horizon=horizon, strategy=strategy, latest=latest, travel=travel,
         catalogue=catalogue or ProductCatalogue(), lookback_days=rules.lookback_days)  # fmt: skip
     works = forecast(pendings, horizon, rules)
-    roster = current_roster(session, rules, zone).split(works, horizon)
+    roster = split_roster(current_roster(session, rules, zone), works, horizon, rules)
     plans, late = [], []
     for pool, pool_works in sorted(by_pool(works).items(), key=lambda item: item[0].label):
-        members = [agent.at_pace(pool_works, rules) for agent in roster.members(pool)]
+        members = pool_members(roster, pool, pool_works, rules)
         pool_late = schedule(pool_works, roster_capacity(members), horizon)
         tasks: dict[str, float] = defaultdict(float)
         for work in pool_works:
