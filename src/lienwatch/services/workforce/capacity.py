@@ -56,6 +56,13 @@ class PoolPlan:
     hours: tuple[Hour, ...] = ()  # the plan per hour: tasks falling due, agents on duty
 
     @property
+    def headcount(self) -> int | float:
+        """The agents it has as a whole number, or to a tenth where part of an agent of
+        several skills works in it."""
+        whole = round(self.rostered)
+        return whole if abs(self.rostered - whole) < EPSILON else round(self.rostered, 1)
+
+    @property
     def shortfall(self) -> int:
         """The standard agents missing, rounded up; none when the roster breaks no SLA (a
         faster agent, or part of an agent of several skills, may do a standard one's work)."""
@@ -66,15 +73,10 @@ class PoolPlan:
     def as_dict(self) -> dict[str, Any]:
         return {"pool": self.pool.label, "team": self.pool.team, "skill": self.pool.skill,
                 "tasks": {k: round(v, 1) for k, v in self.tasks.items()},
-                "rostered": _headcount(self.rostered), "needed": self.needed,
+                "rostered": self.headcount, "needed": self.needed,
                 "shortfall": self.shortfall,
                 "breaches": round(self.breaches, 1),
                 "hours": [hour.as_dict() for hour in self.hours]}  # fmt: skip
-
-
-def _headcount(agents: float) -> int | float:
-    """Agents as a whole number, or to a tenth where an agent works in several pools."""
-    return round(agents) if abs(agents - round(agents)) < EPSILON else round(agents, 1)
 
 
 @dataclass(frozen=True, slots=True)
