@@ -16,6 +16,7 @@ from lienwatch.services.workforce.capacity import MAX_DAYS, service_forecast
 from lienwatch.services.workforce.incentives import month_league
 from lienwatch.services.workforce.schemes import publish_scheme
 from lienwatch.services.workforce.shortfall import act_on_shortfall
+from lienwatch.tabular import require_file
 from lienwatch.workforce.incentives import incentive_scheme
 from lienwatch.workforce.rules import capacity_rules, read_toml
 
@@ -109,6 +110,7 @@ def publish_command(
     configured scheme's name, a version above the newest; it scores the acts from --at (by
     default now) on, the acts before keep the points the version then in force gave them."""
     moment = at or clock.now()
+    require_file(path)  # the one wording for a missing file
     document, _source = read_toml(path, "incentives.toml")
     with store_session() as (settings, session):
         scheme = publish_scheme(session, document=document, by=by, at=moment,
