@@ -73,14 +73,15 @@ def test_the_morning_plan_job_runs_once_a_day_across_workers(tmp_path):
     from lienwatch.store.db import make_engine, session_factory
 
     url = factories.past_due_book(tmp_path / "f.sqlite3")
-    settings = Settings(database_url=url)
+    settings = Settings(database_url=url, ledger={"key_file": tmp_path / "ledger.key"})
     factory = session_factory(make_engine(url))
     first = capacity_plan(factory, settings)()
     assert set(first) == {"day", "reassigned", "substituted", "ordered"}
     assert capacity_plan(factory, settings)() == {"day": first["day"], "already_planned": True}
     names = {job.name for job in scheduler_jobs(factory, settings)}
     assert CAPACITY_PLAN in names
-    unset = Settings(database_url=url, workforce={"plan_at": None})
+    unset = Settings(database_url=url, workforce={"plan_at": None},
+                     ledger={"key_file": tmp_path / "ledger.key"})  # fmt: skip
     assert CAPACITY_PLAN not in {job.name for job in scheduler_jobs(factory, unset)}
 
 
