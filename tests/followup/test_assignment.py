@@ -21,7 +21,8 @@ NOW = datetime(2026, 3, 1, 1, 0, tzinfo=UTC)
 
 
 def agent(id_: int, skill="phone", remaining=2, load=0, regions=(), team="east"):
-    return AgentSlot(id_, team, skill, frozenset(regions), frozenset(), remaining, load)
+    return AgentSlot(id_, team, frozenset({skill}), frozenset(regions), frozenset(), remaining,
+                     load)  # fmt: skip
 
 
 def task(id_: int, *, hours: int = 30, prio: int = 0, skill: str = "phone", region: str = ""):

@@ -24,6 +24,7 @@ from lienwatch.workforce.plan import (
     hourly,
     needed,
     schedule,
+    split_roster,
 )
 from lienwatch.workforce.roster import Pool, Rostered, roster_capacity, roster_of, standard_agent
 from lienwatch.workforce.rules import capacity_rules, parse_rules
@@ -129,7 +130,7 @@ def test_the_roster_keeps_weekdays_and_leave():
     tuesday = MONDAY + timedelta(days=1)
     assert (capacity.day_minutes(tuesday), capacity.tasks(tuesday)) == (570, 4)
     assert capacity.tasks(MONDAY + timedelta(days=5)) == 0  # Saturday
-    assert [a.skill for a in roster.members(Pool("collections-phone", "phone"))] == ["phone"]
+    assert [a.skills for a in roster.members(Pool("collections-phone", "phone"))] == [("phone",)]
     assert isinstance(field[0], Rostered)
     # the shipped rules count on 85 % of a day
     assert standard_agent(SHIPPED, "field").tasks == pytest.approx(3.4)
@@ -204,7 +205,10 @@ def test_bad_roster_entries_name_the_agent_and_the_key():
     for skills, message in (({"hours": "18:00-09:00"}, "end before they start"),
                             ({"hours": "9h"}, "not like 09:00-17:00"),
                             ({"time_zone": "Mars/Olympus"}, "unknown time zone"),
-                            ({"weekdays": [7]}, "0 \\(Monday\\) to 6")):  # fmt: skip
+                            ({"weekdays": [7]}, "0 \\(Monday\\) to 6"),
+                            ({"per_hour": {"sms": 3}}, "per_hour.sms: not an agent channel"),
+                            ({"per_hour": {"call": 0}}, "per_hour.call: 0 is not a number"),
+                            ({"modes": ["phone", "drone"]}, "skills: 'drone' is not")):  # fmt: skip
         with pytest.raises(FollowupError, match=f"user a1: .*{message}"):
             roster_of([("a1", "east", skills, 60)], RULES)
 
@@ -222,3 +226,54 @@ def test_the_shipped_travel_table_is_the_documented_rule_on_natural_earth_places
     assert table.one_way(None, None) == RULES.travel_unknown == 40
     with pytest.raises(FollowupError, match=r"t\.csv:2: a row needs province, city"):
         parse_table("province,city,minutes\n11,Beijing,soon\n", unknown=40, source="t.csv")
+
+
+def calls_due_today(n: int) -> list[Work]:
+    """``n`` calls of 8 minutes (the rules') due Monday 08:30, by the end of Monday."""
+    return [Work(Pool(None, "phone"), "call", "x", 0, MONDAY, MONDAY, 8, 1.0, f"C{i}", i, 0,
+                 local(MONDAY, 8, 30), local(MONDAY + timedelta(days=1)))
+            for i in range(n)]  # fmt: skip
+
+
+def test_an_agents_own_calls_an_hour_set_their_pace_in_the_plan():
+    # 570 minutes a day hold 71 calls of 8 minutes; an agent of 10 calls an hour does 95
+    calls = calls_due_today(90)
+    roster = roster_of([("quick", "east", {"per_hour": {"call": 10}}, 200),
+                        ("steady", "east", {}, 200)], RULES, ZONE)  # fmt: skip
+    quick, steady = roster.agents
+    assert quick.task_minutes("call", RULES) == 6 and steady.task_minutes("call", RULES) == 8
+    assert breaches(schedule(calls, roster_capacity([steady.at_pace(calls, RULES)]),
+                             horizon(1))) == 19  # fmt: skip
+    assert schedule(calls, roster_capacity([quick.at_pace(calls, RULES)]), horizon(1)) == []
+    # a visit's trip is everyone's: only the minutes on site go at the agent's pace
+    visit = work(MONDAY, MONDAY, loan="V1", minutes=60 + 2 * 30)
+    walker = roster_of([("w", "f", {"mode": "field", "per_hour": {"visit": 2}}, 4)], RULES)
+    assert walker.agents[0].at_pace([visit], RULES).share == pytest.approx(120 / 90)
+
+
+def test_an_agent_of_two_skills_works_where_the_single_skill_staff_fall_short():
+    # field: 12 visits of 2 hours due Monday by Tuesday, one field agent does 8 of them;
+    # phone: 30 calls Monday, far within its one agent's day
+    visits = [work(MONDAY, MONDAY + timedelta(days=1), loan=f"V{i}") for i in range(12)]
+    works = visits + calls_due_today(30)
+    roster = roster_of([("f1", "east", {"mode": "field"}, 4),
+                        ("p1", "east", {}, 60),
+                        ("both", "east", {"mode": "phone", "modes": ["phone", "field"]}, 60)],
+                       RULES, ZONE)  # fmt: skip
+    assert [a.username for a in roster.members(Pool(None, "field"))] == ["f1", "both"]
+    field_only = roster_capacity([roster.agents[0]])
+    assert breaches(schedule(visits, field_only, horizon(2))) == 4
+    split = split_roster(roster, works, horizon(2), RULES)
+    parts = {(a.username, a.skills[0]): a.fraction for a in split.agents}
+    # half a day or more in the field clears the 4 visits; of those splits, three quarters
+    # is nearest the field's share of the work (1,440 of 1,680 minutes)
+    assert parts == {("f1", "field"): 1.0, ("p1", "phone"): 1.0, ("both", "field"): 0.75,
+                     ("both", "phone"): 0.25}  # fmt: skip
+    assert schedule(visits, roster_capacity(split.members(Pool(None, "field"))),
+                    horizon(2)) == []  # fmt: skip
+    assert sum(a.tasks for a in split.agents if a.username == "both") == 60  # none twice
+    # 200 calls on Monday: p1 does 71 of them; the agent's whole day on the phone saves 71
+    # calls, more than any split saves of calls and visits together
+    busy = split_roster(roster, visits + calls_due_today(200), horizon(2), RULES)
+    assert {a.skills[0]: a.fraction for a in busy.agents if a.username == "both"} == {
+        "phone": 1.0}  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from importlib.resources import files
 
 from lienwatch.store.tables import User
 from tests import factories
@@ -82,3 +83,43 @@ def test_the_morning_plan_job_runs_once_a_day_across_workers(tmp_path):
     assert CAPACITY_PLAN in names
     unset = Settings(database_url=url, ledger=ledger, workforce={"plan_at": None})
     assert CAPACITY_PLAN not in {job.name for job in scheduler_jobs(factory, unset)}
+
+
+def test_a_roster_of_skills_and_pace_and_a_scheme_published_from_a_file(tmp_path):
+    """``user roster --skills --per-hour --capacity`` is stored and shown as the forecast
+    reads it; ``followup incentives-publish`` puts a new scheme version in force from --at,
+    and the league names the versions of the month (January's keeps the first alone)."""
+    ann = User(username="ann", display_name="Ann", role="agent", team="east",
+               skills={"mode": "phone"})  # fmt: skip
+    url = factories.past_due_book(tmp_path / "f.sqlite3", ann)
+    env = {"LIENWATCH_DATABASE_URL": url}
+    roster = run("user", "roster", "ann", "--skills", "phone,field", "--per-hour", "call=12",
+                 "--per-hour", "visit=1.5", "--capacity", "30", "--json", cwd=tmp_path, env=env)
+    assert roster.returncode == 0, roster.stderr
+    row = json.loads(roster.stdout)
+    assert (row["skills"], row["per_hour"], row["capacity"]) == (
+        ["phone", "field"], {"call": 12.0, "visit": 1.5}, 30)  # fmt: skip
+    listed = run("user", "list", cwd=tmp_path, env=env).stdout
+    assert "ann: agent of team east (phone+field, 30 a day, call 12/h, visit 1.5/h)" in listed
+    bad = run("user", "roster", "ann", "--per-hour", "call=fast", cwd=tmp_path, env=env)
+    assert bad.stderr.strip() == "lienwatch: error: --per-hour: 'call=fast' is not like call=10"
+    assert run("user", "add", "nia", "--role", "analyst", cwd=tmp_path,
+               env=env).returncode == 0  # fmt: skip
+    shipped = files("lienwatch.workforce").joinpath("rules/incentives.toml").read_text("utf-8")
+    second = tmp_path / "incentives-v2.toml"
+    second.write_text(shipped.replace("version = 1", "version = 2"), encoding="utf-8")
+    by_agent = run("followup", "incentives-publish", str(second), "--by", "ann", cwd=tmp_path,
+                   env=env)  # fmt: skip
+    assert by_agent.returncode == 1 and "may not publish" in by_agent.stderr
+    published = run("followup", "incentives-publish", str(second), "--by", "nia", "--at",
+                    "2026-02-10T00:00:00+08:00", "--json", cwd=tmp_path, env=env)  # fmt: skip
+    assert published.returncode == 0, published.stderr
+    assert json.loads(published.stdout)["scheme"] == "incentives-default@2"
+
+    def scheme_of(month: str) -> str:
+        league = run("followup", "incentives", "--month", month, "--at",
+                     "2026-02-20T09:00:00+08:00", "--json", cwd=tmp_path, env=env)  # fmt: skip
+        return json.loads(league.stdout)["scheme"]
+
+    assert scheme_of("2026-01") == "incentives-default@1"
+    assert scheme_of("2026-02") == "incentives-default@1, incentives-default@2"

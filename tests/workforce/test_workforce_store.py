@@ -19,14 +19,16 @@ from lienwatch.followup.model import (
 )
 from lienwatch.services.followup import FollowupService
 from lienwatch.services.servicing import run_nightly
-from lienwatch.services.users import set_roster
+from lienwatch.services.users import describe_user, set_roster
 from lienwatch.services.workforce.capacity import capacity_forecast
 from lienwatch.services.workforce.incentives import incentive_league
+from lienwatch.services.workforce.schemes import publish_scheme
 from lienwatch.services.workforce.shortfall import act_on_shortfall
 from lienwatch.servicing.catalogue import ProductCatalogue
+from lienwatch.store.followup import agent_slot
 from lienwatch.store.repositories import TeamRepository, UserRepository
 from lienwatch.store.tables import Action, Case, Complaint, Promise, Task, Trigger, User
-from lienwatch.workforce.incentives import incentive_scheme, month_bounds
+from lienwatch.workforce.incentives import Act, incentive_scheme, month_bounds
 from lienwatch.workforce.rules import capacity_rules
 from tests import factories
 
@@ -207,3 +209,82 @@ def test_an_agents_roster_entry_shapes_the_plan_per_hour(book, db_session):
                if hour.starts.date() == NOW.date()}  # fmt: skip
     assert on_duty[9] == 1 and on_duty[17] == 2 and on_duty[21] == 1  # ann; both; bob
     assert sum(hour.due for hour in phone.hours) >= 2  # the two queued calls
+
+
+def test_an_agent_of_both_skills_removes_the_field_shortfall(book, db_session):
+    """L1's queued visit has no field agent: a breach forecast; ann (phone and field, 12
+    calls an hour) takes it, her day going where the staff fall short, and the roster
+    entry is stored and shown as the forecast read it."""
+    service, tasks = book
+    tasks["L1"].channel, tasks["L1"].skill, tasks["L1"].step = "visit", "field", 4
+    db_session.get_one(Trigger, tasks["L1"].trigger_id).step = 4
+    [short] = [p for p in forecast(service).pools if p.pool.skill == "field"]
+    assert short.rostered == 0 and short.shortfall >= 1 and short.breaches >= 1
+    set_roster(db_session, username="ann", skills=["phone", "field"], capacity=40,
+               per_hour={"call": 12})  # fmt: skip
+    row = describe_user(db_session.scalar(select(User).where(User.username == "ann")))
+    assert (row["skill"], row["skills"], row["capacity"], row["per_hour"]) == (
+        "phone", ["phone", "field"], 40, {"call": 12})  # fmt: skip
+    plan = forecast(service)
+    [field] = [p for p in plan.pools if p.pool.skill == "field"]
+    [phone] = [p for p in plan.pools if p.pool.skill == "phone"]
+    # part of ann's day goes to the field, the rest stays on the phone with bob
+    assert (field.breaches, field.shortfall, phone.breaches) == (0, 0, 0)
+    assert 0 < field.rostered <= 1 and field.rostered + phone.rostered == 2
+    assert "L1" not in {item.work.loan for item in plan.late}
+    with pytest.raises(FollowupError, match="user ann: skills: 'drone' is not one of"):
+        set_roster(db_session, username="ann", skills=["drone"])
+    # the engine's assignment lets her take field tasks too
+    ann = db_session.scalar(select(User).where(User.username == "ann"))
+    assert agent_slot(ann, 0).skills == {"phone", "field"}
+
+
+def test_a_published_scheme_version_scores_from_its_moment_on(book, db_session):
+    """ann's first contact (Dec 1) is scored by the configured version, her kept promise
+    (Dec 3) by version 2 published on Dec 2; publishing version 3 in January leaves
+    December's league as it was. Only an analyst or administrator publishes, upwards."""
+    service, tasks = book
+    UserRepository(db_session).add(username="nia", role="analyst", team=None)
+    at = NOW + timedelta(hours=1)
+    action = service.record_outcome(task_id=tasks["L1"].id, by="ann", at=at,
+                                    outcome=Outcome.PROMISE_TO_PAY,
+                                    promised_on=at.date() + timedelta(days=2),
+                                    amount=100_000)  # fmt: skip
+    promise = db_session.scalar(select(Promise).where(Promise.action_id == action.id))
+    promise.status, promise.decided_at = PromiseStatus.KEPT, at + timedelta(days=2)
+    configured = incentive_scheme()
+    second = {**configured.model_dump(mode="json"), "version": 2,
+              "points": {**configured.model_dump(mode="json")["points"], "kept_promise": 50,
+                         "first_contact_in_sla": 30}}  # fmt: skip
+    publish_scheme(db_session, document=second, configured=configured, by="nia",
+                   at=at + timedelta(days=1))  # fmt: skip
+    december = month_bounds("2026-12", service.zone)
+
+    def league_of_december():
+        return incentive_league(db_session, since=december[0], until=december[1],
+                                scheme=configured).as_dict()  # fmt: skip
+
+    before = league_of_december()
+    [ann] = before["agents"]
+    assert before["scheme"] == "incentives-default@1, incentives-default@2"
+    assert {p["act"]: (p["points"], p["scheme"]) for p in ann["points"]} == {
+        "first_contact_in_sla": (configured.points[Act.FIRST_CONTACT_IN_SLA],
+                                 "incentives-default@1"),
+        "kept_promise": (50, "incentives-default@2")}  # fmt: skip
+    third = {**second, "version": 3, "points": {**second["points"], "kept_promise": 500}}
+    for who, when, document, error in (
+        ("ann", NOW + timedelta(days=40), third, "ann \\(role agent\\) may not publish"),
+        ("nia", at, third, "published at"),
+        ("nia", NOW + timedelta(days=40), second, "publish a version above 2"),
+        ("nia", NOW + timedelta(days=40), {**third, "name": "other"}, "not 'other'"),
+    ):  # fmt: skip
+        with pytest.raises(LienwatchError, match=error):
+            publish_scheme(db_session, document=document, configured=configured, by=who,
+                           at=when)  # fmt: skip
+    publish_scheme(db_session, document=third, configured=configured, by="nia",
+                   at=NOW + timedelta(days=40))  # fmt: skip
+    assert league_of_december() == before
+    january = month_bounds("2027-01", service.zone)
+    assert incentive_league(db_session, since=january[0], until=january[1],
+                            scheme=configured).scheme == (  # version 2 until Jan 10, then 3
+        "incentives-default@2, incentives-default@3")  # fmt: skip

@@ -70,6 +70,17 @@ def add_command(
 
 def roster_command(
     username: Annotated[str, typer.Argument(help="The agent.")],
+    skills: Annotated[
+        str | None,
+        typer.Option("--skills", help="The agent's skills, the main one first, e.g. phone,field."),
+    ] = None,
+    capacity: Annotated[int | None, typer.Option("--capacity", help="Tasks a day.")] = None,
+    per_hour: Annotated[
+        list[str] | None,
+        typer.Option("--per-hour", metavar="CHANNEL=N",
+                     help="The agent's own tasks an hour of a channel (a visit's on site), "
+                          "e.g. call=10; repeat; '' clears them."),
+    ] = None,
     hours: Annotated[
         str | None, typer.Option("--hours", help="Working hours, e.g. 09:00-17:00 ('' clears).")
     ] = None,
@@ -84,19 +95,49 @@ def roster_command(
     ] = None,
     as_json: Json = False,
 ) -> None:
-    """An agent's roster entry, which the capacity forecast reads: working hours in their own
-    time zone, the days of the week worked, days of leave (options left out stay as they
-    are; the capacity rules' working day where none is set)."""
+    """An agent's roster entry, which the capacity forecast and plan read: their skills, tasks
+    a day and own tasks an hour by channel, working hours in their own time zone, the days of
+    the week worked, days of leave (options left out stay as they are; the capacity rules'
+    figures where none is set)."""
     try:
         days = None if weekdays is None else [int(d) for d in weekdays.split(",") if d.strip()]
     except ValueError:
         raise LienwatchError(f"--weekdays: {weekdays!r} is not like 0,1,2,3,4") from None
+    held = None if skills is None else [s.strip() for s in skills.split(",") if s.strip()]
     with store_session() as (_settings, session):
-        user = set_roster(session, username=username, hours=hours, time_zone=time_zone,
+        user = set_roster(session, username=username, skills=held, capacity=capacity,
+                          per_hour=_rates(per_hour), hours=hours, time_zone=time_zone,
                           weekdays=days, leave=leave)  # fmt: skip
         row = describe_user(user)
-    entry = ", ".join(f"{key} {row[key]}" for key in ROSTER_KEYS if key in row)
-    emit(row, as_json, f"{username}: {entry or 'the capacity rules working day'}")
+    emit(row, as_json, f"{username}: {_roster_line(row)}")
+
+
+def _rates(given: list[str] | None) -> dict[str, float] | None:
+    """``--per-hour call=10 --per-hour visit=1.5`` as ``{"call": 10.0, "visit": 1.5}``
+    (None: left as they are; ``''``: cleared)."""
+    if given is None:
+        return None
+    rates = {}
+    for item in (g for g in given if g.strip()):
+        channel, _, rate = item.partition("=")
+        try:
+            rates[channel.strip()] = float(rate)
+        except ValueError:
+            raise LienwatchError(f"--per-hour: {item!r} is not like call=10") from None
+    return dict(sorted(rates.items()))
+
+
+def _roster_line(row: dict[str, Any]) -> str:
+    """An agent's skills, tasks a day and roster keys, as one line."""
+    entry = [f"skills {','.join(row['skills'])}", f"capacity {row['capacity']}/day"]
+    for key in ROSTER_KEYS:
+        if key == "per_hour" and key in row:
+            entry.append("per hour " + ", ".join(f"{c} {n:g}" for c, n in row[key].items()))
+        elif key in row:
+            entry.append(f"{key} {row[key]}")
+    if not any(key in row for key in ("hours", "weekdays")):
+        entry.append("the capacity rules' working day")
+    return ", ".join(entry)
 
 
 def list_command(as_json: Json = False) -> None:
@@ -205,11 +246,12 @@ def token_command(
 
 
 def _line(row: dict[str, Any]) -> str:
-    """``ann: agent of team east (phone, 60 a day, regions 31,32)``."""
+    """``ann: agent of team east (phone+field, 60 a day, call 10/h, regions 31,32)``."""
     line = f"{row['username']}: {row['role']}"
     if row["team"]:
         line += f" of team {row['team']}"
     if row["role"] == Role.AGENT:
         regions = f", regions {','.join(row['regions'])}" if row["regions"] else ""
-        line += f" ({row['skill']}, {row['capacity']} a day{regions})"
+        pace = "".join(f", {c} {n:g}/h" for c, n in row.get("per_hour", {}).items())
+        line += f" ({'+'.join(row['skills'])}, {row['capacity']} a day{pace}{regions})"
     return line if row["active"] else line + " [disabled]"

@@ -3,24 +3,28 @@ the reward/penalty league."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from lienwatch import clock
-from lienwatch.commands.common import emit, followup_service
-from lienwatch.commands.options import At, Json
+from lienwatch.commands.common import emit, followup_service, store_session
+from lienwatch.commands.options import At, By, Json
 from lienwatch.config import load_settings
 from lienwatch.services.workforce.capacity import MAX_DAYS, service_forecast
 from lienwatch.services.workforce.incentives import month_league
+from lienwatch.services.workforce.schemes import publish_scheme
 from lienwatch.services.workforce.shortfall import act_on_shortfall
+from lienwatch.tabular import require_file
 from lienwatch.workforce.incentives import incentive_scheme
-from lienwatch.workforce.rules import capacity_rules
+from lienwatch.workforce.rules import capacity_rules, read_toml
 
 
 def add_commands(followup: typer.Typer) -> None:
     followup.command("capacity")(capacity_command)
     followup.command("incentives")(incentives_command)
+    followup.command("incentives-publish")(publish_command)
 
 
 def capacity_command(
@@ -93,3 +97,23 @@ def incentives_command(
               for n, s in enumerate(table["agents"], start=1)]  # fmt: skip
     lines += [f"team {team}: {total:+d}" for team, total in table["teams"].items()]
     emit({"month": month, **table}, as_json, lines)
+
+
+def publish_command(
+    path: Annotated[Path, typer.Argument(help="The scheme's TOML file (as [workforce] "
+                                              "incentives names one).")],
+    by: By,
+    at: At = None,
+    as_json: Json = False,
+) -> None:
+    """Publish a new version of the reward/penalty scheme (an analyst or administrator): the
+    configured scheme's name, a version above the newest; it scores the acts from --at (by
+    default now) on, the acts before keep the points the version then in force gave them."""
+    moment = at or clock.now()
+    require_file(path)  # the one wording for a missing file
+    document, _source = read_toml(path, "incentives.toml")
+    with store_session() as (settings, session):
+        scheme = publish_scheme(session, document=document, by=by, at=moment,
+                                configured=incentive_scheme(settings.workforce.incentives))
+    row = {"scheme": scheme.label, "published_by": by, "published_at": moment.isoformat()}
+    emit(row, as_json, f"published {scheme.label}, in force from {moment.isoformat()}")

@@ -43,7 +43,7 @@ class AgentSlot:
 
     id: int
     team: str
-    skill: str  # phone | field
+    skills: frozenset[str]  # phone | field | recovery: an agent may hold several
     regions: frozenset[str]  # province codes served; empty = all
     languages: frozenset[str]  # empty = any
     remaining: int  # tasks still possible today
@@ -89,9 +89,9 @@ def assign(
 
 
 def _can_take(agent: AgentSlot, task: QueuedTask) -> bool:
-    """The agent has the task's skill, team, region and language (capacity aside)."""
+    """The agent has the task's skill (among theirs), team, region and language (capacity aside)."""
     return (
-        agent.skill == task.skill
+        task.skill in agent.skills
         and (task.team is None or agent.team == task.team)
         and (not agent.regions or not task.region or task.region in agent.regions)
         and (not agent.languages or not task.language or task.language in agent.languages)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from enum import StrEnum
+from typing import Any
 
 from lienwatch.errors import LienwatchError, Refused
 
@@ -46,6 +47,12 @@ class Skill(StrEnum):
     PHONE = "phone"
     FIELD = "field"
     RECOVERY = "recovery"
+
+
+def agent_skills(skills: dict[str, Any]) -> tuple[str, ...]:
+    """An agent's skills from their user record's ``skills``: ``modes`` (an agent of several,
+    e.g. phone and field), else the one ``mode``, else phone."""
+    return tuple(skills.get("modes") or (str(skills.get("mode") or Skill.PHONE.value),))
 
 
 class TrackerCommand(StrEnum):

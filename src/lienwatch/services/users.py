@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from lienwatch.config import AuthSettings
 from lienwatch.domain.schedule import parse_enum
 from lienwatch.errors import LienwatchError
-from lienwatch.followup.model import Role
+from lienwatch.followup.model import Role, agent_skills
 from lienwatch.services.auth import AuditAction, AuthService
 from lienwatch.store.repositories import AuditRepository, TeamRepository, UserRepository
 from lienwatch.store.tables import Team, User
@@ -21,39 +21,53 @@ from lienwatch.workforce.rules import capacity_rules
 
 
 def describe_user(user: User) -> dict[str, Any]:
-    """A user without their secrets: name, role, team, skill, regions, capacity, active, and
-    the roster keys set (``hours``, ``time_zone``, ``weekdays``, ``leave``)."""
+    """A user without their secrets: name, role, team, skill (the first of an agent's
+    ``skills``), regions, capacity (tasks a day), active, and the roster keys set
+    (``hours``, ``time_zone``, ``weekdays``, ``leave``, ``per_hour``)."""
     skills = user.skills or {}
+    agent = {"skills": list(agent_skills(skills))} if user.role == Role.AGENT else {}
     return {"username": user.username, "name": user.display_name, "role": user.role,
-            "team": user.team, "skill": skills.get("mode"), "regions": skills.get("regions", []),
-            "capacity": user.daily_capacity, "active": user.active,
+            "team": user.team, "skill": skills.get("mode"), **agent,
+            "regions": skills.get("regions", []), "capacity": user.daily_capacity,
+            "active": user.active,
             **{key: skills[key] for key in ROSTER_KEYS if key in skills}}  # fmt: skip
 
 
-ROSTER_KEYS = ("hours", "time_zone", "weekdays", "leave")
+ROSTER_KEYS = ("hours", "time_zone", "weekdays", "leave", "per_hour")
 
 
-def set_roster(session: Session, *, username: str, **entry: Any) -> User:
-    """An agent's roster entry: their working ``hours`` (``"09:00-17:00"``) in their own
-    ``time_zone``, ``weekdays`` (0 = Monday) and days of ``leave`` (ISO dates); a key given
-    as None is left as it is, an empty value clears it (the capacity rules' day then). The
-    entry is checked as the capacity forecast reads it (FollowupError naming the key)."""
+def set_roster(
+    session: Session, *, username: str, skills: list[str] | None = None,
+    capacity: int | None = None, **entry: Any,
+) -> User:  # fmt: skip
+    """An agent's roster entry: their ``skills`` (phone, field, recovery: the first is their
+    main one), ``capacity`` (tasks a day), working ``hours`` (``"09:00-17:00"``) in their own
+    ``time_zone``, ``weekdays`` (0 = Monday), days of ``leave`` (ISO dates) and ``per_hour``
+    (their own tasks an hour by channel, ``{"call": 10}``); a key given as None is left as
+    it is, an empty value clears it (the capacity rules' figure then). The entry is checked
+    as the capacity forecast reads it (FollowupError naming the key)."""
     unknown = set(entry) - set(ROSTER_KEYS)
     if unknown:
         raise LienwatchError(f"{sorted(unknown)[0]}: not a roster key ({', '.join(ROSTER_KEYS)})")
     user = UserRepository(session).get(username)
     if user.role != Role.AGENT:
         raise LienwatchError(f"username: {username} is not an agent")
-    skills = dict(user.skills or {})
+    work = dict(user.skills or {})
     for key, value in entry.items():
         if value is None:
             continue
-        if value in ("", []):
-            skills.pop(key, None)
+        if value in ("", [], {}):
+            work.pop(key, None)
         else:
-            skills[key] = value
-    roster_entry(skills, capacity_rules(), None, source=f"user {username}")
-    user.skills = skills
+            work[key] = value
+    if skills:  # the first stays ``mode``: what a reader of one skill sees
+        work["mode"], work["modes"] = skills[0], list(dict.fromkeys(skills))
+    if capacity is not None:
+        if capacity < 1:
+            raise LienwatchError(f"capacity: {capacity} is not a number of tasks a day above 0")
+        user.daily_capacity = capacity
+    roster_entry(work, capacity_rules(), None, source=f"user {username}")
+    user.skills = work
     session.flush()
     return user
 

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from lienwatch.domain.delinquency import FINAL_STATUSES, LIVE_STATUSES
 from lienwatch.followup.assignment import AgentSlot, QueuedTask, unstaffed
-from lienwatch.followup.model import TaskStatus
+from lienwatch.followup.model import TaskStatus, agent_skills
 from lienwatch.followup.triggers import DELINQUENCY
 from lienwatch.monitor.model import OPEN_STATUSES
 from lienwatch.store.db import chunks
@@ -156,7 +156,7 @@ def agent_slot(agent: User, taken_today: int) -> AgentSlot:
     return AgentSlot(
         id=agent.id,
         team=agent.team or "",
-        skill=str(skills.get("mode", "phone")),
+        skills=frozenset(agent_skills(skills)),
         regions=frozenset(skills.get("regions", ())),
         languages=frozenset(skills.get("languages", ())),
         remaining=max(agent.daily_capacity - taken_today, 0),

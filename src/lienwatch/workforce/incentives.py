@@ -2,10 +2,16 @@
 versioned TOML scheme (``rules/incentives.toml`` is shipped), a team's or a role's own figures
 over the scheme's, and the league of a month per agent and team with every point traced to
 the act on a case timeline it was earned or lost for. A contact the compliance guard refused
-never earns: its reward is void and the refusal costs points of its own."""
+never earns: its reward is void and the refusal costs points of its own.
+
+Schemes are versioned like strategies: the configured file's is in force until a newer
+version of its name is published, each published version from its publishing moment until the
+next, and every act is scored by the version in force at the moment of the act (a month
+already closed keeps its figures when a new version is published)."""
 
 from __future__ import annotations
 
+import bisect
 import functools
 from collections import defaultdict
 from collections.abc import Iterable
@@ -62,6 +68,25 @@ class Scheme(BaseModel):
 
 
 @dataclass(frozen=True, slots=True)
+class Schemes:
+    """The scheme versions over time: ``first`` (the configured one) until the first of
+    ``published`` (moment of publishing, version; in order), each of those until the next."""
+
+    first: Scheme
+    published: tuple[tuple[datetime, Scheme], ...] = ()
+
+    def at(self, moment: datetime) -> Scheme:
+        """The version in force at ``moment``."""
+        n = bisect.bisect_right(self.published, moment, key=lambda entry: entry[0])
+        return self.published[n - 1][1] if n else self.first
+
+    def over(self, since: datetime, until: datetime) -> tuple[Scheme, ...]:
+        """The versions in force at some moment of ``[since, until)``, oldest first."""
+        later = tuple(scheme for moment, scheme in self.published if since < moment < until)
+        return (self.at(since), *later)
+
+
+@dataclass(frozen=True, slots=True)
 class Fact:
     """An act of ``agent`` at ``at`` on case ``case_id``; ``trace`` names the record on the
     case timeline (``action:<id>``, ``repossession:<id>`` …); ``refused`` marks an act the
@@ -82,11 +107,13 @@ class Fact:
 class Point:
     fact: Fact
     points: int
+    scheme: str  # the label of the version that scored it
 
     def as_dict(self) -> dict[str, Any]:
         fact = self.fact
         return {"act": fact.act.value, "points": self.points, "at": fact.at.isoformat(),
-                "case_id": fact.case_id, "loan": fact.loan, "trace": fact.trace}  # fmt: skip
+                "case_id": fact.case_id, "loan": fact.loan, "trace": fact.trace,
+                "scheme": self.scheme}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +132,7 @@ class Standing:
 
 @dataclass(frozen=True, slots=True)
 class League:
-    scheme: str
+    scheme: str  # the labels of the versions in force over the period, oldest first
     agents: tuple[Standing, ...]  # best first
     teams: dict[str, int]
 
@@ -124,12 +151,15 @@ def score(fact: Fact, scheme: Scheme) -> int:
     return 0 if fact.refused and points > 0 else points
 
 
-def league(facts: Iterable[Fact], scheme: Scheme) -> League:
-    """Each agent's standing (highest total first, then name) and each team's total."""
+def league(facts: Iterable[Fact], schemes: Schemes, *, since: datetime,
+           until: datetime) -> League:  # fmt: skip
+    """Each agent's standing (highest total first, then name) and each team's total over
+    ``[since, until)``, each fact scored by the version in force at its moment."""
     points: dict[str, list[Point]] = defaultdict(list)
     teams: dict[str, str] = {}
     for fact in sorted(facts, key=lambda f: (f.at, f.trace, f.act.value)):
-        points[fact.agent].append(Point(fact, score(fact, scheme)))
+        scheme = schemes.at(fact.at)
+        points[fact.agent].append(Point(fact, score(fact, scheme), scheme.label))
         teams[fact.agent] = fact.team
     standings = sorted(
         (Standing(agent, teams[agent], sum(p.points for p in got), tuple(got))
@@ -139,7 +169,8 @@ def league(facts: Iterable[Fact], scheme: Scheme) -> League:
     totals: dict[str, int] = defaultdict(int)
     for standing in standings:
         totals[standing.team] += standing.total
-    return League(scheme.label, tuple(standings), dict(sorted(totals.items())))
+    labels = ", ".join(scheme.label for scheme in schemes.over(since, until))
+    return League(labels, tuple(standings), dict(sorted(totals.items())))
 
 
 def month_bounds(month: str, zone: ZoneInfo) -> tuple[datetime, datetime]:

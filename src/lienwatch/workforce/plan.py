@@ -6,13 +6,15 @@ smallest exposure); the staffing a pool needs is the fewest standard agents with
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from lienwatch.workforce.forecast import SLOT, Horizon, Work
-from lienwatch.workforce.roster import Pool, PoolCapacity, Rostered, roster_capacity
+from lienwatch.workforce.roster import Pool, PoolCapacity, Roster, Rostered, roster_capacity
+from lienwatch.workforce.rules import CapacityRules
 
 EPSILON = 1e-9
 MAX_AGENTS = 10_000  # a pool needing more is reported as needing this many
@@ -112,6 +114,80 @@ def by_pool(works: Iterable[Work]) -> dict[Pool, list[Work]]:
     for work in works:
         pools[work.pool].append(work)
     return dict(pools)
+
+
+SPLIT_PARTS = 4  # an agent of several skills is split in quarters of their day
+
+
+def split_roster(
+    roster: Roster, works: Sequence[Work], horizon: Horizon, rules: CapacityRules
+) -> Roster:
+    """``roster`` with each agent of several skills split between them, so no minute counts
+    twice. The single-skill agents stay whole; each agent of several skills in turn (by
+    username) works the split of their day, in quarters, that leaves the fewest expected
+    breaches in the pools of their skills they may join (beside the agents counted before
+    them); between equal splits, the one nearest each skill's share of those pools'
+    forecast task-minutes."""
+    agents = [agent for agent in roster.agents if len(agent.skills) == 1]
+    pools = by_pool(works)
+    for agent in sorted((a for a in roster.agents if len(a.skills) > 1),
+                        key=lambda a: a.username):  # fmt: skip
+        theirs = {pool: pool_works for pool, pool_works in pools.items()
+                  if pool.skill in agent.skills and pool.team in (None, agent.team)}  # fmt: skip
+        agents += _best_split(agent, agents, theirs, horizon, rules)
+    return Roster(tuple(agents))
+
+
+def _best_split(agent: Rostered, counted: list[Rostered], pools: dict[Pool, list[Work]],
+                horizon: Horizon, rules: CapacityRules) -> list[Rostered]:  # fmt: skip
+    """The parts of ``agent`` of :func:`split_roster`'s split, beside the ``counted``."""
+    wanted = _load_shares(agent.skills, pools)
+
+    def parts(shares: tuple[float, ...]) -> list[Rostered]:
+        split = zip(agent.skills, shares, strict=True)
+        return [agent.part(skill, share) for skill, share in split if share > 0]
+
+    def cost(shares: tuple[float, ...]) -> tuple[float, float]:
+        late = _breaches_in(Roster((*counted, *parts(shares))), pools, horizon, rules)
+        return round(late, 6), sum(abs(a - b) for a, b in zip(shares, wanted, strict=True))
+
+    return parts(min(_splits(len(agent.skills)), key=cost))
+
+
+def _load_shares(skills: tuple[str, ...], pools: dict[Pool, list[Work]]) -> tuple[float, ...]:
+    """Each of ``skills``' share of the forecast task-minutes of ``pools`` (equal if none)."""
+    load = dict.fromkeys(skills, 0.0)
+    for pool, pool_works in pools.items():
+        load[pool.skill] += sum(work.minutes * work.weight for work in pool_works)
+    total = sum(load.values())
+    return tuple(load[skill] / total if total else 1 / len(skills) for skill in skills)
+
+
+def _splits(skills: int) -> list[tuple[float, ...]]:
+    """Every split of a day between ``skills`` skills in whole ``SPLIT_PARTS``ths."""
+    return [tuple(n / SPLIT_PARTS for n in counts)
+            for counts in itertools.product(range(SPLIT_PARTS + 1), repeat=skills)
+            if sum(counts) == SPLIT_PARTS]  # fmt: skip
+
+
+def _breaches_in(roster: Roster, pools: dict[Pool, list[Work]], horizon: Horizon,
+                 rules: CapacityRules) -> float:  # fmt: skip
+    """The expected breaches of ``pools`` with ``roster`` (each agent at their pace)."""
+    return sum(breaches(schedule(pool_works, pool_capacity(roster, pool, pool_works, rules),
+                                 horizon))
+               for pool, pool_works in pools.items())  # fmt: skip
+
+
+def pool_capacity(roster: Roster, pool: Pool, works: Sequence[Work],
+                  rules: CapacityRules) -> PoolCapacity:  # fmt: skip
+    """What the members of ``pool`` can do of ``works``, each at their own pace."""
+    return roster_capacity(pool_members(roster, pool, works, rules))
+
+
+def pool_members(roster: Roster, pool: Pool, works: Sequence[Work],
+                 rules: CapacityRules) -> list[Rostered]:  # fmt: skip
+    """The members of ``pool``, each at their own pace on ``works``."""
+    return [agent.at_pace(works, rules) for agent in roster.members(pool)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,10 @@ class UserOut(BaseModel):
     regions: list[str]
     capacity: int
     active: bool
-    # an agent's roster entry, where set (lienwatch user roster)
+    # an agent's skills (the first is ``skill``), and roster entry where set
+    # (lienwatch user roster)
+    skills: list[str] | None = None
+    per_hour: dict[str, float] | None = None
     hours: str | None = None
     time_zone: str | None = None
     weekdays: list[int] | None = None

@@ -4,6 +4,7 @@ every SLA beside the staffing it has, and the steps forecast to breach, by loan.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
@@ -23,6 +24,8 @@ from lienwatch.store.servicing import last_run_day
 from lienwatch.store.tables import Task, User
 from lienwatch.workforce.forecast import Horizon, Work, forecast, workload
 from lienwatch.workforce.plan import (
+    EPSILON,
+    TOLERATED,
     Hour,
     Late,
     breaches,
@@ -30,7 +33,9 @@ from lienwatch.workforce.plan import (
     guard_bound,
     hourly,
     needed,
+    pool_members,
     schedule,
+    split_roster,
 )
 from lienwatch.workforce.roster import Pool, Roster, roster_capacity, roster_of, standard_agent
 from lienwatch.workforce.rules import CapacityRules, capacity_rules
@@ -40,24 +45,36 @@ MAX_DAYS = 62
 
 @dataclass(frozen=True, slots=True)
 class PoolPlan:
-    """A pool's forecast: its tasks by channel, the agents it has and needs, the breaches
-    expected with the agents it has."""
+    """A pool's forecast: its tasks by channel, the agents it has (an agent split between
+    skills counted by their part) and needs, the breaches expected with the agents it has."""
 
     pool: Pool
     tasks: dict[str, float]
-    rostered: int
+    rostered: float
     needed: int
     breaches: float
     hours: tuple[Hour, ...] = ()  # the plan per hour: tasks falling due, agents on duty
 
     @property
+    def headcount(self) -> int | float:
+        """The agents it has as a whole number, or to a tenth where part of an agent of
+        several skills works in it."""
+        whole = round(self.rostered)
+        return whole if abs(self.rostered - whole) < EPSILON else round(self.rostered, 1)
+
+    @property
     def shortfall(self) -> int:
-        return max(0, self.needed - self.rostered)
+        """The standard agents missing, rounded up; none when the roster breaks no SLA (a
+        faster agent, or part of an agent of several skills, may do a standard one's work)."""
+        if self.breaches < TOLERATED:
+            return 0
+        return max(0, math.ceil(self.needed - self.rostered - EPSILON))
 
     def as_dict(self) -> dict[str, Any]:
         return {"pool": self.pool.label, "team": self.pool.team, "skill": self.pool.skill,
                 "tasks": {k: round(v, 1) for k, v in self.tasks.items()},
-                "rostered": self.rostered, "needed": self.needed, "shortfall": self.shortfall,
+                "rostered": self.headcount, "needed": self.needed,
+                "shortfall": self.shortfall,
                 "breaches": round(self.breaches, 1),
                 "hours": [hour.as_dict() for hour in self.hours]}  # fmt: skip
 
@@ -121,16 +138,16 @@ def capacity_forecast(
         session, at=at, horizon=horizon, strategy=strategy, latest=latest, travel=travel,
         catalogue=catalogue or ProductCatalogue(), lookback_days=rules.lookback_days)  # fmt: skip
     works = forecast(pendings, horizon, rules)
-    roster = current_roster(session, rules, zone)
+    roster = split_roster(current_roster(session, rules, zone), works, horizon, rules)
     plans, late = [], []
     for pool, pool_works in sorted(by_pool(works).items(), key=lambda item: item[0].label):
-        members = roster.members(pool)
+        members = pool_members(roster, pool, pool_works, rules)
         pool_late = schedule(pool_works, roster_capacity(members), horizon)
         tasks: dict[str, float] = defaultdict(float)
         for work in pool_works:
             tasks[work.channel] += work.weight
         standard = standard_agent(rules, pool.skill, zone=zone)
-        plans.append(PoolPlan(pool, dict(tasks), len(members),
+        plans.append(PoolPlan(pool, dict(tasks), sum(agent.fraction for agent in members),
                               needed(pool_works, standard, horizon), breaches(pool_late),
                               hourly(pool_works, members, horizon)))  # fmt: skip
         late += pool_late

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from lienwatch.followup.model import PromiseStatus, TriggerKind
 from lienwatch.followup.triggers import DELINQUENCY
 from lienwatch.ledger.entries import EntryKind
+from lienwatch.services.workforce.schemes import scheme_versions
 from lienwatch.store.db import chunks
 from lienwatch.store.tables import (
     Action,
@@ -39,7 +40,9 @@ AGENT_ACTS = ("call", "visit", "review", "legal")
 def incentive_league(
     session: Session, *, since: datetime, until: datetime, scheme: Scheme
 ) -> League:
-    """The league of the acts in ``[since, until)`` under ``scheme``."""
+    """The league of the acts in ``[since, until)``, each scored by the version of ``scheme``
+    (the configured one) in force at its moment: ``scheme`` itself, or a version published
+    since (:func:`scheme_versions`)."""
     people = {u.id: u for u in session.scalars(select(User))}
     window = (since, until)
     rows = [*_kept_promises(session, *window), *_first_contacts(session, *window),
@@ -53,7 +56,7 @@ def incentive_league(
                    loan, trace, refused=True)
               for name, at, loan, trace in _refusals(session, *window)
               if (user := by_name.get(name)) is not None]  # fmt: skip
-    return league(facts, scheme)
+    return league(facts, scheme_versions(session, scheme), since=since, until=until)
 
 
 def month_league(

@@ -251,13 +251,9 @@ class Complaint(Base):
     upheld: Mapped[bool | None] = mapped_column(Boolean)  # the complaint was found justified
 
 
-class StrategyVersion(Base):
-    """A strategy version an analyst published: the document (as a strategy file holds it,
-    JSON), who and when. The newest version of the configured strategy's name, when newer
-    than the configured file's, is the one in force."""
-
-    __tablename__ = "strategy_versions"
-    __table_args__ = (UniqueConstraint("name", "version"),)
+class PublishedVersion:
+    """Rules published as data, versioned: the name and version, the document (as the rules'
+    TOML file holds it, JSON), who published it and when."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(80))
@@ -265,6 +261,24 @@ class StrategyVersion(Base):
     document: Mapped[dict[str, Any]]
     published_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     published_at: Mapped[datetime]
+
+
+class StrategyVersion(PublishedVersion, Base):
+    """A strategy version an analyst published: the document (as a strategy file holds it,
+    JSON), who and when. The newest version of the configured strategy's name, when newer
+    than the configured file's, is the one in force."""
+
+    __tablename__ = "strategy_versions"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+
+
+class IncentiveScheme(PublishedVersion, Base):
+    """A reward/penalty scheme version published by an analyst or administrator: the document
+    (as a scheme file holds it, JSON), who and when. A version scores the acts from the moment
+    it was published until the next; the configured file's scores the acts before any."""
+
+    __tablename__ = "incentive_schemes"
+    __table_args__ = (UniqueConstraint("name", "version"),)
 
 
 class BehaviourFit(Base):
