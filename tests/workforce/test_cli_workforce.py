@@ -101,6 +101,9 @@ def test_a_roster_of_skills_and_pace_and_a_scheme_published_from_a_file(tmp_path
         ["phone", "field"], {"call": 12.0, "visit": 1.5}, 30)  # fmt: skip
     listed = run("user", "list", cwd=tmp_path, env=env).stdout
     assert "ann: agent of team east (phone+field, 30 a day, call 12/h, visit 1.5/h)" in listed
+    assert run("team", "add", "east", cwd=tmp_path, env=env).returncode == 0
+    teams = run("team", "list", cwd=tmp_path, env=env).stdout  # under each of her skills
+    assert teams.strip() == "east: field ann; phone ann"
     bad = run("user", "roster", "ann", "--per-hour", "call=fast", cwd=tmp_path, env=env)
     assert bad.stderr.strip() == "lienwatch: error: --per-hour: 'call=fast' is not like call=10"
     assert run("user", "add", "nia", "--role", "analyst", cwd=tmp_path,

@@ -9,7 +9,7 @@ import typer
 
 from lienwatch.commands.common import emit, store_session
 from lienwatch.commands.options import Json
-from lienwatch.followup.model import Role
+from lienwatch.followup.model import Role, agent_skills
 from lienwatch.store.repositories import TeamRepository
 from lienwatch.store.tables import Team, User
 
@@ -46,7 +46,8 @@ def _describe(team: Team, users: list[User]) -> dict[str, Any]:
     agents: dict[str, list[str]] = {}
     for user in users:
         if user.role == Role.AGENT and user.active:
-            agents.setdefault((user.skills or {}).get("mode", "phone"), []).append(user.username)
+            for skill in agent_skills(user.skills or {}):  # an agent of two skills is in both
+                agents.setdefault(skill, []).append(user.username)
     return {"team": team.name, "name": team.display_name, "agents": agents,
             "supervisors": [u.username for u in users
                             if u.role == Role.SUPERVISOR and u.active],
