@@ -1,12 +1,16 @@
-"""Long-running ``lienwatch`` commands (serve, worker) as real subprocesses for tests."""
+"""``lienwatch`` as the tests run it: long-running commands (serve, worker) as real
+subprocesses, one-shot commands as children of a warm process (tests/zygote.py)."""
 
 from __future__ import annotations
 
+import json
 import os
 import queue
+import select
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -92,3 +96,54 @@ def _drain(stream: IO[str], into: list[str], lines: queue.Queue[str | None] | No
             lines.put(None)
 
     threading.Thread(target=read, daemon=True).start()
+
+
+ZYGOTE = Path(__file__).with_name("zygote.py")
+#: Idle warm processes, one taken per command at a time (commands may run in threads at once).
+_ZYGOTES: list[subprocess.Popen[bytes]] = []
+_ZYGOTES_LOCK = threading.Lock()
+
+
+def command(*args: str, cwd: Path | str, env: dict[str, str] | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    """``python -m lienwatch ARGS`` in :func:`environment` with ``env`` to its end, as
+    ``subprocess.run(..., capture_output=True, text=True)`` would give it, run as a child of
+    a warm process that has the imports behind it (tests/zygote.py)."""
+    with _ZYGOTES_LOCK:
+        zygote = _ZYGOTES.pop() if _ZYGOTES else None
+    zygote = zygote or subprocess.Popen(
+        [sys.executable, str(ZYGOTE)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        env=environment(), cwd=ZYGOTE.parent.parent, bufsize=0,  # select() sees every byte
+    )  # fmt: skip
+    assert zygote.stdin is not None and zygote.stdout is not None
+    with tempfile.TemporaryDirectory() as outputs:
+        out, err = Path(outputs, "stdout"), Path(outputs, "stderr")
+        out.touch()
+        err.touch()
+        request = {"args": list(args), "cwd": str(cwd), "env": environment(env),
+                   "stdout": str(out), "stderr": str(err)}  # fmt: skip
+        zygote.stdin.write(json.dumps(request).encode() + b"\n")
+        pid = json.loads(zygote.stdout.readline())["pid"]
+        ready, _, _ = select.select([zygote.stdout], [], [], timeout)
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
+        status = json.loads(zygote.stdout.readline())["status"]
+        if not ready:
+            _release(zygote)
+            raise subprocess.TimeoutExpired(["lienwatch", *args], timeout)
+        result = subprocess.CompletedProcess(
+            [sys.executable, "-m", "lienwatch", *args], status,
+            _text(out.read_bytes()), _text(err.read_bytes()),
+        )  # fmt: skip
+    _release(zygote)
+    return result
+
+
+def _release(zygote: subprocess.Popen[bytes]) -> None:
+    with _ZYGOTES_LOCK:
+        _ZYGOTES.append(zygote)
+
+
+def _text(output: bytes) -> str:
+    """As ``text=True`` decodes a child's output (universal newlines)."""
+    return output.decode().replace("\r\n", "\n").replace("\r", "\n")

@@ -12,18 +12,13 @@ import pytest
 import lienwatch
 from lienwatch import cli
 from lienwatch.store import migrate
+from tests.processes import command as run_command
 from tests.processes import environment
 
 
 def run(*args: str, cwd, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "lienwatch", *args],
-        cwd=cwd,
-        env=environment(env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    """``lienwatch ARGS`` to its end (tests/processes.py: :func:`command`)."""
+    return run_command(*args, cwd=cwd, env=env)
 
 
 def test_version(tmp_path):
