@@ -108,7 +108,12 @@ def command(*args: str, cwd: Path | str, env: dict[str, str] | None = None,
             timeout: float = 120) -> subprocess.CompletedProcess[str]:  # fmt: skip
     """``python -m lienwatch ARGS`` in :func:`environment` with ``env`` to its end, as
     ``subprocess.run(..., capture_output=True, text=True)`` would give it, run as a child of
-    a warm process that has the imports behind it (tests/zygote.py)."""
+    a warm process that has the imports behind it (tests/zygote.py); a cold one when ``env``
+    sets what the interpreter reads as it starts (``PYTHONPATH``, ``LD_PRELOAD``...)."""
+    if any(name.startswith(("PYTHON", "LD_")) for name in env or {}):
+        return subprocess.run([sys.executable, "-m", "lienwatch", *args], cwd=cwd,
+                              env=environment(env), capture_output=True, text=True,
+                              timeout=timeout)  # fmt: skip
     with _ZYGOTES_LOCK:
         zygote = _ZYGOTES.pop() if _ZYGOTES else None
     zygote = zygote or subprocess.Popen(
