@@ -129,24 +129,17 @@ def command(*args: str, cwd: Path | str, env: dict[str, str] | None = None,
                    "stdout": str(out), "stderr": str(err)}  # fmt: skip
         zygote.stdin.write(json.dumps(request).encode() + b"\n")
         pid = json.loads(zygote.stdout.readline())["pid"]
-        ready, _, _ = select.select([zygote.stdout], [], [], timeout)
-        if not ready:
+        ended, _, _ = select.select([zygote.stdout], [], [], timeout)
+        if not ended:
             os.kill(pid, signal.SIGKILL)
         status = json.loads(zygote.stdout.readline())["status"]
-        if not ready:
-            _release(zygote)
-            raise subprocess.TimeoutExpired(["lienwatch", *args], timeout)
-        result = subprocess.CompletedProcess(
-            [sys.executable, "-m", "lienwatch", *args], status,
-            _text(out.read_bytes()), _text(err.read_bytes()),
-        )  # fmt: skip
-    _release(zygote)
-    return result
-
-
-def _release(zygote: subprocess.Popen[bytes]) -> None:
+        stdout, stderr = _text(out.read_bytes()), _text(err.read_bytes())
     with _ZYGOTES_LOCK:
         _ZYGOTES.append(zygote)
+    if not ended:
+        raise subprocess.TimeoutExpired(["lienwatch", *args], timeout)
+    return subprocess.CompletedProcess(
+        [sys.executable, "-m", "lienwatch", *args], status, stdout, stderr)
 
 
 def _text(output: bytes) -> str:

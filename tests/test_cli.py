@@ -12,13 +12,8 @@ import pytest
 import lienwatch
 from lienwatch import cli
 from lienwatch.store import migrate
-from tests.processes import command as run_command
+from tests.processes import command as run  # the other tests' `run` too
 from tests.processes import environment
-
-
-def run(*args: str, cwd, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """``lienwatch ARGS`` to its end (tests/processes.py: :func:`command`)."""
-    return run_command(*args, cwd=cwd, env=env)
 
 
 def test_version(tmp_path):
