@@ -607,5 +607,5 @@ async def _nak(messages: Sequence[Msg]) -> None:
         try:
             await message.nak(delay=1)
         except Exception as exc:  # it comes back after the ack wait instead: said, not fatal
-            log.warning("nak of stream message %s failed (%s); it is redelivered after the "
-                        "ack wait", message.metadata.sequence.stream, exc)  # fmt: skip
+            log.warning("nak of a message on %s failed (%s); it is redelivered after the "
+                        "ack wait", message.subject, exc)  # fmt: skip

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -23,7 +23,7 @@ from lienwatch.services.payments import post_payment
 from lienwatch.sim.payments import bank_account
 from lienwatch.sim.records import Profile
 from lienwatch.sim.response import ContactResponse
-from lienwatch.store.tables import Action, Borrower, Case, Loan, LoanSnapshot, Promise
+from lienwatch.store.tables import Action, Case, Loan, LoanSnapshot, Promise
 
 #: What reaches the borrower in person: the conversations the model responds to.
 REACHED = (Outcome.RIGHT_PARTY_CONTACT.value, Outcome.PROMISE_TO_PAY.value)
@@ -54,7 +54,6 @@ class BorrowerResponses:
         self.answered: set[int] = set()  # cases whose borrower has drawn a response
         self.pending: list[_Due] = []
         self.responders: list[int] = []  # cases whose borrower will pay because of a contact
-        self.posted = 0
 
     def respond(self, session: Session, *, day: date, since: datetime, until: datetime,
                 planned: dict[int, list[tuple[date, int]]]) -> int:  # fmt: skip
@@ -92,16 +91,14 @@ class BorrowerResponses:
     def pay(self, session: Session, *, day: date, at: datetime) -> int:
         """Post the responses falling due on or before ``day`` (received ``at``, the end of
         that day, from the borrower's own account); returns how many were posted."""
-        due = [d for d in self.pending if d.paid_on <= day]
-        self.pending = [d for d in self.pending if d.paid_on > day]
+        due, self.pending = _split(self.pending, lambda d: d.paid_on <= day)
         for item in due:
             loan = session.get_one(Loan, item.loan_id)
-            borrower = session.get_one(Borrower, loan.borrower_id)
+            borrower = loan.borrower
             post_payment(session, loan=loan, external_id=f"{loan.ref}-R{item.case_id}",
                          paid_on=item.paid_on, amount=item.amount, channel="transfer", by=None,
                          at=at, payer_account=bank_account(borrower.ref),
                          payer_name=borrower.name)  # fmt: skip
-        self.posted += len(due)
         return len(due)
 
     def counts(self, session: Session) -> dict[str, Any]:
@@ -111,7 +108,7 @@ class BorrowerResponses:
         arms = Counter(arm or "champion" for arm in session.scalars(
             select(Case.arm).where(Case.id.in_(self.responders)))) if self.responders else {}
         return {"cases_reached": len(self.answered), "responded": len(self.responders),
-                "response_payments": self.posted,
+                "response_payments": len(self.responders) - len(self.pending),
                 "responded_by_arm": {arm: arms.get(arm, 0) for arm in ("champion", "challenger")}}
 
 
@@ -134,6 +131,14 @@ def _days_past_due(session: Session, loan_ids: set[int], day: date) -> dict[int,
         )
         for s in rows
     }
+
+
+def _split(items: list[_Due], due: Callable[[_Due], bool]) -> tuple[list[_Due], list[_Due]]:
+    """(the items that are due, the rest), in one pass."""
+    parts: tuple[list[_Due], list[_Due]] = ([], [])
+    for item in items:
+        parts[0 if due(item) else 1].append(item)
+    return parts
 
 
 def _pays_soon(planned: list[tuple[date, int]], day: date, days: int) -> bool:
