@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from lienwatch.domain.positions import PositionColumns
 from lienwatch.domain.provinces import ProvinceIndex
-from lienwatch.errors import ConflictError
 from lienwatch.monitor.lifecycle import Decision
 from lienwatch.monitor.live import Fleet, Saved
 from lienwatch.monitor.model import Alert as MonitorAlert
@@ -162,20 +161,16 @@ def open_monitor_alerts(
 def save_alerts(
     session: Session, alerts: Sequence[MonitorAlert], *, provinces: ProvinceIndex
 ) -> Saved:
-    """Save ``alerts`` in the caller's transaction (see :meth:`AlertRepository.save`).
+    """Save ``alerts`` in the caller's transaction (see :meth:`AlertRepository.save_many`).
 
     An alert refused because another open alert of its vehicle and type is stored does not
     stop the others: it is reported with that stored alert (None without the monitor's key).
     """
-    repository = AlertRepository(session)
     saved = Saved()
-    for alert in alerts:
-        try:
-            row = repository.save(alert)
-        except ConflictError:
+    for alert, row in zip(alerts, AlertRepository(session).save_many(alerts), strict=True):
+        if row is None:
             saved.refused[alert.id] = _stored_open(session, alert, provinces)
-            continue
-        if row.status != alert.status:
+        elif row.status != alert.status:
             saved.decisions.append(_decision(row))
     return saved
 

@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lienwatch import clock
+from lienwatch.followup.triggers import DELINQUENCY
 from lienwatch.store.tables.base import Base, BigKey
 
 
@@ -113,10 +114,10 @@ class Action(Base):
 
 
 _OPEN_TRIGGER = text("resolved_at IS NULL")
-#: The delinquency kinds (``lienwatch.followup.triggers.DELINQUENCY``) written out: the
-#: coverage check's query names them as literals, so PostgreSQL matches the index's predicate
-#: in a generic plan too (tests/store/test_migrations.py checks the two agree).
-DELINQUENCY_KINDS = ("broken_promise", "bucket_change", "missed_installment")
+#: The delinquency kinds as the coverage check's query names them, as literals, so that
+#: PostgreSQL matches the partial index's predicate in a generic plan too (migration 0033 keeps
+#: its own frozen copy).
+DELINQUENCY_KINDS = tuple(sorted(kind.value for kind in DELINQUENCY))
 _OPEN_DELINQUENCY = text(
     "resolved_at IS NULL AND kind IN (" + ", ".join(f"'{k}'" for k in DELINQUENCY_KINDS) + ")"
 )
