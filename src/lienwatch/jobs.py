@@ -213,7 +213,7 @@ def daily_report(factory: sessionmaker[Session], settings: Settings) -> Callable
     from sqlalchemy import delete
 
     from lienwatch.followup.strategy import configured_strategy
-    from lienwatch.reports.daily import figures_for, ledger_public_key, write
+    from lienwatch.reports.daily import day_folder, figures_for, ledger_public_key, write
     from lienwatch.reports.mail import send_report
     from lienwatch.store.repositories import insert_ignoring_duplicates
     from lienwatch.store.tables import Event
@@ -247,7 +247,7 @@ def daily_report(factory: sessionmaker[Session], settings: Settings) -> Callable
         if not claimed:
             return {"day": day, "sent": 0, "already_sent": True}
         try:
-            written = write(figures, config.out / day, lang=config.lang, pdf=config.pdf)
+            written = write(figures, day_folder(config.out, day), lang=config.lang, pdf=config.pdf)
             send_report(written, recipients=config.recipients, lang=config.lang,
                         host=relay.smtp_host, port=relay.smtp_port,
                         sender=relay.email_sender)  # fmt: skip

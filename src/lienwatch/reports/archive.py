@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from lienwatch.errors import NotFoundError
-from lienwatch.reports.daily import HTML, JSON, PDF, TABLES
+from lienwatch.reports.daily import HTML, JSON, PDF, TABLES, day_folder
 
 
 def _day_of(folder: Path) -> date | None:
@@ -39,7 +39,7 @@ def list_reports(
 
 
 def _listing(out: Path, day: date) -> dict[str, Any]:
-    folder = out / day.isoformat()
+    folder = day_folder(out, day)
     tables = folder / TABLES
     return {
         "day": day,
@@ -51,7 +51,7 @@ def _listing(out: Path, day: date) -> dict[str, Any]:
 
 
 def _report_folder(out: Path, day: date) -> Path:
-    folder = out / day.isoformat()
+    folder = day_folder(out, day)
     if _day_of(folder) is None:
         raise NotFoundError(f"day: no report of {day} in {out}")
     return folder

@@ -33,6 +33,12 @@ from lienwatch.workforce.rules import CapacityRules
 HTML, JSON, PDF, TABLES = "report.html", "figures.json", "report.pdf", "tables"
 
 
+def day_folder(out: Path, day: date | str) -> Path:
+    """The folder of ``day``'s report below ``[report] out`` (one folder per business day,
+    named by its ISO date): where the command and the daily job write and the archive reads."""
+    return out / (day if isinstance(day, str) else day.isoformat())
+
+
 @dataclass(frozen=True, slots=True)
 class Written:
     """The files of one report and its figures."""
@@ -78,7 +84,7 @@ def produce(
                               time_zone=time_zone, catalogue=catalogue,
                               ledger_key=ledger_public_key(ledger_key), rules=rules,
                               scheme=scheme)  # fmt: skip
-        target = out / figures["as_of"] if dated else out
+        target = day_folder(out, figures["as_of"]) if dated else out
         if disclosure:
             pack = write_disclosure(session, day=figures["as_of"],
                                     at=datetime.fromisoformat(figures["at"]), out=target)
