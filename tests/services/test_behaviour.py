@@ -29,7 +29,7 @@ from lienwatch.services.servicing import run_nightly
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import make_engine, session_factory, transaction
 from lienwatch.store.repositories import PaymentRepository
-from lienwatch.store.tables import Alert, Case, Installment, LoanSnapshot, Task, User
+from lienwatch.store.tables import Alert, Case, Installment, Loan, LoanSnapshot, Task, User
 from tests import factories
 from tests.test_cli import run
 
@@ -84,6 +84,41 @@ def test_observations_are_month_ends_with_a_known_horizon_and_their_signals(db_s
     assert g0_aug["open_alerts"] == 1 and g0_aug["tracker_removed"] == 0
     s2_aug = dict(zip(FEATURES, obs.features[row[(str(ids["S2"]), "2026-08")]], strict=True))
     assert s2_aug["dpd"] == 16 and s2_aug["max_dpd_6m"] == 0
+
+
+def test_offline_hours_count_what_the_monitor_knew_by_each_month_end(db_session):
+    ids = _book(db_session)
+    loans = {ref: db_session.get_one(Loan, ids[ref]) for ref in ("G1", "G2")}
+
+    def offline(ref: str, started: datetime, raised: datetime, ended: datetime | None) -> None:
+        db_session.add(Alert(type="device_offline", severity="warning", status="open",
+                             vehicle_id=loans[ref].vehicle_id, loan_id=loans[ref].id,
+                             started_at=started, raised_at=raised, ended_at=ended,
+                             evidence={}))  # fmt: skip
+
+    # G1 offline from 20 August to 2 September; G2 silent from 29 August, raised on
+    # 3 September (the monitor learnt it then) and still open
+    offline("G1", datetime(2026, 8, 20, tzinfo=UTC), datetime(2026, 8, 20, tzinfo=UTC),
+            datetime(2026, 9, 2, tzinfo=UTC))
+    offline("G2", datetime(2026, 8, 29, tzinfo=UTC), datetime(2026, 9, 3, tzinfo=UTC), None)
+    db_session.flush()
+    obs = behaviour_observations(db_session, through=THROUGH)
+
+    def feature(ref: str, month: str, name: str) -> float:
+        k = next(k for k, (loan, m) in enumerate(zip(obs.loan, obs.month, strict=True))
+                 if (loan, m) == (str(ids[ref]), month))  # fmt: skip
+        return float(obs.features[k, FEATURES.index(name)])
+
+    # up to the end of 31 August: 12 days; at the end of September the whole 13 days
+    assert feature("G1", "2026-08", "offline_hours_3m") == 12 * 24
+    assert feature("G1", "2026-09", "offline_hours_3m") == 13 * 24
+    assert feature("G1", "2026-09", "tracker_offline") == 0  # ended by then
+    # not known on 31 August (no look-ahead); on 30 September, from its start to then
+    assert feature("G2", "2026-08", "offline_hours_3m") == 0
+    assert feature("G2", "2026-08", "tracker_offline") == 0
+    assert feature("G2", "2026-09", "offline_hours_3m") == 33 * 24
+    assert feature("G2", "2026-09", "tracker_offline") == 1
+    assert feature("G3", "2026-09", "offline_hours_3m") == 0
 
 
 def test_the_backtest_fits_on_earlier_months_and_judges_the_last(db_session):

@@ -99,7 +99,7 @@ def behaviour_backtest(
 
 
 def _row(loan_id: int, dpd: int, day: date, history: list[date],
-         dpd_at: dict[date, dict[int, int]], signals: _Signals) -> list[int]:  # fmt: skip
+         dpd_at: dict[date, dict[int, int]], signals: _Signals) -> list[float]:  # fmt: skip
     """A loan's features on ``day`` (:data:`FEATURES` order), ``history`` the month ends
     before it."""
     past = [dpd_at[d].get(loan_id, 0) for d in history]
@@ -202,7 +202,9 @@ def _end_of(day: date) -> datetime:
 
 
 class _Signals:
-    """Payments, promises and alerts of the observation period, counted per loan and day."""
+    """Payments, promises and alerts of the observation period, counted per loan and day. An
+    alert counts from when the monitor raised it (it could not be known before), so no
+    feature on a day reads what was learnt after it."""
 
     def __init__(self, session: Session, *, since: date, through: date,
                  loans: list[int] | None = None) -> None:  # fmt: skip
@@ -229,22 +231,55 @@ class _Signals:
                    only(Promise.loan_id))
         ):  # fmt: skip
             self.broken[loan_id].append(promised_on)
+        raised = func.coalesce(Alert.raised_at, Alert.started_at)
         self.alerts: dict[int, list[tuple[str, datetime, datetime | None]]] = defaultdict(list)
-        for loan_id, kind, started, ended in session.execute(
-            select(Alert.loan_id, Alert.type, Alert.started_at, Alert.ended_at)
-            .where(only(Alert.loan_id), Alert.started_at < _end_of(through))
+        offline: list[tuple[int, datetime, datetime, datetime | None]] = []
+        for loan_id, kind, started, known, ended in session.execute(
+            select(Alert.loan_id, Alert.type, Alert.started_at, raised, Alert.ended_at)
+            .where(only(Alert.loan_id), raised < _end_of(through))
         ):  # fmt: skip
-            self.alerts[loan_id].append((kind, started, ended))
+            self.alerts[loan_id].append((kind, known, ended))
+            if kind == AlertType.DEVICE_OFFLINE.value:
+                offline.append((loan_id, started, known, ended))
+        self.offline = _Intervals(offline)
+        self._offline_on: dict[date, dict[int, float]] = {}
 
-    def of(self, loan_id: int, day: date) -> list[int]:
+    def of(self, loan_id: int, day: date) -> list[float]:
         """The counts after DPD history, in :data:`FEATURES` order."""
         since, end = day - timedelta(days=RECENT_DAYS), _end_of(day)
         recent = [(partial, changed) for paid_on, partial, changed in self.payments[loan_id]
                   if since < paid_on <= day]  # fmt: skip
         broken = sum(since < d <= day for d in self.broken[loan_id])
-        open_kinds = [kind for kind, started, ended in self.alerts[loan_id]
-                      if started < end and (ended is None or ended >= end)]  # fmt: skip
+        open_kinds = [kind for kind, known, ended in self.alerts[loan_id]
+                      if known < end and (ended is None or ended >= end)]  # fmt: skip
+        if day not in self._offline_on:
+            self._offline_on[day] = self.offline.hours(since=_end_of(since), until=end)
         return [sum(p for p, _ in recent), broken, sum(c for _, c in recent), len(open_kinds),
                 int(AlertType.NIGHT_RELOCATION.value in open_kinds),
                 int(AlertType.DEVICE_OFFLINE.value in open_kinds),
-                int(bool(_REMOVED & set(open_kinds)))]  # fmt: skip
+                int(bool(_REMOVED & set(open_kinds))),
+                self._offline_on[day].get(loan_id, 0.0)]  # fmt: skip
+
+
+class _Intervals:
+    """The ``device_offline`` alerts as columns, to count each loan's offline hours in a
+    window at once for every loan."""
+
+    def __init__(self, rows: list[tuple[int, datetime, datetime, datetime | None]]) -> None:
+        def seconds(values: list[datetime | None]) -> np.ndarray:
+            return np.array([np.inf if v is None else v.timestamp() for v in values])
+
+        self.loan = np.array([r[0] for r in rows], dtype=np.int64)
+        self.start = seconds([r[1] for r in rows])
+        self.known = seconds([r[2] for r in rows])
+        self.end = seconds([r[3] for r in rows])
+
+    def hours(self, *, since: datetime, until: datetime) -> dict[int, float]:
+        """Each loan's hours offline between ``since`` and ``until``, as known at ``until``:
+        an alert raised later does not count, and one still open then counts up to it."""
+        low, high = since.timestamp(), until.timestamp()
+        overlap = np.minimum(self.end, high) - np.maximum(self.start, low)
+        seconds = np.where(self.known < high, np.clip(overlap, 0, None), 0.0)
+        loans, slot = np.unique(self.loan, return_inverse=True)
+        total = np.bincount(slot, weights=seconds, minlength=loans.size) / 3_600
+        return {int(loan): round(float(h), 2) for loan, h in zip(loans, total, strict=True) if h}
