@@ -3,6 +3,7 @@ and enter the follow-up engine on its own ladder; the nightly job runs the scan.
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -11,7 +12,7 @@ from sqlalchemy import select
 from lienwatch import clock
 from lienwatch.config import Settings
 from lienwatch.jobs import nightly_run, tick_and_drain
-from lienwatch.services.payment_anomalies import scan_payments
+from lienwatch.services.payment_anomalies import payment_review, scan_payments
 from lienwatch.services.servicing import run_nightly
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import make_engine, session_factory, transaction
@@ -19,6 +20,7 @@ from lienwatch.store.repositories import PaymentRepository
 from lienwatch.store.tables import Alert, Installment, Payment, Trigger
 from tests import factories
 from tests.services.test_followup_engine import service
+from tests.test_cli import run
 
 DISBURSED = date(2026, 6, 15)
 AT = datetime.fromisoformat("2026-12-01T02:00:00+00:00")
@@ -153,3 +155,51 @@ def test_payers_stored_with_payments_fire_the_payer_rules(db_session):
     assert "PAYER_NOT_BORROWER" in evidence["PB0-relative"]["rules"]
     assert "SHARED_PAYER" not in evidence["PB0-relative"]["rules"]
     assert evidence["PB0-relative"]["payer_name"] == "王芳"
+
+
+def test_the_review_lists_the_strangest_payments_of_the_window_with_their_features(db_session):
+    for ref in ("PR1", "PR2", "PR3"):
+        _book(db_session, ref)
+    loan, payments = _book(db_session, "PR4")
+    payments.record(loan=loan, external_id="PR4-odd", paid_on=date(2026, 11, 2),
+                    amount=4_990_000, channel="cash", payer_account="6222000011112222",
+                    payer_name="Someone Else")  # fmt: skip
+    day = date(2026, 11, 30)
+    found = payment_review(db_session, as_of=day, days=200, top=3, seed=0)
+    assert found["payments"] == 21 and len(found["top"]) == 3
+    [first, *_] = found["top"]
+    assert (first["payment"], first["loan"], first["alerted"]) == ("PR4-odd", "PR4", False)
+    assert first["features"]["payer_not_borrower"] == 1.0
+    assert first["features"]["log_amount_over_installment"] > 1  # 49,900 yuan, ~8,700 due
+    assert "payer_account" not in first and "payer_name" not in first  # ids only, no payer
+    assert [row["score"] for row in found["top"]] == sorted(
+        (row["score"] for row in found["top"]), reverse=True)
+    assert payment_review(db_session, as_of=day, days=200, top=3, seed=0) == found  # seeded
+    # once a rule raised it, the review says so
+    scan_payments(db_session, since=date(2026, 11, 2), through=date(2026, 11, 2), at=AT)
+    assert payment_review(db_session, as_of=day, days=200, top=1)["top"][0]["alerted"] is True
+    # the window is the days up to the day: the odd payment is older than 20 days
+    recent = payment_review(db_session, as_of=day, days=20, top=5)
+    assert recent["payments"] == 4 and "PR4-odd" not in {r["payment"] for r in recent["top"]}
+    assert payment_review(db_session, as_of=date(2026, 6, 1), days=20)["top"] == []
+    with pytest.raises(ValueError, match="days"):
+        payment_review(db_session, as_of=day, days=0)
+
+
+def test_the_review_command_prints_the_top_payments(store_url, tmp_path):
+    engine = make_engine(store_url)
+    with transaction(session_factory(engine)) as session:
+        loan, payments = _book(session)
+        payments.record(loan=loan, external_id="PA1-cash", paid_on=date(2026, 11, 20),
+                        amount=1_000_000, channel="cash")  # fmt: skip
+    engine.dispose()
+    env = {"LIENWATCH_DATABASE_URL": store_url}
+    out = run("risk", "payments", "--as-of", "2026-11-30", "--days", "365", "--top", "2",
+              "--json", cwd=tmp_path, env=env)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    found = json.loads(out.stdout)
+    assert found["payments"] == 6 and found["top"][0]["payment"] == "PA1-cash"
+    text = run("risk", "payments", "--as-of", "2026-11-30", "--days", "365", "--top", "1",
+               cwd=tmp_path, env=env)  # fmt: skip
+    assert "6 payments paid in the 365 days to 2026-11-30" in text.stdout
+    assert "PA1-cash loan PA1 2026-11-20 10000.00 cash" in text.stdout

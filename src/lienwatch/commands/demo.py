@@ -206,6 +206,13 @@ def _print_summary(console: Console, s: dict[str, Any]) -> None:
             f"{paid['labelled']:,} labelled ({', '.join(paid['by_kind'])}) · "
             f"precision {_ratio(paid['precision'])} · recall {_ratio(paid['recall'])}",
         )
+        forest = paid["unsupervised"]
+        table.add_row(
+            "  unsupervised score",
+            f"isolation forest's top {forest['top_k']:,} (review only) · precision "
+            f"{_ratio(forest['precision'])} · recall {_ratio(forest['recall'])} · random "
+            f"ranking precision {_ratio(forest['random_precision'])}",
+        )
     table.add_row("  payment alerts in the book",
                   f"{s['servicing'].get('payment_anomalies', 0):,} raised by the nightly scans")
     origination = s["origination"]

@@ -54,6 +54,7 @@ def register(app: typer.Typer) -> None:
     risk.command("rings")(rings_command)
     risk.command("behaviour")(behaviour_command)
     risk.command("stability")(stability_command)
+    risk.command("payments")(payments_command)
     app.add_typer(risk, name="risk")
 
 
@@ -299,6 +300,33 @@ def stability_command(as_of: AsOf = None, as_json: Json = False) -> None:
              f"score: PSI {found['score']['psi']}"]  # fmt: skip
     lines += [f"{c['name']}: PSI {c['psi']}" for c in found["characteristics"]]
     emit({"as_of": day.isoformat(), **found}, as_json, lines)
+
+
+def payments_command(
+    as_of: AsOf = None,
+    days: Annotated[int, typer.Option("--days", min=1, max=3650,
+                                      help="Payments paid in this many days up to --as-of.")] = 90,
+    top: Annotated[int, typer.Option("--top", min=1, help="How many to list.")] = 20,
+    seed: Annotated[int, typer.Option("--seed", help="The isolation forest's seed.")] = 0,
+    as_json: Json = False,
+) -> None:  # fmt: skip
+    """The unsupervised payment score for review: the --top payments the isolation forest
+    finds strangest among those paid in the --days up to --as-of (default: the last business
+    day), with the features it read. For review and data quality, never for credit
+    decisions (docs/risk.md)."""
+    from lienwatch.services.payment_anomalies import payment_review
+
+    with store_session() as (settings, session):
+        day = as_of or ended_business_day(clock.now(), settings.time_zone)
+        found = payment_review(session, as_of=day, days=days, top=top, seed=seed)
+    lines = [f"{found['payments']} payments paid in the {days} days to {day}; the "
+             f"{len(found['top'])} strangest by isolation forest (seed {seed}), for review only:"]
+    lines += [f"{row['score']:.4f} {row['payment']} loan {row['loan']} {row['paid_on']} "
+              f"{row['amount_fen'] / 100:.2f} {row['channel']}"
+              f"{' (alerted)' if row['alerted'] else ''}; "
+              + ", ".join(f"{k} {v:g}" for k, v in row["features"].items())
+              for row in found["top"]]  # fmt: skip
+    emit(found, as_json, lines)
 
 
 def _behaviour_lines(result: dict[str, Any]) -> list[str]:

@@ -3,7 +3,9 @@
 A top-layer module: it reads the simulator's labels, which :mod:`lienwatch.risk.payments`
 never sees. Every payment is traced (:func:`lienwatch.sim.anomalies.trace_payments`: its payer,
 the simulator's third-party payers labelled, and a share of the loans with one planted anomaly
-each), then the rules flag payments; precision and recall are counted by payment.
+each), then the rules flag payments and the isolation forest ranks them; precision and recall
+are counted by payment, the forest's on its top k for k the number the rules flagged (the same
+review effort).
 """
 
 from __future__ import annotations
@@ -13,7 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from lienwatch.risk.payments import PaymentLimits, Payments, payment_findings
+from lienwatch.risk.payments import (
+    PaymentLimits,
+    Payments,
+    anomaly_scores,
+    payment_findings,
+    top_k,
+)
 from lienwatch.sim.anomalies import TracedPayment, trace_payments
 from lienwatch.sim.records import Portfolio
 
@@ -36,12 +44,17 @@ def score_payment_rules(portfolio: Portfolio, *, share: float = 0.05, seed: int 
                         limits: PaymentLimits | None = None) -> dict[str, Any]:  # fmt: skip
     """The rules over every traced payment of ``portfolio``: precision and recall on the
     labelled ones, the planted and found count of each kind, and the reasons of the flags
-    the truth does not label."""
+    the truth does not label; beside them the isolation forest's (seeded with ``seed``) top
+    k, k the number of payments the rules flagged, with a random ranking's precision (the
+    labelled share) for scale."""
     traced, accounts = trace_payments(portfolio, share=share, seed=seed)
     truth = {t.payment_id: t.planted for t in traced if t.planted}
-    findings = payment_findings(as_table(traced), accounts, limits or PaymentLimits())
+    table = as_table(traced)
+    findings = payment_findings(table, accounts, limits or PaymentLimits())
     flagged = {f.payment_id for f in findings}
     hits = flagged & set(truth)
+    top = {table.payment_id[k] for k in top_k(anomaly_scores(table, accounts, seed=seed),
+                                              len(flagged))}  # fmt: skip
     planted = Counter(truth.values())
     found = Counter(truth[p] for p in hits)
     return {
@@ -54,4 +67,10 @@ def score_payment_rules(portfolio: Portfolio, *, share: float = 0.05, seed: int 
                     for kind, n in sorted(planted.items())},
         "unlabelled_flags": dict(Counter(r for f in findings if f.payment_id not in truth
                                          for r in f.reasons)),
+        "unsupervised": {
+            "top_k": len(top),
+            "precision": round(len(top & set(truth)) / len(top), 4) if top else None,
+            "recall": round(len(top & set(truth)) / len(truth), 4) if truth else None,
+            "random_precision": round(len(truth) / len(traced), 4) if traced else None,
+        },
     }

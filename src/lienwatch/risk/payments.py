@@ -159,10 +159,16 @@ def payment_findings(
     return found
 
 
+#: The columns of :func:`features`, in order.
+FEATURE_NAMES = ("log_amount_over_installment", "hour_sin", "hour_cos", "payer_borrowers",
+                 "payer_not_borrower", "payments_that_day", "round_sum")  # fmt: skip
+
+
 def features(p: Payments, accounts: Mapping[str, set[str]]) -> np.ndarray:
-    """What the unsupervised score looks at, one row per payment: log of amount over
-    installment, the hour on the clock face, how many borrowers the payer pays for, whether the
-    payer is the borrower's, how many payments the loan made that day, roundness."""
+    """What the unsupervised score looks at, one row per payment (:data:`FEATURE_NAMES`): log
+    of amount over installment, the hour on the clock face, how many borrowers the payer pays
+    for, whether the payer is the borrower's, how many payments the loan made that day,
+    roundness."""
     borrowers: dict[str, set[str]] = defaultdict(set)
     for account, borrower in zip(p.payer_account, p.borrower, strict=True):
         borrowers[account].add(borrower)
@@ -181,13 +187,19 @@ def features(p: Payments, accounts: Mapping[str, set[str]]) -> np.ndarray:
     ]).astype(float)  # fmt: skip
 
 
-def anomaly_scores(p: Payments, accounts: Mapping[str, set[str]], seed: int = 0) -> np.ndarray:
-    """An isolation-forest score per payment (scikit-learn; higher = stranger), for review
-    queues and data quality only."""
+def anomaly_scores(p: Payments, accounts: Mapping[str, set[str]], seed: int = 0,
+                   x: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+    """An isolation-forest score per payment (scikit-learn, seeded; higher = stranger), for
+    review queues and data quality only. ``x``: the :func:`features` when already computed."""
     from sklearn.ensemble import IsolationForest
 
     if len(p) < 2:
         return np.zeros(len(p))
-    x = features(p, accounts)
+    x = features(p, accounts) if x is None else x
     forest = IsolationForest(n_estimators=200, random_state=seed).fit(x)
     return -forest.score_samples(x)
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """The rows of the ``k`` highest scores, highest first (ties in table order)."""
+    return np.argsort(-scores, kind="stable")[:k]

@@ -4,6 +4,7 @@ time-split backtest of :mod:`lienwatch.risk.behaviour` (docs/risk.md)."""
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -258,7 +259,7 @@ class _Signals:
                 int(AlertType.NIGHT_RELOCATION.value in open_kinds),
                 int(AlertType.DEVICE_OFFLINE.value in open_kinds),
                 int(bool(_REMOVED & set(open_kinds))),
-                self._offline_on[day].get(loan_id, 0.0)]  # fmt: skip
+                math.log1p(self._offline_on[day].get(loan_id, 0.0))]  # fmt: skip
 
 
 class _Intervals:

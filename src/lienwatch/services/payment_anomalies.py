@@ -24,7 +24,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lienwatch.followup.model import TriggerKind
-from lienwatch.risk.payments import PaymentFinding, PaymentLimits, Payments, payment_findings
+from lienwatch.risk.payments import (
+    FEATURE_NAMES,
+    PaymentFinding,
+    PaymentLimits,
+    Payments,
+    anomaly_scores,
+    features,
+    payment_findings,
+    top_k,
+)
 from lienwatch.store.db import chunks
 from lienwatch.store.followup import OPEN_ALERT_STATUSES
 from lienwatch.store.repositories import LoanRepository
@@ -78,6 +87,45 @@ def scan_payments(
         _record(session, loans[loan_id], [(by_id[f.payment_id], f) for f in found], at, limits)
         for loan_id, found in sorted(news.items())
     ]
+
+
+def payment_review(session: Session, *, as_of: date, days: int = 90, top: int = 20,
+                   seed: int = 0) -> dict[str, Any]:  # fmt: skip
+    """The unsupervised score over the payments paid in the ``days`` up to ``as_of``: the
+    ``top`` strangest for a person to review, each with the features the isolation forest
+    read and whether a rule already raised it. For review and data quality only: it has no
+    label behind it and decides nothing about a loan or a borrower."""
+    if days < 1 or top < 1:
+        raise ValueError(f"days ({days}) and top ({top}) must be at least 1")
+    rows = session.execute(
+        select(Payment, Loan)
+        .join(Loan, Loan.id == Payment.loan_id)
+        .where(Payment.reversed_at.is_(None),
+               Payment.paid_on.between(as_of - timedelta(days=days - 1), as_of))
+        .order_by(Payment.paid_on, Payment.received_at, Payment.id)
+    ).all()  # fmt: skip
+    found: dict[str, Any] = {"as_of": as_of.isoformat(), "days": days, "seed": seed,
+                             "payments": len(rows), "features": list(FEATURE_NAMES),
+                             "top": []}  # fmt: skip
+    if not rows:
+        return found
+    table = _table(session, rows)
+    accounts = _own_accounts(rows, _borrower_names(session, {loan.borrower_id for _, loan in rows}))
+    x = features(table, accounts)
+    scores = anomaly_scores(table, accounts, seed=seed, x=x)
+    chosen = top_k(scores, top)
+    alerted = _alerted_payments(session, {rows[int(k)][0].loan_id for k in chosen})
+    for k in chosen:
+        payment, loan = rows[int(k)]
+        found["top"].append({
+            "payment": payment.external_id, "loan": loan.ref,
+            "paid_on": payment.paid_on.isoformat(), "amount_fen": payment.amount,
+            "channel": payment.channel, "score": round(float(scores[k]), 4),
+            "features": {name: round(float(v), 4)
+                         for name, v in zip(FEATURE_NAMES, x[k], strict=True)},
+            "alerted": payment.external_id in alerted,
+        })  # fmt: skip
+    return found
 
 
 def _table(session: Session, rows: list[Any]) -> Payments:
