@@ -23,11 +23,12 @@ from lienwatch.adapters.ledger_key import load_or_create_key
 from lienwatch.config import Settings
 from lienwatch.domain.calendar import ended_business_day
 from lienwatch.scheduling import Backoff, DailyAt, Every, Job
+from lienwatch.services.behaviour import refit_if_due
 from lienwatch.services.followup import FollowupService
 from lienwatch.services.ledger import LedgerService
 from lienwatch.services.payment_anomalies import scan_payments
 from lienwatch.services.positions import prepare_partitions
-from lienwatch.services.servicing import run_next_missing_day
+from lienwatch.services.servicing import last_run_day, run_next_missing_day
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import transaction
 
@@ -140,7 +141,10 @@ def nightly_run(factory: sessionmaker[Session], settings: Settings) -> Callable[
     """The nightly servicing run for every missing business day up to yesterday (in
     ``time_zone``), oldest first, one transaction per day; returns the days it ran. Then the
     payments of those days go through the abnormal-payment rules (one transaction), and the
-    ``payment_anomaly`` alerts raised get their follow-up triggers at once. First, on
+    ``payment_anomaly`` alerts raised get their follow-up triggers at once. The first run
+    to reach a new month refits the behaviour score through its last run day and stores it
+    unpublished for an analyst to publish (``behaviour_refit``: the fit, or why none; None
+    when this month's is done). First, on
     PostgreSQL, the positions' month partitions of this month and the next two are made when
     missing (``store/partitions.py``), so fixes never wait for one.
 
@@ -177,11 +181,14 @@ def nightly_run(factory: sessionmaker[Session], settings: Settings) -> Callable[
                                        at=clock.now())  # fmt: skip
                 keys = [alert.key for alert in alerts if alert.key is not None]
             anomalies, followed = len(keys), follow_up(keys)
+        with transaction(factory) as session:  # the behaviour score's monthly refit
+            ran = last_run_day(session, through=through)
+            refit = refit_if_due(session, through=ran, at=clock.now()) if ran else None
         return {
             "through": through.isoformat(), "days": days, "bucket_changes": bucket_changes,
             "status_changes": status_changes, "payment_anomalies": anomalies,
             "payment_anomalies_followed": followed, "busy": step.busy,
-            "position_partitions_made": partitions,
+            "position_partitions_made": partitions, "behaviour_refit": refit,
         }  # fmt: skip
 
     return run

@@ -69,22 +69,42 @@ def test_an_analyst_publishes_a_behaviour_fit_audited_and_it_is_in_force_the_nex
         session.add_all(User(username=name, display_name=name, role=role, team=None,
                              skills={"mode": "phone"}, password_hash=hash_password(PASSWORD))
                         for name, role in (("nia", "analyst"), ("aud", "auditor"),
-                                           ("adm", "admin")))  # fmt: skip
+                                           ("adm", "admin"), ("sam", "supervisor")))  # fmt: skip
     engine.dispose()
     with api_client(url) as client, clock.travel(datetime(2026, 12, 1, 1, tzinfo=UTC)):
         analyst, auditor = login(client, "nia"), login(client, "aud")
+        supervisor = login(client, "sam")
         assert client.get("/api/v1/models/behaviour", headers=auditor).status_code == 404
-        too_early = client.post("/api/v1/models/behaviour", headers=analyst,
+        too_early = client.post("/api/v1/models/behaviour/fits", headers=analyst,
                                 json={"as_of": "2026-07-31"})  # fmt: skip
         assert too_early.status_code == 422, too_early.text
-        assert client.post("/api/v1/models/behaviour", headers=auditor, json={}).status_code == 403
-        published = client.post("/api/v1/models/behaviour", headers=analyst,
-                                json={"as_of": THROUGH.isoformat()})  # fmt: skip
-        assert published.status_code == 201, published.text
-        fit = published.json()
+        for other in (auditor, supervisor):  # only analysts fit and publish
+            assert client.post("/api/v1/models/behaviour/fits", headers=other,
+                               json={}).status_code == 403  # fmt: skip
+        stored = client.post("/api/v1/models/behaviour/fits", headers=analyst,
+                             json={"as_of": THROUGH.isoformat()})  # fmt: skip
+        assert stored.status_code == 201, stored.text
+        fit = stored.json()
         assert fit["figures"]["months"] == ["2026-07", "2026-08", "2026-09"]
+        assert (fit["published_by"], fit["published_at"]) == (None, None)
+        # stored, not published: nothing is in force
+        assert client.get("/api/v1/models/behaviour", headers=auditor).status_code == 404
+        listed = client.get("/api/v1/models/behaviour/fits", headers=auditor).json()["items"]
+        assert [f["fit"] for f in listed] == [fit["fit"]]
+        for other in (auditor, supervisor):
+            refused = client.post("/api/v1/models/behaviour", headers=other,
+                                  json={"fit": fit["fit"]})  # fmt: skip
+            assert refused.status_code == 403
+        assert client.get("/api/v1/models/behaviour", headers=auditor).status_code == 404
+        missing = client.post("/api/v1/models/behaviour", headers=analyst, json={"fit": 99})
+        assert missing.status_code == 404
+        published = client.post("/api/v1/models/behaviour", headers=analyst,
+                                json={"fit": fit["fit"]})  # fmt: skip
+        assert published.status_code == 200, published.text
+        assert published.json()["published_by"] == "nia"
         in_force = client.get("/api/v1/models/behaviour", headers=auditor).json()
         assert in_force["fit"] == fit["fit"] and in_force["model"] == fit["model"]
+        assert in_force["published_by"] == "nia"
         audit = client.get("/api/v1/audit", params={"action": "model_published"},
                            headers=auditor).json()["items"]  # fmt: skip
         assert [(a["actor"], a["subject"]) for a in audit] == [

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select, update
 
 from lienwatch.adapters.senders import LogProvider
+from lienwatch.errors import NotFoundError
 from lienwatch.followup.assignment import priority
 from lienwatch.followup.channels import Dispatcher
 from lienwatch.followup.compliance import ComplianceGuard
@@ -24,13 +25,25 @@ from lienwatch.services.behaviour import (
     fit_in_force,
     month_ends,
     opening_scores,
+    publish_behaviour_fit,
+    refit_if_due,
 )
 from lienwatch.services.followup import FollowupService
 from lienwatch.services.servicing import run_nightly
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import make_engine, session_factory, transaction
 from lienwatch.store.repositories import PaymentRepository
-from lienwatch.store.tables import Alert, Case, Installment, Loan, LoanSnapshot, Task, User
+from lienwatch.store.tables import (
+    Alert,
+    AuditEntry,
+    BehaviourFit,
+    Case,
+    Installment,
+    Loan,
+    LoanSnapshot,
+    Task,
+    User,
+)
 from tests import factories
 from tests.test_cli import run
 
@@ -157,7 +170,8 @@ def test_the_command_prints_the_backtest_of_the_configured_book(store_url, tmp_p
     assert early.returncode != 0 and "the book has 0" in early.stderr
     saved = run("risk", "behaviour", "--as-of", "2026-11-30", "--save", cwd=tmp_path, env=env)
     assert saved.returncode == 0, saved.stderr
-    assert "saved fit 1 on 2026-07, 2026-08, 2026-09: cases opened after 2026-11-30" in saved.stdout
+    assert ("saved fit 1 on 2026-07, 2026-08, 2026-09 unpublished: once an analyst publishes it"
+            in saved.stdout)
 
 
 def test_a_stored_fit_scores_the_cases_opened_after_it_from_the_day_before(db_session):
@@ -167,6 +181,11 @@ def test_a_stored_fit_scores_the_cases_opened_after_it_from_the_day_before(db_se
     assert fit.figures["months"] == ["2026-07", "2026-08", "2026-09"]
     assert fit.figures["test_months"] == ["2026-09"] and fit.figures["auc"] == 1.0
     assert [row["name"] for row in fit.model["features"]] == list(FEATURES)
+    # stored unpublished, it scores nothing
+    assert fit.published_at is None and fit_in_force(db_session, day=date(2026, 12, 1)) is None
+    assert opening_scores(db_session, list(ids.values()), day=date(2026, 12, 1)) == {}
+    publish_behaviour_fit(db_session, fit_id=fit.id, by="nia", at=at)
+    assert (fit.published_by, fit.published_at) == ("nia", at)
     # data before the day only: a case opening on the fit's last day does not get it
     assert fit_in_force(db_session, day=THROUGH) is None
     assert fit_in_force(db_session, day=date(2026, 12, 1)).id == fit.id
@@ -179,7 +198,9 @@ def test_a_stored_fit_scores_the_cases_opened_after_it_from_the_day_before(db_se
 
 def test_the_challenger_arm_orders_its_tasks_by_the_score_at_opening(db_session):
     ids = _book(db_session)
-    fit_behaviour_score(db_session, through=THROUGH, at=datetime(2026, 12, 1, tzinfo=UTC))
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    fit = fit_behaviour_score(db_session, through=THROUGH, at=at)
+    publish_behaviour_fit(db_session, fit_id=fit.id, by="nia", at=at)
     db_session.execute(update(LoanSnapshot).values(unsecured=5_000_000))
     db_session.add(User(username="ann", display_name="Ann", role="agent", team="east",
                         skills={"mode": "phone"}, daily_capacity=60))  # fmt: skip
@@ -207,3 +228,46 @@ def test_the_challenger_arm_orders_its_tasks_by_the_score_at_opening(db_session)
         snapshot = db_session.scalar(select(LoanSnapshot).where(
             LoanSnapshot.loan_id == task.loan_id, LoanSnapshot.as_of == THROUGH))  # fmt: skip
         assert task.priority == priority(unsecured=5_000_000, dpd=snapshot.dpd, roll=roll)
+
+
+def test_a_refit_changes_nothing_until_an_analyst_publishes_it_and_a_republish_rolls_back(
+    db_session,
+):
+    _book(db_session)
+    first_at, second_at = (datetime(2026, 12, 1, h, tzinfo=UTC) for h in (1, 2))
+    first = fit_behaviour_score(db_session, through=date(2026, 11, 29), at=first_at)
+    publish_behaviour_fit(db_session, fit_id=first.id, by="nia", at=first_at)
+    refit = fit_behaviour_score(db_session, through=THROUGH, at=second_at)
+    day = date(2026, 12, 2)
+    assert fit_in_force(db_session, day=day).id == first.id  # the refit waits
+    publish_behaviour_fit(db_session, fit_id=refit.id, by="nia", at=second_at)
+    assert fit_in_force(db_session, day=day).id == refit.id  # published: in force
+    publish_behaviour_fit(db_session, fit_id=first.id, by="nia",
+                          at=datetime(2026, 12, 1, 3, tzinfo=UTC))  # fmt: skip
+    assert fit_in_force(db_session, day=day).id == first.id  # published again: back
+    audit = db_session.scalars(select(AuditEntry.subject).where(
+        AuditEntry.action == "model_published").order_by(AuditEntry.id)).all()  # fmt: skip
+    assert audit == [f"behaviour_fit:{first.id}", f"behaviour_fit:{refit.id}",
+                     f"behaviour_fit:{first.id}"]  # fmt: skip
+    with pytest.raises(NotFoundError, match="no behaviour fit 999"):
+        publish_behaviour_fit(db_session, fit_id=999, by="nia", at=second_at)
+    # a fit of another version's features (stored before them) cannot be published
+    old = fit_behaviour_score(db_session, through=THROUGH, at=second_at)
+    old.model = {**old.model, "features": old.model["features"][:-1]}
+    db_session.flush()
+    with pytest.raises(BehaviourError, match="refit it"):
+        publish_behaviour_fit(db_session, fit_id=old.id, by="nia", at=second_at)
+    assert old.published_at is None
+
+
+def test_the_nightly_refit_stores_one_unpublished_fit_a_month(db_session):
+    _book(db_session)
+    at = datetime(2026, 12, 1, 1, tzinfo=UTC)
+    done = refit_if_due(db_session, through=THROUGH, at=at)
+    assert done is not None and done["month"] == "2026-11" and done["published"] is False
+    fit = db_session.get_one(BehaviourFit, done["fit"])
+    assert fit.fitted_through == THROUGH and fit.published_at is None
+    assert refit_if_due(db_session, through=THROUGH, at=at) is None  # once a month
+    assert fit_in_force(db_session, day=date(2026, 12, 2)) is None  # for an analyst to publish
+    early = refit_if_due(db_session, through=date(2026, 8, 31), at=at)
+    assert early is not None and "no loan has a known 60-day outcome" in early["unfitted"]

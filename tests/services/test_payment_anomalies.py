@@ -116,6 +116,11 @@ def test_the_nightly_job_scans_the_days_it_ran_and_raises_their_follow_ups(store
     summary = nightly_run(factory, settings)()
     assert summary["days"] == ["2026-11-29", "2026-11-30"]
     assert (summary["payment_anomalies"], summary["payment_anomalies_followed"]) == (1, 1)
+    # the month's behaviour refit runs with its first nightly run (this book is too young to
+    # fit, and says so), and not again that month
+    refit = summary["behaviour_refit"]
+    assert refit["month"] == "2026-11" and "known 60-day outcome" in refit["unfitted"]
+    assert nightly_run(factory, settings)()["behaviour_refit"] is None
     with factory() as session:
         alert = session.scalar(select(Alert).where(Alert.type == "payment_anomaly"))
         trigger = session.scalar(select(Trigger).where(Trigger.alert_id == alert.id))

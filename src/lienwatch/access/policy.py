@@ -166,9 +166,11 @@ POLICY: dict[tuple[str, str], Rule] = {
     # strategies, coverage, KPIs
     ("GET", f"{V1}/strategy"): FIGURES,
     ("POST", f"{V1}/strategy"): users({N: ALL}),
-    # models: the behaviour score's fit in force; analysts publish a new one
+    # models: the behaviour score's fits and the one in force; analysts fit and publish
     ("GET", f"{V1}/models/behaviour"): FIGURES,
     ("POST", f"{V1}/models/behaviour"): users({N: ALL}),
+    ("GET", f"{V1}/models/behaviour/fits"): FIGURES,
+    ("POST", f"{V1}/models/behaviour/fits"): users({N: ALL}),
     ("GET", f"{V1}/coverage"): FIGURES,
     ("GET", f"{V1}/kpis"): FIGURES,
     # the daily risk warning reports written ([report] out): no personal data in them

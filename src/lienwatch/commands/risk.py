@@ -254,14 +254,15 @@ def behaviour_command(
     capacity: Annotated[float, typer.Option("--capacity", min=0.01, max=1.0,
                                             help="Share of the loans the team reaches.")] = 0.2,
     save: Annotated[bool, typer.Option("--save", help="Then fit on every month and store the "
-                                       "fit: the follow-up challenger scores new cases with "
-                                       "it from the next day.")] = False,
+                                       "fit unpublished: it scores cases once an analyst "
+                                       "publishes it (POST /api/v1/models/behaviour).")] = False,
     as_json: Json = False,
 ) -> None:  # fmt: skip
     """The behaviour score on the book: fitted on the earlier month ends, judged on the last
     (AUC, KS, calibration), and the follow-up priorities compared on the judged months:
     champion by exposure, challenger by expected loss (score x exposure). With --save, the
-    score fitted on every month with a known outcome is stored for the follow-up engine."""
+    score fitted on every month with a known outcome is stored, unpublished, for an analyst
+    to publish to the follow-up engine."""
     from lienwatch.services.behaviour import behaviour_backtest, fit_behaviour_score
 
     with store_session() as (settings, session):
@@ -276,7 +277,9 @@ def behaviour_command(
     lines = _behaviour_lines(result)
     if save:
         lines.append(f"saved fit {result['saved']['fit']} on {', '.join(result['saved']['months'])}"
-                     f": cases opened after {through} are scored with it")  # fmt: skip
+                     " unpublished: once an analyst publishes it (POST /api/v1/models/behaviour"
+                     f" {{\"fit\": {result['saved']['fit']}}}), cases opened after {through} are "
+                     "scored with it")  # fmt: skip
     emit(result, as_json, lines)
 
 

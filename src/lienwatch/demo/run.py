@@ -31,7 +31,7 @@ from lienwatch.ledger.heads import key_id
 from lienwatch.reports.daily import figures_for, ledger_public_key, write
 from lienwatch.reports.i18n import Lang
 from lienwatch.risk.behaviour import BehaviourError
-from lienwatch.services.behaviour import fit_behaviour_score
+from lienwatch.services.behaviour import fit_behaviour_score, publish_behaviour_fit
 from lienwatch.services.ledger import LedgerService
 from lienwatch.services.reads.overview import build_overview
 from lienwatch.services.strategies import publish_strategy, strategy_in_force
@@ -275,12 +275,14 @@ def _load_average() -> list[float] | None:
 
 def _fit_behaviour(factory: sessionmaker[Session], *, through: date,
                    at: datetime) -> dict[str, Any]:  # fmt: skip
-    """Fit the behaviour score on the book up to ``through`` (the eve of go-live) and store
-    it, so the follow-up challenger scores the cases it opens from then on: cases the fit
-    never saw. A book too short to fit says why (its challenger keeps the champion's order)."""
+    """Fit the behaviour score on the book up to ``through`` (the eve of go-live) and have
+    the demo's analyst publish it, so the follow-up challenger scores the cases it opens from
+    then on: cases the fit never saw. A book too short to fit says why (its challenger keeps
+    the champion's order)."""
     try:
         with transaction(factory) as session:
             fit = fit_behaviour_score(session, through=through, at=at)
+            publish_behaviour_fit(session, fit_id=fit.id, by=ANALYST, at=at)
             return {"fitted_through": through.isoformat(), **fit.figures}
     except BehaviourError as exc:
         return {"fitted_through": None, "unfitted": str(exc)}

@@ -13,6 +13,7 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from lienwatch.errors import NotFoundError
 from lienwatch.followup.kpi import compare, rate
 from lienwatch.followup.model import PromiseStatus
 from lienwatch.monitor.model import AlertType
@@ -29,8 +30,12 @@ from lienwatch.risk.behaviour import (
 )
 from lienwatch.services.auth import AuditAction
 from lienwatch.store.db import chunks
-from lienwatch.store.repositories import AuditRepository, LoanRepository
-from lienwatch.store.tables import Alert, BehaviourFit, LoanSnapshot, Payment, Promise
+from lienwatch.store.repositories import (
+    AuditRepository,
+    LoanRepository,
+    insert_ignoring_duplicates,
+)
+from lienwatch.store.tables import Alert, BehaviourFit, Event, LoanSnapshot, Payment, Promise
 
 HISTORY_MONTHS = 6
 RECENT_DAYS = 90
@@ -108,13 +113,12 @@ def _row(loan_id: int, dpd: int, day: date, history: list[date],
 
 
 def fit_behaviour_score(session: Session, *, through: date, at: datetime, test_months: int = 1,
-                        capacity: float = 0.2, by: str | None = None,
-                        client: str = "") -> BehaviourFit:  # fmt: skip
+                        capacity: float = 0.2) -> BehaviourFit:  # fmt: skip
     """Fit the behaviour score on every observation whose 60-day outcome the nightly runs up
-    to ``through`` know, and store it (the follow-up engine scores the cases opened after
-    ``through`` with it: rows it never saw). Its figures are the time-split backtest's, or
-    why there is none (a single observation month fits but cannot be judged). A fit a user
-    publishes (``by``, through the API) is written to the audit log with where from."""
+    to ``through`` know, and store it unpublished: it scores nothing until an analyst
+    publishes it (:func:`publish_behaviour_fit`), so a refit never changes the score in force
+    by itself. Its figures are the time-split backtest's, or why there is none (a single
+    observation month fits but cannot be judged)."""
     obs = behaviour_observations(session, through=through)
     if not len(obs):
         raise BehaviourError(f"no loan has a known 60-day outcome by {through}: the nightly "
@@ -132,19 +136,62 @@ def fit_behaviour_score(session: Session, *, through: date, at: datetime, test_m
                        fitted_at=at)  # fmt: skip
     session.add(fit)
     session.flush()
-    if by is not None:
-        AuditRepository(session).add(
-            at=at, actor=by, action=AuditAction.MODEL_PUBLISHED.value,
-            subject=f"behaviour_fit:{fit.id}", client=client,
-            details={"fitted_through": through.isoformat(), "months": fit.figures["months"]})
     return fit
 
 
+def publish_behaviour_fit(session: Session, *, fit_id: int, by: str, at: datetime,
+                          client: str = "") -> BehaviourFit:  # fmt: skip
+    """Publish the stored fit ``fit_id`` (a risk analyst's act, written to the audit log with
+    where from): from then on it is the fit in force for the cases opening after its
+    ``fitted_through``. Publishing an older fit again puts it back in force (a rollback).
+    A fit of another version's features is refused: this version cannot score with it."""
+    fit = session.get(BehaviourFit, fit_id)
+    if fit is None:
+        raise NotFoundError(f"fit: no behaviour fit {fit_id}")
+    BehaviourModel.from_json(fit.model)  # raises for another version's features
+    fit.published_by, fit.published_at = by, at
+    AuditRepository(session).add(
+        at=at, actor=by, action=AuditAction.MODEL_PUBLISHED.value,
+        subject=f"behaviour_fit:{fit.id}", client=client,
+        details={"fitted_through": fit.fitted_through.isoformat(),
+                 "months": fit.figures["months"]})  # fmt: skip
+    session.flush()
+    return fit
+
+
+def refit_if_due(session: Session, *, through: date, at: datetime) -> dict[str, Any] | None:
+    """The nightly job's monthly refit: the first time a nightly run reaches a new month
+    (claimed once per month across workers), fit the score through ``through`` and store it
+    unpublished for an analyst to review and publish. None when this month's refit is done;
+    else the fit's id and figures, or why the book could not be fitted yet."""
+    month = f"{through:%Y-%m}"
+    claimed = insert_ignoring_duplicates(session, Event.__table__, [{
+        "kind": "behaviour_refit", "key": f"behaviour_refit:{month}", "occurred_at": at,
+        "payload": {"through": through.isoformat()}}])  # fmt: skip
+    if not claimed:
+        return None
+    try:
+        fit = fit_behaviour_score(session, through=through, at=at)
+    except BehaviourError as exc:
+        return {"month": month, "unfitted": str(exc)}
+    return {"month": month, "fit": fit.id, "fitted_through": through.isoformat(),
+            "auc": fit.figures.get("auc"), "published": False}  # fmt: skip
+
+
 def fit_in_force(session: Session, *, day: date) -> BehaviourFit | None:
-    """The newest behaviour fit made through a day before ``day`` (data before that day)."""
-    return session.scalar(select(BehaviourFit).where(BehaviourFit.fitted_through < day)
-                          .order_by(BehaviourFit.fitted_through.desc(), BehaviourFit.id.desc())
+    """The fit an analyst published last among those made through a day before ``day`` (data
+    before that day); unpublished fits are never in force."""
+    return session.scalar(select(BehaviourFit)
+                          .where(BehaviourFit.fitted_through < day,
+                                 BehaviourFit.published_at.is_not(None))
+                          .order_by(BehaviourFit.published_at.desc(), BehaviourFit.id.desc())
                           .limit(1))  # fmt: skip
+
+
+def behaviour_fits(session: Session, *, limit: int = 24) -> list[BehaviourFit]:
+    """The stored fits, newest first, published or not."""
+    return list(session.scalars(select(BehaviourFit).order_by(BehaviourFit.id.desc())
+                                .limit(limit)))  # fmt: skip
 
 
 def opening_scores(session: Session, loan_ids: list[int], *, day: date) -> dict[int, float]:

@@ -1,6 +1,7 @@
-"""``/api/v1/models``: the behaviour score the follow-up challenger orders cases by. Risk
-analysts publish a new fit (``lienwatch risk behaviour --save``'s verb), audited; those who
-read the figures see the fit in force (docs/risk.md)."""
+"""``/api/v1/models``: the behaviour score the follow-up challenger orders cases by. A fit is
+stored unpublished (``lienwatch risk behaviour --save``, the nightly job's monthly refit, or
+``POST /models/behaviour/fits``); a risk analyst publishes one, audited, and only then does it
+score cases. Those who read the figures see the fits and the one in force (docs/risk.md)."""
 
 # No `from __future__ import annotations`: FastAPI reads the signatures at run time.
 from datetime import date, datetime
@@ -13,7 +14,12 @@ from lienwatch import clock
 from lienwatch.api.context import ERRORS, ApiContext
 from lienwatch.domain.calendar import ended_business_day, local_date
 from lienwatch.errors import NotFoundError
-from lienwatch.services.behaviour import fit_behaviour_score, fit_in_force
+from lienwatch.services.behaviour import (
+    behaviour_fits,
+    fit_behaviour_score,
+    fit_in_force,
+    publish_behaviour_fit,
+)
 
 if TYPE_CHECKING:
     from lienwatch.store.tables import BehaviourFit
@@ -30,20 +36,35 @@ class BehaviourFitIn(BaseModel):
     capacity: float = Field(0.2, ge=0.01, le=1.0)
 
 
+class PublishIn(BaseModel):
+    """The stored fit to publish."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fit: int
+
+
 class BehaviourFitOut(BaseModel):
-    """A stored fit: the model as a readable table, and its time-split figures (or why it
-    could not be judged)."""
+    """A stored fit: the model as a readable table, its time-split figures (or why it could
+    not be judged), and who published it when (both null while unpublished)."""
 
     fit: int
     fitted_through: date
     fitted_at: datetime
+    published_by: str | None
+    published_at: datetime | None
     model: dict[str, Any]
     figures: dict[str, Any]
 
 
+class BehaviourFitsOut(BaseModel):
+    items: list[BehaviourFitOut]
+
+
 def fit_view(fit: "BehaviourFit") -> BehaviourFitOut:
     return BehaviourFitOut(fit=fit.id, fitted_through=fit.fitted_through,
-                           fitted_at=fit.fitted_at, model=fit.model,
+                           fitted_at=fit.fitted_at, published_by=fit.published_by,
+                           published_at=fit.published_at, model=fit.model,
                            figures=fit.figures)  # fmt: skip
 
 
@@ -57,26 +78,38 @@ def router(context: ApiContext) -> APIRouter:
 
     @api.get("/models/behaviour", response_model=BehaviourFitOut)
     def behaviour(caller: Caller) -> BehaviourFitOut:
-        """The behaviour fit in force: the newest made through a day before today's business
-        day, the one cases opening today are scored with (404 while none is)."""
+        """The behaviour fit in force: the one published last among those made through a day
+        before today, the one cases opening today are scored with (404 while none is)."""
         with context.session() as session:
             fit = fit_in_force(session, day=local_date(clock.now(), context.settings.time_zone))
             if fit is None:
                 raise NotFoundError("model: no behaviour fit is in force; an analyst "
-                                    "publishes one with POST /api/v1/models/behaviour")
+                                    "publishes a stored one with POST /api/v1/models/behaviour")
             return fit_view(fit)
 
-    @api.post("/models/behaviour", response_model=BehaviourFitOut, status_code=201)
-    def publish_behaviour(body: BehaviourFitIn, caller: Caller) -> BehaviourFitOut:
-        """Fit the behaviour score on the book and publish it (risk analysts): the follow-up
-        engine scores the cases opened after ``as_of`` with it; in the audit log. Too little
-        history is a 422 saying what is missing."""
+    @api.get("/models/behaviour/fits", response_model=BehaviourFitsOut)
+    def fits(caller: Caller) -> BehaviourFitsOut:
+        """The stored fits, newest first (the last 24), published or not."""
         with context.session() as session:
-            fit = fit_behaviour_score(
-                session, through=body.as_of or today(), at=clock.now(),
-                test_months=body.test_months, capacity=body.capacity, by=caller.username,
-                client=caller.client,
-            )  # fmt: skip
+            return BehaviourFitsOut(items=[fit_view(f) for f in behaviour_fits(session)])
+
+    @api.post("/models/behaviour/fits", response_model=BehaviourFitOut, status_code=201)
+    def refit(body: BehaviourFitIn, caller: Caller) -> BehaviourFitOut:
+        """Fit the behaviour score on the book and store it unpublished (risk analysts): it
+        scores nothing until published. Too little history is a 422 saying what is missing."""
+        with context.session() as session:
+            fit = fit_behaviour_score(session, through=body.as_of or today(), at=clock.now(),
+                                      test_months=body.test_months,
+                                      capacity=body.capacity)  # fmt: skip
+            return fit_view(fit)
+
+    @api.post("/models/behaviour", response_model=BehaviourFitOut)
+    def publish_behaviour(body: PublishIn, caller: Caller) -> BehaviourFitOut:
+        """Publish a stored fit (risk analysts), in the audit log: the follow-up engine scores
+        the cases opened after its ``fitted_through`` with it. An unknown fit is a 404."""
+        with context.session() as session:
+            fit = publish_behaviour_fit(session, fit_id=body.fit, by=caller.username,
+                                        at=clock.now(), client=caller.client)  # fmt: skip
             return fit_view(fit)
 
     return api

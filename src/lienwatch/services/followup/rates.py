@@ -14,9 +14,10 @@ from lienwatch.domain.rolls import Move, flows
 from lienwatch.followup.kpi import Rate, compare, rate
 from lienwatch.followup.model import TriggerKind
 from lienwatch.followup.strategy import Strategy
+from lienwatch.services.behaviour import fit_in_force
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import chunks
-from lienwatch.store.tables import BehaviourFit, Case, Loan, LoanSnapshot, Trigger
+from lienwatch.store.tables import Case, Loan, LoanSnapshot, Trigger
 
 DELINQUENCY_KINDS = tuple(
     k.value
@@ -81,9 +82,8 @@ def challenger_setup(session: Session, strategy: Strategy, since: datetime,
         ).all()  # fmt: skip
         setup["scored_cases"] = {arm or "champion": {"cases": n, "scored": k}
                                  for arm, n, k in scored}  # fmt: skip
-        fit = session.scalar(select(func.max(BehaviourFit.fitted_through))
-                             .where(BehaviourFit.fitted_through < as_of.date()))  # fmt: skip
-        setup["fitted_through"] = fit.isoformat() if fit else None
+        fit = fit_in_force(session, day=as_of.date())
+        setup["fitted_through"] = fit.fitted_through.isoformat() if fit else None
     return setup
 
 

@@ -286,7 +286,8 @@ class BehaviourFit(Base):
     """A behaviour score fitted on the book (:mod:`lienwatch.risk.behaviour`): the model as a
     readable table, the observation months it saw (every horizon closed by
     ``fitted_through``) and its time-split figures. The follow-up engine scores a case opened
-    on a day with the newest fit made through an earlier day."""
+    on a day with the fit an analyst published last among those made through an earlier day;
+    a fit nobody published (``published_at`` empty) scores nothing."""
 
     __tablename__ = "behaviour_fits"
 
@@ -295,3 +296,5 @@ class BehaviourFit(Base):
     model: Mapped[dict[str, Any]]
     figures: Mapped[dict[str, Any]]
     fitted_at: Mapped[datetime]
+    published_by: Mapped[str | None] = mapped_column(String(80))  # the analyst's username
+    published_at: Mapped[datetime | None]
