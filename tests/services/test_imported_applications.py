@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from lienwatch.data import german_credit_path
 from lienwatch.risk.datasets import GERMAN_CREDIT
@@ -179,3 +179,30 @@ def test_an_imported_book_is_scored_by_the_scorecard_in_force_and_not_mixed_with
     assert (kept.scorecard_id, kept.score) == (in_force, decided.score)
     door = scorecard_stability(db_session, day=kept.decided_on)
     assert (door["population"], door["applications"]) == (THROUGH_THE_DOOR, 1)
+
+
+def test_an_import_and_a_decision_each_read_the_scorecard_in_force_once(
+    db_session, book_files, tmp_path
+):
+    data = german_credit()
+    card = fit_scorecard(data.columns, data.bad, GERMAN_CREDIT)
+    scorecard_id(db_session, card, fit_reference(card, data.columns), at=AT)
+    reads: list[str] = []
+
+    def count(conn, cursor, statement, *args) -> None:
+        if "scorecards" in statement and "applications" not in statement.split("FROM")[-1]:
+            reads.append(statement)
+
+    engine = db_session.get_bind()
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        loans = loans_file(book_files, tmp_path / "loans.csv", CHARACTERISTICS,
+                           lambda _, row: row)  # fmt: skip
+        report = import_book(db_session, at=AT, files={**book_files, "loans": loans})
+        assert report.applications > 0
+        assert len(reads) == 1, reads  # resolved once, its stored id not looked up by digest
+        reads.clear()
+        decide_and_record(db_session, [_example_application()], at=AT)
+        assert len(reads) == 1, reads
+    finally:
+        event.remove(engine, "before_cursor_execute", count)

@@ -31,7 +31,7 @@ from lienwatch.risk.checks import Application
 from lienwatch.risk.datasets import GERMAN_CREDIT
 from lienwatch.risk.policy import Decision, shipped_policy
 from lienwatch.risk.scorecard import Scorecard, fit_scorecard
-from lienwatch.services.applications import german_credit, store_decisions
+from lienwatch.services.applications import InForce, german_credit, store_decisions
 from lienwatch.services.origination import fit_reference
 from lienwatch.services.reads.portfolio import grades_against_outcome
 from lienwatch.sim.records import Portfolio, Profile
@@ -109,8 +109,8 @@ def record_grades(session: Session, origination: Origination, *, at: datetime) -
         return
     refs = list(o.decisions)
     ids = dict(session.execute(select(Loan.ref, Loan.id).where(Loan.ref.in_(refs))).all())
-    store_decisions(session, o.card, o.reference, list(o.decisions.values()), o.columns,
-                    at=at, loans=ids, decided_on=o.applied_on)  # fmt: skip
+    store_decisions(session, InForce(o.card, o.reference), list(o.decisions.values()),
+                    o.columns, at=at, loans=ids, decided_on=o.applied_on)  # fmt: skip
 
 
 def grade_outcomes(session: Session, origination: Origination, *, through: date) -> dict[str, Any]:

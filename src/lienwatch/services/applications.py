@@ -5,6 +5,7 @@ pure rules of :mod:`lienwatch.risk`, the same as ``lienwatch risk score`` (docs/
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -65,16 +66,33 @@ def shipped_reference() -> dict[str, Any]:
     return fit_reference(shipped_scorecard(), german_credit().columns)
 
 
-def scorecard_in_force(session: Session) -> tuple[Scorecard, dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class InForce:
+    """A scorecard that scores applications, with its fit's reference and, once it is
+    stored with the book, its row id."""
+
+    card: Scorecard
+    reference: Mapping[str, Any]
+    stored_id: int | None = None
+
+    def id(self, session: Session, *, at: datetime) -> int:
+        """Its stored id, storing it first when it is not yet (:func:`scorecard_id`)."""
+        if self.stored_id is not None:
+            return self.stored_id
+        return scorecard_id(session, self.card, self.reference, at=at)
+
+
+def scorecard_in_force(session: Session) -> InForce:
     """The scorecard that scores every application arriving now, whatever its path
     (``POST /api/v1/applications``, a book imported with its characteristics), with its fit's
     reference: the one stored last with the book (``lienwatch demo`` stores the one its
-    origination fitted), else the shipped one (stored when it first scores one)."""
+    origination fitted), else the shipped one (stored when it first scores one). Resolve it
+    once per request or import and pass it on."""
     record = session.scalars(select(ScorecardRecord).order_by(ScorecardRecord.id.desc())
                              .limit(1)).first()  # fmt: skip
     if record is None:
-        return shipped_scorecard(), shipped_reference()
-    return scorecard_from_document(record.document), record.reference
+        return InForce(shipped_scorecard(), shipped_reference())
+    return InForce(scorecard_from_document(record.document), record.reference, record.id)
 
 
 def decide_applications(
@@ -108,27 +126,27 @@ def decide_and_record(
     each decision kept with the attributes of the application (``POST
     /api/v1/applications``): an application decided again under the same id is replaced
     until a loan is booked on it."""
-    card, reference = scorecard_in_force(session)
-    decisions, columns = _decided(rows, card, None, None)
-    store_decisions(session, card, reference, decisions, columns, at=at)
+    in_force = scorecard_in_force(session)
+    decisions, columns = _decided(rows, in_force.card, None, None)
+    store_decisions(session, in_force, decisions, columns, at=at)
     return decisions
 
 
 def store_decisions(
-    session: Session, card: Scorecard, reference: Mapping[str, Any], decisions: Sequence[Decision],
+    session: Session, scorecard: InForce, decisions: Sequence[Decision],
     columns: Mapping[str, np.ndarray], *, at: datetime,
     loans: Mapping[str, int] | None = None, decided_on: Mapping[str, Any] | None = None,
 ) -> int:  # fmt: skip
-    """Keep ``decisions`` (row for row with ``columns``) and the attributes ``card`` binned,
-    each linked to its loan id in ``loans`` (by application id) and dated by ``decided_on``
-    (default: ``at``'s day)."""
+    """Keep ``decisions`` (row for row with ``columns``) and the attributes the scorecard
+    binned, each linked to its loan id in ``loans`` (by application id) and dated by
+    ``decided_on`` (default: ``at``'s day)."""
     loans, decided_on = loans or {}, decided_on or {}
     scored = (
         Scored(d.application_id, at, decided_on.get(d.application_id, at.date()), d.score,
                d.grade, d.decision, attributes, loans.get(d.application_id))
-        for d, attributes in zip(decisions, card.attributes(columns), strict=True)
+        for d, attributes in zip(decisions, scorecard.card.attributes(columns), strict=True)
     )  # fmt: skip
-    return record_scored(session, scorecard_id(session, card, reference, at=at), scored)
+    return record_scored(session, scorecard.id(session, at=at), scored)
 
 
 # -- a book imported with its applications (``lienwatch import``, docs/store.md) ------------
@@ -136,26 +154,34 @@ def store_decisions(
 APPLICATION_ID = "application_id"
 
 
+def carries_applications(header: Sequence[str]) -> bool:
+    """Whether a loans file's ``header`` has application columns (``application_id`` or a
+    characteristic a scorecard may keep): then the import resolves the scorecard in force,
+    once, for :func:`application_columns` and what follows."""
+    return APPLICATION_ID in header or any(c.name in header for c in GERMAN_CREDIT.characteristics)
+
+
 def application_columns(
-    session: Session, header: Sequence[str]
+    scorecard: InForce, header: Sequence[str]
 ) -> tuple[list[str], list[str]]:
     """The loans file's application columns: those of ``header`` it recognises
     (``application_id`` and the characteristics of the scorecard in force) and the
     characteristics missing when some but not all are given."""
     if not any(c.name in header for c in GERMAN_CREDIT.characteristics):
         return [c for c in header if c == APPLICATION_ID], []  # no scorecard to fit
-    names = scorecard_in_force(session)[0].names
+    names = scorecard.card.names
     given = [c for c in header if c == APPLICATION_ID or c in names]
     return given, [c for c in names if c not in header]
 
 
-def imported_application_errors(session: Session, loans: Sequence[Row]) -> list[RowError]:
+def imported_application_errors(session: Session, scorecard: InForce,
+                                loans: Sequence[Row]) -> list[RowError]:  # fmt: skip
     """Loans rows whose application columns are unusable: an ``application_id`` never
     decided here without the characteristics to score it, a characteristic that is not a
     number where the scorecard in force bins numbers."""
     if not any(_carries_application(row) for row in loans):
         return []
-    card, _ = scorecard_in_force(session)
+    card = scorecard.card
     numeric = [c.name for c in card.inputs if c.kind == "numeric"]
     ids = {_text(row, APPLICATION_ID) for row in loans} - {""}
     stored = select(ApplicationRecord.ref).where(ApplicationRecord.ref.in_(ids))
@@ -175,7 +201,8 @@ def imported_application_errors(session: Session, loans: Sequence[Row]) -> list[
     return errors
 
 
-def record_imported_applications(session: Session, loans: Sequence[Row], *, at: datetime) -> int:
+def record_imported_applications(session: Session, scorecard: InForce, loans: Sequence[Row], *,
+                                 at: datetime) -> int:  # fmt: skip
     """The applications the loans rows carry: a row with the scorecard's characteristics is
     scored by the scorecard in force (:func:`scorecard_in_force`; graded by the shipped
     policy, dated by its disbursement day, no decision recorded: a booked loan, not an
@@ -184,7 +211,7 @@ def record_imported_applications(session: Session, loans: Sequence[Row], *, at: 
     loans = [row for row in loans if _carries_application(row)]
     if not loans:
         return 0
-    card, reference = scorecard_in_force(session)
+    card = scorecard.card
     refs = {row.key for row in loans}
     ids = dict(session.execute(select(Loan.ref, Loan.id).where(Loan.ref.in_(refs))).all())
     scored = [row for row in loans if _scored(row, card)]
@@ -200,7 +227,7 @@ def record_imported_applications(session: Session, loans: Sequence[Row], *, at: 
             for row, score, attributes in zip(scored, card.score(columns),
                                               card.attributes(columns), strict=True)
         ]  # fmt: skip
-        record_scored(session, scorecard_id(session, card, reference, at=at), rows)
+        record_scored(session, scorecard.id(session, at=at), rows)
         linked += len(rows)
     for row in loans:
         ref = _text(row, APPLICATION_ID)

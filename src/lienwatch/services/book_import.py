@@ -29,9 +29,12 @@ from lienwatch.errors import LienwatchError
 from lienwatch.ledger.collateral import Registration, registered_data, released_data
 from lienwatch.ledger.entries import EntryKind
 from lienwatch.services.applications import (
+    InForce,
     application_columns,
+    carries_applications,
     imported_application_errors,
     record_imported_applications,
+    scorecard_in_force,
 )
 from lienwatch.services.ledger import collateral_registrations, record, require_user
 from lienwatch.services.payments import posted_entry
@@ -96,12 +99,14 @@ def import_book(
     errors: list[RowError] = []
     ignored: dict[str, list[str]] = {}
     sources: dict[str, tuple[Path, list[str]]] = {}
+    scorecard: InForce | None = None
     for kind, path in files.items():
         header, rows = read_table(Path(path))
         sources[kind] = (Path(path), header)
         header_errors, ignored[kind] = check_header(kind, str(path), header)
-        if kind == "loans":
-            known, missing = application_columns(session, header)
+        if kind == "loans" and carries_applications(header):
+            scorecard = scorecard_in_force(session)  # once: the import's columns and scores
+            known, missing = application_columns(scorecard, header)
             ignored[kind] = [c for c in ignored[kind] if c not in known]
             header_errors += [RowError(str(path), 1, c, "required with the scorecard's other "
                                        "characteristics (docs/store.md)") for c in missing]
@@ -115,7 +120,8 @@ def import_book(
     accepted, reference_errors = check_references(parsed, known_references(session))
     errors.extend(reference_errors)
     pledges, pledge_errors = _new_registrations(session, accepted["loans"])
-    pledge_errors += imported_application_errors(session, accepted["loans"])
+    if scorecard is not None:
+        pledge_errors += imported_application_errors(session, scorecard, accepted["loans"])
     accepted = _without_rejected(accepted, pledge_errors)
     errors.extend(pledge_errors)
     plan = plan_import(session, accepted)
@@ -136,7 +142,8 @@ def import_book(
                                     channel=v["channel"]), **IMPORTED})  # fmt: skip
     recorded = _record_registrations(session, pledges, at=at, by=by)
     loans = [row for row in accepted["loans"] if (row.file, row.line) not in conflicting]
-    linked = record_imported_applications(session, loans, at=at) if "loans" in parsed else 0
+    linked = (record_imported_applications(session, scorecard, loans, at=at)
+              if scorecard is not None and "loans" in parsed else 0)  # fmt: skip
     written = _write_quarantine(errors, sources) if errors else []
     return ImportReport(imported, plan.unchanged, errors, ignored, written, recorded, linked)
 
