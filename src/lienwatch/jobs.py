@@ -220,7 +220,13 @@ def daily_report(factory: sessionmaker[Session], settings: Settings) -> Callable
     from sqlalchemy import delete
 
     from lienwatch.followup.strategy import configured_strategy
-    from lienwatch.reports.daily import day_folder, figures_for, ledger_public_key, write
+    from lienwatch.reports.daily import (
+        day_folder,
+        figures_for,
+        ledger_public_key,
+        write,
+        written_figures,
+    )
     from lienwatch.reports.mail import send_report
     from lienwatch.store.repositories import insert_ignoring_duplicates
     from lienwatch.store.tables import Event
@@ -243,7 +249,8 @@ def daily_report(factory: sessionmaker[Session], settings: Settings) -> Callable
         with transaction(factory) as session:
             figures = figures_for(session, as_of=None, now=now, strategy=strategy,
                                   time_zone=settings.time_zone, catalogue=catalogue,
-                                  ledger_key=ledger_key, rules=rules, scheme=scheme)  # fmt: skip
+                                  ledger_key=ledger_key, rules=rules, scheme=scheme,
+                                  written=written_figures(config.out, dated=True))  # fmt: skip
         day = figures["as_of"]
         key = f"report:{day}:{config.lang}"
         with transaction(factory) as session:

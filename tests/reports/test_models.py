@@ -3,8 +3,10 @@ the grade mix's PSI, the behaviour score or why not, abnormal payments, rings.""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 
+from lienwatch.reports.daily import day_folder, written_figures
 from lienwatch.reports.models import models_figures
 from lienwatch.services.applications import shipped_reference, shipped_scorecard
 from lienwatch.services.origination import (
@@ -72,6 +74,43 @@ def test_the_models_section_says_what_changed_since_the_previous_report(db_sessi
                for previous in (date(2026, 1, 1), date(2026, 2, 1))}  # fmt: skip
     assert changes[date(2026, 1, 1)] == {"candidate_rings": 1, "ring_borrowers": 3, "auc": None}
     assert changes[date(2026, 2, 1)] == {"candidate_rings": 0, "ring_borrowers": 1, "auc": None}
+
+
+def test_the_changes_read_the_previous_report_s_figures_when_it_was_written(
+    db_session, tmp_path
+):
+    """The previous report's figures.json, where written, gives the changes: the same as
+    computing them again, without the work; a report of another day, or none, is computed."""
+    for ref, disbursed in (("R1", date(2026, 1, 15)), ("R2", date(2026, 1, 15)),
+                           ("R3", date(2026, 10, 15))):  # fmt: skip
+        factories.loan(db_session, ref, disbursed_on=disbursed)
+    run_nightly(db_session, ProductCatalogue(), as_of=DAY)
+    before = date(2026, 2, 1)
+    was = models_figures(db_session, day=before, since=None, at=AT)
+    computed = models_figures(db_session, day=DAY, since=None, at=AT, previous_day=before)
+    read = models_figures(db_session, day=DAY, since=None, at=AT, previous_day=before,
+                          previous=was)  # fmt: skip
+    assert read["changes"] == computed["changes"] == {
+        "candidate_rings": 0, "ring_borrowers": 1, "auc": None}
+    assert read["stability"]["change"] == computed["stability"]["change"]
+    # what the written report says is what is compared with (not computed again)
+    told = {**was, "rings": {"candidate_rings": 4, "borrowers": 11},
+            "behaviour": {"available": True, "auc": 0.7}}
+    changes = models_figures(db_session, day=DAY, since=None, at=AT, previous_day=before,
+                             previous=told)["changes"]  # fmt: skip
+    assert changes == {"candidate_rings": -3, "ring_borrowers": -8, "auc": None}
+    # the reader of written reports: the day's own figures only
+    dated = written_figures(tmp_path, dated=True)
+    folder = day_folder(tmp_path, before)
+    folder.mkdir()
+    assert dated(before) is None  # none written
+    (folder / "figures.json").write_text(json.dumps({"as_of": "2026-02-01", "models": was}))
+    assert dated(before) == {"as_of": "2026-02-01", "models": was}
+    (folder / "figures.json").write_text("{not json")
+    assert dated(before) is None
+    (tmp_path / "figures.json").write_text(json.dumps({"as_of": "2026-01-31", "models": was}))
+    assert written_figures(tmp_path, dated=False)(before) is None  # another day's report
+    assert written_figures(tmp_path, dated=False)(date(2026, 1, 31))["as_of"] == "2026-01-31"
 
 
 def test_the_scorecard_s_stability_against_its_fit(db_session):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
@@ -83,12 +84,29 @@ def produce(
         figures = figures_for(session, as_of=as_of, now=now or clock.now(), strategy=strategy,
                               time_zone=time_zone, catalogue=catalogue,
                               ledger_key=ledger_public_key(ledger_key), rules=rules,
-                              scheme=scheme)  # fmt: skip
+                              scheme=scheme, written=written_figures(out, dated=dated))  # fmt: skip
         target = day_folder(out, figures["as_of"]) if dated else out
         if disclosure:
             pack = write_disclosure(session, day=figures["as_of"],
                                     at=datetime.fromisoformat(figures["at"]), out=target)
     return replace(write(figures, target, lang=lang, pdf=pdf), disclosure=tuple(pack))
+
+
+def written_figures(out: Path, *, dated: bool) -> Callable[[date], dict[str, Any] | None]:
+    """The figures a report already written below ``out`` holds for a business day (its
+    ``figures.json``: in the day's folder when ``dated``, else in ``out`` itself if it is
+    that day's), or None: what the next report compares itself with, read rather than
+    computed again."""
+
+    def read(day: date) -> dict[str, Any] | None:
+        path = (day_folder(out, day) if dated else out) / JSON
+        try:
+            found = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return found if isinstance(found, dict) and found.get("as_of") == day.isoformat() else None
+
+    return read
 
 
 def figures_for(
@@ -102,14 +120,18 @@ def figures_for(
     ledger_key: Ed25519PublicKey | None = None,
     rules: CapacityRules | None = None,
     scheme: Scheme | None = None,
+    written: Callable[[date], dict[str, Any] | None] | None = None,
 ) -> dict[str, Any]:
     """The figures of the report for ``as_of`` (default: the last business day that ended by
     ``now``), read in the caller's transaction; ``rules`` and ``scheme`` as in
-    :func:`~lienwatch.reports.figures.build_figures`."""
+    :func:`~lienwatch.reports.figures.build_figures`; ``written`` gives a report already
+    written for a day (:func:`written_figures`), whose figures the changes since the previous
+    report read instead of computing them again."""
     period = report_period(session, as_of=as_of, now=now, time_zone=time_zone)
+    previous = written(period.previous_day) if written and period.previous_day else None
     return build_figures(session, period, strategy=strategy, catalogue=catalogue,
                          time_zone=time_zone, ledger_key=ledger_key, rules=rules,
-                         scheme=scheme)  # fmt: skip
+                         scheme=scheme, previous=previous)  # fmt: skip
 
 
 def ledger_public_key(path: Path | None) -> Ed25519PublicKey | None:

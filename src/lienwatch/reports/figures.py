@@ -104,13 +104,15 @@ def build_figures(
     ledger_key: Ed25519PublicKey | None = None,
     rules: CapacityRules | None = None,
     scheme: Scheme | None = None,
+    previous: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Every figure of the report for ``period`` as one JSON-ready document; ``strategy`` is
     the follow-up strategy in force (its routine checks are obligations of coverage),
     ``ledger_key`` the public key the ledger's heads are checked with (None: not checked),
     ``rules`` and ``scheme`` the capacity rules and incentive scheme in force (None: the
-    shipped ones)."""
-    day, previous = period.day, period.previous_day
+    shipped ones), ``previous`` the figures of the report written for the previous day when
+    there is one (the models' changes read them)."""
+    day, previous_day = period.day, period.previous_day
     buckets = _bucket_order(session, day)
     portfolio = _portfolio(session, day)
     delinquency = _delinquency(session, day, buckets)
@@ -119,10 +121,10 @@ def build_figures(
     followup["workforce"] = workforce_figures(
         session, day=day, at=period.at, previous_at=period.previous_at, strategy=strategy,
         catalogue=catalogue, time_zone=time_zone, rules=rules, scheme=scheme)  # fmt: skip
-    if previous is not None:
-        before = _portfolio(session, previous)
+    if previous_day is not None:
+        before = _portfolio(session, previous_day)
         portfolio["changes"] = _changes(portfolio["totals"], before["totals"])
-        was = _delinquency(session, previous, buckets)
+        was = _delinquency(session, previous_day, buckets)
         delinquency["changes"] = {
             **_changes(delinquency["totals"], was["totals"]),
             "buckets": {
@@ -145,14 +147,15 @@ def build_figures(
     return {
         "as_of": day.isoformat(),
         "at": period.at.isoformat(),
-        "previous": previous.isoformat() if previous else None,
+        "previous": previous_day.isoformat() if previous_day else None,
         "time_zone": time_zone,
         "portfolio": portfolio,
         "delinquency": delinquency,
         "collateral": collateral,
         "followup": followup,
         "models": models_figures(session, day=day, since=period.previous_at, at=period.at,
-                                 previous_day=previous),
+                                 previous_day=previous_day,
+                                 previous=(previous or {}).get("models")),
         "ledger": _ledger(session, period, ledger_key),
         "trend": _trend(session, day),
     }

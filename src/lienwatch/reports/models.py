@@ -29,27 +29,32 @@ RING_MAX_SHARE = 20
 
 
 def models_figures(session: Session, *, day: date, since: datetime | None,
-                   at: datetime, previous_day: date | None = None) -> dict[str, Any]:  # fmt: skip
+                   at: datetime, previous_day: date | None = None,
+                   previous: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
     """The section's figures for the business ``day``; ``since`` is the previous report's
     moment (what is new since), ``at`` this one's, ``previous_day`` its business day: the
-    grade mix's PSI, the rings and the behaviour score's AUC are computed for it too, the
-    same way, and their ``changes`` given."""
+    grade mix's PSI, the rings and the behaviour score's AUC of that day are given as
+    ``changes``, read from ``previous`` (the models section of the report written for that
+    day) when given, else computed for it the same way."""
     stability = _stability(session, day)
     behaviour = _behaviour(session, day)
     rings = _rings(session, day)
     found = {"installed": True, "grades": grades_against_outcome(session, day),
              "stability": stability,
-             "scorecard": _scorecard(session, day, previous_day),
+             "scorecard": _scorecard(session, day, previous_day, previous),
              "behaviour": behaviour,
              "payment_anomalies": _payment_anomalies(session, since, at),
              "rings": rings}  # fmt: skip
     if previous_day is not None:
-        stability["change"] = _change(stability["psi"], _stability(session, previous_day)["psi"])
-        was = _rings(session, previous_day)
+        was = previous if previous and {"stability", "rings", "behaviour"} <= set(previous) else {
+            "stability": _stability(session, previous_day),
+            "rings": _rings(session, previous_day),
+            "behaviour": _behaviour(session, previous_day)}  # fmt: skip
+        stability["change"] = _change(stability["psi"], was["stability"]["psi"])
         found["changes"] = {
-            "candidate_rings": rings["candidate_rings"] - was["candidate_rings"],
-            "ring_borrowers": rings["borrowers"] - was["borrowers"],
-            "auc": _change(behaviour.get("auc"), _behaviour(session, previous_day).get("auc")),
+            "candidate_rings": rings["candidate_rings"] - was["rings"]["candidate_rings"],
+            "ring_borrowers": rings["borrowers"] - was["rings"]["borrowers"],
+            "auc": _change(behaviour.get("auc"), was["behaviour"].get("auc")),
         }
     return found
 
@@ -69,13 +74,16 @@ def _stability(session: Session, day: date) -> dict[str, Any]:
             "recent_since": start.isoformat()}  # fmt: skip
 
 
-def _scorecard(session: Session, day: date, previous: date | None) -> dict[str, Any] | None:
+def _scorecard(session: Session, day: date, previous_day: date | None,
+               previous: dict[str, Any] | None) -> dict[str, Any] | None:  # fmt: skip
     """The scorecard's stability on ``day`` (:func:`scorecard_stability`) with each PSI's
-    change since the ``previous`` report's day (absent for the first report)."""
+    change since the previous report's day (absent for the first report), read from that
+    report's figures (``previous``) when given."""
     found = scorecard_stability(session, day=day)
-    if found is None or previous is None:
+    if found is None or previous_day is None:
         return found
-    before = scorecard_stability(session, day=previous)
+    before = (previous["scorecard"] if previous and "scorecard" in previous
+              else scorecard_stability(session, day=previous_day))  # fmt: skip
     if before is None or (before["scorecard"], before["population"]) != (
         found["scorecard"], found["population"]):
         return found
