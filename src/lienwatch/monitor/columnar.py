@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from lienwatch.domain.geo import EARTH_RADIUS_M, chord2_of_m
-from lienwatch.monitor.detectors.activity_area import is_far
+from lienwatch.monitor.detectors.activity_area import ActivityArea, is_far
 from lienwatch.monitor.detectors.base import DAY_S, NEVER
 from lienwatch.monitor.detectors.long_stay import long_stay_due, stood_still
 from lienwatch.monitor.detectors.tracker_pair import TrackerPair
@@ -138,6 +138,19 @@ class Columns:
             (self.monitors[v], {fix.device_id: fix for _, fix in sorted(fixes, key=lambda x: x[0])})
             for v, fixes in found.items()
         ]
+
+
+def sort_order(
+    vehicle: np.ndarray, time: np.ndarray, device: np.ndarray
+) -> np.ndarray:
+    """``np.lexsort((device, time, vehicle))``. A batch usually comes grouped by device in
+    device order, time-sorted within: a stable sort of one (vehicle, time) key keeps the
+    device order of equal keys then, and merges the few runs per vehicle in O(n)."""
+    time = np.asarray(time, dtype=np.int64)
+    grouped = len(time) and (device[1:] >= device[:-1]).all()
+    if not grouped or int(time.max()) - int(time.min()) >= _KEY_SHIFT:
+        return np.lexsort((device, time, vehicle))
+    return np.argsort(vehicle.astype(np.int64) * _KEY_SHIFT + (time - time.min()), kind="stable")
 
 
 def _previous(mask: np.ndarray, start: np.ndarray) -> np.ndarray:
@@ -438,16 +451,17 @@ def _clocks(cols: Columns, vehicle: np.ndarray, time: np.ndarray, xyz: np.ndarra
     restart = anchor & ~close
     maybe = np.flatnonzero(close)
     if len(maybe):
-        sure = np.maximum.accumulate(np.where(restart, np.arange(nv), 0))[maybe].tolist()
-        px, py, pz = (xyz[:, k].tolist() for k in range(3))
-        piece = origin = -1
-        for j, s, r2 in zip(maybe.tolist(), sure, stay_r2[maybe].tolist(), strict=True):
+        sure = np.maximum.accumulate(np.where(restart, np.arange(nv), 0))[maybe]
+        at_sure = xyz[sure].tolist()  # only these rows: a list of every fix costs 10x the walk
+        piece, origin = -1, (0.0, 0.0, 0.0)
+        for j, s, (jx, jy, jz), r2, here in zip(maybe.tolist(), sure.tolist(), xyz[maybe].tolist(),
+                                                stay_r2[maybe].tolist(), at_sure, strict=True):
             if s != piece:
-                piece = origin = s
-            dx, dy, dz = px[j] - px[origin], py[j] - py[origin], pz[j] - pz[origin]
+                piece, origin = s, here
+            dx, dy, dz = jx - origin[0], jy - origin[1], jz - origin[2]
             if not stood_still(0.0, dx * dx + dy * dy + dz * dz, r2):
                 restart[j] = True
-                origin = j
+                origin = (jx, jy, jz)
     restarts = np.flatnonzero(restart)
     vi = cols.valid_index
     v = vehicle[restarts]
@@ -601,30 +615,11 @@ def activity(cols: Columns, order: OpenOrder) -> None:
     of_fix = of_run[np.cumsum(run) - 1]
     group_vd = groups >> 32
     group_cell = (groups & (2**32 - 1)) - 2**31
-    bounds = np.searchsorted(group_vd, np.arange(vd[-1] + 2)).tolist() if len(vi) else [0]
-    cells, tallies = group_cell.tolist(), counts.tolist()
+    bounds = np.searchsorted(group_vd, np.arange(vd[-1] + 2))
     firsts = np.flatnonzero(new_day)
-    epochs: list[tuple[frozenset[int], np.ndarray]] = []
-    far_r2: list[float] = []
-    day_epoch = np.full(len(firsts), -1, dtype=np.int64)
-    current, learned = -1, None
-    for k, (f, d) in enumerate(zip(firsts.tolist(), day[firsts].tolist(), strict=True)):
-        detector = cols.monitors[vehicle[f]].area
-        if k == 0 or vehicle[f] != vehicle[firsts[k - 1]]:
-            current, learned = -1, detector.learned_on
-        elif detector.day is not None:
-            detector.today = dict(zip(cells[bounds[k - 1] : bounds[k]],
-                                      tallies[bounds[k - 1] : bounds[k]], strict=True))  # fmt: skip
-        detector._roll(d)
-        if detector.learned_on != learned:
-            learned = detector.learned_on
-            epochs.append((detector.area, detector.centres))
-            far_r2.append(detector.limits.unusual_far_r2)
-            current = len(epochs) - 1
-        day_epoch[k] = current
-        if k + 1 == len(firsts) or vehicle[firsts[k + 1]] != vehicle[f]:
-            detector.today = dict(zip(cells[bounds[k] : bounds[k + 1]],
-                                      tallies[bounds[k] : bounds[k + 1]], strict=True))  # fmt: skip
+    epochs, far_r2, day_epoch = _roll_days(
+        cols.monitors, vehicle[firsts], day[firsts], bounds, group_cell, counts
+    )
     epoch_of_group = day_epoch[group_vd]
     area_keys = np.array(
         [e * 2**32 + (c + 2**31) for e, (area, _) in enumerate(epochs) for c in area],
@@ -660,6 +655,76 @@ def activity(cols: Columns, order: OpenOrder) -> None:
     last = np.r_[np.flatnonzero(np.diff(vehicle)), len(vi) - 1] if len(vi) else vehicle
     for end in last.tolist():
         _hold_epoch(cols.monitors[int(vehicle[end])].area, epochs, fars, int(day_epoch[vd[end]]))
+
+
+def _roll_days(monitors: Sequence[VehicleMonitor], vehicle: np.ndarray, day: np.ndarray,
+               bounds: np.ndarray, cell: np.ndarray, count: np.ndarray) -> tuple[
+                   list[tuple[frozenset[int], np.ndarray]], list[float], np.ndarray]:  # fmt: skip
+    """What :meth:`ActivityArea._roll` does over each vehicle's days (``vehicle`` and
+    ``day`` per vehicle-day; ``cell`` and ``count`` its cells' tallies, from ``bounds[k]`` to
+    ``bounds[k + 1]``), without rolling them one by one: the days in each day's window are
+    a range, so only the learn days need the window's totals, summed for all of them at once;
+    each vehicle is left with the window of its last day. Returns the areas learned (with
+    their far distance) and each vehicle-day's area, -1 before the first."""
+    n = len(day)
+    areas = [m.area for m in monitors]
+    window = np.array([a.limits.activity_days for a in areas], dtype=np.int64)[vehicle]
+    key = vehicle.astype(np.int64) * 2**33 + (day + 2**31)
+    lo = np.searchsorted(key, key - window + 1)  # the first day still in the window
+    held = (np.arange(n) - lo).tolist()  # len(ActivityArea.days) at the day's roll
+    need = [a.limits.activity_min_days for a in areas]
+    learns, last, learned_on, every = [], -1, None, ActivityArea._RELEARN_DAYS
+    for k, (v, d) in enumerate(zip(vehicle.tolist(), day.tolist(), strict=True)):
+        if v != last:
+            last, learned_on = v, None
+        if (learned_on is None or d - learned_on >= every) and held[k] >= need[v]:
+            learns.append(k)
+            learned_on = d
+    at = np.asarray(learns, dtype=np.int64)
+    first, stop = bounds[lo[at]], bounds[at]
+    sizes = stop - first
+    rows = np.repeat(first - np.r_[0, np.cumsum(sizes)[:-1]], sizes) + np.arange(sizes.sum())
+    which = np.repeat(np.arange(len(at)), sizes) * 2**32 + (cell[rows] + 2**31)
+    pairs, of_pair = np.unique(which, return_inverse=True)
+    totals = np.bincount(of_pair, weights=count[rows], minlength=len(pairs)).astype(np.int64)
+    cuts = np.searchsorted(pairs >> 32, np.arange(len(at) + 1)).tolist()
+    pair_cells, totals_l = ((pairs & (2**32 - 1)) - 2**31).tolist(), totals.tolist()
+    epochs, far_r2 = [], []
+    for j, k in enumerate(learns):
+        area = areas[vehicle[k]]
+        area.totals = dict(zip(pair_cells[cuts[j]:cuts[j + 1]], totals_l[cuts[j]:cuts[j + 1]],
+                               strict=True))  # fmt: skip
+        area._learn(int(day[k]))
+        epochs.append((area.area, area.centres))
+        far_r2.append(area.limits.unusual_far_r2)
+    learned = np.full(n, -1, dtype=np.int64)
+    learned[at] = np.arange(len(at))
+    head = np.r_[True, vehicle[1:] != vehicle[:-1]]
+    start = np.maximum.accumulate(np.where(head, np.arange(n), 0))
+    latest = _previous(learned >= 0, start)  # the last learn before each day, or -1
+    latest = np.where(learned >= 0, np.arange(n), latest)
+    day_epoch = np.where(latest >= 0, learned[np.maximum(latest, 0)], -1)
+    _leave_windows(areas, vehicle, day, lo, bounds, cell.tolist(), count.tolist())
+    return epochs, far_r2, day_epoch
+
+
+def _leave_windows(areas: list[Any], vehicle: np.ndarray, day: np.ndarray, lo: np.ndarray,
+                   bounds: np.ndarray, cells: list[int], tallies: list[int]) -> None:  # fmt: skip
+    """Each vehicle's :class:`ActivityArea` as its last day's roll and tallies left it."""
+    lasts = np.r_[np.flatnonzero(np.diff(vehicle)), len(vehicle) - 1]
+    edges, days = bounds.tolist(), day.tolist()
+    for k, first in zip(lasts.tolist(), lo[lasts].tolist(), strict=True):
+        area = areas[vehicle[k]]
+        area.day, area.today = days[k], dict(zip(cells[edges[k]:edges[k + 1]],
+                                                 tallies[edges[k]:edges[k + 1]], strict=True))
+        area.days = deque((days[j], dict(zip(cells[edges[j]:edges[j + 1]],
+                                             tallies[edges[j]:edges[j + 1]], strict=True)))
+                          for j in range(first, k))  # fmt: skip
+        totals: dict[int, int] = {}
+        for _, today in area.days:
+            for c, count in today.items():
+                totals[c] = totals.get(c, 0) + count
+        area.totals = totals
 
 
 def _hold_epoch(detector: Any, epochs: list[tuple[frozenset[int], np.ndarray]],

@@ -29,7 +29,7 @@ from lienwatch.domain.geo import unit_vectors
 from lienwatch.domain.positions import PositionColumns
 from lienwatch.domain.provinces import OUTSIDE, ProvinceIndex
 from lienwatch.monitor.cluster import find_clusters
-from lienwatch.monitor.columnar import Columns, OpenOrder, run_passes
+from lienwatch.monitor.columnar import Columns, OpenOrder, run_passes, sort_order
 from lienwatch.monitor.detectors.activity_area import activity_cells
 from lienwatch.monitor.detectors.base import StayRecord, evidence_of
 from lienwatch.monitor.lifecycle import AlertBook
@@ -130,7 +130,7 @@ class Monitor:
             self._slot(device)
         names, vehicle_of = np.unique([self._slot_key(d) for d in unique.tolist()],
                                       return_inverse=True)  # fmt: skip
-        order = np.lexsort((device_of, batch.time, vehicle_of[device_of]))
+        order = sort_order(vehicle_of[device_of], batch.time, device_of)
         vehicle = vehicle_of[device_of[order]]
         slots = [self._slots[name] for name in names.tolist()]
         columnar = _columnar_vehicles(slots)
