@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 
 from lienwatch.domain.geo import EARTH_RADIUS_M, chord2_of_m
-from lienwatch.monitor.detectors.activity_area import ActivityArea, is_far
-from lienwatch.monitor.detectors.base import DAY_S, NEVER
+from lienwatch.monitor.detectors.activity_area import ActivityArea, cell_centres
+from lienwatch.monitor.detectors.base import DAY_S, NEVER, Place
 from lienwatch.monitor.detectors.long_stay import long_stay_due, stood_still
 from lienwatch.monitor.detectors.tracker_pair import TrackerPair
 from lienwatch.monitor.lifecycle import AlertBook
@@ -370,42 +370,54 @@ def stays_and_zones(cols: Columns, order: OpenOrder) -> None:
     only_visit = visit & ~long  # all the detector does there: a visit to the stay's place
     events = np.flatnonzero(stay_event | zoned)
     clocks = _clocks(cols, vehicle, time, xyz, anchor, stay_r2)
-    earlier = anchor_of[np.maximum(events - 1, 0)]
+    previous = np.maximum(events - 1, 0)
     wanted = events[~only_visit[events] | zoned[events]]
     before = clocks.before
-    cols.prepare(vi[np.concatenate([wanted, anchor_of[events], earlier, anchor_of[before], before,
+    ended = anchor_of[previous[ends_busy[events]]]
+    cols.prepare(vi[np.concatenate([wanted, anchor_of[wanted], ended, anchor_of[before], before,
                                     clocks.restart[clocks.fired]])])  # fmt: skip
-    current: dict[int, int] = {}  # vehicle -> the anchor (valid position) its Stays holds
-    alerts = order.book.alerts
+    # vehicle -> the anchor (valid position) its Stays holds, or -1 - the anchor of a stay
+    # seen only for its visit to a place (Stays is moved onto it by the next _sync_stay)
+    current: dict[int, int] = {}
+    alerts, monitors = order.book.alerts, cols.monitors
+    spots = vi[anchor_of[events[only_visit[events]]]]
+    spot = zip(*(c[name][spots].tolist() for name in ("x", "y", "z", "lat", "lon")), strict=True)
     fire_before, f, m = before.tolist(), 0, len(before)
-    for e in [*events.tolist(), len(vi)]:
+    columns = (events, vehicle[events], stay_event[events], ends_busy[events],
+               only_visit[events], zoned[events], anchor_of[events], anchor_of[previous],
+               time[previous], vi[events])  # fmt: skip
+    for e, v, staying, busy_end, visiting, in_zone, a, a_before, t_before, g in zip(
+        *(column.tolist() for column in columns), strict=True
+    ):
         while f < m and fire_before[f] < e:  # clocks due before this event's fix
             _fire(cols, order, clocks, current, f, fire_before[f], anchor_of)
             f += 1
-        if e == len(vi):
-            break
-        v = int(vehicle[e])
-        monitor = cols.monitors[v]
+        monitor = monitors[v]
         stays = monitor.stays
-        if stay_event[e]:
-            if ends_busy[e]:
-                _sync_stay(cols, stays, current, v, int(anchor_of[e - 1]), time[e - 1])
+        if visiting:
+            here = Place(*next(spot), visits=0)
+            if current.get(v) != a:  # a stay not followed yet: count the visit only
+                current[v] = -1 - a
+                stays.places.visit(here)
             else:
-                _sync_stay(cols, stays, current, v, int(anchor_of[e]), time[e - 1])
-            if only_visit[e]:
+                _sync_stay(cols, stays, current, v, a, t_before)
                 stays.visited = True
                 stays.places.visit(stays.anchor)
-            else:
-                stays.on_fix(cols.fix(int(vi[e])))  # the clock's fields are set at the end
-            current[v] = int(anchor_of[e])
+        elif staying:
+            _sync_stay(cols, stays, current, v, a_before if busy_end else a, t_before)
+            stays.on_fix(cols.fix(g))  # the clock's fields are set at the end
+            current[v] = a
             if len(alerts) != order.seen:
-                order.mark(int(vi[e]), 4)
-        if zoned[e]:
-            _sync_stay(cols, stays, current, v, int(anchor_of[e]), None)
-            fix = cols.fix(int(vi[e]))
+                order.mark(g, 4)
+        if in_zone:
+            _sync_stay(cols, stays, current, v, a, None)
+            fix = cols.fix(g)
             if fix.zone >= 0 or monitor.zones.current != -1:
                 monitor.zones.on_fix(fix)
-            order.mark(int(vi[e]), 5)
+            order.mark(g, 5)
+    while f < m:  # clocks due after the last event
+        _fire(cols, order, clocks, current, f, fire_before[f], anchor_of)
+        f += 1
     ends = np.r_[np.flatnonzero(np.diff(vehicle)), len(vi) - 1] if len(vi) else anchor_at
     last_restart = clocks.restart[np.searchsorted(clocks.restart, ends, side="right") - 1]
     cols.prepare(vi[np.concatenate([anchor_of[ends], ends, last_restart])])
@@ -519,10 +531,11 @@ def _sync_stay(cols: Columns, stays: Any, current: dict[int, int], v: int, ancho
                last_time: Any) -> None:  # fmt: skip
     """Stays as the skipped fixes left it: following the stay anchored at ``anchor`` (a
     valid position), its long-stay record last seen at ``last_time``."""
-    if current.get(v) != anchor:
+    held = current.get(v)
+    if held != anchor:
         fix = cols.fix(int(cols.valid_index[anchor]))
         stays.anchor, stays.start = fix, fix.time
-        stays.visited = False
+        stays.visited = held == -1 - anchor  # its visit was counted in the events loop
         stays.record = None
         current[v] = anchor
     elif stays.record is not None and last_time is not None:
@@ -629,15 +642,14 @@ def activity(cols: Columns, order: OpenOrder) -> None:
     outside = np.flatnonzero((epoch_of_group >= 0) & ~np.isin(group_keys, area_keys))
     # is each (area, cell) outside far from the area? asked once, as the detector caches it
     pairs, of_pair = np.unique(group_keys[outside], return_inverse=True)
+    pair_epoch, pair_cell = pairs >> 32, (pairs & (2**32 - 1)) - 2**31
+    verdicts = _far(pair_cell, pair_epoch, epochs, far_r2)
     fars: dict[int, dict[int, bool]] = {}
-    verdicts = []
-    for key in pairs.tolist():
-        epoch, cell = key >> 32, (key & (2**32 - 1)) - 2**31
-        far = is_far(cell, epochs[epoch][1], far_r2[epoch])
+    for epoch, cell, far in zip(pair_epoch.tolist(), pair_cell.tolist(), verdicts.tolist(),
+                                strict=True):  # fmt: skip
         fars.setdefault(epoch, {})[cell] = far
-        verdicts.append(far)
     far_group = np.zeros(len(groups), dtype=bool)
-    far_group[outside] = np.asarray(verdicts, dtype=bool)[of_pair]
+    far_group[outside] = verdicts[of_pair]
     # a fix in the area or near it only clears what a far fix began: the fix after one
     out = far_group[of_fix]
     events = np.flatnonzero(out | np.r_[False, out[:-1] & (vehicle[1:] == vehicle[:-1])])
@@ -655,6 +667,23 @@ def activity(cols: Columns, order: OpenOrder) -> None:
     last = np.r_[np.flatnonzero(np.diff(vehicle)), len(vi) - 1] if len(vi) else vehicle
     for end in last.tolist():
         _hold_epoch(cols.monitors[int(vehicle[end])].area, epochs, fars, int(day_epoch[vd[end]]))
+
+
+def _far(cell: np.ndarray, epoch: np.ndarray, epochs: list[tuple[frozenset[int], np.ndarray]],
+         far_r2: list[float]) -> np.ndarray:  # fmt: skip
+    """:func:`is_far` of each cell outside the area ``epochs[epoch]``, for all at once: every
+    cell's centre against each centre of its area, the nearest by a minimum per cell."""
+    if not len(cell):
+        return np.zeros(0, dtype=bool)
+    sizes = np.array([len(centres) for _, centres in epochs], dtype=np.int64)
+    offsets = np.r_[0, np.cumsum(sizes)[:-1]]
+    centres = np.concatenate([centres for _, centres in epochs])
+    size = sizes[epoch]
+    rows = np.repeat(offsets[epoch] - np.r_[0, np.cumsum(size)[:-1]], size) + np.arange(size.sum())
+    here = np.repeat(cell_centres(cell), size, axis=0)
+    d2 = (centres[rows, 0] - here[:, 0]) ** 2 + (centres[rows, 1] - here[:, 1]) ** 2
+    d2 += (centres[rows, 2] - here[:, 2]) ** 2
+    return np.minimum.reduceat(d2, np.r_[0, np.cumsum(size)[:-1]]) > np.asarray(far_r2)[epoch]
 
 
 def _roll_days(monitors: Sequence[VehicleMonitor], vehicle: np.ndarray, day: np.ndarray,
@@ -687,14 +716,23 @@ def _roll_days(monitors: Sequence[VehicleMonitor], vehicle: np.ndarray, day: np.
     which = np.repeat(np.arange(len(at)), sizes) * 2**32 + (cell[rows] + 2**31)
     pairs, of_pair = np.unique(which, return_inverse=True)
     totals = np.bincount(of_pair, weights=count[rows], minlength=len(pairs)).astype(np.int64)
-    cuts = np.searchsorted(pairs >> 32, np.arange(len(at) + 1)).tolist()
-    pair_cells, totals_l = ((pairs & (2**32 - 1)) - 2**31).tolist(), totals.tolist()
+    learn, learned_cell = pairs >> 32, (pairs & (2**32 - 1)) - 2**31
+    # ActivityArea._learn for every learn: cells by count (then cell) until the share is held
+    ranked = np.lexsort((learned_cell, -totals, learn))
+    learn, learned_cell, totals = learn[ranked], learned_cell[ranked], totals[ranked]
+    cuts = np.searchsorted(learn, np.arange(len(at) + 1))
+    held = np.cumsum(totals)
+    before = np.r_[0, held[:-1]] - np.r_[0, held][cuts[:-1]][learn]  # held before each cell
+    share = np.array([a.limits.activity_share for a in areas])[vehicle[at]]
+    kept = before < (share * np.add.reduceat(totals, cuts[:-1]) if len(at) else share)[learn]
+    cuts = np.searchsorted(learn[kept], np.arange(len(at) + 1)).tolist()
+    kept_cells = learned_cell[kept]
+    centres, kept_list = cell_centres(kept_cells), kept_cells.tolist()
     epochs, far_r2 = [], []
     for j, k in enumerate(learns):
         area = areas[vehicle[k]]
-        area.totals = dict(zip(pair_cells[cuts[j]:cuts[j + 1]], totals_l[cuts[j]:cuts[j + 1]],
-                               strict=True))  # fmt: skip
-        area._learn(int(day[k]))
+        area.area = frozenset(kept_list[cuts[j] : cuts[j + 1]])
+        area.centres, area.far, area.learned_on = centres[cuts[j] : cuts[j + 1]], {}, int(day[k])
         epochs.append((area.area, area.centres))
         far_r2.append(area.limits.unusual_far_r2)
     learned = np.full(n, -1, dtype=np.int64)

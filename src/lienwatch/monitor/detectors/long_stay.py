@@ -45,7 +45,7 @@ class Places:
         if home is not None:
             self.places.append(place_at(home[0], home[1], visits=limits.place_known_visits))
 
-    def visit(self, anchor: Fix) -> None:
+    def visit(self, anchor: Fix | Place) -> None:
         for place in self.places:
             if chord2(place, anchor) <= self.limits.stay_r2:
                 place.visits += 1
