@@ -73,20 +73,24 @@ class Columns:
         c["slot"] = slot = (c["dev"] != c["dev"][self.start]).astype(np.int64)
         before = [self.previous(slot == s) for s in (0, 1)]
         c["slots_before"] = np.column_stack(before)
-        c["slots_final"] = np.column_stack([np.where(slot == s, index, before[s]) for s in (0, 1)])
+        ends = self.ends
+        self.slots_final = np.column_stack(  # each vehicle's trackers' last fixes
+            [np.where(slot[ends] == s, ends, before[s][ends]) for s in (0, 1)]
+        )
         starts = np.r_[0, self.ends[:-1] + 1]
         second = np.minimum.reduceat(np.where(slot == 1, index, n), starts)
         names = [(devices[f], devices[s] if s < n else None)
                  for f, s in zip(starts.tolist(), second.tolist(), strict=True)]  # fmt: skip
-        per_slot = {"silence": [], "wired": [], "limit_of": []}
+        per_slot: dict[str, list[list[Any]]] = {"silence": [], "wired": [], "limit_of": []}
         for monitor, pair in zip(monitors, names, strict=True):
             live = monitor.liveness
             per_slot["silence"].append([live.silence.get(d, 0.0) for d in pair])
             per_slot["wired"].append([live.kind.get(d) == "wired" for d in pair])
             per_slot["limit_of"].append([live.limit.get(d, 0.0) for d in pair])
-        for name, rows in per_slot.items():
-            c[name] = np.asarray(rows, dtype=bool if name == "wired" else np.float64)[self.vehicle]
-        c["limit"] = c["limit_of"][index, slot]
+        #: per vehicle and slot (vehicle × 2): its trackers' silence, kind and offline limit
+        self.trackers = {name: np.asarray(rows, dtype=bool if name == "wired" else np.float64)
+                         for name, rows in per_slot.items()}  # fmt: skip
+        c["limit"] = self.trackers["limit_of"][self.vehicle, slot]
         self._fixes: dict[int, Fix] = {}
         self._built = np.zeros(n, dtype=bool)
         self.device_order = _device_order(c["dev"])
@@ -110,6 +114,10 @@ class Columns:
             self.prepare(np.array([i]))
             found = self._fixes[i]
         return found
+
+    def tracker(self, name: str, rows: np.ndarray, slot: Any) -> np.ndarray:
+        """A value of :attr:`trackers` for the tracker in ``slot`` of the vehicle of ``rows``."""
+        return self.trackers[name][self.vehicle[rows], slot]
 
     def previous(self, mask: np.ndarray) -> np.ndarray:
         """For each fix, the index of the last earlier fix of its vehicle where ``mask``, or -1."""
@@ -270,7 +278,7 @@ def liveness(cols: Columns, order: OpenOrder) -> None:
         synced[v][fix.device_id] = e
         order.mark(e, 0)
     ends = cols.ends
-    final = cols.c["slots_final"][ends]
+    final = cols.slots_final
     cols.prepare(np.concatenate([final.ravel(), cols.last_valid_at_end]))
     for end, slots, p in zip(ends.tolist(), final.tolist(), cols.last_valid_at_end.tolist(),
                              strict=True):  # fmt: skip
@@ -521,7 +529,7 @@ def _clock_rank(cols: Columns, a: int, due: float) -> int:
     soonest, previous = NEVER, cols.time[a - 1]
     for s, p in enumerate(cols.c["slots_before"][a].tolist()):
         if p >= 0:
-            deadline = cols.time[p] + cols.c["limit_of"][a, s]
+            deadline = cols.time[p] + cols.tracker("limit_of", a, s)
             if deadline >= previous:
                 soonest = min(soonest, deadline)
     return -1 if due < soonest else 1
@@ -805,11 +813,11 @@ def pairs(cols: Columns, order: OpenOrder) -> None:
     allowed = _allowed_chord2(lim["mismatch_m"], np.where(in_window, lag, 0))
     other_any = c["slots_before"][g_f, 1 - slot]  # its last report, valid or not
     silent = has & ~in_window & (
-        time - cols.time[np.maximum(other_any, 0)] - c["silence"][vi, 1 - slot] > 0
+        time - cols.time[np.maximum(other_any, 0)] - cols.tracker("silence", vi, 1 - slot) > 0
     ) & (c2 > lim["mismatch_r2"])
     reach = TrackerPair._BOUND_MPS * lag  # how far the car may have gone since the other's fix
     bound = has & ~in_window & ~silent & _beyond(c2, lim["mismatch_m"], reach)
-    other_wired = c["wired"][vi, 1 - slot]
+    other_wired = cols.tracker("wired", vi, 1 - slot)
     waits = has & ~in_window & ~silent & ~bound & other_wired
     # a waiting fix is judged at the other tracker's next valid fix (if it kept it: 64 newest)
     following = [_following(slot == s, vehicle) for s in (0, 1)]
@@ -822,7 +830,7 @@ def pairs(cols: Columns, order: OpenOrder) -> None:
     j = np.maximum(judge, 0)
     g_j = vi[j]
     stay = judged & (_chord2(c, g_o, g_j) <= lim["stay_r2"]) & (
-        time[j] - time[o] <= c["limit_of"][vi, 1 - slot]
+        time[j] - time[o] <= cols.tracker("limit_of", vi, 1 - slot)
     )
     c2_after = _chord2(c, g_f, g_j)
     stay_together = stay & (c2 <= lim["mismatch_r2"])

@@ -195,7 +195,7 @@ class Monitor:
         c = columns
         repeat = np.r_[False, (c["vehicle"][1:] == c["vehicle"][:-1])
                        & (c["time"][1:] == c["time"][:-1])
-                       & (c["device_id"][1:] == c["device_id"][:-1])]  # fmt: skip
+                       & (c["dev"][1:] == c["dev"][:-1])]  # fmt: skip
         opened.global_of = opened.global_of[~repeat]
         c = _take(columns, ~repeat)
         monitors = [slots[k].monitor for k in chosen.tolist()]
@@ -451,7 +451,7 @@ class Monitor:
         if self.zones is not None and len(self.zones):
             zone[valid] = self.zones.lookup(lat[valid], lon[valid])
         x, y, z = unit_vectors(np.where(valid, lat, 0.0), np.where(valid, lon, 0.0))
-        devices = unique[device_of]
+        devices = unique.astype(object)[device_of]  # shares the id strings: no copy of each
         specs = [self._vehicle_spec(self._slot_key(d)) for d in unique.tolist()]
         time = np.asarray(batch.time, dtype=np.int64)
         local = time + self._utc_offsets(specs, device_of, time)
