@@ -36,7 +36,7 @@ import numpy as np
 
 from lienwatch.domain.geo import EARTH_RADIUS_M, chord2_of_m
 from lienwatch.monitor.detectors.activity_area import ActivityArea, cell_centres
-from lienwatch.monitor.detectors.base import DAY_S, NEVER, Place
+from lienwatch.monitor.detectors.base import DAY_S, NEVER
 from lienwatch.monitor.detectors.long_stay import long_stay_due, stood_still
 from lienwatch.monitor.detectors.tracker_pair import TrackerPair
 from lienwatch.monitor.lifecycle import AlertBook
@@ -403,10 +403,10 @@ def stays_and_zones(cols: Columns, order: OpenOrder) -> None:
         monitor = monitors[v]
         stays = monitor.stays
         if visiting:
-            here = Place(*next(spot), visits=0)
+            here = next(spot)
             if current.get(v) != a:  # a stay not followed yet: count the visit only
                 current[v] = -1 - a
-                stays.places.visit(here)
+                stays.places.visit_at(*here)
             else:
                 _sync_stay(cols, stays, current, v, a, t_before)
                 stays.visited = True
@@ -465,9 +465,11 @@ def _clocks(cols: Columns, vehicle: np.ndarray, time: np.ndarray, xyz: np.ndarra
     comes no later than the next restart, which then resolves the alert."""
     nv = len(vehicle)
     first = np.r_[True, vehicle[1:] != vehicle[:-1]]
-    d = np.diff(xyz, axis=0)
-    step2 = np.r_[np.inf, d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1] + d[:, 2] * d[:, 2]]
-    close = anchor & ~first & stood_still(step2, 0.0, stay_r2)  # near the fix before it
+    later = np.flatnonzero(anchor & ~first)  # a stay's first fix after another's last
+    d = xyz[later] - xyz[later - 1]
+    step2 = d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1] + d[:, 2] * d[:, 2]
+    close = np.zeros(nv, dtype=bool)
+    close[later] = stood_still(step2, 0.0, stay_r2[later])  # near the fix before it
     restart = anchor & ~close
     maybe = np.flatnonzero(close)
     if len(maybe):
