@@ -619,10 +619,10 @@ def nights(cols: Columns, order: OpenOrder) -> None:
 
 
 def activity(cols: Columns, order: OpenOrder) -> None:
-    """The area is learned from day counts alone, so each vehicle's days are rolled first
-    (one call a day, with the day's cell counts), each fix's area known from its day; events:
-    a valid fix far outside its day's area (:func:`is_far`, once per area and cell), or just
-    after one (judged by the detector); a fix in the area or near it changes nothing else."""
+    """The area is learned from day counts alone, so each vehicle's learns come first
+    (:func:`_roll_days`), each fix's area known from its day; events: a valid fix far outside
+    its day's area (:func:`_far`, once per area and cell), or just after one (judged by the
+    detector); a fix in the area or near it changes nothing else."""
     vi = cols.valid_index
     if not len(vi):
         return
