@@ -594,24 +594,22 @@ def nights(cols: Columns, order: OpenOrder) -> None:
     ends = local - of_day + night_end
     after = np.r_[False, (vehicle[1:] == vehicle[:-1]) & night[:-1] & (local[1:] >= ends[:-1])]
     events = np.flatnonzero(after)
-    cols.prepare(vi[np.concatenate([events[night[events]], events - 1])])
-    alerts = order.book.alerts
-    for e in events.tolist():  # what Nights.on_fix does at e, the night's fix pending
-        detector = cols.monitors[vehicle[e]].nights
-        detector._night(cols.fix(int(vi[e - 1])))
-        if night[e]:
-            detector.pending, detector.pending_ends = cols.fix(int(vi[e])), int(ends[e])
-        else:
-            detector.pending = None
+    cols.prepare(vi[events - 1])
+    alerts, monitors = order.book.alerts, cols.monitors
+    # what Nights.on_fix does at e: judge the night's fix pending (``_night`` reads nothing
+    # of ``pending``, so only each vehicle's last one is set, below)
+    for v, spot, g in zip(vehicle[events].tolist(), vi[events - 1].tolist(), vi[events].tolist(),
+                          strict=True):  # fmt: skip
+        monitors[v].nights._night(cols.fix(spot))
         if len(alerts) != order.seen:
-            order.mark(int(vi[e]), 7)
+            order.mark(g, 7)
     last = np.r_[np.flatnonzero(np.diff(vehicle)), len(vi) - 1] if len(vi) else vehicle
     cols.prepare(vi[last])
-    for end in last.tolist():
-        detector = cols.monitors[vehicle[end]].nights
+    for end in last.tolist():  # a fix outside the night has judged any fix pending before it
+        detector = monitors[vehicle[end]].nights
         if night[end]:
             detector.pending, detector.pending_ends = cols.fix(int(vi[end])), int(ends[end])
-        elif not after[end]:
+        else:
             detector.pending = None
 
 
