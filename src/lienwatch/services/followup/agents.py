@@ -216,9 +216,10 @@ class _Batch:
         self.loans = {t.loan_id for t in self.tasks.values()}
         self.views: dict[date | None, dict[int, LoanView]] = {}
         moments = [e.at for e in outcomes]
+        contacted = {t.loan_id for t in self.tasks.values() if Channel(t.channel).contacts_borrower}
         self.past: dict[int, list[PastContact]] = defaultdict(list)
-        if moments:
-            self.past = service._history(self.loans, max(moments), since=min(moments))
+        if contacted:
+            self.past = service._history(contacted, max(moments), since=min(moments))
         self.links: list[tuple[ContactAttempt, Action]] = []
 
     def view(self, loan_id: int, at: datetime) -> LoanView:
@@ -251,9 +252,14 @@ Row = TypeVar("Row", Task, Trigger, Case)
 
 
 def _by_id(session: Session, model: type[Row], ids: set[int]) -> dict[int, Row]:
-    """The rows of ``model`` with these keys (the session's own objects where it has them)."""
+    """The rows of ``model`` with these keys: the session's own objects, those it does not
+    hold read in a few ``IN`` queries (an agent's session is often one task)."""
     found: dict[int, Row] = {}
-    for chunk in chunks(sorted(ids)):
+    for key in ids:
+        held = session.identity_map.get(Session.identity_key(model, key))
+        if held is not None:
+            found[key] = held
+    for chunk in chunks(sorted(ids - found.keys())):
         found.update((row.id, row) for row in session.scalars(
             select(model).where(model.id.in_(chunk))))  # fmt: skip
     return found
