@@ -200,7 +200,6 @@ class Agents(ServiceState):
         )
 
 
-
 class _Batch:
     """What :meth:`Agents.record_outcomes` reads once for its outcomes: their tasks, triggers
     and cases, the loans' views of each snapshot day and the loans' contacts from a week

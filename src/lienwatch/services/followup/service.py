@@ -450,8 +450,8 @@ class FollowupService(Intake, Steps, Watch, Agents, Conduct, Desk, Approvals, Tr
 
     def _history(self, loan_ids: Iterable[int], now: datetime, *,
                  since: datetime | None = None) -> dict[int, list[PastContact]]:  # fmt: skip
-        """Contacts made in the last week (before ``since`` when given), by anyone (lender
-        and agencies)."""
+        """Contacts made in the week up to ``now`` (from the week before ``since`` when
+        given), by anyone (lender and agencies)."""
         history: dict[int, list[PastContact]] = defaultdict(list)
         earliest = min(since or now, now) - timedelta(days=HISTORY_DAYS + 1)
         for chunk in chunks(list(loan_ids)):
