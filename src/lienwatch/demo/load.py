@@ -5,7 +5,7 @@ fixes through the bulk position loader, in a worker process while the demo goes 
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +23,6 @@ from lienwatch.store.repositories import (
 )
 from lienwatch.store.tables import Device
 
-Progress = Callable[[str, int, int], None]
 BOOK_FILES = ("borrowers", "vehicles", "devices", "loans", "payments")
 STAGING_FILE = "positions-staging.sqlite3"
 
