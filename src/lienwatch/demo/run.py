@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from lienwatch.adapters.ledger_key import load_or_create_key
-from lienwatch.config import FollowupSettings, RepossessionSettings
+from lienwatch.config import FollowupSettings, MonitorSettings, RepossessionSettings
 from lienwatch.demo.followup import NightlyRuns, Team, simulate_followup
 from lienwatch.demo.gateway_feed import feed_sample_through_gateway, sample_fixes
 from lienwatch.demo.load import load_book, load_fixes
@@ -31,6 +31,7 @@ from lienwatch.ledger.heads import key_id
 from lienwatch.reports.daily import figures_for, ledger_public_key, write
 from lienwatch.reports.i18n import Lang
 from lienwatch.risk.behaviour import BehaviourError
+from lienwatch.services.alert_rules import monitor_settings_in_force
 from lienwatch.services.behaviour import fit_behaviour_score
 from lienwatch.services.ledger import LedgerService
 from lienwatch.services.reads.overview import build_overview
@@ -139,10 +140,11 @@ def run_demo(
                 factory, followup_settings or FollowupSettings(), at=eve)
 
     with stage("monitor"):
-        with transaction(factory) as session:  # the exposure known at go-live
+        with transaction(factory) as session:  # the exposure known at go-live, the rules
             exposures = unsecured_exposures(session, as_of=go_live - timedelta(days=1))
+            rules = monitor_settings_in_force(session, MonitorSettings(), at=eve)
         report("monitor", 0, 1)
-        monitored = monitor_portfolio(portfolio, exposures=exposures)
+        monitored = monitor_portfolio(portfolio, exposures=exposures, settings=rules)
         with transaction(factory) as session:
             AlertRepository(session).save_many(monitored.alerts)
         monitoring = scoring_summary(portfolio, monitored)

@@ -31,6 +31,7 @@ from lienwatch.followup.model import (
 from lienwatch.monitor.model import AlertStatus
 from lienwatch.reports.archive import list_reports, report_html
 from lienwatch.reports.charts import province_track
+from lienwatch.services.alert_rules import alert_rule_versions
 from lienwatch.services.alerts import decide_alert
 from lienwatch.services.configuration import configuration_rows
 from lienwatch.services.followup import FollowupService
@@ -436,6 +437,18 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
         return page("users.html", who, status=status, users=rows, teams=teams, roles=list(Role),
                     error=error, admin=may(who, "POST", "/console/users"),
                     next_cursor=more, first=cursor is None)  # fmt: skip
+
+    @router.get("/console/alert-rules", response_class=HTMLResponse)
+    def alert_rules(who: Signed) -> HTMLResponse:
+        """The alert rules in force and every version published, with what each changed, and
+        the ``[monitor]`` configuration's (as the API's ``GET /api/v1/alert-rules``)."""
+        with transaction(factory) as session:
+            rules = alert_rule_versions(session, settings.monitor, at=clock.now())
+        configured = [(f"thresholds.{key}", value)
+                      for key, value in rules["configured"]["thresholds"].items()]
+        configured += [(f"products.{name}", value)
+                       for name, value in rules["configured"]["products"].items()]
+        return page("alert_rules.html", who, rules=rules, configured=configured)
 
     @router.get("/console/configuration", response_class=HTMLResponse)
     def configuration(who: Signed) -> HTMLResponse:
