@@ -13,6 +13,7 @@ from sqlalchemy import select
 from lienwatch import clock
 from lienwatch.followup.strategy import configured_strategy
 from lienwatch.reports.daily import produce
+from lienwatch.services.alert_rules import publish_alert_rules
 from lienwatch.services.auth import AuthService
 from lienwatch.store.db import make_engine, session_factory, transaction
 from lienwatch.store.tables import Alert
@@ -278,6 +279,28 @@ def test_an_auditor_opens_a_daily_report_and_an_administrator_the_configuration(
     assert refused is not None and refused.status == 403
 
 
+def test_an_analyst_reads_the_alert_rules_with_what_each_version_changed(page_for, console):
+    engine = make_engine(console.db_url)
+    with transaction(session_factory(engine)) as session:
+        publish_alert_rules(session, document={"version": 1, "thresholds": {"long_stay_h": 48}},
+                            by="analyst1", at=clock.now())  # fmt: skip
+    engine.dispose()
+    page = page_for("analyst1")
+    page.click("nav >> text=Alert rules")
+    page.wait_for_url("**/console/alert-rules")
+    assert page.locator("p.in-force").get_attribute("data-version") == "1"
+    version = page.locator("section.rule-version[data-version='1']")
+    assert "Published by analyst1" in version.inner_text()
+    assert version.locator("tr[data-key='thresholds.long_stay_h'] td.value").inner_text() == "48.0"
+    configured = page.locator("table.configuration tr[data-key='thresholds.long_stay_h']")
+    assert configured.locator("td.value").inner_text() == "72.0"  # the configuration's, below
+    snap(page, "alert-rules-analyst1")
+    collector = page_for("collector1")
+    assert collector.locator("nav >> text=Alert rules").count() == 0
+    refused = collector.goto("/console/alert-rules")
+    assert refused is not None and refused.status == 403
+
+
 def audit_of(console, actor: str) -> list[dict]:
     engine = make_engine(console.db_url)
     with transaction(session_factory(engine)) as session:
@@ -312,7 +335,7 @@ def test_the_chinese_console_shows_no_untranslated_english(page_for, console):
                         "/console/search?by=ref&q=L",
                         "/console/users", f"/console/cases/{console.seeded.cases['L3']}",
                         "/console/alerts?decided=1"],
-        "auditor1": ["/console/team", "/console/reports"],
+        "auditor1": ["/console/team", "/console/reports", "/console/alert-rules"],
         "admin": ["/console/users", "/console/configuration"],
     }  # fmt: skip
     for user, paths in pages.items():
