@@ -15,8 +15,9 @@ from lienwatch.followup.strategy import configured_strategy
 from lienwatch.reports.daily import produce
 from lienwatch.services.alert_rules import publish_alert_rules
 from lienwatch.services.auth import AuthService
+from lienwatch.services.payments import post_payment
 from lienwatch.store.db import make_engine, session_factory, transaction
-from lienwatch.store.tables import Alert
+from lienwatch.store.tables import Alert, Loan
 from tests.web.conftest import snap
 
 PROMISED = "1000.00"
@@ -151,14 +152,26 @@ def test_a_supervisor_answers_requests_reassigns_a_case_and_approves_a_repossess
 
 
 def test_a_supervisor_sees_the_numbers_in_clear_audited_and_escalates_a_case(page_for, console):
+    engine = make_engine(console.db_url)
+    with transaction(session_factory(engine)) as session:  # paid by someone else
+        loan = session.scalar(select(Loan).where(Loan.ref == "L1"))
+        post_payment(session, loan=loan, external_id="BANK-9001", paid_on=clock.now().date(),
+                     amount=10_000, channel="bank_transfer", by="supervisor1", at=clock.now(),
+                     payer_account="6222999900001111", payer_name="李四")  # fmt: skip
+    engine.dispose()
     page = page_for("supervisor1")
     case = console.seeded.cases["L1"]
     page.goto(f"/console/cases/{case}")
-    assert "13800000001" not in page.content()
+    assert "13800000001" not in page.content() and "6222999900001111" not in page.content()
+    assert page.inner_text("td.payer.masked") == "李* · 622299******1111"
     page.click("text=Show the numbers")
     page.wait_for_selector("dd.revealed")
     assert "13800000001" in page.inner_text("main") and "110101199003077578" in page.inner_text(
         "main")
+    assert page.inner_text("td.payer.revealed") == "李四 · 6222999900001111"
+    payers = [e for e in audit_of(console, "supervisor1")
+              if e["action"] == "personal_data_viewed" and e["subject"] == "loan:L1:payments"]
+    assert len(payers) == 1 and payers[0]["details"]["why"] == f"case {case}"
     assert page.url.endswith(f"/console/cases/{case}")  # not the POST's URL
     snap(page, "case-L1-revealed-supervisor1")
     viewed = [e for e in audit_of(console, "supervisor1")

@@ -113,12 +113,15 @@ def router(context: ApiContext) -> APIRouter:
                                              catalogue=context.catalogue))  # fmt: skip
 
     @api.get("/loans/{ref}/payments", response_model=PaymentList)
-    def payments(ref: Ref, caller: Caller, limit: Limit = 100, cursor: Cursor = None
-                 ) -> PaymentList:  # fmt: skip
-        """Payments received, reversed ones included, by value date, by pages."""
+    def payments(ref: Ref, caller: Caller, limit: Limit = 100, cursor: Cursor = None,
+                 reveal: bool = False) -> PaymentList:  # fmt: skip
+        """Payments received, reversed ones included, by value date, by pages; who paid
+        masked, in clear with ``reveal`` for supervisors and analysts (each such view is in
+        the audit log)."""
         after = decode_time_cursor(cursor, day=True, row=str)
         with context.session() as session:
-            rows = book.payments(session, caller.viewer, ref, limit=limit, after=after)
+            rows = book.payments(session, caller.viewer, ref, limit=limit, after=after,
+                                 reveal=reveal, at=clock.now(), client=caller.client)
         last = rows[-1] if len(rows) == limit else None
         return PaymentList(loan=ref, items=rows, next_cursor=last and time_cursor(
             last["paid_on"], last["external_id"]))  # fmt: skip
@@ -138,7 +141,7 @@ def router(context: ApiContext) -> APIRouter:
             session.flush()
             if not new:
                 response.status_code = 200
-            return PaymentPosted(**book.payment_view(payment, caller.viewer), new=new)
+            return PaymentPosted(**book.payment_view(payment), new=new)
 
     @api.post("/payments/{external_id}/reverse", response_model=PaymentReversed,
               status_code=201,
@@ -154,7 +157,7 @@ def router(context: ApiContext) -> APIRouter:
                                            by=caller.username, at=clock.now())  # fmt: skip
             if not now:
                 response.status_code = 200
-            return PaymentReversed(**book.payment_view(payment, caller.viewer),
+            return PaymentReversed(**book.payment_view(payment),
                                    loan=payment.loan.ref,
                                    reversed_now=now)  # fmt: skip
 
