@@ -179,3 +179,29 @@ def test_an_analyst_publishes_alert_rules_others_read_them_and_a_bad_one_stores_
             assert read.status_code == 200 and read.json()["in_force"] == 1
             assert [v["version"] for v in read.json()["versions"]] == [1]
         assert client.get("/api/v1/alert-rules", headers=login(client, "ann")).status_code == 403
+
+
+def test_an_analyst_publishes_the_scorecard_audited_and_it_is_in_force(tmp_path):
+    url = sqlite_book(tmp_path)
+    with api_client(url) as client:
+        analyst, auditor = login(client, "nia"), login(client, "aud")
+        shipped = client.get("/api/v1/models/scorecard", headers=auditor).json()
+        assert shipped["scorecard"] is None and shipped["document"]["characteristic"]
+        for user in ("ann", "sam", "aud", "adm"):  # only analysts publish models
+            refused = client.post("/api/v1/models/scorecard", headers=login(client, user),
+                                  json={})  # fmt: skip
+            assert refused.status_code == 403, (user, refused.text)
+        unknown = client.post("/api/v1/models/scorecard", headers=analyst,
+                              json={"dataset": "my-book"})  # fmt: skip
+        assert unknown.status_code == 422 and unknown.json()["error"]["field"] == "dataset"
+        published = client.post("/api/v1/models/scorecard", headers=analyst, json={})
+        assert published.status_code == 201, published.text
+        card = published.json()
+        assert card["scorecard"] >= 1 and card["document"]["rows"] == 1000
+        in_force = client.get("/api/v1/models/scorecard", headers=login(client, "sam")).json()
+        assert in_force["scorecard"] == card["scorecard"]
+        assert in_force["document"]["characteristic"] == card["document"]["characteristic"]
+        audit = client.get("/api/v1/audit", params={"action": "model_published"},
+                           headers=auditor).json()["items"]  # fmt: skip
+        assert [(a["actor"], a["subject"]) for a in audit] == [
+            ("nia", f"scorecard:{card['scorecard']}")]

@@ -78,6 +78,7 @@ class Publication(StrEnum):
     STRATEGY = "strategy"
     ALERT_RULES = "alert_rules"
     INCENTIVE_SCHEME = "incentive_scheme"
+    MODEL = "model"  # the application scorecard, the behaviour score
 
 
 PUBLIC = Rule(Access.PUBLIC)
@@ -91,11 +92,13 @@ def users(roles: Mapping[Role, Scope]) -> Rule:
     return Rule(Access.USER, dict(roles))
 
 
-#: Who publishes each kind of rules: analysts publish strategies and alert rules (issue 14's
-#: role table); the incentive scheme is configuration too, so administrators publish it as well.
+#: Who publishes each kind of rules: analysts publish strategies, alert rules and models
+#: (issue 14's role table); the incentive scheme is configuration too, so administrators
+#: publish it as well.
 PUBLISHERS: dict[Publication, frozenset[Role]] = {
     Publication.STRATEGY: frozenset({N}),
     Publication.ALERT_RULES: frozenset({N}),
+    Publication.MODEL: frozenset({N}),
     Publication.INCENTIVE_SCHEME: frozenset({N, D}),
 }
 
@@ -200,7 +203,9 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("POST", f"{V1}/alert-rules"): publishing(Publication.ALERT_RULES),
     # models: the behaviour score's fit in force; analysts publish a new one
     ("GET", f"{V1}/models/behaviour"): FIGURES,
-    ("POST", f"{V1}/models/behaviour"): users({N: ALL}),
+    ("POST", f"{V1}/models/behaviour"): publishing(Publication.MODEL),
+    ("GET", f"{V1}/models/scorecard"): FIGURES,
+    ("POST", f"{V1}/models/scorecard"): publishing(Publication.MODEL),
     ("GET", f"{V1}/coverage"): FIGURES,
     ("GET", f"{V1}/kpis"): FIGURES,
     # the daily risk warning reports written ([report] out): no personal data in them

@@ -1,5 +1,6 @@
-"""Rules published as data, versioned (strategies, incentive schemes, alert rules): the one
-check every publisher makes before a version is stored, and the storing.
+"""Rules published as data, versioned (strategies, incentive schemes, alert rules), and
+models: the one check every publisher makes (:func:`publisher`, the role), and the storing
+of a version after its checks (:func:`store_version`).
 
 A publication names the rules (its name), carries a version above the one in force and,
 for rules in force from the moment they were published, comes after the newest; it is made
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 from lienwatch.access.policy import Publication, may_publish
 from lienwatch.errors import ConflictError, Forbidden, LienwatchError
 from lienwatch.store.repositories import UserRepository
+from lienwatch.store.tables import User
 from lienwatch.store.tables.base import PublishedVersion
 
 
@@ -30,6 +32,15 @@ class InForce:
     version: int
     label: str
     published_at: datetime | None = None
+
+
+def publisher(session: Session, by: str, what: Publication) -> User:
+    """The user ``by``, if their role may publish ``what`` (else Forbidden)."""
+    user = UserRepository(session).get(by)
+    if not may_publish(user.role, what):
+        kind = what.value.replace("_", " ")
+        raise Forbidden(f"by: {by} (role {user.role}) may not publish the {kind}")
+    return user
 
 
 def store_version(
@@ -48,10 +59,7 @@ def store_version(
     after ``current``: Forbidden for a role that may not publish ``what``, LienwatchError for
     another name, ConflictError for a version not above ``current``'s or a moment not after
     it. Nothing is stored when it raises."""
-    user = UserRepository(session).get(by)
-    if not may_publish(user.role, what):
-        kind = what.value.replace("_", " ")
-        raise Forbidden(f"by: {by} (role {user.role}) may not publish the {kind}")
+    user = publisher(session, by, what)
     if name != current.name:
         raise LienwatchError(f"document.name: publish a version of {current.name!r}, "
                              f"not {name!r}")  # fmt: skip
