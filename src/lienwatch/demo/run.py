@@ -28,7 +28,7 @@ from lienwatch.demo.rings import score_rings
 from lienwatch.demo.scoring import monitor_portfolio, scoring_summary
 from lienwatch.followup.strategy import configured_strategy, strategy_document
 from lienwatch.ledger.heads import key_id
-from lienwatch.reports.daily import figures_for, ledger_public_key, write
+from lienwatch.reports.daily import day_folder, figures_for, ledger_public_key, write
 from lienwatch.reports.i18n import Lang
 from lienwatch.risk.behaviour import BehaviourError
 from lienwatch.services.alert_rules import monitor_settings_in_force
@@ -72,6 +72,7 @@ def run_demo(
     progress: Progress | None = None,
     time_zone: str = "Asia/Shanghai",
     report_lang: Lang = "zh",
+    report_out: Path | None = None,
 ) -> dict[str, Any]:
     """Run the demo into ``options.directory``; return the summary (also in summary.json).
 
@@ -79,7 +80,9 @@ def run_demo(
     ``followup_settings`` the ``[followup]`` configuration (strategy, watchdog, e-mail relay),
     ``repossession_settings`` the ``[repossession]`` rules the recovery desk works under,
     ``time_zone`` the business day's zone and ``report_lang`` the language of report.html (the
-    daily risk warning report of the business day, as ``lienwatch report`` writes it).
+    daily risk warning report of the business day, as ``lienwatch report`` writes it), written
+    beside the database and, with ``report_out`` (``[report] out``), in its day's folder there
+    too, where the console's and the API's report archive find it.
     """
     report = progress or (lambda _stage, _done, _total: None)
     directory = options.directory
@@ -193,6 +196,8 @@ def run_demo(
                 catalogue=catalogue, ledger_key=ledger_public_key(directory / "ledger.key"),
             )
         written = write(figures, directory, lang=report_lang)
+        archived = (write(figures, day_folder(report_out, portfolio.as_of), lang=report_lang)
+                    if report_out is not None else None)  # fmt: skip
     engine.dispose()
 
     summary: dict[str, Any] = {
@@ -221,6 +226,7 @@ def run_demo(
         },
         "files": sorted(str(path.name) for path in files.values()),
         "report": str(written.html),
+        "report_archived": str(archived.html) if archived else None,
         "timings_s": timings,
         "cpu_s": cpu,  # user + system, this process and the monitor's worker processes
         "machine": machine | {"load_average_at_end": _load_average()},
