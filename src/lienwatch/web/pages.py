@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from lienwatch import clock
 from lienwatch.access.policy import POLICY, Scope, may_see_personal_data
 from lienwatch.api.auth import client_address
-from lienwatch.api.context import day_cursor, decode_cursor, encode_cursor
+from lienwatch.api.context import day_cursor, decode_cursor, next_cursor
 from lienwatch.config import Settings
 from lienwatch.domain.money import parse_yuan
 from lienwatch.errors import ConflictError, LienwatchError, NotFoundError
@@ -406,7 +406,7 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
                                 limit=PAGE_ROWS)  # fmt: skip
         except LienwatchError as exc:
             raise PageRefused(400, str(exc)) from None
-        more = encode_cursor([rows[-1]["day"].isoformat()]) if len(rows) == PAGE_ROWS else None
+        more = next_cursor(rows, PAGE_ROWS, lambda r: [r["day"].isoformat()])
         return page("reports.html", who, rows=rows, next_cursor=more)
 
     @router.get("/console/reports/{day}", response_class=HTMLResponse)
@@ -434,7 +434,7 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
                               only_team=who.scope is Scope.TEAM,
                               after=str(after[0]) if after else None, limit=PAGE_ROWS)  # fmt: skip
             teams = team_names(session)
-        more = encode_cursor([rows[-1]["username"]]) if len(rows) == PAGE_ROWS else None
+        more = next_cursor(rows, PAGE_ROWS, lambda r: [r["username"]])
         return page("users.html", who, status=status, users=rows, teams=teams, roles=list(Role),
                     error=error, admin=may(who, "POST", "/console/users"),
                     next_cursor=more, first=cursor is None)  # fmt: skip

@@ -9,7 +9,14 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from lienwatch import clock
-from lienwatch.api.context import ERRORS, ApiContext, Cursor, Limit, decode_cursor, encode_cursor
+from lienwatch.api.context import (
+    ERRORS,
+    ApiContext,
+    Cursor,
+    Limit,
+    decode_cursor,
+    next_cursor,
+)
 from lienwatch.api.schemas import AlertOut, AlertPage, AlertRulesOut, AlertRuleVersionOut
 from lienwatch.services.alert_rules import alert_rule_versions, publish_alert_rules
 from lienwatch.services.alerts import decide_alert
@@ -50,7 +57,7 @@ def router(context: ApiContext) -> APIRouter:
             rows = alerts(session, caller.viewer, limit=limit,
                           before=int(key[0]) if key else None, status=status, type_=type,
                           loan=loan, since=since)  # fmt: skip
-        more = encode_cursor([rows[-1]["id"]]) if len(rows) == limit else None
+        more = next_cursor(rows, limit, lambda r: [r["id"]])
         return AlertPage(items=rows, next_cursor=more)
 
     @api.post("/alerts/{alert_id}/decision", response_model=AlertOut)

@@ -19,8 +19,8 @@ from lienwatch.api.context import (
     Ref,
     decode_cursor,
     decode_time_cursor,
-    encode_cursor,
-    time_cursor,
+    next_cursor,
+    time_key,
 )
 from lienwatch.api.schemas import (
     BorrowerOut,
@@ -85,7 +85,7 @@ def router(context: ApiContext) -> APIRouter:
             rows = book.loans(session, caller.viewer, limit=limit,
                               after=str(key[0]) if key else None, status=status,
                               borrower=borrower)  # fmt: skip
-        more = encode_cursor([rows[-1]["ref"]]) if len(rows) == limit else None
+        more = next_cursor(rows, limit, lambda r: [r["ref"]])
         return LoanPage(items=rows, next_cursor=more)
 
     @api.get("/loans/{ref}", response_model=LoanTermsOut)
@@ -122,9 +122,8 @@ def router(context: ApiContext) -> APIRouter:
         with context.session() as session:
             rows = book.payments(session, caller.viewer, ref, limit=limit, after=after,
                                  reveal=reveal, at=clock.now(), client=caller.client)
-        last = rows[-1] if len(rows) == limit else None
-        return PaymentList(loan=ref, items=rows, next_cursor=last and time_cursor(
-            last["paid_on"], last["external_id"]))  # fmt: skip
+        return PaymentList(loan=ref, items=rows, next_cursor=next_cursor(
+            rows, limit, lambda r: time_key(r["paid_on"], r["external_id"])))  # fmt: skip
 
     @api.post("/loans/{ref}/payments", response_model=PaymentPosted, status_code=201,
               responses={200: {"model": PaymentPosted, "description": "Posted before"}})
@@ -215,7 +214,7 @@ def router(context: ApiContext) -> APIRouter:
         with context.session() as session:
             rows = fleet.devices(session, limit=limit, after=int(key[0]) if key else None,
                                  status=status, vin=vin)  # fmt: skip
-        more = encode_cursor([rows[-1]["id"]]) if len(rows) == limit else None
+        more = next_cursor(rows, limit, lambda r: [r["id"]])
         return DevicePage(items=rows, next_cursor=more)
 
     return api
