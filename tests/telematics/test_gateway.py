@@ -252,6 +252,28 @@ def test_a_bad_model_profile_is_refused_naming_the_key(store_url):
         pass
 
 
+def test_sessions_opened_and_closed_together_are_written_together(live, engine):
+    """Twenty devices connecting at once (a reconnection storm in small) cost a few status
+    writes, not one commit per login: each device online while connected, offline after."""
+    idents = add_devices(engine, "gt06", 20)
+    writes: list[dict] = []
+    with live() as gateway:
+        registry = gateway.gateway.registry
+        write = registry.sessions_changed
+        registry.sessions_changed = lambda statuses: (writes.append(dict(statuses)),
+                                                      write(statuses))  # fmt: skip
+        tracks = [make_track(ident, 3) for ident in idents]
+        report = asyncio.run(play(tracks, "gt06", "127.0.0.1", gateway.port("gt06"),
+                                  PlayOptions(window=1)))  # fmt: skip
+        assert report.errors == 0
+    assert all(device.status == "offline" for device in devices(engine, idents))
+    ids = {device.id for device in devices(engine, idents)}
+    opened = {d for batch in writes for d, status in batch.items() if status == "online"}
+    closed = {d for batch in writes for d, status in batch.items() if status == "offline"}
+    assert closed == ids and opened <= ids  # a session opened and closed in one spell: its last
+    assert len(writes) < len(ids)
+
+
 def test_the_gateway_marks_silent_devices_offline(live, engine):
     """A device without a session whose last fix is old is marked offline by the gateway's
     periodic refresh, with no connection involved."""

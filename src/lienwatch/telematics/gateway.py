@@ -49,11 +49,18 @@ from lienwatch.telematics.fixes import (
 from lienwatch.telematics.protocols import DECODERS, Decoder, Event, FrameError, Message, jt808
 from lienwatch.telematics.protocols.alarms import ProtocolConfigError
 from lienwatch.telematics.protocols.base import DEFAULT_PROFILE, DeviceProfile, profile_from_dict
-from lienwatch.telematics.registry import DeviceRecord, DeviceRegistry, RegisterResult
+from lienwatch.telematics.registry import (
+    DeviceRecord,
+    DeviceRegistry,
+    DeviceStatus,
+    RegisterResult,
+)
 
 log = logging.getLogger(__name__)
 
 PROTOCOLS = ("jt808", "gt06")
+#: How long a session's opening or closing waits to be written with the others of the moment.
+STATUS_WRITE_S = 0.25
 _READ_SIZE = 65_536
 
 
@@ -128,6 +135,8 @@ class Gateway:
         self._addresses: Counter[str] = Counter()  # open connections by peer address
         self._status_watch: asyncio.Task[None] | None = None
         self._writers: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
+        self._session_statuses: dict[int, DeviceStatus] = {}  # not yet written, by device
+        self._status_flush: asyncio.Task[None] | None = None
 
     async def start(self, *, host: str | None = None, ports: dict[str, int] | None = None) -> None:
         """Listen on the configured (or given) host and ports; port 0 picks a free one."""
@@ -185,6 +194,9 @@ class Gateway:
         for server in self._servers.values():
             await server.wait_closed()
         self._servers.clear()
+        if self._status_flush is not None:  # the sessions just ended are written too
+            await self._status_flush
+        await self._write_session_statuses()
 
     async def _serve(
         self, protocol: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -250,7 +262,7 @@ class Gateway:
             self.stats.sessions_superseded += 1
         self._live[device.id] = connection
         if holder is None:
-            await asyncio.to_thread(self.registry.session_opened, device)
+            self._session_status(device, DeviceStatus.ONLINE)
 
     async def _report_clone(self, device: DeviceRecord, addresses: list[str]) -> None:
         """The ``device_cloned`` collateral alert; a store failure is logged, the refusal
@@ -266,7 +278,29 @@ class Gateway:
         """End ``connection``'s session of ``device``, unless another took it over."""
         if self._live.get(device.id) is connection:
             del self._live[device.id]
-            await asyncio.to_thread(self.registry.session_closed, device)
+            self._session_status(device, DeviceStatus.OFFLINE)
+
+    def _session_status(self, device: DeviceRecord, status: DeviceStatus) -> None:
+        """Note that ``device``'s session opened or closed; written within
+        ``STATUS_WRITE_S`` with the others of that moment. A reconnection storm (thousands of
+        devices after a restart) then costs a few writes, not a commit per login."""
+        self._session_statuses[device.id] = status
+        if self._status_flush is None:
+            self._status_flush = asyncio.create_task(self._flush_session_statuses())
+
+    async def _flush_session_statuses(self) -> None:
+        await asyncio.sleep(STATUS_WRITE_S)
+        self._status_flush = None
+        await self._write_session_statuses()
+
+    async def _write_session_statuses(self) -> None:
+        statuses, self._session_statuses = self._session_statuses, {}
+        if not statuses:
+            return
+        try:
+            await asyncio.to_thread(self.registry.sessions_changed, statuses)
+        except Exception:  # the periodic refresh makes them true again; serving goes on
+            log.exception("gateway: writing %d devices' session status failed", len(statuses))
 
 
 def model_profiles(tables: Mapping[str, Mapping[str, Any]]) -> dict[str, DeviceProfile]:

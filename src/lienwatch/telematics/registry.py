@@ -30,7 +30,7 @@ import hmac
 import logging
 import secrets
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import IntEnum, StrEnum
@@ -120,7 +120,9 @@ class DeviceDirectory(Protocol):
         """Store the digest of the device's auth code (None: forget it)."""
         ...
 
-    def set_status(self, device_id: int, status: DeviceStatus) -> None: ...
+    def set_statuses(self, statuses: Mapping[int, DeviceStatus]) -> None:
+        """Each device's status (by device id), in one change."""
+        ...
 
     def refresh_statuses(self, *, now: datetime, connected: Collection[int]) -> Counter[str]:
         """Every device's status from its session (``connected``) and last fix; counts."""
@@ -234,11 +236,11 @@ class DeviceRegistry:
         if not self.directory.record_clone(record.id, at=at, addresses=addresses):
             log.warning("device_cloned: %s is fitted to no vehicle: no alert", record.ident)
 
-    def session_opened(self, record: DeviceRecord) -> None:
-        self.directory.set_status(record.id, DeviceStatus.ONLINE)
-
-    def session_closed(self, record: DeviceRecord) -> None:
-        self.directory.set_status(record.id, DeviceStatus.OFFLINE)
+    def sessions_changed(self, statuses: Mapping[int, DeviceStatus]) -> None:
+        """Sessions opened (``online``) and closed (``offline``) since the last call, the
+        latest of each device's, written together (the gateway gathers them: a status
+        written at every connection cost each login a commit of its own)."""
+        self.directory.set_statuses(statuses)
 
 
 def auth_digest(code: str) -> str:
