@@ -115,6 +115,15 @@ def test_serve_ingests_positions_runs_the_jobs_and_stops_on_sigterm(tmp_path):
     engine.dispose()
 
 
+def bind_tracker(factory, loan_id: int) -> None:
+    """Fit TRACKER to the loan's car, reporting once a minute as ``make_track`` plays it."""
+    with transaction(factory) as session:
+        repository = DeviceRepository(session)
+        tracker = repository.get_by_ident(TRACKER)
+        tracker.report_interval_s = 60
+        repository.bind(device=tracker, vehicle=session.get_one(Loan, loan_id).vehicle)
+
+
 def wait_for_health(base: str, ready, timeout: float = 20) -> dict:
     """Poll ``GET /api/v1/health`` until ``ready(jobs)``; the last answer."""
     deadline = time.monotonic() + timeout
@@ -176,10 +185,7 @@ def test_a_tracker_alarm_becomes_an_alert_and_a_follow_up_within_seconds(tmp_pat
     engine = make_engine(f"sqlite:///{tmp_path / 'lienwatch.sqlite3'}")
     factory = session_factory(engine)
     loan_id, _ = book_with_a_loan_falling_due(factory)
-    with transaction(factory) as session:
-        repository = DeviceRepository(session)
-        loan = session.get_one(Loan, loan_id)
-        repository.bind(device=repository.get_by_ident(TRACKER), vehicle=loan.vehicle)
+    bind_tracker(factory, loan_id)
     env = {
         "LIENWATCH_SCHEDULER__FOLLOWUP_TICK_S": "3600",  # the first tick at start, then none
         "LIENWATCH_MONITOR__REORDER_WINDOW_S": "86400",
@@ -281,12 +287,7 @@ def test_a_running_serve_judges_by_alert_rules_published_while_it_runs(tmp_path)
     engine = make_engine(f"sqlite:///{tmp_path / 'lienwatch.sqlite3'}")
     factory = session_factory(engine)
     loan_id, _ = book_with_a_loan_falling_due(factory)
-    with transaction(factory) as session:
-        repository = DeviceRepository(session)
-        loan = session.get_one(Loan, loan_id)
-        tracker = repository.get_by_ident(TRACKER)
-        tracker.report_interval_s = 60  # as the track reports
-        repository.bind(device=tracker, vehicle=loan.vehicle)
+    bind_tracker(factory, loan_id)
     assert run("user", "add", "nia", "--role", "analyst", cwd=tmp_path).returncode == 0
     (tmp_path / "rules.toml").write_text(
         "version = 1\n[thresholds]\noffline_wired_h = 0.05\noffline_min_intervals = 1\n")

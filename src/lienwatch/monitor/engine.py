@@ -276,9 +276,10 @@ class Monitor:
     def use_rules(self, settings: MonitorSettings) -> None:
         """Judge fixes from now on by the thresholds, product overrides and enabled types of
         ``settings`` (a running monitor taking a newly published alert-rule version). Every
-        vehicle keeps its state (:meth:`VehicleMonitor.respec`): a stay, an offline clock or
-        a learned place goes on under the new figures from the vehicle's next fix; alerts
-        opened from then on record ``settings.rule_set``."""
+        vehicle keeps its state (:meth:`VehicleMonitor.respec`): a stay's and its trackers'
+        silence clocks run on to the new lengths, learned places and nights are kept, the
+        other figures apply from its next fix; alerts opened from then on record
+        ``settings.rule_set``."""
         self.settings = settings
         self.book.rule_set = settings.rule_set
         trackers = _trackers(self._devices.values())
