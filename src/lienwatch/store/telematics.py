@@ -60,9 +60,9 @@ class StoreDeviceDirectory:
         with transaction(self.factory) as session:
             return session.scalar(select(func.count()).where(Device.quarantined)) or 0
 
-    def set_auth_code(self, device_id: int, code: str | None) -> None:
+    def set_auth_codes(self, digests: Mapping[int, str | None]) -> None:
         with transaction(self.factory) as session:
-            DeviceRepository(session).set_auth_code(device_id, code)
+            DeviceRepository(session).set_auth_codes(digests)
 
     def set_statuses(self, statuses: Mapping[int, DeviceStatus]) -> None:
         with transaction(self.factory) as session:

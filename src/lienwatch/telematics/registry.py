@@ -116,8 +116,8 @@ class DeviceDirectory(Protocol):
         """How many devices are quarantined."""
         ...
 
-    def set_auth_code(self, device_id: int, digest: str | None) -> None:
-        """Store the digest of the device's auth code (None: forget it)."""
+    def set_auth_codes(self, digests: Mapping[int, str | None]) -> None:
+        """Store the digest of each device's auth code (None: forget it), in one change."""
         ...
 
     def set_statuses(self, statuses: Mapping[int, DeviceStatus]) -> None:
@@ -191,7 +191,18 @@ class DeviceRegistry:
     def register(
         self, ident: str, *, session_of: int | None = None
     ) -> tuple[RegisterResult, DeviceRecord | None]:
-        """A JT/T 808 registration: admit the terminal and issue it a new auth code.
+        """A JT/T 808 registration: :meth:`registration`, its new code saved at once."""
+        result, record = self.registration(ident, session_of=session_of)
+        if record is not None and record.auth_code is not None:
+            self.save_auth_codes({record.id: record.auth_code})
+        return result, record
+
+    def registration(
+        self, ident: str, *, session_of: int | None = None
+    ) -> tuple[RegisterResult, DeviceRecord | None]:
+        """The answer to a JT/T 808 registration: admit the terminal and draw it a new code,
+        which counts once :meth:`save_auth_codes` stored it (the gateway saves the
+        registrations of a moment together, then answers them).
 
         ``session_of`` is the device the registering connection is authenticated as, if any:
         that device may register again; any other registered terminal may not.
@@ -204,9 +215,12 @@ class DeviceRegistry:
         if record.auth_code is not None and session_of != record.id:
             log.warning("registration refused: %s is registered (reset-auth to re-register)", ident)
             return RegisterResult.TERMINAL_REGISTERED, None
-        code = secrets.token_hex(8)
-        self.directory.set_auth_code(record.id, auth_digest(code))
-        return RegisterResult.OK, _with_code(record, code)
+        return RegisterResult.OK, _with_code(record, secrets.token_hex(8))
+
+    def save_auth_codes(self, codes: Mapping[int, str]) -> None:
+        """Store the codes :meth:`registration` drew (in clear here: their digests are
+        stored), by device id, in one change."""
+        self.directory.set_auth_codes({device: auth_digest(code) for device, code in codes.items()})
 
     def authenticate(self, ident: str, code: str) -> DeviceRecord | None:
         """The JT/T 808 device if ``code`` is the auth code issued to it, else None."""
@@ -225,7 +239,7 @@ class DeviceRegistry:
         record = self.directory.find(ident)
         if record is None or record.protocol != "jt808":
             return None
-        self.directory.set_auth_code(record.id, None)
+        self.directory.set_auth_codes({record.id: None})
         return record
 
     def device_cloned(

@@ -67,8 +67,14 @@ class DeviceRepository:
         """The id of the vehicle's most recently disbursed loan, or None."""
         return self.session.scalar(_latest_loan(vehicle_id))
 
-    def set_auth_code(self, device_id: int, code: str | None) -> None:
-        self.session.execute(update(Device).where(Device.id == device_id).values(auth_code=code))
+    def set_auth_codes(self, digests: Mapping[int, str | None]) -> None:
+        """Each device's auth-code digest (None: forget it)."""
+        if digests:
+            table = Device.__table__
+            self.session.execute(
+                update(table).where(table.c.id == bindparam("device")),
+                [{"device": device, "auth_code": digest} for device, digest in digests.items()],
+            )
 
     def set_statuses(self, statuses: Mapping[int, str]) -> None:
         """Each device's status, one UPDATE a status."""
