@@ -17,6 +17,7 @@ from lienwatch import clock
 from lienwatch.adapters.ledger_key import load_or_create_key
 from lienwatch.api.health import Report, health_router
 from lienwatch.domain.calendar import ended_business_day
+from lienwatch.monitor.model import iso_utc
 from lienwatch.runtime import serving_http
 from lienwatch.services.ledger import LedgerService
 from lienwatch.services.servicing import run_nightly
@@ -114,6 +115,15 @@ def test_serve_ingests_positions_runs_the_jobs_and_stops_on_sigterm(tmp_path):
     engine.dispose()
 
 
+def bind_tracker(factory, loan_id: int) -> None:
+    """Fit TRACKER to the loan's car, reporting once a minute as ``make_track`` plays it."""
+    with transaction(factory) as session:
+        repository = DeviceRepository(session)
+        tracker = repository.get_by_ident(TRACKER)
+        tracker.report_interval_s = 60
+        repository.bind(device=tracker, vehicle=session.get_one(Loan, loan_id).vehicle)
+
+
 def wait_for_health(base: str, ready, timeout: float = 20) -> dict:
     """Poll ``GET /api/v1/health`` until ``ready(jobs)``; the last answer."""
     deadline = time.monotonic() + timeout
@@ -175,10 +185,7 @@ def test_a_tracker_alarm_becomes_an_alert_and_a_follow_up_within_seconds(tmp_pat
     engine = make_engine(f"sqlite:///{tmp_path / 'lienwatch.sqlite3'}")
     factory = session_factory(engine)
     loan_id, _ = book_with_a_loan_falling_due(factory)
-    with transaction(factory) as session:
-        repository = DeviceRepository(session)
-        loan = session.get_one(Loan, loan_id)
-        repository.bind(device=repository.get_by_ident(TRACKER), vehicle=loan.vehicle)
+    bind_tracker(factory, loan_id)
     env = {
         "LIENWATCH_SCHEDULER__FOLLOWUP_TICK_S": "3600",  # the first tick at start, then none
         "LIENWATCH_MONITOR__REORDER_WINDOW_S": "86400",
@@ -270,3 +277,61 @@ def test_serve_leaves_the_monitor_to_the_workers_that_run_it(tmp_path):
         "lienwatch: error: Invalid value for --monitor: [worker] monitor = true: the workers run"
     )
     assert not (tmp_path / "lienwatch.sqlite3").exists()  # refused before opening anything
+
+
+def test_a_running_serve_judges_by_alert_rules_published_while_it_runs(tmp_path):
+    """An analyst publishes alert rules while ``lienwatch serve`` runs: the live monitor takes
+    them at its next fleet reload, without a restart, and a tracker silent since before the
+    change (its clock kept) goes offline by the new limit, the alert recording the version."""
+    assert run("db", "upgrade", cwd=tmp_path).returncode == 0
+    engine = make_engine(f"sqlite:///{tmp_path / 'lienwatch.sqlite3'}")
+    factory = session_factory(engine)
+    loan_id, _ = book_with_a_loan_falling_due(factory)
+    bind_tracker(factory, loan_id)
+    assert run("user", "add", "nia", "--role", "analyst", cwd=tmp_path).returncode == 0
+    (tmp_path / "rules.toml").write_text(
+        "version = 1\n[thresholds]\noffline_wired_h = 0.05\noffline_min_intervals = 1\n")
+    env = {
+        "LIENWATCH_SCHEDULER__FOLLOWUP_TICK_S": "3600",
+        "LIENWATCH_MONITOR__REORDER_WINDOW_S": "0",
+        "LIENWATCH_MONITOR__ADVANCE_S": "0.3",
+        "LIENWATCH_MONITOR__FLEET_REFRESH_S": "0.3",
+        "LIENWATCH_GATEWAY__HEALTH_TOKEN": HEALTH_TOKEN,
+    }
+    server = start("serve", "--host", "127.0.0.1", "--jt808-port", "0", "--gt06-port", "0",
+                   "--http-port", "0", cwd=tmp_path, env=env)  # fmt: skip
+    try:
+        ports = {name: int(port) for name, port in re.findall(r"(\w+) port (\d+)", server.ready)}
+        base = f"http://127.0.0.1:{ports['http']}"
+        track = make_track(TRACKER, 3, start=int(clock.timestamp()) - 900)  # last fix 13 min ago
+        report = asyncio.run(play([track], "jt808", "127.0.0.1", ports["jt808"], PlayOptions()))
+        assert (report.errors, report.acked_positions) == (0, 3)
+        monitor = wait_for(lambda: monitor_status(base, lambda m: m["fixes_ingested"] >= 3))
+        time.sleep(1)  # ticks under the configured 24 h: nothing offline
+        assert monitor["alert_rules"] is None
+        assert alert_of(factory, loan_id, "device_offline") is None
+        # in force from a minute back: each process runs its own clock from the test's
+        since = (clock.now() - timedelta(minutes=1)).isoformat()
+        published = run("alert", "rules-publish", "rules.toml", "--by", "nia", "--at", since,
+                        cwd=tmp_path)  # fmt: skip
+        assert published.returncode == 0, published.stderr
+        alert_id = wait_for(lambda: alert_of(factory, loan_id, "device_offline"), timeout=10)
+        monitor = monitor_status(base, lambda m: True)
+    finally:
+        code, _ = server.stop()
+    assert code == 0, "".join(server.stderr)
+    assert monitor["alert_rules"] == 1 and monitor["fleet_reloads"] >= 2
+    with transaction(factory) as session:
+        alert = session.get_one(Alert, alert_id)
+        assert alert.evidence["rule_set"] == 1
+        assert alert.evidence["thresholds"]["offline_wired_h"] == 0.05
+        last = track.fixes.time[-1]  # the clock ran from the fix before the change
+        assert alert.evidence["fixes"][0]["time"] == iso_utc(int(last))
+    engine.dispose()
+
+
+def monitor_status(base: str, ready) -> dict | None:
+    """The live monitor's figures in ``GET /api/v1/health`` when ``ready(them)``, else None."""
+    auth = {"Authorization": f"Bearer {HEALTH_TOKEN}"}
+    monitor = httpx.get(f"{base}/api/v1/health", headers=auth, timeout=10).json()["monitor"]
+    return monitor if monitor and ready(monitor) else None

@@ -115,14 +115,28 @@ class MonitorThresholds(BaseModel):
     cluster_vehicles: int = Field(3, ge=2)
     ltv_cap: float = Field(0.8, gt=0)
     severities: dict[str, Severity] = Field(default_factory=lambda: dict(DEFAULT_SEVERITIES))
+    #: Alert types raised (every one unless set false): a detector switched off still runs
+    #: (it keeps its state), but raises nothing of its type.
+    enabled: dict[str, bool] = Field(default_factory=lambda: dict.fromkeys(DEFAULT_SEVERITIES,
+                                                                         True))  # fmt: skip
 
     @field_validator("severities")
     @classmethod
-    def _known_types(cls, value: dict[str, Severity]) -> dict[str, Severity]:
-        unknown = sorted(set(value) - set(DEFAULT_SEVERITIES))
-        if unknown:
-            raise ValueError(f"unknown alert type {unknown[0]!r}")
-        return {**DEFAULT_SEVERITIES, **value}
+    def _known_severities(cls, value: dict[str, Severity]) -> dict[str, Severity]:
+        return {**DEFAULT_SEVERITIES, **_alert_types(value)}
+
+    @field_validator("enabled")
+    @classmethod
+    def _known_enabled(cls, value: dict[str, bool]) -> dict[str, bool]:
+        return {**dict.fromkeys(DEFAULT_SEVERITIES, True), **_alert_types(value)}
+
+
+def _alert_types(value: dict[str, Any]) -> dict[str, Any]:
+    """``value`` if every key of it is an alert type, else ValueError naming the first."""
+    unknown = sorted(set(value) - set(DEFAULT_SEVERITIES))
+    if unknown:
+        raise ValueError(f"unknown alert type {unknown[0]!r}")
+    return value
 
 
 class MonitorSettings(BaseModel):
@@ -144,6 +158,17 @@ class MonitorSettings(BaseModel):
     zones_file: Path | None = None
     thresholds: MonitorThresholds = MonitorThresholds()
     products: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: The published alert-rule version the thresholds and products come from (see
+    #: lienwatch.services.alert_rules); None: this file's. Set by lienwatch, never in a file.
+    rule_set: int | None = None
+
+    @field_validator("rule_set")
+    @classmethod
+    def _not_in_a_file(cls, value: int | None) -> None:
+        if value is not None:
+            raise ValueError("set by lienwatch from the published alert rules "
+                             "(lienwatch alert rules-publish), not in a file")  # fmt: skip
+        return None
 
     @model_validator(mode="after")
     def _valid_overrides(self) -> MonitorSettings:

@@ -23,6 +23,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from lienwatch import clock
 from lienwatch.adapters.references import PublishedReferences, ReferenceFiles, publication
 from lienwatch.api.app import OPENAPI_URL, install_api
 from lienwatch.api.errors import install_error_handlers
@@ -38,7 +39,7 @@ from lienwatch.bus.partitioned import (
     SharedFleet,
 )
 from lienwatch.bus.references import ReferenceBucket
-from lienwatch.config import BusSettings, GatewaySettings, Settings
+from lienwatch.config import BusSettings, GatewaySettings, MonitorSettings, Settings
 from lienwatch.data import province_index
 from lienwatch.domain.positions import PositionColumns
 from lienwatch.jobs import alarm_followups
@@ -46,6 +47,8 @@ from lienwatch.monitor.live import Fleet, FleetSource, LiveMonitor
 from lienwatch.monitor.model import VehicleSpec
 from lienwatch.monitor.regions import RegionLibrary
 from lienwatch.scheduling import Scheduler
+from lienwatch.services.alert_rules import monitor_settings_in_force
+from lienwatch.store.db import transaction
 from lienwatch.store.migrate import open_store
 from lienwatch.store.monitoring import StoreAlertStore, StoreFleetSource
 from lienwatch.store.telematics import StoreDeviceDirectory, StoreFixWriter, vehicle_keys
@@ -294,18 +297,23 @@ class ReferencedFleet:
     """A :class:`~lienwatch.monitor.live.FleetSource` whose fleets carry the risk zones and
     permitted regions of ``references`` as they are at each load: the files of ``[monitor]
     zones_file`` and ``regions_file``, or on the JetStream bus the last ones published
-    (``lienwatch worker references publish``). A monitor takes them when their version
-    changes: at its next fleet reload."""
+    (``lienwatch worker references publish``); and the alert rules in force in the store
+    (``lienwatch alert rules-publish``) over ``settings``. A monitor takes each when its
+    version changes: at its next fleet reload."""
 
     source: FleetSource
     references: ReferenceFiles | PublishedReferences
+    factory: sessionmaker[Session]
+    settings: MonitorSettings
 
     def load_fleet(self) -> Fleet:
         references = self.references.current()
         fleet = self.source.load_fleet()
+        with transaction(self.factory) as session:
+            rules = monitor_settings_in_force(session, self.settings, at=clock.now())
         return replace(fleet, vehicles=_areas_known(fleet.vehicles, references.regions),
                        zones=references.zones, regions=references.regions,
-                       references=references.version)  # fmt: skip
+                       references=references.version, rules=rules)  # fmt: skip
 
     def recent_fixes(self, fleet: Fleet, *, since: int) -> Iterable[PositionColumns]:
         return self.source.recent_fixes(fleet, since=since)
@@ -398,7 +406,8 @@ async def running_monitor(ingest: Ingest, settings: Settings) -> AsyncIterator[L
     provinces = await asyncio.to_thread(province_index)
     async with monitor_references(ingest.bus, settings) as references:
         monitor = LiveMonitor(
-            ReferencedFleet(StoreFleetSource(ingest.factory, provinces), references),
+            ReferencedFleet(StoreFleetSource(ingest.factory, provinces), references,
+                            ingest.factory, settings.monitor),
             StoreAlertStore(ingest.factory, provinces),
             settings=settings.monitor,
             provinces=provinces,
@@ -424,7 +433,7 @@ async def running_partitions(
     provinces = await asyncio.to_thread(province_index)
     async with published_references(bus, settings) as references:
         source = StoreFleetSource(ingest.factory, provinces)
-        fleet = SharedFleet(ReferencedFleet(source, references))
+        fleet = SharedFleet(ReferencedFleet(source, references, ingest.factory, settings.monitor))
         alerts = StoreAlertStore(ingest.factory, provinces)
         followups = alarm_followups(ingest.factory, settings)
         partitions = settings.bus.partitions

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from lienwatch import clock
 from lienwatch.store.db import make_engine
-from lienwatch.store.tables import ContactAttempt, LedgerEntry, Task
+from lienwatch.store.tables import Alert, ContactAttempt, LedgerEntry, Loan, Task
 from tests.api.support import BOTH, login
 
 NIGHT = datetime(2026, 12, 1, 15, 30, tzinfo=UTC)  # 23:30 in Shanghai: quiet hours
@@ -97,29 +97,64 @@ def test_a_payment_carries_who_paid_it(book):
     payment = {"external_id": "BANK-0002", "paid_on": "2026-02-21", "amount_fen": 900_000,
                "payer_account": "6222888800002222", "payer_name": "王芳"}  # fmt: skip
     posted = client.post("/api/v1/loans/L1/payments", headers=sam, json=payment)
-    assert posted.status_code == 201
+    assert posted.status_code == 201  # answered masked, as every read of it
     assert (posted.json()["payer_account"], posted.json()["payer_name"]) == (
-        "6222888800002222", "王芳")
+        "622288******2222", "王*")
+    shown = client.get("/api/v1/loans/L1/payments?reveal=true", headers=sam).json()["items"]
+    assert (shown[0]["payer_account"], shown[0]["payer_name"]) == ("6222888800002222", "王芳")
     long = client.post("/api/v1/loans/L1/payments", headers=sam,
                        json={**payment, "external_id": "BANK-0003", "payer_account": "6" * 65})
     assert long.status_code == 422 and "payer_account" in long.text
 
 
-def test_who_paid_is_masked_for_the_roles_that_see_personal_data_masked(book):
+def test_who_paid_is_masked_for_everyone_and_revealed_as_a_borrowers_numbers_are(book):
+    """The one rule of personal data: masked for every role; in clear only when a role that
+    may (supervisors, analysts) asks, each such view in the audit log; refused to the
+    others."""
     client, _ = book
     payment = {"external_id": "BANK-0004", "paid_on": "2026-02-21", "amount_fen": 900_000,
                "payer_account": "6222888800002222", "payer_name": "王小芳"}  # fmt: skip
     assert client.post("/api/v1/loans/L1/payments", headers=login(client, "sam"),
                        json=payment).status_code == 201  # fmt: skip
 
-    def payer(user: str) -> tuple[str, str]:
-        listed = client.get("/api/v1/loans/L1/payments", headers=login(client, user))
-        assert listed.status_code == 200, listed.text
+    def payer(user: str, reveal: bool = False) -> tuple[str, str] | int:
+        listed = client.get("/api/v1/loans/L1/payments", headers=login(client, user),
+                            params={"reveal": "true"} if reveal else {})  # fmt: skip
+        if listed.status_code != 200:
+            return listed.status_code
         row = listed.json()["items"][0]
         return row["payer_account"], row["payer_name"]
 
-    assert payer("ann") == payer("aud") == ("622288******2222", "王**")  # collector, auditor
-    assert payer("nia") == ("6222888800002222", "王小芳")  # an analyst reads it in clear
+    masked, clear = ("622288******2222", "王**"), ("6222888800002222", "王小芳")
+    assert [payer(user) for user in ("ann", "sam", "nia", "aud")] == [masked] * 4
+    assert payer("adm") == 403  # no personal data, masked or not
+    assert [payer(user, reveal=True) for user in ("ann", "aud", "adm")] == [403] * 3
+    assert [payer(user, reveal=True) for user in ("sam", "nia")] == [clear] * 2
+    log = client.get("/api/v1/audit?action=personal_data_viewed",
+                     headers=login(client, "aud")).json()["items"]  # fmt: skip
+    assert sorted((e["actor"], e["subject"]) for e in log) == [
+        ("nia", "loan:L1:payments"), ("sam", "loan:L1:payments")]
+
+
+def test_who_paid_is_masked_in_a_payment_anomalys_evidence_for_every_role(book):
+    client, url = book
+    engine = make_engine(url)
+    with Session(engine) as session, session.begin():
+        loan = session.scalar(select(Loan).where(Loan.ref == "L1"))
+        session.add(Alert(type="payment_anomaly", severity="warning", vehicle_id=loan.vehicle_id,
+                          loan_id=loan.id, started_at=clock.now(), evidence={
+                              "rule": "payment_anomaly", "payments": [
+                                  {"payment": "BANK-0005", "payer_account": "6222999900001111",
+                                   "payer_name": "车贷服务部", "rules": ["shared_payer"]},
+                                  {"payment": "BANK-0006", "rules": ["round_cash"]}]}))
+    engine.dispose()
+    for user in ("ann", "sam", "nia", "aud"):
+        listed = client.get("/api/v1/alerts", params={"type": "payment_anomaly"},
+                            headers=login(client, user)).json()["items"]  # fmt: skip
+        assert listed[0]["evidence"]["payments"] == [
+            {"payment": "BANK-0005", "payer_account": "622299******1111", "payer_name": "车****",
+             "rules": ["shared_payer"]},
+            {"payment": "BANK-0006", "rules": ["round_cash"]}], user  # none: none to mask
 
 
 def test_revealed_personal_data_is_audited_with_who_and_from_where(book):

@@ -161,3 +161,67 @@ def test_the_consoles_users_page_is_paged_by_username_as_the_apis_list(tmp_path)
         assert shown == [u["username"] for u in api.json()["items"]]  # each once, in order
         assert len(shown) == PAGE_ROWS + 10 + 6
         assert client.get("/console/users", params={"cursor": "bm9wZQ"}).status_code == 400
+
+
+def test_an_analyst_publishes_alert_rules_others_read_them_and_a_bad_one_stores_nothing(tmp_path):
+    url = sqlite_book(tmp_path)
+    rules = {"version": 1, "thresholds": {"long_stay_h": 48, "enabled": {"unusual_area": False}}}
+    with api_client(url) as client:
+        analyst = login(client, "nia")
+        for user in ("ann", "sam", "aud", "adm"):  # only analysts publish
+            refused = client.post("/api/v1/alert-rules", headers=login(client, user),
+                                  json={"document": rules})  # fmt: skip
+            assert refused.status_code == 403, (user, refused.text)
+            assert refused.json()["error"]["field"] == "role"
+        bad = {**rules, "thresholds": {"long_stay_h": -48}}
+        answer = client.post("/api/v1/alert-rules", headers=analyst, json={"document": bad})
+        assert answer.status_code == 422
+        assert answer.json()["error"]["field"] == "document.thresholds.long_stay_h"
+        unknown = {**rules, "thresholds": {"enabled": {"teleport": False}}}
+        answer = client.post("/api/v1/alert-rules", headers=analyst, json={"document": unknown})
+        assert answer.status_code == 422 and "'teleport'" in answer.json()["error"]["message"]
+        nothing = client.get("/api/v1/alert-rules", headers=analyst).json()
+        assert (nothing["in_force"], nothing["versions"]) == (None, [])  # nothing stored
+        assert nothing["configured"]["thresholds"]["long_stay_h"] == 72
+
+        published = client.post("/api/v1/alert-rules", headers=analyst, json={"document": rules})
+        assert published.status_code == 201, published.text
+        version = published.json()
+        assert (version["version"], version["published_by"]) == (1, "nia")
+        assert version["values"]["thresholds"]["long_stay_h"] == 48
+        assert version["changes"] == [
+            {"key": "thresholds.enabled.unusual_area", "before": True, "after": False},
+            {"key": "thresholds.long_stay_h", "before": 72.0, "after": 48.0}]
+        again = client.post("/api/v1/alert-rules", headers=analyst, json={"document": rules})
+        assert again.status_code == 409 and again.json()["error"]["field"] == "document.version"
+        for user in ("sam", "nia", "aud", "adm"):
+            read = client.get("/api/v1/alert-rules", headers=login(client, user))
+            assert read.status_code == 200 and read.json()["in_force"] == 1
+            assert [v["version"] for v in read.json()["versions"]] == [1]
+        assert client.get("/api/v1/alert-rules", headers=login(client, "ann")).status_code == 403
+
+
+def test_an_analyst_publishes_the_scorecard_audited_and_it_is_in_force(tmp_path):
+    url = sqlite_book(tmp_path)
+    with api_client(url) as client:
+        analyst, auditor = login(client, "nia"), login(client, "aud")
+        shipped = client.get("/api/v1/models/scorecard", headers=auditor).json()
+        assert shipped["scorecard"] is None and shipped["document"]["characteristic"]
+        for user in ("ann", "sam", "aud", "adm"):  # only analysts publish models
+            refused = client.post("/api/v1/models/scorecard", headers=login(client, user),
+                                  json={})  # fmt: skip
+            assert refused.status_code == 403, (user, refused.text)
+        unknown = client.post("/api/v1/models/scorecard", headers=analyst,
+                              json={"dataset": "my-book"})  # fmt: skip
+        assert unknown.status_code == 422 and unknown.json()["error"]["field"] == "dataset"
+        published = client.post("/api/v1/models/scorecard", headers=analyst, json={})
+        assert published.status_code == 201, published.text
+        card = published.json()
+        assert card["scorecard"] >= 1 and card["document"]["rows"] == 1000
+        in_force = client.get("/api/v1/models/scorecard", headers=login(client, "sam")).json()
+        assert in_force["scorecard"] == card["scorecard"]
+        assert in_force["document"]["characteristic"] == card["document"]["characteristic"]
+        audit = client.get("/api/v1/audit", params={"action": "model_published"},
+                           headers=auditor).json()["items"]  # fmt: skip
+        assert [(a["actor"], a["subject"]) for a in audit] == [
+            ("nia", f"scorecard:{card['scorecard']}")]

@@ -13,6 +13,8 @@ import pytest
 from lienwatch import clock
 from lienwatch.access.policy import Scope
 from lienwatch.access.principal import Viewer
+from lienwatch.reports.archive import list_reports
+from lienwatch.reports.daily import day_folder
 from lienwatch.services.auth import AuthService, TokenKind
 from lienwatch.services.lookup import case_queue
 from lienwatch.sim import SimConfig, generate
@@ -160,6 +162,21 @@ def test_report_and_ground_truth_are_written(demo_run):
     truth = json.loads((folder / "truth.json").read_text(encoding="utf-8"))
     assert len(truth["profiles"]) == LOANS
     assert json.loads((folder / "summary.json").read_text())["portfolio"] == summary["portfolio"]
+
+
+def test_the_report_is_in_the_archive_the_console_lists(demo_run):
+    """``[report] out`` (relative: below the folder the demo ran in) holds the report in its
+    business day's folder, as ``lienwatch report`` and the daily job write it: the console's
+    and the API's Reports list it on a fresh demo."""
+    folder, summary = demo_run
+    out = folder.parent / "lienwatch-reports"
+    [listed] = list_reports(out, before=None, limit=10)
+    assert listed["day"].isoformat() == summary["as_of"]
+    archived = day_folder(out, summary["as_of"]) / "report.html"
+    assert summary["report_archived"] == str(Path("lienwatch-reports") / summary["as_of"]
+                                             / "report.html")  # fmt: skip
+    assert archived.read_text(encoding="utf-8") == (folder / "report.html").read_text(
+        encoding="utf-8")
 
 
 def test_same_seed_same_figures(demo_run, tmp_path):

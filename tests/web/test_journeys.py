@@ -13,9 +13,11 @@ from sqlalchemy import select
 from lienwatch import clock
 from lienwatch.followup.strategy import configured_strategy
 from lienwatch.reports.daily import produce
+from lienwatch.services.alert_rules import publish_alert_rules
 from lienwatch.services.auth import AuthService
+from lienwatch.services.payments import post_payment
 from lienwatch.store.db import make_engine, session_factory, transaction
-from lienwatch.store.tables import Alert
+from lienwatch.store.tables import Alert, Loan
 from tests.web.conftest import snap
 
 PROMISED = "1000.00"
@@ -150,14 +152,26 @@ def test_a_supervisor_answers_requests_reassigns_a_case_and_approves_a_repossess
 
 
 def test_a_supervisor_sees_the_numbers_in_clear_audited_and_escalates_a_case(page_for, console):
+    engine = make_engine(console.db_url)
+    with transaction(session_factory(engine)) as session:  # paid by someone else
+        loan = session.scalar(select(Loan).where(Loan.ref == "L1"))
+        post_payment(session, loan=loan, external_id="BANK-9001", paid_on=clock.now().date(),
+                     amount=10_000, channel="bank_transfer", by="supervisor1", at=clock.now(),
+                     payer_account="6222999900001111", payer_name="李四")  # fmt: skip
+    engine.dispose()
     page = page_for("supervisor1")
     case = console.seeded.cases["L1"]
     page.goto(f"/console/cases/{case}")
-    assert "13800000001" not in page.content()
+    assert "13800000001" not in page.content() and "6222999900001111" not in page.content()
+    assert page.inner_text("td.payer.masked") == "李* · 622299******1111"
     page.click("text=Show the numbers")
     page.wait_for_selector("dd.revealed")
     assert "13800000001" in page.inner_text("main") and "110101199003077578" in page.inner_text(
         "main")
+    assert page.inner_text("td.payer.revealed") == "李四 · 6222999900001111"
+    payers = [e for e in audit_of(console, "supervisor1")
+              if e["action"] == "personal_data_viewed" and e["subject"] == "loan:L1:payments"]
+    assert len(payers) == 1 and payers[0]["details"]["why"] == f"case {case}"
     assert page.url.endswith(f"/console/cases/{case}")  # not the POST's URL
     snap(page, "case-L1-revealed-supervisor1")
     viewed = [e for e in audit_of(console, "supervisor1")
@@ -278,6 +292,28 @@ def test_an_auditor_opens_a_daily_report_and_an_administrator_the_configuration(
     assert refused is not None and refused.status == 403
 
 
+def test_an_analyst_reads_the_alert_rules_with_what_each_version_changed(page_for, console):
+    engine = make_engine(console.db_url)
+    with transaction(session_factory(engine)) as session:
+        publish_alert_rules(session, document={"version": 1, "thresholds": {"long_stay_h": 48}},
+                            by="analyst1", at=clock.now())  # fmt: skip
+    engine.dispose()
+    page = page_for("analyst1")
+    page.click("nav >> text=Alert rules")
+    page.wait_for_url("**/console/alert-rules")
+    assert page.locator("p.in-force").get_attribute("data-version") == "1"
+    version = page.locator("section.rule-version[data-version='1']")
+    assert "Published by analyst1" in version.inner_text()
+    assert version.locator("tr[data-key='thresholds.long_stay_h'] td.value").inner_text() == "48.0"
+    configured = page.locator("table.configuration tr[data-key='thresholds.long_stay_h']")
+    assert configured.locator("td.value").inner_text() == "72.0"  # the configuration's, below
+    snap(page, "alert-rules-analyst1")
+    collector = page_for("collector1")
+    assert collector.locator("nav >> text=Alert rules").count() == 0
+    refused = collector.goto("/console/alert-rules")
+    assert refused is not None and refused.status == 403
+
+
 def audit_of(console, actor: str) -> list[dict]:
     engine = make_engine(console.db_url)
     with transaction(session_factory(engine)) as session:
@@ -312,7 +348,7 @@ def test_the_chinese_console_shows_no_untranslated_english(page_for, console):
                         "/console/search?by=ref&q=L",
                         "/console/users", f"/console/cases/{console.seeded.cases['L3']}",
                         "/console/alerts?decided=1"],
-        "auditor1": ["/console/team", "/console/reports"],
+        "auditor1": ["/console/team", "/console/reports", "/console/alert-rules"],
         "admin": ["/console/users", "/console/configuration"],
     }  # fmt: skip
     for user, paths in pages.items():

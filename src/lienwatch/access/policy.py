@@ -72,6 +72,15 @@ class Decision:
         return self.scope is not None
 
 
+class Publication(StrEnum):
+    """Rules published as data, versioned (``lienwatch.services.published``)."""
+
+    STRATEGY = "strategy"
+    ALERT_RULES = "alert_rules"
+    INCENTIVE_SCHEME = "incentive_scheme"
+    MODEL = "model"  # the application scorecard, the behaviour score
+
+
 PUBLIC = Rule(Access.PUBLIC)
 PARTNER = Rule(Access.PARTNER)
 
@@ -81,6 +90,28 @@ ALL, OWN, TEAM = Scope.ALL, Scope.OWN, Scope.TEAM
 
 def users(roles: Mapping[Role, Scope]) -> Rule:
     return Rule(Access.USER, dict(roles))
+
+
+#: Who publishes each kind of rules: analysts publish strategies, alert rules and models
+#: (issue 14's role table); the incentive scheme is configuration too, so administrators
+#: publish it as well.
+PUBLISHERS: dict[Publication, frozenset[Role]] = {
+    Publication.STRATEGY: frozenset({N}),
+    Publication.ALERT_RULES: frozenset({N}),
+    Publication.MODEL: frozenset({N}),
+    Publication.INCENTIVE_SCHEME: frozenset({N, D}),
+}
+
+
+def may_publish(role: Role | str, what: Publication) -> bool:
+    """Whether ``role`` may publish a new version of ``what`` (every caller's check: the
+    route policy's publishing routes and the service verbs the CLI calls)."""
+    return role in PUBLISHERS[what]
+
+
+def publishing(what: Publication) -> Rule:
+    """The rule of a route publishing ``what``: its publishers, on every row."""
+    return users({role: ALL for role in PUBLISHERS[what]})
 
 
 #: Every signed-in role, on its own rows.
@@ -165,12 +196,19 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("POST", f"{V1}/repossessions/{{repossession_id}}/recovery"): users({S: ALL}),
     # strategies, coverage, KPIs
     ("GET", f"{V1}/strategy"): FIGURES,
-    ("POST", f"{V1}/strategy"): users({N: ALL}),
-    # models: the behaviour score's fits and the one in force; analysts fit and publish
+    ("POST", f"{V1}/strategy"): publishing(Publication.STRATEGY),
+    # the monitor's alert rules: analysts publish a version; those who read figures and the
+    # administrators (configuration) read them
+    ("GET", f"{V1}/alert-rules"): users({S: ALL, N: ALL, U: ALL, D: ALL}),
+    ("POST", f"{V1}/alert-rules"): publishing(Publication.ALERT_RULES),
+    # models: the behaviour score's fits and the one in force, the scorecard in force;
+    # analysts fit and publish
     ("GET", f"{V1}/models/behaviour"): FIGURES,
-    ("POST", f"{V1}/models/behaviour"): users({N: ALL}),
+    ("POST", f"{V1}/models/behaviour"): publishing(Publication.MODEL),
     ("GET", f"{V1}/models/behaviour/fits"): FIGURES,
-    ("POST", f"{V1}/models/behaviour/fits"): users({N: ALL}),
+    ("POST", f"{V1}/models/behaviour/fits"): publishing(Publication.MODEL),
+    ("GET", f"{V1}/models/scorecard"): FIGURES,
+    ("POST", f"{V1}/models/scorecard"): publishing(Publication.MODEL),
     ("GET", f"{V1}/coverage"): FIGURES,
     ("GET", f"{V1}/kpis"): FIGURES,
     # the daily risk warning reports written ([report] out): no personal data in them
@@ -206,6 +244,7 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/console/search"): BOOK_READ,
     ("GET", "/console/reports"): FIGURES,
     ("GET", "/console/reports/{day}"): FIGURES,
+    ("GET", "/console/alert-rules"): users({S: ALL, N: ALL, U: ALL, D: ALL}),
     ("GET", "/console/users"): users({S: TEAM, D: ALL}),
     ("POST", "/console/users"): users({D: ALL}),
     ("POST", "/console/users/{username}/active"): users({D: ALL}),

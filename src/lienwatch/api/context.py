@@ -5,12 +5,12 @@ one transaction per request, the pagination of lists."""
 import base64
 import binascii
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cached_property
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Path, Query
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,6 +22,8 @@ from lienwatch.errors import LienwatchError
 from lienwatch.services.followup import FollowupService
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import transaction
+
+T = TypeVar("T")
 
 #: Longest page of a list.
 MAX_LIMIT = 500
@@ -81,16 +83,22 @@ def decode_cursor(cursor: str | None, arity: int) -> list[Any] | None:
     return key
 
 
-def time_cursor(at: datetime | date, row: int | str) -> str:
-    """The cursor of a list ordered by (time or day, row id): the row after which the next
-    page starts."""
-    return encode_cursor([at.isoformat(), row])
+def next_cursor(rows: Sequence[T], limit: int, key: Callable[[T], list[Any]]) -> str | None:
+    """The cursor of the page after ``rows``: the ``key`` of its last row when the page is
+    full (``limit`` rows), None after the last page. Every paged list answers with it."""
+    return encode_cursor(key(rows[-1])) if rows and len(rows) == limit else None
+
+
+def time_key(at: datetime | date, row: int | str) -> list[Any]:
+    """The key of a row of a list ordered by (time or day, row id), for :func:`next_cursor`
+    (:func:`decode_time_cursor` reads it back)."""
+    return [at.isoformat(), row]
 
 
 def decode_time_cursor(
     cursor: str | None, *, day: bool = False, row: type[int] | type[str] = int
 ) -> tuple[Any, Any] | None:
-    """The (time, or ``day``, and row id) a :func:`time_cursor` carries (None without one);
+    """The (time, or ``day``, and row id) a :func:`time_key` cursor carries (None without one);
     a forged or foreign cursor is a 422."""
     key = decode_cursor(cursor, 2)
     if key is None:

@@ -353,6 +353,33 @@ class RepossessionSteps(BaseModel):
     waiting_for: OpenStep | None
 
 
+class AlertRuleChange(BaseModel):
+    key: str  # the rule-set file's dotted key: thresholds.long_stay_h
+    before: Any
+    after: Any
+
+
+class AlertRuleVersionOut(BaseModel):
+    """A published alert-rule version: who and when, the document as published, every value
+    it set (the built-in default for a key it left out) and what it changed."""
+
+    version: int
+    published_by: str
+    published_at: datetime
+    document: dict[str, Any]
+    values: dict[str, Any]
+    changes: list[AlertRuleChange]
+
+
+class AlertRulesOut(BaseModel):
+    """The alert rules: the version in force (None: the ``[monitor]`` configuration's), the
+    configuration's values, and every version published, newest first."""
+
+    in_force: int | None
+    configured: dict[str, Any]
+    versions: list[AlertRuleVersionOut]
+
+
 class StrategyOut(BaseModel):
     name: str
     version: int

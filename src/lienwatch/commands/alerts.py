@@ -1,9 +1,10 @@
-"""``lienwatch alert``: the open collateral alerts, and people's decisions on them (each
-recorded in the ledger)."""
+"""``lienwatch alert``: the open collateral alerts, people's decisions on them (each recorded
+in the ledger), and the alert rules analysts publish."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -13,7 +14,10 @@ from lienwatch.commands.common import emit, store_session
 from lienwatch.commands.options import At, By, Json
 from lienwatch.domain.money import to_yuan
 from lienwatch.monitor.model import AlertStatus
+from lienwatch.services.alert_rules import alert_rule_versions, publish_alert_rules
 from lienwatch.services.alerts import alert_view, decide_alert, open_alert_views
+from lienwatch.tabular import require_file
+from lienwatch.workforce.rules import read_toml
 
 Why = Annotated[str, typer.Option("--why", help="Why, as the ledger will keep it.")]
 
@@ -27,6 +31,8 @@ def register(app: typer.Typer) -> None:
                            ("resolve", AlertStatus.RESOLVED),
                            ("false-positive", AlertStatus.FALSE_POSITIVE)):  # fmt: skip
         alert.command(name, help=_HELP[decision])(_decision_command(decision))
+    alert.command("rules")(rules_command)
+    alert.command("rules-publish")(publish_rules_command)
     app.add_typer(alert, name="alert")
 
 
@@ -67,3 +73,40 @@ def _line(row: dict[str, Any]) -> str:
     exposure = to_yuan(row["exposure_fen"])
     return (f"#{row['alert']} {row['type']} ({row['severity']}, {row['status']}) {loan} "
             f"{row['vin']} since {row['started_at']}, exposure ¥{exposure:,.2f}")
+
+
+def rules_command(at: At = None, as_json: Json = False) -> None:
+    """The alert rules in force at --at (by default now) and every version published, newest
+    first, with what each changed."""
+    moment = at or clock.now()
+    with store_session() as (settings, session):
+        rules = alert_rule_versions(session, settings.monitor, at=moment)
+    in_force = rules["in_force"]
+    lines = [f"in force at {moment.isoformat()}: "
+             + (f"alert rules v{in_force}" if in_force else "the [monitor] configuration")]
+    for version in rules["versions"]:
+        changes = ", ".join(f"{c['key']} {c['before']} -> {c['after']}"
+                            for c in version["changes"]) or "no change"  # fmt: skip
+        lines.append(f"v{version['version']} by {version['published_by']} at "
+                     f"{version['published_at'].isoformat()}: {changes}")
+    emit(rules, as_json, lines)
+
+
+def publish_rules_command(
+    path: Annotated[Path, typer.Argument(help="The rule set's TOML file (docs/monitor.md).")],
+    by: By,
+    at: At = None,
+    as_json: Json = False,
+) -> None:
+    """Publish a new version of the alert rules (a risk analyst): the monitor's thresholds,
+    per-product overrides and enabled alert types, a version above the newest; in force from
+    --at (by default now): batch runs from then, and lienwatch serve and the workers from
+    their next fleet reload, without a restart."""
+    moment = at or clock.now()
+    require_file(path)  # the one wording for a missing file
+    document, _source = read_toml(path, "")
+    with store_session() as (_settings, session):
+        rules = publish_alert_rules(session, document=document, by=by, at=moment)
+    row = {"rules": rules.label, "version": rules.version, "published_by": by,
+           "published_at": moment.isoformat()}  # fmt: skip
+    emit(row, as_json, f"published {rules.label}, in force from {moment.isoformat()}")

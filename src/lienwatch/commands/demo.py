@@ -94,6 +94,7 @@ def demo(
             progress=progress,
             time_zone=settings.time_zone,
             report_lang=settings.report.lang,
+            report_out=settings.report.out,
         )
     database = Path(summary["database"])
     users = open_console_accounts(f"sqlite:///{database}", password, at=clock.now())
@@ -294,7 +295,8 @@ def _print_summary(console: Console, s: dict[str, Any]) -> None:
         median = _yuan(s["followup"].get("median_exposure"))
         console.print(f"follow-up SLA breaches: {shown}{tail}; the median unsecured exposure "
                       f"of an exposed loan is {median}", soft_wrap=True)  # fmt: skip
-    console.print(f"report: {s['report']}")
+    console.print(f"report: {s['report']}" + (f" (the console's Reports: {s['report_archived']})"
+                                              if s["report_archived"] else ""))  # fmt: skip
 
 
 BREACHES_SHOWN = 12

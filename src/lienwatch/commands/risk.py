@@ -33,7 +33,6 @@ from lienwatch.risk.policy import Policy, parse_policy, shipped_policy
 from lienwatch.risk.scorecard import (
     Scorecard,
     fit_scorecard,
-    scorecard_document,
     scorecard_from_document,
 )
 from lienwatch.services.applications import german_credit
@@ -116,19 +115,38 @@ def backtest_command(
 def fit_command(
     dataset: DatasetOption = DatasetName.GERMAN_CREDIT,
     data: DataOption = None,
+    save: Annotated[bool, typer.Option("--save", help="Then publish it (an analyst, --by): "
+                                       "it scores every application from now; audited.")
+                    ] = False,
+    by: Annotated[str | None, typer.Option("--by", metavar="USER",
+                                           help="The analyst publishing it (--save).")] = None,
     as_json: Json = False,
-) -> None:
+) -> None:  # fmt: skip
     """Fit the scorecard on every row of the data set and print it: a points table to read,
     or with --json the scorecard file `risk score --model` takes (points, WOE and counts per
-    attribute, what was dropped and why): `lienwatch risk fit --json > scorecard.json`."""
+    attribute, what was dropped and why): `lienwatch risk fit --json > scorecard.json`. With
+    --save --by USER, publish it for the book's applications (POST /api/v1/models/scorecard)."""
+    from lienwatch.services.applications import publish_scorecard, scorecard_file
+
     if data is not None:
         require_file(data, "--data")
     training = german_credit(data)
-    card = fit_scorecard(training.columns, training.bad, GERMAN_CREDIT)
-    document = {"dataset": dataset.value if data is None else str(data),
-                "rows": int(training.bad.size), "bad": int(training.bad.sum()),
-                **scorecard_document(card)}  # fmt: skip
-    emit(document, as_json, _table(document))
+    source = dataset.value if data is None else str(data)
+    if save:
+        if by is None:
+            raise LienwatchError("--by: --save publishes the scorecard: name the analyst")
+        with store_session() as (_settings, session):
+            card_id, document = publish_scorecard(session, training=training, source=source,
+                                                  by=by, at=clock.now(), client="cli")  # fmt: skip
+        document = {"scorecard": card_id, **document}
+    else:
+        document = scorecard_file(fit_scorecard(training.columns, training.bad, GERMAN_CREDIT),
+                                  training, source)  # fmt: skip
+    lines = _table(document)
+    if save:
+        lines.append(f"published scorecard {document['scorecard']}: it scores every "
+                     "application from now")
+    emit(document, as_json, lines)
 
 
 def _table(document: dict[str, Any]) -> list[str]:

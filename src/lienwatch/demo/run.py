@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from lienwatch.adapters.ledger_key import load_or_create_key
-from lienwatch.config import FollowupSettings, RepossessionSettings
+from lienwatch.config import FollowupSettings, MonitorSettings, RepossessionSettings
 from lienwatch.demo.followup import NightlyRuns, Team, simulate_followup
 from lienwatch.demo.gateway_feed import feed_sample_through_gateway, sample_fixes
 from lienwatch.demo.load import StagedFixes, load_book
@@ -28,9 +28,10 @@ from lienwatch.demo.rings import score_rings
 from lienwatch.demo.scoring import monitor_portfolio, scoring_summary
 from lienwatch.followup.strategy import configured_strategy, strategy_document
 from lienwatch.ledger.heads import key_id
-from lienwatch.reports.daily import figures_for, ledger_public_key, write
+from lienwatch.reports.daily import day_folder, figures_for, ledger_public_key, write
 from lienwatch.reports.i18n import Lang
 from lienwatch.risk.behaviour import BehaviourError
+from lienwatch.services.alert_rules import monitor_settings_in_force
 from lienwatch.services.behaviour import fit_behaviour_score, publish_behaviour_fit
 from lienwatch.services.ledger import LedgerService
 from lienwatch.services.reads.overview import build_overview
@@ -71,6 +72,7 @@ def run_demo(
     progress: Progress | None = None,
     time_zone: str = "Asia/Shanghai",
     report_lang: Lang = "zh",
+    report_out: Path | None = None,
 ) -> dict[str, Any]:
     """Run the demo into ``options.directory``; return the summary (also in summary.json).
 
@@ -78,7 +80,9 @@ def run_demo(
     ``followup_settings`` the ``[followup]`` configuration (strategy, watchdog, e-mail relay),
     ``repossession_settings`` the ``[repossession]`` rules the recovery desk works under,
     ``time_zone`` the business day's zone and ``report_lang`` the language of report.html (the
-    daily risk warning report of the business day, as ``lienwatch report`` writes it).
+    daily risk warning report of the business day, as ``lienwatch report`` writes it), written
+    beside the database and, with ``report_out`` (``[report] out``), in its day's folder there
+    too, where the console's and the API's report archive find it.
     """
     report = progress or (lambda _stage, _done, _total: None)
     directory = options.directory
@@ -143,10 +147,11 @@ def run_demo(
         )
 
     with stage("monitor"):
-        with transaction(factory) as session:  # the exposure known at go-live
+        with transaction(factory) as session:  # the exposure known at go-live, the rules
             exposures = unsecured_exposures(session, as_of=go_live - timedelta(days=1))
+            rules = monitor_settings_in_force(session, MonitorSettings(), at=eve)
         report("monitor", 0, 1)
-        monitored = monitor_portfolio(portfolio, exposures=exposures)
+        monitored = monitor_portfolio(portfolio, exposures=exposures, settings=rules)
         with transaction(factory) as session:
             AlertRepository(session).save_many(monitored.alerts)
         monitoring = scoring_summary(portfolio, monitored)
@@ -195,6 +200,8 @@ def run_demo(
                 catalogue=catalogue, ledger_key=ledger_public_key(directory / "ledger.key"),
             )
         written = write(figures, directory, lang=report_lang)
+        archived = (write(figures, day_folder(report_out, portfolio.as_of), lang=report_lang)
+                    if report_out is not None else None)  # fmt: skip
     engine.dispose()
 
     summary: dict[str, Any] = {
@@ -223,6 +230,7 @@ def run_demo(
         },
         "files": sorted(str(path.name) for path in files.values()),
         "report": str(written.html),
+        "report_archived": str(archived.html) if archived else None,
         "timings_s": timings,
         "cpu_s": cpu,  # user + system, this process and the monitor's worker processes
         "machine": machine | {"load_average_at_end": _load_average()},

@@ -74,6 +74,7 @@ def run_monitor(
     finally:
         _JOB = None
     book = AlertBook(provinces.provinces)
+    book.rule_set = settings.rule_set
     specs = {v.vehicle_id: v for v in vehicles}
     stays = [stay for _, stays, _ in parts for stay in stays]
     raise_clusters(book, stays, settings, lambda v: specs.get(v) or VehicleSpec(v))

@@ -77,6 +77,7 @@ class Monitor:
         self._check_areas(vehicles)
         self.provinces = provinces
         self.book = AlertBook(provinces.provinces)
+        self.book.rule_set = self.settings.rule_set
         self.counts: Counter[str] = Counter()
         self._codes = [p.code for p in provinces.provinces]
         self._vehicle_specs = {v.vehicle_id: v for v in vehicles}
@@ -272,6 +273,22 @@ class Monitor:
             detector.zones = zones.zones if zones else ()
         self.zones, self.regions = zones, regions
 
+    def use_rules(self, settings: MonitorSettings) -> None:
+        """Judge fixes from now on by the thresholds, product overrides and enabled types of
+        ``settings`` (a running monitor taking a newly published alert-rule version). Every
+        vehicle keeps its state (:meth:`VehicleMonitor.respec`): a stay's and its trackers'
+        silence clocks run on to the new lengths, learned places and nights are kept, the
+        other figures apply from its next fix; alerts opened from then on record
+        ``settings.rule_set``."""
+        self.settings = settings
+        self.book.rule_set = settings.rule_set
+        trackers = _trackers(self._devices.values())
+        for slot in self._unique_slots():
+            spec = slot.monitor.out.spec
+            devices = sorted(trackers.get(spec.vehicle_id, ()), key=lambda d: d.device_id)
+            slot.monitor.respec(spec, devices, settings.for_product(spec.product),
+                                region=self._region_of(spec))  # fmt: skip
+
     def _check_areas(
         self, vehicles: Sequence[VehicleSpec], regions: RegionLibrary | None = None
     ) -> None:
@@ -293,7 +310,9 @@ class Monitor:
         cap = thresholds.ltv_cap
         slot = self._slots.get(vehicle.vehicle_id)
         position = slot.monitor.out.position if slot else None
-        if ltv > cap:
+        if ltv <= cap:
+            self.book.resolve_cause(vehicle.vehicle_id, AlertType.LTV_BREACH, at)
+        elif thresholds.enabled["ltv_breach"]:
             self.book.raise_alert(
                 AlertType.LTV_BREACH,
                 vehicle,
@@ -306,8 +325,6 @@ class Monitor:
                     "ltv_breach", thresholds, details={"ltv": round(ltv, 4), "cap": cap}
                 ),
             )
-        else:
-            self.book.resolve_cause(vehicle.vehicle_id, AlertType.LTV_BREACH, at)
 
     # -- clock -----------------------------------------------------------------------------
 
@@ -620,27 +637,28 @@ def raise_clusters(
         for member in group.members:
             if only is not None and member.vehicle_id not in only:
                 continue
-            spec = vehicle(member.vehicle_id)
-            book.raise_alert(
-                AlertType.CLUSTER,
-                spec,
-                severity=thresholds.severities["cluster"],
-                start=group.start,
-                at=group.start + need_s,
-                device_id=member.anchor.device_id,
-                position=(member.anchor.lat, member.anchor.lon, member.anchor.province),
-                evidence=evidence_of(
-                    "cluster",
-                    thresholds,
-                    fixes=[s.anchor for s in sorted(group.members, key=lambda s: s.vehicle_id)],
-                    stay={"from": iso_utc(group.start), "to": iso_utc(member.last),
-                          "at": [round(lon, 6), round(lat, 6)]},
-                    details={
-                        "vehicles": names,
-                        "centre": [round(lon, 6), round(lat, 6)],
-                        "together_since": iso_utc(group.start),
-                    },
-                ),
-            )
+            if thresholds.enabled["cluster"]:  # switched off: the open ones still end
+                book.raise_alert(
+                    AlertType.CLUSTER,
+                    vehicle(member.vehicle_id),
+                    severity=thresholds.severities["cluster"],
+                    start=group.start,
+                    at=group.start + need_s,
+                    device_id=member.anchor.device_id,
+                    position=(member.anchor.lat, member.anchor.lon, member.anchor.province),
+                    evidence=evidence_of(
+                        "cluster",
+                        thresholds,
+                        fixes=[s.anchor for s in sorted(group.members,
+                                                        key=lambda s: s.vehicle_id)],
+                        stay={"from": iso_utc(group.start), "to": iso_utc(member.last),
+                              "at": [round(lon, 6), round(lat, 6)]},
+                        details={
+                            "vehicles": names,
+                            "centre": [round(lon, 6), round(lat, 6)],
+                            "together_since": iso_utc(group.start),
+                        },
+                    ),
+                )  # fmt: skip
             if group.end is not None:
                 book.resolve_cause(member.vehicle_id, AlertType.CLUSTER, group.end)

@@ -41,6 +41,9 @@ class AlertBook:
         self._open: dict[tuple[str, AlertType], Alert] = {}
         self._by_id: dict[str, Alert] = {}
         self._changed: dict[str, Alert] = {}
+        #: The published alert-rule version the monitor judges by (None: the configured
+        #: thresholds): each alert opened records it in its evidence as ``rule_set``.
+        self.rule_set: int | None = None
 
     def open_alert(self, vehicle_id: str, alert_type: AlertType) -> Alert | None:
         return self._open.get((vehicle_id, alert_type))
@@ -134,9 +137,10 @@ class AlertBook:
         """Open an alert, or update the open one of this vehicle and type (a repeat).
 
         ``position`` is (lat, lon, province index or -1). A repeat keeps the original start and
-        merges the new evidence over the old. A repeat seen no later than the alert's last
-        update changes nothing: it is the same observation again, such as history replayed
-        over an alert seeded from the store after a restart.
+        merges the new evidence over the old (keeping the ``rule_set`` it was opened under). A
+        repeat seen no later than the alert's last update changes nothing: it is the same
+        observation again, such as history replayed over an alert seeded from the store after
+        a restart.
         """
         key = (vehicle.vehicle_id, alert_type)
         current = self._open.get(key)
@@ -151,6 +155,8 @@ class AlertBook:
             return current
         alert = self._new_alert(alert_type, vehicle, severity, start, at, device_id, position)
         alert.evidence = evidence
+        if self.rule_set is not None:
+            alert.evidence = {**evidence, "rule_set": self.rule_set}
         self._open[key] = alert
         self.alerts.append(alert)
         self._by_id[alert.id] = alert

@@ -14,7 +14,8 @@ threads, one step at a time:
   store (a closed alert's next occurrence opens a new one) and the monitor advances to the
   wall clock, so silences (``device_offline``, ``device_removed``) are raised without any fix
   arriving; every ``fleet_refresh_s`` the fleet is reloaded first (new devices, loans, the
-  latest nightly exposures).
+  latest nightly exposures, a newly published alert-rule version: detectors keep their
+  state and judge the next fixes by it).
 - **saving**: after every step the alerts that are new or changed are saved in one
   transaction; a failed save keeps them for the next step.
 - **alarms**: a tracker alarm is not held for the reorder window (see
@@ -96,7 +97,9 @@ class Fleet:
     Only trackers bound to a vehicle with a live loan are here; ``exposures_as_of`` is the
     day of the nightly snapshot the vehicles' exposures come from (None before any run).
     ``zones`` and ``regions`` are the risk zones and permitted regions to judge them by,
-    ``references`` their version: a monitor takes new ones when it changes.
+    ``references`` their version: a monitor takes new ones when it changes. ``rules`` are
+    the monitor settings with the alert rules in force (None: the monitor's own); a monitor
+    takes them when their ``rule_set`` changes.
     """
 
     devices: Mapping[int, DeviceSpec]
@@ -105,6 +108,7 @@ class Fleet:
     zones: ZoneLibrary | None = None
     regions: RegionLibrary | None = None
     references: str = ""
+    rules: MonitorSettings | None = None
 
 
 class FleetSource(Protocol):
@@ -307,6 +311,7 @@ class LiveMonitor:
             "fleet_reloads": self.counts["fleet_loads"],
             "fleet_loaded_at": iso_utc(self.fleet_loaded_at),
             "references": self.fleet.references[:12] or None,
+            "alert_rules": self.settings.rule_set,
             "risk_zones": len(monitor.zones) if monitor and monitor.zones else 0,
             "regions": len(monitor.regions) if monitor and monitor.regions else 0,
             "last_advance": iso_utc(self.last_advance),
@@ -319,6 +324,7 @@ class LiveMonitor:
     def _warm_up(self, now: int) -> None:
         started = time.monotonic()
         fleet = self.source.load_fleet()
+        self.settings = fleet.rules or self.settings
         monitor = Monitor(
             list(fleet.devices.values()),
             fleet.vehicles,
@@ -349,9 +355,11 @@ class LiveMonitor:
     def _restore(self, now: int, state: bytes) -> None:
         started = time.monotonic()
         fleet = self.source.load_fleet()
+        self.settings = fleet.rules or self.settings
         monitor = Monitor([], (), settings=self.settings, zones=fleet.zones,
                           regions=fleet.regions, provinces=self.provinces)  # fmt: skip
         extra = load_state(monitor, state)
+        monitor.use_rules(self.settings)  # its vehicles were saved under the rules then
         try:  # the zones of the checkpoint's vehicles, found again in this process's by id
             monitor.use_references(fleet.zones, fleet.regions)
         except MonitorInputError as exc:
@@ -425,6 +433,10 @@ class LiveMonitor:
                                 references=self.fleet.references)  # fmt: skip
             else:
                 self.counts["references_loaded"] += 1
+        if fleet.rules is not None and fleet.rules.rule_set != self.settings.rule_set:
+            self._monitor.use_rules(fleet.rules)
+            self.settings = fleet.rules
+            self.counts["rules_loaded"] += 1
         self._monitor.update_fleet(list(fleet.devices.values()), fleet.vehicles)
         self._took_fleet(fleet, now)
 

@@ -73,8 +73,9 @@ class VehicleMonitor:
     ) -> None:
         """Go on under a changed spec (home, permitted region or area, product, time zone)
         with everything learned kept: stays, places, nights, the activity area, open
-        conditions. Each detector reads the new figures from the vehicle's next fix: the new
-        thresholds, home and permitted region (a vehicle outside the new one is judged
+        conditions. A stay's and the trackers' silence clocks run on to the new lengths;
+        each detector reads the other new figures from the vehicle's next fix: thresholds, home
+        and permitted region (a vehicle outside the new one is judged
         outside from then; one without a booked region keeps the province it learned)."""
         out, old = self.out, self.out.spec
         out.spec = spec
@@ -87,6 +88,7 @@ class VehicleMonitor:
                 self.stays.due = self.stays.since + out.limits.long_stay_s
             for device in devices:
                 self.liveness.add_device(device)
+            self.liveness.rejudge()
         if spec.home != old.home:
             self.nights.home = place_at(*spec.home, visits=0) if spec.home else None
             if spec.home is not None:

@@ -15,6 +15,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lienwatch.access.policy import Publication
 from lienwatch.data import german_credit_path
 from lienwatch.risk.applications import REQUIRED, ApplicationError, decide_batch, parse_application
 from lienwatch.risk.datasets import (
@@ -25,7 +26,13 @@ from lienwatch.risk.datasets import (
     columns_of,
 )
 from lienwatch.risk.policy import Decision, Policy, shipped_policy
-from lienwatch.risk.scorecard import Scorecard, fit_scorecard, scorecard_from_document
+from lienwatch.risk.scorecard import (
+    Scorecard,
+    fit_scorecard,
+    scorecard_document,
+    scorecard_from_document,
+)
+from lienwatch.services.auth import AuditAction
 from lienwatch.services.origination import (
     Scored,
     application_of,
@@ -34,7 +41,9 @@ from lienwatch.services.origination import (
     record_scored,
     scorecard_id,
 )
+from lienwatch.services.published import publisher
 from lienwatch.servicing.book_import import Row, RowError
+from lienwatch.store.repositories import AuditRepository
 from lienwatch.store.tables import ApplicationRecord, Loan, ScorecardRecord
 from lienwatch.tabular import InputFileError, csv_rows
 
@@ -66,6 +75,13 @@ def shipped_reference() -> dict[str, Any]:
     return fit_reference(shipped_scorecard(), german_credit().columns)
 
 
+def published_scorecard(session: Session) -> ScorecardRecord | None:
+    """The scorecard stored last with the book (published, or the one ``lienwatch demo``'s
+    origination fitted); None while none is."""
+    return session.scalars(select(ScorecardRecord).order_by(ScorecardRecord.id.desc())
+                           .limit(1)).first()  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class InForce:
     """A scorecard that scores applications, with its fit's reference and, once it is
@@ -85,14 +101,38 @@ class InForce:
 def scorecard_in_force(session: Session) -> InForce:
     """The scorecard that scores every application arriving now, whatever its path
     (``POST /api/v1/applications``, a book imported with its characteristics), with its fit's
-    reference: the one stored last with the book (``lienwatch demo`` stores the one its
-    origination fitted), else the shipped one (stored when it first scores one). Resolve it
-    once per request or import and pass it on."""
-    record = session.scalars(select(ScorecardRecord).order_by(ScorecardRecord.id.desc())
-                             .limit(1)).first()  # fmt: skip
+    reference: the one stored last (:func:`published_scorecard`), else the shipped one
+    (stored when it first scores one). Resolve it once per request or import and pass it on."""
+    record = published_scorecard(session)
     if record is None:
         return InForce(shipped_scorecard(), shipped_reference())
     return InForce(scorecard_from_document(record.document), record.reference, record.id)
+
+
+def scorecard_file(card: Scorecard, training: Dataset, source: str) -> dict[str, Any]:
+    """``card`` fitted on ``training`` (read from ``source``) as ``lienwatch risk fit --json``
+    writes it: the file ``risk score --model`` takes."""
+    return {"dataset": source, "rows": int(training.bad.size), "bad": int(training.bad.sum()),
+            **scorecard_document(card)}  # fmt: skip
+
+
+def publish_scorecard(
+    session: Session, *, training: Dataset, source: str, by: str, at: datetime,
+    client: str = "",
+) -> tuple[int, dict[str, Any]]:  # fmt: skip
+    """Fit the application scorecard on every row of ``training`` (``lienwatch risk fit``'s
+    fit, read from ``source``) and publish it, ``by`` an analyst: stored with its fit's
+    reference distribution, it scores every application from now
+    (:func:`scorecard_in_force`); in the audit log (``model_published``). Returns the stored
+    scorecard's id and its document as ``lienwatch risk fit --json`` prints it."""
+    publisher(session, by, Publication.MODEL)
+    card = fit_scorecard(training.columns, training.bad, GERMAN_CREDIT)
+    card_id = scorecard_id(session, card, fit_reference(card, training.columns), at=at)
+    document = scorecard_file(card, training, source)
+    AuditRepository(session).add(at=at, actor=by, action=AuditAction.MODEL_PUBLISHED.value,
+                                 subject=f"scorecard:{card_id}", client=client,
+                                 details={"dataset": source, "rows": document["rows"]})
+    return card_id, document
 
 
 def decide_applications(

@@ -10,9 +10,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lienwatch.errors import ConflictError, LienwatchError
+from lienwatch.access.policy import Publication
+from lienwatch.errors import LienwatchError
 from lienwatch.followup.strategy import Strategy, parse_strategy
-from lienwatch.store.repositories import UserRepository
+from lienwatch.services.published import InForce, store_version
 from lienwatch.store.tables import StrategyVersion
 
 
@@ -33,23 +34,15 @@ def publish_strategy(
     session: Session, *, document: dict[str, Any], configured: Strategy, by: str, at: datetime
 ) -> Strategy:
     """Publish ``document`` (a strategy as its TOML file holds it) as the next version of the
-    strategy in force: it must parse as a strategy file does, keep the configured name and
-    compliance profile, and carry a version above the one in force (else ConflictError)."""
+    strategy in force, ``by`` an analyst: it must parse as a strategy file does, keep the
+    compliance profile, and pass the publication checks
+    (:func:`~lienwatch.services.published.store_version`)."""
     strategy = parse_strategy(document, source="document")  # FollowupError: a 422
     current = strategy_in_force(session, configured)
-    if strategy.name != current.name:
-        raise LienwatchError(f"document.name: publish a version of {current.name!r}, "
-                             f"not {strategy.name!r}")  # fmt: skip
     if strategy.profile != current.profile:
         raise LienwatchError(f"document.profile: {current.name} passes the {current.profile} "
                              "compliance profile; a version may not change it")  # fmt: skip
-    if strategy.version <= current.version:
-        raise ConflictError(f"document.version: {current.label} is in force; publish a version "
-                            f"above {current.version}")  # fmt: skip
-    user = UserRepository(session).get(by)
-    session.add(StrategyVersion(name=strategy.name, version=strategy.version,
-                                document=document, published_by=user.id,
-                                published_at=at))  # fmt: skip
-    session.flush()
+    store_version(session, StrategyVersion, what=Publication.STRATEGY, document=document,
+                  name=strategy.name, version=strategy.version, by=by, at=at,
+                  current=InForce(current.name, current.version, current.label))  # fmt: skip
     return strategy
-

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from lienwatch import clock
 from lienwatch.access.policy import POLICY, Scope, may_see_personal_data
 from lienwatch.api.auth import client_address
-from lienwatch.api.context import day_cursor, decode_cursor, encode_cursor
+from lienwatch.api.context import day_cursor, decode_cursor, next_cursor
 from lienwatch.config import Settings
 from lienwatch.domain.money import parse_yuan
 from lienwatch.errors import ConflictError, LienwatchError, NotFoundError
@@ -31,6 +31,7 @@ from lienwatch.followup.model import (
 from lienwatch.monitor.model import AlertStatus
 from lienwatch.reports.archive import list_reports, report_html
 from lienwatch.reports.charts import province_track
+from lienwatch.services.alert_rules import alert_rule_versions
 from lienwatch.services.alerts import decide_alert
 from lienwatch.services.configuration import configuration_rows
 from lienwatch.services.followup import FollowupService
@@ -141,7 +142,8 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
             "case": detail, "zone": zone,
             "timeline": list(reversed(case_timeline(session, who.reader, case_id))),
             "schedule": schedule(session, who.reader, ref),
-            "payments": payments(session, who.reader, ref),
+            "payments": payments(session, who.reader, ref, at=now, reveal=reveal,
+                                 client=who.caller.client, why=f"case {case_id}"),
             "checks": service.contact_checks(task_ids=[t["task"] for t in detail["tasks"]],
                                              at=now),
             "stays": len(track.stays), "outcomes": CALL_OUTCOMES,
@@ -404,7 +406,7 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
                                 limit=PAGE_ROWS)  # fmt: skip
         except LienwatchError as exc:
             raise PageRefused(400, str(exc)) from None
-        more = encode_cursor([rows[-1]["day"].isoformat()]) if len(rows) == PAGE_ROWS else None
+        more = next_cursor(rows, PAGE_ROWS, lambda r: [r["day"].isoformat()])
         return page("reports.html", who, rows=rows, next_cursor=more)
 
     @router.get("/console/reports/{day}", response_class=HTMLResponse)
@@ -432,10 +434,22 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
                               only_team=who.scope is Scope.TEAM,
                               after=str(after[0]) if after else None, limit=PAGE_ROWS)  # fmt: skip
             teams = team_names(session)
-        more = encode_cursor([rows[-1]["username"]]) if len(rows) == PAGE_ROWS else None
+        more = next_cursor(rows, PAGE_ROWS, lambda r: [r["username"]])
         return page("users.html", who, status=status, users=rows, teams=teams, roles=list(Role),
                     error=error, admin=may(who, "POST", "/console/users"),
                     next_cursor=more, first=cursor is None)  # fmt: skip
+
+    @router.get("/console/alert-rules", response_class=HTMLResponse)
+    def alert_rules(who: Signed) -> HTMLResponse:
+        """The alert rules in force and every version published, with what each changed, and
+        the ``[monitor]`` configuration's (as the API's ``GET /api/v1/alert-rules``)."""
+        with transaction(factory) as session:
+            rules = alert_rule_versions(session, settings.monitor, at=clock.now())
+        configured = [(f"thresholds.{key}", value)
+                      for key, value in rules["configured"]["thresholds"].items()]
+        configured += [(f"products.{name}", value)
+                       for name, value in rules["configured"]["products"].items()]
+        return page("alert_rules.html", who, rules=rules, configured=configured)
 
     @router.get("/console/configuration", response_class=HTMLResponse)
     def configuration(who: Signed) -> HTMLResponse:

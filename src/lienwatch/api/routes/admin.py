@@ -10,7 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lienwatch import clock
 from lienwatch.access.policy import Scope
-from lienwatch.api.context import ERRORS, ApiContext, Cursor, Limit, decode_cursor, encode_cursor
+from lienwatch.api.context import (
+    ERRORS,
+    ApiContext,
+    Cursor,
+    Limit,
+    decode_cursor,
+    next_cursor,
+)
 from lienwatch.errors import LienwatchError
 from lienwatch.followup.model import Role, Skill
 from lienwatch.services.auth import AuthService
@@ -119,7 +126,7 @@ def router(context: ApiContext) -> APIRouter:
         with context.session() as session:
             rows = list_users(session, team=team, only_team=caller.viewer.scope is Scope.TEAM,
                               after=key[0] if key else None, limit=limit)  # fmt: skip
-        more = encode_cursor([rows[-1]["username"]]) if len(rows) == limit else None
+        more = next_cursor(rows, limit, lambda r: [r["username"]])
         return UserPage(items=[UserOut(**row) for row in rows], next_cursor=more)
 
     @api.post("/users", response_model=UserOut, status_code=201)
@@ -171,7 +178,7 @@ def router(context: ApiContext) -> APIRouter:
         with context.session() as session:
             rows = AuthService(session).api_tokens(username=owner(caller), limit=limit,
                                                    before_id=int(after[0]) if after else None)
-        more = encode_cursor([rows[-1]["id"]]) if len(rows) == limit else None
+        more = next_cursor(rows, limit, lambda r: [r["id"]])
         return TokenPage(items=[TokenOut(**row) for row in rows], next_cursor=more)
 
     @api.post("/tokens/{token_id}/revoke", response_model=TokenOut)
@@ -209,7 +216,7 @@ def router(context: ApiContext) -> APIRouter:
                 before_id=int(after[0]) if after else None, limit=limit, actor=actor,
                 action=action, since=since, until=until,
             )  # fmt: skip
-        more = encode_cursor([rows[-1]["id"]]) if len(rows) == limit else None
+        more = next_cursor(rows, limit, lambda r: [r["id"]])
         return AuditPage(items=[AuditEntryOut(**row) for row in rows], next_cursor=more)
 
     return api

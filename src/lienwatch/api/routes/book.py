@@ -19,8 +19,8 @@ from lienwatch.api.context import (
     Ref,
     decode_cursor,
     decode_time_cursor,
-    encode_cursor,
-    time_cursor,
+    next_cursor,
+    time_key,
 )
 from lienwatch.api.schemas import (
     BorrowerOut,
@@ -85,7 +85,7 @@ def router(context: ApiContext) -> APIRouter:
             rows = book.loans(session, caller.viewer, limit=limit,
                               after=str(key[0]) if key else None, status=status,
                               borrower=borrower)  # fmt: skip
-        more = encode_cursor([rows[-1]["ref"]]) if len(rows) == limit else None
+        more = next_cursor(rows, limit, lambda r: [r["ref"]])
         return LoanPage(items=rows, next_cursor=more)
 
     @api.get("/loans/{ref}", response_model=LoanTermsOut)
@@ -113,15 +113,17 @@ def router(context: ApiContext) -> APIRouter:
                                              catalogue=context.catalogue))  # fmt: skip
 
     @api.get("/loans/{ref}/payments", response_model=PaymentList)
-    def payments(ref: Ref, caller: Caller, limit: Limit = 100, cursor: Cursor = None
-                 ) -> PaymentList:  # fmt: skip
-        """Payments received, reversed ones included, by value date, by pages."""
+    def payments(ref: Ref, caller: Caller, limit: Limit = 100, cursor: Cursor = None,
+                 reveal: bool = False) -> PaymentList:  # fmt: skip
+        """Payments received, reversed ones included, by value date, by pages; who paid
+        masked, in clear with ``reveal`` for supervisors and analysts (each such view is in
+        the audit log)."""
         after = decode_time_cursor(cursor, day=True, row=str)
         with context.session() as session:
-            rows = book.payments(session, caller.viewer, ref, limit=limit, after=after)
-        last = rows[-1] if len(rows) == limit else None
-        return PaymentList(loan=ref, items=rows, next_cursor=last and time_cursor(
-            last["paid_on"], last["external_id"]))  # fmt: skip
+            rows = book.payments(session, caller.viewer, ref, limit=limit, after=after,
+                                 reveal=reveal, at=clock.now(), client=caller.client)
+        return PaymentList(loan=ref, items=rows, next_cursor=next_cursor(
+            rows, limit, lambda r: time_key(r["paid_on"], r["external_id"])))  # fmt: skip
 
     @api.post("/loans/{ref}/payments", response_model=PaymentPosted, status_code=201,
               responses={200: {"model": PaymentPosted, "description": "Posted before"}})
@@ -138,7 +140,7 @@ def router(context: ApiContext) -> APIRouter:
             session.flush()
             if not new:
                 response.status_code = 200
-            return PaymentPosted(**book.payment_view(payment, caller.viewer), new=new)
+            return PaymentPosted(**book.payment_view(payment), new=new)
 
     @api.post("/payments/{external_id}/reverse", response_model=PaymentReversed,
               status_code=201,
@@ -154,7 +156,7 @@ def router(context: ApiContext) -> APIRouter:
                                            by=caller.username, at=clock.now())  # fmt: skip
             if not now:
                 response.status_code = 200
-            return PaymentReversed(**book.payment_view(payment, caller.viewer),
+            return PaymentReversed(**book.payment_view(payment),
                                    loan=payment.loan.ref,
                                    reversed_now=now)  # fmt: skip
 
@@ -212,7 +214,7 @@ def router(context: ApiContext) -> APIRouter:
         with context.session() as session:
             rows = fleet.devices(session, limit=limit, after=int(key[0]) if key else None,
                                  status=status, vin=vin)  # fmt: skip
-        more = encode_cursor([rows[-1]["id"]]) if len(rows) == limit else None
+        more = next_cursor(rows, limit, lambda r: [r["id"]])
         return DevicePage(items=rows, next_cursor=more)
 
     return api

@@ -17,7 +17,7 @@ from lienwatch.api.context import (
     Limit,
     decode_cursor,
     decode_time_cursor,
-    encode_cursor,
+    next_cursor,
 )
 from lienwatch.api.schemas import CaseDetail, OutcomeDone, QueuePage, Timeline
 from lienwatch.errors import LienwatchError, NotFoundError
@@ -50,7 +50,7 @@ def router(context: ApiContext) -> APIRouter:
 
     def page(rows: list, limit: int) -> dict[str, Any]:
         """The page as a dict: FastAPI validates it once against the response model."""
-        more = encode_cursor(list(queue_key(rows[-1]))) if len(rows) == limit else None
+        more = next_cursor(rows, limit, lambda r: list(queue_key(r)))
         return {"items": rows, "next_cursor": more}
 
     def after_key(cursor: str | None) -> tuple[int, str, int] | None:
@@ -104,7 +104,7 @@ def router(context: ApiContext) -> APIRouter:
         after = None if key is None else (key[0].isoformat(), key[1])
         with context.session() as session:
             items = case_timeline(session, caller.viewer, case_id, limit=limit, after=after)
-        more = encode_cursor(list(timeline_key(items[-1]))) if len(items) == limit else None
+        more = next_cursor(items, limit, lambda i: list(timeline_key(i)))
         return {"case": case_id, "items": items, "next_cursor": more}
 
     @api.post("/tasks/{task_id}/outcome", response_model=OutcomeDone, status_code=201)

@@ -1,11 +1,13 @@
-"""``/api/v1/models``: the behaviour score the follow-up challenger orders cases by. A fit is
-stored unpublished (``lienwatch risk behaviour --save``, the nightly job's monthly refit, or
+"""``/api/v1/models``: the behaviour score the follow-up challenger orders cases by, and the
+application scorecard the pre-loan decision scores with. A behaviour fit is stored unpublished
+(``lienwatch risk behaviour --save``, the nightly job's monthly refit, or
 ``POST /models/behaviour/fits``); a risk analyst publishes one, audited, and only then does it
-score cases. Those who read the figures see the fits and the one in force (docs/risk.md)."""
+score cases. Analysts publish a new scorecard (``lienwatch risk fit --save``'s verb), audited.
+Those who read the figures see the fits and the models in force (docs/risk.md)."""
 
 # No `from __future__ import annotations`: FastAPI reads the signatures at run time.
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,6 +16,13 @@ from lienwatch import clock
 from lienwatch.api.context import ERRORS, ApiContext
 from lienwatch.domain.calendar import ended_business_day, local_date
 from lienwatch.errors import NotFoundError
+from lienwatch.risk.scorecard import scorecard_document
+from lienwatch.services.applications import (
+    german_credit,
+    publish_scorecard,
+    published_scorecard,
+    shipped_scorecard,
+)
 from lienwatch.services.behaviour import (
     behaviour_fits,
     fit_behaviour_score,
@@ -59,6 +68,23 @@ class BehaviourFitOut(BaseModel):
 
 class BehaviourFitsOut(BaseModel):
     items: list[BehaviourFitOut]
+
+
+class ScorecardIn(BaseModel):
+    """The training data to fit the scorecard on: the shipped German credit rows (the data
+    set ``lienwatch risk fit`` fits on by default)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: Literal["german-credit"] = "german-credit"
+
+
+class ScorecardOut(BaseModel):
+    """A scorecard: its stored id (null: the shipped one, not stored yet) and the table
+    ``lienwatch risk fit --json`` prints (scaling, points per attribute, what was dropped)."""
+
+    scorecard: int | None
+    document: dict[str, Any]
 
 
 def fit_view(fit: "BehaviourFit") -> BehaviourFitOut:
@@ -111,5 +137,27 @@ def router(context: ApiContext) -> APIRouter:
             fit = publish_behaviour_fit(session, fit_id=body.fit, by=caller.username,
                                         at=clock.now(), client=caller.client)  # fmt: skip
             return fit_view(fit)
+
+    @api.get("/models/scorecard", response_model=ScorecardOut)
+    def scorecard(caller: Caller) -> ScorecardOut:
+        """The application scorecard in force: the one published last, else the shipped one."""
+        with context.session() as session:
+            record = published_scorecard(session)
+            if record is None:
+                return ScorecardOut(scorecard=None,
+                                    document=scorecard_document(shipped_scorecard()))
+            return ScorecardOut(scorecard=record.id, document=record.document)
+
+    @api.post("/models/scorecard", response_model=ScorecardOut, status_code=201)
+    def publish_card(body: ScorecardIn, caller: Caller) -> ScorecardOut:
+        """Fit the application scorecard on the training data and publish it (risk
+        analysts): it scores every application from now (``POST /api/v1/applications``, a
+        book imported with its characteristics); in the audit log (``model_published``)."""
+        with context.session() as session:
+            card_id, document = publish_scorecard(
+                session, training=german_credit(), source=body.dataset, by=caller.username,
+                at=clock.now(), client=caller.client,
+            )  # fmt: skip
+            return ScorecardOut(scorecard=card_id, document=document)
 
     return api

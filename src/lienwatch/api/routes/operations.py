@@ -16,7 +16,8 @@ from lienwatch.api.context import (
     Limit,
     Ref,
     decode_time_cursor,
-    time_cursor,
+    next_cursor,
+    time_key,
 )
 from lienwatch.api.schemas import (
     RepossessionList,
@@ -127,9 +128,8 @@ def router(context: ApiContext) -> APIRouter:
         with context.session() as session:
             pending = context.followup(session).pending_repossessions(limit=limit, after=after)
             items = [repossession_view(session, p.repossession_id) for p in pending]
-        last = pending[-1] if len(pending) == limit else None
-        return RepossessionList(
-            items=items, next_cursor=last and time_cursor(last.ordered_at, last.repossession_id))
+        return RepossessionList(items=items, next_cursor=next_cursor(
+            pending, limit, lambda p: time_key(p.ordered_at, p.repossession_id)))
 
     @api.get("/repossessions/{repossession_id}", response_model=RepossessionOut)
     def repossession(repossession_id: Id, caller: Caller) -> RepossessionOut:

@@ -10,7 +10,14 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
-from lienwatch.api.context import ERRORS, ApiContext, Cursor, Limit, day_cursor, encode_cursor
+from lienwatch.api.context import (
+    ERRORS,
+    ApiContext,
+    Cursor,
+    Limit,
+    day_cursor,
+    next_cursor,
+)
 from lienwatch.reports.archive import list_reports, report_figures, report_html
 
 
@@ -38,7 +45,7 @@ def router(context: ApiContext) -> APIRouter:
     def reports(caller: Caller, limit: Limit = 100, cursor: Cursor = None) -> ReportPage:
         """The daily risk warning reports written, newest business day first, by pages."""
         rows = list_reports(out, before=day_cursor(cursor), limit=limit)
-        more = encode_cursor([rows[-1]["day"].isoformat()]) if len(rows) == limit else None
+        more = next_cursor(rows, limit, lambda r: [r["day"].isoformat()])
         return ReportPage(items=[ReportOut(**row) for row in rows], next_cursor=more)
 
     @api.get("/reports/{day}", response_model=dict[str, Any])

@@ -16,7 +16,8 @@ from lienwatch.api.context import (
     Limit,
     Ref,
     decode_time_cursor,
-    time_cursor,
+    next_cursor,
+    time_key,
 )
 from lienwatch.api.schemas import (
     CaseMoved,
@@ -102,9 +103,8 @@ def router(context: ApiContext) -> APIRouter:
                                    command=p.command, requested_at=p.requested_at,
                                    requested_by=p.requested_by, why=p.why)
                  for p in pending]  # fmt: skip
-        last = pending[-1] if len(pending) == limit else None
-        return TrackerRequestList(
-            items=items, next_cursor=last and time_cursor(last.requested_at, last.request_id))
+        return TrackerRequestList(items=items, next_cursor=next_cursor(
+            pending, limit, lambda p: time_key(p.requested_at, p.request_id)))
 
     @api.post("/tracker-command-requests/{request_id}/approve", response_model=TrackerCommandSent,
               status_code=201)  # fmt: skip

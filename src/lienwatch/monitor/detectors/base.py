@@ -249,7 +249,10 @@ class Emitter:
         position: tuple[float, float, int] | None = None,
     ) -> None:
         """Raise (or repeat) an alert whose evidence names ``rule`` (default: the alert
-        type), its thresholds, ``fixes`` and ``stay``, then the detector's ``evidence``."""
+        type), its thresholds, ``fixes`` and ``stay``, then the detector's ``evidence``;
+        nothing while the thresholds switch the type off."""
+        if not self.thresholds.enabled[alert_type]:
+            return
         self.book.raise_alert(
             alert_type,
             self.spec,

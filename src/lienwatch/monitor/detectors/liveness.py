@@ -33,6 +33,15 @@ class Liveness:
         self.silence[device.device_id] = _silence_limit(device, self.out.thresholds)
         self.kind[device.device_id] = device.kind
 
+    def rejudge(self) -> None:
+        """New thresholds (:meth:`add_device` again): the clocks running go on to the new
+        limits from the same last fix and power cut."""
+        for device in self.deadline:
+            self.deadline[device] = self.last_fix[device].time + self.limit[device]
+        for device, (alarm, _) in self.removal_due.items():
+            self.removal_due[device] = (alarm, alarm.time + self.silence[device])
+        self._next()
+
     def on_fix(self, fix: Fix) -> None:
         device, t = fix.device_id, fix.time
         if self.offline and device in self.offline:

@@ -1,5 +1,5 @@
 """Collateral alerts the viewer reaches (those on the loans of their cases, or all), newest
-first, with filters and the evidence of each."""
+first, with filters and the evidence of each (who paid a payment it names masked)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from lienwatch.access.masking import mask_evidence
 from lienwatch.access.principal import Viewer
 from lienwatch.errors import NotFoundError
 from lienwatch.services.reads.visibility import loan_condition
@@ -52,5 +53,6 @@ def alert_view(a: Alert, loan: str | None, vin: str) -> dict[str, Any]:
     return {"id": a.id, "type": a.type, "severity": a.severity, "status": a.status,
             "loan": loan, "vin": vin, "started_at": a.started_at, "ended_at": a.ended_at,
             "lat": a.lat, "lon": a.lon, "province_code": a.province_code,
-            "exposure_fen": a.exposure, "evidence": a.evidence, "decided_by": a.status_by,
+            "exposure_fen": a.exposure, "evidence": mask_evidence(a.evidence),
+            "decided_by": a.status_by,
             "decided_at": a.status_at}  # fmt: skip

@@ -3,19 +3,19 @@ vehicles; each through the viewer's scope."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from lienwatch.access.masking import mask_account, mask_name
-from lienwatch.access.policy import may_see_personal_data
+from lienwatch.access.masking import mask_payer
 from lienwatch.access.principal import Viewer
 from lienwatch.domain.delinquency import LoanStatus
 from lienwatch.domain.schedule import DayCount, Method
 from lienwatch.errors import NotFoundError
 from lienwatch.services.reads.figures import latest_snapshots, snapshot_figures
+from lienwatch.services.reads.people import disclosed
 from lienwatch.services.reads.visibility import loan_condition, loan_id_of
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.servicing.engine import loan_state
@@ -65,27 +65,29 @@ def schedule(session: Session, viewer: Viewer, ref: str) -> list[dict[str, Any]]
 
 
 def payments(
-    session: Session, viewer: Viewer, ref: str, *, limit: int | None = None,
-    after: tuple[date, str] | None = None,
+    session: Session, viewer: Viewer, ref: str, *, at: datetime, limit: int | None = None,
+    after: tuple[date, str] | None = None, reveal: bool = False, client: str = "",
+    why: str = "",
 ) -> list[dict[str, Any]]:  # fmt: skip
     """Every payment received, reversed ones included, by value date (then reference):
-    ``limit`` of them after the payment keyed (value date, reference) ``after``."""
+    ``limit`` of them after the payment keyed (value date, reference) ``after``; who paid
+    masked, in clear with ``reveal`` as a borrower's numbers are (:func:`disclosed`)."""
     loan_id = loan_id_of(session, viewer, ref)
+    clear = disclosed(session, viewer, reveal=reveal, subject=f"loan:{ref}:payments",
+                      fields=["payer_account", "payer_name"], at=at, client=client, why=why)
     query = (select(Payment).where(Payment.loan_id == loan_id)
              .order_by(Payment.paid_on, Payment.external_id).limit(limit))  # fmt: skip
     if after is not None:
         query = query.where(or_(Payment.paid_on > after[0], and_(
             Payment.paid_on == after[0], Payment.external_id > after[1])))  # fmt: skip
-    return [payment_view(p, viewer) for p in session.scalars(query)]
+    return [payment_view(p, clear=clear) for p in session.scalars(query)]
 
 
-def payment_view(p: Payment, viewer: Viewer) -> dict[str, Any]:
-    """A payment as ``viewer`` reads it: who paid (a third party's name and account, often)
-    masked for the roles that see personal data masked."""
-    clear = may_see_personal_data(viewer.role)
-    account = p.payer_account if clear or p.payer_account is None else mask_account(
-        p.payer_account)  # fmt: skip
-    name = p.payer_name if clear or p.payer_name is None else mask_name(p.payer_name)
+def payment_view(p: Payment, *, clear: bool = False) -> dict[str, Any]:
+    """A payment: who paid (a third party's name and account, often) masked unless
+    ``clear`` (a reveal :func:`payments` audited)."""
+    account, name = ((p.payer_account, p.payer_name) if clear
+                     else mask_payer(p.payer_account, p.payer_name))  # fmt: skip
     return {"external_id": p.external_id, "paid_on": p.paid_on, "amount_fen": p.amount,
             "channel": p.channel, "payer_account": account, "payer_name": name,
             "received_at": p.received_at,

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
+from lienwatch.access.masking import mask_evidence
 from lienwatch.store.followup import OPEN_ALERT_STATUSES
 from lienwatch.store.tables import Alert, Device, Loan, LoanSnapshot, Position, Vehicle
 
@@ -106,7 +107,8 @@ def top_exposure_alerts(session: Session, *, day: date, at: datetime,
     return [
         {"loan": ref, "plate": plate, "unsecured": int(unsecured), "dpd": dpd, "bucket": bucket,
          "alerts": [{"id": a.id, "type": a.type, "severity": a.severity,
-                     "started_at": a.started_at.isoformat(), "evidence": a.evidence or {}}
+                     "started_at": a.started_at.isoformat(),
+                     "evidence": mask_evidence(a.evidence or {})}
                     for a in by_loan[loan_id]],
          "track": recent_track(session, vehicle_id, at)}
         for loan_id, ref, vehicle_id, plate, unsecured, dpd, bucket in rows

@@ -11,15 +11,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lienwatch.errors import ConflictError, Forbidden, LienwatchError
-from lienwatch.followup.model import Role
-from lienwatch.store.repositories import UserRepository
+from lienwatch.access.policy import Publication
+from lienwatch.services.published import InForce, store_version
 from lienwatch.store.tables import IncentiveScheme
 from lienwatch.workforce.incentives import Scheme, Schemes, parse_scheme
-
-#: Who may publish a scheme: analysts publish the rules as data (strategies, alert rules),
-#: administrators own the configuration (issue 14's role table).
-PUBLISHERS = frozenset({Role.ANALYST, Role.ADMIN})
 
 
 def scheme_versions(session: Session, configured: Scheme) -> Schemes:
@@ -43,27 +38,14 @@ def publish_scheme(
 ) -> Scheme:
     """Publish ``document`` (a scheme as its TOML file holds it) as the next version of the
     configured scheme, in force from ``at``: ``by`` an analyst or administrator; it must parse
-    as a scheme file does, keep the configured name, carry a version above the newest and be
-    published after it (else ConflictError: a version may not rescore acts already scored
-    under a later one)."""
-    user = UserRepository(session).get(by)
-    if user.role not in PUBLISHERS:
-        raise Forbidden(f"by: {by} (role {user.role}) may not publish an incentive scheme; "
-                        "an analyst or administrator does")  # fmt: skip
+    as a scheme file does and pass the publication checks
+    (:func:`~lienwatch.services.published.store_version`: after the newest, since a version
+    may not rescore acts already scored under a later one)."""
     scheme = parse_scheme(document, source="document")
     versions = scheme_versions(session, configured)
     newest_at, current = (versions.published[-1] if versions.published
                           else (None, versions.first))  # fmt: skip
-    if scheme.name != current.name:
-        raise LienwatchError(f"document.name: publish a version of {current.name!r}, "
-                             f"not {scheme.name!r}")  # fmt: skip
-    if scheme.version <= current.version:
-        raise ConflictError(f"document.version: {current.label} is the newest; publish a "
-                            f"version above {current.version}")  # fmt: skip
-    if newest_at is not None and at <= newest_at:
-        raise ConflictError(f"at: {current.label} was published at {newest_at.isoformat()}; "
-                            "a newer version is published after it")  # fmt: skip
-    session.add(IncentiveScheme(name=scheme.name, version=scheme.version, document=document,
-                                published_by=user.id, published_at=at))  # fmt: skip
-    session.flush()
+    store_version(session, IncentiveScheme, what=Publication.INCENTIVE_SCHEME,
+                  document=document, name=scheme.name, version=scheme.version, by=by, at=at,
+                  current=InForce(current.name, current.version, current.label, newest_at))
     return scheme

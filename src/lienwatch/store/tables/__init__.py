@@ -5,7 +5,7 @@ are local calendar ``Date``s; business identifiers (loan ``ref``, ``vin``, devic
 are unique text next to an integer surrogate key that foreign keys use.
 """
 
-from lienwatch.store.tables.alerts import Alert
+from lienwatch.store.tables.alerts import Alert, AlertRuleVersion
 from lienwatch.store.tables.auth import AuditEntry, AuthToken
 from lienwatch.store.tables.base import NAMING_CONVENTION, Base, BigKey
 from lienwatch.store.tables.book import (
@@ -41,6 +41,7 @@ __all__ = [
     "NAMING_CONVENTION",
     "Action",
     "Alert",
+    "AlertRuleVersion",
     "ApplicationRecord",
     "AuditEntry",
     "AuthToken",

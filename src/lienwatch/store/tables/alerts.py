@@ -12,11 +12,12 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from lienwatch.store.tables.base import Base
+from lienwatch.store.tables.base import Base, PublishedVersion
 
 _OPEN_ALERT = text("status IN ('open', 'acknowledged')")
 
@@ -57,3 +58,13 @@ class Alert(Base):
     updated_at: Mapped[datetime | None]
     repeats: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
+
+
+class AlertRuleVersion(PublishedVersion, Base):
+    """An alert-rule set an analyst published: the monitor's thresholds, per product
+    overrides and enabled alert types (the document as its TOML file holds it, JSON), who and
+    when. A version is in force from the moment it was published until the next; the
+    ``[monitor]`` configuration before any."""
+
+    __tablename__ = "alert_rule_versions"
+    __table_args__ = (UniqueConstraint("name", "version"),)

@@ -9,10 +9,12 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     BigInteger,
+    ForeignKey,
     Integer,
     MetaData,
+    String,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from lienwatch.store.types import ExactDecimal, UTCDateTime
 
@@ -38,3 +40,15 @@ class Base(DeclarativeBase):
         dict[str, Any]: JSON,
         list[str]: JSON,
     }
+
+
+class PublishedVersion:
+    """Rules published as data, versioned: the name and version, the document (as the rules'
+    TOML file holds it, JSON), who published it and when."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80))
+    version: Mapped[int] = mapped_column(Integer)
+    document: Mapped[dict[str, Any]]
+    published_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    published_at: Mapped[datetime]

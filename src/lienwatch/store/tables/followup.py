@@ -24,7 +24,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lienwatch import clock
 from lienwatch.followup.triggers import DELINQUENCY
-from lienwatch.store.tables.base import Base, BigKey
+from lienwatch.store.tables.base import Base, BigKey, PublishedVersion
 
 
 class User(Base):
@@ -250,18 +250,6 @@ class Complaint(Base):
     resolved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     resolution: Mapped[str | None] = mapped_column(Text)
     upheld: Mapped[bool | None] = mapped_column(Boolean)  # the complaint was found justified
-
-
-class PublishedVersion:
-    """Rules published as data, versioned: the name and version, the document (as the rules'
-    TOML file holds it, JSON), who published it and when."""
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(80))
-    version: Mapped[int] = mapped_column(Integer)
-    document: Mapped[dict[str, Any]]
-    published_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    published_at: Mapped[datetime]
 
 
 class StrategyVersion(PublishedVersion, Base):

@@ -17,7 +17,7 @@ from alembic import op
 from lienwatch.store.types import UTCDateTime
 
 revision = "0036"
-down_revision = "0034"
+down_revision = "0035"
 branch_labels = None
 depends_on = None
 
