@@ -5,7 +5,7 @@ the offline time (``log_offline_hours_3m``), which this version cannot score wit
 publish (docs/risk.md, "Refitting and publishing the behaviour score").
 
 Revision ID: 0036
-Revises: 0034
+Revises: 0035
 Create Date: 2026-12-07 05:40:00
 """
 
