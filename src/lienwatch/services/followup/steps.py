@@ -27,9 +27,9 @@ from lienwatch.followup.steps import delivery_route, message_text, next_step, st
 from lienwatch.followup.strategy import LadderSpec, StepSpec
 from lienwatch.followup.triggers import DELINQUENCY, repeats
 from lienwatch.services.followup.model import LoanView, ServiceState, TickReport
-from lienwatch.services.timeline import log_refusal
-from lienwatch.store.db import chunks
-from lienwatch.store.tables import Case, ContactAttempt, Loan, Task, Trigger
+from lienwatch.services.timeline import log_contact, log_refusal
+from lienwatch.store.db import among, write_deferred
+from lienwatch.store.tables import Case, Loan, Task, Trigger
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +67,9 @@ class Steps(ServiceState):
         views = self._loan_views({t.loan_id for t in due}, now)
         cases = {
             c.id: c
-            for chunk in chunks(list({t.case_id for t in due}))
+            for ids in among(self.session, Case.id, {t.case_id for t in due})
             for c in self.session.scalars(
-                select(Case).where(Case.id.in_(chunk)).execution_options(populate_existing=True)
+                select(Case).where(ids).execution_options(populate_existing=True)
             )
         }
         history = self._history({t.loan_id for t in due}, now)
@@ -86,26 +86,17 @@ class Steps(ServiceState):
             else:
                 self._queue(trigger, case, view, step)
                 report.queued += 1
-        self._link_attempts()
+        write_deferred(self.session)  # the batch's contacts, for the rest of the tick to see
 
     def _queued_triggers(self, trigger_ids: list[int]) -> set[int]:
         """The triggers among ``trigger_ids`` with an agent step waiting in a queue."""
         return {
             trigger_id
-            for chunk in chunks(trigger_ids)
+            for ids in among(self.session, Task.trigger_id, trigger_ids)
             for trigger_id in self.session.scalars(
-                select(Task.trigger_id)
-                .where(Task.trigger_id.in_(chunk), Task.status == TaskStatus.QUEUED)
+                select(Task.trigger_id).where(ids, Task.status == TaskStatus.QUEUED)
             )
         }
-
-    def _link_attempts(self) -> None:
-        """Point the contact attempts logged in a batch at their actions (one flush)."""
-        if self._links:
-            self.session.flush()
-            for attempt, action in self._links:
-                attempt.action_id = action.id
-            self._links.clear()
 
     def _ladder(self, trigger: Trigger, case: Case) -> LadderSpec:
         ladder = next(
@@ -161,25 +152,12 @@ class Steps(ServiceState):
         message = Message(address, message_text(trigger.kind, view.ref), key, subject="lienwatch")
         delivery = self.dispatcher.send(decision.permit, channel, message)
         attempts = [_attempt(a) for a in delivery.attempts]
-        outcome = Outcome.DELIVERED.value if delivery.delivered else "failed"
-        action = self._log(
-            case,
-            channel.value,
-            now,
-            None,
-            outcome=outcome,
-            details={
-                "trigger": trigger.id,
-                "step": trigger.step,
-                "attempts": attempts,
-                "requested": step.channel.value,
-            },
-            key=key,
-        )
-        attempt = ContactAttempt(loan_id=view.id, channel=channel.value, at=now,
-                                 agency=self.agency, allowed=True, rule="ok")  # fmt: skip
-        self.session.add(attempt)
-        self._links.append((attempt, action))
+        log_contact(self.session, case_id=case.id, loan_id=view.id, loan_ref=view.ref,
+                    channel=channel, at=now, agency=self.agency,
+                    outcome=Outcome.DELIVERED.value if delivery.delivered else "failed",
+                    details={"trigger": trigger.id, "step": trigger.step, "attempts": attempts,
+                             "requested": step.channel.value},
+                    key=key)  # fmt: skip
         history.append(PastContact(now, channel))
         if delivery.delivered:
             self._step_done(trigger, case, now)
@@ -247,8 +225,8 @@ class Steps(ServiceState):
         return zone
 
     def _read_time_zones(self, loan_ids: Collection[int]) -> None:
-        for chunk in chunks(list(loan_ids)):
-            rows = self.session.execute(select(Loan.id, Loan.time_zone).where(Loan.id.in_(chunk)))
+        for ids in among(self.session, Loan.id, loan_ids):
+            rows = self.session.execute(select(Loan.id, Loan.time_zone).where(ids))
             self._zones.update(dict(rows.all()))
 
     def _step_done(self, trigger: Trigger, case: Case, at: datetime) -> None:
