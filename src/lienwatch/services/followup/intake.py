@@ -31,7 +31,7 @@ from lienwatch.services.followup.book_scan import (
     record_scan,
     scan_key,
 )
-from lienwatch.services.followup.model import ServiceState, TickReport
+from lienwatch.services.followup.model import DueStep, ServiceState, TickReport
 from lienwatch.store.db import among, chunks
 from lienwatch.store.followup import (
     FINAL_LOAN_STATUSES,
@@ -439,7 +439,7 @@ class Intake(ServiceState):
             self._resolve_trigger(trigger, now, reason)
             report.resolved += 1
 
-    def _resolve_trigger(self, trigger: Trigger, now: datetime, reason: str) -> None:
+    def _resolve_trigger(self, trigger: Trigger | DueStep, now: datetime, reason: str) -> None:
         trigger.resolved_at, trigger.resolution = now, reason
         self._cancel.add(trigger.id)
         self._touched.add(trigger.case_id)

@@ -9,7 +9,7 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import bindparam, exists, select, update
 
 from lienwatch.followup.assignment import priority
 from lienwatch.followup.channels import Message
@@ -26,12 +26,21 @@ from lienwatch.followup.model import (
 from lienwatch.followup.steps import delivery_route, message_text, next_step, step_key
 from lienwatch.followup.strategy import LadderSpec, StepSpec
 from lienwatch.followup.triggers import DELINQUENCY, repeats
-from lienwatch.services.followup.model import LoanView, ServiceState, TickReport
+from lienwatch.services.followup.model import DueStep, LoanView, ServiceState, TickReport
 from lienwatch.services.timeline import log_contact, log_refusal
 from lienwatch.store.db import among, write_deferred
 from lienwatch.store.tables import Case, Loan, Task, Trigger
 
 log = logging.getLogger(__name__)
+
+#: The trigger's columns a claimed step is read with (:class:`DueStep`).
+_CLAIMED = ("id", "case_id", "loan_id", "kind", "ladder", "anchor_at", "step", "next_due_at",
+            "deadline_at", "first_action_at", "warned_at")  # fmt: skip
+_MOVE_STEP = (
+    update(Trigger.__table__)
+    .where(Trigger.__table__.c.id == bindparam("trigger_id"))
+    .values({name: bindparam(name) for name in DueStep.MOVED})
+)
 
 
 class Steps(ServiceState):
@@ -48,17 +57,23 @@ class Steps(ServiceState):
         cannot deadlock. The locked rows are read as committed, but the claim's test for a
         queued task saw the statement's snapshot: a batch that queued an agent step and
         committed meanwhile left the trigger itself unchanged, so queued tasks are looked up
-        again in a fresh statement. SQLite has one writer and needs none of this."""
+        again in a fresh statement. SQLite has one writer and needs none of this.
+
+        The steps are read as plain rows (:class:`DueStep`, not ORM objects) and written back
+        with one update for the batch (:meth:`_write_steps`)."""
+        self.session.flush()  # changes to these triggers made earlier in the transaction
         queued = exists().where(Task.trigger_id == Trigger.id, Task.status == TaskStatus.QUEUED)
-        claimed = self.session.scalars(
-            select(Trigger)
-            .join(Case, Case.id == Trigger.case_id)
-            .where(Trigger.resolved_at.is_(None), Trigger.next_due_at <= now, ~queued)
-            .order_by(Trigger.next_due_at, Trigger.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True, of=[Trigger, Case])
-            .execution_options(populate_existing=True)
-        ).all()
+        claimed = [
+            DueStep(**row._mapping)
+            for row in self.session.execute(
+                select(*(getattr(Trigger, name) for name in _CLAIMED))
+                .join(Case, Case.id == Trigger.case_id)
+                .where(Trigger.resolved_at.is_(None), Trigger.next_due_at <= now, ~queued)
+                .order_by(Trigger.next_due_at, Trigger.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True, of=[Trigger.__table__, Case.__table__])
+            )
+        ]
         report.steps += len(claimed)
         taken = self._queued_triggers([t.id for t in claimed])
         due = [trigger for trigger in claimed if trigger.id not in taken]
@@ -86,7 +101,17 @@ class Steps(ServiceState):
             else:
                 self._queue(trigger, case, view, step)
                 report.queued += 1
+        self._write_steps(due)
         write_deferred(self.session)  # the batch's contacts, for the rest of the tick to see
+
+    def _write_steps(self, due: list[DueStep]) -> None:
+        """The batch's triggers as its steps left them: one update for all (an
+        ``executemany``); ORM copies of them in the session are expired, to be read again."""
+        self.session.execute(_MOVE_STEP, [trigger.moved() for trigger in due])
+        ids = {trigger.id for trigger in due}
+        for held in list(self.session.identity_map.values()):
+            if isinstance(held, Trigger) and held.id in ids:
+                self.session.expire(held)
 
     def _queued_triggers(self, trigger_ids: list[int]) -> set[int]:
         """The triggers among ``trigger_ids`` with an agent step waiting in a queue."""
@@ -98,7 +123,7 @@ class Steps(ServiceState):
             )
         }
 
-    def _ladder(self, trigger: Trigger, case: Case) -> LadderSpec:
+    def _ladder(self, trigger: Trigger | DueStep, case: Case) -> LadderSpec:
         ladder = next(
             (lad for lad in self._ladders(case.arm or "champion") if lad.name == trigger.ladder),
             None,
@@ -116,7 +141,7 @@ class Steps(ServiceState):
 
     def _execute(
         self,
-        trigger: Trigger,
+        trigger: DueStep,
         case: Case,
         view: LoanView,
         step: StepSpec,
@@ -166,7 +191,8 @@ class Steps(ServiceState):
             trigger.next_due_at = now + timedelta(hours=1)  # retried on a later tick
 
     def _request(
-        self, view: LoanView, channel: Channel, at: datetime, case: Case, trigger: Trigger
+        self, view: LoanView, channel: Channel, at: datetime, case: Case,
+        trigger: Trigger | DueStep,
     ) -> ContactRequest:
         routine = TriggerKind(trigger.kind) not in DELINQUENCY and view.dpd == 0
         return ContactRequest(
@@ -181,7 +207,7 @@ class Steps(ServiceState):
 
     def _refused(
         self,
-        trigger: Trigger,
+        trigger: DueStep,
         case: Case,
         view: LoanView,
         channel: Channel,
@@ -215,7 +241,7 @@ class Steps(ServiceState):
             return due
         return self.dispatcher.guard.contact_window_opens(due, time_zone)
 
-    def _time_zone(self, trigger: Trigger) -> str:
+    def _time_zone(self, trigger: Trigger | DueStep) -> str:
         """The time zone of the trigger's loan (read for a whole batch by
         :meth:`_read_time_zones`; one at a time otherwise)."""
         zone = self._zones.get(trigger.loan_id)
@@ -229,7 +255,7 @@ class Steps(ServiceState):
             rows = self.session.execute(select(Loan.id, Loan.time_zone).where(ids))
             self._zones.update(dict(rows.all()))
 
-    def _step_done(self, trigger: Trigger, case: Case, at: datetime) -> None:
+    def _step_done(self, trigger: Trigger | DueStep, case: Case, at: datetime) -> None:
         """Move the trigger to its next step; a finished routine ladder resolves the trigger,
         a finished delinquency or alert ladder repeats its last step."""
         if trigger.first_action_at is None:
@@ -249,7 +275,7 @@ class Steps(ServiceState):
         trigger.deadline_at = trigger.next_due_at + following.step.sla
         trigger.warned_at = None
 
-    def _queue(self, trigger: Trigger, case: Case, view: LoanView, step: StepSpec) -> None:
+    def _queue(self, trigger: DueStep, case: Case, view: LoanView, step: StepSpec) -> None:
         """An agent task; its priority is the case's arm's (the behaviour score's expected loss
         on a challenger ordering by it, when the case was scored)."""
         by_score = self.strategy.priority_of(case.arm) == "behaviour"
