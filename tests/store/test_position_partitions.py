@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, func, inspect, select, text
+from sqlalchemy import Engine, event, func, inspect, select, text
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
@@ -29,7 +29,11 @@ from lienwatch.store.partitions import (
     month_partitions,
 )
 from lienwatch.store.repositories import PositionRepository
-from lienwatch.store.repositories.positions import load_positions
+from lienwatch.store.repositories.positions import (
+    last_fixes,
+    load_positions,
+    store_position_rows,
+)
 from lienwatch.store.tables import LedgerEntry, Position
 from tests import factories
 from tests.conftest import postgres_database
@@ -166,6 +170,51 @@ def test_a_vehicles_track_and_latest_fix_read_only_the_months_they_need(pg):
         assert PositionRepository(session).last_fix(device.id).fix_time == start + timedelta(
             hours=7 * 799
         )
+
+
+def test_the_latest_fix_of_devices_is_one_probe_in_the_month_of_their_last_fix(pg):
+    """``last_fixes`` (the fleet page, ``PositionRepository.last_fix``) reads the fix at each
+    device's ``last_fix_at``: PostgreSQL prunes the other months at run time (``never
+    executed``), however many months are kept; every write path keeps ``last_fix_at`` on the
+    newest fix."""
+    _url, engine = pg
+    migrate.upgrade(engine)
+    start = datetime(2031, 1, 1, tzinfo=UTC)
+    with transaction(session_factory(engine)) as session:
+        ensure_month_partitions(session, start, NOW)
+        one, other = (factories.device(session, f"86000000000000{n}").id for n in (1, 2))
+        PositionRepository(session).add_many(
+            [_fix(one, start + timedelta(hours=7 * n)) for n in range(800)]  # to 2031-08-30
+        )
+        store_position_rows(session, [(other, start, start, 23.1, 113.3, 0.0, 0, True, "", False)])
+        newest = int(datetime(2031, 4, 2, tzinfo=UTC).timestamp())
+        load_positions(session, PositionColumns.of([other, other], [newest - 60, newest],
+                                                   [23.1, 23.2], [113.3, 113.4]))  # fmt: skip
+        PositionRepository(session).add_many([_fix(other, start + timedelta(days=1))])  # older
+        session.execute(text("ANALYZE"))
+    statements: list[tuple[str, dict]] = []
+
+    def seen(_conn, _cursor, statement, parameters, _context, _many) -> None:
+        statements.append((statement, parameters))
+
+    with transaction(session_factory(engine)) as session:
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            latest = last_fixes(session, [one, other])
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+        assert {d: p.fix_time for d, p in latest.items()} == {
+            one: start + timedelta(hours=7 * 799), other: datetime(2031, 4, 2, tzinfo=UTC)}
+        assert latest[other].lat == 23.2
+        (statement, parameters), = statements
+        session.execute(text("SET LOCAL enable_seqscan = off"))  # tiny months: read whole
+        plan = session.connection().exec_driver_sql(
+            "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) " + statement, parameters
+        ).scalars().all()  # fmt: skip
+    scanned = [line for line in plan if "positions_" in line and "never executed" not in line]
+    assert all("Index" in line for line in scanned), plan
+    assert {line.split(" on ")[1].split()[0] for line in scanned} == {
+        "positions_p203108", "positions_p203104"}, plan  # fmt: skip
 
 
 def test_sqlite_keeps_one_table(tmp_path):
