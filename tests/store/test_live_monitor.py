@@ -511,3 +511,37 @@ def test_a_publication_that_does_not_parse_is_refused_and_the_last_good_one_kept
         published.offer(sequence, bad)
         assert len(published.current().zones) == 2 and published.published == sequence
         assert published.error is not None and "published" in published.error
+
+
+def test_regions_that_drop_a_vehicles_area_are_taken_and_it_is_judged_by_its_province(
+    sqlite_url, tmp_path
+):
+    """One rule for a permitted area the regions lack, whenever it happens: regions changed
+    while the monitor runs that no longer have a car's area are taken at the next fleet
+    reload (not refused for that car), and the car is judged by its province from then on."""
+    away = (BEIJING[0] + 0.22, BEIJING[1])  # 24.5 km north, still Beijing (11)
+    regions = tmp_path / "regions.geojson"
+    regions.write_text(yard_geojson("beijing-yard", BEIJING, 10_000), "utf-8")
+
+    def yard_car(session: Session) -> int:
+        key = wired_loan(session, "AREA-3", "013700000063")
+        LoanRepository(session).get_by_ref("AREA-3").vehicle.permitted_area = "beijing-yard"
+        return key
+
+    car = in_store(sqlite_url, yard_car)
+
+    async def run() -> tuple[dict[str, Any], dict[str, Any]]:
+        config = settings(regions_file=regions, fleet_refresh_s=0.2)
+        async with serving(sqlite_url, config) as (bus, monitor):
+            before = monitor.status()
+            regions.write_text(yard_geojson("hebei-yard", HEBEI, 10_000), "utf-8")
+            await eventually(lambda: monitor.status()["references"] != before["references"],
+                             "the new regions")  # fmt: skip
+            await bus.publish([fix(car, 3.0, at=away)])
+            await bus.publish([fix(car, 1.0, at=away)])
+            await eventually(lambda: monitor.status()["fixes_ingested"] == 2, "every fix")
+            return before, monitor.status()
+
+    before, after = asyncio.run(run())
+    assert after["last_error"] is None and after["regions"] == before["regions"] == 1
+    assert [r for r in alert_rows(sqlite_url) if r.type == "left_region"] == []
