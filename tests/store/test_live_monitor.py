@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -545,3 +546,21 @@ def test_regions_that_drop_a_vehicles_area_are_taken_and_it_is_judged_by_its_pro
     before, after = asyncio.run(run())
     assert after["last_error"] is None and after["regions"] == before["regions"] == 1
     assert [r for r in alert_rows(sqlite_url) if r.type == "left_region"] == []
+
+
+def test_changed_reference_files_are_read_and_hashed_once(tmp_path, monkeypatch):
+    from lienwatch.adapters import references
+
+    zones = tmp_path / "zones.geojson"
+    zones.write_text(zones_geojson(BEIJING), "utf-8")
+    calls: Counter[str] = Counter()
+    for name in ("_read_bytes", "_version"):
+        real = getattr(references, name)
+        monkeypatch.setattr(references, name, lambda *a, _f=real, _n=name: (
+            calls.update([_n]), _f(*a))[1])  # fmt: skip
+    files = references.ReferenceFiles(zones, None)
+    first = files.current()
+    assert calls == {"_read_bytes": 1, "_version": 1}
+    zones.write_text(zones_geojson(BEIJING, HEBEI), "utf-8")
+    assert len(files.current().zones) == 2 and files.current().version != first.version
+    assert calls == {"_read_bytes": 2, "_version": 2}  # the change read and hashed once
