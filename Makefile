@@ -25,10 +25,11 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench
 
 # The suite spread over the cores (pytest-xdist; a file's tests stay together, so that a module's
-# fixtures are built once). Every test process has its own databases (named by pid), NATS
-# streams (random names) and ports.
+# fixtures are built once), the files with slow tests first (tests/conftest.py) rather than
+# most tests first. Every test process has its own databases (named by pid), NATS streams
+# (random names) and ports.
 test: lint
-	$(BIN)/pytest -n auto --dist loadfile
+	$(BIN)/pytest -n auto --dist loadfile --no-loadscope-reorder
 
 # The suite again with the machine's clock years ahead and before the fixtures' dates
 # (libfaketime, both at once), so that no test can depend on the day it runs; tests marked slow

@@ -50,7 +50,9 @@ from lienwatch.access.credentials import hash_password
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine
 
-DATABASE = "lienwatch_bench_api"
+# a database of its own (two runs at once must not drop each other's), but for a kept book,
+# found again by its name at the next run with --keep
+KEPT_DATABASE = "lienwatch_bench_api"
 PASSWORD = "bench password 1"
 
 
@@ -178,12 +180,12 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def backends_cpu_s(admin) -> dict[int, float]:
+def backends_cpu_s(admin, database: str) -> dict[int, float]:
     """CPU seconds used so far by each PostgreSQL backend connected to the benchmark's
     database (the server runs on this machine), by process id."""
     with admin.connect() as connection:
         pids = connection.scalars(text("SELECT pid FROM pg_stat_activity WHERE datname = :name"),
-                                  {"name": DATABASE}).all()  # fmt: skip
+                                  {"name": database}).all()  # fmt: skip
     return {pid: tree_cpu_s(pid) for pid in pids}
 
 
@@ -221,11 +223,11 @@ async def measure(port: int, server: int, admin, args: argparse.Namespace) -> li
         for name, requests in endpoints.items():
             await open_loop(raw, requests, args.rates[0], 1.0)  # warm-up
             for rate in args.rates:
-                cpu, db = tree_cpu_s(server), backends_cpu_s(admin)
+                cpu, db = tree_cpu_s(server), backends_cpu_s(admin, args.database)
                 latencies, errors = await open_loop(raw, requests, rate, args.seconds)
                 answered = max(1, len(latencies))
                 cpu_ms = (tree_cpu_s(server) - cpu) * 1000 / answered
-                db_ms = used_s(db, backends_cpu_s(admin)) * 1000 / answered
+                db_ms = used_s(db, backends_cpu_s(admin, args.database)) * 1000 / answered
                 served = len(latencies) / (max(latencies) + args.seconds) if latencies else 0.0
                 rows.append((name, rate, served, percentile(latencies, 0.5) * 1000,
                              percentile(latencies, 0.99) * 1000, errors, cpu_ms,
@@ -247,15 +249,16 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true",
                         help="keep the database (and reuse it when it exists) for the next run")
     args = parser.parse_args()
+    args.database = KEPT_DATABASE if args.keep else f"{KEPT_DATABASE}_{os.getpid()}"
     admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         exists = connection.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name"),
-                                   {"name": DATABASE})  # fmt: skip
+                                   {"name": args.database})  # fmt: skip
         reuse = bool(exists) and args.keep
         if not reuse:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
-            connection.execute(text(f'CREATE DATABASE "{DATABASE}"'))
-    url = make_url(ADMIN_URL).set(database=DATABASE).render_as_string(hide_password=False)
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)'))
+            connection.execute(text(f'CREATE DATABASE "{args.database}"'))
+    url = make_url(ADMIN_URL).set(database=args.database).render_as_string(hide_password=False)
     engine = make_engine(url)
     server = None
     try:
@@ -280,7 +283,7 @@ def main() -> None:
         engine.dispose()
         if not args.keep:
             with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)'))
         admin.dispose()
     print(f"open cases: {args.cases:,} on PostgreSQL (loaded in {loaded:.1f} s), "
           f"{args.agents} agents; {args.seconds:g} s at each offered rate")  # fmt: skip

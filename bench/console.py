@@ -19,6 +19,7 @@ creates and drops its own database.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -36,7 +37,8 @@ from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory, transaction
 from lienwatch.store.tables import Case
 
-DATABASE = "lienwatch_bench_console"
+# a database of its own: two runs at once must not drop each other's
+DATABASE = f"lienwatch_bench_console_{os.getpid()}"
 NOW = followup_bench.NOW
 
 

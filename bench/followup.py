@@ -45,7 +45,8 @@ from lienwatch.store.db import make_engine, session_factory, transaction
 ADMIN_URL = os.environ.get(
     "LIENWATCH_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-DATABASE = "lienwatch_bench_followup"
+# a database of its own: two runs at once must not drop each other's
+DATABASE = f"lienwatch_bench_followup_{os.getpid()}"
 NOW = datetime(2026, 6, 1, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
 
 

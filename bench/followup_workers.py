@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -38,8 +39,9 @@ from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory
 
-BOOK = "lienwatch_bench_workers_book"
-RUN = "lienwatch_bench_workers_run"
+# databases of its own: two runs at once must not drop each other's
+BOOK = f"lienwatch_bench_workers_book_{os.getpid()}"
+RUN = f"lienwatch_bench_workers_run_{os.getpid()}"
 SECRET = "bench-secret-shared-with-the-receiver"
 
 

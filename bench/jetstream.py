@@ -54,7 +54,8 @@ from lienwatch.telematics.fixes import Fix, writing_to
 ADMIN_URL = os.environ.get(
     "LIENWATCH_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-DATABASE = "lienwatch_bench_jetstream"
+# a database of its own: two runs at once must not drop each other's
+DATABASE = f"lienwatch_bench_jetstream_{os.getpid()}"
 START = datetime(2026, 11, 28, tzinfo=UTC)
 TARGET = 20_000  # positions/s the store writer must keep up with (issue 21)
 

@@ -41,7 +41,8 @@ from lienwatch.store.tables import LedgerEntry
 ADMIN_URL = os.environ.get(
     "LIENWATCH_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-DATABASE = "lienwatch_bench_ledger"
+# a database of its own: two runs at once must not drop each other's
+DATABASE = f"lienwatch_bench_ledger_{os.getpid()}"
 AT = datetime(2026, 11, 3, 2, 0, tzinfo=UTC)
 
 

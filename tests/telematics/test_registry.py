@@ -71,10 +71,10 @@ def test_record_carries_vehicle_and_loan_and_session_status(engine):
     registry = DeviceRegistry(StoreDeviceDirectory(factory), unknown_devices="reject")
     record = registry.admit(ident, "jt808")
     assert record is not None and (record.vehicle_id, record.loan_id) == expected
-    registry.session_opened(record)
+    registry.sessions_changed({record.id: DeviceStatus.ONLINE})
     with transaction(factory) as session:
         assert DeviceRepository(session).get_by_ident(ident).status == "online"
-    registry.session_closed(record)
+    registry.sessions_changed({record.id: DeviceStatus.OFFLINE})
     with transaction(factory) as session:
         assert DeviceRepository(session).get_by_ident(ident).status == "offline"
 

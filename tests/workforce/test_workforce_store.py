@@ -202,6 +202,9 @@ def test_an_agents_roster_entry_shapes_the_plan_per_hour(book, db_session):
         set_roster(db_session, username="bob", time_zone="Mars/Olympus")
     with pytest.raises(LienwatchError, match="username: sam is not an agent"):
         set_roster(db_session, username="sam", hours="09:00-17:00")
+    for capacity in (0, 1001):  # the bounds a new user's capacity has
+        with pytest.raises(LienwatchError, match=f"--capacity: {capacity} is not within 1-1000"):
+            set_roster(db_session, username="bob", capacity=capacity)
     bob = db_session.scalar(select(User).where(User.username == "bob"))
     assert bob.skills["time_zone"] == "Asia/Urumqi"  # the refused change left nothing
     [phone] = [p for p in forecast(service).pools if p.pool.skill == "phone"]

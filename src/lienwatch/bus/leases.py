@@ -47,7 +47,6 @@ from nats.js.errors import (
     BucketNotFoundError,
     KeyNotFoundError,
     KeyWrongLastSequenceError,
-    NoKeysError,
 )
 from nats.js.kv import KeyValue
 
@@ -82,11 +81,30 @@ async def _bucket(js: JetStreamContext, config: KeyValueConfig) -> KeyValue:
         return await js.create_key_value(config)
 
 
+async def live_entries(js: JetStreamContext, bucket: str) -> dict[str, bytes]:
+    """The keys of key-value ``bucket`` that hold a value now, with their values, by key.
+
+    Read from the bucket's stream state (stream ``KV_<bucket>``, subjects ``$KV.<bucket>.<key>``,
+    as JetStream lays buckets out) rather than with nats-py's ``KeyValue.keys()``: that one
+    lists through a watcher which, when its first messages arrive before it has read its
+    consumer's pending count (a loaded machine), ends the list early: some keys or none. A
+    subject whose last message marks a delete or purge is left out (its ``get`` fails)."""
+    prefix = f"$KV.{bucket}."
+    info = await js.stream_info(f"KV_{bucket}", subjects_filter=f"{prefix}>")
+    kv = await js.key_value(bucket)
+    found = {}
+    for subject in sorted(info.state.subjects or {}):
+        key = subject[len(prefix) :]
+        with contextlib.suppress(KeyNotFoundError):
+            found[key] = (await kv.get(key)).value or b""
+    return found
+
+
 class Leases:
     """This worker's view of the lease bucket; see the module docstring."""
 
-    def __init__(self, kv: KeyValue, worker: str) -> None:
-        self.kv = kv
+    def __init__(self, js: JetStreamContext, kv: KeyValue, bucket: str, worker: str) -> None:
+        self.js, self.kv, self.bucket = js, kv, bucket
         self.worker = worker
         self.revisions: dict[int, int] = {}  # partition -> the revision this worker wrote
 
@@ -94,15 +112,13 @@ class Leases:
     async def open(cls, js: JetStreamContext, stream: str, worker: str, lease_s: float) -> Leases:
         """The lease bucket of ``stream`` (created if missing) as ``worker`` sees it."""
         config = KeyValueConfig(bucket=f"{stream}_LEASES", ttl=lease_s)
-        return cls(await _bucket(js, config), worker)
+        return cls(js, await _bucket(js, config), config.bucket, worker)
 
     async def heartbeat(self) -> int:
         """Say this worker is alive; return how many workers are (itself included)."""
         await self.kv.put(f"worker.{self.worker}", b"alive")
-        try:
-            keys = await self.kv.keys()
-        except NoKeysError:  # its own heartbeat expired meanwhile: a very slow round
-            return 1
+        keys = await live_entries(self.js, self.bucket)
+        # at least itself: its own heartbeat may have expired meanwhile in a very slow round
         return max(1, sum(key.startswith("worker.") for key in keys))
 
     async def take(self, partition: int) -> bool:
@@ -140,17 +156,9 @@ class Leases:
 
     async def owners(self) -> dict[int, str]:
         """Every partition owned, with its owner (for health and tests)."""
-        try:
-            keys = await self.kv.keys()
-        except NoKeysError:
-            return {}
-        found = {}
-        for key in keys:
-            if key.startswith("partition."):
-                with contextlib.suppress(KeyNotFoundError):
-                    entry = await self.kv.get(key)
-                    found[int(key.split(".")[1])] = (entry.value or b"").decode()
-        return found
+        entries = await live_entries(self.js, self.bucket)
+        return {int(key.split(".")[1]): value.decode() for key, value in entries.items()
+                if key.startswith("partition.")}  # fmt: skip
 
     async def leave(self) -> None:
         """Stop the heartbeat (the partitions are given up one by one before)."""

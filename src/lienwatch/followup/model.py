@@ -49,6 +49,13 @@ class Skill(StrEnum):
     RECOVERY = "recovery"
 
 
+def checked_daily_capacity(tasks: int) -> int:
+    """An agent's capacity in tasks a day, refused (naming ``--capacity``) outside 1–1000."""
+    if not 1 <= tasks <= 1000:
+        raise LienwatchError(f"--capacity: {tasks} is not within 1-1000 tasks a day")
+    return tasks
+
+
 def agent_skills(skills: dict[str, Any]) -> tuple[str, ...]:
     """An agent's skills from their user record's ``skills``: ``modes`` (an agent of several,
     e.g. phone and field), else the one ``mode``, else phone."""

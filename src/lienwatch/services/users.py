@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from lienwatch.config import AuthSettings
 from lienwatch.domain.schedule import parse_enum
 from lienwatch.errors import LienwatchError
-from lienwatch.followup.model import Role, agent_skills
+from lienwatch.followup.model import Role, agent_skills, checked_daily_capacity
 from lienwatch.services.auth import AuditAction, AuthService
 from lienwatch.store.repositories import AuditRepository, TeamRepository, UserRepository
 from lienwatch.store.tables import Team, User
@@ -63,9 +63,7 @@ def set_roster(
     if skills:  # the first stays ``mode``: what a reader of one skill sees
         work["mode"], work["modes"] = skills[0], list(dict.fromkeys(skills))
     if capacity is not None:
-        if capacity < 1:
-            raise LienwatchError(f"capacity: {capacity} is not a number of tasks a day above 0")
-        user.daily_capacity = capacity
+        user.daily_capacity = checked_daily_capacity(capacity)
     roster_entry(work, capacity_rules(), None, source=f"user {username}")
     user.skills = work
     session.flush()

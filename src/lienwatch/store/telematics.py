@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import date, datetime
 
 from sqlalchemy import func, select, update
@@ -47,28 +47,28 @@ class StoreDeviceDirectory:
 
     def find(self, ident: str) -> DeviceRecord | None:
         with transaction(self.factory) as session:
-            repository = DeviceRepository(session)
-            device = repository.find(ident)
-            return None if device is None else _record(repository, device)
+            found = DeviceRepository(session).find_with_loan(ident)
+            return None if found is None else _record(*found)
 
     def add_quarantined(
         self, ident: str, protocol: str, partner: str | None = None
     ) -> DeviceRecord:
         with transaction(self.factory) as session:
-            repository = DeviceRepository(session)
-            return _record(repository, repository.add_quarantined(ident, protocol, partner))
+            return _record(DeviceRepository(session).add_quarantined(ident, protocol, partner))
 
     def count_quarantined(self) -> int:
         with transaction(self.factory) as session:
             return session.scalar(select(func.count()).where(Device.quarantined)) or 0
 
-    def set_auth_code(self, device_id: int, code: str | None) -> None:
+    def set_auth_codes(self, digests: Mapping[int, str | None]) -> None:
         with transaction(self.factory) as session:
-            DeviceRepository(session).set_auth_code(device_id, code)
+            DeviceRepository(session).set_auth_codes(digests)
 
-    def set_status(self, device_id: int, status: DeviceStatus) -> None:
+    def set_statuses(self, statuses: Mapping[int, DeviceStatus]) -> None:
         with transaction(self.factory) as session:
-            DeviceRepository(session).set_status(device_id, status.value)
+            DeviceRepository(session).set_statuses(
+                {device: status.value for device, status in statuses.items()}
+            )
 
     def refresh_statuses(self, *, now: datetime, connected: Collection[int]) -> Counter[str]:
         with transaction(self.factory) as session:
@@ -215,14 +215,14 @@ def refresh_device_statuses(
     return counts
 
 
-def _record(repository: DeviceRepository, device: Device) -> DeviceRecord:
+def _record(device: Device, loan_id: int | None = None) -> DeviceRecord:
     return DeviceRecord(
         id=device.id,
         ident=device.ident,
         protocol=device.protocol,
         kind=device.kind,
         vehicle_id=device.vehicle_id,
-        loan_id=None if device.vehicle_id is None else repository.loan_of(device.vehicle_id),
+        loan_id=loan_id,
         auth_code=device.auth_code,
         quarantined=device.quarantined,
         report_interval_s=device.report_interval_s,

@@ -30,10 +30,10 @@ import itertools
 import logging
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from lienwatch import clock
 from lienwatch.config import GatewaySettings
@@ -49,11 +49,20 @@ from lienwatch.telematics.fixes import (
 from lienwatch.telematics.protocols import DECODERS, Decoder, Event, FrameError, Message, jt808
 from lienwatch.telematics.protocols.alarms import ProtocolConfigError
 from lienwatch.telematics.protocols.base import DEFAULT_PROFILE, DeviceProfile, profile_from_dict
-from lienwatch.telematics.registry import DeviceRecord, DeviceRegistry, RegisterResult
+from lienwatch.telematics.registry import (
+    DeviceRecord,
+    DeviceRegistry,
+    DeviceStatus,
+    RegisterResult,
+)
 
 log = logging.getLogger(__name__)
 
 PROTOCOLS = ("jt808", "gt06")
+K = TypeVar("K")
+V = TypeVar("V")
+#: How long a write waits to be made with the others of the moment (:class:`_Gathered`).
+GATHER_S = 0.05
 _READ_SIZE = 65_536
 
 
@@ -105,6 +114,61 @@ class _TokenBucket:
         return -self.tokens / self.rate if self.tokens < 0 else 0.0
 
 
+class _Gathered(Generic[K, V]):
+    """Writes to the store arriving together, made in one call, ``GATHER_S`` after the first
+    of them, in a thread (the store blocks): ``write`` waits until the call carrying its
+    item committed and raises its failure; ``note`` does not wait (a failure is logged)."""
+
+    def __init__(self, store: Callable[[dict[K, V]], None], what: str) -> None:
+        self.store, self.what = store, what
+        self._items: dict[K, V] = {}  # the latest value of each key
+        self._done: asyncio.Future[None] | None = None
+        self._pending: asyncio.Task[None] | None = None
+
+    def note(self, key: K, value: V) -> None:
+        self._items[key] = value
+        if self._pending is None:
+            self._pending = asyncio.create_task(self._after_a_moment())
+
+    async def write(self, key: K, value: V) -> None:
+        if self._done is None:
+            self._done = asyncio.get_running_loop().create_future()
+            # its waiters may be gone (their connection closed): never an unread exception
+            self._done.add_done_callback(lambda done: done.exception())
+        done = self._done
+        self.note(key, value)
+        await asyncio.shield(done)
+
+    async def flush(self) -> None:
+        """Make what is waiting now (a gateway stopping)."""
+        if self._pending is not None:
+            self._pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pending
+            self._pending = None
+        await self._make()
+
+    async def _after_a_moment(self) -> None:
+        await asyncio.sleep(GATHER_S)
+        self._pending = None
+        await self._make()
+
+    async def _make(self) -> None:
+        items, done = self._items, self._done
+        self._items, self._done = {}, None
+        if not items:
+            return
+        try:
+            await asyncio.to_thread(self.store, items)
+        except Exception as exc:
+            log.exception("gateway: writing %d %s failed", len(items), self.what)
+            if done is not None:
+                done.set_exception(exc)
+        else:
+            if done is not None:
+                done.set_result(None)
+
+
 class Gateway:
     """The JT/T 808 and GT06 TCP servers.
 
@@ -128,6 +192,10 @@ class Gateway:
         self._addresses: Counter[str] = Counter()  # open connections by peer address
         self._status_watch: asyncio.Task[None] | None = None
         self._writers: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
+        # A reconnection storm (thousands of devices after a restart) costs a few writes
+        # this way, not a commit per login.
+        self._session_statuses = _Gathered(registry.sessions_changed, "session statuses")
+        self.auth_codes = _Gathered(registry.save_auth_codes, "JT/T 808 auth codes")
 
     async def start(self, *, host: str | None = None, ports: dict[str, int] | None = None) -> None:
         """Listen on the configured (or given) host and ports; port 0 picks a free one."""
@@ -185,6 +253,7 @@ class Gateway:
         for server in self._servers.values():
             await server.wait_closed()
         self._servers.clear()
+        await self._session_statuses.flush()  # the sessions just ended too
 
     async def _serve(
         self, protocol: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -250,7 +319,7 @@ class Gateway:
             self.stats.sessions_superseded += 1
         self._live[device.id] = connection
         if holder is None:
-            await asyncio.to_thread(self.registry.session_opened, device)
+            self._session_statuses.note(device.id, DeviceStatus.ONLINE)
 
     async def _report_clone(self, device: DeviceRecord, addresses: list[str]) -> None:
         """The ``device_cloned`` collateral alert; a store failure is logged, the refusal
@@ -266,7 +335,7 @@ class Gateway:
         """End ``connection``'s session of ``device``, unless another took it over."""
         if self._live.get(device.id) is connection:
             del self._live[device.id]
-            await asyncio.to_thread(self.registry.session_closed, device)
+            self._session_statuses.note(device.id, DeviceStatus.OFFLINE)
 
 
 def model_profiles(tables: Mapping[str, Mapping[str, Any]]) -> dict[str, DeviceProfile]:
@@ -427,8 +496,10 @@ class _Connection:
         if message.kind == "register":
             session_of = None if self.device is None else self.device.id
             result, device = await asyncio.to_thread(
-                self.gateway.registry.register, phone, session_of=session_of
+                self.gateway.registry.registration, phone, session_of=session_of
             )
+            if device is not None and device.auth_code is not None:  # saved before it is sent
+                await self.gateway.auth_codes.write(device.id, device.auth_code)
             reply = jt808.encode_register_response(
                 phone, self._serial(), message.serial, result,
                 device.auth_code or "" if device else "", version=version,

@@ -30,7 +30,7 @@ import hmac
 import logging
 import secrets
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import IntEnum, StrEnum
@@ -116,11 +116,13 @@ class DeviceDirectory(Protocol):
         """How many devices are quarantined."""
         ...
 
-    def set_auth_code(self, device_id: int, digest: str | None) -> None:
-        """Store the digest of the device's auth code (None: forget it)."""
+    def set_auth_codes(self, digests: Mapping[int, str | None]) -> None:
+        """Store the digest of each device's auth code (None: forget it), in one change."""
         ...
 
-    def set_status(self, device_id: int, status: DeviceStatus) -> None: ...
+    def set_statuses(self, statuses: Mapping[int, DeviceStatus]) -> None:
+        """Each device's status (by device id), in one change."""
+        ...
 
     def refresh_statuses(self, *, now: datetime, connected: Collection[int]) -> Counter[str]:
         """Every device's status from its session (``connected``) and last fix; counts."""
@@ -189,7 +191,18 @@ class DeviceRegistry:
     def register(
         self, ident: str, *, session_of: int | None = None
     ) -> tuple[RegisterResult, DeviceRecord | None]:
-        """A JT/T 808 registration: admit the terminal and issue it a new auth code.
+        """A JT/T 808 registration: :meth:`registration`, its new code saved at once."""
+        result, record = self.registration(ident, session_of=session_of)
+        if record is not None and record.auth_code is not None:
+            self.save_auth_codes({record.id: record.auth_code})
+        return result, record
+
+    def registration(
+        self, ident: str, *, session_of: int | None = None
+    ) -> tuple[RegisterResult, DeviceRecord | None]:
+        """The answer to a JT/T 808 registration: admit the terminal and draw it a new code,
+        which counts once :meth:`save_auth_codes` stored it (the gateway saves the
+        registrations of a moment together, then answers them).
 
         ``session_of`` is the device the registering connection is authenticated as, if any:
         that device may register again; any other registered terminal may not.
@@ -202,9 +215,12 @@ class DeviceRegistry:
         if record.auth_code is not None and session_of != record.id:
             log.warning("registration refused: %s is registered (reset-auth to re-register)", ident)
             return RegisterResult.TERMINAL_REGISTERED, None
-        code = secrets.token_hex(8)
-        self.directory.set_auth_code(record.id, auth_digest(code))
-        return RegisterResult.OK, _with_code(record, code)
+        return RegisterResult.OK, _with_code(record, secrets.token_hex(8))
+
+    def save_auth_codes(self, codes: Mapping[int, str]) -> None:
+        """Store the codes :meth:`registration` drew (in clear here: their digests are
+        stored), by device id, in one change."""
+        self.directory.set_auth_codes({device: auth_digest(code) for device, code in codes.items()})
 
     def authenticate(self, ident: str, code: str) -> DeviceRecord | None:
         """The JT/T 808 device if ``code`` is the auth code issued to it, else None."""
@@ -223,7 +239,7 @@ class DeviceRegistry:
         record = self.directory.find(ident)
         if record is None or record.protocol != "jt808":
             return None
-        self.directory.set_auth_code(record.id, None)
+        self.directory.set_auth_codes({record.id: None})
         return record
 
     def device_cloned(
@@ -234,11 +250,11 @@ class DeviceRegistry:
         if not self.directory.record_clone(record.id, at=at, addresses=addresses):
             log.warning("device_cloned: %s is fitted to no vehicle: no alert", record.ident)
 
-    def session_opened(self, record: DeviceRecord) -> None:
-        self.directory.set_status(record.id, DeviceStatus.ONLINE)
-
-    def session_closed(self, record: DeviceRecord) -> None:
-        self.directory.set_status(record.id, DeviceStatus.OFFLINE)
+    def sessions_changed(self, statuses: Mapping[int, DeviceStatus]) -> None:
+        """Sessions opened (``online``) and closed (``offline``) since the last call, the
+        latest of each device's, written together (the gateway gathers them: a status
+        written at every connection cost each login a commit of its own)."""
+        self.directory.set_statuses(statuses)
 
 
 def auth_digest(code: str) -> str:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import Select, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -53,21 +55,34 @@ class DeviceRepository:
             device.partner = partner
         return device
 
+    def find_with_loan(self, ident: str) -> tuple[Device, int | None] | None:
+        """The device ``ident`` and the id of its vehicle's most recently disbursed loan
+        (None: unbound, or no loan), in one query (a device connecting asks it), or None."""
+        latest_loan = _latest_loan(Device.vehicle_id).scalar_subquery()
+        row = self.session.execute(select(Device, latest_loan).where(Device.ident == ident))
+        found = row.first()
+        return None if found is None else (found[0], found[1])
+
     def loan_of(self, vehicle_id: int) -> int | None:
         """The id of the vehicle's most recently disbursed loan, or None."""
-        query = (
-            select(Loan.id)
-            .where(Loan.vehicle_id == vehicle_id)
-            .order_by(Loan.disbursed_on.desc(), Loan.id.desc())
-            .limit(1)
-        )
-        return self.session.scalar(query)
+        return self.session.scalar(_latest_loan(vehicle_id))
 
-    def set_auth_code(self, device_id: int, code: str | None) -> None:
-        self.session.execute(update(Device).where(Device.id == device_id).values(auth_code=code))
+    def set_auth_codes(self, digests: Mapping[int, str | None]) -> None:
+        """Each device's auth-code digest (None: forget it)."""
+        if digests:
+            table = Device.__table__
+            self.session.execute(
+                update(table).where(table.c.id == bindparam("device")),
+                [{"device": device, "auth_code": digest} for device, digest in digests.items()],
+            )
 
-    def set_status(self, device_id: int, status: str) -> None:
-        self.session.execute(update(Device).where(Device.id == device_id).values(status=status))
+    def set_statuses(self, statuses: Mapping[int, str]) -> None:
+        """Each device's status, one UPDATE a status."""
+        by_status: dict[str, list[int]] = defaultdict(list)
+        for device_id, status in statuses.items():
+            by_status[status].append(device_id)
+        for status, ids in by_status.items():
+            self.session.execute(update(Device).where(Device.id.in_(ids)).values(status=status))
 
     def note_last_fixes(self, last_fix: Mapping[int, datetime]) -> None:
         """Move each device's ``last_fix_at`` forward to the given time (never backward)."""
@@ -98,3 +113,13 @@ class DeviceRepository:
         device.vehicle = vehicle
         self.session.flush()
 
+
+def _latest_loan(vehicle: Any) -> Select[tuple[int]]:
+    """The id of the most recently disbursed loan of ``vehicle`` (an id, or a column for a
+    correlated subquery)."""
+    return (
+        select(Loan.id)
+        .where(Loan.vehicle_id == vehicle)
+        .order_by(Loan.disbursed_on.desc(), Loan.id.desc())
+        .limit(1)
+    )

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from lienwatch.domain.schedule import parse_enum
 from lienwatch.errors import ConflictError, LienwatchError, NotFoundError
-from lienwatch.followup.model import Role, Skill
+from lienwatch.followup.model import Role, Skill, checked_daily_capacity
 from lienwatch.store.tables import (
     Team,
     User,
@@ -38,8 +38,7 @@ class UserRepository:
             raise LienwatchError("--team: an agent works in a team")
         if team:
             TeamRepository(self.session).get(team)
-        if not 1 <= daily_capacity <= 1000:
-            raise LienwatchError(f"--capacity: {daily_capacity} is not within 1-1000 tasks a day")
+        checked_daily_capacity(daily_capacity)
         if self.session.scalar(select(User.id).where(User.username == username)) is not None:
             raise ConflictError(f"username: {username!r} is taken")
         skills: dict[str, Any] = {"mode": skill.value}
