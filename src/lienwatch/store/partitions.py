@@ -218,8 +218,11 @@ def start_conversion(session: Session, *, at: datetime) -> Conversion:
     later insert, update and delete into it. The table's lock waits for the writes in flight
     (at most :data:`LOCK_TIMEOUT`): every row the trigger does not mirror has an id up to
     the mark read after it."""
-    if session.get_bind().dialect.name != "postgresql" or is_partitioned(session):
-        raise ConversionError("positions: already partitioned (or not PostgreSQL): nothing to do")
+    if session.get_bind().dialect.name != "postgresql":
+        raise ConversionError("positions: month partitions are PostgreSQL's (SQLite keeps one "
+                              "table): nothing to do")  # fmt: skip
+    if is_partitioned(session):
+        raise ConversionError("positions: already partitioned: nothing to do")
     if conversion(session) is not None:
         raise ConversionError(f"positions: a conversion is under way ({BUILDING} exists)")
     oldest = session.scalar(text(f"SELECT min(fix_time) FROM {PARENT}"))  # writers go on
