@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import delete, func, select
 
 from lienwatch.demo.gateway_feed import feed_sample_through_gateway
-from lienwatch.demo.load import load_book, load_fixes
+from lienwatch.demo.load import StagedFixes, load_book
 from lienwatch.sim import SimConfig, generate, write_portfolio
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory, transaction
@@ -23,7 +23,10 @@ def test_feed_stores_what_was_missing_and_acknowledges_everything(tmp_path):
     files = write_portfolio(portfolio, tmp_path, positions=False)
     with transaction(factory) as session:
         load_book(session, files, at=datetime(2026, 11, 1, tzinfo=UTC))
-        load_fixes(session, portfolio.positions, progress=lambda *_: None)
+        staged = StagedFixes(session, portfolio.positions, tmp_path)
+    assert staged.adopt(engine) == len(portfolio.positions)
+    assert not (tmp_path / "positions-staging.sqlite3").exists()
+    with transaction(factory) as session:
         session.execute(delete(Position).where(Position.id % 2 == 0))  # half of them lost
     before = count_positions(factory)
 

@@ -49,6 +49,23 @@ def test_grid_answers_equal_exact_polygon_tests(index):
     assert nearest.min() > 0.09
 
 
+def test_a_few_points_get_the_answers_they_get_among_many(index):
+    """A handful of points is tested against every bounding box at once, many points one
+    province at a time: the answers are the same, near borders and coasts too."""
+    rng = np.random.default_rng(7)
+    outline = shapely.get_coordinates(shapely.boundary(index._shapes))
+    near = outline[rng.integers(0, len(outline), 1_000)] + rng.normal(0, 0.02, (1_000, 2))
+    lon, lat = near[:, 0], near[:, 1]
+    found = index.lookup(lat, lon)
+    codes = index.codes(found)
+    together = index.within(lat, lon, codes, margin_deg=0.02)
+    assert together.any() and not together.all()
+    for part in np.array_split(np.arange(lon.size), 100):  # ten points at a time
+        assert np.array_equal(index.lookup(lat[part], lon[part]), found[part])
+        assert np.array_equal(index.within(lat[part], lon[part], codes[part], margin_deg=0.02),
+                              together[part])  # fmt: skip
+
+
 def test_every_shipped_city_lands_in_its_province(index):
     rows = list(csv.DictReader(io.StringIO(china_cities_csv())))
     lon = np.array([float(r["lon"]) for r in rows])

@@ -12,7 +12,7 @@ import pytest
 
 from lienwatch.demo.scoring import fleet_of
 from lienwatch.domain.positions import PositionColumns
-from lienwatch.monitor import DeviceSpec, Monitor, VehicleSpec, ZoneLibrary, engine
+from lienwatch.monitor import DeviceSpec, Monitor, VehicleSpec, ZoneLibrary, columnar, engine
 from lienwatch.monitor.model import Fix
 from lienwatch.monitor.vehicle import VehicleMonitor
 from lienwatch.sim import SimConfig, generate
@@ -180,3 +180,15 @@ def test_an_alarm_vehicle_goes_column_by_column_up_to_its_first_alarm(provinces,
     assert [a.id for a in whole.alerts] == [a.id for a in per_fix.alerts]  # opened in order
     assert _alerts(whole) == _alerts(per_fix) == _alerts(streamed)
     assert whole.counts == per_fix.counts == streamed.counts
+
+
+def test_the_batch_sort_is_the_lexsort_grouped_or_not():
+    """``sort_order`` takes a shortcut for a batch grouped by device; it must still give the
+    (vehicle, time, device) order with ties in input order, as ``np.lexsort`` does."""
+    rng = np.random.default_rng(3)
+    device = np.sort(rng.integers(0, 40, 3_000))  # grouped, in device order
+    time = rng.integers(0, 50, 3_000)  # many equal times across and within devices
+    vehicle = device // 3  # up to three trackers a vehicle
+    for d, t in ((device, time), (rng.permutation(device), time)):  # grouped, then not
+        assert (columnar.sort_order(d // 3, t, d) == np.lexsort((d, t, d // 3))).all()
+    assert not (columnar.sort_order(vehicle, time, device) == np.arange(3_000)).all()

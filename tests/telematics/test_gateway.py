@@ -252,22 +252,28 @@ def test_a_bad_model_profile_is_refused_naming_the_key(store_url):
         pass
 
 
-def test_sessions_opened_and_closed_together_are_written_together(live, engine):
-    """Twenty devices connecting at once (a reconnection storm in small) cost a few status
-    writes, not one commit per login: each device online while connected, offline after."""
-    idents = add_devices(engine, "gt06", 20)
+def storm(live, engine: Engine, protocol: str, method: str) -> tuple[list[Device], list[dict]]:
+    """Twenty ``protocol`` devices connecting at once (a reconnection storm in small), each
+    sending 3 fixes; the devices afterwards, and each call of the gateway's device directory
+    ``method`` (its argument)."""
+    idents = add_devices(engine, protocol, 20)
     writes: list[dict] = []
     with live() as gateway:
         directory = gateway.gateway.registry.directory
-        write = directory.set_statuses
-        directory.set_statuses = lambda statuses: (writes.append(dict(statuses)),
-                                                   write(statuses))  # fmt: skip
+        write = getattr(directory, method)
+        setattr(directory, method, lambda items: (writes.append(dict(items)), write(items)))
         tracks = [make_track(ident, 3) for ident in idents]
-        report = asyncio.run(play(tracks, "gt06", "127.0.0.1", gateway.port("gt06"),
+        report = asyncio.run(play(tracks, protocol, "127.0.0.1", gateway.port(protocol),
                                   PlayOptions(window=1)))  # fmt: skip
-        assert report.errors == 0
-    assert all(device.status == "offline" for device in devices(engine, idents))
-    ids = {device.id for device in devices(engine, idents)}
+        assert report.errors == 0 and report.acked_positions == 60
+    return devices(engine, idents), writes
+
+
+def test_sessions_opened_and_closed_together_are_written_together(live, engine):
+    """A few status writes, not one commit per login: each device offline after."""
+    after, writes = storm(live, engine, "gt06", "set_statuses")
+    assert all(device.status == "offline" for device in after)
+    ids = {device.id for device in after}
     opened = {d for batch in writes for d, status in batch.items() if status == "online"}
     closed = {d for batch in writes for d, status in batch.items() if status == "offline"}
     assert closed == ids and opened <= ids  # a session opened and closed in one spell: its last
@@ -275,22 +281,12 @@ def test_sessions_opened_and_closed_together_are_written_together(live, engine):
 
 
 def test_terminals_registering_together_have_their_codes_saved_together(live, engine):
-    """Twenty JT/T 808 terminals registering at once: their auth codes are stored in a few
-    writes, each before its code is sent, and every terminal then authenticates with it."""
-    idents = add_devices(engine, "jt808", 20)
-    writes: list[dict] = []
-    with live() as gateway:
-        directory = gateway.gateway.registry.directory
-        write = directory.set_auth_codes
-        directory.set_auth_codes = lambda digests: (writes.append(dict(digests)),
-                                                    write(digests))  # fmt: skip
-        tracks = [make_track(ident, 3) for ident in idents]
-        report = asyncio.run(play(tracks, "jt808", "127.0.0.1", gateway.port("jt808"),
-                                  PlayOptions(window=1)))  # fmt: skip
-        assert report.errors == 0 and report.acked_positions == 60
-    stored_codes = {device.id: device.auth_code for device in devices(engine, idents)}
+    """JT/T 808 terminals registering at once: their auth codes are stored in a few writes,
+    each before its code is sent, and every terminal then authenticates with it."""
+    after, writes = storm(live, engine, "jt808", "set_auth_codes")
+    stored_codes = {device.id: device.auth_code for device in after}
     assert {d: c for batch in writes for d, c in batch.items()} == stored_codes
-    assert None not in stored_codes.values() and len(writes) < len(idents)
+    assert None not in stored_codes.values() and len(writes) < len(after)
 
 
 def test_the_gateway_marks_silent_devices_offline(live, engine):

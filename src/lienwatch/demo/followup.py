@@ -32,7 +32,7 @@ from lienwatch.demo.repossession import DeskSize, RecoveryDesk, recovery_summary
 from lienwatch.demo.response import BorrowerResponses
 from lienwatch.followup.model import Channel, FollowupError, Outcome
 from lienwatch.followup.strategy import configured_strategy
-from lienwatch.services.followup import FollowupService
+from lienwatch.services.followup import AgentOutcome, FollowupService
 from lienwatch.services.followup.coverage import coverage, kpis
 from lienwatch.services.payment_anomalies import scan_payments
 from lienwatch.services.servicing import run_nightly
@@ -332,11 +332,18 @@ def _work(
     stop = datetime.combine(local.date(), stop_local, tzinfo=zone).astimezone(UTC)
     for agent in agents:
         at = now + timedelta(minutes=5)
+        worked: list[tuple[Task, AgentOutcome]] = []
         for task in service.queue(agent=agent.username):
             if at >= stop:
                 break
-            _perform(service, agent, task, at, local.date(), rng, payments, installment, totals)
+            worked.append((task, _outcome(task, at, local.date(), rng, payments, installment)))
             at += timedelta(minutes=MINUTES.get(task.channel, 10))
+        recorded = service.record_outcomes(by=agent.username, outcomes=[o for _, o in worked])
+        for (task, _), result in zip(worked, recorded, strict=True):
+            if isinstance(result, FollowupError):  # a refusal is recorded; the task stays queued
+                totals["agent_refused_by_guard"] += 1
+            else:
+                totals[f"agent_{task.channel}"] += 1
     session.flush()
 
 
@@ -344,17 +351,15 @@ def _in_office(now: datetime, zone: ZoneInfo) -> bool:
     return WORKDAY_START <= now.astimezone(zone).time() < WORKDAY_END
 
 
-def _perform(
-    service: FollowupService,
-    agent: User,
+def _outcome(
     task: Task,
     at: datetime,
     today: date,
     rng: random.Random,
     payments: dict[int, list[tuple[date, int]]],
     installment: dict[int, int],
-    totals: dict[str, int],
-) -> None:
+) -> AgentOutcome:
+    """What the agent records on ``task`` at ``at``."""
     extra: dict[str, Any] = {}
     if task.channel in ("review", "legal"):
         outcome = Outcome.CHECKED
@@ -362,12 +367,7 @@ def _perform(
         outcome, extra = _borrower_answer(task.loan_id, today, rng, payments, installment)
         if task.channel == "visit":
             extra["recording_ref"] = f"rec://demo/visit/{task.id}"
-    try:
-        service.record_outcome(task_id=task.id, by=agent.username, at=at, outcome=outcome,
-                               **extra)  # fmt: skip
-        totals[f"agent_{task.channel}"] += 1
-    except FollowupError:
-        totals["agent_refused_by_guard"] += 1  # recorded as a refusal; the task stays queued
+    return AgentOutcome(task.id, at, outcome, **extra)
 
 
 def _borrower_answer(

@@ -1,25 +1,30 @@
 """Load a simulated portfolio into the store the way a lender's data would arrive: the book
 through `lienwatch import` (validated, from the CSV files the simulator wrote) and the GPS
-fixes through the bulk position loader."""
+fixes through the bulk position loader, in a worker process while the demo goes on."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import multiprocessing
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from lienwatch.domain.positions import PositionColumns
 from lienwatch.services.book_import import import_book
-from lienwatch.store.repositories import load_positions
+from lienwatch.store.repositories import (
+    adopt_staged_positions,
+    positions_schema,
+    stage_positions,
+)
 from lienwatch.store.tables import Device
 
-Progress = Callable[[str, int, int], None]
 BOOK_FILES = ("borrowers", "vehicles", "devices", "loans", "payments")
+STAGING_FILE = "positions-staging.sqlite3"
 
 
 def load_book(session: Session, files: Mapping[str, Path], *, at: datetime) -> dict[str, int]:
@@ -29,24 +34,35 @@ def load_book(session: Session, files: Mapping[str, Path], *, at: datetime) -> d
     return report.imported
 
 
-def load_fixes(
-    session: Session,
-    fixes: PositionColumns,
-    *,
-    skip: np.ndarray | None = None,
-    progress: Progress,
-    chunk: int = 250_000,
-) -> int:
-    """Bulk-store the simulated fixes, except those ``skip`` marks; return how many were
-    stored."""
-    device_key = dict(session.execute(select(Device.ident, Device.id)).all())
-    ids = np.fromiter(map(device_key.__getitem__, fixes.device_id.tolist()), dtype=np.int64,
-                      count=len(fixes))  # fmt: skip
-    keep = np.flatnonzero(~skip) if skip is not None else np.arange(len(fixes))
-    stored = 0
-    for start in range(0, len(keep), chunk):
-        part = keep[start : start + chunk]
-        columns = replace(fixes.take(part), device_id=ids[part])  # the store's device keys
-        stored += load_positions(session, columns, chunk=chunk)
-        progress("load positions", min(start + chunk, len(keep)), len(keep))
-    return stored
+class StagedFixes:
+    """The bulk load of the simulated fixes, made in a worker process while the demo goes on
+    with what does not read positions: the worker stages them into a scratch SQLite file
+    beside the database (:func:`~lienwatch.store.repositories.stage_positions`) and
+    :meth:`adopt` moves them into the store, which must have no positions yet."""
+
+    def __init__(self, session: Session, fixes: PositionColumns, directory: Path, *,
+                 skip: np.ndarray | None = None) -> None:  # fmt: skip
+        """Start staging ``fixes``, except those ``skip`` marks, keyed by the devices the
+        store has (the book must be committed)."""
+        device_key = dict(session.execute(select(Device.ident, Device.id)).all())
+        ids = np.fromiter(map(device_key.__getitem__, fixes.device_id.tolist()), dtype=np.int64,
+                          count=len(fixes))  # fmt: skip
+        keep = np.flatnonzero(~skip) if skip is not None else np.arange(len(fixes))
+        columns = replace(fixes.take(keep), device_id=ids[keep])  # the store's device keys
+        self.path = directory / STAGING_FILE
+        self.path.unlink(missing_ok=True)  # left by a run that failed before adopting
+        self.worker = multiprocessing.get_context("fork").Process(
+            target=stage_positions, args=(self.path, positions_schema(session), columns),
+            name="stage-positions", daemon=True)  # fmt: skip
+        self.worker.start()
+
+    def adopt(self, engine: Engine) -> int:
+        """Wait for the worker, move its fixes into the store; return how many were stored."""
+        try:
+            self.worker.join()
+            if self.worker.exitcode != 0:
+                raise RuntimeError(f"positions: staging them failed (exit code "
+                                   f"{self.worker.exitcode}), see the error above")  # fmt: skip
+            return adopt_staged_positions(engine, [self.path])
+        finally:
+            self.path.unlink(missing_ok=True)

@@ -19,7 +19,7 @@ from lienwatch.adapters.ledger_key import load_or_create_key
 from lienwatch.config import FollowupSettings, RepossessionSettings
 from lienwatch.demo.followup import NightlyRuns, Team, simulate_followup
 from lienwatch.demo.gateway_feed import feed_sample_through_gateway, sample_fixes
-from lienwatch.demo.load import load_book, load_fixes
+from lienwatch.demo.load import StagedFixes, load_book
 from lienwatch.demo.origination import grade_outcomes, originate, record_grades
 from lienwatch.demo.payments import score_payment_rules
 from lienwatch.demo.repossession import DeskSize
@@ -112,19 +112,13 @@ def run_demo(
         eve = datetime.combine(go_live - timedelta(days=1), datetime.min.time(), tzinfo=UTC)
         with transaction(factory) as session:  # the book is brought in on the eve of go-live
             loaded = load_book(session, files, at=eve)
-            loaded["positions"] = load_fixes(
-                session, portfolio.positions, skip=through_gateway, progress=report
-            )
+        with transaction(factory) as session:  # a worker stores the fixes meanwhile
+            staged = StagedFixes(session, portfolio.positions, directory, skip=through_gateway)
 
     with stage("origination"):  # the applications through the pre-loan decision
         origination = originate(portfolio, seed=options.seed)
         with transaction(factory) as session:
             record_grades(session, origination, at=eve)
-
-    with stage("gateway"):
-        fed = feed_sample_through_gateway(
-            portfolio.positions, portfolio.devices, f"sqlite:///{database}"
-        )
 
     catalogue = ProductCatalogue.from_tables(products or {})
     # The engine goes live two weeks back on the existing book; servicing replays the history
@@ -137,6 +131,16 @@ def run_demo(
         if behaviour["fitted_through"]:  # an analyst launches it as the challenger
             behaviour["published"] = _publish_behaviour_challenger(
                 factory, followup_settings or FollowupSettings(), at=eve)
+
+    with stage("positions"):  # the worker's fixes, then the gateway's after them
+        report("load positions", 0, 1)
+        loaded["positions"] = staged.adopt(engine)
+        report("load positions", 1, 1)
+
+    with stage("gateway"):
+        fed = feed_sample_through_gateway(
+            portfolio.positions, portfolio.devices, f"sqlite:///{database}"
+        )
 
     with stage("monitor"):
         with transaction(factory) as session:  # the exposure known at go-live

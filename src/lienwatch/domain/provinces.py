@@ -20,6 +20,7 @@ from numpy.typing import ArrayLike
 OUTSIDE = -1
 _BORDER = -2  # grid cell a boundary may cross: test points exactly
 _NEAR_COAST = -3  # grid cell outside every province but within the coast tolerance
+_FEW_POINTS = 64  # up to this many points are tested against every bounding box at once
 
 
 def _dilate(mask: np.ndarray, reach: int) -> np.ndarray:
@@ -102,9 +103,16 @@ class ProvinceIndex:
         return grid
 
     def _exact(self, lon: np.ndarray, lat: np.ndarray):
-        """Yield (province index, mask of points inside it) by exact point-in-polygon tests."""
-        for index, (x1, y1, x2, y2) in enumerate(self._bounds):
-            near = (lon >= x1) & (lon <= x2) & (lat >= y1) & (lat <= y2)
+        """Yield (province index, mask of points inside it) by exact point-in-polygon tests,
+        in province order, for the provinces whose bounding box holds any of the points."""
+        if len(lon) > _FEW_POINTS:  # one province's box at a time: no points × provinces array
+            boxes = ((lon >= x1) & (lon <= x2) & (lat >= y1) & (lat <= y2)
+                     for x1, y1, x2, y2 in self._bounds)  # fmt: skip
+        else:  # a few points (a home, a route): every box in one step, not one per province
+            x1, y1, x2, y2 = self._bounds.T
+            boxes = iter(((lon[:, None] >= x1) & (lon[:, None] <= x2) & (lat[:, None] >= y1)
+                          & (lat[:, None] <= y2)).T)  # fmt: skip
+        for index, near in enumerate(boxes):
             if not near.any():
                 continue
             inside = np.zeros(len(lon), dtype=bool)
@@ -154,17 +162,16 @@ class ProvinceIndex:
         lat = np.atleast_1d(np.asarray(lat, dtype=np.float64))
         lon = np.atleast_1d(np.asarray(lon, dtype=np.float64))
         wanted = np.broadcast_to(np.asarray(code, dtype=object).astype(str), lat.shape)
-        codes = self.codes(self.lookup(lat, lon))
-        inside = codes == wanted
+        steps = [(0.0, 0.0)]
         if margin_deg > 0:
-            for dlat, dlon in (
-                (margin_deg, 0),
-                (-margin_deg, 0),
-                (0, margin_deg),
-                (0, -margin_deg),
-            ):
-                around = self.codes(self.lookup(lat + dlat, lon + dlon))
-                inside &= (around == wanted) | (around == "")
+            steps += [(margin_deg, 0), (-margin_deg, 0), (0, margin_deg), (0, -margin_deg)]
+        # The points and the points around them in one lookup (each point's answer is its own).
+        codes = self.codes(self.lookup(np.concatenate([lat + dlat for dlat, _ in steps]),
+                                       np.concatenate([lon + dlon for _, dlon in steps])))
+        here, *around = np.split(codes, len(steps))
+        inside = here == wanted
+        for near in around:
+            inside &= (near == wanted) | (near == "")
         return inside
 
     def by_code(self, code: str) -> Province:

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from lienwatch.domain.geo import EARTH_RADIUS_M, chord2_of_m
-from lienwatch.monitor.detectors.activity_area import is_far
+from lienwatch.monitor.detectors.activity_area import ActivityArea, cell_centres
 from lienwatch.monitor.detectors.base import DAY_S, NEVER
 from lienwatch.monitor.detectors.long_stay import long_stay_due, stood_still
 from lienwatch.monitor.detectors.tracker_pair import TrackerPair
@@ -73,20 +73,24 @@ class Columns:
         c["slot"] = slot = (c["dev"] != c["dev"][self.start]).astype(np.int64)
         before = [self.previous(slot == s) for s in (0, 1)]
         c["slots_before"] = np.column_stack(before)
-        c["slots_final"] = np.column_stack([np.where(slot == s, index, before[s]) for s in (0, 1)])
+        ends = self.ends
+        self.slots_final = np.column_stack(  # each vehicle's trackers' last fixes
+            [np.where(slot[ends] == s, ends, before[s][ends]) for s in (0, 1)]
+        )
         starts = np.r_[0, self.ends[:-1] + 1]
         second = np.minimum.reduceat(np.where(slot == 1, index, n), starts)
         names = [(devices[f], devices[s] if s < n else None)
                  for f, s in zip(starts.tolist(), second.tolist(), strict=True)]  # fmt: skip
-        per_slot = {"silence": [], "wired": [], "limit_of": []}
+        per_slot: dict[str, list[list[Any]]] = {"silence": [], "wired": [], "limit_of": []}
         for monitor, pair in zip(monitors, names, strict=True):
             live = monitor.liveness
             per_slot["silence"].append([live.silence.get(d, 0.0) for d in pair])
             per_slot["wired"].append([live.kind.get(d) == "wired" for d in pair])
             per_slot["limit_of"].append([live.limit.get(d, 0.0) for d in pair])
-        for name, rows in per_slot.items():
-            c[name] = np.asarray(rows, dtype=bool if name == "wired" else np.float64)[self.vehicle]
-        c["limit"] = c["limit_of"][index, slot]
+        #: per vehicle and slot (vehicle × 2): its trackers' silence, kind and offline limit
+        self.trackers = {name: np.asarray(rows, dtype=bool if name == "wired" else np.float64)
+                         for name, rows in per_slot.items()}  # fmt: skip
+        c["limit"] = self.trackers["limit_of"][self.vehicle, slot]
         self._fixes: dict[int, Fix] = {}
         self._built = np.zeros(n, dtype=bool)
         self.device_order = _device_order(c["dev"])
@@ -110,6 +114,10 @@ class Columns:
             self.prepare(np.array([i]))
             found = self._fixes[i]
         return found
+
+    def tracker(self, name: str, rows: np.ndarray, slot: Any) -> np.ndarray:
+        """A value of :attr:`trackers` for the tracker in ``slot`` of the vehicle of ``rows``."""
+        return self.trackers[name][self.vehicle[rows], slot]
 
     def previous(self, mask: np.ndarray) -> np.ndarray:
         """For each fix, the index of the last earlier fix of its vehicle where ``mask``, or -1."""
@@ -138,6 +146,19 @@ class Columns:
             (self.monitors[v], {fix.device_id: fix for _, fix in sorted(fixes, key=lambda x: x[0])})
             for v, fixes in found.items()
         ]
+
+
+def sort_order(
+    vehicle: np.ndarray, time: np.ndarray, device: np.ndarray
+) -> np.ndarray:
+    """``np.lexsort((device, time, vehicle))``. A batch usually comes grouped by device in
+    device order, time-sorted within: a stable sort of one (vehicle, time) key keeps the
+    device order of equal keys then, and merges the few runs per vehicle in O(n)."""
+    time = np.asarray(time, dtype=np.int64)
+    grouped = len(time) and (device[1:] >= device[:-1]).all()
+    if not grouped or int(time.max()) - int(time.min()) >= _KEY_SHIFT:
+        return np.lexsort((device, time, vehicle))
+    return np.argsort(vehicle.astype(np.int64) * _KEY_SHIFT + (time - time.min()), kind="stable")
 
 
 def _previous(mask: np.ndarray, start: np.ndarray) -> np.ndarray:
@@ -257,7 +278,7 @@ def liveness(cols: Columns, order: OpenOrder) -> None:
         synced[v][fix.device_id] = e
         order.mark(e, 0)
     ends = cols.ends
-    final = cols.c["slots_final"][ends]
+    final = cols.slots_final
     cols.prepare(np.concatenate([final.ravel(), cols.last_valid_at_end]))
     for end, slots, p in zip(ends.tolist(), final.tolist(), cols.last_valid_at_end.tolist(),
                              strict=True):  # fmt: skip
@@ -357,42 +378,54 @@ def stays_and_zones(cols: Columns, order: OpenOrder) -> None:
     only_visit = visit & ~long  # all the detector does there: a visit to the stay's place
     events = np.flatnonzero(stay_event | zoned)
     clocks = _clocks(cols, vehicle, time, xyz, anchor, stay_r2)
-    earlier = anchor_of[np.maximum(events - 1, 0)]
+    previous = np.maximum(events - 1, 0)
     wanted = events[~only_visit[events] | zoned[events]]
     before = clocks.before
-    cols.prepare(vi[np.concatenate([wanted, anchor_of[events], earlier, anchor_of[before], before,
+    ended = anchor_of[previous[ends_busy[events]]]
+    cols.prepare(vi[np.concatenate([wanted, anchor_of[wanted], ended, anchor_of[before], before,
                                     clocks.restart[clocks.fired]])])  # fmt: skip
-    current: dict[int, int] = {}  # vehicle -> the anchor (valid position) its Stays holds
-    alerts = order.book.alerts
+    # vehicle -> the anchor (valid position) its Stays holds, or -1 - the anchor of a stay
+    # seen only for its visit to a place (Stays is moved onto it by the next _sync_stay)
+    current: dict[int, int] = {}
+    alerts, monitors = order.book.alerts, cols.monitors
+    spots = vi[anchor_of[events[only_visit[events]]]]
+    spot = zip(*(c[name][spots].tolist() for name in ("x", "y", "z", "lat", "lon")), strict=True)
     fire_before, f, m = before.tolist(), 0, len(before)
-    for e in [*events.tolist(), len(vi)]:
+    columns = (events, vehicle[events], stay_event[events], ends_busy[events],
+               only_visit[events], zoned[events], anchor_of[events], anchor_of[previous],
+               time[previous], vi[events])  # fmt: skip
+    for e, v, staying, busy_end, visiting, in_zone, a, a_before, t_before, g in zip(
+        *(column.tolist() for column in columns), strict=True
+    ):
         while f < m and fire_before[f] < e:  # clocks due before this event's fix
             _fire(cols, order, clocks, current, f, fire_before[f], anchor_of)
             f += 1
-        if e == len(vi):
-            break
-        v = int(vehicle[e])
-        monitor = cols.monitors[v]
+        monitor = monitors[v]
         stays = monitor.stays
-        if stay_event[e]:
-            if ends_busy[e]:
-                _sync_stay(cols, stays, current, v, int(anchor_of[e - 1]), time[e - 1])
+        if visiting:
+            here = next(spot)
+            if current.get(v) != a:  # a stay not followed yet: count the visit only
+                current[v] = -1 - a
+                stays.places.visit_at(*here)
             else:
-                _sync_stay(cols, stays, current, v, int(anchor_of[e]), time[e - 1])
-            if only_visit[e]:
+                _sync_stay(cols, stays, current, v, a, t_before)
                 stays.visited = True
                 stays.places.visit(stays.anchor)
-            else:
-                stays.on_fix(cols.fix(int(vi[e])))  # the clock's fields are set at the end
-            current[v] = int(anchor_of[e])
+        elif staying:
+            _sync_stay(cols, stays, current, v, a_before if busy_end else a, t_before)
+            stays.on_fix(cols.fix(g))  # the clock's fields are set at the end
+            current[v] = a
             if len(alerts) != order.seen:
-                order.mark(int(vi[e]), 4)
-        if zoned[e]:
-            _sync_stay(cols, stays, current, v, int(anchor_of[e]), None)
-            fix = cols.fix(int(vi[e]))
+                order.mark(g, 4)
+        if in_zone:
+            _sync_stay(cols, stays, current, v, a, None)
+            fix = cols.fix(g)
             if fix.zone >= 0 or monitor.zones.current != -1:
                 monitor.zones.on_fix(fix)
-            order.mark(int(vi[e]), 5)
+            order.mark(g, 5)
+    while f < m:  # clocks due after the last event
+        _fire(cols, order, clocks, current, f, fire_before[f], anchor_of)
+        f += 1
     ends = np.r_[np.flatnonzero(np.diff(vehicle)), len(vi) - 1] if len(vi) else anchor_at
     last_restart = clocks.restart[np.searchsorted(clocks.restart, ends, side="right") - 1]
     cols.prepare(vi[np.concatenate([anchor_of[ends], ends, last_restart])])
@@ -432,22 +465,25 @@ def _clocks(cols: Columns, vehicle: np.ndarray, time: np.ndarray, xyz: np.ndarra
     comes no later than the next restart, which then resolves the alert."""
     nv = len(vehicle)
     first = np.r_[True, vehicle[1:] != vehicle[:-1]]
-    d = np.diff(xyz, axis=0)
-    step2 = np.r_[np.inf, d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1] + d[:, 2] * d[:, 2]]
-    close = anchor & ~first & stood_still(step2, 0.0, stay_r2)  # near the fix before it
+    later = np.flatnonzero(anchor & ~first)  # a stay's first fix after another's last
+    d = xyz[later] - xyz[later - 1]
+    step2 = d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1] + d[:, 2] * d[:, 2]
+    close = np.zeros(nv, dtype=bool)
+    close[later] = stood_still(step2, 0.0, stay_r2[later])  # near the fix before it
     restart = anchor & ~close
     maybe = np.flatnonzero(close)
     if len(maybe):
-        sure = np.maximum.accumulate(np.where(restart, np.arange(nv), 0))[maybe].tolist()
-        px, py, pz = (xyz[:, k].tolist() for k in range(3))
-        piece = origin = -1
-        for j, s, r2 in zip(maybe.tolist(), sure, stay_r2[maybe].tolist(), strict=True):
+        sure = np.maximum.accumulate(np.where(restart, np.arange(nv), 0))[maybe]
+        at_sure = xyz[sure].tolist()  # only these rows: a list of every fix costs 10x the walk
+        piece, origin = -1, (0.0, 0.0, 0.0)
+        for j, s, (jx, jy, jz), r2, here in zip(maybe.tolist(), sure.tolist(), xyz[maybe].tolist(),
+                                                stay_r2[maybe].tolist(), at_sure, strict=True):
             if s != piece:
-                piece = origin = s
-            dx, dy, dz = px[j] - px[origin], py[j] - py[origin], pz[j] - pz[origin]
+                piece, origin = s, here
+            dx, dy, dz = jx - origin[0], jy - origin[1], jz - origin[2]
             if not stood_still(0.0, dx * dx + dy * dy + dz * dz, r2):
                 restart[j] = True
-                origin = j
+                origin = (jx, jy, jz)
     restarts = np.flatnonzero(restart)
     vi = cols.valid_index
     v = vehicle[restarts]
@@ -495,7 +531,7 @@ def _clock_rank(cols: Columns, a: int, due: float) -> int:
     soonest, previous = NEVER, cols.time[a - 1]
     for s, p in enumerate(cols.c["slots_before"][a].tolist()):
         if p >= 0:
-            deadline = cols.time[p] + cols.c["limit_of"][a, s]
+            deadline = cols.time[p] + cols.tracker("limit_of", a, s)
             if deadline >= previous:
                 soonest = min(soonest, deadline)
     return -1 if due < soonest else 1
@@ -505,10 +541,11 @@ def _sync_stay(cols: Columns, stays: Any, current: dict[int, int], v: int, ancho
                last_time: Any) -> None:  # fmt: skip
     """Stays as the skipped fixes left it: following the stay anchored at ``anchor`` (a
     valid position), its long-stay record last seen at ``last_time``."""
-    if current.get(v) != anchor:
+    held = current.get(v)
+    if held != anchor:
         fix = cols.fix(int(cols.valid_index[anchor]))
         stays.anchor, stays.start = fix, fix.time
-        stays.visited = False
+        stays.visited = held == -1 - anchor  # its visit was counted in the events loop
         stays.record = None
         current[v] = anchor
     elif stays.record is not None and last_time is not None:
@@ -557,24 +594,22 @@ def nights(cols: Columns, order: OpenOrder) -> None:
     ends = local - of_day + night_end
     after = np.r_[False, (vehicle[1:] == vehicle[:-1]) & night[:-1] & (local[1:] >= ends[:-1])]
     events = np.flatnonzero(after)
-    cols.prepare(vi[np.concatenate([events[night[events]], events - 1])])
-    alerts = order.book.alerts
-    for e in events.tolist():  # what Nights.on_fix does at e, the night's fix pending
-        detector = cols.monitors[vehicle[e]].nights
-        detector._night(cols.fix(int(vi[e - 1])))
-        if night[e]:
-            detector.pending, detector.pending_ends = cols.fix(int(vi[e])), int(ends[e])
-        else:
-            detector.pending = None
+    cols.prepare(vi[events - 1])
+    alerts, monitors = order.book.alerts, cols.monitors
+    # what Nights.on_fix does at e: judge the night's fix pending (``_night`` reads nothing
+    # of ``pending``, so only each vehicle's last one is set, below)
+    for v, spot, g in zip(vehicle[events].tolist(), vi[events - 1].tolist(), vi[events].tolist(),
+                          strict=True):  # fmt: skip
+        monitors[v].nights._night(cols.fix(spot))
         if len(alerts) != order.seen:
-            order.mark(int(vi[e]), 7)
+            order.mark(g, 7)
     last = np.r_[np.flatnonzero(np.diff(vehicle)), len(vi) - 1] if len(vi) else vehicle
     cols.prepare(vi[last])
-    for end in last.tolist():
-        detector = cols.monitors[vehicle[end]].nights
+    for end in last.tolist():  # a fix outside the night has judged any fix pending before it
+        detector = monitors[vehicle[end]].nights
         if night[end]:
             detector.pending, detector.pending_ends = cols.fix(int(vi[end])), int(ends[end])
-        elif not after[end]:
+        else:
             detector.pending = None
 
 
@@ -582,10 +617,10 @@ def nights(cols: Columns, order: OpenOrder) -> None:
 
 
 def activity(cols: Columns, order: OpenOrder) -> None:
-    """The area is learned from day counts alone, so each vehicle's days are rolled first
-    (one call a day, with the day's cell counts), each fix's area known from its day; events:
-    a valid fix far outside its day's area (:func:`is_far`, once per area and cell), or just
-    after one (judged by the detector); a fix in the area or near it changes nothing else."""
+    """The area is learned from day counts alone, so each vehicle's learns come first
+    (:func:`_roll_days`), each fix's area known from its day; events: a valid fix far outside
+    its day's area (:func:`_far`, once per area and cell), or just after one (judged by the
+    detector); a fix in the area or near it changes nothing else."""
     vi = cols.valid_index
     if not len(vi):
         return
@@ -601,30 +636,11 @@ def activity(cols: Columns, order: OpenOrder) -> None:
     of_fix = of_run[np.cumsum(run) - 1]
     group_vd = groups >> 32
     group_cell = (groups & (2**32 - 1)) - 2**31
-    bounds = np.searchsorted(group_vd, np.arange(vd[-1] + 2)).tolist() if len(vi) else [0]
-    cells, tallies = group_cell.tolist(), counts.tolist()
+    bounds = np.searchsorted(group_vd, np.arange(vd[-1] + 2))
     firsts = np.flatnonzero(new_day)
-    epochs: list[tuple[frozenset[int], np.ndarray]] = []
-    far_r2: list[float] = []
-    day_epoch = np.full(len(firsts), -1, dtype=np.int64)
-    current, learned = -1, None
-    for k, (f, d) in enumerate(zip(firsts.tolist(), day[firsts].tolist(), strict=True)):
-        detector = cols.monitors[vehicle[f]].area
-        if k == 0 or vehicle[f] != vehicle[firsts[k - 1]]:
-            current, learned = -1, detector.learned_on
-        elif detector.day is not None:
-            detector.today = dict(zip(cells[bounds[k - 1] : bounds[k]],
-                                      tallies[bounds[k - 1] : bounds[k]], strict=True))  # fmt: skip
-        detector._roll(d)
-        if detector.learned_on != learned:
-            learned = detector.learned_on
-            epochs.append((detector.area, detector.centres))
-            far_r2.append(detector.limits.unusual_far_r2)
-            current = len(epochs) - 1
-        day_epoch[k] = current
-        if k + 1 == len(firsts) or vehicle[firsts[k + 1]] != vehicle[f]:
-            detector.today = dict(zip(cells[bounds[k] : bounds[k + 1]],
-                                      tallies[bounds[k] : bounds[k + 1]], strict=True))  # fmt: skip
+    epochs, far_r2, day_epoch = _roll_days(
+        cols.monitors, vehicle[firsts], day[firsts], bounds, group_cell, counts
+    )
     epoch_of_group = day_epoch[group_vd]
     area_keys = np.array(
         [e * 2**32 + (c + 2**31) for e, (area, _) in enumerate(epochs) for c in area],
@@ -634,15 +650,14 @@ def activity(cols: Columns, order: OpenOrder) -> None:
     outside = np.flatnonzero((epoch_of_group >= 0) & ~np.isin(group_keys, area_keys))
     # is each (area, cell) outside far from the area? asked once, as the detector caches it
     pairs, of_pair = np.unique(group_keys[outside], return_inverse=True)
+    pair_epoch, pair_cell = pairs >> 32, (pairs & (2**32 - 1)) - 2**31
+    verdicts = _far(pair_cell, pair_epoch, epochs, far_r2)
     fars: dict[int, dict[int, bool]] = {}
-    verdicts = []
-    for key in pairs.tolist():
-        epoch, cell = key >> 32, (key & (2**32 - 1)) - 2**31
-        far = is_far(cell, epochs[epoch][1], far_r2[epoch])
+    for epoch, cell, far in zip(pair_epoch.tolist(), pair_cell.tolist(), verdicts.tolist(),
+                                strict=True):  # fmt: skip
         fars.setdefault(epoch, {})[cell] = far
-        verdicts.append(far)
     far_group = np.zeros(len(groups), dtype=bool)
-    far_group[outside] = np.asarray(verdicts, dtype=bool)[of_pair]
+    far_group[outside] = verdicts[of_pair]
     # a fix in the area or near it only clears what a far fix began: the fix after one
     out = far_group[of_fix]
     events = np.flatnonzero(out | np.r_[False, out[:-1] & (vehicle[1:] == vehicle[:-1])])
@@ -660,6 +675,102 @@ def activity(cols: Columns, order: OpenOrder) -> None:
     last = np.r_[np.flatnonzero(np.diff(vehicle)), len(vi) - 1] if len(vi) else vehicle
     for end in last.tolist():
         _hold_epoch(cols.monitors[int(vehicle[end])].area, epochs, fars, int(day_epoch[vd[end]]))
+
+
+def _far(cell: np.ndarray, epoch: np.ndarray, epochs: list[tuple[frozenset[int], np.ndarray]],
+         far_r2: list[float]) -> np.ndarray:  # fmt: skip
+    """:func:`is_far` of each cell outside the area ``epochs[epoch]``, for all at once: every
+    cell's centre against each centre of its area, the nearest by a minimum per cell."""
+    if not len(cell):
+        return np.zeros(0, dtype=bool)
+    sizes = np.array([len(centres) for _, centres in epochs], dtype=np.int64)
+    offsets = np.r_[0, np.cumsum(sizes)[:-1]]
+    centres = np.concatenate([centres for _, centres in epochs])
+    size = sizes[epoch]
+    rows = np.repeat(offsets[epoch] - np.r_[0, np.cumsum(size)[:-1]], size) + np.arange(size.sum())
+    here = np.repeat(cell_centres(cell), size, axis=0)
+    d2 = (centres[rows, 0] - here[:, 0]) ** 2 + (centres[rows, 1] - here[:, 1]) ** 2
+    d2 += (centres[rows, 2] - here[:, 2]) ** 2
+    return np.minimum.reduceat(d2, np.r_[0, np.cumsum(size)[:-1]]) > np.asarray(far_r2)[epoch]
+
+
+def _roll_days(monitors: Sequence[VehicleMonitor], vehicle: np.ndarray, day: np.ndarray,
+               bounds: np.ndarray, cell: np.ndarray, count: np.ndarray) -> tuple[
+                   list[tuple[frozenset[int], np.ndarray]], list[float], np.ndarray]:  # fmt: skip
+    """What :meth:`ActivityArea._roll` does over each vehicle's days (``vehicle`` and
+    ``day`` per vehicle-day; ``cell`` and ``count`` its cells' tallies, from ``bounds[k]`` to
+    ``bounds[k + 1]``), without rolling them one by one: the days in each day's window are
+    a range, so only the learn days need the window's totals, summed for all of them at once;
+    each vehicle is left with the window of its last day. Returns the areas learned (with
+    their far distance) and each vehicle-day's area, -1 before the first."""
+    n = len(day)
+    areas = [m.area for m in monitors]
+    window = np.array([a.limits.activity_days for a in areas], dtype=np.int64)[vehicle]
+    key = vehicle.astype(np.int64) * 2**33 + (day + 2**31)
+    lo = np.searchsorted(key, key - window + 1)  # the first day still in the window
+    held = (np.arange(n) - lo).tolist()  # len(ActivityArea.days) at the day's roll
+    need = [a.limits.activity_min_days for a in areas]
+    learns, last, learned_on, every = [], -1, None, ActivityArea._RELEARN_DAYS
+    for k, (v, d) in enumerate(zip(vehicle.tolist(), day.tolist(), strict=True)):
+        if v != last:
+            last, learned_on = v, None
+        if (learned_on is None or d - learned_on >= every) and held[k] >= need[v]:
+            learns.append(k)
+            learned_on = d
+    at = np.asarray(learns, dtype=np.int64)
+    first, stop = bounds[lo[at]], bounds[at]
+    sizes = stop - first
+    rows = np.repeat(first - np.r_[0, np.cumsum(sizes)[:-1]], sizes) + np.arange(sizes.sum())
+    which = np.repeat(np.arange(len(at)), sizes) * 2**32 + (cell[rows] + 2**31)
+    pairs, of_pair = np.unique(which, return_inverse=True)
+    totals = np.bincount(of_pair, weights=count[rows], minlength=len(pairs)).astype(np.int64)
+    learn, learned_cell = pairs >> 32, (pairs & (2**32 - 1)) - 2**31
+    # ActivityArea._learn for every learn: cells by count (then cell) until the share is held
+    ranked = np.lexsort((learned_cell, -totals, learn))
+    learn, learned_cell, totals = learn[ranked], learned_cell[ranked], totals[ranked]
+    cuts = np.searchsorted(learn, np.arange(len(at) + 1))
+    held = np.cumsum(totals)
+    before = np.r_[0, held[:-1]] - np.r_[0, held][cuts[:-1]][learn]  # held before each cell
+    share = np.array([a.limits.activity_share for a in areas])[vehicle[at]]
+    kept = before < (share * np.add.reduceat(totals, cuts[:-1]) if len(at) else share)[learn]
+    cuts = np.searchsorted(learn[kept], np.arange(len(at) + 1)).tolist()
+    kept_cells = learned_cell[kept]
+    centres, kept_list = cell_centres(kept_cells), kept_cells.tolist()
+    epochs, far_r2 = [], []
+    for j, k in enumerate(learns):
+        area = areas[vehicle[k]]
+        area.area = frozenset(kept_list[cuts[j] : cuts[j + 1]])
+        area.centres, area.far, area.learned_on = centres[cuts[j] : cuts[j + 1]], {}, int(day[k])
+        epochs.append((area.area, area.centres))
+        far_r2.append(area.limits.unusual_far_r2)
+    learned = np.full(n, -1, dtype=np.int64)
+    learned[at] = np.arange(len(at))
+    head = np.r_[True, vehicle[1:] != vehicle[:-1]]
+    start = np.maximum.accumulate(np.where(head, np.arange(n), 0))
+    latest = _previous(learned >= 0, start)  # the last learn before each day, or -1
+    latest = np.where(learned >= 0, np.arange(n), latest)
+    day_epoch = np.where(latest >= 0, learned[np.maximum(latest, 0)], -1)
+    _leave_windows(areas, vehicle, day, lo, bounds, cell.tolist(), count.tolist())
+    return epochs, far_r2, day_epoch
+
+
+def _leave_windows(areas: list[Any], vehicle: np.ndarray, day: np.ndarray, lo: np.ndarray,
+                   bounds: np.ndarray, cells: list[int], tallies: list[int]) -> None:  # fmt: skip
+    """Each vehicle's :class:`ActivityArea` as its last day's roll and tallies left it."""
+    lasts = np.r_[np.flatnonzero(np.diff(vehicle)), len(vehicle) - 1]
+    edges, days = bounds.tolist(), day.tolist()
+    for k, first in zip(lasts.tolist(), lo[lasts].tolist(), strict=True):
+        area = areas[vehicle[k]]
+        area.day, area.today = days[k], dict(zip(cells[edges[k]:edges[k + 1]],
+                                                 tallies[edges[k]:edges[k + 1]], strict=True))
+        area.days = deque((days[j], dict(zip(cells[edges[j]:edges[j + 1]],
+                                             tallies[edges[j]:edges[j + 1]], strict=True)))
+                          for j in range(first, k))  # fmt: skip
+        totals: dict[int, int] = {}
+        for _, today in area.days:
+            for c, count in today.items():
+                totals[c] = totals.get(c, 0) + count
+        area.totals = totals
 
 
 def _hold_epoch(detector: Any, epochs: list[tuple[frozenset[int], np.ndarray]],
@@ -702,11 +813,11 @@ def pairs(cols: Columns, order: OpenOrder) -> None:
     allowed = _allowed_chord2(lim["mismatch_m"], np.where(in_window, lag, 0))
     other_any = c["slots_before"][g_f, 1 - slot]  # its last report, valid or not
     silent = has & ~in_window & (
-        time - cols.time[np.maximum(other_any, 0)] - c["silence"][vi, 1 - slot] > 0
+        time - cols.time[np.maximum(other_any, 0)] - cols.tracker("silence", vi, 1 - slot) > 0
     ) & (c2 > lim["mismatch_r2"])
     reach = TrackerPair._BOUND_MPS * lag  # how far the car may have gone since the other's fix
     bound = has & ~in_window & ~silent & _beyond(c2, lim["mismatch_m"], reach)
-    other_wired = c["wired"][vi, 1 - slot]
+    other_wired = cols.tracker("wired", vi, 1 - slot)
     waits = has & ~in_window & ~silent & ~bound & other_wired
     # a waiting fix is judged at the other tracker's next valid fix (if it kept it: 64 newest)
     following = [_following(slot == s, vehicle) for s in (0, 1)]
@@ -719,7 +830,7 @@ def pairs(cols: Columns, order: OpenOrder) -> None:
     j = np.maximum(judge, 0)
     g_j = vi[j]
     stay = judged & (_chord2(c, g_o, g_j) <= lim["stay_r2"]) & (
-        time[j] - time[o] <= c["limit_of"][vi, 1 - slot]
+        time[j] - time[o] <= cols.tracker("limit_of", vi, 1 - slot)
     )
     c2_after = _chord2(c, g_f, g_j)
     stay_together = stay & (c2 <= lim["mismatch_r2"])

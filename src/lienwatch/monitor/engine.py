@@ -29,7 +29,7 @@ from lienwatch.domain.geo import unit_vectors
 from lienwatch.domain.positions import PositionColumns
 from lienwatch.domain.provinces import OUTSIDE, ProvinceIndex
 from lienwatch.monitor.cluster import find_clusters
-from lienwatch.monitor.columnar import Columns, OpenOrder, run_passes
+from lienwatch.monitor.columnar import Columns, OpenOrder, run_passes, sort_order
 from lienwatch.monitor.detectors.activity_area import activity_cells
 from lienwatch.monitor.detectors.base import StayRecord, evidence_of
 from lienwatch.monitor.lifecycle import AlertBook
@@ -130,7 +130,7 @@ class Monitor:
             self._slot(device)
         names, vehicle_of = np.unique([self._slot_key(d) for d in unique.tolist()],
                                       return_inverse=True)  # fmt: skip
-        order = np.lexsort((device_of, batch.time, vehicle_of[device_of]))
+        order = sort_order(vehicle_of[device_of], batch.time, device_of)
         vehicle = vehicle_of[device_of[order]]
         slots = [self._slots[name] for name in names.tolist()]
         columnar = _columnar_vehicles(slots)
@@ -195,7 +195,7 @@ class Monitor:
         c = columns
         repeat = np.r_[False, (c["vehicle"][1:] == c["vehicle"][:-1])
                        & (c["time"][1:] == c["time"][:-1])
-                       & (c["device_id"][1:] == c["device_id"][:-1])]  # fmt: skip
+                       & (c["dev"][1:] == c["dev"][:-1])]  # fmt: skip
         opened.global_of = opened.global_of[~repeat]
         c = _take(columns, ~repeat)
         monitors = [slots[k].monitor for k in chosen.tolist()]
@@ -470,7 +470,7 @@ class Monitor:
         if self.zones is not None and len(self.zones):
             zone[valid] = self.zones.lookup(lat[valid], lon[valid])
         x, y, z = unit_vectors(np.where(valid, lat, 0.0), np.where(valid, lon, 0.0))
-        devices = unique[device_of]
+        devices = unique.astype(object)[device_of]  # shares the id strings: no copy of each
         specs = [self._vehicle_spec(self._slot_key(d)) for d in unique.tolist()]
         time = np.asarray(batch.time, dtype=np.int64)
         local = time + self._utc_offsets(specs, device_of, time)

@@ -387,10 +387,12 @@ class LiveMonitor:
         return dump_state(self._monitor, extra)
 
     def _ingest(self, fixes: Sequence[BusFix]) -> None:
-        unknown = {f.device_id for f in fixes} - self.fleet.devices.keys() - self._unbound
+        # (not ``set - dict.keys()``: that walks the whole fleet at every batch)
+        unknown = {f.device_id for f in fixes
+                   if f.device_id not in self.fleet.devices and f.device_id not in self._unbound}
         if unknown:
             self._reload_fleet(int(clock.timestamp()))
-            self._unbound |= unknown - self.fleet.devices.keys()
+            self._unbound |= {device for device in unknown if device not in self.fleet.devices}
         devices = self.fleet.devices
         watched = [f for f in fixes if f.device_id in devices]
         self.counts["unbound_fixes"] += len(fixes) - len(watched)

@@ -21,14 +21,23 @@ class DatabaseError(LienwatchError):
     """The database cannot be reached or the URL is invalid."""
 
 
+#: Connections a process keeps open to PostgreSQL, and those it may open beyond them for a
+#: while (an API process runs up to 40 requests at once in threads: the others wait their turn).
+POOL_SIZE, POOL_OVERFLOW = 10, 10
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for ``url`` with the settings lienwatch relies on.
 
     SQLite gets foreign keys enforced, WAL journaling (readers never block the writer) and a
-    busy timeout; PostgreSQL URLs without a driver use psycopg 3.
+    busy timeout; PostgreSQL URLs without a driver use psycopg 3, and the pool keeps up to
+    ``POOL_SIZE`` connections (SQLAlchemy's 5 made every request beyond five at once open and
+    close a connection of its own: a new server process each, under an API's load).
     """
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    if url.startswith("postgresql"):
+        kwargs = {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW, **kwargs}
     try:
         engine = create_engine(url, **kwargs)
     except (ArgumentError, ModuleNotFoundError) as exc:

@@ -114,22 +114,24 @@ class ActivityArea:
             held += count
             if held >= wanted:
                 break
-        iy, ix = np.divmod(np.array(area, dtype=np.int64), 100_000)
-        self.centres = np.column_stack(
-            unit_vectors((iy + 0.5) * CELL_DEG, (ix + 0.5) * CELL_DEG - 180.0)
-        )
+        self.centres = cell_centres(np.array(area, dtype=np.int64))
         self.area, self.far, self.learned_on = frozenset(area), {}, day
 
 
 def is_far(cell: int, centres: np.ndarray, unusual_far_r2: float) -> bool:
     """Whether a cell outside the area is far from all of it: its centre farther than
     ``unusual_far_r2`` (a squared chord) from every area cell's centre (``centres``). The
-    detector and the columnar replay (which asks once per area and cell) share it."""
-    iy, ix = divmod(cell, 100_000)
-    cx, cy, cz = unit_vectors((iy + 0.5) * CELL_DEG, (ix + 0.5) * CELL_DEG - 180.0)
+    detector and the columnar replay (which asks for all of them at once) compute it alike."""
+    cx, cy, cz = cell_centres(np.array([cell], dtype=np.int64))[0]
     d2 = (centres[:, 0] - cx) ** 2 + (centres[:, 1] - cy) ** 2
     d2 += (centres[:, 2] - cz) ** 2
     return bool(d2.min() > unusual_far_r2)
+
+
+def cell_centres(cells: np.ndarray) -> np.ndarray:
+    """The centres of activity-area cells as unit vectors, one row (x, y, z) per cell."""
+    iy, ix = np.divmod(cells, 100_000)
+    return np.column_stack(unit_vectors((iy + 0.5) * CELL_DEG, (ix + 0.5) * CELL_DEG - 180.0))
 
 
 def activity_cells(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:

@@ -46,13 +46,19 @@ class Places:
             self.places.append(place_at(home[0], home[1], visits=limits.place_known_visits))
 
     def visit(self, anchor: Fix) -> None:
+        self.visit_at(anchor.x, anchor.y, anchor.z, anchor.lat, anchor.lon)
+
+    def visit_at(self, x: float, y: float, z: float, lat: float, lon: float) -> None:
+        """A stay anchored at this unit vector and position passed ``place_visit_h``."""
+        r2 = self.limits.stay_r2
         for place in self.places:
-            if chord2(place, anchor) <= self.limits.stay_r2:
+            dx, dy, dz = place.x - x, place.y - y, place.z - z  # chord2, inlined
+            if dx * dx + dy * dy + dz * dz <= r2:
                 place.visits += 1
                 return
         if len(self.places) >= _MAX_PLACES:
             self.places.remove(min(self.places, key=lambda p: p.visits))
-        self.places.append(place_at(anchor.lat, anchor.lon, visits=1))
+        self.places.append(place_at(lat, lon, visits=1))
 
     def known_near(self, anchor: Fix) -> bool:
         return any(

@@ -4,13 +4,17 @@ guard, tracker commands with a supervisor's approval."""
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import replace
-from datetime import date, datetime
-from typing import Any
+from datetime import date, datetime, timedelta
+from typing import Any, TypeVar
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from lienwatch.errors import NotFoundError
+from lienwatch.followup.compliance import PastContact
 from lienwatch.followup.model import (
     Channel,
     FollowupError,
@@ -21,8 +25,10 @@ from lienwatch.followup.model import (
     TaskStatus,
 )
 from lienwatch.followup.outcomes import UNREACHED, check_outcome
-from lienwatch.services.followup.model import ServiceState
+from lienwatch.services.followup.model import AgentOutcome, LoanView, ServiceState
 from lienwatch.services.timeline import log_refusal
+from lienwatch.store.db import chunks
+from lienwatch.store.followup import HISTORY_DAYS
 from lienwatch.store.tables import Action, Case, ContactAttempt, Promise, Task, Trigger, User
 
 log = logging.getLogger(__name__)
@@ -60,37 +66,70 @@ class Agents(ServiceState):
         raises FollowupRefused, which ``transaction()`` commits with that record.
         A promise needs a date and an amount; a visit under ``cn`` a recording reference;
         a bad outcome records nothing."""
+        entry = AgentOutcome(task_id, at, outcome, promised_on, amount, recording_ref,
+                             consented, note)  # fmt: skip
+        recorded = self.record_outcomes(by=by, outcomes=[entry])[0]
+        if isinstance(recorded, FollowupError):
+            raise recorded
+        return recorded
+
+    def record_outcomes(
+        self, *, by: str, outcomes: Sequence[AgentOutcome]
+    ) -> list[Action | FollowupError]:
+        """Record an agent's outcomes in their order, each exactly as :meth:`record_outcome`
+        would one call after the other (the same guard decisions, the same rows): an outcome
+        it would refuse (FollowupRefused, its refusal recorded) or reject (FollowupError,
+        nothing recorded) is returned in that outcome's place and the next ones go on. A task
+        that is not queued when its turn comes raises NotFoundError.
+
+        What the calls would each read again is read once: the tasks with their triggers and
+        cases, the loans' views and the compliance history; the rows are written in as few
+        flushes as the keys they need allow."""
+        batch = _Batch(self, outcomes)
+        recorded: list[Action | FollowupError] = []
+        for entry in outcomes:
+            try:
+                recorded.append(self._record(entry, by, batch))
+            except FollowupRefused as refused:  # its refusal is recorded: the others go on
+                recorded.append(refused)
+            except FollowupError as rejected:  # nothing of it recorded
+                recorded.append(rejected)
+        batch.link()
+        return recorded
+
+    def _record(self, entry: AgentOutcome, by: str, batch: _Batch) -> Action:
+        """One outcome of :meth:`record_outcomes`."""
+        at = entry.at
         try:
-            result = Outcome(outcome)
+            result = Outcome(entry.outcome)
         except ValueError:
-            raise FollowupError(f"outcome: unknown outcome {outcome!r}") from None
-        task = self.session.get(Task, task_id)
+            raise FollowupError(f"outcome: unknown outcome {entry.outcome!r}") from None
+        task = batch.tasks.get(entry.task_id)
         if task is None or task.status != TaskStatus.QUEUED:
-            raise NotFoundError(f"task_id: no queued task {task_id}")
+            raise NotFoundError(f"task_id: no queued task {entry.task_id}")
         user = self._user(by)
         holder = self._check_may_record(task, user)
         channel = Channel(task.channel)
         check_outcome(
             result,
             channel,
-            promised_on=promised_on,
-            amount=amount,
-            recording_ref=recording_ref,
+            promised_on=entry.promised_on,
+            amount=entry.amount,
+            recording_ref=entry.recording_ref,
             visit_needs_recording=self.dispatcher.guard.profile.visit_needs_recording,
             at=at,
         )
-        trigger = self.session.get_one(Trigger, task.trigger_id)
-        case = self.session.get_one(Case, task.case_id)
-        view = self._loan_views({task.loan_id}, at)[task.loan_id]
+        trigger, case = batch.triggers[task.trigger_id], batch.cases[task.case_id]
+        view = batch.view(task.loan_id, at)
         connected = result not in UNREACHED
         if channel.contacts_borrower:
-            request = replace(self._request(view, channel, at, case, trigger), consented=consented)
-            decision = self.dispatcher.guard.check(request, self._history({view.id}, at)[view.id])
+            request = replace(self._request(view, channel, at, case, trigger),
+                              consented=entry.consented)  # fmt: skip
+            decision = self.dispatcher.guard.check(request, batch.history(view.id, at))
             if not decision.allowed or decision.permit is None:
                 log_refusal(self.session, loan_id=view.id, loan_ref=view.ref, channel=channel,
                             at=at, agency=self.agency, rule=decision.rule,
                             next_allowed_at=decision.next_allowed_at, by=user)  # fmt: skip
-                self.session.flush()
                 next_at = decision.next_allowed_at
                 raise FollowupRefused(
                     f"at: contact refused ({decision.rule})", rule=decision.rule,
@@ -100,51 +139,51 @@ class Agents(ServiceState):
         details: dict[str, Any] = {"trigger": trigger.id, "step": task.step, "task": task.id}
         if holder is not None:
             details["for"] = holder.username  # a supervisor recording an agent's task
-        if recording_ref:
-            details["recording_ref"] = recording_ref
+        if entry.recording_ref:
+            details["recording_ref"] = entry.recording_ref
         action = self._log(
             case,
             channel.value,
             at,
             user.id,
             outcome=result.value,
-            note=note or None,
+            note=entry.note or None,
             details=details,
             key=f"task:{task.id}",
         )
-        self.session.flush()
         if channel.contacts_borrower:
-            self.session.add(
-                ContactAttempt(
-                    loan_id=view.id,
-                    channel=channel.value,
-                    at=at,
-                    agency=self.agency,
-                    allowed=True,
-                    rule="ok",
-                    connected=connected and channel.is_call,
-                    conversation=result.right_party and channel.is_call,
-                    consented=consented,
-                    action_id=action.id,
-                )
+            attempt = ContactAttempt(
+                loan_id=view.id,
+                channel=channel.value,
+                at=at,
+                agency=self.agency,
+                allowed=True,
+                rule="ok",
+                connected=connected and channel.is_call,
+                conversation=result.right_party and channel.is_call,
+                consented=entry.consented,
             )
+            self.session.add(attempt)
+            batch.contacted(attempt, action)
         if result is Outcome.PROMISE_TO_PAY:
-            assert promised_on is not None and amount is not None
+            assert entry.promised_on is not None and entry.amount is not None
+            batch.link()  # the promise needs its action's key
             self.session.add(
                 Promise(
                     case_id=case.id,
                     loan_id=view.id,
                     action_id=action.id,
                     made_on=at.astimezone(self.zone).date(),
-                    promised_on=promised_on,
-                    amount=amount,
+                    promised_on=entry.promised_on,
+                    amount=entry.amount,
                 )
             )
         if result is Outcome.DISPUTE:
             case.hold = Hold.DISPUTE
         task.status, task.done_at = TaskStatus.DONE, at
         self._step_done(trigger, case, at)
-        self._close_finished_cases(at)
+        if self._cancel or self._touched:  # else closing would only have flushed
+            self._close_finished_cases(at)
         return action
 
     def _check_may_record(self, task: Task, user: User) -> User | None:
@@ -160,3 +199,66 @@ class Agents(ServiceState):
             f"of team {holder.team} may record it"
         )
 
+
+class _Batch:
+    """What :meth:`Agents.record_outcomes` reads once for its outcomes: their tasks, triggers
+    and cases, the loans' views of each snapshot day and the loans' contacts from a week
+    before the first outcome to the last, to which the batch's own are added as it goes;
+    and the contact attempts waiting for their actions' keys."""
+
+    def __init__(self, service: Agents, outcomes: Sequence[AgentOutcome]) -> None:
+        session = service.session
+        self.service = service
+        self.tasks = _by_id(session, Task, {e.task_id for e in outcomes})
+        self.triggers = _by_id(session, Trigger, {t.trigger_id for t in self.tasks.values()})
+        self.cases = _by_id(session, Case, {t.case_id for t in self.tasks.values()})
+        self.loans = {t.loan_id for t in self.tasks.values()}
+        self.views: dict[date | None, dict[int, LoanView]] = {}
+        moments = [e.at for e in outcomes]
+        contacted = {t.loan_id for t in self.tasks.values() if Channel(t.channel).contacts_borrower}
+        self.past: dict[int, list[PastContact]] = defaultdict(list)
+        if contacted:
+            self.past = service._history(contacted, max(moments), since=min(moments))
+        self.links: list[tuple[ContactAttempt, Action]] = []
+
+    def view(self, loan_id: int, at: datetime) -> LoanView:
+        day = self.service._snapshot_day(at)
+        if day not in self.views:
+            self.views[day] = self.service._loan_views(self.loans, at)
+        return self.views[day][loan_id]
+
+    def history(self, loan_id: int, at: datetime) -> list[PastContact]:
+        """The loan's contacts ``_history`` would read at ``at``."""
+        earliest = at - timedelta(days=HISTORY_DAYS + 1)
+        return [c for c in self.past[loan_id] if earliest < c.at <= at]
+
+    def contacted(self, attempt: ContactAttempt, action: Action) -> None:
+        """A contact made: in the history of the outcomes after it, its action's key later."""
+        self.past[attempt.loan_id].append(PastContact(
+            attempt.at, Channel(attempt.channel), attempt.connected, attempt.conversation,
+            attempt.consented))  # fmt: skip
+        self.links.append((attempt, action))
+
+    def link(self) -> None:
+        """Flush, and point the contact attempts waiting at their actions."""
+        self.service.session.flush()
+        for attempt, action in self.links:
+            attempt.action_id = action.id
+        self.links.clear()
+
+
+Row = TypeVar("Row", Task, Trigger, Case)
+
+
+def _by_id(session: Session, model: type[Row], ids: set[int]) -> dict[int, Row]:
+    """The rows of ``model`` with these keys: the session's own objects, those it does not
+    hold read in a few ``IN`` queries (an agent's session is often one task)."""
+    found: dict[int, Row] = {}
+    for key in ids:
+        held = session.identity_map.get(Session.identity_key(model, key))
+        if held is not None:
+            found[key] = held
+    for chunk in chunks(sorted(ids - found.keys())):
+        found.update((row.id, row) for row in session.scalars(
+            select(model).where(model.id.in_(chunk))))  # fmt: skip
+    return found

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
 from lienwatch.followup.channels import Dispatcher
+from lienwatch.followup.model import Outcome
 from lienwatch.followup.strategy import Strategy
 from lienwatch.servicing.catalogue import ProductCatalogue
 
@@ -90,6 +91,22 @@ class DueStep:
 
     def moved(self) -> dict[str, Any]:
         return {"trigger_id": self.id, **{name: getattr(self, name) for name in self.MOVED}}
+
+
+@dataclass(frozen=True, slots=True)
+class AgentOutcome:
+    """One outcome for :meth:`~lienwatch.services.followup.FollowupService.record_outcomes`:
+    what :meth:`~lienwatch.services.followup.FollowupService.record_outcome` takes but the
+    agent."""
+
+    task_id: int
+    at: datetime
+    outcome: Outcome | str
+    promised_on: date | None = None
+    amount: int | None = None
+    recording_ref: str | None = None
+    consented: bool = False
+    note: str = ""
 
 
 class ServiceState:

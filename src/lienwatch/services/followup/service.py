@@ -443,15 +443,18 @@ class FollowupService(Intake, Steps, Watch, Agents, Conduct, Desk, Approvals, Tr
                 )
         return views
 
-    def _history(self, loan_ids: Iterable[int], now: datetime) -> dict[int, list[PastContact]]:
-        """Contacts made in the last week, by anyone (lender and agencies)."""
+    def _history(self, loan_ids: Iterable[int], now: datetime, *,
+                 since: datetime | None = None) -> dict[int, list[PastContact]]:  # fmt: skip
+        """Contacts made in the week up to ``now`` (from the week before ``since`` when
+        given), by anyone (lender and agencies)."""
         history: dict[int, list[PastContact]] = defaultdict(list)
+        earliest = min(since or now, now) - timedelta(days=HISTORY_DAYS + 1)
         for ids in among(self.session, ContactAttempt.loan_id, loan_ids):
             rows = self.session.scalars(
                 select(ContactAttempt).where(
                     ids,
                     ContactAttempt.allowed,
-                    ContactAttempt.at > now - timedelta(days=HISTORY_DAYS + 1),
+                    ContactAttempt.at > earliest,
                     ContactAttempt.at <= now,
                 )
             )

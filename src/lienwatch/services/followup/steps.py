@@ -88,7 +88,7 @@ class Steps(ServiceState):
             )
         }
         history = self._history({t.loan_id for t in due}, now)
-        self._read_time_zones({t.loan_id for t in due} - self._zones.keys())
+        self._read_time_zones({t.loan_id for t in due if t.loan_id not in self._zones})
         for trigger in due:
             step = self._ladder(trigger, cases[trigger.case_id]).steps[trigger.step]
             case, view = cases[trigger.case_id], views[trigger.loan_id]

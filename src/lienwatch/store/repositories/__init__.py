@@ -8,7 +8,10 @@ from lienwatch.store.repositories.loans import LoanRepository, PaymentRepository
 from lienwatch.store.repositories.positions import (
     PositionRepository,
     PositionRow,
+    adopt_staged_positions,
     load_positions,
+    positions_schema,
+    stage_positions,
     store_position_rows,
 )
 from lienwatch.store.repositories.users import USERNAME, TeamRepository, UserRepository
@@ -25,7 +28,10 @@ __all__ = [
     "TeamRepository",
     "TokenRepository",
     "UserRepository",
+    "adopt_staged_positions",
     "insert_ignoring_duplicates",
     "load_positions",
+    "positions_schema",
+    "stage_positions",
     "store_position_rows",
 ]

@@ -11,12 +11,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import itertools
+import sqlite3
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, delete, select, true
+from sqlalchemy import Engine, and_, delete, select, text, true
 from sqlalchemy.orm import Session, aliased
 
 from lienwatch.domain.positions import PositionColumns
@@ -90,27 +92,6 @@ def _note_newest(session: Session, fixes: Iterable[tuple[int, datetime]]) -> Non
     DeviceRepository(session).note_last_fixes(newest)
 
 
-def load_positions(session: Session, columns: PositionColumns, *, chunk: int = 200_000) -> int:
-    """Bulk-store fixes (received when they were taken), dropping duplicates of (device, time).
-
-    Goes around the ORM for speed: ``executemany`` on SQLite, ``COPY`` into a staging table on
-    PostgreSQL. Returns how many fixes were new.
-    """
-    dialect = session.get_bind().dialect.name
-    loader = _copy_positions_postgresql if dialect == "postgresql" else _insert_positions_sqlite
-    if dialect == "postgresql" and len(columns):
-        first, last = (datetime.fromtimestamp(int(f(columns.time)), UTC) for f in (np.min, np.max))
-        ensure_month_partitions(session, first, last)  # not into the default partition
-    total = 0
-    with _bulk_cache(session) if dialect == "sqlite" else contextlib.nullcontext():
-        for start in range(0, len(columns), chunk):
-            part = slice(start, start + chunk)
-            fields = {name: getattr(columns, name)[part] for name in _POSITION_FIELDS}
-            total += loader(session, fields)
-    _note_newest(session, _newest_per_device(columns))
-    return total
-
-
 def _newest_per_device(columns: PositionColumns) -> Iterable[tuple[int, datetime]]:
     """(device id, newest fix time) of each device in ``columns``."""
     if not len(columns):
@@ -121,6 +102,131 @@ def _newest_per_device(columns: PositionColumns) -> Iterable[tuple[int, datetime
     times = np.asarray(columns.time, dtype=np.int64)[order][last]
     return zip(devices[last].tolist(), (datetime.fromtimestamp(t, UTC) for t in times.tolist()),
                strict=True)  # fmt: skip
+
+
+def load_positions(session: Session, columns: PositionColumns, *, chunk: int = 200_000) -> int:
+    """Bulk-store fixes (received when they were taken), dropping duplicates of (device, time).
+
+    Goes around the ORM for speed: ``executemany`` on SQLite, ``COPY`` into a staging table on
+    PostgreSQL. Returns how many fixes were new.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        if len(columns):  # not into the default partition
+            first, last = (datetime.fromtimestamp(int(f(columns.time)), UTC)
+                           for f in (np.min, np.max))  # fmt: skip
+            ensure_month_partitions(session, first, last)
+        new = sum(_copy_positions_postgresql(session, part) for part in _parts(columns, chunk))
+    else:
+        with _bulk_cache(session):
+            cursor = session.connection().connection.driver_connection.cursor()
+            new = sum(_insert_positions_sqlite(cursor, part) for part in _parts(columns, chunk))
+    _note_newest(session, _newest_per_device(columns))
+    return new
+
+
+def _parts(columns: PositionColumns, chunk: int) -> Iterator[dict[str, np.ndarray]]:
+    """The columns a bulk load sends, ``chunk`` fixes at a time."""
+    for start in range(0, len(columns), chunk):
+        part = slice(start, start + chunk)
+        yield {name: getattr(columns, name)[part] for name in _POSITION_FIELDS}
+
+
+def positions_schema(session: Session) -> list[str]:
+    """The SQLite statements that create this store's ``positions`` table and its explicit
+    indexes, as the migrations made them: what :func:`stage_positions` builds its file with."""
+    return list(session.scalars(text(
+        "SELECT sql FROM sqlite_master WHERE tbl_name = 'positions' AND sql IS NOT NULL "
+        "ORDER BY type DESC, name")))  # fmt: skip
+
+
+def stage_positions(path: Path, schema: Sequence[str], columns: PositionColumns, *,
+                    chunk: int = 250_000) -> int:  # fmt: skip
+    """Bulk-store fixes as :func:`load_positions` does, into a new SQLite file at ``path``
+    that holds only a ``positions`` table made by ``schema`` (:func:`positions_schema`), for
+    :func:`adopt_staged_positions`; return how many were new.
+
+    It touches no store, so it can run in another process while the store is busy with
+    other work. The file is scratch: written without a journal or syncs."""
+    if path.exists():
+        raise FileExistsError(f"staging file: {path} exists; a staging file starts empty")
+    db = sqlite3.connect(path, isolation_level=None)
+    try:
+        for pragma in ("journal_mode=OFF", "synchronous=OFF", f"cache_size=-{_BULK_CACHE_KIB}",
+                       "temp_store=MEMORY"):  # fmt: skip
+            db.execute(f"PRAGMA {pragma}")
+        for statement in schema:
+            db.execute(statement)
+        db.execute("BEGIN")
+        stored = sum(_insert_positions_sqlite(db.cursor(), part) for part in _parts(columns, chunk))
+        db.execute("COMMIT")
+        return stored
+    finally:
+        db.close()
+
+
+def adopt_staged_positions(engine: Engine, paths: Sequence[Path]) -> int:
+    """Move fixes staged by :func:`stage_positions` into the store's ``positions`` table, which
+    must be empty, in one transaction of its own; the files in order, each as if its fixes
+    had been loaded after the previous file's (same keys, duplicates of (device, time) after
+    the first dropped); return how many were stored.
+
+    The first file's records and index entries are copied as they are (SQLite's transfer of
+    one table into an empty one with the same schema, which needs foreign key enforcement off
+    on the connection: every staged device is checked against ``devices`` instead); the
+    others are inserted after it in their order."""
+    if engine.dialect.name != "sqlite":
+        raise ValueError(f"engine: staged positions go into SQLite, not {engine.dialect.name}")
+    pooled = engine.raw_connection()
+    db = pooled.driver_connection
+    names = [f"staged{i}" for i in range(len(paths))]
+    try:
+        if db.execute("SELECT EXISTS (SELECT 1 FROM positions)").fetchone()[0]:
+            raise ValueError("positions: the table holds fixes; staged fixes go into an empty one")
+        enforced = db.execute("PRAGMA foreign_keys").fetchone()[0]
+        db.execute("PRAGMA foreign_keys=OFF")  # outside any transaction, or it does nothing
+        for name, path in zip(names, paths, strict=True):
+            db.execute("ATTACH DATABASE ? AS " + name, (str(path),))
+        try:
+            _check_staged_devices(db, names)
+            db.execute("BEGIN")
+            before = db.total_changes
+            for i, name in enumerate(names):
+                if i == 0:  # into the empty table: SQLite's transfer
+                    db.execute(f"INSERT INTO main.positions SELECT * FROM {name}.positions")
+                else:
+                    db.execute(f"INSERT OR IGNORE INTO main.positions ({_POSITION_COLUMNS}) "
+                               f"SELECT {_POSITION_COLUMNS} FROM {name}.positions ORDER BY id")
+            stored = db.total_changes - before
+            db.execute(_NOTE_NEWEST_SQLITE)
+            db.commit()
+            return stored
+        finally:
+            if db.in_transaction:
+                db.rollback()
+            for name in names:
+                db.execute(f"DETACH DATABASE {name}")
+            db.execute(f"PRAGMA foreign_keys={enforced}")
+    finally:
+        pooled.close()
+
+
+#: Every device's ``last_fix_at`` moved forward to its newest stored fix (the adoption's).
+_NOTE_NEWEST_SQLITE = (
+    "UPDATE devices SET last_fix_at = newest.at FROM (SELECT device_id, max(fix_time) AS at "
+    "FROM positions GROUP BY device_id) AS newest WHERE devices.id = newest.device_id "
+    "AND (devices.last_fix_at IS NULL OR devices.last_fix_at < newest.at)"
+)
+
+
+def _check_staged_devices(db: sqlite3.Connection, names: Sequence[str]) -> None:
+    """Every staged fix's device is in ``devices`` (the adoption itself does not check)."""
+    for name in names:
+        unknown = db.execute(
+            f"SELECT device_id FROM (SELECT DISTINCT device_id FROM {name}.positions) "
+            "WHERE device_id NOT IN (SELECT id FROM main.devices) LIMIT 1").fetchone()  # fmt: skip
+        if unknown is not None:
+            raise ValueError(f"device_id: staged fixes of device {unknown[0]}, which the store "
+                             "does not have")  # fmt: skip
 
 
 _BULK_CACHE_KIB = 262_144  # SQLite page cache while bulk loading, so the unique index fits
@@ -196,7 +302,7 @@ def _position_rows(part: dict[str, np.ndarray], times: list[str]) -> Iterable[tu
 _ROWS_PER_INSERT = 128  # rows per multi-row INSERT of a bulk load (8 parameters each)
 
 
-def _insert_positions_sqlite(session: Session, part: dict[str, np.ndarray]) -> int:
+def _insert_positions_sqlite(cursor: sqlite3.Cursor, part: dict[str, np.ndarray]) -> int:
     """Multi-row INSERTs of ``_ROWS_PER_INSERT`` rows, each row's time bound once (the fix
     was received when taken) and the constants written as literals: SQLite's cost per
     statement and per bound value is most of a bulk load's, not the B-tree's."""
@@ -205,7 +311,6 @@ def _insert_positions_sqlite(session: Session, part: dict[str, np.ndarray]) -> i
     width = len(columns)
     values = list(itertools.chain.from_iterable(zip(*columns, strict=True)))
     whole = len(times) - len(times) % _ROWS_PER_INSERT
-    cursor = session.connection().connection.driver_connection.cursor()
     before = cursor.execute("SELECT total_changes()").fetchone()[0]
     step = width * _ROWS_PER_INSERT
     cursor.executemany(
