@@ -156,11 +156,11 @@ def backend_cpu(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def drain(engine, now: datetime, limit: int) -> tuple[float, int, list[float]]:
+def drain(engine, now: datetime, limit: int) -> tuple[float, int, list[float], float]:
     """The due steps left after the tick, in batches of ``limit`` (as ``tick_and_drain``):
-    the whole time, the steps and each batch's time."""
+    the whole time, the steps, each batch's time and this process's CPU seconds."""
     factory = session_factory(engine)
-    steps, batches, started = 0, [], time.perf_counter()
+    steps, batches, started, python = 0, [], time.perf_counter(), time.process_time()
     while True:
         begun = time.perf_counter()
         with transaction(factory) as session:
@@ -168,7 +168,8 @@ def drain(engine, now: datetime, limit: int) -> tuple[float, int, list[float]]:
         batches.append(time.perf_counter() - begun)
         steps += report.steps
         if report.steps < limit:
-            return time.perf_counter() - started, steps, batches
+            cpu = time.process_time() - python
+            return time.perf_counter() - started, steps, batches, cpu
 
 
 def forget_book_scans(engine) -> None:
@@ -206,9 +207,9 @@ def main() -> None:
         populate(engine, args.cases, args.due, args.seed)
         loaded = time.perf_counter() - started
         warm_s, warm = tick(engine, NOW - timedelta(hours=4), args.batch)
-        warm_drain_s, warm_drained, _ = drain(engine, NOW - timedelta(hours=4), args.batch)
+        warm_drain_s, warm_drained, _, _ = drain(engine, NOW - timedelta(hours=4), args.batch)
         tick_s, report = tick(engine, NOW, args.batch)
-        drain_s, drained, batches = drain(engine, NOW, args.batch)
+        drain_s, drained, batches, drain_cpu = drain(engine, NOW, args.batch)
         idle_s, idle = tick(engine, NOW + timedelta(minutes=1))
         forget_book_scans(engine)
         full_s, _ = tick(engine, NOW + timedelta(minutes=2))
@@ -224,9 +225,11 @@ def main() -> None:
     print(f"warm-up tick (the day's book scan): {warm_s:.2f} s  {json.dumps(warm)}; "
           f"its {warm_drained:,} routine steps left drained in {warm_drain_s:.2f} s")
     print(f"tick, first batch of {args.batch} steps: {tick_s:.2f} s  {json.dumps(report)}")
-    per_step = drain_s / drained * 1000 if drained else 0.0
+    per_step, cpu_step = ((drain_s / drained * 1000, drain_cpu / drained * 1000) if drained
+                          else (0.0, 0.0))  # fmt: skip
     print(f"drain: {drained:,} steps left in {len(batches)} batches, {drain_s:.2f} s "
-          f"({per_step:.2f} ms a step; batches {min(batches):.2f}-{max(batches):.2f} s)")
+          f"({per_step:.2f} ms a step; batches {min(batches):.2f}-{max(batches):.2f} s); "
+          f"Python CPU {drain_cpu:.2f} s ({cpu_step:.3f} ms a step)")
     print(f"idle tick a minute later (nothing due): {idle_s:.2f} s  {json.dumps(idle)}")
     print(f"the day's book scan again (old path of every tick), nothing due: {full_s:.2f} s")
     print(f"baseline (scan every open trigger once): {scan_s:.2f} s")

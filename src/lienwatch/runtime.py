@@ -13,7 +13,7 @@ import logging
 import signal
 import socket
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -44,8 +44,6 @@ from lienwatch.data import province_index
 from lienwatch.domain.positions import PositionColumns
 from lienwatch.jobs import alarm_followups
 from lienwatch.monitor.live import Fleet, FleetSource, LiveMonitor
-from lienwatch.monitor.model import VehicleSpec
-from lienwatch.monitor.regions import RegionLibrary
 from lienwatch.scheduling import Scheduler
 from lienwatch.services.alert_rules import monitor_settings_in_force
 from lienwatch.store.db import transaction
@@ -311,8 +309,7 @@ class ReferencedFleet:
         fleet = self.source.load_fleet()
         with transaction(self.factory) as session:
             rules = monitor_settings_in_force(session, self.settings, at=clock.now())
-        return replace(fleet, vehicles=_areas_known(fleet.vehicles, references.regions),
-                       zones=references.zones, regions=references.regions,
+        return replace(fleet, zones=references.zones, regions=references.regions,
                        references=references.version, rules=rules)  # fmt: skip
 
     def recent_fixes(self, fleet: Fleet, *, since: int) -> Iterable[PositionColumns]:
@@ -377,22 +374,6 @@ async def monitor_references(
             yield published
     else:
         yield reference_files(settings)
-
-
-def _areas_known(
-    vehicles: Sequence[VehicleSpec], regions: RegionLibrary | None
-) -> list[VehicleSpec]:
-    """``vehicles``, those whose stored ``permitted_area`` the regions lack judged by their
-    province instead (logged: the regions file or the vehicle is to be corrected), so one
-    vehicle naming a region not published yet never stops the monitor of the others."""
-    known = regions or ()
-    unknown = [v.vehicle_id for v in vehicles if v.area is not None and v.area not in known]
-    if not unknown:
-        return list(vehicles)
-    log.warning("monitor fleet: %d vehicles name a permitted area the regions lack, judged by "
-                "their province: %s", len(unknown), ", ".join(unknown[:10]))  # fmt: skip
-    missing = set(unknown)
-    return [replace(v, area=None) if v.vehicle_id in missing else v for v in vehicles]
 
 
 @contextlib.asynccontextmanager

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import random
+import re
 import uuid
 from collections.abc import AsyncIterator
 
@@ -18,10 +21,12 @@ from lienwatch.bus.leases import (
     Checkpoint,
     Checkpoints,
     Leases,
+    StaleWrite,
     fair_share,
     live_entries,
     preferred_order,
 )
+from lienwatch.bus.references import ReferenceBucket
 from tests.bus.test_bus import nats_server  # noqa: F401  (a fixture)
 
 LEASE_S = 2.0
@@ -117,16 +122,22 @@ def test_a_checkpoint_of_any_size_is_written_in_pieces_and_replaced_whole(nats_s
             checkpoints = await Checkpoints.open(js, stream)
             await checkpoints.put(3, Checkpoint(1_000, big))
             assert await checkpoints.get(3) == Checkpoint(1_000, big)
-            keys = set(await live_entries(js, f"{stream}_CHECKPOINTS"))
-            assert keys == {"partition.3", *(f"partition.3.1000.{k}" for k in range(12))}
+            pieces = sorted(set(await live_entries(js, f"{stream}_CHECKPOINTS")) - {"partition.3"})
+            assert [re.sub(r"\.[0-9a-f]{8}\.", ".", key) for key in pieces] == sorted(
+                f"partition.3.1000.{k}" for k in range(12))  # each write's pieces its token
 
             await checkpoints.put(3, Checkpoint(2_000, b"small"))
             assert await checkpoints.get(3) == Checkpoint(2_000, b"small")
-            keys = set(await live_entries(js, f"{stream}_CHECKPOINTS"))
-            assert keys == {"partition.3", "partition.3.2000.0"}
+            (piece,) = set(await live_entries(js, f"{stream}_CHECKPOINTS")) - {"partition.3"}
+            assert piece.startswith("partition.3.2000.") and piece.endswith(".0")
 
-            await checkpoints.kv.purge("partition.3.2000.0")  # a writer that lost the race
+            await checkpoints.kv.purge(piece)  # a writer that lost the race
             assert await checkpoints.get(3) is None
+            old = {"chunks": 1, "bytes": 3, "sha256": hashlib.sha256(b"old").hexdigest()}
+            await checkpoints.kv.put("partition.3.5.0", b"old")  # before pieces had tokens
+            await checkpoints.kv.put("partition.3", (5).to_bytes(8, "big") + b"LWCK"
+                                     + json.dumps(old).encode())  # fmt: skip
+            assert await checkpoints.get(3) == Checkpoint(5, b"old")
 
             older = (77).to_bytes(8, "big") + b"state of an older lienwatch"
             await checkpoints.kv.put("partition.4", older)
@@ -193,5 +204,28 @@ def test_giving_up_a_lease_that_expired_and_was_taken_again_leaves_it_alone(nats
             assert await b.take(0)
             await a.give_up(0)
             assert await b.owners() == {0: "b"}
+
+    asyncio.run(run())
+
+
+def test_two_publishers_of_references_never_overwrite_each_other(nats_server):  # noqa: F811
+    """A publication is written on the revision of the head its publisher read: one that
+    finds another publication written meanwhile is refused (StaleWrite), its pieces gone,
+    and the other publication stays whole."""
+    stream = f"LW_REFS_{uuid.uuid4().hex[:10]}"
+
+    async def run() -> None:
+        async with jetstream(f"{stream}_REFERENCES") as js:
+            first = await ReferenceBucket.open(js, stream)
+            second = await ReferenceBucket.open(js, stream)
+            assert await first.publish(b"zones 1") == 1
+            read = await first.store.head(0)  # the first publisher reads the head ...
+            assert await second.publish(b"x" * 300_000) == 2  # ... the second publishes
+            with pytest.raises(StaleWrite, match="written by another writer"):
+                await first.store.put(0, Checkpoint(read[0] + 1, b"zones 2"), last=read[1])
+            assert await first.latest() == Checkpoint(2, b"x" * 300_000)
+            live = await live_entries(js, f"{stream}_REFERENCES")
+            assert len(live) == 1 + 2  # the head and the second's two pieces
+            assert await first.publish(b"zones 3") == 3  # read again: supersedes it
 
     asyncio.run(run())

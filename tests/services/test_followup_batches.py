@@ -5,6 +5,7 @@ of due steps and execute each exactly once; a batch that fails re-sends with the
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections import Counter
@@ -22,7 +23,7 @@ from lienwatch.services.followup import FollowupService, TickReport
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory, transaction
-from lienwatch.store.tables import Action, Task, Trigger
+from lienwatch.store.tables import Action, ContactAttempt, LedgerEntry, Loan, Task, Trigger
 from tests import factories
 from tests.conftest import postgres_database
 from tests.receivers import SmsGateway
@@ -122,6 +123,58 @@ def test_the_tick_job_drains_a_backlog_in_batches_on_sqlite(tmp_path):
         again = tick_and_drain(factory, settings, catalogue=CATALOGUE, at=MORNING)
         assert (again["batches"], again["steps"]) == (0, 0) and len(gateway.keys) == 5
     engine.dispose()
+
+
+def step_rows(factory: sessionmaker[Session]) -> dict[str, list]:
+    """What batches of steps wrote, by content: ids, the senders' receipts and the random
+    part of generated action keys aside."""
+    with transaction(factory) as session:
+        ref = dict(session.execute(select(Loan.id, Loan.ref)).all())
+        key = {i: stable(k) for i, k in session.execute(select(Action.id, Action.idempotency_key))}
+        actions = select(Action.idempotency_key, Action.kind, Action.outcome, Action.performed_at,
+                         Action.note, Action.details["requested"].as_string())  # fmt: skip
+        triggers = select(Trigger.source_key, Trigger.step, Trigger.next_due_at,
+                          Trigger.deadline_at, Trigger.first_action_at, Trigger.resolved_at)
+        tasks = select(Task.key, Task.channel, Task.priority, Task.due_at, Task.status)
+        return {
+            "actions": sorted((stable(k), *rest) for k, *rest in session.execute(actions)),
+            "attempts": sorted((ref[a.loan_id], a.channel, a.at, a.recipient, a.agency,
+                                a.allowed, a.rule, a.connected, a.conversation, a.consented,
+                                key.get(a.action_id))
+                               for a in session.scalars(select(ContactAttempt))),
+            "triggers": sorted(session.execute(triggers).all()),
+            "tasks": sorted(session.execute(tasks).all()),
+            "ledger": sorted(stable(b) for b in session.scalars(select(LedgerEntry.body))),
+        }
+
+
+def stable(text: str) -> str:
+    """``text`` without the random tail of generated action keys (``…T080000:<16 hex>``)."""
+    return re.sub(r"(T\d{6}):[0-9a-f]{16}", r"\1", text)
+
+
+@pytest.mark.postgres
+def test_batches_of_steps_write_the_same_rows_on_postgresql_and_sqlite(tmp_path):
+    """The step batches' rows (actions with their ledger entries, the contact attempts linked
+    to their actions, the triggers moved on, the queued tasks) are the same on both
+    backends, whose claims read the ids differently (``= ANY`` against IN lists)."""
+    written = {}
+    with postgres_database(f"lienwatch_same_rows_{os.getpid()}", migrated=True) as pg_url:
+        for url in (pg_url, f"sqlite:///{tmp_path / 'lienwatch.sqlite3'}"):
+            engine = make_engine(url)
+            migrate.upgrade(engine)
+            factory = session_factory(engine)
+            with SmsGateway(delay=0).running() as gateway:  # each its own: receipts from 1
+                settings = settings_for(url, gateway, step_batch=4)
+                due_pool(factory, settings, texts=9, reviews=3, review_due=3)
+                summary = tick_and_drain(factory, settings, catalogue=CATALOGUE, at=MORNING)
+            assert (summary["executed"], summary["queued"]) == (12, 3)
+            written[engine.dialect.name] = step_rows(factory)
+            engine.dispose()
+    postgres, sqlite = written["postgresql"], written["sqlite"]
+    assert len(postgres["attempts"]) == 9 and all(a[-1] for a in postgres["attempts"])
+    for table in postgres:
+        assert postgres[table] == sqlite[table], table
 
 
 @pytest.mark.postgres

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -511,3 +512,55 @@ def test_a_publication_that_does_not_parse_is_refused_and_the_last_good_one_kept
         published.offer(sequence, bad)
         assert len(published.current().zones) == 2 and published.published == sequence
         assert published.error is not None and "published" in published.error
+
+
+def test_regions_that_drop_a_vehicles_area_are_taken_and_it_is_judged_by_its_province(
+    sqlite_url, tmp_path
+):
+    """One rule for a permitted area the regions lack, whenever it happens: regions changed
+    while the monitor runs that no longer have a car's area are taken at the next fleet
+    reload (not refused for that car), and the car is judged by its province from then on."""
+    away = (BEIJING[0] + 0.22, BEIJING[1])  # 24.5 km north, still Beijing (11)
+    regions = tmp_path / "regions.geojson"
+    regions.write_text(yard_geojson("beijing-yard", BEIJING, 10_000), "utf-8")
+
+    def yard_car(session: Session) -> int:
+        key = wired_loan(session, "AREA-3", "013700000063")
+        LoanRepository(session).get_by_ref("AREA-3").vehicle.permitted_area = "beijing-yard"
+        return key
+
+    car = in_store(sqlite_url, yard_car)
+
+    async def run() -> tuple[dict[str, Any], dict[str, Any]]:
+        config = settings(regions_file=regions, fleet_refresh_s=0.2)
+        async with serving(sqlite_url, config) as (bus, monitor):
+            before = monitor.status()
+            regions.write_text(yard_geojson("hebei-yard", HEBEI, 10_000), "utf-8")
+            await eventually(lambda: monitor.status()["references"] != before["references"],
+                             "the new regions")  # fmt: skip
+            await bus.publish([fix(car, 3.0, at=away)])
+            await bus.publish([fix(car, 1.0, at=away)])
+            await eventually(lambda: monitor.status()["fixes_ingested"] == 2, "every fix")
+            return before, monitor.status()
+
+    before, after = asyncio.run(run())
+    assert after["last_error"] is None and after["regions"] == before["regions"] == 1
+    assert [r for r in alert_rows(sqlite_url) if r.type == "left_region"] == []
+
+
+def test_changed_reference_files_are_read_and_hashed_once(tmp_path, monkeypatch):
+    from lienwatch.adapters import references
+
+    zones = tmp_path / "zones.geojson"
+    zones.write_text(zones_geojson(BEIJING), "utf-8")
+    calls: Counter[str] = Counter()
+    for name in ("_read_bytes", "_version"):
+        real = getattr(references, name)
+        monkeypatch.setattr(references, name, lambda *a, _f=real, _n=name: (
+            calls.update([_n]), _f(*a))[1])  # fmt: skip
+    files = references.ReferenceFiles(zones, None)
+    first = files.current()
+    assert calls == {"_read_bytes": 1, "_version": 1}
+    zones.write_text(zones_geojson(BEIJING, HEBEI), "utf-8")
+    assert len(files.current().zones) == 2 and files.current().version != first.version
+    assert calls == {"_read_bytes": 2, "_version": 2}  # the change read and hashed once

@@ -94,9 +94,10 @@ class ReferenceFiles:
     def _read(self) -> References:
         documents = {kind: None if path is None else (str(path), _read_bytes(path))
                      for kind, path in zip(KINDS, self.paths, strict=True)}  # fmt: skip
-        if self._current.version and _version(documents) == self._current.version:
+        version = _version(documents)
+        if self._current.version and version == self._current.version:
             return self._current
-        found = references_of(documents)
+        found = references_of(documents, version=version)
         log.info("monitor references: version %s (%s)", found.version[:12],
                  ", ".join(str(p) for p in self.paths if p))  # fmt: skip
         return found
@@ -106,11 +107,14 @@ class ReferenceFiles:
 KINDS = ("zones", "regions")
 
 
-def references_of(documents: Mapping[str, tuple[str, bytes] | None]) -> References:
+def references_of(
+    documents: Mapping[str, tuple[str, bytes] | None], *, version: str | None = None
+) -> References:
     """The libraries of the GeoJSON documents given by kind (``zones``, ``regions``) as
     (name, bytes), None for a kind without one; the version is the SHA-256 over both ("" when
     there is neither), the same whether they came from files or were published
-    (``lienwatch worker references publish``). InputFileError names what does not parse."""
+    (``lienwatch worker references publish``); ``version`` when the caller hashed them
+    already. InputFileError names what does not parse."""
     libraries: list[Any] = []
     for kind, build in zip(KINDS, (ZoneLibrary, RegionLibrary), strict=True):
         document = documents.get(kind)
@@ -122,7 +126,7 @@ def references_of(documents: Mapping[str, tuple[str, bytes] | None]) -> Referenc
             libraries.append(build(_json(name, data)))
         except MonitorInputError as exc:
             raise InputFileError(f"{name}: {exc}") from None
-    return References(_version(documents), *libraries)
+    return References(_version(documents) if version is None else version, *libraries)
 
 
 def _version(documents: Mapping[str, tuple[str, bytes] | None]) -> str:

@@ -36,6 +36,7 @@ import hashlib
 import json
 import logging
 import math
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +49,8 @@ from nats.js.errors import (
     KeyWrongLastSequenceError,
 )
 from nats.js.kv import KeyValue
+
+from lienwatch.errors import ConflictError
 
 _SEQUENCE_BYTES = 8
 #: JetStream's error codes of a write refused for its expected last sequence.
@@ -169,6 +172,10 @@ class Checkpoint:
     state: bytes
 
 
+class StaleWrite(ConflictError):
+    """A conditional write found the head changed since its writer read it."""
+
+
 class Checkpoints:
     """The checkpoint bucket of a stream; see the module docstring."""
 
@@ -192,9 +199,10 @@ class Checkpoints:
         sequence, chunked, meta = head
         if not chunked:
             return Checkpoint(sequence, meta["state"])
+        token = meta.get("token")
         try:
             pieces = await asyncio.gather(*(
-                self.kv.get(_piece(partition, sequence, k)) for k in range(meta["chunks"])
+                self.kv.get(_piece(partition, sequence, k, token)) for k in range(meta["chunks"])
             ))  # fmt: skip
         except KeyNotFoundError:
             log.warning("checkpoint of partition %d at %d: a piece is gone", partition, sequence)
@@ -206,21 +214,51 @@ class Checkpoints:
             return None
         return Checkpoint(sequence, state)
 
-    async def put(self, partition: int, checkpoint: Checkpoint) -> None:
-        """Write the pieces, then the head; then purge the previous checkpoint's pieces."""
+    async def put(
+        self, partition: int, checkpoint: Checkpoint, *, last: int | None = None
+    ) -> None:
+        """Write the pieces (named by a token of this write, so that two writers never
+        overwrite each other's), then the head; then purge the previous checkpoint's pieces.
+
+        With ``last`` the head is written only if its revision is still ``last`` (0: if
+        there is none yet); otherwise this write's pieces are purged and StaleWrite raised,
+        the other writer's checkpoint left whole."""
         previous = await self._head(partition)
         state, size = checkpoint.state, self.chunk_bytes
         pieces = [state[at : at + size] for at in range(0, len(state), size)] or [b""]
+        token = secrets.token_hex(4)
         for k, piece in enumerate(pieces):
-            await self.kv.put(_piece(partition, checkpoint.sequence, k), piece)
-        meta = {"chunks": len(pieces), "bytes": len(state),
+            await self.kv.put(_piece(partition, checkpoint.sequence, k, token), piece)
+        meta = {"chunks": len(pieces), "bytes": len(state), "token": token,
                 "sha256": hashlib.sha256(state).hexdigest()}  # fmt: skip
         head = checkpoint.sequence.to_bytes(_SEQUENCE_BYTES, "big") + _CHUNKED
-        await self.kv.put(f"partition.{partition}", head + json.dumps(meta).encode())
-        if previous is not None and previous[1] and previous[0] != checkpoint.sequence:
-            for k in range(previous[2]["chunks"]):
-                with contextlib.suppress(KeyNotFoundError):
-                    await self.kv.purge(_piece(partition, previous[0], k))
+        key, value = f"partition.{partition}", head + json.dumps(meta).encode()
+        try:
+            if last is None:
+                await self.kv.put(key, value)
+            elif last == 0:
+                await self.kv.create(key, value)
+            else:
+                await self.kv.update(key, value, last=last)
+        except KeyWrongLastSequenceError:
+            await self._purge(partition, checkpoint.sequence, meta)
+            raise StaleWrite(f"{key}: written by another writer since revision {last}") from None
+        if previous is not None and previous[1]:
+            await self._purge(partition, previous[0], previous[2])
+
+    async def head(self, partition: int) -> tuple[int, int] | None:
+        """(sequence, revision) of ``partition``'s head, None before any: the revision to
+        give :meth:`put` as ``last``."""
+        try:
+            entry = await self.kv.get(f"partition.{partition}")
+        except KeyNotFoundError:
+            return None
+        return int.from_bytes((entry.value or b"")[:_SEQUENCE_BYTES], "big"), entry.revision or 0
+
+    async def _purge(self, partition: int, sequence: int, meta: dict[str, Any]) -> None:
+        for k in range(meta["chunks"]):
+            with contextlib.suppress(KeyNotFoundError):
+                await self.kv.purge(_piece(partition, sequence, k, meta.get("token")))
 
     async def sequence(self, partition: int) -> int | None:
         """The stream sequence of ``partition``'s last checkpoint (its head only), or None."""
@@ -241,5 +279,7 @@ class Checkpoints:
         return sequence, False, {"state": rest}
 
 
-def _piece(partition: int, sequence: int, k: int) -> str:
-    return f"partition.{partition}.{sequence}.{k}"
+def _piece(partition: int, sequence: int, k: int, token: str | None) -> str:
+    """A piece's key (without a token in the layout of earlier versions)."""
+    return f"partition.{partition}.{sequence}.{k}" if token is None else (
+        f"partition.{partition}.{sequence}.{token}.{k}")  # fmt: skip

@@ -36,10 +36,13 @@ class ReferenceBucket:
         return cls(await Checkpoints.open(js, stream, "REFERENCES"))
 
     async def publish(self, document: bytes) -> int:
-        """Publish ``document``; its sequence number."""
-        sequence = (await self.store.sequence(_SLOT) or 0) + 1
-        await self.store.put(_SLOT, Checkpoint(sequence, document))
-        return sequence
+        """Publish ``document``; its sequence number. Written on the revision of the head
+        read for the number: a publication by someone else meanwhile is not overwritten, the
+        StaleWrite raised names it (publish again to supersede it)."""
+        head = await self.store.head(_SLOT)
+        sequence, revision = head if head is not None else (0, 0)
+        await self.store.put(_SLOT, Checkpoint(sequence + 1, document), last=revision)
+        return sequence + 1
 
     async def latest(self) -> Checkpoint | None:
         """The last publication (``sequence`` and ``state``: the document), None before any."""

@@ -265,6 +265,25 @@ class Monitor:
         at its next fix. Raises MonitorInputError, changing nothing, for a watched vehicle
         whose ``area`` is not in ``regions``."""
         self._check_areas(list(self._vehicle_specs.values()), regions)
+        self._take_references(zones, regions)
+
+    def reconfigure(
+        self,
+        devices: Sequence[DeviceSpec],
+        vehicles: Sequence[VehicleSpec],
+        zones: ZoneLibrary | None,
+        regions: RegionLibrary | None,
+    ) -> None:
+        """:meth:`use_references` and :meth:`update_fleet` at once (a fleet reload that
+        brings new references): ``vehicles`` are checked against the new ``regions`` only, so
+        a region taken out together with the areas naming it is no error. Raises
+        MonitorInputError, changing nothing, for a vehicle whose ``area`` is not in
+        ``regions``."""
+        self._check_areas(vehicles, regions)
+        self._take_references(zones, regions)
+        self.update_fleet(devices, vehicles)
+
+    def _take_references(self, zones: ZoneLibrary | None, regions: RegionLibrary | None) -> None:
         new = {zone.zone_id: k for k, zone in enumerate(zones.zones if zones else ())}
         for slot in self._unique_slots():
             detector = slot.monitor.zones

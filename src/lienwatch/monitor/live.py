@@ -59,7 +59,6 @@ from lienwatch.monitor.model import (
     ALARM_TYPES,
     Alert,
     DeviceSpec,
-    MonitorInputError,
     VehicleSpec,
     iso_utc,
 )
@@ -321,9 +320,27 @@ class LiveMonitor:
 
     # -- the steps (worker threads, one at a time) -----------------------------------------
 
+    def _load_fleet(self) -> Fleet:
+        """The source's fleet, a vehicle naming a permitted area its regions lack judged by
+        its province (logged: the regions or the vehicle are to be corrected), so that one
+        car waiting for its region never stops the monitor of the others, nor holds the new
+        references back."""
+        fleet = self.source.load_fleet()
+        known = fleet.regions or ()
+        unknown = [v.vehicle_id for v in fleet.vehicles if v.area is not None
+                   and v.area not in known]  # fmt: skip
+        if not unknown:
+            return fleet
+        log.warning("monitor fleet: %d vehicles name a permitted area the regions lack, judged "
+                    "by their province: %s", len(unknown), ", ".join(unknown[:10]))  # fmt: skip
+        missing = set(unknown)
+        vehicles = [replace(v, area=None) if v.vehicle_id in missing else v
+                    for v in fleet.vehicles]  # fmt: skip
+        return replace(fleet, vehicles=vehicles)
+
     def _warm_up(self, now: int) -> None:
         started = time.monotonic()
-        fleet = self.source.load_fleet()
+        fleet = self._load_fleet()
         self.settings = fleet.rules or self.settings
         monitor = Monitor(
             list(fleet.devices.values()),
@@ -354,17 +371,16 @@ class LiveMonitor:
 
     def _restore(self, now: int, state: bytes) -> None:
         started = time.monotonic()
-        fleet = self.source.load_fleet()
+        fleet = self._load_fleet()
         self.settings = fleet.rules or self.settings
         monitor = Monitor([], (), settings=self.settings, zones=fleet.zones,
                           regions=fleet.regions, provinces=self.provinces)  # fmt: skip
         extra = load_state(monitor, state)
         monitor.use_rules(self.settings)  # its vehicles were saved under the rules then
-        try:  # the zones of the checkpoint's vehicles, found again in this process's by id
-            monitor.use_references(fleet.zones, fleet.regions)
-        except MonitorInputError as exc:
-            raise CheckpointError(f"checkpoint: {exc}") from None
-        monitor.update_fleet(list(fleet.devices.values()), fleet.vehicles)
+        # the zones of the checkpoint's vehicles found again in this process's by id, and
+        # the checkpoint's vehicles respecced as the fleet has them now
+        monitor.reconfigure(list(fleet.devices.values()), fleet.vehicles, fleet.zones,
+                            fleet.regions)  # fmt: skip
         self.mark, self._followed = extra["mark"], extra["followed"]
         self._pending = extra["pending"]
         monitor.advance(now)
@@ -421,23 +437,15 @@ class LiveMonitor:
             self._followed &= {alert.id for alert in book.open_alerts()}
 
     def _reload_fleet(self, now: int) -> None:
-        fleet = self.source.load_fleet()
+        fleet = self._load_fleet()
         if fleet.references != self.fleet.references:
-            try:
-                self._monitor.use_references(fleet.zones, fleet.regions)
-            except MonitorInputError as exc:  # a vehicle's area is not in the new regions
-                self.last_error = f"{iso_utc(now)} references {fleet.references[:12]}: {exc}"
-                log.error("live monitor: keeping the risk zones and regions: %s", exc)
-                fleet = replace(fleet, zones=self._monitor.zones,
-                                regions=self._monitor.regions,
-                                references=self.fleet.references)  # fmt: skip
-            else:
-                self.counts["references_loaded"] += 1
+            self.counts["references_loaded"] += 1
         if fleet.rules is not None and fleet.rules.rule_set != self.settings.rule_set:
             self._monitor.use_rules(fleet.rules)
             self.settings = fleet.rules
             self.counts["rules_loaded"] += 1
-        self._monitor.update_fleet(list(fleet.devices.values()), fleet.vehicles)
+        self._monitor.reconfigure(list(fleet.devices.values()), fleet.vehicles, fleet.zones,
+                                  fleet.regions)  # fmt: skip
         self._took_fleet(fleet, now)
 
     def _took_fleet(self, fleet: Fleet, now: int) -> None:

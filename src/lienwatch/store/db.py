@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, insert
+from sqlalchemy import ColumnElement, Engine, any_, bindparam, create_engine, event, insert
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.exc import DatabaseError as DriverDatabaseError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.dml import Insert
 
 from lienwatch.errors import LienwatchError, Refused
 
@@ -114,27 +116,43 @@ def chunks(items: list[Any], size: int = 5000) -> Iterator[list[Any]]:
         yield items[start : start + size]
 
 
+def among(session: Session, column: Any, values: Collection[Any]) -> list[ColumnElement[bool]]:
+    """Conditions that together select the rows whose ``column`` is one of ``values``, one
+    statement each. On PostgreSQL a single ``column = ANY(:array)``: one parameter, so the
+    statement's text is the same for any number of values and neither the driver nor the
+    server parses a long list again; elsewhere ``IN`` lists of :func:`chunks`' size."""
+    values = list(values)
+    if not values:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        return [column == any_(bindparam(None, values, type_=ARRAY(column.type)))]
+    return [column.in_(chunk) for chunk in chunks(values)]
+
+
 # Deferred inserts: rows on the hot path of every act (ledger entries) wait in the session and
 # go in with one multi-row insert per table when it flushes or commits; a rollback drops them.
-_DEFERRED = "lienwatch.deferred"  # session.info key: [(table, row), ...]
+_DEFERRED = "lienwatch.deferred"  # session.info key: [(table or statement, row), ...]
 
 
-def defer_insert(session: Session, table: Any, row: dict[str, Any]) -> None:
-    """Insert ``row`` into ``table`` at ``session``'s next flush or commit, in its
-    transaction; until then it is invisible to queries (call :func:`write_deferred` first)."""
-    session.info.setdefault(_DEFERRED, []).append((table, row))
+def defer_insert(session: Session, into: Any, row: dict[str, Any]) -> None:
+    """Insert ``row`` at ``session``'s next flush or commit, in its transaction: into a table
+    (or mapped class), or through an ``INSERT`` statement of its own (one whose values refer
+    to rows deferred before it). Until then it is invisible to queries (call
+    :func:`write_deferred` first)."""
+    session.info.setdefault(_DEFERRED, []).append((into, row))
 
 
 def write_deferred(session: Session) -> None:
-    """Insert the rows deferred in ``session`` now, one statement per table."""
+    """Insert the rows deferred in ``session`` now: one statement per table or statement,
+    in the order each was first deferred into."""
     waiting = session.info.pop(_DEFERRED, None)
     if not waiting:
         return
-    tables: dict[Any, list[dict[str, Any]]] = {}
-    for table, row in waiting:
-        tables.setdefault(table, []).append(row)
-    for table, rows in tables.items():
-        session.execute(insert(table), rows)
+    targets: dict[Any, list[dict[str, Any]]] = {}
+    for into, row in waiting:
+        targets.setdefault(into, []).append(row)
+    for into, rows in targets.items():
+        session.execute(into if isinstance(into, Insert) else insert(into), rows)
 
 
 @contextmanager

@@ -188,33 +188,28 @@ def _new_clone_alert(
 def refresh_device_statuses(
     session: Session, *, now: datetime, connected: Collection[int] = ()
 ) -> Counter[str]:
-    """Set every device's status (online, offline, unknown) from its session and last fix,
-    and bring ``last_fix_at`` up to the newest stored fix; return the devices per status.
+    """Set every device's status (online, offline, unknown) from its session and last fix;
+    return the devices per status.
 
     Devices without a session (HTTP devices, trackers that stopped calling) are the reason
-    this exists: only a look at their last fix can tell that they went offline.
+    this exists: only a look at their last fix can tell that they went offline. The last fix
+    is ``last_fix_at``, which every write of positions moves forward (no read of positions).
     """
-    newest = dict(
-        session.execute(
-            select(Position.device_id, func.max(Position.fix_time)).group_by(Position.device_id)
-        ).all()
-    )
     devices = session.execute(
         select(Device.id, Device.status, Device.last_fix_at, Device.report_interval_s)
     ).all()
     counts: Counter[str] = Counter()
     changes = []
     for device_id, status, last_fix_at, interval in devices:
-        latest = max(filter(None, (last_fix_at, newest.get(device_id))), default=None)
         new_status = device_status(
             connected=device_id in connected,
-            last_fix_at=latest,
+            last_fix_at=last_fix_at,
             report_interval_s=interval,
             now=now,
         ).value
         counts[new_status] += 1
-        if new_status != status or latest != last_fix_at:
-            changes.append({"id": device_id, "status": new_status, "last_fix_at": latest})
+        if new_status != status:
+            changes.append({"id": device_id, "status": new_status})
     if changes:
         session.execute(update(Device), changes)  # ORM bulk UPDATE by primary key
     return counts
@@ -250,7 +245,6 @@ class StoreFixWriter:
     def write(self, fixes: Sequence[Fix]) -> int:
         if not fixes:
             return 0
-        last_fix: dict[int, datetime] = {}
         rows: list[PositionRow] = []
         for fix in fixes:
             rows.append(
@@ -267,14 +261,10 @@ class StoreFixWriter:
                     fix.archived,
                 )
             )
-            seen = last_fix.get(fix.device_id)
-            if seen is None or fix.time > seen:
-                last_fix[fix.device_id] = fix.time
         with transaction(self.factory) as session:
             new = store_position_rows(session, rows)
             if new < len(rows):  # some were already stored: keep those that contradict it
                 _keep_conflicts(session, fixes)
-            DeviceRepository(session).note_last_fixes(last_fix)
         return new
 
     def positions_at(self, keys: Collection[tuple[int, datetime]]) -> StoredPositions:

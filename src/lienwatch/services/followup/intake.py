@@ -31,13 +31,12 @@ from lienwatch.services.followup.book_scan import (
     record_scan,
     scan_key,
 )
-from lienwatch.services.followup.model import ServiceState, TickReport
-from lienwatch.store.db import chunks
+from lienwatch.services.followup.model import DueStep, ServiceState, TickReport
+from lienwatch.store.db import among, chunks
 from lienwatch.store.followup import (
     FINAL_LOAN_STATUSES,
     LIVE_LOAN_STATUSES,
     OPEN_ALERT_STATUSES,
-    owes_delinquency_follow_up,
     uncovered_loans,
 )
 from lienwatch.store.tables import (
@@ -128,11 +127,12 @@ class Intake(ServiceState):
         if day is None:
             return []
         uncovered = uncovered_loans(self.session, day)  # ids, from two indexes only
-        rows = [row for chunk in chunks(uncovered) for row in self.session.execute(
+        rows = [row for ids in among(self.session, LoanSnapshot.loan_id, uncovered)
+                for row in self.session.execute(
             select(LoanSnapshot.loan_id, LoanSnapshot.bucket, LoanSnapshot.dpd, Loan.product)
             .join(Loan, Loan.id == LoanSnapshot.loan_id)
-            .where(LoanSnapshot.as_of == day, LoanSnapshot.loan_id.in_(chunk),
-                   owes_delinquency_follow_up(LoanSnapshot.loan_id))
+            .where(LoanSnapshot.as_of == day, ids,  # past due, not followed: uncovered_loans
+                   Loan.status.in_(LIVE_LOAN_STATUSES))
             .order_by(LoanSnapshot.loan_id)
         )]  # fmt: skip
         found = []
@@ -349,11 +349,11 @@ class Intake(ServiceState):
         reversal (the abnormal-payment rule ``REVERSAL_AFTER_KEPT_PROMISE``): payment -> the
         promise."""
         found: dict[int, int] = {}
-        for chunk in chunks(payment_ids):
+        for ids in among(self.session, Payment.id, payment_ids):
             for payment_id, promise_id in self.session.execute(
                 select(Payment.id, Promise.id)
                 .join(Promise, Promise.loan_id == Payment.loan_id)
-                .where(Payment.id.in_(chunk), Promise.status == PromiseStatus.KEPT,
+                .where(ids, Promise.status == PromiseStatus.KEPT,
                        Payment.paid_on.between(Promise.made_on, Promise.promised_on),
                        Promise.decided_at <= Payment.reversed_at)
             ):  # fmt: skip
@@ -439,7 +439,7 @@ class Intake(ServiceState):
             self._resolve_trigger(trigger, now, reason)
             report.resolved += 1
 
-    def _resolve_trigger(self, trigger: Trigger, now: datetime, reason: str) -> None:
+    def _resolve_trigger(self, trigger: Trigger | DueStep, now: datetime, reason: str) -> None:
         trigger.resolved_at, trigger.resolution = now, reason
         self._cancel.add(trigger.id)
         self._touched.add(trigger.case_id)
@@ -447,9 +447,9 @@ class Intake(ServiceState):
     def _cancel_tasks(self, now: datetime) -> None:
         """Take the queued tasks of triggers resolved since the last call off the queues."""
         ids, self._cancel = sorted(self._cancel), set()
-        for chunk in chunks(ids):
+        for among_ids in among(self.session, Task.trigger_id, ids):
             self.session.execute(
-                update(Task).where(Task.trigger_id.in_(chunk), Task.status == TaskStatus.QUEUED)
+                update(Task).where(among_ids, Task.status == TaskStatus.QUEUED)
                 .values(status=TaskStatus.CANCELLED, done_at=now)
             )  # fmt: skip
 
@@ -464,17 +464,17 @@ class Intake(ServiceState):
         open_trigger = exists().where(Trigger.case_id == Case.id, Trigger.resolved_at.is_(None))
         cases = [
             case
-            for chunk in chunks(touched)
+            for ids in among(self.session, Case.id, touched)
             for case in self.session.scalars(
                 select(Case)
-                .where(Case.id.in_(chunk), Case.status != CaseStatus.CLOSED, ~open_trigger)
+                .where(ids, Case.status != CaseStatus.CLOSED, ~open_trigger)
                 .execution_options(populate_existing=True)
             )
         ]
         reasons: dict[int, set[str]] = defaultdict(set)
-        for chunk in chunks([case.id for case in cases]):
+        for ids in among(self.session, Trigger.case_id, [case.id for case in cases]):
             for case_id, resolution in self.session.execute(
-                select(Trigger.case_id, Trigger.resolution).where(Trigger.case_id.in_(chunk))
+                select(Trigger.case_id, Trigger.resolution).where(ids)
             ):
                 reasons[case_id].add(resolution or "")
         for case in cases:

@@ -66,6 +66,33 @@ class TickReport:
                 setattr(self, name, getattr(self, name) + value)
 
 
+@dataclass(slots=True)
+class DueStep:
+    """A due step claimed by a batch: its trigger's columns that the batch reads, and those
+    it changes (:data:`MOVED`), written back for the whole batch with one update."""
+
+    id: int
+    case_id: int
+    loan_id: int
+    kind: str
+    ladder: str
+    anchor_at: datetime
+    step: int
+    next_due_at: datetime
+    deadline_at: datetime
+    first_action_at: datetime | None
+    warned_at: datetime | None
+    resolved_at: datetime | None = None
+    resolution: str | None = None
+
+    #: The trigger's columns a step may change.
+    MOVED = ("step", "next_due_at", "deadline_at", "first_action_at", "warned_at",
+             "resolved_at", "resolution")  # fmt: skip
+
+    def moved(self) -> dict[str, Any]:
+        return {"trigger_id": self.id, **{name: getattr(self, name) for name in self.MOVED}}
+
+
 @dataclass(frozen=True, slots=True)
 class AgentOutcome:
     """One outcome for :meth:`~lienwatch.services.followup.FollowupService.record_outcomes`:

@@ -48,7 +48,7 @@ from lienwatch.services.followup.watch import Watch
 from lienwatch.services.strategies import strategy_in_force
 from lienwatch.services.timeline import log_action
 from lienwatch.servicing.catalogue import ProductCatalogue
-from lienwatch.store.db import chunks
+from lienwatch.store.db import among
 from lienwatch.store.followup import HISTORY_DAYS
 from lienwatch.store.locks import SCHEDULER_LOCK, try_advisory_lock
 from lienwatch.store.servicing import last_run_day
@@ -105,7 +105,6 @@ class FollowupService(Intake, Steps, Watch, Agents, Conduct, Desk, Approvals, Tr
         self.zone = ZoneInfo(business_zone)
         self._cancel: set[int] = set()  # resolved triggers whose queued tasks must go
         self._touched: set[int] = set()  # cases with a trigger resolved: may close now
-        self._links: list[tuple[ContactAttempt, Action]] = []  # filled in after one flush
         self._snapshot_days: dict[date, date | None] = {}
         self._users: dict[str, User] = {}
         self._refs: dict[int, str] = {}  # loan id -> reference
@@ -164,12 +163,8 @@ class FollowupService(Intake, Steps, Watch, Agents, Conduct, Desk, Approvals, Tr
     ) -> list[Trigger]:
         keys = [c.source_key for c in candidates]
         known = set()
-        for chunk in chunks(keys):
-            known.update(
-                self.session.scalars(
-                    select(Trigger.source_key).where(Trigger.source_key.in_(chunk))
-                )
-            )
+        for ids in among(self.session, Trigger.source_key, keys):
+            known.update(self.session.scalars(select(Trigger.source_key).where(ids)))
         fresh = latest_delinquency_per_loan(
             list({c.source_key: c for c in candidates if c.source_key not in known}.values())
         )
@@ -220,9 +215,9 @@ class FollowupService(Intake, Steps, Watch, Agents, Conduct, Desk, Approvals, Tr
     def _open_delinquency(self, loan_ids: set[int]) -> dict[int, list[Trigger]]:
         """Open delinquency triggers by loan: a newer one takes over their ladder."""
         found: dict[int, list[Trigger]] = defaultdict(list)
-        for chunk in chunks(list(loan_ids)):
+        for ids in among(self.session, Trigger.loan_id, loan_ids):
             for trigger in self.session.scalars(
-                select(Trigger).where(Trigger.loan_id.in_(chunk), Trigger.resolved_at.is_(None),
+                select(Trigger).where(ids, Trigger.resolved_at.is_(None),
                                       Trigger.kind.in_([k.value for k in DELINQUENCY]))
             ):  # fmt: skip
                 found[trigger.loan_id].append(trigger)
@@ -265,10 +260,10 @@ class FollowupService(Intake, Steps, Watch, Agents, Conduct, Desk, Approvals, Tr
         one takes anyway (its foreign key): it waits for a step batch holding the case and
         then sees whether that batch closed it, so no trigger joins a closed case."""
         cases: dict[int, Case] = {}
-        for chunk in chunks(list(loan_ids)):
+        for ids in among(self.session, Case.loan_id, loan_ids):
             for case in self.session.scalars(
                 select(Case)
-                .where(Case.loan_id.in_(chunk), Case.status != CaseStatus.CLOSED)
+                .where(ids, Case.status != CaseStatus.CLOSED)
                 .order_by(Case.id)
                 .with_for_update(read=True, key_share=True)
                 .execution_options(populate_existing=True)
@@ -408,7 +403,7 @@ class FollowupService(Intake, Steps, Watch, Agents, Conduct, Desk, Approvals, Tr
     def _loan_views(self, loan_ids: Iterable[int], now: datetime) -> dict[int, LoanView]:
         day = self._snapshot_day(now)
         views: dict[int, LoanView] = {}
-        for chunk in chunks(list(loan_ids)):
+        for ids in among(self.session, Loan.id, loan_ids):
             rows = self.session.execute(
                 select(
                     Loan.id,
@@ -428,7 +423,7 @@ class FollowupService(Intake, Steps, Watch, Agents, Conduct, Desk, Approvals, Tr
                 .outerjoin(
                     LoanSnapshot, and_(LoanSnapshot.loan_id == Loan.id, LoanSnapshot.as_of == day)
                 )
-                .where(Loan.id.in_(chunk))
+                .where(ids)
             ).all()
             for r in rows:
                 self._refs[r.id] = r.ref
@@ -454,10 +449,10 @@ class FollowupService(Intake, Steps, Watch, Agents, Conduct, Desk, Approvals, Tr
         given), by anyone (lender and agencies)."""
         history: dict[int, list[PastContact]] = defaultdict(list)
         earliest = min(since or now, now) - timedelta(days=HISTORY_DAYS + 1)
-        for chunk in chunks(list(loan_ids)):
+        for ids in among(self.session, ContactAttempt.loan_id, loan_ids):
             rows = self.session.scalars(
                 select(ContactAttempt).where(
-                    ContactAttempt.loan_id.in_(chunk),
+                    ids,
                     ContactAttempt.allowed,
                     ContactAttempt.at > earliest,
                     ContactAttempt.at <= now,

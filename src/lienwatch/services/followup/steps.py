@@ -9,7 +9,7 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import bindparam, exists, select, update
 
 from lienwatch.followup.assignment import priority
 from lienwatch.followup.channels import Message
@@ -26,12 +26,21 @@ from lienwatch.followup.model import (
 from lienwatch.followup.steps import delivery_route, message_text, next_step, step_key
 from lienwatch.followup.strategy import LadderSpec, StepSpec
 from lienwatch.followup.triggers import DELINQUENCY, repeats
-from lienwatch.services.followup.model import LoanView, ServiceState, TickReport
-from lienwatch.services.timeline import log_refusal
-from lienwatch.store.db import chunks
-from lienwatch.store.tables import Case, ContactAttempt, Loan, Task, Trigger
+from lienwatch.services.followup.model import DueStep, LoanView, ServiceState, TickReport
+from lienwatch.services.timeline import log_contact, log_refusal
+from lienwatch.store.db import among, write_deferred
+from lienwatch.store.tables import Case, Loan, Task, Trigger
 
 log = logging.getLogger(__name__)
+
+#: The trigger's columns a claimed step is read with (:class:`DueStep`).
+_CLAIMED = ("id", "case_id", "loan_id", "kind", "ladder", "anchor_at", "step", "next_due_at",
+            "deadline_at", "first_action_at", "warned_at")  # fmt: skip
+_MOVE_STEP = (
+    update(Trigger.__table__)
+    .where(Trigger.__table__.c.id == bindparam("trigger_id"))
+    .values({name: bindparam(name) for name in DueStep.MOVED})
+)
 
 
 class Steps(ServiceState):
@@ -48,17 +57,23 @@ class Steps(ServiceState):
         cannot deadlock. The locked rows are read as committed, but the claim's test for a
         queued task saw the statement's snapshot: a batch that queued an agent step and
         committed meanwhile left the trigger itself unchanged, so queued tasks are looked up
-        again in a fresh statement. SQLite has one writer and needs none of this."""
+        again in a fresh statement. SQLite has one writer and needs none of this.
+
+        The steps are read as plain rows (:class:`DueStep`, not ORM objects) and written back
+        with one update for the batch (:meth:`_write_steps`)."""
+        self.session.flush()  # changes to these triggers made earlier in the transaction
         queued = exists().where(Task.trigger_id == Trigger.id, Task.status == TaskStatus.QUEUED)
-        claimed = self.session.scalars(
-            select(Trigger)
-            .join(Case, Case.id == Trigger.case_id)
-            .where(Trigger.resolved_at.is_(None), Trigger.next_due_at <= now, ~queued)
-            .order_by(Trigger.next_due_at, Trigger.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True, of=[Trigger, Case])
-            .execution_options(populate_existing=True)
-        ).all()
+        claimed = [
+            DueStep(**row._mapping)
+            for row in self.session.execute(
+                select(*(getattr(Trigger, name) for name in _CLAIMED))
+                .join(Case, Case.id == Trigger.case_id)
+                .where(Trigger.resolved_at.is_(None), Trigger.next_due_at <= now, ~queued)
+                .order_by(Trigger.next_due_at, Trigger.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True, of=[Trigger.__table__, Case.__table__])
+            )
+        ]
         report.steps += len(claimed)
         taken = self._queued_triggers([t.id for t in claimed])
         due = [trigger for trigger in claimed if trigger.id not in taken]
@@ -67,9 +82,9 @@ class Steps(ServiceState):
         views = self._loan_views({t.loan_id for t in due}, now)
         cases = {
             c.id: c
-            for chunk in chunks(list({t.case_id for t in due}))
+            for ids in among(self.session, Case.id, {t.case_id for t in due})
             for c in self.session.scalars(
-                select(Case).where(Case.id.in_(chunk)).execution_options(populate_existing=True)
+                select(Case).where(ids).execution_options(populate_existing=True)
             )
         }
         history = self._history({t.loan_id for t in due}, now)
@@ -86,28 +101,29 @@ class Steps(ServiceState):
             else:
                 self._queue(trigger, case, view, step)
                 report.queued += 1
-        self._link_attempts()
+        self._write_steps(due)
+        write_deferred(self.session)  # the batch's contacts, for the rest of the tick to see
+
+    def _write_steps(self, due: list[DueStep]) -> None:
+        """The batch's triggers as its steps left them: one update for all (an
+        ``executemany``); ORM copies of them in the session are expired, to be read again."""
+        self.session.execute(_MOVE_STEP, [trigger.moved() for trigger in due])
+        ids = {trigger.id for trigger in due}
+        for held in list(self.session.identity_map.values()):
+            if isinstance(held, Trigger) and held.id in ids:
+                self.session.expire(held)
 
     def _queued_triggers(self, trigger_ids: list[int]) -> set[int]:
         """The triggers among ``trigger_ids`` with an agent step waiting in a queue."""
         return {
             trigger_id
-            for chunk in chunks(trigger_ids)
+            for ids in among(self.session, Task.trigger_id, trigger_ids)
             for trigger_id in self.session.scalars(
-                select(Task.trigger_id)
-                .where(Task.trigger_id.in_(chunk), Task.status == TaskStatus.QUEUED)
+                select(Task.trigger_id).where(ids, Task.status == TaskStatus.QUEUED)
             )
         }
 
-    def _link_attempts(self) -> None:
-        """Point the contact attempts logged in a batch at their actions (one flush)."""
-        if self._links:
-            self.session.flush()
-            for attempt, action in self._links:
-                attempt.action_id = action.id
-            self._links.clear()
-
-    def _ladder(self, trigger: Trigger, case: Case) -> LadderSpec:
+    def _ladder(self, trigger: Trigger | DueStep, case: Case) -> LadderSpec:
         ladder = next(
             (lad for lad in self._ladders(case.arm or "champion") if lad.name == trigger.ladder),
             None,
@@ -125,7 +141,7 @@ class Steps(ServiceState):
 
     def _execute(
         self,
-        trigger: Trigger,
+        trigger: DueStep,
         case: Case,
         view: LoanView,
         step: StepSpec,
@@ -161,25 +177,12 @@ class Steps(ServiceState):
         message = Message(address, message_text(trigger.kind, view.ref), key, subject="lienwatch")
         delivery = self.dispatcher.send(decision.permit, channel, message)
         attempts = [_attempt(a) for a in delivery.attempts]
-        outcome = Outcome.DELIVERED.value if delivery.delivered else "failed"
-        action = self._log(
-            case,
-            channel.value,
-            now,
-            None,
-            outcome=outcome,
-            details={
-                "trigger": trigger.id,
-                "step": trigger.step,
-                "attempts": attempts,
-                "requested": step.channel.value,
-            },
-            key=key,
-        )
-        attempt = ContactAttempt(loan_id=view.id, channel=channel.value, at=now,
-                                 agency=self.agency, allowed=True, rule="ok")  # fmt: skip
-        self.session.add(attempt)
-        self._links.append((attempt, action))
+        log_contact(self.session, case_id=case.id, loan_id=view.id, loan_ref=view.ref,
+                    channel=channel, at=now, agency=self.agency,
+                    outcome=Outcome.DELIVERED.value if delivery.delivered else "failed",
+                    details={"trigger": trigger.id, "step": trigger.step, "attempts": attempts,
+                             "requested": step.channel.value},
+                    key=key)  # fmt: skip
         history.append(PastContact(now, channel))
         if delivery.delivered:
             self._step_done(trigger, case, now)
@@ -188,7 +191,8 @@ class Steps(ServiceState):
             trigger.next_due_at = now + timedelta(hours=1)  # retried on a later tick
 
     def _request(
-        self, view: LoanView, channel: Channel, at: datetime, case: Case, trigger: Trigger
+        self, view: LoanView, channel: Channel, at: datetime, case: Case,
+        trigger: Trigger | DueStep,
     ) -> ContactRequest:
         routine = TriggerKind(trigger.kind) not in DELINQUENCY and view.dpd == 0
         return ContactRequest(
@@ -203,7 +207,7 @@ class Steps(ServiceState):
 
     def _refused(
         self,
-        trigger: Trigger,
+        trigger: DueStep,
         case: Case,
         view: LoanView,
         channel: Channel,
@@ -237,7 +241,7 @@ class Steps(ServiceState):
             return due
         return self.dispatcher.guard.contact_window_opens(due, time_zone)
 
-    def _time_zone(self, trigger: Trigger) -> str:
+    def _time_zone(self, trigger: Trigger | DueStep) -> str:
         """The time zone of the trigger's loan (read for a whole batch by
         :meth:`_read_time_zones`; one at a time otherwise)."""
         zone = self._zones.get(trigger.loan_id)
@@ -247,11 +251,11 @@ class Steps(ServiceState):
         return zone
 
     def _read_time_zones(self, loan_ids: Collection[int]) -> None:
-        for chunk in chunks(list(loan_ids)):
-            rows = self.session.execute(select(Loan.id, Loan.time_zone).where(Loan.id.in_(chunk)))
+        for ids in among(self.session, Loan.id, loan_ids):
+            rows = self.session.execute(select(Loan.id, Loan.time_zone).where(ids))
             self._zones.update(dict(rows.all()))
 
-    def _step_done(self, trigger: Trigger, case: Case, at: datetime) -> None:
+    def _step_done(self, trigger: Trigger | DueStep, case: Case, at: datetime) -> None:
         """Move the trigger to its next step; a finished routine ladder resolves the trigger,
         a finished delinquency or alert ladder repeats its last step."""
         if trigger.first_action_at is None:
@@ -271,7 +275,7 @@ class Steps(ServiceState):
         trigger.deadline_at = trigger.next_due_at + following.step.sla
         trigger.warned_at = None
 
-    def _queue(self, trigger: Trigger, case: Case, view: LoanView, step: StepSpec) -> None:
+    def _queue(self, trigger: DueStep, case: Case, view: LoanView, step: StepSpec) -> None:
         """An agent task; its priority is the case's arm's (the behaviour score's expected loss
         on a challenger ordering by it, when the case was scored)."""
         by_score = self.strategy.priority_of(case.arm) == "behaviour"

@@ -23,7 +23,7 @@ from lienwatch.followup.watchdog import (
     warning_note,
 )
 from lienwatch.services.followup.model import ServiceState, TickReport
-from lienwatch.store.db import chunks
+from lienwatch.store.db import among
 from lienwatch.store.followup import agent_slot, unassigned_tasks
 from lienwatch.store.tables import Action, Case, Repossession, RepossessionStep, Task, Trigger, User
 
@@ -82,10 +82,8 @@ class Watch(ServiceState):
         task, where the supervisor of the case reads it."""
         keys = {f"unstaffed:{task.id}": task for task in tasks}
         known: set[str] = set()
-        for chunk in chunks(list(keys)):
-            known.update(self.session.scalars(
-                select(Action.idempotency_key).where(Action.idempotency_key.in_(chunk))
-            ))  # fmt: skip
+        for ids in among(self.session, Action.idempotency_key, keys):
+            known.update(self.session.scalars(select(Action.idempotency_key).where(ids)))
         fresh = {key: task for key, task in keys.items() if key not in known}
         cases = dict(self.session.execute(
             select(Task.id, Task.case_id).where(Task.id.in_([t.id for t in fresh.values()]))

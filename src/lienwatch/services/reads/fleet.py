@@ -6,12 +6,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lienwatch.access.principal import Viewer
 from lienwatch.errors import NotFoundError
 from lienwatch.services.reads.visibility import loan_condition
+from lienwatch.store.repositories.positions import last_fixes
 from lienwatch.store.tables import Device, Loan, Position, Vehicle
 
 #: Longest range of one positions request.
@@ -40,14 +41,7 @@ def devices(
 
 
 def _last_positions(session: Session, device_ids: list[int]) -> dict[int, dict[str, Any]]:
-    if not device_ids:
-        return {}
-    latest = (select(Position.device_id, func.max(Position.fix_time).label("t"))
-              .where(Position.device_id.in_(device_ids)).group_by(Position.device_id)
-              .subquery())  # fmt: skip
-    rows = session.scalars(select(Position).join(latest, and_(
-        Position.device_id == latest.c.device_id, Position.fix_time == latest.c.t)))
-    return {p.device_id: _fix(p) for p in rows}
+    return {device_id: _fix(p) for device_id, p in last_fixes(session, device_ids).items()}
 
 
 def vehicle_positions(

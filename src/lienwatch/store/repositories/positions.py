@@ -1,4 +1,10 @@
-"""Positions: bulk loads (COPY on PostgreSQL) and the gateway's rows."""
+"""Positions: bulk loads (COPY on PostgreSQL) and the gateway's rows.
+
+Every write here also moves each device's ``devices.last_fix_at`` forward to its newest fix:
+the latest fix of a device is then one probe of the unique index (device, fix time) at that
+time, in the one month partition holding it (:meth:`PositionRepository.last_fix`,
+:func:`last_fixes`), not a look into every month.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +12,21 @@ import contextlib
 import functools
 import itertools
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, delete, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, and_, delete, select, text, true
+from sqlalchemy.orm import Session, aliased
 
 from lienwatch.domain.positions import PositionColumns
+from lienwatch.store.db import among
 from lienwatch.store.partitions import ensure_month_partitions
 from lienwatch.store.repositories.common import insert_ignoring_duplicates
-from lienwatch.store.tables import (
-    Position,
-)
+from lienwatch.store.repositories.devices import DeviceRepository
+from lienwatch.store.tables import Device, Position
 
 
 class PositionRepository:
@@ -29,7 +35,9 @@ class PositionRepository:
 
     def add_many(self, rows: Sequence[Mapping[str, Any]]) -> int:
         """Store fixes, dropping duplicates of (device, fix time); return how many were new."""
-        return insert_ignoring_duplicates(self.session, Position.__table__, rows)
+        new = insert_ignoring_duplicates(self.session, Position.__table__, rows)
+        _note_newest(self.session, ((r["device_id"], r["fix_time"]) for r in rows))
+        return new
 
     def track(self, device_id: int, start: datetime, end: datetime) -> list[Position]:
         """A device's fixes with ``start <= fix_time < end`` in time order."""
@@ -42,13 +50,8 @@ class PositionRepository:
         return list(self.session.scalars(query))
 
     def last_fix(self, device_id: int) -> Position | None:
-        query = (
-            select(Position)
-            .where(Position.device_id == device_id)
-            .order_by(Position.fix_time.desc())
-            .limit(1)
-        )
-        return self.session.scalar(query)
+        """The device's newest fix (see the module docstring)."""
+        return last_fixes(self.session, [device_id]).get(device_id)
 
     def delete_before(self, before: datetime, *, limit: int) -> int:
         """Delete up to ``limit`` positions fixed before ``before``; return how many went.
@@ -62,6 +65,45 @@ class PositionRepository:
         return int(result.rowcount)  # type: ignore[attr-defined]
 
 
+def last_fixes(session: Session, device_ids: Collection[int]) -> dict[int, Position]:
+    """The newest stored fix of each device of ``device_ids`` that has one: the fix at its
+    ``last_fix_at``.
+
+    On PostgreSQL the fix is read per device by a ``LATERAL`` subquery (its ``LIMIT`` keeps
+    the planner from flattening it into a join it might hash over every month): one probe of
+    the unique index in the partition of that time, the others pruned at run time, however
+    many months are kept and devices asked."""
+    at_last = and_(Position.device_id == Device.id, Position.fix_time == Device.last_fix_at)
+    if session.get_bind().dialect.name == "postgresql":
+        newest = select(Position).where(at_last).limit(1).lateral()
+        query = select(aliased(Position, newest)).select_from(Device).join(newest, true())
+    else:
+        query = select(Position).join(Device, at_last)
+    found = (session.scalars(query.where(ids)) for ids in among(session, Device.id, device_ids))
+    return {position.device_id: position for batch in found for position in batch}
+
+
+def _note_newest(session: Session, fixes: Iterable[tuple[int, datetime]]) -> None:
+    """Move ``last_fix_at`` forward for the devices of these (device id, fix time)."""
+    newest: dict[int, datetime] = {}
+    for device_id, time in fixes:
+        if device_id not in newest or time > newest[device_id]:
+            newest[device_id] = time
+    DeviceRepository(session).note_last_fixes(newest)
+
+
+def _newest_per_device(columns: PositionColumns) -> Iterable[tuple[int, datetime]]:
+    """(device id, newest fix time) of each device in ``columns``."""
+    if not len(columns):
+        return []
+    order = np.lexsort((columns.time, columns.device_id))
+    devices = np.asarray(columns.device_id)[order]
+    last = np.flatnonzero(np.append(devices[1:] != devices[:-1], True))  # each device's newest
+    times = np.asarray(columns.time, dtype=np.int64)[order][last]
+    return zip(devices[last].tolist(), (datetime.fromtimestamp(t, UTC) for t in times.tolist()),
+               strict=True)  # fmt: skip
+
+
 def load_positions(session: Session, columns: PositionColumns, *, chunk: int = 200_000) -> int:
     """Bulk-store fixes (received when they were taken), dropping duplicates of (device, time).
 
@@ -73,10 +115,13 @@ def load_positions(session: Session, columns: PositionColumns, *, chunk: int = 2
             first, last = (datetime.fromtimestamp(int(f(columns.time)), UTC)
                            for f in (np.min, np.max))  # fmt: skip
             ensure_month_partitions(session, first, last)
-        return sum(_copy_positions_postgresql(session, part) for part in _parts(columns, chunk))
-    with _bulk_cache(session):
-        cursor = session.connection().connection.driver_connection.cursor()
-        return sum(_insert_positions_sqlite(cursor, part) for part in _parts(columns, chunk))
+        new = sum(_copy_positions_postgresql(session, part) for part in _parts(columns, chunk))
+    else:
+        with _bulk_cache(session):
+            cursor = session.connection().connection.driver_connection.cursor()
+            new = sum(_insert_positions_sqlite(cursor, part) for part in _parts(columns, chunk))
+    _note_newest(session, _newest_per_device(columns))
+    return new
 
 
 def _parts(columns: PositionColumns, chunk: int) -> Iterator[dict[str, np.ndarray]]:
@@ -152,6 +197,7 @@ def adopt_staged_positions(engine: Engine, paths: Sequence[Path]) -> int:
                     db.execute(f"INSERT OR IGNORE INTO main.positions ({_POSITION_COLUMNS}) "
                                f"SELECT {_POSITION_COLUMNS} FROM {name}.positions ORDER BY id")
             stored = db.total_changes - before
+            db.execute(_NOTE_NEWEST_SQLITE)
             db.commit()
             return stored
         finally:
@@ -162,6 +208,14 @@ def adopt_staged_positions(engine: Engine, paths: Sequence[Path]) -> int:
             db.execute(f"PRAGMA foreign_keys={enforced}")
     finally:
         pooled.close()
+
+
+#: Every device's ``last_fix_at`` moved forward to its newest stored fix (the adoption's).
+_NOTE_NEWEST_SQLITE = (
+    "UPDATE devices SET last_fix_at = newest.at FROM (SELECT device_id, max(fix_time) AS at "
+    "FROM positions GROUP BY device_id) AS newest WHERE devices.id = newest.device_id "
+    "AND (devices.last_fix_at IS NULL OR devices.last_fix_at < newest.at)"
+)
 
 
 def _check_staged_devices(db: sqlite3.Connection, names: Sequence[str]) -> None:
@@ -327,10 +381,13 @@ def store_position_rows(session: Session, rows: Sequence[PositionRow]) -> int:
     if not rows:
         return 0
     if session.get_bind().dialect.name == "postgresql":
-        return _copy_rows_postgresql(session, rows)
-    return _insert_rows_sqlite(
-        session, ((r[0], _sqlite_time(r[1]), _sqlite_time(r[2]), *r[3:]) for r in rows)
-    )
+        new = _copy_rows_postgresql(session, rows)
+    else:
+        new = _insert_rows_sqlite(
+            session, ((r[0], _sqlite_time(r[1]), _sqlite_time(r[2]), *r[3:]) for r in rows)
+        )
+    _note_newest(session, ((r[0], r[1]) for r in rows))
+    return new
 
 
 def _sqlite_time(moment: datetime) -> str:

@@ -5,8 +5,9 @@ The existing table is renamed, a partitioned ``positions`` made in its place wit
 columns, constraint names and id sequence, a partition for every month from its oldest fix to
 two months from now plus a default partition, the rows copied over and the old table
 dropped: all in the migration's one transaction, so a failure leaves the old table as it was.
-The copy holds the old table's lock while it runs (docs/scaling.md gives the rate). SQLite is
-unchanged.
+The copy holds the old table's lock while it runs (docs/scaling.md gives the rate), so a table
+of more than ``MIGRATION_CONVERTS_UP_TO`` rows is left unpartitioned, with a warning, for
+``lienwatch positions partition`` (online, in batches). SQLite is unchanged.
 
 Revision ID: 0029
 Revises: 0023
@@ -15,12 +16,14 @@ Create Date: 2026-12-06 23:00:00
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, date, datetime
 
 from alembic import op
 from sqlalchemy import text
 
 from lienwatch import clock
+from lienwatch.store.partitions import MIGRATION_CONVERTS_UP_TO
 
 revision = "0029"
 down_revision = "0023"
@@ -75,6 +78,13 @@ def upgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name != "postgresql":
         return
+    limit = MIGRATION_CONVERTS_UP_TO
+    rows = bind.scalar(text(f"SELECT count(*) FROM (SELECT 1 FROM positions LIMIT {limit + 1}) t"))
+    if rows > limit:
+        logging.getLogger(__name__).warning(
+            "positions: more than %d rows, left unpartitioned: convert them online with "
+            "`lienwatch positions partition` (docs/scaling.md)", limit)  # fmt: skip
+        return
     _set_aside("positions_unpartitioned")
     op.execute(
         "CREATE TABLE positions (LIKE positions_unpartitioned INCLUDING DEFAULTS) "
@@ -107,8 +117,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_loans_operator_set", table_name="loans")
     bind = op.get_bind()
-    if bind.dialect.name != "postgresql":
-        return
+    partitioned = "SELECT relkind = 'p' FROM pg_class WHERE oid = to_regclass('positions')"
+    if bind.dialect.name != "postgresql" or not bind.scalar(text(partitioned)):
+        return  # left unpartitioned by the upgrade
     _set_aside("positions_partitioned")
     op.execute("CREATE TABLE positions (LIKE positions_partitioned INCLUDING DEFAULTS)")
     op.execute("ALTER SEQUENCE positions_id_seq OWNED BY positions.id")
