@@ -47,4 +47,4 @@ catalogs: $(VENV)/.installed-dev
 	bash scripts/catalog.sh
 
 clean:
-	rm -rf $(VENV) lienwatch-demo .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) lienwatch-demo lienwatch-reports .pytest_cache .ruff_cache .hypothesis
