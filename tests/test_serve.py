@@ -39,6 +39,14 @@ TRACKER = "013900007777"
 ZONE = "Asia/Shanghai"  # time_zone: the nightly run's business days
 
 
+def serve_on_free_ports(tmp_path: Path, env: dict[str, str]):
+    """``lienwatch serve`` in ``tmp_path`` on free ports, once ready; its ports by name."""
+    server = start("serve", "--host", "127.0.0.1", "--jt808-port", "0", "--gt06-port", "0",
+                   "--http-port", "0", cwd=tmp_path, env=env)  # fmt: skip
+    ports = {name: int(port) for name, port in re.findall(r"(\w+) port (\d+)", server.ready)}
+    return server, ports
+
+
 def book_with_a_loan_falling_due(factory) -> tuple[int, date]:
     """A loan whose first installment fell due a few days ago, unpaid, and the nightly run
     of the day before that due date: the days since are missing. (loan id, first due)"""
@@ -64,10 +72,8 @@ def test_serve_ingests_positions_runs_the_jobs_and_stops_on_sigterm(tmp_path):
         "LIENWATCH_GATEWAY__PARTNERS__ACME": TOKEN,
         "LIENWATCH_GATEWAY__HEALTH_TOKEN": HEALTH_TOKEN,
     }
-    server = start("serve", "--host", "127.0.0.1", "--jt808-port", "0", "--gt06-port", "0",
-                   "--http-port", "0", cwd=tmp_path, env=env)  # fmt: skip
+    server, ports = serve_on_free_ports(tmp_path, env)
     try:
-        ports = {name: int(port) for name, port in re.findall(r"(\w+) port (\d+)", server.ready)}
         assert set(ports) == {"jt808", "gt06", "http"} and 0 not in ports.values()
         assert "bus inprocess" in server.ready
         assert "jobs followup_tick, nightly, ledger_seal" in server.ready
@@ -192,10 +198,8 @@ def test_a_tracker_alarm_becomes_an_alert_and_a_follow_up_within_seconds(tmp_pat
         "LIENWATCH_MONITOR__ADVANCE_S": "3600",
         "LIENWATCH_GATEWAY__HEALTH_TOKEN": HEALTH_TOKEN,
     }
-    server = start("serve", "--host", "127.0.0.1", "--jt808-port", "0", "--gt06-port", "0",
-                   "--http-port", "0", cwd=tmp_path, env=env)  # fmt: skip
+    server, ports = serve_on_free_ports(tmp_path, env)
     try:
-        ports = {name: int(port) for name, port in re.findall(r"(\w+) port (\d+)", server.ready)}
         assert "monitor on 1 vehicles" in server.ready
         wait_for_health(f"http://127.0.0.1:{ports['http']}",
                         lambda jobs: jobs["followup_tick"]["runs"] >= 1)  # fmt: skip
@@ -298,10 +302,8 @@ def test_a_running_serve_judges_by_alert_rules_published_while_it_runs(tmp_path)
         "LIENWATCH_MONITOR__FLEET_REFRESH_S": "0.3",
         "LIENWATCH_GATEWAY__HEALTH_TOKEN": HEALTH_TOKEN,
     }
-    server = start("serve", "--host", "127.0.0.1", "--jt808-port", "0", "--gt06-port", "0",
-                   "--http-port", "0", cwd=tmp_path, env=env)  # fmt: skip
+    server, ports = serve_on_free_ports(tmp_path, env)
     try:
-        ports = {name: int(port) for name, port in re.findall(r"(\w+) port (\d+)", server.ready)}
         base = f"http://127.0.0.1:{ports['http']}"
         track = make_track(TRACKER, 3, start=int(clock.timestamp()) - 900)  # last fix 13 min ago
         report = asyncio.run(play([track], "jt808", "127.0.0.1", ports["jt808"], PlayOptions()))
