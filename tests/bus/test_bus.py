@@ -141,5 +141,7 @@ def test_jetstream_bus_partitions_by_device_and_redelivers_until_stored(
     assert set(per_subject) == {f"lwtest.{tag}.{d % 2}" for d in device_ids}
     assert count_positions(db_engine, device_ids) == 15
     assert len(attempts) >= 2  # the failed batch came back
-    assert (status["errors"], status["state"], status["fixes"]) == (1, "running", 15)
+    # at least once: a message whose ack was late is handled again (seen once beside the
+    # any-day suites: 20 fixes handled for 15), the store keeping each fix once (above)
+    assert (status["errors"], status["state"]) == (1, "running") and status["fixes"] >= 15
     assert status["last_error"] == "RuntimeError: store briefly down"
