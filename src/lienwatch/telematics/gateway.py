@@ -119,8 +119,9 @@ class _Gathered(Generic[K, V]):
     of them, in a thread (the store blocks): ``write`` waits until the call carrying its
     item committed and raises its failure; ``note`` does not wait (a failure is logged)."""
 
-    def __init__(self, store: Callable[[dict[K, V]], None], what: str) -> None:
-        self.store, self.what = store, what
+    def __init__(self, store: Callable[[dict[K, V]], None], what: str,
+                 turns: asyncio.Lock) -> None:  # fmt: skip
+        self.store, self.what, self.turns = store, what, turns
         self._items: dict[K, V] = {}  # the latest value of each key
         self._done: asyncio.Future[None] | None = None
         self._pending: asyncio.Task[None] | None = None
@@ -159,7 +160,8 @@ class _Gathered(Generic[K, V]):
         if not items:
             return
         try:
-            await asyncio.to_thread(self.store, items)
+            async with self.turns:
+                await asyncio.to_thread(self.store, items)
         except Exception as exc:
             log.exception("gateway: writing %d %s failed", len(items), self.what)
             if done is not None:
@@ -193,9 +195,14 @@ class Gateway:
         self._status_watch: asyncio.Task[None] | None = None
         self._writers: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
         # A reconnection storm (thousands of devices after a restart) costs a few writes
-        # this way, not a commit per login.
-        self._session_statuses = _Gathered(registry.sessions_changed, "session statuses")
-        self.auth_codes = _Gathered(registry.save_auth_codes, "JT/T 808 auth codes")
+        # this way, not a commit per login. The gateway's own writes take turns: on SQLite a
+        # write transaction that read first (a clone report) is refused at once, not waited
+        # for, while another writes (the embedded default).
+        self._writing = asyncio.Lock()
+        self._session_statuses = _Gathered(registry.sessions_changed, "session statuses",
+                                           self._writing)  # fmt: skip
+        self.auth_codes = _Gathered(registry.save_auth_codes, "JT/T 808 auth codes",
+                                    self._writing)  # fmt: skip
 
     async def start(self, *, host: str | None = None, ports: dict[str, int] | None = None) -> None:
         """Listen on the configured (or given) host and ports; port 0 picks a free one."""
@@ -325,9 +332,10 @@ class Gateway:
         """The ``device_cloned`` collateral alert; a store failure is logged, the refusal
         stands."""
         try:
-            await asyncio.to_thread(
-                self.registry.device_cloned, device, at=clock.now(), addresses=addresses
-            )
+            async with self._writing:
+                await asyncio.to_thread(
+                    self.registry.device_cloned, device, at=clock.now(), addresses=addresses
+                )
         except Exception:
             log.exception("gateway: recording device_cloned for %s failed", device.ident)
 
