@@ -99,12 +99,12 @@ def test_live_entries_are_the_keys_holding_a_value_now(nats_server):  # noqa: F8
     async def run() -> None:
         async with jetstream(bucket) as js:
             kv = await js.create_key_value(bucket=bucket)
-            assert await live_entries(js, bucket) == {}
+            assert await live_entries(js, kv, bucket) == {}
             for key in ("worker.a", "worker.b", "partition.0", "partition.1"):
                 await kv.put(key, key.encode())
             await kv.delete("worker.b")
             await kv.purge("partition.1")
-            assert await live_entries(js, bucket) == {"partition.0": b"partition.0",
+            assert await live_entries(js, kv, bucket) == {"partition.0": b"partition.0",
                                                       "worker.a": b"worker.a"}  # fmt: skip
 
     asyncio.run(run())
@@ -116,19 +116,20 @@ def test_a_checkpoint_of_any_size_is_written_in_pieces_and_replaced_whole(nats_s
     the single-entry layout of older versions is read as it is."""
     stream = f"LW_CHUNKS_{uuid.uuid4().hex[:10]}"
     big = random.Random(7).randbytes(3 * 1024 * 1024)  # incompressible
+    bucket = f"{stream}_CHECKPOINTS"
 
     async def run() -> None:
         async with jetstream(f"{stream}_CHECKPOINTS") as js:
             checkpoints = await Checkpoints.open(js, stream)
             await checkpoints.put(3, Checkpoint(1_000, big))
             assert await checkpoints.get(3) == Checkpoint(1_000, big)
-            pieces = sorted(set(await live_entries(js, f"{stream}_CHECKPOINTS")) - {"partition.3"})
+            pieces = sorted(set(await live_entries(js, checkpoints.kv, bucket)) - {"partition.3"})
             assert [re.sub(r"\.[0-9a-f]{8}\.", ".", key) for key in pieces] == sorted(
                 f"partition.3.1000.{k}" for k in range(12))  # each write's pieces its token
 
             await checkpoints.put(3, Checkpoint(2_000, b"small"))
             assert await checkpoints.get(3) == Checkpoint(2_000, b"small")
-            (piece,) = set(await live_entries(js, f"{stream}_CHECKPOINTS")) - {"partition.3"}
+            (piece,) = set(await live_entries(js, checkpoints.kv, bucket)) - {"partition.3"}
             assert piece.startswith("partition.3.2000.") and piece.endswith(".0")
 
             await checkpoints.kv.purge(piece)  # a writer that lost the race
@@ -224,7 +225,7 @@ def test_two_publishers_of_references_never_overwrite_each_other(nats_server):  
             with pytest.raises(StaleWrite, match="written by another writer"):
                 await first.store.put(0, Checkpoint(read[0] + 1, b"zones 2"), last=read[1])
             assert await first.latest() == Checkpoint(2, b"x" * 300_000)
-            live = await live_entries(js, f"{stream}_REFERENCES")
+            live = await live_entries(js, first.store.kv, f"{stream}_REFERENCES")
             assert len(live) == 1 + 2  # the head and the second's two pieces
             assert await first.publish(b"zones 3") == 3  # read again: supersedes it
 

@@ -81,7 +81,7 @@ async def _bucket(js: JetStreamContext, config: KeyValueConfig) -> KeyValue:
         return await js.create_key_value(config)
 
 
-async def live_entries(js: JetStreamContext, bucket: str) -> dict[str, bytes]:
+async def live_entries(js: JetStreamContext, kv: KeyValue, bucket: str) -> dict[str, bytes]:
     """The keys of key-value ``bucket`` that hold a value now, with their values, by key.
 
     Read from the bucket's stream state (stream ``KV_<bucket>``, subjects ``$KV.<bucket>.<key>``,
@@ -91,7 +91,6 @@ async def live_entries(js: JetStreamContext, bucket: str) -> dict[str, bytes]:
     subject whose last message marks a delete or purge is left out (its ``get`` fails)."""
     prefix = f"$KV.{bucket}."
     info = await js.stream_info(f"KV_{bucket}", subjects_filter=f"{prefix}>")
-    kv = await js.key_value(bucket)
     found = {}
     for subject in sorted(info.state.subjects or {}):
         key = subject[len(prefix) :]
@@ -117,7 +116,7 @@ class Leases:
     async def heartbeat(self) -> int:
         """Say this worker is alive; return how many workers are (itself included)."""
         await self.kv.put(f"worker.{self.worker}", b"alive")
-        keys = await live_entries(self.js, self.bucket)
+        keys = await live_entries(self.js, self.kv, self.bucket)
         # at least itself: its own heartbeat may have expired meanwhile in a very slow round
         return max(1, sum(key.startswith("worker.") for key in keys))
 
@@ -156,7 +155,7 @@ class Leases:
 
     async def owners(self) -> dict[int, str]:
         """Every partition owned, with its owner (for health and tests)."""
-        entries = await live_entries(self.js, self.bucket)
+        entries = await live_entries(self.js, self.kv, self.bucket)
         return {int(key.split(".")[1]): value.decode() for key, value in entries.items()
                 if key.startswith("partition.")}  # fmt: skip
 
