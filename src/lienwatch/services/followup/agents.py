@@ -10,7 +10,7 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from lienwatch.errors import NotFoundError
@@ -38,15 +38,17 @@ class Agents(ServiceState):
     """The follow-up service's agents (a part of :class:`FollowupService`)."""
 
     def queue(self, *, agent: str) -> list[Task]:
-        """The agent's assigned tasks, most urgent first."""
-        user = self._user(agent)
-        return list(
-            self.session.scalars(
-                select(Task)
-                .where(Task.assignee_id == user.id, Task.status == TaskStatus.QUEUED)
-                .order_by(Task.priority.desc(), Task.deadline_at, Task.id)
-            )
-        )
+        """The agent's assigned tasks, most urgent first (read with the agent in one query: a
+        scheduler asks for every agent's queue at every tick, most of them empty)."""
+        rows = self.session.execute(
+            select(User.id, Task)
+            .outerjoin(Task, and_(Task.assignee_id == User.id, Task.status == TaskStatus.QUEUED))
+            .where(User.username == agent)
+            .order_by(Task.priority.desc(), Task.deadline_at, Task.id)
+        ).all()
+        if not rows:  # no such agent: _user says so
+            self._user(agent)
+        return [task for _, task in rows if task is not None]
 
     def record_outcome(
         self,

@@ -138,6 +138,7 @@ class Desk(ServiceState):
             .where(*unowned, Task.status == TaskStatus.QUEUED).order_by(Task.id)
         ):  # fmt: skip
             queued[task.case_id].append(task)
+        self._read_refs(case.loan_id for case in cases)
         turn = 0
         for case in cases:
             held = Counter(t.assignee_id for t in queued[case.id])

@@ -477,6 +477,7 @@ class Intake(ServiceState):
                 select(Trigger.case_id, Trigger.resolution).where(ids)
             ):
                 reasons[case_id].add(resolution or "")
+        self._read_refs(case.loan_id for case in cases)
         for case in cases:
             why = "; ".join(sorted(r for r in reasons[case.id] if r))
             self._move(case, CaseStatus.CLOSED, now, None, why)

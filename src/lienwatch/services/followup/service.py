@@ -108,7 +108,7 @@ class FollowupService(Intake, Steps, Watch, Agents, Conduct, Desk, Approvals, Tr
         self._snapshot_days: dict[date, date | None] = {}
         self._users: dict[str, User] = {}
         self._refs: dict[int, str] = {}  # loan id -> reference
-        self._zones: dict[int, str] = {}  # loan id -> its time zone
+        self._zones: dict[int, str] = {}  # loan id -> the loan's time zone
 
     @classmethod
     def from_settings(
@@ -326,6 +326,13 @@ class FollowupService(Intake, Steps, Watch, Agents, Conduct, Desk, Approvals, Tr
             self._refs[loan_id] = self.session.scalar(select(Loan.ref).where(Loan.id == loan_id))
         return self._refs[loan_id]
 
+    def _read_refs(self, loan_ids: Iterable[int]) -> None:
+        """Cache the references of ``loan_ids`` for :meth:`loan_ref` in a few queries: a pass
+        that logs on many cases would read them one at a time, each query first flushing what
+        the pass changed so far."""
+        for ids in among(self.session, Loan.id, set(loan_ids) - self._refs.keys()):
+            self._refs.update(self.session.execute(select(Loan.id, Loan.ref).where(ids)).all())
+
     def tick(self, *, at: datetime, step_limit: int | None = None) -> TickReport:
         """One scheduler pass at the time ``at``: ingest, resolve, execute and queue one batch
         of due steps (at most ``step_limit``, all when None), assign, watch.
@@ -401,6 +408,8 @@ class FollowupService(Intake, Steps, Watch, Agents, Conduct, Desk, Approvals, Tr
         return user
 
     def _loan_views(self, loan_ids: Iterable[int], now: datetime) -> dict[int, LoanView]:
+        """The loans' views as of the snapshot day of ``now``; also fills the caches of their
+        references and time zones (:meth:`loan_ref`, ``Steps._time_zone``)."""
         day = self._snapshot_day(now)
         views: dict[int, LoanView] = {}
         for ids in among(self.session, Loan.id, loan_ids):
@@ -418,6 +427,7 @@ class FollowupService(Intake, Steps, Watch, Agents, Conduct, Desk, Approvals, Tr
                     LoanSnapshot.dpd,
                     LoanSnapshot.bucket,
                     LoanSnapshot.unsecured,
+                    Loan.time_zone.label("loan_zone"),
                 )
                 .join(Borrower, Borrower.id == Loan.borrower_id)
                 .outerjoin(
@@ -426,7 +436,7 @@ class FollowupService(Intake, Steps, Watch, Agents, Conduct, Desk, Approvals, Tr
                 .where(ids)
             ).all()
             for r in rows:
-                self._refs[r.id] = r.ref
+                self._refs[r.id], self._zones[r.id] = r.ref, r.loan_zone
                 views[r.id] = LoanView(
                     r.id,
                     r.ref,

@@ -88,7 +88,6 @@ class Steps(ServiceState):
             )
         }
         history = self._history({t.loan_id for t in due}, now)
-        self._read_time_zones({t.loan_id for t in due if t.loan_id not in self._zones})
         for trigger in due:
             step = self._ladder(trigger, cases[trigger.case_id]).steps[trigger.step]
             case, view = cases[trigger.case_id], views[trigger.loan_id]
@@ -242,8 +241,8 @@ class Steps(ServiceState):
         return self.dispatcher.guard.contact_window_opens(due, time_zone)
 
     def _time_zone(self, trigger: Trigger | DueStep) -> str:
-        """The time zone of the trigger's loan (read for a whole batch by
-        :meth:`_read_time_zones`; one at a time otherwise)."""
+        """The time zone of the trigger's loan (read with the loans' views of a batch; one at a
+        time otherwise)."""
         zone = self._zones.get(trigger.loan_id)
         if zone is None:
             self._read_time_zones([trigger.loan_id])

@@ -37,9 +37,10 @@ def open_pendings(
     of its first task not done by ``at`` (a later one queued since counts from its own due
     time), else the trigger's (the exposure of the ``latest`` run's day), and the trip to
     the borrower's city."""
-    rows = session.execute(
-        select(Trigger, Case.arm, Loan.ref, LoanSnapshot.unsecured, Borrower.province_code,
-               Borrower.city)
+    rows = session.execute(  # columns, not ORM objects: thousands of triggers each morning
+        select(Trigger.id, Trigger.kind, Trigger.ladder, Trigger.step, Trigger.anchor_at,
+               Trigger.next_due_at, Trigger.deadline_at, Case.arm, Loan.ref,
+               LoanSnapshot.unsecured, Borrower.province_code, Borrower.city)
         .join(Case, Case.id == Trigger.case_id)
         .join(Loan, Loan.id == Trigger.loan_id)
         .join(Borrower, Borrower.id == Loan.borrower_id)
@@ -50,16 +51,16 @@ def open_pendings(
     ).all()  # fmt: skip
     waiting = _waiting_tasks(session, at)
     pendings = []
-    for trigger, arm, ref, unsecured, province, city in rows:
-        ladder = _ladder(strategy, trigger.ladder, arm or "champion")
+    for row in rows:
+        ladder = _ladder(strategy, row.ladder, row.arm or "champion")
         if ladder is None:  # a ladder a newer strategy dropped: nothing to forecast
             continue
         step, due_at, deadline_at = waiting.get(
-            trigger.id, (trigger.step, trigger.next_due_at, trigger.deadline_at))
+            row.id, (row.step, row.next_due_at, row.deadline_at))
         pendings.append(Pending(
-            ladder, step, due_at, trigger.anchor_at,
-            repeats(TriggerKind(trigger.kind)), ref, trigger.id, int(unsecured or 0),
-            deadline_at=deadline_at, travel=travel.one_way(province, city),
+            ladder, step, due_at, row.anchor_at,
+            repeats(TriggerKind(row.kind)), row.ref, row.id, int(row.unsecured or 0),
+            deadline_at=deadline_at, travel=travel.one_way(row.province_code, row.city),
         ))  # fmt: skip
     return pendings
 
