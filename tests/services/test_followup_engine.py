@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from lienwatch.adapters.senders import LocalSmsGateway, LogProvider
+from lienwatch.errors import NotFoundError
 from lienwatch.followup.channels import Dispatcher
 from lienwatch.followup.compliance import ComplianceGuard
 from lienwatch.followup.model import Channel, FollowupError, Outcome
@@ -111,6 +112,22 @@ def advance_to_agent_call(db_session, engine) -> Task:
         if task is not None and task.assignee_id is not None:
             return task
     raise AssertionError("no agent call was queued")
+
+
+def test_an_agents_queue_holds_only_their_queued_tasks_and_an_unknown_agent_is_refused(
+    db_session, missed
+):
+    ann = user(db_session, "ann")
+    user(db_session, "zoe", mode="field")  # no call is hers
+    engine, _ = service(db_session)
+    task = advance_to_agent_call(db_session, engine)
+    assert task.assignee_id == ann.id
+    assert [t.id for t in engine.queue(agent="ann")] == [task.id]
+    assert engine.queue(agent="zoe") == []
+    task.status = "done"
+    assert engine.queue(agent="ann") == []
+    with pytest.raises(NotFoundError, match="agent: no user 'zed'"):
+        engine.queue(agent="zed")
 
 
 def test_agent_records_a_promise_which_is_broken_and_becomes_a_trigger(db_session, missed):
