@@ -39,15 +39,18 @@ class Agents(ServiceState):
 
     def queue(self, *, agent: str) -> list[Task]:
         """The agent's assigned tasks, most urgent first (read with the agent in one query: a
-        scheduler asks for every agent's queue at every tick, most of them empty)."""
+        scheduler asks for every agent's queue at every tick, most of them empty; the agent
+        is kept for recording the outcomes)."""
         rows = self.session.execute(
-            select(User.id, Task)
+            select(User, Task)
             .outerjoin(Task, and_(Task.assignee_id == User.id, Task.status == TaskStatus.QUEUED))
             .where(User.username == agent)
             .order_by(Task.priority.desc(), Task.deadline_at, Task.id)
         ).all()
         if not rows:  # no such agent: _user says so
             self._user(agent)
+            return []
+        self._users[agent] = rows[0][0]
         return [task for _, task in rows if task is not None]
 
     def record_outcome(
