@@ -82,6 +82,7 @@ class Monitor:
         self._codes = [p.code for p in provinces.provinces]
         self._vehicle_specs = {v.vehicle_id: v for v in vehicles}
         self._devices = {d.device_id: d for d in devices}
+        self._devices_of = _devices_by_vehicle(self._devices.values())
         self._loans = {v.loan_id: v for v in vehicles if v.loan_id}
         self._slots: dict[str, _Slot] = {}
         self._seq = itertools.count()
@@ -269,6 +270,7 @@ class Monitor:
                 self.book.carry_exposure(vehicle_id, new_spec.exposure)
         self._slots = {key: s for key, s in self._slots.items() if id(s) not in dropped}
         self._devices = new_devices
+        self._devices_of = _devices_by_vehicle(new_devices.values())
         self._vehicle_specs = new_specs
         self._loans = {v.loan_id: v for v in vehicles if v.loan_id}
 
@@ -448,6 +450,7 @@ class Monitor:
         device = self._devices.get(device_id)
         if device is None:
             device = self._devices[device_id] = DeviceSpec(device_id, device_id)
+            self._devices_of.setdefault(device_id, []).append(device)
             self.counts["unknown_devices"] += 1
         slot = self._slots.get(device.vehicle_id)
         if slot is None:
@@ -459,7 +462,7 @@ class Monitor:
         return slot
 
     def _new_slot(self, spec: VehicleSpec) -> _Slot:
-        devices = [d for d in self._devices.values() if d.vehicle_id == spec.vehicle_id]
+        devices = self._devices_of.get(spec.vehicle_id, [])
         monitor = VehicleMonitor(
             spec,
             devices,
@@ -619,6 +622,14 @@ def _trackers(devices: Iterable[DeviceSpec]) -> dict[str, frozenset[DeviceSpec]]
     for device in devices:
         found.setdefault(device.vehicle_id, set()).add(device)
     return {vehicle: frozenset(specs) for vehicle, specs in found.items()}
+
+
+def _devices_by_vehicle(devices: Iterable[DeviceSpec]) -> dict[str, list[DeviceSpec]]:
+    """Vehicle id -> its trackers, in the order given."""
+    found: dict[str, list[DeviceSpec]] = {}
+    for device in devices:
+        found.setdefault(device.vehicle_id, []).append(device)
+    return found
 
 
 def _reshaped(old: VehicleSpec, new: VehicleSpec) -> bool:
