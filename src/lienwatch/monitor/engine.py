@@ -43,6 +43,7 @@ from lienwatch.monitor.model import (
     iso_utc,
 )
 from lienwatch.monitor.regions import RegionLibrary
+from lienwatch.monitor.released import Release
 from lienwatch.monitor.vehicle import VehicleMonitor
 from lienwatch.monitor.zones import ZoneLibrary
 
@@ -103,6 +104,7 @@ class Monitor:
     def ingest(self, batch: PositionColumns) -> None:
         """Take fixes in any order; each is processed once the reorder window has passed."""
         window = self.settings.reorder_window_s
+        release = Release(self.book)
         for fix in self._fixes(batch):
             slot = self._slot(fix.device_id)
             if (fix.time, fix.device_id) <= slot.released:
@@ -111,10 +113,12 @@ class Monitor:
             heapq.heappush(slot.held, (fix.time, fix.device_id, next(self._seq), fix))
             if fix.time > slot.newest:
                 slot.newest = fix.time
-                self._release(slot, slot.newest - window)
+                self._release(slot, slot.newest - window, release)
             if fix.alarms and (fix.time, fix.device_id) > slot.released:
                 # an alarm is an event: its alert is raised now, not after the window
                 slot.monitor.alarms.on_arrival(fix, _pending(slot))
+                release.between()
+        release.finish()
 
     def replay(self, batch: PositionColumns) -> None:
         """Process a complete batch directly in (vehicle, time, device) order.
@@ -350,9 +354,12 @@ class Monitor:
     def advance(self, now: int) -> None:
         """The clock reached ``now``: process held fixes and silences older than the window."""
         watermark = now - self.settings.reorder_window_s
+        release = Release(self.book)
         for slot in self._unique_slots():
-            self._release(slot, watermark)
+            self._release(slot, watermark, release)
             slot.monitor.fire_due(watermark)
+            release.between()
+        release.finish()
         if watermark // 3_600 > self._clock // 3_600:
             self._raise_clusters()
         self._clock = max(self._clock, watermark)
@@ -363,9 +370,12 @@ class Monitor:
         slots = list(self._unique_slots())
         newest = max((s.newest for s in slots), default=0)
         until = newest if now is None else now
+        release = Release(self.book)
         for slot in slots:
-            self._release(slot, 2**62)
+            self._release(slot, 2**62, release)
             slot.monitor.fire_due(until)
+            release.between()
+        release.finish()
         if clusters:
             self._raise_clusters()
 
@@ -399,7 +409,8 @@ class Monitor:
                 seen.add(id(slot))
                 yield slot
 
-    def _release(self, slot: _Slot, watermark: int) -> None:
+    def _release(self, slot: _Slot, watermark: int, release: Release) -> None:
+        """Process the slot's held fixes up to ``watermark``, in (time, device) order."""
         held = slot.held
         while held and held[0][0] <= watermark:
             time, device, _, fix = heapq.heappop(held)
@@ -407,13 +418,10 @@ class Monitor:
                 self.counts["late"] += 1
                 continue
             slot.released = (time, device)
-            self._process(slot.monitor, fix)
-
-    def _process(self, monitor: VehicleMonitor, fix: Fix) -> None:
-        self.counts["fixes"] += 1
-        if not fix.valid:
-            self.counts["invalid"] += 1
-        monitor.on_fix(fix)
+            self.counts["fixes"] += 1
+            if not fix.valid:
+                self.counts["invalid"] += 1
+            release.process(slot.monitor, fix)
 
     def _slot_key(self, device_id: str) -> str:
         device = self._devices.get(device_id)

@@ -115,6 +115,13 @@ class VehicleMonitor:
 
     def on_fix(self, fix: Fix) -> None:
         """Update every detector with the vehicle's next fix in time order."""
+        if self.report(fix):
+            self.jumps.on_fix(fix)
+            self.move(fix)
+
+    def report(self, fix: Fix) -> bool:
+        """The first part of :meth:`on_fix`: the deadlines due before the fix, liveness and
+        alarms; whether the fix has usable coordinates (only those move the rest)."""
         if self.liveness.next_deadline < fix.time or self.stays.due < fix.time:
             self.fire_due(fix.time)
         self.liveness.on_fix(fix)
@@ -122,9 +129,14 @@ class VehicleMonitor:
             self.alarms.on_fix(fix)
         if not fix.valid:
             self.invalid += 1  # counted, but a fix without usable coordinates moves nothing
-            return
+            return False
         self.out.last_valid = fix
-        self.jumps.on_fix(fix)
+        return True
+
+    def move(self, fix: Fix) -> None:
+        """The last part of :meth:`on_fix`, after ``jumps`` (which reads no other detector's
+        state and none reads its: the streaming engine runs it over each release at once,
+        :mod:`lienwatch.monitor.released`): the position detectors."""
         self.stays.on_fix(fix)
         if fix.zone >= 0 or self.zones.current != -1:  # -2: in a zone taken out since
             self.zones.on_fix(fix)
