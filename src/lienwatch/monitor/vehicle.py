@@ -117,7 +117,12 @@ class VehicleMonitor:
         """Update every detector with the vehicle's next fix in time order."""
         if self.report(fix):
             self.jumps.on_fix(fix)
-            self.move(fix)
+            self.stay(fix)
+            self.region.on_fix(fix)
+            self.nights.on_fix(fix)
+            self.area.on_fix(fix)
+            if self.pair is not None:
+                self.pair.on_fix(fix)
 
     def report(self, fix: Fix) -> bool:
         """The first part of :meth:`on_fix`: the deadlines due before the fix, liveness and
@@ -133,15 +138,8 @@ class VehicleMonitor:
         self.out.last_valid = fix
         return True
 
-    def move(self, fix: Fix) -> None:
-        """The last part of :meth:`on_fix`, after ``jumps`` (which reads no other detector's
-        state and none reads its: the streaming engine runs it over each release at once,
-        :mod:`lienwatch.monitor.released`): the position detectors."""
+    def stay(self, fix: Fix) -> None:
+        """Stays and risk zones (which read the stay) at a valid fix, in :meth:`on_fix`."""
         self.stays.on_fix(fix)
         if fix.zone >= 0 or self.zones.current != -1:  # -2: in a zone taken out since
             self.zones.on_fix(fix)
-        self.region.on_fix(fix)
-        self.nights.on_fix(fix)
-        self.area.on_fix(fix)
-        if self.pair is not None:
-            self.pair.on_fix(fix)
