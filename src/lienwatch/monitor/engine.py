@@ -113,7 +113,8 @@ class Monitor:
             heapq.heappush(slot.held, (fix.time, fix.device_id, next(self._seq), fix))
             if fix.time > slot.newest:
                 slot.newest = fix.time
-                self._release(slot, slot.newest - window, release)
+                if slot.held[0][0] <= fix.time - window:
+                    self._release(slot, fix.time - window, release)
             if fix.alarms and (fix.time, fix.device_id) > slot.released:
                 # an alarm is an event: its alert is raised now, not after the window
                 slot.monitor.alarms.on_arrival(fix, _pending(slot))

@@ -261,6 +261,8 @@ class _Fixes:
                 counted[cell] = counted.get(cell, 0) + count
             area, far = detector.area, detector.far
             out = detector.first_out is not None  # the fix before may have left the area
+            if not out and (not area or area.issuperset(cells[start:end])):
+                continue  # a day in the area: nothing to judge
             for k in range(start, end):
                 cell = cells[k]
                 known = False
