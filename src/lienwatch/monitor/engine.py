@@ -104,9 +104,9 @@ class Monitor:
     def ingest(self, batch: PositionColumns) -> None:
         """Take fixes in any order; each is processed once the reorder window has passed."""
         window = self.settings.reorder_window_s
-        release = Release(self.book)
+        release, slots = Release(self.book), self._slots
         for fix in self._fixes(batch):
-            slot = self._slot(fix.device_id)
+            slot = slots.get(fix.device_id) or self._slot(fix.device_id)
             if (fix.time, fix.device_id) <= slot.released:
                 self.counts["late"] += 1
                 continue
@@ -119,7 +119,7 @@ class Monitor:
                 # an alarm is an event: its alert is raised now, not after the window
                 slot.monitor.alarms.on_arrival(fix, _pending(slot))
                 release.between()
-        release.finish()
+        self._finish(release)
 
     def replay(self, batch: PositionColumns) -> None:
         """Process a complete batch directly in (vehicle, time, device) order.
@@ -360,7 +360,7 @@ class Monitor:
             self._release(slot, watermark, release)
             slot.monitor.fire_due(watermark)
             release.between()
-        release.finish()
+        self._finish(release)
         if watermark // 3_600 > self._clock // 3_600:
             self._raise_clusters()
         self._clock = max(self._clock, watermark)
@@ -376,7 +376,7 @@ class Monitor:
             self._release(slot, 2**62, release)
             slot.monitor.fire_due(until)
             release.between()
-        release.finish()
+        self._finish(release)
         if clusters:
             self._raise_clusters()
 
@@ -419,10 +419,14 @@ class Monitor:
                 self.counts["late"] += 1
                 continue
             slot.released = (time, device)
-            self.counts["fixes"] += 1
-            if not fix.valid:
-                self.counts["invalid"] += 1
             release.process(slot.monitor, fix)
+
+    def _finish(self, release: Release) -> None:
+        """End a call's release: the detectors it left for the end, and its counts."""
+        release.finish()
+        for name, count in (("fixes", release.released), ("invalid", release.invalid)):
+            if count:
+                self.counts[name] += count
 
     def _slot_key(self, device_id: str) -> str:
         device = self._devices.get(device_id)

@@ -56,6 +56,7 @@ class Release:
         self.order.global_of = _NUMBERS  # type: ignore[assignment]
         self._alerts = book.alerts
         self.released = 0  # fixes processed so far; the next one's number
+        self.invalid = 0  # of them without usable coordinates
         self._valid: list[Fix] = []  # the valid ones, with their numbers and monitors
         self._numbers: list[int] = []
         self._monitors: list[VehicleMonitor] = []
@@ -68,6 +69,7 @@ class Release:
         if len(alerts) != order.seen:
             order.mark(number, _REPORT)
         if not valid:
+            self.invalid += 1
             return
         self._valid.append(fix)
         self._numbers.append(number)
@@ -247,7 +249,7 @@ class _Fixes:
         outside) judged."""
         g, fixes = self.by_vehicle, self.fixes
         day = self.local[g] // DAY_S
-        cells = [fixes[f].cell for f in g.tolist()]
+        cells = np.fromiter(map(attrgetter("cell"), fixes), np.int64, len(fixes))[g].tolist()
         starts = np.flatnonzero(self.first | np.r_[True, day[1:] != day[:-1]]).tolist()
         ends = [*starts[1:], len(g)]
         order, numbers, alerts = self.order, self.numbers, self.order.book.alerts
