@@ -154,6 +154,8 @@ class _FixByFix(Release):
     fix as each fix is released (``VehicleMonitor.on_fix``), nothing left for the end."""
 
     def process(self, monitor, fix):
+        self.released += 1
+        self.invalid += not fix.valid
         monitor.on_fix(fix)
 
     def finish(self):
