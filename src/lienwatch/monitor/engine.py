@@ -2,7 +2,9 @@
 
 :class:`Monitor` enriches each batch of fixes with vectorized lookups (validity, province,
 risk zone, local time, unit vectors), holds them per vehicle until the reorder window has
-passed, and hands them in time order to the vehicle's :class:`VehicleMonitor`. A tracker
+passed, and hands them in time order to the vehicle's :class:`VehicleMonitor` (the detectors
+that read no other's state run once per call over the fixes it released:
+:mod:`lienwatch.monitor.released`). A tracker
 alarm (power cut, removal, tamper, antenna cut) is not held: its alert is raised as it
 arrives (:meth:`~lienwatch.monitor.detectors.alarms.Alarms.on_arrival`), the same alert the
 ordered pass raises later. A fix older

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from operator import attrgetter
+from typing import get_type_hints
 
 import numpy as np
 
@@ -45,6 +45,9 @@ from lienwatch.monitor.vehicle import VehicleMonitor
 # ranks of the alerts opened at one released fix, in VehicleMonitor.on_fix's order
 _BETWEEN, _REPORT, _JUMPS, _STAY, _REGION, _NIGHTS, _AREA, _PAIR = -1, 0, 3, 5, 6, 7, 8, 9
 _NUMBERS = range(2**62)  # OpenOrder's map from a fix to its order key: its release number
+#: A :class:`Fix` as one record (read from the tuples in one pass); strings as objects
+_FIELDS = np.dtype([(name, {int: np.int64, float: np.float64, bool: np.bool_}.get(kind, object))
+                    for name, kind in get_type_hints(Fix).items()])  # fmt: skip
 
 
 class Release:
@@ -105,10 +108,10 @@ class _Fixes:
     def __init__(self, fixes: list[Fix], numbers: list[int], monitors: list[VehicleMonitor],
                  order: OpenOrder) -> None:  # fmt: skip
         self.fixes, self.numbers, self.order = fixes, numbers, order
-        n = len(fixes)
+        # one pass over the tuples (they lie scattered in memory: a pass per field costs more)
+        self.rows = rows = np.fromiter(fixes, _FIELDS, len(fixes))
         self.time, self.x, self.y, self.z, self.local = (
-            np.fromiter(map(attrgetter(name), fixes), np.float64 if name in "xyz" else np.int64, n)
-            for name in ("time", "x", "y", "z", "local")
+            rows[name] for name in ("time", "x", "y", "z", "local")
         )
         codes: dict[int, int] = {}
         vehicle = np.array([codes.setdefault(id(m), len(codes)) for m in monitors])
@@ -140,7 +143,8 @@ class _Fixes:
         """The fixes that may be a jump (checked again, exactly, by the detector)."""
         fixes, monitors = self.fixes, self.monitors
         codes: dict[str, int] = {}
-        device = np.array([codes.setdefault(f.device_id, len(codes)) for f in fixes])
+        ids = self.rows["device_id"].tolist()
+        device = np.array([codes.setdefault(d, len(codes)) for d in ids])
         by_device = np.argsort(device, kind="stable")  # each tracker's fixes in time order
         first = np.r_[True, device[by_device][1:] != device[by_device][:-1]]
         previous = np.r_[-1, by_device[:-1]]
@@ -185,8 +189,7 @@ class _Fixes:
         was outside before, or takes its province from its first valid fix."""
         g, first = self.by_vehicle, self.first
         detectors = [m.region for m in self.monitors]
-        province = np.fromiter(map(attrgetter("province"), self.fixes), np.int64)[g]
-        in_area = np.fromiter(map(attrgetter("in_area"), self.fixes), bool)[g]
+        province, in_area = self.rows["province"][g], self.rows["in_area"][g]
         has_area = self.per_vehicle([d.area is not None for d in detectors], bool)
         learns = self.per_vehicle([d.area is None and d.region is None for d in detectors],
                                   bool)  # fmt: skip
@@ -249,7 +252,7 @@ class _Fixes:
         outside) judged."""
         g, fixes = self.by_vehicle, self.fixes
         day = self.local[g] // DAY_S
-        cells = np.fromiter(map(attrgetter("cell"), fixes), np.int64, len(fixes))[g].tolist()
+        cells = self.rows["cell"][g].tolist()
         starts = np.flatnonzero(self.first | np.r_[True, day[1:] != day[:-1]]).tolist()
         ends = [*starts[1:], len(g)]
         order, numbers, alerts = self.order, self.numbers, self.order.book.alerts
