@@ -7,9 +7,8 @@ On a simulated portfolio (every detector on, risk zones loaded) it times:
   device's last fix in a dict — the least any per-fix state machine does. The ratio is the
   price of the detectors;
 - the streaming monitor in one process (``Monitor.ingest`` of the fixes in time order, 10,000
-  a call, ``advance`` after each, then ``flush``), as ``lienwatch serve`` runs it: each
-  released fix through the detectors that read one another's state, the others once per call
-  over its released fixes (``lienwatch.monitor.released``);
+  a call, ``advance`` after each, then ``flush``): every fix through the per-fix state
+  machines, as ``lienwatch serve`` runs them;
 - the batch run over ``--workers`` processes (``run_monitor``), as the demo uses it;
 - the province lookup of every fix (``ProvinceIndex.lookup``), in points per second;
 - the whole monitor over ``--total`` fixes (default 10,000,000): books of ``--loans`` loans

@@ -19,10 +19,8 @@ from hypothesis import strategies as st
 from lienwatch.config import MonitorSettings
 from lienwatch.demo.scoring import fleet_of
 from lienwatch.monitor import AlertType, DeviceSpec, Monitor, VehicleSpec, ZoneLibrary, engine
-from lienwatch.monitor.released import Release
 from lienwatch.sim import SimConfig, generate
 from tests.monitor.conftest import HOME, T0, batch
-from tests.monitor.conftest import HOUR as HOUR_S
 
 WINDOW = 600
 DEVICES = [DeviceSpec("W1", "V1", "wired", 1800), DeviceSpec("S1", "V1", "wireless", 3600)]
@@ -149,27 +147,10 @@ def test_a_fix_later_than_the_window_is_dropped_and_counted(provinces):
     assert monitor.counts["late"] == 2 and monitor.counts["fixes"] == 2
 
 
-class _FixByFix(Release):
-    """The release as it was before :mod:`lienwatch.monitor.released`: every detector fix by
-    fix as each fix is released (``VehicleMonitor.on_fix``), nothing left for the end."""
-
-    def process(self, monitor, fix):
-        self.released += 1
-        self.invalid += not fix.valid
-        monitor.on_fix(fix)
-
-    def finish(self):
-        pass
-
-
-def _in_order(monitor):
-    return [a.as_json() | {"status_at": a.status_at} for a in monitor.alerts]
-
-
-def _stream(positions, chunk, monkeypatch=None, **kwargs):
+def _stream(positions, chunk, **fleet):
     """``positions`` in time order, ``chunk`` fixes an ``ingest`` and ``advance`` after each;
     the monitor and the states its vehicles were in after each chunk (state -> count)."""
-    monitor = Monitor(**kwargs)
+    monitor = Monitor(**fleet)
     states: Counter[str] = Counter()
     for start in range(0, len(positions), chunk):
         part = positions.take(slice(start, start + chunk))
@@ -185,18 +166,17 @@ def _stream(positions, chunk, monkeypatch=None, **kwargs):
             states["area being learnt"] += bool(m.area.days) and not m.area.area
             states["far outside the area"] += m.area.first_out is not None
             states["outside the region"] += m.region.first_out is not None
-            states["jumps seeded"] += bool(m.jumps.last)
+            states["jumps from an earlier fix"] += bool(m.jumps.last)
     monitor.flush()
     return monitor, states
 
 
-def test_releases_that_start_from_existing_state_equal_fix_by_fix_and_batch(
-    provinces, monkeypatch
-):
-    """Jumps, region, nights and the activity area run once per release from the state the
-    vehicle's earlier releases left (:mod:`lienwatch.monitor.released`). A simulated book
-    streamed in small chunks cuts its vehicles in every state (checked): the alerts are those
-    of the fix-by-fix stream in order and every field, and the batch replay's."""
+def test_chunks_that_start_from_existing_state_equal_the_batch(provinces, monkeypatch):
+    """A simulated book streamed in small chunks: each ``ingest`` and ``advance`` continues
+    its vehicles from the state the chunks before left — mid-stay, mid-night, an offline clock
+    running or fallen due, a tracker's fixes waiting for the other's, an activity area being
+    learnt, far outside the area or the region (each checked to occur at some cut). The
+    alerts are the batch replay's (columnar) and the per-fix replay's, every field."""
     book = generate(SimConfig(loans=40, days=30, seed=9))
     devices, vehicles = fleet_of(book, {})
     zones = ZoneLibrary(book.truth.risk_zones)
@@ -204,56 +184,16 @@ def test_releases_that_start_from_existing_state_equal_fix_by_fix_and_batch(
     fleet = {"devices": devices, "vehicles": vehicles, "provinces": provinces, "zones": zones}
 
     streamed, states = _stream(positions, 700, **fleet)
-    with monkeypatch.context() as patched:
-        patched.setattr(engine, "Release", _FixByFix)
-        fix_by_fix, _ = _stream(positions, 700, **fleet)
     whole = Monitor(**fleet)
     whole.replay(positions)
     whole.flush()
+    per_fix = Monitor(**fleet)
+    with monkeypatch.context() as patched:  # every vehicle fix by fix
+        patched.setattr(engine, "_columnar_vehicles", lambda slots: np.zeros(len(slots), bool))
+        per_fix.replay(positions)
+    per_fix.flush()
 
-    assert set(states) == {name for name, count in states.items() if count}  # each one seen
-    assert len(states) == 9
+    assert len(states) == 9 and all(states.values())  # every state seen at some cut
     assert len(streamed.alerts) > 20
-    assert _in_order(streamed) == _in_order(fix_by_fix)
-    assert _result(streamed) == _result(whole)
-    assert streamed.counts == fix_by_fix.counts == whole.counts
-
-
-def test_a_wall_clock_going_back_is_judged_fix_by_fix(provinces, monkeypatch):
-    """A vehicle's time zone changes (a fleet reload: Shanghai to Urumqi, two hours behind)
-    while a night fix is pending: the next fix is on the day before it, outside the night,
-    and leaves it pending; the fix after the night's end judges it. The nights are judged as
-    the fix-by-fix run judges them, the change between two releases or within one."""
-    day = 86_400
-    midnight = T0 - 8 * HOUR_S  # local midnight in Shanghai
-    rows = [("B1", midnight + d * day + t, *HOME) for d in range(5) for t in (2400, 12 * HOUR_S)]
-    rows.append(("B1", midnight + 5 * day + 2400, *HOME))  # 00:40, pending at the change
-    later = midnight + 5 * day + 2 * HOUR_S  # local midnight in Urumqi
-    rows += [("B1", later - 3600, *HOME), ("B1", later + 5.5 * HOUR_S, *HOME)]  # 23:00, 05:30
-    rows += [("B1", later + d * day + t, *HOME) for d in range(1, 4) for t in (2400, 12 * HOUR_S)]
-    cut = 11  # the fixes before the change
-    devices = [DeviceSpec("B1", "V9", "wired", 1200)]
-    specs = [VehicleSpec("V9", home=HOME, time_zone=zone)
-             for zone in ("Asia/Shanghai", "Asia/Urumqi")]  # fmt: skip
-    settings_ = MonitorSettings(reorder_window_s=0)
-
-    def stream(release_between):
-        monitor = Monitor(devices, specs[:1], settings=settings_, provinces=provinces)
-        monitor.ingest(batch(rows[:cut]))
-        if release_between:
-            monitor.advance(rows[cut - 1][1])
-            assert monitor._slots["V9"].monitor.nights.pending is not None
-        monitor.update_fleet(devices, specs[1:])
-        monitor.ingest(batch(rows[cut:]))
-        monitor.advance(rows[-1][1])
-        nights = monitor._slots["V9"].monitor.nights
-        return monitor, (nights.learned, nights.confirmations, nights.candidate, nights.streak)
-
-    for release_between in (True, False):
-        streamed, state = stream(release_between)
-        with monkeypatch.context() as patched:
-            patched.setattr(engine, "Release", _FixByFix)
-            fix_by_fix, expected = stream(release_between)
-        assert expected[1] == 9  # every night judged: the one pending at the change too
-        assert state == expected
-        assert _in_order(streamed) == _in_order(fix_by_fix)
+    assert _result(streamed) == _result(whole) == _result(per_fix)
+    assert streamed.counts == whole.counts == per_fix.counts

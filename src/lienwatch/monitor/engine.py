@@ -2,9 +2,7 @@
 
 :class:`Monitor` enriches each batch of fixes with vectorized lookups (validity, province,
 risk zone, local time, unit vectors), holds them per vehicle until the reorder window has
-passed, and hands them in time order to the vehicle's :class:`VehicleMonitor` (the detectors
-that read no other's state run once per call over the fixes it released:
-:mod:`lienwatch.monitor.released`). A tracker
+passed, and hands them in time order to the vehicle's :class:`VehicleMonitor`. A tracker
 alarm (power cut, removal, tamper, antenna cut) is not held: its alert is raised as it
 arrives (:meth:`~lienwatch.monitor.detectors.alarms.Alarms.on_arrival`), the same alert the
 ordered pass raises later. A fix older
@@ -45,7 +43,6 @@ from lienwatch.monitor.model import (
     iso_utc,
 )
 from lienwatch.monitor.regions import RegionLibrary
-from lienwatch.monitor.released import Release
 from lienwatch.monitor.vehicle import VehicleMonitor
 from lienwatch.monitor.zones import ZoneLibrary
 
@@ -106,22 +103,18 @@ class Monitor:
     def ingest(self, batch: PositionColumns) -> None:
         """Take fixes in any order; each is processed once the reorder window has passed."""
         window = self.settings.reorder_window_s
-        release, slots = Release(self.book), self._slots
         for fix in self._fixes(batch):
-            slot = slots.get(fix.device_id) or self._slot(fix.device_id)
+            slot = self._slot(fix.device_id)
             if (fix.time, fix.device_id) <= slot.released:
                 self.counts["late"] += 1
                 continue
             heapq.heappush(slot.held, (fix.time, fix.device_id, next(self._seq), fix))
             if fix.time > slot.newest:
                 slot.newest = fix.time
-                if slot.held[0][0] <= fix.time - window:
-                    self._release(slot, fix.time - window, release)
+                self._release(slot, slot.newest - window)
             if fix.alarms and (fix.time, fix.device_id) > slot.released:
                 # an alarm is an event: its alert is raised now, not after the window
                 slot.monitor.alarms.on_arrival(fix, _pending(slot))
-                release.between()
-        self._finish(release)
 
     def replay(self, batch: PositionColumns) -> None:
         """Process a complete batch directly in (vehicle, time, device) order.
@@ -357,12 +350,9 @@ class Monitor:
     def advance(self, now: int) -> None:
         """The clock reached ``now``: process held fixes and silences older than the window."""
         watermark = now - self.settings.reorder_window_s
-        release = Release(self.book)
         for slot in self._unique_slots():
-            self._release(slot, watermark, release)
+            self._release(slot, watermark)
             slot.monitor.fire_due(watermark)
-            release.between()
-        self._finish(release)
         if watermark // 3_600 > self._clock // 3_600:
             self._raise_clusters()
         self._clock = max(self._clock, watermark)
@@ -373,12 +363,9 @@ class Monitor:
         slots = list(self._unique_slots())
         newest = max((s.newest for s in slots), default=0)
         until = newest if now is None else now
-        release = Release(self.book)
         for slot in slots:
-            self._release(slot, 2**62, release)
+            self._release(slot, 2**62)
             slot.monitor.fire_due(until)
-            release.between()
-        self._finish(release)
         if clusters:
             self._raise_clusters()
 
@@ -412,8 +399,7 @@ class Monitor:
                 seen.add(id(slot))
                 yield slot
 
-    def _release(self, slot: _Slot, watermark: int, release: Release) -> None:
-        """Process the slot's held fixes up to ``watermark``, in (time, device) order."""
+    def _release(self, slot: _Slot, watermark: int) -> None:
         held = slot.held
         while held and held[0][0] <= watermark:
             time, device, _, fix = heapq.heappop(held)
@@ -421,14 +407,13 @@ class Monitor:
                 self.counts["late"] += 1
                 continue
             slot.released = (time, device)
-            release.process(slot.monitor, fix)
+            self._process(slot.monitor, fix)
 
-    def _finish(self, release: Release) -> None:
-        """End a call's release: the detectors it left for the end, and its counts."""
-        release.finish()
-        for name, count in (("fixes", release.released), ("invalid", release.invalid)):
-            if count:
-                self.counts[name] += count
+    def _process(self, monitor: VehicleMonitor, fix: Fix) -> None:
+        self.counts["fixes"] += 1
+        if not fix.valid:
+            self.counts["invalid"] += 1
+        monitor.on_fix(fix)
 
     def _slot_key(self, device_id: str) -> str:
         device = self._devices.get(device_id)

@@ -115,18 +115,6 @@ class VehicleMonitor:
 
     def on_fix(self, fix: Fix) -> None:
         """Update every detector with the vehicle's next fix in time order."""
-        if self.report(fix):
-            self.jumps.on_fix(fix)
-            self.stay(fix)
-            self.region.on_fix(fix)
-            self.nights.on_fix(fix)
-            self.area.on_fix(fix)
-            if self.pair is not None:
-                self.pair.on_fix(fix)
-
-    def report(self, fix: Fix) -> bool:
-        """The first part of :meth:`on_fix`: the deadlines due before the fix, liveness and
-        alarms; whether the fix has usable coordinates (only those move the rest)."""
         if self.liveness.next_deadline < fix.time or self.stays.due < fix.time:
             self.fire_due(fix.time)
         self.liveness.on_fix(fix)
@@ -134,12 +122,14 @@ class VehicleMonitor:
             self.alarms.on_fix(fix)
         if not fix.valid:
             self.invalid += 1  # counted, but a fix without usable coordinates moves nothing
-            return False
+            return
         self.out.last_valid = fix
-        return True
-
-    def stay(self, fix: Fix) -> None:
-        """Stays and risk zones (which read the stay) at a valid fix, in :meth:`on_fix`."""
+        self.jumps.on_fix(fix)
         self.stays.on_fix(fix)
         if fix.zone >= 0 or self.zones.current != -1:  # -2: in a zone taken out since
             self.zones.on_fix(fix)
+        self.region.on_fix(fix)
+        self.nights.on_fix(fix)
+        self.area.on_fix(fix)
+        if self.pair is not None:
+            self.pair.on_fix(fix)
