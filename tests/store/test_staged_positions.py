@@ -54,24 +54,48 @@ def rows(factory) -> list[tuple]:
         ]
 
 
-def test_adopted_files_hold_the_rows_of_one_bulk_load(tmp_path):
-    loaded_engine, loaded, keys = store(tmp_path / "loaded.sqlite3")
-    columns = fixes(keys)
+def newest_fixes(factory) -> list[tuple]:
+    with transaction(factory) as session:
+        return list(session.execute(select(Device.id, Device.last_fix_at).order_by(Device.id)))
+
+
+def settings(engine) -> tuple:
+    with engine.connect() as connection:
+        return tuple(connection.exec_driver_sql(f"PRAGMA {name}").scalar()
+                     for name in ("foreign_keys", "journal_mode", "synchronous"))  # fmt: skip
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["store to itself", "another connection"])
+def test_adopted_files_hold_the_rows_of_one_bulk_load(tmp_path, shared):
+    """With the store to itself the adoption writes through a rollback journal, with another
+    connection open through the WAL: the same rows either way, the settings put back."""
+    loaded_engine, loaded, keys = store(tmp_path / "loaded.sqlite3", device_count=5)
+    columns = fixes(keys[:4])  # a device without fixes keeps last_fix_at NULL
     with transaction(loaded) as session:
         stored = load_positions(session, columns, chunk=128)
         schema = positions_schema(session)
     assert 0 < stored < len(columns)  # the repeated fixes dropped
-    engine, factory, _ = store(tmp_path / "adopted.sqlite3")
+    engine, factory, _ = store(tmp_path / "adopted.sqlite3", device_count=5)
+    before = settings(engine)
     halves = [columns.take(slice(0, 250)), columns.take(slice(250, None))]  # repeats across too
     paths = [tmp_path / f"part{i}.sqlite3" for i in range(2)]
     staged = [
         stage_positions(path, schema, half, chunk=100)
         for path, half in zip(paths, halves, strict=True)
     ]
+    other = sqlite3.connect(tmp_path / "adopted.sqlite3") if shared else None
+    if other is not None:
+        other.execute("SELECT count(*) FROM devices").fetchone()
     assert adopt_staged_positions(engine, paths) == stored < sum(staged)
+    log = tmp_path / "adopted.sqlite3-wal"  # the fixes written in place, or through the log
+    assert (log.exists() and log.stat().st_size > 0) == shared
     assert rows(factory) == rows(loaded)
-    with engine.connect() as connection:  # the connection went back to the pool as it was
-        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    assert newest_fixes(factory) == newest_fixes(loaded)
+    assert newest_fixes(factory)[-1][1] is None
+    assert before == settings(engine) == (1, "wal", 1)  # the connection went back as it was
+    if other is not None:
+        assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        other.close()
     for e in (engine, loaded_engine):
         e.dispose()
 
