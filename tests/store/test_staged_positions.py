@@ -83,6 +83,7 @@ def test_adopted_files_hold_the_rows_of_one_bulk_load(tmp_path, shared):
         stage_positions(path, schema, half, chunk=100)
         for path, half in zip(paths, halves, strict=True)
     ]
+    files = [path.read_bytes() for path in paths]
     other = sqlite3.connect(tmp_path / "adopted.sqlite3") if shared else None
     if other is not None:
         other.execute("SELECT count(*) FROM devices").fetchone()
@@ -90,6 +91,7 @@ def test_adopted_files_hold_the_rows_of_one_bulk_load(tmp_path, shared):
     log = tmp_path / "adopted.sqlite3-wal"  # the fixes written in place, or through the log
     assert (log.exists() and log.stat().st_size > 0) == shared
     assert rows(factory) == rows(loaded)
+    assert [path.read_bytes() for path in paths] == files  # only read
     assert newest_fixes(factory) == newest_fixes(loaded)
     assert newest_fixes(factory)[-1][1] is None
     assert before == settings(engine) == (1, "wal", 1)  # the connection went back as it was

@@ -229,24 +229,24 @@ def _journaled_in_place(db: sqlite3.Connection) -> Iterator[None]:
     no less durable. Readers of the store wait while the write runs. The switch needs the
     store to itself: with another connection open it is refused and the write goes through
     the WAL."""
-    mode, sync = (db.execute(f"PRAGMA {name}").fetchone()[0]
+    mode, sync = (db.execute(f"PRAGMA main.{name}").fetchone()[0]
                   for name in ("journal_mode", "synchronous"))  # fmt: skip
     if mode != "wal":
         yield
         return
     try:
-        db.execute("PRAGMA journal_mode=DELETE")
+        db.execute("PRAGMA main.journal_mode=DELETE")  # not the attached files' modes
     except sqlite3.OperationalError as error:
         if error.sqlite_errorcode != sqlite3.SQLITE_BUSY:
             raise
         yield  # another connection has the store open
         return
-    db.execute("PRAGMA synchronous=EXTRA")
+    db.execute("PRAGMA main.synchronous=EXTRA")
     try:
         yield
     finally:
-        db.execute(f"PRAGMA journal_mode={mode}")
-        db.execute(f"PRAGMA synchronous={sync}")
+        db.execute(f"PRAGMA main.journal_mode={mode}")
+        db.execute(f"PRAGMA main.synchronous={sync}")
 
 
 #: Every device's ``last_fix_at`` moved forward to its newest stored fix (the adoption's): one
