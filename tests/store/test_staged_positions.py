@@ -120,3 +120,21 @@ def test_the_store_refuses_staged_fixes_of_unknown_devices_and_into_a_filled_tab
         stage_positions(known, schema, fixes(keys))
     assert sqlite3.connect(known).execute("SELECT count(*) FROM positions").fetchone()[0] > 0
     engine.dispose()
+
+
+def test_a_failed_adoption_leaves_the_store_as_it_was(tmp_path):
+    engine, factory, keys = store(tmp_path / "store.sqlite3")
+    with transaction(factory) as session:
+        schema = positions_schema(session)
+    good, bad = tmp_path / "good.sqlite3", tmp_path / "bad.sqlite3"
+    stage_positions(good, schema, fixes(keys))
+    with sqlite3.connect(bad) as db:  # known devices, but not a staged positions table
+        db.execute("CREATE TABLE positions (device_id INTEGER)")
+        db.execute("INSERT INTO positions VALUES (?)", (keys[0],))
+    with pytest.raises(sqlite3.OperationalError, match="no such column"):
+        adopt_staged_positions(engine, [good, bad])  # fails after the first file went in
+    assert rows(factory) == []
+    assert all(at is None for _, at in newest_fixes(factory))
+    assert settings(engine) == (1, "wal", 1)
+    assert adopt_staged_positions(engine, [good]) > 0  # and a retry goes through
+    engine.dispose()

@@ -192,8 +192,6 @@ def adopt_staged_positions(engine: Engine, paths: Sequence[Path]) -> int:
             with _journaled_in_place(db):
                 return _transfer_staged(db, names)
         finally:
-            if db.in_transaction:
-                db.rollback()
             for name in names:
                 db.execute(f"DETACH DATABASE {name}")
             db.execute(f"PRAGMA foreign_keys={enforced}")
@@ -203,19 +201,23 @@ def adopt_staged_positions(engine: Engine, paths: Sequence[Path]) -> int:
 
 def _transfer_staged(db: sqlite3.Connection, names: Sequence[str]) -> int:
     """The attached files' fixes into the empty ``positions``, devices' ``last_fix_at`` moved
-    forward, committed; return how many fixes were stored."""
+    forward, committed (rolled back on any error); return how many fixes were stored."""
     db.execute("BEGIN")
-    before = db.total_changes
-    for i, name in enumerate(names):
-        if i == 0:  # into the empty table: SQLite's transfer
-            db.execute(f"INSERT INTO main.positions SELECT * FROM {name}.positions")
-        else:
-            db.execute(f"INSERT OR IGNORE INTO main.positions ({_POSITION_COLUMNS}) "
-                       f"SELECT {_POSITION_COLUMNS} FROM {name}.positions ORDER BY id")
-    stored = db.total_changes - before
-    db.execute(_NOTE_NEWEST_SQLITE)
-    db.commit()
-    return stored
+    try:
+        before = db.total_changes
+        for i, name in enumerate(names):
+            if i == 0:  # into the empty table: SQLite's transfer
+                db.execute(f"INSERT INTO main.positions SELECT * FROM {name}.positions")
+            else:
+                db.execute(f"INSERT OR IGNORE INTO main.positions ({_POSITION_COLUMNS}) "
+                           f"SELECT {_POSITION_COLUMNS} FROM {name}.positions ORDER BY id")
+        stored = db.total_changes - before
+        db.execute(_NOTE_NEWEST_SQLITE)
+        db.commit()
+        return stored
+    except BaseException:
+        db.rollback()  # before the journal mode is put back, which a transaction would refuse
+        raise
 
 
 @contextlib.contextmanager
