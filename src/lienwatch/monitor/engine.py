@@ -148,13 +148,13 @@ class Monitor:
             columnar[:] = False
             columnar[vehicle[rows]] = True  # those with fixes before their first alarm
             opened.global_of = np.flatnonzero(rows)
-            self._replay_columns(batch, order[rows], unique, device_of, vehicle[rows], slots,
-                                 columnar, opened)  # fmt: skip
+            self._replay_columns(batch, order[rows], local[rows], unique, device_of,
+                                 vehicle[rows], slots, columnar, opened)  # fmt: skip
             opened.seal()
         fallback = order[~rows]  # whole vehicles, and alarm vehicles from their first alarm
         if len(fallback):
             opened.global_of = np.flatnonzero(~rows)
-            fixes = self._columns(batch.take(fallback), unique, device_of[fallback])
+            fixes = self._columns(batch.take(fallback), unique, device_of[fallback], local[~rows])
             self._replay_fixes(fixes, opened)
         opened.restore()
 
@@ -184,6 +184,7 @@ class Monitor:
         self,
         batch: PositionColumns,
         index: np.ndarray,
+        local: np.ndarray,
         unique: np.ndarray,
         device_of: np.ndarray,
         vehicle: np.ndarray,
@@ -192,7 +193,8 @@ class Monitor:
         opened: OpenOrder,
     ) -> None:
         """The columnar batch path over fresh vehicles: the fixes ``index`` of ``batch``, sorted
-        by (vehicle, time, device); ``vehicle`` indexes ``slots``, ``device_of`` ``unique``.
+        by (vehicle, time, device), and their wall clock ``local``; ``vehicle`` indexes
+        ``slots``, ``device_of`` ``unique``.
 
         The columns are built and the passes run over runs of whole vehicles of about
         ``_CHUNK`` fixes, one run after another: vehicles are independent, and arrays of that
@@ -208,13 +210,14 @@ class Monitor:
         if repeat.any():
             kept = ~repeat
             vehicle, time, dev, index = vehicle[kept], time[kept], dev[kept], index[kept]
+            local = local[kept]
             opened.global_of = opened.global_of[kept]
         global_of = opened.global_of
         monitors = [slots[k].monitor for k in chosen.tolist()]
         ends = np.r_[np.flatnonzero(vehicle[1:] != vehicle[:-1]), len(vehicle) - 1]
         invalid = 0
         for lo, hi in _chunks(ends, _CHUNK):
-            c = self._columns(batch.take(index[lo:hi]), unique, dev[lo:hi])
+            c = self._columns(batch.take(index[lo:hi]), unique, dev[lo:hi], local[lo:hi])
             first = int(vehicle[lo])
             c["vehicle"] = vehicle[lo:hi] - first
             opened.global_of = global_of[lo:hi]
@@ -488,10 +491,16 @@ class Monitor:
         return _tuples(self._columns(batch, unique, device_of))
 
     def _columns(
-        self, batch: PositionColumns, unique: np.ndarray, device_of: np.ndarray
+        self,
+        batch: PositionColumns,
+        unique: np.ndarray,
+        device_of: np.ndarray,
+        local: np.ndarray | None = None,
     ) -> dict[str, np.ndarray]:
         """The :class:`Fix` fields of the batch as arrays, derived fields computed, and
-        ``dev``: each fix's index into ``unique``, the distinct device ids."""
+        ``dev``: each fix's index into ``unique``, the distinct device ids. ``local``, the
+        wall clock of each fix, is computed unless the caller has it (the batch path reads
+        it for the whole batch first)."""
         n = len(batch)
         if n == 0:
             return {name: np.zeros(0) for name in (*Fix._fields, "dev")}
@@ -507,7 +516,8 @@ class Monitor:
         devices = unique.astype(object)[device_of]  # shares the id strings: no copy of each
         specs = self._specs(unique)
         time = np.asarray(batch.time, dtype=np.int64)
-        local = time + self._utc_offsets(specs, device_of, time)
+        if local is None:
+            local = time + self._utc_offsets(specs, device_of, time)
         cells = activity_cells(np.where(valid, lat, 0.0), np.where(valid, lon, 0.0))
         in_area = self._in_areas(specs, device_of, lat, lon, valid)
         return {
