@@ -94,15 +94,17 @@ def _shared_payers(p: Payments, limits: PaymentLimits) -> dict[str, int]:
 def _splits(p: Payments, limits: PaymentLimits) -> set[int]:
     """Rows that are parts of a split installment."""
     days: dict[tuple[str, int], list[int]] = defaultdict(list)
-    for k in range(len(p)):
-        days[(p.loan[k], int(p.paid_at[k]) // 86_400)].append(k)
+    paid_day = (np.asarray(p.paid_at) // 86_400).tolist()
+    for k, loan_day in enumerate(zip(p.loan, paid_day, strict=True)):
+        days[loan_day].append(k)
+    amount = np.asarray(p.amount).tolist()
     found: set[int] = set()
     for rows in days.values():
         if len(rows) < limits.split_min_parts:
             continue
         installment = int(p.installment[rows[0]])
-        total = int(sum(p.amount[k] for k in rows))
-        small = all(p.amount[k] < installment for k in rows)
+        total = sum(amount[k] for k in rows)
+        small = all(amount[k] < installment for k in rows)
         if small and abs(total - installment) <= limits.split_tolerance * installment:
             found.update(rows)
     return found

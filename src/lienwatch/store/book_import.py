@@ -117,7 +117,7 @@ def _insert_schedules(session: Session, rows: list[Row], ids: _Ids) -> None:
             }
             for i in _terms(row).schedule()
         )  # fmt: skip
-    session.execute(insert(Installment), installments)
+    session.execute(insert(Installment.__table__), installments)  # Core: many rows, no ORM
 
 
 def _terms(row: Row) -> LoanTerms:

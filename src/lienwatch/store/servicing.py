@@ -192,7 +192,7 @@ def record_run(session: Session, stored: StoredBook, result: PortfolioResult) ->
             keys.tolist()))
     )  # fmt: skip
     if len(keys):
-        session.execute(insert(LoanSnapshot), _snapshot_rows(stored, result))
+        session.execute(insert(LoanSnapshot.__table__), _snapshot_rows(stored, result))  # Core
     key_of = dict(zip(book.loan_id.tolist(), keys.tolist(), strict=True))
     changes = [
         {
