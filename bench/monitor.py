@@ -9,7 +9,8 @@ On a simulated portfolio (every detector on, risk zones loaded) it times:
 - the streaming monitor in one process (``Monitor.ingest`` of the fixes in time order, 10,000
   a call, ``advance`` after each, then ``flush``): every fix through the per-fix state
   machines, as ``lienwatch serve`` runs them;
-- the batch run over ``--workers`` processes (``run_monitor``), as the demo uses it;
+- the batch run over ``--workers`` processes (``run_monitor``), as the demo uses it, with
+  the CPU seconds of the parent and of the workers together;
 - the province lookup of every fix (``ProvinceIndex.lookup``), in points per second;
 - the whole monitor over ``--total`` fixes (default 10,000,000): books of ``--loans`` loans
   are simulated one after another (seeds 7, 8, …) and each is run through ``run_monitor``
@@ -102,7 +103,7 @@ def main() -> None:
           f"advance, flush): {n / streamed:,.0f} fixes/s ({streamed:.1f} s, {alerts:,} alerts); "
           f"ratio to baseline time {streamed / plain:.1f}x")  # fmt: skip
 
-    started = time.perf_counter()
+    started, cpu, workers_cpu = time.perf_counter(), time.process_time(), _children_cpu()
     result = run_monitor(
         batch,
         devices,
@@ -112,9 +113,12 @@ def main() -> None:
         settings=MonitorSettings(workers=args.workers),
     )
     many = time.perf_counter() - started
+    cpu, workers_cpu = time.process_time() - cpu, _children_cpu() - workers_cpu
     print(
         f"batch run, {args.workers} processes: {n / many:,.0f} fixes/s ({many:.1f} s, "
-        f"{len(result.alerts):,} alerts); speed-up {one / many:.2f}x"
+        f"{len(result.alerts):,} alerts); speed-up {one / many:.2f}x; CPU-s: parent {cpu:.2f}, "
+        f"workers {workers_cpu:.2f} ({n / workers_cpu:,.0f} fixes per CPU-second "
+        f"of a worker)"
     )
 
     rng = np.random.default_rng(1)
@@ -128,6 +132,12 @@ def main() -> None:
 
 
 _CHUNK = 10_000
+
+
+def _children_cpu() -> float:
+    """User + system seconds of the child processes ended so far (``run_monitor``'s workers)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _load() -> str:

@@ -14,7 +14,8 @@ is the one the load does not skew).
 The demo's way is measured beside them: the fixes staged by ``--workers`` processes, each into
 a scratch SQLite file of its own (``stage_positions``), then moved into the store in one
 transaction (``adopt_staged_positions``: SQLite's transfer of the first file's records and
-index entries as they are, the others inserted after it). Its CPU figure counts the workers'.
+index entries as they are, the others inserted after it, written in place through a rollback
+journal since the store has no other connection open). Its CPU figure counts the workers'.
 
     python bench/position_load.py [--loans 2000] [--days 120] [--workers 2]
 """

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from lienwatch.services.ledger import LedgerService
-from lienwatch.services.servicing import run_nightly
+from lienwatch.services.servicing import run_nightly, run_nightly_days
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.servicing.engine import loan_state
 from lienwatch.servicing.product import LoanTerms, Payment
@@ -168,3 +168,46 @@ def test_a_paid_loan_closes_only_once_its_mortgage_registration_is_released(db_s
     assert snapshot(db_session, "L-paid", released_on).status == "closed"
     db_session.refresh(loan)
     assert loan.status == "closed"
+
+
+def _recorded(session) -> dict[str, list[tuple]]:
+    """Every row the nightly runs write, without surrogate keys and wall-clock times, in a
+    stable order."""
+    snapshots = [c for c in LoanSnapshot.__table__.columns if c.name != "id"]
+    changes = [c for c in BucketChange.__table__.columns if c.name != "id"]
+    events = [c for c in Event.__table__.columns if c.name not in {"id", "created_at"}]
+    return {
+        "snapshots": sorted(map(tuple, session.execute(select(*snapshots)))),
+        "bucket_changes": sorted(map(tuple, session.execute(select(*changes)))),
+        "events": list(map(tuple, session.execute(select(*events).order_by(Event.key)))),
+        "statuses": sorted(map(tuple, session.execute(select(Loan.ref, Loan.status)))),
+    }
+
+
+def test_a_history_in_one_pass_records_what_the_runs_day_by_day_record(db_session, book):
+    # loans disbursed between the days, one paid off early and held until its release, and an
+    # earlier run of a day in the middle whose buckets the pass must start from
+    factories.loan(db_session, "L-later", disbursed_on=date(2026, 3, 1))
+    paid = factories.loan(db_session, "L-paid", principal=1_000_000, disbursed_on=date(2026, 2, 1))
+    factories.pledge(db_session, paid)
+    PaymentRepository(db_session).record(loan=paid, external_id="PAYOFF",
+                                         paid_on=date(2026, 2, 20), amount=1_100_000)
+    nightly(db_session, date(2026, 3, 25))
+    days = [date(2026, 2, 15), date(2026, 3, 10), date(2026, 4, 1), date(2026, 4, 30),
+            date(2026, 6, 2)]  # fmt: skip
+    one_pass = db_session.begin_nested()
+    counts = run_nightly_days(db_session, CATALOGUE, days=days)
+    recorded = _recorded(db_session)
+    one_pass.rollback()
+    day_by_day = [nightly(db_session, day) for day in days]
+    assert counts == day_by_day
+    assert recorded == _recorded(db_session)
+    assert {c.loans for c in counts} == {3, 4}  # L-later joins on 2026-03-10
+    assert sum(c.bucket_changes for c in counts) > 0 and sum(c.status_changes for c in counts) > 0
+    assert snapshot(db_session, "L-paid", date(2026, 6, 2)).status == "release-pending"
+
+
+def test_a_history_in_one_pass_refuses_days_out_of_order(db_session, book):
+    with pytest.raises(ValueError, match="days: must be in increasing order"):
+        run_nightly_days(db_session, CATALOGUE, days=[date(2026, 3, 10), date(2026, 3, 10)])
+    assert run_nightly_days(db_session, CATALOGUE, days=[]) == []

@@ -54,24 +54,50 @@ def rows(factory) -> list[tuple]:
         ]
 
 
-def test_adopted_files_hold_the_rows_of_one_bulk_load(tmp_path):
-    loaded_engine, loaded, keys = store(tmp_path / "loaded.sqlite3")
-    columns = fixes(keys)
+def newest_fixes(factory) -> list[tuple]:
+    with transaction(factory) as session:
+        return list(session.execute(select(Device.id, Device.last_fix_at).order_by(Device.id)))
+
+
+def settings(engine) -> tuple:
+    with engine.connect() as connection:
+        return tuple(connection.exec_driver_sql(f"PRAGMA {name}").scalar()
+                     for name in ("foreign_keys", "journal_mode", "synchronous"))  # fmt: skip
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["store to itself", "another connection"])
+def test_adopted_files_hold_the_rows_of_one_bulk_load(tmp_path, shared):
+    """With the store to itself the adoption writes through a rollback journal, with another
+    connection open through the WAL: the same rows either way, the settings put back."""
+    loaded_engine, loaded, keys = store(tmp_path / "loaded.sqlite3", device_count=5)
+    columns = fixes(keys[:4])  # a device without fixes keeps last_fix_at NULL
     with transaction(loaded) as session:
         stored = load_positions(session, columns, chunk=128)
         schema = positions_schema(session)
     assert 0 < stored < len(columns)  # the repeated fixes dropped
-    engine, factory, _ = store(tmp_path / "adopted.sqlite3")
+    engine, factory, _ = store(tmp_path / "adopted.sqlite3", device_count=5)
+    before = settings(engine)
     halves = [columns.take(slice(0, 250)), columns.take(slice(250, None))]  # repeats across too
     paths = [tmp_path / f"part{i}.sqlite3" for i in range(2)]
     staged = [
         stage_positions(path, schema, half, chunk=100)
         for path, half in zip(paths, halves, strict=True)
     ]
+    files = [path.read_bytes() for path in paths]
+    other = sqlite3.connect(tmp_path / "adopted.sqlite3") if shared else None
+    if other is not None:
+        other.execute("SELECT count(*) FROM devices").fetchone()
     assert adopt_staged_positions(engine, paths) == stored < sum(staged)
+    log = tmp_path / "adopted.sqlite3-wal"  # the fixes written in place, or through the log
+    assert (log.exists() and log.stat().st_size > 0) == shared
     assert rows(factory) == rows(loaded)
-    with engine.connect() as connection:  # the connection went back to the pool as it was
-        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    assert [path.read_bytes() for path in paths] == files  # only read
+    assert newest_fixes(factory) == newest_fixes(loaded)
+    assert newest_fixes(factory)[-1][1] is None
+    assert before == settings(engine) == (1, "wal", 1)  # the connection went back as it was
+    if other is not None:
+        assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        other.close()
     for e in (engine, loaded_engine):
         e.dispose()
 
@@ -93,4 +119,22 @@ def test_the_store_refuses_staged_fixes_of_unknown_devices_and_into_a_filled_tab
     with pytest.raises(FileExistsError, match=r"staging file: .* exists"):
         stage_positions(known, schema, fixes(keys))
     assert sqlite3.connect(known).execute("SELECT count(*) FROM positions").fetchone()[0] > 0
+    engine.dispose()
+
+
+def test_a_failed_adoption_leaves_the_store_as_it_was(tmp_path):
+    engine, factory, keys = store(tmp_path / "store.sqlite3")
+    with transaction(factory) as session:
+        schema = positions_schema(session)
+    good, bad = tmp_path / "good.sqlite3", tmp_path / "bad.sqlite3"
+    stage_positions(good, schema, fixes(keys))
+    with sqlite3.connect(bad) as db:  # known devices, but not a staged positions table
+        db.execute("CREATE TABLE positions (device_id INTEGER)")
+        db.execute("INSERT INTO positions VALUES (?)", (keys[0],))
+    with pytest.raises(sqlite3.OperationalError, match="no such column"):
+        adopt_staged_positions(engine, [good, bad])  # fails after the first file went in
+    assert rows(factory) == []
+    assert all(at is None for _, at in newest_fixes(factory))
+    assert settings(engine) == (1, "wal", 1)
+    assert adopt_staged_positions(engine, [good]) > 0  # and a retry goes through
     engine.dispose()

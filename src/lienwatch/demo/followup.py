@@ -17,7 +17,7 @@ import bisect
 import random
 import time as clock
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -35,7 +35,7 @@ from lienwatch.followup.strategy import configured_strategy
 from lienwatch.services.followup import AgentOutcome, FollowupService
 from lienwatch.services.followup.coverage import coverage, kpis
 from lienwatch.services.payment_anomalies import scan_payments
-from lienwatch.services.servicing import run_nightly
+from lienwatch.services.servicing import run_nightly, run_nightly_days
 from lienwatch.services.strategies import strategy_in_force
 from lienwatch.services.workforce.capacity import (
     CapacityForecast,
@@ -46,7 +46,7 @@ from lienwatch.services.workforce.shortfall import morning_plan
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.store.db import transaction
 from lienwatch.store.repositories import LoanRepository, TeamRepository
-from lienwatch.store.servicing import last_run_day
+from lienwatch.store.servicing import RunCounts, last_run_day
 from lienwatch.store.tables import Loan, LoanSnapshot, Payment, Task, User
 from lienwatch.workforce.rules import capacity_rules
 
@@ -242,6 +242,18 @@ class NightlyRuns:
         abnormal-payment rules, as the nightly job does (known at the end of the day)."""
         with transaction(self.factory) as session:
             counts = run_nightly(session, self.catalogue, as_of=day)
+        self._scan_and_count(day, counts)
+
+    def run_days(self, days: Sequence[date]) -> None:
+        """The runs of ``days`` (increasing) in one pass and one transaction
+        (:func:`run_nightly_days`), then each day's payments scanned as :meth:`run` does (the
+        scan reads no run's results)."""
+        with transaction(self.factory) as session:
+            counted = run_nightly_days(session, self.catalogue, days=days)
+        for day, counts in zip(days, counted, strict=True):
+            self._scan_and_count(day, counts)
+
+    def _scan_and_count(self, day: date, counts: RunCounts) -> None:
         since = day if self.last is None else self.last + timedelta(days=1)
         with transaction(self.factory) as session:
             end = datetime.combine(day + timedelta(days=1), time(), tzinfo=UTC)

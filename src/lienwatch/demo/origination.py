@@ -22,7 +22,7 @@ from fractions import Fraction
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from lienwatch.domain.schedule import annuity_factor
@@ -101,9 +101,14 @@ def _application(loan: Any, borrower: Any, vehicle: Any, *, share: float) -> App
 def record_grades(session: Session, origination: Origination, *, at: datetime) -> None:
     """Store each scored loan's score and grade on the book, and its application (decided
     on its disbursement day, recorded at ``at``) with the attributes the scorecard binned."""
-    for ref, decision in origination.decisions.items():
-        session.execute(update(Loan).where(Loan.ref == ref)
-                        .values(score=decision.score, grade=decision.grade))  # fmt: skip
+    if origination.decisions:  # one statement, executed for every loan
+        loans = Loan.__table__
+        session.execute(
+            update(loans).where(loans.c.ref == bindparam("loan_ref"))
+            .values(score=bindparam("loan_score"), grade=bindparam("loan_grade")),
+            [{"loan_ref": ref, "loan_score": d.score, "loan_grade": d.grade}
+             for ref, d in origination.decisions.items()],
+        )  # fmt: skip
     o = origination
     if o.card is None or o.reference is None or o.columns is None or not o.decisions:
         return

@@ -257,16 +257,16 @@ def _nightly_runs(
     go_live: date,
     report: Progress,
 ) -> dict[str, int]:
-    """Replay the servicing history before go-live: the nightly run, each in its own
-    transaction as in production, weekly from ``start`` and on the eve of go-live (the
-    follow-up stage then runs every night, so the bucket history of its days carries the
-    day each change was observed)."""
+    """Replay the servicing history before go-live: the nightly run weekly from ``start``
+    and on the eve of go-live, in one pass over the book (the follow-up stage then runs
+    every night, so the bucket history of its days carries the day each change was
+    observed)."""
     eve = go_live - timedelta(days=1)
     days = [*(start + timedelta(days=d) for d in range(0, (eve - start).days, 7)), eve]
     runs = NightlyRuns(factory, catalogue)
-    for done, day in enumerate(days, start=1):
-        runs.run(day)
-        report("servicing", done, len(days))
+    report("servicing", 0, len(days))
+    runs.run_days(days)
+    report("servicing", len(days), len(days))
     return runs.counts()
 
 

@@ -43,19 +43,24 @@ def canonical(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+_SCALARS = (type(None), bool, int, str)
+
+
 def _plain(value: Any) -> bool:
-    """Whether ``value`` holds only the allowed types (fast: no paths are built)."""
+    """Whether ``value`` holds only the allowed types (fast: no paths are built; every act
+    is checked, so the common exact types are looked up before any ``isinstance``)."""
     stack = [value]
     while stack:
         item = stack.pop()
-        if item is None or isinstance(item, bool | int | str):
+        kind = type(item)
+        if kind in _SCALARS or isinstance(item, _SCALARS):
             continue
-        if isinstance(item, list | tuple):
-            stack.extend(item)
-        elif isinstance(item, dict):
-            if not all(isinstance(key, str) for key in item):
+        if kind is dict or isinstance(item, dict):
+            if not all(type(key) is str or isinstance(key, str) for key in item):
                 return False
             stack.extend(item.values())
+        elif kind is list or kind is tuple or isinstance(item, list | tuple):
+            stack.extend(item)
         else:
             return False
     return True

@@ -8,10 +8,12 @@ they all report.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import multiprocessing
 import zlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,7 +71,7 @@ def run_monitor(
         if workers == 1:
             parts = [_run_part((0, 1))]
         else:
-            with multiprocessing.get_context("fork").Pool(workers) as pool:
+            with _frozen(), multiprocessing.get_context("fork").Pool(workers) as pool:
                 parts = pool.map(_run_part, [(i, workers) for i in range(workers)])
     finally:
         _JOB = None
@@ -84,6 +86,24 @@ def run_monitor(
         counts.update(part_counts)
     alerts.sort(key=lambda a: (a.raised_at, a.vehicle_id, a.type))
     return MonitorResult(alerts, dict(counts))
+
+
+@contextlib.contextmanager
+def _frozen() -> Iterator[None]:
+    """The parent's objects out of the garbage collector's reach while workers fork from it.
+
+    A collection in a forked worker writes to the header of every object it walks, which
+    copies the page of each of the parent's objects into the worker (about 0.15 CPU-s of
+    page faults per worker on the demo's book); frozen, they are not walked. A process that
+    froze its own objects keeps them frozen."""
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def partition_of(vehicle_id: str, partitions: int) -> int:

@@ -13,6 +13,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from lienwatch.config import MonitorThresholds
 from lienwatch.domain.geo import chord2_of_m
 from lienwatch.monitor.detectors.base import StayRecord, chord2
@@ -34,11 +36,12 @@ def find_clusters(stays: Iterable[StayRecord], thresholds: MonitorThresholds) ->
     cell = thresholds.cluster_radius_m * _DEG_PER_M
     grid: dict[tuple[int, int], list[StayRecord]] = defaultdict(list)
     ordered = sorted(stays, key=lambda s: (s.start, s.vehicle_id))
-    for stay in ordered:
-        grid[_cell(stay, cell)].append(stay)
+    cells = [_cell(stay, cell) for stay in ordered]
+    for stay, at in zip(ordered, cells, strict=True):
+        grid[at].append(stay)
     found: dict[frozenset[str], Cluster] = {}
-    for stay in ordered:
-        iy, ix = _cell(stay, cell)
+    for k in _may_group(ordered, cells, thresholds.cluster_vehicles):
+        stay, (iy, ix) = ordered[k], cells[k]
         near = [
             other
             for dy in (-1, 0, 1)
@@ -53,6 +56,28 @@ def find_clusters(stays: Iterable[StayRecord], thresholds: MonitorThresholds) ->
             key = frozenset(s.vehicle_id for s in group.members)
             found.setdefault(key, group)
     return sorted(found.values(), key=lambda c: (c.start, sorted(s.vehicle_id for s in c.members)))
+
+
+def _may_group(ordered: Sequence[StayRecord], cells: Sequence[tuple[int, int]],
+               size: int) -> list[int]:  # fmt: skip
+    """The stays with owners enough in the cells around theirs to form a group: ``size`` or
+    more, counting each cell's distinct owners (an owner in two cells counts twice, so no
+    stay that may group is left out). Most long stays are a car at its owner's home with no
+    other financed car near it, and the others are a few."""
+    if not ordered:
+        return []
+    iy, ix = np.array(cells, dtype=np.int64).T
+    width = int(ix.max() - ix.min()) + 3  # a row of cells, with a blank column either side
+    key = (iy - iy.min() + 1) * width + (ix - ix.min() + 1)
+    owner_of: dict[str, int] = {}
+    owner = np.array([owner_of.setdefault(s.owner, len(owner_of)) for s in ordered])
+    cell_owner = np.unique(key * (len(owner_of) + 1) + owner)
+    occupied, owners = np.unique(cell_owner // (len(owner_of) + 1), return_counts=True)
+    around = np.zeros(len(key), dtype=np.int64)
+    for step in (-width - 1, -width, -width + 1, -1, 0, 1, width - 1, width, width + 1):
+        at = np.minimum(np.searchsorted(occupied, key + step), len(occupied) - 1)
+        around += np.where(occupied[at] == key + step, owners[at], 0)
+    return np.flatnonzero(around >= size).tolist()
 
 
 def _cell(stay: StayRecord, cell: float) -> tuple[int, int]:

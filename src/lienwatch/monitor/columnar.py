@@ -594,13 +594,28 @@ def nights(cols: Columns, order: OpenOrder) -> None:
     ends = local - of_day + night_end
     after = np.r_[False, (vehicle[1:] == vehicle[:-1]) & night[:-1] & (local[1:] >= ends[:-1])]
     events = np.flatnonzero(after)
-    cols.prepare(vi[events - 1])
+    spots = vi[events - 1]
+    c = cols.c
+    # a night near the one before it usually only confirms the learned spot (below): build
+    # the fixes of the others, which may become the learned spot or a candidate
+    step = _chord2(c, spots, np.r_[spots[:1], spots[:-1]])
+    same = np.r_[False, vehicle[events][1:] == vehicle[events][:-1]]
+    cols.prepare(spots[~same | (step > cols.limits("night_move_r2")[spots])])
     alerts, monitors = order.book.alerts, cols.monitors
     # what Nights.on_fix does at e: judge the night's fix pending (``_night`` reads nothing
     # of ``pending``, so only each vehicle's last one is set, below)
-    for v, spot, g in zip(vehicle[events].tolist(), vi[events - 1].tolist(), vi[events].tolist(),
-                          strict=True):  # fmt: skip
-        monitors[v].nights._night(cols.fix(spot))
+    columns = (vehicle[events], spots, vi[events], c["x"][spots], c["y"][spots], c["z"][spots])
+    for v, spot, g, x, y, z in zip(*(column.tolist() for column in columns), strict=True):
+        detector = monitors[v].nights
+        learned, limits = detector.learned, detector.limits
+        if learned is not None and detector.confirmations + 1 != limits.night_move_nights:
+            dx, dy, dz = x - learned.x, y - learned.y, z - learned.z  # chord2, inlined
+            if dx * dx + dy * dy + dz * dz <= limits.night_move_r2:
+                # all _night does for a night at the learned spot, unless it confirms it
+                detector.confirmations += 1
+                detector.streak, detector.candidate = 0, None
+                continue
+        detector._night(cols.fix(spot))
         if len(alerts) != order.seen:
             order.mark(g, 7)
     last = np.r_[np.flatnonzero(np.diff(vehicle)), len(vi) - 1] if len(vi) else vehicle

@@ -20,8 +20,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Row, select
+from sqlalchemy.orm import Bundle, Session
 
 from lienwatch.followup.model import TriggerKind
 from lienwatch.risk.payments import (
@@ -43,6 +43,14 @@ from lienwatch.store.tables import Alert, Borrower, Loan, Payment
 PAYMENT_ANOMALY = TriggerKind.PAYMENT_ANOMALY.value
 #: How far back a loan's habits (channels, hours) are read before the scanned days.
 HISTORY_DAYS = 400
+#: What the rules and the alerts read of a payment and of its loan, as rows: a scan reads every
+#: payment of the loans paid in its days, and ORM objects of them cost several times the rows.
+_PAYMENT = Bundle("payment", Payment.id, Payment.external_id, Payment.loan_id, Payment.paid_on,
+                  Payment.received_at, Payment.amount, Payment.channel, Payment.payer_account,
+                  Payment.payer_name)  # fmt: skip
+_LOAN = Bundle("loan", Loan.id, Loan.ref, Loan.borrower_id, Loan.vehicle_id, Loan.time_zone)
+PaymentRow = Row[Any]  # the columns of _PAYMENT
+LoanRow = Row[Any]  # the columns of _LOAN
 WHY = ("one or more of the abnormal-payment rules flagged the loan's payments: each payment "
        "lists the rules that fired (reason codes in docs/risk.md)")  # fmt: skip
 
@@ -64,7 +72,7 @@ def scan_payments(
     paid = select(Payment.loan_id).where(Payment.reversed_at.is_(None),
                                          Payment.paid_on.between(since, through))  # fmt: skip
     rows = session.execute(
-        select(Payment, Loan)
+        select(_PAYMENT, _LOAN)
         .join(Loan, Loan.id == Payment.loan_id)
         .where(Payment.reversed_at.is_(None), Payment.loan_id.in_(paid.scalar_subquery()),
                Payment.paid_on.between(since - timedelta(days=HISTORY_DAYS), through))
@@ -98,7 +106,7 @@ def payment_review(session: Session, *, as_of: date, days: int = 90, top: int = 
     if days < 1 or top < 1:
         raise ValueError(f"days ({days}) and top ({top}) must be at least 1")
     rows = session.execute(
-        select(Payment, Loan)
+        select(_PAYMENT, _LOAN)
         .join(Loan, Loan.id == Payment.loan_id)
         .where(Payment.reversed_at.is_(None),
                Payment.paid_on.between(as_of - timedelta(days=days - 1), as_of))
@@ -148,7 +156,7 @@ def _table(session: Session, rows: list[Any]) -> Payments:
     )  # fmt: skip
 
 
-def _payer(payment: Payment, loan: Loan) -> str:
+def _payer(payment: PaymentRow, loan: LoanRow) -> str:
     """The paying account; the borrower's own (a key of their own) when none was reported."""
     return payment.payer_account or f"borrower:{loan.borrower_id}"
 
@@ -184,7 +192,7 @@ def _alerted_payments(session: Session, loan_ids: set[int]) -> set[str]:
     return {p["payment"] for e in evidence for p in e.get("payments", ())}
 
 
-def _payment_evidence(payment: Payment, finding: PaymentFinding) -> dict[str, Any]:
+def _payment_evidence(payment: PaymentRow, finding: PaymentFinding) -> dict[str, Any]:
     return {"payment": payment.external_id, "paid_on": payment.paid_on.isoformat(),
             "amount_fen": payment.amount, "channel": payment.channel,
             **({"payer_account": payment.payer_account, "payer_name": payment.payer_name}
@@ -194,7 +202,7 @@ def _payment_evidence(payment: Payment, finding: PaymentFinding) -> dict[str, An
 
 
 def _record(
-    session: Session, loan: Loan, found: list[tuple[Payment, PaymentFinding]], at: datetime,
+    session: Session, loan: LoanRow, found: list[tuple[PaymentRow, PaymentFinding]], at: datetime,
     limits: PaymentLimits,
 ) -> Alert:  # fmt: skip
     payments = [_payment_evidence(p, f) for p, f in found]

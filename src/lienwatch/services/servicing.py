@@ -5,18 +5,27 @@ then)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
+from itertools import pairwise
 
 import numpy as np
 from sqlalchemy.orm import Session
 
-from lienwatch.ledger.collateral import pledged_loans
+from lienwatch.ledger.collateral import Registration, pledged_loans
 from lienwatch.services.ledger import collateral_registrations
 from lienwatch.servicing.catalogue import ProductCatalogue
 from lienwatch.servicing.portfolio import hold_until_released, run_portfolio
 from lienwatch.store.locks import NIGHTLY_LOCK, try_advisory_lock
-from lienwatch.store.servicing import RunCounts, last_run_day, load_book, record_run
+from lienwatch.store.servicing import (
+    RunCounts,
+    StoredBook,
+    book_as_of,
+    last_run_day,
+    load_book,
+    record_run,
+)
 
 
 def run_nightly(
@@ -25,6 +34,29 @@ def run_nightly(
     """The nightly portfolio run as of the end of ``as_of``, in the caller's transaction,
     computed in ``workers`` processes."""
     stored = load_book(session, catalogue, as_of=as_of)
+    return _run(session, stored, collateral_registrations(session), as_of, workers)
+
+
+def run_nightly_days(
+    session: Session, catalogue: ProductCatalogue, *, days: Sequence[date], workers: int = 1
+) -> list[RunCounts]:
+    """The nightly runs of ``days`` one after the other, in the caller's transaction: what
+    :func:`run_nightly` records day by day (the history of a book brought in mid-life), with
+    the book, its payments and the ledger's registrations read once. Raises
+    :class:`ValueError` unless ``days`` are in increasing order (each run starts from the
+    buckets the one before recorded)."""
+    if any(later <= earlier for earlier, later in pairwise(days)):
+        raise ValueError(f"days: must be in increasing order, got {[str(d) for d in days]}")
+    if not days:
+        return []
+    book = load_book(session, catalogue, as_of=days[-1])
+    registered = collateral_registrations(session)
+    return [_run(session, book_as_of(session, book, day), registered, day, workers)
+            for day in days]  # fmt: skip
+
+
+def _run(session: Session, stored: StoredBook, registered: Sequence[Registration], as_of: date,
+         workers: int) -> RunCounts:  # fmt: skip
     result = run_portfolio(
         stored.book,
         stored.payments,
@@ -33,7 +65,7 @@ def run_nightly(
         manual_status=stored.manual_status,
         workers=workers,
     )
-    pledged = pledged_loans(collateral_registrations(session), as_of)
+    pledged = pledged_loans(registered, as_of)
     held = np.fromiter((ref in pledged for ref in stored.book.loan_id), bool, len(stored.book))
     result = replace(result, status=hold_until_released(result.status, held))
     return record_run(session, stored, result)

@@ -71,7 +71,7 @@ def trace_payments(
         rows = sorted(by_loan[ref], key=lambda p: p.paid_on)
         installment = int(np.median([p.amount for p in rows]))
         for p in rows:
-            hour = int(np.clip(habit[ref] + rng.integers(-1, 2), 0, 23))
+            hour = min(max(habit[ref] + int(rng.integers(-1, 2)), 0), 23)  # scalar: no np.clip
             local = datetime.combine(p.paid_on, time(hour, int(rng.integers(0, 60))), zone[ref])
             payer = p.payer_account or _account(borrower[ref])
             # the simulator's third-party payers (sim.payments.with_payers) are truth too

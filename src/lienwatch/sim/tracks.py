@@ -483,7 +483,8 @@ def _assemble(plans, parts, wired_cut, wireless_cut, window_end):
     unique[1:] = (device_rank[1:] != device_rank[:-1]) | (t[1:] != t[:-1])
     order, device_rank, t = order[unique], device_rank[unique], t[unique]
     sorted_ids = np.array(ids, dtype=object)[order_of_id]
-    alarms = np.where(alarm[order], POWER_CUT, "").astype(object)
+    alarms = np.full(len(order), "", dtype=object)  # one shared "" (not a string per fix)
+    alarms[alarm[order]] = POWER_CUT
     positions = PositionColumns(
         device_id=sorted_ids[device_rank],
         time=t,

@@ -99,7 +99,7 @@ def apply_import(session: Session, plan: ImportPlan) -> dict[str, int]:
         if not rows:
             continue
         values = [_stored_values(kind, row, ids) for row in rows]
-        session.execute(insert(model), values)
+        session.execute(insert(model.__table__), values)  # Core: the ORM's bulk path costs more
         ids.forget(kind)
         if kind == "loans":
             _insert_schedules(session, rows, ids)
@@ -117,7 +117,7 @@ def _insert_schedules(session: Session, rows: list[Row], ids: _Ids) -> None:
             }
             for i in _terms(row).schedule()
         )  # fmt: skip
-    session.execute(insert(Installment), installments)
+    session.execute(insert(Installment.__table__), installments)
 
 
 def _terms(row: Row) -> LoanTerms:

@@ -114,6 +114,36 @@ def load_book(session: Session, catalogue: ProductCatalogue, *, as_of: date) -> 
     )
 
 
+def book_as_of(session: Session, stored: StoredBook, as_of: date) -> StoredBook:
+    """``stored`` (read by :func:`load_book` as of a day not before ``as_of``, its loans,
+    payments and operator statuses unchanged since) as :func:`load_book` reads it as of
+    ``as_of``: the loans disbursed by then, their payments up to then, and their statuses and
+    the buckets of their last snapshots before ``as_of`` read afresh (a run in between may
+    have changed them)."""
+    kept = np.flatnonzero(stored.book.start <= day_number(as_of))
+    position = np.full(len(stored.loan_key), -1, dtype=np.int64)
+    position[kept] = np.arange(len(kept))
+    payments = stored.payments
+    paid = (payments.day <= day_number(as_of)) & (position[payments.loan] >= 0)
+    book = LoanBook(**{name: getattr(stored.book, name)[kept] for name in _BOOK_ARRAYS},
+                    products=stored.book.products)  # fmt: skip
+    loan_key = stored.loan_key[kept]
+    payments = PaymentArrays(position[payments.loan[paid]], payments.day[paid],
+                             payments.amount[paid])
+    status = dict(session.execute(select(Loan.id, Loan.status)).all())
+    return StoredBook(
+        book=book,
+        payments=payments,
+        loan_key=loan_key,
+        status=np.array([status[key] for key in loan_key.tolist()], dtype=object),
+        previous_bucket=_previous_buckets(session, book, loan_key, as_of),
+        manual_status=stored.manual_status[kept],
+    )
+
+
+_BOOK_ARRAYS = tuple(name for name in LoanBook.__slots__ if name != "products")
+
+
 def _payments(session: Session, loan_key: np.ndarray, as_of: date) -> PaymentArrays:
     rows = session.execute(
         select(Payment.loan_id, Payment.paid_on, Payment.amount)
@@ -162,7 +192,7 @@ def record_run(session: Session, stored: StoredBook, result: PortfolioResult) ->
             keys.tolist()))
     )  # fmt: skip
     if len(keys):
-        session.execute(insert(LoanSnapshot), _snapshot_rows(stored, result))
+        session.execute(insert(LoanSnapshot.__table__), _snapshot_rows(stored, result))  # Core
     key_of = dict(zip(book.loan_id.tolist(), keys.tolist(), strict=True))
     changes = [
         {

@@ -56,13 +56,15 @@ class Overview:
 def build_overview(session: Session, *, as_of: date) -> Overview:
     """Counts and sums of the book as of the start of ``as_of`` (UTC midnight)."""
     cutoff = datetime.combine(as_of, time(), tzinfo=UTC)
+    # Each device's last fix, looked up in the (device, fix time) index device by device:
+    # a GROUP BY would read every position's index entry.
     last_fix = (
-        select(Position.device_id, func.max(Position.fix_time).label("last"))
-        .where(Position.fix_time < cutoff)
-        .group_by(Position.device_id)
-        .subquery()
+        select(func.max(Position.fix_time))
+        .where(Position.device_id == Device.id, Position.fix_time < cutoff)
+        .scalar_subquery()
     )
-    last_by_device = dict(session.execute(select(last_fix.c.device_id, last_fix.c.last)).all())
+    last_by_device = {device: last for device, last in session.execute(
+        select(Device.id, last_fix)) if last is not None}  # fmt: skip
     device_ids = list(session.scalars(select(Device.id)))
     reporting = sum(
         1 for d in device_ids if d in last_by_device and cutoff - last_by_device[d] <= timedelta(1)
@@ -93,7 +95,7 @@ def build_overview(session: Session, *, as_of: date) -> Overview:
         principal_disbursed=session.scalar(select(func.coalesce(func.sum(Loan.principal), 0))),
         payments=paid[0],
         payments_amount=int(paid[1]),
-        positions=session.scalar(select(func.count(Position.id))) or 0,
+        positions=session.scalar(select(func.count()).select_from(Position)) or 0,
         devices_reporting_24h=reporting,
         devices_silent_72h=silent,
         delinquency=build_delinquency(session, as_of=as_of),

@@ -173,7 +173,8 @@ def adopt_staged_positions(engine: Engine, paths: Sequence[Path]) -> int:
     The first file's records and index entries are copied as they are (SQLite's transfer of
     one table into an empty one with the same schema, which needs foreign key enforcement off
     on the connection: every staged device is checked against ``devices`` instead); the
-    others are inserted after it in their order."""
+    others are inserted after it in their order. The transaction is written through a
+    rollback journal when it can be (:func:`_journaled_in_place`)."""
     if engine.dialect.name != "sqlite":
         raise ValueError(f"engine: staged positions go into SQLite, not {engine.dialect.name}")
     pooled = engine.raw_connection()
@@ -188,21 +189,9 @@ def adopt_staged_positions(engine: Engine, paths: Sequence[Path]) -> int:
             db.execute("ATTACH DATABASE ? AS " + name, (str(path),))
         try:
             _check_staged_devices(db, names)
-            db.execute("BEGIN")
-            before = db.total_changes
-            for i, name in enumerate(names):
-                if i == 0:  # into the empty table: SQLite's transfer
-                    db.execute(f"INSERT INTO main.positions SELECT * FROM {name}.positions")
-                else:
-                    db.execute(f"INSERT OR IGNORE INTO main.positions ({_POSITION_COLUMNS}) "
-                               f"SELECT {_POSITION_COLUMNS} FROM {name}.positions ORDER BY id")
-            stored = db.total_changes - before
-            db.execute(_NOTE_NEWEST_SQLITE)
-            db.commit()
-            return stored
+            with _journaled_in_place(db):
+                return _transfer_staged(db, names)
         finally:
-            if db.in_transaction:
-                db.rollback()
             for name in names:
                 db.execute(f"DETACH DATABASE {name}")
             db.execute(f"PRAGMA foreign_keys={enforced}")
@@ -210,20 +199,81 @@ def adopt_staged_positions(engine: Engine, paths: Sequence[Path]) -> int:
         pooled.close()
 
 
-#: Every device's ``last_fix_at`` moved forward to its newest stored fix (the adoption's).
+def _transfer_staged(db: sqlite3.Connection, names: Sequence[str]) -> int:
+    """The attached files' fixes into the empty ``positions``, devices' ``last_fix_at`` moved
+    forward, committed (rolled back on any error); return how many fixes were stored."""
+    db.execute("BEGIN")
+    try:
+        before = db.total_changes
+        for i, name in enumerate(names):
+            if i == 0:  # into the empty table: SQLite's transfer
+                db.execute(f"INSERT INTO main.positions SELECT * FROM {name}.positions")
+            else:
+                db.execute(f"INSERT OR IGNORE INTO main.positions ({_POSITION_COLUMNS}) "
+                           f"SELECT {_POSITION_COLUMNS} FROM {name}.positions ORDER BY id")
+        stored = db.total_changes - before
+        db.execute(_NOTE_NEWEST_SQLITE)
+        db.commit()
+        return stored
+    except BaseException:
+        db.rollback()  # before the journal mode is put back, which a transaction would refuse
+        raise
+
+
+@contextlib.contextmanager
+def _journaled_in_place(db: sqlite3.Connection) -> Iterator[None]:
+    """A rollback journal instead of the WAL for a bulk write on ``db``, then the WAL again.
+
+    Through the WAL every new page is written twice (into the log, then by the checkpoint
+    into the database file); with a rollback journal once, in place, and only the pages that
+    existed before are journaled. Synchronous ``EXTRA`` makes the commit durable when it
+    returns (the WAL's ``NORMAL`` is durable only from the next checkpoint), so the store is
+    no less durable. Readers of the store wait while the write runs. The switch needs the
+    store to itself: with another connection open it is refused and the write goes through
+    the WAL."""
+    mode, sync = (db.execute(f"PRAGMA main.{name}").fetchone()[0]
+                  for name in ("journal_mode", "synchronous"))  # fmt: skip
+    if mode != "wal":
+        yield
+        return
+    try:
+        db.execute("PRAGMA main.journal_mode=DELETE")  # not the attached files' modes
+    except sqlite3.OperationalError as error:
+        if error.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+            raise
+        yield  # another connection has the store open
+        return
+    db.execute("PRAGMA main.synchronous=EXTRA")
+    try:
+        yield
+    finally:
+        db.execute(f"PRAGMA main.journal_mode={mode}")
+        db.execute(f"PRAGMA main.synchronous={sync}")
+
+
+#: Every device's ``last_fix_at`` moved forward to its newest stored fix (the adoption's): one
+#: probe of the unique index (device, fix time) per device, not a pass over every fix.
 _NOTE_NEWEST_SQLITE = (
-    "UPDATE devices SET last_fix_at = newest.at FROM (SELECT device_id, max(fix_time) AS at "
-    "FROM positions GROUP BY device_id) AS newest WHERE devices.id = newest.device_id "
+    "UPDATE devices SET last_fix_at = newest.at FROM (SELECT id, (SELECT max(fix_time) "
+    "FROM positions WHERE device_id = devices.id) AS at FROM devices) AS newest "
+    "WHERE devices.id = newest.id AND newest.at IS NOT NULL "
     "AND (devices.last_fix_at IS NULL OR devices.last_fix_at < newest.at)"
 )
 
 
 def _check_staged_devices(db: sqlite3.Connection, names: Sequence[str]) -> None:
-    """Every staged fix's device is in ``devices`` (the adoption itself does not check)."""
+    """Every staged fix's device is in ``devices`` (the adoption itself does not check).
+
+    A file's devices are read by skipping from one to the next along its unique index (one
+    probe per device), not by a pass over every fix."""
     for name in names:
         unknown = db.execute(
-            f"SELECT device_id FROM (SELECT DISTINCT device_id FROM {name}.positions) "
-            "WHERE device_id NOT IN (SELECT id FROM main.devices) LIMIT 1").fetchone()  # fmt: skip
+            "WITH RECURSIVE staged(device_id) AS ("
+            f"SELECT min(device_id) FROM {name}.positions UNION ALL "
+            f"SELECT (SELECT min(device_id) FROM {name}.positions WHERE device_id > "
+            "staged.device_id) FROM staged WHERE staged.device_id IS NOT NULL) "
+            "SELECT device_id FROM staged WHERE device_id IS NOT NULL "
+            "AND device_id NOT IN (SELECT id FROM main.devices) LIMIT 1").fetchone()  # fmt: skip
         if unknown is not None:
             raise ValueError(f"device_id: staged fixes of device {unknown[0]}, which the store "
                              "does not have")  # fmt: skip
