@@ -136,16 +136,8 @@ def run_demo(
             behaviour["published"] = _publish_behaviour_challenger(
                 factory, followup_settings or FollowupSettings(), at=eve)
 
-    with stage("positions"):  # the worker's fixes, then the gateway's after them
-        report("load positions", 0, 1)
-        loaded["positions"] = staged.adopt(engine)
-        report("load positions", 1, 1)
-
-    with stage("gateway"):
-        fed = feed_sample_through_gateway(
-            portfolio.positions, portfolio.devices, f"sqlite:///{database}"
-        )
-
+    # The monitor, the rings and the payment rules read the simulated book, not the stored
+    # fixes: they run while the worker is still staging them, on the core it leaves free.
     with stage("monitor"):
         with transaction(factory) as session:  # the exposure known at go-live, the rules
             exposures = unsecured_exposures(session, as_of=go_live - timedelta(days=1))
@@ -162,6 +154,16 @@ def run_demo(
 
     with stage("payment rules"):  # the abnormal-payment rules on the planted truth
         payment_rules = score_payment_rules(portfolio, seed=options.seed)
+
+    with stage("positions"):  # the worker's fixes, then the gateway's after them
+        report("load positions", 0, 1)
+        loaded["positions"] = staged.adopt(engine)
+        report("load positions", 1, 1)
+
+    with stage("gateway"):
+        fed = feed_sample_through_gateway(
+            portfolio.positions, portfolio.devices, f"sqlite:///{database}"
+        )
 
     with stage("follow-up"):
         followup = simulate_followup(

@@ -75,7 +75,10 @@ class LoanPlan:
 
 def borrower_cities() -> list[City]:
     """Cities borrowers are drawn from: those whose centre is clearly inside their province."""
-    return [c for c in load_cities() if safely_in(c.lat, c.lon, c.province_code)]
+    cities = load_cities()
+    inside = safely_in([c.lat for c in cities], [c.lon for c in cities],
+                       [c.province_code for c in cities])  # one lookup for all  # fmt: skip
+    return [city for city, ok in zip(cities, inside.tolist(), strict=True) if ok]
 
 
 def home_and_work(rng: np.random.Generator, city: City) -> tuple[float, float, float, float]:
