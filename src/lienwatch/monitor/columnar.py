@@ -607,14 +607,8 @@ def nights(cols: Columns, order: OpenOrder) -> None:
     columns = (vehicle[events], spots, vi[events], c["x"][spots], c["y"][spots], c["z"][spots])
     for v, spot, g, x, y, z in zip(*(column.tolist() for column in columns), strict=True):
         detector = monitors[v].nights
-        learned, limits = detector.learned, detector.limits
-        if learned is not None and detector.confirmations + 1 != limits.night_move_nights:
-            dx, dy, dz = x - learned.x, y - learned.y, z - learned.z  # chord2, inlined
-            if dx * dx + dy * dy + dz * dz <= limits.night_move_r2:
-                # all _night does for a night at the learned spot, unless it confirms it
-                detector.confirmations += 1
-                detector.streak, detector.candidate = 0, None
-                continue
+        if detector.confirms(x, y, z):
+            continue
         detector._night(cols.fix(spot))
         if len(alerts) != order.seen:
             order.mark(g, 7)

@@ -31,6 +31,21 @@ class Nights:
             self.pending = fix
             self.pending_ends = fix.local - fix.local % DAY_S + self.limits.night_end_s
 
+    def confirms(self, x: float, y: float, z: float) -> bool:
+        """Count a night whose fix lies at the unit vector (x, y, z) when it only confirms the
+        learned spot (near it, and not the confirmation that completes it: that one checks
+        the address), without the night's :class:`Fix`; whether it did (else :meth:`_night`
+        must judge it). The batch path asks this first: most nights are at the learned spot."""
+        learned, limits = self.learned, self.limits
+        if learned is None or self.confirmations + 1 == limits.night_move_nights:
+            return False
+        dx, dy, dz = x - learned.x, y - learned.y, z - learned.z  # chord2, inlined
+        if dx * dx + dy * dy + dz * dz > limits.night_move_r2:
+            return False
+        self.confirmations += 1
+        self.streak, self.candidate = 0, None
+        return True
+
     def _night(self, spot: Fix) -> None:
         limits = self.limits
         learned = self.learned

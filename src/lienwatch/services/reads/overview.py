@@ -63,17 +63,9 @@ def build_overview(session: Session, *, as_of: date) -> Overview:
         .where(Position.device_id == Device.id, Position.fix_time < cutoff)
         .scalar_subquery()
     )
-    last_by_device = {device: last for device, last in session.execute(
-        select(Device.id, last_fix)) if last is not None}  # fmt: skip
-    device_ids = list(session.scalars(select(Device.id)))
-    reporting = sum(
-        1 for d in device_ids if d in last_by_device and cutoff - last_by_device[d] <= timedelta(1)
-    )
-    silent = sum(
-        1
-        for d in device_ids
-        if d not in last_by_device or cutoff - last_by_device[d] > timedelta(hours=72)
-    )
+    last_fixes = session.scalars(select(last_fix).select_from(Device)).all()  # None: no fix yet
+    reporting = sum(1 for last in last_fixes if last is not None and cutoff - last <= timedelta(1))
+    silent = sum(1 for last in last_fixes if last is None or cutoff - last > timedelta(hours=72))
     paid = session.execute(
         select(func.count(Payment.id), func.coalesce(func.sum(Payment.amount), 0)).where(
             Payment.reversed_at.is_(None)
