@@ -156,6 +156,11 @@ class MonitorSettings(BaseModel):
     # Risk zones (GeoJSON with a category each) for the live monitors of serve and the
     # workers; both files are read again when they change (docs/monitor.md).
     zones_file: Path | None = None
+    # A running monitor's cluster pass keeps the long stays still going or ended within
+    # cluster_lookback_days of its clock and forgets older ones (scaled-out workers share
+    # the same with each other), so its cost and state stay bounded: a vehicle's stay that
+    # reaches the monitor later than this after another's ended is not grouped with it.
+    cluster_lookback_days: float = Field(2.0, gt=0, le=366)
     thresholds: MonitorThresholds = MonitorThresholds()
     products: dict[str, dict[str, Any]] = Field(default_factory=dict)
     #: The published alert-rule version the thresholds and products come from (see

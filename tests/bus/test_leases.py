@@ -153,7 +153,7 @@ class _Partition:
     def __init__(self, stays: list) -> None:
         self.stays, self.neighbours, self.mark = stays, None, 5
 
-    async def share_stays(self, neighbours, *, days: float) -> list:
+    async def share_stays(self, neighbours) -> list:
         self.neighbours = list(neighbours)
         return self.stays
 

@@ -128,6 +128,96 @@ def test_the_clock_raises_an_ended_cluster_once(provinces):
     assert {a.status for a in clusters} == {AlertStatus.RESOLVED}
 
 
+def hourly(monitor: Monitor, rows: list[tuple], hours: int) -> None:
+    """Feed ``rows`` an hour at a time, the clock ticking at the end of each hour."""
+    for hour in range(hours):
+        monitor.ingest(batch([r for r in rows if hour * HOUR <= r[1] - T0 < (hour + 1) * HOUR]))
+        monitor.advance(T0 + (hour + 1) * HOUR)
+
+
+def together_again(days: int) -> tuple[list[DeviceSpec], list[VehicleSpec], list[tuple]]:
+    """Three cars of three borrowers at one yard for 40 hours of each of ``days`` days'
+    first two days, every third day; each goes home between (a ring meeting again)."""
+    spot = offset_m(HOME[0], HOME[1], 3_000, 3_000)
+    devices = [DeviceSpec(f"D{i}", f"V{i}", "wired", 7200) for i in range(3)]
+    vehicles = [VehicleSpec(f"V{i}", borrower_id=f"B{i}") for i in range(3)]
+    rows = []
+    for i in range(3):
+        for day in range(0, days, 3):
+            t = T0 + day * 24 * HOUR + i
+            rows += [(f"D{i}", t + h * HOUR, float(spot[0]) + i * 1e-4, float(spot[1]))
+                     for h in range(0, 42, 2)]  # fmt: skip
+            home = offset_m(HOME[0], HOME[1], 500 * i, 0)
+            rows += [(f"D{i}", t + h * HOUR, float(home[0]), float(home[1]))
+                     for h in range(43, 72, 2)]  # fmt: skip
+    return devices, vehicles, rows
+
+
+@pytest.mark.parametrize("run", ["streaming", "batch"])
+def test_the_same_vehicles_together_again_are_another_cluster(provinces, run):
+    """Each meeting is its own group, streamed or in batch: raised, then resolved when a car
+    leaves (the second meeting is not taken for the first, already ended, even while the
+    first's stays are still within the look-back)."""
+    devices, vehicles, rows = together_again(6)
+    settings = LIVE.model_copy(update={"cluster_lookback_days": 10.0})
+    monitor = Monitor(devices, vehicles, settings=settings, provinces=provinces)
+    if run == "streaming":
+        hourly(monitor, rows, 6 * 24)
+    else:
+        monitor.replay(batch(rows))
+        monitor.flush()
+    clusters = [a for a in monitor.alerts if a.type == AlertType.CLUSTER]
+    assert sorted(a.vehicle_id for a in clusters) == ["V0", "V0", "V1", "V1", "V2", "V2"]
+    assert {a.status for a in clusters} == {AlertStatus.RESOLVED}
+    assert sorted({a.start for a in clusters}) == [T0 + 2, T0 + 3 * 24 * HOUR + 2]
+
+
+def test_a_monitor_keeps_the_long_stays_of_its_look_back_only(provinces):
+    """Months of meetings: the stays the cluster pass reads, the ended groups it remembers
+    and the checkpoint stay as large as a few days' worth, and every meeting is raised."""
+    from lienwatch.monitor.checkpoint import dump_state
+
+    devices, vehicles, rows = together_again(60)
+    monitor = Monitor(devices, vehicles, settings=LIVE, provinces=provinces)
+    by_hour: dict[int, list[tuple]] = {}
+    for row in rows:
+        by_hour.setdefault((row[1] - T0) // HOUR, []).append(row)
+    sizes, clusters = [], []
+    for hour in range(60 * 24):
+        monitor.ingest(batch(by_hour.get(hour, [])))
+        monitor.advance(T0 + (hour + 1) * HOUR)
+        # what the live monitor does each tick: save the changes, forget the closed alerts
+        clusters += [a for a in monitor.book.take_changed() if a.type == AlertType.CLUSTER]
+        monitor.book.forget_closed()
+        if hour % (20 * 24) == 20 * 24 - 1:
+            sizes.append(len(dump_state(monitor)))
+    lookback = LIVE.cluster_lookback_days * 24 * HOUR
+    kept = monitor.long_stays()
+    assert kept and all(s.last >= T0 + 60 * 24 * HOUR - lookback - HOUR for s in kept)
+    assert len(kept) <= 3 * 2 and len(monitor._clustered) <= 2
+    assert max(sizes) < min(sizes) * 1.1, sizes  # not growing with the months
+    assert len({(a.id, a.vehicle_id) for a in clusters}) == 3 * 20
+
+
+def test_a_stay_reported_late_is_grouped_within_the_look_back_only(provinces):
+    """V2's tracker uploads its 40 hours at the yard late (a blind-zone upload): within
+    ``cluster_lookback_days`` of V0 leaving, the three cars are a group; later, V0's and
+    V1's stays are forgotten and V2's alone is no group."""
+
+    def late_by(hours: int) -> list[str]:
+        devices, vehicles, rows = parked_together()
+        rows = [r for r in rows if r[0] != "D2"] + [r for r in rows if r[0] == "D2"]
+        monitor = Monitor(devices, vehicles, settings=LIVE, provinces=provinces)
+        hourly(monitor, [r for r in rows if r[0] != "D2"], 41 + hours)
+        monitor.ingest(batch([r for r in rows if r[0] == "D2"]))
+        monitor.advance(T0 + (42 + hours) * HOUR)
+        return sorted(a.vehicle_id for a in monitor.alerts if a.type == AlertType.CLUSTER)
+
+    within = int(LIVE.cluster_lookback_days * 24) - 6
+    assert late_by(within) == ["V0", "V1", "V2"]
+    assert late_by(within + 12) == []
+
+
 def test_monitors_of_two_partitions_sharing_long_stays_raise_the_whole_fleets_clusters(
     provinces,
 ):
@@ -144,7 +234,7 @@ def test_monitors_of_two_partitions_sharing_long_stays_raise_the_whole_fleets_cl
         alone.ingest(batch([r for r in fixes if r[0] == "D2"]))
         for part, mine in zip(parts, (("D0", "D1"), ("D2",)), strict=True):
             part.ingest(batch([r for r in fixes if r[0] in mine]))
-        shared = [part.recent_long_stays(2.0) for part in parts]
+        shared = [part.recent_long_stays() for part in parts]
         parts[0].neighbours, parts[1].neighbours = shared[1], shared[0]
         for monitor in (whole, alone, *parts):
             monitor.advance(T0 + (hour + 1) * HOUR)

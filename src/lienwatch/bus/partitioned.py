@@ -19,9 +19,10 @@ durable pull consumer ``monitor-<n>`` of the partition's subject:
   bus acknowledge it.
 - **giving a partition up** (rebalancing, stopping): the consumer stops after the batch in
   hand, the state is checkpointed, and only then is the lease deleted.
-- **clusters across partitions**: every ``STAYS_EVERY_S`` the worker writes the recent long
-  stays of each partition it owns to the ``<stream>_STAYS`` bucket (laid out as the
-  checkpoints) and gives each of its monitors those of every other partition, so the hourly
+- **clusters across partitions**: every ``STAYS_EVERY_S`` the worker writes the recent
+  long stays (``[monitor] cluster_lookback_days``) of each partition it owns to the
+  ``<stream>_STAYS`` bucket (laid out as the checkpoints) and gives each of its monitors
+  those of every other partition, so the hourly
   ``cluster`` pass of a partition compares its vehicles with the whole fleet's and raises the
   alerts of its own members (the other members' partitions raise theirs, with the same ids).
 - **a worker dying**: its leases expire; whoever takes its partitions restores their last
@@ -57,8 +58,6 @@ log = logging.getLogger(__name__)
 FLEET_SHARED_S = 2.0
 #: How often the long stays are shared between partitions (``cluster`` runs hourly).
 STAYS_EVERY_S = 60.0
-#: The long stays shared: those going on or ended in the last days (older groups were raised).
-STAYS_DAYS = 2.0
 
 
 class SharedFleet:
@@ -275,7 +274,7 @@ class PartitionedMonitor:
             neighbours = foreign + [
                 s for p, data in self._own_stays.items() if p != partition for s in _stays(data)
             ]
-            stays = await owned.monitor.share_stays(neighbours, days=STAYS_DAYS)
+            stays = await owned.monitor.share_stays(neighbours)
             data = zlib.compress(pickle.dumps(stays, protocol=pickle.HIGHEST_PROTOCOL), 3)
             if data != self._own_stays.get(partition):
                 await bucket.put(partition, Checkpoint(owned.monitor.mark or 0, data))

@@ -24,8 +24,9 @@ from lienwatch.monitor.engine import Monitor
 #: Changed when the layout of the pickled state changes incompatibly: an older checkpoint is
 #: then refused (:class:`CheckpointError` naming both versions) and the worker warms up from
 #: the store instead. 2: ``left_region``, ``unusual_area`` and ``risk_zone_visit`` keep only
-#: the first fix outside (or in the zone), not its time beside it.
-STATE_VERSION = 2
+#: the first fix outside (or in the zone), not its time beside it. 3: the ended cluster groups
+#: are kept by their vehicles and start, with their end (``Monitor._clustered``).
+STATE_VERSION = 3
 #: What a monitor is built with rather than learned: not part of its state.
 _GIVEN = frozenset({"settings", "zones", "regions", "provinces", "neighbours"})
 

@@ -39,7 +39,7 @@ def find_clusters(stays: Iterable[StayRecord], thresholds: MonitorThresholds) ->
     cells = [_cell(stay, cell) for stay in ordered]
     for stay, at in zip(ordered, cells, strict=True):
         grid[at].append(stay)
-    found: dict[frozenset[str], Cluster] = {}
+    found: dict[frozenset[tuple[str, int]], Cluster] = {}  # by its stays: each meeting
     for k in _may_group(ordered, cells, thresholds.cluster_vehicles):
         stay, (iy, ix) = ordered[k], cells[k]
         near = [
@@ -53,8 +53,7 @@ def find_clusters(stays: Iterable[StayRecord], thresholds: MonitorThresholds) ->
         ]
         group = _group(stay, near, need_s, thresholds.cluster_vehicles)
         if group is not None:
-            key = frozenset(s.vehicle_id for s in group.members)
-            found.setdefault(key, group)
+            found.setdefault(frozenset((s.vehicle_id, s.start) for s in group.members), group)
     return sorted(found.values(), key=lambda c: (c.start, sorted(s.vehicle_id for s in c.members)))
 
 

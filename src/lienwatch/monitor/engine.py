@@ -87,7 +87,8 @@ class Monitor:
         self._slots: dict[str, _Slot] = {}
         self._seq = itertools.count()
         self._clock = -(2**62)
-        self._clustered: set[frozenset[str]] = set()
+        #: The groups (vehicles, start) an hourly pass saw ended, and when: not raised again.
+        self._clustered: dict[tuple[frozenset[str], int], int] = {}
         #: The long stays of vehicles other monitors watch (a scaled-out worker's other
         #: partitions): ``cluster`` compares them with this monitor's own and raises its
         #: alerts on this monitor's vehicles only; their owners raise the rest.
@@ -373,6 +374,7 @@ class Monitor:
             self._release(slot, watermark)
             slot.monitor.fire_due(watermark)
         if watermark // 3_600 > self._clock // 3_600:
+            self._forget_stays(watermark - self._lookback_s)
             self._raise_clusters()
         self._clock = max(self._clock, watermark)
 
@@ -394,11 +396,28 @@ class Monitor:
         """The long stays every vehicle reported so far (what ``cluster`` compares)."""
         return [s for slot in self._unique_slots() for s in slot.monitor.stays.long_stays]
 
-    def recent_long_stays(self, days: float) -> list[StayRecord]:
-        """The long stays still going or ended within ``days`` of the clock: what another
-        monitor needs for clusters with this one's vehicles (an older group was raised)."""
-        since = self._clock - int(days * 86_400)
-        return [s for s in self.long_stays() if s.last >= since]
+    def recent_long_stays(self) -> list[StayRecord]:
+        """The long stays still going or ended within ``cluster_lookback_days`` of the clock:
+        what the cluster pass compares, and what another monitor needs for clusters with this
+        one's vehicles."""
+        since = self._clock - self._lookback_s
+        return [s for s in self.long_stays() if s.last >= since or not s.ended]
+
+    @property
+    def _lookback_s(self) -> int:
+        return int(self.settings.cluster_lookback_days * 86_400)
+
+    def _forget_stays(self, before: int) -> None:
+        """Forget the long stays that ended before ``before``, and the ended groups they were
+        in: the hourly pass reads only the others, so its cost and the state stay bounded in
+        a monitor that runs for months. A vehicle keeps its stays in time order and at most
+        its last one is going on."""
+        for slot in self._unique_slots():
+            stays = slot.monitor.stays
+            kept = stays.long_stays
+            if kept and kept[0].ended and kept[0].last < before:
+                stays.long_stays = [s for s in kept if not s.ended or s.last >= before]
+        self._clustered = {group: end for group, end in self._clustered.items() if end >= before}
 
     def _raise_clusters(self) -> None:
         stays = self.long_stays()
@@ -675,24 +694,26 @@ def raise_clusters(
     stays: Sequence[StayRecord],
     settings: MonitorSettings,
     vehicle: Callable[[str], VehicleSpec],
-    ended: set[frozenset[str]] | None = None,
+    ended: dict[tuple[frozenset[str], int], int] | None = None,
     only: Container[str] | None = None,
 ) -> None:
     """Raise (or update) a ``cluster`` alert on every member of every group of ``stays``
     (the members in ``only`` when given: the vehicles of this monitor).
 
-    ``ended`` holds the groups (their vehicles) already reported ended by an earlier pass of
-    the same monitor; they are skipped, and the groups this pass sees ended are added, so a
-    clock that runs this every hour does not raise an ended group again.
+    ``ended`` holds the groups (their vehicles and start, with their end) already reported
+    ended by an earlier pass of the same monitor; they are skipped, and the groups this pass
+    sees ended are added, so a clock that runs this every hour does not raise an ended group
+    again (the same vehicles together again later are another group).
     """
     thresholds = settings.thresholds
     need_s = int(thresholds.cluster_h * 3_600)
     for group in find_clusters(stays, thresholds):
         names = sorted(s.vehicle_id for s in group.members)
         if ended is not None and group.end is not None:
-            if frozenset(names) in ended:
+            key = (frozenset(names), group.start)
+            if key in ended:
                 continue
-            ended.add(frozenset(names))
+            ended[key] = group.end
         lat = sum(s.anchor.lat for s in group.members) / len(group.members)
         lon = sum(s.anchor.lon for s in group.members) / len(group.members)
         for member in group.members:

@@ -253,14 +253,12 @@ class LiveMonitor:
         async with self._lock:
             return self.mark, await _finish(asyncio.to_thread(self._dump))
 
-    async def share_stays(
-        self, neighbours: Sequence[StayRecord], *, days: float
-    ) -> list[StayRecord]:
+    async def share_stays(self, neighbours: Sequence[StayRecord]) -> list[StayRecord]:
         """Give the monitor the long stays of the vehicles other monitors watch (for
-        ``cluster``); return its own of the last ``days`` for them."""
+        ``cluster``); return its own for them (those within ``cluster_lookback_days``)."""
         async with self._lock:
             self._monitor.neighbours = neighbours
-            return self._monitor.recent_long_stays(days)
+            return self._monitor.recent_long_stays()
 
     async def _take_fixes(self) -> None:
         while True:
