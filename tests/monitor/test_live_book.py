@@ -216,6 +216,15 @@ def test_a_stay_reported_late_is_grouped_within_the_look_back_only(provinces):
     within = int(LIVE.cluster_lookback_days * 24) - 6
     assert late_by(within) == ["V0", "V1", "V2"]
     assert late_by(within + 12) == []
+    # all three uploaded together, older than the look-back: compared once, then forgotten
+    devices, vehicles, rows = parked_together()
+    monitor = Monitor(devices, vehicles, settings=LIVE, provinces=provinces)
+    monitor.advance(T0 + (41 + within + 12) * HOUR)
+    monitor.ingest(batch(rows))
+    monitor.advance(T0 + (42 + within + 12) * HOUR)
+    clusters = [a for a in monitor.alerts if a.type == AlertType.CLUSTER]
+    assert sorted(a.vehicle_id for a in clusters) == ["V0", "V1", "V2"]
+    assert [s.vehicle_id for s in monitor.long_stays()] == ["V1", "V2"]  # V0's ended: gone
 
 
 def test_monitors_of_two_partitions_sharing_long_stays_raise_the_whole_fleets_clusters(

@@ -374,8 +374,8 @@ class Monitor:
             self._release(slot, watermark)
             slot.monitor.fire_due(watermark)
         if watermark // 3_600 > self._clock // 3_600:
-            self._forget_stays(watermark - self._lookback_s)
             self._raise_clusters()
+            self._forget_stays(watermark - self._lookback_s)  # each stay is in one pass at least
         self._clock = max(self._clock, watermark)
 
     def flush(self, now: int | None = None, *, clusters: bool = True) -> None:
