@@ -161,3 +161,48 @@ def test_without_json_one_readable_line_per_alert(sim_dir):
     assert f" because {evidence['rule']}" in lines[0]
     assert all(f"{name}={value}" in lines[0] for name, value in evidence["thresholds"].items())
     assert all(f"{f['device']} {f['time']}" in lines[0] for f in evidence["fixes"])
+
+
+def test_loans_tie_vehicles_to_their_borrowers(tmp_path):
+    """A company's five cars at its depot are one borrower's, not a cluster: without the
+    loans file each vehicle is its own owner and they group; with it, no cluster, and every
+    alert carries its loan."""
+    config = SimConfig(loans=60, days=14, seed=2, as_of=date(2026, 10, 1))
+    portfolio = generate(config)
+    write_portfolio(portfolio, tmp_path)
+    borrower_of = {loan.vehicle_vin: loan.borrower_ref for loan in portfolio.loans}
+    args = ["replay", str(tmp_path / "positions.csv"), "--devices", str(tmp_path / "devices.csv"),
+            "--json"]  # fmt: skip
+
+    def clusters(result) -> list[dict]:
+        assert result.exit_code == 0, result.output
+        alerts = [json.loads(line) for line in result.stdout.splitlines()]
+        return [a for a in alerts if a["type"] == "cluster"], alerts
+
+    alone, _ = clusters(runner.invoke(app, args))
+    assert alone and all(
+        len({borrower_of[v] for v in a["evidence"]["vehicles"]}) == 1 for a in alone
+    )  # one borrower's cars
+    tied, alerts = clusters(runner.invoke(app, [*args, "--loans", str(tmp_path / "loans.csv")]))
+    assert tied == []
+    loan_of = {loan.vehicle_vin: loan.ref for loan in portfolio.loans}
+    assert alerts and all(a["loan_id"] == loan_of[a["vehicle_id"]] for a in alerts)
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ("L1,,V1,Shanghai,Asia/Shanghai", "line 2, column borrower_ref: empty"),
+        ("L1,B1,V1,Atlantis,Asia/Shanghai", "line 2, column booked_province: unknown province"),
+        ("L1,B1,V1,31,Mars/Olympus", "line 2, column time_zone: unknown time zone 'Mars/Olympus'"),
+    ],
+)
+def test_bad_loans_rows_are_reported_with_line_and_column(tmp_path, sim_dir, row, message):
+    path = tmp_path / "loans.csv"
+    path.write_text(f"ref,borrower_ref,vehicle_vin,booked_province,time_zone\n{row}\n")
+    args = ["replay", str(sim_dir / "positions.csv"), "--devices", str(sim_dir / "devices.csv"),
+            "--loans", str(path)]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1 and message in str(result.exception)
+    result = runner.invoke(app, ["replay", str(sim_dir / "positions.csv"), "--loans", str(path)])
+    assert result.exit_code == 1 and "--loans: give --devices too" in str(result.exception)

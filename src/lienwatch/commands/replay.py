@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tomllib
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 from pydantic import ValidationError
@@ -109,9 +111,7 @@ def read_devices(
     ``vehicle_id``, as the simulator writes it) and optional ``loan_id,home_lat,home_lon,
     region,report_interval_s``. ``region`` names a lender-defined region of ``regions`` or,
     failing that, a province (zh or en name, or code)."""
-    names = {p.name_en.lower(): p.code for p in provinces.provinces}
-    names |= {p.name_zh: p.code for p in provinces.provinces}
-    names |= {p.code: p.code for p in provinces.provinces}
+    names = _province_codes(provinces)
     devices: list[DeviceSpec] = []
     vehicles: dict[str, VehicleSpec] = {}
     for line, row in csv_rows(path, required=("device_id", "kind"))[1]:
@@ -144,6 +144,62 @@ def read_devices(
     return devices, list(vehicles.values())
 
 
+def _province_codes(provinces: ProvinceIndex) -> dict[str, str]:
+    """Province code by lower-case English name, Chinese name and code."""
+    names = {p.name_en.lower(): p.code for p in provinces.provinces}
+    names |= {p.name_zh: p.code for p in provinces.provinces}
+    return names | {p.code: p.code for p in provinces.provinces}
+
+
+def read_loans(path: Path, provinces: ProvinceIndex) -> dict[str, dict[str, Any]]:
+    """A loans CSV as ``lienwatch import --loans`` takes it: ``vehicle_vin,borrower_ref`` and
+    optional ``ref,product,booked_province,time_zone``; by vehicle, the :class:`VehicleSpec`
+    fields it gives (the loan listed last for a vehicle applies)."""
+    codes = _province_codes(provinces)
+    loans: dict[str, dict[str, Any]] = {}
+    for line, row in csv_rows(path, required=("vehicle_vin", "borrower_ref"))[1]:
+        where = f"{path} line {line}"
+        vehicle, borrower = row["vehicle_vin"].strip(), row["borrower_ref"].strip()
+        for column, value in (("vehicle_vin", vehicle), ("borrower_ref", borrower)):
+            if not value:
+                raise InputFileError(f"{where}, column {column}: empty")
+        fields: dict[str, Any] = {"borrower_id": borrower}
+        for column, field in (("ref", "loan_id"), ("product", "product")):
+            if (row.get(column) or "").strip():
+                fields[field] = row[column].strip()
+        province = (row.get("booked_province") or "").strip()
+        if province:
+            code = codes.get(province.lower(), codes.get(province))
+            if code is None:
+                raise InputFileError(f"{where}, column booked_province: unknown province "
+                                     f"{province!r}")  # fmt: skip
+            fields["region"] = code
+        zone = (row.get("time_zone") or "").strip()
+        if zone:
+            try:
+                ZoneInfo(zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise InputFileError(f"{where}, column time_zone: unknown time zone "
+                                     f"{zone!r}") from None  # fmt: skip
+            fields["time_zone"] = zone
+        loans[vehicle] = fields
+    return loans
+
+
+def with_loans(vehicles: list[VehicleSpec], loans: dict[str, dict[str, Any]]) -> list[VehicleSpec]:
+    """The vehicles with their loan's borrower, product and time zone, and its loan id and
+    booked province unless the devices file gave them (a lender region there wins)."""
+    tied = []
+    for vehicle in vehicles:
+        fields = dict(loans.get(vehicle.vehicle_id, {}))
+        if vehicle.loan_id:
+            fields.pop("loan_id", None)
+        if vehicle.region or vehicle.area:
+            fields.pop("region", None)
+        tied.append(dataclasses.replace(vehicle, **fields))
+    return tied
+
+
 def read_monitor_config(path: Path) -> MonitorSettings:
     """The ``[monitor]`` section of a TOML file; a relative ``regions_file`` is taken from the
     TOML file's folder."""
@@ -170,6 +226,14 @@ def replay(
     devices: Annotated[
         Path | None, typer.Option("--devices", help="Devices CSV: device_id,vehicle_id,kind,…")
     ] = None,
+    loans: Annotated[
+        Path | None,
+        typer.Option(
+            "--loans",
+            help="Loans CSV (lienwatch import's: vehicle_vin,borrower_ref,…): each vehicle's "
+            "borrower (cluster compares borrowers), loan, product, province and time zone.",
+        ),
+    ] = None,
     zones: Annotated[
         Path | None, typer.Option("--zones", help="Risk zones GeoJSON with a category each.")
     ] = None,
@@ -190,8 +254,9 @@ def replay(
 ) -> None:
     """Run the collateral monitor over a positions file (CSV or Parquet); print one line per
     alert (one JSON object with --json) and the counts on stderr."""
-    for path, option in ((positions, "POSITIONS"), (devices, "--devices"), (zones, "--zones"),
-                         (regions, "--regions"), (config, "--config")):  # fmt: skip
+    for path, option in ((positions, "POSITIONS"), (devices, "--devices"), (loans, "--loans"),
+                         (zones, "--zones"), (regions, "--regions"),
+                         (config, "--config")):  # fmt: skip
         if path is not None:
             require_file(path, option)
     provinces = province_index()
@@ -201,6 +266,10 @@ def replay(
     device_specs, vehicle_specs = (
         read_devices(devices, provinces, permitted) if devices else ([], [])
     )
+    if loans is not None:
+        if devices is None:
+            raise InputFileError("--loans: give --devices too (the loans' vehicles' trackers)")
+        vehicle_specs = with_loans(vehicle_specs, read_loans(loans, provinces))
     result = run_monitor(
         read_positions(positions),
         device_specs,
