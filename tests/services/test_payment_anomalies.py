@@ -208,3 +208,59 @@ def test_the_review_command_prints_the_top_payments(store_url, tmp_path):
                cwd=tmp_path, env=env)  # fmt: skip
     assert "6 payments paid in the 365 days to 2026-11-30" in text.stdout
     assert "PA1-cash loan PA1 2026-11-20 10000.00 cash" in text.stdout
+
+
+def _imported_history(session, folder, *, with_times: bool):
+    """A simulated book imported by a night batch at 02:00 Beijing time; with ``with_times``
+    its payments file carries each payment's time (14:xx local, the borrowers' habit)."""
+    from lienwatch.services.book_import import import_book
+    from lienwatch.sim import SimConfig, generate, write_portfolio
+
+    portfolio = generate(SimConfig(loans=6, days=14, seed=3))
+    paths = write_portfolio(portfolio, folder, positions=False)
+    if with_times:
+        lines = paths["payments"].read_text(encoding="utf-8").splitlines()
+        timed = [lines[0] + ",paid_at"] + [
+            f"{line},{line.split(',')[2]}T14:{k % 60:02d}:00+08:00"
+            for k, line in enumerate(lines[1:])
+        ]
+        paths["payments"].write_text("\n".join(timed) + "\n", encoding="utf-8")
+    night = datetime.fromisoformat(f"{portfolio.as_of}T02:00:00+08:00")
+    with clock.travel(night):
+        import_book(session, {k: paths[k] for k in
+                              ("borrowers", "vehicles", "devices", "loans", "payments")},
+                    at=night)  # fmt: skip
+    return portfolio, night
+
+
+@pytest.mark.parametrize("with_times", [False, True])
+def test_an_imported_history_gives_no_hour_to_judge_live_payments_by(db_session, tmp_path,
+                                                                       with_times):  # fmt: skip
+    """Imported payments whose file gives only the value date have no hour: a live payment
+    posted at 14:00 is not "at an unusual hour" against the 02:00 of the night the history
+    was imported. With the file's ``paid_at`` the history's hours are the borrowers' own, and
+    a payment twelve hours off theirs is flagged."""
+    from collections import Counter
+
+    from lienwatch.risk.payments import PaymentLimits
+    from lienwatch.services.payments import post_payment
+    from lienwatch.store.tables import Loan
+
+    portfolio, night = _imported_history(db_session, tmp_path, with_times=with_times)
+    refs = Counter(p.loan_ref for p in portfolio.payments)
+    ref, paid = max(refs.items(), key=lambda item: (item[1], item[0]))
+    assert paid >= PaymentLimits().history_min  # a history to judge the hour by
+    loan = db_session.scalar(select(Loan).where(Loan.ref == ref))
+    day = night.date() + timedelta(days=1)
+    hour = 2 if with_times else 14  # local: off the file's 14:xx, or off the import's 02:00
+    moment = datetime.fromisoformat(f"{day}T{hour:02d}:30:00+08:00")
+    with clock.travel(moment):
+        post_payment(db_session, loan=loan, external_id="live-1", paid_on=day, amount=100_00,
+                     channel="bank_debit", by=None, at=moment)  # fmt: skip
+    alerts = scan_payments(db_session, since=day, through=day, at=moment)
+    rules = {rule for alert in alerts for rule in alert.evidence["rules"]}
+    assert ("TIME_CHANGE" in rules) is with_times
+    stored = db_session.scalars(select(Payment).where(Payment.external_id != "live-1")).all()
+    assert stored and all((p.paid_at is not None) is with_times for p in stored)
+    if with_times:
+        assert {p.paid_at.astimezone(moment.tzinfo).hour for p in stored} == {14}

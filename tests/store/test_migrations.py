@@ -140,3 +140,32 @@ def test_the_coverage_index_names_the_delinquency_kinds():
     from lienwatch.store.tables.followup import DELINQUENCY_KINDS
 
     assert tuple(sorted(kind.value for kind in DELINQUENCY)) == DELINQUENCY_KINDS
+
+
+def test_0037_keeps_the_moment_of_payments_posted_live_only(own_engine):
+    """A payment stored within two days of its value date was posted live: its receipt is
+    its moment. One stored months after (an imported history) gets none: its receipt's hour
+    is the import's, not the borrower's."""
+    from datetime import UTC, datetime
+
+    from lienwatch.store.repositories import PaymentRepository
+    from tests import factories
+
+    migrate.upgrade(own_engine)
+    with Session(own_engine) as session, session.begin():
+        loan = factories.loan(session, "MIG37")
+        payments = PaymentRepository(session)
+        for key, day in (("live", date(2026, 3, 2)), ("imported", date(2026, 2, 15))):
+            payments.record(loan=loan, external_id=key, paid_on=day, amount=100_00)
+    migrate.downgrade(own_engine, "0036")
+    received = table("payments", column("external_id"), column("received_at", UTCDateTime()))
+    live_at = datetime(2026, 3, 2, 6, 30, tzinfo=UTC)
+    with own_engine.begin() as connection:
+        for key, moment in (("live", live_at), ("imported", datetime(2026, 6, 1, 18, tzinfo=UTC))):
+            connection.execute(received.update().where(received.c.external_id == key)
+                               .values(received_at=moment))  # fmt: skip
+    migrate.upgrade(own_engine)
+    paid = table("payments", column("external_id"), column("paid_at", UTCDateTime()))
+    with own_engine.connect() as connection:
+        found = dict(connection.execute(select(paid.c.external_id, paid.c.paid_at)).all())
+    assert found == {"live": live_at, "imported": None}

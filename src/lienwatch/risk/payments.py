@@ -37,8 +37,9 @@ class PaymentRulesError(LienwatchError, ValueError):
 @dataclass(frozen=True, slots=True)
 class Payments:
     """Payments as parallel columns, sorted by time: ``paid_at`` epoch seconds, ``local_hour``
-    0–23 in the borrower's zone, money in fen; ``installment`` is the loan's regular
-    installment."""
+    0–23 in the borrower's zone (-1 when only the value date is known: a payment imported
+    from a file without times, which the hour rule neither judges nor learns from), money in
+    fen; ``installment`` is the loan's regular installment."""
 
     payment_id: Sequence[str]
     loan: Sequence[str]
@@ -114,19 +115,21 @@ def _habits(p: Payments, limits: PaymentLimits) -> tuple[set[int], set[int]]:
     """Rows paid through a new channel, and rows at an unusual hour, judged on the loan's
     earlier payments."""
     channels: dict[str, Counter[str]] = defaultdict(Counter)
-    hours: dict[str, list[int]] = defaultdict(list)  # each loan's earlier hours, sorted
+    hours: dict[str, list[int]] = defaultdict(list)  # each loan's earlier known hours, sorted
     new_channel, odd_hour = set(), set()
     for k in np.argsort(p.paid_at, kind="stable").tolist():
-        loan, hour = p.loan[k], int(p.local_hour[k])
+        loan, hour, channel = p.loan[k], int(p.local_hour[k]), p.channel[k]
         seen, earlier = channels[loan], hours[loan]
-        if len(earlier) >= limits.history_min:
-            if p.channel[k] not in seen and p.channel[k] not in limits.ordinary_channels:
-                new_channel.add(k)
+        if (seen.total() >= limits.history_min and channel not in seen
+                and channel not in limits.ordinary_channels):  # fmt: skip
+            new_channel.add(k)
+        if hour >= 0 and len(earlier) >= limits.history_min:
             usual = _median_hour(earlier)
             if min(abs(hour - usual), 24 - abs(hour - usual)) >= limits.hour_shift:
                 odd_hour.add(k)
-        seen[p.channel[k]] += 1
-        bisect.insort(earlier, hour)
+        seen[channel] += 1
+        if hour >= 0:
+            bisect.insort(earlier, hour)
     return new_channel, odd_hour
 
 
@@ -184,10 +187,11 @@ def features(p: Payments, accounts: Mapping[str, set[str]]) -> np.ndarray:
         borrowers[account].add(borrower)
     per_day = Counter(zip(p.loan, (np.asarray(p.paid_at) // 86_400).tolist(), strict=True))
     amount = np.asarray(p.amount, dtype=float)
+    known = np.asarray(p.local_hour) >= 0  # an unknown hour sits at the clock face's centre
     hour = np.asarray(p.local_hour, dtype=float) * 2 * np.pi / 24
     return np.column_stack([
         np.log(np.maximum(amount, 1) / np.maximum(np.asarray(p.installment, dtype=float), 1)),
-        np.sin(hour), np.cos(hour),
+        np.where(known, np.sin(hour), 0.0), np.where(known, np.cos(hour), 0.0),
         [len(borrowers[a]) for a in p.payer_account],
         [a not in accounts.get(b, set()) for a, b in zip(p.payer_account, p.borrower,
                                                          strict=True)],

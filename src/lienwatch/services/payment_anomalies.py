@@ -8,14 +8,15 @@ import file's columns, the API's fields, ``lienwatch payment post --payer-accoun
 borrower's registered accounts are those that paid for them under the borrower's own name (or
 under no name): so ``PAYER_NOT_BORROWER`` fires on an account that paid under another
 name, and ``SHARED_PAYER`` on an account paying for several borrowers whatever the name. A
-payment with no account reported counts as the borrower's own. The local hour is the hour
-lienwatch received the payment, in the loan's time zone."""
+payment with no account reported counts as the borrower's own. The local hour is the hour of
+the payment's moment (``paid_at``: the file's, or when it was posted live), in the loan's time
+zone; a payment imported with its value date only has none."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import asdict
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -46,7 +47,7 @@ HISTORY_DAYS = 400
 #: What the rules and the alerts read of a payment and of its loan, as rows: a scan reads every
 #: payment of the loans paid in its days, and ORM objects of them cost several times the rows.
 _PAYMENT = Bundle("payment", Payment.id, Payment.external_id, Payment.loan_id, Payment.paid_on,
-                  Payment.received_at, Payment.amount, Payment.channel, Payment.payer_account,
+                  Payment.paid_at, Payment.amount, Payment.channel, Payment.payer_account,
                   Payment.payer_name)  # fmt: skip
 _LOAN = Bundle("loan", Loan.id, Loan.ref, Loan.borrower_id, Loan.vehicle_id, Loan.time_zone)
 PaymentRow = Row[Any]  # the columns of _PAYMENT
@@ -141,19 +142,28 @@ def _table(session: Session, rows: list[Any]) -> Payments:
     installment from its schedule."""
     installment = LoanRepository(session).regular_installments({loan.id for _, loan in rows})
     zones = {z: ZoneInfo(z) for z in {loan.time_zone for _, loan in rows}}
-    hours = [p.received_at.astimezone(zones[loan.time_zone]).hour for p, loan in rows]
+    hours = np.array([-1 if p.paid_at is None else p.paid_at.astimezone(zones[loan.time_zone]).hour
+                      for p, loan in rows], dtype=np.int64)  # fmt: skip
     day_s = np.array([p.paid_on.toordinal() * 86_400 for p, _ in rows], dtype=np.int64)
     return Payments(
         payment_id=[p.external_id for p, _ in rows],
         loan=[loan.ref for _, loan in rows],
         borrower=[str(loan.borrower_id) for _, loan in rows],
         payer_account=[_payer(p, loan) for p, loan in rows],
-        paid_at=day_s + np.array(hours, dtype=np.int64) * 3_600,
-        local_hour=np.array(hours, dtype=np.int64),
+        paid_at=day_s + np.maximum(hours, 0) * 3_600,  # no hour: the day's start
+        local_hour=hours,
         amount=np.array([p.amount for p, _ in rows], dtype=np.int64),
         channel=[p.channel for p, _ in rows],
         installment=np.array([installment.get(loan.id, 0) for _, loan in rows], dtype=np.int64),
     )  # fmt: skip
+
+
+def _moment(payment: PaymentRow, loan: LoanRow) -> datetime:
+    """When the payment was made: its ``paid_at``, or its value date's start in the loan's
+    time zone when only the date is known."""
+    if payment.paid_at is not None:
+        return payment.paid_at
+    return datetime.combine(payment.paid_on, time(), ZoneInfo(loan.time_zone))
 
 
 def _payer(payment: PaymentRow, loan: LoanRow) -> str:
@@ -215,7 +225,7 @@ def _record(
         alert = Alert(
             key=f"{PAYMENT_ANOMALY}:{first.external_id}", type=PAYMENT_ANOMALY,
             severity="warning", status="open", vehicle_id=loan.vehicle_id, loan_id=loan.id,
-            started_at=min(p.received_at for p, _ in found), raised_at=at, updated_at=at,
+            started_at=min(_moment(p, loan) for p, _ in found), raised_at=at, updated_at=at,
             evidence={"rule": PAYMENT_ANOMALY, "why": WHY, "thresholds": asdict(limits),
                       "rules": [], "payments": []},
         )  # fmt: skip

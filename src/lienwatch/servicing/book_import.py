@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -129,6 +129,17 @@ def _date(value: str) -> date:
         return date.fromisoformat(value)
     except ValueError:
         raise CellError(f"{value!r} is not a date YYYY-MM-DD") from None
+
+
+def _moment(value: str) -> datetime:
+    """An ISO 8601 time with its UTC offset, as UTC."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise CellError(f"{value!r} is not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise CellError(f"{value!r} has no UTC offset (e.g. 2026-03-01T14:05:00+08:00)")
+    return moment.astimezone(UTC)
 
 
 def _coordinate(low: float, high: float) -> Callable[[str], float]:
@@ -258,6 +269,9 @@ SPECS: dict[str, tuple[Column, ...]] = {
         # who paid, as the bank reports it (empty: not reported, read as the borrower)
         Column("payer_account", _text(64), ""),
         Column("payer_name", _text(200), ""),
+        # when it was paid, as the bank reports it (empty: only the value date is known, and
+        # the payment has no hour for the abnormal-payment rules to judge or learn from)
+        Column("paid_at", _moment, ""),
     ),
 }
 REGISTRATION_COLUMNS = ("registration_certificate", "registration_authority", "registered_on",

@@ -58,6 +58,11 @@ def known_references(session: Session) -> Known:
     )
 
 
+#: Columns a file that leaves them empty says nothing about: a payment posted live has its
+#: moment, and the same payment in a file of value dates is no conflict.
+_UNSAID_IF_EMPTY = frozenset({"paid_at"})
+
+
 def plan_import(session: Session, rows: Mapping[str, list[Row]]) -> ImportPlan:
     """Split rows into new, unchanged and conflicting (same key, different values)."""
     plan = ImportPlan()
@@ -77,7 +82,8 @@ def plan_import(session: Session, rows: Mapping[str, list[Row]]) -> ImportPlan:
             differing = [
                 column
                 for column, value in _stored_values(kind, row, ids).items()
-                if getattr(existing, column) != value
+                if getattr(existing, column) != value and (value is not None or column not in
+                                                           _UNSAID_IF_EMPTY)
             ]
             if differing:
                 plan.errors.append(
@@ -160,6 +166,7 @@ def _stored_values(kind: str, row: Row, ids: _Ids) -> dict[str, Any]:
         "external_id": v["id"], "loan_id": ids.of("loans", v["loan_ref"]), "paid_on": v["date"],
         "amount": v["amount"], "channel": v["channel"], "currency": v["currency"],
         "payer_account": v.get("payer_account"), "payer_name": v.get("payer_name"),
+        "paid_at": v.get("paid_at"),
     }  # fmt: skip
 
 

@@ -226,6 +226,10 @@ class Payment(Base):
     reversed_at: Mapped[datetime | None]
     reversal_reason: Mapped[str | None] = mapped_column(String(200))
     received_at: Mapped[datetime] = mapped_column(default=clock.now)
+    # The moment it was paid: as the file gives it, or when it reached lienwatch (posted
+    # live); None for an imported payment of which only the value date is known (the hour
+    # rules of the abnormal-payment scan leave it out: its hour is not the borrower's).
+    paid_at: Mapped[datetime | None] = mapped_column(default=clock.now)
 
     loan: Mapped[Loan] = relationship(back_populates="payments")
 
