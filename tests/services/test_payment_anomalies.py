@@ -264,3 +264,17 @@ def test_an_imported_history_gives_no_hour_to_judge_live_payments_by(db_session,
     assert stored and all((p.paid_at is not None) is with_times for p in stored)
     if with_times:
         assert {p.paid_at.astimezone(moment.tzinfo).hour for p in stored} == {14}
+
+
+def test_a_payment_posted_at_a_time_has_that_moment(db_session):
+    """``post_payment``'s ``at`` (the CLI's ``--at``, the API's clock) is the payment's
+    moment, whatever the clock says: the hour rule reads the time the caller gave."""
+    from lienwatch.services.payments import post_payment
+
+    loan, _ = _book(db_session)
+    posted = datetime.fromisoformat("2026-11-20T15:45:00+08:00")
+    with clock.travel(datetime.fromisoformat("2026-11-21T03:00:00+08:00")):
+        payment, new = post_payment(db_session, loan=loan, external_id="PA1-at",
+                                    paid_on=date(2026, 11, 20), amount=100_00,
+                                    channel="bank_debit", by=None, at=posted)  # fmt: skip
+    assert new and payment.paid_at == posted and payment.received_at == posted

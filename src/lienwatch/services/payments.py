@@ -20,12 +20,13 @@ def post_payment(
 ) -> tuple[Payment, bool]:  # fmt: skip
     """Post a payment once per ``external_id`` (a retry with the same loan and amount is
     harmless) and record the posting in the ledger; returns the payment and whether it is
-    new (a retry records nothing). ``payer_account`` and ``payer_name``, who paid as the bank
-    reports it, are stored with the payment (the abnormal-payment rules read them) but kept
-    out of the ledger: a name in an append-only log could never be erased."""
+    new (a retry records nothing); ``at`` is when it was received, its moment (the
+    abnormal-payment rules read its hour). ``payer_account`` and ``payer_name``, who paid as
+    the bank reports it, are stored with the payment (the abnormal-payment rules read them)
+    but kept out of the ledger: a name in an append-only log could never be erased."""
     payment, new = PaymentRepository(session).record(
         loan=loan, external_id=external_id, paid_on=paid_on, amount=amount, channel=channel,
-        payer_account=payer_account, payer_name=payer_name,
+        payer_account=payer_account, payer_name=payer_name, at=at,
     )  # fmt: skip
     if new:
         record(session, EntryKind.PAYMENT_POSTED, subject=loan.ref, at=at, by=by,

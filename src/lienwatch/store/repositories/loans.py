@@ -95,9 +95,11 @@ class PaymentRepository:
         channel: str = "bank_debit",
         payer_account: str | None = None,
         payer_name: str | None = None,
+        at: datetime | None = None,
     ) -> tuple[Payment, bool]:
         """Store a payment once per ``external_id``; return it and whether it is new.
-        ``payer_account`` and ``payer_name`` say who paid when the bank reports it.
+        ``payer_account`` and ``payer_name`` say who paid when the bank reports it; ``at``,
+        when it reached lienwatch (its ``received_at`` and ``paid_at``; default: the clock).
 
         The same id with the same loan and amount is a harmless retry. The same id with anything
         else is a :class:`ConflictError`: two different payments cannot share a bank reference.
@@ -119,6 +121,7 @@ class PaymentRepository:
                 channel=channel,
                 payer_account=payer_account or None,
                 payer_name=payer_name or None,
+                **({"received_at": at, "paid_at": at} if at is not None else {}),
             )
             try:
                 with savepoint(self.session):
