@@ -37,6 +37,7 @@ from lienwatch.scheduling import Every, Job, JobStatus, running_scheduler
 from lienwatch.services.followup import FollowupService
 from lienwatch.services.followup.coverage import business_as_of, coverage, kpis
 from lienwatch.servicing.catalogue import ProductCatalogue
+from lienwatch.store.db import transaction
 from lienwatch.store.migrate import open_store
 from lienwatch.tabular import require_file
 
@@ -94,15 +95,13 @@ def adopt_command(
     now = at or clock.now()
     settings = load_settings()
     catalogue = ProductCatalogue.from_tables(settings.products)
-    with open_store(settings.database_url) as database, database.factory() as session:
+    with open_store(settings.database_url) as database, transaction(database.factory) as session:
         service = FollowupService.from_settings(
             session, settings.followup, time_zone=settings.time_zone, catalogue=catalogue
         )
         report = service.adopt_backlog(at=now).as_dict()
         if dry_run:  # the same work, undone: exactly what a real run would raise
             session.rollback()
-        else:
-            session.commit()
     adopted = {"dry_run": dry_run, "adopted": report["adopted"], "raised": report["raised"],
                "cases_opened": report["cases_opened"]}  # fmt: skip
     verb = "would adopt" if dry_run else "adopted"
