@@ -160,7 +160,7 @@ def coverage_command(
     without a follow-up and the tasks nobody present can take. Measured at --at, or at the
     end of the business day --as-of; by default now, or the day after the last nightly run
     when the book is older."""
-    with followup_service() as (session, service):
+    with followup_service(write=False) as (session, service):
         moment = _report_time(session, service, at, as_of)
         report = {"as_of": moment.isoformat(),
                   **coverage(session, as_of=moment, since=since, strategy=service.strategy,
@@ -188,7 +188,7 @@ def kpis_command(
 ) -> None:
     """KPIs: coverage, SLA breaches, contact/RPC/promise rates, cures, roll rates. The period
     ends as in ``coverage``."""
-    with followup_service() as (session, service):
+    with followup_service(write=False) as (session, service):
         figures = kpis(
             session,
             since=since,
@@ -222,7 +222,7 @@ def queue_command(
     as_json: Json = False,
 ) -> None:
     """The agent's queue, most urgent first."""
-    with options_named(agent="--by"), followup_service() as (_session, service):
+    with options_named(agent="--by"), followup_service(write=False) as (_session, service):
         tasks = [
             {"task": t.id, "loan": service.loan_ref(t.loan_id), "case": t.case_id,
              "channel": t.channel, "due_at": t.due_at.isoformat(),
