@@ -136,8 +136,8 @@ def transaction(factory: sessionmaker[Session], *, write: bool = True) -> Iterat
             session.rollback()
             if _sqlite_busy(exc):
                 raise DatabaseBusy(f"database {session.get_bind().url.database}: busy, "
-                                   "another connection kept it locked for writing past the "
-                                   "busy timeout; nothing was changed, try again") from None
+                                   "another connection holds its write lock; nothing was "
+                                   "changed, try again") from None
             raise
         except BaseException:
             session.rollback()
