@@ -39,6 +39,11 @@ class ConflictError(LienwatchError):
     API answers 409."""
 
 
+class DatabaseBusy(LienwatchError):
+    """The database stayed locked by another connection's write for longer than the busy
+    timeout: nothing was changed, the act can be tried again; the API answers 503."""
+
+
 class NotAuthenticated(LienwatchError):
     """No valid credentials: a missing, unknown, expired or revoked token, a wrong password,
     a locked or disabled account; the API answers 401."""

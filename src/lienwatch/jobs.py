@@ -246,7 +246,7 @@ def daily_report(factory: sessionmaker[Session], settings: Settings) -> Callable
 
     def run() -> Summary:
         now = clock.now()
-        with transaction(factory) as session:
+        with transaction(factory, write=False) as session:  # the figures only read
             figures = figures_for(session, as_of=None, now=now, strategy=strategy,
                                   time_zone=settings.time_zone, catalogue=catalogue,
                                   ledger_key=ledger_key, rules=rules, scheme=scheme,

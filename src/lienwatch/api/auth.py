@@ -104,7 +104,7 @@ def authorizer(
 
     def principal_of(token: str) -> Principal:
         now = clock.now()  # the caller found no principal in the cache
-        with transaction(factory) as session:
+        with transaction(factory, write=False) as session:
             principal = AuthService(session).authenticate(token, at=now)
         cache.put(token, principal, now)
         return principal

@@ -41,9 +41,10 @@ class ApiContext:
         object.__setattr__(self, "authorize", authorizer(self.factory, self.tokens))
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """One transaction for the request (a Refused is committed with its record)."""
-        with transaction(self.factory) as session:
+    def session(self, *, write: bool = True) -> Iterator[Session]:
+        """One transaction for the request (a Refused is committed with its record);
+        ``write=False`` for a request that only reads (:func:`transaction`)."""
+        with transaction(self.factory, write=write) as session:
             yield session
 
     def followup(self, session: Session) -> FollowupService:

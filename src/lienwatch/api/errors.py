@@ -28,6 +28,7 @@ from starlette.exceptions import HTTPException
 
 from lienwatch.errors import (
     ConflictError,
+    DatabaseBusy,
     Forbidden,
     LienwatchError,
     NotAuthenticated,
@@ -95,7 +96,7 @@ def error_response(
 def status_of(exc: LienwatchError) -> int:
     """The HTTP status of a user error."""
     for kind, status in ((NotAuthenticated, 401), (Forbidden, 403), (NotFoundError, 404),
-                         (Refused, 409), (ConflictError, 409)):  # fmt: skip
+                         (Refused, 409), (ConflictError, 409), (DatabaseBusy, 503)):  # fmt: skip
         if isinstance(exc, kind):
             return status
     return 422

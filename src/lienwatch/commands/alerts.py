@@ -45,7 +45,7 @@ _HELP = {
 
 def list_command(as_json: Json = False) -> None:
     """The open and acknowledged alerts, largest unsecured exposure first."""
-    with store_session() as (_settings, session):
+    with store_session(write=False) as (_settings, session):
         rows = open_alert_views(session)
     emit(rows, as_json, [_line(row) for row in rows] or ["no open alerts"])
 
@@ -79,7 +79,7 @@ def rules_command(at: At = None, as_json: Json = False) -> None:
     """The alert rules in force at --at (by default now) and every version published, newest
     first, with what each changed."""
     moment = at or clock.now()
-    with store_session() as (settings, session):
+    with store_session(write=False) as (settings, session):
         rules = alert_rule_versions(session, settings.monitor, at=moment)
     in_force = rules["in_force"]
     lines = [f"in force at {moment.isoformat()}: "

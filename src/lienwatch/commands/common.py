@@ -44,21 +44,26 @@ def configure_logging(settings: Settings) -> None:
 
 
 @contextmanager
-def store_session() -> Iterator[tuple[Settings, Session]]:
+def store_session(*, write: bool = True) -> Iterator[tuple[Settings, Session]]:
     """The settings and a session in one transaction on the configured database (at the
-    schema this lienwatch needs): committed when the block ends, rolled back on an error."""
+    schema this lienwatch needs): committed when the block ends, rolled back on an error;
+    ``write=False`` for a command that only reads (``lienwatch.store.db.transaction``)."""
     from lienwatch.store.db import transaction
     from lienwatch.store.migrate import open_store
 
     settings = load_settings()
-    with open_store(settings.database_url) as database, transaction(database.factory) as session:
+    with (
+        open_store(settings.database_url) as database,
+        transaction(database.factory, write=write) as session,
+    ):
         yield settings, session
 
 
 @contextmanager
-def followup_service() -> Iterator[tuple[Session, FollowupService]]:
-    """The follow-up service of the configured book in one transaction; a bad strategy or
-    product table is said before any database work."""
+def followup_service(*, write: bool = True) -> Iterator[tuple[Session, FollowupService]]:
+    """The follow-up service of the configured book in one transaction (``write=False``
+    for a command that only reads); a bad strategy or product table is said before any
+    database work."""
     from lienwatch.followup.strategy import configured_strategy
     from lienwatch.services.followup import FollowupService
     from lienwatch.servicing.catalogue import ProductCatalogue
@@ -68,7 +73,10 @@ def followup_service() -> Iterator[tuple[Session, FollowupService]]:
     settings = load_settings()
     catalogue = ProductCatalogue.from_tables(settings.products)
     configured_strategy(settings.followup.strategy)
-    with open_store(settings.database_url) as database, transaction(database.factory) as s:
+    with (
+        open_store(settings.database_url) as database,
+        transaction(database.factory, write=write) as s,
+    ):
         yield s, FollowupService.from_settings(
             s, settings.followup, time_zone=settings.time_zone, catalogue=catalogue
         )

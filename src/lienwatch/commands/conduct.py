@@ -59,7 +59,7 @@ def complaints_command(
     as_json: Json = False,
 ) -> None:
     """Complaints, newest first."""
-    with followup_service() as (_session, service):
+    with followup_service(write=False) as (_session, service):
         rows = [c.as_dict() for c in service.complaints(open_only=open_only, loan=loan)]
     lines = [
         f"{r['id']} loan {r['loan']} {r['category']} by {r['channel']} {r['received_at']}: "

@@ -37,6 +37,7 @@ from lienwatch.scheduling import Every, Job, JobStatus, running_scheduler
 from lienwatch.services.followup import FollowupService
 from lienwatch.services.followup.coverage import business_as_of, coverage, kpis
 from lienwatch.servicing.catalogue import ProductCatalogue
+from lienwatch.store.db import transaction
 from lienwatch.store.migrate import open_store
 from lienwatch.tabular import require_file
 
@@ -94,15 +95,13 @@ def adopt_command(
     now = at or clock.now()
     settings = load_settings()
     catalogue = ProductCatalogue.from_tables(settings.products)
-    with open_store(settings.database_url) as database, database.factory() as session:
+    with open_store(settings.database_url) as database, transaction(database.factory) as session:
         service = FollowupService.from_settings(
             session, settings.followup, time_zone=settings.time_zone, catalogue=catalogue
         )
         report = service.adopt_backlog(at=now).as_dict()
         if dry_run:  # the same work, undone: exactly what a real run would raise
             session.rollback()
-        else:
-            session.commit()
     adopted = {"dry_run": dry_run, "adopted": report["adopted"], "raised": report["raised"],
                "cases_opened": report["cases_opened"]}  # fmt: skip
     verb = "would adopt" if dry_run else "adopted"
@@ -161,7 +160,7 @@ def coverage_command(
     without a follow-up and the tasks nobody present can take. Measured at --at, or at the
     end of the business day --as-of; by default now, or the day after the last nightly run
     when the book is older."""
-    with followup_service() as (session, service):
+    with followup_service(write=False) as (session, service):
         moment = _report_time(session, service, at, as_of)
         report = {"as_of": moment.isoformat(),
                   **coverage(session, as_of=moment, since=since, strategy=service.strategy,
@@ -189,7 +188,7 @@ def kpis_command(
 ) -> None:
     """KPIs: coverage, SLA breaches, contact/RPC/promise rates, cures, roll rates. The period
     ends as in ``coverage``."""
-    with followup_service() as (session, service):
+    with followup_service(write=False) as (session, service):
         figures = kpis(
             session,
             since=since,
@@ -223,7 +222,7 @@ def queue_command(
     as_json: Json = False,
 ) -> None:
     """The agent's queue, most urgent first."""
-    with options_named(agent="--by"), followup_service() as (_session, service):
+    with options_named(agent="--by"), followup_service(write=False) as (_session, service):
         tasks = [
             {"task": t.id, "loan": service.loan_ref(t.loan_id), "case": t.case_id,
              "channel": t.channel, "due_at": t.due_at.isoformat(),

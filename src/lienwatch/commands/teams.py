@@ -37,7 +37,7 @@ def add_command(
 
 def list_command(as_json: Json = False) -> None:
     """Every team with its active agents by skill and its supervisors."""
-    with store_session() as (_settings, session):
+    with store_session(write=False) as (_settings, session):
         rows = [_describe(team, users) for team, users in TeamRepository(session).all()]
     emit(rows, as_json, [_line(row) for row in rows] or ["no teams"])
 

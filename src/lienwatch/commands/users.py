@@ -142,7 +142,7 @@ def _roster_line(row: dict[str, Any]) -> str:
 
 def list_command(as_json: Json = False) -> None:
     """Every user, by username."""
-    with store_session() as (_settings, session):
+    with store_session(write=False) as (_settings, session):
         rows = list_users(session)
     emit(rows, as_json, [_line(row) for row in rows] or ["no users"])
 

@@ -80,7 +80,7 @@ def produce(
 
         require_renderer()  # a missing extra is said before any database work
     pack: list[Path] = []
-    with transaction(factory) as session:
+    with transaction(factory, write=False) as session:  # the figures and pack only read
         figures = figures_for(session, as_of=as_of, now=now or clock.now(), strategy=strategy,
                               time_zone=time_zone, catalogue=catalogue,
                               ledger_key=ledger_public_key(ledger_key), rules=rules,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, inspect, text
 
-from lienwatch.store.db import Database, DatabaseError, open_database
+from lienwatch.store.db import SQLITE_BEGIN, Database, DatabaseError, open_database
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -39,7 +39,7 @@ def _run(engine: Engine, verb: str, *args: str, **kwargs: object) -> None:
     from alembic import command
 
     config = alembic_config(engine)
-    with engine.begin() as connection:
+    with engine.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"}).begin() as connection:
         config.attributes["connection"] = connection
         getattr(command, verb)(config, *args, **kwargs)
 

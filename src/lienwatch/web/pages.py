@@ -91,8 +91,10 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
     catalogue = ProductCatalogue.from_tables(settings.products)
 
     @contextmanager
-    def followup() -> Iterator[tuple[Session, FollowupService]]:
-        with transaction(factory) as session:
+    def followup(*, write: bool = True) -> Iterator[tuple[Session, FollowupService]]:
+        """The follow-up service in one transaction (``write=False`` for a page that only
+        reads: :func:`~lienwatch.store.db.transaction`)."""
+        with transaction(factory, write=write) as session:
             yield session, FollowupService.from_settings(
                 session, settings.followup, time_zone=settings.time_zone, catalogue=catalogue
             )
@@ -116,7 +118,7 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
 
     @router.get("/console/queue", response_class=HTMLResponse)
     def queue(who: Signed) -> HTMLResponse:
-        with followup() as (session, service):
+        with followup(write=False) as (session, service):
             rows = case_queue(session, who.reader, limit=QUEUE_ROWS)
             checks = service.case_contact_checks(case_ids=[r["case"] for r in rows],
                                                  at=clock.now())  # fmt: skip
@@ -162,14 +164,14 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
 
     @router.get("/console/cases/{case_id}", response_class=HTMLResponse)
     def case(case_id: int, who: Signed, done: str | None = None) -> HTMLResponse:
-        with followup() as (session, service):
+        with followup(write=False) as (session, service):
             context = case_context(session, service, who, case_id)
         return page("case.html", who, done=done, error=None, refusal=None, **context)
 
     def case_page_with(who: Viewer, case_id: int, status: int, *, error: str | None = None,
                        refusal: dict[str, Any] | None = None) -> HTMLResponse:  # fmt: skip
         """The case page again after a refused or bad form, at the case's own URL."""
-        with followup() as (session, service):
+        with followup(write=False) as (session, service):
             context = case_context(session, service, who, case_id)
         response = page("case.html", who, status=status, done=None, error=error,
                         refusal=refusal, **context)  # fmt: skip
@@ -245,7 +247,7 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
                    status: int = 200) -> HTMLResponse:  # fmt: skip
         """The open and acknowledged alerts, largest exposure first; after a decision, the
         alert decided with who decided it and when; ``error`` after a refused decision."""
-        with transaction(factory) as session:
+        with transaction(factory, write=False) as session:
             rows = [*alert_rows(session, who.reader, limit=ALERT_ROWS, status="open"),
                     *alert_rows(session, who.reader, limit=ALERT_ROWS, status="acknowledged")]
             last = None
@@ -292,7 +294,7 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
         a refused form."""
         now = clock.now()
         mine = who.principal.team if who.scope is Scope.TEAM else None
-        with followup() as (session, service):
+        with followup(write=False) as (session, service):
             as_of = business_as_of(session, now, settings.time_zone)
             cover = coverage(session, as_of=as_of, strategy=service.strategy,
                              time_zone=settings.time_zone)  # fmt: skip
@@ -367,7 +369,7 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
         now = clock.now()
         mine = who.principal.team if who.scope is Scope.TEAM else None
         try:
-            with followup() as (session, service):
+            with followup(write=False) as (session, service):
                 plan = service_forecast(service, at=now, days=days, rules=capacity_rules(
                     settings.workforce.capacity_rules))  # fmt: skip
                 league, end = month_league(
@@ -429,7 +431,7 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
             after = decode_cursor(cursor, 1)
         except LienwatchError as exc:
             raise PageRefused(400, str(exc)) from None
-        with transaction(factory) as session:
+        with transaction(factory, write=False) as session:
             rows = list_users(session, team=who.principal.team,
                               only_team=who.scope is Scope.TEAM,
                               after=str(after[0]) if after else None, limit=PAGE_ROWS)  # fmt: skip
@@ -443,7 +445,7 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
     def alert_rules(who: Signed) -> HTMLResponse:
         """The alert rules in force and every version published, with what each changed, and
         the ``[monitor]`` configuration's (as the API's ``GET /api/v1/alert-rules``)."""
-        with transaction(factory) as session:
+        with transaction(factory, write=False) as session:
             rules = alert_rule_versions(session, settings.monitor, at=clock.now())
         configured = [(f"thresholds.{key}", value)
                       for key, value in rules["configured"]["thresholds"].items()]

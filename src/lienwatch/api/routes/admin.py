@@ -123,7 +123,7 @@ def router(context: ApiContext) -> APIRouter:
         if key is not None and not isinstance(key[0], str):
             raise LienwatchError("cursor: not a cursor this list handed out")
         team = caller.principal.team if caller.viewer.scope is Scope.TEAM else None
-        with context.session() as session:
+        with context.session(write=False) as session:
             rows = list_users(session, team=team, only_team=caller.viewer.scope is Scope.TEAM,
                               after=key[0] if key else None, limit=limit)  # fmt: skip
         more = next_cursor(rows, limit, lambda r: [r["username"]])
@@ -175,7 +175,7 @@ def router(context: ApiContext) -> APIRouter:
         """API tokens for integrations, newest first: an administrator's view lists
         everybody's, anyone else's their own."""
         after = decode_cursor(cursor, 1)
-        with context.session() as session:
+        with context.session(write=False) as session:
             rows = AuthService(session).api_tokens(username=owner(caller), limit=limit,
                                                    before_id=int(after[0]) if after else None)
         more = next_cursor(rows, limit, lambda r: [r["id"]])
@@ -211,7 +211,7 @@ def router(context: ApiContext) -> APIRouter:
         """The audit log, newest first: logins, failed logins, views of unmasked personal
         data (who, what, when, from where)."""
         after = decode_cursor(cursor, 1)
-        with context.session() as session:
+        with context.session(write=False) as session:
             rows = AuthService(session).audit_entries(
                 before_id=int(after[0]) if after else None, limit=limit, actor=actor,
                 action=action, since=since, until=until,

@@ -53,7 +53,7 @@ def router(context: ApiContext) -> APIRouter:
     ) -> AlertPage:  # fmt: skip
         """Alerts newest first with their evidence; filters by status, type, loan, since."""
         key = decode_cursor(cursor, 1)
-        with context.session() as session:
+        with context.session(write=False) as session:
             rows = alerts(session, caller.viewer, limit=limit,
                           before=int(key[0]) if key else None, status=status, type_=type,
                           loan=loan, since=since)  # fmt: skip
@@ -80,7 +80,7 @@ def router(context: ApiContext) -> APIRouter:
         """The alert rules in force now (their version; null: the ``[monitor]``
         configuration's) and every version published, newest first, each with its values
         and what it changed against the one before."""
-        with context.session() as session:
+        with context.session(write=False) as session:
             return AlertRulesOut(**alert_rule_versions(session, context.settings.monitor,
                                                        at=clock.now()))  # fmt: skip
 

@@ -81,7 +81,7 @@ def router(context: ApiContext) -> APIRouter:
     ) -> LoanPage:  # fmt: skip
         """The loans the caller reaches, by reference, with their latest figures."""
         key = decode_cursor(cursor, 1)
-        with context.session() as session:
+        with context.session(write=False) as session:
             rows = book.loans(session, caller.viewer, limit=limit,
                               after=str(key[0]) if key else None, status=status,
                               borrower=borrower)  # fmt: skip
@@ -91,13 +91,13 @@ def router(context: ApiContext) -> APIRouter:
     @api.get("/loans/{ref}", response_model=LoanTermsOut)
     def loan(ref: Ref, caller: Caller) -> LoanTermsOut:
         """A loan's terms."""
-        with context.session() as session:
+        with context.session(write=False) as session:
             return LoanTermsOut(**book.loan_terms(session, caller.viewer, ref))
 
     @api.get("/loans/{ref}/schedule", response_model=ScheduleOut)
     def schedule(ref: Ref, caller: Caller) -> ScheduleOut:
         """The contractual schedule."""
-        with context.session() as session:
+        with context.session(write=False) as session:
             return ScheduleOut(loan=ref, installments=book.schedule(session, caller.viewer, ref))
 
     @api.get("/loans/{ref}/state", response_model=LoanStateOut)
@@ -108,7 +108,7 @@ def router(context: ApiContext) -> APIRouter:
     ) -> LoanStateOut:  # fmt: skip
         """The loan's state as of a date, replayed from its terms and payments."""
         day = as_of or clock.now().astimezone(ZoneInfo(context.settings.time_zone)).date()
-        with context.session() as session:
+        with context.session(write=False) as session:
             return LoanStateOut(**book.state(session, caller.viewer, ref, as_of=day,
                                              catalogue=context.catalogue))  # fmt: skip
 
@@ -189,7 +189,7 @@ def router(context: ApiContext) -> APIRouter:
     @api.get("/vehicles/{vin}", response_model=VehicleOut)
     def vehicle(vin: Vin, caller: Caller) -> VehicleOut:
         """A financed vehicle and its loan's latest figures."""
-        with context.session() as session:
+        with context.session(write=False) as session:
             return VehicleOut(**book.vehicle_view(session, caller.viewer, vin))
 
     @api.get("/vehicles/{vin}/positions", response_model=Track)
@@ -198,7 +198,7 @@ def router(context: ApiContext) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=20_000)] = 5000,
     ) -> Track:  # fmt: skip
         """The vehicle's fixes (every device) in ``[since, until)``, at most 31 days."""
-        with context.session() as session:
+        with context.session(write=False) as session:
             rows = fleet.vehicle_positions(session, caller.viewer, vin, since=since,
                                            until=until, limit=limit)  # fmt: skip
         return Track(vin=vin, items=rows)
@@ -211,7 +211,7 @@ def router(context: ApiContext) -> APIRouter:
     ) -> DevicePage:  # fmt: skip
         """Trackers with their vehicle, status and last position."""
         key = decode_cursor(cursor, 1)
-        with context.session() as session:
+        with context.session(write=False) as session:
             rows = fleet.devices(session, limit=limit, after=int(key[0]) if key else None,
                                  status=status, vin=vin)  # fmt: skip
         more = next_cursor(rows, limit, lambda r: [r["id"]])

@@ -71,7 +71,7 @@ def router(context: ApiContext) -> APIRouter:
     def queue(caller: Caller, limit: Limit = 50, cursor: Cursor = None) -> dict[str, Any]:
         """My queue: the tasks assigned to me, most urgent first, with DPD, amount overdue,
         unsecured exposure and open alerts."""
-        with context.session() as session:
+        with context.session(write=False) as session:
             rows = my_queue(session, caller.viewer, limit=limit, after=after_key(cursor))
         return page(rows, limit)
 
@@ -81,7 +81,7 @@ def router(context: ApiContext) -> APIRouter:
         team: Annotated[str | None, Query(max_length=80)] = None, unassigned: bool = False,
     ) -> dict[str, Any]:  # fmt: skip
         """The team's queue (a supervisor's team; an analyst any ``team`` or all)."""
-        with context.session() as session:
+        with context.session(write=False) as session:
             rows = team_queue(session, caller.viewer, limit=limit, after=after_key(cursor),
                               team=team, unassigned=unassigned)  # fmt: skip
         return page(rows, limit)
@@ -102,7 +102,7 @@ def router(context: ApiContext) -> APIRouter:
         refused contacts, alerts, payments, promises."""
         key = decode_time_cursor(cursor, row=str)
         after = None if key is None else (key[0].isoformat(), key[1])
-        with context.session() as session:
+        with context.session(write=False) as session:
             items = case_timeline(session, caller.viewer, case_id, limit=limit, after=after)
         more = next_cursor(items, limit, lambda i: list(timeline_key(i)))
         return {"case": case_id, "items": items, "next_cursor": more}

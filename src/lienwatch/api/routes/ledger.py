@@ -50,7 +50,7 @@ def router(context: ApiContext) -> APIRouter:
     @api.get("/head", response_model=HeadOut)
     def head(caller: Caller) -> HeadOut:
         """The latest signed tree head and the public key that checks it."""
-        with context.session() as session:
+        with context.session(write=False) as session:
             shown = ledger(session).latest_head()
         if shown is None:
             raise NotFoundError("head: the ledger has no signed head yet")
@@ -63,14 +63,14 @@ def router(context: ApiContext) -> APIRouter:
                                       description="A loan reference, a VIN, a borrower.")],
     ) -> list[EntryOut]:  # fmt: skip
         """The entries about ``subject``, in the order recorded."""
-        with context.session() as session:
+        with context.session(write=False) as session:
             return [EntryOut(**e) for e in ledger(session).entries(subject=subject)]
 
     @api.get("/proofs/{leaf_index}", response_model=ProofOut)
     def proof(caller: Caller, leaf_index: Annotated[int, Path(ge=0, le=2**62)]) -> ProofOut:
         """The self-contained proof bundle of entry ``leaf_index`` (check it with
         ``lienwatch ledger check-proof`` or the standalone verifier)."""
-        with context.session() as session:
+        with context.session(write=False) as session:
             return ProofOut(**ledger(session).prove(leaf_index=leaf_index))
 
     return api

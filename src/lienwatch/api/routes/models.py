@@ -106,7 +106,7 @@ def router(context: ApiContext) -> APIRouter:
     def behaviour(caller: Caller) -> BehaviourFitOut:
         """The behaviour fit in force: the one published last among those made through a day
         before today, the one cases opening today are scored with (404 while none is)."""
-        with context.session() as session:
+        with context.session(write=False) as session:
             fit = fit_in_force(session, day=local_date(clock.now(), context.settings.time_zone))
             if fit is None:
                 raise NotFoundError("model: no behaviour fit is in force; an analyst "
@@ -116,7 +116,7 @@ def router(context: ApiContext) -> APIRouter:
     @api.get("/models/behaviour/fits", response_model=BehaviourFitsOut)
     def fits(caller: Caller) -> BehaviourFitsOut:
         """The stored fits, newest first (the last 24), published or not."""
-        with context.session() as session:
+        with context.session(write=False) as session:
             return BehaviourFitsOut(items=[fit_view(f) for f in behaviour_fits(session)])
 
     @api.post("/models/behaviour/fits", response_model=BehaviourFitOut, status_code=201)
@@ -141,7 +141,7 @@ def router(context: ApiContext) -> APIRouter:
     @api.get("/models/scorecard", response_model=ScorecardOut)
     def scorecard(caller: Caller) -> ScorecardOut:
         """The application scorecard in force: the one published last, else the shipped one."""
-        with context.session() as session:
+        with context.session(write=False) as session:
             record = published_scorecard(session)
             if record is None:
                 return ScorecardOut(scorecard=None,

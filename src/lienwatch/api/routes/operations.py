@@ -125,7 +125,7 @@ def router(context: ApiContext) -> APIRouter:
         """The repossession orders waiting for a supervisor's approval, oldest first, by
         pages."""
         after = decode_time_cursor(cursor)
-        with context.session() as session:
+        with context.session(write=False) as session:
             pending = context.followup(session).pending_repossessions(limit=limit, after=after)
             items = [repossession_view(session, p.repossession_id) for p in pending]
         return RepossessionList(items=items, next_cursor=next_cursor(
@@ -134,14 +134,14 @@ def router(context: ApiContext) -> APIRouter:
     @api.get("/repossessions/{repossession_id}", response_model=RepossessionOut)
     def repossession(repossession_id: Id, caller: Caller) -> RepossessionOut:
         """A repossession order and its state."""
-        with context.session() as session:
+        with context.session(write=False) as session:
             return RepossessionOut(**repossession_view(session, repossession_id))
 
     @api.get("/repossessions/{repossession_id}/steps", response_model=RepossessionSteps)
     def steps(repossession_id: Id, caller: Caller) -> RepossessionSteps:
         """The order's steps as logged on its case (order, approval, recovery, disposal),
         and the step it waits for with its deadline."""
-        with context.session() as session:
+        with context.session(write=False) as session:
             return RepossessionSteps(**repossession_steps(repossessions(session),
                                                           repossession_id))  # fmt: skip
 
@@ -171,7 +171,7 @@ def router(context: ApiContext) -> APIRouter:
     def strategy(caller: Caller) -> StrategyOut:
         """The follow-up strategy in force: the configured one, or the newest version
         published since."""
-        with context.session() as session:
+        with context.session(write=False) as session:
             return StrategyOut(**strategy_view(context.followup(session).strategy))
 
     @api.post("/strategy", response_model=StrategyOut, status_code=201)
@@ -196,7 +196,7 @@ def router(context: ApiContext) -> APIRouter:
     ) -> dict[str, Any]:
         """The coverage invariant: every trigger and repossession step followed up in time,
         naming every breach and every uncovered loan (as ``lienwatch followup coverage``)."""
-        with context.session() as session:
+        with context.session(write=False) as session:
             service = context.followup(session)
             report = coverage(session, as_of=moment(session, at), since=since,
                               strategy=service.strategy, time_zone=context.settings.time_zone)
@@ -208,7 +208,7 @@ def router(context: ApiContext) -> APIRouter:
     ) -> dict[str, Any]:
         """KPIs over ``[since, at]``: coverage, SLA breaches, contact, RPC and promise rates,
         cures by arm, roll rates, recovered (as ``lienwatch followup kpis``)."""
-        with context.session() as session:
+        with context.session(write=False) as session:
             service = context.followup(session)
             return kpis(session, since=since, as_of=moment(session, at),
                         strategy=service.strategy, catalogue=context.catalogue,

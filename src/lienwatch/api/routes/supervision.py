@@ -96,7 +96,7 @@ def router(context: ApiContext) -> APIRouter:
         """The requests waiting for a supervisor's answer on the cases the caller reaches (a
         supervisor: their team's), oldest first, by pages."""
         after = decode_time_cursor(cursor)
-        with context.session() as session:
+        with context.session(write=False) as session:
             pending = context.followup(session).pending_tracker_commands(
                 viewer=caller.viewer, limit=limit, after=after)  # fmt: skip
         items = [TrackerRequestOut(request=p.request_id, case=p.case_id, loan=p.loan,
