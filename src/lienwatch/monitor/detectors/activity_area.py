@@ -37,7 +37,10 @@ class ActivityArea:
         if day != self.day:
             self._roll(day)
         cell = fix.cell
-        self.today[cell] = self.today.get(cell, 0) + 1
+        today = self.today
+        today[cell] = today.get(cell, 0) + 1
+        if self.first_out is None and (not self.area or cell in self.area):
+            return  # inside, nothing open (alerted only with a first fix out): judge is a no-op
         self.judge(fix)
 
     def judge(self, fix: Fix) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import deque
 
 from lienwatch.domain.geo import EARTH_RADIUS_M, chord2_of_m, m_of_chord2
-from lienwatch.monitor.detectors.base import Emitter, chord2, point, position_of
+from lienwatch.monitor.detectors.base import Emitter, Limits, chord2, point, position_of
 from lienwatch.monitor.detectors.liveness import Liveness
 from lienwatch.monitor.model import AlertType, Fix, iso_utc
 
@@ -49,25 +49,35 @@ class TrackerPair:
         self.apart_since: int | None = None
         self.apart_last = 0
         self.alerted = False
+        out.keep_tuned(self)
+
+    def tune(self, limits: Limits) -> None:
+        self.window_s = limits.pair_window_s
+        self.mismatch_m = limits.mismatch_m
+        self.mismatch_r2 = limits.mismatch_r2
 
     def on_fix(self, fix: Fix) -> None:
-        limits = self.out.limits
+        device_id, t = fix.device_id, fix.time
         pending = self.pending
-        if pending and (len(pending) > 1 or fix.device_id not in pending):
+        if pending and (len(pending) > 1 or device_id not in pending):
             self._judge_waiting(fix)
         for device, other in self.last.items():
-            if device == fix.device_id:
+            if device == device_id:
                 continue
-            lag = fix.time - other.time
+            lag = t - other.time  # not negative: a vehicle's fixes come in time order
             dx, dy, dz = fix.x - other.x, fix.y - other.y, fix.z - other.z
             c2 = dx * dx + dy * dy + dz * dz  # chord2, inlined: every fix of the vehicle
-            if lag <= limits.pair_window_s:
-                allowed = chord2_of_m(limits.mismatch_m + self._LAG_MPS * lag)
-                self._verdict(fix, other, c2 > allowed, at=fix.time, rule="pair")
-            elif self.liveness.silent_for(device, fix.time) > 0 and c2 > limits.mismatch_r2:
-                self._mismatch(fix, other, fix.time, at=fix.time, rule="silent")
-            elif self._beyond(c2, self._BOUND_MPS * lag):
-                self._verdict(fix, other, True, at=fix.time, rule="bound")
+            # within mismatch_m the trackers are together by every rule: chord2_of_m grows
+            # with the lag, and _beyond compares a longer reach
+            near = c2 <= self.mismatch_r2
+            if lag <= self.window_s:
+                apart = not near and c2 > chord2_of_m(self.mismatch_m + self._LAG_MPS * lag)
+                if apart or self.apart_since is not None or self.alerted:  # else no change
+                    self._verdict(fix, other, apart, at=t, rule="pair")
+            elif not near and self.liveness.silent_for(device, t) > 0:
+                self._mismatch(fix, other, t, at=t, rule="silent")
+            elif not near and self._beyond(c2, self._BOUND_MPS * lag):
+                self._verdict(fix, other, True, at=t, rule="bound")
             elif self.liveness.kind.get(device) == "wired":
                 # judged at the other's next fix; a wireless tracker's next fix is hours
                 # away and bounds little: this fix was judged against its last one above
