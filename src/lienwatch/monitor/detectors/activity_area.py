@@ -39,7 +39,8 @@ class ActivityArea:
         cell = fix.cell
         today = self.today
         today[cell] = today.get(cell, 0) + 1
-        if self.first_out is None and (not self.area or cell in self.area):
+        area = self.area
+        if self.first_out is None and (cell in area or not area):
             return  # inside, nothing open (alerted only with a first fix out): judge is a no-op
         self.judge(fix)
 

@@ -52,6 +52,7 @@ class TrackerPair:
         out.keep_tuned(self)
 
     def tune(self, limits: Limits) -> None:
+        self.limits = limits
         self.window_s = limits.pair_window_s
         self.mismatch_m = limits.mismatch_m
         self.mismatch_r2 = limits.mismatch_r2
@@ -90,7 +91,7 @@ class TrackerPair:
     def _beyond(self, c2: float, reach_m: float) -> bool:
         """Whether a squared chord is more than ``mismatch_m`` beyond ``reach_m``: the chord
         is shorter than the arc, so a chord that far is an arc that far."""
-        far = self.out.limits.mismatch_m + reach_m
+        far = self.mismatch_m + reach_m
         return c2 * self._R2 > far * far
 
     def _judge_waiting(self, fix: Fix) -> None:
@@ -104,7 +105,7 @@ class TrackerPair:
 
     def _bracketed(self, fix: Fix, before: Fix, after: Fix) -> None:
         """Judge ``fix`` against the other tracker's fixes ``before`` and ``after`` it."""
-        limits = self.out.limits
+        limits = self.limits
         other = before.device_id
         if (
             self.liveness.kind.get(other) == "wired"
@@ -136,7 +137,7 @@ class TrackerPair:
             self.apart_since, self.apart_last = fix.time, fix.time
         self.apart_since = min(self.apart_since, fix.time)
         self.apart_last = max(self.apart_last, fix.time)
-        if self.apart_last - self.apart_since >= self.out.limits.mismatch_s:
+        if self.apart_last - self.apart_since >= self.limits.mismatch_s:
             self._mismatch(fix, other, self.apart_since, at=at, rule=rule)
 
     def _mismatch(self, fix: Fix, other: Fix, start: int, *, at: int, rule: str) -> None:
