@@ -95,7 +95,7 @@ class Stays:
         out.keep_tuned(self)
 
     def tune(self, limits: Limits) -> None:
-        self.limits = limits
+        self.limits = self.places.limits = limits
         self.stay_r2 = limits.stay_r2
         self.place_visit_s = limits.place_visit_s
         self.cluster_s = limits.cluster_s
