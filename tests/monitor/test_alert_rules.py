@@ -56,6 +56,22 @@ def test_an_offline_clock_runs_on_to_the_new_limit_from_the_last_fix(provinces):
     assert alert.evidence["fixes"][0]["time"] == "2026-07-01T04:00:00Z"  # the fix before
 
 
+def test_a_jump_is_judged_by_the_new_speed_from_the_next_fix(provinces):
+    north = 0.09  # about 10 km of latitude
+    legs = [("W1", T0 + k * 180, LOT[0] + k * north, LOT[1]) for k in range(3)]  # 200 km/h
+    running = monitor(provinces)
+    running.ingest(batch(legs[:2]))
+    running.advance(T0 + HOUR)  # past the reorder window: the first leg judged
+    assert running.alerts == []  # under the configured 250 km/h
+    running.use_rules(rules(2, jump_kmh=150))
+    running.ingest(batch(legs[2:]))
+    running.advance(T0 + 2 * HOUR)
+    [alert] = running.alerts
+    assert (alert.type, alert.start) == ("position_jump", T0 + 360)
+    assert alert.evidence["kmh"] == pytest.approx(200, abs=1)
+    assert alert.evidence["thresholds"]["jump_kmh"] == 150
+
+
 def test_a_type_switched_off_is_not_raised_and_alerts_before_record_no_version(provinces):
     cut = [("W1", T0, *LOT, "power_cut"), ("W1", T0 + 60, *LOT, "")]
     configured = monitor(provinces)

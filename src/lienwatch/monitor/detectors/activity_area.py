@@ -7,7 +7,7 @@ from collections import deque
 import numpy as np
 
 from lienwatch.domain.geo import unit_vectors
-from lienwatch.monitor.detectors.base import CELL_DEG, DAY_S, HOUR_S, Emitter, position_of
+from lienwatch.monitor.detectors.base import CELL_DEG, DAY_S, HOUR_S, Emitter, Limits, position_of
 from lienwatch.monitor.model import AlertType, Fix
 
 
@@ -20,7 +20,6 @@ class ActivityArea:
 
     def __init__(self, out: Emitter) -> None:
         self.out = out
-        self.limits = out.limits
         self.day: int | None = None
         self.today: dict[int, int] = {}
         self.days: deque[tuple[int, dict[int, int]]] = deque()
@@ -31,13 +30,21 @@ class ActivityArea:
         self.learned_on: int | None = None
         self.first_out: Fix | None = None  # the first fix far outside, None while inside
         self.alerted = False
+        out.keep_tuned(self)
+
+    def tune(self, limits: Limits) -> None:
+        self.limits = limits
 
     def on_fix(self, fix: Fix) -> None:
         day = fix.local // DAY_S
         if day != self.day:
             self._roll(day)
         cell = fix.cell
-        self.today[cell] = self.today.get(cell, 0) + 1
+        today = self.today
+        today[cell] = today.get(cell, 0) + 1
+        area = self.area
+        if self.first_out is None and (cell in area or not area):
+            return  # inside, nothing open (alerted only with a first fix out): judge is a no-op
         self.judge(fix)
 
     def judge(self, fix: Fix) -> None:

@@ -231,9 +231,27 @@ class Emitter:
     def __init__(self, spec: VehicleSpec, thresholds: MonitorThresholds, book: AlertBook) -> None:
         self.spec = spec
         self.thresholds = thresholds
-        self.limits = Limits.of(thresholds)
+        self.tuned: list[Any] = []  # detectors holding thresholds as plain floats (keep_tuned)
+        self._limits = Limits.of(thresholds)
         self.book = book
         self.last_valid: Fix | None = None  # the vehicle's last fix with usable coordinates
+
+    @property
+    def limits(self) -> Limits:
+        return self._limits
+
+    @limits.setter
+    def limits(self, limits: Limits) -> None:
+        """New thresholds (a respec): every detector holding some as its own floats takes them."""
+        self._limits = limits
+        for detector in self.tuned:
+            detector.tune(limits)
+
+    def keep_tuned(self, detector: Any) -> None:
+        """Give ``detector`` the thresholds now (its ``tune(limits)``) and whenever they change:
+        its per-fix code then compares with floats of its own, not ``out.limits.name``."""
+        self.tuned.append(detector)
+        detector.tune(self._limits)
 
     def raise_(
         self,

@@ -48,18 +48,25 @@ class Liveness:
             del self.offline[device]
             if not self.offline:
                 self.out.resolve(AlertType.DEVICE_OFFLINE, t)
+        removal_was_due = False
         if self.removal_due:
             self.removal_due.pop(device, None)  # it kept reporting: not removed
+            removal_was_due = True
         if self.removed_by_silence and device in self.removed_by_silence:  # it reports again
             self.removed_by_silence.discard(device)
             self.out.resolve(AlertType.DEVICE_REMOVED, t)
         self.last_fix[device] = fix
         deadline = self.deadline
-        deadline[device] = t + self.limit[device]
-        if len(deadline) == 1 and not self.removal_due:  # one tracker: no min to take
-            self.next_deadline = deadline[device]
-        else:
+        before = deadline.get(device)
+        deadline[device] = due = t + self.limit[device]
+        # next_deadline is the soonest deadline here (every writer of them ends in _next):
+        # unless this device held it, the soonest is the old one or this device's new one
+        if removal_was_due:
             self._next()
+        elif before is not None and before == self.next_deadline:
+            self.next_deadline = due if len(deadline) == 1 else min(deadline.values())
+        elif due < self.next_deadline:
+            self.next_deadline = due
 
     def power_cut(self, fix: Fix) -> None:
         """A power-cut alarm from a wired tracker: it must keep reporting on its battery."""

@@ -81,7 +81,6 @@ class Stays:
 
     def __init__(self, out: Emitter, places: Places) -> None:
         self.out = out
-        self.limits = out.limits
         self.places = places
         self.anchor: Fix | None = None
         self.last: Fix | None = None  # the stay's latest fix
@@ -93,6 +92,13 @@ class Stays:
         self.long_open = False
         self.record: StayRecord | None = None
         self.long_stays: list[StayRecord] = []  # stays of at least cluster_h, for `cluster`
+        out.keep_tuned(self)
+
+    def tune(self, limits: Limits) -> None:
+        self.limits = self.places.limits = limits
+        self.stay_r2 = limits.stay_r2
+        self.place_visit_s = limits.place_visit_s
+        self.cluster_s = limits.cluster_s
 
     def on_fix(self, fix: Fix) -> None:
         anchor = self.anchor
@@ -100,15 +106,15 @@ class Stays:
             self._begin(fix)
             return
         dx, dy, dz = fix.x - anchor.x, fix.y - anchor.y, fix.z - anchor.z
-        if dx * dx + dy * dy + dz * dz > self.limits.stay_r2:  # chord2, inlined: every fix
+        if dx * dx + dy * dy + dz * dz > self.stay_r2:  # chord2, inlined: every fix
             self._begin(fix)
             return
         self.last = fix
         lasted = fix.time - self.start
-        if lasted >= self.limits.place_visit_s and not self.visited:
+        if lasted >= self.place_visit_s and not self.visited:
             self.visited = True
             self.places.visit(anchor)
-        if lasted >= self.limits.cluster_s:
+        if lasted >= self.cluster_s:
             if self.record is None:
                 spec = self.out.spec
                 self.record = StayRecord(spec.vehicle_id, spec.owner, self.start, fix.time, anchor)
@@ -139,16 +145,20 @@ class Stays:
         )
 
     def _begin(self, fix: Fix) -> None:
-        last, origin, limits = self.last, self.origin, self.limits
-        if (
-            last is None
-            or origin is None
-            or not stood_still(chord2(fix, last), chord2(fix, origin), limits.stay_r2)
-        ):
+        last, origin = self.last, self.origin
+        restarts = last is None or origin is None
+        if not restarts:
+            dx, dy, dz = fix.x - last.x, fix.y - last.y, fix.z - last.z
+            step2 = dx * dx + dy * dy + dz * dz  # chord2, inlined: every fix of a drive
+            # stood_still's first test first: a car driving on needs no chord to the origin
+            restarts = step2 > self.stay_r2 or not stood_still(
+                step2, chord2(fix, origin), self.stay_r2
+            )
+        if restarts:
             if self.long_open:
                 self.out.resolve(AlertType.LONG_STAY, fix.time)
             self.origin, self.since, self.long_open = fix, fix.time, False
-            self.due = long_stay_due(fix.time, limits.long_stay_s)
+            self.due = long_stay_due(fix.time, self.limits.long_stay_s)
         if self.record is not None:
             self.record.ended = True
         self.anchor = self.last = fix

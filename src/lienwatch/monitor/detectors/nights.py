@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from lienwatch.domain.geo import m_of_chord2
-from lienwatch.monitor.detectors.base import DAY_S, Emitter, chord2, place_at, point, position_of
+from lienwatch.monitor.detectors.base import (
+    DAY_S,
+    Emitter,
+    Limits,
+    chord2,
+    place_at,
+    point,
+    position_of,
+)
 from lienwatch.monitor.model import AlertType, Fix
 
 
@@ -14,7 +22,6 @@ class Nights:
 
     def __init__(self, out: Emitter, home: tuple[float, float] | None) -> None:
         self.out = out
-        self.limits = out.limits
         self.home = place_at(home[0], home[1], visits=0) if home else None
         self.pending: Fix | None = None
         self.pending_ends = 0
@@ -22,14 +29,21 @@ class Nights:
         self.confirmations = 0
         self.candidate: Fix | None = None
         self.streak = 0
+        out.keep_tuned(self)
+
+    def tune(self, limits: Limits) -> None:
+        self.limits = limits
+        self.night_end_s = limits.night_end_s
 
     def on_fix(self, fix: Fix) -> None:
-        if self.pending is not None and fix.local >= self.pending_ends:
+        local = fix.local
+        if self.pending is not None and local >= self.pending_ends:
             self._night(self.pending)
             self.pending = None
-        if fix.local % DAY_S < self.limits.night_end_s:
+        of_day = local % DAY_S
+        if of_day < self.night_end_s:
             self.pending = fix
-            self.pending_ends = fix.local - fix.local % DAY_S + self.limits.night_end_s
+            self.pending_ends = local - of_day + self.night_end_s
 
     def confirms(self, x: float, y: float, z: float) -> bool:
         """Count a night whose fix lies at the unit vector (x, y, z) when it only confirms the

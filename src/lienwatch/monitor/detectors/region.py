@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from lienwatch.monitor.detectors.base import HOUR_S, Emitter, position_of
+from lienwatch.monitor.detectors.base import HOUR_S, Emitter, Limits, position_of
 from lienwatch.monitor.model import AlertType, Fix
 
 
@@ -18,19 +18,28 @@ class Region:
         self.region = region
         self.codes = codes
         self.first_out: Fix | None = None  # the first fix outside, None while inside
-        self.alerted = False
+        self.alerted = False  # only ever with a first fix outside
+        out.keep_tuned(self)
+
+    def tune(self, limits: Limits) -> None:
+        self.allowed_s = limits.left_region_s
 
     def on_fix(self, fix: Fix) -> None:
-        if self.area is None and self.region is None:
+        if self.area is not None:
+            inside = fix.in_area
+        elif self.region is not None:
+            inside = fix.province == self.region
+        else:
             self.region = fix.province
             return
-        if fix.in_area if self.area is not None else fix.province == self.region:
-            if self.alerted:
-                self.out.resolve(AlertType.LEFT_REGION, fix.time)
-            self.first_out, self.alerted = None, False
+        if inside:
+            if self.first_out is not None:
+                if self.alerted:
+                    self.out.resolve(AlertType.LEFT_REGION, fix.time)
+                self.first_out, self.alerted = None, False
         elif self.first_out is None:
             self.first_out = fix
-        elif not self.alerted and fix.time - self.first_out.time > self.out.limits.left_region_s:
+        elif not self.alerted and fix.time - self.first_out.time > self.allowed_s:
             self.alerted = True
             since = self.first_out.time
             self.out.raise_(

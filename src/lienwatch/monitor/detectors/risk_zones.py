@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from lienwatch.monitor.detectors.base import Emitter, position_of
+from lienwatch.monitor.detectors.base import Emitter, Limits, position_of
 from lienwatch.monitor.detectors.long_stay import Stays
 from lienwatch.monitor.model import AlertType, Fix, iso_utc
 from lienwatch.monitor.zones import Zone
@@ -23,6 +23,10 @@ class RiskZones:
         self.current = -1  # the zone's index, -1 outside any, -2 in one taken out since
         self.first: Fix | None = None  # the first fix in the current zone (or outside any)
         self.alerted = False
+        out.keep_tuned(self)
+
+    def tune(self, limits: Limits) -> None:
+        self.dwell_s = limits.zone_dwell_s
 
     def on_fix(self, fix: Fix) -> None:
         zone = fix.zone
@@ -30,9 +34,10 @@ class RiskZones:
             if self.alerted:
                 self.out.resolve(AlertType.RISK_ZONE_VISIT, fix.time)
             self.current, self.first, self.alerted = zone, fix, False
+        if zone < 0 or self.alerted:
+            return
         entered = self.first.time if self.first is not None else 0
-        dwelt = fix.time - entered >= self.out.limits.zone_dwell_s
-        if zone >= 0 and not self.alerted and dwelt:
+        if fix.time - entered >= self.dwell_s:
             self.alerted = True
             anchor = self.stays.anchor
             if anchor is not None and self.stays.places.known_near(anchor):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import deque
 
 from lienwatch.domain.geo import EARTH_RADIUS_M, chord2_of_m, m_of_chord2
-from lienwatch.monitor.detectors.base import Emitter, chord2, point, position_of
+from lienwatch.monitor.detectors.base import Emitter, Limits, chord2, point, position_of
 from lienwatch.monitor.detectors.liveness import Liveness
 from lienwatch.monitor.model import AlertType, Fix, iso_utc
 
@@ -49,25 +49,36 @@ class TrackerPair:
         self.apart_since: int | None = None
         self.apart_last = 0
         self.alerted = False
+        out.keep_tuned(self)
+
+    def tune(self, limits: Limits) -> None:
+        self.limits = limits
+        self.window_s = limits.pair_window_s
+        self.mismatch_m = limits.mismatch_m
+        self.mismatch_r2 = limits.mismatch_r2
 
     def on_fix(self, fix: Fix) -> None:
-        limits = self.out.limits
+        device_id, t = fix.device_id, fix.time
         pending = self.pending
-        if pending and (len(pending) > 1 or fix.device_id not in pending):
+        if pending and (len(pending) > 1 or device_id not in pending):
             self._judge_waiting(fix)
         for device, other in self.last.items():
-            if device == fix.device_id:
+            if device == device_id:
                 continue
-            lag = fix.time - other.time
+            lag = t - other.time  # not negative: a vehicle's fixes come in time order
             dx, dy, dz = fix.x - other.x, fix.y - other.y, fix.z - other.z
             c2 = dx * dx + dy * dy + dz * dz  # chord2, inlined: every fix of the vehicle
-            if lag <= limits.pair_window_s:
-                allowed = chord2_of_m(limits.mismatch_m + self._LAG_MPS * lag)
-                self._verdict(fix, other, c2 > allowed, at=fix.time, rule="pair")
-            elif self.liveness.silent_for(device, fix.time) > 0 and c2 > limits.mismatch_r2:
-                self._mismatch(fix, other, fix.time, at=fix.time, rule="silent")
-            elif self._beyond(c2, self._BOUND_MPS * lag):
-                self._verdict(fix, other, True, at=fix.time, rule="bound")
+            # within mismatch_m the trackers are together by every rule: chord2_of_m grows
+            # with the lag, and _beyond compares a longer reach
+            near = c2 <= self.mismatch_r2
+            if lag <= self.window_s:
+                apart = not near and c2 > chord2_of_m(self.mismatch_m + self._LAG_MPS * lag)
+                if apart or self.apart_since is not None or self.alerted:  # else no change
+                    self._verdict(fix, other, apart, at=t, rule="pair")
+            elif not near and self.liveness.silent_for(device, t) > 0:
+                self._mismatch(fix, other, t, at=t, rule="silent")
+            elif not near and self._beyond(c2, self._BOUND_MPS * lag):
+                self._verdict(fix, other, True, at=t, rule="bound")
             elif self.liveness.kind.get(device) == "wired":
                 # judged at the other's next fix; a wireless tracker's next fix is hours
                 # away and bounds little: this fix was judged against its last one above
@@ -80,7 +91,7 @@ class TrackerPair:
     def _beyond(self, c2: float, reach_m: float) -> bool:
         """Whether a squared chord is more than ``mismatch_m`` beyond ``reach_m``: the chord
         is shorter than the arc, so a chord that far is an arc that far."""
-        far = self.out.limits.mismatch_m + reach_m
+        far = self.mismatch_m + reach_m
         return c2 * self._R2 > far * far
 
     def _judge_waiting(self, fix: Fix) -> None:
@@ -94,7 +105,7 @@ class TrackerPair:
 
     def _bracketed(self, fix: Fix, before: Fix, after: Fix) -> None:
         """Judge ``fix`` against the other tracker's fixes ``before`` and ``after`` it."""
-        limits = self.out.limits
+        limits = self.limits
         other = before.device_id
         if (
             self.liveness.kind.get(other) == "wired"
@@ -126,7 +137,7 @@ class TrackerPair:
             self.apart_since, self.apart_last = fix.time, fix.time
         self.apart_since = min(self.apart_since, fix.time)
         self.apart_last = max(self.apart_last, fix.time)
-        if self.apart_last - self.apart_since >= self.out.limits.mismatch_s:
+        if self.apart_last - self.apart_since >= self.limits.mismatch_s:
             self._mismatch(fix, other, self.apart_since, at=at, rule=rule)
 
     def _mismatch(self, fix: Fix, other: Fix, start: int, *, at: int, rule: str) -> None:
