@@ -78,6 +78,11 @@ def test_round_trip_and_second_import_changes_nothing(db_session, book_files):
         m.__tablename__: count(db_session, m) for m in (Borrower, Vehicle, Loan, Payment)
     } == before
     assert count(db_session, Installment) == sum(int(r["term"]) for r in loans)
+    # taken in at the import's moment, whatever the process clock says
+    stamps = [*db_session.scalars(select(Borrower.created_at)),
+              *db_session.scalars(select(Loan.created_at)),
+              *db_session.scalars(select(Payment.received_at))]  # fmt: skip
+    assert set(stamps) == {AT}
 
 
 BAD_LOANS = {

@@ -131,7 +131,7 @@ def import_book(
         raise ImportRejected(errors)
     conflicting = {(e.file, e.line) for e in plan.errors}
     pledges = [p for p in pledges if (p.row.file, p.row.line) not in conflicting]
-    imported = apply_import(session, plan)
+    imported = apply_import(session, plan, at=at)
     for row in plan.new["loans"]:
         record(session, EntryKind.LOAN_DISBURSED, subject=row.key, at=at, by=by,
                data=_disbursed_entry(row.values))  # fmt: skip

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -96,15 +97,21 @@ def plan_import(session: Session, rows: Mapping[str, list[Row]]) -> ImportPlan:
     return plan
 
 
-def apply_import(session: Session, plan: ImportPlan) -> dict[str, int]:
-    """Insert the plan's new rows (loans with their schedules); return counts per kind."""
+#: The column of each kind that says when lienwatch took the row in: the import's moment.
+_TAKEN_IN = {"borrowers": "created_at", "loans": "created_at", "payments": "received_at"}
+
+
+def apply_import(session: Session, plan: ImportPlan, *, at: datetime) -> dict[str, int]:
+    """Insert the plan's new rows (loans with their schedules), taken in ``at``; return counts
+    per kind."""
     ids = _Ids(session)
     for kind in KINDS:
         model, _ = _TABLES[kind]
         rows = plan.new[kind]
         if not rows:
             continue
-        values = [_stored_values(kind, row, ids) for row in rows]
+        stamp = {_TAKEN_IN[kind]: at} if kind in _TAKEN_IN else {}
+        values = [_stored_values(kind, row, ids) | stamp for row in rows]
         session.execute(insert(model.__table__), values)  # Core: the ORM's bulk path costs more
         ids.forget(kind)
         if kind == "loans":
