@@ -197,3 +197,65 @@ def test_chunks_that_start_from_existing_state_equal_the_batch(provinces, monkey
     assert len(streamed.alerts) > 20
     assert _result(streamed) == _result(whole) == _result(per_fix)
     assert streamed.counts == whole.counts == per_fix.counts
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tracks(), st.randoms(use_true_random=False), st.integers(2, 80),
+       st.sampled_from([0, WINDOW]))  # fmt: skip
+def test_a_batch_is_taken_as_its_fixes_one_by_one(provinces, rows, rnd, piece, window):
+    """``ingest`` plans a batch vehicle by vehicle; the result is what one call per fix gives:
+    the same alerts in the same order (the order fixes are released across vehicles), the same
+    counts and the same fixes held. The arrivals mix time order (planned) with late fixes,
+    repeats, alarms and fixes out of order (walked), and one vehicle an unknown tracker."""
+    arrival = _arrival(rows, rnd)
+    for _ in range(len(arrival) // 10):  # repeats and stragglers
+        row = rnd.choice(arrival)
+        late = (row[0], row[1] - rnd.choice([0, 0, WINDOW // 2, 3 * WINDOW]), *row[2:])
+        arrival.insert(rnd.randrange(len(arrival) + 1), late)
+    arrival += [("X9", row[1], *row[2:]) for row in arrival[::7]]
+    settings_ = MonitorSettings(reorder_window_s=window)
+    one_by_one = Monitor(DEVICES, VEHICLES, settings=settings_, provinces=provinces)
+    batched = Monitor(DEVICES, VEHICLES, settings=settings_, provinces=provinces)
+    for start in range(0, len(arrival), piece):
+        part = arrival[start : start + piece]
+        for row in part:
+            one_by_one.ingest(batch([row]))
+        batched.ingest(batch(part))
+        assert _state(batched) == _state(one_by_one)
+        now = part[-1][1] - rnd.choice([0, WINDOW])
+        for monitor in (one_by_one, batched):
+            monitor.advance(now)
+    for monitor in (one_by_one, batched):
+        monitor.flush()
+    assert [a.as_json() | {"status_at": a.status_at} for a in batched.alerts] == [
+        a.as_json() | {"status_at": a.status_at} for a in one_by_one.alerts
+    ]
+    assert batched.counts == one_by_one.counts
+
+
+def _state(monitor):
+    """Each vehicle's engine state: last release, newest time, the fixes it holds in order;
+    and the counts."""
+    return [
+        (s.released, s.newest, [fix for *_, fix in sorted(s.held)])
+        for s in monitor._unique_slots()
+    ], dict(monitor.counts)
+
+
+def test_advance_takes_the_vehicles_in_the_order_they_were_first_seen(provinces):
+    """``advance`` raises the silences due in the order the vehicles were first seen, not the
+    order of their deadlines (the alerts' order); a vehicle that left the fleet raises nothing
+    more, and new rules move the deadlines of those left."""
+    monitor = Monitor(DEVICES, VEHICLES, provinces=provinces)
+    monitor.ingest(batch([("W1", T0 + 600, *HOME), ("W2", T0, *HOME), ("S1", T0 + 600, *HOME)]))
+    monitor.advance(T0 + 30 * 86_400)
+    offline = [a.vehicle_id for a in monitor.alerts if a.type == AlertType.DEVICE_OFFLINE]
+    assert offline == ["V1", "V2"]
+
+    fleet = Monitor(DEVICES, VEHICLES, provinces=provinces)
+    fleet.ingest(batch([("W1", T0, *HOME), ("S1", T0, *HOME), ("W2", T0, *HOME)]))
+    fleet.update_fleet(DEVICES[:2], VEHICLES[:1])  # V2 leaves
+    fleet.advance(T0 + 2 * 3600)
+    fleet.use_rules(MonitorSettings(thresholds={"offline_wired_h": 1, "offline_wireless_h": 1}))
+    fleet.advance(T0 + 3 * 3600)
+    assert {a.vehicle_id for a in fleet.alerts} == {"V1"}
