@@ -80,9 +80,7 @@ class VehicleMonitor:
         out, old = self.out, self.out.spec
         out.spec = spec
         if thresholds != out.thresholds:
-            out.thresholds, out.limits = thresholds, Limits.of(thresholds)
-            for detector in (self.stays, self.stays.places, self.nights, self.area):
-                detector.limits = out.limits
+            out.thresholds, out.limits = thresholds, Limits.of(thresholds)  # re-tunes them
             self.area.far = {}  # judged with the old distance
             if self.stays.due != NEVER:  # the stay's clock runs on to the new length
                 self.stays.due = self.stays.since + out.limits.long_stay_s
