@@ -227,6 +227,32 @@ def test_a_stay_reported_late_is_grouped_within_the_look_back_only(provinces):
     assert [s.vehicle_id for s in monitor.long_stays()] == ["V1", "V2"]  # V0's ended: gone
 
 
+def test_what_stays_of_a_group_after_its_member_is_forgotten_is_not_raised_again(provinces):
+    """Four cars together for 40 hours, then V0 leaves and the three others stay for a week:
+    the group ended when V0 left, streamed as in batch. Once V0's stay is forgotten (past
+    the look-back), the three still there are what is left of that group, not a new one."""
+    spot = offset_m(HOME[0], HOME[1], 3_000, 3_000)
+    devices = [DeviceSpec(f"D{i}", f"V{i}", "wired", 7200) for i in range(4)]
+    vehicles = [VehicleSpec(f"V{i}", borrower_id=f"B{i}") for i in range(4)]
+    rows = [(f"D{i}", T0 + h * HOUR + i, float(spot[0]) + i * 1e-4, float(spot[1]))
+            for i in range(4) for h in range(0, 40 if i == 0 else 8 * 24, 2)]  # fmt: skip
+    rows.append(("D0", T0 + 41 * HOUR, *HOME))
+
+    def clusters(monitor: Monitor) -> list[tuple]:
+        return sorted((a.vehicle_id, a.status, a.start, a.end)
+                      for a in monitor.alerts if a.type == AlertType.CLUSTER)  # fmt: skip
+
+    streamed = Monitor(devices, vehicles, settings=LIVE, provinces=provinces)
+    hourly(streamed, rows, 8 * 24)
+    streamed.flush()
+    whole = Monitor(devices, vehicles, settings=LIVE, provinces=provinces)
+    whole.replay(batch(rows))
+    whole.flush()
+    assert [s.vehicle_id for s in streamed.long_stays()] == ["V1", "V2", "V3"]  # V0's gone
+    assert clusters(streamed) == clusters(whole)
+    assert [c[:2] for c in clusters(whole)] == [(f"V{i}", AlertStatus.RESOLVED) for i in range(4)]
+
+
 def test_monitors_of_two_partitions_sharing_long_stays_raise_the_whole_fleets_clusters(
     provinces,
 ):

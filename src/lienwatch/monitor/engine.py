@@ -89,6 +89,9 @@ class Monitor:
         self._clock = -(2**62)
         #: The groups (vehicles, start) an hourly pass saw ended, and when: not raised again.
         self._clustered: dict[tuple[frozenset[str], int], int] = {}
+        #: The newest end of a long stay forgotten (``_forget_stays``): a group that began
+        #: before it may be what is left of one whose member was forgotten.
+        self._forgotten_until = -(2**62)
         #: The long stays of vehicles other monitors watch (a scaled-out worker's other
         #: partitions): ``cluster`` compares them with this monitor's own and raises its
         #: alerts on this monitor's vehicles only; their owners raise the rest.
@@ -417,18 +420,18 @@ class Monitor:
             kept = stays.long_stays
             if kept and kept[0].ended and kept[0].last < before:
                 stays.long_stays = [s for s in kept if not s.ended or s.last >= before]
+                gone = kept[len(kept) - len(stays.long_stays) - 1]  # the newest forgotten
+                self._forgotten_until = max(self._forgotten_until, gone.last)
         self._clustered = {group: end for group, end in self._clustered.items() if end >= before}
 
     def _raise_clusters(self) -> None:
         stays = self.long_stays()
-        if not self.neighbours:
-            raise_clusters(self.book, stays, self.settings, self._vehicle_spec, self._clustered)
-            return
-        own = {s.vehicle_id for s in stays} | set(self._vehicle_specs)
-        stays += [s for s in self.neighbours if s.vehicle_id not in own]
-        raise_clusters(
-            self.book, stays, self.settings, self._vehicle_spec, self._clustered, only=own
-        )
+        own: Container[str] | None = None
+        if self.neighbours:
+            own = {s.vehicle_id for s in stays} | set(self._vehicle_specs)
+            stays += [s for s in self.neighbours if s.vehicle_id not in own]
+        raise_clusters(self.book, stays, self.settings, self._vehicle_spec, self._clustered,
+                       only=own, new_since=self._forgotten_until)  # fmt: skip
 
     def _unique_slots(self) -> Iterable[_Slot]:
         seen: set[int] = set()
@@ -696,6 +699,7 @@ def raise_clusters(
     vehicle: Callable[[str], VehicleSpec],
     ended: dict[tuple[frozenset[str], int], int] | None = None,
     only: Container[str] | None = None,
+    new_since: int | None = None,
 ) -> None:
     """Raise (or update) a ``cluster`` alert on every member of every group of ``stays``
     (the members in ``only`` when given: the vehicles of this monitor).
@@ -703,7 +707,10 @@ def raise_clusters(
     ``ended`` holds the groups (their vehicles and start, with their end) already reported
     ended by an earlier pass of the same monitor; they are skipped, and the groups this pass
     sees ended are added, so a clock that runs this every hour does not raise an ended group
-    again (the same vehicles together again later are another group).
+    again (the same vehicles together again later are another group). A group that began
+    before ``new_since`` (the newest end of a stay the monitor forgot) only updates or ends the
+    alerts its members have open: it may be what is left of a group whose forgotten member
+    ended it, which a pass over every stay never raises.
     """
     thresholds = settings.thresholds
     need_s = int(thresholds.cluster_h * 3_600)
@@ -716,10 +723,13 @@ def raise_clusters(
             ended[key] = group.end
         lat = sum(s.anchor.lat for s in group.members) / len(group.members)
         lon = sum(s.anchor.lon for s in group.members) / len(group.members)
+        remainder = new_since is not None and group.start < new_since
         for member in group.members:
             if only is not None and member.vehicle_id not in only:
                 continue
-            if thresholds.enabled["cluster"]:  # switched off: the open ones still end
+            # what is left of a group whose forgotten member ended it raises nothing new
+            stale = remainder and book.open_alert(member.vehicle_id, AlertType.CLUSTER) is None
+            if thresholds.enabled["cluster"] and not stale:  # switched off: open ones still end
                 book.raise_alert(
                     AlertType.CLUSTER,
                     vehicle(member.vehicle_id),
