@@ -73,7 +73,8 @@ class DeviceRepository:
             table = Device.__table__
             self.session.execute(
                 update(table).where(table.c.id == bindparam("device")),
-                [{"device": device, "auth_code": digest} for device, digest in digests.items()],
+                [{"device": device, "auth_code": digest}  # in id order, as note_last_fixes
+                 for device, digest in sorted(digests.items())],
             )
 
     def set_statuses(self, statuses: Mapping[int, str]) -> None:
@@ -95,7 +96,9 @@ class DeviceRepository:
             .where(or_(table.c.last_fix_at.is_(None), table.c.last_fix_at < bindparam("at")))
             .values(last_fix_at=bindparam("at"))
         )
-        rows = [{"device": device, "at": at} for device, at in last_fix.items()]
+        # In id order: two writers at once (gateways, the store writer) then lock the rows
+        # they share in the same order; in another order PostgreSQL found them deadlocked.
+        rows = [{"device": device, "at": at} for device, at in sorted(last_fix.items())]
         self.session.connection().execute(statement, rows)
 
     def bind(self, *, device: Device, vehicle: Vehicle) -> None:
