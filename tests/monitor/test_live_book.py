@@ -269,7 +269,7 @@ def test_monitors_of_two_partitions_sharing_long_stays_raise_the_whole_fleets_cl
         alone.ingest(batch([r for r in fixes if r[0] == "D2"]))
         for part, mine in zip(parts, (("D0", "D1"), ("D2",)), strict=True):
             part.ingest(batch([r for r in fixes if r[0] in mine]))
-        shared = [part.recent_long_stays() for part in parts]
+        shared = [part.long_stays() for part in parts]
         parts[0].neighbours, parts[1].neighbours = shared[1], shared[0]
         for monitor in (whole, alone, *parts):
             monitor.advance(T0 + (hour + 1) * HOUR)

@@ -378,7 +378,8 @@ class Monitor:
             slot.monitor.fire_due(watermark)
         if watermark // 3_600 > self._clock // 3_600:
             self._raise_clusters()
-            self._forget_stays(watermark - self._lookback_s)  # each stay is in one pass at least
+            lookback_s = int(self.settings.cluster_lookback_days * 86_400)
+            self._forget_stays(watermark - lookback_s)  # each stay is in one pass at least
         self._clock = max(self._clock, watermark)
 
     def flush(self, now: int | None = None, *, clusters: bool = True) -> None:
@@ -396,19 +397,10 @@ class Monitor:
     # -- internals -------------------------------------------------------------------------
 
     def long_stays(self) -> list[StayRecord]:
-        """The long stays every vehicle reported so far (what ``cluster`` compares)."""
+        """The long stays ``cluster`` compares: every vehicle's, those still going or ended
+        within ``cluster_lookback_days`` of the clock at its last hourly pass (what another
+        monitor needs for clusters with this one's vehicles)."""
         return [s for slot in self._unique_slots() for s in slot.monitor.stays.long_stays]
-
-    def recent_long_stays(self) -> list[StayRecord]:
-        """The long stays still going or ended within ``cluster_lookback_days`` of the clock:
-        what the cluster pass compares, and what another monitor needs for clusters with this
-        one's vehicles."""
-        since = self._clock - self._lookback_s
-        return [s for s in self.long_stays() if s.last >= since or not s.ended]
-
-    @property
-    def _lookback_s(self) -> int:
-        return int(self.settings.cluster_lookback_days * 86_400)
 
     def _forget_stays(self, before: int) -> None:
         """Forget the long stays that ended before ``before``, and the ended groups they were
@@ -419,9 +411,9 @@ class Monitor:
             stays = slot.monitor.stays
             kept = stays.long_stays
             if kept and kept[0].ended and kept[0].last < before:
-                stays.long_stays = [s for s in kept if not s.ended or s.last >= before]
-                gone = kept[len(kept) - len(stays.long_stays) - 1]  # the newest forgotten
-                self._forgotten_until = max(self._forgotten_until, gone.last)
+                forgotten = [s for s in kept if s.ended and s.last < before]
+                stays.long_stays = kept[len(forgotten) :]  # the forgotten come first
+                self._forgotten_until = max(self._forgotten_until, forgotten[-1].last)
         self._clustered = {group: end for group, end in self._clustered.items() if end >= before}
 
     def _raise_clusters(self) -> None:

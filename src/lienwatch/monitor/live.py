@@ -258,7 +258,7 @@ class LiveMonitor:
         ``cluster``); return its own for them (those within ``cluster_lookback_days``)."""
         async with self._lock:
             self._monitor.neighbours = neighbours
-            return self._monitor.recent_long_stays()
+            return self._monitor.long_stays()
 
     async def _take_fixes(self) -> None:
         while True:
