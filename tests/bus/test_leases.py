@@ -8,9 +8,11 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import pickle
 import random
 import re
 import uuid
+import zlib
 from collections.abc import AsyncIterator
 
 import nats
@@ -150,17 +152,20 @@ def test_a_checkpoint_of_any_size_is_written_in_pieces_and_replaced_whole(nats_s
 class _Partition:
     """The part of a partition's LiveMonitor the sharing of long stays uses."""
 
-    def __init__(self, stays: list) -> None:
-        self.stays, self.neighbours, self.mark = stays, None, 5
+    def __init__(self, stays: list, forgotten_until: int) -> None:
+        self.stays, self.forgotten_until, self.mark = stays, forgotten_until, 5
+        self.neighbours, self.neighbours_forgotten_until = None, None
 
-    async def share_stays(self, neighbours) -> list:
-        self.neighbours = list(neighbours)
-        return self.stays
+    async def share_stays(self, neighbours, forgotten_until) -> tuple[list, int]:
+        self.neighbours, self.neighbours_forgotten_until = list(neighbours), forgotten_until
+        return self.stays, self.forgotten_until
 
 
 def test_two_workers_give_each_partition_the_long_stays_of_the_others(nats_server):  # noqa: F811
     """Through the ``<stream>_STAYS`` bucket on the local NATS server: the cluster detector
-    of each partition sees the stays of the partitions other workers own."""
+    of each partition sees the stays of the partitions other workers own, and the newest end
+    of a stay they forgot; a partition's stays as a worker of an earlier version wrote them
+    (the list alone) are read with nothing forgotten."""
     from types import SimpleNamespace
 
     from lienwatch.bus.partitioned import PartitionedMonitor, _Owned
@@ -179,14 +184,22 @@ def test_two_workers_give_each_partition_the_long_stays_of_the_others(nats_serve
             bus = SimpleNamespace(settings=SimpleNamespace(partitions=3))
             workers = [PartitionedMonitor(bus, None, None, None, lease_s=3, checkpoint_s=1,
                                           stays=bucket) for _ in range(2)]  # fmt: skip
-            parts = [_Partition([stay("V0")]), _Partition([stay("V1")]), _Partition([stay("V2")])]
+            parts = [_Partition([stay("V0")], 300), _Partition([stay("V1")], 100),
+                     _Partition([stay("V2")], 200)]  # fmt: skip
             workers[0].owned = {0: _Owned(parts[0]), 1: _Owned(parts[1])}
             workers[1].owned = {2: _Owned(parts[2])}
             for worker in (*workers, workers[0]):  # the second share sees the first's
                 await worker._share_stays(bucket)
             seen = [sorted(s.vehicle_id for s in part.neighbours) for part in parts]
             assert seen == [["V1", "V2"], ["V0", "V2"], ["V0", "V1"]]
+            assert [part.neighbours_forgotten_until for part in parts] == [200, 300, 300]
             assert bucket.kv is not None and await bucket.get(2) is not None
+
+            older = zlib.compress(pickle.dumps([stay("V9")]))  # the stays alone
+            await bucket.put(2, Checkpoint(5, older))
+            await workers[0]._share_stays(bucket)
+            assert sorted(s.vehicle_id for s in parts[0].neighbours) == ["V1", "V9"]
+            assert parts[0].neighbours_forgotten_until == 100
 
     asyncio.run(run())
 

@@ -253,6 +253,41 @@ def test_what_stays_of_a_group_after_its_member_is_forgotten_is_not_raised_again
     assert [c[:2] for c in clusters(whole)] == [(f"V{i}", AlertStatus.RESOLVED) for i in range(4)]
 
 
+def test_what_stays_of_a_group_whose_member_another_partition_forgot_is_not_raised_again(
+    provinces,
+):
+    """The case above scaled out: V0 in one partition, V1–V3 in another, sharing their long
+    stays and the newest end of a stay each forgot. When V0's partition forgets V0's stay, the
+    three still there are what is left of the group in the other partition too."""
+    spot = offset_m(HOME[0], HOME[1], 3_000, 3_000)
+    devices = [DeviceSpec(f"D{i}", f"V{i}", "wired", 7200) for i in range(4)]
+    vehicles = [VehicleSpec(f"V{i}", borrower_id=f"B{i}") for i in range(4)]
+    rows = [(f"D{i}", T0 + h * HOUR + i, float(spot[0]) + i * 1e-4, float(spot[1]))
+            for i in range(4) for h in range(0, 40 if i == 0 else 8 * 24, 2)]  # fmt: skip
+    rows.append(("D0", T0 + 41 * HOUR, *HOME))
+    whole = Monitor(devices, vehicles, settings=LIVE, provinces=provinces)
+    parts = [Monitor(devices[:1], vehicles[:1], settings=LIVE, provinces=provinces),
+             Monitor(devices[1:], vehicles[1:], settings=LIVE, provinces=provinces)]  # fmt: skip
+    for hour in range(8 * 24):
+        fixes = [r for r in rows if hour * HOUR <= r[1] - T0 < (hour + 1) * HOUR]
+        whole.ingest(batch(fixes))
+        for part, mine in zip(parts, ({"D0"}, {"D1", "D2", "D3"}), strict=True):
+            part.ingest(batch([r for r in fixes if r[0] in mine]))
+        for part, other in zip(parts, reversed(parts), strict=True):
+            part.neighbours = other.long_stays()
+            part.neighbours_forgotten_until = other.forgotten_until
+        for monitor in (whole, *parts):
+            monitor.advance(T0 + (hour + 1) * HOUR)
+
+    def clusters(*monitors: Monitor) -> list[tuple]:
+        found = [a for m in monitors for a in m.alerts if a.type == AlertType.CLUSTER]
+        return sorted((a.id, a.vehicle_id, a.status, a.start, a.end) for a in found)
+
+    assert parts[0].forgotten_until > T0  # V0's stay was forgotten by its own partition
+    assert len(clusters(whole)) == 4
+    assert clusters(*parts) == clusters(whole)
+
+
 def test_monitors_of_two_partitions_sharing_long_stays_raise_the_whole_fleets_clusters(
     provinces,
 ):

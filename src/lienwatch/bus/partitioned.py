@@ -21,8 +21,9 @@ durable pull consumer ``monitor-<n>`` of the partition's subject:
   hand, the state is checkpointed, and only then is the lease deleted.
 - **clusters across partitions**: every ``STAYS_EVERY_S`` the worker writes the recent
   long stays (``[monitor] cluster_lookback_days``) of each partition it owns to the
-  ``<stream>_STAYS`` bucket (laid out as the checkpoints) and gives each of its monitors
-  those of every other partition, so the hourly
+  ``<stream>_STAYS`` bucket (laid out as the checkpoints), with the newest end of a stay the
+  partition forgot, and gives each of its monitors those of every other partition, so the
+  hourly
   ``cluster`` pass of a partition compares its vehicles with the whole fleet's and raises the
   alerts of its own members (the other members' partitions raise theirs, with the same ids).
 - **a worker dying**: its leases expire; whoever takes its partitions restores their last
@@ -268,14 +269,16 @@ class PartitionedMonitor:
         self._stays_shared = time.monotonic()
         others = [p for p in range(self.partitions) if p not in self.owned]
         read = await asyncio.gather(*(bucket.get(p) for p in others))
-        foreign = [s for entry in read if entry is not None for s in _stays(entry.state)]
+        foreign = [_shared(entry.state) for entry in read if entry is not None]
         self._own_stays = {p: b for p, b in self._own_stays.items() if p in self.owned}
         for partition, owned in list(self.owned.items()):
-            neighbours = foreign + [
-                s for p, data in self._own_stays.items() if p != partition for s in _stays(data)
+            shared = foreign + [
+                _shared(data) for p, data in self._own_stays.items() if p != partition
             ]
-            stays = await owned.monitor.share_stays(neighbours)
-            data = zlib.compress(pickle.dumps(stays, protocol=pickle.HIGHEST_PROTOCOL), 3)
+            neighbours = [s for stays, _ in shared for s in stays]
+            forgotten_until = max((until for _, until in shared), default=_NEVER_FORGOT)
+            mine = await owned.monitor.share_stays(neighbours, forgotten_until)
+            data = zlib.compress(pickle.dumps(mine, protocol=pickle.HIGHEST_PROTOCOL), 3)
             if data != self._own_stays.get(partition):
                 await bucket.put(partition, Checkpoint(owned.monitor.mark or 0, data))
                 self._own_stays[partition] = data
@@ -329,9 +332,18 @@ class PartitionedMonitor:
         owned.checkpoint_bytes = len(state)
 
 
-def _stays(data: bytes) -> list[StayRecord]:
-    """Long stays as :meth:`PartitionedMonitor._share_stays` wrote them (our workers' bytes)."""
-    return list(pickle.loads(zlib.decompress(data)))
+_NEVER_FORGOT = -(2**62)
+
+
+def _shared(data: bytes) -> tuple[list[StayRecord], int]:
+    """A partition's long stays and the newest end of a stay it forgot, as
+    :meth:`PartitionedMonitor._share_stays` wrote them (our workers' bytes); a worker of an
+    earlier version wrote the stays alone."""
+    shared = pickle.loads(zlib.decompress(data))
+    if isinstance(shared, list):
+        return shared, _NEVER_FORGOT
+    stays, forgotten_until = shared
+    return list(stays), int(forgotten_until)
 
 
 def _consumer(partition: int) -> str:

@@ -31,7 +31,9 @@ from lienwatch.monitor.engine import Monitor
 #: ``Emitter``.
 STATE_VERSION = 4
 #: What a monitor is built with rather than learned: not part of its state.
-_GIVEN = frozenset({"settings", "zones", "regions", "provinces", "neighbours"})
+_GIVEN = frozenset(
+    {"settings", "zones", "regions", "provinces", "neighbours", "neighbours_forgotten_until"}
+)
 
 
 class CheckpointError(ValueError):

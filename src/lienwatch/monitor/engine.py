@@ -96,6 +96,9 @@ class Monitor:
         #: partitions): ``cluster`` compares them with this monitor's own and raises its
         #: alerts on this monitor's vehicles only; their owners raise the rest.
         self.neighbours: Sequence[StayRecord] = ()
+        #: The newest ``forgotten_until`` of those monitors, given with their stays: what is
+        #: left of a group whose member a neighbour forgot is no new group here either.
+        self.neighbours_forgotten_until = -(2**62)
 
     @property
     def alerts(self) -> list[Alert]:
@@ -396,6 +399,12 @@ class Monitor:
 
     # -- internals -------------------------------------------------------------------------
 
+    @property
+    def forgotten_until(self) -> int:
+        """The newest end of a long stay this monitor forgot (what the monitors of other
+        partitions take as their ``neighbours_forgotten_until``)."""
+        return self._forgotten_until
+
     def long_stays(self) -> list[StayRecord]:
         """The long stays ``cluster`` compares: every vehicle's, those still going or ended
         within ``cluster_lookback_days`` of the clock at its last hourly pass (what another
@@ -422,8 +431,9 @@ class Monitor:
         if self.neighbours:
             own = {s.vehicle_id for s in stays} | set(self._vehicle_specs)
             stays += [s for s in self.neighbours if s.vehicle_id not in own]
+        forgotten_until = max(self._forgotten_until, self.neighbours_forgotten_until)
         raise_clusters(self.book, stays, self.settings, self._vehicle_spec, self._clustered,
-                       only=own, new_since=self._forgotten_until)  # fmt: skip
+                       only=own, new_since=forgotten_until)  # fmt: skip
 
     def _unique_slots(self) -> Iterable[_Slot]:
         seen: set[int] = set()

@@ -84,6 +84,10 @@ class BusFix(Protocol):
     @property
     def lon(self) -> float: ...
     @property
+    def speed_kmh(self) -> float: ...
+    @property
+    def course(self) -> int: ...
+    @property
     def valid(self) -> bool: ...
     @property
     def alarms(self) -> str: ...
@@ -253,12 +257,16 @@ class LiveMonitor:
         async with self._lock:
             return self.mark, await _finish(asyncio.to_thread(self._dump))
 
-    async def share_stays(self, neighbours: Sequence[StayRecord]) -> list[StayRecord]:
-        """Give the monitor the long stays of the vehicles other monitors watch (for
-        ``cluster``); return its own for them (those within ``cluster_lookback_days``)."""
+    async def share_stays(
+        self, neighbours: Sequence[StayRecord], forgotten_until: int
+    ) -> tuple[list[StayRecord], int]:
+        """Give the monitor the long stays of the vehicles other monitors watch, and the
+        newest end of a stay those forgot (for ``cluster``); return its own for them: its long
+        stays within ``cluster_lookback_days`` and :attr:`Monitor.forgotten_until`."""
         async with self._lock:
             self._monitor.neighbours = neighbours
-            return self._monitor.long_stays()
+            self._monitor.neighbours_forgotten_until = forgotten_until
+            return self._monitor.long_stays(), self._monitor.forgotten_until
 
     async def _take_fixes(self) -> None:
         while True:
