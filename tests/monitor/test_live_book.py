@@ -18,6 +18,7 @@ from lienwatch.monitor import (
     VehicleSpec,
 )
 from lienwatch.monitor.lifecycle import Decision
+from lienwatch.monitor.model import iso_utc
 from tests.monitor.conftest import HOME, HOUR, T0, batch
 
 LIVE = MonitorSettings(reorder_window_s=0)
@@ -170,6 +171,36 @@ def test_the_same_vehicles_together_again_are_another_cluster(provinces, run):
     assert sorted(a.vehicle_id for a in clusters) == ["V0", "V0", "V1", "V1", "V2", "V2"]
     assert {a.status for a in clusters} == {AlertStatus.RESOLVED}
     assert sorted({a.start for a in clusters}) == [T0 + 2, T0 + 3 * 24 * HOUR + 2]
+
+
+def test_a_group_that_grows_starts_each_cars_alert_when_that_car_joined(provinces):
+    """Three cars together from T0, a fourth from 20 hours later: streamed, the hourly pass
+    raised the three on the first day and the fourth when it had stayed long enough; a batch
+    over the three days sees the four at once and gives each car the same start, id and
+    evidence (the group of four, together since the fourth came)."""
+    spot = offset_m(HOME[0], HOME[1], 3_000, 3_000)
+    devices = [DeviceSpec(f"D{i}", f"V{i}", "wired", 7200) for i in range(4)]
+    vehicles = [VehicleSpec(f"V{i}", borrower_id=f"B{i}") for i in range(4)]
+    rows = [(f"D{i}", T0 + h * HOUR + i, float(spot[0]) + i * 1e-4, float(spot[1]))
+            for i in range(4) for h in range(20 if i == 3 else 0, 60, 2)]  # fmt: skip
+    rows.append(("D0", T0 + 61 * HOUR, *HOME))  # V0 leaves: the group ends
+
+    def clusters(monitor: Monitor) -> list[tuple]:
+        return sorted((a.id, a.vehicle_id, a.status, a.start, a.end, a.repeats,
+                       a.evidence["vehicles"], a.evidence["together_since"])
+                      for a in monitor.alerts if a.type == AlertType.CLUSTER)  # fmt: skip
+
+    streamed = Monitor(devices, vehicles, settings=LIVE, provinces=provinces)
+    hourly(streamed, rows, 72)
+    whole = Monitor(devices, vehicles, settings=LIVE, provinces=provinces)
+    whole.replay(batch(rows))
+    whole.flush()
+    assert clusters(streamed) == clusters(whole)
+    joined = T0 + 20 * HOUR + 3
+    assert [(c[1], c[3]) for c in clusters(whole)] == [
+        ("V0", T0 + 2), ("V1", T0 + 2), ("V2", T0 + 2), ("V3", joined)]
+    assert {c[2] for c in clusters(whole)} == {AlertStatus.RESOLVED}
+    assert {c[7] for c in clusters(whole)} == {iso_utc(joined)}
 
 
 def test_a_monitor_keeps_the_long_stays_of_its_look_back_only(provinces):

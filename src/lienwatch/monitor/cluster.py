@@ -5,6 +5,12 @@ Cross-vehicle, so it reads the long stays every vehicle reported (see
 ``cluster_vehicles`` or more stays of different owners, all within ``cluster_radius_m`` of the
 first, whose common overlap lasts ``cluster_h``. Stays are bucketed on a grid about the radius
 wide, so a pass costs the number of long stays times their few neighbours.
+
+A group may grow: three cars together since Monday, a fourth from Tuesday. The group is the
+four, together since Tuesday; each member also has its own first moment in a qualifying part
+of it (``Cluster.since``: Monday for the first three), which is when its alert starts. A
+monitor's hourly pass saw the three on Monday; a batch over the week sees the four at once;
+both give each car the same start.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ class Cluster:
     members: tuple[StayRecord, ...]
     start: int  # the common overlap began
     end: int | None  # it ended (a member left), or None while all stay
+    since: tuple[int, ...]  # each member's first moment in a qualifying part of the group
 
 
 def find_clusters(stays: Iterable[StayRecord], thresholds: MonitorThresholds) -> list[Cluster]:
@@ -104,8 +111,21 @@ def _group(
         group.remove(worst)
     if len(group) < size:
         return None
-    start = max(s.start for s in group)
+    members = tuple(sorted(group, key=lambda s: s.vehicle_id))
     ended = [s.last for s in group if s.ended]
-    return Cluster(
-        tuple(sorted(group, key=lambda s: s.vehicle_id)), start, min(ended, default=None)
-    )
+    start = max(s.start for s in group)
+    since = tuple(_first_together(s, members, need_s, size) or start for s in members)
+    return Cluster(members, start, min(ended, default=None), since)
+
+
+def _first_together(
+    member: StayRecord, group: Sequence[StayRecord], need_s: float, size: int
+) -> int | None:
+    """The earliest start of ``size`` or more stays of ``group``, ``member`` among them, whose
+    common overlap lasts ``need_s``: the start of each candidate is tried in time order, with
+    every stay that had begun by then and lasts ``need_s`` beyond it."""
+    for start in sorted({s.start for s in group if s.start >= member.start}):
+        together = [s for s in group if s.start <= start and s.last - start >= need_s]
+        if member in together and len(together) >= size:
+            return start
+    return None

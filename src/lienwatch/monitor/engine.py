@@ -726,33 +726,36 @@ def raise_clusters(
         lat = sum(s.anchor.lat for s in group.members) / len(group.members)
         lon = sum(s.anchor.lon for s in group.members) / len(group.members)
         remainder = new_since is not None and group.start < new_since
-        for member in group.members:
+        for member, since in zip(group.members, group.since, strict=True):
             if only is not None and member.vehicle_id not in only:
                 continue
             # what is left of a group whose forgotten member ended it raises nothing new
             stale = remainder and book.open_alert(member.vehicle_id, AlertType.CLUSTER) is None
             if thresholds.enabled["cluster"] and not stale:  # switched off: open ones still end
-                book.raise_alert(
-                    AlertType.CLUSTER,
-                    vehicle(member.vehicle_id),
-                    severity=thresholds.severities["cluster"],
-                    start=group.start,
-                    at=group.start + need_s,
-                    device_id=member.anchor.device_id,
-                    position=(member.anchor.lat, member.anchor.lon, member.anchor.province),
-                    evidence=evidence_of(
-                        "cluster",
-                        thresholds,
-                        fixes=[s.anchor for s in sorted(group.members,
-                                                        key=lambda s: s.vehicle_id)],
-                        stay={"from": iso_utc(group.start), "to": iso_utc(member.last),
-                              "at": [round(lon, 6), round(lat, 6)]},
-                        details={
-                            "vehicles": names,
-                            "centre": [round(lon, 6), round(lat, 6)],
-                            "together_since": iso_utc(group.start),
-                        },
-                    ),
+                evidence = evidence_of(
+                    "cluster",
+                    thresholds,
+                    fixes=[s.anchor for s in group.members],
+                    stay={"from": iso_utc(group.start), "to": iso_utc(member.last),
+                          "at": [round(lon, 6), round(lat, 6)]},
+                    details={
+                        "vehicles": names,
+                        "centre": [round(lon, 6), round(lat, 6)],
+                        "together_since": iso_utc(group.start),
+                    },
                 )  # fmt: skip
+                # opened as the pass that first saw the member in a part of the group would
+                # have opened it, then repeated as this group (a repeat keeps the start)
+                for start in sorted({since, group.start}):
+                    book.raise_alert(
+                        AlertType.CLUSTER,
+                        vehicle(member.vehicle_id),
+                        severity=thresholds.severities["cluster"],
+                        start=start,
+                        at=start + need_s,
+                        device_id=member.anchor.device_id,
+                        position=(member.anchor.lat, member.anchor.lon, member.anchor.province),
+                        evidence=evidence,
+                    )
             if group.end is not None:
                 book.resolve_cause(member.vehicle_id, AlertType.CLUSTER, group.end)
