@@ -109,12 +109,20 @@ def test_a_fleet_update_carries_exposure_adds_devices_and_forgets_vehicles(provi
 
 def parked_together() -> tuple[list[DeviceSpec], list[VehicleSpec], list[tuple]]:
     """Three cars of three borrowers parked together for 40 hours, then V0 leaves."""
+    return at_a_yard([range(0, 40)] * 3, leaves=41)
+
+
+def at_a_yard(
+    hours: list[range], leaves: int
+) -> tuple[list[DeviceSpec], list[VehicleSpec], list[tuple]]:
+    """Cars of as many borrowers at one yard, car ``i`` reporting every two hours of
+    ``hours[i]`` (its steps); V0 goes home at hour ``leaves``, which ends their group."""
     spot = offset_m(HOME[0], HOME[1], 3_000, 3_000)
-    devices = [DeviceSpec(f"D{i}", f"V{i}", "wired", 7200) for i in range(3)]
-    vehicles = [VehicleSpec(f"V{i}", borrower_id=f"B{i}") for i in range(3)]
+    devices = [DeviceSpec(f"D{i}", f"V{i}", "wired", 7200) for i in range(len(hours))]
+    vehicles = [VehicleSpec(f"V{i}", borrower_id=f"B{i}") for i in range(len(hours))]
     rows = [(f"D{i}", T0 + h * HOUR + i, float(spot[0]) + i * 1e-4, float(spot[1]))
-            for i in range(3) for h in range(0, 40, 2)]  # fmt: skip
-    rows.append(("D0", T0 + 41 * HOUR, *HOME))  # V0 leaves: the cluster ends
+            for i, span in enumerate(hours) for h in span[::2]]  # fmt: skip
+    rows.append(("D0", T0 + leaves * HOUR, *HOME))
     return devices, vehicles, rows
 
 
@@ -178,12 +186,7 @@ def test_a_group_that_grows_starts_each_cars_alert_when_that_car_joined(province
     raised the three on the first day and the fourth when it had stayed long enough; a batch
     over the three days sees the four at once and gives each car the same start, id and
     evidence (the group of four, together since the fourth came)."""
-    spot = offset_m(HOME[0], HOME[1], 3_000, 3_000)
-    devices = [DeviceSpec(f"D{i}", f"V{i}", "wired", 7200) for i in range(4)]
-    vehicles = [VehicleSpec(f"V{i}", borrower_id=f"B{i}") for i in range(4)]
-    rows = [(f"D{i}", T0 + h * HOUR + i, float(spot[0]) + i * 1e-4, float(spot[1]))
-            for i in range(4) for h in range(20 if i == 3 else 0, 60, 2)]  # fmt: skip
-    rows.append(("D0", T0 + 61 * HOUR, *HOME))  # V0 leaves: the group ends
+    devices, vehicles, rows = at_a_yard([range(0, 60)] * 3 + [range(20, 60)], leaves=61)
 
     def clusters(monitor: Monitor) -> list[tuple]:
         return sorted((a.id, a.vehicle_id, a.status, a.start, a.end, a.repeats,
@@ -262,12 +265,7 @@ def test_what_stays_of_a_group_after_its_member_is_forgotten_is_not_raised_again
     """Four cars together for 40 hours, then V0 leaves and the three others stay for a week:
     the group ended when V0 left, streamed as in batch. Once V0's stay is forgotten (past
     the look-back), the three still there are what is left of that group, not a new one."""
-    spot = offset_m(HOME[0], HOME[1], 3_000, 3_000)
-    devices = [DeviceSpec(f"D{i}", f"V{i}", "wired", 7200) for i in range(4)]
-    vehicles = [VehicleSpec(f"V{i}", borrower_id=f"B{i}") for i in range(4)]
-    rows = [(f"D{i}", T0 + h * HOUR + i, float(spot[0]) + i * 1e-4, float(spot[1]))
-            for i in range(4) for h in range(0, 40 if i == 0 else 8 * 24, 2)]  # fmt: skip
-    rows.append(("D0", T0 + 41 * HOUR, *HOME))
+    devices, vehicles, rows = at_a_yard([range(0, 40)] + [range(0, 8 * 24)] * 3, leaves=41)
 
     def clusters(monitor: Monitor) -> list[tuple]:
         return sorted((a.vehicle_id, a.status, a.start, a.end)
@@ -290,12 +288,7 @@ def test_what_stays_of_a_group_whose_member_another_partition_forgot_is_not_rais
     """The case above scaled out: V0 in one partition, V1–V3 in another, sharing their long
     stays and the newest end of a stay each forgot. When V0's partition forgets V0's stay, the
     three still there are what is left of the group in the other partition too."""
-    spot = offset_m(HOME[0], HOME[1], 3_000, 3_000)
-    devices = [DeviceSpec(f"D{i}", f"V{i}", "wired", 7200) for i in range(4)]
-    vehicles = [VehicleSpec(f"V{i}", borrower_id=f"B{i}") for i in range(4)]
-    rows = [(f"D{i}", T0 + h * HOUR + i, float(spot[0]) + i * 1e-4, float(spot[1]))
-            for i in range(4) for h in range(0, 40 if i == 0 else 8 * 24, 2)]  # fmt: skip
-    rows.append(("D0", T0 + 41 * HOUR, *HOME))
+    devices, vehicles, rows = at_a_yard([range(0, 40)] + [range(0, 8 * 24)] * 3, leaves=41)
     whole = Monitor(devices, vehicles, settings=LIVE, provinces=provinces)
     parts = [Monitor(devices[:1], vehicles[:1], settings=LIVE, provinces=provinces),
              Monitor(devices[1:], vehicles[1:], settings=LIVE, provinces=provinces)]  # fmt: skip
