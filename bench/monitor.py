@@ -18,13 +18,18 @@ On a simulated portfolio (every detector on, risk zones loaded) it times:
 
 With ``--per-fix`` the batch monitor also runs with every vehicle forced onto the per-fix
 path, in the same process: CPU seconds of both paths, their ratio, and whether the alerts are
-identical in order and every field. ``--only-batch`` stops after the batch lines (no
-streaming, two-process or 10 M-fix runs). CPU seconds (user + system of this process) are
-printed beside wall seconds, and the load average at the start and the end: on a shared
-machine the CPU figure and the ratios are the ones to read.
+identical in order and every field. ``--streaming-parts`` splits the streaming run's cost per
+fix into the per-fix state machines alone (``VehicleMonitor.on_fix`` over ready ``Fix``
+tuples, in time order as streaming feeds them and in (vehicle, time) order as the per-fix
+batch path does), the engine alone (the streaming run with the state machines left out:
+enrichment, ``Fix`` tuples, holding and releasing), and what the two cost together beyond
+their sum (a vehicle's state gone cold between its fixes). ``--only-batch`` stops after the
+batch lines (no streaming, two-process or 10 M-fix runs). CPU seconds (user + system of
+this process) are printed beside wall seconds, and the load average at the start and the end:
+on a shared machine the CPU figure and the ratios are the ones to read.
 
     python bench/monitor.py [--loans 2000] [--days 120] [--workers 2] [--total 10000000]
-                            [--per-fix] [--only-batch]
+                            [--per-fix] [--streaming-parts] [--only-batch]
 """
 
 from __future__ import annotations
@@ -70,6 +75,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--total", type=int, default=10_000_000)
     parser.add_argument("--per-fix", action="store_true")
+    parser.add_argument("--streaming-parts", action="store_true")
     parser.add_argument("--only-batch", action="store_true")
     args = parser.parse_args()
     print(f"{os.cpu_count()} CPUs, load average {_load()}")
@@ -123,6 +129,8 @@ def main() -> None:
     print(f"streaming monitor, 1 process (ingest in time order, {_CHUNK:,} fixes a call, "
           f"advance, flush): {n / streamed:,.0f} fixes/s ({streamed:.1f} s, {alerts:,} alerts); "
           f"ratio to baseline time {streamed / plain:.1f}x")  # fmt: skip
+    if args.streaming_parts:
+        streaming_parts(batch, devices, vehicles, provinces, zones)
 
     rng = np.random.default_rng(1)
     pick = rng.integers(0, n, 1_000_000)
@@ -183,6 +191,60 @@ def streaming(batch, devices, vehicles, provinces, zones) -> tuple[float, int]:
         monitor.advance(int(part.time[-1]))
     monitor.flush()
     return time.perf_counter() - started, len(monitor.alerts)
+
+
+def streaming_parts(batch, devices, vehicles, provinces, zones) -> None:
+    """CPU seconds per fix of the streaming run, of the state machines alone in either order
+    and of the engine alone; see the module docstring."""
+    n = len(batch)
+    whole = _cpu(lambda: streaming(batch, devices, vehicles, provinces, zones))
+    by_time, by_vehicle = (_state_machines(batch, devices, vehicles, provinces, zones, order)
+                           for order in ("time", "vehicle"))  # fmt: skip
+    real_process = Monitor._process
+    Monitor._process = lambda self, monitor, fix: None  # the engine holds and releases only
+    try:
+        engine_only = _cpu(lambda: streaming(batch, devices, vehicles, provinces, zones))
+    finally:
+        Monitor._process = real_process
+    rows = [("streaming run", whole), ("state machines alone, time order", by_time),
+            ("state machines alone, (vehicle, time) order", by_vehicle),
+            ("engine alone (no state machine)", engine_only),
+            ("together beyond the sum (streaming - time order - engine)",
+             whole - by_time - engine_only)]  # fmt: skip
+    for name, cpu in rows[:-1]:
+        print(f"  {name}: {cpu / n * 1e6:.2f} us a fix ({n / cpu:,.0f} fixes per CPU-second)")
+    print(f"  {rows[-1][0]}: {rows[-1][1] / n * 1e6:.2f} us a fix")
+
+
+def _cpu(run) -> float:
+    started = time.process_time()
+    run()
+    return time.process_time() - started
+
+
+def _state_machines(batch, devices, vehicles, provinces, zones, order: str) -> float:
+    """CPU seconds of every fix through its vehicle's ``VehicleMonitor.on_fix``: in time order
+    or in (vehicle, time) order, ``_CHUNK`` fixes at a time, each chunk's ``Fix`` tuples built
+    first (not timed), so that as in streaming only a chunk's tuples are alive at once."""
+    monitor = Monitor(devices, vehicles, provinces=provinces, zones=zones)
+    unique, device_of = engine.factorize(batch.device_id)
+    slot_of = [monitor._slot(device) for device in unique.tolist()]
+    vehicle_of = {id(slot): k for k, slot in enumerate({id(s): s for s in slot_of}.values())}
+    vehicle = np.array([vehicle_of[id(slot)] for slot in slot_of])[device_of]
+    time_of = np.asarray(batch.time, dtype=np.int64)
+    ranked = np.lexsort((device_of, time_of) if order == "time" else
+                        (device_of, time_of, vehicle))  # fmt: skip
+    spent = 0.0
+    for at in range(0, len(ranked), _CHUNK):
+        rows = ranked[at : at + _CHUNK]
+        fixes = engine._tuples(monitor._columns(batch.take(rows), unique, device_of[rows]))
+        work = [(slot_of[d].monitor, fix)
+                for d, fix in zip(device_of[rows].tolist(), fixes, strict=True)]  # fmt: skip
+        started = time.process_time()
+        for state, fix in work:
+            state.on_fix(fix)
+        spent += time.process_time() - started
+    return spent
 
 
 def batch_of(portfolio) -> PositionColumns:
