@@ -114,18 +114,20 @@ def _group(
     members = tuple(sorted(group, key=lambda s: s.vehicle_id))
     ended = [s.last for s in group if s.ended]
     start = max(s.start for s in group)
-    since = tuple(_first_together(s, members, need_s, size) or start for s in members)
+    since = tuple(_first_together(s, members, need_s, size) for s in members)
     return Cluster(members, start, min(ended, default=None), since)
 
 
 def _first_together(
     member: StayRecord, group: Sequence[StayRecord], need_s: float, size: int
-) -> int | None:
+) -> int:
     """The earliest start of ``size`` or more stays of ``group``, ``member`` among them, whose
-    common overlap lasts ``need_s``: the start of each candidate is tried in time order, with
-    every stay that had begun by then and lasts ``need_s`` beyond it."""
-    for start in sorted({s.start for s in group if s.start >= member.start}):
-        together = [s for s in group if s.start <= start and s.last - start >= need_s]
-        if member in together and len(together) >= size:
-            return start
-    return None
+    common overlap lasts ``need_s``: the starts from the member's on are tried in time order,
+    each with every stay that had begun by then and lasts ``need_s`` beyond it. The group's
+    own start always qualifies (its stays overlap that long)."""
+    starts = sorted({s.start for s in group if s.start >= member.start})
+    return next(
+        start for start in starts
+        if member.last - start >= need_s
+        and sum(s.start <= start and s.last - start >= need_s for s in group) >= size
+    )  # fmt: skip
