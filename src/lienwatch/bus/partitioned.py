@@ -49,6 +49,7 @@ from lienwatch.bus.jetstream import JetStreamBus, partition_of
 from lienwatch.bus.leases import Checkpoint, Checkpoints, Leases, fair_share, preferred_order
 from lienwatch.domain.positions import PositionColumns
 from lienwatch.monitor.detectors.base import StayRecord
+from lienwatch.monitor.engine import BEFORE_ANY
 from lienwatch.monitor.lifecycle import Decision
 from lienwatch.monitor.live import AlertStore, Fleet, FleetSource, LiveMonitor, Saved
 from lienwatch.monitor.model import Alert
@@ -276,7 +277,7 @@ class PartitionedMonitor:
                 _shared(data) for p, data in self._own_stays.items() if p != partition
             ]
             neighbours = [s for stays, _ in shared for s in stays]
-            forgotten_until = max((until for _, until in shared), default=_NEVER_FORGOT)
+            forgotten_until = max((until for _, until in shared), default=BEFORE_ANY)
             mine = await owned.monitor.share_stays(neighbours, forgotten_until)
             data = zlib.compress(pickle.dumps(mine, protocol=pickle.HIGHEST_PROTOCOL), 3)
             if data != self._own_stays.get(partition):
@@ -332,16 +333,13 @@ class PartitionedMonitor:
         owned.checkpoint_bytes = len(state)
 
 
-_NEVER_FORGOT = -(2**62)
-
-
 def _shared(data: bytes) -> tuple[list[StayRecord], int]:
     """A partition's long stays and the newest end of a stay it forgot, as
     :meth:`PartitionedMonitor._share_stays` wrote them (our workers' bytes); a worker of an
     earlier version wrote the stays alone."""
     shared = pickle.loads(zlib.decompress(data))
     if isinstance(shared, list):
-        return shared, _NEVER_FORGOT
+        return shared, BEFORE_ANY
     stays, forgotten_until = shared
     return list(stays), int(forgotten_until)
 

@@ -25,10 +25,10 @@ from lienwatch.monitor.engine import Monitor
 #: then refused (:class:`CheckpointError` naming both versions) and the worker warms up from
 #: the store instead. 2: ``left_region``, ``unusual_area`` and ``risk_zone_visit`` keep only
 #: the first fix outside (or in the zone), not its time beside it. 3: the ended cluster groups
-#: are kept by their vehicles and start, with their end (``Monitor._clustered``), and the newest
-#: end of a forgotten long stay (``Monitor._forgotten_until``). 4: the
+#: are kept by their vehicles and start, with their end (``Monitor._clustered``). 4: the
 #: detectors hold the thresholds they compare per fix as floats of their own, given by their
-#: ``Emitter``.
+#: ``Emitter``; and the newest end of a forgotten long stay (``Monitor._forgotten_until``),
+#: which a state 4 saved before it was kept loads without (nothing forgotten yet).
 STATE_VERSION = 4
 #: What a monitor is built with rather than learned: not part of its state.
 _GIVEN = frozenset(

@@ -46,14 +46,16 @@ from lienwatch.monitor.regions import RegionLibrary
 from lienwatch.monitor.vehicle import VehicleMonitor
 from lienwatch.monitor.zones import ZoneLibrary
 
-_NOTHING = (-(2**62), "")  # a slot's ``released`` before its first fix
+#: A moment before any fix: a clock not started, nothing forgotten yet.
+BEFORE_ANY = -(2**62)
+_NOTHING = (BEFORE_ANY, "")  # a slot's ``released`` before its first fix
 
 
 @dataclass(slots=True)
 class _Slot:
     monitor: VehicleMonitor
     held: list[tuple[int, str, int, Fix]] = field(default_factory=list)
-    newest: int = -(2**62)
+    newest: int = BEFORE_ANY
     released: tuple[int, str] = _NOTHING
 
 
@@ -86,19 +88,19 @@ class Monitor:
         self._loans = {v.loan_id: v for v in vehicles if v.loan_id}
         self._slots: dict[str, _Slot] = {}
         self._seq = itertools.count()
-        self._clock = -(2**62)
+        self._clock = BEFORE_ANY
         #: The groups (vehicles, start) an hourly pass saw ended, and when: not raised again.
         self._clustered: dict[tuple[frozenset[str], int], int] = {}
         #: The newest end of a long stay forgotten (``_forget_stays``): a group that began
         #: before it may be what is left of one whose member was forgotten.
-        self._forgotten_until = -(2**62)
+        self._forgotten_until = BEFORE_ANY
         #: The long stays of vehicles other monitors watch (a scaled-out worker's other
         #: partitions): ``cluster`` compares them with this monitor's own and raises its
         #: alerts on this monitor's vehicles only; their owners raise the rest.
         self.neighbours: Sequence[StayRecord] = ()
         #: The newest ``forgotten_until`` of those monitors, given with their stays: what is
         #: left of a group whose member a neighbour forgot is no new group here either.
-        self.neighbours_forgotten_until = -(2**62)
+        self.neighbours_forgotten_until = BEFORE_ANY
 
     @property
     def alerts(self) -> list[Alert]:
