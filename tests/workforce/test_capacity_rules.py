@@ -11,12 +11,15 @@ from importlib.resources import files
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lienwatch.data import china_cities_csv
 from lienwatch.followup.model import FollowupError, TriggerKind
 from lienwatch.followup.strategy import Segment, shipped_strategy
 from lienwatch.workforce.forecast import Horizon, Pending, Work, forecast, project, workload
 from lienwatch.workforce.plan import (
+    TOLERATED,
     Late,
     breaches,
     decide,
@@ -116,6 +119,26 @@ def test_minutes_bind_as_well_as_the_task_count():
     # 60 reviews of 15 minutes do not fit one 570-minute day, though the task cap is 60
     reviews = [work(MONDAY, MONDAY, loan=f"R{i}", skill="phone", minutes=15) for i in range(60)]
     assert needed(reviews, standard_agent(RULES, "phone"), horizon()) == 2
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 3), st.sampled_from([8, 15, 30, 150]),
+                          st.sampled_from([1.0, 0.5, 0.2, 0.05]), st.integers(0, 5)),
+                min_size=1, max_size=120),
+       st.sampled_from(["phone", "field"]))  # fmt: skip
+def test_the_staffing_needed_is_the_fewest_agents_a_plain_count_finds(drawn, skill):
+    # (due day, days to the deadline, minutes, weight, exposure): some bound by the minutes,
+    # some by the task count, some by deadlines, some reaching past the horizon's end
+    works = [Work(Pool(None, skill), "call", "x", 0, MONDAY + timedelta(days=due),
+                  MONDAY + timedelta(days=due + span), minutes, weight, f"L{i}", None, exposure)
+             for i, (due, span, minutes, weight, exposure) in enumerate(drawn)]  # fmt: skip
+    agent = standard_agent(RULES, skill)
+    count = needed(works, agent, horizon(5))  # at least one agent for any work
+
+    def enough(agents: int) -> bool:
+        return breaches(schedule(works, roster_capacity([agent] * agents), horizon(5))) < TOLERATED
+
+    assert enough(count) and not any(enough(fewer) for fewer in range(1, count))
 
 
 def test_the_roster_keeps_weekdays_and_leave():

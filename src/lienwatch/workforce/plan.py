@@ -5,8 +5,10 @@ smallest exposure); the staffing a pool needs is the fewest standard agents with
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import itertools
+import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -41,9 +43,9 @@ def schedule(works: Sequence[Work], capacity: PoolCapacity, horizon: Horizon) ->
     lasts; a task is done at the end of the slot that finishes it."""
     zone = horizon.zone
     arriving = sorted(works, key=lambda w: w.ready(zone))
-    shortest = min((w.minutes * min(w.weight, 1.0) for w in works), default=0.0)
     longest = max((w.minutes for w in works), default=0)
     ready: list[tuple[datetime, int, int, Work]] = []
+    smallest, lightest = _Sorted(), _Sorted()  # the ready tasks' minutes and weights
     late: list[Late] = []
     n, day, tasks, bank = 0, None, 0.0, 0.0
     for slot in horizon.slots():
@@ -51,6 +53,8 @@ def schedule(works: Sequence[Work], capacity: PoolCapacity, horizon: Horizon) ->
         while n < len(arriving) and arriving[n].ready(zone) < ends:
             work = arriving[n]
             heapq.heappush(ready, (work.by(zone), -work.exposure, n, work))
+            smallest.add(work.minutes * work.weight)
+            lightest.add(work.weight)
             n += 1
         if horizon.day_of(slot) != day:
             day = horizon.day_of(slot)
@@ -61,23 +65,48 @@ def schedule(works: Sequence[Work], capacity: PoolCapacity, horizon: Horizon) ->
             continue
         bank += got
         skipped = []
-        while ready and tasks > EPSILON and bank + EPSILON >= shortest:
+        while ready and tasks > EPSILON:
+            if bank + EPSILON < smallest.first() or tasks + EPSILON < lightest.first():
+                break  # nothing ready fits: each would be popped, skipped and pushed back
             entry = heapq.heappop(ready)
             work = entry[3]
-            if work.minutes * work.weight > bank + EPSILON or work.weight > tasks + EPSILON:
+            need = work.minutes * work.weight
+            smallest.remove(need)
+            lightest.remove(work.weight)
+            if need > bank + EPSILON or work.weight > tasks + EPSILON:
                 skipped.append(entry)  # a shorter task may still fit now
                 continue
-            bank -= work.minutes * work.weight
+            bank -= need
             tasks -= work.weight
             if ends > entry[0]:
                 late.append(Late(work, day))
         for entry in skipped:
             heapq.heappush(ready, entry)
+            smallest.add(entry[3].minutes * entry[3].weight)
+            lightest.add(entry[3].weight)
         bank = min(bank, max(got, longest))  # idle minutes beyond a task's length are lost
     until = horizon.until()  # work due by the horizon's end and not done is late
     late += [Late(entry[3], None) for entry in ready if entry[0] <= until]
     late += [Late(work, None) for work in arriving[n:] if work.by(zone) <= until]
     return late
+
+
+class _Sorted:
+    """A multiset of numbers kept sorted, for the smallest of them at once."""
+
+    __slots__ = ("values",)
+
+    def __init__(self) -> None:
+        self.values: list[float] = []
+
+    def add(self, value: float) -> None:
+        bisect.insort(self.values, value)
+
+    def remove(self, value: float) -> None:
+        del self.values[bisect.bisect_left(self.values, value)]
+
+    def first(self) -> float:
+        return self.values[0]
 
 
 def breaches(late: Iterable[Late]) -> float:
@@ -97,16 +126,39 @@ def needed(works: Sequence[Work], agent: Rostered, horizon: Horizon) -> int:
     def enough(count: int) -> bool:
         return breaches(schedule(works, roster_capacity([agent] * count), horizon)) < TOLERATED
 
-    high = 1
+    low = min(_fewest_possible(works, agent, horizon), MAX_AGENTS) - 1  # not enough (or 0)
+    step = 1
+    high = low + step
     while not enough(high):
         if high >= MAX_AGENTS:
             return MAX_AGENTS
-        high = min(high * 2, MAX_AGENTS)
-    low = high // 2  # not enough (or zero)
+        low, step = high, step * 2
+        high = min(low + step, MAX_AGENTS)
     while high - low > 1:
         middle = (low + high) // 2
         low, high = (low, middle) if enough(middle) else (middle, high)
     return high
+
+
+def _fewest_possible(works: Sequence[Work], agent: Rostered, horizon: Horizon) -> int:
+    """A lower bound of :func:`needed` (at least 1), so that its search starts near the answer.
+
+    With ``count`` such agents the work done on time uses at most ``count`` times one agent's
+    minutes and tasks over the horizon. The work due by the horizon's end that is not done on
+    time breaks its SLA: at least its minutes over the longest such task's minutes, and its
+    tasks. Fewer agents than this leave ``TOLERATED`` breaches or more whatever the order."""
+    capacity, zone, until = roster_capacity([agent]), horizon.zone, horizon.until()
+    minutes = sum(capacity.minutes(slot, SLOT) for slot in horizon.slots())
+    tasks = sum(capacity.tasks(day) for day in horizon.day_list)
+    due = [work for work in works if work.by(zone) <= until]
+    if not due or minutes <= EPSILON or tasks <= EPSILON:
+        return 1
+    longest = max(work.minutes for work in due)
+    bounds = (
+        (sum(w.minutes * w.weight for w in due) - TOLERATED * longest) / minutes,
+        (sum(w.weight for w in due) - TOLERATED) / tasks,
+    )  # more agents than each of these are needed: the smallest whole number above it
+    return max(1, *(math.floor(bound - 1e-6) + 1 for bound in bounds))
 
 
 def by_pool(works: Iterable[Work]) -> dict[Pool, list[Work]]:
