@@ -16,7 +16,7 @@ from fractions import Fraction
 from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import String, and_, delete, func, insert, select, type_coerce, update
 from sqlalchemy.orm import Session
 
 from lienwatch.domain.collateral import VehicleClass
@@ -32,6 +32,7 @@ from lienwatch.servicing.portfolio import (
     from_day_number,
 )
 from lienwatch.servicing.schedules import DAY_COUNT_CODES, METHOD_CODES, rate_arrays
+from lienwatch.store.db import read_rows
 from lienwatch.store.repositories import insert_ignoring_duplicates
 from lienwatch.store.tables import BucketChange, Event, Loan, LoanSnapshot, Payment, Vehicle
 
@@ -60,7 +61,8 @@ class RunCounts:
 def load_book(session: Session, catalogue: ProductCatalogue, *, as_of: date) -> StoredBook:
     """Every loan disbursed by ``as_of`` with its vehicle, payments (not reversed), the
     bucket of its last snapshot before ``as_of`` and its operator status, if any."""
-    rows = session.execute(
+    rows = read_rows(
+        session,
         select(
             Loan.id, Loan.ref, Loan.principal, Loan.upfront_fee, Loan.fee_financed,
             Loan.annual_rate, Loan.term_months, Loan.method, Loan.day_count, Loan.disbursed_on,
@@ -69,8 +71,8 @@ def load_book(session: Session, catalogue: ProductCatalogue, *, as_of: date) -> 
         )
         .join(Vehicle, Vehicle.id == Loan.vehicle_id)
         .where(Loan.disbursed_on <= as_of)
-        .order_by(Loan.id)
-    ).all()  # fmt: skip
+        .order_by(Loan.id),
+    )  # fmt: skip
     codes = sorted({row.product for row in rows})
     products = tuple(catalogue.get(code) for code in codes)
     product_index = {code: i for i, code in enumerate(codes)}
@@ -145,17 +147,22 @@ _BOOK_ARRAYS = tuple(name for name in LoanBook.__slots__ if name != "products")
 
 
 def _payments(session: Session, loan_key: np.ndarray, as_of: date) -> PaymentArrays:
-    rows = session.execute(
-        select(Payment.loan_id, Payment.paid_on, Payment.amount)
+    """The payments of the loans ``loan_key`` (increasing) up to ``as_of``, as arrays. The
+    days are read as the driver gives them (ISO text on SQLite, dates on PostgreSQL) and
+    converted by NumPy at once: a nightly run reads every payment of the book."""
+    rows = read_rows(session, select(
+        Payment.loan_id, type_coerce(Payment.paid_on, String), Payment.amount)
         .where(Payment.reversed_at.is_(None), Payment.paid_on <= as_of)
-        .order_by(Payment.loan_id, Payment.paid_on)
-    ).all()
-    position = {int(key): i for i, key in enumerate(loan_key)}
-    kept = [row for row in rows if row.loan_id in position]  # loans disbursed by as_of
+        .order_by(Payment.loan_id, Payment.paid_on))  # fmt: skip
+    loans, days, amounts = zip(*rows, strict=True) if rows else ((), (), ())
+    loan = np.array(loans, dtype=np.int64)
+    position = np.searchsorted(loan_key, loan)
+    kept = position < len(loan_key)
+    kept[kept] = loan_key[position[kept]] == loan[kept]  # loans disbursed by as_of
     return PaymentArrays(
-        loan=np.array([position[row.loan_id] for row in kept], dtype=np.int64),
-        day=np.array([day_number(row.paid_on) for row in kept], dtype=np.int64),
-        amount=np.array([row.amount for row in kept], dtype=np.int64),
+        loan=position[kept],
+        day=np.array(days, dtype="datetime64[D]")[kept].astype(np.int64),
+        amount=np.array(amounts, dtype=np.int64)[kept],
     )
 
 
@@ -168,12 +175,13 @@ def _previous_buckets(
         .group_by(LoanSnapshot.loan_id)
         .subquery()
     )
-    rows = session.execute(
+    rows = read_rows(
+        session,
         select(LoanSnapshot.loan_id, LoanSnapshot.bucket).join(
             latest,
             and_(LoanSnapshot.loan_id == latest.c.loan_id, LoanSnapshot.as_of == latest.c.as_of),
-        )
-    ).all()
+        ),
+    )
     last = {row.loan_id: row.bucket for row in rows}
     previous = np.full(len(loan_key), -1, dtype=np.int64)
     for i, key in enumerate(loan_key.tolist()):
