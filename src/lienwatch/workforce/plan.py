@@ -45,7 +45,7 @@ def schedule(works: Sequence[Work], capacity: PoolCapacity, horizon: Horizon) ->
     arriving = sorted(works, key=lambda w: w.ready(zone))
     longest = max((w.minutes for w in works), default=0)
     ready: list[tuple[datetime, int, int, Work]] = []
-    smallest, lightest = _Sorted(), _Sorted()  # the ready tasks' minutes and weights
+    smallest, lightest = _Sorted(), _Sorted()  # ready tasks' minutes × weight, weights
     late: list[Late] = []
     n, day, tasks, bank = 0, None, 0.0, 0.0
     for slot in horizon.slots():
@@ -115,8 +115,9 @@ def breaches(late: Iterable[Late]) -> float:
 
 
 def needed(works: Sequence[Work], agent: Rostered, horizon: Horizon) -> int:
-    """The fewest agents like ``agent`` with whom ``works`` break no SLA (bisection: more
-    agents never break more)."""
+    """The fewest agents like ``agent`` with whom ``works`` break no SLA: tried from a lower
+    bound (:func:`_fewest_possible`) in growing steps, then by bisection (more agents never
+    break more)."""
     if not works:
         return 0
 
