@@ -125,7 +125,7 @@ _ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "C
 #: New objects between two collections of the youngest generation (Python's default: 700).
 #: A command makes rows and ORM objects by the thousand, few of them in cycles; at 700 the
 #: collector walked each batch of them many times before it was freed (a tenth of the
-#: demo's time, docs/benchmarks.md). The older generations keep Python's thresholds.
+#: demo's follow-up stage, docs/benchmarks.md). The older generations keep Python's.
 YOUNG_COLLECTION_THRESHOLD = 50_000
 
 
