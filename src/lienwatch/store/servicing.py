@@ -132,7 +132,7 @@ def book_as_of(session: Session, stored: StoredBook, as_of: date) -> StoredBook:
     loan_key = stored.loan_key[kept]
     payments = PaymentArrays(position[payments.loan[paid]], payments.day[paid],
                              payments.amount[paid])
-    status = dict(session.execute(select(Loan.id, Loan.status)).all())
+    status = dict(read_rows(session, select(Loan.id, Loan.status)))
     return StoredBook(
         book=book,
         payments=payments,
