@@ -25,13 +25,13 @@ def test_new_actions_triggers_and_tasks_go_in_with_one_insert_per_table(db_sessi
     actions = [Action(case_id=case.id, kind="note", performed_at=AT, idempotency_key=f"note:{n}")
                for n in range(30)]  # fmt: skip
     db_session.add_all([*triggers, *actions])
-    inserts = _inserts(db_session, lambda: db_session.flush())
+    inserts = _inserts(db_session, db_session.flush)
     assert inserts == {"triggers": 1, "actions": 1}
     tasks = [Task(key=f"task:{n}", trigger_id=trigger.id, case_id=case.id, loan_id=loan.id,
                   step=0, channel="call", skill="phone", due_at=AT, deadline_at=AT)
              for n, trigger in enumerate(triggers)]  # fmt: skip
     db_session.add_all(tasks)
-    assert _inserts(db_session, lambda: db_session.flush()) == {"tasks": 1}
+    assert _inserts(db_session, db_session.flush) == {"tasks": 1}
     for model, key, rows in ((Trigger, Trigger.source_key, triggers),
                              (Action, Action.idempotency_key, actions), (Task, Task.key, tasks)):
         # each object got the id of its own row: the store's keys by id are the objects'
