@@ -28,8 +28,9 @@ from lienwatch.monitor.engine import Monitor
 #: are kept by their vehicles and start, with their end (``Monitor._clustered``). 4: the
 #: detectors hold the thresholds they compare per fix as floats of their own, given by their
 #: ``Emitter``; and the newest end of a forgotten long stay (``Monitor._forgotten_until``),
-#: which a state 4 saved before it was kept loads without (nothing forgotten yet).
-STATE_VERSION = 4
+#: which a state 4 saved before it was kept loads without (nothing forgotten yet). 5: the
+#: detectors keep their fields in ``__slots__``, which a pickled instance dict cannot fill.
+STATE_VERSION = 5
 #: What a monitor is built with rather than learned: not part of its state.
 _GIVEN = frozenset(
     {"settings", "zones", "regions", "provinces", "neighbours", "neighbours_forgotten_until"}

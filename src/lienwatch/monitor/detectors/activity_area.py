@@ -18,6 +18,11 @@ class ActivityArea:
 
     _RELEARN_DAYS = 7
 
+    __slots__ = (
+        "alerted", "area", "centres", "day", "days", "far", "first_out", "learned_on", "limits",
+        "out", "today", "totals"
+    )
+
     def __init__(self, out: Emitter) -> None:
         self.out = out
         self.day: int | None = None

@@ -33,6 +33,8 @@ class Alarms:
         "tamper": AlertType.DEVICE_REMOVED,
     }
 
+    __slots__ = ("liveness", "out")
+
     def __init__(self, out: Emitter, liveness: Liveness) -> None:
         self.out = out
         self.liveness = liveness

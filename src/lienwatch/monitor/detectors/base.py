@@ -228,6 +228,8 @@ def fix_evidence(fix: Fix) -> dict[str, Any]:
 class Emitter:
     """What detectors share: the vehicle, its thresholds, the alert book, its last position."""
 
+    __slots__ = ("_limits", "book", "last_valid", "spec", "thresholds", "tuned")
+
     def __init__(self, spec: VehicleSpec, thresholds: MonitorThresholds, book: AlertBook) -> None:
         self.spec = spec
         self.thresholds = thresholds

@@ -15,6 +15,8 @@ _ARC_OVER_CHORD = 1.001
 class Jumps:
     """``position_jump``: two consecutive valid fixes of one tracker imply an impossible speed."""
 
+    __slots__ = ("last", "min_r2", "mps", "out", "slow")
+
     def __init__(self, out: Emitter) -> None:
         self.out = out
         self.last: dict[str, Fix] = {}

@@ -15,6 +15,11 @@ class Liveness:
     inferred from a wired tracker falling silent right after a power-cut alarm. The only
     detector driven by time as well as fixes: :meth:`fire_due` runs at deadlines."""
 
+    __slots__ = (
+        "deadline", "kind", "last_fix", "limit", "next_deadline", "offline", "out", "removal_due",
+        "removed_by_silence", "silence"
+    )
+
     def __init__(self, out: Emitter, devices: Sequence[DeviceSpec]) -> None:
         t = out.thresholds
         self.out = out

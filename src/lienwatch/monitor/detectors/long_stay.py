@@ -39,6 +39,8 @@ def long_stay_due(since: Any, long_stay_s: Any) -> Any:
 class Places:
     """Places the vehicle keeps returning to; ``known`` ones are home and work."""
 
+    __slots__ = ("limits", "places")
+
     def __init__(self, limits: Limits, home: tuple[float, float] | None) -> None:
         self.limits = limits
         self.places: list[Place] = []
@@ -78,6 +80,11 @@ class Stays:
     ``long_stay`` is raised when the clock passes ``long_stay_h`` (``due``, a deadline the
     vehicle fires from the clock as well as from fixes): a parked tracker that stays silent
     past it does not hide the stay, only a fix elsewhere ends it."""
+
+    __slots__ = (
+        "anchor", "cluster_s", "due", "last", "limits", "long_open", "long_stays", "origin", "out",
+        "place_visit_s", "places", "record", "since", "start", "stay_r2", "visited"
+    )
 
     def __init__(self, out: Emitter, places: Places) -> None:
         self.out = out

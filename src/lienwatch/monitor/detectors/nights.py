@@ -20,6 +20,11 @@ class Nights:
     ``night_relocation`` when it moves for several nights in a row, ``address_mismatch`` when
     it lies far from the declared home."""
 
+    __slots__ = (
+        "candidate", "confirmations", "home", "learned", "limits", "night_end_s", "out", "pending",
+        "pending_ends", "streak"
+    )
+
     def __init__(self, out: Emitter, home: tuple[float, float] | None) -> None:
         self.out = out
         self.home = place_at(home[0], home[1], visits=0) if home else None

@@ -12,6 +12,8 @@ class Region:
     """``left_region``: outside the permitted region for longer than allowed — the vehicle's
     lender-defined area when it has one (``fix.in_area``), else its province."""
 
+    __slots__ = ("alerted", "allowed_s", "area", "codes", "first_out", "out", "region")
+
     def __init__(self, out: Emitter, region: int | None, codes: Sequence[str]) -> None:
         self.out = out
         self.area = out.spec.area

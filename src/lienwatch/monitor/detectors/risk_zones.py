@@ -16,6 +16,8 @@ class RiskZones:
     A zone visit at one of the vehicle's known places (home or work inside a market's
     polygon) is routine, not a risk, and raises nothing."""
 
+    __slots__ = ("alerted", "current", "dwell_s", "first", "out", "stays", "zones")
+
     def __init__(self, out: Emitter, zones: Sequence[Zone], stays: Stays) -> None:
         self.out = out
         self.zones = zones

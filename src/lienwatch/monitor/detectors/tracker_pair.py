@@ -41,6 +41,11 @@ class TrackerPair:
     _PENDING = 64  # fixes of a tracker waiting for the other's next fix (the newest kept)
     _R2 = EARTH_RADIUS_M**2
 
+    __slots__ = (
+        "alerted", "apart_last", "apart_since", "last", "limits", "liveness", "mismatch_m",
+        "mismatch_r2", "out", "pending", "window_s"
+    )
+
     def __init__(self, out: Emitter, liveness: Liveness) -> None:
         self.out = out
         self.liveness = liveness
