@@ -59,6 +59,43 @@ class _Slot:
     released: tuple[int, str] = _NOTHING
 
 
+class _Releases:
+    """The fixes one ``ingest`` call releases, numbered in release order (with the alarms
+    raised on arrival between them), those left for the call's end grouped by vehicle, and
+    the alerts opened at each step, to put back in release order."""
+
+    def __init__(self, book: AlertBook) -> None:
+        self.alerts = book.alerts
+        self.first = self.seen = len(book.alerts)
+        self.steps = 0
+        self.keys: list[int] = []  # the step of each alert opened, in the order opened
+        self.deferred: dict[int, tuple[VehicleMonitor, list[tuple[int, Fix]]]] = {}
+
+    def step(self) -> int:
+        self.steps += 1
+        return self.steps
+
+    def defer(self, slot: _Slot, fix: Fix) -> None:
+        group = self.deferred.get(id(slot))
+        if group is None:
+            group = self.deferred[id(slot)] = (slot.monitor, [])
+        group[1].append((self.step(), fix))
+
+    def opened(self, step: int) -> None:
+        """The alerts opened since the last call were opened at ``step``."""
+        grown = len(self.alerts) - self.seen
+        if grown:
+            self.keys.extend([step] * grown)
+            self.seen += grown
+
+    def restore(self) -> None:
+        """The alerts opened in the call, in the order of their steps (stable within one)."""
+        if self.keys:
+            opened = self.alerts[self.first :]
+            ordered = sorted(range(len(opened)), key=self.keys.__getitem__)
+            self.alerts[self.first :] = [opened[k] for k in ordered]
+
+
 class Monitor:
     """All detectors over a fleet; see the module docstring for the ordering contract."""
 
@@ -111,20 +148,38 @@ class Monitor:
     # -- input -----------------------------------------------------------------------------
 
     def ingest(self, batch: PositionColumns) -> None:
-        """Take fixes in any order; each is processed once the reorder window has passed."""
+        """Take fixes in any order; each is processed once the reorder window has passed.
+
+        The fixes a call releases are processed vehicle by vehicle at its end, not in the
+        order they were released: a vehicle's state stays in the cache over its fixes, where
+        in release (time) order the fleet's other vehicles evict it between two of them. The
+        alerts opened are then put in release order, so a call gives what one call per fix
+        gives. A vehicle with an alarm in the call is processed as its fixes are released,
+        since its alarm's arrival reads the state its earlier fixes left."""
+        if not len(batch):
+            return
         window = self.settings.reorder_window_s
+        alarmed = {self._slot_key(d) for d in np.unique(batch.device_id[batch.alarms != ""])}
+        releases = _Releases(self.book)
         for fix in self._fixes(batch):
             slot = self._slot(fix.device_id)
             if (fix.time, fix.device_id) <= slot.released:
                 self.counts["late"] += 1
                 continue
             heapq.heappush(slot.held, (fix.time, fix.device_id, next(self._seq), fix))
+            later = not alarmed or slot.monitor.out.spec.vehicle_id not in alarmed
             if fix.time > slot.newest:
                 slot.newest = fix.time
-                self._release(slot, slot.newest - window)
+                self._release(slot, slot.newest - window, releases, later=later)
             if fix.alarms and (fix.time, fix.device_id) > slot.released:
                 # an alarm is an event: its alert is raised now, not after the window
                 slot.monitor.alarms.on_arrival(fix, _pending(slot))
+                releases.opened(releases.step())
+        for monitor, fixes in releases.deferred.values():
+            for step, fix in fixes:
+                self._process(monitor, fix)
+                releases.opened(step)
+        releases.restore()
 
     def replay(self, batch: PositionColumns) -> None:
         """Process a complete batch directly in (vehicle, time, device) order.
@@ -444,7 +499,11 @@ class Monitor:
                 seen.add(id(slot))
                 yield slot
 
-    def _release(self, slot: _Slot, watermark: int) -> None:
+    def _release(
+        self, slot: _Slot, watermark: int, releases: _Releases | None = None, later: bool = False
+    ) -> None:
+        """Process the fixes ``slot`` holds up to ``watermark``; within an ``ingest`` call,
+        number them in ``releases``, and leave them there for the call's end if ``later``."""
         held = slot.held
         while held and held[0][0] <= watermark:
             time, device, _, fix = heapq.heappop(held)
@@ -452,7 +511,14 @@ class Monitor:
                 self.counts["late"] += 1
                 continue
             slot.released = (time, device)
-            self._process(slot.monitor, fix)
+            if releases is None:
+                self._process(slot.monitor, fix)
+            elif later:
+                releases.defer(slot, fix)
+            else:
+                step = releases.step()
+                self._process(slot.monitor, fix)
+                releases.opened(step)
 
     def _process(self, monitor: VehicleMonitor, fix: Fix) -> None:
         self.counts["fixes"] += 1
