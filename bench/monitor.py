@@ -48,6 +48,7 @@ from lienwatch.domain.positions import PositionColumns
 from lienwatch.domain.provinces import ProvinceIndex
 from lienwatch.monitor import Monitor, ZoneLibrary, engine
 from lienwatch.monitor.batch import run_monitor
+from lienwatch.monitor.vehicle import VehicleMonitor
 from lienwatch.sim import SimConfig, generate
 
 
@@ -201,14 +202,14 @@ def streaming_parts(batch, devices, vehicles, provinces, zones, whole: float) ->
     n = len(batch)
     by_time, by_vehicle = (_state_machines(batch, devices, vehicles, provinces, zones, order)
                            for order in ("time", "vehicle"))  # fmt: skip
-    real_process = Monitor._process
-    Monitor._process = lambda self, monitor, fix: None  # the engine holds and releases only
+    state_machines = VehicleMonitor.on_fix
+    VehicleMonitor.on_fix = lambda self, fix: None  # the engine holds and releases only
     try:
         engine_only = time.process_time()
         streaming(batch, devices, vehicles, provinces, zones)
         engine_only = time.process_time() - engine_only
     finally:
-        Monitor._process = real_process
+        VehicleMonitor.on_fix = state_machines
     rows = [("streaming run", whole), ("state machines alone, time order", by_time),
             ("state machines alone, (vehicle, time) order", by_vehicle),
             ("engine alone (no state machine)", engine_only),

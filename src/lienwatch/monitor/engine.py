@@ -31,7 +31,7 @@ from lienwatch.domain.provinces import OUTSIDE, ProvinceIndex
 from lienwatch.monitor.cluster import find_clusters
 from lienwatch.monitor.columnar import Columns, OpenOrder, run_passes, sort_order
 from lienwatch.monitor.detectors.activity_area import activity_cells
-from lienwatch.monitor.detectors.base import StayRecord, evidence_of
+from lienwatch.monitor.detectors.base import NEVER, StayRecord, evidence_of
 from lienwatch.monitor.lifecycle import AlertBook
 from lienwatch.monitor.model import (
     Alert,
@@ -60,36 +60,33 @@ class _Slot:
 
 
 class _Releases:
-    """The fixes one ``ingest`` call releases, numbered in release order (with the alarms
-    raised on arrival between them), those left for the call's end grouped by vehicle, and
-    the alerts opened at each step, to put back in release order."""
+    """What one ``ingest`` call releases: the fixes left for the call's end, grouped by
+    vehicle, each with the arrival (the call's row) that released it; and the alerts opened,
+    each with its place in the order a call per fix opens them — by that arrival, then by
+    (time, device), an alarm's alert on arrival after the fixes its arrival released."""
 
     def __init__(self, book: AlertBook) -> None:
         self.alerts = book.alerts
         self.first = self.seen = len(book.alerts)
-        self.steps = 0
-        self.keys: list[int] = []  # the step of each alert opened, in the order opened
-        self.deferred: dict[int, tuple[VehicleMonitor, list[tuple[int, Fix]]]] = {}
+        self.keys: list[tuple[int, float, str]] = []  # of each alert opened, in the order opened
+        self.deferred: dict[int, tuple[VehicleMonitor, list[Fix], list[int]]] = {}
 
-    def step(self) -> int:
-        self.steps += 1
-        return self.steps
-
-    def defer(self, slot: _Slot, fix: Fix) -> None:
+    def group(self, slot: _Slot) -> tuple[list[Fix], list[int]]:
+        """The fixes of ``slot`` left for the call's end, and the arrivals that released them."""
         group = self.deferred.get(id(slot))
         if group is None:
-            group = self.deferred[id(slot)] = (slot.monitor, [])
-        group[1].append((self.step(), fix))
+            group = self.deferred[id(slot)] = (slot.monitor, [], [])
+        return group[1], group[2]
 
-    def opened(self, step: int) -> None:
-        """The alerts opened since the last call were opened at ``step``."""
+    def opened(self, key: tuple[int, float, str]) -> None:
+        """The alerts opened since the last call were opened at ``key``."""
         grown = len(self.alerts) - self.seen
         if grown:
-            self.keys.extend([step] * grown)
+            self.keys.extend([key] * grown)
             self.seen += grown
 
     def restore(self) -> None:
-        """The alerts opened in the call, in the order of their steps (stable within one)."""
+        """The alerts opened in the call, in the order of their keys (stable within one)."""
         if self.keys:
             opened = self.alerts[self.first :]
             ordered = sorted(range(len(opened)), key=self.keys.__getitem__)
@@ -161,24 +158,22 @@ class Monitor:
         window = self.settings.reorder_window_s
         alarmed = {self._slot_key(d) for d in np.unique(batch.device_id[batch.alarms != ""])}
         releases = _Releases(self.book)
-        for fix in self._fixes(batch):
+        for arrival, fix in enumerate(self._fixes(batch)):
             slot = self._slot(fix.device_id)
             if (fix.time, fix.device_id) <= slot.released:
                 self.counts["late"] += 1
                 continue
             heapq.heappush(slot.held, (fix.time, fix.device_id, next(self._seq), fix))
-            later = not alarmed or slot.monitor.out.spec.vehicle_id not in alarmed
             if fix.time > slot.newest:
                 slot.newest = fix.time
-                self._release(slot, slot.newest - window, releases, later=later)
+                later = not alarmed or slot.monitor.out.spec.vehicle_id not in alarmed
+                self._release(slot, slot.newest - window, releases, arrival, later)
             if fix.alarms and (fix.time, fix.device_id) > slot.released:
                 # an alarm is an event: its alert is raised now, not after the window
                 slot.monitor.alarms.on_arrival(fix, _pending(slot))
-                releases.opened(releases.step())
-        for monitor, fixes in releases.deferred.values():
-            for step, fix in fixes:
-                self._process(monitor, fix)
-                releases.opened(step)
+                releases.opened((arrival, NEVER, ""))
+        for monitor, fixes, arrivals in releases.deferred.values():
+            self._process(monitor, fixes, releases, arrivals)
         releases.restore()
 
     def replay(self, batch: PositionColumns) -> None:
@@ -500,31 +495,52 @@ class Monitor:
                 yield slot
 
     def _release(
-        self, slot: _Slot, watermark: int, releases: _Releases | None = None, later: bool = False
+        self,
+        slot: _Slot,
+        watermark: int,
+        releases: _Releases | None = None,
+        arrival: int = 0,
+        later: bool = False,
     ) -> None:
         """Process the fixes ``slot`` holds up to ``watermark``; within an ``ingest`` call,
-        number them in ``releases``, and leave them there for the call's end if ``later``."""
+        as released by its row ``arrival``, and left for the call's end if ``later``."""
         held = slot.held
+        if not held or held[0][0] > watermark:
+            return
+        deferred, arrivals = releases.group(slot) if later and releases else ([], [])
         while held and held[0][0] <= watermark:
             time, device, _, fix = heapq.heappop(held)
             if (time, device) <= slot.released:
                 self.counts["late"] += 1
                 continue
             slot.released = (time, device)
-            if releases is None:
-                self._process(slot.monitor, fix)
-            elif later:
-                releases.defer(slot, fix)
+            if later:
+                deferred.append(fix)
+                arrivals.append(arrival)
+            elif releases is None:
+                self._process(slot.monitor, [fix])
             else:
-                step = releases.step()
-                self._process(slot.monitor, fix)
-                releases.opened(step)
+                self._process(slot.monitor, [fix], releases, [arrival])
 
-    def _process(self, monitor: VehicleMonitor, fix: Fix) -> None:
-        self.counts["fixes"] += 1
-        if not fix.valid:
-            self.counts["invalid"] += 1
-        monitor.on_fix(fix)
+    def _process(
+        self,
+        monitor: VehicleMonitor,
+        fixes: Sequence[Fix],
+        releases: _Releases | None = None,
+        arrivals: Sequence[int] = (),
+    ) -> None:
+        """The vehicle's released ``fixes``, in order; within an ``ingest`` call, the alerts
+        each opens keyed by the arrival that released it (``arrivals``)."""
+        alerts, invalid = self.book.alerts, 0
+        for k, fix in enumerate(fixes):
+            monitor.on_fix(fix)
+            if not fix.valid:
+                invalid += 1
+            if releases is not None and len(alerts) != releases.seen:
+                releases.opened((arrivals[k], fix.time, fix.device_id))
+        self.counts["fixes"] += len(fixes)
+        if invalid:
+            self.counts["invalid"] += invalid
 
     def _slot_key(self, device_id: str) -> str:
         device = self._devices.get(device_id)
