@@ -25,7 +25,7 @@ def test_capacity_forecasts_the_call_and_incentives_rank_the_month(tmp_path):
     [phone] = [p for p in plan["pools"] if p["skill"] == "phone"]
     assert phone["tasks"]["call"] >= 1 and phone["rostered"] == 1 and phone["needed"] == 1
     text = run("followup", "capacity", "--at", "2026-02-17T09:00:00+08:00", cwd=tmp_path, env=env)
-    assert "any/phone:" in text.stdout and "needs 1 agents, has 1" in text.stdout
+    assert "any/phone:" in text.stdout and "needs 1 agent, has 1" in text.stdout
     league = run("followup", "incentives", "--month", "2026-02", "--at",
                  "2026-02-20T09:00:00+08:00", "--json", cwd=tmp_path, env=env)  # fmt: skip
     assert league.returncode == 0, league.stderr

@@ -58,7 +58,7 @@ def capacity_command(
         tasks = ", ".join(f"{n:,.0f} {channel}" for channel, n in pool["tasks"].items())
         short = f", SHORT {pool['shortfall']}" if pool["shortfall"] else ""
         lines.append(
-            f"{pool['pool']}: {tasks}; needs {pool['needed']} agents, has "
+            f"{pool['pool']}: {tasks}; needs {_agents(pool['needed'])}, has "
             f"{pool['rostered']}{short} ({pool['breaches']} breaches expected)"
         )
     lines += [
@@ -75,6 +75,10 @@ def capacity_command(
     if apply:
         lines.append("acted: " + ", ".join(f"{n} {kind}" for kind, n in plan["acted"].items()))
     emit(plan, as_json, lines)
+
+
+def _agents(count: float) -> str:
+    return f"{count} agent" if count == 1 else f"{count} agents"
 
 
 def incentives_command(
