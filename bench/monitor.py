@@ -26,7 +26,8 @@ enrichment, ``Fix`` tuples, holding and releasing), and what the two cost togeth
 their sum (a vehicle's state gone cold between its fixes). ``--only-batch`` stops after the
 batch lines (no streaming, two-process or 10 M-fix runs). CPU seconds (user + system of
 this process) are printed beside wall seconds, and the load average at the start and the end:
-on a shared machine the CPU figure and the ratios are the ones to read.
+on a shared machine the CPU figure and the ratios are the ones to read. The garbage collector
+runs with the thresholds of every lienwatch process (``lienwatch.cli.tune_collector``).
 
     python bench/monitor.py [--loans 2000] [--days 120] [--workers 2] [--total 10000000]
                             [--per-fix] [--streaming-parts] [--only-batch]
@@ -41,6 +42,7 @@ import time
 
 import numpy as np
 
+from lienwatch.cli import tune_collector
 from lienwatch.config import MonitorSettings
 from lienwatch.data import china_provinces
 from lienwatch.demo.scoring import fleet_of
@@ -79,6 +81,7 @@ def main() -> None:
     parser.add_argument("--streaming-parts", action="store_true")
     parser.add_argument("--only-batch", action="store_true")
     args = parser.parse_args()
+    tune_collector()  # as in every lienwatch process: `serve` streams under it, `demo` batches
     print(f"{os.cpu_count()} CPUs, load average {_load()}")
     portfolio = generate(SimConfig(loans=args.loans, days=args.days, seed=7))
     devices, vehicles = fleet_of(portfolio, {})

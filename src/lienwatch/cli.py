@@ -129,11 +129,17 @@ _ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "C
 YOUNG_COLLECTION_THRESHOLD = 50_000
 
 
+def tune_collector() -> None:
+    """Set the collector's thresholds every lienwatch process runs with: the youngest
+    generation's to ``YOUNG_COLLECTION_THRESHOLD``, the others Python's."""
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *gc.get_threshold()[1:])
+
+
 def main(args: list[str] | None = None) -> None:
     """Entry point: user errors become one line on stderr and exit status 1; usage errors
     (a missing option, a bad value refused at the option) one line and status 2. Anything
     else is a bug and keeps its traceback."""
-    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *gc.get_threshold()[1:])
+    tune_collector()
     try:
         status = app(args=args, prog_name="lienwatch", standalone_mode=False)
     except _UsageError as exc:
