@@ -20,13 +20,14 @@ With ``--per-fix`` the batch monitor also runs with every vehicle forced onto th
 path, in the same process: CPU seconds of both paths, their ratio, and whether the alerts are
 identical in order and every field. ``--streaming-parts`` splits the streaming run's cost per
 fix into the per-fix state machines alone (``VehicleMonitor.on_fix`` over ready ``Fix``
-tuples, in time order as streaming feeds them and in (vehicle, time) order as the per-fix
-batch path does), the engine alone (the streaming run with the state machines left out:
-enrichment, ``Fix`` tuples, holding and releasing), and what the two cost together beyond
-their sum (a vehicle's state gone cold between its fixes). ``--only-batch`` stops after the
-batch lines (no streaming, two-process or 10 M-fix runs). CPU seconds (user + system of
-this process) are printed beside wall seconds, and the load average at the start and the end:
-on a shared machine the CPU figure and the ratios are the ones to read. The garbage collector
+tuples: each call's fixes by vehicle as streaming feeds them, in time order, and in
+(vehicle, time) order as the per-fix batch path does), the engine alone (the streaming run
+with the state machines left out: enrichment, ``Fix`` tuples, holding and releasing), and
+what the two cost together beyond their sum (a vehicle's state gone cold between its fixes).
+``--only-batch`` stops after the batch lines (no streaming, two-process or 10 M-fix runs).
+CPU seconds (user + system of this process) are printed beside wall seconds, and the load
+average at the start and the end: on a shared machine the CPU figure and the ratios are the
+ones to read. The garbage collector
 runs with the thresholds of every lienwatch process (``lienwatch.cli.tune_collector``).
 
     python bench/monitor.py [--loans 2000] [--days 120] [--workers 2] [--total 10000000]
@@ -203,8 +204,10 @@ def streaming_parts(batch, devices, vehicles, provinces, zones, whole: float) ->
     """CPU seconds per fix of the streaming run (``whole``, timed by the caller), of the state
     machines alone in either order and of the engine alone; see the module docstring."""
     n = len(batch)
-    by_time, by_vehicle = (_state_machines(batch, devices, vehicles, provinces, zones, order)
-                           for order in ("time", "vehicle"))  # fmt: skip
+    by_call, by_time, by_vehicle = (
+        _state_machines(batch, devices, vehicles, provinces, zones, order)
+        for order in ("call", "time", "vehicle")
+    )
     state_machines = VehicleMonitor.on_fix
     VehicleMonitor.on_fix = lambda self, fix: None  # the engine holds and releases only
     try:
@@ -213,28 +216,37 @@ def streaming_parts(batch, devices, vehicles, provinces, zones, whole: float) ->
         engine_only = time.process_time() - engine_only
     finally:
         VehicleMonitor.on_fix = state_machines
-    rows = [("streaming run", whole), ("state machines alone, time order", by_time),
+    rows = [("streaming run", whole),
+            ("state machines alone, each call's fixes by vehicle (as streaming feeds them)",
+             by_call),
+            ("state machines alone, time order", by_time),
             ("state machines alone, (vehicle, time) order", by_vehicle),
             ("engine alone (no state machine)", engine_only),
-            ("together beyond the sum (streaming - time order - engine)",
-             whole - by_time - engine_only)]  # fmt: skip
+            ("together beyond the sum (streaming - by call - engine)",
+             whole - by_call - engine_only)]  # fmt: skip
     for name, cpu in rows[:-1]:
         print(f"  {name}: {cpu / n * 1e6:.2f} us a fix ({n / cpu:,.0f} fixes per CPU-second)")
     print(f"  {rows[-1][0]}: {rows[-1][1] / n * 1e6:.2f} us a fix")
 
 
 def _state_machines(batch, devices, vehicles, provinces, zones, order: str) -> float:
-    """CPU seconds of every fix through its vehicle's ``VehicleMonitor.on_fix``: in time order
-    or in (vehicle, time) order, ``_CHUNK`` fixes at a time, each chunk's ``Fix`` tuples built
-    first (not timed), so that as in streaming only a chunk's tuples are alive at once."""
+    """CPU seconds of every fix through its vehicle's ``VehicleMonitor.on_fix``: in time order,
+    in each ``_CHUNK`` of the time order by (vehicle, time) (``call``: how ``ingest`` processes
+    a call's releases), or in (vehicle, time) order, ``_CHUNK`` fixes at a time, each chunk's
+    ``Fix`` tuples built first (not timed), so that as in streaming only a chunk's tuples are
+    alive at once."""
     monitor = Monitor(devices, vehicles, provinces=provinces, zones=zones)
     unique, device_of = engine.factorize(batch.device_id)
     slot_of = [monitor._slot(device) for device in unique.tolist()]
     vehicle_of = {id(slot): k for k, slot in enumerate({id(s): s for s in slot_of}.values())}
     vehicle = np.array([vehicle_of[id(slot)] for slot in slot_of])[device_of]
     time_of = np.asarray(batch.time, dtype=np.int64)
-    ranked = np.lexsort((device_of, time_of) if order == "time" else
+    ranked = np.lexsort((device_of, time_of) if order != "vehicle" else
                         (device_of, time_of, vehicle))  # fmt: skip
+    if order == "call":
+        call = np.empty(len(ranked), dtype=np.int64)
+        call[ranked] = np.arange(len(ranked)) // _CHUNK
+        ranked = np.lexsort((device_of, time_of, vehicle, call))
     spent = 0.0
     for at in range(0, len(ranked), _CHUNK):
         rows = ranked[at : at + _CHUNK]
