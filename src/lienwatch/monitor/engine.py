@@ -59,26 +59,18 @@ class _Slot:
     released: tuple[int, str] = _NOTHING
 
 
-class _Releases:
-    """What one ``ingest`` call releases: the fixes left for the call's end, grouped by
-    vehicle, each with the arrival (the call's row) that released it; and the alerts opened,
-    each with its place in the order a call per fix opens them — by that arrival, then by
-    (time, device), an alarm's alert on arrival after the fixes its arrival released."""
+class _Opened:
+    """The alerts one ``ingest`` call opens, each with its place in the order a call per fix
+    opens them: by the arrival (the call's row) that released the fix it was opened at, then
+    by the fix's (time, device); an alarm's alert on arrival after the fixes its arrival
+    released."""
 
     def __init__(self, book: AlertBook) -> None:
         self.alerts = book.alerts
         self.first = self.seen = len(book.alerts)
         self.keys: list[tuple[int, float, str]] = []  # of each alert opened, in the order opened
-        self.deferred: dict[int, tuple[VehicleMonitor, list[Fix], list[int]]] = {}
 
-    def group(self, slot: _Slot) -> tuple[list[Fix], list[int]]:
-        """The fixes of ``slot`` left for the call's end, and the arrivals that released them."""
-        group = self.deferred.get(id(slot))
-        if group is None:
-            group = self.deferred[id(slot)] = (slot.monitor, [], [])
-        return group[1], group[2]
-
-    def opened(self, key: tuple[int, float, str]) -> None:
+    def at(self, key: tuple[int, float, str]) -> None:
         """The alerts opened since the last call were opened at ``key``."""
         grown = len(self.alerts) - self.seen
         if grown:
@@ -147,34 +139,44 @@ class Monitor:
     def ingest(self, batch: PositionColumns) -> None:
         """Take fixes in any order; each is processed once the reorder window has passed.
 
-        The fixes a call releases are processed vehicle by vehicle at its end, not in the
-        order they were released: a vehicle's state stays in the cache over its fixes, where
-        in release (time) order the fleet's other vehicles evict it between two of them. The
-        alerts opened are then put in release order, so a call gives what one call per fix
-        gives. A vehicle with an alarm in the call is processed as its fixes are released,
-        since its alarm's arrival reads the state its earlier fixes left."""
+        A call is walked vehicle by vehicle, each vehicle's fixes in the order they arrived
+        (what happens to one depends on its vehicle's arrivals alone), so that a vehicle's
+        state stays in the cache over its fixes, where in arrival order the fleet's other
+        vehicles evict it between two of them. The alerts opened are then put in the order a
+        call per fix opens them, so a call gives what one call per fix gives."""
         if not len(batch):
             return
-        window = self.settings.reorder_window_s
-        alarmed = {self._slot_key(d) for d in np.unique(batch.device_id[batch.alarms != ""])}
-        releases = _Releases(self.book)
-        for arrival, fix in enumerate(self._fixes(batch)):
-            slot = self._slot(fix.device_id)
+        unique, device_of = factorize(batch.device_id)
+        slot_of = self._slots_of(unique.tolist(), device_of)
+        vehicles: dict[int, int] = {}
+        vehicle_of = np.array([vehicles.setdefault(id(s), len(vehicles)) for s in slot_of])
+        fixes = list(_tuples(self._columns(batch, unique, device_of)))
+        window, devices = self.settings.reorder_window_s, device_of.tolist()
+        opened = _Opened(self.book)
+        for arrival in np.argsort(vehicle_of[device_of], kind="stable").tolist():
+            fix = fixes[arrival]
+            slot = slot_of[devices[arrival]]
             if (fix.time, fix.device_id) <= slot.released:
                 self.counts["late"] += 1
                 continue
             heapq.heappush(slot.held, (fix.time, fix.device_id, next(self._seq), fix))
             if fix.time > slot.newest:
                 slot.newest = fix.time
-                later = not alarmed or slot.monitor.out.spec.vehicle_id not in alarmed
-                self._release(slot, slot.newest - window, releases, arrival, later)
+                self._release(slot, slot.newest - window, opened, arrival)
             if fix.alarms and (fix.time, fix.device_id) > slot.released:
                 # an alarm is an event: its alert is raised now, not after the window
                 slot.monitor.alarms.on_arrival(fix, _pending(slot))
-                releases.opened((arrival, NEVER, ""))
-        for monitor, fixes, arrivals in releases.deferred.values():
-            self._process(monitor, fixes, releases, arrivals)
-        releases.restore()
+                opened.at((arrival, NEVER, ""))
+        opened.restore()
+
+    def _slots_of(self, unique: list[str], device_of: np.ndarray) -> list[_Slot]:
+        """The slot of each device id in ``unique``, made in the order the batch first names
+        them (as a walk in arrival order makes them: the order ``advance`` takes vehicles in)."""
+        first_seen = np.unique(device_of, return_index=True)[1]
+        slots: dict[int, _Slot] = {}
+        for code in np.argsort(first_seen, kind="stable").tolist():
+            slots[code] = self._slot(unique[code])
+        return [slots[code] for code in range(len(unique))]
 
     def replay(self, batch: PositionColumns) -> None:
         """Process a complete batch directly in (vehicle, time, device) order.
@@ -495,52 +497,28 @@ class Monitor:
                 yield slot
 
     def _release(
-        self,
-        slot: _Slot,
-        watermark: int,
-        releases: _Releases | None = None,
-        arrival: int = 0,
-        later: bool = False,
+        self, slot: _Slot, watermark: int, opened: _Opened | None = None, arrival: int = 0
     ) -> None:
-        """Process the fixes ``slot`` holds up to ``watermark``; within an ``ingest`` call,
-        as released by its row ``arrival``, and left for the call's end if ``later``."""
+        """Process the fixes ``slot`` holds up to ``watermark``; within an ``ingest`` call, as
+        released by its row ``arrival``."""
         held = slot.held
-        if not held or held[0][0] > watermark:
-            return
-        deferred, arrivals = releases.group(slot) if later and releases else ([], [])
         while held and held[0][0] <= watermark:
             time, device, _, fix = heapq.heappop(held)
             if (time, device) <= slot.released:
                 self.counts["late"] += 1
                 continue
             slot.released = (time, device)
-            if later:
-                deferred.append(fix)
-                arrivals.append(arrival)
-            elif releases is None:
-                self._process(slot.monitor, [fix])
-            else:
-                self._process(slot.monitor, [fix], releases, [arrival])
+            self._process(slot.monitor, fix, opened, arrival)
 
     def _process(
-        self,
-        monitor: VehicleMonitor,
-        fixes: Sequence[Fix],
-        releases: _Releases | None = None,
-        arrivals: Sequence[int] = (),
+        self, monitor: VehicleMonitor, fix: Fix, opened: _Opened | None, arrival: int
     ) -> None:
-        """The vehicle's released ``fixes``, in order; within an ``ingest`` call, the alerts
-        each opens keyed by the arrival that released it (``arrivals``)."""
-        alerts, invalid = self.book.alerts, 0
-        for k, fix in enumerate(fixes):
-            monitor.on_fix(fix)
-            if not fix.valid:
-                invalid += 1
-            if releases is not None and len(alerts) != releases.seen:
-                releases.opened((arrivals[k], fix.time, fix.device_id))
-        self.counts["fixes"] += len(fixes)
-        if invalid:
-            self.counts["invalid"] += invalid
+        self.counts["fixes"] += 1
+        if not fix.valid:
+            self.counts["invalid"] += 1
+        monitor.on_fix(fix)
+        if opened is not None and len(opened.alerts) != opened.seen:
+            opened.at((arrival, fix.time, fix.device_id))
 
     def _slot_key(self, device_id: str) -> str:
         device = self._devices.get(device_id)
@@ -590,13 +568,6 @@ class Monitor:
         if spec.region is None:
             return None
         return self._codes.index(self.provinces.by_code(spec.region).code)
-
-    def _fixes(self, batch: PositionColumns) -> Iterable[Fix]:
-        """The batch as :class:`Fix` tuples, derived fields computed vectorized."""
-        if not len(batch):
-            return iter(())
-        unique, device_of = factorize(batch.device_id)
-        return _tuples(self._columns(batch, unique, device_of))
 
     def _columns(
         self,
