@@ -200,7 +200,9 @@ def next_of_device(by_device: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
 class OpenOrder:
     """Puts the alerts a replay opens back in the order the per-fix run opens them: by fix
     (its index in the sorted batch: ``global_of`` maps a pass's indices to it), then by
-    detector in :meth:`VehicleMonitor.on_fix`'s order (``rank``)."""
+    detector in :meth:`VehicleMonitor.on_fix`'s order (``rank``). ``Monitor.ingest`` puts
+    a call's alerts in the order a call per fix opens them with it: by the row that released
+    the fix, then by the order of release."""
 
     def __init__(self, book: AlertBook) -> None:
         self.book = book

@@ -31,7 +31,7 @@ from lienwatch.domain.provinces import OUTSIDE, ProvinceIndex
 from lienwatch.monitor.cluster import find_clusters
 from lienwatch.monitor.columnar import Columns, OpenOrder, run_passes, sort_order
 from lienwatch.monitor.detectors.activity_area import activity_cells
-from lienwatch.monitor.detectors.base import NEVER, StayRecord, evidence_of
+from lienwatch.monitor.detectors.base import StayRecord, evidence_of
 from lienwatch.monitor.lifecycle import AlertBook
 from lienwatch.monitor.model import (
     Alert,
@@ -57,32 +57,6 @@ class _Slot:
     held: list[tuple[int, str, int, Fix]] = field(default_factory=list)
     newest: int = BEFORE_ANY
     released: tuple[int, str] = _NOTHING
-
-
-class _Opened:
-    """The alerts one ``ingest`` call opens, each with its place in the order a call per fix
-    opens them: by the arrival (the call's row) that released the fix it was opened at, then
-    by the fix's (time, device); an alarm's alert on arrival after the fixes its arrival
-    released."""
-
-    def __init__(self, book: AlertBook) -> None:
-        self.alerts = book.alerts
-        self.first = self.seen = len(book.alerts)
-        self.keys: list[tuple[int, float, str]] = []  # of each alert opened, in the order opened
-
-    def at(self, key: tuple[int, float, str]) -> None:
-        """The alerts opened since the last call were opened at ``key``."""
-        grown = len(self.alerts) - self.seen
-        if grown:
-            self.keys.extend([key] * grown)
-            self.seen += grown
-
-    def restore(self) -> None:
-        """The alerts opened in the call, in the order of their keys (stable within one)."""
-        if self.keys:
-            opened = self.alerts[self.first :]
-            ordered = sorted(range(len(opened)), key=self.keys.__getitem__)
-            self.alerts[self.first :] = [opened[k] for k in ordered]
 
 
 class Monitor:
@@ -152,7 +126,8 @@ class Monitor:
         vehicle_of = np.array([vehicles.setdefault(id(s), len(vehicles)) for s in slot_of])
         fixes = list(_tuples(self._columns(batch, unique, device_of)))
         window, devices = self.settings.reorder_window_s, device_of.tolist()
-        opened = _Opened(self.book)
+        opened = OpenOrder(self.book)  # by arrival, then by release (an alarm after its own)
+        opened.global_of = np.arange(len(fixes))
         for arrival in np.argsort(vehicle_of[device_of], kind="stable").tolist():
             fix = fixes[arrival]
             slot = slot_of[devices[arrival]]
@@ -166,7 +141,7 @@ class Monitor:
             if fix.alarms and (fix.time, fix.device_id) > slot.released:
                 # an alarm is an event: its alert is raised now, not after the window
                 slot.monitor.alarms.on_arrival(fix, _pending(slot))
-                opened.at((arrival, NEVER, ""))
+                opened.mark(arrival, _ON_ARRIVAL)
         opened.restore()
 
     def _slots_of(self, unique: list[str], device_of: np.ndarray) -> list[_Slot]:
@@ -497,28 +472,28 @@ class Monitor:
                 yield slot
 
     def _release(
-        self, slot: _Slot, watermark: int, opened: _Opened | None = None, arrival: int = 0
+        self, slot: _Slot, watermark: int, opened: OpenOrder | None = None, arrival: int = 0
     ) -> None:
-        """Process the fixes ``slot`` holds up to ``watermark``; within an ``ingest`` call, as
-        released by its row ``arrival``."""
+        """Process the fixes ``slot`` holds up to ``watermark``; within an ``ingest`` call, the
+        alerts each opens marked in ``opened`` as opened at its row ``arrival``, by release."""
         held = slot.held
+        released = 0
         while held and held[0][0] <= watermark:
             time, device, _, fix = heapq.heappop(held)
             if (time, device) <= slot.released:
                 self.counts["late"] += 1
                 continue
             slot.released = (time, device)
-            self._process(slot.monitor, fix, opened, arrival)
+            self._process(slot.monitor, fix)
+            if opened is not None and len(opened.book.alerts) != opened.seen:
+                opened.mark(arrival, released)
+            released += 1
 
-    def _process(
-        self, monitor: VehicleMonitor, fix: Fix, opened: _Opened | None, arrival: int
-    ) -> None:
+    def _process(self, monitor: VehicleMonitor, fix: Fix) -> None:
         self.counts["fixes"] += 1
         if not fix.valid:
             self.counts["invalid"] += 1
         monitor.on_fix(fix)
-        if opened is not None and len(opened.alerts) != opened.seen:
-            opened.at((arrival, fix.time, fix.device_id))
 
     def _slot_key(self, device_id: str) -> str:
         device = self._devices.get(device_id)
@@ -646,6 +621,7 @@ class Monitor:
 
 
 _CHUNK = 100_000  # fixes per run of vehicles on the columnar path (see _replay_columns)
+_ON_ARRIVAL = 2**62  # the rank of an alarm's alert raised on arrival: after what it released
 
 
 def _chunks(ends: np.ndarray, size: int) -> list[tuple[int, int]]:
