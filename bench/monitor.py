@@ -27,8 +27,8 @@ what the two cost together beyond their sum (a vehicle's state gone cold between
 ``--only-batch`` stops after the batch lines (no streaming, two-process or 10 M-fix runs).
 CPU seconds (user + system of this process) are printed beside wall seconds, and the load
 average at the start and the end: on a shared machine the CPU figure and the ratios are the
-ones to read. The garbage collector
-runs with the thresholds of every lienwatch process (``lienwatch.cli.tune_collector``).
+ones to read. The garbage collector runs with the thresholds of every lienwatch process
+(``lienwatch.cli.tune_collector``).
 
     python bench/monitor.py [--loans 2000] [--days 120] [--workers 2] [--total 10000000]
                             [--per-fix] [--streaming-parts] [--only-batch]

@@ -148,10 +148,9 @@ class Monitor:
         """The slot of each device id in ``unique``, made in the order the batch first names
         them (as a walk in arrival order makes them: the order ``advance`` takes vehicles in)."""
         first_seen = np.unique(device_of, return_index=True)[1]
-        slots: dict[int, _Slot] = {}
         for code in np.argsort(first_seen, kind="stable").tolist():
-            slots[code] = self._slot(unique[code])
-        return [slots[code] for code in range(len(unique))]
+            self._slot(unique[code])
+        return [self._slots[device] for device in unique]
 
     def replay(self, batch: PositionColumns) -> None:
         """Process a complete batch directly in (vehicle, time, device) order.
