@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -278,6 +280,70 @@ def test_sessions_opened_and_closed_together_are_written_together(live, engine):
     closed = {d for batch in writes for d, status in batch.items() if status == "offline"}
     assert closed == ids and opened <= ids  # a session opened and closed in one spell: its last
     assert len(writes) < len(ids)
+
+
+def test_stopping_waits_for_the_session_statuses_being_written(live, engine):
+    """A session's end noted behind a slow status write (a busy store) is written before
+    ``stop`` returns: a stopped gateway leaves no device online."""
+    (ident,) = add_devices(engine, "gt06", 1)
+    with live() as gateway:
+        directory = gateway.gateway.registry.directory
+        write = directory.set_statuses
+        directory.set_statuses = lambda items: (time.sleep(0.5), write(items))
+        report = asyncio.run(play([make_track(ident, 1)], "gt06", "127.0.0.1",
+                                  gateway.port("gt06"), PlayOptions()))  # fmt: skip
+        assert report.acked_positions == 1
+        deadline = time.monotonic() + 10
+        while gateway.gateway.stats.open_connections and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)  # the session's end now waits behind the slow write of its start
+
+        async def stop_and_read() -> str:
+            await gateway.gateway.stop()
+            return await asyncio.to_thread(lambda: devices(engine, [ident])[0].status)
+
+        assert gateway.call(stop_and_read()) == "offline"
+
+
+def test_a_status_refresh_under_way_does_not_undo_a_session_ending(live, engine):
+    """The periodic refresh reads which devices are connected when it starts; a session
+    that ends while it writes (a slow store) is written after it, also when the gateway
+    stops meanwhile: the device ends offline, not online by the refresh's old view."""
+    (ident,) = add_devices(engine, "gt06", 1)
+    with live(status_interval_s=0.05) as gateway:
+        directory = gateway.gateway.registry.directory
+        refresh, began, ended = directory.refresh_statuses, threading.Event(), threading.Event()
+
+        def slow_refresh(*, now: datetime, connected: set[int]) -> object:
+            if not connected:
+                return refresh(now=now, connected=connected)
+            began.set()
+            time.sleep(0.5)
+            try:
+                return refresh(now=now, connected=connected)
+            finally:
+                ended.set()
+
+        directory.refresh_statuses = slow_refresh
+        with socket.create_connection(("127.0.0.1", gateway.port("gt06"))) as s:
+            s.sendall(gt06.encode_login(ident, 1))
+            s.settimeout(10)
+            assert s.recv(64)  # the login ACK: a session
+            s.sendall(gt06_location(2, 0))
+            assert wait_until(lambda: stored(engine, [ident]) != [])
+            assert wait_until(began.is_set)  # a refresh under way counts the device connected
+        assert wait_until(lambda: not gateway.gateway.stats.open_connections)
+        gateway.call(gateway.gateway.stop())
+        assert wait_until(ended.is_set)
+        assert devices(engine, [ident])[0].status == "offline"
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float = 10) -> bool:
+    """Poll ``condition`` (a timed ``Event.wait`` never wakes under faketime)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return condition()
 
 
 def test_terminals_registering_together_have_their_codes_saved_together(live, engine):

@@ -124,7 +124,8 @@ class _Gathered(Generic[K, V]):
         self.store, self.what, self.turns = store, what, turns
         self._items: dict[K, V] = {}  # the latest value of each key
         self._done: asyncio.Future[None] | None = None
-        self._pending: asyncio.Task[None] | None = None
+        self._pending: asyncio.Task[None] | None = None  # waiting out GATHER_S
+        self._making: set[asyncio.Task[None]] = set()  # past it: writing, or waiting its turn
 
     def note(self, key: K, value: V) -> None:
         self._items[key] = value
@@ -141,18 +142,26 @@ class _Gathered(Generic[K, V]):
         await asyncio.shield(done)
 
     async def flush(self) -> None:
-        """Make what is waiting now (a gateway stopping)."""
+        """Make what is waiting now and wait for the writes under way (a gateway stopping:
+        a write left behind its turn would never be made once the loop stops)."""
         if self._pending is not None:
             self._pending.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pending
             self._pending = None
+        await asyncio.gather(*self._making)
         await self._make()
 
     async def _after_a_moment(self) -> None:
         await asyncio.sleep(GATHER_S)
         self._pending = None
-        await self._make()
+        making = asyncio.current_task()
+        assert making is not None
+        self._making.add(making)
+        try:
+            await self._make()
+        finally:
+            self._making.discard(making)
 
     async def _make(self) -> None:
         items, done = self._items, self._done
@@ -193,6 +202,7 @@ class Gateway:
         self._open: Counter[str] = Counter()  # open connections by protocol
         self._addresses: Counter[str] = Counter()  # open connections by peer address
         self._status_watch: asyncio.Task[None] | None = None
+        self._refresh: asyncio.Task[None] | None = None  # the watch's latest refresh
         self._writers: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
         # A reconnection storm (thousands of devices after a restart) costs a few writes
         # this way, not a commit per login. The gateway's own writes take turns: on SQLite a
@@ -224,14 +234,21 @@ class Gateway:
         that is not connected is marked offline."""
         while True:
             await asyncio.sleep(self.settings.status_interval_s)
-            try:
+            self._refresh = asyncio.create_task(self._refresh_statuses())
+            await asyncio.shield(self._refresh)  # stopping waits for it (``stop``)
+
+    async def _refresh_statuses(self) -> None:
+        """One refresh, taking its turn with the session statuses: it writes what it read of
+        the connected devices before any session that opened or ended since is written."""
+        try:
+            async with self._writing:
                 await asyncio.to_thread(
                     self.registry.directory.refresh_statuses,
                     now=clock.now(),
                     connected=set(self._live),
                 )
-            except Exception:  # the next round tries again; serving devices goes on
-                log.exception("gateway: refreshing device statuses failed")
+        except Exception:  # the next round tries again; serving devices goes on
+            log.exception("gateway: refreshing device statuses failed")
 
     def port(self, protocol: str) -> int:
         """The port ``protocol`` is listening on."""
@@ -247,6 +264,8 @@ class Gateway:
             self._status_watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._status_watch
+        if self._refresh is not None:  # its thread would write its view after the sessions'
+            await self._refresh
         for server in self._servers.values():
             server.close()
         for writer in self._writers.values():
