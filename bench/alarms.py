@@ -15,7 +15,11 @@ and times, from the moment the device starts sending:
 The start is taken before the device connects, so the figures include its registration and
 authentication round trips (an upper bound of frame received -> committed).
 
-    python bench/alarms.py [--loans 300] [--alarms 100]
+``--idle-s`` leaves the server idle that long after its first tick before the alarms come
+(what a deployment sees at night: the follow-up ticks and status refreshes go on, and the
+first alarm after hours must be as quick).
+
+    python bench/alarms.py [--loans 300] [--alarms 100] [--idle-s 0]
 """
 
 from __future__ import annotations
@@ -134,6 +138,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--loans", type=int, default=300)
     parser.add_argument("--alarms", type=int, default=100)
+    parser.add_argument("--idle-s", type=float, default=0.0,
+                        help="seconds the server idles after its first tick")  # fmt: skip
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
@@ -143,6 +149,9 @@ def main() -> None:
         process, ports = serve(url, directory)
         try:
             wait_first_tick(ports["http"])
+            time.sleep(args.idle_s)
+            if process.poll() is not None:
+                raise SystemExit(f"serve exited while idle: {process.returncode}")
             db = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
             runs = [one_alarm(db, ports["jt808"], ident) for ident in trackers[: args.alarms]]
         finally:
@@ -150,7 +159,8 @@ def main() -> None:
             process.wait(30)
     acked, alerts, triggers = (list(column) for column in zip(*runs, strict=True))
     print(f"{args.alarms} power-cut alarms over JT/T 808, serve with default settings "
-          f"(reorder_window_s 600, followup_tick_s 60), {args.loans} loans")  # fmt: skip
+          f"(reorder_window_s 600, followup_tick_s 60), {args.loans} loans, "
+          f"after {args.idle_s:,.0f} s idle")  # fmt: skip
     for name, values in (("baseline: alarm fix acknowledged (durable)", acked),
                          ("alert committed", alerts), ("follow-up trigger committed", triggers)):
         print(f"{name}: median {statistics.median(values) * 1000:,.0f} ms, "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -447,6 +448,19 @@ def test_a_bad_zones_file_stops_the_start_and_a_bad_change_keeps_the_zones(tmp_p
     zones.write_text("{not json", "utf-8")
     assert files.current() is good
     assert files.error is not None and "line 1: not JSON" in files.error
+
+
+def test_the_log_says_when_no_reference_file_is_configured(tmp_path, caplog):
+    from lienwatch.adapters.references import ReferenceFiles
+
+    zones = tmp_path / "zones.geojson"
+    zones.write_text(zones_geojson(BEIJING), "utf-8")
+    with caplog.at_level(logging.INFO, logger="lienwatch.adapters.references"):
+        assert ReferenceFiles(None, None).current().zones is None
+        ReferenceFiles(zones, None).current()
+    first, second = (record.getMessage() for record in caplog.records)
+    assert first.startswith("monitor references: none ([monitor] zones_file and regions_file")
+    assert second.startswith("monitor references: version ") and str(zones) in second
 
 
 def yard_geojson(name: str, centre: tuple[float, float], radius_m: int) -> str:

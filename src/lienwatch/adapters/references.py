@@ -98,8 +98,12 @@ class ReferenceFiles:
         if self._current.version and version == self._current.version:
             return self._current
         found = references_of(documents, version=version)
-        log.info("monitor references: version %s (%s)", found.version[:12],
-                 ", ".join(str(p) for p in self.paths if p))  # fmt: skip
+        if any(self.paths):
+            log.info("monitor references: version %s (%s)", found.version[:12],
+                     ", ".join(str(p) for p in self.paths if p))  # fmt: skip
+        else:
+            log.info("monitor references: none ([monitor] zones_file and regions_file unset: "
+                     "no risk zones, no lender-defined areas)")  # fmt: skip
         return found
 
 
