@@ -42,11 +42,13 @@ def test_tick_queue_record_and_coverage(tmp_path):
                skills={"mode": "phone"})  # fmt: skip
     url = factories.past_due_book(tmp_path / "f.sqlite3", ann)
     env = {"LIENWATCH_DATABASE_URL": url}
-    for at in ("2026-02-17T08:30:00+08:00", "2026-02-18T08:30:00+08:00"):
+    for at in ("2026-02-17T08:30:00.25+08:00", "2026-02-18T08:30:00.75+08:00"):
         assert run("followup", "tick", "--at", at, cwd=tmp_path, env=env).returncode == 0
     queue = run("followup", "queue", "--by", "ann", "--json", cwd=tmp_path, env=env)
     [task] = json.loads(queue.stdout)
     assert task["channel"] == "call"
+    shown = run("followup", "queue", "--by", "ann", cwd=tmp_path, env=env).stdout
+    assert "." not in shown.split(" due ")[1]  # to the second: no microseconds of the tick
     for missing, line in ((("--promise-amount", "3000.00"), "--promise-date: a promise to pay "
                            "needs a date"),
                           (("--promise-date", "2026-02-25"), "--promise-amount: a promise to pay "
@@ -63,9 +65,10 @@ def test_tick_queue_record_and_coverage(tmp_path):
                  cwd=tmp_path, env=env)  # fmt: skip
     assert record.returncode == 0, record.stderr
     assert "promise of 3000.00 on 2026-02-25" in record.stdout
-    cover = run("followup", "coverage", "--at", "2026-02-18T12:00:00+08:00", "--json",
+    cover = run("followup", "coverage", "--at", "2026-02-18T12:00:00.5+08:00", "--json",
                 cwd=tmp_path, env=env)  # fmt: skip
     report = json.loads(cover.stdout)
+    assert report["as_of"] == "2026-02-18T04:00:00+00:00"
     assert set(report) >= {"open_triggers", "covered", "coverage", "breaches"}
     # The reminder SMS went out at once and the call came within its SLA.
     assert (report["coverage"], report["breaches"]) == (1.0, [])

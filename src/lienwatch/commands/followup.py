@@ -162,11 +162,11 @@ def coverage_command(
     when the book is older."""
     with followup_service(write=False) as (session, service):
         moment = _report_time(session, service, at, as_of)
-        report = {"as_of": moment.isoformat(),
+        report = {"as_of": moment.isoformat(timespec="seconds"),
                   **coverage(session, as_of=moment, since=since, strategy=service.strategy,
                              time_zone=service.zone.key).as_dict()}  # fmt: skip
     lines = [
-        f"coverage {report['coverage']:.2%} as of {moment.isoformat()}: {report['covered']} "
+        f"coverage {report['coverage']:.2%} as of {report['as_of']}: {report['covered']} "
         f"of {report['obligations']} within SLA ({report['triggers']} triggers, "
         f"{report['repossession_steps']} repossession steps, {len(report['uncovered'])} "
         f"uncovered); open: {report['open_triggers']} triggers, "
@@ -225,8 +225,8 @@ def queue_command(
     with options_named(agent="--by"), followup_service(write=False) as (_session, service):
         tasks = [
             {"task": t.id, "loan": service.loan_ref(t.loan_id), "case": t.case_id,
-             "channel": t.channel, "due_at": t.due_at.isoformat(),
-             "deadline_at": t.deadline_at.isoformat(), "priority": t.priority}
+             "channel": t.channel, "due_at": t.due_at.isoformat(timespec="seconds"),
+             "deadline_at": t.deadline_at.isoformat(timespec="seconds"), "priority": t.priority}
             for t in service.queue(agent=agent)
         ]  # fmt: skip
     lines = [
