@@ -8,10 +8,13 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
+from lienwatch.config import MonitorThresholds
 from lienwatch.data import china_provinces
 from lienwatch.domain.provinces import ProvinceIndex
 from lienwatch.errors import ConflictError, NotFoundError
 from lienwatch.monitor import AlertBook, AlertType, VehicleSpec
+from lienwatch.monitor.detectors.base import evidence_of
+from lienwatch.monitor.model import Fix
 from lienwatch.services.alerts import decide_alert
 from lienwatch.store import migrate
 from lienwatch.store.db import make_engine, session_factory, transaction
@@ -203,25 +206,59 @@ def test_alerts_from_the_command_line(tmp_path, book_factory):
     url = f"sqlite:///{tmp_path / 'a.sqlite3'}"
     engine = make_engine(url)
     migrate.upgrade(engine)
+    cut = Fix(T0, "013800000012", True, 31.2, 121.4, 0.0, 0.0, 0.0, 8, -1, T0, 0, "power_cut",
+              True)  # fmt: skip
     with transaction(session_factory(engine)) as session:
         loan = factories.loan(session, "L12")
         alert = book_factory().raise_alert(
             AlertType.POWER_CUT, VehicleSpec(loan.vehicle.vin, loan_id="L12", exposure=3_000_00),
-            severity="critical", start=T0, at=T0, device_id=None, position=None, evidence={},
+            severity="critical", start=T0, at=T0, device_id=None, position=None,
+            evidence=evidence_of("power_cut", MonitorThresholds(), fixes=[cut]),
         )  # fmt: skip
         alert_id = AlertRepository(session).save(alert).id
+        other = factories.loan(session, "L13")
+        stay = book_factory().raise_alert(
+            AlertType.LONG_STAY, VehicleSpec(other.vehicle.vin, loan_id="L13", exposure=0),
+            severity="warning", start=T0, at=T0, device_id=None, position=None, evidence={},
+        )  # fmt: skip
+        AlertRepository(session).save(stay)
     engine.dispose()
     env = {"LIENWATCH_DATABASE_URL": url}
-    [listed] = json.loads(run("alert", "list", "--json", cwd=tmp_path, env=env).stdout)
+    [listed] = json.loads(run("alert", "list", "--type", "power_cut", "--json", cwd=tmp_path,
+                              env=env).stdout)  # fmt: skip
     assert (listed["alert"], listed["loan"], listed["exposure_fen"]) == (alert_id, "L12", 300_000)
+    [line] = run("alert", "list", "--loan", "L13", cwd=tmp_path, env=env).stdout.splitlines()
+    assert line.startswith(f"#{alert_id + 1} long_stay (warning, open) loan L13")
+    for option, error in ((("--type", "power"), "Invalid value for --type: 'power' is no alert "
+                           "type (power_cut, "), (("--loan", "L99"), "--loan: no loan 'L99'")):
+        refused = run("alert", "list", *option, cwd=tmp_path, env=env)  # fmt: skip
+        assert refused.returncode != 0 and error in refused.stderr
+
+    shown = run("alert", "show", str(alert_id), cwd=tmp_path, env=env).stdout.splitlines()
+    assert shown == [
+        f"#{alert_id} power_cut (critical, open) loan L12 {listed['vin']} since "
+        "2026-07-01T00:00:00+00:00, exposure ¥3,000.00",
+        "because power_cut on 013800000012 2026-07-01T00:00:00Z 31.2,121.4",
+        "the tracker reported a main-power-cut alarm",
+    ]
     done = run("alert", "false-positive", str(alert_id), "--by", "sam", "--why", "a fuse, fixed",
                "--at", "2026-07-02T09:00:00+08:00", cwd=tmp_path, env=env)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"alert {alert_id} false_positive by sam: #{alert_id} power_cut")
+    detail = json.loads(run("alert", "show", str(alert_id), "--json", cwd=tmp_path,
+                            env=env).stdout)  # fmt: skip
+    assert (detail["decided_by"], detail["decided_at"]) == ("sam", "2026-07-02T01:00:00+00:00")
+    assert detail["evidence"]["fixes"] == [{"device": "013800000012", "time":
+                                            "2026-07-01T00:00:00Z", "lat": 31.2, "lon": 121.4,
+                                            "alarms": "power_cut"}]  # fmt: skip
     again = run("alert", "resolve", str(alert_id), "--by", "ann", cwd=tmp_path, env=env)
     assert again.returncode == 1
     assert again.stderr.strip() == f"lienwatch: error: alert {alert_id} is already false_positive"
-    assert run("alert", "list", cwd=tmp_path, env=env).stdout.strip() == "no open alerts"
+    assert run("alert", "list", "--type", "power_cut", cwd=tmp_path,
+               env=env).stdout.strip() == "no open alerts"  # fmt: skip
+    missing = run("alert", "show", "999", cwd=tmp_path, env=env)
+    assert (missing.returncode, missing.stderr.strip()) == (
+        1, "lienwatch: error: alert 999 does not exist")
 
 
 def test_the_monitor_warms_up_without_the_nightly_runs_payment_anomalies(db_session):

@@ -10,13 +10,16 @@ from typing import Annotated, Any
 import typer
 
 from lienwatch import clock
-from lienwatch.commands.common import emit, store_session
+from lienwatch.commands.common import emit, options_named, store_session
 from lienwatch.commands.options import At, By, Json
 from lienwatch.domain.money import to_yuan
-from lienwatch.monitor.model import AlertStatus
+from lienwatch.monitor.detectors.base import evidence_text
+from lienwatch.monitor.model import AlertStatus, AlertType
 from lienwatch.services.alert_rules import alert_rule_versions, publish_alert_rules
-from lienwatch.services.alerts import alert_view, decide_alert, open_alert_views
+from lienwatch.services.alerts import alert_detail, alert_view, decide_alert, open_alert_views
+from lienwatch.services.payment_anomalies import PAYMENT_ANOMALY
 from lienwatch.tabular import require_file
+from lienwatch.telematics.registry import DEVICE_CLONED
 from lienwatch.workforce.rules import read_toml
 
 Why = Annotated[str, typer.Option("--why", help="Why, as the ledger will keep it.")]
@@ -27,6 +30,7 @@ def register(app: typer.Typer) -> None:
     alert = typer.Typer(help="Collateral alerts and the decisions on them.",
                         no_args_is_help=True)  # fmt: skip
     alert.command("list")(list_command)
+    alert.command("show")(show_command)
     for name, decision in (("acknowledge", AlertStatus.ACKNOWLEDGED),
                            ("resolve", AlertStatus.RESOLVED),
                            ("false-positive", AlertStatus.FALSE_POSITIVE)):  # fmt: skip
@@ -43,11 +47,42 @@ _HELP = {
 }
 
 
-def list_command(as_json: Json = False) -> None:
-    """The open and acknowledged alerts, largest unsecured exposure first."""
-    with store_session(write=False) as (_settings, session):
-        rows = open_alert_views(session)
+#: Every alert type: the collateral monitor's, the gateway's and the nightly payment scan's.
+ALERT_TYPES = (*(t.value for t in AlertType), DEVICE_CLONED, PAYMENT_ANOMALY)
+
+
+def list_command(
+    type_: Annotated[str | None, typer.Option("--type", help="Only this type.")] = None,
+    loan: Annotated[str | None, typer.Option("--loan", help="Only this loan's.")] = None,
+    as_json: Json = False,
+) -> None:
+    """The open and acknowledged alerts, largest unsecured exposure first; `alert show` tells
+    why one was raised."""
+    if type_ is not None and type_ not in ALERT_TYPES:
+        raise typer.BadParameter(f"{type_!r} is no alert type ({', '.join(ALERT_TYPES)})",
+                                 param_hint="--type")  # fmt: skip
+    with options_named(loan="--loan"), store_session(write=False) as (_settings, session):
+        rows = open_alert_views(session, type_=type_, loan=loan)
     emit(rows, as_json, [_line(row) for row in rows] or ["no open alerts"])
+
+
+def show_command(
+    alert_id: Annotated[int, typer.Argument(metavar="ALERT", help="The alert's number.")],
+    as_json: Json = False,
+) -> None:
+    """One alert with why it was raised (the rule, its thresholds and the fixes it rests on:
+    its whole evidence with --json) and the decision on it."""
+    with store_session(write=False) as (_settings, session):
+        row = alert_detail(session, alert_id)
+    lines = [_line(row)]
+    if row["ended_at"] is not None:
+        lines.append(f"ended {row['ended_at']}")
+    if row["decided_by"] is not None:
+        lines.append(f"{row['status']} by {row['decided_by']} at {row['decided_at']}")
+    because = evidence_text(row["evidence"])
+    if because:
+        lines += [f"because {because}", row["evidence"]["why"]]
+    emit(row, as_json, lines)
 
 
 def _decision_command(decision: AlertStatus) -> Any:

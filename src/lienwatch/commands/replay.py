@@ -26,6 +26,7 @@ from lienwatch.monitor import (
     VehicleSpec,
 )
 from lienwatch.monitor.batch import run_monitor
+from lienwatch.monitor.detectors.base import evidence_text
 from lienwatch.tabular import InputFileError, csv_rows, is_parquet, parquet_frame, require_file
 from lienwatch.telematics.protocols import CANONICAL_ALARMS
 
@@ -300,18 +301,8 @@ def _alert_line(alert: dict[str, Any]) -> str:
 
 
 def _because(evidence: dict[str, Any]) -> str:
-    """`` because long_stay (stay_radius_m=200.0, long_stay_h=72.0) on D1 2026-07-01T00:00:00Z
-    30.2741,120.1551; D1 …``: the rule, its thresholds and the fixes of the evidence."""
-    if "rule" not in evidence:
-        return ""
-    limits = ", ".join(f"{name}={value}" for name, value in evidence["thresholds"].items())
-    fixes = "; ".join(
-        f"{f['device']} {f['time']}" + ("" if f["lat"] is None else f" {f['lat']},{f['lon']}")
-        for f in evidence["fixes"]
-    )
-    return f" because {evidence['rule']}" + (f" ({limits})" if limits else "") + (
-        f" on {fixes}" if fixes else ""
-    )
+    text = evidence_text(evidence)
+    return f" because {text}" if text else ""
 
 
 def register(app: typer.Typer) -> None:

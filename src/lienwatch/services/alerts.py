@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lienwatch.access.masking import mask_evidence
+from lienwatch.errors import NotFoundError
 from lienwatch.ledger.entries import EntryKind
 from lienwatch.monitor.model import AlertStatus
 from lienwatch.services.ledger import record
@@ -43,9 +45,29 @@ def decide_alert(
     return row
 
 
-def open_alert_views(session: Session) -> list[dict[str, Any]]:
-    """The open and acknowledged alerts as people read them, largest exposure first."""
-    return [alert_view(session, alert) for alert in AlertRepository(session).open_alerts()]
+def open_alert_views(
+    session: Session, *, type_: str | None = None, loan: str | None = None
+) -> list[dict[str, Any]]:
+    """The open and acknowledged alerts (of one type, of one loan by reference) as people
+    read them, largest exposure first; NotFoundError for a loan that does not exist."""
+    loan_id = None
+    if loan is not None:
+        loan_id = session.scalar(select(Loan.id).where(Loan.ref == loan))
+        if loan_id is None:
+            raise NotFoundError(f"loan: no loan {loan!r}")
+    found = AlertRepository(session).open_alerts(type_=type_, loan_id=loan_id)
+    return [alert_view(session, alert) for alert in found]
+
+
+def alert_detail(session: Session, alert_id: int) -> dict[str, Any]:
+    """Alert ``alert_id`` as :func:`alert_view` shows it, with its end, the decision on it
+    (who, when) and its evidence (who paid a payment it names masked); NotFoundError if
+    there is no such alert."""
+    alert = AlertRepository(session).get(alert_id)
+    return alert_view(session, alert) | {
+        "ended_at": _iso(alert.ended_at), "decided_by": alert.status_by,
+        "decided_at": _iso(alert.status_at), "evidence": mask_evidence(alert.evidence),
+    }  # fmt: skip
 
 
 def alert_view(session: Session, alert: Alert) -> dict[str, Any]:
@@ -54,5 +76,9 @@ def alert_view(session: Session, alert: Alert) -> dict[str, Any]:
     return {"alert": alert.id, "type": alert.type, "severity": alert.severity,
             "status": alert.status, "loan": loan.ref if loan else None,
             "vin": session.get_one(Vehicle, alert.vehicle_id).vin,
-            "started_at": alert.started_at.isoformat(), "exposure_fen": alert.exposure,
+            "started_at": _iso(alert.started_at), "exposure_fen": alert.exposure,
             "repeats": alert.repeats}  # fmt: skip
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat(timespec="seconds")

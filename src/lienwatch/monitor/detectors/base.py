@@ -213,6 +213,22 @@ def evidence_of(
     return evidence | (details or {})
 
 
+def evidence_text(evidence: dict[str, Any]) -> str:
+    """``long_stay (stay_radius_m=200.0, long_stay_h=72.0) on D1 2026-07-01T00:00:00Z
+    30.2741,120.1551; D1 …``: the rule, its thresholds and the fixes of :func:`evidence_of`'s
+    evidence in one line; empty for evidence of no rule (an alert raised elsewhere)."""
+    if "rule" not in evidence:
+        return ""
+    limits = ", ".join(f"{name}={value}" for name, value in evidence["thresholds"].items())
+    fixes = "; ".join(
+        f"{f['device']} {f['time']}" + ("" if f["lat"] is None else f" {f['lat']},{f['lon']}")
+        for f in evidence["fixes"]
+    )
+    return evidence["rule"] + (f" ({limits})" if limits else "") + (
+        f" on {fixes}" if fixes else ""
+    )
+
+
 def fix_evidence(fix: Fix) -> dict[str, Any]:
     """One fix as evidence shows it (no coordinates when they are not usable)."""
     usable = fix.valid

@@ -123,11 +123,19 @@ class AlertRepository:
             raise NotFoundError(f"alert {alert_id} does not exist")
         return row
 
-    def open_alerts(self, vehicle_id: int | None = None) -> list[Alert]:
-        """Open and acknowledged alerts, largest exposure first."""
+    def open_alerts(
+        self, vehicle_id: int | None = None, *, type_: str | None = None,
+        loan_id: int | None = None,
+    ) -> list[Alert]:  # fmt: skip
+        """Open and acknowledged alerts (of one vehicle, type or loan), largest exposure
+        first."""
         query = select(Alert).where(Alert.status.in_(_OPEN_ALERT_STATUSES))
         if vehicle_id is not None:
             query = query.where(Alert.vehicle_id == vehicle_id)
+        if type_ is not None:
+            query = query.where(Alert.type == type_)
+        if loan_id is not None:
+            query = query.where(Alert.loan_id == loan_id)
         return list(self.session.scalars(query.order_by(Alert.exposure.desc(), Alert.id)))
 
     def acknowledge(self, alert_id: int, *, by: str, at: datetime) -> Alert:
