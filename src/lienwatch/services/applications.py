@@ -43,6 +43,7 @@ from lienwatch.services.origination import (
 )
 from lienwatch.services.published import publisher
 from lienwatch.servicing.book_import import Row, RowError
+from lienwatch.store.db import among
 from lienwatch.store.repositories import AuditRepository
 from lienwatch.store.tables import ApplicationRecord, Loan, ScorecardRecord
 from lienwatch.tabular import InputFileError, csv_rows
@@ -253,7 +254,8 @@ def record_imported_applications(session: Session, scorecard: InForce, loans: Se
         return 0
     card = scorecard.card
     refs = {row.key for row in loans}
-    ids = dict(session.execute(select(Loan.ref, Loan.id).where(Loan.ref.in_(refs))).all())
+    ids = {ref: id_ for condition in among(session, Loan.ref, refs)
+           for ref, id_ in session.execute(select(Loan.ref, Loan.id).where(condition))}
     scored = [row for row in loans if _scored(row, card)]
     done = {(row.file, row.line) for row in scored}
     linked = 0
@@ -278,8 +280,9 @@ def record_imported_applications(session: Session, scorecard: InForce, loans: Se
         if application is not None and loan is not None and application.loan_id in (None, loan.id):
             link_loan(session, application, loan)
             linked += 1
-    for record in session.scalars(select(ApplicationRecord)
-                                  .where(ApplicationRecord.loan_id.in_(ids.values()))):  # fmt: skip
+    records = (record for condition in among(session, ApplicationRecord.loan_id, ids.values())
+               for record in session.scalars(select(ApplicationRecord).where(condition)))
+    for record in records:
         loan = session.get(Loan, record.loan_id)
         if loan is not None:
             loan.score, loan.grade = record.score, record.grade

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from lienwatch.risk.scorecard import Scorecard, scorecard_document
 from lienwatch.risk.stability import band_counts, band_labels, distribution_psi, score_edges
+from lienwatch.store.db import among
 from lienwatch.store.tables import ApplicationRecord, Loan, ScorecardRecord
 
 #: Applications decided this many days up to the report's day are the population watched.
@@ -68,8 +69,8 @@ def record_scored(session: Session, card_id: int, scored: Iterable[Scored]) -> i
     """Store each scored application; one decided again (same ref) is replaced while it has
     not become a loan, left alone once it has. Returns how many were stored."""
     rows = list(scored)
-    stored = {r.ref: r for r in session.scalars(
-        select(ApplicationRecord).where(ApplicationRecord.ref.in_([s.ref for s in rows])))}
+    stored = {r.ref: r for condition in among(session, ApplicationRecord.ref, [s.ref for s in rows])
+              for r in session.scalars(select(ApplicationRecord).where(condition))}
     count = 0
     for s in rows:
         values = {"scorecard_id": card_id, "decided_on": s.decided_on, "decided_at": s.decided_at,

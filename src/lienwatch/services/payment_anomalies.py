@@ -35,7 +35,7 @@ from lienwatch.risk.payments import (
     payment_findings,
     top_k,
 )
-from lienwatch.store.db import chunks
+from lienwatch.store.db import among, chunks
 from lienwatch.store.followup import OPEN_ALERT_STATUSES
 from lienwatch.store.repositories import LoanRepository
 from lienwatch.store.tables import Alert, Borrower, Loan, Payment
@@ -196,10 +196,9 @@ def _own_accounts(rows: list[Any], names: dict[int, str]) -> dict[str, set[str]]
 
 def _alerted_payments(session: Session, loan_ids: set[int]) -> set[str]:
     """The payments already in a ``payment_anomaly`` alert's evidence, open or not."""
-    evidence = session.scalars(
-        select(Alert.evidence).where(Alert.type == PAYMENT_ANOMALY, Alert.loan_id.in_(loan_ids))
-    )
-    return {p["payment"] for e in evidence for p in e.get("payments", ())}
+    query = select(Alert.evidence).where(Alert.type == PAYMENT_ANOMALY)
+    return {p["payment"] for condition in among(session, Alert.loan_id, loan_ids)
+            for e in session.scalars(query.where(condition)) for p in e.get("payments", ())}
 
 
 def _payment_evidence(payment: PaymentRow, finding: PaymentFinding) -> dict[str, Any]:

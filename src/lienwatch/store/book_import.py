@@ -22,6 +22,7 @@ from lienwatch.servicing.book_import import (
     RowError,
 )
 from lienwatch.servicing.product import LoanTerms
+from lienwatch.store.db import among
 from lienwatch.store.tables import Borrower, Device, Installment, Loan, Payment, Vehicle
 
 _TABLES = {
@@ -73,8 +74,9 @@ def plan_import(session: Session, rows: Mapping[str, list[Row]]) -> ImportPlan:
         keys = [row.key for row in rows.get(kind, [])]
         stored = {
             getattr(obj, key_column.key): obj
-            for obj in session.scalars(select(model).where(key_column.in_(keys)))
-        } if keys else {}  # fmt: skip
+            for condition in among(session, key_column, keys)
+            for obj in session.scalars(select(model).where(condition))
+        }  # fmt: skip
         for row in rows.get(kind, []):
             existing = stored.get(row.key)
             if existing is None:

@@ -36,7 +36,7 @@ from lienwatch.services.followup.rates import (
     roll_rates,
 )
 from lienwatch.servicing.catalogue import ProductCatalogue
-from lienwatch.store.db import chunks
+from lienwatch.store.db import among, chunks
 from lienwatch.store.followup import (
     LIVE_LOAN_STATUSES,
     OPEN_ALERT_STATUSES,
@@ -80,7 +80,7 @@ class Breach:
             "trigger_id": self.trigger_id,
             "repossession_id": self.repossession_id,
             "kind": self.kind,
-            "deadline_at": self.deadline_at.isoformat(),
+            "deadline_at": self.deadline_at.isoformat(timespec="seconds"),
             "team": self.team,
         }
 
@@ -111,7 +111,8 @@ class AtRisk:
 
     def as_dict(self) -> dict[str, Any]:
         return {"loan": self.loan, "task_id": self.task_id, "skill": self.skill,
-                "team": self.team, "deadline_at": self.deadline_at.isoformat()}  # fmt: skip
+                "team": self.team,
+                "deadline_at": self.deadline_at.isoformat(timespec="seconds")}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,9 +284,9 @@ def _unchecked(
 def _at_risk(session: Session, as_of: datetime) -> tuple[AtRisk, ...]:
     """Queued tasks nobody can take whose deadline has not passed yet."""
     stuck = {task.id: task for task in unstaffed_tasks(session) if task.deadline_at > as_of}
-    refs = dict(session.execute(
-        select(Task.id, Loan.ref).join(Loan, Loan.id == Task.loan_id).where(Task.id.in_(stuck))
-    ).all()) if stuck else {}  # fmt: skip
+    query = select(Task.id, Loan.ref).join(Loan, Loan.id == Task.loan_id)
+    refs = {task: ref for condition in among(session, Task.id, stuck)
+            for task, ref in session.execute(query.where(condition))}
     return tuple(
         AtRisk(refs[t.id], t.id, t.skill, t.team or "any", t.deadline_at)
         for t in sorted(stuck.values(), key=lambda t: (t.deadline_at, t.id))
