@@ -191,6 +191,25 @@ def test_a_supervisor_sees_the_numbers_in_clear_audited_and_escalates_a_case(pag
     assert "no contact in ten days" in page.inner_text("ol.timeline")
 
 
+def test_back_after_logout_shows_no_page_and_no_number_in_clear(page_for, console):
+    page = page_for("supervisor1")
+    page.goto(f"/console/cases/{console.seeded.cases['L1']}")
+    page.click("text=Show the numbers")
+    page.wait_for_selector("dd.revealed")
+    page.click("nav >> text=Alerts")
+    page.wait_for_url("**/console/alerts")
+    page.click("text=Log out")
+    page.wait_for_url("**/console/login")
+    # nothing the pages showed is kept in the browser (HTMX keeps pages for Back there)
+    kept = page.evaluate("() => JSON.stringify(sessionStorage) + JSON.stringify(localStorage)")
+    assert "13800000001" not in kept and "L1" not in kept
+    for went_to in ("/console/alerts", f"/console/cases/{console.seeded.cases['L1']}"):
+        page.go_back()
+        page.wait_for_url(re.compile(r"/console/login\?next="))
+        assert page.url.endswith(f"next={went_to}")
+        assert "13800000001" not in page.content() and "138****0001" not in page.content()
+
+
 def test_alert_decisions_are_recorded_with_who_and_when(page_for, console):
     page = page_for("collector1")
     page.goto("/console/alerts")

@@ -100,10 +100,13 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
             )
 
     def page(template: str, who: Viewer, status: int = 200, **context: Any) -> HTMLResponse:
-        """``template`` for ``who``; times in the business zone unless ``zone`` is given."""
+        """``template`` for ``who``; times in the business zone unless ``zone`` is given.
+        Never stored by the browser: a signed-in page holds personal data, which Back must
+        not show again once the user has logged out (the server is asked again)."""
         context = {"zone": settings.time_zone, **context}
         return HTMLResponse(render(template, who.language, viewer=who,
-                                   home=HOME[Role(who.role)], **context), status_code=status)
+                                   home=HOME[Role(who.role)], **context), status_code=status,
+                            headers={"Cache-Control": "no-store"})  # fmt: skip
 
     def visible(session: Session, who: Viewer, case_id: int) -> Case:
         """The case if ``who`` reaches it, else the 404 page."""
@@ -187,7 +190,6 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
             context = case_context(session, service, who, case_id, reveal=True)
         response = page("case.html", who, done=None, error=None, refusal=None, **context)
         response.headers["HX-Replace-Url"] = f"/console/cases/{case_id}"
-        response.headers["Cache-Control"] = "no-store"
         return response
 
     def on_case(who: Viewer, case_id: int, done: str,
