@@ -4,6 +4,7 @@ payments idempotent by key, personal data masked unless revealed (and audited), 
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 from lienwatch import clock
 from lienwatch.store.db import make_engine
 from lienwatch.store.tables import Alert, ContactAttempt, LedgerEntry, Loan, Task
-from tests.api.support import BOTH, login
+from tests.api.support import BOTH, PASSWORD, login
 
 NIGHT = datetime(2026, 12, 1, 15, 30, tzinfo=UTC)  # 23:30 in Shanghai: quiet hours
 
@@ -70,6 +71,29 @@ def test_another_collectors_case_is_not_found_and_cannot_be_acted_on(book):
                         json={"outcome": "no_answer"})  # fmt: skip
     assert taken.status_code == 404
     assert client.get("/api/v1/loans/L1", headers=bob).json()["error"]["code"] == "not_found"
+
+
+def test_a_case_page_records_only_its_own_tasks(book):
+    client, url = book
+    [mine] = client.get("/api/v1/queue", headers=login(client, "ann")).json()["items"]
+    [bobs] = client.get("/api/v1/queue", headers=login(client, "bob")).json()["items"]
+    engine = make_engine(url)
+    with Session(engine) as session, session.begin():  # a step of bob's case, for anyone
+        session.get_one(Task, bobs["task"]).assignee_id = None
+    signed_in = client.post("/console/login", follow_redirects=False,
+                            data={"username": "ann", "password": PASSWORD})  # fmt: skip
+    assert signed_in.status_code == 303
+    assert client.get(f"/console/cases/{bobs['case']}").status_code == 404  # not ann's
+    page = client.get(f"/console/cases/{mine['case']}")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+    answer = client.post(f"/console/cases/{mine['case']}/outcome", follow_redirects=False,
+                         data={"csrf_token": csrf, "task": str(bobs["task"]),
+                               "outcome": "no_answer"})  # fmt: skip
+    assert answer.status_code == 400
+    assert f"no queued task {bobs['task']} on case {mine['case']}" in answer.text
+    with Session(engine) as session:  # nothing recorded on bob's case, no call placed
+        assert session.get_one(Task, bobs["task"]).status == "queued"
+    engine.dispose()
 
 
 @BOTH

@@ -232,12 +232,12 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
         rule and the next allowed time."""
         fields = await form_of(request)
 
-        def act(service: FollowupService, _case: Case) -> None:
+        def act(service: FollowupService, case: Case) -> None:
             task_id, promised_on, amount = _outcome_fields(fields)
             service.record_outcome(
                 task_id=task_id, by=who.username, at=clock.now(),
                 outcome=fields.get("outcome", ""), promised_on=promised_on, amount=amount,
-                note=fields.get("note", "")[:2000])  # fmt: skip
+                note=fields.get("note", "")[:2000], case_id=case.id)  # fmt: skip
 
         return on_case(who, case_id, "outcome", act)
 

@@ -65,12 +65,17 @@ class Agents(ServiceState):
         recording_ref: str | None = None,
         consented: bool = False,
         note: str = "",
+        case_id: int | None = None,
     ) -> Action:
         """Record what an agent (``by``) did on a queued task. Calls and visits pass the compliance
         guard first: a refused contact is recorded as a refused attempt (with its rule) and
         raises FollowupRefused, which ``transaction()`` commits with that record.
         A promise needs a date and an amount; a visit under ``cn`` a recording reference;
-        a bad outcome records nothing."""
+        a bad outcome records nothing. With ``case_id`` (a case's page, which checked that
+        the user reaches the case), a task of another case is not found."""
+        if case_id is not None and self.session.scalar(
+                select(Task.case_id).where(Task.id == task_id)) != case_id:  # fmt: skip
+            raise NotFoundError(f"task_id: no queued task {task_id} on case {case_id}")
         entry = AgentOutcome(task_id, at, outcome, promised_on, amount, recording_ref,
                              consented, note)  # fmt: skip
         recorded = self.record_outcomes(by=by, outcomes=[entry])[0]
