@@ -210,6 +210,24 @@ def test_back_after_logout_shows_no_page_and_no_number_in_clear(page_for, consol
         assert "13800000001" not in page.content() and "138****0001" not in page.content()
 
 
+def test_a_form_posted_after_the_session_expired_asks_to_log_in_and_comes_back(page_for,
+                                                                              console):
+    page = page_for("collector1")
+    case = f"/console/cases/{console.seeded.cases['L2']}"
+    page.goto(case)
+    page.context.clear_cookies()  # the session's cookie expires with it (Max-Age)
+    page.select_option("select[name=outcome]", "no_answer")
+    page.click("text=Record the outcome")
+    page.wait_for_url(re.compile(r"/console/login\?next="))
+    assert page.url.endswith(f"next={case}")  # the page of the form, not the POST's URL
+    assert page.locator("input[name=password]").count() == 1
+    page.fill("input[name=username]", "collector1")
+    page.fill("input[name=password]", console.seeded.password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"**{case}")
+    assert page.locator(".task").count() == 1  # nothing was recorded
+
+
 def test_alert_decisions_are_recorded_with_who_and_when(page_for, console):
     page = page_for("collector1")
     page.goto("/console/alerts")

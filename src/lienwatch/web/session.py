@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import Request
 from sqlalchemy.orm import Session, sessionmaker
@@ -82,8 +82,22 @@ def language_of(request: Request) -> str:
 
 
 def wants_html(request: Request) -> bool:
-    """Whether the client reads pages (a browser), not the API's error body (a script)."""
-    return "text/html" in request.headers.get("accept", "")
+    """Whether the client reads pages (a browser, or the console's HTMX, whose requests
+    accept anything), not the API's error body (a script)."""
+    return bool(request.headers.get("hx-request")) or "text/html" in request.headers.get(
+        "accept", "")
+
+
+def came_from(request: Request) -> str:
+    """Where the login page sends the user back: the page asked for, or for a form posted
+    (which has no page of its own) the page the form was on."""
+    if request.method == "GET":
+        return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    page = urlsplit(request.headers.get("hx-current-url") or request.headers.get("referer")
+                    or "")  # fmt: skip
+    if page.netloc not in ("", request.url.netloc):
+        return "/console/"
+    return page.path + (f"?{page.query}" if page.query else "")
 
 
 def viewer_dependency(
@@ -99,8 +113,7 @@ def viewer_dependency(
         except NotAuthenticated:
             if not wants_html(request):
                 raise
-            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            raise Redirect(f"/console/login?next={quote(target)}") from None
+            raise Redirect(f"/console/login?next={quote(came_from(request))}") from None
         except Forbidden as exc:
             if not wants_html(request):
                 raise
