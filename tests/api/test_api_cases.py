@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+from markupsafe import escape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -80,12 +81,8 @@ def test_a_case_page_records_only_its_own_tasks(book):
     engine = make_engine(url)
     with Session(engine) as session, session.begin():  # a step of bob's case, for anyone
         session.get_one(Task, bobs["task"]).assignee_id = None
-    signed_in = client.post("/console/login", follow_redirects=False,
-                            data={"username": "ann", "password": PASSWORD})  # fmt: skip
-    assert signed_in.status_code == 303
+    csrf = console_csrf(client, "ann", f"/console/cases/{mine['case']}")
     assert client.get(f"/console/cases/{bobs['case']}").status_code == 404  # not ann's
-    page = client.get(f"/console/cases/{mine['case']}")
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
     answer = client.post(f"/console/cases/{mine['case']}/outcome", follow_redirects=False,
                          data={"csrf_token": csrf, "task": str(bobs["task"]),
                                "outcome": "no_answer"})  # fmt: skip
@@ -94,6 +91,38 @@ def test_a_case_page_records_only_its_own_tasks(book):
     with Session(engine) as session:  # nothing recorded on bob's case, no call placed
         assert session.get_one(Task, bobs["task"]).status == "queued"
     engine.dispose()
+
+
+def test_a_promise_of_a_bad_or_huge_amount_on_a_case_page_says_what_is_wrong(book):
+    client, url = book
+    [mine] = client.get("/api/v1/queue", headers=login(client, "ann")).json()["items"]
+    case = f"/console/cases/{mine['case']}"
+    csrf = console_csrf(client, "ann", case)
+    for amount, said in (("abc", "amount: 'abc' is not a number"),
+                         ("1.234", "amount: '1.234' has more than two decimals"),
+                         ("99999999999999999999",  # the form's pattern takes it
+                          "amount: a promise to pay is at most 10,000,000,000.00 yuan")):
+        answer = client.post(f"{case}/outcome", follow_redirects=False, data={
+            "csrf_token": csrf, "task": str(mine["task"]), "outcome": "promise_to_pay",
+            "promised_on": "2026-12-08", "amount": amount})  # fmt: skip
+        assert answer.status_code == 400, answer.text
+        assert "text/html" in answer.headers["content-type"]  # the case page, saying why
+        assert escape(said) in answer.text
+    engine = make_engine(url)
+    with Session(engine) as session:
+        assert session.get_one(Task, mine["task"]).status == "queued"  # nothing recorded
+    engine.dispose()
+
+
+def console_csrf(client, username: str, page: str) -> str:
+    """Sign ``username`` in to the console (the client keeps the cookie) and return the CSRF
+    token of their forms on ``page``."""
+    signed_in = client.post("/console/login", follow_redirects=False,
+                            data={"username": username, "password": PASSWORD})  # fmt: skip
+    assert signed_in.status_code == 303
+    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get(page).text)
+    assert found is not None
+    return found.group(1)
 
 
 @BOTH

@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 from lienwatch.followup.model import Channel, FollowupError, Outcome
 
 UNREACHED = frozenset({Outcome.NO_ANSWER, Outcome.WRONG_NUMBER, Outcome.UNREACHABLE})
+MAX_PROMISE_FEN = 10**12  # 10,000,000,000.00 yuan: the API's bound, and within a BIGINT
 
 
 def check_outcome(
@@ -20,8 +21,9 @@ def check_outcome(
     at: datetime,
 ) -> None:
     """Refuse an outcome the task cannot have, naming the field: a promise without a date,
-    a positive amount or with a date in the past; a field visit without its recording where
-    the profile requires one; ``delivered``, which only automatic messages have."""
+    a positive amount (at most :data:`MAX_PROMISE_FEN`) or with a date in the past; a field
+    visit without its recording where the profile requires one; ``delivered``, which only
+    automatic messages have."""
     if at.tzinfo is None:
         raise FollowupError("at: must carry a time zone")
     if outcome is Outcome.PROMISE_TO_PAY:
@@ -29,6 +31,8 @@ def check_outcome(
             raise FollowupError("promised_on: a promise to pay needs a date")
         if amount is None or amount <= 0:
             raise FollowupError("amount: a promise to pay needs a positive amount")
+        if amount > MAX_PROMISE_FEN:
+            raise FollowupError("amount: a promise to pay is at most 10,000,000,000.00 yuan")
         if promised_on < at.date() - timedelta(days=1):
             raise FollowupError("promised_on: a promise cannot be dated in the past")
     if channel is Channel.VISIT and visit_needs_recording and not recording_ref:

@@ -18,7 +18,7 @@ from lienwatch.access.policy import POLICY, Scope, may_see_personal_data
 from lienwatch.api.auth import client_address
 from lienwatch.api.context import day_cursor, decode_cursor, next_cursor
 from lienwatch.config import Settings
-from lienwatch.domain.money import parse_yuan
+from lienwatch.domain.money import MoneyError, parse_yuan
 from lienwatch.errors import ConflictError, LienwatchError, NotFoundError
 from lienwatch.followup.model import (
     TRANSITIONS,
@@ -516,5 +516,8 @@ def _outcome_fields(fields: dict[str, str]) -> tuple[int, date | None, int | Non
             raise LienwatchError(f"promised_on: {fields['promised_on']!r} is not a date "
                                  "YYYY-MM-DD") from None  # fmt: skip
     if fields.get("amount", "").strip():
-        amount = parse_yuan(fields["amount"], field="amount")
+        try:
+            amount = parse_yuan(fields["amount"], field="amount")
+        except MoneyError as exc:  # the case page says so, as every error of the form
+            raise LienwatchError(str(exc)) from None
     return task_id, promised_on, amount

@@ -22,6 +22,7 @@ from lienwatch.api.context import (
 from lienwatch.api.schemas import CaseDetail, OutcomeDone, QueuePage, Timeline
 from lienwatch.errors import LienwatchError, NotFoundError
 from lienwatch.followup.model import Outcome
+from lienwatch.followup.outcomes import MAX_PROMISE_FEN
 from lienwatch.services.reads.cases import case_detail, case_timeline, timeline_key
 from lienwatch.services.reads.queues import my_queue, queue_key, team_queue
 from lienwatch.services.reads.visibility import task_condition
@@ -38,7 +39,7 @@ class OutcomeIn(BaseModel):
 
     outcome: Outcome
     promised_on: date | None = None
-    amount_fen: int | None = Field(None, ge=1, le=10**12)
+    amount_fen: int | None = Field(None, ge=1, le=MAX_PROMISE_FEN)
     recording_ref: str | None = Field(None, min_length=1, max_length=120)
     consented: bool = False
     note: str = Field("", max_length=2000)
