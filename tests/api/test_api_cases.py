@@ -114,6 +114,22 @@ def test_a_promise_of_a_bad_or_huge_amount_on_a_case_page_says_what_is_wrong(boo
     engine.dispose()
 
 
+def test_a_bad_console_address_is_a_page_for_a_browser_and_the_error_body_for_a_script(book):
+    client, _ = book
+    console_csrf(client, "ann", "/console/queue")
+    for path, status, said in (("/console/cases/99999999999999999999", 422, "case_id: "),
+                               ("/console/cases/abc", 422, "case_id: "),
+                               ("/console/alerts?decided=abc", 422, "decided: "),
+                               ("/console/nowhere", 404, "Not Found")):
+        page = client.get(path, headers={"Accept": "text/html"})
+        assert (page.status_code, page.headers["content-type"]) == (
+            status, "text/html; charset=utf-8"), page.text
+        assert said in page.text and 'class="error"' in page.text
+        script = client.get(path)
+        assert script.status_code == status
+        assert script.json()["error"]["message"].startswith(said)
+
+
 def console_csrf(client, username: str, page: str) -> str:
     """Sign ``username`` in to the console (the client keeps the cookie) and return the CSRF
     token of their forms on ``page``."""

@@ -3,13 +3,17 @@ the language switch, and the pages (``pages.py``)."""
 
 # No `from __future__ import annotations` here: FastAPI reads the routes' annotations,
 # and the signed-in dependency (``Signed``) is local to the function that adds them.
+import json
+from collections.abc import Callable
 from importlib.resources import files
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.exceptions import HTTPException
 
 from lienwatch import clock
 from lienwatch.api.auth import (
@@ -20,7 +24,7 @@ from lienwatch.api.auth import (
 )
 from lienwatch.api.errors import error_response
 from lienwatch.config import Settings
-from lienwatch.errors import LoginRefused
+from lienwatch.errors import LienwatchError, LoginRefused
 from lienwatch.services.auth import AuthService
 from lienwatch.store.db import transaction
 from lienwatch.web import pages
@@ -54,6 +58,25 @@ def install_console(app: FastAPI, factory: sessionmaker[Session], settings: Sett
     app.include_router(router)
     app.add_exception_handler(Redirect, _redirect)  # type: ignore[arg-type]
     app.add_exception_handler(PageRefused, _refused)  # type: ignore[arg-type]
+    for kind, api_handler in list(app.exception_handlers.items()):
+        if kind in (RequestValidationError, HTTPException, ValueError, LienwatchError):
+            app.add_exception_handler(kind, _page_for_browsers(api_handler))
+
+
+def _page_for_browsers(api_handler: Callable[..., Any]) -> Callable[..., Any]:
+    """The API's error answer (``lienwatch.api.errors``), as a page for a browser asking for
+    the console (a bad case number in the URL, a page that does not exist)."""
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        answer = await api_handler(request, exc)
+        if not request.url.path.startswith("/console/") or not wants_html(request):
+            return answer
+        reason = json.loads(answer.body)["error"]["message"]
+        return HTMLResponse(render("refused.html", language_of(request), viewer=None,
+                                   status=answer.status_code, reason=reason),
+                            status_code=answer.status_code)  # fmt: skip
+
+    return handle
 
 
 async def _redirect(request: Request, exc: Redirect) -> Response:

@@ -9,14 +9,14 @@ from contextlib import contextmanager
 from datetime import date, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session, sessionmaker
 
 from lienwatch import clock
 from lienwatch.access.policy import POLICY, Scope, may_see_personal_data
 from lienwatch.api.auth import client_address
-from lienwatch.api.context import day_cursor, decode_cursor, next_cursor
+from lienwatch.api.context import Id, day_cursor, decode_cursor, next_cursor
 from lienwatch.config import Settings
 from lienwatch.domain.money import MoneyError, parse_yuan
 from lienwatch.errors import ConflictError, LienwatchError, NotFoundError
@@ -166,7 +166,7 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
         }  # fmt: skip
 
     @router.get("/console/cases/{case_id}", response_class=HTMLResponse)
-    def case(case_id: int, who: Signed, done: str | None = None) -> HTMLResponse:
+    def case(case_id: Id, who: Signed, done: str | None = None) -> HTMLResponse:
         with followup(write=False) as (session, service):
             context = case_context(session, service, who, case_id)
         return page("case.html", who, done=done, error=None, refusal=None, **context)
@@ -182,7 +182,7 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
         return response
 
     @router.post("/console/cases/{case_id}/reveal", response_class=HTMLResponse)
-    async def reveal(case_id: int, who: Signed) -> HTMLResponse:
+    async def reveal(case_id: Id, who: Signed) -> HTMLResponse:
         """The case with the borrower's phone and ID numbers in clear, for the roles that
         may see them; the view is written to the audit log. A POST: a view of personal data
         is an act (audited, CSRF-checked), never a link a browser may prefetch."""
@@ -208,7 +208,7 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
         raise Redirect(f"/console/cases/{case_id}?done={done}")
 
     @router.post("/console/cases/{case_id}/escalate", response_class=HTMLResponse)
-    async def escalate(case_id: int, request: Request, who: Signed) -> Response:
+    async def escalate(case_id: Id, request: Request, who: Signed) -> Response:
         """A supervisor escalates a case of the team (to ``escalated`` or ``legal``), saying
         why."""
         fields = await form_of(request)
@@ -217,7 +217,7 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
             why=fields.get("why", "")[:500], at=clock.now()))  # fmt: skip
 
     @router.post("/console/cases/{case_id}/tracker-request", response_class=HTMLResponse)
-    async def tracker_request(case_id: int, request: Request, who: Signed) -> Response:
+    async def tracker_request(case_id: Id, request: Request, who: Signed) -> Response:
         """A collector (or supervisor) asks a supervisor to send a tracker command; on a
         loan not past due it is refused with its rule (and the refusal kept)."""
         fields = await form_of(request)
@@ -227,7 +227,7 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
                 by=who.username, at=clock.now(), why=fields.get("why", "")[:500])))  # fmt: skip
 
     @router.post("/console/cases/{case_id}/outcome", response_class=HTMLResponse)
-    async def outcome(case_id: int, request: Request, who: Signed) -> Response:
+    async def outcome(case_id: Id, request: Request, who: Signed) -> Response:
         """Record the outcome of a task of the case; a refused contact is answered with the
         rule and the next allowed time."""
         fields = await form_of(request)
@@ -242,7 +242,8 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
         return on_case(who, case_id, "outcome", act)
 
     @router.get("/console/alerts", response_class=HTMLResponse)
-    def alerts(who: Signed, decided: int | None = None) -> HTMLResponse:
+    def alerts(who: Signed,
+               decided: Annotated[int | None, Query(ge=1, le=2**62)] = None) -> HTMLResponse:
         return alert_page(who, decided)
 
     def alert_page(who: Viewer, decided: int | None = None, error: str | None = None,
@@ -266,7 +267,7 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
                     decisions=ALERT_DECISIONS)  # fmt: skip
 
     @router.post("/console/alerts/{alert_id}/decision")
-    async def alert_decision(alert_id: int, request: Request, who: Signed) -> Response:
+    async def alert_decision(alert_id: Id, request: Request, who: Signed) -> Response:
         """Acknowledge, resolve or mark an alert a false positive (who and when are kept on
         the alert and in the ledger)."""
         fields = await form_of(request)
@@ -325,7 +326,7 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
         raise Redirect("/console/team")
 
     @router.post("/console/cases/{case_id}/reassign")
-    async def reassign(case_id: int, request: Request, who: Signed) -> Response:
+    async def reassign(case_id: Id, request: Request, who: Signed) -> Response:
         """A supervisor gives a case of the team (and its queued tasks) to another agent."""
         to = (await form_of(request)).get("to", "")
 
@@ -336,13 +337,13 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
         return on_dashboard(who, act)
 
     @router.post("/console/tracker-requests/{request_id}/approve")
-    async def approve_tracker_request(request_id: int, who: Signed) -> Response:
+    async def approve_tracker_request(request_id: Id, who: Signed) -> Response:
         """A supervisor approves a tracker command asked for by the team: it is sent."""
         return on_dashboard(who, lambda _, service: service.approve_tracker_command(
             request_id=request_id, by=who.username, at=clock.now()))
 
     @router.post("/console/tracker-requests/{request_id}/decline")
-    async def decline_tracker_request(request_id: int, request: Request,
+    async def decline_tracker_request(request_id: Id, request: Request,
                                       who: Signed) -> Response:  # fmt: skip
         """A supervisor declines a tracker command asked for by the team, saying why."""
         why = (await form_of(request)).get("why", "")[:500]
@@ -350,7 +351,7 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
             request_id=request_id, by=who.username, at=clock.now(), why=why))
 
     @router.post("/console/repossessions/{repossession_id}/approve")
-    async def approve_repossession(repossession_id: int, request: Request,
+    async def approve_repossession(repossession_id: Id, request: Request,
                                    who: Signed) -> Response:  # fmt: skip
         """A supervisor (not the one who ordered it) approves a repossession order and
         assigns the recovery."""
