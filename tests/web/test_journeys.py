@@ -402,7 +402,32 @@ def test_the_chinese_console_shows_no_untranslated_english(page_for, console):
     page.click("button[name=language][value=en]")
     page.wait_for_function(  # null-safe: the check may run while the next page loads
         "document.documentElement !== null && document.documentElement.lang === 'en'")
-    assert "Users" in page.inner_text("h1")  # admin's home, in English again
+    assert "Log in" in page.inner_text("h1")  # the page it was on, in English again
+
+
+def test_the_language_switch_comes_back_to_the_page_it_was_on(page_for, console, browser):
+    page = page_for("collector1")
+    case = f"/console/cases/{console.seeded.cases['L1']}"
+    page.goto(case)
+    page.click("button[name=language][value=zh]")
+    page.wait_for_function(
+        "document.documentElement !== null && document.documentElement.lang === 'zh-CN'")
+    assert page.url.endswith(case) and "案件 L1" in page.inner_text("h1")
+    context = browser.new_context(base_url=console.base)
+    try:  # signing in to a case: the switch keeps where the login goes next
+        login = context.new_page()
+        login.goto(case)
+        login.wait_for_url(re.compile(r"/console/login\?next="))
+        login.click("button[name=language][value=zh]")
+        login.wait_for_function(
+            "document.documentElement !== null && document.documentElement.lang === 'zh-CN'")
+        login.fill("input[name=username]", "collector1")
+        login.fill("input[name=password]", console.seeded.password)
+        login.click("button[type=submit]")
+        login.wait_for_url(f"**{case}")
+        assert "案件 L1" in login.inner_text("h1")
+    finally:
+        context.close()
 
 
 def test_a_supervisor_sees_the_forecast_the_plan_per_hour_and_the_league(page_for, console):

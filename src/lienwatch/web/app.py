@@ -118,8 +118,10 @@ def _sign_in_routes(router: APIRouter, factory: sessionmaker[Session], settings:
 
     @router.get("/console/login", response_class=HTMLResponse)
     def login_page(request: Request, next: str | None = None) -> HTMLResponse:
+        target = _safe_next(next)
         return HTMLResponse(render("login.html", language_of(request), viewer=None,
-                                   next=_safe_next(next), error=None))  # fmt: skip
+                                   next=target, next_path=login_location(target),
+                                   error=None))  # fmt: skip
 
     @router.post("/console/login")
     async def login(request: Request) -> Response:
@@ -132,6 +134,7 @@ def _sign_in_routes(router: APIRouter, factory: sessionmaker[Session], settings:
                                    client=client_address(request))  # fmt: skip
         except LoginRefused as exc:
             page = render("login.html", language_of(request), viewer=None, next=target,
+                          next_path=login_location(target),
                           error=str(exc).partition(": ")[2] or str(exc))  # fmt: skip
             return HTMLResponse(page, status_code=401)
         response = RedirectResponse(target, status_code=303)

@@ -42,11 +42,13 @@ class PageRefused(Exception):
 @dataclass(frozen=True, slots=True)
 class Viewer:
     """The signed-in user of a page: the caller the policy made, their session token (for
-    the forms' CSRF token) and their language."""
+    the forms' CSRF token), their language and the page they are on (where the language
+    switch brings them back)."""
 
     caller: Caller
     token: str
     language: str
+    here: str = "/console/"
 
     @property
     def reader(self) -> Reader:
@@ -118,7 +120,8 @@ def viewer_dependency(
             if not wants_html(request):
                 raise
             raise PageRefused(403, str(exc)) from None
-        return Viewer(caller, request.cookies.get(SESSION_COOKIE, ""), language_of(request))
+        return Viewer(caller, request.cookies.get(SESSION_COOKIE, ""), language_of(request),
+                      came_from(request))  # fmt: skip
 
     return authorize
 
