@@ -227,13 +227,27 @@ def test_every_act_of_the_operated_days_is_in_a_ledger_that_verifies(demo_run, t
     assert f"entry {outcome}: its content is not what was recorded" in verified.stdout
 
 
+def test_serve_as_the_demo_prints_it_signs_the_ledger_with_the_demos_key(demo_run):
+    folder, summary = demo_run
+    assignments, command = summary["console"]["open"].split(" lienwatch ")
+    assert command == "serve"
+    env = dict(a.split("=", 1) for a in assignments.split())
+    # in the folder the demo ran in (its --dir is folder/out), where the paths were typed
+    key = run("ledger", "key", "--json", cwd=folder.parent, env=env)
+    assert key.returncode == 0, key.stderr
+    assert json.loads(key.stdout)["key_id"] == summary["ledger"]["key_id"]
+    assert not (folder.parent / "lienwatch-ledger.key").exists()  # no other key made
+    verified = run("ledger", "verify", cwd=folder.parent, env=env)
+    assert verified.returncode == 0 and verified.stdout.startswith("ok: "), verified.stdout
+
+
 def test_the_demo_opens_the_consoles_accounts_with_one_password_printed_once(demo_run):
     folder, summary = demo_run
     password = summary["demo_password"]
     console = summary["console"]
     assert {"admin", "supervisor1", "collector1", "analyst1", "auditor1"} <= set(console["users"])
     assert console["open"].startswith("LIENWATCH_DATABASE_URL=sqlite:///")
-    assert console["open"].endswith("lienwatch.sqlite3 lienwatch serve")
+    assert console["open"].endswith("ledger.key lienwatch serve")
     assert password not in (folder / "summary.json").read_text()
     engine = make_engine(f"sqlite:///{folder / 'lienwatch.sqlite3'}")
     with transaction(session_factory(engine)) as session:

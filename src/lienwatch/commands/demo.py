@@ -100,7 +100,11 @@ def demo(
     users = open_console_accounts(f"sqlite:///{database}", password, at=clock.now())
     console = {
         "users": users,
-        "open": f"LIENWATCH_DATABASE_URL=sqlite:///{_shown(database)} lienwatch serve",
+        # the demo's ledger key, else serve signs its heads with a new one and the ledger
+        # no longer verifies
+        "open": f"LIENWATCH_DATABASE_URL=sqlite:///{_shown(database)} "
+                f"LIENWATCH_LEDGER__KEY_FILE={_shown(Path(summary['ledger']['key_file']))} "
+                "lienwatch serve",
         "url": f"http://127.0.0.1:{settings.gateway.http_port}/console/",
     }  # the password is not in summary.json, which stays on disk
     if as_json:
