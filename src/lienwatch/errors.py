@@ -1,5 +1,9 @@
 """The one exception type the CLI and API turn into a one-line message."""
 
+from __future__ import annotations
+
+from datetime import datetime
+
 
 class LienwatchError(Exception):
     """An error a user can fix: bad input, bad configuration, an unreachable database.
@@ -56,4 +60,11 @@ class Forbidden(LienwatchError):
 
 class LoginRefused(Refused, NotAuthenticated):
     """A failed login: the failure (counted towards the lockout, and in the audit log) is
-    committed by ``transaction()`` before the error goes up; the API answers 401."""
+    committed by ``transaction()`` before the error goes up; the API answers 401.
+
+    ``reason`` says why as a code, for the console's words in the user's language:
+    ``wrong_password`` (or an unknown user), ``locked`` (until ``until``), ``disabled``."""
+
+    def __init__(self, message: str, *, reason: str, until: datetime | None = None) -> None:
+        super().__init__(message)
+        self.reason, self.until = reason, until

@@ -71,6 +71,23 @@ def test_a_wrong_password_is_401_in_one_body_and_repeated_failures_lock(client):
         assert client.post(LOGIN, json={"username": "bob", "password": PASSWORD}).is_success
 
 
+def test_the_console_says_why_a_login_is_refused_in_the_users_language_and_time(client):
+    chinese = {"Accept": "text/html", "Accept-Language": "zh-CN,zh;q=0.9"}
+    wrong = {"username": "ann", "password": "not the password"}
+    for _ in range(3):
+        page = client.post("/console/login", headers=chinese, data=wrong)
+        assert page.status_code == 401
+        assert "登录失败： 用户名或密码错误" in " ".join(page.text.split())
+    page = client.post("/console/login", headers=chinese,
+                       data={"username": "ann", "password": PASSWORD})  # fmt: skip
+    assert page.status_code == 401
+    assert "账号已锁定，至 <time" in page.text
+    assert "2026-12-01 10:15 +08:00" in page.text  # in the business zone, Shanghai
+    assert "locked until" not in page.text and "wrong username" not in page.text
+    with clock.travel(clock.now() + timedelta(minutes=16)):  # the lock runs out
+        assert client.post(LOGIN, json={"username": "ann", "password": PASSWORD}).is_success
+
+
 def test_an_unknown_user_gets_the_same_answer_and_is_audited(client):
     response = client.post(LOGIN, json={"username": "nobody", "password": PASSWORD})
     assert response.json()["error"]["message"] == "password: wrong username or password"

@@ -99,15 +99,15 @@ class AuthService:
         if lock is not None:
             self._fail(user, username, client, at, "locked", count=False)
             raise LoginRefused(
-                f"username: account locked until {lock.isoformat(timespec='seconds')}"
-            )
+                f"username: account locked until {lock.isoformat(timespec='seconds')}",
+                reason="locked", until=lock)  # fmt: skip
         if not verify_password(user.password_hash if user else None, password):
             self._fail(user, username, client, at, "wrong username or password")
-            raise LoginRefused("password: wrong username or password")
+            raise LoginRefused("password: wrong username or password", reason="wrong_password")
         assert user is not None
         if not user.active:
             self._fail(user, username, client, at, "disabled", count=False)
-            raise LoginRefused("username: this account is disabled")
+            raise LoginRefused("username: this account is disabled", reason="disabled")
         if user.password_hash and needs_rehash(user.password_hash):
             user.password_hash = hash_password(password)
         user.failed_logins, user.last_failed_login_at = 0, None

@@ -134,8 +134,8 @@ def _sign_in_routes(router: APIRouter, factory: sessionmaker[Session], settings:
                                    client=client_address(request))  # fmt: skip
         except LoginRefused as exc:
             page = render("login.html", language_of(request), viewer=None, next=target,
-                          next_path=login_location(target),
-                          error=str(exc).partition(": ")[2] or str(exc))  # fmt: skip
+                          next_path=login_location(target), error=exc.reason,
+                          until=exc.until, zone=settings.time_zone)  # fmt: skip
             return HTMLResponse(page, status_code=401)
         response = RedirectResponse(target, status_code=303)
         set_session_cookie(response, issued, settings.auth)
