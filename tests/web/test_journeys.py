@@ -455,3 +455,14 @@ def test_the_queue_fits_a_phone(page_for, console):
     page = page_for("collector1", phone=True)
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
     snap(page, "phone-queue-collector1")
+
+
+def test_a_loan_found_on_a_phone_opens_its_case_without_scrolling_sideways(page_for, console):
+    page = page_for("collector1", phone=True)
+    page.goto("/console/search?by=ref&q=L1")
+    link = page.locator("main table a[href^='/console/cases/']").first
+    box = link.bounding_box()
+    assert box is not None and box["x"] + box["width"] <= page.viewport_size["width"]
+    link.click()
+    page.wait_for_url(f"**/console/cases/{console.seeded.cases['L1']}")
+    snap(page, "phone-search-collector1")
