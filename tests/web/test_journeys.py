@@ -466,3 +466,17 @@ def test_a_loan_found_on_a_phone_opens_its_case_without_scrolling_sideways(page_
     link.click()
     page.wait_for_url(f"**/console/cases/{console.seeded.cases['L1']}")
     snap(page, "phone-search-collector1")
+
+
+def test_a_supervisor_reassigns_a_case_from_its_page_and_stays_on_it(page_for, console):
+    page = page_for("supervisor1")
+    case = f"/console/cases/{console.seeded.cases['L3']}"
+    page.goto(case)
+    assert page.inner_text("dd.assignee") == "collector1"  # reassigned from the dashboard
+    reassign = page.locator("form.reassign")
+    reassign.locator("select[name=to]").select_option("collector2")
+    reassign.locator("button", has_text="Reassign").click()
+    page.wait_for_selector("text=Case reassigned.")
+    assert page.url.endswith(f"{case}?done=reassigned")  # still the case, not the dashboard
+    assert page.inner_text("dd.assignee") == "collector2"
+    assert "reassigned" in page.inner_text("ol.timeline").lower()

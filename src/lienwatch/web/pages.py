@@ -327,8 +327,13 @@ def add_pages(router: APIRouter, factory: sessionmaker[Session], settings: Setti
 
     @router.post("/console/cases/{case_id}/reassign")
     async def reassign(case_id: Id, request: Request, who: Signed) -> Response:
-        """A supervisor gives a case of the team (and its queued tasks) to another agent."""
-        to = (await form_of(request)).get("to", "")
+        """A supervisor gives a case of the team (and its queued tasks) to another agent,
+        from the dashboard's queue (back to the dashboard) or from the case (back to it)."""
+        fields = await form_of(request)
+        to = fields.get("to", "")
+        if fields.get("back") == "case":
+            return on_case(who, case_id, "reassigned", lambda service, _: service.reassign_case(
+                case_id=case_id, to=to, by=who.username, at=clock.now()))  # fmt: skip
 
         def act(session: Session, service: FollowupService) -> None:
             visible(session, who, case_id)
