@@ -457,6 +457,14 @@ def test_the_queue_fits_a_phone(page_for, console):
     snap(page, "phone-queue-collector1")
 
 
+def test_a_case_with_its_payments_fits_a_phone(page_for, console):
+    page = page_for("collector1", phone=True)
+    page.goto(f"/console/cases/{console.seeded.cases['L1']}")
+    assert page.locator("td.payer").count() >= 1  # BANK-9001, who paid it beside it
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    snap(page, "phone-case-L1-collector1")
+
+
 def test_a_loan_found_on_a_phone_opens_its_case_without_scrolling_sideways(page_for, console):
     page = page_for("collector1", phone=True)
     page.goto("/console/search?by=ref&q=L1")
