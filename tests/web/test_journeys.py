@@ -17,7 +17,7 @@ from lienwatch.services.alert_rules import publish_alert_rules
 from lienwatch.services.auth import AuthService
 from lienwatch.services.payments import post_payment
 from lienwatch.store.db import make_engine, session_factory, transaction
-from lienwatch.store.tables import Alert, Loan
+from lienwatch.store.tables import Alert, Loan, Task, User
 from tests.web.conftest import snap
 
 PROMISED = "1000.00"
@@ -488,3 +488,27 @@ def test_a_supervisor_reassigns_a_case_from_its_page_and_stays_on_it(page_for, c
     assert page.url.endswith(f"{case}?done=reassigned")  # still the case, not the dashboard
     assert page.inner_text("dd.assignee") == "collector2"
     assert "reassigned" in page.inner_text("ol.timeline").lower()
+
+
+def test_a_collector_is_offered_no_outcome_form_for_another_collectors_task(page_for, console):
+    engine = make_engine(console.db_url)
+    with transaction(session_factory(engine)) as session:  # a step of L1 given to collector2
+        mine = session.get_one(Task, console.seeded.tasks["L1"])
+        other = session.scalar(select(User.id).where(User.username == "collector2"))
+        theirs = Task(key="web:other", trigger_id=mine.trigger_id, case_id=mine.case_id,
+                      loan_id=mine.loan_id, step=mine.step, channel="call", skill="phone",
+                      team="east", due_at=mine.due_at, deadline_at=mine.deadline_at,
+                      priority=0, status="queued", assignee_id=other, assigned_at=clock.now())
+        session.add(theirs)
+        session.flush()
+        task = theirs.id
+    engine.dispose()
+    case = f"/console/cases/{console.seeded.cases['L1']}"
+    page = page_for("collector1")
+    page.goto(case)
+    shown = page.locator(f".task[data-task='{task}']")
+    assert "collector2" in shown.inner_text()
+    assert shown.locator("form.outcome").count() == 0  # recording it would be refused
+    supervisor = page_for("supervisor1")
+    supervisor.goto(case)  # who may record it for their agent
+    assert supervisor.locator(f".task[data-task='{task}'] form.outcome").count() == 1
