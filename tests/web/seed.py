@@ -20,6 +20,7 @@ from datetime import timedelta
 from lienwatch import clock
 from lienwatch.config import FollowupSettings, RepossessionSettings
 from lienwatch.followup.model import FollowupRefused, TriggerKind
+from lienwatch.monitor.model import iso_utc
 from lienwatch.services.auth import AuthService
 from lienwatch.services.followup import FollowupService
 from lienwatch.services.repossession import RepossessionService
@@ -125,12 +126,17 @@ def _track_and_alert(session, loan, now) -> None:
                       vehicle_id=loan.vehicle_id, device_id=device.id, loan_id=loan.id,
                       started_at=now - timedelta(hours=15), lat=STAY[0], lon=STAY[1],
                       province_code="11", exposure=2_500_000, raised_at=now - timedelta(hours=3),
-                      evidence={"stay_hours": 12, "radius_m": 200, "fixes": 37,
-                                "threshold_hours": 8}))  # fmt: skip
+                      evidence={"stay_hours": 12, "radius_m": 200, "threshold_hours": 8,
+                                "at": {"lat": STAY[0], "lon": STAY[1]}}))  # fmt: skip
     session.add(Alert(type="power_cut", severity="critical", status="open",
                       vehicle_id=loan.vehicle_id, device_id=device.id, loan_id=loan.id,
                       started_at=now - timedelta(hours=2), lat=STAY[0], lon=STAY[1],
                       province_code="11", exposure=2_500_000, raised_at=now - timedelta(hours=2),
-                      evidence={"alarm": "main power cut"}))  # fmt: skip
+                      evidence={"rule": "power_cut", "thresholds": {},
+                                "why": "the tracker reported a main-power-cut alarm",
+                                "fixes": [{"device": device.ident, "lat": STAY[0],
+                                           "lon": STAY[1], "alarms": "power_cut",
+                                           "time": iso_utc(int((now - timedelta(hours=2))
+                                                               .timestamp()))}]}))  # fmt: skip
     session.flush()
     assert session.get(Device, device.id) is not None

@@ -234,6 +234,11 @@ def test_alert_decisions_are_recorded_with_who_and_when(page_for, console):
     cards = {kind: page.locator("section.alert", has_text=words)
              for kind, words in (("long_stay", "long stay"), ("power_cut", "power cut"))}
     assert all(card.count() == 1 for card in cards.values())
+    evidence = cards["power_cut"].locator("dl.evidence").inner_text()
+    assert "the tracker reported a main-power-cut alarm" in evidence
+    [fix] = cards["power_cut"].locator("ul.fixes li").all_inner_texts()
+    assert fix.startswith("013900001111 ") and "+08:00" in fix  # L1's tracker, local time
+    assert '"lat": ' in cards["long_stay"].inner_text()  # a place as JSON, not "{'lat'"
     cards["long_stay"].locator("input[name=why]").fill("calling the borrower")
     cards["long_stay"].locator("button", has_text="Acknowledge").click()
     notice = page.locator("p.decided")

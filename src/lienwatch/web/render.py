@@ -3,6 +3,7 @@ filters that print money and times as people read them, and the page shell's con
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from functools import cache
 from typing import Any
@@ -38,6 +39,18 @@ def local(moment: datetime | str | None, zone: str | None = None) -> Markup:
     return Markup('<time datetime="{}">{}</time>').format(moment.isoformat(), text)
 
 
+#: The evidence keys the alerts page lays out itself; the detector's own figures follow.
+EVIDENCE_SHOWN = frozenset({"rule", "why", "thresholds", "fixes", "stay"})
+
+
+def figure(value: Any) -> str:
+    """A detector's figure in an alert's evidence: a number or text as is, a place or a
+    list as compact JSON (not Python's notation)."""
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+    return str(value)
+
+
 def day(value: date | None) -> str:
     return "—" if value is None else value.isoformat()
 
@@ -68,8 +81,9 @@ def environment(language: str) -> Environment:
         lstrip_blocks=True,
     )
     env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
-    env.filters.update(yuan=yuan, local=local, day=day, code=code_filter(language))
-    env.globals.update(languages=LANGUAGES)
+    env.filters.update(yuan=yuan, local=local, day=day, figure=figure,
+                       code=code_filter(language))  # fmt: skip
+    env.globals.update(languages=LANGUAGES, EVIDENCE_SHOWN=EVIDENCE_SHOWN)
     return env
 
 
