@@ -221,6 +221,9 @@ def test_users_from_the_cli_and_only_the_assignee_or_a_supervisor_records(tmp_pa
         assert run("team", "add", *team, cwd=tmp_path, env=env).returncode == 0
     again = run("team", "add", "west", cwd=tmp_path, env=env)
     assert again.stderr == "lienwatch: error: name: team 'west' exists\n"
+    alike = run("team", "add", "West", cwd=tmp_path, env=env)
+    assert alike.stderr == ("lienwatch: error: name: 'West' differs from the team 'west' only "
+                            "in case\n")  # fmt: skip
     for user in (("ann", "--role", "agent", "--team", "east", "--name", "Ann Li"),
                  ("bob", "--role", "agent", "--team", "east"),
                  ("sam", "--role", "supervisor", "--team", "east"),
@@ -232,6 +235,9 @@ def test_users_from_the_cli_and_only_the_assignee_or_a_supervisor_records(tmp_pa
     assert added.stdout.strip() == "added fay: agent of team east (field, 4 a day, regions 31,32)"
     taken = run("user", "add", "ann", "--role", "agent", "--team", "east", cwd=tmp_path, env=env)
     assert taken.stderr.strip() == "lienwatch: error: username: 'ann' is taken"
+    alike = run("user", "add", "Ann", "--role", "agent", "--team", "east", cwd=tmp_path, env=env)
+    assert alike.stderr.strip() == ("lienwatch: error: username: 'Ann' differs from the user "
+                                    "'ann' only in case")  # fmt: skip
     lonely = run("user", "add", "zed", "--role", "agent", cwd=tmp_path, env=env)
     assert lonely.stderr.strip() == "lienwatch: error: --team: an agent works in a team"
     assert run("user", "disable", "bob", cwd=tmp_path, env=env).returncode == 0

@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from lienwatch.domain.schedule import parse_enum
@@ -39,8 +39,13 @@ class UserRepository:
         if team:
             TeamRepository(self.session).get(team)
         checked_daily_capacity(daily_capacity)
-        if self.session.scalar(select(User.id).where(User.username == username)) is not None:
+        taken = sorted(self.session.scalars(
+            select(User.username).where(func.lower(User.username) == username.lower())))
+        if username in taken:
             raise ConflictError(f"username: {username!r} is taken")
+        if taken:  # two names people cannot tell apart in a list or on the phone
+            raise ConflictError(f"username: {username!r} differs from the user {taken[0]!r} "
+                                "only in case")  # fmt: skip
         skills: dict[str, Any] = {"mode": skill.value}
         if regions:
             skills["regions"] = sorted(regions)
@@ -79,8 +84,12 @@ class TeamRepository:
         """A new team; refused (naming the option) for a taken or malformed name."""
         if not USERNAME.fullmatch(name):
             raise LienwatchError(f"name: {name!r} must be 1-80 letters, digits, . _ -")
-        if self.session.scalar(select(Team.id).where(Team.name == name)) is not None:
+        taken = sorted(self.session.scalars(
+            select(Team.name).where(func.lower(Team.name) == name.lower())))
+        if name in taken:
             raise ConflictError(f"name: team {name!r} exists")
+        if taken:
+            raise ConflictError(f"name: {name!r} differs from the team {taken[0]!r} only in case")
         team = Team(name=name, display_name=display_name or name)
         self.session.add(team)
         self.session.flush()
