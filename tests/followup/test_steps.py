@@ -105,11 +105,15 @@ def outcome(result: Outcome, channel: Channel = Channel.CALL, **given) -> None:
     ({"promised_on": date(2026, 3, 9)}, "amount"),
     ({"promised_on": date(2026, 3, 9), "amount": 0}, "amount"),
     ({"promised_on": date(2026, 2, 20), "amount": 100}, "promised_on"),
+    ({"promised_on": date(2026, 4, 2), "amount": 100}, "promised_on"),  # 31 days ahead
+    ({"promised_on": date(2026, 3, 9), "amount": 100, "promise_within": timedelta(days=5)},
+     "promised_on"),
 ])  # fmt: skip
-def test_a_promise_needs_a_date_not_past_and_a_positive_amount(given, field):
+def test_a_promise_needs_a_date_not_past_nor_too_far_and_a_positive_amount(given, field):
     with pytest.raises(FollowupError, match=f"^{field}:"):
         outcome(Outcome.PROMISE_TO_PAY, **given)
     outcome(Outcome.PROMISE_TO_PAY, promised_on=date(2026, 3, 9), amount=100)
+    outcome(Outcome.PROMISE_TO_PAY, promised_on=date(2026, 4, 1), amount=100)  # 30 days
 
 
 def test_a_visit_carries_its_recording_and_delivered_is_not_agent_work():

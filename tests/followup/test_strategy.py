@@ -70,6 +70,7 @@ def test_shipped_ladders_follow_the_issue():
         ),
         (lambda d: d["ladders"].pop(0), r"no unfiltered ladder for trigger 'pre_due'"),
         (lambda d: d.update(colour="red"), r"colour: unknown key"),
+        (lambda d: d.update(promise_within="12h"), r"promise_within: .*must be at least 1d"),
     ],
 )
 def test_bad_strategies_are_refused_with_the_key(edit, message):

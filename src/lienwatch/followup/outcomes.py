@@ -19,9 +19,11 @@ def check_outcome(
     recording_ref: str | None,
     visit_needs_recording: bool,
     at: datetime,
+    promise_within: timedelta = timedelta(days=30),
 ) -> None:
     """Refuse an outcome the task cannot have, naming the field: a promise without a date,
-    a positive amount (at most :data:`MAX_PROMISE_FEN`) or with a date in the past; a field
+    a positive amount (at most :data:`MAX_PROMISE_FEN`), with a date in the past or further
+    ahead than ``promise_within`` (the strategy's); a field
     visit without its recording where the profile requires one; ``delivered``, which only
     automatic messages have."""
     if at.tzinfo is None:
@@ -35,6 +37,10 @@ def check_outcome(
             raise FollowupError("amount: a promise to pay is at most 10,000,000,000.00 yuan")
         if promised_on < at.date() - timedelta(days=1):
             raise FollowupError("promised_on: a promise cannot be dated in the past")
+        if promised_on > at.date() + promise_within:
+            raise FollowupError(f"promised_on: a promise to pay is at most "
+                                f"{promise_within.days} days ahead (the strategy's "
+                                "promise_within)")  # fmt: skip
     if channel is Channel.VISIT and visit_needs_recording and not recording_ref:
         raise FollowupError("recording_ref: a field visit must carry a recording reference")
     if outcome is Outcome.DELIVERED:

@@ -163,8 +163,19 @@ class Strategy(BaseModel):
     version: int = Field(ge=1)
     profile: Literal["cn", "us"]  # the compliance profile its contacts pass
     routine: RoutineSpec = RoutineSpec()
+    #: How far ahead a promise to pay may be dated, from the day it is made: one further off
+    #: could be neither broken nor followed up for months.
+    promise_within: timedelta = timedelta(days=30)
     ladders: tuple[LadderSpec, ...] = Field(min_length=1)
     challenger: ChallengerSpec | None = None
+
+    @field_validator("promise_within", mode="before")
+    @classmethod
+    def _promise_within(cls, value: Any) -> timedelta:
+        within = value if isinstance(value, timedelta) else parse_duration(value)
+        if within < timedelta(days=1):
+            raise ValueError("must be at least 1d")
+        return within
 
     @model_validator(mode="after")
     def _every_trigger_has_a_ladder(self) -> Strategy:

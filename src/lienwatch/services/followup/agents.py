@@ -128,6 +128,7 @@ class Agents(ServiceState):
             recording_ref=entry.recording_ref,
             visit_needs_recording=self.dispatcher.guard.profile.visit_needs_recording,
             at=at,
+            promise_within=self.strategy.promise_within,
         )
         trigger, case = batch.triggers[task.trigger_id], batch.cases[task.case_id]
         view = batch.view(task.loan_id, at)
