@@ -14,6 +14,7 @@ from lienwatch.monitor import (
     VehicleSpec,
     ZoneLibrary,
 )
+from lienwatch.monitor.detectors.base import evidence_text
 from lienwatch.monitor.model import iso_utc
 from tests.monitor.conftest import HOME, HOUR, T0, batch
 
@@ -270,3 +271,15 @@ def test_a_tamper_alarm_in_a_tracker_frame_is_a_removal(provinces):
     assert removed.type == "device_removed" and removed.start == at
     assert removed.evidence["alarm"] == "tamper"
     says_why(removed, "device_removed.alarm", {}, [(removed.device_id, removed.start)])
+
+
+def test_evidence_in_one_line_names_the_rule_its_thresholds_and_fixes():
+    fix = {"device": "W1", "time": "2026-07-01T00:00:00Z", "lat": 31.2, "lon": 121.4}
+    evidence = {"rule": "long_stay", "why": "…", "thresholds": {"long_stay_h": 72.0},
+                "fixes": [fix, {**fix, "lat": None, "lon": None}]}  # fmt: skip
+    assert evidence_text(evidence) == ("long_stay (long_stay_h=72.0) on W1 2026-07-01T00:00:00Z "
+                                       "31.2,121.4; W1 2026-07-01T00:00:00Z")  # fmt: skip
+    # a payment anomaly's evidence has no fixes; an alert of no rule says nothing
+    assert evidence_text({"rule": "payment_anomaly", "thresholds": {"top": 3},
+                          "payments": []}) == "payment_anomaly (top=3)"  # fmt: skip
+    assert evidence_text({"silent_h": 25}) == ""

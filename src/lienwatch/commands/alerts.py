@@ -81,7 +81,9 @@ def show_command(
         lines.append(f"{row['status']} by {row['decided_by']} at {row['decided_at']}")
     because = evidence_text(row["evidence"])
     if because:
-        lines += [f"because {because}", row["evidence"]["why"]]
+        lines.append(f"because {because}")
+    if row["evidence"].get("why"):
+        lines.append(row["evidence"]["why"])
     emit(row, as_json, lines)
 
 

@@ -216,13 +216,15 @@ def evidence_of(
 def evidence_text(evidence: dict[str, Any]) -> str:
     """``long_stay (stay_radius_m=200.0, long_stay_h=72.0) on D1 2026-07-01T00:00:00Z
     30.2741,120.1551; D1 …``: the rule, its thresholds and the fixes of :func:`evidence_of`'s
-    evidence in one line; empty for evidence of no rule (an alert raised elsewhere)."""
+    evidence in one line; empty for evidence of no rule (an alert raised elsewhere). Evidence
+    of another shape with a rule (a ``payment_anomaly``'s: no fixes) gives what it has."""
     if "rule" not in evidence:
         return ""
-    limits = ", ".join(f"{name}={value}" for name, value in evidence["thresholds"].items())
+    thresholds = evidence.get("thresholds", {})
+    limits = ", ".join(f"{name}={value}" for name, value in thresholds.items())
     fixes = "; ".join(
         f"{f['device']} {f['time']}" + ("" if f["lat"] is None else f" {f['lat']},{f['lon']}")
-        for f in evidence["fixes"]
+        for f in evidence.get("fixes", ())
     )
     return evidence["rule"] + (f" ({limits})" if limits else "") + (
         f" on {fixes}" if fixes else ""
