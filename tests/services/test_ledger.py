@@ -135,6 +135,23 @@ def test_a_forged_head_fails_its_signature(sealed, db_session):
     assert "head 36: the signature does not verify" in problems
 
 
+def test_another_key_neither_seals_nor_is_taken_for_tampering(sealed, db_session):
+    """Serving a database with the wrong ``[ledger] key_file`` (a new key made in another
+    folder): sealing is refused and nothing pending is lost; verifying names the key, not a
+    forged signature."""
+    other = Ed25519PrivateKey.generate()
+    fill(db_session, 3, start=42)
+    with pytest.raises(LedgerError, match=r"^key: the ledger's heads are signed by key "
+                                          r"[0-9a-f]{16}, and this key is [0-9a-f]{16}: set "
+                                          r"\[ledger\] key_file"):  # fmt: skip
+        LedgerService(db_session, key=other).seal(at=AT + timedelta(hours=2))
+    report = LedgerService(db_session, public_key=other.public_key()).verify()
+    assert report.pending == 3 and len(report.problems) == 2  # one per head
+    assert all(" not by this key " in problem and "does not verify" not in problem
+               for problem in report.problems)  # fmt: skip
+    assert sealed.seal(at=AT + timedelta(hours=2)).tree_size == 45  # the right key seals them
+
+
 def test_contracts_and_collateral_registrations(db_session):
     ledger = LedgerService(db_session, key=KEY)
     with pytest.raises(NotFoundError, match="by: no user 'sam'"):

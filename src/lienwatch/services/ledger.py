@@ -100,6 +100,11 @@ class LedgerService:
         if not pending:
             return None
         last = self.repository.latest_head()
+        mine = key_id(self.key.public_key())
+        if last is not None and last.key_id != mine:  # every head must verify with one key
+            raise LedgerError(f"key: the ledger's heads are signed by key {last.key_id}, and "
+                              f"this key is {mine}: set [ledger] key_file to the key that "
+                              "signed them; nothing was sealed")  # fmt: skip
         size = last.tree_size if last else 0
         tree = StoredTree(self.repository)
         tree.prefetch(covering_subtrees(size))
@@ -111,8 +116,7 @@ class LedgerService:
         self.repository.number(numbered)
         self.repository.add_nodes(nodes)
         head = TreeHead(compact.size, compact.root(), at)
-        row = LedgerHead(tree_size=head.tree_size, root=head.root, signed_at=at,
-                         key_id=key_id(self.key.public_key()),
+        row = LedgerHead(tree_size=head.tree_size, root=head.root, signed_at=at, key_id=mine,
                          signature=sign(head, self.key))  # fmt: skip
         self.session.add(row)
         self.session.flush()
@@ -128,9 +132,13 @@ class LedgerService:
         report = Verification(pending=self.repository.pending_count())
         heads = self.repository.heads()
         report.heads = len(heads)
+        mine = key_id(self.public_key) if self.public_key is not None else None
         for head in heads:
-            if self.public_key is not None and not verify_head(_head(head), head.signature,
-                                                               self.public_key):  # fmt: skip
+            if mine is not None and head.key_id != mine:  # the wrong key file, or a forgery
+                report.problems.append(f"head {head.tree_size}: signed by key {head.key_id}, "
+                                       f"not by this key {mine} ([ledger] key_file)")
+            elif self.public_key is not None and not verify_head(_head(head), head.signature,
+                                                                 self.public_key):  # fmt: skip
                 report.problems.append(f"head {head.tree_size}: the signature does not verify")
         compact, expected, waiting = CompactRange(), 0, list(heads)
         previous = 0
