@@ -73,11 +73,8 @@ class Agents(ServiceState):
         A promise needs a date and an amount; a visit under ``cn`` a recording reference;
         a bad outcome records nothing. With ``case_id`` (a case's page, which checked that
         the user reaches the case), a task of another case is not found."""
-        if case_id is not None and self.session.scalar(
-                select(Task.case_id).where(Task.id == task_id)) != case_id:  # fmt: skip
-            raise NotFoundError(f"task_id: no queued task {task_id} on case {case_id}")
         entry = AgentOutcome(task_id, at, outcome, promised_on, amount, recording_ref,
-                             consented, note)  # fmt: skip
+                             consented, note, case_id)  # fmt: skip
         recorded = self.record_outcomes(by=by, outcomes=[entry])[0]
         if isinstance(recorded, FollowupError):
             raise recorded
@@ -117,6 +114,9 @@ class Agents(ServiceState):
         task = batch.tasks.get(entry.task_id)
         if task is None or task.status != TaskStatus.QUEUED:
             raise NotFoundError(f"task_id: no queued task {entry.task_id}")
+        if entry.case_id is not None and task.case_id != entry.case_id:
+            raise NotFoundError(f"task_id: no queued task {entry.task_id} on case "
+                                f"{entry.case_id}")  # fmt: skip
         user = self._user(by)
         holder = self._check_may_record(task, user)
         channel = Channel(task.channel)

@@ -107,6 +107,9 @@ class AgentOutcome:
     recording_ref: str | None = None
     consented: bool = False
     note: str = ""
+    #: The case the outcome is posted on (a case's page, which checked that the user reaches
+    #: it): a task of another case is not found.
+    case_id: int | None = None
 
 
 class ServiceState:

@@ -39,11 +39,10 @@ class UserRepository:
         if team:
             TeamRepository(self.session).get(team)
         checked_daily_capacity(daily_capacity)
-        taken = sorted(self.session.scalars(
-            select(User.username).where(func.lower(User.username) == username.lower())))
+        taken = _alike(self.session, User.username, username)
         if username in taken:
             raise ConflictError(f"username: {username!r} is taken")
-        if taken:  # two names people cannot tell apart in a list or on the phone
+        if taken:
             raise ConflictError(f"username: {username!r} differs from the user {taken[0]!r} "
                                 "only in case")  # fmt: skip
         skills: dict[str, Any] = {"mode": skill.value}
@@ -84,8 +83,7 @@ class TeamRepository:
         """A new team; refused (naming the option) for a taken or malformed name."""
         if not USERNAME.fullmatch(name):
             raise LienwatchError(f"name: {name!r} must be 1-80 letters, digits, . _ -")
-        taken = sorted(self.session.scalars(
-            select(Team.name).where(func.lower(Team.name) == name.lower())))
+        taken = _alike(self.session, Team.name, name)
         if name in taken:
             raise ConflictError(f"name: team {name!r} exists")
         if taken:
@@ -119,3 +117,8 @@ class TeamRepository:
         teams = self.session.scalars(select(Team).order_by(Team.name))
         return [(team, members.get(team.name, [])) for team in teams]
 
+
+def _alike(session: Session, column: Any, name: str) -> list[str]:
+    """The names in ``column`` equal to ``name`` but for case (``name`` itself included):
+    two such names cannot be told apart in a list or on the phone."""
+    return sorted(session.scalars(select(column).where(func.lower(column) == name.lower())))
